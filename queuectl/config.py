@@ -1,0 +1,190 @@
+"""Typed settings: defaults, ranges, validation, and their rows in the database.
+
+Only values that differ from the default are stored, so a new release can
+change a default and every database that never overrode it follows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from queuectl.db import write_transaction
+from queuectl.errors import ValidationError
+from queuectl.models import Setting
+from queuectl.timeutil import parse_duration
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One configuration key: its type, default, allowed range and why it exists."""
+
+    key: str
+    type: type
+    default: float | int
+    minimum: float
+    maximum: float
+    description: str
+    unit: str = ""
+
+    def parse(self, raw: object) -> float | int:
+        """The validated value from user input (a string from the CLI, or a number).
+
+        Raises:
+            ValidationError: wrong type or outside ``[minimum, maximum]``.
+        """
+        value = self._coerce(raw)
+        if not self.minimum <= value <= self.maximum:
+            raise ValidationError(
+                f"{self.key} must be between {_fmt(self.minimum)} and {_fmt(self.maximum)}"
+                f"{' ' + self.unit if self.unit else ''} (got {_fmt(value)})"
+            )
+        return value
+
+    def _coerce(self, raw: object) -> float | int:
+        if isinstance(raw, bool):
+            raise ValidationError(f"{self.key} must be {self._kind()} (got {raw!r})")
+        if self.unit == "s":
+            seconds = parse_duration(raw, what=self.key)
+            if self.type is int:
+                if seconds != int(seconds):
+                    raise ValidationError(f"{self.key} must be whole seconds (got {raw!r})")
+                return int(seconds)
+            return seconds
+        text = raw.strip() if isinstance(raw, str) else raw
+        try:
+            if self.type is int:
+                if isinstance(text, float) and not text.is_integer():
+                    raise ValueError
+                return int(text)  # type: ignore[arg-type]
+            value = float(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValidationError(f"{self.key} must be {self._kind()} (got {raw!r})") from None
+        if not math.isfinite(value):
+            raise ValidationError(f"{self.key} must be a finite number (got {raw!r})")
+        return value
+
+    def _kind(self) -> str:
+        return "an integer" if self.type is int else "a number"
+
+    @property
+    def range_text(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{_fmt(self.minimum)}..{_fmt(self.maximum)}{unit}"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+SPECS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec(
+            "max_retries",
+            int,
+            3,
+            0,
+            100,
+            "Retries after the first run before a job goes to the DLQ",
+        ),
+        SettingSpec(
+            "backoff_base", float, 2.0, 1.0, 60.0, "Retry n waits backoff_base ** n seconds"
+        ),
+        SettingSpec(
+            "backoff_max", int, 3600, 0, 30 * 86400, "Upper bound of one backoff delay", "s"
+        ),
+        SettingSpec(
+            "poll_interval",
+            float,
+            1.0,
+            0.01,
+            60.0,
+            "Longest an idle worker sleeps before looking for work",
+            "s",
+        ),
+        SettingSpec(
+            "job_timeout", float, 0.0, 0.0, 7 * 86400, "Default job timeout (0 = none)", "s"
+        ),
+        SettingSpec(
+            "output_limit",
+            int,
+            65536,
+            1024,
+            16 * 1024 * 1024,
+            "Bytes of output kept per run (the tail)",
+            "bytes",
+        ),
+        SettingSpec(
+            "lease_seconds",
+            float,
+            30.0,
+            2.0,
+            86400.0,
+            "Heartbeat age after which a worker is lost and its job requeued",
+            "s",
+        ),
+    )
+}
+
+
+def normalize_key(key: str) -> str:
+    """``max-retries`` and ``MAX_RETRIES`` both mean ``max_retries``.
+
+    Raises:
+        ValidationError: the key does not exist (the message lists those that do).
+    """
+    normal = key.strip().lower().replace("-", "_")
+    if normal not in SPECS:
+        raise ValidationError(f"unknown config key {key!r}; known keys: {', '.join(SPECS)}")
+    return normal
+
+
+def load() -> dict[str, float | int]:
+    """Every setting's effective value: the stored override or the default.
+
+    A stored value that no longer validates (written by hand, or by a release
+    with wider ranges) falls back to the default rather than breaking workers.
+    """
+    values: dict[str, float | int] = {key: spec.default for key, spec in SPECS.items()}
+    for row in Setting.select():
+        spec = SPECS.get(row.key)
+        if spec is None:
+            continue
+        try:
+            values[row.key] = spec.parse(json.loads(row.value))
+        except (ValidationError, ValueError):
+            continue
+    return values
+
+
+def get(key: str) -> float | int:
+    return load()[normalize_key(key)]
+
+
+def set_value(key: str, raw: object) -> float | int:
+    """Validate and store one setting; returns the value as stored.
+
+    Raises:
+        ValidationError: unknown key, wrong type or out of range; nothing is written.
+    """
+    spec = SPECS[normalize_key(key)]
+    value = spec.parse(raw)
+    with write_transaction():
+        if value == spec.default:
+            Setting.delete().where(Setting.key == spec.key).execute()
+        else:
+            encoded = json.dumps(value)
+            Setting.insert(key=spec.key, value=encoded).on_conflict(
+                conflict_target=[Setting.key], update={Setting.value: encoded}
+            ).execute()
+    return value
+
+
+def reset(key: str | None = None) -> list[str]:
+    """Back to the default: one key, or every key when ``key`` is ``None``."""
+    keys = [normalize_key(key)] if key else list(SPECS)
+    with write_transaction():
+        Setting.delete().where(Setting.key.in_(keys)).execute()
+    return keys

@@ -1,0 +1,260 @@
+"""Where the database is, how to connect to it, and keeping its schema current.
+
+Every process (CLI call, worker, dashboard) opens the database once through
+``open_database``; it binds the models, applies the pragmas and checks the
+schema version, so a file from a newer queuectl is refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+import peewee
+
+from queuectl.errors import DatabaseError
+from queuectl.models import ALL_MODELS, SCHEMA_VERSION, SchemaInfo, database
+from queuectl.sql import CLAIMABLE_INDEX
+
+ENV_VAR = "QUEUECTL_DB"
+BUSY_TIMEOUT_MS = 15_000
+"""How long a writer waits for SQLite's lock before giving up; generous so a
+busy dashboard or a burst of enqueues never surfaces "database is locked"."""
+
+
+def default_location() -> str:
+    """``$XDG_DATA_HOME/queuectl/queuectl.db``, defaulting to ``~/.local/share``."""
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(data_home, "queuectl", "queuectl.db")
+
+
+def resolve_location(option: str | None = None) -> str:
+    """The database to use: ``--db`` beats ``$QUEUECTL_DB`` beats the XDG default."""
+    return option or os.environ.get(ENV_VAR) or default_location()
+
+
+def is_url(location: str) -> bool:
+    return "://" in location
+
+
+def sqlite_path(location: str) -> str | None:
+    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``."""
+    if not is_url(location):
+        return os.path.abspath(os.path.expanduser(location))
+    parsed = urlparse(location)
+    if parsed.scheme == "sqlite":
+        return os.path.abspath(os.path.expanduser(parsed.path))
+    return None
+
+
+def describe(location: str) -> str:
+    """The location without a password, for messages and the dashboard title."""
+    if not is_url(location):
+        return location
+    parsed = urlparse(location)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return location
+
+
+def open_database(location: str, *, durable: bool = True) -> peewee.Database:
+    """Open (creating if needed) the database at ``location`` and bind the models to it.
+
+    Args:
+        location: a file path or a URL (``sqlite:///…``, ``postgresql://…``).
+        durable: ``True`` commits with ``synchronous=FULL`` so an acknowledged job
+            survives a power cut; workers pass ``False`` (``NORMAL``) because a
+            lost finish only makes a job rerun.
+
+    Raises:
+        DatabaseError: the folder cannot be created, the file is not a queuectl
+            database, the server is unreachable, or the schema is newer than us.
+    """
+    path = sqlite_path(location)
+    db = _open_sqlite(path, durable=durable) if path is not None else _open_url(location)
+    database.initialize(db)
+    try:
+        ensure_schema()
+    except peewee.DatabaseError as exc:
+        db.close()
+        raise DatabaseError(_explain(location, exc)) from None
+    return db
+
+
+def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database folder {folder}: {exc.strerror}") from None
+    if os.path.isdir(path):
+        raise DatabaseError(f"{path} is a folder, not a database file")
+    try:
+        # Create the file ourselves so it is private from the first byte:
+        # whoever can write it can run commands as the worker's user.
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        if not os.access(path, os.R_OK):
+            raise DatabaseError(f"cannot read the database {path}: permission denied") from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
+    return peewee.SqliteDatabase(
+        path,
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": 2 if durable else 1,
+            "foreign_keys": 1,
+            "busy_timeout": BUSY_TIMEOUT_MS,
+            "cache_size": -16_000,
+            "temp_store": "memory",
+        },
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+    )
+
+
+def _open_url(location: str) -> peewee.Database:
+    from playhouse.db_url import connect
+
+    scheme = urlparse(location).scheme
+    try:
+        db = connect(location)
+    except RuntimeError as exc:  # unknown scheme
+        raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
+    if isinstance(db, peewee.PostgresqlDatabase):
+        try:
+            db.connect()
+        except peewee.ImproperlyConfigured:
+            raise DatabaseError(
+                "PostgreSQL needs a driver: pip install 'queuectl[postgres]' (psycopg)"
+            ) from None
+        except peewee.DatabaseError as exc:
+            raise DatabaseError(_explain(location, exc)) from None
+    return db
+
+
+def _explain(location: str, exc: Exception) -> str:
+    """One line a user can act on, from a driver error."""
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if sqlite_path(location) is not None:
+        if "file is not a database" in first_line:
+            return f"{describe(location)} is not a queuectl database (not an SQLite file)"
+        return f"cannot use the database {describe(location)}: {first_line}"
+    return f"cannot use the database {describe(location)}: {first_line}"
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes the write lock up front.
+
+    On SQLite this is ``BEGIN IMMEDIATE``: a deferred transaction that reads
+    then writes can fail with "database is locked" without waiting, while an
+    immediate one queues on the busy timeout like any other writer.
+    """
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        with database.atomic("IMMEDIATE"):
+            yield
+    else:
+        with database.atomic():
+            yield
+
+
+def schema_version() -> int | None:
+    """The stored schema version, or ``None`` when the tables do not exist yet."""
+    try:
+        row = SchemaInfo.get_or_none(SchemaInfo.key == "schema_version")
+    except (peewee.OperationalError, peewee.ProgrammingError):
+        if not database.is_closed() and is_postgres():
+            database.rollback()
+        return None
+    return int(row.value) if row else None
+
+
+def ensure_schema() -> None:
+    """Create the tables on first use; refuse foreign files and newer schemas."""
+    version = schema_version()
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None and version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"the database was written by a newer queuectl (schema {version}, "
+            f"this version understands {SCHEMA_VERSION}); upgrade queuectl"
+        )
+    with write_transaction():
+        version = schema_version()  # another process may have won the race
+        if version is None:
+            # A shared PostgreSQL database may hold anything; an SQLite file
+            # with tables but none of ours belongs to another program.
+            tables = database.get_tables()
+            if tables and not is_postgres() and not any(t.startswith("queuectl_") for t in tables):
+                raise DatabaseError(
+                    "the file is not a queuectl database "
+                    f"(it holds other tables: {', '.join(sorted(tables)[:3])})"
+                )
+            database.create_tables(ALL_MODELS, safe=True)
+            database.execute_sql(CLAIMABLE_INDEX)
+            SchemaInfo.insert(
+                key="schema_version", value=str(SCHEMA_VERSION)
+            ).on_conflict_ignore().execute()
+        elif version < SCHEMA_VERSION:
+            _migrate(version)
+
+
+def _migrate(from_version: int) -> None:
+    """Upgrade an older schema step by step; each step is one function per version."""
+    steps: dict[int, object] = {}  # version -> callable upgrading it to version + 1
+    for version in range(from_version, SCHEMA_VERSION):
+        step = steps.get(version)
+        if step is None:
+            raise DatabaseError(f"no migration from schema {version}")
+        step()  # type: ignore[operator]
+    SchemaInfo.update(value=str(SCHEMA_VERSION)).where(SchemaInfo.key == "schema_version").execute()
+
+
+def insecure_permissions(location: str) -> str | None:
+    """A warning when others can write the database or its folder, else ``None``.
+
+    Whoever can write the database can enqueue commands that the workers run
+    as their user, so a group- or world-writable file is a security hole.
+    """
+    path = sqlite_path(location)
+    if path is None or not os.path.exists(path):
+        return None
+    for target in (path, os.path.dirname(path)):
+        mode = os.stat(target).st_mode
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            kind = "folder" if target != path else "file"
+            return (
+                f"the database {kind} {target} is writable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); they can run commands as the worker's user"
+            )
+    return None
+
+
+def close_database() -> None:
+    if database.obj is not None and not database.is_closed():
+        database.close()
+
+
+__all__ = [
+    "close_database",
+    "default_location",
+    "describe",
+    "ensure_schema",
+    "insecure_permissions",
+    "is_postgres",
+    "open_database",
+    "resolve_location",
+    "write_transaction",
+]

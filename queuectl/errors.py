@@ -1,0 +1,39 @@
+"""The exceptions the core raises for mistakes a user can make.
+
+The CLI and the dashboard turn these into one-line messages; anything else that
+escapes is a bug and is allowed to show a traceback.
+"""
+
+from __future__ import annotations
+
+
+class QueueError(Exception):
+    """A runtime error: the request was well formed but cannot be carried out (exit 1)."""
+
+    exit_code = 1
+
+
+class JobNotFound(QueueError):
+    """No job has the given id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+
+class InvalidTransition(QueueError):
+    """The job is in a state where the requested action makes no sense."""
+
+
+class DuplicateJobId(QueueError):
+    """A job with this id already exists; the existing job is left untouched."""
+
+
+class DatabaseError(QueueError):
+    """The database cannot be opened, created or understood."""
+
+
+class ValidationError(ValueError):
+    """The user's input is malformed (exit 2): bad JSON, an unknown key, a value out of range."""
+
+    exit_code = 2

@@ -1,0 +1,189 @@
+"""Peewee models: the only place the schema is spelled out.
+
+Models bind to ``database``, a proxy that ``db.open_database`` initialises once
+per process, so the CLI, a worker and the tests can each point the same models
+at their own file or server.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from peewee import (
+    AutoField,
+    CharField,
+    DatabaseProxy,
+    DoubleField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+SCHEMA_VERSION = 1
+"""Bumped whenever the tables change; ``db.migrate`` upgrades older files to it."""
+
+
+class JobState(StrEnum):
+    """Where a job is in its lifecycle (see README, "Job lifecycle")."""
+
+    PENDING = "pending"  # waiting for a worker; may be delayed by run_at
+    PROCESSING = "processing"  # claimed by a worker that is running it now
+    COMPLETED = "completed"  # exited 0
+    FAILED = "failed"  # failed with retries left; due again at run_at
+    DEAD = "dead"  # out of retries: the Dead Letter Queue
+    CANCELLED = "cancelled"  # stopped by a user; never runs again unless retried
+
+
+CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
+FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
+
+
+class RunOutcome(StrEnum):
+    """How one attempt ended. ``None`` on a Run row means it is still running."""
+
+    SUCCEEDED = "succeeded"  # exit 0
+    FAILED = "failed"  # non-zero exit, or the command could not start
+    TIMED_OUT = "timed_out"  # killed after the job's timeout
+    LOST = "lost"  # its worker died or stopped heartbeating; the attempt is spent
+    INTERRUPTED = "interrupted"  # a forced worker stop; the attempt is given back
+    CANCELLED = "cancelled"  # the user cancelled the job while it ran
+
+
+class WorkerState(StrEnum):
+    """What a worker process is doing, as last recorded by itself or by recovery."""
+
+    IDLE = "idle"  # waiting for work
+    BUSY = "busy"  # running a job
+    STOPPING = "stopping"  # asked to stop; finishing its current job
+    STOPPED = "stopped"  # exited (or found dead by recovery)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Job(BaseModel):
+    """One shell command and everything the queue knows about it."""
+
+    id = CharField(primary_key=True, max_length=64)
+    command = TextField()
+    queue = CharField(max_length=64, default="default")
+    state = CharField(max_length=16, default=JobState.PENDING.value)
+    priority = IntegerField(default=0)
+    attempts = IntegerField(default=0)
+    max_retries = IntegerField()
+    timeout = DoubleField(null=True)
+    run_at = DoubleField()
+    cwd = TextField()
+    created_at = DoubleField()
+    updated_at = DoubleField()
+    started_at = DoubleField(null=True)
+    finished_at = DoubleField(null=True)
+    worker_id = CharField(max_length=64, null=True)
+    exit_code = IntegerField(null=True)
+    last_error = TextField(null=True)
+    output = TextField(null=True)
+
+    class Meta:
+        table_name = "queuectl_job"
+        indexes = (
+            # `list --state`, the DLQ and per-state counts; newest first.
+            (("state", "created_at"), False),
+            # The dashboard and `list` sort newest first. (The claim has its
+            # own partial index, created in db.ensure_schema from sql.py.)
+            (("created_at",), False),
+            # Recovery looks up the jobs of one worker.
+            (("worker_id",), False),
+        )
+
+
+class Run(BaseModel):
+    """One attempt at a job; the history `show` and the dashboard display."""
+
+    id = AutoField()
+    job = ForeignKeyField(Job, backref="runs", on_delete="CASCADE", column_name="job_id")
+    attempt = IntegerField()
+    worker_id = CharField(max_length=64, null=True)
+    host = CharField(max_length=255, null=True)
+    pgid = IntegerField(null=True)
+    started_at = DoubleField()
+    finished_at = DoubleField(null=True)
+    exit_code = IntegerField(null=True)
+    outcome = CharField(max_length=16, null=True)
+    error = TextField(null=True)
+    output = TextField(default="")
+    duration = DoubleField(null=True)
+
+    class Meta:
+        table_name = "queuectl_run"
+        indexes = (
+            (("job", "attempt"), False),
+            # Throughput over time for the dashboard sparkline.
+            (("finished_at",), False),
+        )
+
+
+class Worker(BaseModel):
+    """A worker process, as registered by itself; the stop request travels through here."""
+
+    id = CharField(primary_key=True, max_length=64)
+    pid = IntegerField()
+    host = CharField(max_length=255)
+    queues = TextField(default="default")
+    state = CharField(max_length=16, default=WorkerState.IDLE.value)
+    current_job = CharField(max_length=64, null=True)
+    started_at = DoubleField()
+    heartbeat_at = DoubleField()
+    stopped_at = DoubleField(null=True)
+    jobs_done = IntegerField(default=0)
+    jobs_failed = IntegerField(default=0)
+    stop_requested = CharField(max_length=16, null=True)
+    log_path = TextField(null=True)
+
+    class Meta:
+        table_name = "queuectl_worker"
+        indexes = ((("state",), False),)
+
+
+class Setting(BaseModel):
+    """A configuration value that differs from its default (validated by ``config``)."""
+
+    key = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+    class Meta:
+        table_name = "queuectl_setting"
+
+
+class SchemaInfo(BaseModel):
+    """Facts about the database itself: today only the schema version."""
+
+    key = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+    class Meta:
+        table_name = "queuectl_meta"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker)
+
+__all__ = [
+    "ALL_MODELS",
+    "CLAIMABLE_STATES",
+    "FINISHED_STATES",
+    "SCHEMA_VERSION",
+    "Job",
+    "JobState",
+    "Run",
+    "RunOutcome",
+    "SchemaInfo",
+    "Setting",
+    "Worker",
+    "WorkerState",
+    "database",
+]

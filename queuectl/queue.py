@@ -1,0 +1,556 @@
+"""Queue semantics: every state transition a job can make, each one transaction.
+
+The CLI, the dashboard and the workers all change jobs only through these
+functions, so the lifecycle in README is enforced in one place. Each takes an
+optional ``now`` (epoch seconds) so tests drive the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import peewee
+
+from queuectl import config, sql
+from queuectl.db import is_postgres, write_transaction
+from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
+from queuectl.jobspec import JobSpec
+from queuectl.models import (
+    CLAIMABLE_STATES,
+    FINISHED_STATES,
+    Job,
+    JobState,
+    Run,
+    RunOutcome,
+    Worker,
+    WorkerState,
+    database,
+)
+
+# Crockford's base32 (no i, l, o, u: ids are read aloud and retyped).
+_TO_CROCKFORD = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghjkmnpqrstvwxyz"
+)
+_ID_CHECK_CHUNK = 500
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def new_job_id() -> str:
+    """A short random id (8 characters, 40 bits); collisions are redrawn at insert."""
+    return base64.b32encode(secrets.token_bytes(5)).decode().translate(_TO_CROCKFORD)
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before the run after failed run ``attempt``: ``base ** attempt``, capped."""
+    try:
+        return float(min(base**attempt, cap))
+    except OverflowError:
+        return float(cap)
+
+
+# --- accepting work -------------------------------------------------------------------
+
+
+def enqueue(spec: JobSpec, *, now: float | None = None, cwd: str | None = None) -> Job:
+    """Store one job and return it.
+
+    Raises:
+        DuplicateJobId: the spec's id is taken; the existing job is untouched.
+    """
+    return get_job(enqueue_many([spec], now=now, cwd=cwd)[0])
+
+
+def enqueue_many(
+    specs: Sequence[JobSpec], *, now: float | None = None, cwd: str | None = None
+) -> list[str]:
+    """Store jobs all or nothing, in one transaction; returns their ids in order.
+
+    Args:
+        specs: validated specs (``jobspec.parse_lines`` for a file).
+        now: the enqueue time; also ``run_at`` for jobs with neither delay nor run_at.
+        cwd: the directory jobs without their own ``cwd`` run in (the caller's).
+
+    Raises:
+        DuplicateJobId: an id is already taken (named, with its position for files).
+    """
+    now = _now(now)
+    cwd = cwd or os.getcwd()
+    with write_transaction():
+        settings = config.load()
+        ids = _assign_ids(specs)
+        rows = [
+            _row(spec, job_id, now, cwd, settings) for spec, job_id in zip(specs, ids, strict=True)
+        ]
+        database.cursor().executemany(sql.insert_jobs_sql(database.obj.param), rows)
+    return ids
+
+
+def _assign_ids(specs: Sequence[JobSpec]) -> list[str]:
+    """Given ids checked against the table; generated ids redrawn until unused."""
+    ids = [spec.id or new_job_id() for spec in specs]
+    while True:
+        taken = _existing_ids(ids)
+        if not taken:
+            return ids
+        for position, spec in enumerate(specs):
+            if spec.id is not None and spec.id in taken:
+                where = f" (line {position + 1})" if len(specs) > 1 else ""
+                raise DuplicateJobId(f"a job with id {spec.id!r} already exists{where}")
+        ids = [new_job_id() if job_id in taken else job_id for job_id in ids]
+
+
+def _existing_ids(ids: Sequence[str]) -> set[str]:
+    taken: set[str] = set()
+    for start in range(0, len(ids), _ID_CHECK_CHUNK):
+        chunk = ids[start : start + _ID_CHECK_CHUNK]
+        cursor = database.execute_sql(sql.existing_ids_sql(database.obj.param, len(chunk)), chunk)
+        taken.update(row[0] for row in cursor.fetchall())
+    return taken
+
+
+def _row(
+    spec: JobSpec, job_id: str, now: float, cwd: str, settings: dict[str, float | int]
+) -> tuple[object, ...]:
+    """A job's values in ``sql.JOB_INSERT_COLUMNS`` order."""
+    if spec.run_at is not None:
+        run_at = spec.run_at
+    elif spec.delay is not None:
+        run_at = now + spec.delay
+    else:
+        run_at = now
+    max_retries = spec.max_retries
+    if max_retries is None:
+        max_retries = int(settings["max_retries"])
+    return (
+        job_id,
+        spec.command,
+        spec.queue,
+        JobState.PENDING.value,
+        spec.priority,
+        0,
+        max_retries,
+        spec.timeout,
+        run_at,
+        spec.cwd or cwd,
+        now,
+        now,
+    )
+
+
+# --- the worker's side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now owns, and the Run row recording this attempt."""
+
+    job: Job
+    run_id: int
+
+
+def claim(
+    worker_id: str,
+    queues: Sequence[str] = ("default",),
+    *,
+    host: str | None = None,
+    now: float | None = None,
+) -> Claim | None:
+    """Atomically take the best due job for ``worker_id``, or ``None`` when none is due.
+
+    Best is the highest priority, then the earliest ``run_at``, then the oldest.
+    One UPDATE … RETURNING takes the job; the Run row is written in the same
+    transaction, so a crash leaves either both or neither.
+    """
+    now = _now(now)
+    statement = sql.claim_sql(database.obj.param, len(queues), postgres=is_postgres())
+    params = [worker_id, now, now, now, *queues]
+    with write_transaction():
+        rows = database.execute_sql(statement, params).fetchall()
+        if not rows:
+            return None
+        job_id, attempt = rows[0]
+        run_id = Run.insert(
+            job=job_id, attempt=attempt, worker_id=worker_id, host=host, started_at=now
+        ).execute()
+        job = Job.get_by_id(job_id)
+    return Claim(job=job, run_id=run_id)
+
+
+def next_due_at(queues: Sequence[str] = ("default",)) -> float | None:
+    """When the earliest waiting job in ``queues`` becomes due, so idle workers sleep until then."""
+    row = (
+        Job.select(peewee.fn.MIN(Job.run_at))
+        .where(Job.state.in_(CLAIMABLE_STATES), Job.queue.in_(list(queues)))
+        .scalar()
+    )
+    return float(row) if row is not None else None
+
+
+def record_progress(run_id: int, output: str, *, pgid: int | None = None) -> None:
+    """Store the live output tail of a running attempt (and its process group once known)."""
+    fields: dict[str, object] = {Run.output: output}
+    if pgid is not None:
+        fields[Run.pgid] = pgid
+    Run.update(fields).where(Run.id == run_id, Run.outcome.is_null()).execute()
+
+
+def still_owns(job_id: str, worker_id: str) -> bool:
+    """Whether the job is still ``processing`` for this worker.
+
+    False once it was cancelled, deleted or recovered: the worker then kills the
+    attempt instead of letting it run on unowned.
+    """
+    return (
+        Job.select(Job.id)
+        .where(
+            Job.id == job_id,
+            Job.state == JobState.PROCESSING.value,
+            Job.worker_id == worker_id,
+        )
+        .exists()
+    )
+
+
+def finish(
+    job_id: str,
+    run_id: int,
+    worker_id: str,
+    *,
+    outcome: RunOutcome,
+    exit_code: int | None = None,
+    output: str = "",
+    error: str | None = None,
+    now: float | None = None,
+) -> JobState | None:
+    """Record how an attempt ended and move the job on.
+
+    ``succeeded`` completes the job; ``failed``/``timed_out``/``lost`` schedule a
+    retry ``backoff_base ** attempts`` seconds later or, with no retries left,
+    move it to the DLQ; ``interrupted`` puts it back to pending without spending
+    the attempt; ``cancelled`` cancels it.
+
+    Returns:
+        The job's new state, or ``None`` when this worker no longer owned the job
+        (it was cancelled, deleted or recovered meanwhile): the run is still
+        recorded, the job is left alone.
+    """
+    now = _now(now)
+    with write_transaction():
+        return _finish_locked(
+            job_id, run_id, worker_id, outcome, exit_code, output, error, now, config.load()
+        )
+
+
+def _finish_locked(
+    job_id: str,
+    run_id: int | None,
+    worker_id: str | None,
+    outcome: RunOutcome,
+    exit_code: int | None,
+    output: str,
+    error: str | None,
+    now: float,
+    settings: dict[str, float | int],
+) -> JobState | None:
+    if run_id is not None:
+        run = Run.get_or_none(Run.id == run_id)
+        if run is not None and run.outcome is None:
+            Run.update(
+                finished_at=now,
+                exit_code=exit_code,
+                outcome=outcome.value,
+                error=error,
+                output=output,
+                duration=max(0.0, now - run.started_at),
+            ).where(Run.id == run_id, Run.outcome.is_null()).execute()
+    job = Job.get_or_none(Job.id == job_id)
+    if job is None or job.state != JobState.PROCESSING or job.worker_id != worker_id:
+        return None
+    fields: dict[str, object] = {
+        "updated_at": now,
+        "exit_code": exit_code,
+        "output": output,
+        "last_error": error,
+    }
+    if outcome is RunOutcome.SUCCEEDED:
+        state = JobState.COMPLETED
+        fields.update(finished_at=now, last_error=None)
+    elif outcome is RunOutcome.INTERRUPTED:
+        state = JobState.PENDING
+        fields.update(attempts=max(0, job.attempts - 1), run_at=now, worker_id=None)
+    elif outcome is RunOutcome.CANCELLED:
+        state = JobState.CANCELLED
+        fields.update(finished_at=now)
+    elif job.attempts > job.max_retries:
+        state = JobState.DEAD
+        fields.update(finished_at=now)
+    else:
+        state = JobState.FAILED
+        delay = backoff_delay(
+            job.attempts, float(settings["backoff_base"]), float(settings["backoff_max"])
+        )
+        fields.update(run_at=now + delay)
+    fields["state"] = state.value
+    changed = (
+        Job.update(fields)
+        .where(
+            Job.id == job_id,
+            Job.state == JobState.PROCESSING.value,
+            Job.worker_id == worker_id,
+        )
+        .execute()
+    )
+    return state if changed == 1 else None
+
+
+# --- recovery -------------------------------------------------------------------------
+
+
+def recover_lost(
+    *,
+    lease_seconds: float,
+    host: str | None = None,
+    pid_alive: Callable[[int], bool] | None = None,
+    before_requeue: Callable[[Run], None] | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """Requeue the jobs of workers that died; returns the ids of the jobs recovered.
+
+    A worker is lost when its heartbeat is older than ``lease_seconds`` or, on
+    this ``host``, when ``pid_alive`` says its process is gone. Its jobs get a
+    ``lost`` run (an attempt spent) and follow the failure path: retry with
+    backoff, or the DLQ. A job left ``processing`` by no registered live worker
+    is lost too, once it is older than the lease.
+
+    Args:
+        before_requeue: called with the attempt's unfinished Run before the job is
+            requeued; workers use it to kill an orphaned process group so the
+            rerun never overlaps the old run.
+    """
+    now = _now(now)
+    cutoff = now - lease_seconds
+    with write_transaction():
+        settings = config.load()
+        lost_workers: list[str] = []
+        for worker in Worker.select().where(Worker.state != WorkerState.STOPPED.value):
+            dead_here = (
+                host is not None
+                and pid_alive is not None
+                and worker.host == host
+                and not pid_alive(worker.pid)
+            )
+            if worker.heartbeat_at < cutoff or dead_here:
+                lost_workers.append(worker.id)
+        if lost_workers:
+            Worker.update(state=WorkerState.STOPPED.value, stopped_at=now, current_job=None).where(
+                Worker.id.in_(lost_workers)
+            ).execute()
+        live = Worker.select(Worker.id).where(Worker.state != WorkerState.STOPPED.value)
+        orphans = Job.select().where(
+            Job.state == JobState.PROCESSING.value,
+            (Job.worker_id.in_(lost_workers))
+            | ((Job.worker_id.not_in(live) | Job.worker_id.is_null()) & (Job.started_at < cutoff)),
+        )
+        recovered = []
+        for job in orphans:
+            run = (
+                Run.select()
+                .where(Run.job == job.id, Run.outcome.is_null())
+                .order_by(Run.id.desc())
+                .first()
+            )
+            if run is not None and before_requeue is not None:
+                before_requeue(run)
+            reason = (
+                f"worker {job.worker_id} was lost "
+                f"(no heartbeat for {lease_seconds:g}s, or its process is gone)"
+            )
+            _finish_locked(
+                job.id,
+                run.id if run else None,
+                job.worker_id,
+                RunOutcome.LOST,
+                None,
+                run.output if run else "",
+                reason,
+                now,
+                settings,
+            )
+            recovered.append(job.id)
+    return recovered
+
+
+# --- what users do to jobs ------------------------------------------------------------
+
+
+def get_job(job_id: str) -> Job:
+    """The job with this id.
+
+    Raises:
+        JobNotFound: no such job.
+    """
+    job = Job.get_or_none(Job.id == job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def runs_of(job_id: str) -> list[Run]:
+    """Every attempt of a job, oldest first."""
+    return list(Run.select().where(Run.job == job_id).order_by(Run.id))
+
+
+def latest_run(job_id: str) -> Run | None:
+    return Run.select().where(Run.job == job_id).order_by(Run.id.desc()).first()
+
+
+def retry(job_ids: Iterable[str], *, now: float | None = None) -> list[str]:
+    """Send failed, dead or cancelled jobs back to pending with a fresh set of retries.
+
+    All or nothing: if one id is unknown or in another state, nothing changes.
+
+    Raises:
+        JobNotFound, InvalidTransition.
+    """
+    now = _now(now)
+    allowed = (JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
+    ids = list(dict.fromkeys(job_ids))
+    with write_transaction():
+        for job_id in ids:
+            job = get_job(job_id)
+            if job.state not in allowed:
+                raise InvalidTransition(
+                    f"job {job_id} is {job.state}; only failed, dead or cancelled jobs can be"
+                    " retried"
+                )
+            last = latest_run(job_id)
+            if last is not None and last.outcome is None:
+                raise InvalidTransition(
+                    f"job {job_id} is still being stopped by its worker; retry it in a moment"
+                )
+        _reset_to_pending(Job.id.in_(ids), now)
+    return ids
+
+
+def retry_dead(*, now: float | None = None) -> int:
+    """Every job in the DLQ back to pending; returns how many."""
+    with write_transaction():
+        return _reset_to_pending(Job.state == JobState.DEAD.value, _now(now))
+
+
+def _reset_to_pending(condition: peewee.Expression, now: float) -> int:
+    return (
+        Job.update(
+            state=JobState.PENDING.value,
+            attempts=0,
+            run_at=now,
+            updated_at=now,
+            finished_at=None,
+            worker_id=None,
+            exit_code=None,
+            last_error=None,
+        )
+        .where(condition)
+        .execute()
+    )
+
+
+def cancel(job_id: str, *, now: float | None = None) -> Job:
+    """Cancel a waiting or running job. A running job's worker notices and kills it.
+
+    Raises:
+        JobNotFound, InvalidTransition: the job already finished.
+    """
+    now = _now(now)
+    with write_transaction():
+        job = get_job(job_id)
+        if job.state not in (JobState.PENDING, JobState.FAILED, JobState.PROCESSING):
+            raise InvalidTransition(f"job {job_id} is {job.state}; it can no longer be cancelled")
+        Job.update(
+            state=JobState.CANCELLED.value,
+            updated_at=now,
+            finished_at=now,
+            last_error="cancelled by user",
+        ).where(Job.id == job_id).execute()
+    return get_job(job_id)
+
+
+def delete(job_id: str) -> None:
+    """Delete a job that is not running, with its runs.
+
+    Raises:
+        JobNotFound, InvalidTransition: the job is running (cancel it first).
+    """
+    with write_transaction():
+        job = get_job(job_id)
+        if job.state == JobState.PROCESSING:
+            raise InvalidTransition(f"job {job_id} is running; cancel it before deleting it")
+        Run.delete().where(Run.job == job_id).execute()
+        Job.delete().where(Job.id == job_id).execute()
+
+
+def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | None = None) -> int:
+    """Delete finished jobs (completed, dead, cancelled) that finished over ``older_than`` s ago.
+
+    Raises:
+        InvalidTransition: a state that is not finished was asked for.
+    """
+    now = _now(now)
+    for state in states:
+        if state not in FINISHED_STATES:
+            raise InvalidTransition(
+                f"only finished jobs can be purged (completed, dead, cancelled), not {state}"
+            )
+    values = [state.value for state in states]
+    condition = Job.state.in_(values) & (
+        peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than
+    )
+    with write_transaction():
+        doomed = Job.select(Job.id).where(condition)
+        Run.delete().where(Run.job.in_(doomed)).execute()
+        return Job.delete().where(condition).execute()
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def list_jobs(
+    *,
+    states: Sequence[JobState] | None = None,
+    queue: str | None = None,
+    limit: int | None = 100,
+    offset: int = 0,
+) -> list[Job]:
+    """Jobs, newest first, optionally filtered by states and queue."""
+    query = Job.select()
+    if states:
+        query = query.where(Job.state.in_([state.value for state in states]))
+    if queue:
+        query = query.where(Job.queue == queue)
+    query = query.order_by(Job.created_at.desc(), Job.id.desc())
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return list(query)
+
+
+def counts() -> dict[str, int]:
+    """Jobs per state, every state present (zero when none)."""
+    result = {state.value: 0 for state in JobState}
+    for state, count in Job.select(Job.state, peewee.fn.COUNT(Job.id)).group_by(Job.state).tuples():
+        result[state] = count
+    return result
+
+
+def list_workers(*, include_stopped: bool = True) -> list[Worker]:
+    query = Worker.select().order_by(Worker.started_at, Worker.id)
+    if not include_stopped:
+        query = query.where(Worker.state != WorkerState.STOPPED.value)
+    return list(query)

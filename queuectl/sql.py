@@ -1,0 +1,88 @@
+"""The SQL whose exact shape matters, kept together so it can be read and reviewed.
+
+Everything else goes through Peewee. These are written by hand because their
+text is the point: the claim must be one statement whose changed row proves
+ownership, and its predicate must repeat the partial index's literally so
+SQLite's planner uses the index instead of sorting every waiting job.
+"""
+
+from __future__ import annotations
+
+CLAIMABLE_PREDICATE = "state IN ('pending', 'failed')"
+
+CLAIMABLE_INDEX = f"""
+CREATE INDEX IF NOT EXISTS queuectl_job_claimable
+ON queuectl_job (priority DESC, run_at, created_at, id)
+WHERE {CLAIMABLE_PREDICATE}
+"""
+"""Only waiting jobs, already in claim order: the claim reads its first due entry."""
+
+CLAIM = """
+UPDATE queuectl_job
+SET state = 'processing',
+    worker_id = {p},
+    attempts = attempts + 1,
+    started_at = {p},
+    updated_at = {p},
+    finished_at = NULL,
+    exit_code = NULL
+WHERE id = (
+    SELECT id FROM queuectl_job {indexed_by}
+    WHERE {claimable} AND run_at <= {p} AND queue IN ({queues})
+    ORDER BY priority DESC, run_at, created_at, id
+    LIMIT 1
+    {lock}
+)
+AND {claimable}
+RETURNING id, attempts
+"""
+"""Take the best due job. The outer ``AND state IN (…)`` re-checks under the
+write lock, so "RETURNING gave a row" is the proof that this worker owns it.
+On PostgreSQL ``{lock}`` is ``FOR UPDATE SKIP LOCKED``: concurrent claimers
+skip each other's candidate rows instead of queueing behind them. On SQLite
+``{indexed_by}`` pins the partial index: left alone, the planner prefers the
+``state`` equality index and sorts every waiting job on each claim (measured:
+42 ms per claim with 100k pending, against well under 1 ms pinned)."""
+
+
+JOB_INSERT_COLUMNS = (
+    "id",
+    "command",
+    "queue",
+    "state",
+    "priority",
+    "attempts",
+    "max_retries",
+    "timeout",
+    "run_at",
+    "cwd",
+    "created_at",
+    "updated_at",
+)
+
+
+def insert_jobs_sql(param: str) -> str:
+    """One prepared INSERT for ``executemany``.
+
+    Peewee renders a multi-row INSERT value by value in Python; for bulk
+    enqueue that rendering cost three times the database's own work.
+    """
+    columns = ", ".join(JOB_INSERT_COLUMNS)
+    params = ", ".join([param] * len(JOB_INSERT_COLUMNS))
+    return f"INSERT INTO queuectl_job ({columns}) VALUES ({params})"
+
+
+def existing_ids_sql(param: str, count: int) -> str:
+    """Which of ``count`` candidate ids are taken (checked before a bulk insert)."""
+    return f"SELECT id FROM queuectl_job WHERE id IN ({', '.join([param] * count)})"
+
+
+def claim_sql(param: str, queue_count: int, *, postgres: bool) -> str:
+    """The claim statement for a driver's parameter style and a number of queues."""
+    return CLAIM.format(
+        p=param,
+        claimable=CLAIMABLE_PREDICATE,
+        queues=", ".join([param] * queue_count),
+        lock="FOR UPDATE SKIP LOCKED" if postgres else "",
+        indexed_by="" if postgres else "INDEXED BY queuectl_job_claimable",
+    )
