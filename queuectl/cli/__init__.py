@@ -1,0 +1,52 @@
+"""The ``queuectl`` command line: every operation as a plain subcommand.
+
+Each command imports what it needs inside its body, so a quick
+``queuectl enqueue`` never pays for Rich tables or Textual.
+"""
+
+from __future__ import annotations
+
+import click
+
+from queuectl import __version__
+from queuectl.cli.common import AppContext, QueuectlGroup, db_option
+from queuectl.cli.dlq import dlq
+from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
+from queuectl.cli.settings import config
+
+
+@click.group(cls=QueuectlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="queuectl")
+@db_option
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """A durable job queue for shell commands, with a terminal dashboard.
+
+    \b
+    queuectl enqueue '{"command": "sleep 2 && echo done"}'
+    queuectl worker start --count 2
+    queuectl status
+    queuectl tui
+    """
+    ctx.ensure_object(AppContext)
+
+
+for command in (*JOB_COMMANDS, dlq, config):
+    cli.add_command(command)
+
+
+@cli.command()
+@db_option
+@click.pass_obj
+def tui(app: AppContext) -> None:
+    """Open the full-screen dashboard."""
+    try:
+        from tui.app import make_app
+    except ImportError as exc:  # pragma: no cover - only when installed without the tui package
+        raise click.ClickException(f"the dashboard is not available: {exc}") from None
+    location = app.open()
+    make_app(location).run()
+
+
+def main() -> None:
+    cli(prog_name="queuectl")

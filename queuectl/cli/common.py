@@ -1,0 +1,116 @@
+"""What every command shares: the context object, ``--db``/``--json``, and errors.
+
+Commands raise the core's exceptions; ``QueuectlGroup`` turns them into the
+one-line ``Error: …`` and exit code of the CLI contract (1 runtime, 2 usage),
+so no user mistake ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+import peewee
+
+from queuectl.errors import QueueError, ValidationError
+from queuectl.models import JobState
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BadInput(click.ClickException):
+    """A usage error shown as one line, without click's usage banner (exit 2)."""
+
+    exit_code = 2
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+class QueuectlGroup(click.Group):
+    """A click group whose subcommands' core errors become one-line CLI errors."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            raise BadInput(_one_line(str(exc))) from None
+        except QueueError as exc:
+            raise click.ClickException(_one_line(str(exc))) from None
+        except peewee.DatabaseError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise click.ClickException(f"database error: {first}") from None
+
+
+@dataclass
+class AppContext:
+    """Per-invocation state: which database, opened at most once, on first use."""
+
+    db_option: str | None = None
+    location: str | None = None
+
+    def open(self, *, durable: bool = True) -> str:
+        """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location."""
+        if self.location is None:
+            from queuectl.db import open_database, resolve_location
+
+            location = resolve_location(self.db_option)
+            open_database(location, durable=durable)
+            self.location = location
+        return self.location
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(AppContext).db_option = value
+
+
+def db_option(func: F) -> F:
+    """``--db`` on the group and on each command, so it may come before or after the name."""
+    return click.option(
+        "--db",
+        metavar="PATH|URL",
+        expose_value=False,
+        is_eager=True,
+        callback=_store_db,
+        help="Database file or URL (default: $QUEUECTL_DB, else the XDG data folder).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+class StateType(click.Choice):
+    """A job state, in any case (``FAILED`` works as ``failed``)."""
+
+    name = "state"
+
+    def __init__(self, states: tuple[JobState, ...] = tuple(JobState)) -> None:
+        super().__init__([state.value for state in states], case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, JobState):
+            return value
+        return JobState(super().convert(value, param, ctx).lower())
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON with every character a terminal could act on escaped.
+
+    ``json.dumps`` escapes C0 controls but passes DEL and the C1 range (``\\x9b``
+    is a one-byte CSI on some terminals) through; those are escaped here too.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))

@@ -1,0 +1,110 @@
+"""``queuectl config``: list, get, set and reset the typed settings."""
+
+from __future__ import annotations
+
+import click
+
+from queuectl.cli.common import (
+    AppContext,
+    QueuectlGroup,
+    db_option,
+    emit_json,
+    json_option,
+    pass_app,
+)
+
+
+def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> None:
+    from queuectl import config
+
+    app.open()
+    values = config.load()
+    keys = keys or list(config.SPECS)
+    if as_json:
+        if len(keys) == 1:
+            emit_json(values[keys[0]])
+        else:
+            emit_json({key: values[key] for key in keys})
+        return
+    if len(keys) == 1:
+        click.echo(values[keys[0]])
+        return
+    from rich.table import Table
+
+    from queuectl.cli.render import console
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("KEY", "VALUE", "DEFAULT", "RANGE", "DESCRIPTION"):
+        table.add_column(name, no_wrap=name != "DESCRIPTION")
+    for key in keys:
+        spec = config.SPECS[key]
+        value = values[key]
+        table.add_row(
+            key,
+            f"[bold]{value}[/]" if value != spec.default else str(value),
+            str(spec.default),
+            spec.range_text,
+            spec.description,
+        )
+    console().print(table)
+
+
+@click.group(cls=QueuectlGroup, invoke_without_command=True)
+@db_option
+@json_option
+@pass_app
+@click.pass_context
+def config(ctx: click.Context, app: AppContext, as_json: bool) -> None:
+    """Show or change settings (with no subcommand: list them all)."""
+    if ctx.invoked_subcommand is None:
+        _print_settings(app, None, as_json)
+
+
+@config.command(name="list")
+@db_option
+@json_option
+@pass_app
+def config_list(app: AppContext, as_json: bool) -> None:
+    """Every setting with its value, default, range and description."""
+    _print_settings(app, None, as_json)
+
+
+@config.command(name="get")
+@click.argument("key", required=False)
+@db_option
+@json_option
+@pass_app
+def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
+    """One setting's value (with no KEY: all of them)."""
+    from queuectl.config import normalize_key
+
+    _print_settings(app, [normalize_key(key)] if key else None, as_json)
+
+
+@config.command(name="set")
+@click.argument("key")
+@click.argument("value")
+@db_option
+@pass_app
+def config_set(app: AppContext, key: str, value: str) -> None:
+    """Change a setting; the value is checked against its type and range."""
+    from queuectl import config as settings
+
+    normal = settings.normalize_key(key)
+    settings.SPECS[normal].parse(value)  # validate before touching the database
+    app.open()
+    click.echo(f"{normal} = {settings.set_value(normal, value)}")
+
+
+@config.command(name="reset")
+@click.argument("key", required=False)
+@db_option
+@pass_app
+def config_reset(app: AppContext, key: str | None) -> None:
+    """Back to the default: one KEY, or every setting."""
+    from queuectl import config as settings
+
+    keys = [settings.normalize_key(key)] if key else None
+    app.open()
+    for name in settings.reset(keys[0] if keys else None):
+        click.echo(f"{name} = {settings.SPECS[name].default}")
