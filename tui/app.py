@@ -32,6 +32,7 @@ from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
 from tui.messages import Intent, SaveSettings
+from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
@@ -100,6 +101,8 @@ class QueueApp(App[None]):
         self.refresh_count = 0
         """Snapshots applied so far; tests wait for it to grow instead of sleeping."""
         self.last_snapshot: Snapshot | None = None
+        self.toasts: list[str] = []
+        """Every notification shown, oldest first: what the operator was told (tests read it)."""
         self._timer: Timer | None = None
         self.sub_title = db.describe(location)
 
@@ -119,18 +122,31 @@ class QueueApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(JobsPane).focus_table()
+        # Held, not queried: ``query_one`` searches the top screen, which may be a modal.
+        self.jobs_pane = self.query_one(JobsPane)
+        self.dlq_pane = self.query_one(DlqPane)
+        self.workers_pane = self.query_one(WorkersPane)
+        self.config_pane = self.query_one(ConfigPane)
+        self.stats_header = self.query_one(StatsHeader)
+        self.tabs = self.query_one(TabbedContent)
+        self.panes: dict[str, TablePane] = {
+            "jobs": self.jobs_pane,
+            "dlq": self.dlq_pane,
+            "workers": self.workers_pane,
+            "config": self.config_pane,
+        }
+        self.jobs_pane.focus_table()
         self.refresh_now()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Focus the table of the pane just shown, so its keys work at once."""
         pane_id = event.pane.id or "jobs"
-        self.call_after_refresh(self.query_one(f"#{pane_id}-pane").focus_table)  # type: ignore[attr-defined]
+        self.call_after_refresh(self.panes[pane_id].focus_table)
 
     # --- the refresh loop -------------------------------------------------------------
 
     def _request(self) -> Request:
-        jobs = self.query_one(JobsPane)
+        jobs = self.jobs_pane
         return Request(
             job_filter=jobs.job_filter,
             jobs_sort=jobs.sort,
@@ -154,12 +170,15 @@ class QueueApp(App[None]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
         self.last_snapshot = snapshot
-        with self.batch_update():
-            self.query_one(StatsHeader).show(snapshot)
-            self.query_one(JobsPane).show(snapshot.jobs)
-            self.query_one(DlqPane).show(snapshot.dlq)
-            self.query_one(WorkersPane).show(snapshot.workers)
-            self.query_one(ConfigPane).show_settings(snapshot.settings)
+        try:
+            with self.batch_update():
+                self.stats_header.show(snapshot)
+                self.jobs_pane.show(snapshot.jobs)
+                self.dlq_pane.show(snapshot.dlq)
+                self.workers_pane.show(snapshot.workers)
+                self.config_pane.show_settings(snapshot.settings)
+        except NoMatches:
+            return  # the app is closing and its widgets are gone: nothing to show it on
         self.refresh_count += 1
         self._arm()
 
@@ -176,6 +195,11 @@ class QueueApp(App[None]):
         self.say(f"{event.worker.group} failed: {type(error).__name__}: {error}", error=True)
         if event.worker.group == "refresh":
             self._arm()
+
+    def notify(self, message: str | Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Record the toast, then show it."""
+        self.toasts.append(str(message))
+        super().notify(message, **kwargs)
 
     def say(self, message: str, *, error: bool = False, title: str = "") -> None:
         """A toast; text is never parsed as markup (it may hold job ids or user input)."""
@@ -343,13 +367,13 @@ class QueueApp(App[None]):
     def action_show_pane(self, pane: str) -> None:
         """Switch to a pane (keys 1-4)."""
         if pane in PANES:
-            self.query_one(TabbedContent).active = pane
-            self.query_one(f"#{pane}-pane").focus_table()  # type: ignore[attr-defined]
+            self.tabs.active = pane
+            self.panes[pane].focus_table()
 
     def action_pane(self, pane: str, action: str) -> None:
         """Run a pane's action from the command palette, showing that pane first."""
         self.action_show_pane(pane)
-        self.call_after_refresh(self.query_one(f"#{pane}-pane").run_action, action)
+        self.call_after_refresh(self.panes[pane].run_action, action)
 
     def action_refresh_now(self) -> None:
         self.refresh_now()
@@ -369,10 +393,10 @@ class QueueApp(App[None]):
     def action_filter(self) -> None:
         """Show the jobs pane's filter box (``/``)."""
         self.action_show_pane("jobs")
-        self.query_one(JobsPane).action_filter()
+        self.jobs_pane.action_filter()
 
     def action_clear_filter(self) -> None:
-        jobs = self.query_one(JobsPane)
+        jobs = self.jobs_pane
         jobs.job_filter = JobFilter()
         jobs.query_one("#job-filter", Input).add_class("hidden")
         self.refresh_now()
