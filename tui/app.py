@@ -137,7 +137,8 @@ class QueueApp(App[None]):
             "config": self.config_pane,
         }
         self.jobs_pane.focus_table()
-        self.refresh_now()
+        # After the first layout, so the command column is cut to the real width.
+        self.call_after_refresh(self.refresh_now)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Focus the table of the pane just shown, so its keys work at once."""

@@ -55,7 +55,7 @@ class KeyedTable(DataTable[object]):
                 elif old != cells:
                     for column, before, after in zip(column_keys, old, cells, strict=True):
                         if before != after:
-                            self.update_cell(key, column, after)
+                            self.update_cell(key, column, after, update_width=True)
                 self._cells[key] = cells
             order = [key for key, _ in rows]
             if order != self._order:
