@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -50,6 +51,10 @@ STOP_WAIT_SECONDS = 60.0
 """How long a graceful stop is awaited (in a thread) before saying it is still stopping."""
 
 PANES = ("jobs", "dlq", "workers", "config")
+MAIN_SCREEN_ACTIONS = frozenset(
+    {"show_pane", "pane", "new_job", "filter", "clear_filter", "help", "quit", "refresh_now"}
+)
+"""The app's own key actions, which only make sense over the panes (see ``check_action``)."""
 
 
 class SnapshotReady(Message):
@@ -122,6 +127,11 @@ class QueueApp(App[None]):
                 yield ConfigPane(id="config-pane")
         yield Footer()
 
+    def on_resize(self) -> None:
+        """Refit the command column to the new width at once."""
+        if self.refresh_count:
+            self.refresh_now()
+
     def on_mount(self) -> None:
         # Held, not queried: ``query_one`` searches the top screen, which may be a modal.
         self.jobs_pane = self.query_one(JobsPane)
@@ -152,8 +162,18 @@ class QueueApp(App[None]):
         return Request(
             job_filter=jobs.job_filter,
             jobs_sort=jobs.sort,
-            command_width=max(16, jobs.size.width - 70),
+            command_width=self._command_width(),
         )
+
+    def _command_width(self) -> int:
+        """Room left for the command once the other columns are drawn, so nothing scrolls."""
+        table = self.jobs_pane.table
+        if not table.size.width or not table.ordered_columns:
+            return 40
+        if not table.row_count:
+            return max(12, table.size.width - 80)  # too early to know the other columns
+        fixed = sum(column.get_render_width(table) for column in table.ordered_columns[:-1])
+        return max(6, table.size.width - fixed - 4)
 
     def refresh_now(self) -> None:
         """Start a refresh now; the timer is re-armed when it has been applied."""
@@ -175,7 +195,7 @@ class QueueApp(App[None]):
         try:
             with self.batch_update():
                 self.stats_header.show(snapshot)
-                self.jobs_pane.show(snapshot.jobs)
+                self.jobs_pane.show(snapshot.jobs, snapshot.command_width)
                 self.dlq_pane.show(snapshot.dlq)
                 self.workers_pane.show(snapshot.workers)
                 self.config_pane.show_settings(snapshot.settings)
@@ -365,6 +385,20 @@ class QueueApp(App[None]):
         self.run_in_thread(save, lambda keys: f"Saved {', '.join(keys)}")
 
     # --- app-wide actions -------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """App keys belong to the main screen: a dialog must never quit or switch panes.
+
+        On the detail screen only the keys that make sense over it stay (new job,
+        help, quit); in a modal dialog none do, so ``q`` there is just a letter.
+        """
+        if action not in MAIN_SCREEN_ACTIONS:
+            return True
+        if isinstance(self.screen, ModalScreen):
+            return False
+        if isinstance(self.screen, JobDetailScreen):
+            return action in ("new_job", "help", "quit")
+        return True
 
     def action_show_pane(self, pane: str) -> None:
         """Switch to a pane (keys 1-4)."""

@@ -135,6 +135,7 @@ class Snapshot:
     dlq: TableData
     workers: TableData
     settings: dict[str, float | int]
+    command_width: int = 60
     elapsed: float = 0.0
 
 
@@ -328,6 +329,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             {w.id: {"state": w.state, "pid": w.pid} for w in workers},
         ),
         settings=settings,
+        command_width=request.command_width,
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

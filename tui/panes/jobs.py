@@ -43,7 +43,7 @@ class JobsPane(TablePane):
         Binding("r", "retry", "Retry"),
         Binding("c", "cancel", "Cancel"),
         Binding("d", "delete", "Delete"),
-        Binding("o", "cycle_sort", "Sort"),
+        Binding("o", "cycle_sort", "Sort", show=False),
         Binding("O", "reverse_sort", "Reverse", show=False),
     ]
     """Keys that act on the highlighted job; ``/`` (filter) and ``n`` live on the app."""
@@ -53,6 +53,7 @@ class JobsPane(TablePane):
         self.job_filter = JobFilter()
         self.sort = Sort()
         self._data: TableData | None = None
+        self._command_width = 0
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -62,10 +63,16 @@ class JobsPane(TablePane):
         )
         yield from super().compose()
 
-    def show(self, data: TableData) -> None:
-        """Apply a snapshot's jobs window and say what is shown."""
+    def show(self, data: TableData, command_width: int) -> None:
+        """Apply a snapshot's jobs window and say what is shown.
+
+        When the room for commands changed (a resize), the table is rebuilt so
+        the command column can shrink as well as grow.
+        """
         self._data = data
-        self.apply_rows(data.rows)
+        rebuild = command_width != self._command_width
+        self._command_width = command_width
+        self.table.apply(data.rows, rebuild=rebuild)
         shown = len(data.rows)
         parts = [f"{shown} of {data.total:,}" if data.total > shown else f"{shown} jobs"]
         if self.job_filter.active:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from tui.data import Cells, Row
 
@@ -38,13 +39,24 @@ class KeyedTable(DataTable[object]):
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return row_key.value
 
-    def apply(self, rows: list[Row]) -> None:
-        """Make the table show ``rows`` (in order), touching only what changed."""
+    def apply(self, rows: list[Row], *, rebuild: bool = False) -> None:
+        """Make the table show ``rows`` (in order), touching only what changed.
+
+        Args:
+            rebuild: start from an empty table, so columns can shrink (after a
+                resize); the cursor still returns to its key.
+        """
         keep = {key for key, _ in rows}
         cursor_key = self.highlighted_key
         cursor_index = self.cursor_row
         column_keys = [key for key, _ in self._column_spec]
         with self.app.batch_update():
+            if rebuild:
+                self.clear()
+                for column in self.columns.values():
+                    column.content_width = column.label.cell_len
+                self._cells.clear()
+                self._order = []
             for key in [k for k in self._cells if k not in keep]:
                 self.remove_row(key)
                 del self._cells[key]
@@ -55,7 +67,10 @@ class KeyedTable(DataTable[object]):
                 elif old != cells:
                     for column, before, after in zip(column_keys, old, cells, strict=True):
                         if before != after:
-                            self.update_cell(key, column, after, update_width=True)
+                            # Widen only when needed: asking DataTable to re-measure a
+                            # narrower cell rescans the whole column, per cell.
+                            wider = after.cell_len > self.columns[ColumnKey(column)].content_width
+                            self.update_cell(key, column, after, update_width=wider)
                 self._cells[key] = cells
             order = [key for key, _ in rows]
             if order != self._order:
