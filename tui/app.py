@@ -107,6 +107,8 @@ class QueueApp(App[None]):
         self.refresh_count = 0
         """Snapshots applied so far; tests wait for it to grow instead of sleeping."""
         self.last_snapshot: Snapshot | None = None
+        self.last_apply_seconds = 0.0
+        """UI-thread cost of applying the last snapshot (the diff); the bench reads it."""
         self.toasts: list[str] = []
         """Every notification shown, oldest first: what the operator was told (tests read it)."""
         self._timer: Timer | None = None
@@ -192,6 +194,7 @@ class QueueApp(App[None]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
         self.last_snapshot = snapshot
+        started = time.perf_counter()
         try:
             with self.batch_update():
                 self.stats_header.show(snapshot)
@@ -201,6 +204,7 @@ class QueueApp(App[None]):
                 self.config_pane.show_settings(snapshot.settings)
         except NoMatches:
             return  # the app is closing and its widgets are gone: nothing to show it on
+        self.last_apply_seconds = time.perf_counter() - started
         self.refresh_count += 1
         self._arm()
 
