@@ -443,15 +443,13 @@ class QueueApp(App[None]):
 
     def action_help(self) -> None:
         """Every key, from the bindings themselves."""
-        from tui.screens.detail import JobDetailScreen as Detail
-
         sections = [
             ("Everywhere", [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Commands")]),
             ("Jobs pane (1)", [Binding("enter", "", "Details"), *JobsPane.BINDINGS[1:]]),
+            ("Job detail", list(JobDetailScreen.BINDINGS)),
             ("DLQ pane (2)", list(DlqPane.BINDINGS)),
             ("Workers pane (3)", list(WorkersPane.BINDINGS)),
             ("Config pane (4)", [Binding("enter", "", "Edit"), *ConfigPane.BINDINGS]),
-            ("Job detail", list(Detail.BINDINGS)),
         ]
         self.push_screen(HelpScreen(sections))
 

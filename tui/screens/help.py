@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -29,18 +29,30 @@ def key_label(keys: str) -> str:
     return " / ".join(_KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
 
-def help_table(sections: list[Section]) -> Table:
+def section_table(title: str, bindings: list[BindingType]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style="bold cyan", no_wrap=True, min_width=7)
     table.add_column()
-    for title, bindings in sections:
-        table.add_row(Text(title, style="bold underline"), "")
-        for binding in bindings:
-            if not isinstance(binding, Binding):
-                continue
+    table.add_row(Text(title, style="bold underline"), "")
+    for binding in bindings:
+        if isinstance(binding, Binding):
             table.add_row(Text(key_label(binding.key)), Text(binding.description or ""))
-        table.add_row("", "")
     return table
+
+
+def help_table(sections: list[Section]) -> Table:
+    """Sections side by side in two columns, so the whole list fits a small terminal."""
+    grid = Table.grid(padding=(0, 4))
+    grid.add_column()
+    grid.add_column()
+    half = (len(sections) + 1) // 2
+    left, right = sections[:half], sections[half:]
+    for index in range(half):
+        cells = [section_table(*left[index])]
+        cells.append(section_table(*right[index]) if index < len(right) else Text(""))
+        grid.add_row(*cells)
+        grid.add_row("", "")
+    return grid
 
 
 class HelpScreen(ModalScreen[None]):
@@ -56,9 +68,10 @@ class HelpScreen(ModalScreen[None]):
         self.sections = sections
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog wide help"):
+        with Vertical(classes="dialog help"):
             yield Static(Text("queuectl dashboard — keys", style="bold"))
-            yield Static(help_table(self.sections))
+            with VerticalScroll(id="help-body"):
+                yield Static(help_table(self.sections))
             yield Static(Text("Every action is also a button and a command (ctrl+p).", style="dim"))
 
     def action_dismiss_help(self) -> None:
