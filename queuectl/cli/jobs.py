@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import IO
 
 import click
@@ -41,7 +42,7 @@ def enqueue(app: AppContext, job_json: str | None, file: IO[str] | None, as_json
     from queuectl import jobspec, queue
 
     if job_json == "-" and file is None:
-        file = click.get_text_stream("stdin")
+        file = sys.stdin
         job_json = None
     if (job_json is None) == (file is None):
         raise BadInput("give one job as JSON, or --file F (or '-') with one job per line")
