@@ -30,15 +30,15 @@ def _drain(location: str, worker_id: str, results: multiprocessing.Queue) -> Non
 
 
 @pytest.mark.timeout(120)
-def test_concurrent_claims_never_duplicate_or_lose_a_job(db_path):
-    db.open_database(db_path)
+def test_concurrent_claims_never_duplicate_or_lose_a_job(db_url):
+    db.open_database(db_url)
     ids = queue.enqueue_many([JobSpec(command="true")] * JOBS)
     db.close_database()
 
     context = multiprocessing.get_context("spawn" if os.name != "posix" else "fork")
     results = context.Queue()
     workers = [
-        context.Process(target=_drain, args=(db_path, f"w{n}", results)) for n in range(PROCESSES)
+        context.Process(target=_drain, args=(db_url, f"w{n}", results)) for n in range(PROCESSES)
     ]
     for process in workers:
         process.start()
@@ -52,6 +52,6 @@ def test_concurrent_claims_never_duplicate_or_lose_a_job(db_path):
     assert max(claims.values()) == 1, "no job claimed twice"
     assert sum(1 for ids_ in claimed_by.values() if ids_) >= 2, "the work was shared"
 
-    db.open_database(db_path)
+    db.open_database(db_url)
     assert queue.counts()[JobState.COMPLETED.value] == JOBS
     assert Run.select().count() == JOBS

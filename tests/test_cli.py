@@ -11,11 +11,22 @@ from click.testing import CliRunner
 from queuectl import db, queue
 from queuectl.cli import cli
 from queuectl.models import RunOutcome
+from tests.conftest import dump
 
 
 @pytest.fixture
-def run(db_path):
-    """Invoke the CLI on the test database; returns the click Result."""
+def run(db_url):
+    """Invoke the CLI on the test database (each backend); returns the click Result."""
+    return _invoker()
+
+
+@pytest.fixture
+def run_sqlite(db_path):
+    """Invoke the CLI on an SQLite file, for tests about the file itself."""
+    return _invoker()
+
+
+def _invoker():
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None, ok: bool = True):
@@ -32,14 +43,9 @@ def enqueue(run, **spec) -> str:
     return run("enqueue", json.dumps({"command": "true", **spec})).stdout.strip()
 
 
-def dump(path: str) -> list[str]:
-    with sqlite3.connect(path) as connection:
-        return list(connection.iterdump())
-
-
-def finish_next(db_path: str, outcome: RunOutcome = RunOutcome.SUCCEEDED, output: str = "") -> str:
+def finish_next(location: str, outcome: RunOutcome = RunOutcome.SUCCEEDED, output: str = "") -> str:
     """Play a worker: claim the next job and record an outcome."""
-    db.open_database(db_path)
+    db.open_database(location)
     claim = queue.claim("w1", host="test")
     assert claim is not None
     code = 0 if outcome is RunOutcome.SUCCEEDED else 1
@@ -79,10 +85,10 @@ def test_enqueue_file_and_stdin(run, tmp_path):
     assert len(json.loads(run("list", "--json").stdout)) == 4
 
 
-def test_list_filters_by_state_in_any_spelling(run, db_path):
+def test_list_filters_by_state_in_any_spelling(run, db_url):
     enqueue(run, id="a")
     enqueue(run, id="b", max_retries=0)
-    finish_next(db_path, RunOutcome.FAILED)  # priority ties: the oldest, "a", goes first
+    finish_next(db_url, RunOutcome.FAILED)  # priority ties: the oldest, "a", goes first
     dead = {job["id"] for job in json.loads(run("list", "--state", "DEAD", "--json").stdout)}
     assert dead == set() or dead == {"a"}
     pending = json.loads(run("list", "pending", "--json").stdout)
@@ -97,9 +103,9 @@ def test_list_limit_and_queue(run):
     assert len(json.loads(run("list", "-n", "1", "--json").stdout)) == 1
 
 
-def test_show_json_has_runs_and_output(run, db_path):
+def test_show_json_has_runs_and_output(run, db_url):
     job_id = enqueue(run)
-    finish_next(db_path, output="hello\n")
+    finish_next(db_url, output="hello\n")
     record = json.loads(run("show", job_id, "--json").stdout)
     assert record["state"] == "completed" and record["output"] == "hello\n"
     assert record["runs"][0]["outcome"] == "succeeded"
@@ -116,18 +122,18 @@ def test_status_counts_and_json_shape(run):
     assert data["workers"] == []
 
 
-def test_retry_cancel_delete(run, db_path):
+def test_retry_cancel_delete(run, db_url):
     job_id = enqueue(run, max_retries=0)
-    finish_next(db_path, RunOutcome.FAILED)
+    finish_next(db_url, RunOutcome.FAILED)
     assert run("retry", job_id).stdout.strip() == f"{job_id} pending"
     assert run("cancel", job_id).stdout.strip() == f"{job_id} cancelled"
     assert run("delete", job_id).stdout.strip() == f"{job_id} deleted"
     assert json.loads(run("list", "--json").stdout) == []
 
 
-def test_purge_finished_jobs(run, db_path):
+def test_purge_finished_jobs(run, db_url):
     enqueue(run)
-    finish_next(db_path)
+    finish_next(db_url)
     enqueue(run)
     assert run("purge", "--state", "completed", "--older-than", "0s").stdout.strip() == (
         "purged 1 job"
@@ -135,23 +141,23 @@ def test_purge_finished_jobs(run, db_path):
     assert json.loads(run("purge", "--json").stdout) == {"purged": 0}
 
 
-def test_dlq_list_retry_and_purge(run, db_path):
+def test_dlq_list_retry_and_purge(run, db_url):
     ids = [enqueue(run, max_retries=0) for _ in range(3)]
     for _ in ids:
-        finish_next(db_path, RunOutcome.FAILED)
+        finish_next(db_url, RunOutcome.FAILED)
     dead = json.loads(run("dlq", "list", "--json").stdout)
     assert sorted(job["id"] for job in dead) == sorted(ids)
     assert "LAST ERROR" in run("dlq", "list").stdout
     assert run("dlq", "retry", ids[0]).stdout.strip() == f"{ids[0]} pending"
     assert "2 jobs back to pending" in run("dlq", "retry", "--all").stdout
     for _ in ids:
-        finish_next(db_path, RunOutcome.FAILED)
+        finish_next(db_url, RunOutcome.FAILED)
     assert "purged 3 dead jobs" in run("dlq", "purge", "--yes").stdout
 
 
-def test_dlq_purge_asks_first(run, db_path):
+def test_dlq_purge_asks_first(run, db_url):
     enqueue(run, max_retries=0)
-    finish_next(db_path, RunOutcome.FAILED)
+    finish_next(db_url, RunOutcome.FAILED)
     result = run("dlq", "purge", input="n\n", ok=False)
     assert result.exit_code == 1
     assert len(json.loads(run("dlq", "list", "--json").stdout)) == 1
@@ -171,11 +177,11 @@ def test_config_list_get_set_reset_and_aliases(run):
     assert json.loads(run("enqueue", '{"command": "x"}', "--json").stdout)["max_retries"] == 3
 
 
-def test_db_option_before_or_after_the_command(run, tmp_path):
+def test_db_option_before_or_after_the_command(run_sqlite, tmp_path):
     other = str(tmp_path / "other.db")
-    run("--db", other, "enqueue", '{"command": "x", "id": "there"}')
-    assert json.loads(run("list", "--db", other, "--json").stdout)[0]["id"] == "there"
-    assert json.loads(run("list", "--json").stdout) == []  # $QUEUECTL_DB is untouched
+    run_sqlite("--db", other, "enqueue", '{"command": "x", "id": "there"}')
+    assert json.loads(run_sqlite("list", "--db", other, "--json").stdout)[0]["id"] == "there"
+    assert json.loads(run_sqlite("list", "--json").stdout) == []  # $QUEUECTL_DB is untouched
 
 
 def test_untrusted_text_is_printed_inert(run):
@@ -190,21 +196,21 @@ def test_untrusted_text_is_printed_inert(run):
     assert json.loads(raw)["command"] == command  # escaped, not altered
 
 
-def test_database_is_created_private(run, db_path):
+def test_database_is_created_private(run_sqlite, db_path):
     import os
     import stat
 
-    enqueue(run)
+    enqueue(run_sqlite)
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(db_path)).st_mode) & 0o077 in (0, 0o055)
 
 
-def test_status_warns_about_a_database_others_can_write(run, db_path):
+def test_status_warns_about_a_database_others_can_write(run_sqlite, db_path):
     import os
 
-    enqueue(run)
+    enqueue(run_sqlite)
     os.chmod(db_path, 0o666)
-    result = run("status")
+    result = run_sqlite("status")
     assert "writable by other users" in result.stderr
 
 
@@ -238,20 +244,20 @@ BAD_ENQUEUE = [
 
 
 @pytest.mark.parametrize(("payload", "code", "message"), BAD_ENQUEUE)
-def test_bad_enqueue_input(run, db_path, payload, code, message):
+def test_bad_enqueue_input(run, db_url, payload, code, message):
     enqueue(run, id="existing")
-    before = dump(db_path)
+    before = dump(db_url)
     result = run("enqueue", payload, ok=False)
     assert result.exit_code == code
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
     assert message in result.stderr
     assert "Traceback" not in result.output
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
-def test_bad_line_in_a_file_names_the_line_and_accepts_nothing(run, db_path, tmp_path):
+def test_bad_line_in_a_file_names_the_line_and_accepts_nothing(run, db_url, tmp_path):
     enqueue(run)
-    before = dump(db_path)
+    before = dump(db_url)
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text('{"command": "ok"}\n{"command": "ok", "id": "x"}\n{"command": ""}\n')
     result = run("enqueue", "--file", str(jobs), ok=False)
@@ -259,7 +265,7 @@ def test_bad_line_in_a_file_names_the_line_and_accepts_nothing(run, db_path, tmp
     jobs.write_text('{"command": "a", "id": "x"}\n{"command": "b", "id": "x"}\n')
     result = run("enqueue", "--file", str(jobs), ok=False)
     assert result.exit_code == 2 and "line 2" in result.stderr and "line 1" in result.stderr
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 BAD_COMMANDS = [
@@ -289,58 +295,58 @@ BAD_COMMANDS = [
 
 
 @pytest.mark.parametrize(("args", "code", "message"), BAD_COMMANDS)
-def test_bad_command_input(run, db_path, args, code, message):
+def test_bad_command_input(run, db_url, args, code, message):
     enqueue(run, id="done")
     enqueue(run, id="waiting")
-    assert finish_next(db_path) == "done"  # the oldest job is claimed first
-    before = dump(db_path)
+    assert finish_next(db_url) == "done"  # the oldest job is claimed first
+    before = dump(db_url)
     result = run(*args, ok=False)
     assert result.exit_code == code, result.output
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
     assert message in result.stderr
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
-def test_a_folder_that_cannot_be_created(run):
-    result = run("--db", "/proc/queuectl/x.db", "status", ok=False)
+def test_a_folder_that_cannot_be_created(run_sqlite):
+    result = run_sqlite("--db", "/proc/queuectl/x.db", "status", ok=False)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot create the database folder /proc/queuectl")
 
 
-def test_a_file_that_is_not_a_database(run, tmp_path):
+def test_a_file_that_is_not_a_database(run_sqlite, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello, I am not a database\n" * 100)
     before = text.read_bytes()
-    result = run("--db", str(text), "list", ok=False)
+    result = run_sqlite("--db", str(text), "list", ok=False)
     assert result.exit_code == 1
     assert "is not a queuectl database" in result.stderr
     assert text.read_bytes() == before
 
 
-def test_an_sqlite_file_of_another_program(run, tmp_path):
+def test_an_sqlite_file_of_another_program(run_sqlite, tmp_path):
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as connection:
         connection.execute("CREATE TABLE invoices (id INTEGER)")
-    result = run("--db", str(other), "status", ok=False)
+    result = run_sqlite("--db", str(other), "status", ok=False)
     assert result.exit_code == 1 and "not a queuectl database" in result.stderr
     assert "invoices" in result.stderr
 
 
-def test_a_database_from_a_newer_queuectl(run, db_path):
-    enqueue(run)
+def test_a_database_from_a_newer_queuectl(run_sqlite, db_path):
+    enqueue(run_sqlite)
     with sqlite3.connect(db_path) as connection:
         connection.execute("UPDATE queuectl_meta SET value = '99'")
     before = dump(db_path)
-    result = run("list", ok=False)
+    result = run_sqlite("list", ok=False)
     assert result.exit_code == 1 and "newer queuectl (schema 99" in result.stderr
     assert dump(db_path) == before
 
 
-def test_a_directory_as_database(run, tmp_path):
-    result = run("--db", str(tmp_path), "status", ok=False)
+def test_a_directory_as_database(run_sqlite, tmp_path):
+    result = run_sqlite("--db", str(tmp_path), "status", ok=False)
     assert result.exit_code == 1 and "is a folder" in result.stderr
 
 
-def test_an_unsupported_url(run):
-    result = run("--db", "mongodb://localhost/x", "status", ok=False)
+def test_an_unsupported_url(run_sqlite):
+    result = run_sqlite("--db", "mongodb://localhost/x", "status", ok=False)
     assert result.exit_code == 1 and "unsupported database URL scheme 'mongodb'" in result.stderr
