@@ -6,6 +6,7 @@ change a default and every database that never overrode it follows.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import dataclass
@@ -137,7 +138,9 @@ def normalize_key(key: str) -> str:
     """
     normal = key.strip().lower().replace("-", "_")
     if normal not in SPECS:
-        raise ValidationError(f"unknown config key {key!r}; known keys: {', '.join(SPECS)}")
+        close = difflib.get_close_matches(normal, list(SPECS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(f"unknown config key {key!r}{hint}; known keys: {', '.join(SPECS)}")
     return normal
 
 
