@@ -92,7 +92,8 @@ def list_(
     if not jobs:
         click.echo("No jobs.", err=True)
         return
-    render.console().print(render.jobs_table(jobs))
+    out = render.console()
+    out.print(render.jobs_table(jobs, width=out.width))
 
 
 @click.command()
