@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from queuectl import executor
 from queuectl.executor import Execution, Result, TailBuffer
 from queuectl.models import RunOutcome

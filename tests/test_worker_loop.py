@@ -6,6 +6,7 @@ are driven by the fake clock, which only moves when the worker sleeps.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -86,7 +87,7 @@ def test_failures_follow_the_backoff_schedule_into_the_dlq(opened):
             break
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["failed"] * 3
-    gaps = [b.started_at - a.started_at for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
     # Run n+1 is due backoff_base ** n after failed run n; the idle worker wakes at the due time.
     assert gaps == pytest.approx([2.0, 4.0], abs=0.05)
     assert WorkerRow.get_by_id(worker.id).jobs_failed == 3
@@ -117,7 +118,7 @@ def test_idle_worker_heartbeats_several_times_per_lease(opened):
         beats.append(WorkerRow.get_by_id(worker.id).heartbeat_at)
     distinct = sorted(set(beats))
     assert clock.now - T0 >= 8
-    assert max(b - a for a, b in zip(distinct, distinct[1:], strict=False)) <= 4 / 4 + 0.01
+    assert max(b - a for a, b in itertools.pairwise(distinct)) <= 4 / 4 + 0.01
 
 
 def test_graceful_stop_request_in_the_row_stops_the_loop(opened):

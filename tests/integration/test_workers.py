@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -57,7 +58,7 @@ def test_failing_job_backs_off_into_the_dlq_and_dlq_retry_revives_it(cluster: Cl
     cluster.wait_state(job_id, JobState.DEAD, timeout=15)
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["failed"] * 3  # 1 + max_retries runs
-    gaps = [b.started_at - a.started_at for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
     # Run n+1 is due 1.2 ** n s after failed run n (plus wake-up and start latency).
     for gap, due in zip(gaps, [1.2, 1.44], strict=True):
         assert due - 0.05 <= gap < due + 1.0, gaps
@@ -169,13 +170,12 @@ def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(clu
 def test_a_timed_out_jobs_grandchildren_are_gone(cluster: Cluster):
     child = os.path.join(cluster.workdir, "child.pid")
     cluster.start_workers(1)
-    job_id = cluster.enqueue(
-        f"sleep 60 & echo $! > {child}; sleep 60", timeout=0.5, max_retries=0
-    )
+    job_id = cluster.enqueue(f"sleep 60 & echo $! > {child}; sleep 60", timeout=0.5, max_retries=0)
     job = cluster.wait_state(job_id, JobState.DEAD)
     assert queue.latest_run(job_id).outcome == "timed_out"
     assert "timed out" in job.last_error
-    grandchild = int(open(child).read())
+    with open(child) as handle:
+        grandchild = int(handle.read())
     wait_until(lambda: _proc_state(grandchild) in ("gone", "Z"), 5, "the grandchild to die")
 
 
@@ -271,9 +271,7 @@ def test_cancelling_a_running_job_kills_it(cluster: Cluster):
     job_id = cluster.enqueue("echo begun; sleep 60")
     run = wait_until(lambda: _running(job_id), 10, "the job to start")
     cluster.cli("cancel", job_id)
-    wait_until(
-        lambda: Run.get_by_id(run.id).outcome == "cancelled", 10, "the run to be cancelled"
-    )
+    wait_until(lambda: Run.get_by_id(run.id).outcome == "cancelled", 10, "the run to be cancelled")
     assert not executor.group_alive(run.pgid)
     assert cluster.job(job_id).state == JobState.CANCELLED
     assert Job.select().where(Job.state == JobState.PROCESSING).count() == 0
