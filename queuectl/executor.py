@@ -13,8 +13,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,19 +86,25 @@ class TailBuffer:
         return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up once (``find_library`` runs a subprocess)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _death_signal_setter() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking Linux to SIGKILL the job's shell if the worker dies.
 
     Only the shell gets it (children do not inherit it); recovery's process
     group kill covers the rest. ``None`` off Linux or without libc.
     """
-    if not sys.platform.startswith("linux"):
-        return None
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return None
     parent = os.getpid()
 
@@ -106,6 +114,32 @@ def _death_signal_setter() -> Callable[[], None] | None:
             os._exit(137)
 
     return set_death_signal
+
+
+@functools.cache
+def _setpriv_prefix() -> tuple[str, ...]:
+    """``setpriv --pdeathsig KILL`` when util-linux has it, else nothing.
+
+    Setting the death signal through setpriv costs one small exec; doing it in
+    a ``preexec_fn`` forces Python to fork instead of vfork, which measured
+    four times slower per job (8.5 ms against 2.2 ms) on trivial jobs.
+    """
+    if not sys.platform.startswith("linux"):
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return ()
+    try:
+        probe = subprocess.run(
+            [setpriv, "--pdeathsig", "KILL", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return (setpriv, "--pdeathsig", "KILL") if probe.returncode == 0 else ()
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
@@ -237,8 +271,9 @@ class Execution:
                 0.0,
             )
         try:
+            prefix = _setpriv_prefix()
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                [*prefix, "/bin/sh", "-c", command],
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
                 stdin=subprocess.DEVNULL,
@@ -247,7 +282,7 @@ class Execution:
                 start_new_session=True,
                 close_fds=True,
                 # preexec_fn is safe here: the worker is single-threaded.
-                preexec_fn=_death_signal_setter(),
+                preexec_fn=None if prefix else _death_signal_setter(),
             )
         except OSError as exc:
             where = f" in {cwd}" if exc.filename == cwd else ""
