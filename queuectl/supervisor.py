@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import executor, queue
+from queuectl import config, executor, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.models import Worker, WorkerState
@@ -206,6 +206,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     """
     deadline = time.monotonic() + max(0.0, timeout)
     host = socket.gethostname()
+    lease = float(config.load()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
         for proc in list(_children.values()):
@@ -221,12 +222,13 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             if row.host == host and not executor.pid_alive(row.pid):
                 crashed = True
                 continue
+            if row.heartbeat_at < time.time() - lease:
+                # Silent past its lease (another host, or hung): recovery decides.
+                crashed = True
             still.append(worker_id)
         if crashed:
-            from queuectl import config
-
             queue.recover_lost(
-                lease_seconds=float(config.load()["lease_seconds"]),
+                lease_seconds=lease,
                 host=host,
                 pid_alive=executor.pid_alive,
                 before_requeue=lambda run: kill_orphan_group(run, host),

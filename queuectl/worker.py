@@ -273,6 +273,11 @@ class Worker:
                 if self.stop_mode == FORCE or (self.stop_mode and failures > 5):
                     return 1
                 self.sleep(delay)
+            except BaseException:
+                # A bug or an interrupt: say so in the row before dying, so the
+                # dashboard does not show a live worker and recovery takes the job.
+                self._mark_stopped_quietly()
+                raise
 
     def step(self) -> bool:
         """One iteration: housekeeping, then one job or one idle wait.
@@ -314,6 +319,12 @@ class Worker:
             # including at our stop request, which may be what changed.
             self._check_now = True
             self._next_control = 0.0
+
+    def _mark_stopped_quietly(self) -> None:
+        try:
+            self._mark_stopped()
+        except peewee.DatabaseError as exc:
+            log.warning("could not mark worker %s stopped: %s", self.id, _first_line(exc))
 
     def _mark_stopped(self) -> None:
         now = self.clock()
@@ -405,16 +416,19 @@ class Worker:
 
     def _supervise(self, job: Job, run_id: int, execution: executor.Execution) -> executor.Result:
         """Pump the job to its end, heartbeating, flushing output and obeying stops/cancels."""
-        # Record the process group before anything else: if this worker is
-        # SIGKILLed from here on, recovery can still kill the orphan.
-        with write_transaction():
-            queue.record_progress(run_id, "", pgid=execution.pgid)
-            WorkerRow.update(state=WorkerState.BUSY.value, current_job=job.id).where(
-                WorkerRow.id == self.id
-            ).execute()
         next_flush = self.clock() + FLUSH_INTERVAL
         flushed = 0
         try:
+            # Record the process group before anything else: if this worker is
+            # SIGKILLed from here on, recovery can still kill the orphan.
+            try:
+                with write_transaction():
+                    queue.record_progress(run_id, "", pgid=execution.pgid)
+                    WorkerRow.update(state=WorkerState.BUSY.value, current_job=job.id).where(
+                        WorkerRow.id == self.id
+                    ).execute()
+            except peewee.DatabaseError as exc:
+                log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
             while not execution.pump(0.1):
                 now = self.clock()
                 if self.stop_mode == FORCE:
@@ -448,37 +462,51 @@ class Worker:
         else:
             execution.kill(RunOutcome.LOST, "the job was recovered by another worker")
 
+    def _finish(self, job: Job, run_id: int, result: executor.Result) -> JobState | None:
+        with write_transaction():
+            state = queue.finish(
+                job.id,
+                run_id,
+                self.id,
+                outcome=result.outcome,
+                exit_code=result.exit_code,
+                output=result.output,
+                error=result.error,
+                now=self.clock(),
+            )
+            counters: dict[str, object] = {"state": WorkerState.IDLE.value, "current_job": None}
+            if result.outcome is RunOutcome.SUCCEEDED:
+                counters["jobs_done"] = WorkerRow.jobs_done + 1
+            elif result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT):
+                counters["jobs_failed"] = WorkerRow.jobs_failed + 1
+            WorkerRow.update(counters).where(WorkerRow.id == self.id).execute()
+        return state
+
     def _record(self, job: Job, run_id: int, result: executor.Result) -> None:
-        """Store the result and our counters in one transaction; retried on database errors."""
-        for attempt in range(8):
+        """Store the result and our counters in one transaction.
+
+        Retried until it succeeds: giving up would leave the job ``processing``
+        under a live, heartbeating worker, where recovery never looks. Only a
+        forced stop ends the retries (recovery then finds the job).
+        """
+        failures = 0
+        while True:
             try:
-                with write_transaction():
-                    state = queue.finish(
-                        job.id,
-                        run_id,
-                        self.id,
-                        outcome=result.outcome,
-                        exit_code=result.exit_code,
-                        output=result.output,
-                        error=result.error,
-                        now=self.clock(),
-                    )
-                    counters: dict[str, object] = {
-                        "state": WorkerState.IDLE.value,
-                        "current_job": None,
-                    }
-                    if result.outcome is RunOutcome.SUCCEEDED:
-                        counters["jobs_done"] = WorkerRow.jobs_done + 1
-                    elif result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT):
-                        counters["jobs_failed"] = WorkerRow.jobs_failed + 1
-                    WorkerRow.update(counters).where(WorkerRow.id == self.id).execute()
+                state = self._finish(job, run_id, result)
                 break
             except peewee.DatabaseError as exc:
-                if attempt == 7:
+                failures += 1
+                if self.stop_mode == FORCE and failures > 3:
                     raise
-                log.warning("could not record job %s (%s); retrying", job.id, _first_line(exc))
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning(
+                    "could not record job %s (%s); retrying in %.1fs",
+                    job.id,
+                    _first_line(exc),
+                    delay,
+                )
                 self._reset_connection()
-                self.sleep(min(2.0, 0.1 * 2**attempt))
+                self.sleep(delay)
         if state is None:
             log.warning(
                 "job %s: %s; the run was recorded, the job left as it is",

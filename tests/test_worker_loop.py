@@ -261,3 +261,22 @@ def test_re_registers_when_its_row_disappears(opened):
     WorkerRow.delete().where(WorkerRow.id == worker.id).execute()
     worker.heartbeat(clock.time())
     assert WorkerRow.get_or_none(WorkerRow.id == worker.id) is not None
+
+
+# --- logs --follow: what a moving tail window adds -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("", "abc", ("abc", False)),
+        ("abc", "abcdef", ("def", False)),
+        ("abcdef", "abcdef", ("", False)),
+        ("0123456789", "56789ABCDE", ("ABCDE", False)),  # the window slid by five
+        ("0123456789", "XYZ", ("XYZ", True)),  # more than the window arrived at once
+    ],
+)
+def test_new_text_follows_a_sliding_tail(before, after, expected):
+    from queuectl.cli.workers import new_text
+
+    assert new_text(before, after) == expected

@@ -275,3 +275,17 @@ def test_cancelling_a_running_job_kills_it(cluster: Cluster):
     assert not executor.group_alive(run.pgid)
     assert cluster.job(job_id).state == JobState.CANCELLED
     assert Job.select().where(Job.state == JobState.PROCESSING).count() == 0
+
+
+def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 60", max_retries=1)
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    proc.kill()
+    proc.wait(timeout=5)
+    result = cluster.cli("worker", "stop", "--timeout", "5")
+    assert "stopped worker" in result.stdout
+    assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
+    assert Run.get_by_id(run.id).outcome == "lost"
+    assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
+    assert not executor.group_alive(run.pgid)
