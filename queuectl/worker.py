@@ -36,6 +36,9 @@ log = logging.getLogger("queuectl.worker")
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
 
+LOST_CHECK_INTERVAL = 1.0
+"""Seconds between read-only looks for dead workers (see ``Worker._someone_is_lost``)."""
+
 CONTROL_INTERVAL = 0.2
 """Seconds between reads of this worker's ``stop_requested`` while idle."""
 
@@ -178,6 +181,7 @@ class Worker:
         self.registered = False
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
+        self._next_lost_check = 0.0
         self._next_control = 0.0
         self._next_due: float | None = None
         self._check_now = True
@@ -308,7 +312,8 @@ class Worker:
 
     def _idle(self, now: float) -> None:
         timeout = float(self.settings.get("poll_interval", 1.0))
-        for moment in (self._next_due, self._next_heartbeat, self._next_recover):
+        moments = (self._next_due, self._next_heartbeat, self._next_recover, self._next_lost_check)
+        for moment in moments:
             if moment is not None:
                 timeout = min(timeout, moment - now)
         timeout = max(0.01, timeout)
@@ -344,6 +349,11 @@ class Worker:
             self.heartbeat(now, state=state, job_id=job_id)
         if now >= self._next_recover:
             self.recover(now)
+        elif now >= self._next_lost_check:
+            self._next_lost_check = now + LOST_CHECK_INTERVAL
+            if self._someone_is_lost(now):
+                self.heartbeat(now, state=state, job_id=job_id)  # never look lost ourselves
+                self.recover(now)
         if now >= self._next_control:
             self._next_control = now + CONTROL_INTERVAL
             self._read_stop_request()
@@ -380,6 +390,25 @@ class Worker:
             log.warning("recovered jobs of lost workers: %s", ", ".join(recovered))
         self._next_recover = now + self.recover_interval
         return recovered
+
+    def _someone_is_lost(self, now: float) -> bool:
+        """A read-only look for dead workers, cheap enough to run every second.
+
+        The full recovery takes the write lock, so it runs only every
+        ``recover_interval``, unless this check finds a worker whose process is
+        gone on this host or whose lease ran out: a ``kill -9`` is then noticed
+        within a second, not at the next scheduled recovery.
+        """
+        cutoff = now - float(self.settings["lease_seconds"])
+        query = WorkerRow.select(
+            WorkerRow.id, WorkerRow.pid, WorkerRow.host, WorkerRow.heartbeat_at
+        ).where(WorkerRow.state != WorkerState.STOPPED.value, WorkerRow.id != self.id)
+        for row in query:
+            if row.heartbeat_at < cutoff:
+                return True
+            if row.host == self.host and not executor.pid_alive(row.pid):
+                return True
+        return False
 
     def _kill_orphan(self, run: Run) -> None:
         kill_orphan_group(run, self.host)

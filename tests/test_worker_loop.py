@@ -155,10 +155,14 @@ def test_recovery_at_start_requeues_a_dead_workers_job(opened):
     ).execute()
     assert queue.claim(ghost, now=T0) is not None
     worker = make_worker(clock)
-    for _ in range(5):
+    worker.step()
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost"]  # at start, at once
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
         worker.step()
+        assert clock.now < T0 + 10
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
+    assert runs[1].started_at >= T0 + 2  # the lost attempt was spent: backoff applies
     assert WorkerRow.get_by_id(ghost).state == WorkerState.STOPPED
 
 
@@ -280,3 +284,22 @@ def test_new_text_follows_a_sliding_tail(before, after, expected):
     from queuectl.cli.workers import new_text
 
     assert new_text(before, after) == expected
+
+
+def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
+    # Default lease (30 s): the full recovery runs every 10 s, but the cheap
+    # read-only check notices a vanished pid on this host within a second.
+    clock = FakeClock()
+    worker = make_worker(clock)
+    worker.step()
+    ghost = new_worker_id()
+    now = clock.time()
+    WorkerRow.insert(
+        id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=now, heartbeat_at=now
+    ).execute()
+    job_id = enqueue("true", now=now)
+    assert queue.claim(ghost, now=now) is not None
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now - now < 1.5
+    assert queue.runs_of(job_id)[0].outcome == "lost"

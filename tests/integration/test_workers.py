@@ -289,3 +289,24 @@ def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
     assert Run.get_by_id(run.id).outcome == "lost"
     assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
     assert not executor.group_alive(run.pgid)
+
+
+def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(cluster: Cluster):
+    cluster.start_workers(2)
+    job_id = cluster.enqueue("sleep 3; echo ok")  # lease_seconds is 2
+    job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    assert job.output == "ok\n"
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["succeeded"]
+
+
+def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluster):
+    # The cross-host path: no signal, only the Worker row says stop.
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 60")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    [row] = WorkerRow.select()
+    asked = time.monotonic()
+    WorkerRow.update(stop_requested="force").where(WorkerRow.id == row.id).execute()
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - asked < 1.5
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
