@@ -132,9 +132,13 @@ class SqliteWaiter:
 
 
 def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
-    """The best waiter for the bound database: ``data_version`` on SQLite, polling elsewhere."""
+    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL."""
     if isinstance(database.obj, peewee.SqliteDatabase):
         return SqliteWaiter(sleep)
+    if isinstance(database.obj, peewee.PostgresqlDatabase):
+        from queuectl.pgnotify import PostgresWaiter
+
+        return PostgresWaiter()
     return PollingWaiter(sleep)
 
 

@@ -100,3 +100,11 @@ def dump(location: str) -> list:
         return rows
     finally:
         connection.close()
+
+
+def pytest_report_header(config) -> str:
+    """Say once, at the top, whether PostgreSQL tests run or why they skip."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        return f"queuectl: PostgreSQL tests run against {url}"
+    return f"queuectl: PostgreSQL tests are SKIPPED ({PG_ENV} is unset)"

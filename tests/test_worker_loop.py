@@ -18,7 +18,7 @@ from queuectl import config, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
-from queuectl.worker import PollingWaiter, SqliteWaiter, Worker, new_worker_id
+from queuectl.worker import PollingWaiter, Worker, make_waiter, new_worker_id
 from tests.conftest import T0
 
 
@@ -245,15 +245,19 @@ def test_live_output_is_flushed_while_the_job_runs(opened):
     assert seen == ["early\n"]
 
 
-def test_sqlite_waiter_wakes_on_another_connections_commit(opened):
-    import sqlite3
+def test_idle_waiter_wakes_when_another_process_enqueues(opened):
+    """SQLite watches data_version, PostgreSQL LISTENs: either way, a commit from
+    another connection wakes the idle worker well within a second."""
+    import subprocess
+    import sys
 
-    waiter = SqliteWaiter(time.sleep, check_every=0.01)
+    waiter = make_waiter(time.sleep)
     assert waiter.wait(0.05, lambda: False) is False
-    other = sqlite3.connect(opened)
-    other.execute("INSERT INTO queuectl_setting (key, value) VALUES ('x', '1')")
-    other.commit()
-    other.close()
+    subprocess.run(
+        [sys.executable, "-m", "queuectl", "--db", opened, "enqueue", '{"command": "true"}'],
+        check=True,
+        capture_output=True,
+    )
     started = time.monotonic()
     assert waiter.wait(5, lambda: False) is True
     assert time.monotonic() - started < 1
