@@ -179,6 +179,7 @@ class Worker:
         """None, ``graceful`` or ``force``: set by signals and by the Worker row."""
         self.stopped = False
         self.registered = False
+        self._signals = 0
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
@@ -250,8 +251,11 @@ class Worker:
             self.stop_mode = GRACEFUL
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        force = self.stop_mode is not None
-        self.request_stop(force=force)
+        # Count signals rather than look at stop_mode: ``worker stop`` writes
+        # 'graceful' to the row *and* sends SIGTERM, and if the row is read first,
+        # that one SIGTERM must not turn the warm stop into a cold one.
+        self._signals += 1
+        self.request_stop(force=self._signals >= 2)
         # Logging from a handler can deadlock on the handler's own lock; keep it to flags.
 
     def run(self, *, install_signals: bool = True) -> int:

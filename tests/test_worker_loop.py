@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import threading
 import time
@@ -303,3 +304,14 @@ def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
         worker.step()
         assert clock.now - now < 1.5
     assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
+    # `worker stop` writes 'graceful' and then sends SIGTERM; reading the row
+    # first must not make that single signal count as the second (cold) one.
+    worker = make_worker(FakeClock())
+    worker.request_stop()
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "graceful"
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "force"
