@@ -338,3 +338,37 @@ def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluste
     [run] = queue.runs_of(job_id)
     assert run.outcome == "interrupted"
     assert run.finished_at - asked < 1.5
+
+
+def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Cluster):
+    # SIGSTOP freezes worker A past its lease: B recovers the job (killing A's
+    # attempt), reruns it; when A resumes it must not record over B's work.
+    [frozen] = cluster.start_workers(1)
+    job_id = cluster.enqueue('if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 60; else echo second; fi')
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        cluster.start_workers(1)
+        job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    assert job.output == "second\n"
+    assert not executor.group_alive(run.pgid)
+    wait_until(lambda: "no longer ours" in cluster.logs(), 10, "A to notice")
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert cluster.job(job_id).state == JobState.COMPLETED
+    follow_up = cluster.enqueue("echo after")
+    assert cluster.wait_state(follow_up, JobState.COMPLETED).output == "after\n"
+
+
+def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
+    from queuectl import supervisor
+    from queuectl.errors import QueueError
+
+    log = tmp_path / "worker-x.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('Error: boom', file=sys.stderr); sys.exit(3)"],
+        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
+    )
+    with pytest.raises(QueueError, match=r"exited at start \(code 3\): Error: boom \(log: "):
+        supervisor._wait_registered([("wx", str(log), proc)])
