@@ -308,7 +308,10 @@ class Worker:
             claim = queue.claim(self.id, self.queues, host=self.host, now=now)
             if claim is not None:
                 self._execute(claim)
-                self._check_now = True  # more work is likely: look again without waiting
+                # More work is likely: claim again at once (the claim itself is the
+                # cheapest way to find out; next_due_at is read only when it fails).
+                self._next_due = 0.0
+                self._check_now = False
                 return True
             self._next_due = queue.next_due_at(self.queues)
         self._idle(now)
