@@ -183,6 +183,8 @@ class Worker:
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
+        self._last_beat_at = 0.0
+        self._judge_after = 0.0
         self._next_control = 0.0
         self._next_due: float | None = None
         self._check_now = True
@@ -225,6 +227,7 @@ class Worker:
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
         self._next_recover = now  # recover at start, as procrastinate prunes stalled workers
         log.info(
             "worker %s started (pid %d, host %s, queues %s)",
@@ -351,10 +354,25 @@ class Worker:
 
     def _housekeeping(self, now: float, *, state: WorkerState, job_id: str | None = None) -> None:
         """Heartbeat, recover others and read our stop request, each when it is due."""
+        lease = float(self.settings.get("lease_seconds", 30.0))
+        if now - self._last_beat_at > lease:
+            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump),
+            # so the other workers here probably did too: give them a heartbeat round
+            # before judging them lost, or the first to wake would kill everyone's jobs.
+            self._judge_after = now + lease / 2
+            log.warning(
+                "worker %s was paused for %.0fs; recovery of others waits %.1fs",
+                self.id,
+                now - self._last_beat_at,
+                lease / 2,
+            )
+            self._next_heartbeat = now
         if now >= self._next_heartbeat or now >= self._next_recover:
             self.settings = config.load()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
-        if now >= self._next_recover:
+        if now < self._judge_after:
+            pass
+        elif now >= self._next_recover:
             self.recover(now)
         elif now >= self._next_lost_check:
             self._next_lost_check = now + LOST_CHECK_INTERVAL
@@ -383,6 +401,7 @@ class Worker:
             self._fixed_id = True
             self.register()
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
 
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""

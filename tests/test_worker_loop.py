@@ -315,3 +315,33 @@ def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
     assert worker.stop_mode == "graceful"
     worker._on_signal(signal.SIGTERM, None)
     assert worker.stop_mode == "force"
+
+
+def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened):
+    # Suspend and resume: everyone's heartbeat is stale. The first worker to wake
+    # must not declare the others lost (and kill their jobs) before they could beat.
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    other = new_worker_id()
+    WorkerRow.insert(
+        id=other, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(other, now=T0) is not None
+    worker = make_worker(clock)
+    clock.sleep(3600)  # the machine slept
+    worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None  # not judged yet
+    # The other worker wakes too and heartbeats: it is never recovered.
+    beat = clock.time()
+    WorkerRow.update(heartbeat_at=beat).where(WorkerRow.id == other).execute()
+    for _ in range(3):
+        worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None
+    # Silent from now on, it is recovered once its lease runs out.
+    silent_since = beat
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now < silent_since + 15
+    assert clock.now >= silent_since + 4
+    assert queue.runs_of(job_id)[0].outcome == "lost"
