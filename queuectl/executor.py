@@ -70,6 +70,11 @@ class TailBuffer:
             del self._data[: len(self._data) - self.limit]
             self.truncated = True
 
+    @property
+    def size(self) -> int:
+        """Bytes the tail holds now (at most ``limit``)."""
+        return min(len(self._data), self.limit)
+
     def text(self) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
 

@@ -36,6 +36,9 @@ log = logging.getLogger("queuectl.worker")
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
 
+FLUSH_BYTES_PER_SECOND = 2 * 1024 * 1024
+"""Rough cap on the rate of live-tail writes for one job (see ``_supervise``)."""
+
 LOST_CHECK_INTERVAL = 1.0
 """Seconds between read-only looks for dead workers (see ``Worker._someone_is_lost``)."""
 
@@ -484,17 +487,25 @@ class Worker:
                     ).execute()
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
+            next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
-                if now < next_flush:
+                if now < next_check:
                     continue
-                next_flush = now + FLUSH_INTERVAL
+                next_check = now + FLUSH_INTERVAL
                 try:
-                    if execution.version != flushed:
+                    if now >= next_flush and execution.version != flushed:
                         flushed = execution.version
                         queue.record_progress(run_id, execution.output())
+                        # A big kept tail (output_limit goes up to 16 MiB) is rewritten
+                        # whole on each flush: space those out so the database writes
+                        # at most about FLUSH_BYTES_PER_SECOND for one job.
+                        size = execution.buffer.size
+                        next_flush = now + max(
+                            FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND)
+                        )
                     self._housekeeping(now, state=WorkerState.BUSY, job_id=job.id)
                     if self.stop_mode == FORCE:
                         execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
