@@ -345,3 +345,14 @@ def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened
         assert clock.now < silent_since + 15
     assert clock.now >= silent_since + 4
     assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert job.state == JobState.COMPLETED
+    assert len(job.output.encode()) <= 1024
+    assert job.output.endswith("x\nEND\n")
+    assert len(queue.latest_run(job_id).output.encode()) <= 1024

@@ -372,3 +372,18 @@ def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
     )
     with pytest.raises(QueueError, match=r"exited at start \(code 3\): Error: boom \(log: "):
         supervisor._wait_registered([("wx", str(log), proc)])
+
+
+def test_logs_follow_handles_the_tail_window_moving(cluster: Cluster):
+    # 200 numbered lines (~1.8 KB) through a 1 KiB kept tail, flushed every 0.5 s:
+    # the follower must print every line once, in order, as the window slides.
+    config.set_value("output_limit", 1024)
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("for i in $(seq 1 200); do echo n$i; sleep 0.01; done")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    result = cluster.cli("logs", job_id, "--follow", timeout=30)
+    # The first line shown may be cut by the window; every later one is whole.
+    numbers = [int(line[1:]) for line in result.stdout.split()[1:]]
+    assert numbers == list(range(numbers[0], 201)), result.stdout
+    assert len(numbers) > 50
+    assert "skipped" not in result.stderr
