@@ -151,7 +151,9 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
 
 
 def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
-    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns their ids.
+    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns the ids asked.
+
+    Ids of workers that already stopped are skipped (not returned).
 
     Graceful lets the current job finish; ``force`` kills it and gives its
     attempt back. Never downgrades a forced request to a graceful one.
@@ -159,14 +161,16 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
     Raises:
         WorkerNotFound: an id is not a live worker.
     """
-    live = {w.id: w for w in queue.list_workers(include_stopped=False)}
+    workers = {w.id: w for w in queue.list_workers()}
+    live = {w.id: w for w in workers.values() if w.state != WorkerState.STOPPED}
     if worker_ids is None:
         targets = list(live)
     else:
-        targets = list(dict.fromkeys(worker_ids))
-        for worker_id in targets:
-            if worker_id not in live:
+        for worker_id in worker_ids:
+            if worker_id not in workers:
                 raise WorkerNotFound(worker_id)
+        # One that stopped meanwhile (a dashboard row a moment old) is simply done.
+        targets = [w for w in dict.fromkeys(worker_ids) if w in live]
     if not targets:
         return []
     with write_transaction():

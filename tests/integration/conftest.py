@@ -147,15 +147,39 @@ def _is_ours(pid: int, db_path: str, procs: list[subprocess.Popen[bytes]]) -> bo
         return False
 
 
-@pytest.fixture
-def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
-    db.open_database(db_path)
+def _make_cluster(location: str, tmp_path) -> Cluster:
     for key, value in SETTINGS.items():
         config.set_value(key, value)
     work = tmp_path / "work"
     work.mkdir()
-    cluster = Cluster(db_path, str(work))
+    return Cluster(location, str(work))
+
+
+@pytest.fixture
+def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
+    db.open_database(db_path)
+    cluster = _make_cluster(db_path, tmp_path)
     try:
         yield cluster
     finally:
         cluster.kill_everything()
+
+
+@pytest.fixture
+def pg_cluster(tmp_path, monkeypatch) -> Iterator[Cluster]:
+    """The same on PostgreSQL (``QUEUECTL_TEST_PG_URL``), on emptied queuectl tables."""
+    url = os.environ.get("QUEUECTL_TEST_PG_URL")
+    if not url:
+        pytest.skip("set QUEUECTL_TEST_PG_URL to run PostgreSQL tests")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    db.open_database(url)
+    from queuectl.models import ALL_MODELS, database
+
+    database.drop_tables(ALL_MODELS, safe=True)
+    db.ensure_schema()
+    cluster = _make_cluster(url, tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.kill_everything()
+        db.close_database()
