@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -27,6 +26,7 @@ import peewee
 from queuectl import config, executor, queue
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
+from queuectl.hostid import this_host
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
@@ -175,7 +175,7 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self._fixed_id = worker_id is not None
         self.pid = os.getpid()
-        self.host = socket.gethostname()
+        self.host = this_host()
         self.log_path = log_path
         self.clock = clock
         self.sleep = sleep

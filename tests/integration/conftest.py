@@ -156,9 +156,10 @@ def _make_cluster(location: str, tmp_path) -> Cluster:
 
 
 @pytest.fixture
-def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
-    db.open_database(db_path)
-    cluster = _make_cluster(db_path, tmp_path)
+def cluster(db_url: str, tmp_path) -> Iterator[Cluster]:
+    """Workers on a fresh database of each backend (``db_url`` is parametrized)."""
+    db.open_database(db_url)
+    cluster = _make_cluster(db_url, tmp_path)
     try:
         yield cluster
     finally:
@@ -166,20 +167,11 @@ def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def pg_cluster(tmp_path, monkeypatch) -> Iterator[Cluster]:
-    """The same on PostgreSQL (``QUEUECTL_TEST_PG_URL``), on emptied queuectl tables."""
-    url = os.environ.get("QUEUECTL_TEST_PG_URL")
-    if not url:
-        pytest.skip("set QUEUECTL_TEST_PG_URL to run PostgreSQL tests")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    db.open_database(url)
-    from queuectl.models import ALL_MODELS, database
-
-    database.drop_tables(ALL_MODELS, safe=True)
-    db.ensure_schema()
-    cluster = _make_cluster(url, tmp_path)
+def pg_cluster(pg_url: str, tmp_path) -> Iterator[Cluster]:
+    """For the few tests about PostgreSQL itself: a fresh schema, skipped without a server."""
+    db.open_database(pg_url)
+    cluster = _make_cluster(pg_url, tmp_path)
     try:
         yield cluster
     finally:
         cluster.kill_everything()
-        db.close_database()
