@@ -6,6 +6,7 @@ change a default and every database that never overrode it follows.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ SPECS: dict[str, SettingSpec] = {
             3,
             0,
             100,
-            "Retries after the first run before a job goes to the DLQ",
+            "Retries after the first run, then the DLQ",
         ),
         SettingSpec(
             "backoff_base", float, 2.0, 1.0, 60.0, "Retry n waits backoff_base ** n seconds"
@@ -101,7 +102,7 @@ SPECS: dict[str, SettingSpec] = {
             1.0,
             0.01,
             60.0,
-            "Longest an idle worker sleeps before looking for work",
+            "Longest idle sleep between looks for work",
             "s",
         ),
         SettingSpec(
@@ -122,7 +123,7 @@ SPECS: dict[str, SettingSpec] = {
             30.0,
             2.0,
             86400.0,
-            "Heartbeat age after which a worker is lost and its job requeued",
+            "Heartbeat age at which a worker is lost",
             "s",
         ),
     )
@@ -137,7 +138,9 @@ def normalize_key(key: str) -> str:
     """
     normal = key.strip().lower().replace("-", "_")
     if normal not in SPECS:
-        raise ValidationError(f"unknown config key {key!r}; known keys: {', '.join(SPECS)}")
+        close = difflib.get_close_matches(normal, list(SPECS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(f"unknown config key {key!r}{hint}; known keys: {', '.join(SPECS)}")
     return normal
 
 

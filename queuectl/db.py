@@ -77,7 +77,11 @@ def open_database(location: str, *, durable: bool = True) -> peewee.Database:
             database, the server is unreachable, or the schema is newer than us.
     """
     path = sqlite_path(location)
-    db = _open_sqlite(path, durable=durable) if path is not None else _open_url(location)
+    db = (
+        _open_sqlite(path, durable=durable)
+        if path is not None
+        else _open_url(location, durable=durable)
+    )
     database.initialize(db)
     try:
         ensure_schema()
@@ -120,7 +124,7 @@ def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
     )
 
 
-def _open_url(location: str) -> peewee.Database:
+def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
     scheme = urlparse(location).scheme
@@ -129,6 +133,11 @@ def _open_url(location: str) -> peewee.Database:
     except RuntimeError as exc:  # unknown scheme
         raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
     if isinstance(db, peewee.PostgresqlDatabase):
+        if not durable:
+            # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose
+            # the last few worker commits (the job reruns), never corrupt.
+            options = db.connect_params.get("options", "")
+            db.connect_params["options"] = f"{options} -csynchronous_commit=off".strip()
         try:
             db.connect()
         except peewee.ImproperlyConfigured:
@@ -170,6 +179,34 @@ def write_transaction() -> Iterator[None]:
             yield
 
 
+_ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002}
+
+
+def advisory_lock(name: str, *, wait: bool = True) -> bool:
+    """Serialise a rare, racy operation across processes and hosts on PostgreSQL.
+
+    Held until the transaction ends. On SQLite the write transaction already
+    serialises everything, so this is always granted.
+
+    Returns:
+        Whether the lock is held; with ``wait=False`` another holder means ``False``.
+    """
+    if not is_postgres():
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    row = database.execute_sql(f"SELECT {function}(%s)", (_ADVISORY_KEYS[name],)).fetchone()
+    return wait or bool(row[0])
+
+
+def notify_new_work() -> None:
+    """Wake idle PostgreSQL workers (LISTEN queuectl_jobs); delivered at commit."""
+    if is_postgres():
+        database.execute_sql(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+NOTIFY_CHANNEL = "queuectl_jobs"
+
+
 def schema_version() -> int | None:
     """The stored schema version, or ``None`` when the tables do not exist yet."""
     try:
@@ -192,6 +229,7 @@ def ensure_schema() -> None:
             f"this version understands {SCHEMA_VERSION}); upgrade queuectl"
         )
     with write_transaction():
+        advisory_lock("schema")  # workers on many hosts may start at once
         version = schema_version()  # another process may have won the race
         if version is None:
             # A shared PostgreSQL database may hold anything; an SQLite file

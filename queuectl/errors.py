@@ -25,6 +25,14 @@ class InvalidTransition(QueueError):
     """The job is in a state where the requested action makes no sense."""
 
 
+class WorkerNotFound(QueueError):
+    """No worker has the given id (or, on this host, pid)."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no running worker with id or pid {ref!r}")
+        self.ref = ref
+
+
 class DuplicateJobId(QueueError):
     """A job with this id already exists; the existing job is left untouched."""
 

@@ -7,6 +7,7 @@ the message names the offending field.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -96,7 +97,8 @@ def parse_spec(data: object) -> JobSpec:
     unknown = [key for key in data if key not in ALLOWED_KEYS]
     if unknown:
         raise ValidationError(
-            f"unknown key {unknown[0]!r}; allowed keys: {', '.join(ALLOWED_KEYS)}"
+            f"unknown key {unknown[0]!r}{_did_you_mean(unknown[0], ALLOWED_KEYS)}; "
+            f"allowed keys: {', '.join(ALLOWED_KEYS)}"
         )
     if "command" not in data:
         raise ValidationError('missing "command": the shell command to run')
@@ -113,6 +115,13 @@ def parse_spec(data: object) -> JobSpec:
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
     )
+
+
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word.lower().replace("-", "_"), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _json_type(value: object) -> str:

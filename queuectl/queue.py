@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import peewee
 
 from queuectl import config, sql
-from queuectl.db import is_postgres, write_transaction
+from queuectl.db import advisory_lock, is_postgres, notify_new_work, write_transaction
 from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
 from queuectl.models import (
@@ -90,6 +90,7 @@ def enqueue_many(
             _row(spec, job_id, now, cwd, settings) for spec, job_id in zip(specs, ids, strict=True)
         ]
         database.cursor().executemany(sql.insert_jobs_sql(database.obj.param), rows)
+        notify_new_work()
     return ids
 
 
@@ -176,11 +177,10 @@ def claim(
         rows = database.execute_sql(statement, params).fetchall()
         if not rows:
             return None
-        job_id, attempt = rows[0]
+        job = Job(**dict(zip(sql.JOB_COLUMNS, rows[0], strict=True)))
         run_id = Run.insert(
-            job=job_id, attempt=attempt, worker_id=worker_id, host=host, started_at=now
+            job=job.id, attempt=job.attempts, worker_id=worker_id, host=host, started_at=now
         ).execute()
-        job = Job.get_by_id(job_id)
     return Claim(job=job, run_id=run_id)
 
 
@@ -244,9 +244,7 @@ def finish(
     """
     now = _now(now)
     with write_transaction():
-        return _finish_locked(
-            job_id, run_id, worker_id, outcome, exit_code, output, error, now, config.load()
-        )
+        return _finish_locked(job_id, run_id, worker_id, outcome, exit_code, output, error, now)
 
 
 def _finish_locked(
@@ -258,19 +256,17 @@ def _finish_locked(
     output: str,
     error: str | None,
     now: float,
-    settings: dict[str, float | int],
+    settings: dict[str, float | int] | None = None,
 ) -> JobState | None:
     if run_id is not None:
-        run = Run.get_or_none(Run.id == run_id)
-        if run is not None and run.outcome is None:
-            Run.update(
-                finished_at=now,
-                exit_code=exit_code,
-                outcome=outcome.value,
-                error=error,
-                output=output,
-                duration=max(0.0, now - run.started_at),
-            ).where(Run.id == run_id, Run.outcome.is_null()).execute()
+        Run.update(
+            finished_at=now,
+            exit_code=exit_code,
+            outcome=outcome.value,
+            error=error,
+            output=output,
+            duration=peewee.Value(now) - Run.started_at,
+        ).where(Run.id == run_id, Run.outcome.is_null()).execute()
     job = Job.get_or_none(Job.id == job_id)
     if job is None or job.state != JobState.PROCESSING or job.worker_id != worker_id:
         return None
@@ -294,6 +290,7 @@ def _finish_locked(
         fields.update(finished_at=now)
     else:
         state = JobState.FAILED
+        settings = settings or config.load()
         delay = backoff_delay(
             job.attempts, float(settings["backoff_base"]), float(settings["backoff_max"])
         )
@@ -338,6 +335,8 @@ def recover_lost(
     now = _now(now)
     cutoff = now - lease_seconds
     with write_transaction():
+        if not advisory_lock("recovery", wait=False):
+            return []  # another worker is recovering right now; it will do this work
         settings = config.load()
         lost_workers: list[str] = []
         for worker in Worker.select().where(Worker.state != WorkerState.STOPPED.value):
@@ -437,12 +436,14 @@ def retry(job_ids: Iterable[str], *, now: float | None = None) -> list[str]:
                     f"job {job_id} is still being stopped by its worker; retry it in a moment"
                 )
         _reset_to_pending(Job.id.in_(ids), now)
+        notify_new_work()
     return ids
 
 
 def retry_dead(*, now: float | None = None) -> int:
     """Every job in the DLQ back to pending; returns how many."""
     with write_transaction():
+        notify_new_work()
         return _reset_to_pending(Job.state == JobState.DEAD.value, _now(now))
 
 

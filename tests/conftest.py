@@ -1,40 +1,110 @@
-"""Fixtures shared by every test: a fresh database file and a fixed clock.
+"""Fixtures shared by every test: a fresh database on each backend, and a fixed clock.
 
-Each test gets its own SQLite file under ``tmp_path`` (the models are bound
-to it by ``open_database``), so tests never share state.
+``db_url`` is parametrized over SQLite and PostgreSQL, so every test that
+uses it (or ``opened``) runs on both with no copied code. PostgreSQL tests
+read the server from ``QUEUECTL_TEST_PG_URL`` and skip, saying why, when it
+is unset; each test gets its own schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
 from queuectl import db
 
 T0 = 1_795_000_000.0  # 2026-11-18T08:26:40Z: a fixed "now" for tests that pass the clock
+PG_ENV = "QUEUECTL_TEST_PG_URL"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path, monkeypatch) -> None:
+    """A developer's own database and data folder are never touched by the tests."""
+    monkeypatch.delenv("QUEUECTL_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
 
 @pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Iterator[str]:
-    """A private database file for this test, also exported as ``QUEUECTL_DB``."""
+    """A private SQLite file for this test, also exported as ``QUEUECTL_DB``."""
     path = str(tmp_path / "queuectl.db")
     monkeypatch.setenv("QUEUECTL_DB", path)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     yield path
     db.close_database()
 
 
+def postgres_schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
 @pytest.fixture
-def opened(db_path) -> str:
+def pg_url(monkeypatch) -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test, also exported as ``QUEUECTL_DB``."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    from playhouse.db_url import connect
+
+    schema = f"qt_{uuid.uuid4().hex[:12]}"
+    admin = connect(base)
+    admin.execute_sql(f"CREATE SCHEMA {schema}")
+    url = postgres_schema_url(base, schema)
+    monkeypatch.setenv("QUEUECTL_DB", url)
+    try:
+        yield url
+    finally:
+        db.close_database()
+        admin.execute_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """The test's database location on each backend (a file path, or a PostgreSQL URL)."""
+    return request.getfixturevalue("db_path" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def opened(db_url) -> str:
     """The test database, opened and bound to the models."""
-    db.open_database(db_path)
-    return db_path
+    db.open_database(db_url)
+    return db_url
 
 
-@pytest.fixture(autouse=True)
-def _no_inherited_database(monkeypatch) -> None:
-    """A developer's own ``QUEUECTL_DB`` must never be touched by the tests."""
-    if "QUEUECTL_DB" in os.environ:
-        monkeypatch.delenv("QUEUECTL_DB")
+def dump(location: str) -> list:
+    """Everything stored, to prove a failed command changed nothing.
+
+    SQLite: the file's full SQL dump. PostgreSQL: every row of every table.
+    """
+    path = db.sqlite_path(location)
+    if path is not None:
+        with sqlite3.connect(path) as connection:
+            return list(connection.iterdump())
+    from playhouse.db_url import connect
+
+    from queuectl.models import ALL_MODELS
+
+    connection = connect(location)
+    try:
+        rows = []
+        for model in ALL_MODELS:
+            table = model._meta.table_name
+            cursor = connection.execute_sql(f"SELECT * FROM {table} ORDER BY 1")
+            rows.append((table, cursor.fetchall()))
+        return rows
+    finally:
+        connection.close()
+
+
+def pytest_report_header(config) -> str:
+    """Say once, at the top, whether PostgreSQL tests run or why they skip."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        return f"queuectl: PostgreSQL tests run against {url}"
+    return f"queuectl: PostgreSQL tests are SKIPPED ({PG_ENV} is unset)"

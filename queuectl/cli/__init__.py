@@ -13,6 +13,7 @@ from queuectl.cli.common import AppContext, QueuectlGroup, db_option
 from queuectl.cli.dlq import dlq
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.settings import config
+from queuectl.cli.workers import COMMANDS as WORKER_COMMANDS
 
 
 @click.group(cls=QueuectlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +32,7 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(AppContext)
 
 
-for command in (*JOB_COMMANDS, dlq, config):
+for command in (*JOB_COMMANDS, dlq, config, *WORKER_COMMANDS):
     cli.add_command(command)
 
 

@@ -43,7 +43,8 @@ def dlq_list(app: AppContext, limit: int, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    render.console().print(render.jobs_table(jobs, dlq=True))
+    out = render.console()
+    out.print(render.jobs_table(jobs, dlq=True, width=out.width))
 
 
 @dlq.command(name="retry")

@@ -56,19 +56,30 @@ def relative(epoch: float | None, now: float) -> str:
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(-delta)} ago"
 
 
-def jobs_table(jobs: Iterable[Job], *, now: float | None = None, dlq: bool = False) -> Table:
+def jobs_table(
+    jobs: Iterable[Job], *, now: float | None = None, dlq: bool = False, width: int = 80
+) -> Table:
+    """Jobs as a table that fits ``width`` columns: only COMMAND is cut to make room."""
     now = time.time() if now is None else now
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("STATE", no_wrap=True)
-    table.add_column("PRI", justify="right")
-    table.add_column("TRIES", justify="right", no_wrap=True)
-    table.add_column("QUEUE", no_wrap=True)
-    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
-    table.add_column("LAST ERROR" if dlq else "WHEN", no_wrap=True, overflow="ellipsis")
+    jobs = list(jobs)
+    last_header = "LAST ERROR" if dlq else "WHEN"
+    id_width = min(20, max([2, *(len(job.id) for job in jobs)]))
+    queue_width = min(12, max([5, *(len(job.queue) for job in jobs)]))
+    last_width = 24 if dlq else 12
+    fixed = id_width + 10 + 3 + 5 + queue_width + last_width + 6  # six one-space gaps
+    command_width = max(10, width - fixed)
+
+    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
+    table.add_column("ID", no_wrap=True, width=id_width, overflow="ellipsis")
+    table.add_column("STATE", no_wrap=True, width=10)
+    table.add_column("PRI", justify="right", no_wrap=True, width=3)
+    table.add_column("TRIES", justify="right", no_wrap=True, width=5)
+    table.add_column("QUEUE", no_wrap=True, width=queue_width, overflow="ellipsis")
+    table.add_column("COMMAND", no_wrap=True, width=command_width)
+    table.add_column(last_header, no_wrap=True, width=last_width, overflow="ellipsis")
     for job in jobs:
         if dlq:
-            last = Text(one_line(job.last_error, 60))
+            last = Text(one_line(job.last_error, last_width))
         elif job.state in ("pending", "failed") and job.run_at > now:
             last = Text(f"due {relative(job.run_at, now)}")
         else:
@@ -79,7 +90,7 @@ def jobs_table(jobs: Iterable[Job], *, now: float | None = None, dlq: bool = Fal
             str(job.priority),
             f"{job.attempts}/{job.max_retries + 1}",
             Text(one_line(job.queue)),
-            Text(one_line(job.command)),
+            Text(one_line(job.command, command_width)),
             last,
         )
     return table

@@ -81,7 +81,7 @@ def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
     _print_settings(app, [normalize_key(key)] if key else None, as_json)
 
 
-@config.command(name="set")
+@config.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @db_option

@@ -1,0 +1,8 @@
+"""``python -m queuectl``: the CLI, also how the supervisor starts detached workers."""
+
+from __future__ import annotations
+
+from queuectl.cli import main
+
+if __name__ == "__main__":
+    main()

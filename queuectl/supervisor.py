@@ -1,0 +1,246 @@
+"""Start detached workers, ask them to stop, wait for them: for the CLI and the dashboard.
+
+Workers are ordinary ``python -m queuectl worker run`` processes in their own
+session, so closing the terminal (or quitting the dashboard) that started them
+does not stop them. A stop request is written to the Worker row (it works
+across hosts); on this host a SIGTERM is sent too, so the worker wakes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from queuectl import config, executor, queue
+from queuectl.db import default_location, sqlite_path, write_transaction
+from queuectl.errors import QueueError, ValidationError, WorkerNotFound
+from queuectl.hostid import this_host
+from queuectl.models import Worker, WorkerState
+from queuectl.worker import FORCE, GRACEFUL, kill_orphan_group, new_worker_id
+
+START_TIMEOUT = 15.0
+"""Seconds a new worker has to register; generous for a loaded machine."""
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+"""Workers this process started, kept so their exit is reaped (no zombies in a
+long-lived dashboard) and so a worker that dies at start is noticed at once."""
+
+
+def log_dir(location: str) -> str:
+    """Worker logs live beside an SQLite database, else in the XDG data folder."""
+    path = sqlite_path(location)
+    base = os.path.dirname(path) if path is not None else os.path.dirname(default_location())
+    return os.path.join(base, "logs")
+
+
+def start_workers(location: str, count: int, queues: Sequence[str] = ("default",)) -> list[Worker]:
+    """Start ``count`` detached workers on ``location`` and return their registered rows.
+
+    The models must already be bound to ``location`` (``db.open_database``).
+
+    Raises:
+        ValidationError: ``count`` below 1 or no queue.
+        QueueError: a worker exited or did not register in time (the message names its log).
+    """
+    if count < 1:
+        raise ValidationError(f"count must be at least 1 (got {count})")
+    queues = [q for q in queues if q] or ["default"]
+    folder = log_dir(location)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = sqlite_path(location)
+    env = dict(os.environ)
+    # Through the environment, not argv: a PostgreSQL URL may hold a password,
+    # and argv is visible to every user in `ps`.
+    env["QUEUECTL_DB"] = path if path is not None else location
+    started: list[tuple[str, str, subprocess.Popen[bytes]]] = []
+    try:
+        for _ in range(count):
+            worker_id = new_worker_id()
+            log_path = os.path.join(folder, f"worker-{worker_id}.log")
+            argv = [sys.executable, "-m", "queuectl", "worker", "run"]
+            argv += ["--id", worker_id, "--log-file", log_path]
+            for name in queues:
+                argv += ["--queue", name]
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    cwd="/",
+                    env=env,
+                )
+            finally:
+                os.close(fd)
+            _children[proc.pid] = proc
+            started.append((worker_id, log_path, proc))
+        return _wait_registered(started)
+    except BaseException:
+        for _worker_id, _log, proc in started:
+            if proc.poll() is None:
+                proc.terminate()
+        raise
+
+
+def _wait_registered(started: list[tuple[str, str, subprocess.Popen[bytes]]]) -> list[Worker]:
+    deadline = time.monotonic() + START_TIMEOUT
+    rows: dict[str, Worker] = {}
+    while True:
+        for worker_id, log_path, proc in started:
+            if worker_id in rows:
+                continue
+            row = Worker.get_or_none(Worker.id == worker_id)
+            if row is not None:
+                rows[worker_id] = row
+                continue
+            code = proc.poll()
+            if code is not None:
+                raise QueueError(
+                    f"worker {worker_id} exited at start (code {code}): {_last_line(log_path)}"
+                    f" (log: {log_path})"
+                )
+        if len(rows) == len(started):
+            return [rows[worker_id] for worker_id, _log, _proc in started]
+        if time.monotonic() > deadline:
+            late = [wid for wid, _log, _proc in started if wid not in rows]
+            logs = ", ".join(log for wid, log, _proc in started if wid in late)
+            raise QueueError(
+                f"worker(s) {', '.join(late)} did not register within {START_TIMEOUT:g}s"
+                f" (log: {logs})"
+            )
+        time.sleep(0.02)
+
+
+def _last_line(log_path: str) -> str:
+    from queuectl.textsafe import one_line
+
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(log_path) - 4096))
+            lines = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return one_line(lines[-1], 300) if lines else "no output"
+
+
+def resolve_workers(refs: Sequence[str]) -> list[str]:
+    """Worker ids from ids or pids (a pid means a live worker on this host).
+
+    Raises:
+        WorkerNotFound: naming the first reference that matches no live worker.
+    """
+    live = queue.list_workers(include_stopped=False)
+    host = this_host()
+    ids: list[str] = []
+    for ref in refs:
+        matches = [w.id for w in live if w.id == ref]
+        if not matches and ref.isdigit():
+            matches = [w.id for w in live if w.pid == int(ref) and w.host == host]
+        if not matches:
+            raise WorkerNotFound(ref)
+        ids.extend(m for m in matches if m not in ids)
+    return ids
+
+
+def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
+    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns the ids asked.
+
+    Ids of workers that already stopped are skipped (not returned).
+
+    Graceful lets the current job finish; ``force`` kills it and gives its
+    attempt back. Never downgrades a forced request to a graceful one.
+
+    Raises:
+        WorkerNotFound: an id is not a live worker.
+    """
+    workers = {w.id: w for w in queue.list_workers()}
+    live = {w.id: w for w in workers.values() if w.state != WorkerState.STOPPED}
+    if worker_ids is None:
+        targets = list(live)
+    else:
+        for worker_id in worker_ids:
+            if worker_id not in workers:
+                raise WorkerNotFound(worker_id)
+        # One that stopped meanwhile (a dashboard row a moment old) is simply done.
+        targets = [w for w in dict.fromkeys(worker_ids) if w in live]
+    if not targets:
+        return []
+    with write_transaction():
+        if force:
+            Worker.update(stop_requested=FORCE).where(Worker.id.in_(targets)).execute()
+        else:
+            Worker.update(stop_requested=GRACEFUL).where(
+                Worker.id.in_(targets),
+                Worker.stop_requested.is_null() | (Worker.stop_requested != FORCE),
+            ).execute()
+    host = this_host()
+    for worker_id in targets:
+        worker = live[worker_id]
+        if worker.host == host and _is_queuectl_worker(worker.pid):
+            # Wake it now; the row says which kind of stop, so one signal is enough.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(worker.pid, signal.SIGTERM)
+    return targets
+
+
+def _is_queuectl_worker(pid: int) -> bool:
+    """Guard against a recycled pid: on Linux, check the process runs queuectl."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"queuectl" in handle.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return executor.pid_alive(pid)
+
+
+def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
+    """Wait until the workers have stopped; returns the ids still running at the timeout.
+
+    A worker on this host whose process is gone counts as stopped; its row and
+    any job it held are cleaned up by recovery on the way.
+    """
+    deadline = time.monotonic() + max(0.0, timeout)
+    host = this_host()
+    lease = float(config.load()["lease_seconds"])
+    pending = list(dict.fromkeys(worker_ids))
+    while True:
+        for proc in list(_children.values()):
+            if proc.poll() is not None:
+                _children.pop(proc.pid, None)
+        rows = {w.id: w for w in Worker.select().where(Worker.id.in_(pending))}
+        still = []
+        crashed = False
+        for worker_id in pending:
+            row = rows.get(worker_id)
+            if row is None or row.state == WorkerState.STOPPED:
+                continue
+            if row.host == host and not executor.pid_alive(row.pid):
+                crashed = True
+                continue
+            if row.heartbeat_at < time.time() - lease:
+                # Silent past its lease (another host, or hung): recovery decides.
+                crashed = True
+            still.append(worker_id)
+        if crashed:
+            queue.recover_lost(
+                lease_seconds=lease,
+                host=host,
+                pid_alive=executor.pid_alive,
+                before_requeue=lambda run: kill_orphan_group(run, host),
+            )
+        pending = still
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.05)
+
+
+__all__ = ["log_dir", "request_stop", "resolve_workers", "start_workers", "wait_stopped"]

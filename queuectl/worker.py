@@ -1,0 +1,638 @@
+"""The worker loop: claim a job, run it, record it; heartbeat, recover, stop cleanly.
+
+``Worker.step`` runs one iteration and returns; ``Worker.run`` is the loop with
+signal handlers around it. Clock and sleep are parameters, so the unit tests
+step a worker through heartbeats, backoff and recovery without waiting.
+
+Stopping follows rq: the first SIGTERM/SIGINT/SIGHUP (or ``stop_requested =
+'graceful'`` in the Worker row) is a warm stop that lets the current job
+finish; a second signal (or ``'force'``) is a cold stop that kills the job and
+gives its attempt back. Workers coordinate only through the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import peewee
+
+from queuectl import config, executor, queue
+from queuectl.db import write_transaction
+from queuectl.errors import QueueError
+from queuectl.hostid import this_host
+from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
+from queuectl.models import Worker as WorkerRow
+from queuectl.textsafe import one_line
+
+log = logging.getLogger("queuectl.worker")
+
+FLUSH_INTERVAL = 0.5
+"""Seconds between writes of a running job's output tail (and ownership checks)."""
+
+FLUSH_BYTES_PER_SECOND = 2 * 1024 * 1024
+"""Rough cap on the rate of live-tail writes for one job (see ``_supervise``)."""
+
+LOST_CHECK_INTERVAL = 1.0
+"""Seconds between read-only looks for dead workers (see ``Worker._someone_is_lost``)."""
+
+CONTROL_INTERVAL = 0.2
+"""Seconds between reads of this worker's ``stop_requested`` while idle."""
+
+IDLE_CHECK = 0.025
+"""How often an idle SQLite worker looks at ``PRAGMA data_version`` (nearly free)."""
+
+GRACEFUL = "graceful"
+FORCE = "force"
+
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+class WorkerIdTaken(QueueError):
+    """Another live worker already registered under the requested id."""
+
+
+def new_worker_id() -> str:
+    """``w`` and 6 random characters: short enough to type, unique in practice (30 bits);
+    the insert at registration proves it."""
+    return "w" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+# --- waking up ------------------------------------------------------------------------
+
+
+class Waiter(Protocol):
+    """How an idle worker sleeps until the database may hold new work.
+
+    A PostgreSQL implementation can LISTEN for a NOTIFY sent at enqueue; the
+    loop only needs ``wait``.
+    """
+
+    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
+        """Sleep up to ``timeout`` s; ``True`` when the database may have changed.
+
+        Returns early (``False``) once ``interrupted()`` is true, so a stop
+        request is seen within a slice.
+        """
+        ...
+
+
+class PollingWaiter:
+    """Sleep the whole timeout, in slices, then say "maybe changed": plain polling."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep, slice_: float = 0.05) -> None:
+        self._sleep = sleep
+        self._slice = slice_
+
+    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
+        remaining = timeout
+        while remaining > 0:
+            if interrupted():
+                return False
+            step = min(self._slice, remaining)
+            self._sleep(step)
+            remaining -= step
+        return True
+
+
+class SqliteWaiter:
+    """Wake as soon as another connection commits, by watching ``PRAGMA data_version``.
+
+    The pragma changes whenever another connection committed to the file; reading
+    it touches no table and takes no lock, so polling it every 25 ms costs
+    nothing while giving sub-50 ms enqueue-to-start latency.
+    """
+
+    def __init__(
+        self, sleep: Callable[[float], None] = time.sleep, check_every: float = IDLE_CHECK
+    ) -> None:
+        self._sleep = sleep
+        self._every = check_every
+        self._version = self._read()
+
+    def _read(self) -> int:
+        return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
+        remaining = timeout
+        while remaining > 0:
+            if interrupted():
+                return False
+            step = min(self._every, remaining)
+            self._sleep(step)
+            remaining -= step
+            version = self._read()
+            if version != self._version:
+                self._version = version
+                return True
+        return False
+
+
+def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
+    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL."""
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        return SqliteWaiter(sleep)
+    if isinstance(database.obj, peewee.PostgresqlDatabase):
+        from queuectl.pgnotify import PostgresWaiter
+
+        return PostgresWaiter()
+    return PollingWaiter(sleep)
+
+
+# --- the worker -----------------------------------------------------------------------
+
+
+class Worker:
+    """One worker process's loop and its row in the Worker table.
+
+    Args:
+        queues: the queues it takes jobs from.
+        worker_id: fixed id (the supervisor picks it to name the log file); random if None.
+        clock: epoch seconds; every time written to the database comes from it.
+        sleep: used for every idle wait; tests pass one that advances ``clock``.
+        waiter: how to sleep while idle; ``make_waiter`` when None.
+        kill_grace: SIGTERM-to-SIGKILL delay for timeouts, cancels and forced stops.
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        *,
+        worker_id: str | None = None,
+        log_path: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        waiter: Waiter | None = None,
+        kill_grace: float = executor.KILL_GRACE,
+    ) -> None:
+        self.queues = tuple(dict.fromkeys(queues)) or ("default",)
+        self.id = worker_id or new_worker_id()
+        self._fixed_id = worker_id is not None
+        self.pid = os.getpid()
+        self.host = this_host()
+        self.log_path = log_path
+        self.clock = clock
+        self.sleep = sleep
+        self.waiter = waiter
+        self.kill_grace = kill_grace
+        self.settings: dict[str, float | int] = {}
+        self.stop_mode: str | None = None
+        """None, ``graceful`` or ``force``: set by signals and by the Worker row."""
+        self.stopped = False
+        self.registered = False
+        self._signals = 0
+        self._next_heartbeat = 0.0
+        self._next_recover = 0.0
+        self._next_lost_check = 0.0
+        self._last_beat_at = 0.0
+        self._judge_after = 0.0
+        self._next_control = 0.0
+        self._next_due: float | None = None
+        self._check_now = True
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def register(self) -> None:
+        """Insert this worker's row, then recover jobs of workers that died before us."""
+        now = self.clock()
+        self.settings = config.load()
+        fields = {
+            "pid": self.pid,
+            "host": self.host,
+            "queues": ",".join(self.queues),
+            "state": WorkerState.IDLE.value,
+            "current_job": None,
+            "started_at": now,
+            "heartbeat_at": now,
+            "stopped_at": None,
+            "jobs_done": 0,
+            "jobs_failed": 0,
+            "stop_requested": None,
+            "log_path": self.log_path,
+        }
+        for _ in range(5):
+            with write_transaction():
+                existing = WorkerRow.get_or_none(WorkerRow.id == self.id)
+                if existing is None:
+                    WorkerRow.insert(id=self.id, **fields).execute()
+                    break
+                if self._fixed_id and existing.state == WorkerState.STOPPED:
+                    WorkerRow.update(fields).where(WorkerRow.id == self.id).execute()
+                    break
+            if self._fixed_id:
+                raise WorkerIdTaken(f"a live worker with id {self.id!r} is already registered")
+            self.id = new_worker_id()
+        else:  # pragma: no cover - five 30-bit collisions in a row
+            raise QueueError("could not find a free worker id")
+        self.registered = True
+        if self.waiter is None:
+            self.waiter = make_waiter(self.sleep)
+        self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
+        self._next_recover = now  # recover at start, as procrastinate prunes stalled workers
+        log.info(
+            "worker %s started (pid %d, host %s, queues %s)",
+            self.id,
+            self.pid,
+            one_line(self.host),
+            ",".join(self.queues),
+        )
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Several heartbeats per lease, so one slow write never makes us look dead."""
+        return max(0.1, float(self.settings.get("lease_seconds", 30.0)) / 4)
+
+    @property
+    def recover_interval(self) -> float:
+        return min(10.0, max(0.5, float(self.settings.get("lease_seconds", 30.0)) / 2))
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Warm stop, or cold with ``force``; only sets a flag (safe from a signal handler)."""
+        if force:
+            self.stop_mode = FORCE
+        elif self.stop_mode is None:
+            self.stop_mode = GRACEFUL
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # Count signals rather than look at stop_mode: ``worker stop`` writes
+        # 'graceful' to the row *and* sends SIGTERM, and if the row is read first,
+        # that one SIGTERM must not turn the warm stop into a cold one.
+        self._signals += 1
+        self.request_stop(force=self._signals >= 2)
+        # Logging from a handler can deadlock on the handler's own lock; keep it to flags.
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Register and loop until stopped; returns the process exit code (0 on a clean stop)."""
+        if install_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, self._on_signal)
+        if not self.registered:
+            self.register()
+        failures = 0
+        while True:
+            try:
+                if not self.step():
+                    return 0
+                failures = 0
+            except peewee.DatabaseError as exc:
+                # A locked or unreachable database is weather, not a reason to die:
+                # back off and try again; recovery covers whatever was in flight.
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning("database error (%s); retrying in %.1fs", _first_line(exc), delay)
+                self._reset_connection()
+                if self.stop_mode == FORCE or (self.stop_mode and failures > 5):
+                    return 1
+                self.sleep(delay)
+            except BaseException:
+                # A bug or an interrupt: say so in the row before dying, so the
+                # dashboard does not show a live worker and recovery takes the job.
+                self._mark_stopped_quietly()
+                raise
+
+    def step(self) -> bool:
+        """One iteration: housekeeping, then one job or one idle wait.
+
+        Returns ``False`` when the worker has stopped and the loop should end.
+        """
+        if self.stopped:
+            return False
+        if not self.registered:
+            self.register()
+        now = self.clock()
+        self._housekeeping(now, state=WorkerState.IDLE)
+        if self.stop_mode is not None:
+            self._mark_stopped()
+            return False
+        if self._check_now:
+            self._next_due = queue.next_due_at(self.queues)
+            self._check_now = False
+        if self._next_due is not None and self._next_due <= now:
+            claim = queue.claim(self.id, self.queues, host=self.host, now=now)
+            if claim is not None:
+                self._execute(claim)
+                # More work is likely: claim again at once (the claim itself is the
+                # cheapest way to find out; next_due_at is read only when it fails).
+                self._next_due = 0.0
+                self._check_now = False
+                return True
+            self._next_due = queue.next_due_at(self.queues)
+        self._idle(now)
+        return True
+
+    def _idle(self, now: float) -> None:
+        timeout = float(self.settings.get("poll_interval", 1.0))
+        moments = (self._next_due, self._next_heartbeat, self._next_recover, self._next_lost_check)
+        for moment in moments:
+            if moment is not None:
+                timeout = min(timeout, moment - now)
+        timeout = max(0.01, timeout)
+        assert self.waiter is not None
+        changed = self.waiter.wait(timeout, lambda: self.stop_mode is not None)
+        if changed or self.clock() >= now + float(self.settings.get("poll_interval", 1.0)):
+            # Another connection committed (or the longest sleep passed): look again,
+            # including at our stop request, which may be what changed.
+            self._check_now = True
+            self._next_control = 0.0
+
+    def _mark_stopped_quietly(self) -> None:
+        try:
+            self._mark_stopped()
+        except peewee.DatabaseError as exc:
+            log.warning("could not mark worker %s stopped: %s", self.id, _first_line(exc))
+
+    def _mark_stopped(self) -> None:
+        now = self.clock()
+        with write_transaction():
+            WorkerRow.update(
+                state=WorkerState.STOPPED.value, stopped_at=now, current_job=None, heartbeat_at=now
+            ).where(WorkerRow.id == self.id).execute()
+        self.stopped = True
+        log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def _housekeeping(self, now: float, *, state: WorkerState, job_id: str | None = None) -> None:
+        """Heartbeat, recover others and read our stop request, each when it is due."""
+        lease = float(self.settings.get("lease_seconds", 30.0))
+        if now - self._last_beat_at > lease:
+            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump),
+            # so the other workers here probably did too: give them a heartbeat round
+            # before judging them lost, or the first to wake would kill everyone's jobs.
+            self._judge_after = now + lease / 2
+            log.warning(
+                "worker %s was paused for %.0fs; recovery of others waits %.1fs",
+                self.id,
+                now - self._last_beat_at,
+                lease / 2,
+            )
+            self._next_heartbeat = now
+        if now >= self._next_heartbeat or now >= self._next_recover:
+            self.settings = config.load()  # config changes apply within a heartbeat
+            self.heartbeat(now, state=state, job_id=job_id)
+        if now < self._judge_after:
+            pass
+        elif now >= self._next_recover:
+            self.recover(now)
+        elif now >= self._next_lost_check:
+            self._next_lost_check = now + LOST_CHECK_INTERVAL
+            if self._someone_is_lost(now):
+                self.heartbeat(now, state=state, job_id=job_id)  # never look lost ourselves
+                self.recover(now)
+        if now >= self._next_control:
+            self._next_control = now + CONTROL_INTERVAL
+            self._read_stop_request()
+
+    def heartbeat(
+        self, now: float, *, state: WorkerState = WorkerState.IDLE, job_id: str | None = None
+    ) -> None:
+        """Say we are alive; re-register if recovery (or a user) removed our row meanwhile."""
+        if self.stop_mode is not None and state is not WorkerState.STOPPED:
+            state = WorkerState.STOPPING
+        changed = (
+            WorkerRow.update(
+                heartbeat_at=now, state=state.value, current_job=job_id, stopped_at=None
+            )
+            .where(WorkerRow.id == self.id)
+            .execute()
+        )
+        if changed == 0:
+            log.warning("worker %s: its row was gone; registering again", self.id)
+            self._fixed_id = True
+            self.register()
+        self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
+
+    def recover(self, now: float) -> list[str]:
+        """Requeue the jobs of dead workers, killing their orphaned process groups first."""
+        recovered = queue.recover_lost(
+            lease_seconds=float(self.settings["lease_seconds"]),
+            host=self.host,
+            pid_alive=executor.pid_alive,
+            before_requeue=self._kill_orphan,
+            now=now,
+        )
+        if recovered:
+            log.warning("recovered jobs of lost workers: %s", ", ".join(recovered))
+        self._next_recover = now + self.recover_interval
+        return recovered
+
+    def _someone_is_lost(self, now: float) -> bool:
+        """A read-only look for dead workers, cheap enough to run every second.
+
+        The full recovery takes the write lock, so it runs only every
+        ``recover_interval``, unless this check finds a worker whose process is
+        gone on this host or whose lease ran out: a ``kill -9`` is then noticed
+        within a second, not at the next scheduled recovery.
+        """
+        cutoff = now - float(self.settings["lease_seconds"])
+        query = WorkerRow.select(
+            WorkerRow.id, WorkerRow.pid, WorkerRow.host, WorkerRow.heartbeat_at
+        ).where(WorkerRow.state != WorkerState.STOPPED.value, WorkerRow.id != self.id)
+        for row in query:
+            if row.heartbeat_at < cutoff:
+                return True
+            if row.host == self.host and not executor.pid_alive(row.pid):
+                return True
+        return False
+
+    def _kill_orphan(self, run: Run) -> None:
+        kill_orphan_group(run, self.host)
+
+    def _read_stop_request(self) -> None:
+        row = WorkerRow.select(WorkerRow.stop_requested).where(WorkerRow.id == self.id).first()
+        if row is not None and row.stop_requested in (GRACEFUL, FORCE):
+            self.request_stop(force=row.stop_requested == FORCE)
+
+    def _reset_connection(self) -> None:
+        with contextlib.suppress(peewee.DatabaseError):
+            if not database.is_closed():
+                database.close()
+
+    # --- running a job ----------------------------------------------------------------
+
+    def _execute(self, claim: queue.Claim) -> None:
+        job = claim.job
+        timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
+        log.info("job %s attempt %d started: %s", job.id, job.attempts, one_line(job.command, 200))
+        started = executor.Execution.start(
+            job.command,
+            cwd=job.cwd,
+            env=executor.job_environment(job.id, job.attempts),
+            output_limit=int(self.settings["output_limit"]),
+            timeout=float(timeout) or None,
+            grace=self.kill_grace,
+        )
+        if isinstance(started, executor.Result):
+            result = started
+        else:
+            result = self._supervise(job, claim.run_id, started)
+        self._record(job, claim.run_id, result)
+
+    def _supervise(self, job: Job, run_id: int, execution: executor.Execution) -> executor.Result:
+        """Pump the job to its end, heartbeating, flushing output and obeying stops/cancels."""
+        next_flush = self.clock() + FLUSH_INTERVAL
+        flushed = 0
+        try:
+            # Record the process group before anything else: if this worker is
+            # SIGKILLed from here on, recovery can still kill the orphan.
+            try:
+                with write_transaction():
+                    queue.record_progress(run_id, "", pgid=execution.pgid)
+                    WorkerRow.update(state=WorkerState.BUSY.value, current_job=job.id).where(
+                        WorkerRow.id == self.id
+                    ).execute()
+            except peewee.DatabaseError as exc:
+                log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
+            next_check = next_flush
+            while not execution.pump(0.1):
+                now = self.clock()
+                if self.stop_mode == FORCE:
+                    execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+                if now < next_check:
+                    continue
+                next_check = now + FLUSH_INTERVAL
+                try:
+                    if now >= next_flush and execution.version != flushed:
+                        flushed = execution.version
+                        queue.record_progress(run_id, execution.output())
+                        # A big kept tail (output_limit goes up to 16 MiB) is rewritten
+                        # whole on each flush: space those out so the database writes
+                        # at most about FLUSH_BYTES_PER_SECOND for one job.
+                        size = execution.buffer.size
+                        next_flush = now + max(
+                            FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND)
+                        )
+                    self._housekeeping(now, state=WorkerState.BUSY, job_id=job.id)
+                    if self.stop_mode == FORCE:
+                        execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+                    self._check_ownership(job, execution)
+                except peewee.DatabaseError as exc:
+                    # The job keeps running; the next tick tries again.
+                    log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
+        except BaseException:
+            executor.kill_group(execution.pgid)
+            raise
+        assert execution.result is not None
+        return execution.result
+
+    def _check_ownership(self, job: Job, execution: executor.Execution) -> None:
+        if execution.kill_outcome is not None or queue.still_owns(job.id, self.id):
+            return
+        row = Job.get_or_none(Job.id == job.id)
+        if row is None or row.state == JobState.CANCELLED:
+            execution.kill(RunOutcome.CANCELLED, "cancelled by user")
+        else:
+            execution.kill(RunOutcome.LOST, "the job was recovered by another worker")
+
+    def _finish(self, job: Job, run_id: int, result: executor.Result) -> JobState | None:
+        with write_transaction():
+            state = queue.finish(
+                job.id,
+                run_id,
+                self.id,
+                outcome=result.outcome,
+                exit_code=result.exit_code,
+                output=result.output,
+                error=result.error,
+                now=self.clock(),
+            )
+            counters: dict[str, object] = {"state": WorkerState.IDLE.value, "current_job": None}
+            if result.outcome is RunOutcome.SUCCEEDED:
+                counters["jobs_done"] = WorkerRow.jobs_done + 1
+            elif result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT):
+                counters["jobs_failed"] = WorkerRow.jobs_failed + 1
+            WorkerRow.update(counters).where(WorkerRow.id == self.id).execute()
+        return state
+
+    def _record(self, job: Job, run_id: int, result: executor.Result) -> None:
+        """Store the result and our counters in one transaction.
+
+        Retried until it succeeds: giving up would leave the job ``processing``
+        under a live, heartbeating worker, where recovery never looks. Only a
+        forced stop ends the retries (recovery then finds the job).
+        """
+        failures = 0
+        while True:
+            try:
+                state = self._finish(job, run_id, result)
+                break
+            except peewee.DatabaseError as exc:
+                failures += 1
+                if self.stop_mode == FORCE and failures > 3:
+                    raise
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning(
+                    "could not record job %s (%s); retrying in %.1fs",
+                    job.id,
+                    _first_line(exc),
+                    delay,
+                )
+                self._reset_connection()
+                self.sleep(delay)
+        if state is None:
+            log.warning(
+                "job %s: %s; the run was recorded, the job left as it is",
+                job.id,
+                "no longer ours (cancelled, deleted or recovered)",
+            )
+        else:
+            log.info(
+                "job %s attempt %d %s%s -> %s",
+                job.id,
+                job.attempts,
+                result.outcome.value,
+                f" ({one_line(result.error)})" if result.error else "",
+                state.value,
+            )
+
+
+def kill_orphan_group(run: Run, host: str) -> None:
+    """Kill what is left of a dead worker's attempt, so its rerun never overlaps it.
+
+    Only on ``host`` (a pgid means nothing elsewhere), and only when a member of
+    the group still carries the job's id in its environment: a pgid reused by an
+    unrelated program is left alone. Waits (briefly) until the group is gone.
+    """
+    if run.host != host or not run.pgid or run.pgid == os.getpgid(0):
+        return
+    pgid = int(run.pgid)
+    if not executor.group_alive(pgid):
+        return
+    if not _group_runs_job(pgid, str(run.job_id)):
+        log.warning("process group %d is no longer job %s's; left alone", pgid, run.job_id)
+        return
+    log.warning("killing orphaned process group %d of job %s", pgid, run.job_id)
+    executor.kill_group(pgid)
+    deadline = time.monotonic() + 2.0
+    while executor.group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _group_runs_job(pgid: int, job_id: str) -> bool:
+    """Whether a member of the group has ``QUEUECTL_JOB_ID=job_id`` in its environment.
+
+    Off Linux (no ``/proc``) there is no way to tell, and the group is trusted.
+    """
+    if not os.path.isdir("/proc"):
+        return True
+    needle = f"QUEUECTL_JOB_ID={job_id}".encode()
+    for pid in executor.group_members(pgid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                if needle in handle.read().split(b"\0"):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

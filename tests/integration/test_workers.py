@@ -1,0 +1,389 @@
+"""Real workers, real jobs, real signals: what happens when things go right and wrong."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from queuectl import config, executor, queue
+from queuectl.jobspec import JobSpec
+from queuectl.models import Job, JobState, Run, WorkerState
+from queuectl.models import Worker as WorkerRow
+from tests.integration.conftest import Cluster, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _running(job_id: str) -> Run | None:
+    """The job's unfinished run once its process group is recorded (it is really running)."""
+    return (
+        Run.select()
+        .where(Run.job == job_id, Run.outcome.is_null(), Run.pgid.is_null(False))
+        .first()
+    )
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            raw = handle.read()
+    except OSError:
+        return "gone"
+    return raw[raw.rfind(")") + 2 :].split()[0]
+
+
+def test_a_job_completes_and_its_output_is_stored(cluster: Cluster):
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("echo out; echo err >&2; printf 'no newline'")
+    job = cluster.wait_state(job_id, JobState.COMPLETED)
+    assert job.exit_code == 0
+    assert job.output == "out\nerr\nno newline"
+    [run] = queue.runs_of(job_id)
+    assert (run.outcome, run.output) == ("succeeded", "out\nerr\nno newline")
+    assert cluster.cli("logs", job_id).stdout == "out\nerr\nno newline\n"
+
+
+def test_failing_job_backs_off_into_the_dlq_and_dlq_retry_revives_it(cluster: Cluster):
+    config.set_value("backoff_base", 1.2)
+    flag = os.path.join(cluster.workdir, "flag")
+    cluster.start_workers(1)
+    job_id = cluster.enqueue(f"test -f {flag}", max_retries=2)
+    cluster.wait_state(job_id, JobState.DEAD, timeout=15)
+    runs = queue.runs_of(job_id)
+    assert [r.outcome for r in runs] == ["failed"] * 3  # 1 + max_retries runs
+    gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
+    # Run n+1 is due 1.2 ** n s after failed run n (plus wake-up and start latency).
+    for gap, due in zip(gaps, [1.2, 1.44], strict=True):
+        assert due - 0.05 <= gap < due + 1.5, gaps
+    assert cluster.cli("dlq", "list", "--json").stdout.count(job_id) == 1
+    open(flag, "w").close()
+    cluster.cli("dlq", "retry", job_id)
+    job = cluster.wait_state(job_id, JobState.COMPLETED)
+    assert job.attempts == 1
+    assert len(queue.runs_of(job_id)) == 4
+
+
+def test_four_workers_run_every_job_exactly_once(cluster: Cluster):
+    ledger = os.path.join(cluster.workdir, "ledger")
+    lines = "".join(
+        json.dumps({"command": f'echo "$QUEUECTL_JOB_ID" >> {ledger}'}) + "\n" for _ in range(300)
+    )
+    jobs_file = os.path.join(cluster.workdir, "jobs.jsonl")
+    with open(jobs_file, "w") as handle:
+        handle.write(lines)
+    ids = cluster.cli("enqueue", "--file", jobs_file).stdout.split()
+    assert len(ids) == 300
+    cluster.start_workers(4)
+    wait_until(
+        lambda: queue.counts()["completed"] == 300, 40, f"300 completed jobs\n{cluster.logs()}"
+    )
+    with open(ledger) as handle:
+        ran = Counter(handle.read().split())
+    assert set(ran) == set(ids)
+    assert max(ran.values()) == 1
+    assert Run.select().count() == 300
+    workers = {r.worker_id for r in Run.select(Run.worker_id)}
+    assert len(workers) >= 2
+    done = sum(w.jobs_done for w in WorkerRow.select())
+    assert done == 300
+
+
+def test_missing_command_records_127_and_the_worker_keeps_serving(cluster: Cluster):
+    cluster.start_workers(1)
+    bad = cluster.enqueue("definitely-not-a-command-xyz", max_retries=0)
+    good = cluster.enqueue("echo still here")
+    job = cluster.wait_state(bad, JobState.DEAD)
+    assert job.exit_code == 127
+    assert "not found" in job.last_error
+    assert cluster.wait_state(good, JobState.COMPLETED).output == "still here\n"
+
+
+def test_a_job_whose_cwd_vanished_fails_cleanly(cluster: Cluster, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    job_id = cluster.enqueue("true", cwd=str(gone), max_retries=0)
+    gone.rmdir()
+    cluster.start_workers(1)
+    job = cluster.wait_state(job_id, JobState.DEAD)
+    assert "does not exist" in job.last_error
+    ok = cluster.enqueue("true")
+    cluster.wait_state(ok, JobState.COMPLETED)
+
+
+def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster):
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 0.8; echo finished")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    job = cluster.job(job_id)
+    assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
+    [worker] = WorkerRow.select()
+    assert worker.state == WorkerState.STOPPED
+
+
+def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 30")
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    result = cluster.cli("worker", "stop", str(proc.pid), "--force", "--timeout", "10")
+    assert "stopped worker" in result.stdout
+    assert proc.wait(timeout=5) == 0
+    job = cluster.job(job_id)
+    assert (job.state, job.attempts) == (JobState.PENDING, 0)
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
+    assert not executor.group_alive(run.pgid)
+
+
+def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(cluster: Cluster):
+    child = os.path.join(cluster.workdir, "child.pid")
+    # Attempt 1 leaves a grandchild that would outlive its shell; attempt 2
+    # reports whether that grandchild still exists when the rerun starts.
+    command = (
+        f'if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 60 & echo $! > {child}; wait; '
+        f"else echo \"orphan: $(awk '{{print $3}}' /proc/$(cat {child})/stat 2>/dev/null "
+        '|| echo gone)"; fi'
+    )
+    [doomed] = cluster.start_workers(1)
+    job_id = cluster.enqueue(command)
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    wait_until(lambda: os.path.exists(child) and os.path.getsize(child) > 0, 5, "the grandchild")
+    doomed.kill()
+    doomed.wait(timeout=5)
+    cluster.start_workers(1)
+    job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
+    runs = queue.runs_of(job_id)
+    assert [r.outcome for r in runs] == ["lost", "succeeded"]
+    assert not executor.group_alive(run.pgid)
+    # The grandchild survived its shell (PDEATHSIG reaches only the shell): recovery killed it.
+    assert f"killing orphaned process group {run.pgid}" in cluster.logs()
+
+
+def test_a_timed_out_jobs_grandchildren_are_gone(cluster: Cluster):
+    child = os.path.join(cluster.workdir, "child.pid")
+    cluster.start_workers(1)
+    job_id = cluster.enqueue(f"sleep 60 & echo $! > {child}; sleep 60", timeout=0.5, max_retries=0)
+    job = cluster.wait_state(job_id, JobState.DEAD)
+    assert queue.latest_run(job_id).outcome == "timed_out"
+    assert "timed out" in job.last_error
+    with open(child) as handle:
+        grandchild = int(handle.read())
+    wait_until(lambda: _proc_state(grandchild) in ("gone", "Z"), 5, "the grandchild to die")
+
+
+def test_priority_order_and_run_at_are_respected(cluster: Cluster):
+    order = os.path.join(cluster.workdir, "order")
+    cluster.start_workers(1)
+    now = time.time()
+    # One transaction, so the idle worker sees all four at once.
+    delayed, *_ = queue.enqueue_many(
+        [
+            JobSpec(f"echo delayed >> {order}", priority=100, run_at=now + 1.5),
+            *(
+                JobSpec(f"echo {name} >> {order}", priority=priority)
+                for name, priority in (("low", 1), ("high", 9), ("mid", 5))
+            ),
+        ],
+        now=now,
+        cwd=cluster.workdir,
+    )
+    job = cluster.wait_state(delayed, JobState.COMPLETED)
+    with open(order) as handle:
+        assert handle.read().split() == ["high", "mid", "low", "delayed"]
+    assert job.started_at >= job.run_at
+    assert queue.runs_of(delayed)[0].started_at >= now + 1.5
+
+
+def test_jobs_and_config_survive_a_restart_of_all_workers(cluster: Cluster):
+    config.set_value("max_retries", 5)
+    procs = cluster.start_workers(2)
+    first = cluster.enqueue("true")
+    cluster.wait_state(first, JobState.COMPLETED)
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        assert proc.wait(timeout=10) == 0
+    waiting = [cluster.enqueue(f"echo {n}") for n in range(5)]
+    assert all(cluster.job(j).state == JobState.PENDING for j in waiting)
+    assert cluster.cli("config", "get", "max_retries").stdout.strip() == "5"
+    cluster.start_workers(2)
+    for job_id in waiting:
+        job = cluster.wait_state(job_id, JobState.COMPLETED)
+        assert job.max_retries == 5
+
+
+def test_logs_follow_shows_live_output(cluster: Cluster):
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("for i in 1 2 3 4 5; do echo line$i; sleep 0.6; done; echo end")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "logs", job_id, "--follow"],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cluster.procs.append(follower)  # type: ignore[arg-type]
+    assert follower.stdout is not None
+    first = follower.stdout.readline()
+    first_seen = time.time()
+    assert first == "line1\n"
+    rest, err = follower.communicate(timeout=15)
+    assert follower.returncode == 0
+    assert first + rest == "line1\nline2\nline3\nline4\nline5\nend\n"
+    # The first line arrived while the job was still running: it was live output.
+    assert first_seen < cluster.job(job_id).finished_at
+    assert "succeeded" in err
+
+
+def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
+    started = json.loads(cluster.cli("worker", "start", "--count", "2", "--json").stdout)
+    assert len(started) == 2
+    ids = {w["id"] for w in started}
+    for record in started:
+        assert executor.pid_alive(record["pid"])
+        assert os.path.exists(record["log_path"])
+    listed = json.loads(_invoke("worker", "list", "--json").output)
+    assert {w["id"] for w in listed} == ids
+    job_id = cluster.enqueue("echo via detached")
+    cluster.wait_state(job_id, JobState.COMPLETED)
+    status = json.loads(_invoke("status", "--json").output)
+    assert {w["id"] for w in status["workers"]} >= ids
+    table = _invoke("worker", "list").output
+    assert all(worker_id in table for worker_id in ids)
+    result = cluster.cli("worker", "stop", "--timeout", "10")
+    assert result.stdout.count("stopped worker") == 2
+    assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
+    for record in started:
+        wait_until(lambda pid=record["pid"]: not executor.pid_alive(pid), 5, "the worker to exit")
+
+
+def _invoke(*args: str):
+    """The CLI in this process (for checks that need no real process)."""
+    from click.testing import CliRunner
+
+    from queuectl.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("worker", "start", "--count", "0"), 2),
+        (("worker", "start", "--queue", ""), 2),
+        (("worker", "stop", "nosuch"), 1),
+        (("worker", "stop", "999999999"), 1),
+        (("logs", "nosuch"), 1),
+    ],
+)
+def test_cli_rejects_bad_input_in_one_line(cluster: Cluster, args, code):
+    result = _invoke(*args)
+    assert result.exit_code == code, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: ")
+
+
+def test_cancelling_a_running_job_kills_it(cluster: Cluster):
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("echo begun; sleep 60")
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    cluster.cli("cancel", job_id)
+    wait_until(lambda: Run.get_by_id(run.id).outcome == "cancelled", 10, "the run to be cancelled")
+    assert not executor.group_alive(run.pgid)
+    assert cluster.job(job_id).state == JobState.CANCELLED
+    assert Job.select().where(Job.state == JobState.PROCESSING).count() == 0
+
+
+def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 60", max_retries=1)
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    proc.kill()
+    proc.wait(timeout=5)
+    result = cluster.cli("worker", "stop", "--timeout", "5")
+    assert "stopped worker" in result.stdout
+    assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
+    assert Run.get_by_id(run.id).outcome == "lost"
+    assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
+    assert not executor.group_alive(run.pgid)
+
+
+def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(cluster: Cluster):
+    cluster.start_workers(2)
+    job_id = cluster.enqueue("sleep 2.6; echo ok")  # lease_seconds is 2
+    job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    assert job.output == "ok\n"
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["succeeded"]
+
+
+def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluster):
+    # The cross-host path: no signal, only the Worker row says stop.
+    [proc] = cluster.start_workers(1)
+    job_id = cluster.enqueue("sleep 60")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    [row] = WorkerRow.select()
+    asked = time.time()
+    WorkerRow.update(stop_requested="force").where(WorkerRow.id == row.id).execute()
+    assert proc.wait(timeout=10) == 0
+    [run] = queue.runs_of(job_id)
+    assert run.outcome == "interrupted"
+    assert run.finished_at - asked < 1.5
+
+
+def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Cluster):
+    # SIGSTOP freezes worker A past its lease: B recovers the job (killing A's
+    # attempt), reruns it; when A resumes it must not record over B's work.
+    [frozen] = cluster.start_workers(1)
+    job_id = cluster.enqueue('if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 60; else echo second; fi')
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        cluster.start_workers(1)
+        job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    assert job.output == "second\n"
+    assert not executor.group_alive(run.pgid)
+    wait_until(lambda: "no longer ours" in cluster.logs(), 10, "A to notice")
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert cluster.job(job_id).state == JobState.COMPLETED
+    follow_up = cluster.enqueue("echo after")
+    assert cluster.wait_state(follow_up, JobState.COMPLETED).output == "after\n"
+
+
+def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
+    from queuectl import supervisor
+    from queuectl.errors import QueueError
+
+    log = tmp_path / "worker-x.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('Error: boom', file=sys.stderr); sys.exit(3)"],
+        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
+    )
+    with pytest.raises(QueueError, match=r"exited at start \(code 3\): Error: boom \(log: "):
+        supervisor._wait_registered([("wx", str(log), proc)])
+
+
+def test_logs_follow_handles_the_tail_window_moving(cluster: Cluster):
+    # 200 numbered lines (~1.8 KB) through a 1 KiB kept tail, flushed every 0.5 s:
+    # the follower must print every line once, in order, as the window slides.
+    config.set_value("output_limit", 1024)
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("for i in $(seq 1 200); do echo n$i; sleep 0.01; done")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    result = cluster.cli("logs", job_id, "--follow", timeout=30)
+    # The first line shown may be cut by the window; every later one is whole.
+    numbers = [int(line[1:]) for line in result.stdout.split()[1:]]
+    assert numbers == list(range(numbers[0], 201)), result.stdout
+    assert len(numbers) > 50
+    assert "skipped" not in result.stderr

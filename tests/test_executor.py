@@ -1,0 +1,134 @@
+"""The executor on real (tiny) processes: exit codes, output capture, timeouts, kills."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from queuectl import executor
+from queuectl.executor import Execution, Result, TailBuffer
+from queuectl.models import RunOutcome
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_success_keeps_stdout_and_stderr_interleaved(tmp_path):
+    result = executor.run("echo one; echo two >&2; echo three", cwd=str(tmp_path))
+    assert result.outcome is RunOutcome.SUCCEEDED
+    assert result.exit_code == 0
+    assert result.output == "one\ntwo\nthree\n"
+    assert result.error is None
+
+
+def test_runs_in_cwd_with_job_environment(tmp_path):
+    env = executor.job_environment("j1", 3)
+    result = executor.run(
+        'pwd; echo "$QUEUECTL_JOB_ID/$QUEUECTL_ATTEMPT"', cwd=str(tmp_path), env=env
+    )
+    assert result.output.splitlines() == [os.path.realpath(tmp_path), "j1/3"]
+
+
+def test_failure_keeps_exit_code(tmp_path):
+    result = executor.run("echo oops; exit 3", cwd=str(tmp_path))
+    assert (result.outcome, result.exit_code, result.error) == (RunOutcome.FAILED, 3, "exit 3")
+
+
+def test_missing_command_is_127_with_a_clear_error(tmp_path):
+    result = executor.run("no-such-command-queuectl", cwd=str(tmp_path))
+    assert result.exit_code == 127
+    assert result.outcome is RunOutcome.FAILED
+    assert "not found" in result.error
+    assert "no-such-command-queuectl" in result.output
+
+
+def test_missing_cwd_is_a_failed_result_not_a_crash(tmp_path):
+    gone = tmp_path / "gone"
+    result = executor.run("true", cwd=str(gone))
+    assert result.outcome is RunOutcome.FAILED
+    assert result.exit_code is None
+    assert str(gone) in result.error
+
+
+def test_output_keeps_only_the_tail(tmp_path):
+    # 5 MB through a 1 KiB limit: the tail survives, memory stays bounded.
+    result = executor.run(
+        "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END",
+        cwd=str(tmp_path),
+        output_limit=1024,
+    )
+    assert result.outcome is RunOutcome.SUCCEEDED
+    assert len(result.output.encode()) <= 1024
+    assert result.output.endswith("x\nEND\n")
+
+
+def test_tail_buffer_memory_is_bounded_and_cut_characters_dropped():
+    buffer = TailBuffer(8)
+    for _ in range(1000):
+        buffer.write("é".encode() * 5)  # 10 bytes per write
+        assert len(buffer._data) <= 2 * 8 + 10
+    text = buffer.text()
+    assert text == "éééé"  # 8 bytes, whole characters only
+    assert buffer.total == 10_000
+
+
+def test_nul_and_invalid_utf8_are_replaced(tmp_path):
+    result = executor.run("printf 'a\\000b\\377c'", cwd=str(tmp_path))
+    assert result.output == "a\ufffdb\ufffdc"
+
+
+def test_timeout_kills_the_whole_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    started = time.monotonic()
+    result = executor.run(
+        f"sleep 30 & echo $! > {pidfile}; sleep 30", cwd=str(tmp_path), timeout=0.3
+    )
+    assert time.monotonic() - started < 5
+    assert result.outcome is RunOutcome.TIMED_OUT
+    assert "timed out" in result.error
+    grandchild = int(pidfile.read_text())
+    assert wait_until(lambda: not executor.pid_alive(grandchild))
+
+
+def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
+    started = time.monotonic()
+    result = executor.run("trap '' TERM; sleep 30", cwd=str(tmp_path), timeout=0.2, grace=0.3)
+    assert time.monotonic() - started < 5
+    assert result.outcome is RunOutcome.TIMED_OUT
+    assert result.exit_code == 137
+    assert "SIGKILL" in result.error
+
+
+def test_background_child_of_a_finished_job_is_killed(tmp_path):
+    pidfile = tmp_path / "bg.pid"
+    result = executor.run(
+        f"sleep 30 >/dev/null 2>&1 & echo $! > {pidfile}; echo done", cwd=str(tmp_path)
+    )
+    assert result.outcome is RunOutcome.SUCCEEDED
+    assert wait_until(lambda: not executor.pid_alive(int(pidfile.read_text())))
+
+
+def test_external_kill_with_live_output_ticks(tmp_path):
+    started = Execution.start("echo first; sleep 30", cwd=str(tmp_path))
+    assert not isinstance(started, Result)
+    execution = started
+    assert wait_until(lambda: execution.pump(0.05) or "first" in execution.output())
+    execution.kill(RunOutcome.CANCELLED, "cancelled by user")
+    deadline = time.monotonic() + 5
+    while not execution.pump(0.1):
+        assert time.monotonic() < deadline
+    assert execution.result.outcome is RunOutcome.CANCELLED
+    assert execution.result.output == "first\n"
+    # The killed `sleep` may linger as a zombie until init reaps it; poll for it.
+    assert wait_until(lambda: not executor.group_alive(execution.pgid))
+
+
+def test_pid_alive_for_self_and_gone():
+    assert executor.pid_alive(os.getpid())
+    assert not executor.pid_alive(2**22 + 12345)

@@ -1,0 +1,357 @@
+"""Queue semantics: every state transition and the backoff schedule, on a real SQLite file.
+
+The clock is passed explicitly (``now=``), so nothing here waits on wall time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from queuectl import config, queue
+from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
+from queuectl.jobspec import JobSpec
+from queuectl.models import JobState, Run, RunOutcome, Worker, WorkerState
+from tests.conftest import T0
+
+pytestmark = pytest.mark.usefixtures("opened")
+
+
+def add(command: str = "true", **fields) -> str:
+    now = fields.pop("now", T0)
+    return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd="/tmp").id
+
+
+def claim_one(worker: str = "w1", now: float = T0, queues=("default",)) -> queue.Claim:
+    claim = queue.claim(worker, queues, host="h", now=now)
+    assert claim is not None
+    return claim
+
+
+def fail(claim: queue.Claim, now: float, worker: str = "w1") -> JobState | None:
+    return queue.finish(
+        claim.job.id, claim.run_id, worker, outcome=RunOutcome.FAILED, exit_code=1, now=now
+    )
+
+
+def test_enqueue_defaults_come_from_config_and_caller():
+    config.set_value("max_retries", 5)
+    job = queue.get_job(add("echo hi", now=T0))
+    assert job.state == JobState.PENDING
+    assert (job.max_retries, job.attempts, job.priority, job.queue) == (5, 0, 0, "default")
+    assert job.run_at == job.created_at == T0
+    assert job.cwd == "/tmp"
+    assert job.timeout is None  # follows the job_timeout setting at run time
+
+
+def test_delay_and_run_at_set_the_due_time():
+    assert queue.get_job(add(delay=30, now=T0)).run_at == T0 + 30
+    assert queue.get_job(add(run_at=T0 + 99, now=T0)).run_at == T0 + 99
+
+
+def test_duplicate_id_is_refused_and_the_existing_job_untouched():
+    add("first", id="build")
+    with pytest.raises(DuplicateJobId, match="build"):
+        add("second", id="build")
+    assert queue.get_job("build").command == "first"
+
+
+def test_bulk_enqueue_is_all_or_nothing():
+    add(id="taken")
+    specs = [JobSpec(command="a"), JobSpec(command="b", id="taken")]
+    with pytest.raises(DuplicateJobId, match=r"line 2"):
+        queue.enqueue_many(specs, now=T0)
+    assert sum(queue.counts().values()) == 1
+
+
+def test_generated_ids_are_short_and_unique():
+    ids = queue.enqueue_many([JobSpec(command="true")] * 2000, now=T0)
+    assert len(set(ids)) == 2000
+    assert all(len(job_id) == 8 for job_id in ids)
+
+
+def test_claim_takes_highest_priority_then_earliest_run_at_then_oldest():
+    low = add(priority=0, now=T0)
+    old_high = add(priority=5, now=T0 + 1)
+    new_high = add(priority=5, now=T0 + 2)
+    order = [claim_one(now=T0 + 10).job.id for _ in range(3)]
+    assert order == [old_high, new_high, low]
+    assert queue.claim("w1", host="h", now=T0 + 10) is None
+
+
+def test_claim_skips_jobs_not_yet_due_and_other_queues():
+    later = add(delay=60, now=T0)
+    add(queue="emails", now=T0)
+    assert queue.claim("w1", ("default",), now=T0) is None
+    assert queue.claim("w1", ("default",), now=T0 + 60).job.id == later
+    assert queue.claim("w1", ("emails", "other"), now=T0).job.queue == "emails"
+
+
+def test_claim_marks_processing_and_records_a_run():
+    job_id = add()
+    claim = claim_one(now=T0 + 5)
+    job = queue.get_job(job_id)
+    assert (job.state, job.worker_id, job.attempts, job.started_at) == (
+        JobState.PROCESSING,
+        "w1",
+        1,
+        T0 + 5,
+    )
+    run = Run.get_by_id(claim.run_id)
+    assert (run.attempt, run.worker_id, run.host, run.outcome) == (1, "w1", "h", None)
+
+
+def test_success_completes_and_stores_output():
+    job_id = add()
+    claim = claim_one()
+    state = queue.finish(
+        job_id,
+        claim.run_id,
+        "w1",
+        outcome=RunOutcome.SUCCEEDED,
+        exit_code=0,
+        output="hi\n",
+        now=T0 + 2,
+    )
+    job = queue.get_job(job_id)
+    assert state == JobState.COMPLETED == job.state
+    assert (job.exit_code, job.output, job.finished_at) == (0, "hi\n", T0 + 2)
+    run = Run.get_by_id(claim.run_id)
+    assert (run.outcome, run.duration, run.output) == ("succeeded", 2.0, "hi\n")
+
+
+def test_failures_follow_the_backoff_schedule_then_the_dlq():
+    config.set_value("backoff_base", 3)
+    job_id = add(max_retries=2)
+    now = T0
+    for attempt, delay in ((1, 3), (2, 9)):
+        claim = claim_one(now=now)
+        assert fail(claim, now) == JobState.FAILED
+        job = queue.get_job(job_id)
+        assert (job.attempts, job.run_at) == (attempt, now + delay)
+        assert queue.claim("w1", now=now + delay - 0.01) is None  # not due yet
+        now += delay
+    claim = claim_one(now=now)
+    assert fail(claim, now) == JobState.DEAD
+    job = queue.get_job(job_id)
+    assert job.attempts == 3 == job.max_retries + 1
+    assert [run.outcome for run in queue.runs_of(job_id)] == ["failed"] * 3
+
+
+def test_backoff_is_capped_by_backoff_max():
+    assert queue.backoff_delay(20, 2, 3600) == 3600
+    assert queue.backoff_delay(10_000, 2, 60) == 60  # no OverflowError
+    assert queue.backoff_delay(3, 2, 3600) == 8
+
+
+def test_zero_retries_means_one_run():
+    job_id = add(max_retries=0)
+    assert fail(claim_one(), T0) == JobState.DEAD
+    assert queue.get_job(job_id).attempts == 1
+
+
+def test_timeout_counts_as_failure():
+    job_id = add(max_retries=0)
+    claim = claim_one()
+    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.TIMED_OUT, now=T0)
+    assert state == JobState.DEAD
+    assert queue.runs_of(job_id)[0].outcome == "timed_out"
+
+
+def test_interrupted_gives_the_attempt_back():
+    job_id = add(max_retries=0)
+    claim = claim_one()
+    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.INTERRUPTED, now=T0 + 1)
+    job = queue.get_job(job_id)
+    assert state == JobState.PENDING == job.state
+    assert (job.attempts, job.run_at, job.worker_id) == (0, T0 + 1, None)
+
+
+def test_finish_by_a_worker_that_lost_the_job_changes_nothing():
+    job_id = add()
+    claim = claim_one()
+    queue.cancel(job_id, now=T0 + 1)
+    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 2)
+    assert state is None
+    assert queue.get_job(job_id).state == JobState.CANCELLED
+    assert Run.get_by_id(claim.run_id).outcome == "succeeded"  # the attempt is still recorded
+    assert queue.finish(job_id, claim.run_id, "other", outcome=RunOutcome.FAILED) is None
+
+
+def test_still_owns_follows_cancel():
+    job_id = add()
+    claim_one()
+    assert queue.still_owns(job_id, "w1")
+    assert not queue.still_owns(job_id, "w2")
+    queue.cancel(job_id)
+    assert not queue.still_owns(job_id, "w1")
+
+
+def test_retry_resets_attempts_from_failed_dead_and_cancelled():
+    dead = add(max_retries=0)
+    fail(claim_one(), T0)
+    cancelled = add()
+    queue.cancel(cancelled)
+    assert queue.retry([dead, cancelled], now=T0 + 50) == [dead, cancelled]
+    for job_id in (dead, cancelled):
+        job = queue.get_job(job_id)
+        assert (job.state, job.attempts, job.run_at, job.last_error) == (
+            JobState.PENDING,
+            0,
+            T0 + 50,
+            None,
+        )
+
+
+@pytest.mark.parametrize("state", ["pending", "processing", "completed"])
+def test_retry_refuses_jobs_that_are_not_finished_badly(state):
+    job_id = add()
+    if state != "pending":
+        claim = claim_one()
+        if state == "completed":
+            queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
+    with pytest.raises(InvalidTransition, match=state):
+        queue.retry([job_id])
+    assert queue.get_job(job_id).state == state
+
+
+def test_retry_is_all_or_nothing():
+    dead = add(max_retries=0)
+    fail(claim_one(), T0)
+    pending = add()
+    with pytest.raises(InvalidTransition):
+        queue.retry([dead, pending])
+    assert queue.get_job(dead).state == JobState.DEAD
+
+
+def test_retry_waits_for_a_cancelled_job_still_running():
+    job_id = add()
+    claim_one()
+    queue.cancel(job_id)
+    with pytest.raises(InvalidTransition, match="still being stopped"):
+        queue.retry([job_id])
+
+
+def test_retry_dead_moves_the_whole_dlq():
+    for _ in range(3):
+        add(max_retries=0)
+        fail(claim_one(), T0)
+    assert queue.retry_dead(now=T0) == 3
+    assert queue.counts()["pending"] == 3
+
+
+def test_cancel_and_its_refusals():
+    job_id = add()
+    assert queue.cancel(job_id, now=T0 + 1).state == JobState.CANCELLED
+    with pytest.raises(InvalidTransition, match="no longer be cancelled"):
+        queue.cancel(job_id)
+    with pytest.raises(JobNotFound):
+        queue.cancel("nope")
+
+
+def test_delete_removes_runs_but_refuses_running_jobs():
+    job_id = add()
+    claim = claim_one()
+    with pytest.raises(InvalidTransition, match="cancel it"):
+        queue.delete(job_id)
+    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
+    queue.delete(job_id)
+    assert Run.select().count() == 0
+    with pytest.raises(JobNotFound):
+        queue.get_job(job_id)
+
+
+def test_purge_only_finished_jobs_older_than_the_cutoff():
+    old = add(now=T0)
+    claim = claim_one(now=T0)
+    queue.finish(old, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0)
+    fresh = add(now=T0 + 100)
+    claim = claim_one(now=T0 + 100)
+    queue.finish(fresh, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 100)
+    waiting = add()
+    assert queue.purge([JobState.COMPLETED], older_than=50, now=T0 + 120) == 1
+    assert {job.id for job in queue.list_jobs()} == {fresh, waiting}
+    with pytest.raises(InvalidTransition, match="finished"):
+        queue.purge([JobState.PENDING])
+
+
+def register(worker_id: str, heartbeat: float, pid: int = 4242, host: str = "h") -> None:
+    Worker.create(
+        id=worker_id,
+        pid=pid,
+        host=host,
+        started_at=heartbeat,
+        heartbeat_at=heartbeat,
+        state=WorkerState.BUSY.value,
+    )
+
+
+def test_recovery_requeues_the_job_of_a_worker_whose_lease_expired():
+    register("w1", heartbeat=T0)
+    job_id = add()
+    claim_one(now=T0)
+    killed = []
+    recovered = queue.recover_lost(lease_seconds=30, before_requeue=killed.append, now=T0 + 31)
+    assert recovered == [job_id]
+    job = queue.get_job(job_id)
+    assert (job.state, job.attempts) == (JobState.FAILED, 1)  # an attempt spent, retried later
+    assert [run.outcome for run in queue.runs_of(job_id)] == ["lost"]
+    assert killed and killed[0].job_id == job_id
+    assert Worker.get_by_id("w1").state == WorkerState.STOPPED
+
+
+def test_recovery_leaves_live_workers_alone():
+    register("w1", heartbeat=T0 + 20)
+    job_id = add()
+    claim_one(now=T0)
+    assert queue.recover_lost(lease_seconds=30, now=T0 + 31) == []
+    assert queue.get_job(job_id).state == JobState.PROCESSING
+
+
+def test_recovery_detects_a_dead_pid_on_this_host_before_the_lease():
+    register("w1", heartbeat=T0, pid=111, host="here")
+    register("w2", heartbeat=T0, pid=222, host="elsewhere")
+    job_id = add()
+    claim_one(now=T0)
+    recovered = queue.recover_lost(
+        lease_seconds=30, host="here", pid_alive=lambda pid: False, now=T0 + 1
+    )
+    assert recovered == [job_id]
+    assert Worker.get_by_id("w2").state == WorkerState.BUSY  # cannot check pids on other hosts
+
+
+def test_recovery_sends_a_job_out_of_retries_to_the_dlq():
+    register("w1", heartbeat=T0)
+    job_id = add(max_retries=0)
+    claim_one(now=T0)
+    queue.recover_lost(lease_seconds=30, now=T0 + 31)
+    assert queue.get_job(job_id).state == JobState.DEAD
+
+
+def test_recovery_requeues_processing_jobs_of_unknown_workers_after_the_lease():
+    job_id = add()
+    claim_one("ghost", now=T0)
+    assert queue.recover_lost(lease_seconds=30, now=T0 + 10) == []
+    assert queue.recover_lost(lease_seconds=30, now=T0 + 31) == [job_id]
+
+
+def test_counts_and_next_due_at():
+    add(now=T0)
+    add(delay=10, now=T0)
+    assert queue.counts() == {
+        "pending": 2,
+        "processing": 0,
+        "completed": 0,
+        "failed": 0,
+        "dead": 0,
+        "cancelled": 0,
+    }
+    assert queue.next_due_at() == T0
+
+
+def test_list_filters_and_orders_newest_first():
+    first = add(now=T0)
+    second = add(now=T0 + 1, queue="q2")
+    assert [job.id for job in queue.list_jobs()] == [second, first]
+    assert [job.id for job in queue.list_jobs(queue="q2")] == [second]
+    assert [job.id for job in queue.list_jobs(states=[JobState.DEAD])] == []
+    assert len(queue.list_jobs(limit=1)) == 1

@@ -1,0 +1,362 @@
+"""The worker loop stepped by hand with a fake clock: no wall-clock waits for timing logic.
+
+Jobs are real (tiny) shell commands; heartbeats, backoff, delays and recovery
+are driven by the fake clock, which only moves when the worker sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from queuectl import config, queue
+from queuectl.jobspec import JobSpec
+from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
+from queuectl.models import Worker as WorkerRow
+from queuectl.worker import PollingWaiter, Worker, make_waiter, new_worker_id
+from tests.conftest import T0
+
+
+class FakeClock:
+    """Epoch seconds that move only when slept on (or by ``tick`` per reading)."""
+
+    def __init__(self, start: float = T0, tick: float = 0.0) -> None:
+        self.now = start
+        self.tick = tick
+        self.slept = 0.0
+
+    def time(self) -> float:
+        self.now += self.tick
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def make_worker(clock: FakeClock, **kwargs) -> Worker:
+    worker = Worker(
+        clock=clock.time, sleep=clock.sleep, waiter=PollingWaiter(clock.sleep), **kwargs
+    )
+    worker.register()
+    return worker
+
+
+def enqueue(command: str, *, now: float = T0, cwd: str = "/", **fields) -> str:
+    return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_a_step_runs_a_due_job_and_records_it(opened):
+    clock = FakeClock()
+    job_id = enqueue("echo hello")
+    worker = make_worker(clock)
+    assert worker.step()
+    job = Job.get_by_id(job_id)
+    assert job.state == JobState.COMPLETED
+    assert job.output == "hello\n"
+    [run] = queue.runs_of(job_id)
+    assert (run.outcome, run.exit_code, run.worker_id) == ("succeeded", 0, worker.id)
+    assert run.pgid is not None
+    row = WorkerRow.get_by_id(worker.id)
+    assert (row.jobs_done, row.state, row.current_job) == (1, "idle", None)
+    assert (row.pid, row.host) == (os.getpid(), socket.gethostname())
+
+
+def test_failures_follow_the_backoff_schedule_into_the_dlq(opened):
+    config.set_value("backoff_base", 2)
+    clock = FakeClock()
+    job_id = enqueue("exit 7", max_retries=2)
+    worker = make_worker(clock)
+    for _ in range(200):
+        worker.step()
+        if Job.get_by_id(job_id).state == JobState.DEAD:
+            break
+    runs = queue.runs_of(job_id)
+    assert [r.outcome for r in runs] == ["failed"] * 3
+    gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
+    # Run n+1 is due backoff_base ** n after failed run n; the idle worker wakes at the due time.
+    assert gaps == pytest.approx([2.0, 4.0], abs=0.05)
+    assert WorkerRow.get_by_id(worker.id).jobs_failed == 3
+
+
+def test_a_delayed_job_waits_for_run_at_and_priority_wins(opened):
+    clock = FakeClock()
+    late = enqueue("true", run_at=T0 + 5)
+    low = enqueue("true", priority=0)
+    high = enqueue("true", priority=9)
+    worker = make_worker(clock)
+    worker.step()
+    worker.step()
+    assert Job.get_by_id(high).finished_at <= Job.get_by_id(low).finished_at
+    assert Job.get_by_id(late).state == JobState.PENDING
+    while Job.get_by_id(late).state == JobState.PENDING:
+        worker.step()
+    assert queue.runs_of(late)[0].started_at >= T0 + 5
+
+
+def test_idle_worker_heartbeats_several_times_per_lease(opened):
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    worker = make_worker(clock)
+    beats = []
+    for _ in range(40):
+        worker.step()
+        beats.append(WorkerRow.get_by_id(worker.id).heartbeat_at)
+    distinct = sorted(set(beats))
+    assert clock.now - T0 >= 8
+    assert max(b - a for a, b in itertools.pairwise(distinct)) <= 4 / 4 + 0.01
+
+
+def test_graceful_stop_request_in_the_row_stops_the_loop(opened):
+    clock = FakeClock()
+    worker = make_worker(clock)
+    assert worker.step()
+    WorkerRow.update(stop_requested="graceful").where(WorkerRow.id == worker.id).execute()
+    for _ in range(5):
+        if not worker.step():
+            break
+    else:
+        pytest.fail("the worker did not stop")
+    row = WorkerRow.get_by_id(worker.id)
+    assert row.state == WorkerState.STOPPED
+    assert row.stopped_at is not None
+
+
+def test_stopping_worker_takes_no_new_job(opened):
+    clock = FakeClock()
+    job_id = enqueue("true")
+    worker = make_worker(clock)
+    worker.request_stop()
+    assert not worker.step()
+    assert Job.get_by_id(job_id).state == JobState.PENDING
+
+
+def test_recovery_at_start_requeues_a_dead_workers_job(opened):
+    config.set_value("lease_seconds", 10)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    ghost = new_worker_id()
+    WorkerRow.insert(
+        id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(ghost, now=T0) is not None
+    worker = make_worker(clock)
+    worker.step()
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost"]  # at start, at once
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
+        worker.step()
+        assert clock.now < T0 + 10
+    runs = queue.runs_of(job_id)
+    assert [r.outcome for r in runs] == ["lost", "succeeded"]
+    assert runs[1].started_at >= T0 + 2  # the lost attempt was spent: backoff applies
+    assert WorkerRow.get_by_id(ghost).state == WorkerState.STOPPED
+
+
+def test_stale_heartbeat_on_another_host_is_recovered_after_the_lease(opened):
+    config.set_value("lease_seconds", 10)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    ghost = new_worker_id()
+    WorkerRow.insert(
+        id=ghost, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(ghost, now=T0) is not None
+    worker = make_worker(clock)
+    worker.step()
+    assert Job.get_by_id(job_id).state == JobState.PROCESSING  # lease not over yet
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
+        worker.step()
+        assert clock.now < T0 + 60
+    assert clock.now >= T0 + 10
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+
+
+def _when_running(job_id: str, action) -> threading.Thread:
+    """Run ``action`` from another thread once the job's process group is recorded."""
+
+    def watch() -> None:
+        wait_until(
+            lambda: Run.select().where(Run.job == job_id, Run.pgid.is_null(False)).exists(), 10
+        )
+        action()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_cancel_while_running_kills_the_job(opened):
+    clock = FakeClock(tick=0.25)  # the clock advances on each reading, so ticks happen
+    job_id = enqueue("echo started; sleep 30")
+    worker = make_worker(clock, kill_grace=1.0)
+    thread = _when_running(job_id, lambda: queue.cancel(job_id))
+    started = time.monotonic()
+    worker.step()
+    thread.join(5)
+    assert time.monotonic() - started < 10
+    assert Job.get_by_id(job_id).state == JobState.CANCELLED
+    [run] = queue.runs_of(job_id)
+    assert run.outcome == RunOutcome.CANCELLED
+    assert run.output == "started\n"
+
+
+def test_forced_stop_interrupts_without_spending_an_attempt(opened):
+    clock = FakeClock(tick=0.25)
+    job_id = enqueue("sleep 30")
+    worker = make_worker(clock, kill_grace=1.0)
+    thread = _when_running(job_id, lambda: worker.request_stop(force=True))
+    worker.step()
+    thread.join(5)
+    assert not worker.step()
+    job = Job.get_by_id(job_id)
+    assert (job.state, job.attempts) == (JobState.PENDING, 0)
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
+    assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
+
+
+def test_live_output_is_flushed_while_the_job_runs(opened):
+    clock = FakeClock(tick=0.25)
+    job_id = enqueue("echo early; sleep 30")
+    worker = make_worker(clock, kill_grace=1.0)
+    seen: list[str] = []
+
+    def grab_then_cancel() -> None:
+        wait_until(lambda: "early" in (queue.latest_run(job_id).output or ""), 10)
+        seen.append(queue.latest_run(job_id).output)
+        queue.cancel(job_id)
+
+    thread = _when_running(job_id, grab_then_cancel)
+    worker.step()
+    thread.join(5)
+    assert seen == ["early\n"]
+
+
+def test_idle_waiter_wakes_when_another_process_enqueues(opened):
+    """SQLite watches data_version, PostgreSQL LISTENs: either way, a commit from
+    another connection wakes the idle worker well within a second."""
+    import subprocess
+    import sys
+
+    waiter = make_waiter(time.sleep)
+    assert waiter.wait(0.05, lambda: False) is False
+    subprocess.run(
+        [sys.executable, "-m", "queuectl", "--db", opened, "enqueue", '{"command": "true"}'],
+        check=True,
+        capture_output=True,
+    )
+    started = time.monotonic()
+    assert waiter.wait(5, lambda: False) is True
+    assert time.monotonic() - started < 1
+
+
+def test_re_registers_when_its_row_disappears(opened):
+    clock = FakeClock()
+    worker = make_worker(clock)
+    WorkerRow.delete().where(WorkerRow.id == worker.id).execute()
+    worker.heartbeat(clock.time())
+    assert WorkerRow.get_or_none(WorkerRow.id == worker.id) is not None
+
+
+# --- logs --follow: what a moving tail window adds -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("", "abc", ("abc", False)),
+        ("abc", "abcdef", ("def", False)),
+        ("abcdef", "abcdef", ("", False)),
+        ("0123456789", "56789ABCDE", ("ABCDE", False)),  # the window slid by five
+        ("0123456789", "XYZ", ("XYZ", True)),  # more than the window arrived at once
+    ],
+)
+def test_new_text_follows_a_sliding_tail(before, after, expected):
+    from queuectl.cli.workers import new_text
+
+    assert new_text(before, after) == expected
+
+
+def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
+    # Default lease (30 s): the full recovery runs every 10 s, but the cheap
+    # read-only check notices a vanished pid on this host within a second.
+    clock = FakeClock()
+    worker = make_worker(clock)
+    worker.step()
+    ghost = new_worker_id()
+    now = clock.time()
+    WorkerRow.insert(
+        id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=now, heartbeat_at=now
+    ).execute()
+    job_id = enqueue("true", now=now)
+    assert queue.claim(ghost, now=now) is not None
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now - now < 1.5
+    assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
+    # `worker stop` writes 'graceful' and then sends SIGTERM; reading the row
+    # first must not make that single signal count as the second (cold) one.
+    worker = make_worker(FakeClock())
+    worker.request_stop()
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "graceful"
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "force"
+
+
+def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened):
+    # Suspend and resume: everyone's heartbeat is stale. The first worker to wake
+    # must not declare the others lost (and kill their jobs) before they could beat.
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    other = new_worker_id()
+    WorkerRow.insert(
+        id=other, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(other, now=T0) is not None
+    worker = make_worker(clock)
+    clock.sleep(3600)  # the machine slept
+    worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None  # not judged yet
+    # The other worker wakes too and heartbeats: it is never recovered.
+    beat = clock.time()
+    WorkerRow.update(heartbeat_at=beat).where(WorkerRow.id == other).execute()
+    for _ in range(3):
+        worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None
+    # Silent from now on, it is recovered once its lease runs out.
+    silent_since = beat
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now < silent_since + 15
+    assert clock.now >= silent_since + 4
+    assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert job.state == JobState.COMPLETED
+    assert len(job.output.encode()) <= 1024
+    assert job.output.endswith("x\nEND\n")
+    assert len(queue.latest_run(job_id).output.encode()) <= 1024
