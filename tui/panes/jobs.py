@@ -60,6 +60,7 @@ class JobsPane(TablePane):
             placeholder="filter: text  state:failed,dead  queue:NAME  (enter applies, esc closes)",
             id="job-filter",
             classes="filter hidden",
+            compact=True,
         )
         yield from super().compose()
 

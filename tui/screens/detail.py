@@ -62,7 +62,8 @@ def _fields(job: Job, now: float) -> Table:
             return Text("—", style="dim")
         delta = now - epoch
         rel = f"{human_duration(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
-        return Text(f"{iso(epoch)} ({rel})")
+        # One line whatever the width: the relative part is cut first at 80 columns.
+        return Text(f"{iso(epoch)} ({rel})", no_wrap=True, overflow="ellipsis")
 
     timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
     grid.add_row("Command", Text(inert(job.command)), "", "")
