@@ -182,7 +182,11 @@ class QueueApp(App[None]):
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self._refresh(self._request())
+        try:
+            request = self._request()
+        except NoMatches:
+            return  # the app is closing: its panes are already gone
+        self._refresh(request)
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
     def _refresh(self, request: Request) -> None:

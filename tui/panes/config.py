@@ -13,7 +13,8 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input, Static
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Label, Static
 
 from queuectl.config import SPECS, SettingSpec
 from queuectl.errors import ValidationError
@@ -60,7 +61,9 @@ class ConfigPane(TablePane):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield Input(id="config-edit", classes="hidden", compact=True)
+        with Horizontal(id="config-editor", classes="hidden"):
+            yield Label("", id="config-edit-label")
+            yield Input(id="config-edit", compact=True)
         yield Static("", id="config-error", classes="error hidden")
 
     def show_settings(self, settings: dict[str, float | int]) -> None:
@@ -110,9 +113,11 @@ class ConfigPane(TablePane):
         box = self.query_one("#config-edit", Input)
         staged = self.staged.get(spec.key)
         box.value = staged if staged is not None else _show(self.settings[spec.key])
-        box.placeholder = f"{spec.key} ({spec.range_text})"
-        box.border_title = spec.key
-        box.remove_class("hidden")
+        box.placeholder = spec.range_text
+        self.query_one("#config-edit-label", Label).update(
+            Text(f"{spec.key} ({spec.range_text}) = ", style="bold")
+        )
+        self.query_one("#config-editor").remove_class("hidden")
         box.focus()
 
     def action_reset(self) -> None:
@@ -160,7 +165,7 @@ class ConfigPane(TablePane):
 
     def _close_editor(self) -> None:
         self._editing = None
-        self.query_one("#config-edit", Input).add_class("hidden")
+        self.query_one("#config-editor").add_class("hidden")
         self.query_one("#config-error", Static).add_class("hidden")
         self.focus_table()
 
