@@ -275,6 +275,9 @@ class QueueApp(App[None]):
     def _intent_refresh(self, _target: str | None) -> None:
         self.refresh_now()
 
+    def _intent_new_job(self, _target: str | None) -> None:
+        self.action_new_job()
+
     def _intent_detail(self, job_id: str | None) -> None:
         if job_id:
             self.push_screen(JobDetailScreen(job_id, self.clock, self.refresh_interval))

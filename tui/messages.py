@@ -18,6 +18,7 @@ Action = Literal[
     "force_stop_worker",
     "stop_all_workers",
     "refresh",
+    "new_job",
 ]
 
 

@@ -196,3 +196,11 @@ async def test_palette_offers_every_action(app_for) -> None:
         await hits[0].command()
         await pilot.pause()
         assert app.tabs.active == "dlq"
+
+
+async def test_new_job_button_opens_the_form(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.click("#btn-new")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form by button")

@@ -31,6 +31,7 @@ class JobsPane(TablePane):
         ("command", "Command"),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
+        ("New", "new"),
         ("Details", "details"),
         ("Retry", "retry"),
         ("Cancel", "cancel"),
@@ -93,6 +94,10 @@ class JobsPane(TablePane):
             self.notify("No job is highlighted", severity="warning")
             return
         self.post_message(Intent(action, job_id))  # type: ignore[arg-type]
+
+    def action_new(self) -> None:
+        """Open the new-job form (the app-wide ``n``), for mouse users."""
+        self.post_message(Intent("new_job"))
 
     def action_details(self) -> None:
         """Open the detail screen of the highlighted job."""
