@@ -189,3 +189,21 @@ async def test_sort_by_key_and_header(app_for) -> None:
         assert pane.highlighted == "low"  # the cursor followed its job
         await pilot.press("o")
         assert pane.sort.column is not None
+
+
+async def test_highlighted_job_keeps_its_place_on_screen(app_for) -> None:
+    for index in range(40):
+        seed_job(f"job{index:02d}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 20)) as pilot:
+        await refreshed(pilot)
+        await _highlight(pilot, "job05")  # far down: the table scrolled to show it
+        table = app.query_one(JobsPane).table
+        await wait_for(pilot, lambda: table.scroll_y > 0, "scrolled to the job")
+        offset = table.cursor_row - table.scroll_y
+        queue.enqueue_many(
+            [JobSpec(command="echo new", id=f"new{i:02d}") for i in range(30)], now=T0, cwd="/"
+        )
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted == "job05"
+        await wait_for(pilot, lambda: table.cursor_row - table.scroll_y == offset, "same place")
