@@ -308,7 +308,11 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
                 _jobs_query(JobFilter(states=(JobState.DEAD,))), request.limit
             )
             dead_rows = _sorted(dead_rows, request.dlq_sort, now)
-            workers = queue.list_workers()
+            # Running workers first, newest first: stopped ones pile up over days.
+            workers = sorted(
+                queue.list_workers(),
+                key=lambda w: (w.state == WorkerState.STOPPED, -w.started_at, w.id),
+            )
             spark = throughput(now)
     finally:
         if not database.is_closed():
