@@ -289,8 +289,8 @@ class Execution:
                 # preexec_fn is safe here: the worker is single-threaded.
                 preexec_fn=None if prefix else _death_signal_setter(),
             )
-        except OSError as exc:
-            where = f" in {cwd}" if exc.filename == cwd else ""
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
+            where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
             return Result(
                 RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0
             )

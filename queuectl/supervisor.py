@@ -31,6 +31,13 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 long-lived dashboard) and so a worker that dies at start is noticed at once."""
 
 
+def _reap() -> None:
+    """Collect the exit status of workers we started that have exited (no zombies)."""
+    for proc in list(_children.values()):
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
+
+
 def log_dir(location: str) -> str:
     """Worker logs live beside an SQLite database, else in the XDG data folder."""
     path = sqlite_path(location)
@@ -49,6 +56,7 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     """
     if count < 1:
         raise ValidationError(f"count must be at least 1 (got {count})")
+    _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -213,9 +221,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     lease = float(config.load()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
-        for proc in list(_children.values()):
-            if proc.poll() is not None:
-                _children.pop(proc.pid, None)
+        _reap()
         rows = {w.id: w for w in Worker.select().where(Worker.id.in_(pending))}
         still = []
         crashed = False

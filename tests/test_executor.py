@@ -131,3 +131,9 @@ def test_external_kill_with_live_output_ticks(tmp_path):
 def test_pid_alive_for_self_and_gone():
     assert executor.pid_alive(os.getpid())
     assert not executor.pid_alive(2**22 + 12345)
+
+
+def test_a_command_that_cannot_be_passed_to_exec_is_a_failed_result(tmp_path):
+    result = executor.run("echo a\x00b", cwd=str(tmp_path))
+    assert result.outcome is RunOutcome.FAILED
+    assert "cannot start" in result.error
