@@ -325,8 +325,10 @@ class Worker:
 
     def _idle(self, now: float) -> None:
         timeout = float(self.settings.get("poll_interval", 1.0))
-        moments = (self._next_due, self._next_heartbeat, self._next_recover, self._next_lost_check)
-        for moment in moments:
+        # Recovery is not due before _judge_after (after a pause of our own), so a
+        # past _next_recover must not turn the wait into a busy loop meanwhile.
+        judge = max(min(self._next_recover, self._next_lost_check), self._judge_after)
+        for moment in (self._next_due, self._next_heartbeat, judge):
             if moment is not None:
                 timeout = min(timeout, moment - now)
         timeout = max(0.01, timeout)

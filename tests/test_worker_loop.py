@@ -356,3 +356,16 @@ def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
     assert len(job.output.encode()) <= 1024
     assert job.output.endswith("x\nEND\n")
     assert len(queue.latest_run(job_id).output.encode()) <= 1024
+
+
+def test_waiting_out_a_pause_does_not_spin(opened):
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    worker = make_worker(clock)
+    clock.sleep(3600)
+    steps = 0
+    paused_until = clock.now + 2  # half a lease
+    while clock.now < paused_until:
+        worker.step()
+        steps += 1
+    assert steps <= 5  # slept until the next heartbeat or judgement, not 10 ms at a time
