@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from queuectl.models import RunOutcome
+from queuectl.procs import group_alive, kill_group
 
 KILL_GRACE = 3.0
 """Seconds between SIGTERM and SIGKILL: time for a job to clean up, short
@@ -145,71 +146,6 @@ def _setpriv_prefix() -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return (setpriv, "--pdeathsig", "KILL") if probe.returncode == 0 else ()
-
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
-    """Signal a whole process group; ``False`` when it no longer exists."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists but is not ours; nothing we may do
-    return True
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process is still in the group (zombies do not count on Linux)."""
-    if sys.platform.startswith("linux") and os.path.isdir("/proc"):
-        return bool(group_members(pgid))
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids whose process group is ``pgid``, read from ``/proc``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = _proc_stat(int(entry))
-        if stat is not None and stat[1] == pgid and stat[0] != "Z":
-            members.append(int(entry))
-    return members
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read().decode("ascii", errors="replace")
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    try:
-        return fields[0], int(fields[2])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie; used to spot dead workers."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if sys.platform.startswith("linux"):
-        stat = _proc_stat(pid)
-        return stat is not None and stat[0] != "Z"
-    return True
 
 
 class Execution:

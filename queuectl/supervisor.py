@@ -17,11 +17,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, executor, queue
+from queuectl import config, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.models import Worker, WorkerState
-from queuectl.worker import FORCE, GRACEFUL, kill_orphan_group, new_worker_id
+from queuectl.procs import kill_orphan_group, pid_alive
+from queuectl.worker import FORCE, GRACEFUL, new_worker_id
 
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
@@ -207,7 +208,7 @@ def _is_queuectl_worker(pid: int) -> bool:
     except FileNotFoundError:
         return False
     except OSError:
-        return executor.pid_alive(pid)
+        return pid_alive(pid)
 
 
 def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
@@ -229,7 +230,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             row = rows.get(worker_id)
             if row is None or row.state == WorkerState.STOPPED:
                 continue
-            if row.host == host and not executor.pid_alive(row.pid):
+            if row.host == host and not pid_alive(row.pid):
                 crashed = True
                 continue
             if row.heartbeat_at < time.time() - lease:
@@ -240,7 +241,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             queue.recover_lost(
                 lease_seconds=lease,
                 host=host,
-                pid_alive=executor.pid_alive,
+                pid_alive=pid_alive,
                 before_requeue=lambda run: kill_orphan_group(run, host),
             )
         pending = still

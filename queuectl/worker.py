@@ -20,16 +20,16 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import peewee
 
-from queuectl import config, executor, queue
+from queuectl import config, executor, procs, queue
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
+from queuectl.waiters import Waiter, make_waiter
 
 log = logging.getLogger("queuectl.worker")
 
@@ -45,9 +45,6 @@ LOST_CHECK_INTERVAL = 1.0
 CONTROL_INTERVAL = 0.2
 """Seconds between reads of this worker's ``stop_requested`` while idle."""
 
-IDLE_CHECK = 0.025
-"""How often an idle SQLite worker looks at ``PRAGMA data_version`` (nearly free)."""
-
 GRACEFUL = "graceful"
 FORCE = "force"
 
@@ -62,83 +59,6 @@ def new_worker_id() -> str:
     """``w`` and 6 random characters: short enough to type, unique in practice (30 bits);
     the insert at registration proves it."""
     return "w" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
-
-
-# --- waking up ------------------------------------------------------------------------
-
-
-class Waiter(Protocol):
-    """How an idle worker sleeps until the database may hold new work.
-
-    A PostgreSQL implementation can LISTEN for a NOTIFY sent at enqueue; the
-    loop only needs ``wait``.
-    """
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        """Sleep up to ``timeout`` s; ``True`` when the database may have changed.
-
-        Returns early (``False``) once ``interrupted()`` is true, so a stop
-        request is seen within a slice.
-        """
-        ...
-
-
-class PollingWaiter:
-    """Sleep the whole timeout, in slices, then say "maybe changed": plain polling."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep, slice_: float = 0.05) -> None:
-        self._sleep = sleep
-        self._slice = slice_
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._slice, remaining)
-            self._sleep(step)
-            remaining -= step
-        return True
-
-
-class SqliteWaiter:
-    """Wake as soon as another connection commits, by watching ``PRAGMA data_version``.
-
-    The pragma changes whenever another connection committed to the file; reading
-    it touches no table and takes no lock, so polling it every 25 ms costs
-    nothing while giving sub-50 ms enqueue-to-start latency.
-    """
-
-    def __init__(
-        self, sleep: Callable[[float], None] = time.sleep, check_every: float = IDLE_CHECK
-    ) -> None:
-        self._sleep = sleep
-        self._every = check_every
-        self._version = self._read()
-
-    def _read(self) -> int:
-        return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._every, remaining)
-            self._sleep(step)
-            remaining -= step
-            version = self._read()
-            if version != self._version:
-                self._version = version
-                return True
-        return False
-
-
-def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
-    """The best waiter for the bound database: ``data_version`` on SQLite, polling elsewhere."""
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        return SqliteWaiter(sleep)
-    return PollingWaiter(sleep)
 
 
 # --- the worker -----------------------------------------------------------------------
@@ -413,7 +333,7 @@ class Worker:
         recovered = queue.recover_lost(
             lease_seconds=float(self.settings["lease_seconds"]),
             host=self.host,
-            pid_alive=executor.pid_alive,
+            pid_alive=procs.pid_alive,
             before_requeue=self._kill_orphan,
             now=now,
         )
@@ -437,12 +357,12 @@ class Worker:
         for row in query:
             if row.heartbeat_at < cutoff:
                 return True
-            if row.host == self.host and not executor.pid_alive(row.pid):
+            if row.host == self.host and not procs.pid_alive(row.pid):
                 return True
         return False
 
     def _kill_orphan(self, run: Run) -> None:
-        kill_orphan_group(run, self.host)
+        procs.kill_orphan_group(run, self.host)
 
     def _read_stop_request(self) -> None:
         row = WorkerRow.select(WorkerRow.stop_requested).where(WorkerRow.id == self.id).first()
@@ -516,7 +436,7 @@ class Worker:
                     # The job keeps running; the next tick tries again.
                     log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
         except BaseException:
-            executor.kill_group(execution.pgid)
+            procs.kill_group(execution.pgid)
             raise
         assert execution.result is not None
         return execution.result
@@ -590,46 +510,6 @@ class Worker:
                 f" ({one_line(result.error)})" if result.error else "",
                 state.value,
             )
-
-
-def kill_orphan_group(run: Run, host: str) -> None:
-    """Kill what is left of a dead worker's attempt, so its rerun never overlaps it.
-
-    Only on ``host`` (a pgid means nothing elsewhere), and only when a member of
-    the group still carries the job's id in its environment: a pgid reused by an
-    unrelated program is left alone. Waits (briefly) until the group is gone.
-    """
-    if run.host != host or not run.pgid or run.pgid == os.getpgid(0):
-        return
-    pgid = int(run.pgid)
-    if not executor.group_alive(pgid):
-        return
-    if not _group_runs_job(pgid, str(run.job_id)):
-        log.warning("process group %d is no longer job %s's; left alone", pgid, run.job_id)
-        return
-    log.warning("killing orphaned process group %d of job %s", pgid, run.job_id)
-    executor.kill_group(pgid)
-    deadline = time.monotonic() + 2.0
-    while executor.group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _group_runs_job(pgid: int, job_id: str) -> bool:
-    """Whether a member of the group has ``QUEUECTL_JOB_ID=job_id`` in its environment.
-
-    Off Linux (no ``/proc``) there is no way to tell, and the group is trusted.
-    """
-    if not os.path.isdir("/proc"):
-        return True
-    needle = f"QUEUECTL_JOB_ID={job_id}".encode()
-    for pid in executor.group_members(pgid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                if needle in handle.read().split(b"\0"):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,8 @@ from queuectl import config, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
-from queuectl.worker import PollingWaiter, SqliteWaiter, Worker, new_worker_id
+from queuectl.waiters import PollingWaiter, SqliteWaiter
+from queuectl.worker import Worker, new_worker_id
 from tests.conftest import T0
 
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from queuectl import executor, queue
+from queuectl import procs, queue
 from queuectl.models import JobState, Run
 from tests.integration.conftest import Cluster, wait_until
 
@@ -45,7 +45,7 @@ def test_kill_9_mid_job_is_recovered(pg_cluster: Cluster):
     job = pg_cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output == "rerun\n"
     assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
 
 
 def test_output_with_nul_bytes_is_stored(pg_cluster: Cluster):
