@@ -331,7 +331,7 @@ class Execution:
         if self.kill_outcome is not None:
             outcome, error = self.kill_outcome, self.kill_reason
             if code is not None and code < 0:
-                error = f"{error} (killed by {_signal_name(-code)})"
+                error = f"{error}; killed by {_signal_name(-code)}"
         elif code == 0:
             outcome, error = RunOutcome.SUCCEEDED, None
         else:
