@@ -15,13 +15,24 @@ import time
 
 import pytest
 
-from queuectl import config, queue
+from queuectl import config, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
 from queuectl.waiters import PollingWaiter, SqliteWaiter
 from queuectl.worker import Worker, new_worker_id
 from tests.conftest import T0
+
+
+@pytest.fixture(autouse=True)
+def _kill_jobs_left_running(request):
+    """Whatever a failing test left running (a ``sleep 30`` job) is killed in teardown."""
+    yield
+    if "opened" not in request.fixturenames:
+        return
+    for run in Run.select().where(Run.pgid.is_null(False)):
+        if run.pgid != os.getpgid(0):
+            procs.kill_group(run.pgid)
 
 
 class FakeClock:
