@@ -103,6 +103,7 @@ class Worker:
         self.stopped = False
         self.registered = False
         self._signals = 0
+        self._stop_announced = False
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
@@ -307,6 +308,10 @@ class Worker:
         if now >= self._next_control:
             self._next_control = now + CONTROL_INTERVAL
             self._read_stop_request()
+        if self.stop_mode is not None and not self._stop_announced and job_id is not None:
+            # Show "stopping" now, not at the next heartbeat, while the job finishes.
+            self._stop_announced = True
+            self.heartbeat(now, state=state, job_id=job_id)
 
     def heartbeat(
         self, now: float, *, state: WorkerState = WorkerState.IDLE, job_id: str | None = None

@@ -120,9 +120,10 @@ def test_a_job_whose_cwd_vanished_fails_cleanly(cluster: Cluster, tmp_path):
 
 def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster):
     [proc] = cluster.start_workers(1)
-    job_id = cluster.enqueue("sleep 0.8; echo finished")
+    job_id = cluster.enqueue("sleep 1.5; echo finished")
     wait_until(lambda: _running(job_id), 10, "the job to start")
     proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: WorkerRow.get().state == "stopping", 5, "the row to say stopping")
     assert proc.wait(timeout=10) == 0
     job = cluster.job(job_id)
     assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
