@@ -360,7 +360,9 @@ def _describe_exit(code: int | None) -> str:
     return f"exit {code}"
 
 
-def job_environment(job_id: str, attempt: int, base: Mapping[str, str] | None = None) -> dict:
+def job_environment(
+    job_id: str, attempt: int, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The worker's environment plus the job's identity, for scripts that want it."""
     env = dict(os.environ if base is None else base)
     env["QUEUECTL_JOB_ID"] = job_id
