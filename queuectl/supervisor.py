@@ -27,6 +27,9 @@ from queuectl.worker import FORCE, GRACEFUL, new_worker_id
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
 
+MAX_START = 128
+"""Most workers one call starts: a typo such as ``--count 1000`` must not fork a thousand."""
+
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Workers this process started, kept so their exit is reaped (no zombies in a
 long-lived dashboard) and so a worker that dies at start is noticed at once."""
@@ -52,11 +55,11 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     The models must already be bound to ``location`` (``db.open_database``).
 
     Raises:
-        ValidationError: ``count`` below 1 or no queue.
+        ValidationError: ``count`` outside 1..MAX_START.
         QueueError: a worker exited or did not register in time (the message names its log).
     """
-    if count < 1:
-        raise ValidationError(f"count must be at least 1 (got {count})")
+    if not 1 <= count <= MAX_START:
+        raise ValidationError(f"count must be between 1 and {MAX_START} (got {count})")
     _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)

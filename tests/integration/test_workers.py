@@ -281,6 +281,7 @@ def _invoke(*args: str):
     ("args", "code"),
     [
         (("worker", "start", "--count", "0"), 2),
+        (("worker", "start", "--count", "1000"), 2),
         (("worker", "start", "--queue", ""), 2),
         (("worker", "stop", "nosuch"), 1),
         (("worker", "stop", "999999999"), 1),
