@@ -19,7 +19,7 @@ from typing import Any
 import peewee
 import pytest
 
-from queuectl import config, db, executor, queue
+from queuectl import config, db, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run
 from queuectl.models import Worker as WorkerRow
@@ -125,12 +125,12 @@ class Cluster:
             pids |= {w.pid for w in WorkerRow.select() if w.host == host}
             pgids = {r.pgid for r in Run.select() if r.pgid and r.host == host}
         for pid in pids:
-            if executor.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
+            if procs.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         for pgid in pgids:
             if pgid != os.getpgid(0):
-                executor.kill_group(pgid)
+                procs.kill_group(pgid)
         for proc in self.procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
