@@ -8,15 +8,7 @@ import time
 from queuectl import executor, procs
 from queuectl.executor import Execution, Result, TailBuffer
 from queuectl.models import RunOutcome
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from tests.polling import wait_until
 
 
 def test_success_keeps_stdout_and_stderr_interleaved(tmp_path):

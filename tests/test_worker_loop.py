@@ -22,6 +22,7 @@ from queuectl.models import Worker as WorkerRow
 from queuectl.waiters import PollingWaiter, make_waiter
 from queuectl.worker import Worker, new_worker_id
 from tests.conftest import T0
+from tests.polling import wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -66,15 +67,6 @@ def make_worker(clock: FakeClock, **kwargs) -> Worker:
 
 def enqueue(command: str, *, now: float = T0, cwd: str = "/", **fields) -> str:
     return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_a_step_runs_a_due_job_and_records_it(opened):

@@ -12,8 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import peewee
@@ -23,20 +22,9 @@ from queuectl import config, db, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run
 from queuectl.models import Worker as WorkerRow
+from tests.polling import wait_until
 
 SETTINGS = {"lease_seconds": 2, "backoff_base": 1, "poll_interval": 0.2, "max_retries": 1}
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.02)
 
 
 class Cluster:
