@@ -285,6 +285,7 @@ BAD_COMMANDS = [
     (("delete", "nope"), 1, "no job with id"),
     (("dlq", "retry", "waiting"), 1, "not in the DLQ"),
     (("dlq", "retry"), 2, "give job ids, or --all"),
+    (("dlq", "retry", "--all", "waiting"), 2, "give job ids or --all, not both"),
     (("list", "--state", "bogus"), 2, "'bogus' is not one of"),
     (("list", "--limit", "0"), 2, "--limit"),
     (("purge", "--state", "pending"), 2, "'pending' is not one of"),

@@ -57,7 +57,9 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool) -> Non
     from queuectl import queue
     from queuectl.errors import InvalidTransition
 
-    if bool(job_ids) == retry_all:
+    if job_ids and retry_all:
+        raise BadInput("give job ids or --all, not both")
+    if not job_ids and not retry_all:
         raise BadInput("give job ids, or --all")
     app.open()
     if retry_all:
