@@ -42,11 +42,23 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
+def _parse_url(location: str):
+    """``urlparse``, with a malformed URL (``postgresql://[oops``) as a user-facing error."""
+    try:
+        return urlparse(location)
+    except ValueError as exc:
+        raise DatabaseError(f"invalid database URL: {exc}") from None
+
+
 def sqlite_path(location: str) -> str | None:
-    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``."""
+    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``.
+
+    Raises:
+        DatabaseError: ``location`` is a URL that cannot be parsed.
+    """
     if not is_url(location):
         return os.path.abspath(os.path.expanduser(location))
-    parsed = urlparse(location)
+    parsed = _parse_url(location)
     if parsed.scheme == "sqlite":
         return os.path.abspath(os.path.expanduser(parsed.path))
     return None
@@ -56,7 +68,10 @@ def describe(location: str) -> str:
     """The location without a password, for messages and the dashboard title."""
     if not is_url(location):
         return location
-    parsed = urlparse(location)
+    try:
+        parsed = urlparse(location)
+    except ValueError:
+        return location  # unparseable, so it holds no password we could find
     if parsed.password:
         netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
         return parsed._replace(netloc=netloc).geturl()
@@ -127,11 +142,13 @@ def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
 def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
-    scheme = urlparse(location).scheme
+    scheme = _parse_url(location).scheme
     try:
         db = connect(location)
     except RuntimeError as exc:  # unknown scheme
         raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
+    except ValueError as exc:  # a port that is not a number, and the like
+        raise DatabaseError(f"invalid database URL: {exc}") from None
     if isinstance(db, peewee.PostgresqlDatabase):
         if not durable:
             # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose

@@ -100,3 +100,20 @@ def test_a_group_without_its_command_shows_usage_not_a_flattened_error(db_path, 
     assert result.exit_code == 2
     assert "Commands:" in result.stderr and result.stderr.count("\n") > 3
     assert not result.stderr.startswith("Error: Usage:")
+
+
+BAD_LOCATIONS = [
+    ("postgresql://[oops/x", "invalid database URL: Invalid IPv6 URL"),
+    ("postgresql://host:notaport/x", "invalid database URL: Port could not be cast"),
+    ("sqlite://[oops/x.db", "invalid database URL"),
+    ("mongodb://localhost/x", "unsupported database URL scheme 'mongodb'"),
+]
+
+
+@pytest.mark.parametrize(("location", "message"), BAD_LOCATIONS)
+@pytest.mark.parametrize("args", [("status",), ("enqueue", '{"command": "x"}'), ("worker", "run")])
+def test_a_malformed_database_url_is_one_line(db_path, args, location, message):
+    run = _invoker()
+    result = run("--db", location, *args, ok=False)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
