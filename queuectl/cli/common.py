@@ -34,7 +34,10 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    """One line, made inert: messages quote paths and values the user (or a job) chose."""
+    from queuectl.textsafe import one_line
+
+    return one_line(" ".join(message.split()))
 
 
 class QueuectlGroup(click.Group):
