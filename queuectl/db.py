@@ -278,18 +278,24 @@ def _migrate(from_version: int) -> None:
 
 
 def insecure_permissions(location: str) -> str | None:
-    """A warning when others can write the database or its folder, else ``None``.
+    """A warning when others can write the database, its WAL files or its folder, else ``None``.
 
     Whoever can write the database can enqueue commands that the workers run
-    as their user, so a group- or world-writable file is a security hole.
+    as their user, so a group- or world-writable file is a security hole. The
+    ``-wal`` file counts as much as the database (its pages are read as the
+    database's), and so does ``-shm`` (it says which WAL pages are valid).
     """
     path = sqlite_path(location)
     if path is None or not os.path.exists(path):
         return None
-    for target in (path, os.path.dirname(path)):
-        mode = os.stat(target).st_mode
+    folder = os.path.dirname(path)
+    for target in (path, f"{path}-wal", f"{path}-shm", folder):
+        try:
+            mode = os.stat(target).st_mode
+        except FileNotFoundError:
+            continue  # the WAL files exist only while a connection is open
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            kind = "folder" if target != path else "file"
+            kind = "folder" if target == folder else "file"
             return (
                 f"the database {kind} {target} is writable by other users "
                 f"(mode {stat.S_IMODE(mode):o}); they can run commands as the worker's user"
