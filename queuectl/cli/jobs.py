@@ -129,10 +129,12 @@ def status(app: AppContext, as_json: bool) -> None:
     from queuectl import db, queue
     from queuectl.textsafe import one_line
 
+    # Look before opening: SQLite itself may reset a loose -wal file's mode on
+    # open, hiding that someone else could write it until now.
+    warning = db.insecure_permissions(db.resolve_location(app.db_option))
     location = app.open()
     counts = queue.counts()
     workers = queue.list_workers()
-    warning = db.insecure_permissions(location)
     if warning:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     if as_json:

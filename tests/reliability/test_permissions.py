@@ -78,10 +78,10 @@ def test_status_warns_about_anything_others_can_write(db_path, target, mode, nam
         keep_open.execute("SELECT count(*) FROM queuectl_job").fetchone()
         path = os.path.dirname(db_path) if target == "folder" else db_path + target
         os.chmod(path, mode)
-        result = run("status")
+        assert db.insecure_permissions(db_path) is not None
+        result = run("status")  # (opening may reset a loose -wal: status looks first)
         assert result.stderr.startswith("Warning: ") and result.stderr.count("\n") == 1
         assert "writable by other users" in result.stderr and named in result.stderr
-        assert db.insecure_permissions(db_path) is not None
     finally:
         keep_open.close()
 
