@@ -384,7 +384,40 @@ def recover_lost(
                 settings,
             )
             recovered.append(job.id)
+        _close_abandoned_runs(lost_workers, live, cutoff, before_requeue, lease_seconds, now)
     return recovered
+
+
+def _close_abandoned_runs(
+    lost_workers: list[str],
+    live: peewee.Select,
+    cutoff: float,
+    before_requeue: Callable[[Run], None] | None,
+    lease_seconds: float,
+    now: float,
+) -> None:
+    """Close the open attempts of dead workers whose job is no longer ``processing``.
+
+    A job cancelled (or retried after a cancel) while its worker was killing it
+    is no longer ``processing``, so the requeue above skips it; if that worker
+    died before recording the attempt, the Run stayed open for ever: shown as
+    running, and blocking ``retry`` ("still being stopped by its worker").
+    """
+    abandoned = Run.select().where(
+        Run.finished_at.is_null(),  # set with the outcome; indexed, so this is no table scan
+        (Run.worker_id.in_(lost_workers))
+        | ((Run.worker_id.not_in(live) | Run.worker_id.is_null()) & (Run.started_at < cutoff)),
+    )
+    for run in abandoned:
+        if before_requeue is not None:
+            before_requeue(run)
+        Run.update(
+            finished_at=now,
+            outcome=RunOutcome.LOST.value,
+            error=f"worker {run.worker_id} was lost (no heartbeat for {lease_seconds:g}s, "
+            "or its process is gone) before it recorded this attempt",
+            duration=peewee.Value(now) - Run.started_at,
+        ).where(Run.id == run.id, Run.outcome.is_null()).execute()
 
 
 # --- what users do to jobs ------------------------------------------------------------
