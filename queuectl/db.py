@@ -203,7 +203,9 @@ def advisory_lock(name: str, *, wait: bool = True) -> bool:
     """Serialise a rare, racy operation across processes and hosts on PostgreSQL.
 
     Held until the transaction ends. On SQLite the write transaction already
-    serialises everything, so this is always granted.
+    serialises everything, so this is always granted. The lock is per schema:
+    advisory locks are per database, and queues in two schemas of one database
+    (as the tests use) must not skip each other's recovery.
 
     Returns:
         Whether the lock is held; with ``wait=False`` another holder means ``False``.
@@ -211,7 +213,9 @@ def advisory_lock(name: str, *, wait: bool = True) -> bool:
     if not is_postgres():
         return True
     function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    row = database.execute_sql(f"SELECT {function}(%s)", (_ADVISORY_KEYS[name],)).fetchone()
+    row = database.execute_sql(
+        f"SELECT {function}(%s, hashtext(current_schema()))", (_ADVISORY_KEYS[name],)
+    ).fetchone()
     return wait or bool(row[0])
 
 
