@@ -70,6 +70,11 @@ class TailBuffer:
             del self._data[: len(self._data) - self.limit]
             self.truncated = True
 
+    @property
+    def size(self) -> int:
+        """Bytes the tail holds now (at most ``limit``)."""
+        return min(len(self._data), self.limit)
+
     def text(self) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
 
@@ -373,10 +378,15 @@ class Execution:
 
     def _complete(self) -> None:
         """Kill what is left of the group, collect the last output, build the result."""
-        if kill_group(self.pgid, signal.SIGKILL) and not self._eof:
+        if kill_group(self.pgid, signal.SIGKILL):
             end = self._clock() + 0.5
             while not self._eof and self._clock() < end:
                 self._read(0.05)
+            # SIGKILL is asynchronous: wait until the group is really gone, so that
+            # "the attempt is over" also means "nothing of it still runs".
+            end = self._clock() + 1.0
+            while group_alive(self.pgid) and self._clock() < end:
+                time.sleep(0.005)
         self._selector.close()
         if self.proc.stdout:
             self.proc.stdout.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from collections.abc import Sequence
 from queuectl import config, executor, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
+from queuectl.hostid import this_host
 from queuectl.models import Worker, WorkerState
 from queuectl.worker import FORCE, GRACEFUL, kill_orphan_group, new_worker_id
 
@@ -138,7 +138,7 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
         WorkerNotFound: naming the first reference that matches no live worker.
     """
     live = queue.list_workers(include_stopped=False)
-    host = socket.gethostname()
+    host = this_host()
     ids: list[str] = []
     for ref in refs:
         matches = [w.id for w in live if w.id == ref]
@@ -151,7 +151,9 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
 
 
 def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
-    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns their ids.
+    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns the ids asked.
+
+    Ids of workers that already stopped are skipped (not returned).
 
     Graceful lets the current job finish; ``force`` kills it and gives its
     attempt back. Never downgrades a forced request to a graceful one.
@@ -159,14 +161,16 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
     Raises:
         WorkerNotFound: an id is not a live worker.
     """
-    live = {w.id: w for w in queue.list_workers(include_stopped=False)}
+    workers = {w.id: w for w in queue.list_workers()}
+    live = {w.id: w for w in workers.values() if w.state != WorkerState.STOPPED}
     if worker_ids is None:
         targets = list(live)
     else:
-        targets = list(dict.fromkeys(worker_ids))
-        for worker_id in targets:
-            if worker_id not in live:
+        for worker_id in worker_ids:
+            if worker_id not in workers:
                 raise WorkerNotFound(worker_id)
+        # One that stopped meanwhile (a dashboard row a moment old) is simply done.
+        targets = [w for w in dict.fromkeys(worker_ids) if w in live]
     if not targets:
         return []
     with write_transaction():
@@ -177,7 +181,7 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
                 Worker.id.in_(targets),
                 Worker.stop_requested.is_null() | (Worker.stop_requested != FORCE),
             ).execute()
-    host = socket.gethostname()
+    host = this_host()
     for worker_id in targets:
         worker = live[worker_id]
         if worker.host == host and _is_queuectl_worker(worker.pid):
@@ -205,7 +209,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     any job it held are cleaned up by recovery on the way.
     """
     deadline = time.monotonic() + max(0.0, timeout)
-    host = socket.gethostname()
+    host = this_host()
     lease = float(config.load()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:

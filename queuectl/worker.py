@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -27,6 +26,7 @@ import peewee
 from queuectl import config, executor, queue
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
+from queuectl.hostid import this_host
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
@@ -35,6 +35,9 @@ log = logging.getLogger("queuectl.worker")
 
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
+
+FLUSH_BYTES_PER_SECOND = 2 * 1024 * 1024
+"""Rough cap on the rate of live-tail writes for one job (see ``_supervise``)."""
 
 LOST_CHECK_INTERVAL = 1.0
 """Seconds between read-only looks for dead workers (see ``Worker._someone_is_lost``)."""
@@ -172,7 +175,7 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self._fixed_id = worker_id is not None
         self.pid = os.getpid()
-        self.host = socket.gethostname()
+        self.host = this_host()
         self.log_path = log_path
         self.clock = clock
         self.sleep = sleep
@@ -183,9 +186,12 @@ class Worker:
         """None, ``graceful`` or ``force``: set by signals and by the Worker row."""
         self.stopped = False
         self.registered = False
+        self._signals = 0
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
+        self._last_beat_at = 0.0
+        self._judge_after = 0.0
         self._next_control = 0.0
         self._next_due: float | None = None
         self._check_now = True
@@ -228,6 +234,7 @@ class Worker:
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
         self._next_recover = now  # recover at start, as procrastinate prunes stalled workers
         log.info(
             "worker %s started (pid %d, host %s, queues %s)",
@@ -254,8 +261,11 @@ class Worker:
             self.stop_mode = GRACEFUL
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        force = self.stop_mode is not None
-        self.request_stop(force=force)
+        # Count signals rather than look at stop_mode: ``worker stop`` writes
+        # 'graceful' to the row *and* sends SIGTERM, and if the row is read first,
+        # that one SIGTERM must not turn the warm stop into a cold one.
+        self._signals += 1
+        self.request_stop(force=self._signals >= 2)
         # Logging from a handler can deadlock on the handler's own lock; keep it to flags.
 
     def run(self, *, install_signals: bool = True) -> int:
@@ -308,7 +318,10 @@ class Worker:
             claim = queue.claim(self.id, self.queues, host=self.host, now=now)
             if claim is not None:
                 self._execute(claim)
-                self._check_now = True  # more work is likely: look again without waiting
+                # More work is likely: claim again at once (the claim itself is the
+                # cheapest way to find out; next_due_at is read only when it fails).
+                self._next_due = 0.0
+                self._check_now = False
                 return True
             self._next_due = queue.next_due_at(self.queues)
         self._idle(now)
@@ -348,10 +361,25 @@ class Worker:
 
     def _housekeeping(self, now: float, *, state: WorkerState, job_id: str | None = None) -> None:
         """Heartbeat, recover others and read our stop request, each when it is due."""
+        lease = float(self.settings.get("lease_seconds", 30.0))
+        if now - self._last_beat_at > lease:
+            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump),
+            # so the other workers here probably did too: give them a heartbeat round
+            # before judging them lost, or the first to wake would kill everyone's jobs.
+            self._judge_after = now + lease / 2
+            log.warning(
+                "worker %s was paused for %.0fs; recovery of others waits %.1fs",
+                self.id,
+                now - self._last_beat_at,
+                lease / 2,
+            )
+            self._next_heartbeat = now
         if now >= self._next_heartbeat or now >= self._next_recover:
             self.settings = config.load()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
-        if now >= self._next_recover:
+        if now < self._judge_after:
+            pass
+        elif now >= self._next_recover:
             self.recover(now)
         elif now >= self._next_lost_check:
             self._next_lost_check = now + LOST_CHECK_INTERVAL
@@ -380,6 +408,7 @@ class Worker:
             self._fixed_id = True
             self.register()
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
 
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
@@ -462,17 +491,25 @@ class Worker:
                     ).execute()
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
+            next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
-                if now < next_flush:
+                if now < next_check:
                     continue
-                next_flush = now + FLUSH_INTERVAL
+                next_check = now + FLUSH_INTERVAL
                 try:
-                    if execution.version != flushed:
+                    if now >= next_flush and execution.version != flushed:
                         flushed = execution.version
                         queue.record_progress(run_id, execution.output())
+                        # A big kept tail (output_limit goes up to 16 MiB) is rewritten
+                        # whole on each flush: space those out so the database writes
+                        # at most about FLUSH_BYTES_PER_SECOND for one job.
+                        size = execution.buffer.size
+                        next_flush = now + max(
+                            FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND)
+                        )
                     self._housekeeping(now, state=WorkerState.BUSY, job_id=job.id)
                     if self.stop_mode == FORCE:
                         execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import threading
 import time
@@ -307,3 +308,55 @@ def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
         worker.step()
         assert clock.now - now < 1.5
     assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
+    # `worker stop` writes 'graceful' and then sends SIGTERM; reading the row
+    # first must not make that single signal count as the second (cold) one.
+    worker = make_worker(FakeClock())
+    worker.request_stop()
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "graceful"
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "force"
+
+
+def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened):
+    # Suspend and resume: everyone's heartbeat is stale. The first worker to wake
+    # must not declare the others lost (and kill their jobs) before they could beat.
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    other = new_worker_id()
+    WorkerRow.insert(
+        id=other, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(other, now=T0) is not None
+    worker = make_worker(clock)
+    clock.sleep(3600)  # the machine slept
+    worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None  # not judged yet
+    # The other worker wakes too and heartbeats: it is never recovered.
+    beat = clock.time()
+    WorkerRow.update(heartbeat_at=beat).where(WorkerRow.id == other).execute()
+    for _ in range(3):
+        worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None
+    # Silent from now on, it is recovered once its lease runs out.
+    silent_since = beat
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now < silent_since + 15
+    assert clock.now >= silent_since + 4
+    assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert job.state == JobState.COMPLETED
+    assert len(job.output.encode()) <= 1024
+    assert job.output.endswith("x\nEND\n")
+    assert len(queue.latest_run(job_id).output.encode()) <= 1024

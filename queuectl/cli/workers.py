@@ -110,6 +110,7 @@ def run_(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
+    metavar="SECONDS",
     default=60.0,
     show_default=True,
     help="Seconds to wait for the workers to exit.",

@@ -147,14 +147,30 @@ def _is_ours(pid: int, db_path: str, procs: list[subprocess.Popen[bytes]]) -> bo
         return False
 
 
-@pytest.fixture
-def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
-    db.open_database(db_path)
+def _make_cluster(location: str, tmp_path) -> Cluster:
     for key, value in SETTINGS.items():
         config.set_value(key, value)
     work = tmp_path / "work"
     work.mkdir()
-    cluster = Cluster(db_path, str(work))
+    return Cluster(location, str(work))
+
+
+@pytest.fixture
+def cluster(db_url: str, tmp_path) -> Iterator[Cluster]:
+    """Workers on a fresh database of each backend (``db_url`` is parametrized)."""
+    db.open_database(db_url)
+    cluster = _make_cluster(db_url, tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.kill_everything()
+
+
+@pytest.fixture
+def pg_cluster(pg_url: str, tmp_path) -> Iterator[Cluster]:
+    """For the few tests about PostgreSQL itself: a fresh schema, skipped without a server."""
+    db.open_database(pg_url)
+    cluster = _make_cluster(pg_url, tmp_path)
     try:
         yield cluster
     finally:
