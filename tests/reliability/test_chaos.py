@@ -75,7 +75,8 @@ def read_events(path: str) -> dict[str, list[tuple[int, str]]]:
     return events
 
 
-def test_random_sigkills_lose_no_job_and_never_overlap_runs(cluster: Cluster, tmp_path):
+def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Cluster, tmp_path):
+    cluster = sqlite_cluster
     config.set_value("max_retries", 8)
     config.set_value("lease_seconds", 2)
     config.set_value("backoff_base", 1)

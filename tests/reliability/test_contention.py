@@ -94,7 +94,8 @@ class Enqueuer(threading.Thread):
             )
 
 
-def test_contention_surfaces_no_lock_errors_and_keeps_throughput(cluster: Cluster):
+def test_contention_surfaces_no_lock_errors_and_keeps_throughput(sqlite_cluster: Cluster):
+    cluster = sqlite_cluster
     procs = cluster.start_workers(WORKERS)
     quiet = _drain(cluster, "quiet")
 
