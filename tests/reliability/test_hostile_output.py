@@ -15,8 +15,10 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
-from queuectl import config
+from queuectl import config, db
+from queuectl.cli import cli
 from queuectl.models import JobState
 from tests.integration.conftest import Cluster, wait_until
 
@@ -56,14 +58,26 @@ def _cli_stderr(cluster: Cluster, *args: str) -> bytes:
     return _cli(cluster, *args).stderr
 
 
+REAL_PROCESS = {("show", "escapes"), ("logs", "escapes"), ("list",)}
+"""Calls made as real processes (stdout a pipe, as in a script); the rest in-process."""
+
+
 def _cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run(
-        [sys.executable, "-m", "queuectl", *args],
-        env={**cluster.env, "COLUMNS": "200"},
-        capture_output=True,
-        timeout=60,
-        cwd=cluster.workdir,
-    )
+    if args in REAL_PROCESS:
+        result = subprocess.run(
+            [sys.executable, "-m", "queuectl", *args],
+            env={**cluster.env, "COLUMNS": "200"},
+            capture_output=True,
+            timeout=60,
+            cwd=cluster.workdir,
+        )
+    else:
+        invoked = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"})
+        db.close_database()
+        result = subprocess.CompletedProcess(
+            args, invoked.exit_code, invoked.stdout_bytes, invoked.stderr_bytes
+        )
+        assert invoked.exception is None or isinstance(invoked.exception, SystemExit)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
     return result
