@@ -521,12 +521,19 @@ def delete(job_id: str) -> None:
     """Delete a job that is not running, with its runs.
 
     Raises:
-        JobNotFound, InvalidTransition: the job is running (cancel it first).
+        JobNotFound, InvalidTransition: the job is running (cancel it first), or
+            was cancelled and its worker is still stopping it: deleting it then
+            would free its id for a new job while the old attempt still runs.
     """
     with write_transaction():
         job = get_job(job_id)
         if job.state == JobState.PROCESSING:
             raise InvalidTransition(f"job {job_id} is running; cancel it before deleting it")
+        last = latest_run(job_id)
+        if last is not None and last.outcome is None:
+            raise InvalidTransition(
+                f"job {job_id} is still being stopped by its worker; delete it in a moment"
+            )
         Run.delete().where(Run.job == job_id).execute()
         Job.delete().where(Job.id == job_id).execute()
 
@@ -544,8 +551,12 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
                 f"only finished jobs can be purged (completed, dead, cancelled), not {state}"
             )
     values = [state.value for state in states]
-    condition = Job.state.in_(values) & (
-        peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than
+    # A cancelled job whose worker is still stopping it waits for the next purge.
+    stopping = Run.select(Run.job).where(Run.finished_at.is_null())
+    condition = (
+        Job.state.in_(values)
+        & (peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than)
+        & Job.id.not_in(stopping)
     )
     with write_transaction():
         doomed = Job.select(Job.id).where(condition)

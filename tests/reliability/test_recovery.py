@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queuectl import queue
+from queuectl.errors import InvalidTransition
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from tests.conftest import T0
@@ -58,3 +59,16 @@ def test_a_live_worker_keeps_its_cancelled_attempt_to_close_itself(opened):
         "job", claim.run_id, "w1", outcome=RunOutcome.CANCELLED, now=T0 + LEASE + 6
     )
     assert state is None and Run.get_by_id(claim.run_id).outcome == RunOutcome.CANCELLED
+
+
+def test_a_cancelled_job_still_being_stopped_is_neither_deleted_nor_purged(opened):
+    """Until its worker has killed and recorded the attempt, a cancelled job keeps its id:
+    deleting it (and enqueueing the id again) would let a second run start beside the
+    first, which may still be running for the whole kill grace."""
+    claim = _claimed()
+    queue.cancel("job", now=T0 + 1)
+    with pytest.raises(InvalidTransition, match="still being stopped"):
+        queue.delete("job")
+    assert queue.purge([JobState.CANCELLED], now=T0 + 2) == 0
+    queue.finish("job", claim.run_id, "w1", outcome=RunOutcome.CANCELLED, now=T0 + 3)
+    assert queue.purge([JobState.CANCELLED], now=T0 + 4) == 1
