@@ -16,19 +16,30 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, executor, queue
+from queuectl import config, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import this_host
 from queuectl.models import Worker, WorkerState
-from queuectl.worker import FORCE, GRACEFUL, kill_orphan_group, new_worker_id
+from queuectl.procs import kill_orphan_group, pid_alive
+from queuectl.worker import FORCE, GRACEFUL, new_worker_id
 
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
 
+MAX_START = 128
+"""Most workers one call starts: a typo such as ``--count 1000`` must not fork a thousand."""
+
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Workers this process started, kept so their exit is reaped (no zombies in a
 long-lived dashboard) and so a worker that dies at start is noticed at once."""
+
+
+def _reap() -> None:
+    """Collect the exit status of workers we started that have exited (no zombies)."""
+    for proc in list(_children.values()):
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
 
 
 def log_dir(location: str) -> str:
@@ -44,11 +55,12 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     The models must already be bound to ``location`` (``db.open_database``).
 
     Raises:
-        ValidationError: ``count`` below 1 or no queue.
+        ValidationError: ``count`` outside 1..MAX_START.
         QueueError: a worker exited or did not register in time (the message names its log).
     """
-    if count < 1:
-        raise ValidationError(f"count must be at least 1 (got {count})")
+    if not 1 <= count <= MAX_START:
+        raise ValidationError(f"count must be between 1 and {MAX_START} (got {count})")
+    _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -199,7 +211,7 @@ def _is_queuectl_worker(pid: int) -> bool:
     except FileNotFoundError:
         return False
     except OSError:
-        return executor.pid_alive(pid)
+        return pid_alive(pid)
 
 
 def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
@@ -213,9 +225,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     lease = float(config.load()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
-        for proc in list(_children.values()):
-            if proc.poll() is not None:
-                _children.pop(proc.pid, None)
+        _reap()
         rows = {w.id: w for w in Worker.select().where(Worker.id.in_(pending))}
         still = []
         crashed = False
@@ -223,7 +233,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             row = rows.get(worker_id)
             if row is None or row.state == WorkerState.STOPPED:
                 continue
-            if row.host == host and not executor.pid_alive(row.pid):
+            if row.host == host and not pid_alive(row.pid):
                 crashed = True
                 continue
             if row.heartbeat_at < time.time() - lease:
@@ -234,7 +244,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             queue.recover_lost(
                 lease_seconds=lease,
                 host=host,
-                pid_alive=executor.pid_alive,
+                pid_alive=pid_alive,
                 before_requeue=lambda run: kill_orphan_group(run, host),
             )
         pending = still

@@ -19,17 +19,17 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import peewee
 
-from queuectl import config, executor, queue
+from queuectl import config, executor, procs, queue
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
 from queuectl.hostid import this_host
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
+from queuectl.waiters import Waiter, make_waiter
 
 log = logging.getLogger("queuectl.worker")
 
@@ -45,9 +45,6 @@ LOST_CHECK_INTERVAL = 1.0
 CONTROL_INTERVAL = 0.2
 """Seconds between reads of this worker's ``stop_requested`` while idle."""
 
-IDLE_CHECK = 0.025
-"""How often an idle SQLite worker looks at ``PRAGMA data_version`` (nearly free)."""
-
 GRACEFUL = "graceful"
 FORCE = "force"
 
@@ -62,87 +59,6 @@ def new_worker_id() -> str:
     """``w`` and 6 random characters: short enough to type, unique in practice (30 bits);
     the insert at registration proves it."""
     return "w" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
-
-
-# --- waking up ------------------------------------------------------------------------
-
-
-class Waiter(Protocol):
-    """How an idle worker sleeps until the database may hold new work.
-
-    A PostgreSQL implementation can LISTEN for a NOTIFY sent at enqueue; the
-    loop only needs ``wait``.
-    """
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        """Sleep up to ``timeout`` s; ``True`` when the database may have changed.
-
-        Returns early (``False``) once ``interrupted()`` is true, so a stop
-        request is seen within a slice.
-        """
-        ...
-
-
-class PollingWaiter:
-    """Sleep the whole timeout, in slices, then say "maybe changed": plain polling."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep, slice_: float = 0.05) -> None:
-        self._sleep = sleep
-        self._slice = slice_
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._slice, remaining)
-            self._sleep(step)
-            remaining -= step
-        return True
-
-
-class SqliteWaiter:
-    """Wake as soon as another connection commits, by watching ``PRAGMA data_version``.
-
-    The pragma changes whenever another connection committed to the file; reading
-    it touches no table and takes no lock, so polling it every 25 ms costs
-    nothing while giving sub-50 ms enqueue-to-start latency.
-    """
-
-    def __init__(
-        self, sleep: Callable[[float], None] = time.sleep, check_every: float = IDLE_CHECK
-    ) -> None:
-        self._sleep = sleep
-        self._every = check_every
-        self._version = self._read()
-
-    def _read(self) -> int:
-        return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._every, remaining)
-            self._sleep(step)
-            remaining -= step
-            version = self._read()
-            if version != self._version:
-                self._version = version
-                return True
-        return False
-
-
-def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
-    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL."""
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        return SqliteWaiter(sleep)
-    if isinstance(database.obj, peewee.PostgresqlDatabase):
-        from queuectl.pgnotify import PostgresWaiter
-
-        return PostgresWaiter()
-    return PollingWaiter(sleep)
 
 
 # --- the worker -----------------------------------------------------------------------
@@ -187,6 +103,7 @@ class Worker:
         self.stopped = False
         self.registered = False
         self._signals = 0
+        self._stop_announced = False
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
@@ -329,8 +246,10 @@ class Worker:
 
     def _idle(self, now: float) -> None:
         timeout = float(self.settings.get("poll_interval", 1.0))
-        moments = (self._next_due, self._next_heartbeat, self._next_recover, self._next_lost_check)
-        for moment in moments:
+        # Recovery is not due before _judge_after (after a pause of our own), so a
+        # past _next_recover must not turn the wait into a busy loop meanwhile.
+        judge = max(min(self._next_recover, self._next_lost_check), self._judge_after)
+        for moment in (self._next_due, self._next_heartbeat, judge):
             if moment is not None:
                 timeout = min(timeout, moment - now)
         timeout = max(0.01, timeout)
@@ -389,6 +308,10 @@ class Worker:
         if now >= self._next_control:
             self._next_control = now + CONTROL_INTERVAL
             self._read_stop_request()
+        if self.stop_mode is not None and not self._stop_announced and job_id is not None:
+            # Show "stopping" now, not at the next heartbeat, while the job finishes.
+            self._stop_announced = True
+            self.heartbeat(now, state=state, job_id=job_id)
 
     def heartbeat(
         self, now: float, *, state: WorkerState = WorkerState.IDLE, job_id: str | None = None
@@ -415,7 +338,7 @@ class Worker:
         recovered = queue.recover_lost(
             lease_seconds=float(self.settings["lease_seconds"]),
             host=self.host,
-            pid_alive=executor.pid_alive,
+            pid_alive=procs.pid_alive,
             before_requeue=self._kill_orphan,
             now=now,
         )
@@ -439,12 +362,12 @@ class Worker:
         for row in query:
             if row.heartbeat_at < cutoff:
                 return True
-            if row.host == self.host and not executor.pid_alive(row.pid):
+            if row.host == self.host and not procs.pid_alive(row.pid):
                 return True
         return False
 
     def _kill_orphan(self, run: Run) -> None:
-        kill_orphan_group(run, self.host)
+        procs.kill_orphan_group(run, self.host)
 
     def _read_stop_request(self) -> None:
         row = WorkerRow.select(WorkerRow.stop_requested).where(WorkerRow.id == self.id).first()
@@ -518,7 +441,7 @@ class Worker:
                     # The job keeps running; the next tick tries again.
                     log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
         except BaseException:
-            executor.kill_group(execution.pgid)
+            procs.kill_group(execution.pgid)
             raise
         assert execution.result is not None
         return execution.result
@@ -592,46 +515,6 @@ class Worker:
                 f" ({one_line(result.error)})" if result.error else "",
                 state.value,
             )
-
-
-def kill_orphan_group(run: Run, host: str) -> None:
-    """Kill what is left of a dead worker's attempt, so its rerun never overlaps it.
-
-    Only on ``host`` (a pgid means nothing elsewhere), and only when a member of
-    the group still carries the job's id in its environment: a pgid reused by an
-    unrelated program is left alone. Waits (briefly) until the group is gone.
-    """
-    if run.host != host or not run.pgid or run.pgid == os.getpgid(0):
-        return
-    pgid = int(run.pgid)
-    if not executor.group_alive(pgid):
-        return
-    if not _group_runs_job(pgid, str(run.job_id)):
-        log.warning("process group %d is no longer job %s's; left alone", pgid, run.job_id)
-        return
-    log.warning("killing orphaned process group %d of job %s", pgid, run.job_id)
-    executor.kill_group(pgid)
-    deadline = time.monotonic() + 2.0
-    while executor.group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _group_runs_job(pgid: int, job_id: str) -> bool:
-    """Whether a member of the group has ``QUEUECTL_JOB_ID=job_id`` in its environment.
-
-    Off Linux (no ``/proc``) there is no way to tell, and the group is trusted.
-    """
-    if not os.path.isdir("/proc"):
-        return True
-    needle = f"QUEUECTL_JOB_ID={job_id}".encode()
-    for pid in executor.group_members(pgid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                if needle in handle.read().split(b"\0"):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,12 +15,29 @@ import time
 
 import pytest
 
-from queuectl import config, queue
+from queuectl import config, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
-from queuectl.worker import PollingWaiter, Worker, make_waiter, new_worker_id
+from queuectl.waiters import PollingWaiter, make_waiter
+from queuectl.worker import Worker, new_worker_id
 from tests.conftest import T0
+from tests.polling import wait_until
+
+
+@pytest.fixture(autouse=True)
+def _kill_jobs_left_running(request):
+    """Whatever a failing test left running (a ``sleep 30`` job) is killed in teardown."""
+    if "opened" not in request.fixturenames:
+        yield
+        return
+    # Requested here so it is torn down after us: on PostgreSQL its teardown
+    # drops the schema, and the Run rows are read below.
+    request.getfixturevalue("opened")
+    yield
+    for run in Run.select().where(Run.pgid.is_null(False)):
+        if run.pgid != os.getpgid(0):
+            procs.kill_group(run.pgid)
 
 
 class FakeClock:
@@ -50,15 +67,6 @@ def make_worker(clock: FakeClock, **kwargs) -> Worker:
 
 def enqueue(command: str, *, now: float = T0, cwd: str = "/", **fields) -> str:
     return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_a_step_runs_a_due_job_and_records_it(opened):
@@ -360,3 +368,16 @@ def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
     assert len(job.output.encode()) <= 1024
     assert job.output.endswith("x\nEND\n")
     assert len(queue.latest_run(job_id).output.encode()) <= 1024
+
+
+def test_waiting_out_a_pause_does_not_spin(opened):
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    worker = make_worker(clock)
+    clock.sleep(3600)
+    steps = 0
+    paused_until = clock.now + 2  # half a lease
+    while clock.now < paused_until:
+        worker.step()
+        steps += 1
+    assert steps <= 5  # slept until the next heartbeat or judgement, not 10 ms at a time

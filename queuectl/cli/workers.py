@@ -56,13 +56,13 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
 
     Each logs to its own file beside the database (logs/worker-ID.log).
     """
-    if count < 1:
-        raise BadInput(f"--count must be at least 1 (got {count})")
-    names = _queues(queues)
-    location = app.open()
     from queuectl import supervisor
     from queuectl.textsafe import one_line
 
+    if not 1 <= count <= supervisor.MAX_START:
+        raise BadInput(f"--count must be between 1 and {supervisor.MAX_START} (got {count})")
+    names = _queues(queues)
+    location = app.open()
     rows = supervisor.start_workers(location, count, names)
     if as_json:
         from queuectl.records import worker_record

@@ -62,15 +62,23 @@ def test_a_host_that_dies_is_recovered_by_another_through_the_lease(pg_cluster: 
     host_a = _start_host_group(pg_cluster, "host-a", 2)
     host_b = _start_host_group(pg_cluster, "host-b", 2)
     wait_until(
-        lambda: Run.select().where(Run.host == "host-a", Run.outcome.is_null()).exists(),
-        30,
-        "host A to be running a job",
-    )
-    wait_until(
         lambda: Job.select().where(Job.state == JobState.COMPLETED.value).count() >= jobs // 4,
         60,
         "a quarter of the jobs to complete",
     )
+
+    # Kill host A while it is mid-job. Its workers spend part of each job between
+    # runs, so freeze them first and only kill once one holds an open run.
+    def host_a_frozen_mid_job() -> bool:
+        for proc in host_a:
+            os.kill(proc.pid, signal.SIGSTOP)
+        if Run.select().where(Run.host == "host-a", Run.outcome.is_null()).exists():
+            return True
+        for proc in host_a:
+            os.kill(proc.pid, signal.SIGCONT)
+        return False
+
+    wait_until(host_a_frozen_mid_job, 30, "host A to be frozen mid-job")
     for proc in host_a:
         os.kill(proc.pid, signal.SIGKILL)
     for proc in host_a:

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from queuectl import config, executor, queue
+from queuectl import config, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, WorkerState
 from queuectl.models import Worker as WorkerRow
@@ -120,9 +120,10 @@ def test_a_job_whose_cwd_vanished_fails_cleanly(cluster: Cluster, tmp_path):
 
 def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster):
     [proc] = cluster.start_workers(1)
-    job_id = cluster.enqueue("sleep 0.8; echo finished")
+    job_id = cluster.enqueue("sleep 1.5; echo finished")
     wait_until(lambda: _running(job_id), 10, "the job to start")
     proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: WorkerRow.get().state == "stopping", 5, "the row to say stopping")
     assert proc.wait(timeout=10) == 0
     job = cluster.job(job_id)
     assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
@@ -140,7 +141,7 @@ def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
     job = cluster.job(job_id)
     assert (job.state, job.attempts) == (JobState.PENDING, 0)
     assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
 
 
 def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(cluster: Cluster):
@@ -163,7 +164,7 @@ def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(clu
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
     # The grandchild survived its shell (PDEATHSIG reaches only the shell): recovery killed it.
     assert f"killing orphaned process group {run.pgid}" in cluster.logs()
 
@@ -250,7 +251,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert len(started) == 2
     ids = {w["id"] for w in started}
     for record in started:
-        assert executor.pid_alive(record["pid"])
+        assert procs.pid_alive(record["pid"])
         assert os.path.exists(record["log_path"])
     listed = json.loads(_invoke("worker", "list", "--json").output)
     assert {w["id"] for w in listed} == ids
@@ -264,7 +265,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert result.stdout.count("stopped worker") == 2
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     for record in started:
-        wait_until(lambda pid=record["pid"]: not executor.pid_alive(pid), 5, "the worker to exit")
+        wait_until(lambda pid=record["pid"]: not procs.pid_alive(pid), 5, "the worker to exit")
 
 
 def _invoke(*args: str):
@@ -280,6 +281,7 @@ def _invoke(*args: str):
     ("args", "code"),
     [
         (("worker", "start", "--count", "0"), 2),
+        (("worker", "start", "--count", "1000"), 2),
         (("worker", "start", "--queue", ""), 2),
         (("worker", "stop", "nosuch"), 1),
         (("worker", "stop", "999999999"), 1),
@@ -299,7 +301,7 @@ def test_cancelling_a_running_job_kills_it(cluster: Cluster):
     run = wait_until(lambda: _running(job_id), 10, "the job to start")
     cluster.cli("cancel", job_id)
     wait_until(lambda: Run.get_by_id(run.id).outcome == "cancelled", 10, "the run to be cancelled")
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
     assert cluster.job(job_id).state == JobState.CANCELLED
     assert Job.select().where(Job.state == JobState.PROCESSING).count() == 0
 
@@ -315,7 +317,7 @@ def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     assert Run.get_by_id(run.id).outcome == "lost"
     assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
 
 
 def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(cluster: Cluster):
@@ -337,7 +339,7 @@ def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluste
     assert proc.wait(timeout=10) == 0
     [run] = queue.runs_of(job_id)
     assert run.outcome == "interrupted"
-    assert run.finished_at - asked < 1.5
+    assert run.finished_at - asked < 2.0  # checked every 0.5 s; slack for a loaded machine
 
 
 def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Cluster):
@@ -353,7 +355,7 @@ def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Clust
     finally:
         frozen.send_signal(signal.SIGCONT)
     assert job.output == "second\n"
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
     wait_until(lambda: "no longer ours" in cluster.logs(), 10, "A to notice")
     assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
     assert cluster.job(job_id).state == JobState.COMPLETED
