@@ -22,7 +22,8 @@ from queuectl import config, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome
 from queuectl.models import Worker as WorkerRow
-from tests.integration.conftest import Cluster, wait_until
+from tests.integration.conftest import Cluster
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Eight workers, a CLI enqueue loop and a dashboard-like reader on one SQLite file.
+"""Eight workers, a CLI enqueue loop and the dashboard's reader on one SQLite file.
 
 Nothing a user or a worker log sees may mention a locked database or show a
 traceback, no worker may die, and throughput under contention stays within a
@@ -18,7 +18,9 @@ import pytest
 from queuectl import queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState
-from tests.integration.conftest import Cluster, wait_until
+from tests.integration.conftest import Cluster
+from tests.polling import wait_until
+from tui.data import Request, read_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,8 @@ def _drain(cluster: Cluster, tag: str) -> float:
 
 
 class Reader(threading.Thread):
-    """What a dashboard does: the newest 500 jobs and the counts, again and again."""
+    """The dashboard's own refresh (``tui.data.read_snapshot``: the newest 500 jobs, the
+    DLQ, the counts, the workers, the throughput), headless, back to back."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -59,8 +62,8 @@ class Reader(threading.Thread):
     def run(self) -> None:
         try:
             while not self.halt.is_set():
-                queue.list_jobs(limit=500)
-                queue.counts()
+                snapshot = read_snapshot(Request(), time.time())
+                assert sum(snapshot.counts.values()) >= len(snapshot.jobs.rows)
                 self.refreshes += 1
         except BaseException as exc:  # reported by the test, in the main thread
             self.errors.append(exc)

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from queuectl import config, db
 from queuectl.cli import cli
 from queuectl.models import JobState
-from tests.integration.conftest import Cluster, wait_until
+from tests.integration.conftest import Cluster
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

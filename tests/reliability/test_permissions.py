@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from queuectl import db
-from tests.integration.conftest import wait_until
+from tests.polling import wait_until
 from tests.test_cli import _invoker, enqueue
 
 

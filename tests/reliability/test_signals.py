@@ -21,7 +21,8 @@ from queuectl import queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
-from queuectl.worker import Worker, make_waiter
+from queuectl.waiters import make_waiter
+from queuectl.worker import Worker
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 PHASES = ["idle", "claiming", "claimed", "running", "recording"]
