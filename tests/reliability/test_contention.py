@@ -25,7 +25,7 @@ from tui.data import Request, read_snapshot
 pytestmark = pytest.mark.integration
 
 WORKERS = 8
-BATCH = 400
+BATCH = 250
 MAX_SLOWDOWN = 5.0
 """Generous: the machine is shared and the reader and CLI loop take CPU from the workers."""
 TROUBLE = re.compile(r"database is locked|Traceback|database error|could not record", re.I)
@@ -108,7 +108,7 @@ def test_contention_surfaces_no_lock_errors_and_keeps_throughput(sqlite_cluster:
     try:
         wait_until(lambda: len(enqueuer.calls) >= 2 and reader.refreshes >= 2, 60, "the load")
         busy = _drain(cluster, "busy")
-        wait_until(lambda: len(enqueuer.calls) >= 8, 60, "more CLI calls under load")
+        wait_until(lambda: len(enqueuer.calls) >= 4, 60, "more CLI calls under load")
     finally:
         reader.halt.set()
         enqueuer.halt.set()
