@@ -42,11 +42,23 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
+def _parse_url(location: str):
+    """``urlparse``, with a malformed URL (``postgresql://[oops``) as a user-facing error."""
+    try:
+        return urlparse(location)
+    except ValueError as exc:
+        raise DatabaseError(f"invalid database URL: {exc}") from None
+
+
 def sqlite_path(location: str) -> str | None:
-    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``."""
+    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``.
+
+    Raises:
+        DatabaseError: ``location`` is a URL that cannot be parsed.
+    """
     if not is_url(location):
         return os.path.abspath(os.path.expanduser(location))
-    parsed = urlparse(location)
+    parsed = _parse_url(location)
     if parsed.scheme == "sqlite":
         return os.path.abspath(os.path.expanduser(parsed.path))
     return None
@@ -56,7 +68,10 @@ def describe(location: str) -> str:
     """The location without a password, for messages and the dashboard title."""
     if not is_url(location):
         return location
-    parsed = urlparse(location)
+    try:
+        parsed = urlparse(location)
+    except ValueError:
+        return location  # unparseable, so it holds no password we could find
     if parsed.password:
         netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
         return parsed._replace(netloc=netloc).geturl()
@@ -127,11 +142,13 @@ def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
 def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
-    scheme = urlparse(location).scheme
+    scheme = _parse_url(location).scheme
     try:
         db = connect(location)
     except RuntimeError as exc:  # unknown scheme
         raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
+    except ValueError as exc:  # a port that is not a number, and the like
+        raise DatabaseError(f"invalid database URL: {exc}") from None
     if isinstance(db, peewee.PostgresqlDatabase):
         if not durable:
             # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose
@@ -186,7 +203,9 @@ def advisory_lock(name: str, *, wait: bool = True) -> bool:
     """Serialise a rare, racy operation across processes and hosts on PostgreSQL.
 
     Held until the transaction ends. On SQLite the write transaction already
-    serialises everything, so this is always granted.
+    serialises everything, so this is always granted. The lock is per schema:
+    advisory locks are per database, and queues in two schemas of one database
+    (as the tests use) must not skip each other's recovery.
 
     Returns:
         Whether the lock is held; with ``wait=False`` another holder means ``False``.
@@ -194,7 +213,9 @@ def advisory_lock(name: str, *, wait: bool = True) -> bool:
     if not is_postgres():
         return True
     function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    row = database.execute_sql(f"SELECT {function}(%s)", (_ADVISORY_KEYS[name],)).fetchone()
+    row = database.execute_sql(
+        f"SELECT {function}(%s, hashtext(current_schema()))", (_ADVISORY_KEYS[name],)
+    ).fetchone()
     return wait or bool(row[0])
 
 
@@ -261,18 +282,24 @@ def _migrate(from_version: int) -> None:
 
 
 def insecure_permissions(location: str) -> str | None:
-    """A warning when others can write the database or its folder, else ``None``.
+    """A warning when others can write the database, its WAL files or its folder, else ``None``.
 
     Whoever can write the database can enqueue commands that the workers run
-    as their user, so a group- or world-writable file is a security hole.
+    as their user, so a group- or world-writable file is a security hole. The
+    ``-wal`` file counts as much as the database (its pages are read as the
+    database's), and so does ``-shm`` (it says which WAL pages are valid).
     """
     path = sqlite_path(location)
     if path is None or not os.path.exists(path):
         return None
-    for target in (path, os.path.dirname(path)):
-        mode = os.stat(target).st_mode
+    folder = os.path.dirname(path)
+    for target in (path, f"{path}-wal", f"{path}-shm", folder):
+        try:
+            mode = os.stat(target).st_mode
+        except FileNotFoundError:
+            continue  # the WAL files exist only while a connection is open
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            kind = "folder" if target != path else "file"
+            kind = "folder" if target == folder else "file"
             return (
                 f"the database {kind} {target} is writable by other users "
                 f"(mode {stat.S_IMODE(mode):o}); they can run commands as the worker's user"

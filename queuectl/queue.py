@@ -384,7 +384,40 @@ def recover_lost(
                 settings,
             )
             recovered.append(job.id)
+        _close_abandoned_runs(lost_workers, live, cutoff, before_requeue, lease_seconds, now)
     return recovered
+
+
+def _close_abandoned_runs(
+    lost_workers: list[str],
+    live: peewee.Select,
+    cutoff: float,
+    before_requeue: Callable[[Run], None] | None,
+    lease_seconds: float,
+    now: float,
+) -> None:
+    """Close the open attempts of dead workers whose job is no longer ``processing``.
+
+    A job cancelled (or retried after a cancel) while its worker was killing it
+    is no longer ``processing``, so the requeue above skips it; if that worker
+    died before recording the attempt, the Run stayed open for ever: shown as
+    running, and blocking ``retry`` ("still being stopped by its worker").
+    """
+    abandoned = Run.select().where(
+        Run.finished_at.is_null(),  # set with the outcome; indexed, so this is no table scan
+        (Run.worker_id.in_(lost_workers))
+        | ((Run.worker_id.not_in(live) | Run.worker_id.is_null()) & (Run.started_at < cutoff)),
+    )
+    for run in abandoned:
+        if before_requeue is not None:
+            before_requeue(run)
+        Run.update(
+            finished_at=now,
+            outcome=RunOutcome.LOST.value,
+            error=f"worker {run.worker_id} was lost (no heartbeat for {lease_seconds:g}s, "
+            "or its process is gone) before it recorded this attempt",
+            duration=peewee.Value(now) - Run.started_at,
+        ).where(Run.id == run.id, Run.outcome.is_null()).execute()
 
 
 # --- what users do to jobs ------------------------------------------------------------
@@ -488,12 +521,19 @@ def delete(job_id: str) -> None:
     """Delete a job that is not running, with its runs.
 
     Raises:
-        JobNotFound, InvalidTransition: the job is running (cancel it first).
+        JobNotFound, InvalidTransition: the job is running (cancel it first), or
+            was cancelled and its worker is still stopping it: deleting it then
+            would free its id for a new job while the old attempt still runs.
     """
     with write_transaction():
         job = get_job(job_id)
         if job.state == JobState.PROCESSING:
             raise InvalidTransition(f"job {job_id} is running; cancel it before deleting it")
+        last = latest_run(job_id)
+        if last is not None and last.outcome is None:
+            raise InvalidTransition(
+                f"job {job_id} is still being stopped by its worker; delete it in a moment"
+            )
         Run.delete().where(Run.job == job_id).execute()
         Job.delete().where(Job.id == job_id).execute()
 
@@ -511,8 +551,12 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
                 f"only finished jobs can be purged (completed, dead, cancelled), not {state}"
             )
     values = [state.value for state in states]
-    condition = Job.state.in_(values) & (
-        peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than
+    # A cancelled job whose worker is still stopping it waits for the next purge.
+    stopping = Run.select(Run.job).where(Run.finished_at.is_null())
+    condition = (
+        Job.state.in_(values)
+        & (peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than)
+        & Job.id.not_in(stopping)
     )
     with write_transaction():
         doomed = Job.select(Job.id).where(condition)

@@ -186,7 +186,10 @@ class QueueMachine(RuleBasedStateMachine):
         try:
             queue.delete(job_id)
         except (InvalidTransition, JobNotFound):
-            assert expected is None or expected.state == JobState.PROCESSING
+            # Refused while running, or while its worker still holds a cancelled attempt.
+            assert (
+                expected is None or expected.state == JobState.PROCESSING or job_id in self.claims
+            )
             return
         del self.model[job_id]
         self.claims.pop(job_id, None)
@@ -232,6 +235,10 @@ class QueueMachine(RuleBasedStateMachine):
             open_runs = Run.select().where(Run.job == job.id, Run.outcome.is_null()).count()
             if job.state == JobState.PROCESSING:
                 assert open_runs == 1
+            # Never two attempts at once, and an attempt stays open only while a
+            # live worker holds it: a dead worker's run is always closed.
+            assert open_runs <= 1, (job.id, open_runs)
+            assert open_runs == 0 or job.id in self.claims, (job.id, job.state, "open run")
         counts = queue.counts()
         assert sum(counts.values()) == len(self.model)
         for state in JobState:

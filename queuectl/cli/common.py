@@ -29,8 +29,15 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+# Click 8.2+ raises this for a group called without a command; older click prints help itself.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    """One line, made inert: messages quote paths and values the user (or a job) chose."""
+    from queuectl.textsafe import one_line
+
+    return one_line(" ".join(message.split()))
 
 
 class QueuectlGroup(click.Group):
@@ -46,6 +53,11 @@ class QueuectlGroup(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS_IS_HELP as exc:
+            # `queuectl` or `queuectl worker` alone: the help, as click shows it,
+            # not flattened into one 2,000-character "Error: Usage: …" line.
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)

@@ -128,13 +128,16 @@ def show(app: AppContext, job_id: str, as_json: bool) -> None:
 def status(app: AppContext, as_json: bool) -> None:
     """Jobs per state, and the workers with what they are running."""
     from queuectl import db, queue
+    from queuectl.textsafe import one_line
 
+    # Look before opening: SQLite itself may reset a loose -wal file's mode on
+    # open, hiding that someone else could write it until now.
+    warning = db.insecure_permissions(db.resolve_location(app.db_option))
     location = app.open()
     counts = queue.counts()
     workers = queue.list_workers()
-    warning = db.insecure_permissions(location)
     if warning:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {one_line(warning)}", err=True)
     if as_json:
         from queuectl.records import worker_record
 
@@ -145,7 +148,7 @@ def status(app: AppContext, as_json: bool) -> None:
     from queuectl.cli import render
 
     out = render.console()
-    out.print(Text(f"Database  {db.describe(location)}", style="dim"))
+    out.print(Text(f"Database  {one_line(db.describe(location))}", style="dim"))
     out.print(Text("Jobs", style="bold"))
     out.print(render.counts_table(counts))
     active = [w for w in workers if w.state != "stopped"]

@@ -57,6 +57,7 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
     Each logs to its own file beside the database (logs/worker-ID.log).
     """
     from queuectl import supervisor
+    from queuectl.textsafe import one_line
 
     if not 1 <= count <= supervisor.MAX_START:
         raise BadInput(f"--count must be between 1 and {supervisor.MAX_START} (got {count})")
@@ -69,7 +70,7 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
         emit_json([worker_record(row) for row in rows])
         return
     for row in rows:
-        click.echo(f"started worker {row.id} (pid {row.pid}), log: {row.log_path}")
+        click.echo(f"started worker {row.id} (pid {row.pid}), log: {one_line(row.log_path)}")
 
 
 @worker.command(name="run")
@@ -192,7 +193,7 @@ def _follow(job_id: str) -> None:
     """Print new output as the worker flushes it, across attempts, until the job finishes."""
     from queuectl import queue
     from queuectl.models import FINISHED_STATES
-    from queuectl.textsafe import inert
+    from queuectl.textsafe import inert, one_line
 
     run_id: int | None = None
     shown = ""
@@ -213,7 +214,7 @@ def _follow(job_id: str) -> None:
             shown = run.output or ""
             if run.outcome is not None and not ended:
                 ended = True
-                detail = f" ({run.error})" if run.error else ""
+                detail = f" ({one_line(run.error)})" if run.error else ""
                 click.echo(f"\n--- attempt {run.attempt} {run.outcome}{detail} ---", err=True)
         if job.state in FINISHED_STATES and (run is None or run.outcome is not None):
             return

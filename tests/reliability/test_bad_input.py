@@ -1,0 +1,119 @@
+"""Unusable databases, met by every CLI entry point: one line, exit 1, nothing changed.
+
+``tests/test_cli.py`` covers malformed values per command (its ``BAD_COMMANDS``
+table) and each database problem once; here every entry point, the worker
+commands included, meets each problem, so no path opens the database its own
+way and crashes, creates tables, or registers a worker in a file it must refuse.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from tests.conftest import dump
+from tests.test_cli import _invoker, enqueue
+
+ENTRY_POINTS = [
+    ("list",),
+    ("show", "job-1"),
+    ("logs", "job-1"),
+    ("status",),
+    ("enqueue", '{"command": "true"}'),
+    ("retry", "job-1"),
+    ("cancel", "job-1"),
+    ("delete", "job-1"),
+    ("purge",),
+    ("dlq", "list"),
+    ("dlq", "retry", "--all"),
+    ("dlq", "purge", "--yes"),
+    ("config", "list"),
+    ("config", "set", "max_retries", "5"),
+    ("config", "reset"),
+    ("worker", "list"),
+    ("worker", "stop"),
+    ("worker", "run"),
+    ("worker", "start"),
+]
+
+
+def _newer_schema(path: str) -> str:
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE queuectl_meta SET value = '99'")
+    return "newer queuectl (schema 99"
+
+
+def _not_a_database(path: str) -> str:
+    os.remove(path)
+    with open(path, "w") as handle:
+        handle.write("hello, I am not a database\n" * 100)
+    return "is not a queuectl database"
+
+
+def _unreadable(path: str) -> str:
+    if os.geteuid() == 0:
+        pytest.skip("root reads a mode-0000 file anyway (permissions are bypassed)")
+    os.chmod(path, 0)
+    return "permission denied"
+
+
+PROBLEMS = {
+    "newer-schema": _newer_schema,
+    "not-a-database": _not_a_database,
+    "unreadable-0000": _unreadable,
+}
+
+
+def _snapshot(path: str) -> object:
+    """``dump`` when SQLite can read the file, else its raw bytes (and mode)."""
+    try:
+        return dump(path)
+    except sqlite3.DatabaseError:
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("args", ENTRY_POINTS, ids=" ".join)
+def test_every_entry_point_refuses_an_unusable_database(db_path, tmp_path, args, problem):
+    run = _invoker()
+    enqueue(run, id="job-1")
+    message = PROBLEMS[problem](db_path)
+    mode = os.stat(db_path).st_mode
+    before = _snapshot(db_path) if problem != "unreadable-0000" else None
+    result = run(*args, ok=False)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert os.stat(db_path).st_mode == mode
+    if before is not None:
+        assert _snapshot(db_path) == before
+    assert not os.path.exists(os.path.join(os.path.dirname(db_path), "logs")), "a worker started"
+
+
+@pytest.mark.parametrize("group", [(), ("worker",), ("dlq",)], ids=lambda g: " ".join(g) or "-")
+def test_a_group_without_its_command_shows_usage_not_a_flattened_error(db_path, group):
+    result = _invoker()(*group, ok=False)
+    assert result.exit_code == 2
+    assert "Commands:" in result.stderr and result.stderr.count("\n") > 3
+    assert not result.stderr.startswith("Error: Usage:")
+
+
+BAD_LOCATIONS = [
+    ("postgresql://[oops/x", "invalid database URL: Invalid IPv6 URL"),
+    ("postgresql://host:notaport/x", "invalid database URL: Port could not be cast"),
+    ("sqlite://[oops/x.db", "invalid database URL"),
+    ("mongodb://localhost/x", "unsupported database URL scheme 'mongodb'"),
+]
+
+
+@pytest.mark.parametrize(("location", "message"), BAD_LOCATIONS)
+@pytest.mark.parametrize("args", [("status",), ("enqueue", '{"command": "x"}'), ("worker", "run")])
+def test_a_malformed_database_url_is_one_line(db_path, args, location, message):
+    run = _invoker()
+    result = run("--db", location, *args, ok=False)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1

@@ -1,0 +1,60 @@
+"""Durability is chosen per connection: user commands commit FULL, workers NORMAL.
+
+An acknowledged ``enqueue`` (or retry, or config change) must survive a power
+cut, so it commits with ``synchronous=FULL`` (PostgreSQL: the server default,
+``synchronous_commit=on``); a worker's claim/finish may use ``NORMAL``
+(``synchronous_commit=off``), since a lost finish only makes the job rerun.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from queuectl import db
+from queuectl.models import database
+from tests.test_cli import _invoker, enqueue
+
+
+def _sync_level() -> str:
+    if db.is_postgres():
+        return str(database.execute_sql("SHOW synchronous_commit").fetchone()[0])
+    return {2: "full", 1: "normal"}[database.execute_sql("PRAGMA synchronous").fetchone()[0]]
+
+
+@pytest.mark.parametrize(
+    ("durable", "sqlite", "postgres"), [(True, "full", "on"), (False, "normal", "off")]
+)
+def test_connection_durability(db_url, durable, sqlite, postgres):
+    db.open_database(db_url, durable=durable)
+    assert _sync_level() == (postgres if db.is_postgres() else sqlite)
+
+
+COMMANDS = [
+    (("enqueue", '{"command": "true", "id": "new"}'), True),
+    (("retry", "gone"), True),
+    (("config", "set", "max_retries", "4"), True),
+    (("dlq", "retry", "--all"), True),
+    (("cancel", "waiting"), True),
+    (("worker", "run"), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "durable"), COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v)
+)
+def test_each_command_opens_with_its_durability(db_url, monkeypatch, args, durable):
+    run = _invoker()
+    enqueue(run, id="waiting")
+    enqueue(run, id="gone")
+    run("cancel", "gone")
+    seen: list[bool] = []
+    real_open = db.open_database
+
+    def open_database(location, *, durable=True):
+        seen.append(durable)
+        return real_open(location, durable=durable)
+
+    monkeypatch.setattr(db, "open_database", open_database)
+    monkeypatch.setattr("queuectl.worker.Worker.run", lambda self: 0)
+    run(*args)
+    assert seen == [durable]

@@ -1,0 +1,93 @@
+"""The database, its WAL files, its folder and the worker logs are private to the user.
+
+Whoever can write any of them can make the workers run commands as their user,
+so they are created 0600/0700 even under a permissive umask, and ``status``
+warns about any of them that others can write.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from queuectl import db
+from tests.polling import wait_until
+from tests.test_cli import _invoker, enqueue
+
+
+def _mode(path: str) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _queuectl(env: dict, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child whose umask is 0: only queuectl's own modes protect the files."""
+    return subprocess.run(
+        [sys.executable, "-m", "queuectl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.umask(0),
+        check=False,
+    )
+
+
+@pytest.mark.integration
+def test_files_are_private_even_under_umask_0(tmp_path):
+    location = str(tmp_path / "fresh" / "q.db")
+    env = {**os.environ, "QUEUECTL_DB": location}
+    assert _queuectl(env, "enqueue", '{"command": "sleep 30"}').returncode == 0
+    folder = os.path.dirname(location)
+    assert (_mode(folder), _mode(location)) == (0o700, 0o600)
+    started = _queuectl(env, "worker", "start", "--count", "1")
+    try:
+        assert started.returncode == 0, started.stderr
+        # The worker holds the database open: its WAL and shared-memory files exist.
+        wait_until(lambda: os.path.exists(location + "-shm"), 20, "the -shm file")
+        for suffix in ("-wal", "-shm"):
+            assert _mode(location + suffix) == 0o600, suffix
+        logs = os.path.join(folder, "logs")
+        assert _mode(logs) == 0o700
+        assert {_mode(os.path.join(logs, name)) for name in os.listdir(logs)} == {0o600}
+    finally:
+        stopped = _queuectl(env, "worker", "stop", "--force", "--timeout", "20")
+        assert stopped.returncode == 0, stopped.stderr
+
+
+LOOSE = [
+    ("", 0o666, "database file"),
+    ("", 0o620, "database file"),
+    ("folder", 0o777, "database folder"),
+    ("folder", 0o770, "database folder"),
+    ("-wal", 0o666, "-wal"),
+    ("-shm", 0o606, "-shm"),
+]
+
+
+@pytest.mark.parametrize(("target", "mode", "named"), LOOSE)
+def test_status_warns_about_anything_others_can_write(db_path, target, mode, named):
+    run = _invoker()
+    enqueue(run)
+    keep_open = sqlite3.connect(db_path)  # keeps -wal and -shm in place, as a worker does
+    try:
+        keep_open.execute("SELECT count(*) FROM queuectl_job").fetchone()
+        path = os.path.dirname(db_path) if target == "folder" else db_path + target
+        os.chmod(path, mode)
+        assert db.insecure_permissions(db_path) is not None
+        result = run("status")  # (opening may reset a loose -wal: status looks first)
+        assert result.stderr.startswith("Warning: ") and result.stderr.count("\n") == 1
+        assert "writable by other users" in result.stderr and named in result.stderr
+    finally:
+        keep_open.close()
+
+
+def test_a_private_database_gets_no_warning(db_path):
+    run = _invoker()
+    enqueue(run)
+    os.chmod(os.path.dirname(db_path), 0o700)
+    assert run("status").stderr == ""
