@@ -494,7 +494,8 @@ class Worker:
             # Still running: record the process group now, so that if this worker
             # is SIGKILLed from here on, recovery can still kill the orphan.
             try:
-                queue.record_progress(run_id, "", pgid=execution.pgid)
+                flushed = execution.version
+                queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
             while not execution.pump(0.1):
