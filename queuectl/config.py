@@ -88,7 +88,7 @@ SPECS: dict[str, SettingSpec] = {
             3,
             0,
             100,
-            "Retries after the first run before a job goes to the DLQ",
+            "Retries after the first run, then the DLQ",
         ),
         SettingSpec(
             "backoff_base", float, 2.0, 1.0, 60.0, "Retry n waits backoff_base ** n seconds"
@@ -102,7 +102,7 @@ SPECS: dict[str, SettingSpec] = {
             1.0,
             0.01,
             60.0,
-            "Longest an idle worker sleeps before looking for work",
+            "Longest idle sleep between looks for work",
             "s",
         ),
         SettingSpec(
@@ -123,7 +123,7 @@ SPECS: dict[str, SettingSpec] = {
             30.0,
             2.0,
             86400.0,
-            "Heartbeat age after which a worker is lost and its job requeued",
+            "Heartbeat age at which a worker is lost",
             "s",
         ),
     )

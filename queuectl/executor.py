@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from queuectl.models import RunOutcome
+from queuectl.procs import group_alive, kill_group
 
 KILL_GRACE = 3.0
 """Seconds between SIGTERM and SIGKILL: time for a job to clean up, short
@@ -70,6 +71,11 @@ class TailBuffer:
         if len(self._data) > 2 * self.limit:
             del self._data[: len(self._data) - self.limit]
             self.truncated = True
+
+    @property
+    def size(self) -> int:
+        """Bytes the tail holds now (at most ``limit``)."""
+        return min(len(self._data), self.limit)
 
     def text(self) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
@@ -141,71 +147,6 @@ def _setpriv_prefix() -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return (setpriv, "--pdeathsig", "KILL") if probe.returncode == 0 else ()
-
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
-    """Signal a whole process group; ``False`` when it no longer exists."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists but is not ours; nothing we may do
-    return True
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process is still in the group (zombies do not count on Linux)."""
-    if sys.platform.startswith("linux") and os.path.isdir("/proc"):
-        return bool(group_members(pgid))
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids whose process group is ``pgid``, read from ``/proc``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = _proc_stat(int(entry))
-        if stat is not None and stat[1] == pgid and stat[0] != "Z":
-            members.append(int(entry))
-    return members
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read().decode("ascii", errors="replace")
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    try:
-        return fields[0], int(fields[2])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie; used to spot dead workers."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if sys.platform.startswith("linux"):
-        stat = _proc_stat(pid)
-        return stat is not None and stat[0] != "Z"
-    return True
 
 
 class Execution:
@@ -285,8 +226,8 @@ class Execution:
                 # preexec_fn is safe here: the worker is single-threaded.
                 preexec_fn=None if prefix else _death_signal_setter(),
             )
-        except OSError as exc:
-            where = f" in {cwd}" if exc.filename == cwd else ""
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
+            where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
             return Result(
                 RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0
             )
@@ -373,10 +314,15 @@ class Execution:
 
     def _complete(self) -> None:
         """Kill what is left of the group, collect the last output, build the result."""
-        if kill_group(self.pgid, signal.SIGKILL) and not self._eof:
+        if kill_group(self.pgid, signal.SIGKILL):
             end = self._clock() + 0.5
             while not self._eof and self._clock() < end:
                 self._read(0.05)
+            # SIGKILL is asynchronous: wait until the group is really gone, so that
+            # "the attempt is over" also means "nothing of it still runs".
+            end = self._clock() + 1.0
+            while group_alive(self.pgid) and self._clock() < end:
+                time.sleep(0.005)
         self._selector.close()
         if self.proc.stdout:
             self.proc.stdout.close()
@@ -385,7 +331,7 @@ class Execution:
         if self.kill_outcome is not None:
             outcome, error = self.kill_outcome, self.kill_reason
             if code is not None and code < 0:
-                error = f"{error} (killed by {_signal_name(-code)})"
+                error = f"{error}; killed by {_signal_name(-code)}"
         elif code == 0:
             outcome, error = RunOutcome.SUCCEEDED, None
         else:
@@ -434,7 +380,9 @@ def _describe_exit(code: int | None) -> str:
     return f"exit {code}"
 
 
-def job_environment(job_id: str, attempt: int, base: Mapping[str, str] | None = None) -> dict:
+def job_environment(
+    job_id: str, attempt: int, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The worker's environment plus the job's identity, for scripts that want it."""
     env = dict(os.environ if base is None else base)
     env["QUEUECTL_JOB_ID"] = job_id

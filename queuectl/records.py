@@ -12,26 +12,7 @@ from typing import Any
 from queuectl.models import Job, Run, Worker
 from queuectl.timeutil import iso
 
-JOB_FIELDS = (
-    "id",
-    "command",
-    "queue",
-    "state",
-    "priority",
-    "attempts",
-    "max_retries",
-    "timeout",
-    "run_at",
-    "cwd",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "finished_at",
-    "worker_id",
-    "exit_code",
-    "last_error",
-    "output",
-)
+JOB_FIELDS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 _TIME_FIELDS = {"run_at", "created_at", "updated_at", "started_at", "finished_at"}
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+from queuectl.models import Job
+
 CLAIMABLE_PREDICATE = "state IN ('pending', 'failed')"
 
 CLAIMABLE_INDEX = f"""
@@ -47,32 +49,11 @@ skip each other's candidate rows instead of queueing behind them. On SQLite
 42 ms per claim with 100k pending, against well under 1 ms pinned)."""
 
 
-JOB_INSERT_COLUMNS = (
-    "id",
-    "command",
-    "queue",
-    "state",
-    "priority",
-    "attempts",
-    "max_retries",
-    "timeout",
-    "run_at",
-    "cwd",
-    "created_at",
-    "updated_at",
-)
+JOB_COLUMNS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
+"""Every job column, in model order: the claim returns the whole row, saving a second read."""
 
-
-JOB_COLUMNS = (
-    *JOB_INSERT_COLUMNS,
-    "started_at",
-    "finished_at",
-    "worker_id",
-    "exit_code",
-    "last_error",
-    "output",
-)
-"""Every job column: the claim returns the whole row, saving a second read."""
+JOB_INSERT_COLUMNS = JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1]
+"""What enqueue writes; the rest (started_at … output) start out NULL."""
 
 
 def insert_jobs_sql(param: str) -> str:

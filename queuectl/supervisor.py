@@ -11,24 +11,35 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, executor, queue
+from queuectl import config, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
+from queuectl.hostid import this_host
 from queuectl.models import Worker, WorkerState
-from queuectl.worker import FORCE, GRACEFUL, kill_orphan_group, new_worker_id
+from queuectl.procs import kill_orphan_group, pid_alive
+from queuectl.worker import FORCE, GRACEFUL, new_worker_id
 
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
 
+MAX_START = 128
+"""Most workers one call starts: a typo such as ``--count 1000`` must not fork a thousand."""
+
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Workers this process started, kept so their exit is reaped (no zombies in a
 long-lived dashboard) and so a worker that dies at start is noticed at once."""
+
+
+def _reap() -> None:
+    """Collect the exit status of workers we started that have exited (no zombies)."""
+    for proc in list(_children.values()):
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
 
 
 def log_dir(location: str) -> str:
@@ -44,11 +55,12 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     The models must already be bound to ``location`` (``db.open_database``).
 
     Raises:
-        ValidationError: ``count`` below 1 or no queue.
+        ValidationError: ``count`` outside 1..MAX_START.
         QueueError: a worker exited or did not register in time (the message names its log).
     """
-    if count < 1:
-        raise ValidationError(f"count must be at least 1 (got {count})")
+    if not 1 <= count <= MAX_START:
+        raise ValidationError(f"count must be between 1 and {MAX_START} (got {count})")
+    _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -138,7 +150,7 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
         WorkerNotFound: naming the first reference that matches no live worker.
     """
     live = queue.list_workers(include_stopped=False)
-    host = socket.gethostname()
+    host = this_host()
     ids: list[str] = []
     for ref in refs:
         matches = [w.id for w in live if w.id == ref]
@@ -151,7 +163,9 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
 
 
 def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
-    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns their ids.
+    """Ask workers to stop (all live ones when ``worker_ids`` is None); returns the ids asked.
+
+    Ids of workers that already stopped are skipped (not returned).
 
     Graceful lets the current job finish; ``force`` kills it and gives its
     attempt back. Never downgrades a forced request to a graceful one.
@@ -159,14 +173,16 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
     Raises:
         WorkerNotFound: an id is not a live worker.
     """
-    live = {w.id: w for w in queue.list_workers(include_stopped=False)}
+    workers = {w.id: w for w in queue.list_workers()}
+    live = {w.id: w for w in workers.values() if w.state != WorkerState.STOPPED}
     if worker_ids is None:
         targets = list(live)
     else:
-        targets = list(dict.fromkeys(worker_ids))
-        for worker_id in targets:
-            if worker_id not in live:
+        for worker_id in worker_ids:
+            if worker_id not in workers:
                 raise WorkerNotFound(worker_id)
+        # One that stopped meanwhile (a dashboard row a moment old) is simply done.
+        targets = [w for w in dict.fromkeys(worker_ids) if w in live]
     if not targets:
         return []
     with write_transaction():
@@ -177,7 +193,7 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
                 Worker.id.in_(targets),
                 Worker.stop_requested.is_null() | (Worker.stop_requested != FORCE),
             ).execute()
-    host = socket.gethostname()
+    host = this_host()
     for worker_id in targets:
         worker = live[worker_id]
         if worker.host == host and _is_queuectl_worker(worker.pid):
@@ -195,7 +211,7 @@ def _is_queuectl_worker(pid: int) -> bool:
     except FileNotFoundError:
         return False
     except OSError:
-        return executor.pid_alive(pid)
+        return pid_alive(pid)
 
 
 def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
@@ -205,13 +221,11 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     any job it held are cleaned up by recovery on the way.
     """
     deadline = time.monotonic() + max(0.0, timeout)
-    host = socket.gethostname()
+    host = this_host()
     lease = float(config.load()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
-        for proc in list(_children.values()):
-            if proc.poll() is not None:
-                _children.pop(proc.pid, None)
+        _reap()
         rows = {w.id: w for w in Worker.select().where(Worker.id.in_(pending))}
         still = []
         crashed = False
@@ -219,7 +233,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             row = rows.get(worker_id)
             if row is None or row.state == WorkerState.STOPPED:
                 continue
-            if row.host == host and not executor.pid_alive(row.pid):
+            if row.host == host and not pid_alive(row.pid):
                 crashed = True
                 continue
             if row.heartbeat_at < time.time() - lease:
@@ -230,7 +244,7 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
             queue.recover_lost(
                 lease_seconds=lease,
                 host=host,
-                pid_alive=executor.pid_alive,
+                pid_alive=pid_alive,
                 before_requeue=lambda run: kill_orphan_group(run, host),
             )
         pending = still

@@ -17,19 +17,19 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import peewee
 
-from queuectl import config, executor, queue, sql
+from queuectl import config, executor, procs, queue, sql
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
+from queuectl.hostid import this_host
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
+from queuectl.waiters import Waiter, make_waiter
 
 log = logging.getLogger("queuectl.worker")
 
@@ -41,14 +41,14 @@ transaction per job (the shell dies with the worker anyway: see ``executor``).""
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
 
+FLUSH_BYTES_PER_SECOND = 2 * 1024 * 1024
+"""Rough cap on the rate of live-tail writes for one job (see ``_supervise``)."""
+
 LOST_CHECK_INTERVAL = 1.0
 """Seconds between read-only looks for dead workers (see ``Worker._someone_is_lost``)."""
 
 CONTROL_INTERVAL = 0.2
 """Seconds between reads of this worker's ``stop_requested`` while idle."""
-
-IDLE_CHECK = 0.025
-"""How often an idle SQLite worker looks at ``PRAGMA data_version`` (nearly free)."""
 
 GRACEFUL = "graceful"
 FORCE = "force"
@@ -64,87 +64,6 @@ def new_worker_id() -> str:
     """``w`` and 6 random characters: short enough to type, unique in practice (30 bits);
     the insert at registration proves it."""
     return "w" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
-
-
-# --- waking up ------------------------------------------------------------------------
-
-
-class Waiter(Protocol):
-    """How an idle worker sleeps until the database may hold new work.
-
-    A PostgreSQL implementation can LISTEN for a NOTIFY sent at enqueue; the
-    loop only needs ``wait``.
-    """
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        """Sleep up to ``timeout`` s; ``True`` when the database may have changed.
-
-        Returns early (``False``) once ``interrupted()`` is true, so a stop
-        request is seen within a slice.
-        """
-        ...
-
-
-class PollingWaiter:
-    """Sleep the whole timeout, in slices, then say "maybe changed": plain polling."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep, slice_: float = 0.05) -> None:
-        self._sleep = sleep
-        self._slice = slice_
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._slice, remaining)
-            self._sleep(step)
-            remaining -= step
-        return True
-
-
-class SqliteWaiter:
-    """Wake as soon as another connection commits, by watching ``PRAGMA data_version``.
-
-    The pragma changes whenever another connection committed to the file; reading
-    it touches no table and takes no lock, so polling it every 25 ms costs
-    nothing while giving sub-50 ms enqueue-to-start latency.
-    """
-
-    def __init__(
-        self, sleep: Callable[[float], None] = time.sleep, check_every: float = IDLE_CHECK
-    ) -> None:
-        self._sleep = sleep
-        self._every = check_every
-        self._version = self._read()
-
-    def _read(self) -> int:
-        return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
-
-    def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
-        remaining = timeout
-        while remaining > 0:
-            if interrupted():
-                return False
-            step = min(self._every, remaining)
-            self._sleep(step)
-            remaining -= step
-            version = self._read()
-            if version != self._version:
-                self._version = version
-                return True
-        return False
-
-
-def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
-    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL."""
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        return SqliteWaiter(sleep)
-    if isinstance(database.obj, peewee.PostgresqlDatabase):
-        from queuectl.pgnotify import PostgresWaiter
-
-        return PostgresWaiter()
-    return PollingWaiter(sleep)
 
 
 # --- the worker -----------------------------------------------------------------------
@@ -177,7 +96,7 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self._fixed_id = worker_id is not None
         self.pid = os.getpid()
-        self.host = socket.gethostname()
+        self.host = this_host()
         self.log_path = log_path
         self.clock = clock
         self.sleep = sleep
@@ -188,9 +107,13 @@ class Worker:
         """None, ``graceful`` or ``force``: set by signals and by the Worker row."""
         self.stopped = False
         self.registered = False
+        self._signals = 0
+        self._stop_announced = False
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
+        self._last_beat_at = 0.0
+        self._judge_after = 0.0
         self._next_control = 0.0
         self._next_due: float | None = None
         self._check_now = True
@@ -235,6 +158,7 @@ class Worker:
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
         self._next_recover = now  # recover at start, as procrastinate prunes stalled workers
         log.info(
             "worker %s started (pid %d, host %s, queues %s)",
@@ -261,8 +185,11 @@ class Worker:
             self.stop_mode = GRACEFUL
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        force = self.stop_mode is not None
-        self.request_stop(force=force)
+        # Count signals rather than look at stop_mode: ``worker stop`` writes
+        # 'graceful' to the row *and* sends SIGTERM, and if the row is read first,
+        # that one SIGTERM must not turn the warm stop into a cold one.
+        self._signals += 1
+        self.request_stop(force=self._signals >= 2)
         # Logging from a handler can deadlock on the handler's own lock; keep it to flags.
 
     def run(self, *, install_signals: bool = True) -> int:
@@ -352,8 +279,10 @@ class Worker:
 
     def _idle(self, now: float) -> None:
         timeout = float(self.settings.get("poll_interval", 1.0))
-        moments = (self._next_due, self._next_heartbeat, self._next_recover, self._next_lost_check)
-        for moment in moments:
+        # Recovery is not due before _judge_after (after a pause of our own), so a
+        # past _next_recover must not turn the wait into a busy loop meanwhile.
+        judge = max(min(self._next_recover, self._next_lost_check), self._judge_after)
+        for moment in (self._next_due, self._next_heartbeat, judge):
             if moment is not None:
                 timeout = min(timeout, moment - now)
         timeout = max(0.01, timeout)
@@ -384,10 +313,25 @@ class Worker:
 
     def _housekeeping(self, now: float, *, state: WorkerState, job_id: str | None = None) -> None:
         """Heartbeat, recover others and read our stop request, each when it is due."""
+        lease = float(self.settings.get("lease_seconds", 30.0))
+        if now - self._last_beat_at > lease:
+            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump),
+            # so the other workers here probably did too: give them a heartbeat round
+            # before judging them lost, or the first to wake would kill everyone's jobs.
+            self._judge_after = now + lease / 2
+            log.warning(
+                "worker %s was paused for %.0fs; recovery of others waits %.1fs",
+                self.id,
+                now - self._last_beat_at,
+                lease / 2,
+            )
+            self._next_heartbeat = now
         if now >= self._next_heartbeat or now >= self._next_recover:
             self.settings = config.load()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
-        if now >= self._next_recover:
+        if now < self._judge_after:
+            pass
+        elif now >= self._next_recover:
             self.recover(now)
         elif now >= self._next_lost_check:
             self._next_lost_check = now + LOST_CHECK_INTERVAL
@@ -397,6 +341,10 @@ class Worker:
         if now >= self._next_control:
             self._next_control = now + CONTROL_INTERVAL
             self._read_stop_request()
+        if self.stop_mode is not None and not self._stop_announced and job_id is not None:
+            # Show "stopping" now, not at the next heartbeat, while the job finishes.
+            self._stop_announced = True
+            self.heartbeat(now, state=state, job_id=job_id)
 
     def heartbeat(
         self, now: float, *, state: WorkerState = WorkerState.IDLE, job_id: str | None = None
@@ -416,13 +364,14 @@ class Worker:
             self._fixed_id = True
             self.register()
         self._next_heartbeat = now + self.heartbeat_interval
+        self._last_beat_at = now
 
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
         recovered = queue.recover_lost(
             lease_seconds=float(self.settings["lease_seconds"]),
             host=self.host,
-            pid_alive=executor.pid_alive,
+            pid_alive=procs.pid_alive,
             before_requeue=self._kill_orphan,
             now=now,
         )
@@ -446,12 +395,12 @@ class Worker:
         for row in query:
             if row.heartbeat_at < cutoff:
                 return True
-            if row.host == self.host and not executor.pid_alive(row.pid):
+            if row.host == self.host and not procs.pid_alive(row.pid):
                 return True
         return False
 
     def _kill_orphan(self, run: Run) -> None:
-        kill_orphan_group(run, self.host)
+        procs.kill_orphan_group(run, self.host)
 
     def _read_stop_request(self) -> None:
         row = WorkerRow.select(WorkerRow.stop_requested).where(WorkerRow.id == self.id).first()
@@ -498,17 +447,25 @@ class Worker:
                 queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
+            next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
-                if now < next_flush:
+                if now < next_check:
                     continue
-                next_flush = now + FLUSH_INTERVAL
+                next_check = now + FLUSH_INTERVAL
                 try:
-                    if execution.version != flushed:
+                    if now >= next_flush and execution.version != flushed:
                         flushed = execution.version
                         queue.record_progress(run_id, execution.output())
+                        # A big kept tail (output_limit goes up to 16 MiB) is rewritten
+                        # whole on each flush: space those out so the database writes
+                        # at most about FLUSH_BYTES_PER_SECOND for one job.
+                        size = execution.buffer.size
+                        next_flush = now + max(
+                            FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND)
+                        )
                     self._housekeeping(now, state=WorkerState.BUSY, job_id=job.id)
                     if self.stop_mode == FORCE:
                         execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
@@ -517,7 +474,7 @@ class Worker:
                     # The job keeps running; the next tick tries again.
                     log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
         except BaseException:
-            executor.kill_group(execution.pgid)
+            procs.kill_group(execution.pgid)
             raise
         assert execution.result is not None
         return execution.result
@@ -618,81 +575,6 @@ class Worker:
                 f" ({one_line(result.error)})" if result.error else "",
                 state.value,
             )
-
-
-def kill_orphan_group(run: Run, host: str) -> None:
-    """Kill what is left of a dead worker's attempt, so its rerun never overlaps it.
-
-    Only on ``host`` (a pgid means nothing elsewhere), and only when a member of
-    the group still carries the job's id in its environment: a pgid reused by an
-    unrelated program is left alone. Waits (briefly) until the group is gone.
-    """
-    if run.host != host:
-        return
-    if not run.pgid:
-        # The worker died within the attempt's first moments, before it wrote
-        # the group down (see PGID_AFTER): find the group by the job's identity.
-        for pgid in _groups_running(str(run.job_id), int(run.attempt)):
-            _kill_orphan(pgid, str(run.job_id))
-        return
-    if run.pgid == os.getpgid(0):
-        return
-    pgid = int(run.pgid)
-    if not executor.group_alive(pgid):
-        return
-    if not _group_runs_job(pgid, str(run.job_id)):
-        log.warning("process group %d is no longer job %s's; left alone", pgid, run.job_id)
-        return
-    _kill_orphan(pgid, str(run.job_id))
-
-
-def _groups_running(job_id: str, attempt: int) -> set[int]:
-    """Process groups (not ours) with a member whose environment names this job attempt."""
-    if not os.path.isdir("/proc"):
-        return set()
-    wanted = {f"QUEUECTL_JOB_ID={job_id}".encode(), f"QUEUECTL_ATTEMPT={attempt}".encode()}
-    ours = os.getpgid(0)
-    groups = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as handle:
-                environ = set(handle.read().split(b"\0"))
-        except OSError:
-            continue
-        if wanted <= environ:
-            with contextlib.suppress(OSError):
-                pgid = os.getpgid(int(entry))
-                if pgid != ours:
-                    groups.add(pgid)
-    return groups
-
-
-def _kill_orphan(pgid: int, job_id: str) -> None:
-    log.warning("killing orphaned process group %d of job %s", pgid, job_id)
-    executor.kill_group(pgid)
-    deadline = time.monotonic() + 2.0
-    while executor.group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _group_runs_job(pgid: int, job_id: str) -> bool:
-    """Whether a member of the group has ``QUEUECTL_JOB_ID=job_id`` in its environment.
-
-    Off Linux (no ``/proc``) there is no way to tell, and the group is trusted.
-    """
-    if not os.path.isdir("/proc"):
-        return True
-    needle = f"QUEUECTL_JOB_ID={job_id}".encode()
-    for pid in executor.group_members(pgid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                if needle in handle.read().split(b"\0"):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def _first_line(exc: BaseException) -> str:

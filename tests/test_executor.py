@@ -5,18 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from queuectl import executor
+from queuectl import executor, procs
 from queuectl.executor import Execution, Result, TailBuffer
 from queuectl.models import RunOutcome
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from tests.polling import wait_until
 
 
 def test_success_keeps_stdout_and_stderr_interleaved(tmp_path):
@@ -93,7 +85,7 @@ def test_timeout_kills_the_whole_group(tmp_path):
     assert result.outcome is RunOutcome.TIMED_OUT
     assert "timed out" in result.error
     grandchild = int(pidfile.read_text())
-    assert wait_until(lambda: not executor.pid_alive(grandchild))
+    assert wait_until(lambda: not procs.pid_alive(grandchild))
 
 
 def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
@@ -111,7 +103,7 @@ def test_background_child_of_a_finished_job_is_killed(tmp_path):
         f"sleep 30 >/dev/null 2>&1 & echo $! > {pidfile}; echo done", cwd=str(tmp_path)
     )
     assert result.outcome is RunOutcome.SUCCEEDED
-    assert wait_until(lambda: not executor.pid_alive(int(pidfile.read_text())))
+    assert wait_until(lambda: not procs.pid_alive(int(pidfile.read_text())))
 
 
 def test_external_kill_with_live_output_ticks(tmp_path):
@@ -125,10 +117,17 @@ def test_external_kill_with_live_output_ticks(tmp_path):
         assert time.monotonic() < deadline
     assert execution.result.outcome is RunOutcome.CANCELLED
     assert execution.result.output == "first\n"
-    # The killed `sleep` may linger as a zombie until init reaps it; poll for it.
-    assert wait_until(lambda: not executor.group_alive(execution.pgid))
+    # SIGKILL is delivered asynchronously: on a loaded machine the grandchild
+    # can run for a moment after kill() returns, so poll with a deadline.
+    assert wait_until(lambda: not procs.group_alive(execution.pgid))
 
 
 def test_pid_alive_for_self_and_gone():
-    assert executor.pid_alive(os.getpid())
-    assert not executor.pid_alive(2**22 + 12345)
+    assert procs.pid_alive(os.getpid())
+    assert not procs.pid_alive(2**22 + 12345)
+
+
+def test_a_command_that_cannot_be_passed_to_exec_is_a_failed_result(tmp_path):
+    result = executor.run("echo a\x00b", cwd=str(tmp_path))
+    assert result.outcome is RunOutcome.FAILED
+    assert "cannot start" in result.error

@@ -16,18 +16,29 @@ import time
 
 import pytest
 
-from queuectl import config, executor, queue
+from queuectl import config, executor, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
-from queuectl.worker import (
-    PollingWaiter,
-    Worker,
-    kill_orphan_group,
-    make_waiter,
-    new_worker_id,
-)
+from queuectl.waiters import PollingWaiter, make_waiter
+from queuectl.worker import Worker, new_worker_id
 from tests.conftest import T0
+from tests.polling import wait_until
+
+
+@pytest.fixture(autouse=True)
+def _kill_jobs_left_running(request):
+    """Whatever a failing test left running (a ``sleep 30`` job) is killed in teardown."""
+    if "opened" not in request.fixturenames:
+        yield
+        return
+    # Requested here so it is torn down after us: on PostgreSQL its teardown
+    # drops the schema, and the Run rows are read below.
+    request.getfixturevalue("opened")
+    yield
+    for run in Run.select().where(Run.pgid.is_null(False)):
+        if run.pgid != os.getpgid(0):
+            procs.kill_group(run.pgid)
 
 
 class FakeClock:
@@ -57,15 +68,6 @@ def make_worker(clock: FakeClock, **kwargs) -> Worker:
 
 def enqueue(command: str, *, now: float = T0, cwd: str = "/", **fields) -> str:
     return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_a_step_runs_a_due_job_and_records_it(opened):
@@ -357,9 +359,74 @@ def test_an_orphan_without_a_recorded_group_is_found_by_its_environment(opened):
     try:
         run = Run.get_by_id(claim.run_id)
         assert run.pgid is None
-        kill_orphan_group(run, host)
+        procs.kill_orphan_group(run, host)
         assert proc.wait(timeout=5) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
+    # `worker stop` writes 'graceful' and then sends SIGTERM; reading the row
+    # first must not make that single signal count as the second (cold) one.
+    worker = make_worker(FakeClock())
+    worker.request_stop()
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "graceful"
+    worker._on_signal(signal.SIGTERM, None)
+    assert worker.stop_mode == "force"
+
+
+def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened):
+    # Suspend and resume: everyone's heartbeat is stale. The first worker to wake
+    # must not declare the others lost (and kill their jobs) before they could beat.
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    other = new_worker_id()
+    WorkerRow.insert(
+        id=other, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
+    ).execute()
+    assert queue.claim(other, now=T0) is not None
+    worker = make_worker(clock)
+    clock.sleep(3600)  # the machine slept
+    worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None  # not judged yet
+    # The other worker wakes too and heartbeats: it is never recovered.
+    beat = clock.time()
+    WorkerRow.update(heartbeat_at=beat).where(WorkerRow.id == other).execute()
+    for _ in range(3):
+        worker.step()
+    assert queue.runs_of(job_id)[0].outcome is None
+    # Silent from now on, it is recovered once its lease runs out.
+    silent_since = beat
+    while queue.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now < silent_since + 15
+    assert clock.now >= silent_since + 4
+    assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert job.state == JobState.COMPLETED
+    assert len(job.output.encode()) <= 1024
+    assert job.output.endswith("x\nEND\n")
+    assert len(queue.latest_run(job_id).output.encode()) <= 1024
+
+
+def test_waiting_out_a_pause_does_not_spin(opened):
+    config.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    worker = make_worker(clock)
+    clock.sleep(3600)
+    steps = 0
+    paused_until = clock.now + 2  # half a lease
+    while clock.now < paused_until:
+        worker.step()
+        steps += 1
+    assert steps <= 5  # slept until the next heartbeat or judgement, not 10 ms at a time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import IO
 
 import click
@@ -168,6 +169,20 @@ def retry(app: AppContext, job_ids: tuple[str, ...]) -> None:
         click.echo(f"{job_id} pending")
 
 
+def _for_each_job(
+    app: AppContext, job_ids: tuple[str, ...], action: Callable[[str], object], done: str
+) -> None:
+    """Apply ``action`` to every id in one transaction: all of them, or none."""
+    from queuectl.db import write_transaction
+
+    app.open()
+    with write_transaction():
+        for job_id in job_ids:
+            action(job_id)
+    for job_id in job_ids:
+        click.echo(f"{job_id} {done}")
+
+
 @click.command()
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
 @db_option
@@ -175,14 +190,8 @@ def retry(app: AppContext, job_ids: tuple[str, ...]) -> None:
 def cancel(app: AppContext, job_ids: tuple[str, ...]) -> None:
     """Cancel waiting or running jobs (a running job's process group is killed)."""
     from queuectl import queue
-    from queuectl.db import write_transaction
 
-    app.open()
-    with write_transaction():  # all or nothing
-        for job_id in job_ids:
-            queue.cancel(job_id)
-    for job_id in job_ids:
-        click.echo(f"{job_id} cancelled")
+    _for_each_job(app, job_ids, queue.cancel, "cancelled")
 
 
 @click.command()
@@ -192,14 +201,8 @@ def cancel(app: AppContext, job_ids: tuple[str, ...]) -> None:
 def delete(app: AppContext, job_ids: tuple[str, ...]) -> None:
     """Delete jobs that are not running, with their run history."""
     from queuectl import queue
-    from queuectl.db import write_transaction
 
-    app.open()
-    with write_transaction():  # all or nothing
-        for job_id in job_ids:
-            queue.delete(job_id)
-    for job_id in job_ids:
-        click.echo(f"{job_id} deleted")
+    _for_each_job(app, job_ids, queue.delete, "deleted")
 
 
 @click.command()

@@ -56,12 +56,12 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
 
     Each logs to its own file beside the database (logs/worker-ID.log).
     """
-    if count < 1:
-        raise BadInput(f"--count must be at least 1 (got {count})")
-    names = _queues(queues)
-    location = app.open()
     from queuectl import supervisor
 
+    if not 1 <= count <= supervisor.MAX_START:
+        raise BadInput(f"--count must be between 1 and {supervisor.MAX_START} (got {count})")
+    names = _queues(queues)
+    location = app.open()
     rows = supervisor.start_workers(location, count, names)
     if as_json:
         from queuectl.records import worker_record
@@ -109,6 +109,7 @@ def run_(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
+    metavar="SECONDS",
     default=60.0,
     show_default=True,
     help="Seconds to wait for the workers to exit.",

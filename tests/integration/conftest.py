@@ -12,31 +12,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import peewee
 import pytest
 
-from queuectl import config, db, executor, queue
+from queuectl import config, db, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run
 from queuectl.models import Worker as WorkerRow
+from tests.polling import wait_until
 
 SETTINGS = {"lease_seconds": 2, "backoff_base": 1, "poll_interval": 0.2, "max_retries": 1}
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.02)
 
 
 class Cluster:
@@ -125,12 +113,12 @@ class Cluster:
             pids |= {w.pid for w in WorkerRow.select() if w.host == host}
             pgids = {r.pgid for r in Run.select() if r.pgid and r.host == host}
         for pid in pids:
-            if executor.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
+            if procs.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         for pgid in pgids:
             if pgid != os.getpgid(0):
-                executor.kill_group(pgid)
+                procs.kill_group(pgid)
         for proc in self.procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
@@ -147,14 +135,30 @@ def _is_ours(pid: int, db_path: str, procs: list[subprocess.Popen[bytes]]) -> bo
         return False
 
 
-@pytest.fixture
-def cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
-    db.open_database(db_path)
+def _make_cluster(location: str, tmp_path) -> Cluster:
     for key, value in SETTINGS.items():
         config.set_value(key, value)
     work = tmp_path / "work"
     work.mkdir()
-    cluster = Cluster(db_path, str(work))
+    return Cluster(location, str(work))
+
+
+@pytest.fixture
+def cluster(db_url: str, tmp_path) -> Iterator[Cluster]:
+    """Workers on a fresh database of each backend (``db_url`` is parametrized)."""
+    db.open_database(db_url)
+    cluster = _make_cluster(db_url, tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.kill_everything()
+
+
+@pytest.fixture
+def pg_cluster(pg_url: str, tmp_path) -> Iterator[Cluster]:
+    """For the few tests about PostgreSQL itself: a fresh schema, skipped without a server."""
+    db.open_database(pg_url)
+    cluster = _make_cluster(pg_url, tmp_path)
     try:
         yield cluster
     finally:

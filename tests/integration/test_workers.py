@@ -13,7 +13,8 @@ from collections import Counter
 
 import pytest
 
-from queuectl import config, executor, queue
+from queuectl import config, procs, queue
+from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, WorkerState
 from queuectl.models import Worker as WorkerRow
 from tests.integration.conftest import Cluster, wait_until
@@ -61,7 +62,7 @@ def test_failing_job_backs_off_into_the_dlq_and_dlq_retry_revives_it(cluster: Cl
     gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
     # Run n+1 is due 1.2 ** n s after failed run n (plus wake-up and start latency).
     for gap, due in zip(gaps, [1.2, 1.44], strict=True):
-        assert due - 0.05 <= gap < due + 1.0, gaps
+        assert due - 0.05 <= gap < due + 1.5, gaps
     assert cluster.cli("dlq", "list", "--json").stdout.count(job_id) == 1
     open(flag, "w").close()
     cluster.cli("dlq", "retry", job_id)
@@ -119,9 +120,10 @@ def test_a_job_whose_cwd_vanished_fails_cleanly(cluster: Cluster, tmp_path):
 
 def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster):
     [proc] = cluster.start_workers(1)
-    job_id = cluster.enqueue("sleep 0.8; echo finished")
+    job_id = cluster.enqueue("sleep 1.5; echo finished")
     wait_until(lambda: _running(job_id), 10, "the job to start")
     proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: WorkerRow.get().state == "stopping", 5, "the row to say stopping")
     assert proc.wait(timeout=10) == 0
     job = cluster.job(job_id)
     assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
@@ -139,7 +141,7 @@ def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
     job = cluster.job(job_id)
     assert (job.state, job.attempts) == (JobState.PENDING, 0)
     assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
 
 
 def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(cluster: Cluster):
@@ -162,7 +164,7 @@ def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(clu
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
     # The grandchild survived its shell (PDEATHSIG reaches only the shell): recovery killed it.
     assert f"killing orphaned process group {run.pgid}" in cluster.logs()
 
@@ -181,11 +183,20 @@ def test_a_timed_out_jobs_grandchildren_are_gone(cluster: Cluster):
 
 def test_priority_order_and_run_at_are_respected(cluster: Cluster):
     order = os.path.join(cluster.workdir, "order")
-    now = time.time()
-    delayed = cluster.enqueue(f"echo delayed >> {order}", priority=100, run_at=now + 1.5)
-    for name, priority in (("low", 1), ("high", 9), ("mid", 5)):
-        cluster.enqueue(f"echo {name} >> {order}", priority=priority)
     cluster.start_workers(1)
+    now = time.time()
+    # One transaction, so the idle worker sees all four at once.
+    delayed, *_ = queue.enqueue_many(
+        [
+            JobSpec(f"echo delayed >> {order}", priority=100, run_at=now + 1.5),
+            *(
+                JobSpec(f"echo {name} >> {order}", priority=priority)
+                for name, priority in (("low", 1), ("high", 9), ("mid", 5))
+            ),
+        ],
+        now=now,
+        cwd=cluster.workdir,
+    )
     job = cluster.wait_state(delayed, JobState.COMPLETED)
     with open(order) as handle:
         assert handle.read().split() == ["high", "mid", "low", "delayed"]
@@ -213,7 +224,7 @@ def test_jobs_and_config_survive_a_restart_of_all_workers(cluster: Cluster):
 
 def test_logs_follow_shows_live_output(cluster: Cluster):
     cluster.start_workers(1)
-    job_id = cluster.enqueue("for i in 1 2 3; do echo line$i; sleep 0.6; done; echo end")
+    job_id = cluster.enqueue("for i in 1 2 3 4 5; do echo line$i; sleep 0.6; done; echo end")
     wait_until(lambda: _running(job_id), 10, "the job to start")
     follower = subprocess.Popen(
         [sys.executable, "-m", "queuectl", "logs", job_id, "--follow"],
@@ -225,12 +236,13 @@ def test_logs_follow_shows_live_output(cluster: Cluster):
     cluster.procs.append(follower)  # type: ignore[arg-type]
     assert follower.stdout is not None
     first = follower.stdout.readline()
-    # The first line arrived while the job was still running: it is live output.
+    first_seen = time.time()
     assert first == "line1\n"
-    assert cluster.job(job_id).state == JobState.PROCESSING
     rest, err = follower.communicate(timeout=15)
     assert follower.returncode == 0
-    assert first + rest == "line1\nline2\nline3\nend\n"
+    assert first + rest == "line1\nline2\nline3\nline4\nline5\nend\n"
+    # The first line arrived while the job was still running: it was live output.
+    assert first_seen < cluster.job(job_id).finished_at
     assert "succeeded" in err
 
 
@@ -239,31 +251,48 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert len(started) == 2
     ids = {w["id"] for w in started}
     for record in started:
-        assert executor.pid_alive(record["pid"])
+        assert procs.pid_alive(record["pid"])
         assert os.path.exists(record["log_path"])
-    listed = json.loads(cluster.cli("worker", "list", "--json").stdout)
+    listed = json.loads(_invoke("worker", "list", "--json").output)
     assert {w["id"] for w in listed} == ids
     job_id = cluster.enqueue("echo via detached")
     cluster.wait_state(job_id, JobState.COMPLETED)
-    status = cluster.cli("status", "--json")
-    assert {w["id"] for w in json.loads(status.stdout)["workers"]} >= ids
+    status = json.loads(_invoke("status", "--json").output)
+    assert {w["id"] for w in status["workers"]} >= ids
+    table = _invoke("worker", "list").output
+    assert all(worker_id in table for worker_id in ids)
     result = cluster.cli("worker", "stop", "--timeout", "10")
     assert result.stdout.count("stopped worker") == 2
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     for record in started:
-        wait_until(lambda pid=record["pid"]: not executor.pid_alive(pid), 5, "the worker to exit")
+        wait_until(lambda pid=record["pid"]: not procs.pid_alive(pid), 5, "the worker to exit")
 
 
-def test_cli_rejects_bad_input_in_one_line(cluster: Cluster):
-    for args, code in (
+def _invoke(*args: str):
+    """The CLI in this process (for checks that need no real process)."""
+    from click.testing import CliRunner
+
+    from queuectl.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
         (("worker", "start", "--count", "0"), 2),
+        (("worker", "start", "--count", "1000"), 2),
+        (("worker", "start", "--queue", ""), 2),
         (("worker", "stop", "nosuch"), 1),
+        (("worker", "stop", "999999999"), 1),
         (("logs", "nosuch"), 1),
-    ):
-        result = cluster.cli(*args, check=False)
-        assert result.returncode == code, result
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "Traceback" not in result.stderr
+    ],
+)
+def test_cli_rejects_bad_input_in_one_line(cluster: Cluster, args, code):
+    result = _invoke(*args)
+    assert result.exit_code == code, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: ")
 
 
 def test_cancelling_a_running_job_kills_it(cluster: Cluster):
@@ -272,7 +301,7 @@ def test_cancelling_a_running_job_kills_it(cluster: Cluster):
     run = wait_until(lambda: _running(job_id), 10, "the job to start")
     cluster.cli("cancel", job_id)
     wait_until(lambda: Run.get_by_id(run.id).outcome == "cancelled", 10, "the run to be cancelled")
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
     assert cluster.job(job_id).state == JobState.CANCELLED
     assert Job.select().where(Job.state == JobState.PROCESSING).count() == 0
 
@@ -288,12 +317,12 @@ def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     assert Run.get_by_id(run.id).outcome == "lost"
     assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
-    assert not executor.group_alive(run.pgid)
+    assert not procs.group_alive(run.pgid)
 
 
 def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(cluster: Cluster):
     cluster.start_workers(2)
-    job_id = cluster.enqueue("sleep 3; echo ok")  # lease_seconds is 2
+    job_id = cluster.enqueue("sleep 2.6; echo ok")  # lease_seconds is 2
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output == "ok\n"
     assert [r.outcome for r in queue.runs_of(job_id)] == ["succeeded"]
@@ -305,8 +334,58 @@ def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluste
     job_id = cluster.enqueue("sleep 60")
     wait_until(lambda: _running(job_id), 10, "the job to start")
     [row] = WorkerRow.select()
-    asked = time.monotonic()
+    asked = time.time()
     WorkerRow.update(stop_requested="force").where(WorkerRow.id == row.id).execute()
     assert proc.wait(timeout=10) == 0
-    assert time.monotonic() - asked < 1.5
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
+    [run] = queue.runs_of(job_id)
+    assert run.outcome == "interrupted"
+    assert run.finished_at - asked < 2.0  # checked every 0.5 s; slack for a loaded machine
+
+
+def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Cluster):
+    # SIGSTOP freezes worker A past its lease: B recovers the job (killing A's
+    # attempt), reruns it; when A resumes it must not record over B's work.
+    [frozen] = cluster.start_workers(1)
+    job_id = cluster.enqueue('if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 60; else echo second; fi')
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        cluster.start_workers(1)
+        job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    assert job.output == "second\n"
+    assert not procs.group_alive(run.pgid)
+    wait_until(lambda: "no longer ours" in cluster.logs(), 10, "A to notice")
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert cluster.job(job_id).state == JobState.COMPLETED
+    follow_up = cluster.enqueue("echo after")
+    assert cluster.wait_state(follow_up, JobState.COMPLETED).output == "after\n"
+
+
+def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
+    from queuectl import supervisor
+    from queuectl.errors import QueueError
+
+    log = tmp_path / "worker-x.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('Error: boom', file=sys.stderr); sys.exit(3)"],
+        stderr=open(log, "wb"),  # noqa: SIM115 - the child owns it
+    )
+    with pytest.raises(QueueError, match=r"exited at start \(code 3\): Error: boom \(log: "):
+        supervisor._wait_registered([("wx", str(log), proc)])
+
+
+def test_logs_follow_handles_the_tail_window_moving(cluster: Cluster):
+    # 200 numbered lines (~1.8 KB) through a 1 KiB kept tail, flushed every 0.5 s:
+    # the follower must print every line once, in order, as the window slides.
+    config.set_value("output_limit", 1024)
+    cluster.start_workers(1)
+    job_id = cluster.enqueue("for i in $(seq 1 200); do echo n$i; sleep 0.01; done")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    result = cluster.cli("logs", job_id, "--follow", timeout=30)
+    # The first line shown may be cut by the window; every later one is whole.
+    numbers = [int(line[1:]) for line in result.stdout.split()[1:]]
+    assert numbers == list(range(numbers[0], 201)), result.stdout
+    assert len(numbers) > 50
+    assert "skipped" not in result.stderr
