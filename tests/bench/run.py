@@ -125,10 +125,12 @@ def pg_location(url: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def db_bytes(location: str) -> int:
+def db_bytes(location: str) -> tuple[int, int]:
+    """Sizes of the database file and of its write-ahead log."""
     path = db.sqlite_path(location)
     assert path is not None
-    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    sizes = [os.path.getsize(p) if os.path.exists(p) else 0 for p in (path, path + "-wal")]
+    return sizes[0], sizes[1]
 
 
 # --- queuectl end to end --------------------------------------------------------------
@@ -366,7 +368,7 @@ def scale(t: Table, s: Settings) -> None:
     for jobs in s.scale:
         with sqlite_location() as location:
             seconds = queuectl_e2e(location, jobs, 4, "true")
-            size = db_bytes(location)
+            size, wal = db_bytes(location)
             note = ""
             if first is None:
                 first = (jobs, seconds)
@@ -375,7 +377,8 @@ def scale(t: Table, s: Settings) -> None:
                 note = f"{(seconds / jobs) / per_first:.2f}x the time per job at {first[0]:,}"
             t.add(
                 f"scale: {jobs:,} `true` jobs, 4w, SQLite",
-                f"{rate(jobs, seconds)}, {seconds:.1f} s, DB {size / 1e6:.1f} MB",
+                f"{rate(jobs, seconds)}, {seconds:.1f} s, DB {size / 1e6:.1f} MB"
+                f" + WAL {wal / 1e6:.0f} MB",
                 note,
             )
             if jobs == max(s.scale):
