@@ -1,0 +1,106 @@
+"""Dashboard fixtures: a seeded database, a frozen clock, and waits that never sleep blindly.
+
+The app is built with a long refresh interval, so tests decide when a refresh
+happens (``refreshed``) and wait for conditions with a deadline (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from queuectl import queue
+from queuectl.jobspec import JobSpec
+from queuectl.models import Job, Run, Worker
+from tests.conftest import T0
+from tui.app import QueueApp, make_app
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests in a fresh event loop (Pilot needs one; no plugin required)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
+
+
+WAIT_SECONDS = 10.0
+"""Deadline for any condition; generous because the test machine is shared and noisy."""
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str = "") -> None:
+    """Let the app run until ``condition()`` holds, failing after ``WAIT_SECONDS``."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.01)
+
+
+async def refreshed(pilot: Pilot[Any]) -> None:
+    """Start a refresh now and wait until its snapshot has been applied."""
+    app = pilot.app
+    assert isinstance(app, QueueApp)
+    before = app.refresh_count
+    app.refresh_now()
+    await wait_for(pilot, lambda: app.refresh_count > before, "a refresh")
+    await pilot.pause()
+
+
+def toasts(app: QueueApp) -> list[str]:
+    """The text of every notification shown so far."""
+    return list(app.toasts)
+
+
+async def wait_toast(pilot: Pilot[Any], fragment: str) -> None:
+    app = pilot.app
+    assert isinstance(app, QueueApp)
+    await wait_for(pilot, lambda: any(fragment in t for t in toasts(app)), f"toast {fragment!r}")
+
+
+def seed_job(
+    job_id: str, command: str = "echo hi", *, state: str = "pending", **fields: Any
+) -> str:
+    """One job with a fixed id and time, then forced into ``state`` with ``fields``."""
+    queue.enqueue(JobSpec(command=command, id=job_id), now=fields.pop("now", T0 - 600), cwd="/srv")
+    if state != "pending" or fields:
+        Job.update(state=state, **fields).where(Job.id == job_id).execute()
+    return job_id
+
+
+def seed_run(job_id: str, attempt: int = 1, **fields: Any) -> int:
+    values = {"job": job_id, "attempt": attempt, "started_at": T0 - 100, "worker_id": "w-1"}
+    values.update(fields)
+    return Run.insert(**values).execute()
+
+
+def seed_worker(worker_id: str, **fields: Any) -> None:
+    values: dict[str, Any] = {
+        "id": worker_id,
+        "pid": 4242,
+        "host": "box",
+        "started_at": T0 - 3600,
+        "heartbeat_at": T0 - 2,
+    }
+    values.update(fields)
+    Worker.insert(**values).execute()
+
+
+@pytest.fixture
+def app_for(opened: str) -> Callable[..., QueueApp]:
+    """Builds the dashboard on the test database with the frozen clock."""
+
+    def build(**kwargs: Any) -> QueueApp:
+        kwargs.setdefault("clock", lambda: T0)
+        kwargs.setdefault("refresh_interval", 3600.0)
+        return make_app(opened, **kwargs)
+
+    return build

@@ -1,0 +1,199 @@
+"""DLQ and Workers panes: retries, purges and worker control, each asked for like the CLI."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from queuectl.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
+from tui.panes.dlq import DlqPane
+from tui.panes.workers import WorkersPane
+from tui.screens.confirm import ConfirmScreen, CountScreen
+
+
+def _states() -> dict[str, str]:
+    return {job.id: job.state for job in Job.select()}
+
+
+def _seed_dead() -> None:
+    seed_job("d1", state="dead", attempts=4, last_error="exit 1", finished_at=T0 - 50)
+    seed_job("d2", state="dead", attempts=4, last_error="exit 2", finished_at=T0 - 40)
+    seed_job("ok", state="completed")
+
+
+async def test_dlq_lists_dead_jobs_with_their_error(app_for) -> None:
+    _seed_dead()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        assert sorted(key for key, _ in app.last_snapshot.dlq.rows) == ["d1", "d2"]
+        assert pane.table.has_focus
+        assert "exit 2" in str(pane.table.get_row("d2")[5])
+
+
+async def test_dlq_retry_highlighted(app_for) -> None:
+    _seed_dead()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        highlighted = app.query_one(DlqPane).highlighted
+        await pilot.press("r")
+        await wait_for(pilot, lambda: _states()[highlighted] == "pending", "dlq retry")
+        assert sum(state == "dead" for state in _states().values()) == 1
+
+
+async def test_dlq_retry_all_after_confirmation(app_for) -> None:
+    _seed_dead()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert _states() == {"d1": "dead", "d2": "dead", "ok": "completed"}
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _states()["d1"] == _states()["d2"] == "pending", "all")
+        await wait_toast(pilot, "2 dead job(s) back to pending")
+
+
+async def test_dlq_purge_after_confirmation(app_for) -> None:
+    _seed_dead()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _states() == {"ok": "completed"}, "purge")
+
+
+async def test_dlq_retry_all_when_empty_says_so(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "R")
+        await wait_toast(pilot, "The DLQ is empty")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+class FakeSupervisor:
+    """Stands in for ``queuectl.supervisor``: records calls, follows its contract."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def module(self) -> types.ModuleType:
+        module = types.ModuleType("queuectl.supervisor")
+        module.start_workers = self.start_workers  # type: ignore[attr-defined]
+        module.request_stop = self.request_stop  # type: ignore[attr-defined]
+        module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
+        return module
+
+    def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
+        self.calls.append(("start", (location, count)))
+        return [f"w{i}" for i in range(count)]
+
+    def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:
+        self.calls.append(("stop", (worker_ids, force)))
+        return list(worker_ids or ["w-a", "w-b"])
+
+    def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
+        self.calls.append(("wait", list(worker_ids)))
+        return []
+
+
+@pytest.fixture
+def supervisor(monkeypatch) -> FakeSupervisor:
+    fake = FakeSupervisor()
+    monkeypatch.setitem(sys.modules, "queuectl.supervisor", fake.module())
+    return fake
+
+
+async def test_workers_pane_shows_live_stopped_and_lost(app_for) -> None:
+    seed_worker("w-a", state="busy", current_job="j1", jobs_done=5)
+    seed_worker("w-b", state="idle", heartbeat_at=T0 - 300)  # past the 30 s lease
+    seed_worker("w-c", state="stopped", stopped_at=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        assert str(table.get_row("w-a")[3]) == "busy"
+        assert str(table.get_row("w-b")[3]) == "lost"
+        assert str(table.get_row("w-c")[3]) == "stopped"
+        assert str(table.get_row("w-a")[5]) == "2.0s"
+        assert app.last_snapshot.workers_busy == 1
+        assert app.last_snapshot.workers_idle == 0
+
+
+async def test_start_workers_asks_how_many(app_for, supervisor, opened) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "count prompt")
+        await pilot.press("backspace", "0", "enter")
+        assert isinstance(app.screen, CountScreen)  # 0 is refused inline
+        await pilot.press("backspace", "2", "enter")
+        await wait_for(pilot, lambda: ("start", (opened, 2)) in supervisor.calls, "start")
+        await wait_toast(pilot, "Started 2 worker(s)")
+
+
+async def test_stop_highlighted_worker(app_for, supervisor) -> None:
+    seed_worker("w-a", state="idle")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "x")
+        await wait_for(pilot, lambda: ("wait", ["w-a"]) in supervisor.calls, "stop + wait")
+        assert ("stop", (["w-a"], False)) in supervisor.calls
+        await wait_toast(pilot, "Worker w-a stopped")
+
+
+async def test_force_stop_asks_first(app_for, supervisor) -> None:
+    seed_worker("w-a", state="busy")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "K")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: ("stop", (["w-a"], True)) in supervisor.calls, "force")
+
+
+async def test_stop_all_asks_first(app_for, supervisor) -> None:
+    seed_worker("w-a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("n")
+        await pilot.pause()
+        assert supervisor.calls == []
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: ("stop", (None, False)) in supervisor.calls, "stop all")
+        await wait_toast(pilot, "Every worker stopped")
+
+
+async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "queuectl.supervisor", None)  # import raises
+    seed_worker("w-a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "x")
+        await wait_toast(pilot, "worker runtime (queuectl.supervisor) is not available")

@@ -1,0 +1,206 @@
+"""Config editing, the new-job form, the filter box, help and the command palette."""
+
+from __future__ import annotations
+
+from queuectl import config
+from queuectl.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.commands import COMMANDS, QueueCommands
+from tui.panes.config import ConfigPane
+from tui.panes.jobs import JobsPane
+from tui.screens.help import HelpScreen, key_label
+from tui.screens.new_job import NewJobScreen
+
+
+async def _edit_config(pilot, key: str, value: str) -> ConfigPane:
+    await pilot.press("4")
+    pane = pilot.app.query_one(ConfigPane)
+    pane.table.select_key(key)
+    await pilot.press("enter")
+    box = pane.query_one("#config-edit")
+    await wait_for(pilot, lambda: box.has_focus, "edit box")
+    box.value = value
+    await pilot.press("enter")
+    return pane
+
+
+async def test_config_edit_and_save(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = await _edit_config(pilot, "max_retries", "7")
+        assert pane.staged == {"max_retries": "7"}
+        assert config.get("max_retries") == 3  # staged, not saved
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: config.get("max_retries") == 7, "saved")
+        await wait_toast(pilot, "Saved max_retries")
+        await refreshed(pilot)
+        assert str(pane.table.get_row("max_retries")[1]) == "7"
+
+
+async def test_config_rejects_invalid_value_with_validator_message(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = await _edit_config(pilot, "max_retries", "500")
+        error = pane.query_one("#config-error")
+        await wait_for(pilot, lambda: "between 0 and 100" in str(error.render()), "error")
+        assert pane.staged == {}
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert config.get("max_retries") == 3
+        assert "between 0 and 100" in str(error.render())
+
+
+async def test_config_reset_to_default(app_for) -> None:
+    config.set_value("backoff_base", "5")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        pane.table.select_key("backoff_base")
+        await pilot.press("r", "ctrl+s")
+        await wait_for(pilot, lambda: config.get("backoff_base") == 2.0, "reset")
+
+
+async def _open_form(pilot) -> NewJobScreen:
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewJobScreen), "form")
+    return pilot.app.screen
+
+
+async def test_new_job_enqueues_like_the_cli(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        form = await _open_form(pilot)
+        form.query_one("#f-command").value = "make backup"
+        form.query_one("#f-priority").value = "5"
+        form.query_one("#f-delay").value = "2m"
+        form.query_one("#f-queue").value = "nightly"
+        form.query_one("#f-max_retries").value = "1"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: Job.select().count() == 1, "enqueue")
+        job = Job.get()
+        assert (job.command, job.priority, job.queue, job.max_retries) == (
+            "make backup",
+            5,
+            "nightly",
+            1,
+        )
+        assert job.run_at == T0 + 120
+        await wait_toast(pilot, f"Enqueued job {job.id}")
+
+
+async def test_new_job_shows_validation_error_inline(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        form = await _open_form(pilot)
+        form.query_one("#f-command").value = "echo hi"
+        form.query_one("#f-priority").value = "high"
+        await pilot.press("enter")
+        error = form.query_one("#form-error")
+        assert "\"priority\" must be an integer (got 'high')" in str(error.render())
+        form.query_one("#f-priority").value = ""
+        form.query_one("#f-delay").value = "5s"
+        form.query_one("#f-run_at").value = "2026-11-22T10:30:00Z"
+        await pilot.press("enter")
+        assert 'give either "run_at" or "delay"' in str(error.render())
+        assert app.screen is form
+        await pilot.press("escape")
+        await pilot.pause()
+        assert Job.select().count() == 0
+
+
+async def test_new_job_empty_command_is_refused(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        form = await _open_form(pilot)
+        await pilot.press("enter")
+        assert 'missing "command"' in str(form.query_one("#form-error").render())
+
+
+async def test_filter_by_state_and_text(app_for) -> None:
+    seed_job("a", "backup db", state="failed")
+    seed_job("b", "backup files")
+    seed_job("c", "send mail", state="failed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("slash")
+        box = app.query_one("#job-filter")
+        await wait_for(pilot, lambda: box.has_focus, "filter box")
+        await pilot.press(*"state:failed backup", "enter")
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["a"]
+        assert "filter: state:failed backup" in str(
+            app.query_one(JobsPane).query_one(".status").render()
+        )
+        await app.run_action("clear_filter")
+        await refreshed(pilot)
+        assert len(app.last_snapshot.jobs.rows) == 3
+
+
+async def test_filter_unknown_state_is_reported(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("slash", *"state:bogus", "enter")
+        await wait_toast(pilot, "unknown state 'bogus'")
+        assert not app.query_one(JobsPane).job_filter.active
+
+
+async def test_typing_in_a_box_never_triggers_keys(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("slash", *"qnrcd1234", "escape")
+        await pilot.pause()
+        assert app.is_running
+        assert Job.get_by_id("a").state == "pending"
+
+
+async def test_help_lists_every_key(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        listed = {
+            part
+            for _, bindings in app.screen.sections
+            for binding in bindings
+            for part in key_label(binding.key).split(" / ")
+        }
+        for key in ("enter", "/", "n", "r", "R", "c", "d", "s", "x", "X", "ctrl+s", "?", "q"):
+            assert key in listed
+        for key in "1234":
+            assert key in listed
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "closed")
+
+
+async def test_palette_offers_every_action(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        provider = QueueCommands(app.screen)
+        titles = [hit.text async for hit in provider.discover()]
+        assert len(titles) == len(COMMANDS)
+        hits = [hit async for hit in provider.search("retry all")]
+        assert hits and "DLQ: retry all dead jobs" in str(hits[0].text)
+        await hits[0].command()
+        await pilot.pause()
+        assert app.tabs.active == "dlq"
+
+
+async def test_new_job_button_opens_the_form(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.click("#btn-new")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form by button")

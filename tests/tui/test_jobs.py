@@ -1,0 +1,209 @@
+"""Jobs pane: every action changes the database as the CLI would, and bad ones change nothing."""
+
+from __future__ import annotations
+
+from queuectl import queue
+from queuectl.jobspec import JobSpec
+from queuectl.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.panes.jobs import JobsPane
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.detail import JobDetailScreen
+
+
+def _state(job_id: str) -> str | None:
+    job = Job.get_or_none(Job.id == job_id)
+    return job.state if job else None
+
+
+async def _highlight(pilot, job_id: str) -> None:
+    pane = pilot.app.query_one(JobsPane)
+    pane.table.select_key(job_id)
+    await pilot.pause()
+    assert pane.highlighted == job_id
+
+
+async def test_shows_jobs_newest_first(app_for) -> None:
+    seed_job("old", now=T0 - 100)
+    seed_job("new", now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["new", "old"]
+        assert pane.highlighted == "new"
+        assert "2 jobs" in str(pane.query_one(".status").render())
+
+
+async def test_retry_dead_job(app_for) -> None:
+    seed_job("a", state="dead", attempts=4, last_error="boom")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await _highlight(pilot, "a")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: _state("a") == "pending", "retry")
+        assert Job.get_by_id("a").attempts == 0
+        await wait_toast(pilot, "Job a is pending again")
+
+
+async def test_retry_pending_job_is_refused(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("r")
+        await wait_toast(pilot, "only failed, dead or cancelled jobs can be retried")
+        assert _state("a") == "pending"
+
+
+async def test_cancel(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel")
+        await wait_toast(pilot, "Job a cancelled")
+
+
+async def test_delete_asks_first(app_for) -> None:
+    seed_job("a", state="completed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
+        assert _state("a") == "completed"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _state("a") is None, "delete")
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted is None
+
+
+async def test_delete_running_job_is_refused(app_for) -> None:
+    seed_job("a", state="processing", worker_id="w-1", started_at=T0 - 5)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("d", "y")
+        await wait_toast(pilot, "cancel it before deleting it")
+        assert _state("a") == "processing"
+
+
+async def test_buttons_run_the_same_actions(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.click("#btn-cancel")
+        await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel by button")
+
+
+async def test_refresh_keeps_cursor_on_its_job(app_for) -> None:
+    for index in range(5):
+        seed_job(f"job{index}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await _highlight(pilot, "job2")
+        pane = app.query_one(JobsPane)
+        row_before = pane.table.cursor_row
+        queue.enqueue_many(
+            [JobSpec(command="echo new", id=f"new{i}") for i in range(3)], now=T0, cwd="/"
+        )
+        Job.update(state="completed").where(Job.id == "job3").execute()
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows][:3] == ["new2", "new1", "new0"]
+        assert pane.highlighted == "job2"
+        assert pane.table.cursor_row == row_before + 3
+        # A changed cell is updated in place.
+        assert "completed" in str(pane.table.get_row("job3")[1])
+
+
+async def test_cursor_moves_to_neighbour_when_its_job_goes(app_for) -> None:
+    for index in range(3):
+        seed_job(f"job{index}", state="completed", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await _highlight(pilot, "job1")
+        queue.delete("job1")
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted in ("job0", "job2")
+
+
+async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
+    seed_job("a", state="processing", attempts=2, worker_id="w-1", started_at=T0 - 50)
+    seed_run("a", 1, finished_at=T0 - 60, outcome="failed", exit_code=3, output="first\n")
+    run_id = seed_run("a", 2, output="line one\n")
+    app = app_for(refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen)
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        log = screen.query_one("#output")
+        assert "line one" in "\n".join(log.lines)
+        assert screen.query_one("#runs").row_count == 2
+        from queuectl.models import Run
+
+        Run.update(output="line one\nline two\n").where(Run.id == run_id).execute()
+        await wait_for(pilot, lambda: "line two" in "\n".join(log.lines), "live output")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
+
+
+async def test_detail_retry_key(app_for) -> None:
+    seed_job("a", state="dead", attempts=4)
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: _state("a") == "pending", "retry from detail")
+
+
+async def test_sort_by_key_and_header(app_for) -> None:
+    seed_job("low", now=T0 - 10)
+    seed_job("high", now=T0 - 100, priority=9)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        assert pane.highlighted == "low"
+        table = pane.table
+        x = sum(column.get_render_width(table) for column in table.ordered_columns[:2])
+        await pilot.click(table, offset=(x + 1, 0))  # the "Pri" header
+        await wait_for(pilot, lambda: pane.sort.column == "priority", "sort by header")
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["high", "low"]
+        assert pane.highlighted == "low"  # the cursor followed its job
+        await pilot.press("o")
+        assert pane.sort.column is not None
+
+
+async def test_highlighted_job_keeps_its_place_on_screen(app_for) -> None:
+    for index in range(40):
+        seed_job(f"job{index:02d}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 20)) as pilot:
+        await refreshed(pilot)
+        await _highlight(pilot, "job05")  # far down: the table scrolled to show it
+        table = app.query_one(JobsPane).table
+        await wait_for(pilot, lambda: table.scroll_y > 0, "scrolled to the job")
+        offset = table.cursor_row - table.scroll_y
+        queue.enqueue_many(
+            [JobSpec(command="echo new", id=f"new{i:02d}") for i in range(30)], now=T0, cwd="/"
+        )
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted == "job05"
+        await wait_for(pilot, lambda: table.cursor_row - table.scroll_y == offset, "same place")

@@ -1,0 +1,75 @@
+"""Hostile text is shown as it is: never parsed as markup, never reaching the terminal raw."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for
+from tui.panes.dlq import DlqPane
+from tui.panes.jobs import JobsPane
+from tui.screens.detail import JobDetailScreen
+
+HOSTILE = "[bold red]boom[/] \x1b[31mred \x1b]52;c;aGk=\x07 end"
+
+
+def _rendered(widget, lines: int) -> str:
+    return "\n".join(
+        "".join(segment.text for segment in widget.render_line(y)) for y in range(lines)
+    )
+
+
+def _assert_inert(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text
+    assert "␛" in text  # the escape is visible instead
+
+
+async def test_hostile_command_and_error_are_inert_in_tables(app_for) -> None:
+    seed_job("evil", HOSTILE, state="dead", attempts=4, last_error=HOSTILE, finished_at=T0 - 5)
+    app = app_for()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await refreshed(pilot)
+        jobs = app.query_one(JobsPane).table
+        command = jobs.get_row("evil")[8]
+        assert str(command).startswith("[bold red]boom[/] ␛[31mred ␛]52;c;aGk=␇ end")
+        await wait_for(pilot, lambda: "evil" in _rendered(jobs, 2), "jobs drawn")
+        shown = _rendered(jobs, 2)
+        assert "[bold red]boom[/]" in shown
+        _assert_inert(shown)
+        await pilot.press("2")
+        dlq = app.query_one(DlqPane).table
+        await wait_for(pilot, lambda: "evil" in _rendered(dlq, 2), "DLQ drawn")
+        shown = _rendered(dlq, 2)
+        assert "[bold red]boom[/]" in shown
+        _assert_inert(shown)
+
+
+async def test_hostile_output_is_inert_in_detail(app_for) -> None:
+    seed_job("evil", HOSTILE, state="failed", attempts=1, last_error=HOSTILE)
+    seed_run("evil", 1, finished_at=T0 - 5, outcome="failed", exit_code=1, output=HOSTILE + "\n")
+    app = app_for()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        output = "\n".join(screen.query_one("#output").lines)
+        assert "[bold red]boom[/]" in output
+        _assert_inert(output)
+        fields = _rendered(screen.query_one("#detail-fields"), 8)
+        assert "[bold red]boom[/]" in fields
+        _assert_inert(fields)
+
+
+def test_the_cli_never_loads_textual() -> None:
+    """The dependency runs one way: ``queuectl`` works without paying for Textual."""
+    code = (
+        "import sys, queuectl.cli; "
+        "print(any(m.startswith(('textual', 'tui')) for m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

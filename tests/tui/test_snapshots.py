@@ -1,0 +1,99 @@
+"""Snapshot tests: each pane and screen on fixed demo data under a frozen clock.
+
+Regenerate with ``pytest tests/tui --snapshot-update`` and look at the SVGs
+in ``tests/tui/__snapshots__/`` before committing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from queuectl import db
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, wait_for
+from tui.app import QueueApp, make_app
+from tui.demo import seed_demo
+from tui.screens.detail import JobDetailScreen
+from tui.screens.new_job import NewJobScreen
+
+
+@pytest.fixture
+def demo_app(tmp_path, monkeypatch) -> QueueApp:
+    """The demo queue, opened by a relative path so the header reads the same everywhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    app = make_app("demo.db", clock=lambda: T0, refresh_interval=3600.0)
+    seed_demo(T0)
+    yield app
+    db.close_database()
+
+
+def keys(*presses: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        if presses:
+            await pilot.press(*presses)
+        await pilot.pause()
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_jobs_pane(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys())
+
+
+def test_jobs_pane_80x24(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys())
+
+
+def test_dlq_pane(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("2"))
+
+
+def test_workers_pane(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("3"))
+
+
+def test_config_pane(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("4"))
+
+
+def test_detail_screen(snap_compare, demo_app) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        demo_app.jobs_pane.table.select_key("job-013")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
+        screen = demo_app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=run_before)
+
+
+def test_new_job_form_with_error(snap_compare, demo_app) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, NewJobScreen), "form")
+        form = demo_app.screen
+        form.query_one("#f-command", Input).value = "make backup"
+        form.query_one("#f-priority", Input).value = "urgent"
+        await pilot.press("enter")
+        for box in form.query(Input):
+            box.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(100, 30), run_before=run_before)
+
+
+def test_help_screen(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(100, 50), run_before=keys("question_mark"))

@@ -1,0 +1,61 @@
+"""The command palette (ctrl+p): every dashboard action, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from tui.app import QueueApp
+
+COMMANDS: list[tuple[str, str, str]] = [
+    ("Jobs: show", "show_pane('jobs')", "Switch to the Jobs pane (1)"),
+    ("DLQ: show", "show_pane('dlq')", "Switch to the dead-letter queue (2)"),
+    ("Workers: show", "show_pane('workers')", "Switch to the Workers pane (3)"),
+    ("Config: show", "show_pane('config')", "Switch to the Config pane (4)"),
+    ("Jobs: new job", "new_job", "Enqueue a command (n)"),
+    ("Jobs: filter", "filter", "Filter jobs by text, state: or queue: (/)"),
+    ("Jobs: clear filter", "clear_filter", "Show every job again"),
+    ("Jobs: details of highlighted job", "pane('jobs', 'details')", "enter"),
+    ("Jobs: retry highlighted job", "pane('jobs', 'retry')", "r"),
+    ("Jobs: cancel highlighted job", "pane('jobs', 'cancel')", "c"),
+    ("Jobs: delete highlighted job", "pane('jobs', 'delete')", "d, asks first"),
+    ("Jobs: sort by next column", "pane('jobs', 'cycle_sort')", "o"),
+    ("DLQ: retry highlighted job", "pane('dlq', 'retry')", "r"),
+    ("DLQ: retry all dead jobs", "pane('dlq', 'retry_all')", "R, asks first"),
+    ("DLQ: purge dead jobs", "pane('dlq', 'purge')", "p, asks first"),
+    ("Workers: start workers", "pane('workers', 'start')", "s, asks how many"),
+    ("Workers: stop highlighted worker", "pane('workers', 'stop')", "x, graceful"),
+    ("Workers: stop all workers", "pane('workers', 'stop_all')", "X, asks first"),
+    ("Workers: force-stop highlighted worker", "pane('workers', 'force_stop')", "K"),
+    ("Config: edit highlighted key", "pane('config', 'edit')", "e / enter"),
+    ("Config: reset highlighted key", "pane('config', 'reset')", "r, staged"),
+    ("Config: save changes", "pane('config', 'save')", "ctrl+s"),
+    ("Config: discard changes", "pane('config', 'discard')", "u"),
+    ("Refresh now", "refresh_now", "Read the database again"),
+    ("Help: keys", "help", "?"),
+    ("Quit", "quit", "q"),
+]
+"""(title, app action, help); each runs exactly what its key or button runs."""
+
+
+class QueueCommands(Provider):
+    """Offers every dashboard action in the command palette."""
+
+    def _runner(self, action: str) -> Callable[[], object]:
+        app = cast("QueueApp", self.app)
+        return partial(app.run_action, action)
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in COMMANDS:
+            yield DiscoveryHit(title, self._runner(action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), self._runner(action), help=help_text)

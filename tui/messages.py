@@ -1,0 +1,39 @@
+"""Messages of intent: panes and screens say what the user wants; the app does it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.message import Message
+
+Action = Literal[
+    "detail",
+    "retry",
+    "cancel",
+    "delete",
+    "retry_all_dead",
+    "purge_dead",
+    "start_workers",
+    "stop_worker",
+    "force_stop_worker",
+    "stop_all_workers",
+    "refresh",
+    "new_job",
+]
+
+
+class Intent(Message):
+    """The user asked for ``action`` on ``target`` (a job or worker id, or ``None``)."""
+
+    def __init__(self, action: Action, target: str | None = None) -> None:
+        super().__init__()
+        self.action: Action = action
+        self.target = target
+
+
+class SaveSettings(Message):
+    """The config pane wants these validated values stored (``None`` = reset to default)."""
+
+    def __init__(self, changes: dict[str, str | None]) -> None:
+        super().__init__()
+        self.changes = changes

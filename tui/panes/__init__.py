@@ -1,0 +1,1 @@
+"""One module per pane: jobs, DLQ, workers, config."""

@@ -1,0 +1,53 @@
+"""What every table pane shares: a toolbar of compact buttons, a status line and a keyed table."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Static
+
+from tui.data import Row
+from tui.panes.table import KeyedTable
+
+
+class TablePane(Vertical):
+    """A pane whose buttons run the same actions as its keys (mouse users get every action).
+
+    Subclasses set ``COLUMNS`` and ``BUTTONS`` (label, action name); a button press
+    runs ``action_<name>`` on the pane, exactly as the key binding does.
+    """
+
+    COLUMNS: ClassVar[list[tuple[str, str]]] = []
+    BUTTONS: ClassVar[list[tuple[str, str]]] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            for label, action in self.BUTTONS:
+                yield Button(label, id=f"btn-{action}", compact=True, classes="tool")
+            yield Static("", classes="status")
+        yield KeyedTable(self.COLUMNS)
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    @property
+    def highlighted(self) -> str | None:
+        """The key of the highlighted row, or ``None`` when the table is empty."""
+        return self.table.highlighted_key
+
+    def set_status(self, text: str) -> None:
+        self.query_one(".status", Static).update(text)
+
+    def apply_rows(self, rows: list[Row]) -> None:
+        self.table.apply(rows)
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id and event.button.id.startswith("btn-"):
+            event.stop()
+            await self.run_action(event.button.id.removeprefix("btn-"))

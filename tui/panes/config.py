@@ -1,0 +1,185 @@
+"""The Config pane: every setting with its type, range and description, edited inline.
+
+Edits are validated as they are entered (by the same ``SettingSpec.parse`` the CLI
+uses) and staged; ``ctrl+s`` stores them all, so a half-typed value never reaches
+the workers.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Label, Static
+
+from queuectl.config import SPECS, SettingSpec
+from queuectl.errors import ValidationError
+from queuectl.textsafe import one_line
+from tui.data import Row, styled
+from tui.messages import SaveSettings
+from tui.panes.base import TablePane
+
+
+def _show(value: float | int) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class ConfigPane(TablePane):
+    """Settings table, an edit box under it, and the validator's message when it says no."""
+
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
+        ("key", "Key"),
+        ("value", "Value"),
+        ("default", "Default"),
+        ("type", "Type"),
+        ("range", "Range"),
+        ("description", "Description"),
+    ]
+    BUTTONS: ClassVar[list[tuple[str, str]]] = [
+        ("Edit", "edit"),
+        ("Reset", "reset"),
+        ("Save", "save"),
+        ("Discard", "discard"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit", "Edit"),
+        Binding("r", "reset", "Reset"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("u", "discard", "Discard"),
+    ]
+    """Config keys: edits and resets are staged until ``ctrl+s``."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.staged: dict[str, str | None] = {}
+        self.settings: dict[str, float | int] = {key: spec.default for key, spec in SPECS.items()}
+        self._editing: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        with Horizontal(id="config-editor", classes="hidden"):
+            yield Label("", id="config-edit-label")
+            yield Input(id="config-edit", compact=True)
+        yield Static("", id="config-error", classes="error hidden")
+
+    def show_settings(self, settings: dict[str, float | int]) -> None:
+        """Apply the stored values from a snapshot; staged edits stay on top."""
+        self.settings = settings
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        rows: list[Row] = []
+        for key, spec in SPECS.items():
+            if key in self.staged:
+                raw = self.staged[key]
+                shown = _show(spec.default) if raw is None else _show(spec.parse(raw))
+                value = styled(shown + " *", "bold yellow")
+            else:
+                current = self.settings.get(key, spec.default)
+                value = styled(_show(current), "bold" if current != spec.default else "")
+            rows.append(
+                (
+                    key,
+                    (
+                        styled(key),
+                        value,
+                        styled(_show(spec.default)),
+                        styled(spec.type.__name__),
+                        styled(spec.range_text),
+                        styled(spec.description),
+                    ),
+                )
+            )
+        self.apply_rows(rows)
+        if self.staged:
+            self.set_status(f"{len(self.staged)} unsaved change(s): ctrl+s saves, u discards")
+        else:
+            self.set_status("enter/e edits the highlighted key")
+
+    def _spec(self) -> SettingSpec | None:
+        key = self.highlighted
+        return SPECS.get(key) if key else None
+
+    def action_edit(self) -> None:
+        """Edit the highlighted key in the box under the table."""
+        spec = self._spec()
+        if spec is None:
+            return
+        self._editing = spec.key
+        box = self.query_one("#config-edit", Input)
+        staged = self.staged.get(spec.key)
+        box.value = staged if staged is not None else _show(self.settings[spec.key])
+        box.placeholder = spec.range_text
+        self.query_one("#config-edit-label", Label).update(
+            Text(f"{spec.key} ({spec.range_text}) = ", style="bold")
+        )
+        self.query_one("#config-editor").remove_class("hidden")
+        box.focus()
+
+    def action_reset(self) -> None:
+        """Stage the highlighted key's default."""
+        spec = self._spec()
+        if spec is not None:
+            self.staged[spec.key] = None
+            self._render_rows()
+
+    def action_save(self) -> None:
+        """Store every staged change (ctrl+s)."""
+        if self._editing is not None and not self._accept():
+            return
+        if not self.staged:
+            self.notify("No config changes to save")
+            return
+        self.post_message(SaveSettings(dict(self.staged)))
+        self.staged.clear()
+        self._render_rows()
+
+    def action_discard(self) -> None:
+        """Forget staged changes."""
+        self.staged.clear()
+        self._close_editor()
+        self._render_rows()
+
+    def _accept(self) -> bool:
+        """Validate the edit box; stage it, or show the validator's message and keep editing."""
+        key = self._editing
+        if key is None:
+            return True
+        box = self.query_one("#config-edit", Input)
+        error = self.query_one("#config-error", Static)
+        try:
+            SPECS[key].parse(box.value)
+        except ValidationError as exc:
+            error.update(Text("✗ " + one_line(str(exc))))
+            error.remove_class("hidden")
+            box.focus()
+            return False
+        self.staged[key] = box.value.strip()
+        self._close_editor()
+        self._render_rows()
+        return True
+
+    def _close_editor(self) -> None:
+        self._editing = None
+        self.query_one("#config-editor").add_class("hidden")
+        self.query_one("#config-error", Static).add_class("hidden")
+        self.focus_table()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "config-edit":
+            event.stop()
+            self._accept()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_edit()
+
+    def on_key(self, event: events.Key) -> None:
+        """Escape abandons the edit in progress."""
+        if event.key == "escape" and self._editing is not None:
+            event.stop()
+            self._close_editor()

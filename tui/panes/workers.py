@@ -1,0 +1,68 @@
+"""The Workers pane: every registered worker process, live or stopped."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from tui.data import TableData
+from tui.messages import Intent
+from tui.panes.base import TablePane
+
+
+class WorkersPane(TablePane):
+    """Workers with their heartbeat age; a live one past its lease shows as ``lost``."""
+
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
+        ("id", "ID"),
+        ("pid", "PID"),
+        ("host", "Host"),
+        ("state", "State"),
+        ("job", "Job"),
+        ("beat", "Beat"),
+        ("done", "Done"),
+        ("failed", "Failed"),
+        ("queues", "Queues"),
+    ]
+    BUTTONS: ClassVar[list[tuple[str, str]]] = [
+        ("Start", "start"),
+        ("Stop", "stop"),
+        ("Stop all", "stop_all"),
+        ("Force stop", "force_stop"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("X", "stop_all", "Stop all"),
+        Binding("K", "force_stop", "Force stop"),
+    ]
+    """Worker keys; stopping is graceful (the job finishes) except ``K``."""
+
+    def show(self, data: TableData) -> None:
+        self.apply_rows(data.rows)
+        live = sum(1 for raw in data.raw.values() if raw["state"] != "stopped")
+        self.set_status(f"{live} running · {data.total - live} stopped")
+
+    def _with_worker(self, action: str) -> None:
+        worker_id = self.highlighted
+        if worker_id is None:
+            self.notify("No worker is highlighted", severity="warning")
+            return
+        self.post_message(Intent(action, worker_id))  # type: ignore[arg-type]
+
+    def action_start(self) -> None:
+        """Start N detached workers (asks how many)."""
+        self.post_message(Intent("start_workers"))
+
+    def action_stop(self) -> None:
+        """Gracefully stop the highlighted worker: it finishes its job first."""
+        self._with_worker("stop_worker")
+
+    def action_stop_all(self) -> None:
+        """Gracefully stop every worker (asks first)."""
+        self.post_message(Intent("stop_all_workers"))
+
+    def action_force_stop(self) -> None:
+        """Kill the highlighted worker's job now; the job goes back to pending (asks first)."""
+        self._with_worker("force_stop_worker")

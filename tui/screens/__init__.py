@@ -1,0 +1,1 @@
+"""Modal and full screens: job detail, confirmation, prompt, new job, help."""

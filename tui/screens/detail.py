@@ -1,0 +1,218 @@
+"""One job in full: every field, its runs, and the selected run's output, live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, Static
+from textual.worker import get_current_worker
+
+from queuectl import queue
+from queuectl.errors import JobNotFound
+from queuectl.models import Job, Run, database
+from queuectl.textsafe import inert, one_line
+from queuectl.timeutil import human_duration, iso
+from tui.data import Row, state_text, styled
+from tui.messages import Intent
+from tui.panes.table import KeyedTable
+
+RUN_COLUMNS = [
+    ("attempt", "#"),
+    ("worker", "Worker"),
+    ("started", "Started"),
+    ("duration", "Took"),
+    ("outcome", "Outcome"),
+    ("exit", "Exit"),
+]
+
+
+@dataclass
+class JobView:
+    """A job and its runs, read together in a thread worker."""
+
+    job: Job | None
+    runs: list[Run]
+
+
+class DetailLoaded(Message):
+    def __init__(self, view: JobView) -> None:
+        super().__init__()
+        self.view = view
+
+
+def _fields(job: Job, now: float) -> Table:
+    """Every job field as a key/value grid; untrusted text made inert, never markup."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1)
+
+    def when(epoch: float | None) -> Text:
+        if epoch is None:
+            return Text("—", style="dim")
+        delta = now - epoch
+        rel = f"{human_duration(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
+        # One line whatever the width: the relative part is cut first at 80 columns.
+        return Text(f"{iso(epoch)} ({rel})", no_wrap=True, overflow="ellipsis")
+
+    timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
+    grid.add_row("Command", Text(inert(job.command)), "", "")
+    grid.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
+    grid.add_row(
+        "Attempts",
+        Text(f"{job.attempts} of {job.max_retries + 1}"),
+        "Priority",
+        Text(str(job.priority)),
+    )
+    grid.add_row("Created", when(job.created_at), "Run at", when(job.run_at))
+    grid.add_row("Started", when(job.started_at), "Finished", when(job.finished_at))
+    grid.add_row(
+        "Worker",
+        Text(one_line(job.worker_id) or "—"),
+        "Exit code",
+        Text("—" if job.exit_code is None else str(job.exit_code)),
+    )
+    grid.add_row("Timeout", Text(timeout), "Cwd", Text(one_line(job.cwd)))
+    if job.last_error:
+        grid.add_row("Last error", Text(inert(job.last_error), style="red"), "", "")
+    return grid
+
+
+def run_rows(runs: list[Run], now: float) -> list[Row]:
+    rows: list[Row] = []
+    for run in runs:
+        running = run.outcome is None
+        took = (now - run.started_at) if running else run.duration
+        outcome = run.outcome or "running"
+        style = {"succeeded": "green", "running": "bold cyan"}.get(outcome, "red")
+        rows.append(
+            (
+                str(run.id),
+                (
+                    styled(str(run.attempt)),
+                    styled(one_line(run.worker_id, 20)),
+                    styled(iso(run.started_at) or ""),
+                    styled(human_duration(took)),
+                    styled(outcome, style),
+                    styled("" if run.exit_code is None else str(run.exit_code)),
+                ),
+            )
+        )
+    return rows
+
+
+class JobDetailScreen(Screen[None]):
+    """Follows the job live: the output of a running attempt grows as its worker reports it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("r", "intent('retry')", "Retry"),
+        Binding("c", "intent('cancel')", "Cancel"),
+        Binding("d", "intent('delete')", "Delete"),
+    ]
+    """Detail keys: act on this job, or go back."""
+
+    def __init__(self, job_id: str, clock: Callable[[], float], interval: float) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.clock = clock
+        self.interval = interval
+        self._runs: dict[str, Run] = {}
+        self._shown_run: str | None = None
+        self._shown_output = ""
+        self._follow_latest = True
+        self.loads = 0
+        """How many reads were applied; tests wait on it instead of sleeping."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Job {self.job_id}"), id="detail-title")
+        yield Static("", id="detail-fields")
+        yield KeyedTable(RUN_COLUMNS, id="runs")
+        yield Log(id="output", highlight=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#output", Log).border_title = "Output"
+        self.query_one("#runs", KeyedTable).border_title = "Runs"
+        self.load()
+
+    @work(thread=True, exclusive=True, group="detail")
+    def load(self) -> None:
+        """Read the job and its runs off the UI thread."""
+        try:
+            job = queue.get_job(self.job_id)
+            runs = queue.runs_of(self.job_id)
+        except JobNotFound:
+            job, runs = None, []
+        finally:
+            if not database.is_closed():
+                database.close()
+        if not get_current_worker().is_cancelled:
+            self.post_message(DetailLoaded(JobView(job, runs)))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        view = message.view
+        now = self.clock()
+        if view.job is None:
+            self.query_one("#detail-fields", Static).update(
+                Text("This job no longer exists.", style="bold red")
+            )
+        else:
+            self.query_one("#detail-fields", Static).update(_fields(view.job, now))
+        table = self.query_one("#runs", KeyedTable)
+        table.apply(run_rows(view.runs, now))
+        self._runs = {str(run.id): run for run in view.runs}
+        if view.runs and (self._follow_latest or self._shown_run not in self._runs):
+            table.select_key(str(view.runs[-1].id))
+            self._show_output(str(view.runs[-1].id))
+        elif self._shown_run is not None:
+            self._show_output(self._shown_run)
+        elif view.job is not None and not view.runs:
+            self.query_one("#output", Log).border_subtitle = "no runs yet"
+        self.loads += 1
+        if view.job is not None:
+            self.set_timer(self.interval, self.load)
+
+    def _show_output(self, run_id: str) -> None:
+        """Show a run's output; appended text is written, anything else redraws."""
+        run = self._runs.get(run_id)
+        log = self.query_one("#output", Log)
+        if run is None:
+            return
+        output = inert(run.output)
+        if run_id == self._shown_run and output.startswith(self._shown_output):
+            extra = output[len(self._shown_output) :]
+            if extra:
+                log.write(extra)
+        else:
+            log.clear()
+            log.write(output)
+        self._shown_run = run_id
+        self._shown_output = output
+        live = " (live)" if run.outcome is None and self._is_running() else ""
+        log.border_title = f"Output of attempt {run.attempt}{live}"
+
+    def _is_running(self) -> bool:
+        return any(run.outcome is None for run in self._runs.values())
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        run_id = event.row_key.value
+        if run_id is None or run_id == self._shown_run:
+            return
+        latest = max(self._runs, key=int) if self._runs else None
+        self._follow_latest = run_id == latest
+        self._show_output(run_id)
+
+    def action_intent(self, action: str) -> None:
+        self.post_message(Intent(action, self.job_id))  # type: ignore[arg-type]
