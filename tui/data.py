@@ -338,7 +338,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         workers=TableData(
             [(w.id, worker_cells(w, now, lease)) for w in workers],
             len(workers),
-            {w.id: {"state": w.state, "pid": w.pid} for w in workers},
+            {w.id: {"state": str(worker_cells(w, now, lease)[3])} for w in workers},
         ),
         settings=settings,
         command_width=request.command_width,

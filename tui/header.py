@@ -47,6 +47,12 @@ class StatsHeader(Vertical):
 
     def show(self, snapshot: Snapshot) -> None:
         self.query_one("#counts", Static).update(counts_text(snapshot.counts))
+        where = self.query_one("#db-location", Static)
+        location = one_line(self.location)
+        room = where.size.width
+        if room and len(location) > room:
+            location = "…" + location[-(room - 1) :]  # the file name matters most: keep the end
+        where.update(Text(location, style="dim"))
         workers = Text(no_wrap=True)
         workers.append("workers ", style="dim")
         workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])

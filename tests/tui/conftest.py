@@ -95,6 +95,13 @@ def seed_worker(worker_id: str, **fields: Any) -> None:
 
 
 @pytest.fixture
+def db_url(db_path: str) -> str:
+    """Dashboard tests run on SQLite only: the backend matrix is for the core, the CLI
+    and the workers, and ``test_on_postgres.py`` runs the dashboard once on PostgreSQL."""
+    return db_path
+
+
+@pytest.fixture
 def app_for(opened: str) -> Callable[..., QueueApp]:
     """Builds the dashboard on the test database with the frozen clock."""
 

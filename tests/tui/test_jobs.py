@@ -207,3 +207,17 @@ async def test_highlighted_job_keeps_its_place_on_screen(app_for) -> None:
         await refreshed(pilot)
         assert app.query_one(JobsPane).highlighted == "job05"
         await wait_for(pilot, lambda: table.cursor_row - table.scroll_y == offset, "same place")
+
+
+async def test_delete_from_detail_goes_back(app_for) -> None:
+    seed_job("a", state="completed")
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _state("a") is None, "delete")
+        await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")

@@ -85,11 +85,13 @@ def test_new_job_form_with_error(snap_compare, demo_app) -> None:
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(demo_app.screen, NewJobScreen), "form")
         form = demo_app.screen
+        for box in form.query(Input):
+            box.cursor_blink = False  # before anything else, so no blink phase is captured
         form.query_one("#f-command", Input).value = "make backup"
         form.query_one("#f-priority", Input).value = "urgent"
         await pilot.press("enter")
-        for box in form.query(Input):
-            box.cursor_blink = False
+        error = form.query_one("#form-error")
+        await wait_for(pilot, lambda: "must be an integer" in str(error.render()), "error")
         await pilot.pause()
 
     assert snap_compare(demo_app, terminal_size=(100, 30), run_before=run_before)

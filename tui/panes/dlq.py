@@ -44,7 +44,9 @@ class DlqPane(TablePane):
         self.apply_rows(data.rows)
         shown = len(data.rows)
         self.set_status(
-            f"{shown} of {data.total:,} dead" if data.total > shown else f"{shown} dead jobs"
+            f"{shown} of {data.total:,} dead"
+            if data.total > shown
+            else f"{shown} dead job{'s' if shown != 1 else ''}"
         )
 
     def _with_job(self, action: str) -> None:

@@ -76,7 +76,13 @@ class JobsPane(TablePane):
         self._command_width = command_width
         self.table.apply(data.rows, rebuild=rebuild)
         shown = len(data.rows)
-        parts = [f"{shown} of {data.total:,}" if data.total > shown else f"{shown} jobs"]
+        parts = [
+            f"{shown} of {data.total:,}"
+            if data.total > shown
+            else f"{shown} job{'s' if shown != 1 else ''}"
+        ]
+        if not data.total and not self.job_filter.active:
+            parts = ["no jobs yet: n enqueues one"]
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
         if self.sort.column:

@@ -41,8 +41,14 @@ class WorkersPane(TablePane):
 
     def show(self, data: TableData) -> None:
         self.apply_rows(data.rows)
-        live = sum(1 for raw in data.raw.values() if raw["state"] != "stopped")
-        self.set_status(f"{live} running · {data.total - live} stopped")
+        states = [raw["state"] for raw in data.raw.values()]
+        lost, stopped = states.count("lost"), states.count("stopped")
+        running = len(states) - lost - stopped
+        self.set_status(
+            f"{running} running · {lost} lost · {stopped} stopped"
+            if lost
+            else f"{running} running · {stopped} stopped"
+        )
 
     def _with_worker(self, action: str) -> None:
         worker_id = self.highlighted

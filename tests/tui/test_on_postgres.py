@@ -1,0 +1,27 @@
+"""The dashboard against PostgreSQL: it reads, refreshes and acts through the same core."""
+
+from __future__ import annotations
+
+import pytest
+
+from queuectl import db
+from queuectl.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.app import make_app
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_dashboard_lists_and_retries_on_postgresql(pg_url: str) -> None:
+    db.open_database(pg_url)
+    seed_job("alive", "echo fine")
+    seed_job("gone", "exit 1", state="dead", attempts=4, last_error="boom")
+    app = make_app(pg_url, clock=lambda: T0, refresh_interval=3600.0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")  # the DLQ pane
+        await refreshed(pilot)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: Job.get_by_id("gone").state == "pending", "retry")
+        await wait_toast(pilot, "Job gone is pending again")
