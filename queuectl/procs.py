@@ -92,7 +92,15 @@ def kill_orphan_group(run: Run, host: str) -> None:
     the group still carries the job's id in its environment: a pgid reused by an
     unrelated program is left alone. Waits (briefly) until the group is gone.
     """
-    if run.host != host or not run.pgid or run.pgid == os.getpgid(0):
+    if run.host != host:
+        return
+    if not run.pgid:
+        # The worker died within the attempt's first moments, before it wrote
+        # the group down (see worker.PGID_AFTER): find the group by the job's identity.
+        for pgid in _groups_running(str(run.job_id), int(run.attempt)):
+            _kill_orphan(pgid, str(run.job_id))
+        return
+    if run.pgid == os.getpgid(0):
         return
     pgid = int(run.pgid)
     if not group_alive(pgid):
@@ -100,7 +108,32 @@ def kill_orphan_group(run: Run, host: str) -> None:
     if not _group_runs_job(pgid, str(run.job_id)):
         log.warning("process group %d is no longer job %s's; left alone", pgid, run.job_id)
         return
-    log.warning("killing orphaned process group %d of job %s", pgid, run.job_id)
+    _kill_orphan(pgid, str(run.job_id))
+
+
+def _groups_running(job_id: str, attempt: int) -> set[int]:
+    """Process groups (not ours) with a member whose environment names this job attempt."""
+    if not os.path.isdir("/proc"):
+        return set()
+    wanted = {f"QUEUECTL_JOB_ID={job_id}".encode(), f"QUEUECTL_ATTEMPT={attempt}".encode()}
+    ours = os.getpgid(0)
+    groups = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = set(handle.read().split(b"\0"))
+            pgid = os.getpgid(int(entry))
+        except OSError:
+            continue
+        if wanted <= environ and pgid != ours:
+            groups.add(pgid)
+    return groups
+
+
+def _kill_orphan(pgid: int, job_id: str) -> None:
+    log.warning("killing orphaned process group %d of job %s", pgid, job_id)
     kill_group(pgid)
     deadline = time.monotonic() + 2.0
     while group_alive(pgid) and time.monotonic() < deadline:

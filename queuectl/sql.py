@@ -8,6 +8,8 @@ SQLite's planner uses the index instead of sorting every waiting job.
 
 from __future__ import annotations
 
+import functools
+
 from queuectl.models import Job
 
 CLAIMABLE_PREDICATE = "state IN ('pending', 'failed')"
@@ -70,6 +72,7 @@ def existing_ids_sql(param: str, count: int) -> str:
     return f"SELECT id FROM queuectl_job WHERE id IN ({', '.join([param] * count)})"
 
 
+@functools.cache
 def claim_sql(param: str, queue_count: int, *, postgres: bool) -> str:
     """The claim statement for a driver's parameter style and a number of queues."""
     return CLAIM.format(
@@ -80,3 +83,46 @@ def claim_sql(param: str, queue_count: int, *, postgres: bool) -> str:
         indexed_by="" if postgres else "INDEXED BY queuectl_job_claimable",
         returning=", ".join(JOB_COLUMNS),
     )
+
+
+# --- the worker's per-job statements ----------------------------------------------------
+# Written by hand because they run inside the write lock once per job: Peewee
+# builds each statement's text in Python on every call, which measured ~0.7 ms
+# of a ~1 ms finish-and-claim transaction, holding the lock all the while.
+
+RUN_INSERT = """
+INSERT INTO queuectl_run (job_id, attempt, worker_id, host, started_at, output)
+VALUES ({p}, {p}, {p}, {p}, {p}, '')
+RETURNING id
+"""
+"""The Run row of a new attempt, written in the claim's transaction."""
+
+RUN_FINISH = """
+UPDATE queuectl_run
+SET finished_at = {p}, exit_code = {p}, outcome = {p}, error = {p}, output = {p},
+    duration = {p} - started_at, pgid = COALESCE({p}, pgid)
+WHERE id = {p} AND outcome IS NULL
+"""
+"""How an attempt ended; an attempt already closed (by recovery) is left alone."""
+
+JOB_COMPLETE = """
+UPDATE queuectl_job
+SET state = 'completed', updated_at = {p}, finished_at = {p}, exit_code = {p}, output = {p},
+    last_error = NULL
+WHERE id = {p} AND state = 'processing' AND worker_id = {p}
+"""
+"""A succeeded job, guarded like the claim: one changed row proves it was still ours."""
+
+WORKER_AFTER_JOB = """
+UPDATE queuectl_worker
+SET state = {p}, current_job = {p}, heartbeat_at = {p},
+    jobs_done = jobs_done + {p}, jobs_failed = jobs_failed + {p}
+WHERE id = {p}
+"""
+"""The worker's counters, its next job (or idle) and a heartbeat, after each job."""
+
+
+@functools.cache
+def statement(template: str, param: str) -> str:
+    """``template`` with the driver's parameter marker, built once per process."""
+    return template.format(p=param)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import peewee
 
-from queuectl import config, executor, procs, queue
+from queuectl import config, executor, procs, queue, sql
 from queuectl.db import write_transaction
 from queuectl.errors import QueueError
 from queuectl.hostid import this_host
@@ -32,6 +32,11 @@ from queuectl.textsafe import one_line
 from queuectl.waiters import Waiter, make_waiter
 
 log = logging.getLogger("queuectl.worker")
+
+PGID_AFTER = 0.05
+"""A job still running after this many seconds gets its process group written
+to its Run row at once; shorter jobs store it with their result, saving a write
+transaction per job (the shell dies with the worker anyway: see ``executor``)."""
 
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
@@ -112,6 +117,8 @@ class Worker:
         self._next_control = 0.0
         self._next_due: float | None = None
         self._check_now = True
+        self._next_claim: queue.Claim | None = None
+        """The job claimed in the same transaction that recorded the previous one."""
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -224,25 +231,51 @@ class Worker:
         if not self.registered:
             self.register()
         now = self.clock()
-        self._housekeeping(now, state=WorkerState.IDLE)
+        claim, self._next_claim = self._next_claim, None
+        if claim is None:
+            self._housekeeping(now, state=WorkerState.IDLE)
+        else:
+            self._housekeeping(now, state=WorkerState.BUSY, job_id=claim.job.id)
         if self.stop_mode is not None:
+            if claim is not None:
+                self._give_back(claim)
             self._mark_stopped()
             return False
-        if self._check_now:
-            self._next_due = queue.next_due_at(self.queues)
-            self._check_now = False
-        if self._next_due is not None and self._next_due <= now:
-            claim = queue.claim(self.id, self.queues, host=self.host, now=now)
-            if claim is not None:
-                self._execute(claim)
-                # More work is likely: claim again at once (the claim itself is the
-                # cheapest way to find out; next_due_at is read only when it fails).
-                self._next_due = 0.0
+        if claim is None:
+            if self._check_now:
+                self._next_due = queue.next_due_at(self.queues)
                 self._check_now = False
-                return True
-            self._next_due = queue.next_due_at(self.queues)
+            if self._next_due is not None and self._next_due <= now:
+                claim = self._claim(now)
+                if claim is None:
+                    self._next_due = queue.next_due_at(self.queues)
+        if claim is not None:
+            self._execute(claim)
+            self._check_now = True  # more work is likely: look again without waiting
+            return True
         self._idle(now)
         return True
+
+    def _claim(self, now: float) -> queue.Claim | None:
+        """Claim a job and mark ourselves busy with it, in one transaction."""
+        with write_transaction():
+            claim = queue.claim_locked(self.id, self.queues, host=self.host, now=now)
+            if claim is not None:
+                WorkerRow.update(state=WorkerState.BUSY.value, current_job=claim.job.id).where(
+                    WorkerRow.id == self.id
+                ).execute()
+        return claim
+
+    def _give_back(self, claim: queue.Claim) -> None:
+        """A stop came between claiming a job and starting it: back to pending, attempt unspent."""
+        queue.finish(
+            claim.job.id,
+            claim.run_id,
+            self.id,
+            outcome=RunOutcome.INTERRUPTED,
+            error="worker stopped before starting it",
+            now=self.clock(),
+        )
 
     def _idle(self, now: float) -> None:
         timeout = float(self.settings.get("poll_interval", 1.0))
@@ -394,24 +427,24 @@ class Worker:
             grace=self.kill_grace,
         )
         if isinstance(started, executor.Result):
-            result = started
+            result, pgid = started, None
         else:
-            result = self._supervise(job, claim.run_id, started)
-        self._record(job, claim.run_id, result)
+            result, pgid = self._supervise(job, claim.run_id, started), started.pgid
+        self._record(job, claim.run_id, result, pgid)
 
     def _supervise(self, job: Job, run_id: int, execution: executor.Execution) -> executor.Result:
         """Pump the job to its end, heartbeating, flushing output and obeying stops/cancels."""
         next_flush = self.clock() + FLUSH_INTERVAL
         flushed = 0
         try:
-            # Record the process group before anything else: if this worker is
-            # SIGKILLed from here on, recovery can still kill the orphan.
+            if execution.pump(PGID_AFTER):
+                assert execution.result is not None
+                return execution.result
+            # Still running: record the process group now, so that if this worker
+            # is SIGKILLed from here on, recovery can still kill the orphan.
             try:
-                with write_transaction():
-                    queue.record_progress(run_id, "", pgid=execution.pgid)
-                    WorkerRow.update(state=WorkerState.BUSY.value, current_job=job.id).where(
-                        WorkerRow.id == self.id
-                    ).execute()
+                flushed = execution.version
+                queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
             next_check = next_flush
@@ -455,9 +488,19 @@ class Worker:
         else:
             execution.kill(RunOutcome.LOST, "the job was recovered by another worker")
 
-    def _finish(self, job: Job, run_id: int, result: executor.Result) -> JobState | None:
+    def _finish(
+        self, job: Job, run_id: int, result: executor.Result, pgid: int | None
+    ) -> JobState | None:
+        """Record the attempt and claim the next job, in one write transaction.
+
+        One lock acquisition and one commit per job instead of two: on trivial
+        jobs that is most of the queue's cost. The heartbeat rides along. No
+        claim once a stop was requested; a stop that comes after the claim gives
+        the job back (``_give_back``) before it starts.
+        """
+        now = self.clock()
         with write_transaction():
-            state = queue.finish(
+            state = queue.finish_locked(
                 job.id,
                 run_id,
                 self.id,
@@ -465,18 +508,35 @@ class Worker:
                 exit_code=result.exit_code,
                 output=result.output,
                 error=result.error,
-                now=self.clock(),
+                pgid=pgid,
+                now=now,
             )
-            counters: dict[str, object] = {"state": WorkerState.IDLE.value, "current_job": None}
-            if result.outcome is RunOutcome.SUCCEEDED:
-                counters["jobs_done"] = WorkerRow.jobs_done + 1
-            elif result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT):
-                counters["jobs_failed"] = WorkerRow.jobs_failed + 1
-            WorkerRow.update(counters).where(WorkerRow.id == self.id).execute()
+            claim = None
+            if self.stop_mode is None:
+                claim = queue.claim_locked(self.id, self.queues, host=self.host, now=now)
+            succeeded = result.outcome is RunOutcome.SUCCEEDED
+            failed = result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT)
+            cursor = database.execute_sql(
+                sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
+                (
+                    WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
+                    claim.job.id if claim else None,
+                    now,
+                    int(succeeded),
+                    int(failed),
+                    self.id,
+                ),
+            )
+            beat = cursor.rowcount == 1
+        if beat:
+            self._next_heartbeat = max(self._next_heartbeat, now + self.heartbeat_interval / 2)
+        self._next_claim = claim
         return state
 
-    def _record(self, job: Job, run_id: int, result: executor.Result) -> None:
-        """Store the result and our counters in one transaction.
+    def _record(
+        self, job: Job, run_id: int, result: executor.Result, pgid: int | None = None
+    ) -> None:
+        """Store the result and our counters in one transaction (and claim the next job).
 
         Retried until it succeeds: giving up would leave the job ``processing``
         under a live, heartbeating worker, where recovery never looks. Only a
@@ -485,7 +545,7 @@ class Worker:
         failures = 0
         while True:
             try:
-                state = self._finish(job, run_id, result)
+                state = self._finish(job, run_id, result, pgid)
                 break
             except peewee.DatabaseError as exc:
                 failures += 1

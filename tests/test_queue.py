@@ -355,3 +355,28 @@ def test_list_filters_and_orders_newest_first():
     assert [job.id for job in queue.list_jobs(queue="q2")] == [second]
     assert [job.id for job in queue.list_jobs(states=[JobState.DEAD])] == []
     assert len(queue.list_jobs(limit=1)) == 1
+
+
+def test_a_generated_id_that_collides_is_redrawn_and_nothing_is_lost(monkeypatch):
+    taken = add("echo first")
+    draws = iter([[taken, "fresh001"]])
+    monkeypatch.setattr(queue, "new_job_ids", lambda count: next(draws))
+    ids = queue.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
+    assert ids[1] == "fresh001"
+    assert ids[0] != taken
+    assert [queue.get_job(i).command for i in ids] == ["a", "b"]
+    assert queue.get_job(taken).command == "echo first"
+    assert queue.counts()["pending"] == 3
+
+
+def test_batch_ids_look_like_single_ones():
+    ids = queue.new_job_ids(1000)
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 8 and set(i) <= set("0123456789abcdefghjkmnpqrstvwxyz") for i in ids)
+
+
+def test_generated_ids_that_repeat_within_a_batch_are_redrawn(monkeypatch):
+    monkeypatch.setattr(queue, "new_job_ids", lambda count: ["same0000"] * count)
+    ids = queue.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
+    assert len(set(ids)) == 2
+    assert queue.counts()["pending"] == 2

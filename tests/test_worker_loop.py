@@ -10,12 +10,13 @@ import itertools
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from queuectl import config, procs, queue
+from queuectl import config, executor, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
@@ -316,6 +317,54 @@ def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
         worker.step()
         assert clock.now - now < 1.5
     assert queue.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_worker_records_a_job_and_claims_the_next_in_one_go(opened):
+    clock = FakeClock()
+    first, second = enqueue("true"), enqueue("true", now=T0 + 1)
+    worker = make_worker(clock)
+    clock.now = T0 + 2
+    assert worker.step()
+    # The first is recorded and the second already ours, before it starts.
+    assert Job.get_by_id(first).state == JobState.COMPLETED
+    assert Job.get_by_id(second).state == JobState.PROCESSING
+    row = WorkerRow.get_by_id(worker.id)
+    assert (row.state, row.current_job, row.jobs_done) == ("busy", second, 1)
+    assert worker.step()
+    assert Job.get_by_id(second).state == JobState.COMPLETED
+
+
+def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):
+    clock = FakeClock()
+    enqueue("true")
+    second = enqueue("true", now=T0 + 1)
+    worker = make_worker(clock)
+    clock.now = T0 + 2
+    assert worker.step()
+    worker.request_stop()
+    assert not worker.step()
+    job = Job.get_by_id(second)
+    assert (job.state, job.attempts, job.worker_id) == (JobState.PENDING, 0, None)
+    assert [r.outcome for r in queue.runs_of(second)] == ["interrupted"]
+    assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
+
+
+def test_an_orphan_without_a_recorded_group_is_found_by_its_environment(opened):
+    host = socket.gethostname()
+    job_id = enqueue("sleep 30")
+    claim = queue.claim("ghost", host=host, now=T0)
+    assert claim is not None
+    env = executor.job_environment(job_id, claim.job.attempts)
+    proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    try:
+        run = Run.get_by_id(claim.run_id)
+        assert run.pgid is None
+        procs.kill_orphan_group(run, host)
+        assert proc.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):

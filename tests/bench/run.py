@@ -1,0 +1,463 @@
+"""queuectl's benchmark: throughput, enqueue, latency, dashboard and scale, in one run.
+
+    python tests/bench/run.py            # defaults: a few minutes
+    python tests/bench/run.py --quick    # small N: a smoke run (under a minute or two)
+
+Prints one Markdown table. Every figure that has a target is a ratio against a
+baseline measured in the same run (the machine may be shared and noisy), and
+figures at the headline setting (4 workers) are medians over ``--repeat`` runs,
+interleaved with their baselines so both see the same noise.
+
+PostgreSQL is measured when ``--pg-url`` (default: ``$QUEUECTL_BENCH_PG_URL`` or
+``postgresql://postgres@127.0.0.1:5432/test``) answers; each run gets a fresh
+schema, dropped afterwards. Peers (task-spooler, huey) are skipped with a note
+when they are not installed. Never collected by pytest (``norecursedirs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import peers
+from dashboard import refresh_cost
+
+from queuectl import db, queue, supervisor
+from queuectl.jobspec import JobSpec
+from queuectl.models import Job, JobState, database
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+BIN = os.path.dirname(sys.executable)
+QUEUECTL = shutil.which("queuectl", path=BIN) or "queuectl"
+
+
+# --- the table ------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        what: str,
+        value: str,
+        ratio: str = "",
+        target: str = "",
+        met: bool | None = None,
+    ) -> None:
+        status = "" if met is None else ("met" if met else "**missed**")
+        self.rows.append((what, value, ratio, target, status))
+        print(f"  {what}: {value} {ratio} {status}", file=sys.stderr, flush=True)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        print(f"  note: {text}", file=sys.stderr, flush=True)
+
+    def render(self) -> str:
+        header = ("Measurement", "Value", "Ratio", "Target", "")
+        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(len(header))]
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+        out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        out += [line(row) for row in self.rows]
+        out += [f"\n- {note}" for note in self.notes]
+        return "\n".join(out)
+
+
+def rate(jobs: int, seconds: float) -> str:
+    return f"{jobs / seconds:,.0f} jobs/s"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+# --- databases ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sqlite_location() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="bench-q-") as tmp:
+        yield os.path.join(tmp, "queuectl.db")
+        db.close_database()
+
+
+def pg_answers(url: str) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except Exception:  # any failure means "not measured here"; the note says so
+        return False
+
+
+@contextlib.contextmanager
+def pg_location(url: str) -> Iterator[str]:
+    import psycopg
+
+    schema = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        db.close_database()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def db_bytes(location: str) -> tuple[int, int]:
+    """Sizes of the database file and of its write-ahead log."""
+    path = db.sqlite_path(location)
+    assert path is not None
+    sizes = [os.path.getsize(p) if os.path.exists(p) else 0 for p in (path, path + "-wal")]
+    return sizes[0], sizes[1]
+
+
+# --- queuectl end to end --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def workers_on(location: str, count: int) -> Iterator[list[str]]:
+    """``count`` detached workers, registered and settled into their idle wait."""
+    db.open_database(location)
+    rows = supervisor.start_workers(location, count)
+    ids = [row.id for row in rows]
+    time.sleep(0.5)
+    try:
+        yield ids
+    finally:
+        supervisor.request_stop(ids)
+        left = supervisor.wait_stopped(ids, 30)
+        if left:
+            supervisor.request_stop(left, force=True)
+            supervisor.wait_stopped(left, 10)
+
+
+def _unfinished() -> bool:
+    return (
+        Job.select(Job.id)
+        .where(Job.state.in_([JobState.PENDING.value, JobState.PROCESSING.value, "failed"]))
+        .exists()
+    )
+
+
+def queuectl_e2e(location: str, jobs: int, workers: int, command: str) -> float:
+    """Bulk-enqueue ``jobs`` onto ``workers`` idle workers; seconds to the last finish."""
+    with workers_on(location, workers):
+        specs = [JobSpec(command=command) for _ in range(jobs)]
+        start = time.time()
+        queue.enqueue_many(specs)
+        while _unfinished():
+            time.sleep(0.05)
+        end = Job.select(Job.finished_at).order_by(Job.finished_at.desc()).scalar()
+        done = queue.counts()["completed"]
+    if done != jobs:
+        raise RuntimeError(f"only {done} of {jobs} jobs completed")
+    return end - start
+
+
+# --- command timings ------------------------------------------------------------------
+
+
+def interleaved(commands: dict[str, list[str]], rounds: int, env: dict | None = None) -> dict:
+    """Median wall time of each command, run in turn ``rounds`` times (same noise for all)."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# --- the sections ---------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    jobs: int
+    workers: list[int]
+    repeat: int
+    bulk: int
+    latency_jobs: int
+    cli_rounds: int
+    dash_sizes: list[int]
+    scale: list[int]
+    pg_url: str | None
+
+
+def throughput(t: Table, s: Settings) -> None:
+    backends: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]] = [
+        ("SQLite", sqlite_location)
+    ]
+    if s.pg_url and pg_answers(s.pg_url):
+        backends.append(("PostgreSQL", lambda: pg_location(s.pg_url)))
+    else:
+        t.note(f"PostgreSQL not measured: no server answered at {s.pg_url}")
+    skipped: set[str] = set()
+    for command in ("true", "sleep 0.01"):
+        for workers in s.workers:
+            repeats = s.repeat if workers == 4 else 1
+            samples: dict[str, list[float]] = {}
+            for _ in range(repeats):
+                samples.setdefault("xargs", []).append(peers.xargs_limit(s.jobs, workers, command))
+                for name, make in backends:
+                    with make() as location:
+                        samples.setdefault(name, []).append(
+                            queuectl_e2e(location, s.jobs, workers, command)
+                        )
+                for name, peer in (
+                    ("task-spooler", peers.task_spooler),
+                    ("huey", peers.huey_sqlite),
+                ):
+                    if name in skipped:
+                        continue
+                    try:
+                        samples.setdefault(name, []).append(peer(s.jobs, workers, command))
+                    except peers.Skip as exc:
+                        skipped.add(name)
+                        t.note(f"{name} skipped: {exc}")
+            _report_throughput(t, s, command, workers, repeats, samples)
+
+
+def _report_throughput(
+    t: Table, s: Settings, command: str, workers: int, repeats: int, samples: dict
+) -> None:
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    limit = s.jobs / med["xargs"]
+    suffix = f" (median of {repeats})" if repeats > 1 else ""
+    label = f"`{command}` x{s.jobs}, {workers}w"
+    t.add(f"{label}: xargs -P{workers} (the limit){suffix}", rate(s.jobs, med["xargs"]))
+    peer_rates = {n: s.jobs / med[n] for n in ("task-spooler", "huey") if n in med}
+    for name in ("SQLite", "PostgreSQL"):
+        if name not in med:
+            continue
+        mine = s.jobs / med[name]
+        ratio = f"{mine / limit:.2f}x limit"
+        target, met = "", None
+        if workers == 4 and command == "true":
+            target = "≥0.8x limit, ≥1.5x peers"
+            met = mine >= 0.8 * limit and all(mine >= 1.5 * r for r in peer_rates.values())
+            ratio += "".join(f", {mine / r:.2f}x {n}" for n, r in peer_rates.items())
+        elif workers == 4:
+            target, met = "≥0.95x limit", mine >= 0.95 * limit
+        t.add(f"{label}: queuectl {name}{suffix}", rate(s.jobs, med[name]), ratio, target, met)
+    for name, value in peer_rates.items():
+        t.add(f"{label}: {name}{suffix}", f"{value:,.0f} jobs/s", f"{value / limit:.2f}x limit")
+
+
+def enqueue_costs(t: Table, s: Settings) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-enq-") as tmp:
+        path = os.path.join(tmp, "q.db")
+        env = {**os.environ, "QUEUECTL_DB": path}
+        spec_file = os.path.join(tmp, "jobs.jsonl")
+        with open(spec_file, "w") as handle:
+            handle.writelines(json.dumps({"command": f"echo {i}"}) + "\n" for i in range(s.bulk))
+        subprocess.run([QUEUECTL, "status"], env=env, check=True, capture_output=True)
+        walls = []
+        for _ in range(s.repeat):
+            start = time.perf_counter()
+            subprocess.run(
+                [QUEUECTL, "enqueue", "--file", spec_file], env=env, check=True, capture_output=True
+            )
+            walls.append(time.perf_counter() - start)
+        wall = statistics.median(walls)
+        t.add(
+            f"bulk `enqueue --file`, {s.bulk:,} jobs (CLI wall, start-up included)",
+            rate(s.bulk, wall),
+            "",
+            "≥25,000 jobs/s",
+            s.bulk / wall >= 25_000,
+        )
+        py = sys.executable
+        med = interleaved(
+            {
+                "pass": [py, "-c", "pass"],
+                "imports": [py, "-c", "import click, peewee"],
+                "enqueue": [QUEUECTL, "enqueue", '{"command": "true"}'],
+            },
+            s.cli_rounds,
+            env,
+        )
+        t.add(f"`python -c pass` (median of {s.cli_rounds})", ms(med["pass"]))
+        t.add('`python -c "import click, peewee"`', ms(med["imports"]))
+        ratio = med["enqueue"] / med["imports"]
+        t.add(
+            "one `queuectl enqueue` CLI call",
+            ms(med["enqueue"]),
+            f"{ratio:.2f}x imports, {med['enqueue'] / med['pass']:.1f}x pass",
+            "≤1.25x imports",
+            ratio <= 1.25,
+        )
+
+
+def latency(t: Table, s: Settings) -> None:
+    with sqlite_location() as location, workers_on(location, 1):
+        delays = []
+        for _ in range(s.latency_jobs):
+            time.sleep(0.1 + secrets.randbelow(100) / 1000)  # idle again, at a random phase
+            job_id = queue.enqueue(JobSpec(command="true")).id
+            while True:
+                job = Job.get_by_id(job_id)
+                if job.started_at is not None:
+                    break
+                time.sleep(0.002)
+            delays.append(job.started_at - job.created_at)
+    delays.sort()
+    p50 = statistics.median(delays)
+    p95 = delays[min(len(delays) - 1, round(0.95 * (len(delays) - 1)))]
+    t.add(
+        f"enqueue → start on an idle worker, p50 ({len(delays)} jobs)",
+        ms(p50),
+        "",
+        "<50 ms",
+        p50 < 0.050,
+    )
+    t.add("enqueue → start on an idle worker, p95", ms(p95), "", "<150 ms", p95 < 0.150)
+
+
+def dashboard(t: Table, s: Settings) -> None:
+    with sqlite_location() as location:
+        db.open_database(location)
+        have = 0
+        for size in s.dash_sizes:
+            _fill(size - have)
+            have = size
+            cost, what = refresh_cost(location)
+            target = "<50 ms" if size == max(s.dash_sizes) else ""
+            met = cost < 0.050 if target else None
+            t.add(f"dashboard refresh, {size:,} jobs ({what})", ms(cost), "", target, met)
+
+
+def _fill(count: int) -> None:
+    """Add ``count`` jobs in a realistic mix: mostly completed, some waiting, a few dead."""
+    for start in range(0, count, 20_000):
+        chunk = min(20_000, count - start)
+        queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(chunk)], cwd="/")
+    with db.write_transaction():
+        database.execute_sql(
+            "UPDATE queuectl_job SET state = CASE abs(random()) % 20 "
+            "WHEN 0 THEN 'pending' WHEN 1 THEN 'dead' WHEN 2 THEN 'failed' ELSE 'completed' END "
+            "WHERE state = 'pending'"
+        )
+
+
+def scale(t: Table, s: Settings) -> None:
+    empty_times = None
+    first = None
+    for jobs in s.scale:
+        with sqlite_location() as location:
+            seconds = queuectl_e2e(location, jobs, 4, "true")
+            size, wal = db_bytes(location)
+            note = ""
+            if first is None:
+                first = (jobs, seconds)
+            else:
+                per_first = first[1] / first[0]
+                note = f"{(seconds / jobs) / per_first:.2f}x the time per job at {first[0]:,}"
+            t.add(
+                f"scale: {jobs:,} `true` jobs, 4w, SQLite",
+                f"{rate(jobs, seconds)}, {seconds:.1f} s, DB {size / 1e6:.1f} MB"
+                f" + WAL {wal / 1e6:.0f} MB",
+                note,
+            )
+            if jobs == max(s.scale):
+                empty_times, full_times = _cli_reads(location, s.cli_rounds)
+    assert empty_times is not None
+    for command in ("status", "list"):
+        ratio = full_times[command] / empty_times[command]
+        target, met = ("≤1.25x empty", ratio <= 1.25) if command == "status" else ("", None)
+        t.add(
+            f"`queuectl {command}` at {max(s.scale):,} jobs (empty: {ms(empty_times[command])})",
+            ms(full_times[command]),
+            f"{ratio:.2f}x empty",
+            target,
+            met,
+        )
+
+
+def _cli_reads(full: str, rounds: int) -> tuple[dict, dict]:
+    with tempfile.TemporaryDirectory(prefix="bench-empty-") as tmp:
+        empty = os.path.join(tmp, "q.db")
+        commands = {}
+        for name, location in (("empty", empty), ("full", full)):
+            for command in ("status", "list"):
+                commands[f"{name} {command}"] = [QUEUECTL, "--db", location, command]
+        subprocess.run([QUEUECTL, "--db", empty, "status"], check=True, capture_output=True)
+        med = interleaved(commands, rounds)
+    return (
+        {c: med[f"empty {c}"] for c in ("status", "list")},
+        {c: med[f"full {c}"] for c in ("status", "list")},
+    )
+
+
+SECTIONS = {
+    "throughput": throughput,
+    "enqueue": enqueue_costs,
+    "latency": latency,
+    "dashboard": dashboard,
+    "scale": scale,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small N: a smoke run")
+    parser.add_argument("--only", action="append", choices=list(SECTIONS), help="repeatable")
+    parser.add_argument("--jobs", type=int, help="jobs per throughput run")
+    parser.add_argument("--workers", help="comma-separated worker counts (default 1,2,4,8)")
+    parser.add_argument("--repeat", type=int, help="runs per figure at 4 workers (median)")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("QUEUECTL_BENCH_PG_URL", DEFAULT_PG),
+        help="PostgreSQL server to measure too ('' to skip)",
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    s = Settings(
+        jobs=args.jobs or (300 if quick else 1000),
+        workers=[int(w) for w in (args.workers or ("4" if quick else "1,2,4,8")).split(",")],
+        repeat=args.repeat or (1 if quick else 3),
+        bulk=5_000 if quick else 20_000,
+        latency_jobs=20 if quick else 100,
+        cli_rounds=5 if quick else 15,
+        dash_sizes=[1_000, 10_000] if quick else [1_000, 10_000, 100_000],
+        scale=[1_000, 5_000] if quick else [10_000, 100_000],
+        pg_url=args.pg_url or None,
+    )
+    os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="bench-xdg-"))
+    t = Table()
+    started = time.time()
+    load = os.getloadavg()[0]
+    for name in args.only or list(SECTIONS):
+        print(f"[{name}]", file=sys.stderr, flush=True)
+        SECTIONS[name](t, s)
+    t.note(
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at start and "
+        f"{os.getloadavg()[0]:.1f} at the end; {time.time() - started:.0f} s in all"
+    )
+    print(t.render())
+
+
+if __name__ == "__main__":
+    main()
