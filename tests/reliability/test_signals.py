@@ -98,23 +98,31 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
     job_id = queue.enqueue(JobSpec(command=command, priority=9, delay=delay), cwd=str(tmp_path)).id
     next_id = queue.enqueue(JobSpec(command="echo next", delay=delay), cwd=str(tmp_path)).id
 
-    real_claim, real_finish = queue.claim, queue.finish
+    # Hook both the one-transaction functions the worker loop uses after a job
+    # (claim_locked, finish_locked) and the standalone ones it uses otherwise.
+    def around_claim(real):
+        def claim(*args, **kwargs):
+            if phase == "claiming":
+                send()
+            result = real(*args, **kwargs)
+            if phase == "claimed" and result is not None:
+                send()
+            return result
 
-    def claim(*args, **kwargs):
-        if phase == "claiming":
-            send()
-        result = real_claim(*args, **kwargs)
-        if phase == "claimed":
-            send()
-        return result
+        return claim
 
-    def finish(*args, **kwargs):
-        if phase == "recording":
-            send()
-        return real_finish(*args, **kwargs)
+    def before_finish(real):
+        def finish(*args, **kwargs):
+            if phase == "recording":
+                send()
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(queue, "claim", claim)
-    monkeypatch.setattr(queue, "finish", finish)
+        return finish
+
+    for name in ("claim", "claim_locked"):
+        monkeypatch.setattr(queue, name, around_claim(getattr(queue, name)))
+    for name in ("finish", "finish_locked"):
+        monkeypatch.setattr(queue, name, before_finish(getattr(queue, name)))
     waiter = make_waiter()
     if phase == "idle":
         waiter = SignalOnFirstWait(waiter, send)
