@@ -84,19 +84,24 @@ def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Clus
     config.set_value("backoff_base", 1)
     log = str(tmp_path / "runs.log")
     command = COMMAND.format(log=log)
-    # Due times spread over SPREAD seconds: however fast the machine, the drain
-    # lasts that long, so the killer strikes throughout it, not after it.
-    ids = queue.enqueue_many(
-        [
+
+    # Due times spread over SPREAD seconds, so the killer strikes throughout the
+    # drain rather than after it. Half the jobs are held back until the fifth
+    # kill: however slowly replacements start on a loaded machine, the drain
+    # cannot end before the killer has struck five times.
+    def batch(numbers: range) -> list[JobSpec]:
+        return [
             JobSpec(command=command, id=f"j{n:04d}", delay=SPREAD * (n % 100) / 100)
-            for n in range(JOBS)
-        ],
-        cwd=cluster.workdir,
-    )
+            for n in numbers
+        ]
+
+    ids = queue.enqueue_many(batch(range(JOBS // 2)), cwd=cluster.workdir)
     workers = cluster.start_workers(WORKERS)
     killer = Killer(cluster, workers, seed=int(os.environ.get("CHAOS_SEED", "1234")))
     started = time.monotonic()
     killer.start()
+    wait_until(lambda: killer.kills >= 5, 120, "the killer to strike five times")
+    ids += queue.enqueue_many(batch(range(JOBS // 2, JOBS)), cwd=cluster.workdir)
     finished = {JobState.COMPLETED.value, JobState.DEAD.value}
     try:
         wait_until(
