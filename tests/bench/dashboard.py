@@ -47,22 +47,24 @@ def _queries_only() -> float:
     return statistics.median(samples)
 
 
+async def refresh_once(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Start one refresh of the app under ``pilot`` and wait until it was applied."""
+    app = pilot.app
+    before = app.refresh_count
+    app.refresh_now()
+    while app.refresh_count == before:
+        await pilot.pause(0.005)
+
+
 async def _apply_cost(location: str, make_app) -> float:  # type: ignore[no-untyped-def]
     app = make_app(location, refresh_interval=3600.0)
     samples: list[float] = []
     async with app.run_test(size=(160, 50)) as pilot:
-
-        async def refresh() -> None:
-            before = app.refresh_count
-            app.refresh_now()
-            while app.refresh_count == before:
-                await pilot.pause(0.005)
-
-        await refresh()
+        await refresh_once(pilot)
         for round_ in range(ROUNDS):
             queue.enqueue_many(
                 [JobSpec(command=f"echo new {round_}-{i}") for i in range(50)], cwd="/"
             )
-            await refresh()
+            await refresh_once(pilot)
             samples.append(app.last_apply_seconds)
     return statistics.median(samples)

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dashboard import refresh_once
+
 from queuectl import db, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job
@@ -57,25 +59,18 @@ async def measure_apply(path: str) -> tuple[list[float], list[float]]:
     steady: list[float] = []
     churn: list[float] = []
     async with app.run_test(size=(160, 50)) as pilot:
-
-        async def refresh() -> None:
-            before = app.refresh_count
-            app.refresh_now()
-            while app.refresh_count == before:
-                await pilot.pause(0.005)
-
-        await refresh()
-        await refresh()
+        await refresh_once(pilot)
+        await refresh_once(pilot)
         for round_ in range(ROUNDS):
             clock[0] += 1.0
-            await refresh()
+            await refresh_once(pilot)
             steady.append(app.last_apply_seconds)
             queue.enqueue_many(
                 [JobSpec(command=f"echo new {round_}-{i}") for i in range(50)],
                 now=clock[0],
                 cwd="/srv",
             )
-            await refresh()
+            await refresh_once(pilot)
             churn.append(app.last_apply_seconds)
     return steady, churn
 

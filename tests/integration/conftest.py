@@ -135,31 +135,31 @@ def _is_ours(pid: int, db_path: str, procs: list[subprocess.Popen[bytes]]) -> bo
         return False
 
 
-def _make_cluster(location: str, tmp_path) -> Cluster:
+@contextlib.contextmanager
+def running_cluster(location: str, tmp_path) -> Iterator[Cluster]:
+    """A cluster on ``location`` with the quick test settings; every process it
+    started (and every job group they left) is killed on the way out."""
+    db.open_database(location)
     for key, value in SETTINGS.items():
         config.set_value(key, value)
     work = tmp_path / "work"
     work.mkdir()
-    return Cluster(location, str(work))
+    cluster = Cluster(location, str(work))
+    try:
+        yield cluster
+    finally:
+        cluster.kill_everything()
 
 
 @pytest.fixture
 def cluster(db_url: str, tmp_path) -> Iterator[Cluster]:
     """Workers on a fresh database of each backend (``db_url`` is parametrized)."""
-    db.open_database(db_url)
-    cluster = _make_cluster(db_url, tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster.kill_everything()
+    with running_cluster(db_url, tmp_path) as made:
+        yield made
 
 
 @pytest.fixture
 def pg_cluster(pg_url: str, tmp_path) -> Iterator[Cluster]:
     """For the few tests about PostgreSQL itself: a fresh schema, skipped without a server."""
-    db.open_database(pg_url)
-    cluster = _make_cluster(pg_url, tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster.kill_everything()
+    with running_cluster(pg_url, tmp_path) as made:
+        yield made

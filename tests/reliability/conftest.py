@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl import db
-from tests.integration.conftest import Cluster, _make_cluster, cluster
+from tests.integration.conftest import Cluster, cluster, running_cluster
 
 __all__ = ["cluster", "sqlite_cluster"]
 
@@ -21,9 +20,5 @@ __all__ = ["cluster", "sqlite_cluster"]
 @pytest.fixture
 def sqlite_cluster(db_path: str, tmp_path) -> Iterator[Cluster]:
     """Workers on a fresh SQLite file."""
-    db.open_database(db_path)
-    made = _make_cluster(db_path, tmp_path)
-    try:
+    with running_cluster(db_path, tmp_path) as made:
         yield made
-    finally:
-        made.kill_everything()
