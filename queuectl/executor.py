@@ -10,23 +10,18 @@ prints: only the last ``output_limit`` bytes are kept.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
-import functools
+import math
 import os
 import select
-import selectors
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from queuectl import spawn
 from queuectl.models import RunOutcome
 from queuectl.procs import group_alive, kill_group
+from queuectl.watchdog import Watchdog
 
 KILL_GRACE = 3.0
 """Seconds between SIGTERM and SIGKILL: time for a job to clean up, short
@@ -37,7 +32,6 @@ DRAIN_AFTER_EXIT = 0.2
 or written by a background child, before the leftover group is killed."""
 
 _READ_SIZE = 65536
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -93,84 +87,34 @@ class TailBuffer:
         return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up once (``find_library`` runs a subprocess)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _death_signal_setter() -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGKILL the job's shell if the worker dies.
-
-    Only the shell gets it (children do not inherit it); recovery's process
-    group kill covers the rest. ``None`` off Linux or without libc.
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(137)
-
-    return set_death_signal
-
-
-@functools.cache
-def _setpriv_prefix() -> tuple[str, ...]:
-    """``setpriv --pdeathsig KILL`` when util-linux has it, else nothing.
-
-    Setting the death signal through setpriv costs one small exec; doing it in
-    a ``preexec_fn`` forces Python to fork instead of vfork, which measured
-    four times slower per job (8.5 ms against 2.2 ms) on trivial jobs.
-    """
-    if not sys.platform.startswith("linux"):
-        return ()
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return ()
-    try:
-        probe = subprocess.run(
-            [setpriv, "--pdeathsig", "KILL", "true"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    return (setpriv, "--pdeathsig", "KILL") if probe.returncode == 0 else ()
-
-
 class Execution:
     """One running command. Create with ``start``; call ``pump`` until ``done``.
 
     Timeout and external kills go through the same path: SIGTERM to the whole
     process group, SIGKILL after ``grace`` seconds, and once the shell is gone,
     SIGKILL to whatever is left of its group, so no grandchild outlives its job.
+
+    One ``poll`` waits on both the output pipe and a pidfd of the shell, so the
+    worker wakes the moment there is output or the shell exits, never later
+    (``Popen.wait`` instead polls with growing sleeps: about 1 ms a job).
     """
 
     def __init__(
         self,
-        proc: subprocess.Popen[bytes],
+        child: spawn.Child,
         *,
         output_limit: int,
         timeout: float | None,
         grace: float,
         clock: Callable[[], float],
+        watchdog: Watchdog | None = None,
     ) -> None:
-        self.proc = proc
-        self.pgid = proc.pid  # start_new_session: the shell leads its own group
+        self.pid = child.pid
+        self.pgid = child.pid  # a session (or group) of its own: the shell leads its group
         self.buffer = TailBuffer(output_limit)
         self.grace = grace
         self._clock = clock
+        self._watchdog = watchdog
         self.started = clock()
         self.deadline = self.started + timeout if timeout else None
         self.kill_outcome: RunOutcome | None = None
@@ -179,13 +123,18 @@ class Execution:
         self._exit_code: int | None = None
         self._exited_at: float | None = None
         self._eof = False
-        self._fd = proc.stdout.fileno() if proc.stdout else -1
+        self._fd = child.output_fd
         os.set_blocking(self._fd, False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._fd, selectors.EVENT_READ)
+        self._pidfd = _pidfd(self.pid)
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLIN)
+        if self._pidfd is not None:
+            self._poll.register(self._pidfd, select.POLLIN)
         self.result: Result | None = None
         self.version = 0
         """Bumped whenever output arrives, so a caller flushes the tail only when it moved."""
+        if watchdog is not None:
+            watchdog.watch(self.pgid)
 
     @classmethod
     def start(
@@ -198,11 +147,14 @@ class Execution:
         timeout: float | None = None,
         grace: float = KILL_GRACE,
         clock: Callable[[], float] = time.monotonic,
+        watchdog: Watchdog | None = None,
     ) -> Execution | Result:
         """Start ``/bin/sh -c command``; a ``Result`` instead when it cannot start.
 
         stdout and stderr share one pipe so the output interleaves as a terminal
         would show it; stdin is ``/dev/null`` so a job never waits on input.
+        ``watchdog`` is told the job's process group, so the group dies with the
+        worker (see ``queuectl.watchdog``).
         """
         if not os.path.isdir(cwd):
             return Result(
@@ -213,25 +165,22 @@ class Execution:
                 0.0,
             )
         try:
-            prefix = _setpriv_prefix()
-            proc = subprocess.Popen(
-                [*prefix, "/bin/sh", "-c", command],
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                # preexec_fn is safe here: the worker is single-threaded.
-                preexec_fn=None if prefix else _death_signal_setter(),
+            child = spawn.spawn(
+                ["/bin/sh", "-c", command], cwd=cwd, env=os.environ if env is None else env
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
             where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
             return Result(
                 RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0
             )
-        return cls(proc, output_limit=output_limit, timeout=timeout, grace=grace, clock=clock)
+        return cls(
+            child,
+            output_limit=output_limit,
+            timeout=timeout,
+            grace=grace,
+            clock=clock,
+            watchdog=watchdog,
+        )
 
     @property
     def done(self) -> bool:
@@ -265,10 +214,12 @@ class Execution:
                 kill_group(self.pgid, signal.SIGKILL)
                 self._kill_at = None
             if self._exit_code is None:
-                code = self.proc.poll()
+                code = spawn.reap(self.pid)
                 if code is not None:
                     self._exit_code = code
                     self._exited_at = now
+                    if self._pidfd is not None:
+                        self._poll.unregister(self._pidfd)
             if self._exit_code is not None and (
                 self._eof or now >= (self._exited_at or now) + DRAIN_AFTER_EXIT
             ):
@@ -283,29 +234,30 @@ class Execution:
                 wake = min(wake, self._exited_at + DRAIN_AFTER_EXIT)
             if now >= until:
                 return False
-            self._read(max(0.0, min(wake, until) - now))
+            self._wait(max(0.0, min(wake, until) - now))
 
-    def _read(self, wait: float) -> None:
-        if self._eof:
-            # The pipe closed, so the shell is exiting (or closed its output):
-            # wait on the process itself.
-            if self._exit_code is None:
-                _wait_exit(self.proc, wait)
+    def _wait(self, seconds: float) -> None:
+        """Sleep until output arrives, the shell exits or ``seconds`` pass; read what came."""
+        if self._eof and self._exit_code is None and self._pidfd is None:
+            # No pidfd (not Linux ≥ 5.3) and nothing left to read: poll the exit.
+            time.sleep(min(seconds, 0.002))
             return
-        if not self._selector.select(wait):
+        try:
+            events = self._poll.poll(math.ceil(seconds * 1000))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
             return
+        if any(fd == self._fd for fd, _ in events):
+            self._read()
+
+    def _read(self) -> None:
         while True:
             try:
                 chunk = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
                 return
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
             if not chunk:
                 self._eof = True
-                self._selector.unregister(self._fd)
+                self._poll.unregister(self._fd)
                 return
             self.buffer.write(chunk)
             self.version += 1
@@ -317,15 +269,16 @@ class Execution:
         if kill_group(self.pgid, signal.SIGKILL):
             end = self._clock() + 0.5
             while not self._eof and self._clock() < end:
-                self._read(0.05)
+                if self._poll.poll(50):
+                    self._read()
             # SIGKILL is asynchronous: wait until the group is really gone, so that
             # "the attempt is over" also means "nothing of it still runs".
             end = self._clock() + 1.0
             while group_alive(self.pgid) and self._clock() < end:
                 time.sleep(0.005)
-        self._selector.close()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        if self._watchdog is not None:
+            self._watchdog.clear()
+        self._close_fds()
         code = self._exit_code
         duration = self._clock() - self.started
         if self.kill_outcome is not None:
@@ -340,25 +293,30 @@ class Execution:
             code = 128 - code  # as a shell reports a signal death: 128 + signal
         self.result = Result(outcome, code, self.output(), error, duration)
 
+    def _close_fds(self) -> None:
+        for fd in (self._fd, self._pidfd):
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd, self._pidfd = -1, None
 
-def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Block until ``proc`` exits or ``timeout`` passes, without reaping it.
+    def abandon(self) -> None:
+        """The caller is failing: kill the whole group, reap the shell, free the descriptors."""
+        kill_group(self.pgid, signal.SIGKILL)
+        if self._exit_code is None:
+            with contextlib.suppress(ChildProcessError):
+                self._exit_code = spawn.reap(self.pid, block=True)
+        if self._watchdog is not None:
+            self._watchdog.clear()
+        self._close_fds()
 
-    A pidfd wakes the moment the process exits. ``Popen.wait(timeout)`` instead
-    polls with sleeps growing from 0.5 ms, and the pipe's EOF usually comes just
-    before the exit is visible, so every trivial job paid one or more of those
-    sleeps (about 1 ms a job measured on a loaded machine).
-    """
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux ≥ 5.3), else None."""
     try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # not Linux ≥ 5.3
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=timeout)
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _signal_name(number: int) -> str:
@@ -400,6 +358,7 @@ def run(
     grace: float = KILL_GRACE,
     tick: Callable[[Execution], None] | None = None,
     tick_interval: float = 0.1,
+    watchdog: Watchdog | None = None,
 ) -> Result:
     """Run a command to the end; ``tick`` is called about every ``tick_interval`` seconds.
 
@@ -407,7 +366,13 @@ def run(
     group is gone, so the result always has the last output.
     """
     started = Execution.start(
-        command, cwd=cwd, env=env, output_limit=output_limit, timeout=timeout, grace=grace
+        command,
+        cwd=cwd,
+        env=env,
+        output_limit=output_limit,
+        timeout=timeout,
+        grace=grace,
+        watchdog=watchdog,
     )
     if isinstance(started, Result):
         return started
@@ -417,10 +382,8 @@ def run(
             if tick is not None:
                 tick(execution)
     except BaseException:
-        # The worker itself is failing (a bug, KeyboardInterrupt): never leave the job behind.
-        kill_group(execution.pgid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            execution.proc.wait(timeout=5)
+        # The caller itself is failing (a bug, KeyboardInterrupt): never leave the job behind.
+        execution.abandon()
         raise
     assert execution.result is not None
     return execution.result

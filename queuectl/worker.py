@@ -30,13 +30,14 @@ from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState, databas
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
 from queuectl.waiters import Waiter, make_waiter
+from queuectl.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
 
 PGID_AFTER = 0.05
 """A job still running after this many seconds gets its process group written
 to its Run row at once; shorter jobs store it with their result, saving a write
-transaction per job (the shell dies with the worker anyway: see ``executor``)."""
+transaction per job (the group dies with the worker anyway: see ``watchdog``)."""
 
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
@@ -79,6 +80,8 @@ class Worker:
         sleep: used for every idle wait; tests pass one that advances ``clock``.
         waiter: how to sleep while idle; ``make_waiter`` when None.
         kill_grace: SIGTERM-to-SIGKILL delay for timeouts, cancels and forced stops.
+        use_watchdog: keep a ``queuectl.watchdog`` beside the worker (tests stepping
+            many in-process workers may do without).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         waiter: Waiter | None = None,
         kill_grace: float = executor.KILL_GRACE,
+        use_watchdog: bool = True,
     ) -> None:
         self.queues = tuple(dict.fromkeys(queues)) or ("default",)
         self.id = worker_id or new_worker_id()
@@ -119,6 +123,10 @@ class Worker:
         self._check_now = True
         self._next_claim: queue.Claim | None = None
         """The job claimed in the same transaction that recorded the previous one."""
+        self._environment = dict(os.environ)
+        """Copied once: reading ``os.environ`` decodes every variable, each time."""
+        self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
+        """Kills the running job's group if this process dies; started with the first job."""
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -307,6 +315,8 @@ class Worker:
                 state=WorkerState.STOPPED.value, stopped_at=now, current_job=None, heartbeat_at=now
             ).where(WorkerRow.id == self.id).execute()
         self.stopped = True
+        if self.watchdog is not None:
+            self.watchdog.close()
         log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
 
     # --- housekeeping -----------------------------------------------------------------
@@ -418,19 +428,30 @@ class Worker:
         job = claim.job
         timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
         log.info("job %s attempt %d started: %s", job.id, job.attempts, one_line(job.command, 200))
+        if self.watchdog is not None and self.watchdog.pid is None:
+            self._start_watchdog()
         started = executor.Execution.start(
             job.command,
             cwd=job.cwd,
-            env=executor.job_environment(job.id, job.attempts),
+            env=executor.job_environment(job.id, job.attempts, self._environment),
             output_limit=int(self.settings["output_limit"]),
             timeout=float(timeout) or None,
             grace=self.kill_grace,
+            watchdog=self.watchdog,
         )
         if isinstance(started, executor.Result):
             result, pgid = started, None
         else:
             result, pgid = self._supervise(job, claim.run_id, started), started.pgid
         self._record(job, claim.run_id, result, pgid)
+
+    def _start_watchdog(self) -> None:
+        assert self.watchdog is not None
+        try:
+            self.watchdog.start()
+        except OSError as exc:
+            log.warning("cannot start a job watchdog (%s); recovery alone covers jobs", exc)
+            self.watchdog = None
 
     def _supervise(self, job: Job, run_id: int, execution: executor.Execution) -> executor.Result:
         """Pump the job to its end, heartbeating, flushing output and obeying stops/cancels."""
@@ -474,7 +495,7 @@ class Worker:
                     # The job keeps running; the next tick tries again.
                     log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
         except BaseException:
-            procs.kill_group(execution.pgid)
+            execution.abandon()
             raise
         assert execution.result is not None
         return execution.result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -46,3 +47,17 @@ def test_every_command_is_in_the_readme(path):
 
 def test_readme_names_the_test_command_ci_runs():
     assert "<!-- test-command -->" in README and "pytest" in README
+
+
+def test_every_test_the_readme_names_exists():
+    """The Guarantees table names the test behind each promise; a rename must not orphan it."""
+    root = Path(__file__).parent.parent
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", README)
+    assert named, "the README names no test"
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        # a test function, or a test bound by name (a Hypothesis state machine's TestCase)
+        if not re.search(rf"^((async )?def {name}\(|{name} = )", (root / path).read_text(), re.M)
+    ]
+    assert missing == []

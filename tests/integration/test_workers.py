@@ -144,29 +144,85 @@ def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
     assert not procs.group_alive(run.pgid)
 
 
-def test_kill_9_mid_job_is_recovered_and_the_orphan_is_gone_before_the_rerun(cluster: Cluster):
+def _watchdog_of(worker_pid: int) -> int:
+    """The pid of the worker's job watchdog (a child ``sh`` named queuectl-watchdog)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        ppid = int(raw[raw.rfind(")") + 2 :].split()[1])
+        if ppid == worker_pid and b"queuectl-watchdog" in argv:
+            return int(entry)
+    raise AssertionError(f"worker {worker_pid} has no watchdog")
+
+
+def _grandchild_job(cluster: Cluster) -> tuple[str, str]:
+    """A job whose attempt 1 leaves a grandchild that would outlive its shell; attempt 2
+    reports whether that grandchild still exists when the rerun starts."""
     child = os.path.join(cluster.workdir, "child.pid")
-    # Attempt 1 leaves a grandchild that would outlive its shell; attempt 2
-    # reports whether that grandchild still exists when the rerun starts.
     command = (
         f'if [ "$QUEUECTL_ATTEMPT" = 1 ]; then sleep 60 & echo $! > {child}; wait; '
         f"else echo \"orphan: $(awk '{{print $3}}' /proc/$(cat {child})/stat 2>/dev/null "
         '|| echo gone)"; fi'
     )
+    return cluster.enqueue(command), child
+
+
+def test_kill_9_of_a_worker_kills_its_jobs_whole_group_at_once(cluster: Cluster):
     [doomed] = cluster.start_workers(1)
-    job_id = cluster.enqueue(command)
+    job_id, child = _grandchild_job(cluster)
     run = wait_until(lambda: _running(job_id), 10, "the job to start")
     wait_until(lambda: os.path.exists(child) and os.path.getsize(child) > 0, 5, "the grandchild")
+    with open(child) as handle:
+        grandchild = int(handle.read())
     doomed.kill()
     doomed.wait(timeout=5)
+    # No other worker runs, so no recovery: the watchdog alone kills the group,
+    # the grandchild included (a death signal would have reached only the shell).
+    wait_until(lambda: _proc_state(grandchild) in ("gone", "Z"), 5, "the grandchild to die")
+    wait_until(lambda: not procs.group_alive(run.pgid), 5, "the job's group to die")
+    cluster.start_workers(1)
+    job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
+    assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
+    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+
+
+def test_kill_9_of_worker_and_watchdog_is_recovered_and_the_orphan_is_gone_before_the_rerun(
+    cluster: Cluster,
+):
+    [doomed] = cluster.start_workers(1)
+    job_id, child = _grandchild_job(cluster)
+    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    wait_until(lambda: os.path.exists(child) and os.path.getsize(child) > 0, 5, "the grandchild")
+    os.kill(_watchdog_of(doomed.pid), signal.SIGKILL)
+    doomed.kill()
+    doomed.wait(timeout=5)
+    assert procs.group_alive(run.pgid)  # nothing killed the job: recovery must
     cluster.start_workers(1)
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
     assert not procs.group_alive(run.pgid)
-    # The grandchild survived its shell (PDEATHSIG reaches only the shell): recovery killed it.
     assert f"killing orphaned process group {run.pgid}" in cluster.logs()
+
+
+def test_a_killed_watchdog_is_replaced_and_jobs_keep_running(cluster: Cluster):
+    [proc] = cluster.start_workers(1)
+    first = cluster.enqueue("sleep 0.3")
+    wait_until(lambda: _running(first), 10, "the first job to start")
+    os.kill(_watchdog_of(proc.pid), signal.SIGKILL)
+    cluster.wait_state(first, JobState.COMPLETED)
+    second = cluster.enqueue("echo second")
+    assert cluster.wait_state(second, JobState.COMPLETED).output == "second\n"
+    assert "job watchdog" in cluster.logs()
+    _watchdog_of(proc.pid)  # a new one took over
 
 
 def test_a_timed_out_jobs_grandchildren_are_gone(cluster: Cluster):

@@ -1,0 +1,170 @@
+"""How a job's process starts (spawn) and how it dies with its worker (watchdog)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from queuectl import executor, procs, spawn
+from queuectl.models import RunOutcome
+from queuectl.watchdog import Watchdog
+from tests.polling import wait_until
+
+
+def _run(command: str, cwd: str) -> executor.Result:
+    return executor.run(command, cwd=cwd)
+
+
+def test_a_job_inherits_no_descriptor_but_its_three_streams(tmp_path):
+    leaked_read, leaked_write = os.pipe()
+    os.set_inheritable(leaked_read, True)  # as if the worker had been started with it
+    try:
+        spawn._sealed = False  # the seal runs once per process; run it again for this one
+        result = _run("ls /proc/$$/fd", str(tmp_path))
+    finally:
+        os.close(leaked_read)
+        os.close(leaked_write)
+    assert sorted(int(fd) for fd in result.output.split()) == [0, 1, 2]
+
+
+def test_a_job_ignores_no_signal_the_worker_ignores(tmp_path):
+    # Python ignores SIGPIPE and SIGXFSZ; were that inherited, `yes | head` would
+    # end with "yes: Broken pipe" instead of a quiet SIGPIPE, as in a terminal.
+    result = _run("yes | head -n 1; grep SigIgn /proc/$$/status", str(tmp_path))
+    first, mask_line = result.output.splitlines()
+    assert first == "y"
+    mask = int(mask_line.split()[1], 16)
+    ignored = {number for number in signal.valid_signals() if mask & (1 << (int(number) - 1))}
+    # (glibc's posix_spawn leaves its two internal signals, 32 and 33, ignored;
+    # valid_signals() leaves them out, as no program may use them but glibc itself.)
+    assert ignored == set()
+
+
+def test_a_job_runs_in_a_session_and_group_of_its_own(tmp_path):
+    started = executor.Execution.start("sleep 5", cwd=str(tmp_path))
+    assert isinstance(started, executor.Execution)
+    try:
+        assert os.getpgid(started.pid) == started.pid
+        assert os.getsid(started.pid) == started.pid
+    finally:
+        started.abandon()
+    assert not procs.pid_alive(started.pid)
+
+
+def test_the_worker_directory_is_unchanged_by_a_job_in_another(tmp_path):
+    before = os.getcwd()
+    result = _run("pwd", str(tmp_path))
+    assert result.output.strip() == os.path.realpath(tmp_path)
+    assert os.getcwd() == before
+
+
+def test_a_directory_that_cannot_be_entered_is_a_failed_result(tmp_path):
+    plain_file = tmp_path / "file"
+    plain_file.write_text("")
+    result = _run("true", str(plain_file))
+    assert result.outcome is RunOutcome.FAILED
+    assert "does not exist (or is not a directory)" in result.error
+
+
+def test_without_posix_spawn_setsid_the_job_still_gets_its_own_group(tmp_path, monkeypatch):
+    real = os.posix_spawn
+
+    def no_setsid(*args, **kwargs):
+        if kwargs.get("setsid"):
+            raise NotImplementedError("no POSIX_SPAWN_SETSID")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, "posix_spawn", no_setsid)
+    monkeypatch.setattr(spawn, "_session", {"setsid": True})
+    started = executor.Execution.start("sleep 5", cwd=str(tmp_path))
+    assert isinstance(started, executor.Execution)
+    try:
+        assert os.getpgid(started.pid) == started.pid
+        assert spawn._session == {"setpgroup": 0}
+    finally:
+        started.abandon()
+
+
+# --- the watchdog -----------------------------------------------------------------------
+
+# A stand-in worker: starts a watchdog and a job, tells the watchdog, prints both pids,
+# then waits to be killed. Run as a real process so that "the worker dies" is real.
+FAKE_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from queuectl import executor
+    from queuectl.watchdog import Watchdog
+
+    watchdog = Watchdog()
+    watchdog.start()
+    job = executor.Execution.start(sys.argv[1], cwd="/", watchdog=watchdog)
+    print(job.pgid, watchdog.pid, flush=True)
+    if sys.argv[2] == "finish":
+        while not job.pump(0.1):
+            pass
+        print("finished", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def _fake_worker(command: str, mode: str) -> tuple[subprocess.Popen[str], int, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FAKE_WORKER, command, mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert proc.stdout is not None
+    pgid, watchdog = (int(word) for word in proc.stdout.readline().split())
+    return proc, pgid, watchdog
+
+
+def test_the_watchdog_kills_the_whole_group_when_the_worker_is_killed():
+    proc, pgid, watchdog = _fake_worker("sleep 60 & sleep 60", "hold")
+    try:
+        assert wait_until(lambda: len(procs.group_members(pgid)) >= 2, 5)  # sh and its sleeps
+        proc.kill()
+        proc.wait(timeout=5)
+        assert wait_until(lambda: not procs.group_alive(pgid), 5), "the job outlived its worker"
+        assert wait_until(lambda: not procs.pid_alive(watchdog), 5)
+    finally:
+        proc.kill()
+        procs.kill_group(pgid)
+
+
+def test_the_watchdog_leaves_other_processes_alone_once_the_job_is_over():
+    proc, _, _ = _fake_worker("true", "finish")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "finished"
+    # Pretend the finished job's pgid was taken by an innocent process group:
+    # the watchdog was told the job is over, so it must not touch it.
+    innocent = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        proc.kill()
+        proc.wait(timeout=5)
+        with pytest.raises(subprocess.TimeoutExpired):
+            innocent.wait(timeout=0.5)
+    finally:
+        innocent.kill()
+        innocent.wait()
+
+
+def test_a_dead_watchdog_is_replaced_on_the_next_job(tmp_path):
+    watchdog = Watchdog()
+    watchdog.start()
+    first = watchdog.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert wait_until(lambda: not procs.pid_alive(first), 5)
+    result = executor.run("echo ok", cwd=str(tmp_path), watchdog=watchdog)
+    assert result.output == "ok\n"
+    assert watchdog.pid not in (None, first)
+    replacement = watchdog.pid
+    watchdog.close()
+    assert not procs.pid_alive(replacement)  # reaped, not left a zombie
