@@ -7,10 +7,12 @@ schema version, so a file from a newer queuectl is refused rather than damaged.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -78,7 +80,9 @@ def describe(location: str) -> str:
     return location
 
 
-def open_database(location: str, *, durable: bool = True) -> peewee.Database:
+def open_database(
+    location: str, *, durable: bool = True, queue_writes: bool = False
+) -> peewee.Database:
     """Open (creating if needed) the database at ``location`` and bind the models to it.
 
     Args:
@@ -86,6 +90,8 @@ def open_database(location: str, *, durable: bool = True) -> peewee.Database:
         durable: ``True`` commits with ``synchronous=FULL`` so an acknowledged job
             survives a power cut; workers pass ``False`` (``NORMAL``) because a
             lost finish only makes a job rerun.
+        queue_writes: on SQLite, line write transactions up in the kernel
+            (``WriterQueuedSqlite``); workers pass ``True``.
 
     Raises:
         DatabaseError: the folder cannot be created, the file is not a queuectl
@@ -93,7 +99,7 @@ def open_database(location: str, *, durable: bool = True) -> peewee.Database:
     """
     path = sqlite_path(location)
     db = (
-        _open_sqlite(path, durable=durable)
+        _open_sqlite(path, durable=durable, queue_writes=queue_writes)
         if path is not None
         else _open_url(location, durable=durable)
     )
@@ -106,7 +112,68 @@ def open_database(location: str, *, durable: bool = True) -> peewee.Database:
     return db
 
 
-def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
+class WriterQueuedSqlite(peewee.SqliteDatabase):
+    """SQLite whose write transactions first queue for an ``flock`` on the database file.
+
+    SQLite's busy handler waits for the write lock by sleeping 1, 2, 5, 10… ms
+    between tries: a lock freed after 0.2 ms still costs a waiter a millisecond
+    or more, and who gets it next is luck. Workers write once per job, so with
+    four of them on trivial jobs a third of each worker's time went to those
+    sleeps. With the flock, the kernel queues the waiters and wakes the next one
+    the moment the holder commits (measured: 764-862 -> 921-928 jobs/s on
+    ``true`` with 4 workers, and less CPU per job).
+
+    Only workers use it; every other writer still meets them at SQLite's own
+    lock, which stays the one that guarantees correctness. ``flock`` locks are
+    independent of the POSIX locks SQLite takes on the same file, and the
+    kernel drops them when a process dies, so a crash never leaves the queue
+    stuck. The descriptor is closed only after the connection, because closing
+    any descriptor of a file drops the process's POSIX locks on it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue_fd = -1
+
+    def begin(self, lock_type: str | None = None) -> None:
+        if lock_type != "IMMEDIATE":
+            return super().begin(lock_type)
+        if self._queue_fd < 0:
+            self._queue_fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        try:
+            return super().begin(lock_type)
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def commit(self) -> None:
+        try:
+            return super().commit()
+        finally:
+            self._leave_queue()
+
+    def rollback(self) -> None:
+        try:
+            return super().rollback()
+        finally:
+            self._leave_queue()
+
+    def close(self) -> bool:
+        try:
+            return super().close()
+        finally:
+            self._leave_queue()
+            if self._queue_fd >= 0:
+                os.close(self._queue_fd)
+                self._queue_fd = -1
+
+    def _leave_queue(self) -> None:
+        if self._queue_fd >= 0:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+
+def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.SqliteDatabase:
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -124,7 +191,8 @@ def _open_sqlite(path: str, *, durable: bool) -> peewee.SqliteDatabase:
             raise DatabaseError(f"cannot read the database {path}: permission denied") from None
     except OSError as exc:
         raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
-    return peewee.SqliteDatabase(
+    kind = WriterQueuedSqlite if queue_writes else peewee.SqliteDatabase
+    return kind(
         path,
         pragmas={
             "journal_mode": "wal",

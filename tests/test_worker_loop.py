@@ -349,6 +349,14 @@ def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
+def _environ(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def test_an_orphan_without_a_recorded_group_is_found_by_its_environment(opened):
     host = socket.gethostname()
     job_id = enqueue("sleep 30")
@@ -357,6 +365,9 @@ def test_an_orphan_without_a_recorded_group_is_found_by_its_environment(opened):
     env = executor.job_environment(job_id, claim.job.attempts)
     proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
     try:
+        # Popen returns once the child is inside execve, which sets up the new
+        # environment only afterwards: wait until /proc shows it, as recovery would.
+        wait_until(lambda: f"QUEUECTL_JOB_ID={job_id}".encode() in _environ(proc.pid), 5)
         run = Run.get_by_id(claim.run_id)
         assert run.pgid is None
         procs.kill_orphan_group(run, host)

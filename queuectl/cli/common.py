@@ -93,13 +93,13 @@ class AppContext:
     db_option: str | None = None
     location: str | None = None
 
-    def open(self, *, durable: bool = True) -> str:
+    def open(self, *, durable: bool = True, queue_writes: bool = False) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location."""
         if self.location is None:
             from queuectl.db import open_database, resolve_location
 
             location = resolve_location(self.db_option)
-            open_database(location, durable=durable)
+            open_database(location, durable=durable, queue_writes=queue_writes)
             self.location = location
         return self.location
 

@@ -99,7 +99,7 @@ def run_(
     root = logging.getLogger("queuectl")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    app.open(durable=False)
+    app.open(durable=False, queue_writes=True)
     code = Worker(names, worker_id=worker_id, log_path=log_file).run()
     sys.exit(code)
 

@@ -47,14 +47,15 @@ def test_each_command_opens_with_its_durability(db_url, monkeypatch, args, durab
     enqueue(run, id="waiting")
     enqueue(run, id="gone")
     run("cancel", "gone")
-    seen: list[bool] = []
+    seen: list[tuple[bool, bool]] = []
     real_open = db.open_database
 
-    def open_database(location, *, durable=True):
-        seen.append(durable)
-        return real_open(location, durable=durable)
+    def open_database(location, *, durable=True, queue_writes=False):
+        seen.append((durable, queue_writes))
+        return real_open(location, durable=durable, queue_writes=queue_writes)
 
     monkeypatch.setattr(db, "open_database", open_database)
     monkeypatch.setattr("queuectl.worker.Worker.run", lambda self: 0)
     run(*args)
-    assert seen == [durable]
+    # Workers, and only workers, also queue their writes (db.WriterQueuedSqlite).
+    assert seen == [(durable, not durable)]
