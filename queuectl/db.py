@@ -10,8 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -248,20 +248,33 @@ def is_postgres() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 
-@contextmanager
-def write_transaction() -> Iterator[None]:
-    """A transaction that takes the write lock up front.
+def write_transaction() -> AbstractContextManager[Any]:
+    """A transaction that takes the write lock up front (a savepoint when nested).
 
     On SQLite this is ``BEGIN IMMEDIATE``: a deferred transaction that reads
     then writes can fail with "database is locked" without waiting, while an
     immediate one queues on the busy timeout like any other writer.
+
+    Peewee's own transaction object, not ``atomic()`` wrapped in a generator:
+    workers open one per job, and those two layers cost a tenth of the
+    transaction's instructions (callgrind).
     """
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        with database.atomic("IMMEDIATE"):
-            yield
-    else:
-        with database.atomic():
-            yield
+    db = database.obj
+    if db.transaction_depth() > 0:
+        return db.savepoint()
+    return db.transaction("IMMEDIATE" if isinstance(db, peewee.SqliteDatabase) else None)
+
+
+def execute_raw(statement: str, params: Sequence[Any]) -> Any:
+    """Run one of ``sql.py``'s statements straight on the driver's connection.
+
+    For the statements a worker runs per job: peewee's ``execute_sql`` adds a
+    logger call, hooks and a new cursor per statement, about a seventh of a
+    job's transaction. Errors still come out as peewee's, as callers expect.
+    """
+    db = database.obj
+    with peewee.__exception_wrapper__:
+        return db.connection().execute(statement, params)
 
 
 _ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002}
@@ -338,14 +351,20 @@ def ensure_schema() -> None:
             _migrate(version)
 
 
+def _drop_per_job_indexes() -> None:
+    """Schema 1 -> 2: two indexes every job moved, that no query needs (see ``models``)."""
+    for name in ("queuectl_job_worker_id", "queuectl_run_job_id"):
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+
+
 def _migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
-    steps: dict[int, object] = {}  # version -> callable upgrading it to version + 1
+    steps: dict[int, Callable[[], None]] = {1: _drop_per_job_indexes}  # to version + 1
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)
         if step is None:
             raise DatabaseError(f"no migration from schema {version}")
-        step()  # type: ignore[operator]
+        step()
     SchemaInfo.update(value=str(SCHEMA_VERSION)).where(SchemaInfo.key == "schema_version").execute()
 
 
@@ -385,6 +404,7 @@ __all__ = [
     "default_location",
     "describe",
     "ensure_schema",
+    "execute_raw",
     "insecure_permissions",
     "is_postgres",
     "open_database",

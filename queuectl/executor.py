@@ -134,6 +134,7 @@ class Execution:
         self.version = 0
         """Bumped whenever output arrives, so a caller flushes the tail only when it moved."""
         if watchdog is not None:
+            watchdog.check()
             watchdog.watch(self.pgid)
 
     @classmethod

@@ -17,12 +17,19 @@ from dataclasses import dataclass
 import peewee
 
 from queuectl import config, sql
-from queuectl.db import advisory_lock, is_postgres, notify_new_work, write_transaction
+from queuectl.db import (
+    advisory_lock,
+    execute_raw,
+    is_postgres,
+    notify_new_work,
+    write_transaction,
+)
 from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
 from queuectl.models import (
     CLAIMABLE_STATES,
     FINISHED_STATES,
+    ClaimedJob,
     Job,
     JobState,
     Run,
@@ -192,7 +199,7 @@ def _row(
 class Claim:
     """A job a worker now owns, and the Run row recording this attempt."""
 
-    job: Job
+    job: ClaimedJob
     run_id: int
 
 
@@ -223,14 +230,14 @@ def claim_locked(
     (``finish_locked`` then this): one lock acquisition and one commit per job
     instead of two, which is what bounds throughput on trivial jobs.
     """
-    statement = sql.claim_sql(database.obj.param, len(queues), postgres=is_postgres())
-    rows = database.execute_sql(statement, [worker_id, now, now, now, *queues]).fetchall()
-    if not rows:
+    param = database.obj.param
+    statement = sql.claim_sql(param, len(queues), postgres=is_postgres())
+    row = execute_raw(statement, (worker_id, now, now, now, *queues)).fetchone()
+    if row is None:
         return None
-    job = Job(**dict(zip(sql.JOB_COLUMNS, rows[0], strict=True)))
-    run_insert = sql.statement(sql.RUN_INSERT, database.obj.param)
-    cursor = database.execute_sql(run_insert, (job.id, job.attempts, worker_id, host, now))
-    run_id = cursor.fetchone()[0]
+    job = ClaimedJob(*row)
+    run_insert = sql.statement(sql.RUN_INSERT, param)
+    run_id = execute_raw(run_insert, (job.id, job.attempts, worker_id, host, now)).fetchone()[0]
     return Claim(job=job, run_id=run_id)
 
 
@@ -333,14 +340,14 @@ def _finish_locked(
 ) -> JobState | None:
     param = database.obj.param
     if run_id is not None:
-        database.execute_sql(
+        execute_raw(
             sql.statement(sql.RUN_FINISH, param),
             (now, exit_code, outcome.value, error, output, now, pgid, run_id),
         )
     if outcome is RunOutcome.SUCCEEDED:
         # The common case needs nothing from the row: the guarded UPDATE alone
         # proves ownership, saving a read per job.
-        cursor = database.execute_sql(
+        cursor = execute_raw(
             sql.statement(sql.JOB_COMPLETE, param),
             (now, now, exit_code, output, job_id, worker_id),
         )

@@ -113,6 +113,7 @@ def spawn(
     cwd: str | None,
     env: Mapping[str, str],
     stdin_fd: int | None = None,
+    extra_fds: Mapping[int, int] | None = None,
     capture: bool = True,
 ) -> Child:
     """Start ``argv`` in its own session with stdout and stderr on one pipe.
@@ -122,6 +123,7 @@ def spawn(
         cwd: where it runs; ``None`` for the caller's directory.
         env: its whole environment.
         stdin_fd: a descriptor for its stdin; ``/dev/null`` when ``None``.
+        extra_fds: more descriptors to pass, as ``{number in the child: ours}``.
         capture: ``False`` sends output to ``/dev/null`` (``output_fd`` is then -1).
 
     Raises:
@@ -144,6 +146,8 @@ def spawn(
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ]
+    for target, source in (extra_fds or {}).items():
+        actions.append((os.POSIX_SPAWN_DUP2, source, target))
     try:
         if cwd is not None:
             _origin_directory()

@@ -8,9 +8,10 @@ SQLite's planner uses the index instead of sorting every waiting job.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-from queuectl.models import Job
+from queuectl.models import ClaimedJob, Job
 
 CLAIMABLE_PREDICATE = "state IN ('pending', 'failed')"
 
@@ -50,7 +51,10 @@ skip each other's candidate rows instead of queueing behind them. On SQLite
 
 
 JOB_COLUMNS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
-"""Every job column, in model order: the claim returns the whole row, saving a second read."""
+"""Every job column, in model order."""
+
+CLAIMED_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ClaimedJob))
+"""What the claim returns: the whole row (saving a second read), as ``ClaimedJob`` takes it."""
 
 JOB_INSERT_COLUMNS = JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1]
 """What enqueue writes; the rest (started_at … output) start out NULL."""
@@ -81,7 +85,7 @@ def claim_sql(param: str, queue_count: int, *, postgres: bool) -> str:
         queues=", ".join([param] * queue_count),
         lock="FOR UPDATE SKIP LOCKED" if postgres else "",
         indexed_by="" if postgres else "INDEXED BY queuectl_job_claimable",
-        returning=", ".join(JOB_COLUMNS),
+        returning=", ".join(CLAIMED_COLUMNS),
     )
 
 

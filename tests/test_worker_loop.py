@@ -21,7 +21,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
 from queuectl.waiters import PollingWaiter, make_waiter
-from queuectl.worker import Worker, new_worker_id
+from queuectl.worker import REPORT_INTERVAL, Worker, new_worker_id
 from tests.conftest import T0
 from tests.polling import wait_until
 
@@ -332,6 +332,27 @@ def test_a_worker_records_a_job_and_claims_the_next_in_one_go(opened):
     assert (row.state, row.current_job, row.jobs_done) == ("busy", second, 1)
     assert worker.step()
     assert Job.get_by_id(second).state == JobState.COMPLETED
+
+
+def test_a_busy_worker_reports_its_row_at_most_every_interval_and_exactly_when_idle(opened):
+    clock = FakeClock()
+    ids = [enqueue("true", now=T0 + n * 0.001) for n in range(4)]
+    failing = enqueue("exit 3", now=T0 + 1, max_retries=0)
+    worker = make_worker(clock)
+    clock.now = T0 + 2
+    worker.step()  # records the first job: the first report is due at once
+    assert WorkerRow.get_by_id(worker.id).jobs_done == 1
+    worker.step()
+    worker.step()  # two more, within REPORT_INTERVAL: counted, not yet written
+    row = WorkerRow.get_by_id(worker.id)
+    assert (row.state, row.current_job, row.jobs_done) == ("busy", ids[1], 1)
+    clock.now += REPORT_INTERVAL
+    worker.step()  # the interval passed: the row catches up
+    row = WorkerRow.get_by_id(worker.id)
+    assert (row.state, row.current_job, row.jobs_done) == ("busy", failing, 4)
+    worker.step()  # the failing job, and nothing left: idle, every count exact
+    row = WorkerRow.get_by_id(worker.id)
+    assert (row.state, row.current_job, row.jobs_done, row.jobs_failed) == ("idle", None, 4, 1)
 
 
 def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):
