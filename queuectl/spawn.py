@@ -111,7 +111,7 @@ def spawn(
     argv: Sequence[str],
     *,
     cwd: str | None,
-    env: Mapping[str, str],
+    env: Mapping[bytes, bytes] | Mapping[str, str],
     stdin_fd: int | None = None,
     extra_fds: Mapping[int, int] | None = None,
     capture: bool = True,
@@ -121,7 +121,7 @@ def spawn(
     Args:
         argv: the program and its arguments; ``argv[0]`` must be a path.
         cwd: where it runs; ``None`` for the caller's directory.
-        env: its whole environment.
+        env: its whole environment (bytes cost nothing to pass; str is encoded).
         stdin_fd: a descriptor for its stdin; ``/dev/null`` when ``None``.
         extra_fds: more descriptors to pass, as ``{number in the child: ours}``.
         capture: ``False`` sends output to ``/dev/null`` (``output_fd`` is then -1).
@@ -167,7 +167,9 @@ def spawn(
     return Child(pid=pid, output_fd=read_fd)
 
 
-def _posix_spawn(argv: Sequence[str], env: Mapping[str, str], actions: list[tuple]) -> int:
+def _posix_spawn(
+    argv: Sequence[str], env: Mapping[bytes, bytes] | Mapping[str, str], actions: list[tuple]
+) -> int:
     while True:
         session = dict(_session)
         try:

@@ -29,6 +29,7 @@ from queuectl.hostid import this_host
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
+from queuectl.timeutil import human_duration
 from queuectl.waiters import Waiter, make_waiter
 from queuectl.watchdog import Watchdog
 
@@ -36,8 +37,10 @@ log = logging.getLogger("queuectl.worker")
 
 PGID_AFTER = 0.05
 """A job still running after this many seconds gets its process group written
-to its Run row at once; shorter jobs store it with their result, saving a write
-transaction per job (the group dies with the worker anyway: see ``watchdog``)."""
+to its Run row at once, and a "started" line in the log; shorter jobs store
+the group with their result, saving a write transaction per job (the group
+dies with the worker anyway: see ``watchdog``), and a short success is only
+counted in the log, at the next heartbeat."""
 
 FLUSH_INTERVAL = 0.5
 """Seconds between writes of a running job's output tail (and ownership checks)."""
@@ -130,8 +133,10 @@ class Worker:
         self._unreported_failed = 0
         """Jobs counted but not yet written to our row (see ``_finish``)."""
         self._report_due = 0.0
-        self._environment = dict(os.environ)
-        """Copied once: reading ``os.environ`` decodes every variable, each time."""
+        self._quiet_successes = 0
+        """Short successful jobs not logged one by one (see ``_record``)."""
+        self._environment = dict(os.environb)
+        """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
 
@@ -328,6 +333,7 @@ class Worker:
             ).where(WorkerRow.id == self.id).execute()
         self._unreported_done = self._unreported_failed = 0
         self.stopped = True
+        self._log_quiet_successes()
         if self.watchdog is not None:
             self.watchdog.close()
         log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
@@ -388,12 +394,22 @@ class Worker:
             .execute()
         )
         self._unreported_done = self._unreported_failed = 0
+        self._log_quiet_successes()
         if changed == 0:
             log.warning("worker %s: its row was gone; registering again", self.id)
             self._fixed_id = True
             self.register()
         self._next_heartbeat = now + self.heartbeat_interval
         self._last_beat_at = now
+
+    def _log_quiet_successes(self) -> None:
+        if self._quiet_successes:
+            log.info(
+                "%d job(s) succeeded in under %dms each since the last report",
+                self._quiet_successes,
+                PGID_AFTER * 1000,
+            )
+            self._quiet_successes = 0
 
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
@@ -446,7 +462,6 @@ class Worker:
     def _execute(self, claim: queue.Claim) -> None:
         job = claim.job
         timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
-        log.info("job %s attempt %d started: %s", job.id, job.attempts, one_line(job.command, 200))
         if self.watchdog is not None and self.watchdog.pid is None:
             self._start_watchdog()
         started = executor.Execution.start(
@@ -482,8 +497,13 @@ class Worker:
             if execution.pump(PGID_AFTER):
                 assert execution.result is not None
                 return execution.result
-            # Still running: record the process group now, so that if this worker
-            # is SIGKILLed from here on, recovery can still kill the orphan.
+            # Still running: say so in the log (a short job gets only its result
+            # line: two lines per job were a tenth of a worker's CPU on trivial
+            # jobs), and record the process group, so that if this worker is
+            # SIGKILLed from here on, recovery can still kill the orphan.
+            log.info(
+                "job %s attempt %d started: %s", job.id, job.attempts, one_line(job.command, 200)
+            )
             try:
                 flushed = execution.version
                 queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
@@ -622,14 +642,21 @@ class Worker:
                 job.id,
                 "no longer ours (cancelled, deleted or recovered)",
             )
+        elif result.outcome is RunOutcome.SUCCEEDED and result.duration < PGID_AFTER:
+            # A log line per trivial job cost a worker a tenth of its CPU, and at a
+            # few hundred jobs a second it floods the log; the database has every
+            # run. Such jobs are summed up at the next heartbeat instead.
+            self._quiet_successes += 1
         else:
             log.info(
-                "job %s attempt %d %s%s -> %s",
+                "job %s attempt %d %s%s in %s -> %s: %s",
                 job.id,
                 job.attempts,
                 result.outcome.value,
                 f" ({one_line(result.error)})" if result.error else "",
+                human_duration(result.duration),
                 state.value,
+                one_line(job.command, 80),
             )
 
 

@@ -7,6 +7,7 @@ are driven by the fake clock, which only moves when the worker sleeps.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -353,6 +354,26 @@ def test_a_busy_worker_reports_its_row_at_most_every_interval_and_exactly_when_i
     worker.step()  # the failing job, and nothing left: idle, every count exact
     row = WorkerRow.get_by_id(worker.id)
     assert (row.state, row.current_job, row.jobs_done, row.jobs_failed) == ("idle", None, 4, 1)
+
+
+def test_the_log_names_slow_and_failed_jobs_and_sums_up_quick_successes(opened, caplog):
+    caplog.set_level(logging.INFO, logger="queuectl")
+    clock = FakeClock()
+    quick = [enqueue("true", now=T0 + n * 0.001) for n in range(3)]
+    slow = enqueue("sleep 0.2", now=T0 + 1)
+    failing = enqueue("exit 3", now=T0 + 2, max_retries=0)
+    worker = make_worker(clock)
+    clock.now = T0 + 3
+    for _ in range(5):
+        worker.step()
+    lines = [record.getMessage() for record in caplog.records]
+    assert not any(job_id in line for job_id in quick for line in lines)
+    assert any(f"job {slow} attempt 1 started: sleep 0.2" in line for line in lines)
+    assert any(f"job {slow} attempt 1 succeeded in " in line for line in lines)
+    assert any(f"job {failing} attempt 1 failed (exit 3) in " in line for line in lines)
+    worker.request_stop()
+    worker.step()
+    assert "3 job(s) succeeded in under 50ms each since the last report" in caplog.messages
 
 
 def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):

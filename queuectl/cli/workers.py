@@ -92,6 +92,10 @@ def run_(
     from queuectl.worker import Worker
 
     names = _queues(queues)
+    # Records need none of these, and gathering them was most of a log line's cost
+    # (the logging HOWTO's "Optimization" knobs).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
