@@ -13,71 +13,23 @@ import stat
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
-from urllib.parse import urlparse
 
 import peewee
 
 from queuectl.errors import DatabaseError
+from queuectl.location import (
+    default_location,
+    describe,
+    parse_url,
+    resolve_location,
+    sqlite_path,
+)
 from queuectl.models import ALL_MODELS, SCHEMA_VERSION, SchemaInfo, database
 from queuectl.sql import CLAIMABLE_INDEX
 
-ENV_VAR = "QUEUECTL_DB"
 BUSY_TIMEOUT_MS = 15_000
 """How long a writer waits for SQLite's lock before giving up; generous so a
 busy dashboard or a burst of enqueues never surfaces "database is locked"."""
-
-
-def default_location() -> str:
-    """``$XDG_DATA_HOME/queuectl/queuectl.db``, defaulting to ``~/.local/share``."""
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return os.path.join(data_home, "queuectl", "queuectl.db")
-
-
-def resolve_location(option: str | None = None) -> str:
-    """The database to use: ``--db`` beats ``$QUEUECTL_DB`` beats the XDG default."""
-    return option or os.environ.get(ENV_VAR) or default_location()
-
-
-def is_url(location: str) -> bool:
-    return "://" in location
-
-
-def _parse_url(location: str):
-    """``urlparse``, with a malformed URL (``postgresql://[oops``) as a user-facing error."""
-    try:
-        return urlparse(location)
-    except ValueError as exc:
-        raise DatabaseError(f"invalid database URL: {exc}") from None
-
-
-def sqlite_path(location: str) -> str | None:
-    """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``.
-
-    Raises:
-        DatabaseError: ``location`` is a URL that cannot be parsed.
-    """
-    if not is_url(location):
-        return os.path.abspath(os.path.expanduser(location))
-    parsed = _parse_url(location)
-    if parsed.scheme == "sqlite":
-        return os.path.abspath(os.path.expanduser(parsed.path))
-    return None
-
-
-def describe(location: str) -> str:
-    """The location without a password, for messages and the dashboard title."""
-    if not is_url(location):
-        return location
-    try:
-        parsed = urlparse(location)
-    except ValueError:
-        return location  # unparseable, so it holds no password we could find
-    if parsed.password:
-        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
-        return parsed._replace(netloc=netloc).geturl()
-    return location
 
 
 def open_database(
@@ -210,7 +162,7 @@ def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.Sqli
 def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
-    scheme = _parse_url(location).scheme
+    scheme = parse_url(location).scheme
     try:
         db = connect(location)
     except RuntimeError as exc:  # unknown scheme
@@ -409,5 +361,6 @@ __all__ = [
     "is_postgres",
     "open_database",
     "resolve_location",
+    "sqlite_path",
     "write_transaction",
 ]

@@ -8,7 +8,6 @@ at their own file or server.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from peewee import (
     AutoField,
@@ -21,45 +20,18 @@ from peewee import (
     TextField,
 )
 
+from queuectl.states import (
+    CLAIMABLE_STATES,
+    FINISHED_STATES,
+    JobState,
+    RunOutcome,
+    WorkerState,
+)
+
 database = DatabaseProxy()
 
 SCHEMA_VERSION = 2
 """Bumped whenever the tables change; ``db.migrate`` upgrades older files to it."""
-
-
-class JobState(StrEnum):
-    """Where a job is in its lifecycle (see README, "Job lifecycle")."""
-
-    PENDING = "pending"  # waiting for a worker; may be delayed by run_at
-    PROCESSING = "processing"  # claimed by a worker that is running it now
-    COMPLETED = "completed"  # exited 0
-    FAILED = "failed"  # failed with retries left; due again at run_at
-    DEAD = "dead"  # out of retries: the Dead Letter Queue
-    CANCELLED = "cancelled"  # stopped by a user; never runs again unless retried
-
-
-CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
-FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
-
-
-class RunOutcome(StrEnum):
-    """How one attempt ended. ``None`` on a Run row means it is still running."""
-
-    SUCCEEDED = "succeeded"  # exit 0
-    FAILED = "failed"  # non-zero exit, or the command could not start
-    TIMED_OUT = "timed_out"  # killed after the job's timeout
-    LOST = "lost"  # its worker died or stopped heartbeating; the attempt is spent
-    INTERRUPTED = "interrupted"  # a forced worker stop; the attempt is given back
-    CANCELLED = "cancelled"  # the user cancelled the job while it ran
-
-
-class WorkerState(StrEnum):
-    """What a worker process is doing, as last recorded by itself or by recovery."""
-
-    IDLE = "idle"  # waiting for work
-    BUSY = "busy"  # running a job
-    STOPPING = "stopping"  # asked to stop; finishing its current job
-    STOPPED = "stopped"  # exited (or found dead by recovery)
 
 
 class BaseModel(Model):

@@ -7,6 +7,7 @@ so no user mistake ever shows a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -15,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
-import peewee
 
 from queuectl.errors import QueueError, ValidationError
-from queuectl.models import JobState
+from queuectl.states import JobState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,7 +81,12 @@ class QueuectlGroup(click.Group):
             raise BadInput(_one_line(str(exc))) from None
         except QueueError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
-        except peewee.DatabaseError as exc:
+        except Exception as exc:
+            # peewee is imported only by commands that open the database (see
+            # AppContext.open), so its errors are recognised without importing it.
+            peewee = sys.modules.get("peewee")
+            if peewee is None or not isinstance(exc, peewee.DatabaseError):
+                raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise click.ClickException(f"database error: {first}") from None
 
@@ -96,15 +101,36 @@ class AppContext:
     def open(self, *, durable: bool = True, queue_writes: bool = False) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location."""
         if self.location is None:
-            from queuectl.db import open_database, resolve_location
+            from queuectl.db import open_database
 
-            location = resolve_location(self.db_option)
+            location = self.resolve()
             open_database(location, durable=durable, queue_writes=queue_writes)
             self.location = location
         return self.location
 
+    def resolve(self) -> str:
+        """Where the database is; on SQLite, PostgreSQL drivers are kept from loading.
 
-pass_app = click.make_pass_decorator(AppContext, ensure=True)
+        Called by ``pass_app`` before the command runs, once every ``--db`` is
+        parsed and before the command imports the core (which imports peewee).
+        """
+        from queuectl.location import resolve_location, skip_postgres_drivers
+
+        location = resolve_location(self.db_option)
+        skip_postgres_drivers(location)
+        return location
+
+
+def pass_app(func: F) -> F:
+    """``click.make_pass_decorator(AppContext)``, resolving the database location first."""
+
+    @click.pass_context
+    def new_func(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        app = ctx.ensure_object(AppContext)
+        app.resolve()
+        return ctx.invoke(func, app, *args, **kwargs)
+
+    return functools.update_wrapper(new_func, func)  # type: ignore[return-value]
 
 
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

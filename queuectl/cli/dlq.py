@@ -13,7 +13,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-from queuectl.models import JobState
+from queuectl.states import JobState
 
 
 @click.group(cls=QueuectlGroup)

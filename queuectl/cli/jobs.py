@@ -17,7 +17,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-from queuectl.models import FINISHED_STATES, JobState
+from queuectl.states import FINISHED_STATES, JobState
 
 
 @click.command()
@@ -40,7 +40,7 @@ def enqueue(app: AppContext, job_json: str | None, file: IO[str] | None, as_json
     Example: queuectl enqueue '{"command": "make test", "priority": 5, "delay": "30s"}'
     With --file (or '-' as JSON) every line is a job, and all are accepted or none.
     """
-    from queuectl import jobspec, queue
+    from queuectl import jobspec
 
     if job_json == "-" and file is None:
         file = sys.stdin
@@ -50,6 +50,8 @@ def enqueue(app: AppContext, job_json: str | None, file: IO[str] | None, as_json
     specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)  # type: ignore[arg-type]
     if not specs:
         raise BadInput("the file holds no jobs")
+    from queuectl import queue
+
     app.open()
     ids = queue.enqueue_many(specs)
     if as_json:
