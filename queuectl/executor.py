@@ -10,6 +10,7 @@ prints: only the last ``output_limit`` bytes are kept.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import select
@@ -124,7 +125,7 @@ class Execution:
         self._exited_at: float | None = None
         self._eof = False
         self._fd = child.output_fd
-        os.set_blocking(self._fd, False)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, os.O_NONBLOCK)  # a fresh pipe has no other flag
         self._pidfd = _pidfd(self.pid)
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
@@ -134,7 +135,6 @@ class Execution:
         self.version = 0
         """Bumped whenever output arrives, so a caller flushes the tail only when it moved."""
         if watchdog is not None:
-            watchdog.check()
             watchdog.watch(self.pgid)
 
     @classmethod

@@ -98,7 +98,7 @@ class Watchdog:
             os.pwrite(self._record, _RECORD % group, 0)
 
     def check(self) -> None:
-        """Replace the watchdog if it died (killed by hand, say); cheap, call it per job.
+        """Replace the watchdog if it died (killed by hand, say); workers call it per heartbeat.
 
         A dead watchdog is noticed without reading anything: ``waitpid`` reaps it.
         """

@@ -358,6 +358,8 @@ class Worker:
         if now >= self._next_heartbeat or now >= self._next_recover:
             self.settings = config.load()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
+            if self.watchdog is not None:
+                self.watchdog.check()  # replaced if someone killed it
         if now < self._judge_after:
             pass
         elif now >= self._next_recover:

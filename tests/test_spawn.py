@@ -155,13 +155,14 @@ def test_the_watchdog_leaves_other_processes_alone_once_the_job_is_over():
         innocent.wait()
 
 
-def test_a_dead_watchdog_is_replaced_on_the_next_job(tmp_path):
+def test_a_dead_watchdog_is_replaced_when_checked(tmp_path):
     watchdog = Watchdog()
     watchdog.start()
     first = watchdog.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
     assert wait_until(lambda: not procs.pid_alive(first), 5)
+    watchdog.check()  # what a worker does at each heartbeat
     result = executor.run("echo ok", cwd=str(tmp_path), watchdog=watchdog)
     assert result.output == "ok\n"
     assert watchdog.pid not in (None, first)
