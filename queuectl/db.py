@@ -253,9 +253,13 @@ def advisory_lock(name: str, *, wait: bool = True) -> bool:
 
 
 def notify_new_work() -> None:
-    """Wake idle PostgreSQL workers (LISTEN queuectl_jobs); delivered at commit."""
+    """Wake idle PostgreSQL workers (LISTEN queuectl_jobs); delivered at commit.
+
+    The payload names the schema: channels are per database, and the queues of
+    other schemas in it (other deployments, or parallel tests) must not wake ours.
+    """
     if is_postgres():
-        database.execute_sql(f"NOTIFY {NOTIFY_CHANNEL}")
+        database.execute_sql("SELECT pg_notify(%s, current_schema())", (NOTIFY_CHANNEL,))
 
 
 NOTIFY_CHANNEL = "queuectl_jobs"

@@ -32,6 +32,9 @@ class PostgresWaiter:
         params.setdefault("dbname", db.database)
         self._connection = psycopg.connect(autocommit=True, **params)
         self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        row = self._connection.execute("SELECT current_schema()").fetchone()
+        self._schema = row[0] if row else None
+        """Notifications carry their queue's schema; those of other schemas are ignored."""
 
     def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
         """``True`` as soon as new work was announced; ``False`` on timeout or stop."""
@@ -42,8 +45,9 @@ class PostgresWaiter:
             # Notifications that piled up meanwhile are left queued: each costs
             # at most one claim that finds nothing. (psycopg reads timeout=0 as
             # "no timeout", so they cannot be drained without blocking.)
-            for _ in self._connection.notifies(timeout=min(SLICE, remaining), stop_after=1):
-                return True
+            for notice in self._connection.notifies(timeout=min(SLICE, remaining), stop_after=1):
+                if notice.payload in ("", self._schema):  # "": a sender older than payloads
+                    return True
         return False
 
     def close(self) -> None:

@@ -241,6 +241,45 @@ def claim_locked(
     return Claim(job=job, run_id=run_id)
 
 
+def succeed_and_claim(
+    job_id: str,
+    run_id: int,
+    worker_id: str,
+    queues: Sequence[str],
+    *,
+    exit_code: int | None,
+    output: str,
+    pgid: int | None,
+    host: str | None,
+    now: float,
+) -> tuple[JobState | None, Claim | None]:
+    """PostgreSQL only: ``finish_locked`` (succeeded) then ``claim_locked``, in one statement.
+
+    Not inside a transaction: the statement is atomic on its own (see
+    ``sql.PG_SUCCEED_AND_CLAIM``). Returns the finished job's new state (``None``
+    when it was no longer ours) and the claim, if a job was due.
+    """
+    row = execute_raw(
+        sql.PG_SUCCEED_AND_CLAIM,
+        {
+            "now": now,
+            "exit_code": exit_code,
+            "output": output,
+            "pgid": pgid,
+            "run_id": run_id,
+            "job_id": job_id,
+            "worker": worker_id,
+            "queues": list(queues),
+            "host": host,
+        },
+    ).fetchone()
+    completed, new_run_id, *job = row
+    state = JobState.COMPLETED if completed == 1 else None
+    if new_run_id is None:
+        return state, None
+    return state, Claim(job=ClaimedJob(*job), run_id=new_run_id)
+
+
 def next_due_at(queues: Sequence[str] = ("default",)) -> float | None:
     """When the earliest waiting job in ``queues`` becomes due, so idle workers sleep until then."""
     row = (

@@ -126,6 +126,48 @@ WHERE id = {p}
 """The worker's counters, its next job (or idle) and a heartbeat, after each job."""
 
 
+PG_SUCCEED_AND_CLAIM = """
+WITH finished AS (
+    UPDATE queuectl_run
+    SET finished_at = %(now)s, exit_code = %(exit_code)s, outcome = 'succeeded', error = NULL,
+        output = %(output)s, duration = %(now)s - started_at, pgid = COALESCE(%(pgid)s, pgid)
+    WHERE id = %(run_id)s AND outcome IS NULL
+    RETURNING id
+), completed AS (
+    UPDATE queuectl_job
+    SET state = 'completed', updated_at = %(now)s, finished_at = %(now)s,
+        exit_code = %(exit_code)s, output = %(output)s, last_error = NULL
+    WHERE id = %(job_id)s AND state = 'processing' AND worker_id = %(worker)s
+    RETURNING id
+), claimed AS (
+    UPDATE queuectl_job
+    SET state = 'processing', worker_id = %(worker)s, attempts = attempts + 1,
+        started_at = %(now)s, updated_at = %(now)s, finished_at = NULL, exit_code = NULL
+    WHERE id = (
+        SELECT id FROM queuectl_job
+        WHERE {claimable} AND run_at <= %(now)s AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, created_at, id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    AND {claimable}
+    RETURNING {returning}
+), new_run AS (
+    INSERT INTO queuectl_run (job_id, attempt, worker_id, host, started_at, output)
+    SELECT id, attempts, %(worker)s, %(host)s, %(now)s, '' FROM claimed
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM completed), (SELECT id FROM new_run), claimed.*
+FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE
+""".format(claimable=CLAIMABLE_PREDICATE, returning=", ".join(CLAIMED_COLUMNS))
+"""PostgreSQL: a succeeded attempt recorded and the next job claimed in one statement.
+
+The worker's usual transaction (``RUN_FINISH``, ``JOB_COMPLETE``, the claim,
+``RUN_INSERT``, between BEGIN and COMMIT) is six round trips to the server;
+data-modifying CTEs make it one, atomic on its own. Each part is guarded as
+its standalone twin above, and the claim is the same as ``CLAIM``'s."""
+
+
 @functools.cache
 def statement(template: str, param: str) -> str:
     """``template`` with the driver's parameter marker, built once per process."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import peewee
 
 from queuectl import config, executor, procs, queue, sql
-from queuectl.db import execute_raw, write_transaction
+from queuectl.db import execute_raw, is_postgres, write_transaction
 from queuectl.errors import QueueError
 from queuectl.hostid import this_host
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
@@ -133,6 +133,8 @@ class Worker:
         self._unreported_failed = 0
         """Jobs counted but not yet written to our row (see ``_finish``)."""
         self._report_due = 0.0
+        self._postgres = False
+        """Set at registration: PostgreSQL takes the one-statement path (``_finish``)."""
         self._quiet_successes = 0
         """Short successful jobs not logged one by one (see ``_record``)."""
         self._environment = dict(os.environb)
@@ -175,6 +177,7 @@ class Worker:
         else:  # pragma: no cover - five 30-bit collisions in a row
             raise QueueError("could not find a free worker id")
         self.registered = True
+        self._postgres = is_postgres()
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
         self._next_heartbeat = now + self.heartbeat_interval
@@ -573,6 +576,34 @@ class Worker:
             result.outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT)
         )
         beat = False
+        if (
+            self._postgres
+            and result.outcome is RunOutcome.SUCCEEDED
+            and self.stop_mode is None
+            and now < self._report_due
+        ):
+            # The common case on PostgreSQL: one round trip instead of six.
+            state, claim = queue.succeed_and_claim(
+                job.id,
+                run_id,
+                self.id,
+                self.queues,
+                exit_code=result.exit_code,
+                output=result.output,
+                pgid=pgid,
+                host=self.host,
+                now=now,
+            )
+            if claim is not None:
+                self._unreported_done, self._unreported_failed = done, failed
+                self._next_claim = claim
+                return state
+            # Nothing was due: the worker goes idle, and its row must say so.
+            with write_transaction():
+                beat = self._report(now, None, done, failed)
+            self._after_report(now, beat)
+            self._next_claim = None
+            return state
         with write_transaction():
             state = queue.finish_locked(
                 job.id,
@@ -590,26 +621,34 @@ class Worker:
                 claim = queue.claim_locked(self.id, self.queues, host=self.host, now=now)
             report = claim is None or self.stop_mode is not None or now >= self._report_due
             if report:
-                cursor = execute_raw(
-                    sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
-                    (
-                        WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
-                        claim.job.id if claim else None,
-                        now,
-                        done,
-                        failed,
-                        self.id,
-                    ),
-                )
-                beat = cursor.rowcount == 1
+                beat = self._report(now, claim, done, failed)
         if report:
-            done = failed = 0
-            self._report_due = now + REPORT_INTERVAL
-        self._unreported_done, self._unreported_failed = done, failed
-        if beat:
-            self._next_heartbeat = max(self._next_heartbeat, now + self.heartbeat_interval / 2)
+            self._after_report(now, beat)
+        else:
+            self._unreported_done, self._unreported_failed = done, failed
         self._next_claim = claim
         return state
+
+    def _report(self, now: float, claim: queue.Claim | None, done: int, failed: int) -> bool:
+        """Write our row after a job (inside the caller's transaction); False if it was gone."""
+        cursor = execute_raw(
+            sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
+            (
+                WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
+                claim.job.id if claim else None,
+                now,
+                done,
+                failed,
+                self.id,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def _after_report(self, now: float, beat: bool) -> None:
+        self._unreported_done = self._unreported_failed = 0
+        self._report_due = now + REPORT_INTERVAL
+        if beat:
+            self._next_heartbeat = max(self._next_heartbeat, now + self.heartbeat_interval / 2)
 
     def _record(
         self, job: ClaimedJob, run_id: int, result: executor.Result, pgid: int | None = None

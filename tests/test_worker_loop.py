@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from queuectl import config, executor, procs, queue
+from queuectl import config, db, executor, procs, queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.models import Worker as WorkerRow
@@ -272,6 +272,22 @@ def test_idle_waiter_wakes_when_another_process_enqueues(opened):
     started = time.monotonic()
     assert waiter.wait(5, lambda: False) is True
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.postgres
+def test_work_announced_in_another_schema_does_not_wake_a_postgres_worker(pg_url):
+    import psycopg
+
+    from queuectl.db import NOTIFY_CHANNEL
+
+    db.open_database(pg_url)
+    waiter = make_waiter(time.sleep)
+    base = os.environ["QUEUECTL_TEST_PG_URL"]
+    with psycopg.connect(base, autocommit=True) as other:
+        other.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "some_other_schema"))
+        assert waiter.wait(0.5, lambda: False) is False
+    enqueue("true")  # ours: announced with our schema
+    assert waiter.wait(5, lambda: False) is True
 
 
 def test_re_registers_when_its_row_disappears(opened):

@@ -119,10 +119,25 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
 
         return finish
 
+    def around_succeed_and_claim(real):
+        def succeed_and_claim(*args, **kwargs):
+            if phase == "recording":
+                send()
+            state, claim = real(*args, **kwargs)
+            if phase == "claimed" and claim is not None:
+                send()
+            return state, claim
+
+        return succeed_and_claim
+
     for name in ("claim", "claim_locked"):
         monkeypatch.setattr(queue, name, around_claim(getattr(queue, name)))
     for name in ("finish", "finish_locked"):
         monkeypatch.setattr(queue, name, before_finish(getattr(queue, name)))
+    # PostgreSQL records a success and claims the next job in one statement.
+    monkeypatch.setattr(
+        queue, "succeed_and_claim", around_succeed_and_claim(queue.succeed_and_claim)
+    )
     waiter = make_waiter()
     if phase == "idle":
         waiter = SignalOnFirstWait(waiter, send)
