@@ -7,6 +7,7 @@ last finish, or raises ``Skip`` with a note when the tool is not installed.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -19,15 +20,23 @@ class Skip(Exception):
     """The peer is not installed here; the message says how to get it."""
 
 
-def xargs_limit(jobs: int, workers: int, command: str) -> float:
-    """``seq N | xargs -P W -n 1 sh -c CMD``: only process spawns, no queue at all."""
+def xargs_limit(jobs: int, workers: int, command: str) -> tuple[float, float]:
+    """``seq N | xargs -P W -n 1 sh -c CMD``: only process spawns, no queue at all.
+
+    Returns the wall seconds and the CPU seconds of the whole pipeline (xargs and
+    every shell it started: all reaped children).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         f"seq {jobs} | xargs -P {workers} -n 1 sh -c '{command}'",
         shell=True,
         check=True,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu
 
 
 def task_spooler(jobs: int, workers: int, command: str) -> float:

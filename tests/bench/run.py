@@ -37,7 +37,7 @@ from dashboard import refresh_cost
 
 from queuectl import db, queue, supervisor
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, database
+from queuectl.models import Job, JobState, Worker, database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 BIN = os.path.dirname(sys.executable)
@@ -161,19 +161,51 @@ def _unfinished() -> bool:
     )
 
 
-def queuectl_e2e(location: str, jobs: int, workers: int, command: str) -> float:
-    """Bulk-enqueue ``jobs`` onto ``workers`` idle workers; seconds to the last finish."""
-    with workers_on(location, workers):
+@dataclass
+class Cpu:
+    """CPU seconds per job: of the queue's own processes, and of the jobs they ran."""
+
+    queue: float
+    jobs: float
+
+    @property
+    def total(self) -> float:
+        return self.queue + self.jobs
+
+
+def _process_cpu(pids: list[int]) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of these processes, from /proc (Linux)."""
+    own = children = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        own += (int(fields[11]) + int(fields[12])) / tick
+        children += (int(fields[13]) + int(fields[14])) / tick
+    return own, children
+
+
+def queuectl_e2e(location: str, jobs: int, workers: int, command: str) -> tuple[float, Cpu]:
+    """Bulk-enqueue ``jobs`` onto ``workers`` idle workers; seconds to the last finish.
+
+    Also the CPU the workers spent, and the CPU of the jobs they ran (their
+    reaped children), per job: noisy neighbours move wall times far more than these.
+    """
+    with workers_on(location, workers) as ids:
+        pids = [row.pid for row in Worker.select(Worker.pid).where(Worker.id.in_(ids))]
+        before = _process_cpu(pids)
         specs = [JobSpec(command=command) for _ in range(jobs)]
         start = time.time()
         queue.enqueue_many(specs)
         while _unfinished():
             time.sleep(0.05)
+        after = _process_cpu(pids)
         end = Job.select(Job.finished_at).order_by(Job.finished_at.desc()).scalar()
         done = queue.counts()["completed"]
     if done != jobs:
         raise RuntimeError(f"only {done} of {jobs} jobs completed")
-    return end - start
+    cpu = Cpu((after[0] - before[0]) / jobs, (after[1] - before[1]) / jobs)
+    return end - start, cpu
 
 
 # --- command timings ------------------------------------------------------------------
@@ -219,13 +251,16 @@ def throughput(t: Table, s: Settings) -> None:
         for workers in s.workers:
             repeats = s.repeat if workers == 4 else 1
             samples: dict[str, list[float]] = {}
+            cpu: dict[str, list[Cpu]] = {}
             for _ in range(repeats):
-                samples.setdefault("xargs", []).append(peers.xargs_limit(s.jobs, workers, command))
+                seconds, xargs_cpu = peers.xargs_limit(s.jobs, workers, command)
+                samples.setdefault("xargs", []).append(seconds)
+                cpu.setdefault("xargs", []).append(Cpu(0.0, xargs_cpu / s.jobs))
                 for name, make in backends:
                     with make() as location:
-                        samples.setdefault(name, []).append(
-                            queuectl_e2e(location, s.jobs, workers, command)
-                        )
+                        seconds, used = queuectl_e2e(location, s.jobs, workers, command)
+                    samples.setdefault(name, []).append(seconds)
+                    cpu.setdefault(name, []).append(used)
                 for name, peer in (
                     ("task-spooler", peers.task_spooler),
                     ("huey", peers.huey_sqlite),
@@ -238,6 +273,8 @@ def throughput(t: Table, s: Settings) -> None:
                         skipped.add(name)
                         t.note(f"{name} skipped: {exc}")
             _report_throughput(t, s, command, workers, repeats, samples)
+            if workers == 4:
+                _report_cpu(t, s, command, cpu)
 
 
 def _report_throughput(
@@ -264,6 +301,25 @@ def _report_throughput(
         t.add(f"{label}: queuectl {name}{suffix}", rate(s.jobs, med[name]), ratio, target, met)
     for name, value in peer_rates.items():
         t.add(f"{label}: {name}{suffix}", f"{value:,.0f} jobs/s", f"{value / limit:.2f}x limit")
+
+
+def _report_cpu(t: Table, s: Settings, command: str, cpu: dict[str, list[Cpu]]) -> None:
+    """CPU per job, medians: what each job costs the machine, whatever the neighbours do."""
+
+    def med(name: str, part: Callable[[Cpu], float]) -> float:
+        return statistics.median(part(sample) for sample in cpu[name]) * 1000
+
+    limit = med("xargs", lambda c: c.total)
+    parts = [f"xargs {limit:.2f} ms (xargs and its shells)"]
+    for name in ("SQLite", "PostgreSQL"):
+        if name in cpu:
+            total = med(name, lambda c: c.total)
+            parts.append(
+                f"{name} {total:.2f} ms (workers {med(name, lambda c: c.queue):.2f}"
+                f" + jobs {med(name, lambda c: c.jobs):.2f}; {limit / total:.2f}x)"
+            )
+    note = " PostgreSQL's own server CPU is not counted." if "PostgreSQL" in cpu else ""
+    t.add(f"`{command}` x{s.jobs}, 4w: CPU per job", "; ".join(parts) + note)
 
 
 def enqueue_costs(t: Table, s: Settings) -> None:
@@ -367,7 +423,7 @@ def scale(t: Table, s: Settings) -> None:
     first = None
     for jobs in s.scale:
         with sqlite_location() as location:
-            seconds = queuectl_e2e(location, jobs, 4, "true")
+            seconds, _cpu = queuectl_e2e(location, jobs, 4, "true")
             size, wal = db_bytes(location)
             note = ""
             if first is None:
@@ -437,7 +493,7 @@ def main() -> None:
     s = Settings(
         jobs=args.jobs or (300 if quick else 1000),
         workers=[int(w) for w in (args.workers or ("4" if quick else "1,2,4,8")).split(",")],
-        repeat=args.repeat or (1 if quick else 3),
+        repeat=args.repeat or (1 if quick else 5),
         bulk=5_000 if quick else 20_000,
         latency_jobs=20 if quick else 100,
         cli_rounds=5 if quick else 15,
