@@ -10,7 +10,7 @@ import pytest
 from queuectl import config, queue
 from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
-from queuectl.models import JobState, Run, RunOutcome, Worker, WorkerState
+from queuectl.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
 from tests.conftest import T0
 
 pytestmark = pytest.mark.usefixtures("opened")
@@ -346,6 +346,15 @@ def test_counts_and_next_due_at():
         "cancelled": 0,
     }
     assert queue.next_due_at() == T0
+
+
+@pytest.mark.parametrize("state", [*(s.value for s in JobState), "no-such-state"])
+def test_counting_one_state_by_difference_changes_no_count(state):
+    for index, forced in enumerate(["completed", "completed", "dead", "failed", "pending"]):
+        job_id = add(now=T0 + index)
+        Job.update(state=forced).where(Job.id == job_id).execute()
+    with database.atomic():
+        assert queue.counts(by_difference=state) == queue.counts()
 
 
 def test_list_filters_and_orders_newest_first():

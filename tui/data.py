@@ -43,6 +43,8 @@ STATE_STYLES: dict[str, str] = {
 
 Cells = tuple[Text, ...]
 Row = tuple[str, Cells]
+Parts = tuple[tuple[str, str], ...]
+"""A row before it becomes ``Text``: (plain text, style) per cell, cheap to compare."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Request:
     limit: int = WINDOW
     command_width: int = 60
     """Commands are cut to what the screen shows, so the jobs table fits without scrolling."""
+    previous: Snapshot | None = None
+    """The last snapshot applied: its unchanged cells are reused, its largest state not counted."""
 
 
 @dataclass
@@ -120,6 +124,8 @@ class TableData:
     rows: list[Row]
     total: int
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    built: dict[str, tuple[Parts, Cells]] = field(default_factory=dict)
+    """Each row's parts and the cells made from them, for the next refresh to reuse."""
 
 
 @dataclass
@@ -146,6 +152,36 @@ def styled(value: str, style: str = "") -> Text:
 
 def state_text(state: str) -> Text:
     return styled(state, STATE_STYLES.get(state, ""))
+
+
+def build_rows(
+    items: list[tuple[str, Parts]], previous: TableData | None
+) -> tuple[list[Row], dict[str, tuple[Parts, Cells]]]:
+    """Turn parts into rows, reusing the previous refresh's cells where a row's parts match.
+
+    Making ``Text`` is most of a refresh's cost (500 rows × 9 cells), yet between
+    two refreshes most cells are unchanged (the age column is the one that moves).
+    A reused cell, or row, is the same object, so the table's diff sees it
+    unchanged without comparing text.
+    """
+    before = previous.built if previous is not None else {}
+    rows: list[Row] = []
+    built: dict[str, tuple[Parts, Cells]] = {}
+    for key, parts in items:
+        old = before.get(key)
+        if old is None:
+            cells = tuple(styled(text, style) for text, style in parts)
+        elif old[0] == parts:
+            cells = old[1]
+        else:
+            old_parts, old_cells = old
+            cells = tuple(
+                cell if part == old_part else styled(*part)
+                for part, old_part, cell in zip(parts, old_parts, old_cells, strict=True)
+            )
+        rows.append((key, cells))
+        built[key] = (parts, cells)
+    return rows, built
 
 
 # Columns the jobs window reads: never ``output``, which may be megabytes per window.
@@ -179,19 +215,41 @@ def _jobs_query(job_filter: JobFilter) -> peewee.ModelSelect:
     return query
 
 
-def _window(query: peewee.ModelSelect, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The newest ``limit`` rows and how many matched in all.
+def _window(
+    query: peewee.ModelSelect, limit: int, total: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` rows and how many matched in all (``total`` when already known).
 
     Ordered by ``created_at`` alone so SQLite walks its index and stops at the
     limit; adding ``id`` as a tie-break made it sort every job of a bulk enqueue
     (they share one timestamp): 52 ms instead of 0.4 ms at 100k jobs. Ties are
     then put in id order here, on at most ``limit`` rows.
     """
-    rows = list(query.order_by(Job.created_at.desc()).limit(limit).dicts())
+    rows = _fetch_dicts(query.order_by(Job.created_at.desc()).limit(limit))
     rows.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
     if len(rows) < limit:
         return rows, len(rows)
-    return rows, query.count()
+    return rows, query.count() if total is None else total
+
+
+def _fetch_dicts(query: peewee.ModelSelect) -> list[dict[str, Any]]:
+    """Rows as dicts straight from the driver's cursor.
+
+    Peewee's ``.dicts()`` runs every value through its field's converter, which
+    for these plain columns changes nothing and was 40% of a refresh's query time.
+    """
+    cursor = database.execute(query)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
+    """How many jobs match, from the state counts, when the filter is by state alone."""
+    if job_filter.queue or job_filter.text:
+        return None
+    if job_filter.states:
+        return sum(counts[state.value] for state in job_filter.states)
+    return sum(counts.values())
 
 
 def _age(now: float, then: float | None) -> str:
@@ -228,55 +286,59 @@ def _sorted(rows: list[dict[str, Any]], sort: Sort, now: float) -> list[dict[str
     return sorted(rows, key=lambda r: key(r, now), reverse=sort.reverse)
 
 
-def job_cells(row: dict[str, Any], now: float, width: int = 60) -> Cells:
+def _state(state: str) -> tuple[str, str]:
+    return state, STATE_STYLES.get(state, "")
+
+
+def job_parts(row: dict[str, Any], now: float, width: int = 60) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
     if row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
-        when = styled("in " + human_duration(row["run_at"] - now), "italic")
+        when = ("in " + human_duration(row["run_at"] - now), "italic")
     else:
-        when = styled(_age(now, row["created_at"]))
+        when = (_age(now, row["created_at"]), "")
     return (
-        styled(row["id"]),
-        state_text(row["state"]),
-        styled(str(row["priority"])),
-        styled(f"{row['attempts']}/{row['max_retries'] + 1}"),
-        styled(one_line(row["queue"], 12)),
+        (row["id"], ""),
+        _state(row["state"]),
+        (str(row["priority"]), ""),
+        (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
+        (one_line(row["queue"], 12), ""),
         when,
-        styled(human_duration(_job_duration(row, now))),
-        styled(one_line(row["worker_id"], 14)),
-        styled(one_line(row["command"], width)),
+        (human_duration(_job_duration(row, now)), ""),
+        (one_line(row["worker_id"], 14), ""),
+        (one_line(row["command"], width), ""),
     )
 
 
-def dlq_cells(row: dict[str, Any], now: float) -> Cells:
+def dlq_parts(row: dict[str, Any], now: float) -> Parts:
     """The DLQ pane's cells: id, attempts, queue, died, exit code, last error, command."""
     code = row["exit_code"]
     return (
-        styled(row["id"]),
-        styled(str(row["attempts"])),
-        styled(one_line(row["queue"], 12)),
-        styled(_age(now, row["finished_at"])),
-        styled("" if code is None else str(code)),
-        styled(one_line(row["last_error"], 60), "red"),
-        styled(one_line(row["command"], 60)),
+        (row["id"], ""),
+        (str(row["attempts"]), ""),
+        (one_line(row["queue"], 12), ""),
+        (_age(now, row["finished_at"]), ""),
+        ("" if code is None else str(code), ""),
+        (one_line(row["last_error"], 60), "red"),
+        (one_line(row["command"], 60), ""),
     )
 
 
-def worker_cells(worker: Worker, now: float, lease: float) -> Cells:
+def worker_parts(worker: Worker, now: float, lease: float) -> Parts:
     """The workers pane's cells; a live-looking worker past its lease is shown as lost."""
     beat = now - worker.heartbeat_at
     state = worker.state
     if state != WorkerState.STOPPED and beat > lease:
         state = "lost"
     return (
-        styled(one_line(worker.id, 24)),
-        styled(str(worker.pid)),
-        styled(one_line(worker.host, 20)),
-        state_text(state),
-        styled(one_line(worker.current_job or "", 14)),
-        styled("" if state == WorkerState.STOPPED else human_duration(beat)),
-        styled(str(worker.jobs_done), "green"),
-        styled(str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
-        styled(one_line(worker.queues, 20)),
+        (one_line(worker.id, 24), ""),
+        (str(worker.pid), ""),
+        (one_line(worker.host, 20), ""),
+        _state(state),
+        (one_line(worker.current_job or "", 14), ""),
+        ("" if state == WorkerState.STOPPED else human_duration(beat), ""),
+        (str(worker.jobs_done), "green"),
+        (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
+        (one_line(worker.queues, 20), ""),
     )
 
 
@@ -291,6 +353,17 @@ def throughput(now: float) -> list[float]:
     return buckets
 
 
+LARGE_STATE = 5_000
+"""Past this many jobs in one state, it is counted by difference (see ``queue.counts``)."""
+
+
+def _largest_state(previous: Snapshot | None) -> str | None:
+    if previous is None or not previous.counts:
+        return None
+    state = max(previous.counts, key=previous.counts.__getitem__)
+    return state if previous.counts[state] >= LARGE_STATE else None
+
+
 def read_snapshot(request: Request, now: float) -> Snapshot:
     """Read every table the dashboard shows, in one read transaction.
 
@@ -298,14 +371,21 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     short-lived worker threads do not leak SQLite handles.
     """
     started = time.perf_counter()
+    previous = request.previous
     try:
         with database.atomic():
-            counts = queue.counts()
+            counts = queue.counts(by_difference=_largest_state(previous))
             settings = config.load()
-            jobs_rows, jobs_total = _window(_jobs_query(request.job_filter), request.limit)
+            jobs_rows, jobs_total = _window(
+                _jobs_query(request.job_filter),
+                request.limit,
+                _known_total(request.job_filter, counts),
+            )
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
             dead_rows, dead_total = _window(
-                _jobs_query(JobFilter(states=(JobState.DEAD,))), request.limit
+                _jobs_query(JobFilter(states=(JobState.DEAD,))),
+                request.limit,
+                counts[JobState.DEAD.value],
             )
             dead_rows = _sorted(dead_rows, request.dlq_sort, now)
             # Running workers first, newest first: stopped ones pile up over days.
@@ -319,29 +399,47 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             database.close()
     lease = float(settings["lease_seconds"])
     live = [w for w in workers if w.state != WorkerState.STOPPED and now - w.heartbeat_at <= lease]
+    width = request.command_width
+    jobs = _table(
+        [(r["id"], job_parts(r, now, width)) for r in jobs_rows],
+        jobs_total,
+        {r["id"]: r for r in jobs_rows},
+        previous.jobs if previous is not None and previous.command_width == width else None,
+    )
+    dlq = _table(
+        [(r["id"], dlq_parts(r, now)) for r in dead_rows],
+        dead_total,
+        {r["id"]: r for r in dead_rows},
+        previous.dlq if previous is not None else None,
+    )
+    worker_items = [(w.id, worker_parts(w, now, lease)) for w in workers]
+    workers_table = _table(
+        worker_items,
+        len(workers),
+        {key: {"state": parts[3][0]} for key, parts in worker_items},
+        previous.workers if previous is not None else None,
+    )
     snapshot = Snapshot(
         now=now,
         counts=counts,
         workers_busy=sum(1 for w in live if w.state == WorkerState.BUSY),
         workers_idle=sum(1 for w in live if w.state != WorkerState.BUSY),
         throughput=spark,
-        jobs=TableData(
-            [(r["id"], job_cells(r, now, request.command_width)) for r in jobs_rows],
-            jobs_total,
-            {r["id"]: r for r in jobs_rows},
-        ),
-        dlq=TableData(
-            [(r["id"], dlq_cells(r, now)) for r in dead_rows],
-            dead_total,
-            {r["id"]: r for r in dead_rows},
-        ),
-        workers=TableData(
-            [(w.id, worker_cells(w, now, lease)) for w in workers],
-            len(workers),
-            {w.id: {"state": str(worker_cells(w, now, lease)[3])} for w in workers},
-        ),
+        jobs=jobs,
+        dlq=dlq,
+        workers=workers_table,
         settings=settings,
-        command_width=request.command_width,
+        command_width=width,
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot
+
+
+def _table(
+    items: list[tuple[str, Parts]],
+    total: int,
+    raw: dict[str, dict[str, Any]],
+    previous: TableData | None,
+) -> TableData:
+    rows, built = build_rows(items, previous)
+    return TableData(rows, total, raw, built)

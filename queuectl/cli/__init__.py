@@ -46,7 +46,7 @@ def tui(app: AppContext) -> None:
     except ImportError as exc:  # pragma: no cover - only when installed without the tui package
         raise click.ClickException(f"the dashboard is not available: {exc}") from None
     location = app.open()
-    make_app(location).run()
+    make_app(location, freeze_startup_heap=True).run()
 
 
 def main() -> None:

@@ -1,17 +1,20 @@
 """The cost of one dashboard refresh, headless: the query in its thread plus the diff.
 
-With the ``tui`` package present this is the real refresh: ``tui.data.read_snapshot``
-(every table, windowed) and the UI thread's apply of that snapshot, measured by
-the app itself (``last_apply_seconds``) in a headless ``run_test``, with 50 new
-jobs arriving between refreshes so the diff has work. Without it, the queries
-the dashboard will run: ``queue.list_jobs(limit=500)`` and ``queue.counts()``.
+The real app runs under ``run_test`` with a clock that moves one second per
+refresh, as the live dashboard's does, so the age column changes on every row.
+Each round measures two refreshes: a steady one (only time has passed) and one
+with 50 new jobs arriving above the rows shown. The query is what
+``read_snapshot`` took in the app's refresh thread (``Snapshot.elapsed``), the
+diff what applying it took on the UI thread (``last_apply_seconds``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
+from dataclasses import dataclass
 
 from queuectl import queue
 from queuectl.jobspec import JobSpec
@@ -19,52 +22,74 @@ from queuectl.jobspec import JobSpec
 ROUNDS = 7
 
 
-def refresh_cost(location: str) -> tuple[float, str]:
-    """Median seconds of one refresh on the bound database, and what was measured."""
-    try:
-        from tui.app import make_app
-        from tui.data import Request, read_snapshot
-    except ImportError:
-        return _queries_only(), "list_jobs(500) + counts(); no tui package yet"
-    now = time.time()
-    queries = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        read_snapshot(Request(), now)
-        queries.append(time.perf_counter() - started)
-    apply = asyncio.run(_apply_cost(location, make_app))
-    query = statistics.median(queries)
-    return query + apply, f"read_snapshot {query * 1000:.0f} ms + apply {apply * 1000:.0f} ms"
+@dataclass(frozen=True)
+class RefreshCost:
+    """Medians, in seconds, over ``ROUNDS`` rounds."""
 
+    steady_query: float
+    steady_diff: float
+    churn_query: float
+    churn_diff: float
 
-def _queries_only() -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        queue.list_jobs(limit=500)
-        queue.counts()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    @property
+    def steady(self) -> float:
+        return self.steady_query + self.steady_diff
+
+    @property
+    def churn(self) -> float:
+        return self.churn_query + self.churn_diff
 
 
 async def refresh_once(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Start one refresh of the app under ``pilot`` and wait until it was applied."""
+    """Start one refresh of the app under ``pilot`` and wait until it was applied.
+
+    The app is let go idle first, as the live dashboard is after its one-second
+    rest; the wait itself only sleeps, so the UI thread does not compete with the
+    refresh thread for the GIL (polling the screen here tripled the query time).
+    """
     app = pilot.app
+    await pilot.pause()
     before = app.refresh_count
     app.refresh_now()
     while app.refresh_count == before:
-        await pilot.pause(0.005)
+        await asyncio.sleep(0.02)
 
 
-async def _apply_cost(location: str, make_app) -> float:  # type: ignore[no-untyped-def]
-    app = make_app(location, refresh_interval=3600.0)
-    samples: list[float] = []
+def refresh_cost(location: str) -> RefreshCost:
+    """What one refresh of the dashboard on ``location`` costs, steady and with new jobs."""
+    return asyncio.run(_measure(location))
+
+
+async def _measure(location: str) -> RefreshCost:
+    from tui.app import make_app
+
+    clock = [time.time()]
+    # As ``queuectl tui`` runs it, heap freeze included.
+    app = make_app(
+        location, clock=lambda: clock[0], refresh_interval=3600.0, freeze_startup_heap=True
+    )
+    samples: dict[str, list[float]] = {"sq": [], "sd": [], "cq": [], "cd": []}
+
+    def record(query: str, diff: str) -> None:
+        assert app.last_snapshot is not None
+        samples[query].append(app.last_snapshot.elapsed)
+        samples[diff].append(app.last_apply_seconds)
+
     async with app.run_test(size=(160, 50)) as pilot:
+        await refresh_once(pilot)  # the first fill, and the columns measured
         await refresh_once(pilot)
         for round_ in range(ROUNDS):
+            clock[0] += 1.0
+            await refresh_once(pilot)
+            record("sq", "sd")
+            clock[0] += 1.0
             queue.enqueue_many(
-                [JobSpec(command=f"echo new {round_}-{i}") for i in range(50)], cwd="/"
+                [JobSpec(command=f"echo new {round_}-{i}") for i in range(50)],
+                now=clock[0],
+                cwd="/",
             )
             await refresh_once(pilot)
-            samples.append(app.last_apply_seconds)
-    return statistics.median(samples)
+            record("cq", "cd")
+    gc.unfreeze()  # the next size builds a new app
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    return RefreshCost(median["sq"], median["sd"], median["cq"], median["cd"])

@@ -399,10 +399,24 @@ def dashboard(t: Table, s: Settings) -> None:
         for size in s.dash_sizes:
             _fill(size - have)
             have = size
-            cost, what = refresh_cost(location)
+            cost = refresh_cost(location)
             target = "<50 ms" if size == max(s.dash_sizes) else ""
-            met = cost < 0.050 if target else None
-            t.add(f"dashboard refresh, {size:,} jobs ({what})", ms(cost), "", target, met)
+            t.add(
+                f"dashboard refresh, {size:,} jobs, steady "
+                f"(query {ms(cost.steady_query)} + diff {ms(cost.steady_diff)})",
+                ms(cost.steady),
+                "",
+                target,
+                cost.steady < 0.050 if target else None,
+            )
+            t.add(
+                f"dashboard refresh, {size:,} jobs, 50 new "
+                f"(query {ms(cost.churn_query)} + diff {ms(cost.churn_diff)})",
+                ms(cost.churn),
+                "",
+                target,
+                cost.churn < 0.050 if target else None,
+            )
 
 
 def _fill(count: int) -> None:

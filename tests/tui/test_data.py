@@ -52,3 +52,38 @@ def test_sort_by_priority(opened) -> None:
     )
     snapshot = read_snapshot(Request(jobs_sort=Sort("priority", reverse=True)), T0)
     assert [key for key, _ in snapshot.jobs.rows] == ["high", "low"]
+
+
+def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
+    """The next refresh hands the table the same cell objects where nothing changed."""
+    queue.enqueue_many(
+        [JobSpec(command=f"echo {i}", id=f"j{i}") for i in range(3)], now=T0 - 5, cwd="/"
+    )
+    first = read_snapshot(Request(), T0)
+    Job.update(state="completed").where(Job.id == "j1").execute()
+    second = read_snapshot(Request(previous=first), T0)
+    before, after = dict(first.jobs.rows), dict(second.jobs.rows)
+    assert after["j0"] is before["j0"] and after["j2"] is before["j2"]
+    assert after["j1"] is not before["j1"]
+    assert after["j1"][0] is before["j1"][0]  # the id cell did not change
+    assert str(after["j1"][1]) == "completed" and str(before["j1"][1]) == "pending"
+
+
+def test_a_resized_command_column_rebuilds_its_cells(opened) -> None:
+    queue.enqueue_many([JobSpec(command="echo " + "x" * 80, id="long")], now=T0, cwd="/")
+    first = read_snapshot(Request(command_width=20), T0)
+    second = read_snapshot(Request(command_width=40, previous=first), T0)
+    assert len(str(dict(first.jobs.rows)["long"][-1])) == 20
+    assert len(str(dict(second.jobs.rows)["long"][-1])) == 40
+
+
+def test_the_largest_state_counted_by_difference_gives_the_same_totals(opened, monkeypatch) -> None:
+    monkeypatch.setattr("tui.data.LARGE_STATE", 2)
+    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(12)], now=T0, cwd="/")
+    Job.update(state="completed").where(Job.id.in_(Job.select(Job.id).limit(8))).execute()
+    first = read_snapshot(Request(limit=5), T0)
+    Job.update(state="dead").where(Job.state == "pending").execute()
+    second = read_snapshot(Request(limit=5, previous=first), T0)
+    assert second.counts == queue.counts()
+    assert second.counts["completed"] == 8 and second.counts["dead"] == 4
+    assert second.jobs.total == 12 and second.dlq.total == 4

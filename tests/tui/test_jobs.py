@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from queuectl import queue
 from queuectl.jobspec import JobSpec
 from queuectl.models import Job
@@ -221,3 +223,15 @@ async def test_delete_from_detail_goes_back(app_for) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: _state("a") is None, "delete")
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
+
+
+async def test_the_dashboard_freezes_its_startup_heap_after_the_first_refresh(app_for) -> None:
+    """``queuectl tui`` keeps the long-lived heap out of full collections (see app.py)."""
+    seed_job("a")
+    app = app_for(freeze_startup_heap=True)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await refreshed(pilot)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

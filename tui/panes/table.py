@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import CellKey, Column, ColumnKey, RowKey
 
 from tui.data import Cells, Row
 
@@ -54,12 +56,9 @@ class KeyedTable(DataTable[object]):
         cursor_key = self.highlighted_key
         cursor_index = self.cursor_row
         scroll_y = self.scroll_y
-        # DataTable.remove_row re-indexes every row (~2 ms each at 500 rows) while
-        # add_row is ~0.1 ms: past a few removals, refilling the table is cheaper.
-        refill = rebuild or len(gone) > max(8, len(rows) // 25)
         with self.app.batch_update():
-            if refill:
-                self._refill(rows, shrink=rebuild)
+            if rebuild:
+                self._refill(rows)
             else:
                 self._diff(rows, gone)
             if cursor_key is not None and cursor_key in self._cells:
@@ -70,11 +69,11 @@ class KeyedTable(DataTable[object]):
                 self.move_cursor(row=min(cursor_index, self.row_count - 1), scroll=False)
                 self._keep_scroll(scroll_y)
 
-    def _refill(self, rows: list[Row], *, shrink: bool) -> None:
+    def _refill(self, rows: list[Row]) -> None:
+        """Start from an empty table whose columns are as narrow as their labels."""
         self.clear()
-        if shrink:
-            for column in self.columns.values():
-                column.content_width = column.label.cell_len
+        for column in self.columns.values():
+            column.content_width = column.label.cell_len
         self._cells.clear()
         for key, cells in rows:
             self.add_row(*cells, key=key)
@@ -82,28 +81,69 @@ class KeyedTable(DataTable[object]):
         self._order = [key for key, _ in rows]
 
     def _diff(self, rows: list[Row], gone: list[str]) -> None:
-        column_keys = [key for key, _ in self._column_spec]
-        for key in gone:
-            self.remove_row(key)
-            del self._cells[key]
+        columns = [self.columns[ColumnKey(key)] for key, _ in self._column_spec]
+        if gone:
+            self._drop(gone)
+        changed: list[tuple[str, int, Text]] = []
         for key, cells in rows:
             old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
-            elif old != cells:
-                for column, before, after in zip(column_keys, old, cells, strict=True):
-                    if before != after:
-                        # Widen only when needed: asking DataTable to re-measure a
-                        # narrower cell rescans the whole column, per cell.
-                        wider = after.cell_len > self.columns[ColumnKey(column)].content_width
-                        self.update_cell(key, column, after, update_width=wider)
+            elif old is not cells:
+                # Cells that did not change are the very same objects (tui.data.build_rows).
+                changed.extend(
+                    (key, index, after)
+                    for index, (before, after) in enumerate(zip(old, cells, strict=True))
+                    if before is not after and before != after
+                )
             self._cells[key] = cells
+        if changed:
+            self._write(changed, columns)
         order = [key for key, _ in rows]
         if order != self._order:
-            # DataTable.sort sees cell values, not row keys: the first cell is the key's text.
-            position = {str(cells[0]): index for index, (_, cells) in enumerate(rows)}
-            self.sort(column_keys[0], key=lambda cell: position.get(str(cell), 0))
-            self._order = order
+            self._place(order)
+
+    # DataTable has no bulk removal (Textualize/textual#5273), no bulk update and no
+    # "show in this order": remove_row re-indexes every remaining row per call (~2 ms
+    # each at 500 rows), update_cell refreshes the widget per cell (a refresh changes
+    # every age cell) and sort compares cell values. The methods below do what those
+    # do, once per refresh, on DataTable's own (private) row maps; tests/tui/test_table.py
+    # checks the outcome through the public API, so a Textual that changes them fails there.
+
+    def _drop(self, keys: list[str]) -> None:
+        """Remove the rows of ``keys`` with one re-index for them all."""
+        for key in keys:
+            row_key = RowKey(key)
+            for column_key in self._data.pop(row_key):
+                self._updated_cells.discard(CellKey(row_key, column_key))
+            del self.rows[row_key]
+            del self._cells[key]
+        self._place([key for key in self._order if key in self._cells])
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self.refresh(layout=True)
+
+    def _write(self, changed: list[tuple[str, int, Text]], columns: list[Column]) -> None:
+        """Store changed cells and refresh once (``update_cell`` refreshes per cell)."""
+        for key, index, cell in changed:
+            column = columns[index]
+            row_key = RowKey(key)
+            self._data[row_key][column.key] = cell
+            # Widen only when needed: asking DataTable to re-measure a narrower cell
+            # rescans the whole column, per cell.
+            if cell.cell_len > column.content_width:
+                self._updated_cells.add(CellKey(row_key, column.key))
+                self._require_update_dimensions = True
+        self._update_count += 1
+        self.refresh()
+
+    def _place(self, order: list[str]) -> None:
+        """Show the rows in ``order`` (every key shown, each once)."""
+        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(order)})
+        self._order = order
+        self._update_count += 1
+        self.refresh()
 
     def _keep_scroll(self, target: float) -> None:
         """Scroll to ``target`` once the new rows are laid out (the range grows then)."""

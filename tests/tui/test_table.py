@@ -1,0 +1,115 @@
+"""KeyedTable's diff against what DataTable itself reports.
+
+``KeyedTable`` removes and orders rows through DataTable's private row maps (it
+has no bulk removal). These tests drive it through long random sequences of
+refreshes (rows arriving, leaving, changing, reordering) and after each one read
+the table back through the public API only: if a Textual release changes those
+maps, this is where it shows.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from textual.app import App, ComposeResult
+
+from tui.data import Row, styled
+from tui.panes.table import KeyedTable
+
+COLUMNS = [("id", "ID"), ("state", "State"), ("note", "Note")]
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLUMNS)
+
+
+def _rows(keys: list[str], version: dict[str, int]) -> list[Row]:
+    return [
+        (key, (styled(key), styled(f"v{version[key]}"), styled("x" * (version[key] % 7))))
+        for key in keys
+    ]
+
+
+def _shown(table: KeyedTable) -> list[tuple[str, list[str]]]:
+    """Every row as the public API sees it: its key and its cells' text, in order."""
+    shown = []
+    for index in range(table.row_count):
+        row_key, _ = table.coordinate_to_cell_key((index, 0))
+        shown.append((str(row_key.value), [str(cell) for cell in table.get_row_at(index)]))
+    return shown
+
+
+def _expected(rows: list[Row]) -> list[tuple[str, list[str]]]:
+    return [(key, [str(cell) for cell in cells]) for key, cells in rows]
+
+
+def _next_keys(rng: random.Random, keys: list[str], serial: list[int]) -> list[str]:
+    """One refresh's worth of change: some rows leave, some arrive on top, maybe a reorder."""
+    kept = [key for key in keys if rng.random() > rng.choice((0.0, 0.05, 0.3, 1.0))]
+    arrived = []
+    for _ in range(rng.choice((0, 0, 1, 5, 40))):
+        serial[0] += 1
+        arrived.append(f"k{serial[0]}")
+    keys = arrived[::-1] + kept
+    if rng.random() < 0.2:
+        rng.shuffle(keys)
+    return keys[: rng.choice((500, 500, 60))]
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_random_refreshes_show_exactly_the_rows_given(seed: int) -> None:
+    rng = random.Random(seed)
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        serial = [0]
+        keys: list[str] = []
+        version: dict[str, int] = {}
+        for _ in range(40):
+            keys = _next_keys(rng, keys, serial)
+            for key in keys:
+                if key not in version or rng.random() < 0.1:
+                    version[key] = version.get(key, 0) + 1
+            rows = _rows(keys, version)
+            cursor_key = table.highlighted_key
+            table.apply(rows)
+            await pilot.pause()
+            assert _shown(table) == _expected(rows)
+            if cursor_key in keys:
+                assert table.highlighted_key == cursor_key
+            if table.row_count and rng.random() < 0.3:
+                table.move_cursor(row=rng.randrange(table.row_count))
+
+
+async def test_rows_arriving_above_keep_the_cursor_on_its_row() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        version = {f"k{i}": 1 for i in range(100)}
+        keys = [f"k{i}" for i in reversed(range(100))]
+        table.apply(_rows(keys, version))
+        await pilot.pause()
+        table.select_key("k50")
+        for i in range(100, 110):
+            version[f"k{i}"] = 1
+        newer = [f"k{i}" for i in reversed(range(100, 110))] + keys[:-10]
+        table.apply(_rows(newer, version))
+        await pilot.pause()
+        assert table.highlighted_key == "k50"
+        assert table.cursor_row == newer.index("k50")
+        assert _shown(table) == _expected(_rows(newer, version))
+
+
+async def test_a_removed_highlighted_row_leaves_the_cursor_in_place() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        version = {key: 1 for key in "abcdef"}
+        table.apply(_rows(list("abcdef"), version))
+        await pilot.pause()
+        table.select_key("c")
+        table.apply(_rows(list("abdef"), version))
+        await pilot.pause()
+        assert table.cursor_row == 2 and table.highlighted_key == "d"
