@@ -24,7 +24,7 @@ from queuectl.location import (
     resolve_location,
     sqlite_path,
 )
-from queuectl.models import ALL_MODELS, SCHEMA_VERSION, SchemaInfo, database
+from queuectl.models import ALL_MODELS, SCHEMA_VERSION, Job, SchemaInfo, database
 from queuectl.sql import CLAIMABLE_INDEX
 
 BUSY_TIMEOUT_MS = 15_000
@@ -313,9 +313,19 @@ def _drop_per_job_indexes() -> None:
         database.execute_sql(f"DROP INDEX IF EXISTS {name}")
 
 
+def _add_id_to_the_newest_first_indexes() -> None:
+    """Schema 2 -> 3: newest-first indexes that end with the id tie-break (see ``models``)."""
+    for name in ("queuectl_job_state_created_at", "queuectl_job_created_at"):
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+    Job._schema.create_indexes(safe=True)
+
+
 def _migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
-    steps: dict[int, Callable[[], None]] = {1: _drop_per_job_indexes}  # to version + 1
+    steps: dict[int, Callable[[], None]] = {  # to version + 1
+        1: _drop_per_job_indexes,
+        2: _add_id_to_the_newest_first_indexes,
+    }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)
         if step is None:

@@ -30,7 +30,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever the tables change; ``db.migrate`` upgrades older files to it."""
 
 
@@ -66,10 +66,13 @@ class Job(BaseModel):
         table_name = "queuectl_job"
         indexes = (
             # `list --state`, the DLQ and per-state counts; newest first.
-            (("state", "created_at"), False),
-            # The dashboard and `list` sort newest first. (The claim has its
-            # own partial index, created in db.ensure_schema from sql.py.)
-            (("created_at",), False),
+            (("state", "created_at", "id"), False),
+            # The dashboard and `list` sort newest first, ties (a bulk enqueue
+            # shares one timestamp) by id: with id in the index SQLite walks it
+            # and stops at the limit; without (schema 2) it sorted every job,
+            # 105 ms at 100k. (The claim has its own partial index, created in
+            # db.ensure_schema from sql.py.)
+            (("created_at", "id"), False),
             # No index on worker_id (schema 1 had one): every lookup by worker
             # also filters on state = 'processing', a handful of rows, and each
             # job moved that index twice (2 of 15 pages written per job).

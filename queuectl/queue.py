@@ -717,7 +717,7 @@ def list_jobs(
 def counts(*, by_difference: str | None = None) -> dict[str, int]:
     """Jobs per state, every state present (zero when none).
 
-    Counting a state walks its entries in the (state, created_at) index, so the
+    Counting a state walks its entries in the (state, created_at, id) index, so the
     largest state costs the most, while SQLite answers a bare ``COUNT(*)`` from
     the b-tree's pages. With ``by_difference`` that state is counted as the total
     minus the others (at 100k jobs, 85% completed: 8 ms -> 2 ms); the dashboard
@@ -725,8 +725,8 @@ def counts(*, by_difference: str | None = None) -> dict[str, int]:
     transaction so the total and the other counts see the same jobs.
     """
     result = {state.value: 0 for state in JobState}
-    # COUNT(*) is answered from the (state, created_at) index alone; COUNT(id) reads every
-    # row (4x slower at 100k jobs), since id is not in that index.
+    # COUNT(*) is answered from the (state, created_at, id) index alone, without
+    # reading the rows.
     per_state = Job.select(Job.state, peewee.fn.COUNT(peewee.SQL("*")))
     if by_difference in result:
         others = [state for state in result if state != by_difference]
