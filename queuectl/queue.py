@@ -721,8 +721,9 @@ def counts(*, by_difference: str | None = None) -> dict[str, int]:
     largest state costs the most, while SQLite answers a bare ``COUNT(*)`` from
     the b-tree's pages. With ``by_difference`` that state is counted as the total
     minus the others (at 100k jobs, 85% completed: 8 ms -> 2 ms); the dashboard
-    names the state that was largest last time. Call it inside a read
-    transaction so the total and the other counts see the same jobs.
+    names the state that was largest last time. That is two statements: call it
+    inside a read transaction that is one snapshot (SQLite's always is;
+    PostgreSQL's only from REPEATABLE READ up, see ``tui.data.read_snapshot``).
     """
     result = {state.value: 0 for state in JobState}
     # COUNT(*) is answered from the (state, created_at, id) index alone, without

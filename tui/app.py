@@ -173,7 +173,8 @@ class QueueApp(ActionsApp):
             return  # the app is closing: its panes are already gone
         self._refresh(request)
 
-    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
+    # A description, or Textual builds one from the arguments' repr on the UI thread.
+    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refresh")
     def _refresh(self, request: Request) -> None:
         """Read a snapshot off the UI thread and post it (dropped if superseded)."""
         snapshot = read_snapshot(request, self.clock())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState
+from queuectl.models import Job, JobState, database
 from tests.conftest import T0
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 
@@ -87,3 +89,37 @@ def test_the_largest_state_counted_by_difference_gives_the_same_totals(opened, m
     assert second.counts == queue.counts()
     assert second.counts["completed"] == 8 and second.counts["dead"] == 4
     assert second.jobs.total == 12 and second.dlq.total == 4
+
+
+def test_a_request_leaves_the_previous_snapshot_out_of_its_repr(opened) -> None:
+    """Textual may describe the refresh worker by its argument: that must stay cheap."""
+    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(200)], now=T0, cwd="/")
+    previous = read_snapshot(Request(), T0)
+    assert len(repr(Request(previous=previous))) < 500
+
+
+def assert_the_snapshot_is_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job committed between the snapshot's statements is in none of them."""
+    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(3)], now=T0 - 5, cwd="/")
+    real_counts = queue.counts
+
+    def enqueue_elsewhere() -> None:
+        queue.enqueue_many([JobSpec(command="echo late")], now=T0, cwd="/")
+        database.close()
+
+    def counts_then_a_commit(**kwargs: str | None) -> dict[str, int]:
+        counts = real_counts(**kwargs)
+        writer = threading.Thread(target=enqueue_elsewhere)
+        writer.start()
+        writer.join()
+        return counts
+
+    monkeypatch.setattr(queue, "counts", counts_then_a_commit)
+    snapshot = read_snapshot(Request(), T0)
+    assert snapshot.counts["pending"] == 3
+    assert len(snapshot.jobs.rows) == snapshot.jobs.total == 3
+    assert Job.select().count() == 4  # the late job did commit
+
+
+def test_the_snapshot_is_one_read_on_sqlite(opened, monkeypatch) -> None:
+    assert_the_snapshot_is_one_read(monkeypatch)

@@ -8,6 +8,7 @@ from queuectl import db
 from queuectl.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.test_data import assert_the_snapshot_is_one_read
 from tui.app import make_app
 
 pytestmark = pytest.mark.postgres
@@ -25,3 +26,9 @@ async def test_dashboard_lists_and_retries_on_postgresql(pg_url: str) -> None:
         await pilot.press("r")
         await wait_for(pilot, lambda: Job.get_by_id("gone").state == "pending", "retry")
         await wait_toast(pilot, "Job gone is pending again")
+
+
+def test_the_snapshot_is_one_read_on_postgresql(pg_url: str, monkeypatch) -> None:
+    """PostgreSQL's READ COMMITTED would show the window a job the counts never saw."""
+    db.open_database(pg_url)
+    assert_the_snapshot_is_one_read(monkeypatch)
