@@ -10,8 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import peewee
@@ -217,6 +217,21 @@ def write_transaction() -> AbstractContextManager[Any]:
     return db.transaction("IMMEDIATE" if isinstance(db, peewee.SqliteDatabase) else None)
 
 
+@contextmanager
+def read_transaction() -> Iterator[None]:
+    """Several reads that see one state of the database, on either backend.
+
+    SQLite's read transaction is one snapshot from its first read already.
+    PostgreSQL's default, READ COMMITTED, shows each statement the latest
+    commits, so counts and the rows they total, read one after the other,
+    would disagree while workers write.
+    """
+    with database.atomic():
+        if is_postgres():
+            database.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def execute_raw(statement: str, params: Sequence[Any]) -> Any:
     """Run one of ``sql.py``'s statements straight on the driver's connection.
 
@@ -374,6 +389,7 @@ __all__ = [
     "insecure_permissions",
     "is_postgres",
     "open_database",
+    "read_transaction",
     "resolve_location",
     "sqlite_path",
     "write_transaction",

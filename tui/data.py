@@ -16,7 +16,7 @@ import peewee
 from rich.text import Text
 
 from queuectl import config, queue
-from queuectl.db import is_postgres
+from queuectl.db import read_transaction
 from queuectl.models import Job, JobState, Run, Worker, WorkerState, database
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
@@ -129,8 +129,8 @@ class TableData:
     rows: list[Row]
     total: int
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
-    built: dict[str, tuple[Parts, Cells]] = field(default_factory=dict)
-    """Each row's parts and the cells made from them, for the next refresh to reuse."""
+    parts: dict[str, Parts] = field(default_factory=dict)
+    """What each row's cells were made from, for the next refresh to compare with."""
 
 
 @dataclass
@@ -156,37 +156,42 @@ def styled(value: str, style: str = "") -> Text:
 
 
 def state_text(state: str) -> Text:
-    return styled(state, STATE_STYLES.get(state, ""))
+    return styled(*_state(state))
 
 
-def build_rows(
-    items: list[tuple[str, Parts]], previous: TableData | None
-) -> tuple[list[Row], dict[str, tuple[Parts, Cells]]]:
-    """Turn parts into rows, reusing the previous refresh's cells where a row's parts match.
+def _state(state: str) -> tuple[str, str]:
+    return state, STATE_STYLES.get(state, "")
+
+
+def build_table(
+    items: list[tuple[str, Parts]],
+    total: int,
+    raw: dict[str, dict[str, Any]],
+    previous: TableData | None,
+) -> TableData:
+    """Turn parts into rows, reusing the previous refresh's cells where the parts match.
 
     Making ``Text`` is most of a refresh's cost (500 rows × 9 cells), yet between
     two refreshes most cells are unchanged (the age column is the one that moves).
     A reused cell, or row, is the same object, so the table's diff sees it
     unchanged without comparing text.
     """
-    before = previous.built if previous is not None else {}
+    before_parts = previous.parts if previous is not None else {}
+    before_cells = dict(previous.rows) if previous is not None else {}
     rows: list[Row] = []
-    built: dict[str, tuple[Parts, Cells]] = {}
     for key, parts in items:
-        old = before.get(key)
-        if old is None:
+        old_parts = before_parts.get(key)
+        if old_parts is None:
             cells = tuple(styled(text, style) for text, style in parts)
-        elif old[0] == parts:
-            cells = old[1]
+        elif old_parts == parts:
+            cells = before_cells[key]
         else:
-            old_parts, old_cells = old
             cells = tuple(
                 cell if part == old_part else styled(*part)
-                for part, old_part, cell in zip(parts, old_parts, old_cells, strict=True)
+                for part, old_part, cell in zip(parts, old_parts, before_cells[key], strict=True)
             )
         rows.append((key, cells))
-        built[key] = (parts, cells)
-    return rows, built
+    return TableData(rows, total, raw, dict(items))
 
 
 # Columns the jobs window reads: never ``output``, which may be megabytes per window.
@@ -288,10 +293,6 @@ def _sorted(rows: list[dict[str, Any]], sort: Sort, now: float) -> list[dict[str
     return sorted(rows, key=lambda r: key(r, now), reverse=sort.reverse)
 
 
-def _state(state: str) -> tuple[str, str]:
-    return state, STATE_STYLES.get(state, "")
-
-
 def job_parts(row: dict[str, Any], now: float, width: int = 60) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
     if row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
@@ -375,12 +376,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     started = time.perf_counter()
     previous = request.previous
     try:
-        with database.atomic():
-            if is_postgres():
-                # PostgreSQL's default (READ COMMITTED) shows each statement the
-                # latest commits: counts, windows and totals would disagree while
-                # workers write. SQLite's read transaction is one snapshot already.
-                database.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with read_transaction():
             counts = queue.counts(by_difference=_largest_state(previous))
             settings = config.load()
             jobs_rows, jobs_total = _window(
@@ -407,20 +403,20 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     lease = float(settings["lease_seconds"])
     live = [w for w in workers if w.state != WorkerState.STOPPED and now - w.heartbeat_at <= lease]
     width = request.command_width
-    jobs = _table(
+    jobs = build_table(
         [(r["id"], job_parts(r, now, width)) for r in jobs_rows],
         jobs_total,
         {r["id"]: r for r in jobs_rows},
         previous.jobs if previous is not None and previous.command_width == width else None,
     )
-    dlq = _table(
+    dlq = build_table(
         [(r["id"], dlq_parts(r, now)) for r in dead_rows],
         dead_total,
         {r["id"]: r for r in dead_rows},
         previous.dlq if previous is not None else None,
     )
     worker_items = [(w.id, worker_parts(w, now, lease)) for w in workers]
-    workers_table = _table(
+    workers_table = build_table(
         worker_items,
         len(workers),
         {key: {"state": parts[3][0]} for key, parts in worker_items},
@@ -440,13 +436,3 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot
-
-
-def _table(
-    items: list[tuple[str, Parts]],
-    total: int,
-    raw: dict[str, dict[str, Any]],
-    previous: TableData | None,
-) -> TableData:
-    rows, built = build_rows(items, previous)
-    return TableData(rows, total, raw, built)
