@@ -46,9 +46,15 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str =
 
 
 async def refreshed(pilot: Pilot[Any]) -> None:
-    """Start a refresh now and wait until its snapshot has been applied."""
+    """Start a refresh now and wait until its snapshot has been applied.
+
+    The app's own first refresh (started on mount) is waited for first: starting
+    ours while it runs supersedes it, so a test would see one refresh or two
+    (and two command-column widths) depending on which finished first.
+    """
     app = pilot.app
     assert isinstance(app, QueueApp)
+    await wait_for(pilot, lambda: app.refresh_count > 0, "the first refresh")
     before = app.refresh_count
     app.refresh_now()
     await wait_for(pilot, lambda: app.refresh_count > before, "a refresh")
