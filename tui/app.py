@@ -93,6 +93,9 @@ class QueueApp(ActionsApp):
         self.last_snapshot: Snapshot | None = None
         self.last_apply_seconds = 0.0
         """UI-thread cost of applying the last snapshot (the diff); the bench reads it."""
+        self.refreshing = False
+        """A refresh was started and is not applied yet (tests wait for it to settle)."""
+        self._refitting = False
         self.toasts: list[str] = []
         """Every notification shown, oldest first: what the operator was told (tests read it)."""
         self._timer: Timer | None = None
@@ -153,13 +156,24 @@ class QueueApp(ActionsApp):
         )
 
     def _command_width(self) -> int:
-        """Room left for the command once the other columns are drawn, so nothing scrolls."""
+        """Room left for the command once the other columns are drawn, so nothing scrolls.
+
+        Sized from the last snapshot's cells (``TableData.widths``), not read off
+        the table: DataTable measures new rows only once idle, so what a refresh
+        asked for depended on whether that had happened yet.
+        """
         table = self.jobs_pane.table
         if not table.size.width or not table.ordered_columns:
             return 40
-        if not table.row_count:
-            return max(12, table.size.width - 80)  # too early to know the other columns
-        fixed = sum(column.get_render_width(table) for column in table.ordered_columns[:-1])
+        snapshot = self.last_snapshot
+        if snapshot is None or not snapshot.jobs.widths:
+            return max(12, table.size.width - 80)  # no rows yet to size the others by
+        fixed = sum(
+            2 * table.cell_padding + max(column.label.cell_len, widest)
+            for column, widest in zip(
+                table.ordered_columns[:-1], snapshot.jobs.widths, strict=False
+            )
+        )
         return max(6, table.size.width - fixed - 4)
 
     def refresh_now(self) -> None:
@@ -171,6 +185,7 @@ class QueueApp(ActionsApp):
             request = self._request()
         except NoMatches:
             return  # the app is closing: its panes are already gone
+        self.refreshing = True
         self._refresh(request)
 
     # A description, or Textual builds one from the arguments' repr on the UI thread.
@@ -196,8 +211,17 @@ class QueueApp(ActionsApp):
             return  # the app is closing and its widgets are gone: nothing to show it on
         self.last_apply_seconds = time.perf_counter() - started
         self.refresh_count += 1
+        self.refreshing = False
         if self.refresh_count == 1 and self.freeze_startup_heap:
             _freeze_startup_heap()
+        if not self._refitting and self._command_width() != snapshot.command_width:
+            # The width was asked for before these rows were known (the first
+            # refresh, a new filter): read again at once, rather than show commands
+            # cut one way now and another at the next tick.
+            self._refitting = True
+            self.refresh_now()
+            return
+        self._refitting = False
         self._arm()
 
     def _arm(self) -> None:
@@ -212,6 +236,7 @@ class QueueApp(ActionsApp):
         error = event.worker.error
         self.say(f"{event.worker.group} failed: {type(error).__name__}: {error}", error=True)
         if event.worker.group == "refresh":
+            self.refreshing = False
             self._arm()
 
     # --- app-wide actions -------------------------------------------------------------

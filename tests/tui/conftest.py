@@ -46,18 +46,22 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str =
 
 
 async def refreshed(pilot: Pilot[Any]) -> None:
-    """Start a refresh now and wait until its snapshot has been applied.
+    """Start a refresh now and wait until the app has settled on what it read.
 
     The app's own first refresh (started on mount) is waited for first: starting
     ours while it runs supersedes it, so a test would see one refresh or two
-    (and two command-column widths) depending on which finished first.
+    depending on which finished first. Settled means no refresh in flight,
+    including the one the app starts at once when the command column was sized
+    before its rows were known.
     """
     app = pilot.app
     assert isinstance(app, QueueApp)
     await wait_for(pilot, lambda: app.refresh_count > 0, "the first refresh")
     before = app.refresh_count
     app.refresh_now()
-    await wait_for(pilot, lambda: app.refresh_count > before, "a refresh")
+    await wait_for(
+        pilot, lambda: app.refresh_count > before and not app.refreshing, "a settled refresh"
+    )
     await pilot.pause()
 
 

@@ -70,10 +70,17 @@ class KeyedTable(DataTable[object]):
                 self._keep_scroll(scroll_y)
 
     def _refill(self, rows: list[Row]) -> None:
-        """Start from an empty table whose columns are as narrow as their labels."""
+        """Start from an empty table whose columns are as wide as these rows need.
+
+        Sized here, not left to DataTable, which measures new rows only once
+        idle: a frame drawn before that showed every column cut to its label.
+        """
         self.clear()
-        for column in self.columns.values():
-            column.content_width = column.label.cell_len
+        widest = [column.label.cell_len for column in self.ordered_columns]
+        for _, cells in rows:
+            widest = [max(width, cell.cell_len) for width, cell in zip(widest, cells, strict=True)]
+        for column, width in zip(self.ordered_columns, widest, strict=True):
+            column.content_width = width
         self._cells.clear()
         for key, cells in rows:
             self.add_row(*cells, key=key)
