@@ -64,11 +64,6 @@ def open_database(
     return db
 
 
-CHECKPOINT_EVERY = 25
-"""A worker's commits between its checkpoints: with a few workers, the log is
-copied back about as often as SQLite's default (1,000 pages, some 130 jobs)."""
-
-
 class WriterQueuedSqlite(peewee.SqliteDatabase):
     """SQLite whose write transactions first queue for an ``flock`` on the database file.
 
@@ -86,18 +81,11 @@ class WriterQueuedSqlite(peewee.SqliteDatabase):
     kernel drops them when a process dies, so a crash never leaves the queue
     stuck. The descriptor is closed only after the connection, because closing
     any descriptor of a file drops the process's POSIX locks on it.
-
-    Its connections never checkpoint the write-ahead log inside a commit
-    (``wal_autocheckpoint=0``): SQLite's automatic checkpoint runs in the
-    commit that crosses 1,000 pages, and there it held the queue, so every
-    worker waited a few milliseconds behind one job's bookkeeping. The worker
-    calls ``checkpoint_when_due`` instead, while a job runs or before it idles.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue_fd = -1
-        self.commits_since_checkpoint = 0
 
     def begin(self, lock_type: str | None = None) -> None:
         if lock_type != "IMMEDIATE":
@@ -116,18 +104,6 @@ class WriterQueuedSqlite(peewee.SqliteDatabase):
             return super().commit()
         finally:
             self._leave_queue()
-            self.commits_since_checkpoint += 1
-
-    def checkpoint_when_due(self) -> None:
-        """Copy the log back into the database every ``CHECKPOINT_EVERY`` commits of ours.
-
-        PASSIVE: it takes no write lock and waits for no one, so writers go on
-        meanwhile; frames a reader still needs are left for the next one.
-        """
-        if self.commits_since_checkpoint < CHECKPOINT_EVERY or self.in_transaction():
-            return
-        self.commits_since_checkpoint = 0
-        self.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def rollback(self) -> None:
         try:
@@ -168,19 +144,16 @@ def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.Sqli
     except OSError as exc:
         raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
     kind = WriterQueuedSqlite if queue_writes else peewee.SqliteDatabase
-    pragmas = {
-        "journal_mode": "wal",
-        "synchronous": 2 if durable else 1,
-        "foreign_keys": 1,
-        "busy_timeout": BUSY_TIMEOUT_MS,
-        "cache_size": -16_000,
-        "temp_store": "memory",
-    }
-    if queue_writes:
-        pragmas["wal_autocheckpoint"] = 0  # see WriterQueuedSqlite.checkpoint_when_due
     return kind(
         path,
-        pragmas=pragmas,
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": 2 if durable else 1,
+            "foreign_keys": 1,
+            "busy_timeout": BUSY_TIMEOUT_MS,
+            "cache_size": -16_000,
+            "temp_store": "memory",
+        },
         timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
     )
@@ -221,13 +194,6 @@ def _explain(location: str, exc: Exception) -> str:
             return f"{describe(location)} is not a queuectl database (not an SQLite file)"
         return f"cannot use the database {describe(location)}: {first_line}"
     return f"cannot use the database {describe(location)}: {first_line}"
-
-
-def checkpoint_when_due() -> None:
-    """A worker's moment to checkpoint, off the path between two jobs (SQLite workers only)."""
-    db = database.obj
-    if isinstance(db, WriterQueuedSqlite):
-        db.checkpoint_when_due()
 
 
 def is_postgres() -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import peewee
 
 from queuectl import config, executor, procs, queue, sql
-from queuectl.db import checkpoint_when_due, execute_raw, is_postgres, write_transaction
+from queuectl.db import execute_raw, is_postgres, write_transaction
 from queuectl.errors import QueueError
 from queuectl.hostid import this_host
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
@@ -300,14 +300,7 @@ class Worker:
             now=self.clock(),
         )
 
-    def _checkpoint(self) -> None:
-        try:
-            checkpoint_when_due()
-        except peewee.DatabaseError as exc:
-            log.warning("could not checkpoint the database: %s", _first_line(exc))
-
     def _idle(self, now: float) -> None:
-        self._checkpoint()
         timeout = float(self.settings.get("poll_interval", 1.0))
         # Recovery is not due before _judge_after (after a pause of our own), so a
         # past _next_recover must not turn the wait into a busy loop meanwhile.
@@ -506,7 +499,6 @@ class Worker:
         next_flush = self.clock() + FLUSH_INTERVAL
         flushed = 0
         try:
-            self._checkpoint()  # the job runs meanwhile; between two jobs it would wait
             if execution.pump(PGID_AFTER):
                 assert execution.result is not None
                 return execution.result
