@@ -71,6 +71,27 @@ def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
     assert str(after["j1"][1]) == "completed" and str(before["j1"][1]) == "pending"
 
 
+def test_equal_new_cells_share_one_text_and_a_change_never_reuses_an_old_one(opened) -> None:
+    """Cells are compared by identity, so sharing must stay within one refresh."""
+    queue.enqueue_many(
+        [JobSpec(command="echo same", id=f"j{i}") for i in range(3)], now=T0 - 5, cwd="/"
+    )
+    first = read_snapshot(Request(), T0)
+    rows = dict(first.jobs.rows)
+    assert rows["j0"][1] is rows["j1"][1] is rows["j2"][1]  # "pending", made once
+    assert rows["j0"][0] is not rows["j1"][0]
+    second = read_snapshot(Request(previous=first), T0 + 60)  # every age moves on
+    ages = {id(cells[5]) for cells in dict(second.jobs.rows).values()}
+    assert len(ages) == 1
+    assert ages.isdisjoint(id(cells[5]) for cells in rows.values())
+
+
+def test_the_command_column_is_measured_in_terminal_cells(opened) -> None:
+    queue.enqueue_many([JobSpec(command="echo 你好", id="wide")], now=T0, cwd="/")
+    widths = read_snapshot(Request(), T0).jobs.widths
+    assert widths[-1] == len("echo ") + 4  # each of the two characters takes two cells
+
+
 def test_a_resized_command_column_rebuilds_its_cells(opened) -> None:
     queue.enqueue_many([JobSpec(command="echo " + "x" * 80, id="long")], now=T0, cwd="/")
     first = read_snapshot(Request(command_width=20), T0)

@@ -97,7 +97,7 @@ class KeyedTable(DataTable[object]):
             if old is None:
                 self.add_row(*cells, key=key)
             elif old is not cells:
-                # Cells that did not change are the very same objects (tui.data.build_rows).
+                # Cells that did not change are the very same objects (tui.data.build_table).
                 changed.extend(
                     (key, index, after)
                     for index, (before, after) in enumerate(zip(old, cells, strict=True))
