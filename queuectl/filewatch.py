@@ -28,8 +28,8 @@ IN_DELETE_SELF = 0x00000400
 IN_IGNORED = 0x00008000
 """The kernel dropped the watch (the file was deleted): add it again when the file is back."""
 
-_IN_NONBLOCK = os.O_NONBLOCK
-_IN_CLOEXEC = 0o2000000
+_IN_NONBLOCK = os.O_NONBLOCK  # defined as these by the kernel, whatever the architecture
+_IN_CLOEXEC = os.O_CLOEXEC
 _EVENT = struct.Struct("iIII")
 """``struct inotify_event`` without its name: wd, mask, cookie, len."""
 

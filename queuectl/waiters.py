@@ -8,6 +8,8 @@ plugs in through ``make_waiter``.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -15,18 +17,22 @@ from typing import Protocol
 
 import peewee
 
+from queuectl import filewatch
 from queuectl.filewatch import FileWatch
 from queuectl.models import database
+
+log = logging.getLogger("queuectl.worker")
 
 IDLE_CHECK = 0.025
 """How often an idle SQLite worker without a file watch looks at ``PRAGMA data_version``."""
 
 WATCHED_SLICE = 0.2
-"""Longest block on the file watch: a stop signal is seen within it, and so is a
-commit the watch missed (there should be none; the check is cheap)."""
+"""Longest block on the file watch: a stop signal is seen within it (as on
+PostgreSQL's LISTEN; ``worker stop`` also writes the row, which wakes it at
+once), and so is a commit the watch missed (there should be none)."""
 
 COMMIT_SETTLE = 0.001
-"""First look again after a wake that found no new commit (see ``_wait_watched``)."""
+"""The shortest spacing between two looks at ``data_version`` (see ``_wait_watched``)."""
 
 
 class Waiter(Protocol):
@@ -42,6 +48,10 @@ class Waiter(Protocol):
         Returns early (``False``) once ``interrupted()`` is true, so a stop
         request is seen within a slice.
         """
+        ...
+
+    def close(self) -> None:
+        """Let go of what the waiter holds (a file watch, a listening connection)."""
         ...
 
 
@@ -61,6 +71,9 @@ class PollingWaiter:
             self._sleep(step)
             remaining -= step
         return True
+
+    def close(self) -> None:
+        pass
 
 
 class SqliteWaiter:
@@ -83,6 +96,8 @@ class SqliteWaiter:
         self._every = check_every
         self._watch = watch
         self._version = self._read()
+        self._looked_at = 0.0
+        self._spacing = COMMIT_SETTLE
 
     def _read(self) -> int:
         return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
@@ -113,21 +128,44 @@ class SqliteWaiter:
     ) -> bool:
         """Block on the log's watch, looking at ``data_version`` after each wake.
 
-        A commit writes its pages to the log first and makes them visible
-        after (in shared memory, which raises no event), so a wake can come
-        just before the version moves: after one that found nothing, look
-        again in a millisecond, then back off towards the long block.
+        Two rules keep this both quick and cheap. A commit writes its pages to
+        the log first and makes them visible after (in shared memory, which
+        raises no event), so a wake can come just before the version moves:
+        after a look that found nothing, look again soon even without another
+        event. And every commit wakes every idle worker, whichever queue it was
+        for, so looks are spaced out: an event sooner than the spacing after
+        the last look waits for it and doubles it, up to the 25 ms poll this
+        replaces; a wait that passes with no event sets it back to a
+        millisecond. The first commit after a quiet spell is seen at once; a
+        stream of them costs no more than polling did.
         """
         deadline = time.monotonic() + timeout
         pause = WATCHED_SLICE
         while (remaining := deadline - time.monotonic()) > 0:
             if interrupted():
                 return False
-            woke = watch.wait(min(pause, remaining))
+            if not watch.watching:  # the log went away meanwhile: poll until it is back
+                self._sleep(min(self._every, remaining))
+                woke = False
+            else:
+                woke = watch.wait(min(pause, remaining))
+            if woke:
+                early = self._looked_at + self._spacing - time.monotonic()
+                if early > 0:  # events outpace the looks: space them further apart
+                    self._sleep(min(early, max(0.0, deadline - time.monotonic())))
+                    self._spacing = min(self._every, self._spacing * 2)
+            elif watch.watching:
+                self._spacing = COMMIT_SETTLE
+            self._looked_at = time.monotonic()
             if self._changed():
                 return True
-            pause = COMMIT_SETTLE if woke else min(WATCHED_SLICE, pause * 2)
+            pause = self._spacing if woke else min(WATCHED_SLICE, pause * 2)
         return False
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
 
 def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
@@ -145,4 +183,10 @@ def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
 
 def _wal_watch() -> FileWatch | None:
     """A watch on the bound database's write-ahead log (which our open connection keeps)."""
-    return FileWatch.open(os.path.realpath(database.obj.database) + "-wal")
+    path = os.path.realpath(database.obj.database) + "-wal"
+    watch = FileWatch.open(path)
+    if watch is None and filewatch._libc() is not None:
+        # inotify exists but refused (its per-user limits): say why this worker polls.
+        reason = os.strerror(ctypes.get_errno()) or "unknown error"
+        log.warning("cannot watch %s (%s); idle, this worker polls every 25 ms", path, reason)
+    return watch

@@ -339,6 +339,8 @@ class Worker:
         self._log_quiet_successes()
         if self.watchdog is not None:
             self.watchdog.close()
+        if self.waiter is not None:
+            self.waiter.close()
         log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
 
     # --- housekeeping -----------------------------------------------------------------

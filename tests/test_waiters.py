@@ -7,8 +7,10 @@ waking is that the polling slice is set far longer than any bound checked.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -17,7 +19,7 @@ from queuectl import db, filewatch, waiters
 from queuectl.filewatch import FileWatch
 from queuectl.waiters import SqliteWaiter, make_waiter
 
-pytestmark = pytest.mark.skipif(
+needs_inotify = pytest.mark.skipif(
     filewatch._libc() is None, reason="inotify is Linux-only; elsewhere workers poll"
 )
 
@@ -27,6 +29,7 @@ def _append(path: str, data: bytes = b"x") -> None:
         handle.write(data)
 
 
+@needs_inotify
 def test_a_watch_sees_a_write_and_says_nothing_without_one(tmp_path):
     path = str(tmp_path / "file")
     _append(path)
@@ -40,6 +43,7 @@ def test_a_watch_sees_a_write_and_says_nothing_without_one(tmp_path):
     watch.close()
 
 
+@needs_inotify
 def test_a_watch_follows_a_deleted_file_once_it_is_back(tmp_path):
     """SQLite deletes its log when the last connection closes and makes a new one later."""
     path = str(tmp_path / "file-wal")
@@ -56,12 +60,14 @@ def test_a_watch_follows_a_deleted_file_once_it_is_back(tmp_path):
     watch.close()
 
 
+@needs_inotify
 def test_a_watch_on_a_missing_file_is_not_watching(tmp_path):
     watch = FileWatch.open(str(tmp_path / "absent"))
     assert watch is not None and not watch.watching
     watch.close()
 
 
+@needs_inotify
 def test_a_commit_by_another_process_wakes_an_idle_sqlite_worker_at_once(db_path, monkeypatch):
     """With the polling slice far longer than the wait, only the watch can wake it early."""
     monkeypatch.setattr(waiters, "WATCHED_SLICE", 120.0)
@@ -99,9 +105,8 @@ class _EarlyWatch:
         return False  # the commit's last step (shared memory) raises no event
 
 
+@needs_inotify
 def test_a_wake_that_finds_no_commit_yet_looks_again_soon(db_path):
-    import sqlite3
-
     db.open_database(db_path)
 
     def commit() -> None:
@@ -115,6 +120,63 @@ def test_a_wake_that_finds_no_commit_yet_looks_again_soon(db_path):
     assert watch.timeouts[1] == waiters.COMMIT_SETTLE
 
 
+class _CountedWaiter(SqliteWaiter):
+    """Counts its looks at ``data_version``: what an idle worker pays while it waits."""
+
+    looks = 0
+
+    def _read(self) -> int:
+        self.looks += 1
+        return super()._read()
+
+
+@needs_inotify
+def test_a_stream_of_commits_is_looked_at_no_more_often_than_polling_would(db_path):
+    """Every commit wakes every idle worker, whatever its queue: the looks must stay bounded."""
+    db.open_database(db_path)
+    waiter = _CountedWaiter(watch=FileWatch.open(db_path + "-wal"))
+    done = threading.Event()
+    commits = 0
+
+    def commit_in_a_loop() -> None:
+        nonlocal commits
+        with sqlite3.connect(db_path) as other:
+            other.execute("CREATE TABLE scratch (x)")
+            while not done.is_set():
+                other.execute("INSERT INTO scratch VALUES (1)")
+                other.commit()
+                commits += 1
+
+    writer = threading.Thread(target=commit_in_a_loop)
+    writer.start()
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 0.5:
+            waiter.wait(0.5, lambda: False)
+    finally:
+        done.set()
+        writer.join()
+    seconds = time.monotonic() - started
+    # At most one look per 25 ms once spaced out, a few more while the spacing grows.
+    assert waiter.looks <= seconds / waiters.IDLE_CHECK * 1.5 + 15, (waiter.looks, commits)
+    assert commits > 4 * waiter.looks, "the writer was too slow for this to prove anything"
+    waiter.close()
+
+
+@needs_inotify
+def test_a_log_deleted_during_a_wait_is_polled_not_spun_on(db_path, tmp_path):
+    db.open_database(db_path)
+    watched = tmp_path / "watched-wal"
+    watched.write_bytes(b"x")
+    waiter = _CountedWaiter(watch=FileWatch.open(str(watched)))
+    threading.Timer(0.1, watched.unlink).start()
+    cpu = time.process_time()
+    assert waiter.wait(1.0, lambda: False) is False
+    assert waiter.looks <= 1.0 / waiters.IDLE_CHECK * 1.5 + 5
+    assert time.process_time() - cpu < 0.5
+    waiter.close()
+
+
 def test_without_inotify_an_sqlite_worker_polls(db_path, monkeypatch):
     monkeypatch.setattr(filewatch, "_libc", lambda: None)
     db.open_database(db_path)
@@ -123,7 +185,26 @@ def test_without_inotify_an_sqlite_worker_polls(db_path, monkeypatch):
     assert waiter.wait(0.05, lambda: False) is False
 
 
-def test_a_stop_request_ends_a_watched_wait(db_path):
+@needs_inotify
+def test_a_stop_request_during_a_watched_wait_ends_it_within_a_slice(db_path):
     db.open_database(db_path)
     waiter = make_waiter(time.sleep)
-    assert waiter.wait(30, lambda: True) is False
+    assert isinstance(waiter, SqliteWaiter) and waiter._watch is not None
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    started = time.monotonic()
+    assert waiter.wait(60, stop.is_set) is False
+    assert time.monotonic() - started < 30  # a wait that missed the stop would take 60 s
+    waiter.close()
+
+
+@needs_inotify
+def test_closing_a_waiter_lets_go_of_its_watch(db_path):
+    db.open_database(db_path)
+    waiter = make_waiter(time.sleep)
+    assert isinstance(waiter, SqliteWaiter) and waiter._watch is not None
+    fd = waiter._watch._fd
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+    waiter.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)

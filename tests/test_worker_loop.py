@@ -147,6 +147,20 @@ def test_graceful_stop_request_in_the_row_stops_the_loop(opened):
     assert row.stopped_at is not None
 
 
+def test_a_stopped_worker_lets_go_of_its_waiter(opened):
+    """A waiter holds a file watch or a listening connection: a worker stopped in-process
+    (the dashboard's tests, an embedding program) must not leak it."""
+    clock = FakeClock()
+    closed = []
+    waiter = PollingWaiter(clock.sleep)
+    waiter.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    worker = Worker(clock=clock.time, sleep=clock.sleep, waiter=waiter)
+    worker.register()
+    worker.request_stop()
+    assert not worker.step()
+    assert closed == [True]
+
+
 def test_stopping_worker_takes_no_new_job(opened):
     clock = FakeClock()
     job_id = enqueue("true")

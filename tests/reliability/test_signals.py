@@ -65,6 +65,9 @@ class SignalOnFirstWait:
             self.send()
         return self.inner.wait(timeout, interrupted)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def _wait_for_flag(flags: Path, number: int) -> str:
     return f"while [ ! -e {flags}/signal{number} ]; do sleep 0.01; done"
