@@ -113,3 +113,15 @@ async def test_a_removed_highlighted_row_leaves_the_cursor_in_place() -> None:
         table.apply(_rows(list("abdef"), version))
         await pilot.pause()
         assert table.cursor_row == 2 and table.highlighted_key == "d"
+
+
+async def test_a_cell_restyled_with_the_same_text_is_redrawn() -> None:
+    """Rich's Text equality ignores the base style; the diff must not."""
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.apply([("a", (styled("a"), styled("same", "red"), styled("")))])
+        await pilot.pause()
+        table.apply([("a", (styled("a"), styled("same", "green"), styled("")))])
+        await pilot.pause()
+        assert table.get_row_at(0)[1].style == "green"

@@ -98,10 +98,11 @@ class KeyedTable(DataTable[object]):
                 self.add_row(*cells, key=key)
             elif old is not cells:
                 # Cells that did not change are the very same objects (tui.data.build_table).
+                # Text equality ignores the base style, so a restyle alone is compared too.
                 changed.extend(
                     (key, index, after)
                     for index, (before, after) in enumerate(zip(old, cells, strict=True))
-                    if before is not after and before != after
+                    if before is not after and (before != after or before.style != after.style)
                 )
             self._cells[key] = cells
         if changed:
