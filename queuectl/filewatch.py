@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import math
 import os
 import select
@@ -34,6 +35,7 @@ _EVENT = struct.Struct("iIII")
 """``struct inotify_event`` without its name: wd, mask, cookie, len."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -62,13 +64,18 @@ class FileWatch:
 
     @classmethod
     def open(cls, path: str) -> FileWatch | None:
-        """A watch on ``path``, or None where inotify is unavailable."""
+        """A watch on ``path``, or None where inotify is unavailable.
+
+        Raises:
+            OSError: inotify exists but refused a new instance (its per-user limit).
+        """
         libc = _libc()
         if libc is None:
             return None
         fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
         if fd < 0:
-            return None
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
         watch = cls(libc, fd, path)
         watch._arm()
         return watch

@@ -8,7 +8,6 @@ plugs in through ``make_waiter``.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import time
@@ -17,7 +16,6 @@ from typing import Protocol
 
 import peewee
 
-from queuectl import filewatch
 from queuectl.filewatch import FileWatch
 from queuectl.models import database
 
@@ -184,9 +182,8 @@ def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
 def _wal_watch() -> FileWatch | None:
     """A watch on the bound database's write-ahead log (which our open connection keeps)."""
     path = os.path.realpath(database.obj.database) + "-wal"
-    watch = FileWatch.open(path)
-    if watch is None and filewatch._libc() is not None:
-        # inotify exists but refused (its per-user limits): say why this worker polls.
-        reason = os.strerror(ctypes.get_errno()) or "unknown error"
-        log.warning("cannot watch %s (%s); idle, this worker polls every 25 ms", path, reason)
-    return watch
+    try:
+        return FileWatch.open(path)
+    except OSError as exc:  # say why this worker polls
+        log.warning("cannot watch %s (%s); idle, this worker polls every 25 ms", path, exc.strerror)
+        return None
