@@ -16,7 +16,7 @@ from typing import Any
 
 import peewee
 
-from queuectl.errors import DatabaseError
+from queuectl.errors import DatabaseError, first_line
 from queuectl.location import (
     default_location,
     describe,
@@ -188,12 +188,10 @@ def _open_url(location: str, *, durable: bool) -> peewee.Database:
 
 def _explain(location: str, exc: Exception) -> str:
     """One line a user can act on, from a driver error."""
-    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if sqlite_path(location) is not None:
-        if "file is not a database" in first_line:
-            return f"{describe(location)} is not a queuectl database (not an SQLite file)"
-        return f"cannot use the database {describe(location)}: {first_line}"
-    return f"cannot use the database {describe(location)}: {first_line}"
+    first = first_line(exc)
+    if sqlite_path(location) is not None and "file is not a database" in first:
+        return f"{describe(location)} is not a queuectl database (not an SQLite file)"
+    return f"cannot use the database {describe(location)}: {first}"
 
 
 def is_postgres() -> bool:

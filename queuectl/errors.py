@@ -45,3 +45,12 @@ class ValidationError(ValueError):
     """The user's input is malformed (exit 2): bad JSON, an unknown key, a value out of range."""
 
     exit_code = 2
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none).
+
+    Driver errors run to several lines ("server closed the connection
+    unexpectedly / This probably means…"); logs and one-line errors keep the first.
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
