@@ -24,10 +24,11 @@ import peewee
 
 from queuectl import config, executor, procs, queue, sql
 from queuectl.db import execute_raw, is_postgres, write_transaction
-from queuectl.errors import QueueError
+from queuectl.errors import QueueError, first_line
 from queuectl.hostid import this_host
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
+from queuectl.outage import Outage
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.waiters import Waiter, make_waiter
@@ -141,6 +142,9 @@ class Worker:
         """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
+        self.outage = Outage(log, f"worker {self.id}", max_delay=self._retry_cap)
+        """Database failures in a row: logged once, retried with backoff (see ``run``)."""
+        self._pause_noted_at = 0.0
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -177,6 +181,7 @@ class Worker:
         else:  # pragma: no cover - five 30-bit collisions in a row
             raise QueueError("could not find a free worker id")
         self.registered = True
+        self.outage.what = f"worker {self.id}"
         self._postgres = is_postgres()
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
@@ -195,6 +200,14 @@ class Worker:
     def heartbeat_interval(self) -> float:
         """Several heartbeats per lease, so one slow write never makes us look dead."""
         return max(0.1, float(self.settings.get("lease_seconds", 30.0)) / 4)
+
+    def _retry_cap(self) -> float:
+        """Longest pause between retries while the database is away.
+
+        A heartbeat interval at most, so that when the database returns every
+        worker heartbeats before a sibling could judge it lost.
+        """
+        return min(5.0, self.heartbeat_interval)
 
     @property
     def recover_interval(self) -> float:
@@ -222,20 +235,17 @@ class Worker:
                 signal.signal(signum, self._on_signal)
         if not self.registered:
             self.register()
-        failures = 0
         while True:
             try:
                 if not self.step():
                     return 0
-                failures = 0
+                self.outage.over()
             except peewee.DatabaseError as exc:
-                # A locked or unreachable database is weather, not a reason to die:
-                # back off and try again; recovery covers whatever was in flight.
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.warning("database error (%s); retrying in %.1fs", _first_line(exc), delay)
+                # A locked, restarting or crashed database is weather, not a reason
+                # to die: back off and try again; recovery covers what was in flight.
+                delay = self.outage.failed(exc)
                 self._reset_connection()
-                if self.stop_mode == FORCE or (self.stop_mode and failures > 5):
+                if self.stop_mode == FORCE or (self.stop_mode and self.outage.failures > 5):
                     return 1
                 self.sleep(delay)
             except BaseException:
@@ -321,7 +331,7 @@ class Worker:
         try:
             self._mark_stopped()
         except peewee.DatabaseError as exc:
-            log.warning("could not mark worker %s stopped: %s", self.id, _first_line(exc))
+            log.warning("could not mark worker %s stopped: %s", self.id, first_line(exc))
 
     def _mark_stopped(self) -> None:
         now = self.clock()
@@ -349,20 +359,25 @@ class Worker:
         """Heartbeat, recover others and read our stop request, each when it is due."""
         lease = float(self.settings.get("lease_seconds", 30.0))
         if now - self._last_beat_at > lease:
-            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump),
-            # so the other workers here probably did too: give them a heartbeat round
-            # before judging them lost, or the first to wake would kill everyone's jobs.
+            # We missed our own heartbeats (suspend and resume, SIGSTOP, a clock jump,
+            # the database away), so the other workers probably did too: give them a
+            # heartbeat round before judging them lost, or the first to come back
+            # would kill everyone's jobs.
             self._judge_after = now + lease / 2
-            log.warning(
-                "worker %s was paused for %.0fs; recovery of others waits %.1fs",
-                self.id,
-                now - self._last_beat_at,
-                lease / 2,
-            )
+            if self._pause_noted_at != self._last_beat_at:  # once per pause, not per retry
+                self._pause_noted_at = self._last_beat_at
+                log.warning(
+                    "worker %s could not heartbeat for %.0fs (paused, or the database was"
+                    " away); recovery of others waits %.1fs",
+                    self.id,
+                    now - self._last_beat_at,
+                    lease / 2,
+                )
             self._next_heartbeat = now
         if now >= self._next_heartbeat or now >= self._next_recover:
             self.settings = config.load()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
+            self._release_forgotten(now, job_id)
             if self.watchdog is not None:
                 self.watchdog.check()  # replaced if someone killed it
         if now < self._judge_after:
@@ -408,6 +423,23 @@ class Worker:
             self.register()
         self._next_heartbeat = now + self.heartbeat_interval
         self._last_beat_at = now
+
+    def _release_forgotten(self, now: float, job_id: str | None) -> None:
+        """Jobs the database says we run but we do not (a lost commit): recover them.
+
+        Every heartbeat, so within a lease; see ``queue.release_forgotten``.
+        """
+        running = {job_id} if job_id else set()
+        if self._next_claim is not None:
+            running.add(self._next_claim.job.id)
+        released = queue.release_forgotten(self.id, running, now=now)
+        if released:
+            log.warning(
+                "worker %s was not running job(s) %s that the database gave it (a lost"
+                " commit); recovered them",
+                self.id,
+                ", ".join(released),
+            )
 
     def _log_quiet_successes(self) -> None:
         if self._quiet_successes:
@@ -515,7 +547,7 @@ class Worker:
                 flushed = execution.version
                 queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
             except peewee.DatabaseError as exc:
-                log.warning("could not record job %s's process group: %s", job.id, _first_line(exc))
+                log.warning("could not record job %s's process group: %s", job.id, first_line(exc))
             next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
@@ -541,7 +573,10 @@ class Worker:
                     self._check_ownership(job, execution)
                 except peewee.DatabaseError as exc:
                     # The job keeps running; the next tick tries again.
-                    log.warning("database error while job %s runs: %s", job.id, _first_line(exc))
+                    self.outage.failed(exc)
+                    self._reset_connection()
+                else:
+                    self.outage.over()
         except BaseException:
             execution.abandon()
             raise
@@ -661,22 +696,15 @@ class Worker:
         under a live, heartbeating worker, where recovery never looks. Only a
         forced stop ends the retries (recovery then finds the job).
         """
-        failures = 0
         while True:
             try:
                 state = self._finish(job, run_id, result, pgid)
+                self.outage.over()
                 break
             except peewee.DatabaseError as exc:
-                failures += 1
-                if self.stop_mode == FORCE and failures > 3:
+                delay = self.outage.failed(exc)
+                if self.stop_mode == FORCE and self.outage.failures > 3:
                     raise
-                delay = min(5.0, 0.1 * 2**failures)
-                log.warning(
-                    "could not record job %s (%s); retrying in %.1fs",
-                    job.id,
-                    _first_line(exc),
-                    delay,
-                )
                 self._reset_connection()
                 self.sleep(delay)
         if state is None:
@@ -702,6 +730,3 @@ class Worker:
                 one_line(job.command, 80),
             )
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

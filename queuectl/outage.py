@@ -1,0 +1,76 @@
+"""How a long-lived process lives through a database outage: weather, not a crash.
+
+A restart or crash of the PostgreSQL server (or an SQLite lock held for too
+long) makes every statement fail for a while. A worker, ``logs --follow`` or
+the dashboard must neither die nor fill its log with one line per retry: the
+first failure is logged once, retries back off, and the return is logged with
+how long the database was away.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from queuectl.errors import first_line
+
+FIRST_DELAY = 0.1
+"""Seconds before the first retry: a blip (a lock held for a moment) costs little."""
+
+
+class Outage:
+    """Counts consecutive failures and says when they start and end.
+
+    Args:
+        log: where the two lines go.
+        what: what is being retried, for those lines ("worker w1", "logs --follow").
+        max_delay: the longest pause between retries, read at each failure; a
+            worker passes a fraction of its lease so that when the database
+            returns it heartbeats before its siblings judge it lost.
+        clock: monotonic seconds; tests pass their own.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        *,
+        max_delay: Callable[[], float] = lambda: 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self.what = what
+        self._max_delay = max_delay
+        self._clock = clock
+        self.failures = 0
+        self.since: float | None = None
+        """When the current outage started (``clock`` time), or ``None`` when there is none."""
+
+    @property
+    def ongoing(self) -> bool:
+        return self.since is not None
+
+    def failed(self, exc: BaseException) -> float:
+        """Record a failure; returns how long to wait before the next try."""
+        self.failures += 1
+        if self.since is None:
+            self.since = self._clock()
+            self._log.warning(
+                "%s: database unavailable (%s); retrying until it is back",
+                self.what,
+                first_line(exc),
+            )
+        return min(self._max_delay(), FIRST_DELAY * 2 ** (self.failures - 1))
+
+    def over(self) -> None:
+        """A statement succeeded: log the end of the outage, if there was one."""
+        if self.since is not None:
+            self._log.warning(
+                "%s: database back after %.1fs (%d failed tries)",
+                self.what,
+                self._clock() - self.since,
+                self.failures,
+            )
+        self.failures = 0
+        self.since = None
