@@ -11,7 +11,7 @@ import base64
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import peewee
@@ -514,6 +514,58 @@ def recover_lost(
             recovered.append(job.id)
         _close_abandoned_runs(lost_workers, live, cutoff, before_requeue, lease_seconds, now)
     return recovered
+
+
+def release_forgotten(
+    worker_id: str, running: Collection[str], *, now: float | None = None
+) -> list[str]:
+    """Recover the jobs the database shows ``processing`` under this live worker but
+    that it is not running; returns their ids.
+
+    A live worker knows exactly which job it runs, yet the database can disagree:
+    a finish acknowledged with ``synchronous_commit=off`` (or ``synchronous=NORMAL``)
+    is lost when the server crashes before flushing it, and a commit whose answer
+    was lost with the connection looks failed to the worker that sent it. Such a
+    job had no process any more, and recovery never looked at it, because its
+    worker heartbeats. Closed here as ``lost`` (an attempt spent), it follows the
+    failure path like a dead worker's job: at-least-once, never stuck.
+
+    One read per call; the write transaction is taken only when there is work.
+    """
+    query = Job.select(Job.id).where(
+        Job.state == JobState.PROCESSING.value,
+        Job.worker_id == worker_id,
+        Job.id.not_in(list(running)),
+    )
+    forgotten = [job_id for (job_id,) in query.tuples()]
+    if not forgotten:
+        return []
+    now = _now(now)
+    released = []
+    with write_transaction():
+        settings = config.load()
+        for job_id in forgotten:
+            run = (
+                Run.select()
+                .where(Run.job == job_id, Run.outcome.is_null())
+                .order_by(Run.id.desc())
+                .first()
+            )
+            state = _finish_locked(
+                job_id,
+                run.id if run else None,
+                worker_id,
+                RunOutcome.LOST,
+                None,
+                run.output if run else "",
+                f"worker {worker_id} was not running it (its last commit was lost, as in a"
+                " database crash)",
+                now,
+                settings,
+            )
+            if state is not None:
+                released.append(job_id)
+    return released
 
 
 def _close_abandoned_runs(

@@ -513,3 +513,25 @@ def test_waiting_out_a_pause_does_not_spin(opened):
         worker.step()
         steps += 1
     assert steps <= 5  # slept until the next heartbeat or judgement, not 10 ms at a time
+
+
+def test_a_job_the_database_gives_a_live_worker_that_it_is_not_running_is_recovered(opened):
+    """A crash that loses a finish leaves the job ``processing`` under a worker that has
+    moved on; its next heartbeat (within a lease) recovers it as lost, not the lease of a
+    worker that is alive."""
+    clock = FakeClock()
+    worker = make_worker(clock)
+    job_id = enqueue("true", max_retries=2)
+    claim = queue.claim(worker.id, now=T0)
+    assert claim is not None  # the database says the worker runs it; the worker does not know
+    for _ in range(20):
+        worker.step()
+        if Job.get_by_id(job_id).state != JobState.PROCESSING:
+            break
+    assert clock.now - T0 <= float(config.load()["lease_seconds"])
+    runs = queue.runs_of(job_id)
+    assert runs[0].outcome == RunOutcome.LOST.value
+    assert "was not running it" in runs[0].error
+    job = Job.get_by_id(job_id)
+    assert job.state in (JobState.FAILED, JobState.PENDING, JobState.COMPLETED)
+    assert job.attempts >= 1
