@@ -165,11 +165,15 @@ class Execution:
                 f"working directory {cwd} does not exist (or is not a directory)",
                 0.0,
             )
+        if watchdog is not None:
+            watchdog.spawning()  # a kill from here until ``watch`` must not orphan the job
         try:
             child = spawn.spawn(
                 ["/bin/sh", "-c", command], cwd=cwd, env=os.environb if env is None else env
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
+            if watchdog is not None:
+                watchdog.clear()
             where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
             return Result(
                 RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0
@@ -340,9 +344,16 @@ def _describe_exit(code: int | None) -> str:
 
 
 def job_environment(
-    job_id: str, attempt: int, base: Mapping[bytes, bytes] | None = None
+    job_id: str,
+    attempt: int,
+    base: Mapping[bytes, bytes] | None = None,
+    *,
+    worker_id: str | None = None,
 ) -> dict[bytes, bytes]:
     """The worker's environment plus the job's identity, for scripts that want it.
+
+    ``QUEUECTL_WORKER_ID`` is also how the watchdog finds a job whose worker died
+    while starting it (see ``queuectl.watchdog``).
 
     Bytes, not str: ``posix_spawn`` would otherwise encode every variable on
     every job (about 8% of a worker's instructions per trivial job). Workers
@@ -351,6 +362,8 @@ def job_environment(
     env = dict(os.environb if base is None else base)
     env[b"QUEUECTL_JOB_ID"] = os.fsencode(job_id)
     env[b"QUEUECTL_ATTEMPT"] = b"%d" % attempt
+    if worker_id is not None:
+        env[b"QUEUECTL_WORKER_ID"] = os.fsencode(worker_id)
     return env
 
 

@@ -36,9 +36,28 @@ log = logging.getLogger("queuectl.worker")
 SCRIPT = """\
 while IFS= read -r _; do :; done
 read -r group <&3
-if [ "${group:-0}" != 0 ]; then kill -s KILL -- "-$group" 2>/dev/null; fi
+group=${group:-0}
+if [ "$group" -gt 0 ]; then kill -s KILL -- "-$group" 2>/dev/null; fi
+if [ "$group" -lt 0 ] && [ -n "$1" ]; then
+  for round in 1 2; do
+    for file in $(grep -lzx "QUEUECTL_WORKER_ID=$1" /proc/[0-9]*/environ 2>/dev/null); do
+      pid=${file#/proc/}; pid=${pid%/environ}
+      kill -s KILL -- "-$pid" "$pid" 2>/dev/null
+    done
+    sleep 1
+  done
+fi
 """
-"""End of file on stdin means the worker is gone: kill the group named on fd 3, if any."""
+"""End of file on stdin means the worker is gone: kill the group named on fd 3, if any.
+
+A negative number means the worker died while starting a job, before it could
+write the group down (the spawn window): the job is then found by the
+worker's id in its environment, on Linux, and killed with its group. A second
+look a moment later catches a child that was between ``fork`` and ``exec``
+(still carrying the worker's own environment) at the first."""
+
+SPAWNING = -1
+"""What the record says while a job is being started (see ``Watchdog.spawning``)."""
 
 _RECORD = b"%10d\n"
 """Fixed width, so a shorter number never leaves digits of a longer one behind."""
@@ -56,7 +75,9 @@ def _shared_file() -> int:
 class Watchdog:
     """The worker's side: ``start`` once, then ``watch`` each job's group and ``clear``."""
 
-    def __init__(self) -> None:
+    def __init__(self, marker: str = "") -> None:
+        """``marker``: the worker's id, which its jobs carry as ``QUEUECTL_WORKER_ID``."""
+        self.marker = marker
         self.pid: int | None = None
         self._pipe = -1
         self._record = -1
@@ -69,7 +90,7 @@ class Watchdog:
         try:
             os.pwrite(record, _RECORD % self._group, 0)
             child = spawn.spawn(
-                ["/bin/sh", "-c", SCRIPT, "queuectl-watchdog"],
+                ["/bin/sh", "-c", SCRIPT, "queuectl-watchdog", self.marker],
                 cwd="/",
                 env={"PATH": os.defpath},
                 stdin_fd=read_fd,
@@ -83,6 +104,10 @@ class Watchdog:
         finally:
             os.close(read_fd)
         self.pid, self._pipe, self._record = child.pid, write_fd, record
+
+    def spawning(self) -> None:
+        """A job is being started: if we die before ``watch``, find it by our marker."""
+        self._set(SPAWNING)
 
     def watch(self, pgid: int) -> None:
         """A job now runs in process group ``pgid``."""

@@ -502,11 +502,14 @@ class Worker:
         job = claim.job
         timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
         if self.watchdog is not None and self.watchdog.pid is None:
+            self.watchdog.marker = self.id
             self._start_watchdog()
         started = executor.Execution.start(
             job.command,
             cwd=job.cwd,
-            env=executor.job_environment(job.id, job.attempts, self._environment),
+            env=executor.job_environment(
+                job.id, job.attempts, self._environment, worker_id=self.id
+            ),
             output_limit=int(self.settings["output_limit"]),
             timeout=float(timeout) or None,
             grace=self.kill_grace,
@@ -711,7 +714,8 @@ class Worker:
             log.warning(
                 "job %s: %s; the run was recorded, the job left as it is",
                 job.id,
-                "no longer ours (cancelled, deleted or recovered)",
+                "no longer ours (cancelled, deleted, recovered, or its claim was lost in a"
+                " database crash)",
             )
         elif result.outcome is RunOutcome.SUCCEEDED and result.duration < PGID_AFTER:
             # A log line per trivial job cost a worker a tenth of its CPU, and at a
