@@ -8,14 +8,18 @@ schema version, so a file from a newer queuectl is refused rather than damaged.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import peewee
 
+from queuectl import lockholder
 from queuectl.errors import DatabaseError, first_line
 from queuectl.location import (
     default_location,
@@ -24,12 +28,25 @@ from queuectl.location import (
     resolve_location,
     sqlite_path,
 )
-from queuectl.models import ALL_MODELS, SCHEMA_VERSION, Job, SchemaInfo, database
+from queuectl.models import (
+    ALL_MODELS,
+    SCHEMA_VERSION,
+    Job,
+    SchemaInfo,
+    Worker,
+    WorkerState,
+    database,
+)
 from queuectl.sql import CLAIMABLE_INDEX
 
 BUSY_TIMEOUT_MS = 15_000
 """How long a writer waits for SQLite's lock before giving up; generous so a
 busy dashboard or a burst of enqueues never surfaces "database is locked"."""
+
+QUEUE_WAIT_REPORT = 5.0
+"""Seconds a worker waits in the write queue before its log names who holds it."""
+
+log = logging.getLogger("queuectl.worker")
 
 
 def open_database(
@@ -86,13 +103,21 @@ class WriterQueuedSqlite(peewee.SqliteDatabase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue_fd = -1
+        self.queue_wait = QueueWaitReporter(self.database)
 
     def begin(self, lock_type: str | None = None) -> None:
         if lock_type != "IMMEDIATE":
             return super().begin(lock_type)
         if self._queue_fd < 0:
             self._queue_fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
-        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # someone is writing: queue, and say who if it lasts
+            self.queue_wait.started()
+            try:
+                fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+            finally:
+                self.queue_wait.ended()
         try:
             return super().begin(lock_type)
         except BaseException:
@@ -123,6 +148,89 @@ class WriterQueuedSqlite(peewee.SqliteDatabase):
     def _leave_queue(self) -> None:
         if self._queue_fd >= 0:
             fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+
+class QueueWaitReporter:
+    """Names, in the worker's log, whoever keeps it waiting for the write lock.
+
+    The wait itself is a blocking ``flock`` (the kernel wakes the next writer
+    the moment the lock is free), so nothing on that path can look at the
+    clock; a daemon thread, started at the first wait, looks once a second.
+    One line when a wait passes ``after`` seconds, again each ``every``.
+    """
+
+    def __init__(self, path: str, *, after: float = QUEUE_WAIT_REPORT, every: float = 60.0):
+        self.path = path
+        self.after = after
+        self.every = every
+        self._since: float | None = None
+        self._reported_at: float | None = None
+        self._thread: threading.Thread | None = None
+        self.reports: list[str] = []
+        """Every line logged (tests read it)."""
+
+    def started(self) -> None:
+        self._since = time.monotonic()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._watch, name="queuectl-lock-wait", daemon=True
+            )
+            self._thread.start()
+
+    def ended(self) -> None:
+        self._since = None
+        self._reported_at = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.after / 2))
+            since = self._since
+            now = time.monotonic()
+            if since is None or now - since < self.after:
+                continue
+            if self._reported_at is not None and now - self._reported_at < self.every:
+                continue
+            self._reported_at = now
+            holders = lockholder.queue_holders(self.path) or lockholder.write_lock_holders(
+                self.path
+            )
+            who = lockholder.describe(holders, _worker_on_this_host) or "by another process"
+            line = f"waiting {now - since:.0f}s for the database's write lock, {who}"
+            self.reports.append(line)
+            log.warning("%s", line)
+
+
+def _worker_on_this_host(pid: int) -> str | None:
+    """The id of the live worker with this pid on this host, if there is one.
+
+    Read on whichever thread asks (peewee keeps a connection per thread), and
+    that thread's connection is closed again: this runs once in a long while.
+    """
+    from queuectl.hostid import this_host
+
+    try:
+        row = (
+            Worker.select(Worker.id)
+            .where(Worker.pid == pid, Worker.host == this_host(), Worker.state != WorkerState.STOPPED.value)
+            .first()
+        )
+    except peewee.DatabaseError:
+        return None
+    finally:
+        if threading.current_thread() is not threading.main_thread() and not database.is_closed():
+            database.close()
+    return row.id if row else None
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a database error: its cause, and who holds the lock when it is locked."""
+    message = first_line(exc)
+    path = getattr(database.obj, "database", None)
+    if "database is locked" in message and isinstance(database.obj, peewee.SqliteDatabase):
+        holders = lockholder.write_lock_holders(path) if isinstance(path, str) else []
+        if holders:
+            message += " (" + lockholder.describe(holders, _worker_on_this_host) + ")"
+    return message
 
 
 def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.SqliteDatabase:

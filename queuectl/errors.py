@@ -47,10 +47,31 @@ class ValidationError(ValueError):
     exit_code = 2
 
 
+_MASKING = ("cannot rollback - no transaction is active", "cannot commit - no transaction")
+
+
+def cause(exc: BaseException) -> BaseException:
+    """The error worth showing: not a failed rollback that hid the real one.
+
+    When a statement fails badly (SQLite's "database or disk is full"), SQLite
+    rolls the transaction back itself; the rollback the transaction's ``__exit__``
+    then attempts fails too, and its "cannot rollback - no transaction is active"
+    replaces the error that says what happened. Follow the chain past those.
+    """
+    seen = {id(exc)}
+    while any(text in str(exc) for text in _MASKING) and exc.__context__ is not None:
+        exc = exc.__context__
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+    return exc
+
+
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none).
+    """The first line of an exception's (or its ``cause``'s) message, else its type's name.
 
     Driver errors run to several lines ("server closed the connection
     unexpectedly / This probably means…"); logs and one-line errors keep the first.
     """
+    exc = cause(exc)
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

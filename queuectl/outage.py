@@ -28,6 +28,8 @@ class Outage:
         max_delay: the longest pause between retries, read at each failure; a
             worker passes a fraction of its lease so that when the database
             returns it heartbeats before its siblings judge it lost.
+        explain: the one line that says what failed (``db.explain`` names who
+            holds a lock).
         clock: monotonic seconds; tests pass their own.
     """
 
@@ -37,9 +39,11 @@ class Outage:
         what: str,
         *,
         max_delay: Callable[[], float] = lambda: 5.0,
+        explain: Callable[[BaseException], str] = first_line,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log
+        self._explain = explain
         self.what = what
         self._max_delay = max_delay
         self._clock = clock
@@ -59,7 +63,7 @@ class Outage:
             self._log.warning(
                 "%s: database unavailable (%s); retrying until it is back",
                 self.what,
-                first_line(exc),
+                self._explain(exc),
             )
         return min(self._max_delay(), FIRST_DELAY * 2 ** (self.failures - 1))
 

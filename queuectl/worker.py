@@ -24,6 +24,7 @@ import peewee
 
 from queuectl import config, executor, procs, queue, sql
 from queuectl.db import execute_raw, is_postgres, write_transaction
+from queuectl.db import explain as db_explain
 from queuectl.errors import QueueError, first_line
 from queuectl.hostid import this_host
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
@@ -142,7 +143,9 @@ class Worker:
         """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
-        self.outage = Outage(log, f"worker {self.id}", max_delay=self._retry_cap)
+        self.outage = Outage(
+            log, f"worker {self.id}", max_delay=self._retry_cap, explain=db_explain
+        )
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
         self._pause_noted_at = 0.0
 
@@ -733,4 +736,3 @@ class Worker:
                 state.value,
                 one_line(job.command, 80),
             )
-

@@ -87,8 +87,9 @@ class QueuectlGroup(click.Group):
             peewee = sys.modules.get("peewee")
             if peewee is None or not isinstance(exc, peewee.DatabaseError):
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise click.ClickException(f"database error: {first}") from None
+            from queuectl.db import explain
+
+            raise click.ClickException(f"database error: {explain(exc)}") from None
 
 
 @dataclass

@@ -1,0 +1,121 @@
+""""database is locked" names who holds the lock, and whether it is stopped.
+
+A worker or a shell frozen with SIGSTOP inside its write transaction stops the
+queue; the error (a command) or the log (a worker) must say who it is and how
+to let it go, instead of a bare "database is locked". Linux only (``/proc/locks``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from queuectl import db, lockholder, queue
+from queuectl.hostid import this_host
+from tests.conftest import dump
+from tests.polling import wait_until
+from tests.test_cli import _invoker
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(lockholder.LOCKS_FILE), reason="lock holders are read from /proc/locks"
+)
+
+HOLD_SQLITE_LOCK = """
+import os, signal, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+if len(sys.argv) > 2:  # register as a worker first, as a real one would be
+    connection.execute(
+        "INSERT INTO queuectl_worker (id, pid, host, queues, state, started_at, heartbeat_at,"
+        " jobs_done, jobs_failed) VALUES (?, ?, ?, 'default', 'busy', 0, 0, 0, 0)",
+        (sys.argv[2], os.getpid(), sys.argv[3]),
+    )
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE queuectl_setting SET value = value")
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+HOLD_QUEUE_LOCK = """
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.fixture
+def frozen_holder(db_path) -> Iterator[callable]:
+    """Start a process that takes a lock on the database and stops itself (SIGSTOP)."""
+    db.open_database(db_path)
+    db.close_database()
+    started: list[subprocess.Popen] = []
+
+    def start(script: str, *args: str) -> int:
+        proc = subprocess.Popen([sys.executable, "-c", script, db_path, *args])
+        started.append(proc)
+        wait_until(lambda: _stopped(proc.pid), 10, "the holder to stop itself")
+        return proc.pid
+
+    yield start
+    for proc in started:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_the_holder_of_the_write_lock_is_found_and_seen_stopped(db_path, frozen_holder):
+    pid = frozen_holder(HOLD_SQLITE_LOCK)
+    [holder] = lockholder.write_lock_holders(db_path)
+    assert (holder.pid, holder.stopped) == (pid, True)
+    assert "python" in holder.command
+    text = lockholder.describe([holder], lambda _pid: None)
+    assert text.startswith(f"held by pid {pid} (")
+    assert f"which is stopped: `kill -CONT {pid}` resumes it" in text
+
+
+def test_a_command_that_times_out_on_the_lock_names_the_holder(
+    db_path, frozen_holder, monkeypatch
+):
+    pid = frozen_holder(HOLD_SQLITE_LOCK, "wfrozen", this_host())
+    before = dump(db_path)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    run = _invoker()
+    result = run("enqueue", '{"command": "true"}', ok=False)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line == (
+        f"Error: database error: database is locked (held by worker wfrozen (pid {pid}),"
+        f" which is stopped: `kill -CONT {pid}` resumes it)"
+    )
+    assert dump(db_path) == before
+
+
+def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, frozen_holder):
+    pid = frozen_holder(HOLD_QUEUE_LOCK)
+    database = db.open_database(db_path, queue_writes=True)
+    database.queue_wait.after = 0.2
+    done = threading.Event()
+
+    def write() -> None:
+        with db.write_transaction():
+            queue.counts()
+        db.close_database()
+        done.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    wait_until(lambda: database.queue_wait.reports, 10, "a report of the wait")
+    assert f"held by pid {pid} (" in database.queue_wait.reports[0]
+    assert "which is stopped" in database.queue_wait.reports[0]
+    os.kill(pid, signal.SIGCONT)  # it exits, and the lock is ours
+    assert done.wait(10)
