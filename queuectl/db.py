@@ -211,7 +211,11 @@ def _worker_on_this_host(pid: int) -> str | None:
     try:
         row = (
             Worker.select(Worker.id)
-            .where(Worker.pid == pid, Worker.host == this_host(), Worker.state != WorkerState.STOPPED.value)
+            .where(
+                Worker.pid == pid,
+                Worker.host == this_host(),
+                Worker.state != WorkerState.STOPPED.value,
+            )
             .first()
         )
     except peewee.DatabaseError:

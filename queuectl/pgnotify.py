@@ -152,4 +152,3 @@ def _connect_like_the_models() -> Any:
     params = dict(db.connect_params)
     params.setdefault("dbname", db.database)
     return psycopg.connect(autocommit=True, **params)
-

@@ -1,4 +1,4 @@
-""""database is locked" names who holds the lock, and whether it is stopped.
+""" "database is locked" names who holds the lock, and whether it is stopped.
 
 A worker or a shell frozen with SIGSTOP inside its write transaction stops the
 queue; the error (a command) or the log (a worker) must say who it is and how
@@ -83,9 +83,7 @@ def test_the_holder_of_the_write_lock_is_found_and_seen_stopped(db_path, frozen_
     assert f"which is stopped: `kill -CONT {pid}` resumes it" in text
 
 
-def test_a_command_that_times_out_on_the_lock_names_the_holder(
-    db_path, frozen_holder, monkeypatch
-):
+def test_a_command_that_times_out_on_the_lock_names_the_holder(db_path, frozen_holder, monkeypatch):
     pid = frozen_holder(HOLD_SQLITE_LOCK, "wfrozen", this_host())
     before = dump(db_path)
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
