@@ -22,7 +22,7 @@ from tests.integration.conftest import Cluster, running_cluster
 from tests.pgserver import PgServer, throwaway_server
 from tests.polling import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
