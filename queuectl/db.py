@@ -43,6 +43,9 @@ BUSY_TIMEOUT_MS = 15_000
 """How long a writer waits for SQLite's lock before giving up; generous so a
 busy dashboard or a burst of enqueues never surfaces "database is locked"."""
 
+CONNECT_TIMEOUT_S = 10
+"""Seconds to wait for a PostgreSQL server to answer a new connection."""
+
 QUEUE_WAIT_REPORT = 5.0
 """Seconds a worker waits in the write queue before its log names who holds it."""
 
@@ -282,6 +285,10 @@ def _open_url(location: str, *, durable: bool) -> peewee.Database:
     except ValueError as exc:  # a port that is not a number, and the like
         raise DatabaseError(f"invalid database URL: {exc}") from None
     if isinstance(db, peewee.PostgresqlDatabase):
+        # A server that accepts the connection but never answers (stopped, or a
+        # network that drops packets) would hang a command for ever: give up
+        # with one line instead, unless the URL chose its own timeout.
+        db.connect_params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
         if not durable:
             # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose
             # the last few worker commits (the job reruns), never corrupt.

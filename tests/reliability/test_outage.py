@@ -110,3 +110,26 @@ def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_a
     assert Run.select().where(Run.outcome.is_null()).count() == 0
     assert _alive(cluster) == [True] * 4, cluster.logs()
     assert "Traceback" not in cluster.logs()
+
+
+def test_a_server_that_never_answers_gives_one_line_not_a_hang(monkeypatch):
+    """A port that accepts connections and says nothing (a stopped server, a black-holed
+    network): a command gives up after the connect timeout with one line."""
+    import socket
+
+    from tests.test_cli import _invoker
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever answers
+        port = silent.getsockname()[1]
+        monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 1)
+        started = time.monotonic()
+        result = _invoker()("--db", f"postgresql://u@127.0.0.1:{port}/q", "status", ok=False)
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: cannot use the database postgresql://u@127.0.0.1:")
+    assert "timeout" in line
+    assert elapsed < 10
