@@ -72,13 +72,15 @@ def open_database(
     if path is None:
         db = _open_url(location, durable=durable)
     elif sqlitefile.prepare(path, read_only=read_only, report=report):
-        db = _open_sqlite(path, durable=durable, queue_writes=queue_writes)
+        db = _open_sqlite(path, durable=durable, queue_writes=queue_writes, read_only=read_only)
     else:
-        db = _empty_stand_in(location, report)
-    database.initialize(db)
+        db = None
+    if db is not None:
+        database.initialize(db)
     try:
-        if read_only and path is None and schema_version() is None:
-            db.close()
+        if db is None or (read_only and schema_version() is None):
+            if db is not None:
+                db.close()  # no queuectl tables there: a reader creates none
             db = _empty_stand_in(location, report)
             database.initialize(db)
         ensure_schema()
@@ -160,13 +162,21 @@ class WriterQueuedSqlite(peewee.SqliteDatabase):
             fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
 
 
-def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.SqliteDatabase:
-    """A connection to a file ``sqlitefile.prepare`` has checked (and created if needed)."""
+def _open_sqlite(
+    path: str, *, durable: bool, queue_writes: bool, read_only: bool
+) -> peewee.SqliteDatabase:
+    """A connection to a file ``sqlitefile.prepare`` has checked (and created if needed).
+
+    A reader leaves the journal mode alone: every queuectl database is in WAL
+    mode already (it is persistent), and switching rewrites the file's header,
+    which a reader must not do to a file it then finds is not queuectl's.
+    """
     kind = WriterQueuedSqlite if queue_writes else peewee.SqliteDatabase
+    pragmas: dict[str, Any] = {} if read_only else {"journal_mode": "wal"}
     return kind(
         path,
         pragmas={
-            "journal_mode": "wal",
+            **pragmas,
             "synchronous": 2 if durable else 1,
             "foreign_keys": 1,
             "busy_timeout": BUSY_TIMEOUT_MS,
