@@ -16,10 +16,10 @@ folder and symbolic link on the way to it, much as ssh checks a private key:
 
 Group write is allowed on the user's own primary group when nobody else is in
 it (the "user private groups" of Debian and Fedora, whose umask is 002, as
-Debian's ssh allows), and, as a documented opt-in
-for a team, on the group named by ``$QUEUECTL_SHARED_GROUP``: its members are
-then trusted like the user, and what queuectl creates is given to that group
-(folders 2770, files 0660) instead of being private (0700, 0600).
+Debian's ssh allows it), and, as a documented opt-in for a team, on the group
+named by ``$QUEUECTL_SHARED_GROUP``: its members are then trusted like the
+user, and what queuectl creates is given to that group (folders 2770, files
+0660) instead of being private (0700, 0600).
 
 Pure standard library, so it runs before peewee or SQLite touch anything.
 """
@@ -187,8 +187,8 @@ def _walk(path: str, trust: Trust) -> tuple[str | None, str]:
         candidate = os.path.join(current, name)
         try:
             st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            return None, os.path.join(candidate, *parts)  # the rest is created by queuectl
+        except OSError:  # missing (queuectl creates the rest), or hidden from us (opening says)
+            return None, os.path.join(candidate, *parts)
         if stat.S_ISLNK(st.st_mode):
             links += 1
             if links > MAX_LINKS:
@@ -205,53 +205,57 @@ def _walk(path: str, trust: Trust) -> tuple[str | None, str]:
         if not parts or not stat.S_ISDIR(st.st_mode):
             return None, os.path.join(candidate, *parts)  # the file (or a file in the way)
         current = candidate
-        problem = _check_folder(current, trust, st)
+        problem = _check_folder(current, trust, st, own=_holds_the_file(current, parts))
     return problem, os.path.join(current, *parts)
 
 
-def _check_folder(folder: str, trust: Trust, st: os.stat_result | None = None) -> str | None:
-    """A folder on the way: only trusted users may write it, unless it is sticky like ``/tmp``."""
+def _holds_the_file(folder: str, parts: deque[str]) -> bool:
+    """Whether the one name left is the database itself, not a link to it elsewhere.
+
+    SQLite keeps the ``-wal`` beside the file a link leads to, so the folder of
+    a link (checked as its owner's) may be sticky, as any folder on the way.
+    """
+    return len(parts) == 1 and not os.path.islink(os.path.join(folder, parts[0]))
+
+
+def _check_folder(
+    folder: str, trust: Trust, st: os.stat_result | None = None, *, own: bool = False
+) -> str | None:
+    """A folder looked into: only trusted users may write it.
+
+    Sticky folders that belong to root or the user (``/tmp``) are safe on the
+    way (nobody else can rename what is ours in them), but not as the
+    database's ``own`` folder, where someone could create its ``-wal`` first.
+    """
     if folder in trust.home_ancestors:
         return None
     st = st or os.stat(folder)
+    name = f"the database folder {folder}" if own else f"the folder {folder} (on the way to it)"
     if not trust.owner_ok(st.st_uid):
         owner = user_name(st.st_uid)
-        return f"the folder {folder} (on the way to the database) belongs to {owner}; " + (
-            trust.consequence(owner)
-        )
-    sticky_safe = bool(st.st_mode & stat.S_ISVTX) and st.st_uid in (0, trust.uid)
+        return f"{name} belongs to {owner}; " + trust.consequence(owner)
+    sticky_safe = bool(st.st_mode & stat.S_ISVTX) and st.st_uid in (0, trust.uid) and not own
     if trust.others_can_write(st) and not sticky_safe:
         return (
-            f"the folder {folder} (on the way to the database) is writable by other users "
-            f"(mode {stat.S_IMODE(st.st_mode):o}); " + trust.consequence()
+            f"{name} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+            + trust.consequence()
         )
     return None
 
 
 def _check_own_folder(folder: str, trust: Trust) -> str | None:
-    """The database's own folder: nobody else may create files in it, sticky or not."""
     try:
         st = os.stat(folder)
-    except FileNotFoundError:
-        return None  # created by queuectl, private
-    if folder in trust.home_ancestors:
-        return None
-    if not trust.owner_ok(st.st_uid):
-        owner = user_name(st.st_uid)
-        return f"the database folder {folder} belongs to {owner}; " + trust.consequence(owner)
-    if trust.others_can_write(st):
-        return (
-            f"the database folder {folder} is writable by other users "
-            f"(mode {stat.S_IMODE(st.st_mode):o}); " + trust.consequence()
-        )
-    return None
+    except OSError:
+        return None  # missing: created by queuectl, private (or hidden: opening says)
+    return _check_folder(folder, trust, st, own=True)
 
 
 def _check_file(path: str, trust: Trust) -> str | None:
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
-        return None
+    except OSError:
+        return None  # as in _check_own_folder
     if stat.S_ISLNK(st.st_mode):
         return f"{path} is a symbolic link beside the database; SQLite would follow it"
     if stat.S_ISDIR(st.st_mode):
@@ -312,14 +316,17 @@ def make_folders(folder: str, trust: Trust | None = None, *, what: str = "databa
         os.chmod(path, folder_mode(trust))
 
 
-def _give_to_shared_group(path: str, trust: Trust) -> None:
+def _give_to_shared_group(path: str, trust: Trust, fd: int | None = None) -> None:
     """With ``$QUEUECTL_SHARED_GROUP``, hand a new file or folder to that group.
 
     Raises:
         DatabaseError: the user is not in that group (only members may give files to it).
     """
     try:
-        os.chown(path, -1, trust.shared_gid, follow_symlinks=False)
+        if fd is not None:
+            os.fchown(fd, -1, trust.shared_gid)  # type: ignore[arg-type]
+        else:
+            os.chown(path, -1, trust.shared_gid, follow_symlinks=False)  # type: ignore[arg-type]
     except PermissionError:
         raise DatabaseError(
             f"cannot give {path} to the group in ${SHARED_GROUP_VAR}: "
@@ -342,7 +349,7 @@ def create_file(path: str, trust: Trust | None = None) -> bool:
         raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
     try:
         if trust.shared_gid is not None:
-            _give_to_shared_group(path, trust)
+            _give_to_shared_group(path, trust, fd)
         os.fchmod(fd, file_mode(trust))  # the umask may have trimmed it
     finally:
         os.close(fd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import stat
 
 import pytest
@@ -255,3 +256,24 @@ def test_folders_above_the_home_folder_are_not_checked():
     trust = filesafety.Trust.current()
     home = os.path.realpath(pwd.getpwuid(os.geteuid()).pw_dir)
     assert os.path.dirname(home) in trust.home_ancestors and home not in trust.home_ancestors
+
+
+def test_paths_that_cannot_be_looked_into_are_one_line_errors(open_tmp):
+    """Hidden from the user (a private folder of root's) or through a file: no traceback."""
+    from queuectl import db
+
+    private = open_tmp / "private"
+    private.mkdir(mode=0o700)
+    assert _problem(private / "q.db") is None  # root sees it; for nobody it is hidden
+
+    def open_hidden() -> None:
+        for path in (private / "q.db", private / "deeper" / "q.db"):
+            hidden = re.escape(f"cannot use the database {path}: Permission denied")
+            with pytest.raises(DatabaseError, match=hidden):
+                db.open_database(str(path))
+
+    as_nobody(open_hidden)
+    through_a_file = re.escape("cannot use the database /etc/passwd/q.db: Not a directory")
+    for read_only in (False, True):
+        with pytest.raises(DatabaseError, match=through_a_file):
+            db.open_database("/etc/passwd/q.db", read_only=read_only)
