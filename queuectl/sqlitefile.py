@@ -21,7 +21,7 @@ import stat
 from collections.abc import Callable
 from urllib.parse import quote
 
-from queuectl import filesafety
+from queuectl import filesafety, privatefiles
 from queuectl.errors import DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -61,8 +61,8 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> boo
         except FileNotFoundError:
             if read_only:
                 return False
-            filesafety.make_folders(os.path.dirname(real), trust)
-            if filesafety.create_file(real, trust):
+            privatefiles.make_folders(os.path.dirname(real), trust)
+            if privatefiles.create_file(real, trust):
                 return True
             continue
         except OSError as exc:  # a file where a folder should be, and the like
@@ -72,7 +72,7 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> boo
         if st.st_size == 0:
             if read_only:
                 return False
-            note = filesafety.adopt_empty_file(real, trust)
+            note = privatefiles.adopt_empty_file(real, trust)
             if note:
                 report(note)
             return True

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, filesafety, queue
+from queuectl import config, privatefiles, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import this_host
@@ -63,7 +63,7 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
-    filesafety.make_folders(folder, what="log folder")
+    privatefiles.make_folders(folder, what="log folder")
     path = sqlite_path(location)
     env = dict(os.environ)
     # Through the environment, not argv: a PostgreSQL URL may hold a password,

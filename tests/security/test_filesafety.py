@@ -15,7 +15,7 @@ import stat
 
 import pytest
 
-from queuectl import filesafety
+from queuectl import filesafety, privatefiles
 from queuectl.errors import DatabaseError
 from tests.security.conftest import NOBODY, as_nobody, needs_root
 
@@ -174,8 +174,8 @@ def test_the_shared_group_opt_in(home, monkeypatch):
 def test_the_shared_group_gets_what_queuectl_creates(home, monkeypatch):
     monkeypatch.setenv(filesafety.SHARED_GROUP_VAR, "nogroup")
     folder = home / "a" / "b"
-    filesafety.make_folders(str(folder))
-    assert filesafety.create_file(str(folder / "q.db"))
+    privatefiles.make_folders(str(folder))
+    assert privatefiles.create_file(str(folder / "q.db"))
     for path, mode in ((home / "a", 0o2770), (folder, 0o2770), (folder / "q.db", 0o660)):
         assert (_mode(path), os.stat(path).st_gid) == (mode, NOGROUP), path
     assert _problem(folder / "q.db") is None
@@ -187,7 +187,7 @@ def test_only_members_can_give_files_to_the_shared_group(open_tmp, monkeypatch):
 
     def create() -> None:
         try:
-            filesafety.make_folders(str(open_tmp / "team"))
+            privatefiles.make_folders(str(open_tmp / "team"))
         except DatabaseError as exc:
             assert "nobody is not a member of it" in str(exc)
             return
@@ -199,11 +199,11 @@ def test_only_members_can_give_files_to_the_shared_group(open_tmp, monkeypatch):
 def test_folders_and_files_are_exact_whatever_the_umask(home):
     old = os.umask(0)
     try:
-        filesafety.make_folders(str(home / "a" / "b" / "c"))
-        assert filesafety.create_file(str(home / "a" / "b" / "c" / "q.db"))
+        privatefiles.make_folders(str(home / "a" / "b" / "c"))
+        assert privatefiles.create_file(str(home / "a" / "b" / "c" / "q.db"))
         os.umask(0o277)  # would leave the owner unable to write
-        filesafety.make_folders(str(home / "d"))
-        assert filesafety.create_file(str(home / "d" / "q.db"))
+        privatefiles.make_folders(str(home / "d"))
+        assert privatefiles.create_file(str(home / "d" / "q.db"))
     finally:
         os.umask(old)
     for folder in ("a", "a/b", "a/b/c", "d"):
@@ -215,7 +215,7 @@ def test_create_file_never_follows_or_reuses(home):
     target = home / "target"
     target.write_bytes(b"keep")
     (home / "q.db").symlink_to(target)
-    assert filesafety.create_file(str(home / "q.db")) is False
+    assert privatefiles.create_file(str(home / "q.db")) is False
     assert target.read_bytes() == b"keep" and _mode(target) == 0o644
 
 
@@ -223,14 +223,14 @@ def test_an_adopted_empty_file_is_made_private_or_refused(home):
     path = home / "q.db"
     path.write_bytes(b"")
     os.chmod(path, 0o644)
-    assert filesafety.adopt_empty_file(str(path)) == (
+    assert privatefiles.adopt_empty_file(str(path)) == (
         f"the empty file {path} had mode 644; made it 600 to use it as the database"
     )
     assert _mode(path) == 0o600
-    assert filesafety.adopt_empty_file(str(path)) is None  # already fine: nothing said
+    assert privatefiles.adopt_empty_file(str(path)) is None  # already fine: nothing said
     os.chown(path, NOBODY.pw_uid, -1)
     with pytest.raises(DatabaseError, match="belongs to nobody, not root"):
-        filesafety.adopt_empty_file(str(path))
+        privatefiles.adopt_empty_file(str(path))
 
 
 def test_a_user_never_adopts_roots_empty_file(open_tmp):
@@ -243,7 +243,7 @@ def test_a_user_never_adopts_roots_empty_file(open_tmp):
 
     def adopt() -> None:
         try:
-            filesafety.adopt_empty_file(str(path))
+            privatefiles.adopt_empty_file(str(path))
         except DatabaseError as exc:
             assert "belongs to root, not nobody" in str(exc)
             return
