@@ -307,7 +307,10 @@ def test_logs_follow_shows_live_output(cluster: Cluster):
     first = follower.stdout.readline()
     first_seen = time.time()
     assert first == "line1\n"
-    rest, err = follower.communicate(timeout=15)
+    # Not communicate(): it reads the raw pipe, and the lines readline() already
+    # buffered (a loaded machine prints several at once) would be lost.
+    follower.wait(timeout=15)
+    rest, err = follower.stdout.read(), follower.stderr.read()  # type: ignore[union-attr]
     assert follower.returncode == 0
     assert first + rest == "line1\nline2\nline3\nline4\nline5\nend\n"
     # The first line arrived while the job was still running: it was live output.
