@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 import peewee
 
-from queuectl import lockholder
+from queuectl import lockholder, sqlitefile
 from queuectl.errors import DatabaseError, first_line
 from queuectl.location import (
     default_location,
@@ -39,6 +38,8 @@ from queuectl.models import (
 )
 from queuectl.sql import CLAIMABLE_INDEX
 
+log = logging.getLogger("queuectl.db")
+
 BUSY_TIMEOUT_MS = 15_000
 """How long a writer waits for SQLite's lock before giving up; generous so a
 busy dashboard or a burst of enqueues never surfaces "database is locked"."""
@@ -49,13 +50,20 @@ CONNECT_TIMEOUT_S = 10
 QUEUE_WAIT_REPORT = 5.0
 """Seconds a worker waits in the write queue before its log names who holds it."""
 
-log = logging.getLogger("queuectl.worker")
-
 
 def open_database(
-    location: str, *, durable: bool = True, queue_writes: bool = False
+    location: str,
+    *,
+    durable: bool = True,
+    queue_writes: bool = False,
+    read_only: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> peewee.Database:
     """Open (creating if needed) the database at ``location`` and bind the models to it.
+
+    An SQLite file is checked first (``sqlitefile.prepare``): nobody but the
+    user (or root) can write it or lead to it, and it is queuectl's, looked at
+    read-only, so a refused file is left byte-for-byte as it was.
 
     Args:
         location: a file path or a URL (``sqlite:///…``, ``postgresql://…``).
@@ -64,24 +72,49 @@ def open_database(
             lost finish only makes a job rerun.
         queue_writes: on SQLite, line write transactions up in the kernel
             (``WriterQueuedSqlite``); workers pass ``True``.
+        read_only: the caller never writes. Nothing is created: where there is
+            no database yet, an empty one in memory stands in (so the command
+            shows an empty queue) and ``report`` says so. An unsafe file is
+            reported rather than refused.
+        report: gets each warning as one line; by default they are logged.
 
     Raises:
-        DatabaseError: the folder cannot be created, the file is not a queuectl
-            database, the server is unreachable, or the schema is newer than us.
+        DatabaseError: the file is unsafe (for a writer), the folder cannot be
+            created, the file is not a queuectl database, the server is
+            unreachable, or the schema is newer than us.
     """
+    report = report or log.warning
     path = sqlite_path(location)
-    db = (
-        _open_sqlite(path, durable=durable, queue_writes=queue_writes)
-        if path is not None
-        else _open_url(location, durable=durable)
-    )
-    database.initialize(db)
+    if path is None:
+        db = _open_url(location, durable=durable)
+    elif sqlitefile.prepare(path, read_only=read_only, report=report):
+        db = _open_sqlite(path, durable=durable, queue_writes=queue_writes, read_only=read_only)
+    else:
+        db = None
+    if db is not None:
+        database.initialize(db)
     try:
+        if db is None or (read_only and schema_version() is None):
+            if db is not None:
+                db.close()  # no queuectl tables there: a reader creates none
+            db = _empty_stand_in(location, report)
+            database.initialize(db)
         ensure_schema()
     except peewee.DatabaseError as exc:
         db.close()
         raise DatabaseError(_explain(location, exc)) from None
     return db
+
+
+def _empty_stand_in(location: str, report: Callable[[str], None]) -> peewee.Database:
+    """An empty database in memory, for a read-only command where none exists yet.
+
+    The command then runs as on an empty queue (zero counts, ``[]``, "no such
+    job") with no code of its own for the case, and nothing is created on disk.
+    """
+    where = describe(location)
+    report(f"no queuectl database exists at {where} yet; commands that write create it")
+    return peewee.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1})
 
 
 class WriterQueuedSqlite(peewee.SqliteDatabase):
@@ -240,29 +273,21 @@ def explain(exc: BaseException) -> str:
     return message
 
 
-def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.SqliteDatabase:
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(f"cannot create the database folder {folder}: {exc.strerror}") from None
-    if os.path.isdir(path):
-        raise DatabaseError(f"{path} is a folder, not a database file")
-    try:
-        # Create the file ourselves so it is private from the first byte:
-        # whoever can write it can run commands as the worker's user.
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-    except FileExistsError:
-        if not os.access(path, os.R_OK):
-            raise DatabaseError(f"cannot read the database {path}: permission denied") from None
-    except OSError as exc:
-        raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
+def _open_sqlite(
+    path: str, *, durable: bool, queue_writes: bool, read_only: bool
+) -> peewee.SqliteDatabase:
+    """A connection to a file ``sqlitefile.prepare`` has checked (and created if needed).
+
+    A reader leaves the journal mode alone: every queuectl database is in WAL
+    mode already (it is persistent), and switching rewrites the file's header,
+    which a reader must not do to a file it then finds is not queuectl's.
+    """
     kind = WriterQueuedSqlite if queue_writes else peewee.SqliteDatabase
+    pragmas: dict[str, Any] = {} if read_only else {"journal_mode": "wal"}
     return kind(
         path,
         pragmas={
-            "journal_mode": "wal",
+            **pragmas,
             "synchronous": 2 if durable else 1,
             "foreign_keys": 1,
             "busy_timeout": BUSY_TIMEOUT_MS,
@@ -466,32 +491,6 @@ def _migrate(from_version: int) -> None:
     SchemaInfo.update(value=str(SCHEMA_VERSION)).where(SchemaInfo.key == "schema_version").execute()
 
 
-def insecure_permissions(location: str) -> str | None:
-    """A warning when others can write the database, its WAL files or its folder, else ``None``.
-
-    Whoever can write the database can enqueue commands that the workers run
-    as their user, so a group- or world-writable file is a security hole. The
-    ``-wal`` file counts as much as the database (its pages are read as the
-    database's), and so does ``-shm`` (it says which WAL pages are valid).
-    """
-    path = sqlite_path(location)
-    if path is None or not os.path.exists(path):
-        return None
-    folder = os.path.dirname(path)
-    for target in (path, f"{path}-wal", f"{path}-shm", folder):
-        try:
-            mode = os.stat(target).st_mode
-        except FileNotFoundError:
-            continue  # the WAL files exist only while a connection is open
-        if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            kind = "folder" if target == folder else "file"
-            return (
-                f"the database {kind} {target} is writable by other users "
-                f"(mode {stat.S_IMODE(mode):o}); they can run commands as the worker's user"
-            )
-    return None
-
-
 def close_database() -> None:
     if database.obj is not None and not database.is_closed():
         database.close()
@@ -503,7 +502,6 @@ __all__ = [
     "describe",
     "ensure_schema",
     "execute_raw",
-    "insecure_permissions",
     "is_postgres",
     "open_database",
     "read_transaction",

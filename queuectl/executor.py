@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from queuectl import spawn
+from queuectl.location import without_database_secrets
 from queuectl.models import RunOutcome
 from queuectl.procs import group_alive, kill_group
 from queuectl.watchdog import Watchdog
@@ -357,9 +358,10 @@ def job_environment(
 
     Bytes, not str: ``posix_spawn`` would otherwise encode every variable on
     every job (about 8% of a worker's instructions per trivial job). Workers
-    pass their environment, encoded once, as ``base``.
+    pass their environment, encoded once, as ``base``. The worker's database
+    location and login are left out (``without_database_secrets``).
     """
-    env = dict(os.environb if base is None else base)
+    env = without_database_secrets(os.environb if base is None else base)
     env[b"QUEUECTL_JOB_ID"] = os.fsencode(job_id)
     env[b"QUEUECTL_ATTEMPT"] = b"%d" % attempt
     if worker_id is not None:

@@ -7,7 +7,9 @@ whether it needs a PostgreSQL driver at all, before it loads peewee.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from queuectl.errors import DatabaseError
@@ -54,18 +56,50 @@ def sqlite_path(location: str) -> str | None:
     return None
 
 
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*password=)[^&#]*")
+"""``?password=…`` and its kin (``sslpassword``) in a URL's query."""
+
+
 def describe(location: str) -> str:
-    """The location without a password, for messages and the dashboard title."""
+    """The location with every password in it replaced by ``***``, for anything shown.
+
+    Both places a URL can carry one: the userinfo (``user:secret@host``) and the
+    query (``?password=secret``). Parsed by hand rather than with ``urlparse``,
+    which splits at a raw ``/``, ``?`` or ``@`` inside a password and fails
+    outright on some malformed URLs that would then be shown whole. The
+    userinfo ends at the last ``@``: in the rare URL with an ``@`` after the
+    host, more than the password is hidden, never less.
+    """
     if not is_url(location):
         return location
-    try:
-        parsed = urlparse(location)
-    except ValueError:
-        return location  # unparseable, so it holds no password we could find
-    if parsed.password:
-        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
-        return parsed._replace(netloc=netloc).geturl()
-    return location
+    scheme, _, rest = location.partition("://")
+    at = rest.rfind("@")
+    if at >= 0 and not rest.startswith("/"):  # sqlite:///path has no userinfo
+        user, colon, _password = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:***{rest[at:]}"
+    return scheme + "://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
+
+
+SECRET_VARIABLES = (ENV_VAR, "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE")
+"""The worker's database location, and libpq's variables that hold or point to a
+password: jobs never get them (``without_database_secrets``)."""
+
+_SECRET_KEYS = tuple(os.fsencode(name) for name in SECRET_VARIABLES)
+
+
+def without_database_secrets(environ: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+    """A copy of ``environ`` without the database's location and credentials.
+
+    A job's environment is often printed into its output (``env``, a CI
+    script's debug dump), which every reader of the queue can see; and a job
+    has no business using the worker's database login. A job that needs a
+    database of its own is given it in its own ``env`` or a file.
+    """
+    env = dict(environ)
+    for key in _SECRET_KEYS:
+        env.pop(key, None)
+    return env
 
 
 def skip_postgres_drivers(location: str) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, queue
+from queuectl import config, privatefiles, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import this_host
@@ -63,7 +63,7 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
     _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    privatefiles.make_folders(folder, what="log folder")
     path = sqlite_path(location)
     env = dict(os.environ)
     # Through the environment, not argv: a PostgreSQL URL may hold a password,
@@ -78,7 +78,9 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
             argv += ["--id", worker_id, "--log-file", log_path]
             for name in queues:
                 argv += ["--queue", name]
-            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # New, ours, never through a link: the name is fresh, so O_EXCL costs nothing.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND
+            fd = os.open(log_path, flags | os.O_CLOEXEC, 0o600)
             try:
                 proc = subprocess.Popen(
                     argv,

@@ -332,7 +332,7 @@ def test_bad_command_input(run, db_url, args, code, message):
 
 
 def test_a_folder_that_cannot_be_created(run_sqlite):
-    result = run_sqlite("--db", "/proc/queuectl/x.db", "status", ok=False)
+    result = run_sqlite("--db", "/proc/queuectl/x.db", "enqueue", '{"command": "true"}', ok=False)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot create the database folder /proc/queuectl")
 

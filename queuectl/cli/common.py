@@ -98,14 +98,27 @@ class AppContext:
 
     db_option: str | None = None
     location: str | None = None
+    read_only: bool = False
+    """Set by ``pass_app(read_only=True)``: the command never writes (see ``open``)."""
 
     def open(self, *, durable: bool = True, queue_writes: bool = False) -> str:
-        """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location."""
+        """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
+
+        A read-only command creates nothing where no database exists yet (it
+        runs on an empty stand-in and says so on stderr) and only warns about a
+        file others could write; every other command refuses such a file.
+        """
         if self.location is None:
             from queuectl.db import open_database
 
             location = self.resolve()
-            open_database(location, durable=durable, queue_writes=queue_writes)
+            open_database(
+                location,
+                durable=durable,
+                queue_writes=queue_writes,
+                read_only=self.read_only,
+                report=warn,
+            )
             self.location = location
         return self.location
 
@@ -122,16 +135,29 @@ class AppContext:
         return location
 
 
-def pass_app(func: F) -> F:
-    """``click.make_pass_decorator(AppContext)``, resolving the database location first."""
+def warn(message: str) -> None:
+    """``Warning: …`` on stderr, one inert line."""
+    click.echo(f"Warning: {_one_line(message)}", err=True)
+
+
+def pass_app(func: F | None = None, *, read_only: bool = False) -> Any:
+    """``click.make_pass_decorator(AppContext)``, resolving the database location first.
+
+    ``@pass_app(read_only=True)`` marks a command that only reads: on a path
+    with no database it shows the empty result instead of creating one, and an
+    unsafe file gets a warning instead of a refusal (``AppContext.open``).
+    """
+    if func is None:
+        return functools.partial(pass_app, read_only=read_only)
 
     @click.pass_context
     def new_func(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
         app = ctx.ensure_object(AppContext)
+        app.read_only = read_only
         app.resolve()
         return ctx.invoke(func, app, *args, **kwargs)
 
-    return functools.update_wrapper(new_func, func)  # type: ignore[return-value]
+    return functools.update_wrapper(new_func, func)
 
 
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -26,7 +26,7 @@ def dlq() -> None:
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def dlq_list(app: AppContext, limit: int, as_json: bool) -> None:
     """Dead jobs with their last error, newest first."""
     from queuectl import queue

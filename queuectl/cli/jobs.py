@@ -70,7 +70,7 @@ def enqueue(app: AppContext, job_json: str | None, file: IO[str] | None, as_json
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def list_(
     app: AppContext,
     state_arg: JobState | None,
@@ -103,7 +103,7 @@ def list_(
 @click.argument("job_id")
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def show(app: AppContext, job_id: str, as_json: bool) -> None:
     """Show a job: its fields, every run, and the latest output."""
     from queuectl import queue
@@ -126,20 +126,15 @@ def show(app: AppContext, job_id: str, as_json: bool) -> None:
 @click.command()
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def status(app: AppContext, as_json: bool) -> None:
     """Jobs per state, and the workers with what they are running."""
     from queuectl import db, queue
     from queuectl.textsafe import one_line
 
-    # Look before opening: SQLite itself may reset a loose -wal file's mode on
-    # open, hiding that someone else could write it until now.
-    warning = db.insecure_permissions(db.resolve_location(app.db_option))
-    location = app.open()
+    location = app.open()  # warns about a file others could write (see AppContext.open)
     counts = queue.counts()
     workers = queue.list_workers()
-    if warning:
-        click.echo(f"Warning: {one_line(warning)}", err=True)
     if as_json:
         from queuectl.records import worker_record
 

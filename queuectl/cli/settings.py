@@ -52,7 +52,7 @@ def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> N
 @click.group(cls=QueuectlGroup, invoke_without_command=True)
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 @click.pass_context
 def config(ctx: click.Context, app: AppContext, as_json: bool) -> None:
     """Show or change settings (with no subcommand: list them all)."""
@@ -63,7 +63,7 @@ def config(ctx: click.Context, app: AppContext, as_json: bool) -> None:
 @config.command(name="list")
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def config_list(app: AppContext, as_json: bool) -> None:
     """Every setting with its value, default, range and description."""
     _print_settings(app, None, as_json)
@@ -73,7 +73,7 @@ def config_list(app: AppContext, as_json: bool) -> None:
 @click.argument("key", required=False)
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
     """One setting's value (with no KEY: all of them)."""
     from queuectl.config import normalize_key

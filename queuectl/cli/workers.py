@@ -147,7 +147,7 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: float) ->
 @click.option("--all", "-a", "show_all", is_flag=True, help="Include stopped workers.")
 @db_option
 @json_option
-@pass_app
+@pass_app(read_only=True)
 def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
     """Workers with their state, current job and heartbeat age."""
     from queuectl import queue
@@ -171,7 +171,7 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
 @click.argument("job_id", metavar="ID")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
 @db_option
-@pass_app
+@pass_app(read_only=True)
 def logs(app: AppContext, job_id: str, follow: bool) -> None:
     """Output of the job's latest run (stdout and stderr interleaved), live with --follow."""
     from queuectl import queue

@@ -293,7 +293,12 @@ def test_jobs_and_config_survive_a_restart_of_all_workers(cluster: Cluster):
 
 def test_logs_follow_shows_live_output(cluster: Cluster):
     cluster.start_workers(1)
-    job_id = cluster.enqueue("for i in 1 2 3 4 5; do echo line$i; sleep 0.6; done; echo end")
+    # The job holds after its first line until the test has seen it: "live" is then a
+    # fact, not a race between a 3-second job and the follower's start on a busy machine.
+    job_id = cluster.enqueue(
+        "echo line1; while [ ! -e seen ]; do sleep 0.05; done;"
+        " for i in 2 3 4 5; do echo line$i; sleep 0.2; done; echo end"
+    )
     wait_until(lambda: _running(job_id), 10, "the job to start")
     follower = subprocess.Popen(
         [sys.executable, "-m", "queuectl", "logs", job_id, "--follow"],
@@ -307,7 +312,11 @@ def test_logs_follow_shows_live_output(cluster: Cluster):
     first = follower.stdout.readline()
     first_seen = time.time()
     assert first == "line1\n"
-    rest, err = follower.communicate(timeout=15)
+    open(os.path.join(cluster.workdir, "seen"), "w").close()
+    # Not communicate(): it reads the raw pipe, and the lines readline() already
+    # buffered (a loaded machine prints several at once) would be lost.
+    follower.wait(timeout=15)
+    rest, err = follower.stdout.read(), follower.stderr.read()  # type: ignore[union-attr]
     assert follower.returncode == 0
     assert first + rest == "line1\nline2\nline3\nline4\nline5\nend\n"
     # The first line arrived while the job was still running: it was live output.

@@ -47,15 +47,18 @@ def test_each_command_opens_with_its_durability(db_url, monkeypatch, args, durab
     enqueue(run, id="waiting")
     enqueue(run, id="gone")
     run("cancel", "gone")
-    seen: list[tuple[bool, bool]] = []
+    seen: list[tuple[bool, bool, bool]] = []
     real_open = db.open_database
 
-    def open_database(location, *, durable=True, queue_writes=False):
-        seen.append((durable, queue_writes))
-        return real_open(location, durable=durable, queue_writes=queue_writes)
+    def open_database(location, *, durable=True, queue_writes=False, read_only=False, **rest):
+        seen.append((durable, queue_writes, read_only))
+        return real_open(
+            location, durable=durable, queue_writes=queue_writes, read_only=read_only, **rest
+        )
 
     monkeypatch.setattr(db, "open_database", open_database)
     monkeypatch.setattr("queuectl.worker.Worker.run", lambda self: 0)
     run(*args)
-    # Workers, and only workers, also queue their writes (db.WriterQueuedSqlite).
-    assert seen == [(durable, not durable)]
+    # Workers, and only workers, also queue their writes (db.WriterQueuedSqlite);
+    # none of these is a reader, which would neither create nor refuse a database.
+    assert seen == [(durable, not durable, False)]

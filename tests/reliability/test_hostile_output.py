@@ -146,6 +146,8 @@ def test_error_lines_and_status_are_inert_whatever_the_arguments(db_path, args):
     """Error messages quote what the user passed (ids, values, paths): never raw."""
     from tests.test_cli import _invoker
 
+    db.open_database(db_path)  # a database to look in: `show` on none would add a note first
+    db.close_database()
     result = _invoker()(*args, ok=False)
     assert result.exit_code in (1, 2)
     line = _assert_inert(result.stderr.encode().replace(b"\n", b" "), " ".join(args))

@@ -1,13 +1,14 @@
 """The database, its WAL files, its folder and the worker logs are private to the user.
 
 Whoever can write any of them can make the workers run commands as their user,
-so they are created 0600/0700 even under a permissive umask, and ``status``
-warns about any of them that others can write.
+so they are created 0600/0700 even under a permissive umask; commands that
+write refuse any of them that others can write, and ``status`` warns.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import sqlite3
 import stat
 import subprocess
@@ -15,7 +16,8 @@ import sys
 
 import pytest
 
-from queuectl import db
+from queuectl import filesafety
+from tests.conftest import dump
 from tests.polling import wait_until
 from tests.test_cli import _invoker, enqueue
 
@@ -69,19 +71,35 @@ LOOSE = [
 ]
 
 
+def _share_the_group(path: str) -> None:
+    """Give ``path`` to a group with other users in it: the user's own group is harmless."""
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file to a group with other users in it")
+    os.chown(path, -1, pwd.getpwnam("nobody").pw_gid)
+
+
 @pytest.mark.parametrize(("target", "mode", "named"), LOOSE)
-def test_status_warns_about_anything_others_can_write(db_path, target, mode, named):
+def test_anything_others_can_write_is_refused_by_writers_and_warned_by_status(
+    db_path, target, mode, named
+):
     run = _invoker()
     enqueue(run)
     keep_open = sqlite3.connect(db_path)  # keeps -wal and -shm in place, as a worker does
     try:
         keep_open.execute("SELECT count(*) FROM queuectl_job").fetchone()
+        before = dump(db_path)  # (before the chmod: opening resets an empty -wal's mode)
         path = os.path.dirname(db_path) if target == "folder" else db_path + target
+        if not mode & 0o002:
+            _share_the_group(path)
         os.chmod(path, mode)
-        assert db.insecure_permissions(db_path) is not None
-        result = run("status")  # (opening may reset a loose -wal: status looks first)
+        assert filesafety.check(db_path).problem is not None
+        refused = run("enqueue", '{"command": "true"}', ok=False)
+        assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+        assert refused.stderr.startswith("Error: refusing to use the database: ")
+        result = run("status")
         assert result.stderr.startswith("Warning: ") and result.stderr.count("\n") == 1
         assert "writable by other users" in result.stderr and named in result.stderr
+        assert dump(db_path) == before
     finally:
         keep_open.close()
 

@@ -1,0 +1,121 @@
+"""An SQLite database file made ready before SQLite opens it read-write.
+
+Three things must be settled first, because opening read-write already writes:
+``journal_mode=WAL`` rewrites a file's header (bytes 18-19) and may create its
+``-wal``, and closing a WAL connection checkpoints into the file.
+
+- Is it safe? (``filesafety.check``: who else could write it.) Commands that
+  write and workers refuse an unsafe file; read-only commands warn and go on.
+- Is it there? Writers create it (and its folders) private; read-only commands
+  never create anything, not even an empty file's schema.
+- Is it queuectl's? The header is read directly and the tables through a
+  ``mode=ro`` connection, which cannot write; a file of another program is
+  refused byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Callable
+from urllib.parse import quote
+
+from queuectl import filesafety, privatefiles
+from queuectl.errors import DatabaseError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+INSPECT_TIMEOUT = 15.0
+"""Seconds the read-only look waits for a lock (only a WAL reset ever holds one)."""
+
+
+def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> bool:
+    """Make the database file at ``path`` (absolute) fit to open, or refuse it.
+
+    Args:
+        read_only: the caller only reads: an unsafe file is reported, not refused,
+            and nothing is created.
+        report: receives one line for each warning (unsafe file under
+            ``read_only``, an empty file made private).
+
+    Returns:
+        Whether a queuectl database is there to open; ``False`` only under
+        ``read_only``, when there is none yet (no file, an empty one, or an
+        SQLite file without tables).
+
+    Raises:
+        DatabaseError: an unsafe file for a writer, a folder or a file that is
+            not a queuectl database, a file that cannot be read or created.
+    """
+    trust = filesafety.Trust.current()
+    for _attempt in range(2):  # again if another process creates the file meanwhile
+        verdict = filesafety.check(path, trust)
+        if verdict.problem:
+            if not read_only:
+                raise DatabaseError(f"refusing to use the database: {verdict.problem}")
+            report(verdict.problem)
+        real = verdict.real_path
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            if read_only:
+                return False
+            privatefiles.make_folders(os.path.dirname(real), trust)
+            if privatefiles.create_file(real, trust):
+                return True
+            continue
+        except OSError as exc:  # a file where a folder should be, and the like
+            raise DatabaseError(f"cannot use the database {path}: {exc.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise DatabaseError(f"{path} is a folder, not a database file")
+        if st.st_size == 0:
+            if read_only:
+                return False
+            note = privatefiles.adopt_empty_file(real, trust)
+            if note:
+                report(note)
+            return True
+        return holds_queuectl_tables(real) or not read_only
+    raise DatabaseError(f"{path} keeps changing while queuectl opens it")
+
+
+def holds_queuectl_tables(path: str) -> bool:
+    """Whether the SQLite file holds queuectl's tables (``False``: no tables at all).
+
+    Read without any chance of writing: the header with ``open``, the table
+    names through a ``mode=ro`` URI, so no journal mode is switched and no
+    checkpoint runs.
+
+    Raises:
+        DatabaseError: not an SQLite file, unreadable, or another program's tables.
+    """
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except PermissionError:
+        raise DatabaseError(f"cannot read the database {path}: permission denied") from None
+    if header != SQLITE_HEADER:
+        raise DatabaseError(f"{path} is not a queuectl database (not an SQLite file)")
+    uri = f"file:{quote(path)}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=INSPECT_TIMEOUT, isolation_level=None)
+        try:
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+            rows = connection.execute(query).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "file is not a database" in first:
+            raise DatabaseError(f"{path} is not a queuectl database (not an SQLite file)") from None
+        raise DatabaseError(f"cannot use the database {path}: {first}") from None
+    tables = sorted(name for (name,) in rows)
+    if tables and not any(name.startswith("queuectl_") for name in tables):
+        raise DatabaseError(
+            f"{path} is not a queuectl database (it holds other tables: {', '.join(tables[:3])})"
+        )
+    return bool(tables)
+
+
+__all__ = ["holds_queuectl_tables", "prepare"]

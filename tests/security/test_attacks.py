@@ -1,0 +1,248 @@
+"""Issue 18's attacks, replayed: ``nobody`` against root's workers, with real processes.
+
+Each attack either is refused with one line naming the path and why, or comes
+to nothing; none makes root run ``nobody``'s command, and a refused file is
+left as it was, byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from queuectl.models import JobState
+from tests.integration.conftest import running_cluster
+from tests.security.conftest import NOBODY, as_nobody, needs_root, queuectl
+
+pytestmark = [needs_root, pytest.mark.integration]
+
+SECRET = "S3cr3tPw!x"
+
+
+def _plant_database(path: Path, command: str) -> None:
+    """``nobody`` makes a queuectl database at ``path`` holding one job."""
+
+    def plant() -> None:
+        from queuectl import db, queue
+        from queuectl.jobspec import JobSpec
+
+        db.open_database(str(path))
+        queue.enqueue(JobSpec(command=command), cwd="/")
+        db.close_database()
+
+    as_nobody(plant)
+
+
+def _nobodys_folder(base: Path) -> Path:
+    folder = base / "nobody"
+    folder.mkdir()
+    os.chown(folder, NOBODY.pw_uid, NOBODY.pw_gid)
+    return folder
+
+
+def _refused(result, line: str) -> None:
+    assert result.returncode == 1, result
+    assert result.stderr == f"Error: refusing to use the database: {line}\n"
+    assert result.stdout == ""
+
+
+def _consequence(who: str) -> str:
+    return f"{who} could make queuectl run commands as root"
+
+
+def test_a_database_of_another_user_is_refused_by_workers_and_writers(open_tmp):
+    folder = _nobodys_folder(open_tmp)
+    marker = folder / "ran-as-root"
+    _plant_database(folder / "q.db", f"id > {marker}")
+    env = {"QUEUECTL_DB": str(folder / "q.db")}
+    line = f"the database folder {folder} belongs to nobody; " + _consequence("nobody")
+    for args in (("worker", "run"), ("worker", "start"), ("enqueue", '{"command": "true"}')):
+        _refused(queuectl(*args, env=env), line)
+    status = queuectl("status", env=env)
+    assert status.returncode == 0 and status.stderr == f"Warning: {line}\n"
+    assert not marker.exists()
+    assert not (folder / "logs").exists()
+
+
+def test_a_file_of_another_user_in_our_folder(open_tmp):
+    folder = _nobodys_folder(open_tmp)
+    _plant_database(folder / "q.db", "true")
+    mine = open_tmp / "mine"
+    mine.mkdir(mode=0o700)
+    os.rename(folder / "q.db", mine / "q.db")  # still nobody's
+    line = f"the database file {mine / 'q.db'} belongs to nobody; " + _consequence("nobody")
+    _refused(queuectl("worker", "run", env={"QUEUECTL_DB": str(mine / "q.db")}), line)
+
+
+def test_a_symbolic_link_planted_in_a_folder_anyone_can_write(open_tmp):
+    folder = _nobodys_folder(open_tmp)
+    marker = folder / "ran-as-root"
+    _plant_database(folder / "q.db", f"id > {marker}")
+    shared = open_tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    as_nobody(lambda: (shared / "q.db").symlink_to(folder / "q.db"))
+    line = f"the folder {shared} (on the way to it) is writable by other users (mode 777); " + (
+        _consequence("other users")
+    )
+    _refused(queuectl("worker", "run", env={"QUEUECTL_DB": str(shared / "q.db")}), line)
+    assert not marker.exists()
+
+
+def test_a_link_to_an_empty_file_of_roots_never_overwrites_it(open_tmp):
+    """The old attack: a link to an empty root-owned file made queuectl write a schema into it."""
+    victim = open_tmp / "victim"
+    victim.write_bytes(b"")
+    victim.chmod(0o644)
+    sticky = open_tmp / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # like /tmp
+    as_nobody(lambda: (sticky / "q.db").symlink_to(victim))
+    result = queuectl("enqueue", '{"command": "true"}', env={"QUEUECTL_DB": str(sticky / "q.db")})
+    _refused(
+        result,
+        f"the symbolic link {sticky / 'q.db'} belongs to nobody; " + _consequence("nobody"),
+    )
+    assert victim.read_bytes() == b"" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+
+
+def test_folders_made_under_umask_000_are_private(open_tmp):
+    """Parents made 0777 let nobody rename the database folder away and plant its own."""
+    path = open_tmp / "a" / "b" / "c" / "q.db"
+    old = os.umask(0)
+    try:
+        result = queuectl("enqueue", '{"command": "true"}', env={"QUEUECTL_DB": str(path)})
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    for folder in (open_tmp / "a", open_tmp / "a" / "b", path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    def rename_away() -> None:
+        with pytest.raises(PermissionError):
+            os.rename(open_tmp / "a" / "b", open_tmp / "a" / "x")
+
+    as_nobody(rename_away)
+    assert queuectl("status", env={"QUEUECTL_DB": str(path)}).stderr == ""
+
+
+def test_an_adopted_empty_file_is_made_private_with_one_line(open_tmp):
+    path = open_tmp / "q.db"
+    os.chmod(open_tmp, 0o700)
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    result = queuectl("enqueue", '{"command": "echo token"}', env={"QUEUECTL_DB": str(path)})
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"Warning: the empty file {path} had mode 644; made it 600 to use it as the database\n"
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_empty_file_of_another_user_is_refused(open_tmp):
+    folder = open_tmp / "mine"
+    folder.mkdir(mode=0o700)
+    path = folder / "q.db"
+    path.write_bytes(b"")
+    os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    result = queuectl("enqueue", '{"command": "true"}', env={"QUEUECTL_DB": str(path)})
+    _refused(result, f"the database file {path} belongs to nobody; " + _consequence("nobody"))
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_file_of_another_program_is_left_byte_for_byte(tmp_path, journal):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA journal_mode={journal}")
+        connection.execute("CREATE TABLE invoices (id INTEGER)")
+        connection.execute("INSERT INTO invoices VALUES (1)")
+    connection.close()
+    before = path.read_bytes()
+    assert before[18:20] == (b"\x02\x02" if journal == "wal" else b"\x01\x01")
+    env = {"QUEUECTL_DB": str(path)}
+    for args in (("worker", "run"), ("enqueue", '{"command": "true"}'), ("status",)):
+        result = queuectl(*args, env=env)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"Error: {path} is not a queuectl database (it holds other tables: invoices)\n"
+        )
+        assert path.read_bytes() == before, args
+
+
+def _env_lines(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+CREDENTIALS = {
+    "PGPASSWORD": SECRET,
+    "PGPASSFILE": "/root/.pgpass-of-the-worker",
+    "PGSERVICEFILE": "/root/.pg_service.conf",
+}
+"""libpq's variables that hold or lead to a password, as a worker's systemd unit may set
+them (files that do not exist are ignored; PGSERVICE, which must name a service, is
+checked on SQLite, where nothing reads it)."""
+
+
+def test_a_job_running_env_sees_no_database_location_on_sqlite(db_path, tmp_path):
+    with running_cluster(db_path, tmp_path) as cluster:
+        cluster.env.update(CREDENTIALS, PGSERVICE="queue")
+        cluster.start_workers(1)
+        job = cluster.wait_state(cluster.enqueue("env"), JobState.COMPLETED)
+    seen = _env_lines(job.output)
+    assert seen["QUEUECTL_JOB_ID"] == job.id and "PATH" in seen
+    assert not {"QUEUECTL_DB", "PGSERVICE", *CREDENTIALS} & set(seen), seen
+    assert SECRET not in job.output and db_path not in job.output
+
+
+def _with_password(url: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user}:{password}@{host}"
+
+
+@pytest.mark.postgres
+def test_a_job_running_env_sees_no_postgres_password(pg_url, tmp_path):
+    """The server trusts local connections, so any password works: as one in a real URL."""
+    url = _with_password(pg_url, SECRET)
+    with running_cluster(url, tmp_path) as cluster:
+        cluster.env.update(CREDENTIALS)
+        cluster.start_workers(1)
+        job = cluster.wait_state(cluster.enqueue("env"), JobState.COMPLETED)
+        shown = cluster.cli("show", job.id)
+        status = cluster.cli("status")
+        started = cluster.cli("worker", "start")
+        pid = int(started.stdout.split("(pid ")[1].split(")")[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().decode()
+        cluster.cli("worker", "stop")
+    assert SECRET not in job.output and "QUEUECTL_DB" not in job.output
+    assert not set(CREDENTIALS) & set(_env_lines(job.output))
+    assert SECRET not in shown.stdout + shown.stderr
+    assert SECRET not in status.stdout and f"{urlparse(url).username}:***@" in status.stdout
+    assert "queuectl\0worker\0run" in argv and "postgresql" not in argv
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_query_is_not_shown(pg_url, tmp_path):
+    url = f"{pg_url}&password={SECRET}"
+    with running_cluster(url, tmp_path) as cluster:
+        status = cluster.cli("status")
+    assert SECRET not in status.stdout and "password=***" in status.stdout
+
+
+def test_a_detached_worker_gets_its_database_through_the_environment(db_path, tmp_path):
+    """Not argv: ``ps`` shows every user the command line of every process."""
+    with running_cluster(db_path, tmp_path) as cluster:
+        started = cluster.cli("worker", "start")
+        pid = int(started.stdout.split("(pid ")[1].split(")")[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read()
+        cluster.cli("worker", "stop")
+    assert b"worker\0run" in argv and db_path.encode() not in argv

@@ -1,0 +1,112 @@
+"""Read-only commands on a path with no database: the empty result, one line, nothing created.
+
+A mistyped ``--db`` used to create a database even for ``status``. Now every
+command marked ``pass_app(read_only=True)`` answers exactly as on an empty
+database (same output, same exit code) plus one line on stderr, and leaves the
+path as it found it. Commands that write still create the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from queuectl import db
+from tests.test_cli import _invoker
+
+READ_ONLY = [
+    ("status",),
+    ("status", "--json"),
+    ("list",),
+    ("list", "--json"),
+    ("list", "pending"),
+    ("show", "job-1"),
+    ("show", "job-1", "--json"),
+    ("logs", "job-1"),
+    ("dlq", "list"),
+    ("dlq", "list", "--json"),
+    ("config",),
+    ("config", "list", "--json"),
+    ("config", "get", "max_retries"),
+    ("worker", "list"),
+    ("worker", "list", "--json"),
+]
+
+
+def _note(location: str) -> str:
+    return (
+        f"Warning: no queuectl database exists at {location} yet; commands that write create it\n"
+    )
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_answers_as_on_an_empty_database(tmp_path, args):
+    path = str(tmp_path / "typo" / "deeper" / "q.db")
+    run = _invoker()
+    missing = run("--db", path, *args, ok=False)
+    assert not os.path.exists(tmp_path / "typo"), "a read-only command created something"
+    db.open_database(path)  # now an empty database at the same path
+    db.close_database()
+    empty = run("--db", path, *args, ok=False)
+    assert (missing.exit_code, missing.stdout) == (empty.exit_code, empty.stdout)
+    assert missing.stderr == _note(path) + empty.stderr
+
+
+def test_an_empty_file_is_left_as_it_is(tmp_path):
+    path = tmp_path / "q.db"
+    path.write_bytes(b"")
+    path.chmod(0o640)
+    result = _invoker()("--db", str(path), "list", "--json")
+    assert result.stdout == "[]\n" and result.stderr == _note(str(path))
+    assert path.read_bytes() == b"" and stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["q.db"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "PRAGMA user_version = 7",  # an SQLite file with no tables at all
+        "CREATE TABLE queuectl_job (id TEXT)",  # queuectl's name, but no schema version
+    ],
+)
+def test_an_sqlite_file_without_a_schema_is_left_byte_for_byte(tmp_path, make):
+    path = tmp_path / "q.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(make)
+    connection.close()
+    before = path.read_bytes()
+    result = _invoker()("--db", str(path), "list", "--json")
+    assert result.stdout == "[]\n" and result.stderr == _note(str(path))
+    assert path.read_bytes() == before
+
+
+def test_writing_commands_create_it(tmp_path):
+    path = tmp_path / "new" / "q.db"
+    run = _invoker()
+    run("--db", str(path), "enqueue", '{"command": "true", "id": "job-1"}')
+    result = run("--db", str(path), "show", "job-1")
+    assert "job-1" in result.stdout and result.stderr == ""
+
+
+@pytest.mark.postgres
+def test_a_postgres_schema_without_tables_stays_empty(pg_url):
+    from playhouse.db_url import connect
+
+    schema = pg_url.rsplit("%3D", 1)[1]
+    run = _invoker()
+    for args in (("status",), ("list", "--json"), ("config", "get", "max_retries")):
+        result = run(*args)
+        assert result.stderr.startswith("Warning: no queuectl database exists at postgresql://")
+    connection = connect(pg_url)
+    try:
+        tables = connection.execute_sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()[0]
+    finally:
+        connection.close()
+    assert tables == 0
+    run("enqueue", '{"command": "true"}')
+    assert run("status").stderr == ""
