@@ -44,6 +44,10 @@ class Result:
     output: str
     error: str | None
     duration: float
+    output_bytes: int = 0
+    """Bytes the command printed in all; ``output`` is the tail of them."""
+    final: bool = False
+    """A failure no retry can mend (the working directory is gone): straight to the DLQ."""
 
 
 class TailBuffer:
@@ -162,8 +166,10 @@ class Execution:
                 RunOutcome.FAILED,
                 None,
                 "",
-                f"working directory {cwd} does not exist (or is not a directory)",
+                f"working directory {cwd} does not exist (or is not a directory);"
+                " not retried, as no retry can find it",
                 0.0,
+                final=True,
             )
         try:
             child = spawn.spawn(
@@ -292,7 +298,7 @@ class Execution:
             outcome, error = RunOutcome.FAILED, _describe_exit(code)
         if code is not None and code < 0:
             code = 128 - code  # as a shell reports a signal death: 128 + signal
-        self.result = Result(outcome, code, self.output(), error, duration)
+        self.result = Result(outcome, code, self.output(), error, duration, self.buffer.total)
 
     def _close_fds(self) -> None:
         for fd in (self._fd, self._pidfd):
@@ -340,15 +346,22 @@ def _describe_exit(code: int | None) -> str:
 
 
 def job_environment(
-    job_id: str, attempt: int, base: Mapping[bytes, bytes] | None = None
+    job_id: str,
+    attempt: int,
+    base: Mapping[bytes, bytes] | None = None,
+    job_env: Mapping[str, str] | None = None,
 ) -> dict[bytes, bytes]:
-    """The worker's environment plus the job's identity, for scripts that want it.
+    """A job's whole environment: the worker's, the job's own ``env`` over it, then
+    the job's identity (``QUEUECTL_*``, which ``env`` may not set).
 
-    Bytes, not str: ``posix_spawn`` would otherwise encode every variable on
-    every job (about 8% of a worker's instructions per trivial job). Workers
-    pass their environment, encoded once, as ``base``.
+    The one place a job's environment is built. Bytes, not str: ``posix_spawn``
+    would otherwise encode every variable on every job (about 8% of a worker's
+    instructions per trivial job). Workers pass their environment, encoded
+    once, as ``base``.
     """
     env = dict(os.environb if base is None else base)
+    if job_env:
+        env.update((os.fsencode(name), os.fsencode(value)) for name, value in job_env.items())
     env[b"QUEUECTL_JOB_ID"] = os.fsencode(job_id)
     env[b"QUEUECTL_ATTEMPT"] = b"%d" % attempt
     return env

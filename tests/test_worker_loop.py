@@ -188,7 +188,7 @@ def test_recovery_at_start_requeues_a_dead_workers_job(opened):
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
     assert runs[1].started_at >= T0 + 2  # the lost attempt was spent: backoff applies
-    assert WorkerRow.get_by_id(ghost).state == WorkerState.STOPPED
+    assert WorkerRow.get_by_id(ghost).state == WorkerState.LOST
 
 
 def test_stale_heartbeat_on_another_host_is_recovered_after_the_lease(opened):
