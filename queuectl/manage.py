@@ -108,6 +108,16 @@ DELETE = Action(
     default=tuple(JobState),  # running ones match, and are left, saying so
     waits_for_worker=True,
 )
+DLQ_RETRY = Action(
+    "retry",
+    "pending",
+    "retried",
+    "it is not in the DLQ",
+    allowed=(JobState.DEAD,),
+    default=(JobState.DEAD,),
+    waits_for_worker=True,
+)
+"""``dlq retry``: a retry that only takes dead jobs."""
 ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE)}
 
 
@@ -135,16 +145,16 @@ def act(action: Action, job_ids: Iterable[str], *, now: float | None = None) -> 
             for job in _apply(action, chunk, now):
                 changed[job.id] = job
         refused = [action.refusal(job_id) for job_id in ids if job_id not in changed]
-        if changed and action is RETRY:
+        if changed and action.verb == "retry":
             notify_new_work()
     return Outcome([changed[job_id] for job_id in ids if job_id in changed], refused)
 
 
 def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
     where = Job.id.in_(ids) & action.condition()
-    if action is RETRY:
+    if action.verb == "retry":
         query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(where)
-    elif action is CANCEL:
+    elif action.verb == "cancel":
         query = Job.update(
             state=JobState.CANCELLED.value,
             updated_at=now,
@@ -154,7 +164,7 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
     else:
         query = Job.delete().where(where)
     gone = list(query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute())
-    if action is DELETE and gone:
+    if action.verb == "delete" and gone:
         # The foreign key cascades; this covers a database opened without it.
         Run.delete().where(Run.job.in_([job.id for job in gone])).execute()
     return iter(gone)
@@ -258,19 +268,7 @@ def delete(job_id: str) -> None:
 
 def retry_dead(*, now: float | None = None) -> int:
     """Every job in the DLQ back to pending; returns how many."""
-    return len(retry_dead_jobs(now=now))
-
-
-def retry_dead_jobs(*, now: float | None = None) -> list[Job]:
-    """Every job in the DLQ back to pending; returns them (without output), oldest first."""
-    now = time.time() if now is None else now
-    with write_transaction():
-        dead = Job.state == JobState.DEAD.value
-        query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(dead)
-        jobs = list(query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute())
-        if jobs:
-            notify_new_work()
-    return sorted(jobs, key=lambda job: job.seq)
+    return len(act(DLQ_RETRY, select(DLQ_RETRY).ids, now=now).changed)
 
 
 def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | None = None) -> int:

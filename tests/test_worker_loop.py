@@ -326,7 +326,7 @@ def test_re_registers_when_its_row_disappears(opened):
     ],
 )
 def test_new_text_follows_a_sliding_tail(before, after, expected):
-    from queuectl.cli.workers import new_text
+    from queuectl.cli.logs import new_text
 
     assert new_text(before, after) == expected
 
