@@ -159,10 +159,20 @@ def _open_sqlite(path: str, *, durable: bool, queue_writes: bool) -> peewee.Sqli
     )
 
 
+SUPPORTED_SCHEMES = ("postgresql", "postgres")
+"""URL schemes besides a file path or ``sqlite:///``; peewee knows more (mysql, …), whose
+drivers and SQL queuectl neither installs nor supports."""
+
+
 def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
     scheme = parse_url(location).scheme
+    if scheme.lower() not in SUPPORTED_SCHEMES:
+        raise DatabaseError(
+            f"unsupported database URL scheme {scheme!r}: use a file path, sqlite:///PATH"
+            " or postgresql://USER@HOST/DB"
+        )
     try:
         db = connect(location)
     except RuntimeError as exc:  # unknown scheme
