@@ -513,3 +513,25 @@ def test_waiting_out_a_pause_does_not_spin(opened):
         worker.step()
         steps += 1
     assert steps <= 5  # slept until the next heartbeat or judgement, not 10 ms at a time
+
+
+def test_a_vanished_cwd_sends_the_job_to_the_dlq_at_once(opened, tmp_path):
+    """Retrying cannot bring a directory back: no backoff, no retries burnt one by one."""
+    folder = tmp_path / "release-42"
+    folder.mkdir()
+    job_id = queue.enqueue(JobSpec(command="true", cwd=str(folder), max_retries=3), now=T0).id
+    folder.rmdir()
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert (job.state, job.attempts) == (JobState.DEAD, 1)
+    assert "does not exist" in job.last_error and "not retried" in job.last_error
+
+
+def test_a_run_records_how_much_its_command_printed(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000 /dev/zero | tr '\\0' x; echo; echo end")
+    make_worker(FakeClock()).step()
+    [run] = queue.runs_of(job_id)
+    assert run.output_bytes == 5000 + 1 + 4
+    assert run.output.endswith("x\nend\n") and len(run.output.encode()) <= 1024
+    assert Job.get_by_id(job_id).output_bytes == run.output_bytes

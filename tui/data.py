@@ -362,7 +362,7 @@ def worker_parts(worker: Worker, now: float, lease: float) -> Parts:
         (one_line(worker.host, 20), ""),
         _state(state),
         (one_line(worker.current_job or "", 14), ""),
-        ("" if state in ENDED_WORKER_STATES else human_duration(beat), ""),
+        ("" if state == WorkerState.STOPPED else human_duration(beat), ""),
         (str(worker.jobs_done), "green"),
         (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
         (one_line(worker.queues, 20), ""),

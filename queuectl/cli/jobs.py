@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from queuectl.cli.common import (
@@ -60,7 +62,7 @@ def enqueue(app: AppContext, job_json: str | None, file, as_json: bool) -> None:
     from queuectl import jobspec
 
     if job_json == "-" and file is None:
-        file = click.get_binary_stream("stdin")
+        file = sys.stdin.buffer
         job_json = None
     if (job_json is None) == (file is None):
         raise BadInput("give one job as JSON, or --file F (or '-') with one job per line")

@@ -18,12 +18,13 @@ class _Printer:
 
     def __init__(self, raw: bool) -> None:
         self.raw = raw
-        self._binary = click.get_binary_stream("stdout") if raw else None
+        self._binary = sys.stdout.buffer if raw else None
 
     def write(self, text: str) -> None:
         if not text:
             return
         if self._binary is not None:
+            sys.stdout.flush()  # what was printed as text first stays first
             self._binary.write(text.encode("utf-8"))
             self._binary.flush()
             return
@@ -84,10 +85,11 @@ def _follow(job_id: str, printer: _Printer) -> int:
     cancelled (or was deleted meanwhile).
     """
     from queuectl import reads
-    from queuectl.cli.render import dropped_line, relative
+    from queuectl.cli.render import dropped_line
     from queuectl.errors import JobNotFound
     from queuectl.models import FINISHED_STATES, JobState
     from queuectl.textsafe import one_line
+    from queuectl.timeutil import human_duration
 
     run_id: int | None = None
     shown = ""
@@ -127,8 +129,8 @@ def _follow(job_id: str, printer: _Printer) -> int:
             waiting_for = (job.state, job.run_at)
             now = time.time()
             when = (
-                f"due {relative(job.run_at, now)}"
-                if job.run_at > now + 1
+                f"due in {human_duration(job.run_at - now)}"
+                if job.run_at > now
                 else "due now, waiting for a worker to claim it"
             )
             note(f"waiting: job {job_id} is {job.state}, {when}")
