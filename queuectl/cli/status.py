@@ -36,11 +36,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     unserved = {name: count for name, count in waiting.items() if name not in served}
     if permissions:
         warn(permissions)
-    if unserved and not live:
-        warn(
-            f"{_jobs_wait(sum(unserved.values()))} and no worker is running"
-            f" (start some: queuectl worker start --queue {','.join(unserved)})"
-        )
+    # With no worker at all, the Workers section below says so, naming the queues.
     for name, count in unserved.items() if live else ():
         warn(
             f"{_jobs_wait(count)} in queue {name!r}, which no live worker serves"
@@ -72,7 +68,13 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     if shown:
         out.print(render.workers_table(shown))
     if not live:
-        out.print(Text("no workers running; start some with: queuectl worker start", style="dim"))
+        start = "queuectl worker start"
+        if unserved:
+            start += f" --queue {','.join(unserved)}"
+            waiting = f"; {_jobs_wait(sum(unserved.values()))}"
+        else:
+            waiting = ""
+        out.print(Text(f"no workers running{waiting}; start some with: {start}", style="dim"))
     lost = sum(1 for worker in workers if worker.state == "lost")
     if lost and not show_all:
         out.print(

@@ -307,8 +307,12 @@ def test_logs_follow_shows_live_output(cluster: Cluster):
     first = follower.stdout.readline()
     first_seen = time.time()
     assert first == "line1\n"
-    rest, err = follower.communicate(timeout=15)
-    assert follower.returncode == 0
+    # Read on through the same buffered reader: communicate() reads the pipe itself,
+    # and would miss whatever readline() had already buffered (line2, when a flush
+    # carried two lines at once).
+    rest = follower.stdout.read()
+    assert follower.wait(timeout=15) == 0
+    err = follower.stderr.read()
     assert first + rest == "line1\nline2\nline3\nline4\nline5\nend\n"
     # The first line arrived while the job was still running: it was live output.
     assert first_seen < cluster.job(job_id).finished_at
