@@ -53,11 +53,17 @@ def test_several_ids_each_refusal_one_line_the_others_done(run, db_url, mixed):
     )
 
 
-def test_retry_of_a_completed_job_runs_it_again(run, db_url, mixed):
-    assert run("retry", "done").stdout == "done pending\n"
-    assert finish_next(db_url) in {"done", "waiting", "mail-1", "mail-2"}
-    runs = json.loads(run("show", "done", "--json").stdout)["runs"]
-    assert [r["run"] for r in runs] in ([1], [1, 2])  # a second run once a worker takes it
+def test_retry_of_a_completed_job_runs_it_again(run, db_url):
+    job_id = enqueue(run)
+    finish_next(db_url, output="first\n")
+    assert run("retry", job_id).stdout == f"{job_id} pending\n"
+    assert finish_next(db_url, output="second\n") == job_id
+    record = json.loads(run("show", job_id, "--json").stdout)
+    assert record["state"] == "completed" and record["output"] == "second\n"
+    assert [(r["run"], r["attempt"], r["output"]) for r in record["runs"]] == [
+        (1, 1, "first\n"),
+        (2, 1, "second\n"),
+    ]
 
 
 def test_filters_combine_with_and(run, db_url, mixed):
