@@ -1,7 +1,9 @@
 """Typed settings: defaults, ranges, validation, and their rows in the database.
 
 Only values that differ from the default are stored, so a new release can
-change a default and every database that never overrode it follows.
+change a default and every database that never overrode it follows. The
+specs themselves import no database code: ``jobspec`` checks a job's timeout
+against ``job_timeout``'s range before anything is opened.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from queuectl.db import write_transaction
 from queuectl.errors import ValidationError
-from queuectl.models import Setting
 from queuectl.timeutil import parse_duration
 
 
@@ -150,6 +150,8 @@ def load() -> dict[str, float | int]:
     A stored value that no longer validates (written by hand, or by a release
     with wider ranges) falls back to the default rather than breaking workers.
     """
+    from queuectl.models import Setting
+
     values: dict[str, float | int] = {key: spec.default for key, spec in SPECS.items()}
     for row in Setting.select():
         spec = SPECS.get(row.key)
@@ -172,6 +174,9 @@ def set_value(key: str, raw: object) -> float | int:
     Raises:
         ValidationError: unknown key, wrong type or out of range; nothing is written.
     """
+    from queuectl.db import write_transaction
+    from queuectl.models import Setting
+
     spec = SPECS[normalize_key(key)]
     value = spec.parse(raw)
     with write_transaction():
@@ -187,6 +192,9 @@ def set_value(key: str, raw: object) -> float | int:
 
 def reset(key: str | None = None) -> list[str]:
     """Back to the default: one key, or every key when ``key`` is ``None``."""
+    from queuectl.db import write_transaction
+    from queuectl.models import Setting
+
     keys = [normalize_key(key)] if key else list(SPECS)
     with write_transaction():
         Setting.delete().where(Setting.key.in_(keys)).execute()

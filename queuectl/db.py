@@ -30,13 +30,12 @@ from queuectl.location import (
 from queuectl.models import (
     ALL_MODELS,
     SCHEMA_VERSION,
-    Job,
     SchemaInfo,
     Worker,
-    WorkerState,
     database,
 )
 from queuectl.sql import CLAIMABLE_INDEX
+from queuectl.states import ENDED_WORKER_STATES
 
 log = logging.getLogger("queuectl.db")
 
@@ -250,7 +249,7 @@ def _worker_on_this_host(pid: int) -> str | None:
             .where(
                 Worker.pid == pid,
                 Worker.host == this_host(),
-                Worker.state != WorkerState.STOPPED.value,
+                Worker.state.not_in([state.value for state in ENDED_WORKER_STATES]),
             )
             .first()
         )
@@ -299,10 +298,20 @@ def _open_sqlite(
     )
 
 
+SUPPORTED_SCHEMES = ("postgresql", "postgres")
+"""URL schemes besides a file path or ``sqlite:///``; peewee knows more (mysql, …), whose
+drivers and SQL queuectl neither installs nor supports."""
+
+
 def _open_url(location: str, *, durable: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
     scheme = parse_url(location).scheme
+    if scheme.lower() not in SUPPORTED_SCHEMES:
+        raise DatabaseError(
+            f"unsupported database URL scheme {scheme!r}: use a file path, sqlite:///PATH"
+            " or postgresql://USER@HOST/DB"
+        )
     try:
         db = connect(location)
     except RuntimeError as exc:  # unknown scheme
@@ -386,7 +395,7 @@ def execute_raw(statement: str, params: Sequence[Any]) -> Any:
         return db.connection().execute(statement, params)
 
 
-_ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002}
+_ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002, "enqueue": 0x5155_0003}
 
 
 def advisory_lock(name: str, *, wait: bool = True) -> bool:
@@ -461,34 +470,9 @@ def ensure_schema() -> None:
                 key="schema_version", value=str(SCHEMA_VERSION)
             ).on_conflict_ignore().execute()
         elif version < SCHEMA_VERSION:
-            _migrate(version)
+            from queuectl.migrations import migrate
 
-
-def _drop_per_job_indexes() -> None:
-    """Schema 1 -> 2: two indexes every job moved, that no query needs (see ``models``)."""
-    for name in ("queuectl_job_worker_id", "queuectl_run_job_id"):
-        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
-
-
-def _add_id_to_the_newest_first_indexes() -> None:
-    """Schema 2 -> 3: newest-first indexes that end with the id tie-break (see ``models``)."""
-    for name in ("queuectl_job_state_created_at", "queuectl_job_created_at"):
-        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
-    Job._schema.create_indexes(safe=True)
-
-
-def _migrate(from_version: int) -> None:
-    """Upgrade an older schema step by step; each step is one function per version."""
-    steps: dict[int, Callable[[], None]] = {  # to version + 1
-        1: _drop_per_job_indexes,
-        2: _add_id_to_the_newest_first_indexes,
-    }
-    for version in range(from_version, SCHEMA_VERSION):
-        step = steps.get(version)
-        if step is None:
-            raise DatabaseError(f"no migration from schema {version}")
-        step()
-    SchemaInfo.update(value=str(SCHEMA_VERSION)).where(SchemaInfo.key == "schema_version").execute()
+            migrate(version)
 
 
 def close_database() -> None:

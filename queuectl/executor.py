@@ -45,6 +45,10 @@ class Result:
     output: str
     error: str | None
     duration: float
+    output_bytes: int = 0
+    """Bytes the command printed in all; ``output`` is the tail of them."""
+    final: bool = False
+    """A failure no retry can mend (the working directory is gone): straight to the DLQ."""
 
 
 class TailBuffer:
@@ -163,8 +167,10 @@ class Execution:
                 RunOutcome.FAILED,
                 None,
                 "",
-                f"working directory {cwd} does not exist (or is not a directory)",
+                f"working directory {cwd} does not exist (or is not a directory);"
+                " not retried, as no retry can find it",
                 0.0,
+                final=True,
             )
         if watchdog is not None:
             watchdog.spawning()  # a kill from here until ``watch`` must not orphan the job
@@ -297,7 +303,7 @@ class Execution:
             outcome, error = RunOutcome.FAILED, _describe_exit(code)
         if code is not None and code < 0:
             code = 128 - code  # as a shell reports a signal death: 128 + signal
-        self.result = Result(outcome, code, self.output(), error, duration)
+        self.result = Result(outcome, code, self.output(), error, duration, self.buffer.total)
 
     def _close_fds(self) -> None:
         for fd in (self._fd, self._pidfd):
@@ -348,20 +354,25 @@ def job_environment(
     job_id: str,
     attempt: int,
     base: Mapping[bytes, bytes] | None = None,
+    job_env: Mapping[str, str] | None = None,
     *,
     worker_id: str | None = None,
 ) -> dict[bytes, bytes]:
-    """The worker's environment plus the job's identity, for scripts that want it.
+    """A job's whole environment: the worker's, the job's own ``env`` over it, then
+    the job's identity (``QUEUECTL_*``, which ``env`` may not set).
 
-    ``QUEUECTL_WORKER_ID`` is also how the watchdog finds a job whose worker died
-    while starting it (see ``queuectl.watchdog``).
+    The one place a job's environment is built. The worker's database location
+    and login are left out (``without_database_secrets``); ``QUEUECTL_WORKER_ID``
+    is also how the watchdog finds a job whose worker died while starting it
+    (see ``queuectl.watchdog``).
 
     Bytes, not str: ``posix_spawn`` would otherwise encode every variable on
     every job (about 8% of a worker's instructions per trivial job). Workers
-    pass their environment, encoded once, as ``base``. The worker's database
-    location and login are left out (``without_database_secrets``).
+    pass their environment, encoded once, as ``base``.
     """
     env = without_database_secrets(os.environb if base is None else base)
+    if job_env:
+        env.update((os.fsencode(name), os.fsencode(value)) for name, value in job_env.items())
     env[b"QUEUECTL_JOB_ID"] = os.fsencode(job_id)
     env[b"QUEUECTL_ATTEMPT"] = b"%d" % attempt
     if worker_id is not None:

@@ -14,7 +14,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from queuectl.config import SPECS as SETTINGS
 from queuectl.errors import ValidationError
+from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration, parse_time
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -28,7 +30,12 @@ ALLOWED_KEYS = (
     "delay",
     "queue",
     "cwd",
+    "env",
 )
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV_PREFIX = "QUEUECTL_"
+"""Variables queuectl sets itself (``QUEUECTL_JOB_ID``, ``QUEUECTL_ATTEMPT``, …): a job's
+``env`` may not name them, so a script can trust what they say."""
 MAX_PRIORITY = 2**31 - 1
 MAX_RETRIES_LIMIT = 100
 
@@ -46,6 +53,11 @@ class JobSpec:
     delay: float | None = None
     queue: str = "default"
     cwd: str | None = None
+    env: Mapping[str, str] | None = None
+
+    def env_json(self) -> str | None:
+        """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
+        return json.dumps(dict(self.env), ensure_ascii=False) if self.env else None
 
 
 def parse_json(text: str) -> JobSpec:
@@ -57,19 +69,33 @@ def parse_json(text: str) -> JobSpec:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        hint = ""
+        if not text.lstrip().startswith(("{", "[", '"')):
+            hint = " (a job is a JSON object; for a plain command use: queuectl add -- COMMAND)"
+        raise ValidationError(f"invalid JSON: {exc.msg} at column {exc.colno}{hint}") from None
     return parse_spec(data)
 
 
-def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
-    """Specs from JSON Lines; blank lines are skipped, errors name the line.
+def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
+    """Specs from JSON Lines (text, or bytes read as UTF-8); blank lines are skipped,
+    errors name the line.
 
     Raises:
         ValidationError: ``line N: …`` for the first bad line; nothing is accepted.
     """
     specs: list[JobSpec] = []
     seen_ids: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValidationError(
+                    f"line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}"
+                    f" at column {exc.start + 1})"
+                ) from None
+        else:
+            line = raw
         if not line.strip():
             continue
         try:
@@ -113,12 +139,83 @@ def parse_spec(data: object) -> JobSpec:
         id=_optional(data, "id", _identifier),
         priority=_int(data, "priority", 0, MAX_PRIORITY, default=0),
         max_retries=_int(data, "max_retries", 0, MAX_RETRIES_LIMIT, default=None),
-        timeout=_optional(data, "timeout", lambda v: parse_duration(v, what="timeout")),
+        timeout=_optional(data, "timeout", _timeout),
         run_at=_optional(data, "run_at", lambda v: parse_time(v, what="run_at")),
         delay=_optional(data, "delay", lambda v: parse_duration(v, what="delay")),
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
+        env=_optional(data, "env", _env),
     )
+
+
+def _timeout(value: object) -> float:
+    """Within the range of the ``job_timeout`` setting it overrides (0 = none)."""
+    spec = SETTINGS["job_timeout"]
+    seconds = parse_duration(value, what="timeout")
+    if not spec.minimum <= seconds <= spec.maximum:
+        raise ValidationError(
+            f'"timeout" must be between {spec.range_text}, as job_timeout (got {value!r})'
+        )
+    return seconds
+
+
+def _env(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f'"env" must be an object of strings, not {_json_type(value)}')
+    env: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+            raise ValidationError(
+                f'"env" names must be letters, digits and _, not starting with a digit'
+                f" (got {name!r})"
+            )
+        if name.startswith(RESERVED_ENV_PREFIX):
+            raise ValidationError(
+                f'"env" may not set {name}: {RESERVED_ENV_PREFIX}* names are set by queuectl'
+            )
+        if not isinstance(text, str):
+            raise ValidationError(
+                f'"env" values must be strings ({name} is {_json_type(text)}: {text!r})'
+            )
+        _text(text, f'"env" {name}')
+        env[name] = text
+    return env
+
+
+def env_from_json(stored: str | None) -> dict[str, str]:
+    """A stored ``env`` back as a dict, for the worker.
+
+    Tolerant: only what ``_env`` would accept is kept, so a value an older
+    queuectl (or a hand edit) stored never stops a worker; reserved names are
+    dropped (queuectl sets them after merging anyway).
+    """
+    if not stored:
+        return {}
+    try:
+        data = json.loads(stored)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: text
+        for name, text in data.items()
+        if isinstance(name, str)
+        and ENV_NAME.fullmatch(name)
+        and not name.startswith(RESERVED_ENV_PREFIX)
+        and isinstance(text, str)
+        and "\x00" not in text
+    }
+
+
+def _text(value: str, what: str) -> str:
+    """``value`` refused when it cannot be stored: NUL, a lone surrogate, invalid UTF-8."""
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    problem = unicode_problem(value)
+    if problem:
+        raise ValidationError(f"{what} {problem}")
+    return value
 
 
 def _did_you_mean(word: object, choices: Iterable[str]) -> str:
@@ -144,9 +241,7 @@ def _command(value: object) -> str:
         raise ValidationError(f'"command" must be a string, not {_json_type(value)}')
     if not value.strip():
         raise ValidationError('"command" must not be empty')
-    if "\x00" in value:
-        raise ValidationError('"command" must not contain NUL characters')
-    return value
+    return _text(value, '"command"')
 
 
 def _identifier(value: object, field: str = "id") -> str:
@@ -160,7 +255,7 @@ def _identifier(value: object, field: str = "id") -> str:
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
         raise ValidationError(f'"cwd" must be a directory path (got {value!r})')
-    return os.path.abspath(os.path.expanduser(value))
+    return os.path.abspath(os.path.expanduser(_text(value, '"cwd"')))
 
 
 def _optional(data: Mapping[str, object], key: str, parse):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from peewee import (
     AutoField,
+    BigIntegerField,
     CharField,
     DatabaseProxy,
     DoubleField,
@@ -30,7 +31,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped whenever the tables change; ``db.migrate`` upgrades older files to it."""
 
 
@@ -53,6 +54,12 @@ class Job(BaseModel):
     timeout = DoubleField(null=True)
     run_at = DoubleField()
     cwd = TextField()
+    env = TextField(null=True)
+    """Variables set over the worker's environment: a JSON object of strings, or NULL."""
+    seq = BigIntegerField()
+    """Enqueue order, unique and increasing (lines of one file in file order). A bulk
+    enqueue shares one ``created_at``, so time alone cannot order it; the random id
+    broke those ties at random before schema 4."""
     created_at = DoubleField()
     updated_at = DoubleField()
     started_at = DoubleField(null=True)
@@ -61,18 +68,20 @@ class Job(BaseModel):
     exit_code = IntegerField(null=True)
     last_error = TextField(null=True)
     output = TextField(null=True)
+    output_bytes = BigIntegerField(null=True)
+    """Bytes the latest run printed in all (``output`` keeps the tail); NULL before schema 4."""
 
     class Meta:
         table_name = "queuectl_job"
         indexes = (
             # `list --state`, the DLQ and per-state counts; newest first.
-            (("state", "created_at", "id"), False),
-            # The dashboard and `list` sort newest first, ties (a bulk enqueue
-            # shares one timestamp) by id: with id in the index SQLite walks it
-            # and stops at the limit; without (schema 2) it sorted every job,
-            # 105 ms at 100k. (The claim has its own partial index, created in
+            (("state", "seq"), False),
+            # The dashboard and `list` sort newest first: SQLite walks this
+            # index backwards and stops at the limit (sorting every job instead
+            # cost 105 ms at 100k). Unique: the proof that enqueues never share
+            # a number. (The claim has its own partial index, created in
             # db.ensure_schema from sql.py.)
-            (("created_at", "id"), False),
+            (("seq",), True),
             # No index on worker_id (schema 1 had one): every lookup by worker
             # also filters on state = 'processing', a handful of rows, and each
             # job moved that index twice (2 of 15 pages written per job).
@@ -98,6 +107,8 @@ class ClaimedJob:
     timeout: float | None
     run_at: float
     cwd: str
+    env: str | None
+    seq: int
     created_at: float
     updated_at: float
     started_at: float | None
@@ -106,6 +117,7 @@ class ClaimedJob:
     exit_code: int | None
     last_error: str | None
     output: str | None
+    output_bytes: int | None
 
 
 class Run(BaseModel):
@@ -117,6 +129,9 @@ class Run(BaseModel):
     job = ForeignKeyField(
         Job, backref="runs", on_delete="CASCADE", column_name="job_id", index=False
     )
+    run = IntegerField()
+    """1, 2, 3 … within the job, never repeated: ``attempt`` restarts at 1 when a job is
+    retried, and an interrupted attempt is given back, so attempts alone repeat."""
     attempt = IntegerField()
     worker_id = CharField(max_length=64, null=True)
     host = CharField(max_length=255, null=True)
@@ -127,12 +142,16 @@ class Run(BaseModel):
     outcome = CharField(max_length=16, null=True)
     error = TextField(null=True)
     output = TextField(default="")
+    output_bytes = BigIntegerField(null=True)
+    """Bytes the attempt printed in all, of which ``output`` is the tail; NULL before schema 4."""
     duration = DoubleField(null=True)
 
     class Meta:
         table_name = "queuectl_run"
         indexes = (
-            (("job", "attempt"), False),
+            # Every lookup by job, and the next run number (MAX(run) of a job);
+            # unique, so two runs of a job can never share a number.
+            (("job", "run"), True),
             # Throughput over time for the dashboard sparkline.
             (("finished_at",), False),
         )

@@ -1,7 +1,8 @@
 """Jobs, runs and workers as plain dictionaries: the ``--json`` contract.
 
 Kept apart from the CLI so the dashboard and scripts see the same fields
-with the same names, times always ISO 8601 UTC and states in lowercase.
+with the same names, every time through ``timeutil.json_time`` (ISO 8601 UTC
+with milliseconds) and states in lowercase.
 """
 
 from __future__ import annotations
@@ -9,37 +10,71 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from queuectl.jobspec import env_from_json
 from queuectl.models import Job, Run, Worker
-from queuectl.timeutil import iso
+from queuectl.timeutil import json_time
 
 JOB_FIELDS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 _TIME_FIELDS = {"run_at", "created_at", "updated_at", "started_at", "finished_at"}
 
 
-def job_record(job: Job) -> dict[str, Any]:
+def dropped_bytes(output: str | None, output_bytes: int | None) -> int | None:
+    """How many bytes printed before the kept tail were not kept; ``None`` when unknown.
+
+    ``output_bytes`` counts what the command printed; ``output`` is the tail
+    kept, decoded (an invalid byte became a 3-byte U+FFFD, hence the floor at 0).
+    Unknown for runs recorded before queuectl counted (schema 4).
+    """
+    if output_bytes is None:
+        return None
+    kept = len(output.encode("utf-8")) if output else 0
+    return max(0, output_bytes - kept)
+
+
+def _truncated(output: str | None, output_bytes: int | None) -> bool | None:
+    dropped = dropped_bytes(output, output_bytes)
+    return None if dropped is None else dropped > 0
+
+
+def job_record(job: Job, *, with_output: bool = True) -> dict[str, Any]:
+    """A job as ``--json`` shows it; ``with_output=False`` (``list``) leaves ``output`` out,
+    and the job need not have loaded it."""
     record: dict[str, Any] = {}
     for field in JOB_FIELDS:
+        if field == "output" and not with_output:
+            continue
         value = getattr(job, field)
-        record[field] = iso(value) if field in _TIME_FIELDS else value
+        if field in _TIME_FIELDS:
+            value = json_time(value)
+        elif field == "env":
+            value = env_from_json(value)
+        record[field] = value
+    if with_output:
+        record["output_truncated"] = _truncated(job.output, job.output_bytes)
     return record
 
 
 def run_record(run: Run) -> dict[str, Any]:
     return {
+        "run": run.run,
         "attempt": run.attempt,
         "worker_id": run.worker_id,
         "host": run.host,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
+        "started_at": json_time(run.started_at),
+        "finished_at": json_time(run.finished_at),
         "duration": round(run.duration, 3) if run.duration is not None else None,
         "exit_code": run.exit_code,
         "outcome": run.outcome,
         "error": run.error,
         "output": run.output,
+        "output_bytes": run.output_bytes,
+        "output_truncated": _truncated(run.output, run.output_bytes),
     }
 
 
 def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]:
+    """A worker as ``--json`` shows it; ``state`` as the row holds it (see
+    ``liveness.workers_as_seen`` for rows whose dead workers read ``lost``)."""
     now = time.time() if now is None else now
     return {
         "id": worker.id,
@@ -48,9 +83,10 @@ def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]
         "state": worker.state,
         "job": worker.current_job,
         "queues": worker.queues.split(","),
-        "started_at": iso(worker.started_at),
-        "heartbeat_at": iso(worker.heartbeat_at),
+        "started_at": json_time(worker.started_at),
+        "heartbeat_at": json_time(worker.heartbeat_at),
         "heartbeat_age": round(max(0.0, now - worker.heartbeat_at), 1),
+        "stopped_at": json_time(worker.stopped_at),
         "jobs_done": worker.jobs_done,
         "jobs_failed": worker.jobs_failed,
         "stop_requested": worker.stop_requested,

@@ -13,10 +13,15 @@ What Popen would have done for us is done here by hand:
   ``addchdir_np`` is not exposed), so the parent changes directory around the
   call and changes back. The process cwd is shared by all threads, so
   ``spawn`` is for single-threaded callers (the worker is one);
-- signals Python ignores (SIGPIPE, SIGXFSZ) are reset to their defaults, as
-  ``restore_signals=True`` does, so ``yes | head`` ends as in a terminal
-  (glibc's posix_spawn leaves its own internal signals 32 and 33 ignored in
-  the child; only glibc uses those, and it installs its handlers when it does);
+- every signal starts at its default action with none blocked, whatever the
+  worker inherited: Python ignores SIGPIPE and SIGXFSZ (so ``yes | head``
+  would end with "Broken pipe" instead of quietly, as in a terminal), and a
+  worker started in the background (``queuectl worker run &``, nohup, a CI
+  wrapper) inherits SIGINT and SIGQUIT ignored, which would make its jobs
+  deaf to them. ``restore_signals=True`` resets only the first two. Asking
+  for all costs nothing: glibc's child already visits every signal to clear
+  handlers, and sets instead of reading each one in the set (glibc leaves its
+  own internal signals 32 and 33 ignored; only glibc uses those);
 - no descriptor leaks into the job: Python creates its own descriptors
   non-inheritable (PEP 446), and ``seal_inherited_fds`` marks the ones the
   process inherited at start, once.
@@ -31,10 +36,10 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-_RESET_SIGNALS = tuple(
-    sig for sig in (getattr(signal, "SIGPIPE", None), getattr(signal, "SIGXFSZ", None)) if sig
+_DEFAULT_SIGNALS = tuple(
+    sig for sig in signal.valid_signals() if sig not in (signal.SIGKILL, signal.SIGSTOP)
 )
-"""Signals the Python runtime ignores at start-up; a job must get them with default actions."""
+"""Every signal whose action can be set: a job gets each at its default action."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,7 @@ def _posix_spawn(
                 list(argv),
                 env,
                 file_actions=actions,
-                setsigdef=_RESET_SIGNALS,
+                setsigdef=_DEFAULT_SIGNALS,
                 setsigmask=(),
                 **session,  # type: ignore[arg-type]
             )

@@ -42,4 +42,9 @@ class WorkerState(StrEnum):
     IDLE = "idle"  # waiting for work
     BUSY = "busy"  # running a job
     STOPPING = "stopping"  # asked to stop; finishing its current job
-    STOPPED = "stopped"  # exited (or found dead by recovery)
+    STOPPED = "stopped"  # exited cleanly, as asked
+    LOST = "lost"  # died without stopping (kill -9, a crash, a host gone): found by recovery
+
+
+ENDED_WORKER_STATES = (WorkerState.STOPPED, WorkerState.LOST)
+"""A worker in one of these will never run a job again; ``worker prune`` deletes them."""

@@ -20,8 +20,10 @@ from queuectl import config, privatefiles, queue
 from queuectl.db import default_location, sqlite_path, write_transaction
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import this_host
-from queuectl.models import Worker, WorkerState
+from queuectl.liveness import is_lost
+from queuectl.models import Worker
 from queuectl.procs import kill_orphan_group, pid_alive
+from queuectl.states import ENDED_WORKER_STATES
 from queuectl.worker import FORCE, GRACEFUL, new_worker_id
 
 START_TIMEOUT = 15.0
@@ -176,7 +178,7 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
         WorkerNotFound: an id is not a live worker.
     """
     workers = {w.id: w for w in queue.list_workers()}
-    live = {w.id: w for w in workers.values() if w.state != WorkerState.STOPPED}
+    live = {w.id: w for w in workers.values() if w.state not in ENDED_WORKER_STATES}
     if worker_ids is None:
         targets = list(live)
     else:
@@ -219,8 +221,8 @@ def _is_queuectl_worker(pid: int) -> bool:
 def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
     """Wait until the workers have stopped; returns the ids still running at the timeout.
 
-    A worker on this host whose process is gone counts as stopped; its row and
-    any job it held are cleaned up by recovery on the way.
+    A worker that ``liveness.is_lost`` finds dead counts as stopped; recovery
+    requeues its job and marks it lost on the way.
     """
     deadline = time.monotonic() + max(0.0, timeout)
     host = this_host()
@@ -233,26 +235,54 @@ def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
         crashed = False
         for worker_id in pending:
             row = rows.get(worker_id)
-            if row is None or row.state == WorkerState.STOPPED:
+            if row is None or row.state in ENDED_WORKER_STATES:
                 continue
-            if row.host == host and not pid_alive(row.pid):
+            if is_lost(row, now=time.time(), lease_seconds=lease, host=host, pid_alive=pid_alive):
                 crashed = True
-                continue
-            if row.heartbeat_at < time.time() - lease:
-                # Silent past its lease (another host, or hung): recovery decides.
-                crashed = True
-            still.append(worker_id)
+                if row.host == host:
+                    continue  # its process is gone: nothing left to wait for
+            still.append(worker_id)  # one silent past its lease on another host: recovery decides
         if crashed:
-            queue.recover_lost(
-                lease_seconds=lease,
-                host=host,
-                pid_alive=pid_alive,
-                before_requeue=lambda run: kill_orphan_group(run, host),
-            )
+            recover_now(lease)
         pending = still
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.05)
 
 
-__all__ = ["log_dir", "request_stop", "resolve_workers", "start_workers", "wait_stopped"]
+def recover_now(lease: float | None = None) -> list[str]:
+    """Recover the jobs of lost workers from here (the CLI), as a worker would.
+
+    Orphaned process groups on this host are killed before their job is
+    requeued. Returns the ids of the jobs recovered.
+    """
+    host = this_host()
+    return queue.recover_lost(
+        lease_seconds=float(config.load()["lease_seconds"]) if lease is None else lease,
+        host=host,
+        pid_alive=pid_alive,
+        before_requeue=lambda run: kill_orphan_group(run, host),
+    )
+
+
+def prune(older_than: float = 0.0) -> list[Worker]:
+    """Delete the rows of stopped and lost workers; returns them.
+
+    Workers that died without anyone noticing yet (every worker was killed)
+    are recovered first, so their jobs are requeued and their rows pruned too.
+    """
+    from queuectl.manage import prune_workers
+
+    recover_now()
+    return prune_workers(older_than=older_than)
+
+
+__all__ = [
+    "log_dir",
+    "prune",
+    "recover_now",
+    "request_stop",
+    "resolve_workers",
+    "start_workers",
+    "wait_stopped",
+]

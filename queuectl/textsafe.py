@@ -44,3 +44,21 @@ def one_line(text: str | None, width: int | None = None) -> str:
     if width is not None and len(flat) > width:
         return flat[: max(0, width - 1)] + "…"
     return flat
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or printed as UTF-8, or ``None`` when it can.
+
+    Python lets a ``str`` hold lone surrogates: from a JSON escape such as
+    ``"\\ud800"``, or standing for bytes that were not valid UTF-8 (a command-line
+    argument or a file, decoded with ``surrogateescape``). Neither can be
+    encoded, so they are refused at the door with a message saying which.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"is not valid UTF-8 (byte 0x{code - 0xDC00:02x} at position {exc.start})"
+        return f"holds a lone surrogate (\\u{code:04x} at position {exc.start}), not valid Unicode"
+    return None

@@ -1,8 +1,11 @@
-"""Parsing and formatting of the times and durations users type.
+"""Parsing and formatting of the times and durations users type and read.
 
 Times are stored as UTC epoch seconds (floats): they compare and add without
-time-zone bugs on both SQLite and PostgreSQL, and are shown as ISO 8601 with
-a ``Z`` suffix.
+time-zone bugs on both SQLite and PostgreSQL. Scripts read them as ISO 8601
+with milliseconds and a ``Z`` (``json_time``, the one format of every
+``--json`` time); people read them to the second (``iso``) or relative.
+Whatever a database holds (an older queuectl accepted ``run_at: 1e18``), these
+never raise: a time outside the years 1970-9999 is shown as a placeholder.
 """
 
 from __future__ import annotations
@@ -13,30 +16,52 @@ from datetime import UTC, datetime
 
 from queuectl.errors import ValidationError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+EARLIEST = 0.0
+LATEST = 253402300799.999
+"""9999-12-31T23:59:59.999Z: the last instant ISO 8601 (and Python) can write with four digits."""
+
+YEAR = 365.25 * 86400
+MAX_DURATION = 100 * YEAR
+"""No delay, timeout or age a user types is longer: a century is a typo (or ``1e300``)."""
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NUMBER = r"\d+(?:\.\d+)?"
+_PART = re.compile(rf"({_NUMBER})(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d|w))+|{_NUMBER}", re.IGNORECASE)
+"""``30``, ``500ms``, ``2m``, ``1h30m``, ``1d12h``: no spaces (``5 s`` is refused, as
+everywhere a duration is read), each part a number and a unit."""
 
 
-def parse_duration(value: object, *, what: str = "duration") -> float:
-    """Seconds from a number or a string such as ``"500ms"``, ``"5s"``, ``"2m"``, ``"7d"``.
+def parse_duration(
+    value: object, *, what: str = "duration", maximum: float = MAX_DURATION
+) -> float:
+    """Seconds from a number or a string: ``"500ms"``, ``"5s"``, ``"2m"``, ``"1h30m"``, ``"7d"``.
 
     Raises:
-        ValidationError: negative, not finite, or not a duration at all.
+        ValidationError: negative, not finite, over ``maximum`` (100 years unless
+            given), spaced (``"5 s"``), or not a duration at all.
     """
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a number of seconds or a duration like '5s'")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        unit = (match.group(2) or "s").lower()
-        seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
+    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
+        text = value.strip()
+        parts = _PART.findall(text)
+        if parts:
+            seconds = sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in parts)
+        else:
+            seconds = float(text)
     else:
         raise ValidationError(
-            f"{what} must be a number of seconds or a duration like '500ms', '5s', '2m', '7d'"
+            f"{what} must be a number of seconds or a duration like '500ms', '5s', '1h30m', '7d'"
             f" (got {value!r})"
         )
     if not math.isfinite(seconds) or seconds < 0:
         raise ValidationError(f"{what} must be a non-negative number of seconds (got {value!r})")
+    if seconds > maximum:
+        limit = "100 years" if maximum == MAX_DURATION else f"{human_duration(maximum)}"
+        raise ValidationError(f"{what} must be at most {limit} (got {value!r})")
     return seconds
 
 
@@ -44,20 +69,20 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
     """Epoch seconds from epoch seconds or ISO 8601 (no offset means UTC).
 
     Raises:
-        ValidationError: when the value is neither.
+        ValidationError: when the value is neither, or is outside the years 1970-9999.
     """
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be ISO 8601 or epoch seconds")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValidationError(f"{what} must be a non-negative epoch time (got {value!r})")
-        return float(value)
+        return _in_range(float(value), what, value)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return parse_time(float(text), what=what)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _in_range(number, what, value)
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
@@ -66,22 +91,70 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        try:
+            epoch = parsed.timestamp()
+        except (OverflowError, ValueError):  # 9999-12-31T23:59-01:00 is past year 9999
+            epoch = math.inf
+        return _in_range(epoch, what, value)
     raise ValidationError(f"{what} must be ISO 8601 or epoch seconds (got {value!r})")
 
 
-def iso(epoch: float | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z`` suffix, to the second; ``None`` stays ``None``."""
+def _in_range(epoch: float, what: str, typed: object) -> float:
+    if not (math.isfinite(epoch) and EARLIEST <= epoch <= LATEST):
+        raise ValidationError(f"{what} must be between 1970-01-01 and 9999-12-31 (got {typed!r})")
+    return epoch
+
+
+def _datetime(epoch: float) -> datetime | None:
+    """``epoch`` as a UTC datetime, or ``None`` when no ISO 8601 year can hold it."""
+    if not (isinstance(epoch, int | float) and math.isfinite(epoch)):
+        return None
+    if not EARLIEST <= epoch <= LATEST:
+        return None
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def json_time(epoch: float | None) -> str | None:
+    """The ``--json`` time: ISO 8601 UTC to the millisecond, ``2026-12-03T14:56:09.730Z``.
+
+    ``None`` stays ``None``; so does a stored time no four-digit year can hold
+    (written by an older queuectl that accepted it), rather than failing the
+    whole listing.
+    """
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = _datetime(epoch)
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(epoch: float | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z`` suffix, to the second, for people; ``None`` stays ``None``.
+
+    A stored time outside the years 1970-9999 is shown as ``invalid time (…)``.
+    """
+    if epoch is None:
+        return None
+    moment = _datetime(epoch)
+    if moment is None:
+        return f"invalid time ({epoch:g})"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def human_duration(seconds: float | None) -> str:
-    """A compact duration for tables: ``850ms``, ``12s``, ``4m05s``, ``3h10m``, ``2d4h``."""
+    """A compact duration for tables: ``850ms``, ``12s``, ``4m05s``, ``3h10m``, ``2d4h``, ``3y12d``.
+
+    Past a century (a value no longer accepted, but an older database may hold
+    one) it says ``>100y`` instead of a number as wide as the screen.
+    """
     if seconds is None:
         return ""
+    if math.isnan(seconds):
+        return "?"
     seconds = max(0.0, seconds)
+    if seconds > MAX_DURATION:
+        return ">100y"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
@@ -93,4 +166,7 @@ def human_duration(seconds: float | None) -> str:
     if hours < 24:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
+    if days < 365:
+        return f"{days}d{hours}h"
+    years, days = divmod(days, 365)
+    return f"{years}y{days}d"

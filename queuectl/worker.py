@@ -27,9 +27,12 @@ from queuectl.db import execute_raw, is_postgres, write_transaction
 from queuectl.db import explain as db_explain
 from queuectl.errors import QueueError, first_line
 from queuectl.hostid import this_host
+from queuectl.jobspec import env_from_json
+from queuectl.liveness import is_lost
 from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.models import Worker as WorkerRow
 from queuectl.outage import Outage
+from queuectl.states import ENDED_WORKER_STATES
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.waiters import Waiter, make_waiter
@@ -121,6 +124,8 @@ class Worker:
         self.registered = False
         self._signals = 0
         self._stop_announced = False
+        self._stop_logged: str | None = None
+        """The stop mode last acknowledged in the log (see ``_acknowledge_stop``)."""
         self._next_heartbeat = 0.0
         self._next_recover = 0.0
         self._next_lost_check = 0.0
@@ -175,7 +180,7 @@ class Worker:
                 if existing is None:
                     WorkerRow.insert(id=self.id, **fields).execute()
                     break
-                if self._fixed_id and existing.state == WorkerState.STOPPED:
+                if self._fixed_id and existing.state in ENDED_WORKER_STATES:
                     WorkerRow.update(fields).where(WorkerRow.id == self.id).execute()
                     break
             if self._fixed_id:
@@ -330,6 +335,30 @@ class Worker:
             self._check_now = True
             self._next_control = 0.0
 
+    def _acknowledge_stop(self, job_id: str) -> None:
+        """Say in the log, once per kind, that a stop was heard and what happens next.
+
+        The signal handler may not log (it could deadlock on the handler's own
+        lock), so the loop does, within a tenth of a second: someone who pressed
+        Ctrl-C on ``worker run`` while a long job runs sees it was heard. (An idle
+        worker stops at once, and its "stopped" line says so.)
+        """
+        if self.stop_mode == self._stop_logged:
+            return
+        self._stop_logged = self.stop_mode
+        if self.stop_mode == FORCE:
+            log.warning(
+                "worker %s: forced stop; killing job %s (its attempt is given back)",
+                self.id,
+                job_id,
+            )
+        else:
+            log.info(
+                "worker %s: stopping after job %s finishes (signal again to kill it)",
+                self.id,
+                job_id,
+            )
+
     def _mark_stopped_quietly(self) -> None:
         try:
             self._mark_stopped()
@@ -475,16 +504,17 @@ class Worker:
         gone on this host or whose lease ran out: a ``kill -9`` is then noticed
         within a second, not at the next scheduled recovery.
         """
-        cutoff = now - float(self.settings["lease_seconds"])
+        lease = float(self.settings["lease_seconds"])
         query = WorkerRow.select(
-            WorkerRow.id, WorkerRow.pid, WorkerRow.host, WorkerRow.heartbeat_at
-        ).where(WorkerRow.state != WorkerState.STOPPED.value, WorkerRow.id != self.id)
-        for row in query:
-            if row.heartbeat_at < cutoff:
-                return True
-            if row.host == self.host and not procs.pid_alive(row.pid):
-                return True
-        return False
+            WorkerRow.id, WorkerRow.state, WorkerRow.pid, WorkerRow.host, WorkerRow.heartbeat_at
+        ).where(
+            WorkerRow.state.not_in([state.value for state in ENDED_WORKER_STATES]),
+            WorkerRow.id != self.id,
+        )
+        return any(
+            is_lost(row, now=now, lease_seconds=lease, host=self.host, pid_alive=procs.pid_alive)
+            for row in query
+        )
 
     def _kill_orphan(self, run: Run) -> None:
         procs.kill_orphan_group(run, self.host)
@@ -511,7 +541,11 @@ class Worker:
             job.command,
             cwd=job.cwd,
             env=executor.job_environment(
-                job.id, job.attempts, self._environment, worker_id=self.id
+                job.id,
+                job.attempts,
+                self._environment,
+                env_from_json(job.env),
+                worker_id=self.id,
             ),
             output_limit=int(self.settings["output_limit"]),
             timeout=float(timeout) or None,
@@ -551,12 +585,19 @@ class Worker:
             )
             try:
                 flushed = execution.version
-                queue.record_progress(run_id, execution.output(), pgid=execution.pgid)
+                queue.record_progress(
+                    run_id,
+                    execution.output(),
+                    output_bytes=execution.buffer.total,
+                    pgid=execution.pgid,
+                )
             except peewee.DatabaseError as exc:
                 log.warning("could not record job %s's process group: %s", job.id, first_line(exc))
             next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
+                if self.stop_mode is not None:
+                    self._acknowledge_stop(job.id)
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
                 if now < next_check:
@@ -565,7 +606,9 @@ class Worker:
                 try:
                     if now >= next_flush and execution.version != flushed:
                         flushed = execution.version
-                        queue.record_progress(run_id, execution.output())
+                        queue.record_progress(
+                            run_id, execution.output(), output_bytes=execution.buffer.total
+                        )
                         # A big kept tail (output_limit goes up to 16 MiB) is rewritten
                         # whole on each flush: space those out so the database writes
                         # at most about FLUSH_BYTES_PER_SECOND for one job.
@@ -633,6 +676,7 @@ class Worker:
                 self.queues,
                 exit_code=result.exit_code,
                 output=result.output,
+                output_bytes=result.output_bytes,
                 pgid=pgid,
                 host=self.host,
                 now=now,
@@ -655,7 +699,9 @@ class Worker:
                 outcome=result.outcome,
                 exit_code=result.exit_code,
                 output=result.output,
+                output_bytes=result.output_bytes,
                 error=result.error,
+                final=result.final,
                 pgid=pgid,
                 now=now,
             )

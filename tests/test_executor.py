@@ -131,3 +131,11 @@ def test_a_command_that_cannot_be_passed_to_exec_is_a_failed_result(tmp_path):
     result = executor.run("echo a\x00b", cwd=str(tmp_path))
     assert result.outcome is RunOutcome.FAILED
     assert "cannot start" in result.error
+
+
+def test_a_jobs_env_goes_over_the_workers_and_queuectl_names_over_both():
+    base = {b"PATH": b"/usr/bin", b"STAGE": b"worker", b"QUEUECTL_JOB_ID": b"stale"}
+    env = executor.job_environment("j1", 2, base, {"STAGE": "prod", "QUEUECTL_ATTEMPT": "9"})
+    assert env[b"PATH"] == b"/usr/bin" and env[b"STAGE"] == b"prod"
+    assert (env[b"QUEUECTL_JOB_ID"], env[b"QUEUECTL_ATTEMPT"]) == (b"j1", b"2")
+    assert base[b"STAGE"] == b"worker"  # the worker's own copy is untouched

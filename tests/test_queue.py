@@ -202,16 +202,26 @@ def test_retry_resets_attempts_from_failed_dead_and_cancelled():
         )
 
 
-@pytest.mark.parametrize("state", ["pending", "processing", "completed"])
-def test_retry_refuses_jobs_that_are_not_finished_badly(state):
+@pytest.mark.parametrize("state", ["pending", "processing"])
+def test_retry_refuses_jobs_that_have_not_finished(state):
     job_id = add()
     if state != "pending":
-        claim = claim_one()
-        if state == "completed":
-            queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
+        claim_one()
     with pytest.raises(InvalidTransition, match=state):
         queue.retry([job_id])
     assert queue.get_job(job_id).state == state
+
+
+def test_retry_of_a_completed_job_runs_it_again_as_a_new_run():
+    job_id = add()
+    claim = claim_one()
+    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 1)
+    assert queue.retry([job_id], now=T0 + 2) == [job_id]
+    job = queue.get_job(job_id)
+    assert (job.state, job.attempts, job.run_at, job.finished_at) == ("pending", 0, T0 + 2, None)
+    claim_one(now=T0 + 3)
+    runs = queue.runs_of(job_id)
+    assert [(run.run, run.attempt) for run in runs] == [(1, 1), (2, 1)]
 
 
 def test_retry_is_all_or_nothing():
@@ -296,7 +306,7 @@ def test_recovery_requeues_the_job_of_a_worker_whose_lease_expired():
     assert (job.state, job.attempts) == (JobState.FAILED, 1)  # an attempt spent, retried later
     assert [run.outcome for run in queue.runs_of(job_id)] == ["lost"]
     assert killed and killed[0].job_id == job_id
-    assert Worker.get_by_id("w1").state == WorkerState.STOPPED
+    assert Worker.get_by_id("w1").state == WorkerState.LOST  # died; never said it stopped
 
 
 def test_recovery_leaves_live_workers_alone():

@@ -42,7 +42,8 @@ class Expected:
     attempts: int
     max_retries: int
     run_at: float
-    created_at: float
+    seq: int
+    """Enqueue order: the claim's tie-break after priority and run_at."""
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -70,7 +71,7 @@ class QueueMachine(RuleBasedStateMachine):
         spec = JobSpec(command="true", max_retries=max_retries, delay=delay)
         job_id = queue.enqueue(spec, now=self.now, cwd="/").id
         self.model[job_id] = Expected(
-            JobState.PENDING, 0, max_retries, self.now + delay, created_at=self.now
+            JobState.PENDING, 0, max_retries, self.now + delay, seq=len(self.model)
         )
         return job_id
 
@@ -103,8 +104,8 @@ class QueueMachine(RuleBasedStateMachine):
             assert not due, f"a due job was not claimed: {due}"
             return
         job_id = claim.job.id
-        # Equal priorities: the earliest run_at, then the oldest, then the smallest id.
-        best = min(due, key=lambda item: (item[1].run_at, item[1].created_at, item[0]))
+        # Equal priorities: the earliest run_at, then the first enqueued.
+        best = min(due, key=lambda item: (item[1].run_at, item[1].seq))
         assert job_id == best[0], f"claimed {job_id}, expected {best[0]}"
         expected = self.model[job_id]
         expected.state = JobState.PROCESSING

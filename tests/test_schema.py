@@ -6,7 +6,8 @@ import dataclasses
 
 from queuectl import db, queue, sql
 from queuectl.jobspec import JobSpec
-from queuectl.models import SCHEMA_VERSION, ClaimedJob, Job, SchemaInfo, database
+from queuectl.models import SCHEMA_VERSION, ClaimedJob, Job, Run, RunOutcome, SchemaInfo, database
+from tests.conftest import T0
 
 
 def _indexes() -> set[str]:
@@ -26,34 +27,66 @@ def test_a_claimed_job_carries_every_job_column_in_order():
 def test_a_fresh_database_has_no_index_that_only_costs_writes(opened):
     indexes = _indexes()
     assert "queuectl_job_claimable" in indexes
-    assert "queuectl_run_job_id_attempt" in indexes
+    assert "queuectl_run_job_id_run" in indexes
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & indexes
 
 
 def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.open_database(db_url)
     [job] = queue.enqueue_many([JobSpec(command="echo kept")])
-    # Put the database back as schema 1 left it: two more indexes, version 1.
+    # Put the database back as schema 1 left it: schema 3's tables, two more indexes.
+    _as_schema_3()
     database.execute_sql('CREATE INDEX queuectl_job_worker_id ON queuectl_job ("worker_id")')
     database.execute_sql('CREATE INDEX queuectl_run_job_id ON queuectl_run ("job_id")')
     SchemaInfo.update(value="1").where(SchemaInfo.key == "schema_version").execute()
     db.close_database()
 
     db.open_database(db_url)
-    assert db.schema_version() == SCHEMA_VERSION == 3
+    assert db.schema_version() == SCHEMA_VERSION == 4
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
 
-NEWEST_FIRST = {"queuectl_job_state_created_at_id", "queuectl_job_created_at_id"}
+SCHEMA_3_INDEXES = {"queuectl_job_state_created_at_id", "queuectl_job_created_at_id"}
 SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_at"}
+SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
-def test_a_schema_2_database_gets_newest_first_indexes_that_end_with_the_id(db_url):
+def _as_schema_3() -> None:
+    """Put an open database back as schema 3 left it: no seq/env/run/output_bytes columns,
+    the (created_at, id) indexes, a claim index ending with created_at, id."""
+    database.execute_sql("DROP INDEX queuectl_job_claimable")
+    for name in SCHEMA_4_INDEXES:
+        database.execute_sql(f"DROP INDEX {name}")
+    for table, column in (
+        ("queuectl_job", "seq"),
+        ("queuectl_job", "env"),
+        ("queuectl_job", "output_bytes"),
+        ("queuectl_run", "run"),
+        ("queuectl_run", "output_bytes"),
+    ):
+        database.execute_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+    database.execute_sql(
+        "CREATE INDEX queuectl_job_state_created_at_id ON queuectl_job (state, created_at, id)"
+    )
+    database.execute_sql("CREATE INDEX queuectl_job_created_at_id ON queuectl_job (created_at, id)")
+    database.execute_sql(
+        "CREATE INDEX queuectl_run_job_id_attempt ON queuectl_run (job_id, attempt)"
+    )
+    database.execute_sql(
+        "CREATE INDEX queuectl_job_claimable"
+        " ON queuectl_job (priority DESC, run_at, created_at, id)"
+        " WHERE state IN ('pending', 'failed')"
+    )
+    SchemaInfo.update(value="3").where(SchemaInfo.key == "schema_version").execute()
+
+
+def test_a_schema_2_database_is_upgraded_through_3_to_the_newest(db_url):
     db.open_database(db_url)
     [job] = queue.enqueue_many([JobSpec(command="echo kept")])
-    # Put the database back as schema 2 left it: the same indexes without the id.
-    for name in NEWEST_FIRST:
+    _as_schema_3()
+    # … and back to schema 2: the same newest-first indexes without the id.
+    for name in SCHEMA_3_INDEXES:
         database.execute_sql(f"DROP INDEX {name}")
     database.execute_sql(
         'CREATE INDEX queuectl_job_state_created_at ON queuectl_job ("state", "created_at")'
@@ -65,15 +98,41 @@ def test_a_schema_2_database_gets_newest_first_indexes_that_end_with_the_id(db_u
     db.open_database(db_url)
     assert db.schema_version() == SCHEMA_VERSION
     indexes = _indexes()
-    assert indexes >= NEWEST_FIRST and not SCHEMA_2_NEWEST_FIRST & indexes
+    assert indexes >= SCHEMA_4_INDEXES and not (SCHEMA_2_NEWEST_FIRST | SCHEMA_3_INDEXES) & indexes
     assert Job.get_by_id(job).command == "echo kept"
 
 
-def test_newest_first_with_its_tie_break_is_read_from_an_index_not_sorted(db_path):
-    """A bulk enqueue shares one timestamp; ordering it by id must not sort every job."""
+def test_a_schema_3_database_numbers_jobs_by_time_then_id_and_runs_per_job(db_url):
+    """Existing jobs keep the order the claim gave them (created_at, then id); runs are
+    numbered per job in the order they were recorded; output sizes are unknown."""
+    db.open_database(db_url)
+    ids = queue.enqueue_many([JobSpec(command=f"echo {n}") for n in range(4)], now=T0)
+    [late] = queue.enqueue_many([JobSpec(command="echo late")], now=T0 - 60)
+    for _ in range(2):
+        claim = queue.claim("w1", now=T0)
+        assert claim is not None
+        queue.finish(claim.job.id, claim.run_id, "w1", outcome=RunOutcome.FAILED, now=T0)
+    _as_schema_3()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert db.schema_version() == SCHEMA_VERSION
+    by_seq = [job.id for job in Job.select().order_by(Job.seq)]
+    assert by_seq == [late, *sorted(ids)]  # the oldest first; a shared time broken by id
+    assert len({job.seq for job in Job.select()}) == 5
+    runs = list(Run.select().order_by(Run.id))
+    assert [run.run for run in runs] == [1, 1]  # two jobs, one run each
+    assert all(run.output_bytes is None for run in runs)
+    # The next enqueue comes after every migrated job; the claim still uses its index.
+    [new] = queue.enqueue_many([JobSpec(command="echo new")], now=T0)
+    assert Job.get_by_id(new).seq == 6
+
+
+def test_newest_first_is_read_from_an_index_not_sorted(db_path):
+    """``list`` and the dashboard ask for the newest N: that must not sort every job."""
     db.open_database(db_path)
     for states in ([], ["dead"]):
-        query = Job.select().order_by(Job.created_at.desc(), Job.id.desc()).limit(50)
+        query = Job.select().order_by(Job.seq.desc()).limit(50)
         if states:
             query = query.where(Job.state.in_(states))
         text, params = query.sql()
@@ -81,3 +140,15 @@ def test_newest_first_with_its_tie_break_is_read_from_an_index_not_sorted(db_pat
             str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {text}", params)
         )
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
+    """At 100k waiting jobs the claim must stay O(1): no sort, and the partial index."""
+    db.open_database(db_path)
+    statement = sql.claim_sql("?", 2, postgres=False)
+    select = statement[statement.index("SELECT id") : statement.index("LIMIT 1")]
+    plan = " ".join(
+        str(row)
+        for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select}", (T0, "default", "other"))
+    )
+    assert "queuectl_job_claimable" in plan and "TEMP B-TREE" not in plan, plan

@@ -45,6 +45,28 @@ def test_a_job_ignores_no_signal_the_worker_ignores(tmp_path):
     assert ignored == set()
 
 
+def _signal_set(status: str, field: str) -> set[int]:
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
+    mask = int(line.split()[1], 16)
+    return {number for number in signal.valid_signals() if mask & (1 << (int(number) - 1))}
+
+
+def test_a_job_starts_with_default_signals_whatever_the_worker_inherited(tmp_path):
+    """A worker started in the background (``&``, nohup, a CI wrapper) inherits SIGINT and
+    SIGQUIT ignored, or a blocked mask; none of it may reach its jobs."""
+    inherited = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2)
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in inherited}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
+    try:
+        result = _run("cat /proc/$$/status", str(tmp_path))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert _signal_set(result.output, "SigIgn") == set()
+    assert _signal_set(result.output, "SigBlk") == set()
+
+
 def test_a_job_runs_in_a_session_and_group_of_its_own(tmp_path):
     started = executor.Execution.start("sleep 5", cwd=str(tmp_path))
     assert isinstance(started, executor.Execution)

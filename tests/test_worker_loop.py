@@ -188,7 +188,7 @@ def test_recovery_at_start_requeues_a_dead_workers_job(opened):
     runs = queue.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
     assert runs[1].started_at >= T0 + 2  # the lost attempt was spent: backoff applies
-    assert WorkerRow.get_by_id(ghost).state == WorkerState.STOPPED
+    assert WorkerRow.get_by_id(ghost).state == WorkerState.LOST
 
 
 def test_stale_heartbeat_on_another_host_is_recovered_after_the_lease(opened):
@@ -326,7 +326,7 @@ def test_re_registers_when_its_row_disappears(opened):
     ],
 )
 def test_new_text_follows_a_sliding_tail(before, after, expected):
-    from queuectl.cli.workers import new_text
+    from queuectl.cli.logs import new_text
 
     assert new_text(before, after) == expected
 
@@ -535,3 +535,25 @@ def test_a_job_the_database_gives_a_live_worker_that_it_is_not_running_is_recove
     job = Job.get_by_id(job_id)
     assert job.state in (JobState.FAILED, JobState.PENDING, JobState.COMPLETED)
     assert job.attempts >= 1
+
+
+def test_a_vanished_cwd_sends_the_job_to_the_dlq_at_once(opened, tmp_path):
+    """Retrying cannot bring a directory back: no backoff, no retries burnt one by one."""
+    folder = tmp_path / "release-42"
+    folder.mkdir()
+    job_id = queue.enqueue(JobSpec(command="true", cwd=str(folder), max_retries=3), now=T0).id
+    folder.rmdir()
+    make_worker(FakeClock()).step()
+    job = Job.get_by_id(job_id)
+    assert (job.state, job.attempts) == (JobState.DEAD, 1)
+    assert "does not exist" in job.last_error and "not retried" in job.last_error
+
+
+def test_a_run_records_how_much_its_command_printed(opened):
+    config.set_value("output_limit", 1024)
+    job_id = enqueue("head -c 5000 /dev/zero | tr '\\0' x; echo; echo end")
+    make_worker(FakeClock()).step()
+    [run] = queue.runs_of(job_id)
+    assert run.output_bytes == 5000 + 1 + 4
+    assert run.output.endswith("x\nend\n") and len(run.output.encode()) <= 1024
+    assert Job.get_by_id(job_id).output_bytes == run.output_bytes

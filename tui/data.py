@@ -18,7 +18,9 @@ from rich.text import Text
 
 from queuectl import config, queue
 from queuectl.db import read_transaction
+from queuectl.liveness import shown_state
 from queuectl.models import Job, JobState, Run, Worker, WorkerState, database
+from queuectl.states import ENDED_WORKER_STATES
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 
@@ -40,7 +42,7 @@ STATE_STYLES: dict[str, str] = {
     WorkerState.BUSY: "bold cyan",
     WorkerState.STOPPING: "yellow",
     WorkerState.STOPPED: "bright_black",
-    "lost": "bold red",
+    WorkerState.LOST: "bold red",
 }
 
 Cells = tuple[Text, ...]
@@ -254,10 +256,10 @@ def _window(
 ) -> tuple[list[dict[str, Any]], int]:
     """The newest ``limit`` rows and how many matched in all (``total`` when already known).
 
-    Newest first, ties by id: the (created_at, id) index serves that order, so
+    Newest first by enqueue order: the (seq) index serves that order, so
     SQLite stops at the limit however many jobs there are.
     """
-    rows = _fetch_dicts(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit))
+    rows = _fetch_dicts(query.order_by(Job.seq.desc()).limit(limit))
     if len(rows) < limit:
         return rows, len(rows)
     return rows, query.count() if total is None else total
@@ -353,9 +355,7 @@ def dlq_parts(row: dict[str, Any], now: float) -> Parts:
 def worker_parts(worker: Worker, now: float, lease: float) -> Parts:
     """The workers pane's cells; a live-looking worker past its lease is shown as lost."""
     beat = now - worker.heartbeat_at
-    state = worker.state
-    if state != WorkerState.STOPPED and beat > lease:
-        state = "lost"
+    state = shown_state(worker, now=now, lease_seconds=lease)
     return (
         (one_line(worker.id, 24), ""),
         (str(worker.pid), ""),
@@ -418,14 +418,19 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             # Running workers first, newest first: stopped ones pile up over days.
             workers = sorted(
                 queue.list_workers(),
-                key=lambda w: (w.state == WorkerState.STOPPED, -w.started_at, w.id),
+                key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
             )
             spark = throughput(now)
     finally:
         if not database.is_closed():
             database.close()
     lease = float(settings["lease_seconds"])
-    live = [w for w in workers if w.state != WorkerState.STOPPED and now - w.heartbeat_at <= lease]
+    live = [
+        w
+        for w in workers
+        if w.state not in ENDED_WORKER_STATES
+        and shown_state(w, now=now, lease_seconds=lease) != WorkerState.LOST
+    ]
     width = request.command_width
     jobs = build_table(
         [(r["id"], job_parts(r, now, width)) for r in jobs_rows],

@@ -37,6 +37,7 @@ def seed_demo(now: float) -> None:
     def run(job_id: str, attempt: int, start: float, end: float | None, **fields: object) -> None:
         Run.insert(
             job=job_id,
+            run=attempt,
             attempt=attempt,
             worker_id=fields.pop("worker_id", "w-7f3a"),
             host="build-01",

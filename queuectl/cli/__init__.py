@@ -12,7 +12,10 @@ from queuectl import __version__
 from queuectl.cli.common import AppContext, QueuectlGroup, db_option
 from queuectl.cli.dlq import dlq
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
+from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
+from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
 from queuectl.cli.settings import config
+from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
 from queuectl.cli.workers import COMMANDS as WORKER_COMMANDS
 
 
@@ -32,7 +35,15 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(AppContext)
 
 
-for command in (*JOB_COMMANDS, dlq, config, *WORKER_COMMANDS):
+for command in (
+    *JOB_COMMANDS,
+    *STATUS_COMMANDS,
+    *MANAGE_COMMANDS,
+    *LOG_COMMANDS,
+    dlq,
+    config,
+    *WORKER_COMMANDS,
+):
     cli.add_command(command)
 
 

@@ -19,6 +19,7 @@ import click
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.states import JobState
+from queuectl.textsafe import unicode_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +52,13 @@ class QueuectlGroup(click.Group):
         """
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        given = kwargs.get("args", args[0] if args else None)
+        arguments = list(sys.argv[1:] if given is None else given)
+        for position, argument in enumerate(arguments, start=1):
+            problem = unicode_problem(argument)
+            if problem:
+                click.echo(f"Error: argument {position} {problem}", err=True)
+                sys.exit(BadInput.exit_code)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except _NO_ARGS_IS_HELP as exc:
@@ -206,3 +214,40 @@ def emit_json(data: Any) -> None:
     """
     text = json.dumps(data, indent=2, ensure_ascii=False)
     click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def error_line(message: str) -> None:
+    """One ``Error: …`` line on stderr for one failure among several (the command goes on)."""
+    click.echo(f"Error: {_one_line(message)}", err=True)
+
+
+def note(message: str) -> None:
+    """A remark for people on stderr (never in the way of stdout a script reads)."""
+    click.echo(_one_line(message), err=True)
+
+
+def stdin_is_terminal() -> bool:
+    """Whether there is a person to ask (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def confirm_many(question: str, *, yes: bool) -> None:
+    """Ask before a command changes many jobs; ``--yes`` answers for scripts.
+
+    Raises:
+        BadInput: no terminal to ask on and no ``--yes`` (exit 2): a script must
+            say it means it, rather than hang on a prompt or act unasked.
+        click.Abort: the person said no (exit 1).
+    """
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise BadInput(f"{question.rstrip('?')}: add --yes to confirm (no terminal to ask on)")
+    if not click.confirm(question, default=False, err=True):
+        raise click.Abort
+
+
+def yes_option(func: F) -> F:
+    return click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+    )(func)

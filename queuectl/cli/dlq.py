@@ -13,6 +13,8 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
+from queuectl.cli.jobs import LIST_CAP, print_jobs
+from queuectl.cli.manage import report_outcome
 from queuectl.states import JobState
 
 
@@ -23,54 +25,55 @@ def dlq() -> None:
 
 
 @dlq.command(name="list")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--queue", "-q", help="Only this queue.")
+@click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    help=f"At most N jobs (default: {LIST_CAP} in the table, every one with --json).",
+)
+@click.option("--all", "-a", "show_all", is_flag=True, help="Every dead job, no cap.")
 @db_option
 @json_option
 @pass_app(read_only=True)
-def dlq_list(app: AppContext, limit: int, as_json: bool) -> None:
+def dlq_list(
+    app: AppContext,
+    queue: str | None,
+    search: str | None,
+    limit: int | None,
+    show_all: bool,
+    as_json: bool,
+) -> None:
     """Dead jobs with their last error, newest first."""
-    from queuectl import queue
-
-    app.open()
-    jobs = queue.list_jobs(states=[JobState.DEAD], limit=limit)
-    if as_json:
-        from queuectl.records import job_record
-
-        emit_json([job_record(job) for job in jobs])
-        return
-    if not jobs:
-        click.echo("The DLQ is empty.", err=True)
-        return
-    from queuectl.cli import render
-
-    out = render.console()
-    out.print(render.jobs_table(jobs, dlq=True, width=out.width))
+    print_jobs(app, [JobState.DEAD], queue, search, limit, show_all, as_json, dlq=True)
 
 
 @dlq.command(name="retry")
 @click.argument("job_ids", metavar="[ID]...", nargs=-1)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
 @db_option
+@json_option
 @pass_app
-def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool) -> None:
-    """Move dead jobs back to pending with their retries reset."""
-    from queuectl import queue
-    from queuectl.errors import InvalidTransition
+def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+    """Move dead jobs back to pending with their retries reset.
+
+    An id that is not in the DLQ gets an error line; the others are retried.
+    """
+    from queuectl import manage
 
     if job_ids and retry_all:
         raise BadInput("give job ids or --all, not both")
     if not job_ids and not retry_all:
         raise BadInput("give job ids, or --all")
     app.open()
-    if retry_all:
-        count = queue.retry_dead()
+    ids = job_ids or manage.select(manage.DLQ_RETRY).ids
+    outcome = manage.act(manage.DLQ_RETRY, ids)
+    if retry_all and not as_json:
+        count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} back to pending")
         return
-    for job_id in job_ids:
-        if queue.get_job(job_id).state != JobState.DEAD:
-            raise InvalidTransition(f"job {job_id} is not in the DLQ")
-    for job_id in queue.retry(job_ids):
-        click.echo(f"{job_id} pending")
+    report_outcome(manage.DLQ_RETRY, outcome, as_json=as_json, each=True)
 
 
 @dlq.command(name="purge")
@@ -80,13 +83,13 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool) -> Non
 @pass_app
 def dlq_purge(app: AppContext, yes: bool, as_json: bool) -> None:
     """Delete every dead job and its runs."""
-    from queuectl import queue
+    from queuectl import manage, reads
 
     app.open()
-    dead = queue.counts()[JobState.DEAD.value]
+    dead = reads.counts()[JobState.DEAD.value]
     if dead and not yes and not click.confirm(f"Delete {dead} dead jobs?", default=False):
         raise click.Abort
-    removed = queue.purge([JobState.DEAD])
+    removed = manage.purge([JobState.DEAD])
     if as_json:
         emit_json({"purged": removed})
     else:

@@ -1,10 +1,8 @@
-"""Commands about jobs: enqueue, list, show, status, retry, cancel, delete, purge."""
+"""Commands that add and read jobs: enqueue, add, list, show."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import IO
 
 import click
 
@@ -15,9 +13,29 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
+    warn,
 )
-from queuectl.states import FINISHED_STATES, JobState
+from queuectl.states import JobState
+
+LIST_CAP = 50
+"""Rows the human ``list`` shows unless told otherwise; it then says how many more match."""
+
+
+def _store(app: AppContext, specs: list, *, as_json: bool, single: bool) -> None:
+    """Enqueue validated specs; print their ids, or (``--json``) the jobs."""
+    from queuectl import queue
+
+    app.open()
+    ids = queue.enqueue_many(specs, warn=warn)
+    if as_json:
+        from queuectl.records import job_record
+
+        records = [job_record(queue.get_job(job_id)) for job_id in ids]
+        emit_json(records[0] if single else records)
+    else:
+        click.echo("\n".join(ids))
 
 
 @click.command()
@@ -26,48 +44,113 @@ from queuectl.states import FINISHED_STATES, JobState
     "--file",
     "-f",
     "file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="Read one JSON object per line from a file ('-' for standard input).",
 )
 @db_option
 @json_option
 @pass_app
-def enqueue(app: AppContext, job_json: str | None, file: IO[str] | None, as_json: bool) -> None:
+def enqueue(app: AppContext, job_json: str | None, file, as_json: bool) -> None:
     """Add a job: a JSON object with at least "command"; prints its id.
 
     \b
-    Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd.
+    Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd, env.
     Example: queuectl enqueue '{"command": "make test", "priority": 5, "delay": "30s"}'
     With --file (or '-' as JSON) every line is a job, and all are accepted or none.
+    For a plain command without JSON: queuectl add -- make test
     """
     from queuectl import jobspec
 
     if job_json == "-" and file is None:
-        file = sys.stdin
+        file = sys.stdin.buffer
         job_json = None
     if (job_json is None) == (file is None):
         raise BadInput("give one job as JSON, or --file F (or '-') with one job per line")
-    specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)  # type: ignore[arg-type]
+    specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)
     if not specs:
         raise BadInput("the file holds no jobs")
-    from queuectl import queue
+    _store(app, specs, as_json=as_json, single=job_json is not None)
 
-    app.open()
-    ids = queue.enqueue_many(specs)
-    if as_json:
-        from queuectl.records import job_record
 
-        records = [job_record(queue.get_job(job_id)) for job_id in ids]
-        emit_json(records[0] if job_json is not None else records)
-    else:
-        click.echo("\n".join(ids))
+def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, equals, text = value.partition("=")
+        if not equals:
+            raise BadInput(f"--env takes NAME=VALUE (got {value!r})")
+        pairs[name] = text
+    return pairs
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True)
+@click.option("--id", "job_id", help="The job's id (default: 8 random characters).")
+@click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
+@click.option("--queue", "-q", help="Queue name (default: default).")
+@click.option("--delay", "-d", metavar="DURATION", help="Start no sooner than this: 30s, 1h30m.")
+@click.option("--run-at", metavar="TIME", help="Start no sooner than this: ISO 8601 or epoch.")
+@click.option("--timeout", "-t", metavar="DURATION", help="Kill the run after this (0 = none).")
+@click.option("--max-retries", "-r", type=int, help="Retries after the first run.")
+@click.option("--cwd", metavar="DIR", help="Where it runs (default: here).")
+@click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@db_option
+@json_option
+@pass_app
+def add(
+    app: AppContext,
+    command: tuple[str, ...],
+    job_id: str | None,
+    priority: int | None,
+    queue: str | None,
+    delay: str | None,
+    run_at: str | None,
+    timeout: str | None,
+    max_retries: int | None,
+    cwd: str | None,
+    env: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Add a job from a plain command, no JSON; prints its id.
+
+    \b
+    queuectl add -- make -C src test
+    queuectl add --priority 5 --delay 1h30m --env STAGE=prod -- ./deploy.sh
+    queuectl add -- 'tar czf /backup/site.tgz site && echo done'
+    The words of COMMAND are joined with spaces (as pueue does) and run by /bin/sh:
+    quote the whole command to keep its own quotes and operators for the shell.
+    Options come before COMMAND; '--' ends them. Validated as enqueue validates JSON.
+    """
+    from queuectl import jobspec
+
+    fields: dict[str, object] = {"command": " ".join(command)}
+    for key, value in (
+        ("id", job_id),
+        ("priority", priority),
+        ("queue", queue),
+        ("delay", delay),
+        ("run_at", run_at),
+        ("timeout", timeout),
+        ("max_retries", max_retries),
+        ("cwd", cwd),
+        ("env", _env_pairs(env) if env else None),
+    ):
+        if value is not None:
+            fields[key] = value
+    _store(app, [jobspec.parse_spec(fields)], as_json=as_json, single=True)
 
 
 @click.command(name="list")
 @click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
 @click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
 @click.option("--queue", "-q", help="Only this queue.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    help=f"At most N jobs (default: {LIST_CAP} in the table, every match with --json).",
+)
+@click.option("--all", "-a", "show_all", is_flag=True, help="Every matching job, no cap.")
 @db_option
 @json_option
 @pass_app(read_only=True)
@@ -76,27 +159,62 @@ def list_(
     state_arg: JobState | None,
     states: tuple[JobState, ...],
     queue: str | None,
-    limit: int,
+    search: str | None,
+    limit: int | None,
+    show_all: bool,
     as_json: bool,
 ) -> None:
-    """List jobs, newest first (also: queuectl list pending)."""
-    from queuectl import queue as q
+    """List jobs, newest first (also: queuectl list pending).
 
-    app.open()
+    The table shows the newest 50 and says how many more match; --json gives
+    every match (without output: see show) unless --limit is given.
+    """
     wanted = [*states, *([state_arg] if state_arg else [])]
-    jobs = q.list_jobs(states=wanted or None, queue=queue, limit=limit)
+    print_jobs(app, wanted, queue, search, limit, show_all, as_json)
+
+
+def print_jobs(
+    app: AppContext,
+    states: list[JobState],
+    queue: str | None,
+    search: str | None,
+    limit: int | None,
+    show_all: bool,
+    as_json: bool,
+    *,
+    dlq: bool = False,
+) -> None:
+    """``list`` and ``dlq list``: a capped table that says what it left out, or every
+    match as JSON (without output) unless ``limit``."""
+    from queuectl import reads
+
+    if limit is not None and show_all:
+        raise BadInput("give --limit N or --all, not both")
+    app.open()
+    if limit is None and not (show_all or as_json):
+        limit = LIST_CAP
+    jobs = reads.list_jobs(
+        states=states or None, queue=queue, search=search, limit=limit, with_output=False
+    )
     if as_json:
         from queuectl.records import job_record
 
-        emit_json([job_record(job) for job in jobs])
+        emit_json([job_record(job, with_output=False) for job in jobs])
+        return
+    if not jobs:
+        click.echo("The DLQ is empty." if dlq else "No jobs.", err=True)
         return
     from queuectl.cli import render
 
-    if not jobs:
-        click.echo("No jobs.", err=True)
-        return
     out = render.console()
-    out.print(render.jobs_table(jobs, width=out.width))
+    out.print(render.jobs_table(jobs, dlq=dlq, width=render.fits(out)))
+    if limit is not None and len(jobs) == limit:
+        more = reads.count_jobs(states=states or None, queue=queue, search=search) - len(jobs)
+        if more > 0:
+            note(
+                f"… {more} more job{'s' if more != 1 else ''} match: "
+                f"--limit {len(jobs) + more} or --all shows them"
+            )
 
 
 @click.command()
@@ -106,11 +224,11 @@ def list_(
 @pass_app(read_only=True)
 def show(app: AppContext, job_id: str, as_json: bool) -> None:
     """Show a job: its fields, every run, and the latest output."""
-    from queuectl import queue
+    from queuectl import reads
 
     app.open()
-    job = queue.get_job(job_id)
-    runs = queue.runs_of(job_id)
+    job = reads.get_job(job_id)
+    runs = reads.runs_of(job_id)
     if as_json:
         from queuectl.records import job_record, run_record
 
@@ -123,118 +241,4 @@ def show(app: AppContext, job_id: str, as_json: bool) -> None:
         out.print(part)
 
 
-@click.command()
-@db_option
-@json_option
-@pass_app(read_only=True)
-def status(app: AppContext, as_json: bool) -> None:
-    """Jobs per state, and the workers with what they are running."""
-    from queuectl import db, queue
-    from queuectl.textsafe import one_line
-
-    location = app.open()  # warns about a file others could write (see AppContext.open)
-    counts = queue.counts()
-    workers = queue.list_workers()
-    if as_json:
-        from queuectl.records import worker_record
-
-        emit_json({"jobs": counts, "workers": [worker_record(w) for w in workers]})
-        return
-    from rich.text import Text
-
-    from queuectl.cli import render
-
-    out = render.console()
-    out.print(Text(f"Database  {one_line(db.describe(location))}", style="dim"))
-    out.print(Text("Jobs", style="bold"))
-    out.print(render.counts_table(counts))
-    active = [w for w in workers if w.state != "stopped"]
-    out.print(Text(f"Workers ({len(active)} running)", style="bold"))
-    if active:
-        out.print(render.workers_table(active))
-    else:
-        out.print(Text("no workers running; start some with: queuectl worker start", style="dim"))
-
-
-@click.command()
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
-@db_option
-@pass_app
-def retry(app: AppContext, job_ids: tuple[str, ...]) -> None:
-    """Run failed, dead or cancelled jobs again, with their retries reset."""
-    from queuectl import queue
-
-    app.open()
-    for job_id in queue.retry(job_ids):
-        click.echo(f"{job_id} pending")
-
-
-def _for_each_job(
-    app: AppContext, job_ids: tuple[str, ...], action: Callable[[str], object], done: str
-) -> None:
-    """Apply ``action`` to every id in one transaction: all of them, or none."""
-    from queuectl.db import write_transaction
-
-    app.open()
-    with write_transaction():
-        for job_id in job_ids:
-            action(job_id)
-    for job_id in job_ids:
-        click.echo(f"{job_id} {done}")
-
-
-@click.command()
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
-@db_option
-@pass_app
-def cancel(app: AppContext, job_ids: tuple[str, ...]) -> None:
-    """Cancel waiting or running jobs (a running job's process group is killed)."""
-    from queuectl import queue
-
-    _for_each_job(app, job_ids, queue.cancel, "cancelled")
-
-
-@click.command()
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
-@db_option
-@pass_app
-def delete(app: AppContext, job_ids: tuple[str, ...]) -> None:
-    """Delete jobs that are not running, with their run history."""
-    from queuectl import queue
-
-    _for_each_job(app, job_ids, queue.delete, "deleted")
-
-
-@click.command()
-@click.option(
-    "--state",
-    "-s",
-    "states",
-    multiple=True,
-    type=StateType(FINISHED_STATES),
-    help="Finished state to purge (repeatable; default: completed).",
-)
-@click.option(
-    "--older-than",
-    default="0s",
-    show_default=True,
-    help="Only jobs finished longer ago than this (e.g. 7d, 12h, 30m).",
-)
-@db_option
-@json_option
-@pass_app
-def purge(app: AppContext, states: tuple[JobState, ...], older_than: str, as_json: bool) -> None:
-    """Delete finished jobs and their runs to keep the database small."""
-    from queuectl import queue
-    from queuectl.timeutil import parse_duration
-
-    age = parse_duration(older_than, what="--older-than")
-    app.open()
-    removed = queue.purge(states or (JobState.COMPLETED,), older_than=age)
-    if as_json:
-        emit_json({"purged": removed})
-    else:
-        click.echo(f"purged {removed} job{'s' if removed != 1 else ''}")
-
-
-COMMANDS = (enqueue, list_, show, status, retry, cancel, delete, purge)
+COMMANDS = (enqueue, add, list_, show)

@@ -12,11 +12,14 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from queuectl.jobspec import env_from_json
 from queuectl.models import Job, Run, Worker
+from queuectl.records import dropped_bytes
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 
@@ -38,8 +41,24 @@ STATE_STYLES = {
 }
 
 
+PIPED_WIDTH = 1_000_000
+"""Rich's width when stdout is not a terminal: wide enough that nothing is ever cut.
+
+A script reading ``queuectl list | grep`` must get whole commands, not what
+fitted Rich's default of 80 columns."""
+
+
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """Where tables go: the terminal's width on a terminal, no limit when piped."""
+    probe = Console(highlight=False, soft_wrap=False)
+    if probe.is_terminal:
+        return probe
+    return Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH)
+
+
+def fits(out: Console) -> int | None:
+    """The width tables must fit, or ``None`` when output is piped (nothing is cut)."""
+    return None if out.width >= PIPED_WIDTH else out.width
 
 
 def styled_state(state: str | None) -> Text:
@@ -56,52 +75,87 @@ def relative(epoch: float | None, now: float) -> str:
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(-delta)} ago"
 
 
-def jobs_table(
-    jobs: Iterable[Job], *, now: float | None = None, dlq: bool = False, width: int = 80
-) -> Table:
-    """Jobs as a table that fits ``width`` columns: only COMMAND is cut to make room."""
-    now = time.time() if now is None else now
-    jobs = list(jobs)
-    last_header = "LAST ERROR" if dlq else "WHEN"
-    id_width = min(20, max([2, *(len(job.id) for job in jobs)]))
-    queue_width = min(12, max([5, *(len(job.queue) for job in jobs)]))
-    last_width = 24 if dlq else 12
-    fixed = id_width + 10 + 3 + 5 + queue_width + last_width + 6  # six one-space gaps
-    command_width = max(10, width - fixed)
+def human_bytes(count: int) -> str:
+    """``512 B``, ``64.0 KB``, ``14.9 MB``: sizes of output, in powers of 1000 like ``du --si``."""
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
 
-    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
-    table.add_column("ID", no_wrap=True, width=id_width, overflow="ellipsis")
-    table.add_column("STATE", no_wrap=True, width=10)
-    table.add_column("PRI", justify="right", no_wrap=True, width=3)
-    table.add_column("TRIES", justify="right", no_wrap=True, width=5)
-    table.add_column("QUEUE", no_wrap=True, width=queue_width, overflow="ellipsis")
-    table.add_column("COMMAND", no_wrap=True, width=command_width)
-    table.add_column(last_header, no_wrap=True, width=last_width, overflow="ellipsis")
+
+def dropped_line(output: str | None, output_bytes: int | None) -> str | None:
+    """``… 14.9 MB earlier output not kept``, when the stored output is a tail."""
+    dropped = dropped_bytes(output, output_bytes)
+    if not dropped:
+        return None
+    return f"… {human_bytes(dropped)} earlier output not kept (output_limit keeps the tail)"
+
+
+def jobs_table(
+    jobs: Iterable[Job], *, now: float | None = None, dlq: bool = False, width: int | None = 80
+) -> Table:
+    """Jobs as a table. On a terminal (``width``) only COMMAND is cut to make room;
+    piped (``width=None``) nothing is cut."""
+    now = time.time() if now is None else now
+    rows = []
     for job in jobs:
         if dlq:
-            last = Text(one_line(job.last_error, last_width))
+            last = one_line(job.last_error)
         elif job.state in ("pending", "failed") and job.run_at > now:
-            last = Text(f"due {relative(job.run_at, now)}")
+            last = f"due {relative(job.run_at, now)}"
         else:
-            last = Text(relative(job.updated_at, now))
+            last = relative(job.updated_at, now)
+        rows.append(
+            (
+                job.id,
+                job.state,
+                str(job.priority),
+                f"{job.attempts}/{job.max_retries + 1}",
+                one_line(job.queue),
+                one_line(job.command),
+                last,
+            )
+        )
+    headers = ("ID", "STATE", "PRI", "TRIES", "QUEUE", "COMMAND", "LAST ERROR" if dlq else "WHEN")
+    widths = [
+        max([len(header), *(cell_len(row[i]) for row in rows)]) for i, header in enumerate(headers)
+    ]
+    if width is not None:
+        caps = {0: 20, 4: 12, 6: 24 if dlq else 16}
+        for column, cap in caps.items():
+            widths[column] = min(widths[column], cap)
+        fixed = sum(w for i, w in enumerate(widths) if i != 5) + len(headers) - 1
+        widths[5] = min(widths[5], max(10, width - fixed))
+
+    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
+    for index, header in enumerate(headers):
+        justify = "right" if header in ("PRI", "TRIES") else "left"
+        table.add_column(
+            header, no_wrap=True, width=widths[index], overflow="ellipsis", justify=justify
+        )
+    for job_id, state, priority, tries, queue_name, command, last in rows:
         table.add_row(
-            Text(job.id),
-            styled_state(job.state),
-            str(job.priority),
-            f"{job.attempts}/{job.max_retries + 1}",
-            Text(one_line(job.queue)),
-            Text(one_line(job.command, command_width)),
-            last,
+            Text(job_id),
+            styled_state(state),
+            priority,
+            tries,
+            Text(queue_name),
+            Text(one_line(command, widths[5])),
+            Text(last),
         )
     return table
 
 
 def runs_table(runs: Iterable[Run]) -> Table:
+    """A job's runs: RUN numbers never repeat; TRY is the attempt (restarts on retry)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("#", "WORKER", "STARTED", "DURATION", "OUTCOME", "EXIT"):
-        table.add_column(name, no_wrap=True)
+    for name in ("RUN", "TRY", "WORKER", "STARTED", "DURATION", "OUTCOME", "EXIT"):
+        table.add_column(name, no_wrap=True, justify="right" if name in ("RUN", "TRY") else "left")
     for run in runs:
         table.add_row(
+            str(run.run),
             str(run.attempt),
             Text(run.worker_id or ""),
             iso(run.started_at) or "",
@@ -112,15 +166,18 @@ def runs_table(runs: Iterable[Run]) -> Table:
     return table
 
 
+def _timeout(job: Job) -> str:
+    if job.timeout is None:
+        return "config default"
+    return human_duration(job.timeout) if job.timeout else "none"
+
+
 def job_detail(job: Job, runs: list[Run]) -> list[Any]:
     """The renderables of ``show``: fields, runs, and the latest run's output."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
-    if job.timeout is None:
-        timeout = "config default"
-    else:
-        timeout = f"{job.timeout:g}s" if job.timeout else "none"
+    env = env_from_json(job.env)
     rows: list[tuple[str, Text | str]] = [
         ("id", Text(job.id)),
         ("state", styled_state(job.state)),
@@ -128,8 +185,9 @@ def job_detail(job: Job, runs: list[Run]) -> list[Any]:
         ("queue", Text(one_line(job.queue))),
         ("priority", str(job.priority)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1}"),
-        ("timeout", timeout),
+        ("timeout", _timeout(job)),
         ("cwd", Text(one_line(job.cwd))),
+        ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
         ("created", iso(job.created_at) or ""),
         ("run at", iso(job.run_at) or ""),
         ("started", iso(job.started_at) or ""),
@@ -145,7 +203,11 @@ def job_detail(job: Job, runs: list[Run]) -> list[Any]:
     if runs:
         parts += [Text(""), Text("Runs", style="bold"), runs_table(runs)]
         latest = runs[-1]
-        parts += [Text(""), Text(f"Output (attempt {latest.attempt})", style="bold")]
+        title = f"Output (run {latest.run}, attempt {latest.attempt})"
+        parts += [Text(""), Text(title, style="bold")]
+        dropped = dropped_line(latest.output, latest.output_bytes)
+        if dropped:
+            parts.append(Text(dropped, style="dim"))
         parts.append(Text(inert(latest.output) or "(no output)"))
     return parts
 
@@ -160,15 +222,17 @@ def counts_table(counts: Mapping[str, int]) -> Table:
 
 
 def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Table:
+    """Workers with the queues they serve; a stopped or lost one shows when it ended."""
     now = time.time() if now is None else now
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("ID", "PID", "HOST", "STATE", "JOB", "HEARTBEAT", "DONE", "FAILED"):
+    for name in ("ID", "PID", "HOST", "QUEUES", "STATE", "JOB", "HEARTBEAT", "DONE", "FAILED"):
         table.add_column(name, no_wrap=True)
     for worker in workers:
         table.add_row(
             Text(worker.id),
             str(worker.pid),
             Text(one_line(worker.host)),
+            Text(one_line(worker.queues)),
             styled_state(worker.state),
             Text(worker.current_job or ""),
             relative(worker.heartbeat_at, now),

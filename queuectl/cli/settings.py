@@ -81,30 +81,47 @@ def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
     _print_settings(app, [normalize_key(key)] if key else None, as_json)
 
 
+def _setting(key: str, value: float | int) -> dict[str, object]:
+    """A setting as ``--json`` prints a changed one."""
+    from queuectl import config as settings
+
+    return {"key": key, "value": value, "default": settings.SPECS[key].default}
+
+
 @config.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @db_option
+@json_option
 @pass_app
-def config_set(app: AppContext, key: str, value: str) -> None:
+def config_set(app: AppContext, key: str, value: str, as_json: bool) -> None:
     """Change a setting; the value is checked against its type and range."""
     from queuectl import config as settings
 
     normal = settings.normalize_key(key)
     settings.SPECS[normal].parse(value)  # validate before touching the database
     app.open()
-    click.echo(f"{normal} = {settings.set_value(normal, value)}")
+    stored = settings.set_value(normal, value)
+    if as_json:
+        emit_json(_setting(normal, stored))
+    else:
+        click.echo(f"{normal} = {stored}")
 
 
 @config.command(name="reset")
 @click.argument("key", required=False)
 @db_option
+@json_option
 @pass_app
-def config_reset(app: AppContext, key: str | None) -> None:
+def config_reset(app: AppContext, key: str | None, as_json: bool) -> None:
     """Back to the default: one KEY, or every setting."""
     from queuectl import config as settings
 
     keys = [settings.normalize_key(key)] if key else None
     app.open()
-    for name in settings.reset(keys[0] if keys else None):
+    names = settings.reset(keys[0] if keys else None)
+    if as_json:
+        emit_json([_setting(name, settings.SPECS[name].default) for name in names])
+        return
+    for name in names:
         click.echo(f"{name} = {settings.SPECS[name].default}")

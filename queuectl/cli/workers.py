@@ -1,4 +1,4 @@
-"""Commands about workers (``worker start|run|stop|list``) and a job's output (``logs``)."""
+"""Commands about workers: ``worker start|run|stop|list|prune``."""
 
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-
-FOLLOW_INTERVAL = 0.25
-"""Seconds between reads of the Run row by ``logs --follow`` (workers flush every 0.5 s)."""
 
 
 def _queues(values: tuple[str, ...]) -> list[str]:
@@ -120,138 +117,107 @@ def run_(
     help="Seconds to wait for the workers to exit.",
 )
 @db_option
+@json_option
 @pass_app
-def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: float) -> None:
+def stop(
+    app: AppContext, refs: tuple[str, ...], force: bool, timeout: float, as_json: bool
+) -> None:
     """Stop workers (all by default) and wait until they have exited.
 
-    Graceful by default: each finishes its current job first.
+    Graceful by default: each finishes its current job first. A worker whose
+    process had already died is reported lost, and its job recovered.
     """
     from queuectl import supervisor
+    from queuectl.models import Worker, WorkerState
 
     app.open()
     ids = supervisor.resolve_workers(refs) if refs else None
     asked = supervisor.request_stop(ids, force=force)
     if not asked:
-        click.echo("no workers running")
+        if as_json:
+            emit_json([])
+        else:
+            click.echo("no workers running")
         return
     left = supervisor.wait_stopped(asked, timeout)
-    for worker_id in asked:
-        if worker_id not in left:
-            click.echo(f"stopped worker {worker_id}")
+    rows = {w.id: w for w in Worker.select().where(Worker.id.in_(asked))}
+    if as_json:
+        from queuectl.records import worker_record
+
+        emit_json([worker_record(rows[w]) for w in asked if w in rows])
+    else:
+        for worker_id in asked:
+            row = rows.get(worker_id)
+            if worker_id in left:
+                continue
+            if row is not None and row.state == WorkerState.LOST:
+                click.echo(
+                    f"worker {worker_id} was lost (its process had died); its job was recovered"
+                )
+            else:
+                click.echo(f"stopped worker {worker_id}")
     if left:
         hint = "" if force else "; use --force to kill their jobs"
         raise click.ClickException(f"still running after {timeout:g}s: {', '.join(left)}{hint}")
 
 
 @worker.command(name="list")
-@click.option("--all", "-a", "show_all", is_flag=True, help="Include stopped workers.")
+@click.option("--all", "-a", "show_all", is_flag=True, help="Include stopped and lost workers.")
 @db_option
 @json_option
 @pass_app(read_only=True)
 def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
-    """Workers with their state, current job and heartbeat age."""
-    from queuectl import queue
+    """Workers with their queues, state, current job and heartbeat age.
+
+    A worker that died without stopping (kill -9, a crash, its host gone) is
+    shown lost; --all lists those and the stopped ones (worker prune removes them).
+    """
+    from queuectl import liveness
 
     app.open()
-    workers = queue.list_workers(include_stopped=show_all)
+    workers = liveness.workers_as_seen(include_ended=show_all)
     if as_json:
         from queuectl.records import worker_record
 
         emit_json([worker_record(w) for w in workers])
         return
     if not workers:
-        click.echo("no workers" + ("" if show_all else " running (--all shows stopped ones)"))
+        click.echo("no workers" + ("" if show_all else " running (--all shows ended ones)"))
         return
     from queuectl.cli import render
 
     render.console().print(render.workers_table(workers))
 
 
-@click.command()
-@click.argument("job_id", metavar="ID")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@worker.command()
+@click.option(
+    "--older-than",
+    default="0s",
+    show_default=True,
+    metavar="DURATION",
+    help="Only workers that ended longer ago than this (e.g. 7d, 12h).",
+)
 @db_option
-@pass_app(read_only=True)
-def logs(app: AppContext, job_id: str, follow: bool) -> None:
-    """Output of the job's latest run (stdout and stderr interleaved), live with --follow."""
-    from queuectl import queue
-    from queuectl.textsafe import inert
+@json_option
+@pass_app
+def prune(app: AppContext, older_than: str, as_json: bool) -> None:
+    """Delete the rows of stopped and lost workers (restarts leave one each).
 
-    app.open()
-    queue.get_job(job_id)  # a clear error for an unknown id
-    run = queue.latest_run(job_id)
-    if not follow:
-        if run is None:
-            click.echo(f"job {job_id} has not run yet", err=True)
-            return
-        text = inert(run.output)
-        click.echo(text, nl=not text.endswith("\n") and bool(text))
-        return
-    try:
-        _follow(job_id)
-    except KeyboardInterrupt:
-        return
-
-
-def _follow(job_id: str) -> None:
-    """Print new output as the worker flushes it, across attempts, until the job finishes."""
-    from queuectl import queue
-    from queuectl.models import FINISHED_STATES
-    from queuectl.textsafe import inert, one_line
-
-    run_id: int | None = None
-    shown = ""
-    ended = False
-    while True:
-        job = queue.get_job(job_id)
-        run = queue.latest_run(job_id)
-        if run is not None and run.id != run_id:
-            if run_id is not None:
-                click.echo(f"\n--- attempt {run.attempt} ---", err=True)
-            run_id, shown, ended = run.id, "", False
-        if run is not None:
-            new, skipped = new_text(shown, run.output or "")
-            if skipped:
-                click.echo("\n[… output skipped: more than the kept tail arrived …]", err=True)
-            if new:
-                click.echo(inert(new), nl=False)
-            shown = run.output or ""
-            if run.outcome is not None and not ended:
-                ended = True
-                detail = f" ({one_line(run.error)})" if run.error else ""
-                click.echo(f"\n--- attempt {run.attempt} {run.outcome}{detail} ---", err=True)
-        if job.state in FINISHED_STATES and (run is None or run.outcome is not None):
-            return
-        time.sleep(FOLLOW_INTERVAL)
-
-
-def new_text(before: str, after: str) -> tuple[str, bool]:
-    """What ``after`` adds to ``before`` when both are tails of the same growing output.
-
-    Once output passes the kept limit the window slides: ``after`` starts somewhere
-    inside ``before``. The new text follows the longest suffix of ``before`` that is
-    a prefix of ``after`` (found in linear time with the KMP prefix function).
-
-    Returns:
-        (new text, whether some output was lost between the two reads).
+    Workers that died unnoticed are recovered first (their jobs requeued), so
+    their rows go too. Live workers are never touched.
     """
-    if after.startswith(before):
-        return after[len(before) :], False
-    if not before:
-        return after, False
-    joined = after + "\0" + before  # NUL never appears in stored output
-    prefix = [0] * len(joined)
-    for i in range(1, len(joined)):
-        k = prefix[i - 1]
-        while k and joined[i] != joined[k]:
-            k = prefix[k - 1]
-        if joined[i] == joined[k]:
-            k += 1
-        prefix[i] = k
-    overlap = prefix[-1]
-    if overlap == 0:
-        return after, True
-    return after[overlap:], False
+    from queuectl import supervisor
+    from queuectl.timeutil import parse_duration
+
+    age = parse_duration(older_than, what="--older-than")
+    app.open()
+    pruned = supervisor.prune(age)
+    if as_json:
+        from queuectl.records import worker_record
+
+        emit_json([worker_record(w) for w in pruned])
+    else:
+        click.echo(f"pruned {len(pruned)} worker{'s' if len(pruned) != 1 else ''}")
 
 
-COMMANDS = (worker, logs)
+COMMANDS = (worker,)

@@ -282,10 +282,13 @@ def throughput(t: Table, s: Settings) -> None:
                     if name in skipped:
                         continue
                     try:
-                        samples.setdefault(name, []).append(peer(s.jobs, workers, command))
+                        seconds = peer(s.jobs, workers, command)
                     except peers.Skip as exc:
                         skipped.add(name)
                         t.note(f"{name} skipped: {exc}")
+                        continue
+                    # Only now: a peer skipped on its first try must leave no empty list.
+                    samples.setdefault(name, []).append(seconds)
             _report_throughput(t, s, command, workers, repeats, samples)
             if workers == 4:
                 _report_cpu(t, s, command, cpu)

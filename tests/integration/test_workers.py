@@ -391,8 +391,8 @@ def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
     proc.kill()
     proc.wait(timeout=5)
     result = cluster.cli("worker", "stop", "--timeout", "5")
-    assert "stopped worker" in result.stdout
-    assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
+    assert "was lost" in result.stdout
+    assert all(w.state == WorkerState.LOST for w in WorkerRow.select())  # it never said goodbye
     assert Run.get_by_id(run.id).outcome == "lost"
     assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent
     assert not procs.group_alive(run.pgid)

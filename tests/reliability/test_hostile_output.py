@@ -10,7 +10,9 @@ terminal acts on and show the markup as text.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -79,7 +81,9 @@ def _cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[bytes]:
             args, invoked.exit_code, invoked.stdout_bytes, invoked.stderr_bytes
         )
         assert invoked.exception is None or isinstance(invoked.exception, SystemExit)
-    assert result.returncode == 0, result.stderr
+    # logs --follow exits 1 for a job that ended dead: bad-cwd, whose cwd vanished.
+    expected = 1 if args[:2] == ("logs", "--follow") and "bad-cwd" in args else 0
+    assert result.returncode == expected, result.stderr
     assert b"Traceback" not in result.stderr
     return result
 
@@ -94,11 +98,16 @@ def test_hostile_output_is_capped_bounded_and_shown_inert(cluster: Cluster):
     )
     binary = cluster.enqueue(r"printf 'a\377\376b\000c\302\233d\n'", id="binary")
     flood = cluster.enqueue(f"yes 'line of output' | head -c {BIG}; echo; echo the-end", id="flood")
-    # The worker's own error message quotes the cwd: hostile text from another route.
-    bad_cwd = cluster.enqueue("true", id="bad-cwd", cwd=f"/nonexistent/{ESCAPES}", max_retries=0)
+    # The worker's own error message quotes the cwd: hostile text from another route. It
+    # must exist at enqueue (SQLite refuses it otherwise) and vanish before the job runs.
+    vanishing = os.path.join(cluster.workdir, "gone", ESCAPES)
+    os.makedirs(vanishing)
+    bad_cwd = cluster.enqueue("true", id="bad-cwd", cwd=vanishing, delay=2, max_retries=3)
+    shutil.rmtree(os.path.join(cluster.workdir, "gone"))
     for job_id in (escapes, markup, binary, flood):
         cluster.wait_state(job_id, JobState.COMPLETED, timeout=60)
     cluster.wait_state(bad_cwd, JobState.DEAD, timeout=60)
+    assert cluster.job(bad_cwd).attempts == 1  # no retry can find a vanished cwd
     peak = _vm_hwm_kib(proc.pid)
     print(f"worker VmHWM: {baseline} KiB at start, {peak} KiB after {BIG >> 20} MB of output")
     # The tail buffer holds at most 2 * output_limit; allow generous slack for

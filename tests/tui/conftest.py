@@ -87,7 +87,13 @@ def seed_job(
 
 
 def seed_run(job_id: str, attempt: int = 1, **fields: Any) -> int:
-    values = {"job": job_id, "attempt": attempt, "started_at": T0 - 100, "worker_id": "w-1"}
+    values = {
+        "job": job_id,
+        "run": attempt,
+        "attempt": attempt,
+        "started_at": T0 - 100,
+        "worker_id": "w-1",
+    }
     values.update(fields)
     return Run.insert(**values).execute()
 

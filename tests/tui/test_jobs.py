@@ -56,7 +56,7 @@ async def test_retry_pending_job_is_refused(app_for) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("r")
-        await wait_toast(pilot, "only failed, dead or cancelled jobs can be retried")
+        await wait_toast(pilot, "only failed, dead, cancelled or completed jobs can be retried")
         assert _state("a") == "pending"
 
 
@@ -175,8 +175,8 @@ async def test_detail_retry_key(app_for) -> None:
 
 
 async def test_sort_by_key_and_header(app_for) -> None:
-    seed_job("low", now=T0 - 10)
     seed_job("high", now=T0 - 100, priority=9)
+    seed_job("low", now=T0 - 10)  # enqueued last: the newest, first in natural order
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)

@@ -1,0 +1,174 @@
+"""``queuectl logs``: a job's output, inert or exactly as stored, live with ``--follow``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from queuectl.cli.common import AppContext, db_option, note, pass_app
+
+FOLLOW_INTERVAL = 0.25
+"""Seconds between reads of the Run row by ``logs --follow`` (workers flush every 0.5 s)."""
+
+
+class _Printer:
+    """Writes output text: inert by default, or (``--raw``) the stored text byte for byte."""
+
+    def __init__(self, raw: bool) -> None:
+        self.raw = raw
+        self._binary = sys.stdout.buffer if raw else None
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self._binary is not None:
+            sys.stdout.flush()  # what was printed as text first stays first
+            self._binary.write(text.encode("utf-8"))
+            self._binary.flush()
+            return
+        from queuectl.textsafe import inert
+
+        click.echo(inert(text), nl=False)
+
+    def end(self, text: str) -> None:
+        """After the whole output: a newline if it lacked one (never added to ``--raw``)."""
+        if not self.raw and text and not text.endswith("\n"):
+            click.echo()
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write the output exactly as stored (escapes, \\r): for redirecting to a file.",
+)
+@db_option
+@pass_app(read_only=True)
+def logs(app: AppContext, job_id: str, follow: bool, raw: bool) -> None:
+    """Output of the job's latest run (stdout and stderr interleaved), live with --follow.
+
+    Output is shown inert (control characters made visible) unless --raw.
+    With --follow the exit status says how the job ended: 0 completed,
+    1 dead or cancelled.
+    """
+    from queuectl import reads
+    from queuectl.cli.render import dropped_line
+
+    app.open()
+    reads.get_job(job_id)  # a clear error for an unknown id
+    printer = _Printer(raw)
+    if follow:
+        try:
+            sys.exit(_follow(job_id, printer))
+        except KeyboardInterrupt:
+            sys.exit(130)
+    run = reads.latest_run(job_id)
+    if run is None:
+        note(f"job {job_id} has not run yet")
+        return
+    dropped = dropped_line(run.output, run.output_bytes)
+    if dropped:
+        note(dropped)
+    printer.write(run.output or "")
+    printer.end(run.output or "")
+
+
+def _follow(job_id: str, printer: _Printer) -> int:
+    """Print new output as the worker flushes it, across runs, until the job finishes.
+
+    Says on stderr what it waits for (a delayed job, a retry's backoff) and
+    returns the exit status: 0 when the job completed, 1 when it ended dead or
+    cancelled (or was deleted meanwhile).
+    """
+    from queuectl import reads
+    from queuectl.cli.render import dropped_line
+    from queuectl.errors import JobNotFound
+    from queuectl.models import FINISHED_STATES, JobState
+    from queuectl.textsafe import one_line
+    from queuectl.timeutil import human_duration
+
+    run_id: int | None = None
+    shown = ""
+    ended = False
+    waiting_for: tuple[str, float] | None = None
+    while True:
+        try:
+            job = reads.get_job(job_id)
+        except JobNotFound:
+            note(f"job {job_id} was deleted")
+            return 1
+        run = reads.latest_run(job_id)
+        if run is not None and run.id != run_id:
+            if run_id is not None:
+                _marker(f"--- run {run.run} (attempt {run.attempt}) ---")
+            run_id, shown, ended = run.id, "", False
+            dropped = dropped_line(run.output, run.output_bytes)
+            if dropped:
+                note(dropped)
+        if run is not None:
+            new, skipped = new_text(shown, run.output or "")
+            if skipped:
+                _marker("[… output skipped: more than the kept tail arrived …]")
+            printer.write(new)
+            shown = run.output or ""
+            if run.outcome is not None and not ended:
+                ended = True
+                detail = f" ({one_line(run.error)})" if run.error else ""
+                _marker(f"--- run {run.run} (attempt {run.attempt}) {run.outcome}{detail} ---")
+        if job.state in FINISHED_STATES and (run is None or run.outcome is not None):
+            if job.state == JobState.COMPLETED:
+                return 0
+            note(f"job {job_id} is {job.state}")
+            return 1
+        idle = job.state in (JobState.PENDING, JobState.FAILED) and (run is None or ended)
+        if idle and waiting_for != (job.state, job.run_at):
+            waiting_for = (job.state, job.run_at)
+            now = time.time()
+            when = (
+                f"due in {human_duration(job.run_at - now)}"
+                if job.run_at > now
+                else "due now, waiting for a worker to claim it"
+            )
+            note(f"waiting: job {job_id} is {job.state}, {when}")
+        time.sleep(FOLLOW_INTERVAL)
+
+
+def _marker(text: str) -> None:
+    """A line between pieces of output, on stderr, after a blank line (output may lack one)."""
+    click.echo(f"\n{text}", err=True)
+
+
+def new_text(before: str, after: str) -> tuple[str, bool]:
+    """What ``after`` adds to ``before`` when both are tails of the same growing output.
+
+    Once output passes the kept limit the window slides: ``after`` starts somewhere
+    inside ``before``. The new text follows the longest suffix of ``before`` that is
+    a prefix of ``after`` (found in linear time with the KMP prefix function).
+
+    Returns:
+        (new text, whether some output was lost between the two reads).
+    """
+    if after.startswith(before):
+        return after[len(before) :], False
+    if not before:
+        return after, False
+    joined = after + "\0" + before  # NUL never appears in stored output
+    prefix = [0] * len(joined)
+    for i in range(1, len(joined)):
+        k = prefix[i - 1]
+        while k and joined[i] != joined[k]:
+            k = prefix[k - 1]
+        if joined[i] == joined[k]:
+            k += 1
+        prefix[i] = k
+    overlap = prefix[-1]
+    if overlap == 0:
+        return after, True
+    return after[overlap:], False
+
+
+COMMANDS = (logs,)

@@ -1,0 +1,217 @@
+"""Commands that change jobs users chose: retry, cancel, delete (by id or filter), purge."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from queuectl.cli.common import (
+    AppContext,
+    BadInput,
+    StateType,
+    confirm_many,
+    db_option,
+    emit_json,
+    error_line,
+    json_option,
+    note,
+    pass_app,
+    yes_option,
+)
+from queuectl.states import FINISHED_STATES, JobState
+
+
+def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``ID… | --state S | --queue Q | --all [--yes]``, shared by retry, cancel and delete."""
+    for decorator in reversed(
+        (
+            click.argument("job_ids", metavar="[ID]...", nargs=-1),
+            click.option(
+                "--state",
+                "-s",
+                "states",
+                multiple=True,
+                type=StateType(),
+                help="Every job in this state (repeatable).",
+            ),
+            click.option("--queue", "-q", help="Every job in this queue (with --state: AND)."),
+            click.option("--all", "-a", "every", is_flag=True, help="Every job it applies to."),
+            yes_option,
+            db_option,
+            json_option,
+            pass_app,
+        )
+    ):
+        func = decorator(func)
+    return func
+
+
+def run_batch(
+    app: AppContext,
+    verb: str,
+    job_ids: tuple[str, ...],
+    states: tuple[JobState, ...],
+    queue: str | None,
+    every: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Act on the ids given, or on the jobs a filter selects (after asking); report each.
+
+    Each id that cannot be acted on gets one ``Error:`` line on stderr and the
+    others are still done; the exit status is then 1.
+    """
+    from queuectl import manage
+
+    action = manage.ACTIONS[verb]
+    filtered = bool(states or queue or every)
+    if job_ids and filtered:
+        raise BadInput("give job ids, or --state/--queue/--all, not both")
+    if not job_ids and not filtered:
+        raise BadInput("give job ids, or select jobs with --state S, --queue Q or --all")
+    app.open()
+    if job_ids:
+        outcome = manage.act(action, job_ids)
+    else:
+        selection = manage.select(action, states=states, queue=queue)
+        if selection.left:
+            note(
+                f"{selection.left} matching job{'s' if selection.left != 1 else ''} left as"
+                " they are: running, or still being stopped by their worker"
+            )
+        if not selection.ids:
+            if as_json:
+                emit_json([])
+            else:
+                note(f"no jobs to {verb}")
+            return
+        confirm_many(_question(action, len(selection.ids), states, queue), yes=yes)
+        outcome = manage.act(action, selection.ids)
+    report_outcome(action, outcome, as_json=as_json, each=bool(job_ids))
+
+
+def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str | None) -> str:
+    kinds = "/".join(state.value for state in (states or action.default))
+    where = f" in queue {queue!r}" if queue else ""
+    return f"{action.verb.capitalize()} {count} {kinds} job{'s' if count != 1 else ''}{where}?"
+
+
+def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:
+    """Print what changed (``--json``: the jobs; else a line per job, or a count), then
+    one ``Error:`` line per job left; exit 1 if any was."""
+    if as_json:
+        from queuectl.records import job_record
+
+        emit_json([job_record(job, with_output=False) for job in outcome.changed])
+    elif each:
+        for job in outcome.changed:
+            click.echo(f"{job.id} {action.result}")
+    else:
+        count = len(outcome.changed)
+        click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
+    for error in outcome.refused:
+        error_line(str(error))
+    if outcome.refused:
+        sys.exit(1)
+
+
+@click.command()
+@batch_options
+def retry(
+    app: AppContext,
+    job_ids: tuple[str, ...],
+    states: tuple[JobState, ...],
+    queue: str | None,
+    every: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Run jobs again, with their retries reset: failed, dead, cancelled or completed ones.
+
+    \b
+    queuectl retry ID...               those jobs (a completed one runs again)
+    queuectl retry --state dead --queue mail
+    queuectl retry --all               every failed, dead and cancelled job
+    Filters combine with AND, and ask first on a terminal (--yes for scripts).
+    """
+    run_batch(app, "retry", job_ids, states, queue, every, yes, as_json)
+
+
+@click.command()
+@batch_options
+def cancel(
+    app: AppContext,
+    job_ids: tuple[str, ...],
+    states: tuple[JobState, ...],
+    queue: str | None,
+    every: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Cancel waiting or running jobs (a running job's process group is killed).
+
+    \b
+    queuectl cancel ID...
+    queuectl cancel --queue mail       every pending, failed or running job in it
+    Filters combine with AND, and ask first on a terminal (--yes for scripts).
+    """
+    run_batch(app, "cancel", job_ids, states, queue, every, yes, as_json)
+
+
+@click.command()
+@batch_options
+def delete(
+    app: AppContext,
+    job_ids: tuple[str, ...],
+    states: tuple[JobState, ...],
+    queue: str | None,
+    every: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Delete jobs with their run history; running jobs are never deleted (cancel them).
+
+    \b
+    queuectl delete ID...
+    queuectl delete --state completed --queue thumbs
+    Filters combine with AND, and ask first on a terminal (--yes for scripts).
+    """
+    run_batch(app, "delete", job_ids, states, queue, every, yes, as_json)
+
+
+@click.command()
+@click.option(
+    "--state",
+    "-s",
+    "states",
+    multiple=True,
+    type=StateType(FINISHED_STATES),
+    help="Finished state to purge (repeatable; default: completed).",
+)
+@click.option(
+    "--older-than",
+    default="0s",
+    show_default=True,
+    help="Only jobs finished longer ago than this (e.g. 7d, 12h, 1h30m).",
+)
+@db_option
+@json_option
+@pass_app
+def purge(app: AppContext, states: tuple[JobState, ...], older_than: str, as_json: bool) -> None:
+    """Delete finished jobs and their runs to keep the database small."""
+    from queuectl import manage
+    from queuectl.timeutil import parse_duration
+
+    age = parse_duration(older_than, what="--older-than")
+    app.open()
+    removed = manage.purge(states or (JobState.COMPLETED,), older_than=age)
+    if as_json:
+        emit_json({"purged": removed})
+    else:
+        click.echo(f"purged {removed} job{'s' if removed != 1 else ''}")
+
+
+COMMANDS = (retry, cancel, delete, purge)

@@ -1,0 +1,88 @@
+"""``queuectl status``: jobs per state, the workers, and what nobody will run."""
+
+from __future__ import annotations
+
+import click
+
+from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
+
+
+@click.command()
+@click.option("--all", "-a", "show_all", is_flag=True, help="Also stopped and lost workers.")
+@db_option
+@json_option
+@pass_app(read_only=True)
+def status(app: AppContext, show_all: bool, as_json: bool) -> None:
+    """Jobs per state, the live workers with what they run, and warnings.
+
+    Warns when jobs wait in a queue that no live worker serves. Text and
+    --json list the same workers: the live ones, and with --all the stopped
+    and lost ones too (lost: died without stopping, e.g. kill -9).
+    """
+    from queuectl import db, liveness, reads
+    from queuectl.textsafe import one_line
+
+    location = app.open()  # warns about a file others could write (see AppContext.open)
+    with db.read_transaction():
+        counts = reads.counts()
+        waiting = reads.waiting_per_queue()
+        workers = liveness.workers_as_seen(include_ended=True)
+    live = liveness.live(workers)
+    shown = workers if show_all else live
+    served = {name for worker in live for name in worker.queues.split(",")}
+    unserved = {name: count for name, count in waiting.items() if name not in served}
+    # With no worker at all, the Workers section below says so, naming the queues.
+    for name, count in unserved.items() if live else ():
+        warn(
+            f"{_jobs_wait(count)} in queue {name!r}, which no live worker serves"
+            f" (start one: queuectl worker start --queue {name})"
+        )
+    if as_json:
+        from queuectl.records import worker_record
+
+        emit_json(
+            {
+                "jobs": counts,
+                "workers": [worker_record(w) for w in shown],
+                "unserved_queues": unserved,
+            }
+        )
+        return
+    from rich.text import Text
+
+    from queuectl.cli import render
+
+    out = render.console()
+    out.print(Text(f"Database  {one_line(db.describe(location))}", style="dim"))
+    out.print(Text("Jobs", style="bold"))
+    out.print(render.counts_table(counts))
+    ended = len(workers) - len(live)
+    title = f"Workers ({len(live)} running"
+    title += f", {ended} stopped or lost)" if show_all else ")"
+    out.print(Text(title, style="bold"))
+    if shown:
+        out.print(render.workers_table(shown))
+    if not live:
+        start = "queuectl worker start"
+        if unserved:
+            start += f" --queue {','.join(unserved)}"
+            waiting = f"; {_jobs_wait(sum(unserved.values()))}"
+        else:
+            waiting = ""
+        out.print(Text(f"no workers running{waiting}; start some with: {start}", style="dim"))
+    lost = sum(1 for worker in workers if worker.state == "lost")
+    if lost and not show_all:
+        out.print(
+            Text(
+                f"{lost} lost worker{'s' if lost != 1 else ''} (died without stopping):"
+                " status --all shows them, worker prune removes them",
+                style="dim",
+            )
+        )
+
+
+def _jobs_wait(count: int) -> str:
+    return "1 job waits" if count == 1 else f"{count} jobs wait"
+
+
+COMMANDS = (status,)

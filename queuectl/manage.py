@@ -1,0 +1,312 @@
+"""What users do to jobs: retry, cancel and delete (by id or by filter), purge; prune workers.
+
+Each action's rule (which states it applies to, and whether it must wait for a
+worker still stopping the job) is written once, as data in an ``Action``: the
+guarded SQL that acts and the message that explains a refusal are both built
+from it. Acting on many jobs never stops at the first that cannot be acted on:
+``act`` does the others and says why each refused one was left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import peewee
+
+from queuectl.db import notify_new_work, write_transaction
+from queuectl.errors import InvalidTransition, JobNotFound, QueueError, ValidationError
+from queuectl.models import FINISHED_STATES, Job, JobState, Run, Worker
+from queuectl.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
+from queuectl.states import ENDED_WORKER_STATES
+
+_CHUNK = 500
+"""Ids per statement: well under SQLite's limit on bound parameters."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A change users make to jobs, and the rule for which jobs it may touch."""
+
+    verb: str
+    """As typed: ``retry``, ``cancel``, ``delete``."""
+    result: str
+    """What a changed job has become, as printed: ``pending``, ``cancelled``, ``deleted``."""
+    participle: str
+    """For messages: "only failed … jobs can be *retried*"."""
+    why_not: str
+    """Said of a job in a state it does not apply to: "job X is pending; *why_not*"."""
+    allowed: tuple[JobState, ...]
+    """The states it applies to (``--state`` may name only these)."""
+    default: tuple[JobState, ...]
+    """What ``--all`` or ``--queue`` alone selects: a subset of ``allowed``."""
+    waits_for_worker: bool
+    """Refused while the job's last attempt is still open: its worker is still
+    stopping it, and the job must not run again (or free its id) meanwhile."""
+
+    def condition(self) -> peewee.Expression:
+        """The SQL for "this action may touch this job", used by every write it makes."""
+        allowed = Job.state.in_([state.value for state in self.allowed])
+        if not self.waits_for_worker:
+            return allowed
+        return allowed & Job.id.not_in(_open_attempts())
+
+    def refusal(self, job_id: str) -> QueueError:
+        """Why the job ``job_id`` fails ``condition`` (read inside the same transaction)."""
+        job = Job.get_or_none(Job.id == job_id)
+        if job is None:
+            return JobNotFound(job_id)
+        if job.state not in self.allowed:
+            return InvalidTransition(f"job {job_id} is {job.state}; {self.why_not}")
+        return InvalidTransition(
+            f"job {job_id} is still being stopped by its worker; {self.verb} it in a moment"
+        )
+
+
+def _open_attempts() -> peewee.Select:
+    """Jobs with an attempt not yet recorded (``finished_at`` is set with the outcome)."""
+    return Run.select(Run.job).where(Run.finished_at.is_null())
+
+
+def _names(states: Sequence[JobState]) -> str:
+    words = [state.value for state in states]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+RETRY = Action(
+    "retry",
+    "pending",
+    "retried",
+    "only failed, dead, cancelled or completed jobs can be retried",
+    allowed=(JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.COMPLETED),
+    # A completed job runs again only when named (by id or --state completed).
+    default=(JobState.FAILED, JobState.DEAD, JobState.CANCELLED),
+    waits_for_worker=True,
+)
+CANCEL = Action(
+    "cancel",
+    "cancelled",
+    "cancelled",
+    "it can no longer be cancelled",
+    allowed=(JobState.PENDING, JobState.FAILED, JobState.PROCESSING),
+    default=(JobState.PENDING, JobState.FAILED, JobState.PROCESSING),
+    waits_for_worker=False,
+)
+DELETE = Action(
+    "delete",
+    "deleted",
+    "deleted",
+    "it is running: cancel it before deleting it",
+    allowed=(
+        JobState.PENDING,
+        JobState.FAILED,
+        JobState.COMPLETED,
+        JobState.DEAD,
+        JobState.CANCELLED,
+    ),
+    default=tuple(JobState),  # running ones match, and are left, saying so
+    waits_for_worker=True,
+)
+DLQ_RETRY = Action(
+    "retry",
+    "pending",
+    "retried",
+    "it is not in the DLQ",
+    allowed=(JobState.DEAD,),
+    default=(JobState.DEAD,),
+    waits_for_worker=True,
+)
+"""``dlq retry``: a retry that only takes dead jobs."""
+ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE)}
+
+
+@dataclass
+class Outcome:
+    """What ``act`` did: the jobs it changed (as they are now, or were, for a delete) and
+    one error per job it could not act on, each naming the job and why."""
+
+    changed: list[Job] = field(default_factory=list)
+    refused: list[QueueError] = field(default_factory=list)
+
+
+def act(action: Action, job_ids: Iterable[str], *, now: float | None = None) -> Outcome:
+    """Apply ``action`` to every job it may touch among ``job_ids``, in one transaction.
+
+    The others are left as they are and reported in ``Outcome.refused`` (an
+    unknown id, a state the action does not apply to, a worker still stopping
+    the job). Changed jobs come back without their output, in the order given.
+    """
+    now = time.time() if now is None else now
+    ids = list(dict.fromkeys(job_ids))
+    changed: dict[str, Job] = {}
+    with write_transaction():
+        for chunk in _chunks(ids):
+            for job in _apply(action, chunk, now):
+                changed[job.id] = job
+        refused = [action.refusal(job_id) for job_id in ids if job_id not in changed]
+        if changed and action.verb == "retry":
+            notify_new_work()
+    return Outcome([changed[job_id] for job_id in ids if job_id in changed], refused)
+
+
+def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
+    where = Job.id.in_(ids) & action.condition()
+    if action.verb == "retry":
+        query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(where)
+    elif action.verb == "cancel":
+        query = Job.update(
+            state=JobState.CANCELLED.value,
+            updated_at=now,
+            finished_at=now,
+            last_error="cancelled by user",
+        ).where(where)
+    else:
+        query = Job.delete().where(where)
+    gone = list(query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute())
+    if action.verb == "delete" and gone:
+        # The foreign key cascades; this covers a database opened without it.
+        Run.delete().where(Run.job.in_([job.id for job in gone])).execute()
+    return iter(gone)
+
+
+_PENDING_AGAIN: dict[str, object] = {
+    "state": JobState.PENDING.value,
+    "attempts": 0,
+    "finished_at": None,
+    "worker_id": None,
+    "exit_code": None,
+    "last_error": None,
+}
+"""A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added)."""
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The jobs a filter picks for an action, and how many it matched but must leave."""
+
+    ids: list[str]
+    left: int
+    """Matched, but running or still being stopped by their worker."""
+
+
+def select(
+    action: Action,
+    *,
+    states: Sequence[JobState] = (),
+    queue: str | None = None,
+) -> Selection:
+    """The ids ``--state``/``--queue``/``--all`` pick for ``action``, oldest first.
+
+    Filters combine with AND; without ``states``, the action's default states.
+
+    Raises:
+        ValidationError: a state the action never applies to (deleting running
+            jobs, cancelling finished ones).
+    """
+    wrong = [state for state in states if state not in action.allowed]
+    if wrong:
+        if action is DELETE and JobState.PROCESSING in wrong:
+            raise ValidationError("running jobs are never deleted: cancel them first")
+        raise ValidationError(
+            f"only {_names(action.allowed)} jobs can be {action.participle}, not {_names(wrong)}"
+        )
+    candidates = matching_jobs(states=list(states) or list(action.default), queue=queue)
+    picked = candidates.select(Job.id).where(action.condition()).order_by(Job.seq)
+    ids = [job_id for (job_id,) in picked.tuples()]
+    total = candidates.select(peewee.fn.COUNT(peewee.SQL("*"))).scalar() or 0
+    return Selection(ids, total - len(ids))
+
+
+# --- the all-or-nothing forms, for one job (the dashboard) or a set that must move together
+
+
+def retry(job_ids: Iterable[str], *, now: float | None = None) -> list[str]:
+    """Send failed, dead, cancelled or completed jobs back to pending with fresh retries.
+
+    All or nothing: if one id is unknown or cannot be retried, nothing changes.
+
+    Raises:
+        JobNotFound, InvalidTransition.
+    """
+    with write_transaction():
+        outcome = act(RETRY, job_ids, now=now)
+        if outcome.refused:
+            raise outcome.refused[0]
+    return [job.id for job in outcome.changed]
+
+
+def cancel(job_id: str, *, now: float | None = None) -> Job:
+    """Cancel a waiting or running job. A running job's worker notices and kills it.
+
+    Raises:
+        JobNotFound, InvalidTransition: the job already finished.
+    """
+    outcome = act(CANCEL, [job_id], now=now)
+    if outcome.refused:
+        raise outcome.refused[0]
+    return get_job(job_id)
+
+
+def delete(job_id: str) -> None:
+    """Delete a job that is not running, with its runs.
+
+    Raises:
+        JobNotFound, InvalidTransition: the job is running (cancel it first), or
+            was cancelled and its worker is still stopping it: deleting it then
+            would free its id for a new job while the old attempt still runs.
+    """
+    outcome = act(DELETE, [job_id])
+    if outcome.refused:
+        raise outcome.refused[0]
+
+
+def retry_dead(*, now: float | None = None) -> int:
+    """Every job in the DLQ back to pending; returns how many."""
+    return len(act(DLQ_RETRY, select(DLQ_RETRY).ids, now=now).changed)
+
+
+def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | None = None) -> int:
+    """Delete finished jobs (completed, dead, cancelled) that finished over ``older_than`` s ago.
+
+    Raises:
+        InvalidTransition: a state that is not finished was asked for.
+    """
+    now = time.time() if now is None else now
+    for state in states:
+        if state not in FINISHED_STATES:
+            raise InvalidTransition(
+                f"only finished jobs can be purged (completed, dead, cancelled), not {state}"
+            )
+    values = [state.value for state in states]
+    # A cancelled job whose worker is still stopping it waits for the next purge.
+    condition = (
+        Job.state.in_(values)
+        & (peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than)
+        & Job.id.not_in(_open_attempts())
+    )
+    with write_transaction():
+        doomed = Job.select(Job.id).where(condition)
+        Run.delete().where(Run.job.in_(doomed)).execute()
+        return Job.delete().where(condition).execute()
+
+
+def prune_workers(*, older_than: float = 0.0, now: float | None = None) -> list[Worker]:
+    """Delete the rows of workers that ended over ``older_than`` seconds ago; returns them.
+
+    Only stopped and lost workers go: a live worker's row is how it is found
+    and stopped. (A dead worker not yet marked lost is marked by recovery
+    first: see ``supervisor.prune``.)
+    """
+    cutoff = (time.time() if now is None else now) - older_than
+    ended = Worker.state.in_([state.value for state in ENDED_WORKER_STATES])
+    condition = ended & (peewee.fn.COALESCE(Worker.stopped_at, Worker.heartbeat_at) <= cutoff)
+    with write_transaction():
+        doomed = list(Worker.select().where(condition).order_by(Worker.started_at, Worker.id))
+        Worker.delete().where(Worker.id.in_([w.id for w in doomed])).execute()
+    return doomed

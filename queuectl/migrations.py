@@ -1,0 +1,86 @@
+"""Upgrading an older database to the schema this queuectl writes, one version at a time.
+
+Each step is a function from version N to N + 1, spelled out in SQL rather than
+taken from the models (which describe only the newest schema). ``db.ensure_schema``
+runs them inside its write transaction, under the schema advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from queuectl.errors import DatabaseError
+from queuectl.models import SCHEMA_VERSION, Job, Run, SchemaInfo, database
+from queuectl.sql import CLAIMABLE_INDEX
+
+
+def _drop_per_job_indexes() -> None:
+    """Schema 1 -> 2: two indexes every job moved, that no query needs (see ``models``)."""
+    for name in ("queuectl_job_worker_id", "queuectl_run_job_id"):
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+
+
+def _add_id_to_the_newest_first_indexes() -> None:
+    """Schema 2 -> 3: newest-first indexes that end with the id tie-break.
+
+    Spelled out rather than taken from the models, which describe the newest schema.
+    """
+    for name in ("queuectl_job_state_created_at", "queuectl_job_created_at"):
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+    database.execute_sql(
+        "CREATE INDEX IF NOT EXISTS queuectl_job_state_created_at_id"
+        " ON queuectl_job (state, created_at, id)"
+    )
+    database.execute_sql(
+        "CREATE INDEX IF NOT EXISTS queuectl_job_created_at_id ON queuectl_job (created_at, id)"
+    )
+
+
+def _number_jobs_and_runs() -> None:
+    """Schema 3 -> 4: ``Job.seq`` (enqueue order), ``Run.run`` (unique per job), output sizes.
+
+    Existing jobs are numbered by (created_at, id), the order the claim and
+    ``list`` used until now; existing runs by their row id within each job.
+    Their total output size is unknown (NULL): only the tail was kept.
+    """
+    for statement in (
+        "ALTER TABLE queuectl_job ADD COLUMN env TEXT",
+        "ALTER TABLE queuectl_job ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE queuectl_job ADD COLUMN output_bytes BIGINT",
+        "ALTER TABLE queuectl_run ADD COLUMN run INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE queuectl_run ADD COLUMN output_bytes BIGINT",
+        """UPDATE queuectl_job SET seq = numbered.n
+        FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM queuectl_job)
+            AS numbered
+        WHERE queuectl_job.id = numbered.id""",
+        """UPDATE queuectl_run SET run = numbered.n
+        FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id) AS n
+              FROM queuectl_run) AS numbered
+        WHERE queuectl_run.id = numbered.id""",
+    ):
+        database.execute_sql(statement)
+    for name in (
+        "queuectl_job_state_created_at_id",
+        "queuectl_job_created_at_id",
+        "queuectl_job_claimable",
+        "queuectl_run_job_id_attempt",
+    ):
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+    Job._schema.create_indexes(safe=True)
+    Run._schema.create_indexes(safe=True)
+    database.execute_sql(CLAIMABLE_INDEX)
+
+
+def migrate(from_version: int) -> None:
+    """Upgrade an older schema step by step; each step is one function per version."""
+    steps: dict[int, Callable[[], None]] = {  # to version + 1
+        1: _drop_per_job_indexes,
+        2: _add_id_to_the_newest_first_indexes,
+        3: _number_jobs_and_runs,
+    }
+    for version in range(from_version, SCHEMA_VERSION):
+        step = steps.get(version)
+        if step is None:
+            raise DatabaseError(f"no migration from schema {version}")
+        step()
+    SchemaInfo.update(value=str(SCHEMA_VERSION)).where(SchemaInfo.key == "schema_version").execute()

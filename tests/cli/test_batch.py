@@ -1,0 +1,159 @@
+"""retry/cancel/delete by id or by filter, and --json on every command that changes something."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queuectl import db, queue
+from queuectl.cli import common
+from queuectl.models import Job, RunOutcome
+from tests.conftest import dump
+from tests.test_cli import enqueue, finish_next
+
+
+def _states(location: str) -> dict[str, str]:
+    db.open_database(location)
+    states = {job.id: job.state for job in Job.select()}
+    db.close_database()
+    return states
+
+
+@pytest.fixture
+def mixed(run, db_url) -> dict[str, str]:
+    """One job in each state that matters, in two queues: id -> state."""
+    enqueue(run, id="done")
+    finish_next(db_url)
+    enqueue(run, id="dead", max_retries=0)
+    finish_next(db_url, RunOutcome.FAILED)
+    enqueue(run, id="running")
+    db.open_database(db_url)
+    queue.claim("w1", host="test")
+    db.close_database()
+    enqueue(run, id="waiting")
+    enqueue(run, id="mail-1", queue="mail")
+    enqueue(run, id="mail-2", queue="mail")
+    return _states(db_url)
+
+
+def test_several_ids_each_refusal_one_line_the_others_done(run, db_url, mixed):
+    result = run("cancel", "waiting", "done", "nope", "mail-1", ok=False)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == ["waiting cancelled", "mail-1 cancelled"]
+    assert result.stderr.splitlines() == [
+        "Error: job done is completed; it can no longer be cancelled",
+        "Error: no job with id 'nope'",
+    ]
+    states = _states(db_url)
+    assert (states["waiting"], states["mail-1"], states["done"]) == (
+        "cancelled",
+        "cancelled",
+        "completed",
+    )
+
+
+def test_retry_of_a_completed_job_runs_it_again(run, db_url):
+    job_id = enqueue(run)
+    finish_next(db_url, output="first\n")
+    assert run("retry", job_id).stdout == f"{job_id} pending\n"
+    assert finish_next(db_url, output="second\n") == job_id
+    record = json.loads(run("show", job_id, "--json").stdout)
+    assert record["state"] == "completed" and record["output"] == "second\n"
+    assert [(r["run"], r["attempt"], r["output"]) for r in record["runs"]] == [
+        (1, 1, "first\n"),
+        (2, 1, "second\n"),
+    ]
+
+
+def test_filters_combine_with_and(run, db_url, mixed):
+    result = run("cancel", "--queue", "mail", "--state", "pending", "--yes", "--json")
+    assert sorted(job["id"] for job in json.loads(result.stdout)) == ["mail-1", "mail-2"]
+    states = _states(db_url)
+    assert states["waiting"] == "pending" and states["running"] == "processing"
+
+
+def test_retry_all_takes_failed_dead_cancelled_but_not_completed(run, db_url, mixed):
+    run("cancel", "waiting")
+    result = run("retry", "--all", "--yes")
+    assert result.stdout == "2 jobs pending\n"  # dead and the cancelled one
+    states = _states(db_url)
+    assert (states["dead"], states["waiting"], states["done"]) == (
+        "pending",
+        "pending",
+        "completed",
+    )
+    assert run("retry", "--state", "completed", "--yes").stdout == "1 job pending\n"
+
+
+def test_delete_all_never_deletes_running_jobs_and_says_so(run, db_url, mixed):
+    result = run("delete", "--all", "--yes", "--json")
+    deleted = {job["id"] for job in json.loads(result.stdout)}
+    assert deleted == set(mixed) - {"running"}
+    assert "1 matching job left as they are: running" in result.stderr
+    assert _states(db_url) == {"running": "processing"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("delete", "--state", "processing"), "running jobs are never deleted"),
+        (("cancel", "--state", "completed"), "only pending, failed or processing jobs can be"),
+        (("retry", "--state", "pending"), "only failed, dead, cancelled or completed jobs"),
+        (("cancel", "waiting", "--all"), "give job ids, or --state/--queue/--all, not both"),
+        (("delete",), "give job ids, or select jobs with --state S, --queue Q or --all"),
+        (("cancel", "--all"), "Cancel 4 pending/failed/processing jobs: add --yes to confirm"),
+        (("delete", "--queue", "mail"), "Delete 2 "),
+    ],
+)
+def test_bad_batch_requests_change_nothing(run, db_url, mixed, args, message):
+    before = dump(db_url)
+    result = run(*args, ok=False)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert dump(db_url) == before
+
+
+def test_on_a_terminal_the_batch_asks_first(run, db_url, mixed, monkeypatch):
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    before = dump(db_url)
+    result = run("delete", "--queue", "mail", input="n\n", ok=False)
+    assert result.exit_code == 1 and "Delete 2 pending/" in result.stderr
+    assert dump(db_url) == before
+    result = run("delete", "--queue", "mail", input="y\n")
+    assert result.stdout == "2 jobs deleted\n"
+    assert "mail-1" not in _states(db_url)
+
+
+def test_a_filter_that_matches_nothing_is_fine(run, mixed):
+    result = run("retry", "--queue", "nowhere", "--json")
+    assert json.loads(result.stdout) == []
+    assert run("cancel", "--queue", "nowhere").stderr == "no jobs to cancel\n"
+
+
+def test_every_mutating_command_prints_what_it_changed_as_json(run, db_url, mixed):
+    cancelled = json.loads(run("cancel", "waiting", "--json").stdout)
+    assert [(job["id"], job["state"]) for job in cancelled] == [("waiting", "cancelled")]
+    retried = json.loads(run("retry", "waiting", "--json").stdout)
+    assert [(job["id"], job["state"]) for job in retried] == [("waiting", "pending")]
+    assert "output" not in retried[0] and "output_bytes" in retried[0]
+    deleted = json.loads(run("delete", "waiting", "--json").stdout)
+    assert [job["id"] for job in deleted] == ["waiting"]
+    dlq = json.loads(run("dlq", "retry", "dead", "--json").stdout)
+    assert [(job["id"], job["state"]) for job in dlq] == [("dead", "pending")]
+    setting = json.loads(run("config", "set", "max-retries", "5", "--json").stdout)
+    assert setting == {"key": "max_retries", "value": 5, "default": 3}
+    reset = json.loads(run("config", "reset", "max_retries", "--json").stdout)
+    assert reset == [{"key": "max_retries", "value": 3, "default": 3}]
+    added = json.loads(run("add", "--json", "--", "echo", "hi").stdout)
+    assert added["command"] == "echo hi" and added["state"] == "pending"
+    assert json.loads(run("worker", "prune", "--json").stdout) == []
+    assert json.loads(run("worker", "stop", "--json").stdout) == []
+
+
+def test_dlq_retry_refuses_each_id_not_in_the_dlq_and_retries_the_rest(run, db_url, mixed):
+    result = run("dlq", "retry", "waiting", "dead", ok=False)
+    assert result.exit_code == 1
+    assert result.stdout == "dead pending\n"
+    assert result.stderr == "Error: job waiting is pending; it is not in the DLQ\n"

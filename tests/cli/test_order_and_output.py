@@ -1,0 +1,247 @@
+"""The scripting contract of issue 16: order, precision, completeness, run numbers, output.
+
+Each test drives the CLI through CliRunner on both backends (``run``), playing
+the worker in-process where a run is needed (``finish_next``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from queuectl import db, queue
+from queuectl.models import Job, Run, RunOutcome, Worker, WorkerState
+from tests.test_cli import enqueue, finish_next
+
+MILLISECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _claim_all(location: str) -> list[str]:
+    """Play one worker: claim jobs until none is due; returns the commands in claim order."""
+    db.open_database(location)
+    order = []
+    while (claim := queue.claim("w1", host="test")) is not None:
+        queue.finish(claim.job.id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
+        order.append(claim.job.command)
+    db.close_database()
+    return order
+
+
+# --- order ------------------------------------------------------------------------------
+
+
+def test_lines_of_one_file_run_in_file_order_and_list_newest_first(run, db_url, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"command": f"echo {n}"}) + "\n" for n in range(1, 13)))
+    ids = run("enqueue", "--file", str(jobs)).stdout.split()
+    listed = [job["id"] for job in json.loads(run("list", "--json").stdout)]
+    assert listed == ids[::-1]  # newest first: the last line first, whatever the random ids
+    assert _claim_all(db_url) == [f"echo {n}" for n in range(1, 13)]
+
+
+def test_priority_then_due_time_then_enqueue_order(run, db_url):
+    enqueue(run, command="first")
+    enqueue(run, command="urgent", priority=5)
+    enqueue(run, command="second")
+    enqueue(run, command="later", run_at="2026-01-01T00:00:00Z")  # due long ago: earliest
+    assert _claim_all(db_url) == ["urgent", "later", "first", "second"]
+
+
+# --- precision --------------------------------------------------------------------------
+
+
+def _times(record: dict, fields: tuple[str, ...]) -> list[str]:
+    return [record[field] for field in fields if record.get(field) is not None]
+
+
+def test_every_json_time_has_milliseconds(run, db_url):
+    job_fields = ("run_at", "created_at", "updated_at", "started_at", "finished_at")
+    seen: list[str] = []
+    record = json.loads(run("enqueue", '{"command": "true"}', "--json").stdout)
+    seen += _times(record, job_fields)
+    finish_next(db_url, output="hi\n")
+    shown = json.loads(run("show", record["id"], "--json").stdout)
+    seen += _times(shown, job_fields)
+    for run_record in shown["runs"]:
+        seen += _times(run_record, ("started_at", "finished_at"))
+    for job in json.loads(run("list", "--json").stdout):
+        seen += _times(job, job_fields)
+    retried = json.loads(run("retry", record["id"], "--json").stdout)
+    seen += _times(retried[0], job_fields)
+    assert len(seen) >= 12
+    assert all(MILLISECONDS.match(text) for text in seen), seen
+    # The stored fraction survives: a script can order runs and measure latency.
+    db.open_database(db_url)
+    stored = Job.get_by_id(record["id"]).created_at
+    db.close_database()
+    assert shown["created_at"].endswith(f".{int(stored * 1000) % 1000:03d}Z")
+
+
+def test_worker_times_have_milliseconds_in_status_and_worker_list(run, db_url):
+    db.open_database(db_url)
+    Worker.create(id="w-ms", pid=1, host="elsewhere", started_at=1795000000.25, heartbeat_at=4e9)
+    db.close_database()
+    status = json.loads(run("status", "--json").stdout)
+    listed = json.loads(run("worker", "list", "--json").stdout)
+    for worker in (status["workers"][0], listed[0]):
+        assert worker["started_at"] == "2026-11-18T11:06:40.250Z"
+        assert MILLISECONDS.match(worker["heartbeat_at"])
+
+
+# --- completeness -----------------------------------------------------------------------
+
+
+def test_list_json_returns_every_match_and_no_output(run, db_url, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"command": "echo x"}\n' * 53)
+    run("enqueue", "--file", str(jobs))
+    _record_run(db_url, "kept\n", len(b"kept\n"))
+    listed = json.loads(run("list", "--json").stdout)
+    assert len(listed) == 53
+    assert all("output" not in job for job in listed)
+    assert [job["output_bytes"] for job in listed if job["output_bytes"]] == [len("kept\n")]
+    assert len(json.loads(run("list", "--json", "--limit", "5").stdout)) == 5
+
+
+def test_the_table_keeps_its_cap_and_says_how_to_see_the_rest(run, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"command": "echo x"}\n' * 53)
+    run("enqueue", "--file", str(jobs))
+    result = run("list")
+    assert len(result.stdout.splitlines()) == 1 + 50
+    assert result.stderr.strip() == "… 3 more jobs match: --limit 53 or --all shows them"
+    everything = run("list", "--all")
+    assert len(everything.stdout.splitlines()) == 1 + 53 and everything.stderr == ""
+    assert run("list", "--limit", "53").stderr == ""
+
+
+def test_search_matches_id_or_command_literally(run):
+    enqueue(run, id="report-7", command="make report")
+    enqueue(run, command="convert 100%_done.png out.webp")
+    enqueue(run, command="true")
+
+    def found(text: str) -> set[str]:
+        return {job["command"] for job in json.loads(run("list", "-S", text, "--json").stdout)}
+
+    assert found("REPORT") == {"make report"}  # the id or the command, any ASCII case
+    assert found("%_") == {"convert 100%_done.png out.webp"}  # wildcards taken literally
+    assert found("nothing") == set()
+
+
+def test_piped_tables_are_never_cut(run):
+    long_command = "echo " + "word " * 60
+    enqueue(run, command=long_command.strip())
+    enqueue(run, command="true", delay="3000d")
+    out = run("list").stdout
+    assert long_command.strip() in out  # CliRunner's stdout is no terminal: no 80 columns
+    assert "due in 8y" in out and "…" not in out
+
+
+# --- run numbers ------------------------------------------------------------------------
+
+
+def test_run_numbers_never_repeat_across_retries_and_dlq_retry(run, db_url):
+    job_id = enqueue(run, max_retries=1)
+    finish_next(db_url, RunOutcome.FAILED)
+    db.open_database(db_url)
+    Job.update(run_at=0).where(Job.id == job_id).execute()  # its backoff is over
+    db.close_database()
+    finish_next(db_url, RunOutcome.FAILED)
+    assert json.loads(run("show", job_id, "--json").stdout)["state"] == "dead"
+    run("dlq", "retry", job_id)
+    finish_next(db_url)
+    runs = json.loads(run("show", job_id, "--json").stdout)["runs"]
+    assert [(r["run"], r["attempt"]) for r in runs] == [(1, 1), (2, 2), (3, 1)]
+    assert "RUN  TRY" in run("show", job_id).stdout
+
+
+def test_an_interrupted_attempt_keeps_its_run_number(run, db_url):
+    job_id = enqueue(run)
+    db.open_database(db_url)
+    claim = queue.claim("w1", host="test")
+    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.INTERRUPTED)
+    queue.claim("w1", host="test")
+    db.close_database()
+    runs = json.loads(run("show", job_id, "--json").stdout)["runs"]
+    assert [(r["run"], r["attempt"], r["outcome"]) for r in runs] == [
+        (1, 1, "interrupted"),
+        (2, 1, None),  # running: the attempt was given back, the run number was not
+    ]
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def _record_run(location: str, output: str, output_bytes: int) -> str:
+    db.open_database(location)
+    claim = queue.claim("w1", host="test")
+    assert claim is not None
+    queue.finish(
+        claim.job.id,
+        claim.run_id,
+        "w1",
+        outcome=RunOutcome.SUCCEEDED,
+        output=output,
+        output_bytes=output_bytes,
+    )
+    db.close_database()
+    return claim.job.id
+
+
+def test_logs_raw_is_byte_exact_and_the_default_is_inert(run, db_url):
+    enqueue(run)
+    stored = "50%\r100%\r\ndone \x1b[31mred\x1b[0m\n"
+    job_id = _record_run(db_url, stored, len(stored.encode()))
+    raw = run("logs", job_id, "--raw")
+    assert raw.stdout_bytes == stored.encode()
+    shown = run("logs", job_id).stdout
+    assert "\x1b" not in shown and "\r" not in shown and "␛[31mred" in shown
+
+
+def test_dropped_output_is_announced_and_counted(run, db_url):
+    enqueue(run)
+    tail = "the-end\n"
+    job_id = _record_run(db_url, tail, 14_900_000 + len(tail))
+    assert "… 14.9 MB earlier output not kept" in run("show", job_id).stdout
+    logs = run("logs", job_id)
+    assert logs.stdout == tail and "… 14.9 MB earlier output not kept" in logs.stderr
+    record = json.loads(run("show", job_id, "--json").stdout)
+    assert (record["output_bytes"], record["output_truncated"]) == (14_900_008, True)
+    assert (record["runs"][0]["output_bytes"], record["runs"][0]["output_truncated"]) == (
+        14_900_008,
+        True,
+    )
+    whole = _record_whole(run, db_url)
+    assert json.loads(run("show", whole, "--json").stdout)["output_truncated"] is False
+
+
+def _record_whole(run, location: str) -> str:
+    enqueue(run)
+    return _record_run(location, "all of it\n", len(b"all of it\n"))
+
+
+def test_logs_follow_exit_status_says_how_the_job_ended(run, db_url):
+    done = enqueue(run)
+    finish_next(db_url)
+    dead = enqueue(run, max_retries=0)
+    finish_next(db_url, RunOutcome.FAILED)
+    cancelled = enqueue(run)
+    run("cancel", cancelled)
+    assert run("logs", "--follow", done).exit_code == 0
+    result = run("logs", "--follow", dead, ok=False)
+    assert result.exit_code == 1 and f"job {dead} is dead" in result.stderr
+    result = run("logs", "--follow", cancelled, ok=False)
+    assert result.exit_code == 1 and "cancelled" in result.stderr
+
+
+def test_a_run_left_open_by_a_lost_worker_is_closed_with_its_output_size(run, db_url):
+    job_id = enqueue(run, max_retries=0)
+    db.open_database(db_url)
+    Worker.create(id="w1", pid=1, host="gone", started_at=0, heartbeat_at=0)
+    claim = queue.claim("w1", host="gone")
+    queue.record_progress(claim.run_id, "partial\n", output_bytes=9000)
+    queue.recover_lost(lease_seconds=30)
+    assert Worker.get_by_id("w1").state == WorkerState.LOST
+    assert Run.get_by_id(claim.run_id).output_bytes == 9000
+    db.close_database()
+    assert json.loads(run("show", job_id, "--json").stdout)["runs"][0]["output_truncated"]

@@ -1,0 +1,170 @@
+"""Every bad value: one line on stderr, the documented exit code, the database unchanged.
+
+And the other side: whatever an older queuectl stored (a run_at of 1e18, a
+timeout of 1e8) never makes show, list, status or the dashboard crash.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queuectl import db
+from queuectl.models import Job, Run
+from tests.conftest import T0, dump
+from tests.test_cli import enqueue
+
+SURROGATE = "\ud800"
+INVALID_UTF8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # Latin-1 bytes in an argument
+
+BAD_VALUES = [
+    ('{"command": "echo \\ud800"}', 2, '"command" holds a lone surrogate (\\ud800'),
+    ('{"command": "x", "env": {"A": "\\udfff"}}', 2, '"env" A holds a lone surrogate'),
+    ('{"command": "x", "run_at": 1e18}', 2, "run_at must be between 1970-01-01 and 9999-12-31"),
+    ('{"command": "x", "run_at": "1e18"}', 2, "run_at must be between 1970-01-01 and 9999-12-31"),
+    ('{"command": "x", "run_at": "1969-12-31T23:59:59Z"}', 2, "between 1970-01-01 and 9999"),
+    ('{"command": "x", "run_at": -1}', 2, "run_at must be between 1970-01-01"),
+    ('{"command": "x", "delay": 1e300}', 2, "delay must be at most 100 years"),
+    ('{"command": "x", "delay": "36600d"}', 2, "delay must be at most 100 years"),
+    ('{"command": "x", "delay": "5 s"}', 2, "delay must be a number of seconds or a duration"),
+    ('{"command": "x", "timeout": 99999999}', 2, '"timeout" must be between 0..604800 s'),
+    ('{"command": "x", "timeout": "8d"}', 2, "as job_timeout"),
+    ('{"command": "x", "timeout": "1h 30m"}', 2, "timeout must be a number of seconds"),
+    ('{"command": "x", "env": ["A=1"]}', 2, '"env" must be an object of strings, not an array'),
+    ('{"command": "x", "env": {"A": 1}}', 2, '"env" values must be strings (A is a number'),
+    ('{"command": "x", "env": {"1A": "x"}}', 2, '"env" names must be letters, digits and _'),
+    ('{"command": "x", "env": {"QUEUECTL_JOB_ID": "x"}}', 2, "QUEUECTL_* names are set by"),
+    ('{"command": "x", "env": {"A": "a\\u0000b"}}', 2, '"env" A must not contain NUL'),
+    ("echo hi", 2, "for a plain command use: queuectl add -- COMMAND"),
+]
+
+
+@pytest.mark.parametrize(("payload", "code", "message"), BAD_VALUES)
+def test_bad_values_in_a_job(run, db_url, payload, code, message):
+    enqueue(run, id="existing")
+    before = dump(db_url)
+    result = run("enqueue", payload, ok=False)
+    assert result.exit_code == code, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert dump(db_url) == before
+
+
+BAD_ARGUMENTS = [
+    (("show", INVALID_UTF8), "argument 2 is not valid UTF-8 (byte 0xe9 at position 3)"),
+    (("list", "--search", SURROGATE), "argument 3 holds a lone surrogate"),
+    (("add", "--", "echo", INVALID_UTF8), "argument 4 is not valid UTF-8"),
+    (("add", "--priority", "-1", "--", "x"), '"priority" must be between 0 and 2147483647'),
+    (("add", "--timeout", "99999999", "--", "x"), '"timeout" must be between'),
+    (("add", "--delay", "5 s", "--", "x"), "delay must be a number of seconds"),
+    (("add", "--run-at", "1e18", "--", "x"), "run_at must be between 1970-01-01"),
+    (("add", "--env", "NOEQUALS", "--", "x"), "--env takes NAME=VALUE (got 'NOEQUALS')"),
+    (("add", "--env", "QUEUECTL_ATTEMPT=9", "--", "x"), "QUEUECTL_* names are set by"),
+    (("add",), "Missing argument 'COMMAND...'"),
+    (("config", "set", "poll_interval", "5 s"), "poll_interval must be a number of seconds"),
+    (("purge", "--older-than", "5 s"), "--older-than must be a number of seconds"),
+    (("worker", "prune", "--older-than", "1 d"), "--older-than must be a number of seconds"),
+    (("list", "--limit", "5", "--all"), "give --limit N or --all, not both"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_ARGUMENTS)
+def test_bad_arguments(run, db_url, args, message):
+    enqueue(run, id="existing")
+    before = dump(db_url)
+    result = run(*args, ok=False)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert dump(db_url) == before
+
+
+def test_compound_durations_are_accepted_everywhere(run, db_url):
+    job = json.loads(
+        run("add", "--delay", "1h30m", "--timeout", "2m30s", "--json", "--", "x").stdout
+    )
+    assert job["timeout"] == 150.0
+    assert run("config", "set", "backoff_max", "1h30m").stdout == "backoff_max = 5400\n"
+    assert run("purge", "--older-than", "1d12h").exit_code == 0
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_invalid_utf8_in_a_file_names_the_line(run, db_url, tmp_path, source):
+    enqueue(run)
+    before = dump(db_url)
+    data = b'{"command": "ok"}\n{"command": "caf\xe9"}\n'
+    if source == "file":
+        jobs = tmp_path / "jobs.jsonl"
+        jobs.write_bytes(data)
+        result = run("enqueue", "--file", str(jobs), ok=False)
+    else:
+        result = run("enqueue", "-", input=data, ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == "Error: line 2: not valid UTF-8 (byte 0xe9 at column 17)\n"
+    assert dump(db_url) == before
+
+
+def test_a_cwd_missing_here_is_refused_on_sqlite(run_sqlite, db_path, tmp_path):
+    enqueue(run_sqlite)
+    before = dump(db_path)
+    missing = tmp_path / "not-there"
+    result = run_sqlite("add", "--cwd", str(missing), "--", "make", ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: \"cwd\" '{missing}' is not a directory on this host\n"
+    lines = f'{{"command": "a"}}\n{{"command": "b", "cwd": "{missing}"}}\n'
+    result = run_sqlite("enqueue", "-", input=lines, ok=False)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: line 2: ")
+    assert dump(db_path) == before
+
+
+@pytest.mark.postgres
+def test_a_cwd_missing_here_is_a_warning_on_postgres(pg_url, tmp_path):
+    from tests.test_cli import _invoker
+
+    run = _invoker()
+    missing = tmp_path / "on-another-host"
+    result = run("add", "--cwd", str(missing), "--", "make")
+    assert result.stdout.strip() and result.stderr.startswith("Warning: cwd ")
+    assert "not a directory on this host" in result.stderr
+
+
+def test_an_unsupported_database_url_is_one_line(run_sqlite):
+    for url in ("mysql://x/y", "redis://localhost/0", "http://example.com/db"):
+        result = run_sqlite("--db", url, "status", ok=False)
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1 and "unsupported database URL scheme" in result.stderr
+
+
+# --- what an older queuectl may have stored ---------------------------------------------
+
+
+def _store_nonsense(location: str, job_id: str) -> None:
+    db.open_database(location)
+    Job.update(run_at=1e18, timeout=99999999.0, created_at=1e300).where(Job.id == job_id).execute()
+    Run.insert(
+        job=job_id, run=1, attempt=1, started_at=-5.0, finished_at=1e18, duration=1e18
+    ).execute()
+    db.close_database()
+
+
+def test_stored_nonsense_never_breaks_show_list_status_or_the_dashboard(run, db_url):
+    job_id = enqueue(run)
+    enqueue(run)
+    _store_nonsense(db_url, job_id)
+    shown = run("show", job_id).stdout
+    assert "invalid time (1e+18)" in shown and "invalid time (-5)" in shown
+    assert "3y62d" in shown and "1e+08" not in shown  # the timeout, readable
+    record = json.loads(run("show", job_id, "--json").stdout)
+    assert (record["run_at"], record["created_at"], record["timeout"]) == (None, None, 99999999.0)
+    assert record["runs"][0]["started_at"] is None
+    assert job_id in run("list").stdout
+    assert len(json.loads(run("list", "--json").stdout)) == 2
+    assert run("status").exit_code == 0 and run("logs", job_id).exit_code == 0
+
+    from tui.data import Request, read_snapshot
+
+    db.open_database(db_url)
+    snapshot = read_snapshot(Request(), T0)
+    db.close_database()
+    assert job_id in dict(snapshot.jobs.rows)
