@@ -45,15 +45,25 @@ def parse_url(location: str):
 def sqlite_path(location: str) -> str | None:
     """The file behind a SQLite location (plain path or ``sqlite:///``), else ``None``.
 
+    ``sqlite:///srv/q.db`` is ``/srv/q.db``: the path after the third slash is
+    absolute, as in a ``file://`` URL. A relative path is given as a plain path.
+
     Raises:
-        DatabaseError: ``location`` is a URL that cannot be parsed.
+        DatabaseError: ``location`` is a URL that cannot be parsed, or an
+            ``sqlite://`` URL that names a host (``sqlite://relative.db``, one
+            slash short) instead of a file.
     """
     if not is_url(location):
         return os.path.abspath(os.path.expanduser(location))
     parsed = parse_url(location)
-    if parsed.scheme == "sqlite":
-        return os.path.abspath(os.path.expanduser(parsed.path))
-    return None
+    if parsed.scheme != "sqlite":
+        return None
+    if parsed.netloc or not parsed.path:
+        raise DatabaseError(
+            f"{location} names no file: write sqlite:///ABSOLUTE/PATH (three slashes),"
+            " or give a plain path (relative paths work there)"
+        )
+    return os.path.abspath(os.path.expanduser(parsed.path))
 
 
 _PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*password=)[^&#]*")

@@ -51,24 +51,30 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> boo
     trust = filesafety.Trust.current()
     for _attempt in range(2):  # again if another process creates the file meanwhile
         verdict = filesafety.check(path, trust)
+        real = verdict.real_path
+        try:
+            st: os.stat_result | None = os.stat(real)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:  # a file where a folder should be, and the like
+            raise DatabaseError(f"cannot use the database {path}: {exc.strerror}") from None
+        # What the path is comes first: no reader can use /dev/null either, and
+        # "no database exists there yet" would be wrong about it.
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise DatabaseError(f"{path} is a folder, not a database file")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise DatabaseError(f"{path} is not a regular file, so it cannot hold a database")
         if verdict.problem:
             if not read_only:
                 raise DatabaseError(f"refusing to use the database: {verdict.problem}")
             report(verdict.problem)
-        real = verdict.real_path
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
+        if st is None:
             if read_only:
                 return False
             privatefiles.make_folders(os.path.dirname(real), trust)
             if privatefiles.create_file(real, trust):
                 return True
             continue
-        except OSError as exc:  # a file where a folder should be, and the like
-            raise DatabaseError(f"cannot use the database {path}: {exc.strerror}") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise DatabaseError(f"{path} is a folder, not a database file")
         if st.st_size == 0:
             if read_only:
                 return False

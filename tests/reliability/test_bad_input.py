@@ -75,6 +75,22 @@ def _snapshot(path: str) -> object:
             return handle.read()
 
 
+@pytest.mark.parametrize("args", ENTRY_POINTS, ids=" ".join)
+def test_every_entry_point_refuses_a_location_that_is_no_file(tmp_path, args):
+    """``/dev/null`` (or a FIFO) can never hold a database: readers say so too, rather
+    than "no database exists there yet", and nothing is created."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for location in ("/dev/null", str(fifo)):
+        result = _invoker()("--db", location, *args, ok=False)
+        assert result.exit_code == 1, result.output
+        assert (
+            result.stderr
+            == f"Error: {location} is not a regular file, so it cannot hold a database\n"
+        )
+    assert set(os.listdir(tmp_path)) <= {"fifo", "xdg"}  # nothing made beside the FIFO
+
+
 @pytest.mark.parametrize("problem", PROBLEMS)
 @pytest.mark.parametrize("args", ENTRY_POINTS, ids=" ".join)
 def test_every_entry_point_refuses_an_unusable_database(db_path, tmp_path, args, problem):
@@ -106,6 +122,7 @@ BAD_LOCATIONS = [
     ("postgresql://[oops/x", "invalid database URL: Invalid IPv6 URL"),
     ("postgresql://host:notaport/x", "invalid database URL: Port could not be cast"),
     ("sqlite://[oops/x.db", "invalid database URL"),
+    ("sqlite://relative.db", "sqlite://relative.db names no file: write sqlite:///ABSOLUTE/PATH"),
     ("mongodb://localhost/x", "unsupported database URL scheme 'mongodb'"),
 ]
 
