@@ -9,7 +9,6 @@ how long the database was away.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -23,7 +22,7 @@ class Outage:
     """Counts consecutive failures and says when they start and end.
 
     Args:
-        log: where the two lines go.
+        say: where the two lines go (a logger's ``warning``, or stderr).
         what: what is being retried, for those lines ("worker w1", "logs --follow").
         max_delay: the longest pause between retries, read at each failure; a
             worker passes a fraction of its lease so that when the database
@@ -35,14 +34,14 @@ class Outage:
 
     def __init__(
         self,
-        log: logging.Logger,
+        say: Callable[[str], None],
         what: str,
         *,
         max_delay: Callable[[], float] = lambda: 5.0,
         explain: Callable[[BaseException], str] = first_line,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._log = log
+        self._say = say
         self._explain = explain
         self.what = what
         self._max_delay = max_delay
@@ -60,21 +59,18 @@ class Outage:
         self.failures += 1
         if self.since is None:
             self.since = self._clock()
-            self._log.warning(
-                "%s: database unavailable (%s); retrying until it is back",
-                self.what,
-                self._explain(exc),
+            self._say(
+                f"{self.what}: database unavailable ({self._explain(exc)});"
+                " retrying until it is back"
             )
         return min(self._max_delay(), FIRST_DELAY * 2 ** (self.failures - 1))
 
     def over(self) -> None:
         """A statement succeeded: log the end of the outage, if there was one."""
         if self.since is not None:
-            self._log.warning(
-                "%s: database back after %.1fs (%d failed tries)",
-                self.what,
-                self._clock() - self.since,
-                self.failures,
+            self._say(
+                f"{self.what}: database back after {self._clock() - self.since:.1f}s"
+                f" ({self.failures} failed tries)"
             )
         self.failures = 0
         self.since = None

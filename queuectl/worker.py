@@ -149,7 +149,7 @@ class Worker:
         self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
         self.outage = Outage(
-            log, f"worker {self.id}", max_delay=self._retry_cap, explain=db_explain
+            log.warning, f"worker {self.id}", max_delay=self._retry_cap, explain=db_explain
         )
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
         self._pause_noted_at = 0.0

@@ -84,10 +84,13 @@ def _follow(job_id: str, printer: _Printer) -> int:
     returns the exit status: 0 when the job completed, 1 when it ended dead or
     cancelled (or was deleted meanwhile).
     """
-    from queuectl import reads
+    import peewee
+
+    from queuectl import db, reads
     from queuectl.cli.render import dropped_line
     from queuectl.errors import JobNotFound
     from queuectl.models import FINISHED_STATES, JobState
+    from queuectl.outage import Outage
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
@@ -95,13 +98,20 @@ def _follow(job_id: str, printer: _Printer) -> int:
     shown = ""
     ended = False
     waiting_for: tuple[str, float] | None = None
+    # A database restart or crash is weather here too: say so once, wait, go on.
+    outage = Outage(note, "logs --follow", explain=db.explain)
     while True:
         try:
             job = reads.get_job(job_id)
+            run = reads.latest_run(job_id)
         except JobNotFound:
             note(f"job {job_id} was deleted")
             return 1
-        run = reads.latest_run(job_id)
+        except peewee.DatabaseError as exc:
+            time.sleep(outage.failed(exc))
+            db.close_database()
+            continue
+        outage.over()
         if run is not None and run.id != run_id:
             if run_id is not None:
                 _marker(f"--- run {run.run} (attempt {run.attempt}) ---")

@@ -133,3 +133,36 @@ def test_a_server_that_never_answers_gives_one_line_not_a_hang(monkeypatch):
     assert line.startswith("Error: cannot use the database postgresql://u@127.0.0.1:")
     assert "timeout" in line
     assert elapsed < 10
+
+
+@pytest.mark.timeout(90)
+def test_logs_follow_rides_out_a_restart(server, outage_cluster):
+    """``logs --follow`` across ``pg_ctl restart``: one line when the database goes,
+    one when it is back, and the job's output and exit status as without the outage."""
+    import subprocess
+    import sys
+
+    cluster = outage_cluster
+    cluster.start_workers(1)
+    seen = f"{cluster.workdir}/seen"
+    job_id = cluster.enqueue(
+        f"echo before; while [ ! -e {seen} ]; do sleep 0.05; done; sleep 1; echo after"
+    )
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "logs", job_id, "--follow"],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cluster.procs.append(follower)  # type: ignore[arg-type]
+    assert follower.stdout is not None and follower.stderr is not None
+    assert follower.stdout.readline() == "before\n"
+    server.restart("fast")
+    open(seen, "w").close()  # the job goes on, and finishes while we reconnect
+    assert follower.wait(timeout=60) == 0, follower.stderr.read()
+    assert follower.stdout.read() == "after\n"
+    err = follower.stderr.read()
+    assert "logs --follow: database unavailable" in err
+    assert "logs --follow: database back after" in err
+    assert "Traceback" not in err
