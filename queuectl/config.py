@@ -150,7 +150,7 @@ def load() -> dict[str, float | int]:
     A stored value that no longer validates (written by hand, or by a release
     with wider ranges) falls back to the default rather than breaking workers.
     """
-    from queuectl.models import Setting
+    from queuectl.store.models import Setting
 
     values: dict[str, float | int] = {key: spec.default for key, spec in SPECS.items()}
     for row in Setting.select():
@@ -174,8 +174,8 @@ def set_value(key: str, raw: object) -> float | int:
     Raises:
         ValidationError: unknown key, wrong type or out of range; nothing is written.
     """
-    from queuectl.db import write_transaction
-    from queuectl.models import Setting
+    from queuectl.store.db import write_transaction
+    from queuectl.store.models import Setting
 
     spec = SPECS[normalize_key(key)]
     value = spec.parse(raw)
@@ -192,8 +192,8 @@ def set_value(key: str, raw: object) -> float | int:
 
 def reset(key: str | None = None) -> list[str]:
     """Back to the default: one key, or every key when ``key`` is ``None``."""
-    from queuectl.db import write_transaction
-    from queuectl.models import Setting
+    from queuectl.store.db import write_transaction
+    from queuectl.store.models import Setting
 
     keys = [normalize_key(key)] if key else list(SPECS)
     with write_transaction():

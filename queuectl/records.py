@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from queuectl.jobspec import env_from_json
-from queuectl.models import Job, Run, Worker
+from queuectl.store.models import Job, Run, Worker
 from queuectl.timeutil import json_time
 
 JOB_FIELDS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from queuectl import db
+from queuectl.store import db
 from tui.app import QueueApp, make_app
 from tui.demo import seed_demo
 from tui.screens.detail import JobDetailScreen

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from queuectl import db
+from queuectl.store import db
 
 T0 = 1_795_000_000.0  # 2026-11-18T08:26:40Z: a fixed "now" for tests that pass the clock
 PG_ENV = "QUEUECTL_TEST_PG_URL"
@@ -88,7 +88,7 @@ def dump(location: str) -> list:
             return list(connection.iterdump())
     from playhouse.db_url import connect
 
-    from queuectl.models import ALL_MODELS
+    from queuectl.store.models import ALL_MODELS
 
     connection = connect(location)
     try:

@@ -12,9 +12,10 @@ from collections import Counter
 
 import pytest
 
-from queuectl import db, queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import JobState, Run, RunOutcome
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import JobState, Run, RunOutcome
 
 PROCESSES = 8
 JOBS = 3000

@@ -8,9 +8,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from queuectl import db, queue
 from queuectl.cli import cli
-from queuectl.models import RunOutcome
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import RunOutcome
 from tests.conftest import dump
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-from queuectl import executor, procs
-from queuectl.executor import Execution, Result, TailBuffer
-from queuectl.models import RunOutcome
+from queuectl.runtime import executor, procs
+from queuectl.runtime.executor import Execution, Result, TailBuffer
+from queuectl.store.models import RunOutcome
 from tests.polling import wait_until
 
 

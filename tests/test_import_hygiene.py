@@ -30,8 +30,8 @@ def loaded_modules(code: str) -> set[str]:
     "module",
     [
         "queuectl.cli",
-        "queuectl.queue",
-        "queuectl.db",
+        "queuectl.lifecycle.queue",
+        "queuectl.store.db",
         "queuectl.config",
     ],
 )

@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from queuectl import db
+from queuectl.store import db
 from tests.test_cli import _invoker
 
 READ_ONLY = [

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import config, queue
+from queuectl import config
 from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
 from tests.conftest import T0
 
 pytestmark = pytest.mark.usefixtures("opened")

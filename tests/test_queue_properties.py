@@ -23,10 +23,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from queuectl import config, db, queue
+from queuectl import config
 from queuectl.errors import InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from tests.conftest import T0
 
 LEASE = 30.0

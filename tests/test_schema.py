@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from queuectl import db, queue, sql
 from queuectl.jobspec import JobSpec
-from queuectl.models import SCHEMA_VERSION, ClaimedJob, Job, Run, RunOutcome, SchemaInfo, database
+from queuectl.lifecycle import queue
+from queuectl.store import db, sql
+from queuectl.store.models import (
+    SCHEMA_VERSION,
+    ClaimedJob,
+    Job,
+    Run,
+    RunOutcome,
+    SchemaInfo,
+    database,
+)
 from tests.conftest import T0
 
 

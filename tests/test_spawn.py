@@ -10,9 +10,9 @@ import textwrap
 
 import pytest
 
-from queuectl import executor, procs, spawn
-from queuectl.models import RunOutcome
-from queuectl.watchdog import Watchdog
+from queuectl.runtime import executor, procs, spawn
+from queuectl.runtime.watchdog import Watchdog
+from queuectl.store.models import RunOutcome
 from tests.polling import wait_until
 
 
@@ -119,8 +119,8 @@ def test_without_posix_spawn_setsid_the_job_still_gets_its_own_group(tmp_path, m
 FAKE_WORKER = textwrap.dedent(
     """
     import sys, time
-    from queuectl import executor
-    from queuectl.watchdog import Watchdog
+    from queuectl.runtime import executor
+    from queuectl.runtime.watchdog import Watchdog
 
     watchdog = Watchdog()
     watchdog.start()

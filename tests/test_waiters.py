@@ -15,9 +15,10 @@ import time
 
 import pytest
 
-from queuectl import db, filewatch, waiters
-from queuectl.filewatch import FileWatch
-from queuectl.waiters import SqliteWaiter, make_waiter
+from queuectl.runtime import filewatch, waiters
+from queuectl.runtime.filewatch import FileWatch
+from queuectl.runtime.waiters import SqliteWaiter, make_waiter
+from queuectl.store import db
 
 needs_inotify = pytest.mark.skipif(
     filewatch._libc() is None, reason="inotify is Linux-only; elsewhere workers poll"

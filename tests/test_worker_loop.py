@@ -17,12 +17,15 @@ import time
 
 import pytest
 
-from queuectl import config, db, executor, procs, queue
+from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome, WorkerState
-from queuectl.models import Worker as WorkerRow
-from queuectl.waiters import PollingWaiter, make_waiter
-from queuectl.worker import REPORT_INTERVAL, Worker, new_worker_id
+from queuectl.lifecycle import queue
+from queuectl.runtime import executor, procs
+from queuectl.runtime.waiters import PollingWaiter, make_waiter
+from queuectl.runtime.worker import REPORT_INTERVAL, Worker, new_worker_id
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
+from queuectl.store.models import Worker as WorkerRow
 from tests.conftest import T0
 from tests.polling import wait_until
 
@@ -292,7 +295,7 @@ def test_idle_waiter_wakes_when_another_process_enqueues(opened):
 def test_work_announced_in_another_schema_does_not_wake_a_postgres_worker(pg_url):
     import psycopg
 
-    from queuectl.db import NOTIFY_CHANNEL
+    from queuectl.store.db import NOTIFY_CHANNEL
 
     db.open_database(pg_url)
     waiter = make_waiter(time.sleep)

@@ -16,9 +16,10 @@ from typing import Any
 from textual import work
 from textual.app import App
 
-from queuectl import config, queue
+from queuectl import config
 from queuectl.errors import QueueError, ValidationError
-from queuectl.models import JobState, database
+from queuectl.lifecycle import queue
+from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
 from tui.messages import Intent, SaveSettings
@@ -32,9 +33,9 @@ STOP_WAIT_SECONDS = 60.0
 def _supervisor() -> ModuleType:
     """The worker runtime, imported on first use so the dashboard runs without it."""
     try:
-        return importlib.import_module("queuectl.supervisor")
+        return importlib.import_module("queuectl.runtime.supervisor")
     except ModuleNotFoundError as exc:
-        if exc.name != "queuectl.supervisor":
+        if exc.name != "queuectl.runtime.supervisor":
             raise
         raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
 

@@ -24,8 +24,9 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from queuectl import db, queue
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import queue
+from queuectl.store import db
 from tui.actions import ActionsApp
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot

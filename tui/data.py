@@ -16,11 +16,12 @@ import peewee
 from rich.cells import cell_len
 from rich.text import Text
 
-from queuectl import config, queue
-from queuectl.db import read_transaction
-from queuectl.liveness import shown_state
-from queuectl.models import Job, JobState, Run, Worker, WorkerState, database
+from queuectl import config
+from queuectl.lifecycle import queue
+from queuectl.lifecycle.workers import shown_state
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.db import read_transaction
+from queuectl.store.models import Job, JobState, Run, Worker, WorkerState, database
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 

@@ -7,9 +7,9 @@ on every run.
 
 from __future__ import annotations
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, Run, Worker
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, Run, Worker
 
 _COMMANDS = [
     "pg_dump app | gzip > /backups/app-nightly.sql.gz",

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from queuectl.models import JobState
+from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
 from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, STATE_STYLES, Snapshot
 

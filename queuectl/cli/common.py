@@ -95,7 +95,7 @@ class QueuectlGroup(click.Group):
             peewee = sys.modules.get("peewee")
             if peewee is None or not isinstance(exc, peewee.DatabaseError):
                 raise
-            from queuectl.db import explain
+            from queuectl.store.db import explain
 
             raise click.ClickException(f"database error: {explain(exc)}") from None
 
@@ -117,7 +117,7 @@ class AppContext:
         file others could write; every other command refuses such a file.
         """
         if self.location is None:
-            from queuectl.db import open_database
+            from queuectl.store.db import open_database
 
             location = self.resolve()
             open_database(

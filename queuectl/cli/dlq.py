@@ -60,7 +60,7 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_jso
 
     An id that is not in the DLQ gets an error line; the others are retried.
     """
-    from queuectl import manage
+    from queuectl.lifecycle import manage
 
     if job_ids and retry_all:
         raise BadInput("give job ids or --all, not both")
@@ -83,7 +83,7 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_jso
 @pass_app
 def dlq_purge(app: AppContext, yes: bool, as_json: bool) -> None:
     """Delete every dead job and its runs."""
-    from queuectl import manage, reads
+    from queuectl.lifecycle import manage, reads
 
     app.open()
     dead = reads.counts()[JobState.DEAD.value]

@@ -25,7 +25,7 @@ LIST_CAP = 50
 
 def _store(app: AppContext, specs: list, *, as_json: bool, single: bool) -> None:
     """Enqueue validated specs; print their ids, or (``--json``) the jobs."""
-    from queuectl import queue
+    from queuectl.lifecycle import queue
 
     app.open()
     ids = queue.enqueue_many(specs, warn=warn)
@@ -186,7 +186,7 @@ def print_jobs(
 ) -> None:
     """``list`` and ``dlq list``: a capped table that says what it left out, or every
     match as JSON (without output) unless ``limit``."""
-    from queuectl import reads
+    from queuectl.lifecycle import reads
 
     if limit is not None and show_all:
         raise BadInput("give --limit N or --all, not both")
@@ -224,7 +224,7 @@ def print_jobs(
 @pass_app(read_only=True)
 def show(app: AppContext, job_id: str, as_json: bool) -> None:
     """Show a job: its fields, every run, and the latest output."""
-    from queuectl import reads
+    from queuectl.lifecycle import reads
 
     app.open()
     job = reads.get_job(job_id)

@@ -55,8 +55,8 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool) -> None:
     With --follow the exit status says how the job ended: 0 completed,
     1 dead or cancelled.
     """
-    from queuectl import reads
     from queuectl.cli.render import dropped_line
+    from queuectl.lifecycle import reads
 
     app.open()
     reads.get_job(job_id)  # a clear error for an unknown id
@@ -86,11 +86,12 @@ def _follow(job_id: str, printer: _Printer) -> int:
     """
     import peewee
 
-    from queuectl import db, reads
     from queuectl.cli.render import dropped_line
     from queuectl.errors import JobNotFound
-    from queuectl.models import FINISHED_STATES, JobState
-    from queuectl.outage import Outage
+    from queuectl.lifecycle import reads
+    from queuectl.runtime.outage import Outage
+    from queuectl.store import db
+    from queuectl.store.models import FINISHED_STATES, JobState
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 

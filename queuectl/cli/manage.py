@@ -64,7 +64,7 @@ def run_batch(
     Each id that cannot be acted on gets one ``Error:`` line on stderr and the
     others are still done; the exit status is then 1.
     """
-    from queuectl import manage
+    from queuectl.lifecycle import manage
 
     action = manage.ACTIONS[verb]
     filtered = bool(states or queue or every)
@@ -202,7 +202,7 @@ def delete(
 @pass_app
 def purge(app: AppContext, states: tuple[JobState, ...], older_than: str, as_json: bool) -> None:
     """Delete finished jobs and their runs to keep the database small."""
-    from queuectl import manage
+    from queuectl.lifecycle import manage
     from queuectl.timeutil import parse_duration
 
     age = parse_duration(older_than, what="--older-than")

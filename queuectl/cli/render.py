@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from queuectl.jobspec import env_from_json
-from queuectl.models import Job, Run, Worker
 from queuectl.records import dropped_bytes
+from queuectl.store.models import Job, Run, Worker
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 

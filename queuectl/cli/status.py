@@ -19,7 +19,9 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     --json list the same workers: the live ones, and with --all the stopped
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
-    from queuectl import db, liveness, reads
+    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import workers as liveness
+    from queuectl.store import db
     from queuectl.textsafe import one_line
 
     location = app.open()  # warns about a file others could write (see AppContext.open)

@@ -53,7 +53,7 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
 
     Each logs to its own file beside the database (logs/worker-ID.log).
     """
-    from queuectl import supervisor
+    from queuectl.runtime import supervisor
     from queuectl.textsafe import one_line
 
     if not 1 <= count <= supervisor.MAX_START:
@@ -86,7 +86,7 @@ def run_(
     """
     import logging
 
-    from queuectl.worker import Worker
+    from queuectl.runtime.worker import Worker
 
     names = _queues(queues)
     # Records need none of these, and gathering them was most of a log line's cost
@@ -127,8 +127,8 @@ def stop(
     Graceful by default: each finishes its current job first. A worker whose
     process had already died is reported lost, and its job recovered.
     """
-    from queuectl import supervisor
-    from queuectl.models import Worker, WorkerState
+    from queuectl.runtime import supervisor
+    from queuectl.store.models import Worker, WorkerState
 
     app.open()
     ids = supervisor.resolve_workers(refs) if refs else None
@@ -172,7 +172,7 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
     A worker that died without stopping (kill -9, a crash, its host gone) is
     shown lost; --all lists those and the stopped ones (worker prune removes them).
     """
-    from queuectl import liveness
+    from queuectl.lifecycle import workers as liveness
 
     app.open()
     workers = liveness.workers_as_seen(include_ended=show_all)
@@ -206,7 +206,7 @@ def prune(app: AppContext, older_than: str, as_json: bool) -> None:
     Workers that died unnoticed are recovered first (their jobs requeued), so
     their rows go too. Live workers are never touched.
     """
-    from queuectl import supervisor
+    from queuectl.runtime import supervisor
     from queuectl.timeutil import parse_duration
 
     age = parse_duration(older_than, what="--older-than")

@@ -17,8 +17,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import queue
 
 ROUNDS = 7
 

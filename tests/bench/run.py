@@ -35,9 +35,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers
 from dashboard import refresh_cost
 
-from queuectl import db, queue, supervisor
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Worker, database
+from queuectl.lifecycle import queue
+from queuectl.runtime import supervisor
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, Worker, database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 BIN = os.path.dirname(sys.executable)

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from queuectl import db, queue
 from queuectl.cli import common
-from queuectl.models import Job, RunOutcome
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import Job, RunOutcome
 from tests.conftest import dump
 from tests.test_cli import enqueue, finish_next
 

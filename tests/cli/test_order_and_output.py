@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-from queuectl import db, queue
-from queuectl.models import Job, Run, RunOutcome, Worker, WorkerState
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import Job, Run, RunOutcome, Worker, WorkerState
 from tests.test_cli import enqueue, finish_next
 
 MILLISECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from queuectl import db
-from queuectl.models import Job, Run
+from queuectl.store import db
+from queuectl.store.models import Job, Run
 from tests.conftest import T0, dump
 from tests.test_cli import enqueue
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from queuectl import db
 from queuectl.hostid import this_host
-from queuectl.models import Worker
+from queuectl.store import db
+from queuectl.store.models import Worker
 from tests.test_cli import enqueue
 
 DEAD_PID = 2**22 + 12345  # above pid_max's default: no process has it

@@ -18,10 +18,13 @@ from typing import Any
 import peewee
 import pytest
 
-from queuectl import config, db, procs, queue
+from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run
-from queuectl.models import Worker as WorkerRow
+from queuectl.lifecycle import queue
+from queuectl.runtime import procs
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, Run
+from queuectl.store.models import Worker as WorkerRow
 from tests.polling import wait_until
 
 SETTINGS = {"lease_seconds": 2, "backoff_base": 1, "poll_interval": 0.2, "max_retries": 1}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from queuectl.models import Job, JobState, Run
+from queuectl.store.models import Job, JobState, Run
 from tests.integration.conftest import Cluster
 from tests.polling import wait_until
 

@@ -16,9 +16,9 @@ from itertools import pairwise
 
 import pytest
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState, Run, RunOutcome
 from tests.integration.conftest import Cluster, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

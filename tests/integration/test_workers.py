@@ -13,10 +13,12 @@ from collections import Counter
 
 import pytest
 
-from queuectl import config, procs, queue
+from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, WorkerState
-from queuectl.models import Worker as WorkerRow
+from queuectl.lifecycle import queue
+from queuectl.runtime import procs
+from queuectl.store.models import Job, JobState, Run, WorkerState
+from queuectl.store.models import Worker as WorkerRow
 from tests.integration.conftest import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -442,8 +444,8 @@ def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Clust
 
 
 def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
-    from queuectl import supervisor
     from queuectl.errors import QueueError
+    from queuectl.runtime import supervisor
 
     log = tmp_path / "worker-x.log"
     proc = subprocess.Popen(

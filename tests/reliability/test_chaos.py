@@ -18,10 +18,11 @@ import time
 
 import pytest
 
-from queuectl import config, queue
+from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome
-from queuectl.models import Worker as WorkerRow
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState, Run, RunOutcome
+from queuectl.store.models import Worker as WorkerRow
 from tests.integration.conftest import Cluster
 from tests.polling import wait_until
 

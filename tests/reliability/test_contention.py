@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState
 from tests.integration.conftest import Cluster
 from tests.polling import wait_until
 from tui.data import Request, read_snapshot

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import db
-from queuectl.models import database
+from queuectl.store import db
+from queuectl.store.models import database
 from tests.test_cli import _invoker, enqueue
 
 
@@ -57,7 +57,7 @@ def test_each_command_opens_with_its_durability(db_url, monkeypatch, args, durab
         )
 
     monkeypatch.setattr(db, "open_database", open_database)
-    monkeypatch.setattr("queuectl.worker.Worker.run", lambda self: 0)
+    monkeypatch.setattr("queuectl.runtime.worker.Worker.run", lambda self: 0)
     run(*args)
     # Workers, and only workers, also queue their writes (db.WriterQueuedSqlite);
     # none of these is a reader, which would neither create nor refuse a database.

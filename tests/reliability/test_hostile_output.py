@@ -19,9 +19,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from queuectl import config, db
+from queuectl import config
 from queuectl.cli import cli
-from queuectl.models import JobState
+from queuectl.store import db
+from queuectl.store.models import JobState
 from tests.integration.conftest import Cluster
 from tests.polling import wait_until
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl import db, lockholder, queue
 from queuectl.hostid import this_host
+from queuectl.lifecycle import queue
+from queuectl.store import db, lockholder
 from tests.conftest import dump
 from tests.polling import wait_until
 from tests.test_cli import _invoker

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from queuectl import db, queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, database
+from queuectl.lifecycle import queue
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, Run, database
 from tests.integration.conftest import Cluster, running_cluster
 from tests.pgserver import PgServer, throwaway_server
 from tests.polling import wait_until

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from queuectl import filesafety
+from queuectl.store import filesafety
 from tests.conftest import dump
 from tests.polling import wait_until
 from tests.test_cli import _invoker, enqueue

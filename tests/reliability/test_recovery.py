@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import queue
 from queuectl.errors import InvalidTransition
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from tests.conftest import T0
 
 LEASE = 30.0

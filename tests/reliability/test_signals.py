@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, RunOutcome, WorkerState
-from queuectl.models import Worker as WorkerRow
-from queuectl.waiters import make_waiter
-from queuectl.worker import Worker
+from queuectl.lifecycle import queue
+from queuectl.runtime.waiters import make_waiter
+from queuectl.runtime.worker import Worker
+from queuectl.store.models import Job, JobState, RunOutcome, WorkerState
+from queuectl.store.models import Worker as WorkerRow
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 PHASES = ["idle", "claiming", "claimed", "running", "recording"]

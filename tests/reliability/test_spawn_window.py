@@ -17,8 +17,9 @@ import sys
 
 import pytest
 
-from queuectl import db, queue
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import queue
+from queuectl.store import db
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.store.models import JobState
 from tests.integration.conftest import running_cluster
 from tests.security.conftest import NOBODY, as_nobody, needs_root, queuectl
 
@@ -28,8 +28,9 @@ def _plant_database(path: Path, command: str) -> None:
     """``nobody`` makes a queuectl database at ``path`` holding one job."""
 
     def plant() -> None:
-        from queuectl import db, queue
         from queuectl.jobspec import JobSpec
+        from queuectl.lifecycle import queue
+        from queuectl.store import db
 
         db.open_database(str(path))
         queue.enqueue(JobSpec(command=command), cwd="/")

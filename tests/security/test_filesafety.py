@@ -15,8 +15,8 @@ import stat
 
 import pytest
 
-from queuectl import filesafety, privatefiles
 from queuectl.errors import DatabaseError
+from queuectl.store import filesafety, privatefiles
 from tests.security.conftest import NOBODY, as_nobody, needs_root
 
 pytestmark = needs_root
@@ -260,7 +260,7 @@ def test_folders_above_the_home_folder_are_not_checked():
 
 def test_paths_that_cannot_be_looked_into_are_one_line_errors(open_tmp):
     """Hidden from the user (a private folder of root's) or through a file: no traceback."""
-    from queuectl import db
+    from queuectl.store import db
 
     private = open_tmp / "private"
     private.mkdir(mode=0o700)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.executor import job_environment
 from queuectl.location import SECRET_VARIABLES, describe, without_database_secrets
+from queuectl.runtime.executor import job_environment
 
 SHOWN = [
     ("postgresql://app:S3cr3t@db:5432/jobs", "postgresql://app:***@db:5432/jobs"),

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, Run, Worker
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
 

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job, JobState, database
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from queuectl.models import Job
+from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
 from tui.panes.dlq import DlqPane
@@ -94,7 +94,7 @@ class FakeSupervisor:
         self.calls: list[tuple[str, Any]] = []
 
     def module(self) -> types.ModuleType:
-        module = types.ModuleType("queuectl.supervisor")
+        module = types.ModuleType("queuectl.runtime.supervisor")
         module.start_workers = self.start_workers  # type: ignore[attr-defined]
         module.request_stop = self.request_stop  # type: ignore[attr-defined]
         module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
@@ -116,7 +116,7 @@ class FakeSupervisor:
 @pytest.fixture
 def supervisor(monkeypatch) -> FakeSupervisor:
     fake = FakeSupervisor()
-    monkeypatch.setitem(sys.modules, "queuectl.supervisor", fake.module())
+    monkeypatch.setitem(sys.modules, "queuectl.runtime.supervisor", fake.module())
     return fake
 
 
@@ -190,7 +190,7 @@ async def test_stop_all_asks_first(app_for, supervisor) -> None:
 
 
 async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "queuectl.supervisor", None)  # import raises
+    monkeypatch.setitem(sys.modules, "queuectl.runtime.supervisor", None)  # import raises
     seed_worker("w-a")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from queuectl import config
-from queuectl.models import Job
+from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tui.commands import COMMANDS, QueueCommands

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 
-from queuectl import queue
 from queuectl.jobspec import JobSpec
-from queuectl.models import Job
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
 from tui.panes.jobs import JobsPane
@@ -155,7 +155,7 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
         log = screen.query_one("#output")
         assert "line one" in "\n".join(log.lines)
         assert screen.query_one("#runs").row_count == 2
-        from queuectl.models import Run
+        from queuectl.store.models import Run
 
         Run.update(output="line one\nline two\n").where(Run.id == run_id).execute()
         await wait_for(pilot, lambda: "line two" in "\n".join(log.lines), "live output")

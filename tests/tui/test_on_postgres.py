@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import db
-from queuectl.models import Job
+from queuectl.store import db
+from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tests.tui.test_data import assert_the_snapshot_is_one_read

@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from queuectl import db
+from queuectl.store import db
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, wait_for
 from tui.app import QueueApp, make_app

@@ -16,9 +16,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 from textual.worker import get_current_worker
 
-from queuectl import queue
 from queuectl.errors import JobNotFound
-from queuectl.models import Job, Run, database
+from queuectl.lifecycle import queue
+from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 from tui.data import Row, state_text, styled

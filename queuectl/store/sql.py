@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from queuectl.models import ClaimedJob, Job
+from queuectl.store.models import ClaimedJob, Job
 
 CLAIMABLE_PREDICATE = "state IN ('pending', 'failed')"
 

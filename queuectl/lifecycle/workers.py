@@ -84,9 +84,10 @@ def workers_as_seen(
         ended_since: with ``include_ended``, only those that ended after this
             epoch time (stopped workers pile up over weeks of restarts).
     """
-    from queuectl import config, procs
+    from queuectl import config
     from queuectl.hostid import this_host
-    from queuectl.reads import list_workers
+    from queuectl.lifecycle.reads import list_workers
+    from queuectl.runtime import procs
 
     now = time.time() if now is None else now
     lease = float(config.load()["lease_seconds"])

@@ -22,21 +22,24 @@ from collections.abc import Callable, Sequence
 
 import peewee
 
-from queuectl import config, executor, procs, queue, sql
-from queuectl.db import execute_raw, is_postgres, write_transaction
-from queuectl.db import explain as db_explain
+from queuectl import config
 from queuectl.errors import QueueError, first_line
 from queuectl.hostid import this_host
 from queuectl.jobspec import env_from_json
-from queuectl.liveness import is_lost
-from queuectl.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
-from queuectl.models import Worker as WorkerRow
-from queuectl.outage import Outage
+from queuectl.lifecycle import queue
+from queuectl.lifecycle.workers import is_lost
+from queuectl.runtime import executor, procs
+from queuectl.runtime.outage import Outage
+from queuectl.runtime.waiters import Waiter, make_waiter
+from queuectl.runtime.watchdog import Watchdog
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store import sql
+from queuectl.store.db import execute_raw, is_postgres, write_transaction
+from queuectl.store.db import explain as db_explain
+from queuectl.store.models import ClaimedJob, Job, JobState, Run, RunOutcome, WorkerState, database
+from queuectl.store.models import Worker as WorkerRow
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
-from queuectl.waiters import Waiter, make_waiter
-from queuectl.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from queuectl.db import notify_new_work, write_transaction
 from queuectl.errors import InvalidTransition, JobNotFound, QueueError, ValidationError
-from queuectl.models import FINISHED_STATES, Job, JobState, Run, Worker
-from queuectl.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
+from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.db import notify_new_work, write_transaction
+from queuectl.store.models import FINISHED_STATES, Job, JobState, Run, Worker
 
 _CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""

@@ -29,7 +29,7 @@ import select
 import signal
 import tempfile
 
-from queuectl import spawn
+from queuectl.runtime import spawn
 
 log = logging.getLogger("queuectl.worker")
 

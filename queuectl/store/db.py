@@ -18,7 +18,6 @@ from typing import Any
 
 import peewee
 
-from queuectl import lockholder, sqlitefile
 from queuectl.errors import DatabaseError, first_line
 from queuectl.location import (
     default_location,
@@ -27,15 +26,16 @@ from queuectl.location import (
     resolve_location,
     sqlite_path,
 )
-from queuectl.models import (
+from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store import lockholder, sqlitefile
+from queuectl.store.models import (
     ALL_MODELS,
     SCHEMA_VERSION,
     SchemaInfo,
     Worker,
     database,
 )
-from queuectl.sql import CLAIMABLE_INDEX
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.sql import CLAIMABLE_INDEX
 
 log = logging.getLogger("queuectl.db")
 
@@ -470,7 +470,7 @@ def ensure_schema() -> None:
                 key="schema_version", value=str(SCHEMA_VERSION)
             ).on_conflict_ignore().execute()
         elif version < SCHEMA_VERSION:
-            from queuectl.migrations import migrate
+            from queuectl.store.migrations import migrate
 
             migrate(version)
 

@@ -16,15 +16,17 @@ import sys
 import time
 from collections.abc import Sequence
 
-from queuectl import config, privatefiles, queue
-from queuectl.db import default_location, sqlite_path, write_transaction
+from queuectl import config
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import this_host
-from queuectl.liveness import is_lost
-from queuectl.models import Worker
-from queuectl.procs import kill_orphan_group, pid_alive
+from queuectl.lifecycle import queue
+from queuectl.lifecycle.workers import is_lost
+from queuectl.runtime.procs import kill_orphan_group, pid_alive
+from queuectl.runtime.worker import FORCE, GRACEFUL, new_worker_id
 from queuectl.states import ENDED_WORKER_STATES
-from queuectl.worker import FORCE, GRACEFUL, new_worker_id
+from queuectl.store import privatefiles
+from queuectl.store.db import default_location, sqlite_path, write_transaction
+from queuectl.store.models import Worker
 
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
@@ -271,7 +273,7 @@ def prune(older_than: float = 0.0) -> list[Worker]:
     Workers that died without anyone noticing yet (every worker was killed)
     are recovered first, so their jobs are requeued and their rows pruned too.
     """
-    from queuectl.manage import prune_workers
+    from queuectl.lifecycle.manage import prune_workers
 
     recover_now()
     return prune_workers(older_than=older_than)

@@ -18,25 +18,34 @@ from dataclasses import dataclass
 
 import peewee
 
-from queuectl import config, sql
-from queuectl.db import (
+from queuectl import config
+from queuectl.errors import DuplicateJobId, ValidationError
+from queuectl.jobspec import JobSpec
+
+# Re-exported where callers have always found them; each lives in its own module.
+from queuectl.lifecycle.manage import cancel as cancel
+from queuectl.lifecycle.manage import delete as delete
+from queuectl.lifecycle.manage import purge as purge
+from queuectl.lifecycle.manage import retry as retry
+from queuectl.lifecycle.manage import retry_dead as retry_dead
+from queuectl.lifecycle.reads import count_jobs as count_jobs
+from queuectl.lifecycle.reads import counts as counts
+from queuectl.lifecycle.reads import get_job as get_job
+from queuectl.lifecycle.reads import latest_run as latest_run
+from queuectl.lifecycle.reads import list_jobs as list_jobs
+from queuectl.lifecycle.reads import list_workers as list_workers
+from queuectl.lifecycle.reads import runs_of as runs_of
+from queuectl.lifecycle.workers import is_lost
+from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store import sql
+from queuectl.store.db import (
     advisory_lock,
     execute_raw,
     is_postgres,
     notify_new_work,
     write_transaction,
 )
-from queuectl.errors import DuplicateJobId, ValidationError
-from queuectl.jobspec import JobSpec
-from queuectl.liveness import is_lost
-
-# Re-exported where callers have always found them; each lives in its own module.
-from queuectl.manage import cancel as cancel
-from queuectl.manage import delete as delete
-from queuectl.manage import purge as purge
-from queuectl.manage import retry as retry
-from queuectl.manage import retry_dead as retry_dead
-from queuectl.models import (
+from queuectl.store.models import (
     CLAIMABLE_STATES,
     ClaimedJob,
     Job,
@@ -47,14 +56,6 @@ from queuectl.models import (
     WorkerState,
     database,
 )
-from queuectl.reads import count_jobs as count_jobs
-from queuectl.reads import counts as counts
-from queuectl.reads import get_job as get_job
-from queuectl.reads import latest_run as latest_run
-from queuectl.reads import list_jobs as list_jobs
-from queuectl.reads import list_workers as list_workers
-from queuectl.reads import runs_of as runs_of
-from queuectl.states import ENDED_WORKER_STATES
 
 # Crockford's base32 (no i, l, o, u: ids are read aloud and retyped).
 _TO_CROCKFORD = str.maketrans(

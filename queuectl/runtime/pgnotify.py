@@ -21,9 +21,9 @@ from typing import Any
 
 import peewee
 
-from queuectl.db import NOTIFY_CHANNEL
 from queuectl.errors import first_line
-from queuectl.models import database
+from queuectl.store.db import NOTIFY_CHANNEL
+from queuectl.store.models import database
 
 log = logging.getLogger("queuectl.worker")
 

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import peewee
 
-from queuectl.filewatch import FileWatch
-from queuectl.models import database
+from queuectl.runtime.filewatch import FileWatch
+from queuectl.store.models import database
 
 log = logging.getLogger("queuectl.worker")
 
@@ -173,7 +173,7 @@ def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
         watch = _wal_watch() if sleep is time.sleep else None
         return SqliteWaiter(sleep, watch=watch)
     if isinstance(database.obj, peewee.PostgresqlDatabase):
-        from queuectl.pgnotify import PostgresWaiter
+        from queuectl.runtime.pgnotify import PostgresWaiter
 
         return PostgresWaiter()
     return PollingWaiter(sleep)

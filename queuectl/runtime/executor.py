@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from queuectl import spawn
 from queuectl.location import without_database_secrets
-from queuectl.models import RunOutcome
-from queuectl.procs import group_alive, kill_group
-from queuectl.watchdog import Watchdog
+from queuectl.runtime import spawn
+from queuectl.runtime.procs import group_alive, kill_group
+from queuectl.runtime.watchdog import Watchdog
+from queuectl.store.models import RunOutcome
 
 KILL_GRACE = 3.0
 """Seconds between SIGTERM and SIGKILL: time for a job to clean up, short

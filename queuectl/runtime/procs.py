@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from queuectl.models import Run
+    from queuectl.store.models import Run
 
 log = logging.getLogger("queuectl.worker")
 

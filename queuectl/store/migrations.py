@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from queuectl.errors import DatabaseError
-from queuectl.models import SCHEMA_VERSION, Job, Run, SchemaInfo, database
-from queuectl.sql import CLAIMABLE_INDEX
+from queuectl.store.models import SCHEMA_VERSION, Job, Run, SchemaInfo, database
+from queuectl.store.sql import CLAIMABLE_INDEX
 
 
 def _drop_per_job_indexes() -> None:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import peewee
 
 from queuectl.errors import JobNotFound
-from queuectl.models import CLAIMABLE_STATES, Job, JobState, Run, Worker
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.models import CLAIMABLE_STATES, Job, JobState, Run, Worker
 
 JOB_FIELDS_WITHOUT_OUTPUT = tuple(
     field for field in Job._meta.sorted_fields if field is not Job.output

@@ -21,8 +21,8 @@ import stat
 from collections.abc import Callable
 from urllib.parse import quote
 
-from queuectl import filesafety, privatefiles
 from queuectl.errors import DatabaseError
+from queuectl.store import filesafety, privatefiles
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 

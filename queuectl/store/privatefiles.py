@@ -13,7 +13,7 @@ import os
 import stat
 
 from queuectl.errors import DatabaseError
-from queuectl.filesafety import SHARED_GROUP_VAR, Trust, own_folder_problem, user_name
+from queuectl.store.filesafety import SHARED_GROUP_VAR, Trust, own_folder_problem, user_name
 
 
 def folder_mode(trust: Trust) -> int:
