@@ -1,4 +1,4 @@
-"""Typed settings: defaults, ranges, validation, and their rows in the database.
+"""Typed settings: defaults, ranges and validation (stored by ``lifecycle.settings``).
 
 Only values that differ from the default are stored, so a new release can
 change a default and every database that never overrode it follows. The
@@ -9,7 +9,6 @@ against ``job_timeout``'s range before anything is opened.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from dataclasses import dataclass
 
@@ -142,60 +141,3 @@ def normalize_key(key: str) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValidationError(f"unknown config key {key!r}{hint}; known keys: {', '.join(SPECS)}")
     return normal
-
-
-def load() -> dict[str, float | int]:
-    """Every setting's effective value: the stored override or the default.
-
-    A stored value that no longer validates (written by hand, or by a release
-    with wider ranges) falls back to the default rather than breaking workers.
-    """
-    from queuectl.store.models import Setting
-
-    values: dict[str, float | int] = {key: spec.default for key, spec in SPECS.items()}
-    for row in Setting.select():
-        spec = SPECS.get(row.key)
-        if spec is None:
-            continue
-        try:
-            values[row.key] = spec.parse(json.loads(row.value))
-        except (ValidationError, ValueError):
-            continue
-    return values
-
-
-def get(key: str) -> float | int:
-    return load()[normalize_key(key)]
-
-
-def set_value(key: str, raw: object) -> float | int:
-    """Validate and store one setting; returns the value as stored.
-
-    Raises:
-        ValidationError: unknown key, wrong type or out of range; nothing is written.
-    """
-    from queuectl.store.db import write_transaction
-    from queuectl.store.models import Setting
-
-    spec = SPECS[normalize_key(key)]
-    value = spec.parse(raw)
-    with write_transaction():
-        if value == spec.default:
-            Setting.delete().where(Setting.key == spec.key).execute()
-        else:
-            encoded = json.dumps(value)
-            Setting.insert(key=spec.key, value=encoded).on_conflict(
-                conflict_target=[Setting.key], update={Setting.value: encoded}
-            ).execute()
-    return value
-
-
-def reset(key: str | None = None) -> list[str]:
-    """Back to the default: one key, or every key when ``key`` is ``None``."""
-    from queuectl.store.db import write_transaction
-    from queuectl.store.models import Setting
-
-    keys = [normalize_key(key)] if key else list(SPECS)
-    with write_transaction():
-        Setting.delete().where(Setting.key.in_(keys)).execute()
-    return keys

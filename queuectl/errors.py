@@ -6,6 +6,8 @@ escapes is a bug and is allowed to show a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class QueueError(Exception):
     """A runtime error: the request was well formed but cannot be carried out (exit 1)."""
@@ -41,6 +43,26 @@ class DatabaseError(QueueError):
     """The database cannot be opened, created or understood."""
 
 
+class StoreUnavailable(QueueError):
+    """A statement failed: the database is locked, restarting, gone, or refused the write.
+
+    Raised by the lifecycle's functions in place of the driver's error (kept as
+    ``__cause__``), so a worker treats it as weather: it waits and tries again.
+    """
+
+    def __init__(self, message: str, *, explain: Callable[[], str] | None = None) -> None:
+        super().__init__(message)
+        self._explain = explain
+
+    def explain(self) -> str:
+        """One line with the cause, and who holds the lock when it is locked.
+
+        Worked out only when asked (a worker asks once per outage): naming a
+        lock's holder reads ``/proc``.
+        """
+        return self._explain() if self._explain is not None else str(self)
+
+
 class ValidationError(ValueError):
     """The user's input is malformed (exit 2): bad JSON, an unknown key, a value out of range."""
 
@@ -65,6 +87,11 @@ def cause(exc: BaseException) -> BaseException:
             break
         seen.add(id(exc))
     return exc
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a failure: ``StoreUnavailable.explain`` for the store's, else ``first_line``."""
+    return exc.explain() if isinstance(exc, StoreUnavailable) else first_line(exc)
 
 
 def first_line(exc: BaseException) -> str:

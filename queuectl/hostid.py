@@ -1,4 +1,4 @@
-"""Which host this process is on, as recorded on Worker and Run rows.
+"""Which host this process is on (as recorded on Worker and Run rows), and its live pids.
 
 Recovery checks process ids only for workers on its own host, so two
 machines must never share a name. Containers often do (every pod can be
@@ -10,9 +10,39 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 ENV_VAR = "QUEUECTL_HOSTNAME"
 
 
 def this_host() -> str:
     return os.environ.get(ENV_VAR) or socket.gethostname()
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read().decode("ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(")") + 2 :].split()
+    try:
+        return fields[0], int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie; used to spot dead workers."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if sys.platform.startswith("linux"):
+        stat = proc_stat(pid)
+        return stat is not None and stat[0] != "Z"
+    return True

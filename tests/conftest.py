@@ -108,3 +108,29 @@ def pytest_report_header(config) -> str:
     if url:
         return f"queuectl: PostgreSQL tests run against {url}"
     return f"queuectl: PostgreSQL tests are SKIPPED ({PG_ENV} is unset)"
+
+
+def end_attempt(
+    claim,
+    outcome,
+    *,
+    worker_id: str | None = None,
+    exit_code: int | None = None,
+    output: str = "",
+    error: str | None = None,
+    output_bytes: int | None = None,
+    final: bool = False,
+    now: float | None = None,
+):
+    """End a claimed attempt as a worker records it (``finish.complete_attempt``); returns
+    the job's new state, or ``None`` when it was no longer ``worker_id``'s (the claimer's
+    by default)."""
+    import dataclasses
+
+    from queuectl.lifecycle import finish
+    from queuectl.lifecycle.policy import Result
+
+    if worker_id is not None and worker_id != claim.job.worker_id:
+        claim = dataclasses.replace(claim, job=dataclasses.replace(claim.job, worker_id=worker_id))
+    result = Result(outcome, exit_code, output, error, final=final, output_bytes=output_bytes)
+    return finish.complete_attempt(claim, result, now=now).state

@@ -13,9 +13,12 @@ from collections import Counter
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads
 from queuectl.store import db
 from queuectl.store.models import JobState, Run, RunOutcome
+from tests.conftest import end_attempt
 
 PROCESSES = 8
 JOBS = 3000
@@ -24,16 +27,16 @@ JOBS = 3000
 def _drain(location: str, worker_id: str, queued: bool, results: multiprocessing.Queue) -> None:
     db.open_database(location, durable=False, queue_writes=queued)
     claimed: list[str] = []
-    while (claim := queue.claim(worker_id, host="test")) is not None:
+    while (claim := claiming.claim(worker_id, host="test")) is not None:
         claimed.append(claim.job.id)
-        queue.finish(claim.job.id, claim.run_id, worker_id, outcome=RunOutcome.SUCCEEDED)
+        end_attempt(claim, RunOutcome.SUCCEEDED, worker_id=worker_id)
     results.put((worker_id, claimed))
 
 
 @pytest.mark.timeout(120)
 def test_concurrent_claims_never_duplicate_or_lose_a_job(db_url):
     db.open_database(db_url)
-    ids = queue.enqueue_many([JobSpec(command="true")] * JOBS)
+    ids = enqueuing.enqueue_many([JobSpec(command="true")] * JOBS)
     db.close_database()
 
     context = multiprocessing.get_context("spawn" if os.name != "posix" else "fork")
@@ -57,5 +60,5 @@ def test_concurrent_claims_never_duplicate_or_lose_a_job(db_url):
     assert sum(1 for ids_ in claimed_by.values() if ids_) >= 2, "the work was shared"
 
     db.open_database(db_url)
-    assert queue.counts()[JobState.COMPLETED.value] == JOBS
+    assert reads.counts()[JobState.COMPLETED.value] == JOBS
     assert Run.select().count() == JOBS

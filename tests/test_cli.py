@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from queuectl.cli import cli
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
 from queuectl.store import db
 from queuectl.store.models import RunOutcome
-from tests.conftest import dump
+from tests.conftest import dump, end_attempt
 
 
 @pytest.fixture
@@ -47,10 +47,10 @@ def enqueue(run, **spec) -> str:
 def finish_next(location: str, outcome: RunOutcome = RunOutcome.SUCCEEDED, output: str = "") -> str:
     """Play a worker: claim the next job and record an outcome."""
     db.open_database(location)
-    claim = queue.claim("w1", host="test")
+    claim = claiming.claim("w1", host="test")
     assert claim is not None
     code = 0 if outcome is RunOutcome.SUCCEEDED else 1
-    queue.finish(claim.job.id, claim.run_id, "w1", outcome=outcome, exit_code=code, output=output)
+    end_attempt(claim, outcome, exit_code=code, output=output, worker_id="w1")
     db.close_database()
     return claim.job.id
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import time
 
+from queuectl.hostid import pid_alive
+from queuectl.lifecycle.policy import Result
 from queuectl.runtime import executor, procs
-from queuectl.runtime.executor import Execution, Result, TailBuffer
-from queuectl.store.models import RunOutcome
+from queuectl.runtime.executor import Execution, TailBuffer
+from queuectl.states import RunOutcome
+from tests.executing import run_to_end
 from tests.polling import wait_until
 
 
 def test_success_keeps_stdout_and_stderr_interleaved(tmp_path):
-    result = executor.run("echo one; echo two >&2; echo three", cwd=str(tmp_path))
+    result = run_to_end("echo one; echo two >&2; echo three", cwd=str(tmp_path))
     assert result.outcome is RunOutcome.SUCCEEDED
     assert result.exit_code == 0
     assert result.output == "one\ntwo\nthree\n"
@@ -21,19 +24,19 @@ def test_success_keeps_stdout_and_stderr_interleaved(tmp_path):
 
 def test_runs_in_cwd_with_job_environment(tmp_path):
     env = executor.job_environment("j1", 3)
-    result = executor.run(
+    result = run_to_end(
         'pwd; echo "$QUEUECTL_JOB_ID/$QUEUECTL_ATTEMPT"', cwd=str(tmp_path), env=env
     )
     assert result.output.splitlines() == [os.path.realpath(tmp_path), "j1/3"]
 
 
 def test_failure_keeps_exit_code(tmp_path):
-    result = executor.run("echo oops; exit 3", cwd=str(tmp_path))
+    result = run_to_end("echo oops; exit 3", cwd=str(tmp_path))
     assert (result.outcome, result.exit_code, result.error) == (RunOutcome.FAILED, 3, "exit 3")
 
 
 def test_missing_command_is_127_with_a_clear_error(tmp_path):
-    result = executor.run("no-such-command-queuectl", cwd=str(tmp_path))
+    result = run_to_end("no-such-command-queuectl", cwd=str(tmp_path))
     assert result.exit_code == 127
     assert result.outcome is RunOutcome.FAILED
     assert "not found" in result.error
@@ -42,7 +45,7 @@ def test_missing_command_is_127_with_a_clear_error(tmp_path):
 
 def test_missing_cwd_is_a_failed_result_not_a_crash(tmp_path):
     gone = tmp_path / "gone"
-    result = executor.run("true", cwd=str(gone))
+    result = run_to_end("true", cwd=str(gone))
     assert result.outcome is RunOutcome.FAILED
     assert result.exit_code is None
     assert str(gone) in result.error
@@ -50,7 +53,7 @@ def test_missing_cwd_is_a_failed_result_not_a_crash(tmp_path):
 
 def test_output_keeps_only_the_tail(tmp_path):
     # 5 MB through a 1 KiB limit: the tail survives, memory stays bounded.
-    result = executor.run(
+    result = run_to_end(
         "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END",
         cwd=str(tmp_path),
         output_limit=1024,
@@ -71,26 +74,24 @@ def test_tail_buffer_memory_is_bounded_and_cut_characters_dropped():
 
 
 def test_nul_and_invalid_utf8_are_replaced(tmp_path):
-    result = executor.run("printf 'a\\000b\\377c'", cwd=str(tmp_path))
+    result = run_to_end("printf 'a\\000b\\377c'", cwd=str(tmp_path))
     assert result.output == "a\ufffdb\ufffdc"
 
 
 def test_timeout_kills_the_whole_group(tmp_path):
     pidfile = tmp_path / "child.pid"
     started = time.monotonic()
-    result = executor.run(
-        f"sleep 30 & echo $! > {pidfile}; sleep 30", cwd=str(tmp_path), timeout=0.3
-    )
+    result = run_to_end(f"sleep 30 & echo $! > {pidfile}; sleep 30", cwd=str(tmp_path), timeout=0.3)
     assert time.monotonic() - started < 5
     assert result.outcome is RunOutcome.TIMED_OUT
     assert "timed out" in result.error
     grandchild = int(pidfile.read_text())
-    assert wait_until(lambda: not procs.pid_alive(grandchild))
+    assert wait_until(lambda: not pid_alive(grandchild))
 
 
 def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     started = time.monotonic()
-    result = executor.run("trap '' TERM; sleep 30", cwd=str(tmp_path), timeout=0.2, grace=0.3)
+    result = run_to_end("trap '' TERM; sleep 30", cwd=str(tmp_path), timeout=0.2, grace=0.3)
     assert time.monotonic() - started < 5
     assert result.outcome is RunOutcome.TIMED_OUT
     assert result.exit_code == 137
@@ -99,11 +100,11 @@ def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
 
 def test_background_child_of_a_finished_job_is_killed(tmp_path):
     pidfile = tmp_path / "bg.pid"
-    result = executor.run(
+    result = run_to_end(
         f"sleep 30 >/dev/null 2>&1 & echo $! > {pidfile}; echo done", cwd=str(tmp_path)
     )
     assert result.outcome is RunOutcome.SUCCEEDED
-    assert wait_until(lambda: not procs.pid_alive(int(pidfile.read_text())))
+    assert wait_until(lambda: not pid_alive(int(pidfile.read_text())))
 
 
 def test_external_kill_with_live_output_ticks(tmp_path):
@@ -123,12 +124,12 @@ def test_external_kill_with_live_output_ticks(tmp_path):
 
 
 def test_pid_alive_for_self_and_gone():
-    assert procs.pid_alive(os.getpid())
-    assert not procs.pid_alive(2**22 + 12345)
+    assert pid_alive(os.getpid())
+    assert not pid_alive(2**22 + 12345)
 
 
 def test_a_command_that_cannot_be_passed_to_exec_is_a_failed_result(tmp_path):
-    result = executor.run("echo a\x00b", cwd=str(tmp_path))
+    result = run_to_end("echo a\x00b", cwd=str(tmp_path))
     assert result.outcome is RunOutcome.FAILED
     assert "cannot start" in result.error
 

@@ -30,7 +30,8 @@ def loaded_modules(code: str) -> set[str]:
     "module",
     [
         "queuectl.cli",
-        "queuectl.lifecycle.queue",
+        "queuectl.lifecycle.finish",
+        "queuectl.runtime.worker",
         "queuectl.store.db",
         "queuectl.config",
     ],

@@ -7,36 +7,36 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import config
 from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import finish, manage, policy, reads, recovery, settings
+from queuectl.lifecycle.finish import Ownership
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
-from tests.conftest import T0
+from tests.conftest import T0, end_attempt
 
 pytestmark = pytest.mark.usefixtures("opened")
 
 
 def add(command: str = "true", **fields) -> str:
     now = fields.pop("now", T0)
-    return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd="/tmp").id
+    return enqueuing.enqueue(JobSpec(command=command, **fields), now=now, cwd="/tmp").id
 
 
-def claim_one(worker: str = "w1", now: float = T0, queues=("default",)) -> queue.Claim:
-    claim = queue.claim(worker, queues, host="h", now=now)
+def claim_one(worker: str = "w1", now: float = T0, queues=("default",)) -> claiming.Claim:
+    claim = claiming.claim(worker, queues, host="h", now=now)
     assert claim is not None
     return claim
 
 
-def fail(claim: queue.Claim, now: float, worker: str = "w1") -> JobState | None:
-    return queue.finish(
-        claim.job.id, claim.run_id, worker, outcome=RunOutcome.FAILED, exit_code=1, now=now
-    )
+def fail(claim: claiming.Claim, now: float, worker: str = "w1") -> JobState | None:
+    return end_attempt(claim, RunOutcome.FAILED, exit_code=1, now=now, worker_id=worker)
 
 
 def test_enqueue_defaults_come_from_config_and_caller():
-    config.set_value("max_retries", 5)
-    job = queue.get_job(add("echo hi", now=T0))
+    settings.set_value("max_retries", 5)
+    job = reads.get_job(add("echo hi", now=T0))
     assert job.state == JobState.PENDING
     assert (job.max_retries, job.attempts, job.priority, job.queue) == (5, 0, 0, "default")
     assert job.run_at == job.created_at == T0
@@ -45,27 +45,27 @@ def test_enqueue_defaults_come_from_config_and_caller():
 
 
 def test_delay_and_run_at_set_the_due_time():
-    assert queue.get_job(add(delay=30, now=T0)).run_at == T0 + 30
-    assert queue.get_job(add(run_at=T0 + 99, now=T0)).run_at == T0 + 99
+    assert reads.get_job(add(delay=30, now=T0)).run_at == T0 + 30
+    assert reads.get_job(add(run_at=T0 + 99, now=T0)).run_at == T0 + 99
 
 
 def test_duplicate_id_is_refused_and_the_existing_job_untouched():
     add("first", id="build")
     with pytest.raises(DuplicateJobId, match="build"):
         add("second", id="build")
-    assert queue.get_job("build").command == "first"
+    assert reads.get_job("build").command == "first"
 
 
 def test_bulk_enqueue_is_all_or_nothing():
     add(id="taken")
     specs = [JobSpec(command="a"), JobSpec(command="b", id="taken")]
     with pytest.raises(DuplicateJobId, match=r"line 2"):
-        queue.enqueue_many(specs, now=T0)
-    assert sum(queue.counts().values()) == 1
+        enqueuing.enqueue_many(specs, now=T0)
+    assert sum(reads.counts().values()) == 1
 
 
 def test_generated_ids_are_short_and_unique():
-    ids = queue.enqueue_many([JobSpec(command="true")] * 2000, now=T0)
+    ids = enqueuing.enqueue_many([JobSpec(command="true")] * 2000, now=T0)
     assert len(set(ids)) == 2000
     assert all(len(job_id) == 8 for job_id in ids)
 
@@ -76,21 +76,21 @@ def test_claim_takes_highest_priority_then_earliest_run_at_then_oldest():
     new_high = add(priority=5, now=T0 + 2)
     order = [claim_one(now=T0 + 10).job.id for _ in range(3)]
     assert order == [old_high, new_high, low]
-    assert queue.claim("w1", host="h", now=T0 + 10) is None
+    assert claiming.claim("w1", host="h", now=T0 + 10) is None
 
 
 def test_claim_skips_jobs_not_yet_due_and_other_queues():
     later = add(delay=60, now=T0)
     add(queue="emails", now=T0)
-    assert queue.claim("w1", ("default",), now=T0) is None
-    assert queue.claim("w1", ("default",), now=T0 + 60).job.id == later
-    assert queue.claim("w1", ("emails", "other"), now=T0).job.queue == "emails"
+    assert claiming.claim("w1", ("default",), now=T0) is None
+    assert claiming.claim("w1", ("default",), now=T0 + 60).job.id == later
+    assert claiming.claim("w1", ("emails", "other"), now=T0).job.queue == "emails"
 
 
 def test_claim_marks_processing_and_records_a_run():
     job_id = add()
     claim = claim_one(now=T0 + 5)
-    job = queue.get_job(job_id)
+    job = reads.get_job(job_id)
     assert (job.state, job.worker_id, job.attempts, job.started_at) == (
         JobState.PROCESSING,
         "w1",
@@ -104,16 +104,10 @@ def test_claim_marks_processing_and_records_a_run():
 def test_success_completes_and_stores_output():
     job_id = add()
     claim = claim_one()
-    state = queue.finish(
-        job_id,
-        claim.run_id,
-        "w1",
-        outcome=RunOutcome.SUCCEEDED,
-        exit_code=0,
-        output="hi\n",
-        now=T0 + 2,
+    state = end_attempt(
+        claim, RunOutcome.SUCCEEDED, exit_code=0, output="hi\n", now=T0 + 2, worker_id="w1"
     )
-    job = queue.get_job(job_id)
+    job = reads.get_job(job_id)
     assert state == JobState.COMPLETED == job.state
     assert (job.exit_code, job.output, job.finished_at) == (0, "hi\n", T0 + 2)
     run = Run.get_by_id(claim.run_id)
@@ -121,48 +115,48 @@ def test_success_completes_and_stores_output():
 
 
 def test_failures_follow_the_backoff_schedule_then_the_dlq():
-    config.set_value("backoff_base", 3)
+    settings.set_value("backoff_base", 3)
     job_id = add(max_retries=2)
     now = T0
     for attempt, delay in ((1, 3), (2, 9)):
         claim = claim_one(now=now)
         assert fail(claim, now) == JobState.FAILED
-        job = queue.get_job(job_id)
+        job = reads.get_job(job_id)
         assert (job.attempts, job.run_at) == (attempt, now + delay)
-        assert queue.claim("w1", now=now + delay - 0.01) is None  # not due yet
+        assert claiming.claim("w1", now=now + delay - 0.01) is None  # not due yet
         now += delay
     claim = claim_one(now=now)
     assert fail(claim, now) == JobState.DEAD
-    job = queue.get_job(job_id)
+    job = reads.get_job(job_id)
     assert job.attempts == 3 == job.max_retries + 1
-    assert [run.outcome for run in queue.runs_of(job_id)] == ["failed"] * 3
+    assert [run.outcome for run in reads.runs_of(job_id)] == ["failed"] * 3
 
 
 def test_backoff_is_capped_by_backoff_max():
-    assert queue.backoff_delay(20, 2, 3600) == 3600
-    assert queue.backoff_delay(10_000, 2, 60) == 60  # no OverflowError
-    assert queue.backoff_delay(3, 2, 3600) == 8
+    assert policy.backoff_delay(20, 2, 3600) == 3600
+    assert policy.backoff_delay(10_000, 2, 60) == 60  # no OverflowError
+    assert policy.backoff_delay(3, 2, 3600) == 8
 
 
 def test_zero_retries_means_one_run():
     job_id = add(max_retries=0)
     assert fail(claim_one(), T0) == JobState.DEAD
-    assert queue.get_job(job_id).attempts == 1
+    assert reads.get_job(job_id).attempts == 1
 
 
 def test_timeout_counts_as_failure():
     job_id = add(max_retries=0)
     claim = claim_one()
-    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.TIMED_OUT, now=T0)
+    state = end_attempt(claim, RunOutcome.TIMED_OUT, now=T0, worker_id="w1")
     assert state == JobState.DEAD
-    assert queue.runs_of(job_id)[0].outcome == "timed_out"
+    assert reads.runs_of(job_id)[0].outcome == "timed_out"
 
 
 def test_interrupted_gives_the_attempt_back():
     job_id = add(max_retries=0)
     claim = claim_one()
-    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.INTERRUPTED, now=T0 + 1)
-    job = queue.get_job(job_id)
+    state = end_attempt(claim, RunOutcome.INTERRUPTED, now=T0 + 1, worker_id="w1")
+    job = reads.get_job(job_id)
     assert state == JobState.PENDING == job.state
     assert (job.attempts, job.run_at, job.worker_id) == (0, T0 + 1, None)
 
@@ -170,31 +164,32 @@ def test_interrupted_gives_the_attempt_back():
 def test_finish_by_a_worker_that_lost_the_job_changes_nothing():
     job_id = add()
     claim = claim_one()
-    queue.cancel(job_id, now=T0 + 1)
-    state = queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 2)
+    manage.cancel(job_id, now=T0 + 1)
+    state = end_attempt(claim, RunOutcome.SUCCEEDED, now=T0 + 2, worker_id="w1")
     assert state is None
-    assert queue.get_job(job_id).state == JobState.CANCELLED
+    assert reads.get_job(job_id).state == JobState.CANCELLED
     assert Run.get_by_id(claim.run_id).outcome == "succeeded"  # the attempt is still recorded
-    assert queue.finish(job_id, claim.run_id, "other", outcome=RunOutcome.FAILED) is None
+    assert end_attempt(claim, RunOutcome.FAILED, worker_id="other") is None
 
 
-def test_still_owns_follows_cancel():
+def test_ownership_follows_cancel_and_recovery():
     job_id = add()
     claim_one()
-    assert queue.still_owns(job_id, "w1")
-    assert not queue.still_owns(job_id, "w2")
-    queue.cancel(job_id)
-    assert not queue.still_owns(job_id, "w1")
+    assert finish.ownership(job_id, "w1") is Ownership.OURS
+    assert finish.ownership(job_id, "w2") is Ownership.TAKEN
+    manage.cancel(job_id)
+    assert finish.ownership(job_id, "w1") is Ownership.CANCELLED
+    assert finish.ownership("no-such-job", "w1") is Ownership.CANCELLED  # deleted
 
 
 def test_retry_resets_attempts_from_failed_dead_and_cancelled():
     dead = add(max_retries=0)
     fail(claim_one(), T0)
     cancelled = add()
-    queue.cancel(cancelled)
-    assert queue.retry([dead, cancelled], now=T0 + 50) == [dead, cancelled]
+    manage.cancel(cancelled)
+    assert manage.retry([dead, cancelled], now=T0 + 50) == [dead, cancelled]
     for job_id in (dead, cancelled):
-        job = queue.get_job(job_id)
+        job = reads.get_job(job_id)
         assert (job.state, job.attempts, job.run_at, job.last_error) == (
             JobState.PENDING,
             0,
@@ -209,19 +204,19 @@ def test_retry_refuses_jobs_that_have_not_finished(state):
     if state != "pending":
         claim_one()
     with pytest.raises(InvalidTransition, match=state):
-        queue.retry([job_id])
-    assert queue.get_job(job_id).state == state
+        manage.retry([job_id])
+    assert reads.get_job(job_id).state == state
 
 
 def test_retry_of_a_completed_job_runs_it_again_as_a_new_run():
     job_id = add()
     claim = claim_one()
-    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 1)
-    assert queue.retry([job_id], now=T0 + 2) == [job_id]
-    job = queue.get_job(job_id)
+    end_attempt(claim, RunOutcome.SUCCEEDED, now=T0 + 1, worker_id="w1")
+    assert manage.retry([job_id], now=T0 + 2) == [job_id]
+    job = reads.get_job(job_id)
     assert (job.state, job.attempts, job.run_at, job.finished_at) == ("pending", 0, T0 + 2, None)
     claim_one(now=T0 + 3)
-    runs = queue.runs_of(job_id)
+    runs = reads.runs_of(job_id)
     assert [(run.run, run.attempt) for run in runs] == [(1, 1), (2, 1)]
 
 
@@ -230,59 +225,59 @@ def test_retry_is_all_or_nothing():
     fail(claim_one(), T0)
     pending = add()
     with pytest.raises(InvalidTransition):
-        queue.retry([dead, pending])
-    assert queue.get_job(dead).state == JobState.DEAD
+        manage.retry([dead, pending])
+    assert reads.get_job(dead).state == JobState.DEAD
 
 
 def test_retry_waits_for_a_cancelled_job_still_running():
     job_id = add()
     claim_one()
-    queue.cancel(job_id)
+    manage.cancel(job_id)
     with pytest.raises(InvalidTransition, match="still being stopped"):
-        queue.retry([job_id])
+        manage.retry([job_id])
 
 
 def test_retry_dead_moves_the_whole_dlq():
     for _ in range(3):
         add(max_retries=0)
         fail(claim_one(), T0)
-    assert queue.retry_dead(now=T0) == 3
-    assert queue.counts()["pending"] == 3
+    assert manage.retry_dead(now=T0) == 3
+    assert reads.counts()["pending"] == 3
 
 
 def test_cancel_and_its_refusals():
     job_id = add()
-    assert queue.cancel(job_id, now=T0 + 1).state == JobState.CANCELLED
+    assert manage.cancel(job_id, now=T0 + 1).state == JobState.CANCELLED
     with pytest.raises(InvalidTransition, match="no longer be cancelled"):
-        queue.cancel(job_id)
+        manage.cancel(job_id)
     with pytest.raises(JobNotFound):
-        queue.cancel("nope")
+        manage.cancel("nope")
 
 
 def test_delete_removes_runs_but_refuses_running_jobs():
     job_id = add()
     claim = claim_one()
     with pytest.raises(InvalidTransition, match="cancel it"):
-        queue.delete(job_id)
-    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
-    queue.delete(job_id)
+        manage.delete(job_id)
+    end_attempt(claim, RunOutcome.SUCCEEDED, worker_id="w1")
+    manage.delete(job_id)
     assert Run.select().count() == 0
     with pytest.raises(JobNotFound):
-        queue.get_job(job_id)
+        reads.get_job(job_id)
 
 
 def test_purge_only_finished_jobs_older_than_the_cutoff():
-    old = add(now=T0)
+    add(now=T0)
     claim = claim_one(now=T0)
-    queue.finish(old, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0)
+    end_attempt(claim, RunOutcome.SUCCEEDED, now=T0, worker_id="w1")
     fresh = add(now=T0 + 100)
     claim = claim_one(now=T0 + 100)
-    queue.finish(fresh, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED, now=T0 + 100)
+    end_attempt(claim, RunOutcome.SUCCEEDED, now=T0 + 100, worker_id="w1")
     waiting = add()
-    assert queue.purge([JobState.COMPLETED], older_than=50, now=T0 + 120) == 1
-    assert {job.id for job in queue.list_jobs()} == {fresh, waiting}
+    assert manage.purge([JobState.COMPLETED], older_than=50, now=T0 + 120) == 1
+    assert {job.id for job in reads.list_jobs()} == {fresh, waiting}
     with pytest.raises(InvalidTransition, match="finished"):
-        queue.purge([JobState.PENDING])
+        manage.purge([JobState.PENDING])
 
 
 def register(worker_id: str, heartbeat: float, pid: int = 4242, host: str = "h") -> None:
@@ -301,11 +296,11 @@ def test_recovery_requeues_the_job_of_a_worker_whose_lease_expired():
     job_id = add()
     claim_one(now=T0)
     killed = []
-    recovered = queue.recover_lost(lease_seconds=30, before_requeue=killed.append, now=T0 + 31)
+    recovered = recovery.recover_lost(lease_seconds=30, before_requeue=killed.append, now=T0 + 31)
     assert recovered == [job_id]
-    job = queue.get_job(job_id)
+    job = reads.get_job(job_id)
     assert (job.state, job.attempts) == (JobState.FAILED, 1)  # an attempt spent, retried later
-    assert [run.outcome for run in queue.runs_of(job_id)] == ["lost"]
+    assert [run.outcome for run in reads.runs_of(job_id)] == ["lost"]
     assert killed and killed[0].job_id == job_id
     assert Worker.get_by_id("w1").state == WorkerState.LOST  # died; never said it stopped
 
@@ -314,8 +309,8 @@ def test_recovery_leaves_live_workers_alone():
     register("w1", heartbeat=T0 + 20)
     job_id = add()
     claim_one(now=T0)
-    assert queue.recover_lost(lease_seconds=30, now=T0 + 31) == []
-    assert queue.get_job(job_id).state == JobState.PROCESSING
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 31) == []
+    assert reads.get_job(job_id).state == JobState.PROCESSING
 
 
 def test_recovery_detects_a_dead_pid_on_this_host_before_the_lease():
@@ -323,7 +318,7 @@ def test_recovery_detects_a_dead_pid_on_this_host_before_the_lease():
     register("w2", heartbeat=T0, pid=222, host="elsewhere")
     job_id = add()
     claim_one(now=T0)
-    recovered = queue.recover_lost(
+    recovered = recovery.recover_lost(
         lease_seconds=30, host="here", pid_alive=lambda pid: False, now=T0 + 1
     )
     assert recovered == [job_id]
@@ -334,21 +329,21 @@ def test_recovery_sends_a_job_out_of_retries_to_the_dlq():
     register("w1", heartbeat=T0)
     job_id = add(max_retries=0)
     claim_one(now=T0)
-    queue.recover_lost(lease_seconds=30, now=T0 + 31)
-    assert queue.get_job(job_id).state == JobState.DEAD
+    recovery.recover_lost(lease_seconds=30, now=T0 + 31)
+    assert reads.get_job(job_id).state == JobState.DEAD
 
 
 def test_recovery_requeues_processing_jobs_of_unknown_workers_after_the_lease():
     job_id = add()
     claim_one("ghost", now=T0)
-    assert queue.recover_lost(lease_seconds=30, now=T0 + 10) == []
-    assert queue.recover_lost(lease_seconds=30, now=T0 + 31) == [job_id]
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 10) == []
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 31) == [job_id]
 
 
 def test_counts_and_next_due_at():
     add(now=T0)
     add(delay=10, now=T0)
-    assert queue.counts() == {
+    assert reads.counts() == {
         "pending": 2,
         "processing": 0,
         "completed": 0,
@@ -356,7 +351,7 @@ def test_counts_and_next_due_at():
         "dead": 0,
         "cancelled": 0,
     }
-    assert queue.next_due_at() == T0
+    assert claiming.next_due_at() == T0
 
 
 @pytest.mark.parametrize("state", [*(s.value for s in JobState), "no-such-state"])
@@ -365,38 +360,38 @@ def test_counting_one_state_by_difference_changes_no_count(state):
         job_id = add(now=T0 + index)
         Job.update(state=forced).where(Job.id == job_id).execute()
     with database.atomic():
-        assert queue.counts(by_difference=state) == queue.counts()
+        assert reads.counts(by_difference=state) == reads.counts()
 
 
 def test_list_filters_and_orders_newest_first():
     first = add(now=T0)
     second = add(now=T0 + 1, queue="q2")
-    assert [job.id for job in queue.list_jobs()] == [second, first]
-    assert [job.id for job in queue.list_jobs(queue="q2")] == [second]
-    assert [job.id for job in queue.list_jobs(states=[JobState.DEAD])] == []
-    assert len(queue.list_jobs(limit=1)) == 1
+    assert [job.id for job in reads.list_jobs()] == [second, first]
+    assert [job.id for job in reads.list_jobs(queue="q2")] == [second]
+    assert [job.id for job in reads.list_jobs(states=[JobState.DEAD])] == []
+    assert len(reads.list_jobs(limit=1)) == 1
 
 
 def test_a_generated_id_that_collides_is_redrawn_and_nothing_is_lost(monkeypatch):
     taken = add("echo first")
     draws = iter([[taken, "fresh001"]])
-    monkeypatch.setattr(queue, "new_job_ids", lambda count: next(draws))
-    ids = queue.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
+    monkeypatch.setattr(enqueuing, "new_job_ids", lambda count: next(draws))
+    ids = enqueuing.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
     assert ids[1] == "fresh001"
     assert ids[0] != taken
-    assert [queue.get_job(i).command for i in ids] == ["a", "b"]
-    assert queue.get_job(taken).command == "echo first"
-    assert queue.counts()["pending"] == 3
+    assert [reads.get_job(i).command for i in ids] == ["a", "b"]
+    assert reads.get_job(taken).command == "echo first"
+    assert reads.counts()["pending"] == 3
 
 
 def test_batch_ids_look_like_single_ones():
-    ids = queue.new_job_ids(1000)
+    ids = enqueuing.new_job_ids(1000)
     assert len(set(ids)) == 1000
     assert all(len(i) == 8 and set(i) <= set("0123456789abcdefghjkmnpqrstvwxyz") for i in ids)
 
 
 def test_generated_ids_that_repeat_within_a_batch_are_redrawn(monkeypatch):
-    monkeypatch.setattr(queue, "new_job_ids", lambda count: ["same0000"] * count)
-    ids = queue.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
+    monkeypatch.setattr(enqueuing, "new_job_ids", lambda count: ["same0000"] * count)
+    ids = enqueuing.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
     assert len(set(ids)) == 2
-    assert queue.counts()["pending"] == 2
+    assert reads.counts()["pending"] == 2

@@ -23,17 +23,22 @@ from hypothesis.stateful import (
     rule,
 )
 
-from queuectl import config
 from queuectl.errors import InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import manage, reads, recovery
+from queuectl.lifecycle import settings as stored_settings
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
-from tests.conftest import T0
+from tests.conftest import T0, end_attempt
 
 LEASE = 30.0
 BASE = 2.0
 CAP = 100.0
+QUEUES = ("default", "mail")
+SERVED = [("default",), ("mail",), ("default", "mail")]
+"""The queue sets a worker may serve: the claim and the next-due query filter by them."""
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Expected:
     run_at: float
     seq: int
     """Enqueue order: the claim's tie-break after priority and run_at."""
+    queue: str = "default"
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -55,11 +61,11 @@ class QueueMachine(RuleBasedStateMachine):
     def open_fresh_database(self) -> None:
         self.folder = tempfile.mkdtemp(prefix="queuectl-hypothesis-")
         db.open_database(f"{self.folder}/q.db", durable=False)  # semantics, not fsync
-        config.set_value("backoff_base", BASE)
-        config.set_value("backoff_max", CAP)
+        stored_settings.set_value("backoff_base", BASE)
+        stored_settings.set_value("backoff_max", CAP)
         self.now = T0
         self.model: dict[str, Expected] = {}
-        self.claims: dict[str, queue.Claim] = {}  # job id -> the live claim
+        self.claims: dict[str, claiming.Claim] = {}  # job id -> the live claim
         self.worker_seq = 0
 
     def teardown(self) -> None:
@@ -68,12 +74,17 @@ class QueueMachine(RuleBasedStateMachine):
 
     # --- rules ---------------------------------------------------------------------------
 
-    @rule(target=jobs, max_retries=st.integers(0, 3), delay=st.sampled_from([0, 0, 5, 50]))
-    def enqueue(self, max_retries: int, delay: int) -> str:
-        spec = JobSpec(command="true", max_retries=max_retries, delay=delay)
-        job_id = queue.enqueue(spec, now=self.now, cwd="/").id
+    @rule(
+        target=jobs,
+        max_retries=st.integers(0, 3),
+        delay=st.sampled_from([0, 0, 5, 50]),
+        queue=st.sampled_from(QUEUES),
+    )
+    def enqueue(self, max_retries: int, delay: int, queue: str) -> str:
+        spec = JobSpec(command="true", max_retries=max_retries, delay=delay, queue=queue)
+        job_id = enqueuing.enqueue(spec, now=self.now, cwd="/").id
         self.model[job_id] = Expected(
-            JobState.PENDING, 0, max_retries, self.now + delay, seq=len(self.model)
+            JobState.PENDING, 0, max_retries, self.now + delay, seq=len(self.model), queue=queue
         )
         return job_id
 
@@ -84,8 +95,8 @@ class QueueMachine(RuleBasedStateMachine):
         alive = [claim.job.worker_id for claim in self.claims.values()]
         Worker.update(heartbeat_at=self.now).where(Worker.id.in_(alive)).execute()
 
-    @rule()
-    def claim(self) -> None:
+    @rule(queues=st.sampled_from(SERVED))
+    def claim(self, queues: tuple[str, ...]) -> None:
         self.worker_seq += 1
         worker_id = f"w{self.worker_seq}"
         Worker.create(
@@ -96,12 +107,16 @@ class QueueMachine(RuleBasedStateMachine):
             heartbeat_at=self.now,
             state=WorkerState.BUSY.value,
         )
-        claim = queue.claim(worker_id, host="h", now=self.now)
-        due = [
-            (job_id, exp)
-            for job_id, exp in self.model.items()
-            if exp.state in (JobState.PENDING, JobState.FAILED) and exp.run_at <= self.now
-        ]
+        next_due = claiming.next_due_at(queues)
+        claim = claiming.claim(worker_id, queues, host="h", now=self.now)
+        # "Claimable now" is one rule: next due <= now exactly when the claim takes a job
+        # (no rule refuses a due job yet; one that does must be one next-due applies too,
+        # or an idle worker would be told a job is due that it can never claim).
+        if next_due is not None and next_due <= self.now:
+            assert claim is not None, f"due at {next_due}, yet the claim took nothing"
+        else:
+            assert claim is None, f"claimed {claim.job.id} though next due is {next_due}"
+        due = [(job_id, exp) for job_id, exp in self._waiting(queues) if exp.run_at <= self.now]
         if claim is None:
             assert not due, f"a due job was not claimed: {due}"
             return
@@ -124,9 +139,7 @@ class QueueMachine(RuleBasedStateMachine):
     def finish(self, data: st.DataObject, outcome: RunOutcome) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.claims)))
         claim = self.claims.pop(job_id)
-        state = queue.finish(
-            job_id, claim.run_id, claim.job.worker_id, outcome=outcome, now=self.now
-        )
+        state = end_attempt(claim, outcome, now=self.now, worker_id=claim.job.worker_id)
         expected = self.model.get(job_id)
         if expected is None or expected.state != JobState.PROCESSING:
             assert state is None, "a worker that lost its job changed it"
@@ -142,7 +155,7 @@ class QueueMachine(RuleBasedStateMachine):
         Worker.update(heartbeat_at=self.now - LEASE - 1).where(
             Worker.id == claim.job.worker_id
         ).execute()
-        recovered = queue.recover_lost(lease_seconds=LEASE, now=self.now)
+        recovered = recovery.recover_lost(lease_seconds=LEASE, now=self.now)
         expected = self.model.get(job_id)
         if expected is not None and expected.state == JobState.PROCESSING:
             assert job_id in recovered
@@ -152,7 +165,7 @@ class QueueMachine(RuleBasedStateMachine):
     def retry(self, job_id: str) -> None:
         expected = self.model.get(job_id)
         try:
-            queue.retry([job_id], now=self.now)
+            manage.retry([job_id], now=self.now)
         except (InvalidTransition, JobNotFound) as exc:
             assert (
                 expected is None
@@ -172,7 +185,7 @@ class QueueMachine(RuleBasedStateMachine):
     def cancel(self, job_id: str) -> None:
         expected = self.model.get(job_id)
         try:
-            queue.cancel(job_id, now=self.now)
+            manage.cancel(job_id, now=self.now)
         except (InvalidTransition, JobNotFound):
             assert expected is None or expected.state in (
                 JobState.COMPLETED,
@@ -187,7 +200,7 @@ class QueueMachine(RuleBasedStateMachine):
     def delete(self, job_id: str) -> None:
         expected = self.model.get(job_id)
         try:
-            queue.delete(job_id)
+            manage.delete(job_id)
         except (InvalidTransition, JobNotFound):
             # Refused while running, or while its worker still holds a cancelled attempt.
             assert (
@@ -196,6 +209,14 @@ class QueueMachine(RuleBasedStateMachine):
             return
         del self.model[job_id]
         self.claims.pop(job_id, None)
+
+    def _waiting(self, queues: tuple[str, ...]) -> list[tuple[str, Expected]]:
+        """The model's jobs a worker serving ``queues`` may claim once they are due."""
+        return [
+            (job_id, exp)
+            for job_id, exp in self.model.items()
+            if exp.state in (JobState.PENDING, JobState.FAILED) and exp.queue in queues
+        ]
 
     def _apply_end(self, expected: Expected, outcome: RunOutcome) -> None:
         if outcome is RunOutcome.SUCCEEDED:
@@ -228,6 +249,15 @@ class QueueMachine(RuleBasedStateMachine):
                 assert abs(job.run_at - expected.run_at) < 1e-6, "backoff schedule"
 
     @invariant()
+    def next_due_is_the_earliest_claimable_job(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        for queues in SERVED:
+            waiting = [exp.run_at for _, exp in self._waiting(queues)]
+            expected = min(waiting) if waiting else None
+            assert claiming.next_due_at(queues) == expected, (queues, expected)
+
+    @invariant()
     def lifecycle_invariants_hold(self) -> None:
         if not hasattr(self, "model"):
             return
@@ -242,7 +272,7 @@ class QueueMachine(RuleBasedStateMachine):
             # live worker holds it: a dead worker's run is always closed.
             assert open_runs <= 1, (job.id, open_runs)
             assert open_runs == 0 or job.id in self.claims, (job.id, job.state, "open run")
-        counts = queue.counts()
+        counts = reads.counts()
         assert sum(counts.values()) == len(self.model)
         for state in JobState:
             expected = sum(1 for e in self.model.values() if e.state == state)

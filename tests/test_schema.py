@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db, sql
 from queuectl.store.models import (
     SCHEMA_VERSION,
@@ -16,7 +17,7 @@ from queuectl.store.models import (
     SchemaInfo,
     database,
 )
-from tests.conftest import T0
+from tests.conftest import T0, end_attempt
 
 
 def _indexes() -> set[str]:
@@ -42,7 +43,7 @@ def test_a_fresh_database_has_no_index_that_only_costs_writes(opened):
 
 def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.open_database(db_url)
-    [job] = queue.enqueue_many([JobSpec(command="echo kept")])
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")])
     # Put the database back as schema 1 left it: schema 3's tables, two more indexes.
     _as_schema_3()
     database.execute_sql('CREATE INDEX queuectl_job_worker_id ON queuectl_job ("worker_id")')
@@ -92,7 +93,7 @@ def _as_schema_3() -> None:
 
 def test_a_schema_2_database_is_upgraded_through_3_to_the_newest(db_url):
     db.open_database(db_url)
-    [job] = queue.enqueue_many([JobSpec(command="echo kept")])
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")])
     _as_schema_3()
     # … and back to schema 2: the same newest-first indexes without the id.
     for name in SCHEMA_3_INDEXES:
@@ -115,12 +116,12 @@ def test_a_schema_3_database_numbers_jobs_by_time_then_id_and_runs_per_job(db_ur
     """Existing jobs keep the order the claim gave them (created_at, then id); runs are
     numbered per job in the order they were recorded; output sizes are unknown."""
     db.open_database(db_url)
-    ids = queue.enqueue_many([JobSpec(command=f"echo {n}") for n in range(4)], now=T0)
-    [late] = queue.enqueue_many([JobSpec(command="echo late")], now=T0 - 60)
+    ids = enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(4)], now=T0)
+    [late] = enqueuing.enqueue_many([JobSpec(command="echo late")], now=T0 - 60)
     for _ in range(2):
-        claim = queue.claim("w1", now=T0)
+        claim = claiming.claim("w1", now=T0)
         assert claim is not None
-        queue.finish(claim.job.id, claim.run_id, "w1", outcome=RunOutcome.FAILED, now=T0)
+        end_attempt(claim, RunOutcome.FAILED, now=T0, worker_id="w1")
     _as_schema_3()
     db.close_database()
 
@@ -133,7 +134,7 @@ def test_a_schema_3_database_numbers_jobs_by_time_then_id_and_runs_per_job(db_ur
     assert [run.run for run in runs] == [1, 1]  # two jobs, one run each
     assert all(run.output_bytes is None for run in runs)
     # The next enqueue comes after every migrated job; the claim still uses its index.
-    [new] = queue.enqueue_many([JobSpec(command="echo new")], now=T0)
+    [new] = enqueuing.enqueue_many([JobSpec(command="echo new")], now=T0)
     assert Job.get_by_id(new).seq == 6
 
 

@@ -10,14 +10,17 @@ import textwrap
 
 import pytest
 
+from queuectl.hostid import pid_alive
+from queuectl.lifecycle.policy import Result
 from queuectl.runtime import executor, procs, spawn
 from queuectl.runtime.watchdog import Watchdog
-from queuectl.store.models import RunOutcome
+from queuectl.states import RunOutcome
+from tests.executing import run_to_end
 from tests.polling import wait_until
 
 
-def _run(command: str, cwd: str) -> executor.Result:
-    return executor.run(command, cwd=cwd)
+def _run(command: str, cwd: str) -> Result:
+    return run_to_end(command, cwd=cwd)
 
 
 def test_a_job_inherits_no_descriptor_but_its_three_streams(tmp_path):
@@ -75,7 +78,7 @@ def test_a_job_runs_in_a_session_and_group_of_its_own(tmp_path):
         assert os.getsid(started.pid) == started.pid
     finally:
         started.abandon()
-    assert not procs.pid_alive(started.pid)
+    assert not pid_alive(started.pid)
 
 
 def test_the_worker_directory_is_unchanged_by_a_job_in_another(tmp_path):
@@ -154,7 +157,7 @@ def test_the_watchdog_kills_the_whole_group_when_the_worker_is_killed():
         proc.kill()
         proc.wait(timeout=5)
         assert wait_until(lambda: not procs.group_alive(pgid), 5), "the job outlived its worker"
-        assert wait_until(lambda: not procs.pid_alive(watchdog), 5)
+        assert wait_until(lambda: not pid_alive(watchdog), 5)
     finally:
         proc.kill()
         procs.kill_group(pgid)
@@ -183,11 +186,11 @@ def test_a_dead_watchdog_is_replaced_when_checked(tmp_path):
     first = watchdog.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    assert wait_until(lambda: not procs.pid_alive(first), 5)
+    assert wait_until(lambda: not pid_alive(first), 5)
     watchdog.check()  # what a worker does at each heartbeat
-    result = executor.run("echo ok", cwd=str(tmp_path), watchdog=watchdog)
+    result = run_to_end("echo ok", cwd=str(tmp_path), watchdog=watchdog)
     assert result.output == "ok\n"
     assert watchdog.pid not in (None, first)
     replacement = watchdog.pid
     watchdog.close()
-    assert not procs.pid_alive(replacement)  # reaped, not left a zombie
+    assert not pid_alive(replacement)  # reaped, not left a zombie

@@ -17,12 +17,15 @@ import time
 
 import pytest
 
-from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import manage, reads, settings
+from queuectl.lifecycle.workers import new_worker_id
 from queuectl.runtime import executor, procs
+from queuectl.runtime.timers import REPORT_INTERVAL
 from queuectl.runtime.waiters import PollingWaiter, make_waiter
-from queuectl.runtime.worker import REPORT_INTERVAL, Worker, new_worker_id
+from queuectl.runtime.worker import Worker
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.store.models import Worker as WorkerRow
@@ -71,7 +74,7 @@ def make_worker(clock: FakeClock, **kwargs) -> Worker:
 
 
 def enqueue(command: str, *, now: float = T0, cwd: str = "/", **fields) -> str:
-    return queue.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
+    return enqueuing.enqueue(JobSpec(command=command, **fields), now=now, cwd=cwd).id
 
 
 def test_a_step_runs_a_due_job_and_records_it(opened):
@@ -82,7 +85,7 @@ def test_a_step_runs_a_due_job_and_records_it(opened):
     job = Job.get_by_id(job_id)
     assert job.state == JobState.COMPLETED
     assert job.output == "hello\n"
-    [run] = queue.runs_of(job_id)
+    [run] = reads.runs_of(job_id)
     assert (run.outcome, run.exit_code, run.worker_id) == ("succeeded", 0, worker.id)
     assert run.pgid is not None
     row = WorkerRow.get_by_id(worker.id)
@@ -91,7 +94,7 @@ def test_a_step_runs_a_due_job_and_records_it(opened):
 
 
 def test_failures_follow_the_backoff_schedule_into_the_dlq(opened):
-    config.set_value("backoff_base", 2)
+    settings.set_value("backoff_base", 2)
     clock = FakeClock()
     job_id = enqueue("exit 7", max_retries=2)
     worker = make_worker(clock)
@@ -99,7 +102,7 @@ def test_failures_follow_the_backoff_schedule_into_the_dlq(opened):
         worker.step()
         if Job.get_by_id(job_id).state == JobState.DEAD:
             break
-    runs = queue.runs_of(job_id)
+    runs = reads.runs_of(job_id)
     assert [r.outcome for r in runs] == ["failed"] * 3
     gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
     # Run n+1 is due backoff_base ** n after failed run n; the idle worker wakes at the due time.
@@ -119,11 +122,11 @@ def test_a_delayed_job_waits_for_run_at_and_priority_wins(opened):
     assert Job.get_by_id(late).state == JobState.PENDING
     while Job.get_by_id(late).state == JobState.PENDING:
         worker.step()
-    assert queue.runs_of(late)[0].started_at >= T0 + 5
+    assert reads.runs_of(late)[0].started_at >= T0 + 5
 
 
 def test_idle_worker_heartbeats_several_times_per_lease(opened):
-    config.set_value("lease_seconds", 4)
+    settings.set_value("lease_seconds", 4)
     clock = FakeClock()
     worker = make_worker(clock)
     beats = []
@@ -174,35 +177,35 @@ def test_stopping_worker_takes_no_new_job(opened):
 
 
 def test_recovery_at_start_requeues_a_dead_workers_job(opened):
-    config.set_value("lease_seconds", 10)
+    settings.set_value("lease_seconds", 10)
     clock = FakeClock()
     job_id = enqueue("true")
     ghost = new_worker_id()
     WorkerRow.insert(
         id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=T0, heartbeat_at=T0
     ).execute()
-    assert queue.claim(ghost, now=T0) is not None
+    assert claiming.claim(ghost, now=T0) is not None
     worker = make_worker(clock)
     worker.step()
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost"]  # at start, at once
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["lost"]  # at start, at once
     while Job.get_by_id(job_id).state != JobState.COMPLETED:
         worker.step()
         assert clock.now < T0 + 10
-    runs = queue.runs_of(job_id)
+    runs = reads.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
     assert runs[1].started_at >= T0 + 2  # the lost attempt was spent: backoff applies
     assert WorkerRow.get_by_id(ghost).state == WorkerState.LOST
 
 
 def test_stale_heartbeat_on_another_host_is_recovered_after_the_lease(opened):
-    config.set_value("lease_seconds", 10)
+    settings.set_value("lease_seconds", 10)
     clock = FakeClock()
     job_id = enqueue("true")
     ghost = new_worker_id()
     WorkerRow.insert(
         id=ghost, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
     ).execute()
-    assert queue.claim(ghost, now=T0) is not None
+    assert claiming.claim(ghost, now=T0) is not None
     worker = make_worker(clock)
     worker.step()
     assert Job.get_by_id(job_id).state == JobState.PROCESSING  # lease not over yet
@@ -210,7 +213,7 @@ def test_stale_heartbeat_on_another_host_is_recovered_after_the_lease(opened):
         worker.step()
         assert clock.now < T0 + 60
     assert clock.now >= T0 + 10
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["lost", "succeeded"]
 
 
 def _when_running(job_id: str, action) -> threading.Thread:
@@ -231,13 +234,13 @@ def test_cancel_while_running_kills_the_job(opened):
     clock = FakeClock(tick=0.25)  # the clock advances on each reading, so ticks happen
     job_id = enqueue("echo started; sleep 30")
     worker = make_worker(clock, kill_grace=1.0)
-    thread = _when_running(job_id, lambda: queue.cancel(job_id))
+    thread = _when_running(job_id, lambda: manage.cancel(job_id))
     started = time.monotonic()
     worker.step()
     thread.join(5)
     assert time.monotonic() - started < 10
     assert Job.get_by_id(job_id).state == JobState.CANCELLED
-    [run] = queue.runs_of(job_id)
+    [run] = reads.runs_of(job_id)
     assert run.outcome == RunOutcome.CANCELLED
     assert run.output == "started\n"
 
@@ -252,7 +255,7 @@ def test_forced_stop_interrupts_without_spending_an_attempt(opened):
     assert not worker.step()
     job = Job.get_by_id(job_id)
     assert (job.state, job.attempts) == (JobState.PENDING, 0)
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["interrupted"]
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
@@ -263,9 +266,9 @@ def test_live_output_is_flushed_while_the_job_runs(opened):
     seen: list[str] = []
 
     def grab_then_cancel() -> None:
-        wait_until(lambda: "early" in (queue.latest_run(job_id).output or ""), 10)
-        seen.append(queue.latest_run(job_id).output)
-        queue.cancel(job_id)
+        wait_until(lambda: "early" in (reads.latest_run(job_id).output or ""), 10)
+        seen.append(reads.latest_run(job_id).output)
+        manage.cancel(job_id)
 
     thread = _when_running(job_id, grab_then_cancel)
     worker.step()
@@ -346,11 +349,11 @@ def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
         id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=now, heartbeat_at=now
     ).execute()
     job_id = enqueue("true", now=now)
-    assert queue.claim(ghost, now=now) is not None
-    while queue.runs_of(job_id)[0].outcome is None:
+    assert claiming.claim(ghost, now=now) is not None
+    while reads.runs_of(job_id)[0].outcome is None:
         worker.step()
         assert clock.now - now < 1.5
-    assert queue.runs_of(job_id)[0].outcome == "lost"
+    assert reads.runs_of(job_id)[0].outcome == "lost"
 
 
 def test_a_worker_records_a_job_and_claims_the_next_in_one_go(opened):
@@ -420,7 +423,7 @@ def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):
     assert not worker.step()
     job = Job.get_by_id(second)
     assert (job.state, job.attempts, job.worker_id) == (JobState.PENDING, 0, None)
-    assert [r.outcome for r in queue.runs_of(second)] == ["interrupted"]
+    assert [r.outcome for r in reads.runs_of(second)] == ["interrupted"]
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
@@ -435,7 +438,7 @@ def _environ(pid: int) -> bytes:
 def test_an_orphan_without_a_recorded_group_is_found_by_its_environment(opened):
     host = socket.gethostname()
     job_id = enqueue("sleep 30")
-    claim = queue.claim("ghost", host=host, now=T0)
+    claim = claiming.claim("ghost", host=host, now=T0)
     assert claim is not None
     env = executor.job_environment(job_id, claim.job.attempts)
     proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
@@ -467,46 +470,46 @@ def test_one_signal_after_a_graceful_row_request_stays_graceful(opened):
 def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened):
     # Suspend and resume: everyone's heartbeat is stale. The first worker to wake
     # must not declare the others lost (and kill their jobs) before they could beat.
-    config.set_value("lease_seconds", 4)
+    settings.set_value("lease_seconds", 4)
     clock = FakeClock()
     job_id = enqueue("true")
     other = new_worker_id()
     WorkerRow.insert(
         id=other, pid=os.getpid(), host="elsewhere", started_at=T0, heartbeat_at=T0
     ).execute()
-    assert queue.claim(other, now=T0) is not None
+    assert claiming.claim(other, now=T0) is not None
     worker = make_worker(clock)
     clock.sleep(3600)  # the machine slept
     worker.step()
-    assert queue.runs_of(job_id)[0].outcome is None  # not judged yet
+    assert reads.runs_of(job_id)[0].outcome is None  # not judged yet
     # The other worker wakes too and heartbeats: it is never recovered.
     beat = clock.time()
     WorkerRow.update(heartbeat_at=beat).where(WorkerRow.id == other).execute()
     for _ in range(3):
         worker.step()
-    assert queue.runs_of(job_id)[0].outcome is None
+    assert reads.runs_of(job_id)[0].outcome is None
     # Silent from now on, it is recovered once its lease runs out.
     silent_since = beat
-    while queue.runs_of(job_id)[0].outcome is None:
+    while reads.runs_of(job_id)[0].outcome is None:
         worker.step()
         assert clock.now < silent_since + 15
     assert clock.now >= silent_since + 4
-    assert queue.runs_of(job_id)[0].outcome == "lost"
+    assert reads.runs_of(job_id)[0].outcome == "lost"
 
 
 def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
-    config.set_value("output_limit", 1024)
+    settings.set_value("output_limit", 1024)
     job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")
     make_worker(FakeClock()).step()
     job = Job.get_by_id(job_id)
     assert job.state == JobState.COMPLETED
     assert len(job.output.encode()) <= 1024
     assert job.output.endswith("x\nEND\n")
-    assert len(queue.latest_run(job_id).output.encode()) <= 1024
+    assert len(reads.latest_run(job_id).output.encode()) <= 1024
 
 
 def test_waiting_out_a_pause_does_not_spin(opened):
-    config.set_value("lease_seconds", 4)
+    settings.set_value("lease_seconds", 4)
     clock = FakeClock()
     worker = make_worker(clock)
     clock.sleep(3600)
@@ -525,14 +528,14 @@ def test_a_job_the_database_gives_a_live_worker_that_it_is_not_running_is_recove
     clock = FakeClock()
     worker = make_worker(clock)
     job_id = enqueue("true", max_retries=2)
-    claim = queue.claim(worker.id, now=T0)
+    claim = claiming.claim(worker.id, now=T0)
     assert claim is not None  # the database says the worker runs it; the worker does not know
     for _ in range(20):
         worker.step()
         if Job.get_by_id(job_id).state != JobState.PROCESSING:
             break
-    assert clock.now - T0 <= float(config.load()["lease_seconds"])
-    runs = queue.runs_of(job_id)
+    assert clock.now - T0 <= float(settings.load()["lease_seconds"])
+    runs = reads.runs_of(job_id)
     assert runs[0].outcome == RunOutcome.LOST.value
     assert "was not running it" in runs[0].error
     job = Job.get_by_id(job_id)
@@ -544,7 +547,7 @@ def test_a_vanished_cwd_sends_the_job_to_the_dlq_at_once(opened, tmp_path):
     """Retrying cannot bring a directory back: no backoff, no retries burnt one by one."""
     folder = tmp_path / "release-42"
     folder.mkdir()
-    job_id = queue.enqueue(JobSpec(command="true", cwd=str(folder), max_retries=3), now=T0).id
+    job_id = enqueuing.enqueue(JobSpec(command="true", cwd=str(folder), max_retries=3), now=T0).id
     folder.rmdir()
     make_worker(FakeClock()).step()
     job = Job.get_by_id(job_id)
@@ -553,10 +556,36 @@ def test_a_vanished_cwd_sends_the_job_to_the_dlq_at_once(opened, tmp_path):
 
 
 def test_a_run_records_how_much_its_command_printed(opened):
-    config.set_value("output_limit", 1024)
+    settings.set_value("output_limit", 1024)
     job_id = enqueue("head -c 5000 /dev/zero | tr '\\0' x; echo; echo end")
     make_worker(FakeClock()).step()
-    [run] = queue.runs_of(job_id)
+    [run] = reads.runs_of(job_id)
     assert run.output_bytes == 5000 + 1 + 4
     assert run.output.endswith("x\nend\n") and len(run.output.encode()) <= 1024
     assert Job.get_by_id(job_id).output_bytes == run.output_bytes
+
+
+def test_a_due_job_the_claim_refuses_makes_the_worker_back_off_not_spin(opened, monkeypatch):
+    """A rule only the claim applies (a paused queue, an unmet dependency) may refuse a
+    job that next-due reports as due. The idle worker then claims a few times a second,
+    backing off, instead of once per 10 ms wait (issue 19's probe: 174 claims in 2 s)."""
+    clock = FakeClock()
+    job_id = enqueue("true")
+    attempts: list[float] = []
+
+    def refusing(*args, **kwargs):
+        attempts.append(clock.now)
+        return None
+
+    worker = make_worker(clock)
+    monkeypatch.setattr(claiming, "claim_locked", refusing)
+    while clock.now < T0 + 10:
+        worker.step()
+    assert 5 <= len(attempts) <= 15, attempts  # back off from 0.1 s to poll_interval (1 s)
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
+    assert min(gaps) >= 0.1 - 1e-6, gaps
+    monkeypatch.undo()  # the rule lets go: the job is claimed within the backoff's cap
+    refused_until = clock.now
+    while reads.get_job(job_id).state != JobState.COMPLETED:
+        worker.step()
+        assert clock.now < refused_until + 1.5

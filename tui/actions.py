@@ -16,9 +16,8 @@ from typing import Any
 from textual import work
 from textual.app import App
 
-from queuectl import config
 from queuectl.errors import QueueError, ValidationError
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import manage, settings
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
@@ -115,14 +114,14 @@ class ActionsApp(App[None]):
     def _intent_retry(self, job_id: str | None) -> None:
         if job_id:
             self.run_in_thread(
-                lambda: queue.retry([job_id], now=self.clock()),
+                lambda: manage.retry([job_id], now=self.clock()),
                 lambda _: f"Job {job_id} is pending again",
             )
 
     def _intent_cancel(self, job_id: str | None) -> None:
         if job_id:
             self.run_in_thread(
-                lambda: queue.cancel(job_id, now=self.clock()),
+                lambda: manage.cancel(job_id, now=self.clock()),
                 lambda _: f"Job {job_id} cancelled",
             )
 
@@ -133,7 +132,7 @@ class ActionsApp(App[None]):
         def delete() -> None:
             if isinstance(self.screen, JobDetailScreen) and self.screen.job_id == job_id:
                 self.pop_screen()
-            self.run_in_thread(lambda: queue.delete(job_id), lambda _: f"Job {job_id} deleted")
+            self.run_in_thread(lambda: manage.delete(job_id), lambda _: f"Job {job_id} deleted")
 
         self._confirm(f"Delete job {job_id} and its runs?", delete, yes="Delete")
 
@@ -145,7 +144,7 @@ class ActionsApp(App[None]):
         self._confirm(
             f"Retry all {dead} dead job(s)?",
             lambda: self.run_in_thread(
-                lambda: queue.retry_dead(now=self.clock()),
+                lambda: manage.retry_dead(now=self.clock()),
                 lambda n: f"{n} dead job(s) back to pending",
             ),
             yes="Retry all",
@@ -159,7 +158,7 @@ class ActionsApp(App[None]):
         self._confirm(
             f"Delete all {dead} dead job(s) for good?",
             lambda: self.run_in_thread(
-                lambda: queue.purge([JobState.DEAD], now=self.clock()),
+                lambda: manage.purge([JobState.DEAD], now=self.clock()),
                 lambda n: f"{n} dead job(s) purged",
             ),
             yes="Purge",
@@ -218,9 +217,9 @@ class ActionsApp(App[None]):
         def save() -> list[str]:
             for key, raw in changes.items():
                 if raw is None:
-                    config.reset(key)
+                    settings.reset(key)
                 else:
-                    config.set_value(key, raw)
+                    settings.set_value(key, raw)
             return list(changes)
 
         self.run_in_thread(save, lambda keys: f"Saved {', '.join(keys)}")

@@ -25,7 +25,7 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from tui.actions import ActionsApp
 from tui.commands import QueueCommands
@@ -276,7 +276,7 @@ class QueueApp(ActionsApp):
         def enqueue(spec: JobSpec | None) -> None:
             if spec is not None:
                 self.run_in_thread(
-                    lambda: queue.enqueue(spec, now=self.clock()),
+                    lambda: enqueuing.enqueue(spec, now=self.clock()),
                     lambda job: f"Enqueued job {job.id}",
                 )
 

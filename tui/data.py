@@ -16,8 +16,8 @@ import peewee
 from rich.cells import cell_len
 from rich.text import Text
 
-from queuectl import config
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import reads
+from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import shown_state
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.db import read_transaction
@@ -382,7 +382,7 @@ def throughput(now: float) -> list[float]:
 
 
 LARGE_STATE = 5_000
-"""Past this many jobs in one state, it is counted by difference (see ``queue.counts``)."""
+"""Past this many jobs in one state, it is counted by difference (see ``reads.counts``)."""
 
 
 def _largest_state(previous: Snapshot | None) -> str | None:
@@ -402,8 +402,8 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     previous = request.previous
     try:
         with read_transaction():
-            counts = queue.counts(by_difference=_largest_state(previous))
-            settings = config.load()
+            counts = reads.counts(by_difference=_largest_state(previous))
+            settings = load_settings()
             jobs_rows, jobs_total = _window(
                 _jobs_query(request.job_filter),
                 request.limit,
@@ -418,7 +418,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             dead_rows = _sorted(dead_rows, request.dlq_sort, now)
             # Running workers first, newest first: stopped ones pile up over days.
             workers = sorted(
-                queue.list_workers(),
+                reads.list_workers(),
                 key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
             )
             spark = throughput(now)

@@ -8,7 +8,7 @@ on every run.
 from __future__ import annotations
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue
 from queuectl.store.models import Job, Run, Worker
 
 _COMMANDS = [
@@ -29,7 +29,7 @@ def seed_demo(now: float) -> None:
     for index in range(18):
         specs.append(JobSpec(command=_COMMANDS[index % len(_COMMANDS)], id=f"job-{index:03d}"))
     for index, spec in enumerate(specs):
-        queue.enqueue_many([spec], now=now - 1800 + index * 60, cwd="/srv/app")
+        enqueue.enqueue_many([spec], now=now - 1800 + index * 60, cwd="/srv/app")
 
     def job(job_id: str, **fields: object) -> None:
         Job.update(**fields).where(Job.id == job_id).execute()

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from queuectl.errors import QueueError, ValidationError
+from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.states import JobState
 from queuectl.textsafe import unicode_problem
 
@@ -87,9 +87,13 @@ class QueuectlGroup(click.Group):
             return super().invoke(ctx)
         except ValidationError as exc:
             raise BadInput(_one_line(str(exc))) from None
+        except StoreUnavailable as exc:
+            raise click.ClickException(f"database error: {_one_line(exc.explain())}") from None
         except QueueError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
         except Exception as exc:
+            # The lifecycle raises StoreUnavailable; a statement outside it (opening
+            # the database, a read transaction) may still fail with peewee's own.
             # peewee is imported only by commands that open the database (see
             # AppContext.open), so its errors are recognised without importing it.
             peewee = sys.modules.get("peewee")
@@ -97,7 +101,7 @@ class QueuectlGroup(click.Group):
                 raise
             from queuectl.store.db import explain
 
-            raise click.ClickException(f"database error: {explain(exc)}") from None
+            raise click.ClickException(f"database error: {_one_line(explain(exc))}") from None
 
 
 @dataclass

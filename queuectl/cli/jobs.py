@@ -25,14 +25,14 @@ LIST_CAP = 50
 
 def _store(app: AppContext, specs: list, *, as_json: bool, single: bool) -> None:
     """Enqueue validated specs; print their ids, or (``--json``) the jobs."""
-    from queuectl.lifecycle import queue
+    from queuectl.lifecycle import enqueue, reads
 
     app.open()
-    ids = queue.enqueue_many(specs, warn=warn)
+    ids = enqueue.enqueue_many(specs, warn=warn)
     if as_json:
         from queuectl.records import job_record
 
-        records = [job_record(queue.get_job(job_id)) for job_id in ids]
+        records = [job_record(reads.get_job(job_id)) for job_id in ids]
         emit_json(records[0] if single else records)
     else:
         click.echo("\n".join(ids))

@@ -84,14 +84,11 @@ def _follow(job_id: str, printer: _Printer) -> int:
     returns the exit status: 0 when the job completed, 1 when it ended dead or
     cancelled (or was deleted meanwhile).
     """
-    import peewee
-
     from queuectl.cli.render import dropped_line
-    from queuectl.errors import JobNotFound
+    from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
-    from queuectl.store import db
-    from queuectl.store.models import FINISHED_STATES, JobState
+    from queuectl.states import FINISHED_STATES, JobState
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
@@ -100,7 +97,7 @@ def _follow(job_id: str, printer: _Printer) -> int:
     ended = False
     waiting_for: tuple[str, float] | None = None
     # A database restart or crash is weather here too: say so once, wait, go on.
-    outage = Outage(note, "logs --follow", explain=db.explain)
+    outage = Outage(note, "logs --follow")
     while True:
         try:
             job = reads.get_job(job_id)
@@ -108,9 +105,8 @@ def _follow(job_id: str, printer: _Printer) -> int:
         except JobNotFound:
             note(f"job {job_id} was deleted")
             return 1
-        except peewee.DatabaseError as exc:
+        except StoreUnavailable as exc:  # the failed connection is closed: the next read reopens
             time.sleep(outage.failed(exc))
-            db.close_database()
             continue
         outage.over()
         if run is not None and run.id != run_id:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -19,9 +19,11 @@ from rich.text import Text
 
 from queuectl.jobspec import env_from_json
 from queuectl.records import dropped_bytes
-from queuectl.store.models import Job, Run, Worker
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
+
+if TYPE_CHECKING:
+    from queuectl.store.models import Job, Run, Worker
 
 STATE_STYLES = {
     "pending": "cyan",

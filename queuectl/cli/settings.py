@@ -16,9 +16,10 @@ from queuectl.cli.common import (
 
 def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> None:
     from queuectl import config
+    from queuectl.lifecycle import settings
 
     app.open()
-    values = config.load()
+    values = settings.load()
     keys = keys or list(config.SPECS)
     if as_json:
         if len(keys) == 1:
@@ -83,9 +84,9 @@ def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
 
 def _setting(key: str, value: float | int) -> dict[str, object]:
     """A setting as ``--json`` prints a changed one."""
-    from queuectl import config as settings
+    from queuectl import config
 
-    return {"key": key, "value": value, "default": settings.SPECS[key].default}
+    return {"key": key, "value": value, "default": config.SPECS[key].default}
 
 
 @config.command(name="set", context_settings={"ignore_unknown_options": True})
@@ -96,10 +97,11 @@ def _setting(key: str, value: float | int) -> dict[str, object]:
 @pass_app
 def config_set(app: AppContext, key: str, value: str, as_json: bool) -> None:
     """Change a setting; the value is checked against its type and range."""
-    from queuectl import config as settings
+    from queuectl import config
+    from queuectl.lifecycle import settings
 
-    normal = settings.normalize_key(key)
-    settings.SPECS[normal].parse(value)  # validate before touching the database
+    normal = config.normalize_key(key)
+    config.SPECS[normal].parse(value)  # validate before touching the database
     app.open()
     stored = settings.set_value(normal, value)
     if as_json:
@@ -115,13 +117,14 @@ def config_set(app: AppContext, key: str, value: str, as_json: bool) -> None:
 @pass_app
 def config_reset(app: AppContext, key: str | None, as_json: bool) -> None:
     """Back to the default: one KEY, or every setting."""
-    from queuectl import config as settings
+    from queuectl import config
+    from queuectl.lifecycle import settings
 
-    keys = [settings.normalize_key(key)] if key else None
+    keys = [config.normalize_key(key)] if key else None
     app.open()
     names = settings.reset(keys[0] if keys else None)
     if as_json:
-        emit_json([_setting(name, settings.SPECS[name].default) for name in names])
+        emit_json([_setting(name, config.SPECS[name].default) for name in names])
         return
     for name in names:
-        click.echo(f"{name} = {settings.SPECS[name].default}")
+        click.echo(f"{name} = {config.SPECS[name].default}")

@@ -20,16 +20,17 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
     from queuectl.lifecycle import reads
-    from queuectl.lifecycle import workers as liveness
-    from queuectl.store import db
+    from queuectl.lifecycle.workers import live_of, workers_as_seen
+    from queuectl.location import describe
+    from queuectl.store.db import read_transaction
     from queuectl.textsafe import one_line
 
     location = app.open()  # warns about a file others could write (see AppContext.open)
-    with db.read_transaction():
+    with read_transaction():
         counts = reads.counts()
         waiting = reads.waiting_per_queue()
-        workers = liveness.workers_as_seen(include_ended=True)
-    live = liveness.live(workers)
+        workers = workers_as_seen(include_ended=True)
+    live = live_of(workers)
     shown = workers if show_all else live
     served = {name for worker in live for name in worker.queues.split(",")}
     unserved = {name: count for name, count in waiting.items() if name not in served}
@@ -55,7 +56,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     from queuectl.cli import render
 
     out = render.console()
-    out.print(Text(f"Database  {one_line(db.describe(location))}", style="dim"))
+    out.print(Text(f"Database  {one_line(describe(location))}", style="dim"))
     out.print(Text("Jobs", style="bold"))
     out.print(render.counts_table(counts))
     ended = len(workers) - len(live)

@@ -127,8 +127,9 @@ def stop(
     Graceful by default: each finishes its current job first. A worker whose
     process had already died is reported lost, and its job recovered.
     """
+    from queuectl.lifecycle import reads
     from queuectl.runtime import supervisor
-    from queuectl.store.models import Worker, WorkerState
+    from queuectl.states import WorkerState
 
     app.open()
     ids = supervisor.resolve_workers(refs) if refs else None
@@ -140,7 +141,7 @@ def stop(
             click.echo("no workers running")
         return
     left = supervisor.wait_stopped(asked, timeout)
-    rows = {w.id: w for w in Worker.select().where(Worker.id.in_(asked))}
+    rows = reads.worker_rows(asked)
     if as_json:
         from queuectl.records import worker_record
 
@@ -172,10 +173,10 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
     A worker that died without stopping (kill -9, a crash, its host gone) is
     shown lost; --all lists those and the stopped ones (worker prune removes them).
     """
-    from queuectl.lifecycle import workers as liveness
+    from queuectl.lifecycle.workers import workers_as_seen
 
     app.open()
-    workers = liveness.workers_as_seen(include_ended=show_all)
+    workers = workers_as_seen(include_ended=show_all)
     if as_json:
         from queuectl.records import worker_record
 

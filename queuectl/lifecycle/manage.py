@@ -18,6 +18,7 @@ import peewee
 from queuectl.errors import InvalidTransition, JobNotFound, QueueError, ValidationError
 from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.boundary import translated
 from queuectl.store.db import notify_new_work, write_transaction
 from queuectl.store.models import FINISHED_STATES, Job, JobState, Run, Worker
 
@@ -130,6 +131,7 @@ class Outcome:
     refused: list[QueueError] = field(default_factory=list)
 
 
+@translated
 def act(action: Action, job_ids: Iterable[str], *, now: float | None = None) -> Outcome:
     """Apply ``action`` to every job it may touch among ``job_ids``, in one transaction.
 
@@ -195,6 +197,7 @@ class Selection:
     """Matched, but running or still being stopped by their worker."""
 
 
+@translated
 def select(
     action: Action,
     *,
@@ -226,6 +229,7 @@ def select(
 # --- the all-or-nothing forms, for one job (the dashboard) or a set that must move together
 
 
+@translated
 def retry(job_ids: Iterable[str], *, now: float | None = None) -> list[str]:
     """Send failed, dead, cancelled or completed jobs back to pending with fresh retries.
 
@@ -241,6 +245,7 @@ def retry(job_ids: Iterable[str], *, now: float | None = None) -> list[str]:
     return [job.id for job in outcome.changed]
 
 
+@translated
 def cancel(job_id: str, *, now: float | None = None) -> Job:
     """Cancel a waiting or running job. A running job's worker notices and kills it.
 
@@ -253,6 +258,7 @@ def cancel(job_id: str, *, now: float | None = None) -> Job:
     return get_job(job_id)
 
 
+@translated
 def delete(job_id: str) -> None:
     """Delete a job that is not running, with its runs.
 
@@ -266,11 +272,13 @@ def delete(job_id: str) -> None:
         raise outcome.refused[0]
 
 
+@translated
 def retry_dead(*, now: float | None = None) -> int:
     """Every job in the DLQ back to pending; returns how many."""
     return len(act(DLQ_RETRY, select(DLQ_RETRY).ids, now=now).changed)
 
 
+@translated
 def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | None = None) -> int:
     """Delete finished jobs (completed, dead, cancelled) that finished over ``older_than`` s ago.
 
@@ -296,6 +304,7 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
         return Job.delete().where(condition).execute()
 
 
+@translated
 def prune_workers(*, older_than: float = 0.0, now: float | None = None) -> list[Worker]:
     """Delete the rows of workers that ended over ``older_than`` seconds ago; returns them.
 

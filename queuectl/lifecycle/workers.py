@@ -1,19 +1,57 @@
-"""When a worker counts as lost: the one rule that recovery, the CLI and the dashboard share.
+"""A worker's row: registered, heartbeating, reporting, asked to stop, and when it is lost.
+
+The worker process keeps its own row through a ``Registration`` (one
+transaction per change; the row rides along in the transaction that records a
+job, see ``finish.complete_attempt``). Everyone else reads rows, asks workers
+to stop (``ask_to_stop``), and judges them with ``is_lost``.
 
 A worker row says what the worker last wrote about itself. A worker killed
 with ``kill -9`` (or on a host that vanished) wrote nothing more: its row still
-says ``busy`` or ``idle``. Recovery, ``status``, ``worker list`` and the
-dashboard must agree on when such a row stops meaning "alive", so they all ask
-``is_lost``.
+says ``busy`` or ``idle``. Recovery, ``status``, ``worker list``, the
+supervisor and the dashboard must agree on when such a row stops meaning
+"alive", so they all ask ``is_lost``: the one home of the rule.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from queuectl.states import ENDED_WORKER_STATES, WorkerState
+from queuectl.errors import QueueError
+from queuectl.hostid import pid_alive, this_host
+from queuectl.lifecycle import settings
+from queuectl.lifecycle.reads import list_workers
+from queuectl.states import ENDED_WORKER_STATES, RunOutcome, WorkerState
+from queuectl.store import sql
+from queuectl.store.boundary import translated
+from queuectl.store.db import execute_raw, write_transaction
+from queuectl.store.models import Worker, database
+
+if TYPE_CHECKING:
+    from queuectl.lifecycle.claim import Claim
+
+GRACEFUL = "graceful"
+"""A stop request that lets the current job finish (``stop_requested``)."""
+FORCE = "force"
+"""A stop request that kills the current job and gives its attempt back."""
+
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_ENDED = [state.value for state in ENDED_WORKER_STATES]
+
+
+class WorkerIdTaken(QueueError):
+    """Another live worker already registered under the requested id."""
+
+
+def new_worker_id() -> str:
+    """``w`` and 6 random characters: short enough to type, unique in practice (30 bits);
+    the insert at registration proves it."""
+    return "w" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+# --- the rule -------------------------------------------------------------------------
 
 
 class WorkerFacts(Protocol):
@@ -70,6 +108,7 @@ def shown_state(
     return WorkerState.LOST.value if lost else str(worker.state)
 
 
+@translated
 def workers_as_seen(
     *, include_ended: bool = False, ended_since: float | None = None, now: float | None = None
 ) -> list:
@@ -84,24 +123,179 @@ def workers_as_seen(
         ended_since: with ``include_ended``, only those that ended after this
             epoch time (stopped workers pile up over weeks of restarts).
     """
-    from queuectl import config
-    from queuectl.hostid import this_host
-    from queuectl.lifecycle.reads import list_workers
-    from queuectl.runtime import procs
-
     now = time.time() if now is None else now
-    lease = float(config.load()["lease_seconds"])
+    lease = float(settings.load()["lease_seconds"])
     host = this_host()
     rows = list_workers(include_stopped=include_ended, ended_since=ended_since)
     for row in rows:
-        row.state = shown_state(
-            row, now=now, lease_seconds=lease, host=host, pid_alive=procs.pid_alive
-        )
+        row.state = shown_state(row, now=now, lease_seconds=lease, host=host, pid_alive=pid_alive)
     if not include_ended:
         rows = [row for row in rows if row.state not in ENDED_WORKER_STATES]
     return sorted(rows, key=lambda row: row.state in ENDED_WORKER_STATES)
 
 
-def live(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
+def live_of(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
     """The workers of ``workers_as_seen`` that are still running."""
     return [w for w in workers if w.state not in ENDED_WORKER_STATES]
+
+
+# --- a worker's own row ---------------------------------------------------------------
+
+
+class Registration:
+    """One worker process's row in the Worker table, written by that process alone.
+
+    Besides the row's identity it keeps the jobs counted but not yet written
+    (``unreported_done``/``unreported_failed``): a busy worker writes its row
+    at most every so often (see ``finish.complete_attempt``), and every write
+    adds them.
+
+    Args:
+        queues: the queues the worker takes jobs from.
+        worker_id: a fixed id (the supervisor picks it to name the log file); random if None.
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        *,
+        worker_id: str | None = None,
+        log_path: str | None = None,
+        pid: int,
+        host: str,
+    ) -> None:
+        self.queues = tuple(dict.fromkeys(queues)) or ("default",)
+        self.id = worker_id or new_worker_id()
+        self.fixed_id = worker_id is not None
+        self.pid = pid
+        self.host = host
+        self.log_path = log_path
+        self.unreported_done = 0
+        self.unreported_failed = 0
+
+    @translated
+    def register(self, now: float) -> None:
+        """Insert the row (or take over an ended one with our fixed id).
+
+        Raises:
+            WorkerIdTaken: the fixed id belongs to a live worker.
+        """
+        fields = {
+            "pid": self.pid,
+            "host": self.host,
+            "queues": ",".join(self.queues),
+            "state": WorkerState.IDLE.value,
+            "current_job": None,
+            "started_at": now,
+            "heartbeat_at": now,
+            "stopped_at": None,
+            "jobs_done": 0,
+            "jobs_failed": 0,
+            "stop_requested": None,
+            "log_path": self.log_path,
+        }
+        for _ in range(5):
+            with write_transaction():
+                existing = Worker.get_or_none(Worker.id == self.id)
+                if existing is None:
+                    Worker.insert(id=self.id, **fields).execute()
+                    return
+                if self.fixed_id and existing.state in ENDED_WORKER_STATES:
+                    Worker.update(fields).where(Worker.id == self.id).execute()
+                    return
+            if self.fixed_id:
+                raise WorkerIdTaken(f"a live worker with id {self.id!r} is already registered")
+            self.id = new_worker_id()
+        raise QueueError("could not find a free worker id")  # pragma: no cover - 5 collisions
+
+    @translated
+    def heartbeat(self, now: float, *, state: WorkerState, job_id: str | None) -> bool:
+        """Say we are alive, with our state, job and counts; ``False`` when the row was gone
+        (recovery or a user removed it): the worker then registers again."""
+        changed = (
+            Worker.update(
+                heartbeat_at=now,
+                state=state.value,
+                current_job=job_id,
+                stopped_at=None,
+                jobs_done=Worker.jobs_done + self.unreported_done,
+                jobs_failed=Worker.jobs_failed + self.unreported_failed,
+            )
+            .where(Worker.id == self.id)
+            .execute()
+        )
+        self.unreported_done = self.unreported_failed = 0
+        return changed == 1
+
+    @translated
+    def mark_stopped(self, now: float) -> None:
+        """The worker is leaving: ``stopped``, no job, every count written."""
+        with write_transaction():
+            Worker.update(
+                state=WorkerState.STOPPED.value,
+                stopped_at=now,
+                current_job=None,
+                heartbeat_at=now,
+                jobs_done=Worker.jobs_done + self.unreported_done,
+                jobs_failed=Worker.jobs_failed + self.unreported_failed,
+            ).where(Worker.id == self.id).execute()
+        self.unreported_done = self.unreported_failed = 0
+
+    @translated
+    def stop_request(self) -> str | None:
+        """``graceful``, ``force`` or ``None``: what ``ask_to_stop`` wrote into the row."""
+        row = Worker.select(Worker.stop_requested).where(Worker.id == self.id).first()
+        request = row.stop_requested if row is not None else None
+        return request if request in (GRACEFUL, FORCE) else None
+
+    def counts_after(self, outcome: RunOutcome) -> tuple[int, int]:
+        """The unreported (done, failed) counts once an attempt with ``outcome`` is added."""
+        done = self.unreported_done + int(outcome is RunOutcome.SUCCEEDED)
+        failed = self.unreported_failed + int(outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT))
+        return done, failed
+
+    def report_locked(self, now: float, claim: Claim | None, done: int, failed: int) -> bool:
+        """Write the row after a job, inside the caller's transaction: busy with the next
+        job or idle, a heartbeat, and the counts. ``False`` when the row was gone."""
+        cursor = execute_raw(
+            sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
+            (
+                WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
+                claim.job.id if claim else None,
+                now,
+                done,
+                failed,
+                self.id,
+            ),
+        )
+        self.unreported_done = self.unreported_failed = 0
+        return cursor.rowcount == 1
+
+    @translated
+    def someone_else_is_lost(
+        self, now: float, *, lease_seconds: float, pid_alive: Callable[[int], bool] = pid_alive
+    ) -> bool:
+        """Whether another worker is lost: a read-only look, cheap enough to run every second."""
+        query = Worker.select(
+            Worker.id, Worker.state, Worker.pid, Worker.host, Worker.heartbeat_at
+        ).where(Worker.state.not_in(_ENDED), Worker.id != self.id)
+        return any(
+            is_lost(row, now=now, lease_seconds=lease_seconds, host=self.host, pid_alive=pid_alive)
+            for row in query
+        )
+
+
+# --- asking workers to stop -----------------------------------------------------------
+
+
+@translated
+def ask_to_stop(worker_ids: Sequence[str], *, force: bool = False) -> None:
+    """Write a stop request into the rows; a forced request is never downgraded."""
+    with write_transaction():
+        if force:
+            Worker.update(stop_requested=FORCE).where(Worker.id.in_(list(worker_ids))).execute()
+        else:
+            Worker.update(stop_requested=GRACEFUL).where(
+                Worker.id.in_(list(worker_ids)),
+                Worker.stop_requested.is_null() | (Worker.stop_requested != FORCE),
+            ).execute()

@@ -17,13 +17,13 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from queuectl.lifecycle.policy import Result
 from queuectl.location import without_database_secrets
 from queuectl.runtime import spawn
 from queuectl.runtime.procs import group_alive, kill_group
 from queuectl.runtime.watchdog import Watchdog
-from queuectl.store.models import RunOutcome
+from queuectl.states import RunOutcome
 
 KILL_GRACE = 3.0
 """Seconds between SIGTERM and SIGKILL: time for a job to clean up, short
@@ -34,21 +34,6 @@ DRAIN_AFTER_EXIT = 0.2
 or written by a background child, before the leftover group is killed."""
 
 _READ_SIZE = 65536
-
-
-@dataclass(frozen=True)
-class Result:
-    """How an attempt ended, ready for ``queue.finish``."""
-
-    outcome: RunOutcome
-    exit_code: int | None
-    output: str
-    error: str | None
-    duration: float
-    output_bytes: int = 0
-    """Bytes the command printed in all; ``output`` is the tail of them."""
-    final: bool = False
-    """A failure no retry can mend (the working directory is gone): straight to the DLQ."""
 
 
 class TailBuffer:
@@ -378,44 +363,3 @@ def job_environment(
     if worker_id is not None:
         env[b"QUEUECTL_WORKER_ID"] = os.fsencode(worker_id)
     return env
-
-
-def run(
-    command: str,
-    *,
-    cwd: str,
-    env: Mapping[bytes, bytes] | Mapping[str, str] | None = None,
-    output_limit: int = 65536,
-    timeout: float | None = None,
-    grace: float = KILL_GRACE,
-    tick: Callable[[Execution], None] | None = None,
-    tick_interval: float = 0.1,
-    watchdog: Watchdog | None = None,
-) -> Result:
-    """Run a command to the end; ``tick`` is called about every ``tick_interval`` seconds.
-
-    The tick may call ``execution.kill(...)``; the loop keeps reading until the
-    group is gone, so the result always has the last output.
-    """
-    started = Execution.start(
-        command,
-        cwd=cwd,
-        env=env,
-        output_limit=output_limit,
-        timeout=timeout,
-        grace=grace,
-        watchdog=watchdog,
-    )
-    if isinstance(started, Result):
-        return started
-    execution = started
-    try:
-        while not execution.pump(tick_interval):
-            if tick is not None:
-                tick(execution)
-    except BaseException:
-        # The caller itself is failing (a bug, KeyboardInterrupt): never leave the job behind.
-        execution.abandon()
-        raise
-    assert execution.result is not None
-    return execution.result

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from queuectl.errors import first_line
+from queuectl.errors import explain as explain_failure
 
 FIRST_DELAY = 0.1
 """Seconds before the first retry: a blip (a lock held for a moment) costs little."""
@@ -27,8 +27,8 @@ class Outage:
         max_delay: the longest pause between retries, read at each failure; a
             worker passes a fraction of its lease so that when the database
             returns it heartbeats before its siblings judge it lost.
-        explain: the one line that says what failed (``db.explain`` names who
-            holds a lock).
+        explain: the one line that says what failed (by default the store's
+            explanation, which names who holds a lock).
         clock: monotonic seconds; tests pass their own.
     """
 
@@ -38,7 +38,7 @@ class Outage:
         what: str,
         *,
         max_delay: Callable[[], float] = lambda: 5.0,
-        explain: Callable[[BaseException], str] = first_line,
+        explain: Callable[[BaseException], str] = explain_failure,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._say = say

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from queuectl.hostid import proc_stat
+
 if TYPE_CHECKING:
     from queuectl.store.models import Run
 
@@ -50,39 +52,10 @@ def group_members(pgid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        stat = _proc_stat(int(entry))
+        stat = proc_stat(int(entry))
         if stat is not None and stat[1] == pgid and stat[0] != "Z":
             members.append(int(entry))
     return members
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read().decode("ascii", errors="replace")
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    try:
-        return fields[0], int(fields[2])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie; used to spot dead workers."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if sys.platform.startswith("linux"):
-        stat = _proc_stat(pid)
-        return stat is not None and stat[0] != "Z"
-    return True
 
 
 def kill_orphan_group(run: Run, host: str) -> None:

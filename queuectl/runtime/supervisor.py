@@ -14,19 +14,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from queuectl import config
 from queuectl.errors import QueueError, ValidationError, WorkerNotFound
-from queuectl.hostid import this_host
-from queuectl.lifecycle import queue
-from queuectl.lifecycle.workers import is_lost
-from queuectl.runtime.procs import kill_orphan_group, pid_alive
-from queuectl.runtime.worker import FORCE, GRACEFUL, new_worker_id
+from queuectl.hostid import pid_alive, this_host
+from queuectl.lifecycle import manage, reads, recovery
+from queuectl.lifecycle.settings import load as load_settings
+from queuectl.lifecycle.workers import ask_to_stop, is_lost, new_worker_id
+from queuectl.location import default_location, sqlite_path
+from queuectl.runtime.procs import kill_orphan_group
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import privatefiles
-from queuectl.store.db import default_location, sqlite_path, write_transaction
-from queuectl.store.models import Worker
+
+if TYPE_CHECKING:
+    from queuectl.store.models import Worker
 
 START_TIMEOUT = 15.0
 """Seconds a new worker has to register; generous for a loaded machine."""
@@ -115,7 +117,7 @@ def _wait_registered(started: list[tuple[str, str, subprocess.Popen[bytes]]]) ->
         for worker_id, log_path, proc in started:
             if worker_id in rows:
                 continue
-            row = Worker.get_or_none(Worker.id == worker_id)
+            row = reads.worker_rows([worker_id]).get(worker_id)
             if row is not None:
                 rows[worker_id] = row
                 continue
@@ -155,7 +157,7 @@ def resolve_workers(refs: Sequence[str]) -> list[str]:
     Raises:
         WorkerNotFound: naming the first reference that matches no live worker.
     """
-    live = queue.list_workers(include_stopped=False)
+    live = reads.list_workers(include_stopped=False)
     host = this_host()
     ids: list[str] = []
     for ref in refs:
@@ -179,7 +181,7 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
     Raises:
         WorkerNotFound: an id is not a live worker.
     """
-    workers = {w.id: w for w in queue.list_workers()}
+    workers = {w.id: w for w in reads.list_workers()}
     live = {w.id: w for w in workers.values() if w.state not in ENDED_WORKER_STATES}
     if worker_ids is None:
         targets = list(live)
@@ -191,14 +193,7 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
         targets = [w for w in dict.fromkeys(worker_ids) if w in live]
     if not targets:
         return []
-    with write_transaction():
-        if force:
-            Worker.update(stop_requested=FORCE).where(Worker.id.in_(targets)).execute()
-        else:
-            Worker.update(stop_requested=GRACEFUL).where(
-                Worker.id.in_(targets),
-                Worker.stop_requested.is_null() | (Worker.stop_requested != FORCE),
-            ).execute()
+    ask_to_stop(targets, force=force)
     host = this_host()
     for worker_id in targets:
         worker = live[worker_id]
@@ -220,26 +215,28 @@ def _is_queuectl_worker(pid: int) -> bool:
         return pid_alive(pid)
 
 
-def wait_stopped(worker_ids: Sequence[str], timeout: float) -> list[str]:
+def wait_stopped(
+    worker_ids: Sequence[str], timeout: float, *, clock: Callable[[], float] = time.time
+) -> list[str]:
     """Wait until the workers have stopped; returns the ids still running at the timeout.
 
-    A worker that ``liveness.is_lost`` finds dead counts as stopped; recovery
+    A worker that ``workers.is_lost`` finds dead (at ``clock``'s time) counts as stopped; recovery
     requeues its job and marks it lost on the way.
     """
     deadline = time.monotonic() + max(0.0, timeout)
     host = this_host()
-    lease = float(config.load()["lease_seconds"])
+    lease = float(load_settings()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
         _reap()
-        rows = {w.id: w for w in Worker.select().where(Worker.id.in_(pending))}
+        rows = reads.worker_rows(pending)
         still = []
         crashed = False
         for worker_id in pending:
             row = rows.get(worker_id)
             if row is None or row.state in ENDED_WORKER_STATES:
                 continue
-            if is_lost(row, now=time.time(), lease_seconds=lease, host=host, pid_alive=pid_alive):
+            if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=pid_alive):
                 crashed = True
                 if row.host == host:
                     continue  # its process is gone: nothing left to wait for
@@ -259,8 +256,8 @@ def recover_now(lease: float | None = None) -> list[str]:
     requeued. Returns the ids of the jobs recovered.
     """
     host = this_host()
-    return queue.recover_lost(
-        lease_seconds=float(config.load()["lease_seconds"]) if lease is None else lease,
+    return recovery.recover_lost(
+        lease_seconds=float(load_settings()["lease_seconds"]) if lease is None else lease,
         host=host,
         pid_alive=pid_alive,
         before_requeue=lambda run: kill_orphan_group(run, host),
@@ -273,10 +270,8 @@ def prune(older_than: float = 0.0) -> list[Worker]:
     Workers that died without anyone noticing yet (every worker was killed)
     are recovered first, so their jobs are requeued and their rows pruned too.
     """
-    from queuectl.lifecycle.manage import prune_workers
-
     recover_now()
-    return prune_workers(older_than=older_than)
+    return manage.prune_workers(older_than=older_than)
 
 
 __all__ = [

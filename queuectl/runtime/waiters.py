@@ -17,6 +17,7 @@ from typing import Protocol
 import peewee
 
 from queuectl.runtime.filewatch import FileWatch
+from queuectl.store.boundary import translated
 from queuectl.store.models import database
 
 log = logging.getLogger("queuectl.worker")
@@ -97,6 +98,7 @@ class SqliteWaiter:
         self._looked_at = 0.0
         self._spacing = COMMIT_SETTLE
 
+    @translated
     def _read(self) -> int:
         return int(database.execute_sql("PRAGMA data_version").fetchone()[0])
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
 
 ROUNDS = 7
 
@@ -88,7 +88,7 @@ async def _measure(location: str) -> RefreshCost:
             clock[0] += 1.0
             record("sq", "sd", await refresh_once(pilot))
             clock[0] += 1.0
-            queue.enqueue_many(
+            enqueuing.enqueue_many(
                 [JobSpec(command=f"echo new {round_}-{i}") for i in range(50)],
                 now=clock[0],
                 cwd="/",

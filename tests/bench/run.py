@@ -36,7 +36,8 @@ import peers
 from dashboard import refresh_cost
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads
 from queuectl.runtime import supervisor
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Worker, database
@@ -206,13 +207,13 @@ def queuectl_e2e(
         watched_before = _process_cpu(list(bystanders))[0]
         specs = [JobSpec(command=command) for _ in range(jobs)]
         start = time.time()
-        queue.enqueue_many(specs)
+        enqueuing.enqueue_many(specs)
         while _unfinished():
             time.sleep(0.05)
         after = _process_cpu(pids)
         watched = _process_cpu(list(bystanders))[0] - watched_before
         end = Job.select(Job.finished_at).order_by(Job.finished_at.desc()).scalar()
-        done = queue.counts()["completed"]
+        done = reads.counts()["completed"]
     if done != jobs:
         raise RuntimeError(f"only {done} of {jobs} jobs completed")
     cpu = Cpu((after[0] - before[0]) / jobs, (after[1] - before[1]) / jobs, watched)
@@ -402,7 +403,7 @@ def _start_delays(jobs: int) -> list[float]:
     delays = []
     for _ in range(jobs):
         time.sleep(0.1 + secrets.randbelow(100) / 1000)  # idle again, at a random phase
-        job_id = queue.enqueue(JobSpec(command="true")).id
+        job_id = enqueuing.enqueue(JobSpec(command="true")).id
         while True:
             job = Job.get_by_id(job_id)
             if job.started_at is not None:
@@ -475,7 +476,7 @@ def _fill(count: int) -> None:
     """Add ``count`` jobs in a realistic mix: mostly completed, some waiting, a few dead."""
     for start in range(0, count, 20_000):
         chunk = min(20_000, count - start)
-        queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(chunk)], cwd="/")
+        enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(chunk)], cwd="/")
     with db.write_transaction():
         database.execute_sql(
             "UPDATE queuectl_job SET state = CASE abs(random()) % 20 "

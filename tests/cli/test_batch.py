@@ -7,7 +7,7 @@ import json
 import pytest
 
 from queuectl.cli import common
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
 from queuectl.store import db
 from queuectl.store.models import Job, RunOutcome
 from tests.conftest import dump
@@ -30,7 +30,7 @@ def mixed(run, db_url) -> dict[str, str]:
     finish_next(db_url, RunOutcome.FAILED)
     enqueue(run, id="running")
     db.open_database(db_url)
-    queue.claim("w1", host="test")
+    claiming.claim("w1", host="test")
     db.close_database()
     enqueue(run, id="waiting")
     enqueue(run, id="mail-1", queue="mail")

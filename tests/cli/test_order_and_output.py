@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import finish, recovery
 from queuectl.store import db
 from queuectl.store.models import Job, Run, RunOutcome, Worker, WorkerState
+from tests.conftest import end_attempt
 from tests.test_cli import enqueue, finish_next
 
 MILLISECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -21,8 +23,8 @@ def _claim_all(location: str) -> list[str]:
     """Play one worker: claim jobs until none is due; returns the commands in claim order."""
     db.open_database(location)
     order = []
-    while (claim := queue.claim("w1", host="test")) is not None:
-        queue.finish(claim.job.id, claim.run_id, "w1", outcome=RunOutcome.SUCCEEDED)
+    while (claim := claiming.claim("w1", host="test")) is not None:
+        end_attempt(claim, RunOutcome.SUCCEEDED, worker_id="w1")
         order.append(claim.job.command)
     db.close_database()
     return order
@@ -159,9 +161,9 @@ def test_run_numbers_never_repeat_across_retries_and_dlq_retry(run, db_url):
 def test_an_interrupted_attempt_keeps_its_run_number(run, db_url):
     job_id = enqueue(run)
     db.open_database(db_url)
-    claim = queue.claim("w1", host="test")
-    queue.finish(job_id, claim.run_id, "w1", outcome=RunOutcome.INTERRUPTED)
-    queue.claim("w1", host="test")
+    claim = claiming.claim("w1", host="test")
+    end_attempt(claim, RunOutcome.INTERRUPTED, worker_id="w1")
+    claiming.claim("w1", host="test")
     db.close_database()
     runs = json.loads(run("show", job_id, "--json").stdout)["runs"]
     assert [(r["run"], r["attempt"], r["outcome"]) for r in runs] == [
@@ -175,15 +177,10 @@ def test_an_interrupted_attempt_keeps_its_run_number(run, db_url):
 
 def _record_run(location: str, output: str, output_bytes: int) -> str:
     db.open_database(location)
-    claim = queue.claim("w1", host="test")
+    claim = claiming.claim("w1", host="test")
     assert claim is not None
-    queue.finish(
-        claim.job.id,
-        claim.run_id,
-        "w1",
-        outcome=RunOutcome.SUCCEEDED,
-        output=output,
-        output_bytes=output_bytes,
+    end_attempt(
+        claim, RunOutcome.SUCCEEDED, output=output, output_bytes=output_bytes, worker_id="w1"
     )
     db.close_database()
     return claim.job.id
@@ -239,9 +236,9 @@ def test_a_run_left_open_by_a_lost_worker_is_closed_with_its_output_size(run, db
     job_id = enqueue(run, max_retries=0)
     db.open_database(db_url)
     Worker.create(id="w1", pid=1, host="gone", started_at=0, heartbeat_at=0)
-    claim = queue.claim("w1", host="gone")
-    queue.record_progress(claim.run_id, "partial\n", output_bytes=9000)
-    queue.recover_lost(lease_seconds=30)
+    claim = claiming.claim("w1", host="gone")
+    finish.record_progress(claim.run_id, "partial\n", output_bytes=9000)
+    recovery.recover_lost(lease_seconds=30)
     assert Worker.get_by_id("w1").state == WorkerState.LOST
     assert Run.get_by_id(claim.run_id).output_bytes == 9000
     db.close_database()

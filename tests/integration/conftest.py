@@ -18,9 +18,10 @@ from typing import Any
 import peewee
 import pytest
 
-from queuectl import config
+from queuectl import hostid
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads, settings
 from queuectl.runtime import procs
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run
@@ -60,7 +61,7 @@ class Cluster:
         procs = [self.start_worker(*queues) for _ in range(count)]
         pids = {p.pid for p in procs}
         wait_until(
-            lambda: pids <= {w.pid for w in queue.list_workers(include_stopped=False)},
+            lambda: pids <= {w.pid for w in reads.list_workers(include_stopped=False)},
             20,
             f"{count} workers to register",
         )
@@ -92,7 +93,7 @@ class Cluster:
     # --- jobs -------------------------------------------------------------------------
 
     def enqueue(self, command: str, **fields: Any) -> str:
-        return queue.enqueue(JobSpec(command=command, **fields), cwd=self.workdir).id
+        return enqueuing.enqueue(JobSpec(command=command, **fields), cwd=self.workdir).id
 
     def job(self, job_id: str) -> Job:
         return Job.get_by_id(job_id)
@@ -116,7 +117,7 @@ class Cluster:
             pids |= {w.pid for w in WorkerRow.select() if w.host == host}
             pgids = {r.pgid for r in Run.select() if r.pgid and r.host == host}
         for pid in pids:
-            if procs.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
+            if hostid.pid_alive(pid) and _is_ours(pid, self.db_path, self.procs):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         for pgid in pgids:
@@ -144,7 +145,7 @@ def running_cluster(location: str, tmp_path) -> Iterator[Cluster]:
     started (and every job group they left) is killed on the way out."""
     db.open_database(location)
     for key, value in SETTINGS.items():
-        config.set_value(key, value)
+        settings.set_value(key, value)
     work = tmp_path / "work"
     work.mkdir()
     cluster = Cluster(location, str(work))

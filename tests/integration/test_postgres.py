@@ -17,7 +17,8 @@ from itertools import pairwise
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads
 from queuectl.store.models import Job, JobState, Run, RunOutcome
 from tests.integration.conftest import Cluster, wait_until
 
@@ -58,7 +59,7 @@ def test_a_host_that_dies_is_recovered_by_another_through_the_lease(pg_cluster: 
     pids, so only the heartbeat lease tells it A is gone: every job still completes,
     no job ever ran twice at once, and A's lost jobs were rerun by B."""
     jobs = 2000
-    queue.enqueue_many([JobSpec(command="true", max_retries=5)] * jobs, cwd=pg_cluster.workdir)
+    enqueuing.enqueue_many([JobSpec(command="true", max_retries=5)] * jobs, cwd=pg_cluster.workdir)
     host_a = _start_host_group(pg_cluster, "host-a", 2)
     host_b = _start_host_group(pg_cluster, "host-b", 2)
     wait_until(
@@ -85,9 +86,9 @@ def test_a_host_that_dies_is_recovered_by_another_through_the_lease(pg_cluster: 
         proc.wait(timeout=10)
 
     wait_until(
-        lambda: queue.counts()[JobState.COMPLETED.value] == jobs,
+        lambda: reads.counts()[JobState.COMPLETED.value] == jobs,
         120,
-        f"all {jobs} jobs to complete (counts: {queue.counts()})",
+        f"all {jobs} jobs to complete (counts: {reads.counts()})",
     )
     runs = defaultdict(list)
     for run in Run.select():

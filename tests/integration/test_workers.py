@@ -13,9 +13,10 @@ from collections import Counter
 
 import pytest
 
-from queuectl import config
+from queuectl import hostid
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads, settings
 from queuectl.runtime import procs
 from queuectl.store.models import Job, JobState, Run, WorkerState
 from queuectl.store.models import Worker as WorkerRow
@@ -48,18 +49,18 @@ def test_a_job_completes_and_its_output_is_stored(cluster: Cluster):
     job = cluster.wait_state(job_id, JobState.COMPLETED)
     assert job.exit_code == 0
     assert job.output == "out\nerr\nno newline"
-    [run] = queue.runs_of(job_id)
+    [run] = reads.runs_of(job_id)
     assert (run.outcome, run.output) == ("succeeded", "out\nerr\nno newline")
     assert cluster.cli("logs", job_id).stdout == "out\nerr\nno newline\n"
 
 
 def test_failing_job_backs_off_into_the_dlq_and_dlq_retry_revives_it(cluster: Cluster):
-    config.set_value("backoff_base", 1.2)
+    settings.set_value("backoff_base", 1.2)
     flag = os.path.join(cluster.workdir, "flag")
     cluster.start_workers(1)
     job_id = cluster.enqueue(f"test -f {flag}", max_retries=2)
     cluster.wait_state(job_id, JobState.DEAD, timeout=15)
-    runs = queue.runs_of(job_id)
+    runs = reads.runs_of(job_id)
     assert [r.outcome for r in runs] == ["failed"] * 3  # 1 + max_retries runs
     gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
     # Run n+1 is due 1.2 ** n s after failed run n (plus wake-up and start latency).
@@ -70,7 +71,7 @@ def test_failing_job_backs_off_into_the_dlq_and_dlq_retry_revives_it(cluster: Cl
     cluster.cli("dlq", "retry", job_id)
     job = cluster.wait_state(job_id, JobState.COMPLETED)
     assert job.attempts == 1
-    assert len(queue.runs_of(job_id)) == 4
+    assert len(reads.runs_of(job_id)) == 4
 
 
 def test_four_workers_run_every_job_exactly_once(cluster: Cluster):
@@ -85,7 +86,7 @@ def test_four_workers_run_every_job_exactly_once(cluster: Cluster):
     assert len(ids) == 300
     cluster.start_workers(4)
     wait_until(
-        lambda: queue.counts()["completed"] == 300, 40, f"300 completed jobs\n{cluster.logs()}"
+        lambda: reads.counts()["completed"] == 300, 40, f"300 completed jobs\n{cluster.logs()}"
     )
     with open(ledger) as handle:
         ran = Counter(handle.read().split())
@@ -148,7 +149,7 @@ def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
     assert proc.wait(timeout=5) == 0
     job = cluster.job(job_id)
     assert (job.state, job.attempts) == (JobState.PENDING, 0)
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["interrupted"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["interrupted"]
     assert not procs.group_alive(run.pgid)
 
 
@@ -198,7 +199,7 @@ def test_kill_9_of_a_worker_kills_its_jobs_whole_group_at_once(cluster: Cluster)
     cluster.start_workers(1)
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["lost", "succeeded"]
 
 
 def test_kill_9_of_worker_and_watchdog_is_recovered_and_the_orphan_is_gone_before_the_rerun(
@@ -217,14 +218,14 @@ def test_kill_9_of_worker_and_watchdog_is_recovered_and_the_orphan_is_gone_befor
     cluster.start_workers(1)
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
-    runs = queue.runs_of(job_id)
+    runs = reads.runs_of(job_id)
     assert [r.outcome for r in runs] == ["lost", "succeeded"]
     assert not procs.group_alive(run.pgid)
     assert f"killing orphaned process group {run.pgid}" in cluster.logs()
 
 
 def test_a_killed_watchdog_is_replaced_and_jobs_keep_running(cluster: Cluster):
-    config.set_value("lease_seconds", 2)  # a heartbeat, where the check runs, every 0.5 s
+    settings.set_value("lease_seconds", 2)  # a heartbeat, where the check runs, every 0.5 s
     [proc] = cluster.start_workers(1)
     first = cluster.enqueue("sleep 0.3")
     wait_until(lambda: _running(first), 10, "the first job to start")
@@ -245,7 +246,7 @@ def test_a_timed_out_jobs_grandchildren_are_gone(cluster: Cluster):
     cluster.start_workers(1)
     job_id = cluster.enqueue(f"sleep 60 & echo $! > {child}; sleep 60", timeout=0.5, max_retries=0)
     job = cluster.wait_state(job_id, JobState.DEAD)
-    assert queue.latest_run(job_id).outcome == "timed_out"
+    assert reads.latest_run(job_id).outcome == "timed_out"
     assert "timed out" in job.last_error
     with open(child) as handle:
         grandchild = int(handle.read())
@@ -257,7 +258,7 @@ def test_priority_order_and_run_at_are_respected(cluster: Cluster):
     cluster.start_workers(1)
     now = time.time()
     # One transaction, so the idle worker sees all four at once.
-    delayed, *_ = queue.enqueue_many(
+    delayed, *_ = enqueuing.enqueue_many(
         [
             JobSpec(f"echo delayed >> {order}", priority=100, run_at=now + 1.5),
             *(
@@ -272,11 +273,11 @@ def test_priority_order_and_run_at_are_respected(cluster: Cluster):
     with open(order) as handle:
         assert handle.read().split() == ["high", "mid", "low", "delayed"]
     assert job.started_at >= job.run_at
-    assert queue.runs_of(delayed)[0].started_at >= now + 1.5
+    assert reads.runs_of(delayed)[0].started_at >= now + 1.5
 
 
 def test_jobs_and_config_survive_a_restart_of_all_workers(cluster: Cluster):
-    config.set_value("max_retries", 5)
+    settings.set_value("max_retries", 5)
     procs = cluster.start_workers(2)
     first = cluster.enqueue("true")
     cluster.wait_state(first, JobState.COMPLETED)
@@ -331,7 +332,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert len(started) == 2
     ids = {w["id"] for w in started}
     for record in started:
-        assert procs.pid_alive(record["pid"])
+        assert hostid.pid_alive(record["pid"])
         assert os.path.exists(record["log_path"])
     listed = json.loads(_invoke("worker", "list", "--json").output)
     assert {w["id"] for w in listed} == ids
@@ -345,7 +346,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert result.stdout.count("stopped worker") == 2
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     for record in started:
-        wait_until(lambda pid=record["pid"]: not procs.pid_alive(pid), 5, "the worker to exit")
+        wait_until(lambda pid=record["pid"]: not hostid.pid_alive(pid), 5, "the worker to exit")
 
 
 def _invoke(*args: str):
@@ -405,7 +406,7 @@ def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(clu
     job_id = cluster.enqueue("sleep 2.6; echo ok")  # lease_seconds is 2
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output == "ok\n"
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["succeeded"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["succeeded"]
 
 
 def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluster):
@@ -417,7 +418,7 @@ def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluste
     asked = time.time()
     WorkerRow.update(stop_requested="force").where(WorkerRow.id == row.id).execute()
     assert proc.wait(timeout=10) == 0
-    [run] = queue.runs_of(job_id)
+    [run] = reads.runs_of(job_id)
     assert run.outcome == "interrupted"
     assert run.finished_at - asked < 2.0  # checked every 0.5 s; slack for a loaded machine
 
@@ -437,7 +438,7 @@ def test_a_hung_worker_loses_its_job_and_carries_on_when_it_wakes(cluster: Clust
     assert job.output == "second\n"
     assert not procs.group_alive(run.pgid)
     wait_until(lambda: "no longer ours" in cluster.logs(), 10, "A to notice")
-    assert [r.outcome for r in queue.runs_of(job_id)] == ["lost", "succeeded"]
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["lost", "succeeded"]
     assert cluster.job(job_id).state == JobState.COMPLETED
     follow_up = cluster.enqueue("echo after")
     assert cluster.wait_state(follow_up, JobState.COMPLETED).output == "after\n"
@@ -459,7 +460,7 @@ def test_a_worker_that_dies_at_start_is_reported_with_its_log(opened, tmp_path):
 def test_logs_follow_handles_the_tail_window_moving(cluster: Cluster):
     # 200 numbered lines (~1.8 KB) through a 1 KiB kept tail, flushed every 0.5 s:
     # the follower must print every line once, in order, as the window slides.
-    config.set_value("output_limit", 1024)
+    settings.set_value("output_limit", 1024)
     cluster.start_workers(1)
     job_id = cluster.enqueue("for i in $(seq 1 200); do echo n$i; sleep 0.01; done")
     wait_until(lambda: _running(job_id), 10, "the job to start")

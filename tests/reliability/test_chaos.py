@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from queuectl import config
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import settings
 from queuectl.store.models import Job, JobState, Run, RunOutcome
 from queuectl.store.models import Worker as WorkerRow
 from tests.integration.conftest import Cluster
@@ -80,9 +80,9 @@ def read_events(path: str) -> dict[str, list[tuple[int, str]]]:
 
 def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Cluster, tmp_path):
     cluster = sqlite_cluster
-    config.set_value("max_retries", 8)
-    config.set_value("lease_seconds", 2)
-    config.set_value("backoff_base", 1)
+    settings.set_value("max_retries", 8)
+    settings.set_value("lease_seconds", 2)
+    settings.set_value("backoff_base", 1)
     log = str(tmp_path / "runs.log")
     command = COMMAND.format(log=log)
 
@@ -96,13 +96,13 @@ def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Clus
             for n in numbers
         ]
 
-    ids = queue.enqueue_many(batch(range(JOBS // 2)), cwd=cluster.workdir)
+    ids = enqueuing.enqueue_many(batch(range(JOBS // 2)), cwd=cluster.workdir)
     workers = cluster.start_workers(WORKERS)
     killer = Killer(cluster, workers, seed=int(os.environ.get("CHAOS_SEED", "1234")))
     started = time.monotonic()
     killer.start()
     wait_until(lambda: killer.kills >= 5, 120, "the killer to strike five times")
-    ids += queue.enqueue_many(batch(range(JOBS // 2, JOBS)), cwd=cluster.workdir)
+    ids += enqueuing.enqueue_many(batch(range(JOBS // 2, JOBS)), cwd=cluster.workdir)
     finished = {JobState.COMPLETED.value, JobState.DEAD.value}
     try:
         wait_until(

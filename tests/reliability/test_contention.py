@@ -16,7 +16,7 @@ import time
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, JobState
 from tests.integration.conftest import Cluster
 from tests.polling import wait_until
@@ -35,7 +35,7 @@ def _drain(cluster: Cluster, tag: str) -> float:
     """Enqueue a batch and return the seconds until every job of it completed."""
     specs = [JobSpec(command="true", id=f"{tag}-{n}") for n in range(BATCH)]
     started = time.monotonic()
-    queue.enqueue_many(specs, cwd=cluster.workdir)
+    enqueuing.enqueue_many(specs, cwd=cluster.workdir)
     wait_until(
         lambda: (
             Job.select()

@@ -19,8 +19,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from queuectl import config
 from queuectl.cli import cli
+from queuectl.lifecycle import settings
 from queuectl.store import db
 from queuectl.store.models import JobState
 from tests.integration.conftest import Cluster
@@ -90,7 +90,7 @@ def _cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def test_hostile_output_is_capped_bounded_and_shown_inert(cluster: Cluster):
-    config.set_value("output_limit", OUTPUT_LIMIT)
+    settings.set_value("output_limit", OUTPUT_LIMIT)
     [proc] = cluster.start_workers(1)
     baseline = _vm_hwm_kib(proc.pid)
     escapes = cluster.enqueue(f"printf '%s\\n' '{ESCAPES}'", id="escapes")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from queuectl.hostid import this_host
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import reads
 from queuectl.store import db, lockholder
 from tests.conftest import dump
 from tests.polling import wait_until
@@ -107,7 +107,7 @@ def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, fro
 
     def write() -> None:
         with db.write_transaction():
-            queue.counts()
+            reads.counts()
         db.close_database()
         done.set()
 

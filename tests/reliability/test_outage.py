@@ -16,7 +16,8 @@ import peewee
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, database
 from tests.integration.conftest import Cluster, running_cluster
@@ -90,24 +91,24 @@ def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_a
     """
     cluster = outage_cluster
     jobs = 400
-    queue.enqueue_many(
+    enqueuing.enqueue_many(
         [JobSpec(command="sleep 0.02", id=f"j{n}", max_retries=5) for n in range(jobs)],
         cwd=cluster.workdir,
     )
     cluster.start_workers(4)
-    wait_until(lambda: queue.counts()[JobState.COMPLETED.value] >= 40, 60, "a running drain")
+    wait_until(lambda: reads.counts()[JobState.COMPLETED.value] >= 40, 60, "a running drain")
     server.stop("immediate")
     database.close()
     time.sleep(5)  # the outage itself: the one wait here that is the point, not a guess
     server.start()
 
     def finished():
-        counts = queue.counts()
+        counts = reads.counts()
         return counts[JobState.COMPLETED.value] + counts[JobState.DEAD.value] == jobs
 
     wait_until(_reconnected(finished), 90, f"all {jobs} jobs to finish ({cluster.logs()})")
     assert Job.select().where(Job.state == JobState.PROCESSING.value).count() == 0
-    assert queue.counts()[JobState.COMPLETED.value] == jobs
+    assert reads.counts()[JobState.COMPLETED.value] == jobs
     assert Run.select().where(Run.outcome.is_null()).count() == 0
     assert _alive(cluster) == [True] * 4, cluster.logs()
     assert "Traceback" not in cluster.logs()

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import finish, reads
 from queuectl.runtime.waiters import make_waiter
 from queuectl.runtime.worker import Worker
 from queuectl.store.models import Job, JobState, RunOutcome, WorkerState
@@ -98,11 +100,13 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
     else:
         command = "echo done"
     delay = 3600 if phase == "idle" else None
-    job_id = queue.enqueue(JobSpec(command=command, priority=9, delay=delay), cwd=str(tmp_path)).id
-    next_id = queue.enqueue(JobSpec(command="echo next", delay=delay), cwd=str(tmp_path)).id
+    job_id = enqueuing.enqueue(
+        JobSpec(command=command, priority=9, delay=delay), cwd=str(tmp_path)
+    ).id
+    next_id = enqueuing.enqueue(JobSpec(command="echo next", delay=delay), cwd=str(tmp_path)).id
 
-    # Hook both the one-transaction functions the worker loop uses after a job
-    # (claim_locked, finish_locked) and the standalone ones it uses otherwise.
+    # Hook the two calls the loop takes jobs with: the claim of an idle worker,
+    # and the end of an attempt, which records it and claims the next job.
     def around_claim(real):
         def claim(*args, **kwargs):
             if phase == "claiming":
@@ -114,33 +118,19 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
 
         return claim
 
-    def before_finish(real):
-        def finish(*args, **kwargs):
+    def around_complete(real):
+        def complete_attempt(*args, **kwargs):
             if phase == "recording":
                 send()
-            return real(*args, **kwargs)
-
-        return finish
-
-    def around_succeed_and_claim(real):
-        def succeed_and_claim(*args, **kwargs):
-            if phase == "recording":
+            done = real(*args, **kwargs)
+            if phase == "claimed" and done.next is not None:
                 send()
-            state, claim = real(*args, **kwargs)
-            if phase == "claimed" and claim is not None:
-                send()
-            return state, claim
+            return done
 
-        return succeed_and_claim
+        return complete_attempt
 
-    for name in ("claim", "claim_locked"):
-        monkeypatch.setattr(queue, name, around_claim(getattr(queue, name)))
-    for name in ("finish", "finish_locked"):
-        monkeypatch.setattr(queue, name, before_finish(getattr(queue, name)))
-    # PostgreSQL records a success and claims the next job in one statement.
-    monkeypatch.setattr(
-        queue, "succeed_and_claim", around_succeed_and_claim(queue.succeed_and_claim)
-    )
+    monkeypatch.setattr(claiming, "claim", around_claim(claiming.claim))
+    monkeypatch.setattr(finish, "complete_attempt", around_complete(finish.complete_attempt))
     waiter = make_waiter()
     if phase == "idle":
         waiter = SignalOnFirstWait(waiter, send)
@@ -152,8 +142,8 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
     assert (row.state, row.current_job) == (WorkerState.STOPPED, None)
 
     job = Job.get_by_id(job_id)
-    outcomes = [run.outcome for run in queue.runs_of(job_id)]
-    assert all(run.finished_at is not None for run in queue.runs_of(job_id))
+    outcomes = [run.outcome for run in reads.runs_of(job_id)]
+    assert all(run.finished_at is not None for run in reads.runs_of(job_id))
     if phase == "idle":
         expected = (JobState.PENDING, 0, [])
     elif forced and phase != "recording":
@@ -165,7 +155,7 @@ def test_a_signal_at_any_phase_leaves_the_job_correct(
         assert job.output == "done\n"
     # A stopping worker takes no new job.
     untouched = Job.get_by_id(next_id)
-    assert (untouched.state, untouched.attempts, queue.runs_of(next_id)) == (
+    assert (untouched.state, untouched.attempts, reads.runs_of(next_id)) == (
         JobState.PENDING,
         0,
         [],

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from tests.polling import wait_until
 
@@ -63,7 +63,9 @@ def test_a_worker_killed_inside_the_spawn_leaves_no_job_running(tmp_path, db_pat
     if reason:
         pytest.skip(reason)
     db.open_database(db_path)
-    job_id = queue.enqueue(JobSpec(command="sleep 60", id="in-the-window"), cwd=str(tmp_path)).id
+    job_id = enqueuing.enqueue(
+        JobSpec(command="sleep 60", id="in-the-window"), cwd=str(tmp_path)
+    ).id
     marker = f"QUEUECTL_JOB_ID={job_id}".encode()
     env = {**os.environ, "QUEUECTL_DB": db_path}
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115

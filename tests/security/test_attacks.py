@@ -29,11 +29,11 @@ def _plant_database(path: Path, command: str) -> None:
 
     def plant() -> None:
         from queuectl.jobspec import JobSpec
-        from queuectl.lifecycle import queue
+        from queuectl.lifecycle import enqueue as enqueuing
         from queuectl.store import db
 
         db.open_database(str(path))
-        queue.enqueue(JobSpec(command=command), cwd="/")
+        enqueuing.enqueue(JobSpec(command=command), cwd="/")
         db.close_database()
 
     as_nobody(plant)

@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
@@ -80,7 +80,9 @@ def seed_job(
     job_id: str, command: str = "echo hi", *, state: str = "pending", **fields: Any
 ) -> str:
     """One job with a fixed id and time, then forced into ``state`` with ``fields``."""
-    queue.enqueue(JobSpec(command=command, id=job_id), now=fields.pop("now", T0 - 600), cwd="/srv")
+    enqueuing.enqueue(
+        JobSpec(command=command, id=job_id), now=fields.pop("now", T0 - 600), cwd="/srv"
+    )
     if state != "pending" or fields:
         Job.update(state=state, **fields).where(Job.id == job_id).execute()
     return job_id

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import reads
 from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
@@ -26,7 +27,7 @@ def test_parse_filter_rejects_unknown_state() -> None:
 
 
 def test_window_is_newest_first_and_counts_the_rest(opened) -> None:
-    queue.enqueue_many(
+    enqueuing.enqueue_many(
         [JobSpec(command=f"echo {i}", id=f"j{i:04d}") for i in range(120)], now=T0, cwd="/"
     )
     snapshot = read_snapshot(Request(limit=50), T0)
@@ -37,8 +38,8 @@ def test_window_is_newest_first_and_counts_the_rest(opened) -> None:
 
 
 def test_filter_is_applied_before_the_window(opened) -> None:
-    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(30)], now=T0 - 10, cwd="/")
-    queue.enqueue_many([JobSpec(command="backup db", id="old-backup")], now=T0 - 999, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(30)], now=T0 - 10, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command="backup db", id="old-backup")], now=T0 - 999, cwd="/")
     Job.update(state="failed").where(Job.id == "old-backup").execute()
     request = Request(job_filter=parse_filter("state:failed backup"), limit=5)
     snapshot = read_snapshot(request, T0)
@@ -47,7 +48,7 @@ def test_filter_is_applied_before_the_window(opened) -> None:
 
 
 def test_sort_by_priority(opened) -> None:
-    queue.enqueue_many(
+    enqueuing.enqueue_many(
         [JobSpec(command="a", id="low"), JobSpec(command="b", id="high", priority=5)],
         now=T0,
         cwd="/",
@@ -58,7 +59,7 @@ def test_sort_by_priority(opened) -> None:
 
 def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
     """The next refresh hands the table the same cell objects where nothing changed."""
-    queue.enqueue_many(
+    enqueuing.enqueue_many(
         [JobSpec(command=f"echo {i}", id=f"j{i}") for i in range(3)], now=T0 - 5, cwd="/"
     )
     first = read_snapshot(Request(), T0)
@@ -73,7 +74,7 @@ def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
 
 def test_equal_new_cells_share_one_text_and_a_change_never_reuses_an_old_one(opened) -> None:
     """Cells are compared by identity, so sharing must stay within one refresh."""
-    queue.enqueue_many(
+    enqueuing.enqueue_many(
         [JobSpec(command="echo same", id=f"j{i}") for i in range(3)], now=T0 - 5, cwd="/"
     )
     first = read_snapshot(Request(), T0)
@@ -87,13 +88,13 @@ def test_equal_new_cells_share_one_text_and_a_change_never_reuses_an_old_one(ope
 
 
 def test_the_command_column_is_measured_in_terminal_cells(opened) -> None:
-    queue.enqueue_many([JobSpec(command="echo 你好", id="wide")], now=T0, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command="echo 你好", id="wide")], now=T0, cwd="/")
     widths = read_snapshot(Request(), T0).jobs.widths
     assert widths[-1] == len("echo ") + 4  # each of the two characters takes two cells
 
 
 def test_a_resized_command_column_rebuilds_its_cells(opened) -> None:
-    queue.enqueue_many([JobSpec(command="echo " + "x" * 80, id="long")], now=T0, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command="echo " + "x" * 80, id="long")], now=T0, cwd="/")
     first = read_snapshot(Request(command_width=20), T0)
     second = read_snapshot(Request(command_width=40, previous=first), T0)
     assert len(str(dict(first.jobs.rows)["long"][-1])) == 20
@@ -102,30 +103,30 @@ def test_a_resized_command_column_rebuilds_its_cells(opened) -> None:
 
 def test_the_largest_state_counted_by_difference_gives_the_same_totals(opened, monkeypatch) -> None:
     monkeypatch.setattr("tui.data.LARGE_STATE", 2)
-    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(12)], now=T0, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(12)], now=T0, cwd="/")
     Job.update(state="completed").where(Job.id.in_(Job.select(Job.id).limit(8))).execute()
     first = read_snapshot(Request(limit=5), T0)
     Job.update(state="dead").where(Job.state == "pending").execute()
     second = read_snapshot(Request(limit=5, previous=first), T0)
-    assert second.counts == queue.counts()
+    assert second.counts == reads.counts()
     assert second.counts["completed"] == 8 and second.counts["dead"] == 4
     assert second.jobs.total == 12 and second.dlq.total == 4
 
 
 def test_a_request_leaves_the_previous_snapshot_out_of_its_repr(opened) -> None:
     """Textual may describe the refresh worker by its argument: that must stay cheap."""
-    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(200)], now=T0, cwd="/")
+    enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(200)], now=T0, cwd="/")
     previous = read_snapshot(Request(), T0)
     assert len(repr(Request(previous=previous))) < 500
 
 
 def assert_the_snapshot_is_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """A job committed between the snapshot's statements is in none of them."""
-    queue.enqueue_many([JobSpec(command=f"echo {i}") for i in range(3)], now=T0 - 5, cwd="/")
-    real_counts = queue.counts
+    enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(3)], now=T0 - 5, cwd="/")
+    real_counts = reads.counts
 
     def enqueue_elsewhere() -> None:
-        queue.enqueue_many([JobSpec(command="echo late")], now=T0, cwd="/")
+        enqueuing.enqueue_many([JobSpec(command="echo late")], now=T0, cwd="/")
         database.close()
 
     def counts_then_a_commit(**kwargs: str | None) -> dict[str, int]:
@@ -135,7 +136,7 @@ def assert_the_snapshot_is_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
         writer.join()
         return counts
 
-    monkeypatch.setattr(queue, "counts", counts_then_a_commit)
+    monkeypatch.setattr(reads, "counts", counts_then_a_commit)
     snapshot = read_snapshot(Request(), T0)
     assert snapshot.counts["pending"] == 3
     assert len(snapshot.jobs.rows) == snapshot.jobs.total == 3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl import config
+from queuectl.lifecycle import settings
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
@@ -31,9 +31,9 @@ async def test_config_edit_and_save(app_for) -> None:
         await refreshed(pilot)
         pane = await _edit_config(pilot, "max_retries", "7")
         assert pane.staged == {"max_retries": "7"}
-        assert config.get("max_retries") == 3  # staged, not saved
+        assert settings.get("max_retries") == 3  # staged, not saved
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: config.get("max_retries") == 7, "saved")
+        await wait_for(pilot, lambda: settings.get("max_retries") == 7, "saved")
         await wait_toast(pilot, "Saved max_retries")
         await refreshed(pilot)
         assert str(pane.table.get_row("max_retries")[1]) == "7"
@@ -49,12 +49,12 @@ async def test_config_rejects_invalid_value_with_validator_message(app_for) -> N
         assert pane.staged == {}
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert config.get("max_retries") == 3
+        assert settings.get("max_retries") == 3
         assert "between 0 and 100" in str(error.render())
 
 
 async def test_config_reset_to_default(app_for) -> None:
-    config.set_value("backoff_base", "5")
+    settings.set_value("backoff_base", "5")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
@@ -62,7 +62,7 @@ async def test_config_reset_to_default(app_for) -> None:
         pane = app.query_one(ConfigPane)
         pane.table.select_key("backoff_base")
         await pilot.press("r", "ctrl+s")
-        await wait_for(pilot, lambda: config.get("backoff_base") == 2.0, "reset")
+        await wait_for(pilot, lambda: settings.get("backoff_base") == 2.0, "reset")
 
 
 async def _open_form(pilot) -> NewJobScreen:

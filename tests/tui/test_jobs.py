@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 
 from queuectl.jobspec import JobSpec
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
@@ -116,7 +117,7 @@ async def test_refresh_keeps_cursor_on_its_job(app_for) -> None:
         await _highlight(pilot, "job2")
         pane = app.query_one(JobsPane)
         row_before = pane.table.cursor_row
-        queue.enqueue_many(
+        enqueuing.enqueue_many(
             [JobSpec(command="echo new", id=f"new{i}") for i in range(3)], now=T0, cwd="/"
         )
         Job.update(state="completed").where(Job.id == "job3").execute()
@@ -135,7 +136,7 @@ async def test_cursor_moves_to_neighbour_when_its_job_goes(app_for) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await _highlight(pilot, "job1")
-        queue.delete("job1")
+        manage.delete("job1")
         await refreshed(pilot)
         assert app.query_one(JobsPane).highlighted in ("job0", "job2")
 
@@ -203,7 +204,7 @@ async def test_highlighted_job_keeps_its_place_on_screen(app_for) -> None:
         table = app.query_one(JobsPane).table
         await wait_for(pilot, lambda: table.scroll_y > 0, "scrolled to the job")
         offset = table.cursor_row - table.scroll_y
-        queue.enqueue_many(
+        enqueuing.enqueue_many(
             [JobSpec(command="echo new", id=f"new{i:02d}") for i in range(30)], now=T0, cwd="/"
         )
         await refreshed(pilot)

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Log, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound
-from queuectl.lifecycle import queue
+from queuectl.lifecycle import reads
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
@@ -150,8 +150,8 @@ class JobDetailScreen(Screen[None]):
     def load(self) -> None:
         """Read the job and its runs off the UI thread."""
         try:
-            job = queue.get_job(self.job_id)
-            runs = queue.runs_of(self.job_id)
+            job = reads.get_job(self.job_id)
+            runs = reads.runs_of(self.job_id)
         except JobNotFound:
             job, runs = None, []
         finally:

@@ -1,0 +1,76 @@
+"""Taking a job: the claim, and when the next one becomes due.
+
+Both are built from ``sql.claimable``, the one statement of which jobs a
+worker may take: a job ``next_due_at`` reports as due is one ``claim`` takes
+(unless another worker took it first).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from queuectl.states import WorkerState
+from queuectl.store import sql
+from queuectl.store.boundary import translated
+from queuectl.store.db import execute_raw, is_postgres, write_transaction
+from queuectl.store.models import ClaimedJob, Worker, database
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now owns, and the Run row recording this attempt."""
+
+    job: ClaimedJob
+    run_id: int
+
+
+@translated
+def claim(
+    worker_id: str,
+    queues: Sequence[str] = ("default",),
+    *,
+    host: str | None = None,
+    now: float | None = None,
+) -> Claim | None:
+    """Atomically take the best due job for ``worker_id``, or ``None`` when none is due.
+
+    Best is the highest priority, then the earliest ``run_at``, then the oldest.
+    One UPDATE … RETURNING takes the job; its Run row is written and the
+    worker's row says it is busy with it, in the same transaction, so a crash
+    leaves all or none. (After a job, ``finish.complete_attempt`` claims the
+    next one in the transaction that records it.)
+    """
+    now = time.time() if now is None else now
+    with write_transaction():
+        taken = claim_locked(worker_id, queues, host=host, now=now)
+        if taken is not None:
+            Worker.update(state=WorkerState.BUSY.value, current_job=taken.job.id).where(
+                Worker.id == worker_id
+            ).execute()
+    return taken
+
+
+def claim_locked(
+    worker_id: str, queues: Sequence[str], *, host: str | None, now: float
+) -> Claim | None:
+    """``claim`` inside the caller's write transaction, without touching the worker's row."""
+    param = database.obj.param
+    statement = sql.claim_sql(param, len(queues), postgres=is_postgres())
+    row = execute_raw(statement, (worker_id, now, now, now, *queues)).fetchone()
+    if row is None:
+        return None
+    job = ClaimedJob(*row)
+    run_insert = sql.statement(sql.RUN_INSERT, param)
+    run_id = execute_raw(run_insert, (job.id, job.id, job.attempts, worker_id, host, now))
+    return Claim(job=job, run_id=run_id.fetchone()[0])
+
+
+@translated
+def next_due_at(queues: Sequence[str] = ("default",)) -> float | None:
+    """When the earliest job ``claim`` could take from ``queues`` becomes due (``None``: no
+    job waits), so an idle worker sleeps until then."""
+    statement = sql.next_due_sql(database.obj.param, len(queues))
+    row = execute_raw(statement, tuple(queues)).fetchone()
+    return float(row[0]) if row is not None and row[0] is not None else None

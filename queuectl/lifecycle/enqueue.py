@@ -1,0 +1,220 @@
+"""Accepting work: jobs stored all or nothing, numbered in the order given.
+
+Each function takes an optional ``now`` (epoch seconds) so tests drive the
+clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+import peewee
+
+from queuectl.errors import DuplicateJobId, ValidationError
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle.reads import get_job
+from queuectl.lifecycle.settings import load as load_settings
+from queuectl.states import JobState
+from queuectl.store import sql
+from queuectl.store.boundary import translated
+from queuectl.store.db import advisory_lock, is_postgres, notify_new_work, write_transaction
+from queuectl.store.models import Job, database
+
+# Crockford's base32 (no i, l, o, u: ids are read aloud and retyped).
+_TO_CROCKFORD = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghjkmnpqrstvwxyz"
+)
+_ID_CHECK_CHUNK = 500
+
+
+def new_job_id() -> str:
+    """A short random id (8 characters, 40 bits); collisions are redrawn at insert."""
+    return base64.b32encode(secrets.token_bytes(5)).decode().translate(_TO_CROCKFORD)
+
+
+def new_job_ids(count: int) -> list[str]:
+    """``count`` ids as ``new_job_id`` makes them, drawn and encoded in one go.
+
+    Every 5 random bytes encode to exactly 8 base32 characters, so one call
+    over ``5 * count`` bytes is ``count`` independent ids.
+    """
+    text = base64.b32encode(secrets.token_bytes(5 * count)).decode().translate(_TO_CROCKFORD)
+    return [text[start : start + 8] for start in range(0, 8 * count, 8)]
+
+
+@translated
+def enqueue(
+    spec: JobSpec,
+    *,
+    now: float | None = None,
+    cwd: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Job:
+    """Store one job and return it (see ``enqueue_many``).
+
+    Raises:
+        DuplicateJobId: the spec's id is taken; the existing job is untouched.
+        ValidationError: its ``cwd`` does not exist (SQLite).
+    """
+    return get_job(enqueue_many([spec], now=now, cwd=cwd, warn=warn)[0])
+
+
+@translated
+def enqueue_many(
+    specs: Sequence[JobSpec],
+    *,
+    now: float | None = None,
+    cwd: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Store jobs all or nothing, in one transaction; returns their ids in order.
+
+    Jobs are numbered (``seq``) in the order given, after every job already
+    stored: equal priorities due at the same time run in that order.
+
+    Args:
+        specs: validated specs (``jobspec.parse_lines`` for a file).
+        now: the enqueue time; also ``run_at`` for jobs with neither delay nor run_at.
+        cwd: the directory jobs without their own ``cwd`` run in (the caller's).
+        warn: told about a ``cwd`` missing here on PostgreSQL, where the workers
+            may be on hosts that have it.
+
+    Raises:
+        DuplicateJobId: an id is already taken (named, with its position for files).
+        ValidationError: a ``cwd`` does not exist, on SQLite (whose workers share
+            this host's files): the job could only fail.
+    """
+    now = time.time() if now is None else now
+    cwd = cwd or os.getcwd()
+    _check_directories(specs, warn)
+    insert = sql.insert_jobs_sql(database.obj.param)
+    with write_transaction():
+        advisory_lock("enqueue")  # PostgreSQL: one enqueue numbers its jobs at a time
+        settings = load_settings()
+        first = _next_seq()
+        if any(spec.id is not None for spec in specs):
+            ids = _assign_ids(specs, [spec.id or new_job_id() for spec in specs])
+            database.cursor().executemany(insert, _rows(specs, ids, now, cwd, settings, first))
+        else:
+            # Only generated ids: insert optimistically, and check (and redraw)
+            # only if one of them collided. Checking first cost a tenth of a
+            # bulk enqueue, for a collision that 40-bit ids make rare.
+            ids = new_job_ids(len(specs))
+            rows = _rows(specs, ids, now, cwd, settings, first)
+            try:
+                with database.atomic(), peewee.__exception_wrapper__:
+                    database.cursor().executemany(insert, rows)
+            except peewee.IntegrityError:
+                ids = _assign_ids(specs, ids)
+                database.cursor().executemany(insert, _rows(specs, ids, now, cwd, settings, first))
+        notify_new_work()
+    return ids
+
+
+def _next_seq() -> int:
+    """The first free enqueue number: one seek at the end of the unique ``seq`` index."""
+    last = Job.select(peewee.fn.MAX(Job.seq)).scalar()
+    return (last or 0) + 1
+
+
+def _check_directories(specs: Sequence[JobSpec], warn: Callable[[str], None] | None) -> None:
+    """Refuse (SQLite) or report (PostgreSQL) a given ``cwd`` that is not a directory here."""
+    missing: dict[str, int] = {}
+    for position, spec in enumerate(specs, start=1):
+        if spec.cwd is not None and spec.cwd not in missing and not os.path.isdir(spec.cwd):
+            missing[spec.cwd] = position
+    for path, position in missing.items():
+        where = f"line {position}: " if len(specs) > 1 else ""
+        if not is_postgres():
+            raise ValidationError(f'{where}"cwd" {path!r} is not a directory on this host')
+        if warn is not None:
+            warn(
+                f"{where}cwd {path!r} is not a directory on this host;"
+                " the job fails on any worker host where it is missing too"
+            )
+
+
+def _rows(
+    specs: Sequence[JobSpec],
+    ids: Sequence[str],
+    now: float,
+    cwd: str,
+    settings: dict[str, float | int],
+    first_seq: int,
+) -> list[tuple[object, ...]]:
+    return [
+        _row(spec, job_id, now, cwd, settings, first_seq + position)
+        for position, (spec, job_id) in enumerate(zip(specs, ids, strict=True))
+    ]
+
+
+def _assign_ids(specs: Sequence[JobSpec], ids: list[str]) -> list[str]:
+    """``ids`` checked against the table: given ones refused, generated ones redrawn.
+
+    Generated ids are also made unique among themselves (given ones already
+    are: ``jobspec.parse_lines`` refuses a repeated id).
+    """
+    while True:
+        given = {spec.id for spec in specs if spec.id is not None}
+        seen: set[str] = set()
+        for position, spec in enumerate(specs):
+            while spec.id is None and (ids[position] in seen or ids[position] in given):
+                ids[position] = new_job_id()
+            seen.add(ids[position])
+        taken = _existing_ids(ids)
+        if not taken:
+            return ids
+        for position, spec in enumerate(specs):
+            if spec.id is not None and spec.id in taken:
+                where = f" (line {position + 1})" if len(specs) > 1 else ""
+                raise DuplicateJobId(f"a job with id {spec.id!r} already exists{where}")
+        ids = [new_job_id() if job_id in taken else job_id for job_id in ids]
+
+
+def _existing_ids(ids: Sequence[str]) -> set[str]:
+    taken: set[str] = set()
+    for start in range(0, len(ids), _ID_CHECK_CHUNK):
+        chunk = ids[start : start + _ID_CHECK_CHUNK]
+        cursor = database.execute_sql(sql.existing_ids_sql(database.obj.param, len(chunk)), chunk)
+        taken.update(row[0] for row in cursor.fetchall())
+    return taken
+
+
+def _row(
+    spec: JobSpec,
+    job_id: str,
+    now: float,
+    cwd: str,
+    settings: dict[str, float | int],
+    seq: int,
+) -> tuple[object, ...]:
+    """A job's values in ``sql.JOB_INSERT_COLUMNS`` order."""
+    if spec.run_at is not None:
+        run_at = spec.run_at
+    elif spec.delay is not None:
+        run_at = now + spec.delay
+    else:
+        run_at = now
+    max_retries = spec.max_retries
+    if max_retries is None:
+        max_retries = int(settings["max_retries"])
+    return (
+        job_id,
+        spec.command,
+        spec.queue,
+        JobState.PENDING.value,
+        spec.priority,
+        0,
+        max_retries,
+        spec.timeout,
+        run_at,
+        spec.cwd or cwd,
+        spec.env_json(),
+        seq,
+        now,
+        now,
+    )

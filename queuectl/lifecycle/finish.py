@@ -1,0 +1,231 @@
+"""The end of an attempt: recorded, its job moved on, and the next job claimed, in one call.
+
+``complete_attempt`` is the one way an attempt ends, whatever ended it: the
+worker's result, a give-back before the job started, a cancel noticed while it
+ran. (Recovery closes a lost worker's attempts with the same ``end_locked``.)
+Where the job goes is ``policy.decide``'s answer; this module only writes it,
+on either backend, in one transaction (on PostgreSQL, when it can, in one
+statement).
+
+Also here: what a running attempt writes while it runs (its live output) and
+asks (whether it is still the worker's to run).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from queuectl.lifecycle import policy
+from queuectl.lifecycle.claim import Claim, claim_locked
+from queuectl.lifecycle.policy import Decision, Result
+from queuectl.lifecycle.settings import load as load_settings
+from queuectl.lifecycle.workers import Registration
+from queuectl.states import JobState
+from queuectl.store import sql
+from queuectl.store.boundary import translated
+from queuectl.store.db import execute_raw, is_postgres, write_transaction
+from queuectl.store.models import ClaimedJob, Job, Run, database
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What ``complete_attempt`` did."""
+
+    state: JobState | None
+    """The job's new state; ``None`` when it was no longer the worker's (cancelled,
+    deleted or recovered meanwhile): the run is recorded, the job left alone."""
+    next: Claim | None = None
+    """The job claimed in the same transaction, to run next."""
+    reported: bool = False
+    """The worker's row was written (its counts are now zero)."""
+    row_found: bool = True
+    """``False`` when the report found the worker's row gone."""
+
+
+@translated
+def complete_attempt(
+    claim: Claim,
+    result: Result,
+    *,
+    row: Registration | None = None,
+    wants_next: Callable[[], bool] | None = None,
+    report_due: bool = False,
+    pgid: int | None = None,
+    settings: Mapping[str, float | int] | None = None,
+    now: float | None = None,
+) -> Completion:
+    """Record how an attempt ended, move its job on, and (``wants_next``) claim the next job.
+
+    One lock acquisition and one commit per job instead of two: on trivial jobs
+    that is most of the queue's cost. The worker's row (``row``: state, current
+    job, counts, heartbeat) rides along when the worker goes idle or stops
+    (no next job), or when ``report_due``; otherwise its counts wait in ``row``.
+
+    Args:
+        row: the worker's registration; needed to claim the next job and to report.
+        wants_next: asked just before claiming the next job from ``row.queues``, inside
+            the transaction: a stop that comes while the attempt is recorded takes
+            no new job. ``None``: claim nothing.
+        pgid: the attempt's process group, for jobs too short to have written it.
+        settings: the settings the retry policy reads (loaded when not given).
+    """
+    now = time.time() if now is None else now
+    job = claim.job
+    decision = policy.decide(
+        result.outcome,
+        exit_code=result.exit_code,
+        attempts=job.attempts,
+        max_retries=job.max_retries,
+        final=result.final,
+        settings=settings if settings is not None else load_settings(),
+        now=now,
+    )
+    worker_id = job.worker_id
+    if row is None:
+        with write_transaction():
+            state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
+        return Completion(state)
+    done, failed = row.counts_after(result.outcome)
+    if wants_next is not None and not report_due and is_postgres() and wants_next():
+        # The common case on PostgreSQL: one round trip instead of six.
+        state, claimed = _pg_end_and_claim(claim, decision, result, row, pgid, now)
+        if claimed is not None:
+            row.unreported_done, row.unreported_failed = done, failed
+            return Completion(state, claimed)
+        with write_transaction():  # nothing was due: the worker goes idle, its row must say so
+            found = row.report_locked(now, None, done, failed)
+        return Completion(state, None, reported=True, row_found=found)
+    with write_transaction():
+        state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
+        claimed = None
+        if wants_next is not None and wants_next():
+            claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
+        report = claimed is None or report_due
+        found = row.report_locked(now, claimed, done, failed) if report else True
+    if not report:
+        row.unreported_done, row.unreported_failed = done, failed
+    return Completion(state, claimed, reported=report, row_found=found)
+
+
+def end_locked(
+    job_id: str,
+    run_id: int | None,
+    worker_id: str | None,
+    decision: Decision,
+    result: Result,
+    pgid: int | None,
+    now: float,
+) -> JobState | None:
+    """Close the attempt's Run and move the job as ``decision`` says, if it is still
+    ``worker_id``'s; inside the caller's write transaction. Returns the new state or None."""
+    param = database.obj.param
+    if run_id is not None:
+        execute_raw(
+            sql.statement(sql.RUN_FINISH, param),
+            (
+                now,
+                result.exit_code,
+                result.outcome.value,
+                result.error,
+                result.output,
+                result.output_bytes,
+                now,
+                pgid,
+                run_id,
+            ),
+        )
+    cursor = execute_raw(
+        sql.statement(sql.JOB_END, param),
+        (
+            decision.state.value,
+            now,
+            now if decision.finished else None,
+            decision.run_at,
+            decision.given_back,
+            worker_id if decision.keeps_worker else None,
+            result.exit_code,
+            result.output,
+            result.output_bytes,
+            result.error,
+            job_id,
+            worker_id,
+        ),
+    )
+    return decision.state if cursor.rowcount == 1 else None
+
+
+def _pg_end_and_claim(
+    claim: Claim,
+    decision: Decision,
+    result: Result,
+    row: Registration,
+    pgid: int | None,
+    now: float,
+) -> tuple[JobState | None, Claim | None]:
+    """``end_locked`` then ``claim_locked`` as one PostgreSQL statement (atomic on its own)."""
+    params = {
+        "now": now,
+        "exit_code": result.exit_code,
+        "outcome": result.outcome.value,
+        "error": result.error,
+        "output": result.output,
+        "output_bytes": result.output_bytes,
+        "pgid": pgid,
+        "run": claim.run_id,
+        "state": decision.state.value,
+        "finished_at": now if decision.finished else None,
+        "run_at": decision.run_at,
+        "given_back": decision.given_back,
+        "holder": row.id if decision.keeps_worker else None,
+        "job": claim.job.id,
+        "worker": row.id,
+        "host": row.host,
+        **{f"q{index}": name for index, name in enumerate(row.queues)},
+    }
+    statement = sql.pg_end_and_claim_sql(len(row.queues))
+    ended, new_run_id, *job = execute_raw(statement, params).fetchone()
+    state = decision.state if ended == 1 else None
+    if new_run_id is None:
+        return state, None
+    return state, Claim(job=ClaimedJob(*job), run_id=new_run_id)
+
+
+@translated
+def record_progress(
+    run_id: int, output: str, *, output_bytes: int | None = None, pgid: int | None = None
+) -> None:
+    """Store the live output tail of a running attempt (and its process group once known)."""
+    fields: dict[str, object] = {Run.output: output}
+    if output_bytes is not None:
+        fields[Run.output_bytes] = output_bytes
+    if pgid is not None:
+        fields[Run.pgid] = pgid
+    Run.update(fields).where(Run.id == run_id, Run.outcome.is_null()).execute()
+
+
+class Ownership(enum.Enum):
+    """Whose a running attempt's job is now, as the worker running it must know."""
+
+    OURS = "ours"
+    CANCELLED = "cancelled"
+    """Cancelled (or deleted) by a user: the worker kills the attempt as ``cancelled``."""
+    TAKEN = "taken"
+    """Recovered by another worker: the worker kills the attempt as ``lost``."""
+
+
+@translated
+def ownership(job_id: str, worker_id: str) -> Ownership:
+    """Whether the job is still ``processing`` for this worker, and if not, why (one read).
+
+    A worker that no longer owns its job kills the attempt instead of letting
+    it run on unowned.
+    """
+    row = Job.select(Job.state, Job.worker_id).where(Job.id == job_id).tuples().first()
+    if row is None or row[0] == JobState.CANCELLED:
+        return Ownership.CANCELLED
+    if row[0] == JobState.PROCESSING and row[1] == worker_id:
+        return Ownership.OURS
+    return Ownership.TAKEN

@@ -1,0 +1,68 @@
+"""The stored settings: their effective values, and changing them (``queuectl config``).
+
+What each setting means, its range and its default are ``config``'s (pure);
+this is where they meet the database's ``queuectl_setting`` table.
+"""
+
+from __future__ import annotations
+
+import json
+
+from queuectl import config
+from queuectl.errors import ValidationError
+from queuectl.store.boundary import translated
+from queuectl.store.db import write_transaction
+from queuectl.store.models import Setting
+
+
+@translated
+def load() -> dict[str, float | int]:
+    """Every setting's effective value: the stored override or the default.
+
+    A stored value that no longer validates (written by hand, or by a release
+    with wider ranges) falls back to the default rather than breaking workers.
+    """
+    values: dict[str, float | int] = {key: spec.default for key, spec in config.SPECS.items()}
+    for row in Setting.select():
+        spec = config.SPECS.get(row.key)
+        if spec is None:
+            continue
+        try:
+            values[row.key] = spec.parse(json.loads(row.value))
+        except (ValidationError, ValueError):
+            continue
+    return values
+
+
+@translated
+def get(key: str) -> float | int:
+    return load()[config.normalize_key(key)]
+
+
+@translated
+def set_value(key: str, raw: object) -> float | int:
+    """Validate and store one setting; returns the value as stored.
+
+    Raises:
+        ValidationError: unknown key, wrong type or out of range; nothing is written.
+    """
+    spec = config.SPECS[config.normalize_key(key)]
+    value = spec.parse(raw)
+    with write_transaction():
+        if value == spec.default:
+            Setting.delete().where(Setting.key == spec.key).execute()
+        else:
+            encoded = json.dumps(value)
+            Setting.insert(key=spec.key, value=encoded).on_conflict(
+                conflict_target=[Setting.key], update={Setting.value: encoded}
+            ).execute()
+    return value
+
+
+@translated
+def reset(key: str | None = None) -> list[str]:
+    """Back to the default: one key, or every key when ``key`` is ``None``."""
+    keys = [config.normalize_key(key)] if key else list(config.SPECS)
+    with write_transaction():
+        Setting.delete().where(Setting.key.in_(keys)).execute()
+    return keys

@@ -1,0 +1,91 @@
+"""When each of a worker's duties is next due: heartbeat, recovery, reports, a refused claim.
+
+The loop asks these timers and moves them; they hold times only (epoch
+seconds from the worker's clock), so a test stepping a fake clock sees every
+duty come due exactly when it should.
+"""
+
+from __future__ import annotations
+
+REPORT_INTERVAL = 0.5
+"""Longest a busy worker's row (current job, counters) lags behind its work."""
+
+LOST_CHECK_INTERVAL = 1.0
+"""Seconds between read-only looks for dead workers (see ``Worker._housekeeping``)."""
+
+CONTROL_INTERVAL = 0.2
+"""Seconds between reads of this worker's ``stop_requested`` while idle."""
+
+FIRST_REFUSAL_DELAY = 0.1
+"""Seconds before claiming again after a due job was refused; doubled at each refusal."""
+
+
+class Timers:
+    """The next time each periodic duty is due, and the backoff after a refused claim."""
+
+    def __init__(self) -> None:
+        self.next_heartbeat = 0.0
+        self.last_beat_at = 0.0
+        self.next_recover = 0.0
+        self.next_lost_check = 0.0
+        self.judge_after = 0.0
+        """No recovery of others before this: after a pause of our own, they get a
+        heartbeat round first (see ``Worker._housekeeping``)."""
+        self.next_control = 0.0
+        self.report_due = 0.0
+        self.pause_noted_at = 0.0
+        self.claim_after = 0.0
+        """No claim before this: a due job was refused (see ``refused``)."""
+        self._refusal_delay = 0.0
+
+    def started(self, now: float, heartbeat_interval: float) -> None:
+        """Registered: heartbeat in an interval, and recover at once (as procrastinate
+        prunes stalled workers at start)."""
+        self.next_heartbeat = now + heartbeat_interval
+        self.last_beat_at = now
+        self.next_recover = now
+
+    def beat(self, now: float, heartbeat_interval: float) -> None:
+        self.next_heartbeat = now + heartbeat_interval
+        self.last_beat_at = now
+
+    def reported(self, now: float, *, row_found: bool, heartbeat_interval: float) -> None:
+        """The row was written after a job: the next report, and the heartbeat it was."""
+        self.report_due = now + REPORT_INTERVAL
+        if row_found:
+            self.next_heartbeat = max(self.next_heartbeat, now + heartbeat_interval / 2)
+
+    def missed_beats(self, now: float, lease: float) -> bool:
+        """Whether we missed our own heartbeats for over a lease (suspend and resume,
+        SIGSTOP, a clock jump, the database away). If so, beat now and give the
+        others half a lease before judging them: they missed theirs too."""
+        if now - self.last_beat_at <= lease:
+            return False
+        self.judge_after = now + lease / 2
+        self.next_heartbeat = now
+        return True
+
+    def refused(self, now: float, cap: float) -> None:
+        """A due job was refused by the claim: wait before claiming again, twice as long
+        each time up to ``cap``, as huey's idle consumer backs off."""
+        if self._refusal_delay == 0.0:
+            self._refusal_delay = FIRST_REFUSAL_DELAY
+        else:
+            self._refusal_delay = min(cap, self._refusal_delay * 2)
+        self.claim_after = now + self._refusal_delay
+
+    def claimed(self) -> None:
+        """A claim succeeded, or nothing is due: the backoff is over."""
+        self._refusal_delay = 0.0
+        self.claim_after = 0.0
+
+    def idle_timeout(self, now: float, next_due: float | None, longest: float) -> float:
+        """How long an idle worker may sleep: until a job is due (and may be claimed), its
+        next heartbeat or judgement of others, and never longer than ``longest``."""
+        judge = max(min(self.next_recover, self.next_lost_check), self.judge_after)
+        due = None if next_due is None else max(next_due, self.claim_after)
+        timeout = longest
+        for moment in (due, self.next_heartbeat, judge):
+            if moment is not None:
+                timeout = min(timeout, moment - now)
+        return max(0.01, timeout)

@@ -1,0 +1,97 @@
+"""What a worker says in its log about jobs and stops, kept short on busy queues.
+
+A log line per trivial job cost a worker a tenth of its CPU, and at a few
+hundred jobs a second it floods the log; the database has every run. So a
+short success is only counted, and summed up at the next heartbeat; a long,
+failed or lost job gets its own lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from queuectl.lifecycle.policy import Result
+from queuectl.lifecycle.workers import FORCE
+from queuectl.states import JobState, RunOutcome
+from queuectl.textsafe import one_line
+from queuectl.timeutil import human_duration
+
+if TYPE_CHECKING:
+    from queuectl.lifecycle.claim import Claim
+
+log = logging.getLogger("queuectl.worker")
+
+QUIET_UNDER = 0.05
+"""A success shorter than this is counted, not logged (the worker's ``PGID_AFTER``)."""
+
+
+class WorkLog:
+    """The worker's log lines about jobs and stops."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.quiet_successes = 0
+        """Short successful jobs not logged one by one."""
+        self._stop_logged: str | None = None
+
+    def job_started(self, claim: Claim) -> None:
+        job = claim.job
+        log.info("job %s attempt %d started: %s", job.id, job.attempts, one_line(job.command, 200))
+
+    def job_ended(self, claim: Claim, result: Result, state: JobState | None) -> None:
+        job = claim.job
+        if state is None:
+            log.warning(
+                "job %s: %s; the run was recorded, the job left as it is",
+                job.id,
+                "no longer ours (cancelled, deleted, recovered, or its claim was lost in a"
+                " database crash)",
+            )
+        elif result.outcome is RunOutcome.SUCCEEDED and result.duration < QUIET_UNDER:
+            self.quiet_successes += 1
+        else:
+            log.info(
+                "job %s attempt %d %s%s in %s -> %s: %s",
+                job.id,
+                job.attempts,
+                result.outcome.value,
+                f" ({one_line(result.error)})" if result.error else "",
+                human_duration(result.duration),
+                state.value,
+                one_line(job.command, 80),
+            )
+
+    def sum_up(self) -> None:
+        """One line for the quiet successes since the last one (at each heartbeat)."""
+        if self.quiet_successes:
+            log.info(
+                "%d job(s) succeeded in under %dms each since the last report",
+                self.quiet_successes,
+                QUIET_UNDER * 1000,
+            )
+            self.quiet_successes = 0
+
+    def acknowledge_stop(self, stop_mode: str | None, job_id: str) -> None:
+        """Say, once per kind, that a stop was heard and what happens next.
+
+        The signal handler may not log (it could deadlock on the handler's own
+        lock), so the loop does, within a tenth of a second: someone who pressed
+        Ctrl-C on ``worker run`` while a long job runs sees it was heard. (An idle
+        worker stops at once, and its "stopped" line says so.)
+        """
+        if stop_mode == self._stop_logged:
+            return
+        self._stop_logged = stop_mode
+        if stop_mode == FORCE:
+            log.warning(
+                "worker %s: forced stop; killing job %s (its attempt is given back)",
+                self.worker_id,
+                job_id,
+            )
+        else:
+            log.info(
+                "worker %s: stopping after job %s finishes (signal again to kill it)",
+                self.worker_id,
+                job_id,
+            )

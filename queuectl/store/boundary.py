@@ -1,0 +1,52 @@
+"""Where the store ends: a database failure leaves it as the core's own ``StoreUnavailable``.
+
+The lifecycle's functions are wrapped with ``translated``, so their callers
+(the worker loop, the CLI, the dashboard) handle one exception of the core and
+never import peewee to recognise a driver's. The connection that failed is
+closed on the way out, once no transaction is open: the next statement opens a
+fresh one, which is how a worker rides out a database restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import peewee
+
+from queuectl.errors import StoreUnavailable, first_line
+from queuectl.store.db import explain
+from queuectl.store.models import database
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translated(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` with a failed statement raised as ``StoreUnavailable`` (the driver's error
+    as its ``__cause__``), and the failed connection closed once no transaction is open."""
+
+    @functools.wraps(func)
+    def boundary(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except peewee.DatabaseError as exc:
+            _close_if_idle()
+            raise StoreUnavailable(
+                first_line(exc), explain=functools.partial(explain, exc)
+            ) from exc
+        except StoreUnavailable:
+            _close_if_idle()  # raised by a nested boundary, inside a transaction
+            raise
+
+    return boundary
+
+
+def _close_if_idle() -> None:
+    db = database.obj
+    if db is None or db.is_closed() or db.transaction_depth() > 0:
+        return
+    with contextlib.suppress(peewee.DatabaseError, peewee.InterfaceError):
+        db.close()
