@@ -7,7 +7,7 @@ import dataclasses
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.store import db, sql
+from queuectl.store import db, schema, sql
 from queuectl.store.models import (
     SCHEMA_VERSION,
     ClaimedJob,
@@ -52,7 +52,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert db.schema_version() == SCHEMA_VERSION == 4
+    assert schema.schema_version() == SCHEMA_VERSION == 4
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -106,7 +106,7 @@ def test_a_schema_2_database_is_upgraded_through_3_to_the_newest(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert db.schema_version() == SCHEMA_VERSION
+    assert schema.schema_version() == SCHEMA_VERSION
     indexes = _indexes()
     assert indexes >= SCHEMA_4_INDEXES and not (SCHEMA_2_NEWEST_FIRST | SCHEMA_3_INDEXES) & indexes
     assert Job.get_by_id(job).command == "echo kept"
@@ -126,7 +126,7 @@ def test_a_schema_3_database_numbers_jobs_by_time_then_id_and_runs_per_job(db_ur
     db.close_database()
 
     db.open_database(db_url)
-    assert db.schema_version() == SCHEMA_VERSION
+    assert schema.schema_version() == SCHEMA_VERSION
     by_seq = [job.id for job in Job.select().order_by(Job.seq)]
     assert by_seq == [late, *sorted(ids)]  # the oldest first; a shared time broken by id
     assert len({job.seq for job in Job.select()}) == 5

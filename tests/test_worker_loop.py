@@ -298,7 +298,7 @@ def test_idle_waiter_wakes_when_another_process_enqueues(opened):
 def test_work_announced_in_another_schema_does_not_wake_a_postgres_worker(pg_url):
     import psycopg
 
-    from queuectl.store.db import NOTIFY_CHANNEL
+    from queuectl.store.transactions import NOTIFY_CHANNEL
 
     db.open_database(pg_url)
     waiter = make_waiter(time.sleep)

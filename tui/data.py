@@ -20,8 +20,8 @@ from queuectl.lifecycle import reads
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import shown_state
 from queuectl.states import ENDED_WORKER_STATES
-from queuectl.store.db import read_transaction
 from queuectl.store.models import Job, JobState, Run, Worker, WorkerState, database
+from queuectl.store.transactions import read_transaction
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 

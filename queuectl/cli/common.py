@@ -99,7 +99,7 @@ class QueuectlGroup(click.Group):
             peewee = sys.modules.get("peewee")
             if peewee is None or not isinstance(exc, peewee.DatabaseError):
                 raise
-            from queuectl.store.db import explain
+            from queuectl.store.writelock import explain
 
             raise click.ClickException(f"database error: {_one_line(explain(exc))}") from None
 

@@ -22,7 +22,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     from queuectl.lifecycle import reads
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.location import describe
-    from queuectl.store.db import read_transaction
+    from queuectl.store.transactions import read_transaction
     from queuectl.textsafe import one_line
 
     location = app.open()  # warns about a file others could write (see AppContext.open)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from queuectl.states import WorkerState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
-from queuectl.store.db import execute_raw, is_postgres, write_transaction
 from queuectl.store.models import ClaimedJob, Worker, database
+from queuectl.store.transactions import execute_raw, is_postgres, write_transaction
 
 
 @dataclass(frozen=True)

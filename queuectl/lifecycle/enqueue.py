@@ -21,8 +21,13 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
-from queuectl.store.db import advisory_lock, is_postgres, notify_new_work, write_transaction
 from queuectl.store.models import Job, database
+from queuectl.store.transactions import (
+    advisory_lock,
+    is_postgres,
+    notify_new_work,
+    write_transaction,
+)
 
 # Crockford's base32 (no i, l, o, u: ids are read aloud and retyped).
 _TO_CROCKFORD = str.maketrans(

@@ -26,8 +26,8 @@ from queuectl.lifecycle.workers import Registration
 from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
-from queuectl.store.db import execute_raw, is_postgres, write_transaction
 from queuectl.store.models import ClaimedJob, Job, Run, database
+from queuectl.store.transactions import execute_raw, is_postgres, write_transaction
 
 
 @dataclass(frozen=True)

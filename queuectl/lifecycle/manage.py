@@ -19,8 +19,8 @@ from queuectl.errors import InvalidTransition, JobNotFound, QueueError, Validati
 from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
-from queuectl.store.db import notify_new_work, write_transaction
 from queuectl.store.models import FINISHED_STATES, Job, JobState, Run, Worker
+from queuectl.store.transactions import notify_new_work, write_transaction
 
 _CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""

@@ -150,7 +150,7 @@ def counts(*, by_difference: str | None = None) -> dict[str, int]:
     the b-tree's pages. With ``by_difference`` that state is counted as the total
     minus the others (at 100k jobs, 85% completed: 8 ms -> 2 ms); the dashboard
     names the state that was largest last time. That is two statements: call it
-    inside ``db.read_transaction`` so both see the same jobs.
+    inside ``transactions.read_transaction`` so both see the same jobs.
     """
     result = {state.value: 0 for state in JobState}
     # COUNT(*) is answered from the (state, seq) index alone, without reading the rows.

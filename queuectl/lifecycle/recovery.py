@@ -19,8 +19,8 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import is_lost
 from queuectl.states import ENDED_WORKER_STATES, JobState, RunOutcome, WorkerState
 from queuectl.store.boundary import translated
-from queuectl.store.db import advisory_lock, write_transaction
 from queuectl.store.models import Job, Run, Worker
+from queuectl.store.transactions import advisory_lock, write_transaction
 
 
 @translated

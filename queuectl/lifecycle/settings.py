@@ -11,8 +11,8 @@ import json
 from queuectl import config
 from queuectl.errors import ValidationError
 from queuectl.store.boundary import translated
-from queuectl.store.db import write_transaction
 from queuectl.store.models import Setting
+from queuectl.store.transactions import write_transaction
 
 
 @translated

@@ -26,8 +26,8 @@ from queuectl.lifecycle.reads import list_workers
 from queuectl.states import ENDED_WORKER_STATES, RunOutcome, WorkerState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
-from queuectl.store.db import execute_raw, write_transaction
 from queuectl.store.models import Worker, database
+from queuectl.store.transactions import execute_raw, write_transaction
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.claim import Claim

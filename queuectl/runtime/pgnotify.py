@@ -22,8 +22,8 @@ from typing import Any
 import peewee
 
 from queuectl.errors import first_line
-from queuectl.store.db import NOTIFY_CHANNEL
 from queuectl.store.models import database
+from queuectl.store.transactions import NOTIFY_CHANNEL
 
 log = logging.getLogger("queuectl.worker")
 

@@ -17,8 +17,8 @@ from typing import ParamSpec, TypeVar
 import peewee
 
 from queuectl.errors import StoreUnavailable, first_line
-from queuectl.store.db import explain
 from queuectl.store.models import database
+from queuectl.store.writelock import explain
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -5,7 +5,7 @@ write transaction freezes the queue: other writers wait, then fail with a bare
 "database is locked". Linux lists every file lock in ``/proc/locks``, with the
 pid that holds it: SQLite's write lock in WAL mode is a POSIX lock on byte 120
 of the ``-shm`` file, and the workers' queue for it is an ``flock`` on the
-database file (``db.WriterQueuedSqlite``). Elsewhere there is no such list and
+database file (``writelock.WriterQueuedSqlite``). Elsewhere there is no such list and
 the functions here find nobody.
 """
 

@@ -1,7 +1,7 @@
 """Upgrading an older database to the schema this queuectl writes, one version at a time.
 
 Each step is a function from version N to N + 1, spelled out in SQL rather than
-taken from the models (which describe only the newest schema). ``db.ensure_schema``
+taken from the models (which describe only the newest schema). ``schema.ensure_schema``
 runs them inside its write transaction, under the schema advisory lock.
 """
 

@@ -80,7 +80,7 @@ class Job(BaseModel):
             # index backwards and stops at the limit (sorting every job instead
             # cost 105 ms at 100k). Unique: the proof that enqueues never share
             # a number. (The claim has its own partial index, created in
-            # db.ensure_schema from sql.py.)
+            # schema.ensure_schema from sql.py.)
             (("seq",), True),
             # No index on worker_id (schema 1 had one): every lookup by worker
             # also filters on state = 'processing', a handful of rows, and each

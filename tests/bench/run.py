@@ -39,7 +39,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
 from queuectl.runtime import supervisor
-from queuectl.store import db
+from queuectl.store import db, transactions
 from queuectl.store.models import Job, JobState, Worker, database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -477,7 +477,7 @@ def _fill(count: int) -> None:
     for start in range(0, count, 20_000):
         chunk = min(20_000, count - start)
         enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(chunk)], cwd="/")
-    with db.write_transaction():
+    with transactions.write_transaction():
         database.execute_sql(
             "UPDATE queuectl_job SET state = CASE abs(random()) % 20 "
             "WHEN 0 THEN 'pending' WHEN 1 THEN 'dead' WHEN 2 THEN 'failed' ELSE 'completed' END "

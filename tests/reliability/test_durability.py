@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.store import db
+from queuectl.store import db, transactions
 from queuectl.store.models import database
 from tests.test_cli import _invoker, enqueue
 
 
 def _sync_level() -> str:
-    if db.is_postgres():
+    if transactions.is_postgres():
         return str(database.execute_sql("SHOW synchronous_commit").fetchone()[0])
     return {2: "full", 1: "normal"}[database.execute_sql("PRAGMA synchronous").fetchone()[0]]
 
@@ -26,7 +26,7 @@ def _sync_level() -> str:
 )
 def test_connection_durability(db_url, durable, sqlite, postgres):
     db.open_database(db_url, durable=durable)
-    assert _sync_level() == (postgres if db.is_postgres() else sqlite)
+    assert _sync_level() == (postgres if transactions.is_postgres() else sqlite)
 
 
 COMMANDS = [
@@ -59,6 +59,6 @@ def test_each_command_opens_with_its_durability(db_url, monkeypatch, args, durab
     monkeypatch.setattr(db, "open_database", open_database)
     monkeypatch.setattr("queuectl.runtime.worker.Worker.run", lambda self: 0)
     run(*args)
-    # Workers, and only workers, also queue their writes (db.WriterQueuedSqlite);
+    # Workers, and only workers, also queue their writes (writelock.WriterQueuedSqlite);
     # none of these is a reader, which would neither create nor refuse a database.
     assert seen == [(durable, not durable, False)]

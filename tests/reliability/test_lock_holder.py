@@ -18,7 +18,7 @@ import pytest
 
 from queuectl.hostid import this_host
 from queuectl.lifecycle import reads
-from queuectl.store import db, lockholder
+from queuectl.store import db, lockholder, transactions
 from tests.conftest import dump
 from tests.polling import wait_until
 from tests.test_cli import _invoker
@@ -106,7 +106,7 @@ def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, fro
     done = threading.Event()
 
     def write() -> None:
-        with db.write_transaction():
+        with transactions.write_transaction():
             reads.counts()
         db.close_database()
         done.set()

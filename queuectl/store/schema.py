@@ -1,0 +1,54 @@
+"""The schema: created on first use, upgraded from older versions, refused when newer."""
+
+from __future__ import annotations
+
+import peewee
+
+from queuectl.errors import DatabaseError
+from queuectl.store.models import ALL_MODELS, SCHEMA_VERSION, SchemaInfo, database
+from queuectl.store.sql import CLAIMABLE_INDEX
+from queuectl.store.transactions import advisory_lock, is_postgres, write_transaction
+
+
+def schema_version() -> int | None:
+    """The stored schema version, or ``None`` when the tables do not exist yet."""
+    try:
+        row = SchemaInfo.get_or_none(SchemaInfo.key == "schema_version")
+    except (peewee.OperationalError, peewee.ProgrammingError):
+        if not database.is_closed() and is_postgres():
+            database.rollback()
+        return None
+    return int(row.value) if row else None
+
+
+def ensure_schema() -> None:
+    """Create the tables on first use; refuse foreign files and newer schemas."""
+    version = schema_version()
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None and version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"the database was written by a newer queuectl (schema {version}, "
+            f"this version understands {SCHEMA_VERSION}); upgrade queuectl"
+        )
+    with write_transaction():
+        advisory_lock("schema")  # workers on many hosts may start at once
+        version = schema_version()  # another process may have won the race
+        if version is None:
+            # A shared PostgreSQL database may hold anything; an SQLite file
+            # with tables but none of ours belongs to another program.
+            tables = database.get_tables()
+            if tables and not is_postgres() and not any(t.startswith("queuectl_") for t in tables):
+                raise DatabaseError(
+                    "the file is not a queuectl database "
+                    f"(it holds other tables: {', '.join(sorted(tables)[:3])})"
+                )
+            database.create_tables(ALL_MODELS, safe=True)
+            database.execute_sql(CLAIMABLE_INDEX)
+            SchemaInfo.insert(
+                key="schema_version", value=str(SCHEMA_VERSION)
+            ).on_conflict_ignore().execute()
+        elif version < SCHEMA_VERSION:
+            from queuectl.store.migrations import migrate
+
+            migrate(version)

@@ -1,0 +1,184 @@
+"""SQLite's write lock: the workers' queue for it, and who holds it when someone waits.
+
+Workers write once per job; ``WriterQueuedSqlite`` lines their write
+transactions up in the kernel (an ``flock``) instead of SQLite's sleeping busy
+handler. When a wait lasts, or a statement fails with "database is locked",
+the lock's holders are named (``lockholder``) in the log or the error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import peewee
+
+from queuectl.errors import first_line
+from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store import lockholder
+from queuectl.store.models import Worker, database
+
+log = logging.getLogger("queuectl.db")
+
+QUEUE_WAIT_REPORT = 5.0
+"""Seconds a worker waits in the write queue before its log names who holds it."""
+
+
+class WriterQueuedSqlite(peewee.SqliteDatabase):
+    """SQLite whose write transactions first queue for an ``flock`` on the database file.
+
+    SQLite's busy handler waits for the write lock by sleeping 1, 2, 5, 10… ms
+    between tries: a lock freed after 0.2 ms still costs a waiter a millisecond
+    or more, and who gets it next is luck. Workers write once per job, so with
+    four of them on trivial jobs a third of each worker's time went to those
+    sleeps. With the flock, the kernel queues the waiters and wakes the next one
+    the moment the holder commits (measured: 764-862 -> 921-928 jobs/s on
+    ``true`` with 4 workers, and less CPU per job).
+
+    Only workers use it; every other writer still meets them at SQLite's own
+    lock, which stays the one that guarantees correctness. ``flock`` locks are
+    independent of the POSIX locks SQLite takes on the same file, and the
+    kernel drops them when a process dies, so a crash never leaves the queue
+    stuck. The descriptor is closed only after the connection, because closing
+    any descriptor of a file drops the process's POSIX locks on it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue_fd = -1
+        self.queue_wait = QueueWaitReporter(self.database)
+
+    def begin(self, lock_type: str | None = None) -> None:
+        if lock_type != "IMMEDIATE":
+            return super().begin(lock_type)
+        if self._queue_fd < 0:
+            self._queue_fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # someone is writing: queue, and say who if it lasts
+            self.queue_wait.started()
+            try:
+                fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+            finally:
+                self.queue_wait.ended()
+        try:
+            return super().begin(lock_type)
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def commit(self) -> None:
+        try:
+            return super().commit()
+        finally:
+            self._leave_queue()
+
+    def rollback(self) -> None:
+        try:
+            return super().rollback()
+        finally:
+            self._leave_queue()
+
+    def close(self) -> bool:
+        try:
+            return super().close()
+        finally:
+            self._leave_queue()
+            if self._queue_fd >= 0:
+                os.close(self._queue_fd)
+                self._queue_fd = -1
+
+    def _leave_queue(self) -> None:
+        if self._queue_fd >= 0:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+
+class QueueWaitReporter:
+    """Names, in the worker's log, whoever keeps it waiting for the write lock.
+
+    The wait itself is a blocking ``flock`` (the kernel wakes the next writer
+    the moment the lock is free), so nothing on that path can look at the
+    clock; a daemon thread, started at the first wait, looks once a second.
+    One line when a wait passes ``after`` seconds, again each ``every``.
+    """
+
+    def __init__(self, path: str, *, after: float = QUEUE_WAIT_REPORT, every: float = 60.0):
+        self.path = path
+        self.after = after
+        self.every = every
+        self._since: float | None = None
+        self._reported_at: float | None = None
+        self._thread: threading.Thread | None = None
+        self.reports: list[str] = []
+        """Every line logged (tests read it)."""
+
+    def started(self) -> None:
+        self._since = time.monotonic()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._watch, name="queuectl-lock-wait", daemon=True
+            )
+            self._thread.start()
+
+    def ended(self) -> None:
+        self._since = None
+        self._reported_at = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.after / 2))
+            since = self._since
+            now = time.monotonic()
+            if since is None or now - since < self.after:
+                continue
+            if self._reported_at is not None and now - self._reported_at < self.every:
+                continue
+            self._reported_at = now
+            holders = lockholder.queue_holders(self.path) or lockholder.write_lock_holders(
+                self.path
+            )
+            who = lockholder.describe(holders, _worker_on_this_host) or "by another process"
+            line = f"waiting {now - since:.0f}s for the database's write lock, {who}"
+            self.reports.append(line)
+            log.warning("%s", line)
+
+
+def _worker_on_this_host(pid: int) -> str | None:
+    """The id of the live worker with this pid on this host, if there is one.
+
+    Read on whichever thread asks (peewee keeps a connection per thread), and
+    that thread's connection is closed again: this runs once in a long while.
+    """
+    from queuectl.hostid import this_host
+
+    try:
+        row = (
+            Worker.select(Worker.id)
+            .where(
+                Worker.pid == pid,
+                Worker.host == this_host(),
+                Worker.state.not_in([state.value for state in ENDED_WORKER_STATES]),
+            )
+            .first()
+        )
+    except peewee.DatabaseError:
+        return None
+    finally:
+        if threading.current_thread() is not threading.main_thread() and not database.is_closed():
+            database.close()
+    return row.id if row else None
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a database error: its cause, and who holds the lock when it is locked."""
+    message = first_line(exc)
+    path = getattr(database.obj, "database", None)
+    if "database is locked" in message and isinstance(database.obj, peewee.SqliteDatabase):
+        holders = lockholder.write_lock_holders(path) if isinstance(path, str) else []
+        if holders:
+            message += " (" + lockholder.describe(holders, _worker_on_this_host) + ")"
+    return message
