@@ -11,7 +11,7 @@ from queuectl.errors import DuplicateJobId, InvalidTransition, JobNotFound
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import finish, manage, policy, reads, recovery, settings
+from queuectl.lifecycle import finish, manage, reads, recovery, settings
 from queuectl.lifecycle.finish import Ownership
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
 from tests.conftest import T0, end_attempt
@@ -130,12 +130,6 @@ def test_failures_follow_the_backoff_schedule_then_the_dlq():
     job = reads.get_job(job_id)
     assert job.attempts == 3 == job.max_retries + 1
     assert [run.outcome for run in reads.runs_of(job_id)] == ["failed"] * 3
-
-
-def test_backoff_is_capped_by_backoff_max():
-    assert policy.backoff_delay(20, 2, 3600) == 3600
-    assert policy.backoff_delay(10_000, 2, 60) == 60  # no OverflowError
-    assert policy.backoff_delay(3, 2, 3600) == 8
 
 
 def test_zero_retries_means_one_run():
@@ -395,3 +389,43 @@ def test_generated_ids_that_repeat_within_a_batch_are_redrawn(monkeypatch):
     ids = enqueuing.enqueue_many([JobSpec(command="a"), JobSpec(command="b")], now=T0, cwd="/")
     assert len(set(ids)) == 2
     assert reads.counts()["pending"] == 2
+
+
+def test_the_jobs_window_is_lists_filter_and_order_as_plain_rows():
+    first = add("echo backup nightly")
+    second = add("make test", queue="ci")
+    third = add("echo backup weekly", now=T0 + 1)
+    rows, total = reads.jobs_window(search="backup", limit=10)
+    assert (
+        [row["id"] for row in rows]
+        == [third, first]
+        == [job.id for job in reads.list_jobs(search="backup")]
+    )
+    assert total == 2 and "output" not in rows[0] and rows[0]["command"] == "echo backup weekly"
+    rows, total = reads.jobs_window(limit=1, fields=("id", "state"))
+    assert (rows, total) == ([{"id": third, "state": "pending"}], 3)
+    assert reads.jobs_window(limit=1, total=99)[1] == 99  # a total the caller knows is kept
+    assert reads.jobs_window(queue="ci", limit=5)[0][0]["id"] == second
+
+
+def test_a_database_failure_leaves_the_lifecycle_as_store_unavailable(monkeypatch):
+    """Callers (the worker loop, the CLI) handle the core's exception, never peewee's;
+    the failed connection is closed, so the next call opens a fresh one."""
+    import peewee
+
+    from queuectl.errors import StoreUnavailable
+
+    job_id = add()
+
+    def broken(*args, **kwargs):
+        raise peewee.OperationalError("server closed the connection unexpectedly\nmore")
+
+    monkeypatch.setattr(Job, "select", broken)
+    with pytest.raises(StoreUnavailable) as raised:
+        reads.get_job(job_id)
+    assert str(raised.value) == "server closed the connection unexpectedly"
+    assert isinstance(raised.value.__cause__, peewee.OperationalError)
+    assert raised.value.explain() == "server closed the connection unexpectedly"
+    assert database.is_closed()
+    monkeypatch.undo()
+    assert reads.get_job(job_id).id == job_id  # reconnected on use

@@ -50,10 +50,6 @@ class Outage:
         self.since: float | None = None
         """When the current outage started (``clock`` time), or ``None`` when there is none."""
 
-    @property
-    def ongoing(self) -> bool:
-        return self.since is not None
-
     def failed(self, exc: BaseException) -> float:
         """Record a failure; returns how long to wait before the next try."""
         self.failures += 1

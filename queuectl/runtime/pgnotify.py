@@ -68,10 +68,6 @@ class PostgresWaiter:
         self._connection = connection
         self._schema = row[0] if row else None
 
-    @property
-    def connected(self) -> bool:
-        return self._connection is not None
-
     def wait(self, timeout: float, interrupted: Callable[[], bool]) -> bool:
         """``True`` as soon as new work was announced, or after a reconnect (any
         notification may have been missed); ``False`` on timeout or stop."""
