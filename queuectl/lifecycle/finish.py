@@ -97,6 +97,7 @@ def complete_attempt(
             return Completion(state, claimed)
         with write_transaction():  # nothing was due: the worker goes idle, its row must say so
             found = row.report_locked(now, None, done, failed)
+        row.unreported_done = row.unreported_failed = 0
         return Completion(state, None, reported=True, row_found=found)
     with write_transaction():
         state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
@@ -105,8 +106,8 @@ def complete_attempt(
             claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
         report = claimed is None or report_due
         found = row.report_locked(now, claimed, done, failed) if report else True
-    if not report:
-        row.unreported_done, row.unreported_failed = done, failed
+    # Counted only once committed: a failed transaction is tried again with the same counts.
+    row.unreported_done, row.unreported_failed = (0, 0) if report else (done, failed)
     return Completion(state, claimed, reported=report, row_found=found)
 
 

@@ -111,7 +111,7 @@ def shown_state(
 @translated
 def workers_as_seen(
     *, include_ended: bool = False, ended_since: float | None = None, now: float | None = None
-) -> list:
+) -> list[Worker]:
     """Worker rows as this host sees them now: ``state`` is ``lost`` for dead ones.
 
     The rows are read, not changed (recovery changes them); only their
@@ -256,7 +256,8 @@ class Registration:
 
     def report_locked(self, now: float, claim: Claim | None, done: int, failed: int) -> bool:
         """Write the row after a job, inside the caller's transaction: busy with the next
-        job or idle, a heartbeat, and the counts. ``False`` when the row was gone."""
+        job or idle, a heartbeat, and the counts (which the caller zeroes once the
+        transaction committed). ``False`` when the row was gone."""
         cursor = execute_raw(
             sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
             (
@@ -268,7 +269,6 @@ class Registration:
                 self.id,
             ),
         )
-        self.unreported_done = self.unreported_failed = 0
         return cursor.rowcount == 1
 
     @translated

@@ -57,19 +57,10 @@ class AttemptRunner:
     sleep: Callable[[float], None]
     _environment: dict[bytes, bytes]
     _next_claim: Claim | None
-
-    @property
-    def id(self) -> str:
-        return self.row.id
-
-    @property
-    def heartbeat_interval(self) -> float:  # pragma: no cover - Worker's
-        raise NotImplementedError
-
-    def _housekeeping(
-        self, now: float, *, state: WorkerState, job_id: str | None = None
-    ) -> None:  # pragma: no cover - Worker's
-        raise NotImplementedError
+    # The worker's own, used here:
+    id: str
+    heartbeat_interval: float
+    _housekeeping: Callable[..., None]
 
     def _execute(self, claim: Claim) -> None:
         job = claim.job
