@@ -74,7 +74,7 @@ def run_record(run: Run) -> dict[str, Any]:
 
 def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]:
     """A worker as ``--json`` shows it; ``state`` as the row holds it (see
-    ``liveness.workers_as_seen`` for rows whose dead workers read ``lost``)."""
+    ``workers.workers_as_seen`` for rows whose dead workers read ``lost``)."""
     now = time.time() if now is None else now
     return {
         "id": worker.id,

@@ -180,7 +180,7 @@ def waiting_per_queue() -> dict[str, int]:
 
 @translated
 def list_workers(*, include_stopped: bool = True, ended_since: float | None = None) -> list[Worker]:
-    """Worker rows in start order, as stored (``liveness.workers_as_seen`` adds who is lost).
+    """Worker rows in start order, as stored (``workers.workers_as_seen`` adds who is lost).
 
     Args:
         include_stopped: also the workers that ended (stopped or lost).

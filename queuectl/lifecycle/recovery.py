@@ -34,7 +34,7 @@ def recover_lost(
 ) -> list[str]:
     """Requeue the jobs of workers that died; returns the ids of the jobs recovered.
 
-    A worker is lost as ``liveness.is_lost`` says: its heartbeat is older than
+    A worker is lost as ``workers.is_lost`` says: its heartbeat is older than
     ``lease_seconds`` or, on this ``host``, ``pid_alive`` says its process is
     gone. Its row is marked ``lost`` (not ``stopped``: it never said goodbye). Its jobs get a
     ``lost`` run (an attempt spent) and follow the failure path: retry with

@@ -69,7 +69,7 @@ def kill_orphan_group(run: Run, host: str) -> None:
         return
     if not run.pgid:
         # The worker died within the attempt's first moments, before it wrote
-        # the group down (see worker.PGID_AFTER): find the group by the job's identity.
+        # the group down (see attempt.PGID_AFTER): find the group by the job's identity.
         for pgid in _groups_running(str(run.job_id), int(run.attempt)):
             _kill_orphan(pgid, str(run.job_id))
         return

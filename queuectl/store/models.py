@@ -32,7 +32,7 @@ from queuectl.states import (
 database = DatabaseProxy()
 
 SCHEMA_VERSION = 4
-"""Bumped whenever the tables change; ``db.migrate`` upgrades older files to it."""
+"""Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
 class BaseModel(Model):
