@@ -429,3 +429,14 @@ def test_a_database_failure_leaves_the_lifecycle_as_store_unavailable(monkeypatc
     assert database.is_closed()
     monkeypatch.undo()
     assert reads.get_job(job_id).id == job_id  # reconnected on use
+
+
+def test_a_job_left_processing_by_no_worker_is_recovered_after_the_lease():
+    job_id = add(max_retries=1)
+    claim_one(now=T0)
+    Job.update(worker_id=None).where(Job.id == job_id).execute()  # no worker owns it
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 10) == []
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 31) == [job_id]
+    job = reads.get_job(job_id)
+    assert (job.state, job.run_at) == (JobState.FAILED, T0 + 31 + 2)
+    assert [run.outcome for run in reads.runs_of(job_id)] == ["lost"]

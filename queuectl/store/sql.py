@@ -186,10 +186,11 @@ SET state = {state}, updated_at = {now}, finished_at = {finished_at},
     run_at = COALESCE({run_at}, run_at), attempts = attempts - {given_back},
     worker_id = {holder}, exit_code = {exit_code}, output = {output},
     output_bytes = {output_bytes}, last_error = {error}
-WHERE id = {job} AND state = 'processing' AND worker_id = {worker}
+WHERE id = {job} AND state = 'processing' AND COALESCE(worker_id, '') = COALESCE({worker}, '')
 """
 """A job moved on as ``policy.decide`` said, whatever the outcome; guarded like the
-claim: one changed row proves the job was still this worker's."""
+claim: one changed row proves the job was still this worker's. (Recovery may close
+a job left ``processing`` with no worker at all: hence the null-safe comparison.)"""
 
 WORKER_AFTER_JOB = """
 UPDATE queuectl_worker
