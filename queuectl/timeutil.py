@@ -70,11 +70,24 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
     raise ValidationError(f"{what} must be ISO 8601 or epoch seconds (got {value!r})")
 
 
+OUT_OF_RANGE = "out of range"
+"""Shown for a stored time outside years 1-9999, which no calendar date can show."""
+LONGEST_SHOWN = 100 * 365 * 86400.0
+"""Durations from here up read ``>100y``: a far-future ``run_at`` must not fill a column."""
+
+
 def iso(epoch: float | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z`` suffix, to the second; ``None`` stays ``None``."""
+    """ISO 8601 in UTC with a ``Z`` suffix, to the second; ``None`` stays ``None``.
+
+    A time no date can show (e.g. ``run_at`` 1e18, accepted before enqueue
+    checked it) becomes ``OUT_OF_RANGE`` instead of raising in a view.
+    """
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return OUT_OF_RANGE
 
 
 def human_duration(seconds: float | None) -> str:
@@ -82,6 +95,8 @@ def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     seconds = max(0.0, seconds)
+    if not seconds < LONGEST_SHOWN:  # also infinity
+        return ">100y"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
