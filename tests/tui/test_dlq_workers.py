@@ -35,7 +35,7 @@ async def test_dlq_lists_dead_jobs_with_their_error(app_for) -> None:
         pane = app.query_one(DlqPane)
         assert sorted(key for key, _ in app.last_snapshot.dlq.rows) == ["d1", "d2"]
         assert pane.table.has_focus
-        assert "exit 2" in str(pane.table.get_row("d2")[5])
+        assert "exit 2" in str(pane.table.cells_of("d2")[6])
 
 
 async def test_dlq_retry_highlighted(app_for) -> None:
@@ -156,6 +156,11 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Stop worker w-a (pid 4242 on box)? It finishes its current job first."
+        )
+        await pilot.press("y")
         await wait_for(pilot, lambda: ("wait", ["w-a"]) in supervisor.calls, "stop + wait")
         assert ("stop", (["w-a"], False)) in supervisor.calls
         await wait_toast(pilot, "Worker w-a stopped")
@@ -196,4 +201,6 @@ async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
         await wait_toast(pilot, "worker runtime (queuectl.supervisor) is not available")

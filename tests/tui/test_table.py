@@ -14,10 +14,11 @@ import random
 import pytest
 from textual.app import App, ComposeResult
 
-from tui.data import Row, styled
+from tui.cells import Row, styled
+from tui.columns import ColumnSpec
 from tui.panes.table import KeyedTable
 
-COLUMNS = [("id", "ID"), ("state", "State"), ("note", "Note")]
+COLUMNS = [ColumnSpec("id", "ID"), ColumnSpec("state", "State"), ColumnSpec("note", "Note", flex=1)]
 
 
 class TableApp(App[None]):

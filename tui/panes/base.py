@@ -8,7 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from tui.data import Row
+from tui.cells import TableData
+from tui.columns import ColumnSpec
 from tui.panes.table import KeyedTable
 
 
@@ -19,8 +20,12 @@ class TablePane(Vertical):
     runs ``action_<name>`` on the pane, exactly as the key binding does.
     """
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = []
+    COLUMNS: ClassVar[list[ColumnSpec]] = []
     BUTTONS: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._status = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -38,14 +43,28 @@ class TablePane(Vertical):
         """The key of the highlighted row, or ``None`` when the table is empty."""
         return self.table.highlighted_key
 
-    def set_status(self, text: str) -> None:
-        self.query_one(".status", Static).update(text)
+    @property
+    def status(self) -> str:
+        """The status line's text (tests read it)."""
+        return self._status
 
-    def apply_rows(self, rows: list[Row]) -> None:
-        self.table.apply(rows)
+    def set_status(self, text: str) -> None:
+        """Show ``text`` on the status line; unchanged text costs nothing (no layout pass)."""
+        if text != self._status:
+            self._status = text
+            self.query_one(".status", Static).update(text, layout=False)
+
+    def apply_data(self, data: TableData, *, follow: bool = False, fresh: bool = False) -> None:
+        self.table.apply(
+            data.rows, widths=data.widths, uniform=data.uniform, follow=follow, fresh=fresh
+        )
 
     def focus_table(self) -> None:
         self.table.focus()
+
+    def on_show(self) -> None:
+        """Shown again (a pane switch): its cursor comes back into view."""
+        self.table.reveal_cursor()
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id and event.button.id.startswith("btn-"):
