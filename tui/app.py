@@ -75,7 +75,7 @@ class QueueApp(ActionsApp):
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks if config edits are unsaved)"),
         Binding("ctrl+q", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
-        Binding("ctrl+c", "leave", "Quit", show=False, tooltip="Quit from anywhere"),
+        Binding("ctrl+c", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
     ]
     """App-wide keys; each pane adds the keys for its highlighted row."""
 
@@ -139,11 +139,14 @@ class QueueApp(ActionsApp):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Focus the pane just shown; a tab clicked away from unsaved edits asks first."""
         pane_id = event.pane.id or "jobs"
-        if pane_id != self._pane:  # a click on the tab, not a key
-            chosen = pane_id
-            self.tabs.active = self._pane
-            self.action_show_pane(chosen)
-            return
+        if pane_id != self.tabs.active:
+            return  # superseded by a later switch
+        if pane_id != self._pane:  # a click on the tab: the keys come through _switch
+            if self._pane == "config" and self.config_pane.unsaved:
+                self.tabs.active = "config"  # back until the person answers
+                self.keep_edits(lambda: self._switch(pane_id), then_show_config=True)
+                return
+            self._pane = pane_id
         self.call_after_refresh(self.panes[pane_id].focus_table)
 
     # --- the refresh loop -------------------------------------------------------------
@@ -249,7 +252,7 @@ class QueueApp(ActionsApp):
     def action_refresh_now(self) -> None:
         self.refresh_now()
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:  # type: ignore[override]
         """Quit (``q``, the palette); unsaved config edits ask save / discard / stay first."""
         self.keep_edits(self.exit)
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
-from typing import Any
-
-import pytest
 
 from queuectl.models import Job
 from tests.conftest import T0
@@ -85,39 +81,6 @@ async def test_dlq_retry_all_when_empty_says_so(app_for) -> None:
         await pilot.press("2", "R")
         await wait_toast(pilot, "The DLQ is empty")
         assert not isinstance(app.screen, ConfirmScreen)
-
-
-class FakeSupervisor:
-    """Stands in for ``queuectl.supervisor``: records calls, follows its contract."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    def module(self) -> types.ModuleType:
-        module = types.ModuleType("queuectl.supervisor")
-        module.start_workers = self.start_workers  # type: ignore[attr-defined]
-        module.request_stop = self.request_stop  # type: ignore[attr-defined]
-        module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
-        return module
-
-    def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
-        self.calls.append(("start", (location, count)))
-        return [f"w{i}" for i in range(count)]
-
-    def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:
-        self.calls.append(("stop", (worker_ids, force)))
-        return list(worker_ids or ["w-a", "w-b"])
-
-    def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
-        self.calls.append(("wait", list(worker_ids)))
-        return []
-
-
-@pytest.fixture
-def supervisor(monkeypatch) -> FakeSupervisor:
-    fake = FakeSupervisor()
-    monkeypatch.setitem(sys.modules, "queuectl.supervisor", fake.module())
-    return fake
 
 
 async def test_workers_pane_shows_live_stopped_and_lost(app_for) -> None:

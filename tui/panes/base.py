@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Static
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
@@ -25,6 +25,7 @@ class TablePane(Vertical):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._summary = ""
         self._status = ""
 
     def compose(self) -> ComposeResult:
@@ -48,11 +49,18 @@ class TablePane(Vertical):
         """The status line's text (tests read it)."""
         return self._status
 
-    def set_status(self, text: str) -> None:
-        """Show ``text`` on the status line; unchanged text costs nothing (no layout pass)."""
-        if text != self._status:
+    def set_status(self, summary: str) -> None:
+        """Say what the table shows; rows that arrived above the cursor are counted first."""
+        self._summary = summary
+        new = self.table.new_above
+        text = f"▲ {new} new above (g) · {summary}" if new else summary
+        if text != self._status:  # unchanged text costs nothing (no layout pass)
             self._status = text
             self.query_one(".status", Static).update(text, layout=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Back on the first row: the "new above" count goes at once, not at the next refresh."""
+        self.set_status(self._summary)
 
     def apply_data(self, data: TableData, *, follow: bool = False, fresh: bool = False) -> None:
         self.table.apply(

@@ -73,4 +73,5 @@ class DlqPane(TablePane):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(Intent("detail", event.row_key.value))
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("detail", event.row_key.value))

@@ -111,14 +111,7 @@ class JobsPane(TablePane):
         ]
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
-        new = self.table.new_above
-        if new:
-            parts.insert(0, f"▲ {new} new above (g)")
         self.set_status(" · ".join(parts))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """Back on the first row: the "new above" count goes at once, not at the next refresh."""
-        self.show_status()
 
     def state_of(self, job_id: str) -> str | None:
         if self._data is None or job_id not in self._data.raw:
@@ -189,7 +182,8 @@ class JobsPane(TablePane):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(Intent("detail", event.row_key.value))
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("detail", event.row_key.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "job-filter":

@@ -224,7 +224,7 @@ class JobDetailScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        run_id = event.row_key.value
+        run_id = event.row_key.value if event.row_key is not None else None
         if run_id is None or run_id == self._shown_run:
             return
         latest = max(self._runs, key=int) if self._runs else None
