@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -84,37 +85,44 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
     ]
 
 
-def _section_rows(title: str, bindings: list[BindingType]) -> list[tuple[Text, Text]]:
-    rows = [(Text(title, style="bold underline"), Text(""))]
+def section_table(title: str, bindings: list[BindingType]) -> Table:
+    """One section: its title above, then a key and what it does per line."""
+    table = Table.grid(padding=(0, 1))
+    table.title = Text(title, style="bold underline")
+    table.title_justify = "left"
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
     for binding in _merged(bindings):
         if isinstance(binding, Binding):
-            rows.append(
-                (Text(key_label(binding.key)), Text(binding.tooltip or binding.description))
+            table.add_row(
+                Text(key_label(binding.key)), Text(binding.tooltip or binding.description)
             )
-    return rows
+    return table
 
 
 def help_table(sections: list[Section], columns: int) -> Table:
     """The sections in ``columns`` columns of about equal length, each read top to bottom."""
-    blocks = [_section_rows(title, bindings) for title, bindings in sections]
-    total = sum(len(block) + 1 for block in blocks)
-    groups: list[list[tuple[Text, Text]]] = [[]]
-    for block in blocks:
-        if len(groups) < columns and groups[-1] and len(groups[-1]) >= total / columns:
+    lengths = [len(_merged(bindings)) + 2 for _, bindings in sections]
+    groups: list[list[Table]] = [[]]
+    filled = 0
+    for (title, bindings), length in zip(sections, lengths, strict=True):
+        if len(groups) < columns and groups[-1] and filled >= sum(lengths) / columns:
             groups.append([])
-        groups[-1].extend([*block, (Text(""), Text(""))])
+            filled = 0
+        groups[-1].append(section_table(title, bindings))
+        filled += length
     outer = Table.grid(padding=(0, 3))
-    tables = []
-    for group in groups:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column(no_wrap=True, overflow="ellipsis")
-        for key, description in group:
-            table.add_row(key, description)
-        outer.add_column()
-        tables.append(table)
-    outer.add_row(*tables)
+    for _ in groups:
+        outer.add_column(ratio=1)
+    outer.add_row(*(Group(*_spaced(group)) for group in groups))
     return outer
+
+
+def _spaced(tables: list[Table]) -> list[Table | Text]:
+    spaced: list[Table | Text] = []
+    for table in tables:
+        spaced.extend([table, Text("")])
+    return spaced
 
 
 class HelpScreen(ModalScreen[None]):
