@@ -23,11 +23,12 @@ from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from tui.cells import Cells, Row, measure
-from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns
+from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
 
 SHRINK_AFTER = 30
 """Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
@@ -294,11 +295,18 @@ class KeyedTable(DataTable[object]):
         return max(1, self.scrollable_content_region.height - int(self.show_header))
 
     def _settle_scroll(self, target: float) -> None:
-        """Scroll to ``target`` once the rows are laid out, never leaving the cursor off screen.
+        """Scroll to ``target`` in the same frame, never leaving the cursor off screen.
 
-        Until then the view may move on its own (the scroll range follows the rows),
-        and those moves must not drag the cursor along (``watch_scroll_y``).
+        DataTable measures new rows only once idle, so the scroll range is set here
+        first (rows are one line high): scrolling after the next frame instead drew
+        every refresh with new rows twice, the rows jumping down and back. Once laid
+        out, the target is checked again; until then the view may move on its own
+        and must not drag the cursor along (``watch_scroll_y``).
         """
+        if self.size.height:
+            height = self.row_count + (self.header_height if self.show_header else 0)
+            self.virtual_size = Size(total_width(self._layout), height)
+            self._scroll_around_cursor(target)
         self._settling = True
         self.call_after_refresh(self._scroll_around_cursor, target)
 
