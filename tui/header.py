@@ -108,5 +108,6 @@ class StatsHeader(Vertical):
         self._put("rate", Text(label, style="dim"), layout=True)
 
     def _show_location(self) -> None:
-        where = self.query_one("#db-location", Static)
-        self._put("db-location", Text(fit_location(self.location, where.size.width), style="dim"))
+        for where in self.query("#db-location").results(Static):  # none while closing
+            room = where.size.width
+            self._put("db-location", Text(fit_location(self.location, room), style="dim"))

@@ -12,6 +12,9 @@ from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.panes.table import KeyedTable
 
+BUTTONS_FROM = 100
+"""Columns from which the toolbar shows its buttons beside the status line."""
+
 
 class TablePane(Vertical):
     """A pane whose buttons run the same actions as its keys (mouse users get every action).
@@ -69,6 +72,14 @@ class TablePane(Vertical):
 
     def focus_table(self) -> None:
         self.table.focus()
+
+    def on_resize(self) -> None:
+        """Below ``BUTTONS_FROM`` columns the status line gets the toolbar to itself.
+
+        Every button's action stays a click away: the keys in the key bar are
+        clickable, a click on a header sorts and a click on a row opens it.
+        """
+        self.set_class(0 < self.size.width < BUTTONS_FROM, "-narrow")
 
     def on_show(self) -> None:
         """Shown again (a pane switch): its cursor comes back into view."""
