@@ -1,6 +1,6 @@
 """The dashboard over a day, compressed: memory under hundreds of rounds of use, and idle CPU.
 
-    python tests/bench/soak.py [--rounds 200] [--idle-seconds 60] [--only use|idle]
+    python tests/bench/soak.py [--rounds 150] [--idle-seconds 60] [--only use|idle]
 
 **Use.** The real app, headless under Pilot, set up as ``queuectl tui`` runs it
 (start-up heap frozen, a refresh a second, the real clock), on a database of
@@ -124,7 +124,7 @@ ROUND: list[tuple[str, ...]] = [
     ("c", "n"),
     ("d", "escape"),
     ("slash", "b", "enter", "slash", "ctrl+u", "enter"),
-    ("o", "O", "o"),
+    ("o",),
     ("2", "enter", "escape", "p", "n", "R", "escape"),
     ("3", "s", "escape", "x", "n", "X", "n", "K", "escape"),
     ("4", "enter", "escape", "e", "backspace", "7", "enter"),
@@ -298,7 +298,7 @@ def idle(seconds: float) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=150)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--only", choices=("use", "idle"))
     args = parser.parse_args()
