@@ -25,21 +25,22 @@ from tui.screens.detail import JobDetailScreen
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 SIZE = (120, 32)
 
-SHOTS: list[tuple[str, tuple[str, ...]]] = [
-    ("jobs", ()),
-    ("dlq", ("2",)),
-    ("workers", ("3",)),
-    ("config", ("4",)),
-    ("detail", ("1", "enter")),
-    ("new-job", ("n",)),
-    ("help", ("question_mark",)),
+SHOTS: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [
+    ("jobs", (), SIZE),
+    ("jobs-80x24", (), (80, 24)),
+    ("dlq", ("2",), SIZE),
+    ("workers", ("3",), SIZE),
+    ("config", ("4",), SIZE),
+    ("detail", ("1", "enter"), SIZE),
+    ("new-job", ("n",), SIZE),
+    ("help", ("question_mark",), SIZE),
 ]
-"""(file name, keys pressed from a fresh app) for each screenshot."""
+"""(file name, keys pressed from a fresh app, terminal size) for each screenshot."""
 
 
 async def _settle(app: QueueApp, pilot) -> None:  # type: ignore[no-untyped-def]
     for _ in range(500):
-        if app.refresh_count >= 2 and (
+        if app.refresh_count >= 1 and (
             not isinstance(app.screen, JobDetailScreen) or app.screen.loads
         ):
             break
@@ -49,9 +50,11 @@ async def _settle(app: QueueApp, pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
 
 
-async def shoot(location: str, name: str, keys: tuple[str, ...], folder: Path) -> Path:
+async def shoot(
+    location: str, name: str, keys: tuple[str, ...], size: tuple[int, int], folder: Path
+) -> Path:
     app = make_app(location, clock=lambda: NOW, refresh_interval=3600.0)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _settle(app, pilot)
         if name == "detail":
             app.jobs_pane.table.select_key("job-009")  # a running job, with live output
@@ -68,8 +71,8 @@ def main(folder: Path) -> None:
         os.chdir(scratch)  # the header shows the location: keep it short and the same
         db.open_database("demo.db")
         seed_demo(NOW)
-        for name, keys in SHOTS:
-            print(asyncio.run(shoot("demo.db", name, keys, folder)))
+        for name, keys, size in SHOTS:
+            print(asyncio.run(shoot("demo.db", name, keys, size, folder)))
         db.close_database()
 
 

@@ -66,8 +66,9 @@ def test_a_job_starts_with_default_signals_whatever_the_worker_inherited(tmp_pat
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for sig, handler in before.items():
             signal.signal(sig, handler)
-    assert _signal_set(result.output, "SigIgn") == set()
-    assert _signal_set(result.output, "SigBlk") == set()
+    masks = [line for line in result.output.splitlines() if line.startswith("Sig")]
+    assert _signal_set(result.output, "SigIgn") == set(), masks
+    assert _signal_set(result.output, "SigBlk") == set(), masks
 
 
 def test_a_job_runs_in_a_session_and_group_of_its_own(tmp_path):

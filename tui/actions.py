@@ -1,14 +1,16 @@
 """What the dashboard does when asked: each request runs off the UI thread and is reported.
 
 ``ActionsApp`` is the half of the App that acts on ``Intent`` messages posted by
-panes and screens: it asks for confirmation where data would be lost, calls the
-core (``queue``, ``config``, ``supervisor``) in a thread worker, and turns the
-outcome, or the core's ``QueueError``/``ValidationError``, into a toast.
+panes and screens: it asks for confirmation (naming the job or worker) before
+anything that kills, deletes or stops, calls the core (``queue``, ``config``,
+``supervisor``) in a thread worker, and turns the outcome, or the core's
+``QueueError``/``ValidationError``, into a toast.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -27,6 +29,10 @@ from tui.screens.detail import JobDetailScreen
 
 STOP_WAIT_SECONDS = 60.0
 """How long a graceful stop is awaited (in a thread) before saying it is still stopping."""
+TOASTS_KEPT = 200
+"""Notifications remembered for the tests; older ones are forgotten (a day has many)."""
+NAMED_WORKERS = 4
+"""How many worker ids "stop all" lists before saying how many more."""
 
 
 def _supervisor() -> ModuleType:
@@ -46,7 +52,11 @@ class ActionsApp(App[None]):
     clock: Callable[[], float]
     refresh_interval: float
     last_snapshot: Snapshot | None
-    toasts: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.toasts: deque[str] = deque(maxlen=TOASTS_KEPT)
+        """The latest notifications shown, oldest first: what the operator was told."""
 
     def refresh_now(self) -> None:
         """Re-read the database now (the refresh loop lives in ``QueueApp``)."""
@@ -73,8 +83,17 @@ class ActionsApp(App[None]):
     # --- doing things, off the UI thread ----------------------------------------------
 
     @work(thread=True, group="action", exit_on_error=False)
-    def run_in_thread(self, task: Callable[[], Any], describe: Callable[[Any], str]) -> None:
-        """Run a core call; toast its outcome (or its ``QueueError``) and refresh."""
+    def run_in_thread(
+        self,
+        task: Callable[[], Any],
+        describe: Callable[[Any], str],
+        then: Callable[[], object] | None = None,
+    ) -> None:
+        """Run a core call; toast its outcome (or its ``QueueError``) and refresh.
+
+        Args:
+            then: run on the UI thread after a success (quitting once edits are saved).
+        """
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
@@ -83,12 +102,14 @@ class ActionsApp(App[None]):
         finally:
             if not database.is_closed():
                 database.close()
-        self.call_from_thread(self._done, describe(result))
+        self.call_from_thread(self._done, describe(result), then)
 
-    def _done(self, message: str) -> None:
+    def _done(self, message: str, then: Callable[[], object] | None = None) -> None:
         if message:
             self.say(message)
         self.refresh_now()
+        if then is not None:
+            then()
 
     def _confirm(self, question: str, then: Callable[[], None], yes: str = "Yes") -> None:
         def answered(ok: bool | None) -> None:
@@ -96,6 +117,40 @@ class ActionsApp(App[None]):
                 then()
 
         self.push_screen(ConfirmScreen(question, yes), answered)
+
+    # --- naming what an action hits ---------------------------------------------------
+
+    def _job_row(self, job_id: str) -> dict[str, Any] | None:
+        snapshot = self.last_snapshot
+        if snapshot is not None:
+            for table in (snapshot.jobs, snapshot.dlq):
+                if job_id in table.raw:
+                    return table.raw[job_id]
+        screen = self.screen
+        if isinstance(screen, JobDetailScreen) and screen.view and screen.view.job:
+            job = screen.view.job
+            return {"id": job.id, "state": job.state, "command": job.command}
+        return None
+
+    def describe_job(self, job_id: str) -> str:
+        """``ABCD1234 (processing): rsync -a /srv/…``: the id, its state and its command."""
+        row = self._job_row(job_id)
+        name = one_line(job_id)
+        if row is None:
+            return name
+        return f"{name} ({row['state']}): {one_line(row['command'], 60)}"
+
+    def describe_worker(self, worker_id: str) -> str:
+        """``w3k9x2a (pid 4242 on build-01, running ABCD1234)``."""
+        snapshot = self.last_snapshot
+        raw = snapshot.workers.raw.get(worker_id) if snapshot is not None else None
+        name = one_line(worker_id)
+        if raw is None:
+            return name
+        job = f", running {one_line(raw['job'])}" if raw.get("job") else ""
+        return f"{name} (pid {raw['pid']} on {one_line(raw['host'])}{job})"
+
+    # --- intents ----------------------------------------------------------------------
 
     def on_intent(self, message: Intent) -> None:
         handler = getattr(self, f"_intent_{message.action}")
@@ -112,6 +167,7 @@ class ActionsApp(App[None]):
             self.push_screen(JobDetailScreen(job_id, self.clock, self.refresh_interval))
 
     def _intent_retry(self, job_id: str | None) -> None:
+        """Retrying is not destructive: it acts at once (a wrong state is refused by the core)."""
         if job_id:
             self.run_in_thread(
                 lambda: manage.retry([job_id], now=self.clock()),
@@ -119,11 +175,19 @@ class ActionsApp(App[None]):
             )
 
     def _intent_cancel(self, job_id: str | None) -> None:
-        if job_id:
-            self.run_in_thread(
+        if not job_id:
+            return
+        row = self._job_row(job_id)
+        running = row is not None and row["state"] == JobState.PROCESSING
+        self._confirm(
+            f"Cancel job {self.describe_job(job_id)}?"
+            + (" Its process is killed." if running else ""),
+            lambda: self.run_in_thread(
                 lambda: manage.cancel(job_id, now=self.clock()),
                 lambda _: f"Job {job_id} cancelled",
-            )
+            ),
+            yes="Cancel job",
+        )
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id:
@@ -131,18 +195,21 @@ class ActionsApp(App[None]):
 
         def delete() -> None:
             if isinstance(self.screen, JobDetailScreen) and self.screen.job_id == job_id:
-                self.pop_screen()
+                self.screen.action_back()
             self.run_in_thread(lambda: manage.delete(job_id), lambda _: f"Job {job_id} deleted")
 
-        self._confirm(f"Delete job {job_id} and its runs?", delete, yes="Delete")
+        self._confirm(f"Delete job {self.describe_job(job_id)} and its runs?", delete, yes="Delete")
+
+    def _dead_count(self) -> int:
+        return self.last_snapshot.counts.get("dead", 0) if self.last_snapshot else 0
 
     def _intent_retry_all_dead(self, _target: str | None) -> None:
-        dead = self.last_snapshot.counts.get("dead", 0) if self.last_snapshot else 0
+        dead = self._dead_count()
         if not dead:
             self.say("The DLQ is empty")
             return
         self._confirm(
-            f"Retry all {dead} dead job(s)?",
+            f"Retry all {dead} dead job(s) in the DLQ?",
             lambda: self.run_in_thread(
                 lambda: manage.retry_dead(now=self.clock()),
                 lambda n: f"{n} dead job(s) back to pending",
@@ -151,12 +218,12 @@ class ActionsApp(App[None]):
         )
 
     def _intent_purge_dead(self, _target: str | None) -> None:
-        dead = self.last_snapshot.counts.get("dead", 0) if self.last_snapshot else 0
+        dead = self._dead_count()
         if not dead:
             self.say("The DLQ is empty")
             return
         self._confirm(
-            f"Delete all {dead} dead job(s) for good?",
+            f"Delete all {dead} dead job(s) in the DLQ, and their runs, for good?",
             lambda: self.run_in_thread(
                 lambda: manage.purge([JobState.DEAD], now=self.clock()),
                 lambda n: f"{n} dead job(s) purged",
@@ -176,31 +243,55 @@ class ActionsApp(App[None]):
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
         if worker_id:
-            self.say(f"Stopping worker {worker_id} (it finishes its current job)")
-            self.run_in_thread(
-                lambda: self._stop_and_wait([worker_id], force=False),
-                lambda still: _stopped_message([worker_id], still),
+            self._confirm(
+                f"Stop worker {self.describe_worker(worker_id)}? "
+                "It finishes its current job first.",
+                lambda: self._stop([worker_id], force=False),
+                yes="Stop",
             )
 
     def _intent_force_stop_worker(self, worker_id: str | None) -> None:
-        if worker_id:
-            self._confirm(
-                f"Force-stop worker {worker_id}? Its job is killed and goes back to pending.",
-                lambda: self.run_in_thread(
-                    lambda: self._stop_and_wait([worker_id], force=True),
-                    lambda still: _stopped_message([worker_id], still),
-                ),
-                yes="Force stop",
-            )
+        if not worker_id:
+            return
+        snapshot = self.last_snapshot
+        raw = snapshot.workers.raw.get(worker_id, {}) if snapshot is not None else {}
+        job = raw.get("job")
+        self._confirm(
+            f"Force-stop worker {self.describe_worker(worker_id)}? "
+            + (
+                f"Its job {one_line(job)} is killed and goes back to pending."
+                if job
+                else "It is killed at once."
+            ),
+            lambda: self._stop([worker_id], force=True),
+            yes="Force stop",
+        )
 
     def _intent_stop_all_workers(self, _target: str | None) -> None:
+        snapshot = self.last_snapshot
+        running = [
+            key
+            for key, raw in (snapshot.workers.raw.items() if snapshot is not None else ())
+            if raw["state"] not in ("stopped", "lost")
+        ]
+        if snapshot is not None and not running:
+            self.say("No worker is running")
+            return
+        names = ", ".join(one_line(key) for key in running[:NAMED_WORKERS])
+        more = f" and {len(running) - NAMED_WORKERS} more" if len(running) > NAMED_WORKERS else ""
         self._confirm(
-            "Stop every worker? Each finishes its current job first.",
-            lambda: self.run_in_thread(
-                lambda: self._stop_and_wait(None, force=False),
-                lambda still: "Every worker stopped" if not still else _stopped_message([], still),
-            ),
+            f"Stop all {len(running)} running worker(s) ({names}{more})? "
+            "Each finishes its current job first.",
+            lambda: self._stop(None, force=False),
             yes="Stop all",
+        )
+
+    def _stop(self, worker_ids: list[str] | None, *, force: bool) -> None:
+        if worker_ids is not None and not force:
+            self.say(f"Stopping worker {', '.join(worker_ids)} (it finishes its current job)")
+        self.run_in_thread(
+            lambda: self._stop_and_wait(worker_ids, force=force),
+            lambda still: _stopped_message(worker_ids or [], still),
         )
 
     def _stop_and_wait(self, worker_ids: list[str] | None, *, force: bool) -> list[str]:
@@ -211,8 +302,10 @@ class ActionsApp(App[None]):
             return []
         return list(supervisor.wait_stopped(asked, STOP_WAIT_SECONDS))
 
-    def on_save_settings(self, message: SaveSettings) -> None:
-        changes = message.changes
+    def save_settings(
+        self, changes: dict[str, str | None], then: Callable[[], object] | None = None
+    ) -> None:
+        """Store validated config changes in a thread; ``then`` runs once they are stored."""
 
         def save() -> list[str]:
             for key, raw in changes.items():
@@ -222,10 +315,13 @@ class ActionsApp(App[None]):
                     settings.set_value(key, raw)
             return list(changes)
 
-        self.run_in_thread(save, lambda keys: f"Saved {', '.join(keys)}")
+        self.run_in_thread(save, lambda keys: f"Saved {', '.join(keys)}", then)
+
+    def on_save_settings(self, message: SaveSettings) -> None:
+        self.save_settings(message.changes)
 
 
 def _stopped_message(asked: list[str], still: list[str]) -> str:
     if still:
         return f"Still stopping after {STOP_WAIT_SECONDS:.0f}s: {', '.join(still)}"
-    return f"Worker {', '.join(asked)} stopped" if asked else "Workers stopped"
+    return f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"

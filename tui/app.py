@@ -1,10 +1,10 @@
-"""The dashboard App: layout, app-wide keys, the refresh loop and the actions.
+"""The dashboard App: layout, app-wide keys, the refresh loop and the ways out.
 
 Data flows one way: a thread worker reads a ``Snapshot`` (``tui.data``) and posts
 it; ``on_snapshot_ready`` applies it to the panes and re-arms the timer, so
 refreshes never overlap however slow the database is. Panes and screens post
-``Intent`` messages; the app carries them out, again in thread workers, and
-reports every outcome as a toast.
+``Intent`` messages; the app carries them out (``tui.actions``), again in thread
+workers, and reports every outcome as a toast.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from queuectl.jobspec import JobSpec
@@ -31,13 +31,15 @@ from tui.actions import ActionsApp
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
+from tui.keybar import KeyBar
 from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.workers import WorkersPane
+from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
-from tui.screens.help import HelpScreen
+from tui.screens.help import HelpScreen, help_sections
 from tui.screens.new_job import NewJobScreen
 
 DEFAULT_REFRESH_INTERVAL = 1.0
@@ -72,7 +74,9 @@ class QueueApp(ActionsApp):
         Binding("n", "new_job", "New"),
         Binding("slash", "filter", "Filter"),
         Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks if config edits are unsaved)"),
+        Binding("ctrl+q", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
+        Binding("ctrl+c", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
     ]
     """App-wide keys; each pane adds the keys for its highlighted row."""
 
@@ -96,10 +100,9 @@ class QueueApp(ActionsApp):
         """UI-thread cost of applying the last snapshot (the diff); the bench reads it."""
         self.refreshing = False
         """A refresh was started and is not applied yet (tests wait for it to settle)."""
-        self._refitting = False
-        self.toasts: list[str] = []
-        """Every notification shown, oldest first: what the operator was told (tests read it)."""
         self._timer: Timer | None = None
+        self._pane = "jobs"
+        """The pane the person chose (a tab click that the unsaved-edits guard undoes differs)."""
         self.sub_title = db.describe(location)
 
     # --- layout -----------------------------------------------------------------------
@@ -115,12 +118,7 @@ class QueueApp(ActionsApp):
                 yield WorkersPane(id="workers-pane")
             with TabPane("4 Config", id="config"):
                 yield ConfigPane(id="config-pane")
-        yield Footer()
-
-    def on_resize(self) -> None:
-        """Refit the command column to the new width at once."""
-        if self.refresh_count:
-            self.refresh_now()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Held, not queried: ``query_one`` searches the top screen, which may be a modal.
@@ -137,45 +135,22 @@ class QueueApp(ActionsApp):
             "config": self.config_pane,
         }
         self.jobs_pane.focus_table()
-        # After the first layout, so the command column is cut to the real width.
-        self.call_after_refresh(self.refresh_now)
+        self.refresh_now()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Focus the table of the pane just shown, so its keys work at once."""
+        """Focus the pane just shown; a tab clicked away from unsaved edits asks first."""
         pane_id = event.pane.id or "jobs"
+        if pane_id != self.tabs.active:
+            return  # superseded by a later switch
+        if pane_id != self._pane:  # a click on the tab: the keys come through _switch
+            if self._pane == "config" and self.config_pane.unsaved:
+                self.tabs.active = "config"  # back until the person answers
+                self.keep_edits(lambda: self._switch(pane_id), then_show_config=True)
+                return
+            self._pane = pane_id
         self.call_after_refresh(self.panes[pane_id].focus_table)
 
     # --- the refresh loop -------------------------------------------------------------
-
-    def _request(self) -> Request:
-        jobs = self.jobs_pane
-        return Request(
-            job_filter=jobs.job_filter,
-            jobs_sort=jobs.sort,
-            command_width=self._command_width(),
-            previous=self.last_snapshot,
-        )
-
-    def _command_width(self) -> int:
-        """Room left for the command once the other columns are drawn, so nothing scrolls.
-
-        Sized from the last snapshot's cells (``TableData.widths``), not read off
-        the table: DataTable measures new rows only once idle, so what a refresh
-        asked for depended on whether that had happened yet.
-        """
-        table = self.jobs_pane.table
-        if not table.size.width or not table.ordered_columns:
-            return 40
-        snapshot = self.last_snapshot
-        if snapshot is None or not snapshot.jobs.widths:
-            return max(12, table.size.width - 80)  # no rows yet to size the others by
-        fixed = sum(
-            2 * table.cell_padding + max(column.label.cell_len, widest)
-            for column, widest in zip(
-                table.ordered_columns[:-1], snapshot.jobs.widths, strict=False
-            )
-        )
-        return max(6, table.size.width - fixed - 4)
 
     def refresh_now(self) -> None:
         """Start a refresh now; the timer is re-armed when it has been applied."""
@@ -183,9 +158,12 @@ class QueueApp(ActionsApp):
             self._timer.stop()
             self._timer = None
         try:
-            request = self._request()
-        except NoMatches:
-            return  # the app is closing: its panes are already gone
+            jobs = self.jobs_pane
+        except AttributeError:
+            return  # not mounted yet
+        request = Request(
+            job_filter=jobs.job_filter, jobs_sort=jobs.sort, previous=self.last_snapshot
+        )
         self.refreshing = True
         self._refresh(request)
 
@@ -204,7 +182,7 @@ class QueueApp(ActionsApp):
         try:
             with self.batch_update():
                 self.stats_header.show(snapshot)
-                self.jobs_pane.show(snapshot.jobs, snapshot.command_width)
+                self.jobs_pane.show(snapshot.jobs, snapshot.job_filter, snapshot.jobs_sort)
                 self.dlq_pane.show(snapshot.dlq)
                 self.workers_pane.show(snapshot.workers)
                 self.config_pane.show_settings(snapshot.settings)
@@ -215,14 +193,6 @@ class QueueApp(ActionsApp):
         self.refreshing = False
         if self.refresh_count == 1 and self.freeze_startup_heap:
             _freeze_startup_heap()
-        if not self._refitting and self._command_width() != snapshot.command_width:
-            # The width was asked for before these rows were known (the first
-            # refresh, a new filter): read again at once, rather than show commands
-            # cut one way now and another at the next tick.
-            self._refitting = True
-            self.refresh_now()
-            return
-        self._refitting = False
         self._arm()
 
     def _arm(self) -> None:
@@ -246,29 +216,86 @@ class QueueApp(ActionsApp):
         """App keys belong to the main screen: a dialog must never quit or switch panes.
 
         On the detail screen only the keys that make sense over it stay (new job,
-        help, quit); in a modal dialog none do, so ``q`` there is just a letter.
+        help); ``q`` there goes back. In a modal dialog none do, so ``q`` there is
+        just a letter; ``ctrl+q`` and ``ctrl+c`` (``leave``) work everywhere.
         """
         if action not in MAIN_SCREEN_ACTIONS:
             return True
         if isinstance(self.screen, ModalScreen):
             return False
         if isinstance(self.screen, JobDetailScreen):
-            return action in ("new_job", "help", "quit")
+            return action in ("new_job", "help")
         return True
 
     def action_show_pane(self, pane: str) -> None:
-        """Switch to a pane (keys 1-4)."""
-        if pane in PANES:
-            self.tabs.active = pane
-            self.panes[pane].focus_table()
+        """Switch to a pane (keys 1-4); leaving unsaved config edits asks first."""
+        if pane not in PANES or pane == self._pane:
+            if pane in PANES:
+                self.panes[pane].focus_table()
+            return
+        if self._pane == "config":
+            self.keep_edits(lambda: self._switch(pane), then_show_config=True)
+        else:
+            self._switch(pane)
+
+    def _switch(self, pane: str) -> None:
+        self._pane = pane
+        self.tabs.active = pane
+        self.panes[pane].focus_table()
+        self.panes[pane].table.reveal_cursor()
 
     def action_pane(self, pane: str, action: str) -> None:
         """Run a pane's action from the command palette, showing that pane first."""
         self.action_show_pane(pane)
-        self.call_after_refresh(self.panes[pane].run_action, action)
+        if self._pane == pane:
+            self.call_after_refresh(self.panes[pane].run_action, action)
 
     def action_refresh_now(self) -> None:
         self.refresh_now()
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        """Quit (``q``, the palette); unsaved config edits ask save / discard / stay first."""
+        self.keep_edits(self.exit)
+
+    def action_leave(self) -> None:
+        """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does."""
+        if not isinstance(self.screen, ChoiceScreen):
+            self.keep_edits(self.exit)
+
+    def keep_edits(self, then: Callable[[], None], *, then_show_config: bool = False) -> None:
+        """Run ``then`` now, or once the config pane's unsaved edits are saved or discarded.
+
+        Args:
+            then: what leaving does (quit, or show another pane).
+            then_show_config: "stay" returns to the config pane (it may be behind a dialog).
+        """
+        pane = self.config_pane
+        unsaved = pane.unsaved
+        if not unsaved:
+            then()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "save":
+                changes = pane.take_changes()
+                if changes is None:  # the edit box holds a value the validator refused
+                    self._switch("config")
+                    return
+                self.save_settings(changes, then)
+            elif choice == "discard":
+                pane.action_discard()
+                then()
+            elif then_show_config or self._pane == "config":
+                self._switch("config")
+
+        self.push_screen(
+            ChoiceScreen(
+                f"{unsaved} unsaved config change(s): {pane.describe_unsaved()}",
+                [("s", "save", "Save"), ("d", "discard", "Discard")],
+                stay="Stay",
+            ),
+            answered,
+        )
 
     def action_new_job(self) -> None:
         """Open the new-job form; a valid spec comes back and is enqueued."""
@@ -285,7 +312,8 @@ class QueueApp(ActionsApp):
     def action_filter(self) -> None:
         """Show the jobs pane's filter box (``/``)."""
         self.action_show_pane("jobs")
-        self.jobs_pane.action_filter()
+        if self._pane == "jobs":
+            self.jobs_pane.action_filter()
 
     def action_clear_filter(self) -> None:
         jobs = self.jobs_pane
@@ -295,15 +323,7 @@ class QueueApp(ActionsApp):
 
     def action_help(self) -> None:
         """Every key, from the bindings themselves."""
-        sections = [
-            ("Everywhere", [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Commands")]),
-            ("Jobs pane (1)", [Binding("enter", "", "Details"), *JobsPane.BINDINGS[1:]]),
-            ("Job detail", list(JobDetailScreen.BINDINGS)),
-            ("DLQ pane (2)", list(DlqPane.BINDINGS)),
-            ("Workers pane (3)", list(WorkersPane.BINDINGS)),
-            ("Config pane (4)", [Binding("enter", "", "Edit"), *ConfigPane.BINDINGS]),
-        ]
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
 
 def _freeze_startup_heap() -> None:
@@ -312,8 +332,11 @@ def _freeze_startup_heap() -> None:
     Once the screen is built, ~140k objects (Textual, the widgets, the first
     tables) live until exit, yet every full collection walked them all: 50-110 ms
     with the UI thread stopped, every few refreshes. Frozen after one collection,
-    a full pass walks only what came since: 4-36 ms. Only ``queuectl tui`` asks
-    for it; a test process builds many apps and would keep each one's cycles.
+    a full pass walks only what came since: 4-36 ms. Done once, so what is frozen
+    is bounded by the start-up heap; what dies later among it is freed by
+    reference counting as usual (only cycles among frozen objects stay, and the
+    soak benchmark shows that does not grow). Only ``queuectl tui`` asks for it;
+    a test process builds many apps and would keep each one's cycles.
     """
     gc.collect()
     gc.freeze()

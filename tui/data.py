@@ -1,55 +1,32 @@
 """Everything the dashboard reads from the database, in one place, off the UI thread.
 
 ``read_snapshot`` runs in a thread worker and returns a ``Snapshot``: every
-table already windowed, sorted and formatted into ``rich.text.Text`` cells, so
-the UI thread only diffs rows by key. Untrusted strings (commands, errors,
-worker ids) go through ``textsafe`` here, the one place cells are built.
+table already windowed, sorted and made into cells (``tui.cells``), so the UI
+thread only diffs rows by key. The read does not depend on the screen: the
+table fits the cells to its width, so a resize never costs a second read.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import peewee
-from rich.cells import cell_len
-from rich.text import Text
-
 from queuectl.lifecycle import reads
 from queuectl.lifecycle.settings import load as load_settings
-from queuectl.lifecycle.workers import shown_state
+from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
-from queuectl.store.models import Job, JobState, Run, Worker, WorkerState, database
+from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
-from queuectl.textsafe import one_line
-from queuectl.timeutil import human_duration
+from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
 
 WINDOW = 500
 """Rows fetched per table: the newest N matching the filter, so 100k jobs cost what 500 do."""
 
 SPARK_BUCKETS = 30
 SPARK_BUCKET_SECONDS = 10.0
-"""Throughput: jobs finished per 10 s over the last 5 minutes."""
-
-STATE_STYLES: dict[str, str] = {
-    JobState.PENDING: "yellow",
-    JobState.PROCESSING: "bold cyan",
-    JobState.COMPLETED: "green",
-    JobState.FAILED: "dark_orange",
-    JobState.DEAD: "bold red",
-    JobState.CANCELLED: "bright_black",
-    WorkerState.IDLE: "green",
-    WorkerState.BUSY: "bold cyan",
-    WorkerState.STOPPING: "yellow",
-    WorkerState.STOPPED: "bright_black",
-    WorkerState.LOST: "bold red",
-}
-
-Cells = tuple[Text, ...]
-Row = tuple[str, Cells]
-Parts = tuple[tuple[str, str], ...]
-"""A row before it becomes ``Text``: (plain text, style) per cell, cheap to compare."""
+"""Throughput: jobs finished per 10 s over the last 5 minutes, in buckets aligned to the clock."""
 
 
 @dataclass(frozen=True)
@@ -114,29 +91,13 @@ class Request:
 
     job_filter: JobFilter = JobFilter()
     jobs_sort: Sort = Sort()
-    dlq_sort: Sort = Sort()
     limit: int = WINDOW
-    command_width: int = 60
-    """Commands are cut to what the screen shows, so the jobs table fits without scrolling."""
     previous: Snapshot | None = field(default=None, repr=False)
     """The last snapshot applied: its unchanged cells are reused, its largest state not counted.
 
     Kept out of the repr: Textual describes a worker by its arguments' repr, and
     a whole snapshot's repr cost the UI thread 11-34 ms per refresh.
     """
-
-
-@dataclass
-class TableData:
-    """Ordered rows of one table, plus how many matched before the window cut them."""
-
-    rows: list[Row]
-    total: int
-    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
-    parts: dict[str, Parts] = field(default_factory=dict)
-    """What each row's cells were made from, for the next refresh to compare with."""
-    widths: tuple[int, ...] = ()
-    """The widest cell of each column, when measured (the jobs table; empty with no rows)."""
 
 
 @dataclass
@@ -152,129 +113,32 @@ class Snapshot:
     dlq: TableData
     workers: TableData
     settings: dict[str, float | int]
-    command_width: int = 60
+    job_filter: JobFilter = JobFilter()
+    jobs_sort: Sort = Sort()
+    """The filter and sort the jobs window was read with (a change is a new view)."""
     elapsed: float = 0.0
 
 
-def styled(value: str, style: str = "") -> Text:
-    """A cell that is never parsed as markup."""
-    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
-
-
-def state_text(state: str) -> Text:
-    return styled(*_state(state))
-
-
-def _state(state: str) -> tuple[str, str]:
-    return state, STATE_STYLES.get(state, "")
-
-
-def build_table(
-    items: list[tuple[str, Parts]],
-    total: int,
-    raw: dict[str, dict[str, Any]],
-    previous: TableData | None,
-    *,
-    measure: bool = False,
-) -> TableData:
-    """Turn parts into rows, reusing the previous refresh's cells where the parts match.
-
-    Making ``Text`` is most of a refresh's cost (500 rows × 9 cells), yet between
-    two refreshes most cells are unchanged (the age column is the one that moves).
-    A reused cell, or row, is the same object, so the table's diff sees it
-    unchanged without comparing text.
-    """
-    before_parts = previous.parts if previous is not None else {}
-    before_cells = dict(previous.rows) if previous is not None else {}
-    made: dict[tuple[str, str], Text] = {}
-
-    def cell_for(part: tuple[str, str]) -> Text:
-        # Equal parts share one Text: rendering never changes a Text, and most
-        # new cells repeat (every age of a bulk enqueue, "default", "0/4").
-        cell = made.get(part)
-        if cell is None:
-            cell = made[part] = styled(*part)
-        return cell
-
-    rows: list[Row] = []
-    for key, parts in items:
-        old_parts = before_parts.get(key)
-        if old_parts is None:
-            cells = tuple(map(cell_for, parts))
-        elif old_parts == parts:
-            cells = before_cells[key]
-        else:
-            cells = tuple(
-                cell if part == old_part else cell_for(part)
-                for part, old_part, cell in zip(parts, old_parts, before_cells[key], strict=True)
-            )
-        rows.append((key, cells))
-    widths: tuple[int, ...] = ()
-    if measure:  # only the jobs table sizes a column by the others
-        columns = zip(*(parts for _, parts in items), strict=True)
-        widths = tuple(max(map(_cells, {text for text, _ in column})) for column in columns)
-    return TableData(rows, total, raw, dict(items), widths)
-
-
-def _cells(text: str) -> int:
-    """Terminal cells ``text`` takes: its length when ASCII, which skips a third of the cost."""
-    return len(text) if text.isascii() else cell_len(text)
-
-
-# Columns the jobs window reads: never ``output``, which may be megabytes per window.
-_JOB_COLUMNS = (
-    Job.id,
-    Job.state,
-    Job.priority,
-    Job.attempts,
-    Job.max_retries,
-    Job.queue,
-    Job.command,
-    Job.created_at,
-    Job.run_at,
-    Job.started_at,
-    Job.finished_at,
-    Job.worker_id,
-    Job.last_error,
-    Job.exit_code,
+WINDOW_FIELDS = (
+    "id",
+    "state",
+    "priority",
+    "attempts",
+    "max_retries",
+    "queue",
+    "command",
+    "created_at",
+    "run_at",
+    "started_at",
+    "finished_at",
+    "worker_id",
+    "last_error",
+    "exit_code",
 )
+"""Columns the panes read: never ``output``, which may be megabytes per window."""
 
-
-def _jobs_query(job_filter: JobFilter) -> peewee.ModelSelect:
-    query = Job.select(*_JOB_COLUMNS)
-    if job_filter.states:
-        query = query.where(Job.state.in_([s.value for s in job_filter.states]))
-    if job_filter.queue:
-        query = query.where(Job.queue == job_filter.queue)
-    if job_filter.text:
-        needle = job_filter.text
-        query = query.where(Job.command.contains(needle) | Job.id.contains(needle))
-    return query
-
-
-def _window(
-    query: peewee.ModelSelect, limit: int, total: int | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """The newest ``limit`` rows and how many matched in all (``total`` when already known).
-
-    Newest first by enqueue order: the (seq) index serves that order, so
-    SQLite stops at the limit however many jobs there are.
-    """
-    rows = _fetch_dicts(query.order_by(Job.seq.desc()).limit(limit))
-    if len(rows) < limit:
-        return rows, len(rows)
-    return rows, query.count() if total is None else total
-
-
-def _fetch_dicts(query: peewee.ModelSelect) -> list[dict[str, Any]]:
-    """Rows as dicts straight from the driver's cursor.
-
-    Peewee's ``.dicts()`` runs every value through its field's converter, which
-    for these plain columns changes nothing and was 40% of a refresh's query time.
-    """
-    cursor = database.execute(query)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+RECENT_WORKERS = 3600.0
+"""Ended (stopped or lost) workers are shown for an hour: restarts leave a row each."""
 
 
 def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
@@ -286,18 +150,16 @@ def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
     return sum(counts.values())
 
 
-def _age(now: float, then: float | None) -> str:
-    return "" if then is None else human_duration(now - then)
-
-
-def _job_duration(row: dict[str, Any], now: float) -> float | None:
-    if row["started_at"] is None:
-        return None
-    if row["state"] == JobState.PROCESSING:
-        return now - row["started_at"]
-    if row["finished_at"] is not None:
-        return max(0.0, row["finished_at"] - row["started_at"])
-    return None
+def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[dict], int]:
+    """The newest ``limit`` jobs ``queuectl list`` shows for the same filter, and the total."""
+    return reads.jobs_window(
+        states=job_filter.states or None,
+        queue=job_filter.queue,
+        search=job_filter.text or None,
+        limit=limit,
+        total=total,
+        fields=WINDOW_FIELDS,
+    )
 
 
 JOB_SORT_KEYS = {
@@ -308,7 +170,7 @@ JOB_SORT_KEYS = {
     "queue": lambda r, now: r["queue"],
     "command": lambda r, now: r["command"],
     "age": lambda r, now: r["run_at"] if r["run_at"] > now else r["created_at"],
-    "duration": lambda r, now: _job_duration(r, now) or 0.0,
+    "duration": lambda r, now: job_duration(r, now) or 0.0,
     "worker": lambda r, now: r["worker_id"] or "",
 }
 
@@ -320,64 +182,19 @@ def _sorted(rows: list[dict[str, Any]], sort: Sort, now: float) -> list[dict[str
     return sorted(rows, key=lambda r: key(r, now), reverse=sort.reverse)
 
 
-def job_parts(row: dict[str, Any], now: float, width: int = 60) -> Parts:
-    """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
-    if row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
-        when = ("in " + human_duration(row["run_at"] - now), "italic")
-    else:
-        when = (_age(now, row["created_at"]), "")
-    return (
-        (row["id"], ""),
-        _state(row["state"]),
-        (str(row["priority"]), ""),
-        (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
-        (one_line(row["queue"], 12), ""),
-        when,
-        (human_duration(_job_duration(row, now)), ""),
-        (one_line(row["worker_id"], 14), ""),
-        (one_line(row["command"], width), ""),
-    )
-
-
-def dlq_parts(row: dict[str, Any], now: float) -> Parts:
-    """The DLQ pane's cells: id, attempts, queue, died, exit code, last error, command."""
-    code = row["exit_code"]
-    return (
-        (row["id"], ""),
-        (str(row["attempts"]), ""),
-        (one_line(row["queue"], 12), ""),
-        (_age(now, row["finished_at"]), ""),
-        ("" if code is None else str(code), ""),
-        (one_line(row["last_error"], 60), "red"),
-        (one_line(row["command"], 60), ""),
-    )
-
-
-def worker_parts(worker: Worker, now: float, lease: float) -> Parts:
-    """The workers pane's cells; a live-looking worker past its lease is shown as lost."""
-    beat = now - worker.heartbeat_at
-    state = shown_state(worker, now=now, lease_seconds=lease)
-    return (
-        (one_line(worker.id, 24), ""),
-        (str(worker.pid), ""),
-        (one_line(worker.host, 20), ""),
-        _state(state),
-        (one_line(worker.current_job or "", 14), ""),
-        ("" if state == WorkerState.STOPPED else human_duration(beat), ""),
-        (str(worker.jobs_done), "green"),
-        (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
-        (one_line(worker.queues, 20), ""),
-    )
-
-
 def throughput(now: float) -> list[float]:
-    """Runs finished per bucket, oldest first; one indexed range query on ``finished_at``."""
-    start = now - SPARK_BUCKETS * SPARK_BUCKET_SECONDS
+    """Runs finished per 10 s bucket, oldest first; the last bucket is the current one.
+
+    Buckets are aligned to the clock (they start at multiples of 10 s), so a bar
+    changes only while its own 10 s are running, not every second as a window
+    sliding with ``now`` would. One indexed range query on ``finished_at``.
+    """
+    end = (math.floor(now / SPARK_BUCKET_SECONDS) + 1) * SPARK_BUCKET_SECONDS
+    start = end - SPARK_BUCKETS * SPARK_BUCKET_SECONDS
     buckets = [0.0] * SPARK_BUCKETS
-    query = Run.select(Run.finished_at).where(Run.finished_at > start, Run.finished_at <= now)
+    query = Run.select(Run.finished_at).where(Run.finished_at >= start, Run.finished_at < end)
     for (finished,) in query.tuples():
-        index = min(SPARK_BUCKETS - 1, int((finished - start) // SPARK_BUCKET_SECONDS))
-        buckets[index] += 1
+        buckets[int((finished - start) // SPARK_BUCKET_SECONDS)] += 1
     return buckets
 
 
@@ -405,40 +222,27 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             counts = reads.counts(by_difference=_largest_state(previous))
             settings = load_settings()
             jobs_rows, jobs_total = _window(
-                _jobs_query(request.job_filter),
-                request.limit,
-                _known_total(request.job_filter, counts),
+                request.job_filter, request.limit, _known_total(request.job_filter, counts)
             )
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
-            dead_rows, dead_total = _window(
-                _jobs_query(JobFilter(states=(JobState.DEAD,))),
-                request.limit,
-                counts[JobState.DEAD.value],
-            )
-            dead_rows = _sorted(dead_rows, request.dlq_sort, now)
-            # Running workers first, newest first: stopped ones pile up over days.
+            dead_filter = JobFilter(states=(JobState.DEAD,))
+            dead_rows, dead_total = _window(dead_filter, request.limit, counts[JobState.DEAD.value])
+            # Live workers first, each as the core's rule sees it (lost when dead),
+            # then the ones that ended in the last hour, newest first.
             workers = sorted(
-                reads.list_workers(),
+                workers_as_seen(include_ended=True, ended_since=now - RECENT_WORKERS, now=now),
                 key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
             )
             spark = throughput(now)
     finally:
         if not database.is_closed():
             database.close()
-    lease = float(settings["lease_seconds"])
-    live = [
-        w
-        for w in workers
-        if w.state not in ENDED_WORKER_STATES
-        and shown_state(w, now=now, lease_seconds=lease) != WorkerState.LOST
-    ]
-    width = request.command_width
+    live = [w for w in workers if w.state not in ENDED_WORKER_STATES]
     jobs = build_table(
-        [(r["id"], job_parts(r, now, width)) for r in jobs_rows],
+        [(r["id"], job_parts(r, now)) for r in jobs_rows],
         jobs_total,
         {r["id"]: r for r in jobs_rows},
-        previous.jobs if previous is not None and previous.command_width == width else None,
-        measure=True,
+        previous.jobs if previous is not None else None,
     )
     dlq = build_table(
         [(r["id"], dlq_parts(r, now)) for r in dead_rows],
@@ -446,11 +250,14 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         {r["id"]: r for r in dead_rows},
         previous.dlq if previous is not None else None,
     )
-    worker_items = [(w.id, worker_parts(w, now, lease)) for w in workers]
+    worker_items = [(w.id, worker_parts(w, now)) for w in workers]
     workers_table = build_table(
         worker_items,
         len(workers),
-        {key: {"state": parts[3][0]} for key, parts in worker_items},
+        {
+            w.id: {"state": parts[3][0], "pid": w.pid, "host": w.host, "job": w.current_job}
+            for w, (_, parts) in zip(workers, worker_items, strict=True)
+        },
         previous.workers if previous is not None else None,
     )
     snapshot = Snapshot(
@@ -463,7 +270,8 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         dlq=dlq,
         workers=workers_table,
         settings=settings,
-        command_width=width,
+        job_filter=request.job_filter,
+        jobs_sort=request.jobs_sort,
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

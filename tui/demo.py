@@ -125,7 +125,7 @@ def seed_demo(now: float) -> None:
         ("w-91c2", "busy", "job-009", 0.8, 398, 5),
         ("w-c5e0", "idle", None, 2.2, 377, 1),
         ("w-0d4e", "idle", None, 95.0, 120, 9),
-        ("w-5b17", "stopped", None, 7200.0, 1024, 12),
+        ("w-5b17", "stopped", None, 1200.0, 1024, 12),
     ):
         Worker.insert(
             id=worker_id,
@@ -136,7 +136,7 @@ def seed_demo(now: float) -> None:
             current_job=current,
             started_at=now - 86400,
             heartbeat_at=now - beat,
-            stopped_at=now - 7000 if state == "stopped" else None,
+            stopped_at=now - beat if state == "stopped" else None,
             jobs_done=done,
             jobs_failed=failed,
         ).execute()

@@ -9,7 +9,13 @@ from textual.widgets import Sparkline, Static
 
 from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
-from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, STATE_STYLES, Snapshot
+from tui.cells import STATE_STYLES
+from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
+
+NARROW = 98
+"""Below this many columns the header drops words, never numbers."""
+TINY = 70
+"""Below this many cells (80 columns less the padding) the state names are cut."""
 
 
 def _compact(count: int) -> str:
@@ -20,22 +26,40 @@ def _compact(count: int) -> str:
     return str(count)
 
 
-def counts_text(counts: dict[str, int]) -> Text:
+def counts_text(counts: dict[str, int], *, narrow: bool = False) -> Text:
+    """``3 pending  2 processing …``; narrow, ``3 pend  2 proc …`` so all six fit in 60."""
     text = Text(no_wrap=True, overflow="ellipsis")
     for index, state in enumerate(JobState):
         if index:
-            text.append("  ")
+            text.append(" " if narrow else "  ")
+        name = state.value[:4] if narrow else state.value
         text.append(_compact(counts.get(state.value, 0)), style=STATE_STYLES[state])
-        text.append(f" {state.value}", style="dim" if not counts.get(state.value) else "")
+        text.append(f" {name}", style="dim" if not counts.get(state.value) else "")
     return text
 
 
+def fit_location(location: str, room: int) -> str:
+    """The database location cut from the left: the file name matters most."""
+    location = one_line(location)
+    if room <= 0:
+        return ""
+    if len(location) > room:
+        return "…" + location[-(room - 1) :] if room > 1 else "…"
+    return location
+
+
 class StatsHeader(Vertical):
-    """Two lines that tell an operator at a glance whether the queue is healthy."""
+    """Two lines that tell an operator at a glance whether the queue is healthy.
+
+    Each part is redrawn only when its text changed, so an idle dashboard does
+    not lay the screen out again every second.
+    """
 
     def __init__(self, location: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.location = location
+        self._shown: dict[str, Text] = {}
+        self._snapshot: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("queuectl · loading…", style="dim"), id="counts")
@@ -43,26 +67,47 @@ class StatsHeader(Vertical):
             yield Static("", id="workers-summary")
             yield Sparkline([0.0] * SPARK_BUCKETS, id="throughput")
             yield Static("", id="rate")
-            yield Static(Text(one_line(self.location), style="dim"), id="db-location")
+            yield Static("", id="db-location")
+
+    @property
+    def narrow(self) -> bool:
+        return 0 < self.size.width < NARROW
+
+    def _put(self, widget_id: str, text: Text, *, layout: bool = False) -> None:
+        if self._shown.get(widget_id) == text:
+            return
+        self._shown[widget_id] = text
+        self.query_one(f"#{widget_id}", Static).update(text, layout=layout)
+        if layout:  # the room left for the location changed
+            self.call_after_refresh(self._show_location)
+
+    def on_resize(self) -> None:
+        self.set_class(self.narrow, "-narrow")
+        if self._snapshot is not None:
+            self.show(self._snapshot)
+        self.call_after_refresh(self._show_location)
 
     def show(self, snapshot: Snapshot) -> None:
-        self.query_one("#counts", Static).update(counts_text(snapshot.counts))
-        where = self.query_one("#db-location", Static)
-        location = one_line(self.location)
-        room = where.size.width
-        if room and len(location) > room:
-            location = "…" + location[-(room - 1) :]  # the file name matters most: keep the end
-        where.update(Text(location, style="dim"))
+        self._snapshot = snapshot
+        narrow = self.narrow
+        tiny = 0 < self.size.width < TINY
+        self._put("counts", counts_text(snapshot.counts, narrow=tiny))
         workers = Text(no_wrap=True)
-        workers.append("workers ", style="dim")
+        workers.append("" if narrow else "workers ", style="dim")
         workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])
         workers.append(" busy ", style="dim")
         workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
         workers.append(" idle", style="dim")
-        self.query_one("#workers-summary", Static).update(workers)
-        self.query_one("#throughput", Sparkline).data = snapshot.throughput
+        self._put("workers-summary", workers, layout=True)
+        spark = self.query_one("#throughput", Sparkline)
+        if spark.data != snapshot.throughput:
+            spark.data = snapshot.throughput
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
-        self.query_one("#rate", Static).update(
-            Text(f"{rate:.1f} jobs/min (last {minutes:.0f}m)", style="dim")
-        )
+        label = f"{rate:.1f}/min" if narrow else f"{rate:.1f} jobs/min (last {minutes:.0f}m)"
+        self._put("rate", Text(label, style="dim"), layout=True)
+
+    def _show_location(self) -> None:
+        for where in self.query("#db-location").results(Static):  # none while closing
+            room = where.size.width
+            self._put("db-location", Text(fit_location(self.location, room), style="dim"))

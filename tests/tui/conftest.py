@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
+from tui.panes.table import KeyedTable
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -63,6 +66,19 @@ async def refreshed(pilot: Pilot[Any]) -> None:
         pilot, lambda: app.refresh_count > before and not app.refreshing, "a settled refresh"
     )
     await pilot.pause()
+
+
+def on_screen(table: KeyedTable) -> bool:
+    """The cursor's row is inside the table's visible rows."""
+    top = round(table.scroll_y)
+    page = table.scrollable_content_region.height - 1  # the header row
+    return table.row_count == 0 or top <= table.cursor_row < top + page
+
+
+async def settled_on_screen(pilot: Pilot[Any], table: KeyedTable) -> None:
+    """Wait for the table's deferred scroll, then insist the cursor is visible."""
+    await pilot.pause()
+    await wait_for(pilot, lambda: on_screen(table), "the cursor on screen")
 
 
 def toasts(app: QueueApp) -> list[str]:
@@ -129,3 +145,37 @@ def app_for(opened: str) -> Callable[..., QueueApp]:
         return make_app(opened, **kwargs)
 
     return build
+
+
+class FakeSupervisor:
+    """Stands in for ``queuectl.supervisor``: records calls, follows its contract."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def module(self) -> types.ModuleType:
+        module = types.ModuleType("queuectl.runtime.supervisor")
+        module.start_workers = self.start_workers  # type: ignore[attr-defined]
+        module.request_stop = self.request_stop  # type: ignore[attr-defined]
+        module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
+        return module
+
+    def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
+        self.calls.append(("start", (location, count)))
+        return [f"w{i}" for i in range(count)]
+
+    def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:
+        self.calls.append(("stop", (worker_ids, force)))
+        return list(worker_ids or ["w-a", "w-b"])
+
+    def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
+        self.calls.append(("wait", list(worker_ids)))
+        return []
+
+
+@pytest.fixture
+def supervisor(monkeypatch) -> FakeSupervisor:
+    """No real worker is started or signalled: the dashboard talks to this instead."""
+    fake = FakeSupervisor()
+    monkeypatch.setitem(sys.modules, "queuectl.runtime.supervisor", fake.module())
+    return fake

@@ -11,6 +11,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
 from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
+from tui.cells import CELL_LIMIT
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 
 
@@ -93,12 +94,11 @@ def test_the_command_column_is_measured_in_terminal_cells(opened) -> None:
     assert widths[-1] == len("echo ") + 4  # each of the two characters takes two cells
 
 
-def test_a_resized_command_column_rebuilds_its_cells(opened) -> None:
-    enqueuing.enqueue_many([JobSpec(command="echo " + "x" * 80, id="long")], now=T0, cwd="/")
-    first = read_snapshot(Request(command_width=20), T0)
-    second = read_snapshot(Request(command_width=40, previous=first), T0)
-    assert len(str(dict(first.jobs.rows)["long"][-1])) == 20
-    assert len(str(dict(second.jobs.rows)["long"][-1])) == 40
+def test_the_read_does_not_depend_on_the_screen(opened) -> None:
+    """Commands are kept whole (up to ``CELL_LIMIT``): the table cuts them to its width."""
+    enqueuing.enqueue_many([JobSpec(command="echo " + "x" * 400, id="long")], now=T0, cwd="/")
+    command = str(dict(read_snapshot(Request(), T0).jobs.rows)["long"][-1])
+    assert len(command) == CELL_LIMIT and command.endswith("…")
 
 
 def test_the_largest_state_counted_by_difference_gives_the_same_totals(opened, monkeypatch) -> None:

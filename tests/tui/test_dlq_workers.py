@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
-from typing import Any
-
-import pytest
 
 from queuectl.store.models import Job
 from tests.conftest import T0
@@ -35,7 +31,7 @@ async def test_dlq_lists_dead_jobs_with_their_error(app_for) -> None:
         pane = app.query_one(DlqPane)
         assert sorted(key for key, _ in app.last_snapshot.dlq.rows) == ["d1", "d2"]
         assert pane.table.has_focus
-        assert "exit 2" in str(pane.table.get_row("d2")[5])
+        assert "exit 2" in str(pane.table.cells_of("d2")[6])
 
 
 async def test_dlq_retry_highlighted(app_for) -> None:
@@ -87,39 +83,6 @@ async def test_dlq_retry_all_when_empty_says_so(app_for) -> None:
         assert not isinstance(app.screen, ConfirmScreen)
 
 
-class FakeSupervisor:
-    """Stands in for ``queuectl.supervisor``: records calls, follows its contract."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    def module(self) -> types.ModuleType:
-        module = types.ModuleType("queuectl.runtime.supervisor")
-        module.start_workers = self.start_workers  # type: ignore[attr-defined]
-        module.request_stop = self.request_stop  # type: ignore[attr-defined]
-        module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
-        return module
-
-    def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
-        self.calls.append(("start", (location, count)))
-        return [f"w{i}" for i in range(count)]
-
-    def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:
-        self.calls.append(("stop", (worker_ids, force)))
-        return list(worker_ids or ["w-a", "w-b"])
-
-    def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
-        self.calls.append(("wait", list(worker_ids)))
-        return []
-
-
-@pytest.fixture
-def supervisor(monkeypatch) -> FakeSupervisor:
-    fake = FakeSupervisor()
-    monkeypatch.setitem(sys.modules, "queuectl.runtime.supervisor", fake.module())
-    return fake
-
-
 async def test_workers_pane_shows_live_stopped_and_lost(app_for) -> None:
     seed_worker("w-a", state="busy", current_job="j1", jobs_done=5)
     seed_worker("w-b", state="idle", heartbeat_at=T0 - 300)  # past the 30 s lease
@@ -156,6 +119,11 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Stop worker w-a (pid 4242 on box)? It finishes its current job first."
+        )
+        await pilot.press("y")
         await wait_for(pilot, lambda: ("wait", ["w-a"]) in supervisor.calls, "stop + wait")
         assert ("stop", (["w-a"], False)) in supervisor.calls
         await wait_toast(pilot, "Worker w-a stopped")
@@ -196,4 +164,6 @@ async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
         await wait_toast(pilot, "worker runtime (queuectl.supervisor) is not available")

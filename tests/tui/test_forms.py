@@ -9,6 +9,7 @@ from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tui.commands import COMMANDS, QueueCommands
 from tui.panes.config import ConfigPane
 from tui.panes.jobs import JobsPane
+from tui.screens.confirm import CountScreen
 from tui.screens.help import HelpScreen, key_label
 from tui.screens.new_job import NewJobScreen
 
@@ -178,6 +179,8 @@ async def test_help_lists_every_key(app_for) -> None:
         }
         for key in ("enter", "/", "n", "r", "R", "c", "d", "s", "x", "X", "ctrl+s", "?", "q"):
             assert key in listed
+        for key in ("j", "k", "g", "G", "Home", "End", "PgUp", "PgDn", "ctrl+q", "y", "esc"):
+            assert key in listed
         for key in "1234":
             assert key in listed
         await pilot.press("escape")
@@ -204,3 +207,46 @@ async def test_new_job_button_opens_the_form(app_for) -> None:
         await refreshed(pilot)
         await pilot.click("#btn-new")
         await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form by button")
+
+
+async def test_the_worker_count_prompt_keeps_every_key_of_a_fast_burst(
+    app_for, supervisor, opened
+) -> None:
+    """``99`` enter (refused), two backspaces, ``2``, enter: two workers, not nine."""
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s", "backspace", "9", "9", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "count prompt")
+        error = app.screen.query_one("#count-error")
+        await wait_for(pilot, lambda: "from 1 to 32 (got '99')" in str(error.render()), "refused")
+        await pilot.press("backspace", "backspace", "2", "enter")
+        await wait_for(pilot, lambda: ("start", (opened, 2)) in supervisor.calls, "start")
+        assert [call for call in supervisor.calls if call[0] == "start"] == [("start", (opened, 2))]
+        await wait_toast(pilot, "Started 2 worker(s)")
+
+
+async def test_the_worker_count_prompt_refuses_what_is_not_a_whole_number(
+    app_for, supervisor
+) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s", "backspace", "²", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "count prompt")
+        error = app.screen.query_one("#count-error")
+        await wait_for(pilot, lambda: "(got '²')" in str(error.render()), "refused")
+        assert supervisor.calls == []
+
+
+async def test_help_fits_80x24_and_scrolls_to_its_last_key(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        dialog = app.screen.query_one(".dialog")
+        assert dialog.region.right <= 80 and dialog.region.bottom <= 24
+        body = app.screen.query_one("#help-body")
+        await wait_for(pilot, lambda: body.max_scroll_y > 0, "more keys than rows")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y, "scrolled to the end")

@@ -61,14 +61,35 @@ async def test_retry_pending_job_is_refused(app_for) -> None:
         assert _state("a") == "pending"
 
 
-async def test_cancel(app_for) -> None:
-    seed_job("a")
+async def test_cancel_asks_naming_the_job_then_cancels(app_for) -> None:
+    seed_job("a", "rsync -a /srv/ nas:/srv/")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == "Cancel job a (pending): rsync -a /srv/ nas:/srv/?"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
+        assert _state("a") == "pending"
+        await pilot.press("c", "y")
         await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel")
         await wait_toast(pilot, "Job a cancelled")
+
+
+async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> None:
+    seed_job("a", "sleep 600", state="processing", worker_id="w-1", started_at=T0 - 5)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Cancel job a (processing): sleep 600? Its process is killed."
+        )
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
+        assert _state("a") == "processing"
 
 
 async def test_delete_asks_first(app_for) -> None:
@@ -78,6 +99,7 @@ async def test_delete_asks_first(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == "Delete job a (completed): echo hi and its runs?"
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "completed"
@@ -105,6 +127,8 @@ async def test_buttons_run_the_same_actions(app_for) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.click("#btn-cancel")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.click("#yes")
         await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel by button")
 
 

@@ -51,22 +51,35 @@ def test_jobs_pane(snap_compare, demo_app) -> None:
 
 
 def test_jobs_pane_80x24(snap_compare, demo_app) -> None:
+    """The command takes the spare width; Queue, Worker and Took give way at 80 columns."""
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys())
 
 
-def test_dlq_pane(snap_compare, demo_app) -> None:
-    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("2"))
+def test_dlq_pane_80x24(snap_compare, demo_app) -> None:
+    """The command and the last error share the width."""
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("2"))
 
 
-def test_workers_pane(snap_compare, demo_app) -> None:
-    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("3"))
+def test_workers_pane_80x24(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("3"))
 
 
-def test_config_pane(snap_compare, demo_app) -> None:
-    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys("4"))
+def test_config_pane_80x24(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("4"))
 
 
-def test_detail_screen(snap_compare, demo_app) -> None:
+def test_sorted_by_state_80x24(snap_compare, demo_app) -> None:
+    """The sort shows in the column header."""
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("o", "o"))
+
+
+def test_cancel_asks_naming_the_job_80x24(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("c"))
+
+
+def test_detail_screen_80x24(snap_compare, demo_app) -> None:
+    """More than four lines of output at 80x24."""
+
     async def run_before(pilot: Pilot[Any]) -> None:
         await refreshed(pilot)
         demo_app.jobs_pane.table.select_key("job-013")
@@ -76,7 +89,7 @@ def test_detail_screen(snap_compare, demo_app) -> None:
         await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
         await pilot.pause()
 
-    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_new_job_form_with_error(snap_compare, demo_app) -> None:
@@ -94,8 +107,8 @@ def test_new_job_form_with_error(snap_compare, demo_app) -> None:
         await wait_for(pilot, lambda: "must be an integer" in str(error.render()), "error")
         await pilot.pause()
 
-    assert snap_compare(demo_app, terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
 
 
-def test_help_screen(snap_compare, demo_app) -> None:
-    assert snap_compare(demo_app, terminal_size=(100, 50), run_before=keys("question_mark"))
+def test_help_screen_80x24(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("question_mark"))

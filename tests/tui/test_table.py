@@ -14,10 +14,11 @@ import random
 import pytest
 from textual.app import App, ComposeResult
 
-from tui.data import Row, styled
+from tui.cells import Row, styled
+from tui.columns import ColumnSpec
 from tui.panes.table import KeyedTable
 
-COLUMNS = [("id", "ID"), ("state", "State"), ("note", "Note")]
+COLUMNS = [ColumnSpec("id", "ID"), ColumnSpec("state", "State"), ColumnSpec("note", "Note", flex=1)]
 
 
 class TableApp(App[None]):
@@ -125,3 +126,121 @@ async def test_a_cell_restyled_with_the_same_text_is_redrawn() -> None:
         table.apply([("a", (styled("a"), styled("same", "green"), styled("")))])
         await pilot.pause()
         assert table.get_row_at(0)[1].style == "green"
+
+
+def _numbered(count: int, start: int = 0) -> list[Row]:
+    """Rows ``k{start}`` … newest first, as the jobs table shows them."""
+    version = {f"k{i}": 1 for i in range(start + count)}
+    return _rows([f"k{i}" for i in reversed(range(start + count))], version)
+
+
+def _screen_row(table: KeyedTable) -> int:
+    return table.cursor_row - round(table.scroll_y)
+
+
+def _on_screen(table: KeyedTable) -> bool:
+    top = round(table.scroll_y)
+    page = table.scrollable_content_region.height - 1  # the header row
+    return top <= table.cursor_row < top + page
+
+
+async def test_on_the_first_row_the_cursor_follows_the_newest_rows() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.apply(_numbered(50), follow=True)
+        await pilot.pause()
+        assert table.highlighted_key == "k49"
+        table.apply(_numbered(55), follow=True)
+        await pilot.pause()
+        assert table.highlighted_key == "k54"
+        assert table.cursor_row == 0 and table.scroll_y == 0 and table.new_above == 0
+
+
+async def test_below_the_first_row_the_row_keeps_its_place_and_new_rows_are_counted() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        table.apply(_numbered(100), follow=True)
+        await pilot.pause()
+        await pilot.press(*["j"] * 30)
+        await pilot.pause()
+        key, place = table.highlighted_key, _screen_row(table)
+        assert table.scroll_y > 0
+        table.apply(_numbered(107), follow=True)
+        assert _screen_row(table) == place  # in the same frame: no jump down and back
+        await pilot.pause()
+        await pilot.pause()
+        assert table.highlighted_key == key and _screen_row(table) == place
+        assert table.new_above == 7
+        await pilot.press("g")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.new_above == 0 and table.scroll_y == 0
+
+
+async def test_without_follow_the_first_row_keeps_its_row_too() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.apply(_numbered(10))
+        await pilot.pause()
+        table.apply(_numbered(12))
+        await pilot.pause()
+        assert table.highlighted_key == "k9" and table.new_above == 2
+
+
+async def test_a_scroll_by_the_wheel_takes_the_cursor_along() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.apply(_numbered(100))
+        await pilot.pause()
+        table.scroll_to(y=60, animate=False)  # what the wheel and the scrollbar do
+        await pilot.pause()
+        assert table.scroll_y == 60 and _on_screen(table)
+        table.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        assert _on_screen(table)
+
+
+async def test_row_keys_as_in_less_and_home_never_scrolls_sideways() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        rows = [(key, (cells[0], cells[1], styled("x" * 200))) for key, cells in _numbered(60)]
+        table.apply(rows)
+        await pilot.pause()
+        await pilot.press("j", "j", "k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == 59
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_x == 0
+        await pilot.press("end")
+        assert table.cursor_row == 59 and table.scroll_x == 0
+        await pilot.press("g", "pagedown")
+        assert table.cursor_row > 10
+        await pilot.pause()
+        assert _on_screen(table)
+
+
+async def test_columns_fit_without_a_horizontal_scrollbar_and_hold_their_widths() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        layouts = []
+        for tick in range(12):
+            rows = [
+                (f"k{i}", (styled(f"k{i}"), styled(f"{tick * 0.9:.1f}s"), styled("y" * 300)))
+                for i in range(30)
+            ]
+            table.apply(rows)
+            await pilot.pause()
+            layouts.append(table.layout)
+            assert table.virtual_size.width <= table.size.width
+            assert not table.show_horizontal_scrollbar
+        assert len(set(layouts[3:])) == 1  # "9.9s" → "10.8s" widened once, then held
+        last = "".join(segment.text for segment in table.render_line(1)).rstrip()
+        assert last.endswith("…")

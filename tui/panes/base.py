@@ -6,10 +6,14 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Static
 
-from tui.data import Row
+from tui.cells import TableData
+from tui.columns import ColumnSpec
 from tui.panes.table import KeyedTable
+
+BUTTONS_FROM = 100
+"""Columns from which the toolbar shows its buttons beside the status line."""
 
 
 class TablePane(Vertical):
@@ -19,8 +23,13 @@ class TablePane(Vertical):
     runs ``action_<name>`` on the pane, exactly as the key binding does.
     """
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = []
+    COLUMNS: ClassVar[list[ColumnSpec]] = []
     BUTTONS: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._summary = ""
+        self._status = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -38,14 +47,43 @@ class TablePane(Vertical):
         """The key of the highlighted row, or ``None`` when the table is empty."""
         return self.table.highlighted_key
 
-    def set_status(self, text: str) -> None:
-        self.query_one(".status", Static).update(text)
+    @property
+    def status(self) -> str:
+        """The status line's text (tests read it)."""
+        return self._status
 
-    def apply_rows(self, rows: list[Row]) -> None:
-        self.table.apply(rows)
+    def set_status(self, summary: str) -> None:
+        """Say what the table shows; rows that arrived above the cursor are counted first."""
+        self._summary = summary
+        new = self.table.new_above
+        text = f"▲ {new} new above (g) · {summary}" if new else summary
+        if text != self._status:  # unchanged text costs nothing (no layout pass)
+            self._status = text
+            self.query_one(".status", Static).update(text, layout=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Back on the first row: the "new above" count goes at once, not at the next refresh."""
+        self.set_status(self._summary)
+
+    def apply_data(self, data: TableData, *, follow: bool = False, fresh: bool = False) -> None:
+        self.table.apply(
+            data.rows, widths=data.widths, uniform=data.uniform, follow=follow, fresh=fresh
+        )
 
     def focus_table(self) -> None:
         self.table.focus()
+
+    def on_resize(self) -> None:
+        """Below ``BUTTONS_FROM`` columns the status line gets the toolbar to itself.
+
+        Every button's action stays a click away: the keys in the key bar are
+        clickable, a click on a header sorts and a click on a row opens it.
+        """
+        self.set_class(0 < self.size.width < BUTTONS_FROM, "-narrow")
+
+    def on_show(self) -> None:
+        """Shown again (a pane switch): its cursor comes back into view."""
+        self.table.reveal_cursor()
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id and event.button.id.startswith("btn-"):

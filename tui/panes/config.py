@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Input, Label, Static
 from queuectl.config import SPECS, SettingSpec
 from queuectl.errors import ValidationError
 from queuectl.textsafe import one_line
-from tui.data import Row, styled
+from tui.cells import Row, styled
+from tui.columns import ColumnSpec
 from tui.messages import SaveSettings
 from tui.panes.base import TablePane
 
@@ -31,13 +32,13 @@ def _show(value: float | int) -> str:
 class ConfigPane(TablePane):
     """Settings table, an edit box under it, and the validator's message when it says no."""
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = [
-        ("key", "Key"),
-        ("value", "Value"),
-        ("default", "Default"),
-        ("type", "Type"),
-        ("range", "Range"),
-        ("description", "Description"),
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("key", "Key"),
+        ColumnSpec("value", "Value", min_width=7),
+        ColumnSpec("default", "Default", drop=2),
+        ColumnSpec("type", "Type", drop=1),
+        ColumnSpec("range", "Range", max_width=22),
+        ColumnSpec("description", "Description", flex=1, flex_min=24),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Edit", "edit"),
@@ -46,10 +47,10 @@ class ConfigPane(TablePane):
         ("Discard", "discard"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "edit", "Edit"),
-        Binding("r", "reset", "Reset"),
-        Binding("ctrl+s", "save", "Save"),
-        Binding("u", "discard", "Discard"),
+        Binding("e", "edit", "Edit", tooltip="Edit the value (enter too)"),
+        Binding("r", "reset", "Reset", tooltip="Stage the default"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save every staged change"),
+        Binding("u", "discard", "Discard", tooltip="Forget staged changes"),
     ]
     """Config keys: edits and resets are staged until ``ctrl+s``."""
 
@@ -68,8 +69,44 @@ class ConfigPane(TablePane):
 
     def show_settings(self, settings: dict[str, float | int]) -> None:
         """Apply the stored values from a snapshot; staged edits stay on top."""
+        if settings == self.settings and self.table.row_count:
+            return
         self.settings = settings
         self._render_rows()
+
+    @property
+    def unsaved(self) -> int:
+        """Changes that leaving would lose: staged ones, and a changed value in the edit box."""
+        count = len(self.staged)
+        key = self._editing
+        if key is not None and key not in self.staged:
+            typed = self.query_one("#config-edit", Input).value.strip()
+            count += typed != _show(self.settings.get(key, SPECS[key].default))
+        return count
+
+    def describe_unsaved(self) -> str:
+        """``max_retries=7, backoff_base (default)``: what saving would store."""
+        parts = [
+            f"{key} (default)" if raw is None else f"{key}={one_line(raw)}"
+            for key, raw in self.staged.items()
+        ]
+        if self._editing is not None and self._editing not in self.staged:
+            typed = self.query_one("#config-edit", Input).value.strip()
+            parts.append(f"{self._editing}={one_line(typed)} (being edited)")
+        return ", ".join(parts)
+
+    def take_changes(self) -> dict[str, str | None] | None:
+        """Accept the edit box and hand over every staged change, clearing them.
+
+        Returns ``None`` (and shows the validator's message) when the edit box
+        holds a value that would be refused.
+        """
+        if self._editing is not None and not self._accept():
+            return None
+        changes = dict(self.staged)
+        self.staged.clear()
+        self._render_rows()
+        return changes
 
     def _render_rows(self) -> None:
         rows: list[Row] = []
@@ -94,7 +131,7 @@ class ConfigPane(TablePane):
                     ),
                 )
             )
-        self.apply_rows(rows)
+        self.table.apply(rows)
         if self.staged:
             self.set_status(f"{len(self.staged)} unsaved change(s): ctrl+s saves, u discards")
         else:
@@ -129,14 +166,13 @@ class ConfigPane(TablePane):
 
     def action_save(self) -> None:
         """Store every staged change (ctrl+s)."""
-        if self._editing is not None and not self._accept():
+        changes = self.take_changes()
+        if changes is None:
             return
-        if not self.staged:
+        if not changes:
             self.notify("No config changes to save")
             return
-        self.post_message(SaveSettings(dict(self.staged)))
-        self.staged.clear()
-        self._render_rows()
+        self.post_message(SaveSettings(changes))
 
     def action_discard(self) -> None:
         """Forget staged changes."""

@@ -7,7 +7,8 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from tui.data import Sort, TableData
+from tui.cells import TableData
+from tui.columns import ColumnSpec
 from tui.messages import Intent
 from tui.panes.base import TablePane
 
@@ -15,15 +16,16 @@ from tui.panes.base import TablePane
 class DlqPane(TablePane):
     """Dead jobs, newest first; retry one, retry all, or purge them."""
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = [
-        ("id", "ID"),
-        ("attempts", "Tries"),
-        ("queue", "Queue"),
-        ("died", "Died"),
-        ("exit", "Exit"),
-        ("error", "Last error"),
-        ("command", "Command"),
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("id", "ID", max_width=14),
+        ColumnSpec("attempts", "Tries", max_width=5, drop=3),
+        ColumnSpec("queue", "Queue", max_width=12, drop=1),
+        ColumnSpec("died", "Died", min_width=6, max_width=8),
+        ColumnSpec("exit", "Exit", max_width=5, drop=2),
+        ColumnSpec("command", "Command", flex=3, flex_min=24),
+        ColumnSpec("error", "Last error", flex=2, flex_min=16),
     ]
+    """The command and the last error share the spare width, the command first."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Details", "details"),
         ("Retry", "retry"),
@@ -32,16 +34,14 @@ class DlqPane(TablePane):
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
-        Binding("r", "retry", "Retry"),
-        Binding("R", "retry_all", "Retry all"),
-        Binding("p", "purge", "Purge"),
+        Binding("r", "retry", "Retry", tooltip="Retry now, with fresh tries"),
+        Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job (asks)"),
+        Binding("p", "purge", "Purge", tooltip="Delete every dead job (asks)"),
     ]
     """DLQ keys: ``R`` and ``p`` ask for a confirmation first."""
 
-    sort = Sort()
-
     def show(self, data: TableData) -> None:
-        self.apply_rows(data.rows)
+        self.apply_data(data, follow=True)
         shown = len(data.rows)
         self.set_status(
             f"{shown} of {data.total:,} dead"
@@ -73,4 +73,5 @@ class DlqPane(TablePane):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(Intent("detail", event.row_key.value))
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("detail", event.row_key.value))

@@ -9,27 +9,44 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
 
-from tui.data import JobFilter, Sort, TableData, parse_filter
+from tui.cells import TableData
+from tui.columns import ColumnSpec
+from tui.data import JobFilter, Sort, parse_filter
 from tui.messages import Intent
 from tui.panes.base import TablePane
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
+DESCENDING_VALUES = frozenset({"age"})
+"""Columns whose sort key runs against the values shown: ``age`` sorts by time, oldest first."""
+
+
+def sort_arrow(sort: Sort) -> tuple[str, str]:
+    """The column that shows the sort, and its arrow: ▲ when the top row holds the least value.
+
+    The natural order (newest first) is shown on the age column, youngest at the top.
+    """
+    if sort.column is None:
+        return "age", "▼" if sort.reverse else "▲"
+    ascending = (sort.column in DESCENDING_VALUES) == sort.reverse
+    return sort.column, "▲" if ascending else "▼"
 
 
 class JobsPane(TablePane):
     """Every job (newest first, windowed); actions apply to the highlighted one."""
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = [
-        ("id", "ID"),
-        ("state", "State"),
-        ("priority", "Pri"),
-        ("attempts", "Tries"),
-        ("queue", "Queue"),
-        ("age", "Age/Due"),
-        ("duration", "Took"),
-        ("worker", "Worker"),
-        ("command", "Command"),
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("id", "ID", max_width=14),
+        ColumnSpec("state", "State", min_width=10),
+        ColumnSpec("priority", "Pri", max_width=6, drop=4),
+        ColumnSpec("attempts", "Tries", max_width=7, drop=5),
+        ColumnSpec("queue", "Queue", max_width=12, drop=1),
+        ColumnSpec("age", "Age", min_width=6, max_width=10),
+        ColumnSpec("duration", "Took", min_width=6, max_width=8, drop=3),
+        ColumnSpec("worker", "Worker", max_width=12, drop=2),
+        ColumnSpec("command", "Command", flex=1, flex_min=30),
     ]
+    """The command takes the spare width; Queue, Worker, Took, Pri give way to it, in
+    that order (first those with one value on every row), below 30 cells."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("New", "new"),
         ("Details", "details"),
@@ -41,11 +58,11 @@ class JobsPane(TablePane):
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
-        Binding("r", "retry", "Retry"),
-        Binding("c", "cancel", "Cancel"),
-        Binding("d", "delete", "Delete"),
-        Binding("o", "cycle_sort", "Sort", show=False),
-        Binding("O", "reverse_sort", "Reverse", show=False),
+        Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled)"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel (asks; kills it if running)"),
+        Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
+        Binding("o", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column"),
+        Binding("O", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort"),
     ]
     """Keys that act on the highlighted job; ``/`` (filter) and ``n`` live on the app."""
 
@@ -54,7 +71,8 @@ class JobsPane(TablePane):
         self.job_filter = JobFilter()
         self.sort = Sort()
         self._data: TableData | None = None
-        self._command_width = 0
+        self._view: tuple[JobFilter, Sort] | None = None
+        """The filter and sort of the rows shown: a different pair is a new view."""
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -65,34 +83,35 @@ class JobsPane(TablePane):
         )
         yield from super().compose()
 
-    def show(self, data: TableData, command_width: int) -> None:
-        """Apply a snapshot's jobs window and say what is shown.
+    def on_mount(self) -> None:
+        self._mark_sort()
 
-        When the room for commands changed (a resize), the table is rebuilt so
-        the command column can shrink as well as grow.
-        """
+    def show(self, data: TableData, job_filter: JobFilter, sort: Sort) -> None:
+        """Apply a snapshot's jobs window (read with ``job_filter`` and ``sort``)."""
         self._data = data
-        rebuild = command_width != self._command_width
-        self._command_width = command_width
-        self.table.apply(data.rows, rebuild=rebuild)
+        view = (job_filter, sort)
+        fresh = self._view is not None and view != self._view
+        self._view = view
+        self.apply_data(data, follow=sort == Sort(), fresh=fresh)
+        self.show_status()
+
+    def show_status(self) -> None:
+        """Say what is shown: how many, the filter, and the jobs that arrived above."""
+        data = self._data
+        if data is None:
+            return
         shown = len(data.rows)
+        if not data.total and not self.job_filter.active:
+            self.set_status("no jobs yet · n: new job")
+            return
         parts = [
             f"{shown} of {data.total:,}"
             if data.total > shown
             else f"{shown} job{'s' if shown != 1 else ''}"
         ]
-        if not data.total and not self.job_filter.active:
-            parts = ["no jobs yet: n enqueues one"]
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
-        if self.sort.column:
-            parts.append(f"sort: {self.sort.column} {'↑' if self.sort.reverse else '↓'}")
         self.set_status(" · ".join(parts))
-
-    def state_of(self, job_id: str) -> str | None:
-        if self._data is None or job_id not in self._data.raw:
-            return None
-        return str(self._data.raw[job_id]["state"])
 
     def _intent(self, action: str) -> None:
         job_id = self.highlighted
@@ -139,7 +158,13 @@ class JobsPane(TablePane):
 
     def _sort_by(self, column: str | None, *, reverse: bool) -> None:
         self.sort = Sort(column, reverse)
+        self._mark_sort()
         self.post_message(Intent("refresh"))
+
+    def _mark_sort(self) -> None:
+        column, arrow = sort_arrow(self.sort)
+        self.table.marks = {column: arrow}
+        self.table.relayout()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         """Click a column header to sort by it; click again to reverse."""
@@ -152,7 +177,8 @@ class JobsPane(TablePane):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(Intent("detail", event.row_key.value))
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("detail", event.row_key.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "job-filter":

@@ -1,37 +1,74 @@
-"""A DataTable that applies rows by key, so a refresh never moves the cursor off its row."""
+"""A DataTable that applies rows by key and keeps its cursor where the person put it.
+
+Three promises, each tested in ``tests/tui/test_table.py``:
+
+- **The cursor is on screen and on its row.** A refresh never moves the
+  highlighted row: when rows arrive above it, the view scrolls by as many rows,
+  so the job keeps both the cursor and its place on screen. A wheel scroll takes
+  the cursor along, so what is highlighted is always what is shown.
+- **Following the newest.** With ``follow`` (newest-first tables) and the cursor
+  on the first row, the cursor stays on the first row as new rows arrive, as
+  ``tail -f`` does; elsewhere the rows that arrived above are counted
+  (``new_above``) until the cursor goes back to the top.
+- **Columns that fit.** Widths come from ``tui.columns``: steady between
+  refreshes, no horizontal scrollbar, long cells cut with an ellipsis.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import ClassVar
+
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
+from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
+from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellKey, Column, ColumnKey, RowKey
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
-from tui.data import Cells, Row
+from tui.cells import Cells, Row, measure
+from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
+
+SHRINK_AFTER = 30
+"""Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
 
 
 class KeyedTable(DataTable[object]):
-    """Rows are addressed by a stable key (a job id, a worker id, a config key).
-
-    ``apply`` diffs the new rows against what is shown: gone keys are removed,
-    changed cells updated in place, new keys added, then the order fixed. The
-    highlighted key is restored afterwards, so a job stays under the cursor even
-    when newer jobs arrive above it.
-    """
+    """Rows are addressed by a stable key (a job id, a worker id, a config key)."""
 
     DEFAULT_CSS = """
-    KeyedTable { height: 1fr; }
+    KeyedTable { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
     """
 
-    def __init__(self, columns: list[tuple[str, str]], **kwargs: object) -> None:
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g,home", "scroll_top", "First row", show=False),
+        Binding("G,end", "scroll_bottom", "Last row", show=False),
+    ]
+    """Row keys as in less, k9s and htop; ``home`` goes to the first row, never sideways."""
+
+    def __init__(self, columns: Sequence[ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self._column_spec = columns
+        self.specs = list(columns)
+        self.marks: dict[str, str] = {}
+        """A symbol after a column's label (the sort arrow), by column key."""
         self._cells: dict[str, Cells] = {}
         self._order: list[str] = []
+        self._layout: Layout = ()
+        self._shown: list[int] = []
+        """Indices (in ``specs``) of the columns shown, in order."""
+        self._widest: dict[str, int] = {}
+        self._narrower: dict[str, int] = {}
+        self._uniform: dict[str, bool] = {}
+        self._unseen: set[str] = set()
+        self._restoring = False
+        """Our own cursor and scroll moves are under way (not the person's)."""
+        self._settling = False
+        """A scroll target is waiting for the next layout (``_settle_scroll``)."""
 
-    def on_mount(self) -> None:
-        for key, label in self._column_spec:
-            self.add_column(label, key=key)
+    # --- what the panes read ----------------------------------------------------------
 
     @property
     def highlighted_key(self) -> str | None:
@@ -41,72 +78,173 @@ class KeyedTable(DataTable[object]):
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return row_key.value
 
-    def apply(self, rows: list[Row], *, rebuild: bool = False) -> None:
+    @property
+    def new_above(self) -> int:
+        """Rows that arrived above the cursor since it was last on the first row."""
+        return len(self._unseen)
+
+    @property
+    def layout(self) -> Layout:
+        """The columns on screen, in order, with their content widths."""
+        return self._layout
+
+    def cells_of(self, key: str) -> Cells:
+        """Every cell of a row, shown or not."""
+        return self._cells[key]
+
+    # --- applying rows ----------------------------------------------------------------
+
+    def apply(
+        self,
+        rows: list[Row],
+        *,
+        widths: Sequence[int] = (),
+        uniform: Sequence[bool] = (),
+        follow: bool = False,
+        fresh: bool = False,
+    ) -> None:
         """Make the table show ``rows`` (in order), touching only what changed.
 
-        The highlighted job keeps both its cursor and its place on screen: when
-        rows arrive above it, the view scrolls by as many rows.
-
         Args:
-            rebuild: start from an empty table, so columns can shrink (after a
-                resize); the cursor still returns to its key.
+            widths: the widest cell of each column, when the reader measured them.
+            uniform: whether each column holds one value on every row.
+            follow: a newest-first table: the cursor on the first row stays there.
+            fresh: a different view (a new filter or sort): nothing counts as new.
         """
+        if not widths and rows:
+            widths, uniform = measure([cells for _, cells in rows])
+        self._learn(widths, uniform)
         keep = {key for key, _ in rows}
         gone = [key for key in self._cells if key not in keep]
         cursor_key = self.highlighted_key
-        cursor_index = self.cursor_row
-        scroll_y = self.scroll_y
-        with self.app.batch_update():
-            if rebuild:
-                self._refill(rows)
+        cursor_row = self.cursor_row
+        screen_row = cursor_row - round(self.scroll_y)
+        following = follow and cursor_row == 0
+        known = set(self._cells) if self._cells and not fresh else None
+        self._restoring = True
+        try:
+            with self.app.batch_update():
+                layout = self._fit()
+                if layout != self._layout:
+                    self._refill(rows, layout)
+                else:
+                    self._diff(rows, gone)
+                if fresh and cursor_key not in keep:
+                    cursor_row = screen_row = 0  # a new view without its job: start at the top
+                self._place_cursor(cursor_key, cursor_row, screen_row, following)
+        finally:
+            self._restoring = False
+        self._count_new(rows, known, following or fresh)
+
+    def _place_cursor(self, key: str | None, row: int, screen_row: int, following: bool) -> None:
+        if not self.row_count:
+            return
+        if following:
+            self.move_cursor(row=0, scroll=False)
+            self._settle_scroll(0)
+        elif key is not None and key in self._cells:
+            index = self.get_row_index(key)
+            self.move_cursor(row=index, scroll=False)
+            self._settle_scroll(index - screen_row)
+        else:  # its row went: the neighbour that took its place
+            index = min(row, self.row_count - 1)
+            self.move_cursor(row=index, scroll=False)
+            self._settle_scroll(index - screen_row)
+
+    def _count_new(self, rows: list[Row], known: set[str] | None, reset: bool) -> None:
+        if reset or known is None:
+            self._unseen.clear()
+            return
+        cursor = self.cursor_row
+        self._unseen.update(key for key, _ in rows[:cursor] if key not in known)
+        self._unseen = {
+            key for key in self._unseen if key in self._cells and self.get_row_index(key) < cursor
+        }
+
+    def _learn(self, widths: Sequence[int], uniform: Sequence[bool]) -> None:
+        """Widen at once, narrow only after ``SHRINK_AFTER`` applies, so widths hold steady."""
+        for spec, width in zip(self.specs, widths, strict=False):
+            current = self._widest.get(spec.key, 0)
+            if width >= current:
+                self._widest[spec.key] = width
+                self._narrower[spec.key] = 0
             else:
-                self._diff(rows, gone)
-            if cursor_key is not None and cursor_key in self._cells:
-                row = self.get_row_index(cursor_key)
-                self.move_cursor(row=row, scroll=False)
-                self._keep_scroll(scroll_y + row - cursor_index)
-            elif self.row_count:
-                self.move_cursor(row=min(cursor_index, self.row_count - 1), scroll=False)
-                self._keep_scroll(scroll_y)
+                self._narrower[spec.key] = self._narrower.get(spec.key, 0) + 1
+                if self._narrower[spec.key] >= SHRINK_AFTER:
+                    self._widest[spec.key] = width
+                    self._narrower[spec.key] = 0
+        self._uniform = {spec.key: flag for spec, flag in zip(self.specs, uniform, strict=False)}
 
-    def _refill(self, rows: list[Row]) -> None:
-        """Start from an empty table whose columns are as wide as these rows need.
+    def _label(self, spec: ColumnSpec) -> Text:
+        mark = self.marks.get(spec.key)
+        return Text(f"{spec.label} {mark}" if mark else spec.label, no_wrap=True)
 
-        Sized here, not left to DataTable, which measures new rows only once
-        idle: a frame drawn before that showed every column cut to its label.
-        """
-        self.clear()
-        widest = [column.label.cell_len for column in self.ordered_columns]
-        for _, cells in rows:
-            widest = [max(width, cell.cell_len) for width, cell in zip(widest, cells, strict=True)]
-        for column, width in zip(self.ordered_columns, widest, strict=True):
-            column.content_width = width
+    def _fit(self) -> Layout:
+        """The columns for the current width; the current layout while the table is hidden."""
+        room = self.size.width - self.styles.scrollbar_size_vertical
+        if room <= 0:
+            return self._layout or tuple((s.key, len(s.label)) for s in self.specs)
+        labels = {spec.key: self._label(spec).cell_len for spec in self.specs}
+        return fit_columns(self.specs, labels, self._widest, self._uniform, room)
+
+    def relayout(self) -> None:
+        """Fit the columns again (after a resize or a new sort mark), keeping the cursor."""
+        if self._layout != self._fit() or any(
+            column.label != self._label(self.specs[index])
+            for column, index in zip(self.ordered_columns, self._shown, strict=False)
+        ):
+            rows = [(key, self._cells[key]) for key in self._order]
+            cursor_key = self.highlighted_key
+            cursor_row = self.cursor_row
+            screen_row = cursor_row - round(self.scroll_y)
+            self._restoring = True
+            try:
+                with self.app.batch_update():
+                    self._refill(rows, self._fit())
+                    self._place_cursor(cursor_key, cursor_row, screen_row, following=False)
+            finally:
+                self._restoring = False
+        else:
+            self.reveal_cursor()
+
+    def on_resize(self) -> None:
+        self.relayout()
+
+    def _refill(self, rows: list[Row], layout: Layout) -> None:
+        """Start again from an empty table with ``layout``'s columns (a resize, a new column)."""
+        self.clear(columns=True)
+        index = {spec.key: i for i, spec in enumerate(self.specs)}
+        self._layout = layout
+        self._shown = [index[key] for key, _ in layout]
+        self.cell_padding = CELL_PADDING
+        for key, width in layout:
+            self.add_column(self._label(self.specs[index[key]]), width=width, key=key)
         self._cells.clear()
+        shown = self._shown
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*(cells[i] for i in shown), key=key)
             self._cells[key] = cells
         self._order = [key for key, _ in rows]
 
     def _diff(self, rows: list[Row], gone: list[str]) -> None:
-        columns = [self.columns[ColumnKey(key)] for key, _ in self._column_spec]
         if gone:
             self._drop(gone)
-        changed: list[tuple[str, int, Text]] = []
+        shown = self._shown
+        changed: list[tuple[str, str, Text]] = []
         for key, cells in rows:
             old = self._cells.get(key)
             if old is None:
-                self.add_row(*cells, key=key)
+                self.add_row(*(cells[i] for i in shown), key=key)
             elif old is not cells:
-                # Cells that did not change are the very same objects (tui.data.build_table).
+                # Cells that did not change are the very same objects (tui.cells.build_table).
                 # Text equality ignores the base style, so a restyle alone is compared too.
-                changed.extend(
-                    (key, index, after)
-                    for index, (before, after) in enumerate(zip(old, cells, strict=True))
-                    if before is not after and (before != after or before.style != after.style)
-                )
+                for i in shown:
+                    before, after = old[i], cells[i]
+                    if before is not after and (before != after or before.style != after.style):
+                        changed.append((key, self.specs[i].key, after))
             self._cells[key] = cells
         if changed:
-            self._write(changed, columns)
+            self._write(changed)
         order = [key for key, _ in rows]
         if order != self._order:
             self._place(order)
@@ -132,17 +270,13 @@ class KeyedTable(DataTable[object]):
         self.hover_coordinate = self.hover_coordinate
         self.refresh(layout=True)
 
-    def _write(self, changed: list[tuple[str, int, Text]], columns: list[Column]) -> None:
-        """Store changed cells and refresh once (``update_cell`` refreshes per cell)."""
-        for key, index, cell in changed:
-            column = columns[index]
-            row_key = RowKey(key)
-            self._data[row_key][column.key] = cell
-            # Widen only when needed: asking DataTable to re-measure a narrower cell
-            # rescans the whole column, per cell.
-            if cell.cell_len > column.content_width:
-                self._updated_cells.add(CellKey(row_key, column.key))
-                self._require_update_dimensions = True
+    def _write(self, changed: list[tuple[str, str, Text]]) -> None:
+        """Store changed cells and refresh once (``update_cell`` refreshes per cell).
+
+        Every column has a fixed width, so nothing needs measuring again.
+        """
+        for key, column_key, cell in changed:
+            self._data[RowKey(key)][ColumnKey(column_key)] = cell
         self._update_count += 1
         self.refresh()
 
@@ -153,11 +287,61 @@ class KeyedTable(DataTable[object]):
         self._update_count += 1
         self.refresh()
 
-    def _keep_scroll(self, target: float) -> None:
-        """Scroll to ``target`` once the new rows are laid out (the range grows then)."""
-        target = max(0.0, target)
+    # --- the cursor stays on screen ---------------------------------------------------
+
+    @property
+    def _page(self) -> int:
+        """Rows visible at once."""
+        return max(1, self.scrollable_content_region.height - int(self.show_header))
+
+    def _settle_scroll(self, target: float) -> None:
+        """Scroll to ``target`` in the same frame, never leaving the cursor off screen.
+
+        DataTable measures new rows only once idle, so the scroll range is set here
+        first (rows are one line high): scrolling after the next frame instead drew
+        every refresh with new rows twice, the rows jumping down and back. Once laid
+        out, the target is checked again; until then the view may move on its own
+        and must not drag the cursor along (``watch_scroll_y``).
+        """
+        if self.size.height:
+            height = self.row_count + (self.header_height if self.show_header else 0)
+            self.virtual_size = Size(total_width(self._layout), height)
+            self._scroll_around_cursor(target)
+        self._settling = True
+        self.call_after_refresh(self._scroll_around_cursor, target)
+
+    def _scroll_around_cursor(self, target: float) -> None:
+        self._settling = False
+        if not self.size.height:
+            return  # hidden: done when shown (``reveal_cursor``)
+        row = self.cursor_row
+        target = min(max(target, row - self._page + 1), row)
+        target = max(0.0, min(target, self.max_scroll_y))
         if target != self.scroll_y:
-            self.call_after_refresh(self.scroll_to, y=target, animate=False, force=True)
+            self._restoring = True
+            try:
+                self.scroll_to(y=target, animate=False, force=True, immediate=True)
+            finally:
+                self._restoring = False
+
+    def reveal_cursor(self) -> None:
+        """Bring the cursor's row into view (a pane shown again, a resize)."""
+        self._settle_scroll(self.scroll_y)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """A scroll by the wheel or the scrollbar takes the cursor along."""
+        super().watch_scroll_y(old_value, new_value)
+        if self._restoring or self._settling or not self.row_count or not self.size.height:
+            return
+        top = round(new_value)
+        bottom = top + self._page - 1
+        if not top <= self.cursor_row <= bottom:
+            self.move_cursor(row=min(max(self.cursor_row, top), bottom), scroll=False)
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if new.row == 0 and not self._restoring:
+            self._unseen.clear()  # the person went to the top: they have seen them
 
     def select_key(self, key: str) -> None:
         """Put the cursor on ``key`` if it is shown."""

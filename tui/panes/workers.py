@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from tui.data import TableData
+from tui.cells import TableData
+from tui.columns import ColumnSpec
 from tui.messages import Intent
 from tui.panes.base import TablePane
 
@@ -14,16 +15,16 @@ from tui.panes.base import TablePane
 class WorkersPane(TablePane):
     """Workers with their heartbeat age; a live one past its lease shows as ``lost``."""
 
-    COLUMNS: ClassVar[list[tuple[str, str]]] = [
-        ("id", "ID"),
-        ("pid", "PID"),
-        ("host", "Host"),
-        ("state", "State"),
-        ("job", "Job"),
-        ("beat", "Beat"),
-        ("done", "Done"),
-        ("failed", "Failed"),
-        ("queues", "Queues"),
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("id", "ID", max_width=16),
+        ColumnSpec("pid", "PID", max_width=8, drop=3),
+        ColumnSpec("host", "Host", max_width=16, drop=1),
+        ColumnSpec("state", "State", min_width=8),
+        ColumnSpec("job", "Job", max_width=14),
+        ColumnSpec("beat", "Beat", min_width=6, max_width=8),
+        ColumnSpec("done", "Done", max_width=8, drop=4),
+        ColumnSpec("failed", "Failed", max_width=8, drop=5),
+        ColumnSpec("queues", "Queues", flex=1, flex_min=10),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Start", "start"),
@@ -32,15 +33,15 @@ class WorkersPane(TablePane):
         ("Force stop", "force_stop"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("X", "stop_all", "Stop all"),
-        Binding("K", "force_stop", "Force stop"),
+        Binding("s", "start", "Start", tooltip="Start workers (asks how many)"),
+        Binding("x", "stop", "Stop", tooltip="Stop after its job (asks)"),
+        Binding("X", "stop_all", "Stop all", tooltip="Stop every worker (asks)"),
+        Binding("K", "force_stop", "Force stop", tooltip="Kill it and its job (asks)"),
     ]
-    """Worker keys; stopping is graceful (the job finishes) except ``K``."""
+    """Worker keys, each asking first; stopping is graceful (the job finishes) except ``K``."""
 
     def show(self, data: TableData) -> None:
-        self.apply_rows(data.rows)
+        self.apply_data(data)
         states = [raw["state"] for raw in data.raw.values()]
         lost, stopped = states.count("lost"), states.count("stopped")
         running = len(states) - lost - stopped

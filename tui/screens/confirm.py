@@ -1,20 +1,28 @@
-"""A yes/no question; the answer comes back through ``dismiss``."""
+"""Questions: yes/no, one of a few choices, and a number; answers come back by ``dismiss``.
+
+Each dialog focuses its safe answer with ``AUTO_FOCUS`` and answers through
+``tui.screens.close`` (see there why).
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui.screens import close
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks before anything that destroys or mass-changes data."""
+    """Asks before anything that destroys or mass-changes data; the question names the target."""
 
+    AUTO_FOCUS = "#no"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -33,20 +41,66 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
                 yield Button("No (n)", id="no", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
     def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        close(self, answer)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "yes")
+        close(self, event.button.id == "yes")
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """One of a few answers by its key, or ``escape`` to stay (``None``)."""
+
+    AUTO_FOCUS = "#stay"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "stay", "Stay")]
+    """Each choice has its own key (shown on its button); ``escape`` or ``n`` stays."""
+
+    def __init__(self, question: str, choices: list[tuple[str, str, str]], stay: str) -> None:
+        """
+        Args:
+            question: what is asked.
+            choices: (key, answer, label) for each choice.
+            stay: the label of the button that answers ``None``.
+        """
+        super().__init__()
+        self.question = question
+        self.choices = choices
+        self.stay = stay
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.question), classes="question")
+            with Horizontal(classes="buttons"):
+                for key, answer, label in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{answer}", compact=True)
+                yield Button(f"{self.stay} (esc)", id="stay", compact=True)
+
+    def on_key(self, event: events.Key) -> None:
+        for key, answer, _label in self.choices:
+            if event.key == key:
+                event.stop()
+                close(self, answer)
+                return
+
+    def action_stay(self) -> None:
+        close(self, None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        button = event.button.id or ""
+        close(self, button.removeprefix("choice-") if button.startswith("choice-") else None)
 
 
 class CountScreen(ModalScreen[int | None]):
-    """Asks for a whole number in a range (how many workers to start)."""
+    """Asks for a whole number in a range (how many workers to start).
 
+    A plain ``Input`` checked when submitted: Textual's ``Input(type="integer")``
+    validates every keystroke and dropped edits typed in a burst (``99``, enter,
+    backspace twice, ``2``, enter started 9 workers).
+    """
+
+    AUTO_FOCUS = "#count"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     """``escape`` backs out without starting anything."""
 
@@ -59,26 +113,23 @@ class CountScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
-            yield Input(str(self.default), id="count", type="integer", compact=True)
+            yield Input(str(self.default), id="count", compact=True)
             yield Static("", id="count-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Start", id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
     def _submit(self) -> None:
-        raw = self.query_one(Input).value.strip()
-        if not raw.isdigit() or not 1 <= int(raw) <= self.maximum:
+        raw = self.query_one("#count", Input).value.strip()
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.maximum:
             self.query_one("#count-error", Static).update(
-                f"enter a whole number from 1 to {self.maximum}"
+                Text(f"enter a whole number from 1 to {self.maximum} (got {raw!r})")
             )
             return
-        self.dismiss(int(raw))
+        close(self, int(raw))
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        close(self, None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -89,4 +140,4 @@ class CountScreen(ModalScreen[int | None]):
         if event.button.id == "ok":
             self._submit()
         else:
-            self.dismiss(None)
+            close(self, None)

@@ -11,9 +11,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Log, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound
@@ -21,17 +22,20 @@ from queuectl.lifecycle import reads
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
-from tui.data import Row, state_text, styled
+from tui.cells import Row, state_text, styled
+from tui.columns import ColumnSpec
+from tui.keybar import KeyBar
 from tui.messages import Intent
 from tui.panes.table import KeyedTable
+from tui.screens import close
 
 RUN_COLUMNS = [
-    ("attempt", "#"),
-    ("worker", "Worker"),
-    ("started", "Started"),
-    ("duration", "Took"),
-    ("outcome", "Outcome"),
-    ("exit", "Exit"),
+    ColumnSpec("attempt", "#"),
+    ColumnSpec("worker", "Worker", max_width=16, drop=1),
+    ColumnSpec("started", "Started", min_width=20),
+    ColumnSpec("duration", "Took", min_width=6),
+    ColumnSpec("outcome", "Outcome", min_width=9),
+    ColumnSpec("exit", "Exit", flex=1, flex_min=4),
 ]
 
 
@@ -52,9 +56,9 @@ class DetailLoaded(Message):
 def _fields(job: Job, now: float) -> Table:
     """Every job field as a key/value grid; untrusted text made inert, never markup."""
     grid = Table.grid(padding=(0, 1), expand=True)
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True, min_width=10)
     grid.add_column(ratio=1)
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True, min_width=9)
     grid.add_column(ratio=1)
 
     def when(epoch: float | None) -> Text:
@@ -114,11 +118,12 @@ def run_rows(runs: list[Run], now: float) -> list[Row]:
 class JobDetailScreen(Screen[None]):
     """Follows the job live: the output of a running attempt grows as its worker reports it."""
 
+    AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("escape,q", "back", "Back"),
         Binding("r", "intent('retry')", "Retry"),
-        Binding("c", "intent('cancel')", "Cancel"),
-        Binding("d", "intent('delete')", "Delete"),
+        Binding("c", "intent('cancel')", "Cancel", tooltip="Cancel (asks)"),
+        Binding("d", "intent('delete')", "Delete", tooltip="Delete (asks)"),
     ]
     """Detail keys: act on this job, or go back."""
 
@@ -131,20 +136,29 @@ class JobDetailScreen(Screen[None]):
         self._shown_run: str | None = None
         self._shown_output = ""
         self._follow_latest = True
+        self.view: JobView | None = None
+        """The job as last read (the app names it in confirmations)."""
         self.loads = 0
         """How many reads were applied; tests wait on it instead of sleeping."""
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Job {self.job_id}"), id="detail-title")
-        yield Static("", id="detail-fields")
-        yield KeyedTable(RUN_COLUMNS, id="runs")
-        yield Log(id="output", highlight=False, auto_scroll=True)
-        yield Footer()
+        yield Static(Text(f"Job {one_line(self.job_id)}"), id="detail-title")
+        with VerticalScroll(id="detail-fields-box", can_focus=False):
+            yield Static("", id="detail-fields")
+        runs = KeyedTable(RUN_COLUMNS, id="runs")
+        runs.border_title = "Runs"
+        yield runs
+        output = Log(id="output", highlight=False, auto_scroll=True)
+        output.border_title = "Output"
+        yield output
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#output", Log).border_title = "Output"
-        self.query_one("#runs", KeyedTable).border_title = "Runs"
         self.load()
+
+    def action_back(self) -> None:
+        """Back to the panes (``esc``/``q``); a second press in a burst does nothing."""
+        close(self)
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
@@ -161,7 +175,10 @@ class JobDetailScreen(Screen[None]):
             self.post_message(DetailLoaded(JobView(job, runs)))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if not self.is_current:
+            return  # gone back already: nothing to show it on
         view = message.view
+        self.view = view
         now = self.clock()
         if view.job is None:
             self.query_one("#detail-fields", Static).update(
@@ -207,7 +224,7 @@ class JobDetailScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        run_id = event.row_key.value
+        run_id = event.row_key.value if event.row_key is not None else None
         if run_id is None or run_id == self._shown_run:
             return
         latest = max(self._runs, key=int) if self._runs else None

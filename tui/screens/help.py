@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
+
+from tui.panes.config import ConfigPane
+from tui.panes.dlq import DlqPane
+from tui.panes.jobs import JobsPane
+from tui.panes.table import KeyedTable
+from tui.panes.workers import WorkersPane
+from tui.screens import close
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.detail import JobDetailScreen
 
 Section = tuple[str, list[BindingType]]
 
@@ -18,9 +29,13 @@ _KEY_NAMES = {
     "question_mark": "?",
     "slash": "/",
     "escape": "esc",
-    "enter": "enter",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "up": "↑",
+    "down": "↓",
     "ctrl+s": "ctrl+s",
-    "ctrl+p": "ctrl+p",
 }
 
 
@@ -29,39 +44,97 @@ def key_label(keys: str) -> str:
     return " / ".join(_KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
 
-def section_table(title: str, bindings: list[BindingType]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True, min_width=7)
-    table.add_column()
-    table.add_row(Text(title, style="bold underline"), "")
+def _merged(bindings: Sequence[BindingType]) -> list[BindingType]:
+    """One line per action: ``g`` and ``home`` both go to the first row, so ``g / Home``."""
+    merged: dict[str, Binding] = {}
     for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue
+        known = merged.get(binding.action)
+        if known is None:
+            merged[binding.action] = binding
+        else:
+            merged[binding.action] = Binding(
+                f"{known.key},{binding.key}",
+                binding.action,
+                known.description,
+                tooltip=known.tooltip,
+            )
+    return list(merged.values())
+
+
+def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
+    """The sections of the help: the app's keys, the rows', each pane's and each screen's."""
+    moves = {"cursor_down", "cursor_up", "page_up", "page_down"}
+    rows = [
+        *KeyedTable.BINDINGS,
+        *(b for b in DataTable.BINDINGS if isinstance(b, Binding) and b.action in moves),
+    ]
+    return [
+        ("Everywhere", [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
+        ("Rows (every table)", [*rows, Binding("enter", "select", "Details / edit")]),
+        ("Jobs pane (1)", [*JobsPane.BINDINGS, Binding("escape", "close_filter", "Close filter")]),
+        ("DLQ pane (2)", list(DlqPane.BINDINGS)),
+        ("Workers pane (3)", list(WorkersPane.BINDINGS)),
+        ("Config pane (4)", [*ConfigPane.BINDINGS, Binding("escape", "abandon", "Drop the edit")]),
+        (
+            "Job detail (enter)",
+            [*JobDetailScreen.BINDINGS, Binding("up,down", "pick_run", "Pick a run")],
+        ),
+        ("Dialogs", list(ConfirmScreen.BINDINGS)),
+    ]
+
+
+def section_table(title: str, bindings: list[BindingType]) -> Table:
+    """One section: its title above, then a key and what it does per line."""
+    table = Table.grid(padding=(0, 1))
+    table.title = Text(title, style="bold underline")
+    table.title_justify = "left"
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for binding in _merged(bindings):
         if isinstance(binding, Binding):
-            table.add_row(Text(key_label(binding.key)), Text(binding.description or ""))
+            table.add_row(
+                Text(key_label(binding.key)), Text(binding.tooltip or binding.description)
+            )
     return table
 
 
-def help_table(sections: list[Section]) -> Table:
-    """Sections side by side in two columns, so the whole list fits a small terminal."""
-    grid = Table.grid(padding=(0, 4))
-    grid.add_column()
-    grid.add_column()
-    half = (len(sections) + 1) // 2
-    left, right = sections[:half], sections[half:]
-    for index in range(half):
-        cells = [section_table(*left[index])]
-        cells.append(section_table(*right[index]) if index < len(right) else Text(""))
-        grid.add_row(*cells)
-        grid.add_row("", "")
-    return grid
+def help_table(sections: list[Section], columns: int) -> Table:
+    """The sections in ``columns`` columns of about equal length, each read top to bottom."""
+    lengths = [len(_merged(bindings)) + 2 for _, bindings in sections]
+    groups: list[list[Table]] = [[]]
+    filled = 0
+    for (title, bindings), length in zip(sections, lengths, strict=True):
+        if len(groups) < columns and groups[-1] and filled >= sum(lengths) / columns:
+            groups.append([])
+            filled = 0
+        groups[-1].append(section_table(title, bindings))
+        filled += length
+    outer = Table.grid(padding=(0, 3))
+    for _ in groups:
+        outer.add_column(ratio=1)
+    outer.add_row(*(Group(*_spaced(group)) for group in groups))
+    return outer
+
+
+def _spaced(tables: list[Table]) -> list[Table | Text]:
+    spaced: list[Table | Text] = []
+    for table in tables:
+        spaced.extend([table, Text("")])
+    return spaced
 
 
 class HelpScreen(ModalScreen[None]):
-    """The keys of the app, each pane and the detail screen."""
+    """The keys of the app, the tables, each pane and the detail screen; it scrolls."""
 
+    AUTO_FOCUS = "#help-body"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss_help", "Close")
+        Binding("escape,q,question_mark", "close_help", "Close"),
+        Binding("j", "scroll('down')", "Down", show=False),
+        Binding("k", "scroll('up')", "Up", show=False),
     ]
-    """Any of ``esc``, ``q`` or ``?`` closes the help."""
+    """``esc``, ``q`` or ``?`` closes; arrows, ``j``/``k`` and PgUp/PgDn scroll."""
 
     def __init__(self, sections: list[Section]) -> None:
         super().__init__()
@@ -69,10 +142,22 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Static(Text("queuectl dashboard — keys", style="bold"))
+            yield Static(Text("queuectl dashboard — keys (↑/↓ scroll, esc closes)", style="bold"))
             with VerticalScroll(id="help-body"):
-                yield Static(help_table(self.sections))
+                yield Static(id="help-keys")
             yield Static(Text("Every action is also a button and a command (ctrl+p).", style="dim"))
 
-    def action_dismiss_help(self) -> None:
-        self.dismiss(None)
+    def on_resize(self) -> None:
+        columns = 2 if self.size.width >= 76 else 1
+        for keys in self.query("#help-keys").results(Static):
+            keys.update(help_table(self.sections, columns))
+
+    def action_scroll(self, direction: str) -> None:
+        for body in self.query("#help-body").results(VerticalScroll):
+            if direction == "down":
+                body.scroll_down(animate=False)
+            else:
+                body.scroll_up(animate=False)
+
+    def action_close_help(self) -> None:
+        close(self)

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.errors import ValidationError
 from queuectl.jobspec import JobSpec, parse_spec
 from queuectl.textsafe import one_line
+from tui.screens import close
 
 FIELDS: list[tuple[str, str, str]] = [
     ("command", "Command", "shell command, e.g. make backup"),
@@ -51,6 +52,7 @@ def form_to_dict(values: dict[str, str]) -> dict[str, Any]:
 class NewJobScreen(ModalScreen[JobSpec | None]):
     """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown."""
 
+    AUTO_FOCUS = "#f-command"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Enqueue"),
@@ -69,23 +71,22 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
                 yield Button("Enqueue", id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#f-command", Input).focus()
-
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#f-{name}", Input).value for name, _, _ in FIELDS}
 
     def action_submit(self) -> None:
         """Validate through ``jobspec.parse_spec``; dismiss with the spec or show why not."""
+        if not self.is_active:
+            return  # already answered: a second enter in a burst must not enqueue twice
         try:
             spec = parse_spec(form_to_dict(self.values()))
         except ValidationError as exc:
             self.query_one("#form-error", Static).update(Text("✗ " + one_line(str(exc))))
             return
-        self.dismiss(spec)
+        close(self, spec)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        close(self, None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -96,4 +97,4 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         if event.button.id == "ok":
             self.action_submit()
         else:
-            self.dismiss(None)
+            close(self, None)

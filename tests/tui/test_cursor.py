@@ -1,0 +1,137 @@
+"""The highlighted row is always on screen, and it is the row an action acts on."""
+
+from __future__ import annotations
+
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.store.models import Job, Worker
+from tests.conftest import T0
+from tests.tui.conftest import (
+    refreshed,
+    seed_job,
+    seed_worker,
+    settled_on_screen,
+    wait_for,
+)
+from tui.panes.dlq import DlqPane
+from tui.panes.jobs import JobsPane
+from tui.panes.workers import WorkersPane
+from tui.screens.confirm import ConfirmScreen
+
+
+def _enqueue(*ids: str, now: float = T0) -> None:
+    enqueuing.enqueue_many([JobSpec(command=f"echo {i}", id=i) for i in ids], now=now, cwd="/")
+
+
+async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) -> None:
+    for index in range(5):
+        seed_job(f"old{index}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        assert pane.highlighted == "old4"
+        _enqueue("new0", "new1")
+        await refreshed(pilot)
+        assert pane.highlighted == "new1" and pane.table.cursor_row == 0
+        assert "new above" not in pane.status
+
+
+async def test_new_jobs_above_the_cursor_are_counted_and_g_goes_to_them(app_for) -> None:
+    for index in range(40):
+        seed_job(f"job{index:02d}", now=T0 - 100 + index)
+    Job.update(state="dead", attempts=4).where(Job.id == "job27").execute()
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press(*"jjjjjjjjjjjj")
+        chosen, place = pane.highlighted, pane.table.cursor_row - pane.table.scroll_y
+        assert chosen == "job27"
+        _enqueue("new0", "new1", "new2")
+        await refreshed(pilot)
+        await settled_on_screen(pilot, pane.table)
+        assert pane.highlighted == chosen
+        assert pane.table.cursor_row - pane.table.scroll_y == place
+        assert pane.status.startswith("▲ 3 new above (g)")
+        await pilot.press("r")  # acts on the job the person chose, not on a new one
+        await wait_for(pilot, lambda: Job.get_by_id("job27").state == "pending", "retried")
+        await pilot.press("g")
+        assert pane.highlighted == "new2"
+        assert "new above" not in pane.status
+
+
+async def test_a_pane_shown_again_has_its_cursor_on_screen(app_for) -> None:
+    for index in range(60):
+        seed_job(f"dead{index:02d}", state="dead", attempts=4, now=T0 - 1000 + index)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", *"jjjjjjjjjjjjjjjjjjjj")
+        dlq = app.query_one(DlqPane)
+        chosen = dlq.highlighted
+        await pilot.press("1")
+        for index in range(30):  # more dead jobs arrive while the DLQ is hidden
+            seed_job(f"late{index:02d}", state="dead", attempts=4, now=T0 - 10 + index * 0.1)
+        await refreshed(pilot)
+        await pilot.press("2")
+        await settled_on_screen(pilot, dlq.table)
+        assert dlq.highlighted == chosen
+        assert dlq.status.startswith("▲ 30 new above (g)")
+
+
+async def test_sorting_keeps_the_highlighted_job_and_shows_it(app_for) -> None:
+    for index in range(80):
+        seed_job(f"job{index:02d}", now=T0 - 1000 + index, priority=index % 7)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press(*"jjjjjjjjjj")
+        chosen = pane.highlighted
+        for key in ("o", "o", "o", "O", "o"):
+            await pilot.press(key)
+            await refreshed(pilot)
+            await settled_on_screen(pilot, pane.table)
+            assert pane.highlighted == chosen, pane.sort
+
+
+async def test_the_sort_is_shown_in_the_column_header(app_for) -> None:
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        table = app.query_one(JobsPane).table
+
+        def labels() -> list[str]:
+            return [str(column.label) for column in table.ordered_columns]
+
+        assert "Age ▲" in labels()  # newest first: the youngest at the top
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "Age ▼" in labels(), "oldest first")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "State ▲" in labels() and "Age" in labels(), "by state")
+        await pilot.press("O")
+        await wait_for(pilot, lambda: "State ▼" in labels(), "reversed")
+
+
+async def test_a_stopped_worker_stays_highlighted_and_on_screen(app_for, supervisor) -> None:
+    for index in range(30):
+        seed_worker(f"w{index:02d}", started_at=T0 - 1000 + index)
+    for index in range(20):
+        seed_worker(f"s{index:02d}", state="stopped", started_at=T0 - 5000 + index)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(WorkersPane)
+        await pilot.press("3", "j", "j")
+        chosen = pane.highlighted
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: ("stop", ([chosen], False)) in supervisor.calls, "stop")
+        Worker.update(state="stopped", stopped_at=T0).where(Worker.id == chosen).execute()
+        await refreshed(pilot)
+        await settled_on_screen(pilot, pane.table)
+        assert pane.highlighted == chosen
+        assert pane.table.cursor_row > 20  # it moved down among the stopped ones

@@ -1,0 +1,170 @@
+"""Every way out keeps unsaved config edits: the app asks save / discard / stay first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from queuectl.lifecycle import settings
+from tests.tui.conftest import refreshed, seed_job, wait_for
+from tui.panes.config import ConfigPane
+from tui.screens.confirm import ChoiceScreen, ConfirmScreen
+from tui.screens.detail import JobDetailScreen
+from tui.screens.help import HelpScreen
+
+
+async def _stage(pilot: Pilot[Any], key: str, value: str, *, submit: bool = True) -> ConfigPane:
+    """Edit ``key`` in the config pane; unless ``submit``, leave the value typed in the box."""
+    await pilot.press("4")
+    pane = pilot.app.query_one(ConfigPane)
+    pane.table.select_key(key)
+    await pilot.press("enter")
+    box = pane.query_one("#config-edit", Input)
+    await wait_for(pilot, lambda: box.has_focus, "edit box")
+    box.value = value
+    if submit:
+        await pilot.press("enter")
+    return pane
+
+
+async def _asked(pilot: Pilot[Any]) -> ChoiceScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), "save / discard / stay")
+    assert isinstance(app.screen, ChoiceScreen)
+    return app.screen
+
+
+async def test_q_quits_at_once_without_edits(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_q_with_a_staged_edit_asks_and_esc_stays(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "7")
+        await pilot.press("q")
+        question = await _asked(pilot)
+        assert question.question == "1 unsaved config change(s): max_retries=7"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "stayed")
+        assert app.is_running and pane.staged == {"max_retries": "7"}
+        assert app.tabs.active == "config"
+
+
+async def test_discard_quits_and_stores_nothing(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await _stage(pilot, "max_retries", "7")
+        await pilot.press("q")
+        await _asked(pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
+    assert settings.get("max_retries") == 3
+
+
+async def test_save_stores_the_edit_then_quits(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await _stage(pilot, "max_retries", "7")
+        await pilot.press("ctrl+q")
+        await _asked(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
+    assert settings.get("max_retries") == 7
+
+
+async def test_a_value_typed_but_not_entered_counts_and_is_saved(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await _stage(pilot, "backoff_base", "5", submit=False)
+        await pilot.press("ctrl+c")
+        question = await _asked(pilot)
+        assert "backoff_base=5 (being edited)" in question.question
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
+    assert settings.get("backoff_base") == 5.0
+
+
+async def test_a_refused_value_keeps_the_app_open_with_the_reason(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "500", submit=False)
+        await pilot.press("ctrl+q")  # q would be typed into the box
+        await _asked(pilot)
+        await pilot.press("s")
+        error = pane.query_one("#config-error")
+        await wait_for(pilot, lambda: "between 0 and 100" in str(error.render()), "reason")
+        assert app.is_running and settings.get("max_retries") == 3
+
+
+async def test_the_palette_quit_asks_too(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await _stage(pilot, "max_retries", "7")
+        quit_command = next(
+            command for command in app.get_system_commands(app.screen) if command.title == "Quit"
+        )
+        quit_command.callback()
+        await _asked(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "stayed")
+        await app.run_action("quit")  # the palette's own "Quit" entry
+        await _asked(pilot)
+
+
+async def test_switching_pane_by_key_asks_and_save_switches(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await _stage(pilot, "max_retries", "7")
+        await pilot.press("1")
+        await _asked(pilot)
+        assert app.tabs.active == "config"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: settings.get("max_retries") == 7, "saved")
+        await wait_for(pilot, lambda: app.tabs.active == "jobs", "switched")
+
+
+async def test_switching_pane_by_a_tab_click_asks_and_discard_switches(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "7")
+        await pilot.click("#--content-tab-dlq")
+        await _asked(pilot)
+        assert app.tabs.active == "config"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.tabs.active == "dlq", "switched")
+        assert pane.staged == {} and settings.get("max_retries") == 3
+
+
+async def test_q_goes_back_from_pushed_screens_and_is_a_letter_in_dialogs(app_for) -> None:
+    seed_job("a", state="completed")
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "closed")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, ConfirmScreen)

@@ -1,0 +1,161 @@
+"""A day of use: nothing grows per action, no key burst crashes, no stored time crashes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.widgets import Footer, Static
+
+from queuectl.store.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_for
+from tui.app import QueueApp
+from tui.panes.jobs import JobsPane
+from tui.screens.detail import JobDetailScreen
+
+
+def watcher_count(app: App[Any]) -> int:
+    """Entries in every node's reactive watcher lists (Textual keeps them in ``__watchers``)."""
+    nodes: list[DOMNode] = [app]
+    for screen in app.screen_stack:
+        nodes.extend(screen.walk_children(with_self=True))
+    return sum(
+        len(callbacks) for node in nodes for callbacks in getattr(node, "__watchers", {}).values()
+    )
+
+
+def node_count(app: App[Any]) -> int:
+    return sum(1 for _ in app.screen_stack[0].walk_children(with_self=True))
+
+
+# Every pane, then every dialog and screen, each closed again: what a person does all day.
+CYCLE = [
+    ("2",),
+    ("3",),
+    ("4",),
+    ("1",),
+    ("question_mark", "escape"),
+    ("enter", "escape"),
+    ("n", "escape"),
+    ("c", "n"),
+    ("d", "escape"),
+    ("slash", "escape"),
+    ("o", "O", "o"),
+    ("2", "p", "n", "R", "escape"),
+    ("3", "s", "escape", "x", "n", "X", "n", "K", "escape"),
+    ("4", "enter", "escape", "1"),
+]
+
+
+async def _cycle(pilot: Any) -> None:
+    for keys in CYCLE:
+        await pilot.press(*keys)
+        await pilot.pause()
+
+
+async def test_a_cycle_of_every_pane_and_dialog_leaves_the_watchers_unchanged(
+    app_for, supervisor
+) -> None:
+    seed_job("a", state="dead", attempts=4)
+    seed_job("b", state="processing", worker_id="w-a", started_at=T0 - 5)
+    seed_worker("w-a", state="busy", current_job="b")
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        await _cycle(pilot)  # the first cycle builds what lives for the session
+        await refreshed(pilot)
+        before = (watcher_count(app), node_count(app))
+        await _cycle(pilot)
+        await refreshed(pilot)
+        await wait_for(pilot, lambda: len(app.screen_stack) == 1, "every dialog closed")
+        assert (watcher_count(app), node_count(app)) == before
+        assert len(app.toasts) <= app.toasts.maxlen
+
+
+class _FooterApp(App[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "bell", "A"), Binding("b", "bell", "B")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("x")
+        yield Footer()
+
+
+async def test_textual_footer_still_leaks_a_watcher_per_key_per_rebuild() -> None:
+    """Why the dashboard draws its own key bar (``tui.keybar``), see Textualize/textual#6666.
+
+    When this fails, Textual prunes the watchers of removed footer keys itself and
+    ``Footer`` could come back.
+    """
+    app = _FooterApp()
+    async with app.run_test() as pilot:
+        footer = app.query_one(Footer)
+        await pilot.pause()
+        first = len(getattr(footer, "__watchers", {}).get("compact", []))
+        for _ in range(3):
+            app.screen.refresh_bindings()  # what a focus change or a pushed screen does
+            await pilot.pause()
+            await pilot.pause()
+        assert len(getattr(footer, "__watchers", {}).get("compact", [])) > first
+
+
+async def test_fast_answers_never_crash_or_pop_the_wrong_screen(app_for, supervisor) -> None:
+    """Keys typed faster than a dialog mounts or closes (``n`` ``esc``, a double ``y``)."""
+    seed_job("a", state="completed")
+    seed_job("d", state="dead", attempts=4, now=T0 - 700)
+    seed_worker("w-a")
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press(*["n", "escape"] * 4)
+        await pilot.press(*["question_mark", "escape", "escape"] * 3)
+        await pilot.press(*["enter", "escape", "escape"] * 3)
+        await pilot.press("2", "R", "n", "n", "p", "escape", "escape", "1")
+        await pilot.press("3", "x", "y", "y", "s", "escape", "escape", "1")
+        await pilot.press("4", "enter", "escape", "escape", "1")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 1, "back on the panes")
+        assert app.is_running and isinstance(app.screen.query_one(JobsPane), JobsPane)
+
+
+KEYS = [*"123456789nrcdRpsxXKoOjkgGyeu", "escape", "enter", "space", "slash"]
+KEYS += ["question_mark", "up", "down", "pageup", "pagedown", "home", "end", "tab", "ctrl+s"]
+
+
+async def test_a_random_burst_of_keys_never_crashes_the_app(app_for, supervisor) -> None:
+    for index in range(30):
+        seed_job(f"j{index:02d}", state=("pending", "dead", "completed")[index % 3])
+    seed_worker("w-a")
+    app = app_for()
+    rng = random.Random(15)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        for _ in range(4):
+            await pilot.press(*(rng.choice(KEYS) for _ in range(40)))
+            app.refresh_now()
+        await pilot.press(*["escape"] * 6)
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_times_no_date_can_show_are_a_placeholder(app_for) -> None:
+    seed_job("far", state="failed", attempts=1, run_at=1e18, finished_at=-1e18)
+    seed_run("far", 1, started_at=1e18, finished_at=1e18 + 5, outcome="failed", exit_code=1)
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        assert isinstance(app, QueueApp)
+        assert str(app.jobs_pane.table.cells_of("far")[5]) == "in >100y"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        fields = "".join(
+            segment.text
+            for y in range(8)
+            for segment in screen.query_one("#detail-fields").render_line(y)
+        )
+        assert "invalid time (1e+18) (>100y from now)" in fields
+        assert Job.get_by_id("far").run_at == 1e18  # shown, never altered

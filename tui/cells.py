@@ -1,0 +1,213 @@
+"""How a database row becomes table cells: the one place cells are made.
+
+Rows are first turned into *parts* (plain text and a style per cell, cheap to
+compare), then into ``rich.text.Text`` cells, reusing the previous refresh's
+cells where the parts did not change. Untrusted strings (commands, errors,
+worker ids) go through ``textsafe`` here. Nothing here knows the screen's width:
+cells hold whole values (up to ``CELL_LIMIT``) and the table cuts them to fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.cells import cell_len
+from rich.text import Text
+
+from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.models import JobState, Worker, WorkerState
+from queuectl.textsafe import one_line
+from queuectl.timeutil import human_duration
+
+CELL_LIMIT = 300
+"""Characters kept of a long command or error: more than any screen shows, and bounded."""
+
+STATE_STYLES: dict[str, str] = {
+    JobState.PENDING: "yellow",
+    JobState.PROCESSING: "bold cyan",
+    JobState.COMPLETED: "green",
+    JobState.FAILED: "dark_orange",
+    JobState.DEAD: "bold red",
+    JobState.CANCELLED: "bright_black",
+    WorkerState.IDLE: "green",
+    WorkerState.BUSY: "bold cyan",
+    WorkerState.STOPPING: "yellow",
+    WorkerState.STOPPED: "bright_black",
+    "lost": "bold red",
+}
+
+Cells = tuple[Text, ...]
+Row = tuple[str, Cells]
+Parts = tuple[tuple[str, str], ...]
+"""A row before it becomes ``Text``: (plain text, style) per cell, cheap to compare."""
+
+
+@dataclass
+class TableData:
+    """Ordered rows of one table, plus how many matched before the window cut them."""
+
+    rows: list[Row]
+    total: int
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parts: dict[str, Parts] = field(default_factory=dict)
+    """What each row's cells were made from, for the next refresh to compare with."""
+    widths: tuple[int, ...] = ()
+    """The widest cell of each column, in terminal cells (empty with no rows)."""
+    uniform: tuple[bool, ...] = ()
+    """Whether every row shows the same text in the column (one queue, no worker yet)."""
+
+
+def styled(value: str, style: str = "") -> Text:
+    """A cell that is never parsed as markup."""
+    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def state_text(state: str) -> Text:
+    return styled(*state_part(state))
+
+
+def state_part(state: str) -> tuple[str, str]:
+    return state, STATE_STYLES.get(state, "")
+
+
+def build_table(
+    items: list[tuple[str, Parts]],
+    total: int,
+    raw: dict[str, dict[str, Any]],
+    previous: TableData | None,
+) -> TableData:
+    """Turn parts into rows, reusing the previous refresh's cells where the parts match.
+
+    Making ``Text`` is most of a refresh's cost (500 rows × 9 cells), yet between
+    two refreshes most cells are unchanged (the age column is the one that moves).
+    A reused cell, or row, is the same object, so the table's diff sees it
+    unchanged without comparing text.
+    """
+    before_parts = previous.parts if previous is not None else {}
+    before_cells = dict(previous.rows) if previous is not None else {}
+    made: dict[tuple[str, str], Text] = {}
+
+    def cell_for(part: tuple[str, str]) -> Text:
+        # Equal parts share one Text: rendering never changes a Text, and most
+        # new cells repeat (every age of a bulk enqueue, "default", "0/4").
+        cell = made.get(part)
+        if cell is None:
+            cell = made[part] = styled(*part)
+        return cell
+
+    rows: list[Row] = []
+    for key, parts in items:
+        old_parts = before_parts.get(key)
+        if old_parts is None:
+            cells = tuple(map(cell_for, parts))
+        elif old_parts == parts:
+            cells = before_cells[key]
+        else:
+            cells = tuple(
+                cell if part == old_part else cell_for(part)
+                for part, old_part, cell in zip(parts, old_parts, before_cells[key], strict=True)
+            )
+        rows.append((key, cells))
+    widths, uniform = measure_parts([parts for _, parts in items])
+    return TableData(rows, total, raw, dict(items), widths, uniform)
+
+
+def measure_parts(rows: Sequence[Parts]) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """The widest text of each column, and whether the column holds one text throughout."""
+    if not rows:
+        return (), ()
+    columns = [{text for text, _ in column} for column in zip(*rows, strict=True)]
+    return tuple(max(map(_cells, texts)) for texts in columns), tuple(
+        len(texts) == 1 for texts in columns
+    )
+
+
+def measure(rows: Sequence[Sequence[Text]]) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """``measure_parts`` for rows already made into cells (small tables made on the UI side)."""
+    return measure_parts([tuple((cell.plain, "") for cell in cells) for cells in rows])
+
+
+def _cells(text: str) -> int:
+    """Terminal cells ``text`` takes: its length when ASCII, which skips a third of the cost."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def age(now: float, then: float | None) -> str:
+    return "" if then is None else age_text(now - then)
+
+
+def age_text(seconds: float) -> str:
+    """An age as people read one in a list: to the second only while it is young.
+
+    ``42s`` and ``4m05s`` under ten minutes, then ``12m``, ``3h10m``, ``2d4h``
+    (as ``kubectl get`` does). An age that ticked every second would redraw
+    every visible row every second on an idle dashboard; this one changes once
+    a minute past ten minutes.
+    """
+    if 600 <= seconds < 3600:
+        return f"{int(seconds) // 60}m"
+    return human_duration(seconds)
+
+
+def job_duration(row: dict[str, Any], now: float) -> float | None:
+    """How long the job ran (its last run), or has been running."""
+    if row["started_at"] is None:
+        return None
+    if row["state"] == JobState.PROCESSING:
+        return now - row["started_at"]
+    if row["finished_at"] is not None:
+        return max(0.0, row["finished_at"] - row["started_at"])
+    return None
+
+
+def job_parts(row: dict[str, Any], now: float) -> Parts:
+    """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
+    if row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
+        when = ("in " + age_text(row["run_at"] - now), "italic")
+    else:
+        when = (age(now, row["created_at"]), "")
+    return (
+        (one_line(row["id"]), ""),
+        state_part(row["state"]),
+        (str(row["priority"]), ""),
+        (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
+        (one_line(row["queue"]), ""),
+        when,
+        (human_duration(job_duration(row, now)), ""),
+        (one_line(row["worker_id"]), ""),
+        (one_line(row["command"], CELL_LIMIT), ""),
+    )
+
+
+def dlq_parts(row: dict[str, Any], now: float) -> Parts:
+    """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
+    code = row["exit_code"]
+    return (
+        (one_line(row["id"]), ""),
+        (str(row["attempts"]), ""),
+        (one_line(row["queue"]), ""),
+        (age(now, row["finished_at"]), ""),
+        ("" if code is None else str(code), ""),
+        (one_line(row["command"], CELL_LIMIT), ""),
+        (one_line(row["last_error"], CELL_LIMIT), "red"),
+    )
+
+
+def worker_parts(worker: Worker, now: float) -> Parts:
+    """The workers pane's cells, of a row whose ``state`` is as the core's rule sees it
+    (``lifecycle.workers.workers_as_seen``: ``lost`` for a worker that died)."""
+    state = worker.state
+    ended = state in ENDED_WORKER_STATES
+    return (
+        (one_line(worker.id), ""),
+        (str(worker.pid), ""),
+        (one_line(worker.host), ""),
+        state_part(state),
+        ("" if ended else one_line(worker.current_job or ""), ""),
+        ("" if state == WorkerState.STOPPED else human_duration(now - worker.heartbeat_at), ""),
+        (str(worker.jobs_done), "green"),
+        (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
+        (one_line(worker.queues, CELL_LIMIT), ""),
+    )

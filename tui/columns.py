@@ -1,0 +1,131 @@
+"""Which columns a table shows at a given width, and how wide each is.
+
+The reader (``tui.data``) formats whole cells and never knows the screen; this
+module decides, on the UI side, how they fit. Fixed columns are as wide as the
+widest cell seen (never narrower than ``min_width``, so a ticking age does not
+make the column jitter); flexible columns (the command, an error) share what is
+left and are cut with an ellipsis. When the flexible columns would get less
+than their ``flex_min``, droppable columns go first: those showing the same
+value on every row (one queue, no worker yet, nothing timed yet), then the
+rest, in ``drop`` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CELL_PADDING = 1
+"""Blank cells either side of every column (DataTable's ``cell_padding``)."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a table: how it is labelled, sized and given up."""
+
+    key: str
+    label: str
+    min_width: int = 0
+    """Never narrower than this: keeps columns of changing values (ages) steady."""
+    max_width: int | None = None
+    """Never wider than this; longer cells end with an ellipsis."""
+    flex: int = 0
+    """Above zero: takes this share of the spare width (and all of it if alone)."""
+    flex_min: int = 0
+    """A flexible column narrower than this makes droppable columns go."""
+    drop: int | None = None
+    """Order in which the column is given up when room is short; ``None``: never."""
+
+
+Layout = tuple[tuple[str, int], ...]
+"""The columns shown, in order, with the content width of each (padding excluded)."""
+
+
+def _fixed_width(spec: ColumnSpec, label_width: int, widest: int) -> int:
+    width = max(spec.min_width, widest)
+    if spec.max_width is not None:
+        width = min(width, spec.max_width)
+    return max(width, label_width)
+
+
+def fit_columns(
+    specs: Sequence[ColumnSpec],
+    labels: Mapping[str, int],
+    widest: Mapping[str, int],
+    uniform: Mapping[str, bool],
+    available: int,
+) -> Layout:
+    """The columns to show in ``available`` cells, and their widths.
+
+    Args:
+        specs: every column, in display order.
+        labels: the width of each column's header label (a sort arrow included).
+        widest: the widest cell of each column (0 when there are no rows).
+        uniform: whether every row shows the same value in the column.
+        available: the cells the table can use without a horizontal scrollbar.
+    """
+    pad = 2 * CELL_PADDING
+    fixed = {
+        spec.key: _fixed_width(spec, labels[spec.key], widest.get(spec.key, 0))
+        for spec in specs
+        if not spec.flex
+    }
+    shown = list(specs)
+
+    def spare() -> int:
+        return available - sum(fixed.get(s.key, 0) + pad for s in shown)
+
+    def flex_floor() -> int:
+        return sum(max(s.flex_min, labels[s.key]) for s in shown if s.flex)
+
+    droppable = sorted(
+        (s for s in specs if s.drop is not None),
+        key=lambda s: (not uniform.get(s.key, False), s.drop),
+    )
+    while spare() < flex_floor() and droppable:
+        shown.remove(droppable.pop(0))
+    widths = dict(fixed)
+    widths.update(_share(shown, labels, widest, spare()))
+    return tuple((s.key, widths[s.key]) for s in shown)
+
+
+def _share(
+    shown: Sequence[ColumnSpec], labels: Mapping[str, int], widest: Mapping[str, int], room: int
+) -> dict[str, int]:
+    """Split ``room`` between the flexible columns by their ``flex`` weights.
+
+    A column whose cells need less than its share takes only what it needs and
+    leaves the rest to the others; when every one fits, the last flexible column
+    takes what remains, so the table always spans the width.
+    """
+    flexible = [s for s in shown if s.flex]
+    want = {s.key: max(widest.get(s.key, 0), labels[s.key]) for s in flexible}
+    widths: dict[str, int] = {}
+    pending = list(flexible)
+    left = max(0, room)
+    while pending:
+        weight = sum(s.flex for s in pending)
+        fits = [s for s in pending if want[s.key] * weight <= left * s.flex]
+        if not fits or len(fits) == len(pending):
+            break
+        for spec in fits:
+            widths[spec.key] = want[spec.key]
+            left -= want[spec.key]
+            pending.remove(spec)
+    weight = sum(s.flex for s in pending)
+    if pending and all(want[s.key] * weight <= left * s.flex for s in pending):
+        for spec in pending:
+            widths[spec.key] = want[spec.key]
+            left -= want[spec.key]
+        widths[flexible[-1].key] += left
+        return widths
+    for index, spec in enumerate(pending):
+        share = left if index == len(pending) - 1 else left * spec.flex // weight
+        widths[spec.key] = max(labels[spec.key], share)
+        left -= share
+    return widths
+
+
+def total_width(layout: Layout) -> int:
+    """Cells the table takes with ``layout``, padding included."""
+    return sum(width + 2 * CELL_PADDING for _, width in layout)
