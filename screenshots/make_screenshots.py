@@ -5,6 +5,11 @@
 The demo database (``tui.demo.seed_demo``) and the app share one frozen
 clock, so the pictures are the same on every run: jobs running, failed, dead
 and queued, workers busy, idle, lost and stopped.
+
+``web.png`` is the browser view: ``queuectl web`` on the same demo queue,
+opened in headless Chromium (skipped, saying why, without Chromium and
+Playwright). The served app runs on the real clock, so that demo is seeded at
+the real now and the picture's ages move by a second or so between runs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from textual.widgets import Input
@@ -64,6 +70,39 @@ async def shoot(
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(folder)))
 
 
+BROWSER_VIEWPORT = {"width": 1200, "height": 640}
+
+
+def shoot_browser(folder: Path) -> Path | None:
+    """The Jobs pane as a browser shows it, from ``queuectl web`` in headless Chromium."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' browser helpers
+    from tests.web import browser as chromium
+    from tests.web.served import Served
+
+    reason = chromium.missing()
+    if reason:
+        print(f"web.png skipped: {reason}")
+        return None
+    from playwright.sync_api import sync_playwright
+
+    db.open_database("demo-web.db")
+    seed_demo(time.time())
+    db.close_database()
+    server = Served("demo-web.db")
+    try:
+        with sync_playwright() as playwright:
+            browser = chromium.launch(playwright)
+            tab = chromium.Tab(browser, server, viewport=BROWSER_VIEWPORT)
+            tab.wait_for_text("job-017")  # the newest job: the table is filled
+            tab.page.mouse.move(0, 0)  # no hover highlight where the focusing click landed
+            path = folder / "web.png"
+            tab.page.screenshot(path=str(path))
+            browser.close()
+    finally:
+        server.stop()
+    return path
+
+
 def main(folder: Path) -> None:
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +113,8 @@ def main(folder: Path) -> None:
         for name, keys, size in SHOTS:
             print(asyncio.run(shoot("demo.db", name, keys, size, folder)))
         db.close_database()
+        if (shot := shoot_browser(folder)) is not None:
+            print(shot)
 
 
 if __name__ == "__main__":

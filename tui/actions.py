@@ -33,6 +33,9 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
+READ_ONLY_INTENTS = frozenset({"detail", "refresh"})
+"""What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
+READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 
 
 def _supervisor() -> ModuleType:
@@ -52,6 +55,8 @@ class ActionsApp(App[None]):
     clock: Callable[[], float]
     refresh_interval: float
     last_snapshot: Snapshot | None
+    read_only: bool = False
+    """Every change refused (``on_intent`` before any question, ``run_in_thread`` whatever asks)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,6 +99,9 @@ class ActionsApp(App[None]):
         Args:
             then: run on the UI thread after a success (quitting once edits are saved).
         """
+        if self.read_only:  # every change passes here: the read-only guarantee
+            self.call_from_thread(self.say, READ_ONLY_MESSAGE, error=True)
+            return
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
@@ -153,6 +161,9 @@ class ActionsApp(App[None]):
     # --- intents ----------------------------------------------------------------------
 
     def on_intent(self, message: Intent) -> None:
+        if self.read_only and message.action not in READ_ONLY_INTENTS:
+            self.say(READ_ONLY_MESSAGE, error=True)  # before a confirmation asks in vain
+            return
         handler = getattr(self, f"_intent_{message.action}")
         handler(message.target)
 

@@ -87,9 +87,11 @@ class QueueApp(ActionsApp):
         clock: Callable[[], float] = time.time,
         refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
         freeze_startup_heap: bool = False,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self.location = location
+        self.read_only = read_only
         self.freeze_startup_heap = freeze_startup_heap
         self.clock = clock
         self.refresh_interval = refresh_interval
@@ -221,6 +223,8 @@ class QueueApp(ActionsApp):
         """
         if action not in MAIN_SCREEN_ACTIONS:
             return True
+        if action == "new_job" and self.read_only:
+            return False
         if isinstance(self.screen, ModalScreen):
             return False
         if isinstance(self.screen, JobDetailScreen):
@@ -348,6 +352,7 @@ def make_app(
     clock: Callable[[], float] = time.time,
     refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
     freeze_startup_heap: bool = False,
+    read_only: bool = False,
 ) -> QueueApp:
     """The dashboard for the database at ``location``: used by ``queuectl tui`` and the tests.
 
@@ -359,6 +364,7 @@ def make_app(
         clock=clock,
         refresh_interval=refresh_interval,
         freeze_startup_heap=freeze_startup_heap,
+        read_only=read_only,
     )
 
 

@@ -16,6 +16,7 @@ from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
 from queuectl.cli.settings import config
 from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
+from queuectl.cli.web import web
 from queuectl.cli.workers import COMMANDS as WORKER_COMMANDS
 
 
@@ -43,6 +44,7 @@ for command in (
     dlq,
     config,
     *WORKER_COMMANDS,
+    web,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,129 @@
+"""``queuectl web``: the dashboard in a browser (the optional ``web`` extra)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from queuectl.cli.common import AppContext, db_option, pass_app
+
+EXTRA_MODULES = frozenset({"aiohttp", "textual_serve"})
+"""What ``pip install 'queuectl[web]'`` adds; only their absence means the extra is missing."""
+
+
+@click.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; only loopback unless --allow-remote.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="Keep the token in this private file (0600; made with a new token if missing), "
+    "so the URL stays the same across restarts. Default: a new token each start.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback. Anyone with the URL can run commands: "
+    "prefer 'ssh -L'.",
+)
+@click.option("--read-only", is_flag=True, help="Serve a dashboard whose every action is off.")
+@click.option(
+    "--idle-timeout",
+    default="30m",
+    show_default=True,
+    metavar="DURATION",
+    help="End a session after this long without input (0: never).",
+)
+@db_option
+@pass_app
+def web(
+    app: AppContext,
+    host: str,
+    port: int,
+    open_browser: bool,
+    token_file: str | None,
+    allow_remote: bool,
+    read_only: bool,
+    idle_timeout: str,
+) -> None:
+    """Serve the dashboard to a browser, behind a token.
+
+    Prints the URL to open (it holds the token) and serves until Ctrl+C. Each
+    browser tab runs its own dashboard, as `queuectl tui` does, at most 8 at once.
+    From another machine, forward the port rather than exposing it:
+
+    \b
+    ssh -L 8000:127.0.0.1:8000 server 'queuectl web'
+    """
+    from queuectl.timeutil import parse_duration
+    from queuectl.web import access
+
+    idle_seconds = parse_duration(idle_timeout, what="--idle-timeout")
+    remote = access.check_listen_host(host, allow_remote=allow_remote)
+    try:
+        from queuectl.web.server import WebSettings, serve
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
+            raise
+        raise click.ClickException(
+            "the web dashboard is an optional extra: pip install 'queuectl[web]'"
+        ) from None
+    token = access.read_token_file(token_file) if token_file else access.new_token()
+    location = app.open()  # a bad database fails here, before anything listens
+    from queuectl.store import db
+
+    db.close_database()  # the sessions open their own; the server never reads it
+    settings = WebSettings(
+        location=location,
+        token=token,
+        host=host,
+        port=port,
+        remote=remote,
+        read_only=read_only,
+        idle_timeout=idle_seconds,
+    )
+    _log_to_stderr()
+    if remote:
+        logging.getLogger("queuectl.web").warning(
+            "serving beyond this machine over plain HTTP: the token crosses the network "
+            "unencrypted; prefer 'ssh -L', or put TLS in front"
+        )
+    import asyncio
+
+    asyncio.run(serve(settings, announce=_announce, open_browser=open_browser))
+
+
+def _announce(url: str) -> None:
+    """The tokened URL, alone on its line on stdout, at once (a script may be waiting for it)."""
+    sys.stdout.write(url + "\n")
+    sys.stdout.flush()
+
+
+def _log_to_stderr() -> None:
+    """Session and server news on stderr, one ``queuectl web: …`` line each.
+
+    Replaces the handler an earlier call installed (tests run the command many
+    times in one process, each with its own stderr).
+    """
+    logger = logging.getLogger("queuectl.web")
+    for old in [h for h in logger.handlers if h.get_name() == "queuectl-web"]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("queuectl-web")
+    handler.setFormatter(logging.Formatter("queuectl web: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

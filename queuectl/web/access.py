@@ -1,0 +1,188 @@
+"""Who may use a served dashboard: the token, where the server listens, who is calling.
+
+The dashboard can enqueue shell commands, so anyone who reaches a served port
+without a check can run commands as the user who started it. The rules:
+
+- every request carries the server's token (in the URL, or in the cookie the
+  tokened page sets), compared in constant time;
+- the server listens on loopback unless ``--allow-remote`` says otherwise
+  (``ssh -L`` is the way to reach it from elsewhere);
+- on loopback, the ``Host`` header must name loopback, so a DNS-rebound name
+  cannot reach the server through the browser; a websocket's ``Origin`` must
+  be the page's own.
+
+Standard library only, so each rule is tested without a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+import secrets
+import socket
+import stat
+from urllib.parse import urlsplit
+
+from queuectl.errors import QueueError, ValidationError
+
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+"""A token goes into URLs as it is: URL-safe characters, and long enough to guess never."""
+
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def new_token() -> str:
+    """A fresh random token: 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_matches(given: str | None, expected: str) -> bool:
+    """Whether ``given`` is the token, in time that does not depend on where they differ."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def cookie_name(token: str) -> str:
+    """The cookie that carries this server's token.
+
+    Browsers share cookies across the ports of a host, so servers forwarded to
+    ``localhost:8000`` and ``localhost:8001`` would overwrite each other's
+    cookie under one fixed name; a name derived from the token never collides.
+    """
+    return "queuectl_" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def read_token_file(path: str) -> str:
+    """The token stored in ``path``; a missing file is created with a new token (0600).
+
+    Raises:
+        QueueError: the file is not a regular file, is not owned by this user,
+            can be read or written by others, or does not hold a usable token.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return _create_token_file(path)
+    except OSError as exc:
+        raise QueueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)  # of the file opened, so a swap after the check changes nothing
+        if not stat.S_ISREG(info.st_mode):
+            raise QueueError(f"the token file {path} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise QueueError(
+                f"the token file {path} belongs to another user (uid {info.st_uid}); "
+                "it must be yours and private (chmod 600)"
+            )
+        if info.st_mode & 0o077:
+            raise QueueError(
+                f"the token file {path} is open to other users "
+                f"(mode {stat.S_IMODE(info.st_mode):o}); make it private: chmod 600 {path}"
+            )
+        token = os.read(fd, 4096).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise QueueError(
+            f"the token file {path} must hold one token of 16-256 characters "
+            "from A-Z a-z 0-9 . _ ~ - (delete the file and a new one is made)"
+        )
+    return token
+
+
+def _create_token_file(path: str) -> str:
+    token = new_token()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise QueueError(f"cannot create the token file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        handle.write(token + "\n")
+    return token
+
+
+def is_loopback_name(name: str) -> bool:
+    """A loopback address or ``localhost`` (and its subdomains), without asking DNS.
+
+    Used on the ``Host`` header, where asking DNS is what a rebinding attack wants.
+    """
+    name = name.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_host(host: str, *, allow_remote: bool) -> bool:
+    """Whether listening on ``host`` reaches beyond this machine; refused without ``allow_remote``.
+
+    A name is resolved here (it is the user's own setting): it counts as
+    loopback only if every address it resolves to is.
+
+    Raises:
+        ValidationError: ``host`` is not loopback and ``allow_remote`` is false,
+            or it does not resolve.
+    """
+    if is_loopback_name(host):
+        return False
+    if host not in WILDCARD_HOSTS:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            raise ValidationError(f"cannot resolve --host {host!r}") from None
+        if infos and all(is_loopback_name(str(info[4][0])) for info in infos):
+            return False
+    if not allow_remote:
+        raise ValidationError(
+            f"refusing to serve on {host or 'every address'}: anyone who reaches the port "
+            "could run commands as you; reach it over 'ssh -L' instead, or pass --allow-remote"
+        )
+    return True
+
+
+def host_header_allowed(host_header: str | None, *, listen_host: str, remote: bool) -> bool:
+    """Whether a request's ``Host`` may reach this server.
+
+    Served on loopback, only loopback names (any port, so ``ssh -L 9000:…:8000``
+    works) or the ``--host`` given. Served remotely, any name: the token guards it.
+    """
+    if remote:
+        return True
+    hostname = _hostname(host_header)
+    if hostname is None:
+        return False
+    return is_loopback_name(hostname) or hostname == listen_host.strip("[]").lower()
+
+
+def origin_matches(origin: str | None, host_header: str | None) -> bool:
+    """Whether a websocket's ``Origin`` is the page this server served (same host and port)."""
+    if not origin or not host_header:
+        return False
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host_header.lower()
+
+
+def _hostname(host_header: str | None) -> str | None:
+    if not host_header:
+        return None
+    try:
+        return urlsplit(f"//{host_header}").hostname
+    except ValueError:
+        return None
+
+
+def url_host(host: str) -> str:
+    """``host`` as written in a URL: IPv6 in brackets, a wildcard as this machine's name."""
+    if host in WILDCARD_HOSTS:
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,71 @@
+"""The process behind one browser session: ``python -m queuectl.web.child``.
+
+``queuectl web`` starts one per websocket and hands it everything through the
+environment, never the command line (every user can read command lines in
+``ps``, and a PostgreSQL URL may hold a password):
+
+- ``QUEUECTL_DB``: the database, already resolved by the server;
+- ``QUEUECTL_WEB_READ_ONLY=1``: a dashboard that changes nothing;
+- ``QUEUECTL_WEB_SERVER``: the server's pid, to die with it;
+- Textual's ``TEXTUAL_DRIVER`` (its web driver), ``COLUMNS`` and ``ROWS``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+
+READ_ONLY_ENV = "QUEUECTL_WEB_READ_ONLY"
+SERVER_PID_ENV = "QUEUECTL_WEB_SERVER"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_server() -> None:
+    """Never outlive the server, even when it is killed with ``kill -9``.
+
+    On a clean stop the server kills every session's group itself; this covers
+    the server dying without a chance to. Linux: the kernel sends SIGKILL when
+    the parent dies (``PR_SET_PDEATHSIG``). Elsewhere: a thread notices the
+    parent change within a second.
+    """
+    server = int(os.environ.get(SERVER_PID_ENV) or 0)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    elif server:
+        threading.Thread(target=_exit_when_orphaned, args=(server,), daemon=True).start()
+    if server and os.getppid() != server:
+        os._exit(1)  # the server died before the kernel was told to watch it
+
+
+def _exit_when_orphaned(server: int) -> None:
+    while os.getppid() == server:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def main() -> None:
+    die_with_server()
+    from queuectl.location import resolve_location, skip_postgres_drivers
+
+    location = resolve_location()
+    skip_postgres_drivers(location)
+    from queuectl.errors import QueueError
+    from tui.app import make_app
+
+    read_only = os.environ.get(READ_ONLY_ENV) == "1"
+    try:
+        app = make_app(location, freeze_startup_heap=True, read_only=read_only)
+    except QueueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The served dashboard in a real Chromium: it paints, keys reach it, and nothing outlives a tab.
+
+The screen is a canvas, so the tests read effects: the database, the process
+table, the pixels of a screenshot, and what the app drew, as text
+(``tests.web.browser.Tab``), to know a pane is on screen before a key is pressed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from tests.polling import wait_until
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, PAINT_TIMEOUT_MS, Tab
+from tests.web.conftest import job_state, seed
+from tests.web.served import Served
+
+
+@pytest.fixture(scope="module")
+def tab(browser, served) -> Iterator[Tab]:
+    """One tab for the module's looks and keys: each new tab costs a session's start."""
+    opened = Tab(browser, served)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def fresh_db(tmp_path) -> str:
+    path = str(tmp_path / "served-queue.db")
+    seed(path)
+    return path
+
+
+def test_the_tokened_url_loads_and_its_first_frame_paints(tab, served):
+    assert tab.page.title() == "served-queue.db · queuectl"
+    tab.wait_for_text("dead-1")  # the jobs table, read from the database
+    # A blank or failed page is one or two colours; text in several colours is hundreds.
+    assert tab.colours() > 50
+
+
+def test_keys_reach_the_app_the_dlq_pane_retries_a_dead_job(tab, served):
+    tab.wait_for_text("dead-1")
+    tab.press("2", then_shows="Last error")  # a column only the DLQ pane has
+    tab.page.keyboard.press("r")
+    wait_until(lambda: job_state(served.db, "dead-1") == "pending", 10, "dead-1 to be pending")
+    assert job_state(served.db, "done-1") == "completed"  # the retry went to the DLQ's row
+
+
+def test_a_read_only_dashboard_takes_keys_and_changes_nothing(browser, fresh_db):
+    server = Served(fresh_db, "--read-only")
+    try:
+        tab = Tab(browser, server)
+        assert tab.page.title() == "served-queue.db (read-only) · queuectl"
+        tab.wait_for_text("dead-1")
+        tab.press("2", then_shows="Last error")
+        tab.press("r", then_shows="read-only")
+        tab.press("R", then_shows="read-only")  # no confirmation asked in vain either
+        assert job_state(fresh_db, "dead-1") == "dead"
+        tab.close()
+    finally:
+        server.stop()
+
+
+def test_an_abrupt_browser_kill_leaves_no_app_behind(served, capsys):
+    """Chromium killed with SIGKILL, as a crashed or killed screenshot run ends."""
+    before = len(served.sessions())
+    with tempfile.TemporaryDirectory() as profile:
+        chromium = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_ARGS, f"--user-data-dir={profile}", served.url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its group: the browser and every helper it started
+        )
+        try:
+            during = len(served.wait_sessions(before + 1, timeout=PAINT_TIMEOUT_MS / 1000))
+        finally:
+            os.killpg(chromium.pid, signal.SIGKILL)
+            chromium.wait()
+        served.wait_sessions(before, timeout=5)
+    after = len(served.sessions())
+    with capsys.disabled():
+        print(f"\nsession processes: before {before}, with the tab {during}, after kill {after}")
+    assert (during, after) == (before + 1, before)

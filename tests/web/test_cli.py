@@ -1,0 +1,78 @@
+"""``queuectl web`` refusing what it must refuse: one line on stderr, the documented exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from queuectl.cli import cli
+from tests.test_import_hygiene import loaded_modules
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def one_line_error(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_a_host_beyond_loopback_is_refused_without_allow_remote(db_path, host):
+    line = one_line_error(run("web", "--host", host), 2)
+    assert "--allow-remote" in line and "ssh -L" in line
+    assert not os.path.exists(db_path)  # refused before the database is even opened
+
+
+def test_without_the_extra_it_says_how_to_install_it(db_path, monkeypatch):
+    for name in [m for m in sys.modules if m.startswith(("queuectl.web.server", "aiohttp"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if it were not installed
+    line = one_line_error(run("web"), 1)
+    assert line == "Error: the web dashboard is an optional extra: pip install 'queuectl[web]'"
+
+
+def test_a_token_file_others_can_read_is_refused(db_path, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("a" * 32)
+    token_file.chmod(0o644)
+    line = one_line_error(run("web", "--token-file", str(token_file)), 1)
+    assert "chmod 600" in line
+    assert not os.path.exists(db_path)
+
+
+@pytest.mark.parametrize("value", ["soon", "-5s"])
+def test_a_bad_idle_timeout_is_a_usage_error(db_path, value):
+    line = one_line_error(run("web", "--idle-timeout", value), 2)
+    assert "--idle-timeout" in line
+
+
+def test_a_port_in_use_is_one_line(db_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line_error(run("web", "--port", str(port)), 1)
+    assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_an_unusable_database_fails_before_anything_listens(tmp_path):
+    not_a_db = tmp_path / "junk.db"
+    not_a_db.write_bytes(b"this is not a database" * 100)
+    before = not_a_db.read_bytes()
+    line = one_line_error(run("--db", str(not_a_db), "web", "--port", "0"), 1)
+    assert "junk.db" in line
+    assert not_a_db.read_bytes() == before
+
+
+def test_the_cli_loads_nothing_of_the_server_until_web_runs():
+    modules = loaded_modules("import queuectl.cli")
+    assert not {m for m in modules if m.startswith(("aiohttp", "textual_serve", "queuectl.web"))}

@@ -1,0 +1,101 @@
+"""``queuectl web --read-only``: the dashboard shows everything and changes nothing.
+
+Pilot tests of the app as the served process builds it (``read_only=True``):
+every key, button and palette entry that would change the database is refused
+with a toast before any confirmation is asked, and whatever still reaches the
+core (a config save) is refused there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from queuectl.lifecycle import settings
+from queuectl.store import db
+from tests.conftest import T0, dump
+from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
+from tui.app import QueueApp, make_app
+from tui.panes.config import ConfigPane
+from tui.screens.confirm import ConfirmScreen, CountScreen
+from tui.screens.detail import JobDetailScreen
+from tui.screens.new_job import NewJobScreen
+
+REFUSED = "read-only"
+
+
+@pytest.fixture
+def read_only(db_path: str) -> Callable[[Callable[[QueueApp, Any], Awaitable[None]]], None]:
+    """Runs a scenario on a read-only dashboard, then proves the database is unchanged."""
+    db.open_database(db_path)
+    seed_job("d1", state="dead", attempts=1, last_error="exit 1", finished_at=T0 - 50)
+    seed_job("p1", now=T0 - 30)
+    seed_worker("w-1")
+    before = dump(db_path)
+
+    def run(scenario: Callable[[QueueApp, Any], Awaitable[None]]) -> None:
+        app = make_app(db_path, clock=lambda: T0, refresh_interval=3600.0, read_only=True)
+
+        async def drive() -> None:
+            async with app.run_test(size=(120, 30)) as pilot:
+                await refreshed(pilot)
+                await scenario(app, pilot)
+                await pilot.pause()
+                assert not isinstance(app.screen, ConfirmScreen | CountScreen | NewJobScreen)
+
+        asyncio.run(drive())
+        db.open_database(db_path)
+        assert dump(db_path) == before
+
+    return run
+
+
+def refusals(app: QueueApp) -> int:
+    return sum(REFUSED in toast for toast in app.toasts)
+
+
+def test_every_pane_action_is_refused_before_it_asks(read_only):
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        for pane, keys in [("1", "rcd"), ("2", "rRp"), ("3", "sxXK")]:
+            await pilot.press(pane)
+            for key in keys:
+                expected = refusals(app) + 1
+                await pilot.press(key)
+                await wait_for(pilot, lambda n=expected: refusals(app) == n, f"{pane}: {key!r}")
+
+    read_only(scenario)
+
+
+def test_new_job_is_off_in_keys_and_palette(read_only):
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        await pilot.press("n")
+        assert not await app.run_action("new_job")  # what the palette entry runs
+        assert not app.active_bindings.get("n")  # and the footer does not offer it
+
+    read_only(scenario)
+
+
+def test_details_still_open_and_their_actions_are_refused(read_only):
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the details")
+        await pilot.press("r", "d")
+        await wait_for(pilot, lambda: refusals(app) == 2, "two refusals")
+
+    read_only(scenario)
+
+
+def test_a_config_save_is_refused_where_it_reaches_the_core(read_only):
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        settings.set_value("backoff_base", "5")  # (dump() is taken before: put it back below)
+        await pilot.press("4")
+        app.query_one(ConfigPane).table.select_key("backoff_base")
+        await pilot.press("r", "ctrl+s")
+        await wait_toast(pilot, REFUSED)
+        assert settings.get("backoff_base") == 5.0
+        settings.reset("backoff_base")
+
+    read_only(scenario)

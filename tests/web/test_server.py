@@ -1,0 +1,330 @@
+"""A real ``queuectl web``, reached over HTTP and websockets the way a browser reaches it.
+
+The token guards every route and no app process starts without it; each
+session is a process group of its own, handed the database only through its
+environment, and gone when its socket, its idle time or its server ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import stat
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.polling import wait_until
+from tests.web.conftest import seed
+from tests.web.served import Served, Sockets, cmdline, environ, get, session_processes
+
+PATHS = ["/", "/static/js/textual.js", "/static/fonts/RobotoMono-VariableFont_wght.ttf", "/ws"]
+
+
+@pytest.mark.parametrize("path", [*PATHS, "/download/anything", "/static/", "/nowhere"])
+def test_without_the_token_every_route_is_403_and_no_app_starts(served, path):
+    token = served.token
+    for query in ["", "?token=", "?token=wrong", f"?token={token[:-1]}", f"?Token={token}"]:
+        status, _, body = get(served, path + query)
+        assert status == 403, (path, query, body)
+        assert "holds the token" in body and token not in body
+    assert get(served, path, Cookie=f"queuectl_0123456789ab={token}")[0] == 403  # not its name
+    assert served.sessions() == []
+
+
+def test_a_websocket_without_the_token_is_403_and_starts_no_app(served):
+    sockets = Sockets(served)
+    try:
+        assert sockets.connect(token="") == 403
+        assert sockets.connect(token="not-the-token-at-all") == 403
+        assert served.sessions() == []
+    finally:
+        sockets.close_all()
+
+
+def test_the_tokened_url_serves_our_page_with_nothing_from_elsewhere(served):
+    status, headers, page = get(served, "/?token=" + served.token)
+    assert status == 200
+    title = re.search(r"<title>(.*)</title>", page).group(1)
+    assert title == "served-queue.db · queuectl"
+    # Every URL in the page is this server's: relative, or the websocket on its own host.
+    absolute = re.findall(r"\b[a-z]+://[^\s\"'<>]+", page)
+    assert absolute == [f"ws://{served.origin.removeprefix('http://')}/ws"], absolute
+    assert "@font-face" in page and "googleapis" not in page
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert headers["Referrer-Policy"] == "no-referrer"
+    cookie = headers["Set-Cookie"]
+    assert served.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+@pytest.mark.parametrize("path", PATHS[1:3])
+def test_assets_need_the_token_too_and_take_it_from_the_cookie(served, path):
+    assert get(served, path)[0] == 403
+    assert get(served, f"{path}?token={served.token}")[0] == 200
+    _, headers, _ = get(served, "/?token=" + served.token)
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert get(served, path, Cookie=cookie)[0] == 200
+
+
+def test_a_foreign_host_or_origin_is_refused_even_with_the_token(served):
+    # A DNS-rebound name reaching the loopback port carries its own Host.
+    status, _, _ = get(served, f"/?token={served.token}", Host="evil.example:80")
+    assert status == 403
+    sockets = Sockets(served)
+    try:
+        assert sockets.connect(origin="http://evil.example") == 403
+        assert sockets.connect(origin="null") == 403
+        assert served.sessions() == []
+    finally:
+        sockets.close_all()
+
+
+def test_a_session_is_its_own_process_group_and_gets_the_database_only_by_environment(served):
+    sockets = Sockets(served)
+    try:
+        socket = sockets.connect()
+        (pid,) = served.wait_sessions(1)
+        assert os.getpgid(pid) == pid != os.getpgid(served.pid)  # its own group, to kill whole
+        assert os.getsid(pid) == pid
+        assert served.db not in cmdline(pid)
+        assert cmdline(pid).split() == [sys.executable, "-m", "queuectl.web.child"]
+        assert environ(pid)["QUEUECTL_DB"] == served.db
+        assert served.token not in " ".join(environ(pid).values())  # the token stays in the server
+        assert sockets.receive(socket).type.name == "BINARY"  # the app's first frame
+        sockets.close(socket)
+        served.wait_sessions(0, timeout=5)
+    finally:
+        sockets.close_all()
+    served.wait_log(r"session \d+ closed: the browser left")
+
+
+def test_a_password_in_the_database_url_never_reaches_a_command_line_or_the_page(pg_url):
+    # Trust authentication ignores the password, so the server really connects with it.
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-pw@", 1)
+    assert "s3cret-pw" in url
+    server = Served(url)
+    sockets = Sockets(server)
+    try:
+        socket = sockets.connect()
+        (pid,) = server.wait_sessions(1)
+        assert sockets.receive(socket).type.name == "BINARY"
+        for process in [pid, *_descendants(pid)]:
+            assert "s3cret-pw" not in cmdline(process)
+        assert environ(pid)["QUEUECTL_DB"] == url
+        _, _, page = get(server, "/?token=" + server.token)
+        assert "s3cret-pw" not in page and "postgres:***@" in page
+    finally:
+        sockets.close_all()
+        server.stop()
+    assert "s3cret-pw" not in server.log()
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat_line = open(f"/proc/{entry}/stat").read()  # noqa: SIM115
+            except OSError:
+                continue
+            if int(stat_line[stat_line.rfind(")") + 2 :].split()[1]) == pid:
+                children.append(int(entry))
+                children += _descendants(int(entry))
+    return children
+
+
+def test_a_ninth_session_gets_a_clear_page_and_no_app(served):
+    sockets = Sockets(served)
+    try:
+        first = [sockets.connect() for _ in range(8)]
+        assert all(not isinstance(s, int) for s in first)
+        served.wait_sessions(8)
+        status, _, page = get(served, "/?token=" + served.token)
+        assert status == 503
+        assert "All 8 dashboard sessions are in use" in page
+        assert "Close a tab that shows this dashboard, then reload this page." in page
+        assert sockets.connect() == 503  # a page loaded earlier cannot start a ninth either
+        assert len(served.sessions()) == 8
+        sockets.close(first[0])
+        served.wait_sessions(7)
+        # The slot frees once the session is reaped and forgotten, just after its process goes.
+        wait_until(lambda: get(served, "/?token=" + served.token)[0] == 200, 10, "a free slot")
+    finally:
+        sockets.close_all()
+    served.wait_sessions(0)
+
+
+def test_an_idle_session_is_ended_and_its_group_killed(seeded):
+    server = Served(seeded, "--idle-timeout", "1s")
+    sockets = Sockets(server)
+    try:
+        socket = sockets.connect()
+        server.wait_sessions(1)
+        wait_until(lambda: sockets.receive(socket).type.name == "CLOSE", 10, "the server to close")
+        server.wait_sessions(0, timeout=5)
+        server.wait_log(r"session \d+ closed: idle for 1\.0s")
+    finally:
+        sockets.close_all()
+        server.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_server_ends_every_session(seeded, sig):
+    server = Served(seeded)
+    sockets = Sockets(server)
+    try:
+        sockets.connect()
+        server.wait_sessions(1)
+        assert server.stop(sig) == 0
+        assert session_processes(server.pid) == []
+        assert "closed: the server stopped" in server.log()
+    finally:
+        sockets.close_all()
+
+
+def test_a_killed_server_takes_its_sessions_with_it(seeded):
+    server = Served(seeded)
+    sockets = Sockets(server)
+    try:
+        sockets.connect()
+        server.wait_sessions(1)
+        server.stop(signal.SIGKILL)
+        wait_until(lambda: not session_processes(server.pid), 5, "the session to die with it")
+    finally:
+        sockets.close_all()
+
+
+def test_stdout_is_the_tokened_url_alone(seeded, tmp_path):
+    token_file = tmp_path / "token"
+    server = Served(seeded, "--token-file", str(token_file))
+    try:
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert server.url == f"{server.origin}/?token={token_file.read_text().strip()}"
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43}", server.url)
+    finally:
+        server.stop()
+    assert server.proc.stdout is not None
+    assert "http" not in server.log()  # nothing else names a URL, stderr included
+
+
+def test_open_hands_the_browser_a_one_time_link_not_the_token(seeded, tmp_path):
+    opened = tmp_path / "opened"
+    fake_browser = tmp_path / "browser"
+    fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    fake_browser.chmod(0o700)
+    server = Served(seeded, "--open", env={"BROWSER": str(fake_browser)})
+    try:
+        wait_until(opened.exists, 10, "the browser to be started")
+        link = opened.read_text()
+        assert server.token not in link
+        path = link.removeprefix(server.origin)
+        status, headers, _ = get(server, path)
+        assert status == 302 and headers["Location"] == f"/?token={quote(server.token)}"
+        assert get(server, path)[0] == 403  # spent
+    finally:
+        server.stop()
+
+
+def test_read_only_is_passed_to_the_session_and_named_on_the_page(seeded):
+    server = Served(seeded, "--read-only")
+    sockets = Sockets(server)
+    try:
+        _, _, page = get(server, "/?token=" + server.token)
+        assert "<title>served-queue.db (read-only) · queuectl</title>" in page
+        sockets.connect()
+        (pid,) = server.wait_sessions(1)
+        assert environ(pid)["QUEUECTL_WEB_READ_ONLY"] == "1"
+    finally:
+        sockets.close_all()
+        server.stop()
+
+
+def test_allow_remote_listens_on_every_address_still_tokened_and_says_it_is_plain_http(seeded):
+    server = Served(seeded, "--host", "0.0.0.0", "--allow-remote")
+    try:
+        port = server.origin.rsplit(":", 1)[1]
+        assert server.url.startswith(f"http://{socket.gethostname()}:{port}/?token=")
+        server.origin = f"http://127.0.0.1:{port}"  # the machine's name may not resolve here
+        # Any name the machine is reached by is fine now; the token still is not optional.
+        assert get(server, f"/?token={server.token}", Host=f"devbox.lan:{port}")[0] == 200
+        assert get(server, "/", Host=f"devbox.lan:{port}")[0] == 403
+        assert "the token crosses the network unencrypted" in server.log()
+    finally:
+        server.stop()
+
+
+def test_a_session_that_cannot_start_says_why_in_the_log_and_the_server_serves_on(tmp_path):
+    path = tmp_path / "queue.db"
+    seed(str(path))
+    server = Served(str(path))
+    sockets = Sockets(server)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.write_bytes(b"not a database at all " * 200)  # replaced under the running server
+        socket = sockets.connect()
+        wait_until(lambda: sockets.receive(socket).type.name == "CLOSE", 15, "the socket to close")
+        server.wait_sessions(0)
+        log = server.wait_log(r"session \d+ closed: the dashboard failed to start")
+        assert re.search(r"session \d+: Error: .*queue\.db", log), log
+        assert get(server, "/?token=" + server.token)[0] == 200
+    finally:
+        sockets.close_all()
+        server.stop()
+
+
+def test_a_dashboard_that_cannot_be_started_fails_its_tab_not_the_server(
+    seeded, monkeypatch, caplog
+):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from queuectl.web import access
+    from queuectl.web import server as web_server
+
+    monkeypatch.setattr(web_server, "CHILD_COMMAND", ("/nonexistent/python",))
+    token = access.new_token()
+    server = web_server.WebServer(web_server.WebSettings(location=seeded, token=token))
+
+    async def scenario() -> None:
+        async with TestClient(TestServer(server.application())) as client:
+            origin = str(client.make_url("")).rstrip("/")
+            socket = await client.ws_connect(f"/ws?token={token}", headers={"Origin": origin})
+            assert (await socket.receive(timeout=10)).type.name == "CLOSE"
+            assert (await client.get(f"/?token={token}")).status == 200
+            for _ in range(500):  # its slot is freed just after the socket closes
+                if not server.sessions.live:
+                    break
+                await asyncio.sleep(0.01)
+            assert not server.sessions.live
+
+    asyncio.run(scenario())
+    assert "cannot start a dashboard: [Errno 2]" in caplog.text
+
+
+def test_a_client_that_vanishes_mid_session_frees_its_slot_and_its_process(served):
+    """No close frame, just a dropped connection, as when a laptop lid shuts or a browser dies."""
+    host, port = served.origin.removeprefix("http://").split(":")
+    ended = served.log().count("closed: the browser left")
+    for _ in range(3):
+        raw = socket.create_connection((host, int(port)))
+        raw.sendall(
+            f"GET /ws?token={served.token}&width=80&height=24 HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\nOrigin: {served.origin}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+        )
+        assert raw.recv(4096).startswith(b"HTTP/1.1 101")
+        served.wait_sessions(1)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        raw.close()  # a reset, not a goodbye
+        served.wait_sessions(0, timeout=5)
+    # Each ending ran to its last step (the log line, after the slot is freed).
+    wait_until(
+        lambda: served.log().count("closed: the browser left") == ended + 3, 10, "three endings"
+    )
