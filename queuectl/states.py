@@ -48,3 +48,26 @@ class WorkerState(StrEnum):
 
 ENDED_WORKER_STATES = (WorkerState.STOPPED, WorkerState.LOST)
 """A worker in one of these will never run a job again; ``worker prune`` deletes them."""
+
+
+STATE_STYLES: dict[str, str] = {
+    JobState.PENDING: "yellow",
+    JobState.PROCESSING: "bold cyan",
+    JobState.COMPLETED: "green",
+    JobState.FAILED: "dark_orange",
+    JobState.DEAD: "bold red",
+    JobState.CANCELLED: "bright_black",
+    RunOutcome.SUCCEEDED: "green",
+    RunOutcome.TIMED_OUT: "bold red",
+    RunOutcome.LOST: "bold red",
+    RunOutcome.INTERRUPTED: "yellow",
+    WorkerState.IDLE: "green",
+    WorkerState.BUSY: "bold cyan",
+    WorkerState.STOPPING: "yellow",
+    WorkerState.STOPPED: "bright_black",
+}
+"""The Rich style of every state and outcome, the one table the CLI and the dashboard share.
+
+Keys are the enums' string values (a run outcome that shares a job state's name,
+``failed`` or ``cancelled``, shares its colour). Waiting is yellow, running cyan,
+done green, trouble orange or red, over and harmless grey."""

@@ -16,27 +16,13 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES
 from queuectl.store.models import JobState, Worker, WorkerState
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 
 CELL_LIMIT = 300
 """Characters kept of a long command or error: more than any screen shows, and bounded."""
-
-STATE_STYLES: dict[str, str] = {
-    JobState.PENDING: "yellow",
-    JobState.PROCESSING: "bold cyan",
-    JobState.COMPLETED: "green",
-    JobState.FAILED: "dark_orange",
-    JobState.DEAD: "bold red",
-    JobState.CANCELLED: "bright_black",
-    WorkerState.IDLE: "green",
-    WorkerState.BUSY: "bold cyan",
-    WorkerState.STOPPING: "yellow",
-    WorkerState.STOPPED: "bright_black",
-    "lost": "bold red",
-}
 
 Cells = tuple[Text, ...]
 Row = tuple[str, Cells]

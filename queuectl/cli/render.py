@@ -19,29 +19,12 @@ from rich.text import Text
 
 from queuectl.jobspec import env_from_json
 from queuectl.records import dropped_bytes
+from queuectl.states import STATE_STYLES
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 
 if TYPE_CHECKING:
     from queuectl.store.models import Job, Run, Worker
-
-STATE_STYLES = {
-    "pending": "cyan",
-    "processing": "yellow",
-    "completed": "green",
-    "failed": "magenta",
-    "dead": "red",
-    "cancelled": "dim",
-    "succeeded": "green",
-    "timed_out": "red",
-    "lost": "red",
-    "interrupted": "yellow",
-    "idle": "cyan",
-    "busy": "yellow",
-    "stopping": "magenta",
-    "stopped": "dim",
-}
-
 
 PIPED_WIDTH = 1_000_000
 """Rich's width when stdout is not a terminal: wide enough that nothing is ever cut.
