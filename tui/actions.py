@@ -33,7 +33,7 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
-READ_ONLY_INTENTS = frozenset({"detail", "refresh"})
+READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 
@@ -169,6 +169,12 @@ class ActionsApp(App[None]):
 
     def _intent_refresh(self, _target: str | None) -> None:
         self.refresh_now()
+
+    def _intent_clear_filter(self, _target: str | None) -> None:
+        self.action_clear_filter()
+
+    def action_clear_filter(self) -> None:
+        raise NotImplementedError
 
     def _intent_new_job(self, _target: str | None) -> None:
         self.action_new_job()

@@ -29,8 +29,8 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from queuectl.timeutil import human_duration
-from tui.actions import ActionsApp
 from tui.banner import OutageBanner
+from tui.batch import BatchApp
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
@@ -39,6 +39,7 @@ from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
+from tui.panes.marks import MarkingPane
 from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
@@ -71,7 +72,7 @@ class SnapshotReady(Message):
         self.snapshot = snapshot
 
 
-class QueueApp(ActionsApp):
+class QueueApp(BatchApp):
     """A k9s-style monitor for one queuectl database."""
 
     CSS_PATH = "app.tcss"
@@ -258,6 +259,9 @@ class QueueApp(ActionsApp):
         if isinstance(self.screen, JobDetailScreen):
             return action in ("new_job", "help")
         return True
+
+    def marking_pane(self, name: str) -> MarkingPane:
+        return self.jobs_pane if name == "jobs" else self.dlq_pane
 
     def action_show_pane(self, pane: str) -> None:
         """Switch to a pane (keys 1-4); leaving unsaved config edits asks first."""

@@ -112,3 +112,12 @@ def test_new_job_form_with_error(snap_compare, demo_app) -> None:
 
 def test_help_screen_80x24(snap_compare, demo_app) -> None:
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("question_mark"))
+
+
+def test_marked_jobs_and_batch_confirmation_80x24(snap_compare, demo_app) -> None:
+    """Three marked rows (● before the id), the count in the status, the question."""
+    assert snap_compare(
+        demo_app,
+        terminal_size=(80, 24),
+        run_before=keys("shift+down", "shift+down", "down", "down", "space", "c"),
+    )

@@ -13,7 +13,7 @@ from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
 from tui.messages import Intent
-from tui.panes.base import TablePane
+from tui.panes.marks import MarkingPane
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
 DESCENDING_VALUES = frozenset({"age"})
@@ -31,8 +31,11 @@ def sort_arrow(sort: Sort) -> tuple[str, str]:
     return sort.column, "▲" if ascending else "▼"
 
 
-class JobsPane(TablePane):
-    """Every job (newest first, windowed); actions apply to the highlighted one."""
+class JobsPane(MarkingPane):
+    """Every job (newest first, windowed); actions apply to the marked jobs, else the
+    highlighted one."""
+
+    PANE = "jobs"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
         ColumnSpec("id", "ID", max_width=14),
@@ -129,16 +132,29 @@ class JobsPane(TablePane):
         self._intent("detail")
 
     def action_retry(self) -> None:
-        """Retry the highlighted job (failed, dead or cancelled)."""
-        self._intent("retry")
+        """Retry the marked jobs, else the highlighted one (failed, dead or cancelled)."""
+        if not self.batch("retry"):
+            self._intent("retry")
 
     def action_cancel(self) -> None:
-        """Cancel the highlighted job (pending, failed or running)."""
-        self._intent("cancel")
+        """Cancel the marked jobs, else the highlighted one (pending, failed or running)."""
+        if not self.batch("cancel"):
+            self._intent("cancel")
 
     def action_delete(self) -> None:
-        """Delete the highlighted job, after a confirmation."""
-        self._intent("delete")
+        """Delete the marked jobs, else the highlighted one, after a confirmation."""
+        if not self.batch("delete"):
+            self._intent("delete")
+
+    def filter_for_marks(self) -> JobFilter:
+        return self.job_filter
+
+    def clear_filter(self) -> bool:
+        """Show every job again (``esc`` once the marks are cleared)."""
+        if not self.job_filter.active:
+            return False
+        self.post_message(Intent("clear_filter"))
+        return True
 
     def action_filter(self) -> None:
         """Show the filter box with the current filter in it."""
