@@ -10,11 +10,13 @@ from queuectl.cli.common import (
     AppContext,
     BadInput,
     StateType,
+    color_option,
     db_option,
     emit_json,
     json_option,
     note,
     pass_app,
+    wants_color,
     warn,
 )
 from queuectl.states import JobState
@@ -219,11 +221,13 @@ def print_jobs(
 
 @click.command()
 @click.argument("job_id")
+@color_option
 @db_option
 @json_option
 @pass_app(read_only=True)
-def show(app: AppContext, job_id: str, as_json: bool) -> None:
-    """Show a job: its fields, every run, and the latest output."""
+def show(app: AppContext, job_id: str, as_json: bool, color: str) -> None:
+    """Show a job: its fields, every run, and the latest output (in its colours on a
+    terminal: see --color)."""
     from queuectl.lifecycle import reads
 
     app.open()
@@ -236,8 +240,9 @@ def show(app: AppContext, job_id: str, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    out = render.console()
-    for part in render.job_detail(job, runs):
+    colored = wants_color(color)
+    out = render.console(color=colored)
+    for part in render.job_detail(job, runs, color=colored):
         out.print(part)
 
 

@@ -121,3 +121,32 @@ def test_marked_jobs_and_batch_confirmation_80x24(snap_compare, demo_app) -> Non
         terminal_size=(80, 24),
         run_before=keys("shift+down", "shift+down", "down", "down", "space", "c"),
     )
+
+
+COLOURED_OUTPUT = (
+    "\x1b[1;32mPASSED\x1b[0m tests/test_api.py::test_login\n"
+    "\x1b[1;31mFAILED\x1b[0m tests/test_api.py::test_upload - \x1b[4mAssertionError\x1b[24m\n"
+    "\x1b[33mwarning:\x1b[0m cursor \x1b[2J title \x1b]0;pwned\x07 clip \x1b]52;c;aGk=\x07\n"
+    "\x1b[01;34mbuild\x1b[0m  \x1b[01;32mrun.sh\x1b[0m  notes.txt\n"
+)
+
+
+def test_coloured_output_in_detail_80x24(snap_compare, demo_app) -> None:
+    """SGR as styles; the screen clear, the title and the clipboard write stay visible."""
+    from tests.tui.conftest import seed_job, seed_run
+
+    seed_job("colour", "pytest -q", state="completed", now=T0 - 50)
+    seed_run(
+        "colour", finished_at=T0 - 40, outcome="succeeded", exit_code=0, output=COLOURED_OUTPUT
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        demo_app.jobs_pane.table.select_key("colour")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
+        screen = demo_app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
