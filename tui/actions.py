@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 
 from queuectl.errors import QueueError, ValidationError
@@ -84,6 +84,13 @@ class ActionsApp(App[None]):
             markup=False,
             timeout=8 if error else 4,
         )
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        """An export (``deliver_text``) finished: say where it went."""
+        self.say(f"Saved {event.path}" if event.path else "Download started")
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        self.say(f"Export failed: {event.exception}", error=True)
 
     # --- doing things, off the UI thread ----------------------------------------------
 

@@ -44,6 +44,7 @@ from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
+from tui.screens.logview import LogScreen
 from tui.screens.new_job import NewJobScreen
 
 DEFAULT_REFRESH_INTERVAL = 1.0
@@ -256,7 +257,7 @@ class QueueApp(BatchApp):
             return False
         if isinstance(self.screen, ModalScreen):
             return False
-        if isinstance(self.screen, JobDetailScreen):
+        if isinstance(self.screen, (JobDetailScreen, LogScreen)):
             return action in ("new_job", "help")
         return True
 

@@ -25,6 +25,8 @@ class OutputView(RichLog):
         super().__init__(highlight=False, markup=False, wrap=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
         self.lines_text: list[Text] = []
         """Each line drawn, as decoded (search and export read these)."""
+        self.starts: list[int] = []
+        """Where each line starts among the lines on screen (they differ when wrapped)."""
         self._key: object = None
         self._consumed = ""
         """The safe text of the complete lines drawn so far."""
@@ -58,6 +60,7 @@ class OutputView(RichLog):
     def _restart(self, key: object) -> None:
         self.clear()
         self.lines_text = []
+        self.starts = []
         self._key = key
         self._consumed = ""
         self._finished = False
@@ -66,10 +69,13 @@ class OutputView(RichLog):
     def _draw(self, lines: object) -> None:
         for line in lines:  # type: ignore[attr-defined]
             self.lines_text.append(line)
+            self.starts.append(len(self.lines))
             self.write(line, scroll_end=None)
 
     def redraw(self, lines: list[Text] | None = None) -> None:
         """Draw ``lines`` (default: the decoded ones) again: after a wrap toggle or a search."""
         self.clear()
+        self.starts = []
         for line in self.lines_text if lines is None else lines:
+            self.starts.append(len(self.lines))
             self.write(line, scroll_end=False)

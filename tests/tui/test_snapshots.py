@@ -150,3 +150,28 @@ def test_coloured_output_in_detail_80x24(snap_compare, demo_app) -> None:
         await pilot.pause()
 
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_log_view_with_a_search_80x24(snap_compare, demo_app) -> None:
+    """The log view full screen: colours kept, the current match picked out."""
+    from tests.tui.conftest import seed_job, seed_run
+    from tui.screens.logview import LogScreen
+
+    seed_job("colour", "pytest -q", state="completed", now=T0 - 50)
+    seed_run(
+        "colour", finished_at=T0 - 40, outcome="succeeded", exit_code=0, output=COLOURED_OUTPUT
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        demo_app.jobs_pane.table.select_key("colour")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
+        await wait_for(pilot, lambda: demo_app.screen.loads >= 1, "detail load")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, LogScreen), "log view")
+        await wait_for(pilot, lambda: demo_app.screen.loads >= 1, "log load")
+        await pilot.press("slash", *"test_", "enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)

@@ -29,6 +29,7 @@ from tui.messages import Intent
 from tui.output import OutputView
 from tui.panes.table import KeyedTable
 from tui.screens import close
+from tui.screens.logview import LogScreen
 
 RUN_COLUMNS = [
     ColumnSpec("attempt", "#"),
@@ -125,6 +126,7 @@ class JobDetailScreen(Screen[None]):
         Binding("r", "intent('retry')", "Retry"),
         Binding("c", "intent('cancel')", "Cancel", tooltip="Cancel (asks)"),
         Binding("d", "intent('delete')", "Delete", tooltip="Delete (asks)"),
+        Binding("l", "log", "Log", tooltip="The run's output, full screen: search, follow, export"),
     ]
     """Detail keys: act on this job, or go back."""
 
@@ -222,6 +224,13 @@ class JobDetailScreen(Screen[None]):
         latest = max(self._runs, key=int) if self._runs else None
         self._follow_latest = run_id == latest
         self._show_output(run_id)
+
+    def action_log(self) -> None:
+        """Open the shown run's output full screen (search, follow, wrap, export)."""
+        if self._shown_run is None:
+            self.notify("This job has not run yet", severity="warning")
+            return
+        self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
     def action_intent(self, action: str) -> None:
         self.post_message(Intent(action, self.job_id))  # type: ignore[arg-type]
