@@ -52,7 +52,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 4
+    assert schema.schema_version() == SCHEMA_VERSION == 5
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -72,6 +72,7 @@ def _as_schema_3() -> None:
         ("queuectl_job", "seq"),
         ("queuectl_job", "env"),
         ("queuectl_job", "output_bytes"),
+        ("queuectl_job", "held_at"),  # schema 5
         ("queuectl_run", "run"),
         ("queuectl_run", "output_bytes"),
     ):

@@ -30,10 +30,10 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from queuectl.timeutil import human_duration
 from tui.banner import OutageBanner
-from tui.batch import BatchApp
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
+from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
 from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
@@ -73,7 +73,7 @@ class SnapshotReady(Message):
         self.snapshot = snapshot
 
 
-class QueueApp(BatchApp):
+class QueueApp(JobEditApp):
     """A k9s-style monitor for one queuectl database."""
 
     CSS_PATH = "app.tcss"

@@ -135,6 +135,7 @@ WINDOW_FIELDS = (
     "worker_id",
     "last_error",
     "exit_code",
+    "held_at",
 )
 """Columns the panes read: never ``output``, which may be megabytes per window."""
 

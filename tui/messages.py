@@ -20,6 +20,9 @@ Action = Literal[
     "refresh",
     "new_job",
     "clear_filter",
+    "edit",
+    "clone",
+    "hold",
 ]
 
 

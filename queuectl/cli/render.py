@@ -187,6 +187,10 @@ def job_detail(job: Job, runs: list[Run], *, color: bool = False) -> list[Any]:
         ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
         ("created", iso(job.created_at) or ""),
         ("run at", iso(job.run_at) or ""),
+        (
+            "held since",
+            (iso(job.held_at) or "") + (" (release ID lets it run)" if job.held_at else ""),
+        ),
         ("started", iso(job.started_at) or ""),
         ("finished", iso(job.finished_at) or ""),
         ("worker", Text(job.worker_id or "")),

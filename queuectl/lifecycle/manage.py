@@ -45,10 +45,14 @@ class Action:
     waits_for_worker: bool
     """Refused while the job's last attempt is still open: its worker is still
     stopping it, and the job must not run again (or free its id) meanwhile."""
+    held: bool | None = None
+    """Applies only to held jobs (``True``: release), only to others (``False``: hold)."""
 
     def condition(self) -> peewee.Expression:
         """The SQL for "this action may touch this job", used by every write it makes."""
         allowed = Job.state.in_([state.value for state in self.allowed])
+        if self.held is not None:
+            allowed &= Job.held_at.is_null(not self.held)
         if not self.waits_for_worker:
             return allowed
         return allowed & Job.id.not_in(_open_attempts())
@@ -69,6 +73,9 @@ class Action:
                 yield job_id, "not found", JobNotFound(job_id)
             elif state not in self.allowed:
                 yield job_id, state, InvalidTransition(f"job {job_id} is {state}; {self.why_not}")
+            elif self.held is not None:
+                reason = "not held" if self.held else "already held"
+                yield job_id, reason, InvalidTransition(f"job {job_id} is {reason}")
             else:
                 why = f"job {job_id} is still being stopped by its worker"
                 yield (
@@ -132,7 +139,28 @@ DLQ_RETRY = Action(
     waits_for_worker=True,
 )
 """``dlq retry``: a retry that only takes dead jobs."""
-ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE)}
+HOLD = Action(
+    "hold",
+    "held",
+    "held",
+    "only a waiting (pending or failed) job can be held",
+    allowed=(JobState.PENDING, JobState.FAILED),
+    default=(JobState.PENDING, JobState.FAILED),
+    waits_for_worker=False,
+    held=False,
+)
+"""Keep a waiting job from starting (pueue's stash) until ``RELEASE``."""
+RELEASE = Action(
+    "release",
+    "released",
+    "released",
+    "only a held job can be released",
+    allowed=(JobState.PENDING, JobState.FAILED),
+    default=(JobState.PENDING, JobState.FAILED),
+    waits_for_worker=False,
+    held=True,
+)
+ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE, HOLD, RELEASE)}
 
 
 @dataclass
@@ -177,7 +205,7 @@ def act(
         with write_transaction():
             changed = {job.id: job for job in _apply(action, chunk, now)}
             refusals = list(action.refusals([i for i in chunk if i not in changed]))
-            if changed and action.verb == "retry":
+            if changed and action.verb in ("retry", "release"):
                 notify_new_work()
         outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]
         for job_id, reason, error in refusals:
@@ -192,6 +220,9 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
     where = Job.id.in_(ids) & action.condition()
     if action.verb == "retry":
         query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(where)
+    elif action.verb in ("hold", "release"):
+        held_at = now if action.verb == "hold" else None
+        query = Job.update(held_at=held_at, updated_at=now).where(where)
     elif action.verb == "cancel":
         query = Job.update(
             state=JobState.CANCELLED.value,
@@ -215,6 +246,7 @@ _PENDING_AGAIN: dict[str, object] = {
     "worker_id": None,
     "exit_code": None,
     "last_error": None,
+    "held_at": None,
 }
 """A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added)."""
 

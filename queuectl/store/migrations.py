@@ -71,12 +71,18 @@ def _number_jobs_and_runs() -> None:
     database.execute_sql(CLAIMABLE_INDEX)
 
 
+def _add_held_at() -> None:
+    """Schema 5: ``hold`` keeps a waiting job from starting; NULL (the default) runs."""
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN held_at DOUBLE PRECISION")
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
         1: _drop_per_job_indexes,
         2: _add_id_to_the_newest_first_indexes,
         3: _number_jobs_and_runs,
+        4: _add_held_at,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

@@ -41,7 +41,7 @@ def claimable(queue_markers: str) -> str:
     Args:
         queue_markers: the parameter markers of the worker's queues, comma-separated.
     """
-    return f"{CLAIMABLE_STATE} AND queue IN ({queue_markers})"
+    return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queue_markers})"
 
 
 CLAIM_ORDER = "priority DESC, run_at, seq"

@@ -42,6 +42,7 @@ class DlqPane(MarkingPane):
         Binding("enter", "details", "Details", show=False),
         Binding("r", "retry", "Retry", tooltip="Retry now, with fresh tries"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
+        Binding("e", "edit", "Edit", tooltip="Fix the job and retry it"),
         Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job (asks)"),
         Binding("p", "purge", "Purge", tooltip="Delete every dead job (asks)"),
     ]
@@ -75,6 +76,10 @@ class DlqPane(MarkingPane):
         """Delete the marked dead jobs, else the highlighted one, after a confirmation."""
         if not self.batch("delete"):
             self._with_job("delete")
+
+    def action_edit(self) -> None:
+        """Open the job form on the highlighted dead job: saving retries it."""
+        self._with_job("edit")
 
     def filter_for_marks(self) -> JobFilter:
         return JobFilter(states=(JobState.DEAD,))

@@ -64,6 +64,10 @@ class JobsPane(MarkingPane):
         Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel (asks; kills it if running)"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
+        Binding("e", "edit", "Edit", tooltip="Edit a waiting, dead or cancelled job"),
+        Binding("y", "clone", "Clone", show=False, tooltip="Enqueue a copy"),
+        Binding("h", "hold", "Hold", show=False, tooltip="Hold (or release) a waiting job"),
+        Binding("H", "release", "Release", show=False, tooltip="Release the marked jobs"),
         Binding("o", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("O", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort"),
     ]
@@ -145,6 +149,24 @@ class JobsPane(MarkingPane):
         """Delete the marked jobs, else the highlighted one, after a confirmation."""
         if not self.batch("delete"):
             self._intent("delete")
+
+    def action_edit(self) -> None:
+        """Open the job form on the highlighted job."""
+        self._intent("edit")
+
+    def action_clone(self) -> None:
+        """Enqueue a copy of the highlighted job."""
+        self._intent("clone")
+
+    def action_hold(self) -> None:
+        """Hold the marked jobs, else hold or release the highlighted one."""
+        if not self.batch("hold"):
+            self._intent("hold")
+
+    def action_release(self) -> None:
+        """Release the marked jobs, else the highlighted one if held."""
+        if not self.batch("release"):
+            self.notify("Mark jobs to release them (h holds or releases one)", severity="warning")
 
     def filter_for_marks(self) -> JobFilter:
         return self.job_filter

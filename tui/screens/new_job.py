@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.errors import ValidationError
-from queuectl.jobspec import JobSpec, parse_spec
+from queuectl.jobspec import parse_spec
 from queuectl.textsafe import one_line
 from tui.screens import close
 
@@ -49,8 +49,12 @@ def form_to_dict(values: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-class NewJobScreen(ModalScreen[JobSpec | None]):
-    """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown."""
+class NewJobScreen(ModalScreen[Any]):
+    """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown.
+
+    With ``initial`` it edits a job: prefilled, it returns the form as job keys
+    (blank fields left out, so they keep what the job has) for ``edit.edit``.
+    """
 
     AUTO_FOCUS = "#f-command"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,16 +63,29 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
     ]
     """``enter`` in any field or ``ctrl+s`` enqueues; ``escape`` cancels."""
 
+    def __init__(self, initial: dict[str, str] | None = None, title: str = "New job") -> None:
+        super().__init__()
+        self.initial = initial
+        self.title_text = title
+
     def compose(self) -> ComposeResult:
+        initial = self.initial or {}
         with Vertical(classes="dialog wide"):
-            yield Label("New job", classes="title")
+            yield Label(Text(self.title_text), classes="title")
             with Grid(classes="form"):
                 for name, label, hint in FIELDS:
                     yield Label(label)
-                    yield Input(placeholder=hint, id=f"f-{name}", compact=True)
+                    yield Input(
+                        initial.get(name, ""), placeholder=hint, id=f"f-{name}", compact=True
+                    )
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Enqueue", id="ok", variant="primary", compact=True)
+                yield Button(
+                    "Save" if self.initial is not None else "Enqueue",
+                    id="ok",
+                    variant="primary",
+                    compact=True,
+                )
                 yield Button("Cancel", id="cancel", compact=True)
 
     def values(self) -> dict[str, str]:
@@ -78,12 +95,13 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         """Validate through ``jobspec.parse_spec``; dismiss with the spec or show why not."""
         if not self.is_active:
             return  # already answered: a second enter in a burst must not enqueue twice
+        data = form_to_dict(self.values())
         try:
-            spec = parse_spec(form_to_dict(self.values()))
+            spec = parse_spec(data)
         except ValidationError as exc:
             self.query_one("#form-error", Static).update(Text("✗ " + one_line(str(exc))))
             return
-        close(self, spec)
+        close(self, data if self.initial is not None else spec)
 
     def action_cancel(self) -> None:
         close(self, None)
