@@ -24,7 +24,7 @@ from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
 from tui.messages import Intent, SaveSettings
-from tui.screens.confirm import ConfirmScreen, CountScreen
+from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
 
 STOP_WAIT_SECONDS = 60.0
@@ -256,14 +256,20 @@ class ActionsApp(App[None]):
         )
 
     def _intent_start_workers(self, _target: str | None) -> None:
-        def start(count: int | None) -> None:
-            if count:
+        def start(answer: tuple[int, list[str]] | None) -> None:
+            if answer:
+                count, queues = answer
                 self.run_in_thread(
-                    lambda: _supervisor().start_workers(self.location, count),
-                    lambda started: f"Started {len(started)} worker(s)",
+                    lambda: _supervisor().start_workers(self.location, count, queues),
+                    lambda started: f"Started {len(started)} worker(s) on {', '.join(queues)}",
                 )
 
-        self.push_screen(CountScreen("How many workers to start?"), start)
+        self.push_screen(StartWorkersScreen(self.known_queues()), start)
+
+    def known_queues(self) -> list[str]:
+        """Queues seen in the last refresh (suggestions; any name may be typed)."""
+        snapshot = self.last_snapshot
+        return sorted(snapshot.queues) if snapshot is not None else []
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
         if worker_id:

@@ -344,7 +344,7 @@ class QueueApp(JobEditApp):
                     lambda job: f"Enqueued job {job.id}",
                 )
 
-        self.push_screen(NewJobScreen(), enqueue)
+        self.push_screen(NewJobScreen(queues=self.known_queues()), enqueue)
 
     def action_filter(self) -> None:
         """Show the jobs pane's filter box (``/``)."""

@@ -118,6 +118,8 @@ class Snapshot:
     jobs_sort: Sort = Sort()
     """The filter and sort the jobs window was read with (a change is a new view)."""
     elapsed: float = 0.0
+    queues: frozenset[str] = frozenset({"default"})
+    """Queues of the jobs read (the windows) and ``default``: the forms suggest them."""
 
 
 WINDOW_FIELDS = (
@@ -276,6 +278,9 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         settings=settings,
         job_filter=request.job_filter,
         jobs_sort=request.jobs_sort,
+    )
+    snapshot.queues = frozenset(
+        {"default"} | {r["queue"] for r in jobs_rows} | {r["queue"] for r in dead_rows}
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

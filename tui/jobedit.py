@@ -28,6 +28,7 @@ def form_values(job: Job) -> dict[str, str]:
         "max_retries": str(job.max_retries),
         "queue": job.queue,
         "run_at": iso(job.run_at) or "",
+        "cwd": job.cwd,
     }
     if job.timeout is not None:
         values["timeout"] = f"{job.timeout:g}s"
@@ -66,7 +67,8 @@ class JobEditApp(BatchApp):
                 )
 
         title = f"Edit job {job_id}, {job.state}{retried}"
-        self.push_screen(NewJobScreen(form_values(job), title=title), save)
+        screen = NewJobScreen(form_values(job), title=title, queues=self.known_queues())
+        self.push_screen(screen, save)
 
     def _intent_clone(self, job_id: str | None) -> None:
         if job_id:
