@@ -31,6 +31,7 @@ ALLOWED_KEYS = (
     "queue",
     "cwd",
     "env",
+    "tty",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
@@ -54,6 +55,8 @@ class JobSpec:
     queue: str = "default"
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    tty: bool = False
+    """Run under a pseudo-terminal, so programs that colour only on terminals do."""
 
     def env_json(self) -> str | None:
         """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
@@ -145,7 +148,14 @@ def parse_spec(data: object) -> JobSpec:
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
         env=_optional(data, "env", _env),
+        tty=_optional(data, "tty", _flag) or False,
     )
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f'"tty" must be true or false (got {_json_type(value)})')
+    return value
 
 
 def _timeout(value: object) -> float:

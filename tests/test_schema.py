@@ -73,6 +73,7 @@ def _as_schema_3() -> None:
         ("queuectl_job", "env"),
         ("queuectl_job", "output_bytes"),
         ("queuectl_job", "held_at"),  # schema 5
+        ("queuectl_job", "tty"),
         ("queuectl_run", "run"),
         ("queuectl_run", "output_bytes"),
     ):

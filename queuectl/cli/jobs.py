@@ -95,6 +95,7 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-retries", "-r", type=int, help="Retries after the first run.")
 @click.option("--cwd", metavar="DIR", help="Where it runs (default: here).")
 @click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@click.option("--tty", is_flag=True, help="Run under a pseudo-terminal (programs keep colours).")
 @db_option
 @json_option
 @pass_app
@@ -110,6 +111,7 @@ def add(
     max_retries: int | None,
     cwd: str | None,
     env: tuple[str, ...],
+    tty: bool,
     as_json: bool,
 ) -> None:
     """Add a job from a plain command, no JSON; prints its id.
@@ -135,6 +137,7 @@ def add(
         ("max_retries", max_retries),
         ("cwd", cwd),
         ("env", _env_pairs(env) if env else None),
+        ("tty", True if tty else None),
     ):
         if value is not None:
             fields[key] = value

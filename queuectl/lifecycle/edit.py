@@ -38,6 +38,8 @@ def editable_keys(job: Job) -> dict[str, Any]:
     }
     if job.timeout is not None:
         keys["timeout"] = job.timeout
+    if job.tty:
+        keys["tty"] = True
     env = env_from_json(job.env)
     if env:
         keys["env"] = env
@@ -87,6 +89,7 @@ def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None
         Job.timeout: spec.timeout,
         Job.cwd: spec.cwd or job.cwd,
         Job.env: spec.env_json(),
+        Job.tty: spec.tty,
         Job.run_at: run_at,
         Job.updated_at: now,
     }

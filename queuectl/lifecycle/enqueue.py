@@ -222,4 +222,5 @@ def _row(
         seq,
         now,
         now,
+        spec.tty,
     )

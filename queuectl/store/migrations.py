@@ -72,8 +72,10 @@ def _number_jobs_and_runs() -> None:
 
 
 def _add_held_at() -> None:
-    """Schema 5: ``hold`` keeps a waiting job from starting; NULL (the default) runs."""
+    """Schema 5: ``hold`` keeps a waiting job from starting (NULL, the default, runs);
+    ``tty`` runs a job under a pseudo-terminal."""
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN held_at DOUBLE PRECISION")
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
 
 
 def migrate(from_version: int) -> None:

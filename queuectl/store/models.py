@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from peewee import (
     AutoField,
     BigIntegerField,
+    BooleanField,
     CharField,
     DatabaseProxy,
     DoubleField,
@@ -72,6 +73,8 @@ class Job(BaseModel):
     """Bytes the latest run printed in all (``output`` keeps the tail); NULL before schema 4."""
     held_at = DoubleField(null=True)
     """When ``hold`` kept this waiting job from starting; NULL when it may run (schema 5)."""
+    tty = BooleanField(default=False)
+    """Run under a pseudo-terminal (schema 5)."""
 
     class Meta:
         table_name = "queuectl_job"
@@ -121,6 +124,7 @@ class ClaimedJob:
     output: str | None
     output_bytes: int | None
     held_at: float | None
+    tty: bool
 
 
 class Run(BaseModel):

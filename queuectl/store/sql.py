@@ -84,8 +84,8 @@ JOB_COLUMNS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 CLAIMED_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ClaimedJob))
 """What the claim returns: the whole row (saving a second read), as ``ClaimedJob`` takes it."""
 
-JOB_INSERT_COLUMNS = JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1]
-"""What enqueue writes; the rest (started_at … output) start out NULL."""
+JOB_INSERT_COLUMNS = (*JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1], "tty")
+"""What enqueue writes; the rest (started_at … output, held_at) start out NULL."""
 
 
 def insert_jobs_sql(param: str) -> str:
