@@ -38,7 +38,9 @@ def _jobs(count: int) -> str:
 
 def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
     """What the confirmation asks: the verb, how many, and which (a few)."""
-    text = f"{action.verb.capitalize()} {_jobs(len(job_ids))} marked ({some_ids(job_ids)})"
+    count = len(job_ids)
+    jobs = f"{count:,} marked job{'s' if count != 1 else ''}"
+    text = f"{action.verb.capitalize()} {jobs} ({some_ids(job_ids)})"
     if action is manage.CANCEL:
         return f"{text}? Running ones are killed."
     if action is manage.DELETE:

@@ -189,7 +189,7 @@ def job_detail(job: Job, runs: list[Run], *, color: bool = False) -> list[Any]:
         ("run at", iso(job.run_at) or ""),
         (
             "held since",
-            (iso(job.held_at) or "") + (" (release ID lets it run)" if job.held_at else ""),
+            f"{iso(job.held_at)} (until released)" if job.held_at else "",
         ),
         ("started", iso(job.started_at) or ""),
         ("finished", iso(job.finished_at) or ""),

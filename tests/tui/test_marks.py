@@ -86,7 +86,7 @@ async def test_ctrl_a_marks_every_match_beyond_the_window_and_retries_them(app_f
         seed_job("f-late", state="failed")  # matches, but after the press: not marked
         await pilot.press("r")
         question = await _confirm(pilot)
-        assert question.startswith("Retry 620 jobs marked (f619, f618, f617, f616, f615 and 615")
+        assert question.startswith("Retry 620 marked jobs (f619, f618, f617, f616, f615 and 615")
         await wait_toast(pilot, "620 jobs retried")
         assert not pane.marks
         assert Job.select().where(Job.state == "pending").count() == 620
@@ -104,7 +104,7 @@ async def test_batch_cancel_reports_the_jobs_it_could_not_act_on(app_for) -> Non
         await pilot.press("shift+down", "shift+down")
         await pilot.press("c")
         assert await _confirm(pilot, "n") == (
-            "Cancel 3 jobs marked (p2, done, p1)? Running ones are killed."
+            "Cancel 3 marked jobs (p2, done, p1)? Running ones are killed."
         )
         assert _states("p1", "p2") == ["pending", "pending"] and len(pane.marks) == 3
         await pilot.press("c")
@@ -126,7 +126,7 @@ async def test_dlq_marks_delete_and_retry(app_for) -> None:
         await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
         await pilot.press("space", "down", "space")
         await pilot.press("d")
-        assert (await _confirm(pilot)).startswith("Delete 2 jobs marked (d2, d1), with their runs")
+        assert (await _confirm(pilot)).startswith("Delete 2 marked jobs (d2, d1), with their runs")
         await wait_toast(pilot, "2 jobs deleted")
         assert _states("d0", "d1", "d2") == ["dead", None, None]
         await refreshed(pilot)
