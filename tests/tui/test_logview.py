@@ -53,20 +53,23 @@ async def test_search_next_previous_and_wrap_around(app_for) -> None:
 async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
     seed_job("a", state="processing")
     run_id = seed_run("a", output="first\n")
-    app = app_for(refresh_interval=0.05)
+    app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_log(pilot)
-        screen.interval = 0.05
         assert "following" in str(screen.query_one("#log-title").render())
         Run.update(output="first\n" + LINES).where(Run.id == run_id).execute()
+        screen.load()  # what the screen's timer does while the run goes on
         await wait_for(pilot, lambda: len(screen.view.lines_text) == 101, "new lines")
         await wait_for(pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y > 0, "end")
         await pilot.press("f")
         assert not screen.following
-        Run.update(output="first\n" + LINES + "last\n", outcome="succeeded", finished_at=T0).where(
+        assert "paused (f follows)" in str(screen.query_one("#log-title").render())
+        await pilot.press("g")
+        finished = "first\n" + LINES + "last\n"
+        Run.update(output=finished, outcome="succeeded", finished_at=T0).where(
             Run.id == run_id
         ).execute()
-        await pilot.press("g")
+        screen.load()
         await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "last", "the end")
         assert screen.view.scroll_y == 0  # not following: the view stays put
 

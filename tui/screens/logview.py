@@ -142,20 +142,24 @@ class LogScreen(Screen[None]):
     def action_back(self) -> None:
         close(self)
 
+    def _follow(self, on: bool) -> None:
+        """Follow the end as output arrives, or keep the view where it is."""
+        self.following = on
+        self.view.auto_scroll = on
+
     def action_top(self) -> None:
-        self.following = False
+        self._follow(False)
         self.view.scroll_home(animate=False)
         self._title()
 
     def action_bottom(self) -> None:
-        self.following = True
+        self._follow(True)
         self.view.scroll_end(animate=False)
         self._title()
 
     def action_follow(self) -> None:
         """Toggle following: the end stays in view as output arrives."""
-        self.following = not self.following
-        self.view.auto_scroll = self.following
+        self._follow(not self.following)
         if self.following:
             self.view.scroll_end(animate=False)
         self._title()
@@ -208,7 +212,7 @@ class LogScreen(Screen[None]):
         elif not keep_place or self.current < 0:
             top = self._line_at(round(self.view.scroll_y))
             self.current = next((k for k, i in enumerate(self.matches) if i >= top), 0)
-            self.following = False
+            self._follow(False)
         self._redraw()
         self._reveal()
         self._title()
@@ -218,7 +222,7 @@ class LogScreen(Screen[None]):
         if not self.matches:
             self._title("no match" if self.term else "/ to search")
             return
-        self.following = False
+        self._follow(False)
         self.current = (self.current + step) % len(self.matches)
         self._redraw()
         self._reveal()
