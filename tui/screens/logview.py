@@ -125,7 +125,8 @@ class LogScreen(Screen[None]):
         parts = [f"Job {one_line(self.job_id)}"]
         if run is not None:
             parts.append(f"attempt {run.attempt}: {run.outcome or 'running'}")
-            parts.append(f"{len(self.view.lines_text):,} lines")
+            count = len(self.view.lines_text)
+            parts.append(f"{count:,} line{'s' if count != 1 else ''}")
         if self.term:
             where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
             parts.append(f"/{one_line(self.term, 30)}: {where}")
