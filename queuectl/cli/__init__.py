@@ -14,6 +14,7 @@ from queuectl.cli.dlq import dlq
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
+from queuectl.cli.queues import COMMANDS as QUEUE_COMMANDS
 from queuectl.cli.settings import config
 from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
 from queuectl.cli.web import web
@@ -44,6 +45,7 @@ for command in (
     dlq,
     config,
     *WORKER_COMMANDS,
+    *QUEUE_COMMANDS,
     web,
 ):
     cli.add_command(command)
