@@ -14,6 +14,7 @@ from queuectl.cli.dlq import dlq
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
+from queuectl.cli.observe import COMMANDS as OBSERVE_COMMANDS
 from queuectl.cli.settings import config
 from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
 from queuectl.cli.web import web
@@ -39,6 +40,7 @@ def cli(ctx: click.Context) -> None:
 for command in (
     *JOB_COMMANDS,
     *STATUS_COMMANDS,
+    *OBSERVE_COMMANDS,
     *MANAGE_COMMANDS,
     *LOG_COMMANDS,
     dlq,
