@@ -553,7 +553,12 @@ def stats_cost(t: Table, s: Settings) -> None:
     for name, make in backends(s):
         with make() as location:
             db.open_database(location)
-            _fill(jobs)
+            enqueuing.enqueue_many([JobSpec(command="true") for _ in range(jobs)], cwd="/")
+            with transactions.write_transaction():  # 1 in 20 dead: the rest completed
+                database.execute_sql(
+                    "UPDATE queuectl_job SET state = CASE WHEN seq - (seq / 20) * 20 = 0"
+                    " THEN 'dead' ELSE 'completed' END"
+                )
             now = time.time()
             rows = []
             ids = [job_id for (job_id,) in Job.select(Job.id).tuples()]
