@@ -24,7 +24,7 @@ import peewee
 from queuectl.store import statsql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, database
-from queuectl.store.transactions import execute_raw, read_transaction
+from queuectl.store.transactions import execute_raw
 
 
 @dataclass(frozen=True)
@@ -68,31 +68,32 @@ class Stats:
 def window_stats(since: float, *, queue: str | None = None, now: float | None = None) -> Stats:
     """The figures of the runs that ended since ``since`` (epoch seconds), per queue.
 
-    Three statements in one read transaction (one snapshot): the counts, the
-    duration percentiles and the wait percentiles.
+    One statement (``statsql.FIGURES``): the window's runs are read and joined once.
     """
     now = time.time() if now is None else now
     minutes = max(now - since, 1e-9) / 60.0
-    param = database.obj.param
     by_queue = queue is not None
     params: tuple[object, ...] = (since, queue) if by_queue else (since,)
-    with read_transaction():
-        counts = execute_raw(statsql.counts_sql(param, by_queue=by_queue), params).fetchall()
-        durations = _percentiles(param, statsql.DURATION, by_queue, params)
-        waits = _percentiles(param, "wait", by_queue, params)
-    rows = []
-    for name, completed, failed, dead in counts:
-        rows.append(_figures(name, completed, failed, dead, minutes, durations, waits))
+    statement = statsql.figures_sql(database.obj.param, by_queue=by_queue)
+    counts: list[tuple[str, int, int, int]] = []
+    spreads: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {
+        "duration": {},
+        "wait": {},
+    }
+    for kind, grp, first, second, third in execute_raw(statement, params).fetchall():
+        if kind == "counts":
+            counts.append((grp, int(first or 0), int(second or 0), int(third or 0)))
+        else:
+            spreads[kind][grp] = (first, second, third)
+    durations, waits = spreads["duration"], spreads["wait"]
+    counts.sort()
+    rows = [
+        _figures(name, completed, failed, dead, minutes, durations, waits)
+        for name, completed, failed, dead in counts
+    ]
     totals = [sum(row[index] for row in counts) for index in (1, 2, 3)]
     total = _figures(statsql.TOTAL, *totals, minutes, durations, waits)
     return Stats(since=since, until=now, total=total, queues=rows)
-
-
-def _percentiles(
-    param: str, value: str, by_queue: bool, params: tuple[object, ...]
-) -> dict[str, tuple[float | None, float | None, float | None]]:
-    statement = statsql.percentiles_sql(param, value, by_queue=by_queue)
-    return {grp: (p50, p95, top) for grp, p50, p95, top in execute_raw(statement, params)}
 
 
 def _figures(

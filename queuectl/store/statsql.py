@@ -34,38 +34,44 @@ was its job's last attempt and the job has ended (completed or dead), the job's 
 (start minus due) and whether it died. ``r.started_at = j.started_at`` is "this is the
 job's latest attempt": a job's ``started_at`` is its latest attempt's start."""
 
-COUNTS = """
-WITH ended AS ({ended})
-SELECT queue,
-    SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN outcome IN ('failed', 'timed_out', 'lost') THEN 1 ELSE 0 END),
-    SUM(died)
-FROM ended GROUP BY queue ORDER BY queue
-"""
-"""Per queue: completed jobs (succeeded attempts), failed attempts, jobs gone dead."""
-
-PERCENTILES = """
-WITH ended AS ({ended}), picked AS (
-    SELECT queue AS grp, {value} AS v FROM ended WHERE {value} IS NOT NULL
-    UNION ALL
-    SELECT '' AS grp, {value} AS v FROM ended WHERE {value} IS NOT NULL
-), ranked AS (
-    SELECT grp, v, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY v) AS rn,
-        COUNT(*) OVER (PARTITION BY grp) AS n
-    FROM picked
-)
-SELECT grp,
-    MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN v END),
-    MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN v END),
-    MAX(v)
-FROM ranked GROUP BY grp
-"""
-"""p50, p95 and max of ``{value}`` per queue, and over all queues (group ``''``).
-The nearest rank of p is ceil(p * n), in integer arithmetic on both backends."""
-
 DURATION = "CASE WHEN outcome IN ('succeeded', 'failed', 'timed_out') THEN duration END"
 """Attempts that ran to their own end; a lost, interrupted or cancelled attempt's
 length says more about the worker or the user than about the job."""
+
+FIGURES = """
+WITH ended AS ({ended}), picked AS (
+    SELECT queue AS grp, 'duration' AS kind, {duration} AS v FROM ended
+    WHERE {duration} IS NOT NULL
+    UNION ALL
+    SELECT '' AS grp, 'duration' AS kind, {duration} AS v FROM ended
+    WHERE {duration} IS NOT NULL
+    UNION ALL
+    SELECT queue AS grp, 'wait' AS kind, wait AS v FROM ended WHERE wait IS NOT NULL
+    UNION ALL
+    SELECT '' AS grp, 'wait' AS kind, wait AS v FROM ended WHERE wait IS NOT NULL
+), ranked AS (
+    SELECT grp, kind, v, ROW_NUMBER() OVER (PARTITION BY grp, kind ORDER BY v) AS rn,
+        COUNT(*) OVER (PARTITION BY grp, kind) AS n
+    FROM picked
+)
+SELECT 'counts' AS kind, queue AS grp,
+    SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END),
+    SUM(CASE WHEN outcome IN ('failed', 'timed_out', 'lost') THEN 1 ELSE 0 END),
+    SUM(died)
+FROM ended GROUP BY queue
+UNION ALL
+SELECT kind, grp,
+    MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN v END),
+    MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN v END),
+    MAX(v)
+FROM ranked GROUP BY kind, grp
+"""
+"""Every figure of a window in one statement, so the runs are read and joined to their
+jobs once (``ended`` is referenced several times: both SQLite and PostgreSQL
+materialise such a CTE once). Rows: ``('counts', queue, completed, failed attempts,
+dead)`` per queue, then ``(kind, group, p50, p95, max)`` for ``duration`` and ``wait``
+per queue and over all queues (group ``''``). The nearest rank of p is ceil(p * n), in
+integer arithmetic on both backends."""
 
 AVERAGE_DURATION = """
 SELECT AVG(duration) FROM queuectl_run
@@ -82,14 +88,9 @@ WHERE r.finished_at >= {since}
 
 
 @functools.cache
-def counts_sql(param: str, *, by_queue: bool) -> str:
-    return render(COUNTS, lambda _name: param, ended=_ended(param, by_queue))
-
-
-@functools.cache
-def percentiles_sql(param: str, value: str, *, by_queue: bool) -> str:
-    """``PERCENTILES`` of ``value`` (``DURATION`` or ``"wait"``)."""
-    return render(PERCENTILES, lambda _name: param, ended=_ended(param, by_queue), value=value)
+def figures_sql(param: str, *, by_queue: bool) -> str:
+    """``FIGURES`` with its markers: ``since``, then (``by_queue``) ``queue``."""
+    return render(FIGURES, lambda _name: param, ended=_ended(param, by_queue), duration=DURATION)
 
 
 @functools.cache
