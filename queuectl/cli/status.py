@@ -19,7 +19,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     --json list the same workers: the live ones, and with --all the stopped
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
-    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import reads, stats
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.location import describe
     from queuectl.store.transactions import read_transaction
@@ -30,6 +30,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         counts = reads.counts()
         waiting = reads.waiting_per_queue()
         workers = workers_as_seen(include_ended=True)
+        recent = stats.recent()
     live = live_of(workers)
     shown = workers if show_all else live
     served = {name for worker in live for name in worker.queues.split(",")}
@@ -48,17 +49,27 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 "jobs": counts,
                 "workers": [worker_record(w) for w in shown],
                 "unserved_queues": unserved,
+                "average_duration": _rounded(recent.average_duration),
+                "per_minute": round(recent.per_minute, 2),
             }
         )
         return
     from rich.text import Text
 
     from queuectl.cli import render
+    from queuectl.timeutil import human_duration
 
     out = render.console()
     out.print(Text(f"Database  {one_line(describe(location))}", style="dim"))
     out.print(Text("Jobs", style="bold"))
     out.print(render.counts_table(counts))
+    took = "" if recent.average_duration is None else human_duration(recent.average_duration)
+    out.print(
+        Text(
+            f"Average duration  {took or '-'}  (successful runs, last hour)\n"
+            f"Throughput        {recent.per_minute:.1f} jobs/min  (last 5 minutes)"
+        )
+    )
     ended = len(workers) - len(live)
     title = f"Workers ({len(live)} running"
     title += f", {ended} stopped or lost)" if show_all else ")"
@@ -82,6 +93,10 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 style="dim",
             )
         )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _jobs_wait(count: int) -> str:

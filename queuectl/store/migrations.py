@@ -71,12 +71,25 @@ def _number_jobs_and_runs() -> None:
     database.execute_sql(CLAIMABLE_INDEX)
 
 
+def _add_hook_columns() -> None:
+    """Schema 4 -> 5: a job's own ``on_success``/``on_failure`` hook commands.
+
+    NULL on every existing job: they follow the settings, as before.
+    """
+    for statement in (
+        "ALTER TABLE queuectl_job ADD COLUMN on_success TEXT",
+        "ALTER TABLE queuectl_job ADD COLUMN on_failure TEXT",
+    ):
+        database.execute_sql(statement)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
         1: _drop_per_job_indexes,
         2: _add_id_to_the_newest_first_indexes,
         3: _number_jobs_and_runs,
+        4: _add_hook_columns,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)
