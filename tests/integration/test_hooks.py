@@ -57,7 +57,9 @@ def test_hooks_run_once_on_success_and_dead_with_the_jobs_facts(cluster, tmp_pat
     for line in lines:
         if line.startswith("file="):
             assert not os.path.exists(line[5:])  # the output file is removed afterwards
-    assert f"hook on_success for job {ok} (completed) exited 0" in cluster.logs()
+    # The worker logs the hook's end after reaping it, a moment after the hook's last write.
+    said = f"hook on_success for job {ok} (completed) exited 0"
+    wait_until(lambda: said in cluster.logs(), 10, "the worker to log the hook's exit")
 
 
 def test_a_failing_or_hanging_hook_changes_nothing_and_delays_no_job(cluster, tmp_path):
