@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from queuectl.config import SPECS as SETTINGS
+from queuectl.config import check_command
 from queuectl.errors import ValidationError
 from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration, parse_time
@@ -31,6 +32,8 @@ ALLOWED_KEYS = (
     "queue",
     "cwd",
     "env",
+    "on_success",
+    "on_failure",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
@@ -54,6 +57,10 @@ class JobSpec:
     queue: str = "default"
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    on_success: str | None = None
+    """Hook run when the job completes; ``None``: the setting's, ``""``: none."""
+    on_failure: str | None = None
+    """Hook run when the job goes dead; ``None``: the setting's, ``""``: none."""
 
     def env_json(self) -> str | None:
         """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
@@ -145,6 +152,8 @@ def parse_spec(data: object) -> JobSpec:
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
         env=_optional(data, "env", _env),
+        on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
+        on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
     )
 
 

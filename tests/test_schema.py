@@ -53,7 +53,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 5
+    assert schema.schema_version() == SCHEMA_VERSION == 6
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -63,9 +63,16 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_4() -> None:
+    """Put an open database back as schema 4 left it: no hook columns on jobs."""
+    for column in ("on_success", "on_failure"):
+        database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
+
+
 def _as_schema_3() -> None:
     """Put an open database back as schema 3 left it: no seq/env/run/output_bytes columns,
     the (created_at, id) indexes, a claim index ending with created_at, id."""
+    _as_schema_4()
     database.execute_sql("DROP INDEX queuectl_job_claimable")
     for name in SCHEMA_4_INDEXES:
         database.execute_sql(f"DROP INDEX {name}")
@@ -169,18 +176,31 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
     assert "queuectl_job_claimable" in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_a_schema_4_database_gains_the_queue_settings_and_keeps_its_jobs(db_url):
-    """Schema 4 had no paused or limited queues: upgraded, every queue is open."""
+def test_a_schema_4_database_gains_the_hook_columns_keeping_its_jobs(db_url):
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")])
+    _as_schema_4()
+    SchemaInfo.update(value="4").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION
+    kept = Job.get_by_id(job)
+    assert (kept.command, kept.on_success, kept.on_failure) == ("echo kept", None, None)
+
+
+def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url):
+    """Schema 5 had no paused or limited queues: upgraded, every queue is open."""
     db.open_database(db_url)
     [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
     database.execute_sql("DROP TABLE queuectl_queue")
     if db.sqlite_path(db_url) is None:
         database.execute_sql("DROP FUNCTION queuectl_queue_has_room(text, text, boolean)")
-    SchemaInfo.update(value="4").where(SchemaInfo.key == "schema_version").execute()
+    SchemaInfo.update(value="5").where(SchemaInfo.key == "schema_version").execute()
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 5
+    assert schema.schema_version() == SCHEMA_VERSION == 6
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job

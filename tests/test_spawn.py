@@ -61,7 +61,9 @@ def test_a_job_starts_with_default_signals_whatever_the_worker_inherited(tmp_pat
     before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in inherited}
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
     try:
-        result = _run("cat /proc/$$/status", str(tmp_path))
+        # ``exec``: the job's own process reads its own status. ``cat /proc/$$/status``
+        # read the shell's while it forked cat, with every signal blocked for the fork.
+        result = _run("exec cat /proc/self/status", str(tmp_path))
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for sig, handler in before.items():

@@ -24,10 +24,13 @@ from textual.timer import Timer
 from textual.widgets import Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from queuectl.errors import StoreUnavailable
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
+from queuectl.timeutil import human_duration
 from tui.actions import ActionsApp
+from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
@@ -52,6 +55,14 @@ MAIN_SCREEN_ACTIONS = frozenset(
     {"show_pane", "pane", "new_job", "filter", "clear_filter", "help", "quit", "refresh_now"}
 )
 """The app's own key actions, which only make sense over the panes (see ``check_action``)."""
+
+
+class StoreAway(Message):
+    """A refresh found the database unavailable; ``reason`` is one line saying why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class SnapshotReady(Message):
@@ -114,6 +125,7 @@ class QueueApp(QueueIntents, ActionsApp):
 
     def compose(self) -> ComposeResult:
         yield StatsHeader(db.describe(self.location))
+        yield OutageBanner()
         with TabbedContent(initial="jobs"):
             with TabPane("1 Jobs", id="jobs"):
                 yield JobsPane(id="jobs-pane")
@@ -135,6 +147,7 @@ class QueueApp(QueueIntents, ActionsApp):
         self.config_pane = self.query_one(ConfigPane)
         self.queues_pane = self.query_one(QueuesPane)
         self.stats_header = self.query_one(StatsHeader)
+        self.banner = self.query_one(OutageBanner)
         self.tabs = self.query_one(TabbedContent)
         self.panes: dict[str, TablePane] = {
             "jobs": self.jobs_pane,
@@ -185,13 +198,28 @@ class QueueApp(QueueIntents, ActionsApp):
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refresh")
     def _refresh(self, request: Request) -> None:
         """Read a snapshot off the UI thread and post it (dropped if superseded)."""
-        snapshot = read_snapshot(request, self.clock())
+        try:
+            snapshot = read_snapshot(request, self.clock())
+        except StoreUnavailable as exc:  # the database is away: a banner, not a toast a second
+            if not get_current_worker().is_cancelled:
+                self.post_message(StoreAway(exc.explain()))
+            return
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotReady(snapshot))
+
+    def on_store_away(self, message: StoreAway) -> None:
+        """Keep what is shown, say it is stale and why, and try again at the usual pace."""
+        last_read = self.last_snapshot.now if self.last_snapshot is not None else None
+        self.banner.show_away(message.reason, self.clock(), last_read)
+        self.refreshing = False
+        self._arm()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
         self.last_snapshot = snapshot
+        if self.banner.away:
+            away_for = self.banner.show_back(self.clock())
+            self.say(f"The database is back, after {human_duration(away_for)} away")
         started = time.perf_counter()
         try:
             with self.batch_update():

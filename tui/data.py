@@ -17,6 +17,7 @@ from queuectl.lifecycle import queues, reads
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
+from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
@@ -216,11 +217,13 @@ def _largest_state(previous: Snapshot | None) -> str | None:
     return state if previous.counts[state] >= LARGE_STATE else None
 
 
+@translated
 def read_snapshot(request: Request, now: float) -> Snapshot:
     """Read every table the dashboard shows, in one read transaction.
 
     Runs in a thread worker; it closes its thread's connection when done so
-    short-lived worker threads do not leak SQLite handles.
+    short-lived worker threads do not leak SQLite handles. A database that is
+    away raises the core's ``StoreUnavailable`` (the app shows a banner).
     """
     started = time.perf_counter()
     previous = request.previous

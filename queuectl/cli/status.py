@@ -26,7 +26,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     --json list the same workers: the live ones, and with --all the stopped
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
-    from queuectl.lifecycle import queues, reads
+    from queuectl.lifecycle import queues, reads, stats
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.location import describe
     from queuectl.store.transactions import read_transaction
@@ -37,6 +37,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         counts = reads.counts()
         waiting = reads.waiting_per_queue()
         workers = workers_as_seen(include_ended=True)
+        recent = stats.recent()
         steered = queues.steered()
         running = reads.running_per_queue() if steered else {}
     live = live_of(workers)
@@ -57,6 +58,8 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 "jobs": counts,
                 "workers": [worker_record(w) for w in shown],
                 "unserved_queues": unserved,
+                "average_duration": _rounded(recent.average_duration),
+                "per_minute": round(recent.per_minute, 2),
                 "steered_queues": [
                     {"name": s.name, "paused": s.paused, "limit": s.limit} for s in steered
                 ],
@@ -66,11 +69,19 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     from rich.text import Text
 
     from queuectl.cli import render
+    from queuectl.timeutil import human_duration
 
     out = render.console()
     out.print(Text(f"Database  {one_line(describe(location))}", style="dim"))
     out.print(Text("Jobs", style="bold"))
     out.print(render.counts_table(counts))
+    took = "" if recent.average_duration is None else human_duration(recent.average_duration)
+    out.print(
+        Text(
+            f"Average duration  {took or '-'}  (successful runs, last hour)\n"
+            f"Throughput        {recent.per_minute:.1f} jobs/min  (last 5 minutes)"
+        )
+    )
     if steered:
         out.print(Text("Queues (paused or limited)", style="bold"))
         for entry in steered:
@@ -113,6 +124,10 @@ def _steered_line(entry: Steering, running: int, waiting: int) -> Text:
     line.append(", ".join(what), style="bold yellow" if entry.paused else "")
     line.append(f": {running} running, {waiting} waiting", style="dim")
     return line
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _jobs_wait(count: int) -> str:

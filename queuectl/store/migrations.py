@@ -72,8 +72,20 @@ def _number_jobs_and_runs() -> None:
     database.execute_sql(CLAIMABLE_INDEX)
 
 
+def _add_hook_columns() -> None:
+    """Schema 4 -> 5: a job's own ``on_success``/``on_failure`` hook commands.
+
+    NULL on every existing job: they follow the settings, as before.
+    """
+    for statement in (
+        "ALTER TABLE queuectl_job ADD COLUMN on_success TEXT",
+        "ALTER TABLE queuectl_job ADD COLUMN on_failure TEXT",
+    ):
+        database.execute_sql(statement)
+
+
 def _add_queue_settings() -> None:
-    """Schema 4 -> 5: ``queuectl_queue``, the paused and limited queues (empty: none are),
+    """Schema 5 -> 6: ``queuectl_queue``, the paused and limited queues (empty: none are),
     and on PostgreSQL the function the claim asks about a limited queue."""
     QueueSetting.create_table(safe=True)
     if is_postgres():
@@ -86,7 +98,8 @@ def migrate(from_version: int) -> None:
         1: _drop_per_job_indexes,
         2: _add_id_to_the_newest_first_indexes,
         3: _number_jobs_and_runs,
-        4: _add_queue_settings,
+        4: _add_hook_columns,
+        5: _add_queue_settings,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

@@ -32,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -57,6 +57,11 @@ class Job(BaseModel):
     cwd = TextField()
     env = TextField(null=True)
     """Variables set over the worker's environment: a JSON object of strings, or NULL."""
+    on_success = TextField(null=True)
+    """Shell command run once the job completes, instead of the ``on_success`` setting
+    (NULL: the setting's; "": none for this job). Schema 5."""
+    on_failure = TextField(null=True)
+    """The same, once the job goes dead. Schema 5."""
     seq = BigIntegerField()
     """Enqueue order, unique and increasing (lines of one file in file order). A bulk
     enqueue shares one ``created_at``, so time alone cannot order it; the random id
@@ -109,6 +114,8 @@ class ClaimedJob:
     run_at: float
     cwd: str
     env: str | None
+    on_success: str | None
+    on_failure: str | None
     seq: int
     created_at: float
     updated_at: float

@@ -21,6 +21,7 @@ from queuectl.errors import ValidationError
 from queuectl.textsafe import one_line
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
+from tui.inputs import OrderedInput
 from tui.messages import SaveSettings
 from tui.panes.base import TablePane
 
@@ -64,7 +65,7 @@ class ConfigPane(TablePane):
         yield from super().compose()
         with Horizontal(id="config-editor", classes="hidden"):
             yield Label("", id="config-edit-label")
-            yield Input(id="config-edit", compact=True)
+            yield OrderedInput(id="config-edit", compact=True)
         yield Static("", id="config-error", classes="error hidden")
 
     def show_settings(self, settings: dict[str, float | int]) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
+from tui.inputs import OrderedInput
 from tui.messages import Intent
 from tui.panes.base import TablePane
 
@@ -75,7 +76,7 @@ class JobsPane(TablePane):
         """The filter and sort of the rows shown: a different pair is a new view."""
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield OrderedInput(
             placeholder="filter: text  state:failed,dead  queue:NAME  (enter applies, esc closes)",
             id="job-filter",
             classes="filter hidden",

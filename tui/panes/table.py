@@ -20,18 +20,22 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from tui.cells import Cells, Row, measure
 from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
 
 SHRINK_AFTER = 30
 """Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
+
+REMOVE_ONE_BY_ONE = 8
+"""Rows gone in one refresh that are removed singly; more, and the table is refilled.
+
+``DataTable.remove_row`` re-indexes every remaining row (~2 ms each at 500 rows),
+while a refill of 500 rows costs about as much as a handful of removals."""
 
 
 class KeyedTable(DataTable[object]):
@@ -227,10 +231,24 @@ class KeyedTable(DataTable[object]):
         self._order = [key for key, _ in rows]
 
     def _diff(self, rows: list[Row], gone: list[str]) -> None:
-        if gone:
-            self._drop(gone)
+        """Apply ``rows`` through Textual's public API, touching only what changed.
+
+        DataTable has no bulk removal (Textualize/textual#5273) and no "show in
+        this order", and each call refreshes the widget. So: a few rows gone are
+        removed singly (``remove_row`` re-indexes every other row), many refill
+        the table (cheaper past ``REMOVE_ONE_BY_ONE``); new rows are appended and
+        a new order (rows arriving above, in a newest-first table) is one
+        ``sort`` on each row's rank; changed cells are updated one by one.
+        ``tests/bench/run.py --only dashboard`` measures it. A Textual that
+        changes DataTable's internals cannot break this table.
+        """
+        if len(gone) > REMOVE_ONE_BY_ONE:
+            self._refill(rows, self._layout)
+            return
+        for key in gone:
+            self.remove_row(key)
+            del self._cells[key]
         shown = self._shown
-        changed: list[tuple[str, str, Text]] = []
         for key, cells in rows:
             old = self._cells.get(key)
             if old is None:
@@ -241,51 +259,28 @@ class KeyedTable(DataTable[object]):
                 for i in shown:
                     before, after = old[i], cells[i]
                     if before is not after and (before != after or before.style != after.style):
-                        changed.append((key, self.specs[i].key, after))
+                        self.update_cell(key, self.specs[i].key, after)
             self._cells[key] = cells
-        if changed:
-            self._write(changed)
         order = [key for key, _ in rows]
-        if order != self._order:
-            self._place(order)
-
-    # DataTable has no bulk removal (Textualize/textual#5273), no bulk update and no
-    # "show in this order": remove_row re-indexes every remaining row per call (~2 ms
-    # each at 500 rows), update_cell refreshes the widget per cell (a refresh changes
-    # every age cell) and sort compares cell values. The methods below do what those
-    # do, once per refresh, on DataTable's own (private) row maps; tests/tui/test_table.py
-    # checks the outcome through the public API, so a Textual that changes them fails there.
-
-    def _drop(self, keys: list[str]) -> None:
-        """Remove the rows of ``keys`` with one re-index for them all."""
-        for key in keys:
-            row_key = RowKey(key)
-            for column_key in self._data.pop(row_key):
-                self._updated_cells.discard(CellKey(row_key, column_key))
-            del self.rows[row_key]
-            del self._cells[key]
-        self._place([key for key in self._order if key in self._cells])
-        self._require_update_dimensions = True
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
-        self.refresh(layout=True)
-
-    def _write(self, changed: list[tuple[str, str, Text]]) -> None:
-        """Store changed cells and refresh once (``update_cell`` refreshes per cell).
-
-        Every column has a fixed width, so nothing needs measuring again.
-        """
-        for key, column_key, cell in changed:
-            self._data[RowKey(key)][ColumnKey(column_key)] = cell
-        self._update_count += 1
-        self.refresh()
-
-    def _place(self, order: list[str]) -> None:
-        """Show the rows in ``order`` (every key shown, each once)."""
-        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(order)})
+        before = set(self._order)
+        as_shown = [key for key in self._order if key in self._cells]  # appended rows go last
+        as_shown += [key for key in order if key not in before]
+        if order != as_shown:
+            self._sort_into(order)
         self._order = order
-        self._update_count += 1
-        self.refresh()
+
+    def _sort_into(self, order: list[str]) -> None:
+        """Show the rows in ``order`` with one public ``sort``.
+
+        ``sort`` sees cell values, not row keys, so each row is found by the
+        identity of the cell the table holds in its first column.
+        """
+        column = self.ordered_columns[0].key
+        rank = {id(self.get_cell(key, column)): index for index, key in enumerate(order)}
+        if len(rank) != len(order):  # two rows share a cell object: no way to tell them apart
+            self._refill([(key, self._cells[key]) for key in order], self._layout)
+            return
+        self.sort(column, key=lambda cell: rank[id(cell)])
 
     # --- the cursor stays on screen ---------------------------------------------------
 

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui.inputs import OrderedInput
 from tui.screens import close
 
 
@@ -113,7 +114,7 @@ class CountScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
-            yield Input(str(self.default), id="count", compact=True)
+            yield OrderedInput(str(self.default), id="count", compact=True)
             yield Static("", id="count-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Start", id="ok", variant="primary", compact=True)

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.errors import ValidationError
 from queuectl.jobspec import JobSpec, parse_spec
 from queuectl.textsafe import one_line
+from tui.inputs import OrderedInput
 from tui.screens import close
 
 FIELDS: list[tuple[str, str, str]] = [
@@ -65,7 +66,7 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
             with Grid(classes="form"):
                 for name, label, hint in FIELDS:
                     yield Label(label)
-                    yield Input(placeholder=hint, id=f"f-{name}", compact=True)
+                    yield OrderedInput(placeholder=hint, id=f"f-{name}", compact=True)
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Enqueue", id="ok", variant="primary", compact=True)

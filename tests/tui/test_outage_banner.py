@@ -1,0 +1,77 @@
+"""The database goes away under the dashboard: a banner says so, the rows stay, nothing crashes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tui.app
+from queuectl.errors import StoreUnavailable
+from queuectl.store import db
+from tests.conftest import T0
+from tests.pgserver import throwaway_server
+from tests.tui.conftest import refreshed, seed_job, toasts, wait_for, wait_toast
+from tui.app import make_app
+
+
+def banner_text(app: tui.app.QueueApp) -> str:
+    return str(app.banner.render())
+
+
+async def test_a_refresh_that_finds_the_database_away_shows_a_banner_not_toasts(
+    app_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_job("kept", "echo still-shown")
+    clock = [T0]
+    app = app_for(clock=lambda: clock[0])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        real_read = tui.app.read_snapshot
+        refreshes_before = app.refresh_count
+
+        def away(request: Any, now: float) -> Any:
+            raise StoreUnavailable("could not connect to server: Connection refused")
+
+        monkeypatch.setattr(tui.app, "read_snapshot", away)
+        clock[0] = T0 + 5
+        app.refresh_now()
+        await wait_for(pilot, lambda: app.banner.away, "the banner")
+        clock[0] = T0 + 35
+        app.refresh_now()
+        await wait_for(pilot, lambda: "30s" in banner_text(app), "the banner to count on")
+        text = banner_text(app)
+        assert "Database unavailable for 30s: could not connect to server" in text
+        assert "showing what was read 35s ago" in text
+        assert app.banner.display
+        assert app.jobs_pane.table.highlighted_key == "kept"  # what was read stays shown
+        assert app.refresh_count == refreshes_before
+        assert not [t for t in toasts(app) if "failed" in t]  # one banner, no toast a second
+
+        monkeypatch.setattr(tui.app, "read_snapshot", real_read)
+        clock[0] = T0 + 40
+        await refreshed(pilot)
+        assert not app.banner.away and not app.banner.display
+        await wait_toast(pilot, "The database is back, after 35s away")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
+    with throwaway_server() as server:
+        db.open_database(server.url)
+        try:
+            seed_job("survivor", "echo hi")
+            app = make_app(server.url, refresh_interval=0.2)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await refreshed(pilot)
+                server.stop("immediate")
+                await wait_for(pilot, lambda: app.banner.away, "the banner")
+                assert "Database unavailable" in banner_text(app)
+                assert app.jobs_pane.table.highlighted_key == "survivor"
+                server.start()
+                await wait_for(pilot, lambda: not app.banner.away, "the banner to go")
+                await wait_toast(pilot, "The database is back")
+                assert app.is_running
+        finally:
+            db.close_database()
