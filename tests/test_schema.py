@@ -12,6 +12,7 @@ from queuectl.store.models import (
     SCHEMA_VERSION,
     ClaimedJob,
     Job,
+    QueueSetting,
     Run,
     RunOutcome,
     SchemaInfo,
@@ -52,7 +53,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 5
+    assert schema.schema_version() == SCHEMA_VERSION == 6
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -75,6 +76,7 @@ def _as_schema_3() -> None:
     database.execute_sql("DROP INDEX queuectl_job_claimable")
     for name in SCHEMA_4_INDEXES:
         database.execute_sql(f"DROP INDEX {name}")
+    database.execute_sql("DROP TABLE IF EXISTS queuectl_queue")
     for table, column in (
         ("queuectl_job", "seq"),
         ("queuectl_job", "env"),
@@ -163,10 +165,13 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
     """At 100k waiting jobs the claim must stay O(1): no sort, and the partial index."""
     db.open_database(db_path)
     statement = sql.claim_sql("?", 2, postgres=False)
-    select = statement[statement.index("SELECT id") : statement.index("LIMIT 1")]
+    start, end = statement.text.index("SELECT id"), statement.text.index("LIMIT 1")
+    select = sql.positional(statement.text[start:end].replace("?", "{p}"), "?")
+    values = {"worker": "w1", "now": T0, "q0": "default", "q1": "other"}
+    # The subquery's markers are the claim's from the second (``now``) on.
+    params = statement.params(values)[-len(select.names) :]
     plan = " ".join(
-        str(row)
-        for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select}", (T0, "default", "other"))
+        str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select.text}", params)
     )
     assert "queuectl_job_claimable" in plan and "TEMP B-TREE" not in plan, plan
 
@@ -182,3 +187,20 @@ def test_a_schema_4_database_gains_the_hook_columns_keeping_its_jobs(db_url):
     assert schema.schema_version() == SCHEMA_VERSION
     kept = Job.get_by_id(job)
     assert (kept.command, kept.on_success, kept.on_failure) == ("echo kept", None, None)
+
+
+def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url):
+    """Schema 5 had no paused or limited queues: upgraded, every queue is open."""
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    database.execute_sql("DROP TABLE queuectl_queue")
+    if db.sqlite_path(db_url) is None:
+        database.execute_sql("DROP FUNCTION queuectl_queue_has_room(text, text, boolean)")
+    SchemaInfo.update(value="5").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 6
+    assert QueueSetting.select().count() == 0
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None and claim.job.id == job

@@ -19,6 +19,9 @@ Action = Literal[
     "stop_all_workers",
     "refresh",
     "new_job",
+    "toggle_pause_queue",
+    "limit_queue",
+    "queue_jobs",
 ]
 
 

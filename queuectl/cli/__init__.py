@@ -16,6 +16,7 @@ from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
 from queuectl.cli.observe import COMMANDS as OBSERVE_COMMANDS
+from queuectl.cli.queues import COMMANDS as QUEUE_COMMANDS
 from queuectl.cli.settings import config
 from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
 from queuectl.cli.waiting import COMMANDS as WAIT_COMMANDS
@@ -50,6 +51,7 @@ for command in (
     dlq,
     config,
     *WORKER_COMMANDS,
+    *QUEUE_COMMANDS,
     web,
 ):
     cli.add_command(command)

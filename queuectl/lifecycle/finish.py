@@ -215,7 +215,7 @@ def _pg_end_and_claim(
         "job": claim.job.id,
         "worker": row.id,
         "host": row.host,
-        **{f"q{index}": name for index, name in enumerate(row.queues)},
+        **sql.queue_values(row.queues),
     }
     statement = sql.pg_end_and_claim_sql(len(row.queues))
     ended, new_run_id, *job = execute_raw(statement, params).fetchone()

@@ -179,6 +179,17 @@ def waiting_per_queue() -> dict[str, int]:
 
 
 @translated
+def running_per_queue() -> dict[str, int]:
+    """Jobs ``processing`` per queue (a few rows: read from the (state, seq) index)."""
+    query = (
+        Job.select(Job.queue, peewee.fn.COUNT(peewee.SQL("*")))
+        .where(Job.state == JobState.PROCESSING.value)
+        .group_by(Job.queue)
+    )
+    return dict(query.tuples())
+
+
+@translated
 def list_workers(*, include_stopped: bool = True, ended_since: float | None = None) -> list[Worker]:
     """Worker rows in start order, as stored (``workers.workers_as_seen`` adds who is lost).
 

@@ -232,7 +232,7 @@ class Worker(AttemptRunner):
         claim keeps refusing costs a few claims a second, not a hundred.
         """
         if self._check_now:
-            self._next_due = claiming.next_due_at(self.queues)
+            self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
             self._check_now = False
         if self._next_due is None or self._next_due > now:
             self.timers.claimed()  # nothing due: no backoff to keep
@@ -243,7 +243,7 @@ class Worker(AttemptRunner):
         if claim is not None:
             self.timers.claimed()
             return claim
-        self._next_due = claiming.next_due_at(self.queues)
+        self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
         if self._next_due is not None and self._next_due <= now:
             self.timers.refused(now, cap=float(self.settings.get("poll_interval", 1.0)))
         return None

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from queuectl.errors import DatabaseError
-from queuectl.store.models import SCHEMA_VERSION, Job, Run, SchemaInfo, database
-from queuectl.store.sql import CLAIMABLE_INDEX
+from queuectl.store.models import SCHEMA_VERSION, Job, QueueSetting, Run, SchemaInfo, database
+from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION
+from queuectl.store.transactions import is_postgres
 
 
 def _drop_per_job_indexes() -> None:
@@ -83,6 +84,14 @@ def _add_hook_columns() -> None:
         database.execute_sql(statement)
 
 
+def _add_queue_settings() -> None:
+    """Schema 5 -> 6: ``queuectl_queue``, the paused and limited queues (empty: none are),
+    and on PostgreSQL the function the claim asks about a limited queue."""
+    QueueSetting.create_table(safe=True)
+    if is_postgres():
+        database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -90,6 +99,7 @@ def migrate(from_version: int) -> None:
         2: _add_id_to_the_newest_first_indexes,
         3: _number_jobs_and_runs,
         4: _add_hook_columns,
+        5: _add_queue_settings,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

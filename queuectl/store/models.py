@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from peewee import (
     AutoField,
     BigIntegerField,
+    BooleanField,
     CharField,
     DatabaseProxy,
     DoubleField,
@@ -31,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -196,6 +197,25 @@ class Setting(BaseModel):
         table_name = "queuectl_setting"
 
 
+class QueueSetting(BaseModel):
+    """How a queue is steered: paused, and at most how many of its jobs run at once.
+
+    A row exists only while a queue is paused or limited (``lifecycle.queues``
+    deletes it when both are lifted), so with no queue steered the claim's look
+    at this table reads an empty b-tree. The claim applies both rules itself
+    (``sql.claimable``).
+    """
+
+    name = CharField(primary_key=True, max_length=64)
+    paused = BooleanField(default=False)
+    max_running = IntegerField(null=True)
+    """At most this many of the queue's jobs ``processing`` at once; NULL: no limit."""
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "queuectl_queue"
+
+
 class SchemaInfo(BaseModel):
     """Facts about the database itself: today only the schema version."""
 
@@ -206,7 +226,7 @@ class SchemaInfo(BaseModel):
         table_name = "queuectl_meta"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker)
+ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker, QueueSetting)
 
 __all__ = [
     "ALL_MODELS",
@@ -216,6 +236,7 @@ __all__ = [
     "ClaimedJob",
     "Job",
     "JobState",
+    "QueueSetting",
     "Run",
     "RunOutcome",
     "SchemaInfo",
