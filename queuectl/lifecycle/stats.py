@@ -24,7 +24,10 @@ import peewee
 from queuectl.store import statsql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, database
-from queuectl.store.transactions import execute_raw
+from queuectl.store.transactions import execute_raw, is_postgres
+
+Spread = tuple[float | None, float | None, float | None]
+"""p50, p95 and max of one group's values."""
 
 
 @dataclass(frozen=True)
@@ -68,32 +71,69 @@ class Stats:
 def window_stats(since: float, *, queue: str | None = None, now: float | None = None) -> Stats:
     """The figures of the runs that ended since ``since`` (epoch seconds), per queue.
 
-    One statement (``statsql.FIGURES``): the window's runs are read and joined once.
+    One statement either way, so the window's runs are read and joined once: on
+    PostgreSQL it computes every figure (``statsql.PG_FIGURES``); SQLite, which has
+    no percentile aggregate, hands back the attempts and they are ranked here.
     """
     now = time.time() if now is None else now
     minutes = max(now - since, 1e-9) / 60.0
     by_queue = queue is not None
     params: tuple[object, ...] = (since, queue) if by_queue else (since,)
-    statement = statsql.figures_sql(database.obj.param, by_queue=by_queue)
+    param = database.obj.param
+    if is_postgres():
+        rows = execute_raw(statsql.pg_figures_sql(param, by_queue=by_queue), params).fetchall()
+    else:
+        values = execute_raw(statsql.sqlite_values_sql(param, by_queue=by_queue), params)
+        rows = _figure_rows(values.fetchall())
     counts: list[tuple[str, int, int, int]] = []
-    spreads: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {
-        "duration": {},
-        "wait": {},
-    }
-    for kind, grp, first, second, third in execute_raw(statement, params).fetchall():
+    spreads: dict[str, dict[str, Spread]] = {"duration": {}, "wait": {}}
+    for kind, grp, first, second, third in rows:
         if kind == "counts":
             counts.append((grp, int(first or 0), int(second or 0), int(third or 0)))
         else:
             spreads[kind][grp] = (first, second, third)
     durations, waits = spreads["duration"], spreads["wait"]
     counts.sort()
-    rows = [
+    rows_out = [
         _figures(name, completed, failed, dead, minutes, durations, waits)
         for name, completed, failed, dead in counts
     ]
     totals = [sum(row[index] for row in counts) for index in (1, 2, 3)]
     total = _figures(statsql.TOTAL, *totals, minutes, durations, waits)
-    return Stats(since=since, until=now, total=total, queues=rows)
+    return Stats(since=since, until=now, total=total, queues=rows_out)
+
+
+def _figure_rows(attempts: list[tuple[str, str, float | None, float | None, int]]) -> list[tuple]:
+    """The rows ``PG_FIGURES`` returns, from the window's attempts (SQLite).
+
+    Each attempt is ``(queue, outcome, duration or None, wait or None, died)``;
+    rows are ``('counts', queue, completed, failed attempts, dead)`` per queue and
+    ``(kind, group, p50, p95, max)`` per queue and over all (group ``''``).
+    """
+    counts: dict[str, list[int]] = {}
+    values: dict[tuple[str, str], list[float]] = {}
+    for queue, outcome, duration, wait, died in attempts:
+        tally = counts.setdefault(queue, [0, 0, 0])
+        if outcome == "succeeded":
+            tally[0] += 1
+        elif outcome in ("failed", "timed_out", "lost"):
+            tally[1] += 1
+        tally[2] += died
+        for kind, value in (("duration", duration), ("wait", wait)):
+            if value is not None:
+                values.setdefault((kind, queue), []).append(value)
+                values.setdefault((kind, statsql.TOTAL), []).append(value)
+    rows: list[tuple] = [("counts", queue, *tally) for queue, tally in counts.items()]
+    for (kind, group), found in values.items():
+        found.sort()
+        rows.append((kind, group, *_spread(found)))
+    return rows
+
+
+def _spread(ordered: list[float]) -> Spread:
+    """Nearest-rank p50 and p95 (the value at rank ceil(p * n)), and the maximum."""
+    n = len(ordered)
+    return ordered[(50 * n + 99) // 100 - 1], ordered[(95 * n + 99) // 100 - 1], ordered[-1]
 
 
 def _figures(
@@ -102,8 +142,8 @@ def _figures(
     failed: int | None,
     dead: int | None,
     minutes: float,
-    durations: dict[str, tuple[float | None, float | None, float | None]],
-    waits: dict[str, tuple[float | None, float | None, float | None]],
+    durations: dict[str, Spread],
+    waits: dict[str, Spread],
 ) -> Figures:
     completed, failed, dead = int(completed or 0), int(failed or 0), int(dead or 0)
     finished = completed + dead

@@ -4,8 +4,8 @@ Written by hand, as the claim is, because its shape is the point: every figure
 comes from the runs that ended in the window, found through the
 ``(finished_at)`` index of ``queuectl_run`` and joined to their job by its
 primary key, so the cost grows with the window's runs, not with the history.
-Percentiles are nearest-rank, from ``ROW_NUMBER()`` over the sorted values: the
-same text on SQLite (which has no percentile function) and PostgreSQL.
+Percentiles are nearest-rank: PostgreSQL's ``percentile_disc``; on SQLite, which
+has no percentile function, ranked in Python from the window's attempts.
 
 Each ``{name}`` is a parameter (see ``sql.render``): ``since`` and, with a
 queue filter, ``queue``.
@@ -38,40 +38,41 @@ DURATION = "CASE WHEN outcome IN ('succeeded', 'failed', 'timed_out') THEN durat
 """Attempts that ran to their own end; a lost, interrupted or cancelled attempt's
 length says more about the worker or the user than about the job."""
 
-FIGURES = """
-WITH ended AS ({ended}), picked AS (
-    SELECT queue AS grp, 'duration' AS kind, {duration} AS v FROM ended
-    WHERE {duration} IS NOT NULL
-    UNION ALL
-    SELECT '' AS grp, 'duration' AS kind, {duration} AS v FROM ended
-    WHERE {duration} IS NOT NULL
-    UNION ALL
-    SELECT queue AS grp, 'wait' AS kind, wait AS v FROM ended WHERE wait IS NOT NULL
-    UNION ALL
-    SELECT '' AS grp, 'wait' AS kind, wait AS v FROM ended WHERE wait IS NOT NULL
-), ranked AS (
-    SELECT grp, kind, v, ROW_NUMBER() OVER (PARTITION BY grp, kind ORDER BY v) AS rn,
-        COUNT(*) OVER (PARTITION BY grp, kind) AS n
-    FROM picked
-)
+PG_FIGURES = """
+WITH ended AS MATERIALIZED ({ended})
 SELECT 'counts' AS kind, queue AS grp,
     SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END),
     SUM(CASE WHEN outcome IN ('failed', 'timed_out', 'lost') THEN 1 ELSE 0 END),
     SUM(died)
 FROM ended GROUP BY queue
 UNION ALL
-SELECT kind, grp,
-    MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN v END),
-    MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN v END),
-    MAX(v)
-FROM ranked GROUP BY kind, grp
+SELECT 'duration', COALESCE(queue, ''),
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY {duration}),
+    percentile_disc(0.95) WITHIN GROUP (ORDER BY {duration}),
+    MAX({duration})
+FROM ended WHERE {duration} IS NOT NULL GROUP BY GROUPING SETS ((queue), ())
+UNION ALL
+SELECT 'wait', COALESCE(queue, ''),
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY wait),
+    percentile_disc(0.95) WITHIN GROUP (ORDER BY wait),
+    MAX(wait)
+FROM ended WHERE wait IS NOT NULL GROUP BY GROUPING SETS ((queue), ())
 """
-"""Every figure of a window in one statement, so the runs are read and joined to their
-jobs once (``ended`` is referenced several times: both SQLite and PostgreSQL
-materialise such a CTE once). Rows: ``('counts', queue, completed, failed attempts,
-dead)`` per queue, then ``(kind, group, p50, p95, max)`` for ``duration`` and ``wait``
-per queue and over all queues (group ``''``). The nearest rank of p is ceil(p * n), in
-integer arithmetic on both backends."""
+"""Every figure of a window on PostgreSQL, in one statement: the window's runs are read
+and joined to their jobs once (``ended``, materialised). Rows: ``('counts', queue,
+completed, failed attempts, dead)`` per queue, then ``(kind, group, p50, p95, max)`` for
+``duration`` and ``wait`` per queue and over all queues (group ``''``, from ``GROUPING
+SETS``; a queue name is never empty). ``percentile_disc`` is the nearest rank, the value
+at rank ceil(p * n). Ranking every value with ``ROW_NUMBER()`` instead took 3.1 s at
+100k runs; the ordered-set aggregates sort each group once."""
+
+SQLITE_VALUES = """
+SELECT queue, outcome, {duration}, wait, died FROM ({ended})
+"""
+"""On SQLite, the window's attempts as they are: SQLite has no percentile aggregate,
+and ranking every value with ``ROW_NUMBER()`` cost 4-5 s at 100k runs on this
+machine, while reading them and sorting in Python costs a fraction of that
+(``lifecycle.stats`` counts, ranks and takes the maxima)."""
 
 AVERAGE_DURATION = """
 SELECT AVG(duration) FROM queuectl_run
@@ -88,9 +89,17 @@ WHERE r.finished_at >= {since}
 
 
 @functools.cache
-def figures_sql(param: str, *, by_queue: bool) -> str:
-    """``FIGURES`` with its markers: ``since``, then (``by_queue``) ``queue``."""
-    return render(FIGURES, lambda _name: param, ended=_ended(param, by_queue), duration=DURATION)
+def pg_figures_sql(param: str, *, by_queue: bool) -> str:
+    """``PG_FIGURES`` with its markers: ``since``, then (``by_queue``) ``queue``."""
+    return render(PG_FIGURES, lambda _name: param, ended=_ended(param, by_queue), duration=DURATION)
+
+
+@functools.cache
+def sqlite_values_sql(param: str, *, by_queue: bool) -> str:
+    """``SQLITE_VALUES`` with its markers: ``since``, then (``by_queue``) ``queue``."""
+    return render(
+        SQLITE_VALUES, lambda _name: param, ended=_ended(param, by_queue), duration=DURATION
+    )
 
 
 @functools.cache
