@@ -81,17 +81,28 @@ def config_keys(
 def install(root: click.Group) -> None:
     """Attach the completions to every command's job-id arguments and queue/key parameters.
 
-    Done here, once, rather than in a dozen decorators: what ``shell_complete=``
-    would set at construction (click keeps it in ``_custom_shell_complete``, since 8.0).
+    Done here, once, rather than in a dozen decorators: each parameter's public
+    ``shell_complete(ctx, incomplete)`` method is replaced on the instance (what
+    ``shell_complete=`` at construction would make it call).
     """
     for command in _walk(root):
         for param in command.params:
             if param.name in ("job_id", "job_ids") and isinstance(param, click.Argument):
-                param._custom_shell_complete = job_ids
+                _complete_with(param, job_ids)
             elif param.name == "queue" or param.name == "queues":
-                param._custom_shell_complete = queue_names
+                _complete_with(param, queue_names)
             elif param.name == "key" and command.name in ("get", "set", "reset"):
-                param._custom_shell_complete = config_keys
+                _complete_with(param, config_keys)
+
+
+Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
+
+
+def _complete_with(param: click.Parameter, completer: Completer) -> None:
+    def shell_complete(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        return completer(ctx, param, incomplete)
+
+    param.shell_complete = shell_complete  # type: ignore[method-assign]
 
 
 def _walk(command: click.Command) -> list[click.Command]:

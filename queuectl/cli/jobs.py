@@ -93,6 +93,8 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-retries", "-r", type=int, help="Retries after the first run.")
 @click.option("--cwd", metavar="DIR", help="Where it runs (default: here).")
 @click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@click.option("--on-success", metavar="COMMAND", help="Hook run when it completes ('' = none).")
+@click.option("--on-failure", metavar="COMMAND", help="Hook run when it ends dead ('' = none).")
 @db_option
 @json_option
 @pass_app
@@ -108,6 +110,8 @@ def add(
     max_retries: int | None,
     cwd: str | None,
     env: tuple[str, ...],
+    on_success: str | None,
+    on_failure: str | None,
     as_json: bool,
 ) -> None:
     """Add a job from a plain command, no JSON; prints its id.
@@ -133,6 +137,8 @@ def add(
         ("max_retries", max_retries),
         ("cwd", cwd),
         ("env", _env_pairs(env) if env else None),
+        ("on_success", on_success),
+        ("on_failure", on_failure),
     ):
         if value is not None:
             fields[key] = value
