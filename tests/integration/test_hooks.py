@@ -54,9 +54,12 @@ def test_hooks_run_once_on_success_and_dead_with_the_jobs_facts(cluster, tmp_pat
     assert "own-hook" in events
     assert not any(silent in line for line in events)  # "" = no hook for this job
     assert len(events) == 3  # once per outcome; not on the retried attempt
-    for line in lines:
-        if line.startswith("file="):
-            assert not os.path.exists(line[5:])  # the output file is removed afterwards
+    # The output file is removed once its hook has exited (a moment after its last write).
+    files = [line[5:] for line in lines if line.startswith("file=")]
+    assert files
+    wait_until(
+        lambda: not any(os.path.exists(f) for f in files), 10, "the output files to be removed"
+    )
     # The worker logs the hook's end after reaping it, a moment after the hook's last write.
     said = f"hook on_success for job {ok} (completed) exited 0"
     wait_until(lambda: said in cluster.logs(), 10, "the worker to log the hook's exit")
