@@ -89,6 +89,7 @@ def seed(location: str, *, newest_age: float, workers: int = 0) -> None:
             ).where(Job.id == job.id).execute()
             Run.insert(
                 job=job.id,
+                run=1,
                 attempt=1,
                 worker_id="w-soak",
                 host="bench",
