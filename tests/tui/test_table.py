@@ -118,7 +118,7 @@ async def test_a_removed_highlighted_row_leaves_the_cursor_in_place() -> None:
 
 
 async def test_a_removed_row_passes_the_cursor_to_the_row_below_even_with_rows_above() -> None:
-    """Deleting or retrying the highlighted job while new jobs arrive: the next one, not a new one."""
+    """Deleting or retrying the highlighted job as new jobs arrive: the next, not a new one."""
     app = TableApp()
     async with app.run_test(size=(80, 30)) as pilot:
         table = app.query_one(KeyedTable)
