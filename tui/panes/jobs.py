@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
+from tui.keyorder import focus_now
 from tui.messages import Intent
 from tui.panes.base import TablePane
 
@@ -145,7 +146,7 @@ class JobsPane(TablePane):
         box = self.query_one("#job-filter", Input)
         box.remove_class("hidden")
         box.value = self.job_filter.describe()
-        box.focus()
+        focus_now(box)
 
     def action_cycle_sort(self) -> None:
         """Sort by the next column (newest first is the natural order)."""
