@@ -9,14 +9,13 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, Static, TabbedContent
 
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_for
 from tui.app import QueueApp
 from tui.panes.jobs import JobsPane
-from tui.screens.confirm import CountScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.new_job import NewJobScreen
 
@@ -189,9 +188,12 @@ async def test_keys_in_a_burst_act_in_order_on_what_the_keys_before_made(
         burst(app, "2", "r")  # r on the DLQ, not on the jobs table
         await wait_for(pilot, lambda: Job.get_by_id("d").state == "pending", "d retried")
         assert Job.get_by_id("f").state == "failed"
-        burst(app, "3", "s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "the prompt")
-        await pilot.press("escape")
+        burst(app, "3", "s", "backspace", "2", "enter")  # 2 is typed, never the DLQ pane
+        await wait_for(pilot, lambda: len(supervisor.calls) == 1, "workers started")
+        assert supervisor.calls[0][1][1] == 2
+        tabs = app.query_one(TabbedContent)
+        await wait_for(pilot, lambda: tabs.active == "workers", "still on the workers pane")
+        assert len(app.screen_stack) == 1  # no job detail opened by that enter
         burst(app, "n", *"echo")
         await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "the form")
         command = app.screen.query_one("#f-command", Input)
