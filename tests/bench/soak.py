@@ -174,7 +174,7 @@ async def _use(location: str, rounds: int) -> dict[str, Any]:
                 gc.collect()
                 first = watchers_and_nodes(app)
                 samples.append((number, rss_mb()))
-            elif number % max(10, rounds // 10) == 0 or number == rounds:
+            elif number > warmup and (number % max(10, rounds // 10) == 0 or number == rounds):
                 await pilot.pause(1.2)
                 gc.collect()
                 samples.append((number, rss_mb()))
