@@ -16,13 +16,13 @@ from types import ModuleType
 from typing import Any
 
 from textual import work
-from textual.app import App
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.lifecycle import manage, settings
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
+from tui.keyorder import KeyOrderApp
 from tui.messages import Intent, SaveSettings
 from tui.screens.confirm import ConfirmScreen, CountScreen
 from tui.screens.detail import JobDetailScreen
@@ -48,7 +48,7 @@ def _supervisor() -> ModuleType:
         raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
 
 
-class ActionsApp(App[None]):
+class ActionsApp(KeyOrderApp):
     """The App's side that carries out intents; ``QueueApp`` adds layout and refresh."""
 
     location: str

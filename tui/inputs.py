@@ -7,7 +7,9 @@ the key event has bubbled up to the app and come back as a binding. In a burst
 before the earlier backspace runs: ``BSpace 2 Enter`` on the worker prompt's
 ``1`` typed ``2`` over the selected ``1``, then deleted the ``2`` and submitted
 an empty field (Textualize/textual#6605, open). Running the field's own
-bindings inline keeps the order.
+bindings inline keeps the order. ``tui.keyorder.KeyOrderApp`` runs other
+bindings at once at the app, but leaves a focused ``OrderedInput``'s own keys to
+it, so typing and editing reach the field in one queue, in the order typed.
 """
 
 from __future__ import annotations

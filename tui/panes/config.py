@@ -22,6 +22,7 @@ from queuectl.textsafe import one_line
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
 from tui.inputs import OrderedInput
+from tui.keyorder import focus_now
 from tui.messages import SaveSettings
 from tui.panes.base import TablePane
 
@@ -156,7 +157,7 @@ class ConfigPane(TablePane):
             Text(f"{spec.key} ({spec.range_text}) = ", style="bold")
         )
         self.query_one("#config-editor").remove_class("hidden")
-        box.focus()
+        focus_now(box)
 
     def action_reset(self) -> None:
         """Stage the highlighted key's default."""
@@ -193,7 +194,7 @@ class ConfigPane(TablePane):
         except ValidationError as exc:
             error.update(Text("✗ " + one_line(str(exc))))
             error.remove_class("hidden")
-            box.focus()
+            focus_now(box)
             return False
         self.staged[key] = box.value.strip()
         self._close_editor()

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
-from tui.messages import Intent
+from tui.messages import intend
 from tui.panes.base import TablePane
 
 
@@ -54,7 +54,7 @@ class DlqPane(TablePane):
         if job_id is None:
             self.notify("The DLQ is empty", severity="warning")
             return
-        self.post_message(Intent(action, job_id))  # type: ignore[arg-type]
+        intend(self, action, job_id)  # type: ignore[arg-type]
 
     def action_details(self) -> None:
         self._with_job("detail")
@@ -65,13 +65,13 @@ class DlqPane(TablePane):
 
     def action_retry_all(self) -> None:
         """Every dead job back to pending (asks first)."""
-        self.post_message(Intent("retry_all_dead"))
+        intend(self, "retry_all_dead")
 
     def action_purge(self) -> None:
         """Delete every dead job (asks first)."""
-        self.post_message(Intent("purge_dead"))
+        intend(self, "purge_dead")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
-            self.post_message(Intent("detail", event.row_key.value))
+            intend(self, "detail", event.row_key.value)
