@@ -13,7 +13,14 @@ import math
 from dataclasses import dataclass
 
 from queuectl.errors import ValidationError
+from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration
+
+Value = float | int | str
+"""A setting's value: a number, or for the hooks a shell command ("" = none)."""
+
+MAX_COMMAND_LENGTH = 4096
+"""Longest hook command a setting (or a job's ``on_success``/``on_failure``) holds."""
 
 
 @dataclass(frozen=True)
@@ -22,18 +29,20 @@ class SettingSpec:
 
     key: str
     type: type
-    default: float | int
+    default: Value
     minimum: float
     maximum: float
     description: str
     unit: str = ""
 
-    def parse(self, raw: object) -> float | int:
+    def parse(self, raw: object) -> Value:
         """The validated value from user input (a string from the CLI, or a number).
 
         Raises:
             ValidationError: wrong type or outside ``[minimum, maximum]``.
         """
+        if self.type is str:
+            return check_command(raw, self.key)
         value = self._coerce(raw)
         if not self.minimum <= value <= self.maximum:
             raise ValidationError(
@@ -66,12 +75,40 @@ class SettingSpec:
         return value
 
     def _kind(self) -> str:
+        if self.type is str:
+            return "a shell command"
         return "an integer" if self.type is int else "a number"
 
     @property
     def range_text(self) -> str:
+        if self.type is str:
+            return 'shell command, "" = none'
         unit = f" {self.unit}" if self.unit else ""
         return f"{_fmt(self.minimum)}..{_fmt(self.maximum)}{unit}"
+
+
+def check_command(raw: object, what: str) -> str:
+    """A hook's shell command as stored: stripped, one that a shell can be handed.
+
+    Empty means "no hook". Refused: anything but a string, NUL, invalid
+    Unicode, over ``MAX_COMMAND_LENGTH`` characters.
+
+    Raises:
+        ValidationError: naming ``what``.
+    """
+    if not isinstance(raw, str):
+        raise ValidationError(f"{what} must be a shell command (a string), not {raw!r}")
+    text = raw.strip()
+    if "\x00" in text:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    problem = unicode_problem(text)
+    if problem:
+        raise ValidationError(f"{what} {problem}")
+    if len(text) > MAX_COMMAND_LENGTH:
+        raise ValidationError(
+            f"{what} must be at most {MAX_COMMAND_LENGTH} characters (got {len(text)})"
+        )
+    return text
 
 
 def _fmt(value: float) -> str:
@@ -123,6 +160,31 @@ SPECS: dict[str, SettingSpec] = {
             2.0,
             86400.0,
             "Heartbeat age at which a worker is lost",
+            "s",
+        ),
+        SettingSpec(
+            "on_success",
+            str,
+            "",
+            0,
+            0,
+            "Shell command run after a job completes (a job's own on_success wins)",
+        ),
+        SettingSpec(
+            "on_failure",
+            str,
+            "",
+            0,
+            0,
+            "Shell command run after a job goes dead (a job's own on_failure wins)",
+        ),
+        SettingSpec(
+            "hook_timeout",
+            float,
+            30.0,
+            0.1,
+            3600.0,
+            "Longest a hook runs before its process group is killed",
             "s",
         ),
     )

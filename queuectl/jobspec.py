@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from queuectl.config import SPECS as SETTINGS
+from queuectl.config import check_command
 from queuectl.errors import ValidationError
 from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration, parse_time
@@ -31,6 +32,8 @@ ALLOWED_KEYS = (
     "queue",
     "cwd",
     "env",
+    "on_success",
+    "on_failure",
     "tty",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -55,6 +58,10 @@ class JobSpec:
     queue: str = "default"
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    on_success: str | None = None
+    """Hook run when the job completes; ``None``: the setting's, ``""``: none."""
+    on_failure: str | None = None
+    """Hook run when the job goes dead; ``None``: the setting's, ``""``: none."""
     tty: bool = False
     """Run under a pseudo-terminal, so programs that colour only on terminals do."""
 
@@ -148,6 +155,8 @@ def parse_spec(data: object) -> JobSpec:
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
         env=_optional(data, "env", _env),
+        on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
+        on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
         tty=_optional(data, "tty", _flag) or False,
     )
 
@@ -286,3 +295,50 @@ def _int(
     if not low <= value <= high:
         raise ValidationError(f'"{key}" must be between {low} and {high} (got {value})')
     return value
+
+
+# --- queue names and limits (``queuectl queue``, the dashboard's Queues pane) ----------
+
+MAX_QUEUE_LIMIT = 100_000
+"""The largest limit of jobs running at once: far above any real fleet of workers."""
+
+
+def queue_name(value: object) -> str:
+    """A queue name as ``queue`` in a job accepts it (``queue pause NAME``, ``limit NAME``).
+
+    Raises:
+        ValidationError: naming the value and the grammar.
+    """
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise ValidationError(
+            f"a queue name must be 1-64 characters of letters, digits and . _ : - (got {value!r})"
+        )
+    return value
+
+
+def queue_limit(value: object) -> int | None:
+    """``N`` (1 to ``MAX_QUEUE_LIMIT``) jobs of a queue running at once, or ``none``: no limit.
+
+    A limit of 0 is refused rather than taken as a pause: ``queue pause`` says that,
+    and a limit left at 0 by a script's arithmetic would stop a queue unnoticed.
+
+    Raises:
+        ValidationError: not a whole number in range, nor ``none``.
+    """
+    text = str(value).strip()
+    if text.lower() in ("none", "off", "unlimited"):
+        return None
+    try:
+        limit = int(text, 10)
+    except ValueError:
+        raise ValidationError(
+            f"a queue limit must be a whole number of jobs (1-{MAX_QUEUE_LIMIT}) or 'none'"
+            f" (got {value!r})"
+        ) from None
+    if limit < 1:
+        raise ValidationError(
+            f"a queue limit must be at least 1 (got {limit}); to stop new starts, use: queue pause"
+        )
+    if limit > MAX_QUEUE_LIMIT:
+        raise ValidationError(f"a queue limit must be at most {MAX_QUEUE_LIMIT} (got {limit})")
+    return limit

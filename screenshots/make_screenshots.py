@@ -96,7 +96,9 @@ def shoot_browser(folder: Path) -> Path | None:
             browser = chromium.launch(playwright)
             tab = chromium.Tab(browser, server, viewport=BROWSER_VIEWPORT)
             tab.wait_for_text("job-017")  # the newest job: the table is filled
+            tab.page.keyboard.press("g")  # the focusing click highlighted a row mid-table
             tab.page.mouse.move(0, 0)  # no hover highlight where the focusing click landed
+            tab.page.wait_for_timeout(500)  # the first row drawn highlighted
             path = folder / "web.png"
             tab.page.screenshot(path=str(path))
             browser.close()

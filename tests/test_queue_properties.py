@@ -1,7 +1,8 @@
 """A Hypothesis state machine over the queue's transitions, checked against a model.
 
 Random sequences of enqueue / claim / finish (success, failure, timeout,
-interrupt) / retry / cancel / delete / recover-lost / time passing, with the
+interrupt) / retry / cancel / delete / recover-lost / pause, resume and limit a
+queue / time passing, with the
 invariants of README's lifecycle checked after every step.
 """
 
@@ -28,6 +29,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import manage, reads, recovery
+from queuectl.lifecycle import queues as steering
 from queuectl.lifecycle import settings as stored_settings
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
@@ -67,6 +69,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.model: dict[str, Expected] = {}
         self.claims: dict[str, claiming.Claim] = {}  # job id -> the live claim
         self.worker_seq = 0
+        self.paused: set[str] = set()
+        self.limits: dict[str, int] = {}
 
     def teardown(self) -> None:
         db.close_database()
@@ -110,7 +114,7 @@ class QueueMachine(RuleBasedStateMachine):
         next_due = claiming.next_due_at(queues)
         claim = claiming.claim(worker_id, queues, host="h", now=self.now)
         # "Claimable now" is one rule: next due <= now exactly when the claim takes a job
-        # (no rule refuses a due job yet; one that does must be one next-due applies too,
+        # (a paused queue and a full limit refuse due jobs: next-due applies both too,
         # or an idle worker would be told a job is due that it can never claim).
         if next_due is not None and next_due <= self.now:
             assert claim is not None, f"due at {next_due}, yet the claim took nothing"
@@ -211,12 +215,38 @@ class QueueMachine(RuleBasedStateMachine):
         self.claims.pop(job_id, None)
 
     def _waiting(self, queues: tuple[str, ...]) -> list[tuple[str, Expected]]:
-        """The model's jobs a worker serving ``queues`` may claim once they are due."""
+        """The model's jobs a worker serving ``queues`` may claim once they are due: not
+        in a paused queue, nor in one whose running jobs have reached its limit."""
+
+        def open_(queue: str) -> bool:
+            running = sum(
+                1
+                for e in self.model.values()
+                if e.queue == queue and e.state == JobState.PROCESSING
+            )
+            return queue not in self.paused and running < self.limits.get(queue, running + 1)
+
         return [
             (job_id, exp)
             for job_id, exp in self.model.items()
-            if exp.state in (JobState.PENDING, JobState.FAILED) and exp.queue in queues
+            if exp.state in (JobState.PENDING, JobState.FAILED)
+            and exp.queue in queues
+            and open_(exp.queue)
         ]
+
+    @rule(queue=st.sampled_from(QUEUES), pause=st.booleans())
+    def pause_or_resume(self, queue: str, pause: bool) -> None:
+        """Steering a queue changes what is claimable: the claim and next-due must agree."""
+        (steering.pause if pause else steering.resume)([queue], now=self.now)
+        (self.paused.add if pause else self.paused.discard)(queue)
+
+    @rule(queue=st.sampled_from(QUEUES), limit=st.sampled_from([None, 1, 2]))
+    def limit(self, queue: str, limit: int | None) -> None:
+        steering.set_limit(queue, limit, now=self.now)
+        if limit is None:
+            self.limits.pop(queue, None)
+        else:
+            self.limits[queue] = limit
 
     def _apply_end(self, expected: Expected, outcome: RunOutcome) -> None:
         if outcome is RunOutcome.SUCCEEDED:

@@ -12,6 +12,7 @@ from queuectl.store.models import (
     SCHEMA_VERSION,
     ClaimedJob,
     Job,
+    QueueSetting,
     Run,
     RunOutcome,
     SchemaInfo,
@@ -52,7 +53,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 5
+    assert schema.schema_version() == SCHEMA_VERSION == 7
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -62,18 +63,31 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_6() -> None:
+    """Put an open database back as schema 6 left it: no held_at or tty columns on jobs."""
+    for column in ("held_at", "tty"):
+        database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
+
+
+def _as_schema_4() -> None:
+    """Put an open database back as schema 4 left it: no hook columns on jobs."""
+    _as_schema_6()
+    for column in ("on_success", "on_failure"):
+        database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
+
+
 def _as_schema_3() -> None:
     """Put an open database back as schema 3 left it: no seq/env/run/output_bytes columns,
     the (created_at, id) indexes, a claim index ending with created_at, id."""
+    _as_schema_4()
     database.execute_sql("DROP INDEX queuectl_job_claimable")
     for name in SCHEMA_4_INDEXES:
         database.execute_sql(f"DROP INDEX {name}")
+    database.execute_sql("DROP TABLE IF EXISTS queuectl_queue")
     for table, column in (
         ("queuectl_job", "seq"),
         ("queuectl_job", "env"),
         ("queuectl_job", "output_bytes"),
-        ("queuectl_job", "held_at"),  # schema 5
-        ("queuectl_job", "tty"),
         ("queuectl_run", "run"),
         ("queuectl_run", "output_bytes"),
     ):
@@ -158,9 +172,59 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
     """At 100k waiting jobs the claim must stay O(1): no sort, and the partial index."""
     db.open_database(db_path)
     statement = sql.claim_sql("?", 2, postgres=False)
-    select = statement[statement.index("SELECT id") : statement.index("LIMIT 1")]
+    start, end = statement.text.index("SELECT id"), statement.text.index("LIMIT 1")
+    select = sql.positional(statement.text[start:end].replace("?", "{p}"), "?")
+    values = {"worker": "w1", "now": T0, "q0": "default", "q1": "other"}
+    # The subquery's markers are the claim's from the second (``now``) on.
+    params = statement.params(values)[-len(select.names) :]
     plan = " ".join(
-        str(row)
-        for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select}", (T0, "default", "other"))
+        str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select.text}", params)
     )
     assert "queuectl_job_claimable" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_schema_4_database_gains_the_hook_columns_keeping_its_jobs(db_url):
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")])
+    _as_schema_4()
+    SchemaInfo.update(value="4").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION
+    kept = Job.get_by_id(job)
+    assert (kept.command, kept.on_success, kept.on_failure) == ("echo kept", None, None)
+
+
+def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url):
+    """Schema 5 had no paused or limited queues: upgraded, every queue is open."""
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    _as_schema_6()
+    database.execute_sql("DROP TABLE queuectl_queue")
+    if db.sqlite_path(db_url) is None:
+        database.execute_sql("DROP FUNCTION queuectl_queue_has_room(text, text, boolean)")
+    SchemaInfo.update(value="5").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 7
+    assert QueueSetting.select().count() == 0
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None and claim.job.id == job
+
+
+def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(db_url):
+    """Schema 6 had no hold: upgraded, every waiting job is unheld and runs without a tty."""
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    _as_schema_6()
+    SchemaInfo.update(value="6").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 7
+    kept = Job.get_by_id(job)
+    assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None and claim.job.id == job

@@ -16,13 +16,13 @@ from types import ModuleType
 from typing import Any
 
 from textual import events, work
-from textual.app import App
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.lifecycle import manage, settings
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
+from tui.keyorder import KeyOrderApp
 from tui.messages import Intent, SaveSettings
 from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
@@ -33,7 +33,7 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
-READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter"})
+READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 
@@ -48,7 +48,7 @@ def _supervisor() -> ModuleType:
         raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
 
 
-class ActionsApp(App[None]):
+class ActionsApp(KeyOrderApp):
     """The App's side that carries out intents; ``QueueApp`` adds layout and refresh."""
 
     location: str
@@ -269,7 +269,7 @@ class ActionsApp(App[None]):
     def known_queues(self) -> list[str]:
         """Queues seen in the last refresh (suggestions; any name may be typed)."""
         snapshot = self.last_snapshot
-        return sorted(snapshot.queues) if snapshot is not None else []
+        return sorted(snapshot.queue_names) if snapshot is not None else []
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
         if worker_id:

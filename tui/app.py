@@ -40,7 +40,9 @@ from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.marks import MarkingPane
+from tui.panes.queues import QueuesPane
 from tui.panes.workers import WorkersPane
+from tui.queue_actions import QueueIntents
 from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
@@ -50,7 +52,7 @@ from tui.screens.new_job import NewJobScreen
 DEFAULT_REFRESH_INTERVAL = 1.0
 """Seconds between the end of one refresh and the start of the next."""
 
-PANES = ("jobs", "dlq", "workers", "config")
+PANES = ("jobs", "dlq", "workers", "config", "queues")
 MAIN_SCREEN_ACTIONS = frozenset(
     {"show_pane", "pane", "new_job", "filter", "clear_filter", "help", "quit", "refresh_now"}
 )
@@ -73,7 +75,7 @@ class SnapshotReady(Message):
         self.snapshot = snapshot
 
 
-class QueueApp(JobEditApp):
+class QueueApp(QueueIntents, JobEditApp):
     """A k9s-style monitor for one queuectl database."""
 
     CSS_PATH = "app.tcss"
@@ -84,6 +86,7 @@ class QueueApp(JobEditApp):
         Binding("2", "show_pane('dlq')", "DLQ", show=False),
         Binding("3", "show_pane('workers')", "Workers", show=False),
         Binding("4", "show_pane('config')", "Config", show=False),
+        Binding("5", "show_pane('queues')", "Queues", show=False),
         Binding("n", "new_job", "New"),
         Binding("slash", "filter", "Filter"),
         Binding("question_mark", "help", "Help"),
@@ -134,6 +137,8 @@ class QueueApp(JobEditApp):
                 yield WorkersPane(id="workers-pane")
             with TabPane("4 Config", id="config"):
                 yield ConfigPane(id="config-pane")
+            with TabPane("5 Queues", id="queues"):
+                yield QueuesPane(id="queues-pane")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -142,6 +147,7 @@ class QueueApp(JobEditApp):
         self.dlq_pane = self.query_one(DlqPane)
         self.workers_pane = self.query_one(WorkersPane)
         self.config_pane = self.query_one(ConfigPane)
+        self.queues_pane = self.query_one(QueuesPane)
         self.stats_header = self.query_one(StatsHeader)
         self.banner = self.query_one(OutageBanner)
         self.tabs = self.query_one(TabbedContent)
@@ -150,6 +156,7 @@ class QueueApp(JobEditApp):
             "dlq": self.dlq_pane,
             "workers": self.workers_pane,
             "config": self.config_pane,
+            "queues": self.queues_pane,
         }
         self.jobs_pane.focus_table()
         self.refresh_now()
@@ -165,6 +172,8 @@ class QueueApp(JobEditApp):
                 self.keep_edits(lambda: self._switch(pane_id), then_show_config=True)
                 return
             self._pane = pane_id
+            if pane_id == "queues":
+                self.refresh_now()  # its figures are read only while it is shown
         self.call_after_refresh(self.panes[pane_id].focus_table)
 
     # --- the refresh loop -------------------------------------------------------------
@@ -179,7 +188,10 @@ class QueueApp(JobEditApp):
         except AttributeError:
             return  # not mounted yet
         request = Request(
-            job_filter=jobs.job_filter, jobs_sort=jobs.sort, previous=self.last_snapshot
+            job_filter=jobs.job_filter,
+            jobs_sort=jobs.sort,
+            previous=self.last_snapshot,
+            queues=self._pane == "queues",
         )
         self.refreshing = True
         self._refresh(request)
@@ -218,6 +230,7 @@ class QueueApp(JobEditApp):
                 self.dlq_pane.show(snapshot.dlq)
                 self.workers_pane.show(snapshot.workers)
                 self.config_pane.show_settings(snapshot.settings)
+                self.queues_pane.show(snapshot.queues)
         except NoMatches:
             return  # the app is closing and its widgets are gone: nothing to show it on
         self.last_apply_seconds = time.perf_counter() - started
@@ -265,7 +278,7 @@ class QueueApp(JobEditApp):
         return self.jobs_pane if name == "jobs" else self.dlq_pane
 
     def action_show_pane(self, pane: str) -> None:
-        """Switch to a pane (keys 1-4); leaving unsaved config edits asks first."""
+        """Switch to a pane (keys 1-5); leaving unsaved config edits asks first."""
         if pane not in PANES or pane == self._pane:
             if pane in PANES:
                 self.panes[pane].focus_table()
@@ -280,6 +293,8 @@ class QueueApp(JobEditApp):
         self.tabs.active = pane
         self.panes[pane].focus_table()
         self.panes[pane].table.reveal_cursor()
+        if pane == "queues":
+            self.refresh_now()  # its figures are read only while it is shown
 
     def action_pane(self, pane: str, action: str) -> None:
         """Run a pane's action from the command palette, showing that pane first."""

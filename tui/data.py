@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuectl.lifecycle import reads
+from queuectl.lifecycle import queues, reads
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
@@ -21,6 +21,7 @@ from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
+from tui.queuecells import build_queues
 
 WINDOW = 500
 """Rows fetched per table: the newest N matching the filter, so 100k jobs cost what 500 do."""
@@ -93,6 +94,8 @@ class Request:
     job_filter: JobFilter = JobFilter()
     jobs_sort: Sort = Sort()
     limit: int = WINDOW
+    queues: bool = False
+    """Read every queue's figures (the Queues pane is shown): a pass over all jobs."""
     previous: Snapshot | None = field(default=None, repr=False)
     """The last snapshot applied: its unchanged cells are reused, its largest state not counted.
 
@@ -118,8 +121,13 @@ class Snapshot:
     jobs_sort: Sort = Sort()
     """The filter and sort the jobs window was read with (a change is a new view)."""
     elapsed: float = 0.0
-    queues: frozenset[str] = frozenset({"default"})
-    """Queues of the jobs read (the windows) and ``default``: the forms suggest them."""
+    steered: list[queues.Steering] = field(default_factory=list)
+    """Paused and limited queues (the header marks the paused ones)."""
+    queues: TableData | None = None
+    """The Queues pane's rows, when the request asked for them."""
+    queue_names: frozenset[str] = frozenset({"default"})
+    """Queues of the jobs read (the windows), the steered ones and ``default``: the forms
+    suggest them."""
 
 
 WINDOW_FIELDS = (
@@ -240,6 +248,8 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
                 key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
             )
             spark = throughput(now)
+            steered = queues.steered()
+            figures = queues.figures(now=now, sparkline=True) if request.queues else None
     finally:
         if not database.is_closed():
             database.close()
@@ -278,9 +288,16 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         settings=settings,
         job_filter=request.job_filter,
         jobs_sort=request.jobs_sort,
+        steered=steered,
+        queues=None
+        if figures is None
+        else build_queues(figures, previous.queues if previous is not None else None),
     )
-    snapshot.queues = frozenset(
-        {"default"} | {r["queue"] for r in jobs_rows} | {r["queue"] for r in dead_rows}
+    snapshot.queue_names = frozenset(
+        {"default"}
+        | {r["queue"] for r in jobs_rows}
+        | {r["queue"] for r in dead_rows}
+        | {s.name for s in steered}
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

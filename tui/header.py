@@ -98,6 +98,11 @@ class StatsHeader(Vertical):
         workers.append(" busy ", style="dim")
         workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
         workers.append(" idle", style="dim")
+        paused = [one_line(s.name) for s in snapshot.steered if s.paused]
+        if paused:
+            shown = ",".join(paused[:3]) + (f" +{len(paused) - 3}" if len(paused) > 3 else "")
+            workers.append("  ⏸ " if narrow else "  paused ", style="dim")
+            workers.append(shown, style="bold yellow")
         self._put("workers-summary", workers, layout=True)
         spark = self.query_one("#throughput", Sparkline)
         if spark.data != snapshot.throughput:

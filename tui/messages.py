@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
+from textual.dom import DOMNode
 from textual.message import Message
 
 Action = Literal[
@@ -23,6 +24,9 @@ Action = Literal[
     "edit",
     "clone",
     "hold",
+    "toggle_pause_queue",
+    "limit_queue",
+    "queue_jobs",
 ]
 
 
@@ -60,3 +64,25 @@ class MarkAll(Message):
         super().__init__()
         self.pane = pane
         self.job_filter = job_filter
+
+
+@runtime_checkable
+class IntentHandler(Protocol):
+    """An app that carries out intents (``tui.actions.ActionsApp``)."""
+
+    def on_intent(self, message: Intent) -> None: ...
+
+
+def intend(sender: DOMNode, action: Action, target: str | None = None) -> None:
+    """Say what the user wants; the app carries it out before the next key is handled.
+
+    A posted message waits behind the keys already queued (``tui.keyorder``):
+    ``s`` then ``2`` and ``enter`` typed together switched to the DLQ and opened a
+    job before the worker prompt came up. An app without ``on_intent`` (a pane
+    tried alone) still gets the message.
+    """
+    intent = Intent(action, target)
+    if isinstance(sender.app, IntentHandler):
+        sender.app.on_intent(intent)
+    else:
+        sender.post_message(intent)

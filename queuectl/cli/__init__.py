@@ -9,14 +9,18 @@ from __future__ import annotations
 import click
 
 from queuectl import __version__
+from queuectl.cli import complete
 from queuectl.cli.common import AppContext, QueuectlGroup, db_option
 from queuectl.cli.dlq import dlq
 from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
+from queuectl.cli.observe import COMMANDS as OBSERVE_COMMANDS
+from queuectl.cli.queues import COMMANDS as QUEUE_COMMANDS
 from queuectl.cli.settings import config
 from queuectl.cli.status import COMMANDS as STATUS_COMMANDS
+from queuectl.cli.waiting import COMMANDS as WAIT_COMMANDS
 from queuectl.cli.web import web
 from queuectl.cli.workers import COMMANDS as WORKER_COMMANDS
 
@@ -40,12 +44,16 @@ def cli(ctx: click.Context) -> None:
 for command in (
     *JOB_COMMANDS,
     *STATUS_COMMANDS,
+    *OBSERVE_COMMANDS,
+    *WAIT_COMMANDS,
+    *complete.COMMANDS,
     *MANAGE_COMMANDS,
     *EDIT_COMMANDS,
     *LOG_COMMANDS,
     dlq,
     config,
     *WORKER_COMMANDS,
+    *QUEUE_COMMANDS,
     web,
 ):
     cli.add_command(command)
@@ -62,6 +70,9 @@ def tui(app: AppContext) -> None:
         raise click.ClickException(f"the dashboard is not available: {exc}") from None
     location = app.open()
     make_app(location, freeze_startup_heap=True).run()
+
+
+complete.install(cli)
 
 
 def main() -> None:

@@ -95,6 +95,8 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-retries", "-r", type=int, help="Retries after the first run.")
 @click.option("--cwd", metavar="DIR", help="Where it runs (default: here).")
 @click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@click.option("--on-success", metavar="COMMAND", help="Hook run when it completes ('' = none).")
+@click.option("--on-failure", metavar="COMMAND", help="Hook run when it ends dead ('' = none).")
 @click.option("--tty", is_flag=True, help="Run under a pseudo-terminal (programs keep colours).")
 @db_option
 @json_option
@@ -111,6 +113,8 @@ def add(
     max_retries: int | None,
     cwd: str | None,
     env: tuple[str, ...],
+    on_success: str | None,
+    on_failure: str | None,
     tty: bool,
     as_json: bool,
 ) -> None:
@@ -137,6 +141,8 @@ def add(
         ("max_retries", max_retries),
         ("cwd", cwd),
         ("env", _env_pairs(env) if env else None),
+        ("on_success", on_success),
+        ("on_failure", on_failure),
         ("tty", True if tty else None),
     ):
         if value is not None:

@@ -31,8 +31,10 @@ def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> N
         click.echo(values[keys[0]])
         return
     from rich.table import Table
+    from rich.text import Text
 
     from queuectl.cli.render import console
+    from queuectl.textsafe import one_line
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("KEY", "VALUE", "DEFAULT", "RANGE", "DESCRIPTION"):
@@ -40,10 +42,11 @@ def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> N
     for key in keys:
         spec = config.SPECS[key]
         value = values[key]
+        # Text, not markup: a hook command is the user's text, shown as typed.
         table.add_row(
             key,
-            f"[bold]{value}[/]" if value != spec.default else str(value),
-            str(spec.default),
+            Text(one_line(str(value)), style="bold" if value != spec.default else ""),
+            Text(one_line(str(spec.default))),
             spec.range_text,
             spec.description,
         )
@@ -82,7 +85,7 @@ def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
     _print_settings(app, [normalize_key(key)] if key else None, as_json)
 
 
-def _setting(key: str, value: float | int) -> dict[str, object]:
+def _setting(key: str, value: object) -> dict[str, object]:
     """A setting as ``--json`` prints a changed one."""
     from queuectl import config
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from queuectl.lifecycle.queues import Steering
 
 
 @click.command()
@@ -19,7 +26,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     --json list the same workers: the live ones, and with --all the stopped
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
-    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import queues, reads, stats
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.location import describe
     from queuectl.store.transactions import read_transaction
@@ -30,6 +37,9 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         counts = reads.counts()
         waiting = reads.waiting_per_queue()
         workers = workers_as_seen(include_ended=True)
+        recent = stats.recent()
+        steered = queues.steered()
+        running = reads.running_per_queue() if steered else {}
     live = live_of(workers)
     shown = workers if show_all else live
     served = {name for worker in live for name in worker.queues.split(",")}
@@ -48,17 +58,34 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 "jobs": counts,
                 "workers": [worker_record(w) for w in shown],
                 "unserved_queues": unserved,
+                "average_duration": _rounded(recent.average_duration),
+                "per_minute": round(recent.per_minute, 2),
+                "steered_queues": [
+                    {"name": s.name, "paused": s.paused, "limit": s.limit} for s in steered
+                ],
             }
         )
         return
     from rich.text import Text
 
     from queuectl.cli import render
+    from queuectl.timeutil import human_duration
 
     out = render.console()
     out.print(Text(f"Database  {one_line(describe(location))}", style="dim"))
     out.print(Text("Jobs", style="bold"))
     out.print(render.counts_table(counts))
+    took = "" if recent.average_duration is None else human_duration(recent.average_duration)
+    out.print(
+        Text(
+            f"Average duration  {took or '-'}  (successful runs, last hour)\n"
+            f"Throughput        {recent.per_minute:.1f} jobs/min  (last 5 minutes)"
+        )
+    )
+    if steered:
+        out.print(Text("Queues (paused or limited)", style="bold"))
+        for entry in steered:
+            out.print(_steered_line(entry, running.get(entry.name, 0), waiting.get(entry.name, 0)))
     ended = len(workers) - len(live)
     title = f"Workers ({len(live)} running"
     title += f", {ended} stopped or lost)" if show_all else ")"
@@ -82,6 +109,25 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 style="dim",
             )
         )
+
+
+def _steered_line(entry: Steering, running: int, waiting: int) -> Text:
+    """``images  paused, limit 2: 1 running, 4 waiting`` (the name made inert)."""
+    from rich.text import Text
+
+    from queuectl.textsafe import one_line
+
+    what = [part for part in ("paused" if entry.paused else "",) if part]
+    if entry.limit is not None:
+        what.append(f"limit {entry.limit}")
+    line = Text(f"{one_line(entry.name):<11} ")
+    line.append(", ".join(what), style="bold yellow" if entry.paused else "")
+    line.append(f": {running} running, {waiting} waiting", style="dim")
+    return line
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _jobs_wait(count: int) -> str:

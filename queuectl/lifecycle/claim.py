@@ -58,7 +58,8 @@ def claim_locked(
     """``claim`` inside the caller's write transaction, without touching the worker's row."""
     param = database.obj.param
     statement = sql.claim_sql(param, len(queues), postgres=is_postgres())
-    row = execute_raw(statement, (worker_id, now, now, now, *queues)).fetchone()
+    values = {"worker": worker_id, "now": now, **sql.queue_values(queues)}
+    row = execute_raw(statement.text, statement.params(values)).fetchone()
     if row is None:
         return None
     job = ClaimedJob(*row)
@@ -68,9 +69,13 @@ def claim_locked(
 
 
 @translated
-def next_due_at(queues: Sequence[str] = ("default",)) -> float | None:
+def next_due_at(
+    queues: Sequence[str] = ("default",), *, worker_id: str | None = None
+) -> float | None:
     """When the earliest job ``claim`` could take from ``queues`` becomes due (``None``: no
-    job waits), so an idle worker sleeps until then."""
-    statement = sql.next_due_sql(database.obj.param, len(queues))
-    row = execute_raw(statement, tuple(queues)).fetchone()
+    job waits, or only in paused queues and queues at their limit), so an idle worker
+    sleeps until then (a resume or a job's end is a commit, which wakes it)."""
+    statement = sql.next_due_sql(database.obj.param, len(queues), postgres=is_postgres())
+    values = {"worker": worker_id, **sql.queue_values(queues)}
+    row = execute_raw(statement.text, statement.params(values)).fetchone()
     return float(row[0]) if row is not None and row[0] is not None else None

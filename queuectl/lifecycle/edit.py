@@ -40,6 +40,9 @@ def editable_keys(job: Job) -> dict[str, Any]:
         keys["timeout"] = job.timeout
     if job.tty:
         keys["tty"] = True
+    for hook in ("on_success", "on_failure"):
+        if getattr(job, hook) is not None:  # NULL: the setting's, so left out
+            keys[hook] = getattr(job, hook)
     env = env_from_json(job.env)
     if env:
         keys["env"] = env
@@ -90,6 +93,8 @@ def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None
         Job.cwd: spec.cwd or job.cwd,
         Job.env: spec.env_json(),
         Job.tty: spec.tty,
+        Job.on_success: spec.on_success,
+        Job.on_failure: spec.on_failure,
         Job.run_at: run_at,
         Job.updated_at: now,
     }

@@ -219,6 +219,8 @@ def _row(
         run_at,
         spec.cwd or cwd,
         spec.env_json(),
+        spec.on_success,
+        spec.on_failure,
         seq,
         now,
         now,

@@ -17,9 +17,11 @@ import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from queuectl.lifecycle import policy
 from queuectl.lifecycle.claim import Claim, claim_locked
+from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Decision, Result
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import Registration
@@ -43,6 +45,9 @@ class Completion:
     """The worker's row was written (its counts are now zero)."""
     row_found: bool = True
     """``False`` when the report found the worker's row gone."""
+    hook: HookCall | None = None
+    """The hook the committed outcome calls for (``hooks.hook_for``): the caller runs
+    it, now that the outcome is committed."""
 
 
 @translated
@@ -54,7 +59,7 @@ def complete_attempt(
     wants_next: Callable[[], bool] | None = None,
     report_due: bool = False,
     pgid: int | None = None,
-    settings: Mapping[str, float | int] | None = None,
+    settings: Mapping[str, Any] | None = None,
     now: float | None = None,
 ) -> Completion:
     """Record how an attempt ended, move its job on, and (``wants_next``) claim the next job.
@@ -74,31 +79,33 @@ def complete_attempt(
     """
     now = time.time() if now is None else now
     job = claim.job
+    settings = settings if settings is not None else load_settings()
     decision = policy.decide(
         result.outcome,
         exit_code=result.exit_code,
         attempts=job.attempts,
         max_retries=job.max_retries,
         final=result.final,
-        settings=settings if settings is not None else load_settings(),
+        settings=settings,
         now=now,
     )
     worker_id = job.worker_id
     if row is None:
         with write_transaction():
             state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
-        return Completion(state)
+        return Completion(state, hook=_hook(claim, result, state, settings))
     done, failed = row.counts_after(result.outcome)
     if wants_next is not None and not report_due and is_postgres() and wants_next():
         # The common case on PostgreSQL: one round trip instead of six.
         state, claimed = _pg_end_and_claim(claim, decision, result, row, pgid, now)
+        hook = _hook(claim, result, state, settings)
         if claimed is not None:
             row.unreported_done, row.unreported_failed = done, failed
-            return Completion(state, claimed)
+            return Completion(state, claimed, hook=hook)
         with write_transaction():  # nothing was due: the worker goes idle, its row must say so
             found = row.report_locked(now, None, done, failed)
         row.unreported_done = row.unreported_failed = 0
-        return Completion(state, None, reported=True, row_found=found)
+        return Completion(state, None, reported=True, row_found=found, hook=hook)
     with write_transaction():
         state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
         claimed = None
@@ -108,7 +115,31 @@ def complete_attempt(
         found = row.report_locked(now, claimed, done, failed) if report else True
     # Counted only once committed: a failed transaction is tried again with the same counts.
     row.unreported_done, row.unreported_failed = (0, 0) if report else (done, failed)
-    return Completion(state, claimed, reported=report, row_found=found)
+    return Completion(
+        state,
+        claimed,
+        reported=report,
+        row_found=found,
+        hook=_hook(claim, result, state, settings),
+    )
+
+
+def _hook(
+    claim: Claim, result: Result, state: JobState | None, settings: Mapping[str, Any]
+) -> HookCall | None:
+    """The hook of an outcome this call committed (``state`` is None when it did not)."""
+    job = claim.job
+    return hook_for(
+        state,
+        job_id=job.id,
+        job_hooks=(job.on_success, job.on_failure),
+        settings=settings,
+        exit_code=result.exit_code,
+        attempt=job.attempts,
+        job_command=job.command,
+        queue=job.queue,
+        output=result.output,
+    )
 
 
 def end_locked(
@@ -184,7 +215,7 @@ def _pg_end_and_claim(
         "job": claim.job.id,
         "worker": row.id,
         "host": row.host,
-        **{f"q{index}": name for index, name in enumerate(row.queues)},
+        **sql.queue_values(row.queues),
     }
     statement = sql.pg_end_and_claim_sql(len(row.queues))
     ended, new_run_id, *job = execute_raw(statement, params).fetchone()

@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from queuectl.errors import JobNotFound
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.states import ENDED_WORKER_STATES, FINISHED_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import CLAIMABLE_STATES, Job, JobState, Run, Worker, database
 
@@ -192,6 +192,17 @@ def waiting_per_queue() -> dict[str, int]:
 
 
 @translated
+def running_per_queue() -> dict[str, int]:
+    """Jobs ``processing`` per queue (a few rows: read from the (state, seq) index)."""
+    query = (
+        Job.select(Job.queue, peewee.fn.COUNT(peewee.SQL("*")))
+        .where(Job.state == JobState.PROCESSING.value)
+        .group_by(Job.queue)
+    )
+    return dict(query.tuples())
+
+
+@translated
 def list_workers(*, include_stopped: bool = True, ended_since: float | None = None) -> list[Worker]:
     """Worker rows in start order, as stored (``workers.workers_as_seen`` adds who is lost).
 
@@ -213,3 +224,40 @@ def list_workers(*, include_stopped: bool = True, ended_since: float | None = No
 def worker_rows(worker_ids: Sequence[str]) -> dict[str, Worker]:
     """The rows of these workers that exist, by id."""
     return {row.id: row for row in Worker.select().where(Worker.id.in_(list(worker_ids)))}
+
+
+@translated
+def job_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """The state of each of these jobs that exists, by id (``wait``)."""
+    states: dict[str, str] = {}
+    for start in range(0, len(job_ids), 500):  # SQLite's parameter limit
+        chunk = list(job_ids[start : start + 500])
+        states.update(Job.select(Job.id, Job.state).where(Job.id.in_(chunk)).tuples())
+    return states
+
+
+@translated
+def unfinished_states(*, queue: str | None = None) -> dict[str, str]:
+    """The jobs not yet completed, dead or cancelled (of ``queue``), oldest first, by id."""
+    finished = [state.value for state in FINISHED_STATES]
+    query = Job.select(Job.id, Job.state).where(Job.state.not_in(finished))
+    if queue is not None:
+        query = query.where(Job.queue == queue)
+    return dict(query.order_by(Job.seq).tuples())
+
+
+@translated
+def ids_starting_with(prefix: str, *, limit: int) -> list[str]:
+    """Job ids starting with ``prefix`` (case kept), newest first: shell completion."""
+    query = Job.select(Job.id).order_by(Job.seq.desc())
+    if prefix:
+        query = query.where(Job.id.startswith(prefix))
+    ids = [job_id for (job_id,) in query.limit(limit * 2).tuples() if job_id.startswith(prefix)]
+    return ids[:limit]
+
+
+@translated
+def queue_names() -> list[str]:
+    """The queues that hold at least one job, by name."""
+    query = Job.select(Job.queue).distinct().order_by(Job.queue)
+    return [name for (name,) in query.tuples()]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import peewee
 
 from queuectl.lifecycle import policy
 from queuectl.lifecycle.finish import end_locked
+from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import is_lost
@@ -30,6 +33,7 @@ def recover_lost(
     host: str | None = None,
     pid_alive: Callable[[int], bool] | None = None,
     before_requeue: Callable[[Run], None] | None = None,
+    after_commit: Callable[[HookCall], None] | None = None,
     now: float | None = None,
 ) -> list[str]:
     """Requeue the jobs of workers that died; returns the ids of the jobs recovered.
@@ -45,6 +49,9 @@ def recover_lost(
         before_requeue: called with the attempt's unfinished Run before the job is
             requeued; workers use it to kill an orphaned process group so the
             rerun never overlaps the old run.
+        after_commit: called, once the transaction committed, with the hook of
+            each job this recovery sent to the DLQ (see ``hooks``): this process
+            committed the outcome, so it runs the hook.
     """
     now = time.time() if now is None else now
     cutoff = now - lease_seconds
@@ -69,29 +76,26 @@ def recover_lost(
             | ((Job.worker_id.not_in(live) | Job.worker_id.is_null()) & (Job.started_at < cutoff)),
         )
         recovered = []
+        hooks: list[HookCall] = []
         for job in orphans:
             reason = (
                 f"worker {job.worker_id} was lost "
                 f"(no heartbeat for {lease_seconds:g}s, or its process is gone)"
             )
-            _close_as_lost(
-                job.id,
-                job.worker_id,
-                job.attempts,
-                job.max_retries,
-                reason,
-                now,
-                settings,
-                before_requeue,
-            )
+            _close_as_lost(_Orphan.of(job), reason, now, settings, hooks.append, before_requeue)
             recovered.append(job.id)
         _close_abandoned_runs(lost_workers, live, cutoff, before_requeue, lease_seconds, now)
+    _hand_over(hooks, after_commit)
     return recovered
 
 
 @translated
 def release_forgotten(
-    worker_id: str, running: Collection[str], *, now: float | None = None
+    worker_id: str,
+    running: Collection[str],
+    *,
+    after_commit: Callable[[HookCall], None] | None = None,
+    now: float | None = None,
 ) -> list[str]:
     """Recover the jobs the database shows ``processing`` under this live worker but
     that it is not running; returns their ids.
@@ -106,7 +110,7 @@ def release_forgotten(
 
     One read per call; the write transaction is taken only when there is work.
     """
-    query = Job.select(Job.id, Job.attempts, Job.max_retries).where(
+    query = Job.select(*_Orphan.FIELDS).where(
         Job.state == JobState.PROCESSING.value,
         Job.worker_id == worker_id,
         Job.id.not_in(list(running)),
@@ -116,32 +120,70 @@ def release_forgotten(
         return []
     now = time.time() if now is None else now
     released = []
+    hooks: list[HookCall] = []
     with write_transaction():
         settings = load_settings()
-        for job_id, attempts, max_retries in forgotten:
+        for fields in forgotten:
             reason = (
                 f"worker {worker_id} was not running it (its last commit was lost, as in a"
                 " database crash)"
             )
-            closed = _close_as_lost(job_id, worker_id, attempts, max_retries, reason, now, settings)
+            orphan = _Orphan(*fields)
+            closed = _close_as_lost(orphan, reason, now, settings, hooks.append)
             if closed is not None:
-                released.append(job_id)
+                released.append(orphan.id)
+    _hand_over(hooks, after_commit)
     return released
 
 
+@dataclass(frozen=True)
+class _Orphan:
+    """What closing a job's attempt as lost needs to know of the job."""
+
+    FIELDS: ClassVar[tuple[peewee.Field, ...]] = (
+        Job.id,
+        Job.worker_id,
+        Job.attempts,
+        Job.max_retries,
+        Job.command,
+        Job.queue,
+        Job.on_success,
+        Job.on_failure,
+    )
+
+    id: str
+    worker_id: str | None
+    attempts: int
+    max_retries: int
+    command: str
+    queue: str
+    on_success: str | None
+    on_failure: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> _Orphan:
+        return cls(*(getattr(job, field.name) for field in cls.FIELDS))
+
+
+def _hand_over(hooks: list[HookCall], after_commit: Callable[[HookCall], None] | None) -> None:
+    """Give the committed outcomes' hooks to whoever runs them (none: they are skipped)."""
+    if after_commit is not None:
+        for hook in hooks:
+            after_commit(hook)
+
+
 def _close_as_lost(
-    job_id: str,
-    worker_id: str | None,
-    attempts: int,
-    max_retries: int,
+    job: _Orphan,
     reason: str,
     now: float,
-    settings: dict[str, float | int],
+    settings: dict[str, Any],
+    hook_found: Callable[[HookCall], None],
     before_requeue: Callable[[Run], None] | None = None,
 ) -> JobState | None:
-    """Close a job's open attempt as ``lost`` and move the job as ``policy.decide`` says."""
+    """Close a job's open attempt as ``lost`` and move the job as ``policy.decide`` says;
+    a hook the new state calls for goes to ``hook_found`` (run after the commit)."""
     run = (
-        Run.select().where(Run.job == job_id, Run.outcome.is_null()).order_by(Run.id.desc()).first()
+        Run.select().where(Run.job == job.id, Run.outcome.is_null()).order_by(Run.id.desc()).first()
     )
     if run is not None and before_requeue is not None:
         before_requeue(run)
@@ -155,12 +197,26 @@ def _close_as_lost(
     decision = policy.decide(
         RunOutcome.LOST,
         exit_code=None,
-        attempts=attempts,
-        max_retries=max_retries,
+        attempts=job.attempts,
+        max_retries=job.max_retries,
         settings=settings,
         now=now,
     )
-    return end_locked(job_id, run.id if run else None, worker_id, decision, result, None, now)
+    state = end_locked(job.id, run.id if run else None, job.worker_id, decision, result, None, now)
+    hook = hook_for(
+        state,
+        job_id=job.id,
+        job_hooks=(job.on_success, job.on_failure),
+        settings=settings,
+        exit_code=None,
+        attempt=job.attempts,
+        job_command=job.command,
+        queue=job.queue,
+        output=result.output,
+    )
+    if hook is not None:
+        hook_found(hook)
+    return state
 
 
 def _close_abandoned_runs(

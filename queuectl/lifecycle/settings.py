@@ -16,13 +16,13 @@ from queuectl.store.transactions import write_transaction
 
 
 @translated
-def load() -> dict[str, float | int]:
+def load() -> dict[str, config.Value]:
     """Every setting's effective value: the stored override or the default.
 
     A stored value that no longer validates (written by hand, or by a release
     with wider ranges) falls back to the default rather than breaking workers.
     """
-    values: dict[str, float | int] = {key: spec.default for key, spec in config.SPECS.items()}
+    values: dict[str, config.Value] = {key: spec.default for key, spec in config.SPECS.items()}
     for row in Setting.select():
         spec = config.SPECS.get(row.key)
         if spec is None:
@@ -35,12 +35,12 @@ def load() -> dict[str, float | int]:
 
 
 @translated
-def get(key: str) -> float | int:
+def get(key: str) -> config.Value:
     return load()[config.normalize_key(key)]
 
 
 @translated
-def set_value(key: str, raw: object) -> float | int:
+def set_value(key: str, raw: object) -> config.Value:
     """Validate and store one setting; returns the value as stored.
 
     Raises:

@@ -20,6 +20,7 @@ from queuectl.lifecycle.finish import Ownership
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import FORCE, Registration
 from queuectl.runtime import executor
+from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
 from queuectl.runtime.timers import Timers
 from queuectl.runtime.watchdog import Watchdog
@@ -57,6 +58,7 @@ class AttemptRunner:
     sleep: Callable[[float], None]
     _environment: dict[bytes, bytes]
     _next_claim: Claim | None
+    hooks: HookRunner
     # The worker's own, used here:
     id: str
     heartbeat_interval: float
@@ -207,4 +209,6 @@ class AttemptRunner:
                 now, row_found=done.row_found, heartbeat_interval=self.heartbeat_interval
             )
         self._next_claim = done.next
+        if done.hook is not None:
+            self.hooks.submit(done.hook)  # after the commit; on its own thread
         return done.state

@@ -23,6 +23,7 @@ from queuectl.lifecycle import manage, reads, recovery
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import ask_to_stop, is_lost, new_worker_id
 from queuectl.location import default_location, sqlite_path
+from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import kill_orphan_group
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import privatefiles
@@ -253,14 +254,23 @@ def recover_now(lease: float | None = None) -> list[str]:
     """Recover the jobs of lost workers from here (the CLI), as a worker would.
 
     Orphaned process groups on this host are killed before their job is
-    requeued. Returns the ids of the jobs recovered.
+    requeued; the hooks of jobs it sends to the DLQ run here (their output in
+    this process's log: stderr). Returns the ids of the jobs recovered.
     """
     host = this_host()
+    settings = load_settings()
+    # This process commits the outcomes, so it runs their hooks, before it returns.
+    hooks = HookRunner(
+        lambda: float(settings["hook_timeout"]),
+        background=False,
+        report=lambda _level, text: print(f"queuectl: {text}", file=sys.stderr),
+    )
     return recovery.recover_lost(
-        lease_seconds=float(load_settings()["lease_seconds"]) if lease is None else lease,
+        lease_seconds=float(settings["lease_seconds"]) if lease is None else lease,
         host=host,
         pid_alive=pid_alive,
         before_requeue=lambda run: kill_orphan_group(run, host),
+        after_commit=hooks.submit,
     )
 
 

@@ -34,6 +34,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import FORCE, GRACEFUL, Registration
 from queuectl.runtime import executor, procs
 from queuectl.runtime.attempt import AttemptRunner
+from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
 from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timers
 from queuectl.runtime.waiters import Waiter, make_waiter
@@ -97,6 +98,10 @@ class Worker(AttemptRunner):
         """Kills the running job's group if this process dies; started with the first job."""
         self.outage = Outage(log.warning, f"worker {self.id}", max_delay=self._retry_cap)
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
+        self.hooks = HookRunner(
+            lambda: float(self.settings.get("hook_timeout", 30.0)), environment=self._environment
+        )
+        """Runs the hooks of the outcomes this worker commits, on a thread of its own."""
 
     @property
     def id(self) -> str:
@@ -227,7 +232,7 @@ class Worker(AttemptRunner):
         claim keeps refusing costs a few claims a second, not a hundred.
         """
         if self._check_now:
-            self._next_due = claiming.next_due_at(self.queues)
+            self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
             self._check_now = False
         if self._next_due is None or self._next_due > now:
             self.timers.claimed()  # nothing due: no backoff to keep
@@ -238,7 +243,7 @@ class Worker(AttemptRunner):
         if claim is not None:
             self.timers.claimed()
             return claim
-        self._next_due = claiming.next_due_at(self.queues)
+        self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
         if self._next_due is not None and self._next_due <= now:
             self.timers.refused(now, cap=float(self.settings.get("poll_interval", 1.0)))
         return None
@@ -277,6 +282,7 @@ class Worker(AttemptRunner):
         self.row.mark_stopped(self.clock())
         self.stopped = True
         self.log.sum_up()
+        self.hooks.close()  # the hooks of jobs already recorded still run
         if self.watchdog is not None:
             self.watchdog.close()
         if self.waiter is not None:
@@ -348,7 +354,9 @@ class Worker(AttemptRunner):
         running = {job_id} if job_id else set()
         if self._next_claim is not None:
             running.add(self._next_claim.job.id)
-        released = recovery.release_forgotten(self.id, running, now=now)
+        released = recovery.release_forgotten(
+            self.id, running, after_commit=self.hooks.submit, now=now
+        )
         if released:
             log.warning(
                 "worker %s was not running job(s) %s that the database gave it (a lost"
@@ -364,6 +372,7 @@ class Worker(AttemptRunner):
             host=self.host,
             pid_alive=hostid.pid_alive,
             before_requeue=lambda run: procs.kill_orphan_group(run, self.host),
+            after_commit=self.hooks.submit,
             now=now,
         )
         if recovered:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from queuectl.errors import DatabaseError
-from queuectl.store.models import SCHEMA_VERSION, Job, Run, SchemaInfo, database
-from queuectl.store.sql import CLAIMABLE_INDEX
+from queuectl.store.models import SCHEMA_VERSION, Job, QueueSetting, Run, SchemaInfo, database
+from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION
+from queuectl.store.transactions import is_postgres
 
 
 def _drop_per_job_indexes() -> None:
@@ -71,8 +72,28 @@ def _number_jobs_and_runs() -> None:
     database.execute_sql(CLAIMABLE_INDEX)
 
 
+def _add_hook_columns() -> None:
+    """Schema 4 -> 5: a job's own ``on_success``/``on_failure`` hook commands.
+
+    NULL on every existing job: they follow the settings, as before.
+    """
+    for statement in (
+        "ALTER TABLE queuectl_job ADD COLUMN on_success TEXT",
+        "ALTER TABLE queuectl_job ADD COLUMN on_failure TEXT",
+    ):
+        database.execute_sql(statement)
+
+
+def _add_queue_settings() -> None:
+    """Schema 5 -> 6: ``queuectl_queue``, the paused and limited queues (empty: none are),
+    and on PostgreSQL the function the claim asks about a limited queue."""
+    QueueSetting.create_table(safe=True)
+    if is_postgres():
+        database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
+
+
 def _add_held_at() -> None:
-    """Schema 5: ``hold`` keeps a waiting job from starting (NULL, the default, runs);
+    """Schema 6 -> 7: ``hold`` keeps a waiting job from starting (NULL, the default, runs);
     ``tty`` runs a job under a pseudo-terminal."""
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN held_at DOUBLE PRECISION")
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
@@ -84,7 +105,9 @@ def migrate(from_version: int) -> None:
         1: _drop_per_job_indexes,
         2: _add_id_to_the_newest_first_indexes,
         3: _number_jobs_and_runs,
-        4: _add_held_at,
+        4: _add_hook_columns,
+        5: _add_queue_settings,
+        6: _add_held_at,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

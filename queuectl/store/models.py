@@ -32,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -57,6 +57,11 @@ class Job(BaseModel):
     cwd = TextField()
     env = TextField(null=True)
     """Variables set over the worker's environment: a JSON object of strings, or NULL."""
+    on_success = TextField(null=True)
+    """Shell command run once the job completes, instead of the ``on_success`` setting
+    (NULL: the setting's; "": none for this job). Schema 5."""
+    on_failure = TextField(null=True)
+    """The same, once the job goes dead. Schema 5."""
     seq = BigIntegerField()
     """Enqueue order, unique and increasing (lines of one file in file order). A bulk
     enqueue shares one ``created_at``, so time alone cannot order it; the random id
@@ -113,6 +118,8 @@ class ClaimedJob:
     run_at: float
     cwd: str
     env: str | None
+    on_success: str | None
+    on_failure: str | None
     seq: int
     created_at: float
     updated_at: float
@@ -196,6 +203,25 @@ class Setting(BaseModel):
         table_name = "queuectl_setting"
 
 
+class QueueSetting(BaseModel):
+    """How a queue is steered: paused, and at most how many of its jobs run at once.
+
+    A row exists only while a queue is paused or limited (``lifecycle.queues``
+    deletes it when both are lifted), so with no queue steered the claim's look
+    at this table reads an empty b-tree. The claim applies both rules itself
+    (``sql.claimable``).
+    """
+
+    name = CharField(primary_key=True, max_length=64)
+    paused = BooleanField(default=False)
+    max_running = IntegerField(null=True)
+    """At most this many of the queue's jobs ``processing`` at once; NULL: no limit."""
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "queuectl_queue"
+
+
 class SchemaInfo(BaseModel):
     """Facts about the database itself: today only the schema version."""
 
@@ -206,7 +232,7 @@ class SchemaInfo(BaseModel):
         table_name = "queuectl_meta"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker)
+ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker, QueueSetting)
 
 __all__ = [
     "ALL_MODELS",
@@ -216,6 +242,7 @@ __all__ = [
     "ClaimedJob",
     "Job",
     "JobState",
+    "QueueSetting",
     "Run",
     "RunOutcome",
     "SchemaInfo",

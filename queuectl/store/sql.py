@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from queuectl.store.models import ClaimedJob, Job
 
@@ -29,19 +30,98 @@ WHERE {CLAIMABLE_STATE}
 its lines must run in file order."""
 
 
-def claimable(queue_markers: str) -> str:
+QUEUE_HAS_ROOM_FUNCTION = """
+CREATE OR REPLACE FUNCTION queuectl_queue_has_room(queue_name text, claimer text, take_lock boolean)
+RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$
+DECLARE
+    allowed integer;
+    is_paused boolean;
+    running bigint;
+BEGIN
+    IF take_lock THEN
+        SELECT max_running, paused INTO allowed, is_paused
+        FROM queuectl_queue WHERE name = queue_name FOR UPDATE;
+    ELSE
+        SELECT max_running, paused INTO allowed, is_paused
+        FROM queuectl_queue WHERE name = queue_name;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN TRUE;
+    END IF;
+    IF is_paused THEN
+        RETURN FALSE;
+    END IF;
+    IF allowed IS NULL THEN
+        RETURN TRUE;
+    END IF;
+    SELECT count(*) INTO running FROM queuectl_job
+    WHERE queue = queue_name AND state = 'processing' AND worker_id IS DISTINCT FROM claimer;
+    RETURN running < allowed;
+END
+$$
+"""
+"""PostgreSQL: whether a limited queue may start one more job, asked by ``claimer``.
+
+Why a function and not a ``count(*)`` in the claim: under READ COMMITTED a
+statement reads with the snapshot taken when it started, and a row lock it
+waits for does not refresh that snapshot. Two claims of a queue limited to 2,
+with one job running, would both count 1 and both start a job. Here the claim
+first locks the queue's row (``FOR UPDATE``: claimers of one limited queue take
+turns, held until their commit), and only then counts, in a query of its own:
+a VOLATILE function's queries each take a fresh snapshot, so the count sees
+every claim committed by the holders before it. Queues with no limit never
+reach it (see ``claimable``), and ``take_lock`` is false for ``NEXT_DUE``, a hint.
+
+The claimer's own ``processing`` job is not counted: a worker runs one job at a
+time, so that job is the one it is recording in the same statement (the
+one-statement end-and-claim on PostgreSQL, whose parts cannot see each other's
+writes), or one a lost commit left behind that it is not running."""
+
+
+def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
     """The rule "a worker serving these queues may take this job, once it is due".
 
     The one home of the rule: the claim (``CLAIM``, on both backends, and the
-    PostgreSQL one-statement ``PG_END_AND_CLAIM``) and the idle worker's
+    PostgreSQL one-statement ``pg_end_and_claim_sql``) and the idle worker's
     ``NEXT_DUE`` are all built from it, so a job the next-due query counts is
     one the claim takes when its time comes. A new reason to leave a job
-    waiting (a paused queue, a hold, an unmet dependency) is added here, once.
+    waiting (an unmet dependency, say) is added here, once: a held job
+    (``held_at`` set) waits here already.
+
+    A job waits while its queue is paused, or while the queue's limit of jobs
+    running at once is reached (``queuectl_queue``, a row per steered queue).
+    Both are decided inside the statement that takes the job, so a pause or a
+    limit holds from its commit on, on every worker and host. With no queue
+    steered, the added test reads one empty table once per statement.
+
+    The fragment's parameters are ``{q0}``, ``{q1}``, … (the worker's queues)
+    and ``{worker}`` (whose own running job a limit does not count).
 
     Args:
-        queue_markers: the parameter markers of the worker's queues, comma-separated.
+        queue_count: how many queues the worker serves.
+        postgres: the backend; SQLite counts in the statement (its writers
+            take turns on the database's one write lock, so the count is exact),
+            PostgreSQL calls ``queuectl_queue_has_room`` (why: see there).
+        locking: take the limited queues' row locks (the claim); ``False`` for
+            ``NEXT_DUE``, which only decides when to look again.
     """
-    return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queue_markers})"
+    queues = ", ".join(f"{{q{index}}}" for index in range(queue_count))
+    if postgres:
+        lock = "TRUE" if locking else "FALSE"
+        closed = f"""queue <> ALL (ARRAY(
+        SELECT name FROM queuectl_queue
+        WHERE name IN ({queues})
+          AND (paused OR (max_running IS NOT NULL
+               AND NOT queuectl_queue_has_room(name, {{worker}}, {lock})))))"""
+    else:
+        closed = f"""queue NOT IN (
+        SELECT name FROM queuectl_queue
+        WHERE name IN ({queues})
+          AND (paused OR max_running <= (
+              SELECT count(*) FROM queuectl_job AS running
+              WHERE running.state = 'processing' AND running.queue = queuectl_queue.name
+                AND running.worker_id IS NOT {{worker}})))"""
+    return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queues})\n      AND {closed}"
 
 
 CLAIM_ORDER = "priority DESC, run_at, seq"
@@ -117,17 +197,45 @@ class _Markers(dict):
 
 def render(template: str, marker: Callable[[str], str], **parts: str) -> str:
     """``template`` with its parts filled in and every other ``{name}`` turned into a
-    parameter marker: ``marker(name)`` (``?`` or ``%s`` in text order, or ``%(name)s``)."""
-    return template.format_map(_Markers(marker, parts))
+    parameter marker: ``marker(name)`` (``?`` or ``%s`` in text order, or ``%(name)s``).
+
+    A part may hold parameters of its own (``claimable``'s ``{q0}``): it is
+    spliced in first, and its names become markers like the template's.
+    """
+    spliced = template.format_map(_Markers(lambda name: f"{{{name}}}", parts))
+    return spliced.format_map(_Markers(marker, {}))
+
+
+@dataclass(frozen=True)
+class Positional:
+    """A statement with positional markers, and the parameter name of each marker in order."""
+
+    text: str
+    names: tuple[str, ...]
+
+    def params(self, values: Mapping[str, object]) -> tuple[object, ...]:
+        """The values in marker order (a name may appear more than once)."""
+        return tuple([values[name] for name in self.names])
+
+
+def positional(template: str, param: str, **parts: str) -> Positional:
+    """``render`` with the driver's positional marker, remembering which name each stands for."""
+    names: list[str] = []
+
+    def marker(name: str) -> str:
+        names.append(name)
+        return param
+
+    return Positional(render(template, marker, **parts), tuple(names))
 
 
 def _named(name: str) -> str:
     return f"%({name})s"
 
 
-def _claim_parts(queue_markers: str, *, postgres: bool) -> dict[str, str]:
+def _claim_parts(queue_count: int, *, postgres: bool) -> dict[str, str]:
     return {
-        "claimable": claimable(queue_markers),
+        "claimable": claimable(queue_count, postgres=postgres),
         "order": CLAIM_ORDER,
         "state": CLAIMABLE_STATE,
         "lock": "FOR UPDATE SKIP LOCKED" if postgres else "",
@@ -136,21 +244,25 @@ def _claim_parts(queue_markers: str, *, postgres: bool) -> dict[str, str]:
     }
 
 
+def queue_values(queues: Sequence[str]) -> dict[str, str]:
+    """The ``{q0}``, ``{q1}``, … parameters of ``claimable``."""
+    return {f"q{index}": name for index, name in enumerate(queues)}
+
+
 @functools.cache
-def claim_sql(param: str, queue_count: int, *, postgres: bool) -> str:
+def claim_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
     """The claim for a driver's parameter marker and a number of queues.
 
-    Parameters, in order: worker id, now three times, then the queues.
+    Parameters: ``worker``, ``now`` and the queues (``queue_values``).
     """
-    parts = _claim_parts(", ".join([param] * queue_count), postgres=postgres)
-    return render(CLAIM, lambda _name: param, **parts)
+    return positional(CLAIM, param, **_claim_parts(queue_count, postgres=postgres))
 
 
 @functools.cache
-def next_due_sql(param: str, queue_count: int) -> str:
-    """``NEXT_DUE`` for a number of queues (its parameters: the queues)."""
-    return render(
-        NEXT_DUE, lambda _name: param, claimable=claimable(", ".join([param] * queue_count))
+def next_due_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
+    """``NEXT_DUE`` for a number of queues (parameters: the queues and ``worker``)."""
+    return positional(
+        NEXT_DUE, param, claimable=claimable(queue_count, postgres=postgres, locking=False)
     )
 
 
@@ -211,8 +323,7 @@ def pg_end_and_claim_sql(queue_count: int) -> str:
     data-modifying CTEs make it one, atomic on its own. Each part is its
     standalone statement above, rendered with named parameters.
     """
-    queues = ", ".join(_named(f"q{index}") for index in range(queue_count))
-    claim = render(CLAIM, _named, **_claim_parts(queues, postgres=True))
+    claim = render(CLAIM, _named, **_claim_parts(queue_count, postgres=True))
     next_run = NEXT_RUN.format(job="claimed.id")
     return f"""
 WITH finished AS ({render(RUN_FINISH, _named)} RETURNING id

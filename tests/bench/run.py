@@ -543,6 +543,54 @@ def _cli_reads(full: str, rounds: int) -> tuple[dict, dict]:
     )
 
 
+def stats_cost(t: Table, s: Settings) -> None:
+    """``queuectl stats`` over a window holding every run of ``max(s.scale)`` jobs."""
+    import random
+
+    from queuectl.lifecycle.stats import window_stats
+
+    jobs = max(s.scale)
+    for name, make in backends(s):
+        with make() as location:
+            db.open_database(location)
+            enqueuing.enqueue_many([JobSpec(command="true") for _ in range(jobs)], cwd="/")
+            with transactions.write_transaction():  # 1 in 20 dead: the rest completed
+                database.execute_sql(
+                    "UPDATE queuectl_job SET state = CASE WHEN seq - (seq / 20) * 20 = 0"
+                    " THEN 'dead' ELSE 'completed' END"
+                )
+            now = time.time()
+            rows = []
+            ids = [job_id for (job_id,) in Job.select(Job.id).tuples()]
+            for job_id in ids:
+                started = now - random.uniform(0, 3000)
+                took = random.expovariate(2.0)
+                outcome = random.choice(("succeeded",) * 17 + ("failed", "timed_out", "lost"))
+                rows.append((job_id, started, started + took, took, outcome))
+            rows.sort(key=lambda row: row[2])  # recorded as they finish, as workers do
+            param = database.obj.param
+            with transactions.write_transaction():
+                database.obj.cursor().executemany(
+                    "INSERT INTO queuectl_run (job_id, run, attempt, started_at, finished_at,"
+                    " duration, outcome, output) VALUES ("
+                    f"{param}, 1, 1, {param}, {param}, {param}, {param}, '')",
+                    rows,
+                )
+            samples = []
+            for _ in range(s.cli_rounds):
+                began = time.perf_counter()
+                figures = window_stats(now - 3600, now=now)
+                samples.append(time.perf_counter() - began)
+            db.close_database()
+            assert figures.total.completed + figures.total.failed_attempts == jobs
+            cli = interleaved({"stats": [QUEUECTL, "--db", location, "stats"]}, s.cli_rounds)
+            t.add(
+                f"`stats` over {jobs:,} runs in the window, {name}",
+                f"query {ms(statistics.median(samples))}, `queuectl stats` {ms(cli['stats'])}",
+                f"median of {s.cli_rounds}",
+            )
+
+
 SECTIONS = {
     "throughput": throughput,
     "enqueue": enqueue_costs,
@@ -550,6 +598,7 @@ SECTIONS = {
     "idle": idle,
     "dashboard": dashboard,
     "scale": scale,
+    "stats": stats_cost,
 }
 
 

@@ -89,6 +89,7 @@ def seed(location: str, *, newest_age: float, workers: int = 0) -> None:
             ).where(Job.id == job.id).execute()
             Run.insert(
                 job=job.id,
+                run=1,
                 attempt=1,
                 worker_id="w-soak",
                 host="bench",
@@ -173,7 +174,7 @@ async def _use(location: str, rounds: int) -> dict[str, Any]:
                 gc.collect()
                 first = watchers_and_nodes(app)
                 samples.append((number, rss_mb()))
-            elif number % max(10, rounds // 10) == 0 or number == rounds:
+            elif number > warmup and (number % max(10, rounds // 10) == 0 or number == rounds):
                 await pilot.pause(1.2)
                 gc.collect()
                 samples.append((number, rss_mb()))

@@ -110,3 +110,16 @@ def test_a_held_job_is_never_claimed_until_released(run, db_url):
     refused = run("hold", held, "ghost", ok=False)
     assert "only a waiting (pending or failed) job can be held" in refused.stderr
     assert "no job with id 'ghost'" in refused.stderr
+
+
+def test_edit_and_clone_keep_a_jobs_own_hooks(run):
+    """A job's on_success/on_failure (schema 5) survive an edit of other keys and a clone,
+    and an edit may change them."""
+    job_id = enqueue(run, on_success="echo ok", on_failure="")
+    run("edit", job_id, '{"priority": 2}')
+    job = _job(run, job_id)
+    assert (job["priority"], job["on_success"], job["on_failure"]) == (2, "echo ok", "")
+    run("edit", job_id, '{"on_success": "echo done"}')
+    assert _job(run, job_id)["on_success"] == "echo done"
+    copy = _job(run, run("clone", job_id).stdout.strip())
+    assert (copy["on_success"], copy["on_failure"]) == ("echo done", "")

@@ -168,3 +168,13 @@ def test_stored_nonsense_never_breaks_show_list_status_or_the_dashboard(run, db_
     snapshot = read_snapshot(Request(), T0)
     db.close_database()
     assert job_id in dict(snapshot.jobs.rows)
+
+
+def test_add_takes_the_hooks_as_enqueue_does(run, db_url):
+    job = json.loads(
+        run(
+            "add", "--on-success", "notify-send done", "--on-failure", "", "--json", "--", "make"
+        ).stdout
+    )
+    shown = json.loads(run("show", job["id"], "--json").stdout)
+    assert (shown["on_success"], shown["on_failure"]) == ("notify-send done", "")

@@ -61,22 +61,25 @@ async def test_new_jobs_above_the_cursor_are_counted_and_g_goes_to_them(app_for)
         assert "new above" not in pane.status
 
 
-async def test_a_pane_shown_again_has_its_cursor_on_screen(app_for) -> None:
+async def test_a_pane_shown_again_has_its_cursor_on_screen_where_it_was_left(app_for) -> None:
     for index in range(60):
         seed_job(f"dead{index:02d}", state="dead", attempts=4, now=T0 - 1000 + index)
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", *"jjjjjjjjjjjjjjjjjjjj")
+        await pilot.press("2", *"jjjjjjjjjjjjjjjjjjjj", "pageup")
         dlq = app.query_one(DlqPane)
-        chosen = dlq.highlighted
+        chosen, place = dlq.highlighted, dlq.table.cursor_row - dlq.table.scroll_y
+        assert place > 0  # mid-screen: the place, not just the row, must survive
         await pilot.press("1")
-        for index in range(30):  # more dead jobs arrive while the DLQ is hidden
-            seed_job(f"late{index:02d}", state="dead", attempts=4, now=T0 - 10 + index * 0.1)
-        await refreshed(pilot)
+        for batch in range(3):  # more dead jobs arrive, refresh after refresh, while hidden
+            for index in range(10):
+                seed_job(f"late{batch}{index}", state="dead", attempts=4, now=T0 - 10 + batch)
+            await refreshed(pilot)
         await pilot.press("2")
         await settled_on_screen(pilot, dlq.table)
         assert dlq.highlighted == chosen
+        assert dlq.table.cursor_row - dlq.table.scroll_y == place
         assert dlq.status.startswith("▲ 30 new above (g)")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static, TabbedContent
 
 from queuectl.store.models import Job
 from tests.conftest import T0
@@ -16,6 +17,7 @@ from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_
 from tui.app import QueueApp
 from tui.panes.jobs import JobsPane
 from tui.screens.detail import JobDetailScreen
+from tui.screens.new_job import NewJobScreen
 
 
 def watcher_count(app: App[Any]) -> int:
@@ -159,3 +161,40 @@ async def test_times_no_date_can_show_are_a_placeholder(app_for) -> None:
         )
         assert "invalid time (1e+18) (>100y from now)" in fields
         assert Job.get_by_id("far").run_at == 1e18  # shown, never altered
+
+
+def burst(app: App[Any], *keys: str) -> None:
+    """Keys delivered together, as a terminal does for a fast typist or a slow link."""
+    for key in keys:
+        character = {"slash": "/", "space": " "}.get(key, key if len(key) == 1 else None)
+        app.post_message(events.Key(key, character))
+
+
+async def test_keys_in_a_burst_act_in_order_on_what_the_keys_before_made(
+    app_for, supervisor
+) -> None:
+    seed_job("d", state="dead", attempts=4, now=T0 - 700)
+    seed_job("f", state="failed", attempts=1)  # the newest, highlighted: r would retry it
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted == "f"
+        box = app.query_one("#job-filter", Input)
+        burst(app, "slash", *"error q")  # r and q are typed, never retry or quit
+        await wait_for(pilot, lambda: box.value == "error q", "the filter typed")
+        assert app.is_running and Job.get_by_id("f").state == "failed"
+        await pilot.press("ctrl+u", "enter")
+        await wait_for(pilot, lambda: app.focused is app.query_one(JobsPane).table, "filter shut")
+        burst(app, "2", "r")  # r on the DLQ, not on the jobs table
+        await wait_for(pilot, lambda: Job.get_by_id("d").state == "pending", "d retried")
+        assert Job.get_by_id("f").state == "failed"
+        burst(app, "3", "s", "backspace", "2", "enter")  # 2 is typed, never the DLQ pane
+        await wait_for(pilot, lambda: len(supervisor.calls) == 1, "workers started")
+        assert supervisor.calls[0][1][1] == 2
+        tabs = app.query_one(TabbedContent)
+        await wait_for(pilot, lambda: tabs.active == "workers", "still on the workers pane")
+        assert len(app.screen_stack) == 1  # no job detail opened by that enter
+        burst(app, "n", *"echo")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "the form")
+        command = app.screen.query_one("#f-command", Input)
+        await wait_for(pilot, lambda: command.value == "echo", "the command typed")

@@ -175,3 +175,20 @@ def test_log_view_with_a_search_80x24(snap_compare, demo_app) -> None:
         await pilot.pause()
 
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_queues_pane_80x24(snap_compare, demo_app) -> None:
+    """A paused queue and a limited one: the header marks the paused one."""
+    from queuectl.lifecycle import queues
+
+    queues.pause(["nightly"], now=T0)
+    queues.set_limit("default", 2, now=T0)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await keys("5")(pilot)
+        table = demo_app.queues_pane.table
+        await wait_for(pilot, lambda: table.row_count == 2, "the queues' rows")
+        await wait_for(pilot, lambda: not demo_app.refreshing, "a settled refresh")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)

@@ -1,10 +1,11 @@
 """KeyedTable's diff against what DataTable itself reports.
 
-``KeyedTable`` removes and orders rows through DataTable's private row maps (it
-has no bulk removal). These tests drive it through long random sequences of
-refreshes (rows arriving, leaving, changing, reordering) and after each one read
-the table back through the public API only: if a Textual release changes those
-maps, this is where it shows.
+``KeyedTable`` removes, adds, updates and orders rows through DataTable's public
+API (``remove_row``, ``add_row``, ``update_cell``, ``sort``, a refill past a few
+removals). These tests drive it through long random sequences of refreshes (rows
+arriving, leaving, changing, reordering) and after each one read the table back
+through the public API: if a Textual release changes how those calls combine,
+this is where it shows.
 """
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ async def test_a_removed_highlighted_row_leaves_the_cursor_in_place() -> None:
         table.apply(_rows(list("abdef"), version))
         await pilot.pause()
         assert table.cursor_row == 2 and table.highlighted_key == "d"
+
+
+async def test_a_removed_row_passes_the_cursor_to_the_row_below_even_with_rows_above() -> None:
+    """Deleting or retrying the highlighted job as new jobs arrive: the next, not a new one."""
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        version = {key: 1 for key in "abcdefxy"}
+        table.apply(_rows(list("abcdef"), version), follow=True)
+        await pilot.pause()
+        table.select_key("c")
+        table.apply(_rows(list("xyabdef"), version), follow=True)
+        await pilot.pause()
+        assert table.highlighted_key == "d"
+        table.select_key("f")
+        table.apply(_rows(list("xyabde"), version), follow=True)  # the last row: the one above
+        await pilot.pause()
+        assert table.highlighted_key == "e"
 
 
 async def test_a_cell_restyled_with_the_same_text_is_redrawn() -> None:

@@ -10,6 +10,7 @@ from textual.widgets import Button, DataTable, Static
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
+from tui.keyorder import focus_now
 from tui.panes.table import KeyedTable
 
 BUTTONS_FROM = 100
@@ -71,7 +72,7 @@ class TablePane(Vertical):
         )
 
     def focus_table(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     def on_resize(self) -> None:
         """Below ``BUTTONS_FROM`` columns the status line gets the toolbar to itself.

@@ -21,6 +21,8 @@ from queuectl.errors import ValidationError
 from queuectl.textsafe import one_line
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
+from tui.inputs import OrderedInput
+from tui.keyorder import focus_now
 from tui.messages import SaveSettings
 from tui.panes.base import TablePane
 
@@ -64,7 +66,7 @@ class ConfigPane(TablePane):
         yield from super().compose()
         with Horizontal(id="config-editor", classes="hidden"):
             yield Label("", id="config-edit-label")
-            yield Input(id="config-edit", compact=True)
+            yield OrderedInput(id="config-edit", compact=True)
         yield Static("", id="config-error", classes="error hidden")
 
     def show_settings(self, settings: dict[str, float | int]) -> None:
@@ -155,7 +157,7 @@ class ConfigPane(TablePane):
             Text(f"{spec.key} ({spec.range_text}) = ", style="bold")
         )
         self.query_one("#config-editor").remove_class("hidden")
-        box.focus()
+        focus_now(box)
 
     def action_reset(self) -> None:
         """Stage the highlighted key's default."""
@@ -192,7 +194,7 @@ class ConfigPane(TablePane):
         except ValidationError as exc:
             error.update(Text("✗ " + one_line(str(exc))))
             error.remove_class("hidden")
-            box.focus()
+            focus_now(box)
             return False
         self.staged[key] = box.value.strip()
         self._close_editor()

@@ -11,7 +11,7 @@ from queuectl.store.models import JobState
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter
-from tui.messages import Intent
+from tui.messages import intend
 from tui.panes.marks import MarkingPane
 
 
@@ -62,7 +62,7 @@ class DlqPane(MarkingPane):
         if job_id is None:
             self.notify("The DLQ is empty", severity="warning")
             return
-        self.post_message(Intent(action, job_id))  # type: ignore[arg-type]
+        intend(self, action, job_id)  # type: ignore[arg-type]
 
     def action_details(self) -> None:
         self._with_job("detail")
@@ -86,13 +86,13 @@ class DlqPane(MarkingPane):
 
     def action_retry_all(self) -> None:
         """Every dead job back to pending (asks first)."""
-        self.post_message(Intent("retry_all_dead"))
+        intend(self, "retry_all_dead")
 
     def action_purge(self) -> None:
         """Delete every dead job (asks first)."""
-        self.post_message(Intent("purge_dead"))
+        intend(self, "purge_dead")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
-            self.post_message(Intent("detail", event.row_key.value))
+            intend(self, "detail", event.row_key.value)

@@ -12,7 +12,9 @@ from textual.widgets import DataTable, Input
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
-from tui.messages import Intent
+from tui.inputs import OrderedInput
+from tui.keyorder import focus_now
+from tui.messages import intend
 from tui.panes.marks import MarkingPane
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
@@ -82,7 +84,7 @@ class JobsPane(MarkingPane):
         """The filter and sort of the rows shown: a different pair is a new view."""
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield OrderedInput(
             placeholder="filter: text  state:failed,dead  queue:NAME  (enter applies, esc closes)",
             id="job-filter",
             classes="filter hidden",
@@ -125,11 +127,11 @@ class JobsPane(MarkingPane):
         if job_id is None:
             self.notify("No job is highlighted", severity="warning")
             return
-        self.post_message(Intent(action, job_id))  # type: ignore[arg-type]
+        intend(self, action, job_id)  # type: ignore[arg-type]
 
     def action_new(self) -> None:
         """Open the new-job form (the app-wide ``n``), for mouse users."""
-        self.post_message(Intent("new_job"))
+        intend(self, "new_job")
 
     def action_details(self) -> None:
         """Open the detail screen of the highlighted job."""
@@ -175,7 +177,7 @@ class JobsPane(MarkingPane):
         """Show every job again (``esc`` once the marks are cleared)."""
         if not self.job_filter.active:
             return False
-        self.post_message(Intent("clear_filter"))
+        intend(self, "clear_filter")
         return True
 
     def action_filter(self) -> None:
@@ -183,7 +185,7 @@ class JobsPane(MarkingPane):
         box = self.query_one("#job-filter", Input)
         box.remove_class("hidden")
         box.value = self.job_filter.describe()
-        box.focus()
+        focus_now(box)
 
     def action_cycle_sort(self) -> None:
         """Sort by the next column (newest first is the natural order)."""
@@ -197,7 +199,7 @@ class JobsPane(MarkingPane):
     def _sort_by(self, column: str | None, *, reverse: bool) -> None:
         self.sort = Sort(column, reverse)
         self._mark_sort()
-        self.post_message(Intent("refresh"))
+        intend(self, "refresh")
 
     def _mark_sort(self) -> None:
         column, arrow = sort_arrow(self.sort)
@@ -216,7 +218,7 @@ class JobsPane(MarkingPane):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
-            self.post_message(Intent("detail", event.row_key.value))
+            intend(self, "detail", event.row_key.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "job-filter":
@@ -230,7 +232,7 @@ class JobsPane(MarkingPane):
         if not self.job_filter.active:
             event.input.add_class("hidden")
         self.focus_table()
-        self.post_message(Intent("refresh"))
+        intend(self, "refresh")
 
     def on_key(self, event: events.Key) -> None:
         """Escape leaves the filter box (keeping the filter in force)."""

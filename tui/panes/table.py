@@ -71,6 +71,12 @@ class KeyedTable(DataTable[object]):
         """Our own cursor and scroll moves are under way (not the person's)."""
         self._settling = False
         """A scroll target is waiting for the next layout (``_settle_scroll``)."""
+        self._hidden_top: float | None = None
+        """The first row to show, kept while the table is hidden (another pane is shown).
+
+        A hidden table has no height, and DataTable scrolls it to the cursor on
+        every move, so its ``scroll_y`` says nothing of where the person left the
+        view; this does, and ``reveal_cursor`` restores it."""
 
     # --- what the panes read ----------------------------------------------------------
 
@@ -122,8 +128,10 @@ class KeyedTable(DataTable[object]):
         gone = [key for key in self._cells if key not in keep]
         cursor_key = self.highlighted_key
         cursor_row = self.cursor_row
-        screen_row = cursor_row - round(self.scroll_y)
+        screen_row = cursor_row - round(self._top)
         following = follow and cursor_row == 0
+        if cursor_key is not None and cursor_key not in keep and not fresh:
+            cursor_key = self._heir(cursor_key, keep)
         known = set(self._cells) if self._cells and not fresh else None
         self._restoring = True
         try:
@@ -150,10 +158,21 @@ class KeyedTable(DataTable[object]):
             index = self.get_row_index(key)
             self.move_cursor(row=index, scroll=False)
             self._settle_scroll(index - screen_row)
-        else:  # its row went: the neighbour that took its place
+        else:  # no row left to take its place (or none was highlighted)
             index = min(row, self.row_count - 1)
             self.move_cursor(row=index, scroll=False)
             self._settle_scroll(index - screen_row)
+
+    def _heir(self, gone: str, keep: set[str]) -> str | None:
+        """The row that takes the place of a highlighted row that went: the next one below.
+
+        Its index alone would not do: rows arriving above in the same refresh
+        would put the cursor on a newer row, one the person had already passed.
+        """
+        index = self._order.index(gone)
+        below = (key for key in self._order[index + 1 :] if key in keep)
+        above = (key for key in reversed(self._order[:index]) if key in keep)
+        return next(below, None) or next(above, None)
 
     def _count_new(self, rows: list[Row], known: set[str] | None, reset: bool) -> None:
         if reset or known is None:
@@ -200,7 +219,7 @@ class KeyedTable(DataTable[object]):
             rows = [(key, self._cells[key]) for key in self._order]
             cursor_key = self.highlighted_key
             cursor_row = self.cursor_row
-            screen_row = cursor_row - round(self.scroll_y)
+            screen_row = cursor_row - round(self._top)
             self._restoring = True
             try:
                 with self.app.batch_update():
@@ -302,6 +321,8 @@ class KeyedTable(DataTable[object]):
             height = self.row_count + (self.header_height if self.show_header else 0)
             self.virtual_size = Size(total_width(self._layout), height)
             self._scroll_around_cursor(target)
+        else:
+            self._hidden_top = max(0.0, target)
         self._settling = True
         self.call_after_refresh(self._scroll_around_cursor, target)
 
@@ -309,6 +330,7 @@ class KeyedTable(DataTable[object]):
         self._settling = False
         if not self.size.height:
             return  # hidden: done when shown (``reveal_cursor``)
+        self._hidden_top = None
         row = self.cursor_row
         target = min(max(target, row - self._page + 1), row)
         target = max(0.0, min(target, self.max_scroll_y))
@@ -319,9 +341,14 @@ class KeyedTable(DataTable[object]):
             finally:
                 self._restoring = False
 
+    @property
+    def _top(self) -> float:
+        """The first row the person sees, or will see when the table is shown again."""
+        return self.scroll_y if self._hidden_top is None else self._hidden_top
+
     def reveal_cursor(self) -> None:
-        """Bring the cursor's row into view (a pane shown again, a resize)."""
-        self._settle_scroll(self.scroll_y)
+        """Bring the cursor's row into view where the person left it (a pane shown again)."""
+        self._settle_scroll(self._top)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """A scroll by the wheel or the scrollbar takes the cursor along."""

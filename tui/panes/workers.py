@@ -8,7 +8,7 @@ from textual.binding import Binding, BindingType
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
-from tui.messages import Intent
+from tui.messages import intend
 from tui.panes.base import TablePane
 
 
@@ -56,11 +56,11 @@ class WorkersPane(TablePane):
         if worker_id is None:
             self.notify("No worker is highlighted", severity="warning")
             return
-        self.post_message(Intent(action, worker_id))  # type: ignore[arg-type]
+        intend(self, action, worker_id)  # type: ignore[arg-type]
 
     def action_start(self) -> None:
         """Start N detached workers (asks how many)."""
-        self.post_message(Intent("start_workers"))
+        intend(self, "start_workers")
 
     def action_stop(self) -> None:
         """Gracefully stop the highlighted worker: it finishes its job first."""
@@ -68,7 +68,7 @@ class WorkersPane(TablePane):
 
     def action_stop_all(self) -> None:
         """Gracefully stop every worker (asks first)."""
-        self.post_message(Intent("stop_all_workers"))
+        intend(self, "stop_all_workers")
 
     def action_force_stop(self) -> None:
         """Kill the highlighted worker's job now; the job goes back to pending (asks first)."""

@@ -18,6 +18,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.jobspec import ID_PATTERN
+from tui.inputs import OrderedInput
 from tui.screens import close
 
 
@@ -115,7 +116,7 @@ class CountScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
-            yield Input(str(self.default), id="count", compact=True)
+            yield OrderedInput(str(self.default), id="count", compact=True)
             yield Static("", id="count-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Start", id="ok", variant="primary", compact=True)
@@ -155,9 +156,9 @@ class StartWorkersScreen(CountScreen):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
-            yield Input(str(self.default), id="count", compact=True)
+            yield OrderedInput(str(self.default), id="count", compact=True)
             yield Label("Queues they serve (comma-separated)")
-            yield Input(
+            yield OrderedInput(
                 "default",
                 id="queues",
                 compact=True,

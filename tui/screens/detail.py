@@ -25,7 +25,7 @@ from queuectl.timeutil import human_duration, iso
 from tui.cells import Row, state_text, styled
 from tui.columns import ColumnSpec
 from tui.keybar import KeyBar
-from tui.messages import Intent
+from tui.messages import intend
 from tui.output import OutputView
 from tui.panes.table import KeyedTable
 from tui.screens import close
@@ -233,4 +233,4 @@ class JobDetailScreen(Screen[None]):
         self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
     def action_intent(self, action: str) -> None:
-        self.post_message(Intent(action, self.job_id))  # type: ignore[arg-type]
+        intend(self, action, self.job_id)  # type: ignore[arg-type]

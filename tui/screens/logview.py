@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from queuectl.lifecycle import reads
 from queuectl.store.models import Run, database
 from queuectl.textsafe import one_line
+from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
 from tui.output import OutputView
 from tui.screens import close
@@ -81,7 +82,9 @@ class LogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
         yield OutputView(id="log")
-        yield Input(placeholder="search (enter finds, esc closes)", id="log-search", compact=True)
+        yield OrderedInput(
+            placeholder="search (enter finds, esc closes)", id="log-search", compact=True
+        )
         yield KeyBar()
 
     @property

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.errors import ValidationError
 from queuectl.jobspec import parse_spec
 from queuectl.textsafe import one_line
+from tui.inputs import OrderedInput
 from tui.screens import close
 
 FIELDS: list[tuple[str, str, str]] = [
@@ -111,7 +112,7 @@ class NewJobScreen(ModalScreen[Any]):
                     suggester = None
                     if name == "queue" and self.queues:
                         suggester = SuggestFromList(self.queues, case_sensitive=True)
-                    yield Input(
+                    yield OrderedInput(
                         initial.get(name, ""),
                         placeholder=hint,
                         id=f"f-{name}",

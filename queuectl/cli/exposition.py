@@ -1,0 +1,193 @@
+"""The queue as Prometheus metrics: a custom collector, printed or served over HTTP.
+
+The collector reads the database on every collection (each ``metrics`` call,
+each scrape), so the figures are always the database's, from any host. Names
+follow Prometheus' conventions: ``queuectl_`` first, base units (seconds),
+``_ratio`` for fractions. The figures over a window are gauges labelled by
+queue; to add queues up, use ``sum()`` (quantiles do not add up: read each).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from queuectl.errors import QueueError, ValidationError
+from queuectl.states import JobState, WorkerState
+
+_WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("finished", "queuectl_finished_jobs", "Jobs that reached an outcome (completed or dead)"),
+    ("completed", "queuectl_completed_jobs", "Jobs completed"),
+    ("failed_attempts", "queuectl_failed_attempts", "Attempts that failed, timed out or were lost"),
+    ("dead", "queuectl_dead_jobs", "Jobs that went to the dead letter queue"),
+    ("per_minute", "queuectl_throughput_per_minute", "Jobs finished per minute"),
+    ("success_rate", "queuectl_success_ratio", "Completed over finished jobs"),
+)
+
+
+class QueueCollector(Collector):
+    """Jobs per queue and state, workers per state, and ``stats``' figures over a window.
+
+    Args:
+        window_start: the window's start (epoch seconds) for a collection at ``now``.
+    """
+
+    def __init__(self, window_start: Callable[[float], float]) -> None:
+        self._window_start = window_start
+
+    def describe(self) -> list[Any]:
+        return []  # collected afresh each time; nothing to check at registration
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from queuectl.lifecycle import stats
+        from queuectl.lifecycle.workers import workers_as_seen
+        from queuectl.store.transactions import read_transaction
+
+        now = time.time()
+        since = self._window_start(now)
+        with read_transaction():
+            jobs = stats.jobs_per_queue_and_state()
+            workers = workers_as_seen(include_ended=True, ended_since=since, now=now)
+        figures = stats.window_stats(since, now=now)
+
+        family = GaugeMetricFamily(
+            "queuectl_jobs", "Jobs in the database, per queue and state", labels=["queue", "state"]
+        )
+        for queue in sorted({queue for queue, _state in jobs}):
+            for state in JobState:
+                family.add_metric([queue, state.value], jobs.get((queue, state.value), 0))
+        yield family
+
+        family = GaugeMetricFamily(
+            "queuectl_workers",
+            "Workers per state (stopped and lost: those that ended in the window)",
+            labels=["state"],
+        )
+        for state in WorkerState:
+            family.add_metric([state.value], sum(1 for w in workers if w.state == state.value))
+        yield family
+
+        yield GaugeMetricFamily(
+            "queuectl_window_seconds",
+            "Length of the window the queuectl_*_jobs, _attempts and _seconds figures cover",
+            value=now - since,
+        )
+        for key, name, text in _WINDOW_FIGURES:
+            family = GaugeMetricFamily(name, f"{text} in the window", labels=["queue"])
+            for row in figures.queues:
+                value = getattr(row, key)
+                if value is not None:
+                    family.add_metric([row.queue], value)
+            yield family
+        for prefix, text, parts in (
+            (
+                "queuectl_job_duration_seconds",
+                "Attempt duration in the window",
+                ("duration_p50", "duration_p95", "duration_max"),
+            ),
+            (
+                "queuectl_job_wait_seconds",
+                "Wait from due to start in the window",
+                ("wait_p50", "wait_p95", None),
+            ),
+        ):
+            family = GaugeMetricFamily(prefix, f"{text}, by quantile", labels=["queue", "quantile"])
+            for row in figures.queues:
+                for quantile, key in zip(("0.5", "0.95", "1"), parts, strict=True):
+                    value = getattr(row, key) if key else None
+                    if value is not None:
+                        family.add_metric([row.queue, quantile], value)
+            yield family
+
+
+def registry_of(collector: QueueCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def render(collector: QueueCollector) -> str:
+    """The text exposition format, as node_exporter's textfile collector reads it."""
+    from prometheus_client.exposition import generate_latest
+
+    return generate_latest(registry_of(collector)).decode("utf-8")
+
+
+def parse_address(address: str, *, allow_remote: bool) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9108`` for IPv6) checked as ``queuectl web`` checks ``--host``.
+
+    Raises:
+        ValidationError: malformed, or beyond loopback without ``allow_remote``.
+    """
+    from queuectl.web.access import check_listen_host
+
+    host, colon, port_text = address.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValidationError(
+            f"--serve must be HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108 (got {address!r})"
+        )
+    try:
+        remote = check_listen_host(host, allow_remote=True)  # resolves a name
+    except ValidationError as exc:
+        raise ValidationError(str(exc).replace("--host", "--serve host")) from None
+    if remote and not allow_remote:
+        raise ValidationError(
+            f"refusing to serve metrics on {host}: anyone who reaches the port could read"
+            " the queue's figures and queue names; pass --allow-remote (or scrape over 'ssh -L')"
+        )
+    return host, int(port_text)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a scrape every 15 s is not news
+
+
+def serve(
+    collector: QueueCollector, address: tuple[str, int], *, announce: Callable[[str], None]
+) -> None:
+    """Serve ``/metrics`` on ``address`` until interrupted, one scrape at a time.
+
+    On loopback, a request whose ``Host`` is not a loopback name (a DNS-rebound
+    page in a browser) gets 403, as ``queuectl web`` does.
+    """
+    from prometheus_client import make_wsgi_app
+
+    from queuectl.web.access import check_listen_host, host_header_allowed
+
+    host, port = address
+    remote = check_listen_host(host, allow_remote=True)
+    metrics_app = make_wsgi_app(registry_of(collector))
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not host_header_allowed(environ.get("HTTP_HOST"), listen_host=host, remote=remote):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"403 Forbidden: not a loopback Host\n"]
+        if environ.get("PATH_INFO") not in ("/", "/metrics"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"404 Not Found: the metrics are at /metrics\n"]
+        return metrics_app(environ, start_response)
+
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = type("MetricsServer", (WSGIServer,), {"address_family": family})
+    try:
+        server = server_class((host, port), _QuietHandler)
+    except OSError as exc:
+        raise QueueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    server.set_app(app)
+    bound = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    announce(f"http://{shown}:{bound}/metrics")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,152 @@
+"""``queuectl stats`` and ``queuectl metrics``: how the queue has been doing.
+
+Both read ``lifecycle.stats`` (figures over the runs of a window, computed in
+SQL); ``metrics`` adds the jobs per queue and state and the workers per state,
+in Prometheus' text format (``cli.exposition``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app
+
+if TYPE_CHECKING:
+    from queuectl.lifecycle.stats import Figures
+
+SINCE_HELP = "Window: the runs that ended in this last duration (e.g. 15m, 1h, 7d)."
+
+
+def window_start(since: str, now: float) -> float:
+    """The epoch time ``--since`` names; a malformed or non-positive one is a usage error."""
+    from queuectl.errors import ValidationError
+    from queuectl.timeutil import parse_duration
+
+    seconds = parse_duration(since, what="--since")
+    if seconds <= 0:
+        raise ValidationError(f"--since must be a positive duration (got {since!r})")
+    return now - seconds
+
+
+@click.command()
+@click.option("--since", default="1h", show_default=True, metavar="DURATION", help=SINCE_HELP)
+@click.option("--queue", "-q", metavar="NAME", help="Only this queue.")
+@db_option
+@json_option
+@pass_app(read_only=True)
+def stats(app: AppContext, since: str, queue: str | None, as_json: bool) -> None:
+    """Throughput, success rate, durations and waits, per queue, over a window.
+
+    Counts the runs that ended in the window: jobs finished (completed or
+    dead), completed, failed attempts (retried or not), dead; jobs per
+    minute; success rate (completed / finished); attempt duration p50, p95,
+    max; wait (start minus due) p50, p95. Cancelled jobs count nowhere.
+    """
+    from queuectl.lifecycle.stats import window_stats
+    from queuectl.timeutil import json_time
+
+    now = time.time()
+    start = window_start(since, now)
+    app.open()
+    figures = window_stats(start, queue=queue, now=now)
+    if as_json:
+        emit_json(
+            {
+                "since": json_time(figures.since),
+                "total": _without_queue(figures.total.as_dict()),
+                "queues": [row.as_dict() for row in figures.queues],
+            }
+        )
+        return
+    _print_stats(figures.queues, figures.total, since, queue)
+
+
+def _without_queue(record: dict[str, object]) -> dict[str, object]:
+    record.pop("queue", None)
+    return record
+
+
+def _print_stats(rows: list[Figures], total: Figures, since: str, queue: str | None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from queuectl.cli import render
+
+    out = render.console()
+    scope = f"queue {queue!r}" if queue else "all queues"
+    out.print(Text(f"Runs that ended in the last {since}, {scope}", style="dim"))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("QUEUE", "FINISHED", "DONE", "FAILED", "DEAD", "/MIN", "OK%"):
+        table.add_column(name, justify="left" if name == "QUEUE" else "right")
+    for name in ("TOOK p50", "p95", "max", "WAIT p50", "p95"):
+        table.add_column(name, justify="right")
+    shown = [*rows, total] if len(rows) != 1 else rows
+    for row in shown:
+        table.add_row(
+            Text(row.queue) if row.queue is not None else Text("total", style="bold"),
+            str(row.finished),
+            str(row.completed),
+            str(row.failed_attempts),
+            str(row.dead),
+            f"{row.per_minute:.1f}",
+            "" if row.success_rate is None else f"{100 * row.success_rate:.1f}",
+            *(
+                _duration(value)
+                for value in (
+                    row.duration_p50,
+                    row.duration_p95,
+                    row.duration_max,
+                    row.wait_p50,
+                    row.wait_p95,
+                )
+            ),
+        )
+    out.print(table)
+    if not rows:
+        out.print(Text("no run ended in this window", style="dim"))
+
+
+def _duration(seconds: float | None) -> str:
+    from queuectl.timeutil import human_duration
+
+    return "" if seconds is None else human_duration(seconds)
+
+
+@click.command()
+@click.option("--since", default="1h", show_default=True, metavar="DURATION", help=SINCE_HELP)
+@click.option(
+    "--serve",
+    metavar="HOST:PORT",
+    help="Serve the metrics over HTTP at /metrics (e.g. 127.0.0.1:9108) until Ctrl+C.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --serve address other than loopback (anyone who reaches it reads the figures).",
+)
+@db_option
+@pass_app(read_only=True)
+def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) -> None:
+    """The queue in Prometheus' text format: jobs, workers and the stats figures.
+
+    Every metric is named queuectl_…. Without --serve, prints them once: for
+    node_exporter's textfile collector, write them to a .prom file from cron
+    (queuectl metrics > dir/queuectl.prom.tmp && mv dir/queuectl.prom.tmp
+    dir/queuectl.prom). With --serve, each scrape reads the database afresh.
+    """
+    from queuectl.cli import exposition
+
+    window_start(since, time.time())  # a malformed window fails before anything opens
+    address = exposition.parse_address(serve, allow_remote=allow_remote) if serve else None
+    app.open()
+    collector = exposition.QueueCollector(lambda now: window_start(since, now))
+    if address is None:
+        click.echo(exposition.render(collector), nl=False)
+        return
+    exposition.serve(collector, address, announce=lambda url: click.echo(url))
+
+
+COMMANDS = (stats, metrics)

@@ -1,0 +1,217 @@
+"""``queuectl queue``: list queues, pause and resume them, limit how many jobs run at once."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from queuectl.cli.common import (
+    AppContext,
+    QueuectlGroup,
+    db_option,
+    emit_json,
+    json_option,
+    pass_app,
+)
+
+if TYPE_CHECKING:
+    from queuectl.lifecycle.queues import QueueFigures
+
+WAIT_POLL = 0.1
+"""How often ``pause --wait`` looks at the paused queues' running jobs."""
+
+
+@click.group(cls=QueuectlGroup)
+@db_option
+def queue() -> None:
+    """List queues; pause, resume or limit them on every worker and host."""
+
+
+@queue.command(name="list")
+@db_option
+@json_option
+@pass_app(read_only=True)
+def list_(app: AppContext, as_json: bool) -> None:
+    """Every queue that has jobs, workers or settings, with its figures.
+
+    Paused or not, the limit of jobs running at once, jobs per state, live
+    workers serving it, and runs that ended in the last 5 minutes.
+    """
+    from queuectl.lifecycle import queues
+    from queuectl.store.transactions import read_transaction
+
+    app.open()
+    with read_transaction():
+        found = queues.figures()
+    if as_json:
+        emit_json([entry.record() for entry in found])
+        return
+    if not found:
+        click.echo(
+            "no queues yet: a queue exists once a job, a worker or queue pause/limit names it"
+        )
+        return
+    from queuectl.cli import render
+
+    render.console().print(queues_table(found))
+
+
+def queues_table(found: list[QueueFigures]) -> object:
+    """The ``queue list`` table: a paused queue's name and state stand out."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from queuectl.states import STATE_STYLES
+    from queuectl.textsafe import one_line
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("QUEUE", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("LIMIT", justify="right", no_wrap=True)
+    states = ("pending", "processing", "completed", "failed", "dead", "cancelled")
+    for state in states:
+        table.add_column(state.upper(), justify="right", no_wrap=True)
+    table.add_column("WORKERS", justify="right", no_wrap=True)
+    table.add_column("LAST 5M", justify="right", no_wrap=True)
+    for entry in found:
+        table.add_row(
+            Text(one_line(entry.name)),
+            Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
+            "-" if entry.limit is None else str(entry.limit),
+            *[Text(str(entry.counts[s]), style=STATE_STYLES.get(s, "")) for s in states],
+            str(entry.workers),
+            str(entry.finished_5m),
+        )
+    return table
+
+
+def _jobs(count: int) -> str:
+    return "1 job" if count == 1 else f"{count} jobs"
+
+
+def _report(found: list[QueueFigures], as_json: bool, line: object) -> None:
+    if as_json:
+        emit_json([entry.record() for entry in found])
+        return
+    for entry in found:
+        click.echo(line(entry))  # type: ignore[operator]
+
+
+def _figures(names: list[str]) -> list[QueueFigures]:
+    from queuectl.lifecycle import queues
+    from queuectl.store.transactions import read_transaction
+
+    with read_transaction():
+        return queues.figures(names=names)
+
+
+@queue.command()
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@click.option("--wait", is_flag=True, help="Return once none of their jobs is running.")
+@click.option(
+    "--timeout",
+    metavar="DURATION",
+    help="With --wait: give up after this long (exit 1, naming what still runs).",
+)
+@db_option
+@json_option
+@pass_app
+def pause(
+    app: AppContext, names: tuple[str, ...], wait: bool, timeout: str | None, as_json: bool
+) -> None:
+    """Start no new job of these queues, on any worker or host; running jobs go on.
+
+    Enqueueing into a paused queue still works; its jobs wait for queue resume.
+    A queue with no jobs yet may be paused.
+    """
+    from queuectl.jobspec import queue_name
+    from queuectl.lifecycle import queues
+    from queuectl.timeutil import parse_duration
+
+    wanted = list(dict.fromkeys(queue_name(name) for name in names))
+    seconds = parse_duration(timeout, what="--timeout") if timeout is not None else None
+    if seconds is not None and not wait:
+        raise click.UsageError("--timeout goes with --wait")
+    app.open()
+    queues.pause(wanted)
+    if wait:
+        _wait_idle(wanted, seconds)
+    _report(
+        _figures(wanted),
+        as_json,
+        lambda e: (
+            f"queue {e.name} paused; "
+            + (f"{_jobs(e.running)} running go on, " if e.running else "")
+            + f"{_jobs(e.waiting)} wait"
+        ),
+    )
+
+
+def _wait_idle(names: list[str], timeout: float | None) -> None:
+    """Until no job of ``names`` runs; at the timeout, exit 1 naming what still runs."""
+    from queuectl.lifecycle import queues
+    from queuectl.textsafe import one_line
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while running := queues.running_jobs(names):
+        if deadline is not None and time.monotonic() >= deadline:
+            shown = ", ".join(
+                f"{job_id} in {queue_} ({one_line(command)[:40]})"
+                for queue_, job_id, command in running[:5]
+            )
+            more = f" and {len(running) - 5} more" if len(running) > 5 else ""
+            raise click.ClickException(
+                f"still running after {timeout:g}s: {shown}{more} (the queues stay paused)"
+            )
+        time.sleep(WAIT_POLL)
+
+
+@queue.command()
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@db_option
+@json_option
+@pass_app
+def resume(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
+    """Let paused queues start jobs again (their limits, if any, still hold)."""
+    from queuectl.lifecycle import queues
+
+    app.open()
+    changed = queues.resume(names)
+    _report(
+        _figures([s.name for s in changed]),
+        as_json,
+        lambda e: f"queue {e.name} resumed; {_jobs(e.waiting)} wait",
+    )
+
+
+@queue.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name", metavar="NAME")
+@click.argument("limit", metavar="N|none")
+@db_option
+@json_option
+@pass_app
+def limit(app: AppContext, name: str, limit: str, as_json: bool) -> None:
+    """Run at most N jobs of a queue at once across all workers and hosts (none: no limit).
+
+    Enforced in the claim itself: jobs already running go on, new ones start
+    only while fewer than N run. Only running jobs count, not waiting ones.
+    """
+    from queuectl.jobspec import queue_limit, queue_name
+    from queuectl.lifecycle import queues
+
+    name = queue_name(name)
+    parsed = queue_limit(limit)
+    app.open()
+    queues.set_limit(name, parsed)
+
+    def line(entry: QueueFigures) -> str:
+        if entry.limit is None:
+            return f"queue {entry.name}: no limit ({_jobs(entry.running)} running)"
+        return f"queue {entry.name}: at most {entry.limit} at once ({entry.running} running)"
+
+    _report(_figures([name]), as_json, line)
+
+
+COMMANDS = (queue,)

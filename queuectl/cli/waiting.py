@@ -1,0 +1,128 @@
+"""``queuectl wait``: block until jobs reach an end, for scripts.
+
+It sleeps as an idle worker does (``runtime.waiters``): on SQLite it wakes
+when another connection commits, on PostgreSQL it listens and looks again at
+least every ``LOOK_EVERY`` seconds (workers' finishes send no NOTIFY), so a
+waiting script costs nearly nothing and hears of an end within milliseconds
+(SQLite) or that interval (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from queuectl.cli.common import (
+    AppContext,
+    BadInput,
+    db_option,
+    emit_json,
+    error_line,
+    json_option,
+    pass_app,
+)
+
+LOOK_EVERY = 0.5
+"""Longest sleep between two looks at the jobs' states."""
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, metavar="[ID]...")
+@click.option("--queue", "-q", metavar="NAME", help="The unfinished jobs of this queue.")
+@click.option("--all", "all_jobs", is_flag=True, help="Every unfinished job.")
+@click.option("--timeout", metavar="DURATION", help="Give up after this long (exit 1).")
+@db_option
+@json_option
+@pass_app(read_only=True)
+def wait(
+    app: AppContext,
+    job_ids: tuple[str, ...],
+    queue: str | None,
+    all_jobs: bool,
+    timeout: str | None,
+    as_json: bool,
+) -> None:
+    """Wait until the jobs are completed, dead or cancelled; print each one's end.
+
+    With --queue or --all: the jobs not yet finished when it was called (jobs
+    added later are not waited for). Exit 0 when every job completed; 1 when
+    one ended dead or cancelled, or at the --timeout (naming the jobs still
+    waiting or running on stderr).
+    """
+    from queuectl.lifecycle import reads
+    from queuectl.states import FINISHED_STATES, JobState
+    from queuectl.timeutil import parse_duration
+
+    if bool(job_ids) + bool(queue) + all_jobs != 1:
+        raise BadInput("give job ids, --queue NAME or --all (one of them)")
+    deadline = None
+    if timeout is not None:
+        deadline = time.monotonic() + parse_duration(timeout, what="--timeout")
+    app.open()
+    finished = {state.value for state in FINISHED_STATES}
+    if job_ids:
+        waiting = list(dict.fromkeys(job_ids))
+        states = reads.job_states(waiting)
+        missing = [job_id for job_id in waiting if job_id not in states]
+        if missing:
+            raise click.ClickException(
+                f"no job with id {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+    else:
+        states = reads.unfinished_states(queue=queue)
+        waiting = list(states)
+    ended: dict[str, str] = {}
+    waiter = None
+    try:
+        while True:
+            for job_id in waiting:
+                state = states.get(job_id)
+                if job_id in ended:
+                    continue
+                if state is None:  # deleted meanwhile: it will never end
+                    ended[job_id] = "deleted"
+                elif state in finished:
+                    ended[job_id] = state
+                else:
+                    continue
+                if not as_json:
+                    click.echo(f"{job_id} {ended[job_id]}")
+            pending = [job_id for job_id in waiting if job_id not in ended]
+            if not pending:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            pause = LOOK_EVERY if deadline is None else min(LOOK_EVERY, deadline - now)
+            waiter = waiter or _waiter()
+            waiter.wait(pause, lambda: False)
+            states = reads.job_states(pending)
+    finally:
+        if waiter is not None:
+            waiter.close()
+    pending = [job_id for job_id in waiting if job_id not in ended]
+    if as_json:
+        emit_json(
+            [{"id": job_id, "state": ended.get(job_id, states.get(job_id))} for job_id in waiting]
+        )
+    failed = [job_id for job_id, state in ended.items() if state != JobState.COMPLETED.value]
+    for job_id in failed:
+        error_line(f"job {job_id} ended {ended[job_id]}")
+    if pending:
+        shown = ", ".join(f"{job_id} ({states.get(job_id)})" for job_id in pending[:10])
+        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        error_line(f"timed out after {timeout}: not finished: {shown}{more}")
+    if failed or pending:
+        click.get_current_context().exit(1)
+
+
+def _waiter():  # type: ignore[no-untyped-def]
+    """An idle worker's waiter, bound to the open database."""
+    from queuectl.runtime.waiters import make_waiter
+
+    return make_waiter()
+
+
+COMMANDS = (wait,)

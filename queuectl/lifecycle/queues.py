@@ -1,0 +1,223 @@
+"""Steering queues: pause, resume and a limit of jobs running at once; and each queue's figures.
+
+A queue is a name on a job until someone steers it: then it has a row in
+``queuectl_queue`` (``QueueSetting``), deleted again once it is neither paused
+nor limited, so the claim's look at that table stays a look at an empty one
+when nothing is steered. The rules themselves live in the claim
+(``sql.claimable``): these functions only write the row, in one durable
+transaction each, and wake idle PostgreSQL workers when a queue may start jobs
+again (on SQLite every commit wakes them).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import peewee
+
+from queuectl.jobspec import queue_name
+from queuectl.lifecycle.workers import live_of, workers_as_seen
+from queuectl.states import JobState
+from queuectl.store.boundary import translated
+from queuectl.store.models import Job, QueueSetting, Run
+from queuectl.store.transactions import notify_new_work, write_transaction
+
+RECENT_SECONDS = 300.0
+"""``finished_5m``: runs that ended in the last five minutes."""
+
+SPARK_BUCKETS = 30
+SPARK_BUCKET_SECONDS = 10.0
+"""The per-queue throughput sparkline: runs ended per 10 s, aligned to the clock, 5 minutes."""
+
+
+@dataclass(frozen=True)
+class Steering:
+    """What is set on a queue: whether it is paused, and its limit (``None``: no limit)."""
+
+    name: str
+    paused: bool = False
+    limit: int | None = None
+
+
+@dataclass
+class QueueFigures:
+    """One queue as ``queue list`` and the dashboard show it."""
+
+    name: str
+    paused: bool = False
+    limit: int | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in JobState})
+    workers: int = 0
+    """Live workers serving the queue (a worker may serve several)."""
+    finished_5m: int = 0
+    throughput: list[float] = field(default_factory=list)
+    """Runs ended per 10 s bucket, oldest first (only when asked for)."""
+
+    @property
+    def running(self) -> int:
+        return self.counts[JobState.PROCESSING.value]
+
+    @property
+    def waiting(self) -> int:
+        return self.counts[JobState.PENDING.value] + self.counts[JobState.FAILED.value]
+
+    def record(self) -> dict[str, object]:
+        """The ``--json`` shape: ``{"name", "paused", "limit", "counts", "running", …}``."""
+        return {
+            "name": self.name,
+            "paused": self.paused,
+            "limit": self.limit,
+            "counts": dict(self.counts),
+            "running": self.running,
+            "workers": self.workers,
+            "finished_5m": self.finished_5m,
+        }
+
+
+def _names(names: Iterable[str]) -> list[str]:
+    """Validated (``jobspec.queue_name``), duplicates dropped, in the order given."""
+    return list(dict.fromkeys(queue_name(name) for name in names))
+
+
+@translated
+def pause(names: Sequence[str], *, now: float | None = None) -> list[Steering]:
+    """Pause queues: from the commit on, no job of theirs starts; running ones go on.
+
+    A queue that has no jobs yet may be paused (it exists once named). Every
+    name is checked before anything is written: a bad one changes nothing.
+    """
+    return _steer(_names(names), now, paused=True)
+
+
+@translated
+def resume(names: Sequence[str], *, now: float | None = None) -> list[Steering]:
+    """Let paused queues start jobs again (a queue that was not paused is left as it was)."""
+    return _steer(_names(names), now, paused=False)
+
+
+@translated
+def set_limit(name: str, limit: int | None, *, now: float | None = None) -> Steering:
+    """At most ``limit`` jobs of the queue running at once, across workers and hosts
+    (``None``: no limit). Jobs already running go on; only new starts wait."""
+    if limit is not None and limit < 1:
+        raise ValueError("a queue limit is at least 1")
+    [steering] = _steer(_names([name]), now, limit=limit, set_limit=True)
+    return steering
+
+
+def _steer(
+    names: list[str],
+    now: float | None,
+    *,
+    paused: bool | None = None,
+    limit: int | None = None,
+    set_limit: bool = False,
+) -> list[Steering]:
+    now = time.time() if now is None else now
+    result: list[Steering] = []
+    with write_transaction():
+        stored = {row.name: row for row in QueueSetting.select().where(QueueSetting.name << names)}
+        for name in names:
+            row = stored.get(name)
+            new = Steering(
+                name,
+                paused=(row.paused if row else False) if paused is None else paused,
+                limit=limit if set_limit else (row.max_running if row else None),
+            )
+            if not new.paused and new.limit is None:
+                QueueSetting.delete().where(QueueSetting.name == name).execute()
+            elif row is None:
+                QueueSetting.create(
+                    name=name, paused=new.paused, max_running=new.limit, updated_at=now
+                )
+            else:
+                QueueSetting.update(paused=new.paused, max_running=new.limit, updated_at=now).where(
+                    QueueSetting.name == name
+                ).execute()
+            result.append(new)
+        if any(not s.paused for s in result):
+            notify_new_work()  # a resume or a higher limit: idle workers look again
+    return result
+
+
+@translated
+def steered() -> list[Steering]:
+    """Every paused or limited queue, by name: cheap (one tiny table), for ``status``
+    and the dashboard's header."""
+    query = QueueSetting.select().order_by(QueueSetting.name)
+    return [Steering(row.name, bool(row.paused), row.max_running) for row in query]
+
+
+@translated
+def running_jobs(names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(queue, job id, command) of every running job of these queues: what ``pause --wait``
+    waits for."""
+    query = (
+        Job.select(Job.queue, Job.id, Job.command)
+        .where(Job.state == JobState.PROCESSING.value, Job.queue << list(names))
+        .order_by(Job.queue, Job.started_at, Job.id)
+    )
+    return list(query.tuples())
+
+
+@translated
+def figures(
+    *, now: float | None = None, names: Sequence[str] | None = None, sparkline: bool = False
+) -> list[QueueFigures]:
+    """Every queue that has jobs, live workers or settings, with its figures, by name.
+
+    Counts per state group every job by queue and state: one pass over the jobs
+    table (no index holds the queue), so the dashboard reads this only while its
+    Queues pane is shown. Call inside ``transactions.read_transaction`` for figures
+    that agree with each other.
+
+    Args:
+        names: only these queues (each is listed, even with nothing to show).
+        sparkline: also the per-queue runs ended per 10 s over the last 5 minutes.
+    """
+    now = time.time() if now is None else now
+    queues: dict[str, QueueFigures] = {}
+
+    def get(name: str) -> QueueFigures:
+        entry = queues.get(name)
+        if entry is None:
+            entry = queues[name] = QueueFigures(name)
+        return entry
+
+    for name in names or ():
+        get(name)
+    for steering in steered():
+        entry = get(steering.name)
+        entry.paused, entry.limit = steering.paused, steering.limit
+    per_state = Job.select(Job.queue, Job.state, peewee.fn.COUNT(peewee.SQL("*"))).group_by(
+        Job.queue, Job.state
+    )
+    for queue, state, count in per_state.tuples():
+        get(queue).counts[state] = count
+    for worker in live_of(workers_as_seen(now=now)):
+        for name in str(worker.queues).split(","):
+            get(name).workers += 1
+    end = (math.floor(now / SPARK_BUCKET_SECONDS) + 1) * SPARK_BUCKET_SECONDS
+    start = min(end - SPARK_BUCKETS * SPARK_BUCKET_SECONDS, now - RECENT_SECONDS)
+    recent = (
+        Run.select(Job.queue, Run.finished_at)
+        .join(Job, on=(Run.job == Job.id))
+        .where(Run.finished_at >= start, Run.finished_at < end)
+    )
+    spark_start = end - SPARK_BUCKETS * SPARK_BUCKET_SECONDS
+    for queue, finished in recent.tuples():
+        entry = get(queue)
+        if finished >= now - RECENT_SECONDS:
+            entry.finished_5m += 1
+        if sparkline and finished >= spark_start:
+            if not entry.throughput:
+                entry.throughput = [0.0] * SPARK_BUCKETS
+            entry.throughput[int((finished - spark_start) // SPARK_BUCKET_SECONDS)] += 1
+    for entry in queues.values():
+        if sparkline and not entry.throughput:
+            entry.throughput = [0.0] * SPARK_BUCKETS
+    wanted = set(names) if names else None
+    return [queues[name] for name in sorted(queues) if wanted is None or name in wanted]

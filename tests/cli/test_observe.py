@@ -1,0 +1,280 @@
+"""stats, metrics, status figures, wait and completion: figures from known runs, both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import stats
+from queuectl.store import db
+from queuectl.store.models import Job, Run, RunOutcome
+from tests.conftest import end_attempt
+from tests.test_cli import enqueue
+
+T = 1_795_000_000.0
+
+
+def _played(location: str) -> None:
+    """Known history: default: durations 1..10 s, each waited 2 s; images: a job that
+    failed once then died, a cancelled one (counted nowhere)."""
+    db.open_database(location)
+    for index in range(1, 11):
+        job_id = f"ok{index}"
+        Job.update(run_at=T).where(Job.id == job_id).execute()
+        claim = claiming.claim("w1", host="test", now=T + 2)
+        assert claim is not None and claim.job.id == job_id
+        end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0, now=T + 2 + index)
+    for attempt_at in (T + 20, T + 40):
+        Job.update(run_at=attempt_at - 1).where(Job.id == "bad").execute()
+        claim = claiming.claim("w1", ["images"], host="test", now=attempt_at)
+        assert claim is not None and claim.job.id == "bad"
+        end_attempt(claim, RunOutcome.FAILED, exit_code=3, now=attempt_at + 0.5)
+    db.close_database()
+
+
+@pytest.fixture
+def history(run, db_url):
+    for index in range(1, 11):
+        enqueue(run, id=f"ok{index}")
+    enqueue(run, id="bad", queue="images", max_retries=1)
+    enqueue(run, id="stop", queue="images")
+    run("cancel", "stop")
+    _played(db_url)
+    return run
+
+
+def test_stats_per_queue_and_total_in_sql(history, db_url):
+    db.open_database(db_url)
+    figures = stats.window_stats(T, now=T + 60)
+    db.close_database()
+    default, images = figures.queues
+    assert (default.queue, default.finished, default.completed, default.dead) == (
+        "default",
+        10,
+        10,
+        0,
+    )
+    assert (default.duration_p50, default.duration_p95, default.duration_max) == (5, 10, 10)
+    assert (default.wait_p50, default.wait_p95) == (2, 2)
+    assert default.success_rate == 1.0 and default.per_minute == 10.0
+    assert (images.finished, images.completed, images.failed_attempts, images.dead) == (1, 0, 2, 1)
+    assert images.success_rate == 0.0 and images.wait_p50 == 1.0
+    total = figures.total
+    assert (total.queue, total.finished, total.completed, total.failed_attempts) == (
+        None,
+        11,
+        10,
+        2,
+    )
+    assert total.success_rate == pytest.approx(10 / 11)
+    assert total.duration_max == 10 and total.duration_p50 == 4  # 12 values: 0.5 0.5 1..10
+
+
+def test_stats_command_json_text_queue_and_window(history):
+    # The runs happened at T (2026-11-18): a 1h window ending now holds none of them.
+    empty = json.loads(history("stats", "--json").stdout)
+    assert empty["total"]["finished"] == 0 and empty["queues"] == []
+    assert empty["total"]["success_rate"] is None
+    since = f"{int(time.time() - T + 3600)}s"
+    data = json.loads(history("stats", "--since", since, "--json").stdout)
+    assert set(data) == {"since", "total", "queues"}
+    assert [row["queue"] for row in data["queues"]] == ["default", "images"]
+    assert set(data["queues"][0]) == {
+        "queue",
+        "finished",
+        "completed",
+        "failed_attempts",
+        "dead",
+        "per_minute",
+        "success_rate",
+        "duration_p50",
+        "duration_p95",
+        "duration_max",
+        "wait_p50",
+        "wait_p95",
+    }
+    assert data["total"]["dead"] == 1 and data["total"]["completed"] == 10
+    only = json.loads(history("stats", "--since", since, "--queue", "images", "--json").stdout)
+    assert [row["queue"] for row in only["queues"]] == ["images"]
+    assert only["total"]["failed_attempts"] == 2
+    text = history("stats", "--since", since).stdout
+    assert "default" in text and "images" in text and "total" in text and "90.9" in text
+    for bad in ("5 s", "0s", "-1h", "soon"):
+        result = history("stats", "--since", bad, ok=False)
+        assert result.exit_code == 2 and "--since" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_metrics_parse_as_prometheus_text(history):
+    since = f"{int(time.time() - T + 3600)}s"
+    text = history("metrics", "--since", since).stdout
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert all(name.startswith("queuectl_") for name in families)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+    assert samples[("queuectl_jobs", (("queue", "default"), ("state", "completed")))] == 10
+    assert samples[("queuectl_jobs", (("queue", "images"), ("state", "cancelled")))] == 1
+    assert samples[("queuectl_dead_jobs", (("queue", "images"),))] == 1
+    assert samples[("queuectl_completed_jobs", (("queue", "default"),))] == 10
+    key = ("queuectl_job_duration_seconds", (("quantile", "0.95"), ("queue", "default")))
+    assert samples[key] == 10
+    assert ("queuectl_workers", (("state", "idle"),)) in samples
+
+
+def test_metrics_serve_refuses_remote_and_answers_scrapes(history, db_url):
+    refused = history("metrics", "--serve", "0.0.0.0:9108", ok=False)
+    assert refused.exit_code == 2 and "--allow-remote" in refused.stderr
+    bad = history("metrics", "--serve", "9108", ok=False)
+    assert bad.exit_code == 2 and "HOST:PORT" in bad.stderr
+    env = {**os.environ, "QUEUECTL_DB": db_url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "metrics", "--serve", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read().decode()
+        assert "queuectl_jobs{" in body
+        rebound = urllib.request.Request(url, headers={"Host": "evil.example:80"})
+        with pytest.raises(urllib.error.HTTPError) as refused_host:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert refused_host.value.code == 403
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_status_shows_average_duration_and_recent_throughput(run, db_url):
+    enqueue(run, id="a")
+    db.open_database(db_url)
+    claim = claiming.claim("w1", host="test")
+    end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0)
+    Run.update(duration=2.5).execute()
+    db.close_database()
+    data = json.loads(run("status", "--json").stdout)
+    assert data["average_duration"] == 2.5 and data["per_minute"] == 0.2
+    text = run("status").stdout
+    assert "Average duration  2.5s" in text and "0.2 jobs/min" in text
+
+
+def _finish(location: str, outcome: RunOutcome) -> None:
+    db.open_database(location)
+    claim = claiming.claim("w9", host="test")
+    end_attempt(claim, outcome, exit_code=0 if outcome is RunOutcome.SUCCEEDED else 1)
+    db.close_database()
+
+
+def test_wait_exit_codes_and_states(run, db_url):
+    enqueue(run, id="one")
+    enqueue(run, id="two", max_retries=0)
+    _finish(db_url, RunOutcome.SUCCEEDED)
+    done = run("wait", "one")
+    assert done.stdout == "one completed\n"
+    _finish(db_url, RunOutcome.FAILED)
+    both = run("wait", "one", "two", ok=False)
+    assert both.exit_code == 1 and "two dead" in both.stdout and "ended dead" in both.stderr
+    data = json.loads(run("wait", "one", "--json").stdout)
+    assert data == [{"id": "one", "state": "completed"}]
+    missing = run("wait", "one", "nope", ok=False)
+    assert missing.exit_code == 1 and "no job with id 'nope'" in missing.stderr
+    usage = run("wait", ok=False)
+    assert usage.exit_code == 2
+
+
+def test_wait_times_out_naming_what_is_left_and_wakes_on_a_commit(run, db_url):
+    enqueue(run, id="slow")
+    started = time.monotonic()
+    late = run("wait", "--all", "--timeout", "300ms", ok=False)
+    assert late.exit_code == 1 and "slow (pending)" in late.stderr
+    assert 0.25 < time.monotonic() - started < 5
+    finisher = threading.Timer(0.3, _finish, (db_url, RunOutcome.SUCCEEDED))
+    finisher.start()
+    try:
+        result = run("wait", "--queue", "default", "--timeout", "20s")
+    finally:
+        finisher.join()
+    assert result.stdout == "slow completed\n"
+
+
+def test_wait_and_completion_never_create_a_database(tmp_path, monkeypatch):
+    location = tmp_path / "nothing" / "here.db"
+    env = {**os.environ, "QUEUECTL_DB": str(location)}
+    waited = subprocess.run(
+        [sys.executable, "-m", "queuectl", "wait", "--all"], env=env, capture_output=True
+    )
+    assert waited.returncode == 0
+    completed = subprocess.run(
+        [sys.executable, "-m", "queuectl", "show", ""],
+        env={
+            **env,
+            "_QUEUECTL_COMPLETE": "bash_complete",
+            "COMP_WORDS": "queuectl show ",
+            "COMP_CWORD": "2",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0 and completed.stdout.strip() == "" and not completed.stderr
+    assert not location.parent.exists()
+
+
+def _complete(words: str, env: dict[str, str]) -> list[str]:
+    argv = words.split(" ")
+    result = subprocess.run(
+        [sys.executable, "-m", "queuectl"],
+        env={
+            **env,
+            "_QUEUECTL_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(argv) - 1),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return [line.split(",", 1)[1] for line in result.stdout.splitlines()]
+
+
+def test_completion_of_ids_states_queues_and_keys(run, db_url):
+    enqueue(run, id="build-1")
+    enqueue(run, id="build-2", queue="images")
+    enqueue(run, id="deploy")
+    env = {**os.environ, "QUEUECTL_DB": db_url}
+    assert _complete("queuectl show bu", env) == ["build-2", "build-1"]
+    assert _complete("queuectl wait --queue im", env) == ["images"]
+    assert _complete("queuectl list fa", env) == ["failed"]
+    assert _complete("queuectl config set on_", env) == ["on_success", "on_failure"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_print_and_bash_loads_them(run, shell):
+    script = run("completion", shell).stdout
+    assert "_QUEUECTL_COMPLETE" in script
+    if shell == "bash":
+        loaded = subprocess.run(
+            ["bash", "-c", "source <(queuectl completion bash) && complete -p queuectl"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        assert "_queuectl_completion" in loaded.stdout

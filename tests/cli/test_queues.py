@@ -1,0 +1,138 @@
+"""``queuectl queue list|pause|resume|limit`` and what ``status`` says of steered queues."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import queues
+from queuectl.store import db
+from queuectl.store.models import RunOutcome
+from tests.conftest import dump, end_attempt
+from tests.polling import wait_until
+from tests.test_cli import enqueue
+
+
+def test_pause_limit_list_and_resume_by_name(run, db_url):
+    enqueue(run, queue="images")
+    enqueue(run, queue="images")
+    assert run("queue", "pause", "images", "nightly").stdout.splitlines() == [
+        "queue images paused; 2 jobs wait",
+        "queue nightly paused; 0 jobs wait",
+    ]
+    assert run("queue", "limit", "default", "3").stdout == (
+        "queue default: at most 3 at once (0 running)\n"
+    )
+    listed = json.loads(run("queue", "list", "--json").stdout)
+    assert [(q["name"], q["paused"], q["limit"]) for q in listed] == [
+        ("default", False, 3),
+        ("images", True, None),
+        ("nightly", True, None),
+    ]
+    assert listed[1]["counts"]["pending"] == 2 and listed[1]["running"] == 0
+    assert set(listed[0]) == {
+        "name",
+        "paused",
+        "limit",
+        "counts",
+        "running",
+        "workers",
+        "finished_5m",
+    }
+    table = run("queue", "list").stdout.splitlines()
+    assert table[0].split()[:4] == ["QUEUE", "STATE", "LIMIT", "PENDING"]
+    assert table[2].split()[:4] == ["images", "paused", "-", "2"]
+
+    resumed = json.loads(run("queue", "resume", "images", "--json").stdout)
+    assert resumed[0]["name"] == "images" and resumed[0]["paused"] is False
+    assert run("queue", "limit", "default", "none").stdout.startswith("queue default: no limit")
+    assert [q["name"] for q in json.loads(run("queue", "list", "--json").stdout)] == [
+        "images",
+        "nightly",
+    ]
+
+
+def test_status_shows_paused_and_limited_queues(run):
+    enqueue(run, queue="mail")
+    run("queue", "pause", "mail")
+    run("queue", "limit", "render", "2")
+    text = run("status").stdout
+    assert "Queues (paused or limited)" in text
+    assert "mail        paused: 0 running, 1 waiting" in text
+    assert "render      limit 2: 0 running, 0 waiting" in text
+    steered = json.loads(run("status", "--json").stdout)["steered_queues"]
+    assert steered == [
+        {"name": "mail", "paused": True, "limit": None},
+        {"name": "render", "paused": False, "limit": 2},
+    ]
+    run("queue", "resume", "mail")
+    run("queue", "limit", "render", "none")
+    assert "Queues" not in run("status").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("queue", "limit", "q", "0"), "at least 1 (got 0); to stop new starts, use: queue pause"),
+        (("queue", "limit", "q", "-2"), "at least 1 (got -2)"),
+        (("queue", "limit", "q", "two"), "whole number of jobs (1-100000) or 'none' (got 'two')"),
+        (("queue", "limit", "q", "1.5"), "whole number of jobs"),
+        (("queue", "limit", "q", "100001"), "at most 100000"),
+        (("queue", "limit", "q"), "Missing argument 'N|none'"),
+        (("queue", "limit", "bad name", "2"), "a queue name must be 1-64 characters"),
+        (("queue", "pause"), "Missing argument 'NAME...'"),
+        (("queue", "pause", "ok", "no/slash"), "(got 'no/slash')"),
+        (("queue", "resume", "x" * 65), "a queue name must be"),
+        (("queue", "pause", "q", "--timeout", "5s"), "--timeout goes with --wait"),
+        (("queue", "pause", "q", "--wait", "--timeout", "5 s"), "--timeout"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(run, db_url, args, message):
+    run("queue", "pause", "kept")
+    before = dump(db_url)
+    result = run(*args, ok=False)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert dump(db_url) == before
+
+
+def test_pause_wait_returns_when_the_running_job_ends_and_names_it_at_the_timeout(run, db_url):
+    job_id = enqueue(run, queue="etl", command="sleep 60")
+    db.open_database(db_url)
+    claim = claiming.claim("w1", ("etl",), host="test")
+    db.close_database()
+    assert claim is not None
+    result = run("queue", "pause", "etl", "--wait", "--timeout", "0.3", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: still running after 0.3s: {job_id} in etl (sleep 60) (the queues stay paused)\n"
+    )
+    # The job ends while a second `pause --wait` (a process of its own) waits: it returns.
+    run("queue", "resume", "etl")
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "queue", "pause", "etl", "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        db.open_database(db_url)
+        wait_until(lambda: queues.steered(), 20, "the pause to be committed")
+        assert waiting.poll() is None, "it waits while the job runs"
+        end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0)
+        out, err = waiting.communicate(timeout=20)
+    finally:
+        waiting.kill()
+    assert (waiting.returncode, out, err) == (0, "queue etl paused; 0 jobs wait\n", "")
+
+
+def test_list_on_a_missing_database_creates_nothing(run_sqlite, tmp_path):
+    missing = tmp_path / "nowhere" / "queue.db"
+    result = run_sqlite("--db", str(missing), "queue", "list", "--json")
+    assert json.loads(result.stdout) == []
+    assert not missing.parent.exists()

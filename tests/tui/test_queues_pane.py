@@ -1,0 +1,156 @@
+"""The Queues pane: its rows, the header's paused mark, and steering from the keyboard."""
+
+from __future__ import annotations
+
+from queuectl.lifecycle import queues
+from queuectl.store.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.app import PANES
+from tui.commands import COMMANDS
+from tui.panes.queues import QueuesPane
+from tui.queuecells import sparkline_text
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import help_sections
+from tui.screens.limit import LimitScreen
+
+
+def _seed() -> None:
+    seed_job("img1", queue="images", state="pending")
+    seed_job("img2", queue="images", state="processing", worker_id="w1", started_at=T0 - 5)
+    seed_job("m1", queue="mail", state="completed", finished_at=T0 - 30)
+    seed_run("m1", finished_at=T0 - 30, outcome="succeeded", exit_code=0)
+
+
+async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_paused(app_for):
+    _seed()
+    queues.pause(["mail"], now=T0)
+    queues.set_limit("images", 2, now=T0)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        assert app.last_snapshot.queues is None, "figures are read only while the pane shows"
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        assert pane.table.has_focus
+        images = [str(cell) for cell in pane.table.cells_of("images")]
+        assert images[:5] == ["images", "active", "1/2", "1", "1"]
+        mail = [str(cell) for cell in pane.table.cells_of("mail")]
+        assert mail[1] == "paused" and mail[5] == "1" and mail[10] == "1"
+        assert pane.status == "2 queues · 1 paused · 1 limited"
+        header = str(app.stats_header.query_one("#workers-summary").render())
+        assert "paused mail" in header
+
+
+async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_way(app_for):
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane.table.select_key("images")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = app.screen.question
+        assert question.startswith("Pause queue images?") and "The 1 running go on." in question
+        await pilot.press("n")
+        await pilot.pause()
+        assert queues.steered() == []
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_toast(pilot, "Queue images paused")
+        assert queues.steered() == [queues.Steering("images", True, None)]
+        await refreshed(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question.startswith("Resume queue images?")
+        await pilot.press("y")
+        await wait_toast(pilot, "Queue images resumed")
+        assert queues.steered() == []
+
+
+async def test_l_sets_a_limit_validated_like_the_cli_and_none_lifts_it(app_for):
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane.table.select_key("mail")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LimitScreen), "the limit form")
+        form = app.screen
+        box = form.query_one("#limit")
+        assert box.value == "none"
+        box.value = "0"
+        await pilot.press("enter")
+        error = form.query_one("#limit-error")
+        await wait_for(pilot, lambda: "at least 1 (got 0)" in str(error.render()), "the error")
+        assert queues.steered() == [] and app.screen is form
+        box.value = "3"
+        await pilot.press("enter")
+        await wait_toast(pilot, "Queue mail: at most 3 running at once")
+        assert queues.steered() == [queues.Steering("mail", False, 3)]
+        await refreshed(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LimitScreen), "the limit form")
+        assert app.screen.query_one("#limit").value == "3"
+        app.screen.query_one("#limit").value = "none"
+        await pilot.press("enter")
+        await wait_toast(pilot, "Queue mail: no limit")
+        assert queues.steered() == []
+
+
+async def test_enter_shows_the_jobs_of_the_queue(app_for):
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane.table.select_key("images")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.tabs.active == "jobs", "the jobs pane")
+        await wait_for(
+            pilot,
+            lambda: sorted(k for k, _ in app.last_snapshot.jobs.rows) == ["img1", "img2"],
+            "the jobs of images only",
+        )
+        assert app.jobs_pane.job_filter.queue == "images"
+        assert Job.select().count() == 3
+
+
+async def test_read_only_refuses_steering_but_still_shows_a_queues_jobs(app_for):
+    _seed()
+    app = app_for(read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        await pilot.press("p")
+        await wait_toast(pilot, "read-only")
+        assert not isinstance(app.screen, ConfirmScreen) and queues.steered() == []
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.tabs.active == "jobs", "the jobs pane")
+
+
+def test_the_pane_has_a_number_key_a_help_section_and_palette_entries():
+    assert PANES.index("queues") == 4
+    sections = dict(help_sections([]))
+    assert {b.action for b in sections["Queues pane (5)"]} == {"jobs", "toggle_pause", "limit"}
+    actions = {action for _, action, _ in COMMANDS}
+    assert {"show_pane('queues')", "pane('queues', 'toggle_pause')"} <= actions
+    assert "pane('queues', 'limit')" in actions and "pane('queues', 'jobs')" in actions
+
+
+def test_the_sparkline_scales_to_the_busiest_bucket():
+    assert sparkline_text([0.0] * 30) == "·" * 15
+    line = sparkline_text([0.0] * 28 + [4.0, 4.0])
+    assert len(line) == 15 and line.endswith("█") and line[:14] == "·" * 14

@@ -1,0 +1,66 @@
+"""Keys typed in a burst act in order, each on what the keys before it made.
+
+Textual hands a key to the focused widget and runs a binding only when the
+key comes back up to the app, behind every key already queued; a new screen
+takes its first focus only once mounted. So keys delivered together (a fast
+typist, a paste, a slow ssh link, or any key typed while a refresh is being
+drawn) went to whatever had the focus *before*: in ``/error`` the ``r``
+reached the jobs table and retried the highlighted job and a ``q`` quit the
+app; ``3s`` lost its ``s``; ``n`` then ``echo`` gave an empty command.
+
+``KeyOrderApp`` handles each key to the end before the next: it waits for a
+screen that is still opening, then runs the key's binding at once (the same
+binding Textual would pick: ``Screen.active_bindings``), except for a
+printable key in a text field, which is typed there as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from textual import events
+from textual.app import App
+from textual.screen import Screen
+from textual.widget import AwaitMount, Widget
+from textual.widgets import Input
+
+from tui.inputs import OrderedInput
+
+KEY_WAIT_SECONDS = 2.0
+"""Longest a key waits for a screen to open; one that never mounts cannot hold the keyboard."""
+
+
+def focus_now(widget: Widget) -> None:
+    """Give ``widget`` the focus before the next key is handled (``focus()`` is deferred)."""
+    widget.screen.set_focus(widget)
+
+
+async def _mounted(screen: Screen[object]) -> None:
+    await AwaitMount(screen, [screen])
+
+
+class KeyOrderApp(App[None]):
+    """An app whose keys are handled one after the other, in the order typed."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            screen = self.screen
+            if not screen.is_mounted:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_mounted(screen), KEY_WAIT_SECONDS)
+            if await self._bound_now(event):
+                return
+        await super().on_event(event)
+
+    async def _bound_now(self, event: events.Key) -> bool:
+        """Run the key's binding now; ``False`` leaves the key to Textual's usual path."""
+        if event.is_printable and isinstance(self.focused, Input):
+            return False  # typed into the field (Input takes printable keys before bindings)
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or not active.enabled:
+            return False
+        if active.node is self.focused and isinstance(active.node, OrderedInput):
+            return False  # an edit key of the field: it runs it in line with the typing
+        await self.run_action(active.binding.action, active.node)
+        return True

@@ -1,0 +1,88 @@
+"""The Queues pane: every queue with its state, limit, figures and throughput; steer it here."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from tui.cells import TableData
+from tui.columns import ColumnSpec
+from tui.messages import Intent
+from tui.panes.base import TablePane
+
+
+class QueuesPane(TablePane):
+    """One row per queue that has jobs, live workers or settings (``lifecycle.queues``).
+
+    Its figures group every job by queue, so they are read only while this pane
+    is shown (the header's paused mark is read always: it is one tiny table).
+    """
+
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("queue", "Queue", flex=1, flex_min=8),
+        ColumnSpec("state", "State", min_width=6),
+        ColumnSpec("limit", "Limit", min_width=5),
+        ColumnSpec("pending", "Pending"),
+        ColumnSpec("running", "Running"),
+        ColumnSpec("completed", "Done", drop=4),
+        ColumnSpec("failed", "Failed", drop=3),
+        ColumnSpec("dead", "Dead", drop=2),
+        ColumnSpec("cancelled", "Cancelled", drop=1),
+        ColumnSpec("workers", "Workers"),
+        ColumnSpec("recent", "5 min"),
+        ColumnSpec("spark", "Per 20 s", min_width=15, max_width=15),
+    ]
+    BUTTONS: ClassVar[list[tuple[str, str]]] = [
+        ("Pause/Resume", "toggle_pause"),
+        ("Limit", "limit"),
+        ("Jobs", "jobs"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "jobs", "Jobs", show=False, tooltip="The Jobs pane, this queue only"),
+        Binding("p", "toggle_pause", "Pause/Resume", tooltip="Pause or resume the queue (asks)"),
+        Binding("l", "limit", "Limit", tooltip="Jobs of the queue running at once (asks)"),
+    ]
+    """Queue keys: ``p`` and ``l`` steer the highlighted queue on every worker and host."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.data: TableData | None = None
+
+    def show(self, data: TableData | None) -> None:
+        """Apply the snapshot's queues (``None``: not read this time, the pane was hidden)."""
+        if data is None:
+            return
+        self.data = data
+        self.apply_data(data)
+        paused = sum(1 for raw in data.raw.values() if raw["paused"])
+        limited = sum(1 for raw in data.raw.values() if raw["limit"] is not None)
+        if not data.total:
+            self.set_status("no queues yet: enqueue a job, or start a worker")
+        else:
+            self.set_status(f"{data.total} queues · {paused} paused · {limited} limited")
+
+    def _with_queue(self, action: str) -> None:
+        name = self.highlighted
+        if name is None:
+            self.notify("No queue is highlighted", severity="warning")
+            return
+        self.post_message(Intent(action, name))  # type: ignore[arg-type]
+
+    def action_toggle_pause(self) -> None:
+        """Pause the highlighted queue, or resume it if paused (asks, naming it)."""
+        self._with_queue("toggle_pause_queue")
+
+    def action_limit(self) -> None:
+        """Set or lift the highlighted queue's limit of jobs running at once."""
+        self._with_queue("limit_queue")
+
+    def action_jobs(self) -> None:
+        """Show the Jobs pane filtered to the highlighted queue."""
+        self._with_queue("queue_jobs")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("queue_jobs", event.row_key.value))

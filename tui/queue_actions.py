@@ -1,0 +1,75 @@
+"""What the dashboard does for the Queues pane: pause or resume (asking first), set a limit,
+show a queue's jobs. Mixed into the App beside ``ActionsApp``'s other intents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queuectl.lifecycle import queues
+from queuectl.textsafe import one_line
+from tui.data import JobFilter, Snapshot
+from tui.screens.limit import LimitScreen
+
+
+class QueueIntents:
+    """``_intent_*`` handlers found by ``ActionsApp.on_intent``, for the Queues pane's keys."""
+
+    last_snapshot: Snapshot | None
+
+    def _queue_row(self, name: str) -> dict[str, Any]:
+        snapshot = self.last_snapshot
+        data = snapshot.queues if snapshot is not None else None
+        return (data.raw.get(name) if data is not None else None) or {}
+
+    def _intent_toggle_pause_queue(self, name: str | None) -> None:
+        if not name:
+            return
+        app: Any = self
+        row = self._queue_row(name)
+        shown = one_line(name)
+        running = int(row.get("running") or 0)
+        if row.get("paused"):
+            app._confirm(
+                f"Resume queue {shown}? Its waiting jobs start again on every worker.",
+                lambda: app.run_in_thread(
+                    lambda: queues.resume([name]), lambda _: f"Queue {shown} resumed"
+                ),
+                yes="Resume",
+            )
+            return
+        goes_on = f" The {running} running go on." if running else ""
+        app._confirm(
+            f"Pause queue {shown}? No new job of it starts on any worker or host.{goes_on}",
+            lambda: app.run_in_thread(
+                lambda: queues.pause([name]), lambda _: f"Queue {shown} paused"
+            ),
+            yes="Pause",
+        )
+
+    def _intent_limit_queue(self, name: str | None) -> None:
+        if not name:
+            return
+        app: Any = self
+        shown = one_line(name)
+
+        def answered(result: tuple[int | None] | None) -> None:
+            if result is None:
+                return
+            (limit,) = result
+            app.run_in_thread(
+                lambda: queues.set_limit(name, limit),
+                lambda _: (
+                    f"Queue {shown}: "
+                    + ("no limit" if limit is None else f"at most {limit} running at once")
+                ),
+            )
+
+        app.push_screen(LimitScreen(name, self._queue_row(name).get("limit")), answered)
+
+    def _intent_queue_jobs(self, name: str | None) -> None:
+        if not name:
+            return
+        app: Any = self
+        app.jobs_pane.job_filter = JobFilter(queue=name)
+        app.action_show_pane("jobs")
+        app.refresh_now()

@@ -1,0 +1,61 @@
+"""The Queues pane's cells: one row per queue, made off the UI thread like every table's."""
+
+from __future__ import annotations
+
+from queuectl.lifecycle.queues import QueueFigures
+from queuectl.states import STATE_STYLES
+from queuectl.textsafe import one_line
+from tui.cells import Parts, TableData, build_table
+
+BARS = " ▁▂▃▄▅▆▇█"
+"""A text sparkline's steps: a DataTable cell holds text, not a ``Sparkline`` widget."""
+
+
+SPARK_MERGE = 2
+"""Buckets per character: 15 characters of 20 s for the 5 minutes, so it fits at 80 columns."""
+
+
+def sparkline_text(buckets: list[float]) -> str:
+    """Runs ended per 20 s (two 10 s buckets a character), scaled to the busiest; ``·`` none."""
+    buckets = [
+        sum(buckets[index : index + SPARK_MERGE]) for index in range(0, len(buckets), SPARK_MERGE)
+    ]
+    peak = max(buckets, default=0.0)
+    if peak <= 0:
+        return "·" * len(buckets)
+    steps = len(BARS) - 1
+    return "".join(BARS[max(1, round(b / peak * steps))] if b else "·" for b in buckets)
+
+
+def queue_parts(entry: QueueFigures) -> Parts:
+    """Name, state, limit, per-state counts, workers, runs ended in 5 minutes, sparkline."""
+    counts = entry.counts
+    running = entry.running
+    full = entry.limit is not None and running >= entry.limit
+    return (
+        (one_line(entry.name), "bold yellow" if entry.paused else ""),
+        ("paused", "bold yellow") if entry.paused else ("active", "green"),
+        ("-" if entry.limit is None else f"{running}/{entry.limit}", "yellow" if full else ""),
+        (str(counts["pending"]), STATE_STYLES["pending"] if counts["pending"] else "dim"),
+        (str(running), STATE_STYLES["processing"] if running else "dim"),
+        (str(counts["completed"]), STATE_STYLES["completed"] if counts["completed"] else "dim"),
+        (str(counts["failed"]), STATE_STYLES["failed"] if counts["failed"] else "dim"),
+        (str(counts["dead"]), STATE_STYLES["dead"] if counts["dead"] else "dim"),
+        (str(counts["cancelled"]), "dim"),
+        (str(entry.workers), "" if entry.workers else "dim"),
+        (str(entry.finished_5m), ""),
+        (sparkline_text(entry.throughput), "cyan"),
+    )
+
+
+def build_queues(figures: list[QueueFigures], previous: TableData | None) -> TableData:
+    """The pane's table; ``raw`` keeps what its keys act on (paused, limit, running)."""
+    return build_table(
+        [(entry.name, queue_parts(entry)) for entry in figures],
+        len(figures),
+        {
+            entry.name: {"paused": entry.paused, "limit": entry.limit, "running": entry.running}
+            for entry in figures
+        },
+        previous,
+    )
