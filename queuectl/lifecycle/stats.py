@@ -207,3 +207,19 @@ def jobs_per_queue_and_state() -> dict[tuple[str, str], int]:
         Job.queue, Job.state
     )
     return {(queue, state): count for queue, state, count in query.tuples()}
+
+
+@translated
+def finished_series(since: float, until: float, buckets: int) -> dict[str, list[int]]:
+    """Jobs finished (completed or dead) per queue in ``buckets`` equal slices of
+    ``[since, until)``, oldest first: the figures behind ``stats``' per-minute rate,
+    over time. One indexed range scan of the window's runs."""
+    width = (until - since) / buckets
+    backend = "postgres" if is_postgres() else "sqlite"
+    statement = statsql.finished_series_sql(database.obj.param, backend)
+    params = (since, width, since, until)
+    series: dict[str, list[int]] = {}
+    for queue, bucket, count in execute_raw(statement, params).fetchall():
+        row = series.setdefault(queue, [0] * buckets)
+        row[min(int(bucket), buckets - 1)] += int(count)
+    return series

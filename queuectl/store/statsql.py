@@ -74,6 +74,23 @@ and ranking every value with ``ROW_NUMBER()`` cost 4-5 s at 100k runs on this
 machine, while reading them and sorting in Python costs a fraction of that
 (``lifecycle.stats`` counts, ranks and takes the maxima)."""
 
+FINISHED_SERIES = """
+SELECT j.queue, {bucket} AS bucket, COUNT(*)
+FROM queuectl_run r JOIN queuectl_job j ON j.id = r.job_id
+WHERE r.finished_at >= {since} AND r.finished_at < {until}
+    AND (r.outcome = 'succeeded' OR (j.state = 'dead' AND j.started_at = r.started_at))
+GROUP BY j.queue, bucket
+"""
+"""Jobs that reached an outcome (completed or dead) per queue and time bucket: the
+dashboard's Metrics chart. Counted as ``finished`` is in ``stats``. ``{bucket}`` is
+the bucket's number, rounded down (``BUCKET``: SQLite's CAST truncates, which for
+these non-negative numbers is rounding down; PostgreSQL's rounds, hence FLOOR)."""
+
+BUCKET = {
+    "sqlite": "CAST((r.finished_at - {since}) / {width} AS INTEGER)",
+    "postgres": "CAST(FLOOR((r.finished_at - {since}) / {width}) AS INTEGER)",
+}
+
 AVERAGE_DURATION = """
 SELECT AVG(duration) FROM queuectl_run
 WHERE finished_at >= {since} AND outcome = 'succeeded'
@@ -105,6 +122,12 @@ def sqlite_values_sql(param: str, *, by_queue: bool) -> str:
 @functools.cache
 def statement(template: str, param: str) -> str:
     return render(template, lambda _name: param)
+
+
+@functools.cache
+def finished_series_sql(param: str, backend: str) -> str:
+    """``FINISHED_SERIES`` with its markers: ``since``, ``width``, ``since``, ``until``."""
+    return render(FINISHED_SERIES, lambda _name: param, bucket=BUCKET[backend])
 
 
 def _ended(param: str, by_queue: bool) -> str:

@@ -263,3 +263,34 @@ async def test_columns_fit_without_a_horizontal_scrollbar_and_hold_their_widths(
         assert len(set(layouts[3:])) == 1  # "9.9s" → "10.8s" widened once, then held
         last = "".join(segment.text for segment in table.render_line(1)).rstrip()
         assert last.endswith("…")
+
+
+async def test_rows_out_of_view_get_their_new_cells_as_they_come_into_view() -> None:
+    """A refresh that changes every row (every age ticks) updates the rows in view now,
+    and the others as a scroll, a key or the cursor brings them into view."""
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        keys = [f"k{i}" for i in range(300)]
+        table.apply(_rows(keys, dict.fromkeys(keys, 1)))
+        await pilot.pause()
+        rows = _rows(keys, dict.fromkeys(keys, 2))
+        table.apply(rows)
+        await pilot.pause()
+
+        def in_view() -> list[tuple[str, list[str]]]:
+            top = round(table.scroll_y)
+            return _shown(table)[top : top + table.size.height - 1]
+
+        def expected_in_view() -> list[tuple[str, list[str]]]:
+            top = round(table.scroll_y)
+            return _expected(rows)[top : top + table.size.height - 1]
+
+        assert in_view() == expected_in_view()
+        for keys_pressed in (("G",), ("pageup", "pageup"), ("g",)):
+            await pilot.press(*keys_pressed)
+            await pilot.pause()
+            assert in_view() == expected_in_view(), keys_pressed
+        table.scroll_to(y=150, animate=False, immediate=True)  # the wheel or the scrollbar
+        await pilot.pause()
+        assert in_view() == expected_in_view()

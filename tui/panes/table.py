@@ -59,6 +59,10 @@ class KeyedTable(DataTable[object]):
         self.marks: dict[str, str] = {}
         """A symbol after a column's label (the sort arrow), by column key."""
         self._cells: dict[str, Cells] = {}
+        self._drawn: dict[str, Cells] = {}
+        """The cells DataTable holds for each row: ``_cells`` but for rows out of view."""
+        self._stale: set[str] = set()
+        """Rows out of view whose new cells are not given to DataTable yet (``_freshen``)."""
         self._order: list[str] = []
         self._layout: Layout = ()
         self._shown: list[int] = []
@@ -140,10 +144,13 @@ class KeyedTable(DataTable[object]):
                 if layout != self._layout:
                     self._refill(rows, layout)
                 else:
-                    self._diff(rows, gone)
+                    self._diff(
+                        rows, gone, self._band_after(rows, cursor_key, screen_row, following)
+                    )
                 if fresh and cursor_key not in keep:
                     cursor_row = screen_row = 0  # a new view without its job: start at the top
                 self._place_cursor(cursor_key, cursor_row, screen_row, following)
+                self._freshen()
         finally:
             self._restoring = False
         self._count_new(rows, known, following or fresh)
@@ -235,6 +242,7 @@ class KeyedTable(DataTable[object]):
 
     def _refill(self, rows: list[Row], layout: Layout) -> None:
         """Start again from an empty table with ``layout``'s columns (a resize, a new column)."""
+        self._stale.clear()
         self.clear(columns=True)
         index = {spec.key: i for i, spec in enumerate(self.specs)}
         self._layout = layout
@@ -243,13 +251,35 @@ class KeyedTable(DataTable[object]):
         for key, width in layout:
             self.add_column(self._label(self.specs[index[key]]), width=width, key=key)
         self._cells.clear()
+        self._drawn.clear()
+        self._stale.clear()
         shown = self._shown
         for key, cells in rows:
             self.add_row(*(cells[i] for i in shown), key=key)
-            self._cells[key] = cells
+            self._cells[key] = self._drawn[key] = cells
         self._order = [key for key, _ in rows]
 
-    def _diff(self, rows: list[Row], gone: list[str]) -> None:
+    def _band_after(
+        self, rows: list[Row], cursor_key: str | None, screen_row: int, following: bool
+    ) -> range:
+        """The rows (by position in ``rows``) near the view once ``rows`` are shown.
+
+        The cursor keeps its place on screen (``_place_cursor``), so the view's
+        first row will be the cursor's new position less its screen row; a page
+        either side is kept fresh too, for a scroll that is under way.
+        """
+        top = int(self._top)
+        if following:
+            top = 0
+        elif cursor_key is not None:
+            for index, (key, _) in enumerate(rows):
+                if key == cursor_key:
+                    top = index - screen_row
+                    break
+        page = self._page
+        return range(max(0, top - page), top + 2 * page + 1)
+
+    def _diff(self, rows: list[Row], gone: list[str], band: range) -> None:
         """Apply ``rows`` through Textual's public API, touching only what changed.
 
         DataTable has no bulk removal (Textualize/textual#5273) and no "show in
@@ -257,9 +287,12 @@ class KeyedTable(DataTable[object]):
         removed singly (``remove_row`` re-indexes every other row), many refill
         the table (cheaper past ``REMOVE_ONE_BY_ONE``); new rows are appended and
         a new order (rows arriving above, in a newest-first table) is one
-        ``sort`` on each row's rank; changed cells are updated one by one.
-        ``tests/bench/run.py --only dashboard`` measures it. A Textual that
-        changes DataTable's internals cannot break this table.
+        ``sort`` on each row's rank; changed cells are updated one by one, now
+        for the rows in or near the view (``band``) and as they come into view
+        for the others (``_freshen``): a refresh changes every row's age, and
+        DataTable draws only what is on screen. ``tests/bench/run.py --only
+        dashboard`` measures it. A Textual that changes DataTable's internals
+        cannot break this table.
         """
         if len(gone) > REMOVE_ONE_BY_ONE:
             self._refill(rows, self._layout)
@@ -267,19 +300,19 @@ class KeyedTable(DataTable[object]):
         for key in gone:
             self.remove_row(key)
             del self._cells[key]
-        shown = self._shown
-        for key, cells in rows:
-            old = self._cells.get(key)
-            if old is None:
-                self.add_row(*(cells[i] for i in shown), key=key)
-            elif old is not cells:
-                # Cells that did not change are the very same objects (tui.cells.build_table).
-                # Text equality ignores the base style, so a restyle alone is compared too.
-                for i in shown:
-                    before, after = old[i], cells[i]
-                    if before is not after and (before != after or before.style != after.style):
-                        self.update_cell(key, self.specs[i].key, after)
+            del self._drawn[key]
+            self._stale.discard(key)
+        for position, (key, cells) in enumerate(rows):
+            drawn = self._drawn.get(key)
             self._cells[key] = cells
+            if drawn is None:
+                self.add_row(*(cells[i] for i in self._shown), key=key)
+                self._drawn[key] = cells
+            elif drawn is not cells:
+                if position in band:
+                    self._draw(key)
+                else:
+                    self._stale.add(key)
         order = [key for key, _ in rows]
         before = set(self._order)
         as_shown = [key for key in self._order if key in self._cells]  # appended rows go last
@@ -287,6 +320,29 @@ class KeyedTable(DataTable[object]):
         if order != as_shown:
             self._sort_into(order)
         self._order = order
+
+    def _draw(self, key: str) -> None:
+        """Give DataTable the row's new cells, those that changed."""
+        old, cells = self._drawn[key], self._cells[key]
+        # Cells that did not change are the very same objects (tui.cells.build_table).
+        # Text equality ignores the base style, so a restyle alone is compared too.
+        for i in self._shown:
+            before, after = old[i], cells[i]
+            if before is not after and (before != after or before.style != after.style):
+                self.update_cell(key, self.specs[i].key, after)
+        self._drawn[key] = cells
+        self._stale.discard(key)
+
+    def _freshen(self) -> None:
+        """Draw the stale rows that are in or near the view now."""
+        if not self._stale:
+            return
+        page = self._page
+        top = int(self._top)
+        near = range(max(0, top - page), top + 2 * page + 1)
+        rows = self._cells
+        for key in [key for key in self._stale if key in rows and self.get_row_index(key) in near]:
+            self._draw(key)
 
     def _sort_into(self, order: list[str]) -> None:
         """Show the rows in ``order`` with one public ``sort``.
@@ -340,6 +396,7 @@ class KeyedTable(DataTable[object]):
                 self.scroll_to(y=target, animate=False, force=True, immediate=True)
             finally:
                 self._restoring = False
+        self._freshen()
 
     @property
     def _top(self) -> float:
@@ -353,6 +410,7 @@ class KeyedTable(DataTable[object]):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """A scroll by the wheel or the scrollbar takes the cursor along."""
         super().watch_scroll_y(old_value, new_value)
+        self._freshen()  # rows coming into view get the cells they missed
         if self._restoring or self._settling or not self.row_count or not self.size.height:
             return
         top = round(new_value)

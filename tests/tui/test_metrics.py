@@ -1,0 +1,71 @@
+"""The Metrics screen shows the figures of ``queuectl stats``, per queue, over a window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Sparkline
+
+from queuectl.lifecycle.stats import finished_series
+from queuectl.store import db
+from tests.conftest import T0
+from tests.tui.conftest import seed_job, seed_run, wait_for
+from tui.screens.metrics import MetricsScreen
+
+
+def _finished(job_id: str, queue: str, took: float, *, ok: bool = True, ago: float = 60) -> None:
+    state = "completed" if ok else "dead"
+    seed_job(job_id, queue=queue, state=state, started_at=T0 - ago - took, run_at=T0 - 900)
+    seed_run(
+        job_id,
+        started_at=T0 - ago - took,
+        finished_at=T0 - ago,
+        duration=took,
+        outcome="succeeded" if ok else "failed",
+    )
+
+
+def _row(table: DataTable[Any], key: str) -> list[str]:
+    return [str(cell) for cell in table.get_row(key)]
+
+
+async def test_metrics_per_queue_and_window_with_a_chart(app_for: Any) -> None:
+    for index, took in enumerate((1.0, 2.0, 3.0, 4.0)):
+        _finished(f"d{index}", "default", took, ago=60 + index)
+    _finished("i0", "images", 0.5, ok=False, ago=30)
+    _finished("old", "default", 9.0, ago=2 * 3600)  # outside the hour, inside the day
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = MetricsScreen(clock=lambda: T0)
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.last is not None, "the first read")
+        table = screen.query_one("#metrics-table", DataTable)
+        assert _row(table, "default")[:6] == ["default", "0.8", "0.0", "2.0s", "4.0s", "4.0s"]
+        assert _row(table, "images")[:3] == ["images", "0.2", "100.0"]
+        assert _row(table, "")[0] == "all queues"
+        sparks = screen.query(Sparkline)
+        assert len(sparks) == 2 and sum(sparks.first().data) == 4  # default sorts first
+        await pilot.press("w", "w")  # the last 24 h: the old job counts too
+        await wait_for(pilot, lambda: screen.last is not None and screen.last.window == 2, "24 h")
+        await pilot.pause()
+        assert _row(table, "default")[5] == "9.0s"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MetricsScreen), "back")
+
+
+def test_finished_series_buckets_the_window_by_queue(opened: str) -> None:
+    for index in range(3):
+        _finished(f"a{index}", "default", 1.0, ago=1 + index)  # the last slice
+    _finished("b", "mail", 1.0, ago=299)  # the first slice
+    series = finished_series(T0 - 300, T0, 30)
+    assert series["default"][-1] == 3 and sum(series["default"]) == 3
+    assert series["mail"][0] == 1 and sum(series["mail"]) == 1
+
+
+@pytest.mark.postgres
+def test_finished_series_buckets_alike_on_postgresql(pg_url: str) -> None:
+    """PostgreSQL's CAST rounds where SQLite's truncates: the bucket is rounded down on both."""
+    db.open_database(pg_url)
+    _finished("late", "default", 1.0, ago=10.4)  # 28.96 slices in: bucket 28, not 29
+    assert finished_series(T0 - 300, T0, 30)["default"][28] == 1
