@@ -34,6 +34,7 @@ ALLOWED_KEYS = (
     "env",
     "on_success",
     "on_failure",
+    "tty",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
@@ -61,6 +62,8 @@ class JobSpec:
     """Hook run when the job completes; ``None``: the setting's, ``""``: none."""
     on_failure: str | None = None
     """Hook run when the job goes dead; ``None``: the setting's, ``""``: none."""
+    tty: bool = False
+    """Run under a pseudo-terminal, so programs that colour only on terminals do."""
 
     def env_json(self) -> str | None:
         """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
@@ -154,7 +157,14 @@ def parse_spec(data: object) -> JobSpec:
         env=_optional(data, "env", _env),
         on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
         on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
+        tty=_optional(data, "tty", _flag) or False,
     )
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f'"tty" must be true or false (got {_json_type(value)})')
+    return value
 
 
 def _timeout(value: object) -> float:

@@ -15,7 +15,7 @@ from queuectl.store.models import Job, Run, Worker
 from queuectl.timeutil import json_time
 
 JOB_FIELDS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
-_TIME_FIELDS = {"run_at", "created_at", "updated_at", "started_at", "finished_at"}
+_TIME_FIELDS = {"run_at", "created_at", "updated_at", "started_at", "finished_at", "held_at"}
 
 
 def dropped_bytes(output: str | None, output_bytes: int | None) -> int | None:

@@ -38,6 +38,40 @@ def inert(text: str | None, *, single_line: bool = False) -> str:
     return _C1.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
+SGR = re.compile(r"\x1b\[([0-9;:]{0,64})m")
+"""Select Graphic Rendition (colours, bold, underline): the one escape ever kept, and
+only with ``keep_sgr``. Its parameters are digits and separators: it can restyle
+the text after it, never move the cursor, retitle the window or reach the clipboard."""
+RESET = "\x1b[0m"
+
+
+def keep_sgr(text: str | None, *, reset: bool = True) -> str:
+    """``inert``, except that well-formed SGR sequences (colours, bold, underline) stay.
+
+    For output shown in colour: every other escape (cursor moves, OSC titles,
+    OSC 52 clipboard writes, C1 controls) is made visible as ``inert`` does. A
+    text that used SGR ends with a reset, so its last colour never leaks into
+    what is printed after it (``reset=False`` leaves it out: a live view decoding
+    growing output compares each read with the last).
+    """
+    if not text:
+        return ""
+    if "\x1b" not in text:
+        return inert(text)
+    pieces: list[str] = []
+    start = 0
+    styled = False
+    for match in SGR.finditer(text):
+        pieces.append(inert(text[start : match.start()]))
+        pieces.append(match.group())
+        styled = True
+        start = match.end()
+    pieces.append(inert(text[start:]))
+    if styled and reset:
+        pieces.append(RESET)
+    return "".join(pieces)
+
+
 def one_line(text: str | None, width: int | None = None) -> str:
     """``inert`` for a table cell, cut to ``width`` characters with an ellipsis."""
     flat = inert(text, single_line=True)

@@ -26,7 +26,6 @@ from textual.widgets import Input
 from queuectl.store import db
 from tui.app import QueueApp, make_app
 from tui.demo import seed_demo
-from tui.screens.detail import JobDetailScreen
 
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 SIZE = (120, 32)
@@ -40,15 +39,15 @@ SHOTS: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [
     ("detail", ("1", "enter"), SIZE),
     ("new-job", ("n",), SIZE),
     ("help", ("question_mark",), SIZE),
+    ("marks", ("shift+down", "shift+down", "down", "down", "space", "c"), SIZE),
+    ("log-view", ("1", "enter", "settle", "l"), SIZE),
 ]
 """(file name, keys pressed from a fresh app, terminal size) for each screenshot."""
 
 
 async def _settle(app: QueueApp, pilot) -> None:  # type: ignore[no-untyped-def]
     for _ in range(500):
-        if app.refresh_count >= 1 and (
-            not isinstance(app.screen, JobDetailScreen) or app.screen.loads
-        ):
+        if app.refresh_count >= 1 and getattr(app.screen, "loads", 1):
             break
         await pilot.pause(0.01)
     for box in app.screen.query(Input):
@@ -62,10 +61,13 @@ async def shoot(
     app = make_app(location, clock=lambda: NOW, refresh_interval=3600.0)
     async with app.run_test(size=size) as pilot:
         await _settle(app, pilot)
-        if name == "detail":
+        if name in ("detail", "log-view"):
             app.jobs_pane.table.select_key("job-009")  # a running job, with live output
-        if keys:
-            await pilot.press(*keys)
+        for key in keys:
+            if key == "settle":  # a screen that reads first (the detail) must have read
+                await _settle(app, pilot)
+            else:
+                await pilot.press(key)
         await _settle(app, pilot)
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(folder)))
 

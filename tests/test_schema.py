@@ -53,7 +53,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 6
+    assert schema.schema_version() == SCHEMA_VERSION == 7
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -63,8 +63,15 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_6() -> None:
+    """Put an open database back as schema 6 left it: no held_at or tty columns on jobs."""
+    for column in ("held_at", "tty"):
+        database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
+
+
 def _as_schema_4() -> None:
     """Put an open database back as schema 4 left it: no hook columns on jobs."""
+    _as_schema_6()
     for column in ("on_success", "on_failure"):
         database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
 
@@ -193,6 +200,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     """Schema 5 had no paused or limited queues: upgraded, every queue is open."""
     db.open_database(db_url)
     [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    _as_schema_6()
     database.execute_sql("DROP TABLE queuectl_queue")
     if db.sqlite_path(db_url) is None:
         database.execute_sql("DROP FUNCTION queuectl_queue_has_room(text, text, boolean)")
@@ -200,7 +208,23 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 6
+    assert schema.schema_version() == SCHEMA_VERSION == 7
     assert QueueSetting.select().count() == 0
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None and claim.job.id == job
+
+
+def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(db_url):
+    """Schema 6 had no hold: upgraded, every waiting job is unheld and runs without a tty."""
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    _as_schema_6()
+    SchemaInfo.update(value="6").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 7
+    kept = Job.get_by_id(job)
+    assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from textual import work
+from textual import events, work
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.lifecycle import manage, settings
@@ -24,7 +24,7 @@ from queuectl.textsafe import one_line
 from tui.data import Snapshot
 from tui.keyorder import KeyOrderApp
 from tui.messages import Intent, SaveSettings
-from tui.screens.confirm import ConfirmScreen, CountScreen
+from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
 
 STOP_WAIT_SECONDS = 60.0
@@ -33,7 +33,7 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
-READ_ONLY_INTENTS = frozenset({"detail", "refresh", "queue_jobs"})
+READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 
@@ -84,6 +84,13 @@ class ActionsApp(KeyOrderApp):
             markup=False,
             timeout=8 if error else 4,
         )
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        """An export (``deliver_text``) finished: say where it went."""
+        self.say(f"Saved {event.path}" if event.path else "Download started")
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        self.say(f"Export failed: {event.exception}", error=True)
 
     # --- doing things, off the UI thread ----------------------------------------------
 
@@ -170,6 +177,12 @@ class ActionsApp(KeyOrderApp):
     def _intent_refresh(self, _target: str | None) -> None:
         self.refresh_now()
 
+    def _intent_clear_filter(self, _target: str | None) -> None:
+        self.action_clear_filter()
+
+    def action_clear_filter(self) -> None:
+        raise NotImplementedError
+
     def _intent_new_job(self, _target: str | None) -> None:
         self.action_new_job()
 
@@ -243,14 +256,20 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _intent_start_workers(self, _target: str | None) -> None:
-        def start(count: int | None) -> None:
-            if count:
+        def start(answer: tuple[int, list[str]] | None) -> None:
+            if answer:
+                count, queues = answer
                 self.run_in_thread(
-                    lambda: _supervisor().start_workers(self.location, count),
-                    lambda started: f"Started {len(started)} worker(s)",
+                    lambda: _supervisor().start_workers(self.location, count, queues),
+                    lambda started: f"Started {len(started)} worker(s) on {', '.join(queues)}",
                 )
 
-        self.push_screen(CountScreen("How many workers to start?"), start)
+        self.push_screen(StartWorkersScreen(self.known_queues()), start)
+
+    def known_queues(self) -> list[str]:
+        """Queues seen in the last refresh (suggestions; any name may be typed)."""
+        snapshot = self.last_snapshot
+        return sorted(snapshot.queue_names) if snapshot is not None else []
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
         if worker_id:

@@ -29,22 +29,24 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from queuectl.timeutil import human_duration
-from tui.actions import ActionsApp
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
+from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
 from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
+from tui.panes.marks import MarkingPane
 from tui.panes.queues import QueuesPane
 from tui.panes.workers import WorkersPane
 from tui.queue_actions import QueueIntents
 from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
+from tui.screens.logview import LogScreen
 from tui.screens.new_job import NewJobScreen
 
 DEFAULT_REFRESH_INTERVAL = 1.0
@@ -73,7 +75,7 @@ class SnapshotReady(Message):
         self.snapshot = snapshot
 
 
-class QueueApp(QueueIntents, ActionsApp):
+class QueueApp(QueueIntents, JobEditApp):
     """A k9s-style monitor for one queuectl database."""
 
     CSS_PATH = "app.tcss"
@@ -268,9 +270,12 @@ class QueueApp(QueueIntents, ActionsApp):
             return False
         if isinstance(self.screen, ModalScreen):
             return False
-        if isinstance(self.screen, JobDetailScreen):
+        if isinstance(self.screen, (JobDetailScreen, LogScreen)):
             return action in ("new_job", "help")
         return True
+
+    def marking_pane(self, name: str) -> MarkingPane:
+        return self.jobs_pane if name == "jobs" else self.dlq_pane
 
     def action_show_pane(self, pane: str) -> None:
         """Switch to a pane (keys 1-5); leaving unsaved config edits asks first."""
@@ -354,7 +359,7 @@ class QueueApp(QueueIntents, ActionsApp):
                     lambda job: f"Enqueued job {job.id}",
                 )
 
-        self.push_screen(NewJobScreen(), enqueue)
+        self.push_screen(NewJobScreen(queues=self.known_queues()), enqueue)
 
     def action_filter(self) -> None:
         """Show the jobs pane's filter box (``/``)."""

@@ -150,7 +150,9 @@ def job_duration(row: dict[str, Any], now: float) -> float | None:
 
 def job_parts(row: dict[str, Any], now: float) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
-    if row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
+    if row.get("held_at") is not None and row["state"] in (JobState.PENDING, JobState.FAILED):
+        when = ("held", "bold magenta")  # until released, whatever its due time
+    elif row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
         when = ("in " + age_text(row["run_at"] - now), "italic")
     else:
         when = (age(now, row["created_at"]), "")

@@ -125,6 +125,9 @@ class Snapshot:
     """Paused and limited queues (the header marks the paused ones)."""
     queues: TableData | None = None
     """The Queues pane's rows, when the request asked for them."""
+    queue_names: frozenset[str] = frozenset({"default"})
+    """Queues of the jobs read (the windows), the steered ones and ``default``: the forms
+    suggest them."""
 
 
 WINDOW_FIELDS = (
@@ -142,6 +145,7 @@ WINDOW_FIELDS = (
     "worker_id",
     "last_error",
     "exit_code",
+    "held_at",
 )
 """Columns the panes read: never ``output``, which may be megabytes per window."""
 
@@ -288,6 +292,12 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         queues=None
         if figures is None
         else build_queues(figures, previous.queues if previous is not None else None),
+    )
+    snapshot.queue_names = frozenset(
+        {"default"}
+        | {r["queue"] for r in jobs_rows}
+        | {r["queue"] for r in dead_rows}
+        | {s.name for s in steered}
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

@@ -20,6 +20,10 @@ Action = Literal[
     "stop_all_workers",
     "refresh",
     "new_job",
+    "clear_filter",
+    "edit",
+    "clone",
+    "hold",
     "toggle_pause_queue",
     "limit_queue",
     "queue_jobs",
@@ -41,6 +45,25 @@ class SaveSettings(Message):
     def __init__(self, changes: dict[str, str | None]) -> None:
         super().__init__()
         self.changes = changes
+
+
+class Batch(Message):
+    """The user asked for ``verb`` (retry, cancel, delete) on the jobs marked in ``pane``."""
+
+    def __init__(self, verb: str, job_ids: tuple[str, ...], pane: str) -> None:
+        super().__init__()
+        self.verb = verb
+        self.job_ids = job_ids
+        self.pane = pane
+
+
+class MarkAll(Message):
+    """Mark every job matching ``job_filter`` in the database (read when this is handled)."""
+
+    def __init__(self, pane: str, job_filter: object) -> None:
+        super().__init__()
+        self.pane = pane
+        self.job_filter = job_filter
 
 
 @runtime_checkable

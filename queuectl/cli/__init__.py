@@ -12,6 +12,7 @@ from queuectl import __version__
 from queuectl.cli import complete
 from queuectl.cli.common import AppContext, QueuectlGroup, db_option
 from queuectl.cli.dlq import dlq
+from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
 from queuectl.cli.logs import COMMANDS as LOG_COMMANDS
 from queuectl.cli.manage import COMMANDS as MANAGE_COMMANDS
@@ -47,6 +48,7 @@ for command in (
     *WAIT_COMMANDS,
     *complete.COMMANDS,
     *MANAGE_COMMANDS,
+    *EDIT_COMMANDS,
     *LOG_COMMANDS,
     dlq,
     config,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -191,6 +192,31 @@ def db_option(func: F) -> F:
 
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def color_option(func: F) -> F:
+    return click.option(
+        "--color",
+        "color",
+        type=click.Choice(["auto", "always", "never"], case_sensitive=False),
+        default="auto",
+        show_default=True,
+        help="Job output in its own colours (SGR only; other escapes stay inert). "
+        "auto: on a terminal, unless NO_COLOR is set.",
+    )(func)
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (tests replace this)."""
+    return sys.stdout.isatty()
+
+
+def wants_color(choice: str) -> bool:
+    """``--color``: ``always`` wins over ``NO_COLOR``; ``auto`` is a terminal without it."""
+    choice = choice.lower()
+    if choice != "auto":
+        return choice == "always"
+    return stdout_is_terminal() and not os.environ.get("NO_COLOR")
 
 
 class StateType(click.Choice):

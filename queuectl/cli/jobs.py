@@ -10,11 +10,13 @@ from queuectl.cli.common import (
     AppContext,
     BadInput,
     StateType,
+    color_option,
     db_option,
     emit_json,
     json_option,
     note,
     pass_app,
+    wants_color,
     warn,
 )
 from queuectl.states import JobState
@@ -95,6 +97,7 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
 @click.option("--on-success", metavar="COMMAND", help="Hook run when it completes ('' = none).")
 @click.option("--on-failure", metavar="COMMAND", help="Hook run when it ends dead ('' = none).")
+@click.option("--tty", is_flag=True, help="Run under a pseudo-terminal (programs keep colours).")
 @db_option
 @json_option
 @pass_app
@@ -112,6 +115,7 @@ def add(
     env: tuple[str, ...],
     on_success: str | None,
     on_failure: str | None,
+    tty: bool,
     as_json: bool,
 ) -> None:
     """Add a job from a plain command, no JSON; prints its id.
@@ -139,6 +143,7 @@ def add(
         ("env", _env_pairs(env) if env else None),
         ("on_success", on_success),
         ("on_failure", on_failure),
+        ("tty", True if tty else None),
     ):
         if value is not None:
             fields[key] = value
@@ -225,11 +230,13 @@ def print_jobs(
 
 @click.command()
 @click.argument("job_id")
+@color_option
 @db_option
 @json_option
 @pass_app(read_only=True)
-def show(app: AppContext, job_id: str, as_json: bool) -> None:
-    """Show a job: its fields, every run, and the latest output."""
+def show(app: AppContext, job_id: str, as_json: bool, color: str) -> None:
+    """Show a job: its fields, every run, and the latest output (in its colours on a
+    terminal: see --color)."""
     from queuectl.lifecycle import reads
 
     app.open()
@@ -242,8 +249,9 @@ def show(app: AppContext, job_id: str, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    out = render.console()
-    for part in render.job_detail(job, runs):
+    colored = wants_color(color)
+    out = render.console(color=colored)
+    for part in render.job_detail(job, runs, color=colored):
         out.print(part)
 
 

@@ -7,17 +7,26 @@ import time
 
 import click
 
-from queuectl.cli.common import AppContext, db_option, note, pass_app
+from queuectl.cli.common import (
+    AppContext,
+    color_option,
+    db_option,
+    note,
+    pass_app,
+    wants_color,
+)
 
 FOLLOW_INTERVAL = 0.25
 """Seconds between reads of the Run row by ``logs --follow`` (workers flush every 0.5 s)."""
 
 
 class _Printer:
-    """Writes output text: inert by default, or (``--raw``) the stored text byte for byte."""
+    """Writes output text: inert by default (its colours kept with ``color``), or
+    (``--raw``) the stored text byte for byte."""
 
-    def __init__(self, raw: bool) -> None:
+    def __init__(self, raw: bool, color: bool = False) -> None:
         self.raw = raw
+        self.color = color
         self._binary = sys.stdout.buffer if raw else None
 
     def write(self, text: str) -> None:
@@ -28,9 +37,12 @@ class _Printer:
             self._binary.write(text.encode("utf-8"))
             self._binary.flush()
             return
-        from queuectl.textsafe import inert
+        from queuectl.textsafe import inert, keep_sgr
 
-        click.echo(inert(text), nl=False)
+        if self.color:  # each piece ends reset: a colour never leaks into a marker line
+            click.echo(keep_sgr(text), nl=False, color=True)
+        else:
+            click.echo(inert(text), nl=False)
 
     def end(self, text: str) -> None:
         """After the whole output: a newline if it lacked one (never added to ``--raw``)."""
@@ -46,12 +58,14 @@ class _Printer:
     is_flag=True,
     help="Write the output exactly as stored (escapes, \\r): for redirecting to a file.",
 )
+@color_option
 @db_option
 @pass_app(read_only=True)
-def logs(app: AppContext, job_id: str, follow: bool, raw: bool) -> None:
+def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str) -> None:
     """Output of the job's latest run (stdout and stderr interleaved), live with --follow.
 
-    Output is shown inert (control characters made visible) unless --raw.
+    Output is shown inert (control characters made visible) unless --raw;
+    its colours (SGR sequences only) are kept on a terminal (--color).
     With --follow the exit status says how the job ended: 0 completed,
     1 dead or cancelled.
     """
@@ -60,7 +74,7 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool) -> None:
 
     app.open()
     reads.get_job(job_id)  # a clear error for an unknown id
-    printer = _Printer(raw)
+    printer = _Printer(raw, wants_color(color))
     if follow:
         try:
             sys.exit(_follow(job_id, printer))

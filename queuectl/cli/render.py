@@ -20,6 +20,7 @@ from rich.text import Text
 from queuectl.jobspec import env_from_json
 from queuectl.records import dropped_bytes
 from queuectl.states import STATE_STYLES
+from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 
@@ -33,12 +34,22 @@ A script reading ``queuectl list | grep`` must get whole commands, not what
 fitted Rich's default of 80 columns."""
 
 
-def console() -> Console:
-    """Where tables go: the terminal's width on a terminal, no limit when piped."""
+def console(*, color: bool | None = None) -> Console:
+    """Where tables go: the terminal's width on a terminal, no limit when piped.
+
+    Args:
+        color: styles on (``--color always``: even when piped) or off (``never``);
+            ``None`` leaves it to Rich (a terminal, and NO_COLOR unset).
+    """
     probe = Console(highlight=False, soft_wrap=False)
+    styles: dict[str, Any] = {}
+    if color is True:
+        styles = {"force_terminal": True, "no_color": False}
+    elif color is False:
+        styles = {"color_system": None}
     if probe.is_terminal:
-        return probe
-    return Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH)
+        return Console(highlight=False, soft_wrap=False, **styles) if styles else probe
+    return Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH, **styles)
 
 
 def fits(out: Console) -> int | None:
@@ -157,8 +168,9 @@ def _timeout(job: Job) -> str:
     return human_duration(job.timeout) if job.timeout else "none"
 
 
-def job_detail(job: Job, runs: list[Run]) -> list[Any]:
-    """The renderables of ``show``: fields, runs, and the latest run's output."""
+def job_detail(job: Job, runs: list[Run], *, color: bool = False) -> list[Any]:
+    """The renderables of ``show``: fields, runs, and the latest run's output (with
+    ``color``, styled by its own SGR sequences; every other escape inert)."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
@@ -175,6 +187,10 @@ def job_detail(job: Job, runs: list[Run]) -> list[Any]:
         ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
         ("created", iso(job.created_at) or ""),
         ("run at", iso(job.run_at) or ""),
+        (
+            "held since",
+            f"{iso(job.held_at)} (until released)" if job.held_at else "",
+        ),
         ("started", iso(job.started_at) or ""),
         ("finished", iso(job.finished_at) or ""),
         ("worker", Text(job.worker_id or "")),
@@ -193,7 +209,10 @@ def job_detail(job: Job, runs: list[Run]) -> list[Any]:
         dropped = dropped_line(latest.output, latest.output_bytes)
         if dropped:
             parts.append(Text(dropped, style="dim"))
-        parts.append(Text(inert(latest.output) or "(no output)"))
+        if color and latest.output:
+            parts.append(output_text(latest.output))
+        else:
+            parts.append(Text(inert(latest.output) or "(no output)"))
     return parts
 
 

@@ -224,4 +224,5 @@ def _row(
         seq,
         now,
         now,
+        spec.tty,
     )

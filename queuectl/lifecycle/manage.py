@@ -10,7 +10,7 @@ from it. Acting on many jobs never stops at the first that cannot be acted on:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import peewee
@@ -22,7 +22,7 @@ from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Job, JobState, Run, Worker
 from queuectl.store.transactions import notify_new_work, write_transaction
 
-_CHUNK = 500
+CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""
 
 
@@ -45,24 +45,44 @@ class Action:
     waits_for_worker: bool
     """Refused while the job's last attempt is still open: its worker is still
     stopping it, and the job must not run again (or free its id) meanwhile."""
+    held: bool | None = None
+    """Applies only to held jobs (``True``: release), only to others (``False``: hold)."""
 
     def condition(self) -> peewee.Expression:
         """The SQL for "this action may touch this job", used by every write it makes."""
         allowed = Job.state.in_([state.value for state in self.allowed])
+        if self.held is not None:
+            allowed &= Job.held_at.is_null(not self.held)
         if not self.waits_for_worker:
             return allowed
         return allowed & Job.id.not_in(_open_attempts())
 
-    def refusal(self, job_id: str) -> QueueError:
-        """Why the job ``job_id`` fails ``condition`` (read inside the same transaction)."""
-        job = Job.get_or_none(Job.id == job_id)
-        if job is None:
-            return JobNotFound(job_id)
-        if job.state not in self.allowed:
-            return InvalidTransition(f"job {job_id} is {job.state}; {self.why_not}")
-        return InvalidTransition(
-            f"job {job_id} is still being stopped by its worker; {self.verb} it in a moment"
-        )
+    def refusals(self, job_ids: Sequence[str]) -> Iterator[tuple[str, str, QueueError]]:
+        """Why each of ``job_ids`` (just refused, in the same transaction) fails
+        ``condition``, read in one statement, as (id, reason, error): the reason is
+        the job's state, ``not found`` or ``being stopped``, for summaries that group.
+
+        A job in an allowed state was refused only because its attempt is still open.
+        """
+        if not job_ids:
+            return
+        states = dict(Job.select(Job.id, Job.state).where(Job.id.in_(job_ids)).tuples())
+        for job_id in job_ids:
+            state = states.get(job_id)
+            if state is None:
+                yield job_id, "not found", JobNotFound(job_id)
+            elif state not in self.allowed:
+                yield job_id, state, InvalidTransition(f"job {job_id} is {state}; {self.why_not}")
+            elif self.held is not None:
+                reason = "not held" if self.held else "already held"
+                yield job_id, reason, InvalidTransition(f"job {job_id} is {reason}")
+            else:
+                why = f"job {job_id} is still being stopped by its worker"
+                yield (
+                    job_id,
+                    "being stopped",
+                    InvalidTransition(f"{why}; {self.verb} it in a moment"),
+                )
 
 
 def _open_attempts() -> peewee.Select:
@@ -119,7 +139,28 @@ DLQ_RETRY = Action(
     waits_for_worker=True,
 )
 """``dlq retry``: a retry that only takes dead jobs."""
-ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE)}
+HOLD = Action(
+    "hold",
+    "held",
+    "held",
+    "only a waiting (pending or failed) job can be held",
+    allowed=(JobState.PENDING, JobState.FAILED),
+    default=(JobState.PENDING, JobState.FAILED),
+    waits_for_worker=False,
+    held=False,
+)
+"""Keep a waiting job from starting (pueue's stash) until ``RELEASE``."""
+RELEASE = Action(
+    "release",
+    "released",
+    "released",
+    "only a held job can be released",
+    allowed=(JobState.PENDING, JobState.FAILED),
+    default=(JobState.PENDING, JobState.FAILED),
+    waits_for_worker=False,
+    held=True,
+)
+ACTIONS = {action.verb: action for action in (RETRY, CANCEL, DELETE, HOLD, RELEASE)}
 
 
 @dataclass
@@ -129,33 +170,59 @@ class Outcome:
 
     changed: list[Job] = field(default_factory=list)
     refused: list[QueueError] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+    """The refused ids by reason (a state, ``not found``, ``being stopped``), for summaries."""
+
+
+Progress = Callable[[int, int], None]
+"""Called after each chunk with (ids done, ids in all): a long batch says how far it is."""
 
 
 @translated
-def act(action: Action, job_ids: Iterable[str], *, now: float | None = None) -> Outcome:
-    """Apply ``action`` to every job it may touch among ``job_ids``, in one transaction.
+def act(
+    action: Action,
+    job_ids: Iterable[str],
+    *,
+    now: float | None = None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Apply ``action`` to every job it may touch among ``job_ids``: the one operation
+    behind the CLI's ``ID…``/``--state``/``--queue``/``--all`` forms and the dashboard's
+    marks.
 
-    The others are left as they are and reported in ``Outcome.refused`` (an
-    unknown id, a state the action does not apply to, a worker still stopping
-    the job). Changed jobs come back without their output, in the order given.
+    The ids go ``CHUNK`` at a time, each chunk in its own write transaction, so
+    100,000 ids never hold the write lock for long (workers claim in between);
+    inside a caller's transaction the chunks are savepoints, all or nothing. The
+    jobs that cannot be acted on are left as they are and reported in
+    ``Outcome.refused`` (an unknown id, a state the action does not apply to, a
+    worker still stopping the job). Changed jobs come back without their output,
+    in the order given.
     """
     now = time.time() if now is None else now
     ids = list(dict.fromkeys(job_ids))
-    changed: dict[str, Job] = {}
-    with write_transaction():
-        for chunk in _chunks(ids):
-            for job in _apply(action, chunk, now):
-                changed[job.id] = job
-        refused = [action.refusal(job_id) for job_id in ids if job_id not in changed]
-        if changed and action.verb == "retry":
-            notify_new_work()
-    return Outcome([changed[job_id] for job_id in ids if job_id in changed], refused)
+    outcome = Outcome()
+    for done, chunk in enumerate(_chunks(ids), start=1):
+        with write_transaction():
+            changed = {job.id: job for job in _apply(action, chunk, now)}
+            refusals = list(action.refusals([i for i in chunk if i not in changed]))
+            if changed and action.verb in ("retry", "release"):
+                notify_new_work()
+        outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]
+        for job_id, reason, error in refusals:
+            outcome.refused.append(error)
+            outcome.reasons.setdefault(reason, []).append(job_id)
+        if progress is not None:
+            progress(min(done * CHUNK, len(ids)), len(ids))
+    return outcome
 
 
 def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
     where = Job.id.in_(ids) & action.condition()
     if action.verb == "retry":
         query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(where)
+    elif action.verb in ("hold", "release"):
+        held_at = now if action.verb == "hold" else None
+        query = Job.update(held_at=held_at, updated_at=now).where(where)
     elif action.verb == "cancel":
         query = Job.update(
             state=JobState.CANCELLED.value,
@@ -179,13 +246,14 @@ _PENDING_AGAIN: dict[str, object] = {
     "worker_id": None,
     "exit_code": None,
     "last_error": None,
+    "held_at": None,
 }
 """A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added)."""
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,19 @@ def list_jobs(
     return list(query)
 
 
+@translated
+def matching_ids(
+    *,
+    states: Sequence[JobState] | None = None,
+    queue: str | None = None,
+    search: str | None = None,
+) -> list[str]:
+    """The id of every job a filter selects (``list``'s filter, unlimited), newest first:
+    what "act on everything matching" captures, however many there are."""
+    query = matching_jobs(states=states, queue=queue, search=search).select(Job.id)
+    return [job_id for (job_id,) in _newest_first(query).tuples()]
+
+
 WINDOW_FIELDS: tuple[str, ...] = tuple(field.name for field in JOB_FIELDS_WITHOUT_OUTPUT)
 """What a window of jobs holds by default: every column but ``output``."""
 

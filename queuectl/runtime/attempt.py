@@ -84,6 +84,7 @@ class AttemptRunner:
             timeout=float(timeout) or None,
             grace=self.kill_grace,
             watchdog=self.watchdog,
+            tty=bool(job.tty),
         )
         if isinstance(started, Result):
             result, pgid = started, None

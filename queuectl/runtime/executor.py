@@ -10,6 +10,7 @@ prints: only the last ``output_limit`` bytes are kept.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import math
 import os
@@ -139,13 +140,15 @@ class Execution:
         grace: float = KILL_GRACE,
         clock: Callable[[], float] = time.monotonic,
         watchdog: Watchdog | None = None,
+        tty: bool = False,
     ) -> Execution | Result:
         """Start ``/bin/sh -c command``; a ``Result`` instead when it cannot start.
 
         stdout and stderr share one pipe so the output interleaves as a terminal
         would show it; stdin is ``/dev/null`` so a job never waits on input.
         ``watchdog`` is told the job's process group, so the group dies with the
-        worker (see ``queuectl.watchdog``).
+        worker (see ``queuectl.watchdog``). With ``tty`` the output side is a
+        pseudo-terminal instead of a pipe (``spawn.spawn``).
         """
         if not os.path.isdir(cwd):
             return Result(
@@ -161,7 +164,10 @@ class Execution:
             watchdog.spawning()  # a kill from here until ``watch`` must not orphan the job
         try:
             child = spawn.spawn(
-                ["/bin/sh", "-c", command], cwd=cwd, env=os.environb if env is None else env
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                env=os.environb if env is None else env,
+                tty=tty,
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
             if watchdog is not None:
@@ -252,6 +258,10 @@ class Execution:
                 chunk = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
                 return
+            except OSError as exc:  # a pseudo-terminal says EIO, not EOF, once all is closed
+                if exc.errno != errno.EIO:
+                    raise
+                chunk = b""
             if not chunk:
                 self._eof = True
                 self._poll.unregister(self._fd)

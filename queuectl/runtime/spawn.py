@@ -33,6 +33,8 @@ import contextlib
 import fcntl
 import os
 import signal
+import struct
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -120,6 +122,7 @@ def spawn(
     stdin_fd: int | None = None,
     extra_fds: Mapping[int, int] | None = None,
     capture: bool = True,
+    tty: bool = False,
 ) -> Child:
     """Start ``argv`` in its own session with stdout and stderr on one pipe.
 
@@ -130,6 +133,9 @@ def spawn(
         stdin_fd: a descriptor for its stdin; ``/dev/null`` when ``None``.
         extra_fds: more descriptors to pass, as ``{number in the child: ours}``.
         capture: ``False`` sends output to ``/dev/null`` (``output_fd`` is then -1).
+        tty: stdout and stderr on a pseudo-terminal (``TTY_SIZE``, newlines kept as
+            ``\n``) instead of a pipe: ``isatty(1)`` is true, so programs that colour
+            only on terminals do. stdin stays ``/dev/null``: a job never waits on input.
 
     Raises:
         OSError: the directory or the program cannot be used.
@@ -142,7 +148,10 @@ def spawn(
         actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
     else:
         actions.append((os.POSIX_SPAWN_DUP2, stdin_fd, 0))
-    if capture:
+    if capture and tty:
+        read_fd, write_fd = _pty()
+        actions += [(os.POSIX_SPAWN_DUP2, write_fd, 1), (os.POSIX_SPAWN_DUP2, write_fd, 2)]
+    elif capture:
         read_fd, write_fd = os.pipe()
         read_fd, write_fd = _high_fd(read_fd), _high_fd(write_fd)
         actions += [(os.POSIX_SPAWN_DUP2, write_fd, 1), (os.POSIX_SPAWN_DUP2, write_fd, 2)]
@@ -170,6 +179,30 @@ def spawn(
     if write_fd >= 0:
         os.close(write_fd)
     return Child(pid=pid, output_fd=read_fd)
+
+
+TTY_SIZE = (40, 120)
+"""Rows and columns a ``tty`` job's terminal reports (``stty size``)."""
+
+
+def _pty() -> tuple[int, int]:
+    """A pseudo-terminal pair (ours, the job's), with output post-processing off.
+
+    Without ONLCR clear, every ``\n`` the job writes would be stored as ``\r\n``.
+    """
+    ours, theirs = os.openpty()
+    try:
+        attributes = termios.tcgetattr(theirs)
+        attributes[1] &= ~termios.ONLCR
+        termios.tcsetattr(theirs, termios.TCSANOW, attributes)
+        rows, columns = TTY_SIZE
+        fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        os.set_inheritable(ours, False)
+        return _high_fd(ours), _high_fd(theirs)
+    except BaseException:
+        os.close(ours)
+        os.close(theirs)
+        raise
 
 
 def _posix_spawn(

@@ -92,6 +92,13 @@ def _add_queue_settings() -> None:
         database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
 
 
+def _add_held_at() -> None:
+    """Schema 6 -> 7: ``hold`` keeps a waiting job from starting (NULL, the default, runs);
+    ``tty`` runs a job under a pseudo-terminal."""
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN held_at DOUBLE PRECISION")
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -100,6 +107,7 @@ def migrate(from_version: int) -> None:
         3: _number_jobs_and_runs,
         4: _add_hook_columns,
         5: _add_queue_settings,
+        6: _add_held_at,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

@@ -32,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -76,6 +76,10 @@ class Job(BaseModel):
     output = TextField(null=True)
     output_bytes = BigIntegerField(null=True)
     """Bytes the latest run printed in all (``output`` keeps the tail); NULL before schema 4."""
+    held_at = DoubleField(null=True)
+    """When ``hold`` kept this waiting job from starting; NULL when it may run (schema 5)."""
+    tty = BooleanField(default=False)
+    """Run under a pseudo-terminal (schema 5)."""
 
     class Meta:
         table_name = "queuectl_job"
@@ -126,6 +130,8 @@ class ClaimedJob:
     last_error: str | None
     output: str | None
     output_bytes: int | None
+    held_at: float | None
+    tty: bool
 
 
 class Run(BaseModel):

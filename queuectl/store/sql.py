@@ -85,7 +85,8 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
     PostgreSQL one-statement ``pg_end_and_claim_sql``) and the idle worker's
     ``NEXT_DUE`` are all built from it, so a job the next-due query counts is
     one the claim takes when its time comes. A new reason to leave a job
-    waiting (a hold, an unmet dependency) is added here, once.
+    waiting (an unmet dependency, say) is added here, once: a held job
+    (``held_at`` set) waits here already.
 
     A job waits while its queue is paused, or while the queue's limit of jobs
     running at once is reached (``queuectl_queue``, a row per steered queue).
@@ -120,7 +121,7 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
               SELECT count(*) FROM queuectl_job AS running
               WHERE running.state = 'processing' AND running.queue = queuectl_queue.name
                 AND running.worker_id IS NOT {{worker}})))"""
-    return f"{CLAIMABLE_STATE} AND queue IN ({queues})\n      AND {closed}"
+    return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queues})\n      AND {closed}"
 
 
 CLAIM_ORDER = "priority DESC, run_at, seq"
@@ -163,8 +164,8 @@ JOB_COLUMNS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 CLAIMED_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ClaimedJob))
 """What the claim returns: the whole row (saving a second read), as ``ClaimedJob`` takes it."""
 
-JOB_INSERT_COLUMNS = JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1]
-"""What enqueue writes; the rest (started_at … output) start out NULL."""
+JOB_INSERT_COLUMNS = (*JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1], "tty")
+"""What enqueue writes; the rest (started_at … output, held_at) start out NULL."""
 
 
 def insert_jobs_sql(param: str) -> str:

@@ -162,6 +162,7 @@ class FakeSupervisor:
 
     def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
         self.calls.append(("start", (location, count)))
+        self.queues = list(queues)
         return [f"w{i}" for i in range(count)]
 
     def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:

@@ -178,12 +178,12 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
         assert isinstance(screen, JobDetailScreen)
         await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
         log = screen.query_one("#output")
-        assert "line one" in "\n".join(log.lines)
+        assert "line one" in log.plain
         assert screen.query_one("#runs").row_count == 2
         from queuectl.store.models import Run
 
         Run.update(output="line one\nline two\n").where(Run.id == run_id).execute()
-        await wait_for(pilot, lambda: "line two" in "\n".join(log.lines), "live output")
+        await wait_for(pilot, lambda: "line two" in log.plain, "live output")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
 

@@ -55,7 +55,7 @@ async def test_hostile_output_is_inert_in_detail(app_for) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
         screen = app.screen
         await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
-        output = "\n".join(screen.query_one("#output").lines)
+        output = screen.query_one("#output").plain
         assert "[bold red]boom[/]" in output
         _assert_inert(output)
         fields = _rendered(screen.query_one("#detail-fields"), 8)
@@ -73,3 +73,22 @@ def test_the_cli_never_loads_textual() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+async def test_output_colours_are_styles_and_other_escapes_stay_visible(app_for) -> None:
+    output = "\x1b[1;31mERROR\x1b[0m ok \x1b]0;title\x07 \x1b[2J\n\x1b[32mgreen\n"
+    seed_job("c", state="completed")
+    seed_run("c", 1, finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=output)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        view = app.screen.query_one("#output")
+        await wait_for(pilot, lambda: len(view.lines_text) == 2, "output drawn")
+        first, second = view.lines_text[:2]
+        assert first.plain == "ERROR ok ␛]0;title␇ ␛[2J"
+        (span,) = first.spans
+        assert (span.start, span.end) == (0, 5)
+        assert span.style.bold and span.style.color.name == "color(1)"  # ANSI red
+        assert second.plain == "green" and second.spans[0].style.color.name == "color(2)"

@@ -114,6 +114,69 @@ def test_help_screen_80x24(snap_compare, demo_app) -> None:
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("question_mark"))
 
 
+def test_marked_jobs_and_batch_confirmation_80x24(snap_compare, demo_app) -> None:
+    """Three marked rows (● before the id), the count in the status, the question."""
+    assert snap_compare(
+        demo_app,
+        terminal_size=(80, 24),
+        run_before=keys("shift+down", "shift+down", "down", "down", "space", "c"),
+    )
+
+
+COLOURED_OUTPUT = (
+    "\x1b[1;32mPASSED\x1b[0m tests/test_api.py::test_login\n"
+    "\x1b[1;31mFAILED\x1b[0m tests/test_api.py::test_upload - \x1b[4mAssertionError\x1b[24m\n"
+    "\x1b[33mwarning:\x1b[0m cursor \x1b[2J title \x1b]0;pwned\x07 clip \x1b]52;c;aGk=\x07\n"
+    "\x1b[01;34mbuild\x1b[0m  \x1b[01;32mrun.sh\x1b[0m  notes.txt\n"
+)
+
+
+def test_coloured_output_in_detail_80x24(snap_compare, demo_app) -> None:
+    """SGR as styles; the screen clear, the title and the clipboard write stay visible."""
+    from tests.tui.conftest import seed_job, seed_run
+
+    seed_job("colour", "pytest -q", state="completed", now=T0 - 50)
+    seed_run(
+        "colour", finished_at=T0 - 40, outcome="succeeded", exit_code=0, output=COLOURED_OUTPUT
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        demo_app.jobs_pane.table.select_key("colour")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
+        screen = demo_app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_log_view_with_a_search_80x24(snap_compare, demo_app) -> None:
+    """The log view full screen: colours kept, the current match picked out."""
+    from tests.tui.conftest import seed_job, seed_run
+    from tui.screens.logview import LogScreen
+
+    seed_job("colour", "pytest -q", state="completed", now=T0 - 50)
+    seed_run(
+        "colour", finished_at=T0 - 40, outcome="succeeded", exit_code=0, output=COLOURED_OUTPUT
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await refreshed(pilot)
+        demo_app.jobs_pane.table.select_key("colour")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
+        await wait_for(pilot, lambda: demo_app.screen.loads >= 1, "detail load")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(demo_app.screen, LogScreen), "log view")
+        await wait_for(pilot, lambda: demo_app.screen.loads >= 1, "log load")
+        await pilot.press("slash", *"test_", "enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_queues_pane_80x24(snap_compare, demo_app) -> None:
     """A paused queue and a limited one: the header marks the paused one."""
     from queuectl.lifecycle import queues

@@ -7,14 +7,19 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from queuectl.store.models import JobState
 from tui.cells import TableData
 from tui.columns import ColumnSpec
+from tui.data import JobFilter
 from tui.messages import intend
-from tui.panes.base import TablePane
+from tui.panes.marks import MarkingPane
 
 
-class DlqPane(TablePane):
-    """Dead jobs, newest first; retry one, retry all, or purge them."""
+class DlqPane(MarkingPane):
+    """Dead jobs, newest first; retry or delete the marked ones (else the highlighted
+    one), retry all, or purge them."""
+
+    PANE = "dlq"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
         ColumnSpec("id", "ID", max_width=14),
@@ -29,12 +34,15 @@ class DlqPane(TablePane):
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Details", "details"),
         ("Retry", "retry"),
+        ("Delete", "delete"),
         ("Retry all", "retry_all"),
         ("Purge", "purge"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
         Binding("r", "retry", "Retry", tooltip="Retry now, with fresh tries"),
+        Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
+        Binding("e", "edit", "Edit", tooltip="Fix the job and retry it"),
         Binding("R", "retry_all", "Retry all", tooltip="Retry every dead job (asks)"),
         Binding("p", "purge", "Purge", tooltip="Delete every dead job (asks)"),
     ]
@@ -60,8 +68,21 @@ class DlqPane(TablePane):
         self._with_job("detail")
 
     def action_retry(self) -> None:
-        """Send the highlighted dead job back to pending with fresh retries."""
-        self._with_job("retry")
+        """Send the marked dead jobs, else the highlighted one, back to pending."""
+        if not self.batch("retry"):
+            self._with_job("retry")
+
+    def action_delete(self) -> None:
+        """Delete the marked dead jobs, else the highlighted one, after a confirmation."""
+        if not self.batch("delete"):
+            self._with_job("delete")
+
+    def action_edit(self) -> None:
+        """Open the job form on the highlighted dead job: saving retries it."""
+        self._with_job("edit")
+
+    def filter_for_marks(self) -> JobFilter:
+        return JobFilter(states=(JobState.DEAD,))
 
     def action_retry_all(self) -> None:
         """Every dead job back to pending (asks first)."""

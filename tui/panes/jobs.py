@@ -15,7 +15,7 @@ from tui.data import JobFilter, Sort, parse_filter
 from tui.inputs import OrderedInput
 from tui.keyorder import focus_now
 from tui.messages import intend
-from tui.panes.base import TablePane
+from tui.panes.marks import MarkingPane
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
 DESCENDING_VALUES = frozenset({"age"})
@@ -33,8 +33,11 @@ def sort_arrow(sort: Sort) -> tuple[str, str]:
     return sort.column, "▲" if ascending else "▼"
 
 
-class JobsPane(TablePane):
-    """Every job (newest first, windowed); actions apply to the highlighted one."""
+class JobsPane(MarkingPane):
+    """Every job (newest first, windowed); actions apply to the marked jobs, else the
+    highlighted one."""
+
+    PANE = "jobs"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
         ColumnSpec("id", "ID", max_width=14),
@@ -63,6 +66,10 @@ class JobsPane(TablePane):
         Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel (asks; kills it if running)"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
+        Binding("e", "edit", "Edit", tooltip="Edit a waiting, dead or cancelled job"),
+        Binding("y", "clone", "Clone", show=False, tooltip="Enqueue a copy"),
+        Binding("h", "hold", "Hold", show=False, tooltip="Hold (or release) a waiting job"),
+        Binding("H", "release", "Release", show=False, tooltip="Release the marked jobs"),
         Binding("o", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("O", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort"),
     ]
@@ -131,16 +138,47 @@ class JobsPane(TablePane):
         self._intent("detail")
 
     def action_retry(self) -> None:
-        """Retry the highlighted job (failed, dead or cancelled)."""
-        self._intent("retry")
+        """Retry the marked jobs, else the highlighted one (failed, dead or cancelled)."""
+        if not self.batch("retry"):
+            self._intent("retry")
 
     def action_cancel(self) -> None:
-        """Cancel the highlighted job (pending, failed or running)."""
-        self._intent("cancel")
+        """Cancel the marked jobs, else the highlighted one (pending, failed or running)."""
+        if not self.batch("cancel"):
+            self._intent("cancel")
 
     def action_delete(self) -> None:
-        """Delete the highlighted job, after a confirmation."""
-        self._intent("delete")
+        """Delete the marked jobs, else the highlighted one, after a confirmation."""
+        if not self.batch("delete"):
+            self._intent("delete")
+
+    def action_edit(self) -> None:
+        """Open the job form on the highlighted job."""
+        self._intent("edit")
+
+    def action_clone(self) -> None:
+        """Enqueue a copy of the highlighted job."""
+        self._intent("clone")
+
+    def action_hold(self) -> None:
+        """Hold the marked jobs, else hold or release the highlighted one."""
+        if not self.batch("hold"):
+            self._intent("hold")
+
+    def action_release(self) -> None:
+        """Release the marked jobs, else the highlighted one if held."""
+        if not self.batch("release"):
+            self.notify("Mark jobs to release them (h holds or releases one)", severity="warning")
+
+    def filter_for_marks(self) -> JobFilter:
+        return self.job_filter
+
+    def clear_filter(self) -> bool:
+        """Show every job again (``esc`` once the marks are cleared)."""
+        if not self.job_filter.active:
+            return False
+        intend(self, "clear_filter")
+        return True
 
     def action_filter(self) -> None:
         """Show the filter box with the current filter in it."""

@@ -14,8 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
+from queuectl.jobspec import ID_PATTERN
 from tui.inputs import OrderedInput
 from tui.screens import close
 
@@ -142,3 +144,41 @@ class CountScreen(ModalScreen[int | None]):
             self._submit()
         else:
             close(self, None)
+
+
+class StartWorkersScreen(CountScreen):
+    """How many workers, and which queues they serve: answers ``(count, queues)``."""
+
+    def __init__(self, queues: list[str] | None = None) -> None:
+        super().__init__("How many workers to start?")
+        self.known = queues or []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            yield OrderedInput(str(self.default), id="count", compact=True)
+            yield Label("Queues they serve (comma-separated)")
+            yield OrderedInput(
+                "default",
+                id="queues",
+                compact=True,
+                suggester=SuggestFromList(self.known, case_sensitive=True) if self.known else None,
+            )
+            yield Static("", id="count-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Start", id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def _submit(self) -> None:
+        raw = self.query_one("#count", Input).value.strip()
+        names = [q.strip() for q in self.query_one("#queues", Input).value.split(",") if q.strip()]
+        problems = []
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.maximum:
+            problems.append(f"enter a whole number from 1 to {self.maximum} (got {raw!r})")
+        bad = [name for name in names if not ID_PATTERN.fullmatch(name)]
+        if bad:
+            problems.append(f"queue names are letters, digits and . _ : - (got {bad[0]!r})")
+        if problems:
+            self.query_one("#count-error", Static).update(Text("\n".join(problems)))
+            return
+        close(self, (int(raw), names or ["default"]))

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound
@@ -26,8 +26,10 @@ from tui.cells import Row, state_text, styled
 from tui.columns import ColumnSpec
 from tui.keybar import KeyBar
 from tui.messages import intend
+from tui.output import OutputView
 from tui.panes.table import KeyedTable
 from tui.screens import close
+from tui.screens.logview import LogScreen
 
 RUN_COLUMNS = [
     ColumnSpec("attempt", "#"),
@@ -124,6 +126,7 @@ class JobDetailScreen(Screen[None]):
         Binding("r", "intent('retry')", "Retry"),
         Binding("c", "intent('cancel')", "Cancel", tooltip="Cancel (asks)"),
         Binding("d", "intent('delete')", "Delete", tooltip="Delete (asks)"),
+        Binding("l", "log", "Log", tooltip="The run's output, full screen: search, follow, export"),
     ]
     """Detail keys: act on this job, or go back."""
 
@@ -134,7 +137,6 @@ class JobDetailScreen(Screen[None]):
         self.interval = interval
         self._runs: dict[str, Run] = {}
         self._shown_run: str | None = None
-        self._shown_output = ""
         self._follow_latest = True
         self.view: JobView | None = None
         """The job as last read (the app names it in confirmations)."""
@@ -148,7 +150,7 @@ class JobDetailScreen(Screen[None]):
         runs = KeyedTable(RUN_COLUMNS, id="runs")
         runs.border_title = "Runs"
         yield runs
-        output = Log(id="output", highlight=False, auto_scroll=True)
+        output = OutputView(id="output")
         output.border_title = "Output"
         yield output
         yield KeyBar()
@@ -195,27 +197,19 @@ class JobDetailScreen(Screen[None]):
         elif self._shown_run is not None:
             self._show_output(self._shown_run)
         elif view.job is not None and not view.runs:
-            self.query_one("#output", Log).border_subtitle = "no runs yet"
+            self.query_one("#output", OutputView).border_subtitle = "no runs yet"
         self.loads += 1
         if view.job is not None:
             self.set_timer(self.interval, self.load)
 
     def _show_output(self, run_id: str) -> None:
-        """Show a run's output; appended text is written, anything else redraws."""
+        """Show a run's output in its colours; appended lines are drawn, anything else redraws."""
         run = self._runs.get(run_id)
-        log = self.query_one("#output", Log)
+        log = self.query_one("#output", OutputView)
         if run is None:
             return
-        output = inert(run.output)
-        if run_id == self._shown_run and output.startswith(self._shown_output):
-            extra = output[len(self._shown_output) :]
-            if extra:
-                log.write(extra)
-        else:
-            log.clear()
-            log.write(output)
+        log.show(run.output, run_id, finished=run.outcome is not None)
         self._shown_run = run_id
-        self._shown_output = output
         live = " (live)" if run.outcome is None and self._is_running() else ""
         log.border_title = f"Output of attempt {run.attempt}{live}"
 
@@ -230,6 +224,13 @@ class JobDetailScreen(Screen[None]):
         latest = max(self._runs, key=int) if self._runs else None
         self._follow_latest = run_id == latest
         self._show_output(run_id)
+
+    def action_log(self) -> None:
+        """Open the shown run's output full screen (search, follow, wrap, export)."""
+        if self._shown_run is None:
+            self.notify("This job has not run yet", severity="warning")
+            return
+        self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
     def action_intent(self, action: str) -> None:
         intend(self, action, self.job_id)  # type: ignore[arg-type]

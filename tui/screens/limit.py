@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.errors import ValidationError
 from queuectl.jobspec import queue_limit
 from queuectl.textsafe import one_line
+from tui.inputs import OrderedInput
 from tui.screens import close
 
 NO_LIMIT = "none"
@@ -43,7 +44,7 @@ class LimitScreen(ModalScreen[tuple[int | None] | None]):
                     " (a number, or none)"
                 )
             )
-            yield Input(
+            yield OrderedInput(
                 NO_LIMIT if self.current is None else str(self.current), id="limit", compact=True
             )
             yield Static("", id="limit-error", classes="error")

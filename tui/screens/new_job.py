@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.errors import ValidationError
-from queuectl.jobspec import JobSpec, parse_spec
+from queuectl.jobspec import parse_spec
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
 from tui.screens import close
@@ -24,8 +25,11 @@ FIELDS: list[tuple[str, str, str]] = [
     ("run_at", "Run at", "ISO 8601 or epoch, e.g. 2026-11-22T10:30:00Z"),
     ("timeout", "Timeout", "config default; 0 = none; e.g. 10m"),
     ("max_retries", "Max retries", "config default"),
-    ("queue", "Queue", "default"),
+    ("queue", "Queue", "default (→ completes a known queue)"),
+    ("cwd", "Cwd", "the dashboard's directory"),
+    ("id", "Id", "generated if blank"),
 ]
+LABELS = {name: label for name, label, _ in FIELDS}
 _INTEGER_FIELDS = ("priority", "max_retries")
 
 
@@ -50,8 +54,33 @@ def form_to_dict(values: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-class NewJobScreen(ModalScreen[JobSpec | None]):
-    """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown."""
+def field_errors(data: dict[str, Any]) -> list[str]:
+    """Every invalid field at once, each with its label (``parse_spec`` stops at the first).
+
+    Each field is checked alone beside a valid command, then the pairs that
+    conflict; a form with one problem shows the same message the CLI gives.
+    """
+    problems: list[str] = []
+    if not str(data.get("command", "")).strip():
+        problems.append(f'{LABELS["command"]}: missing "command": the shell command to run')
+    for name, value in data.items():
+        if name == "command":
+            continue
+        try:
+            parse_spec({"command": "true", name: value})
+        except ValidationError as exc:
+            problems.append(f"{LABELS.get(name, name)}: {one_line(str(exc))}")
+    if data.get("run_at") and data.get("delay"):
+        problems.append(f'{LABELS["run_at"]}: give either "run_at" or "delay", not both')
+    return problems
+
+
+class NewJobScreen(ModalScreen[Any]):
+    """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown.
+
+    With ``initial`` it edits a job: prefilled, it returns the form as job keys
+    (blank fields left out, so they keep what the job has) for ``edit.edit``.
+    """
 
     AUTO_FOCUS = "#f-command"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -60,31 +89,63 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
     ]
     """``enter`` in any field or ``ctrl+s`` enqueues; ``escape`` cancels."""
 
+    def __init__(
+        self,
+        initial: dict[str, str] | None = None,
+        title: str = "New job",
+        queues: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.initial = initial
+        self.title_text = title
+        self.queues = queues or []
+
     def compose(self) -> ComposeResult:
+        initial = self.initial or {}
         with Vertical(classes="dialog wide"):
-            yield Label("New job", classes="title")
+            yield Label(Text(self.title_text), classes="title")
             with Grid(classes="form"):
                 for name, label, hint in FIELDS:
+                    if name == "id" and self.initial is not None:
+                        continue  # an edit keeps its id: clone for a new one
                     yield Label(label)
-                    yield OrderedInput(placeholder=hint, id=f"f-{name}", compact=True)
+                    suggester = None
+                    if name == "queue" and self.queues:
+                        suggester = SuggestFromList(self.queues, case_sensitive=True)
+                    yield OrderedInput(
+                        initial.get(name, ""),
+                        placeholder=hint,
+                        id=f"f-{name}",
+                        compact=True,
+                        suggester=suggester,
+                    )
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Enqueue", id="ok", variant="primary", compact=True)
+                yield Button(
+                    "Save" if self.initial is not None else "Enqueue",
+                    id="ok",
+                    variant="primary",
+                    compact=True,
+                )
                 yield Button("Cancel", id="cancel", compact=True)
 
     def values(self) -> dict[str, str]:
-        return {name: self.query_one(f"#f-{name}", Input).value for name, _, _ in FIELDS}
+        return {box.id.removeprefix("f-"): box.value for box in self.query(Input) if box.id}
 
     def action_submit(self) -> None:
         """Validate through ``jobspec.parse_spec``; dismiss with the spec or show why not."""
         if not self.is_active:
             return  # already answered: a second enter in a burst must not enqueue twice
+        data = form_to_dict(self.values())
         try:
-            spec = parse_spec(form_to_dict(self.values()))
+            spec = parse_spec(data)
         except ValidationError as exc:
-            self.query_one("#form-error", Static).update(Text("✗ " + one_line(str(exc))))
+            problems = field_errors(data) or [one_line(str(exc))]
+            self.query_one("#form-error", Static).update(
+                Text("\n".join(f"✗ {problem}" for problem in problems))
+            )
             return
-        close(self, spec)
+        close(self, data if self.initial is not None else spec)
 
     def action_cancel(self) -> None:
         close(self, None)

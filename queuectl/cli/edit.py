@@ -1,0 +1,131 @@
+"""Commands that change or copy a job that has not started: edit, clone, hold, release."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from queuectl.cli.common import (
+    AppContext,
+    BadInput,
+    db_option,
+    emit_json,
+    json_option,
+    note,
+    pass_app,
+    stdin_is_terminal,
+)
+from queuectl.cli.manage import report_outcome
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("changes", metavar="PARTIAL-JSON", required=False)
+@db_option
+@json_option
+@pass_app
+def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> None:
+    """Change a job that is not running: PARTIAL-JSON is merged over it.
+
+    \b
+    queuectl edit ID '{"priority": 10, "env": {"MODE": "fast"}}'
+    queuectl edit ID          opens $EDITOR (else vi) on the job's JSON
+    Any key enqueue takes but "id". A dead or cancelled job is retried by the
+    edit. A running or completed job is refused (exit 1), a bad value exits 2,
+    and either way nothing changes.
+    """
+    from queuectl.lifecycle import edit as editing
+    from queuectl.lifecycle.reads import get_job
+
+    app.open()
+    if changes is None:
+        job = get_job(job_id)
+        editing._check_state(job)  # say so before opening an editor in vain
+        data = _from_editor(editing.editable_keys(job))
+        if data is None:
+            note(f"job {job_id} left as it was")
+            return
+    else:
+        data = _parse(changes)
+    job = editing.edit(job_id, data)
+    if as_json:
+        from queuectl.records import job_record
+
+        emit_json(job_record(job, with_output=False))
+    else:
+        click.echo(f"{job.id} edited ({job.state})")
+
+
+def _parse(text: str) -> dict[str, object]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"the changes are not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise BadInput("the changes must be a JSON object of job keys")
+    return data
+
+
+def _from_editor(current: dict[str, object]) -> dict[str, object] | None:
+    """The job's keys after the person edited them; ``None`` when unchanged."""
+    if not stdin_is_terminal():
+        raise BadInput("no terminal to open an editor on: give the changes as PARTIAL-JSON")
+    before = json.dumps(current, indent=2, ensure_ascii=False) + "\n"
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    after = click.edit(before, editor=editor, extension=".json", require_save=True)
+    if after is None or after.strip() == before.strip():
+        return None
+    data = _parse(after)
+    return {key: value for key, value in data.items() if current.get(key) != value}
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@db_option
+@json_option
+@pass_app
+def clone(app: AppContext, job_id: str, as_json: bool) -> None:
+    """Enqueue a copy of a job (any state), due now; prints the new id."""
+    from queuectl.lifecycle import edit as editing
+
+    app.open()
+    job = editing.clone(job_id)
+    if as_json:
+        from queuectl.records import job_record
+
+        emit_json(job_record(job, with_output=False))
+    else:
+        click.echo(job.id)
+
+
+def _hold_or_release(app: AppContext, verb: str, job_ids: tuple[str, ...], as_json: bool) -> None:
+    from queuectl.lifecycle import manage
+
+    app.open()
+    action = manage.ACTIONS[verb]
+    report_outcome(action, manage.act(action, job_ids), as_json=as_json, each=True)
+
+
+@click.command()
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@db_option
+@json_option
+@pass_app
+def hold(app: AppContext, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Keep waiting jobs (pending or failed) from starting until released."""
+    _hold_or_release(app, "hold", job_ids, as_json)
+
+
+@click.command()
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@db_option
+@json_option
+@pass_app
+def release(app: AppContext, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Let held jobs start again (when due)."""
+    _hold_or_release(app, "release", job_ids, as_json)
+
+
+COMMANDS = (edit, clone, hold, release)

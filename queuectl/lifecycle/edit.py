@@ -1,0 +1,143 @@
+"""Change a job that has not started, or copy one: ``edit`` and ``clone``.
+
+An edit is a merge of job keys (those ``enqueue`` takes, except ``id``) over the
+job as stored, validated as a whole by ``jobspec.parse_spec`` before anything is
+written, then written in one guarded UPDATE: a worker that claimed the job in
+the meantime wins, and the edit is refused rather than changing a running job.
+A dead or cancelled job that is edited is also retried: the point of fixing it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from queuectl.errors import InvalidTransition, ValidationError
+from queuectl.jobspec import JobSpec, env_from_json, parse_spec
+from queuectl.lifecycle.enqueue import enqueue
+from queuectl.lifecycle.reads import get_job
+from queuectl.store.boundary import translated
+from queuectl.store.models import Job, JobState
+from queuectl.store.transactions import notify_new_work, write_transaction
+
+EDITABLE = (JobState.PENDING, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
+"""States an edit applies to; dead and cancelled jobs are retried by it."""
+RETRIED_BY_EDIT = (JobState.DEAD, JobState.CANCELLED)
+
+
+def editable_keys(job: Job) -> dict[str, Any]:
+    """The job as the keys ``enqueue`` takes (what ``edit`` shows in the editor)."""
+    keys: dict[str, Any] = {
+        "command": job.command,
+        "queue": job.queue,
+        "priority": job.priority,
+        "max_retries": job.max_retries,
+        "cwd": job.cwd,
+        "run_at": job.run_at,
+    }
+    if job.timeout is not None:
+        keys["timeout"] = job.timeout
+    if job.tty:
+        keys["tty"] = True
+    for hook in ("on_success", "on_failure"):
+        if getattr(job, hook) is not None:  # NULL: the setting's, so left out
+            keys[hook] = getattr(job, hook)
+    env = env_from_json(job.env)
+    if env:
+        keys["env"] = env
+    return keys
+
+
+def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
+    """The job with ``changes`` over it, validated whole.
+
+    Raises:
+        ValidationError: ``id`` among the changes, or any value ``enqueue`` refuses.
+    """
+    if not isinstance(changes, Mapping):
+        raise ValidationError("the changes must be a JSON object of job keys")
+    if "id" in changes and changes["id"] != job.id:
+        raise ValidationError('"id" cannot be edited: clone the job for a copy with a new id')
+    merged: dict[str, object] = {**editable_keys(job), **changes}
+    merged.pop("id", None)
+    if "delay" in changes and "run_at" not in changes:
+        merged.pop("run_at", None)  # a new delay replaces the stored due time
+    return parse_spec(merged)
+
+
+@translated
+def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None) -> Job:
+    """Apply ``changes`` (job keys) to a job that is not running; returns it as stored.
+
+    Raises:
+        JobNotFound, InvalidTransition: it is running or completed (nothing changes).
+        ValidationError: a bad key or value (nothing changes).
+    """
+    now = time.time() if now is None else now
+    job = get_job(job_id)
+    _check_state(job)
+    spec = merged_spec(job, changes)
+    if spec.run_at is not None:
+        run_at = spec.run_at
+    elif spec.delay is not None:
+        run_at = now + spec.delay
+    else:
+        run_at = job.run_at
+    values: dict[Any, object] = {
+        Job.command: spec.command,
+        Job.queue: spec.queue,
+        Job.priority: spec.priority,
+        Job.max_retries: job.max_retries if spec.max_retries is None else spec.max_retries,
+        Job.timeout: spec.timeout,
+        Job.cwd: spec.cwd or job.cwd,
+        Job.env: spec.env_json(),
+        Job.tty: spec.tty,
+        Job.on_success: spec.on_success,
+        Job.on_failure: spec.on_failure,
+        Job.run_at: run_at,
+        Job.updated_at: now,
+    }
+    retried = job.state in RETRIED_BY_EDIT
+    if retried:
+        values.update(
+            {
+                Job.state: JobState.PENDING.value,
+                Job.attempts: 0,
+                Job.finished_at: None,
+                Job.worker_id: None,
+                Job.exit_code: None,
+                Job.last_error: None,
+                Job.held_at: None,
+                Job.run_at: run_at if ("run_at" in changes or "delay" in changes) else now,
+            }
+        )
+    with write_transaction():
+        changed = Job.update(values).where((Job.id == job_id) & (Job.state == job.state)).execute()
+        if not changed:
+            _check_state(get_job(job_id))  # it moved on meanwhile: say how
+            raise InvalidTransition(f"job {job_id} changed while it was being edited; try again")
+        notify_new_work()
+    return get_job(job_id)
+
+
+def _check_state(job: Job) -> None:
+    if job.state not in EDITABLE:
+        if job.state == JobState.PROCESSING:
+            raise InvalidTransition(f"job {job.id} is running: cancel it, or edit it once it ends")
+        raise InvalidTransition(
+            f"job {job.id} is {job.state}; only pending, failed, dead or cancelled jobs are"
+            " edited (clone it to run it again changed)"
+        )
+
+
+@translated
+def clone(job_id: str, *, now: float | None = None) -> Job:
+    """Enqueue a copy of a job (any state) with a new id, due now; returns the copy.
+
+    Raises:
+        JobNotFound.
+    """
+    job = get_job(job_id)
+    spec = merged_spec(job, {"run_at": None})
+    return enqueue(spec, now=now, cwd=job.cwd)

@@ -1,0 +1,125 @@
+"""edit, clone, hold and release: change a job that has not started, or copy one."""
+
+from __future__ import annotations
+
+import json
+
+from queuectl.cli import common
+from queuectl.lifecycle import claim as claiming
+from queuectl.store import db
+from queuectl.store.models import RunOutcome
+from tests.test_cli import enqueue, finish_next
+
+
+def _job(run, job_id: str) -> dict:
+    return json.loads(run("show", job_id, "--json").stdout)
+
+
+def test_edit_merges_keys_and_bad_values_change_nothing(run):
+    job_id = enqueue(run, priority=1, env={"A": "1"})
+    result = run("edit", job_id, '{"priority": 9, "queue": "mail", "env": {"B": "2"}}')
+    assert result.stdout.strip() == f"{job_id} edited (pending)"
+    job = _job(run, job_id)
+    assert (job["priority"], job["queue"], job["env"], job["command"]) == (
+        9,
+        "mail",
+        {"B": "2"},
+        "true",
+    )
+    for changes, message in (
+        ('{"priority": "high"}', '"priority" must be an integer'),
+        ('{"id": "other"}', '"id" cannot be edited'),
+        ('{"colour": 1}', "unknown key 'colour'"),
+        ("[1]", "must be a JSON object"),
+        ("{nope", "not valid JSON"),
+    ):
+        bad = run("edit", job_id, changes, ok=False)
+        assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert _job(run, job_id)["priority"] == 9
+
+
+def test_edit_refuses_a_running_job_and_retries_a_dead_one(run, db_url):
+    running = enqueue(run)
+    db.open_database(db_url)
+    assert claiming.claim("w1", host="test").job.id == running
+    db.close_database()
+    refused = run("edit", running, '{"priority": 3}', ok=False)
+    assert refused.exit_code == 1 and "is running" in refused.stderr
+    dead = enqueue(run, max_retries=0)
+    finish_next(db_url, RunOutcome.FAILED)
+    assert _job(run, dead)["state"] == "dead"
+    assert (
+        run("edit", dead, '{"command": "echo fixed"}').stdout.strip() == f"{dead} edited (pending)"
+    )
+    job = _job(run, dead)
+    assert (job["command"], job["attempts"], job["last_error"]) == ("echo fixed", 0, None)
+
+
+def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypatch):
+    job_id = enqueue(run)
+    bad = run("edit", job_id, ok=False)
+    assert bad.exit_code == 2 and "no terminal to open an editor on" in bad.stderr
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("queuectl.cli.edit.stdin_is_terminal", lambda: True)
+    seen = {}
+
+    def fake_edit(text, **kwargs):
+        seen.update(kwargs, text=text)
+        return text.replace('"priority": 0', '"priority": 7')
+
+    monkeypatch.setattr("click.edit", fake_edit)
+    monkeypatch.setenv("EDITOR", "nano")
+    assert run("edit", job_id).stdout.strip() == f"{job_id} edited (pending)"
+    assert seen["editor"] == "nano" and '"command": "true"' in seen["text"]
+    assert _job(run, job_id)["priority"] == 7
+    monkeypatch.setattr("click.edit", lambda text, **kwargs: None)  # quit without saving
+    assert "left as it was" in run("edit", job_id).stderr
+
+
+def test_clone_prints_the_new_id_of_a_copy(run, db_url):
+    job_id = enqueue(run, priority=4, env={"A": "1"})
+    finish_next(db_url)
+    copy = run("clone", job_id).stdout.strip()
+    assert copy != job_id
+    job = _job(run, copy)
+    assert (job["state"], job["priority"], job["env"], job["attempts"]) == (
+        "pending",
+        4,
+        {"A": "1"},
+        0,
+    )
+
+
+def test_a_held_job_is_never_claimed_until_released(run, db_url):
+    held = enqueue(run, priority=10)
+    other = enqueue(run)
+    assert run("hold", held).stdout.strip() == f"{held} held"
+    again = run("hold", held, ok=False)
+    assert again.exit_code == 1 and f"job {held} is already held" in again.stderr
+    db.open_database(db_url)
+    assert claiming.claim("w1", host="test").job.id == other
+    assert claiming.claim("w1", host="test") is None
+    db.close_database()
+    assert _job(run, held)["held_at"] is not None
+    assert "held since" in run("show", held).stdout
+    assert run("release", held).stdout.strip() == f"{held} released"
+    db.open_database(db_url)
+    assert claiming.claim("w1", host="test").job.id == held
+    db.close_database()
+    refused = run("hold", held, "ghost", ok=False)
+    assert "only a waiting (pending or failed) job can be held" in refused.stderr
+    assert "no job with id 'ghost'" in refused.stderr
+
+
+def test_edit_and_clone_keep_a_jobs_own_hooks(run):
+    """A job's on_success/on_failure (schema 5) survive an edit of other keys and a clone,
+    and an edit may change them."""
+    job_id = enqueue(run, on_success="echo ok", on_failure="")
+    run("edit", job_id, '{"priority": 2}')
+    job = _job(run, job_id)
+    assert (job["priority"], job["on_success"], job["on_failure"]) == (2, "echo ok", "")
+    run("edit", job_id, '{"on_success": "echo done"}')
+    assert _job(run, job_id)["on_success"] == "echo done"
+    copy = _job(run, run("clone", job_id).stdout.strip())
+    assert (copy["on_success"], copy["on_failure"]) == ("echo done", "")

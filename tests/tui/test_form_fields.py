@@ -1,0 +1,67 @@
+"""The job form's new fields (cwd, id, queue suggestions), every error at once, and
+the start-workers prompt's queues."""
+
+from __future__ import annotations
+
+from queuectl.store.models import Job
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.screens.confirm import StartWorkersScreen
+from tui.screens.new_job import NewJobScreen
+
+
+async def test_every_invalid_field_is_shown_at_once_with_its_label(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form")
+        form = app.screen
+        form.query_one("#f-priority").value = "high"
+        form.query_one("#f-timeout").value = "forever"
+        form.query_one("#f-id").value = "no spaces"
+        await pilot.press("ctrl+s")
+        shown = str(form.query_one("#form-error").render())
+        for fragment in (
+            'Command: missing "command"',
+            "Priority: \"priority\" must be an integer (got 'high')",
+            "Timeout: ",
+            "Id: ",
+        ):
+            assert fragment in shown, shown
+        assert Job.select().count() == 0
+
+
+async def test_cwd_id_and_a_known_queue(app_for, tmp_path) -> None:
+    seed_job("old", queue="nightly")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form")
+        form = app.screen
+        assert "nightly" in form.queues
+        form.query_one("#f-command").value = "make"
+        form.query_one("#f-id").value = "build-1"
+        form.query_one("#f-cwd").value = str(tmp_path)
+        form.query_one("#f-queue").focus()
+        await pilot.press("n", "i", "right")  # the suggestion completes the name
+        assert form.query_one("#f-queue").value == "nightly"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Enqueued job build-1")
+        job = Job.get_by_id("build-1")
+        assert (job.cwd, job.queue) == (str(tmp_path), "nightly")
+
+
+async def test_start_workers_asks_for_queues(app_for, supervisor, opened) -> None:
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartWorkersScreen), "prompt")
+        app.screen.query_one("#queues").value = "mail, bad name"
+        await pilot.press("enter")
+        assert "got 'bad name'" in str(app.screen.query_one("#count-error").render())
+        app.screen.query_one("#queues").value = "mail, thumbs"
+        await pilot.press("enter")
+        await wait_toast(pilot, "Started 1 worker(s) on mail, thumbs")
+        assert supervisor.queues == ["mail", "thumbs"]

@@ -1,0 +1,88 @@
+"""The full-screen log view: search with n/N, follow a running attempt, wrap, export."""
+
+from __future__ import annotations
+
+from queuectl.store.models import Run
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.screens.detail import JobDetailScreen
+from tui.screens.logview import LogScreen
+
+LINES = "".join(f"line {i}{' ERROR disk full' if i % 20 == 7 else ''}\n" for i in range(100))
+
+
+async def _open_log(pilot) -> LogScreen:
+    app = pilot.app
+    await refreshed(pilot)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+    await wait_for(pilot, lambda: app.screen.loads >= 1, "detail load")
+    await pilot.press("l")
+    await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+    return screen
+
+
+async def test_search_next_previous_and_wrap_around(app_for) -> None:
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        assert len(screen.view.lines_text) == 100
+        await pilot.press("g")  # a search starts from the top line shown, as less does
+        await pilot.press("slash", *"error", "enter")
+        await wait_for(pilot, lambda: screen.matches == [7, 27, 47, 67, 87], "matches")
+        assert screen.current == 0
+        title = str(screen.query_one("#log-title").render())
+        assert "/error: 1 of 5" in title
+        await pilot.press("n", "n")
+        assert screen.current == 2
+        assert screen.view.scroll_y <= 47 < screen.view.scroll_y + screen.view.size.height
+        await pilot.press("N", "N", "N")
+        assert screen.current == 4  # round the start to the last
+        await pilot.press("G", "slash", "enter")  # the same search, from the last screen
+        assert screen.current == 4
+        await pilot.press("w")
+        assert screen.view.wrap and "wrapped" in str(screen.query_one("#log-title").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "back")
+
+
+async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output="first\n")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        assert "following" in str(screen.query_one("#log-title").render())
+        Run.update(output="first\n" + LINES).where(Run.id == run_id).execute()
+        screen.load()  # what the screen's timer does while the run goes on
+        await wait_for(pilot, lambda: len(screen.view.lines_text) == 101, "new lines")
+        await wait_for(pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y > 0, "end")
+        await pilot.press("f")
+        assert not screen.following
+        assert "paused (f follows)" in str(screen.query_one("#log-title").render())
+        await pilot.press("g")
+        finished = "first\n" + LINES + "last\n"
+        Run.update(output=finished, outcome="succeeded", finished_at=T0).where(
+            Run.id == run_id
+        ).execute()
+        screen.load()
+        await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "last", "the end")
+        assert screen.view.scroll_y == 0  # not following: the view stays put
+
+
+async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:
+    stored = "\x1b[31mred\x1b[0m\r\nplain\n"
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=stored)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        screen.export_directory = str(tmp_path)
+        await pilot.press("s")
+        saved = tmp_path / "queuectl-a-attempt1.log"
+        await wait_toast(pilot, f"Saved {saved}")
+        assert saved.read_bytes() == stored.encode()

@@ -1,0 +1,148 @@
+"""Marks and batch actions in the Jobs and DLQ panes: marks by id, across refreshes and
+beyond the rows shown; one confirmation with the count; one toast with the outcome."""
+
+from __future__ import annotations
+
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.store.models import Job
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.panes.dlq import DlqPane
+from tui.panes.jobs import JobsPane
+from tui.screens.confirm import ConfirmScreen
+
+
+def _states(*ids: str) -> list[str | None]:
+    found = dict(Job.select(Job.id, Job.state).where(Job.id.in_(ids)).tuples())
+    return [found.get(job_id) for job_id in ids]
+
+
+async def _confirm(pilot, answer: str = "y") -> str:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+    question = app.screen.question
+    await pilot.press(answer)
+    await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
+    return question
+
+
+async def test_space_marks_and_marks_survive_a_refresh(app_for) -> None:
+    for index in range(4):
+        seed_job(f"j{index}", state="failed", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        assert pane.highlighted == "j3"
+        await pilot.press("space")
+        assert list(pane.marks) == ["j3"]
+        assert "1 marked" in pane.status
+        assert str(pane.table.get_cell("j3", "id")).startswith("● ")
+        await refreshed(pilot)
+        assert list(pane.marks) == ["j3"]
+        assert str(pane.table.get_cell("j3", "id")).startswith("● ")
+        await pilot.press("space")  # unmarks
+        assert not pane.marks
+        assert str(pane.table.get_cell("j3", "id")) == "j3"
+
+
+async def test_shift_down_extends_and_esc_clears_marks_then_filter(app_for) -> None:
+    for index in range(5):
+        seed_job(f"j{index}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("shift+down", "shift+down")
+        assert list(pane.marks) == ["j4", "j3", "j2"]
+        assert pane.highlighted == "j2"
+        await pilot.press("slash", *"j1", "enter")
+        await wait_for(pilot, lambda: pane.job_filter.text == "j1", "filter")
+        await refreshed(pilot)
+        assert list(pane.marks) == ["j4", "j3", "j2"]  # off screen, still marked
+        await pilot.press("escape")
+        assert not pane.marks
+        assert pane.job_filter.text == "j1"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not pane.job_filter.active, "filter cleared")
+
+
+async def test_ctrl_a_marks_every_match_beyond_the_window_and_retries_them(app_for) -> None:
+    specs = [JobSpec(command="false", id=f"f{index:03}") for index in range(620)]
+    enqueuing.enqueue_many(specs, now=T0 - 600)
+    Job.update(state="failed").where(Job.id.startswith("f")).execute()
+    seed_job("other", state="failed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("slash", *"f", "enter")
+        await refreshed(pilot)
+        assert len(pane.table.rows) == 500
+        await pilot.press("ctrl+a")
+        await wait_for(pilot, lambda: len(pane.marks) == 620, "620 marks")
+        await wait_toast(pilot, "Marked 620 jobs matching f")
+        seed_job("f-late", state="failed")  # matches, but after the press: not marked
+        await pilot.press("r")
+        question = await _confirm(pilot)
+        assert question.startswith("Retry 620 marked jobs (f619, f618, f617, f616, f615 and 615")
+        await wait_toast(pilot, "620 jobs retried")
+        assert not pane.marks
+        assert Job.select().where(Job.state == "pending").count() == 620
+        assert _states("other", "f-late") == ["failed", "failed"]
+
+
+async def test_batch_cancel_reports_the_jobs_it_could_not_act_on(app_for) -> None:
+    seed_job("p1", now=T0 - 30)
+    seed_job("done", state="completed", now=T0 - 20)
+    seed_job("p2", now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("shift+down", "shift+down")
+        await pilot.press("c")
+        assert await _confirm(pilot, "n") == (
+            "Cancel 3 marked jobs (p2, done, p1)? Running ones are killed."
+        )
+        assert _states("p1", "p2") == ["pending", "pending"] and len(pane.marks) == 3
+        await pilot.press("c")
+        await _confirm(pilot)
+        await wait_toast(
+            pilot, "2 jobs cancelled; 1 not: 1 completed (done); it can no longer be cancelled"
+        )
+        assert _states("p1", "done", "p2") == ["cancelled", "completed", "cancelled"]
+
+
+async def test_dlq_marks_delete_and_retry(app_for) -> None:
+    for index in range(3):
+        seed_job(f"d{index}", state="dead", now=T0 - 100 + index, last_error="boom")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
+        await pilot.press("space", "down", "space")
+        await pilot.press("d")
+        assert (await _confirm(pilot)).startswith("Delete 2 marked jobs (d2, d1), with their runs")
+        await wait_toast(pilot, "2 jobs deleted")
+        assert _states("d0", "d1", "d2") == ["dead", None, None]
+        await refreshed(pilot)
+        await pilot.press("ctrl+a")
+        await wait_for(pilot, lambda: list(pane.marks) == ["d0"], "dlq marked")
+        await pilot.press("r")
+        await _confirm(pilot)
+        await wait_toast(pilot, "1 job retried")
+        assert _states("d0") == ["pending"]
+
+
+async def test_read_only_dashboard_marks_but_never_acts(app_for) -> None:
+    seed_job("a", state="failed")
+    app = app_for(read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("space", "r")
+        await wait_toast(pilot, "read-only")
+        assert _states("a") == ["failed"]

@@ -1,0 +1,138 @@
+"""Batch actions on marked jobs: ask with the count and a few ids, act in chunks, report.
+
+The dashboard's half of the one core operation ``manage.act`` (the CLI's
+``retry/cancel/delete ID…|--state|--queue|--all`` call it too): this module asks,
+runs it off the UI thread and turns its ``Outcome`` into one toast that says how
+many were changed and, grouped by reason, which were not and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+
+from queuectl.errors import QueueError
+from queuectl.lifecycle import manage, reads
+from queuectl.store.models import database
+from queuectl.textsafe import one_line
+from tui.actions import ActionsApp
+from tui.data import JobFilter
+from tui.messages import Batch, MarkAll
+from tui.panes.marks import MarkingPane
+
+NAMED = 5
+"""Ids a confirmation or a toast names before saying how many more."""
+
+
+def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
+    """``a, b, c and 1,231 more``: enough to recognise a selection, bounded."""
+    named = ", ".join(one_line(job_id, 20) for job_id in job_ids[:limit])
+    more = len(job_ids) - limit
+    return f"{named} and {more:,} more" if more > 0 else named
+
+
+def _jobs(count: int) -> str:
+    return f"{count:,} job{'s' if count != 1 else ''}"
+
+
+def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
+    """What the confirmation asks: the verb, how many, and which (a few)."""
+    count = len(job_ids)
+    jobs = f"{count:,} marked job{'s' if count != 1 else ''}"
+    text = f"{action.verb.capitalize()} {jobs} ({some_ids(job_ids)})"
+    if action is manage.CANCEL:
+        return f"{text}? Running ones are killed."
+    if action is manage.DELETE:
+        return f"{text}, with their runs, for good?"
+    return f"{text}?"
+
+
+def summary(action: manage.Action, outcome: manage.Outcome) -> str:
+    """``3 jobs retried; 2 not: 1 pending (a), 1 not found (b); only failed … be retried``."""
+    text = f"{_jobs(len(outcome.changed))} {action.participle}"
+    if not outcome.refused:
+        return text
+    groups = [
+        f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
+        for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
+    ]
+    why = f"; {action.why_not}" if any(r not in _NOT_STATES for r in outcome.reasons) else ""
+    return f"{text}; {len(outcome.refused):,} not: {', '.join(groups)}{why}"
+
+
+_NOT_STATES = frozenset({"not found", "being stopped"})
+
+
+class BatchApp(ActionsApp):
+    """Carries out ``Batch`` and ``MarkAll`` messages from the marking panes."""
+
+    def marking_pane(self, name: str) -> MarkingPane:
+        raise NotImplementedError
+
+    def on_batch(self, message: Batch) -> None:
+        if self.read_only:
+            self.say("This dashboard is read-only: nothing was changed", error=True)
+            return
+        action = manage.ACTIONS[message.verb]
+        if message.pane == "dlq" and action is manage.RETRY:
+            action = manage.DLQ_RETRY
+        job_ids = message.job_ids
+        pane = self.marking_pane(message.pane)
+
+        def go() -> None:
+            if len(job_ids) > manage.CHUNK:
+                self.say(f"{action.verb.capitalize()}: {_jobs(len(job_ids))}, in chunks…")
+            self.run_batch(action, job_ids, pane)
+
+        yes = f"{action.verb.capitalize()} {len(job_ids):,}"
+        self._confirm(question(action, job_ids), go, yes=yes)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
+        """Act on ``job_ids`` off the UI thread; the marks go once it is done."""
+        try:
+            outcome = manage.act(action, job_ids, now=self.clock())
+        except QueueError as exc:
+            self.call_from_thread(self.say, str(exc), error=True)
+            return
+        finally:
+            if not database.is_closed():
+                database.close()
+        self.call_from_thread(self._batch_done, action, outcome, pane)
+
+    def _batch_done(self, action: manage.Action, outcome: manage.Outcome, pane: Any) -> None:
+        pane.clear_marks()
+        text = one_line(summary(action, outcome), 400)
+        if outcome.refused:
+            severity = "error" if not outcome.changed else "warning"
+            self.notify(text, title="Batch", severity=severity, markup=False, timeout=12)
+        else:
+            self.say(text)
+        self.refresh_now()
+
+    def on_mark_all(self, message: MarkAll) -> None:
+        assert isinstance(message.job_filter, JobFilter)
+        self.capture_marks(message.pane, message.job_filter)
+
+    @work(thread=True, group="marks", exclusive=True, exit_on_error=False)
+    def capture_marks(self, pane: str, job_filter: JobFilter) -> None:
+        """Every id the filter matches now, off the UI thread; they become the marks."""
+        try:
+            job_ids = reads.matching_ids(
+                states=job_filter.states or None,
+                queue=job_filter.queue,
+                search=job_filter.text or None,
+            )
+        except QueueError as exc:
+            self.call_from_thread(self.say, str(exc), error=True)
+            return
+        finally:
+            if not database.is_closed():
+                database.close()
+        self.call_from_thread(self._marks_captured, pane, job_ids, job_filter)
+
+    def _marks_captured(self, pane: str, job_ids: list[str], job_filter: JobFilter) -> None:
+        self.marking_pane(pane).set_marks(job_ids)
+        which = f" matching {job_filter.describe()}" if job_filter.active else ""
+        self.say(f"Marked {_jobs(len(job_ids))}{which}")

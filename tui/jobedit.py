@@ -1,0 +1,93 @@
+"""Edit, clone, hold and release from the dashboard: the CLI's ``edit``, ``clone``,
+``hold`` and ``release``, through the same core functions.
+
+``e`` opens the job form prefilled (read off the UI thread); what it returns is
+merged over the job by ``lifecycle.edit.edit``, all or nothing. ``y`` enqueues a
+copy, ``h`` holds a waiting job or releases a held one.
+"""
+
+from __future__ import annotations
+
+from textual import work
+
+from queuectl.errors import QueueError
+from queuectl.lifecycle import edit as editing
+from queuectl.lifecycle import manage
+from queuectl.lifecycle.reads import get_job
+from queuectl.store.models import Job, database
+from queuectl.timeutil import iso
+from tui.batch import BatchApp
+from tui.screens.new_job import NewJobScreen
+
+
+def form_values(job: Job) -> dict[str, str]:
+    """The job as the form's text fields (blank: the queue's default)."""
+    values = {
+        "command": job.command,
+        "priority": str(job.priority),
+        "max_retries": str(job.max_retries),
+        "queue": job.queue,
+        "run_at": iso(job.run_at) or "",
+        "cwd": job.cwd,
+    }
+    if job.timeout is not None:
+        values["timeout"] = f"{job.timeout:g}s"
+    return values
+
+
+class JobEditApp(BatchApp):
+    """Carries out the ``edit``, ``clone`` and ``hold`` intents."""
+
+    def _intent_edit(self, job_id: str | None) -> None:
+        if job_id:
+            self._load_for_edit(job_id)
+
+    @work(thread=True, group="edit", exclusive=True, exit_on_error=False)
+    def _load_for_edit(self, job_id: str) -> None:
+        try:
+            job = get_job(job_id)
+            editing._check_state(job)
+        except QueueError as exc:
+            self.call_from_thread(self.say, str(exc), error=True)
+            return
+        finally:
+            if not database.is_closed():
+                database.close()
+        self.call_from_thread(self._open_edit_form, job)
+
+    def _open_edit_form(self, job: Job) -> None:
+        job_id = job.id
+        retried = " (it is retried)" if job.state in editing.RETRIED_BY_EDIT else ""
+
+        def save(changes: dict[str, object] | None) -> None:
+            if changes is not None:
+                self.run_in_thread(
+                    lambda: editing.edit(job_id, changes, now=self.clock()),
+                    lambda saved: f"Job {job_id} saved ({saved.state})",
+                )
+
+        title = f"Edit job {job_id}, {job.state}{retried}"
+        screen = NewJobScreen(form_values(job), title=title, queues=self.known_queues())
+        self.push_screen(screen, save)
+
+    def _intent_clone(self, job_id: str | None) -> None:
+        if job_id:
+            self.run_in_thread(
+                lambda: editing.clone(job_id, now=self.clock()),
+                lambda copy: f"Cloned job {job_id} as {copy.id}",
+            )
+
+    def _intent_hold(self, job_id: str | None) -> None:
+        """Hold a waiting job, or release a held one."""
+        if not job_id:
+            return
+        row = self._job_row(job_id)
+        held = row is not None and row.get("held_at") is not None
+        action = manage.RELEASE if held else manage.HOLD
+
+        def toggle() -> None:
+            outcome = manage.act(action, [job_id], now=self.clock())
+            if outcome.refused:
+                raise outcome.refused[0]
+
+        self.run_in_thread(toggle, lambda _: f"Job {job_id} {action.result}")

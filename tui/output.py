@@ -1,0 +1,81 @@
+"""A job's output on screen, in its own colours, growing live without a redraw.
+
+``OutputView`` is a ``RichLog`` fed the stored output of one run on every read:
+text is passed through ``textsafe.keep_sgr`` (every escape but SGR made visible)
+and decoded line by line by ``queuectl.styled.OutputDecoder``, so each new line
+is decoded and drawn once. A read that does not extend what is shown (another
+run, the kept tail sliding past its limit) redraws. An unfinished last line is
+drawn once the run ends, or when the next newline completes it: a ``RichLog``
+cannot change a line it has drawn.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from queuectl.styled import OutputDecoder
+from queuectl.textsafe import keep_sgr
+
+
+class OutputView(RichLog):
+    """The output of one run; ``lines_text`` holds every line drawn, styled."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(highlight=False, markup=False, wrap=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
+        self.lines_text: list[Text] = []
+        """Each line drawn, as decoded (search and export read these)."""
+        self.starts: list[int] = []
+        """Where each line starts among the lines on screen (they differ when wrapped)."""
+        self._key: object = None
+        self._consumed = ""
+        """The safe text of the complete lines drawn so far."""
+        self._finished = False
+        self._decoder = OutputDecoder()
+
+    @property
+    def plain(self) -> str:
+        """Everything drawn, as text (tests and export read it)."""
+        return "\n".join(line.plain for line in self.lines_text)
+
+    def show(self, output: str | None, key: object, *, finished: bool) -> None:
+        """Show ``output`` of the run ``key``; ``finished`` draws its unfinished last line."""
+        text = keep_sgr(output, reset=False)
+        if key != self._key or not text.startswith(self._consumed) or self._finished:
+            if key == self._key and self._finished and text == self._consumed:
+                return
+            self._restart(key)
+        new = text[len(self._consumed) :]
+        cut = new.rfind("\n")
+        if cut >= 0:
+            self._draw(self._decoder.feed(new[:cut]))
+            self._consumed += new[: cut + 1]
+        if finished:
+            rest = text[len(self._consumed) :]
+            if rest:
+                self._draw(self._decoder.feed(rest))
+                self._consumed += rest
+            self._finished = True
+
+    def _restart(self, key: object) -> None:
+        self.clear()
+        self.lines_text = []
+        self.starts = []
+        self._key = key
+        self._consumed = ""
+        self._finished = False
+        self._decoder = OutputDecoder()
+
+    def _draw(self, lines: object) -> None:
+        for line in lines:  # type: ignore[attr-defined]
+            self.lines_text.append(line)
+            self.starts.append(len(self.lines))
+            self.write(line, scroll_end=None)
+
+    def redraw(self, lines: list[Text] | None = None) -> None:
+        """Draw ``lines`` (default: the decoded ones) again: after a wrap toggle or a search."""
+        self.clear()
+        self.starts = []
+        for line in self.lines_text if lines is None else lines:
+            self.starts.append(len(self.lines))
+            self.write(line, scroll_end=False)

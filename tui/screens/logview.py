@@ -1,0 +1,278 @@
+"""The full-screen log view (``l`` on the detail screen): one run's output to read.
+
+Search (``/``, then ``n``/``N``), follow the output while the run goes on (``f``,
+or ``G`` to the end), ``g`` to the top, ``w`` to wrap long lines, ``s`` to export
+the output as stored with Textual's ``deliver_text`` (a file in the downloads
+folder in a terminal, a download in a browser). Matches are found in the text
+as shown (escapes made visible), case ignored.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from queuectl.lifecycle import reads
+from queuectl.store.models import Run, database
+from queuectl.textsafe import one_line
+from tui.inputs import OrderedInput
+from tui.keybar import KeyBar
+from tui.output import OutputView
+from tui.screens import close
+
+MATCH = Style(reverse=True, color="yellow")
+CURRENT = Style(reverse=True, bold=True, color="magenta")
+
+
+class RunLoaded(Message):
+    def __init__(self, run: Run | None) -> None:
+        super().__init__()
+        self.run = run
+
+
+class LogScreen(Screen[None]):
+    """One run's output, full screen, live while the run goes on."""
+
+    AUTO_FOCUS = "#log"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match(1)", "Next"),
+        Binding("N", "next_match(-1)", "Prev"),
+        Binding("f", "follow", "Follow", tooltip="Keep the end in view as output arrives"),
+        Binding("g,home", "top", "Top", show=False),
+        Binding("G,end", "bottom", "End", show=False),
+        Binding("w", "wrap", "Wrap"),
+        Binding("s", "export", "Export", tooltip="Save the output as stored (deliver_text)"),
+    ]
+
+    def __init__(
+        self,
+        job_id: str,
+        run_id: int,
+        interval: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.run_id = run_id
+        self.interval = interval
+        self.run: Run | None = None
+        self.term = ""
+        self.matches: list[int] = []
+        """Indices of the lines that hold ``term``."""
+        self.current = -1
+        """Which of ``matches`` is shown (``-1``: none yet)."""
+        self.following = True
+        self.loads = 0
+        self.export_directory: str | None = None
+        """Where ``s`` saves in a terminal (``None``: Textual's downloads folder)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="log-title")
+        yield OutputView(id="log")
+        yield OrderedInput(
+            placeholder="search (enter finds, esc closes)", id="log-search", compact=True
+        )
+        yield KeyBar()
+
+    @property
+    def view(self) -> OutputView:
+        return self.query_one("#log", OutputView)
+
+    def on_mount(self) -> None:
+        self.query_one("#log-search", Input).display = False
+        self.load()
+
+    @work(thread=True, exclusive=True, group="logview")
+    def load(self) -> None:
+        try:
+            run = next((r for r in reads.runs_of(self.job_id) if r.id == self.run_id), None)
+        finally:
+            if not database.is_closed():
+                database.close()
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunLoaded(run))
+
+    def on_run_loaded(self, message: RunLoaded) -> None:
+        if not self.is_current and not self.is_attached:
+            return
+        self.run = run = message.run
+        self.loads += 1
+        if run is None:
+            self._title("this run no longer exists")
+            return
+        before = len(self.view.lines_text)
+        self.view.show(run.output, run.id, finished=run.outcome is not None)
+        if self.term and len(self.view.lines_text) != before:
+            self._find(keep_place=True)
+        if self.following:
+            self.view.scroll_end(animate=False)
+        self._title()
+        if run.outcome is None:
+            self.set_timer(self.interval, self.load)
+
+    def _title(self, note: str = "") -> None:
+        run = self.run
+        parts = [f"Job {one_line(self.job_id)}"]
+        if run is not None:
+            parts.append(f"attempt {run.attempt}: {run.outcome or 'running'}")
+            count = len(self.view.lines_text)
+            parts.append(f"{count:,} line{'s' if count != 1 else ''}")
+        if self.term:
+            where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
+            parts.append(f"/{one_line(self.term, 30)}: {where}")
+        if run is not None and run.outcome is None:
+            parts.append("following" if self.following else "paused (f follows)")
+        if self.view.wrap:
+            parts.append("wrapped")
+        if note:
+            parts.append(note)
+        self.query_one("#log-title", Static).update(Text(" · ".join(parts)))
+
+    # --- moving -----------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        close(self)
+
+    def _follow(self, on: bool) -> None:
+        """Follow the end as output arrives, or keep the view where it is."""
+        self.following = on
+        self.view.auto_scroll = on
+
+    def action_top(self) -> None:
+        self._follow(False)
+        self.view.scroll_home(animate=False)
+        self._title()
+
+    def action_bottom(self) -> None:
+        self._follow(True)
+        self.view.scroll_end(animate=False)
+        self._title()
+
+    def action_follow(self) -> None:
+        """Toggle following: the end stays in view as output arrives."""
+        self._follow(not self.following)
+        if self.following:
+            self.view.scroll_end(animate=False)
+        self._title()
+
+    def on_mouse_scroll_up(self, _event: events.MouseScrollUp) -> None:
+        """Scrolling up to read stops following, as ``less +F`` does."""
+        if self.following:
+            self.action_follow()
+
+    def action_wrap(self) -> None:
+        self.view.wrap = not self.view.wrap
+        self._redraw()
+        self._title()
+
+    # --- search -----------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.display = True
+        box.value = self.term
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.term = event.value
+        self._close_search()
+        self.current = -1
+        self._find(keep_place=False)
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.query_one("#log-search", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            self._close_search()
+
+    def _close_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.display = False
+        self.view.focus()
+
+    def _find(self, *, keep_place: bool) -> None:
+        """Find ``term`` again in every line; go to the first match below the view."""
+        needle = self.term.casefold()
+        lines = self.view.lines_text
+        self.matches = [
+            i for i, line in enumerate(lines) if needle and needle in line.plain.casefold()
+        ]
+        if not self.matches:
+            self.current = -1
+        elif not keep_place or self.current < 0:
+            top = self._line_at(round(self.view.scroll_y))
+            self.current = next((k for k, i in enumerate(self.matches) if i >= top), 0)
+            self._follow(False)
+        self._redraw()
+        self._reveal()
+        self._title()
+
+    def action_next_match(self, step: int) -> None:
+        """``n``/``N``: the next or previous match, round the end."""
+        if not self.matches:
+            self._title("no match" if self.term else "/ to search")
+            return
+        self._follow(False)
+        self.current = (self.current + step) % len(self.matches)
+        self._redraw()
+        self._reveal()
+        self._title()
+
+    def _redraw(self) -> None:
+        """Draw every line again, matches highlighted, remembering where each starts."""
+        needle = self.term.casefold()
+        lines = self.view.lines_text
+        shown = list(lines)
+        if needle:
+            current = self.matches[self.current] if self.matches and self.current >= 0 else -1
+            for index in self.matches:
+                line = shown[index] = lines[index].copy()
+                folded = line.plain.casefold()
+                start = folded.find(needle)
+                while start >= 0:
+                    style = CURRENT if index == current else MATCH
+                    line.stylize(style, start, start + len(needle))
+                    start = folded.find(needle, start + len(needle))
+        self.view.redraw(shown)
+
+    def _line_at(self, strip: int) -> int:
+        starts = self.view.starts
+        return (
+            next((i for i, s in enumerate(starts) if s > strip), len(starts)) - 1 if starts else 0
+        )
+
+    def _reveal(self) -> None:
+        if not self.matches or self.current < 0:
+            return
+        starts = self.view.starts
+        line = self.matches[self.current]
+        strip = starts[line] if line < len(starts) else line
+        self.view.scroll_to(y=max(0, strip - self.view.size.height // 3), animate=False)
+
+    # --- export -----------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        """Save the output exactly as stored: a file in a terminal, a download in a browser."""
+        run = self.run
+        if run is None:
+            return
+        name = f"queuectl-{self.job_id}-attempt{run.attempt}.log"
+        self.app.deliver_text(
+            io.StringIO(run.output or ""),
+            save_directory=self.export_directory,
+            save_filename=name,
+        )
