@@ -47,6 +47,7 @@ from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
 from tui.screens.logview import LogScreen
+from tui.screens.metrics import MetricsScreen
 from tui.screens.new_job import NewJobScreen
 
 DEFAULT_REFRESH_INTERVAL = 1.0
@@ -54,7 +55,17 @@ DEFAULT_REFRESH_INTERVAL = 1.0
 
 PANES = ("jobs", "dlq", "workers", "config", "queues")
 MAIN_SCREEN_ACTIONS = frozenset(
-    {"show_pane", "pane", "new_job", "filter", "clear_filter", "help", "quit", "refresh_now"}
+    {
+        "show_pane",
+        "pane",
+        "new_job",
+        "filter",
+        "clear_filter",
+        "help",
+        "metrics",
+        "quit",
+        "refresh_now",
+    }
 )
 """The app's own key actions, which only make sense over the panes (see ``check_action``)."""
 
@@ -88,6 +99,7 @@ class QueueApp(QueueIntents, JobEditApp):
         Binding("4", "show_pane('config')", "Config", show=False),
         Binding("5", "show_pane('queues')", "Queues", show=False),
         Binding("n", "new_job", "New"),
+        Binding("m", "metrics", "Metrics", show=False, tooltip="Figures per queue, charted"),
         Binding("slash", "filter", "Filter"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks if config edits are unsaved)"),
@@ -372,6 +384,10 @@ class QueueApp(QueueIntents, JobEditApp):
         jobs.job_filter = JobFilter()
         jobs.query_one("#job-filter", Input).add_class("hidden")
         self.refresh_now()
+
+    def action_metrics(self) -> None:
+        """The figures of ``queuectl stats`` per queue, over a window (``tui.screens.metrics``)."""
+        self.push_screen(MetricsScreen(clock=self.clock))
 
     def action_help(self) -> None:
         """Every key, from the bindings themselves."""

@@ -69,3 +69,15 @@ def test_finished_series_buckets_alike_on_postgresql(pg_url: str) -> None:
     db.open_database(pg_url)
     _finished("late", "default", 1.0, ago=10.4)  # 28.96 slices in: bucket 28, not 29
     assert finished_series(T0 - 300, T0, 30)["default"][28] == 1
+
+
+async def test_m_opens_the_metrics_screen_from_the_panes(app_for: Any) -> None:
+    _finished("d0", "default", 1.0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen), "metrics")
+        await wait_for(pilot, lambda: app.screen.last is not None, "its figures")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MetricsScreen), "back")
