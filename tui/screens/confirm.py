@@ -6,7 +6,7 @@ Each dialog focuses its safe answer with ``AUTO_FOCUS`` and answers through
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -20,6 +20,8 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.jobspec import ID_PATTERN
 from tui.inputs import OrderedInput
 from tui.screens import close
+
+T = TypeVar("T")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -95,7 +97,32 @@ class ChoiceScreen(ModalScreen[str | None]):
         close(self, button.removeprefix("choice-") if button.startswith("choice-") else None)
 
 
-class CountScreen(ModalScreen[int | None]):
+class FieldScreen(ModalScreen[T]):
+    """A dialog with one field checked when submitted: ``enter`` or the ``ok`` button
+    submits (``_submit`` checks the value and closes, or says what is wrong); ``escape``
+    or any other button backs out with ``None``, changing nothing."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def _submit(self) -> None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        close(self, None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            close(self, None)
+
+
+class CountScreen(FieldScreen[int | None]):
     """Asks for a whole number in a range (how many workers to start).
 
     A plain ``Input`` checked when submitted: Textual's ``Input(type="integer")``
@@ -104,8 +131,6 @@ class CountScreen(ModalScreen[int | None]):
     """
 
     AUTO_FOCUS = "#count"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    """``escape`` backs out without starting anything."""
 
     def __init__(self, question: str, default: int = 1, maximum: int = 32) -> None:
         super().__init__()
@@ -130,20 +155,6 @@ class CountScreen(ModalScreen[int | None]):
             )
             return
         close(self, int(raw))
-
-    def action_cancel(self) -> None:
-        close(self, None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            close(self, None)
 
 
 class StartWorkersScreen(CountScreen):

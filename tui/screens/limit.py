@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.errors import ValidationError
@@ -16,11 +12,12 @@ from queuectl.jobspec import queue_limit
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
 from tui.screens import close
+from tui.screens.confirm import FieldScreen
 
 NO_LIMIT = "none"
 
 
-class LimitScreen(ModalScreen[tuple[int | None] | None]):
+class LimitScreen(FieldScreen[tuple[int | None] | None]):
     """Returns ``(limit,)`` (``(None,)``: no limit) or ``None`` when backed out.
 
     The value goes through ``jobspec.queue_limit``, as ``queuectl queue limit``'s
@@ -28,8 +25,6 @@ class LimitScreen(ModalScreen[tuple[int | None] | None]):
     """
 
     AUTO_FOCUS = "#limit"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    """``escape`` backs out, changing nothing."""
 
     def __init__(self, queue: str, current: int | None) -> None:
         super().__init__()
@@ -60,17 +55,3 @@ class LimitScreen(ModalScreen[tuple[int | None] | None]):
             self.query_one("#limit-error", Static).update(Text(one_line(str(exc))))
             return
         close(self, (limit,))
-
-    def action_cancel(self) -> None:
-        close(self, None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            close(self, None)
