@@ -83,6 +83,6 @@ async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:
         screen = await _open_log(pilot)
         screen.export_directory = str(tmp_path)
         await pilot.press("s")
-        saved = tmp_path / "queuectl-a-attempt1.log"
+        saved = tmp_path / "queuectl-a-run1.log"
         await wait_toast(pilot, f"Saved {saved}")
         assert saved.read_bytes() == stored.encode()

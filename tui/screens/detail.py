@@ -32,7 +32,8 @@ from tui.screens import close
 from tui.screens.logview import LogScreen
 
 RUN_COLUMNS = [
-    ColumnSpec("attempt", "#"),
+    ColumnSpec("run", "Run"),  # never repeats, as `queuectl show`'s RUN
+    ColumnSpec("attempt", "Try"),  # restarts at 1 when the job is retried
     ColumnSpec("worker", "Worker", max_width=16, drop=1),
     ColumnSpec("started", "Started", min_width=20),
     ColumnSpec("duration", "Took", min_width=6),
@@ -105,6 +106,7 @@ def run_rows(runs: list[Run], now: float) -> list[Row]:
             (
                 str(run.id),
                 (
+                    styled(str(run.run)),
                     styled(str(run.attempt)),
                     styled(one_line(run.worker_id, 20)),
                     styled(iso(run.started_at) or ""),
@@ -211,7 +213,7 @@ class JobDetailScreen(Screen[None]):
         log.show(run.output, run_id, finished=run.outcome is not None)
         self._shown_run = run_id
         live = " (live)" if run.outcome is None and self._is_running() else ""
-        log.border_title = f"Output of attempt {run.attempt}{live}"
+        log.border_title = f"Output of run {run.run} (attempt {run.attempt}){live}"
 
     def _is_running(self) -> bool:
         return any(run.outcome is None for run in self._runs.values())

@@ -127,7 +127,7 @@ class LogScreen(Screen[None]):
         run = self.run
         parts = [f"Job {one_line(self.job_id)}"]
         if run is not None:
-            parts.append(f"attempt {run.attempt}: {run.outcome or 'running'}")
+            parts.append(f"run {run.run} (attempt {run.attempt}): {run.outcome or 'running'}")
             count = len(self.view.lines_text)
             parts.append(f"{count:,} line{'s' if count != 1 else ''}")
         if self.term:
@@ -270,7 +270,7 @@ class LogScreen(Screen[None]):
         run = self.run
         if run is None:
             return
-        name = f"queuectl-{self.job_id}-attempt{run.attempt}.log"
+        name = f"queuectl-{self.job_id}-run{run.run}.log"
         self.app.deliver_text(
             io.StringIO(run.output or ""),
             save_directory=self.export_directory,
