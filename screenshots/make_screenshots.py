@@ -25,7 +25,8 @@ from textual.widgets import Input
 
 from queuectl.store import db
 from tui.app import QueueApp, make_app
-from tui.demo import seed_demo
+from tui.demo import seed_demo, seed_history
+from tui.screens.metrics import MetricsScreen
 
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 SIZE = (120, 32)
@@ -41,13 +42,20 @@ SHOTS: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [
     ("help", ("question_mark",), SIZE),
     ("marks", ("shift+down", "shift+down", "down", "down", "space", "c"), SIZE),
     ("log-view", ("1", "enter", "settle", "l"), SIZE),
+    ("metrics", ("m", "w"), SIZE),  # last: it adds an hour of history to the demo queue
 ]
 """(file name, keys pressed from a fresh app, terminal size) for each screenshot."""
 
 
 async def _settle(app: QueueApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    def settled() -> bool:
+        screen = app.screen
+        if isinstance(screen, MetricsScreen):  # read for the window now chosen
+            return screen.last is not None and screen.last.window == screen.window
+        return bool(getattr(screen, "loads", 1))
+
     for _ in range(500):
-        if app.refresh_count >= 1 and getattr(app.screen, "loads", 1):
+        if app.refresh_count >= 1 and settled():
             break
         await pilot.pause(0.01)
     for box in app.screen.query(Input):
@@ -115,6 +123,8 @@ def main(folder: Path) -> None:
         db.open_database("demo.db")
         seed_demo(NOW)
         for name, keys, size in SHOTS:
+            if name == "metrics":
+                seed_history(NOW)
             print(asyncio.run(shoot("demo.db", name, keys, size, folder)))
         db.close_database()
         if (shot := shoot_browser(folder)) is not None:

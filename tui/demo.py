@@ -140,3 +140,53 @@ def seed_demo(now: float) -> None:
             jobs_done=done,
             jobs_failed=failed,
         ).execute()
+
+
+_HISTORY_QUEUES: tuple[tuple[str, str, int, float, int], ...] = (
+    # queue, command, jobs in the last hour, typical seconds, one in N fails
+    ("default", "python manage.py send_digest --batch 42", 72, 3.0, 24),
+    ("images", "convert /uploads/in/7731.png -resize 800x /uploads/out/7731.jpg", 40, 0.8, 6),
+    ("reports", "python -m reports.monthly --month 2026-10", 9, 95.0, 0),
+)
+
+
+def seed_history(now: float) -> None:
+    """An hour of finished work on three queues, for the Metrics screen's pictures.
+
+    Kept apart from ``seed_demo`` because these jobs would crowd the panes' pictures;
+    deterministic (no random numbers) like everything here: durations and waits follow
+    the job's index, the busiest minutes are the recent ones.
+    """
+    for queue, command, count, typical, fail_every in _HISTORY_QUEUES:
+        for index in range(count):
+            job_id = f"{queue[:3]}-h{index:03d}"
+            ago = 3540 * (1 - (index / count) ** 0.7)  # denser towards now
+            took = typical * (0.5 + ((index * 7) % 10) / 8)
+            wait = 0.2 + ((index * 3) % 5) * 0.4
+            failed = fail_every > 0 and index % fail_every == fail_every - 1
+            end = now - ago
+            start = end - took
+            created = start - wait
+            enqueue.enqueue_many([JobSpec(command=command, id=job_id, queue=queue)], now=created)
+            Job.update(
+                state="dead" if failed else "completed",
+                attempts=1,
+                started_at=start,
+                finished_at=end,
+                exit_code=1 if failed else 0,
+                last_error="exit code 1" if failed else None,
+                worker_id="w-7f3a",
+            ).where(Job.id == job_id).execute()
+            Run.insert(
+                job=job_id,
+                run=1,
+                attempt=1,
+                worker_id="w-7f3a",
+                host="build-01",
+                started_at=start,
+                finished_at=end,
+                duration=took,
+                outcome="failed" if failed else "succeeded",
+                exit_code=1 if failed else 0,
+                output="",
+            ).execute()

@@ -17,7 +17,7 @@ from queuectl.store import db
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, wait_for
 from tui.app import QueueApp, make_app
-from tui.demo import seed_demo
+from tui.demo import seed_demo, seed_history
 from tui.screens.detail import JobDetailScreen
 from tui.screens.new_job import NewJobScreen
 
@@ -46,8 +46,8 @@ def keys(*presses: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run_before
 
 
-def test_jobs_pane(snap_compare, demo_app) -> None:
-    assert snap_compare(demo_app, terminal_size=(120, 32), run_before=keys())
+def test_jobs_pane_120x40(snap_compare, demo_app) -> None:
+    assert snap_compare(demo_app, terminal_size=(120, 40), run_before=keys())
 
 
 def test_jobs_pane_80x24(snap_compare, demo_app) -> None:
@@ -77,19 +77,64 @@ def test_cancel_asks_naming_the_job_80x24(snap_compare, demo_app) -> None:
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("c"))
 
 
+async def _open_detail(pilot: Pilot[Any], job_id: str) -> None:
+    app = pilot.app
+    await refreshed(pilot)
+    app.jobs_pane.table.select_key(job_id)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+    await pilot.pause()
+
+
 def test_detail_screen_80x24(snap_compare, demo_app) -> None:
     """More than four lines of output at 80x24."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await refreshed(pilot)
-        demo_app.jobs_pane.table.select_key("job-013")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(demo_app.screen, JobDetailScreen), "detail")
-        screen = demo_app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
-        await pilot.pause()
+        await _open_detail(pilot, "job-013")
 
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_detail_screen_120x40(snap_compare, demo_app) -> None:
+    """A dead job: its four runs, numbered (Run) and counted (Try), the last one shown."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _open_detail(pilot, "job-013")
+
+    assert snap_compare(demo_app, terminal_size=(120, 40), run_before=run_before)
+
+
+def _metrics_after(*presses: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from tui.screens.metrics import MetricsScreen
+
+        app = pilot.app
+        await refreshed(pilot)
+        await pilot.press("m", *presses)
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen), "metrics")
+        window = presses.count("w")
+        screen = app.screen
+        await wait_for(
+            pilot,
+            lambda: screen.last is not None and screen.last.window == window,
+            "the metrics read",
+        )
+        await pilot.pause()
+
+    return run_before
+
+
+def test_metrics_screen_80x24(snap_compare, demo_app) -> None:
+    """The last hour on three queues and the total, each queue charted."""
+    seed_history(T0)
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=_metrics_after("w"))
+
+
+def test_metrics_screen_120x40(snap_compare, demo_app) -> None:
+    seed_history(T0)
+    assert snap_compare(demo_app, terminal_size=(120, 40), run_before=_metrics_after("w"))
 
 
 def test_new_job_form_with_error(snap_compare, demo_app) -> None:
@@ -177,7 +222,8 @@ def test_log_view_with_a_search_80x24(snap_compare, demo_app) -> None:
     assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
 
 
-def test_queues_pane_80x24(snap_compare, demo_app) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_queues_pane(snap_compare, demo_app, size: tuple[int, int]) -> None:
     """A paused queue and a limited one: the header marks the paused one."""
     from queuectl.lifecycle import queues
 
@@ -191,4 +237,4 @@ def test_queues_pane_80x24(snap_compare, demo_app) -> None:
         await wait_for(pilot, lambda: not demo_app.refreshing, "a settled refresh")
         await pilot.pause()
 
-    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
