@@ -58,7 +58,7 @@ def test_a_host_that_dies_is_recovered_by_another_through_the_lease(pg_cluster: 
     """Two "hosts" on one database; host A is SIGKILLed mid-run. Host B cannot see A's
     pids, so only the heartbeat lease tells it A is gone: every job still completes,
     no job ever ran twice at once, and A's lost jobs were rerun by B."""
-    jobs = 2000
+    jobs = 800  # enough that host A is killed mid-job with hundreds still to run
     enqueuing.enqueue_many([JobSpec(command="true", max_retries=5)] * jobs, cwd=pg_cluster.workdir)
     host_a = _start_host_group(pg_cluster, "host-a", 2)
     host_b = _start_host_group(pg_cluster, "host-b", 2)
