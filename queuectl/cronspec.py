@@ -227,7 +227,7 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
     if rule.every is not None and tick is not None and now - tick > grace:
         # Jump over a long outage by arithmetic: the ticks no worker could fire.
         boundary = now - grace
-        count = math.floor((boundary - tick) / rule.every) + 1
+        count = math.ceil((boundary - tick) / rule.every)  # ticks before the boundary
         missed = count
         latest_missed = tick + (count - 1) * rule.every
         tick = latest_missed + rule.every
