@@ -107,7 +107,9 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
     if isinstance(data, Mapping):
         for key in forbidden:
             if key in data:
-                raise ValidationError(f'a schedule\'s job may not set "{key}": the schedule sets it')
+                raise ValidationError(
+                    f'a schedule\'s job may not set "{key}": the schedule sets it'
+                )
     spec = parse_spec(data)
     assert isinstance(data, dict)
     if spec.cwd is not None:

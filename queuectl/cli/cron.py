@@ -123,9 +123,12 @@ def schedules_table(found: list[ScheduleView], *, now: float) -> object:
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NAME", "SPEC", "TZ", "NEXT", "LAST", "LAST JOB", "STATE", "SKIPPED"):
-        table.add_column(column, no_wrap=column != "SPEC", justify="right" * (column == "SKIPPED"))
+        table.add_column(
+            column, no_wrap=column != "SPEC", justify="right" if column == "SKIPPED" else "left"
+        )
     for view in found:
-        nxt = Text("paused", style="bold yellow") if view.paused else relative(view.next_fire_at, now)
+        paused = Text("paused", style="bold yellow")
+        nxt = paused if view.paused else relative(view.next_fire_at, now)
         if view.last_job_id is None:
             state = Text("")
         elif view.last_job_state is None:
