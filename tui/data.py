@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuectl.lifecycle import queues, reads
+from queuectl.lifecycle import queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
@@ -22,6 +22,7 @@ from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
 from tui.queuecells import build_queues
+from tui.schedulecells import build_schedules
 
 WINDOW = 500
 """Rows fetched per table: the newest N matching the filter, so 100k jobs cost what 500 do."""
@@ -96,6 +97,8 @@ class Request:
     limit: int = WINDOW
     queues: bool = False
     """Read every queue's figures (the Queues pane is shown): a pass over all jobs."""
+    schedules: bool = False
+    """Read the schedules (the Schedules pane is shown)."""
     previous: Snapshot | None = field(default=None, repr=False)
     """The last snapshot applied: its unchanged cells are reused, its largest state not counted.
 
@@ -125,6 +128,8 @@ class Snapshot:
     """Paused and limited queues (the header marks the paused ones)."""
     queues: TableData | None = None
     """The Queues pane's rows, when the request asked for them."""
+    schedules: TableData | None = None
+    """The Schedules pane's rows, when the request asked for them."""
     queue_names: frozenset[str] = frozenset({"default"})
     """Queues of the jobs read (the windows), the steered ones and ``default``: the forms
     suggest them."""
@@ -250,6 +255,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             spark = throughput(now)
             steered = queues.steered()
             figures = queues.figures(now=now, sparkline=True) if request.queues else None
+            planned = schedules.list_schedules() if request.schedules else None
     finally:
         if not database.is_closed():
             database.close()
@@ -293,6 +299,10 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         if figures is None
         else build_queues(figures, previous.queues if previous is not None else None),
     )
+    if planned is not None:
+        snapshot.schedules = build_schedules(
+            planned, now, previous.schedules if previous is not None else None
+        )
     snapshot.queue_names = frozenset(
         {"default"}
         | {r["queue"] for r in jobs_rows}
