@@ -102,6 +102,8 @@ class Fire:
     job_id: str | None = None
     skipped: int = 0
     reason: str = ""
+    overlapping: bool = False
+    """Skipped by ``--overlap skip``, as asked (not a miss)."""
 
 
 @dataclass
@@ -423,7 +425,8 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         for tick in decided.fire:
             if row.overlap == "skip" and _active(last_job_id):
                 skipped += 1
-                fires.append(Fire(name, tick, skipped=1, reason=f"{last_job_id} still active"))
+                reason = f"{last_job_id} still active"
+                fires.append(Fire(name, tick, skipped=1, reason=reason, overlapping=True))
                 continue
             job_id = tick_id(name, tick)
             try:

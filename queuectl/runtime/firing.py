@@ -40,7 +40,8 @@ class ScheduleFirer:
             if fire.job_id is not None:
                 log.info("schedule %s: fired %s (tick %s)", fire.name, fire.job_id, iso(fire.tick))
             else:
-                log.warning(
+                log.log(
+                    logging.INFO if fire.overlapping else logging.WARNING,
                     "schedule %s: skipped %d tick(s) from %s (%s)",
                     fire.name,
                     fire.skipped,

@@ -83,8 +83,10 @@ async def test_t_runs_now_after_a_question_and_enter_shows_the_fired_jobs(app_fo
         await wait_for(pilot, lambda: app.tabs.active == "jobs", "the jobs pane")
         await wait_for(
             pilot,
-            lambda: len(app.last_snapshot.jobs.rows) == 2
-            and all(key.startswith("ping:") for key, _ in app.last_snapshot.jobs.rows),
+            lambda: (
+                len(app.last_snapshot.jobs.rows) == 2
+                and all(key.startswith("ping:") for key, _ in app.last_snapshot.jobs.rows)
+            ),
             "the fires of ping only",
         )
         assert app.jobs_pane.job_filter.text == "ping:"
