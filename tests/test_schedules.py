@@ -278,3 +278,16 @@ def test_the_job_template_keeps_the_cwd_it_was_added_in(opened, tmp_path, monkey
     schedules.fire_due(T0 + 5)
     assert Job.get_by_id(cronspec.tick_id("here", T0 + 5)).cwd == str(tmp_path)
     assert json.loads(json.dumps(view.record()))["tz"] == "UTC"
+
+
+def test_the_worker_wakes_for_the_next_tick_and_never_spins_on_a_stuck_one(opened, monkeypatch):
+    from queuectl.runtime.firing import ScheduleFirer
+
+    add("soon", "@every 5s")
+    firer = ScheduleFirer()
+    assert firer.tick(T0) is False and firer.wait_limit(T0) == 1.0
+    assert firer.tick(T0 + 4.5) is False and firer.wait_limit(T0 + 4.5) == 0.5  # the tick
+    assert firer.tick(T0 + 5) is True  # enqueued: the worker looks for work at once
+    # A schedule left due (its spec unreadable here) is looked at once a second, no faster.
+    schedules.Schedule.update(spec="@every nonsense", next_fire_at=T0 + 6).execute()
+    assert firer.tick(T0 + 6) is False and firer.wait_limit(T0 + 6) == 1.0
