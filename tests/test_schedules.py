@@ -291,3 +291,15 @@ def test_the_worker_wakes_for_the_next_tick_and_never_spins_on_a_stuck_one(opene
     # A schedule left due (its spec unreadable here) is looked at once a second, no faster.
     schedules.Schedule.update(spec="@every nonsense", next_fire_at=T0 + 6).execute()
     assert firer.tick(T0 + 6) is False and firer.wait_limit(T0 + 6) == 1.0
+
+
+def test_a_missing_cwd_is_refused_on_sqlite_and_warned_about_on_postgres(opened):
+    change = schedules.validate(spec="@daily", job='{"command": "x", "cwd": "/nonexistent/dir"}')
+    warnings: list[str] = []
+    if opened.startswith("postgresql"):
+        schedules.add("elsewhere", change, now=T0, warn=warnings.append)
+        assert "not a directory on this host" in warnings[0]
+    else:
+        with pytest.raises(ValidationError, match="is not a directory on this host"):
+            schedules.add("elsewhere", change, now=T0, warn=warnings.append)
+        assert schedules.list_schedules() == []

@@ -88,7 +88,7 @@ def add(
         spec=spec, zone=zone or "UTC", job=job, catchup=catchup or "0", overlap=overlap
     )
     app.open()
-    view = schedules.add(name, change)
+    view = schedules.add(name, change, warn=warn)
     _report(view, as_json, "added")
 
 
@@ -240,15 +240,13 @@ def edit(
 
     if all(value is None for value in (spec, job, zone, catchup, overlap)):
         raise ValidationError("nothing to change: give --spec, --job, --tz, --catchup or --overlap")
-    change = schedules.validate(
-        spec=spec, zone=zone, job=job, catchup=catchup, overlap=overlap, warn=warn
-    )
+    change = schedules.validate(spec=spec, zone=zone, job=job, catchup=catchup, overlap=overlap)
     app.open()
     if change.spec is None and change.zone is not None:
         from queuectl.cronspec import parse_rule
 
         parse_rule(schedules.get(name).spec, change.zone)
-    view = schedules.edit(name, change)
+    view = schedules.edit(name, change, warn=warn)
     _report(view, as_json, "changed")
 
 

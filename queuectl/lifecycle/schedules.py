@@ -212,13 +212,13 @@ def validate(
     catchup: object = None,
     overlap: str | None = None,
     cwd: str | None = None,
-    warn: Callable[[str], None] | None = None,
 ) -> Change:
-    """Check every field a user typed, before anything is stored.
+    """Check every field a user typed, before the database is even opened.
 
     The job is validated exactly as ``enqueue`` validates it (``jobspec``), less
     the keys a schedule sets itself; a missing ``cwd`` becomes ``cwd`` (the
-    directory the command ran in), checked as enqueue checks it.
+    directory the command ran in). Whether that directory exists is checked by
+    ``add``/``edit``, as enqueue checks it, once the backend is known.
 
     Raises:
         ValidationError: the first bad field, in one line.
@@ -229,9 +229,8 @@ def validate(
         spec = " ".join(spec.split())
     template = None
     if job is not None:
-        template, parsed = parse_template(job, forbidden=TEMPLATE_FORBIDDEN_KEYS)
+        template, _ = parse_template(job, forbidden=TEMPLATE_FORBIDDEN_KEYS)
         template.setdefault("cwd", os.path.abspath(cwd or os.getcwd()))
-        enqueuing.check_directories([dataclasses.replace(parsed, cwd=str(template["cwd"]))], warn)
     return Change(
         spec=spec,
         zone=zone,
@@ -241,17 +240,32 @@ def validate(
     )
 
 
+def _check_cwd(change: Change, warn: Callable[[str], None] | None) -> None:
+    """The job's ``cwd`` refused (SQLite) or warned about (PostgreSQL) as enqueue does."""
+    if change.job is not None:
+        spec = JobSpec(command="true", cwd=str(change.job["cwd"]))
+        enqueuing.check_directories([spec], warn)
+
+
 @translated
-def add(name: str, change: Change, *, now: float | None = None) -> ScheduleView:
+def add(
+    name: str,
+    change: Change,
+    *,
+    now: float | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ScheduleView:
     """Store a new schedule; its first tick is the first after ``now``.
 
     Raises:
-        ValidationError: a bad name, or a change without a spec or a job.
+        ValidationError: a bad name, a change without a spec or a job, or (SQLite)
+            a ``cwd`` that is not a directory here.
         DuplicateSchedule: the name is in use (exit 1); nothing changes.
     """
     name = schedule_name(name)
     if change.spec is None or change.job is None:
         raise ValidationError("a schedule needs a spec and a job")
+    _check_cwd(change, warn)
     now = time.time() if now is None else now
     zone = change.zone or "UTC"
     rule = parse_rule(change.spec, zone, anchor=now)
@@ -274,9 +288,16 @@ def add(name: str, change: Change, *, now: float | None = None) -> ScheduleView:
 
 
 @translated
-def edit(name: str, change: Change, *, now: float | None = None) -> ScheduleView:
+def edit(
+    name: str,
+    change: Change,
+    *,
+    now: float | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ScheduleView:
     """Change a schedule; a new spec or zone starts its ticks afresh from ``now``."""
     now = time.time() if now is None else now
+    _check_cwd(change, warn)
     with write_transaction():
         row = _row(name)
         updates: dict[object, object] = {Schedule.updated_at: now}
