@@ -39,10 +39,12 @@ class JobFilter:
     states: tuple[JobState, ...] = ()
     queue: str | None = None
     text: str = ""
+    id_prefix: str = ""
+    """Ids starting with this (``id:ping:``): a schedule's fires."""
 
     @property
     def active(self) -> bool:
-        return bool(self.states or self.queue or self.text)
+        return bool(self.states or self.queue or self.text or self.id_prefix)
 
     def describe(self) -> str:
         parts = []
@@ -50,19 +52,22 @@ class JobFilter:
             parts.append("state:" + ",".join(s.value for s in self.states))
         if self.queue:
             parts.append(f"queue:{self.queue}")
+        if self.id_prefix:
+            parts.append(f"id:{self.id_prefix}")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
 
 
 def parse_filter(text: str) -> JobFilter:
-    """``state:failed,dead queue:mail backup`` → states, queue and free text.
+    """``state:failed,dead queue:mail id:nightly: backup`` → states, queue, id prefix, free text.
 
     Raises:
         ValueError: an unknown state name (the message lists the valid ones).
     """
     states: list[JobState] = []
     queue_name: str | None = None
+    id_prefix = ""
     words: list[str] = []
     for token in text.split():
         lowered = token.lower()
@@ -75,9 +80,11 @@ def parse_filter(text: str) -> JobFilter:
                     raise ValueError(f"unknown state {name!r}; use one of {valid}") from None
         elif lowered.startswith("queue:") and len(token) > 6:
             queue_name = token[6:]
+        elif lowered.startswith("id:") and len(token) > 3:
+            id_prefix = token[3:]
         else:
             words.append(token)
-    return JobFilter(tuple(dict.fromkeys(states)), queue_name, " ".join(words))
+    return JobFilter(tuple(dict.fromkeys(states)), queue_name, " ".join(words), id_prefix)
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,7 @@ RECENT_WORKERS = 3600.0
 
 def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
     """How many jobs match, from the state counts, when the filter is by state alone."""
-    if job_filter.queue or job_filter.text:
+    if job_filter.queue or job_filter.text or job_filter.id_prefix:
         return None
     if job_filter.states:
         return sum(counts[state.value] for state in job_filter.states)
@@ -173,6 +180,7 @@ def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[
         states=job_filter.states or None,
         queue=job_filter.queue,
         search=job_filter.text or None,
+        id_prefix=job_filter.id_prefix or None,
         limit=limit,
         total=total,
         fields=WINDOW_FIELDS,

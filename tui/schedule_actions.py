@@ -47,10 +47,11 @@ class ScheduleIntents:
         )
 
     def _intent_schedule_jobs(self, name: str | None) -> None:
-        """``enter``: the Jobs pane, filtered to ids starting ``NAME:`` (its fires)."""
+        """``enter``: the Jobs pane, filtered to ids starting ``NAME:`` (its fires, and only
+        its: ``backup:`` is not a prefix of ``db-backup:…``)."""
         if not name:
             return
         app: Any = self
-        app.jobs_pane.job_filter = JobFilter(text=f"{name}:")
+        app.jobs_pane.job_filter = JobFilter(id_prefix=f"{name}:")
         app.action_show_pane("jobs")
         app.refresh_now()
