@@ -39,6 +39,18 @@ class DuplicateJobId(QueueError):
     """A job with this id already exists; the existing job is left untouched."""
 
 
+class ScheduleNotFound(QueueError):
+    """No schedule has the given name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
+class DuplicateSchedule(QueueError):
+    """A schedule with this name already exists; it is left untouched."""
+
+
 class DatabaseError(QueueError):
     """The database cannot be opened, created or understood."""
 

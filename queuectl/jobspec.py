@@ -40,6 +40,9 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
 """Variables queuectl sets itself (``QUEUECTL_JOB_ID``, ``QUEUECTL_ATTEMPT``, …): a job's
 ``env`` may not name them, so a script can trust what they say."""
+CRON_ENV = ("QUEUECTL_CRON_NAME", "QUEUECTL_CRON_TS")
+"""Reserved names a schedule's fire stores in its job's ``env`` (a user's ``env`` cannot):
+the schedule's name and the tick, which the worker passes on like the job's own."""
 MAX_PRIORITY = 2**31 - 1
 MAX_RETRIES_LIMIT = 100
 
@@ -84,6 +87,34 @@ def parse_json(text: str) -> JobSpec:
             hint = " (a job is a JSON object; for a plain command use: queuectl add -- COMMAND)"
         raise ValidationError(f"invalid JSON: {exc.msg} at column {exc.colno}{hint}") from None
     return parse_spec(data)
+
+
+def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, object], JobSpec]:
+    """A job template (a schedule's JOB-JSON): validated exactly as ``parse_json`` does,
+    without the keys the schedule sets itself.
+
+    Returns:
+        The decoded object (stored as the template) and its spec.
+
+    Raises:
+        ValidationError: as ``parse_json``, or a forbidden key, named.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        parse_json(text)  # raises its one-line message
+        raise
+    if isinstance(data, Mapping):
+        for key in forbidden:
+            if key in data:
+                raise ValidationError(
+                    f'a schedule\'s job may not set "{key}": the schedule sets it'
+                )
+    spec = parse_spec(data)
+    assert isinstance(data, dict)
+    if spec.cwd is not None:
+        data["cwd"] = spec.cwd  # absolute, as enqueue stores it
+    return data, spec
 
 
 def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
@@ -206,7 +237,8 @@ def env_from_json(stored: str | None) -> dict[str, str]:
 
     Tolerant: only what ``_env`` would accept is kept, so a value an older
     queuectl (or a hand edit) stored never stops a worker; reserved names are
-    dropped (queuectl sets them after merging anyway).
+    dropped (queuectl sets them after merging anyway), but for ``CRON_ENV``, which only
+    a schedule's fire stores (``_env`` refuses them from users).
     """
     if not stored:
         return {}
@@ -221,7 +253,7 @@ def env_from_json(stored: str | None) -> dict[str, str]:
         for name, text in data.items()
         if isinstance(name, str)
         and ENV_NAME.fullmatch(name)
-        and not name.startswith(RESERVED_ENV_PREFIX)
+        and (not name.startswith(RESERVED_ENV_PREFIX) or name in CRON_ENV)
         and isinstance(text, str)
         and "\x00" not in text
     }

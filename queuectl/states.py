@@ -23,6 +23,9 @@ class JobState(StrEnum):
 
 CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
 FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
+ACTIVE_STATES = (JobState.PENDING, JobState.FAILED, JobState.PROCESSING)
+"""A job that has not ended: waiting, waiting to retry, or running. A schedule with
+``--overlap skip`` does not fire while its previous fire's job is in one of these."""
 
 
 class RunOutcome(StrEnum):

@@ -33,7 +33,7 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
-READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs"})
+READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs", "schedule_jobs"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 

@@ -41,8 +41,10 @@ from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.marks import MarkingPane
 from tui.panes.queues import QueuesPane
+from tui.panes.schedules import SchedulesPane
 from tui.panes.workers import WorkersPane
 from tui.queue_actions import QueueIntents
+from tui.schedule_actions import ScheduleIntents
 from tui.screens.confirm import ChoiceScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
@@ -53,7 +55,9 @@ from tui.screens.new_job import NewJobScreen
 DEFAULT_REFRESH_INTERVAL = 1.0
 """Seconds between the end of one refresh and the start of the next."""
 
-PANES = ("jobs", "dlq", "workers", "config", "queues")
+PANES = ("jobs", "dlq", "workers", "config", "queues", "schedules")
+READ_WHILE_SHOWN = ("queues", "schedules")
+"""Panes whose rows are read only while shown: a switch to one reads at once."""
 MAIN_SCREEN_ACTIONS = frozenset(
     {
         "show_pane",
@@ -86,7 +90,7 @@ class SnapshotReady(Message):
         self.snapshot = snapshot
 
 
-class QueueApp(QueueIntents, JobEditApp):
+class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
     """A k9s-style monitor for one queuectl database."""
 
     CSS_PATH = "app.tcss"
@@ -98,6 +102,7 @@ class QueueApp(QueueIntents, JobEditApp):
         Binding("3", "show_pane('workers')", "Workers", show=False),
         Binding("4", "show_pane('config')", "Config", show=False),
         Binding("5", "show_pane('queues')", "Queues", show=False),
+        Binding("6", "show_pane('schedules')", "Schedules", show=False),
         Binding("n", "new_job", "New"),
         Binding("m", "metrics", "Metrics", show=False, tooltip="Figures per queue, charted"),
         Binding("slash", "filter", "Filter"),
@@ -151,6 +156,8 @@ class QueueApp(QueueIntents, JobEditApp):
                 yield ConfigPane(id="config-pane")
             with TabPane("5 Queues", id="queues"):
                 yield QueuesPane(id="queues-pane")
+            with TabPane("6 Schedules", id="schedules"):
+                yield SchedulesPane(id="schedules-pane")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -160,6 +167,7 @@ class QueueApp(QueueIntents, JobEditApp):
         self.workers_pane = self.query_one(WorkersPane)
         self.config_pane = self.query_one(ConfigPane)
         self.queues_pane = self.query_one(QueuesPane)
+        self.schedules_pane = self.query_one(SchedulesPane)
         self.stats_header = self.query_one(StatsHeader)
         self.banner = self.query_one(OutageBanner)
         self.tabs = self.query_one(TabbedContent)
@@ -169,6 +177,7 @@ class QueueApp(QueueIntents, JobEditApp):
             "workers": self.workers_pane,
             "config": self.config_pane,
             "queues": self.queues_pane,
+            "schedules": self.schedules_pane,
         }
         self.jobs_pane.focus_table()
         self.refresh_now()
@@ -184,8 +193,8 @@ class QueueApp(QueueIntents, JobEditApp):
                 self.keep_edits(lambda: self._switch(pane_id), then_show_config=True)
                 return
             self._pane = pane_id
-            if pane_id == "queues":
-                self.refresh_now()  # its figures are read only while it is shown
+            if pane_id in READ_WHILE_SHOWN:
+                self.refresh_now()  # its rows are read only while it is shown
         self.call_after_refresh(self.panes[pane_id].focus_table)
 
     # --- the refresh loop -------------------------------------------------------------
@@ -204,6 +213,7 @@ class QueueApp(QueueIntents, JobEditApp):
             jobs_sort=jobs.sort,
             previous=self.last_snapshot,
             queues=self._pane == "queues",
+            schedules=self._pane == "schedules",
         )
         self.refreshing = True
         self._refresh(request)
@@ -243,6 +253,7 @@ class QueueApp(QueueIntents, JobEditApp):
                 self.workers_pane.show(snapshot.workers)
                 self.config_pane.show_settings(snapshot.settings)
                 self.queues_pane.show(snapshot.queues)
+                self.schedules_pane.show(snapshot.schedules)
         except NoMatches:
             return  # the app is closing and its widgets are gone: nothing to show it on
         self.last_apply_seconds = time.perf_counter() - started
@@ -290,7 +301,7 @@ class QueueApp(QueueIntents, JobEditApp):
         return self.jobs_pane if name == "jobs" else self.dlq_pane
 
     def action_show_pane(self, pane: str) -> None:
-        """Switch to a pane (keys 1-5); leaving unsaved config edits asks first."""
+        """Switch to a pane (keys 1-6); leaving unsaved config edits asks first."""
         if pane not in PANES or pane == self._pane:
             if pane in PANES:
                 self.panes[pane].focus_table()
@@ -305,8 +316,8 @@ class QueueApp(QueueIntents, JobEditApp):
         self.tabs.active = pane
         self.panes[pane].focus_table()
         self.panes[pane].table.reveal_cursor()
-        if pane == "queues":
-            self.refresh_now()  # its figures are read only while it is shown
+        if pane in READ_WHILE_SHOWN:
+            self.refresh_now()  # its rows are read only while it is shown
 
     def action_pane(self, pane: str, action: str) -> None:
         """Run a pane's action from the command palette, showing that pane first."""

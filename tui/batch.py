@@ -123,6 +123,7 @@ class BatchApp(ActionsApp):
                 states=job_filter.states or None,
                 queue=job_filter.queue,
                 search=job_filter.text or None,
+                id_prefix=job_filter.id_prefix or None,
             )
         except QueueError as exc:
             self.call_from_thread(self.say, str(exc), error=True)

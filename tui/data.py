@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuectl.lifecycle import queues, reads
+from queuectl.lifecycle import queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
@@ -22,6 +22,7 @@ from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
 from tui.queuecells import build_queues
+from tui.schedulecells import build_schedules
 
 WINDOW = 500
 """Rows fetched per table: the newest N matching the filter, so 100k jobs cost what 500 do."""
@@ -38,10 +39,12 @@ class JobFilter:
     states: tuple[JobState, ...] = ()
     queue: str | None = None
     text: str = ""
+    id_prefix: str = ""
+    """Ids starting with this (``id:ping:``): a schedule's fires."""
 
     @property
     def active(self) -> bool:
-        return bool(self.states or self.queue or self.text)
+        return bool(self.states or self.queue or self.text or self.id_prefix)
 
     def describe(self) -> str:
         parts = []
@@ -49,19 +52,22 @@ class JobFilter:
             parts.append("state:" + ",".join(s.value for s in self.states))
         if self.queue:
             parts.append(f"queue:{self.queue}")
+        if self.id_prefix:
+            parts.append(f"id:{self.id_prefix}")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
 
 
 def parse_filter(text: str) -> JobFilter:
-    """``state:failed,dead queue:mail backup`` → states, queue and free text.
+    """``state:failed,dead queue:mail id:nightly: backup`` → states, queue, id prefix, free text.
 
     Raises:
         ValueError: an unknown state name (the message lists the valid ones).
     """
     states: list[JobState] = []
     queue_name: str | None = None
+    id_prefix = ""
     words: list[str] = []
     for token in text.split():
         lowered = token.lower()
@@ -74,9 +80,11 @@ def parse_filter(text: str) -> JobFilter:
                     raise ValueError(f"unknown state {name!r}; use one of {valid}") from None
         elif lowered.startswith("queue:") and len(token) > 6:
             queue_name = token[6:]
+        elif lowered.startswith("id:") and len(token) > 3:
+            id_prefix = token[3:]
         else:
             words.append(token)
-    return JobFilter(tuple(dict.fromkeys(states)), queue_name, " ".join(words))
+    return JobFilter(tuple(dict.fromkeys(states)), queue_name, " ".join(words), id_prefix)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class Request:
     limit: int = WINDOW
     queues: bool = False
     """Read every queue's figures (the Queues pane is shown): a pass over all jobs."""
+    schedules: bool = False
+    """Read the schedules (the Schedules pane is shown)."""
     previous: Snapshot | None = field(default=None, repr=False)
     """The last snapshot applied: its unchanged cells are reused, its largest state not counted.
 
@@ -125,6 +135,8 @@ class Snapshot:
     """Paused and limited queues (the header marks the paused ones)."""
     queues: TableData | None = None
     """The Queues pane's rows, when the request asked for them."""
+    schedules: TableData | None = None
+    """The Schedules pane's rows, when the request asked for them."""
     queue_names: frozenset[str] = frozenset({"default"})
     """Queues of the jobs read (the windows), the steered ones and ``default``: the forms
     suggest them."""
@@ -155,7 +167,7 @@ RECENT_WORKERS = 3600.0
 
 def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
     """How many jobs match, from the state counts, when the filter is by state alone."""
-    if job_filter.queue or job_filter.text:
+    if job_filter.queue or job_filter.text or job_filter.id_prefix:
         return None
     if job_filter.states:
         return sum(counts[state.value] for state in job_filter.states)
@@ -168,6 +180,7 @@ def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[
         states=job_filter.states or None,
         queue=job_filter.queue,
         search=job_filter.text or None,
+        id_prefix=job_filter.id_prefix or None,
         limit=limit,
         total=total,
         fields=WINDOW_FIELDS,
@@ -250,6 +263,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             spark = throughput(now)
             steered = queues.steered()
             figures = queues.figures(now=now, sparkline=True) if request.queues else None
+            planned = schedules.list_schedules() if request.schedules else None
     finally:
         if not database.is_closed():
             database.close()
@@ -293,6 +307,10 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         if figures is None
         else build_queues(figures, previous.queues if previous is not None else None),
     )
+    if planned is not None:
+        snapshot.schedules = build_schedules(
+            planned, now, previous.schedules if previous is not None else None
+        )
     snapshot.queue_names = frozenset(
         {"default"}
         | {r["queue"] for r in jobs_rows}

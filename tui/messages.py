@@ -27,6 +27,9 @@ Action = Literal[
     "toggle_pause_queue",
     "limit_queue",
     "queue_jobs",
+    "toggle_pause_schedule",
+    "run_schedule",
+    "schedule_jobs",
 ]
 
 

@@ -11,6 +11,7 @@ import click
 from queuectl import __version__
 from queuectl.cli import complete
 from queuectl.cli.common import AppContext, QueuectlGroup, db_option
+from queuectl.cli.cron import COMMANDS as CRON_COMMANDS
 from queuectl.cli.dlq import dlq
 from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
 from queuectl.cli.jobs import COMMANDS as JOB_COMMANDS
@@ -54,6 +55,7 @@ for command in (
     config,
     *WORKER_COMMANDS,
     *QUEUE_COMMANDS,
+    *CRON_COMMANDS,
     web,
 ):
     cli.add_command(command)

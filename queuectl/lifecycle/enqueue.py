@@ -95,7 +95,7 @@ def enqueue_many(
     """
     now = time.time() if now is None else now
     cwd = cwd or os.getcwd()
-    _check_directories(specs, warn)
+    check_directories(specs, warn)
     insert = sql.insert_jobs_sql(database.obj.param)
     with write_transaction():
         advisory_lock("enqueue")  # PostgreSQL: one enqueue numbers its jobs at a time
@@ -126,7 +126,7 @@ def _next_seq() -> int:
     return (last or 0) + 1
 
 
-def _check_directories(specs: Sequence[JobSpec], warn: Callable[[str], None] | None) -> None:
+def check_directories(specs: Sequence[JobSpec], warn: Callable[[str], None] | None) -> None:
     """Refuse (SQLite) or report (PostgreSQL) a given ``cwd`` that is not a directory here."""
     missing: dict[str, int] = {}
     for position, spec in enumerate(specs, start=1):

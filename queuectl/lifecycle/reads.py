@@ -53,9 +53,11 @@ def matching_jobs(
     queue: str | None = None,
     search: str | None = None,
     with_output: bool = True,
+    id_prefix: str | None = None,
 ) -> peewee.ModelSelect:
     """The jobs a filter selects, unordered: in ``states``, in ``queue``, and whose id or
-    command contains ``search`` (ASCII case ignored; ``%`` and ``_`` taken literally).
+    command contains ``search`` (ASCII case ignored; ``%`` and ``_`` taken literally),
+    and whose id starts with ``id_prefix`` (a schedule's fires: ``NAME:``).
 
     ``with_output=False`` leaves out the output column.
     """
@@ -66,6 +68,8 @@ def matching_jobs(
         query = query.where(Job.queue == queue)
     if search:
         query = query.where(Job.command.contains(search) | Job.id.contains(search))
+    if id_prefix:
+        query = query.where(Job.id.startswith(id_prefix))
     return query
 
 
@@ -99,10 +103,12 @@ def matching_ids(
     states: Sequence[JobState] | None = None,
     queue: str | None = None,
     search: str | None = None,
+    id_prefix: str | None = None,
 ) -> list[str]:
     """The id of every job a filter selects (``list``'s filter, unlimited), newest first:
     what "act on everything matching" captures, however many there are."""
-    query = matching_jobs(states=states, queue=queue, search=search).select(Job.id)
+    query = matching_jobs(states=states, queue=queue, search=search, id_prefix=id_prefix)
+    query = query.select(Job.id)
     return [job_id for (job_id,) in _newest_first(query).tuples()]
 
 
@@ -119,6 +125,7 @@ def jobs_window(
     limit: int,
     total: int | None = None,
     fields: Sequence[str] = WINDOW_FIELDS,
+    id_prefix: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """The newest ``limit`` jobs ``list_jobs`` would return, as plain dicts of ``fields``,
     and how many match in all: what a screen of jobs (the dashboard's panes) shows.
@@ -130,7 +137,8 @@ def jobs_window(
             counts): saves counting them again.
     """
     columns = [getattr(Job, name) for name in fields]
-    query = matching_jobs(states=states, queue=queue, search=search).select(*columns)
+    query = matching_jobs(states=states, queue=queue, search=search, id_prefix=id_prefix)
+    query = query.select(*columns)
     # Straight from the driver's cursor: peewee's ``.dicts()`` runs every value
     # through its field's converter, which changes nothing for these columns and
     # was 40% of a dashboard refresh's query time.

@@ -34,6 +34,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import FORCE, GRACEFUL, Registration
 from queuectl.runtime import executor, procs
 from queuectl.runtime.attempt import AttemptRunner
+from queuectl.runtime.firing import ScheduleFirer
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
 from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timers
@@ -102,6 +103,8 @@ class Worker(AttemptRunner):
             lambda: float(self.settings.get("hook_timeout", 30.0)), environment=self._environment
         )
         """Runs the hooks of the outcomes this worker commits, on a thread of its own."""
+        self.schedules = ScheduleFirer()
+        """Fires the schedules' due ticks (any live worker may; the database picks one)."""
 
     @property
     def id(self) -> str:
@@ -263,7 +266,9 @@ class Worker(AttemptRunner):
         poll = float(self.settings.get("poll_interval", 1.0))
         # Recovery is not due before judge_after (after a pause of our own), so a
         # past next_recover must not turn the wait into a busy loop meanwhile.
-        timeout = self.timers.idle_timeout(now, self._next_due, poll)
+        timeout = min(
+            self.timers.idle_timeout(now, self._next_due, poll), self.schedules.wait_limit(now)
+        )
         assert self.waiter is not None
         changed = self.waiter.wait(timeout, lambda: self.stop_mode is not None)
         if changed or self.clock() >= now + poll:
@@ -327,6 +332,8 @@ class Worker(AttemptRunner):
             request = self.row.stop_request()
             if request is not None:
                 self.request_stop(force=request == FORCE)
+        if self.stop_mode is None and self.schedules.tick(now):
+            self._check_now = True  # it enqueued jobs: look for work without waiting
         if self.stop_mode is not None and not self._stop_announced and job_id is not None:
             # Show "stopping" now, not at the next heartbeat, while the job finishes.
             self._stop_announced = True

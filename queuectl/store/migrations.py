@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from queuectl.errors import DatabaseError
-from queuectl.store.models import SCHEMA_VERSION, Job, QueueSetting, Run, SchemaInfo, database
+from queuectl.store.models import (
+    SCHEMA_VERSION,
+    Job,
+    QueueSetting,
+    Run,
+    Schedule,
+    SchemaInfo,
+    database,
+)
 from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION
 from queuectl.store.transactions import is_postgres
 
@@ -99,6 +107,11 @@ def _add_held_at() -> None:
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def _add_schedules() -> None:
+    """Schema 7 -> 8: ``queuectl_schedule``, the recurring jobs (empty: none yet)."""
+    Schedule.create_table(safe=True)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -108,6 +121,7 @@ def migrate(from_version: int) -> None:
         4: _add_hook_columns,
         5: _add_queue_settings,
         6: _add_held_at,
+        7: _add_schedules,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

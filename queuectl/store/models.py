@@ -32,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -222,6 +222,40 @@ class QueueSetting(BaseModel):
         table_name = "queuectl_queue"
 
 
+class Schedule(BaseModel):
+    """A recurring job: a spec, a zone and a job template, fired by the live workers.
+
+    ``next_fire_at`` is the proof of a fire: a worker fires the tick it read only
+    if its guarded update (``WHERE next_fire_at = the tick``) changes this row, so
+    however many workers and hosts look at once, one of them fires each tick
+    (``lifecycle.schedules``). Schema 8.
+    """
+
+    name = CharField(primary_key=True, max_length=40)
+    spec = TextField()
+    zone = CharField(max_length=64, default="UTC")
+    job = TextField()
+    """The job template: what ``enqueue`` takes, as a JSON object, ``cwd`` filled in."""
+    catchup = DoubleField(default=0.0)
+    """Seconds: after an outage, the latest missed tick this recent is fired once."""
+    overlap = CharField(max_length=8, default="skip")
+    paused = BooleanField(default=False)
+    anchor = DoubleField()
+    """``@every``: the whole second its ticks count from (when added, or its spec edited)."""
+    next_fire_at = DoubleField(null=True)
+    """The next tick not yet handled (fired or skipped); NULL when the spec has no more."""
+    last_fired_at = DoubleField(null=True)
+    """The tick of the latest fire (or the time of the latest ``cron run``)."""
+    last_job_id = CharField(max_length=64, null=True)
+    skipped = IntegerField(default=0)
+    """Ticks not fired: missed while no worker was alive, or overlapping a running fire."""
+    created_at = DoubleField()
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "queuectl_schedule"
+
+
 class SchemaInfo(BaseModel):
     """Facts about the database itself: today only the schema version."""
 
@@ -232,7 +266,15 @@ class SchemaInfo(BaseModel):
         table_name = "queuectl_meta"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaInfo, Setting, Job, Run, Worker, QueueSetting)
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    SchemaInfo,
+    Setting,
+    Job,
+    Run,
+    Worker,
+    QueueSetting,
+    Schedule,
+)
 
 __all__ = [
     "ALL_MODELS",
@@ -245,6 +287,7 @@ __all__ = [
     "QueueSetting",
     "Run",
     "RunOutcome",
+    "Schedule",
     "SchemaInfo",
     "Setting",
     "Worker",

@@ -22,6 +22,12 @@ def test_parse_filter_terms() -> None:
     assert not parse_filter("   ").active
 
 
+def test_an_id_prefix_filter_round_trips() -> None:
+    parsed = parse_filter("id:nightly: state:failed")
+    assert parsed.id_prefix == "nightly:" and parsed.active
+    assert parse_filter(parsed.describe()) == parsed
+
+
 def test_parse_filter_rejects_unknown_state() -> None:
     with pytest.raises(ValueError, match="unknown state 'nope'"):
         parse_filter("state:nope")

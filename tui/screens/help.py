@@ -18,6 +18,7 @@ from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.queues import QueuesPane
+from tui.panes.schedules import SchedulesPane
 from tui.panes.table import KeyedTable
 from tui.panes.workers import WorkersPane
 from tui.screens import close
@@ -79,6 +80,7 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
         ("Workers pane (3)", list(WorkersPane.BINDINGS)),
         ("Config pane (4)", [*ConfigPane.BINDINGS, Binding("escape", "abandon", "Drop the edit")]),
         ("Queues pane (5)", list(QueuesPane.BINDINGS)),
+        ("Schedules pane (6)", list(SchedulesPane.BINDINGS)),
         (
             "Job detail (enter)",
             [*JobDetailScreen.BINDINGS, Binding("up,down", "pick_run", "Pick a run")],

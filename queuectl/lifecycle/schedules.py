@@ -1,0 +1,476 @@
+"""Recurring jobs: schedules added, edited and steered, and their due ticks fired.
+
+Every live worker calls ``fire_due`` about once a second (no extra daemon). One
+job per tick, however many workers and hosts look at once, is proven by the
+database twice over: a fire advances the schedule's ``next_fire_at`` with a
+guarded update (``WHERE next_fire_at = the tick it read``) that changes one row
+for one worker only, and the job's id names the tick (``NAME:20261203T143000Z``),
+so a second insert of it would be refused as a duplicate id. Which ticks to fire
+is ``cronspec.plan``'s pure decision; each schedule's fire is one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import peewee
+
+from queuectl.cronspec import (
+    TEMPLATE_FORBIDDEN_KEYS,
+    Rule,
+    catchup_window,
+    overlap_policy,
+    parse_rule,
+    plan,
+    schedule_name,
+    tick_id,
+    zone_name,
+)
+from queuectl.errors import DuplicateJobId, DuplicateSchedule, ScheduleNotFound, ValidationError
+from queuectl.jobspec import JobSpec, parse_spec, parse_template
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.states import ACTIVE_STATES
+from queuectl.store.boundary import translated
+from queuectl.store.models import Job, Schedule
+from queuectl.store.transactions import write_transaction
+from queuectl.timeutil import iso, json_time
+
+ON_TIME_GRACE = 15.0
+"""Seconds a tick may be late and still count as on time. Live workers fire within
+about a second; a tick older than this passed while no worker could fire it, and only
+``--catchup`` brings it back."""
+
+_RUN_SUFFIX = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A schedule as ``cron list``/``show`` and the dashboard show it."""
+
+    name: str
+    spec: str
+    zone: str
+    paused: bool
+    next_fire_at: float | None
+    last_fired_at: float | None
+    last_job_id: str | None
+    last_job_state: str | None
+    """The state of the last fire's job; ``None`` also when it was deleted since."""
+    skipped: int
+    catchup: float
+    overlap: str
+    job: dict[str, object]
+    explained: str
+
+    def record(self) -> dict[str, object]:
+        """The ``cron list --json`` shape."""
+        return {
+            "name": self.name,
+            "spec": self.spec,
+            "tz": self.zone,
+            "paused": self.paused,
+            "next_fire_at": json_time(self.next_fire_at),
+            "last_fired_at": json_time(self.last_fired_at),
+            "last_job_id": self.last_job_id,
+            "last_job_state": self.last_job_state,
+            "skipped": self.skipped,
+        }
+
+    def detail(self) -> dict[str, object]:
+        """The ``cron show --json`` shape: the list's, with the rule and the job template."""
+        return {
+            **self.record(),
+            "description": self.explained,
+            "catchup": self.catchup,
+            "overlap": self.overlap,
+            "job": self.job,
+        }
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One tick handled by ``fire_due``: a job enqueued, or ticks skipped (and why)."""
+
+    name: str
+    tick: float
+    job_id: str | None = None
+    skipped: int = 0
+    reason: str = ""
+    overlapping: bool = False
+    """Skipped by ``--overlap skip``, as asked (not a miss)."""
+
+
+@dataclass
+class FireReport:
+    """What one ``fire_due`` pass did, and when the next tick of any schedule is due."""
+
+    fires: list[Fire] = field(default_factory=list)
+    next_at: float | None = None
+
+    @property
+    def enqueued(self) -> list[str]:
+        return [fire.job_id for fire in self.fires if fire.job_id is not None]
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _rule(row: Schedule) -> Rule:
+    return parse_rule(row.spec, row.zone, anchor=row.anchor)
+
+
+def _view(row: Schedule, state: str | None) -> ScheduleView:
+    try:
+        explained = _rule(row).explain()
+    except ValidationError:
+        explained = row.spec
+    return ScheduleView(
+        name=row.name,
+        spec=row.spec,
+        zone=row.zone,
+        paused=bool(row.paused),
+        next_fire_at=row.next_fire_at,
+        last_fired_at=row.last_fired_at,
+        last_job_id=row.last_job_id,
+        last_job_state=state,
+        skipped=row.skipped,
+        catchup=row.catchup,
+        overlap=row.overlap,
+        job=json.loads(row.job),
+        explained=explained,
+    )
+
+
+def _states(job_ids: list[str]) -> dict[str, str]:
+    if not job_ids:
+        return {}
+    query = Job.select(Job.id, Job.state).where(Job.id.in_(job_ids)).tuples()
+    return dict(query)
+
+
+@translated
+def list_schedules() -> list[ScheduleView]:
+    """Every schedule by name, with its last fire's job state."""
+    rows = list(Schedule.select().order_by(Schedule.name))
+    states = _states([row.last_job_id for row in rows if row.last_job_id])
+    return [_view(row, states.get(row.last_job_id or "")) for row in rows]
+
+
+@translated
+def get(name: str) -> ScheduleView:
+    """One schedule. Raises ``ScheduleNotFound``."""
+    row = _row(name)
+    return _view(row, _states([row.last_job_id] if row.last_job_id else []).get(row.last_job_id))
+
+
+def _row(name: str) -> Schedule:
+    row = Schedule.get_or_none(Schedule.name == name)
+    if row is None:
+        raise ScheduleNotFound(name)
+    return row
+
+
+@translated
+def upcoming(name: str, count: int) -> list[float]:
+    """The schedule's next ``count`` ticks, from the stored next one (``cron show``)."""
+    row = _row(name)
+    if row.next_fire_at is None:
+        return []
+    ticks = [row.next_fire_at]
+    for tick in _rule(row).ticks_after(row.next_fire_at):
+        if len(ticks) >= count:
+            break
+        ticks.append(tick)
+    return ticks
+
+
+# --- changing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A validated ``cron add``/``edit``: ``None`` fields are left as they are."""
+
+    spec: str | None = None
+    zone: str | None = None
+    job: dict[str, object] | None = None
+    catchup: float | None = None
+    overlap: str | None = None
+
+
+def validate(
+    *,
+    spec: str | None = None,
+    zone: str | None = None,
+    job: str | None = None,
+    catchup: object = None,
+    overlap: str | None = None,
+    cwd: str | None = None,
+) -> Change:
+    """Check every field a user typed, before the database is even opened.
+
+    The job is validated exactly as ``enqueue`` validates it (``jobspec``), less
+    the keys a schedule sets itself; a missing ``cwd`` becomes ``cwd`` (the
+    directory the command ran in). Whether that directory exists is checked by
+    ``add``/``edit``, as enqueue checks it, once the backend is known.
+
+    Raises:
+        ValidationError: the first bad field, in one line.
+    """
+    zone = zone_name(zone) if zone is not None else None
+    if spec is not None:
+        parse_rule(spec, zone or "UTC")
+        spec = " ".join(spec.split())
+    template = None
+    if job is not None:
+        template, _ = parse_template(job, forbidden=TEMPLATE_FORBIDDEN_KEYS)
+        template.setdefault("cwd", os.path.abspath(cwd or os.getcwd()))
+    return Change(
+        spec=spec,
+        zone=zone,
+        job=template,
+        catchup=catchup_window(catchup) if catchup is not None else None,
+        overlap=overlap_policy(overlap) if overlap is not None else None,
+    )
+
+
+def _check_cwd(change: Change, warn: Callable[[str], None] | None) -> None:
+    """The job's ``cwd`` refused (SQLite) or warned about (PostgreSQL) as enqueue does."""
+    if change.job is not None:
+        spec = JobSpec(command="true", cwd=str(change.job["cwd"]))
+        enqueuing.check_directories([spec], warn)
+
+
+@translated
+def add(
+    name: str,
+    change: Change,
+    *,
+    now: float | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ScheduleView:
+    """Store a new schedule; its first tick is the first after ``now``.
+
+    Raises:
+        ValidationError: a bad name, a change without a spec or a job, or (SQLite)
+            a ``cwd`` that is not a directory here.
+        DuplicateSchedule: the name is in use (exit 1); nothing changes.
+    """
+    name = schedule_name(name)
+    if change.spec is None or change.job is None:
+        raise ValidationError("a schedule needs a spec and a job")
+    _check_cwd(change, warn)
+    now = time.time() if now is None else now
+    zone = change.zone or "UTC"
+    rule = parse_rule(change.spec, zone, anchor=now)
+    with write_transaction():
+        if Schedule.get_or_none(Schedule.name == name) is not None:
+            raise DuplicateSchedule(f"a schedule named {name!r} already exists")
+        Schedule.create(
+            name=name,
+            spec=change.spec,
+            zone=zone,
+            job=json.dumps(change.job, ensure_ascii=False),
+            catchup=change.catchup or 0.0,
+            overlap=change.overlap or "skip",
+            anchor=rule.anchor,
+            next_fire_at=rule.next_after(now),
+            created_at=now,
+            updated_at=now,
+        )
+    return get(name)
+
+
+@translated
+def edit(
+    name: str,
+    change: Change,
+    *,
+    now: float | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ScheduleView:
+    """Change a schedule; a new spec or zone starts its ticks afresh from ``now``."""
+    now = time.time() if now is None else now
+    _check_cwd(change, warn)
+    with write_transaction():
+        row = _row(name)
+        updates: dict[object, object] = {Schedule.updated_at: now}
+        if change.spec is not None or change.zone is not None:
+            rule = parse_rule(change.spec or row.spec, change.zone or row.zone, anchor=now)
+            updates.update(
+                {
+                    Schedule.spec: rule.text,
+                    Schedule.zone: rule.zone,
+                    Schedule.anchor: rule.anchor,
+                    Schedule.next_fire_at: rule.next_after(now),
+                }
+            )
+        if change.job is not None:
+            updates[Schedule.job] = json.dumps(change.job, ensure_ascii=False)
+        if change.catchup is not None:
+            updates[Schedule.catchup] = change.catchup
+        if change.overlap is not None:
+            updates[Schedule.overlap] = change.overlap
+        Schedule.update(updates).where(Schedule.name == name).execute()
+    return get(name)
+
+
+@translated
+def remove(name: str) -> ScheduleView:
+    """Delete a schedule; the jobs it fired stay. Returns it as it was."""
+    with write_transaction():
+        view = get(name)
+        Schedule.delete().where(Schedule.name == name).execute()
+    return view
+
+
+@translated
+def pause(name: str, *, now: float | None = None) -> ScheduleView:
+    """Fire no tick until resumed; ticks meanwhile are not fired later (nor counted)."""
+    now = time.time() if now is None else now
+    with write_transaction():
+        _row(name)
+        Schedule.update(paused=True, updated_at=now).where(Schedule.name == name).execute()
+    return get(name)
+
+
+@translated
+def resume(name: str, *, now: float | None = None) -> ScheduleView:
+    """Fire again from the first tick after ``now``."""
+    now = time.time() if now is None else now
+    with write_transaction():
+        row = _row(name)
+        next_fire_at = row.next_fire_at
+        if row.paused:
+            next_fire_at = _rule(row).next_after(now)
+        Schedule.update(paused=False, next_fire_at=next_fire_at, updated_at=now).where(
+            Schedule.name == name
+        ).execute()
+    return get(name)
+
+
+@translated
+def run_now(name: str, *, now: float | None = None) -> str:
+    """Enqueue one job now, outside the schedule; returns its id.
+
+    The id is the tick id of ``now`` plus ``.runXX``, so it never collides with a
+    tick's. The overlap policy does not apply: the user asked for this one.
+    """
+    now = time.time() if now is None else now
+    with write_transaction():
+        row = _row(name)
+        for _ in range(8):
+            suffix = "".join(secrets.choice(_RUN_SUFFIX) for _ in range(2))
+            job_id = f"{tick_id(name, now)}.run{suffix}"
+            try:
+                _enqueue(row, job_id, now, now)
+            except DuplicateJobId:
+                continue
+            break
+        else:  # pragma: no cover - 1,024 suffixes a second
+            raise DuplicateSchedule(f"too many runs of {name!r} this second; try again")
+        Schedule.update(last_fired_at=now, last_job_id=job_id).where(
+            Schedule.name == name
+        ).execute()
+    return job_id
+
+
+def _enqueue(row: Schedule, job_id: str, tick: float, now: float) -> None:
+    """The template as a job named ``job_id``, with the schedule's two variables."""
+    template = json.loads(row.job)
+    spec: JobSpec = parse_spec(template)
+    env = {**(spec.env or {}), "QUEUECTL_CRON_NAME": row.name, "QUEUECTL_CRON_TS": iso(tick)}
+    spec = dataclasses.replace(spec, id=job_id, env=env)
+    with write_transaction():  # a savepoint: a refused job leaves the schedule's update
+        enqueuing.enqueue_many([spec], now=now, cwd=spec.cwd)
+
+
+# --- firing -----------------------------------------------------------------------------
+
+
+@translated
+def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireReport:
+    """Fire every unpaused schedule's due ticks; called by each live worker about once a second.
+
+    Returns:
+        What was fired or skipped, and the next tick of any schedule (the worker
+        wakes for it).
+    """
+    now = time.time() if now is None else now
+    report = FireReport()
+    due = (
+        Schedule.select(Schedule.name)
+        .where((Schedule.paused == False) & (Schedule.next_fire_at <= now))  # noqa: E712
+        .order_by(Schedule.next_fire_at)
+        .tuples()
+    )
+    for (name,) in list(due):
+        report.fires.extend(_fire_one(name, now, grace))
+    report.next_at = (
+        Schedule.select(peewee.fn.MIN(Schedule.next_fire_at))
+        .where(Schedule.paused == False)  # noqa: E712
+        .scalar()
+    )
+    return report
+
+
+def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
+    """One schedule's due ticks, in one transaction that only one worker's update wins."""
+    with write_transaction():
+        row = Schedule.get_or_none(Schedule.name == name)
+        if row is None or row.paused or row.next_fire_at is None or row.next_fire_at > now:
+            return []  # another worker was first, or a user changed it meanwhile
+        try:
+            rule = _rule(row)
+        except ValidationError:
+            return []  # a spec this version cannot read: left as it is, not fired
+        decided = plan(rule, row.next_fire_at, now, catchup=row.catchup, grace=grace)
+        won = (
+            Schedule.update(next_fire_at=decided.next_fire_at, updated_at=now)
+            .where((Schedule.name == name) & (Schedule.next_fire_at == row.next_fire_at))
+            .execute()
+        )
+        if won != 1:
+            return []  # the proof: another worker advanced this schedule first
+        fires: list[Fire] = []
+        skipped = decided.skipped
+        if skipped:
+            fires.append(Fire(name, row.next_fire_at, skipped=skipped, reason="missed"))
+        last_job_id, last_fired_at = row.last_job_id, row.last_fired_at
+        for tick in decided.fire:
+            if row.overlap == "skip" and _active(last_job_id):
+                skipped += 1
+                reason = f"{last_job_id} still active"
+                fires.append(Fire(name, tick, skipped=1, reason=reason, overlapping=True))
+                continue
+            job_id = tick_id(name, tick)
+            try:
+                _enqueue(row, job_id, tick, now)
+            except DuplicateJobId:
+                pass  # fired already (a schedule removed and added again): still one job
+            except ValidationError as exc:  # its cwd vanished (SQLite): the job could only fail
+                skipped += 1
+                fires.append(Fire(name, tick, skipped=1, reason=str(exc)))
+                continue
+            else:
+                fires.append(Fire(name, tick, job_id=job_id))
+            last_job_id, last_fired_at = job_id, tick
+        Schedule.update(
+            last_job_id=last_job_id,
+            last_fired_at=last_fired_at,
+            skipped=Schedule.skipped + skipped,
+        ).where(Schedule.name == name).execute()
+    return fires
+
+
+def _active(job_id: str | None) -> bool:
+    if job_id is None:
+        return False
+    state = Job.select(Job.state).where(Job.id == job_id).scalar()
+    return state in ACTIVE_STATES

@@ -1,0 +1,144 @@
+"""``queuectl cron``: the commands, their ``--json`` and every error's one line and exit code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queuectl.lifecycle import schedules
+from queuectl.store import db
+from queuectl.store.models import Job
+from tests.conftest import dump
+
+JOB = '{"command": "echo hi", "queue": "ops"}'
+LIST_KEYS = {
+    "name",
+    "spec",
+    "tz",
+    "paused",
+    "next_fire_at",
+    "last_fired_at",
+    "last_job_id",
+    "last_job_state",
+    "skipped",
+}
+
+
+def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
+    added = run("cron", "add", "nightly", "30 2 * * *", JOB, "--tz", "Europe/Berlin").stdout
+    assert added.startswith(
+        "schedule nightly added: 30 2 * * * (At 02:30 every day, Europe/Berlin); next fire "
+    )
+    run("cron", "add", "ping", "@every 30s", JOB, "--catchup", "5m", "--overlap", "allow")
+    listed = json.loads(run("cron", "list", "--json").stdout)
+    assert [(s["name"], s["spec"], s["tz"], s["paused"]) for s in listed] == [
+        ("nightly", "30 2 * * *", "Europe/Berlin", False),
+        ("ping", "@every 30s", "UTC", False),
+    ]
+    assert set(listed[0]) == LIST_KEYS
+    assert listed[0]["next_fire_at"].endswith(":30:00.000Z")  # 02:30 Berlin is :30 in UTC
+    table = run("cron", "list").stdout.splitlines()
+    header = "NAME SPEC TZ NEXT LAST LAST JOB STATE SKIPPED"
+    assert table[0].split() == header.split()
+    shown = json.loads(run("cron", "show", "ping", "--json").stdout)
+    assert (shown["catchup"], shown["overlap"], shown["description"]) == (
+        300.0,
+        "allow",
+        "Every 30s",
+    )
+    assert shown["job"]["queue"] == "ops" and len(shown["upcoming"]) == 3
+    assert "spec        @every 30s (Every 30s)" in run("cron", "show", "ping").stdout
+
+    assert run("cron", "pause", "ping").stdout.endswith("; paused\n")
+    assert json.loads(run("cron", "resume", "ping", "--json").stdout)["paused"] is False
+    job_id = run("cron", "run", "ping").stdout.strip()
+    assert job_id.startswith("ping:") and ".run" in job_id
+    db.open_database(db_url)
+    assert Job.get_by_id(job_id).queue == "ops"
+    db.close_database()
+    assert json.loads(run("cron", "show", "ping", "--json").stdout)["last_job_state"] == "pending"
+
+    edited = run("cron", "edit", "ping", "--spec", "@hourly", "--overlap", "skip").stdout
+    assert edited.startswith(
+        "schedule ping changed: @hourly (At the start of every hour, UTC); next fire "
+    )
+    assert run("cron", "remove", "ping").stdout == (
+        "schedule ping removed (the jobs it fired stay)\n"
+    )
+    assert [s["name"] for s in json.loads(run("cron", "list", "--json").stdout)] == ["nightly"]
+
+
+def test_an_empty_list_says_how_to_add_one(run_sqlite):
+    assert run_sqlite("cron", "list").stdout.startswith("no schedules yet")
+    assert run_sqlite("cron", "list", "--json").stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("x", "61 * * * *", JOB), "invalid cron spec '61 * * * *': bad minute"),
+        (("x", "0 0 31 2 *", JOB), "invalid cron spec '0 0 31 2 *': bad day-of-month"),
+        (("x", "* * *", JOB), "has 3"),
+        (("x", "@every 0s", JOB), "@every must be at least 1s"),
+        (("x", "@sometimes", JOB), "unknown schedule '@sometimes'"),
+        (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (("x", "@daily", "{"), "invalid JSON"),
+        (("x", "@daily", '{"cmd": "a"}'), "unknown key 'cmd'"),
+        (("x", "@daily", '{"command": "a", "id": "z"}'), 'may not set "id"'),
+        (("x", "@daily", '{"command": "a", "delay": 5}'), 'may not set "delay"'),
+        (("x", "@daily", '{"command": "a", "priority": "hi"}'), '"priority" must be an integer'),
+        (("x", "@daily", '{"command": "a", "cwd": "/nonexistent/dir"}'), "not a directory"),
+        (("bad name!", "@daily", JOB), "a schedule name must be 1-40 characters"),
+        (("x", "@daily", JOB, "--catchup", "5 m"), "--catchup must be"),
+        (("x", "@daily", JOB, "--overlap", "maybe"), "'maybe' is not one of 'skip', 'allow'"),
+        (("x", "@daily"), "Missing argument 'JOB-JSON'"),
+    ],
+)
+def test_bad_add_is_one_line_exit_2_and_stores_nothing(run_sqlite, db_path, args, message):
+    run_sqlite("cron", "add", "kept", "@daily", JOB)
+    before = dump(db_path)
+    result = run_sqlite("cron", "add", *args, ok=False)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert dump(db_path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("add", "kept", "@hourly", JOB), 1, "a schedule named 'kept' already exists"),
+        (("show", "nope"), 1, "no schedule named 'nope'"),
+        (("pause", "nope"), 1, "no schedule named 'nope'"),
+        (("resume", "nope"), 1, "no schedule named 'nope'"),
+        (("run", "nope"), 1, "no schedule named 'nope'"),
+        (("remove", "nope"), 1, "no schedule named 'nope'"),
+        (("edit", "nope", "--tz", "UTC"), 1, "no schedule named 'nope'"),
+        (("edit", "kept"), 2, "nothing to change"),
+        (("edit", "kept", "--spec", "0 0 30 2 *"), 2, "bad day-of-month"),
+        (("edit", "kept", "--tz", "Nowhere/Land"), 2, "unknown time zone"),
+        (("edit", "kept", "--job", '{"command": 5}'), 2, '"command" must be a string'),
+    ],
+)
+def test_conflicts_exit_1_and_bad_edits_exit_2_changing_nothing(
+    run_sqlite, db_path, args, code, message
+):
+    run_sqlite("cron", "add", "kept", "@daily", JOB)
+    before = dump(db_path)
+    result = run_sqlite("cron", *args, ok=False)
+    assert result.exit_code == code, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert dump(db_path) == before
+
+
+def test_a_fired_job_shows_in_list_with_its_state(run_sqlite, db_path):
+    run_sqlite("cron", "add", "tick", "@every 5s", JOB)
+    db.open_database(db_path)
+    due = schedules.get("tick").next_fire_at
+    [job_id] = schedules.fire_due(due).enqueued
+    db.close_database()
+    [entry] = json.loads(run_sqlite("cron", "list", "--json").stdout)
+    assert (entry["last_job_id"], entry["last_job_state"]) == (job_id, "pending")
+    assert job_id in run_sqlite("list").stdout

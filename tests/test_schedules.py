@@ -1,0 +1,305 @@
+"""Schedules with an injected clock: ticks, @every, catch-up, overlap, DST, pause, one fire.
+
+``fire_due(now)`` is what every live worker calls; here the tests call it with
+the times they choose, as a worker that woke for each tick would, so a year of
+ticks takes milliseconds and nothing waits on the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from queuectl import cronspec
+from queuectl.errors import DuplicateSchedule, ScheduleNotFound, ValidationError
+from queuectl.jobspec import env_from_json
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import schedules
+from queuectl.store import db
+from queuectl.store.models import Job, JobState, RunOutcome
+from tests.conftest import T0, dump, end_attempt
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(*args: int) -> float:
+    return datetime(*args, tzinfo=BERLIN).timestamp()
+
+
+def utc(*args: int) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+def add(name: str, spec: str, *, now: float = T0, job: str = '{"command": "true"}', **opts):
+    return schedules.add(name, schedules.validate(spec=spec, job=job, **opts), now=now)
+
+
+def fired(name: str) -> list[str]:
+    return sorted(job.id for job in Job.select().where(Job.id.startswith(f"{name}:")))
+
+
+def run_clock(until: float, *, start: float = T0) -> None:
+    """Call ``fire_due`` at every tick from ``start`` to ``until``, as woken workers do."""
+    now = start
+    while True:
+        report = schedules.fire_due(now)
+        if report.next_at is None or report.next_at > until:
+            return
+        now = report.next_at
+
+
+# --- the rules, pure --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("61 * * * *", "invalid cron spec '61 * * * *': bad minute"),
+        ("0 0 31 2 *", "bad day-of-month"),
+        ("0 0 30 2 *", "bad day-of-month"),
+        ("* * *", "has 3"),
+        ("@every 0s", "at least 1s"),
+        ("@every 1.5s", "whole number of seconds"),
+        ("@every", "needs a duration"),
+        ("@every soon", "duration like"),
+        ("@often", "unknown schedule '@often'"),
+        ("", "must not be empty"),
+    ],
+)
+def test_bad_specs_are_refused_in_one_line(spec, message):
+    with pytest.raises(ValidationError, match=message.replace("*", r"\*")) as caught:
+        cronspec.parse_rule(spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_cron_ticks_aliases_and_six_fields_with_seconds_first():
+    start = utc(2026, 12, 3, 14, 29, 50)
+    rule = cronspec.parse_rule("*/15 * * * *")
+    assert rule.next_after(start) == utc(2026, 12, 3, 14, 30)
+    seconds = cronspec.parse_rule("*/20 * * * * *")
+    ticks = seconds.ticks_after(start)
+    assert [next(ticks) for _ in range(3)] == [utc(2026, 12, 3, 14, 30, s) for s in (0, 20, 40)]
+    assert cronspec.parse_rule("@hourly").next_after(start) == utc(2026, 12, 3, 15)
+    assert cronspec.parse_rule("@daily").next_after(start) == utc(2026, 12, 4)
+    assert cronspec.tick_id("nightly", utc(2026, 12, 3, 14, 30)) == "nightly:20261203T143000Z"
+
+
+def test_every_counts_from_its_anchor_second():
+    rule = cronspec.parse_rule("@every 1h30m", anchor=T0 + 0.7)
+    assert rule.every == 5400 and rule.anchor == T0
+    assert rule.next_after(T0) == T0 + 5400
+    assert rule.next_after(T0 + 5400) == T0 + 10800
+    assert rule.explain() == "Every 1h30m"
+
+
+def test_cronsim_explains_the_spec_in_words():
+    assert cronspec.parse_rule("30 2 * * *").explain() == "At 02:30 every day"
+    assert cronspec.parse_rule("0 9 * * 1-5").explain() == "At 09:00 on Monday through Friday"
+
+
+def test_zones_and_names_are_checked():
+    assert cronspec.zone_name("Europe/Berlin") == "Europe/Berlin"
+    assert cronspec.zone_name("utc") == "UTC"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        cronspec.zone_name("Mars/Olympus")
+    with pytest.raises(ValidationError, match="1-40 characters"):
+        cronspec.schedule_name("a" * 41)
+
+
+def test_a_missed_tick_older_than_the_grace_is_skipped_unless_within_the_catchup():
+    hourly = cronspec.parse_rule("0 * * * *")
+    due = utc(2026, 12, 3, 10)
+    now = utc(2026, 12, 3, 15, 10)  # five hours and ten minutes later: six ticks missed
+    none = cronspec.plan(hourly, due, now, catchup=0, grace=15)
+    assert none.fire == () and none.skipped == 6 and none.next_fire_at == utc(2026, 12, 3, 16)
+    caught = cronspec.plan(hourly, due, now, catchup=2 * 3600, grace=15)
+    assert caught.fire == (utc(2026, 12, 3, 15),) and caught.skipped == 5
+    too_old = cronspec.plan(hourly, due, now, catchup=300, grace=15)
+    assert too_old.fire == () and too_old.skipped == 6
+    # @every jumps a long outage by arithmetic: a year of seconds, counted exactly.
+    every = cronspec.parse_rule("@every 1s", anchor=T0)
+    year = cronspec.plan(every, T0 + 1, T0 + 1 + 365 * 86400, catchup=0, grace=15)
+    assert year.skipped == 365 * 86400 - 15 and len(year.fire) == 16
+
+
+# --- fires in the database --------------------------------------------------------------
+
+
+def test_every_fires_one_job_per_tick_whoever_asks_and_however_often(opened):
+    add("ping", "@every 30s", job='{"command": "echo hi", "queue": "ops", "priority": 3}')
+    assert schedules.fire_due(T0 + 29).fires == []
+    first = schedules.fire_due(T0 + 30)
+    assert first.enqueued == [cronspec.tick_id("ping", T0 + 30)] and first.next_at == T0 + 60
+    # A second worker asking at the same moment, or a moment later, finds nothing to do.
+    assert schedules.fire_due(T0 + 30).fires == []
+    assert schedules.fire_due(T0 + 30.5).fires == []
+    job = Job.get_by_id("ping:20261118T110710Z")  # T0 + 30 s
+    assert (job.queue, job.priority, job.command) == ("ops", 3, "echo hi")
+    assert env_from_json(job.env) == {
+        "QUEUECTL_CRON_NAME": "ping",
+        "QUEUECTL_CRON_TS": "2026-11-18T11:07:10Z",
+    }
+    view = schedules.get("ping")
+    assert (view.last_job_id, view.last_job_state, view.next_fire_at) == (
+        job.id,
+        "pending",
+        T0 + 60,
+    )
+
+
+def test_a_stale_reader_loses_the_guarded_update(opened, monkeypatch):
+    """Two workers read the schedule at once; the one whose update comes second fires
+    nothing, because the tick it read is no longer the stored one."""
+    add("race", "@every 10s")
+    original = schedules.plan
+    calls = []
+
+    def interleaved(rule, due_at, now, **kwargs):
+        if not calls:
+            calls.append(due_at)
+            # the other worker fires this very tick while we are deciding
+            monkeypatch.setattr(schedules, "plan", original)
+            assert schedules._fire_one("race", now, 15.0)[0].job_id == cronspec.tick_id(
+                "race", T0 + 10
+            )
+        return original(rule, due_at, now, **kwargs)
+
+    monkeypatch.setattr(schedules, "plan", interleaved)
+    # Our own read happened before the other's commit: simulate it with a stale row.
+    row = schedules.Schedule.get_by_id("race")
+    monkeypatch.setattr(schedules.Schedule, "get_or_none", classmethod(lambda cls, *a: row))
+    assert schedules._fire_one("race", T0 + 10, 15.0) == []
+    assert fired("race") == [cronspec.tick_id("race", T0 + 10)]
+
+
+def test_overlap_skip_waits_for_the_last_fire_and_allow_does_not(opened):
+    add("slow", "@every 10s")
+    add("many", "@every 10s", overlap="allow")
+    schedules.fire_due(T0 + 10)
+    schedules.fire_due(T0 + 20)  # slow's first job is still pending: skipped and counted
+    assert fired("slow") == [cronspec.tick_id("slow", T0 + 10)]
+    assert len(fired("many")) == 2
+    assert schedules.get("slow").skipped == 1
+    while claim := claiming.claim("w1", now=T0 + 21):
+        end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0, now=T0 + 22)
+    schedules.fire_due(T0 + 30)
+    assert fired("slow") == [cronspec.tick_id("slow", T0 + 10), cronspec.tick_id("slow", T0 + 30)]
+    assert schedules.get("slow").last_job_state == JobState.PENDING
+
+
+def test_catchup_after_no_worker_was_alive(db_path):
+    db.open_database(db_path)
+    add("hourly", "0 * * * *", now=utc(2026, 12, 3, 9, 30), catchup="2h")
+    add("strict", "0 * * * *", now=utc(2026, 12, 3, 9, 30))
+    schedules.fire_due(utc(2026, 12, 3, 15, 10))  # the first live worker since 09:30
+    assert fired("hourly") == ["hourly:20261203T150000Z"]
+    assert fired("strict") == []
+    assert [schedules.get(n).skipped for n in ("hourly", "strict")] == [5, 6]
+    assert schedules.get("strict").next_fire_at == utc(2026, 12, 3, 16)
+
+
+def test_dst_in_berlin_02_30_fires_once_when_clocks_go_back_and_is_not_lost_going_forward(
+    db_path,
+):
+    db.open_database(db_path)
+    add("back", "30 2 * * *", now=berlin(2026, 10, 24, 12), zone="Europe/Berlin", overlap="allow")
+    run_clock(berlin(2026, 10, 26, 12), start=berlin(2026, 10, 24, 12))
+    # 02:30 happened twice on 2026-10-25 (CEST, then CET): one job, at the first.
+    assert fired("back") == ["back:20261025T003000Z", "back:20261026T013000Z"]
+
+    add("fwd", "30 2 * * *", now=berlin(2026, 3, 28, 12), zone="Europe/Berlin", overlap="allow")
+    run_clock(berlin(2026, 3, 30, 12), start=berlin(2026, 3, 28, 12))
+    # 02:30 did not exist on 2026-03-29: it fires at 03:00 CEST (01:00Z), not never.
+    assert fired("fwd") == ["fwd:20260329T010000Z", "fwd:20260330T003000Z"]
+    assert schedules.get("back").skipped == schedules.get("fwd").skipped == 0
+
+
+def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_tick(opened):
+    add("p", "@every 10s")
+    schedules.pause("p", now=T0 + 5)
+    run_clock(T0 + 100)
+    assert fired("p") == [] and schedules.fire_due(T0 + 100).next_at is None
+    view = schedules.resume("p", now=T0 + 101)
+    assert view.next_fire_at == T0 + 110 and not view.paused
+    schedules.fire_due(T0 + 110)
+    assert fired("p") == [cronspec.tick_id("p", T0 + 110)] and schedules.get("p").skipped == 0
+
+
+def test_run_now_is_outside_the_schedule_and_never_takes_a_ticks_id(opened):
+    add("r", "@every 10s")
+    job_id = schedules.run_now("r", now=T0 + 10)
+    assert (
+        job_id.startswith(cronspec.tick_id("r", T0 + 10) + ".run")
+        and len(job_id) == len("r:") + 16 + 6
+    )
+    assert schedules.fire_due(T0 + 10).fires[0].reason == f"{job_id} still active"
+
+
+def test_edit_remove_and_their_errors(opened):
+    add("e", "@every 10s")
+    with pytest.raises(DuplicateSchedule, match="'e' already exists"):
+        add("e", "@daily")
+    view = schedules.edit("e", schedules.validate(spec="0 12 * * *", zone="Europe/Berlin"), now=T0)
+    assert view.next_fire_at == berlin(2026, 11, 19, 12) and view.zone == "Europe/Berlin"
+    view = schedules.edit("e", schedules.validate(job='{"command": "date"}', overlap="allow"))
+    assert view.job["command"] == "date" and view.overlap == "allow"
+    schedules.remove("e")
+    for action in (schedules.get, schedules.pause, schedules.run_now, schedules.remove):
+        with pytest.raises(ScheduleNotFound, match="no schedule named 'e'"):
+            action("e")
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ('{"command": "x", "id": "mine"}', 'may not set "id"'),
+        ('{"command": "x", "run_at": 5}', 'may not set "run_at"'),
+        ('{"command": "x", "delay": "5s"}', 'may not set "delay"'),
+        ('{"command": "x", "env": {"QUEUECTL_CRON_NAME": "x"}}', "QUEUECTL_CRON_NAME"),
+        ('{"command": ""}', '"command" must not be empty'),
+        ("[1]", "must be a JSON object"),
+        ("{", "invalid JSON"),
+    ],
+)
+def test_a_bad_job_stores_nothing(opened, job, message):
+    before = dump(opened)
+    with pytest.raises(ValidationError, match=message):
+        add("bad", "@daily", job=job)
+    assert dump(opened) == before
+
+
+def test_the_job_template_keeps_the_cwd_it_was_added_in(opened, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    view = add("here", "@every 5s")
+    assert view.job == {"command": "true", "cwd": str(tmp_path)}
+    schedules.fire_due(T0 + 5)
+    assert Job.get_by_id(cronspec.tick_id("here", T0 + 5)).cwd == str(tmp_path)
+    assert json.loads(json.dumps(view.record()))["tz"] == "UTC"
+
+
+def test_the_worker_wakes_for_the_next_tick_and_never_spins_on_a_stuck_one(opened, monkeypatch):
+    from queuectl.runtime.firing import ScheduleFirer
+
+    add("soon", "@every 5s")
+    firer = ScheduleFirer()
+    assert firer.tick(T0) is False and firer.wait_limit(T0) == 1.0
+    assert firer.tick(T0 + 4.5) is False and firer.wait_limit(T0 + 4.5) == 0.5  # the tick
+    assert firer.tick(T0 + 5) is True  # enqueued: the worker looks for work at once
+    # A schedule left due (its spec unreadable here) is looked at once a second, no faster.
+    schedules.Schedule.update(spec="@every nonsense", next_fire_at=T0 + 6).execute()
+    assert firer.tick(T0 + 6) is False and firer.wait_limit(T0 + 6) == 1.0
+
+
+def test_a_missing_cwd_is_refused_on_sqlite_and_warned_about_on_postgres(opened):
+    change = schedules.validate(spec="@daily", job='{"command": "x", "cwd": "/nonexistent/dir"}')
+    warnings: list[str] = []
+    if opened.startswith("postgresql"):
+        schedules.add("elsewhere", change, now=T0, warn=warnings.append)
+        assert "not a directory on this host" in warnings[0]
+    else:
+        with pytest.raises(ValidationError, match="is not a directory on this host"):
+            schedules.add("elsewhere", change, now=T0, warn=warnings.append)
+        assert schedules.list_schedules() == []

@@ -1,0 +1,83 @@
+"""The Schedules pane: every recurring job, when it fires next, how its last fire went."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from tui.cells import TableData
+from tui.columns import ColumnSpec
+from tui.messages import Intent
+from tui.panes.base import TablePane
+
+
+class SchedulesPane(TablePane):
+    """One row per schedule (``lifecycle.schedules``), read while this pane is shown."""
+
+    COLUMNS: ClassVar[list[ColumnSpec]] = [
+        ColumnSpec("name", "Name", min_width=6),
+        ColumnSpec("spec", "Spec", flex=1, flex_min=10),
+        ColumnSpec("zone", "Zone", drop=2),
+        ColumnSpec("next", "Next", min_width=8),
+        ColumnSpec("last", "Last fire", min_width=9),
+        ColumnSpec("state", "Its job", min_width=9),
+        ColumnSpec("skipped", "Skipped", drop=1),
+        ColumnSpec("paused", "Paused"),
+    ]
+    BUTTONS: ClassVar[list[tuple[str, str]]] = [
+        ("Pause/Resume", "toggle_pause"),
+        ("Run now", "run_now"),
+        ("Jobs", "jobs"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "enter", "jobs", "Jobs", show=False, tooltip="The Jobs pane, this schedule's fires"
+        ),
+        Binding("p", "toggle_pause", "Pause/Resume", tooltip="Pause or resume the schedule"),
+        Binding(
+            "t", "run_now", "Run now", tooltip="Enqueue one job now, outside the schedule (asks)"
+        ),
+    ]
+    """Schedule keys: ``p`` and ``t`` act on the highlighted schedule, ``enter`` shows its jobs."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.data: TableData | None = None
+
+    def show(self, data: TableData | None) -> None:
+        """Apply the snapshot's schedules (``None``: not read this time, the pane was hidden)."""
+        if data is None:
+            return
+        self.data = data
+        self.apply_data(data)
+        paused = sum(1 for raw in data.raw.values() if raw["paused"])
+        if not data.total:
+            self.set_status("no schedules yet: queuectl cron add NAME SPEC JOB-JSON")
+        else:
+            self.set_status(f"{data.total} schedules · {paused} paused")
+
+    def _with_schedule(self, action: str) -> None:
+        name = self.highlighted
+        if name is None:
+            self.notify("No schedule is highlighted", severity="warning")
+            return
+        self.post_message(Intent(action, name))  # type: ignore[arg-type]
+
+    def action_toggle_pause(self) -> None:
+        """Pause the highlighted schedule, or resume it if paused."""
+        self._with_schedule("toggle_pause_schedule")
+
+    def action_run_now(self) -> None:
+        """Enqueue one job of the highlighted schedule now (asks, naming it)."""
+        self._with_schedule("run_schedule")
+
+    def action_jobs(self) -> None:
+        """Show the Jobs pane filtered to the highlighted schedule's fires."""
+        self._with_schedule("schedule_jobs")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(Intent("schedule_jobs", event.row_key.value))
