@@ -25,7 +25,7 @@ from textual.widgets import Input
 
 from queuectl.store import db
 from tui.app import QueueApp, make_app
-from tui.demo import seed_demo, seed_history
+from tui.demo import seed_demo, seed_history, seed_schedules
 from tui.screens.metrics import MetricsScreen
 
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
@@ -42,7 +42,9 @@ SHOTS: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [
     ("help", ("question_mark",), SIZE),
     ("marks", ("shift+down", "shift+down", "down", "down", "space", "c"), SIZE),
     ("log-view", ("1", "enter", "settle", "l"), SIZE),
-    ("metrics", ("m", "w"), SIZE),  # last: it adds an hour of history to the demo queue
+    # Last: these add jobs to the demo queue (an hour of history, a schedule's fire).
+    ("metrics", ("m", "w"), SIZE),
+    ("schedules", ("6",), SIZE),
 ]
 """(file name, keys pressed from a fresh app, terminal size) for each screenshot."""
 
@@ -125,6 +127,8 @@ def main(folder: Path) -> None:
         for name, keys, size in SHOTS:
             if name == "metrics":
                 seed_history(NOW)
+            if name == "schedules":
+                seed_schedules(NOW)
             print(asyncio.run(shoot("demo.db", name, keys, size, folder)))
         db.close_database()
         if (shot := shoot_browser(folder)) is not None:

@@ -190,3 +190,29 @@ def seed_history(now: float) -> None:
                 exit_code=1 if failed else 0,
                 output="",
             ).execute()
+
+
+_DEMO_SCHEDULES: tuple[tuple[str, str, str, str], ...] = (
+    # name, spec, zone, command
+    ("nightly-backup", "30 2 * * *", "Europe/Berlin", "pg_dump app | gzip > /backups/nightly.gz"),
+    ("ping", "@every 30s", "UTC", "curl -fsS https://status.example.com/ping"),
+    ("weekday-report", "0 9 * * 1-5", "America/New_York", "python -m reports.daily"),
+    ("cleanup", "@hourly", "UTC", "find /tmp/uploads -mtime +1 -delete"),
+)
+
+
+def seed_schedules(now: float) -> None:
+    """Four schedules for the Schedules pane's pictures: one fired 15 s ago, one paused.
+
+    Apart from ``seed_demo`` because a fire is a job, which would show in the panes'
+    pictures; validated as ``queuectl cron add`` validates them.
+    """
+    from queuectl.lifecycle import schedules
+
+    for name, spec, zone, command in _DEMO_SCHEDULES:
+        change = schedules.validate(
+            spec=spec, zone=zone, job=f'{{"command": "{command}"}}', cwd="/tmp"
+        )
+        schedules.add(name, change, now=now - 45)
+    schedules.fire_due(now - 15)  # ping's tick of 15 s ago
+    schedules.pause("weekday-report", now=now)

@@ -17,7 +17,7 @@ from queuectl.store import db
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, wait_for
 from tui.app import QueueApp, make_app
-from tui.demo import seed_demo, seed_history
+from tui.demo import seed_demo, seed_history, seed_schedules
 from tui.screens.detail import JobDetailScreen
 from tui.screens.new_job import NewJobScreen
 
@@ -238,3 +238,17 @@ def test_queues_pane(snap_compare, demo_app, size: tuple[int, int]) -> None:
         await pilot.pause()
 
     assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
+
+
+def test_schedules_pane_80x24(snap_compare, demo_app) -> None:
+    """Spec in words, zone, countdown, the last fire's job and state, a paused schedule."""
+    seed_schedules(T0)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await keys("6")(pilot)
+        table = demo_app.schedules_pane.table
+        await wait_for(pilot, lambda: table.row_count == 4, "the schedules' rows")
+        await wait_for(pilot, lambda: not demo_app.refreshing, "a settled refresh")
+        await pilot.pause()
+
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=run_before)
