@@ -53,7 +53,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 7
+    assert schema.schema_version() == SCHEMA_VERSION == 8
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -63,8 +63,14 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_7() -> None:
+    """Put an open database back as schema 7 left it: no slots column on workers."""
+    database.execute_sql("ALTER TABLE queuectl_worker DROP COLUMN slots")
+
+
 def _as_schema_6() -> None:
     """Put an open database back as schema 6 left it: no held_at or tty columns on jobs."""
+    _as_schema_7()
     for column in ("held_at", "tty"):
         database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
 
@@ -208,7 +214,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 7
+    assert schema.schema_version() == SCHEMA_VERSION == 8
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -223,8 +229,24 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 7
+    assert schema.schema_version() == SCHEMA_VERSION == 8
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
+
+
+def test_a_schema_7_database_gains_worker_slots_of_1(db_url):
+    """Schema 7 had no slots: upgraded, every worker row ran one job at a time."""
+    from queuectl.lifecycle.workers import Registration
+    from queuectl.store.models import Worker
+
+    db.open_database(db_url)
+    Registration(worker_id="w7", pid=1, host="h").register(T0)
+    _as_schema_7()
+    SchemaInfo.update(value="7").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 8
+    assert Worker.get_by_id("w7").slots == 1

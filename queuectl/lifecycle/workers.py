@@ -153,6 +153,7 @@ class Registration:
     Args:
         queues: the queues the worker takes jobs from.
         worker_id: a fixed id (the supervisor picks it to name the log file); random if None.
+        slots: how many jobs the worker runs at once (shown by ``worker list``).
     """
 
     def __init__(
@@ -163,7 +164,9 @@ class Registration:
         log_path: str | None = None,
         pid: int,
         host: str,
+        slots: int = 1,
     ) -> None:
+        self.slots = slots
         self.queues = tuple(dict.fromkeys(queues)) or ("default",)
         self.id = worker_id or new_worker_id()
         self.fixed_id = worker_id is not None
@@ -193,6 +196,7 @@ class Registration:
             "jobs_failed": 0,
             "stop_requested": None,
             "log_path": self.log_path,
+            "slots": self.slots,
         }
         for _ in range(5):
             with write_transaction():

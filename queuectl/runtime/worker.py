@@ -36,6 +36,7 @@ from queuectl.runtime import executor, procs
 from queuectl.runtime.attempt import AttemptRunner
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
+from queuectl.runtime.slots import SlotRunner
 from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timers
 from queuectl.runtime.waiters import Waiter, make_waiter
 from queuectl.runtime.watchdog import Watchdog
@@ -46,7 +47,7 @@ from queuectl.textsafe import one_line
 log = logging.getLogger("queuectl.worker")
 
 
-class Worker(AttemptRunner):
+class Worker(AttemptRunner, SlotRunner):
     """One worker process's loop.
 
     Args:
@@ -58,6 +59,8 @@ class Worker(AttemptRunner):
         kill_grace: SIGTERM-to-SIGKILL delay for timeouts, cancels and forced stops.
         use_watchdog: keep a ``queuectl.runtime.watchdog`` beside the worker (tests
             stepping many in-process workers may do without).
+        slots: how many jobs it runs at once (``queuectl.runtime.slots``); 1 runs
+            one job at a time in this loop.
     """
 
     def __init__(
@@ -71,9 +74,16 @@ class Worker(AttemptRunner):
         waiter: Waiter | None = None,
         kill_grace: float = executor.KILL_GRACE,
         use_watchdog: bool = True,
+        slots: int = 1,
     ) -> None:
+        self.slots = max(1, slots)
         self.row = Registration(
-            queues, worker_id=worker_id, log_path=log_path, pid=os.getpid(), host=hostid.this_host()
+            queues,
+            worker_id=worker_id,
+            log_path=log_path,
+            pid=os.getpid(),
+            host=hostid.this_host(),
+            slots=self.slots,
         )
         self.clock = clock
         self.sleep = sleep
@@ -94,7 +104,7 @@ class Worker(AttemptRunner):
         """The job claimed in the same transaction that recorded the previous one."""
         self._environment = dict(os.environb)
         """Copied once, as bytes: see ``executor.job_environment``."""
-        self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
+        self.watchdog: Watchdog | None = Watchdog(slots=self.slots) if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
         self.outage = Outage(log.warning, f"worker {self.id}", max_delay=self._retry_cap)
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
@@ -102,6 +112,7 @@ class Worker(AttemptRunner):
             lambda: float(self.settings.get("hook_timeout", 30.0)), environment=self._environment
         )
         """Runs the hooks of the outcomes this worker commits, on a thread of its own."""
+        self._init_slots()
 
     @property
     def id(self) -> str:
@@ -202,6 +213,8 @@ class Worker(AttemptRunner):
             return False
         if not self.registered:
             self.register()
+        if self.slots > 1:
+            return self._slot_step()
         now = self.clock()
         claim, self._next_claim = self._next_claim, None
         if claim is None:
@@ -352,6 +365,7 @@ class Worker(AttemptRunner):
         Every heartbeat, so within a lease; see ``recovery.release_forgotten``.
         """
         running = {job_id} if job_id else set()
+        running |= self.slot_job_ids()
         if self._next_claim is not None:
             running.add(self._next_claim.job.id)
         released = recovery.release_forgotten(

@@ -99,6 +99,11 @@ def _add_held_at() -> None:
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def _add_worker_slots() -> None:
+    """Schema 7 -> 8: how many jobs a worker runs at once (1 for every existing one)."""
+    database.execute_sql("ALTER TABLE queuectl_worker ADD COLUMN slots INTEGER NOT NULL DEFAULT 1")
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -108,6 +113,7 @@ def migrate(from_version: int) -> None:
         4: _add_hook_columns,
         5: _add_queue_settings,
         6: _add_held_at,
+        7: _add_worker_slots,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

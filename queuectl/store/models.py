@@ -32,7 +32,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -187,6 +187,8 @@ class Worker(BaseModel):
     jobs_failed = IntegerField(default=0)
     stop_requested = CharField(max_length=16, null=True)
     log_path = TextField(null=True)
+    slots = IntegerField(default=1)
+    """How many jobs the worker runs at once (``worker run --slots``)."""
 
     class Meta:
         table_name = "queuectl_worker"
