@@ -331,10 +331,14 @@ def _report_throughput(
             ratio += "".join(f", {mine / r:.2f}x {n}" for n, r in peer_rates.items())
         elif workers == 4:
             target, met = "≥0.95x limit", mine >= 0.95 * limit
+        # PostgreSQL against SQLite in the same layout (target: within 0.8x at 4).
+        sqlite = med.get(name.replace("PostgreSQL", "SQLite")) if "Postgre" in name else None
+        if sqlite is not None:
+            ratio += f", {sqlite / med[name]:.2f}x SQLite"
+            if workers == 4:
+                target += ", ≥0.8x SQLite"
+                met = bool(met) and sqlite / med[name] >= 0.8
         if name.endswith(" slots"):
-            sqlite = med.get("SQLite slots") if name.startswith("PostgreSQL") else None
-            if sqlite is not None:
-                ratio += f", {sqlite / med[name]:.2f}x SQLite slots"
             what = f"{name.split()[0]}, 1 worker --slots {workers}"
         else:
             what = f"{name}, {workers} workers"
