@@ -166,6 +166,24 @@ def complete_attempts(
         return not found_empty and wants_next()
 
     done: list[Completion] = []
+    if len(ended) == 1:
+        # Nothing to group: as a one-job worker records it (on PostgreSQL one
+        # statement, where BEGIN and COMMIT would add two round trips).
+        item = ended[0]
+        completion = complete_attempt(
+            item.claim,
+            item.result,
+            row=row,
+            wants_next=wants_next,
+            report_due=report_due,
+            pgid=item.pgid,
+            settings=settings,
+            now=now,
+        )
+        if completion.reported and completion.next is None and busy_with is not None:
+            with write_transaction():
+                row.report_locked(now, busy_with, 0, 0)
+        return [completion]
     try:
         with write_transaction():
             for item in ended:

@@ -284,13 +284,18 @@ def throughput(t: Table, s: Settings) -> None:
                         seconds, used = queuectl_e2e(location, s.jobs, workers, command)
                     samples.setdefault(name, []).append(seconds)
                     cpu.setdefault(name, []).append(used)
-                    if workers > 1:  # the same concurrency from one worker with slots
+                    # The same concurrency from one worker with slots, and at 4 from
+                    # two workers of two slots each.
+                    layouts = {"slots": (1, workers)} if workers > 1 else {}
+                    if workers == 4:
+                        layouts["2x2"] = (2, 2)
+                    for layout, (count, slots) in layouts.items():
                         with make() as location:
                             seconds, used = queuectl_e2e(
-                                location, s.jobs, 1, command, slots=workers
+                                location, s.jobs, count, command, slots=slots
                             )
-                        samples.setdefault(f"{name} slots", []).append(seconds)
-                        cpu.setdefault(f"{name} slots", []).append(used)
+                        samples.setdefault(f"{name} {layout}", []).append(seconds)
+                        cpu.setdefault(f"{name} {layout}", []).append(used)
                 for name, peer in (
                     ("task-spooler", peers.task_spooler),
                     ("huey", peers.huey_sqlite),
@@ -310,6 +315,15 @@ def throughput(t: Table, s: Settings) -> None:
                 _report_cpu(t, s, command, cpu)
 
 
+LAYOUTS = tuple(
+    f"{backend}{layout}"
+    for backend in ("SQLite", "PostgreSQL")
+    for layout in ("", " slots", " 2x2")
+)
+"""The queuectl rows of a throughput figure: one-job workers, one worker with a slot per
+job at once, and (at 4) two workers of two slots."""
+
+
 def _report_throughput(
     t: Table, s: Settings, command: str, workers: int, repeats: int, samples: dict
 ) -> None:
@@ -319,7 +333,7 @@ def _report_throughput(
     label = f"`{command}` x{s.jobs}, {workers}w"
     t.add(f"{label}: xargs -P{workers} (the limit){suffix}", rate(s.jobs, med["xargs"]))
     peer_rates = {n: s.jobs / med[n] for n in ("task-spooler", "huey") if n in med}
-    for name in ("SQLite", "SQLite slots", "PostgreSQL", "PostgreSQL slots"):
+    for name in LAYOUTS:
         if name not in med:
             continue
         mine = s.jobs / med[name]
@@ -340,8 +354,10 @@ def _report_throughput(
                 met = bool(met) and sqlite / med[name] >= 0.8
         if name.endswith(" slots"):
             what = f"{name.split()[0]}, 1 worker --slots {workers}"
+        elif name.endswith(" 2x2"):
+            what = f"{name.split()[0]}, 2 workers --slots 2"
         else:
-            what = f"{name}, {workers} workers"
+            what = f"{name}, {workers} worker{'s' if workers > 1 else ''}"
         t.add(f"{label}: queuectl {what}{suffix}", rate(s.jobs, med[name]), ratio, target, met)
     for name, value in peer_rates.items():
         t.add(f"{label}: {name}{suffix}", f"{value:,.0f} jobs/s", f"{value / limit:.2f}x limit")
@@ -355,7 +371,7 @@ def _report_cpu(t: Table, s: Settings, command: str, cpu: dict[str, list[Cpu]]) 
 
     limit = med("xargs", lambda c: c.total)
     parts = [f"xargs {limit:.2f} ms (xargs and its shells)"]
-    for name in ("SQLite", "SQLite slots", "PostgreSQL", "PostgreSQL slots"):
+    for name in LAYOUTS:
         if name in cpu:
             total = med(name, lambda c: c.total)
             parts.append(
