@@ -10,6 +10,11 @@ to its own row is a call into the lifecycle layer (``claim``, ``finish``,
 ``StoreUnavailable``. Its row is a ``workers.Registration``, its clocks are
 ``Timers``, its log lines a ``WorkLog``.
 
+With ``slots`` above 1 the same worker runs several jobs at once
+(``queuectl.runtime.slots``): ``step`` then hands over to ``_slot_step``, which
+calls the same ``_housekeeping`` (so a periodic duty added there runs in both
+loops), claims and stops the same way, and records finishes in groups.
+
 Stopping follows rq: the first SIGTERM/SIGINT/SIGHUP (or ``stop_requested =
 'graceful'`` in the Worker row) is a warm stop that lets the current job
 finish; a second signal (or ``'force'``) is a cold stop that kills the job and
