@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from queuectl.jobspec import env_from_json
+from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.models import Job, Run, Worker
 from queuectl.timeutil import json_time
 
@@ -72,6 +73,14 @@ def run_record(run: Run) -> dict[str, Any]:
     }
 
 
+def slots_in_use(worker: Worker) -> str:
+    """``2/4``: jobs running out of the slots it has; blank once the worker ended."""
+    if worker.state in ENDED_WORKER_STATES:
+        return ""
+    busy = getattr(worker, "slots_busy", None)
+    return f"{'?' if busy is None else busy}/{worker.slots}"
+
+
 def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]:
     """A worker as ``--json`` shows it; ``state`` as the row holds it (see
     ``workers.workers_as_seen`` for rows whose dead workers read ``lost``)."""
@@ -82,6 +91,8 @@ def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]
         "host": worker.host,
         "state": worker.state,
         "job": worker.current_job,
+        "slots": worker.slots,
+        "slots_busy": getattr(worker, "slots_busy", None),
         "queues": worker.queues.split(","),
         "started_at": json_time(worker.started_at),
         "heartbeat_at": json_time(worker.heartbeat_at),

@@ -308,6 +308,8 @@ BAD_COMMANDS = [
     (("worker", "start", "--count", "0"), 2, "--count must be between 1 and 128 (got 0)"),
     (("worker", "start", "--count", "129"), 2, "--count must be between 1 and 128"),
     (("worker", "start", "--count", "abc"), 2, "not a valid integer"),
+    (("worker", "start", "--slots", "0"), 2, "--slots must be between 1 and 64 (got 0)"),
+    (("worker", "run", "--slots", "65"), 2, "--slots must be between 1 and 64 (got 65)"),
     (("worker", "start", "--queue", ","), 2, "a queue name cannot be empty"),
     (("worker", "run", "--queue", ""), 2, "a queue name cannot be empty"),
     (("worker", "stop", "nope"), 1, "no running worker with id or pid 'nope'"),

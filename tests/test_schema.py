@@ -54,7 +54,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 8
+    assert schema.schema_version() == SCHEMA_VERSION == 9
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -64,19 +64,25 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_8() -> None:
+    """Put an open database back as schema 8 left it: no slots column on workers."""
+    database.execute_sql("ALTER TABLE queuectl_worker DROP COLUMN slots")
+
+
 def _as_schema_7() -> None:
-    """Put an open database back as schema 7 left it: no schedules table."""
+    """Put an open database back as schema 7 left it: no schedules table either."""
+    _as_schema_8()
     database.execute_sql("DROP TABLE queuectl_schedule")
-    SchemaInfo.update(value="7").where(SchemaInfo.key == "schema_version").execute()
 
 
 def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.open_database(db_url)
     _as_schema_7()
+    SchemaInfo.update(value="7").where(SchemaInfo.key == "schema_version").execute()
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 8
+    assert schema.schema_version() == SCHEMA_VERSION == 9
     assert Schedule.select().count() == 0
 
 
@@ -226,7 +232,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 8
+    assert schema.schema_version() == SCHEMA_VERSION == 9
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -241,8 +247,24 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 8
+    assert schema.schema_version() == SCHEMA_VERSION == 9
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
+
+
+def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
+    """Schema 8 had no slots: upgraded, every worker row ran one job at a time."""
+    from queuectl.lifecycle.workers import Registration
+    from queuectl.store.models import Worker
+
+    db.open_database(db_url)
+    Registration(worker_id="w7", pid=1, host="h").register(T0)
+    _as_schema_8()
+    SchemaInfo.update(value="8").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert Worker.get_by_id("w7").slots == 1

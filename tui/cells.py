@@ -16,6 +16,7 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 
+from queuectl.records import slots_in_use
 from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES
 from queuectl.store.models import JobState, Worker, WorkerState
 from queuectl.textsafe import one_line
@@ -194,6 +195,7 @@ def worker_parts(worker: Worker, now: float) -> Parts:
         (one_line(worker.host), ""),
         state_part(state),
         ("" if ended else one_line(worker.current_job or ""), ""),
+        (slots_in_use(worker), ""),
         ("" if state == WorkerState.STOPPED else human_duration(now - worker.heartbeat_at), ""),
         (str(worker.jobs_done), "green"),
         (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from queuectl.jobspec import env_from_json
-from queuectl.records import dropped_bytes
+from queuectl.records import dropped_bytes, slots_in_use
 from queuectl.states import STATE_STYLES
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
@@ -229,7 +229,8 @@ def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Tab
     """Workers with the queues they serve; a stopped or lost one shows when it ended."""
     now = time.time() if now is None else now
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("ID", "PID", "HOST", "QUEUES", "STATE", "JOB", "HEARTBEAT", "DONE", "FAILED"):
+    columns = ("ID", "PID", "HOST", "QUEUES", "STATE", "JOB", "SLOTS", "HEARTBEAT", "DONE")
+    for name in (*columns, "FAILED"):
         table.add_column(name, no_wrap=True)
     for worker in workers:
         table.add_row(
@@ -239,6 +240,7 @@ def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Tab
             Text(one_line(worker.queues)),
             styled_state(worker.state),
             Text(worker.current_job or ""),
+            slots_in_use(worker),
             relative(worker.heartbeat_at, now),
             str(worker.jobs_done),
             str(worker.jobs_failed),

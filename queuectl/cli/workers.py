@@ -26,6 +26,23 @@ def _queues(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names)) or ["default"]
 
 
+slots_option = click.option(
+    "--slots",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Jobs each worker runs at once (one process, one connection; see README).",
+)
+
+
+def _check_slots(slots: int) -> None:
+    from queuectl.runtime.slots import MAX_SLOTS
+
+    if not 1 <= slots <= MAX_SLOTS:
+        raise BadInput(f"--slots must be between 1 and {MAX_SLOTS} (got {slots})")
+
+
 queue_option = click.option(
     "--queue",
     "-q",
@@ -44,11 +61,12 @@ def worker() -> None:
 
 @worker.command()
 @click.option("--count", "-n", type=int, default=1, show_default=True, help="How many workers.")
+@slots_option
 @queue_option
 @db_option
 @json_option
 @pass_app
-def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -> None:
+def start(app: AppContext, count: int, slots: int, queues: tuple[str, ...], as_json: bool) -> None:
     """Start workers in the background; they keep running after the terminal closes.
 
     Each logs to its own file beside the database (logs/worker-ID.log).
@@ -58,9 +76,10 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
 
     if not 1 <= count <= supervisor.MAX_START:
         raise BadInput(f"--count must be between 1 and {supervisor.MAX_START} (got {count})")
+    _check_slots(slots)
     names = _queues(queues)
     location = app.open()
-    rows = supervisor.start_workers(location, count, names)
+    rows = supervisor.start_workers(location, count, names, slots=slots)
     if as_json:
         from queuectl.records import worker_record
 
@@ -72,22 +91,29 @@ def start(app: AppContext, count: int, queues: tuple[str, ...], as_json: bool) -
 
 @worker.command(name="run")
 @queue_option
+@slots_option
 @click.option("--id", "worker_id", hidden=True, help="Fixed worker id (used by worker start).")
 @click.option("--log-file", hidden=True, help="Recorded as the worker's log (worker start).")
 @db_option
 @pass_app
 def run_(
-    app: AppContext, queues: tuple[str, ...], worker_id: str | None, log_file: str | None
+    app: AppContext,
+    queues: tuple[str, ...],
+    slots: int,
+    worker_id: str | None,
+    log_file: str | None,
 ) -> None:
     """Run one worker in the foreground, logging to stderr (for systemd and containers).
 
     SIGTERM, SIGINT or SIGHUP: finish the current job, then exit 0.
     A second signal: kill the job (its attempt is given back) and exit.
+    With --slots N it runs up to N jobs at once; a stop applies to each.
     """
     import logging
 
     from queuectl.runtime.worker import Worker
 
+    _check_slots(slots)
     names = _queues(queues)
     # Records need none of these, and gathering them was most of a log line's cost
     # (the logging HOWTO's "Optimization" knobs).
@@ -101,7 +127,7 @@ def run_(
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     app.open(durable=False, queue_writes=True)
-    code = Worker(names, worker_id=worker_id, log_path=log_file).run()
+    code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
 
 

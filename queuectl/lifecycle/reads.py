@@ -229,6 +229,18 @@ def list_workers(*, include_stopped: bool = True, ended_since: float | None = No
 
 
 @translated
+def running_per_worker() -> dict[str, int]:
+    """How many jobs each worker runs now, by worker id: its slots in use (``--slots``)."""
+    query = (
+        Job.select(Job.worker_id, peewee.fn.COUNT(Job.id))
+        .where(Job.state == JobState.PROCESSING.value, Job.worker_id.is_null(False))
+        .group_by(Job.worker_id)
+        .tuples()
+    )
+    return dict(query)
+
+
+@translated
 def worker_rows(worker_ids: Sequence[str]) -> dict[str, Worker]:
     """The rows of these workers that exist, by id."""
     return {row.id: row for row in Worker.select().where(Worker.id.in_(list(worker_ids)))}

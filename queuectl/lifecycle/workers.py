@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from queuectl.errors import QueueError
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import settings
-from queuectl.lifecycle.reads import list_workers
+from queuectl.lifecycle.reads import list_workers, running_per_worker
 from queuectl.states import ENDED_WORKER_STATES, RunOutcome, WorkerState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
@@ -116,7 +116,8 @@ def workers_as_seen(
 
     The rows are read, not changed (recovery changes them); only their
     ``state`` attribute is set to what ``shown_state`` says, so every view
-    built from them agrees. Live workers come first, in start order.
+    built from them agrees, and ``slots_busy`` to how many jobs each runs now
+    (its slots in use, out of ``slots``). Live workers come first, in start order.
 
     Args:
         include_ended: also the stopped and lost ones (``--all``).
@@ -127,8 +128,10 @@ def workers_as_seen(
     lease = float(settings.load()["lease_seconds"])
     host = this_host()
     rows = list_workers(include_stopped=include_ended, ended_since=ended_since)
+    running = running_per_worker() if rows else {}
     for row in rows:
         row.state = shown_state(row, now=now, lease_seconds=lease, host=host, pid_alive=pid_alive)
+        row.slots_busy = running.get(row.id, 0)
     if not include_ended:
         rows = [row for row in rows if row.state not in ENDED_WORKER_STATES]
     return sorted(rows, key=lambda row: row.state in ENDED_WORKER_STATES)
@@ -153,6 +156,7 @@ class Registration:
     Args:
         queues: the queues the worker takes jobs from.
         worker_id: a fixed id (the supervisor picks it to name the log file); random if None.
+        slots: how many jobs the worker runs at once (shown by ``worker list``).
     """
 
     def __init__(
@@ -163,7 +167,9 @@ class Registration:
         log_path: str | None = None,
         pid: int,
         host: str,
+        slots: int = 1,
     ) -> None:
+        self.slots = slots
         self.queues = tuple(dict.fromkeys(queues)) or ("default",)
         self.id = worker_id or new_worker_id()
         self.fixed_id = worker_id is not None
@@ -193,6 +199,7 @@ class Registration:
             "jobs_failed": 0,
             "stop_requested": None,
             "log_path": self.log_path,
+            "slots": self.slots,
         }
         for _ in range(5):
             with write_transaction():

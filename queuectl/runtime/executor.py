@@ -23,7 +23,7 @@ from queuectl.lifecycle.policy import Result
 from queuectl.location import without_database_secrets
 from queuectl.runtime import spawn
 from queuectl.runtime.procs import group_alive, kill_group
-from queuectl.runtime.watchdog import Watchdog
+from queuectl.runtime.watchdog import SlotWatch, Watchdog
 from queuectl.states import RunOutcome
 
 KILL_GRACE = 3.0
@@ -99,7 +99,7 @@ class Execution:
         timeout: float | None,
         grace: float,
         clock: Callable[[], float],
-        watchdog: Watchdog | None = None,
+        watchdog: Watchdog | SlotWatch | None = None,
     ) -> None:
         self.pid = child.pid
         self.pgid = child.pid  # a session (or group) of its own: the shell leads its group
@@ -139,7 +139,7 @@ class Execution:
         timeout: float | None = None,
         grace: float = KILL_GRACE,
         clock: Callable[[], float] = time.monotonic,
-        watchdog: Watchdog | None = None,
+        watchdog: Watchdog | SlotWatch | None = None,
         tty: bool = False,
     ) -> Execution | Result:
         """Start ``/bin/sh -c command``; a ``Result`` instead when it cannot start.
@@ -238,6 +238,34 @@ class Execution:
             if now >= until:
                 return False
             self._wait(max(0.0, min(wake, until) - now))
+
+    # --- for a loop that waits on several executions at once (``runtime.slots``) ---
+
+    def watched_fds(self) -> list[int]:
+        """The descriptors to wait on now: the output until its end, the pidfd until the exit."""
+        fds = [] if self._eof or self._fd < 0 else [self._fd]
+        if self._exit_code is None and self._pidfd is not None:
+            fds.append(self._pidfd)
+        return fds
+
+    def wake_at(self) -> float | None:
+        """The next moment ``pump(0)`` has something to do without any descriptor waking:
+        the timeout, the SIGKILL after grace, the end of the drain after the exit."""
+        moments = []
+        if self.deadline is not None and self.kill_outcome is None:
+            moments.append(self.deadline)
+        if self._kill_at is not None:
+            moments.append(self._kill_at)
+        if self._exited_at is not None:
+            moments.append(self._exited_at + DRAIN_AFTER_EXIT)
+        elif self._pidfd is None and (self._eof or self._fd < 0):
+            moments.append(self._clock() + 0.002)  # no pidfd: poll the exit, as ``_wait``
+        return min(moments) if moments else None
+
+    def readable(self, fd: int) -> None:
+        """A shared wait found ``fd`` readable: read the output that came."""
+        if fd == self._fd and not self._eof:
+            self._read()
 
     def _wait(self, seconds: float) -> None:
         """Sleep until output arrives, the shell exits or ``seconds`` pass; read what came."""

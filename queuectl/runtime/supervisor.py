@@ -56,8 +56,12 @@ def log_dir(location: str) -> str:
     return os.path.join(base, "logs")
 
 
-def start_workers(location: str, count: int, queues: Sequence[str] = ("default",)) -> list[Worker]:
+def start_workers(
+    location: str, count: int, queues: Sequence[str] = ("default",), *, slots: int = 1
+) -> list[Worker]:
     """Start ``count`` detached workers on ``location`` and return their registered rows.
+
+    Each runs up to ``slots`` jobs at once (``queuectl.runtime.slots``).
 
     The models must already be bound to ``location`` (``db.open_database``).
 
@@ -85,6 +89,8 @@ def start_workers(location: str, count: int, queues: Sequence[str] = ("default",
             argv += ["--id", worker_id, "--log-file", log_path]
             for name in queues:
                 argv += ["--queue", name]
+            if slots != 1:
+                argv += ["--slots", str(slots)]
             # New, ours, never through a link: the name is fresh, so O_EXCL costs nothing.
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND
             fd = os.open(log_path, flags | os.O_CLOEXEC, 0o600)

@@ -35,10 +35,13 @@ log = logging.getLogger("queuectl.worker")
 
 SCRIPT = """\
 while IFS= read -r _; do :; done
-read -r group <&3
-group=${group:-0}
-if [ "$group" -gt 0 ]; then kill -s KILL -- "-$group" 2>/dev/null; fi
-if [ "$group" -lt 0 ] && [ -n "$1" ]; then
+spawning=
+while read -r group <&3; do
+  group=${group:-0}
+  if [ "$group" -gt 0 ]; then kill -s KILL -- "-$group" 2>/dev/null; fi
+  if [ "$group" -lt 0 ]; then spawning=1; fi
+done
+if [ -n "$spawning" ] && [ -n "$1" ]; then
   for round in 1 2; do
     for file in $(grep -lzx "QUEUECTL_WORKER_ID=$1" /proc/[0-9]*/environ 2>/dev/null); do
       pid=${file#/proc/}; pid=${pid%/environ}
@@ -48,7 +51,8 @@ if [ "$group" -lt 0 ] && [ -n "$1" ]; then
   done
 fi
 """
-"""End of file on stdin means the worker is gone: kill the group named on fd 3, if any.
+"""End of file on stdin means the worker is gone: kill every group named on fd 3, one
+line per slot (a worker running several jobs at once, ``--slots``, has a line each).
 
 A negative number means the worker died while starting a job, before it could
 write the group down (the spawn window): the job is then found by the
@@ -73,22 +77,26 @@ def _shared_file() -> int:
 
 
 class Watchdog:
-    """The worker's side: ``start`` once, then ``watch`` each job's group and ``clear``."""
+    """The worker's side: ``start`` once, then ``watch`` each job's group and ``clear``.
 
-    def __init__(self, marker: str = "") -> None:
+    A worker with several slots has one record per slot (``slot``); the watchdog
+    kills every group recorded when the worker dies.
+    """
+
+    def __init__(self, marker: str = "", slots: int = 1) -> None:
         """``marker``: the worker's id, which its jobs carry as ``QUEUECTL_WORKER_ID``."""
         self.marker = marker
         self.pid: int | None = None
         self._pipe = -1
         self._record = -1
-        self._group = 0
+        self._groups = [0] * max(1, slots)
 
     def start(self) -> None:
         """Start the watchdog, in a session of its own: a terminal's ^C never reaches it."""
         record = _shared_file()
         read_fd, write_fd = os.pipe()
         try:
-            os.pwrite(record, _RECORD % self._group, 0)
+            os.pwrite(record, b"".join(_RECORD % group for group in self._groups), 0)
             child = spawn.spawn(
                 ["/bin/sh", "-c", SCRIPT, "queuectl-watchdog", self.marker],
                 cwd="/",
@@ -117,10 +125,14 @@ class Watchdog:
         """No job runs (the last one's group is gone): nothing to kill any more."""
         self._set(0)
 
-    def _set(self, group: int) -> None:
-        self._group = group
+    def _set(self, group: int, slot: int = 0) -> None:
+        self._groups[slot] = group
         if self._record >= 0:
-            os.pwrite(self._record, _RECORD % group, 0)
+            os.pwrite(self._record, _RECORD % group, slot * len(_RECORD % 0))
+
+    def slot(self, index: int) -> SlotWatch:
+        """What one slot's job tells the watchdog (``spawning``, ``watch``, ``clear``)."""
+        return SlotWatch(self, index)
 
     def check(self) -> None:
         """Replace the watchdog if it died (killed by hand, say); workers call it per heartbeat.
@@ -169,3 +181,20 @@ class Watchdog:
             if fd >= 0:
                 os.close(fd)
         self._pipe = self._record = -1
+
+
+class SlotWatch:
+    """One slot's record in a ``Watchdog``: what ``executor.Execution`` needs of it."""
+
+    def __init__(self, watchdog: Watchdog, index: int) -> None:
+        self._watchdog = watchdog
+        self._index = index
+
+    def spawning(self) -> None:
+        self._watchdog._set(SPAWNING, self._index)
+
+    def watch(self, pgid: int) -> None:
+        self._watchdog._set(pgid, self._index)
+
+    def clear(self) -> None:
+        self._watchdog._set(0, self._index)

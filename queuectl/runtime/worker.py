@@ -10,6 +10,11 @@ to its own row is a call into the lifecycle layer (``claim``, ``finish``,
 ``StoreUnavailable``. Its row is a ``workers.Registration``, its clocks are
 ``Timers``, its log lines a ``WorkLog``.
 
+With ``slots`` above 1 the same worker runs several jobs at once
+(``queuectl.runtime.slots``): ``step`` then hands over to ``_slot_step``, which
+calls the same ``_housekeeping`` (so a periodic duty added there runs in both
+loops), claims and stops the same way, and records finishes in groups.
+
 Stopping follows rq: the first SIGTERM/SIGINT/SIGHUP (or ``stop_requested =
 'graceful'`` in the Worker row) is a warm stop that lets the current job
 finish; a second signal (or ``'force'``) is a cold stop that kills the job and
@@ -37,6 +42,7 @@ from queuectl.runtime.attempt import AttemptRunner
 from queuectl.runtime.firing import ScheduleFirer
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
+from queuectl.runtime.slots import SlotRunner
 from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timers
 from queuectl.runtime.waiters import Waiter, make_waiter
 from queuectl.runtime.watchdog import Watchdog
@@ -47,7 +53,7 @@ from queuectl.textsafe import one_line
 log = logging.getLogger("queuectl.worker")
 
 
-class Worker(AttemptRunner):
+class Worker(AttemptRunner, SlotRunner):
     """One worker process's loop.
 
     Args:
@@ -59,6 +65,8 @@ class Worker(AttemptRunner):
         kill_grace: SIGTERM-to-SIGKILL delay for timeouts, cancels and forced stops.
         use_watchdog: keep a ``queuectl.runtime.watchdog`` beside the worker (tests
             stepping many in-process workers may do without).
+        slots: how many jobs it runs at once (``queuectl.runtime.slots``); 1 runs
+            one job at a time in this loop.
     """
 
     def __init__(
@@ -72,9 +80,16 @@ class Worker(AttemptRunner):
         waiter: Waiter | None = None,
         kill_grace: float = executor.KILL_GRACE,
         use_watchdog: bool = True,
+        slots: int = 1,
     ) -> None:
+        self.slots = max(1, slots)
         self.row = Registration(
-            queues, worker_id=worker_id, log_path=log_path, pid=os.getpid(), host=hostid.this_host()
+            queues,
+            worker_id=worker_id,
+            log_path=log_path,
+            pid=os.getpid(),
+            host=hostid.this_host(),
+            slots=self.slots,
         )
         self.clock = clock
         self.sleep = sleep
@@ -95,7 +110,7 @@ class Worker(AttemptRunner):
         """The job claimed in the same transaction that recorded the previous one."""
         self._environment = dict(os.environb)
         """Copied once, as bytes: see ``executor.job_environment``."""
-        self.watchdog: Watchdog | None = Watchdog() if use_watchdog else None
+        self.watchdog: Watchdog | None = Watchdog(slots=self.slots) if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
         self.outage = Outage(log.warning, f"worker {self.id}", max_delay=self._retry_cap)
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
@@ -105,6 +120,7 @@ class Worker(AttemptRunner):
         """Runs the hooks of the outcomes this worker commits, on a thread of its own."""
         self.schedules = ScheduleFirer()
         """Fires the schedules' due ticks (any live worker may; the database picks one)."""
+        self._init_slots()
 
     @property
     def id(self) -> str:
@@ -205,6 +221,8 @@ class Worker(AttemptRunner):
             return False
         if not self.registered:
             self.register()
+        if self.slots > 1:
+            return self._slot_step()
         now = self.clock()
         claim, self._next_claim = self._next_claim, None
         if claim is None:
@@ -359,6 +377,7 @@ class Worker(AttemptRunner):
         Every heartbeat, so within a lease; see ``recovery.release_forgotten``.
         """
         running = {job_id} if job_id else set()
+        running |= self.slot_job_ids()
         if self._next_claim is not None:
             running.add(self._next_claim.job.id)
         released = recovery.release_forgotten(

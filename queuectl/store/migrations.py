@@ -112,6 +112,11 @@ def _add_schedules() -> None:
     Schedule.create_table(safe=True)
 
 
+def _add_worker_slots() -> None:
+    """Schema 8 -> 9: how many jobs a worker runs at once (1 for every existing one)."""
+    database.execute_sql("ALTER TABLE queuectl_worker ADD COLUMN slots INTEGER NOT NULL DEFAULT 1")
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -122,6 +127,7 @@ def migrate(from_version: int) -> None:
         5: _add_queue_settings,
         6: _add_held_at,
         7: _add_schedules,
+        8: _add_worker_slots,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

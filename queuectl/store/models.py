@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from peewee import SQL as SqlFragment
 from peewee import (
     AutoField,
     BigIntegerField,
@@ -32,7 +33,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -187,6 +188,9 @@ class Worker(BaseModel):
     jobs_failed = IntegerField(default=0)
     stop_requested = CharField(max_length=16, null=True)
     log_path = TextField(null=True)
+    slots = IntegerField(default=1, constraints=[SqlFragment("DEFAULT 1")])
+    """How many jobs the worker runs at once (``worker run --slots``); DEFAULT 1 in the
+    table too, as the migration adds it, so a row written without it means one."""
 
     class Meta:
         table_name = "queuectl_worker"

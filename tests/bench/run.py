@@ -141,11 +141,12 @@ def db_bytes(location: str) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def workers_on(
-    location: str, count: int, queues: tuple[str, ...] = ("default",)
+    location: str, count: int, queues: tuple[str, ...] = ("default",), slots: int = 1
 ) -> Iterator[list[str]]:
-    """``count`` detached workers, registered and settled into their idle wait."""
+    """``count`` detached workers (of ``slots`` each), registered and settled into their
+    idle wait."""
     db.open_database(location)
-    rows = supervisor.start_workers(location, count, queues)
+    rows = supervisor.start_workers(location, count, queues, slots=slots)
     ids = [row.id for row in rows]
     time.sleep(0.5)
     try:
@@ -193,7 +194,12 @@ def _process_cpu(pids: list[int]) -> tuple[float, float]:
 
 
 def queuectl_e2e(
-    location: str, jobs: int, workers: int, command: str, bystanders: Sequence[int] = ()
+    location: str,
+    jobs: int,
+    workers: int,
+    command: str,
+    bystanders: Sequence[int] = (),
+    slots: int = 1,
 ) -> tuple[float, Cpu]:
     """Bulk-enqueue ``jobs`` onto ``workers`` idle workers; seconds to the last finish.
 
@@ -201,7 +207,7 @@ def queuectl_e2e(
     reaped children), per job: noisy neighbours move wall times far more than
     these; and what the ``bystanders`` (other processes' pids) spent meanwhile.
     """
-    with workers_on(location, workers) as ids:
+    with workers_on(location, workers, slots=slots) as ids:
         pids = [row.pid for row in Worker.select(Worker.pid).where(Worker.id.in_(ids))]
         before = _process_cpu(pids)
         watched_before = _process_cpu(list(bystanders))[0]
@@ -278,6 +284,18 @@ def throughput(t: Table, s: Settings) -> None:
                         seconds, used = queuectl_e2e(location, s.jobs, workers, command)
                     samples.setdefault(name, []).append(seconds)
                     cpu.setdefault(name, []).append(used)
+                    # The same concurrency from one worker with slots, and at 4 from
+                    # two workers of two slots each.
+                    layouts = {"slots": (1, workers)} if workers > 1 else {}
+                    if workers == 4:
+                        layouts["2x2"] = (2, 2)
+                    for layout, (count, slots) in layouts.items():
+                        with make() as location:
+                            seconds, used = queuectl_e2e(
+                                location, s.jobs, count, command, slots=slots
+                            )
+                        samples.setdefault(f"{name} {layout}", []).append(seconds)
+                        cpu.setdefault(f"{name} {layout}", []).append(used)
                 for name, peer in (
                     ("task-spooler", peers.task_spooler),
                     ("huey", peers.huey_sqlite),
@@ -297,6 +315,15 @@ def throughput(t: Table, s: Settings) -> None:
                 _report_cpu(t, s, command, cpu)
 
 
+LAYOUTS = tuple(
+    f"{backend}{layout}"
+    for backend in ("SQLite", "PostgreSQL")
+    for layout in ("", " slots", " 2x2")
+)
+"""The queuectl rows of a throughput figure: one-job workers, one worker with a slot per
+job at once, and (at 4) two workers of two slots."""
+
+
 def _report_throughput(
     t: Table, s: Settings, command: str, workers: int, repeats: int, samples: dict
 ) -> None:
@@ -306,7 +333,7 @@ def _report_throughput(
     label = f"`{command}` x{s.jobs}, {workers}w"
     t.add(f"{label}: xargs -P{workers} (the limit){suffix}", rate(s.jobs, med["xargs"]))
     peer_rates = {n: s.jobs / med[n] for n in ("task-spooler", "huey") if n in med}
-    for name in ("SQLite", "PostgreSQL"):
+    for name in LAYOUTS:
         if name not in med:
             continue
         mine = s.jobs / med[name]
@@ -318,7 +345,20 @@ def _report_throughput(
             ratio += "".join(f", {mine / r:.2f}x {n}" for n, r in peer_rates.items())
         elif workers == 4:
             target, met = "≥0.95x limit", mine >= 0.95 * limit
-        t.add(f"{label}: queuectl {name}{suffix}", rate(s.jobs, med[name]), ratio, target, met)
+        # PostgreSQL against SQLite in the same layout (target: within 0.8x at 4).
+        sqlite = med.get(name.replace("PostgreSQL", "SQLite")) if "Postgre" in name else None
+        if sqlite is not None:
+            ratio += f", {sqlite / med[name]:.2f}x SQLite"
+            if workers == 4:
+                target += ", ≥0.8x SQLite"
+                met = bool(met) and sqlite / med[name] >= 0.8
+        if name.endswith(" slots"):
+            what = f"{name.split()[0]}, 1 worker --slots {workers}"
+        elif name.endswith(" 2x2"):
+            what = f"{name.split()[0]}, 2 workers --slots 2"
+        else:
+            what = f"{name}, {workers} worker{'s' if workers > 1 else ''}"
+        t.add(f"{label}: queuectl {what}{suffix}", rate(s.jobs, med[name]), ratio, target, met)
     for name, value in peer_rates.items():
         t.add(f"{label}: {name}{suffix}", f"{value:,.0f} jobs/s", f"{value / limit:.2f}x limit")
 
@@ -331,7 +371,7 @@ def _report_cpu(t: Table, s: Settings, command: str, cpu: dict[str, list[Cpu]]) 
 
     limit = med("xargs", lambda c: c.total)
     parts = [f"xargs {limit:.2f} ms (xargs and its shells)"]
-    for name in ("SQLite", "PostgreSQL"):
+    for name in LAYOUTS:
         if name in cpu:
             total = med(name, lambda c: c.total)
             parts.append(

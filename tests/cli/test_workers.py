@@ -76,6 +76,7 @@ def test_all_adds_the_stopped_and_the_lost(run, fleet):
         "QUEUES",
         "STATE",
         "JOB",
+        "SLOTS",
         "HEARTBEAT",
         "DONE",
         "FAILED",

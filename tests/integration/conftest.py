@@ -40,6 +40,9 @@ class Cluster:
         self.env = {**os.environ, "QUEUECTL_DB": db_path, "PYTHONUNBUFFERED": "1"}
         self.procs: list[subprocess.Popen[bytes]] = []
         self._logs = 0
+        self.slots = 1
+        """Jobs each worker started here runs at once (``--slots``): tests that prove a
+        guarantee set it to run with slots too."""
 
     # --- processes --------------------------------------------------------------------
 
@@ -50,6 +53,8 @@ class Cluster:
         argv = [sys.executable, "-m", "queuectl", "worker", "run"]
         for name in queues:
             argv += ["--queue", name]
+        if self.slots != 1:
+            argv += ["--slots", str(self.slots)]
         proc = subprocess.Popen(
             argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir
         )

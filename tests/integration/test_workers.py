@@ -127,30 +127,40 @@ def test_a_job_whose_cwd_vanished_fails_cleanly(cluster: Cluster, tmp_path):
     cluster.wait_state(ok, JobState.COMPLETED)
 
 
-def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster):
+@pytest.mark.parametrize("slots", [1, 2])
+def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster, slots: int):
+    """With slots, every running job finishes, and none waiting starts."""
+    cluster.slots = slots
     [proc] = cluster.start_workers(1)
-    job_id = cluster.enqueue("sleep 1.5; echo finished")
-    wait_until(lambda: _running(job_id), 10, "the job to start")
+    job_ids = [cluster.enqueue(f"sleep 1.5; echo finished {n}") for n in range(slots)]
+    for job_id in job_ids:
+        wait_until(lambda job_id=job_id: _running(job_id), 10, "the jobs to start")
+    waiting = cluster.enqueue("echo never")
     proc.send_signal(signal.SIGTERM)
     wait_until(lambda: WorkerRow.get().state == "stopping", 5, "the row to say stopping")
     assert proc.wait(timeout=10) == 0
-    job = cluster.job(job_id)
-    assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
+    for n, job_id in enumerate(job_ids):
+        job = cluster.job(job_id)
+        assert (job.state, job.output) == (JobState.COMPLETED, f"finished {n}\n")
+    assert (cluster.job(waiting).state, reads.runs_of(waiting)) == (JobState.PENDING, [])
     [worker] = WorkerRow.select()
     assert worker.state == WorkerState.STOPPED
 
 
-def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster):
+@pytest.mark.parametrize("slots", [1, 2])
+def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster, slots: int):
+    cluster.slots = slots
     [proc] = cluster.start_workers(1)
-    job_id = cluster.enqueue("sleep 30")
-    run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    job_ids = [cluster.enqueue("sleep 30") for _ in range(slots)]
+    runs = [wait_until(lambda j=j: _running(j), 10, "the jobs to start") for j in job_ids]
     result = cluster.cli("worker", "stop", str(proc.pid), "--force", "--timeout", "10")
     assert "stopped worker" in result.stdout
     assert proc.wait(timeout=5) == 0
-    job = cluster.job(job_id)
-    assert (job.state, job.attempts) == (JobState.PENDING, 0)
-    assert [r.outcome for r in reads.runs_of(job_id)] == ["interrupted"]
-    assert not procs.group_alive(run.pgid)
+    for job_id, run in zip(job_ids, runs, strict=True):
+        job = cluster.job(job_id)
+        assert (job.state, job.attempts) == (JobState.PENDING, 0)
+        assert [r.outcome for r in reads.runs_of(job_id)] == ["interrupted"]
+        assert not procs.group_alive(run.pgid)
 
 
 def _watchdog_of(worker_pid: int) -> int | None:
@@ -183,10 +193,19 @@ def _grandchild_job(cluster: Cluster) -> tuple[str, str]:
     return cluster.enqueue(command), child
 
 
-def test_kill_9_of_a_worker_kills_its_jobs_whole_group_at_once(cluster: Cluster):
+@pytest.mark.parametrize("slots", [1, 3])
+def test_kill_9_of_a_worker_kills_its_jobs_whole_group_at_once(cluster: Cluster, slots: int):
+    """With slots, the worker's death kills every job it ran (each slot's group, recorded
+    for the watchdog), and exactly those jobs are recovered, each with its own lost run."""
+    cluster.slots = slots
     [doomed] = cluster.start_workers(1)
     job_id, child = _grandchild_job(cluster)
+    others = [
+        cluster.enqueue('[ "$QUEUECTL_ATTEMPT" = 1 ] && sleep 60; echo again')
+        for _ in range(slots - 1)
+    ]
     run = wait_until(lambda: _running(job_id), 10, "the job to start")
+    other_runs = [wait_until(lambda o=o: _running(o), 10, "the others to start") for o in others]
     wait_until(lambda: os.path.exists(child) and os.path.getsize(child) > 0, 5, "the grandchild")
     with open(child) as handle:
         grandchild = int(handle.read())
@@ -196,10 +215,15 @@ def test_kill_9_of_a_worker_kills_its_jobs_whole_group_at_once(cluster: Cluster)
     # the grandchild included (a death signal would have reached only the shell).
     wait_until(lambda: _proc_state(grandchild) in ("gone", "Z"), 5, "the grandchild to die")
     wait_until(lambda: not procs.group_alive(run.pgid), 5, "the job's group to die")
+    for other in other_runs:
+        wait_until(lambda o=other: not procs.group_alive(o.pgid), 5, "every slot's group to die")
     cluster.start_workers(1)
     job = cluster.wait_state(job_id, JobState.COMPLETED, timeout=15)
     assert job.output.strip() in ("orphan: gone", "orphan: Z"), job.output
     assert [r.outcome for r in reads.runs_of(job_id)] == ["lost", "succeeded"]
+    for other in others:
+        assert cluster.wait_state(other, JobState.COMPLETED, timeout=15).output == "again\n"
+        assert [r.outcome for r in reads.runs_of(other)] == ["lost", "succeeded"]
 
 
 def test_kill_9_of_worker_and_watchdog_is_recovered_and_the_orphan_is_gone_before_the_rerun(

@@ -78,8 +78,13 @@ def read_events(path: str) -> dict[str, list[tuple[int, str]]]:
     return events
 
 
-def test_random_sigkills_lose_no_job_and_never_overlap_runs(sqlite_cluster: Cluster, tmp_path):
+@pytest.mark.parametrize("slots", [1, 3])
+def test_random_sigkills_lose_no_job_and_never_overlap_runs(
+    sqlite_cluster: Cluster, tmp_path, slots: int
+):
+    """With slots, each kill loses several running jobs at once: each is recovered alone."""
     cluster = sqlite_cluster
+    cluster.slots = slots
     settings.set_value("max_retries", 8)
     settings.set_value("lease_seconds", 2)
     settings.set_value("backoff_base", 1)

@@ -95,7 +95,9 @@ async def test_workers_pane_shows_live_stopped_and_lost(app_for) -> None:
         assert str(table.get_row("w-a")[3]) == "busy"
         assert str(table.get_row("w-b")[3]) == "lost"
         assert str(table.get_row("w-c")[3]) == "stopped"
-        assert str(table.get_row("w-a")[5]) == "2.0s"
+        assert str(table.get_row("w-a")[5]) == "0/1"  # slots in use: no job of its runs
+        assert str(table.get_row("w-c")[5]) == ""
+        assert str(table.get_row("w-a")[6]) == "2.0s"
         assert app.last_snapshot.workers_busy == 1
         assert app.last_snapshot.workers_idle == 0
 

@@ -21,6 +21,7 @@ class WorkersPane(TablePane):
         ColumnSpec("host", "Host", max_width=16, drop=1),
         ColumnSpec("state", "State", min_width=8),
         ColumnSpec("job", "Job", max_width=14),
+        ColumnSpec("slots", "Slots", max_width=7, drop=2),
         ColumnSpec("beat", "Beat", min_width=6, max_width=8),
         ColumnSpec("done", "Done", max_width=8, drop=4),
         ColumnSpec("failed", "Failed", max_width=8, drop=5),

@@ -1,0 +1,343 @@
+"""Slots: one worker process running up to N jobs at once (``worker run --slots N``).
+
+On trivial jobs a queue's cost is per job and per process: a transaction, a
+wake-up, Python's own loop. N worker processes pay it N times over and contend
+for SQLite's write lock; one process with N slots waits on every running job at
+once (one ``poll`` over their output pipes and pidfds) and records the jobs that
+ended in the same wake in one transaction, each through
+``finish.complete_attempt``, which also claims their replacements
+(``finish.complete_attempts``: group commit). So CPU and commits per job fall
+as load rises.
+
+The process keeps one connection, one watchdog (a record per slot), one
+heartbeat. Each job keeps what it has with one slot: its own Run row, process
+group, timeout, output tail (flushed while it runs), ownership checks (a
+cancel or a recovery elsewhere kills it). A slot process that dies loses
+exactly its running jobs: the watchdog kills each recorded group, and recovery
+requeues every job whose ``worker_id`` is the lost worker's, as for any worker.
+
+With one slot the worker runs today's loop (``Worker.step``) unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from queuectl.errors import StoreUnavailable
+from queuectl.jobspec import env_from_json
+from queuectl.lifecycle import finish
+from queuectl.lifecycle.claim import Claim
+from queuectl.lifecycle.finish import Ended
+from queuectl.lifecycle.policy import Result
+from queuectl.lifecycle.workers import FORCE, Registration
+from queuectl.runtime import executor
+from queuectl.runtime.attempt import FLUSH_BYTES_PER_SECOND, FLUSH_INTERVAL, PGID_AFTER
+from queuectl.runtime.hooks import HookRunner
+from queuectl.runtime.outage import Outage
+from queuectl.runtime.timers import Timers
+from queuectl.runtime.waiters import IDLE_CHECK
+from queuectl.runtime.watchdog import Watchdog
+from queuectl.runtime.worklog import WorkLog
+from queuectl.states import RunOutcome, WorkerState
+
+log = logging.getLogger("queuectl.worker")
+
+MAX_SLOTS = 64
+"""Most jobs one worker runs at once: past this, start more workers."""
+
+SLOT_LOOK = 2 * IDLE_CHECK
+"""While some slots run and others are free, look for newly due work this often
+(an idle worker sleeps on the database's wake-up instead, see ``Worker._idle``)."""
+
+
+@dataclass
+class Slot:
+    """One running job of a worker with slots."""
+
+    index: int
+    claim: Claim
+    execution: executor.Execution | None
+    """``None`` when the job could not start (``result`` says why)."""
+    result: Result | None
+    next_check: float
+    """When to next flush its output, check it is still ours, write its group."""
+    next_flush: float = 0.0
+    flushed: int = 0
+    announced: bool = False
+    """Its "started" line is logged and its process group written (after ``PGID_AFTER``)."""
+
+
+class SlotRunner:
+    """The worker's part that runs several jobs at once (``Worker`` is one)."""
+
+    # The worker's own, used here (see ``Worker`` and ``AttemptRunner``):
+    slots: int
+    clock: Callable[[], float]
+    settings: dict[str, float | int]
+    stop_mode: str | None
+    kill_grace: float
+    _environment: dict[bytes, bytes]
+    _check_now: bool
+    _housekeeping: Callable[..., None]
+    _claim_if_due: Callable[[float], Claim | None]
+    _give_back: Callable[[Claim], None]
+    _idle: Callable[[float], None]
+    _mark_stopped: Callable[[], None]
+    _start_watchdog: Callable[[], None]
+    _check_ownership: Callable[[Claim, executor.Execution], None]
+    id: str
+    log: WorkLog
+    outage: Outage
+    timers: Timers
+    watchdog: Watchdog | None
+    heartbeat_interval: float
+    hooks: HookRunner
+    row: Registration
+    sleep: Callable[[float], None]
+
+    def _init_slots(self) -> None:
+        self._running: dict[int, Slot] = {}
+        self._queued: list[Claim] = []
+        """Claimed in the transaction that recorded the jobs before them, not started yet."""
+        self._next_look = 0.0
+
+    def slot_job_ids(self) -> set[str]:
+        """The jobs this worker runs or has claimed to run next, in its slots."""
+        ids = {slot.claim.job.id for slot in self._running.values()}
+        ids.update(claim.job.id for claim in self._queued)
+        return ids
+
+    def _slot_step(self) -> bool:
+        """One iteration with slots: housekeeping, start what is claimed, wait, record."""
+        try:
+            return self._slot_iteration()
+        except StoreUnavailable:
+            raise  # the jobs keep running; ``run`` retries with backoff
+        except BaseException:
+            self._abandon_slots()
+            raise
+
+    def _slot_iteration(self) -> bool:
+        now = self.clock()
+        shown = self._shown_claim()
+        self._tolerant(
+            lambda: self._housekeeping(
+                now,
+                state=WorkerState.BUSY if shown else WorkerState.IDLE,
+                job_id=shown.job.id if shown else None,
+            )
+        )
+        if self.stop_mode is not None:
+            while self._queued:
+                self._give_back(self._queued[0])
+                self._queued.pop(0)
+            for slot in self._running.values():
+                self.log.acknowledge_stop(self.stop_mode, slot.claim.job.id)
+                if self.stop_mode == FORCE and slot.execution is not None:
+                    slot.execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+            if not self._running:
+                self._mark_stopped()
+                return False
+        else:
+            self._tolerant(lambda: self._fill(now))
+        if not self._running:
+            self._idle(now)
+            return True
+        self._wait_slots(now)
+        return True
+
+    def _tolerant(self, call: Callable[[], None]) -> None:
+        """Run ``call``; while jobs run, a database failure only delays it (they go on)."""
+        try:
+            call()
+        except StoreUnavailable as exc:
+            if not self._running:
+                raise
+            self.outage.failed(exc)
+
+    def _shown_claim(self) -> Claim | None:
+        """The job the worker's row names: one of those it runs (``worker list`` counts all)."""
+        for slot in self._running.values():
+            return slot.claim
+        return self._queued[0] if self._queued else None
+
+    def _fill(self, now: float) -> None:
+        """Start the claimed jobs, then claim more while slots are free and jobs are due."""
+        while self._queued and len(self._running) < self.slots:
+            self._start_slot(self._queued[0], now)
+            self._queued.pop(0)
+        if len(self._running) >= self.slots:
+            return
+        if self._running and now >= self._next_look:
+            self._next_look = now + SLOT_LOOK
+            self._check_now = True
+        while len(self._running) < self.slots:
+            claim = self._claim_if_due(now)
+            if claim is None:
+                return
+            self._check_now = True  # more may be due: look again for the next slot
+            self._start_slot(claim, now)
+
+    def _start_slot(self, claim: Claim, now: float) -> None:
+        index = min(set(range(self.slots)) - set(self._running))
+        job = claim.job
+        timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
+        watchdog = self.watchdog
+        if watchdog is not None and watchdog.pid is None:
+            watchdog.marker = self.id
+            self._start_watchdog()
+            watchdog = self.watchdog
+        started = executor.Execution.start(
+            job.command,
+            cwd=job.cwd,
+            env=executor.job_environment(
+                job.id,
+                job.attempts,
+                self._environment,
+                env_from_json(job.env),
+                worker_id=self.id,
+            ),
+            output_limit=int(self.settings["output_limit"]),
+            timeout=float(timeout) or None,
+            grace=self.kill_grace,
+            watchdog=watchdog.slot(index) if watchdog is not None else None,
+            tty=bool(job.tty),
+        )
+        if isinstance(started, executor.Execution):
+            self._running[index] = Slot(index, claim, started, None, now + PGID_AFTER)
+        else:
+            self._running[index] = Slot(index, claim, None, started, now)
+
+    def _wait_slots(self, now: float) -> None:
+        """Wait for output, an exit or a due duty; record every job that ended, together."""
+        timeout = self._next_duty(now) - now
+        poller = select.poll()
+        owners: dict[int, executor.Execution] = {}
+        for slot in self._running.values():
+            if slot.result is not None:
+                timeout = 0.0
+                continue
+            assert slot.execution is not None
+            for fd in slot.execution.watched_fds():
+                poller.register(fd, select.POLLIN)
+                owners[fd] = slot.execution
+            timeout = min(timeout, slot.next_check - now)
+            wake = slot.execution.wake_at()
+            if wake is not None:
+                timeout = min(timeout, wake - slot.execution._clock())
+        for fd, _event in poller.poll(max(0, int(timeout * 1000 + 0.999))):
+            owners[fd].readable(fd)
+        now = self.clock()
+        ended = []
+        for slot in list(self._running.values()):
+            if slot.result is None:
+                assert slot.execution is not None
+                if slot.execution.pump(0):
+                    slot.result = slot.execution.result
+            if slot.result is not None:
+                ended.append(slot)
+            elif now >= slot.next_check:
+                self._check_slot(slot, now)
+        if ended:
+            self._record_slots(ended)
+
+    def _next_duty(self, now: float) -> float:
+        """When housekeeping (or a look for due work, with free slots) is next due."""
+        timers = self.timers
+        judge = max(min(timers.next_recover, timers.next_lost_check), timers.judge_after)
+        due = min(timers.next_heartbeat, timers.next_control, judge, now + FLUSH_INTERVAL)
+        if self.stop_mode is None and len(self._running) < self.slots:
+            due = min(due, self._next_look)
+        return max(now, due)
+
+    def _check_slot(self, slot: Slot, now: float) -> None:
+        """A running job's periodic duties, as ``AttemptRunner._supervise`` does for one."""
+        execution = slot.execution
+        assert execution is not None
+        slot.next_check = now + FLUSH_INTERVAL
+        try:
+            if not slot.announced:
+                # Still running after PGID_AFTER: log it, and write its group so that
+                # recovery can kill it if this worker and its watchdog both die.
+                slot.announced = True
+                self.log.job_started(slot.claim)
+                slot.flushed = execution.version
+                slot.next_flush = now + FLUSH_INTERVAL
+                finish.record_progress(
+                    slot.claim.run_id,
+                    execution.output(),
+                    output_bytes=execution.buffer.total,
+                    pgid=execution.pgid,
+                )
+                return
+            if now >= slot.next_flush and execution.version != slot.flushed:
+                slot.flushed = execution.version
+                finish.record_progress(
+                    slot.claim.run_id, execution.output(), output_bytes=execution.buffer.total
+                )
+                size = execution.buffer.size
+                slot.next_flush = now + max(FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND))
+            self._check_ownership(slot.claim, execution)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)  # the job keeps running
+
+    def _record_slots(self, ended: list[Slot]) -> None:
+        """Record the jobs that ended, in one transaction, and queue their replacements."""
+        for slot in ended:
+            del self._running[slot.index]
+        items = [
+            Ended(
+                slot.claim,
+                slot.result,  # type: ignore[arg-type]
+                slot.execution.pgid if slot.execution is not None else None,
+            )
+            for slot in ended
+        ]
+        busy_with = self._shown_claim()
+        for item, completion in zip(items, self._record_group(items, busy_with), strict=True):
+            self.log.job_ended(item.claim, item.result, completion.state)
+            if completion.next is not None:
+                self._queued.append(completion.next)
+
+    def _record_group(self, items: list[Ended], busy_with: Claim | None) -> list[finish.Completion]:
+        """``finish.complete_attempts``, retried until it succeeds (as ``AttemptRunner._record``:
+        giving up would leave the jobs ``processing`` under a live worker); only a forced
+        stop ends the retries, and recovery then finds the jobs."""
+        while True:
+            now = self.clock()
+            try:
+                done = finish.complete_attempts(
+                    items,
+                    row=self.row,
+                    wants_next=lambda: self.stop_mode is None,
+                    report_due=now >= self.timers.report_due,
+                    busy_with=busy_with,
+                    settings=self.settings,
+                    now=now,
+                )
+                self.outage.over()
+                break
+            except StoreUnavailable as exc:
+                delay = self.outage.failed(exc)
+                if self.stop_mode == FORCE and self.outage.failures > 3:
+                    raise
+                self.sleep(delay)
+        reports = [completion for completion in done if completion.reported]
+        if reports:
+            self.timers.reported(
+                now, row_found=reports[-1].row_found, heartbeat_interval=self.heartbeat_interval
+            )
+        for completion in done:
+            if completion.hook is not None:
+                self.hooks.submit(completion.hook)  # after the commit; on its own thread
+        return done
+
+    def _abandon_slots(self) -> None:
+        """The loop is failing: kill every running job's group and free its descriptors."""
+        for slot in self._running.values():
+            if slot.execution is not None:
+                slot.execution.abandon()
+        self._running.clear()
