@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from queuectl.errors import DatabaseError
-from queuectl.store.models import SCHEMA_VERSION, Job, QueueSetting, Run, SchemaInfo, database
-from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION
+from queuectl.store.models import (
+    SCHEMA_VERSION,
+    Dependency,
+    Job,
+    QueueSetting,
+    Run,
+    SchemaInfo,
+    database,
+)
+from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION, UNIQUE_KEY_INDEX
 from queuectl.store.transactions import is_postgres
 
 
@@ -99,6 +107,16 @@ def _add_held_at() -> None:
     database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN tty BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def _add_workflows() -> None:
+    """Schema 7 -> 8: dependencies between jobs (``queuectl_dependency``, the ``blocked``
+    state, ``taken_down_by``) and unique keys (``unique_key`` and its partial unique
+    index). Existing jobs have neither: NULL, and no dependency rows."""
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN unique_key VARCHAR(200)")
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN taken_down_by VARCHAR(64)")
+    Dependency.create_table(safe=True)
+    database.execute_sql(UNIQUE_KEY_INDEX)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -108,6 +126,7 @@ def migrate(from_version: int) -> None:
         4: _add_hook_columns,
         5: _add_queue_settings,
         6: _add_held_at,
+        7: _add_workflows,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)
