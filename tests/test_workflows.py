@@ -270,9 +270,9 @@ def test_the_database_itself_refuses_a_second_holder_and_the_refusal_names_it(mo
 
     from queuectl.lifecycle import unique
 
-    first = add(unique_key="k")
     done = add("false", unique_key="k2", max_retries=0)
     run_next(RunOutcome.FAILED)
+    first = add(unique_key="k")
     with pytest.raises(peewee.IntegrityError), db.database.atomic():
         Job.update(unique_key="k", state="pending").where(Job.id == done).execute()
     # A writer that raced past the look (no holder seen) is still refused, by the index,
