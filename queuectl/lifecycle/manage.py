@@ -173,7 +173,10 @@ class Outcome:
     changed: list[Job] = field(default_factory=list)
     refused: list[QueueError] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=dict)
-    """The refused ids by reason (a state, ``not found``, ``being stopped``), for summaries."""
+    """The refused ids by reason (a state, ``not found``, ``being stopped``, ``dependency
+    dead``, ``key held``), for summaries."""
+    revived: list[str] = field(default_factory=list)
+    """Dependents a retry brought back to ``blocked`` (those its jobs had taken down)."""
 
 
 Progress = Callable[[int, int], None]
@@ -209,8 +212,9 @@ def act(
     for done, chunk in enumerate(_chunks(ids), start=1):
         with write_transaction():
             if action.verb == "retry":
-                retried, refusals = _retry(action, chunk, now, batch)
+                retried, refusals, revived = _retry(action, chunk, now, batch)
                 changed = {job.id: job for job in retried}
+                outcome.revived += revived
             else:
                 changed = {job.id: job for job in _apply(action, chunk, now)}
                 refusals = []
@@ -255,11 +259,11 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
 
 def _retry(
     action: Action, ids: list[str], now: float, batch: frozenset[str]
-) -> tuple[list[Job], list[tuple[str, str, QueueError]]]:
+) -> tuple[list[Job], list[tuple[str, str, QueueError]], list[str]]:
     """Retry what ``action`` may touch among ``ids`` (dependencies first), each to
     ``pending`` or ``blocked`` as ``deps.retry_plan`` says; then revive the dependents
-    they took down. Returns the retried jobs and the refusals of the rules here:
-    a dependency still dead, a unique key another active job holds now."""
+    they took down. Returns the retried jobs, the refusals of the rules here (a
+    dependency still dead, a unique key another active job holds now) and the revived."""
     eligible = dict(
         Job.select(Job.id, Job.unique_key).where(Job.id.in_(ids) & action.condition()).tuples()
     )
@@ -288,9 +292,9 @@ def _retry(
             values = _PENDING_AGAIN | {"state": state.value, "run_at": now, "updated_at": now}
             query = Job.update(values).where(Job.id.in_(group) & action.condition())
             changed += query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute()
-    deps.revive_locked([job.id for job in changed], now, skip=batch)
+    revived = deps.revive_locked([job.id for job in changed], now, skip=batch)
     order = {job_id: position for position, job_id in enumerate(ids)}
-    return sorted(changed, key=lambda job: order[job.id]), refusals
+    return sorted(changed, key=lambda job: order[job.id]), refusals, revived
 
 
 _PENDING_AGAIN: dict[str, object] = {
