@@ -266,6 +266,7 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
 
     skipped = set(skip)
     revived: list[str] = []
+    keys_back: dict[str, tuple[str, str]] = {}  # keys the revived take, in this call
     frontier = list(job_ids)
     while frontier:
         candidates: list[tuple[str, str | None]] = []
@@ -273,7 +274,7 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
             query = Job.select(Job.id, Job.unique_key).where(
                 (Job.state == JobState.DEAD.value) & Job.taken_down_by.in_(chunk)
             )
-            candidates += [row for row in query.tuples() if row[0] not in skipped]
+            candidates += [row for row in query.order_by(Job.seq).tuples() if row[0] not in skipped]
         if not candidates:
             break
         ids = [job_id for job_id, _ in candidates]
@@ -285,20 +286,24 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
                 (d for d in needs.get(job_id, ()) if stored.get(d) in ENDED_BADLY),
                 None,
             )
-            holder = unique.holder(key, besides=job_id) if key is not None else None
+            holder = None
+            if key is not None:
+                holder = keys_back.get(key) or unique.holder(key, besides=job_id)
             if still is not None:
                 Job.update(
                     last_error=f"dependency {still} is {stored[still]}",
                     taken_down_by=still,
                     updated_at=now,
                 ).where(Job.id == job_id).execute()
-            elif holder is not None:
+            elif key is not None and holder is not None:
                 Job.update(
                     last_error=f"{unique.held_message(key, holder)} (not revived)",
                     taken_down_by=None,
                     updated_at=now,
                 ).where(Job.id == job_id).execute()
             else:
+                if key is not None:
+                    keys_back[key] = (job_id, JobState.BLOCKED.value)
                 back.append(job_id)
         for chunk in _chunks(back):
             Job.update(
@@ -314,6 +319,22 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
         skipped.update(back)
         frontier = back
     return revived
+
+
+def reblock_locked(job_ids: Sequence[str], now: float) -> int:
+    """``job_ids`` were just retried: their dependents that may start (pending, or failed
+    and due again) wait again, so that no job starts while a dependency is unfinished."""
+    changed = 0
+    for chunk in _chunks(list(job_ids)):
+        waiting = Dependency.select(Dependency.job).where(Dependency.depends_on.in_(chunk))
+        changed += (
+            Job.update(state=JobState.BLOCKED.value, updated_at=now)
+            .where(
+                Job.state.in_([JobState.PENDING.value, JobState.FAILED.value]) & Job.id.in_(waiting)
+            )
+            .execute()
+        )
+    return changed
 
 
 # --- purge --------------------------------------------------------------------------------

@@ -252,8 +252,10 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
         # The foreign key cascades; this covers a database opened without it.
         Run.delete().where(Run.job.in_([job.id for job in gone])).execute()
         Dependency.delete().where(Dependency.job.in_([job.id for job in gone])).execute()
-    if action.verb in ("cancel", "delete") and gone:
-        deps.cascade_locked([job.id for job in gone], action.result, now)
+    # A completed job deleted was done: its dependents may still run.
+    ended = [job.id for job in gone if job.state != JobState.COMPLETED]
+    if action.verb in ("cancel", "delete") and ended:
+        deps.cascade_locked(ended, action.result, now)
     return iter(gone)
 
 
@@ -292,6 +294,7 @@ def _retry(
             values = _PENDING_AGAIN | {"state": state.value, "run_at": now, "updated_at": now}
             query = Job.update(values).where(Job.id.in_(group) & action.condition())
             changed += query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute()
+    deps.reblock_locked([job.id for job in changed], now)  # a completed job run again
     revived = deps.revive_locked([job.id for job in changed], now, skip=batch)
     order = {job_id: position for position, job_id in enumerate(ids)}
     return sorted(changed, key=lambda job: order[job.id]), refusals, revived
