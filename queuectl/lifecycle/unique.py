@@ -66,13 +66,16 @@ def guarded(keys: Iterable[str | None] = ()) -> Iterator[None]:
     Raises:
         KeyTaken: the index refused the write.
     """
+    named = [key for key in keys if key is not None]
+    if not named:  # no key, no conflict: spare the savepoint (bulk enqueues pass here)
+        yield
+        return
     try:
         with database.atomic(), peewee.__exception_wrapper__:
             yield
     except peewee.IntegrityError as exc:
         if not is_key_conflict(exc):
             raise
-        named = [key for key in keys if key is not None]
         found = holders(named)
         for key in named:
             if key in found:
