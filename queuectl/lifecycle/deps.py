@@ -21,7 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import peewee
+
 from queuectl.errors import InvalidTransition, JobNotFound, QueueError
+from queuectl.jobspec import JobSpec
 from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
@@ -65,11 +68,11 @@ def dependencies_of_many(job_ids: Sequence[str]) -> dict[str, list[str]]:
 # --- enqueue ------------------------------------------------------------------------------
 
 
-def initial_states(specs: Sequence[object], given: Sequence[str | None]) -> list[JobState]:
+def initial_states(specs: Sequence[JobSpec], given: Sequence[str | None]) -> list[JobState]:
     """The state each new job starts in, checking its ``after`` ids; inside the enqueue's
     write transaction, so the dependencies cannot change before the jobs are stored.
 
-    ``specs`` are ``JobSpec``s; ``given`` their own ids (``None``: generated, so no later
+    ``given``: the specs' own ids (``None``: generated, so no later
     line can name it). A dependency may be an existing job, or a job earlier in the
     same batch (which is new, so its dependents start ``blocked``).
 
@@ -77,7 +80,7 @@ def initial_states(specs: Sequence[object], given: Sequence[str | None]) -> list
         JobNotFound: a dependency neither exists nor comes earlier in the batch.
         InvalidTransition: a dependency is dead or cancelled: the job could never run.
     """
-    wanted = {job_id for spec in specs for job_id in spec.after}  # type: ignore[attr-defined]
+    wanted = {job_id for spec in specs for job_id in spec.after}
     if not wanted:
         return [JobState.PENDING] * len(specs)
     stored = _states(wanted)
@@ -86,7 +89,7 @@ def initial_states(specs: Sequence[object], given: Sequence[str | None]) -> list
     for position, (spec, own) in enumerate(zip(specs, given, strict=True)):
         where = f"line {position + 1}: " if len(specs) > 1 else ""
         state = JobState.PENDING
-        for dependency in spec.after:  # type: ignore[attr-defined]
+        for dependency in spec.after:
             if dependency in earlier:
                 state = JobState.BLOCKED
                 continue
@@ -340,7 +343,7 @@ def reblock_locked(job_ids: Sequence[str], now: float) -> int:
 # --- purge --------------------------------------------------------------------------------
 
 
-def needed_by_unfinished():  # type: ignore[no-untyped-def]
+def needed_by_unfinished() -> peewee.ModelSelect:
     """The ids some unfinished job depends on: purge leaves them (a subquery)."""
     finished = [JobState.COMPLETED.value, JobState.DEAD.value, JobState.CANCELLED.value]
     return (
