@@ -346,10 +346,11 @@ def reblock_locked(job_ids: Sequence[str], now: float) -> int:
 def needed_by_unfinished() -> peewee.ModelSelect:
     """The ids some unfinished job depends on: purge leaves them (a subquery)."""
     finished = [JobState.COMPLETED.value, JobState.DEAD.value, JobState.CANCELLED.value]
+    waiting = Job.alias("waiting")  # not the purge's own job table, whatever peewee names it
     return (
         Dependency.select(Dependency.depends_on)
-        .join(Job, on=(Job.id == Dependency.job))
-        .where(Job.state.not_in(finished))
+        .join(waiting, on=(waiting.id == Dependency.job))
+        .where(waiting.state.not_in(finished))
     )
 
 

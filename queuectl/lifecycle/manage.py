@@ -433,6 +433,7 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
     with write_transaction():
         doomed = Job.select(Job.id).where(condition)
         Run.delete().where(Run.job.in_(doomed)).execute()
+        Dependency.delete().where(Dependency.job.in_(doomed)).execute()
         return Job.delete().where(condition).execute()
 
 
