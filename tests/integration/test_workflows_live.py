@@ -1,5 +1,5 @@
 """Dependencies with real workers, on each backend: a chain runs in order, a diamond's
-join once, and a dead dependency's dependents never run."""
+join once, a dead dependency's dependents never run, and fixing it runs them."""
 
 from __future__ import annotations
 
@@ -35,3 +35,9 @@ def test_real_workers_run_a_chain_in_order_and_never_a_dead_dependencys_dependen
     assert ran[0] == "a" and ran[-1] == "d" and sorted(ran[1:3]) == ["b", "c"]
     assert len(ran) == 4  # d once; "never" never
     assert Run.select().where(Run.job == "never").count() == 0
+
+    # Fixed (an edit retries a dead job), the dependency revives its dependent, which runs.
+    cluster.cli("edit", "broken", '{"command": "true"}')
+    cluster.wait_state("never", JobState.COMPLETED, timeout=30)
+    with open(trace) as handle:
+        assert handle.read().split()[4:] == ["never"]
