@@ -22,6 +22,22 @@ class JobNotFound(QueueError):
         super().__init__(f"no job with id {job_id!r}")
         self.job_id = job_id
 
+    @classmethod
+    def because(cls, job_id: str, message: str) -> JobNotFound:
+        """The same error with its own words (``line 3: no job … to run after``)."""
+        error = cls(job_id)
+        error.args = (message,)
+        return error
+
+
+class KeyTaken(QueueError):
+    """Another active job holds the unique key: the new or revived job would be a second."""
+
+    def __init__(self, message: str, *, key: str, holder: str | None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.holder = holder
+
 
 class InvalidTransition(QueueError):
     """The job is in a state where the requested action makes no sense."""

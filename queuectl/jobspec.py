@@ -35,6 +35,8 @@ ALLOWED_KEYS = (
     "on_success",
     "on_failure",
     "tty",
+    "after",
+    "unique_key",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
@@ -45,6 +47,9 @@ CRON_ENV = ("QUEUECTL_CRON_NAME", "QUEUECTL_CRON_TS")
 the schedule's name and the tick, which the worker passes on like the job's own."""
 MAX_PRIORITY = 2**31 - 1
 MAX_RETRIES_LIMIT = 100
+MAX_AFTER = 100
+"""At most this many dependencies per job: a fan-in wider than that is a batch of its own."""
+MAX_UNIQUE_KEY = 200
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class JobSpec:
     """Hook run when the job goes dead; ``None``: the setting's, ``""``: none."""
     tty: bool = False
     """Run under a pseudo-terminal, so programs that colour only on terminals do."""
+    after: tuple[str, ...] = ()
+    """Ids of the jobs that must complete before this one runs (``blocked`` till then)."""
+    unique_key: str | None = None
+    """While a job with this key waits, is blocked or runs, no other job may take it."""
 
     def env_json(self) -> str | None:
         """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
@@ -189,7 +198,40 @@ def parse_spec(data: object) -> JobSpec:
         on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
         on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
         tty=_optional(data, "tty", _flag) or False,
+        after=_after(data.get("after"), data.get("id")),
+        unique_key=_optional(data, "unique_key", _unique_key),
     )
+
+
+def _after(value: object, own_id: object) -> tuple[str, ...]:
+    """One id or a list of ids, each well formed, at most ``MAX_AFTER``, never the job's own.
+
+    Whether they exist is the store's question (``lifecycle.deps``), asked at enqueue.
+    """
+    if value is None:
+        return ()
+    ids = [value] if isinstance(value, str) else value
+    if not isinstance(ids, list):
+        raise ValidationError(f'"after" must be a job id or a list of ids, not {_json_type(value)}')
+    if len(ids) > MAX_AFTER:
+        raise ValidationError(f'"after" names at most {MAX_AFTER} jobs (got {len(ids)})')
+    for job_id in ids:
+        if not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id):
+            raise ValidationError(
+                '"after" ids must be 1-64 characters of letters, digits and . _ : -'
+                f" (got {job_id!r})"
+            )
+        if job_id == own_id:
+            raise ValidationError(f'"after" names the job itself ({job_id!r})')
+    return tuple(dict.fromkeys(ids))
+
+
+def _unique_key(value: object) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_UNIQUE_KEY:
+        raise ValidationError(
+            f'"unique_key" must be a string of 1-{MAX_UNIQUE_KEY} characters (got {value!r})'
+        )
+    return _text(value, '"unique_key"')
 
 
 def _flag(value: object) -> bool:

@@ -14,6 +14,7 @@ class JobState(StrEnum):
     """Where a job is in its lifecycle (see README, "Job lifecycle")."""
 
     PENDING = "pending"  # waiting for a worker; may be delayed by run_at
+    BLOCKED = "blocked"  # waiting for its dependencies (``after``) to complete
     PROCESSING = "processing"  # claimed by a worker that is running it now
     COMPLETED = "completed"  # exited 0
     FAILED = "failed"  # failed with retries left; due again at run_at
@@ -23,9 +24,11 @@ class JobState(StrEnum):
 
 CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
 FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
-ACTIVE_STATES = (JobState.PENDING, JobState.FAILED, JobState.PROCESSING)
-"""A job that has not ended: waiting, waiting to retry, or running. A schedule with
-``--overlap skip`` does not fire while its previous fire's job is in one of these."""
+ACTIVE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING)
+"""A job that has not ended: waiting (for its time or its dependencies), waiting to
+retry, or running. While a job is in one of these its ``unique_key`` is taken (the
+partial unique index's predicate, ``sql.UNIQUE_KEY_INDEX``), and a schedule with
+``--overlap skip`` does not fire while its previous fire's job is."""
 
 
 class RunOutcome(StrEnum):
@@ -55,6 +58,7 @@ ENDED_WORKER_STATES = (WorkerState.STOPPED, WorkerState.LOST)
 
 STATE_STYLES: dict[str, str] = {
     JobState.PENDING: "yellow",
+    JobState.BLOCKED: "magenta",
     JobState.PROCESSING: "bold cyan",
     JobState.COMPLETED: "green",
     JobState.FAILED: "dark_orange",

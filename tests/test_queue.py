@@ -339,6 +339,7 @@ def test_counts_and_next_due_at():
     add(delay=10, now=T0)
     assert reads.counts() == {
         "pending": 2,
+        "blocked": 0,
         "processing": 0,
         "completed": 0,
         "failed": 0,

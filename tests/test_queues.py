@@ -133,6 +133,7 @@ def test_figures_cover_queues_with_jobs_workers_or_settings(opened):
         "limit": 4,
         "counts": {
             "pending": 1,
+            "blocked": 0,
             "processing": 0,
             "completed": 1,
             "failed": 0,

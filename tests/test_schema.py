@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
@@ -54,7 +55,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert schema.schema_version() == SCHEMA_VERSION == 10
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -64,8 +65,17 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_9() -> None:
+    """Put an open database back as schema 9 left it: no dependencies, no unique keys."""
+    database.execute_sql("DROP INDEX IF EXISTS queuectl_job_unique_key")
+    database.execute_sql("DROP TABLE queuectl_dependency")
+    for column in ("unique_key", "taken_down_by"):
+        database.execute_sql(f"ALTER TABLE queuectl_job DROP COLUMN {column}")
+
+
 def _as_schema_8() -> None:
-    """Put an open database back as schema 8 left it: no slots column on workers."""
+    """Put an open database back as schema 8 left it: no slots column on workers either."""
+    _as_schema_9()
     database.execute_sql("ALTER TABLE queuectl_worker DROP COLUMN slots")
 
 
@@ -82,7 +92,7 @@ def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert schema.schema_version() == SCHEMA_VERSION == 10
     assert Schedule.select().count() == 0
 
 
@@ -232,7 +242,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert schema.schema_version() == SCHEMA_VERSION == 10
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -247,7 +257,7 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert schema.schema_version() == SCHEMA_VERSION == 10
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
@@ -266,5 +276,29 @@ def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 9
+    assert schema.schema_version() == SCHEMA_VERSION == 10
     assert Worker.get_by_id("w7").slots == 1
+
+
+def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
+    """Schema 9 had neither: upgraded, jobs keep running and a key is enforced at once."""
+    db.open_database(db_url)
+    [job] = enqueuing.enqueue_many([JobSpec(command="echo kept")], now=T0)
+    _as_schema_9()
+    SchemaInfo.update(value="9").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 10
+    kept = Job.get_by_id(job)
+    assert (kept.unique_key, kept.taken_down_by) == (None, None)
+    assert "queuectl_job_unique_key" in _indexes()
+    enqueuing.enqueue_many([JobSpec(command="true", unique_key="k")], now=T0)
+    try:
+        enqueuing.enqueue_many([JobSpec(command="true", unique_key="k")], now=T0)
+    except QueueError as exc:
+        assert "unique key 'k'" in str(exc)
+    else:
+        raise AssertionError("a second holder of a key was admitted")
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None and claim.job.id == job

@@ -194,8 +194,8 @@ class ActionsApp(KeyOrderApp):
         """Retrying is not destructive: it acts at once (a wrong state is refused by the core)."""
         if job_id:
             self.run_in_thread(
-                lambda: manage.retry([job_id], now=self.clock()),
-                lambda _: f"Job {job_id} is pending again",
+                lambda: _retry_one(job_id, self.clock()),
+                lambda outcome: _retried(job_id, outcome),
             )
 
     def _intent_cancel(self, job_id: str | None) -> None:
@@ -236,7 +236,7 @@ class ActionsApp(KeyOrderApp):
             f"Retry all {dead} dead job(s) in the DLQ?",
             lambda: self.run_in_thread(
                 lambda: manage.retry_dead(now=self.clock()),
-                lambda n: f"{n} dead job(s) back to pending",
+                lambda n: f"{n} dead job(s) back to pending or blocked",
             ),
             yes="Retry all",
         )
@@ -355,3 +355,21 @@ def _stopped_message(asked: list[str], still: list[str]) -> str:
     if still:
         return f"Still stopping after {STOP_WAIT_SECONDS:.0f}s: {', '.join(still)}"
     return f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"
+
+
+def _retry_one(job_id: str, now: float) -> manage.Outcome:
+    """Retry one job (in a thread); its refusal raised, as the toast shows errors."""
+    outcome = manage.act(manage.RETRY, [job_id], now=now)
+    if outcome.refused:
+        raise outcome.refused[0]
+    return outcome
+
+
+def _retried(job_id: str, outcome: manage.Outcome) -> str:
+    """What a retry did: pending again, or blocked on its dependencies (and how many
+    dependents it brought back)."""
+    state = outcome.changed[0].state
+    said = "pending again" if state == JobState.PENDING else f"{state} (waits for its dependencies)"
+    revived = len(outcome.revived)
+    more = f"; {revived} dependent(s) back to blocked" if revived else ""
+    return f"Job {job_id} is {said}{more}"

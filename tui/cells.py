@@ -157,6 +157,11 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         when = ("in " + age_text(row["run_at"] - now), "italic")
     else:
         when = (age(now, row["created_at"]), "")
+    command = one_line(row["command"], CELL_LIMIT)
+    if row["state"] == JobState.BLOCKED:
+        # What it waits for, where the eye reads the job: at the start of its command.
+        waits = ", ".join(row.get("waits") or ()) or "its dependencies"
+        command = one_line(f"(after {waits}) {row['command']}", CELL_LIMIT)
     return (
         (one_line(row["id"]), ""),
         state_part(row["state"]),
@@ -166,7 +171,7 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         when,
         (human_duration(job_duration(row, now)), ""),
         (one_line(row["worker_id"]), ""),
-        (one_line(row["command"], CELL_LIMIT), ""),
+        (command, STATE_STYLES[JobState.BLOCKED] if row["state"] == JobState.BLOCKED else ""),
     )
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuectl.lifecycle import queues, reads, schedules
+from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
@@ -187,6 +187,18 @@ def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[
     )
 
 
+def _add_waits(rows: list[dict[str, Any]]) -> None:
+    """Give each blocked row ``waits``: its dependencies not completed yet (one read for
+    the window, and none when no job in it is blocked)."""
+    blocked = [row["id"] for row in rows if row["state"] == JobState.BLOCKED]
+    if not blocked:
+        return
+    waits = deps.waiting_for(blocked)
+    for row in rows:
+        if row["state"] == JobState.BLOCKED:
+            row["waits"] = waits.get(row["id"], [])
+
+
 JOB_SORT_KEYS = {
     "id": lambda r, now: r["id"],
     "state": lambda r, now: r["state"],
@@ -251,6 +263,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             jobs_rows, jobs_total = _window(
                 request.job_filter, request.limit, _known_total(request.job_filter, counts)
             )
+            _add_waits(jobs_rows)
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
             dead_filter = JobFilter(states=(JobState.DEAD,))
             dead_rows, dead_total = _window(dead_filter, request.limit, counts[JobState.DEAD.value])

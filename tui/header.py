@@ -15,7 +15,8 @@ from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
 NARROW = 98
 """Below this many columns the header drops words, never numbers."""
 TINY = 70
-"""Below this many cells (80 columns less the padding) the state names are cut."""
+"""Below this many cells the state names are cut (also whenever the full names would not
+fit: seven states with large counts pass 80 columns)."""
 
 
 def _compact(count: int) -> str:
@@ -27,7 +28,7 @@ def _compact(count: int) -> str:
 
 
 def counts_text(counts: dict[str, int], *, narrow: bool = False) -> Text:
-    """``3 pending  2 processing …``; narrow, ``3 pend  2 proc …`` so all six fit in 60."""
+    """``3 pending  2 processing …``; narrow, ``3 pend  2 proc …`` so all seven fit in 60."""
     text = Text(no_wrap=True, overflow="ellipsis")
     for index, state in enumerate(JobState):
         if index:
@@ -90,8 +91,11 @@ class StatsHeader(Vertical):
     def show(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         narrow = self.narrow
-        tiny = 0 < self.size.width < TINY
-        self._put("counts", counts_text(snapshot.counts, narrow=tiny))
+        counts = counts_text(snapshot.counts)
+        room = self.query_one("#counts", Static).size.width or self.size.width
+        if 0 < self.size.width < TINY or 0 < room < counts.cell_len:
+            counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
+        self._put("counts", counts)
         workers = Text(no_wrap=True)
         workers.append("" if narrow else "workers ", style="dim")
         workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])

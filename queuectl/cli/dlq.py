@@ -11,6 +11,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
@@ -71,7 +72,13 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_jso
     outcome = manage.act(manage.DLQ_RETRY, ids)
     if retry_all and not as_json:
         count = len(outcome.changed)
-        click.echo(f"{count} job{'s' if count != 1 else ''} back to pending")
+        click.echo(f"{count} job{'s' if count != 1 else ''} back to pending or blocked")
+        left = outcome.reasons.get("dependency dead", [])
+        if left:
+            note(
+                f"{len(left)} left dead: they wait for a dependency still cancelled or"
+                f" dead (retry it first), such as {left[0]}"
+            )
         return
     report_outcome(manage.DLQ_RETRY, outcome, as_json=as_json, each=True)
 

@@ -25,12 +25,15 @@ LIST_CAP = 50
 """Rows the human ``list`` shows unless told otherwise; it then says how many more match."""
 
 
-def _store(app: AppContext, specs: list, *, as_json: bool, single: bool) -> None:
-    """Enqueue validated specs; print their ids, or (``--json``) the jobs."""
+def _store(
+    app: AppContext, specs: list, *, as_json: bool, single: bool, if_absent: bool = False
+) -> None:
+    """Enqueue validated specs; print their ids, or (``--json``) the jobs. With
+    ``if_absent``, a line whose unique key an active job holds prints that job's id."""
     from queuectl.lifecycle import enqueue, reads
 
     app.open()
-    ids = enqueue.enqueue_many(specs, warn=warn)
+    ids = enqueue.enqueue_many(specs, warn=warn, if_absent=if_absent)
     if as_json:
         from queuectl.records import job_record
 
@@ -49,16 +52,23 @@ def _store(app: AppContext, specs: list, *, as_json: bool, single: bool) -> None
     type=click.File("rb"),
     help="Read one JSON object per line from a file ('-' for standard input).",
 )
+@click.option(
+    "--if-absent",
+    is_flag=True,
+    help="A job whose unique_key an active job holds prints that job's id instead.",
+)
 @db_option
 @json_option
 @pass_app
-def enqueue(app: AppContext, job_json: str | None, file, as_json: bool) -> None:
+def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_json: bool) -> None:
     """Add a job: a JSON object with at least "command"; prints its id.
 
     \b
-    Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd, env.
+    Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd, env,
+    after (ids that must complete first), unique_key (one active job per key).
     Example: queuectl enqueue '{"command": "make test", "priority": 5, "delay": "30s"}'
-    With --file (or '-' as JSON) every line is a job, and all are accepted or none.
+    With --file (or '-' as JSON) every line is a job, and all are accepted or none;
+    a line's "after" may name an earlier line's "id".
     For a plain command without JSON: queuectl add -- make test
     """
     from queuectl import jobspec
@@ -71,7 +81,7 @@ def enqueue(app: AppContext, job_json: str | None, file, as_json: bool) -> None:
     specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)
     if not specs:
         raise BadInput("the file holds no jobs")
-    _store(app, specs, as_json=as_json, single=job_json is not None)
+    _store(app, specs, as_json=as_json, single=job_json is not None, if_absent=if_absent)
 
 
 def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
@@ -98,6 +108,13 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--on-success", metavar="COMMAND", help="Hook run when it completes ('' = none).")
 @click.option("--on-failure", metavar="COMMAND", help="Hook run when it ends dead ('' = none).")
 @click.option("--tty", is_flag=True, help="Run under a pseudo-terminal (programs keep colours).")
+@click.option(
+    "--after", "after", multiple=True, metavar="ID", help="Run once job ID completed (repeatable)."
+)
+@click.option("--unique-key", metavar="KEY", help="Refused while an active job holds KEY.")
+@click.option(
+    "--if-absent", is_flag=True, help="If an active job holds --unique-key, print its id instead."
+)
 @db_option
 @json_option
 @pass_app
@@ -116,6 +133,9 @@ def add(
     on_success: str | None,
     on_failure: str | None,
     tty: bool,
+    after: tuple[str, ...],
+    unique_key: str | None,
+    if_absent: bool,
     as_json: bool,
 ) -> None:
     """Add a job from a plain command, no JSON; prints its id.
@@ -124,6 +144,7 @@ def add(
     queuectl add -- make -C src test
     queuectl add --priority 5 --delay 1h30m --env STAGE=prod -- ./deploy.sh
     queuectl add -- 'tar czf /backup/site.tgz site && echo done'
+    queuectl add --after build --unique-key deploy -- ./deploy.sh
     The words of COMMAND are joined with spaces (as pueue does) and run by /bin/sh:
     quote the whole command to keep its own quotes and operators for the shell.
     Options come before COMMAND; '--' ends them. Validated as enqueue validates JSON.
@@ -144,10 +165,12 @@ def add(
         ("on_success", on_success),
         ("on_failure", on_failure),
         ("tty", True if tty else None),
+        ("after", list(after) if after else None),
+        ("unique_key", unique_key),
     ):
         if value is not None:
             fields[key] = value
-    _store(app, [jobspec.parse_spec(fields)], as_json=as_json, single=True)
+    _store(app, [jobspec.parse_spec(fields)], as_json=as_json, single=True, if_absent=if_absent)
 
 
 @click.command(name="list")
@@ -216,9 +239,12 @@ def print_jobs(
         click.echo("The DLQ is empty." if dlq else "No jobs.", err=True)
         return
     from queuectl.cli import render
+    from queuectl.lifecycle import deps
 
+    blocked = [job.id for job in jobs if job.state == JobState.BLOCKED]
+    waits = deps.waiting_for(blocked) if blocked else {}
     out = render.console()
-    out.print(render.jobs_table(jobs, dlq=dlq, width=render.fits(out)))
+    out.print(render.jobs_table(jobs, dlq=dlq, width=render.fits(out), waits=waits))
     if limit is not None and len(jobs) == limit:
         more = reads.count_jobs(states=states or None, queue=queue, search=search) - len(jobs)
         if more > 0:
@@ -237,21 +263,29 @@ def print_jobs(
 def show(app: AppContext, job_id: str, as_json: bool, color: str) -> None:
     """Show a job: its fields, every run, and the latest output (in its colours on a
     terminal: see --color)."""
-    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import deps, reads
 
     app.open()
     job = reads.get_job(job_id)
     runs = reads.runs_of(job_id)
+    dependencies, dependents = deps.links(job_id)
     if as_json:
         from queuectl.records import job_record, run_record
 
-        emit_json({**job_record(job), "runs": [run_record(run) for run in runs]})
+        emit_json(
+            {
+                **job_record(job),
+                "after": [link.id for link in dependencies],
+                "dependents": [link.id for link in dependents],
+                "runs": [run_record(run) for run in runs],
+            }
+        )
         return
     from queuectl.cli import render
 
     colored = wants_color(color)
     out = render.console(color=colored)
-    for part in render.job_detail(job, runs, color=colored):
+    for part in render.job_detail(job, runs, color=colored, links=(dependencies, dependents)):
         out.print(part)
 
 

@@ -145,6 +145,12 @@ def _follow(job_id: str, printer: _Printer) -> int:
                 return 0
             note(f"job {job_id} is {job.state}")
             return 1
+        if job.state == JobState.BLOCKED and waiting_for != (job.state, job.run_at):
+            waiting_for = (job.state, job.run_at)
+            from queuectl.lifecycle import deps
+
+            after = ", ".join(deps.waiting_for([job_id]).get(job_id, [])) or "its dependencies"
+            note(f"waiting: job {job_id} is blocked until {after} completed")
         idle = job.state in (JobState.PENDING, JobState.FAILED) and (run is None or ended)
         if idle and waiting_for != (job.state, job.run_at):
             waiting_for = (job.state, job.run_at)

@@ -108,14 +108,26 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
         emit_json([job_record(job, with_output=False) for job in outcome.changed])
     elif each:
         for job in outcome.changed:
-            click.echo(f"{job.id} {action.result}")
+            # A retried job waiting for its dependencies is blocked, not pending.
+            click.echo(f"{job.id} {job.state if action.verb == 'retry' else action.result}")
     else:
         count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
+    report_revived(outcome, as_json=as_json)
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:
         sys.exit(1)
+
+
+def report_revived(outcome: Any, *, as_json: bool) -> None:
+    """Say which dependents a retry brought back to blocked (on stderr: not a result)."""
+    revived = getattr(outcome, "revived", [])
+    if revived and not as_json:
+        shown = ", ".join(revived[:10]) + (
+            f" and {len(revived) - 10} more" if len(revived) > 10 else ""
+        )
+        note(f"{len(revived)} dependent{'s' if len(revived) != 1 else ''} back to blocked: {shown}")
 
 
 @click.command()

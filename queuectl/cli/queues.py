@@ -70,7 +70,7 @@ def queues_table(found: list[QueueFigures]) -> object:
     table.add_column("QUEUE", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
     table.add_column("LIMIT", justify="right", no_wrap=True)
-    states = ("pending", "processing", "completed", "failed", "dead", "cancelled")
+    states = ("pending", "blocked", "processing", "completed", "failed", "dead", "cancelled")
     for state in states:
         table.add_column(state.upper(), justify="right", no_wrap=True)
     table.add_column("WORKERS", justify="right", no_wrap=True)

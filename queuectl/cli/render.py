@@ -9,7 +9,7 @@ sequences in output are shown, not executed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -90,15 +90,24 @@ def dropped_line(output: str | None, output_bytes: int | None) -> str | None:
 
 
 def jobs_table(
-    jobs: Iterable[Job], *, now: float | None = None, dlq: bool = False, width: int | None = 80
+    jobs: Iterable[Job],
+    *,
+    now: float | None = None,
+    dlq: bool = False,
+    width: int | None = 80,
+    waits: Mapping[str, Sequence[str]] | None = None,
 ) -> Table:
     """Jobs as a table. On a terminal (``width``) only COMMAND is cut to make room;
-    piped (``width=None``) nothing is cut."""
+    piped (``width=None``) nothing is cut. A blocked job's WHEN says what it waits for
+    (``waits``: its unfinished dependencies, by job id)."""
     now = time.time() if now is None else now
+    waits = waits or {}
     rows = []
     for job in jobs:
         if dlq:
             last = one_line(job.last_error)
+        elif job.state == "blocked":
+            last = waits_text(waits.get(job.id, ()))
         elif job.state in ("pending", "failed") and job.run_at > now:
             last = f"due {relative(job.run_at, now)}"
         else:
@@ -144,6 +153,24 @@ def jobs_table(
     return table
 
 
+def waits_text(dependencies: Sequence[str]) -> str:
+    """``after build, test``: what a blocked job waits for, in a cell."""
+    return f"after {', '.join(dependencies)}" if dependencies else "after (unblocking)"
+
+
+def _links_text(links: Sequence[Any]) -> Text:
+    """``build (completed), test (pending)``: jobs at the other end of dependencies."""
+    text = Text()
+    for index, link in enumerate(links):
+        if index:
+            text.append(", ")
+        text.append(link.id)
+        text.append(" (")
+        text.append(link.state or "deleted", style=STATE_STYLES.get(link.state or "", "dim"))
+        text.append(")")
+    return text
+
+
 def runs_table(runs: Iterable[Run]) -> Table:
     """A job's runs: RUN numbers never repeat; TRY is the attempt (restarts on retry)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -168,9 +195,17 @@ def _timeout(job: Job) -> str:
     return human_duration(job.timeout) if job.timeout else "none"
 
 
-def job_detail(job: Job, runs: list[Run], *, color: bool = False) -> list[Any]:
-    """The renderables of ``show``: fields, runs, and the latest run's output (with
-    ``color``, styled by its own SGR sequences; every other escape inert)."""
+def job_detail(
+    job: Job,
+    runs: list[Run],
+    *,
+    color: bool = False,
+    links: tuple[Sequence[Any], Sequence[Any]] = ((), ()),
+) -> list[Any]:
+    """The renderables of ``show``: fields, its dependencies and dependents with their
+    states (``links``, as ``deps.links`` reads them), runs, and the latest run's output
+    (with ``color``, styled by its own SGR sequences; every other escape inert)."""
+    dependencies, dependents = links
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
@@ -185,6 +220,9 @@ def job_detail(job: Job, runs: list[Run], *, color: bool = False) -> list[Any]:
         ("timeout", _timeout(job)),
         ("cwd", Text(one_line(job.cwd))),
         ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
+        ("unique key", Text(one_line(job.unique_key or ""))),
+        ("after", _links_text(dependencies)),
+        ("dependents", _links_text(dependents)),
         ("created", iso(job.created_at) or ""),
         ("run at", iso(job.run_at) or ""),
         (

@@ -9,19 +9,27 @@ A dead or cancelled job that is edited is also retried: the point of fixing it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from queuectl.errors import InvalidTransition, ValidationError
 from queuectl.jobspec import JobSpec, env_from_json, parse_spec
+from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.enqueue import enqueue
 from queuectl.lifecycle.reads import get_job
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState
 from queuectl.store.transactions import notify_new_work, write_transaction
 
-EDITABLE = (JobState.PENDING, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
+EDITABLE = (
+    JobState.PENDING,
+    JobState.BLOCKED,
+    JobState.FAILED,
+    JobState.DEAD,
+    JobState.CANCELLED,
+)
 """States an edit applies to; dead and cancelled jobs are retried by it."""
 RETRIED_BY_EDIT = (JobState.DEAD, JobState.CANCELLED)
 
@@ -46,6 +54,8 @@ def editable_keys(job: Job) -> dict[str, Any]:
     env = env_from_json(job.env)
     if env:
         keys["env"] = env
+    if job.unique_key is not None:
+        keys["unique_key"] = job.unique_key
     return keys
 
 
@@ -59,6 +69,8 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
         raise ValidationError("the changes must be a JSON object of job keys")
     if "id" in changes and changes["id"] != job.id:
         raise ValidationError('"id" cannot be edited: clone the job for a copy with a new id')
+    if "after" in changes:
+        raise ValidationError('"after" cannot be edited: a job keeps the dependencies it had')
     merged: dict[str, object] = {**editable_keys(job), **changes}
     merged.pop("id", None)
     if "delay" in changes and "run_at" not in changes:
@@ -97,12 +109,14 @@ def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None
         Job.on_failure: spec.on_failure,
         Job.run_at: run_at,
         Job.updated_at: now,
+        Job.unique_key: spec.unique_key,
     }
     retried = job.state in RETRIED_BY_EDIT
     if retried:
         values.update(
             {
-                Job.state: JobState.PENDING.value,
+                Job.state: _state_when_retried(job_id).value,
+                Job.taken_down_by: None,
                 Job.attempts: 0,
                 Job.finished_at: None,
                 Job.worker_id: None,
@@ -113,12 +127,32 @@ def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None
             }
         )
     with write_transaction():
-        changed = Job.update(values).where((Job.id == job_id) & (Job.state == job.state)).execute()
+        if spec.unique_key is not None:
+            holder = unique.holder(spec.unique_key, besides=job_id)
+            if holder is not None:
+                raise unique.taken(spec.unique_key, holder, where=f"job {job_id}: ")
+        with unique.guarded([spec.unique_key]):
+            guard = (Job.id == job_id) & (Job.state == job.state)
+            changed = Job.update(values).where(guard).execute()
         if not changed:
             _check_state(get_job(job_id))  # it moved on meanwhile: say how
             raise InvalidTransition(f"job {job_id} changed while it was being edited; try again")
+        if retried:
+            deps.revive_locked([job_id], now)
         notify_new_work()
     return get_job(job_id)
+
+
+def _state_when_retried(job_id: str) -> JobState:
+    """Where an edit that retries the job sends it (``deps.retry_plan``'s rule).
+
+    Raises:
+        InvalidTransition: a dependency is still dead or cancelled.
+    """
+    plan = deps.retry_plan([job_id])
+    if job_id in plan.refused:
+        raise plan.refused[job_id]
+    return plan.states[job_id]
 
 
 def _check_state(job: Job) -> None:
@@ -126,8 +160,8 @@ def _check_state(job: Job) -> None:
         if job.state == JobState.PROCESSING:
             raise InvalidTransition(f"job {job.id} is running: cancel it, or edit it once it ends")
         raise InvalidTransition(
-            f"job {job.id} is {job.state}; only pending, failed, dead or cancelled jobs are"
-            " edited (clone it to run it again changed)"
+            f"job {job.id} is {job.state}; only pending, blocked, failed, dead or cancelled jobs"
+            " are edited (clone it to run it again changed)"
         )
 
 
@@ -135,9 +169,13 @@ def _check_state(job: Job) -> None:
 def clone(job_id: str, *, now: float | None = None) -> Job:
     """Enqueue a copy of a job (any state) with a new id, due now; returns the copy.
 
+    The copy has the job's dependencies and unique key: it waits for the same jobs,
+    and is refused while another active job holds the key.
+
     Raises:
-        JobNotFound.
+        JobNotFound, KeyTaken, InvalidTransition: a dependency is dead or cancelled.
     """
     job = get_job(job_id)
-    spec = merged_spec(job, {"run_at": None})
+    after = tuple(deps.dependencies_of_many([job_id]).get(job_id, ()))
+    spec = dataclasses.replace(merged_spec(job, {"run_at": None}), after=after)
     return enqueue(spec, now=now, cwd=job.cwd)

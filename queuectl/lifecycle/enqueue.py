@@ -16,6 +16,7 @@ import peewee
 
 from queuectl.errors import DuplicateJobId, ValidationError
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.reads import get_job
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.states import JobState
@@ -58,14 +59,16 @@ def enqueue(
     now: float | None = None,
     cwd: str | None = None,
     warn: Callable[[str], None] | None = None,
+    if_absent: bool = False,
 ) -> Job:
-    """Store one job and return it (see ``enqueue_many``).
+    """Store one job and return it (see ``enqueue_many``); with ``if_absent``, the job
+    that already holds its unique key, if one does.
 
     Raises:
         DuplicateJobId: the spec's id is taken; the existing job is untouched.
         ValidationError: its ``cwd`` does not exist (SQLite).
     """
-    return get_job(enqueue_many([spec], now=now, cwd=cwd, warn=warn)[0])
+    return get_job(enqueue_many([spec], now=now, cwd=cwd, warn=warn, if_absent=if_absent)[0])
 
 
 @translated
@@ -75,6 +78,7 @@ def enqueue_many(
     now: float | None = None,
     cwd: str | None = None,
     warn: Callable[[str], None] | None = None,
+    if_absent: bool = False,
 ) -> list[str]:
     """Store jobs all or nothing, in one transaction; returns their ids in order.
 
@@ -92,6 +96,10 @@ def enqueue_many(
         DuplicateJobId: an id is already taken (named, with its position for files).
         ValidationError: a ``cwd`` does not exist, on SQLite (whose workers share
             this host's files): the job could only fail.
+        KeyTaken: a ``unique_key`` is held by an active job (or an earlier line);
+            with ``if_absent`` that job's id is returned in the line's place instead.
+        JobNotFound, InvalidTransition: an ``after`` id names no job (nor an earlier
+            line), or one that is dead or cancelled.
     """
     now = time.time() if now is None else now
     cwd = cwd or os.getcwd()
@@ -99,25 +107,72 @@ def enqueue_many(
     insert = sql.insert_jobs_sql(database.obj.param)
     with write_transaction():
         advisory_lock("enqueue")  # PostgreSQL: one enqueue numbers its jobs at a time
+        existing = _keys_held(specs, if_absent=if_absent)
+        kept = [spec for position, spec in enumerate(specs) if position not in existing]
+        states = deps.initial_states(kept, [spec.id for spec in kept])
         settings = load_settings()
         first = _next_seq()
-        if any(spec.id is not None for spec in specs):
-            ids = _assign_ids(specs, [spec.id or new_job_id() for spec in specs])
-            database.cursor().executemany(insert, _rows(specs, ids, now, cwd, settings, first))
-        else:
-            # Only generated ids: insert optimistically, and check (and redraw)
-            # only if one of them collided. Checking first cost a tenth of a
-            # bulk enqueue, for a collision that 40-bit ids make rare.
-            ids = new_job_ids(len(specs))
-            rows = _rows(specs, ids, now, cwd, settings, first)
-            try:
-                with database.atomic(), peewee.__exception_wrapper__:
+        with unique.guarded(spec.unique_key for spec in kept):
+            if any(spec.id is not None for spec in kept):
+                ids = _assign_ids(kept, [spec.id or new_job_id() for spec in kept])
+                rows = _rows(kept, ids, states, now, cwd, settings, first)
+                database.cursor().executemany(insert, rows)
+            else:
+                # Only generated ids: insert optimistically, and check (and redraw)
+                # only if one of them collided. Checking first cost a tenth of a
+                # bulk enqueue, for a collision that 40-bit ids make rare.
+                ids = new_job_ids(len(kept))
+                rows = _rows(kept, ids, states, now, cwd, settings, first)
+                try:
+                    with database.atomic(), peewee.__exception_wrapper__:
+                        database.cursor().executemany(insert, rows)
+                except peewee.IntegrityError as exc:
+                    if unique.is_key_conflict(exc):
+                        raise
+                    ids = _assign_ids(kept, ids)
+                    rows = _rows(kept, ids, states, now, cwd, settings, first)
                     database.cursor().executemany(insert, rows)
-            except peewee.IntegrityError:
-                ids = _assign_ids(specs, ids)
-                database.cursor().executemany(insert, _rows(specs, ids, now, cwd, settings, first))
-        notify_new_work()
-    return ids
+        deps.store_locked(
+            [(i, spec.after) for i, spec in zip(ids, kept, strict=True) if spec.after]
+        )
+        if kept:
+            notify_new_work()
+    by_position = dict(zip([p for p in range(len(specs)) if p not in existing], ids, strict=True))
+    for position, holder in existing.items():  # a line whose key an earlier line took
+        by_position[position] = by_position[int(holder[1:])] if holder[0] == "#" else holder
+    return [by_position[position] for position in range(len(specs))]
+
+
+def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:
+    """The positions of specs whose ``unique_key`` an active job (or an earlier line)
+    holds, with the holder's id (``#N``: the line at position N, whose id is drawn
+    later): with ``if_absent`` they are skipped, that id standing for them; without,
+    the first refuses the whole enqueue.
+
+    Raises:
+        KeyTaken: a key is held, naming its holder (and the line, for files).
+    """
+    keys = [spec.unique_key for spec in specs if spec.unique_key is not None]
+    if not keys:
+        return {}
+    held = unique.holders(keys)
+    skipped: dict[int, str] = {}
+    earlier: dict[str, tuple[str, str]] = {}
+    for position, spec in enumerate(specs):
+        key = spec.unique_key
+        if key is None:
+            continue
+        holder = held.get(key) or earlier.get(key)
+        if holder is None:
+            earlier[key] = (spec.id or f"#{position}", JobState.PENDING.value)
+            continue
+        if not if_absent:
+            where = f"line {position + 1}: " if len(specs) > 1 else ""
+            if holder[0].startswith("#"):
+                holder = (f"on line {int(holder[0][1:]) + 1}", "in this file")
+            raise unique.taken(key, holder, where=where)
+        skipped[position] = holder[0]
+    return skipped
 
 
 def _next_seq() -> int:
@@ -146,14 +201,15 @@ def check_directories(specs: Sequence[JobSpec], warn: Callable[[str], None] | No
 def _rows(
     specs: Sequence[JobSpec],
     ids: Sequence[str],
+    states: Sequence[JobState],
     now: float,
     cwd: str,
     settings: dict[str, float | int],
     first_seq: int,
 ) -> list[tuple[object, ...]]:
     return [
-        _row(spec, job_id, now, cwd, settings, first_seq + position)
-        for position, (spec, job_id) in enumerate(zip(specs, ids, strict=True))
+        _row(spec, job_id, state, now, cwd, settings, first_seq + position)
+        for position, (spec, job_id, state) in enumerate(zip(specs, ids, states, strict=True))
     ]
 
 
@@ -192,6 +248,7 @@ def _existing_ids(ids: Sequence[str]) -> set[str]:
 def _row(
     spec: JobSpec,
     job_id: str,
+    state: JobState,
     now: float,
     cwd: str,
     settings: dict[str, float | int],
@@ -211,7 +268,7 @@ def _row(
         job_id,
         spec.command,
         spec.queue,
-        JobState.PENDING.value,
+        state.value,
         spec.priority,
         0,
         max_retries,
@@ -225,4 +282,5 @@ def _row(
         now,
         now,
         spec.tty,
+        spec.unique_key,
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuectl.lifecycle import policy
+from queuectl.lifecycle import deps, policy
 from queuectl.lifecycle.claim import Claim, claim_locked
 from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Decision, Result
@@ -29,7 +29,12 @@ from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import ClaimedJob, Job, Run, database
-from queuectl.store.transactions import execute_raw, is_postgres, write_transaction
+from queuectl.store.transactions import (
+    execute_raw,
+    is_postgres,
+    notify_new_work,
+    write_transaction,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,13 @@ def complete_attempt(
             state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
         return Completion(state, hook=_hook(claim, result, state, settings))
     done, failed = row.counts_after(result.outcome)
-    if wants_next is not None and not report_due and is_postgres() and wants_next():
+    if (
+        wants_next is not None
+        and not report_due
+        and is_postgres()
+        and decision.state not in deps.ENDED_BADLY  # the cascade needs the transaction path
+        and wants_next()
+    ):
         # The common case on PostgreSQL: one round trip instead of six.
         state, claimed = _pg_end_and_claim(claim, decision, result, row, pgid, now)
         hook = _hook(claim, result, state, settings)
@@ -272,7 +283,10 @@ def end_locked(
             worker_id,
         ),
     )
-    return decision.state if cursor.rowcount == 1 else None
+    if cursor.rowcount != 1:
+        return None
+    deps.after_end_locked(job_id, decision.state, now)
+    return decision.state
 
 
 def _pg_end_and_claim(
@@ -304,8 +318,10 @@ def _pg_end_and_claim(
         **sql.queue_values(row.queues),
     }
     statement = sql.pg_end_and_claim_sql(len(row.queues))
-    ended, new_run_id, *job = execute_raw(statement, params).fetchone()
+    ended, unblocked, new_run_id, *job = execute_raw(statement, params).fetchone()
     state = decision.state if ended == 1 else None
+    if unblocked:
+        notify_new_work()  # on its own: the statement above committed already
     if new_run_id is None:
         return state, None
     return state, Claim(job=ClaimedJob(*job), run_id=new_run_id)

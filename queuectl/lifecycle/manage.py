@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import peewee
 
 from queuectl.errors import InvalidTransition, JobNotFound, QueueError, ValidationError
+from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
-from queuectl.store.models import FINISHED_STATES, Job, JobState, Run, Worker
+from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
 from queuectl.store.transactions import notify_new_work, write_transaction
 
 CHUNK = 500
@@ -110,8 +111,8 @@ CANCEL = Action(
     "cancelled",
     "cancelled",
     "it can no longer be cancelled",
-    allowed=(JobState.PENDING, JobState.FAILED, JobState.PROCESSING),
-    default=(JobState.PENDING, JobState.FAILED, JobState.PROCESSING),
+    allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING),
+    default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING),
     waits_for_worker=False,
 )
 DELETE = Action(
@@ -121,6 +122,7 @@ DELETE = Action(
     "it is running: cancel it before deleting it",
     allowed=(
         JobState.PENDING,
+        JobState.BLOCKED,
         JobState.FAILED,
         JobState.COMPLETED,
         JobState.DEAD,
@@ -143,9 +145,9 @@ HOLD = Action(
     "hold",
     "held",
     "held",
-    "only a waiting (pending or failed) job can be held",
-    allowed=(JobState.PENDING, JobState.FAILED),
-    default=(JobState.PENDING, JobState.FAILED),
+    "only a waiting (pending, blocked or failed) job can be held",
+    allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
+    default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
     waits_for_worker=False,
     held=False,
 )
@@ -155,8 +157,8 @@ RELEASE = Action(
     "released",
     "released",
     "only a held job can be released",
-    allowed=(JobState.PENDING, JobState.FAILED),
-    default=(JobState.PENDING, JobState.FAILED),
+    allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
+    default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
     waits_for_worker=False,
     held=True,
 )
@@ -171,7 +173,10 @@ class Outcome:
     changed: list[Job] = field(default_factory=list)
     refused: list[QueueError] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=dict)
-    """The refused ids by reason (a state, ``not found``, ``being stopped``), for summaries."""
+    """The refused ids by reason (a state, ``not found``, ``being stopped``, ``dependency
+    dead``, ``key held``), for summaries."""
+    revived: list[str] = field(default_factory=list)
+    """Dependents a retry brought back to ``blocked`` (those its jobs had taken down)."""
 
 
 Progress = Callable[[int, int], None]
@@ -200,11 +205,21 @@ def act(
     """
     now = time.time() if now is None else now
     ids = list(dict.fromkeys(job_ids))
+    if action.verb == "retry":
+        ids = deps.dependencies_first(ids)  # a chain comes back from its head
+    batch = frozenset(ids)
     outcome = Outcome()
     for done, chunk in enumerate(_chunks(ids), start=1):
         with write_transaction():
-            changed = {job.id: job for job in _apply(action, chunk, now)}
-            refusals = list(action.refusals([i for i in chunk if i not in changed]))
+            if action.verb == "retry":
+                retried, refusals, revived = _retry(action, chunk, now, batch)
+                changed = {job.id: job for job in retried}
+                outcome.revived += revived
+            else:
+                changed = {job.id: job for job in _apply(action, chunk, now)}
+                refusals = []
+            answered = changed.keys() | {job_id for job_id, _, _ in refusals}
+            refusals += action.refusals([i for i in chunk if i not in answered])
             if changed and action.verb in ("retry", "release"):
                 notify_new_work()
         outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]
@@ -236,7 +251,53 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
     if action.verb == "delete" and gone:
         # The foreign key cascades; this covers a database opened without it.
         Run.delete().where(Run.job.in_([job.id for job in gone])).execute()
+        Dependency.delete().where(Dependency.job.in_([job.id for job in gone])).execute()
+    # A completed job deleted was done: its dependents may still run.
+    ended = [job.id for job in gone if job.state != JobState.COMPLETED]
+    if action.verb in ("cancel", "delete") and ended:
+        deps.cascade_locked(ended, action.result, now)
     return iter(gone)
+
+
+def _retry(
+    action: Action, ids: list[str], now: float, batch: frozenset[str]
+) -> tuple[list[Job], list[tuple[str, str, QueueError]], list[str]]:
+    """Retry what ``action`` may touch among ``ids`` (dependencies first), each to
+    ``pending`` or ``blocked`` as ``deps.retry_plan`` says; then revive the dependents
+    they took down. Returns the retried jobs, the refusals of the rules here (a
+    dependency still dead, a unique key another active job holds now) and the revived."""
+    eligible = dict(
+        Job.select(Job.id, Job.unique_key).where(Job.id.in_(ids) & action.condition()).tuples()
+    )
+    refusals: list[tuple[str, str, QueueError]] = []
+    held = unique.holders(key for key in eligible.values() if key is not None)
+    planned: list[str] = []
+    for job_id in (i for i in ids if i in eligible):
+        key = eligible[job_id]
+        holder = held.get(key) if key is not None else None
+        if key is not None and holder is not None and holder[0] != job_id:
+            refusals.append(
+                (job_id, "key held", unique.taken(key, holder, where=f"job {job_id}: "))
+            )
+            continue
+        if key is not None:
+            held[key] = (job_id, "retried")
+        planned.append(job_id)
+    plan = deps.retry_plan(planned)
+    refusals += [(i, "dependency dead", error) for i, error in plan.refused.items()]
+    changed: list[Job] = []
+    with unique.guarded(eligible[i] for i in plan.states):
+        for state in (JobState.PENDING, JobState.BLOCKED):
+            group = [job_id for job_id, to in plan.states.items() if to == state]
+            if not group:
+                continue
+            values = _PENDING_AGAIN | {"state": state.value, "run_at": now, "updated_at": now}
+            query = Job.update(values).where(Job.id.in_(group) & action.condition())
+            changed += query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute()
+    deps.reblock_locked([job.id for job in changed], now)  # a completed job run again
+    revived = deps.revive_locked([job.id for job in changed], now, skip=batch)
+    order = {job_id: position for position, job_id in enumerate(ids)}
+    return sorted(changed, key=lambda job: order[job.id]), refusals, revived
 
 
 _PENDING_AGAIN: dict[str, object] = {
@@ -247,6 +308,7 @@ _PENDING_AGAIN: dict[str, object] = {
     "exit_code": None,
     "last_error": None,
     "held_at": None,
+    "taken_down_by": None,
 }
 """A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added)."""
 
@@ -361,14 +423,17 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
             )
     values = [state.value for state in states]
     # A cancelled job whose worker is still stopping it waits for the next purge.
+    # Nor a job an unfinished job depends on: its dependents would lose track of it.
     condition = (
         Job.state.in_(values)
         & (peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than)
         & Job.id.not_in(_open_attempts())
+        & Job.id.not_in(deps.needed_by_unfinished())
     )
     with write_transaction():
         doomed = Job.select(Job.id).where(condition)
         Run.delete().where(Run.job.in_(doomed)).execute()
+        Dependency.delete().where(Dependency.job.in_(doomed)).execute()
         return Job.delete().where(condition).execute()
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from queuectl.errors import DatabaseError
 from queuectl.store.models import (
     SCHEMA_VERSION,
+    Dependency,
     Job,
     QueueSetting,
     Run,
@@ -19,7 +20,7 @@ from queuectl.store.models import (
     SchemaInfo,
     database,
 )
-from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION
+from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION, UNIQUE_KEY_INDEX
 from queuectl.store.transactions import is_postgres
 
 
@@ -117,6 +118,16 @@ def _add_worker_slots() -> None:
     database.execute_sql("ALTER TABLE queuectl_worker ADD COLUMN slots INTEGER NOT NULL DEFAULT 1")
 
 
+def _add_workflows() -> None:
+    """Schema 9 -> 10: dependencies between jobs (``queuectl_dependency``, the ``blocked``
+    state, ``taken_down_by``) and unique keys (``unique_key`` and its partial unique
+    index). Existing jobs have neither: NULL, and no dependency rows."""
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN unique_key VARCHAR(200)")
+    database.execute_sql("ALTER TABLE queuectl_job ADD COLUMN taken_down_by VARCHAR(64)")
+    Dependency.create_table(safe=True)
+    database.execute_sql(UNIQUE_KEY_INDEX)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -128,6 +139,7 @@ def migrate(from_version: int) -> None:
         6: _add_held_at,
         7: _add_schedules,
         8: _add_worker_slots,
+        9: _add_workflows,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

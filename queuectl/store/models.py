@@ -15,6 +15,7 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
+    CompositeKey,
     DatabaseProxy,
     DoubleField,
     ForeignKeyField,
@@ -33,7 +34,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -81,6 +82,12 @@ class Job(BaseModel):
     """When ``hold`` kept this waiting job from starting; NULL when it may run (schema 5)."""
     tty = BooleanField(default=False)
     """Run under a pseudo-terminal (schema 5)."""
+    unique_key = CharField(max_length=200, null=True)
+    """At most one job in a ``ACTIVE_STATES`` state has this key: a partial unique
+    index (``sql.UNIQUE_KEY_INDEX``) enforces it, across processes and hosts (schema 8)."""
+    taken_down_by = CharField(max_length=64, null=True)
+    """The dependency whose end (dead, cancelled or deleted) sent this blocked job to
+    ``dead`` without running: retrying that dependency revives it (schema 8)."""
 
     class Meta:
         table_name = "queuectl_job"
@@ -133,6 +140,8 @@ class ClaimedJob:
     output_bytes: int | None
     held_at: float | None
     tty: bool
+    unique_key: str | None
+    taken_down_by: str | None
 
 
 class Run(BaseModel):
@@ -169,6 +178,30 @@ class Run(BaseModel):
             (("job", "run"), True),
             # Throughput over time for the dashboard sparkline.
             (("finished_at",), False),
+        )
+
+
+class Dependency(BaseModel):
+    """``job`` runs only once ``depends_on`` completed (the job key ``after``).
+
+    ``depends_on`` is a plain id, not a foreign key: a finished dependent keeps
+    naming a dependency that was purged since. (Purge never deletes a job that an
+    unfinished job depends on.) Deleting the dependent deletes its rows.
+    """
+
+    job = ForeignKeyField(
+        Job, backref="dependencies", on_delete="CASCADE", column_name="job_id", index=False
+    )
+    depends_on = CharField(max_length=64)
+    position = IntegerField(default=0)
+    """Its place in the job's ``after`` list: ``show`` lists them as given."""
+
+    class Meta:
+        table_name = "queuectl_dependency"
+        primary_key = CompositeKey("job", "depends_on")
+        indexes = (
+            # Who waits for a job: asked each time a job completes or ends dead.
+            (("depends_on",), False),
         )
 
 
@@ -278,6 +311,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Worker,
     QueueSetting,
     Schedule,
+    Dependency,
 )
 
 __all__ = [
@@ -286,6 +320,7 @@ __all__ = [
     "FINISHED_STATES",
     "SCHEMA_VERSION",
     "ClaimedJob",
+    "Dependency",
     "Job",
     "JobState",
     "QueueSetting",

@@ -30,6 +30,19 @@ WHERE {CLAIMABLE_STATE}
 its lines must run in file order."""
 
 
+UNIQUE_KEY_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS queuectl_job_unique_key
+ON queuectl_job (unique_key)
+WHERE unique_key IS NOT NULL AND state IN ('pending', 'blocked', 'failed', 'processing')
+"""
+"""At most one job holds a key while it is waiting, blocked or running
+(``states.ACTIVE_STATES``). The database refuses the second, so enqueues racing
+from many processes and hosts admit exactly one; ``lifecycle.unique`` names the holder."""
+
+UNIQUE_KEY_INDEX_NAME = "queuectl_job_unique_key"
+"""How the driver's integrity error names the index (both backends say its name or column)."""
+
+
 QUEUE_HAS_ROOM_FUNCTION = """
 CREATE OR REPLACE FUNCTION queuectl_queue_has_room(queue_name text, claimer text, take_lock boolean)
 RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$
@@ -164,8 +177,12 @@ JOB_COLUMNS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 CLAIMED_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ClaimedJob))
 """What the claim returns: the whole row (saving a second read), as ``ClaimedJob`` takes it."""
 
-JOB_INSERT_COLUMNS = (*JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1], "tty")
-"""What enqueue writes; the rest (started_at … output, held_at) start out NULL."""
+JOB_INSERT_COLUMNS = (
+    *JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1],
+    "tty",
+    "unique_key",
+)
+"""What enqueue writes; the rest (started_at … output, held_at, taken_down_by) start NULL."""
 
 
 def insert_jobs_sql(param: str) -> str:
@@ -304,6 +321,22 @@ WHERE id = {job} AND state = 'processing' AND COALESCE(worker_id, '') = COALESCE
 claim: one changed row proves the job was still this worker's. (Recovery may close
 a job left ``processing`` with no worker at all: hence the null-safe comparison.)"""
 
+UNBLOCK = """
+UPDATE queuectl_job
+SET state = 'pending', updated_at = {now}
+WHERE state = 'blocked'
+  AND id IN (SELECT job_id FROM queuectl_dependency WHERE depends_on = {job})
+  AND NOT EXISTS (
+      SELECT 1 FROM queuectl_dependency AS dependency
+      JOIN queuectl_job AS other ON other.id = dependency.depends_on
+      WHERE dependency.job_id = queuectl_job.id
+        AND other.id <> {job} AND other.state <> 'completed')
+"""
+"""The blocked jobs that waited for ``{job}``, just completed, and for nothing else
+unfinished, become pending: run in the transaction that completes ``{job}``
+(``lifecycle.deps.unblock_locked``). ``{job}`` itself is left out of the test,
+not read: in PostgreSQL's one-statement finish its new state is not visible yet."""
+
 WORKER_AFTER_JOB = """
 UPDATE queuectl_worker
 SET state = {state}, current_job = {job}, heartbeat_at = {now},
@@ -321,19 +354,26 @@ def pg_end_and_claim_sql(queue_count: int) -> str:
     The worker's usual transaction (``RUN_FINISH``, ``JOB_END``, the claim,
     ``RUN_INSERT``, between BEGIN and COMMIT) is six round trips to the server;
     data-modifying CTEs make it one, atomic on its own. Each part is its
-    standalone statement above, rendered with named parameters.
+    standalone statement above, rendered with named parameters. A completed job's
+    dependents are unblocked in it too (``UNBLOCK``); a job that ends ``dead`` takes
+    the transaction path instead, where ``lifecycle.deps`` cascades.
     """
     claim = render(CLAIM, _named, **_claim_parts(queue_count, postgres=True))
     next_run = NEXT_RUN.format(job="claimed.id")
+    unblock = render(UNBLOCK, _named)
     return f"""
 WITH finished AS ({render(RUN_FINISH, _named)} RETURNING id
 ), ended AS ({render(JOB_END, _named)} RETURNING id
+), unblocked AS ({unblock}
+      AND %(state)s = 'completed' AND EXISTS (SELECT 1 FROM ended)
+    RETURNING id
 ), claimed AS ({claim}), new_run AS (
     INSERT INTO queuectl_run (job_id, run, attempt, worker_id, host, started_at, output)
     SELECT id, {next_run}, attempts, %(worker)s, %(host)s, %(now)s, '' FROM claimed
     RETURNING id
 )
-SELECT (SELECT count(*) FROM ended), (SELECT id FROM new_run), claimed.*
+SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM unblocked), (SELECT id FROM new_run),
+    claimed.*
 FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE
 """
 

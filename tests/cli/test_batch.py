@@ -99,11 +99,17 @@ def test_delete_all_never_deletes_running_jobs_and_says_so(run, db_url, mixed):
     ("args", "message"),
     [
         (("delete", "--state", "processing"), "running jobs are never deleted"),
-        (("cancel", "--state", "completed"), "only pending, failed or processing jobs can be"),
+        (
+            ("cancel", "--state", "completed"),
+            "only pending, blocked, failed or processing jobs can be",
+        ),
         (("retry", "--state", "pending"), "only failed, dead, cancelled or completed jobs"),
         (("cancel", "waiting", "--all"), "give job ids, or --state/--queue/--all, not both"),
         (("delete",), "give job ids, or select jobs with --state S, --queue Q or --all"),
-        (("cancel", "--all"), "Cancel 4 pending/failed/processing jobs: add --yes to confirm"),
+        (
+            ("cancel", "--all"),
+            "Cancel 4 pending/blocked/failed/processing jobs: add --yes to confirm",
+        ),
         (("delete", "--queue", "mail"), "Delete 2 "),
     ],
 )

@@ -108,7 +108,7 @@ def test_a_held_job_is_never_claimed_until_released(run, db_url):
     assert claiming.claim("w1", host="test").job.id == held
     db.close_database()
     refused = run("hold", held, "ghost", ok=False)
-    assert "only a waiting (pending or failed) job can be held" in refused.stderr
+    assert "only a waiting (pending, blocked or failed) job can be held" in refused.stderr
     assert "no job with id 'ghost'" in refused.stderr
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.table import Table
@@ -18,7 +18,8 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound
-from queuectl.lifecycle import reads
+from queuectl.lifecycle import deps, reads
+from queuectl.lifecycle.deps import Link
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
@@ -44,10 +45,12 @@ RUN_COLUMNS = [
 
 @dataclass
 class JobView:
-    """A job and its runs, read together in a thread worker."""
+    """A job, its runs and its dependencies both ways, read together in a thread worker."""
 
     job: Job | None
     runs: list[Run]
+    dependencies: list[Link] = field(default_factory=list)
+    dependents: list[Link] = field(default_factory=list)
 
 
 class DetailLoaded(Message):
@@ -56,7 +59,20 @@ class DetailLoaded(Message):
         self.view = view
 
 
-def _fields(job: Job, now: float) -> Table:
+def links_text(links: list[Link]) -> Text:
+    """``build completed, test pending``: each job at the other end of a dependency,
+    its state in the state's colour (``deleted`` when it is gone)."""
+    text = Text()
+    for index, link in enumerate(links):
+        if index:
+            text.append(", ")
+        text.append(one_line(link.id))
+        state = link.state or "deleted"
+        text.append(f" {state}", style=state_text(state).style if link.state else "dim")
+    return text
+
+
+def _fields(job: Job, now: float, view: JobView | None = None) -> Table:
     """Every job field as a key/value grid; untrusted text made inert, never markup."""
     grid = Table.grid(padding=(0, 1), expand=True)
     grid.add_column(style="bold", no_wrap=True, min_width=10)
@@ -90,6 +106,12 @@ def _fields(job: Job, now: float) -> Table:
         Text("—" if job.exit_code is None else str(job.exit_code)),
     )
     grid.add_row("Timeout", Text(timeout), "Cwd", Text(one_line(job.cwd)))
+    if job.unique_key:
+        grid.add_row("Unique key", Text(one_line(job.unique_key)), "", "")
+    if view is not None and view.dependencies:
+        grid.add_row("After", links_text(view.dependencies), "", "")
+    if view is not None and view.dependents:
+        grid.add_row("Dependents", links_text(view.dependents), "", "")
     if job.last_error:
         grid.add_row("Last error", Text(inert(job.last_error), style="red"), "", "")
     return grid
@@ -170,13 +192,14 @@ class JobDetailScreen(Screen[None]):
         try:
             job = reads.get_job(self.job_id)
             runs = reads.runs_of(self.job_id)
+            dependencies, dependents = deps.links(self.job_id)
         except JobNotFound:
-            job, runs = None, []
+            job, runs, dependencies, dependents = None, [], [], []
         finally:
             if not database.is_closed():
                 database.close()
         if not get_current_worker().is_cancelled:
-            self.post_message(DetailLoaded(JobView(job, runs)))
+            self.post_message(DetailLoaded(JobView(job, runs, dependencies, dependents)))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if not self.is_current:
@@ -189,7 +212,7 @@ class JobDetailScreen(Screen[None]):
                 Text("This job no longer exists.", style="bold red")
             )
         else:
-            self.query_one("#detail-fields", Static).update(_fields(view.job, now))
+            self.query_one("#detail-fields", Static).update(_fields(view.job, now, view))
         table = self.query_one("#runs", KeyedTable)
         table.apply(run_rows(view.runs, now))
         self._runs = {str(run.id): run for run in view.runs}

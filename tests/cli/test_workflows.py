@@ -1,0 +1,108 @@
+"""The CLI of workflows: every refusal is one line with its exit code and stores nothing;
+``--if-absent`` prints the holder; ``show``/``list`` say what a blocked job waits for."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queuectl.store.models import RunOutcome
+from tests.conftest import dump
+from tests.test_cli import finish_next
+
+
+def one_error(result, code: int, text: str) -> None:
+    assert result.exit_code == code, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert text in result.stderr, result.stderr
+
+
+@pytest.fixture
+def chain(run):
+    run("add", "--id", "build", "--", "make")
+    run("add", "--id", "test", "--after", "build", "--", "make test")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (("add", "--after", "nope", "--", "x"), 1, "no job with id 'nope' to run after"),
+        (("add", "--id", "me", "--after", "me", "--", "x"), 2, '"after" names the job itself'),
+        (("add", "--after", "bad id", "--", "x"), 2, '"after" ids must be 1-64 characters'),
+        (("add", "--unique-key", "", "--", "x"), 2, '"unique_key" must be a string of 1-200'),
+        (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, '"after" must be a job id'),
+        (("enqueue", '{"command": "x", "after": "test"}'), 0, ""),
+    ],
+)
+def test_bad_dependencies_are_one_line_and_store_nothing(chain, db_url, args, code, text):
+    before = dump(db_url)
+    result = chain(*args, ok=False)
+    if code == 0:
+        assert result.exit_code == 0 and result.stdout.strip()
+        return
+    one_error(result, code, text)
+    assert dump(db_url) == before
+
+
+def test_a_held_key_is_refused_naming_the_holder_and_if_absent_prints_it(run, db_url):
+    holder = run("add", "--unique-key", "nightly", "--", "backup").stdout.strip()
+    before = dump(db_url)
+    one_error(
+        run("add", "--unique-key", "nightly", "--", "backup", ok=False),
+        1,
+        f"unique key 'nightly' is held by job {holder} (pending)",
+    )
+    assert run("add", "--unique-key", "nightly", "--if-absent", "--", "x").stdout == f"{holder}\n"
+    spec = '{"command": "backup", "unique_key": "nightly"}'
+    assert run("enqueue", "--if-absent", spec).stdout == f"{holder}\n"
+    assert dump(db_url) == before
+
+
+def test_a_file_fails_whole_on_a_held_key_or_goes_on_with_if_absent(run, db_url, tmp_path):
+    holder = run("add", "--unique-key", "k", "--", "x").stdout.strip()
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"command": "a"}\n{"command": "b", "unique_key": "k"}\n{"command": "c"}\n')
+    before = dump(db_url)
+    one_error(run("enqueue", "--file", str(jobs), ok=False), 1, "line 2: unique key 'k' is held")
+    assert dump(db_url) == before
+    lines = run("enqueue", "--if-absent", "--file", str(jobs)).stdout.split()
+    assert len(lines) == 3 and lines[1] == holder and holder not in (lines[0], lines[2])
+
+
+def test_retry_of_a_dependent_is_refused_while_its_dependency_is_dead(chain, db_url):
+    chain("cancel", "build")
+    dead = json.loads(chain("show", "test", "--json").stdout)
+    assert (dead["state"], dead["last_error"]) == ("dead", "dependency build is cancelled")
+    one_error(
+        chain("retry", "test", ok=False),
+        1,
+        "job test waits for dependency build, which is cancelled; retry build first",
+    )
+    result = chain("retry", "build")
+    assert result.stdout == "build pending\n"
+    assert "1 dependent back to blocked: test" in result.stderr
+    assert json.loads(chain("show", "test", "--json").stdout)["state"] == "blocked"
+
+
+def test_retry_edit_and_clone_name_the_key_holder(run, db_url):
+    old = run("add", "--unique-key", "k", "--max-retries", "0", "--", "false").stdout.strip()
+    finish_next(db_url, RunOutcome.FAILED)
+    new = run("add", "--unique-key", "k", "--", "true").stdout.strip()
+    line = f"unique key 'k' is held by job {new} (pending)"
+    one_error(run("retry", old, ok=False), 1, line)
+    one_error(run("dlq", "retry", old, ok=False), 1, line)
+    one_error(run("edit", old, '{"priority": 1}', ok=False), 1, line)
+    one_error(run("clone", old, ok=False), 1, line)
+
+
+def test_show_and_list_say_what_a_blocked_job_waits_for(chain):
+    shown = json.loads(chain("show", "build", "--json").stdout)
+    assert (shown["after"], shown["dependents"]) == ([], ["test"])
+    shown = json.loads(chain("show", "test", "--json").stdout)
+    assert (shown["state"], shown["after"], shown["dependents"]) == ("blocked", ["build"], [])
+    text = chain("show", "test").stdout
+    assert any(line.split() == ["after", "build", "(pending)"] for line in text.splitlines())
+    assert "blocked" in chain("list").stdout and "after build" in chain("list").stdout
+    assert json.loads(chain("status", "--json").stdout)["jobs"]["blocked"] == 1

@@ -1,0 +1,55 @@
+"""The dashboard and dependencies: a blocked job says what it waits for in the Jobs pane,
+the header counts it, the filter finds it, and the detail screen lists both directions."""
+
+from __future__ import annotations
+
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
+from tests.conftest import T0
+from tests.tui.conftest import refreshed, wait_for
+from tui.header import StatsHeader
+from tui.panes.jobs import JobsPane
+from tui.screens.detail import JobDetailScreen
+
+
+def _seed() -> None:
+    for spec in (
+        JobSpec(command="make", id="build"),
+        JobSpec(command="make test", id="test", after=("build",)),
+        JobSpec(command="./ship", id="ship", after=("build", "test")),
+    ):
+        enqueuing.enqueue(spec, now=T0 - 60, cwd="/tmp")
+
+
+async def test_a_blocked_job_shows_what_it_waits_for_and_its_detail_both_ways(app_for) -> None:
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        rows = dict(app.last_snapshot.jobs.rows)
+        command = rows["ship"][-1]
+        assert command.plain == "(after build, test) ./ship"
+        assert rows["ship"][1].plain == "blocked"
+        assert rows["build"][-1].plain == "make"
+        header = str(app.query_one(StatsHeader).query_one("#counts").render())
+        assert "1 pending" in header and "2 blocked" in header
+
+        pane = app.query_one(JobsPane)
+        await pilot.press("slash", *"state:blocked", "enter")
+        await wait_for(
+            pilot,
+            lambda: sorted(key for key, _ in app.last_snapshot.jobs.rows) == ["ship", "test"],
+            "the state filter to keep the blocked jobs",
+        )
+        pane.table.select_key("test")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads > 0, "the detail to load")
+        box = screen.query_one("#detail-fields")
+        fields = "\n".join(
+            "".join(segment.text for segment in box.render_line(y)) for y in range(12)
+        )
+        assert "After" in fields and "build pending" in fields
+        assert "Dependents" in fields and "ship blocked" in fields
