@@ -337,11 +337,26 @@ def test_new_text_follows_a_sliding_tail(before, after, expected):
     assert new_text(before, after) == expected
 
 
+class QuietWaiter:
+    """A database nobody else writes to: every wait runs its whole timeout, and no change."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def wait(self, timeout: float, interrupted) -> bool:
+        self.clock.sleep(timeout)
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
     # Default lease (30 s): the full recovery runs every 10 s, but the cheap
     # read-only check notices a vanished pid on this host within a second.
-    clock = FakeClock()
-    worker = make_worker(clock)
+    clock = FakeClock(tick=0.0005)  # reading the clock takes time, as housekeeping does
+    worker = Worker(clock=clock.time, sleep=clock.sleep, waiter=QuietWaiter(clock))
+    worker.register()
     worker.step()
     ghost = new_worker_id()
     now = clock.time()
@@ -354,6 +369,12 @@ def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
         worker.step()
         assert clock.now - now < 1.5
     assert reads.runs_of(job_id)[0].outcome == "lost"
+    # The recovered job is rerun once its backoff (2 s) is over, by the worker that
+    # recovered it, with nothing else committing meanwhile to wake it.
+    lost_at = clock.now
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
+        worker.step()
+        assert clock.now - lost_at < 2 + 1.5, "the recovered job was not rerun"
 
 
 def test_a_worker_records_a_job_and_claims_the_next_in_one_go(opened):

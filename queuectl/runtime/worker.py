@@ -106,6 +106,9 @@ class Worker(AttemptRunner, SlotRunner):
         self._stop_announced = False
         self._next_due: float | None = None
         self._check_now = True
+        self._looked_at = float("-inf")
+        """When ``_next_due`` was last read: an idle worker reads it again at least every
+        ``poll_interval``, however its waits are cut short (heartbeats, schedules)."""
         self._next_claim: Claim | None = None
         """The job claimed in the same transaction that recorded the previous one."""
         self._environment = dict(os.environb)
@@ -255,6 +258,7 @@ class Worker(AttemptRunner, SlotRunner):
         if self._check_now:
             self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
             self._check_now = False
+            self._looked_at = now
         if self._next_due is None or self._next_due > now:
             self.timers.claimed()  # nothing due: no backoff to keep
             return None
@@ -289,9 +293,12 @@ class Worker(AttemptRunner, SlotRunner):
         )
         assert self.waiter is not None
         changed = self.waiter.wait(timeout, lambda: self.stop_mode is not None)
-        if changed or self.clock() >= now + poll:
-            # Another connection committed (or the longest sleep passed): look again,
-            # including at our stop request, which may be what changed.
+        if changed or self.clock() >= self._looked_at + poll:
+            # Another connection committed, or a poll interval passed since the last
+            # look (over however many short waits): look again, including at our stop
+            # request, which may be what changed. Measuring from the last look, not from
+            # this wait's start, matters: the waits are cut short by the heartbeat, the
+            # check for lost workers and the schedules, so none may last a whole poll.
             self._check_now = True
             self.timers.next_control = 0.0
 
@@ -403,5 +410,6 @@ class Worker(AttemptRunner, SlotRunner):
         )
         if recovered:
             log.warning("recovered jobs of lost workers: %s", ", ".join(recovered))
+            self._check_now = True  # they are due again after their backoff: know when
         self.timers.next_recover = now + self.recover_interval
         return recovered
