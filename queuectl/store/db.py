@@ -65,6 +65,12 @@ def open_database(
             unreachable, or the schema is newer than us.
     """
     report = report or log.warning
+    # Close what this process has open first. The check below reads the file with
+    # plain ``open``, and closing any handle on a file drops every POSIX lock the
+    # process holds on it, the shared lock a live WAL connection keeps included: the
+    # next process to close would then think itself the last and delete the log
+    # under us (``queuectl tui`` opened the file twice, losing its writes).
+    close_database()
     path = sqlite_path(location)
     if path is None:
         db = _open_url(location, durable=durable)
