@@ -190,6 +190,17 @@ def test_overlap_skip_waits_for_the_last_fire_and_allow_does_not(opened):
     assert schedules.get("slow").last_job_state == JobState.PENDING
 
 
+def test_ticks_due_together_fire_the_newest_under_overlap_skip(opened):
+    """Workers starting 12 s into an @every 5s schedule: both ticks are on time, but the
+    first fire would make the second overlap it, so the newest fires and one is skipped."""
+    add("ev", "@every 5s")
+    add("all", "@every 5s", overlap="allow")
+    schedules.fire_due(T0 + 12)
+    assert fired("ev") == [cronspec.tick_id("ev", T0 + 10)]
+    assert schedules.get("ev").skipped == 1
+    assert fired("all") == [cronspec.tick_id("all", T0 + 5), cronspec.tick_id("all", T0 + 10)]
+
+
 def test_catchup_after_no_worker_was_alive(db_path):
     db.open_database(db_path)
     add("hourly", "0 * * * *", now=utc(2026, 12, 3, 9, 30), catchup="2h")

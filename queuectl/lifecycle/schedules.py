@@ -443,7 +443,15 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         if skipped:
             fires.append(Fire(name, row.next_fire_at, skipped=skipped, reason="missed"))
         last_job_id, last_fired_at = row.last_job_id, row.last_fired_at
-        for tick in decided.fire:
+        ticks = decided.fire
+        if row.overlap == "skip" and len(ticks) > 1:
+            # Several ticks due at once (workers just started): the first fire would
+            # make every later one overlap it, so fire the newest and skip the older.
+            older, ticks = ticks[:-1], ticks[-1:]
+            skipped += len(older)
+            reason = f"the newest due tick ({tick_id(name, ticks[0])}) fired instead"
+            fires.append(Fire(name, older[0], skipped=len(older), reason=reason, overlapping=True))
+        for tick in ticks:
             if row.overlap == "skip" and _active(last_job_id):
                 skipped += 1
                 reason = f"{last_job_id} still active"
