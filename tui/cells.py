@@ -149,6 +149,24 @@ def job_duration(row: dict[str, Any], now: float) -> float | None:
     return None
 
 
+ID_WIDTH = 14
+"""The ID column's width in the Jobs and DLQ panes (a generated id is 8)."""
+ID_TAIL = 8
+
+
+def id_text(job_id: str) -> str:
+    """A job id that fits the ID column, cut in the middle when longer.
+
+    Ids that share a prefix differ at the end: a schedule's fires
+    (``backup:20261204T030800Z``) would all read ``backup:2026120…`` cut at the
+    end; cut in the middle they keep their time (``backu…T030800Z``).
+    """
+    text = one_line(job_id)
+    if len(text) <= ID_WIDTH:
+        return text
+    return text[: ID_WIDTH - ID_TAIL - 1] + "…" + text[-ID_TAIL:]
+
+
 def job_parts(row: dict[str, Any], now: float) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
     if row.get("held_at") is not None and row["state"] in (JobState.PENDING, JobState.FAILED):
@@ -163,7 +181,7 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         waits = ", ".join(row.get("waits") or ()) or "its dependencies"
         command = one_line(f"(after {waits}) {row['command']}", CELL_LIMIT)
     return (
-        (one_line(row["id"]), ""),
+        (id_text(row["id"]), ""),
         state_part(row["state"]),
         (str(row["priority"]), ""),
         (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
@@ -179,7 +197,7 @@ def dlq_parts(row: dict[str, Any], now: float) -> Parts:
     """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
     code = row["exit_code"]
     return (
-        (one_line(row["id"]), ""),
+        (id_text(row["id"]), ""),
         (str(row["attempts"]), ""),
         (one_line(row["queue"]), ""),
         (age(now, row["finished_at"]), ""),

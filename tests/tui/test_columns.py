@@ -78,3 +78,12 @@ def test_two_flexible_columns_share_by_weight_and_a_short_one_gives_the_rest_awa
 def test_a_label_is_never_cut() -> None:
     specs = [ColumnSpec("a", "Long label", max_width=3), ColumnSpec("b", "B", flex=1)]
     assert dict(fit_columns(specs, _labels(specs), {"a": 1, "b": 1}, {}, 40))["a"] == 10
+
+
+def test_long_ids_are_cut_in_the_middle_so_a_schedules_fires_stay_apart() -> None:
+    from tui.cells import ID_WIDTH, id_text
+
+    assert id_text("a1b2c3d4") == "a1b2c3d4"
+    fires = [id_text(f"backup:20261204T03{minute:02d}00Z") for minute in (7, 8)]
+    assert fires == ["backu…T030700Z", "backu…T030800Z"]
+    assert all(len(text) == ID_WIDTH for text in fires)

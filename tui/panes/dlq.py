@@ -8,7 +8,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from queuectl.store.models import JobState
-from tui.cells import TableData
+from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter
 from tui.messages import intend
@@ -22,7 +22,7 @@ class DlqPane(MarkingPane):
     PANE = "dlq"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("id", "ID", max_width=14),
+        ColumnSpec("id", "ID", max_width=ID_WIDTH),
         ColumnSpec("attempts", "Tries", max_width=5, drop=3),
         ColumnSpec("queue", "Queue", max_width=12, drop=1),
         ColumnSpec("died", "Died", min_width=6, max_width=8),

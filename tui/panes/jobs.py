@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
 
-from tui.cells import TableData
+from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
 from tui.inputs import OrderedInput
@@ -40,7 +40,7 @@ class JobsPane(MarkingPane):
     PANE = "jobs"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("id", "ID", max_width=14),
+        ColumnSpec("id", "ID", max_width=ID_WIDTH),
         ColumnSpec("state", "State", min_width=10),
         ColumnSpec("priority", "Pri", max_width=6, drop=4),
         ColumnSpec("attempts", "Tries", max_width=7, drop=5),
