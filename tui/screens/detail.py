@@ -91,6 +91,12 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Table:
     timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
     grid.add_row("Command", Text(inert(job.command)), "", "")
     grid.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
+    # What a blocked job waits for, and what waits for it, next to its state: at 80x24
+    # the grid shows about eight rows.
+    if view is not None and view.dependencies:
+        grid.add_row("After", links_text(view.dependencies), "", "")
+    if view is not None and view.dependents:
+        grid.add_row("Dependents", links_text(view.dependents), "", "")
     grid.add_row(
         "Attempts",
         Text(f"{job.attempts} of {job.max_retries + 1}"),
@@ -108,10 +114,6 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Table:
     grid.add_row("Timeout", Text(timeout), "Cwd", Text(one_line(job.cwd)))
     if job.unique_key:
         grid.add_row("Unique key", Text(one_line(job.unique_key)), "", "")
-    if view is not None and view.dependencies:
-        grid.add_row("After", links_text(view.dependencies), "", "")
-    if view is not None and view.dependents:
-        grid.add_row("Dependents", links_text(view.dependents), "", "")
     if job.last_error:
         grid.add_row("Last error", Text(inert(job.last_error), style="red"), "", "")
     return grid
