@@ -52,13 +52,14 @@ def wait(
     """
     from queuectl.lifecycle import reads
     from queuectl.states import FINISHED_STATES, JobState
-    from queuectl.timeutil import parse_duration
+    from queuectl.timeutil import human_duration, parse_duration
 
     if bool(job_ids) + bool(queue) + all_jobs != 1:
         raise BadInput("give job ids, --queue NAME or --all (one of them)")
     deadline = None
     if timeout is not None:
-        deadline = time.monotonic() + parse_duration(timeout, what="--timeout")
+        limit = parse_duration(timeout, what="--timeout")
+        deadline = time.monotonic() + limit
     app.open()
     finished = {state.value for state in FINISHED_STATES}
     if job_ids:
@@ -113,7 +114,7 @@ def wait(
     if pending:
         shown = ", ".join(f"{job_id} ({states.get(job_id)})" for job_id in pending[:10])
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-        error_line(f"timed out after {timeout}: not finished: {shown}{more}")
+        error_line(f"timed out after {human_duration(limit)}: not finished: {shown}{more}")
     if failed or pending:
         click.get_current_context().exit(1)
 
