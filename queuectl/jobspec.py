@@ -231,6 +231,10 @@ def _unique_key(value: object) -> str:
         raise ValidationError(
             f'"unique_key" must be a string of 1-{MAX_UNIQUE_KEY} characters (got {value!r})'
         )
+    if not value.strip() or not value.isprintable():
+        # A blank key or one with a newline or control character reads as another key
+        # (or as nothing) wherever it is shown, so two jobs would seem to hold one key.
+        raise ValidationError(f'"unique_key" must be printable text, not blank (got {value!r})')
     return _text(value, '"unique_key"')
 
 

@@ -85,7 +85,11 @@ def add(
 
     name = schedule_name(name)
     change = schedules.validate(
-        spec=spec, zone=zone or "UTC", job=job, catchup=catchup or "0", overlap=overlap
+        spec=spec,
+        zone="UTC" if zone is None else zone,
+        job=job,
+        catchup=catchup or "0",
+        overlap=overlap,
     )
     app.open()
     view = schedules.add(name, change, warn=warn)

@@ -83,6 +83,7 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@every 0s", JOB), "@every must be at least 1s"),
         (("x", "@sometimes", JOB), "unknown schedule '@sometimes'"),
         (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
         (("x", "@daily", "{"), "invalid JSON"),
         (("x", "@daily", '{"cmd": "a"}'), "unknown key 'cmd'"),
         (("x", "@daily", '{"command": "a", "id": "z"}'), 'may not set "id"'),

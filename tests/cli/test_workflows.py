@@ -32,6 +32,8 @@ def chain(run):
         (("add", "--id", "me", "--after", "me", "--", "x"), 2, '"after" names the job itself'),
         (("add", "--after", "bad id", "--", "x"), 2, '"after" ids must be 1-64 characters'),
         (("add", "--unique-key", "", "--", "x"), 2, '"unique_key" must be a string of 1-200'),
+        (("add", "--unique-key", "  ", "--", "x"), 2, '"unique_key" must be printable text'),
+        (("enqueue", '{"command": "x", "unique_key": "a\\nb"}'), 2, "must be printable text"),
         (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, '"after" must be a job id'),
         (("enqueue", '{"command": "x", "after": "test"}'), 0, ""),
     ],
