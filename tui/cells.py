@@ -169,7 +169,8 @@ def id_text(job_id: str) -> str:
 
 def job_parts(row: dict[str, Any], now: float) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
-    if row.get("held_at") is not None and row["state"] in (JobState.PENDING, JobState.FAILED):
+    waiting = (JobState.PENDING, JobState.FAILED, JobState.BLOCKED)
+    if row.get("held_at") is not None and row["state"] in waiting:
         when = ("held", "bold magenta")  # until released, whatever its due time
     elif row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
         when = ("in " + age_text(row["run_at"] - now), "italic")

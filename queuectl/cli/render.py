@@ -104,10 +104,13 @@ def jobs_table(
     waits = waits or {}
     rows = []
     for job in jobs:
+        held = job.held_at is not None and job.state in ("pending", "failed", "blocked")
         if dlq:
             last = one_line(job.last_error)
         elif job.state == "blocked":
-            last = waits_text(waits.get(job.id, ()))
+            last = ("held, " if held else "") + waits_text(waits.get(job.id, ()))
+        elif held:
+            last = "held"  # until released, whatever its due time (as the dashboard says)
         elif job.state in ("pending", "failed") and job.run_at > now:
             last = f"due {relative(job.run_at, now)}"
         else:

@@ -103,6 +103,8 @@ def test_a_held_job_is_never_claimed_until_released(run, db_url):
     db.close_database()
     assert _job(run, held)["held_at"] is not None
     assert "held since" in run("show", held).stdout
+    [row] = [line for line in run("list").stdout.splitlines() if line.startswith(held)]
+    assert row.split()[-1] == "held"  # WHEN says so, as the dashboard does
     assert run("release", held).stdout.strip() == f"{held} released"
     db.open_database(db_url)
     assert claiming.claim("w1", host="test").job.id == held
@@ -123,3 +125,11 @@ def test_edit_and_clone_keep_a_jobs_own_hooks(run):
     assert _job(run, job_id)["on_success"] == "echo done"
     copy = _job(run, run("clone", job_id).stdout.strip())
     assert (copy["on_success"], copy["on_failure"]) == ("echo done", "")
+
+
+def test_a_held_blocked_job_says_both_in_list(run):
+    run("add", "--id", "dep", "--delay", "1h", "--", "true")
+    run("add", "--id", "after-dep", "--after", "dep", "--", "true")
+    run("hold", "after-dep")
+    [row] = [line for line in run("list").stdout.splitlines() if line.startswith("after-dep")]
+    assert row.rstrip().endswith("held, after dep")
