@@ -64,13 +64,17 @@ class AttemptRunner:
     heartbeat_interval: float
     _housekeeping: Callable[..., None]
 
-    def _execute(self, claim: Claim) -> None:
+    def _launch(self, claim: Claim, *, slot: int | None = None) -> executor.Execution | Result:
+        """Start a claimed job's command, as every job of this worker starts (with slots,
+        ``slot`` is the one it runs in): its environment, output limit, timeout, and the
+        watchdog told its process group (started first if it is not running)."""
         job = claim.job
         timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
         if self.watchdog is not None and self.watchdog.pid is None:
             self.watchdog.marker = self.id
             self._start_watchdog()
-        started = executor.Execution.start(
+        watchdog = self.watchdog
+        return executor.Execution.start(
             job.command,
             cwd=job.cwd,
             env=executor.job_environment(
@@ -83,9 +87,12 @@ class AttemptRunner:
             output_limit=int(self.settings["output_limit"]),
             timeout=float(timeout) or None,
             grace=self.kill_grace,
-            watchdog=self.watchdog,
+            watchdog=watchdog.slot(slot) if watchdog is not None and slot is not None else watchdog,
             tty=bool(job.tty),
         )
+
+    def _execute(self, claim: Claim) -> None:
+        started = self._launch(claim)
         if isinstance(started, Result):
             result, pgid = started, None
         else:

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from queuectl.errors import StoreUnavailable
-from queuectl.jobspec import env_from_json
 from queuectl.lifecycle import finish
 from queuectl.lifecycle.claim import Claim
 from queuectl.lifecycle.finish import Ended
@@ -78,10 +77,9 @@ class SlotRunner:
     clock: Callable[[], float]
     settings: dict[str, float | int]
     stop_mode: str | None
-    kill_grace: float
-    _environment: dict[bytes, bytes]
     _check_now: bool
     _housekeeping: Callable[..., None]
+    _launch: Callable[..., executor.Execution | Result]
     _claim_if_due: Callable[[float], Claim | None]
     _give_back: Callable[[Claim], None]
     _idle: Callable[[float], None]
@@ -183,29 +181,7 @@ class SlotRunner:
 
     def _start_slot(self, claim: Claim, now: float) -> None:
         index = min(set(range(self.slots)) - set(self._running))
-        job = claim.job
-        timeout = job.timeout if job.timeout is not None else self.settings["job_timeout"]
-        watchdog = self.watchdog
-        if watchdog is not None and watchdog.pid is None:
-            watchdog.marker = self.id
-            self._start_watchdog()
-            watchdog = self.watchdog
-        started = executor.Execution.start(
-            job.command,
-            cwd=job.cwd,
-            env=executor.job_environment(
-                job.id,
-                job.attempts,
-                self._environment,
-                env_from_json(job.env),
-                worker_id=self.id,
-            ),
-            output_limit=int(self.settings["output_limit"]),
-            timeout=float(timeout) or None,
-            grace=self.kill_grace,
-            watchdog=watchdog.slot(index) if watchdog is not None else None,
-            tty=bool(job.tty),
-        )
+        started = self._launch(claim, slot=index)
         if isinstance(started, executor.Execution):
             self._running[index] = Slot(index, claim, started, None, now + PGID_AFTER)
         else:
