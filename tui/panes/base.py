@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Static
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.keyorder import focus_now
+from tui.messages import Action, intend
 from tui.panes.table import KeyedTable
 
 BUTTONS_FROM = 100
@@ -26,6 +27,8 @@ class TablePane(Vertical):
 
     COLUMNS: ClassVar[list[ColumnSpec]] = []
     BUTTONS: ClassVar[list[tuple[str, str]]] = []
+    NONE_HIGHLIGHTED: ClassVar[str] = "Nothing is highlighted"
+    """The warning when an action needs a row and the table has none."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -61,6 +64,14 @@ class TablePane(Vertical):
         if text != self._status:  # unchanged text costs nothing (no layout pass)
             self._status = text
             self.query_one(".status", Static).update(text, layout=False)
+
+    def intend_on_highlighted(self, action: Action) -> None:
+        """Ask the app for ``action`` on the highlighted row, in key order (``intend``)."""
+        key = self.highlighted
+        if key is None:
+            self.notify(self.NONE_HIGHLIGHTED, severity="warning")
+            return
+        intend(self, action, key)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Back on the first row: the "new above" count goes at once, not at the next refresh."""

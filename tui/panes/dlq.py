@@ -38,6 +38,7 @@ class DlqPane(MarkingPane):
         ("Retry all", "retry_all"),
         ("Purge", "purge"),
     ]
+    NONE_HIGHLIGHTED: ClassVar[str] = "The DLQ is empty"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
         Binding("r", "retry", "Retry", tooltip="Retry now, with fresh tries"),
@@ -57,29 +58,22 @@ class DlqPane(MarkingPane):
             else f"{shown} dead job{'s' if shown != 1 else ''}"
         )
 
-    def _with_job(self, action: str) -> None:
-        job_id = self.highlighted
-        if job_id is None:
-            self.notify("The DLQ is empty", severity="warning")
-            return
-        intend(self, action, job_id)  # type: ignore[arg-type]
-
     def action_details(self) -> None:
-        self._with_job("detail")
+        self.intend_on_highlighted("detail")
 
     def action_retry(self) -> None:
         """Send the marked dead jobs, else the highlighted one, back to pending."""
         if not self.batch("retry"):
-            self._with_job("retry")
+            self.intend_on_highlighted("retry")
 
     def action_delete(self) -> None:
         """Delete the marked dead jobs, else the highlighted one, after a confirmation."""
         if not self.batch("delete"):
-            self._with_job("delete")
+            self.intend_on_highlighted("delete")
 
     def action_edit(self) -> None:
         """Open the job form on the highlighted dead job: saving retries it."""
-        self._with_job("edit")
+        self.intend_on_highlighted("edit")
 
     def filter_for_marks(self) -> JobFilter:
         return JobFilter(states=(JobState.DEAD,))

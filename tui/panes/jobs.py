@@ -61,6 +61,7 @@ class JobsPane(MarkingPane):
         ("Filter", "filter"),
         ("Sort", "cycle_sort"),
     ]
+    NONE_HIGHLIGHTED: ClassVar[str] = "No job is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
         Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled)"),
@@ -122,48 +123,41 @@ class JobsPane(MarkingPane):
             parts.append(f"filter: {self.job_filter.describe()}")
         self.set_status(" · ".join(parts))
 
-    def _intent(self, action: str) -> None:
-        job_id = self.highlighted
-        if job_id is None:
-            self.notify("No job is highlighted", severity="warning")
-            return
-        intend(self, action, job_id)  # type: ignore[arg-type]
-
     def action_new(self) -> None:
         """Open the new-job form (the app-wide ``n``), for mouse users."""
         intend(self, "new_job")
 
     def action_details(self) -> None:
         """Open the detail screen of the highlighted job."""
-        self._intent("detail")
+        self.intend_on_highlighted("detail")
 
     def action_retry(self) -> None:
         """Retry the marked jobs, else the highlighted one (failed, dead or cancelled)."""
         if not self.batch("retry"):
-            self._intent("retry")
+            self.intend_on_highlighted("retry")
 
     def action_cancel(self) -> None:
         """Cancel the marked jobs, else the highlighted one (pending, failed or running)."""
         if not self.batch("cancel"):
-            self._intent("cancel")
+            self.intend_on_highlighted("cancel")
 
     def action_delete(self) -> None:
         """Delete the marked jobs, else the highlighted one, after a confirmation."""
         if not self.batch("delete"):
-            self._intent("delete")
+            self.intend_on_highlighted("delete")
 
     def action_edit(self) -> None:
         """Open the job form on the highlighted job."""
-        self._intent("edit")
+        self.intend_on_highlighted("edit")
 
     def action_clone(self) -> None:
         """Enqueue a copy of the highlighted job."""
-        self._intent("clone")
+        self.intend_on_highlighted("clone")
 
     def action_hold(self) -> None:
         """Hold the marked jobs, else hold or release the highlighted one."""
         if not self.batch("hold"):
-            self._intent("hold")
+            self.intend_on_highlighted("hold")
 
     def action_release(self) -> None:
         """Release the marked jobs, else the highlighted one if held."""

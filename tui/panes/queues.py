@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
-from tui.messages import Intent
+from tui.messages import intend
 from tui.panes.base import TablePane
 
 
@@ -39,6 +39,7 @@ class QueuesPane(TablePane):
         ("Limit", "limit"),
         ("Jobs", "jobs"),
     ]
+    NONE_HIGHLIGHTED: ClassVar[str] = "No queue is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "jobs", "Jobs", show=False, tooltip="The Jobs pane, this queue only"),
         Binding("p", "toggle_pause", "Pause/Resume", tooltip="Pause or resume the queue (asks)"),
@@ -63,26 +64,19 @@ class QueuesPane(TablePane):
         else:
             self.set_status(f"{data.total} queues · {paused} paused · {limited} limited")
 
-    def _with_queue(self, action: str) -> None:
-        name = self.highlighted
-        if name is None:
-            self.notify("No queue is highlighted", severity="warning")
-            return
-        self.post_message(Intent(action, name))  # type: ignore[arg-type]
-
     def action_toggle_pause(self) -> None:
         """Pause the highlighted queue, or resume it if paused (asks, naming it)."""
-        self._with_queue("toggle_pause_queue")
+        self.intend_on_highlighted("toggle_pause_queue")
 
     def action_limit(self) -> None:
         """Set or lift the highlighted queue's limit of jobs running at once."""
-        self._with_queue("limit_queue")
+        self.intend_on_highlighted("limit_queue")
 
     def action_jobs(self) -> None:
         """Show the Jobs pane filtered to the highlighted queue."""
-        self._with_queue("queue_jobs")
+        self.intend_on_highlighted("queue_jobs")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
-            self.post_message(Intent("queue_jobs", event.row_key.value))
+            intend(self, "queue_jobs", event.row_key.value)

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from tui.cells import TableData
 from tui.columns import ColumnSpec
-from tui.messages import Intent
+from tui.messages import intend
 from tui.panes.base import TablePane
 
 
@@ -31,6 +31,7 @@ class SchedulesPane(TablePane):
         ("Run now", "run_now"),
         ("Jobs", "jobs"),
     ]
+    NONE_HIGHLIGHTED: ClassVar[str] = "No schedule is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "enter", "jobs", "Jobs", show=False, tooltip="The Jobs pane, this schedule's fires"
@@ -58,26 +59,19 @@ class SchedulesPane(TablePane):
         else:
             self.set_status(f"{data.total} schedules · {paused} paused")
 
-    def _with_schedule(self, action: str) -> None:
-        name = self.highlighted
-        if name is None:
-            self.notify("No schedule is highlighted", severity="warning")
-            return
-        self.post_message(Intent(action, name))  # type: ignore[arg-type]
-
     def action_toggle_pause(self) -> None:
         """Pause the highlighted schedule, or resume it if paused."""
-        self._with_schedule("toggle_pause_schedule")
+        self.intend_on_highlighted("toggle_pause_schedule")
 
     def action_run_now(self) -> None:
         """Enqueue one job of the highlighted schedule now (asks, naming it)."""
-        self._with_schedule("run_schedule")
+        self.intend_on_highlighted("run_schedule")
 
     def action_jobs(self) -> None:
         """Show the Jobs pane filtered to the highlighted schedule's fires."""
-        self._with_schedule("schedule_jobs")
+        self.intend_on_highlighted("schedule_jobs")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
-            self.post_message(Intent("schedule_jobs", event.row_key.value))
+            intend(self, "schedule_jobs", event.row_key.value)

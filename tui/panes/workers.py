@@ -33,6 +33,7 @@ class WorkersPane(TablePane):
         ("Stop all", "stop_all"),
         ("Force stop", "force_stop"),
     ]
+    NONE_HIGHLIGHTED: ClassVar[str] = "No worker is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "start", "Start", tooltip="Start workers (asks how many)"),
         Binding("x", "stop", "Stop", tooltip="Stop after its job (asks)"),
@@ -52,20 +53,13 @@ class WorkersPane(TablePane):
             else f"{running} running · {stopped} stopped"
         )
 
-    def _with_worker(self, action: str) -> None:
-        worker_id = self.highlighted
-        if worker_id is None:
-            self.notify("No worker is highlighted", severity="warning")
-            return
-        intend(self, action, worker_id)  # type: ignore[arg-type]
-
     def action_start(self) -> None:
         """Start N detached workers (asks how many)."""
         intend(self, "start_workers")
 
     def action_stop(self) -> None:
         """Gracefully stop the highlighted worker: it finishes its job first."""
-        self._with_worker("stop_worker")
+        self.intend_on_highlighted("stop_worker")
 
     def action_stop_all(self) -> None:
         """Gracefully stop every worker (asks first)."""
@@ -73,4 +67,4 @@ class WorkersPane(TablePane):
 
     def action_force_stop(self) -> None:
         """Kill the highlighted worker's job now; the job goes back to pending (asks first)."""
-        self._with_worker("force_stop_worker")
+        self.intend_on_highlighted("force_stop_worker")
