@@ -13,7 +13,7 @@ def run_to_end(
     command: str,
     *,
     cwd: str,
-    env: Mapping[bytes, bytes] | Mapping[str, str] | None = None,
+    env: Mapping[bytes, bytes] | None = None,
     output_limit: int = 65536,
     timeout: float | None = None,
     grace: float = KILL_GRACE,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 from queuectl.lifecycle.policy import Result
 from queuectl.location import without_database_secrets
-from queuectl.runtime import spawn
+from queuectl.runtime import direct, spawn
 from queuectl.runtime.procs import group_alive, kill_group
 from queuectl.runtime.watchdog import SlotWatch, Watchdog
 from queuectl.states import RunOutcome
@@ -134,7 +134,7 @@ class Execution:
         command: str,
         *,
         cwd: str,
-        env: Mapping[bytes, bytes] | Mapping[str, str] | None = None,
+        env: Mapping[bytes, bytes] | None = None,
         output_limit: int = 65536,
         timeout: float | None = None,
         grace: float = KILL_GRACE,
@@ -142,7 +142,8 @@ class Execution:
         watchdog: Watchdog | SlotWatch | None = None,
         tty: bool = False,
     ) -> Execution | Result:
-        """Start ``/bin/sh -c command``; a ``Result`` instead when it cannot start.
+        """Start ``/bin/sh -c command`` (a plain command's program without the shell:
+        ``runtime.direct``); a ``Result`` instead when it cannot start.
 
         stdout and stderr share one pipe so the output interleaves as a terminal
         would show it; stdin is ``/dev/null`` so a job never waits on input.
@@ -160,14 +161,12 @@ class Execution:
                 0.0,
                 final=True,
             )
+        environment = os.environb if env is None else env
         if watchdog is not None:
             watchdog.spawning()  # a kill from here until ``watch`` must not orphan the job
         try:
-            child = spawn.spawn(
-                ["/bin/sh", "-c", command],
-                cwd=cwd,
-                env=os.environb if env is None else env,
-                tty=tty,
+            child = _start_plain(command, cwd, environment, tty) or spawn.spawn(
+                ["/bin/sh", "-c", command], cwd=cwd, env=environment, tty=tty
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
             if watchdog is not None:
@@ -344,6 +343,26 @@ class Execution:
         if self._watchdog is not None:
             self._watchdog.clear()
         self._close_fds()
+
+
+def _start_plain(
+    command: str, cwd: str, env: Mapping[bytes, bytes], tty: bool
+) -> spawn.Child | None:
+    """``command``'s program started without a shell, as ``runtime.direct`` says; ``None``
+    when the shell must start it (shell syntax, a builtin, or a program the shell would
+    report as not found or not executable, or run as a script)."""
+    words = direct.plain_words(command)
+    if words is None:
+        return None
+    program = direct.find_program(words[0], env)
+    if program is None:
+        return None
+    own = dict(env)
+    own[b"PWD"] = direct.shell_pwd(own, cwd)
+    try:
+        return spawn.spawn(words, cwd=cwd, env=own, tty=tty, program=program)
+    except OSError:
+        return None  # the shell tries the same, and says what went wrong as it would
 
 
 def _pidfd(pid: int) -> int | None:

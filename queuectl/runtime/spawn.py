@@ -123,11 +123,13 @@ def spawn(
     extra_fds: Mapping[int, int] | None = None,
     capture: bool = True,
     tty: bool = False,
+    program: str | None = None,
 ) -> Child:
     """Start ``argv`` in its own session with stdout and stderr on one pipe.
 
     Args:
-        argv: the program and its arguments; ``argv[0]`` must be a path.
+        argv: the program and its arguments; ``argv[0]`` must be a path unless
+            ``program`` is given.
         cwd: where it runs; ``None`` for the caller's directory.
         env: its whole environment (bytes cost nothing to pass; str is encoded).
         stdin_fd: a descriptor for its stdin; ``/dev/null`` when ``None``.
@@ -136,6 +138,7 @@ def spawn(
         tty: stdout and stderr on a pseudo-terminal (``TTY_SIZE``, newlines kept as
             ``\n``) instead of a pipe: ``isatty(1)`` is true, so programs that colour
             only on terminals do. stdin stays ``/dev/null``: a job never waits on input.
+        program: the path of the program to run, when ``argv[0]`` is only its name.
 
     Raises:
         OSError: the directory or the program cannot be used.
@@ -167,7 +170,7 @@ def spawn(
             _origin_directory()
             os.chdir(cwd)
         try:
-            pid = _posix_spawn(argv, env, actions)
+            pid = _posix_spawn(program or argv[0], argv, env, actions)
         finally:
             if cwd is not None:
                 _return_home()
@@ -206,13 +209,16 @@ def _pty() -> tuple[int, int]:
 
 
 def _posix_spawn(
-    argv: Sequence[str], env: Mapping[bytes, bytes] | Mapping[str, str], actions: list[tuple]
+    program: str,
+    argv: Sequence[str],
+    env: Mapping[bytes, bytes] | Mapping[str, str],
+    actions: list[tuple],
 ) -> int:
     while True:
         session = dict(_session)
         try:
             return os.posix_spawn(
-                argv[0],
+                program,
                 list(argv),
                 env,
                 file_actions=actions,
