@@ -174,7 +174,8 @@ class Recent:
     """What ``status`` adds: how long jobs take and how many finish, lately."""
 
     average_duration: float | None
-    """Mean duration of the successful attempts of the last ``AVERAGE_WINDOW``."""
+    """Mean duration of the successful attempts of the last ``AVERAGE_WINDOW`` (its
+    latest 1,000: ``statsql.AVERAGE_DURATION``)."""
     per_minute: float
     """Jobs that reached an outcome per minute over the last ``THROUGHPUT_WINDOW``."""
 
@@ -191,8 +192,9 @@ def recent(*, now: float | None = None) -> Recent:
     average = execute_raw(
         statsql.statement(statsql.AVERAGE_DURATION, param), (now - AVERAGE_WINDOW,)
     ).fetchone()[0]
+    since = now - THROUGHPUT_WINDOW
     finished = execute_raw(
-        statsql.statement(statsql.FINISHED_SINCE, param), (now - THROUGHPUT_WINDOW,)
+        statsql.statement(statsql.FINISHED_SINCE, param), (since, since)
     ).fetchone()[0]
     return Recent(
         average_duration=_seconds(average),

@@ -92,17 +92,29 @@ BUCKET = {
 }
 
 AVERAGE_DURATION = """
-SELECT AVG(duration) FROM queuectl_run
-WHERE finished_at >= {since} AND outcome = 'succeeded'
+SELECT AVG(duration) FROM (
+    SELECT duration FROM queuectl_run
+    WHERE finished_at >= {since} AND outcome = 'succeeded'
+    ORDER BY finished_at DESC LIMIT 1000
+) AS latest
 """
-"""``status``: how long a successful attempt took, on average, in the window."""
+"""``status``: how long a successful attempt took, on average, in the window: over its
+latest 1,000, read backwards along the ``finished_at`` index, so a busy hour (100,000
+runs) costs what a quiet one does (0.3 ms against 25 ms for all of them)."""
 
 FINISHED_SINCE = """
-SELECT COUNT(*) FROM queuectl_run r JOIN queuectl_job j ON j.id = r.job_id
-WHERE r.finished_at >= {since}
-    AND (r.outcome = 'succeeded' OR (j.state = 'dead' AND j.started_at = r.started_at))
+SELECT (
+    SELECT COUNT(*) FROM queuectl_run WHERE finished_at >= {since} AND outcome = 'succeeded'
+) + (
+    SELECT COUNT(*) FROM queuectl_job j
+    JOIN queuectl_run r ON r.job_id = j.id AND r.started_at = j.started_at
+    WHERE j.state = 'dead' AND r.finished_at >= {since}
+)
 """
-"""``status``: jobs that reached an outcome (completed or dead) in the window."""
+"""``status``: jobs that reached an outcome (completed or dead) in the window, as
+``stats`` counts them: the successful runs, and the last runs of dead jobs. Two counts
+rather than one join: the join looked up the job of each of the window's runs (65 ms
+at 100,000 runs, against 21 ms; dead jobs are found through the state index)."""
 
 
 @functools.cache

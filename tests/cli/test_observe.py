@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import stats
 from queuectl.store import db
-from queuectl.store.models import Job, Run, RunOutcome
+from queuectl.store.models import Job, JobState, Run, RunOutcome
 from tests.conftest import end_attempt
 from tests.test_cli import enqueue
 
@@ -164,15 +164,21 @@ def test_metrics_serve_refuses_remote_and_answers_scrapes(history, db_url):
 
 def test_status_shows_average_duration_and_recent_throughput(run, db_url):
     enqueue(run, id="a")
+    enqueue(run, id="dies", max_retries=1)  # a failed attempt, then a dead one
     db.open_database(db_url)
     claim = claiming.claim("w1", host="test")
     end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0)
     Run.update(duration=2.5).execute()
+    for _ in range(2):
+        Job.update(run_at=0).where(Job.id == "dies").execute()  # its backoff, over
+        end_attempt(claiming.claim("w1", host="test"), RunOutcome.FAILED, exit_code=1)
+    assert Job.get_by_id("dies").state == JobState.DEAD
     db.close_database()
     data = json.loads(run("status", "--json").stdout)
-    assert data["average_duration"] == 2.5 and data["per_minute"] == 0.2
+    # Finished: the success and the death, not the failed attempt that was retried.
+    assert data["average_duration"] == 2.5 and data["per_minute"] == 0.4
     text = run("status").stdout
-    assert "Average duration  2.5s" in text and "0.2 jobs/min" in text
+    assert "Average duration  2.5s" in text and "0.4 jobs/min" in text
 
 
 def _finish(location: str, outcome: RunOutcome) -> None:
