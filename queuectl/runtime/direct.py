@@ -2,7 +2,7 @@
 
 A job is a shell command, and ``/bin/sh -c 'sleep 1'`` runs it exactly; but for
 a command with no shell syntax the shell only finds the program on ``PATH``,
-forks, execs it and waits. That costs a process and about 0.65 ms of CPU a job
+forks, execs it and waits. That costs a process and most of a millisecond of CPU a job
 (dash: ``sh -c 'sleep 0'`` 1.7 ms against ``sleep 0`` 0.8 ms, measured), which
 on short jobs is most of what the job costs. So when the command is plain words
 and its first word is no shell builtin or keyword, the worker execs the program
