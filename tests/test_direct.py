@@ -8,6 +8,7 @@ import pytest
 
 from queuectl.runtime import direct, executor
 from queuectl.runtime.executor import Execution
+from queuectl.states import RunOutcome
 from tests.executing import run_to_end
 
 
@@ -48,6 +49,7 @@ from tests.executing import run_to_end
         ("", None),
         ("   ", None),
         ("-x", None),
+        ("+x now", None),  # sh -c +x reads an option, not a program
         (".hidden", None),
     ],
 )
@@ -108,3 +110,17 @@ def test_a_relative_path_entry_is_left_to_the_shell(tmp_path):
     assert direct.find_program("tool", env) is None
     result = run_to_end("tool", cwd=str(tmp_path), env=env)
     assert result.output == "found in the job directory\n"
+
+
+def test_a_program_that_handles_sigterm_cleans_up_on_a_timeout(tmp_path):
+    # No shell in between to die of the SIGTERM first: the program's own handler runs,
+    # within the grace period (0.5 s of cleanup here), and its last words are kept.
+    script = tmp_path / "careful"
+    script.write_text(
+        "#!/bin/sh\ntrap 'sleep 0.5; echo cleaned up; exit 0' TERM\necho started\nsleep 5 & wait\n"
+    )
+    script.chmod(0o755)
+    result = run_to_end("./careful", cwd=str(tmp_path), timeout=0.3, grace=5.0)
+    assert result.outcome is RunOutcome.TIMED_OUT
+    assert result.output == "started\ncleaned up\n"
+    assert result.duration < 2.0  # it ended on its own, long before the SIGKILL

@@ -51,8 +51,9 @@ def plain_words(command: str) -> list[str] | None:
     if not words:
         return None
     first = words[0]
-    dotted = first.startswith(("-", ".")) and "/" not in first
-    if first in SHELL_WORDS or "=" in first or dotted:
+    # "-x" and "+x" are options to ``sh -c`` itself, ".x" may be the dot builtin's.
+    option_like = first.startswith(("-", "+", ".")) and "/" not in first
+    if first in SHELL_WORDS or "=" in first or option_like:
         return None  # a builtin, a keyword, an assignment, a dot-command or an option
     return words
 
