@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Mapping
 
 _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./ -]+")
 """Characters no POSIX shell treats specially inside a word: no quotes, expansions,
@@ -58,7 +59,7 @@ def plain_words(command: str) -> list[str] | None:
     return words
 
 
-def find_program(name: str, env: dict[bytes, bytes]) -> str | None:
+def find_program(name: str, env: Mapping[bytes, bytes]) -> str | None:
     """Where the shell would find ``name``: as given when it holds a ``/``, else on the
     job's ``PATH``; ``None`` when that is for the shell to say (unset ``PATH``, not found)."""
     if "/" in name:
@@ -71,7 +72,7 @@ def find_program(name: str, env: dict[bytes, bytes]) -> str | None:
     return shutil.which(name, path=os.fsdecode(path))
 
 
-def shell_pwd(env: dict[bytes, bytes], cwd: str) -> bytes:
+def shell_pwd(env: Mapping[bytes, bytes], cwd: str) -> bytes:
     """``PWD`` as dash sets it in ``cwd``: the inherited one if it names that directory,
     else the directory's physical path."""
     inherited = env.get(b"PWD")
