@@ -79,7 +79,7 @@ def test_the_program_gets_the_environment_the_shell_would_give_it(tmp_path):
     (tmp_path / "link").symlink_to(real)
     link = str(tmp_path / "link")
     # An inherited PWD naming another directory: the shell sets the physical path. One
-    # naming this directory through a symlink: the shell keeps it. Both, without one.
+    # naming this directory through a symlink: the shell keeps it.
     for pwd in ("/", link):
         direct_env = _environment("env", link, pwd)
         shell_env = _environment("exec env", link, pwd)  # 'exec': the shell runs it

@@ -47,8 +47,7 @@ def plain_words(command: str) -> list[str] | None:
     program; ``None`` when only a shell can run it faithfully."""
     if not _PLAIN.fullmatch(command):
         return None
-    words = command.split(" ")
-    words = [word for word in words if word]
+    words = command.split()  # only spaces can separate words here (``_PLAIN``)
     if not words:
         return None
     first = words[0]
