@@ -18,6 +18,7 @@ from queuectl.lifecycle import finish, reads
 from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
+from queuectl.runtime.slots import Slot
 from queuectl.runtime.worker import Worker
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.store.models import Worker as WorkerRow
@@ -96,3 +97,36 @@ def test_a_worker_with_slots_runs_jobs_at_once_each_with_its_own_timeout_and_out
     for n, job_id in enumerate(ids[1:]):
         assert (jobs[job_id].state, jobs[job_id].output) == (JobState.COMPLETED, f"job {n}\n")
     assert WorkerRow.get_by_id(worker.id).slots == 3
+
+
+def test_slot_finishes_are_grouped_where_the_backend_gains_by_it(opened, monkeypatch):
+    """SQLite: one transaction for the jobs that ended together. PostgreSQL: one
+    statement each (its end-and-claim commits on its own; BEGIN and COMMIT would add
+    two round trips that the one slot loop waits for in turn)."""
+    ids = enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(6)], now=T0)
+    worker = Worker(["default"], slots=3, use_watchdog=False, clock=lambda: T0 + 2)
+    worker.register()
+    slots = []
+    for index in range(3):
+        claim = claiming.claim(worker.id, host=worker.host, now=T0 + 1)
+        assert claim is not None
+        slots.append(Slot(index, claim, None, _ok(f"out {index}"), T0))
+        worker._running[index] = slots[-1]
+    groups: list[int] = []
+    record = finish.complete_attempts
+
+    def spy(ended, **kwargs):
+        groups.append(len(ended))
+        return record(ended, **kwargs)
+
+    monkeypatch.setattr(finish, "complete_attempts", spy)
+
+    worker._record_slots(slots)
+
+    assert groups == ([1, 1, 1] if opened.startswith("postgres") else [3])
+    assert [claim.job.id for claim in worker._queued] == ids[3:6]  # each replaced, in order
+    states = {job.id: job.state for job in Job.select()}
+    assert [states[job_id] for job_id in ids] == [JobState.COMPLETED] * 3 + [
+        JobState.PROCESSING
+    ] * 3
+    assert WorkerRow.get_by_id(worker.id).current_job in ids[3:6]

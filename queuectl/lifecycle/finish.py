@@ -221,6 +221,19 @@ def complete_attempts(
     return done
 
 
+def group_size() -> int | None:
+    """How many ended attempts one ``complete_attempts`` call should take (None: all).
+
+    On SQLite, all of them: one write lock and one commit for the group is the
+    saving. On PostgreSQL, one at a time: each attempt's end and its next claim
+    is already one statement that commits on its own (workers commit without
+    waiting for the disk, ``synchronous_commit=off``), so a transaction around
+    several adds only its BEGIN and COMMIT round trips, which one worker with
+    slots waits for in turn (about two round trips a job instead of one).
+    """
+    return 1 if is_postgres() else None
+
+
 def _hook(
     claim: Claim, result: Result, state: JobState | None, settings: Mapping[str, Any]
 ) -> HookCall | None:

@@ -4,16 +4,19 @@
     (cd /tmp/before && python3 -m venv .venv && .venv/bin/pip install -q -e .)
     python tests/bench/builds.py /tmp/before/.venv/bin/queuectl .venv/bin/queuectl
 
-Each round runs ``xargs -P4`` (the limit), then each build with 4 one-job workers and
-with 1 worker of 4 slots, so every figure of a round sees the same noise; medians are
-printed as ratios to the limit. A build is timed from its jobs' enqueue commit
-(``created_at``) to the last finish, so the CLI's start-up is not counted.
-Never collected by pytest (``norecursedirs``).
+Each round runs ``xargs -P4`` (the limit), then each build with 4 one-job workers,
+with 1 worker of 4 slots and with 2 workers of 2 slots, so every figure of a round sees
+the same noise; medians are printed as ratios to the limit. A build is timed from its
+jobs' enqueue commit (``created_at``) to the last finish, so the CLI's start-up is not
+counted. On a fresh SQLite file each time, or with ``--pg-url`` a fresh schema of that
+PostgreSQL server (both builds need the ``postgres`` extra). Never collected by pytest
+(``norecursedirs``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,8 +24,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 
-LAYOUTS = {"4 workers": (4, 1), "1 worker --slots 4": (1, 4)}
+LAYOUTS = {"4 workers": (4, 1), "1 worker --slots 4": (1, 4), "2 workers --slots 2": (2, 2)}
 """Worker count and slots per worker: four jobs at once either way."""
 
 _UNFINISHED = "SELECT COUNT(*) FROM queuectl_job WHERE state IN ('pending', 'processing', 'failed')"
@@ -39,11 +43,51 @@ def xargs_rate(command: str, jobs: int) -> float:
     return jobs / (time.perf_counter() - start)
 
 
-def queue_rate(executable: str, command: str, jobs: int, count: int, slots: int) -> float:
+Query = Callable[[str], tuple]
+"""Runs one read statement on the fresh database and returns its first row."""
+
+
+@contextlib.contextmanager
+def fresh_database(pg_url: str | None) -> Iterator[tuple[str, Query]]:
+    """A new, empty database's location for ``QUEUECTL_DB``, and a way to read it."""
+    if pg_url is None:
+        with tempfile.TemporaryDirectory(prefix="queuectl-builds-") as folder:
+            location = os.path.join(folder, "q.db")
+
+            def query(statement: str) -> tuple:
+                connection = sqlite3.connect(location)
+                try:
+                    return connection.execute(statement).fetchone()
+                finally:
+                    connection.close()
+
+            yield location, query
+        return
+    import psycopg
+
+    schema = f"builds_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            connection.execute(f"SET search_path TO {schema}")
+            sep = "&" if "?" in pg_url else "?"
+            yield (
+                f"{pg_url}{sep}options=-csearch_path%3D{schema}",
+                (lambda statement: connection.execute(statement).fetchone()),
+            )
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def queue_rate(
+    executable: str, command: str, jobs: int, count: int, slots: int, pg_url: str | None
+) -> float:
     """Jobs per second of one build draining ``jobs`` copies of ``command`` on a fresh
-    SQLite database, from the enqueue commit to the last finish."""
-    with tempfile.TemporaryDirectory(prefix="queuectl-builds-") as folder:
-        env = {**os.environ, "QUEUECTL_DB": os.path.join(folder, "q.db")}
+    database, from the enqueue commit to the last finish."""
+    with fresh_database(pg_url) as (location, query):
+        env = {**os.environ, "QUEUECTL_DB": location}
         start = [executable, "worker", "start", "--count", str(count), "--slots", str(slots)]
         subprocess.run(start, env=env, check=True, capture_output=True)
         try:
@@ -56,15 +100,9 @@ def queue_rate(executable: str, command: str, jobs: int, count: int, slots: int)
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-            connection = sqlite3.connect(env["QUEUECTL_DB"])
-            try:
-                while connection.execute(_UNFINISHED).fetchone()[0]:
-                    time.sleep(0.05)
-                first, last = connection.execute(
-                    "SELECT MIN(created_at), MAX(finished_at) FROM queuectl_job"
-                ).fetchone()
-            finally:
-                connection.close()
+            while query(_UNFINISHED)[0]:
+                time.sleep(0.05)
+            first, last = query("SELECT MIN(created_at), MAX(finished_at) FROM queuectl_job")
         finally:
             subprocess.run([executable, "worker", "stop"], env=env, check=True, capture_output=True)
     return jobs / (last - first)
@@ -77,6 +115,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--command", action="append", help="repeatable; default: true, sleep 0.01")
+    parser.add_argument("--pg-url", help="measure on this PostgreSQL server instead of SQLite")
     args = parser.parse_args()
     builds = {"before": args.before, "after": args.after}
     for command in args.command or ["true", "sleep 0.01"]:
@@ -85,11 +124,15 @@ def main() -> None:
             rates["xargs -P4"].append(xargs_rate(command, args.jobs))
             for layout, (count, slots) in LAYOUTS.items():
                 for build, executable in builds.items():
-                    rate = queue_rate(executable, command, args.jobs, count, slots)
+                    rate = queue_rate(executable, command, args.jobs, count, slots, args.pg_url)
                     rates.setdefault(f"{build}, {layout}", []).append(rate)
         limit = statistics.median(rates["xargs -P4"])
         load = os.getloadavg()[0]
-        print(f"{command!r} x{args.jobs}, {args.rounds} interleaved rounds, load {load:.1f}:")
+        backend = "PostgreSQL" if args.pg_url else "SQLite"
+        print(
+            f"{command!r} x{args.jobs} on {backend}, {args.rounds} interleaved rounds,"
+            f" load {load:.1f}:"
+        )
         for name, values in rates.items():
             median = statistics.median(values)
             each = ", ".join(f"{value:,.0f}" for value in values)
