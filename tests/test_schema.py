@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
@@ -215,6 +217,32 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
         str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select.text}", params)
     )
     assert "queuectl_job_claimable" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url):
+    """PostgreSQL has no INDEXED BY: its planner must see that most waiting jobs match.
+
+    One queue's jobs all share its name, and a per-row ``queue <> ALL (closed
+    queues)`` made the planner expect one match: it scanned and sorted every
+    waiting job on each claim (2-10 ms a claim at 8,000 waiting, measured).
+    """
+    db.open_database(pg_url)
+    enqueuing.enqueue_many([JobSpec(command="true") for _ in range(3000)], now=T0)
+    database.execute_sql("ANALYZE queuectl_job")
+    for queues in (["default"], ["default", "other"]):
+        values = {"worker": "w1", "now": T0 + 1, **sql.queue_values(queues)}
+        claim = sql.claim_sql("%s", len(queues), postgres=True)
+        end_and_claim = sql.pg_end_and_claim_sql(len(queues))
+        named = {
+            **values,
+            **dict.fromkeys(["exit_code", "error", "output", "output_bytes", "pgid"]),
+            **{"run": 0, "outcome": "succeeded", "state": "completed", "finished_at": T0},
+            **{"run_at": None, "given_back": 0, "holder": None, "job": "-", "host": "h"},
+        }
+        for text, params in ((claim.text, claim.params(values)), (end_and_claim, named)):
+            plan = "\n".join(row[0] for row in database.execute_sql(f"EXPLAIN {text}", params))
+            assert "queuectl_job_claimable" in plan and "Sort" not in plan, plan
 
 
 def test_a_schema_4_database_gains_the_hook_columns_keeping_its_jobs(db_url):

@@ -120,12 +120,21 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
     """
     queues = ", ".join(f"{{q{index}}}" for index in range(queue_count))
     if postgres:
+        # The queues that may start a job, computed once per statement, and one
+        # per-row test against them: ``queue = ANY (open)``. The planner has no
+        # INDEXED BY to obey; estimating this test like an equality, it sees that
+        # most waiting jobs match and reads the claim index in order. A per-row
+        # ``queue <> ALL (closed)`` made it expect one match when every job shares
+        # one queue's name, so it scanned and sorted all waiting jobs per claim.
         lock = "TRUE" if locking else "FALSE"
-        closed = f"""queue <> ALL (ARRAY(
-        SELECT name FROM queuectl_queue
-        WHERE name IN ({queues})
-          AND (paused OR (max_running IS NOT NULL
-               AND NOT queuectl_queue_has_room(name, {{worker}}, {lock})))))"""
+        wanted = ", ".join(f"({{q{index}}})" for index in range(queue_count))
+        return f"""{CLAIMABLE_STATE} AND held_at IS NULL AND queue = ANY (ARRAY(
+        SELECT wanted.name FROM (VALUES {wanted}) AS wanted (name)
+        WHERE wanted.name NOT IN (
+            SELECT name FROM queuectl_queue
+            WHERE name IN ({queues})
+              AND (paused OR (max_running IS NOT NULL
+                   AND NOT queuectl_queue_has_room(name, {{worker}}, {lock}))))))"""
     else:
         closed = f"""queue NOT IN (
         SELECT name FROM queuectl_queue
