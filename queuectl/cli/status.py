@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from queuectl.lifecycle.queues import Steering
+    from queuectl.lifecycle.schedules import Outlook
 
 
 @click.command()
@@ -26,7 +27,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     --json list the same workers: the live ones, and with --all the stopped
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
-    from queuectl.lifecycle import queues, reads, stats
+    from queuectl.lifecycle import queues, reads, schedules, stats
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.location import describe
     from queuectl.store.transactions import read_transaction
@@ -40,6 +41,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         recent = stats.recent()
         steered = queues.steered()
         running = reads.running_per_queue() if steered else {}
+        planned = schedules.outlook()
     live = live_of(workers)
     shown = workers if show_all else live
     served = {name for worker in live for name in worker.queues.split(",")}
@@ -63,6 +65,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
                 "steered_queues": [
                     {"name": s.name, "paused": s.paused, "limit": s.limit} for s in steered
                 ],
+                "schedules": planned.record(),
             }
         )
         return
@@ -86,6 +89,8 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         out.print(Text("Queues (paused or limited)", style="bold"))
         for entry in steered:
             out.print(_steered_line(entry, running.get(entry.name, 0), waiting.get(entry.name, 0)))
+    if planned.count:
+        out.print(_schedules_line(planned))
     ended = len(workers) - len(live)
     title = f"Workers ({len(live)} running"
     title += f", {ended} stopped or lost)" if show_all else ")"
@@ -123,6 +128,27 @@ def _steered_line(entry: Steering, running: int, waiting: int) -> Text:
     line = Text(f"{one_line(entry.name):<11} ")
     line.append(", ".join(what), style="bold yellow" if entry.paused else "")
     line.append(f": {running} running, {waiting} waiting", style="dim")
+    return line
+
+
+def _schedules_line(planned: Outlook) -> Text:
+    """``Schedules  3 (1 paused); next: nightly in 4h 12m`` (the name made inert)."""
+    import time
+
+    from rich.text import Text
+
+    from queuectl.textsafe import one_line
+    from queuectl.timeutil import human_duration
+
+    line = Text(f"Schedules  {planned.count}")
+    if planned.paused:
+        line.append(f" ({planned.paused} paused)", style="yellow")
+    if planned.next_name is None or planned.next_fire_at is None:
+        line.append("; none active", style="dim")
+        return line
+    wait = planned.next_fire_at - time.time()
+    when = f"in {human_duration(wait)}" if wait >= 1 else "due now"
+    line.append(f"; next: {one_line(planned.next_name)} {when}", style="dim")
     return line
 
 

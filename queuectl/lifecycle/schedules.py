@@ -154,6 +154,43 @@ def _states(job_ids: list[str]) -> dict[str, str]:
     return dict(query)
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """How many schedules there are and which fires next: ``status``'s one line of them."""
+
+    count: int
+    paused: int
+    next_name: str | None
+    """The active schedule whose tick is due soonest (``None``: none is active)."""
+    next_fire_at: float | None
+
+    def record(self) -> dict[str, object]:
+        """The ``status --json`` shape."""
+        upcoming = None
+        if self.next_name is not None:
+            upcoming = {"name": self.next_name, "next_fire_at": json_time(self.next_fire_at)}
+        return {"count": self.count, "paused": self.paused, "next": upcoming}
+
+
+@translated
+def outlook() -> Outlook:
+    """Counts and the soonest tick, in two small reads (no rule is parsed, no job read)."""
+    is_paused = peewee.Case(None, [(Schedule.paused, 1)], 0)  # PostgreSQL cannot SUM a boolean
+    count, paused = (
+        Schedule.select(peewee.fn.COUNT(Schedule.name), peewee.fn.SUM(is_paused)).tuples().get()
+    )
+    soonest = (
+        Schedule.select(Schedule.name, Schedule.next_fire_at)
+        .where(~Schedule.paused, Schedule.next_fire_at.is_null(False))
+        .order_by(Schedule.next_fire_at, Schedule.name)
+        .limit(1)
+        .tuples()
+        .first()
+    )
+    name, fire_at = soonest if soonest is not None else (None, None)
+    return Outlook(int(count or 0), int(paused or 0), name, fire_at)
+
+
 @translated
 def list_schedules() -> list[ScheduleView]:
     """Every schedule by name, with its last fire's job state."""

@@ -143,3 +143,30 @@ def test_a_fired_job_shows_in_list_with_its_state(run_sqlite, db_path):
     [entry] = json.loads(run_sqlite("cron", "list", "--json").stdout)
     assert (entry["last_job_id"], entry["last_job_state"]) == (job_id, "pending")
     assert job_id in run_sqlite("list").stdout
+
+
+def test_status_counts_the_schedules_and_names_the_next_to_fire(run, db_url):
+    assert json.loads(run("status", "--json").stdout)["schedules"] == {
+        "count": 0,
+        "paused": 0,
+        "next": None,
+    }
+    assert "Schedules" not in run("status").stdout  # no line until there is one
+    run("cron", "add", "hourly", "@hourly", JOB)
+    run("cron", "add", "soon", "@every 30m", JOB)
+    run("cron", "add", "later", "@daily", JOB)
+    run("cron", "pause", "soon")
+    figures = json.loads(run("status", "--json").stdout)["schedules"]
+    shown = {s["name"]: s for s in json.loads(run("cron", "list", "--json").stdout)}
+    assert figures == {
+        "count": 3,
+        "paused": 1,
+        "next": {"name": "hourly", "next_fire_at": shown["hourly"]["next_fire_at"]},
+    }
+    line = next(x for x in run("status").stdout.splitlines() if x.startswith("Schedules"))
+    assert line.startswith("Schedules  3 (1 paused); next: hourly "), line  # in …, or due now
+
+    for name in ("hourly", "later"):
+        run("cron", "pause", name)
+    assert json.loads(run("status", "--json").stdout)["schedules"]["next"] is None
+    assert "Schedules  3 (3 paused); none active" in run("status").stdout
