@@ -1,6 +1,6 @@
 """Shell completion: ``queuectl completion bash|zsh|fish``, and what completes from the database.
 
-The scripts are click's own. Job ids and queue names come from the database
+The scripts are click's own. Job ids, queue names and schedule names come from the database
 the command line names (``--db``, else ``$QUEUECTL_DB``, else the default),
 opened as read-only commands open it: a missing database is never created,
 only answered as empty, and nothing is printed (a completion must not write to
@@ -70,6 +70,19 @@ def queue_names(
     return [CompletionItem(value) for value in _from_database(ctx, read)]
 
 
+def schedule_names(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Schedules whose name starts with what was typed (``cron show``, ``pause``, …)."""
+
+    def read() -> list[str]:
+        from queuectl.lifecycle.schedules import names_starting_with
+
+        return names_starting_with(incomplete, limit=MAX_ITEMS)
+
+    return [CompletionItem(value) for value in _from_database(ctx, read)]
+
+
 def config_keys(
     _ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
@@ -93,6 +106,12 @@ def install(root: click.Group) -> None:
                 _complete_with(param, queue_names)
             elif param.name == "key" and command.name in ("get", "set", "reset"):
                 _complete_with(param, config_keys)
+    cron = root.commands.get("cron")
+    for name, command in cron.commands.items() if isinstance(cron, click.Group) else ():
+        for param in command.params:
+            # ``cron add`` names a new schedule: nothing to complete there.
+            if name != "add" and param.name == "name" and isinstance(param, click.Argument):
+                _complete_with(param, schedule_names)
 
 
 Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
@@ -117,7 +136,7 @@ def _walk(command: click.Command) -> list[click.Command]:
 @click.argument("shell", type=click.Choice(SHELLS))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the completion script for a shell; job ids, states, queues and keys complete.
+    """Print the completion script for a shell; ids, states, queues, keys, schedules complete.
 
     \b
     bash:  echo 'eval "$(queuectl completion bash)"' >> ~/.bashrc

@@ -192,6 +192,18 @@ def outlook() -> Outlook:
 
 
 @translated
+def names_starting_with(prefix: str, *, limit: int) -> list[str]:
+    """Schedule names that start with ``prefix``, in order (shell completion).
+
+    SQL's LIKE (what ``startswith`` becomes) ignores case on SQLite: the exact
+    test is Python's, over the few rows it lets through.
+    """
+    query = Schedule.select(Schedule.name).where(Schedule.name.startswith(prefix))
+    names = [name for (name,) in query.order_by(Schedule.name).tuples()]
+    return [name for name in names if name.startswith(prefix)][:limit]
+
+
+@translated
 def list_schedules() -> list[ScheduleView]:
     """Every schedule by name, with its last fire's job state."""
     rows = list(Schedule.select().order_by(Schedule.name))

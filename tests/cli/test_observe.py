@@ -257,7 +257,7 @@ def _complete(words: str, env: dict[str, str]) -> list[str]:
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-    return [line.split(",", 1)[1] for line in result.stdout.splitlines()]
+    return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
 
 
 def test_completion_of_ids_states_queues_and_keys(run, db_url):
@@ -269,6 +269,11 @@ def test_completion_of_ids_states_queues_and_keys(run, db_url):
     assert _complete("queuectl wait --queue im", env) == ["images"]
     assert _complete("queuectl list fa", env) == ["failed"]
     assert _complete("queuectl config set on_", env) == ["on_success", "on_failure"]
+    for name in ("nightly", "nightly-db", "Night"):
+        run("cron", "add", name, "@daily", '{"command": "true"}')
+    assert _complete("queuectl cron show ni", env) == ["nightly", "nightly-db"]
+    assert _complete("queuectl cron pause nightly-", env) == ["nightly-db"]
+    assert _complete("queuectl cron add ni", env) == []  # a new name: nothing to offer
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
