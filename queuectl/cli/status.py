@@ -132,7 +132,7 @@ def _steered_line(entry: Steering, running: int, waiting: int) -> Text:
 
 
 def _schedules_line(planned: Outlook) -> Text:
-    """``Schedules  3 (1 paused); next: nightly in 4h 12m`` (the name made inert)."""
+    """``Schedules  3 (1 paused); next: nightly in 4h12m`` (the name made inert)."""
     import time
 
     from rich.text import Text
