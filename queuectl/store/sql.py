@@ -135,8 +135,7 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
             WHERE name IN ({queues})
               AND (paused OR (max_running IS NOT NULL
                    AND NOT queuectl_queue_has_room(name, {{worker}}, {lock}))))))"""
-    else:
-        closed = f"""queue NOT IN (
+    closed = f"""queue NOT IN (
         SELECT name FROM queuectl_queue
         WHERE name IN ({queues})
           AND (paused OR max_running <= (

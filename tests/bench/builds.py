@@ -24,7 +24,10 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
+
+from run import pg_location
 
 LAYOUTS = {"4 workers": (4, 1), "1 worker --slots 4": (1, 4), "2 workers --slots 2": (2, 2)}
 """Worker count and slots per worker: four jobs at once either way."""
@@ -43,42 +46,25 @@ def xargs_rate(command: str, jobs: int) -> float:
     return jobs / (time.perf_counter() - start)
 
 
-Query = Callable[[str], tuple]
-"""Runs one read statement on the fresh database and returns its first row."""
-
-
 @contextlib.contextmanager
-def fresh_database(pg_url: str | None) -> Iterator[tuple[str, Query]]:
-    """A new, empty database's location for ``QUEUECTL_DB``, and a way to read it."""
-    if pg_url is None:
-        with tempfile.TemporaryDirectory(prefix="queuectl-builds-") as folder:
-            location = os.path.join(folder, "q.db")
-
-            def query(statement: str) -> tuple:
-                connection = sqlite3.connect(location)
-                try:
-                    return connection.execute(statement).fetchone()
-                finally:
-                    connection.close()
-
-            yield location, query
+def fresh_database(pg_url: str | None) -> Iterator[str]:
+    """A new, empty database's location for ``QUEUECTL_DB``: a file, or a schema of its own
+    on that PostgreSQL server (``run.pg_location``)."""
+    if pg_url is not None:
+        with pg_location(pg_url) as location:
+            yield location
         return
-    import psycopg
+    with tempfile.TemporaryDirectory(prefix="queuectl-builds-") as folder:
+        yield os.path.join(folder, "q.db")
 
-    schema = f"builds_{os.getpid()}_{time.monotonic_ns()}"
-    with psycopg.connect(pg_url, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"SET search_path TO {schema}")
-            sep = "&" if "?" in pg_url else "?"
-            yield (
-                f"{pg_url}{sep}options=-csearch_path%3D{schema}",
-                (lambda statement: connection.execute(statement).fetchone()),
-            )
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+def _reader(location: str, *, postgres: bool) -> Any:
+    """A connection that reads the database at ``location`` (a URL names its schema)."""
+    if postgres:
+        import psycopg
+
+        return psycopg.connect(location, autocommit=True)
+    return sqlite3.connect(location)
 
 
 def queue_rate(
@@ -86,7 +72,7 @@ def queue_rate(
 ) -> float:
     """Jobs per second of one build draining ``jobs`` copies of ``command`` on a fresh
     database, from the enqueue commit to the last finish."""
-    with fresh_database(pg_url) as (location, query):
+    with fresh_database(pg_url) as location:
         env = {**os.environ, "QUEUECTL_DB": location}
         start = [executable, "worker", "start", "--count", str(count), "--slots", str(slots)]
         subprocess.run(start, env=env, check=True, capture_output=True)
@@ -100,9 +86,12 @@ def queue_rate(
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-            while query(_UNFINISHED)[0]:
-                time.sleep(0.05)
-            first, last = query("SELECT MIN(created_at), MAX(finished_at) FROM queuectl_job")
+            with contextlib.closing(_reader(location, postgres=pg_url is not None)) as connection:
+                while connection.execute(_UNFINISHED).fetchone()[0]:
+                    time.sleep(0.05)
+                first, last = connection.execute(
+                    "SELECT MIN(created_at), MAX(finished_at) FROM queuectl_job"
+                ).fetchone()
         finally:
             subprocess.run([executable, "worker", "stop"], env=env, check=True, capture_output=True)
     return jobs / (last - first)

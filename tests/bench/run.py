@@ -545,8 +545,7 @@ def scale(t: Table, s: Settings) -> None:
             if first is None:
                 first = (jobs, seconds)
             else:
-                per_first = first[1] / first[0]
-                note = f"{(seconds / jobs) / per_first:.2f}x the time per job at {first[0]:,}"
+                note = f"{_growth(first, jobs, seconds):.2f}x the time per job at {first[0]:,}"
             t.add(
                 f"scale: {jobs:,} `true` jobs, 4w, SQLite",
                 f"{rate(jobs, seconds)}, {seconds:.1f} s, DB {size / 1e6:.1f} MB"
@@ -570,6 +569,11 @@ def scale(t: Table, s: Settings) -> None:
             target,
             met,
         )
+
+
+def _growth(first: tuple[int, float], jobs: int, seconds: float) -> float:
+    """The time per job of ``jobs`` in ``seconds``, against the first, smaller run's."""
+    return (seconds / jobs) / (first[1] / first[0])
 
 
 PG_BACKLOG_BOUND = 1.5
@@ -597,7 +601,7 @@ def _pg_backlog(t: Table, url: str, sizes: list[int]) -> None:
         if first is None:
             first = (jobs, seconds)
         else:
-            growth = (seconds / jobs) / (first[1] / first[0])
+            growth = _growth(first, jobs, seconds)
             note = f"{growth:.2f}x the time per job at {first[0]:,}"
             target, met = f"≤{PG_BACKLOG_BOUND}x", growth <= PG_BACKLOG_BOUND
         t.add(

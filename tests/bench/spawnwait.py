@@ -1,4 +1,4 @@
-"""How long ``os.posix_spawn`` holds its caller, on an idle machine and on a busy one.
+"""How long starting a job holds its caller, on an idle machine and on a busy one.
 
     python tests/bench/spawnwait.py [--spawns 400] [--load 3]
 
@@ -23,23 +23,22 @@ import statistics
 import subprocess
 import time
 
-_DEFAULT_SIGNALS = tuple(
-    sig for sig in signal.valid_signals() if sig not in (signal.SIGKILL, signal.SIGSTOP)
-)
-"""What ``queuectl.runtime.spawn`` resets in every job: the same child-side work."""
+from queuectl.runtime import spawn
 
 
 def spawn_waits(spawns: int) -> tuple[list[float], float]:
-    """Seconds each ``posix_spawn`` of ``sh -c true`` held us, and the children's CPU per spawn."""
+    """Seconds each start of ``sh -c true`` held us, through the worker's own ``spawn.spawn``
+    (a session of its own, every signal at its default, output on a pipe), and the
+    children's CPU per start."""
+    environment = dict(os.environb)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     waits = []
     for _ in range(spawns):
         start = time.perf_counter()
-        pid = os.posix_spawn(
-            "/bin/sh", ["sh", "-c", "true"], os.environ, setsid=True, setsigdef=_DEFAULT_SIGNALS
-        )
+        child = spawn.spawn(["/bin/sh", "-c", "true"], cwd=None, env=environment)
         waits.append(time.perf_counter() - start)
-        os.waitpid(pid, 0)
+        os.close(child.output_fd)
+        os.waitpid(child.pid, 0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return waits, cpu / spawns
