@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from queuectl.errors import StoreUnavailable
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
@@ -99,10 +102,10 @@ def test_a_worker_with_slots_runs_jobs_at_once_each_with_its_own_timeout_and_out
     assert WorkerRow.get_by_id(worker.id).slots == 3
 
 
-def test_slot_finishes_are_grouped_where_the_backend_gains_by_it(opened, monkeypatch):
-    """SQLite: one transaction for the jobs that ended together. PostgreSQL: one
-    statement each (its end-and-claim commits on its own; BEGIN and COMMIT would add
-    two round trips that the one slot loop waits for in turn)."""
+def test_slot_finishes_are_recorded_together_in_one_round_trip(opened, monkeypatch):
+    """SQLite: one transaction for the jobs that ended together. PostgreSQL: their
+    one-statement end-and-claims, sent in one round trip as one transaction
+    (``execute_together``), where a group's BEGIN and COMMIT would each wait for one."""
     ids = enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(6)], now=T0)
     worker = Worker(["default"], slots=3, use_watchdog=False, clock=lambda: T0 + 2)
     worker.register()
@@ -113,20 +116,82 @@ def test_slot_finishes_are_grouped_where_the_backend_gains_by_it(opened, monkeyp
         slots.append(Slot(index, claim, None, _ok(f"out {index}"), T0))
         worker._running[index] = slots[-1]
     groups: list[int] = []
-    record = finish.complete_attempts
+    pipelined: list[int] = []
+    record, together = finish.complete_attempts, finish.execute_together
 
     def spy(ended, **kwargs):
         groups.append(len(ended))
         return record(ended, **kwargs)
 
+    def pipeline_spy(statement, params):
+        pipelined.append(len(params))
+        return together(statement, params)
+
     monkeypatch.setattr(finish, "complete_attempts", spy)
+    monkeypatch.setattr(finish, "execute_together", pipeline_spy)
 
     worker._record_slots(slots)
 
-    assert groups == ([1, 1, 1] if opened.startswith("postgres") else [3])
+    assert groups == [3]
+    assert pipelined == ([3] if opened.startswith("postgres") else [])
     assert [claim.job.id for claim in worker._queued] == ids[3:6]  # each replaced, in order
     states = {job.id: job.state for job in Job.select()}
     assert [states[job_id] for job_id in ids] == [JobState.COMPLETED] * 3 + [
         JobState.PROCESSING
     ] * 3
     assert WorkerRow.get_by_id(worker.id).current_job in ids[3:6]
+
+
+def test_a_group_with_a_job_that_ends_badly_cascades_to_its_dependents(opened):
+    """A dead job's dependents go dead with it, in the group's transaction; on PostgreSQL
+    such a group takes the transaction path (the one-statement end does not cascade)."""
+    doomed, fine, dependent, spare = enqueuing.enqueue_many(
+        [
+            JobSpec(command="false", id="doomed", max_retries=0),
+            JobSpec(command="true", id="fine"),
+            JobSpec(command="true", id="dependent", after=("doomed",)),
+            JobSpec(command="true", id="spare"),
+        ],
+        now=T0,
+    )
+    row = Registration(worker_id="w1", pid=1, host="h", slots=2)
+    row.register(T0)
+    first = [claiming.claim("w1", host="h", now=T0 + 1) for _ in range(2)]
+    assert sorted(c.job.id for c in first if c) == [doomed, fine]
+    failed = Result(RunOutcome.FAILED, 1, "", None, 0.01, 0)
+    ended = [Ended(c, failed if c.job.id == doomed else _ok("ok")) for c in first if c]
+
+    done = finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 2)
+
+    states = {job.id: job.state for job in Job.select()}
+    assert (states[doomed], states[fine], states[dependent]) == (
+        JobState.DEAD,
+        JobState.COMPLETED,
+        JobState.DEAD,
+    )
+    assert Job.get_by_id(dependent).taken_down_by == doomed
+    assert [c.next.job.id for c in done if c.next] == [spare]  # the only job left to run
+
+
+def test_a_postgresql_group_that_fails_records_none_of_its_jobs(opened):
+    """All or nothing, as a transaction: here the driver refuses the second job's
+    output (PostgreSQL text holds no NUL) after the first statement was sent."""
+    if not opened.startswith("postgres"):
+        pytest.skip("the pipelined group is PostgreSQL's; SQLite's is a plain transaction")
+    enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(3)], now=T0)
+    row = Registration(worker_id="w1", pid=1, host="h", slots=2)
+    row.register(T0)
+    first = [claiming.claim("w1", host="h", now=T0 + 1) for _ in range(2)]
+    assert all(first)
+    ended = [Ended(first[0], _ok("fine")), Ended(first[1], _ok("bad \x00 byte"))]
+
+    with pytest.raises(StoreUnavailable, match="NUL"):
+        finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 2)
+
+    assert [job.state for job in Job.select().order_by(Job.id)].count(JobState.PROCESSING) == 2
+    assert Run.select().where(Run.finished_at.is_null(False)).count() == 0
+    assert (row.unreported_done, row.unreported_failed) == (0, 0)
+    # The connection is left idle and usable: the same group, fixed, records.
+    ended[1] = Ended(first[1], _ok("good"))
+    done = finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 3)
+    assert [c.state for c in done] == [JobState.COMPLETED, JobState.COMPLETED]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from queuectl.lifecycle import deps, policy
@@ -31,6 +31,7 @@ from queuectl.store.boundary import translated
 from queuectl.store.models import ClaimedJob, Job, Run, database
 from queuectl.store.transactions import (
     execute_raw,
+    execute_together,
     is_postgres,
     notify_new_work,
     write_transaction,
@@ -85,15 +86,7 @@ def complete_attempt(
     now = time.time() if now is None else now
     job = claim.job
     settings = settings if settings is not None else load_settings()
-    decision = policy.decide(
-        result.outcome,
-        exit_code=result.exit_code,
-        attempts=job.attempts,
-        max_retries=job.max_retries,
-        final=result.final,
-        settings=settings,
-        now=now,
-    )
+    decision = _decide(claim, result, settings, now)
     worker_id = job.worker_id
     if row is None:
         with write_transaction():
@@ -104,7 +97,7 @@ def complete_attempt(
         wants_next is not None
         and not report_due
         and is_postgres()
-        and decision.state not in deps.ENDED_BADLY  # the cascade needs the transaction path
+        and _one_statement_can_end(decision)
         and wants_next()
     ):
         # The common case on PostgreSQL: one round trip instead of six.
@@ -160,6 +153,7 @@ def complete_attempts(
 
     A worker running several jobs at once (slots) pays one lock and one commit for
     all the finishes that arrived together, so its cost per job falls as load rises.
+    On PostgreSQL it also pays one round trip for them (``_pg_complete_together``).
     Once a claim finds nothing due, the rest claim nothing (a second look in the same
     transaction would find nothing either).
 
@@ -176,6 +170,18 @@ def complete_attempts(
     def wants() -> bool:
         return not found_empty and wants_next()
 
+    if len(ended) > 1 and is_postgres():
+        together = _pg_complete_together(
+            ended,
+            row=row,
+            wants_next=wants_next,
+            report_due=report_due,
+            busy_with=busy_with,
+            settings=settings,
+            now=now,
+        )
+        if together is not None:
+            return together
     done: list[Completion] = []
     if len(ended) == 1:
         # Nothing to group: as a one-job worker records it (on PostgreSQL one
@@ -221,17 +227,81 @@ def complete_attempts(
     return done
 
 
-def group_size() -> int | None:
-    """How many ended attempts one ``complete_attempts`` call should take (None: all).
+def _decide(claim: Claim, result: Result, settings: Mapping[str, Any], now: float) -> Decision:
+    """Where the job goes after this attempt: ``policy.decide`` on the claimed job."""
+    job = claim.job
+    return policy.decide(
+        result.outcome,
+        exit_code=result.exit_code,
+        attempts=job.attempts,
+        max_retries=job.max_retries,
+        final=result.final,
+        settings=settings,
+        now=now,
+    )
 
-    On SQLite, all of them: one write lock and one commit for the group is the
-    saving. On PostgreSQL, one at a time: each attempt's end and its next claim
-    is already one statement that commits on its own (workers commit without
-    waiting for the disk, ``synchronous_commit=off``), so a transaction around
-    several adds only its BEGIN and COMMIT round trips, which one worker with
-    slots waits for in turn (about two round trips a job instead of one).
+
+def _one_statement_can_end(decision: Decision) -> bool:
+    """Whether ``sql.pg_end_and_claim_sql`` can record this end: a job that ends badly
+    takes the transaction path, where ``lifecycle.deps`` cascades to its dependents."""
+    return decision.state not in deps.ENDED_BADLY
+
+
+def _pg_complete_together(
+    ended: Sequence[Ended],
+    *,
+    row: Registration,
+    wants_next: Callable[[], bool],
+    report_due: bool,
+    busy_with: Claim | None,
+    settings: Mapping[str, Any],
+    now: float,
+) -> list[Completion] | None:
+    """PostgreSQL's group commit: each ended attempt's one-statement end-and-claim, all
+    sent in one round trip and committed as one transaction (``execute_together``).
+
+    A group's BEGIN and COMMIT would cost two round trips more than its statements,
+    which one worker with slots waits for in turn; this costs one for the whole group.
+    ``None`` (nothing written) when some attempt needs the transaction path: a job
+    that ends badly, or a stop that takes no next job.
     """
-    return 1 if is_postgres() else None
+    decisions = [_decide(item.claim, item.result, settings, now) for item in ended]
+    if not all(map(_one_statement_can_end, decisions)) or not wants_next():
+        return None
+    statement = sql.pg_end_and_claim_sql(len(row.queues))
+    fetched = execute_together(
+        statement,
+        [
+            _pg_params(item.claim, decision, item.result, row, item.pgid, now)
+            for item, decision in zip(ended, decisions, strict=True)
+        ],
+    )
+    counts = (row.unreported_done, row.unreported_failed)
+    done: list[Completion] = []
+    unblocked_any = False
+    for item, decision, values in zip(ended, decisions, fetched, strict=True):
+        state, unblocked, claimed = _pg_outcome(decision, values)
+        unblocked_any = unblocked_any or unblocked
+        row.unreported_done, row.unreported_failed = row.counts_after(item.result.outcome)
+        done.append(
+            Completion(state, claimed, hook=_hook(item.claim, item.result, state, settings))
+        )
+    if unblocked_any:
+        notify_new_work()  # on its own: the group above committed already
+    if not report_due and all(completion.next is not None for completion in done):
+        return done
+    # A report is due, or some claim found nothing: the row says what the worker
+    # still runs, if anything, and takes the counts.
+    busy = busy_with or next((c.next for c in done if c.next is not None), None)
+    try:
+        with write_transaction():
+            found = row.report_locked(now, busy, row.unreported_done, row.unreported_failed)
+    except BaseException:
+        row.unreported_done, row.unreported_failed = counts
+        raise
+    row.unreported_done = row.unreported_failed = 0
+    done[-1] = replace(done[-1], reported=True, row_found=found)
+    return done
 
 
 def _hook(
@@ -311,7 +381,24 @@ def _pg_end_and_claim(
     now: float,
 ) -> tuple[JobState | None, Claim | None]:
     """``end_locked`` then ``claim_locked`` as one PostgreSQL statement (atomic on its own)."""
-    params = {
+    statement = sql.pg_end_and_claim_sql(len(row.queues))
+    values = execute_raw(statement, _pg_params(claim, decision, result, row, pgid, now)).fetchone()
+    state, unblocked, claimed = _pg_outcome(decision, values)
+    if unblocked:
+        notify_new_work()  # on its own: the statement above committed already
+    return state, claimed
+
+
+def _pg_params(
+    claim: Claim,
+    decision: Decision,
+    result: Result,
+    row: Registration,
+    pgid: int | None,
+    now: float,
+) -> dict[str, Any]:
+    """The parameters of ``sql.pg_end_and_claim_sql`` for one ended attempt."""
+    return {
         "now": now,
         "exit_code": result.exit_code,
         "outcome": result.outcome.value,
@@ -330,14 +417,17 @@ def _pg_end_and_claim(
         "host": row.host,
         **sql.queue_values(row.queues),
     }
-    statement = sql.pg_end_and_claim_sql(len(row.queues))
-    ended, unblocked, new_run_id, *job = execute_raw(statement, params).fetchone()
+
+
+def _pg_outcome(
+    decision: Decision, values: Sequence[Any]
+) -> tuple[JobState | None, bool, Claim | None]:
+    """What one end-and-claim did: the job's new state (``None``: no longer ours),
+    whether it unblocked dependents, and the job it claimed."""
+    ended, unblocked, new_run_id, *job = values
     state = decision.state if ended == 1 else None
-    if unblocked:
-        notify_new_work()  # on its own: the statement above committed already
-    if new_run_id is None:
-        return state, None
-    return state, Claim(job=ClaimedJob(*job), run_id=new_run_id)
+    claimed = None if new_run_id is None else Claim(job=ClaimedJob(*job), run_id=new_run_id)
+    return state, bool(unblocked), claimed
 
 
 @translated

@@ -7,9 +7,8 @@ once (one ``poll`` over their output pipes and pidfds) and records the jobs that
 ended in the same wake in one transaction, each through
 ``finish.complete_attempt``, which also claims their replacements
 (``finish.complete_attempts``: group commit). So CPU and commits per job fall
-as load rises. On PostgreSQL each is recorded by its own statement instead
-(``finish.group_size``), which is one round trip where a group's transaction
-costs two more.
+as load rises. On PostgreSQL the group is one round trip too: each job's
+one-statement end-and-claim, pipelined and committed together.
 
 The process keeps one connection, one watchdog (a record per slot), one
 heartbeat. Each job keeps what it has with one slot: its own Run row, process
@@ -263,8 +262,7 @@ class SlotRunner:
             self.outage.failed(exc)  # the job keeps running
 
     def _record_slots(self, ended: list[Slot]) -> None:
-        """Record the jobs that ended, together where the backend gains by it
-        (``finish.group_size``), and queue their replacements."""
+        """Record the jobs that ended, together, and queue their replacements."""
         for slot in ended:
             del self._running[slot.index]
         items = [
@@ -275,14 +273,12 @@ class SlotRunner:
             )
             for slot in ended
         ]
-        size = finish.group_size() or len(items)
-        for start in range(0, len(items), size):
-            group = items[start : start + size]
-            busy_with = self._shown_claim()
-            for item, completion in zip(group, self._record_group(group, busy_with), strict=True):
-                self.log.job_ended(item.claim, item.result, completion.state)
-                if completion.next is not None:
-                    self._queued.append(completion.next)
+        for item, completion in zip(
+            items, self._record_group(items, self._shown_claim()), strict=True
+        ):
+            self.log.job_ended(item.claim, item.result, completion.state)
+            if completion.next is not None:
+                self._queued.append(completion.next)
 
     def _record_group(self, items: list[Ended], busy_with: Claim | None) -> list[finish.Completion]:
         """``finish.complete_attempts``, retried until it succeeds (as ``AttemptRunner._record``:

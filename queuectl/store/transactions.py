@@ -7,6 +7,7 @@ serialised with advisory locks; new work is announced with NOTIFY.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -62,6 +63,31 @@ def execute_raw(statement: str, params: Sequence[Any]) -> Any:
     db = database.obj
     with peewee.__exception_wrapper__:
         return db.connection().execute(statement, params)
+
+
+def execute_together(statement: str, params: Sequence[Any]) -> list[Any]:
+    """PostgreSQL: ``statement`` once per parameter set, all sent in one round trip and
+    committed as one transaction; each run's first row, in order.
+
+    psycopg's pipeline mode sends every statement before reading any result. The
+    BEGIN and COMMIT travel in the same round trip (psycopg's own ``transaction()``
+    would wait for each); they make the group all or nothing even when a later
+    statement fails before it is sent (psycopg ends the pipeline with a Sync,
+    which would otherwise commit those already sent). A worker with slots
+    records the jobs that ended together this way (``finish.complete_attempts``).
+    """
+    connection = database.obj.connection()
+    with peewee.__exception_wrapper__:
+        try:
+            with connection.pipeline():
+                connection.execute("BEGIN")
+                cursors = [connection.execute(statement, values) for values in params]
+                connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # a broken connection is the caller's
+                connection.rollback()  # nothing when the group never began
+            raise
+        return [cursor.fetchone() for cursor in cursors]
 
 
 _ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002, "enqueue": 0x5155_0003}
