@@ -23,6 +23,7 @@ from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
 from queuectl.runtime.slots import Slot
 from queuectl.runtime.worker import Worker
+from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.store.models import Worker as WorkerRow
 from tests.conftest import T0
@@ -173,11 +174,12 @@ def test_a_group_with_a_job_that_ends_badly_cascades_to_its_dependents(opened):
     assert [c.next.job.id for c in done if c.next] == [spare]  # the only job left to run
 
 
-def test_a_postgresql_group_that_fails_records_none_of_its_jobs(opened):
+@pytest.mark.postgres
+def test_a_postgresql_group_that_fails_records_none_of_its_jobs(pg_url):
     """All or nothing, as a transaction: here the driver refuses the second job's
-    output (PostgreSQL text holds no NUL) after the first statement was sent."""
-    if not opened.startswith("postgres"):
-        pytest.skip("the pipelined group is PostgreSQL's; SQLite's is a plain transaction")
+    output (PostgreSQL text holds no NUL) after the first statement was sent.
+    (SQLite's group is a plain transaction.)"""
+    db.open_database(pg_url)
     enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(3)], now=T0)
     row = Registration(worker_id="w1", pid=1, host="h", slots=2)
     row.register(T0)
