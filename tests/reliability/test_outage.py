@@ -79,23 +79,26 @@ def test_idle_workers_survive_a_server_restart(server, outage_cluster, mode):
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize(("workers", "slots"), [(4, 1), (2, 3)])
 def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_alive(
-    server, outage_cluster
+    server, outage_cluster, workers, slots
 ):
-    """4 workers draining jobs when the server crashes for 5 s: afterwards every job
+    """Workers draining jobs when the server crashes for 5 s: afterwards every job
     is completed (none lost, none stuck ``processing``) and every worker still runs.
+    With slots, the crash also meets groups of finishes on their way (pipelined).
 
     Workers commit with ``synchronous_commit=off``, so the crash may lose finishes
     they were told had committed; those jobs rerun (at least once), and must not
     stay ``processing`` under a worker that has moved on.
     """
     cluster = outage_cluster
+    cluster.slots = slots
     jobs = 400
     enqueuing.enqueue_many(
         [JobSpec(command="sleep 0.02", id=f"j{n}", max_retries=5) for n in range(jobs)],
         cwd=cluster.workdir,
     )
-    cluster.start_workers(4)
+    cluster.start_workers(workers)
     wait_until(lambda: reads.counts()[JobState.COMPLETED.value] >= 40, 60, "a running drain")
     server.stop("immediate")
     database.close()
@@ -110,7 +113,7 @@ def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_a
     assert Job.select().where(Job.state == JobState.PROCESSING.value).count() == 0
     assert reads.counts()[JobState.COMPLETED.value] == jobs
     assert Run.select().where(Run.outcome.is_null()).count() == 0
-    assert _alive(cluster) == [True] * 4, cluster.logs()
+    assert _alive(cluster) == [True] * workers, cluster.logs()
     assert "Traceback" not in cluster.logs()
 
 
