@@ -124,9 +124,9 @@ def test_slot_finishes_are_recorded_together_in_one_round_trip(opened, monkeypat
         groups.append(len(ended))
         return record(ended, **kwargs)
 
-    def pipeline_spy(statement, params):
+    def pipeline_spy(statement, params, **options):
         pipelined.append(len(params))
-        return together(statement, params)
+        return together(statement, params, **options)
 
     monkeypatch.setattr(finish, "complete_attempts", spy)
     monkeypatch.setattr(finish, "execute_together", pipeline_spy)

@@ -57,7 +57,10 @@ def claim_locked(
 ) -> Claim | None:
     """``claim`` inside the caller's write transaction, without touching the worker's row."""
     param = database.obj.param
-    statement = sql.claim_sql(param, len(queues), postgres=is_postgres())
+    postgres = is_postgres()
+    if postgres:
+        execute_raw(sql.PG_CLAIM_PLAN, ())
+    statement = sql.claim_sql(param, len(queues), postgres=postgres)
     values = {"worker": worker_id, "now": now, **sql.queue_values(queues)}
     row = execute_raw(statement.text, statement.params(values)).fetchone()
     if row is None:

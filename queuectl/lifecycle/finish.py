@@ -275,6 +275,7 @@ def _pg_complete_together(
             _pg_params(item.claim, decision, item.result, row, item.pgid, now)
             for item, decision in zip(ended, decisions, strict=True)
         ],
+        settings=[sql.PG_CLAIM_PLAN],
     )
     counts = (row.unreported_done, row.unreported_failed)
     done: list[Completion] = []
@@ -380,9 +381,11 @@ def _pg_end_and_claim(
     pgid: int | None,
     now: float,
 ) -> tuple[JobState | None, Claim | None]:
-    """``end_locked`` then ``claim_locked`` as one PostgreSQL statement (atomic on its own)."""
+    """``end_locked`` then ``claim_locked`` as one PostgreSQL statement, in a transaction
+    of its own that plans the claim (``sql.PG_CLAIM_PLAN``): one round trip."""
     statement = sql.pg_end_and_claim_sql(len(row.queues))
-    values = execute_raw(statement, _pg_params(claim, decision, result, row, pgid, now)).fetchone()
+    params = _pg_params(claim, decision, result, row, pgid, now)
+    [values] = execute_together(statement, [params], settings=[sql.PG_CLAIM_PLAN])
     state, unblocked, claimed = _pg_outcome(decision, values)
     if unblocked:
         notify_new_work()  # on its own: the statement above committed already
