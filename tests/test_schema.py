@@ -233,8 +233,9 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
 
     Without it, the planner took every waiting job for rare when it had no statistics,
     and gathered and sorted them all on each claim (7-12 ms a claim at 24,000 waiting,
-    measured: 70 jobs/s for a worker with four slots); and with statistics, a per-row ``queue <> ALL (closed queues)`` made it
-    expect one match (2-10 ms a claim at 8,000 waiting).
+    measured: 70 jobs/s for a worker with four slots); and with statistics, a per-row
+    ``queue <> ALL (closed queues)`` made it expect one match (2-10 ms a claim at 8,000
+    waiting).
     """
     db.open_database(pg_url)
     if statistics == "stale":
