@@ -101,7 +101,7 @@ def complete_attempt(
         and wants_next()
     ):
         # The common case on PostgreSQL: one round trip instead of six.
-        state, claimed = _pg_end_and_claim(claim, decision, result, row, pgid, now)
+        [(state, claimed)] = _pg_end_and_claim([(Ended(claim, result, pgid), decision)], row, now)
         hook = _hook(claim, result, state, settings)
         if claimed is not None:
             row.unreported_done, row.unreported_failed = done, failed
@@ -130,7 +130,7 @@ def complete_attempt(
 
 @dataclass(frozen=True)
 class Ended:
-    """One attempt a worker with several slots has seen end, to record in a group."""
+    """One attempt that ended, to record (a worker with slots records several at once)."""
 
     claim: Claim
     result: Result
@@ -268,27 +268,14 @@ def _pg_complete_together(
     decisions = [_decide(item.claim, item.result, settings, now) for item in ended]
     if not all(map(_one_statement_can_end, decisions)) or not wants_next():
         return None
-    statement = sql.pg_end_and_claim_sql(len(row.queues))
-    fetched = execute_together(
-        statement,
-        [
-            _pg_params(item.claim, decision, item.result, row, item.pgid, now)
-            for item, decision in zip(ended, decisions, strict=True)
-        ],
-        settings=[sql.PG_CLAIM_PLAN],
-    )
+    outcomes = _pg_end_and_claim(list(zip(ended, decisions, strict=True)), row, now)
     counts = (row.unreported_done, row.unreported_failed)
     done: list[Completion] = []
-    unblocked_any = False
-    for item, decision, values in zip(ended, decisions, fetched, strict=True):
-        state, unblocked, claimed = _pg_outcome(decision, values)
-        unblocked_any = unblocked_any or unblocked
+    for item, (state, claimed) in zip(ended, outcomes, strict=True):
         row.unreported_done, row.unreported_failed = row.counts_after(item.result.outcome)
         done.append(
             Completion(state, claimed, hook=_hook(item.claim, item.result, state, settings))
         )
-    if unblocked_any:
-        notify_new_work()  # on its own: the group above committed already
     if not report_due and all(completion.next is not None for completion in done):
         return done
     # A report is due, or some claim found nothing: the row says what the worker
@@ -374,33 +361,33 @@ def end_locked(
 
 
 def _pg_end_and_claim(
-    claim: Claim,
-    decision: Decision,
-    result: Result,
-    row: Registration,
-    pgid: int | None,
-    now: float,
-) -> tuple[JobState | None, Claim | None]:
-    """``end_locked`` then ``claim_locked`` as one PostgreSQL statement, in a transaction
-    of its own that plans the claim (``sql.PG_CLAIM_PLAN``): one round trip."""
+    ends: Sequence[tuple[Ended, Decision]], row: Registration, now: float
+) -> list[tuple[JobState | None, Claim | None]]:
+    """``end_locked`` then ``claim_locked`` as one PostgreSQL statement per ended attempt,
+    all in one round trip and one transaction that plans the claim (``sql.PG_CLAIM_PLAN``).
+
+    For each: the job's new state (``None``: no longer the worker's) and the job it claimed.
+    """
     statement = sql.pg_end_and_claim_sql(len(row.queues))
-    params = _pg_params(claim, decision, result, row, pgid, now)
-    [values] = execute_together(statement, [params], settings=[sql.PG_CLAIM_PLAN])
-    state, unblocked, claimed = _pg_outcome(decision, values)
-    if unblocked:
-        notify_new_work()  # on its own: the statement above committed already
-    return state, claimed
+    fetched = execute_together(
+        statement,
+        [_pg_params(item, decision, row, now) for item, decision in ends],
+        settings=[sql.PG_CLAIM_PLAN],
+    )
+    outcomes: list[tuple[JobState | None, Claim | None]] = []
+    unblocked_any = False
+    for (_item, decision), (ended, unblocked, new_run_id, *job) in zip(ends, fetched, strict=True):
+        unblocked_any = unblocked_any or bool(unblocked)
+        claimed = None if new_run_id is None else Claim(job=ClaimedJob(*job), run_id=new_run_id)
+        outcomes.append((decision.state if ended == 1 else None, claimed))
+    if unblocked_any:
+        notify_new_work()  # on its own: the statements above committed already
+    return outcomes
 
 
-def _pg_params(
-    claim: Claim,
-    decision: Decision,
-    result: Result,
-    row: Registration,
-    pgid: int | None,
-    now: float,
-) -> dict[str, Any]:
+def _pg_params(item: Ended, decision: Decision, row: Registration, now: float) -> dict[str, Any]:
     """The parameters of ``sql.pg_end_and_claim_sql`` for one ended attempt."""
+    result = item.result
     return {
         "now": now,
         "exit_code": result.exit_code,
@@ -408,29 +395,18 @@ def _pg_params(
         "error": result.error,
         "output": result.output,
         "output_bytes": result.output_bytes,
-        "pgid": pgid,
-        "run": claim.run_id,
+        "pgid": item.pgid,
+        "run": item.claim.run_id,
         "state": decision.state.value,
         "finished_at": now if decision.finished else None,
         "run_at": decision.run_at,
         "given_back": decision.given_back,
         "holder": row.id if decision.keeps_worker else None,
-        "job": claim.job.id,
+        "job": item.claim.job.id,
         "worker": row.id,
         "host": row.host,
         **sql.queue_values(row.queues),
     }
-
-
-def _pg_outcome(
-    decision: Decision, values: Sequence[Any]
-) -> tuple[JobState | None, bool, Claim | None]:
-    """What one end-and-claim did: the job's new state (``None``: no longer ours),
-    whether it unblocked dependents, and the job it claimed."""
-    ended, unblocked, new_run_id, *job = values
-    state = decision.state if ended == 1 else None
-    claimed = None if new_run_id is None else Claim(job=ClaimedJob(*job), run_id=new_run_id)
-    return state, bool(unblocked), claimed
 
 
 @translated
