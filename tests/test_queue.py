@@ -13,6 +13,7 @@ from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import finish, manage, reads, recovery, settings
 from queuectl.lifecycle.finish import Ownership
+from queuectl.lifecycle.workers import Registration
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
 from tests.conftest import T0, end_attempt
 
@@ -99,6 +100,27 @@ def test_claim_marks_processing_and_records_a_run():
     )
     run = Run.get_by_id(claim.run_id)
     assert (run.attempt, run.worker_id, run.host, run.outcome) == (1, "w1", "h", None)
+
+
+def test_claim_makes_the_workers_row_busy_with_the_job_and_a_refused_one_touches_nothing():
+    """The claim, its Run row and the worker's row are written together (on PostgreSQL by
+    one statement); nothing due leaves every row as it was."""
+    Registration(worker_id="w1", pid=1, host="h").register(T0)
+    assert claiming.claim("w1", ("default",), host="h", now=T0 + 1) is None
+    row = Worker.get_by_id("w1")
+    assert (row.state, row.current_job) == (WorkerState.IDLE, None)
+    assert Run.select().count() == 0
+    first, second = add(), add()
+    claims = [claim_one(now=T0 + 2), claim_one(now=T0 + 3)]
+    assert [claim.job.id for claim in claims] == [first, second]
+    row = Worker.get_by_id("w1")
+    assert (row.state, row.current_job) == (WorkerState.BUSY, second)
+    runs = [Run.get_by_id(claim.run_id) for claim in claims]
+    assert [(run.job_id, run.run, run.attempt, run.started_at) for run in runs] == [
+        (first, 1, 1, T0 + 2),
+        (second, 1, 1, T0 + 3),
+    ]
+    assert claims[1].job.attempts == 1 and claims[1].job.command == "true"
 
 
 def test_success_completes_and_stores_output():

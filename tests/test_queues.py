@@ -222,13 +222,13 @@ def test_an_idle_worker_facing_only_a_paused_queues_due_jobs_makes_no_claim(open
     clock = FakeClock()
     worker = make_worker(clock)
     attempts: list[float] = []
-    real_claim = claiming.claim_locked
+    real_claim = claiming.claim
 
     def counted(*args, **kwargs):
         attempts.append(clock.now)
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(claiming, "claim_locked", counted)
+    monkeypatch.setattr(claiming, "claim", counted)
     while clock.now < T0 + 10:
         worker.step()
     assert attempts == []

@@ -254,7 +254,12 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
             **{"run": 0, "outcome": "succeeded", "state": "completed", "finished_at": T0},
             **{"run_at": None, "given_back": 0, "holder": None, "job": "-", "host": "h"},
         }
-        for text, params in ((claim.text, claim.params(values)), (end_and_claim, named)):
+        idle_claim = (sql.pg_claim_sql(len(queues)), {**values, "host": "h"})
+        for text, params in (
+            (claim.text, claim.params(values)),
+            (end_and_claim, named),
+            idle_claim,
+        ):
             with database.atomic():
                 database.execute_sql(sql.PG_CLAIM_PLAN)
                 rows = database.execute_sql(f"EXPLAIN {text}", params)
@@ -274,7 +279,6 @@ def test_every_claiming_transaction_on_postgresql_plans_the_claim(pg_url, monkey
         first = claiming.claim_locked("w1", ["default"], host="h", now=T0)
         assert database.execute_sql("SHOW enable_sort").fetchone() == ("off",)
     assert database.execute_sql("SHOW enable_sort").fetchone() == ("on",)  # LOCAL: gone
-    second = claiming.claim("w1", host="h", now=T0)
     sent: list[list[str]] = []
     together = finish.execute_together
 
@@ -282,6 +286,10 @@ def test_every_claiming_transaction_on_postgresql_plans_the_claim(pg_url, monkey
         sent.append(list(settings))
         return together(statement, params, settings=settings)
 
+    monkeypatch.setattr(claiming, "execute_together", spy)
+    second = claiming.claim("w1", host="h", now=T0)  # the idle claim: one round trip
+    assert sent == [[sql.PG_CLAIM_PLAN]]
+    sent.clear()
     monkeypatch.setattr(finish, "execute_together", spy)
     ok = Result(RunOutcome.SUCCEEDED, 0, "", None, 0.01, 0)
     assert first is not None and second is not None

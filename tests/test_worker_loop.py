@@ -599,7 +599,7 @@ def test_a_due_job_the_claim_refuses_makes_the_worker_back_off_not_spin(opened, 
         return None
 
     worker = make_worker(clock)
-    monkeypatch.setattr(claiming, "claim_locked", refusing)
+    monkeypatch.setattr(claiming, "claim", refusing)
     while clock.now < T0 + 10:
         worker.step()
     assert 5 <= len(attempts) <= 15, attempts  # back off from 0.1 s to poll_interval (1 s)

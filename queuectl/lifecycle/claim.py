@@ -15,7 +15,12 @@ from queuectl.states import WorkerState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import ClaimedJob, Worker, database
-from queuectl.store.transactions import execute_raw, is_postgres, write_transaction
+from queuectl.store.transactions import (
+    execute_raw,
+    execute_together,
+    is_postgres,
+    write_transaction,
+)
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,13 @@ def claim(
     Best is the highest priority, then the earliest ``run_at``, then the oldest.
     One UPDATE … RETURNING takes the job; its Run row is written and the
     worker's row says it is busy with it, in the same transaction, so a crash
-    leaves all or none. (After a job, ``finish.complete_attempt`` claims the
-    next one in the transaction that records it.)
+    leaves all or none: on PostgreSQL one statement (``sql.pg_claim_sql``), so an
+    idle worker's claim is one round trip, not six. (After a job,
+    ``finish.complete_attempt`` claims the next one in the transaction that records it.)
     """
     now = time.time() if now is None else now
+    if is_postgres() and database.obj.transaction_depth() == 0:
+        return _pg_claim(worker_id, queues, host=host, now=now)
     with write_transaction():
         taken = claim_locked(worker_id, queues, host=host, now=now)
         if taken is not None:
@@ -50,6 +58,19 @@ def claim(
                 Worker.id == worker_id
             ).execute()
     return taken
+
+
+def _pg_claim(
+    worker_id: str, queues: Sequence[str], *, host: str | None, now: float
+) -> Claim | None:
+    """``claim`` on PostgreSQL in one round trip: the statement that does all three
+    writes, pipelined after the claim's planner setting (an idle worker's latency)."""
+    values = {"worker": worker_id, "host": host, "now": now, **sql.queue_values(queues)}
+    [row] = execute_together(sql.pg_claim_sql(len(queues)), [values], settings=[sql.PG_CLAIM_PLAN])
+    if row is None:
+        return None
+    run_id, *job = row
+    return Claim(job=ClaimedJob(*job), run_id=run_id)
 
 
 def claim_locked(

@@ -370,6 +370,36 @@ WHERE id = {worker}
 """The worker's counters, its next job (or idle) and a heartbeat, after each job."""
 
 
+def _pg_claimed(queue_count: int) -> str:
+    """The CTEs ``claimed`` (``CLAIM``) and ``new_run`` (its ``RUN_INSERT``), with named
+    parameters: the claim both PostgreSQL one-statement forms below end with."""
+    claim = render(CLAIM, _named, **_claim_parts(queue_count, postgres=True))
+    next_run = NEXT_RUN.format(job="claimed.id")
+    return f"""claimed AS ({claim}), new_run AS (
+    INSERT INTO queuectl_run (job_id, run, attempt, worker_id, host, started_at, output)
+    SELECT id, {next_run}, attempts, %(worker)s, %(host)s, %(now)s, '' FROM claimed
+    RETURNING id
+)"""
+
+
+@functools.cache
+def pg_claim_sql(queue_count: int) -> str:
+    """PostgreSQL: a job claimed, its Run row written and the worker's row made busy with
+    it, in one statement (parameters by name: ``worker``, ``host``, ``now``, the queues).
+
+    An idle worker's claim; as a transaction it is five round trips (BEGIN, the
+    claim, the Run row, the worker's row, COMMIT). No row when nothing was claimed;
+    else the new run's id, then ``CLAIMED_COLUMNS``.
+    """
+    return f"""
+WITH {_pg_claimed(queue_count)}, busy AS (
+    UPDATE queuectl_worker SET state = 'busy', current_job = claimed.id
+    FROM claimed WHERE queuectl_worker.id = %(worker)s
+)
+SELECT (SELECT id FROM new_run), claimed.* FROM claimed
+"""
+
+
 @functools.cache
 def pg_end_and_claim_sql(queue_count: int) -> str:
     """PostgreSQL: an attempt recorded, its job moved on, and the next job claimed, in one
@@ -382,8 +412,6 @@ def pg_end_and_claim_sql(queue_count: int) -> str:
     dependents are unblocked in it too (``UNBLOCK``); a job that ends ``dead`` takes
     the transaction path instead, where ``lifecycle.deps`` cascades.
     """
-    claim = render(CLAIM, _named, **_claim_parts(queue_count, postgres=True))
-    next_run = NEXT_RUN.format(job="claimed.id")
     unblock = render(UNBLOCK, _named)
     return f"""
 WITH finished AS ({render(RUN_FINISH, _named)} RETURNING id
@@ -391,11 +419,7 @@ WITH finished AS ({render(RUN_FINISH, _named)} RETURNING id
 ), unblocked AS ({unblock}
       AND %(state)s = 'completed' AND EXISTS (SELECT 1 FROM ended)
     RETURNING id
-), claimed AS ({claim}), new_run AS (
-    INSERT INTO queuectl_run (job_id, run, attempt, worker_id, host, started_at, output)
-    SELECT id, {next_run}, attempts, %(worker)s, %(host)s, %(now)s, '' FROM claimed
-    RETURNING id
-)
+), {_pg_claimed(queue_count)}
 SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM unblocked), (SELECT id FROM new_run),
     claimed.*
 FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE
