@@ -195,7 +195,17 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self._pane = pane_id
             if pane_id in READ_WHILE_SHOWN:
                 self.refresh_now()  # its rows are read only while it is shown
-        self.call_after_refresh(self.panes[pane_id].focus_table)
+        self.call_after_refresh(self._focus_if_shown, pane_id)
+
+    def _focus_if_shown(self, pane_id: str) -> None:
+        """Focus a pane's table, unless a later key switched panes meanwhile.
+
+        Deferred to after the next repaint, which a loaded machine delays: a stale
+        focus would make the tabs follow it back (``TabPane.Focused``), so ``3``
+        typed after ``2`` ended on the DLQ pane, and its keys hit the wrong pane.
+        """
+        if pane_id == self._pane == self.tabs.active:
+            self.panes[pane_id].focus_table()
 
     # --- the refresh loop -------------------------------------------------------------
 

@@ -198,3 +198,28 @@ async def test_keys_in_a_burst_act_in_order_on_what_the_keys_before_made(
         await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "the form")
         command = app.screen.query_one("#f-command", Input)
         await wait_for(pilot, lambda: command.value == "echo", "the command typed")
+
+
+async def test_a_pane_switchs_late_focus_does_not_take_the_tabs_back(app_for, monkeypatch) -> None:
+    """A switch focuses its pane's table again after the next repaint, which a loaded
+    machine delays past the next key. Arriving after a later switch, that focus used to
+    make the tabs follow it back: ``2`` then ``3`` ended on the DLQ pane (seen in CI)."""
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        held: list[tuple[Any, tuple[Any, ...]]] = []
+        monkeypatch.setattr(
+            app, "call_after_refresh", lambda callback, *args: held.append((callback, args))
+        )
+        await pilot.press("2")
+        await pilot.pause()
+        late = list(held)  # the DLQ switch's deferred focus, held back past the next key
+        monkeypatch.undo()
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.focused is app.workers_pane.table, "the workers table")
+        assert late, "the switch deferred a focus"
+        for callback, args in late:
+            callback(*args)
+        await pilot.pause()
+        await pilot.pause()
+        assert (app.tabs.active, app.focused) == ("workers", app.workers_pane.table)
