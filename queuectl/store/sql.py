@@ -387,9 +387,9 @@ def pg_claim_sql(queue_count: int) -> str:
     """PostgreSQL: a job claimed, its Run row written and the worker's row made busy with
     it, in one statement (parameters by name: ``worker``, ``host``, ``now``, the queues).
 
-    An idle worker's claim; as a transaction it is five round trips (BEGIN, the
-    claim, the Run row, the worker's row, COMMIT). No row when nothing was claimed;
-    else the new run's id, then ``CLAIMED_COLUMNS``.
+    An idle worker's claim; as a transaction it is six round trips (BEGIN, the
+    planner setting, the claim, the Run row, the worker's row, COMMIT). No row when
+    nothing was claimed; else the new run's id, then ``CLAIMED_COLUMNS``.
     """
     return f"""
 WITH {_pg_claimed(queue_count)}, busy AS (

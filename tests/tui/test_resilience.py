@@ -200,7 +200,9 @@ async def test_keys_in_a_burst_act_in_order_on_what_the_keys_before_made(
         await wait_for(pilot, lambda: command.value == "echo", "the command typed")
 
 
-async def test_a_pane_switchs_late_focus_does_not_take_the_tabs_back(app_for, monkeypatch) -> None:
+async def test_a_late_focus_from_a_pane_switch_does_not_take_the_tabs_back(
+    app_for, monkeypatch
+) -> None:
     """A switch focuses its pane's table again after the next repaint, which a loaded
     machine delays past the next key. Arriving after a later switch, that focus used to
     make the tabs follow it back: ``2`` then ``3`` ended on the DLQ pane (seen in CI)."""
