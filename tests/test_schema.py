@@ -10,7 +10,7 @@ from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import finish
+from queuectl.lifecycle import finish, stats
 from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
@@ -61,7 +61,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -71,8 +71,15 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_10() -> None:
+    """Put an open database back as schema 10 left it: runs indexed by ``finished_at`` alone."""
+    database.execute_sql("DROP INDEX queuectl_run_finished_at_outcome")
+    database.execute_sql("CREATE INDEX queuectl_run_finished_at ON queuectl_run (finished_at)")
+
+
 def _as_schema_9() -> None:
     """Put an open database back as schema 9 left it: no dependencies, no unique keys."""
+    _as_schema_10()
     database.execute_sql("DROP INDEX IF EXISTS queuectl_job_unique_key")
     database.execute_sql("DROP TABLE queuectl_dependency")
     for column in ("unique_key", "taken_down_by"):
@@ -98,7 +105,7 @@ def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     assert Schedule.select().count() == 0
 
 
@@ -326,7 +333,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -341,7 +348,7 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
@@ -360,7 +367,7 @@ def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     assert Worker.get_by_id("w7").slots == 1
 
 
@@ -373,7 +380,7 @@ def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 10
+    assert schema.schema_version() == SCHEMA_VERSION == 11
     kept = Job.get_by_id(job)
     assert (kept.unique_key, kept.taken_down_by) == (None, None)
     assert "queuectl_job_unique_key" in _indexes()
@@ -386,3 +393,38 @@ def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
         raise AssertionError("a second holder of a key was admitted")
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
+
+
+def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url):
+    """The run index is replaced, not added to: the runs and status's figures stay."""
+    db.open_database(db_url)
+    enqueuing.enqueue_many([JobSpec(command="true"), JobSpec(command="false")], now=T0)
+    for outcome in (RunOutcome.SUCCEEDED, RunOutcome.FAILED):
+        claim = claiming.claim("w1", now=T0)
+        assert claim is not None
+        end_attempt(claim, outcome, now=T0 + 1)
+    before = stats.recent(now=T0 + 2)
+    _as_schema_10()
+    SchemaInfo.update(value="10").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 11
+    indexes = {index.name for index in database.get_indexes("queuectl_run")}
+    assert "queuectl_run_finished_at_outcome" in indexes
+    assert "queuectl_run_finished_at" not in indexes
+    assert Run.select().count() == 2
+    assert stats.recent(now=T0 + 2) == before
+    assert before.per_minute == 1 / 5  # the success; the failed attempt is retried
+
+
+def test_status_counts_the_windows_successes_from_the_run_index_alone(db_path):
+    """SQLite: no row is read for the window's count (at 100,000 runs, 21 ms -> 4 ms)."""
+    from queuectl.store import statsql
+
+    db.open_database(db_path)
+    statement = statsql.statement(statsql.FINISHED_SINCE, "?")
+    plan = " | ".join(
+        row[3] for row in database.execute_sql(f"EXPLAIN QUERY PLAN {statement}", (T0, T0))
+    )
+    assert "COVERING INDEX queuectl_run_finished_at_outcome" in plan, plan

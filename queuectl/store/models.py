@@ -34,7 +34,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -176,8 +176,9 @@ class Run(BaseModel):
             # Every lookup by job, and the next run number (MAX(run) of a job);
             # unique, so two runs of a job can never share a number.
             (("job", "run"), True),
-            # Throughput over time for the dashboard sparkline.
-            (("finished_at",), False),
+            # Throughput over time for the dashboard sparkline and ``stats``; with the
+            # outcome, ``status`` counts a window's successes from the index alone.
+            (("finished_at", "outcome"), False),
         )
 
 

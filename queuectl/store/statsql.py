@@ -2,7 +2,7 @@
 
 Written by hand, as the claim is, because its shape is the point: every figure
 comes from the runs that ended in the window, found through the
-``(finished_at)`` index of ``queuectl_run`` and joined to their job by its
+``(finished_at, outcome)`` index of ``queuectl_run`` and joined to their job by its
 primary key, so the cost grows with the window's runs, not with the history.
 Percentiles are nearest-rank: PostgreSQL's ``percentile_disc``; on SQLite, which
 has no percentile function, ranked in Python from the window's attempts.
@@ -114,7 +114,8 @@ SELECT (
 """``status``: jobs that reached an outcome (completed or dead) in the window, as
 ``stats`` counts them: the successful runs, and the last runs of dead jobs. Two counts
 rather than one join: the join looked up the job of each of the window's runs (65 ms
-at 100,000 runs, against 21 ms; dead jobs are found through the state index)."""
+at 100,000 runs, against 21 ms; dead jobs are found through the state index). The
+first count reads only the ``(finished_at, outcome)`` index (schema 11; 4 ms)."""
 
 
 @functools.cache
