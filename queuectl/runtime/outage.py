@@ -17,6 +17,11 @@ from queuectl.errors import explain as explain_failure
 FIRST_DELAY = 0.1
 """Seconds before the first retry: a blip (a lock held for a moment) costs little."""
 
+MAX_DOUBLINGS = 16
+"""The backoff doubles at most this often (0.1 s × 2**16 is 1.8 hours, past any cap):
+left to grow, ``2 ** failures`` overflows a float at the 1,025th failure, about 85
+minutes into an outage at a 5 s cap, and the worker died of it."""
+
 
 class Outage:
     """Counts consecutive failures and says when they start and end.
@@ -59,7 +64,7 @@ class Outage:
                 f"{self.what}: database unavailable ({self._explain(exc)});"
                 " retrying until it is back"
             )
-        return min(self._max_delay(), FIRST_DELAY * 2 ** (self.failures - 1))
+        return min(self._max_delay(), FIRST_DELAY * 2 ** min(self.failures - 1, MAX_DOUBLINGS))
 
     def over(self) -> None:
         """A statement succeeded: log the end of the outage, if there was one."""

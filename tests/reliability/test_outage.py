@@ -58,6 +58,27 @@ def _alive(cluster: Cluster) -> list[bool]:
     return [proc.poll() is None for proc in cluster.procs]
 
 
+def test_a_long_outage_keeps_backing_off_at_its_cap_and_is_logged_once():
+    """Hours of failures (a worker retries at most every few seconds): the delay stays
+    at its cap instead of growing until ``2 ** failures`` overflows, which killed a worker
+    about 85 minutes into an outage."""
+    from queuectl.runtime.outage import Outage
+
+    said: list[str] = []
+    clock = {"now": 0.0}
+    outage = Outage(said.append, "worker w1", max_delay=lambda: 5.0, clock=lambda: clock["now"])
+    delays = []
+    for _ in range(5_000):  # about seven hours at the 5 s cap
+        delays.append(outage.failed(RuntimeError("connection refused")))
+        clock["now"] += delays[-1]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
+    assert max(delays) == delays[-1] == 5.0
+    outage.over()
+    assert len(said) == 2
+    assert said[1].startswith("worker w1: database back after 2")
+    assert said[1].endswith("(5000 failed tries)")
+
+
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_idle_workers_survive_a_server_restart(server, outage_cluster, mode):
