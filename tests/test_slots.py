@@ -9,6 +9,7 @@ parameter).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -197,3 +198,63 @@ def test_a_postgresql_group_that_fails_records_none_of_its_jobs(pg_url):
     ended[1] = Ended(first[1], _ok("good"))
     done = finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 3)
     assert [c.state for c in done] == [JobState.COMPLETED, JobState.COMPLETED]
+
+
+def test_while_the_database_is_away_a_slot_worker_still_times_out_its_jobs(
+    opened, tmp_path, monkeypatch, caplog
+):
+    """A job that ends during an outage keeps its slot until its record goes through;
+    meanwhile the loop keeps watching the others, so a timeout still kills on time,
+    and it leaves the database alone between retries (no spinning, one line each way)."""
+    slow, short = enqueuing.enqueue_many(
+        [JobSpec(command="sleep 30", timeout=0.3), JobSpec(command="sleep 0.1")],
+        cwd=str(tmp_path),
+    )
+    worker = Worker(["default"], slots=2, kill_grace=0.2)
+    worker.register()
+    wait_until(lambda: worker.step() and len(worker._running) == 2, 10, "both jobs to start")
+    running = {slot.claim.job.id: slot for slot in worker._running.values()}
+    started = time.monotonic()
+
+    away = {"now": True}
+    housekeeping, record = worker._housekeeping, finish.complete_attempts
+
+    def fails_while_away(call):
+        def wrapper(*args, **kwargs):
+            if away["now"]:
+                raise StoreUnavailable("database unavailable: the server is restarting")
+            return call(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(worker, "_housekeeping", fails_while_away(housekeeping))
+    monkeypatch.setattr(finish, "complete_attempts", fails_while_away(record))
+    monkeypatch.setattr(finish, "record_progress", fails_while_away(finish.record_progress))
+    monkeypatch.setattr(finish, "ownership", fails_while_away(finish.ownership))
+
+    steps, timed_out_after = 0, None
+    with caplog.at_level("WARNING", logger="queuectl.worker"):
+        while time.monotonic() - started < 1.0:  # the database stays away this long
+            assert worker.step()
+            steps += 1
+            if timed_out_after is None and running[slow].result is not None:
+                timed_out_after = time.monotonic() - started
+        assert timed_out_after is not None and timed_out_after < 0.9, timed_out_after
+        assert running[short].result is not None and short in worker.slot_job_ids()
+        assert worker.store_in_doubt
+        assert steps < 100, steps  # each wait lasts until a job's event or the next retry
+        assert Job.get_by_id(short).state == JobState.PROCESSING  # not recorded yet
+
+        away["now"] = False
+        wait_until(lambda: worker.step() and not worker._running, 10, "the records")
+    runs = {job_id: reads.runs_of(job_id)[0] for job_id in (slow, short)}
+    assert runs[slow].outcome == RunOutcome.TIMED_OUT
+    took = float(re.match(r"timed out after ([0-9.]+)s", runs[slow].error).group(1))
+    assert took < 0.9, runs[slow].error  # not when the database came back
+    assert runs[short].outcome == RunOutcome.SUCCEEDED
+    lines = [record.getMessage() for record in caplog.records]
+    assert sum("database unavailable" in line for line in lines) == 1, lines
+    assert sum("database back after" in line for line in lines) == 1, lines
+    worker.request_stop(force=True)
+    while worker.step():
+        pass

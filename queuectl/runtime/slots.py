@@ -17,6 +17,11 @@ cancel or a recovery elsewhere kills it). A slot process that dies loses
 exactly its running jobs: the watchdog kills each recorded group, and recovery
 requeues every job whose ``worker_id`` is the lost worker's, as for any worker.
 
+A database outage does not stop the loop. Its jobs keep running, so the loop keeps
+watching them (exits, output, timeouts) and leaves the database alone until the
+outage's next retry (``_store_retry_at``): a job that ends meanwhile keeps its slot
+until its record goes through, and a job's timeout still kills it on time.
+
 With one slot the worker runs today's loop (``Worker.step``) unchanged.
 """
 
@@ -95,13 +100,17 @@ class SlotRunner:
     heartbeat_interval: float
     hooks: HookRunner
     row: Registration
-    sleep: Callable[[float], None]
 
     def _init_slots(self) -> None:
         self._running: dict[int, Slot] = {}
         self._queued: list[Claim] = []
         """Claimed in the transaction that recorded the jobs before them, not started yet."""
         self._next_look = 0.0
+        self._store_retry_at = 0.0
+        """While the database is away, when the loop may next try it (the outage's backoff)."""
+        self.store_in_doubt = False
+        """This iteration found the database away, or left it alone to wait for a retry:
+        ``Worker.run`` then does not call the outage over."""
 
     def slot_job_ids(self) -> set[str]:
         """The jobs this worker runs or has claimed to run next, in its slots."""
@@ -121,14 +130,17 @@ class SlotRunner:
 
     def _slot_iteration(self) -> bool:
         now = self.clock()
-        shown = self._shown_claim()
-        self._tolerant(
-            lambda: self._housekeeping(
-                now,
-                state=WorkerState.BUSY if shown else WorkerState.IDLE,
-                job_id=shown.job.id if shown else None,
+        self.store_in_doubt = False
+        store_due = self._store_due(now)
+        if store_due:
+            shown = self._shown_claim()
+            self._tolerant(
+                lambda: self._housekeeping(
+                    now,
+                    state=WorkerState.BUSY if shown else WorkerState.IDLE,
+                    job_id=shown.job.id if shown else None,
+                )
             )
-        )
         if self.stop_mode is not None:
             while self._queued:
                 self._give_back(self._queued[0])
@@ -140,8 +152,10 @@ class SlotRunner:
             if not self._running:
                 self._mark_stopped()
                 return False
-        else:
+        elif store_due:
             self._tolerant(lambda: self._fill(now))
+        else:
+            self._start_queued(now)  # claimed before the outage: starting needs no database
         if not self._running:
             self._idle(now)
             return True
@@ -155,7 +169,19 @@ class SlotRunner:
         except StoreUnavailable as exc:
             if not self._running:
                 raise
-            self.outage.failed(exc)
+            self._store_away(exc)
+
+    def _store_due(self, now: float) -> bool:
+        """Whether the loop may use the database now (not inside an outage's backoff)."""
+        if now >= self._store_retry_at:
+            return True
+        self.store_in_doubt = True
+        return False
+
+    def _store_away(self, exc: StoreUnavailable) -> None:
+        """The database failed: say so once (``Outage``) and leave it alone until the retry."""
+        self.store_in_doubt = True
+        self._store_retry_at = self.clock() + self.outage.failed(exc)
 
     def _shown_claim(self) -> Claim | None:
         """The job the worker's row names: one of those it runs (``worker list`` counts all)."""
@@ -163,11 +189,15 @@ class SlotRunner:
             return slot.claim
         return self._queued[0] if self._queued else None
 
-    def _fill(self, now: float) -> None:
-        """Start the claimed jobs, then claim more while slots are free and jobs are due."""
+    def _start_queued(self, now: float) -> None:
+        """Start the jobs claimed with the last record, while slots are free."""
         while self._queued and len(self._running) < self.slots:
             self._start_slot(self._queued[0], now)
             self._queued.pop(0)
+
+    def _fill(self, now: float) -> None:
+        """Start the claimed jobs, then claim more while slots are free and jobs are due."""
+        self._start_queued(now)
         if len(self._running) >= self.slots:
             return
         if self._running and now >= self._next_look:
@@ -194,8 +224,8 @@ class SlotRunner:
         poller = select.poll()
         owners: dict[int, executor.Execution] = {}
         for slot in self._running.values():
-            if slot.result is not None:
-                timeout = 0.0
+            if slot.result is not None:  # to record: now, or at the outage's next retry
+                timeout = min(timeout, self._store_retry_at - now)
                 continue
             assert slot.execution is not None
             for fd in slot.execution.watched_fds():
@@ -218,11 +248,13 @@ class SlotRunner:
                 ended.append(slot)
             elif now >= slot.next_check:
                 self._check_slot(slot, now)
-        if ended:
+        if ended and self._store_due(now):
             self._record_slots(ended)
 
     def _next_duty(self, now: float) -> float:
         """When housekeeping (or a look for due work, with free slots) is next due."""
+        if now < self._store_retry_at:  # every duty needs the database: wait for the retry
+            return min(self._store_retry_at, now + FLUSH_INTERVAL)
         timers = self.timers
         judge = max(min(timers.next_recover, timers.next_lost_check), timers.judge_after)
         due = min(timers.next_heartbeat, timers.next_control, judge, now + FLUSH_INTERVAL)
@@ -234,6 +266,9 @@ class SlotRunner:
         """A running job's periodic duties, as ``AttemptRunner._supervise`` does for one."""
         execution = slot.execution
         assert execution is not None
+        if not self._store_due(now):
+            slot.next_check = self._store_retry_at
+            return
         slot.next_check = now + FLUSH_INTERVAL
         try:
             if not slot.announced:
@@ -259,12 +294,11 @@ class SlotRunner:
                 slot.next_flush = now + max(FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND))
             self._check_ownership(slot.claim, execution)
         except StoreUnavailable as exc:
-            self.outage.failed(exc)  # the job keeps running
+            self._store_away(exc)  # the job keeps running
 
     def _record_slots(self, ended: list[Slot]) -> None:
-        """Record the jobs that ended, together, and queue their replacements."""
-        for slot in ended:
-            del self._running[slot.index]
+        """Record the jobs that ended, together, and queue their replacements; while the
+        database is away they keep their slots, and the next try records them."""
         items = [
             Ended(
                 slot.claim,
@@ -273,36 +307,46 @@ class SlotRunner:
             )
             for slot in ended
         ]
-        for item, completion in zip(
-            items, self._record_group(items, self._shown_claim()), strict=True
-        ):
+        still_running = (slot.claim for slot in self._running.values() if slot.result is None)
+        busy_with = next(still_running, self._queued[0] if self._queued else None)
+        done = self._record_group(items, busy_with)
+        if done is None:
+            return
+        for slot in ended:
+            del self._running[slot.index]
+        for item, completion in zip(items, done, strict=True):
             self.log.job_ended(item.claim, item.result, completion.state)
             if completion.next is not None:
                 self._queued.append(completion.next)
 
-    def _record_group(self, items: list[Ended], busy_with: Claim | None) -> list[finish.Completion]:
-        """``finish.complete_attempts``, retried until it succeeds (as ``AttemptRunner._record``:
-        giving up would leave the jobs ``processing`` under a live worker); only a forced
-        stop ends the retries, and recovery then finds the jobs."""
-        while True:
-            now = self.clock()
-            try:
-                done = finish.complete_attempts(
-                    items,
-                    row=self.row,
-                    wants_next=lambda: self.stop_mode is None,
-                    report_due=now >= self.timers.report_due,
-                    busy_with=busy_with,
-                    settings=self.settings,
-                    now=now,
-                )
-                self.outage.over()
-                break
-            except StoreUnavailable as exc:
-                delay = self.outage.failed(exc)
-                if self.stop_mode == FORCE and self.outage.failures > 3:
-                    raise
-                self.sleep(delay)
+    def _record_group(
+        self, items: list[Ended], busy_with: Claim | None
+    ) -> list[finish.Completion] | None:
+        """``finish.complete_attempts``; ``None`` when the database is away.
+
+        The caller tries again after the outage's backoff, until it succeeds (as
+        ``AttemptRunner._record``: giving up would leave the jobs ``processing``
+        under a live worker); only a forced stop ends the retries, and recovery then
+        finds the jobs. Unlike a one-job worker's, the wait is not a sleep: other
+        slots' jobs run meanwhile, and their timeouts and output still need the loop.
+        """
+        now = self.clock()
+        try:
+            done = finish.complete_attempts(
+                items,
+                row=self.row,
+                wants_next=lambda: self.stop_mode is None,
+                report_due=now >= self.timers.report_due,
+                busy_with=busy_with,
+                settings=self.settings,
+                now=now,
+            )
+        except StoreUnavailable as exc:
+            self._store_away(exc)
+            if self.stop_mode == FORCE and self.outage.failures > 3:
+                raise
+            return None
+        self.outage.over()
         reports = [completion for completion in done if completion.reported]
         if reports:
             self.timers.reported(

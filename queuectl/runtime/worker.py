@@ -201,7 +201,8 @@ class Worker(AttemptRunner, SlotRunner):
             try:
                 if not self.step():
                     return 0
-                self.outage.over()
+                if not self.store_in_doubt:  # a slot loop rides out an outage in its steps
+                    self.outage.over()
             except StoreUnavailable as exc:
                 # A locked, restarting or crashed database is weather, not a reason
                 # to die: back off and try again; recovery covers what was in flight.
