@@ -18,6 +18,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import finish, queues
+from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
 from queuectl.store import db
@@ -67,7 +68,7 @@ def test_a_limit_counts_running_jobs_only_and_the_finishing_worker_takes_the_nex
     claim = claiming.claim(first.id, first.queues, now=T0)
     assert claim is not None and claim.job.id == ids[0]
     assert claiming.claim(second.id, second.queues, now=T0) is None, "the limit is reached"
-    assert claiming.next_due_at(second.queues, worker_id=second.id) is None
+    assert claiming.next_due_at(second.queues) is None
     # A worker ending its job takes the next in the same transaction (on PostgreSQL
     # the same statement): its own ending job is not counted against the limit.
     done = finish.complete_attempt(
@@ -261,3 +262,67 @@ def test_a_limit_set_while_a_worker_runs_holds_from_its_next_claim(opened):
     while Job.get_by_id(ids[2]).state != JobState.COMPLETED:
         busy.step()
         assert clock.now < limited_at + 1.5
+
+
+def test_a_worker_with_slots_counts_its_own_running_jobs_against_a_limit(opened):
+    """A worker runs several jobs with slots: its own running jobs count like anyone's,
+    and only the job a record ends is left out, so a group's replacements keep the limit."""
+    for _ in range(6):
+        enqueue(queue="render")
+    queues.set_limit("render", 2, now=T0)
+    row = Registration(("render",), pid=os.getpid(), host="test", slots=4)
+    row.register(T0)
+    first = claiming.claim(row.id, row.queues, now=T0)
+    second = claiming.claim(row.id, row.queues, now=T0)
+    assert first is not None and second is not None
+    assert claiming.claim(row.id, row.queues, now=T0) is None, "two of its own run"
+    assert claiming.next_due_at(row.queues) is None
+    # Both end together (a slot group): each is replaced, and no more than that.
+    done = finish.complete_attempts(
+        [Ended(first, succeeded()), Ended(second, succeeded())],
+        row=row,
+        wants_next=lambda: True,
+        now=T0 + 1,
+    )
+    assert [c.next is not None for c in done] == [True, True]
+    assert Job.select().where(Job.state == JobState.PROCESSING).count() == 2
+    # Lowered to 1 while two run: the two that end next bring back one job, not two.
+    queues.set_limit("render", 1, now=T0 + 2)
+    running = [c.next for c in done]
+    done = finish.complete_attempts(
+        [Ended(claim, succeeded()) for claim in running],
+        row=row,
+        wants_next=lambda: True,
+        now=T0 + 3,
+    )
+    replaced = sum(c.next is not None for c in done)
+    assert replaced <= 1  # (after a refused claim a group asks no more: the loop looks later)
+    assert Job.select().where(Job.state == JobState.PROCESSING).count() == replaced
+    assert claiming.claim(row.id, row.queues, now=T0 + 4) is None or replaced == 0
+    assert Job.select().where(Job.state == JobState.PROCESSING).count() == 1
+
+
+def test_a_worker_with_slots_runs_no_more_of_a_queue_than_its_limit(opened, tmp_path):
+    """The real loop, four slots and a limit of 2: never more than two at once."""
+    from queuectl.runtime.worker import Worker
+
+    ids = enqueuing.enqueue_many(
+        [JobSpec(command="sleep 0.2", queue="render") for _ in range(6)], cwd=str(tmp_path)
+    )
+    queues.set_limit("render", 2, now=time.time())
+    worker = Worker(["render"], slots=4, use_watchdog=False)
+    worker.register()
+    most = 0
+    deadline = time.monotonic() + 15
+    try:
+        while Job.select().where(Job.state == JobState.COMPLETED).count() < len(ids):
+            assert time.monotonic() < deadline, "the jobs did not finish"
+            worker.step()
+            most = max(most, len(worker._running))
+            running = Job.select().where(Job.state == JobState.PROCESSING).count()
+            assert running <= 2, running
+    finally:
+        worker.request_stop(force=True)
+        while worker.step():
+            pass
+    assert most == 2

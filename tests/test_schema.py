@@ -221,7 +221,7 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
     statement = sql.claim_sql("?", 2, postgres=False)
     start, end = statement.text.index("SELECT id"), statement.text.index("LIMIT 1")
     select = sql.positional(statement.text[start:end].replace("?", "{p}"), "?")
-    values = {"worker": "w1", "now": T0, "q0": "default", "q1": "other"}
+    values = {"worker": "w1", "now": T0, "ending": None, "q0": "default", "q1": "other"}
     # The subquery's markers are the claim's from the second (``now``) on.
     params = statement.params(values)[-len(select.names) :]
     plan = " ".join(
@@ -252,7 +252,7 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
     if statistics == "taken":
         database.execute_sql("ANALYZE queuectl_job")
     for queues in (["default"], ["default", "other"]):
-        values = {"worker": "w1", "now": T0 + 1, **sql.queue_values(queues)}
+        values = {"worker": "w1", "now": T0 + 1, "ending": None, **sql.queue_values(queues)}
         claim = sql.claim_sql("%s", len(queues), postgres=True)
         end_and_claim = sql.pg_end_and_claim_sql(len(queues))
         named = {

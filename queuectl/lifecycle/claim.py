@@ -65,7 +65,13 @@ def _pg_claim(
 ) -> Claim | None:
     """``claim`` on PostgreSQL in one round trip: the statement that does all three
     writes, pipelined after the claim's planner setting (an idle worker's latency)."""
-    values = {"worker": worker_id, "host": host, "now": now, **sql.queue_values(queues)}
+    values = {
+        "worker": worker_id,
+        "host": host,
+        "now": now,
+        "ending": None,
+        **sql.queue_values(queues),
+    }
     [row] = execute_together(sql.pg_claim_sql(len(queues)), [values], settings=[sql.PG_CLAIM_PLAN])
     if row is None:
         return None
@@ -82,7 +88,7 @@ def claim_locked(
     if postgres:
         execute_raw(sql.PG_CLAIM_PLAN, ())
     statement = sql.claim_sql(param, len(queues), postgres=postgres)
-    values = {"worker": worker_id, "now": now, **sql.queue_values(queues)}
+    values = {"worker": worker_id, "now": now, "ending": None, **sql.queue_values(queues)}
     row = execute_raw(statement.text, statement.params(values)).fetchone()
     if row is None:
         return None
@@ -93,13 +99,11 @@ def claim_locked(
 
 
 @translated
-def next_due_at(
-    queues: Sequence[str] = ("default",), *, worker_id: str | None = None
-) -> float | None:
+def next_due_at(queues: Sequence[str] = ("default",)) -> float | None:
     """When the earliest job ``claim`` could take from ``queues`` becomes due (``None``: no
     job waits, or only in paused queues and queues at their limit), so an idle worker
     sleeps until then (a resume or a job's end is a commit, which wakes it)."""
     statement = sql.next_due_sql(database.obj.param, len(queues), postgres=is_postgres())
-    values = {"worker": worker_id, **sql.queue_values(queues)}
+    values = {"ending": None, **sql.queue_values(queues)}
     row = execute_raw(statement.text, statement.params(values)).fetchone()
     return float(row[0]) if row is not None and row[0] is not None else None

@@ -403,6 +403,7 @@ def _pg_params(item: Ended, decision: Decision, row: Registration, now: float) -
         "given_back": decision.given_back,
         "holder": row.id if decision.keeps_worker else None,
         "job": item.claim.job.id,
+        "ending": item.claim.job.id,  # not counted against its queue's limit
         "worker": row.id,
         "host": row.host,
         **sql.queue_values(row.queues),

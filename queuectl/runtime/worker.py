@@ -257,7 +257,7 @@ class Worker(AttemptRunner, SlotRunner):
         claim keeps refusing costs a few claims a second, not a hundred.
         """
         if self._check_now:
-            self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
+            self._next_due = claiming.next_due_at(self.queues)
             self._check_now = False
             self._looked_at = now
         if self._next_due is None or self._next_due > now:
@@ -269,7 +269,7 @@ class Worker(AttemptRunner, SlotRunner):
         if claim is not None:
             self.timers.claimed()
             return claim
-        self._next_due = claiming.next_due_at(self.queues, worker_id=self.id)
+        self._next_due = claiming.next_due_at(self.queues)
         if self._next_due is not None and self._next_due <= now:
             self.timers.refused(now, cap=float(self.settings.get("poll_interval", 1.0)))
         return None

@@ -128,16 +128,21 @@ def _add_workflows() -> None:
     database.execute_sql(UNIQUE_KEY_INDEX)
 
 
-def _cover_the_outcome_in_the_finished_at_index() -> None:
+def _index_outcomes_and_count_slots_against_limits() -> None:
     """Schema 10 -> 11: the ``(finished_at)`` index of runs becomes ``(finished_at,
     outcome)``, so ``status`` counts a window's successful runs without reading a row
-    (at 100,000 runs in the window, 21 ms -> 4 ms on SQLite). Still one index, as wide
-    as before but for the outcome."""
+    (at 100,000 runs in the window, 21 ms -> 4 ms on SQLite); still one index, as wide
+    as before but for the outcome. On PostgreSQL, ``queuectl_queue_has_room`` counts
+    the claiming worker's own running jobs too, but for the one being ended (its
+    second argument is now that job, no longer the worker: slots)."""
     database.execute_sql("DROP INDEX IF EXISTS queuectl_run_finished_at")
     database.execute_sql(
         "CREATE INDEX IF NOT EXISTS queuectl_run_finished_at_outcome"
         " ON queuectl_run (finished_at, outcome)"
     )
+    if is_postgres():  # a renamed argument: CREATE OR REPLACE cannot do that alone
+        database.execute_sql("DROP FUNCTION IF EXISTS queuectl_queue_has_room(text, text, boolean)")
+        database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
 
 
 def migrate(from_version: int) -> None:
@@ -152,7 +157,7 @@ def migrate(from_version: int) -> None:
         7: _add_schedules,
         8: _add_worker_slots,
         9: _add_workflows,
-        10: _cover_the_outcome_in_the_finished_at_index,
+        10: _index_outcomes_and_count_slots_against_limits,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

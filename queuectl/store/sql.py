@@ -44,8 +44,9 @@ UNIQUE_KEY_INDEX_NAME = "queuectl_job_unique_key"
 
 
 QUEUE_HAS_ROOM_FUNCTION = """
-CREATE OR REPLACE FUNCTION queuectl_queue_has_room(queue_name text, claimer text, take_lock boolean)
-RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$
+CREATE OR REPLACE FUNCTION queuectl_queue_has_room(
+    queue_name text, ending_job text, take_lock boolean
+) RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$
 DECLARE
     allowed integer;
     is_paused boolean;
@@ -68,12 +69,12 @@ BEGIN
         RETURN TRUE;
     END IF;
     SELECT count(*) INTO running FROM queuectl_job
-    WHERE queue = queue_name AND state = 'processing' AND worker_id IS DISTINCT FROM claimer;
+    WHERE queue = queue_name AND state = 'processing' AND id IS DISTINCT FROM ending_job;
     RETURN running < allowed;
 END
 $$
 """
-"""PostgreSQL: whether a limited queue may start one more job, asked by ``claimer``.
+"""PostgreSQL: whether a limited queue may start one more job.
 
 Why a function and not a ``count(*)`` in the claim: under READ COMMITTED a
 statement reads with the snapshot taken when it started, and a row lock it
@@ -85,10 +86,11 @@ a VOLATILE function's queries each take a fresh snapshot, so the count sees
 every claim committed by the holders before it. Queues with no limit never
 reach it (see ``claimable``), and ``take_lock`` is false for ``NEXT_DUE``, a hint.
 
-The claimer's own ``processing`` job is not counted: a worker runs one job at a
-time, so that job is the one it is recording in the same statement (the
-one-statement end-and-claim on PostgreSQL, whose parts cannot see each other's
-writes), or one a lost commit left behind that it is not running."""
+Only ``ending_job`` is not counted: the job whose end the same statement records
+(the one-statement end-and-claim, whose parts cannot see each other's writes), NULL
+for a plain claim. Every other running job counts, the claimer's own included: a
+worker with slots runs several (schema 10 left out all of the claimer's jobs, so a
+worker of 4 slots ran 4 jobs of a queue limited to 2)."""
 
 
 def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
@@ -108,7 +110,8 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
     steered, the added test reads one empty table once per statement.
 
     The fragment's parameters are ``{q0}``, ``{q1}``, … (the worker's queues)
-    and ``{worker}`` (whose own running job a limit does not count).
+    and ``{ending}``: the job whose end the same statement records, which a limit
+    does not count (NULL for a plain claim; see ``QUEUE_HAS_ROOM_FUNCTION``).
 
     Args:
         queue_count: how many queues the worker serves.
@@ -134,14 +137,14 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
             SELECT name FROM queuectl_queue
             WHERE name IN ({queues})
               AND (paused OR (max_running IS NOT NULL
-                   AND NOT queuectl_queue_has_room(name, {{worker}}, {lock}))))))"""
+                   AND NOT queuectl_queue_has_room(name, {{ending}}, {lock}))))))"""
     closed = f"""queue NOT IN (
         SELECT name FROM queuectl_queue
         WHERE name IN ({queues})
           AND (paused OR max_running <= (
               SELECT count(*) FROM queuectl_job AS running
               WHERE running.state = 'processing' AND running.queue = queuectl_queue.name
-                AND running.worker_id IS NOT {{worker}})))"""
+                AND running.id IS NOT {{ending}})))"""
     return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queues})\n      AND {closed}"
 
 
@@ -294,14 +297,14 @@ def queue_values(queues: Sequence[str]) -> dict[str, str]:
 def claim_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
     """The claim for a driver's parameter marker and a number of queues.
 
-    Parameters: ``worker``, ``now`` and the queues (``queue_values``).
+    Parameters: ``worker``, ``now``, ``ending`` (NULL) and the queues (``queue_values``).
     """
     return positional(CLAIM, param, **_claim_parts(queue_count, postgres=postgres))
 
 
 @functools.cache
 def next_due_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
-    """``NEXT_DUE`` for a number of queues (parameters: the queues and ``worker``)."""
+    """``NEXT_DUE`` for a number of queues (parameters: the queues and ``ending``)."""
     return positional(
         NEXT_DUE, param, claimable=claimable(queue_count, postgres=postgres, locking=False)
     )
