@@ -26,6 +26,7 @@ from queuectl.store.models import (
     SchemaInfo,
     database,
 )
+from queuectl.store.transactions import is_postgres
 from tests.conftest import T0, end_attempt
 
 
@@ -72,9 +73,25 @@ SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_
 
 
 def _as_schema_10() -> None:
-    """Put an open database back as schema 10 left it: runs indexed by ``finished_at`` alone."""
+    """Put an open database back as schema 10 left it: runs indexed by ``finished_at``
+    alone, and on PostgreSQL a limit that left out all of the claiming worker's jobs."""
     database.execute_sql("DROP INDEX queuectl_run_finished_at_outcome")
     database.execute_sql("CREATE INDEX queuectl_run_finished_at ON queuectl_run (finished_at)")
+    if is_postgres():
+        database.execute_sql("DROP FUNCTION queuectl_queue_has_room(text, text, boolean)")
+        database.execute_sql(
+            sql.QUEUE_HAS_ROOM_FUNCTION.replace("ending_job", "claimer").replace(
+                "id IS DISTINCT FROM claimer", "worker_id IS DISTINCT FROM claimer"
+            )
+        )
+
+
+def _has_room_arguments() -> list[str]:
+    return list(
+        database.execute_sql(
+            "SELECT proargnames FROM pg_proc WHERE proname = 'queuectl_queue_has_room'"
+        ).fetchone()[0]
+    )
 
 
 def _as_schema_9() -> None:
@@ -415,6 +432,8 @@ def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url)
     assert "queuectl_run_finished_at" not in indexes
     assert Run.select().count() == 2
     assert stats.recent(now=T0 + 2) == before
+    if is_postgres():
+        assert _has_room_arguments() == ["queue_name", "ending_job", "take_lock"]
     assert before.per_minute == 1 / 5  # the success; the failed attempt is retried
 
 

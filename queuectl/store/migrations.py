@@ -98,7 +98,14 @@ def _add_queue_settings() -> None:
     and on PostgreSQL the function the claim asks about a limited queue."""
     QueueSetting.create_table(safe=True)
     if is_postgres():
-        database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
+        _replace_has_room_function()
+
+
+def _replace_has_room_function() -> None:
+    """Today's ``queuectl_queue_has_room``, over any earlier one (schema 11 renamed an
+    argument, which ``CREATE OR REPLACE`` cannot do alone)."""
+    database.execute_sql("DROP FUNCTION IF EXISTS queuectl_queue_has_room(text, text, boolean)")
+    database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
 
 
 def _add_held_at() -> None:
@@ -140,9 +147,8 @@ def _index_outcomes_and_count_slots_against_limits() -> None:
         "CREATE INDEX IF NOT EXISTS queuectl_run_finished_at_outcome"
         " ON queuectl_run (finished_at, outcome)"
     )
-    if is_postgres():  # a renamed argument: CREATE OR REPLACE cannot do that alone
-        database.execute_sql("DROP FUNCTION IF EXISTS queuectl_queue_has_room(text, text, boolean)")
-        database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
+    if is_postgres():
+        _replace_has_room_function()
 
 
 def migrate(from_version: int) -> None:
