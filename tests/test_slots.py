@@ -258,3 +258,17 @@ def test_while_the_database_is_away_a_slot_worker_still_times_out_its_jobs(
     worker.request_stop(force=True)
     while worker.step():
         pass
+
+
+def test_a_stop_names_every_job_a_worker_with_slots_waits_for_or_kills(caplog):
+    from queuectl.runtime.worklog import WorkLog
+
+    with caplog.at_level("INFO", logger="queuectl.worker"):
+        WorkLog("w1").acknowledge_stop("graceful", ["a", "b", "c"])
+        WorkLog("w2").acknowledge_stop("force", ["a", "b"])
+        WorkLog("w3").acknowledge_stop("graceful", ["a"])
+    assert [record.getMessage() for record in caplog.records] == [
+        "worker w1: stopping after jobs a, b, c finish (signal again to kill them)",
+        "worker w2: forced stop; killing jobs a, b (their attempts are given back)",
+        "worker w3: stopping after job a finishes (signal again to kill it)",
+    ]

@@ -162,7 +162,7 @@ class ActionsApp(KeyOrderApp):
         name = one_line(worker_id)
         if raw is None:
             return name
-        job = f", running {one_line(raw['job'])}" if raw.get("job") else ""
+        job = f", running {_running(raw)}" if raw.get("job") else ""
         return f"{name} (pid {raw['pid']} on {one_line(raw['host'])}{job})"
 
     # --- intents ----------------------------------------------------------------------
@@ -273,9 +273,14 @@ class ActionsApp(KeyOrderApp):
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
         if worker_id:
+            busy = _busy(self._worker_raw(worker_id))
             self._confirm(
                 f"Stop worker {self.describe_worker(worker_id)}? "
-                "It finishes its current job first.",
+                + (
+                    f"It finishes its {busy} running jobs first."
+                    if busy > 1
+                    else "It finishes its current job first."
+                ),
                 lambda: self._stop([worker_id], force=False),
                 yes="Stop",
             )
@@ -283,19 +288,23 @@ class ActionsApp(KeyOrderApp):
     def _intent_force_stop_worker(self, worker_id: str | None) -> None:
         if not worker_id:
             return
-        snapshot = self.last_snapshot
-        raw = snapshot.workers.raw.get(worker_id, {}) if snapshot is not None else {}
-        job = raw.get("job")
+        raw = self._worker_raw(worker_id)
+        job, busy = raw.get("job"), _busy(raw)
+        if job and busy > 1:
+            fate = f"Its {busy} running jobs are killed and go back to pending."
+        elif job:
+            fate = f"Its job {one_line(job)} is killed and goes back to pending."
+        else:
+            fate = "It is killed at once."
         self._confirm(
-            f"Force-stop worker {self.describe_worker(worker_id)}? "
-            + (
-                f"Its job {one_line(job)} is killed and goes back to pending."
-                if job
-                else "It is killed at once."
-            ),
+            f"Force-stop worker {self.describe_worker(worker_id)}? {fate}",
             lambda: self._stop([worker_id], force=True),
             yes="Force stop",
         )
+
+    def _worker_raw(self, worker_id: str) -> dict:
+        snapshot = self.last_snapshot
+        return snapshot.workers.raw.get(worker_id, {}) if snapshot is not None else {}
 
     def _intent_stop_all_workers(self, _target: str | None) -> None:
         snapshot = self.last_snapshot
@@ -373,3 +382,16 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
     revived = len(outcome.revived)
     more = f"; {revived} dependent(s) back to blocked" if revived else ""
     return f"Job {job_id} is {said}{more}"
+
+
+def _busy(raw: dict) -> int:
+    """How many jobs a worker runs now (its slots in use; 1 when only ``job`` is known)."""
+    busy = raw.get("slots_busy")
+    return int(busy) if busy is not None else (1 if raw.get("job") else 0)
+
+
+def _running(raw: dict) -> str:
+    """``ABCD1234``, or with slots ``ABCD1234 and 2 more``: what the worker runs."""
+    more = _busy(raw) - 1
+    job = one_line(raw["job"])
+    return f"{job} and {more} more" if more > 0 else job

@@ -298,7 +298,13 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         worker_items,
         len(workers),
         {
-            w.id: {"state": parts[3][0], "pid": w.pid, "host": w.host, "job": w.current_job}
+            w.id: {
+                "state": parts[3][0],
+                "pid": w.pid,
+                "host": w.host,
+                "job": w.current_job,
+                "slots_busy": getattr(w, "slots_busy", None),
+            }
             for w, (_, parts) in zip(workers, worker_items, strict=True)
         },
         previous.workers if previous is not None else None,

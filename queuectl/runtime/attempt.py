@@ -134,7 +134,7 @@ class AttemptRunner:
             while not execution.pump(0.1):
                 now = self.clock()
                 if self.stop_mode is not None:
-                    self.log.acknowledge_stop(self.stop_mode, job.id)
+                    self.log.acknowledge_stop(self.stop_mode, [job.id])
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
                 if now < next_check:

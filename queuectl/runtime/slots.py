@@ -145,8 +145,10 @@ class SlotRunner:
             while self._queued:
                 self._give_back(self._queued[0])
                 self._queued.pop(0)
+            running = [slot for slot in self._running.values() if slot.result is None]
+            if running:
+                self.log.acknowledge_stop(self.stop_mode, [s.claim.job.id for s in running])
             for slot in self._running.values():
-                self.log.acknowledge_stop(self.stop_mode, slot.claim.job.id)
                 if self.stop_mode == FORCE and slot.execution is not None:
                     slot.execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
             if not self._running:

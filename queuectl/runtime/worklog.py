@@ -18,6 +18,8 @@ from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from queuectl.lifecycle.claim import Claim
 
 log = logging.getLogger("queuectl.worker")
@@ -72,26 +74,34 @@ class WorkLog:
             )
             self.quiet_successes = 0
 
-    def acknowledge_stop(self, stop_mode: str | None, job_id: str) -> None:
+    def acknowledge_stop(self, stop_mode: str | None, job_ids: Sequence[str]) -> None:
         """Say, once per kind, that a stop was heard and what happens next.
 
         The signal handler may not log (it could deadlock on the handler's own
         lock), so the loop does, within a tenth of a second: someone who pressed
         Ctrl-C on ``worker run`` while a long job runs sees it was heard. (An idle
-        worker stops at once, and its "stopped" line says so.)
+        worker stops at once, and its "stopped" line says so.) With slots every
+        running job is named: each is waited for, or each is killed.
         """
         if stop_mode == self._stop_logged:
             return
         self._stop_logged = stop_mode
+        names = ", ".join(job_ids)
+        several = len(job_ids) > 1
         if stop_mode == FORCE:
             log.warning(
-                "worker %s: forced stop; killing job %s (its attempt is given back)",
+                "worker %s: forced stop; killing %s %s (%s given back)",
                 self.worker_id,
-                job_id,
+                "jobs" if several else "job",
+                names,
+                "their attempts are" if several else "its attempt is",
             )
         else:
             log.info(
-                "worker %s: stopping after job %s finishes (signal again to kill it)",
+                "worker %s: stopping after %s %s %s (signal again to kill %s)",
                 self.worker_id,
-                job_id,
+                "jobs" if several else "job",
+                names,
+                "finish" if several else "finishes",
+                "them" if several else "it",
             )

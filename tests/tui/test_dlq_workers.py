@@ -131,6 +131,32 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
         await wait_toast(pilot, "Worker w-a stopped")
 
 
+async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, supervisor) -> None:
+    """A worker of 4 slots running 3 jobs: each dialog counts them, not only the row's one."""
+    seed_worker("w-a", state="busy", slots=4, current_job="job-1")
+    for n in (1, 2, 3):
+        seed_job(f"job-{n}", "sleep 9", state="processing", worker_id="w-a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Stop worker w-a (pid 4242 on box, running job-1 and 2 more)?"
+            " It finishes its 3 running jobs first."
+        )
+        await pilot.press("n")
+        await pilot.press("K")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Force-stop worker w-a (pid 4242 on box, running job-1 and 2 more)?"
+            " Its 3 running jobs are killed and go back to pending."
+        )
+        await pilot.press("n")
+        await pilot.pause()
+        assert supervisor.calls == []
+
+
 async def test_force_stop_asks_first(app_for, supervisor) -> None:
     seed_worker("w-a", state="busy")
     app = app_for()
