@@ -81,9 +81,12 @@ def start(app: AppContext, count: int, slots: int, queues: tuple[str, ...], as_j
     location = app.open()
     rows = supervisor.start_workers(location, count, names, slots=slots)
     if as_json:
+        from queuectl.lifecycle.workers import workers_as_seen
         from queuectl.records import worker_record
 
-        emit_json([worker_record(row) for row in rows])
+        # As ``worker list --json`` shows them (``slots_busy`` counted, 0 when idle).
+        seen = {worker.id: worker for worker in workers_as_seen(include_ended=True)}
+        emit_json([worker_record(seen.get(row.id, row)) for row in rows])
         return
     for row in rows:
         click.echo(f"started worker {row.id} (pid {row.pid}), log: {one_line(row.log_path)}")

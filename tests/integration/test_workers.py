@@ -358,6 +358,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     for record in started:
         assert hostid.pid_alive(record["pid"])
         assert os.path.exists(record["log_path"])
+        assert (record["slots"], record["slots_busy"]) == (1, 0)  # as worker list says
     listed = json.loads(_invoke("worker", "list", "--json").output)
     assert {w["id"] for w in listed} == ids
     job_id = cluster.enqueue("echo via detached")
