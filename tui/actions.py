@@ -157,10 +157,9 @@ class ActionsApp(KeyOrderApp):
 
     def describe_worker(self, worker_id: str) -> str:
         """``w3k9x2a (pid 4242 on build-01, running ABCD1234)``."""
-        snapshot = self.last_snapshot
-        raw = snapshot.workers.raw.get(worker_id) if snapshot is not None else None
+        raw = self._worker_raw(worker_id)
         name = one_line(worker_id)
-        if raw is None:
+        if not raw:
             return name
         job = f", running {_running(raw)}" if raw.get("job") else ""
         return f"{name} (pid {raw['pid']} on {one_line(raw['host'])}{job})"

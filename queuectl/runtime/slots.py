@@ -186,9 +186,11 @@ class SlotRunner:
         self._store_retry_at = self.clock() + self.outage.failed(exc)
 
     def _shown_claim(self) -> Claim | None:
-        """The job the worker's row names: one of those it runs (``worker list`` counts all)."""
+        """The job the worker's row names: one of those it runs (``worker list`` counts all),
+        not one that ended and waits for its record, else the next it claimed."""
         for slot in self._running.values():
-            return slot.claim
+            if slot.result is None:
+                return slot.claim
         return self._queued[0] if self._queued else None
 
     def _start_queued(self, now: float) -> None:
@@ -309,9 +311,7 @@ class SlotRunner:
             )
             for slot in ended
         ]
-        still_running = (slot.claim for slot in self._running.values() if slot.result is None)
-        busy_with = next(still_running, self._queued[0] if self._queued else None)
-        done = self._record_group(items, busy_with)
+        done = self._record_group(items, self._shown_claim())
         if done is None:
             return
         for slot in ended:
