@@ -5,7 +5,9 @@ API (``remove_row``, ``add_row``, ``update_cell``, ``sort``, a refill past a few
 removals). These tests drive it through long random sequences of refreshes (rows
 arriving, leaving, changing, reordering) and after each one read the table back
 through the public API: if a Textual release changes how those calls combine,
-this is where it shows.
+this is where it shows. Changed cells take a path through DataTable's internals
+(``tui.panes.inplace``); every check also compares what is drawn with a render
+from scratch, so a stale cached render shows here too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
@@ -41,6 +44,18 @@ def _shown(table: KeyedTable) -> list[tuple[str, list[str]]]:
         row_key, _ = table.coordinate_to_cell_key((index, 0))
         shown.append((str(row_key.value), [str(cell) for cell in table.get_row_at(index)]))
     return shown
+
+
+def _drawn(table: KeyedTable) -> list[str]:
+    """The table's lines in view as it draws them now, from its render caches."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def _drawn_from_scratch(table: KeyedTable) -> list[str]:
+    """The same lines rendered with every cache emptied: a changed cell whose stale
+    render survived (``tui.panes.inplace``) would differ here."""
+    table._clear_caches()
+    return _drawn(table)
 
 
 def _expected(rows: list[Row]) -> list[tuple[str, list[str]]]:
@@ -79,6 +94,7 @@ async def test_random_refreshes_show_exactly_the_rows_given(seed: int) -> None:
             table.apply(rows)
             await pilot.pause()
             assert _shown(table) == _expected(rows)
+            assert _drawn(table) == _drawn_from_scratch(table)
             if cursor_key in keys:
                 assert table.highlighted_key == cursor_key
             if table.row_count and rng.random() < 0.3:
@@ -294,3 +310,38 @@ async def test_rows_out_of_view_get_their_new_cells_as_they_come_into_view() -> 
         table.scroll_to(y=150, animate=False, immediate=True)  # the wheel or the scrollbar
         await pilot.pause()
         assert in_view() == expected_in_view()
+
+
+async def test_a_changed_cell_repaints_its_row_alone_and_no_stale_render_survives() -> None:
+    """A tick of a few ages repaints their rows, not the table (``tui.panes.inplace``):
+    on this Textual the in-place path is taken, only the changed rows' lines are
+    refreshed, and what is drawn equals a render from scratch."""
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        keys = [f"k{i}" for i in range(50)]
+        version = dict.fromkeys(keys, 1)
+        table.apply(_rows(keys, version))
+        await pilot.pause()
+        table.move_cursor(row=3)
+        await pilot.pause()
+        before = _drawn(table)
+        repainted: list[Region] = []
+        original = table.refresh
+
+        def recording_refresh(*regions: Region, **kwargs: object) -> KeyedTable:
+            repainted.extend(regions or [Region(0, 0, table.size.width, table.size.height)])
+            return original(*regions, **kwargs)  # type: ignore[arg-type]
+
+        table.refresh = recording_refresh  # type: ignore[method-assign]
+        version["k3"] = version["k7"] = 2
+        table.apply(_rows(keys, version))
+        await pilot.pause()
+        table.refresh = original  # type: ignore[method-assign]
+        assert {region.y for region in repainted} == {1 + 3, 1 + 7}  # below the header row
+        assert all(region.height == 1 for region in repainted)
+        after = _drawn(table)
+        assert after == _drawn_from_scratch(table)
+        changed = [y for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+        assert changed == [1 + 3, 1 + 7]
+        assert "v2" in after[1 + 3] and "v2" in after[1 + 7]

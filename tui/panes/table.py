@@ -27,6 +27,7 @@ from textual.widgets import DataTable
 
 from tui.cells import Cells, Row, measure
 from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
+from tui.panes.inplace import redraw_in_place
 
 SHRINK_AFTER = 30
 """Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
@@ -280,19 +281,23 @@ class KeyedTable(DataTable[object]):
         return range(max(0, top - page), top + 2 * page + 1)
 
     def _diff(self, rows: list[Row], gone: list[str], band: range) -> None:
-        """Apply ``rows`` through Textual's public API, touching only what changed.
+        """Apply ``rows`` touching only what changed, through Textual's public API but for
+        changed cells.
 
         DataTable has no bulk removal (Textualize/textual#5273) and no "show in
         this order", and each call refreshes the widget. So: a few rows gone are
         removed singly (``remove_row`` re-indexes every other row), many refill
         the table (cheaper past ``REMOVE_ONE_BY_ONE``); new rows are appended and
         a new order (rows arriving above, in a newest-first table) is one
-        ``sort`` on each row's rank; changed cells are updated one by one, now
-        for the rows in or near the view (``band``) and as they come into view
-        for the others (``_freshen``): a refresh changes every row's age, and
-        DataTable draws only what is on screen. ``tests/bench/run.py --only
-        dashboard`` measures it. A Textual that changes DataTable's internals
-        cannot break this table.
+        ``sort`` on each row's rank; changed cells are given to DataTable now for
+        the rows in or near the view (``band``) and as they come into view for
+        the others (``_freshen``): a refresh may change every row's age, and
+        DataTable draws only what is on screen. Changed cells repaint only their
+        rows (``tui.panes.inplace``, DataTable's internals, with the public
+        ``update_cell`` as its fallback), so a few ages ticking on a quiet
+        dashboard do not repaint the table every second. ``tests/bench/run.py
+        --only dashboard`` measures the diff, ``tests/bench/soak.py --only idle``
+        the quiet dashboard.
         """
         if len(gone) > REMOVE_ONE_BY_ONE:
             self._refill(rows, self._layout)
@@ -302,6 +307,7 @@ class KeyedTable(DataTable[object]):
             del self._cells[key]
             del self._drawn[key]
             self._stale.discard(key)
+        redraw = []
         for position, (key, cells) in enumerate(rows):
             drawn = self._drawn.get(key)
             self._cells[key] = cells
@@ -310,9 +316,10 @@ class KeyedTable(DataTable[object]):
                 self._drawn[key] = cells
             elif drawn is not cells:
                 if position in band:
-                    self._draw(key)
+                    redraw.append(key)
                 else:
                     self._stale.add(key)
+        self._draw(redraw)
         order = [key for key, _ in rows]
         before = set(self._order)
         as_shown = [key for key in self._order if key in self._cells]  # appended rows go last
@@ -321,17 +328,28 @@ class KeyedTable(DataTable[object]):
             self._sort_into(order)
         self._order = order
 
-    def _draw(self, key: str) -> None:
-        """Give DataTable the row's new cells, those that changed."""
-        old, cells = self._drawn[key], self._cells[key]
-        # Cells that did not change are the very same objects (tui.cells.build_table).
-        # Text equality ignores the base style, so a restyle alone is compared too.
-        for i in self._shown:
-            before, after = old[i], cells[i]
-            if before is not after and (before != after or before.style != after.style):
-                self.update_cell(key, self.specs[i].key, after)
-        self._drawn[key] = cells
-        self._stale.discard(key)
+    def _draw(self, keys: list[str]) -> None:
+        """Give DataTable the rows' new cells, those that changed."""
+        changed: dict[str, list[tuple[str, Text]]] = {}
+        for key in keys:
+            old, cells = self._drawn[key], self._cells[key]
+            # Cells that did not change are the very same objects (tui.cells.build_table).
+            # Text equality ignores the base style, so a restyle alone is compared too.
+            changes = [
+                (self.specs[i].key, cells[i])
+                for i in self._shown
+                if old[i] is not cells[i] and (old[i] != cells[i] or old[i].style != cells[i].style)
+            ]
+            if changes:
+                changed[key] = changes
+            self._drawn[key] = cells
+            self._stale.discard(key)
+        # More rows than a page: the whole view is repainted either way, and one
+        # invalidation is cheaper than sweeping the render caches row by row.
+        if changed and (len(changed) > self._page or not redraw_in_place(self, changed)):
+            for key, changes in changed.items():
+                for column, cell in changes:
+                    self.update_cell(key, column, cell)
 
     def _freshen(self) -> None:
         """Draw the stale rows that are in or near the view now."""
@@ -341,8 +359,7 @@ class KeyedTable(DataTable[object]):
         top = int(self._top)
         near = range(max(0, top - page), top + 2 * page + 1)
         rows = self._cells
-        for key in [key for key in self._stale if key in rows and self.get_row_index(key) in near]:
-            self._draw(key)
+        self._draw([key for key in self._stale if key in rows and self.get_row_index(key) in near])
 
     def _sort_into(self, order: list[str]) -> None:
         """Show the rows in ``order`` with one public ``sort``.
