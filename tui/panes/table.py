@@ -32,6 +32,9 @@ from tui.panes.inplace import redraw_in_place
 SHRINK_AFTER = 30
 """Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
 
+NEAR_MARGIN = 3
+"""Rows either side of the view whose new cells are drawn with those in view."""
+
 REMOVE_ONE_BY_ONE = 8
 """Rows gone in one refresh that are removed singly; more, and the table is refilled.
 
@@ -266,8 +269,7 @@ class KeyedTable(DataTable[object]):
         """The rows (by position in ``rows``) near the view once ``rows`` are shown.
 
         The cursor keeps its place on screen (``_place_cursor``), so the view's
-        first row will be the cursor's new position less its screen row; a page
-        either side is kept fresh too, for a scroll that is under way.
+        first row will be the cursor's new position less its screen row.
         """
         top = int(self._top)
         if following:
@@ -277,8 +279,17 @@ class KeyedTable(DataTable[object]):
                 if key == cursor_key:
                     top = index - screen_row
                     break
-        page = self._page
-        return range(max(0, top - page), top + 2 * page + 1)
+        return self._near(top)
+
+    def _near(self, top: int) -> range:
+        """The rows in view when ``top`` is the first, and ``NEAR_MARGIN`` either side.
+
+        Only these get new cells at once: the others are drawn as a scroll or a
+        cursor move brings them into view (``_freshen``). Each drawn row costs a
+        repaint of its line, so a page either side (as before) tripled the cost
+        of a refresh in which every age ticks.
+        """
+        return range(max(0, top - NEAR_MARGIN), top + self._page + NEAR_MARGIN)
 
     def _diff(self, rows: list[Row], gone: list[str], band: range) -> None:
         """Apply ``rows`` touching only what changed, through Textual's public API but for
@@ -344,9 +355,9 @@ class KeyedTable(DataTable[object]):
                 changed[key] = changes
             self._drawn[key] = cells
             self._stale.discard(key)
-        # More rows than a page: the whole view is repainted either way, and one
-        # invalidation is cheaper than sweeping the render caches row by row.
-        if changed and (len(changed) > self._page or not redraw_in_place(self, changed)):
+        # Rows well past a view's worth (not from ``_near``): one invalidation and a
+        # repaint of the view is cheaper than sweeping the render caches for each.
+        if changed and (len(changed) > 2 * self._page or not redraw_in_place(self, changed)):
             for key, changes in changed.items():
                 for column, cell in changes:
                     self.update_cell(key, column, cell)
@@ -355,11 +366,13 @@ class KeyedTable(DataTable[object]):
         """Draw the stale rows that are in or near the view now."""
         if not self._stale:
             return
-        page = self._page
-        top = int(self._top)
-        near = range(max(0, top - page), top + 2 * page + 1)
-        rows = self._cells
-        self._draw([key for key in self._stale if key in rows and self.get_row_index(key) in near])
+        near = self._near(int(self._top))
+        keys = []
+        for index in range(near.start, min(near.stop, self.row_count)):  # not every stale row
+            row_key, _ = self.coordinate_to_cell_key(Coordinate(index, 0))
+            if row_key.value in self._stale and row_key.value in self._cells:
+                keys.append(row_key.value)
+        self._draw(keys)
 
     def _sort_into(self, order: list[str]) -> None:
         """Show the rows in ``order`` with one public ``sort``.
