@@ -20,7 +20,8 @@ import pytest
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import manage, reads, settings
+from queuectl.lifecycle import finish, manage, policy, reads, settings
+from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import new_worker_id
 from queuectl.runtime import executor, procs
 from queuectl.runtime.timers import REPORT_INTERVAL
@@ -29,6 +30,7 @@ from queuectl.runtime.worker import Worker
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.store.models import Worker as WorkerRow
+from queuectl.store.transactions import write_transaction
 from tests.conftest import T0
 from tests.polling import wait_until
 
@@ -230,19 +232,55 @@ def _when_running(job_id: str, action) -> threading.Thread:
     return thread
 
 
-def test_cancel_while_running_kills_the_job(opened):
+def test_cancel_while_running_kills_the_job(opened, caplog):
     clock = FakeClock(tick=0.25)  # the clock advances on each reading, so ticks happen
     job_id = enqueue("echo started; sleep 30")
     worker = make_worker(clock, kill_grace=1.0)
     thread = _when_running(job_id, lambda: manage.cancel(job_id))
     started = time.monotonic()
-    worker.step()
+    with caplog.at_level("INFO", logger="queuectl.worker"):
+        worker.step()
     thread.join(5)
     assert time.monotonic() - started < 10
     assert Job.get_by_id(job_id).state == JobState.CANCELLED
     [run] = reads.runs_of(job_id)
     assert run.outcome == RunOutcome.CANCELLED
     assert run.output == "started\n"
+    # The job shows its killed attempt's output and exit, as any ended job does its last.
+    job = Job.get_by_id(job_id)
+    assert (job.output, job.output_bytes, job.exit_code) == ("started\n", 8, run.exit_code)
+    assert run.exit_code is not None
+    assert job.last_error == "cancelled by user"
+    [line] = [r for r in caplog.records if f"job {job_id} attempt 1 cancelled" in r.getMessage()]
+    assert line.levelname == "INFO"  # what a user asked for, not a warning
+    assert line.getMessage().startswith(
+        f"job {job_id} attempt 1 cancelled (cancelled by user; killed by SIGTERM) after "
+    )
+
+
+def test_a_cancelled_job_gets_the_killed_attempts_output_only_while_it_is_that_attempts(opened):
+    """Only while the job is still cancelled with the killing worker as its worker: not
+    once it was retried (pending again) or is another worker's."""
+    job_id = enqueue("echo new")
+    now = time.time()
+    killed = Result(RunOutcome.CANCELLED, -15, "old\n", "cancelled by user", output_bytes=4)
+    decision = policy.decide(
+        RunOutcome.CANCELLED, exit_code=-15, attempts=1, max_retries=3, settings={}, now=now
+    )
+
+    def end_as(worker_id: str) -> str | None:
+        with write_transaction():
+            finish.end_locked(job_id, None, worker_id, decision, killed, None, now)
+        return Job.get_by_id(job_id).output
+
+    for state, worker_id in ((JobState.PENDING, "w-old"), (JobState.CANCELLED, "w-other")):
+        Job.update(state=state, worker_id=worker_id, output="kept\n").where(
+            Job.id == job_id
+        ).execute()
+        assert end_as("w-old") == "kept\n", state
+    Job.update(worker_id="w-old").where(Job.id == job_id).execute()
+    assert end_as("w-old") == "old\n"
+    assert Job.get_by_id(job_id).state == JobState.CANCELLED
 
 
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):

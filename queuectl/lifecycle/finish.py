@@ -25,7 +25,7 @@ from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Decision, Result
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import Registration
-from queuectl.states import JobState
+from queuectl.states import JobState, RunOutcome
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import ClaimedJob, Job, Run, database
@@ -355,6 +355,11 @@ def end_locked(
         ),
     )
     if cursor.rowcount != 1:
+        if result.outcome is RunOutcome.CANCELLED:
+            execute_raw(
+                sql.statement(sql.JOB_CANCELLED_OUTPUT, param),
+                (result.exit_code, result.output, result.output_bytes, job_id, worker_id),
+            )
         return None
     deps.after_end_locked(job_id, decision.state, now)
     return decision.state

@@ -43,11 +43,21 @@ class WorkLog:
 
     def job_ended(self, claim: Claim, result: Result, state: JobState | None) -> None:
         job = claim.job
-        if state is None:
+        if state is None and result.outcome is RunOutcome.CANCELLED:
+            # Killed because a user cancelled (or deleted) it: what was asked, not a warning.
+            log.info(
+                "job %s attempt %d cancelled (%s) after %s: %s",
+                job.id,
+                job.attempts,
+                one_line(result.error or "cancelled by user"),
+                human_duration(result.duration),
+                one_line(job.command, 80),
+            )
+        elif state is None:
             log.warning(
                 "job %s: %s; the run was recorded, the job left as it is",
                 job.id,
-                "no longer ours (cancelled, deleted, recovered, or its claim was lost in a"
+                "no longer ours (recovered by another worker, or its claim was lost in a"
                 " database crash)",
             )
         elif result.outcome is RunOutcome.SUCCEEDED and result.duration < QUIET_UNDER:

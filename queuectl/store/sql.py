@@ -348,6 +348,15 @@ WHERE id = {job} AND state = 'processing' AND COALESCE(worker_id, '') = COALESCE
 claim: one changed row proves the job was still this worker's. (Recovery may close
 a job left ``processing`` with no worker at all: hence the null-safe comparison.)"""
 
+JOB_CANCELLED_OUTPUT = """
+UPDATE queuectl_job
+SET exit_code = {exit_code}, output = {output}, output_bytes = {output_bytes}
+WHERE id = {job} AND state = 'cancelled' AND worker_id = {worker}
+"""
+"""A job cancelled while it ran gets the killed attempt's output, as any ended job gets its
+attempt's: the cancel moved the job on, and only the worker has what the process printed.
+The cancel keeps the job's worker, so a job retried and claimed since is left alone."""
+
 UNBLOCK = """
 UPDATE queuectl_job
 SET state = 'pending', updated_at = {now}
