@@ -252,6 +252,8 @@ def test_while_the_database_is_away_a_slot_worker_still_times_out_its_jobs(
     took = float(re.match(r"timed out after ([0-9.]+)s", runs[slow].error).group(1))
     assert took < 0.9, runs[slow].error  # not when the database came back
     assert runs[short].outcome == RunOutcome.SUCCEEDED
+    # Their runs end when the jobs did, not when the database came back.
+    assert runs[slow].duration < 0.9 and runs[short].duration < 0.9, runs
     lines = [record.getMessage() for record in caplog.records]
     assert sum("database unavailable" in line for line in lines) == 1, lines
     assert sum("database back after" in line for line in lines) == 1, lines

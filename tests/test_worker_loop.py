@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from queuectl.errors import StoreUnavailable
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
@@ -281,6 +282,31 @@ def test_a_cancelled_job_gets_the_killed_attempts_output_only_while_it_is_that_a
     Job.update(worker_id="w-old").where(Job.id == job_id).execute()
     assert end_as("w-old") == "old\n"
     assert Job.get_by_id(job_id).state == JobState.CANCELLED
+
+
+def test_a_record_retried_through_an_outage_keeps_the_attempts_own_end(opened, monkeypatch):
+    """The run's finished_at and duration are the attempt's, not the record's: a finish
+    recorded a minute late, after an outage, does not make the job a minute long."""
+    clock = FakeClock()
+    job_id = enqueue("echo done")
+    worker = make_worker(clock)
+    record, failures = finish.complete_attempt, []
+
+    def away_for_a_minute(*args, **kwargs):
+        if clock.now < T0 + 60:
+            failures.append(clock.now)
+            raise StoreUnavailable("database unavailable: the server is restarting")
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(finish, "complete_attempt", away_for_a_minute)
+    assert worker.step()
+    assert failures and clock.now >= T0 + 60  # the worker slept through the outage
+    [run] = reads.runs_of(job_id)
+    assert run.finished_at == failures[0] and run.duration == failures[0] - run.started_at
+    assert run.duration < 1.0
+    job = Job.get_by_id(job_id)
+    assert (job.state, job.finished_at) == (JobState.COMPLETED, run.finished_at)
+    assert job.updated_at >= T0 + 60  # when it was recorded
 
 
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):

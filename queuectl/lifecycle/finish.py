@@ -310,6 +310,11 @@ def _hook(
     )
 
 
+def ended_time(result: Result, now: float) -> float:
+    """When the attempt ended: its own stamp, never later than the record (``now``)."""
+    return now if result.ended_at is None else min(now, result.ended_at)
+
+
 def end_locked(
     job_id: str,
     run_id: int | None,
@@ -322,17 +327,18 @@ def end_locked(
     """Close the attempt's Run and move the job as ``decision`` says, if it is still
     ``worker_id``'s; inside the caller's write transaction. Returns the new state or None."""
     param = database.obj.param
+    ended_at = ended_time(result, now)
     if run_id is not None:
         execute_raw(
             sql.statement(sql.RUN_FINISH, param),
             (
-                now,
+                ended_at,
                 result.exit_code,
                 result.outcome.value,
                 result.error,
                 result.output,
                 result.output_bytes,
-                now,
+                ended_at,
                 pgid,
                 run_id,
             ),
@@ -342,7 +348,7 @@ def end_locked(
         (
             decision.state.value,
             now,
-            now if decision.finished else None,
+            ended_at if decision.finished else None,
             decision.run_at,
             decision.given_back,
             worker_id if decision.keeps_worker else None,
@@ -393,8 +399,10 @@ def _pg_end_and_claim(
 def _pg_params(item: Ended, decision: Decision, row: Registration, now: float) -> dict[str, Any]:
     """The parameters of ``sql.pg_end_and_claim_sql`` for one ended attempt."""
     result = item.result
+    ended_at = ended_time(result, now)
     return {
         "now": now,
+        "ended_at": ended_at,
         "exit_code": result.exit_code,
         "outcome": result.outcome.value,
         "error": result.error,
@@ -403,7 +411,7 @@ def _pg_params(item: Ended, decision: Decision, row: Registration, now: float) -
         "pgid": item.pgid,
         "run": item.claim.run_id,
         "state": decision.state.value,
-        "finished_at": now if decision.finished else None,
+        "finished_at": ended_at if decision.finished else None,
         "run_at": decision.run_at,
         "given_back": decision.given_back,
         "holder": row.id if decision.keeps_worker else None,

@@ -29,6 +29,9 @@ class Result:
     """Bytes the command printed in all; ``output`` is the tail of them."""
     final: bool = False
     """A failure no retry can mend (the working directory is gone): straight to the DLQ."""
+    ended_at: float | None = None
+    """When the attempt ended, on the worker's clock; ``None``: when it is recorded. The
+    run's ``finished_at`` and ``duration`` come from it, however late the record."""
 
 
 @dataclass(frozen=True, slots=True)

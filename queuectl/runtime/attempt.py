@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from queuectl.errors import StoreUnavailable, first_line
 from queuectl.jobspec import env_from_json
@@ -97,7 +98,7 @@ class AttemptRunner:
             result, pgid = started, None
         else:
             result, pgid = self._supervise(claim, started), started.pgid
-        self._record(claim, result, pgid)
+        self._record(claim, replace(result, ended_at=self.clock()), pgid)
 
     def _start_watchdog(self) -> None:
         assert self.watchdog is not None

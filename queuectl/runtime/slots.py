@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import select
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from queuectl.errors import StoreUnavailable
 from queuectl.lifecycle import finish
@@ -247,7 +247,8 @@ class SlotRunner:
             if slot.result is None:
                 assert slot.execution is not None
                 if slot.execution.pump(0):
-                    slot.result = slot.execution.result
+                    assert slot.execution.result is not None
+                    slot.result = replace(slot.execution.result, ended_at=now)
             if slot.result is not None:
                 ended.append(slot)
             elif now >= slot.next_check:

@@ -329,12 +329,14 @@ RETURNING id
 
 RUN_FINISH = """
 UPDATE queuectl_run
-SET finished_at = {now}, exit_code = {exit_code}, outcome = {outcome}, error = {error},
-    output = {output}, output_bytes = {output_bytes}, duration = {now} - started_at,
+SET finished_at = {ended_at}, exit_code = {exit_code}, outcome = {outcome}, error = {error},
+    output = {output}, output_bytes = {output_bytes}, duration = {ended_at} - started_at,
     pgid = COALESCE({pgid}, pgid)
 WHERE id = {run} AND outcome IS NULL
 """
-"""How an attempt ended; an attempt already closed (by recovery) is left alone."""
+"""How an attempt ended; an attempt already closed (by recovery) is left alone. ``ended_at``
+is when it ended, not when this is recorded: a record retried through an outage would
+otherwise give the attempt the outage's length."""
 
 JOB_END = """
 UPDATE queuectl_job
