@@ -227,6 +227,17 @@ def queuectl_e2e(
     return end - start, cpu
 
 
+def settled() -> None:
+    """Write out what the last measurement left dirty before the next one starts.
+
+    Each drain leaves megabytes of database pages for the kernel to write back, and
+    that writeback ran into whatever came next: with one build measured twice in a
+    row, the second drain of 4 workers took 0.66× xargs where the first took 0.72×
+    (``builds.py``). Called outside every timed region.
+    """
+    os.sync()
+
+
 # --- command timings ------------------------------------------------------------------
 
 
@@ -278,11 +289,13 @@ def throughput(t: Table, s: Settings) -> None:
             samples: dict[str, list[float]] = {}
             cpu: dict[str, list[Cpu]] = {}
             for _ in range(repeats):
+                settled()
                 seconds, xargs_cpu = peers.xargs_limit(s.jobs, workers, command)
                 samples.setdefault("xargs", []).append(seconds)
                 cpu.setdefault("xargs", []).append(Cpu(0.0, xargs_cpu / s.jobs))
                 for name, make in backends(s):
                     with make() as location:
+                        settled()
                         seconds, used = queuectl_e2e(location, s.jobs, workers, command)
                     samples.setdefault(name, []).append(seconds)
                     cpu.setdefault(name, []).append(used)
@@ -293,6 +306,7 @@ def throughput(t: Table, s: Settings) -> None:
                         layouts["2x2"] = (2, 2)
                     for layout, (count, slots) in layouts.items():
                         with make() as location:
+                            settled()
                             seconds, used = queuectl_e2e(
                                 location, s.jobs, count, command, slots=slots
                             )
@@ -305,6 +319,7 @@ def throughput(t: Table, s: Settings) -> None:
                     if name in skipped:
                         continue
                     try:
+                        settled()
                         seconds = peer(s.jobs, workers, command)
                     except peers.Skip as exc:
                         skipped.add(name)
