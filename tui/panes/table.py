@@ -330,17 +330,20 @@ class KeyedTable(DataTable[object]):
                     redraw.append(key)
                 else:
                     self._stale.add(key)
-        self._draw(redraw)
         order = [key for key, _ in rows]
         before = set(self._order)
         as_shown = [key for key in self._order if key in self._cells]  # appended rows go last
-        as_shown += [key for key in order if key not in before]
+        added = [key for key in order if key not in before]
+        as_shown += added
         if order != as_shown:
             self._sort_into(order)
         self._order = order
+        # Rows removed, added or reordered: DataTable repaints the whole view anyway.
+        self._draw(redraw, view_repainted=bool(gone or added or order != as_shown))
 
-    def _draw(self, keys: list[str]) -> None:
-        """Give DataTable the rows' new cells, those that changed."""
+    def _draw(self, keys: list[str], *, view_repainted: bool = False) -> None:
+        """Give DataTable the rows' new cells, those that changed; ``view_repainted``: this
+        refresh repaints the whole view already, so repainting rows alone saves nothing."""
         changed: dict[str, list[tuple[str, Text]]] = {}
         for key in keys:
             old, cells = self._drawn[key], self._cells[key]
@@ -357,7 +360,9 @@ class KeyedTable(DataTable[object]):
             self._stale.discard(key)
         # Rows well past a view's worth (not from ``_near``): one invalidation and a
         # repaint of the view is cheaper than sweeping the render caches for each.
-        if changed and (len(changed) > 2 * self._page or not redraw_in_place(self, changed)):
+        if changed and (
+            view_repainted or len(changed) > 2 * self._page or not redraw_in_place(self, changed)
+        ):
             for key, changes in changed.items():
                 for column, cell in changes:
                     self.update_cell(key, column, cell)
