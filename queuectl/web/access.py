@@ -3,8 +3,9 @@
 The dashboard can enqueue shell commands, so anyone who reaches a served port
 without a check can run commands as the user who started it. The rules:
 
-- every request carries the server's token (in the URL, or in the cookie the
-  tokened page sets), compared in constant time;
+- every request carries the server's token in its URL (never in a cookie,
+  which a browser would also send to every other port of the host), compared
+  in constant time;
 - the server listens on loopback unless ``--allow-remote`` says otherwise
   (``ssh -L`` is the way to reach it from elsewhere);
 - on loopback, the ``Host`` header must name loopback, so a DNS-rebound name
@@ -16,7 +17,6 @@ Standard library only, so each rule is tested without a server.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import os
@@ -44,16 +44,6 @@ def token_matches(given: str | None, expected: str) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
-
-
-def cookie_name(token: str) -> str:
-    """The cookie that carries this server's token.
-
-    Browsers share cookies across the ports of a host, so servers forwarded to
-    ``localhost:8000`` and ``localhost:8001`` would overwrite each other's
-    cookie under one fixed name; a name derived from the token never collides.
-    """
-    return "queuectl_" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def read_token_file(path: str) -> str:

@@ -1,11 +1,17 @@
 """The ``queuectl web`` server: the token check, our page, the terminal's files, a session per tab.
 
 Routes: ``/`` our page, ``/static/…`` textual-serve's bundled terminal
-(script, styles, font), ``/ws`` the websocket that drives one dashboard
-process, ``/download/KEY`` files the dashboard hands the browser (a
-screenshot). A middleware checks every request, whatever its route, before
-anything else runs: a loopback ``Host`` (unless ``--allow-remote``) and the
-token, from the URL or from the cookie the tokened page set.
+(script, styles, font), ``/ws/TOKEN`` (or ``/ws?token=``) the websocket that
+drives one dashboard process, ``/download/KEY`` files the dashboard hands the
+browser (a screenshot). A middleware checks every request, whatever its route,
+before anything else runs: a loopback ``Host`` (unless ``--allow-remote``) and
+the token, in the URL's query or path. A download's own key, random and known
+only to the tab the dashboard handed it to, stands for the token there (the
+terminal's script builds that link and adds nothing to it).
+
+No cookie carries the token: browsers send a host's cookies to each of its
+ports, so any local user's server on another port of 127.0.0.1 would receive
+it from a page the user visits there, and could then run commands as them.
 """
 
 from __future__ import annotations
@@ -112,7 +118,6 @@ class WebServer:
         self.settings = settings
         self.sessions = Sessions(settings.max_sessions, settings.idle_timeout)
         self.downloads = DownloadManager()
-        self.cookie = access.cookie_name(settings.token)
         self.child_env = child_environment(settings)
         self.closing = False
         """The server is stopping: no new session starts."""
@@ -127,7 +132,8 @@ class WebServer:
         app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/download/{key}", self._download)
+        app.router.add_get("/ws/{token}", self._websocket)
+        app.router.add_get("/download/{key}", self._download, name="download")
         app.router.add_static("/static", STATIC_ROOT, show_index=False, follow_symlinks=False)
         app.on_response_prepare.append(_security_headers)
         return app
@@ -143,9 +149,11 @@ class WebServer:
         settings = self.settings
         if not access.host_header_allowed(host, listen_host=settings.host, remote=settings.remote):
             raise web.HTTPForbidden(text="403 Forbidden: this server answers only to localhost\n")
-        given = (request.query.get("token"), request.cookies.get(self.cookie))
+        given = (request.query.get("token"), request.match_info.get("token"))
         if any(access.token_matches(value, settings.token) for value in given):
             return await handler(request)
+        if request.match_info.route.name == "download":
+            return await handler(request)  # its key is its credential: ``_download``
         if request.path == "/" and "open" in request.query:
             return self._redeem_open_code(request.query["open"])
         raise web.HTTPForbidden(text=FORBIDDEN)
@@ -184,7 +192,7 @@ class WebServer:
         page = dashboard_page(
             location=settings.location,
             read_only=settings.read_only,
-            websocket_url=f"{scheme}://{request.host}/ws",
+            websocket_url=f"{scheme}://{request.host}/ws/{settings.token}",
             static_url="/static",
             token=settings.token,
             font_size=_int_in(request.query.get("fontsize"), 16, 8, 40),
@@ -194,8 +202,6 @@ class WebServer:
         response = web.Response(text=page, content_type="text/html")
         response.headers[hdrs.CONTENT_SECURITY_POLICY] = PAGE_POLICY.format(nonce=nonce)
         response.headers[hdrs.CACHE_CONTROL] = "no-store"
-        # The websocket URL and the script's download links carry no token: this does.
-        response.set_cookie(self.cookie, settings.token, httponly=True, samesite="Strict", path="/")
         return response
 
     def _end_causes(self) -> str:
@@ -263,7 +269,9 @@ class WebServer:
         try:
             meta = await self.downloads.get_download_metadata(key)
         except KeyError:
-            raise web.HTTPNotFound(text="404 Not Found: no such download\n") from None
+            # Unknown, spent or never issued: the same answer as a missing token, so
+            # probing for keys learns nothing.
+            raise web.HTTPForbidden(text=FORBIDDEN) from None
         response = web.StreamResponse()
         content_type = meta.mime_type + (f"; charset={meta.encoding}" if meta.encoding else "")
         disposition = "inline" if meta.open_method == "browser" else "attachment"

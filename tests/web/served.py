@@ -163,13 +163,19 @@ class Sockets:
         self.client = self.loop.run_until_complete(_client())
         self.open: list[aiohttp.ClientWebSocketResponse] = []
 
-    def connect(self, *, token: str | None = None, origin: str | None = None) -> Any:
+    def connect(
+        self, *, token: str | None = None, origin: str | None = None, in_path: bool = False
+    ) -> Any:
         """Open one; returns the websocket, or the HTTP status it was refused with.
 
-        ``token``: the server's by default; ``""`` sends none.
+        ``token``: the server's by default; ``""`` sends none. ``in_path``: as the page
+        sends it, ``/ws/TOKEN?width=…``, instead of in the query.
         """
         token = self.served.token if token is None else token
-        query = "?width=100&height=30" + (f"&token={token}" if token else "")
+        if in_path:
+            query = f"/{token}?width=100&height=30"
+        else:
+            query = "?width=100&height=30" + (f"&token={token}" if token else "")
         headers = {"Origin": origin or self.served.origin}
 
         async def connect() -> Any:

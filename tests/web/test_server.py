@@ -33,7 +33,8 @@ def test_without_the_token_every_route_is_403_and_no_app_starts(served, path):
         status, _, body = get(served, path + query)
         assert status == 403, (path, query, body)
         assert "holds the token" in body and token not in body
-    assert get(served, path, Cookie=f"queuectl_0123456789ab={token}")[0] == 403  # not its name
+    for name in ["queuectl", "token", "queuectl_0123456789ab"]:
+        assert get(served, path, Cookie=f"{name}={token}")[0] == 403  # a cookie is never read
     assert served.sessions() == []
 
 
@@ -54,22 +55,93 @@ def test_the_tokened_url_serves_our_page_with_nothing_from_elsewhere(served):
     assert title == "served-queue.db · queuectl"
     # Every URL in the page is this server's: relative, or the websocket on its own host.
     absolute = re.findall(r"\b[a-z]+://[^\s\"'<>]+", page)
-    assert absolute == [f"ws://{served.origin.removeprefix('http://')}/ws"], absolute
+    assert absolute == [f"ws://{served.origin.removeprefix('http://')}/ws/{served.token}"], absolute
     assert "@font-face" in page and "googleapis" not in page
     policy = headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert headers["Referrer-Policy"] == "no-referrer"
-    cookie = headers["Set-Cookie"]
-    assert served.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # A browser would send a cookie to every port of this host, where any local user
+    # may listen: the page's own links and its websocket carry the token instead.
+    assert "Set-Cookie" not in headers
+    links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert links and all(link.endswith(f"?token={served.token}") for link in links), links
+    assert f'location.host + "/ws/{served.token}"' in page
 
 
 @pytest.mark.parametrize("path", PATHS[1:3])
-def test_assets_need_the_token_too_and_take_it_from_the_cookie(served, path):
+def test_assets_need_the_token_too(served, path):
     assert get(served, path)[0] == 403
-    assert get(served, f"{path}?token={served.token}")[0] == 200
-    _, headers, _ = get(served, "/?token=" + served.token)
-    cookie = headers["Set-Cookie"].split(";")[0]
-    assert get(served, path, Cookie=cookie)[0] == 200
+    status, headers, _ = get(served, f"{path}?token={served.token}")
+    assert status == 200 and "Set-Cookie" not in headers
+
+
+def test_the_websocket_takes_the_token_in_its_path_as_the_page_sends_it(served):
+    sockets = Sockets(served)
+    try:
+        for wrong in ["", "wrong", served.token[:-1], served.token + "x"]:
+            assert sockets.connect(token=wrong, in_path=True) == 403
+        assert served.sessions() == []
+        socket = sockets.connect(in_path=True)
+        assert not isinstance(socket, int), socket
+        served.wait_sessions(1)
+    finally:
+        sockets.close_all()
+    served.wait_sessions(0)
+
+
+def test_a_download_is_reached_by_its_own_key_and_nothing_else(seeded):
+    """The terminal's script opens ``/download/KEY`` with nothing added: the key, random
+    and told only to the tab it was made for, is the credential; any other key is 403."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from queuectl.web import access
+    from queuectl.web import server as web_server
+
+    token = access.new_token()
+    server = web_server.WebServer(web_server.WebSettings(location=seeded, token=token))
+
+    class Tab:
+        id = "tab-1"
+
+        sent = False
+
+        async def send_meta(self, _meta: object) -> bool:
+            """Each chunk request: the whole file, then the empty chunk that ends it."""
+            if not self.sent:
+                self.sent = True
+                await server.downloads.chunk_received(key, b"<svg>the screenshot</svg>")
+                await server.downloads.chunk_received(key, b"")
+            return True
+
+    key = "0f" * 16
+
+    async def scenario() -> None:
+        async with TestClient(TestServer(server.application())) as client:
+            for path in [f"/download/{key}", "/download/" + "0e" * 16]:
+                response = await client.get(path)
+                assert response.status == 403, path
+                assert "holds the token" in await response.text()
+            await server.downloads.create_download(
+                app_service=Tab(),
+                delivery_key=key,
+                file_name="dashboard.svg",
+                open_method="browser",
+                mime_type="image/svg+xml",
+                encoding="utf-8",
+                name=None,
+            )
+            assert (await client.get("/download/" + "0e" * 16)).status == 403
+            response = await client.get(f"/download/{key}")
+            assert response.status == 200
+            assert await response.read() == b"<svg>the screenshot</svg>"
+            assert "Set-Cookie" not in response.headers
+            assert "sandbox" in response.headers["Content-Security-Policy"]
+            assert (await client.get(f"/download/{key}")).status == 403  # spent
+            # The Host rule still comes first.
+            foreign = await client.get(f"/download/{key}", headers={"Host": "evil.example"})
+            assert foreign.status == 403
+
+    asyncio.run(scenario())
 
 
 def test_a_foreign_host_or_origin_is_refused_even_with_the_token(served):
