@@ -4,6 +4,12 @@ A job's output may hold escape sequences that recolour the screen, move the
 cursor, set the window title or write the clipboard (OSC 52). Everything
 queuectl shows of it goes through here first: control characters become
 visible symbols, so the text is shown as it is and never acted on.
+
+Unicode's invisible format characters are made visible too: bidirectional
+overrides and isolates reorder what a terminal shows ("Trojan Source",
+CVE-2021-42574), so ``rm -rf ~ #\u202e`` could read as something harmless, and
+zero-width spaces, byte order marks and line separators hide or break text.
+The joiners (U+200C, U+200D) stay: emoji and several scripts need them.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import re
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0_PICTURES[0x7F] = "\u2421"
-_C1 = re.compile("[\x80-\x9f]")
+_INVISIBLE = "\u061c\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff"
+"""Bidirectional marks, embeddings, overrides and isolates, zero-width space and word
+joiner, line and paragraph separators, the byte order mark."""
+_C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]")
+"""Shown as their escape (``\\x85``, ``\\u202e``): they have no picture of their own."""
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}
 _ONE_LINE = {**_C0_PICTURES, ord("\n"): "\u23ce", ord("\t"): " "}  # ⏎
 
@@ -35,7 +45,25 @@ def inert(text: str | None, *, single_line: bool = False) -> str:
     if not single_line:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_ONE_LINE if single_line else _BLOCK)
-    return _C1.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return _C1.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_IN_PLACE = {**_C0_PICTURES, ord("\t"): "\t", ord("\n"): "\u23ce"}
+
+
+def inert_in_place(text: str) -> str:
+    """``text`` with each control or invisible character replaced by one visible
+    character of one cell (a control picture, ``⏎``, or ``\ufffd``), so every index
+    still points at the same character: for an editable field, whose cursor is an
+    index into the real value. Tabs stay (the field expands them itself)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _C1.sub("\ufffd", text.translate(_IN_PLACE))
 
 
 SGR = re.compile(r"\x1b\[([0-9;:]{0,64})m")
@@ -63,13 +91,48 @@ def keep_sgr(text: str | None, *, reset: bool = True) -> str:
     styled = False
     for match in SGR.finditer(text):
         pieces.append(inert(text[start : match.start()]))
-        pieces.append(match.group())
+        pieces.append(_visible_sgr(match.group(1)))
         styled = True
         start = match.end()
     pieces.append(inert(text[start:]))
     if styled and reset:
         pieces.append(RESET)
     return "".join(pieces)
+
+
+_EXTENDED_COLOUR = {"38", "48", "58"}
+"""Foreground, background, underline colour: ``5;N`` or ``2;R;G;B`` follow (with ``;``)."""
+
+
+_DROPPED_SGR = {"5", "05", "6", "06", "8", "08"}
+"""Blink (slow, fast) and conceal: conceal hides the text after it (a job could print
+what the user never sees), blink is a nuisance on a screen kept open all day."""
+
+
+def _visible_sgr(parameters: str) -> str:
+    """An SGR sequence without blink or conceal (``_DROPPED_SGR``).
+
+    Its other parameters stay as they were; the ``8`` of a colour (``38;5;8``, grey)
+    is a colour's, not a conceal.
+    """
+    if not any(digit in parameters for digit in "568"):
+        return f"\x1b[{parameters}m"
+    kept: list[str] = []
+    words = parameters.split(";")
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in _EXTENDED_COLOUR and index + 1 < len(words):
+            length = {"5": 3, "2": 5}.get(words[index + 1], 1)
+            kept.extend(words[index : index + length])
+            index += length
+            continue
+        if word.split(":")[0] not in _DROPPED_SGR:
+            kept.append(word)
+        index += 1
+    if not kept:
+        return ""  # nothing but those: dropped whole (an empty SGR would reset)
+    return f"\x1b[{';'.join(kept)}m"
 
 
 def one_line(text: str | None, width: int | None = None) -> str:

@@ -197,6 +197,18 @@ def test_untrusted_text_is_printed_inert(run):
     assert json.loads(raw)["command"] == command  # escaped, not altered
 
 
+def test_a_setting_is_printed_inert_and_given_exactly_in_json(run):
+    """A hook command is text that whoever can write the database may have set."""
+    hook = "echo \x1b]52;c;Q0ZH\x07 \u202egnp.exe"
+    for out in (
+        run("config", "set", "on_failure", hook).stdout,
+        run("config", "get", "on_failure").stdout,
+    ):
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "␛]52;c;Q0ZH␇ \\u202egnp.exe" in out
+    assert json.loads(run("config", "get", "on_failure", "--json").stdout) == hook
+
+
 def test_database_is_created_private(run_sqlite, db_path):
     import os
     import stat

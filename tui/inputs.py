@@ -10,12 +10,24 @@ an empty field (Textualize/textual#6605, open). Running the field's own
 bindings inline keeps the order. ``tui.keyorder.KeyOrderApp`` runs other
 bindings at once at the app, but leaves a focused ``OrderedInput``'s own keys to
 it, so typing and editing reach the field in one queue, in the order typed.
+
+A field prefilled with untrusted text (a job's command in the edit form, a hook
+command in the Config pane) shows it inert: ``Input`` draws its value as it is,
+and Rich passes ESC through, so a command holding an OSC 52 sequence wrote the
+user's clipboard when the form opened. Each control character is drawn as one
+visible character (``textsafe.inert_in_place``), so the cursor, an index into
+the real value, stays where it is drawn; the value itself is left alone.
 """
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual import events
+from textual.expand_tabs import expand_tabs_inline
 from textual.widgets import Input
+
+from queuectl.textsafe import inert_in_place
 
 
 class OrderedInput(Input):
@@ -29,3 +41,15 @@ class OrderedInput(Input):
             await self.run_action(binding.binding.action)
             return
         await super()._on_key(event)
+
+    @property
+    def _value(self) -> Text:
+        """The value as drawn: ``Input``'s, with control characters made visible."""
+        if self.password:
+            return super()._value
+        text = Text(inert_in_place(self.value), no_wrap=True, overflow="ignore", end="")
+        return self.highlighter(text) if self.highlighter is not None else text
+
+    def _position_to_cell(self, position: int) -> int:
+        """Where index ``position`` of the value is drawn, given what ``_value`` draws."""
+        return cell_len(expand_tabs_inline(inert_in_place(self.value[:position]), 4))

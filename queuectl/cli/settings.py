@@ -12,6 +12,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
+from queuectl.textsafe import one_line
 
 
 def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> None:
@@ -28,13 +29,14 @@ def _print_settings(app: AppContext, keys: list[str] | None, as_json: bool) -> N
             emit_json({key: values[key] for key in keys})
         return
     if len(keys) == 1:
-        click.echo(values[keys[0]])
+        # Inert, as every value the text output shows (a hook command may hold escapes,
+        # and a database may be someone else's); ``--json`` gives it exactly.
+        click.echo(one_line(str(values[keys[0]])))
         return
     from rich.table import Table
     from rich.text import Text
 
     from queuectl.cli.render import console
-    from queuectl.textsafe import one_line
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("KEY", "VALUE", "DEFAULT", "RANGE", "DESCRIPTION"):
@@ -110,7 +112,7 @@ def config_set(app: AppContext, key: str, value: str, as_json: bool) -> None:
     if as_json:
         emit_json(_setting(normal, stored))
     else:
-        click.echo(f"{normal} = {stored}")
+        click.echo(f"{normal} = {one_line(str(stored))}")
 
 
 @config.command(name="reset")
@@ -130,4 +132,4 @@ def config_reset(app: AppContext, key: str | None, as_json: bool) -> None:
         emit_json([_setting(name, config.SPECS[name].default) for name in names])
         return
     for name in names:
-        click.echo(f"{name} = {config.SPECS[name].default}")
+        click.echo(f"{name} = {one_line(str(config.SPECS[name].default))}")

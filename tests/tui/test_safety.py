@@ -92,3 +92,59 @@ async def test_output_colours_are_styles_and_other_escapes_stay_visible(app_for)
         assert (span.start, span.end) == (0, 5)
         assert span.style.bold and span.style.color.name == "color(1)"  # ANSI red
         assert second.plain == "green" and second.spans[0].style.color.name == "color(2)"
+
+
+HOOK = "echo \x1b]52;c;Q0ZH\x07\x1b]2;title\x07 \x1b[31mred\rover\u202e"
+
+
+def _assert_drawn_inert(text: str) -> None:
+    _assert_inert(text)
+    assert "\r" not in text and "\u202e" not in text
+
+
+async def test_a_hostile_setting_is_inert_in_the_config_table_and_its_edit_box(app_for) -> None:
+    """A hook command holding an OSC 52 write set the user's clipboard when the Config
+    pane drew it, and again in the edit box; it is now drawn inert and stored unchanged."""
+    from queuectl.lifecycle import settings
+    from tui.panes.config import ConfigPane
+
+    settings.set_value("on_failure", HOOK)
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        await wait_for(pilot, lambda: "on_failure" in _rendered(pane.table, 20), "config drawn")
+        _assert_drawn_inert(_rendered(pane.table, 20))
+        pane.table.select_key("on_failure")
+        await pilot.press("enter")
+        box = pane.query_one("#config-edit")
+        await wait_for(pilot, lambda: box.has_focus, "edit box")
+        assert box.value == HOOK  # the value itself is untouched: only its drawing
+        drawn = _rendered(box, 1)
+        _assert_drawn_inert(drawn)
+        assert "␛]52;c;Q0ZH␇" in drawn
+        # The cursor is an index into the value, drawn where that index is drawn: one
+        # cell per character here (Rich gives a raw ESC none, which put it astray).
+        for position in (0, 6, 20, len(HOOK) - 1):
+            box.cursor_position = position
+            assert box._position_to_cell(position) == position
+        await pilot.press("enter")  # accepted as it was: staged exactly, not as drawn
+        assert pane.staged == {"on_failure": HOOK}
+        _assert_drawn_inert(_rendered(pane.table, 20))  # the staged row too
+
+
+async def test_a_hostile_command_is_inert_in_the_edit_form(app_for) -> None:
+    from tui.screens.new_job import NewJobScreen
+
+    seed_job("evil", HOOK, state="pending")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form")
+        box = app.screen.query_one("#f-command")
+        await wait_for(pilot, lambda: box.value == HOOK, "prefilled")
+        await pilot.press("home")
+        _assert_drawn_inert(_rendered(box, 1))
+        await pilot.press("escape")

@@ -27,8 +27,15 @@ from tui.messages import SaveSettings
 from tui.panes.base import TablePane
 
 
-def _show(value: float | int) -> str:
+def _text(value: float | int | str) -> str:
+    """A value as typed: what the edit box holds and compares with."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _show(value: float | int | str) -> str:
+    """A value as the table shows it: inert (a hook command is text anyone with write
+    access to the database may have set)."""
+    return one_line(_text(value))
 
 
 class ConfigPane(TablePane):
@@ -83,7 +90,7 @@ class ConfigPane(TablePane):
         key = self._editing
         if key is not None and key not in self.staged:
             typed = self.query_one("#config-edit", Input).value.strip()
-            count += typed != _show(self.settings.get(key, SPECS[key].default))
+            count += typed != _text(self.settings.get(key, SPECS[key].default))
         return count
 
     def describe_unsaved(self) -> str:
@@ -151,7 +158,7 @@ class ConfigPane(TablePane):
         self._editing = spec.key
         box = self.query_one("#config-edit", Input)
         staged = self.staged.get(spec.key)
-        box.value = staged if staged is not None else _show(self.settings[spec.key])
+        box.value = staged if staged is not None else _text(self.settings[spec.key])
         box.placeholder = spec.range_text
         self.query_one("#config-edit-label", Label).update(
             Text(f"{spec.key} ({spec.range_text}) = ", style="bold")

@@ -1,0 +1,61 @@
+"""``textsafe``: what reaches a terminal of untrusted text, case by case."""
+
+from __future__ import annotations
+
+import pytest
+
+from queuectl.textsafe import inert, inert_in_place, keep_sgr, one_line
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c", "\u200b", "\ufeff", "\u2028"],
+)
+def test_invisible_and_reordering_characters_are_shown_as_escapes(hidden):
+    """Trojan Source: an override makes a terminal show the rest of the line reversed."""
+    text = f"rm -rf ~ #{hidden}gnp.exe"
+    shown = inert(text)
+    assert hidden not in shown
+    assert shown == f"rm -rf ~ #\\u{ord(hidden):04x}gnp.exe"
+    assert hidden not in one_line(text) and hidden not in keep_sgr(text)
+
+
+def test_joiners_and_right_to_left_letters_stay():
+    """Emoji sequences and several scripts need the joiners; Hebrew is text, not a control."""
+    for text in ("👩\u200d💻 done", "ok \u05e9\u05dc\u05d5\u05dd", "कि\u200cसी"):
+        assert inert(text) == text
+
+
+def test_c1_controls_keep_their_byte_form():
+    assert inert("a\x9b2Jb\x85") == "a\\x9b2Jb\\x85"
+
+
+def test_in_place_keeps_every_index_on_its_character():
+    text = "a\x1b]52;c;Q0ZH\x07b\u202ec\nd\te\x85\x7f"
+    shown = inert_in_place(text)
+    assert len(shown) == len(text)
+    assert shown == "a␛]52;c;Q0ZH␇b\ufffdc⏎d\te\ufffd␡"
+    assert inert_in_place("plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    ("sequence", "kept"),
+    [
+        ("\x1b[8m", ""),
+        ("\x1b[08m", ""),
+        ("\x1b[1;8;31m", "\x1b[1;31m"),
+        ("\x1b[38;5;8m", "\x1b[38;5;8m"),  # colour 8 (grey), not a conceal
+        ("\x1b[48;2;8;8;8;8m", "\x1b[48;2;8;8;8m"),  # an RGB of eights, then a conceal
+        ("\x1b[38:5:8m", "\x1b[38:5:8m"),
+        ("\x1b[28m", "\x1b[28m"),  # reveal stays
+        ("\x1b[m", "\x1b[m"),
+        ("\x1b[5;32m", "\x1b[32m"),
+        ("\x1b[6m", ""),
+        ("\x1b[38;5;5;5m", "\x1b[38;5;5m"),  # colour 5, then a blink
+        ("\x1b[25m", "\x1b[25m"),  # blink off stays
+    ],
+)
+def test_kept_colours_lose_only_blink_and_conceal(sequence, kept):
+    """``ESC[8m`` would hide the output after it, in ``logs`` and the dashboard alike;
+    README promises colours, bold and underline, not blinking."""
+    assert keep_sgr(f"{sequence}secret", reset=False) == f"{kept}secret"
