@@ -110,3 +110,32 @@ def test_a_postgres_schema_without_tables_stays_empty(pg_url):
     assert tables == 0
     run("enqueue", '{"command": "true"}')
     assert run("status").stderr == ""
+
+
+@pytest.mark.parametrize("queue_writes", [False, True])
+def test_a_file_deleted_under_an_open_database_is_not_made_again(tmp_path, queue_writes):
+    """The dashboard reconnects after an error: a plain path let SQLite create an empty
+    file there with the umask's mode (0644), which the next command then used."""
+    import peewee
+
+    from queuectl.store.models import database
+
+    path = tmp_path / "q.db"
+    db.open_database(str(path), queue_writes=queue_writes)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    database.execute_sql("SELECT COUNT(*) FROM queuectl_job")
+    database.close()
+    for name in ("q.db", "q.db-wal", "q.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    old = os.umask(0o022)
+    try:
+        with pytest.raises(peewee.OperationalError, match="unable to open database file"):
+            database.execute_sql("SELECT COUNT(*) FROM queuectl_job")
+    finally:
+        os.umask(old)
+        db.close_database()
+    assert sorted(os.listdir(tmp_path)) == []
+    # A command that writes makes it again, private, as the first time.
+    db.open_database(str(path))
+    db.close_database()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -113,7 +113,7 @@ def _open_sqlite(
     mode already (it is persistent), and switching rewrites the file's header,
     which a reader must not do to a file it then finds is not queuectl's.
     """
-    kind = WriterQueuedSqlite if queue_writes else peewee.SqliteDatabase
+    kind = WriterQueuedSqlite if queue_writes else sqlitefile.ExistingFileSqlite
     pragmas: dict[str, Any] = {} if read_only else {"journal_mode": "wal"}
     return kind(
         path,

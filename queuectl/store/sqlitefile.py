@@ -21,6 +21,8 @@ import stat
 from collections.abc import Callable
 from urllib.parse import quote
 
+import peewee
+
 from queuectl.errors import DatabaseError
 from queuectl.store import filesafety, privatefiles
 
@@ -28,6 +30,39 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 INSPECT_TIMEOUT = 15.0
 """Seconds the read-only look waits for a lock (only a WAL reset ever holds one)."""
+
+
+def file_uri(path: str, mode: str) -> str:
+    """``path`` as an SQLite URI with its ``mode``: ``ro``, or ``rw``, which, unlike a
+    plain path, never creates the file."""
+    return f"file:{quote(path)}?mode={mode}"
+
+
+class ExistingFileSqlite(peewee.SqliteDatabase):
+    """An SQLite database that connects only to a file that is there (``mode=rw``).
+
+    ``prepare`` creates the file, private, before the first connection; every
+    connection after it (peewee reconnects after a close, the dashboard after an
+    error) must not create one. A plain path would: a file deleted under the
+    dashboard came back empty, made by SQLite with the umask's mode (0644), and
+    the next command wrote its jobs there. Now the connection fails, and says
+    the file cannot be opened. ``database`` stays the path.
+    """
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            file_uri(self.database, "rw"),
+            uri=True,
+            timeout=self._timeout,
+            isolation_level=None,
+            **self.connect_params,
+        )
+        try:
+            self._add_conn_hooks(connection)
+        except Exception:
+            connection.close()
+            raise
+        return connection
 
 
 def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> bool:
@@ -103,7 +138,7 @@ def holds_queuectl_tables(path: str) -> bool:
         raise DatabaseError(f"cannot read the database {path}: permission denied") from None
     if header != SQLITE_HEADER:
         raise DatabaseError(f"{path} is not a queuectl database (not an SQLite file)")
-    uri = f"file:{quote(path)}?mode=ro"
+    uri = file_uri(path, "ro")
     try:
         connection = sqlite3.connect(uri, uri=True, timeout=INSPECT_TIMEOUT, isolation_level=None)
         try:

@@ -21,6 +21,7 @@ from queuectl.errors import first_line
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import lockholder
 from queuectl.store.models import Worker, database
+from queuectl.store.sqlitefile import ExistingFileSqlite
 
 log = logging.getLogger("queuectl.db")
 
@@ -28,7 +29,7 @@ QUEUE_WAIT_REPORT = 5.0
 """Seconds a worker waits in the write queue before its log names who holds it."""
 
 
-class WriterQueuedSqlite(peewee.SqliteDatabase):
+class WriterQueuedSqlite(ExistingFileSqlite):
     """SQLite whose write transactions first queue for an ``flock`` on the database file.
 
     SQLite's busy handler waits for the write lock by sleeping 1, 2, 5, 10… ms
