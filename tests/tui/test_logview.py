@@ -86,3 +86,28 @@ async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:
         saved = tmp_path / "queuectl-a-run1.log"
         await wait_toast(pilot, f"Saved {saved}")
         assert saved.read_bytes() == stored.encode()
+
+
+async def test_export_without_a_downloads_folder_saves_where_the_dashboard_started(
+    app_for, tmp_path, monkeypatch
+) -> None:
+    """A server's account seldom has ~/Downloads: the export failed there."""
+    home, started = tmp_path / "home", tmp_path / "started"
+    home.mkdir()
+    started.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DOWNLOAD_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.chdir(started)
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output="kept\n")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_log(pilot)
+        await pilot.press("s")
+        saved = started / "queuectl-a-run1.log"
+        await wait_toast(pilot, f"Saved {saved}")
+        assert saved.read_text() == "kept\n"
+        (home / "Downloads").mkdir()  # once there is one, it is used
+        await pilot.press("s")
+        await wait_toast(pilot, f"Saved {home / 'Downloads' / 'queuectl-a-run1.log'}")

@@ -10,6 +10,7 @@ as shown (escapes made visible), case ignored.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -77,7 +78,7 @@ class LogScreen(Screen[None]):
         self.following = True
         self.loads = 0
         self.export_directory: str | None = None
-        """Where ``s`` saves in a terminal (``None``: Textual's downloads folder)."""
+        """Where ``s`` saves in a terminal (``None``: ``export_folder()``)."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
@@ -271,8 +272,22 @@ class LogScreen(Screen[None]):
         if run is None:
             return
         name = f"queuectl-{self.job_id}-run{run.run}.log"
+        folder = self.export_directory
+        if folder is None and not self.app.is_web:
+            folder = export_folder()
         self.app.deliver_text(
             io.StringIO(run.output or ""),
-            save_directory=self.export_directory,
+            save_directory=folder,
             save_filename=name,
         )
+
+
+def export_folder() -> str:
+    """Where an export goes in a terminal: the downloads folder when there is one, else
+    the folder the dashboard was started in (as ``wget`` saves). Textual's default is
+    the downloads folder alone, and a server's account seldom has one: the export
+    failed with "No such file or directory"."""
+    from platformdirs import user_downloads_path
+
+    downloads = user_downloads_path()
+    return str(downloads) if downloads.is_dir() else os.getcwd()
