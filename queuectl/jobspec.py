@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from queuectl.config import SPECS as SETTINGS
 from queuectl.config import check_command
@@ -82,6 +83,15 @@ class JobSpec:
         return json.dumps(dict(self.env), ensure_ascii=False) if self.env else None
 
 
+def load_json(text: str) -> Any:
+    """``json.loads``, with a document nested too deeply for it (``[[[[…``, thousands
+    deep) refused as invalid JSON like any other, instead of a ``RecursionError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
 def parse_json(text: str) -> JobSpec:
     """A spec from one JSON document.
 
@@ -89,7 +99,7 @@ def parse_json(text: str) -> JobSpec:
         ValidationError: malformed JSON, or any field ``parse_spec`` rejects.
     """
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         hint = ""
         if not text.lstrip().startswith(("{", "[", '"')):
@@ -109,7 +119,7 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
         ValidationError: as ``parse_json``, or a forbidden key, named.
     """
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError:
         parse_json(text)  # raises its one-line message
         raise

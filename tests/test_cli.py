@@ -156,11 +156,21 @@ def test_dlq_list_retry_and_purge(run, db_url):
     assert "purged 3 dead jobs" in run("dlq", "purge", "--yes").stdout
 
 
-def test_dlq_purge_asks_first(run, db_url):
+def test_dlq_purge_asks_first(run, db_url, monkeypatch):
+    from queuectl.cli import common
+
     enqueue(run, max_retries=0)
     finish_next(db_url, RunOutcome.FAILED)
+    # No terminal: the rule of cancel, delete and retry (a piped "y" is not a person).
+    result = run("dlq", "purge", input="y\n", ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert (
+        result.stderr == "Error: Delete 1 dead job: add --yes to confirm (no terminal to ask on)\n"
+    )
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
     result = run("dlq", "purge", input="n\n", ok=False)
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "Delete 1 dead job? [y/N]" in result.stderr
     assert len(json.loads(run("dlq", "list", "--json").stdout)) == 1
 
 

@@ -6,11 +6,13 @@ Each command imports what it needs inside its body, so a quick
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from queuectl import __version__
 from queuectl.cli import complete
-from queuectl.cli.common import AppContext, QueuectlGroup, db_option
+from queuectl.cli.common import AppContext, BadInput, QueuectlGroup, db_option
 from queuectl.cli.cron import COMMANDS as CRON_COMMANDS
 from queuectl.cli.dlq import dlq
 from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
@@ -66,6 +68,13 @@ for command in (
 @click.pass_obj
 def tui(app: AppContext) -> None:
     """Open the full-screen dashboard."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        # Textual reads keys from stdin and draws on stderr: without both it would
+        # draw into a file and wait for keys that never come.
+        raise BadInput(
+            "the dashboard needs a terminal on stdin and stderr; for scripts use"
+            " queuectl status, list or wait"
+        )
     try:
         from tui.app import make_app
     except ImportError as exc:  # pragma: no cover - only when installed without the tui package

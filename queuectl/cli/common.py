@@ -42,6 +42,34 @@ def _one_line(message: str) -> str:
     return one_line(" ".join(message.split()))
 
 
+class ReaderLeft(Exception):
+    """The output's reader closed its end (``queuectl list | head -1``): exit 0, silently."""
+
+
+INTERRUPTED = 130
+"""Exit code after Ctrl+C (128 + SIGINT), for every command alike."""
+
+
+def _stand_in_for_closed_streams() -> None:
+    """``/dev/null`` for a standard stream the process was started without (``>&-``,
+    ``<&-``): Python leaves it ``None``, and the first ``isatty`` raised a traceback.
+    A command then runs as with nothing to read and nowhere to print."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+
+
+def _silence_stdout() -> None:
+    """Point stdout at ``/dev/null``, so the interpreter's last flush of what could not
+    be written raises nothing more at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class QueuectlGroup(click.Group):
     """A click group whose subcommands' core errors become one-line CLI errors."""
 
@@ -53,6 +81,7 @@ class QueuectlGroup(click.Group):
         """
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        _stand_in_for_closed_streams()
         given = kwargs.get("args", args[0] if args else None)
         arguments = list(sys.argv[1:] if given is None else given)
         for position, argument in enumerate(arguments, start=1):
@@ -74,18 +103,31 @@ class QueuectlGroup(click.Group):
         except click.ClickException as exc:
             click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                sys.exit(INTERRUPTED)  # Ctrl+C: as a shell reports SIGINT, not as a failure
             click.echo("Aborted.", err=True)
             sys.exit(1)
-        except BrokenPipeError:
+        except (BrokenPipeError, ReaderLeft):
             # `queuectl list | head`: the reader left; not an error worth a trace.
-            sys.stderr.close()
+            _silence_stdout()
             sys.exit(0)
+        except OSError as exc:
+            # Writing the output failed (`> /dev/full`, a vanished disk): one line, as
+            # every error. What the command did before (a job stored) stays done.
+            _silence_stdout()
+            click.echo(f"Error: cannot write the output: {_one_line(str(exc))}", err=True)
+            sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # Out of click's reach: its main turns a broken pipe into exit 1, so that
+            # ``status | true`` failed under ``set -o pipefail`` where the same reader
+            # leaving ``list`` early (all of it already in the pipe) did not.
+            raise ReaderLeft from None
         except ValidationError as exc:
             raise BadInput(_one_line(str(exc))) from None
         except StoreUnavailable as exc:
@@ -175,6 +217,10 @@ def pass_app(func: F | None = None, *, read_only: bool = False) -> Any:
 
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
+        if not value.strip():
+            # A script's unset "$DB": silently the default database (or a file named
+            # " " here) would put its jobs in the wrong queue.
+            raise click.BadParameter("is empty: give a database file or URL, or leave --db out")
         ctx.ensure_object(AppContext).db_option = value
 
 

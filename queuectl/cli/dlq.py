@@ -8,11 +8,13 @@ from queuectl.cli.common import (
     AppContext,
     BadInput,
     QueuectlGroup,
+    confirm_many,
     db_option,
     emit_json,
     json_option,
     note,
     pass_app,
+    yes_option,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
 from queuectl.cli.manage import report_outcome
@@ -84,7 +86,7 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_jso
 
 
 @dlq.command(name="purge")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @db_option
 @json_option
 @pass_app
@@ -94,8 +96,10 @@ def dlq_purge(app: AppContext, yes: bool, as_json: bool) -> None:
 
     app.open()
     dead = reads.counts()[JobState.DEAD.value]
-    if dead and not yes and not click.confirm(f"Delete {dead} dead jobs?", default=False):
-        raise click.Abort
+    if dead:
+        # Asked on stderr, and never of a pipe: ``echo y | queuectl dlq purge`` is not a
+        # person saying yes (the rule of cancel, delete and retry).
+        confirm_many(f"Delete {dead} dead job{'s' if dead != 1 else ''}?", yes=yes)
     removed = manage.purge([JobState.DEAD])
     if as_json:
         emit_json({"purged": removed})

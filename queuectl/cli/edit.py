@@ -16,8 +16,10 @@ from queuectl.cli.common import (
     note,
     pass_app,
     stdin_is_terminal,
+    warn,
 )
 from queuectl.cli.manage import report_outcome
+from queuectl.jobspec import load_json
 
 
 @click.command()
@@ -49,7 +51,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
             return
     else:
         data = _parse(changes)
-    job = editing.edit(job_id, data)
+    job = editing.edit(job_id, data, warn=warn)
     if as_json:
         from queuectl.records import job_record
 
@@ -60,7 +62,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
 
 def _parse(text: str) -> dict[str, object]:
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"the changes are not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(data, dict):

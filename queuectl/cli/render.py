@@ -41,15 +41,28 @@ def console(*, color: bool | None = None) -> Console:
         color: styles on (``--color always``: even when piped) or off (``never``);
             ``None`` leaves it to Rich (a terminal, and NO_COLOR unset).
     """
-    probe = Console(highlight=False, soft_wrap=False)
+    probe = PipedConsole(highlight=False, soft_wrap=False)
     styles: dict[str, Any] = {}
     if color is True:
         styles = {"force_terminal": True, "no_color": False}
     elif color is False:
         styles = {"color_system": None}
     if probe.is_terminal:
-        return Console(highlight=False, soft_wrap=False, **styles) if styles else probe
-    return Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH, **styles)
+        return PipedConsole(highlight=False, soft_wrap=False, **styles) if styles else probe
+    return PipedConsole(highlight=False, soft_wrap=False, width=PIPED_WIDTH, **styles)
+
+
+class PipedConsole(Console):
+    """A console whose reader may leave: ``queuectl status | head -1``.
+
+    Rich's own answer is to exit 1, so a script under ``set -o pipefail`` failed
+    on ``status`` and not on ``list``, which prints through click; the error is
+    raised instead and handled once for every command (``QueuectlGroup.main``).
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def fits(out: Console) -> int | None:

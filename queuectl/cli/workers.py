@@ -23,6 +23,10 @@ def _queues(values: tuple[str, ...]) -> list[str]:
     names = [name.strip() for value in values for name in value.split(",")]
     if any(not name for name in names):
         raise BadInput("a queue name cannot be empty")
+    from queuectl.jobspec import queue_name
+
+    for name in names:
+        queue_name(name)  # the grammar jobs and ``queue pause`` use: no worker for "a b"
     return list(dict.fromkeys(names)) or ["default"]
 
 
@@ -139,18 +143,15 @@ def run_(
 @click.option("--force", is_flag=True, help="Kill running jobs now (their attempt is given back).")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    default=60.0,
+    metavar="DURATION",
+    default="60s",
     show_default=True,
-    help="Seconds to wait for the workers to exit.",
+    help="How long to wait for the workers to exit: 30, 30s, 2m.",
 )
 @db_option
 @json_option
 @pass_app
-def stop(
-    app: AppContext, refs: tuple[str, ...], force: bool, timeout: float, as_json: bool
-) -> None:
+def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_json: bool) -> None:
     """Stop workers (all by default) and wait until they have exited.
 
     Graceful by default: each finishes its current job first. A worker whose
@@ -159,7 +160,9 @@ def stop(
     from queuectl.lifecycle import reads
     from queuectl.runtime import supervisor
     from queuectl.states import WorkerState
+    from queuectl.timeutil import parse_duration
 
+    limit = parse_duration(timeout, what="--timeout")  # as wait and queue pause --wait read it
     app.open()
     ids = supervisor.resolve_workers(refs) if refs else None
     asked = supervisor.request_stop(ids, force=force)
@@ -169,7 +172,7 @@ def stop(
         else:
             click.echo("no workers running")
         return
-    left = supervisor.wait_stopped(asked, timeout)
+    left = supervisor.wait_stopped(asked, limit)
     rows = reads.worker_rows(asked)
     if as_json:
         from queuectl.records import worker_record
@@ -188,7 +191,7 @@ def stop(
                 click.echo(f"stopped worker {worker_id}")
     if left:
         hint = "" if force else "; use --force to kill their jobs"
-        raise click.ClickException(f"still running after {timeout:g}s: {', '.join(left)}{hint}")
+        raise click.ClickException(f"still running after {limit:g}s: {', '.join(left)}{hint}")
 
 
 @worker.command(name="list")

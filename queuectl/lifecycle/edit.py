@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from queuectl.errors import InvalidTransition, ValidationError
 from queuectl.jobspec import JobSpec, env_from_json, parse_spec
 from queuectl.lifecycle import deps, unique
-from queuectl.lifecycle.enqueue import enqueue
+from queuectl.lifecycle.enqueue import check_directories, enqueue
 from queuectl.lifecycle.reads import get_job
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState
@@ -79,8 +79,17 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
 
 
 @translated
-def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None) -> Job:
+def edit(
+    job_id: str,
+    changes: Mapping[str, object],
+    *,
+    warn: Callable[[str], None] | None = None,
+    now: float | None = None,
+) -> Job:
     """Apply ``changes`` (job keys) to a job that is not running; returns it as stored.
+
+    A new ``cwd`` is checked as ``enqueue`` checks it (``check_directories``: refused
+    on SQLite when it is not a directory here, reported to ``warn`` on PostgreSQL).
 
     Raises:
         JobNotFound, InvalidTransition: it is running or completed (nothing changes).
@@ -90,6 +99,8 @@ def edit(job_id: str, changes: Mapping[str, object], *, now: float | None = None
     job = get_job(job_id)
     _check_state(job)
     spec = merged_spec(job, changes)
+    if "cwd" in changes:
+        check_directories([spec], warn)
     if spec.run_at is not None:
         run_at = spec.run_at
     elif spec.delay is not None:

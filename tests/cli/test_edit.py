@@ -133,3 +133,22 @@ def test_a_held_blocked_job_says_both_in_list(run):
     run("hold", "after-dep")
     [row] = [line for line in run("list").stdout.splitlines() if line.startswith("after-dep")]
     assert row.rstrip().endswith("held, after dep")
+
+
+def test_edit_checks_a_new_cwd_as_enqueue_does(run, tmp_path, db_url):
+    """README: edit "validates the whole as enqueue would"; a cwd that is not a directory
+    here was stored, and the job then failed to start (and ``clone`` refused it)."""
+    job_id = enqueue(run)
+    before = _job(run, job_id)
+    missing = str(tmp_path / "nowhere")
+    result = run("edit", job_id, json.dumps({"cwd": missing}), ok=False)
+    if db_url.startswith("postgres"):
+        # Workers may run on other hosts: reported, as enqueue reports it, and stored.
+        assert result.exit_code == 0
+        assert f"cwd {missing!r} is not a directory on this host" in result.stderr
+        return
+    assert result.exit_code == 2
+    assert result.stderr == f'Error: "cwd" {missing!r} is not a directory on this host\n'
+    assert _job(run, job_id) == before
+    run("edit", job_id, json.dumps({"cwd": str(tmp_path)}))
+    assert _job(run, job_id)["cwd"] == str(tmp_path)

@@ -114,3 +114,15 @@ def test_with_no_worker_at_all_status_says_which_queues_wait(run):
         "no workers running; 2 jobs wait; start some with:"
         " queuectl worker start --queue default,mail"
     ) in result.stdout
+
+
+def test_worker_commands_take_queue_names_and_timeouts_as_the_rest_of_the_cli(run):
+    """A worker for "a b" served a queue no job can be put in; ``--timeout 5s`` was
+    refused where ``wait`` and ``queue pause --wait`` take it."""
+    for args in (("worker", "start", "--queue", "a b"), ("worker", "run", "--queue", "ok,a b")):
+        result = run(*args, ok=False)
+        assert result.exit_code == 2
+        assert "a queue name must be 1-64 characters" in result.stderr
+    assert run("worker", "stop", "--timeout", "5s").stdout == "no workers running\n"
+    result = run("worker", "stop", "--timeout", "soon", ok=False)
+    assert result.exit_code == 2 and "--timeout must be a number of seconds" in result.stderr

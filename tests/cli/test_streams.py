@@ -1,0 +1,176 @@
+"""The contract where the process meets its surroundings: full disks, closed streams,
+readers that leave, Ctrl+C, and input shaped to break the parser. Real processes,
+since a ``CliRunner`` has neither file descriptors nor signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.polling import wait_until
+
+QUEUECTL = [sys.executable, "-m", "queuectl"]
+
+
+@pytest.fixture
+def cli(db_path):
+    """Run ``queuectl`` on the test's SQLite file; extra keywords go to ``subprocess.run``."""
+    env = {**os.environ, "QUEUECTL_DB": db_path}
+
+    def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        if "stdout" in kwargs:
+            kwargs.setdefault("stderr", subprocess.PIPE)
+        else:
+            kwargs.setdefault("capture_output", True)
+        return subprocess.run([*QUEUECTL, *args], env=env, text=True, timeout=60, **kwargs)
+
+    run.env = env
+    return run
+
+
+def _jobs(cli) -> list[dict]:
+    return json.loads(cli("list", "--json", "--all").stdout)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_that_cannot_be_written_is_one_line_and_what_was_done_stays(cli):
+    with open("/dev/full", "w") as full:
+        added = cli("add", "--", "echo", "x", stdout=full)
+        listed = cli("list", "--json", stdout=full)
+        status = cli("status", stdout=full)
+    for result in (added, listed, status):
+        assert result.returncode == 1
+        assert (
+            result.stderr == "Error: cannot write the output: [Errno 28] No space left on device\n"
+        )
+    assert [job["command"] for job in _jobs(cli)] == ["echo x"]  # the job was stored
+
+
+def test_closed_standard_streams_are_nothing_to_read_and_nowhere_to_print(cli):
+    job_id = cli("add", "--", "true").stdout.strip()
+    shown = subprocess.run(
+        [*QUEUECTL, "show", job_id],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        timeout=60,
+        stderr=subprocess.PIPE,
+        text=True,
+        close_fds=True,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert shown.returncode == 0 and shown.stderr == ""
+    enqueued = subprocess.run(
+        [*QUEUECTL, "enqueue", "-"],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert enqueued.returncode == 2
+    assert enqueued.stderr == "Error: the file holds no jobs\n"
+
+
+def test_a_reader_that_leaves_early_is_exit_0_for_every_command(cli):
+    """``set -o pipefail`` scripts failed on ``status`` and ``stats`` (Rich exits 1 on a
+    broken pipe), not on ``list`` (click). The reader is ``true``, gone before the
+    command's first write, so every write meets the closed pipe."""
+    cli("enqueue", "--file", "-", input="".join('{"command": "true"}\n' for _ in range(300)))
+    for args in (["status"], ["stats"], ["list", "--all"], ["list", "--json", "--all"]):
+        pipeline = subprocess.run(
+            [
+                "bash",
+                "-c",
+                'set -o pipefail; "$@" | true',
+                "bash",
+                *QUEUECTL,
+                *args,
+            ],
+            env=cli.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert pipeline.returncode == 0, (args, pipeline.stderr)
+        assert "Traceback" not in pipeline.stderr and "Error" not in pipeline.stderr, args
+
+
+def test_ctrl_c_exits_130_without_a_message(cli):
+    job_id = cli("add", "--", "true").stdout.strip()  # pending: no worker
+    waiting = subprocess.Popen(
+        [*QUEUECTL, "wait", job_id],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _is_sleeping(waiting.pid), 20, "wait to be waiting")
+        waiting.send_signal(signal.SIGINT)
+        _, err = waiting.communicate(timeout=20)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 130
+    assert "Aborted" not in err and "Traceback" not in err
+
+
+def _is_sleeping(pid: int) -> bool:
+    """The process has imported and is blocked in its wait loop (not still starting)."""
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            blocked = wchan.read() not in ("", "0")
+        with open(f"/proc/{pid}/stat") as stat:
+            ticks = sum(int(x) for x in stat.read().rsplit(")", 1)[1].split()[11:13])
+    except OSError:
+        return False
+    return blocked and ticks > 5
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["enqueue", '{"command": "true", "env": ' + '{"a": ' * 5000 + "1" + "}" * 5001],
+        [
+            "cron",
+            "add",
+            "deep",
+            "@daily",
+            '{"command": "true", "env": ' + '{"a": ' * 5000 + "1" + "}" * 5001,
+        ],
+    ],
+)
+def test_json_nested_too_deeply_is_invalid_json(cli, args):
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: ") and "nested too deeply" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert _jobs(cli) == []
+
+
+def test_a_file_nested_too_deeply_is_refused_whole(cli, tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"command": "true"}\n' + "[" * 100_000 + "\n")
+    result = cli("enqueue", "--file", str(path))
+    assert result.returncode == 2
+    assert result.stderr == "Error: line 2: invalid JSON: nested too deeply at column 1\n"
+    assert _jobs(cli) == []
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_db_option_is_a_usage_error_not_the_default_database(cli, value, tmp_path):
+    result = cli("--db", value, "add", "--", "true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'--db': is empty" in result.stderr
+    assert os.listdir(tmp_path) == [] and _jobs(cli) == []
+
+
+def test_the_dashboard_without_a_terminal_says_so_instead_of_hanging(cli):
+    result = cli("tui", stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: the dashboard needs a terminal")
