@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from queuectl.errors import DatabaseError
 
@@ -54,6 +54,11 @@ def sqlite_path(location: str) -> str | None:
             slash short) instead of a file.
     """
     if not is_url(location):
+        if _CONNINFO.match(location):
+            raise DatabaseError(
+                f"{describe(location)} looks like a PostgreSQL key=value connection string,"
+                " not a file: give a URL, postgresql://USER@HOST/DB (options after ?)"
+            )
         return os.path.abspath(os.path.expanduser(location))
     parsed = parse_url(location)
     if parsed.scheme != "sqlite":
@@ -66,8 +71,24 @@ def sqlite_path(location: str) -> str | None:
     return os.path.abspath(os.path.expanduser(parsed.path))
 
 
-_PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*password=)[^&#]*")
-"""``?password=…`` and its kin (``sslpassword``) in a URL's query."""
+_CONNINFO = re.compile(
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options)\s*=",
+    re.IGNORECASE,
+)
+"""libpq's ``key=value`` connection string (``host=db password=…``): taken for a file
+name, it was echoed whole, password and all, and a writing command created that file."""
+
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&#]*)=([^&#]*)")
+_CONNINFO_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+
+
+def _hide_query_password(match: re.Match[str]) -> str:
+    """``?password=…`` and its kin (``sslpassword``), however the key is spelled:
+    libpq (and peewee) decode the key first, so ``pass%77ord`` is ``password`` too."""
+    separator, key, value = match.groups()
+    if unquote(key).strip().lower().endswith("password"):
+        value = "***"
+    return f"{separator}{key}={value}"
 
 
 def describe(location: str) -> str:
@@ -81,14 +102,16 @@ def describe(location: str) -> str:
     host, more than the password is hidden, never less.
     """
     if not is_url(location):
-        return location
+        # A path never holds a password; a key=value connection string given as one
+        # (refused by ``sqlite_path``) must not show it in that refusal.
+        return _CONNINFO_PASSWORD.sub(r"\1***", location)
     scheme, _, rest = location.partition("://")
     at = rest.rfind("@")
     if at >= 0 and not rest.startswith("/"):  # sqlite:///path has no userinfo
         user, colon, _password = rest[:at].partition(":")
         if colon:
             rest = f"{user}:***{rest[at:]}"
-    return scheme + "://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
+    return scheme + "://" + _QUERY_PARAMETER.sub(_hide_query_password, rest)
 
 
 SECRET_VARIABLES = (ENV_VAR, "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE")

@@ -95,6 +95,7 @@ def start_workers(
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND
             fd = os.open(log_path, flags | os.O_CLOEXEC, 0o600)
             try:
+                privatefiles.settle_new_file(log_path, fd)  # 0660 to a shared group
                 proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,

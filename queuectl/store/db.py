@@ -145,7 +145,9 @@ def _open_url(location: str, *, durable: bool) -> peewee.Database:
             " or postgresql://USER@HOST/DB"
         )
     try:
-        db = connect(location)
+        # Percent-decoded as libpq and psycopg do: a password with "@" or ":" in it
+        # can only be written encoded (S3cr%40t), and failed to log in as typed.
+        db = connect(location, unquote_password=True, unquote_user=True)
     except RuntimeError as exc:  # unknown scheme
         raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
     except ValueError as exc:  # a port that is not a number, and the like

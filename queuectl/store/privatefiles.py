@@ -91,12 +91,20 @@ def create_file(path: str, trust: Trust | None = None) -> bool:
     except OSError as exc:
         raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
     try:
-        if trust.shared_gid is not None:
-            _give_to_shared_group(path, trust, fd)
-        os.fchmod(fd, file_mode(trust))  # the umask may have trimmed it
+        settle_new_file(path, fd, trust)
     finally:
         os.close(fd)
     return True
+
+
+def settle_new_file(path: str, fd: int, trust: Trust | None = None) -> None:
+    """Give a file just created (open as ``fd``) its exact mode, and with
+    ``$QUEUECTL_SHARED_GROUP`` to that group: the database's rule, for every file
+    queuectl creates (worker logs too)."""
+    trust = trust or Trust.current()
+    if trust.shared_gid is not None:
+        _give_to_shared_group(path, trust, fd)
+    os.fchmod(fd, file_mode(trust))  # the umask may have trimmed it
 
 
 def adopt_empty_file(path: str, trust: Trust | None = None) -> str | None:

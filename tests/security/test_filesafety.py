@@ -179,6 +179,23 @@ def test_the_shared_group_gets_what_queuectl_creates(home, monkeypatch):
     for path, mode in ((home / "a", 0o2770), (folder, 0o2770), (folder / "q.db", 0o660)):
         assert (_mode(path), os.stat(path).st_gid) == (mode, NOGROUP), path
     assert _problem(folder / "q.db") is None
+    # A worker's log, which the supervisor opens itself, follows the same rule.
+    log = folder / "worker-w1.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        privatefiles.settle_new_file(str(log), fd)
+    finally:
+        os.close(fd)
+    assert (_mode(log), os.stat(log).st_gid) == (0o660, NOGROUP)
+    monkeypatch.delenv(filesafety.SHARED_GROUP_VAR)
+    old = os.umask(0)
+    try:
+        fd = os.open(home / "private.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        privatefiles.settle_new_file(str(home / "private.log"), fd)
+        os.close(fd)
+    finally:
+        os.umask(old)
+    assert _mode(home / "private.log") == 0o600
 
 
 def test_only_members_can_give_files_to_the_shared_group(open_tmp, monkeypatch):

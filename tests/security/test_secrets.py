@@ -22,6 +22,12 @@ SHOWN = [
     ("postgresql://app@db/jobs", "postgresql://app@db/jobs"),  # nothing to hide
     ("sqlite:///home/me:work@x/q.db", "sqlite:///home/me:work@x/q.db"),  # a path, no userinfo
     ("/home/me/q.db", "/home/me/q.db"),
+    # libpq and peewee decode a query's keys: pass%77ord is password.
+    ("postgresql://app@db/jobs?pass%77ord=S3cr3t", "postgresql://app@db/jobs?pass%77ord=***"),
+    ("postgresql://app@db/jobs?%70assword=S3cr3t#x", "postgresql://app@db/jobs?%70assword=***#x"),
+    # A key=value connection string given as --db is refused; its refusal shows this.
+    ("host=db password=S3cr3t dbname=jobs", "host=db password=*** dbname=jobs"),
+    ("host=db password = 'S3 cr3t' dbname=jobs", "host=db password = *** dbname=jobs"),
 ]
 
 
@@ -58,3 +64,34 @@ def test_without_database_secrets_copies():
     environ = {b"PGPASSWORD": b"x", b"A": b"1"}
     assert without_database_secrets(environ) == {b"A": b"1"}
     assert environ == {b"PGPASSWORD": b"x", b"A": b"1"}
+
+
+def test_a_key_value_connection_string_is_refused_not_taken_for_a_file(tmp_path, monkeypatch):
+    """It named a file: a writing command created ``host=db password=…`` in the current
+    folder, and every message echoed the password."""
+    from queuectl.errors import DatabaseError
+    from queuectl.location import sqlite_path
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatabaseError) as refused:
+        sqlite_path("host=db password=S3cr3t dbname=jobs")
+    assert "S3cr3t" not in str(refused.value)
+    assert "looks like a PostgreSQL key=value connection string" in str(refused.value)
+    assert sqlite_path("my=file.db") == str(tmp_path / "my=file.db")  # a path with "=" is one
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_percent_encoded_password_reaches_the_server_decoded(pg_url):
+    """A password holding "@", ":" or "/" can only be written encoded in a URL; peewee
+    passed it on encoded, so it failed to log in where psql and psycopg succeed."""
+    from queuectl.store import db
+    from queuectl.store.models import database
+
+    scheme, rest = pg_url.split("://", 1)
+    userinfo, _, where = rest.rpartition("@")
+    user = userinfo.split(":", 1)[0] or "postgres"
+    db.open_database(f"{scheme}://{user}:S3%40cr%3At%2F@{where}")  # trust auth: accepted
+    try:
+        assert database.obj.connect_params["password"] == "S3@cr:t/"
+    finally:
+        db.close_database()
