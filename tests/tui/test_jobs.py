@@ -260,3 +260,30 @@ async def test_the_dashboard_freezes_its_startup_heap_after_the_first_refresh(ap
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+async def test_detail_shows_a_long_command_and_error_whole_at_80x24(app_for) -> None:
+    """They shared half the width with an empty column and were cut with "…" mid-path,
+    and the dashboard showed the rest nowhere."""
+    command = (
+        "rsync -a --delete /srv/data/projects/very/long/path/to/source/directory/"
+        " backup@nas.example.com:/volume1/backups/projects/very/long/path/to/destination/"
+    )
+    error = "exit 23: " + "partial transfer due to error " * 4
+    seed_job("long", command, state="failed", attempts=1, last_error=error)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        fields = screen.query_one("#detail-fields")
+        lines = [
+            "".join(segment.text for segment in fields.render_line(y)).rstrip()
+            for y in range(fields.size.height)
+        ]
+        values = "".join(line[11:] for line in lines)  # past the labels' column
+        assert command.replace(" ", "") in values.replace(" ", "")
+        assert error.replace(" ", "") in values.replace(" ", "")
+        assert not any("…" in line for line in lines if "Command" in line or "/" in line)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -72,13 +73,35 @@ def links_text(links: list[Link]) -> Text:
     return text
 
 
-def _fields(job: Job, now: float, view: JobView | None = None) -> Table:
-    """Every job field as a key/value grid; untrusted text made inert, never markup."""
+def _pairs_grid() -> Table:
+    """Two label/value pairs a row: the short fields."""
     grid = Table.grid(padding=(0, 1), expand=True)
-    grid.add_column(style="bold", no_wrap=True, min_width=10)
+    grid.add_column(style="bold", no_wrap=True, min_width=LABEL_WIDTH)
     grid.add_column(ratio=1)
     grid.add_column(style="bold", no_wrap=True, min_width=9)
     grid.add_column(ratio=1)
+    return grid
+
+
+def _wide_grid() -> Table:
+    """One label and a value across the whole width, folded onto as many lines as it
+    takes: a command, an error or a list of jobs is read whole, never cut with "…"."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(style="bold", no_wrap=True, min_width=LABEL_WIDTH)
+    grid.add_column(ratio=1, overflow="fold")
+    return grid
+
+
+LABEL_WIDTH = 10
+"""The widest label ("Dependents", "Unique key", "Last error"), so the grids' values align."""
+
+
+def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
+    """Every job field as label/value grids; untrusted text made inert, never markup.
+
+    Long values (the command, dependencies, the unique key, the last error) take a
+    row of the full width each; the short ones sit two to a row.
+    """
 
     def when(epoch: float | None) -> Text:
         if epoch is None:
@@ -89,34 +112,39 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Table:
         return Text(f"{iso(epoch)} ({rel})", no_wrap=True, overflow="ellipsis")
 
     timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
-    grid.add_row("Command", Text(inert(job.command)), "", "")
-    grid.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
+    command = _wide_grid()
+    command.add_row("Command", Text(inert(job.command)))
+    state = _pairs_grid()
+    state.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
     # What a blocked job waits for, and what waits for it, next to its state: at 80x24
-    # the grid shows about eight rows.
+    # the fields show about eight rows.
+    links = _wide_grid()
     if view is not None and view.dependencies:
-        grid.add_row("After", links_text(view.dependencies), "", "")
+        links.add_row("After", links_text(view.dependencies))
     if view is not None and view.dependents:
-        grid.add_row("Dependents", links_text(view.dependents), "", "")
-    grid.add_row(
+        links.add_row("Dependents", links_text(view.dependents))
+    rest = _pairs_grid()
+    rest.add_row(
         "Attempts",
         Text(f"{job.attempts} of {job.max_retries + 1}"),
         "Priority",
         Text(str(job.priority)),
     )
-    grid.add_row("Created", when(job.created_at), "Run at", when(job.run_at))
-    grid.add_row("Started", when(job.started_at), "Finished", when(job.finished_at))
-    grid.add_row(
+    rest.add_row("Created", when(job.created_at), "Run at", when(job.run_at))
+    rest.add_row("Started", when(job.started_at), "Finished", when(job.finished_at))
+    rest.add_row(
         "Worker",
         Text(one_line(job.worker_id) or "—"),
         "Exit code",
         Text("—" if job.exit_code is None else str(job.exit_code)),
     )
-    grid.add_row("Timeout", Text(timeout), "Cwd", Text(one_line(job.cwd)))
+    rest.add_row("Timeout", Text(timeout), "Cwd", Text(one_line(job.cwd)))
+    tail = _wide_grid()
     if job.unique_key:
-        grid.add_row("Unique key", Text(one_line(job.unique_key)), "", "")
+        tail.add_row("Unique key", Text(one_line(job.unique_key)))
     if job.last_error:
-        grid.add_row("Last error", Text(inert(job.last_error), style="red"), "", "")
-    return grid
+        tail.add_row("Last error", Text(inert(job.last_error), style="red"))
+    return Group(*(grid for grid in (command, state, links, rest, tail) if grid.row_count))
 
 
 def run_rows(runs: list[Run], now: float) -> list[Row]:
