@@ -10,7 +10,7 @@ from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
-from tui.panes.jobs import JobsPane
+from tui.panes.jobs import SORTABLE, JobsPane
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
 
@@ -287,3 +287,27 @@ async def test_detail_shows_a_long_command_and_error_whole_at_80x24(app_for) -> 
         assert command.replace(" ", "") in values.replace(" ", "")
         assert error.replace(" ", "") in values.replace(" ", "")
         assert not any("…" in line for line in lines if "Command" in line or "/" in line)
+
+
+async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
+    """At 80x24 Pri, Queue, Took and Worker give way to the command: sorting by them
+    ordered the rows by values no one could see, with no arrow anywhere."""
+    seed_job("a", queue="mail", priority=5)
+    seed_job("b", queue="web", priority=1)
+    layouts = {}
+    for size in ((80, 24), (200, 30)):
+        app = app_for()
+        async with app.run_test(size=size) as pilot:
+            await refreshed(pilot)
+            pane = app.query_one(JobsPane)
+            shown = layouts[size] = [key for key, _width in pane.table.layout]
+            seen = []
+            for _ in range(12):
+                await pilot.press("o")
+                seen.append(pane.sort.column)
+                if pane.sort.column is not None:
+                    assert pane.sort.column in shown, (size, pane.sort.column, shown)
+                    assert any(pane.sort.column == key for key in pane.table.marks)
+            cycle = [column for column in dict.fromkeys(seen) if column is not None]
+            assert cycle == [name for name in SORTABLE if name in shown]
+    assert "worker" not in layouts[80, 24] and "worker" in layouts[200, 30]  # a hidden one

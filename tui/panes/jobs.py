@@ -182,8 +182,13 @@ class JobsPane(MarkingPane):
         focus_now(box)
 
     def action_cycle_sort(self) -> None:
-        """Sort by the next column (newest first is the natural order)."""
-        names = [None, *SORTABLE]
+        """Sort by the next column shown (newest first is the natural order).
+
+        Only the columns on screen: at 80x24 the cycle went through Pri, Queue, Took
+        and Worker, dropped for room, ordering the rows by what no one could see.
+        """
+        shown = {key for key, _width in self.table.layout}
+        names = [None, *(name for name in SORTABLE if name in shown)]
         current = names.index(self.sort.column) if self.sort.column in names else 0
         self._sort_by(names[(current + 1) % len(names)], reverse=False)
 
