@@ -222,7 +222,8 @@ async def test_without_follow_the_first_row_keeps_its_row_too() -> None:
         await pilot.pause()
         table.apply(_numbered(12))
         await pilot.pause()
-        assert table.highlighted_key == "k9" and table.new_above == 2
+        # The two new rows are on screen (all twelve fit): seen, so not counted.
+        assert table.highlighted_key == "k9" and table.new_above == 0
 
 
 async def test_a_scroll_by_the_wheel_takes_the_cursor_along() -> None:
@@ -345,3 +346,26 @@ async def test_a_changed_cell_repaints_its_row_alone_and_no_stale_render_survive
         changed = [y for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
         assert changed == [1 + 3, 1 + 7]
         assert "v2" in after[1 + 3] and "v2" in after[1 + 7]
+
+
+async def test_new_rows_scrolled_into_view_are_no_longer_counted() -> None:
+    """The "▲ N new above" stayed up after the new rows were in plain view."""
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        table.apply(_numbered(100), follow=True)
+        await pilot.pause()
+        await pilot.press(*["j"] * 30)
+        await pilot.pause()
+        table.apply(_numbered(107), follow=True)
+        await pilot.pause()
+        assert table.new_above == 7 and table.scroll_y >= 7
+        # Newest first: the seven new rows are the first seven; the view starting at
+        # the fifth shows three of them.
+        table.scroll_to(y=4, animate=False)
+        await pilot.pause()
+        assert table.new_above == 4 and table.cursor_row > 0
+        table.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        assert table.new_above == 0  # all seen, though the cursor never went to the top

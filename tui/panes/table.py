@@ -8,8 +8,9 @@ Three promises, each tested in ``tests/tui/test_table.py``:
   the cursor along, so what is highlighted is always what is shown.
 - **Following the newest.** With ``follow`` (newest-first tables) and the cursor
   on the first row, the cursor stays on the first row as new rows arrive, as
-  ``tail -f`` does; elsewhere the rows that arrived above are counted
-  (``new_above``) until the cursor goes back to the top.
+  ``tail -f`` does; elsewhere the rows that arrived above the view are counted
+  (``new_above``) until they are scrolled into view or the cursor goes back to
+  the top.
 - **Columns that fit.** Widths come from ``tui.columns``: steady between
   refreshes, no horizontal scrollbar, long cells cut with an ellipsis.
 """
@@ -98,7 +99,7 @@ class KeyedTable(DataTable[object]):
 
     @property
     def new_above(self) -> int:
-        """Rows that arrived above the cursor since it was last on the first row."""
+        """Rows that arrived above the view since it was last at the top, not yet seen."""
         return len(self._unseen)
 
     @property
@@ -191,9 +192,16 @@ class KeyedTable(DataTable[object]):
             return
         cursor = self.cursor_row
         self._unseen.update(key for key, _ in rows[:cursor] if key not in known)
-        self._unseen = {
-            key for key in self._unseen if key in self._cells and self.get_row_index(key) < cursor
-        }
+        self._forget_seen()
+
+    def _forget_seen(self) -> None:
+        """Keep only the new rows still above the view: one on screen has been seen (the
+        count stayed up after the new rows were in plain view), one gone is not news."""
+        if not self._unseen:
+            return
+        top = min(round(self._top), self.cursor_row)
+        above = set(self._order[:top])
+        self._unseen = {key for key in self._unseen if key in above}
 
     def _learn(self, widths: Sequence[int], uniform: Sequence[bool]) -> None:
         """Widen at once, narrow only after ``SHRINK_AFTER`` applies, so widths hold steady."""
@@ -446,6 +454,8 @@ class KeyedTable(DataTable[object]):
         """A scroll by the wheel or the scrollbar takes the cursor along."""
         super().watch_scroll_y(old_value, new_value)
         self._freshen()  # rows coming into view get the cells they missed
+        if not self._restoring:
+            self._forget_seen()
         if self._restoring or self._settling or not self.row_count or not self.size.height:
             return
         top = round(new_value)
