@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
 from tui.cells import STATE_STYLES
 from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
+from tui.spark import merged, steady_sparkline
 
 NARROW = 98
 """Below this many columns the header drops words, never numbers."""
@@ -66,7 +67,7 @@ class StatsHeader(Vertical):
         yield Static(Text("queuectl · loading…", style="dim"), id="counts")
         with Horizontal(id="header-line2"):
             yield Static("", id="workers-summary")
-            yield Sparkline([0.0] * SPARK_BUCKETS, id="throughput")
+            yield Static(Text(steady_sparkline([0.0] * SPARK_BUCKETS)), id="throughput")
             yield Static("", id="rate")
             yield Static("", id="db-location")
 
@@ -108,9 +109,9 @@ class StatsHeader(Vertical):
             workers.append("  ⏸ " if narrow else "  paused ", style="dim")
             workers.append(shown, style="bold yellow")
         self._put("workers-summary", workers, layout=True)
-        spark = self.query_one("#throughput", Sparkline)
-        if spark.data != snapshot.throughput:
-            spark.data = snapshot.throughput
+        # Narrow: two buckets a character, so the five minutes fit in 15 columns.
+        bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1))
+        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
         label = f"{rate:.1f}/min" if narrow else f"{rate:.1f} jobs/min (last {minutes:.0f}m)"

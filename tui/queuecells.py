@@ -6,25 +6,16 @@ from queuectl.lifecycle.queues import QueueFigures
 from queuectl.states import STATE_STYLES
 from queuectl.textsafe import one_line
 from tui.cells import Parts, TableData, build_table
-
-BARS = " ▁▂▃▄▅▆▇█"
-"""A text sparkline's steps: a DataTable cell holds text, not a ``Sparkline`` widget."""
-
+from tui.spark import merged, steady_sparkline
 
 SPARK_MERGE = 2
 """Buckets per character: 15 characters of 20 s for the 5 minutes, so it fits at 80 columns."""
 
 
 def sparkline_text(buckets: list[float]) -> str:
-    """Runs ended per 20 s (two 10 s buckets a character), scaled to the busiest; ``·`` none."""
-    buckets = [
-        sum(buckets[index : index + SPARK_MERGE]) for index in range(0, len(buckets), SPARK_MERGE)
-    ]
-    peak = max(buckets, default=0.0)
-    if peak <= 0:
-        return "·" * len(buckets)
-    steps = len(BARS) - 1
-    return "".join(BARS[max(1, round(b / peak * steps))] if b else "·" for b in buckets)
+    """Runs ended per 20 s (two 10 s buckets a character), ``·`` for none: a DataTable
+    cell holds text, not a ``Sparkline`` widget."""
+    return steady_sparkline(merged(buckets, SPARK_MERGE))
 
 
 def queue_parts(entry: QueueFigures) -> Parts:

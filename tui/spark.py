@@ -1,0 +1,42 @@
+"""Text sparklines of clock-aligned buckets whose bars stay put while the last one fills.
+
+Textual's ``Sparkline`` scales every bar between the smallest and the largest
+value shown, so the bucket still filling moved them all: each job that ended
+raised the last bar and, with it, the scale (at 160x45, sampled once a second
+inside one 10 s bucket: ``▄▇▅▆▅▅▄▆`` then ``▃▇▄▆▄▅▃▆`` then ``▂▆▃▅▃▄▂▅``), and a
+new bucket starting at zero lowered every bar at once. Here the scale is the
+busiest *finished* bucket, from zero; the running bucket is drawn against it
+(full when it passes it), so within a bucket only its own bar moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+BARS = " ▁▂▃▄▅▆▇█"
+IDLE = "·"
+"""A bucket in which nothing ended: a dot, so an idle stretch reads as idle, not as low."""
+
+
+def merged(buckets: Sequence[float], per_character: int) -> list[float]:
+    """Consecutive buckets summed ``per_character`` at a time (a narrower sparkline)."""
+    if per_character <= 1:
+        return list(buckets)
+    return [
+        sum(buckets[index : index + per_character])
+        for index in range(0, len(buckets), per_character)
+    ]
+
+
+def steady_sparkline(buckets: Sequence[float]) -> str:
+    """One character a bucket, oldest first; the last bucket is the one still filling."""
+    if not buckets:
+        return ""
+    peak = max(buckets[:-1], default=0.0) or buckets[-1]
+    if peak <= 0:
+        return IDLE * len(buckets)
+    steps = len(BARS) - 1
+    return "".join(
+        BARS[min(steps, max(1, round(value / peak * steps)))] if value > 0 else IDLE
+        for value in buckets
+    )
