@@ -250,3 +250,24 @@ async def test_help_fits_80x24_and_scrolls_to_its_last_key(app_for) -> None:
         await wait_for(pilot, lambda: body.max_scroll_y > 0, "more keys than rows")
         await pilot.press("end")
         await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y, "scrolled to the end")
+
+
+async def test_help_scrolls_a_line_for_every_key_however_fast_they_come(app_for) -> None:
+    """Ten ↓ at once scrolled one to three lines: each started from the animation's
+    position, not its target."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        body = app.screen.query_one("#help-body")
+        assert body.max_scroll_y > 12
+        # Ten keys handled before any refresh, as a burst from the terminal is.
+        for _ in range(10):
+            body.action_scroll_down()
+        assert body.scroll_y == 10
+        for _ in range(4):
+            app.screen.action_scroll("up")
+        body.action_page_down()
+        assert body.scroll_y == min(body.max_scroll_y, 6 + body.scrollable_content_region.height)
+        await pilot.press("down")
+        assert body.scroll_y == min(body.max_scroll_y, 7 + body.scrollable_content_region.height)

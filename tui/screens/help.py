@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -129,6 +130,33 @@ def _spaced(tables: list[Table]) -> list[Table | Text]:
     return spaced
 
 
+class StepScroll(VerticalScroll):
+    """A ``VerticalScroll`` that moves a line (or a page) for every key, at once.
+
+    Textual's ``scroll_down`` takes effect at the next refresh and counts from
+    the position shown, so keys that arrive together (a held key, ``tmux
+    send-keys``) each asked for the same line: ten ``↓`` scrolled one line. Each
+    key here moves from where the last one left it, immediately.
+    """
+
+    def _step(self, lines: float) -> None:
+        if not self.allow_vertical_scroll:
+            raise SkipAction()
+        self.scroll_to(y=self.scroll_target_y + lines, animate=False, immediate=True)
+
+    def action_scroll_down(self) -> None:
+        self._step(1)
+
+    def action_scroll_up(self) -> None:
+        self._step(-1)
+
+    def action_page_down(self) -> None:
+        self._step(self.scrollable_content_region.height)
+
+    def action_page_up(self) -> None:
+        self._step(-self.scrollable_content_region.height)
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys of the app, the tables, each pane and the detail screen; it scrolls."""
 
@@ -147,7 +175,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Static(Text("queuectl dashboard — keys (↑/↓ scroll, esc closes)", style="bold"))
-            with VerticalScroll(id="help-body"):
+            with StepScroll(id="help-body"):
                 yield Static(id="help-keys")
             yield Static(Text("Every action is also a button and a command (ctrl+p).", style="dim"))
 
@@ -157,11 +185,8 @@ class HelpScreen(ModalScreen[None]):
             keys.update(help_table(self.sections, columns))
 
     def action_scroll(self, direction: str) -> None:
-        for body in self.query("#help-body").results(VerticalScroll):
-            if direction == "down":
-                body.scroll_down(animate=False)
-            else:
-                body.scroll_up(animate=False)
+        for body in self.query("#help-body").results(StepScroll):
+            body.action_scroll_down() if direction == "down" else body.action_scroll_up()
 
     def action_close_help(self) -> None:
         close(self)
