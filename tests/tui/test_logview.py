@@ -111,3 +111,19 @@ async def test_export_without_a_downloads_folder_saves_where_the_dashboard_start
         (home / "Downloads").mkdir()  # once there is one, it is used
         await pilot.press("s")
         await wait_toast(pilot, f"Saved {home / 'Downloads' / 'queuectl-a-run1.log'}")
+
+
+async def test_at_80_columns_the_title_keeps_whether_it_follows(app_for) -> None:
+    """With a search shown, the end of the title was cut, and "following" with it."""
+    seed_job("long-job-2", state="processing")
+    seed_run("long-job-2", output="an error\n" + LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        screen.term = "error"
+        screen._title()
+        await pilot.pause()
+        title = screen.query_one("#log-title")
+        drawn = "".join(segment.text for segment in title.render_line(0))
+        assert len(drawn) <= 80
+        assert "running · following · /error" in drawn

@@ -125,17 +125,20 @@ class LogScreen(Screen[None]):
             self.set_timer(self.interval, self.load)
 
     def _title(self, note: str = "") -> None:
+        """The run, then what the view is doing, most telling first: a narrow screen cuts
+        the end, and at 80 columns it cut "following" (now the line count goes)."""
         run = self.run
         parts = [f"Job {one_line(self.job_id)}"]
         if run is not None:
             parts.append(f"run {run.run} (attempt {run.attempt}): {run.outcome or 'running'}")
-            count = len(self.view.lines_text)
-            parts.append(f"{count:,} line{'s' if count != 1 else ''}")
+        if run is not None and run.outcome is None:
+            parts.append("following" if self.following else "paused (f follows)")
         if self.term:
             where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
             parts.append(f"/{one_line(self.term, 30)}: {where}")
-        if run is not None and run.outcome is None:
-            parts.append("following" if self.following else "paused (f follows)")
+        if run is not None:
+            count = len(self.view.lines_text)
+            parts.append(f"{count:,} line{'s' if count != 1 else ''}")
         if self.view.wrap:
             parts.append("wrapped")
         if note:
