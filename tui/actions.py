@@ -9,7 +9,9 @@ anything that kills, deletes or stops, calls the core (``queue``, ``config``,
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections import deque
 from collections.abc import Callable
 from types import ModuleType
@@ -19,6 +21,7 @@ from textual import events, work
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.lifecycle import manage, settings
+from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
@@ -36,6 +39,13 @@ NAMED_WORKERS = 4
 READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs", "schedule_jobs"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
+
+SLOW_ACTION_SECONDS = 1.5
+"""A change still running after this long is waiting for the database: say so."""
+STILL_WAITING = (
+    "Still waiting for the database (another process is writing to it); this gives up"
+    f" after {BUSY_TIMEOUT_MS // 1000} s"
+)
 
 
 def _supervisor() -> ModuleType:
@@ -109,15 +119,25 @@ class ActionsApp(KeyOrderApp):
         if self.read_only:  # every change passes here: the read-only guarantee
             self.call_from_thread(self.say, READ_ONLY_MESSAGE, error=True)
             return
+        # A change that waits (another process holds the write lock) said nothing until
+        # it was done, up to the busy timeout later: say that it is waiting.
+        slow = threading.Timer(SLOW_ACTION_SECONDS, self._say_from_thread, (STILL_WAITING,))
+        slow.daemon = True
+        slow.start()
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
             self.call_from_thread(self.say, str(exc), error=True)
             return
         finally:
+            slow.cancel()
             if not database.is_closed():
                 database.close()
         self.call_from_thread(self._done, describe(result), then)
+
+    def _say_from_thread(self, message: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+            self.call_from_thread(self.say, message)
 
     def _done(self, message: str, then: Callable[[], object] | None = None) -> None:
         if message:

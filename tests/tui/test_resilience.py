@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
+import pytest
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,7 +14,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent
 
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_for
+from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_for, wait_toast
 from tui.app import QueueApp
 from tui.panes.jobs import JobsPane
 from tui.screens.detail import JobDetailScreen
@@ -225,3 +226,36 @@ async def test_a_late_focus_from_a_pane_switch_does_not_take_the_tabs_back(
         await pilot.pause()
         await pilot.pause()
         assert (app.tabs.active, app.focused) == ("workers", app.workers_pane.table)
+
+
+async def test_a_change_waiting_for_the_write_lock_says_so(app_for, opened, monkeypatch) -> None:
+    """With another process writing, ``c`` ``y`` closed the dialog and said nothing for
+    the whole wait (9 s in the review), then "cancelled"."""
+    import sqlite3
+    import threading
+
+    from queuectl.store.db import sqlite_path
+    from tui import actions
+
+    path = sqlite_path(opened)
+    if path is None:
+        pytest.skip("SQLite's write lock")
+    monkeypatch.setattr(actions, "SLOW_ACTION_SECONDS", 0.2)
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        released = threading.Timer(1.5, other.execute, ("COMMIT",))
+        try:
+            await pilot.press("c")
+            await pilot.press("y")
+            await wait_toast(pilot, "Still waiting for the database")
+            released.start()
+            await wait_toast(pilot, "cancelled")
+        finally:
+            released.cancel()
+            released.join()
+            other.close()
+        assert Job.get_by_id("a").state == "cancelled"
