@@ -267,6 +267,9 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
             dead_filter = JobFilter(states=(JobState.DEAD,))
             dead_rows, dead_total = _window(dead_filter, request.limit, counts[JobState.DEAD.value])
+            # The latest death first, as the Died column reads: a job retried from the DLQ
+            # that died again sat among jobs dead for hours, at its enqueue's place.
+            dead_rows.sort(key=lambda row: -(row["finished_at"] or 0.0))
             # Live workers first, each as the core's rule sees it (lost when dead),
             # then the ones that ended in the last hour, newest first.
             workers = sorted(

@@ -195,3 +195,15 @@ async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("y")
         await wait_toast(pilot, "worker runtime (queuectl.supervisor) is not available")
+
+
+async def test_dlq_shows_the_latest_death_first(app_for) -> None:
+    """A job retried from the DLQ that died again sat at its enqueue's place, among
+    jobs dead for hours, while the Died column said it had just died."""
+    seed_job("old", state="dead", attempts=4, finished_at=T0 - 30, now=T0 - 7200)
+    seed_job("mid", state="dead", attempts=4, finished_at=T0 - 3600, now=T0 - 3700)
+    seed_job("new", state="dead", attempts=4, finished_at=T0 - 600, now=T0 - 650)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.dlq.rows] == ["old", "new", "mid"]
