@@ -140,9 +140,12 @@ async def test_filter_by_state_and_text(app_for) -> None:
         assert "filter: state:failed backup" in str(
             app.query_one(JobsPane).query_one(".status").render()
         )
+        assert app.query_one(JobsPane).highlighted == "a"
         await app.run_action("clear_filter")
         await refreshed(pilot)
         assert len(app.last_snapshot.jobs.rows) == 3
+        # Back on the job found with the filter, not on the newest one ("c").
+        assert app.query_one(JobsPane).highlighted == "a"
 
 
 async def test_filter_unknown_state_is_reported(app_for) -> None:

@@ -138,7 +138,9 @@ class KeyedTable(DataTable[object]):
         cursor_key = self.highlighted_key
         cursor_row = self.cursor_row
         screen_row = cursor_row - round(self._top)
-        following = follow and cursor_row == 0
+        # A new view (a filter set or cleared) keeps the highlighted job when it holds it,
+        # even from the first row: clearing a filter went to the newest job instead.
+        following = follow and cursor_row == 0 and not (fresh and cursor_key in keep)
         if cursor_key is not None and cursor_key not in keep and not fresh:
             cursor_key = self._heir(cursor_key, keep)
         known = set(self._cells) if self._cells and not fresh else None
