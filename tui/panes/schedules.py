@@ -57,7 +57,8 @@ class SchedulesPane(TablePane):
         if not data.total:
             self.set_status("no schedules yet: queuectl cron add NAME SPEC JOB-JSON")
         else:
-            self.set_status(f"{data.total} schedules · {paused} paused")
+            noun = "schedule" if data.total == 1 else "schedules"
+            self.set_status(f"{data.total} {noun} · {paused} paused")
 
     def action_toggle_pause(self) -> None:
         """Pause the highlighted schedule, or resume it if paused."""
