@@ -102,10 +102,14 @@ def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str 
 def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:
     """Print what changed (``--json``: the jobs; else a line per job, or a count), then
     one ``Error:`` line per job left; exit 1 if any was."""
+    taken = getattr(outcome, "taken_down", [])
     if as_json:
+        from queuectl.lifecycle.reads import jobs_by_id
         from queuectl.records import job_record
 
-        emit_json([job_record(job, with_output=False) for job in outcome.changed])
+        # Exactly what changed: the dependents taken down too, each with its state (dead).
+        changed = [*outcome.changed, *jobs_by_id(taken)]
+        emit_json([job_record(job, with_output=False) for job in changed])
     elif each:
         for job in outcome.changed:
             # A retried job waiting for its dependencies is blocked, not pending.
@@ -114,6 +118,9 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
         count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
     report_revived(outcome, as_json=as_json)
+    if taken and not as_json:
+        shown = ", ".join(taken[:10]) + (f" and {len(taken) - 10} more" if len(taken) > 10 else "")
+        note(f"{len(taken)} dependent{'s' if len(taken) != 1 else ''} taken down (dead): {shown}")
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:

@@ -177,6 +177,9 @@ class Outcome:
     dead``, ``key held``), for summaries."""
     revived: list[str] = field(default_factory=list)
     """Dependents a retry brought back to ``blocked`` (those its jobs had taken down)."""
+    taken_down: list[str] = field(default_factory=list)
+    """Dependents a cancel or a delete sent ``dead`` (``deps.cascade_locked``): changed
+    too, though not asked for by id."""
 
 
 Progress = Callable[[int, int], None]
@@ -216,7 +219,9 @@ def act(
                 changed = {job.id: job for job in retried}
                 outcome.revived += revived
             else:
-                changed = {job.id: job for job in _apply(action, chunk, now)}
+                applied, taken = _apply(action, chunk, now)
+                changed = {job.id: job for job in applied}
+                outcome.taken_down += taken
                 refusals = []
             answered = changed.keys() | {job_id for job_id, _, _ in refusals}
             refusals += action.refusals([i for i in chunk if i not in answered])
@@ -231,7 +236,8 @@ def act(
     return outcome
 
 
-def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
+def _apply(action: Action, ids: list[str], now: float) -> tuple[list[Job], list[str]]:
+    """The jobs changed, and the dependents a cancel or a delete took down with them."""
     where = Job.id.in_(ids) & action.condition()
     if action.verb == "retry":
         query = Job.update(_PENDING_AGAIN | {"run_at": now, "updated_at": now}).where(where)
@@ -254,9 +260,10 @@ def _apply(action: Action, ids: list[str], now: float) -> Iterator[Job]:
         Dependency.delete().where(Dependency.job.in_([job.id for job in gone])).execute()
     # A completed job deleted was done: its dependents may still run.
     ended = [job.id for job in gone if job.state != JobState.COMPLETED]
+    taken: list[str] = []
     if action.verb in ("cancel", "delete") and ended:
-        deps.cascade_locked(ended, action.result, now)
-    return iter(gone)
+        taken = deps.cascade_locked(ended, action.result, now)
+    return gone, taken
 
 
 def _retry(

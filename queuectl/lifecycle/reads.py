@@ -247,6 +247,17 @@ def worker_rows(worker_ids: Sequence[str]) -> dict[str, Worker]:
 
 
 @translated
+def jobs_by_id(job_ids: Sequence[str]) -> list[Job]:
+    """The jobs with these ids that exist, without their output, in the order given."""
+    found: dict[str, Job] = {}
+    for start in range(0, len(job_ids), 500):  # SQLite's parameter limit
+        chunk = list(job_ids[start : start + 500])
+        query = Job.select(*JOB_FIELDS_WITHOUT_OUTPUT).where(Job.id.in_(chunk))
+        found.update((job.id, job) for job in query)
+    return [found[job_id] for job_id in job_ids if job_id in found]
+
+
+@translated
 def job_states(job_ids: Sequence[str]) -> dict[str, str]:
     """The state of each of these jobs that exists, by id (``wait``)."""
     states: dict[str, str] = {}

@@ -108,3 +108,21 @@ def test_show_and_list_say_what_a_blocked_job_waits_for(chain):
     assert any(line.split() == ["after", "build", "(pending)"] for line in text.splitlines())
     assert "blocked" in chain("list").stdout and "after build" in chain("list").stdout
     assert json.loads(chain("status", "--json").stdout)["jobs"]["blocked"] == 1
+
+
+@pytest.mark.parametrize("verb", ["cancel", "delete"])
+def test_cancel_and_delete_print_the_dependents_they_took_down(chain, verb):
+    """README: cancel and delete print exactly what they changed; the dependents sent to
+    dead were left out."""
+    chain("add", "--id", "ship", "--after", "test", "--", "make ship")
+    result = chain(verb, "build", "--yes", "--json")
+    assert [(job["id"], job["state"]) for job in json.loads(result.stdout)] == [
+        ("build", "cancelled" if verb == "cancel" else "pending"),
+        ("test", "dead"),
+        ("ship", "dead"),
+    ]
+    assert result.stderr == ""
+    chain("add", "--id", "again", "--", "make")
+    chain("add", "--id", "after-again", "--after", "again", "--", "make test")
+    text = chain(verb, "again", "--yes")
+    assert text.stderr == "1 dependent taken down (dead): after-again\n"
