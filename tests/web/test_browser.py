@@ -87,3 +87,37 @@ def test_an_abrupt_browser_kill_leaves_no_app_behind(served, capsys):
     with capsys.disabled():
         print(f"\nsession processes: before {before}, with the tab {during}, after kill {after}")
     assert (during, after) == (before + 1, before)
+
+
+def test_an_export_downloads_by_its_key_and_no_cookie_is_ever_set(browser, fresh_db):
+    """The token is never in a cookie (a browser sends one to every port of the host);
+    the log view's export, a download the terminal's script opens with nothing added,
+    is reached by its own key."""
+    import sqlite3
+    import time
+
+    with sqlite3.connect(fresh_db) as connection:
+        connection.execute(
+            "INSERT INTO queuectl_run (job_id, run, attempt, worker_id, host, started_at,"
+            " finished_at, outcome, exit_code, output) VALUES"
+            " ('done-1', 1, 1, 'w1', 'h', ?, ?, 'succeeded', 0, 'the exported output')",
+            (time.time() - 30, time.time() - 29),
+        )
+    server = Served(fresh_db)
+    try:
+        tab = Tab(browser, server)
+        tab.wait_for_text("done-1")
+        tab.press("Enter", then_shows="Runs")
+        tab.press("l", then_shows="the exported output")
+        with tab.page.context.expect_event(
+            "response", lambda response: "/download/" in response.url, timeout=PAINT_TIMEOUT_MS
+        ) as delivered:
+            tab.page.keyboard.press("s")
+        response = delivered.value
+        assert response.status == 200
+        assert "token" not in response.url
+        assert "attachment" in response.headers["content-disposition"]
+        assert tab.page.context.cookies() == []
+        tab.close()
+    finally:
+        server.stop()
