@@ -64,6 +64,15 @@ class PipedConsole(Console):
         self.quiet = True
         raise BrokenPipeError
 
+    def _render_buffer(self, buffer: Any) -> str:
+        """Rich's text, without the blanks that pad each table row to the last column's
+        width when the text is plain (piped, no colour): ``show X | sed 's/^cwd *//'``
+        kept them. Styled text is left as drawn."""
+        rendered = super()._render_buffer(buffer)
+        if self.is_terminal or self._color_system is not None or " \n" not in rendered:
+            return rendered
+        return "\n".join(line.rstrip(" ") for line in rendered.split("\n"))
+
 
 def fits(out: Console) -> int | None:
     """The width tables must fit, or ``None`` when output is piped (nothing is cut)."""

@@ -243,3 +243,14 @@ def test_a_run_left_open_by_a_lost_worker_is_closed_with_its_output_size(run, db
     assert Run.get_by_id(claim.run_id).output_bytes == 9000
     db.close_database()
     assert json.loads(run("show", job_id, "--json").stdout)["runs"][0]["output_truncated"]
+
+
+def test_piped_tables_have_no_trailing_blanks(run):
+    """``show X | sed 's/^cwd *//'`` kept the blanks that pad each row to the last
+    column's width; README's examples have none."""
+    job_id = run("add", "--", "echo", "a-rather-long-command-to-pad-the-others").stdout.strip()
+    run("add", "--", "true")
+    for args in (("list",), ("show", job_id), ("status",), ("config",), ("worker", "list")):
+        out = run(*args).stdout
+        assert out.strip(), args
+        assert not [line for line in out.splitlines() if line != line.rstrip()], (args, out)
