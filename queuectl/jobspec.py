@@ -336,6 +336,17 @@ def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _as_given(value: object) -> str:
+    """A refused value as the user wrote it: JSON's ``true`` and ``[1]``, not Python's
+    ``True``; a string keeps its quotes, as every other message shows one."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _json_type(value: object) -> str:
     return {
         list: "an array",
@@ -383,7 +394,7 @@ def _int(
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f'"{key}" must be an integer (got {value!r})')
+        raise ValidationError(f'"{key}" must be an integer (got {_as_given(value)})')
     if not low <= value <= high:
         raise ValidationError(f'"{key}" must be between {low} and {high} (got {value})')
     return value
