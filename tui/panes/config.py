@@ -46,7 +46,7 @@ class ConfigPane(TablePane):
         ColumnSpec("value", "Value", min_width=7),
         ColumnSpec("default", "Default", drop=2),
         ColumnSpec("type", "Type", drop=1),
-        ColumnSpec("range", "Range", max_width=22),
+        ColumnSpec("range", "Range", max_width=24),  # the longest: shell command, "" = none
         ColumnSpec("description", "Description", flex=1, flex_min=24),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
