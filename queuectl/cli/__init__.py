@@ -80,7 +80,10 @@ def tui(app: AppContext) -> None:
     except ImportError as exc:  # pragma: no cover - only when installed without the tui package
         raise click.ClickException(f"the dashboard is not available: {exc}") from None
     location = app.open()
-    make_app(location, freeze_startup_heap=True).run()
+    dashboard = make_app(location, freeze_startup_heap=True)
+    dashboard.run()
+    # A dashboard that ended on an error (Textual printed it) must not look like a quit.
+    sys.exit(dashboard.return_code or 0)
 
 
 complete.install(cli)

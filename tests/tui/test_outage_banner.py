@@ -75,3 +75,45 @@ async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
                 assert app.is_running
         finally:
             db.close_database()
+
+
+async def test_the_detail_and_log_screens_ride_out_an_outage(
+    app_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's detail screen open when the database went away ended the dashboard with a
+    traceback (its reader's error was the app's); it now says so and reads again."""
+    from queuectl.lifecycle import reads
+    from tests.tui.conftest import seed_run
+    from tui.screens.detail import JobDetailScreen
+    from tui.screens.logview import LogScreen
+
+    seed_job("kept", "echo still-shown", state="processing")
+    seed_run("kept", output="line before the outage\n")
+    app = app_for(refresh_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        detail = app.screen
+        await wait_for(pilot, lambda: detail.loads >= 1, "detail load")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        log = app.screen
+        await wait_for(pilot, lambda: log.loads >= 1, "log load")
+
+        def away(job_id: str) -> Any:
+            raise StoreUnavailable("unable to open database file")
+
+        monkeypatch.setattr(reads, "runs_of", away)
+        title = log.query_one("#log-title")
+        await wait_for(pilot, lambda: "database unavailable" in str(title.render()), "log says")
+        assert "line before the outage" in log.view.lines_text[0].plain
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is detail, "back to detail")
+        detail_title = detail.query_one("#detail-title")
+        await wait_for(
+            pilot, lambda: "database unavailable" in str(detail_title.render()), "detail says"
+        )
+        assert app.is_running
+        monkeypatch.undo()
+        await wait_for(pilot, lambda: str(detail_title.render()) == "Job kept", "back again")

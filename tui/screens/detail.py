@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from queuectl.errors import JobNotFound
+from queuectl.errors import JobNotFound, StoreUnavailable
 from queuectl.lifecycle import deps, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.store.models import Job, Run, database
@@ -52,6 +52,12 @@ class JobView:
     runs: list[Run]
     dependencies: list[Link] = field(default_factory=list)
     dependents: list[Link] = field(default_factory=list)
+
+
+class DetailUnavailable(Message):
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class DetailLoaded(Message):
@@ -216,24 +222,47 @@ class JobDetailScreen(Screen[None]):
         """Back to the panes (``esc``/``q``); a second press in a burst does nothing."""
         close(self)
 
-    @work(thread=True, exclusive=True, group="detail")
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load(self) -> None:
-        """Read the job and its runs off the UI thread."""
+        """Read the job and its runs off the UI thread.
+
+        With the database away (a PostgreSQL restart, a deleted file), the screen
+        keeps what it last read, says so, and reads again a refresh later: the
+        error ended the whole dashboard with a traceback.
+        """
         try:
             job = reads.get_job(self.job_id)
             runs = reads.runs_of(self.job_id)
             dependencies, dependents = deps.links(self.job_id)
         except JobNotFound:
             job, runs, dependencies, dependents = None, [], [], []
+        except StoreUnavailable as exc:
+            if not get_current_worker().is_cancelled:
+                self.post_message(DetailUnavailable(exc.explain()))
+            return
         finally:
             if not database.is_closed():
                 database.close()
         if not get_current_worker().is_cancelled:
             self.post_message(DetailLoaded(JobView(job, runs, dependencies, dependents)))
 
+    def on_detail_unavailable(self, message: DetailUnavailable) -> None:
+        if not self.is_attached:
+            return
+        title = self.query_one("#detail-title", Static)
+        title.update(
+            Text.assemble(
+                f"Job {one_line(self.job_id)} · ",
+                (f"database unavailable: {one_line(message.reason)}", "bold red"),
+                " · showing what was read before",
+            )
+        )
+        self.set_timer(self.interval, self.load)
+
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if not self.is_current:
             return  # gone back already: nothing to show it on
+        self.query_one("#detail-title", Static).update(Text(f"Job {one_line(self.job_id)}"))
         view = message.view
         self.view = view
         now = self.clock()

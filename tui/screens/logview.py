@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
+from queuectl.errors import StoreUnavailable
 from queuectl.lifecycle import reads
 from queuectl.store.models import Run, database
 from queuectl.textsafe import one_line
@@ -96,15 +97,25 @@ class LogScreen(Screen[None]):
         self.query_one("#log-search", Input).display = False
         self.load()
 
-    @work(thread=True, exclusive=True, group="logview")
+    @work(thread=True, exclusive=True, group="logview", exit_on_error=False)
     def load(self) -> None:
         try:
             run = next((r for r in reads.runs_of(self.job_id) if r.id == self.run_id), None)
+        except StoreUnavailable as exc:  # kept as it was read, and read again: never a crash
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self._unavailable, exc.explain())
+            return
         finally:
             if not database.is_closed():
                 database.close()
         if not get_current_worker().is_cancelled:
             self.post_message(RunLoaded(run))
+
+    def _unavailable(self, reason: str) -> None:
+        if not self.is_attached:
+            return
+        self._title(f"database unavailable: {reason}")
+        self.set_timer(self.interval, self.load)
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         if not self.is_current and not self.is_attached:
