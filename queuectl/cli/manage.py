@@ -118,9 +118,8 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
         count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
     report_revived(outcome, as_json=as_json)
-    if taken and not as_json:
-        shown = ", ".join(taken[:10]) + (f" and {len(taken) - 10} more" if len(taken) > 10 else "")
-        note(f"{len(taken)} dependent{'s' if len(taken) != 1 else ''} taken down (dead): {shown}")
+    if not as_json:
+        _note_dependents(taken, "taken down (dead)")
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:
@@ -129,12 +128,17 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
 
 def report_revived(outcome: Any, *, as_json: bool) -> None:
     """Say which dependents a retry brought back to blocked (on stderr: not a result)."""
-    revived = getattr(outcome, "revived", [])
-    if revived and not as_json:
-        shown = ", ".join(revived[:10]) + (
-            f" and {len(revived) - 10} more" if len(revived) > 10 else ""
-        )
-        note(f"{len(revived)} dependent{'s' if len(revived) != 1 else ''} back to blocked: {shown}")
+    if not as_json:
+        _note_dependents(getattr(outcome, "revived", []), "back to blocked")
+
+
+def _note_dependents(ids: list[str], what: str) -> None:
+    """``2 dependents back to blocked: test, deploy`` on stderr (not a result); the first
+    ten named."""
+    if not ids:
+        return
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    note(f"{len(ids)} dependent{'s' if len(ids) != 1 else ''} {what}: {shown}")
 
 
 @click.command()
