@@ -54,12 +54,6 @@ class JobView:
     dependents: list[Link] = field(default_factory=list)
 
 
-class DetailUnavailable(Message):
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
 class DetailLoaded(Message):
     def __init__(self, view: JobView) -> None:
         super().__init__()
@@ -238,7 +232,7 @@ class JobDetailScreen(Screen[None]):
             job, runs, dependencies, dependents = None, [], [], []
         except StoreUnavailable as exc:
             if not get_current_worker().is_cancelled:
-                self.post_message(DetailUnavailable(exc.explain()))
+                self.app.call_from_thread(self._unavailable, exc.explain())
             return
         finally:
             if not database.is_closed():
@@ -246,14 +240,15 @@ class JobDetailScreen(Screen[None]):
         if not get_current_worker().is_cancelled:
             self.post_message(DetailLoaded(JobView(job, runs, dependencies, dependents)))
 
-    def on_detail_unavailable(self, message: DetailUnavailable) -> None:
+    def _unavailable(self, reason: str) -> None:
+        """The database is away: say so over what was read, and read again later."""
         if not self.is_attached:
             return
         title = self.query_one("#detail-title", Static)
         title.update(
             Text.assemble(
                 f"Job {one_line(self.job_id)} · ",
-                (f"database unavailable: {one_line(message.reason)}", "bold red"),
+                (f"database unavailable: {one_line(reason)}", "bold red"),
                 " · showing what was read before",
             )
         )
