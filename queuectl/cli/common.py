@@ -7,6 +7,7 @@ so no user mistake ever shows a traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -45,6 +46,9 @@ def _one_line(message: str) -> str:
 class ReaderLeft(Exception):
     """The output's reader closed its end (``queuectl list | head -1``): exit 0, silently."""
 
+
+_OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
+"""What writing stdout fails with when its file cannot take more (``> /dev/full``)."""
 
 INTERRUPTED = 130
 """Exit code after Ctrl+C (128 + SIGINT), for every command alike."""
@@ -114,9 +118,13 @@ class QueuectlGroup(click.Group):
             sys.exit(0)
         except OSError as exc:
             # Writing the output failed (`> /dev/full`, a vanished disk): one line, as
-            # every error. What the command did before (a job stored) stays done.
-            _silence_stdout()
-            click.echo(f"Error: cannot write the output: {_one_line(str(exc))}", err=True)
+            # every error. What the command did before (a job stored) stays done. Any
+            # other system error a command let through is one line too, as it is.
+            if exc.errno in _OUTPUT_ERRORS:
+                _silence_stdout()
+                click.echo(f"Error: cannot write the output: {_one_line(str(exc))}", err=True)
+            else:
+                click.echo(f"Error: {_one_line(str(exc))}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
