@@ -23,6 +23,7 @@ from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
 from tui.panes.table import KeyedTable
+from tui.screens.detail import JobDetailScreen
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -84,6 +85,17 @@ async def settled_on_screen(pilot: Pilot[Any], table: KeyedTable) -> None:
 def toasts(app: QueueApp) -> list[str]:
     """The text of every notification shown so far."""
     return list(app.toasts)
+
+
+async def open_detail(pilot: Pilot[Any]) -> JobDetailScreen:
+    """``enter`` on the highlighted job, once its detail screen has read it."""
+    app = pilot.app
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+    screen = app.screen
+    assert isinstance(screen, JobDetailScreen)
+    await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+    return screen
 
 
 async def wait_toast(pilot: Pilot[Any], fragment: str) -> None:

@@ -9,7 +9,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for, wait_toast
 from tui.panes.jobs import SORTABLE, JobsPane
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -172,11 +172,7 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
     app = app_for(refresh_interval=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        screen = app.screen
-        assert isinstance(screen, JobDetailScreen)
-        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        screen = await open_detail(pilot)
         log = screen.query_one("#output")
         assert "line one" in log.plain
         assert screen.query_one("#runs").row_count == 2
@@ -274,10 +270,7 @@ async def test_detail_shows_a_long_command_and_error_whole_at_80x24(app_for) -> 
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        screen = await open_detail(pilot)
         fields = screen.query_one("#detail-fields")
         lines = [
             "".join(segment.text for segment in fields.render_line(y)).rstrip()

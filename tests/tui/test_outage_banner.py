@@ -83,8 +83,7 @@ async def test_the_detail_and_log_screens_ride_out_an_outage(
     """A job's detail screen open when the database went away ended the dashboard with a
     traceback (its reader's error was the app's); it now says so and reads again."""
     from queuectl.lifecycle import reads
-    from tests.tui.conftest import seed_run
-    from tui.screens.detail import JobDetailScreen
+    from tests.tui.conftest import open_detail, seed_run
     from tui.screens.logview import LogScreen
 
     seed_job("kept", "echo still-shown", state="processing")
@@ -92,10 +91,7 @@ async def test_the_detail_and_log_screens_ride_out_an_outage(
     app = app_for(refresh_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        detail = app.screen
-        await wait_for(pilot, lambda: detail.loads >= 1, "detail load")
+        detail = await open_detail(pilot)
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
         log = app.screen

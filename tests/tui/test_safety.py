@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for
+from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
-from tui.screens.detail import JobDetailScreen
 
 HOSTILE = "[bold red]boom[/] \x1b[31mred \x1b]52;c;aGk=\x07 end"
 
@@ -51,10 +50,7 @@ async def test_hostile_output_is_inert_in_detail(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(200, 40)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        screen = await open_detail(pilot)
         output = screen.query_one("#output").plain
         assert "[bold red]boom[/]" in output
         _assert_inert(output)
@@ -82,9 +78,7 @@ async def test_output_colours_are_styles_and_other_escapes_stay_visible(app_for)
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        view = app.screen.query_one("#output")
+        view = (await open_detail(pilot)).query_one("#output")
         await wait_for(pilot, lambda: len(view.lines_text) == 2, "output drawn")
         first, second = view.lines_text[:2]
         assert first.plain == "ERROR ok ␛]0;title␇ ␛[2J"

@@ -192,15 +192,21 @@ async def test_on_the_first_row_the_cursor_follows_the_newest_rows() -> None:
         assert table.cursor_row == 0 and table.scroll_y == 0 and table.new_above == 0
 
 
+async def _thirty_rows_down(pilot) -> KeyedTable:
+    """A newest-first table of 100 rows, the cursor moved 30 rows down by keys."""
+    table = pilot.app.query_one(KeyedTable)
+    table.focus()
+    table.apply(_numbered(100), follow=True)
+    await pilot.pause()
+    await pilot.press(*["j"] * 30)
+    await pilot.pause()
+    return table
+
+
 async def test_below_the_first_row_the_row_keeps_its_place_and_new_rows_are_counted() -> None:
     app = TableApp()
     async with app.run_test(size=(80, 20)) as pilot:
-        table = app.query_one(KeyedTable)
-        table.focus()
-        table.apply(_numbered(100), follow=True)
-        await pilot.pause()
-        await pilot.press(*["j"] * 30)
-        await pilot.pause()
+        table = await _thirty_rows_down(pilot)
         key, place = table.highlighted_key, _screen_row(table)
         assert table.scroll_y > 0
         table.apply(_numbered(107), follow=True)
@@ -352,12 +358,7 @@ async def test_new_rows_scrolled_into_view_are_no_longer_counted() -> None:
     """The "▲ N new above" stayed up after the new rows were in plain view."""
     app = TableApp()
     async with app.run_test(size=(80, 20)) as pilot:
-        table = app.query_one(KeyedTable)
-        table.focus()
-        table.apply(_numbered(100), follow=True)
-        await pilot.pause()
-        await pilot.press(*["j"] * 30)
-        await pilot.pause()
+        table = await _thirty_rows_down(pilot)
         table.apply(_numbered(107), follow=True)
         await pilot.pause()
         assert table.new_above == 7 and table.scroll_y >= 7
