@@ -158,6 +158,29 @@ async def test_filter_unknown_state_is_reported(app_for) -> None:
         assert not app.query_one(JobsPane).job_filter.active
 
 
+async def test_escape_leaves_the_filter_box_and_keeps_a_filter_in_force(app_for) -> None:
+    """The box's esc ran the pane's "clear" binding first (keys reach bindings before
+    widgets), which found nothing to clear: the box stayed open and took what came next."""
+    seed_job("a", "backup db")
+    seed_job("b", "send mail")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        box = pane.query_one("#job-filter")
+        await pilot.press("slash", "escape")
+        assert not box.has_focus and not box.display and pane.table.has_focus
+        await pilot.press("slash", *"backup", "enter")
+        await refreshed(pilot)
+        await pilot.press("slash", "escape")  # back to the table, the filter kept
+        assert not box.has_focus and pane.table.has_focus and pane.job_filter.active
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["a"]
+        await pilot.press("escape")  # from the table: the filter goes
+        await refreshed(pilot)
+        assert len(app.last_snapshot.jobs.rows) == 2
+
+
 async def test_typing_in_a_box_never_triggers_keys(app_for) -> None:
     seed_job("a")
     app = app_for()

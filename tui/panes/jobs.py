@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
@@ -233,11 +232,17 @@ class JobsPane(MarkingPane):
         self.focus_table()
         intend(self, "refresh")
 
-    def on_key(self, event: events.Key) -> None:
-        """Escape leaves the filter box (keeping the filter in force)."""
+    def action_clear(self) -> None:
+        """``esc``: in the filter box, leave it (the filter in force stays); else the
+        marks go first, then the filter.
+
+        Here, not in ``on_key``: the app runs a key's binding before any widget sees
+        the key (``tui.keyorder``), so the box's ``esc`` reached this binding, cleared
+        nothing, and left the box open with the focus in it."""
         box = self.query_one("#job-filter", Input)
-        if event.key == "escape" and box.has_focus:
-            event.stop()
-            if not self.job_filter.active:
-                box.add_class("hidden")
-            self.focus_table()
+        if not box.has_focus:
+            super().action_clear()
+            return
+        if not self.job_filter.active:
+            box.add_class("hidden")
+        self.focus_table()

@@ -62,7 +62,8 @@ class QueuesPane(TablePane):
         if not data.total:
             self.set_status("no queues yet: enqueue a job, or start a worker")
         else:
-            self.set_status(f"{data.total} queues · {paused} paused · {limited} limited")
+            noun = "queue" if data.total == 1 else "queues"
+            self.set_status(f"{data.total} {noun} · {paused} paused · {limited} limited")
 
     def action_toggle_pause(self) -> None:
         """Pause the highlighted queue, or resume it if paused (asks, naming it)."""
