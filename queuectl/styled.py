@@ -40,3 +40,13 @@ class OutputDecoder:
         """One styled ``Text`` per line of ``text`` (the last may be unfinished)."""
         for line in text.split("\n"):
             yield self._decoder.decode_line(line)
+
+    def peek(self, line: str) -> Text:
+        """``line`` (no newline in it) styled as ``feed`` would, leaving the style in
+        force as it was: a live view draws an unfinished line, then decodes it again
+        once it is complete."""
+        style = self._decoder.style
+        try:
+            return self._decoder.decode_line(line)
+        finally:
+            self._decoder.style = style

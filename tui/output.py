@@ -4,9 +4,13 @@
 text is passed through ``textsafe.keep_sgr`` (every escape but SGR made visible)
 and decoded line by line by ``queuectl.styled.OutputDecoder``, so each new line
 is decoded and drawn once. A read that does not extend what is shown (another
-run, the kept tail sliding past its limit) redraws. An unfinished last line is
-drawn once the run ends, or when the next newline completes it: a ``RichLog``
-cannot change a line it has drawn.
+run, the kept tail sliding past its limit) redraws.
+
+A running job's unfinished last line (``printf "45%"``, a prompt, a progress
+bar's latest ``\r`` update) is drawn too, provisionally: it was withheld until
+a newline came, so a progress bar showed one update late and a job that printed
+no newline showed nothing until it ended. The next read takes it off the end of
+the log (a ``RichLog`` only appends) and draws what it has become.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ class OutputView(RichLog):
         """The safe text of the complete lines drawn so far."""
         self._finished = False
         self._decoder = OutputDecoder()
+        self._partial = ""
+        """The unfinished last line drawn provisionally (the last of ``lines_text``), if any."""
+        self.version = 0
+        """Counts changes to ``lines_text``: a search finds its matches again after one."""
 
     @property
     def plain(self) -> str:
@@ -47,15 +55,33 @@ class OutputView(RichLog):
             self._restart(key)
         new = text[len(self._consumed) :]
         cut = new.rfind("\n")
+        rest = new[cut + 1 :]
+        if cut < 0 and not finished and rest == self._partial:
+            return  # nothing new: the usual refresh of a quiet job
+        self._take_back_partial()
         if cut >= 0:
             self._draw(self._decoder.feed(new[:cut]))
             self._consumed += new[: cut + 1]
         if finished:
-            rest = text[len(self._consumed) :]
             if rest:
                 self._draw(self._decoder.feed(rest))
                 self._consumed += rest
             self._finished = True
+        elif rest and self._size_known:  # before its size, RichLog defers what it is given
+            self._draw([self._decoder.peek(rest)])
+            self._partial = rest
+
+    def _take_back_partial(self) -> None:
+        """Remove the provisional last line from the end of the log, if one is drawn."""
+        if not self._partial:
+            return
+        self._partial = ""
+        self.lines_text.pop()
+        del self.lines[self.starts.pop() :]
+        self._line_cache.clear()  # keyed by line number: the next line drawn reuses it
+        self.virtual_size = self.virtual_size.with_height(len(self.lines))
+        self.version += 1
+        self.refresh()
 
     def _restart(self, key: object) -> None:
         self.clear()
@@ -65,9 +91,12 @@ class OutputView(RichLog):
         self._consumed = ""
         self._finished = False
         self._decoder = OutputDecoder()
+        self._partial = ""
+        self.version += 1
 
     def _draw(self, lines: object) -> None:
         for line in lines:  # type: ignore[attr-defined]
+            self.version += 1
             self.lines_text.append(line)
             self.starts.append(len(self.lines))
             self.write(line, scroll_end=None)

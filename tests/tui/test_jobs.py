@@ -184,6 +184,36 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
 
 
+async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(app_for) -> None:
+    """``printf "45%"`` or a progress bar's latest update has no newline yet: it used to
+    show only once the job ended (or one update late)."""
+    seed_job("a", state="processing", worker_id="w-1", started_at=T0 - 5)
+    run_id = seed_run("a", output="start\nprogress 45%")
+    app = app_for(refresh_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        log = screen.query_one("#output")
+        await wait_for(pilot, lambda: log.plain == "start\nprogress 45%", "the partial line")
+        from queuectl.store.models import Run
+
+        Run.update(output="start\nprogress 45%\rprogress 90%").where(Run.id == run_id).execute()
+        await wait_for(pilot, lambda: log.plain.endswith("progress 90%"), "its update")
+        assert log.plain == "start\nprogress 45%\nprogress 90%"  # a lone \r: a new line
+        assert len(log.lines) == 3  # the provisional line was taken back, not left twice
+        assert [strip.text.rstrip() for strip in log.lines] == log.plain.split("\n")
+        Run.update(output="start\nprogress 45%\rprogress 90%\rdone\n", outcome="succeeded").where(
+            Run.id == run_id
+        ).execute()
+        await wait_for(pilot, lambda: log.plain.endswith("done"), "the end")
+        assert [strip.text.rstrip() for strip in log.lines] == [
+            "start",
+            "progress 45%",
+            "progress 90%",
+            "done",
+        ]
+
+
 async def test_detail_retry_key(app_for) -> None:
     seed_job("a", state="dead", attempts=4)
     app = app_for()

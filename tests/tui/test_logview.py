@@ -127,3 +127,20 @@ async def test_at_80_columns_the_title_keeps_whether_it_follows(app_for) -> None
         drawn = "".join(segment.text for segment in title.render_line(0))
         assert len(drawn) <= 80
         assert "running · following · /error" in drawn
+
+
+async def test_search_finds_a_running_jobs_unfinished_last_line(app_for) -> None:
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output="first\nwaiting")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        assert screen.view.plain == "first\nwaiting"
+        await pilot.press("slash", *"ERROR", "enter")
+        await wait_for(
+            pilot, lambda: "no match" in str(screen.query_one("#log-title").render()), "none yet"
+        )
+        Run.update(output="first\nwaiting ERROR").where(Run.id == run_id).execute()
+        screen.load()  # what the screen's timer does while the run goes on
+        await wait_for(pilot, lambda: screen.matches == [1], "the match in the changed line")
+        assert screen.view.lines_text[-1].plain == "waiting ERROR"

@@ -125,9 +125,9 @@ class LogScreen(Screen[None]):
         if run is None:
             self._title("this run no longer exists")
             return
-        before = len(self.view.lines_text)
+        before = self.view.version
         self.view.show(run.output, run.id, finished=run.outcome is not None)
-        if self.term and len(self.view.lines_text) != before:
+        if self.term and self.view.version != before:
             self._find(keep_place=True)
         if self.following:
             self.view.scroll_end(animate=False)
