@@ -26,6 +26,7 @@ from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
 from tui.cells import Row, state_text, styled
 from tui.columns import ColumnSpec
+from tui.fit import FirstThatFits
 from tui.keybar import KeyBar
 from tui.messages import intend
 from tui.output import OutputView
@@ -103,13 +104,10 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     row of the full width each; the short ones sit two to a row.
     """
 
-    def when(epoch: float | None) -> Text:
+    def when(epoch: float | None) -> Text | FirstThatFits:
         if epoch is None:
             return Text("—", style="dim")
-        delta = now - epoch
-        rel = f"{human_duration(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
-        # One line whatever the width: the relative part is cut first at 80 columns.
-        return Text(f"{iso(epoch)} ({rel})", no_wrap=True, overflow="ellipsis")
+        return FirstThatFits(*(Text(form) for form in time_forms(epoch, now)))
 
     timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
     command = _wide_grid()
@@ -145,6 +143,20 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     if job.last_error:
         tail.add_row("Last error", Text(inert(job.last_error), style="red"))
     return Group(*(grid for grid in (command, state, links, rest, tail) if grid.row_count))
+
+
+def time_forms(epoch: float, now: float) -> list[str]:
+    """A time as the detail screen shows it, longest first (``FirstThatFits`` picks):
+    ``2026-12-05T03:58:23Z (13s ago)``, then without the date when it is today's
+    (UTC, as every time shown), else without the seconds, then ``13s ago`` alone."""
+    delta = now - epoch
+    rel = f"{human_duration(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
+    full = iso(epoch) or ""
+    if full.startswith("invalid"):
+        return [f"{full} ({rel})", rel]
+    same_day = full[:10] == (iso(now) or "")[:10]
+    short = f"{full[11:]}" if same_day else f"{full[5:16]}Z"
+    return [f"{full} ({rel})", f"{short} ({rel})", rel]
 
 
 def run_rows(runs: list[Run], now: float) -> list[Row]:
