@@ -144,3 +144,14 @@ async def test_search_finds_a_running_jobs_unfinished_last_line(app_for) -> None
         screen.load()  # what the screen's timer does while the run goes on
         await wait_for(pilot, lambda: screen.matches == [1], "the match in the changed line")
         assert screen.view.lines_text[-1].plain == "waiting ERROR"
+        await pilot.press("w")  # wrapped, a long unfinished line takes several rows
+        Run.update(output="first\n" + "x" * 200).where(Run.id == run_id).execute()
+        screen.load()
+        await wait_for(pilot, lambda: screen.view.plain.endswith("x" * 200), "the long line")
+        rows = len(screen.view.lines)
+        assert rows > 3 and screen.view.starts == [0, 1]
+        Run.update(output="first\n" + "x" * 200 + "\nsecond\n").where(Run.id == run_id).execute()
+        screen.load()
+        await wait_for(pilot, lambda: screen.view.plain.endswith("second"), "complete lines")
+        assert len(screen.view.lines) == rows + 1  # the long line once, not twice
+        assert screen.view.starts == [0, 1, rows]
