@@ -155,7 +155,7 @@ def time_forms(epoch: float, now: float) -> list[str]:
     if full.startswith("invalid"):
         return [f"{full} ({rel})", rel]
     same_day = full[:10] == (iso(now) or "")[:10]
-    short = f"{full[11:]}" if same_day else f"{full[5:16]}Z"
+    short = full[11:] if same_day else f"{full[5:16]}Z"
     return [f"{full} ({rel})", f"{short} ({rel})", rel]
 
 
