@@ -24,6 +24,12 @@ async def _open_log(pilot) -> LogScreen:
     return screen
 
 
+def _run_goes_on(screen: LogScreen, run_id: int, **fields: object) -> None:
+    """The worker stores more of the run; the screen reads it, as its timer does."""
+    Run.update(**fields).where(Run.id == run_id).execute()
+    screen.load()
+
+
 async def test_search_next_previous_and_wrap_around(app_for) -> None:
     seed_job("a", state="completed")
     seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=LINES)
@@ -57,8 +63,7 @@ async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_log(pilot)
         assert "following" in str(screen.query_one("#log-title").render())
-        Run.update(output="first\n" + LINES).where(Run.id == run_id).execute()
-        screen.load()  # what the screen's timer does while the run goes on
+        _run_goes_on(screen, run_id, output="first\n" + LINES)
         await wait_for(pilot, lambda: len(screen.view.lines_text) == 101, "new lines")
         await wait_for(pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y > 0, "end")
         await pilot.press("f")
@@ -66,10 +71,7 @@ async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
         assert "paused (f follows)" in str(screen.query_one("#log-title").render())
         await pilot.press("g")
         finished = "first\n" + LINES + "last\n"
-        Run.update(output=finished, outcome="succeeded", finished_at=T0).where(
-            Run.id == run_id
-        ).execute()
-        screen.load()
+        _run_goes_on(screen, run_id, output=finished, outcome="succeeded", finished_at=T0)
         await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "last", "the end")
         assert screen.view.scroll_y == 0  # not following: the view stays put
 
@@ -140,18 +142,15 @@ async def test_search_finds_a_running_jobs_unfinished_last_line(app_for) -> None
         await wait_for(
             pilot, lambda: "no match" in str(screen.query_one("#log-title").render()), "none yet"
         )
-        Run.update(output="first\nwaiting ERROR").where(Run.id == run_id).execute()
-        screen.load()  # what the screen's timer does while the run goes on
+        _run_goes_on(screen, run_id, output="first\nwaiting ERROR")
         await wait_for(pilot, lambda: screen.matches == [1], "the match in the changed line")
         assert screen.view.lines_text[-1].plain == "waiting ERROR"
         await pilot.press("w")  # wrapped, a long unfinished line takes several rows
-        Run.update(output="first\n" + "x" * 200).where(Run.id == run_id).execute()
-        screen.load()
+        _run_goes_on(screen, run_id, output="first\n" + "x" * 200)
         await wait_for(pilot, lambda: screen.view.plain.endswith("x" * 200), "the long line")
         rows = len(screen.view.lines)
         assert rows > 3 and screen.view.starts == [0, 1]
-        Run.update(output="first\n" + "x" * 200 + "\nsecond\n").where(Run.id == run_id).execute()
-        screen.load()
+        _run_goes_on(screen, run_id, output="first\n" + "x" * 200 + "\nsecond\n")
         await wait_for(pilot, lambda: screen.view.plain.endswith("second"), "complete lines")
         assert len(screen.view.lines) == rows + 1  # the long line once, not twice
         assert screen.view.starts == [0, 1, rows]
