@@ -25,9 +25,9 @@ from queuectl.lifecycle.workers import Registration
 from queuectl.runtime.slots import Slot
 from queuectl.runtime.worker import Worker
 from queuectl.store import db
-from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
+from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState, database
 from queuectl.store.models import Worker as WorkerRow
-from tests.conftest import T0
+from tests.conftest import T0, dump
 from tests.polling import wait_until
 
 
@@ -173,6 +173,56 @@ def test_a_group_with_a_job_that_ends_badly_cascades_to_its_dependents(opened):
     )
     assert Job.get_by_id(dependent).taken_down_by == doomed
     assert [c.next.job.id for c in done if c.next] == [spare]  # the only job left to run
+
+
+def test_a_group_that_fails_partway_records_none_of_its_jobs(opened, monkeypatch):
+    """The transaction path (SQLite's always; PostgreSQL's when a job ends badly): a
+    failure at the second attempt's end undoes the first's end and its claim too, and
+    the counts, whether or not each attempt has a savepoint of its own."""
+    enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(4)], now=T0)
+    row = Registration(worker_id="w1", pid=1, host="h", slots=2)
+    row.register(T0)
+    first = [claiming.claim("w1", host="h", now=T0 + 1) for _ in range(2)]
+    assert all(first)
+    before = dump(opened)
+    real_end = finish.end_locked
+
+    def end_locked(job_id, *args, **kwargs):
+        if job_id == first[1].job.id:
+            raise StoreUnavailable("the database went away")
+        return real_end(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(finish, "end_locked", end_locked)
+    # Dead (final): on PostgreSQL too the group then takes the transaction path.
+    dead = Result(RunOutcome.FAILED, 1, "no", "exit 1", 0.01, 2, final=True)
+    ended = [Ended(first[0], _ok("fine")), Ended(first[1], dead)]
+    with pytest.raises(StoreUnavailable):
+        finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 2)
+
+    assert dump(opened) == before
+    assert (row.unreported_done, row.unreported_failed) == (0, 0)
+
+
+def test_a_sqlite_group_is_one_transaction_without_a_savepoint_per_job(db_path, monkeypatch):
+    """Each nested transaction would be a SAVEPOINT and a RELEASE: two statements more
+    per job, about a tenth of a worker's CPU per trivial job (measured)."""
+    db.open_database(db_path)
+    enqueuing.enqueue_many([JobSpec(command=f"echo {n}") for n in range(6)], now=T0)
+    row = Registration(worker_id="w1", pid=1, host="h", slots=3)
+    row.register(T0)
+    first = [claiming.claim("w1", host="h", now=T0 + 1) for _ in range(3)]
+    statements: list[str] = []
+    database.connection().set_trace_callback(statements.append)
+
+    done = finish.complete_attempts(
+        [Ended(claim, _ok("")) for claim in first], row=row, wants_next=lambda: True, now=T0 + 2
+    )
+
+    assert all(c.next is not None for c in done)
+    words = [statement.split()[0].upper() for statement in statements]
+    assert words.count("BEGIN") == 1
+    assert words.count("COMMIT") == 1
+    assert "SAVEPOINT" not in words
 
 
 @pytest.mark.postgres

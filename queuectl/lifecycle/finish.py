@@ -92,7 +92,6 @@ def complete_attempt(
         with write_transaction():
             state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
         return Completion(state, hook=_hook(claim, result, state, settings))
-    done, failed = row.counts_after(result.outcome)
     if (
         wants_next is not None
         and not report_due
@@ -101,6 +100,7 @@ def complete_attempt(
         and wants_next()
     ):
         # The common case on PostgreSQL: one round trip instead of six.
+        done, failed = row.counts_after(result.outcome)
         [(state, claimed)] = _pg_end_and_claim([(Ended(claim, result, pgid), decision)], row, now)
         hook = _hook(claim, result, state, settings)
         if claimed is not None:
@@ -110,14 +110,43 @@ def complete_attempt(
             found = row.report_locked(now, None, done, failed)
         row.unreported_done = row.unreported_failed = 0
         return Completion(state, None, reported=True, row_found=found, hook=hook)
-    with write_transaction():
-        state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
-        claimed = None
-        if wants_next is not None and wants_next():
-            claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
-        report = claimed is None or report_due
-        found = row.report_locked(now, claimed, done, failed) if report else True
-    # Counted only once committed: a failed transaction is tried again with the same counts.
+    counts = (row.unreported_done, row.unreported_failed)
+    try:
+        with write_transaction():
+            return _complete_locked(
+                Ended(claim, result, pgid), decision, row, wants_next, report_due, settings, now
+            )
+    except BaseException:
+        # Counted only once committed: a failed transaction is tried again with the same counts.
+        row.unreported_done, row.unreported_failed = counts
+        raise
+
+
+def _complete_locked(
+    item: Ended,
+    decision: Decision,
+    row: Registration,
+    wants_next: Callable[[], bool] | None,
+    report_due: bool,
+    settings: Mapping[str, Any],
+    now: float,
+) -> Completion:
+    """``complete_attempt``'s writes, inside the caller's write transaction, which
+    also restores ``row``'s counts if it fails (they are updated here as if committed).
+
+    A group (``complete_attempts``) calls it once per attempt in its one transaction:
+    a nested transaction per attempt would be a savepoint, two statements more per job
+    for nothing, since the group is all or nothing anyway.
+    """
+    claim, result = item.claim, item.result
+    done, failed = row.counts_after(result.outcome)
+    job = claim.job
+    state = end_locked(job.id, claim.run_id, job.worker_id, decision, result, item.pgid, now)
+    claimed = None
+    if wants_next is not None and wants_next():
+        claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
+    report = claimed is None or report_due
+    found = row.report_locked(now, claimed, done, failed) if report else True
     row.unreported_done, row.unreported_failed = (0, 0) if report else (done, failed)
     return Completion(
         state,
@@ -204,15 +233,14 @@ def complete_attempts(
     try:
         with write_transaction():
             for item in ended:
-                completion = complete_attempt(
-                    item.claim,
-                    item.result,
-                    row=row,
-                    wants_next=wants,
-                    report_due=report_due and not done,
-                    pgid=item.pgid,
-                    settings=settings,
-                    now=now,
+                completion = _complete_locked(
+                    item,
+                    _decide(item.claim, item.result, settings, now),
+                    row,
+                    wants,
+                    report_due and not done,
+                    settings,
+                    now,
                 )
                 found_empty = found_empty or completion.next is None
                 done.append(completion)
