@@ -21,6 +21,7 @@ from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES
 from queuectl.store.models import JobState, Worker, WorkerState
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
+from tui.fit import MiddleCut
 
 CELL_LIMIT = 300
 """Characters kept of a long command or error: more than any screen shows, and bounded."""
@@ -64,6 +65,8 @@ def build_table(
     total: int,
     raw: dict[str, dict[str, Any]],
     previous: TableData | None,
+    *,
+    id_column: int | None = None,
 ) -> TableData:
     """Turn parts into rows, reusing the previous refresh's cells where the parts match.
 
@@ -71,6 +74,10 @@ def build_table(
     two refreshes most cells are unchanged (the age column is the one that moves).
     A reused cell, or row, is the same object, so the table's diff sees it
     unchanged without comparing text.
+
+    Args:
+        id_column: the column of job ids, whose cells are cut in the middle where
+            their column is too narrow (``tui.fit.MiddleCut``), the others at the end.
     """
     before_parts = previous.parts if previous is not None else {}
     before_cells = dict(previous.rows) if previous is not None else {}
@@ -84,17 +91,24 @@ def build_table(
             cell = made[part] = styled(*part)
         return cell
 
+    def cell_at(column: int, part: tuple[str, str]) -> Text:
+        if column == id_column:  # a row's own id: no other cell shares it
+            return MiddleCut(part[0], style=part[1], no_wrap=True, overflow="ellipsis")
+        return cell_for(part)
+
     rows: list[Row] = []
     for key, parts in items:
         old_parts = before_parts.get(key)
         if old_parts is None:
-            cells = tuple(map(cell_for, parts))
+            cells = tuple(cell_at(column, part) for column, part in enumerate(parts))
         elif old_parts == parts:
             cells = before_cells[key]
         else:
             cells = tuple(
-                cell if part == old_part else cell_for(part)
-                for part, old_part, cell in zip(parts, old_parts, before_cells[key], strict=True)
+                cell if part == old_part else cell_at(column, part)
+                for column, (part, old_part, cell) in enumerate(
+                    zip(parts, old_parts, before_cells[key], strict=True)
+                )
             )
         rows.append((key, cells))
     widths, uniform = measure_parts([parts for _, parts in items])
@@ -150,21 +164,8 @@ def job_duration(row: dict[str, Any], now: float) -> float | None:
 
 
 ID_WIDTH = 14
-"""The ID column's width in the Jobs and DLQ panes (a generated id is 8)."""
-ID_TAIL = 8
-
-
-def id_text(job_id: str) -> str:
-    """A job id that fits the ID column, cut in the middle when longer.
-
-    Ids that share a prefix differ at the end: a schedule's fires
-    (``backup:20261204T030800Z``) would all read ``backup:2026120…`` cut at the
-    end; cut in the middle they keep their time (``backu…T030800Z``).
-    """
-    text = one_line(job_id)
-    if len(text) <= ID_WIDTH:
-        return text
-    return text[: ID_WIDTH - ID_TAIL - 1] + "…" + text[-ID_TAIL:]
+"""The narrowest the ID column of the Jobs and DLQ panes gets (a generated id is 8): a
+longer id is shown whole where there is room and cut in the middle to fit."""
 
 
 def job_parts(row: dict[str, Any], now: float) -> Parts:
@@ -182,7 +183,7 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         waits = ", ".join(row.get("waits") or ()) or "its dependencies"
         command = one_line(f"(after {waits}) {row['command']}", CELL_LIMIT)
     return (
-        (id_text(row["id"]), ""),
+        (one_line(row["id"]), ""),
         state_part(row["state"]),
         (str(row["priority"]), ""),
         (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
@@ -198,7 +199,7 @@ def dlq_parts(row: dict[str, Any], now: float) -> Parts:
     """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
     code = row["exit_code"]
     return (
-        (id_text(row["id"]), ""),
+        (one_line(row["id"]), ""),
         (str(row["attempts"]), ""),
         (one_line(row["queue"]), ""),
         (age(now, row["finished_at"]), ""),

@@ -5,9 +5,10 @@ module decides, on the UI side, how they fit. Fixed columns are as wide as the
 widest cell seen (never narrower than ``min_width``, so a ticking age does not
 make the column jitter); flexible columns (the command, an error) share what is
 left and are cut with an ellipsis. When the flexible columns would get less
-than their ``flex_min``, droppable columns go first: those showing the same
-value on every row (one queue, no worker yet, nothing timed yet), then the
-rest, in ``drop`` order.
+than their ``flex_min``, room is made in this order: droppable columns showing
+the same value on every row go (one queue, no worker yet, nothing timed yet),
+then shrinkable columns narrow (an id, cut in the middle), then the other
+droppable columns go, in ``drop`` order.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class ColumnSpec:
     """A flexible column narrower than this makes droppable columns go."""
     drop: int | None = None
     """Order in which the column is given up when room is short; ``None``: never."""
+    shrink_to: int | None = None
+    """A fixed column as wide as its widest cell while there is room, narrowing down
+    to this when room is short, before any column that says something is dropped."""
 
 
 Layout = tuple[tuple[str, int], ...]
@@ -82,8 +86,17 @@ def fit_columns(
         (s for s in specs if s.drop is not None),
         key=lambda s: (not uniform.get(s.key, False), s.drop),
     )
-    while spare() < flex_floor() and droppable:
-        shown.remove(droppable.pop(0))
+    shrinkable = [s for s in specs if s.shrink_to is not None and not s.flex]
+    while spare() < flex_floor():
+        if droppable and (uniform.get(droppable[0].key, False) or not shrinkable):
+            shown.remove(droppable.pop(0))
+        elif shrinkable:
+            spec = shrinkable.pop(0)
+            width = fixed[spec.key]
+            floor = min(width, max(spec.shrink_to or 0, labels[spec.key]))
+            fixed[spec.key] = max(floor, width - (flex_floor() - spare()))
+        else:
+            break
     widths = dict(fixed)
     widths.update(_share(shown, labels, widest, spare()))
     return tuple((s.key, widths[s.key]) for s in shown)

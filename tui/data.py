@@ -289,12 +289,14 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         jobs_total,
         {r["id"]: r for r in jobs_rows},
         previous.jobs if previous is not None else None,
+        id_column=0,
     )
     dlq = build_table(
         [(r["id"], dlq_parts(r, now)) for r in dead_rows],
         dead_total,
         {r["id"]: r for r in dead_rows},
         previous.dlq if previous is not None else None,
+        id_column=0,
     )
     worker_items = [(w.id, worker_parts(w, now)) for w in workers]
     workers_table = build_table(

@@ -1,4 +1,4 @@
-"""A value with shorter forms, drawn in the longest form its space holds."""
+"""Cells drawn to the space they get: a value's longest form that fits, an id cut in the middle."""
 
 from __future__ import annotations
 
@@ -38,3 +38,50 @@ class FirstThatFits:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widths = [cell_len(form.plain) for form in self.forms]
         return Measurement(min(widths), max(widths)).clamp(max_width=options.max_width)
+
+
+class MiddleCut(Text):
+    """Text that, where its column is too narrow, loses its middle instead of its end.
+
+    Ids that share a prefix differ at the end: a schedule's fires
+    (``nightly-backup:20261205T030000Z``) would all read ``nightly-backup:2…`` cut
+    at the end. Cut in the middle they keep what tells them apart: the part after
+    the last ``:`` (a fire's time) as far as the width allows, else the last
+    ``TAIL`` cells. The cut is made when drawn, at the width the column has then,
+    so a wide screen shows the whole id and a narrow one as much of both ends as
+    fits.
+    """
+
+    TAIL = 8
+    """Cells kept from the end, at least (a generated id is 8)."""
+
+    def cut(self, width: int) -> Text:
+        """This text in ``width`` cells: whole, or its start, ``…`` and its end."""
+        if self.cell_len <= width:
+            return self
+        if width < 3:  # no room for both ends: cut the end
+            return Text.assemble(self, no_wrap=True, overflow="ellipsis")
+        plain = self.plain
+        after_colon = len(plain) - plain.rfind(":") - 1 if ":" in plain else 0
+        tail = min(max(self.TAIL, after_colon), width - 2)  # one cell of the start at least
+        head_end = _chars_within(plain, width - 1 - tail)
+        tail_start = len(plain) - _chars_within(plain[::-1], tail)
+        start, _, end = self.divide([head_end, tail_start])
+        return Text.assemble(start, "…", end, no_wrap=True, overflow="ellipsis")
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        cut = self.cut(options.max_width)
+        if cut is self:
+            yield from super().__rich_console__(console, options)
+        else:
+            yield cut
+
+
+def _chars_within(text: str, cells: int) -> int:
+    """How many of ``text``'s first characters fit in ``cells`` terminal cells."""
+    used = 0
+    for count, char in enumerate(text):
+        used += cell_len(char)
+        if used > cells:
+            return count
+    return len(text)

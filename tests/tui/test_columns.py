@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
+
+from tui.cells import ID_WIDTH
 from tui.columns import ColumnSpec, fit_columns, total_width
+from tui.fit import MiddleCut
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 
@@ -80,10 +86,51 @@ def test_a_label_is_never_cut() -> None:
     assert dict(fit_columns(specs, _labels(specs), {"a": 1, "b": 1}, {}, 40))["a"] == 10
 
 
-def test_long_ids_are_cut_in_the_middle_so_a_schedules_fires_stay_apart() -> None:
-    from tui.cells import ID_WIDTH, id_text
+def _drawn(text: Text, width: int) -> str:
+    """The line a table cell ``width`` cells wide draws (DataTable renders cells so)."""
+    console = Console(width=80, color_system=None)
+    [line] = console.render_lines(text, console.options.update_width(width), pad=False)
+    return "".join(segment.text for segment in line)
 
-    assert id_text("a1b2c3d4") == "a1b2c3d4"
-    fires = [id_text(f"backup:20261204T03{minute:02d}00Z") for minute in (7, 8)]
-    assert fires == ["backu…T030700Z", "backu…T030800Z"]
-    assert all(len(text) == ID_WIDTH for text in fires)
+
+def _cut(text: str) -> MiddleCut:
+    return MiddleCut(text, no_wrap=True, overflow="ellipsis")
+
+
+def test_long_ids_are_cut_in_the_middle_so_a_schedules_fires_stay_apart() -> None:
+    # A daily schedule's fires differ in the date: the time after the ':' is kept
+    # whole as far as the width allows, before the name.
+    fires = [_cut(f"backup:202612{day:02d}T030000Z") for day in (4, 5)]
+    assert [_drawn(fire, 14) for fire in fires] == ["b…1204T030000Z", "b…1205T030000Z"]
+    assert _drawn(fires[0], 30) == "backup:20261204T030000Z"  # room: the whole id
+    assert _drawn(fires[0], 20) == "bac…20261204T030000Z"
+    assert _drawn(_cut("deploy-frontend-production"), 14) == "deplo…oduction"  # no ':'
+    assert _drawn(_cut("a1b2c3d4"), 8) == "a1b2c3d4"
+    assert _drawn(_cut("a1b2c3d4e5"), 6) == "a…d4e5"  # one cell of the start at least
+    assert _drawn(_cut("abcdef"), 2) == "a…"  # no room for both ends: the end goes
+    # Cells, not characters: a mark before the id, a wide character in an old row's id.
+    assert _drawn(_cut("● deploy-frontend-production"), 14) == "● dep…oduction"
+    wide = _drawn(_cut("日本語の名前-deploy-production"), 14)
+    assert wide == "日本…oduction" and cell_len(wide) <= 14
+
+
+def test_a_long_id_is_shown_whole_while_there_is_room_and_narrows_before_a_column_goes() -> None:
+    specs = JobsPane.COLUMNS
+    cells = {"id": 23, "state": 9, "priority": 1, "attempts": 3, "queue": 6, "age": 3}
+    cells |= {"duration": 4, "worker": 7, "command": 200}
+    varied = {key: False for key in cells}
+    wide = dict(fit_columns(specs, _labels(specs), cells, varied, 158))
+    assert wide["id"] == 23 and wide["command"] >= 30
+    # Narrower: the id gives up what the command needs before any column goes.
+    narrower = dict(fit_columns(specs, _labels(specs), cells, varied, 106))
+    assert set(narrower) == set(wide)
+    assert ID_WIDTH < narrower["id"] < 23 and narrower["command"] == 30
+    # At 80 columns it is down to ID_WIDTH, and only then do columns go.
+    narrow = dict(fit_columns(specs, _labels(specs), cells, varied, 80))
+    assert narrow["id"] == ID_WIDTH and len(narrow) < len(wide)
+    # A short id is as narrow as it is, whatever the room: shrinking never widens.
+    short = dict(fit_columns(specs, _labels(specs), {**cells, "id": 8}, varied, 80))
+    assert short["id"] == 8
+    # A column with one value on every row goes before the id narrows.
+    one_queue = dict(fit_columns(specs, _labels(specs), cells, {**varied, "queue": True}, 106))
+    assert "queue" not in one_queue and one_queue["id"] > narrower["id"]

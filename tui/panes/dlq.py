@@ -22,7 +22,7 @@ class DlqPane(MarkingPane):
     PANE = "dlq"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("id", "ID", max_width=ID_WIDTH),
+        ColumnSpec("id", "ID", shrink_to=ID_WIDTH),
         ColumnSpec("attempts", "Tries", max_width=5, drop=3),
         ColumnSpec("queue", "Queue", max_width=12, drop=1),
         ColumnSpec("died", "Died", min_width=6, max_width=8),

@@ -39,7 +39,7 @@ class JobsPane(MarkingPane):
     PANE = "jobs"
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("id", "ID", max_width=ID_WIDTH),
+        ColumnSpec("id", "ID", shrink_to=ID_WIDTH),
         ColumnSpec("state", "State", min_width=10),
         ColumnSpec("priority", "Pri", max_width=6, drop=4),
         ColumnSpec("attempts", "Tries", max_width=7, drop=5),
@@ -49,8 +49,9 @@ class JobsPane(MarkingPane):
         ColumnSpec("worker", "Worker", max_width=12, drop=2),
         ColumnSpec("command", "Command", flex=1, flex_min=30),
     ]
-    """The command takes the spare width; Queue, Worker, Took, Pri give way to it, in
-    that order (first those with one value on every row), below 30 cells."""
+    """The command takes the spare width. Below 30 cells it is given room: first by the
+    columns with one value on every row, then by a long id (down to 14 cells, cut in the
+    middle), then by Queue, Worker, Took and Pri, in that order."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("New", "new"),
         ("Details", "details"),

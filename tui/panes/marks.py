@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from tui.cells import Cells, Row, TableData
@@ -80,7 +79,8 @@ class MarkingPane(TablePane):
         if column is None:
             return cells
         marked = list(cells)
-        id_cell = Text(MARK, style=MARK_STYLE, no_wrap=True, overflow="ellipsis")
+        # Of the id's own kind: an id cut in the middle keeps its end, the mark its start.
+        id_cell = type(cells[column])(MARK, style=MARK_STYLE, no_wrap=True, overflow="ellipsis")
         id_cell.append_text(cells[column])
         marked[column] = id_cell
         result = tuple(marked)
