@@ -10,7 +10,7 @@ from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import finish, stats
+from queuectl.lifecycle import finish, reads, stats
 from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
@@ -62,7 +62,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -72,9 +72,15 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_11() -> None:
+    """Put an open database back as schema 11 left it: no DLQ index."""
+    database.execute_sql("DROP INDEX queuectl_job_dead_by_death")
+
+
 def _as_schema_10() -> None:
     """Put an open database back as schema 10 left it: runs indexed by ``finished_at``
     alone, and on PostgreSQL a limit that left out all of the claiming worker's jobs."""
+    _as_schema_11()
     database.execute_sql("DROP INDEX queuectl_run_finished_at_outcome")
     database.execute_sql("CREATE INDEX queuectl_run_finished_at ON queuectl_run (finished_at)")
     if is_postgres():
@@ -122,7 +128,7 @@ def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     assert Schedule.select().count() == 0
 
 
@@ -351,7 +357,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -366,7 +372,7 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
@@ -385,7 +391,7 @@ def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     assert Worker.get_by_id("w7").slots == 1
 
 
@@ -398,7 +404,7 @@ def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     kept = Job.get_by_id(job)
     assert (kept.unique_key, kept.taken_down_by) == (None, None)
     assert "queuectl_job_unique_key" in _indexes()
@@ -427,7 +433,7 @@ def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 11
+    assert schema.schema_version() == SCHEMA_VERSION == 12
     indexes = {index.name for index in database.get_indexes("queuectl_run")}
     assert "queuectl_run_finished_at_outcome" in indexes
     assert "queuectl_run_finished_at" not in indexes
@@ -436,6 +442,37 @@ def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url)
     if is_postgres():
         assert _has_room_arguments() == ["queue_name", "ending_job", "take_lock"]
     assert before.per_minute == 1 / 5  # the success; the failed attempt is retried
+
+
+def test_a_schema_11_database_gains_the_dlq_index_and_its_deaths_in_order(db_url):
+    db.open_database(db_url)
+    enqueuing.enqueue_many([JobSpec(command="false", max_retries=0) for _ in range(3)], now=T0)
+    for second in (3, 1, 2):  # the first enqueued dies last
+        claim = claiming.claim("w1", now=T0)
+        assert claim is not None
+        end_attempt(claim, RunOutcome.FAILED, now=T0 + second)
+    _as_schema_11()
+    SchemaInfo.update(value="11").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert "queuectl_job_dead_by_death" in _indexes()
+    rows, total = reads.dead_window(limit=2, total=None, fields=("id", "finished_at"))
+    assert [row["finished_at"] for row in rows] == [T0 + 3, T0 + 2] and total == 3
+
+
+def test_the_dlq_reads_its_partial_index_from_the_end_on_sqlite(db_path):
+    """The dashboard's DLQ is the latest deaths: at 100k dead jobs, 500 index entries
+    read backwards, no sort and no other job looked at."""
+    db.open_database(db_path)
+    seen: list[str] = []
+    database.connection().set_trace_callback(seen.append)
+    reads.dead_window(limit=500, total=0)
+    database.connection().set_trace_callback(None)
+    [select] = [statement for statement in seen if statement.startswith("SELECT")]
+    plan = " ".join(str(row) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {select}"))
+    assert "queuectl_job_dead_by_death" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_status_counts_the_windows_successes_from_the_run_index_alone(db_path):

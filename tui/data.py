@@ -265,11 +265,10 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             )
             _add_waits(jobs_rows)
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
-            dead_filter = JobFilter(states=(JobState.DEAD,))
-            dead_rows, dead_total = _window(dead_filter, request.limit, counts[JobState.DEAD.value])
-            # The latest death first, as the Died column reads: a job retried from the DLQ
-            # that died again sat among jobs dead for hours, at its enqueue's place.
-            dead_rows.sort(key=lambda row: -(row["finished_at"] or 0.0))
+            # The latest death first, as the Died column reads, over the whole DLQ.
+            dead_rows, dead_total = reads.dead_window(
+                limit=request.limit, total=counts[JobState.DEAD.value], fields=WINDOW_FIELDS
+            )
             # Live workers first, each as the core's rule sees it (lost when dead),
             # then the ones that ended in the last hour, newest first.
             workers = sorted(

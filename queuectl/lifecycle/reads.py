@@ -14,8 +14,10 @@ import peewee
 
 from queuectl.errors import JobNotFound
 from queuectl.states import ENDED_WORKER_STATES, FINISHED_STATES
+from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import CLAIMABLE_STATES, Job, JobState, Run, Worker, database
+from queuectl.store.transactions import is_postgres
 
 JOB_FIELDS_WITHOUT_OUTPUT = tuple(
     field for field in Job._meta.sorted_fields if field is not Job.output
@@ -148,6 +150,26 @@ def jobs_window(
     if len(rows) < limit:
         return rows, len(rows)
     return rows, query.count() if total is None else total
+
+
+@translated
+def dead_window(
+    *, limit: int, total: int | None = None, fields: Sequence[str] = WINDOW_FIELDS
+) -> tuple[list[dict[str, Any]], int]:
+    """The ``limit`` dead jobs that died last, latest first, as ``jobs_window`` gives
+    rows, and how many are dead in all: the DLQ as the dashboard shows it.
+
+    Ordered by ``finished_at`` over the whole DLQ, from the end of its partial index
+    (``sql.DEAD_INDEX``), so it reads ``limit`` entries however many are dead: a job
+    retried out of the DLQ that died again comes first, however old its enqueue.
+    """
+    columns = [getattr(Job, name).column_name for name in fields]
+    statement = sql.dead_window_sql(columns, database.obj.param, postgres=is_postgres())
+    cursor = database.execute_sql(statement, (limit,))
+    rows = [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
+    if len(rows) < limit:
+        return rows, len(rows)
+    return rows, count_jobs(states=[JobState.DEAD]) if total is None else total
 
 
 @translated

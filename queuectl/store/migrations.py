@@ -20,7 +20,12 @@ from queuectl.store.models import (
     SchemaInfo,
     database,
 )
-from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION, UNIQUE_KEY_INDEX
+from queuectl.store.sql import (
+    CLAIMABLE_INDEX,
+    DEAD_INDEX,
+    QUEUE_HAS_ROOM_FUNCTION,
+    UNIQUE_KEY_INDEX,
+)
 from queuectl.store.transactions import is_postgres
 
 
@@ -151,6 +156,12 @@ def _index_outcomes_and_count_slots_against_limits() -> None:
         _replace_has_room_function()
 
 
+def _index_dead_jobs_by_death() -> None:
+    """Schema 11 -> 12: the DLQ's partial index (``sql.DEAD_INDEX``), so the dashboard
+    reads the latest deaths of the whole DLQ, not of its newest 500 enqueues."""
+    database.execute_sql(DEAD_INDEX)
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -164,6 +175,7 @@ def migrate(from_version: int) -> None:
         8: _add_worker_slots,
         9: _add_workflows,
         10: _index_outcomes_and_count_slots_against_limits,
+        11: _index_dead_jobs_by_death,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

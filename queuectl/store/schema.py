@@ -6,7 +6,12 @@ import peewee
 
 from queuectl.errors import DatabaseError
 from queuectl.store.models import ALL_MODELS, SCHEMA_VERSION, SchemaInfo, database
-from queuectl.store.sql import CLAIMABLE_INDEX, QUEUE_HAS_ROOM_FUNCTION, UNIQUE_KEY_INDEX
+from queuectl.store.sql import (
+    CLAIMABLE_INDEX,
+    DEAD_INDEX,
+    QUEUE_HAS_ROOM_FUNCTION,
+    UNIQUE_KEY_INDEX,
+)
 from queuectl.store.transactions import advisory_lock, is_postgres, write_transaction
 
 
@@ -46,6 +51,7 @@ def ensure_schema() -> None:
             database.create_tables(ALL_MODELS, safe=True)
             database.execute_sql(CLAIMABLE_INDEX)
             database.execute_sql(UNIQUE_KEY_INDEX)
+            database.execute_sql(DEAD_INDEX)
             if is_postgres():
                 database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
             SchemaInfo.insert(

@@ -39,6 +39,34 @@ WHERE unique_key IS NOT NULL AND state IN ('pending', 'blocked', 'failed', 'proc
 (``states.ACTIVE_STATES``). The database refuses the second, so enqueues racing
 from many processes and hosts admit exactly one; ``lifecycle.unique`` names the holder."""
 
+DEAD_STATE = "state = 'dead'"
+"""The DLQ index's predicate, literally: a read that repeats it uses the index (``DEAD_INDEX``)."""
+
+DEAD_INDEX = f"""
+CREATE INDEX IF NOT EXISTS queuectl_job_dead_by_death
+ON queuectl_job (finished_at, seq)
+WHERE {DEAD_STATE}
+"""
+"""Dead jobs only, in the order they died: the DLQ's latest deaths, read from its end
+(``reads.dead_window``). A job retried out of the DLQ that dies again is an old
+enqueue, so the (seq) order put it among jobs dead for hours.
+
+Only dead jobs are in it, so a job that completes, fails and waits for a retry, or
+starts writes nothing here: each of those updates evaluates the predicate for the
+old row and the new and finds neither dead (schema 12)."""
+
+
+def dead_window_sql(columns: Sequence[str], param: str, *, postgres: bool) -> str:
+    """The latest deaths of the DLQ, read backwards from ``DEAD_INDEX``; ``param`` is
+    the limit's marker. SQLite's planner is pinned to the index, as for the claim:
+    left alone it took the (state, seq) index and sorted every dead job."""
+    indexed_by = "" if postgres else " INDEXED BY queuectl_job_dead_by_death"
+    return (
+        f"SELECT {', '.join(columns)} FROM queuectl_job{indexed_by} WHERE {DEAD_STATE}"
+        f" ORDER BY finished_at DESC, seq DESC LIMIT {param}"
+    )
+
+
 UNIQUE_KEY_INDEX_NAME = "queuectl_job_unique_key"
 """How the driver's integrity error names the index (both backends say its name or column)."""
 
