@@ -93,9 +93,12 @@ def _as_schema_10() -> None:
 
 
 def _has_room_arguments() -> list[str]:
+    """The argument names of this test's own function: each test has a schema of its own,
+    and a test beside it (``-n 2``) may hold an older version of the function in its."""
     return list(
         database.execute_sql(
             "SELECT proargnames FROM pg_proc WHERE proname = 'queuectl_queue_has_room'"
+            " AND pronamespace = current_schema()::regnamespace"
         ).fetchone()[0]
     )
 
