@@ -44,6 +44,18 @@ def test_window_is_newest_first_and_counts_the_rest(opened) -> None:
     assert snapshot.counts["pending"] == 120
 
 
+def test_the_dlq_is_the_latest_deaths_of_the_whole_dlq(opened) -> None:
+    """A job retried out of the DLQ that died again is an old enqueue: it comes first
+    even when more dead jobs than the window holds were enqueued after it."""
+    ids = enqueuing.enqueue_many([JobSpec(command=f"false {i}") for i in range(12)], now=T0)
+    for index, job_id in enumerate(ids):  # the first enqueued died last
+        died = T0 + (100 if index == 0 else index)
+        Job.update(state="dead", finished_at=died).where(Job.id == job_id).execute()
+    snapshot = read_snapshot(Request(limit=5), T0 + 200)
+    assert [key for key, _ in snapshot.dlq.rows] == [ids[0], *reversed(ids[-4:])]
+    assert snapshot.dlq.total == 12
+
+
 def test_filter_is_applied_before_the_window(opened) -> None:
     enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(30)], now=T0 - 10, cwd="/")
     enqueuing.enqueue_many([JobSpec(command="backup db", id="old-backup")], now=T0 - 999, cwd="/")
