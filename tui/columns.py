@@ -33,7 +33,8 @@ class ColumnSpec:
     flex: int = 0
     """Above zero: takes this share of the spare width (and all of it if alone)."""
     flex_min: int = 0
-    """A flexible column narrower than this makes droppable columns go."""
+    """A flexible column narrower than this (or than its widest cell, if that is less)
+    makes room: droppable columns go, shrinkable ones narrow."""
     drop: int | None = None
     """Order in which the column is given up when room is short; ``None``: never."""
     shrink_to: int | None = None
@@ -80,7 +81,11 @@ def fit_columns(
         return available - sum(fixed.get(s.key, 0) + pad for s in shown)
 
     def flex_floor() -> int:
-        return sum(max(s.flex_min, labels[s.key]) for s in shown if s.flex)
+        # A flexible column is owed its flex_min, or less when its cells need less: room
+        # a short command would not use is not worth a column, or a cut id.
+        return sum(
+            max(min(s.flex_min, widest.get(s.key, 0)), labels[s.key]) for s in shown if s.flex
+        )
 
     droppable = sorted(
         (s for s in specs if s.drop is not None),

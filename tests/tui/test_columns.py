@@ -86,6 +86,17 @@ def test_a_label_is_never_cut() -> None:
     assert dict(fit_columns(specs, _labels(specs), {"a": 1, "b": 1}, {}, 40))["a"] == 10
 
 
+def test_a_short_command_is_owed_only_its_width_so_columns_stay() -> None:
+    specs = JobsPane.COLUMNS
+    cells = {"id": 23, "state": 9, "priority": 1, "attempts": 3, "queue": 6, "age": 3}
+    cells |= {"duration": 4, "worker": 7}
+    varied = {key: False for key in cells}
+    short = dict(fit_columns(specs, _labels(specs), {**cells, "command": 12}, varied, 100))
+    long = dict(fit_columns(specs, _labels(specs), {**cells, "command": 200}, varied, 100))
+    assert short["id"] == 23 and len(short) == len(specs) and short["command"] >= 12
+    assert long["id"] == ID_WIDTH and "queue" not in long and long["command"] >= 30
+
+
 def _drawn(text: Text, width: int) -> str:
     """The line a table cell ``width`` cells wide draws (DataTable renders cells so)."""
     console = Console(width=80, color_system=None)

@@ -313,10 +313,11 @@ async def test_detail_shows_a_long_command_and_error_whole_at_80x24(app_for) -> 
 
 
 async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
-    """At 80x24 Pri, Queue, Took and Worker give way to the command: sorting by them
+    """At 80x24 Pri, Queue, Took and Worker give way to a long command: sorting by them
     ordered the rows by values no one could see, with no arrow anywhere."""
-    seed_job("a", queue="mail", priority=5)
-    seed_job("b", queue="web", priority=1)
+    long_command = "python manage.py send_digest --batch-size 500 --verbose --dry-run"
+    seed_job("a", long_command, queue="mail", priority=5)
+    seed_job("b", long_command, queue="web", priority=1)
     layouts = {}
     for size in ((80, 24), (200, 30)):
         app = app_for()

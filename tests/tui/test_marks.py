@@ -160,7 +160,10 @@ async def test_a_long_id_is_whole_where_there_is_room_and_cut_in_the_middle_wher
     app_for,
 ) -> None:
     name = "nightly-backup-of-the-orders-database"
-    fires = [seed_job(f"{name}:202612{day:02d}T030000Z", now=T0 - 10 + day) for day in (4, 5)]
+    command = "pg_dump orders | gzip > /backups/orders-$(date +%F).sql.gz"  # wants 30 cells
+    fires = [
+        seed_job(f"{name}:202612{day:02d}T030000Z", command, now=T0 - 10 + day) for day in (4, 5)
+    ]
     seed_job("a1b2c3d4", now=T0 - 1)
     app = app_for()
     async with app.run_test(size=(160, 45)) as pilot:
