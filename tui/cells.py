@@ -9,7 +9,7 @@ cells hold whole values (up to ``CELL_LIMIT``) and the table cuts them to fit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ def build_table(
     raw: dict[str, dict[str, Any]],
     previous: TableData | None,
     *,
-    id_column: int | None = None,
+    id_columns: Collection[int] = (),
 ) -> TableData:
     """Turn parts into rows, reusing the previous refresh's cells where the parts match.
 
@@ -76,25 +76,26 @@ def build_table(
     unchanged without comparing text.
 
     Args:
-        id_column: the column of job ids, whose cells are cut in the middle where
-            their column is too narrow (``tui.fit.MiddleCut``), the others at the end.
+        id_columns: the columns of ids (the row's own, a job's worker, a worker's
+            job), whose cells are cut in the middle where their column is too narrow
+            (``tui.fit.MiddleCut``), the others at the end.
     """
     before_parts = previous.parts if previous is not None else {}
     before_cells = dict(previous.rows) if previous is not None else {}
-    made: dict[tuple[str, str], Text] = {}
-
-    def cell_for(part: tuple[str, str]) -> Text:
-        # Equal parts share one Text: rendering never changes a Text, and most
-        # new cells repeat (every age of a bulk enqueue, "default", "0/4").
-        cell = made.get(part)
-        if cell is None:
-            cell = made[part] = styled(*part)
-        return cell
+    made: dict[tuple[bool, str, str], Text] = {}
 
     def cell_at(column: int, part: tuple[str, str]) -> Text:
-        if column == id_column:  # a row's own id: no other cell shares it
-            return MiddleCut(part[0], style=part[1], no_wrap=True, overflow="ellipsis")
-        return cell_for(part)
+        # Equal parts share one Text: rendering never changes a Text, and most
+        # new cells repeat (every age of a bulk enqueue, "default", "0/4", a worker).
+        middle = column in id_columns
+        cell = made.get((middle, *part))
+        if cell is None:
+            if middle:
+                cell = MiddleCut(part[0], style=part[1], no_wrap=True, overflow="ellipsis")
+            else:
+                cell = styled(*part)
+            made[(middle, *part)] = cell
+        return cell
 
     rows: list[Row] = []
     for key, parts in items:
@@ -168,6 +169,10 @@ ID_WIDTH = 14
 longer id is shown whole where there is room and cut in the middle to fit."""
 
 
+JOB_ID_COLUMNS = (0, 7)
+"""Of ``job_parts``: the job's id and its worker's, cut in the middle (``build_table``)."""
+
+
 def job_parts(row: dict[str, Any], now: float) -> Parts:
     """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
     waiting = (JobState.PENDING, JobState.FAILED, JobState.BLOCKED)
@@ -195,6 +200,10 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
     )
 
 
+DLQ_ID_COLUMNS = (0,)
+"""Of ``dlq_parts``: the job's id, cut in the middle (``build_table``)."""
+
+
 def dlq_parts(row: dict[str, Any], now: float) -> Parts:
     """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
     code = row["exit_code"]
@@ -207,6 +216,10 @@ def dlq_parts(row: dict[str, Any], now: float) -> Parts:
         (one_line(row["command"], CELL_LIMIT), ""),
         (one_line(row["last_error"], CELL_LIMIT), "red"),
     )
+
+
+WORKER_ID_COLUMNS = (0, 4)
+"""Of ``worker_parts``: the worker's id and its job's, cut in the middle (``build_table``)."""
 
 
 def worker_parts(worker: Worker, now: float) -> Parts:

@@ -20,7 +20,17 @@ from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
-from tui.cells import TableData, build_table, dlq_parts, job_duration, job_parts, worker_parts
+from tui.cells import (
+    DLQ_ID_COLUMNS,
+    JOB_ID_COLUMNS,
+    WORKER_ID_COLUMNS,
+    TableData,
+    build_table,
+    dlq_parts,
+    job_duration,
+    job_parts,
+    worker_parts,
+)
 from tui.queuecells import build_queues
 from tui.schedulecells import build_schedules
 
@@ -288,14 +298,14 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         jobs_total,
         {r["id"]: r for r in jobs_rows},
         previous.jobs if previous is not None else None,
-        id_column=0,
+        id_columns=JOB_ID_COLUMNS,
     )
     dlq = build_table(
         [(r["id"], dlq_parts(r, now)) for r in dead_rows],
         dead_total,
         {r["id"]: r for r in dead_rows},
         previous.dlq if previous is not None else None,
-        id_column=0,
+        id_columns=DLQ_ID_COLUMNS,
     )
     worker_items = [(w.id, worker_parts(w, now)) for w in workers]
     workers_table = build_table(
@@ -312,6 +322,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             for w, (_, parts) in zip(workers, worker_items, strict=True)
         },
         previous.workers if previous is not None else None,
+        id_columns=WORKER_ID_COLUMNS,
     )
     snapshot = Snapshot(
         now=now,

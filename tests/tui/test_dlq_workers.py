@@ -7,7 +7,10 @@ import sys
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
+from tui.cells import DLQ_ID_COLUMNS, JOB_ID_COLUMNS, WORKER_ID_COLUMNS
+from tui.columns import CELL_PADDING
 from tui.panes.dlq import DlqPane
+from tui.panes.jobs import JobsPane
 from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ConfirmScreen, CountScreen
 
@@ -207,3 +210,50 @@ async def test_dlq_shows_the_latest_death_first(app_for) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         assert [key for key, _ in app.last_snapshot.dlq.rows] == ["old", "new", "mid"]
+
+
+def _drawn(table, row_key: str, column: str) -> str:
+    """A cell of ``row_key``'s row as the table draws it now (``column``: its key)."""
+    line = table.render_line(table.get_row_index(row_key) + 1 - round(table.scroll_y)).text
+    start = 0
+    for key, width in table.layout:
+        if key == column:
+            return line[start + CELL_PADDING : start + CELL_PADDING + width].strip()
+        start += width + 2 * CELL_PADDING
+    raise AssertionError(f"no {column} column on screen: {table.layout}")
+
+
+def test_the_ids_cut_in_the_middle_are_the_panes_id_columns() -> None:
+    """``cells`` names the columns by position, the panes by key: they must agree."""
+    assert [JobsPane.COLUMNS[i].key for i in JOB_ID_COLUMNS] == ["id", "worker"]
+    assert [DlqPane.COLUMNS[i].key for i in DLQ_ID_COLUMNS] == ["id"]
+    assert [WorkersPane.COLUMNS[i].key for i in WORKER_ID_COLUMNS] == ["id", "job"]
+
+
+async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> None:
+    """Workers named with ``--id`` differ at the end, a schedule's fires too: cut at the
+    end, two workers' rows, and the jobs they run, would read alike."""
+    fires = [f"nightly-backup-of-the-orders-database:202612{day:02d}T030000Z" for day in (4, 5)]
+    workers = ["build-server-west-7", "build-server-west-8"]
+    for fire, worker in zip(fires, workers, strict=True):
+        seed_job(fire, state="processing", worker_id=worker)
+        seed_worker(worker, state="busy", current_job=fire)
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await refreshed(pilot)
+        jobs = app.query_one(JobsPane).table
+        await wait_for(pilot, lambda: jobs.row_count == 2, "both running jobs")
+        # The Worker column is at most 12 cells, however wide the screen.
+        assert [_drawn(jobs, fire, "worker") for fire in fires] == ["bui…r-west-7", "bui…r-west-8"]
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        assert [_drawn(table, worker, "id") for worker in workers] == [
+            "build-s…r-west-7",
+            "build-s…r-west-8",
+        ]
+        assert [_drawn(table, worker, "job") for worker in workers] == [
+            "n…1204T030000Z",
+            "n…1205T030000Z",
+        ]
