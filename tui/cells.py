@@ -9,7 +9,7 @@ cells hold whole values (up to ``CELL_LIMIT``) and the table cuts them to fit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,37 @@ def build_table(
     return TableData(rows, total, raw, dict(items), widths, uniform)
 
 
+def parts_of(
+    rows: Sequence[dict[str, Any]],
+    previous: TableData | None,
+    now: float,
+    make: Callable[[dict[str, Any], float], Parts],
+    clock_parts: Callable[[dict[str, Any], float], Parts],
+    clock_columns: Sequence[int],
+) -> list[tuple[str, Parts]]:
+    """Each row's parts (``make``), keyed by its id: a row read the same as last refresh
+    keeps last refresh's parts but for the cells that move with the clock.
+
+    Between two refreshes most rows are unchanged but for their age, and making their
+    parts (escaping every id and command) was a third of reading 500 jobs and 500
+    dead ones at 100k jobs. ``previous`` must be a table of the same rows' ``make``,
+    its ``raw`` the rows as read (compared whole, so any change remakes the row).
+    """
+    old_rows = previous.raw if previous is not None else {}
+    old_parts = previous.parts if previous is not None else {}
+    items: list[tuple[str, Parts]] = []
+    for row in rows:
+        key = row["id"]
+        if old_rows.get(key) != row:
+            items.append((key, make(row, now)))
+            continue
+        parts = list(old_parts[key])
+        for column, part in zip(clock_columns, clock_parts(row, now), strict=True):
+            parts[column] = part
+        items.append((key, tuple(parts)))
+    return items
+
+
 def measure_parts(rows: Sequence[Parts]) -> tuple[tuple[int, ...], tuple[bool, ...]]:
     """The widest text of each column, and whether the column holds one text throughout."""
     if not rows:
@@ -173,8 +204,13 @@ JOB_ID_COLUMNS = (0, 7)
 """Of ``job_parts``: the job's id and its worker's, cut in the middle (``build_table``)."""
 
 
-def job_parts(row: dict[str, Any], now: float) -> Parts:
-    """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
+JOB_CLOCK_COLUMNS = (5, 6)
+"""Of ``job_parts``: the cells that move with the clock alone (``job_clock_parts``)."""
+
+
+def job_clock_parts(row: dict[str, Any], now: float) -> Parts:
+    """The Jobs pane's cells that change while the row does not: its age (or when it is
+    due, or ``held``) and how long it took (or has been running)."""
     waiting = (JobState.PENDING, JobState.FAILED, JobState.BLOCKED)
     if row.get("held_at") is not None and row["state"] in waiting:
         when = ("held", "bold magenta")  # until released, whatever its due time
@@ -182,6 +218,12 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         when = ("in " + age_text(row["run_at"] - now), "italic")
     else:
         when = (age(now, row["created_at"]), "")
+    return when, (human_duration(job_duration(row, now)), "")
+
+
+def job_parts(row: dict[str, Any], now: float) -> Parts:
+    """Jobs pane cells: id, state, priority, tries, queue, age/due, took, worker, command."""
+    when, took = job_clock_parts(row, now)
     command = one_line(row["command"], CELL_LIMIT)
     if row["state"] == JobState.BLOCKED:
         # What it waits for, where the eye reads the job: at the start of its command.
@@ -194,7 +236,7 @@ def job_parts(row: dict[str, Any], now: float) -> Parts:
         (f"{row['attempts']}/{row['max_retries'] + 1}", ""),
         (one_line(row["queue"]), ""),
         when,
-        (human_duration(job_duration(row, now)), ""),
+        took,
         (one_line(row["worker_id"]), ""),
         (command, STATE_STYLES[JobState.BLOCKED] if row["state"] == JobState.BLOCKED else ""),
     )
@@ -204,14 +246,24 @@ DLQ_ID_COLUMNS = (0,)
 """Of ``dlq_parts``: the job's id, cut in the middle (``build_table``)."""
 
 
+DLQ_CLOCK_COLUMNS = (3,)
+"""Of ``dlq_parts``: the cell that moves with the clock alone (``dlq_clock_parts``)."""
+
+
+def dlq_clock_parts(row: dict[str, Any], now: float) -> Parts:
+    """The DLQ pane's cell that changes while the row does not: how long ago it died."""
+    return ((age(now, row["finished_at"]), ""),)
+
+
 def dlq_parts(row: dict[str, Any], now: float) -> Parts:
     """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
     code = row["exit_code"]
+    (died,) = dlq_clock_parts(row, now)
     return (
         (one_line(row["id"]), ""),
         (str(row["attempts"]), ""),
         (one_line(row["queue"]), ""),
-        (age(now, row["finished_at"]), ""),
+        died,
         ("" if code is None else str(code), ""),
         (one_line(row["command"], CELL_LIMIT), ""),
         (one_line(row["last_error"], CELL_LIMIT), "red"),

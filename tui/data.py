@@ -21,14 +21,19 @@ from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import (
+    DLQ_CLOCK_COLUMNS,
     DLQ_ID_COLUMNS,
+    JOB_CLOCK_COLUMNS,
     JOB_ID_COLUMNS,
     WORKER_ID_COLUMNS,
     TableData,
     build_table,
+    dlq_clock_parts,
     dlq_parts,
+    job_clock_parts,
     job_duration,
     job_parts,
+    parts_of,
     worker_parts,
 )
 from tui.queuecells import build_queues
@@ -293,18 +298,20 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         if not database.is_closed():
             database.close()
     live = [w for w in workers if w.state not in ENDED_WORKER_STATES]
+    old_jobs = previous.jobs if previous is not None else None
     jobs = build_table(
-        [(r["id"], job_parts(r, now)) for r in jobs_rows],
+        parts_of(jobs_rows, old_jobs, now, job_parts, job_clock_parts, JOB_CLOCK_COLUMNS),
         jobs_total,
         {r["id"]: r for r in jobs_rows},
-        previous.jobs if previous is not None else None,
+        old_jobs,
         id_columns=JOB_ID_COLUMNS,
     )
+    old_dlq = previous.dlq if previous is not None else None
     dlq = build_table(
-        [(r["id"], dlq_parts(r, now)) for r in dead_rows],
+        parts_of(dead_rows, old_dlq, now, dlq_parts, dlq_clock_parts, DLQ_CLOCK_COLUMNS),
         dead_total,
         {r["id"]: r for r in dead_rows},
-        previous.dlq if previous is not None else None,
+        old_dlq,
         id_columns=DLQ_ID_COLUMNS,
     )
     worker_items = [(w.id, worker_parts(w, now)) for w in workers]

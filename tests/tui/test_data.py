@@ -11,7 +11,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
 from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
-from tui.cells import CELL_LIMIT
+from tui.cells import CELL_LIMIT, dlq_parts, job_parts
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 
 
@@ -89,6 +89,33 @@ def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
     assert after["j1"] is not before["j1"]
     assert after["j1"][0] is before["j1"][0]  # the id cell did not change
     assert str(after["j1"][1]) == "completed" and str(before["j1"][1]) == "pending"
+
+
+def test_a_row_read_unchanged_keeps_its_parts_but_its_clock_moves(opened) -> None:
+    """A row read as before is not remade (its id and command escaped again), yet its age
+    and a running job's duration move on; a row that changed in any field is remade."""
+    enqueuing.enqueue_many(
+        [JobSpec(command=f"echo {i}", id=f"j{i}") for i in range(3)], now=T0 - 5, cwd="/"
+    )
+    Job.update(state="processing", started_at=T0 - 3, worker_id="w1").where(
+        Job.id == "j0"
+    ).execute()
+    Job.update(state="dead", finished_at=T0 - 2, last_error="exit 1").where(
+        Job.id == "j2"
+    ).execute()
+    first = read_snapshot(Request(), T0)
+    Job.update(command="echo edited").where(Job.id == "j1").execute()
+    later = T0 + 600
+    second = read_snapshot(Request(previous=first), later)
+    running, edited, dead = second.jobs.raw["j0"], second.jobs.raw["j1"], second.dlq.raw["j2"]
+    assert second.jobs.parts["j0"] == job_parts(running, later)  # as if made anew
+    assert second.jobs.parts["j0"][8] is first.jobs.parts["j0"][8]  # but reused
+    assert second.jobs.parts["j0"][6] != first.jobs.parts["j0"][6]  # took: 3s, then 10m3s
+    assert second.jobs.parts["j1"] == job_parts(edited, later)
+    assert second.jobs.parts["j1"][8][0] == "echo edited"
+    assert second.dlq.parts["j2"] == dlq_parts(dead, later)
+    assert second.dlq.parts["j2"][5] is first.dlq.parts["j2"][5]
+    assert second.dlq.parts["j2"][3] != first.dlq.parts["j2"][3]  # died: 2s, then 10m ago
 
 
 def test_equal_new_cells_share_one_text_and_a_change_never_reuses_an_old_one(opened) -> None:
