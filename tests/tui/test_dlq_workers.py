@@ -231,8 +231,8 @@ def test_the_ids_cut_in_the_middle_are_the_panes_id_columns() -> None:
 
 
 async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> None:
-    """Workers named with ``--id`` differ at the end, a schedule's fires too: cut at the
-    end, two workers' rows, and the jobs they run, would read alike."""
+    """A schedule's fires differ at the end, and so may worker ids (``worker run`` takes a
+    fixed one): cut at the end, two workers' rows, and the jobs they run, would read alike."""
     fires = [f"nightly-backup-of-the-orders-database:202612{day:02d}T030000Z" for day in (4, 5)]
     workers = ["build-server-west-7", "build-server-west-8"]
     for fire, worker in zip(fires, workers, strict=True):
@@ -245,15 +245,22 @@ async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> 
         await wait_for(pilot, lambda: jobs.row_count == 2, "both running jobs")
         # The Worker column is at most 12 cells, however wide the screen.
         assert [_drawn(jobs, fire, "worker") for fire in fires] == ["bui…r-west-7", "bui…r-west-8"]
-        await pilot.resize_terminal(80, 24)
         await pilot.press("3")
         table = app.query_one(WorkersPane).table
         await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        # Whole where there is room ...
+        assert [_drawn(table, worker, "id") for worker in workers] == workers
+        assert [_drawn(table, worker, "job") for worker in workers] == fires
+        # ... and cut in the middle where there is not.
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: dict(table.layout)["id"] == 16, "the narrow layout")
         assert [_drawn(table, worker, "id") for worker in workers] == [
             "build-s…r-west-7",
             "build-s…r-west-8",
         ]
-        assert [_drawn(table, worker, "job") for worker in workers] == [
-            "n…1204T030000Z",
-            "n…1205T030000Z",
+        jobs_drawn = [_drawn(table, worker, "job") for worker in workers]
+        assert all(job.startswith("n") and "…" in job for job in jobs_drawn)
+        assert [job.rsplit("…", 1)[1] for job in jobs_drawn] == [
+            "20261204T030000Z",
+            "20261205T030000Z",
         ]

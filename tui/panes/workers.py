@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from tui.cells import TableData
+from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
 from tui.messages import intend
 from tui.panes.base import TablePane
@@ -16,11 +16,11 @@ class WorkersPane(TablePane):
     """Workers with their heartbeat age; a live one past its lease shows as ``lost``."""
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("id", "ID", max_width=16),
+        ColumnSpec("id", "ID", shrink_to=16),  # whole where there is room, else cut in the middle
         ColumnSpec("pid", "PID", max_width=8, drop=3),
         ColumnSpec("host", "Host", max_width=16, drop=1),
         ColumnSpec("state", "State", min_width=8),
-        ColumnSpec("job", "Job", max_width=14),
+        ColumnSpec("job", "Job", shrink_to=ID_WIDTH),
         ColumnSpec("slots", "Slots", max_width=7, drop=2),
         ColumnSpec("beat", "Beat", min_width=6, max_width=8),
         ColumnSpec("done", "Done", max_width=8, drop=4),
