@@ -82,19 +82,22 @@ def build_table(
     """
     before_parts = previous.parts if previous is not None else {}
     before_cells = dict(previous.rows) if previous is not None else {}
-    made: dict[tuple[bool, str, str], Text] = {}
+    made: dict[tuple[str, str], Text] = {}
+    made_cut: dict[tuple[str, str], Text] = {}
 
     def cell_at(column: int, part: tuple[str, str]) -> Text:
         # Equal parts share one Text: rendering never changes a Text, and most
         # new cells repeat (every age of a bulk enqueue, "default", "0/4", a worker).
-        middle = column in id_columns
-        cell = made.get((middle, *part))
+        if column in id_columns:
+            cell = made_cut.get(part)
+            if cell is None:
+                cell = made_cut[part] = MiddleCut(
+                    part[0], style=part[1], no_wrap=True, overflow="ellipsis"
+                )
+            return cell
+        cell = made.get(part)
         if cell is None:
-            if middle:
-                cell = MiddleCut(part[0], style=part[1], no_wrap=True, overflow="ellipsis")
-            else:
-                cell = styled(*part)
-            made[(middle, *part)] = cell
+            cell = made[part] = styled(*part)
         return cell
 
     rows: list[Row] = []
@@ -128,7 +131,7 @@ def parts_of(
     keeps last refresh's parts but for the cells that move with the clock.
 
     Between two refreshes most rows are unchanged but for their age, and making their
-    parts (escaping every id and command) was a third of reading 500 jobs and 500
+    parts again (escaping every id and command) cost 6-9% of reading 500 jobs and 500
     dead ones at 100k jobs. ``previous`` must be a table of the same rows' ``make``,
     its ``raw`` the rows as read (compared whole, so any change remakes the row).
     """
