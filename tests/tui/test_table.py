@@ -17,6 +17,7 @@ import random
 import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.widgets import _data_table as data_table_module
 
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
@@ -370,3 +371,30 @@ async def test_new_rows_scrolled_into_view_are_no_longer_counted() -> None:
         table.scroll_to(y=0, animate=False)
         await pilot.pause()
         assert table.new_above == 0  # all seen, though the cursor never went to the top
+
+
+async def test_a_refill_measures_no_cell_yet_draws_as_from_scratch(monkeypatch) -> None:
+    """DataTable measures every cell of its new rows to size automatic columns; every
+    column here has a width already, so a refill of 500 rows must not pay 1,500
+    measures (tens of milliseconds of the UI thread) and must draw the same."""
+    measured: list[object] = []
+    real_measure = data_table_module.measure
+
+    def counting(console, renderable, default, **kwargs):  # type: ignore[no-untyped-def]
+        measured.append(renderable)
+        return real_measure(console, renderable, default, **kwargs)
+
+    monkeypatch.setattr(data_table_module, "measure", counting)
+    app = TableApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.apply(_rows(["first"], {"first": 1}))
+        await pilot.pause()
+        keys = [f"k{index}" for index in range(500)]
+        measured.clear()
+        table.apply(_rows(keys, dict.fromkeys(keys, 3)))  # every row new: a refill
+        await pilot.pause()
+        assert table.row_count == 500
+        assert len(measured) < len(COLUMNS) * 2  # the labels at most, never the cells
+        assert _drawn(table) == _drawn_from_scratch(table)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
