@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from run import pg_location
@@ -68,10 +68,17 @@ def _reader(location: str, *, postgres: bool) -> Any:
 
 
 def queue_rate(
-    executable: str, command: str, jobs: int, count: int, slots: int, pg_url: str | None
+    executable: str,
+    command: str,
+    jobs: int,
+    count: int,
+    slots: int,
+    pg_url: str | None,
+    during: Callable[[], object] | None = None,
 ) -> float:
     """Jobs per second of one build draining ``jobs`` copies of ``command`` on a fresh
-    database, from the enqueue commit to the last finish."""
+    database, from the enqueue commit to the last finish; ``during`` is called once the
+    jobs are enqueued, while they drain (``schedidle.py`` records the scheduler then)."""
     with fresh_database(pg_url) as location:
         env = {**os.environ, "QUEUECTL_DB": location}
         start = [executable, "worker", "start", "--count", str(count), "--slots", str(slots)]
@@ -86,6 +93,8 @@ def queue_rate(
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
+            if during is not None:
+                during()
             with contextlib.closing(_reader(location, postgres=pg_url is not None)) as connection:
                 while connection.execute(_UNFINISHED).fetchone()[0]:
                     time.sleep(0.05)

@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
-import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
+from builds import queue_rate
+
 QUEUECTL = shutil.which("queuectl", path=os.path.dirname(sys.executable)) or "queuectl"
-_UNFINISHED = "SELECT COUNT(*) FROM queuectl_job WHERE state IN ('pending', 'processing', 'failed')"
 
 
 @dataclass(frozen=True)
@@ -172,38 +169,20 @@ def xargs_window(jobs: int, window: float) -> tuple[float, Window]:
         return rate, summarise(data)
 
 
-@contextlib.contextmanager
-def _workers(location: str, count: int, slots: int) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "QUEUECTL_DB": location}
-    start = [QUEUECTL, "worker", "start", "--count", str(count), "--slots", str(slots)]
-    subprocess.run(start, env=env, check=True, capture_output=True)
-    try:
-        time.sleep(0.5)  # registered and settled into their idle wait
-        yield env
-    finally:
-        subprocess.run([QUEUECTL, "worker", "stop"], env=env, check=True, capture_output=True)
-
-
 def queue_window(jobs: int, window: float, count: int, slots: int) -> tuple[float, Window]:
+    """``builds.queue_rate`` of this venv's queuectl on SQLite, recorded meanwhile."""
     with tempfile.TemporaryDirectory(prefix="queuectl-sched-") as folder:
-        location = os.path.join(folder, "q.db")
-        with _workers(location, count, slots) as env:
-            lines = "\n".join(json.dumps({"command": "true"}) for _ in range(jobs))
-            subprocess.run(
-                [QUEUECTL, "enqueue", "--file", "-"],
-                input=lines.encode(),
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            data = _record(window, 0.5, folder)
-            with contextlib.closing(sqlite3.connect(location)) as connection:
-                while connection.execute(_UNFINISHED).fetchone()[0]:
-                    time.sleep(0.05)
-                first, last = connection.execute(
-                    "SELECT MIN(created_at), MAX(finished_at) FROM queuectl_job"
-                ).fetchone()
-            return jobs / (last - first), summarise(data)
+        recorded: list[str] = []
+        rate = queue_rate(
+            QUEUECTL,
+            "true",
+            jobs,
+            count,
+            slots,
+            None,
+            during=lambda: recorded.append(_record(window, 0.5, folder)),
+        )
+        return rate, summarise(recorded[0])
 
 
 def main() -> None:
