@@ -22,6 +22,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
+from tui.columns import CELL_PADDING
 from tui.panes.table import KeyedTable
 from tui.screens.detail import JobDetailScreen
 
@@ -74,6 +75,17 @@ def on_screen(table: KeyedTable) -> bool:
     top = round(table.scroll_y)
     page = table.scrollable_content_region.height - 1  # the header row
     return table.row_count == 0 or top <= table.cursor_row < top + page
+
+
+def drawn_cell(table: KeyedTable, row_key: str, column: str) -> str:
+    """A cell of ``row_key``'s row as the table draws it now (``column``: its key)."""
+    line = table.render_line(table.get_row_index(row_key) + 1 - round(table.scroll_y)).text
+    start = 0
+    for key, width in table.layout:
+        if key == column:
+            return line[start + CELL_PADDING : start + CELL_PADDING + width].strip()
+        start += width + 2 * CELL_PADDING
+    raise AssertionError(f"no {column} column on screen: {table.layout}")
 
 
 async def settled_on_screen(pilot: Pilot[Any], table: KeyedTable) -> None:

@@ -6,9 +6,15 @@ import sys
 
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
+from tests.tui.conftest import (
+    drawn_cell,
+    refreshed,
+    seed_job,
+    seed_worker,
+    wait_for,
+    wait_toast,
+)
 from tui.cells import DLQ_ID_COLUMNS, JOB_ID_COLUMNS, WORKER_ID_COLUMNS
-from tui.columns import CELL_PADDING
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.workers import WorkersPane
@@ -212,17 +218,6 @@ async def test_dlq_shows_the_latest_death_first(app_for) -> None:
         assert [key for key, _ in app.last_snapshot.dlq.rows] == ["old", "new", "mid"]
 
 
-def _drawn(table, row_key: str, column: str) -> str:
-    """A cell of ``row_key``'s row as the table draws it now (``column``: its key)."""
-    line = table.render_line(table.get_row_index(row_key) + 1 - round(table.scroll_y)).text
-    start = 0
-    for key, width in table.layout:
-        if key == column:
-            return line[start + CELL_PADDING : start + CELL_PADDING + width].strip()
-        start += width + 2 * CELL_PADDING
-    raise AssertionError(f"no {column} column on screen: {table.layout}")
-
-
 def test_the_ids_cut_in_the_middle_are_the_panes_id_columns() -> None:
     """``cells`` names the columns by position, the panes by key: they must agree."""
     assert [JobsPane.COLUMNS[i].key for i in JOB_ID_COLUMNS] == ["id", "worker"]
@@ -244,21 +239,24 @@ async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> 
         jobs = app.query_one(JobsPane).table
         await wait_for(pilot, lambda: jobs.row_count == 2, "both running jobs")
         # The Worker column is at most 12 cells, however wide the screen.
-        assert [_drawn(jobs, fire, "worker") for fire in fires] == ["bui…r-west-7", "bui…r-west-8"]
+        assert [drawn_cell(jobs, fire, "worker") for fire in fires] == [
+            "bui…r-west-7",
+            "bui…r-west-8",
+        ]
         await pilot.press("3")
         table = app.query_one(WorkersPane).table
         await wait_for(pilot, lambda: table.row_count == 2, "both workers")
         # Whole where there is room ...
-        assert [_drawn(table, worker, "id") for worker in workers] == workers
-        assert [_drawn(table, worker, "job") for worker in workers] == fires
+        assert [drawn_cell(table, worker, "id") for worker in workers] == workers
+        assert [drawn_cell(table, worker, "job") for worker in workers] == fires
         # ... and cut in the middle where there is not.
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: dict(table.layout)["id"] == 16, "the narrow layout")
-        assert [_drawn(table, worker, "id") for worker in workers] == [
+        assert [drawn_cell(table, worker, "id") for worker in workers] == [
             "build-s…r-west-7",
             "build-s…r-west-8",
         ]
-        jobs_drawn = [_drawn(table, worker, "job") for worker in workers]
+        jobs_drawn = [drawn_cell(table, worker, "job") for worker in workers]
         assert all(job.startswith("n") and "…" in job for job in jobs_drawn)
         assert [job.rsplit("…", 1)[1] for job in jobs_drawn] == [
             "20261204T030000Z",

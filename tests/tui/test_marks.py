@@ -7,7 +7,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import drawn_cell, refreshed, seed_job, wait_for, wait_toast
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import ConfirmScreen
@@ -148,14 +148,6 @@ async def test_read_only_dashboard_marks_but_never_acts(app_for) -> None:
         assert _states("a") == ["failed"]
 
 
-def _id_drawn(pane, job_id: str) -> str:
-    """The ID cell of ``job_id``'s row as the table draws it now."""
-    table = pane.table
-    line = table.render_line(table.get_row_index(job_id) + 1 - round(table.scroll_y))
-    width = dict(table.layout)["id"] + 2
-    return line.text[:width].strip()
-
-
 async def test_a_long_id_is_whole_where_there_is_room_and_cut_in_the_middle_where_not(
     app_for,
 ) -> None:
@@ -169,17 +161,22 @@ async def test_a_long_id_is_whole_where_there_is_room_and_cut_in_the_middle_wher
     async with app.run_test(size=(160, 45)) as pilot:
         await refreshed(pilot)
         pane = app.query_one(JobsPane)
-        assert [_id_drawn(pane, fire) for fire in fires] == fires
+        assert [drawn_cell(pane.table, fire, "id") for fire in fires] == fires
         await pilot.press("down", "space")  # marked: the mark before it, still whole
         assert list(pane.marks) == [fires[1]]  # newest first: the row below a1b2c3d4
-        await wait_for(pilot, lambda: _id_drawn(pane, fires[1]) == f"● {fires[1]}", "the mark")
+        await wait_for(
+            pilot, lambda: drawn_cell(pane.table, fires[1], "id") == f"● {fires[1]}", "the mark"
+        )
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: dict(pane.table.layout)["id"] < 40, "the narrow layout")
         assert dict(pane.table.layout)["command"] >= 30  # the id gave the command its room
         # Cut in the middle: each fire keeps its time; the mark and a short id stay whole.
         width = dict(pane.table.layout)["id"]
-        first, second = _id_drawn(pane, fires[0]), _id_drawn(pane, fires[1])
+        first, second = (
+            drawn_cell(pane.table, fires[0], "id"),
+            drawn_cell(pane.table, fires[1], "id"),
+        )
         assert first.startswith("nightly-") and first.endswith("…20261204T030000Z")
         assert second.startswith("● nightl") and second.endswith("…20261205T030000Z")
         assert len(first) == len(second) == width
-        assert _id_drawn(pane, "a1b2c3d4") == "a1b2c3d4"
+        assert drawn_cell(pane.table, "a1b2c3d4", "id") == "a1b2c3d4"
