@@ -203,9 +203,14 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         Deferred to after the next repaint, which a loaded machine delays: a stale
         focus would make the tabs follow it back (``TabPane.Focused``), so ``3``
         typed after ``2`` ended on the DLQ pane, and its keys hit the wrong pane.
+        Focus already inside the pane stays: ``/`` from another pane shows the Jobs
+        pane and focuses its filter box, which this came after and took from it.
         """
         if pane_id == self._pane == self.tabs.active:
-            self.panes[pane_id].focus_table()
+            pane = self.panes[pane_id]
+            focused = self.screen.focused
+            if focused is None or pane not in focused.ancestors_with_self:
+                pane.focus_table()
 
     # --- the refresh loop -------------------------------------------------------------
 

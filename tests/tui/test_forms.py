@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from queuectl.lifecycle import settings
 from queuectl.store.models import Job
 from tests.conftest import T0
@@ -190,6 +192,24 @@ async def test_typing_in_a_box_never_triggers_keys(app_for) -> None:
         await pilot.pause()
         assert app.is_running
         assert Job.get_by_id("a").state == "pending"
+
+
+@pytest.mark.parametrize("pane_key", ["2", "3", "4", "5", "6"])
+async def test_slash_from_another_pane_types_into_the_filter_box(app_for, pane_key) -> None:
+    """``/`` on another pane shows the Jobs pane with its filter box focused: the switch's
+    deferred focus of the Jobs table came after, so the letters typed next acted on the
+    highlighted job (``r`` retried it, ``q`` quit)."""
+    seed_job("a", "backup db", state="failed")
+    seed_job("b", "send mail", state="failed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press(pane_key, "slash", *"rcdqbackup")
+        box = app.query_one(JobsPane).query_one("#job-filter")
+        await wait_for(pilot, lambda: box.value == "rcdqbackup", "the text in the box")
+        await pilot.pause()
+        assert app.is_running and box.has_focus
+        assert [job.state for job in Job.select().order_by(Job.id)] == ["failed", "failed"]
 
 
 async def test_help_lists_every_key(app_for) -> None:
