@@ -62,5 +62,21 @@ class KeyOrderApp(App[None]):
             return False
         if active.node is self.focused and isinstance(active.node, OrderedInput):
             return False  # an edit key of the field: it runs it in line with the typing
+        await self._focused_caught_up()
         await self.run_action(active.binding.action, active.node)
         return True
+
+    async def _focused_caught_up(self) -> None:
+        """Wait until the focused widget has handled the keys already sent to it.
+
+        Printable keys reach a field through its own queue, while a binding runs here
+        at once: ``echo hello`` then ctrl+s in one burst saved ``echo h`` (the job form,
+        the Config pane), because the save ran with the last letters still queued.
+        """
+        focused = self.focused
+        if focused is None:
+            return
+        caught_up = asyncio.Event()
+        if focused.call_later(caught_up.set):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(caught_up.wait(), KEY_WAIT_SECONDS)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.widgets import Input
 
 from tests.tui.conftest import wait_for
@@ -63,3 +64,31 @@ async def test_a_burst_with_edits_in_the_middle_keeps_every_edit_in_order() -> N
         ("enter", "\r"),
     )
     assert await type_in_a_burst(OrderedInput, *keys) == ["1324"]
+
+
+class SavedByABinding(KeyOrderApp):
+    """A field and a ``ctrl+s`` bound above it, as the job form and the Config pane have."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [("ctrl+s", "save", "Save")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield OrderedInput("", id="field")
+
+    def action_save(self) -> None:
+        self.saved.append(self.query_one("#field", Input).value)
+
+
+async def test_a_binding_typed_after_text_sees_all_of_the_text() -> None:
+    """``echo hello`` then ctrl+s in one burst saved ``echo h``: the app ran the binding
+    as the key arrived, while the letters before it still queued at the field."""
+    app = SavedByABinding()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        text = "echo hello, world"
+        await burst(pilot, *((char, char) for char in text), ("ctrl+s", None))
+        await wait_for(pilot, lambda: app.saved, "a save")
+        assert app.saved == [text]
