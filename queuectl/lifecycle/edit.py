@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from queuectl.errors import InvalidTransition, ValidationError
-from queuectl.jobspec import JobSpec, env_from_json, parse_spec
+from queuectl.jobspec import CRON_ENV, JobSpec, env_from_json, parse_spec
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.enqueue import check_directories, enqueue
 from queuectl.lifecycle.reads import get_job
@@ -35,7 +35,12 @@ RETRIED_BY_EDIT = (JobState.DEAD, JobState.CANCELLED)
 
 
 def editable_keys(job: Job) -> dict[str, Any]:
-    """The job as the keys ``enqueue`` takes (what ``edit`` shows in the editor)."""
+    """The job as the keys ``enqueue`` takes (what ``edit`` shows in the editor).
+
+    A schedule's fire also has the schedule's two variables in its ``env``
+    (``CRON_ENV``), which no user may set: they are left out here and kept by
+    ``merged_spec``, so a fire can be fixed and retried, or cloned, as it ran.
+    """
     keys: dict[str, Any] = {
         "command": job.command,
         "queue": job.queue,
@@ -51,7 +56,7 @@ def editable_keys(job: Job) -> dict[str, Any]:
     for hook in ("on_success", "on_failure"):
         if getattr(job, hook) is not None:  # NULL: the setting's, so left out
             keys[hook] = getattr(job, hook)
-    env = env_from_json(job.env)
+    env = {name: text for name, text in env_from_json(job.env).items() if name not in CRON_ENV}
     if env:
         keys["env"] = env
     if job.unique_key is not None:
@@ -75,7 +80,11 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
     merged.pop("id", None)
     if "delay" in changes and "run_at" not in changes:
         merged.pop("run_at", None)  # a new delay replaces the stored due time
-    return parse_spec(merged)
+    spec = parse_spec(merged)
+    fired = {name: text for name, text in env_from_json(job.env).items() if name in CRON_ENV}
+    if fired:
+        spec = dataclasses.replace(spec, env={**(spec.env or {}), **fired})
+    return spec
 
 
 @translated

@@ -6,6 +6,7 @@ import json
 
 from queuectl.cli import common
 from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import schedules
 from queuectl.store import db
 from queuectl.store.models import RunOutcome
 from tests.test_cli import enqueue, finish_next
@@ -152,3 +153,25 @@ def test_edit_checks_a_new_cwd_as_enqueue_does(run, tmp_path, db_url):
     assert _job(run, job_id) == before
     run("edit", job_id, json.dumps({"cwd": str(tmp_path)}))
     assert _job(run, job_id)["cwd"] == str(tmp_path)
+
+
+def test_a_schedules_fire_can_be_edited_and_cloned_and_keeps_its_fire(run, db_url):
+    """A fire's job stores the schedule's two variables in its ``env``; edit and clone
+    merged them back into what a user may set, and refused every change with
+    ``"env" may not set QUEUECTL_CRON_NAME``: e (fix and retry) never worked on a fire."""
+    run("cron", "add", "nightly", "@every 5s", '{"command": "false", "env": {"A": "1"}}')
+    db.open_database(db_url)
+    due = schedules.get("nightly").next_fire_at
+    [fired] = schedules.fire_due(due).enqueued
+    db.close_database()
+    stored = _job(run, fired)["env"]
+    assert stored["QUEUECTL_CRON_NAME"] == "nightly" and stored["A"] == "1"
+    run("edit", fired, '{"command": "true", "env": {"A": "2"}}')
+    edited = _job(run, fired)
+    assert edited["command"] == "true"
+    assert edited["env"] == {**stored, "A": "2"}
+    copy = _job(run, run("clone", fired).stdout.strip())
+    assert (copy["command"], copy["env"]) == ("true", edited["env"])
+    refused = run("edit", fired, '{"env": {"QUEUECTL_CRON_TS": "x"}}', ok=False)
+    assert refused.exit_code == 2 and "may not set QUEUECTL_CRON_TS" in refused.stderr
+    assert _job(run, fired)["env"] == edited["env"]
