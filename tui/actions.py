@@ -110,11 +110,14 @@ class ActionsApp(KeyOrderApp):
         task: Callable[[], Any],
         describe: Callable[[Any], str],
         then: Callable[[], object] | None = None,
+        failed: Callable[[str], object] | None = None,
     ) -> None:
         """Run a core call; toast its outcome (or its ``QueueError``) and refresh.
 
         Args:
             then: run on the UI thread after a success (quitting once edits are saved).
+            failed: run on the UI thread with the refusal instead of its toast (a
+                form opened again with what was typed and why it was refused).
         """
         if self.read_only:  # every change passes here: the read-only guarantee
             self.call_from_thread(self.say, READ_ONLY_MESSAGE, error=True)
@@ -127,7 +130,10 @@ class ActionsApp(KeyOrderApp):
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+            if failed is not None:
+                self.call_from_thread(failed, str(exc))
+            else:
+                self.call_from_thread(self.say, str(exc), error=True)
             return
         finally:
             slow.cancel()

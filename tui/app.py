@@ -389,15 +389,24 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
 
     def action_new_job(self) -> None:
         """Open the new-job form; a valid spec comes back and is enqueued."""
+        self._open_new_job_form()
+
+    def _open_new_job_form(
+        self, typed: dict[str, str] | None = None, error: str | None = None
+    ) -> None:
+        """The new-job form; a job the store refuses (an id taken, the database gone)
+        opens it again as it was typed, with the reason."""
+        screen = NewJobScreen(queues=self.known_queues(), typed=typed, error=error)
 
         def enqueue(spec: JobSpec | None) -> None:
             if spec is not None:
                 self.run_in_thread(
                     lambda: enqueuing.enqueue(spec, now=self.clock()),
                     lambda job: f"Enqueued job {job.id}",
+                    failed=lambda why: self._open_new_job_form(screen.submitted, why),
                 )
 
-        self.push_screen(NewJobScreen(queues=self.known_queues()), enqueue)
+        self.push_screen(screen, enqueue)
 
     def action_filter(self) -> None:
         """Show the jobs pane's filter box (``/``)."""

@@ -55,19 +55,25 @@ class JobEditApp(BatchApp):
                 database.close()
         self.call_from_thread(self._open_edit_form, job)
 
-    def _open_edit_form(self, job: Job) -> None:
+    def _open_edit_form(
+        self, job: Job, typed: dict[str, str] | None = None, error: str | None = None
+    ) -> None:
+        """The edit form; an edit the store refuses opens it again as it was typed."""
         job_id = job.id
         retried = " (it is retried)" if job.state in editing.RETRIED_BY_EDIT else ""
+        title = f"Edit job {job_id}, {job.state}{retried}"
+        screen = NewJobScreen(
+            form_values(job), title=title, queues=self.known_queues(), typed=typed, error=error
+        )
 
         def save(changes: dict[str, object] | None) -> None:
             if changes is not None:
                 self.run_in_thread(
                     lambda: editing.edit(job_id, changes, now=self.clock()),
                     lambda saved: f"Job {job_id} saved ({saved.state})",
+                    failed=lambda why: self._open_edit_form(job, screen.submitted, why),
                 )
 
-        title = f"Edit job {job_id}, {job.state}{retried}"
-        screen = NewJobScreen(form_values(job), title=title, queues=self.known_queues())
         self.push_screen(screen, save)
 
     def _intent_clone(self, job_id: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from textual.widgets import Input
 
 from queuectl.store.models import Job
@@ -64,3 +66,51 @@ async def test_clone_and_hold_release(app_for) -> None:
         await pilot.press("h")
         await wait_toast(pilot, "Job a released")
         assert Job.get_by_id("a").held_at is None
+
+
+async def test_a_new_job_the_store_refuses_reopens_the_form_as_typed(app_for) -> None:
+    """An id already taken passed the form's checks and was refused by the store: the
+    form had closed, and what was typed was lost with it."""
+    seed_job("ok-1", "echo first")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "new-job form")
+        app.screen.query_one("#f-id", Input).value = "ok-1"
+        app.screen.query_one("#f-command", Input).value = "make all"
+        app.screen.query_one("#f-priority", Input).value = "5"
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, NewJobScreen)
+                and "already exists" in str(app.screen.query_one("#form-error").render())
+            ),
+            "the form again, with the reason",
+        )
+        form = app.screen
+        assert form.query_one("#f-command", Input).value == "make all"
+        assert form.query_one("#f-priority", Input).value == "5"
+        form.query_one("#f-id", Input).value = "ok-2"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Enqueued job ok-2")
+        assert (Job.get_by_id("ok-2").command, Job.get_by_id("ok-2").priority) == ("make all", 5)
+        assert Job.get_by_id("ok-1").command == "echo first"
+
+
+async def test_a_schedules_fire_is_edited_from_the_dashboard(app_for) -> None:
+    """A fire's env holds the schedule's variables, which no user may set: every edit of
+    one was refused (``"env" may not set QUEUECTL_CRON_NAME``) and the form was lost."""
+    env = '{"QUEUECTL_CRON_NAME": "nightly", "QUEUECTL_CRON_TS": "20261205T030000Z"}'
+    seed_job("nightly:20261205T030000Z", "false", state="dead", env=env)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        app.screen.query_one("#f-command", Input).value = "true"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Job nightly:20261205T030000Z saved (pending)")
+        job = Job.get_by_id("nightly:20261205T030000Z")
+        assert (job.command, json.loads(job.env)) == ("true", json.loads(env))

@@ -80,6 +80,10 @@ class NewJobScreen(ModalScreen[Any]):
 
     With ``initial`` it edits a job: prefilled, it returns the form as job keys
     (blank fields left out, so they keep what the job has) for ``edit.edit``.
+
+    The store may still refuse what the form accepted (an id taken, the database
+    gone): the caller then opens the form again with ``typed``, what was typed when
+    it was submitted (``submitted``), and the store's ``error``, so nothing typed is lost.
     """
 
     AUTO_FOCUS = "#f-command"
@@ -94,14 +98,21 @@ class NewJobScreen(ModalScreen[Any]):
         initial: dict[str, str] | None = None,
         title: str = "New job",
         queues: list[str] | None = None,
+        *,
+        typed: dict[str, str] | None = None,
+        error: str | None = None,
     ) -> None:
         super().__init__()
         self.initial = initial
         self.title_text = title
         self.queues = queues or []
+        self.typed = typed
+        self.error = error
+        self.submitted: dict[str, str] = {}
+        """The fields as they were when the form was answered (see the class's docstring)."""
 
     def compose(self) -> ComposeResult:
-        initial = self.initial or {}
+        initial = self.typed if self.typed is not None else self.initial or {}
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.title_text), classes="title")
             with Grid(classes="form"):
@@ -119,7 +130,8 @@ class NewJobScreen(ModalScreen[Any]):
                         compact=True,
                         suggester=suggester,
                     )
-            yield Static("", id="form-error", classes="error")
+            shown = Text(f"✗ {one_line(self.error)}") if self.error else ""
+            yield Static(shown, id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Save" if self.initial is not None else "Enqueue",
@@ -145,6 +157,7 @@ class NewJobScreen(ModalScreen[Any]):
                 Text("\n".join(f"✗ {problem}" for problem in problems))
             )
             return
+        self.submitted = self.values()
         close(self, data if self.initial is not None else spec)
 
     def action_cancel(self) -> None:
