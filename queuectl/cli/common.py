@@ -287,6 +287,28 @@ class StateType(click.Choice):
         return JobState(super().convert(value, param, ctx).lower())
 
 
+class QueueNameType(click.ParamType):
+    """A queue to select by: refused when empty, not taken as no filter at all.
+
+    ``cancel --queue "$Q" --yes`` with ``Q`` unset cancelled the jobs of every queue:
+    an empty value read as "no queue given". ``add --queue ''`` was already refused.
+    """
+
+    name = "queue"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"a queue name is needed (got {value!r})", param, ctx)
+        return value
+
+
+QUEUE_NAME = QueueNameType()
+
+LIMIT = click.IntRange(min=1, max=2**62, clamp=True)
+"""``--limit N``: at least 1; a larger N than any count lists everything (the database's
+integers end at 2**63 - 1, where a bigger number was a traceback)."""
+
+
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 

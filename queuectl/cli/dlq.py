@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from queuectl.cli.common import (
+    LIMIT,
+    QUEUE_NAME,
     AppContext,
     BadInput,
     QueuectlGroup,
@@ -28,12 +30,12 @@ def dlq() -> None:
 
 
 @dlq.command(name="list")
-@click.option("--queue", "-q", help="Only this queue.")
+@click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
 @click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
 @click.option(
     "--limit",
     "-n",
-    type=click.IntRange(min=1),
+    type=LIMIT,
     help=f"At most N jobs (default: {LIST_CAP} in the table, every one with --json).",
 )
 @click.option("--all", "-a", "show_all", is_flag=True, help="Every dead job, no cap.")

@@ -7,6 +7,8 @@ import sys
 import click
 
 from queuectl.cli.common import (
+    LIMIT,
+    QUEUE_NAME,
     AppContext,
     BadInput,
     StateType,
@@ -176,12 +178,12 @@ def add(
 @click.command(name="list")
 @click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
 @click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
-@click.option("--queue", "-q", help="Only this queue.")
+@click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
 @click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
 @click.option(
     "--limit",
     "-n",
-    type=click.IntRange(min=1),
+    type=LIMIT,
     help=f"At most N jobs (default: {LIST_CAP} in the table, every match with --json).",
 )
 @click.option("--all", "-a", "show_all", is_flag=True, help="Every matching job, no cap.")

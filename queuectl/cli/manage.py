@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from queuectl.cli.common import (
+    QUEUE_NAME,
     AppContext,
     BadInput,
     StateType,
@@ -37,7 +38,12 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 type=StateType(),
                 help="Every job in this state (repeatable).",
             ),
-            click.option("--queue", "-q", help="Every job in this queue (with --state: AND)."),
+            click.option(
+                "--queue",
+                "-q",
+                help="Every job in this queue (with --state: AND).",
+                type=QUEUE_NAME,
+            ),
             click.option("--all", "-a", "every", is_flag=True, help="Every job it applies to."),
             yes_option,
             db_option,

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app
+from queuectl.cli.common import (
+    QUEUE_NAME,
+    AppContext,
+    db_option,
+    emit_json,
+    json_option,
+    pass_app,
+)
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.stats import Figures
@@ -33,7 +40,7 @@ def window_start(since: str, now: float) -> float:
 
 @click.command()
 @click.option("--since", default="1h", show_default=True, metavar="DURATION", help=SINCE_HELP)
-@click.option("--queue", "-q", metavar="NAME", help="Only this queue.")
+@click.option("--queue", "-q", metavar="NAME", help="Only this queue.", type=QUEUE_NAME)
 @db_option
 @json_option
 @pass_app(read_only=True)

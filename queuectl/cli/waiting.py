@@ -14,6 +14,7 @@ import time
 import click
 
 from queuectl.cli.common import (
+    QUEUE_NAME,
     AppContext,
     BadInput,
     db_option,
@@ -29,7 +30,9 @@ LOOK_EVERY = 0.5
 
 @click.command()
 @click.argument("job_ids", nargs=-1, metavar="[ID]...")
-@click.option("--queue", "-q", metavar="NAME", help="The unfinished jobs of this queue.")
+@click.option(
+    "--queue", "-q", metavar="NAME", help="The unfinished jobs of this queue.", type=QUEUE_NAME
+)
 @click.option("--all", "all_jobs", is_flag=True, help="Every unfinished job.")
 @click.option("--timeout", metavar="DURATION", help="Give up after this long (exit 1).")
 @db_option

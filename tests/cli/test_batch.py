@@ -164,3 +164,34 @@ def test_dlq_retry_refuses_each_id_not_in_the_dlq_and_retries_the_rest(run, db_u
     assert result.exit_code == 1
     assert result.stdout == "dead pending\n"
     assert result.stderr == "Error: job waiting is pending; it is not in the DLQ\n"
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cancel", "--yes"),
+        ("delete", "--state", "pending", "--yes"),
+        ("retry", "--yes"),
+        ("list",),
+        ("dlq", "list"),
+        ("stats",),
+        ("wait", "--timeout", "0"),
+    ],
+)
+def test_an_empty_queue_is_refused_not_read_as_every_queue(run, db_url, mixed, args, blank):
+    """``cancel --queue "$Q" --yes`` with ``Q`` unset cancelled the jobs of every queue."""
+    result = run(*args, "--queue", blank, ok=False)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "a queue name is needed" in line, line
+    assert result.stdout == ""
+    assert _states(db_url) == mixed
+
+
+def test_a_limit_beyond_the_databases_integers_lists_everything(run, mixed):
+    """A limit past 2**63 - 1 was a traceback (OverflowError) on SQLite."""
+    huge = str(10**20)
+    listed = json.loads(run("list", "--limit", huge, "--json").stdout)
+    assert {job["id"] for job in listed} == set(mixed)
+    assert json.loads(run("dlq", "list", "--limit", huge, "--json").stdout)[0]["id"] == "dead"
