@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from queuectl.errors import ValidationError
+from queuectl.plainnum import plain_float, plain_int
 from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration
 
@@ -61,13 +62,14 @@ class SettingSpec:
                     raise ValidationError(f"{self.key} must be whole seconds (got {raw!r})")
                 return int(seconds)
             return seconds
-        text = raw.strip() if isinstance(raw, str) else raw
         try:
             if self.type is int:
-                if isinstance(text, float) and not text.is_integer():
+                if isinstance(raw, str):
+                    return plain_int(raw)
+                if isinstance(raw, float) and not raw.is_integer():
                     raise ValueError
-                return int(text)  # type: ignore[arg-type]
-            value = float(text)  # type: ignore[arg-type]
+                return int(raw)  # type: ignore[arg-type]
+            value = plain_float(raw) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ValidationError(f"{self.key} must be {self._kind()} (got {raw!r})") from None
         if not math.isfinite(value):

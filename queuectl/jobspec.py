@@ -18,6 +18,7 @@ from typing import Any
 from queuectl.config import SPECS as SETTINGS
 from queuectl.config import check_command
 from queuectl.errors import ValidationError
+from queuectl.plainnum import plain_int
 from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration, parse_time
 
@@ -432,7 +433,7 @@ def queue_limit(value: object) -> int | None:
     if text.lower() in ("none", "off", "unlimited"):
         return None
     try:
-        limit = int(text, 10)
+        limit = plain_int(text)
     except ValueError:
         raise ValidationError(
             f"a queue limit must be a whole number of jobs (1-{MAX_QUEUE_LIMIT}) or 'none'"

@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from queuectl.errors import ValidationError
+from queuectl.plainnum import plain_float
 
 EARLIEST = 0.0
 LATEST = 253402300799.999
@@ -26,8 +27,8 @@ MAX_DURATION = 100 * YEAR
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NUMBER = r"\d+(?:\.\d+)?"
-_PART = re.compile(rf"({_NUMBER})(ms|s|m|h|d|w)", re.IGNORECASE)
-_DURATION = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d|w))+|{_NUMBER}", re.IGNORECASE)
+_PART = re.compile(rf"({_NUMBER})(ms|s|m|h|d|w)", re.IGNORECASE | re.ASCII)
+_DURATION = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d|w))+|{_NUMBER}", re.IGNORECASE | re.ASCII)
 """``30``, ``500ms``, ``2m``, ``1h30m``, ``1d12h``: no spaces (``5 s`` is refused, as
 everywhere a duration is read), each part a number and a unit."""
 
@@ -65,8 +66,17 @@ def parse_duration(
     return seconds
 
 
+_BASIC_DATE = re.compile(r"[0-9]{8}", re.ASCII)
+"""``20261205``: an ISO 8601 basic date, not the epoch second it also spells (in 1970);
+eight digits that are no date (``20261305``) are refused rather than read as 1970."""
+
+
 def parse_time(value: object, *, what: str = "run_at") -> float:
     """Epoch seconds from epoch seconds or ISO 8601 (no offset means UTC).
+
+    Text of eight digits is a date (``20261205``), as in ISO 8601's basic form, where
+    ``20261205T1000`` already meant 10:00 that day: read as epoch seconds it was a
+    moment in August 1970, and the job ran at once.
 
     Raises:
         ValidationError: when the value is neither, or is outside the years 1970-9999.
@@ -77,12 +87,13 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
         return _in_range(float(value), what, value)
     if isinstance(value, str):
         text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            return _in_range(number, what, value)
+        if not _BASIC_DATE.fullmatch(text):
+            try:
+                number = plain_float(text)
+            except ValueError:
+                pass
+            else:
+                return _in_range(number, what, value)
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
+from queuectl.plainnum import plain_int
 from queuectl.states import JobState
 from queuectl.textsafe import unicode_problem
 
@@ -304,9 +305,27 @@ class QueueNameType(click.ParamType):
 
 QUEUE_NAME = QueueNameType()
 
-LIMIT = click.IntRange(min=1, max=2**62, clamp=True)
-"""``--limit N``: at least 1; a larger N than any count lists everything (the database's
-integers end at 2**63 - 1, where a bigger number was a traceback)."""
+
+class WholeNumberType(click.ParamType):
+    """An integer option typed as a person types one: ``1_0`` or ``٣`` is refused, not
+    read as 10 or 3 as click's ``int`` reads them (``plainnum``)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        try:
+            return plain_int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+
+
+WHOLE_NUMBER = WholeNumberType()
+
+LIMIT = click.IntRange(min=1, max=2**62)
+"""``--limit N``: at least 1, and at most what the database's integers hold (past 2**63 - 1
+it was a traceback on SQLite, a database error on PostgreSQL)."""
 
 
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")

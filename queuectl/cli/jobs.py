@@ -9,6 +9,7 @@ import click
 from queuectl.cli.common import (
     LIMIT,
     QUEUE_NAME,
+    WHOLE_NUMBER,
     AppContext,
     BadInput,
     StateType,
@@ -99,12 +100,12 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.argument("command", nargs=-1, required=True)
 @click.option("--id", "job_id", help="The job's id (default: 8 random characters).")
-@click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
+@click.option("--priority", "-p", type=WHOLE_NUMBER, help="Higher runs first (default 0).")
 @click.option("--queue", "-q", help="Queue name (default: default).")
 @click.option("--delay", "-d", metavar="DURATION", help="Start no sooner than this: 30s, 1h30m.")
 @click.option("--run-at", metavar="TIME", help="Start no sooner than this: ISO 8601 or epoch.")
 @click.option("--timeout", "-t", metavar="DURATION", help="Kill the run after this (0 = none).")
-@click.option("--max-retries", "-r", type=int, help="Retries after the first run.")
+@click.option("--max-retries", "-r", type=WHOLE_NUMBER, help="Retries after the first run.")
 @click.option("--cwd", metavar="DIR", help="Where it runs (default: here).")
 @click.option("--env", "-e", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
 @click.option("--on-success", metavar="COMMAND", help="Hook run when it completes ('' = none).")

@@ -8,6 +8,7 @@ import time
 import click
 
 from queuectl.cli.common import (
+    WHOLE_NUMBER,
     AppContext,
     BadInput,
     QueuectlGroup,
@@ -32,7 +33,7 @@ def _queues(values: tuple[str, ...]) -> list[str]:
 
 slots_option = click.option(
     "--slots",
-    type=int,
+    type=WHOLE_NUMBER,
     default=1,
     show_default=True,
     metavar="N",
@@ -64,7 +65,9 @@ def worker() -> None:
 
 
 @worker.command()
-@click.option("--count", "-n", type=int, default=1, show_default=True, help="How many workers.")
+@click.option(
+    "--count", "-n", type=WHOLE_NUMBER, default=1, show_default=True, help="How many workers."
+)
 @slots_option
 @queue_option
 @db_option
