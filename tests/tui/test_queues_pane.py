@@ -154,3 +154,27 @@ def test_the_sparkline_scales_to_the_busiest_bucket():
     assert sparkline_text([0.0] * 30) == "·" * 15
     line = sparkline_text([0.0] * 28 + [4.0, 4.0])
     assert len(line) == 15 and line.endswith("█") and line[:14] == "·" * 14
+
+
+async def test_the_limit_form_is_centred_and_its_question_whole_at_80x24(app_for):
+    """It sat at the top left, over the header, its question cut off: the rule that
+    centres dialogs named every form but this one."""
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane.table.select_key("images")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LimitScreen), "the limit form")
+        await pilot.pause()
+        dialog = app.screen.query_one(".dialog").region
+        assert dialog.x > 0 and dialog.y > 0
+        assert abs(dialog.x - (80 - dialog.right)) <= 1
+        assert abs(dialog.y - (24 - dialog.bottom)) <= 1
+        question = "".join(
+            str(label.render()) for label in app.screen.query("Label, Static") if label.display
+        )
+        assert "At most how many jobs of queue images run at once?" in question
