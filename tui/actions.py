@@ -223,8 +223,20 @@ class ActionsApp(KeyOrderApp):
                 lambda outcome: _retried(job_id, outcome),
             )
 
+    def _refused_by_state(self, action: manage.Action, job_id: str) -> bool:
+        """Say why ``action`` cannot apply to the job as last read, instead of asking first.
+
+        ``c`` on a completed job asked "Cancel job …?" and then showed the core's
+        refusal. The core still decides: the row may be a refresh old.
+        """
+        row = self._job_row(job_id)
+        if row is None or JobState(row["state"]) in action.allowed:
+            return False
+        self.say(f"Job {one_line(job_id)} is {row['state']}; {action.why_not}", error=True)
+        return True
+
     def _intent_cancel(self, job_id: str | None) -> None:
-        if not job_id:
+        if not job_id or self._refused_by_state(manage.CANCEL, job_id):
             return
         row = self._job_row(job_id)
         running = row is not None and row["state"] == JobState.PROCESSING
@@ -239,7 +251,7 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _intent_delete(self, job_id: str | None) -> None:
-        if not job_id:
+        if not job_id or self._refused_by_state(manage.DELETE, job_id):
             return
 
         def delete() -> None:
@@ -296,8 +308,16 @@ class ActionsApp(KeyOrderApp):
         snapshot = self.last_snapshot
         return sorted(snapshot.queue_names) if snapshot is not None else []
 
+    def _refused_stopped(self, worker_id: str) -> bool:
+        """A worker shown stopped is not asked to stop again ("It finishes its current
+        job first" was asked of one that had none and no process)."""
+        if self._worker_raw(worker_id).get("state") != "stopped":
+            return False
+        self.say(f"Worker {self.describe_worker(worker_id)} has stopped already", error=True)
+        return True
+
     def _intent_stop_worker(self, worker_id: str | None) -> None:
-        if worker_id:
+        if worker_id and not self._refused_stopped(worker_id):
             busy = _busy(self._worker_raw(worker_id))
             self._confirm(
                 f"Stop worker {self.describe_worker(worker_id)}? "
@@ -311,7 +331,7 @@ class ActionsApp(KeyOrderApp):
             )
 
     def _intent_force_stop_worker(self, worker_id: str | None) -> None:
-        if not worker_id:
+        if not worker_id or self._refused_stopped(worker_id):
             return
         raw = self._worker_raw(worker_id)
         job, busy = raw.get("job"), _busy(raw)

@@ -187,4 +187,3 @@ def test_an_empty_queue_is_refused_not_read_as_every_queue(run, db_url, mixed, a
     assert line.startswith("Error: ") and "a queue name is needed" in line, line
     assert result.stdout == ""
     assert _states(db_url) == mixed
-

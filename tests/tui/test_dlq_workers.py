@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import (
@@ -262,3 +264,34 @@ async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> 
             "20261204T030000Z",
             "20261205T030000Z",
         ]
+
+
+async def test_a_stopped_worker_is_not_asked_to_stop(app_for, supervisor):
+    seed_worker("w-s", state="stopped", stopped_at=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        for key in ("x", "K"):
+            await pilot.press("3", key)
+            await wait_toast(pilot, "Worker w-s")
+            assert not isinstance(app.screen, ConfirmScreen)
+        await wait_toast(pilot, "has stopped already")
+        assert supervisor.calls == []
+
+
+@pytest.mark.parametrize(
+    ("state", "key", "why"),
+    [
+        ("completed", "c", "is completed; it can no longer be cancelled"),
+        ("processing", "d", "is processing; it is running: cancel it before deleting it"),
+    ],
+)
+async def test_an_action_the_jobs_state_refuses_says_so_without_asking(app_for, state, key, why):
+    seed_job("a", state=state, worker_id="w-1" if state == "processing" else None)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press(key)
+        await wait_toast(pilot, f"Job a {why}")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert Job.get_by_id("a").state == state
