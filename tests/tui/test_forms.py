@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from textual.binding import Binding
 
 from queuectl.lifecycle import settings
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
 from tui.panes.config import ConfigPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import CountScreen
-from tui.screens.help import HelpScreen, key_label
+from tui.screens.help import HELP_CLASSES, HelpScreen, bindings_of, help_sections, key_label
 from tui.screens.new_job import NewJobScreen
 
 
@@ -229,8 +231,29 @@ async def test_help_lists_every_key(app_for) -> None:
             assert key in listed
         for key in "1234":
             assert key in listed
+        for key in ("space", "shift+↑", "shift+↓", "ctrl+a", "f", "w", "N"):
+            assert key in listed
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "closed")
+
+
+def test_help_has_every_binding_of_every_pane_and_screen() -> None:
+    """Built from each class's own BINDINGS, the help left out the keys a pane inherits
+    (marking, from ``MarkingPane``) and the log view's, the metrics' and the form's."""
+    listed = {
+        (title, binding.action)
+        for title, bindings in help_sections(QueueApp.BINDINGS)
+        for binding in bindings
+        if isinstance(binding, Binding)
+    }
+    actions = {action for _title, action in listed}
+    for cls in HELP_CLASSES:
+        for binding in bindings_of(cls):
+            if isinstance(binding, Binding):
+                assert binding.action in actions, (cls.__name__, binding.key)
+    marking = {"toggle_mark", "extend_marks(1)", "extend_marks(-1)", "clear"}
+    for pane in ("Jobs pane (1)", "DLQ pane (2)"):
+        assert marking <= {action for title, action in listed if title == pane}
 
 
 async def test_palette_offers_every_action(app_for) -> None:

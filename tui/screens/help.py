@@ -25,6 +25,9 @@ from tui.panes.workers import WorkersPane
 from tui.screens import close
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
+from tui.screens.logview import LogScreen
+from tui.screens.metrics import MetricsScreen
+from tui.screens.new_job import NewJobScreen
 
 Section = tuple[str, list[BindingType]]
 
@@ -38,6 +41,8 @@ _KEY_NAMES = {
     "end": "End",
     "up": "↑",
     "down": "↓",
+    "shift+up": "shift+↑",
+    "shift+down": "shift+↓",
     "ctrl+s": "ctrl+s",
 }
 
@@ -66,6 +71,34 @@ def _merged(bindings: Sequence[BindingType]) -> list[BindingType]:
     return list(merged.values())
 
 
+def bindings_of(cls: type) -> list[BindingType]:
+    """Every binding ``cls`` has, its bases' first: the Jobs and DLQ panes take their
+    marking keys (space, shift+↑/↓, ctrl+a, esc) from ``MarkingPane``, which a help
+    built from ``JobsPane.BINDINGS`` alone left out. Textual's own (``tab``, copy)
+    are not the dashboard's to list."""
+    found: list[BindingType] = []
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith("tui."):
+            found.extend(klass.__dict__.get("BINDINGS", ()))
+    return found
+
+
+HELP_CLASSES: tuple[type, ...] = (
+    JobsPane,
+    DlqPane,
+    WorkersPane,
+    ConfigPane,
+    QueuesPane,
+    SchedulesPane,
+    JobDetailScreen,
+    LogScreen,
+    MetricsScreen,
+    NewJobScreen,
+    ConfirmScreen,
+)
+"""Each pane and screen with keys of its own: each has a section (a test holds it to that)."""
+
+
 def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
     """The sections of the help: the app's keys, the rows', each pane's and each screen's."""
     moves = {"cursor_down", "cursor_up", "page_up", "page_down"}
@@ -76,17 +109,29 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
     return [
         ("Everywhere", [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
         ("Rows (every table)", [*rows, Binding("enter", "select", "Details / edit")]),
-        ("Jobs pane (1)", [*JobsPane.BINDINGS, Binding("escape", "close_filter", "Close filter")]),
-        ("DLQ pane (2)", list(DlqPane.BINDINGS)),
-        ("Workers pane (3)", list(WorkersPane.BINDINGS)),
-        ("Config pane (4)", [*ConfigPane.BINDINGS, Binding("escape", "abandon", "Drop the edit")]),
-        ("Queues pane (5)", list(QueuesPane.BINDINGS)),
-        ("Schedules pane (6)", list(SchedulesPane.BINDINGS)),
+        (
+            "Jobs pane (1)",
+            [*bindings_of(JobsPane), Binding("escape", "close_filter", "Close the filter box")],
+        ),
+        ("DLQ pane (2)", bindings_of(DlqPane)),
+        ("Workers pane (3)", bindings_of(WorkersPane)),
+        (
+            "Config pane (4)",
+            [*bindings_of(ConfigPane), Binding("escape", "abandon", "Drop the edit")],
+        ),
+        ("Queues pane (5)", bindings_of(QueuesPane)),
+        ("Schedules pane (6)", bindings_of(SchedulesPane)),
         (
             "Job detail (enter)",
-            [*JobDetailScreen.BINDINGS, Binding("up,down", "pick_run", "Pick a run")],
+            [*bindings_of(JobDetailScreen), Binding("up,down", "pick_run", "Pick a run")],
         ),
-        ("Dialogs", list(ConfirmScreen.BINDINGS)),
+        ("Job output (l in a job's detail)", bindings_of(LogScreen)),
+        ("Metrics (m)", bindings_of(MetricsScreen)),
+        (
+            "Job form (n, e)",
+            [*bindings_of(NewJobScreen), Binding("enter", "submit", "Enqueue / save")],
+        ),
+        ("Dialogs", bindings_of(ConfirmScreen)),
     ]
 
 
