@@ -11,6 +11,10 @@ bar's latest ``\r`` update) is drawn too, provisionally: it was withheld until
 a newline came, so a progress bar showed one update late and a job that printed
 no newline showed nothing until it ended. The next read takes it off the end of
 the log (a ``RichLog`` only appends) and draws what it has become.
+
+A carriage return goes back to the start of its line, as in a terminal
+(``overwritten``): a progress bar is one line showing its latest update, not a
+line per update (``queuectl logs`` keeps each update on a line of its own).
 """
 
 from __future__ import annotations
@@ -20,6 +24,26 @@ from textual.widgets import RichLog
 
 from queuectl.styled import OutputDecoder
 from queuectl.textsafe import keep_sgr
+
+
+def overwritten(output: str) -> str:
+    """Each line of ``output`` as a terminal leaves it: the last text written after a
+    carriage return (``1%\r2%\r3%`` is ``3%``). A ``\r\n`` ends a line as ``\n`` does.
+
+    Complete lines never change once their newline has come, so a live view that
+    compares each read with the text it drew before still sees one grow.
+    """
+    if "\r" not in output:
+        return output
+    lines = output.replace("\r\n", "\n").split("\n")
+    return "\n".join(_last_written(line) for line in lines)
+
+
+def _last_written(line: str) -> str:
+    if "\r" not in line:
+        return line
+    written = [part for part in line.split("\r") if part]
+    return written[-1] if written else ""
 
 
 class OutputView(RichLog):
@@ -48,7 +72,7 @@ class OutputView(RichLog):
 
     def show(self, output: str | None, key: object, *, finished: bool) -> None:
         """Show ``output`` of the run ``key``; ``finished`` draws its unfinished last line."""
-        text = keep_sgr(output, reset=False)
+        text = keep_sgr(overwritten(output) if output else output, reset=False)
         if key != self._key or not text.startswith(self._consumed) or self._finished:
             if key == self._key and self._finished and text == self._consumed:
                 return

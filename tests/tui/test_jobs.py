@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.output import overwritten
 from tui.panes.jobs import SORTABLE, JobsPane
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -199,19 +202,15 @@ async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(ap
 
         Run.update(output="start\nprogress 45%\rprogress 90%").where(Run.id == run_id).execute()
         await wait_for(pilot, lambda: log.plain.endswith("progress 90%"), "its update")
-        assert log.plain == "start\nprogress 45%\nprogress 90%"  # a lone \r: a new line
-        assert len(log.lines) == 3  # the provisional line was taken back, not left twice
+        # A \r goes back to the start of the line, as in a terminal: one line, updated.
+        assert log.plain == "start\nprogress 90%"
+        assert len(log.lines) == 2  # the provisional line was taken back, not left twice
         assert [strip.text.rstrip() for strip in log.lines] == log.plain.split("\n")
         Run.update(output="start\nprogress 45%\rprogress 90%\rdone\n", outcome="succeeded").where(
             Run.id == run_id
         ).execute()
         await wait_for(pilot, lambda: log.plain.endswith("done"), "the end")
-        assert [strip.text.rstrip() for strip in log.lines] == [
-            "start",
-            "progress 45%",
-            "progress 90%",
-            "done",
-        ]
+        assert [strip.text.rstrip() for strip in log.lines] == ["start", "done"]
 
 
 async def test_detail_retry_key(app_for) -> None:
@@ -335,3 +334,17 @@ async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
             cycle = [column for column in dict.fromkeys(seen) if column is not None]
             assert cycle == [name for name in SORTABLE if name in shown]
     assert "worker" not in layouts[80, 24] and "worker" in layouts[200, 30]  # a hidden one
+
+
+@pytest.mark.parametrize(
+    ("output", "shown"),
+    [
+        ("1% done\r2% done\r3% done", "3% done"),
+        ("a\r\nb\r\n", "a\nb\n"),  # CRLF ends lines
+        ("50%\r", "50%"),  # a \r last: the update stays until the next text
+        ("x\r\ry\nz", "y\nz"),
+        ("plain\ntext", "plain\ntext"),
+    ],
+)
+def test_carriage_returns_leave_each_line_as_a_terminal_would(output, shown) -> None:
+    assert overwritten(output) == shown
