@@ -398,3 +398,23 @@ async def test_a_refill_measures_no_cell_yet_draws_as_from_scratch(monkeypatch) 
         assert len(measured) < len(COLUMNS) * 2  # the labels at most, never the cells
         assert _drawn(table) == _drawn_from_scratch(table)
         assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+
+
+async def test_a_new_view_that_keeps_its_row_below_the_top_counts_every_row_above() -> None:
+    """Sorting back to newest first (or clearing a filter) keeps the highlighted job,
+    deep in the list: the rows above it were not counted, only later arrivals."""
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = await _thirty_rows_down(pilot)
+        key = table.highlighted_key
+        table.apply(list(reversed(_numbered(100))), fresh=True)  # another order: oldest first
+        await pilot.pause()
+        table.apply(_numbered(100), follow=True, fresh=True)  # back to newest first
+        await pilot.pause()
+        await pilot.pause()
+        assert table.highlighted_key == key
+        above_view = min(round(table.scroll_y), table.cursor_row)
+        assert above_view > 0 and table.new_above == above_view
+        await pilot.press("g")
+        await pilot.pause()
+        assert table.new_above == 0

@@ -148,7 +148,8 @@ class KeyedTable(DataTable[object]):
             widths: the widest cell of each column, when the reader measured them.
             uniform: whether each column holds one value on every row.
             follow: a newest-first table: the cursor on the first row stays there.
-            fresh: a different view (a new filter or sort): nothing counts as new.
+            fresh: a different view (a new filter or sort): what it holds above the
+                view counts as new to it, as the person has not seen it there.
         """
         if not widths and rows:
             widths, uniform = measure([cells for _, cells in rows])
@@ -180,7 +181,7 @@ class KeyedTable(DataTable[object]):
                 self._freshen()
         finally:
             self._restoring = False
-        self._count_new(rows, known, following or fresh)
+        self._count_new(rows, known, following, fresh=fresh)
 
     def _place_cursor(self, key: str | None, row: int, screen_row: int, following: bool) -> None:
         if not self.row_count:
@@ -208,11 +209,22 @@ class KeyedTable(DataTable[object]):
         above = (key for key in reversed(self._order[:index]) if key in keep)
         return next(below, None) or next(above, None)
 
-    def _count_new(self, rows: list[Row], known: set[str] | None, reset: bool) -> None:
-        if reset or known is None:
+    def _count_new(
+        self, rows: list[Row], known: set[str] | None, following: bool, *, fresh: bool = False
+    ) -> None:
+        """Count the rows above the view the person has not seen: those that arrived since
+        the last refresh, or, in a new view that kept its job below the top (a sort
+        back to newest first, a filter cleared), every row above it. Only arrivals
+        were counted then, so the view opened mid-list saying "▲ 22 new above" over
+        177 newer jobs."""
+        cursor = self.cursor_row
+        if following or (known is None and not fresh):
             self._unseen.clear()
             return
-        cursor = self.cursor_row
+        if fresh:
+            self._unseen = {key for key, _ in rows[:cursor]}
+            self._forget_seen()
+            return
         self._unseen.update(key for key, _ in rows[:cursor] if key not in known)
         self._forget_seen()
 
