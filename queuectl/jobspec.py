@@ -378,7 +378,26 @@ def _identifier(value: object, field: str = "id") -> str:
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
         raise ValidationError(f'"cwd" must be a directory path (got {value!r})')
-    return os.path.abspath(os.path.expanduser(_text(value, '"cwd"')))
+    path = os.path.expanduser(_text(value, '"cwd"'))
+    if os.path.isabs(path):
+        return os.path.normpath(path)
+    return os.path.normpath(os.path.join(current_directory(), path))
+
+
+def current_directory() -> str:
+    """Where this process runs: the ``cwd`` of a job that names none.
+
+    Raises:
+        ValidationError: the directory was deleted under it (``os.getcwd`` fails),
+            in one line that says what to do instead of ``[Errno 2] …``.
+    """
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise ValidationError(
+            "the current directory no longer exists: give the job a cwd (--cwd DIR),"
+            " or run from a directory that exists"
+        ) from None
 
 
 def _optional(data: Mapping[str, object], key: str, parse):  # type: ignore[no-untyped-def]

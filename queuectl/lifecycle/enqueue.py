@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import peewee
 
 from queuectl.errors import DuplicateJobId, ValidationError
-from queuectl.jobspec import JobSpec
+from queuectl.jobspec import JobSpec, current_directory
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.reads import get_job
 from queuectl.lifecycle.settings import load as load_settings
@@ -102,7 +102,8 @@ def enqueue_many(
             line), or one that is dead or cancelled.
     """
     now = time.time() if now is None else now
-    cwd = cwd or os.getcwd()
+    if not cwd and any(spec.cwd is None for spec in specs):
+        cwd = current_directory()  # only when some job needs it: it fails in a deleted one
     check_directories(specs, warn)
     insert = sql.insert_jobs_sql(database.obj.param)
     with write_transaction():
@@ -203,7 +204,7 @@ def _rows(
     ids: Sequence[str],
     states: Sequence[JobState],
     now: float,
-    cwd: str,
+    cwd: str | None,
     settings: dict[str, float | int],
     first_seq: int,
 ) -> list[tuple[object, ...]]:
@@ -250,7 +251,7 @@ def _row(
     job_id: str,
     state: JobState,
     now: float,
-    cwd: str,
+    cwd: str | None,
     settings: dict[str, float | int],
     seq: int,
 ) -> tuple[object, ...]:

@@ -33,7 +33,7 @@ from queuectl.cronspec import (
     zone_name,
 )
 from queuectl.errors import DuplicateJobId, DuplicateSchedule, ScheduleNotFound, ValidationError
-from queuectl.jobspec import JobSpec, parse_spec, parse_template
+from queuectl.jobspec import JobSpec, current_directory, parse_spec, parse_template
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.states import ACTIVE_STATES
 from queuectl.store.boundary import translated
@@ -279,7 +279,8 @@ def validate(
     template = None
     if job is not None:
         template, _ = parse_template(job, forbidden=TEMPLATE_FORBIDDEN_KEYS)
-        template.setdefault("cwd", os.path.abspath(cwd or os.getcwd()))
+        if "cwd" not in template:  # the caller's directory is read only when needed
+            template["cwd"] = os.path.abspath(cwd or current_directory())
     return Change(
         spec=spec,
         zone=zone,
