@@ -359,12 +359,25 @@ def _json_type(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
+MAX_COMMAND_BYTES = 128 * 1024 - 1
+"""The longest command a job can run: the shell gets it as one argument, and Linux takes
+none longer than 128 KiB with its NUL (``MAX_ARG_STRLEN``). A longer one was stored, and
+failed at every attempt (``E2BIG``); at 5 MB it also cut every column of a piped ``list``."""
+
+
 def _command(value: object) -> str:
     if not isinstance(value, str):
         raise ValidationError(f'"command" must be a string, not {_json_type(value)}')
     if not value.strip():
         raise ValidationError('"command" must not be empty')
-    return _text(value, '"command"')
+    text = _text(value, '"command"')
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        raise ValidationError(
+            f'"command" must be at most {MAX_COMMAND_BYTES} bytes, the longest argument'
+            f" a shell can be given (got {size})"
+        )
+    return text
 
 
 def _identifier(value: object, field: str = "id") -> str:

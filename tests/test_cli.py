@@ -334,6 +334,7 @@ BAD_COMMANDS = [
     (("worker", "start", "--count", "129"), 2, "--count must be between 1 and 128"),
     (("worker", "start", "--count", "abc"), 2, "'abc' is not a whole number"),
     (("worker", "start", "--count", "1_0"), 2, "'1_0' is not a whole number"),
+    (("add", "--", "echo " + "é" * 65535), 2, "at most 131071 bytes, the longest argument"),
     (("add", "--priority", "٣", "--", "true"), 2, "'٣' is not a whole number"),
     (("add", "--run-at", "20261305", "--", "true"), 2, "(got '20261305')"),
     (("worker", "start", "--slots", "0"), 2, "--slots must be between 1 and 64 (got 0)"),
