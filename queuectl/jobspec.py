@@ -131,9 +131,12 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
     if isinstance(data, Mapping):
         for key in forbidden:
             if key in data:
-                raise ValidationError(
-                    f'a schedule\'s job may not set "{key}": the schedule sets it'
+                why = (
+                    "each fire starts as soon as it is made, never waiting for other jobs"
+                    if key == "after"
+                    else "the schedule sets it"
                 )
+                raise ValidationError(f'a schedule\'s job may not set "{key}": {why}')
     spec = parse_spec(data)
     assert isinstance(data, dict)
     if spec.cwd is not None:
@@ -285,9 +288,7 @@ def _env(value: object) -> dict[str, str]:
                 f'"env" may not set {name}: {RESERVED_ENV_PREFIX}* names are set by queuectl'
             )
         if not isinstance(text, str):
-            raise ValidationError(
-                f'"env" values must be strings ({name} is {_json_type(text)}: {text!r})'
-            )
+            raise ValidationError(f'"env" values must be strings (got {name}: {_as_given(text)})')
         _text(text, f'"env" {name}')
         env[name] = text
     return env

@@ -147,7 +147,9 @@ def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) 
     from queuectl.cli import exposition
 
     window_start(since, time.time())  # a malformed window fails before anything opens
-    address = exposition.parse_address(serve, allow_remote=allow_remote) if serve else None
+    address = (
+        exposition.parse_address(serve, allow_remote=allow_remote) if serve is not None else None
+    )
     app.open()
     collector = exposition.QueueCollector(lambda now: window_start(since, now))
     if address is None:

@@ -84,7 +84,7 @@ def config_get(app: AppContext, key: str | None, as_json: bool) -> None:
     """One setting's value (with no KEY: all of them)."""
     from queuectl.config import normalize_key
 
-    _print_settings(app, [normalize_key(key)] if key else None, as_json)
+    _print_settings(app, [normalize_key(key)] if key is not None else None, as_json)
 
 
 def _setting(key: str, value: object) -> dict[str, object]:

@@ -187,3 +187,17 @@ def test_an_empty_queue_is_refused_not_read_as_every_queue(run, db_url, mixed, a
     assert line.startswith("Error: ") and "a queue name is needed" in line, line
     assert result.stdout == ""
     assert _states(db_url) == mixed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("metrics", "--serve", ""), "--serve must be HOST:PORT"),
+        (("config", "get", ""), "unknown config key ''"),
+    ],
+)
+def test_an_empty_value_is_refused_not_read_as_none_given(run, args, message):
+    """``metrics --serve ""`` printed the metrics once; ``config get ""`` listed them all."""
+    result = run(*args, ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert message in result.stderr

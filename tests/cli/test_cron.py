@@ -88,6 +88,7 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@daily", '{"cmd": "a"}'), "unknown key 'cmd'"),
         (("x", "@daily", '{"command": "a", "id": "z"}'), 'may not set "id"'),
         (("x", "@daily", '{"command": "a", "delay": 5}'), 'may not set "delay"'),
+        (("x", "@daily", '{"command": "a", "after": "b"}'), "never waiting for other jobs"),
         (("x", "@daily", '{"command": "a", "priority": "hi"}'), '"priority" must be an integer'),
         (("x", "@daily", '{"command": "a", "cwd": "/nonexistent/dir"}'), "not a directory"),
         (("bad name!", "@daily", JOB), "a schedule name must be 1-40 characters"),
