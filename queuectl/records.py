@@ -73,6 +73,29 @@ def run_record(run: Run) -> dict[str, Any]:
     }
 
 
+def unrun_record() -> dict[str, Any]:
+    """``run_record``'s keys, every one null: a job with no run yet (``logs --json``)."""
+    return dict.fromkeys(RUN_RECORD_KEYS)
+
+
+RUN_RECORD_KEYS = (
+    "run",
+    "attempt",
+    "worker_id",
+    "host",
+    "started_at",
+    "finished_at",
+    "duration",
+    "exit_code",
+    "outcome",
+    "error",
+    "output",
+    "output_bytes",
+    "output_truncated",
+)
+"""The keys of ``run_record``, in its order (a test holds the two together)."""
+
+
 def slots_in_use(worker: Worker) -> str:
     """``2/4``: jobs running out of the slots it has; blank once the worker ended."""
     if worker.state in ENDED_WORKER_STATES:

@@ -9,8 +9,11 @@ import click
 
 from queuectl.cli.common import (
     AppContext,
+    BadInput,
     color_option,
     db_option,
+    emit_json,
+    json_option,
     note,
     pass_app,
     wants_color,
@@ -60,20 +63,32 @@ class _Printer:
 )
 @color_option
 @db_option
+@json_option
 @pass_app(read_only=True)
-def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str) -> None:
+def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_json: bool) -> None:
     """Output of the job's latest run (stdout and stderr interleaved), live with --follow.
 
     Output is shown inert (control characters made visible) unless --raw;
     its colours (SGR sequences only) are kept on a terminal (--color).
     With --follow the exit status says how the job ended: 0 completed,
-    1 dead or cancelled.
+    1 dead or cancelled. --json prints the latest run as show --json lists
+    runs (its output as stored), with the job's id and state; null fields
+    when the job has not run yet.
     """
     from queuectl.cli.render import dropped_line
     from queuectl.lifecycle import reads
 
+    if as_json and (follow or raw):
+        raise BadInput("--json prints the latest run once: not with --follow or --raw")
     app.open()
-    reads.get_job(job_id)  # a clear error for an unknown id
+    job = reads.get_job(job_id)  # a clear error for an unknown id
+    if as_json:
+        from queuectl.records import run_record, unrun_record
+
+        latest = reads.latest_run(job_id)
+        record = run_record(latest) if latest is not None else unrun_record()
+        emit_json({"job_id": job.id, "job_state": job.state, **record})
+        return
     printer = _Printer(raw, wants_color(color))
     if follow:
         try:

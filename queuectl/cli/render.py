@@ -220,6 +220,14 @@ def _timeout(job: Job) -> str:
     return human_duration(job.timeout) if job.timeout else "none"
 
 
+def _hook_text(hook: str | None) -> Text | str:
+    """A job's own hook: blank when it has none of its own (the setting's applies), and
+    ``none`` when it turned the setting's off (``--on-success ''``)."""
+    if hook is None:
+        return ""
+    return Text(inert(hook)) if hook else "none (the setting's is off for this job)"
+
+
 def job_detail(
     job: Job,
     runs: list[Run],
@@ -246,6 +254,9 @@ def job_detail(
         ("cwd", Text(one_line(job.cwd))),
         ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
         ("unique key", Text(one_line(job.unique_key or ""))),
+        ("on success", _hook_text(job.on_success)),
+        ("on failure", _hook_text(job.on_failure)),
+        ("tty", "yes: runs under a pseudo-terminal" if job.tty else ""),
         ("after", _links_text(dependencies)),
         ("dependents", _links_text(dependents)),
         ("created", iso(job.created_at) or ""),

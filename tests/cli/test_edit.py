@@ -175,3 +175,15 @@ def test_a_schedules_fire_can_be_edited_and_cloned_and_keeps_its_fire(run, db_ur
     refused = run("edit", fired, '{"env": {"QUEUECTL_CRON_TS": "x"}}', ok=False)
     assert refused.exit_code == 2 and "may not set QUEUECTL_CRON_TS" in refused.stderr
     assert _job(run, fired)["env"] == edited["env"]
+
+
+def test_show_names_a_jobs_own_hooks_and_tty(run):
+    """They were only in ``show --json``: nothing in the plain view said a job had hooks."""
+    job_id = enqueue(run, on_success="echo ok", on_failure="", tty=True)
+    lines = {line.split("  ")[0]: line for line in run("show", job_id).stdout.splitlines()}
+    assert lines["on success"].split() == ["on", "success", "echo", "ok"]
+    assert "none (the setting's is off for this job)" in lines["on failure"]
+    assert "runs under a pseudo-terminal" in lines["tty"]
+    plain = enqueue(run)
+    shown = run("show", plain).stdout
+    assert "on success" not in shown and "on failure" not in shown and "tty" not in shown

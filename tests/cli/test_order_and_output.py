@@ -11,6 +11,7 @@ import re
 
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import finish, recovery
+from queuectl.records import RUN_RECORD_KEYS
 from queuectl.store import db
 from queuectl.store.models import Job, Run, RunOutcome, Worker, WorkerState
 from tests.conftest import end_attempt
@@ -194,6 +195,22 @@ def test_logs_raw_is_byte_exact_and_the_default_is_inert(run, db_url):
     assert raw.stdout_bytes == stored.encode()
     shown = run("logs", job_id).stdout
     assert "\x1b" not in shown and "\r" not in shown and "␛[31mred" in shown
+
+
+def test_logs_json_is_the_latest_run_as_stored_and_null_before_any(run, db_url):
+    """README: every command that prints data takes --json; logs did not."""
+    waiting = enqueue(run)
+    before = json.loads(run("logs", waiting, "--json").stdout)
+    assert before == {"job_id": waiting, "job_state": "pending", **dict.fromkeys(RUN_RECORD_KEYS)}
+    stored = "50%\r100%\r\ndone \x1b[31mred\x1b[0m\n"
+    job_id = _record_run(db_url, stored, len(stored.encode()))
+    record = json.loads(run("logs", job_id, "--json").stdout)
+    shown = json.loads(run("show", job_id, "--json").stdout)
+    assert record == {"job_id": job_id, "job_state": shown["state"], **shown["runs"][-1]}
+    assert record["output"] == stored and tuple(shown["runs"][-1]) == RUN_RECORD_KEYS
+    for other in ("--follow", "--raw"):
+        refused = run("logs", job_id, "--json", other, ok=False)
+        assert refused.exit_code == 2 and refused.stdout == ""
 
 
 def test_dropped_output_is_announced_and_counted(run, db_url):
