@@ -418,3 +418,21 @@ async def test_a_new_view_that_keeps_its_row_below_the_top_counts_every_row_abov
         await pilot.press("g")
         await pilot.pause()
         assert table.new_above == 0
+
+
+async def test_a_new_view_sizes_its_columns_at_once() -> None:
+    """Narrowing waits ``SHRINK_AFTER`` refreshes within a view; a filter that leaves only
+    short ids must not keep the ID column as wide as the longest id before it."""
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        version = {"a-very-long-identifier-of-a-job": 1, "k1": 1}
+        table.apply(_rows(list(version), version))
+        await pilot.pause()
+        wide = dict(table.layout)["id"]
+        table.apply(_rows(["k1"], version))  # the same view, a refresh later: steady
+        await pilot.pause()
+        assert dict(table.layout)["id"] == wide
+        table.apply(_rows(["k1"], version), fresh=True)  # a new view
+        await pilot.pause()
+        assert dict(table.layout)["id"] < wide

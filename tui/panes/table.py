@@ -153,6 +153,12 @@ class KeyedTable(DataTable[object]):
         """
         if not widths and rows:
             widths, uniform = measure([cells for _, cells in rows])
+        if fresh:
+            # Widths hold steady across refreshes of one view; a new view sizes its own
+            # columns at once (a filter that left short ids kept a 25-cell ID column
+            # for 30 refreshes, while at 80 columns the command was cut short).
+            self._widest.clear()
+            self._narrower.clear()
         self._learn(widths, uniform)
         keep = {key for key, _ in rows}
         gone = [key for key in self._cells if key not in keep]
