@@ -8,6 +8,10 @@ environment, never the command line (every user can read command lines in
 - ``QUEUECTL_WEB_READ_ONLY=1``: a dashboard that changes nothing;
 - ``QUEUECTL_WEB_SERVER``: the server's pid, to die with it;
 - Textual's ``TEXTUAL_DRIVER`` (its web driver), ``COLUMNS`` and ``ROWS``.
+
+Once read, the session's variables leave the environment (``forget_session``): workers
+started from the browser inherit it, and their jobs ran with Textual's web driver,
+the tab's size as ``COLUMNS`` and the server's pid.
 """
 
 from __future__ import annotations
@@ -22,6 +26,37 @@ import time
 READ_ONLY_ENV = "QUEUECTL_WEB_READ_ONLY"
 SERVER_PID_ENV = "QUEUECTL_WEB_SERVER"
 _PR_SET_PDEATHSIG = 1
+
+SESSION_ENV = (
+    "TEXTUAL_DRIVER",
+    "TEXTUAL_FPS",
+    "TEXTUAL_COLOR_SYSTEM",
+    "TEXTUAL",
+    "TEXTUAL_LOG",
+    "TERM_PROGRAM",
+    "TERM_PROGRAM_VERSION",
+    "COLUMNS",
+    "ROWS",
+    SERVER_PID_ENV,
+    READ_ONLY_ENV,
+)
+"""What textual-serve and ``queuectl web`` set for one session (textual-serve's
+``AppService._build_environment``): none of it is for the jobs of a worker started here."""
+
+
+def forget_session() -> tuple[int, int] | None:
+    """Take the session's variables out of the environment; returns the tab's size.
+
+    Textual read its own at import; the web driver would read ``COLUMNS`` and
+    ``ROWS`` when the app starts, so the size is handed to ``App.run`` instead.
+    """
+    try:
+        size = (int(os.environ["COLUMNS"]), int(os.environ["ROWS"]))
+    except (KeyError, ValueError):
+        size = None
+    for name in SESSION_ENV:
+        os.environ.pop(name, None)
+    return size
 
 
 def die_with_server() -> None:
@@ -59,12 +94,13 @@ def main() -> None:
     from tui.app import make_app
 
     read_only = os.environ.get(READ_ONLY_ENV) == "1"
+    size = forget_session()  # after Textual's import: it read its settings then
     try:
         app = make_app(location, freeze_startup_heap=True, read_only=read_only)
     except QueueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)
-    app.run()
+    app.run(size=size)
 
 
 if __name__ == "__main__":

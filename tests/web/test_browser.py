@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.store import db
+from queuectl.web.child import SESSION_ENV
 from tests.polling import wait_until
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, PAINT_TIMEOUT_MS, Tab
 from tests.web.conftest import job_state, seed
@@ -123,3 +130,47 @@ def test_an_export_downloads_by_its_key_and_no_cookie_is_ever_set(browser, fresh
         tab.close()
     finally:
         server.stop()
+
+
+def test_a_worker_started_from_the_browser_gives_its_jobs_no_session_variables(browser, fresh_db):
+    """Workers inherit the dashboard's environment, and the browser session's held
+    Textual's web driver, the tab's size as COLUMNS and ROWS and the server's pid: a
+    job's Python saw a 155-column terminal, and a Textual job would draw for a browser."""
+    server = Served(fresh_db)
+    try:
+        tab = Tab(browser, server)
+        tab.wait_for_text("dead-1")
+        tab.press("3", then_shows="Stop all")
+        tab.press("s", then_shows="How many")
+        tab.page.keyboard.press("Enter")
+        wait_until(lambda: _workers(fresh_db) == 1, 20, "the worker the browser started")
+        db.open_database(fresh_db)
+        try:
+            enqueuing.enqueue(JobSpec(command="env", id="env-1"), now=time.time())
+        finally:
+            db.close_database()
+        wait_until(lambda: job_state(fresh_db, "env-1") == "completed", 20, "env-1 to run")
+        names = {line.split("=", 1)[0] for line in _output(fresh_db, "env-1").splitlines()}
+        assert names and not names & set(SESSION_ENV), names & set(SESSION_ENV)
+        assert "QUEUECTL_JOB_ID" in names  # the job's own variables are there
+    finally:
+        subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "queuectl"), "worker", "stop"],
+            env={**os.environ, "QUEUECTL_DB": fresh_db},
+            capture_output=True,
+            timeout=60,
+        )
+        server.stop()
+
+
+def _workers(path: str) -> int:
+    with sqlite3.connect(path) as connection:
+        query = "SELECT COUNT(*) FROM queuectl_worker WHERE state NOT IN ('stopped', 'lost')"
+        return connection.execute(query).fetchone()[0]
+
+
+def _output(path: str, job_id: str) -> str:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT output FROM queuectl_job WHERE id = ?", (job_id,)
+        ).fetchone()[0]
