@@ -23,7 +23,14 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store import db
 from queuectl.web.child import SESSION_ENV
 from tests.polling import wait_until
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, PAINT_TIMEOUT_MS, Tab
+from tests.web.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KEEP_FRAMES,
+    PAINT_TIMEOUT_MS,
+    VIEWPORT,
+    Tab,
+)
 from tests.web.conftest import job_state, seed
 from tests.web.served import Served
 
@@ -174,3 +181,22 @@ def _output(path: str, job_id: str) -> str:
         return connection.execute(
             "SELECT output FROM queuectl_job WHERE id = ?", (job_id,)
         ).fetchone()[0]
+
+
+def test_keys_reach_the_dashboard_without_a_first_click(browser, served):
+    """The page's body had the focus: keys did nothing until the person clicked."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.add_init_script(KEEP_FRAMES)
+        page.goto(served.url)
+        page.wait_for_selector("body.-first-byte", timeout=PAINT_TIMEOUT_MS)
+        page.wait_for_function("window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
+        since = page.evaluate("window.__frames.length")
+        page.keyboard.press("2")
+        page.wait_for_function(
+            "(since) => window.__frames.slice(since).includes('Last error')",
+            arg=since,
+            timeout=PAINT_TIMEOUT_MS,
+        )
+    finally:
+        page.close()
