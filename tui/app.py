@@ -109,7 +109,14 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks if config edits are unsaved)"),
         Binding("ctrl+q", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
-        Binding("ctrl+c", "leave", "Quit", show=False, priority=True, tooltip="Quit from anywhere"),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Quit",
+            show=False,
+            priority=True,
+            tooltip="Copy the selected text, else quit (in a browser: only copy)",
+        ),
     ]
     """App-wide keys; each pane adds the keys for its highlighted row."""
 
@@ -121,10 +128,13 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
         freeze_startup_heap: bool = False,
         read_only: bool = False,
+        in_browser: bool = False,
     ) -> None:
         super().__init__()
         self.location = location
         self.read_only = read_only
+        self.in_browser = in_browser
+        """Served by ``queuectl web``: ctrl+c copies there, as everywhere in a browser."""
         self.freeze_startup_heap = freeze_startup_heap
         self.clock = clock
         self.refresh_interval = refresh_interval
@@ -347,6 +357,21 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """Quit (``q``, the palette); unsaved config edits ask save / discard / stay first."""
         self.keep_edits(self.exit)
 
+    def action_interrupt(self) -> None:
+        """``ctrl+c``: copy the selected text if there is some, else quit as ``ctrl+q`` does.
+
+        In a browser ctrl+c means copy: a press with nothing selected quit the whole
+        session there, without asking. It says how to quit instead.
+        """
+        selected = self.screen.get_selected_text()
+        if selected:
+            self.copy_to_clipboard(selected)
+            self.say("Copied the selected text")
+        elif self.in_browser:
+            self.say("Nothing selected to copy: q or ctrl+q quits")
+        else:
+            self.action_leave()
+
     def action_leave(self) -> None:
         """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does."""
         if not isinstance(self.screen, ChoiceScreen):
@@ -452,6 +477,7 @@ def make_app(
     refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
     freeze_startup_heap: bool = False,
     read_only: bool = False,
+    in_browser: bool = False,
 ) -> QueueApp:
     """The dashboard for the database at ``location``: used by ``queuectl tui`` and the tests.
 
@@ -464,6 +490,7 @@ def make_app(
         refresh_interval=refresh_interval,
         freeze_startup_heap=freeze_startup_heap,
         read_only=read_only,
+        in_browser=in_browser,
     )
 
 

@@ -96,7 +96,7 @@ def main() -> None:
     read_only = os.environ.get(READ_ONLY_ENV) == "1"
     size = forget_session()  # after Textual's import: it read its settings then
     try:
-        app = make_app(location, freeze_startup_heap=True, read_only=read_only)
+        app = make_app(location, freeze_startup_heap=True, read_only=read_only, in_browser=True)
     except QueueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)

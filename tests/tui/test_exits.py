@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from queuectl.lifecycle import settings
-from tests.tui.conftest import refreshed, seed_job, wait_for
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -168,3 +168,23 @@ async def test_q_goes_back_from_pushed_screens_and_is_a_letter_in_dialogs(app_fo
         await pilot.press("q")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, ConfirmScreen)
+
+
+async def test_ctrl_c_in_a_browser_copies_and_never_quits(app_for) -> None:
+    """In a browser ctrl+c means copy: with nothing selected it ended the whole session."""
+    app = app_for(in_browser=True)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+c")
+        await wait_toast(pilot, "Nothing selected to copy: q or ctrl+q quits")
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_ctrl_c_in_a_terminal_quits(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not app.is_running, "exit")
