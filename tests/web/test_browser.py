@@ -190,7 +190,7 @@ def test_keys_reach_the_dashboard_without_a_first_click(browser, served):
         page.add_init_script(KEEP_FRAMES)
         page.goto(served.url)
         page.wait_for_selector("body.-first-byte", timeout=PAINT_TIMEOUT_MS)
-        page.wait_for_function("window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
+        page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
         since = page.evaluate("window.__frames.length")
         page.keyboard.press("2")
         page.wait_for_function(
