@@ -103,8 +103,11 @@ def web(
             "unencrypted; prefer 'ssh -L', or put TLS in front"
         )
     import asyncio
+    import signal
 
-    asyncio.run(serve(settings, announce=_announce, open_browser=open_browser))
+    stopped_by = asyncio.run(serve(settings, announce=_announce, open_browser=open_browser))
+    if stopped_by == signal.SIGINT:
+        sys.exit(130)  # Ctrl+C, as every command exits after it
 
 
 def _announce(url: str) -> None:

@@ -355,8 +355,11 @@ async def serve(
     *,
     announce: Callable[[str], None],
     open_browser: bool = False,
-) -> None:
-    """Serve until SIGTERM, SIGINT or SIGHUP; then end every session and return.
+) -> int:
+    """Serve until SIGTERM, SIGINT or SIGHUP; then end every session and return the signal.
+
+    The caller exits 130 after SIGINT (Ctrl+C), as every command does, and 0 after the
+    others, a service manager's usual stop.
 
     ``announce`` gets the tokened URL once the port is bound; ``open_browser``
     (``--open``) starts a browser on a one-time link. A second signal while
@@ -385,13 +388,16 @@ async def serve(
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    def on_signal() -> None:
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int) -> None:
         if stopping.is_set():
             server.sessions.kill_all()  # a second signal: no more waiting for them to quit
+        stopped_by.append(signum)
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(signum, on_signal)
+        loop.add_signal_handler(signum, on_signal, signum)
     idle_watch = asyncio.create_task(server.sessions.end_idle_sessions())
     try:
         announce(f"{base}?token={settings.token}")
@@ -416,3 +422,4 @@ async def serve(
             await asyncio.gather(*server.endings)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+    return stopped_by[0]

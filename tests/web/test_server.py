@@ -246,14 +246,16 @@ def test_an_idle_session_is_ended_and_its_group_killed(seeded):
         server.stop()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_the_server_ends_every_session(seeded, sig):
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_stopping_the_server_ends_every_session(seeded, sig, status):
+    """A service manager's SIGTERM is a clean stop (0); Ctrl+C exits 130, as every
+    command does after it (it exited 0)."""
     server = Served(seeded)
     sockets = Sockets(server)
     try:
         sockets.connect()
         server.wait_sessions(1)
-        assert server.stop(sig) == 0
+        assert server.stop(sig) == status
         assert session_processes(server.pid) == []
         assert "closed: the server stopped" in server.log()
     finally:
