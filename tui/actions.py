@@ -26,7 +26,7 @@ from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
 from tui.keyorder import KeyOrderApp
-from tui.messages import Intent, SaveSettings
+from tui.messages import READ_ONLY_MESSAGE, Intent, SaveSettings
 from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
 
@@ -38,7 +38,6 @@ NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
 READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs", "schedule_jobs"})
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
-READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 
 SLOW_ACTION_SECONDS = 1.5
 """A change still running after this long is waiting for the database: say so."""

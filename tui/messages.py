@@ -7,6 +7,10 @@ from typing import Literal, Protocol, runtime_checkable
 from textual.dom import DOMNode
 from textual.message import Message
 
+READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
+"""Said, at once, for every change asked of a read-only dashboard (``queuectl web
+--read-only``): the app's actions and the Config pane's edits."""
+
 Action = Literal[
     "detail",
     "retry",

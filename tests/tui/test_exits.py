@@ -188,3 +188,18 @@ async def test_ctrl_c_in_a_terminal_quits(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
+    """The box opened and the value was refused only at ctrl+s, after it had been typed."""
+    app = app_for(read_only=True)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        await wait_for(pilot, lambda: pane.table.row_count > 0, "settings")
+        for key in ("e", "enter", "r"):
+            await pilot.press(key)
+            await wait_toast(pilot, "read-only")
+            assert not app.query_one("#config-edit", Input).has_focus
+            assert not pane.staged

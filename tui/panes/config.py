@@ -23,7 +23,7 @@ from tui.cells import Row, styled
 from tui.columns import ColumnSpec
 from tui.inputs import OrderedInput
 from tui.keyorder import focus_now
-from tui.messages import SaveSettings
+from tui.messages import READ_ONLY_MESSAGE, SaveSettings
 from tui.panes.base import TablePane
 
 
@@ -150,10 +150,18 @@ class ConfigPane(TablePane):
         key = self.highlighted
         return SPECS.get(key) if key else None
 
+    def _read_only(self) -> bool:
+        """A read-only dashboard refuses an edit before its box opens (it was refused
+        only at ``ctrl+s``, after the value had been typed)."""
+        if getattr(self.app, "read_only", False):
+            self.notify(READ_ONLY_MESSAGE, title="Error", severity="error", markup=False)
+            return True
+        return False
+
     def action_edit(self) -> None:
         """Edit the highlighted key in the box under the table."""
         spec = self._spec()
-        if spec is None:
+        if spec is None or self._read_only():
             return
         self._editing = spec.key
         box = self.query_one("#config-edit", Input)
@@ -169,7 +177,7 @@ class ConfigPane(TablePane):
     def action_reset(self) -> None:
         """Stage the highlighted key's default."""
         spec = self._spec()
-        if spec is not None:
+        if spec is not None and not self._read_only():
             self.staged[spec.key] = None
             self._render_rows()
 
