@@ -122,11 +122,28 @@ def _log_to_stderr() -> None:
     Replaces the handler an earlier call installed (tests run the command many
     times in one process, each with its own stderr).
     """
-    logger = logging.getLogger("queuectl.web")
-    for old in [h for h in logger.handlers if h.get_name() == "queuectl-web"]:
-        logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("queuectl-web")
-    handler.setFormatter(logging.Formatter("queuectl web: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    handler.setFormatter(_OneLine())
+    for name, level in (("queuectl.web", logging.INFO), ("aiohttp", logging.WARNING)):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == "queuectl-web"]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+class _OneLine(logging.Formatter):
+    """``queuectl web: …``, one line, inert, whatever is logged: aiohttp logs a request it
+    cannot parse with its traceback, so anyone who reached the port, token or not, could
+    write multi-line tracebacks into the server's log, one per request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from queuectl.errors import first_line
+        from queuectl.textsafe import one_line
+
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message = f"{message}: {first_line(record.exc_info[1])}"
+        return f"queuectl web: {one_line(message)}"

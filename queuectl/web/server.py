@@ -382,7 +382,10 @@ async def serve(
     except OSError as exc:
         await runner.cleanup()
         where = f"{access.url_host(settings.host)}:{settings.port}"
-        raise QueueError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        # asyncio's strerror repeats the address ("error while attempting to bind on
+        # address (…): address already in use"): the errno's own words say it once.
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise QueueError(f"cannot listen on {where}: {reason}") from None
     port = runner.addresses[0][1]
     base = f"http://{access.url_host(settings.host)}:{port}/"
     stopping = asyncio.Event()

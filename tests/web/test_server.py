@@ -402,3 +402,23 @@ def test_a_client_that_vanishes_mid_session_frees_its_slot_and_its_process(serve
     wait_until(
         lambda: served.log().count("closed: the browser left") == ended + 3, 10, "three endings"
     )
+
+
+def test_a_request_it_cannot_parse_is_one_inert_log_line(seeded):
+    """aiohttp logged it with its traceback: anyone who reached the port, token or not,
+    wrote multi-line tracebacks (and whatever the request held) into the server's log."""
+    server = Served(seeded)
+    try:
+        netloc = server.origin.split("//", 1)[1]
+        host, port = netloc.rsplit(":", 1)
+        bad = b"GET /?x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \x1b]0;pwned\x07abc\r\n\r\n"
+        for _ in range(2):
+            with socket.create_connection((host, int(port)), timeout=5) as connection:
+                connection.sendall(bad)
+                connection.recv(4096)
+        log = server.wait_log("Error handling request")
+        lines = [line for line in log.splitlines() if "Error handling request" in line]
+        assert len(lines) == 2 and all(line.startswith("queuectl web: ") for line in lines)
+        assert "Traceback" not in log and "\x1b" not in log
+    finally:
+        server.stop()
