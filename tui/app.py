@@ -237,6 +237,8 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             job_filter=jobs.job_filter,
             jobs_sort=jobs.sort,
             previous=self.last_snapshot,
+            keep_job=jobs.highlighted,
+            keep_dead=self.dlq_pane.highlighted,
             queues=self._pane == "queues",
             schedules=self._pane == "schedules",
         )

@@ -121,6 +121,12 @@ class Request:
     """Read every queue's figures (the Queues pane is shown): a pass over all jobs."""
     schedules: bool = False
     """Read the schedules (the Schedules pane is shown)."""
+    keep_job: str | None = None
+    """The Jobs pane's highlighted job: read even once newer jobs push it out of the
+    window, so the cursor keeps it (it went to the last row, a different job each
+    refresh, and ``r`` retried one the person never chose)."""
+    keep_dead: str | None = None
+    """The same for the DLQ pane's highlighted job."""
     previous: Snapshot | None = field(default=None, repr=False)
     """The last snapshot applied: its unchanged cells are reused, its largest state not counted.
 
@@ -189,8 +195,11 @@ def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
     return sum(counts.values())
 
 
-def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[dict], int]:
-    """The newest ``limit`` jobs ``queuectl list`` shows for the same filter, and the total."""
+def _window(
+    job_filter: JobFilter, limit: int, total: int | None, keep: str | None
+) -> tuple[list[dict], int]:
+    """The newest ``limit`` jobs ``queuectl list`` shows for the same filter, and the total
+    (and ``keep`` after them, when it matches but is older: ``Request.keep_job``)."""
     return reads.jobs_window(
         states=job_filter.states or None,
         queue=job_filter.queue,
@@ -199,6 +208,7 @@ def _window(job_filter: JobFilter, limit: int, total: int | None) -> tuple[list[
         limit=limit,
         total=total,
         fields=WINDOW_FIELDS,
+        keep=keep,
     )
 
 
@@ -276,13 +286,19 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             counts = reads.counts(by_difference=_largest_state(previous))
             settings = load_settings()
             jobs_rows, jobs_total = _window(
-                request.job_filter, request.limit, _known_total(request.job_filter, counts)
+                request.job_filter,
+                request.limit,
+                _known_total(request.job_filter, counts),
+                request.keep_job,
             )
             _add_waits(jobs_rows)
             jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
             # The latest death first, as the Died column reads, over the whole DLQ.
             dead_rows, dead_total = reads.dead_window(
-                limit=request.limit, total=counts[JobState.DEAD.value], fields=WINDOW_FIELDS
+                limit=request.limit,
+                total=counts[JobState.DEAD.value],
+                fields=WINDOW_FIELDS,
+                keep=request.keep_dead,
             )
             # Live workers first, each as the core's rule sees it (lost when dead),
             # then the ones that ended in the last hour, newest first.

@@ -128,6 +128,7 @@ def jobs_window(
     total: int | None = None,
     fields: Sequence[str] = WINDOW_FIELDS,
     id_prefix: str | None = None,
+    keep: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """The newest ``limit`` jobs ``list_jobs`` would return, as plain dicts of ``fields``,
     and how many match in all: what a screen of jobs (the dashboard's panes) shows.
@@ -137,6 +138,8 @@ def jobs_window(
     Args:
         total: how many match, when the caller already knows (from the state
             counts): saves counting them again.
+        keep: a job to return after the window when newer ones pushed it out (while
+            it still matches): the one a person has highlighted, which stays theirs.
     """
     columns = [getattr(Job, name) for name in fields]
     query = matching_jobs(states=states, queue=queue, search=search, id_prefix=id_prefix)
@@ -149,15 +152,23 @@ def jobs_window(
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     if len(rows) < limit:
         return rows, len(rows)
+    if keep is not None and all(row["id"] != keep for row in rows):
+        kept = database.execute(query.where(Job.id == keep))
+        rows += [dict(zip(names, row, strict=True)) for row in kept.fetchall()]
     return rows, query.count() if total is None else total
 
 
 @translated
 def dead_window(
-    *, limit: int, total: int | None = None, fields: Sequence[str] = WINDOW_FIELDS
+    *,
+    limit: int,
+    total: int | None = None,
+    fields: Sequence[str] = WINDOW_FIELDS,
+    keep: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """The ``limit`` dead jobs that died last, latest first, as ``jobs_window`` gives
-    rows, and how many are dead in all: the DLQ as the dashboard shows it.
+    rows, and how many are dead in all: the DLQ as the dashboard shows it (``keep``:
+    as ``jobs_window``'s, a dead job returned after the window).
 
     Ordered by ``finished_at`` over the whole DLQ, from the end of its partial index
     (``sql.DEAD_INDEX``), so it reads ``limit`` entries however many are dead: a job
@@ -169,6 +180,11 @@ def dead_window(
     rows = [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
     if len(rows) < limit:
         return rows, len(rows)
+    if keep is not None and all(row["id"] != keep for row in rows):
+        kept = Job.select(*(getattr(Job, name) for name in fields)).where(
+            Job.id == keep, Job.state == JobState.DEAD.value
+        )
+        rows += [dict(zip(fields, row, strict=True)) for row in database.execute(kept)]
     return rows, count_jobs(states=[JobState.DEAD]) if total is None else total
 
 

@@ -138,3 +138,28 @@ async def test_a_stopped_worker_stays_highlighted_and_on_screen(app_for, supervi
         await settled_on_screen(pilot, pane.table)
         assert pane.highlighted == chosen
         assert pane.table.cursor_row > 20  # it moved down among the stopped ones
+
+
+async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_window(
+    app_for,
+) -> None:
+    """The pane reads the newest 500: once 500 newer jobs had come, the highlighted job
+    left the read, the cursor fell to the last row, a different job each refresh, and
+    ``r`` retried a job the person never chose."""
+    _enqueue(*(f"a{index:03}" for index in range(20)), now=T0 - 100)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.table.select_key("a005")
+        await pilot.pause()
+        for batch in range(3):  # 600 newer jobs, in three refreshes
+            _enqueue(*(f"b{batch}{index:03}" for index in range(200)), now=T0 - 50 + batch)
+            await refreshed(pilot)
+            assert pane.highlighted == "a005"
+        assert pane.table.row_count == 501  # the window, and the job kept after it
+        await settled_on_screen(pilot, pane.table)
+        Job.update(state="dead").where(Job.id == "a005").execute()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: Job.get_by_id("a005").state == "pending", "a005 retried")
+        assert Job.select().where(Job.state == "pending").count() == 620

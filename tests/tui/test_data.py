@@ -56,6 +56,30 @@ def test_the_dlq_is_the_latest_deaths_of_the_whole_dlq(opened) -> None:
     assert snapshot.dlq.total == 12
 
 
+def test_the_highlighted_jobs_are_read_after_the_windows_that_no_longer_hold_them(opened) -> None:
+    """``keep_job`` / ``keep_dead``: the highlighted rows stay readable, while they match."""
+    ids = [f"j{i:04d}" for i in range(12)]
+    enqueuing.enqueue_many([JobSpec(command="x", id=job_id) for job_id in ids], now=T0, cwd="/")
+    for index, job_id in enumerate(ids[:8]):
+        Job.update(state="dead", finished_at=T0 + index).where(Job.id == job_id).execute()
+    snapshot = read_snapshot(Request(limit=5, keep_job="j0001", keep_dead="j0000"), T0 + 100)
+    assert [key for key, _ in snapshot.jobs.rows][-2:] == ["j0007", "j0001"]
+    assert snapshot.jobs.total == 12 and len(snapshot.jobs.rows) == 6
+    assert [key for key, _ in snapshot.dlq.rows] == [
+        "j0007",
+        "j0006",
+        "j0005",
+        "j0004",
+        "j0003",
+        "j0000",
+    ]
+    live = JobFilter(states=(JobState.PENDING,))
+    kept = read_snapshot(Request(limit=2, job_filter=live, keep_job="j0001"), T0 + 100)
+    assert "j0001" not in [key for key, _ in kept.jobs.rows]  # dead: no longer in the view
+    in_window = read_snapshot(Request(limit=5, keep_job="j0010"), T0 + 100)
+    assert len(in_window.jobs.rows) == 5  # held by the window already: not twice
+
+
 def test_filter_is_applied_before_the_window(opened) -> None:
     enqueuing.enqueue_many([JobSpec(command=f"echo {i}") for i in range(30)], now=T0 - 10, cwd="/")
     enqueuing.enqueue_many([JobSpec(command="backup db", id="old-backup")], now=T0 - 999, cwd="/")
