@@ -231,14 +231,15 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self._timer = None
         try:
             jobs = self.jobs_pane
-        except AttributeError:
-            return  # not mounted yet
+            keep_job, keep_dead = jobs.highlighted, self.dlq_pane.highlighted
+        except (AttributeError, NoMatches):
+            return  # not mounted yet, or its tables already gone (the app is closing)
         request = Request(
             job_filter=jobs.job_filter,
             jobs_sort=jobs.sort,
             previous=self.last_snapshot,
-            keep_job=jobs.highlighted,
-            keep_dead=self.dlq_pane.highlighted,
+            keep_job=keep_job,
+            keep_dead=keep_dead,
             queues=self._pane == "queues",
             schedules=self._pane == "schedules",
         )
