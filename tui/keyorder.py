@@ -21,6 +21,7 @@ import contextlib
 
 from textual import events
 from textual.app import App
+from textual.command import CommandPalette
 from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Input
@@ -57,6 +58,11 @@ class KeyOrderApp(App[None]):
         """Run the key's binding now; ``False`` leaves the key to Textual's usual path."""
         if event.is_printable and isinstance(self.focused, Input):
             return False  # typed into the field (Input takes printable keys before bindings)
+        if isinstance(self.screen, CommandPalette):
+            # Textual's own screen: its keys go Textual's way. The first binding found for
+            # ``down`` here is a container's scroll, which does nothing and lets Textual
+            # try the next (the palette's cursor); run at once, the cursor never moved.
+            return False
         active = self.screen.active_bindings.get(event.key)
         if active is None or not active.enabled:
             return False

@@ -340,3 +340,21 @@ async def test_help_scrolls_a_line_for_every_key_however_fast_they_come(app_for)
         assert body.scroll_y == min(body.max_scroll_y, 6 + body.scrollable_content_region.height)
         await pilot.press("down")
         assert body.scroll_y == min(body.max_scroll_y, 7 + body.scrollable_content_region.height)
+
+
+async def test_the_palettes_arrow_keys_move_its_selection(app_for) -> None:
+    """Down never moved it: the key order's early binding ran a container's scroll."""
+    from textual.command import CommandList, CommandPalette
+
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"show")  # "Jobs: show" … "Schedules: show", and more
+        options = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: options.option_count >= 6, "the matches")
+        await pilot.press("down", "down", "down")
+        await wait_for(pilot, lambda: options.highlighted == 3, "the fourth match")
+        await pilot.press("up")
+        await wait_for(pilot, lambda: options.highlighted == 2, "the third match")
