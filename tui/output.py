@@ -20,6 +20,7 @@ line per update (``queuectl logs`` keeps each update on a line of its own).
 from __future__ import annotations
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import RichLog
 
 from queuectl.styled import OutputDecoder
@@ -48,6 +49,21 @@ def _last_written(line: str) -> str:
 
 class OutputView(RichLog):
     """The output of one run; ``lines_text`` holds every line drawn, styled."""
+
+    class ScrolledBack(Message):
+        """The person moved up from where the view was, by a key: a follower stops."""
+
+    def action_scroll_up(self) -> None:
+        self.post_message(self.ScrolledBack())
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.post_message(self.ScrolledBack())
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.post_message(self.ScrolledBack())
+        super().action_scroll_home()
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(highlight=False, markup=False, wrap=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from queuectl.store.models import Run
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
@@ -154,3 +156,22 @@ async def test_search_finds_a_running_jobs_unfinished_last_line(app_for) -> None
         await wait_for(pilot, lambda: screen.view.plain.endswith("second"), "complete lines")
         assert len(screen.view.lines) == rows + 1  # the long line once, not twice
         assert screen.view.starts == [0, 1, rows]
+
+
+@pytest.mark.parametrize("key", ["pageup", "up", "k", "home"])
+async def test_scrolling_up_by_key_stops_following(app_for, key) -> None:
+    """Only the mouse wheel paused it: after PgUp the next read took the view back to the
+    end, and the title still said following."""
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output="first\n" + LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await wait_for(pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y > 0, "end")
+        await pilot.press(key)
+        await wait_for(pilot, lambda: not screen.following, "paused")
+        assert "paused (f follows)" in str(screen.query_one("#log-title").render())
+        place = screen.view.scroll_y
+        _run_goes_on(screen, run_id, output="first\n" + LINES + "more\n")
+        await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "more", "new output")
+        assert screen.view.scroll_y == place  # left where the person put it

@@ -54,6 +54,8 @@ class LogScreen(Screen[None]):
         Binding("N", "next_match(-1)", "Prev"),
         Binding("f", "follow", "Follow", tooltip="Keep the end in view as output arrives"),
         Binding("g,home", "top", "Top", show=False),
+        Binding("k", "line_up", "Up", show=False),
+        Binding("j", "line_down", "Down", show=False),
         Binding("G,end", "bottom", "End", show=False),
         Binding("w", "wrap", "Wrap"),
         Binding("s", "export", "Export", tooltip="Save the output as stored (deliver_text)"),
@@ -187,6 +189,19 @@ class LogScreen(Screen[None]):
         """Scrolling up to read stops following, as ``less +F`` does."""
         if self.following:
             self.action_follow()
+
+    def on_output_view_scrolled_back(self, _message: OutputView.ScrolledBack) -> None:
+        """The same by key (↑, PgUp, Home): only the wheel paused it, and the next read
+        took the view back to the end."""
+        if self.following:
+            self.action_follow()
+
+    def action_line_up(self) -> None:
+        """``k``: a line up, as ↑ (and it stops following too)."""
+        self.view.action_scroll_up()
+
+    def action_line_down(self) -> None:
+        self.view.action_scroll_down()
 
     def action_wrap(self) -> None:
         self.view.wrap = not self.view.wrap
