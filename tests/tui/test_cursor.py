@@ -163,3 +163,22 @@ async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_wind
         await pilot.press("r")
         await wait_for(pilot, lambda: Job.get_by_id("a005").state == "pending", "a005 retried")
         assert Job.select().where(Job.state == "pending").count() == 620
+
+
+async def test_sorted_oldest_first_nothing_above_counts_as_new(app_for) -> None:
+    """``O`` (oldest first) counted the older rows above the cursor as "new above", a
+    count that fell as new jobs arrived below, and ``g`` led to nothing new."""
+    _enqueue(*(f"a{index:03}" for index in range(60)), now=T0 - 100)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("O")
+        await refreshed(pilot)
+        pane.table.select_key("a040")
+        await pilot.pause()
+        _enqueue("b000", "b001", now=T0 - 50)
+        await refreshed(pilot)
+        await refreshed(pilot)
+        assert pane.highlighted == "a040" and pane.table.new_above == 0
+        assert "new above" not in pane.status

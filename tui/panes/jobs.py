@@ -102,6 +102,7 @@ class JobsPane(MarkingPane):
         view = (job_filter, sort)
         fresh = self._view is not None and view != self._view
         self._view = view
+        self.table.counts_new = sort == Sort()  # only newest first: above is newer
         self.apply_data(data, follow=sort == Sort(), fresh=fresh)
         self.show_status()
 

@@ -77,6 +77,10 @@ class KeyedTable(DataTable[object]):
         self._narrower: dict[str, int] = {}
         self._uniform: dict[str, bool] = {}
         self._unseen: set[str] = set()
+        self.counts_new = True
+        """Rows above the view count as new (``new_above``): not in an order where the
+        rows above are not the newer ones (the Jobs pane sorted oldest first counted the
+        oldest, and ``g`` led to nothing new)."""
         self._restoring = False
         """Our own cursor and scroll moves are under way (not the person's)."""
         self._settling = False
@@ -224,7 +228,7 @@ class KeyedTable(DataTable[object]):
         were counted then, so the view opened mid-list saying "▲ 22 new above" over
         177 newer jobs."""
         cursor = self.cursor_row
-        if following or (known is None and not fresh):
+        if following or not self.counts_new or (known is None and not fresh):
             self._unseen.clear()
             return
         if fresh:
