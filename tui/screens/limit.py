@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from queuectl.errors import ValidationError
 from queuectl.jobspec import queue_limit
@@ -33,11 +33,13 @@ class LimitScreen(FieldScreen[tuple[int | None] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(
+            # A Static wraps where a Label was cut: "… run at once? (a n" at 80 and 160.
+            yield Static(
                 Text(
                     f"At most how many jobs of queue {one_line(self.queue)} run at once?"
                     " (a number, or none)"
-                )
+                ),
+                classes="question",
             )
             yield OrderedInput(
                 NO_LIMIT if self.current is None else str(self.current), id="limit", compact=True
