@@ -218,7 +218,7 @@ class ActionsApp(KeyOrderApp):
         """Retrying is not destructive: it acts at once (a wrong state is refused by the core)."""
         if job_id:
             self.run_in_thread(
-                lambda: _retry_one(job_id, self.clock()),
+                lambda: _act_on_one(manage.RETRY, job_id, self.clock()),
                 lambda outcome: _retried(job_id, outcome),
             )
 
@@ -241,13 +241,30 @@ class ActionsApp(KeyOrderApp):
         running = row is not None and row["state"] == JobState.PROCESSING
         self._confirm(
             f"Cancel job {self.describe_job(job_id)}?"
-            + (" Its process is killed." if running else ""),
+            + (" Its process is killed." if running else "")
+            + self._taken_down_with(job_id),
             lambda: self.run_in_thread(
-                lambda: manage.cancel(job_id, now=self.clock()),
-                lambda _: f"Job {job_id} cancelled",
+                lambda: _act_on_one(manage.CANCEL, job_id, self.clock()),
+                lambda outcome: _with_taken_down(f"Job {job_id} cancelled", outcome),
             ),
             yes="Cancel job",
         )
+
+    def _taken_down_with(self, job_id: str) -> str:
+        """`` Its blocked dependents a, b go dead with it.``: those the last refresh read.
+
+        A cancel or a delete takes a job's blocked dependents down (``deps.cascade_locked``);
+        the question said nothing of them, nor did the toast after.
+        """
+        snapshot = self.last_snapshot
+        if snapshot is None:
+            return ""
+        waiting = [key for key, raw in snapshot.jobs.raw.items() if job_id in raw.get("waits", ())]
+        if not waiting:
+            return ""
+        names = ", ".join(one_line(key) for key in waiting[:NAMED_WORKERS])
+        more = f" and {len(waiting) - NAMED_WORKERS} more" if len(waiting) > NAMED_WORKERS else ""
+        return f" Its blocked dependents {names}{more} go dead with it."
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
@@ -256,9 +273,16 @@ class ActionsApp(KeyOrderApp):
         def delete() -> None:
             if isinstance(self.screen, JobDetailScreen) and self.screen.job_id == job_id:
                 self.screen.action_back()
-            self.run_in_thread(lambda: manage.delete(job_id), lambda _: f"Job {job_id} deleted")
+            self.run_in_thread(
+                lambda: _act_on_one(manage.DELETE, job_id, self.clock()),
+                lambda outcome: _with_taken_down(f"Job {job_id} deleted", outcome),
+            )
 
-        self._confirm(f"Delete job {self.describe_job(job_id)} and its runs?", delete, yes="Delete")
+        self._confirm(
+            f"Delete job {self.describe_job(job_id)} and its runs?" + self._taken_down_with(job_id),
+            delete,
+            yes="Delete",
+        )
 
     def _dead_count(self) -> int:
         return self.last_snapshot.counts.get("dead", 0) if self.last_snapshot else 0
@@ -410,12 +434,22 @@ def _stopped_message(asked: list[str], still: list[str]) -> str:
     return f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"
 
 
-def _retry_one(job_id: str, now: float) -> manage.Outcome:
-    """Retry one job (in a thread); its refusal raised, as the toast shows errors."""
-    outcome = manage.act(manage.RETRY, [job_id], now=now)
+def _act_on_one(action: manage.Action, job_id: str, now: float) -> manage.Outcome:
+    """``action`` on one job (in a thread); its refusal raised, as the toast shows errors."""
+    outcome = manage.act(action, [job_id], now=now)
     if outcome.refused:
         raise outcome.refused[0]
     return outcome
+
+
+def _with_taken_down(said: str, outcome: manage.Outcome) -> str:
+    """What was done, and the dependents it took down with it, as ``queuectl`` says."""
+    down = outcome.taken_down
+    if not down:
+        return said
+    names = ", ".join(one_line(job_id) for job_id in down[:NAMED_WORKERS])
+    more = f" and {len(down) - NAMED_WORKERS} more" if len(down) > NAMED_WORKERS else ""
+    return f"{said}; {len(down)} dependent(s) now dead: {names}{more}"
 
 
 def _retried(job_id: str, outcome: manage.Outcome) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, wait_for
+from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tui.header import StatsHeader
 from tui.panes.jobs import JobsPane
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
 
 
@@ -53,3 +55,20 @@ async def test_a_blocked_job_shows_what_it_waits_for_and_its_detail_both_ways(ap
         )
         assert "After" in fields and "build pending" in fields
         assert "Dependents" in fields and "ship blocked" in fields
+
+
+async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> None:
+    """Both dependents silently went dead: neither the question nor the toast said so."""
+    seed_job("gate", "echo gate", now=T0 - 30)
+    for name in ("gated", "gated-2"):
+        enqueuing.enqueue(JobSpec(command="echo x", id=name, after=("gate",)), now=T0 - 20)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("gate")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Its blocked dependents gated-2, gated go dead with it." in app.screen.question
+        await pilot.press("y")
+        await wait_toast(pilot, "Job gate cancelled; 2 dependent(s) now dead: ")
+        assert {Job.get_by_id(name).state for name in ("gated", "gated-2")} == {"dead"}
