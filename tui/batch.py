@@ -14,11 +14,12 @@ from textual import work
 
 from queuectl.errors import QueueError
 from queuectl.lifecycle import manage, reads
+from queuectl.states import JobState
 from queuectl.store.models import database
 from queuectl.textsafe import one_line
 from tui.actions import ActionsApp
 from tui.data import JobFilter
-from tui.messages import Batch, MarkAll
+from tui.messages import READ_ONLY_MESSAGE, Batch, MarkAll
 from tui.panes.marks import MarkingPane
 
 NAMED = 5
@@ -49,19 +50,42 @@ def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
 
 
 def summary(action: manage.Action, outcome: manage.Outcome) -> str:
-    """``3 jobs retried; 2 not: 1 pending (a), 1 not found (b); only failed … be retried``."""
+    """``3 jobs retried; 2 not: 1 pending (a), 1 not found (b); only failed … be retried``.
+
+    The action's reason is said for refusals by state only: "1 dependency dead (y3); it
+    is not in the DLQ" gave the state's reason to a job refused because a job it waits
+    for is dead. Another reason says its first job's own error instead. Dependents a
+    retry brought back, or a cancel or delete took down, are named, as the CLI does.
+    """
     text = f"{_jobs(len(outcome.changed))} {action.participle}"
-    if not outcome.refused:
-        return text
-    groups = [
-        f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
-        for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
-    ]
-    why = f"; {action.why_not}" if any(r not in _NOT_STATES for r in outcome.reasons) else ""
-    return f"{text}; {len(outcome.refused):,} not: {', '.join(groups)}{why}"
+    if outcome.refused:
+        groups = [
+            f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
+            for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
+        ]
+        text = f"{text}; {len(outcome.refused):,} not: {', '.join(groups)}"
+        if any(reason in _STATES for reason in outcome.reasons):
+            text = f"{text}; {action.why_not}"
+        for reason, ids in outcome.reasons.items():
+            if reason not in _STATES and reason not in _SAID_BY_REASON:
+                text = f"{text}; {_error_of(outcome, ids[0])}"
+    if outcome.revived:
+        text = f"{text}; {len(outcome.revived):,} dependent(s) back to blocked"
+        text = f"{text}: {some_ids(outcome.revived, 3)}"
+    if outcome.taken_down:
+        text = f"{text}; {len(outcome.taken_down):,} dependent(s) now dead"
+        text = f"{text}: {some_ids(outcome.taken_down, 3)}"
+    return text
 
 
-_NOT_STATES = frozenset({"not found", "being stopped"})
+def _error_of(outcome: manage.Outcome, job_id: str) -> str:
+    """The refusal that names ``job_id`` (each names its job), as one line."""
+    named = (str(error) for error in outcome.refused if job_id in str(error))
+    return one_line(next(named, "").split("\n", 1)[0])
+
+
+_STATES = frozenset(state.value for state in JobState)
+_SAID_BY_REASON = frozenset({"not found", "being stopped"})
 
 
 class BatchApp(ActionsApp):
@@ -72,7 +96,7 @@ class BatchApp(ActionsApp):
 
     def on_batch(self, message: Batch) -> None:
         if self.read_only:
-            self.say("This dashboard is read-only: nothing was changed", error=True)
+            self.say(READ_ONLY_MESSAGE, error=True)
             return
         action = manage.ACTIONS[message.verb]
         if message.pane == "dlq" and action is manage.RETRY:

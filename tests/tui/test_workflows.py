@@ -9,6 +9,7 @@ from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
 from tui.header import StatsHeader
+from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -72,3 +73,37 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         await pilot.press("y")
         await wait_toast(pilot, "Job gate cancelled; 2 dependent(s) now dead: ")
         assert {Job.get_by_id(name).state for name in ("gated", "gated-2")} == {"dead"}
+
+
+async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back(app_for):
+    """Marked y3 and y1 of the dead chain y1 → y2 → y3, retried: the notice gave y3 the
+    state's reason ("it is not in the DLQ"), and never said y2 came back to blocked."""
+    enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
+    enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",)), now=T0 - 29)
+    enqueuing.enqueue(JobSpec(command="x", id="y3", after=("y2",)), now=T0 - 28)
+    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
+    for dependent, dependency in (("y2", "y1"), ("y3", "y2")):
+        Job.update(
+            state="dead",
+            finished_at=T0 - 20,
+            last_error=f"dependency {dependency} is dead",
+            taken_down_by=dependency,
+        ).where(Job.id == dependent).execute()
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 3, "the three dead jobs")
+        for job_id in ("y3", "y1"):
+            pane.table.select_key(job_id)
+            await pilot.press("space")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_toast(pilot, "1 job retried; 1 not: 1 dependency dead (y3)")
+        said = [str(n.message) for n in app._notifications]
+        notice = next(text for text in said if text.startswith("1 job retried"))
+        assert "it is not in the DLQ" not in notice and "y2" in notice
+        assert "1 dependent(s) back to blocked: y2" in notice
+        assert (Job.get_by_id("y1").state, Job.get_by_id("y2").state) == ("pending", "blocked")
