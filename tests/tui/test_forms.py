@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.binding import Binding
+from textual.widgets import Input
 
 from queuectl.lifecycle import settings
 from queuectl.store.models import Job
@@ -358,3 +359,21 @@ async def test_the_palettes_arrow_keys_move_its_selection(app_for) -> None:
         await wait_for(pilot, lambda: options.highlighted == 3, "the fourth match")
         await pilot.press("up")
         await wait_for(pilot, lambda: options.highlighted == 2, "the third match")
+
+
+async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for) -> None:
+    """Seven problems, one per line, pushed Enqueue and Cancel off the screen."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        form = await _open_form(pilot)
+        bad = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"}
+        bad |= {"run_at": "soon", "delay": "later", "queue": "a b"}
+        for name, value in bad.items():
+            form.query_one(f"#f-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        error = form.query_one("#form-error")
+        await wait_for(pilot, lambda: "more:" in str(error.render()), "the problems")
+        assert str(error.render()).count("\n") == 3
+        await pilot.pause()
+        assert form.query_one("#ok").region.bottom <= 24

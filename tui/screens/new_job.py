@@ -75,6 +75,21 @@ def field_errors(data: dict[str, Any]) -> list[str]:
     return problems
 
 
+SHOWN_PROBLEMS = 3
+"""Problems listed one per line; the rest are named on one line, so the form's buttons
+stay on an 80x24 screen (seven bad fields pushed them off it)."""
+
+
+def listed_problems(problems: list[str]) -> str:
+    """``✗ …`` per problem, the first ``SHOWN_PROBLEMS``, then the other fields by name."""
+    lines = [f"✗ {problem}" for problem in problems[:SHOWN_PROBLEMS]]
+    rest = problems[SHOWN_PROBLEMS:]
+    if rest:
+        names = ", ".join(problem.split(":", 1)[0] for problem in rest)
+        lines.append(f"✗ and {len(rest)} more: {names}")
+    return "\n".join(lines)
+
+
 class NewJobScreen(ModalScreen[Any]):
     """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown.
 
@@ -153,9 +168,7 @@ class NewJobScreen(ModalScreen[Any]):
             spec = parse_spec(data)
         except ValidationError as exc:
             problems = field_errors(data) or [one_line(str(exc))]
-            self.query_one("#form-error", Static).update(
-                Text("\n".join(f"✗ {problem}" for problem in problems))
-            )
+            self.query_one("#form-error", Static).update(Text(listed_problems(problems)))
             return
         self.submitted = self.values()
         close(self, data if self.initial is not None else spec)
