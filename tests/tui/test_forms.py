@@ -16,7 +16,7 @@ from tui.panes.config import ConfigPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import CountScreen
 from tui.screens.help import HELP_CLASSES, HelpScreen, bindings_of, help_sections, key_label
-from tui.screens.new_job import NewJobScreen
+from tui.screens.new_job import SHOWN_PROBLEMS, NewJobScreen
 
 
 async def _edit_config(pilot, key: str, value: str) -> ConfigPane:
@@ -374,6 +374,6 @@ async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for
         await pilot.press("ctrl+s")
         error = form.query_one("#form-error")
         await wait_for(pilot, lambda: "more:" in str(error.render()), "the problems")
-        assert str(error.render()).count("\n") == 3
+        assert str(error.render()).count("\n") == SHOWN_PROBLEMS
         await pilot.pause()
         assert form.query_one("#ok").region.bottom <= 24

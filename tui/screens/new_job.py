@@ -75,9 +75,10 @@ def field_errors(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-SHOWN_PROBLEMS = 3
+SHOWN_PROBLEMS = 4
 """Problems listed one per line; the rest are named on one line, so the form's buttons
-stay on an 80x24 screen (seven bad fields pushed them off it)."""
+stay on an 80x24 screen (seven bad fields pushed them off it). Four: a form with the
+usual few problems still shows each with its reason."""
 
 
 def listed_problems(problems: list[str]) -> str:
