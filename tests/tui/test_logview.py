@@ -175,3 +175,25 @@ async def test_scrolling_up_by_key_stops_following(app_for, key) -> None:
         _run_goes_on(screen, run_id, output="first\n" + LINES + "more\n")
         await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "more", "new output")
         assert screen.view.scroll_y == place  # left where the person put it
+
+
+async def test_wrapping_keeps_the_line_at_the_top_of_the_view(app_for) -> None:
+    """On a log of long lines at its line 60, ``w`` showed the lines around 20."""
+    seed_job("a", state="completed")
+    long_lines = "".join(f"line {i} " + "x" * 150 + "\n" for i in range(100))
+    seed_run("a", output=long_lines, outcome="succeeded", finished_at=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await wait_for(pilot, lambda: len(screen.view.lines_text) == 100, "the lines")
+        screen.view.scroll_to(y=61, animate=False)
+        await wait_for(pilot, lambda: round(screen.view.scroll_y) == 61, "line 61 at the top")
+        await pilot.press("up")  # a line up, which also stops following
+        await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "line 60 at the top")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: screen.view.wrap, "wrapped")
+        await wait_for(
+            pilot, lambda: screen._line_at(round(screen.view.scroll_y)) == 60, "line 60 kept"
+        )
+        await pilot.press("w")
+        await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "and back")

@@ -204,9 +204,19 @@ class LogScreen(Screen[None]):
         self.view.action_scroll_down()
 
     def action_wrap(self) -> None:
+        """Wrap long lines, or not, keeping the line at the top of the view there: on a
+        200-line log at its last match, ``w`` showed lines 62-68."""
+        top = self._line_at(round(self.view.scroll_y))
         self.view.wrap = not self.view.wrap
         self._redraw()
+        if not self.following:
+            self.call_after_refresh(self._scroll_to_line, top)
         self._title()
+
+    def _scroll_to_line(self, line: int) -> None:
+        starts = self.view.starts
+        if line < len(starts):
+            self.view.scroll_to(y=starts[line], animate=False)
 
     # --- search -----------------------------------------------------------------------
 
