@@ -131,7 +131,6 @@ def _log_to_stderr() -> None:
             logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level)
-        logger.propagate = False
 
 
 class _OneLine(logging.Formatter):
