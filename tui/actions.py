@@ -245,7 +245,7 @@ class ActionsApp(KeyOrderApp):
             + self._taken_down_with(job_id),
             lambda: self.run_in_thread(
                 lambda: _act_on_one(manage.CANCEL, job_id, self.clock()),
-                lambda outcome: _with_taken_down(f"Job {job_id} cancelled", outcome),
+                lambda outcome: f"Job {job_id} cancelled" + dependents_said(outcome),
             ),
             yes="Cancel job",
         )
@@ -262,9 +262,7 @@ class ActionsApp(KeyOrderApp):
         waiting = [key for key, raw in snapshot.jobs.raw.items() if job_id in raw.get("waits", ())]
         if not waiting:
             return ""
-        names = ", ".join(one_line(key) for key in waiting[:NAMED_WORKERS])
-        more = f" and {len(waiting) - NAMED_WORKERS} more" if len(waiting) > NAMED_WORKERS else ""
-        return f" Its blocked dependents {names}{more} go dead with it."
+        return f" Its blocked dependents {some_ids(waiting)} go dead with it."
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
@@ -275,7 +273,7 @@ class ActionsApp(KeyOrderApp):
                 self.screen.action_back()
             self.run_in_thread(
                 lambda: _act_on_one(manage.DELETE, job_id, self.clock()),
-                lambda outcome: _with_taken_down(f"Job {job_id} deleted", outcome),
+                lambda outcome: f"Job {job_id} deleted" + dependents_said(outcome),
             )
 
         self._confirm(
@@ -442,14 +440,26 @@ def _act_on_one(action: manage.Action, job_id: str, now: float) -> manage.Outcom
     return outcome
 
 
-def _with_taken_down(said: str, outcome: manage.Outcome) -> str:
-    """What was done, and the dependents it took down with it, as ``queuectl`` says."""
-    down = outcome.taken_down
-    if not down:
-        return said
-    names = ", ".join(one_line(job_id) for job_id in down[:NAMED_WORKERS])
-    more = f" and {len(down) - NAMED_WORKERS} more" if len(down) > NAMED_WORKERS else ""
-    return f"{said}; {len(down)} dependent(s) now dead: {names}{more}"
+NAMED = 5
+"""Ids a confirmation or a toast names before saying how many more."""
+
+
+def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
+    """``a, b, c and 1,231 more``: enough to recognise a selection, bounded."""
+    named = ", ".join(one_line(job_id, 20) for job_id in job_ids[:limit])
+    more = len(job_ids) - limit
+    return f"{named} and {more:,} more" if more > 0 else named
+
+
+def dependents_said(outcome: manage.Outcome) -> str:
+    """``; 1 dependent(s) back to blocked: y2``: the dependents an action changed besides
+    the jobs it was asked for (a retry's revived, a cancel's or delete's taken down), as
+    the CLI names them."""
+    said = ""
+    for ids, become in ((outcome.revived, "back to blocked"), (outcome.taken_down, "now dead")):
+        if ids:
+            said += f"; {len(ids):,} dependent(s) {become}: {some_ids(ids)}"
+    return said
 
 
 def _retried(job_id: str, outcome: manage.Outcome) -> str:

@@ -17,20 +17,10 @@ from queuectl.lifecycle import manage, reads
 from queuectl.states import JobState
 from queuectl.store.models import database
 from queuectl.textsafe import one_line
-from tui.actions import ActionsApp
+from tui.actions import ActionsApp, dependents_said, some_ids
 from tui.data import JobFilter
 from tui.messages import READ_ONLY_MESSAGE, Batch, MarkAll
 from tui.panes.marks import MarkingPane
-
-NAMED = 5
-"""Ids a confirmation or a toast names before saying how many more."""
-
-
-def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
-    """``a, b, c and 1,231 more``: enough to recognise a selection, bounded."""
-    named = ", ".join(one_line(job_id, 20) for job_id in job_ids[:limit])
-    more = len(job_ids) - limit
-    return f"{named} and {more:,} more" if more > 0 else named
 
 
 def _jobs(count: int) -> str:
@@ -69,13 +59,7 @@ def summary(action: manage.Action, outcome: manage.Outcome) -> str:
         for reason, ids in outcome.reasons.items():
             if reason not in _STATES and reason not in _SAID_BY_REASON:
                 text = f"{text}; {_error_of(outcome, ids[0])}"
-    if outcome.revived:
-        text = f"{text}; {len(outcome.revived):,} dependent(s) back to blocked"
-        text = f"{text}: {some_ids(outcome.revived, 3)}"
-    if outcome.taken_down:
-        text = f"{text}; {len(outcome.taken_down):,} dependent(s) now dead"
-        text = f"{text}: {some_ids(outcome.taken_down, 3)}"
-    return text
+    return text + dependents_said(outcome)
 
 
 def _error_of(outcome: manage.Outcome, job_id: str) -> str:
