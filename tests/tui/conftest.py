@@ -116,6 +116,15 @@ async def wait_toast(pilot: Pilot[Any], fragment: str) -> None:
     await wait_for(pilot, lambda: any(fragment in t for t in toasts(app)), f"toast {fragment!r}")
 
 
+async def open_form(pilot: Pilot[Any], key: str = "n") -> Any:
+    """Press ``key`` (``n`` new, ``e`` edit) and wait for the job form; returns it."""
+    from tui.screens.new_job import NewJobScreen
+
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewJobScreen), "the job form")
+    return pilot.app.screen
+
+
 def seed_job(
     job_id: str, command: str = "echo hi", *, state: str = "pending", **fields: Any
 ) -> str:

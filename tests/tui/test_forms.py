@@ -9,7 +9,7 @@ from textual.widgets import Input
 from queuectl.lifecycle import settings
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
 from tui.panes.config import ConfigPane
@@ -71,17 +71,11 @@ async def test_config_reset_to_default(app_for) -> None:
         await wait_for(pilot, lambda: settings.get("backoff_base") == 2.0, "reset")
 
 
-async def _open_form(pilot) -> NewJobScreen:
-    await pilot.press("n")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewJobScreen), "form")
-    return pilot.app.screen
-
-
 async def test_new_job_enqueues_like_the_cli(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        form = await _open_form(pilot)
+        form = await open_form(pilot)
         form.query_one("#f-command").value = "make backup"
         form.query_one("#f-priority").value = "5"
         form.query_one("#f-delay").value = "2m"
@@ -104,7 +98,7 @@ async def test_new_job_shows_validation_error_inline(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        form = await _open_form(pilot)
+        form = await open_form(pilot)
         form.query_one("#f-command").value = "echo hi"
         form.query_one("#f-priority").value = "high"
         await pilot.press("enter")
@@ -124,7 +118,7 @@ async def test_new_job_shows_validation_error_inline(app_for) -> None:
 async def test_new_job_empty_command_is_refused(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
-        form = await _open_form(pilot)
+        form = await open_form(pilot)
         await pilot.press("enter")
         assert 'missing "command"' in str(form.query_one("#form-error").render())
 
@@ -366,7 +360,7 @@ async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        form = await _open_form(pilot)
+        form = await open_form(pilot)
         bad = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"}
         bad |= {"run_at": "soon", "delay": "later", "queue": "a b"}
         for name, value in bad.items():

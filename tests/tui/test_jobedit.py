@@ -7,7 +7,7 @@ import json
 from textual.widgets import Input
 
 from queuectl.store.models import Job
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.panes.jobs import JobsPane
 from tui.screens.new_job import NewJobScreen
 
@@ -75,8 +75,7 @@ async def test_a_new_job_the_store_refuses_reopens_the_form_as_typed(app_for) ->
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "new-job form")
+        await open_form(pilot)
         app.screen.query_one("#f-id", Input).value = "ok-1"
         app.screen.query_one("#f-command", Input).value = "make all"
         app.screen.query_one("#f-priority", Input).value = "5"
@@ -107,8 +106,7 @@ async def test_a_schedules_fire_is_edited_from_the_dashboard(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        await open_form(pilot, "e")
         app.screen.query_one("#f-command", Input).value = "true"
         await pilot.press("ctrl+s")
         await wait_toast(pilot, "Job nightly:20261205T030000Z saved (pending)")
