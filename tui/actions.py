@@ -329,16 +329,43 @@ class ActionsApp(KeyOrderApp):
         snapshot = self.last_snapshot
         return sorted(snapshot.queue_names) if snapshot is not None else []
 
-    def _refused_stopped(self, worker_id: str) -> bool:
-        """A worker shown stopped is not asked to stop again ("It finishes its current
-        job first" was asked of one that had none and no process)."""
-        if self._worker_raw(worker_id).get("state") != "stopped":
+    def _handled_ended(self, worker_id: str) -> bool:
+        """A worker shown stopped or lost is not asked to stop ("It finishes its current
+        job first" was asked of one that had none and no process); a lost one that still
+        holds jobs is offered their recovery instead."""
+        raw = self._worker_raw(worker_id)
+        state = raw.get("state")
+        if state == "stopped":
+            self.say(f"Worker {self.describe_worker(worker_id)} has stopped already", error=True)
+            return True
+        if state != "lost":
             return False
-        self.say(f"Worker {self.describe_worker(worker_id)} has stopped already", error=True)
+        if not raw.get("job"):
+            said = f"Worker {self.describe_worker(worker_id)} is lost and runs no job"
+            self.say(said, error=True)
+            return True
+        busy = _busy(raw)
+        self._confirm(
+            f"Worker {self.describe_worker(worker_id)} is lost: its process is gone or its "
+            f"heartbeat stopped. Recover its {'jobs' if busy > 1 else 'job'} now? "
+            "Each spends a lost attempt and is retried or goes to the DLQ.",
+            self._recover_lost,
+            yes="Recover",
+        )
         return True
 
+    def _recover_lost(self) -> None:
+        self.run_in_thread(
+            lambda: _supervisor().recover_now(),
+            lambda recovered: (
+                f"Recovered {len(recovered)} job(s) of lost workers: {some_ids(recovered)}"
+                if recovered
+                else "Nothing to recover: the lost workers' jobs were recovered already"
+            ),
+        )
+
     def _intent_stop_worker(self, worker_id: str | None) -> None:
-        if worker_id and not self._refused_stopped(worker_id):
+        if worker_id and not self._handled_ended(worker_id):
             busy = _busy(self._worker_raw(worker_id))
             self._confirm(
                 f"Stop worker {self.describe_worker(worker_id)}? "
@@ -352,7 +379,7 @@ class ActionsApp(KeyOrderApp):
             )
 
     def _intent_force_stop_worker(self, worker_id: str | None) -> None:
-        if not worker_id or self._refused_stopped(worker_id):
+        if not worker_id or self._handled_ended(worker_id):
             return
         raw = self._worker_raw(worker_id)
         job, busy = raw.get("job"), _busy(raw)

@@ -185,12 +185,14 @@ class FakeSupervisor:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.recovered: list[str] = []  # what recover_now reports
 
     def module(self) -> types.ModuleType:
         module = types.ModuleType("queuectl.runtime.supervisor")
         module.start_workers = self.start_workers  # type: ignore[attr-defined]
         module.request_stop = self.request_stop  # type: ignore[attr-defined]
         module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
+        module.recover_now = self.recover_now  # type: ignore[attr-defined]
         return module
 
     def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
@@ -205,6 +207,10 @@ class FakeSupervisor:
     def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
         self.calls.append(("wait", list(worker_ids)))
         return []
+
+    def recover_now(self, lease: float | None = None) -> list[str]:
+        self.calls.append(("recover", lease))
+        return list(self.recovered)
 
 
 @pytest.fixture

@@ -279,6 +279,35 @@ async def test_a_stopped_worker_is_not_asked_to_stop(app_for, supervisor):
         assert supervisor.calls == []
 
 
+async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor):
+    """``x``/``K`` on a worker shown lost asked it to "finish its current job first" and
+    toasted "stopped" while the row stayed lost: its process is gone, so what is left to
+    do is recover its job, and the question and the toast say so."""
+    seed_job("j1", state="processing", worker_id="w-l")
+    seed_worker("w-l", state="busy", current_job="j1", heartbeat_at=T0 - 300)
+    seed_worker("w-idle", state="idle", heartbeat_at=T0 - 300)
+    supervisor.recovered = ["j1"]
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        table.move_cursor(row=table.get_row_index("w-idle"))
+        await pilot.press("K")
+        await wait_toast(pilot, "Worker w-idle (pid 4242 on box) is lost and runs no job")
+        assert not isinstance(app.screen, ConfirmScreen)
+        table.move_cursor(row=table.get_row_index("w-l"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = app.screen.question
+        assert "w-l" in question and "is lost" in question and "Recover its job now?" in question
+        assert "finishes" not in question
+        await pilot.press("y")
+        await wait_toast(pilot, "Recovered 1 job(s) of lost workers: j1")
+        assert supervisor.calls == [("recover", None)]
+
+
 @pytest.mark.parametrize(
     ("state", "key", "why"),
     [
