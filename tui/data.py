@@ -368,11 +368,16 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         snapshot.schedules = build_schedules(
             planned, now, previous.schedules if previous is not None else None
         )
+    # Suggestions for the job form and the start dialog: every queue this refresh saw,
+    # not only those of the rows read (a queue whose jobs are all older than the window,
+    # but that a worker serves or the Queues pane counts, is suggested too).
     snapshot.queue_names = frozenset(
         {"default"}
         | {r["queue"] for r in jobs_rows}
         | {r["queue"] for r in dead_rows}
         | {s.name for s in steered}
+        | {name for w in live for name in str(w.queues).split(",") if name}
+        | {entry.name for entry in figures or ()}
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot

@@ -11,6 +11,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
 from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
+from tests.tui.conftest import seed_worker
 from tui.cells import CELL_LIMIT, dlq_parts, job_parts
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 
@@ -42,6 +43,21 @@ def test_window_is_newest_first_and_counts_the_rest(opened) -> None:
     assert len(ids) == 50 and snapshot.jobs.total == 120
     assert ids[0] == "j0119" and ids == sorted(ids, reverse=True)  # ties broken by id
     assert snapshot.counts["pending"] == 120
+
+
+def test_queue_suggestions_include_queues_whose_jobs_are_older_than_the_window(opened) -> None:
+    """The job form suggested only the queues of the rows read: ``images``, whose jobs all
+    came before the window's 5, was missing though a worker serves it."""
+    enqueuing.enqueue_many([JobSpec(command="true", queue="images")], now=T0, cwd="/")
+    enqueuing.enqueue_many(
+        [JobSpec(command="true", queue="mail") for _ in range(5)], now=T0 + 1, cwd="/"
+    )
+    seed_worker("w-1", queues="video,mail", heartbeat_at=T0)
+    snapshot = read_snapshot(Request(limit=5), T0)
+    assert {r["queue"] for r in snapshot.jobs.raw.values()} == {"mail"}
+    assert snapshot.queue_names == {"default", "mail", "video"}
+    counted = read_snapshot(Request(limit=5, queues=True), T0)
+    assert counted.queue_names == {"default", "images", "mail", "video"}
 
 
 def test_the_dlq_is_the_latest_deaths_of_the_whole_dlq(opened) -> None:
