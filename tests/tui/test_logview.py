@@ -197,3 +197,18 @@ async def test_wrapping_keeps_the_line_at_the_top_of_the_view(app_for) -> None:
         )
         await pilot.press("w")
         await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "and back")
+
+
+async def test_at_80_columns_the_title_shows_wrapped_before_the_line_count(app_for) -> None:
+    """The title of a paused running run at 80 columns cut "wrapped" off its end, so the
+    one sign that ``w`` is on was not on screen."""
+    seed_job("k3x9q2ab", state="processing")
+    seed_run("k3x9q2ab", output="first\n" + LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await pilot.press("k", "w")
+        await wait_for(pilot, lambda: screen.view.wrap and not screen.following, "paused, wrapped")
+        title = screen.query_one("#log-title")
+        shown = str(title.render())[: title.size.width]
+        assert "paused (f follows) · wrapped" in shown, shown

@@ -139,7 +139,8 @@ class LogScreen(Screen[None]):
 
     def _title(self, note: str = "") -> None:
         """The run, then what the view is doing, most telling first: a narrow screen cuts
-        the end, and at 80 columns it cut "following" (now the line count goes)."""
+        the end, and at 80 columns it cut "following", then "wrapped" (now the line count
+        goes: a mode the keys toggle says more than a number)."""
         run = self.run
         parts = [f"Job {one_line(self.job_id)}"]
         if run is not None:
@@ -149,11 +150,11 @@ class LogScreen(Screen[None]):
         if self.term:
             where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
             parts.append(f"/{one_line(self.term, 30)}: {where}")
+        if self.view.wrap:
+            parts.append("wrapped")
         if run is not None:
             count = len(self.view.lines_text)
             parts.append(f"{count:,} line{'s' if count != 1 else ''}")
-        if self.view.wrap:
-            parts.append("wrapped")
         if note:
             parts.append(note)
         self.query_one("#log-title", Static).update(Text(" · ".join(parts)))
