@@ -74,8 +74,10 @@ def open_database(
     path = sqlite_path(location)
     if path is None:
         db = _open_url(location, durable=durable)
-    elif sqlitefile.prepare(path, read_only=read_only, report=report):
-        db = _open_sqlite(path, durable=durable, queue_writes=queue_writes, read_only=read_only)
+    elif mode := sqlitefile.prepare(path, read_only=read_only, report=report):
+        db = _open_sqlite(
+            path, durable=durable, queue_writes=queue_writes, read_only=read_only, mode=mode
+        )
     else:
         db = None
     if db is not None:
@@ -105,7 +107,7 @@ def _empty_stand_in(location: str, report: Callable[[str], None]) -> peewee.Data
 
 
 def _open_sqlite(
-    path: str, *, durable: bool, queue_writes: bool, read_only: bool
+    path: str, *, durable: bool, queue_writes: bool, read_only: bool, mode: str
 ) -> peewee.SqliteDatabase:
     """A connection to a file ``sqlitefile.prepare`` has checked (and created if needed).
 
@@ -127,6 +129,7 @@ def _open_sqlite(
         },
         timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
+        mode=mode,
     )
 
 

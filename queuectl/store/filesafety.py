@@ -145,27 +145,51 @@ class Trust:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What ``check`` found: the first problem (``None`` when safe) and the file's real path."""
+    """What ``check`` found: every problem (none when safe) and the file's real path."""
 
-    problem: str | None
+    problems: tuple[str, ...]
     real_path: str
+    planted: tuple[str, ...] = ()
+    """A ``-wal``, ``-shm`` or ``-journal`` of another owner than the database file,
+    unsafe (also in ``problems``): someone else made it. SQLite reads it as soon as
+    it opens the file, even read-only, and run as root hands it to the file's owner,
+    after which nothing would say where it came from: a reader may not open it."""
+
+    @property
+    def problem(self) -> str | None:
+        """The first problem: the one a writer's refusal names."""
+        return self.problems[0] if self.problems else None
 
 
 def check(path: str, trust: Trust | None = None) -> Verdict:
     """Look at everything that decides what SQLite will read at ``path`` (absolute).
 
     Parts that do not exist yet are fine: queuectl creates them itself, private.
+    The files are looked at even when a folder on the way is already unsafe: a
+    ``-wal`` someone else planted there must be named too (a reader warned only of
+    the folder, and the folder, once mended, hid the planted file).
     """
     trust = trust or Trust.current()
     problem, real_path = _walk(path, trust)
-    if problem is None:
-        problem = own_folder_problem(os.path.dirname(real_path), trust)
-    if problem is None:
-        for suffix in ("", *SIBLING_SUFFIXES):
-            problem = _check_file(real_path + suffix, trust)
-            if problem:
-                break
-    return Verdict(problem, real_path)
+    problems = [problem] if problem else []
+    own = own_folder_problem(os.path.dirname(real_path), trust)
+    if own and own not in problems:
+        problems.append(own)
+    planted = []
+    for suffix in ("", *SIBLING_SUFFIXES):
+        found = _check_file(real_path + suffix, trust)
+        if found:
+            problems.append(found)
+            if suffix and _owner(real_path + suffix) != _owner(real_path):
+                planted.append(found)
+    return Verdict(tuple(problems), real_path, tuple(planted))
+
+
+def _owner(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
 
 
 def _walk(path: str, trust: Trust) -> tuple[str | None, str]:

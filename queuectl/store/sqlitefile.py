@@ -5,7 +5,13 @@ Three things must be settled first, because opening read-write already writes:
 ``-wal``, and closing a WAL connection checkpoints into the file.
 
 - Is it safe? (``filesafety.check``: who else could write it.) Commands that
-  write and workers refuse an unsafe file; read-only commands warn and go on.
+  write and workers refuse an unsafe file; read-only commands warn and go on,
+  through a ``mode=ro`` connection: a read-write one, closing last, checkpoints
+  the ``-wal`` into the file, so a log someone else planted became part of the
+  user's own database, and stayed there once the folder was mended. An unsafe
+  ``-wal``, ``-shm`` or ``-journal`` of another owner than the file is refused by
+  readers too (``Verdict.planted``): SQLite reads it on opening, even read-only,
+  and run as root hands it to the file's owner.
 - Is it there? Writers create it (and its folders) private; read-only commands
   never create anything, not even an empty file's schema.
 - Is it queuectl's? The header is read directly and the tables through a
@@ -19,6 +25,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import peewee
@@ -38,6 +45,10 @@ def file_uri(path: str, mode: str) -> str:
     return f"file:{quote(path)}?mode={mode}"
 
 
+READ_WRITE = "rw"
+READ_ONLY = "ro"
+
+
 class ExistingFileSqlite(peewee.SqliteDatabase):
     """An SQLite database that connects only to a file that is there (``mode=rw``).
 
@@ -47,11 +58,17 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
     dashboard came back empty, made by SQLite with the umask's mode (0644), and
     the next command wrote its jobs there. Now the connection fails, and says
     the file cannot be opened. ``database`` stays the path.
+
+    ``mode`` is ``READ_ONLY`` for a reader looking at an unsafe file (see ``prepare``).
     """
+
+    def __init__(self, database: str, *args: Any, mode: str = READ_WRITE, **kwargs: Any) -> None:
+        self.mode = mode
+        super().__init__(database, *args, **kwargs)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
-            file_uri(self.database, "rw"),
+            file_uri(self.database, self.mode),
             uri=True,
             timeout=self._timeout,
             isolation_level=None,
@@ -65,19 +82,20 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         return connection
 
 
-def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> bool:
+def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str | None:
     """Make the database file at ``path`` (absolute) fit to open, or refuse it.
 
     Args:
         read_only: the caller only reads: an unsafe file is reported, not refused,
             and nothing is created.
-        report: receives one line for each warning (unsafe file under
+        report: receives one line for each warning (an unsafe file under
             ``read_only``, an empty file made private).
 
     Returns:
-        Whether a queuectl database is there to open; ``False`` only under
-        ``read_only``, when there is none yet (no file, an empty one, or an
-        SQLite file without tables).
+        How to open the file: ``READ_WRITE``, or ``READ_ONLY`` for a reader of an
+        unsafe file (nothing it found there is merged into the file); ``None`` only
+        under ``read_only``, when there is no database yet (no file, an empty one,
+        or an SQLite file without tables).
 
     Raises:
         DatabaseError: an unsafe file for a writer, a folder or a file that is
@@ -99,25 +117,32 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> boo
             raise DatabaseError(f"{path} is a folder, not a database file")
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise DatabaseError(f"{path} is not a regular file, so it cannot hold a database")
+        if verdict.problem and not read_only:
+            raise DatabaseError(f"refusing to use the database: {verdict.problem}")
+        if verdict.planted:
+            raise DatabaseError(
+                f"refusing to read the database: {verdict.planted[0]}"
+                " (SQLite would take it in on opening the database)"
+            )
         if verdict.problem:
-            if not read_only:
-                raise DatabaseError(f"refusing to use the database: {verdict.problem}")
             report(verdict.problem)
         if st is None:
             if read_only:
-                return False
+                return None
             privatefiles.make_folders(os.path.dirname(real), trust)
             if privatefiles.create_file(real, trust):
-                return True
+                return READ_WRITE
             continue
         if st.st_size == 0:
             if read_only:
-                return False
+                return None
             note = privatefiles.adopt_empty_file(real, trust)
             if note:
                 report(note)
-            return True
-        return holds_queuectl_tables(real) or not read_only
+            return READ_WRITE
+        if holds_queuectl_tables(real):
+            return READ_ONLY if verdict.problems else READ_WRITE
+        return None if read_only else READ_WRITE
     raise DatabaseError(f"{path} keeps changing while queuectl opens it")
 
 
@@ -159,4 +184,4 @@ def holds_queuectl_tables(path: str) -> bool:
     return bool(tables)
 
 
-__all__ = ["holds_queuectl_tables", "prepare"]
+__all__ = ["READ_ONLY", "READ_WRITE", "ExistingFileSqlite", "holds_queuectl_tables", "prepare"]

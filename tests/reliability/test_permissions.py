@@ -7,12 +7,14 @@ write refuse any of them that others can write, and ``status`` warns.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import sqlite3
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +104,35 @@ def test_anything_others_can_write_is_refused_by_writers_and_warned_by_status(
         assert dump(db_path) == before
     finally:
         keep_open.close()
+
+
+def test_a_reader_of_an_unsafe_database_changes_nothing_in_it(db_path):
+    """``status`` and ``list`` warned about a folder others could write and then opened
+    the file read-write: closing last, they copied the ``-wal`` into the file, so
+    whatever someone put in the log became part of the user's own database, with no
+    trace once the folder was mended. They now read through a ``mode=ro`` connection."""
+    run = _invoker()
+    job_id = enqueue(run)
+    # A commit still only in the -wal, as a worker killed mid-run leaves it.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            " c.execute('PRAGMA wal_autocheckpoint = 0');"
+            " c.execute('UPDATE queuectl_job SET priority = 7'); c.commit(); os._exit(0)",
+            db_path,
+        ],
+        check=True,
+    )
+    os.chmod(os.path.dirname(db_path), 0o777)
+    before = {suffix: Path(db_path + suffix).read_bytes() for suffix in ("", "-wal")}
+    listed = run("list", "--json")
+    assert "writable by other users" in listed.stderr
+    assert [(job["id"], job["priority"]) for job in json.loads(listed.stdout)] == [(job_id, 7)]
+    assert run("status").stderr.startswith("Warning: ")
+    after = {suffix: Path(db_path + suffix).read_bytes() for suffix in ("", "-wal")}
+    assert after == before
 
 
 def test_a_private_database_gets_no_warning(db_path):

@@ -8,6 +8,7 @@ left as it was, byte for byte.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -78,6 +79,44 @@ def test_a_file_of_another_user_in_our_folder(open_tmp):
     os.rename(folder / "q.db", mine / "q.db")  # still nobody's
     line = f"the database file {mine / 'q.db'} belongs to nobody; " + _consequence("nobody")
     _refused(queuectl("worker", "run", env={"QUEUECTL_DB": str(mine / "q.db")}), line)
+
+
+def test_a_log_planted_beside_the_database_is_refused_even_by_readers(open_tmp):
+    """nobody, given a moment when our folder was open to all, copied in a ``-wal`` that
+    adds a job. ``status`` only warned of the folder, then opened the file read-write
+    and, closing last, copied the log into our own file; once the folder was mended
+    nothing warned any more, and the next worker ran nobody's command as root."""
+    ours = open_tmp / "ours"
+    ours.mkdir(mode=0o700)
+    env = {"QUEUECTL_DB": str(ours / "q.db")}
+    assert queuectl("add", "--id", "mine", "--", "true", env=env).returncode == 0
+    twin = open_tmp / "twin"  # nobody's copy of the same file, and a log that adds a job
+    twin.mkdir()
+    shutil.copy(ours / "q.db", twin / "q.db")
+    holder = sqlite3.connect(twin / "q.db")  # a reader keeps the log from being folded in
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM queuectl_job").fetchone()
+    marker = open_tmp / "ran-as-root"
+    added = queuectl(
+        "add", "--id", "evil", "--", f"id > {marker}", env={"QUEUECTL_DB": str(twin / "q.db")}
+    )
+    assert added.returncode == 0, added.stderr
+    shutil.copy(twin / "q.db-wal", ours / "q.db-wal")
+    holder.close()
+    os.chown(ours / "q.db-wal", NOBODY.pw_uid, NOBODY.pw_gid)
+    before = (ours / "q.db").read_bytes()
+    line = f"the database file {ours / 'q.db-wal'} belongs to nobody; " + _consequence("nobody")
+    for args in (("status",), ("list",), ("show", "evil")):
+        result = queuectl(*args, env=env)
+        assert result.returncode == 1 and result.stdout == "", result
+        assert result.stderr == (
+            f"Error: refusing to read the database: {line}"
+            " (SQLite would take it in on opening the database)\n"
+        )
+    _refused(queuectl("worker", "run", env=env), line)
+    assert (ours / "q.db").read_bytes() == before
+    assert os.stat(ours / "q.db-wal").st_uid == NOBODY.pw_uid  # still says who made it
+    assert not marker.exists()
 
 
 def test_a_symbolic_link_planted_in_a_folder_anyone_can_write(open_tmp):

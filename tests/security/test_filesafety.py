@@ -123,7 +123,7 @@ def test_links_of_our_own_are_followed_and_their_targets_checked(home):
     (home / "file-link.db").symlink_to(real / "q.db")
     for given in (home / "relative" / "q.db", home / "absolute" / "q.db", home / "file-link.db"):
         verdict = filesafety.check(str(given))
-        assert verdict == filesafety.Verdict(None, str(real / "q.db")), given
+        assert verdict == filesafety.Verdict((), str(real / "q.db")), given
     os.chmod(real, 0o777)  # the target's own folder counts, wherever the link is
     assert f"the database folder {real} is writable" in _problem(home / "relative" / "q.db")
 
