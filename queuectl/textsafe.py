@@ -19,9 +19,15 @@ import re
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0_PICTURES[0x7F] = "\u2421"
-_INVISIBLE = "\u061c\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff"
+_INVISIBLE = (
+    "\u00ad\u034f\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
+)
 """Bidirectional marks, embeddings, overrides and isolates, zero-width space and word
-joiner, line and paragraph separators, the byte order mark."""
+joiner, line and paragraph separators, the byte order mark; the soft hyphen, the
+combining grapheme joiner, the Mongolian vowel separator, the invisible operators,
+the deprecated format controls, the interlinear annotations, and the tag characters,
+which draw nothing and can carry a hidden copy of ASCII text ("ASCII smuggling")."""
 _C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]")
 """Shown as their escape (``\\x85``, ``\\u202e``): they have no picture of their own."""
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}
@@ -50,7 +56,9 @@ def inert(text: str | None, *, single_line: bool = False) -> str:
 
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 _IN_PLACE = {**_C0_PICTURES, ord("\t"): "\t", ord("\n"): "\u23ce"}
@@ -100,13 +108,22 @@ def keep_sgr(text: str | None, *, reset: bool = True) -> str:
     return "".join(pieces)
 
 
-_EXTENDED_COLOUR = {"38", "48", "58"}
+_EXTENDED_COLOUR = {38, 48, 58}
 """Foreground, background, underline colour: ``5;N`` or ``2;R;G;B`` follow (with ``;``)."""
 
+_EXTENDED_LENGTH = {5: 3, 2: 5}
+"""Words an extended colour takes, by its kind: ``38;5;N``, ``38;2;R;G;B``."""
 
-_DROPPED_SGR = {"5", "05", "6", "06", "8", "08"}
+_DROPPED_SGR = {5, 6, 8}
 """Blink (slow, fast) and conceal: conceal hides the text after it (a job could print
 what the user never sees), blink is a nuisance on a screen kept open all day."""
+
+
+def _sgr_number(word: str) -> int | None:
+    """A parameter's value as a terminal reads it: ``008`` is 8 (the string compare let
+    ``\x1b[008m`` conceal the text after it); a colon's sub-parameters are the rest."""
+    head = word.split(":")[0]
+    return int(head) if head.isascii() and head.isdigit() else None
 
 
 def _visible_sgr(parameters: str) -> str:
@@ -122,12 +139,13 @@ def _visible_sgr(parameters: str) -> str:
     index = 0
     while index < len(words):
         word = words[index]
-        if word in _EXTENDED_COLOUR and index + 1 < len(words):
-            length = {"5": 3, "2": 5}.get(words[index + 1], 1)
+        number = _sgr_number(word)
+        if number in _EXTENDED_COLOUR and ":" not in word and index + 1 < len(words):
+            length = _EXTENDED_LENGTH.get(_sgr_number(words[index + 1]) or -1, 1)
             kept.extend(words[index : index + length])
             index += length
             continue
-        if word.split(":")[0] not in _DROPPED_SGR:
+        if number not in _DROPPED_SGR:
             kept.append(word)
         index += 1
     if not kept:

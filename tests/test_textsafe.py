@@ -20,6 +20,27 @@ def test_invisible_and_reordering_characters_are_shown_as_escapes(hidden):
     assert hidden not in one_line(text) and hidden not in keep_sgr(text)
 
 
+@pytest.mark.parametrize(
+    ("hidden", "escape"),
+    [
+        ("\U000e0069\U000e0064", "\\U000e0069\\U000e0064"),  # tags: an invisible "id"
+        ("\u2064", "\\u2064"),  # invisible plus
+        ("\u206a", "\\u206a"),  # a deprecated format control
+        ("\u180e", "\\u180e"),
+        ("\u034f", "\\u034f"),
+        ("\u00ad", "\\xad"),  # the soft hyphen
+        ("\ufff9", "\\ufff9"),
+    ],
+)
+def test_characters_that_draw_nothing_are_shown_as_escapes(hidden, escape):
+    """Tag characters carry a copy of ASCII text that no terminal draws ("ASCII
+    smuggling"); these were printed raw by ``logs``, ``show`` and ``list``."""
+    text = f"echo ok{hidden} done"
+    assert inert(text) == f"echo ok{escape} done"
+    assert hidden not in one_line(text) and hidden not in keep_sgr(text)
+    assert len(inert_in_place(text)) == len(text)
+
+
 def test_joiners_and_right_to_left_letters_stay():
     """Emoji sequences and several scripts need the joiners; Hebrew is text, not a control."""
     for text in ("👩\u200d💻 done", "ok \u05e9\u05dc\u05d5\u05dd", "कि\u200cसी"):
@@ -53,6 +74,14 @@ def test_in_place_keeps_every_index_on_its_character():
         ("\x1b[6m", ""),
         ("\x1b[38;5;5;5m", "\x1b[38;5;5m"),  # colour 5, then a blink
         ("\x1b[25m", "\x1b[25m"),  # blink off stays
+        # Terminals read leading zeros: 008 is a conceal, 006 a blink, 038 a colour.
+        ("\x1b[008m", ""),
+        ("\x1b[0008m", ""),
+        ("\x1b[1;008m", "\x1b[1m"),
+        ("\x1b[006m", ""),
+        ("\x1b[8:0m", ""),
+        ("\x1b[038;5;8m", "\x1b[038;5;8m"),
+        ("\x1b[38;05;8;008m", "\x1b[38;05;8m"),
     ],
 )
 def test_kept_colours_lose_only_blink_and_conceal(sequence, kept):
