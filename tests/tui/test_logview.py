@@ -212,3 +212,25 @@ async def test_at_80_columns_the_title_shows_wrapped_before_the_line_count(app_f
         title = screen.query_one("#log-title")
         shown = str(title.render())[: title.size.width]
         assert "paused (f follows) · wrapped" in shown, shown
+
+
+async def test_pausing_with_a_search_in_force_keeps_the_view_at_the_end(app_for) -> None:
+    """Following the end with ``/line 3`` in force, ``f`` paused, and the next read took
+    the view back to the search's match near the top."""
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output=LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await pilot.press("slash", *"line 3", "enter")
+        await wait_for(pilot, lambda: screen.matches and not screen.following, "the match")
+        await pilot.press("f")  # follow the end again, the search still in force
+        await wait_for(
+            pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y > 0, "at the end"
+        )
+        await pilot.press("f")  # and pause there
+        await wait_for(pilot, lambda: not screen.following, "paused")
+        place = screen.view.scroll_y
+        _run_goes_on(screen, run_id, output=LINES + "more\n")
+        await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "more", "new output")
+        assert screen.view.scroll_y == place

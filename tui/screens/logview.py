@@ -246,20 +246,28 @@ class LogScreen(Screen[None]):
         self.view.focus()
 
     def _find(self, *, keep_place: bool) -> None:
-        """Find ``term`` again in every line; go to the first match below the view."""
+        """Find ``term`` again in every line; go to the first match below the view.
+
+        ``keep_place`` (new output read): the view stays where it is, unless this is
+        the search's first match. It went back to the current match at every read, so
+        pausing at the end of a log with a search in force showed its first lines.
+        """
         needle = self.term.casefold()
         lines = self.view.lines_text
         self.matches = [
             i for i, line in enumerate(lines) if needle and needle in line.plain.casefold()
         ]
+        moved = False
         if not self.matches:
             self.current = -1
         elif not keep_place or self.current < 0:
             top = self._line_at(round(self.view.scroll_y))
             self.current = next((k for k, i in enumerate(self.matches) if i >= top), 0)
             self._follow(False)
+            moved = True
         self._redraw()
-        self._reveal()
+        if moved:
+            self._reveal()
         self._title()
 
     def action_next_match(self, step: int) -> None:
