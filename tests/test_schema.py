@@ -284,7 +284,13 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
         named = {
             **values,
             **dict.fromkeys(["exit_code", "error", "output", "output_bytes", "pgid"]),
-            **{"run": 0, "outcome": "succeeded", "state": "completed", "finished_at": T0},
+            **{
+                "run": 0,
+                "started": None,
+                "outcome": "succeeded",
+                "state": "completed",
+                "finished_at": T0,
+            },
             "ended_at": T0,
             **{"run_at": None, "given_back": 0, "holder": None, "job": "-", "host": "h"},
         }

@@ -70,6 +70,47 @@ def test_finishes_that_arrive_together_are_recorded_together_and_replaced(opened
     )
 
 
+def test_an_end_whose_claim_the_database_lost_never_closes_the_jobs_next_claim(opened):
+    """A PostgreSQL crash lost the claim of ``b`` (an asynchronous commit), so ``b`` was
+    pending again while its process ran on in a slot. The group that recorded ``a`` and
+    ``b`` claimed ``b`` afresh for ``a``'s slot, and ``b``'s stale end, matching the job
+    and the worker, closed that new claim: completed with the old output, "finished"
+    before it started, and its new run later killed as no longer ours (an outside try
+    with ``kill -9``'s twin, ``pg_ctl -m immediate``). On SQLite the Run row's id is
+    given out again too, as a server's sequence may be after a crash."""
+    row = Registration(worker_id="w1", pid=1, host="h", slots=2)
+    row.register(T0)
+    specs = [JobSpec(command="echo a"), JobSpec(command="echo b")]
+    a_id, b_id = enqueuing.enqueue_many(specs, now=T0)
+    a = claiming.claim("w1", host="h", now=T0 + 1)
+    b = claiming.claim("w1", host="h", now=T0 + 1.5)
+    assert a and b and (a.job.id, b.job.id) == (a_id, b_id)
+    # The crash: b's claim never reached the disk.
+    Run.delete().where(Run.id == b.run_id).execute()
+    Job.update(state="pending", worker_id=None, attempts=0, started_at=None).where(
+        Job.id == b_id
+    ).execute()
+
+    ended = [Ended(a, _ok("a")), Ended(b, _ok("stale b"))]
+    done = finish.complete_attempts(ended, row=row, wants_next=lambda: True, now=T0 + 3)
+
+    assert [c.state for c in done] == [JobState.COMPLETED, None]
+    again = done[0].next
+    assert again is not None and again.job.id == b_id and again.job.started_at == T0 + 3
+    job = Job.get_by_id(b_id)
+    assert (job.state, job.worker_id, job.started_at, job.output) == (
+        "processing",
+        "w1",
+        T0 + 3,
+        None,
+    )
+    [run] = Run.select().where(Run.job_id == b_id)
+    assert (run.id, run.outcome, run.output) == (again.run_id, None, "")
+    # The slot still running the stale attempt learns the job is no longer its.
+    assert finish.ownership(b_id, "w1", b.job.started_at) is finish.Ownership.TAKEN
+    assert finish.ownership(b_id, "w1", again.job.started_at) is finish.Ownership.OURS
+
+
 def test_a_worker_with_slots_runs_jobs_at_once_each_with_its_own_timeout_and_output(
     opened, tmp_path
 ):

@@ -271,7 +271,7 @@ def test_a_cancelled_job_gets_the_killed_attempts_output_only_while_it_is_that_a
 
     def end_as(worker_id: str) -> str | None:
         with write_transaction():
-            finish.end_locked(job_id, None, worker_id, decision, killed, None, now)
+            finish.end_locked(job_id, None, worker_id, decision, killed, None, now, claimed_at=None)
         return Job.get_by_id(job_id).output
 
     for state, worker_id in ((JobState.PENDING, "w-old"), (JobState.CANCELLED, "w-other")):

@@ -90,7 +90,16 @@ def complete_attempt(
     worker_id = job.worker_id
     if row is None:
         with write_transaction():
-            state = end_locked(job.id, claim.run_id, worker_id, decision, result, pgid, now)
+            state = end_locked(
+                job.id,
+                claim.run_id,
+                worker_id,
+                decision,
+                result,
+                pgid,
+                now,
+                claimed_at=job.started_at,
+            )
         return Completion(state, hook=_hook(claim, result, state, settings))
     if (
         wants_next is not None
@@ -141,7 +150,16 @@ def _complete_locked(
     claim, result = item.claim, item.result
     done, failed = row.counts_after(result.outcome)
     job = claim.job
-    state = end_locked(job.id, claim.run_id, job.worker_id, decision, result, item.pgid, now)
+    state = end_locked(
+        job.id,
+        claim.run_id,
+        job.worker_id,
+        decision,
+        result,
+        item.pgid,
+        now,
+        claimed_at=job.started_at,
+    )
     claimed = None
     if wants_next is not None and wants_next():
         claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
@@ -351,9 +369,16 @@ def end_locked(
     result: Result,
     pgid: int | None,
     now: float,
+    *,
+    claimed_at: float | None,
 ) -> JobState | None:
     """Close the attempt's Run and move the job as ``decision`` says, if it is still
-    ``worker_id``'s; inside the caller's write transaction. Returns the new state or None."""
+    ``worker_id``'s; inside the caller's write transaction. Returns the new state or None.
+
+    ``claimed_at``: the claim's stamp (``sql.SAME_CLAIM``), so that an end whose claim
+    the database lost closes neither the job's next claim nor a reused Run id; ``None``
+    (recovery, which read the job under the same lock) checks no stamp.
+    """
     param = database.obj.param
     ended_at = ended_time(result, now)
     if run_id is not None:
@@ -369,6 +394,8 @@ def end_locked(
                 ended_at,
                 pgid,
                 run_id,
+                claimed_at,
+                claimed_at,
             ),
         )
     cursor = execute_raw(
@@ -386,6 +413,8 @@ def end_locked(
             result.error,
             job_id,
             worker_id,
+            claimed_at,
+            claimed_at,
         ),
     )
     if cursor.rowcount != 1:
@@ -438,6 +467,7 @@ def _pg_params(item: Ended, decision: Decision, row: Registration, now: float) -
         "output_bytes": result.output_bytes,
         "pgid": item.pgid,
         "run": item.claim.run_id,
+        "started": item.claim.job.started_at,
         "state": decision.state.value,
         "finished_at": ended_at if decision.finished else None,
         "run_at": decision.run_at,
@@ -475,15 +505,23 @@ class Ownership(enum.Enum):
 
 
 @translated
-def ownership(job_id: str, worker_id: str) -> Ownership:
-    """Whether the job is still ``processing`` for this worker, and if not, why (one read).
+def ownership(job_id: str, worker_id: str, claimed_at: float | None = None) -> Ownership:
+    """Whether the job is still ``processing`` for this worker on this claim (its stamp,
+    ``claimed_at``), and if not, why (one read).
 
-    A worker that no longer owns its job kills the attempt instead of letting
-    it run on unowned.
+    A worker that no longer owns its job kills the attempt instead of letting it run
+    on unowned: also when the same worker claimed the job again after the database
+    lost the claim this attempt runs under (two runs of one job would overlap).
     """
-    row = Job.select(Job.state, Job.worker_id).where(Job.id == job_id).tuples().first()
+    row = (
+        Job.select(Job.state, Job.worker_id, Job.started_at)
+        .where(Job.id == job_id)
+        .tuples()
+        .first()
+    )
     if row is None or row[0] == JobState.CANCELLED:
         return Ownership.CANCELLED
-    if row[0] == JobState.PROCESSING and row[1] == worker_id:
+    same_claim = claimed_at is None or row[2] == claimed_at
+    if row[0] == JobState.PROCESSING and row[1] == worker_id and same_claim:
         return Ownership.OURS
     return Ownership.TAKEN

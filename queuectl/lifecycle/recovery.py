@@ -202,7 +202,16 @@ def _close_as_lost(
         settings=settings,
         now=now,
     )
-    state = end_locked(job.id, run.id if run else None, job.worker_id, decision, result, None, now)
+    state = end_locked(
+        job.id,
+        run.id if run else None,
+        job.worker_id,
+        decision,
+        result,
+        None,
+        now,
+        claimed_at=None,
+    )
     hook = hook_for(
         state,
         job_id=job.id,

@@ -171,11 +171,15 @@ class AttemptRunner:
     def _check_ownership(self, claim: Claim, execution: executor.Execution) -> None:
         if execution.kill_outcome is not None:
             return
-        owner = finish.ownership(claim.job.id, self.id)
+        owner = finish.ownership(claim.job.id, self.id, claim.job.started_at)
         if owner is Ownership.CANCELLED:
             execution.kill(RunOutcome.CANCELLED, "cancelled by user")
         elif owner is Ownership.TAKEN:
-            execution.kill(RunOutcome.LOST, "the job was recovered by another worker")
+            execution.kill(
+                RunOutcome.LOST,
+                "the job is no longer this attempt's (recovered by another worker, or its"
+                " claim was lost in a database crash)",
+            )
 
     def _record(self, claim: Claim, result: Result, pgid: int | None) -> None:
         """Record the attempt, our counts and (unless stopping) claim the next job, in one go.

@@ -55,7 +55,7 @@ class WorkLog:
             )
         elif state is None:
             log.warning(
-                "job %s: %s; the run was recorded, the job left as it is",
+                "job %s: %s; the job left as it is",
                 job.id,
                 "no longer ours (recovered by another worker, or its claim was lost in a"
                 " database crash)",

@@ -355,28 +355,41 @@ RETURNING id
 """
 """The Run row of a new attempt, written in the claim's transaction."""
 
-RUN_FINISH = """
+SAME_CLAIM = (
+    "(CAST({started} AS DOUBLE PRECISION) IS NULL"
+    " OR started_at = CAST({started} AS DOUBLE PRECISION))"
+)
+"""The row's ``started_at`` is the claim's stamp (``{started}``; NULL: not checked). A job
+and its Run row get the same stamp when claimed, and no later claim gets it again, so
+an end recorded for a claim the database lost (PostgreSQL's asynchronous commits, a
+crash) cannot close the job's next claim, even one by the same worker, nor a Run row
+whose id the server gave out again after the crash. (Cast: PostgreSQL must know the
+parameter's type to test it for NULL.)"""
+
+RUN_FINISH = f"""
 UPDATE queuectl_run
-SET finished_at = {ended_at}, exit_code = {exit_code}, outcome = {outcome}, error = {error},
-    output = {output}, output_bytes = {output_bytes}, duration = {ended_at} - started_at,
-    pgid = COALESCE({pgid}, pgid)
-WHERE id = {run} AND outcome IS NULL
+SET finished_at = {{ended_at}}, exit_code = {{exit_code}}, outcome = {{outcome}}, error = {{error}},
+    output = {{output}}, output_bytes = {{output_bytes}}, duration = {{ended_at}} - started_at,
+    pgid = COALESCE({{pgid}}, pgid)
+WHERE id = {{run}} AND outcome IS NULL AND {SAME_CLAIM}
 """
 """How an attempt ended; an attempt already closed (by recovery) is left alone. ``ended_at``
 is when it ended, not when this is recorded: a record retried through an outage would
 otherwise give the attempt the outage's length."""
 
-JOB_END = """
+JOB_END = f"""
 UPDATE queuectl_job
-SET state = {state}, updated_at = {now}, finished_at = {finished_at},
-    run_at = COALESCE({run_at}, run_at), attempts = attempts - {given_back},
-    worker_id = {holder}, exit_code = {exit_code}, output = {output},
-    output_bytes = {output_bytes}, last_error = {error}
-WHERE id = {job} AND state = 'processing' AND COALESCE(worker_id, '') = COALESCE({worker}, '')
+SET state = {{state}}, updated_at = {{now}}, finished_at = {{finished_at}},
+    run_at = COALESCE({{run_at}}, run_at), attempts = attempts - {{given_back}},
+    worker_id = {{holder}}, exit_code = {{exit_code}}, output = {{output}},
+    output_bytes = {{output_bytes}}, last_error = {{error}}
+WHERE id = {{job}} AND state = 'processing' AND COALESCE(worker_id, '') = COALESCE({{worker}}, '')
+  AND {SAME_CLAIM}
 """
 """A job moved on as ``policy.decide`` said, whatever the outcome; guarded like the
-claim: one changed row proves the job was still this worker's. (Recovery may close
-a job left ``processing`` with no worker at all: hence the null-safe comparison.)"""
+claim: one changed row proves the job was still this worker's, on this claim
+(``SAME_CLAIM``). (Recovery may close a job left ``processing`` with no worker at
+all: hence the null-safe comparison.)"""
 
 JOB_CANCELLED_OUTPUT = """
 UPDATE queuectl_job
