@@ -21,6 +21,7 @@ from queuectl.cli.common import (
     emit_json,
     error_line,
     json_option,
+    note,
     pass_app,
 )
 
@@ -53,7 +54,9 @@ def wait(
     one ended dead or cancelled, or at the --timeout (naming the jobs still
     waiting or running on stderr).
     """
+    from queuectl.errors import StoreUnavailable
     from queuectl.lifecycle import reads
+    from queuectl.runtime.outage import Outage
     from queuectl.states import FINISHED_STATES, JobState
     from queuectl.timeutil import human_duration, parse_duration
 
@@ -79,6 +82,7 @@ def wait(
         waiting = list(states)
     ended: dict[str, str] = {}
     waiter = None
+    outage = Outage(note, "wait")
     try:
         while True:
             for job_id in waiting:
@@ -102,7 +106,18 @@ def wait(
             pause = LOOK_EVERY if deadline is None else min(LOOK_EVERY, deadline - now)
             waiter = waiter or _waiter()
             waiter.wait(pause, lambda: False)
-            states = reads.job_states(pending)
+            try:
+                states = reads.job_states(pending)
+            except StoreUnavailable as exc:
+                # A database restart is weather here too (as for ``logs --follow``): say so
+                # once, wait, look again; the jobs run on. It ended the wait with exit 1,
+                # which says a job failed, while the job went on to complete.
+                delay = outage.failed(exc)
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                time.sleep(delay)
+                continue
+            outage.over()
     finally:
         if waiter is not None:
             waiter.close()

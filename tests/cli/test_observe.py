@@ -220,6 +220,57 @@ def test_wait_times_out_naming_what_is_left_and_wakes_on_a_commit(run, db_url):
     assert result.stdout == "slow completed\n"
 
 
+def test_wait_rides_out_a_database_outage(run, db_url, monkeypatch):
+    """A PostgreSQL restart while ``wait`` waited ended it with exit 1 (``database error:
+    … server closed the connection``), which says a job failed, while the job went on
+    to complete. It now says the database is away once, looks again, and goes on."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import reads
+
+    enqueue(run, id="slow")
+    real = reads.job_states
+    looks = {"count": 0}
+
+    def flaky(job_ids):
+        looks["count"] += 1
+        if looks["count"] == 2:
+            _finish(db_url, RunOutcome.SUCCEEDED)  # the job ends while the server is away
+        if 2 <= looks["count"] <= 4:  # the first look, before the loop, went through
+            raise StoreUnavailable("server closed the connection unexpectedly")
+        return real(job_ids)
+
+    monkeypatch.setattr(reads, "job_states", flaky)
+    result = run("wait", "slow", "--timeout", "20s")
+    assert result.stdout == "slow completed\n"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("wait: database unavailable (server closed the connection")
+    assert lines[1].startswith("wait: database back after ")
+
+
+def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import reads
+
+    enqueue(run, id="slow")
+    real = reads.job_states
+    calls = {"count": 0}
+
+    def away(job_ids):
+        calls["count"] += 1
+        if calls["count"] == 1:
+            return real(job_ids)  # the first look, before the loop
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(reads, "job_states", away)
+    started = time.monotonic()
+    late = run("wait", "slow", "--timeout", "1s", ok=False)
+    assert (
+        late.exit_code == 1 and "timed out after 1.0s: not finished: slow (pending)" in late.stderr
+    )
+    assert time.monotonic() - started < 5
+
+
 def test_wait_and_completion_never_create_a_database(tmp_path, monkeypatch):
     location = tmp_path / "nothing" / "here.db"
     env = {**os.environ, "QUEUECTL_DB": str(location)}
