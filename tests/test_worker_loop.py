@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from unittest import mock
 
 import pytest
 
@@ -307,6 +308,53 @@ def test_a_record_retried_through_an_outage_keeps_the_attempts_own_end(opened, m
     job = Job.get_by_id(job_id)
     assert (job.state, job.finished_at) == (JobState.COMPLETED, run.finished_at)
     assert job.updated_at >= T0 + 60  # when it was recorded
+
+
+def test_a_stop_while_the_database_is_away_is_acknowledged_at_once(opened, monkeypatch, caplog):
+    """With the database away, a SIGTERM went unanswered until it came back, and a second
+    one ended the process without a line, the finished job left ``processing``. Now the
+    first is acknowledged within a tenth of a second, naming the job whose end waits to
+    be recorded, and the forced stop says what it leaves for recovery."""
+    clock = FakeClock()
+    job_id = enqueue("echo done")
+    worker = make_worker(clock)
+    signals = {T0 + 3: 1, T0 + 9: 2}
+    heard: dict[int, float] = {}
+    sleep = clock.sleep
+
+    def sleep_and_signal(seconds: float) -> None:
+        sleep(seconds)
+        for at, count in signals.items():
+            if clock.now >= at and count not in heard:
+                heard[count] = clock.now
+                worker._on_signal(signal.SIGTERM, None)
+
+    worker.sleep = sleep_and_signal
+    acknowledged: list[tuple[str, float]] = []
+    say = worker.log.stop_heard_in_outage
+
+    def noting_when(mode, held) -> None:
+        if mode is not None and mode != worker.log._stop_logged:
+            acknowledged.append((mode, clock.now))
+        say(mode, held)
+
+    worker.log.stop_heard_in_outage = noting_when
+    failed = StoreUnavailable("database unavailable: connection refused")
+    monkeypatch.setattr(finish, "complete_attempt", mock.Mock(side_effect=failed))
+    caplog.set_level(logging.INFO, logger="queuectl.worker")
+    assert worker.run(install_signals=False) == 1
+    lines = [r.getMessage() for r in caplog.records if worker.id in r.getMessage()]
+    [graceful] = [line for line in lines if "stop heard while the database is away" in line]
+    assert f"stopping once the end of job {job_id} is recorded" in graceful
+    [forced] = [line for line in lines if "forced stop while the database is away" in line]
+    assert f"stopping without recording job {job_id} (recovery reruns it)" in forced
+    assert "stopped (force) without reaching the database" in lines[-1]
+    assert f"recovery reruns job {job_id}" in lines[-1]
+    assert lines.index(graceful) < lines.index(forced)
+    assert [mode for mode, _at in acknowledged] == ["graceful", "force"]
+    assert acknowledged[0][1] - heard[1] <= 0.1 + 1e-9  # within a tenth of a second
+    assert acknowledged[1][1] - heard[2] <= 0.1 + 1e-9
+    assert clock.now - heard[2] < 5  # the forced stop gave up within a few tries
 
 
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):

@@ -10,7 +10,7 @@ in the same transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from queuectl.errors import StoreUnavailable, first_line
@@ -59,6 +59,8 @@ class AttemptRunner:
     sleep: Callable[[float], None]
     _environment: dict[bytes, bytes]
     _next_claim: Claim | None
+    _recording: Claim | None
+    outage_pause: Callable[[float, Sequence[str]], None]
     hooks: HookRunner
     # The worker's own, used here:
     id: str
@@ -188,6 +190,7 @@ class AttemptRunner:
         under a live, heartbeating worker, where recovery never looks. Only a
         forced stop ends the retries (recovery then finds the job).
         """
+        self._recording = claim
         while True:
             try:
                 state = self._complete(claim, result, pgid)
@@ -196,8 +199,9 @@ class AttemptRunner:
             except StoreUnavailable as exc:
                 delay = self.outage.failed(exc)
                 if self.stop_mode == FORCE and self.outage.failures > 3:
-                    raise
-                self.sleep(delay)
+                    raise  # ``run`` says so, naming the job (still ``_recording``)
+                self.outage_pause(delay, [claim.job.id])
+        self._recording = None
         self.log.job_ended(claim, result, state)
 
     def _complete(self, claim: Claim, result: Result, pgid: int | None) -> JobState | None:

@@ -52,6 +52,9 @@ from queuectl.textsafe import one_line
 
 log = logging.getLogger("queuectl.worker")
 
+STOP_LOOK = 0.1
+"""While the database is away, how often the pause before the next try looks for a stop."""
+
 
 class Worker(AttemptRunner, SlotRunner):
     """One worker process's loop.
@@ -111,6 +114,8 @@ class Worker(AttemptRunner, SlotRunner):
         ``poll_interval``, however its waits are cut short (heartbeats, schedules)."""
         self._next_claim: Claim | None = None
         """The job claimed in the same transaction that recorded the previous one."""
+        self._recording: Claim | None = None
+        """The job whose end ``_record`` is storing (through an outage, perhaps)."""
         self._environment = dict(os.environb)
         """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog(slots=self.slots) if use_watchdog else None
@@ -207,14 +212,38 @@ class Worker(AttemptRunner, SlotRunner):
                 # A locked, restarting or crashed database is weather, not a reason
                 # to die: back off and try again; recovery covers what was in flight.
                 delay = self.outage.failed(exc)
+                held = self._held_job_ids()
                 if self.stop_mode == FORCE or (self.stop_mode and self.outage.failures > 5):
+                    self.log.stopped_in_outage(self.stop_mode, held)
                     return 1
-                self.sleep(delay)
+                self.outage_pause(delay, held)
             except BaseException:
                 # A bug or an interrupt: say so in the row before dying, so the
                 # dashboard does not show a live worker and recovery takes the job.
                 self._mark_stopped_quietly()
                 raise
+
+    def outage_pause(self, delay: float, held: Sequence[str]) -> None:
+        """Wait ``delay`` before trying the database again, but say at once when a stop
+        comes meanwhile (``worker run``'s promise: a stop is acknowledged within a tenth
+        of a second), and try again at once when it does."""
+        mode = self.stop_mode
+        self.log.stop_heard_in_outage(mode, held)
+        end = self.clock() + delay  # the worker's clock: tests' sleep advances it
+        while self.stop_mode == mode:
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.sleep(min(left, STOP_LOOK))
+        self.log.stop_heard_in_outage(self.stop_mode, held)
+
+    def _held_job_ids(self) -> list[str]:
+        """The jobs this worker holds that the database does not know have ended: the one
+        whose end it is recording (``_recording``), the one it claimed next, its slots'."""
+        held = [self._recording.job.id] if self._recording is not None else []
+        if self._next_claim is not None:
+            held.append(self._next_claim.job.id)
+        return held + sorted(self.slot_job_ids() - set(held))
 
     def step(self) -> bool:
         """One iteration: housekeeping, then one job or one idle wait.

@@ -115,3 +115,37 @@ class WorkLog:
                 "finish" if several else "finishes",
                 "them" if several else "it",
             )
+
+    def stop_heard_in_outage(self, stop_mode: str | None, job_ids: Sequence[str]) -> None:
+        """Say, once per kind, that a stop came while the database is away, and what the
+        worker does about it: nothing was logged until the database came back, and a
+        second signal ended the process without a line."""
+        if stop_mode is None or stop_mode == self._stop_logged:
+            return
+        self._stop_logged = stop_mode
+        names = ", ".join(job_ids)
+        if stop_mode == FORCE:
+            log.warning(
+                "worker %s: forced stop while the database is away; stopping without recording %s",
+                self.worker_id,
+                f"job {names} (recovery reruns it)" if names else "its stop",
+            )
+        else:
+            log.info(
+                "worker %s: stop heard while the database is away; %s (signal again to stop now)",
+                self.worker_id,
+                f"stopping once the end of job {names} is recorded"
+                if names
+                else "stopping after a few more tries to record it",
+            )
+
+    def stopped_in_outage(self, stop_mode: str | None, job_ids: Sequence[str]) -> None:
+        """The last line of a worker that stops without reaching the database."""
+        names = ", ".join(job_ids)
+        log.warning(
+            "worker %s stopped (%s) without reaching the database: its row still says it"
+            " runs, so it shows lost once its lease runs out%s",
+            self.worker_id,
+            stop_mode or "done",
+            f", and recovery reruns job {names}" if names else "",
+        )
