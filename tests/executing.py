@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 
 from queuectl.lifecycle.policy import Result
 from queuectl.runtime.executor import KILL_GRACE, Execution
+from queuectl.runtime.timekeeper import Timekeeper
 from queuectl.runtime.watchdog import Watchdog
 
 
@@ -19,6 +20,7 @@ def run_to_end(
     grace: float = KILL_GRACE,
     tick: Callable[[Execution], None] | None = None,
     watchdog: Watchdog | None = None,
+    timekeeper: Timekeeper | None = None,
 ) -> Result:
     """``Execution.start`` then ``pump`` until the end; ``tick`` is called about every 0.1 s
     and may ``kill`` the execution (the pump keeps reading until the group is gone)."""
@@ -30,6 +32,7 @@ def run_to_end(
         timeout=timeout,
         grace=grace,
         watchdog=watchdog,
+        timekeeper=timekeeper,
     )
     if isinstance(started, Result):
         return started

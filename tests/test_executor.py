@@ -9,6 +9,7 @@ from queuectl.hostid import pid_alive
 from queuectl.lifecycle.policy import Result
 from queuectl.runtime import executor, procs
 from queuectl.runtime.executor import Execution, TailBuffer
+from queuectl.runtime.timekeeper import LATE, Timekeeper
 from queuectl.states import RunOutcome
 from tests.executing import run_to_end
 from tests.polling import wait_until
@@ -96,6 +97,49 @@ def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     assert result.outcome is RunOutcome.TIMED_OUT
     assert result.exit_code == 137
     assert "SIGKILL" in result.error
+
+
+def test_a_loop_held_up_elsewhere_still_times_its_jobs_out(tmp_path, caplog):
+    """The loop enforces timeouts between its database calls; a call that does not return
+    (a frozen server, a network that drops packets) let a 2 s timeout run 16 s and more.
+    The timekeeper thread stops the group ``LATE`` after the deadline, and the attempt
+    says when the job was stopped, not when the loop came back."""
+    keeper = Timekeeper()
+    try:
+        started = time.monotonic()
+        execution = Execution.start(
+            "trap '' TERM; sleep 30",
+            cwd=str(tmp_path),
+            timeout=0.3,
+            grace=0.3,
+            timekeeper=keeper,
+            name="j-frozen",
+        )
+        assert isinstance(execution, Execution)
+        # The loop is held up: nothing pumps. The group is gone within deadline + LATE + grace.
+        wait_until(lambda: not procs.group_alive(execution.pgid), 5, "the timekeeper's kill")
+        assert time.monotonic() - started < 0.3 + LATE + 0.3 + 0.5
+        time.sleep(0.5)  # the loop comes back later still
+        assert execution.pump(1.0)
+    finally:
+        keeper.close()
+    result = execution.result
+    assert result is not None and result.outcome is RunOutcome.TIMED_OUT
+    took = float(result.error.split("timed out after ")[1].split("s")[0])
+    assert 0.3 + LATE <= took < 0.3 + LATE + 0.3, result.error
+    assert abs(result.duration - took) < 0.01  # the error rounds to 3 digits
+    assert any("job j-frozen: timed out" in r.getMessage() for r in caplog.records)
+
+
+def test_the_timekeeper_leaves_a_loop_that_keeps_up_alone(tmp_path):
+    keeper = Timekeeper()
+    try:
+        result = run_to_end("sleep 30", cwd=str(tmp_path), timeout=0.2, timekeeper=keeper)
+        assert result.outcome is RunOutcome.TIMED_OUT
+        assert float(result.error.split("timed out after ")[1].split("s")[0]) < 0.2 + LATE
+        assert keeper._watched == {}
+    finally:
+        keeper.close()
 
 
 def test_background_child_of_a_finished_job_is_killed(tmp_path):

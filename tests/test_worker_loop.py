@@ -357,6 +357,31 @@ def test_a_stop_while_the_database_is_away_is_acknowledged_at_once(opened, monke
     assert clock.now - heard[2] < 5  # the forced stop gave up within a few tries
 
 
+def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monkeypatch):
+    """A frozen PostgreSQL server (or a network that drops packets) made the worker's
+    flush of a running job's output wait, and the job's 0.3 s timeout with it."""
+    job_id = enqueue("sleep 30", timeout=0.3)
+    worker = Worker(kill_grace=0.2, use_watchdog=False)
+    worker.register()
+    record = finish.record_progress
+
+    def hangs(*args, **kwargs):
+        time.sleep(2.0)  # the statement waits on a server that does not answer
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(finish, "record_progress", hangs)
+    started = time.monotonic()
+    try:
+        assert worker.step()
+    finally:
+        worker.timekeeper.close()
+    assert time.monotonic() - started >= 2.0  # the loop was held up that long
+    [run] = reads.runs_of(job_id)
+    assert run.outcome == RunOutcome.TIMED_OUT
+    took = float(run.error.split("timed out after ")[1].split("s")[0])
+    assert took < 0.3 + 0.5 + 0.3, run.error  # stopped by the timekeeper, not at 2 s
+
+
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):
     clock = FakeClock(tick=0.25)
     job_id = enqueue("sleep 30")

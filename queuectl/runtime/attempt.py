@@ -23,6 +23,7 @@ from queuectl.lifecycle.workers import FORCE, Registration
 from queuectl.runtime import executor
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
+from queuectl.runtime.timekeeper import Timekeeper
 from queuectl.runtime.timers import Timers
 from queuectl.runtime.watchdog import Watchdog
 from queuectl.runtime.worklog import QUIET_UNDER, WorkLog
@@ -52,6 +53,7 @@ class AttemptRunner:
     log: WorkLog
     outage: Outage
     watchdog: Watchdog | None
+    timekeeper: Timekeeper
     settings: dict[str, float | int]
     stop_mode: str | None
     kill_grace: float
@@ -92,6 +94,8 @@ class AttemptRunner:
             grace=self.kill_grace,
             watchdog=watchdog.slot(slot) if watchdog is not None and slot is not None else watchdog,
             tty=bool(job.tty),
+            timekeeper=self.timekeeper,
+            name=job.id,
         )
 
     def _execute(self, claim: Claim) -> None:

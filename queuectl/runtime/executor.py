@@ -23,6 +23,7 @@ from queuectl.lifecycle.policy import Result
 from queuectl.location import without_database_secrets
 from queuectl.runtime import direct, spawn
 from queuectl.runtime.procs import group_alive, kill_group
+from queuectl.runtime.timekeeper import Timekeeper
 from queuectl.runtime.watchdog import SlotWatch, Watchdog
 from queuectl.states import RunOutcome
 
@@ -100,8 +101,12 @@ class Execution:
         grace: float,
         clock: Callable[[], float],
         watchdog: Watchdog | SlotWatch | None = None,
+        timekeeper: Timekeeper | None = None,
+        name: str = "",
     ) -> None:
         self.pid = child.pid
+        self.job_name = name
+        """What the timekeeper's log line calls the job (its id)."""
         self.pgid = child.pid  # a session (or group) of its own: the shell leads its group
         self.buffer = TailBuffer(output_limit)
         self.grace = grace
@@ -127,6 +132,11 @@ class Execution:
         """Bumped whenever output arrives, so a caller flushes the tail only when it moved."""
         if watchdog is not None:
             watchdog.watch(self.pgid)
+        self._overdue_at: float | None = None
+        """When the timekeeper enforced the timeout for a loop held up elsewhere."""
+        self._timekeeper = timekeeper
+        if timekeeper is not None:
+            timekeeper.watch(self)
 
     @classmethod
     def start(
@@ -141,6 +151,8 @@ class Execution:
         clock: Callable[[], float] = time.monotonic,
         watchdog: Watchdog | SlotWatch | None = None,
         tty: bool = False,
+        timekeeper: Timekeeper | None = None,
+        name: str = "",
     ) -> Execution | Result:
         """Start ``/bin/sh -c command`` (a plain command's program without the shell:
         ``runtime.direct``); a ``Result`` instead when it cannot start.
@@ -182,11 +194,21 @@ class Execution:
             grace=grace,
             clock=clock,
             watchdog=watchdog,
+            timekeeper=timekeeper,
+            name=name,
         )
 
     @property
     def done(self) -> bool:
         return self.result is not None
+
+    def is_handled(self) -> bool:
+        """For the timekeeper: the loop has seen the exit, or killed the job itself."""
+        return self.kill_outcome is not None or self._exit_code is not None or self.done
+
+    def stopped_by_timekeeper(self, at: float) -> None:
+        """The timekeeper's note that it enforced the timeout, at ``at`` (its thread)."""
+        self._overdue_at = at
 
     def output(self) -> str:
         return self.buffer.text()
@@ -211,7 +233,8 @@ class Execution:
         while True:
             now = self._clock()
             if self.deadline is not None and now >= self.deadline and self.kill_outcome is None:
-                self.kill(RunOutcome.TIMED_OUT, f"timed out after {now - self.started:.3g}s")
+                took = (self._overdue_at or now) - self.started
+                self.kill(RunOutcome.TIMED_OUT, f"timed out after {took:.3g}s")
             if self._kill_at is not None and now >= self._kill_at:
                 kill_group(self.pgid, signal.SIGKILL)
                 self._kill_at = None
@@ -312,9 +335,12 @@ class Execution:
                 time.sleep(0.005)
         if self._watchdog is not None:
             self._watchdog.clear()
+        if self._timekeeper is not None:
+            self._timekeeper.forget(self)
         self._close_fds()
         code = self._exit_code
-        duration = self._clock() - self.started
+        # Stopped by the timekeeper while the loop was held up: it ended then, not now.
+        duration = (self._overdue_at or self._clock()) - self.started
         if self.kill_outcome is not None:
             outcome, error = self.kill_outcome, self.kill_reason
             if code is not None and code < 0:
@@ -342,6 +368,8 @@ class Execution:
                 self._exit_code = spawn.reap(self.pid, block=True)
         if self._watchdog is not None:
             self._watchdog.clear()
+        if self._timekeeper is not None:
+            self._timekeeper.forget(self)
         self._close_fds()
 
 

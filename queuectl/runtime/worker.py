@@ -43,6 +43,7 @@ from queuectl.runtime.firing import ScheduleFirer
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
 from queuectl.runtime.slots import SlotRunner
+from queuectl.runtime.timekeeper import Timekeeper
 from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timers
 from queuectl.runtime.waiters import Waiter, make_waiter
 from queuectl.runtime.watchdog import Watchdog
@@ -120,6 +121,9 @@ class Worker(AttemptRunner, SlotRunner):
         """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog(slots=self.slots) if use_watchdog else None
         """Kills the running job's group if this process dies; started with the first job."""
+        self.timekeeper = Timekeeper()
+        """Times out jobs when a database call holds the loop up; a thread from the first
+        job with a timeout."""
         self.outage = Outage(log.warning, f"worker {self.id}", max_delay=self._retry_cap)
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
         self.hooks = HookRunner(
@@ -345,6 +349,7 @@ class Worker(AttemptRunner, SlotRunner):
         self.hooks.close()  # the hooks of jobs already recorded still run
         if self.watchdog is not None:
             self.watchdog.close()
+        self.timekeeper.close()
         if self.waiter is not None:
             self.waiter.close()
         log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")

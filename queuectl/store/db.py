@@ -31,6 +31,17 @@ busy dashboard or a burst of enqueues never surfaces "database is locked"."""
 CONNECT_TIMEOUT_S = 10
 """Seconds to wait for a PostgreSQL server to answer a new connection."""
 
+DEAD_PEER_PARAMS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
+"""libpq's TCP settings for a server that goes silent mid-connection: probes after 10 s
+of silence, given up after three unanswered ones; data sent and not acknowledged for
+20 s fails the connection. A URL's own values win."""
+
 
 def open_database(
     location: str,
@@ -160,6 +171,12 @@ def _open_url(location: str, *, durable: bool) -> peewee.Database:
         # network that drops packets) would hang a command for ever: give up
         # with one line instead, unless the URL chose its own timeout.
         db.connect_params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        # A server that stops answering on a connection already open (a network that
+        # drops packets, a host gone) held a statement for the kernel's 15 minutes of
+        # retransmissions, or for ever while the worker only waited: these make the
+        # connection fail within about 20 s, an outage the loop rides out.
+        for name, value in DEAD_PEER_PARAMS.items():
+            db.connect_params.setdefault(name, value)
         if not durable:
             # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose
             # the last few worker commits (the job reruns), never corrupt.

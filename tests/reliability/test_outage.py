@@ -192,3 +192,27 @@ def test_logs_follow_rides_out_a_restart(server, outage_cluster):
     assert "logs --follow: database unavailable" in err
     assert "logs --follow: database back after" in err
     assert "Traceback" not in err
+
+
+def test_a_server_that_goes_silent_fails_the_connection_instead_of_hanging(pg_url):
+    """A network that drops packets held a worker's statement for the kernel's 15 minutes
+    of retransmissions (or for ever, while it only waited): every PostgreSQL connection
+    now asks libpq to give up on a silent server within about 20 s; a URL's own setting
+    wins."""
+    from queuectl.store import db as store_db
+
+    opened = store_db.open_database(pg_url, durable=False)
+    try:
+        assert {name: opened.connect_params[name] for name in store_db.DEAD_PEER_PARAMS} == (
+            store_db.DEAD_PEER_PARAMS
+        )
+        connection = opened.connection()
+        assert connection.info.get_parameters()["tcp_user_timeout"] == "20000"
+    finally:
+        store_db.close_database()
+    separator = "&" if "?" in pg_url else "?"
+    own = store_db.open_database(f"{pg_url}{separator}keepalives_idle=60", durable=False)
+    try:
+        assert own.connect_params["keepalives_idle"] in ("60", 60)
+    finally:
+        store_db.close_database()
