@@ -380,6 +380,7 @@ def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monk
     assert run.outcome == RunOutcome.TIMED_OUT
     took = float(run.error.split("timed out after ")[1].split("s")[0])
     assert took < 0.3 + 0.5 + 0.3, run.error  # stopped by the timekeeper, not at 2 s
+    assert run.duration < 0.3 + 0.5 + 0.3  # and its run ended then, not when recorded
 
 
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):

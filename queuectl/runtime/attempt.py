@@ -101,10 +101,11 @@ class AttemptRunner:
     def _execute(self, claim: Claim) -> None:
         started = self._launch(claim)
         if isinstance(started, Result):
-            result, pgid = started, None
+            result, pgid, ago = started, None, 0.0
         else:
             result, pgid = self._supervise(claim, started), started.pgid
-        self._record(claim, replace(result, ended_at=self.clock()), pgid)
+            ago = started.ended_ago()
+        self._record(claim, replace(result, ended_at=self.clock() - ago), pgid)
 
     def _start_watchdog(self) -> None:
         assert self.watchdog is not None

@@ -206,6 +206,11 @@ class Execution:
         """For the timekeeper: the loop has seen the exit, or killed the job itself."""
         return self.kill_outcome is not None or self._exit_code is not None or self.done
 
+    def ended_ago(self) -> float:
+        """How long ago the job ended, when that was before the loop saw it: stopped by
+        the timekeeper while the loop was held up (0 otherwise: the loop saw it at once)."""
+        return 0.0 if self._overdue_at is None else max(0.0, self._clock() - self._overdue_at)
+
     def stopped_by_timekeeper(self, at: float) -> None:
         """The timekeeper's note that it enforced the timeout, at ``at`` (its thread)."""
         self._overdue_at = at

@@ -248,7 +248,8 @@ class SlotRunner:
                 assert slot.execution is not None
                 if slot.execution.pump(0):
                     assert slot.execution.result is not None
-                    slot.result = replace(slot.execution.result, ended_at=now)
+                    ago = slot.execution.ended_ago()
+                    slot.result = replace(slot.execution.result, ended_at=now - ago)
             if slot.result is not None:
                 ended.append(slot)
             elif now >= slot.next_check:
