@@ -136,6 +136,9 @@ def run_(
     root = logging.getLogger("queuectl")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # psycopg's own warnings (a pipeline ended by a server that went away) reached the
+    # log through Python's last-resort handler, bare, without a time: give them ours.
+    logging.getLogger("psycopg").addHandler(handler)
     app.open(durable=False, queue_writes=True)
     code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
