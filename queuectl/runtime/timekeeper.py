@@ -71,6 +71,9 @@ class Timekeeper:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._wake_at = float("inf")
+        """When the thread next looks: a job due later needs no wake-up (jobs with the
+        same timeout come due in the order they start, so most never wake it)."""
 
     def watch(self, execution: Overdue) -> None:
         """Keep an eye on ``execution`` until ``forget``; no-op without a deadline."""
@@ -83,7 +86,8 @@ class Timekeeper:
                     target=self._run, name="queuectl-timekeeper", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            elif execution.deadline + LATE < self._wake_at:
+                self._changed.notify()
 
     def forget(self, execution: Overdue) -> None:
         """The loop is done with ``execution`` (ended, abandoned)."""
@@ -104,7 +108,9 @@ class Timekeeper:
                 wake = now + 3600.0
                 for key, watch in list(self._watched.items()):
                     wake = min(wake, self._visit(key, watch, now))
+                self._wake_at = wake
                 self._changed.wait(max(0.0, wake - self._clock()))
+                self._wake_at = float("-inf")  # awake: a watch made now needs no notify
 
     def _visit(self, key: int, watch: _Watch, now: float) -> float:
         """Act on one job if it is overdue; returns when to look at it next."""
