@@ -109,8 +109,19 @@ def parse_json(text: str) -> JobSpec:
         hint = ""
         if not text.lstrip().startswith(("{", "[", '"')):
             hint = " (a job is a JSON object; for a plain command use: queuectl add -- COMMAND)"
-        raise ValidationError(f"invalid JSON: {exc.msg} at column {exc.colno}{hint}") from None
+        raise ValidationError(f"invalid JSON: {where_json_fails(exc)}{hint}") from None
     return parse_spec(data)
+
+
+def where_json_fails(exc: json.JSONDecodeError) -> str:
+    """``Expecting value at column 3``: the decoder's reason and where (some of its reasons
+    end in "at" already: "Invalid control character at at column 14")."""
+    reason = exc.msg.removesuffix(" at")
+    return (
+        f"{reason} at line {exc.lineno} column {exc.colno}"
+        if exc.lineno > 1
+        else (f"{reason} at column {exc.colno}")
+    )
 
 
 def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, object], JobSpec]:
@@ -290,6 +301,12 @@ def _env(value: object) -> dict[str, str]:
         if not isinstance(text, str):
             raise ValidationError(f'"env" values must be strings (got {name}: {_as_given(text)})')
         _text(text, f'"env" {name}')
+        size = len(name) + 1 + len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_COMMAND_BYTES:
+            raise ValidationError(
+                f'"env" {name} must be at most {MAX_COMMAND_BYTES} bytes with its name, the'
+                f" longest variable Linux passes to a program (got {size})"
+            )
         env[name] = text
     return env
 
@@ -363,7 +380,8 @@ def _json_type(value: object) -> str:
 MAX_COMMAND_BYTES = 128 * 1024 - 1
 """The longest command a job can run: the shell gets it as one argument, and Linux takes
 none longer than 128 KiB with its NUL (``MAX_ARG_STRLEN``). A longer one was stored, and
-failed at every attempt (``E2BIG``); at 5 MB it also cut every column of a piped ``list``."""
+failed at every attempt (``E2BIG``); at 5 MB it also cut every column of a piped ``list``.
+The same limit holds for each ``NAME=value`` of a job's environment."""
 
 
 def _command(value: object) -> str:

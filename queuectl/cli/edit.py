@@ -19,7 +19,7 @@ from queuectl.cli.common import (
     warn,
 )
 from queuectl.cli.manage import report_outcome
-from queuectl.jobspec import load_json
+from queuectl.jobspec import load_json, where_json_fails
 
 
 @click.command()
@@ -64,7 +64,7 @@ def _parse(text: str) -> dict[str, object]:
     try:
         data = load_json(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(f"the changes are not valid JSON: {exc.msg} at column {exc.colno}") from None
+        raise BadInput(f"the changes are not valid JSON: {where_json_fails(exc)}") from None
     if not isinstance(data, dict):
         raise BadInput("the changes must be a JSON object of job keys")
     return data

@@ -54,7 +54,9 @@ def read_token_file(path: str) -> str:
             can be read or written by others, or does not hold a usable token.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # Non-blocking: a FIFO planted at the path made open() wait for a writer for ever;
+        # now it opens at once and the check below refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return _create_token_file(path)
     except OSError as exc:

@@ -179,3 +179,26 @@ def test_add_takes_the_hooks_as_enqueue_does(run, db_url):
     )
     shown = json.loads(run("show", job["id"], "--json").stdout)
     assert (shown["on_success"], shown["on_failure"]) == ("notify-send done", "")
+
+
+def test_a_json_error_names_its_place_once(run):
+    """json's reason for a raw tab ends in "at": the line read "… character at at column 14"."""
+    result = run("enqueue", '{"command": "a\tb"}', ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == "Error: invalid JSON: Invalid control character at column 15\n"
+    multiline = run("enqueue", '{\n  "command": "a",\n  "queue": \n}', ok=False)
+    assert multiline.stderr == "Error: invalid JSON: Expecting value at line 4 column 1\n"
+
+
+def test_an_env_value_linux_cannot_pass_is_refused_at_enqueue(run):
+    """A 200 KB value was stored, then every attempt failed with "Argument list too long"."""
+    value = "x" * (128 * 1024)
+    result = run("add", "--env", f"BIG={value}", "--", "true", ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'Error: "env" BIG must be at most 131071 bytes with its name, the longest variable'
+        " Linux passes to a program (got 131076)\n"
+    )
+    assert run("list", "--json").stdout.strip() == "[]"
+    fits = "x" * (128 * 1024 - 1 - len("BIG="))
+    assert run("add", "--env", f"BIG={fits}", "--", "true").exit_code == 0

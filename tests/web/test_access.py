@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import pytest
 
@@ -73,6 +74,17 @@ def test_a_token_file_that_is_a_folder_is_refused(tmp_path):
     folder.mkdir(mode=0o700)
     with pytest.raises(QueueError, match="token file"):
         access.read_token_file(str(folder))
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    """Opening a FIFO waits for a writer: another user could plant one at a token path
+    in a shared folder and hang ``queuectl web`` at its start."""
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo, 0o600)
+    started = time.monotonic()
+    with pytest.raises(QueueError, match="is not a regular file"):
+        access.read_token_file(str(fifo))
+    assert time.monotonic() - started < 1
 
 
 @pytest.mark.parametrize(
