@@ -110,8 +110,11 @@ async def test_the_sort_is_shown_in_the_column_header(app_for) -> None:
             return [str(column.label) for column in table.ordered_columns]
 
         assert "Age ▲" in labels()  # newest first: the youngest at the top
-        await pilot.press("o")
+        await pilot.press("O")
         await wait_for(pilot, lambda: "Age ▼" in labels(), "oldest first")
+        await pilot.press("O")
+        await wait_for(pilot, lambda: "Age ▲" in labels(), "newest first again")
+        # The first o goes to the next column (it only reversed the age before).
         await pilot.press("o")
         await wait_for(pilot, lambda: "State ▲" in labels() and "Age" in labels(), "by state")
         await pilot.press("O")

@@ -332,7 +332,7 @@ async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
                     assert pane.sort.column in shown, (size, pane.sort.column, shown)
                     assert any(pane.sort.column == key for key in pane.table.marks)
             cycle = [column for column in dict.fromkeys(seen) if column is not None]
-            assert cycle == [name for name in SORTABLE if name in shown]
+            assert cycle == [name for name in SORTABLE if name in shown and name != "age"]
     assert "worker" not in layouts[80, 24] and "worker" in layouts[200, 30]  # a hidden one
 
 

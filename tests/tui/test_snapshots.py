@@ -70,7 +70,7 @@ def test_config_pane_80x24(snap_compare, demo_app) -> None:
 
 def test_sorted_by_state_80x24(snap_compare, demo_app) -> None:
     """The sort shows in the column header."""
-    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("o", "o"))
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("o"))
 
 
 def test_cancel_asks_naming_the_job_80x24(snap_compare, demo_app) -> None:

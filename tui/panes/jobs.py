@@ -186,10 +186,14 @@ class JobsPane(MarkingPane):
         """Sort by the next column shown (newest first is the natural order).
 
         Only the columns on screen: at 80x24 the cycle went through Pri, Queue, Took
-        and Worker, dropped for room, ordering the rows by what no one could see.
+        and Worker, dropped for room, ordering the rows by what no one could see. Age
+        is left out: the natural order is by age already (``O`` turns it round), and
+        the first ``o`` only reversed it, where a person expects the next column.
+        A click on the Age header still sorts by it.
         """
         shown = {key for key, _width in self.table.layout}
-        names = [None, *(name for name in SORTABLE if name in shown)]
+        natural, _arrow = sort_arrow(Sort())
+        names = [None, *(name for name in SORTABLE if name in shown and name != natural)]
         current = names.index(self.sort.column) if self.sort.column in names else 0
         self._sort_by(names[(current + 1) % len(names)], reverse=False)
 
