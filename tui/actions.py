@@ -340,19 +340,39 @@ class ActionsApp(KeyOrderApp):
             return True
         if state != "lost":
             return False
-        if not raw.get("job"):
-            said = f"Worker {self.describe_worker(worker_id)} is lost and runs no job"
-            self.say(said, error=True)
+        if not raw.get("slots_busy"):
+            # Its jobs were recovered already (an information, not an error).
+            self.say(f"Worker {self.describe_worker(worker_id)} is lost; it holds no job now")
             return True
-        busy = _busy(raw)
+        # Recovery takes the jobs of every lost worker (the core's rule: none is left
+        # behind), so the question names each one, not only the highlighted worker.
+        holding = [
+            key
+            for key, other in self._worker_rows()
+            if other.get("state") == "lost" and other.get("slots_busy")
+        ]
+        others = [key for key in holding if key != worker_id]
+        named = self.describe_worker(worker_id) + (
+            f" and {len(others)} more lost ({', '.join(one_line(k) for k in others[:3])}"
+            f"{', …' if len(others) > 3 else ''})"
+            if others
+            else ""
+        )
+        jobs = sum(_busy(other) for key, other in self._worker_rows() if key in holding)
         self._confirm(
-            f"Worker {self.describe_worker(worker_id)} is lost: its process is gone or its "
-            f"heartbeat stopped. Recover its {'jobs' if busy > 1 else 'job'} now? "
-            "Each spends a lost attempt and is retried or goes to the DLQ.",
+            f"Worker {named}: "
+            f"{'its process is' if not others else 'their processes are'} gone or "
+            f"{'its heartbeat' if not others else 'their heartbeats'} stopped. Recover "
+            f"{'its' if not others else 'their'} {jobs} job(s) now? Each spends a lost "
+            "attempt and is retried or goes to the DLQ.",
             self._recover_lost,
             yes="Recover",
         )
         return True
+
+    def _worker_rows(self) -> list[tuple[str, dict]]:
+        snapshot = self.last_snapshot
+        return list(snapshot.workers.raw.items()) if snapshot is not None else []
 
     def _recover_lost(self) -> None:
         self.run_in_thread(

@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Input, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from queuectl.errors import StoreUnavailable
@@ -443,9 +443,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.jobs_pane.action_filter()
 
     def action_clear_filter(self) -> None:
-        jobs = self.jobs_pane
-        jobs.job_filter = JobFilter()
-        jobs.query_one("#job-filter", Input).add_class("hidden")
+        self.jobs_pane.set_filter(JobFilter())
         self.refresh_now()
 
     def action_metrics(self) -> None:

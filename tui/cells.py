@@ -282,13 +282,16 @@ def worker_parts(worker: Worker, now: float) -> Parts:
     (``lifecycle.workers.workers_as_seen``: ``lost`` for a worker that died)."""
     state = worker.state
     ended = state in ENDED_WORKER_STATES
+    # A lost worker whose jobs are not recovered yet still holds them: what tells a
+    # person which lost worker is worth recovering (``x``/``K``), so they stay shown.
+    held = getattr(worker, "slots_busy", 0) or 0 if state == WorkerState.LOST else 0
     return (
         (one_line(worker.id), ""),
         (str(worker.pid), ""),
         (one_line(worker.host), ""),
         state_part(state),
-        ("" if ended else one_line(worker.current_job or ""), ""),
-        (slots_in_use(worker), ""),
+        ("" if ended and not held else one_line(worker.current_job or ""), ""),
+        (f"{held}/{worker.slots}" if held else slots_in_use(worker), ""),
         ("" if state == WorkerState.STOPPED else human_duration(now - worker.heartbeat_at), ""),
         (str(worker.jobs_done), "green"),
         (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),

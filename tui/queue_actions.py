@@ -70,6 +70,6 @@ class QueueIntents:
         if not name:
             return
         app: Any = self
-        app.jobs_pane.job_filter = JobFilter(queue=name)
+        app.jobs_pane.set_filter(JobFilter(queue=name))
         app.action_show_pane("jobs")
         app.refresh_now()

@@ -52,6 +52,6 @@ class ScheduleIntents:
         if not name:
             return
         app: Any = self
-        app.jobs_pane.job_filter = JobFilter(id_prefix=f"{name}:")
+        app.jobs_pane.set_filter(JobFilter(id_prefix=f"{name}:"))
         app.action_show_pane("jobs")
         app.refresh_now()

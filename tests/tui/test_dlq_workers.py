@@ -282,9 +282,11 @@ async def test_a_stopped_worker_is_not_asked_to_stop(app_for, supervisor):
 async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor):
     """``x``/``K`` on a worker shown lost asked it to "finish its current job first" and
     toasted "stopped" while the row stayed lost: its process is gone, so what is left to
-    do is recover its job, and the question and the toast say so."""
+    do is recover its job, and the question and the toast say so. Recovery takes every
+    lost worker's jobs, so the question names each lost worker that holds one, and the
+    row shows the job a lost worker still holds (it was blank)."""
     seed_job("j1", state="processing", worker_id="w-l")
-    seed_worker("w-l", state="busy", current_job="j1", heartbeat_at=T0 - 300)
+    seed_worker("w-l", state="busy", current_job="j1", heartbeat_at=T0 - 300, slots=2)
     seed_worker("w-idle", state="idle", heartbeat_at=T0 - 300)
     supervisor.recovered = ["j1"]
     app = app_for()
@@ -293,19 +295,41 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         await pilot.press("3")
         table = app.query_one(WorkersPane).table
         await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        assert [str(cell) for cell in table.get_row("w-l")[3:6]] == ["lost", "j1", "1/2"]
+        assert [str(cell) for cell in table.get_row("w-idle")[3:6]] == ["lost", "", ""]
         table.move_cursor(row=table.get_row_index("w-idle"))
         await pilot.press("K")
-        await wait_toast(pilot, "Worker w-idle (pid 4242 on box) is lost and runs no job")
+        await wait_toast(pilot, "Worker w-idle (pid 4242 on box) is lost; it holds no job now")
         assert not isinstance(app.screen, ConfirmScreen)
         table.move_cursor(row=table.get_row_index("w-l"))
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         question = app.screen.question
-        assert "w-l" in question and "is lost" in question and "Recover its job now?" in question
-        assert "finishes" not in question
+        assert question.startswith("Worker w-l (pid 4242 on box, running j1): its process")
+        assert "Recover its 1 job(s) now?" in question and "finishes" not in question
         await pilot.press("y")
         await wait_toast(pilot, "Recovered 1 job(s) of lost workers: j1")
         assert supervisor.calls == [("recover", None)]
+
+
+async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_for, supervisor):
+    """Recovery takes the jobs of every lost worker: the question named only the one
+    highlighted, and the toast then listed a job of another (an outside try)."""
+    for name, job in (("w-a", "slow-1"), ("w-b", "slow-3")):
+        seed_job(job, state="processing", worker_id=name)
+        seed_worker(name, state="busy", current_job=job, heartbeat_at=T0 - 300)
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        table.move_cursor(row=table.get_row_index("w-b"))
+        await pilot.press("K")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = app.screen.question
+        assert question.startswith("Worker w-b (pid 4242 on box, running slow-3) and 1 more")
+        assert "(w-a)" in question and "Recover their 2 job(s) now?" in question
 
 
 @pytest.mark.parametrize(

@@ -210,8 +210,38 @@ async def test_at_80_columns_the_title_shows_wrapped_before_the_line_count(app_f
         await pilot.press("k", "w")
         await wait_for(pilot, lambda: screen.view.wrap and not screen.following, "paused, wrapped")
         title = screen.query_one("#log-title")
-        shown = str(title.render())[: title.size.width]
-        assert "paused (f follows) · wrapped" in shown, shown
+        shown = str(title.render())
+        assert len(shown) <= title.size.width, shown
+        assert "paused" in shown and "wrapped" in shown, shown
+
+
+async def test_at_80_columns_the_title_fits_with_a_search_in_force(app_for) -> None:
+    """``/error`` at 80 columns cut the title at "/error: 2 of" (the total gone); after
+    ``w`` and ``f`` "wrapped" and the line count went too, a stray "·" left. Long forms
+    now give way to short ones."""
+    seed_job("k3x9q2ab", state="processing")
+    seed_run("k3x9q2ab", output="first\n" + LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        title = screen.query_one("#log-title")
+        await pilot.press("g", "slash", *"error", "enter")
+        await wait_for(pilot, lambda: len(screen.matches) == 5, "the matches")
+        shown = str(title.render())
+        assert len(shown) <= title.size.width, shown
+        assert "run 1: running · paused · /error: 1 of 5" in shown, shown
+        await pilot.press("w", "f")
+        await wait_for(pilot, lambda: screen.following and screen.view.wrap, "following")
+        shown = str(title.render())
+        assert len(shown) <= title.size.width, shown
+        assert "following · /error: 1 of 5 · wrapped" in shown, shown
+    async with app_for().run_test(size=(160, 45)) as pilot:  # room: everything, in full
+        screen = await _open_log(pilot)
+        await pilot.press("slash", *"error", "enter")
+        await wait_for(pilot, lambda: len(screen.matches) == 5, "the matches")
+        shown = str(screen.query_one("#log-title").render())
+        assert shown.startswith("Job k3x9q2ab · run 1 (attempt 1): running · paused (f follows)")
+        assert shown.endswith(" of 5 · 101 lines"), shown  # from the top line shown
 
 
 async def test_pausing_with_a_search_in_force_keeps_the_view_at_the_end(app_for) -> None:

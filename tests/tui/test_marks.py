@@ -27,6 +27,26 @@ async def _confirm(pilot, answer: str = "y") -> str:
     return question
 
 
+async def test_at_80_columns_a_long_filter_is_cut_and_the_marks_stay_in_view(app_for) -> None:
+    """The status line ``44 jobs · filter: state:pending,… echo · 1`` lost "marked" off
+    the end of an 80-column screen (an outside try): the filter gives way instead."""
+    for index in range(4):
+        seed_job(f"j{index}", "echo hello", state="failed", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        wanted = "state:pending,failed,dead,completed queue:default echo"
+        await pilot.press("slash", *wanted, "enter")
+        await wait_for(pilot, lambda: pane.job_filter.text == "echo", "the filter")
+        await refreshed(pilot)
+        await pilot.press("space")
+        status = pane.query_one(".status")
+        assert pane.status.endswith(" · 1 marked"), pane.status
+        assert len(pane.status) <= status.content_region.width
+        assert pane.status.startswith("4 jobs · filter: state:pending") and "…" in pane.status
+
+
 async def test_space_marks_and_marks_survive_a_refresh(app_for) -> None:
     for index in range(4):
         seed_job(f"j{index}", state="failed", now=T0 - 100 + index)

@@ -107,10 +107,14 @@ async def test_l_sets_a_limit_validated_like_the_cli_and_none_lifts_it(app_for):
 
 
 async def test_enter_shows_the_jobs_of_the_queue(app_for):
+    """The filter box says what is applied: it kept the last filter typed (``queue:mail``)
+    while the status line said ``filter: queue:images`` (an outside try)."""
     _seed()
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
+        await pilot.press("slash", *"queue:mail", "enter")
+        await wait_for(pilot, lambda: app.jobs_pane.job_filter.queue == "mail", "typed")
         await pilot.press("5")
         pane = app.query_one(QueuesPane)
         await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
@@ -123,6 +127,8 @@ async def test_enter_shows_the_jobs_of_the_queue(app_for):
             "the jobs of images only",
         )
         assert app.jobs_pane.job_filter.queue == "images"
+        box = app.jobs_pane.query_one("#job-filter")
+        assert box.value == "queue:images" and not box.has_class("hidden")
         assert Job.select().count() == 3
 
 

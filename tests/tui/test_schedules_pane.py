@@ -91,6 +91,7 @@ async def test_t_runs_now_after_a_question_and_enter_shows_the_fired_jobs(app_fo
             "the fires of ping only",
         )
         assert app.jobs_pane.job_filter.id_prefix == "ping:"
+        assert app.jobs_pane.query_one("#job-filter").value == "id:ping:"
 
 
 async def test_read_only_refuses_pause_and_run_but_shows_the_jobs(app_for):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
@@ -56,11 +57,20 @@ class TablePane(Vertical):
         """The status line's text (tests read it)."""
         return self._status
 
-    def set_status(self, summary: str) -> None:
-        """Say what the table shows; rows that arrived above the cursor are counted first."""
+    def set_status(self, summary: str, tail: str = "") -> None:
+        """Say what the table shows; rows that arrived above the cursor are counted first.
+
+        ``tail`` (how many are marked) always shows: on a narrow screen the summary is
+        cut instead (a long filter at 80 columns pushed "1 marked" off the line).
+        """
         self._summary = summary
         new = self.table.new_above
-        text = f"▲ {new} new above (g) · {summary}" if new else summary
+        head = f"▲ {new} new above (g) · " if new else ""
+        width = self.query_one(".status", Static).content_region.width
+        room = width - cell_len(head) - cell_len(tail)
+        if width and cell_len(summary) > room:
+            summary = set_cell_size(summary, max(1, room - 1)) + "…"
+        text = head + summary + tail
         if text != self._status:  # unchanged text costs nothing (no layout pass)
             self._status = text
             self.query_one(".status", Static).update(text, layout=False)

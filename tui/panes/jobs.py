@@ -168,6 +168,14 @@ class JobsPane(MarkingPane):
     def filter_for_marks(self) -> JobFilter:
         return self.job_filter
 
+    def set_filter(self, job_filter: JobFilter) -> None:
+        """Filter the jobs from elsewhere (a queue's or a schedule's ``enter``, clearing it),
+        the box saying so: it kept the last filter typed while another was applied."""
+        self.job_filter = job_filter
+        box = self.query_one("#job-filter", Input)
+        box.value = job_filter.describe()
+        box.set_class(not job_filter.active, "hidden")
+
     def clear_filter(self) -> bool:
         """Show every job again (``esc`` once the marks are cleared)."""
         if not self.job_filter.active:

@@ -95,10 +95,8 @@ class MarkingPane(TablePane):
 
     def set_status(self, summary: str) -> None:
         """The summary, then how many jobs are marked (they may be off screen)."""
-        self._summary = summary
         count = len(self.marks)
-        super().set_status(summary + (f" · {count:,} marked" if count else ""))
-        self._summary = summary
+        super().set_status(summary, f" · {count:,} marked" if count else "")
 
     # --- marking ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
@@ -138,26 +139,42 @@ class LogScreen(Screen[None]):
             self.set_timer(self.interval, self.load)
 
     def _title(self, note: str = "") -> None:
-        """The run, then what the view is doing, most telling first: a narrow screen cuts
-        the end, and at 80 columns it cut "following", then "wrapped" (now the line count
-        goes: a mode the keys toggle says more than a number)."""
+        """The run, then what the view is doing, most telling first. A narrow screen cut
+        the end: "following", then "wrapped", then the search's total ("/error: 2 of").
+        So it is fitted to the width: the long forms give way to short ones ("paused",
+        "run 1: running"), then the line count goes, then the job's id is cut."""
         run = self.run
-        parts = [f"Job {one_line(self.job_id)}"]
-        if run is not None:
-            parts.append(f"run {run.run} (attempt {run.attempt}): {run.outcome or 'running'}")
-        if run is not None and run.outcome is None:
-            parts.append("following" if self.following else "paused (f follows)")
+        search = ""
         if self.term:
             where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
-            parts.append(f"/{one_line(self.term, 30)}: {where}")
-        if self.view.wrap:
-            parts.append("wrapped")
-        if run is not None:
-            count = len(self.view.lines_text)
-            parts.append(f"{count:,} line{'s' if count != 1 else ''}")
-        if note:
-            parts.append(note)
-        self.query_one("#log-title", Static).update(Text(" · ".join(parts)))
+            search = f"/{one_line(self.term, 30)}: {where}"
+        count = len(self.view.lines_text)
+        lines = f"{count:,} line{'s' if count != 1 else ''}" if run is not None else ""
+        running = run is not None and run.outcome is None
+        state = (run.outcome or "running") if run is not None else ""
+
+        def title(short: int) -> str:
+            parts = [f"Job {one_line(self.job_id)}" if short < 4 else one_line(self.job_id, 16)]
+            if run is not None:
+                attempt = "" if short >= 2 else f" (attempt {run.attempt})"
+                parts.append(f"run {run.run}{attempt}: {state}")
+            if running:
+                paused = "paused" if short >= 1 else "paused (f follows)"
+                parts.append("following" if self.following else paused)
+            parts.extend(part for part in (search, "wrapped" if self.view.wrap else "") if part)
+            if lines and short < 3:
+                parts.append(lines)
+            if note:
+                parts.append(note)
+            return " · ".join(parts)
+
+        width = self.query_one("#log-title", Static).content_region.width
+        text = title(0)
+        for short in range(1, 5):
+            if not width or cell_len(text) <= width:
+                break
+            text = title(short)
+        self.query_one("#log-title", Static).update(Text(text))
 
     # --- moving -----------------------------------------------------------------------
 
