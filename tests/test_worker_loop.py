@@ -347,7 +347,7 @@ def test_a_stop_while_the_database_is_away_is_acknowledged_at_once(opened, monke
     [graceful] = [line for line in lines if "stop heard while the database is away" in line]
     assert f"stopping once the end of job {job_id} is recorded" in graceful
     [forced] = [line for line in lines if "forced stop while the database is away" in line]
-    assert f"stopping without recording job {job_id} (recovery reruns it)" in forced
+    assert f"stopping without recording job {job_id} (recovery reruns it, a lost attempt)" in forced
     assert "stopped (force) without reaching the database" in lines[-1]
     assert f"recovery reruns job {job_id}" in lines[-1]
     assert lines.index(graceful) < lines.index(forced)
@@ -381,6 +381,40 @@ def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monk
     took = float(run.error.split("timed out after ")[1].split("s")[0])
     assert took < 0.3 + 0.5 + 0.3, run.error  # stopped by the timekeeper, not at 2 s
     assert run.duration < 0.3 + 0.5 + 0.3  # and its run ended then, not when recorded
+
+
+def test_the_database_is_back_only_once_a_statement_went_through(opened, caplog):
+    """A slotted worker's step that needed no statement made ``run`` say "database back
+    after 0.2s" in the middle of a crash, then "unavailable" again at its next statement
+    (an outside try: ten false pairs in one worker's log)."""
+    clock = FakeClock()
+    worker = make_worker(clock)
+    steps = iter(
+        [
+            "away",  # a statement fails: the outage starts
+            "quiet",  # a step that needs no statement (slots between two duties)
+            "read",  # a statement goes through: now it is back
+            "stop",
+        ]
+    )
+    said: list[str] = []
+
+    def step() -> bool:
+        kind = next(steps)
+        said.append(kind)
+        if kind == "away":
+            raise StoreUnavailable("database unavailable: connection refused")
+        if kind == "read":
+            assert not any("back after" in r.getMessage() for r in caplog.records)
+            reads.counts()
+        return kind != "stop"
+
+    worker.step = step
+    caplog.set_level(logging.WARNING, logger="queuectl.worker")
+    assert worker.run(install_signals=False) == 0
+    lines = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+    assert len(lines) == 2 and "unavailable" in lines[0] and "back after" in lines[1], lines
+    assert said == ["away", "quiet", "read", "stop"]
 
 
 def test_forced_stop_interrupts_without_spending_an_attempt(opened):

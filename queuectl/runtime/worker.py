@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from queuectl import hostid
 from queuectl.errors import StoreUnavailable, first_line
 from queuectl.lifecycle import claim as claiming
-from queuectl.lifecycle import finish, recovery
+from queuectl.lifecycle import finish, recovery, store_answers
 from queuectl.lifecycle.claim import Claim
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.settings import load as load_settings
@@ -208,9 +208,12 @@ class Worker(AttemptRunner, SlotRunner):
             self.register()
         while True:
             try:
+                answered = store_answers()
                 if not self.step():
                     return 0
-                if not self.store_in_doubt:  # a slot loop rides out an outage in its steps
+                # Back only once a statement went through (a slot loop's step may need
+                # none), and not while a slot loop rides out the outage in its steps.
+                if not self.store_in_doubt and store_answers() != answered:
                     self.outage.over()
             except StoreUnavailable as exc:
                 # A locked, restarting or crashed database is weather, not a reason

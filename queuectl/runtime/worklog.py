@@ -123,29 +123,34 @@ class WorkLog:
         if stop_mode is None or stop_mode == self._stop_logged:
             return
         self._stop_logged = stop_mode
-        names = ", ".join(job_ids)
+        jobs = _jobs(job_ids)
         if stop_mode == FORCE:
+            them = "them, a lost attempt each" if len(job_ids) > 1 else "it, a lost attempt"
             log.warning(
                 "worker %s: forced stop while the database is away; stopping without recording %s",
                 self.worker_id,
-                f"job {names} (recovery reruns it)" if names else "its stop",
+                f"{jobs} (recovery reruns {them})" if job_ids else "its stop",
             )
         else:
             log.info(
                 "worker %s: stop heard while the database is away; %s (signal again to stop now)",
                 self.worker_id,
-                f"stopping once the end of job {names} is recorded"
-                if names
+                f"stopping once the end of {jobs} is recorded"
+                if job_ids
                 else "stopping after a few more tries to record it",
             )
 
     def stopped_in_outage(self, stop_mode: str | None, job_ids: Sequence[str]) -> None:
         """The last line of a worker that stops without reaching the database."""
-        names = ", ".join(job_ids)
         log.warning(
             "worker %s stopped (%s) without reaching the database: its row still says it"
             " runs, so it shows lost once its lease runs out%s",
             self.worker_id,
             stop_mode or "done",
-            f", and recovery reruns job {names}" if names else "",
+            f", and recovery reruns {_jobs(job_ids)}" if job_ids else "",
         )
+
+
+def _jobs(job_ids: Sequence[str]) -> str:
+    """``job a`` or ``jobs a, b``."""
+    return f"{'jobs' if len(job_ids) > 1 else 'job'} {', '.join(job_ids)}"

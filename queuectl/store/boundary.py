@@ -24,6 +24,21 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+class _Answers:
+    count = 0
+    """Calls through ``translated`` that returned: the database answered them."""
+
+
+def answers() -> int:
+    """How many calls into the store have returned so far (in this process).
+
+    A loop that rides out an outage says the database is back only once one did:
+    a slotted worker's step that needed no statement said "back after 0.2s" in the
+    middle of a crash, then "unavailable" again at its next statement.
+    """
+    return _Answers.count
+
+
 def translated(func: Callable[P, R]) -> Callable[P, R]:
     """``func`` with a failed statement raised as ``StoreUnavailable`` (the driver's error
     as its ``__cause__``), and the failed connection closed once no transaction is open."""
@@ -31,7 +46,9 @@ def translated(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def boundary(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            _Answers.count += 1
+            return result
         except peewee.DatabaseError as exc:
             _close_if_idle()
             raise StoreUnavailable(
