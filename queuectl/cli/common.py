@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -344,6 +345,29 @@ def emit_json(data: Any) -> None:
 def error_line(message: str) -> None:
     """One ``Error: …`` line on stderr for one failure among several (the command goes on)."""
     click.echo(f"Error: {_one_line(message)}", err=True)
+
+
+class _Interrupts:
+    seen = False
+
+
+def _on_interrupt(_signum: int, _frame: object) -> None:
+    _Interrupts.seen = True
+    raise KeyboardInterrupt
+
+
+def note_interrupts() -> Callable[[], bool]:
+    """Make Ctrl+C stick, for a command that waits long (``wait``, ``logs --follow``):
+    returns whether it came.
+
+    The interrupt is raised where the main thread happens to be; raised inside an
+    object's ``__del__`` Python prints "Exception ignored" and goes on, and a ``wait``
+    on a job no worker serves then waited for ever (once in a CI run). The loop also
+    looks at this each turn and ends as Ctrl+C ends every command (130).
+    """
+    _Interrupts.seen = False
+    signal.signal(signal.SIGINT, _on_interrupt)
+    return lambda: _Interrupts.seen
 
 
 def note(message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import click
 
@@ -15,6 +16,7 @@ from queuectl.cli.common import (
     emit_json,
     json_option,
     note,
+    note_interrupts,
     pass_app,
     wants_color,
 )
@@ -91,8 +93,9 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
         return
     printer = _Printer(raw, wants_color(color))
     if follow:
+        interrupted = note_interrupts()
         try:
-            sys.exit(_follow(job_id, printer))
+            sys.exit(_follow(job_id, printer, interrupted))
         except KeyboardInterrupt:
             sys.exit(130)
     run = reads.latest_run(job_id)
@@ -106,7 +109,7 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
     printer.end(run.output or "")
 
 
-def _follow(job_id: str, printer: _Printer) -> int:
+def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> int:
     """Print new output as the worker flushes it, across runs, until the job finishes.
 
     Says on stderr what it waits for (a delayed job, a retry's backoff) and
@@ -128,6 +131,8 @@ def _follow(job_id: str, printer: _Printer) -> int:
     # A database restart or crash is weather here too: say so once, wait, go on.
     outage = Outage(note, "logs --follow")
     while True:
+        if interrupted():
+            raise KeyboardInterrupt  # a Ctrl+C swallowed where it landed (``note_interrupts``)
         try:
             job = reads.get_job(job_id)
             run = reads.latest_run(job_id)

@@ -22,6 +22,7 @@ from queuectl.cli.common import (
     error_line,
     json_option,
     note,
+    note_interrupts,
     pass_app,
 )
 
@@ -83,8 +84,11 @@ def wait(
     ended: dict[str, str] = {}
     waiter = None
     outage = Outage(note, "wait")
+    interrupted = note_interrupts()
     try:
         while True:
+            if interrupted():
+                raise KeyboardInterrupt  # a Ctrl+C swallowed where it landed
             for job_id in waiting:
                 state = states.get(job_id)
                 if job_id in ended:
@@ -105,7 +109,7 @@ def wait(
                 break
             pause = LOOK_EVERY if deadline is None else min(LOOK_EVERY, deadline - now)
             waiter = waiter or _waiter()
-            waiter.wait(pause, lambda: False)
+            waiter.wait(pause, interrupted)
             try:
                 states = reads.job_states(pending)
             except StoreUnavailable as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -246,6 +247,43 @@ def test_wait_rides_out_a_database_outage(run, db_url, monkeypatch):
     assert len(lines) == 2, lines
     assert lines[0].startswith("wait: database unavailable (server closed the connection")
     assert lines[1].startswith("wait: database back after ")
+
+
+def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
+    """A Ctrl+C raised inside an object's ``__del__`` is printed as "Exception ignored"
+    and lost, and ``wait`` on a job no worker serves waited for ever (once in a CI run
+    of ``test_ctrl_c_exits_130_without_a_message``). The loop looks at the signal too."""
+    from queuectl.cli import common
+    from queuectl.lifecycle import reads
+
+    enqueue(run, id="stuck")
+    real = reads.job_states
+
+    def swallowed(job_ids):
+        common._Interrupts.seen = True  # the handler ran; its exception went nowhere
+        return real(job_ids)
+
+    monkeypatch.setattr(reads, "job_states", swallowed)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        result = run("wait", "stuck", "--timeout", "20s", ok=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 130 and result.stdout == ""
+
+
+def test_note_interrupts_raises_and_remembers():
+    from queuectl.cli.common import note_interrupts
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        interrupted = note_interrupts()
+        assert not interrupted()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert interrupted()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
