@@ -25,6 +25,7 @@ from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
 from tui.data import Snapshot
+from tui.fit import MiddleCut
 from tui.keyorder import KeyOrderApp
 from tui.messages import READ_ONLY_MESSAGE, Intent, SaveSettings
 from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
@@ -385,6 +386,13 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
+        if worker_id and self._worker_raw(worker_id).get("state") == "stopping":
+            # Asked already: the same question again promised nothing new.
+            self.say(
+                f"Worker {self.describe_worker(worker_id)} is stopping already: it finishes"
+                " its current job first (K kills it now)"
+            )
+            return
         if worker_id and not self._handled_ended(worker_id):
             busy = _busy(self._worker_raw(worker_id))
             self._confirm(
@@ -491,9 +499,19 @@ NAMED = 5
 """Ids a confirmation or a toast names before saying how many more."""
 
 
+ID_WIDTH = 24
+"""Cells an id gets in a question or a toast; longer ones lose their middle."""
+
+
+def short_id(job_id: str) -> str:
+    """An id as a question names it: whole, or cut in the middle as the tables cut it
+    (``nightly…20261205T030000Z``), so a schedule's fires keep what tells them apart."""
+    return MiddleCut(one_line(job_id)).cut(ID_WIDTH).plain
+
+
 def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
     """``a, b, c and 1,231 more``: enough to recognise a selection, bounded."""
-    named = ", ".join(one_line(job_id, 20) for job_id in job_ids[:limit])
+    named = ", ".join(short_id(job_id) for job_id in job_ids[:limit])
     more = len(job_ids) - limit
     return f"{named} and {more:,} more" if more > 0 else named
 

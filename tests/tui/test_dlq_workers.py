@@ -312,6 +312,24 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         assert supervisor.calls == [("recover", None)]
 
 
+async def test_x_on_a_stopping_worker_says_so_instead_of_asking_again(app_for, supervisor):
+    """``x`` on a worker already stopping asked "It finishes its current job first" again."""
+    seed_job("j1", state="processing", worker_id="w-s")
+    seed_worker("w-s", state="stopping", current_job="j1")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        await wait_for(pilot, lambda: table.row_count == 1, "the worker")
+        await pilot.press("x")
+        await wait_toast(pilot, "is stopping already: it finishes its current job first")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert supervisor.calls == []
+        await pilot.press("K")  # a forced stop is still asked
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+
+
 async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_for, supervisor):
     """Recovery takes the jobs of every lost worker: the question named only the one
     highlighted, and the toast then listed a job of another (an outside try)."""

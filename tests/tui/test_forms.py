@@ -56,7 +56,12 @@ async def test_config_rejects_invalid_value_with_validator_message(app_for) -> N
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert settings.get("max_retries") == 3
-        assert "between 0 and 100" in str(error.render())
+        assert "between 0 and 100" in str(error.render()) and error.display
+        # Retyping takes the refused value's ✗ away (it stayed under the new value).
+        await pilot.press("end", "backspace", "backspace", "backspace", "5")
+        await wait_for(pilot, lambda: not error.display, "the ✗ gone")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pane.staged == {"max_retries": "5"}, "staged")
 
 
 async def test_config_reset_to_default(app_for) -> None:

@@ -187,6 +187,19 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
 
 
+async def test_l_on_a_deleted_jobs_detail_says_it_no_longer_exists(app_for) -> None:
+    """``l`` on the detail of a job deleted meanwhile said "This job has not run yet"."""
+    seed_job("a", state="pending")
+    app = app_for(refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        Job.delete().where(Job.id == "a").execute()
+        await wait_for(pilot, lambda: screen.view is not None and screen.view.job is None, "gone")
+        await pilot.press("l")
+        await wait_toast(pilot, "This job no longer exists")
+
+
 async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(app_for) -> None:
     """``printf "45%"`` or a progress bar's latest update has no newline yet: it used to
     show only once the job ended (or one update late)."""

@@ -200,3 +200,13 @@ async def test_a_long_id_is_whole_where_there_is_room_and_cut_in_the_middle_wher
         assert second.startswith("● nightl") and second.endswith("…20261205T030000Z")
         assert len(first) == len(second) == width
         assert drawn_cell(pane.table, "a1b2c3d4", "id") == "a1b2c3d4"
+
+
+def test_a_question_names_a_schedules_fires_by_what_tells_them_apart() -> None:
+    """The batch question cut fires at the end (``nightly-backup:2026…``), so every fire
+    of a schedule read alike; ids now lose their middle, as the tables cut them."""
+    from tui.actions import some_ids
+
+    fires = [f"nightly-backup:202612{day:02d}T030000Z" for day in (4, 5)]
+    assert some_ids(fires) == "nightly…20261204T030000Z, nightly…20261205T030000Z"
+    assert some_ids(["short", "k3x9q2ab"]) == "short, k3x9q2ab"

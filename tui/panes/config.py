@@ -227,6 +227,12 @@ class ConfigPane(TablePane):
             event.stop()
             self._accept()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A refused value's ``✗`` goes once the value changes: it stayed under a value
+        retyped since (``45`` under "got 1"), as if that one were refused too."""
+        if event.input.id == "config-edit":
+            self.query_one("#config-error", Static).add_class("hidden")
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_edit()

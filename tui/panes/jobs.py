@@ -64,7 +64,7 @@ class JobsPane(MarkingPane):
     NONE_HIGHLIGHTED: ClassVar[str] = "No job is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
-        Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled)"),
+        Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled, completed)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel (asks; kills it if running)"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
         Binding("e", "edit", "Edit", tooltip="Edit a waiting, dead or cancelled job"),
@@ -133,7 +133,8 @@ class JobsPane(MarkingPane):
         self.intend_on_highlighted("detail")
 
     def action_retry(self) -> None:
-        """Retry the marked jobs, else the highlighted one (failed, dead or cancelled)."""
+        """Retry the marked jobs, else the highlighted one (failed, dead, cancelled or
+        completed: a completed job runs again)."""
         if not self.batch("retry"):
             self.intend_on_highlighted("retry")
 

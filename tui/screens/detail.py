@@ -319,7 +319,9 @@ class JobDetailScreen(Screen[None]):
     def action_log(self) -> None:
         """Open the shown run's output full screen (search, follow, wrap, export)."""
         if self._shown_run is None:
-            self.notify("This job has not run yet", severity="warning")
+            gone = self.view is not None and self.view.job is None
+            said = "This job no longer exists" if gone else "This job has not run yet"
+            self.notify(said, severity="warning")
             return
         self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
