@@ -72,6 +72,9 @@ class ActionsApp(KeyOrderApp):
         super().__init__()
         self.toasts: deque[str] = deque(maxlen=TOASTS_KEPT)
         """The latest notifications shown, oldest first: what the operator was told."""
+        self._asked_to_stop: set[str] = set()
+        """Workers asked to stop from here: ``x`` again before the next refresh showed
+        the question again (the row said "stopping" only a second later)."""
 
     def refresh_now(self) -> None:
         """Re-read the database now (the refresh loop lives in ``QueueApp``)."""
@@ -111,6 +114,7 @@ class ActionsApp(KeyOrderApp):
         describe: Callable[[Any], str],
         then: Callable[[], object] | None = None,
         failed: Callable[[str], object] | None = None,
+        waits_on_workers: bool = False,
     ) -> None:
         """Run a core call; toast its outcome (or its ``QueueError``) and refresh.
 
@@ -118,6 +122,9 @@ class ActionsApp(KeyOrderApp):
             then: run on the UI thread after a success (quitting once edits are saved).
             failed: run on the UI thread with the refusal instead of its toast (a
                 form opened again with what was typed and why it was refused).
+            waits_on_workers: the call waits for workers to finish their jobs (a stop):
+                long by design, not the database's doing, so no "still waiting for the
+                database" (it told of a writer and a 15 s limit that were not there).
         """
         if self.read_only:  # every change passes here: the read-only guarantee
             self.call_from_thread(self.say, READ_ONLY_MESSAGE, error=True)
@@ -126,7 +133,8 @@ class ActionsApp(KeyOrderApp):
         # it was done, up to the busy timeout later: say that it is waiting.
         slow = threading.Timer(SLOW_ACTION_SECONDS, self._say_from_thread, (STILL_WAITING,))
         slow.daemon = True
-        slow.start()
+        if not waits_on_workers:
+            slow.start()
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
@@ -386,7 +394,10 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
-        if worker_id and self._worker_raw(worker_id).get("state") == "stopping":
+        state = self._worker_raw(worker_id).get("state") if worker_id else None
+        # Asked from here before the row could say so (it says "stopping" a refresh later).
+        asked = worker_id in self._asked_to_stop and state not in ("stopped", "lost")
+        if worker_id and (state == "stopping" or asked):
             # Asked already: the same question again promised nothing new.
             self.say(
                 f"Worker {self.describe_worker(worker_id)} is stopping already: it finishes"
@@ -449,9 +460,11 @@ class ActionsApp(KeyOrderApp):
     def _stop(self, worker_ids: list[str] | None, *, force: bool) -> None:
         if worker_ids is not None and not force:
             self.say(f"Stopping worker {', '.join(worker_ids)} (it finishes its current job)")
+            self._asked_to_stop.update(worker_ids)
         self.run_in_thread(
             lambda: self._stop_and_wait(worker_ids, force=force),
             lambda still: _stopped_message(worker_ids or [], still),
+            waits_on_workers=True,
         )
 
     def _stop_and_wait(self, worker_ids: list[str] | None, *, force: bool) -> list[str]:

@@ -186,6 +186,7 @@ class FakeSupervisor:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.recovered: list[str] = []  # what recover_now reports
+        self.stop_takes = 0.0  # seconds wait_stopped takes
 
     def module(self) -> types.ModuleType:
         module = types.ModuleType("queuectl.runtime.supervisor")
@@ -206,6 +207,7 @@ class FakeSupervisor:
 
     def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
         self.calls.append(("wait", list(worker_ids)))
+        time.sleep(self.stop_takes)  # a busy worker finishes its job first
         return []
 
     def recover_now(self, lease: float | None = None) -> list[str]:

@@ -142,6 +142,31 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
         await wait_toast(pilot, "Worker w-a stopped")
 
 
+async def test_a_stop_that_waits_for_a_job_says_nothing_of_the_database(app_for, supervisor):
+    """A graceful stop of a busy worker waits for its job: after 1.5 s a toast said the
+    database was being written by another process and that this gave up after 15 s, none
+    of it true. And ``x`` again before the next refresh asked the same question again,
+    and a second stop was sent (the row says "stopping" only a refresh later)."""
+    seed_job("j1", state="processing", worker_id="w-a")
+    seed_worker("w-a", state="busy", current_job="j1")
+    supervisor.stop_takes = 2.0
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "answered")
+        await pilot.press("x")  # at once: the snapshot still says busy
+        await wait_toast(pilot, "is stopping already")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await wait_toast(pilot, "Worker w-a stopped")
+        assert not any("database" in toast for toast in app.toasts), list(app.toasts)
+        assert [call for call in supervisor.calls if call[0] == "stop"] == [
+            ("stop", (["w-a"], False))
+        ]
+
+
 async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, supervisor) -> None:
     """A worker of 4 slots running 3 jobs: each dialog counts them, not only the row's one."""
     seed_worker("w-a", state="busy", slots=4, current_job="job-1")

@@ -36,9 +36,9 @@ class WorkersPane(TablePane):
     NONE_HIGHLIGHTED: ClassVar[str] = "No worker is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "start", "Start", tooltip="Start workers (asks how many)"),
-        Binding("x", "stop", "Stop", tooltip="Stop after its job (asks)"),
+        Binding("x", "stop", "Stop", tooltip="Stop after its job (lost: recover)"),
         Binding("X", "stop_all", "Stop all", tooltip="Stop every worker (asks)"),
-        Binding("K", "force_stop", "Force stop", tooltip="Kill it and its job (asks)"),
+        Binding("K", "force_stop", "Force stop", tooltip="Kill it and its job (lost: recover)"),
     ]
     """Worker keys, each asking first; stopping is graceful (the job finishes) except ``K``."""
 
