@@ -141,10 +141,10 @@ class AttemptRunner:
             next_check = next_flush
             while not execution.pump(0.1):
                 now = self.clock()
-                if self.stop_mode is not None and self.outage.since is not None:
-                    self.log.stop_heard_in_outage(self.stop_mode, [job.id])
-                elif self.stop_mode is not None:
-                    self.log.acknowledge_stop(self.stop_mode, [job.id])
+                if self.stop_mode is not None:
+                    self.log.acknowledge_stop(
+                        self.stop_mode, [job.id], database_away=self.outage.since is not None
+                    )
                 if self.stop_mode == FORCE:
                     execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
                 if now < next_check:

@@ -147,11 +147,11 @@ class SlotRunner:
                 self._queued.pop(0)
             running = [slot for slot in self._running.values() if slot.result is None]
             if running:
-                ids = [s.claim.job.id for s in running]
-                if self.outage.since is not None:  # nothing can be given back meanwhile
-                    self.log.stop_heard_in_outage(self.stop_mode, ids)
-                else:
-                    self.log.acknowledge_stop(self.stop_mode, ids)
+                self.log.acknowledge_stop(
+                    self.stop_mode,
+                    [s.claim.job.id for s in running],
+                    database_away=self.outage.since is not None,
+                )
             for slot in self._running.values():
                 if self.stop_mode == FORCE and slot.execution is not None:
                     slot.execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")

@@ -84,15 +84,21 @@ class WorkLog:
             )
             self.quiet_successes = 0
 
-    def acknowledge_stop(self, stop_mode: str | None, job_ids: Sequence[str]) -> None:
+    def acknowledge_stop(
+        self, stop_mode: str | None, job_ids: Sequence[str], *, database_away: bool = False
+    ) -> None:
         """Say, once per kind, that a stop was heard and what happens next.
 
         The signal handler may not log (it could deadlock on the handler's own
         lock), so the loop does, within a tenth of a second: someone who pressed
         Ctrl-C on ``worker run`` while a long job runs sees it was heard. (An idle
         worker stops at once, and its "stopped" line says so.) With slots every
-        running job is named: each is waited for, or each is killed.
+        running job is named: each is waited for, or each is killed. With the
+        ``database_away``, nothing can be given back: ``stop_heard_in_outage`` says so.
         """
+        if database_away:
+            self.stop_heard_in_outage(stop_mode, job_ids)
+            return
         if stop_mode == self._stop_logged:
             return
         self._stop_logged = stop_mode
