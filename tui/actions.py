@@ -355,19 +355,16 @@ class ActionsApp(KeyOrderApp):
             return True
         # Recovery takes the jobs of every lost worker (the core's rule: none is left
         # behind), so the question names each one, not only the highlighted worker.
-        holding = [
-            key
+        holding = {
+            key: other
             for key, other in self._worker_rows()
             if other.get("state") == "lost" and other.get("slots_busy")
-        ]
+        }
         others = [key for key in holding if key != worker_id]
         named = self.describe_worker(worker_id) + (
-            f" and {len(others)} more lost ({', '.join(one_line(k) for k in others[:3])}"
-            f"{', …' if len(others) > 3 else ''})"
-            if others
-            else ""
+            f" and {len(others)} more lost ({some_ids(others, limit=3)})" if others else ""
         )
-        jobs = sum(_busy(other) for key, other in self._worker_rows() if key in holding)
+        jobs = sum(_busy(other) for other in holding.values())
         self._confirm(
             f"Worker {named}: "
             f"{'its process is' if not others else 'their processes are'} gone or "
