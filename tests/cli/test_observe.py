@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -221,32 +222,58 @@ def test_wait_times_out_naming_what_is_left_and_wakes_on_a_commit(run, db_url):
     assert result.stdout == "slow completed\n"
 
 
+def _job_states_away(monkeypatch, away: range, reason: str, on_look=None) -> None:
+    """``reads.job_states`` failing as a database away does, on the looks in ``away``
+    (the first look, before the loop, is look 1); ``on_look(n)`` runs before each."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import reads
+
+    real, looks = reads.job_states, itertools.count(1)
+
+    def looking(job_ids):
+        look = next(looks)
+        if on_look is not None:
+            on_look(look)
+        if look in away:
+            raise StoreUnavailable(reason)
+        return real(job_ids)
+
+    monkeypatch.setattr(reads, "job_states", looking)
+
+
 def test_wait_rides_out_a_database_outage(run, db_url, monkeypatch):
     """A PostgreSQL restart while ``wait`` waited ended it with exit 1 (``database error:
     … server closed the connection``), which says a job failed, while the job went on
     to complete. It now says the database is away once, looks again, and goes on."""
-    from queuectl.errors import StoreUnavailable
-    from queuectl.lifecycle import reads
-
     enqueue(run, id="slow")
-    real = reads.job_states
-    looks = {"count": 0}
 
-    def flaky(job_ids):
-        looks["count"] += 1
-        if looks["count"] == 2:
-            _finish(db_url, RunOutcome.SUCCEEDED)  # the job ends while the server is away
-        if 2 <= looks["count"] <= 4:  # the first look, before the loop, went through
-            raise StoreUnavailable("server closed the connection unexpectedly")
-        return real(job_ids)
+    def the_job_ends_while_away(look: int) -> None:
+        if look == 2:
+            _finish(db_url, RunOutcome.SUCCEEDED)
 
-    monkeypatch.setattr(reads, "job_states", flaky)
+    _job_states_away(
+        monkeypatch,
+        range(2, 5),
+        "server closed the connection unexpectedly",
+        on_look=the_job_ends_while_away,
+    )
     result = run("wait", "slow", "--timeout", "20s")
     assert result.stdout == "slow completed\n"
     lines = result.stderr.splitlines()
     assert len(lines) == 2, lines
     assert lines[0].startswith("wait: database unavailable (server closed the connection")
     assert lines[1].startswith("wait: database back after ")
+
+
+def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
+    enqueue(run, id="slow")
+    _job_states_away(monkeypatch, range(2, 1_000_000), "connection refused")
+    started = time.monotonic()
+    late = run("wait", "slow", "--timeout", "1s", ok=False)
+    assert (
+        late.exit_code == 1 and "timed out after 1.0s: not finished: slow (pending)" in late.stderr
+    )
+    assert time.monotonic() - started < 5
 
 
 def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
@@ -284,29 +311,6 @@ def test_note_interrupts_raises_and_remembers():
         assert interrupted()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
-    from queuectl.errors import StoreUnavailable
-    from queuectl.lifecycle import reads
-
-    enqueue(run, id="slow")
-    real = reads.job_states
-    calls = {"count": 0}
-
-    def away(job_ids):
-        calls["count"] += 1
-        if calls["count"] == 1:
-            return real(job_ids)  # the first look, before the loop
-        raise StoreUnavailable("connection refused")
-
-    monkeypatch.setattr(reads, "job_states", away)
-    started = time.monotonic()
-    late = run("wait", "slow", "--timeout", "1s", ok=False)
-    assert (
-        late.exit_code == 1 and "timed out after 1.0s: not finished: slow (pending)" in late.stderr
-    )
-    assert time.monotonic() - started < 5
 
 
 def test_wait_and_completion_never_create_a_database(tmp_path, monkeypatch):
