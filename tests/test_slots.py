@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from queuectl.errors import StoreUnavailable
+from queuectl.errors import StoreUnavailable, ValidationError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
@@ -22,7 +22,8 @@ from queuectl.lifecycle import finish, reads
 from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
-from queuectl.runtime.slots import Slot
+from queuectl.runtime import supervisor
+from queuectl.runtime.slots import MAX_SLOTS, Slot
 from queuectl.runtime.worker import Worker
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState, database
@@ -365,3 +366,12 @@ def test_a_stop_names_every_job_a_worker_with_slots_waits_for_or_kills(caplog):
         "worker w2: forced stop; killing jobs a, b (their attempts are given back)",
         "worker w3: stopping after job a finishes (signal again to kill it)",
     ]
+
+
+@pytest.mark.parametrize("slots", [0, MAX_SLOTS + 1])
+def test_starting_workers_refuses_slots_out_of_range_before_starting_any(slots, tmp_path):
+    """The dashboard's start dialog and ``worker start`` both come here: a worker asked
+    for 0 or 65 slots would exit at once with a usage error in its log."""
+    with pytest.raises(ValidationError, match=rf"slots must be between 1 and 64 \(got {slots}\)"):
+        supervisor.start_workers(str(tmp_path / "never.db"), 1, slots=slots)
+    assert list(tmp_path.iterdir()) == []

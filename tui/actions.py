@@ -323,15 +323,22 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _intent_start_workers(self, _target: str | None) -> None:
-        def start(answer: tuple[int, list[str]] | None) -> None:
+        def start(answer: tuple[int, list[str], int] | None) -> None:
             if answer:
-                count, queues = answer
+                count, queues, slots = answer
+                each = f" of {slots} slots" if slots > 1 else ""
+                served = ", ".join(queues)
                 self.run_in_thread(
-                    lambda: _supervisor().start_workers(self.location, count, queues),
-                    lambda started: f"Started {len(started)} worker(s) on {', '.join(queues)}",
+                    lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
+                    lambda started: f"Started {len(started)} worker(s){each} on {served}",
                 )
 
-        self.push_screen(StartWorkersScreen(self.known_queues()), start)
+        try:
+            max_slots = _supervisor().MAX_SLOTS
+        except QueueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.push_screen(StartWorkersScreen(self.known_queues(), max_slots), start)
 
     def known_queues(self) -> list[str]:
         """Queues seen in the last refresh (suggestions; any name may be typed)."""

@@ -25,6 +25,7 @@ from queuectl.lifecycle.workers import ask_to_stop, is_lost, new_worker_id
 from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import kill_orphan_group
+from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import privatefiles
 
@@ -66,11 +67,13 @@ def start_workers(
     The models must already be bound to ``location`` (``db.open_database``).
 
     Raises:
-        ValidationError: ``count`` outside 1..MAX_START.
+        ValidationError: ``count`` outside 1..MAX_START, or ``slots`` outside 1..MAX_SLOTS.
         QueueError: a worker exited or did not register in time (the message names its log).
     """
     if not 1 <= count <= MAX_START:
         raise ValidationError(f"count must be between 1 and {MAX_START} (got {count})")
+    if not 1 <= slots <= MAX_SLOTS:
+        raise ValidationError(f"slots must be between 1 and {MAX_SLOTS} (got {slots})")
     _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)

@@ -194,11 +194,15 @@ class FakeSupervisor:
         module.request_stop = self.request_stop  # type: ignore[attr-defined]
         module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
         module.recover_now = self.recover_now  # type: ignore[attr-defined]
+        module.MAX_SLOTS = 64  # type: ignore[attr-defined]
         return module
 
-    def start_workers(self, location: str, count: int, queues=("default",)) -> list[str]:
+    def start_workers(
+        self, location: str, count: int, queues=("default",), *, slots: int = 1
+    ) -> list[str]:
         self.calls.append(("start", (location, count)))
         self.queues = list(queues)
+        self.slots = slots
         return [f"w{i}" for i in range(count)]
 
     def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:

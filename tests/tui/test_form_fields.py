@@ -65,3 +65,23 @@ async def test_start_workers_asks_for_queues(app_for, supervisor, opened) -> Non
         await pilot.press("enter")
         await wait_toast(pilot, "Started 1 worker(s) on mail, thumbs")
         assert supervisor.queues == ["mail", "thumbs"]
+
+
+async def test_start_workers_with_slots(app_for, supervisor, opened) -> None:
+    """The dialog offers ``--slots``: one worker running several jobs at once."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartWorkersScreen), "prompt")
+        dialog = app.screen
+        dialog.query_one("#slots").value = "65"
+        await pilot.press("enter")
+        assert "slots: a whole number from 1 to 64 (got '65')" in str(
+            dialog.query_one("#count-error").render()
+        )
+        assert ("start", (opened, 1)) not in supervisor.calls
+        dialog.query_one("#slots").value = "4"
+        await pilot.press("enter")
+        await wait_toast(pilot, "Started 1 worker(s) of 4 slots on default")
+        assert supervisor.slots == 4

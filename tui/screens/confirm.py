@@ -149,7 +149,7 @@ class CountScreen(FieldScreen[int | None]):
 
     def _submit(self) -> None:
         raw = self.query_one("#count", Input).value.strip()
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.maximum:
+        if not _whole_in(raw, self.maximum):
             self.query_one("#count-error", Static).update(
                 Text(f"enter a whole number from 1 to {self.maximum} (got {raw!r})")
             )
@@ -158,11 +158,17 @@ class CountScreen(FieldScreen[int | None]):
 
 
 class StartWorkersScreen(CountScreen):
-    """How many workers, and which queues they serve: answers ``(count, queues)``."""
+    """How many workers, which queues they serve and how many jobs each runs at once:
+    answers ``(count, queues, slots)``.
 
-    def __init__(self, queues: list[str] | None = None) -> None:
+    Slots are ``worker start --slots``: one process running several jobs, the cheapest
+    way to run many short jobs (README's Performance), so the dashboard offers them too.
+    """
+
+    def __init__(self, queues: list[str] | None = None, max_slots: int = 64) -> None:
         super().__init__("How many workers to start?")
         self.known = queues or []
+        self.max_slots = max_slots
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -175,6 +181,8 @@ class StartWorkersScreen(CountScreen):
                 compact=True,
                 suggester=SuggestFromList(self.known, case_sensitive=True) if self.known else None,
             )
+            yield Label("Jobs each runs at once (slots)")
+            yield OrderedInput("1", id="slots", compact=True)
             yield Static("", id="count-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Start", id="ok", variant="primary", compact=True)
@@ -183,13 +191,21 @@ class StartWorkersScreen(CountScreen):
     def _submit(self) -> None:
         raw = self.query_one("#count", Input).value.strip()
         names = [q.strip() for q in self.query_one("#queues", Input).value.split(",") if q.strip()]
+        raw_slots = self.query_one("#slots", Input).value.strip()
         problems = []
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.maximum:
+        if not _whole_in(raw, self.maximum):
             problems.append(f"enter a whole number from 1 to {self.maximum} (got {raw!r})")
         bad = [name for name in names if not ID_PATTERN.fullmatch(name)]
         if bad:
             problems.append(f"queue names are letters, digits and . _ : - (got {bad[0]!r})")
+        if not _whole_in(raw_slots, self.max_slots):
+            problems.append(f"slots: a whole number from 1 to {self.max_slots} (got {raw_slots!r})")
         if problems:
             self.query_one("#count-error", Static).update(Text("\n".join(problems)))
             return
-        close(self, (int(raw), names or ["default"]))
+        close(self, (int(raw), names or ["default"], int(raw_slots)))
+
+
+def _whole_in(raw: str, maximum: int) -> bool:
+    """``raw`` is a plain whole number from 1 to ``maximum`` (no sign, no other digits)."""
+    return raw.isascii() and raw.isdigit() and 1 <= int(raw) <= maximum
