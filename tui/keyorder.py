@@ -46,6 +46,11 @@ class KeyOrderApp(App[None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
+            # A key means the app has the focus: Textual sets this in ``App.on_event``,
+            # which a key run here never reaches. Blurred, a new screen focuses nothing,
+            # and Textual's web driver blurs the app at start-up, at times after the
+            # browser's focus: ``n`` then opened a form that dropped what was typed.
+            self.app_focus = True
             screen = self.screen
             if not screen.is_mounted:
                 with contextlib.suppress(TimeoutError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -376,3 +377,20 @@ async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for
         assert str(error.render()).count("\n") == SHOWN_PROBLEMS
         await pilot.pause()
         assert form.query_one("#ok").region.bottom <= 24
+
+
+async def test_a_key_after_the_app_lost_focus_gives_it_back_so_the_form_takes_typing(app_for):
+    """Textual's web driver posts an AppBlur at start-up that can land after the page's
+    focus: the app thought itself blurred, so ``n`` opened a form with no field focused
+    and a browser user's command was lost. A key means the app has the focus (Textual's
+    own rule), even one the dashboard runs at once."""
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        app.post_message(events.AppBlur())
+        await wait_for(pilot, lambda: not app.app_focus, "the blur")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form")
+        await pilot.press(*"echo hi", "ctrl+s")
+        await wait_for(pilot, lambda: Job.select().count() == 1, "enqueue")
+        assert Job.get().command == "echo hi"
