@@ -200,3 +200,40 @@ def test_keys_reach_the_dashboard_without_a_first_click(browser, served):
         )
     finally:
         page.close()
+
+
+def test_a_fresh_tab_types_into_the_job_form_without_a_first_click(browser, fresh_db):
+    """Textual's web driver blurs the app at start-up, at times after the page's focus:
+    with no click in the page, ``n`` opened the form with no field focused and what was
+    typed was lost (the start dialog and the palette alike)."""
+    server = Served(fresh_db)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.add_init_script(KEEP_FRAMES)
+        page.goto(server.url)
+        page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
+        since = page.evaluate("window.__frames.length")
+        page.keyboard.press("n")
+        page.wait_for_function(
+            "(since) => window.__frames.slice(since).includes('shell command')",
+            arg=since,
+            timeout=PAINT_TIMEOUT_MS,
+        )
+        page.keyboard.type("echo typed", delay=30)
+        page.keyboard.press("Control+s")
+        wait_until(lambda: _commands(fresh_db) >= {"echo typed"}, 20, "the typed job")
+    finally:
+        page.close()
+        server.stop()
+
+
+def test_an_address_in_job_output_opens_no_tab_but_the_dashboard_still_opens_its_own(tab):
+    """The terminal's link addon opened a plain URL from a job's output on one click
+    (``window.open()`` with no address, then the address set): output is inert text."""
+    assert tab.page.evaluate("window.open() === null")
+    assert tab.page.evaluate("window.open.length") == 1  # the guard, not the native function
+
+
+def _commands(path: str) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT command FROM queuectl_job")}
