@@ -73,6 +73,7 @@ def web(
     from queuectl.web import access
 
     idle_seconds = parse_duration(idle_timeout, what="--idle-timeout")
+    host = access.bare_host(host)
     remote = access.check_listen_host(host, allow_remote=allow_remote)
     try:
         from queuectl.web.server import WebSettings, serve

@@ -112,6 +112,18 @@ def is_loopback_name(name: str) -> bool:
         return False
 
 
+def bare_host(host: str) -> str:
+    """``host`` as a socket takes it: an IPv6 address written as in a URL (``[::1]``)
+    loses its brackets, which the bind would take for part of a name."""
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+    if inner is None:
+        return host
+    try:
+        return str(ipaddress.IPv6Address(inner))
+    except ValueError:
+        raise ValidationError(f"--host {host!r}: brackets hold an IPv6 address only") from None
+
+
 def check_listen_host(host: str, *, allow_remote: bool) -> bool:
     """Whether listening on ``host`` reaches beyond this machine; refused without ``allow_remote``.
 

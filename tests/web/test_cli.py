@@ -76,3 +76,22 @@ def test_an_unusable_database_fails_before_anything_listens(tmp_path):
 def test_the_cli_loads_nothing_of_the_server_until_web_runs():
     modules = loaded_modules("import queuectl.cli")
     assert not {m for m in modules if m.startswith(("aiohttp", "textual_serve", "queuectl.web"))}
+
+
+def test_an_ipv6_host_in_brackets_as_in_a_url_is_the_address(db_path):
+    """``--host '[::1]'`` was taken for a name: "cannot listen on [[::1]]:…: unknown error -2"."""
+    with socket.socket(socket.AF_INET6) as taken:
+        try:
+            taken.bind(("::1", 0))
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback here: {exc.strerror}")
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line_error(run("web", "--host", "[::1]", "--port", str(port)), 1)
+    assert line == f"Error: cannot listen on [::1]:{port}: address already in use"
+
+
+def test_brackets_around_anything_but_an_ipv6_address_are_a_usage_error(db_path):
+    line = one_line_error(run("web", "--host", "[localhost]"), 2)
+    assert line == "Error: --host '[localhost]': brackets hold an IPv6 address only"
+    assert not os.path.exists(db_path)
