@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import textual_serve
-from aiohttp import WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 from textual_serve.download_manager import DownloadManager
 
 from queuectl.errors import QueueError
@@ -39,7 +39,7 @@ from queuectl.timeutil import human_duration
 from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
 from queuectl.web.page import busy_page, dashboard_page
-from queuectl.web.session import AppSession
+from queuectl.web.session import AppSession, tell_ended
 
 log = logging.getLogger("queuectl.web")
 
@@ -214,10 +214,21 @@ class WebServer:
         if not access.origin_matches(origin, host):
             raise web.HTTPForbidden(text="403 Forbidden: not from this server's own page\n")
         sessions = self.sessions
-        if self.closing:
-            raise web.HTTPServiceUnavailable(text="the server is stopping\n")
-        if sessions.full:
-            raise web.HTTPServiceUnavailable(text=f"all {sessions.limit} sessions are in use\n")
+        if self.closing or sessions.full:
+            # Opened only to say why, and closed: a refused upgrade reaches the page as a
+            # bare close, which it shows as "quit, lost, idle, or stopped". (The page was
+            # loaded while a slot was free, and two tabs raced for the last one.)
+            refused = web.WebSocketResponse()
+            await refused.prepare(request)
+            await tell_ended(
+                refused,
+                "The server is stopping."
+                if self.closing
+                else f"All {sessions.limit} dashboard sessions are in use: close a tab that "
+                "shows this dashboard, then Restart.",
+            )
+            await refused.close(code=WSCloseCode.TRY_AGAIN_LATER)
+            return refused
         websocket = web.WebSocketResponse(heartbeat=15.0, timeout=3.0)
         session = AppSession(
             websocket,

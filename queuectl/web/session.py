@@ -18,6 +18,7 @@ and it dies with the server even on ``kill -9`` (``child`` asks the kernel).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -42,6 +43,10 @@ PRELUDE_LINES = 10
 """Lines an app may print before ``__GANGLION__`` (Textual prints none; a crash prints some)."""
 MAX_CELLS = 2000
 """Widest or tallest terminal a browser may ask for; more is a bogus message."""
+ENDED_MESSAGE = "ended"
+"""The kind of the page's ``[kind, why]`` message saying why its session ends (``page.html``)."""
+ERROR_PREFIX = "Error: "
+"""How the app's one-line errors start (click's ``ClickException``, as every command's)."""
 
 _numbers = count(1)
 
@@ -66,6 +71,8 @@ class AppSession:
         self.last_input = time.monotonic()
         """When the person last typed, clicked, resized or came back to the tab."""
         self.end_reason = "the browser left"
+        self.failure: str | None = None
+        """The app's own one-line error (``Error: …`` on stderr), redacted, once it printed one."""
         self._command = list(command)
         self._env = dict(env)
         self._downloads = downloads
@@ -119,6 +126,9 @@ class AppSession:
             self.end_reason = (
                 "the dashboard quit" if started else "the dashboard failed to start (see above)"
             )
+        if not started:
+            why = f": {self.failure}" if self.failure else "; the server's log says why"
+            await tell_ended(self.websocket, f"The dashboard could not start{why}")
         await self.websocket.close()
 
     async def _prelude(self, stdout: asyncio.StreamReader) -> bool:
@@ -136,6 +146,8 @@ class AppSession:
             for line in chunk.decode("utf-8", "replace").splitlines():
                 if line.strip():
                     log.warning("session %d: %s", self.number, self._redact(line))
+                if line.startswith(ERROR_PREFIX):
+                    self.failure = self._redact(line.removeprefix(ERROR_PREFIX))
 
     async def _on_meta(self, meta: dict[str, Any]) -> None:
         kind = meta.get("type")
@@ -239,6 +251,18 @@ class AppSession:
         if process.returncode is None or procs.group_alive(process.pid):
             procs.kill_group(process.pid, signal.SIGKILL)
         await process.wait()
+
+
+async def tell_ended(websocket: web.WebSocketResponse, why: str) -> None:
+    """Tell the tab why its session ends, just before the socket closes.
+
+    The page shows ``why`` (as text) in place of its list of possible causes: a
+    refused database, or every session in use, read alike as "it was quit, the tab
+    lost its connection, …" and only the server's log said which. textual-serve's
+    script ignores a message kind it does not know, so this is ours alone.
+    """
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await websocket.send_json([ENDED_MESSAGE, why])
 
 
 def _cells(value: object) -> bool:

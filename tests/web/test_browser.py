@@ -7,6 +7,7 @@ table, the pixels of a screenshot, and what the app drew, as text
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -237,3 +238,24 @@ def test_an_address_in_job_output_opens_no_tab_but_the_dashboard_still_opens_its
 def _commands(path: str) -> set[str]:
     with sqlite3.connect(path) as connection:
         return {row[0] for row in connection.execute("SELECT command FROM queuectl_job")}
+
+
+def test_a_tab_whose_dashboard_cannot_start_shows_why(browser, fresh_db):
+    """A database refused under a running server ended the tab with the generic "it was
+    quit, the tab lost its connection, …": only the server's log said why."""
+    server = Served(fresh_db)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(fresh_db + suffix)
+        with open(fresh_db, "wb") as junk:
+            junk.write(b"not a database at all " * 200)
+        page.goto(server.url)
+        page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        why = page.inner_text("#why")
+        assert why.startswith("The dashboard could not start: ") and "served-queue.db" in why, why
+        assert not page.is_visible("#causes")
+    finally:
+        page.close()
+        server.stop()

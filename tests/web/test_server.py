@@ -221,7 +221,18 @@ def test_a_ninth_session_gets_a_clear_page_and_no_app(served):
         assert status == 503
         assert "All 8 dashboard sessions are in use" in page
         assert "Close a tab that shows this dashboard, then reload this page." in page
-        assert sockets.connect() == 503  # a page loaded earlier cannot start a ninth either
+        # A page loaded earlier cannot start a ninth either, and its socket says why
+        # before it closes (the page shows it in place of "quit, lost, idle, or stopped").
+        ninth = sockets.connect()
+        told = sockets.receive(ninth)
+        assert told.type.name == "TEXT" and told.json() == [
+            "ended",
+            "All 8 dashboard sessions are in use: close a tab that shows this dashboard, "
+            "then Restart.",
+        ]
+        assert sockets.receive(ninth).type.name == "CLOSE"
+        assert ninth.close_code == 1013  # try again later
+        sockets.close(ninth)
         assert len(served.sessions()) == 8
         sockets.close(first[0])
         served.wait_sessions(7)
@@ -343,7 +354,12 @@ def test_a_session_that_cannot_start_says_why_in_the_log_and_the_server_serves_o
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.write_bytes(b"not a database at all " * 200)  # replaced under the running server
         socket = sockets.connect()
-        wait_until(lambda: sockets.receive(socket).type.name == "CLOSE", 15, "the socket to close")
+        told = sockets.receive(socket)
+        assert told.type.name == "TEXT", told
+        kind, why = told.json()  # the tab is told why, not only the server's log
+        assert kind == "ended" and why.startswith("The dashboard could not start: "), why
+        assert "queue.db" in why and "Error" not in why, why
+        assert sockets.receive(socket).type.name == "CLOSE"
         server.wait_sessions(0)
         log = server.wait_log(r"session \d+ closed: the dashboard failed to start")
         assert re.search(r"session \d+: Error: .*queue\.db", log), log
