@@ -166,12 +166,19 @@ class AppContext:
     read_only: bool = False
     """Set by ``pass_app(read_only=True)``: the command never writes (see ``open``)."""
 
-    def open(self, *, durable: bool = True, queue_writes: bool = False) -> str:
+    def open(
+        self,
+        *,
+        durable: bool = True,
+        queue_writes: bool = False,
+        report: Callable[[str], None] | None = None,
+    ) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
 
         A read-only command creates nothing where no database exists yet (it
         runs on an empty stand-in and says so on stderr) and only warns about a
         file others could write; every other command refuses such a file.
+        ``report`` gets those warnings instead of stderr.
         """
         if self.location is None:
             from queuectl.store.db import open_database
@@ -182,7 +189,7 @@ class AppContext:
                 durable=durable,
                 queue_writes=queue_writes,
                 read_only=self.read_only,
-                report=warn,
+                report=report or warn,
             )
             self.location = location
         return self.location

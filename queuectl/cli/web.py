@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from queuectl.cli.common import AppContext, db_option, pass_app
+from queuectl.cli.common import AppContext, db_option, pass_app, warn
 
 EXTRA_MODULES = frozenset({"aiohttp", "textual_serve"})
 """What ``pip install 'queuectl[web]'`` adds; only their absence means the extra is missing."""
@@ -84,8 +84,22 @@ def web(
             "the web dashboard is an optional extra: pip install 'queuectl[web]'"
         ) from None
     token = access.read_token_file(token_file) if token_file else access.new_token()
-    location = app.open()  # a bad database fails here, before anything listens
+    # A bad database fails here, before anything listens. A read-only dashboard opens it
+    # as read-only commands do, and creates none where there is none yet.
+    app.read_only = read_only
+    warnings: list[str] = []
+    location = app.open(report=warnings.append)
+    from queuectl.location import describe
     from queuectl.store import db
+
+    if db.is_stand_in():
+        raise click.ClickException(
+            f"no queuectl database exists at {describe(location)} yet, and a read-only "
+            "dashboard creates none: any command that writes (queuectl enqueue, worker start) "
+            "creates it"
+        )
+    for warning in warnings:
+        warn(warning)
 
     db.close_database()  # the sessions open their own; the server never reads it
     settings = WebSettings(

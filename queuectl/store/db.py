@@ -106,6 +106,15 @@ def open_database(
     return db
 
 
+def is_stand_in() -> bool:
+    """The models are bound to the empty stand-in: a read-only open found no database."""
+    bound = database.obj
+    return isinstance(bound, peewee.SqliteDatabase) and bound.database == STAND_IN
+
+
+STAND_IN = ":memory:"
+
+
 def _empty_stand_in(location: str, report: Callable[[str], None]) -> peewee.Database:
     """An empty database in memory, for a read-only command where none exists yet.
 
@@ -114,7 +123,7 @@ def _empty_stand_in(location: str, report: Callable[[str], None]) -> peewee.Data
     """
     where = describe(location)
     report(f"no queuectl database exists at {where} yet; commands that write create it")
-    return peewee.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1})
+    return peewee.SqliteDatabase(STAND_IN, pragmas={"foreign_keys": 1})
 
 
 def _open_sqlite(

@@ -95,3 +95,15 @@ def test_brackets_around_anything_but_an_ipv6_address_are_a_usage_error(db_path)
     line = one_line_error(run("web", "--host", "[localhost]"), 2)
     assert line == "Error: --host '[localhost]': brackets hold an IPv6 address only"
     assert not os.path.exists(db_path)
+
+
+def test_a_read_only_dashboard_creates_no_database(tmp_path):
+    """``status`` and every read-only command create nothing; ``web --read-only`` made the
+    database and its folder, then served an empty queue."""
+    missing = tmp_path / "not-yet" / "queue.db"
+    line = one_line_error(run("--db", str(missing), "web", "--read-only", "--port", "0"), 1)
+    assert line == (
+        f"Error: no queuectl database exists at {missing} yet, and a read-only dashboard "
+        "creates none: any command that writes (queuectl enqueue, worker start) creates it"
+    )
+    assert not missing.parent.exists()
