@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+from textual._xterm_parser import XTermParser
 from textual.app import App
 from textual.command import CommandPalette
 from textual.screen import Screen
@@ -41,11 +43,49 @@ async def _mounted(screen: Screen[object]) -> None:
     await AwaitMount(screen, [screen])
 
 
+def read_meta_keys_as_escape() -> None:
+    """Escape then ``1`` is two keys, however close together they arrive.
+
+    A terminal sends Alt+1 as ESC ``1``, and so Escape then ``1`` reads as Alt+1 when
+    both are read at once: typed within tmux's ``escape-time`` (500 ms before tmux 3.5,
+    which then sends them together as M-1), or within Textual's 100 ms, or behind a
+    busy refresh. Textual reads ESC plus a digit, ``-``, ``=`` or ``§`` as the
+    character macOS's Option key would type (``¡``, ``™``, ``£`` …), which went into
+    an open form's field: Escape, ``1``, Enter enqueued a job whose command was ``¡``.
+    Without those entries the pair reads as ``alt+1``, which ``KeyOrderApp`` splits
+    into Escape and ``1``: the dashboard binds no Alt key. (The entries that mean a
+    key, such as ESC ``b`` for ctrl+left, stay.) Typed directly, ``£`` still arrives
+    as its own character.
+    """
+    for sequence, meaning in list(ANSI_SEQUENCES_KEYS.items()):
+        if len(sequence) == 2 and sequence[0] == "\x1b" and isinstance(meaning, str):
+            del ANSI_SEQUENCES_KEYS[sequence]  # type: ignore[attr-defined]
+
+
+def _meta(event: events.Key) -> str | None:
+    """The character of an Alt key (``alt+1``: ``1``), or ``None`` for any other key."""
+    character = event.character
+    if event.key.startswith("alt+") and character and len(character) == 1:
+        return character if character.isprintable() else None
+    return None
+
+
 class KeyOrderApp(App[None]):
     """An app whose keys are handled one after the other, in the order typed."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        read_meta_keys_as_escape()
+
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded:
+        key_event = isinstance(event, events.Key) and not event.is_forwarded
+        if key_event and (character := _meta(event)) is not None:  # type: ignore[arg-type]
+            # Escape, then the key: what was typed (``read_meta_keys_as_escape``).
+            await self.on_event(events.Key("escape", "\x1b"))
+            for key in XTermParser()._sequence_to_key_events(character):
+                await self.on_event(key)
+            return
+        if key_event:
             # A key means the app has the focus: Textual sets this in ``App.on_event``,
             # which a key run here never reaches. Blurred, a new screen focuses nothing,
             # and Textual's web driver blurs the app at start-up, at times after the

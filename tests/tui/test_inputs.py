@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual import events
+from textual._xterm_parser import XTermParser
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Input
 
-from tests.tui.conftest import wait_for
+from queuectl.store.models import Job
+from tests.tui.conftest import refreshed, wait_for
 from tui.inputs import OrderedInput
-from tui.keyorder import KeyOrderApp
+from tui.keyorder import KeyOrderApp, read_meta_keys_as_escape
+from tui.screens.new_job import NewJobScreen
 
 
 class OneField(KeyOrderApp):
@@ -92,3 +95,26 @@ async def test_a_binding_typed_after_text_sees_all_of_the_text() -> None:
         await burst(pilot, *((char, char) for char in text), ("ctrl+s", None))
         await wait_for(pilot, lambda: app.saved, "a save")
         assert app.saved == [text]
+
+
+def test_escape_then_a_digit_read_at_once_is_alt_and_the_digit_not_a_macos_character():
+    """tmux (escape-time) and Textual (100 ms) read Escape then ``1`` typed close together
+    as ESC ``1``; Textual made that ``¡``, typed into the open form (a job ``¡``)."""
+    read_meta_keys_as_escape()
+    parser = XTermParser()
+    keys = [*parser.feed("\x1b1"), *parser.feed("")]  # "": the end, so the ESC is decided
+    assert [(key.key, key.character) for key in keys] == [("alt+1", "1")]
+    assert [key.character for key in XTermParser().feed("£")] == ["£"]  # typed as itself
+
+
+async def test_alt_and_a_digit_is_escape_then_the_digit(app_for) -> None:
+    """The form closes (nothing enqueued) and ``2`` shows the DLQ, as the keys typed."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "form")
+        app.post_message(events.Key("alt+2", "2"))
+        await wait_for(pilot, lambda: app.tabs.active == "dlq", "the DLQ")
+        assert not isinstance(app.screen, NewJobScreen)
+        assert Job.select().count() == 0
