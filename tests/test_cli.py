@@ -174,6 +174,30 @@ def test_dlq_purge_asks_first(run, db_url, monkeypatch):
     assert len(json.loads(run("dlq", "list", "--json").stdout)) == 1
 
 
+def test_dlq_purge_deletes_the_jobs_it_counted_not_one_that_died_while_it_asked(
+    run, db_url, monkeypatch
+):
+    """ "Delete 1 dead job?" then yes deleted 2: a job died while the question waited."""
+    import time
+
+    from queuectl.cli import common
+    from queuectl.store.models import Job
+
+    enqueue(run, max_retries=0)
+    finish_next(db_url, RunOutcome.FAILED)
+    late = enqueue(run, max_retries=0)
+
+    def dies_while_asking(question: str, **_kwargs: object) -> bool:
+        assert question == "Delete 1 dead job?"
+        Job.update(state="dead", finished_at=time.time()).where(Job.id == late).execute()
+        return True
+
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(common.click, "confirm", dies_while_asking)
+    assert run("dlq", "purge").stdout == "purged 1 dead job\n"
+    assert [job["id"] for job in json.loads(run("dlq", "list", "--json").stdout)] == [late]
+
+
 def test_config_list_get_set_reset_and_aliases(run):
     assert "max_retries" in run("config").stdout
     assert "lease_seconds" in run("config", "list").stdout

@@ -291,32 +291,35 @@ class ActionsApp(KeyOrderApp):
             yes="Delete",
         )
 
-    def _dead_count(self) -> int:
-        return self.last_snapshot.counts.get("dead", 0) if self.last_snapshot else 0
+    def _dead_count(self) -> tuple[int, float]:
+        """How many jobs the DLQ held at the last refresh, and when that was read: "all"
+        in a question means those, not the jobs that die while it waits for an answer."""
+        snapshot = self.last_snapshot
+        return (snapshot.counts.get("dead", 0), snapshot.now) if snapshot else (0, 0.0)
 
     def _intent_retry_all_dead(self, _target: str | None) -> None:
-        dead = self._dead_count()
+        dead, counted_at = self._dead_count()
         if not dead:
             self.say("The DLQ is empty")
             return
         self._confirm(
             f"Retry all {dead} dead job(s) in the DLQ?",
             lambda: self.run_in_thread(
-                lambda: manage.retry_dead(now=self.clock()),
+                lambda: manage.retry_dead(now=self.clock(), died_by=counted_at),
                 lambda n: f"{n} dead job(s) back to pending or blocked",
             ),
             yes="Retry all",
         )
 
     def _intent_purge_dead(self, _target: str | None) -> None:
-        dead = self._dead_count()
+        dead, counted_at = self._dead_count()
         if not dead:
             self.say("The DLQ is empty")
             return
         self._confirm(
             f"Delete all {dead} dead job(s) in the DLQ, and their runs, for good?",
             lambda: self.run_in_thread(
-                lambda: manage.purge([JobState.DEAD], now=self.clock()),
+                lambda: manage.purge([JobState.DEAD], now=counted_at),
                 lambda n: f"{n} dead job(s) purged",
             ),
             yes="Purge",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from queuectl.cli.common import (
@@ -97,12 +99,14 @@ def dlq_purge(app: AppContext, yes: bool, as_json: bool) -> None:
     from queuectl.lifecycle import manage, reads
 
     app.open()
+    counted_at = time.time()
     dead = reads.counts()[JobState.DEAD.value]
     if dead:
         # Asked on stderr, and never of a pipe: ``echo y | queuectl dlq purge`` is not a
         # person saying yes (the rule of cancel, delete and retry).
         confirm_many(f"Delete {dead} dead job{'s' if dead != 1 else ''}?", yes=yes)
-    removed = manage.purge([JobState.DEAD])
+    # The jobs counted: one that dies while the question waits is not among them.
+    removed = manage.purge([JobState.DEAD], now=counted_at)
     if as_json:
         emit_json({"purged": removed})
     else:

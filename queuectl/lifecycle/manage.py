@@ -340,10 +340,12 @@ def select(
     *,
     states: Sequence[JobState] = (),
     queue: str | None = None,
+    finished_by: float | None = None,
 ) -> Selection:
     """The ids ``--state``/``--queue``/``--all`` pick for ``action``, oldest first.
 
     Filters combine with AND; without ``states``, the action's default states.
+    ``finished_by``: only jobs that ended by then (those a question counted).
 
     Raises:
         ValidationError: a state the action never applies to (deleting running
@@ -357,6 +359,8 @@ def select(
             f"only {_names(action.allowed)} jobs can be {action.participle}, not {_names(wrong)}"
         )
     candidates = matching_jobs(states=list(states) or list(action.default), queue=queue)
+    if finished_by is not None:
+        candidates = candidates.where(_finished_by(finished_by))
     picked = candidates.select(Job.id).where(action.condition()).order_by(Job.seq)
     ids = [job_id for (job_id,) in picked.tuples()]
     total = candidates.select(peewee.fn.COUNT(peewee.SQL("*"))).scalar() or 0
@@ -410,9 +414,13 @@ def delete(job_id: str) -> None:
 
 
 @translated
-def retry_dead(*, now: float | None = None) -> int:
-    """Every job in the DLQ back to pending; returns how many."""
-    return len(act(DLQ_RETRY, select(DLQ_RETRY).ids, now=now).changed)
+def retry_dead(*, now: float | None = None, died_by: float | None = None) -> int:
+    """Every job in the DLQ back to pending; returns how many.
+
+    ``died_by``: only the jobs that died by then, the ones a question counted (the
+    dashboard's "Retry all 131 dead jobs?" retried 137 while jobs kept dying).
+    """
+    return len(act(DLQ_RETRY, select(DLQ_RETRY, finished_by=died_by).ids, now=now).changed)
 
 
 @translated
@@ -433,7 +441,7 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
     # Nor a job an unfinished job depends on: its dependents would lose track of it.
     condition = (
         Job.state.in_(values)
-        & (peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= now - older_than)
+        & _finished_by(now - older_than)
         & Job.id.not_in(_open_attempts())
         & Job.id.not_in(deps.needed_by_unfinished())
     )
@@ -442,6 +450,11 @@ def purge(states: Sequence[JobState], *, older_than: float = 0.0, now: float | N
         Run.delete().where(Run.job.in_(doomed)).execute()
         Dependency.delete().where(Dependency.job.in_(doomed)).execute()
         return Job.delete().where(condition).execute()
+
+
+def _finished_by(cutoff: float) -> peewee.Expression:
+    """The job ended by ``cutoff`` (one that never ran: when it last changed)."""
+    return peewee.fn.COALESCE(Job.finished_at, Job.updated_at) <= cutoff
 
 
 @translated

@@ -391,3 +391,23 @@ async def test_an_action_the_jobs_state_refuses_says_so_without_asking(app_for, 
         await wait_toast(pilot, f"Job a {why}")
         assert not isinstance(app.screen, ConfirmScreen)
         assert Job.get_by_id("a").state == state
+
+
+@pytest.mark.parametrize(("key", "toast"), [("p", "2 dead job(s) purged"), ("R", "2 dead job(s)")])
+async def test_all_in_a_dlq_question_is_the_jobs_it_counted(app_for, key, toast) -> None:
+    """Asked "Purge all 131 dead jobs?" while jobs kept dying, ``y`` purged 137: a job
+    that dies while the question waits is left for the next one."""
+    _seed_dead()
+    clock = [T0]
+    app = app_for(clock=lambda: clock[0])
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", key)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert "all 2 dead job(s)" in app.screen.question
+        seed_job("late", state="dead", finished_at=T0 + 1)  # died after the count
+        clock[0] = T0 + 5  # the answer comes a few seconds later
+        await pilot.press("y")
+        await wait_toast(pilot, toast)
+        assert _states()["late"] == "dead"
+        assert "d1" not in _states() or _states()["d1"] == "pending"
