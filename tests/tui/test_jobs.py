@@ -361,3 +361,19 @@ async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
 )
 def test_carriage_returns_leave_each_line_as_a_terminal_would(output, shown) -> None:
     assert overwritten(output) == shown
+
+
+async def test_the_detail_fields_below_a_long_command_are_reached_from_the_keyboard(app_for):
+    """At 80x24 a 300-character command filled the fields' box (a third of the screen);
+    the worker, exit code, cwd and last error sat below it, where no key scrolled."""
+    seed_job("prog", "echo " + "x" * 300, state="dead", last_error="the last line of the error")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        box = screen.query_one("#detail-fields-box")
+        assert box.max_scroll_y > 0  # the fields do not fit: the case in point
+        await pilot.press("shift+tab")
+        await wait_for(pilot, lambda: app.focused is box, "the fields' box focused")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y, "scrolled to the end")

@@ -211,7 +211,9 @@ class JobDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Job {one_line(self.job_id)}"), id="detail-title")
-        with VerticalScroll(id="detail-fields-box", can_focus=False):
+        # Focusable (tab, shift+tab): at 80x24 a long command or error pushes fields below
+        # the box's third of the screen, and only a mouse wheel reached them.
+        with VerticalScroll(id="detail-fields-box"):
             yield Static("", id="detail-fields")
         runs = KeyedTable(RUN_COLUMNS, id="runs")
         runs.border_title = "Runs"
