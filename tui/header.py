@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -48,6 +49,27 @@ def fit_location(location: str, room: int) -> str:
     if len(location) > room:
         return "…" + location[-(room - 1) :] if room > 1 else "…"
     return location
+
+
+LOCATION_ROOM = 14
+"""Cells the database location keeps beside the paused queues' names (``…/queuectl.db``)."""
+
+
+def paused_names(names: list[str], room: int) -> str:
+    """The paused queues in at most ``room`` cells: up to three whole names and "+N" for
+    the rest; else the first name cut; else how many. The count is never dropped (a
+    long list of names pushed the throughput, the rate and the location off an 80-column
+    header)."""
+    for shown in range(min(3, len(names)), 0, -1):
+        rest = f" +{len(names) - shown}" if len(names) > shown else ""
+        text = ",".join(names[:shown]) + rest
+        if cell_len(text) <= room:
+            return text
+    rest = f" +{len(names) - 1}" if len(names) > 1 else ""
+    keep = room - cell_len(rest) - 1
+    if keep >= 4:
+        return set_cell_size(names[0], keep) + "…" + rest
+    return f"{len(names)} queue{'s' if len(names) != 1 else ''}"
 
 
 class StatsHeader(Vertical):
@@ -103,18 +125,23 @@ class StatsHeader(Vertical):
         workers.append(" busy ", style="dim")
         workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
         workers.append(" idle", style="dim")
-        paused = [one_line(s.name) for s in snapshot.steered if s.paused]
-        if paused:
-            shown = ",".join(paused[:3]) + (f" +{len(paused) - 3}" if len(paused) > 3 else "")
-            workers.append("  ⏸ " if narrow else "  paused ", style="dim")
-            workers.append(shown, style="bold yellow")
-        self._put("workers-summary", workers, layout=True)
         # Narrow: two buckets a character, so the five minutes fit in 15 columns.
         bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1))
-        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
-        label = f"{rate:.1f}/min" if narrow else f"{rate:.1f} jobs/min (last {minutes:.0f}m)"
+        short_label = f"{rate:.1f}/min"
+        label = short_label if narrow else f"{rate:.1f} jobs/min (last {minutes:.0f}m)"
+        paused = [one_line(s.name) for s in snapshot.steered if s.paused]
+        if paused:
+            workers.append("  ⏸ " if narrow else "  paused ", style="dim")
+            gaps = 4 if narrow else 7  # the margins after the summary, sparkline and rate
+            taken = workers.cell_len + len(bars) + gaps + LOCATION_ROOM
+            room = (self.content_region.width or 200) - taken
+            if room - len(label) < len(f"{len(paused)} queues"):
+                label = short_label  # the rate's words go before the queues' count
+            workers.append(paused_names(paused, room - len(label)), style="bold yellow")
+        self._put("workers-summary", workers, layout=True)
+        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
         self._put("rate", Text(label, style="dim"), layout=True)
 
     def _show_location(self) -> None:

@@ -43,6 +43,32 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         assert "paused mail" in header
 
 
+async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(app_for):
+    """Three long paused names took the whole line: the sparkline, the rate and the
+    database location went ("the header drops words, never numbers")."""
+    names = [
+        "very-long-queue-name-number-one",
+        "another-quite-long-queue-name",
+        "thumbnails-and-images",
+        "batch",
+    ]
+    queues.pause(names, now=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        header = app.stats_header
+        summary = str(header.query_one("#workers-summary").render())
+        assert "⏸ " in summary and "+" in summary, summary  # some names, and how many more
+        await wait_for(
+            pilot,
+            lambda: str(header.query_one("#db-location").render()).endswith(".db"),
+            "the database's file name",
+        )
+        assert "/min" in str(header.query_one("#rate").render())
+        line = [header.query_one(f"#{part}") for part in ("workers-summary", "rate")]
+        assert all(part.region.right <= header.region.right for part in line)
+
+
 async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_way(app_for):
     _seed()
     app = app_for()
