@@ -208,6 +208,11 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
     host = this_host()
     for worker_id in targets:
         worker = live[worker_id]
+        if not force and worker.stop_requested:
+            # Asked already, and woken then. A worker takes a second signal for a
+            # cold stop (systemd's, a person's second Ctrl+C): a script that runs
+            # ``worker stop`` again after its timeout killed the job it waited for.
+            continue
         if worker.host == host and _is_queuectl_worker(worker.pid):
             # Wake it now; the row says which kind of stop, so one signal is enough.
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -147,6 +147,27 @@ def test_graceful_stop_lets_the_running_job_finish(cluster: Cluster, slots: int)
     assert worker.state == WorkerState.STOPPED
 
 
+def test_a_graceful_stop_asked_again_after_its_timeout_still_lets_the_job_finish(
+    cluster: Cluster, tmp_path
+):
+    """``worker stop`` again after "still running after 1s … use --force" sent a second
+    SIGTERM, which a worker takes for a cold stop: the job a script waited for was
+    killed, and --force was never given."""
+    [proc] = cluster.start_workers(1)
+    go = tmp_path / "go"
+    job_id = cluster.enqueue(f"while [ ! -e {go} ]; do sleep 0.05; done; echo finished")
+    wait_until(lambda: _running(job_id), 10, "the job to start")
+    for _ in range(2):
+        result = cluster.cli("worker", "stop", str(proc.pid), "--timeout", "0.3", check=False)
+        assert result.returncode == 1 and "use --force" in result.stderr, result.stderr
+    assert _running(job_id) is not None and proc.poll() is None
+    go.touch()
+    assert proc.wait(timeout=10) == 0
+    job = cluster.job(job_id)
+    assert (job.state, job.output) == (JobState.COMPLETED, "finished\n")
+    assert [run.outcome for run in reads.runs_of(job_id)] == ["succeeded"]
+
+
 @pytest.mark.parametrize("slots", [1, 2])
 def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster, slots: int):
     cluster.slots = slots
