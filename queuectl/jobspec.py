@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,14 @@ def load_json(text: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        # Python's guard against slow int conversion (over 4,300 digits) is a plain
+        # ValueError: it came out as a traceback. No field takes a number that long.
+        digits = re.search(rf"\d{{{sys.get_int_max_str_digits() + 1},}}", text)
+        where = digits.start() if digits else 0
+        raise json.JSONDecodeError("Number too long", text, where) from None
 
 
 def parse_json(text: str) -> JobSpec:

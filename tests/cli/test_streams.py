@@ -159,6 +159,35 @@ def test_json_nested_too_deeply_is_invalid_json(cli, args):
     assert _jobs(cli) == []
 
 
+LONG_NUMBER = "1" * 4301
+"""Past Python's guard on int conversion: a plain ValueError, which was a traceback."""
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["enqueue", '{"command": "true", "priority": ' + LONG_NUMBER + "}"],
+            "Error: invalid JSON: Number too long at column 33\n",
+        ),
+        (
+            [
+                "cron",
+                "add",
+                "long",
+                "@daily",
+                '{"command": "true", "timeout": ' + LONG_NUMBER + "}",
+            ],
+            "Error: invalid JSON: Number too long at column 32\n",
+        ),
+    ],
+)
+def test_a_json_number_too_long_to_read_is_invalid_json(cli, args, error):
+    result = cli(*args)
+    assert (result.returncode, result.stderr) == (2, error)
+    assert _jobs(cli) == []
+
+
 def test_a_file_nested_too_deeply_is_refused_whole(cli, tmp_path):
     path = tmp_path / "deep.jsonl"
     path.write_text('{"command": "true"}\n' + "[" * 100_000 + "\n")
