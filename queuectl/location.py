@@ -59,7 +59,7 @@ def sqlite_path(location: str) -> str | None:
                 f"{describe(location)} looks like a PostgreSQL key=value connection string,"
                 " not a file: give a URL, postgresql://USER@HOST/DB (options after ?)"
             )
-        return os.path.abspath(os.path.expanduser(location))
+        return _absolute(location)
     parsed = parse_url(location)
     if parsed.scheme != "sqlite":
         return None
@@ -68,7 +68,16 @@ def sqlite_path(location: str) -> str | None:
             f"{location} names no file: write sqlite:///ABSOLUTE/PATH (three slashes),"
             " or give a plain path (relative paths work there)"
         )
-    return os.path.abspath(os.path.expanduser(parsed.path))
+    return _absolute(parsed.path)
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute, with one leading slash: POSIX keeps a leading ``//`` apart
+    (``abspath`` leaves it), and SQLite's URI reads ``file://tmp/q.db`` as a host named
+    ``tmp``. So ``sqlite:////tmp/q.db`` (SQLAlchemy's four slashes) failed every write,
+    and left an empty file behind."""
+    absolute = os.path.abspath(os.path.expanduser(path))
+    return "/" + absolute.lstrip("/") if absolute.startswith("//") else absolute
 
 
 _CONNINFO = re.compile(

@@ -134,3 +134,15 @@ def test_a_malformed_database_url_is_one_line(db_path, args, location, message):
     result = run("--db", location, *args, ok=False)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("form", ["sqlite:///{}", "//{}"], ids=["four slashes", "plain //"])
+def test_a_path_with_two_leading_slashes_is_the_same_file(tmp_path, form):
+    """SQLAlchemy writes an absolute SQLite path with four slashes; the path after the
+    third began ``//``, which SQLite's URI reads as a host: "invalid uri authority: tmp"
+    on every write, after an empty file was made."""
+    path = tmp_path / "q.db"
+    run = _invoker()
+    job_id = run("--db", form.format(path), "add", "--", "true").stdout.strip()
+    assert run("--db", str(path), "show", job_id, "--json").exit_code == 0
+    assert os.path.getsize(path) > 0
