@@ -108,13 +108,14 @@ def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str 
 def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:
     """Print what changed (``--json``: the jobs; else a line per job, or a count), then
     one ``Error:`` line per job left; exit 1 if any was."""
-    taken = getattr(outcome, "taken_down", [])
+    taken, revived = outcome.taken_down, outcome.revived
     if as_json:
         from queuectl.lifecycle.reads import jobs_by_id
         from queuectl.records import job_record
 
-        # Exactly what changed: the dependents taken down too, each with its state (dead).
-        changed = [*outcome.changed, *jobs_by_id(taken)]
+        # Exactly what changed: the dependents a cancel or delete took down (dead) and
+        # those a retry brought back (blocked) too, each with its state.
+        changed = [*outcome.changed, *jobs_by_id([*taken, *revived])]
         emit_json([job_record(job, with_output=False) for job in changed])
     elif each:
         for job in outcome.changed:
@@ -123,19 +124,13 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
     else:
         count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
-    report_revived(outcome, as_json=as_json)
     if not as_json:
+        _note_dependents(revived, "back to blocked")
         _note_dependents(taken, "taken down (dead)")
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:
         sys.exit(1)
-
-
-def report_revived(outcome: Any, *, as_json: bool) -> None:
-    """Say which dependents a retry brought back to blocked (on stderr: not a result)."""
-    if not as_json:
-        _note_dependents(getattr(outcome, "revived", []), "back to blocked")
 
 
 def _note_dependents(ids: list[str], what: str) -> None:

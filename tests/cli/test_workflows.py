@@ -88,6 +88,18 @@ def test_retry_of_a_dependent_is_refused_while_its_dependency_is_dead(chain, db_
     assert json.loads(chain("show", "test", "--json").stdout)["state"] == "blocked"
 
 
+def test_retry_json_prints_the_dependents_it_brought_back(chain):
+    """``--json`` prints exactly what changed: a retry's dependents back to blocked were
+    left out (cancel and delete list those they take down)."""
+    chain("cancel", "build")
+    result = chain("retry", "build", "--json")
+    assert [(job["id"], job["state"]) for job in json.loads(result.stdout)] == [
+        ("build", "pending"),
+        ("test", "blocked"),
+    ]
+    assert result.stderr == ""
+
+
 def test_retry_edit_and_clone_name_the_key_holder(run, db_url):
     old = run("add", "--unique-key", "k", "--max-retries", "0", "--", "false").stdout.strip()
     finish_next(db_url, RunOutcome.FAILED)
