@@ -186,8 +186,6 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     announce(f"http://{shown}:{bound}/metrics")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever()  # Ctrl+C ends it with 130, as every command (cli.common)
     finally:
         server.server_close()

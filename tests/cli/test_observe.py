@@ -159,8 +159,11 @@ def test_metrics_serve_refuses_remote_and_answers_scrapes(history, db_url):
         with pytest.raises(urllib.error.HTTPError) as refused_host:
             urllib.request.urlopen(rebound, timeout=10)
         assert refused_host.value.code == 403
+        server.send_signal(signal.SIGINT)  # Ctrl+C: 130, as every command (it exited 0)
+        _, err = server.communicate(timeout=10)
+        assert server.returncode == 130 and "Traceback" not in err, err
     finally:
-        server.terminate()
+        server.kill()
         server.wait(10)
 
 
