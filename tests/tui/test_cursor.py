@@ -116,9 +116,9 @@ async def test_the_sort_is_shown_in_the_column_header(app_for) -> None:
         await wait_for(pilot, lambda: "Age ▲" in labels(), "newest first again")
         # The first o goes to the next column (it only reversed the age before).
         await pilot.press("o")
-        await wait_for(pilot, lambda: "State ▲" in labels() and "Age" in labels(), "by state")
+        await wait_for(pilot, lambda: "Took ▲" in labels() and "Age" in labels(), "by run time")
         await pilot.press("O")
-        await wait_for(pilot, lambda: "State ▼" in labels(), "reversed")
+        await wait_for(pilot, lambda: "Took ▼" in labels(), "reversed")
 
 
 async def test_a_stopped_worker_stays_highlighted_and_on_screen(app_for, supervisor) -> None:

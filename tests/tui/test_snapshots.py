@@ -69,8 +69,8 @@ def test_config_pane_80x24(snap_compare, demo_app) -> None:
 
 
 def test_sorted_by_state_80x24(snap_compare, demo_app) -> None:
-    """The sort shows in the column header."""
-    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("o"))
+    """The sort shows in the column header (``o`` goes right from Age: Command, ID, State)."""
+    assert snap_compare(demo_app, terminal_size=(80, 24), run_before=keys("o", "o", "o"))
 
 
 def test_cancel_asks_naming_the_job_80x24(snap_compare, demo_app) -> None:

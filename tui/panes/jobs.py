@@ -198,11 +198,18 @@ class JobsPane(MarkingPane):
         and Worker, dropped for room, ordering the rows by what no one could see. Age
         is left out: the natural order is by age already (``O`` turns it round), and
         the first ``o`` only reversed it, where a person expects the next column.
-        A click on the Age header still sorts by it.
+        A click on the Age header still sorts by it. The next column is the one to the
+        right of the current sort's, as shown, round to the left edge (it went Age,
+        State, Tries, Command, ID: the order of a list, not of the screen).
         """
-        shown = {key for key, _width in self.table.layout}
         natural, _arrow = sort_arrow(Sort())
-        names = [None, *(name for name in SORTABLE if name in shown and name != natural)]
+        shown = [key for key, _width in self.table.layout if key in SORTABLE]
+        names = [None if key == natural else key for key in shown]
+        if None in names:  # round from the natural order's own column
+            start = names.index(None)
+            names = names[start:] + names[:start]
+        else:
+            names.insert(0, None)
         current = names.index(self.sort.column) if self.sort.column in names else 0
         self._sort_by(names[(current + 1) % len(names)], reverse=False)
 
