@@ -37,7 +37,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("DLQ: retry highlighted job", "pane('dlq', 'retry')", "r"),
     ("DLQ: retry all dead jobs", "pane('dlq', 'retry_all')", "R, asks first"),
     ("DLQ: purge dead jobs", "pane('dlq', 'purge')", "p, asks first"),
-    ("Workers: start workers", "pane('workers', 'start')", "s, asks how many"),
+    ("Workers: start workers", "pane('workers', 'start')", "s, asks how many, slots"),
     ("Workers: stop highlighted worker", "pane('workers', 'stop')", "x, graceful"),
     ("Workers: stop all workers", "pane('workers', 'stop_all')", "X, asks first"),
     ("Workers: force-stop highlighted worker", "pane('workers', 'force_stop')", "K"),
