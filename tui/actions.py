@@ -182,12 +182,14 @@ class ActionsApp(KeyOrderApp):
         return None
 
     def describe_job(self, job_id: str) -> str:
-        """``ABCD1234 (processing): rsync -a /srv/…``: the id, its state and its command."""
+        """``ABCD1234 (processing, "rsync -a /srv/…")``: the id, its state and its command,
+        in quotes, so the question's own words do not read as the command's ("Delete job
+        fetch (completed): echo fetched and its runs?")."""
         row = self._job_row(job_id)
         name = one_line(job_id)
         if row is None:
             return name
-        return f"{name} ({row['state']}): {one_line(row['command'], 60)}"
+        return f'{name} ({row["state"]}, "{one_line(row["command"], 60)}")'
 
     def describe_worker(self, worker_id: str) -> str:
         """``w3k9x2a (pid 4242 on build-01, running ABCD1234)``."""

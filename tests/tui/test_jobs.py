@@ -71,7 +71,7 @@ async def test_cancel_asks_naming_the_job_then_cancels(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert app.screen.question == "Cancel job a (pending): rsync -a /srv/ nas:/srv/?"
+        assert app.screen.question == 'Cancel job a (pending, "rsync -a /srv/ nas:/srv/")?'
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "pending"
@@ -88,7 +88,7 @@ async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> N
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         assert app.screen.question == (
-            "Cancel job a (processing): sleep 600? Its process is killed."
+            'Cancel job a (processing, "sleep 600")? Its process is killed.'
         )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
@@ -102,7 +102,7 @@ async def test_delete_asks_first(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert app.screen.question == "Delete job a (completed): echo hi and its runs?"
+        assert app.screen.question == 'Delete job a (completed, "echo hi") and its runs?'
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "completed"
