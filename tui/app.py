@@ -406,9 +406,12 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             elif then_show_config or self._pane == "config":
                 self._switch("config")
 
+        # Say what the answer is about: the question named only the changes.
+        leaving = "Leaving the Config pane" if then_show_config else "Quitting"
         self.push_screen(
             ChoiceScreen(
-                f"{unsaved} unsaved config change(s): {pane.describe_unsaved()}",
+                f"{leaving} with {unsaved} unsaved config change(s): {pane.describe_unsaved()}."
+                " Save them first?",
                 [("s", "save", "Save"), ("d", "discard", "Discard")],
                 stay="Stay",
             ),

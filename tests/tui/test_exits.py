@@ -51,7 +51,10 @@ async def test_q_with_a_staged_edit_asks_and_esc_stays(app_for) -> None:
         pane = await _stage(pilot, "max_retries", "7")
         await pilot.press("q")
         question = await _asked(pilot)
-        assert question.question == "1 unsaved config change(s): max_retries=7"
+        # It says what is being left (it named only the changes).
+        assert question.question == (
+            "Quitting with 1 unsaved config change(s): max_retries=7. Save them first?"
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "stayed")
         assert app.is_running and pane.staged == {"max_retries": "7"}
@@ -130,7 +133,8 @@ async def test_switching_pane_by_key_asks_and_save_switches(app_for) -> None:
         await refreshed(pilot)
         await _stage(pilot, "max_retries", "7")
         await pilot.press("1")
-        await _asked(pilot)
+        question = await _asked(pilot)
+        assert question.question.startswith("Leaving the Config pane with 1 unsaved")
         assert app.tabs.active == "config"
         await pilot.press("s")
         await wait_for(pilot, lambda: settings.get("max_retries") == 7, "saved")
