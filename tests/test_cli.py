@@ -150,7 +150,7 @@ def test_dlq_list_retry_and_purge(run, db_url):
     assert sorted(job["id"] for job in dead) == sorted(ids)
     assert "LAST ERROR" in run("dlq", "list").stdout
     assert run("dlq", "retry", ids[0]).stdout.strip() == f"{ids[0]} pending"
-    assert "2 jobs back to pending" in run("dlq", "retry", "--all").stdout
+    assert "2 jobs back to pending" in run("dlq", "retry", "--all", "--yes").stdout
     for _ in ids:
         finish_next(db_url, RunOutcome.FAILED)
     assert "purged 3 dead jobs" in run("dlq", "purge", "--yes").stdout
@@ -172,6 +172,26 @@ def test_dlq_purge_asks_first(run, db_url, monkeypatch):
     assert result.exit_code == 1 and result.stdout == ""
     assert "Delete 1 dead job? [y/N]" in result.stderr
     assert len(json.loads(run("dlq", "list", "--json").stdout)) == 1
+
+
+def test_dlq_retry_all_asks_first_as_retry_by_state_does(run, db_url, monkeypatch):
+    """It retried every dead job unasked, and refused --yes; ``retry --state dead``, the
+    same change, asks (each job runs again)."""
+    from queuectl.cli import common
+
+    job_id = enqueue(run, max_retries=0)
+    finish_next(db_url, RunOutcome.FAILED)
+    result = run("dlq", "retry", "--all", ok=False)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: Retry 1 dead job: add --yes to confirm (no terminal to ask on)\n"
+    )
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    result = run("dlq", "retry", "--all", input="n\n", ok=False)
+    assert result.exit_code == 1 and "Retry 1 dead job? [y/N]" in result.stderr
+    assert json.loads(run("show", job_id, "--json").stdout)["state"] == "dead"
+    result = run("dlq", "retry", "--all", input="y\n")
+    assert result.stdout == "1 job back to pending or blocked\n"
 
 
 def test_dlq_purge_deletes_the_jobs_it_counted_not_one_that_died_while_it_asked(

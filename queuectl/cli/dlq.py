@@ -58,14 +58,18 @@ def dlq_list(
 
 @dlq.command(name="retry")
 @click.argument("job_ids", metavar="[ID]...", nargs=-1)
-@click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead job (asks first).")
+@yes_option
 @db_option
 @json_option
 @pass_app
-def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+def dlq_retry(
+    app: AppContext, job_ids: tuple[str, ...], retry_all: bool, yes: bool, as_json: bool
+) -> None:
     """Move dead jobs back to pending with their retries reset.
 
-    An id that is not in the DLQ gets an error line; the others are retried.
+    An id that is not in the DLQ gets an error line; the others are retried. --all
+    asks first, as retry --state dead does (a script passes --yes): each job runs again.
     """
     from queuectl.lifecycle import manage
 
@@ -75,6 +79,8 @@ def dlq_retry(app: AppContext, job_ids: tuple[str, ...], retry_all: bool, as_jso
         raise BadInput("give job ids, or --all")
     app.open()
     ids = job_ids or manage.select(manage.DLQ_RETRY).ids
+    if retry_all and ids:
+        confirm_many(f"Retry {len(ids)} dead job{'s' if len(ids) != 1 else ''}?", yes=yes)
     outcome = manage.act(manage.DLQ_RETRY, ids)
     if retry_all and not as_json:
         count = len(outcome.changed)

@@ -27,7 +27,7 @@ ENTRY_POINTS = [
     ("delete", "job-1"),
     ("purge",),
     ("dlq", "list"),
-    ("dlq", "retry", "--all"),
+    ("dlq", "retry", "--all", "--yes"),
     ("dlq", "purge", "--yes"),
     ("config", "list"),
     ("config", "set", "max_retries", "5"),

@@ -33,7 +33,7 @@ COMMANDS = [
     (("enqueue", '{"command": "true", "id": "new"}'), True),
     (("retry", "gone"), True),
     (("config", "set", "max_retries", "4"), True),
-    (("dlq", "retry", "--all"), True),
+    (("dlq", "retry", "--all", "--yes"), True),
     (("cancel", "waiting"), True),
     (("worker", "run"), False),
 ]
