@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +157,7 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
                     else "the schedule sets it"
                 )
                 raise ValidationError(f'a schedule\'s job may not set "{key}": {why}')
+        check_keys(data, [key for key in ALLOWED_KEYS if key not in forbidden])
     spec = parse_spec(data)
     assert isinstance(data, dict)
     if spec.cwd is not None:
@@ -200,6 +201,22 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
     return specs
 
 
+def check_keys(data: Mapping[str, object], allowed: Sequence[str]) -> None:
+    """Refuse a key not in ``allowed``, naming the keys that are (for ``edit`` and a
+    schedule's job, fewer than enqueue's: they listed ``id`` and ``after``, which they
+    refuse).
+
+    Raises:
+        ValidationError: the first unknown key, with a suggestion when one is close.
+    """
+    unknown = [key for key in data if key not in allowed]
+    if unknown:
+        raise ValidationError(
+            f"unknown key {unknown[0]!r}{_did_you_mean(unknown[0], allowed)}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
+
+
 def parse_spec(data: object) -> JobSpec:
     """Validate a decoded JSON value into a ``JobSpec``.
 
@@ -212,12 +229,7 @@ def parse_spec(data: object) -> JobSpec:
         # The usual bulk line: skip eight lookups of absent keys (a third of
         # `enqueue --file`'s parsing time).
         return JobSpec(command=_command(data["command"]))
-    unknown = [key for key in data if key not in ALLOWED_KEYS]
-    if unknown:
-        raise ValidationError(
-            f"unknown key {unknown[0]!r}{_did_you_mean(unknown[0], ALLOWED_KEYS)}; "
-            f"allowed keys: {', '.join(ALLOWED_KEYS)}"
-        )
+    check_keys(data, ALLOWED_KEYS)
     if "command" not in data:
         raise ValidationError('missing "command": the shell command to run')
     if data.get("run_at") is not None and data.get("delay") is not None:

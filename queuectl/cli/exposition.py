@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from queuectl.cli.common import note_interrupts
 from queuectl.errors import QueueError, ValidationError
 from queuectl.states import JobState, WorkerState
 
@@ -175,8 +176,20 @@ def serve(
             return [b"404 Not Found: the metrics are at /metrics\n"]
         return metrics_app(environ, start_response)
 
+    interrupted = note_interrupts()
+
+    def stop_if_interrupted(_server: WSGIServer) -> None:
+        # Each turn of serve_forever. A Ctrl+C that lands inside a scrape is caught by
+        # wsgiref's handler (a bare except that answers 500) and the server served on.
+        if interrupted():
+            raise KeyboardInterrupt
+
     family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
-    server_class = type("MetricsServer", (WSGIServer,), {"address_family": family})
+    server_class = type(
+        "MetricsServer",
+        (WSGIServer,),
+        {"address_family": family, "service_actions": stop_if_interrupted},
+    )
     try:
         server = server_class((host, port), _QuietHandler)
     except OSError as exc:

@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from queuectl.errors import InvalidTransition, ValidationError
-from queuectl.jobspec import CRON_ENV, JobSpec, env_from_json, parse_spec
+from queuectl.jobspec import (
+    ALLOWED_KEYS,
+    CRON_ENV,
+    JobSpec,
+    check_keys,
+    env_from_json,
+    parse_spec,
+)
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.enqueue import check_directories, enqueue
 from queuectl.lifecycle.reads import get_job
@@ -64,6 +71,10 @@ def editable_keys(job: Job) -> dict[str, Any]:
     return keys
 
 
+EDITABLE_KEYS = tuple(key for key in ALLOWED_KEYS if key not in ("id", "after"))
+"""What ``edit`` merges: every key enqueue takes but the id and the dependencies."""
+
+
 def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
     """The job with ``changes`` over it, validated whole.
 
@@ -76,6 +87,7 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
         raise ValidationError('"id" cannot be edited: clone the job for a copy with a new id')
     if "after" in changes:
         raise ValidationError('"after" cannot be edited: a job keeps the dependencies it had')
+    check_keys({key: value for key, value in changes.items() if key != "id"}, EDITABLE_KEYS)
     merged: dict[str, object] = {**editable_keys(job), **changes}
     merged.pop("id", None)
     if "delay" in changes and "run_at" not in changes:

@@ -86,6 +86,11 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
         (("x", "@daily", "{"), "invalid JSON"),
         (("x", "@daily", '{"cmd": "a"}'), "unknown key 'cmd'"),
+        (  # the keys a schedule's job takes: it listed id, run_at, delay and after
+            ("x", "@daily", '{"command": "a", "bogus": 1}'),
+            "allowed keys: command, priority, max_retries, timeout, queue, cwd, env,"
+            " on_success, on_failure, tty, unique_key",
+        ),
         (("x", "@daily", '{"command": "a", "id": "z"}'), 'may not set "id"'),
         (("x", "@daily", '{"command": "a", "delay": 5}'), 'may not set "delay"'),
         (("x", "@daily", '{"command": "a", "after": "b"}'), "never waiting for other jobs"),

@@ -30,7 +30,12 @@ def test_edit_merges_keys_and_bad_values_change_nothing(run):
     for changes, message in (
         ('{"priority": "high"}', '"priority" must be an integer'),
         ('{"id": "other"}', '"id" cannot be edited'),
-        ('{"colour": 1}', "unknown key 'colour'"),
+        # The keys edit takes, not enqueue's: it listed id and after, which it refuses.
+        (
+            '{"colour": 1}',
+            "unknown key 'colour'; allowed keys: command, priority, max_retries, timeout,"
+            " run_at, delay, queue, cwd, env, on_success, on_failure, tty, unique_key",
+        ),
         ("[1]", "must be a JSON object"),
         ("{nope", "not valid JSON"),
     ):

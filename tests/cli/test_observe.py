@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -16,11 +17,13 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from queuectl.cli import exposition
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import stats
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome
 from tests.conftest import end_attempt
+from tests.polling import wait_until
 from tests.test_cli import enqueue
 
 T = 1_795_000_000.0
@@ -385,3 +388,42 @@ def test_completion_scripts_print_and_bash_loads_them(run, shell):
         )
         assert loaded.returncode == 0, loaded.stderr
         assert "_queuectl_completion" in loaded.stdout
+
+
+def test_a_ctrl_c_inside_a_scrape_still_stops_metrics_serve():
+    """wsgiref answers an exception raised inside a request, KeyboardInterrupt included,
+    with a 500 and serves on: a Ctrl+C that landed inside a scrape was lost, and a
+    test's SIGINT waited for ever (once, under load)."""
+    from prometheus_client.registry import Collector
+
+    from queuectl.cli import common
+
+    class InterruptedScrape(Collector):
+        def collect(self):
+            common._on_interrupt(signal.SIGINT, None)  # Ctrl+C, landing here
+            yield from ()
+
+    url: list[str] = []
+    stopped = threading.Event()
+
+    def scrape_then_give_up() -> None:
+        wait_until(lambda: url, 10, "the server's address")
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(url[0], timeout=10)
+        # The fix stops within half a second; a server that serves on is ended by a
+        # second Ctrl+C, outside any scrape, so the test fails instead of hanging.
+        if not stopped.wait(5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=scrape_then_give_up, daemon=True)
+    previous = signal.getsignal(signal.SIGINT)
+    started = time.monotonic()
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exposition.serve(InterruptedScrape(), ("127.0.0.1", 0), announce=url.append)
+    finally:
+        stopped.set()
+        helper.join()
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - started < 4, "served on after the Ctrl+C"
