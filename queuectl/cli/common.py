@@ -363,7 +363,11 @@ def _on_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def note_interrupts() -> Callable[[], bool]:
+def _note_interrupt(_signum: int, _frame: object) -> None:
+    _Interrupts.seen = True
+
+
+def note_interrupts(*, raise_at_once: bool = True) -> Callable[[], bool]:
     """Make Ctrl+C stick, for a command that waits long (``wait``, ``logs --follow``):
     returns whether it came.
 
@@ -371,9 +375,14 @@ def note_interrupts() -> Callable[[], bool]:
     object's ``__del__`` Python prints "Exception ignored" and goes on, and a ``wait``
     on a job no worker serves then waited for ever (once in a CI run). The loop also
     looks at this each turn and ends as Ctrl+C ends every command (130).
+
+    Args:
+        raise_at_once: ``False`` only notes it, for a loop that looks often
+            (``metrics --serve``, each half second): raised inside a request,
+            wsgiref printed it as a traceback and answered 500.
     """
     _Interrupts.seen = False
-    signal.signal(signal.SIGINT, _on_interrupt)
+    signal.signal(signal.SIGINT, _on_interrupt if raise_at_once else _note_interrupt)
     return lambda: _Interrupts.seen
 
 

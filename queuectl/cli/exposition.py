@@ -176,11 +176,12 @@ def serve(
             return [b"404 Not Found: the metrics are at /metrics\n"]
         return metrics_app(environ, start_response)
 
-    interrupted = note_interrupts()
+    # Ctrl+C is noted and acted on between requests, at serve_forever's next turn
+    # (half a second at most): raised inside a scrape, wsgiref's handler caught it (a
+    # bare except that prints a traceback and answers 500) and the server served on.
+    interrupted = note_interrupts(raise_at_once=False)
 
     def stop_if_interrupted(_server: WSGIServer) -> None:
-        # Each turn of serve_forever. A Ctrl+C that lands inside a scrape is caught by
-        # wsgiref's handler (a bare except that answers 500) and the server served on.
         if interrupted():
             raise KeyboardInterrupt
 
