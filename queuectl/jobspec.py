@@ -513,7 +513,7 @@ def queue_limit(value: object) -> int | None:
         ) from None
     if limit < 1:
         raise ValidationError(
-            f"a queue limit must be at least 1 (got {limit}); to stop new starts, use: queue pause"
+            f"a queue limit must be at least 1 (got {limit}); to stop new starts, pause the queue"
         )
     if limit > MAX_QUEUE_LIMIT:
         raise ValidationError(f"a queue limit must be at most {MAX_QUEUE_LIMIT} (got {limit})")

@@ -77,7 +77,7 @@ def test_status_shows_paused_and_limited_queues(run):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("queue", "limit", "q", "0"), "at least 1 (got 0); to stop new starts, use: queue pause"),
+        (("queue", "limit", "q", "0"), "at least 1 (got 0); to stop new starts, pause the queue"),
         (("queue", "limit", "q", "-2"), "at least 1 (got -2)"),
         (("queue", "limit", "q", "two"), "whole number of jobs (1-100000) or 'none' (got 'two')"),
         (("queue", "limit", "q", "1.5"), "whole number of jobs"),
