@@ -181,7 +181,7 @@ def test_purge_keeps_a_completed_job_an_unfinished_job_depends_on():
 def test_a_blocked_job_can_be_held_edited_and_cancelled():
     add(id="a")
     add("old", id="b", after=("a",))
-    assert editing.edit("b", {"command": "new"}, now=T0).state == "blocked"
+    assert editing.edit("b", {"command": "new"}, now=T0).job.state == "blocked"
     with pytest.raises(ValidationError, match='"after" cannot be edited'):
         editing.edit("b", {"after": []}, now=T0)
     manage.act(manage.HOLD, ["b"], now=T0)

@@ -16,6 +16,7 @@ from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
 from queuectl.store.models import Job, database
 from queuectl.timeutil import iso
+from tui.actions import dependents_said
 from tui.batch import BatchApp
 from tui.screens.new_job import NewJobScreen
 
@@ -70,7 +71,10 @@ class JobEditApp(BatchApp):
             if changes is not None:
                 self.run_in_thread(
                     lambda: editing.edit(job_id, changes, now=self.clock()),
-                    lambda saved: f"Job {job_id} saved ({saved.state})",
+                    lambda saved: (
+                        f"Job {job_id} saved ({saved.job.state})"
+                        + dependents_said(manage.Outcome(revived=saved.revived))
+                    ),
                     failed=lambda why: self._open_edit_form(job, screen.submitted, why),
                 )
 

@@ -18,7 +18,7 @@ from queuectl.cli.common import (
     stdin_is_terminal,
     warn,
 )
-from queuectl.cli.manage import report_outcome
+from queuectl.cli.manage import note_dependents, report_outcome
 from queuectl.jobspec import load_json, where_json_fails
 
 
@@ -51,13 +51,15 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
             return
     else:
         data = _parse(changes)
-    job = editing.edit(job_id, data, warn=warn)
+    edited = editing.edit(job_id, data, warn=warn)
+    job = edited.job
     if as_json:
         from queuectl.records import job_record
 
         emit_json(job_record(job, with_output=False))
     else:
         click.echo(f"{job.id} edited ({job.state})")
+        note_dependents(edited.revived, "back to blocked")
 
 
 def _parse(text: str) -> dict[str, object]:

@@ -125,15 +125,15 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
         count = len(outcome.changed)
         click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
     if not as_json:
-        _note_dependents(revived, "back to blocked")
-        _note_dependents(taken, "taken down (dead)")
+        note_dependents(revived, "back to blocked")
+        note_dependents(taken, "taken down (dead)")
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:
         sys.exit(1)
 
 
-def _note_dependents(ids: list[str], what: str) -> None:
+def note_dependents(ids: list[str], what: str) -> None:
     """``2 dependents back to blocked: test, deploy`` on stderr (not a result); the first
     ten named."""
     if not ids:

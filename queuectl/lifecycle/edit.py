@@ -99,6 +99,15 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
     return spec
 
 
+@dataclasses.dataclass(frozen=True)
+class Edited:
+    """What an edit did: the job as stored, and the dependents it brought back to
+    ``blocked`` (an edit of a dead job retries it, as ``retry`` does, and says so alike)."""
+
+    job: Job
+    revived: list[str]
+
+
 @translated
 def edit(
     job_id: str,
@@ -106,8 +115,8 @@ def edit(
     *,
     warn: Callable[[str], None] | None = None,
     now: float | None = None,
-) -> Job:
-    """Apply ``changes`` (job keys) to a job that is not running; returns it as stored.
+) -> Edited:
+    """Apply ``changes`` (job keys) to a job that is not running.
 
     A new ``cwd`` is checked as ``enqueue`` checks it (``check_directories``: refused
     on SQLite when it is not a directory here, reported to ``warn`` on PostgreSQL).
@@ -169,10 +178,9 @@ def edit(
         if not changed:
             _check_state(get_job(job_id))  # it moved on meanwhile: say how
             raise InvalidTransition(f"job {job_id} changed while it was being edited; try again")
-        if retried:
-            deps.revive_locked([job_id], now)
+        revived = deps.revive_locked([job_id], now) if retried else []
         notify_new_work()
-    return get_job(job_id)
+    return Edited(get_job(job_id), revived)
 
 
 def _state_when_retried(job_id: str) -> JobState:

@@ -88,6 +88,16 @@ def test_retry_of_a_dependent_is_refused_while_its_dependency_is_dead(chain, db_
     assert json.loads(chain("show", "test", "--json").stdout)["state"] == "blocked"
 
 
+def test_an_edit_that_retries_a_dependency_names_the_dependents_it_brought_back(chain):
+    """An edit of a dead or cancelled job retries it, as ``retry`` does; it said nothing of
+    the dependents that came back to blocked with it."""
+    chain("cancel", "build")
+    result = chain("edit", "build", '{"priority": 1}')
+    assert result.stdout == "build edited (pending)\n"
+    assert result.stderr == "1 dependent back to blocked: test\n"
+    assert json.loads(chain("show", "test", "--json").stdout)["state"] == "blocked"
+
+
 def test_retry_json_prints_the_dependents_it_brought_back(chain):
     """``--json`` prints exactly what changed: a retry's dependents back to blocked were
     left out (cancel and delete list those they take down)."""

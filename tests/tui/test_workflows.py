@@ -3,6 +3,8 @@ the header counts it, the filter finds it, and the detail screen lists both dire
 
 from __future__ import annotations
 
+from textual.widgets import Input
+
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job
@@ -13,6 +15,7 @@ from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
+from tui.screens.new_job import NewJobScreen
 
 
 def _seed() -> None:
@@ -107,3 +110,27 @@ async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back
         assert "it is not in the DLQ" not in notice and "y2" in notice
         assert "1 dependent(s) back to blocked: y2" in notice
         assert (Job.get_by_id("y1").state, Job.get_by_id("y2").state) == ("pending", "blocked")
+
+
+async def test_an_edit_that_retries_a_dependency_says_which_dependents_came_back(app_for):
+    """Saving an edit of a dead dependency said "Job y1 saved (pending)" only; ``r`` says
+    which dependents came back to blocked with it."""
+    enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
+    enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",)), now=T0 - 29)
+    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
+    Job.update(
+        state="dead", finished_at=T0 - 20, last_error="dependency y1 is dead", taken_down_by="y1"
+    ).where(Job.id == "y2").execute()
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the two dead jobs")
+        pane.table.select_key("y1")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "the edit form")
+        app.screen.query_one("#f-command", Input).value = "true"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Job y1 saved (pending); 1 dependent(s) back to blocked: y2")
+        assert Job.get_by_id("y2").state == "blocked"
