@@ -45,7 +45,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     if changes is None:
         job = get_job(job_id)
         editing._check_state(job)  # say so before opening an editor in vain
-        data = _from_editor(editing.editable_keys(job))
+        data = _from_editor(_for_people(editing.editable_keys(job)))
         if data is None:
             note(f"job {job_id} left as it was")
             return
@@ -70,6 +70,17 @@ def _parse(text: str) -> dict[str, object]:
     if not isinstance(data, dict):
         raise BadInput("the changes must be a JSON object of job keys")
     return data
+
+
+def _for_people(keys: dict[str, object]) -> dict[str, object]:
+    """The keys as a person reads them: ``run_at`` as ISO 8601 with milliseconds, as
+    ``--json`` shows it (the buffer had ``"run_at": 1796486610.0493538``). Left as
+    shown, it counts as unchanged, so the job keeps its exact time."""
+    from queuectl.timeutil import json_time
+
+    if isinstance(keys.get("run_at"), float):
+        return {**keys, "run_at": json_time(keys["run_at"])}  # type: ignore[arg-type]
+    return keys
 
 
 def _from_editor(current: dict[str, object]) -> dict[str, object] | None:

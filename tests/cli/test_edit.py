@@ -64,6 +64,7 @@ def test_edit_refuses_a_running_job_and_retries_a_dead_one(run, db_url):
 
 def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypatch):
     job_id = enqueue(run)
+    before = _job(run, job_id)
     bad = run("edit", job_id, ok=False)
     assert bad.exit_code == 2 and "no terminal to open an editor on" in bad.stderr
     monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
@@ -78,7 +79,11 @@ def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypa
     monkeypatch.setenv("EDITOR", "nano")
     assert run("edit", job_id).stdout.strip() == f"{job_id} edited (pending)"
     assert seen["editor"] == "nano" and '"command": "true"' in seen["text"]
-    assert _job(run, job_id)["priority"] == 7
+    job = _job(run, job_id)
+    assert job["priority"] == 7
+    # The time as --json shows it, not epoch seconds; left as shown, the job keeps it.
+    assert f'"run_at": "{job["run_at"]}"' in seen["text"]
+    assert job["run_at"] == before["run_at"]
     monkeypatch.setattr("click.edit", lambda text, **kwargs: None)  # quit without saving
     assert "left as it was" in run("edit", job_id).stderr
 
