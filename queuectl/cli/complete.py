@@ -60,12 +60,14 @@ def job_ids(ctx: click.Context, _param: click.Parameter, incomplete: str) -> lis
 def queue_names(
     ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    """Queues that hold jobs, starting with what was typed."""
+    """Queues that hold jobs or are steered (paused, limited), starting with what was typed."""
 
     def read() -> list[str]:
+        from queuectl.lifecycle.queues import steered
         from queuectl.lifecycle.reads import queue_names as names
 
-        return [name for name in names() if name.startswith(incomplete)][:MAX_ITEMS]
+        known = sorted({*names(), *(steering.name for steering in steered())})
+        return [name for name in known if name.startswith(incomplete)][:MAX_ITEMS]
 
     return [CompletionItem(value) for value in _from_database(ctx, read)]
 
@@ -100,12 +102,17 @@ def install(root: click.Group) -> None:
     """
     for command in _walk(root):
         for param in command.params:
-            if param.name in ("job_id", "job_ids") and isinstance(param, click.Argument):
+            if param.name in ("job_id", "job_ids", "after"):  # add --after: a job id too
                 _complete_with(param, job_ids)
             elif param.name == "queue" or param.name == "queues":
                 _complete_with(param, queue_names)
             elif param.name == "key" and command.name in ("get", "set", "reset"):
                 _complete_with(param, config_keys)
+    queue = root.commands.get("queue")
+    for command in queue.commands.values() if isinstance(queue, click.Group) else ():
+        for param in command.params:  # queue pause|resume NAME…, queue limit NAME N
+            if param.name in ("name", "names") and isinstance(param, click.Argument):
+                _complete_with(param, queue_names)
     cron = root.commands.get("cron")
     for name, command in cron.commands.items() if isinstance(cron, click.Group) else ():
         for param in command.params:

@@ -373,6 +373,11 @@ def test_completion_of_ids_states_queues_and_keys(run, db_url):
     assert _complete("queuectl cron show ni", env) == ["nightly", "nightly-db"]
     assert _complete("queuectl cron pause nightly-", env) == ["nightly-db"]
     assert _complete("queuectl cron add ni", env) == []  # a new name: nothing to offer
+    # Queue commands complete queues, a paused one with no jobs too; --after, job ids.
+    run("queue", "pause", "idle-queue")
+    assert _complete("queuectl queue resume i", env) == ["idle-queue", "images"]
+    assert _complete("queuectl queue limit im", env) == ["images"]
+    assert _complete("queuectl add --after dep", env) == ["deploy"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
