@@ -38,11 +38,23 @@ class BadInput(click.ClickException):
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+MESSAGE_MAX = 2000
+"""Longest error or warning line; a longer one loses its middle (its end keeps the hint)."""
+
+
 def _one_line(message: str) -> str:
-    """One line, made inert: messages quote paths and values the user (or a job) chose."""
+    """One line, made inert: messages quote paths and values the user (or a job) chose.
+
+    Cut in the middle past ``MESSAGE_MAX`` characters: a 100 KB id or a 4,300-digit
+    number was quoted whole, one line that filled the terminal.
+    """
     from queuectl.textsafe import one_line
 
-    return one_line(" ".join(message.split()))
+    flat = one_line(" ".join(message.split()))
+    if len(flat) <= MESSAGE_MAX:
+        return flat
+    keep = MESSAGE_MAX // 2
+    return f"{flat[:keep]}…({len(flat) - 2 * keep:,} characters left out)…{flat[-keep:]}"
 
 
 class ReaderLeft(Exception):
