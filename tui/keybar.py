@@ -19,8 +19,10 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.keys import REPLACED_KEYS, key_to_character
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets import Input
 
 ESSENTIAL_ACTIONS = frozenset({"help", "quit", "app.pop_screen", "dismiss_help"})
 """Kept whatever the width: the way to the other keys, and the way out."""
@@ -28,6 +30,12 @@ ESSENTIAL_ACTIONS = frozenset({"help", "quit", "app.pop_screen", "dismiss_help"}
 GAP = 2
 """Blank cells between two keys."""
 DIM = Style(dim=True)
+
+
+def _printable(key: str) -> bool:
+    """The key types a character (``slash``, ``q``), rather than being a key of its own."""
+    character = key_to_character(REPLACED_KEYS.get(key, key))  # slash: solidus, "/"
+    return character is not None and character.isprintable() and character != " "
 
 
 class KeyBar(Widget, can_focus=False):
@@ -66,8 +74,13 @@ class KeyBar(Widget, can_focus=False):
     def _collect(self) -> None:
         items: list[tuple[str, str, str, str, bool]] = []
         seen: set[str] = set()
+        # In a text field a printable key is typed, not run: the Config pane's edit box
+        # showed "/ Filter", and / typed a slash.
+        typing = isinstance(self.screen.focused, Input)
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
+                continue
+            if typing and _printable(binding.key):
                 continue
             seen.add(binding.action)
             items.append(

@@ -9,6 +9,7 @@ from textual.widgets import Input
 
 from queuectl.lifecycle import settings
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tui.keybar import KeyBar
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -207,3 +208,17 @@ async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
             await wait_toast(pilot, "read-only")
             assert not app.query_one("#config-edit", Input).has_focus
             assert not pane.staged
+
+
+async def test_the_key_bar_leaves_out_keys_a_text_field_types(app_for) -> None:
+    """In the Config pane's edit box the bar showed "/ Filter", and / typed a slash."""
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        bar = app.screen.query_one(KeyBar)
+        assert "slash" in [key for _shown, _what, key, *_ in bar.items]  # the table's keys
+        await _stage(pilot, "max_retries", "5", submit=False)
+        keys = [key for _shown, _what, key, *_ in bar.items]
+        assert "slash" not in keys and "question_mark" not in keys, keys
+        assert "ctrl+s" in keys, keys  # what does work there: save
