@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -370,16 +371,9 @@ class _Interrupts:
     seen = False
 
 
-def _on_interrupt(_signum: int, _frame: object) -> None:
-    _Interrupts.seen = True
-    raise KeyboardInterrupt
-
-
-def _note_interrupt(_signum: int, _frame: object) -> None:
-    _Interrupts.seen = True
-
-
-def note_interrupts(*, raise_at_once: bool = True) -> Callable[[], bool]:
+def note_interrupts(
+    *, defer_in: Callable[[FrameType | None], bool] | None = None
+) -> Callable[[], bool]:
     """Make Ctrl+C stick, for a command that waits long (``wait``, ``logs --follow``):
     returns whether it came.
 
@@ -389,12 +383,19 @@ def note_interrupts(*, raise_at_once: bool = True) -> Callable[[], bool]:
     looks at this each turn and ends as Ctrl+C ends every command (130).
 
     Args:
-        raise_at_once: ``False`` only notes it, for a loop that looks often
-            (``metrics --serve``, each half second): raised inside a request,
-            wsgiref printed it as a traceback and answered 500.
+        defer_in: says, from the frame the signal landed in, that it must only be
+            noted there, for the loop to act on at its next look (``metrics
+            --serve``: raised inside a response, wsgiref printed a traceback,
+            answered 500 and served on).
     """
+
+    def on_interrupt(_signum: int, frame: FrameType | None) -> None:
+        _Interrupts.seen = True
+        if defer_in is None or not defer_in(frame):
+            raise KeyboardInterrupt
+
     _Interrupts.seen = False
-    signal.signal(signal.SIGINT, _on_interrupt if raise_at_once else _note_interrupt)
+    signal.signal(signal.SIGINT, on_interrupt)
     return lambda: _Interrupts.seen
 
 

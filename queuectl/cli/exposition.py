@@ -12,7 +12,9 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
+from wsgiref.handlers import BaseHandler
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client.core import GaugeMetricFamily
@@ -147,8 +149,21 @@ def parse_address(address: str, *, allow_remote: bool) -> tuple[str, int]:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = 10.0
+    """Seconds a connection may sit without sending: the server answers one scrape at a
+    time, and a client that connected and went quiet held up every other for ever."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every 15 s is not news
+
+
+def _answering(frame: FrameType | None) -> bool:
+    """The signal landed inside wsgiref's answer to a request (its ``run``)."""
+    while frame is not None:
+        if frame.f_code is BaseHandler.run.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def serve(
@@ -176,10 +191,12 @@ def serve(
             return [b"404 Not Found: the metrics are at /metrics\n"]
         return metrics_app(environ, start_response)
 
-    # Ctrl+C is noted and acted on between requests, at serve_forever's next turn
-    # (half a second at most): raised inside a scrape, wsgiref's handler caught it (a
-    # bare except that prints a traceback and answers 500) and the server served on.
-    interrupted = note_interrupts(raise_at_once=False)
+    # Ctrl+C inside a response is noted and acted on once it is sent, at
+    # serve_forever's next turn: raised there, wsgiref's handler caught it (a bare
+    # except that prints a traceback and answers 500) and the server served on.
+    # Anywhere else (waiting for a connection, or for a client's request) it ends
+    # the command at once.
+    interrupted = note_interrupts(defer_in=_answering)
 
     def stop_if_interrupted(_server: WSGIServer) -> None:
         if interrupted():

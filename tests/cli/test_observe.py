@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from queuectl.cli import exposition
 from queuectl.lifecycle import claim as claiming
@@ -399,7 +401,6 @@ def test_a_ctrl_c_inside_a_scrape_still_stops_metrics_serve(capfd):
     """wsgiref answers an exception raised inside a request, KeyboardInterrupt included,
     with a traceback and a 500, and serves on: a Ctrl+C that landed inside a scrape was
     lost, and a test's SIGINT waited for ever (once, under load)."""
-    from prometheus_client.registry import Collector
 
     class InterruptedScrape(Collector):
         def collect(self):
@@ -431,3 +432,46 @@ def test_a_ctrl_c_inside_a_scrape_still_stops_metrics_serve(capfd):
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 4, "served on after the Ctrl+C"
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_ctrl_c_while_a_client_sits_idle_stops_metrics_serve_at_once(monkeypatch):
+    """Noted and left for the server's next turn, a Ctrl+C waited while a client that
+    had connected sent nothing (a browser's preconnect): the one-at-a-time server sat
+    reading its request, for ever before connections had a timeout."""
+    reading = threading.Event()
+    handle = exposition._QuietHandler.handle
+
+    def handle_noting_it(self: exposition._QuietHandler) -> None:
+        reading.set()  # next: the server reads the request line, which never comes
+        handle(self)
+
+    monkeypatch.setattr(exposition._QuietHandler, "handle", handle_noting_it)
+    url: list[str] = []
+    sent: list[float] = []
+    stopped = threading.Event()
+
+    def connect_idle_then_interrupt() -> None:
+        wait_until(lambda: url, 10, "the server's address")
+        port = int(url[0].split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            wait_until(reading.is_set, 10, "the server to read the request")
+            sent.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+            stopped.wait(15)
+
+    class NoFigures(Collector):
+        def collect(self):
+            yield from ()
+
+    helper = threading.Thread(target=connect_idle_then_interrupt, daemon=True)
+    previous = signal.getsignal(signal.SIGINT)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exposition.serve(NoFigures(), ("127.0.0.1", 0), announce=url.append)
+        ended = time.monotonic()
+    finally:
+        stopped.set()
+        helper.join()
+        signal.signal(signal.SIGINT, previous)
+    assert ended - sent[0] < 2, "waited for the idle client"
