@@ -128,15 +128,15 @@ def parse_address(address: str, *, allow_remote: bool) -> tuple[str, int]:
     Raises:
         ValidationError: malformed, or beyond loopback without ``allow_remote``.
     """
-    from queuectl.web.access import check_listen_host
+    from queuectl.web.access import bare_host, check_listen_host
 
     host, colon, port_text = address.rpartition(":")
-    host = host.strip("[]")
     if not colon or not host or not port_text.isdigit() or int(port_text) > 65535:
         raise ValidationError(
             f"--serve must be HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108 (got {address!r})"
         )
     try:
+        host = bare_host(host)  # [::1], as web --host takes it; [localhost] is refused
         remote = check_listen_host(host, allow_remote=True)  # resolves a name
     except ValidationError as exc:
         raise ValidationError(str(exc).replace("--host", "--serve host")) from None

@@ -115,9 +115,9 @@ def is_loopback_name(name: str) -> bool:
 def bare_host(host: str) -> str:
     """``host`` as a socket takes it: an IPv6 address written as in a URL (``[::1]``)
     loses its brackets, which the bind would take for part of a name."""
-    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
-    if inner is None:
+    if "[" not in host and "]" not in host:
         return host
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
     try:
         return str(ipaddress.IPv6Address(inner))
     except ValueError:

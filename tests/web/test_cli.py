@@ -91,10 +91,13 @@ def test_an_ipv6_host_in_brackets_as_in_a_url_is_the_address(db_path):
     assert line == f"Error: cannot listen on [::1]:{port}: address already in use"
 
 
-def test_brackets_around_anything_but_an_ipv6_address_are_a_usage_error(db_path):
-    line = one_line_error(run("web", "--host", "[localhost]"), 2)
-    assert line == "Error: --host '[localhost]': brackets hold an IPv6 address only"
+@pytest.mark.parametrize("host", ["[localhost]", "[::1", "::1]", "[127.0.0.1]"])
+def test_brackets_around_anything_but_an_ipv6_address_are_a_usage_error(db_path, host):
+    line = one_line_error(run("web", "--host", host), 2)
+    assert line == f"Error: --host {host!r}: brackets hold an IPv6 address only"
     assert not os.path.exists(db_path)
+    line = one_line_error(run("metrics", "--serve", f"{host}:9108"), 2)
+    assert line == f"Error: --serve host {host!r}: brackets hold an IPv6 address only"
 
 
 def test_a_read_only_dashboard_creates_no_database(tmp_path):
