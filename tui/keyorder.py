@@ -81,7 +81,12 @@ class KeyOrderApp(App[None]):
         key_event = isinstance(event, events.Key) and not event.is_forwarded
         if key_event and (character := _meta(event)) is not None:  # type: ignore[arg-type]
             # Escape, then the key: what was typed (``read_meta_keys_as_escape``).
-            await self.on_event(events.Key("escape", "\x1b"))
+            if isinstance(self.screen, CommandPalette):
+                # Its keys go Textual's way, queued to it (``_bound_now``): the key after
+                # the escape reached the closing palette and was lost. Closed here, now.
+                await self.run_action("escape", self.screen)
+            else:
+                await self.on_event(events.Key("escape", "\x1b"))
             for key in XTermParser()._sequence_to_key_events(character):
                 await self.on_event(key)
             return

@@ -8,6 +8,7 @@ from textual import events
 from textual._xterm_parser import XTermParser
 from textual.app import ComposeResult
 from textual.binding import BindingType
+from textual.command import CommandPalette
 from textual.widgets import Input
 
 from queuectl.store.models import Job
@@ -118,3 +119,16 @@ async def test_alt_and_a_digit_is_escape_then_the_digit(app_for) -> None:
         await wait_for(pilot, lambda: app.tabs.active == "dlq", "the DLQ")
         assert not isinstance(app.screen, NewJobScreen)
         assert Job.select().count() == 0
+
+
+async def test_alt_and_a_digit_in_the_palette_closes_it_then_acts(app_for) -> None:
+    """The palette takes its keys Textual's way: its escape closed it a moment later, and
+    the digit after it went to the closing palette, lost."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        app.post_message(events.Key("alt+3", "3"))
+        await wait_for(pilot, lambda: app.tabs.active == "workers", "the Workers pane")
+        assert not isinstance(app.screen, CommandPalette)
