@@ -59,6 +59,7 @@ def fit_columns(
     widest: Mapping[str, int],
     uniform: Mapping[str, bool],
     available: int,
+    keep: frozenset[str] = frozenset(),
 ) -> Layout:
     """The columns to show in ``available`` cells, and their widths.
 
@@ -68,6 +69,9 @@ def fit_columns(
         widest: the widest cell of each column (0 when there are no rows).
         uniform: whether every row shows the same value in the column.
         available: the cells the table can use without a horizontal scrollbar.
+        keep: columns never dropped, droppable or not: the one the rows are sorted
+            by (sorted by Queue at 160 columns, then narrowed to 80, the rows kept
+            an order by a column no longer shown, with no arrow anywhere).
     """
     pad = 2 * CELL_PADDING
     fixed = {
@@ -88,7 +92,7 @@ def fit_columns(
         )
 
     droppable = sorted(
-        (s for s in specs if s.drop is not None),
+        (s for s in specs if s.drop is not None and s.key not in keep),
         key=lambda s: (not uniform.get(s.key, False), s.drop),
     )
     shrinkable = [s for s in specs if s.shrink_to is not None and not s.flex]

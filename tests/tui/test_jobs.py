@@ -381,3 +381,24 @@ async def test_the_detail_fields_below_a_long_command_are_reached_from_the_keybo
         await wait_for(pilot, lambda: app.focused is box, "the fields' box focused")
         await pilot.press("end")
         await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y, "scrolled to the end")
+
+
+async def test_the_column_the_rows_are_sorted_by_stays_shown_on_a_narrower_screen(app_for):
+    """Sorted by Queue at 160 columns, then narrowed to 80: Queue was dropped, so the
+    rows kept an order by a column no longer shown, with no arrow anywhere."""
+    long_command = "python manage.py send_digest --batch-size 500 --verbose --dry-run " * 2
+    seed_job("a", long_command, queue="notifications-mail", priority=5, attempts=2)
+    seed_job("b", long_command, queue="thumbnails-web", priority=1)
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        while pane.sort.column != "queue":
+            await pilot.press("o")
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: pane.table.size.width < 100, "the narrow layout")
+        await wait_for(
+            pilot, lambda: "queue" in [key for key, _ in pane.table.layout], "Queue shown"
+        )
+        assert "Queue ▲" in [str(column.label) for column in pane.table.ordered_columns]
+        assert "worker" not in [key for key, _ in pane.table.layout]  # others still give way

@@ -271,7 +271,8 @@ class KeyedTable(DataTable[object]):
         if room <= 0:
             return self._layout or tuple((s.key, len(s.label)) for s in self.specs)
         labels = {spec.key: self._label(spec).cell_len for spec in self.specs}
-        return fit_columns(self.specs, labels, self._widest, self._uniform, room)
+        keep = frozenset(self.marks)  # the sorted column stays in view
+        return fit_columns(self.specs, labels, self._widest, self._uniform, room, keep)
 
     def relayout(self) -> None:
         """Fit the columns again (after a resize or a new sort mark), keeping the cursor."""
