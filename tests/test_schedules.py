@@ -314,3 +314,39 @@ def test_a_missing_cwd_is_refused_on_sqlite_and_warned_about_on_postgres(opened)
         with pytest.raises(ValidationError, match="is not a directory on this host"):
             schedules.add("elsewhere", change, now=T0, warn=warnings.append)
         assert schedules.list_schedules() == []
+
+
+def test_a_tick_whose_unique_key_is_held_is_skipped_and_counted(opened):
+    """The refused fire went up to the worker and ended it, on every host, each restart
+    too; under overlap allow the schedule's own last fire holds the key."""
+    from queuectl.jobspec import JobSpec
+    from queuectl.lifecycle import enqueue as enqueuing
+
+    enqueuing.enqueue(JobSpec(command="true", id="holder", unique_key="k"), now=T0)
+    add("held", "@every 10s", job='{"command": "true", "unique_key": "k"}')
+    add("own", "@every 10s", job='{"command": "true", "unique_key": "k2"}', overlap="allow")
+    report = schedules.fire_due(T0 + 10)
+    assert report.enqueued == [cronspec.tick_id("own", T0 + 10)]
+    [skip] = [fire for fire in report.fires if fire.name == "held"]
+    assert (skip.skipped, skip.reason) == (1, "unique key 'k' is held by job holder (pending)")
+    schedules.fire_due(T0 + 20)  # own's first fire still holds k2
+    assert fired("own") == [cronspec.tick_id("own", T0 + 10)]
+    assert [schedules.get(name).skipped for name in ("held", "own")] == [2, 1]
+    assert fired("held") == []
+
+
+def test_a_fire_that_fails_is_logged_once_and_the_worker_serves_on(opened, monkeypatch, caplog):
+    from queuectl.errors import QueueError
+    from queuectl.runtime.firing import ScheduleFirer
+
+    def refused(_now: float) -> None:
+        raise QueueError("something no one foresaw")
+
+    monkeypatch.setattr(schedules, "fire_due", refused)
+    firer = ScheduleFirer()
+    with caplog.at_level("ERROR", logger="queuectl.worker"):
+        assert firer.tick(T0) is False
+        assert firer.tick(T0 + 1) is False
+    assert [record.getMessage() for record in caplog.records] == [
+        "schedules: cannot fire the due ticks: something no one foresaw"
+    ]

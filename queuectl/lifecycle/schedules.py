@@ -32,7 +32,13 @@ from queuectl.cronspec import (
     tick_id,
     zone_name,
 )
-from queuectl.errors import DuplicateJobId, DuplicateSchedule, ScheduleNotFound, ValidationError
+from queuectl.errors import (
+    DuplicateJobId,
+    DuplicateSchedule,
+    KeyTaken,
+    ScheduleNotFound,
+    ValidationError,
+)
 from queuectl.jobspec import JobSpec, current_directory, parse_spec, parse_template
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.states import ACTIVE_STATES
@@ -103,7 +109,7 @@ class Fire:
     skipped: int = 0
     reason: str = ""
     overlapping: bool = False
-    """Skipped by ``--overlap skip``, as asked (not a miss)."""
+    """Skipped by ``--overlap skip``, or while its unique key is held: as asked (not a miss)."""
 
 
 @dataclass
@@ -512,6 +518,13 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
                 _enqueue(row, job_id, tick, now)
             except DuplicateJobId:
                 pass  # fired already (a schedule removed and added again): still one job
+            except KeyTaken as exc:
+                # Its unique key is held (by another job, or by the schedule's own last
+                # fire under overlap allow): a second holder is refused, so the tick is
+                # skipped and counted, as an overlap is (it ended every worker before).
+                skipped += 1
+                fires.append(Fire(name, tick, skipped=1, reason=str(exc), overlapping=True))
+                continue
             except ValidationError as exc:  # its cwd vanished (SQLite): the job could only fail
                 skipped += 1
                 fires.append(Fire(name, tick, skipped=1, reason=str(exc)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from queuectl.errors import QueueError, StoreUnavailable
 from queuectl.lifecycle import schedules
 from queuectl.textsafe import one_line
 from queuectl.timeutil import iso
@@ -27,13 +28,29 @@ class ScheduleFirer:
     def __init__(self, interval: float = FIRE_INTERVAL) -> None:
         self.interval = interval
         self.due_at = 0.0
+        self._failing: str | None = None
 
     def tick(self, now: float) -> bool:
-        """Fire what is due (if it is time to look); ``True`` when jobs were enqueued."""
+        """Fire what is due (if it is time to look); ``True`` when jobs were enqueued.
+
+        A schedule that cannot be fired is logged and tried again a look later; it
+        never ends the worker (a refused fire ended every worker on every host, each
+        restart too). A database away still goes up, to the worker's outage handling.
+        """
         if now < self.due_at:
             return False
         self.due_at = now + self.interval
-        report = schedules.fire_due(now)
+        try:
+            report = schedules.fire_due(now)
+        except StoreUnavailable:
+            raise
+        except (QueueError, ValueError) as exc:
+            message = one_line(str(exc))
+            if message != self._failing:  # once, not every second
+                log.error("schedules: cannot fire the due ticks: %s", message)
+            self._failing = message
+            return False
+        self._failing = None
         if report.next_at is not None and report.next_at > now:
             # Wake for the next tick. One still due (a spec this version cannot read)
             # is looked at again only after the interval, never in a tight loop.
