@@ -209,7 +209,8 @@ class Plan:
 
 SCAN_LIMIT = 20_000
 """Missed cron ticks counted one by one per pass; past this a long outage's count stops
-growing (the schedule jumps to now). ``@every`` counts by arithmetic, exactly."""
+growing (the scan jumps to the catch-up window, then to now). ``@every`` counts by
+arithmetic, exactly."""
 
 
 def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float) -> Plan:
@@ -233,6 +234,7 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
         tick = latest_missed + rule.every
     iterator = rule.ticks_after(tick) if tick is not None else iter(())
     scanned = 0
+    window = now - catchup  # the oldest missed tick a catch-up may still fire
     while tick is not None and tick <= now:
         if now - tick <= grace:
             on_time.append(tick)
@@ -241,6 +243,17 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
             latest_missed = tick
             scanned += 1
             if scanned >= SCAN_LIMIT:
+                # Jump ahead: to the catch-up's window first, whose latest tick may be
+                # fired (jumping straight to now left the 20,000th tick, days old, as the
+                # latest missed, and a --catchup 1h schedule down for 14 days never ran);
+                # then, should the window itself be that long, to now.
+                scanned = 0
+                if catchup > grace and window > tick:
+                    iterator = rule.ticks_after(window - 1)
+                    tick = next(iterator, None)
+                    if tick is not None and tick < window:  # whole seconds: at most 1 s early
+                        tick = next(iterator, None)
+                    continue
                 iterator = rule.ticks_after(now - grace)
         tick = next(iterator, None)
     if not on_time and latest_missed is not None and now - latest_missed <= catchup:

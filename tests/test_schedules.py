@@ -75,6 +75,21 @@ def test_bad_specs_are_refused_in_one_line(spec, message):
     assert "\n" not in str(caught.value)
 
 
+def test_an_outage_longer_than_the_scan_still_catches_up_within_the_window():
+    """Past 20,000 missed ticks the scan jumped to now, keeping the 20,000th tick (days
+    old) as the latest missed: a per-minute schedule with --catchup 1h, down 20 days,
+    never caught up."""
+    minutely = cronspec.parse_rule("* * * * *")
+    due = utc(2027, 1, 1)
+    now = utc(2027, 1, 21, 0, 0, 40)
+    caught = cronspec.plan(minutely, due, now, catchup=3600, grace=15)
+    assert caught.fire == (utc(2027, 1, 21, 0, 0),)
+    assert caught.next_fire_at == utc(2027, 1, 21, 0, 1)
+    assert caught.skipped >= cronspec.SCAN_LIMIT  # the count stops growing, as documented
+    none = cronspec.plan(minutely, due, now, catchup=0, grace=15)
+    assert none.fire == () and none.next_fire_at == utc(2027, 1, 21, 0, 1)
+
+
 def test_cron_ticks_aliases_and_six_fields_with_seconds_first():
     start = utc(2026, 12, 3, 14, 29, 50)
     rule = cronspec.parse_rule("*/15 * * * *")
