@@ -194,7 +194,11 @@ def _print_detail(view: ScheduleView, ticks: list[float]) -> None:
         ("catchup", human_duration(view.catchup) if view.catchup else "0 (missed ticks skipped)"),
         ("skipped", str(view.skipped)),
         ("last fire", last),
-        ("next fires", ", ".join(f"{iso(t)} ({relative(t, now)})" for t in ticks) or "none"),
+        (
+            "next fires",
+            ("once resumed: " if view.paused else "")
+            + (", ".join(f"{iso(t)} ({relative(t, now)})" for t in ticks) or "none"),
+        ),
         ("job", json.dumps(view.job, ensure_ascii=False)),
     ]
     for key, value in rows:

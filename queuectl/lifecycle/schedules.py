@@ -232,13 +232,20 @@ def _row(name: str) -> Schedule:
 
 
 @translated
-def upcoming(name: str, count: int) -> list[float]:
-    """The schedule's next ``count`` ticks, from the stored next one (``cron show``)."""
+def upcoming(name: str, count: int, *, now: float | None = None) -> list[float]:
+    """The schedule's next ``count`` ticks, from the stored next one (``cron show``).
+
+    A paused schedule's are those it would fire once resumed at ``now``: its stored
+    next tick stays where the pause left it, and ``cron show`` listed ticks long past.
+    """
     row = _row(name)
-    if row.next_fire_at is None:
+    first = row.next_fire_at
+    if row.paused:
+        first = _rule(row).next_after(time.time() if now is None else now)
+    if first is None:
         return []
-    ticks = [row.next_fire_at]
-    for tick in _rule(row).ticks_after(row.next_fire_at):
+    ticks = [first]
+    for tick in _rule(row).ticks_after(first):
         if len(ticks) >= count:
             break
         ticks.append(tick)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -176,3 +178,18 @@ def test_status_counts_the_schedules_and_names_the_next_to_fire(run, db_url):
         run("cron", "pause", name)
     assert json.loads(run("status", "--json").stdout)["schedules"]["next"] is None
     assert "Schedules  3 (3 paused); none active" in run("status").stdout
+
+
+def test_a_paused_schedule_shows_the_fires_it_would_make_once_resumed(run_sqlite, db_path):
+    """Paused, it listed the ticks the pause had left, long past ("9.1s ago")."""
+    run_sqlite("cron", "add", "cu", "@every 5s", JOB)
+    run_sqlite("cron", "pause", "cu")
+    db.open_database(db_path)
+    try:  # paused an hour ago
+        schedules.Schedule.update(next_fire_at=time.time() - 3600).execute()
+    finally:
+        db.close_database()
+    shown = json.loads(run_sqlite("cron", "show", "cu", "--json").stdout)["upcoming"]
+    assert all(datetime.fromisoformat(tick) > datetime.now(UTC) for tick in shown), shown
+    line = next(ln for ln in run_sqlite("cron", "show", "cu").stdout.splitlines() if "next" in ln)
+    assert line.startswith("next fires  once resumed: ") and "ago" not in line, line
