@@ -310,7 +310,8 @@ class StateType(click.Choice):
 
 
 class QueueNameType(click.ParamType):
-    """A queue to select by: refused when empty, not taken as no filter at all.
+    """A queue to select by: refused when empty, not taken as no filter at all, and
+    when no queue could have the name.
 
     ``cancel --queue "$Q" --yes`` with ``Q`` unset cancelled the jobs of every queue:
     an empty value read as "no queue given". ``add --queue ''`` was already refused.
@@ -319,9 +320,16 @@ class QueueNameType(click.ParamType):
     name = "queue"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from queuectl.jobspec import queue_name
+
         if isinstance(value, str) and not value.strip():
             self.fail(f"a queue name is needed (got {value!r})", param, ctx)
-        return value
+        try:
+            # A name no queue can have matches nothing: say so (exit 2), as queue pause
+            # does, rather than answer "No jobs." for a typo like 'bad q'.
+            return queue_name(value)
+        except ValidationError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 QUEUE_NAME = QueueNameType()

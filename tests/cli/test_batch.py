@@ -190,6 +190,21 @@ def test_an_empty_queue_is_refused_not_read_as_every_queue(run, db_url, mixed, a
 
 
 @pytest.mark.parametrize(
+    "args",
+    [("cancel", "--yes"), ("list",), ("dlq", "list"), ("stats",), ("wait", "--timeout", "0")],
+)
+def test_a_queue_name_no_queue_can_have_is_a_usage_error(run, db_url, mixed, args):
+    """``stats --queue 'bad q'`` answered as for an empty queue (exit 0), where ``queue
+    pause 'bad q'`` says the name cannot be a queue's (exit 2)."""
+    result = run(*args, "--queue", "bad q", ok=False)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "a queue name must be 1-64 characters" in line and "(got 'bad q')" in line, line
+    assert result.stdout == ""
+    assert _states(db_url) == mixed
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (("metrics", "--serve", ""), "--serve must be HOST:PORT"),
