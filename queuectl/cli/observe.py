@@ -15,6 +15,7 @@ import click
 from queuectl.cli.common import (
     QUEUE_NAME,
     AppContext,
+    BadInput,
     db_option,
     emit_json,
     json_option,
@@ -147,6 +148,8 @@ def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) 
     from queuectl.cli import exposition
 
     window_start(since, time.time())  # a malformed window fails before anything opens
+    if allow_remote and serve is None:
+        raise BadInput("--allow-remote is for --serve: without it the metrics are printed once")
     address = (
         exposition.parse_address(serve, allow_remote=allow_remote) if serve is not None else None
     )

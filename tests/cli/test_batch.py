@@ -208,6 +208,7 @@ def test_a_queue_name_no_queue_can_have_is_a_usage_error(run, db_url, mixed, arg
     ("args", "message"),
     [
         (("metrics", "--serve", ""), "--serve must be HOST:PORT"),
+        (("metrics", "--allow-remote"), "--allow-remote is for --serve"),
         (("config", "get", ""), "unknown config key ''"),
     ],
 )
