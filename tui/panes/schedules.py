@@ -18,14 +18,16 @@ class SchedulesPane(TablePane):
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
         ColumnSpec("name", "Name", min_width=6),
-        ColumnSpec("spec", "Spec", flex=1, flex_min=10),
-        ColumnSpec("zone", "Zone", drop=2),
+        ColumnSpec("spec", "Spec", flex=1, flex_min=22),
+        ColumnSpec("zone", "Zone", drop=3),
         ColumnSpec("next", "Next", min_width=8),
         ColumnSpec("last", "Last fire", min_width=9),
         ColumnSpec("state", "Its job", min_width=9),
-        ColumnSpec("skipped", "Skipped", drop=1),
-        ColumnSpec("paused", "Paused"),
+        ColumnSpec("skipped", "Skipped", drop=2),
+        ColumnSpec("paused", "Paused", drop=1),
     ]
+    """The spec in words is what a row says: at 80 columns it was cut to "At the start
+    of eve…" while Paused, which Next already says ("paused"), kept its width."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Pause/Resume", "toggle_pause"),
         ("Run now", "run_now"),
