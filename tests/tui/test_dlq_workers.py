@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from queuectl.store.models import Job
+from queuectl.store.models import Worker as WorkerRow
 from tests.conftest import T0
 from tests.tui.conftest import (
     drawn_cell,
@@ -411,3 +412,25 @@ async def test_all_in_a_dlq_question_is_the_jobs_it_counted(app_for, key, toast)
         await wait_toast(pilot, toast)
         assert _states()["late"] == "dead"
         assert "d1" not in _states() or _states()["d1"] == "pending"
+
+
+async def test_the_queues_keep_their_room_at_80_columns(app_for):
+    """The queues were cut ("default,ima…") beside columns with one value on every row
+    (no slots used, no failures, an empty Job); those give way first now, and a job
+    a worker runs still shows."""
+    queues = "default,images,reports"
+    for worker_id, pid in (("w-a", 4242), ("w-b", 4343)):
+        seed_worker(worker_id, state="idle", queues=queues, pid=pid, host=f"build-{pid}")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        pane = app.query_one(WorkersPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the workers")
+        widths = dict(pane.table.layout)
+        assert widths["queues"] >= len(queues), pane.table.layout
+        assert str(pane.table.get_cell("w-a", "queues")) == queues
+        seed_job("j1", state="processing", worker_id="w-a")
+        WorkerRow.update(state="busy", current_job="j1").where(WorkerRow.id == "w-a").execute()
+        await refreshed(pilot)
+        await wait_for(pilot, lambda: "job" in [key for key, _ in pane.table.layout], "Job")

@@ -20,12 +20,16 @@ class WorkersPane(TablePane):
         ColumnSpec("pid", "PID", max_width=8, drop=3),
         ColumnSpec("host", "Host", max_width=16, drop=1),
         ColumnSpec("state", "State", min_width=8),
-        ColumnSpec("job", "Job", shrink_to=ID_WIDTH),
+        # Droppable last: it goes only while no worker runs a job (every cell empty) and
+        # the queues still lack room.
+        ColumnSpec("job", "Job", shrink_to=ID_WIDTH, drop=6),
         ColumnSpec("slots", "Slots", max_width=7, drop=2),
         ColumnSpec("beat", "Beat", min_width=6, max_width=8),
         ColumnSpec("done", "Done", max_width=8, drop=4),
         ColumnSpec("failed", "Failed", max_width=8, drop=5),
-        ColumnSpec("queues", "Queues", flex=1, flex_min=10),
+        # Owed 20 cells: at 80 columns they were cut to "default,ima…" beside columns
+        # with one value on every row (no slots used, no failures), which now give way.
+        ColumnSpec("queues", "Queues", flex=1, flex_min=20),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Start", "start"),
