@@ -134,11 +134,37 @@ def wait(
     for job_id in failed:
         error_line(f"job {job_id} ended {ended[job_id]}")
     if pending:
-        shown = ", ".join(f"{job_id} ({states.get(job_id)})" for job_id in pending[:10])
+        shown = ", ".join(_why_waiting(pending[:10], states))
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
         error_line(f"timed out after {human_duration(limit)}: not finished: {shown}{more}")
     if failed or pending:
         click.get_current_context().exit(1)
+
+
+def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
+    """``hh (pending, held)``, ``ab (pending, due in 9m50s)``, ``cd (processing)``: what a
+    timed-out wait still waits for, and why it has not started, where that is not just a
+    busy queue (it said "hh (pending)" of a job held for good)."""
+    from queuectl.errors import QueueError
+    from queuectl.lifecycle import reads
+    from queuectl.timeutil import human_duration
+
+    try:
+        jobs = {job.id: job for job in reads.jobs_by_id(job_ids)}
+    except QueueError:  # the database away as it times out: the states read last say enough
+        jobs = {}
+    now = time.time()
+    shown = []
+    for job_id in job_ids:
+        job = jobs.get(job_id)
+        state = job.state if job is not None else states.get(job_id)
+        why = ""
+        if job is not None and job.held_at is not None:
+            why = ", held"
+        elif job is not None and state in ("pending", "failed") and job.run_at > now:
+            why = f", due in {human_duration(job.run_at - now)}"
+        shown.append(f"{job_id} ({state}{why})")
+    return shown
 
 
 def _waiter():  # type: ignore[no-untyped-def]

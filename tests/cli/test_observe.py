@@ -284,6 +284,19 @@ def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatc
     assert time.monotonic() - started < 5
 
 
+def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
+    """It said "hh (pending)" of a job held for good, as of one behind a busy queue."""
+    run("add", "--id", "hh", "--", "true")
+    run("hold", "hh")
+    run("add", "--id", "later", "--delay", "10m", "--", "true")
+    run("add", "--id", "plain", "--", "true")
+    late = run("wait", "hh", "later", "plain", "--timeout", "0.2s", ok=False)
+    assert late.exit_code == 1
+    line = late.stderr.strip()
+    assert line.startswith("Error: timed out after 200ms: not finished: hh (pending, held), ")
+    assert "later (pending, due in 9m5" in line and line.endswith(", plain (pending)")
+
+
 def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
     """A Ctrl+C raised inside an object's ``__del__`` is printed as "Exception ignored"
     and lost, and ``wait`` on a job no worker serves waited for ever (once in a CI run
