@@ -365,3 +365,19 @@ def test_a_fire_that_fails_is_logged_once_and_the_worker_serves_on(opened, monke
     assert [record.getMessage() for record in caplog.records] == [
         "schedules: cannot fire the due ticks: something no one foresaw"
     ]
+
+
+def test_a_job_enqueued_under_a_ticks_id_is_not_taken_for_its_fire(opened):
+    """``add --id col:20261205T164409Z`` was taken for that tick's fire: no fire, and under
+    overlap skip it blocked the schedule until it ended (an hour, delayed)."""
+    from queuectl.jobspec import JobSpec
+    from queuectl.lifecycle import enqueue as enqueuing
+
+    add("col", "@every 10s")
+    squatter = cronspec.tick_id("col", T0 + 10)
+    enqueuing.enqueue(JobSpec(command="true", id=squatter, delay=3600), now=T0)
+    report = schedules.fire_due(T0 + 10)
+    [skip] = report.fires
+    assert skip.skipped == 1 and "was not fired by it" in skip.reason
+    assert schedules.get("col").last_job_id is None
+    assert schedules.fire_due(T0 + 20).enqueued == [cronspec.tick_id("col", T0 + 20)]

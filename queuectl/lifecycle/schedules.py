@@ -39,7 +39,13 @@ from queuectl.errors import (
     ScheduleNotFound,
     ValidationError,
 )
-from queuectl.jobspec import JobSpec, current_directory, parse_spec, parse_template
+from queuectl.jobspec import (
+    JobSpec,
+    current_directory,
+    env_from_json,
+    parse_spec,
+    parse_template,
+)
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.states import ACTIVE_STATES
 from queuectl.store.boundary import translated
@@ -524,7 +530,14 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
             try:
                 _enqueue(row, job_id, tick, now)
             except DuplicateJobId:
-                pass  # fired already (a schedule removed and added again): still one job
+                if not _fired_by(job_id, name):
+                    # A job enqueued by hand under this tick's id: not a fire, and taken
+                    # for one it blocked the schedule (overlap skip) until it ended.
+                    skipped += 1
+                    reason = f"job {job_id} holds this tick's id but was not fired by it"
+                    fires.append(Fire(name, tick, skipped=1, reason=reason))
+                    continue
+                # Fired already (a schedule removed and added again): still one job.
             except KeyTaken as exc:
                 # Its unique key is held (by another job, or by the schedule's own last
                 # fire under overlap allow): a second holder is refused, so the tick is
@@ -545,6 +558,13 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
             skipped=Schedule.skipped + skipped,
         ).where(Schedule.name == name).execute()
     return fires
+
+
+def _fired_by(job_id: str, name: str) -> bool:
+    """The job was fired by schedule ``name``: only a fire stores ``QUEUECTL_CRON_NAME``
+    (enqueue refuses the name from users)."""
+    stored = Job.select(Job.env).where(Job.id == job_id).scalar()
+    return env_from_json(stored).get("QUEUECTL_CRON_NAME") == name
 
 
 def _active(job_id: str | None) -> bool:
