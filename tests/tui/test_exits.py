@@ -222,3 +222,21 @@ async def test_the_key_bar_leaves_out_keys_a_text_field_types(app_for) -> None:
         keys = [key for _shown, _what, key, *_ in bar.items]
         assert "slash" not in keys and "question_mark" not in keys, keys
         assert "ctrl+s" in keys, keys  # what does work there: save
+
+
+async def test_the_highlighted_settings_description_is_shown_in_full(app_for) -> None:
+    """At 80 columns the table cuts every description ("Shell command run after a …")."""
+    from queuectl.config import SPECS
+
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        about = pane.query_one("#config-about")
+        pane.table.select_key("on_failure")
+        await wait_for(
+            pilot,
+            lambda: str(about.render()) == f"on_failure: {SPECS['on_failure'].description}",
+            "the full description",
+        )

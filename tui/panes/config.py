@@ -71,6 +71,8 @@ class ConfigPane(TablePane):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
+        # The highlighted key's description in full: at 80 columns the table cuts it.
+        yield Static("", id="config-about")
         with Horizontal(id="config-editor", classes="hidden"):
             yield Label("", id="config-edit-label")
             yield OrderedInput(id="config-edit", compact=True)
@@ -141,10 +143,20 @@ class ConfigPane(TablePane):
                 )
             )
         self.table.apply(rows)
+        self._describe_highlighted()
         if self.staged:
             self.set_status(f"{len(self.staged)} unsaved change(s): ctrl+s saves, u discards")
         else:
             self.set_status("enter/e edits the highlighted key")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        super().on_data_table_row_highlighted(event)
+        self._describe_highlighted()
+
+    def _describe_highlighted(self) -> None:
+        spec = self._spec()
+        text = Text(f"{self.highlighted}: {spec.description}", style="dim") if spec else Text()
+        self.query_one("#config-about", Static).update(text)
 
     def _spec(self) -> SettingSpec | None:
         key = self.highlighted
