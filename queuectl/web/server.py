@@ -38,6 +38,7 @@ from queuectl.location import ENV_VAR, describe
 from queuectl.timeutil import human_duration
 from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
+from queuectl.web.opener import OpenPage, start_browser
 from queuectl.web.page import busy_page, dashboard_page
 from queuectl.web.session import AppSession, tell_ended
 
@@ -49,8 +50,8 @@ MAX_SESSIONS = 8
 IDLE_TIMEOUT_SECONDS = 1800.0
 SHUTDOWN_SECONDS = 5.0
 """How long open connections get to finish once every session is stopped."""
-OPEN_CODE_SECONDS = 120.0
-"""How long the one-time link ``--open`` hands the browser stays valid."""
+OPEN_PAGE_SECONDS = 120.0
+"""How long the private page ``--open`` hands the browser is kept (``opener``)."""
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
@@ -123,8 +124,6 @@ class WebServer:
         """The server is stopping: no new session starts."""
         self.endings: set[asyncio.Future[None]] = set()
         """Sessions being ended (``_end``), awaited before the server exits."""
-        self.open_code: tuple[str, float] | None = None
-        """A one-time code for ``--open`` and when it expires (``issue_open_code``)."""
         shown = describe(settings.location)
         self.redact: Callable[[str], str] = lambda text: text.replace(settings.location, shown)
 
@@ -154,29 +153,7 @@ class WebServer:
             return await handler(request)
         if request.match_info.route.name == "download":
             return await handler(request)  # its key is its credential: ``_download``
-        if request.path == "/" and "open" in request.query:
-            return self._redeem_open_code(request.query["open"])
         raise web.HTTPForbidden(text=FORBIDDEN)
-
-    def issue_open_code(self) -> str:
-        """A code that opens the dashboard once, for ``--open``.
-
-        A browser started with a URL shows it to every user in ``ps`` for as long
-        as it runs; this code is spent on first use and expires in two minutes,
-        and it is swapped for the tokened URL inside the browser (a redirect).
-        """
-        code = access.new_token()
-        self.open_code = (code, time.monotonic() + OPEN_CODE_SECONDS)
-        return code
-
-    def _redeem_open_code(self, code: str) -> web.StreamResponse:
-        issued, self.open_code = self.open_code, None
-        if issued is None or time.monotonic() > issued[1]:
-            raise web.HTTPForbidden(text=FORBIDDEN)
-        if not access.token_matches(code, issued[0]):
-            self.open_code = issued  # a wrong guess does not spend the real code
-            raise web.HTTPForbidden(text=FORBIDDEN)
-        raise web.HTTPFound(f"/?token={self.settings.token}")
 
     # --- routes -----------------------------------------------------------------------
 
@@ -298,19 +275,6 @@ class WebServer:
         return response
 
 
-def _start_browser(link: str) -> None:
-    """Run in a thread: some browsers' launchers wait until the browser exits."""
-    import webbrowser
-
-    try:
-        started = webbrowser.open(link)
-    except (OSError, webbrowser.Error) as exc:
-        log.warning("could not start a browser (%s): open the URL above by hand", exc)
-        return
-    if not started:
-        log.warning("found no browser to start: open the URL above by hand")
-
-
 async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
     """On every response: no referrer (URLs hold the token), no sniffing, no framing."""
     headers = response.headers
@@ -413,6 +377,7 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, on_signal, signum)
     idle_watch = asyncio.create_task(server.sessions.end_idle_sessions())
+    page: OpenPage | None = None
     try:
         announce(f"{base}?token={settings.token}")
         log.info(
@@ -422,10 +387,13 @@ async def serve(
             settings.max_sessions,
         )
         if open_browser:
-            link = f"{base}?open={server.issue_open_code()}"
-            loop.run_in_executor(None, _start_browser, link)
+            page = OpenPage(f"{base}?token={quote(settings.token)}")
+            loop.run_in_executor(None, start_browser, page.file_url)
+            loop.call_later(OPEN_PAGE_SECONDS, page.remove)
         await stopping.wait()
     finally:
+        if page is not None:
+            page.remove()
         idle_watch.cancel()
         server.closing = True
         await server.sessions.stop_all("the server stopped")

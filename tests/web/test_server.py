@@ -15,7 +15,7 @@ import socket
 import stat
 import sys
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -298,7 +298,10 @@ def test_stdout_is_the_tokened_url_alone(seeded, tmp_path):
     assert "http" not in server.log()  # nothing else names a URL, stderr included
 
 
-def test_open_hands_the_browser_a_one_time_link_not_the_token(seeded, tmp_path):
+def test_open_hands_the_browser_a_private_page_not_the_token(seeded, tmp_path):
+    """The browser's command line is in every user's ``ps``. A one-time code there was
+    spent first by another user watching ``/proc``, and the server handed them the
+    token. The browser now gets a file only this user can read, which redirects."""
     opened = tmp_path / "opened"
     fake_browser = tmp_path / "browser"
     fake_browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
@@ -307,13 +310,15 @@ def test_open_hands_the_browser_a_one_time_link_not_the_token(seeded, tmp_path):
     try:
         wait_until(opened.exists, 10, "the browser to be started")
         link = opened.read_text()
-        assert server.token not in link
-        path = link.removeprefix(server.origin)
-        status, headers, _ = get(server, path)
-        assert status == 302 and headers["Location"] == f"/?token={quote(server.token)}"
-        assert get(server, path)[0] == 403  # spent
+        assert link.startswith("file:///") and server.token not in link
+        page = Path(unquote(link.removeprefix("file://")))
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600
+        assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        assert f'url={server.origin}/?token={quote(server.token)}"' in page.read_text()
+        assert get(server, "/?open=anything")[0] == 403  # no code to spend any more
     finally:
         server.stop()
+    assert not page.parent.exists()  # gone with the server
 
 
 def test_read_only_is_passed_to_the_session_and_named_on_the_page(seeded):
