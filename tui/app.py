@@ -10,6 +10,7 @@ workers, and reports every outcome as a toast.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -24,10 +25,12 @@ from textual.timer import Timer
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from queuectl.errors import StoreUnavailable
+from queuectl.errors import DatabaseError, StoreUnavailable
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.location import describe
 from queuectl.store import db
+from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
@@ -486,8 +489,20 @@ def make_app(
     """The dashboard for the database at ``location``: used by ``queuectl tui`` and the tests.
 
     Opens the database here so a bad location fails before the screen is taken over.
+    A read-only dashboard (``web --read-only``) opens it as read-only commands do:
+    it creates nothing, and only warns of a file others could write (each tab opened
+    it as a writer: it made a missing database, and refused one ``status`` reads).
+
+    Raises:
+        DatabaseError: the database is unusable, or missing for a read-only one.
     """
-    db.open_database(location)
+    db.open_database(location, read_only=read_only, report=_warn_in_log if read_only else None)
+    if read_only and db.is_stand_in():
+        db.close_database()
+        raise DatabaseError(
+            f"no queuectl database exists at {describe(location)}, and a read-only"
+            " dashboard creates none"
+        )
     return QueueApp(
         location,
         clock=clock,
@@ -496,6 +511,12 @@ def make_app(
         read_only=read_only,
         in_browser=in_browser,
     )
+
+
+def _warn_in_log(message: str) -> None:
+    """A warning from opening the database (a folder others could write): before the
+    screen is drawn, on stderr, where ``queuectl web`` logs each session's lines."""
+    print(f"Warning: {one_line(message)}", file=sys.stderr)
 
 
 __all__ = ["QueueApp", "make_app"]

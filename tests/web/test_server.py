@@ -443,3 +443,32 @@ def test_a_request_it_cannot_parse_is_one_inert_log_line(seeded):
         assert "Traceback" not in log and "\x1b" not in log
     finally:
         server.stop()
+
+
+def test_a_read_only_session_creates_no_database_and_shows_one_others_could_write(tmp_path):
+    """Each tab of ``web --read-only`` opened the database as a writer: it made one where
+    it had gone, and refused one in a folder others could write, which read-only
+    commands (``status``) show with a warning."""
+    folder = tmp_path / "q"
+    folder.mkdir(mode=0o700)
+    path = folder / "queue.db"
+    seed(str(path))
+    server = Served(str(path), "--read-only")
+    sockets = Sockets(server)
+    try:
+        folder.chmod(0o777)  # others may write there now: a reader warns and shows it
+        shown = sockets.connect()
+        assert sockets.receive(shown).type.name == "BINARY", "the dashboard did not draw"
+        server.wait_log(r"session \d+: Warning: .*writable by other users")
+        sockets.close(shown)
+        folder.chmod(0o700)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        gone = sockets.connect()
+        kind, why = sockets.receive(gone).json()
+        assert kind == "ended" and "no queuectl database exists at" in why, why
+        assert sockets.receive(gone).type.name == "CLOSE"
+        assert not path.exists()
+    finally:
+        sockets.close_all()
+        server.stop()
