@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from queuectl.store.models import Run
@@ -90,6 +93,32 @@ async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:
         saved = tmp_path / "queuectl-a-run1.log"
         await wait_toast(pilot, f"Saved {saved}")
         assert saved.read_bytes() == stored.encode()
+
+
+async def test_export_is_private_and_never_writes_through_a_planted_name(app_for, tmp_path):
+    """Textual's delivery wrote the output with the umask's mode (0644), through a
+    symlink planted under the export's name, and over a file already there."""
+    target = tmp_path / "target"
+    target.write_text("SECRET\n")
+    (tmp_path / "queuectl-a-run1.log").symlink_to(target)
+    (tmp_path / "queuectl-a-run1-2.log").write_text("someone else's\n")
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output="job output\n")
+    app = app_for()
+    previous = os.umask(0o022)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await _open_log(pilot)
+            screen.export_directory = str(tmp_path)
+            await pilot.press("s")
+            saved = tmp_path / "queuectl-a-run1-3.log"
+            await wait_toast(pilot, f"Saved {saved}")
+    finally:
+        os.umask(previous)
+    assert saved.read_text() == "job output\n"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert target.read_text() == "SECRET\n"
+    assert (tmp_path / "queuectl-a-run1-2.log").read_text() == "someone else's\n"
 
 
 async def test_export_without_a_downloads_folder_saves_where_the_dashboard_started(

@@ -337,14 +337,43 @@ class LogScreen(Screen[None]):
         if run is None:
             return
         name = f"queuectl-{self.job_id}-run{run.run}.log"
-        folder = self.export_directory
-        if folder is None and not self.app.is_web:
-            folder = export_folder()
-        self.app.deliver_text(
-            io.StringIO(run.output or ""),
-            save_directory=folder,
-            save_filename=name,
-        )
+        if self.app.is_web:  # a download, which the browser saves
+            self.app.deliver_text(io.StringIO(run.output or ""), save_filename=name)
+            return
+        self._save(self.export_directory or export_folder(), name, run.output or "")
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _save(self, folder: str, name: str, output: str) -> None:
+        try:
+            path = save_privately(folder, name, output)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"Saved {path}", markup=False)
+
+
+def save_privately(folder: str, name: str, text: str) -> str:
+    """Write ``text`` to a new file in ``folder``, readable by this user alone; its path.
+
+    A job's output is the user's own: Textual's delivery wrote it with the umask's
+    mode (0644), through a symlink and over a file someone planted under that name
+    in a shared folder. Here the file is new (``O_EXCL``, never through a link) and
+    0600; a name taken already gets ``-2``, ``-3``, … before ``.log``.
+    """
+    stem, dot, suffix = name.rpartition(".")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for attempt in range(1, 1000):
+        candidate = name if attempt == 1 else f"{stem}-{attempt}{dot}{suffix}"
+        path = os.path.join(folder, candidate)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
+            os.fchmod(out.fileno(), 0o600)  # whatever the umask
+            out.write(text)
+        return path
+    raise FileExistsError(f"{name} and 998 more names like it are taken in {folder}")
 
 
 def export_folder() -> str:
