@@ -488,3 +488,52 @@ def test_a_ctrl_c_while_a_client_sits_idle_stops_metrics_serve_at_once(monkeypat
         helper.join()
         signal.signal(signal.SIGINT, previous)
     assert ended - sent[0] < 2, "waited for the idle client"
+
+
+def test_a_client_that_trickles_its_request_is_cut_off_and_scrapes_go_on(monkeypatch):
+    """One byte every few seconds never tripped the idle timeout: one client held every
+    scrape up for as long as it liked (a local attacker's try: 40 s and counting)."""
+    monkeypatch.setattr(exposition, "REQUEST_SECONDS", 1.0)
+    url: list[str] = []
+    scraped: list[tuple[int, float]] = []
+    stopped = threading.Event()
+
+    def trickle_then_scrape() -> None:
+        try:
+            wait_until(lambda: url, 10, "the server's address")
+            port = int(url[0].split(":")[2].split("/")[0])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+                slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+
+                def drip() -> None:
+                    with contextlib.suppress(OSError):
+                        while not stopped.wait(0.2):
+                            slow.sendall(b"a")
+
+                dripping = threading.Thread(target=drip, daemon=True)
+                dripping.start()
+                started = time.monotonic()
+                with urllib.request.urlopen(url[0], timeout=5) as response:
+                    scraped.append((response.status, time.monotonic() - started))
+                stopped.set()
+                dripping.join()
+        finally:  # whatever happened, the server stops (a failed scrape fails the test)
+            stopped.set()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    class NoFigures(Collector):
+        def collect(self):
+            yield from ()
+
+    helper = threading.Thread(target=trickle_then_scrape, daemon=True)
+    previous = signal.getsignal(signal.SIGINT)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exposition.serve(NoFigures(), ("127.0.0.1", 0), announce=url.append)
+    finally:
+        stopped.set()
+        helper.join(10)
+        signal.signal(signal.SIGINT, previous)
+    [(status, waited)] = scraped
+    assert status == 200 and waited < 3, waited
