@@ -362,7 +362,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         steered=steered,
         queues=None
         if figures is None
-        else build_queues(figures, previous.queues if previous is not None else None),
+        else build_queues(figures, previous.queues if previous is not None else None, now),
     )
     if planned is not None:
         snapshot.schedules = build_schedules(

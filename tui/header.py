@@ -12,7 +12,7 @@ from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
 from tui.cells import STATE_STYLES
 from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
-from tui.spark import merged, steady_sparkline
+from tui.spark import first_bucket, merged, steady_sparkline
 
 NARROW = 98
 """Below this many columns the header drops words, never numbers."""
@@ -126,7 +126,8 @@ class StatsHeader(Vertical):
         workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
         workers.append(" idle", style="dim")
         # Narrow: two buckets a character, so the five minutes fit in 15 columns.
-        bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1))
+        first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
+        bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1, first=first))
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
         short_label = f"{rate:.1f}/min"

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from queuectl.lifecycle.queues import QueueFigures
+from queuectl.lifecycle.queues import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, QueueFigures
 from queuectl.states import STATE_STYLES
 from queuectl.textsafe import one_line
 from tui.cells import Parts, TableData, build_table
-from tui.spark import merged, steady_sparkline
+from tui.spark import first_bucket, merged, steady_sparkline
 
 SPARK_MERGE = 2
 """Buckets per character: 15 characters of 20 s for the 5 minutes, so it fits at 80 columns."""
 
 
-def sparkline_text(buckets: list[float]) -> str:
-    """Runs ended per 20 s (two 10 s buckets a character), ``·`` for none: a DataTable
-    cell holds text, not a ``Sparkline`` widget."""
-    return steady_sparkline(merged(buckets, SPARK_MERGE))
+def sparkline_text(buckets: list[float], now: float) -> str:
+    """Runs ended per 20 s of the clock (two 10 s buckets a character), ``·`` for none:
+    a DataTable cell holds text, not a ``Sparkline`` widget."""
+    first = first_bucket(now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
+    return steady_sparkline(merged(buckets, SPARK_MERGE, first=first))
 
 
-def queue_parts(entry: QueueFigures) -> Parts:
+def queue_parts(entry: QueueFigures, now: float) -> Parts:
     """Name, state, limit, per-state counts, workers, runs ended in 5 minutes, sparkline."""
     counts = entry.counts
     running = entry.running
@@ -35,14 +36,14 @@ def queue_parts(entry: QueueFigures) -> Parts:
         (str(counts["cancelled"]), "dim"),
         (str(entry.workers), "" if entry.workers else "dim"),
         (str(entry.finished_5m), ""),
-        (sparkline_text(entry.throughput), "cyan"),
+        (sparkline_text(entry.throughput, now), "cyan"),
     )
 
 
-def build_queues(figures: list[QueueFigures], previous: TableData | None) -> TableData:
+def build_queues(figures: list[QueueFigures], previous: TableData | None, now: float) -> TableData:
     """The pane's table; ``raw`` keeps what its keys act on (paused, limit, running)."""
     return build_table(
-        [(entry.name, queue_parts(entry)) for entry in figures],
+        [(entry.name, queue_parts(entry, now)) for entry in figures],
         len(figures),
         {
             entry.name: {"paused": entry.paused, "limit": entry.limit, "running": entry.running}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from queuectl.lifecycle import queues
 from queuectl.store.models import Job
 from tests.conftest import T0
@@ -183,9 +185,25 @@ def test_the_pane_has_a_number_key_a_help_section_and_palette_entries():
 
 
 def test_the_sparkline_scales_to_the_busiest_bucket():
-    assert sparkline_text([0.0] * 30) == "·" * 15
-    line = sparkline_text([0.0] * 28 + [4.0, 4.0])
+    now = 1_000_015.0  # the first of the 30 buckets starts on a 20 s mark
+    assert sparkline_text([0.0] * 30, now) == "·" * 15
+    line = sparkline_text([0.0] * 28 + [4.0, 4.0], now)
     assert len(line) == 15 and line.endswith("█") and line[:14] == "·" * 14
+
+
+def test_each_character_is_a_fixed_20_seconds_of_the_clock():
+    """Paired from the window's first bucket, the bars regrouped every 10 s as the
+    window moved on: ``▄▄▄·█▄▄··`` then ``███████··``, the same finishes."""
+    ended = {99_980: 2.0, 99_981: 1.0, 99_990: 3.0, 99_991: 1.0}  # runs per 10 s bucket
+
+    def shown(now: float) -> str:
+        first = math.floor(now / 10) + 1 - 30
+        return sparkline_text([ended.get(first + index, 0.0) for index in range(30)], now)
+
+    before, after = shown(1_000_015.0), shown(1_000_025.0)  # 10 s later
+    assert before.count("·") < 15
+    # The same 20 s stretches, each one character further left; a new one at the end.
+    assert after[:-1] == before[1:], (before, after)
 
 
 async def test_the_limit_form_is_centred_and_its_question_whole_at_80x24(app_for):
