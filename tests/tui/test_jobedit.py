@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from textual.widgets import Input
 
 from queuectl.store.models import Job
-from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
+from tests.conftest import T0
+from tests.tui.conftest import open_detail, open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.panes.jobs import JobsPane
 from tui.screens.new_job import NewJobScreen
 
@@ -112,3 +114,28 @@ async def test_a_schedules_fire_is_edited_from_the_dashboard(app_for) -> None:
         await wait_toast(pilot, "Job nightly:20261205T030000Z saved (pending)")
         job = Job.get_by_id("nightly:20261205T030000Z")
         assert (job.command, json.loads(job.env)) == ("true", json.loads(env))
+
+
+async def test_the_detail_screen_says_a_job_is_held_and_h_releases_it(app_for) -> None:
+    """The Jobs row said "held"; its detail said only "pending", with no way to release."""
+    seed_job("a", held_at=T0 - 60)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        assert "Held" in _text_of(screen) and "until released" in _text_of(screen)
+        await pilot.press("h")
+        await wait_toast(pilot, "Job a released")
+        assert Job.get_by_id("a").held_at is None
+        loads = screen.loads
+        screen.load()  # the screen's own next read (each second outside tests)
+        await wait_for(pilot, lambda: screen.loads > loads, "the next read")
+        assert "until released" not in _text_of(screen)
+
+
+def _text_of(screen) -> str:
+    from rich.console import Console
+
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(screen.query_one("#detail-fields").content)
+    return console.export_text()

@@ -117,6 +117,9 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     # What a blocked job waits for, and what waits for it, next to its state: at 80x24
     # the fields show about eight rows.
     links = _wide_grid()
+    if job.held_at is not None:  # the Jobs row says "held"; here it said only "pending"
+        held = Text.assemble("since ", time_forms(job.held_at, now)[0], " (until released, h)")
+        links.add_row("Held", held)
     if view is not None and view.dependencies:
         links.add_row("After", links_text(view.dependencies))
     if view is not None and view.dependents:
@@ -192,6 +195,7 @@ class JobDetailScreen(Screen[None]):
         Binding("r", "intent('retry')", "Retry"),
         Binding("c", "intent('cancel')", "Cancel", tooltip="Cancel (asks)"),
         Binding("d", "intent('delete')", "Delete", tooltip="Delete (asks)"),
+        Binding("h", "intent('hold')", "Hold", tooltip="Hold a waiting job, or release it"),
         Binding("l", "log", "Log", tooltip="The run's output, full screen: search, follow, export"),
     ]
     """Detail keys: act on this job, or go back."""
