@@ -308,7 +308,8 @@ def test_open_hands_the_browser_a_private_page_not_the_token(seeded, tmp_path):
     fake_browser.chmod(0o700)
     server = Served(seeded, "--open", env={"BROWSER": str(fake_browser)})
     try:
-        wait_until(opened.exists, 10, "the browser to be started")
+        # The shell makes the file before printf writes to it: wait for what it writes.
+        wait_until(lambda: opened.exists() and opened.read_text(), 10, "the browser's link")
         link = opened.read_text()
         assert link.startswith("file:///") and server.token not in link
         page = Path(unquote(link.removeprefix("file://")))
