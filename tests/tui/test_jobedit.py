@@ -93,6 +93,12 @@ async def test_a_new_job_the_store_refuses_reopens_the_form_as_typed(app_for) ->
         form = app.screen
         assert form.query_one("#f-command", Input).value == "make all"
         assert form.query_one("#f-priority", Input).value == "5"
+        # The command has the focus, not selected: the next key adds to it (it had
+        # replaced the whole command).
+        await wait_for(pilot, lambda: form.query_one("#f-command", Input).has_focus, "focus")
+        await pilot.press("space", "x")
+        assert form.query_one("#f-command", Input).value == "make all x"
+        form.query_one("#f-command", Input).value = "make all"
         form.query_one("#f-id", Input).value = "ok-2"
         await pilot.press("ctrl+s")
         await wait_toast(pilot, "Enqueued job ok-2")

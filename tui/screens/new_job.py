@@ -145,6 +145,9 @@ class NewJobScreen(ModalScreen[Any]):
                         id=f"f-{name}",
                         compact=True,
                         suggester=suggester,
+                        # Selected on focus, a prefilled command (an edit, or a form the
+                        # store refused and reopened as typed) went with the next key.
+                        select_on_focus=False,
                     )
             shown = Text(f"✗ {one_line(self.error)}") if self.error else ""
             yield Static(shown, id="form-error", classes="error")
