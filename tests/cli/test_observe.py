@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -410,6 +411,39 @@ def test_completion_scripts_print_and_bash_loads_them(run, shell):
         assert "_queuectl_completion" in loaded.stdout
 
 
+class _NoFigures(Collector):
+    def collect(self):
+        yield from ()
+
+
+def _serve_beside(collector: Collector, client: Callable[[str, threading.Event], None]) -> float:
+    """``metrics --serve``'s server in this (the main) thread, where signals land, while
+    ``client(url, stopped)`` runs in another, until a Ctrl+C ends it; when it ended.
+    ``stopped`` is set once it has (a client waiting on it may then let go)."""
+    url: list[str] = []
+    stopped = threading.Event()
+
+    def run_client() -> None:
+        wait_until(lambda: url, 10, "the server's address")
+        client(url[0], stopped)
+
+    helper = threading.Thread(target=run_client, daemon=True)
+    previous = signal.getsignal(signal.SIGINT)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exposition.serve(collector, ("127.0.0.1", 0), announce=url.append)
+        return time.monotonic()
+    finally:
+        stopped.set()
+        helper.join(10)
+        signal.signal(signal.SIGINT, previous)
+
+
+def _port(url: str) -> int:
+    return int(url.split(":")[2].split("/")[0])
+
+
 def test_a_ctrl_c_inside_a_scrape_still_stops_metrics_serve(capfd):
     """wsgiref answers an exception raised inside a request, KeyboardInterrupt included,
     with a traceback and a 500, and serves on: a Ctrl+C that landed inside a scrape was
@@ -420,30 +454,17 @@ def test_a_ctrl_c_inside_a_scrape_still_stops_metrics_serve(capfd):
             signal.raise_signal(signal.SIGINT)  # Ctrl+C, landing here
             yield from ()
 
-    url: list[str] = []
-    stopped = threading.Event()
-
-    def scrape_then_give_up() -> None:
-        wait_until(lambda: url, 10, "the server's address")
+    def scrape_then_give_up(url: str, stopped: threading.Event) -> None:
         with contextlib.suppress(urllib.error.HTTPError):
-            urllib.request.urlopen(url[0], timeout=10)
+            urllib.request.urlopen(url, timeout=10)
         # The fix stops within half a second; a server that serves on is ended by a
         # second Ctrl+C, outside any scrape, so the test fails instead of hanging.
         if not stopped.wait(5):
             os.kill(os.getpid(), signal.SIGINT)
 
-    helper = threading.Thread(target=scrape_then_give_up, daemon=True)
-    previous = signal.getsignal(signal.SIGINT)
     started = time.monotonic()
-    helper.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            exposition.serve(InterruptedScrape(), ("127.0.0.1", 0), announce=url.append)
-    finally:
-        stopped.set()
-        helper.join()
-        signal.signal(signal.SIGINT, previous)
-    assert time.monotonic() - started < 4, "served on after the Ctrl+C"
+    ended = _serve_beside(InterruptedScrape(), scrape_then_give_up)
+    assert ended - started < 4, "served on after the Ctrl+C"
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -459,34 +480,16 @@ def test_a_ctrl_c_while_a_client_sits_idle_stops_metrics_serve_at_once(monkeypat
         handle(self)
 
     monkeypatch.setattr(exposition._QuietHandler, "handle", handle_noting_it)
-    url: list[str] = []
     sent: list[float] = []
-    stopped = threading.Event()
 
-    def connect_idle_then_interrupt() -> None:
-        wait_until(lambda: url, 10, "the server's address")
-        port = int(url[0].split(":")[2].split("/")[0])
-        with socket.create_connection(("127.0.0.1", port), timeout=10):
+    def connect_idle_then_interrupt(url: str, stopped: threading.Event) -> None:
+        with socket.create_connection(("127.0.0.1", _port(url)), timeout=10):
             wait_until(reading.is_set, 10, "the server to read the request")
             sent.append(time.monotonic())
             os.kill(os.getpid(), signal.SIGINT)
             stopped.wait(15)
 
-    class NoFigures(Collector):
-        def collect(self):
-            yield from ()
-
-    helper = threading.Thread(target=connect_idle_then_interrupt, daemon=True)
-    previous = signal.getsignal(signal.SIGINT)
-    helper.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            exposition.serve(NoFigures(), ("127.0.0.1", 0), announce=url.append)
-        ended = time.monotonic()
-    finally:
-        stopped.set()
-        helper.join()
-        signal.signal(signal.SIGINT, previous)
+    ended = _serve_beside(_NoFigures(), connect_idle_then_interrupt)
     assert ended - sent[0] < 2, "waited for the idle client"
 
 
@@ -494,46 +497,29 @@ def test_a_client_that_trickles_its_request_is_cut_off_and_scrapes_go_on(monkeyp
     """One byte every few seconds never tripped the idle timeout: one client held every
     scrape up for as long as it liked (a local attacker's try: 40 s and counting)."""
     monkeypatch.setattr(exposition, "REQUEST_SECONDS", 1.0)
-    url: list[str] = []
     scraped: list[tuple[int, float]] = []
-    stopped = threading.Event()
 
-    def trickle_then_scrape() -> None:
+    def trickle_then_scrape(url: str, stopped: threading.Event) -> None:
         try:
-            wait_until(lambda: url, 10, "the server's address")
-            port = int(url[0].split(":")[2].split("/")[0])
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            with socket.create_connection(("127.0.0.1", _port(url)), timeout=10) as slow:
                 slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+                dripped = threading.Event()
 
                 def drip() -> None:
                     with contextlib.suppress(OSError):
-                        while not stopped.wait(0.2):
+                        while not dripped.wait(0.2):
                             slow.sendall(b"a")
 
                 dripping = threading.Thread(target=drip, daemon=True)
                 dripping.start()
                 started = time.monotonic()
-                with urllib.request.urlopen(url[0], timeout=5) as response:
+                with urllib.request.urlopen(url, timeout=5) as response:
                     scraped.append((response.status, time.monotonic() - started))
-                stopped.set()
+                dripped.set()
                 dripping.join()
         finally:  # whatever happened, the server stops (a failed scrape fails the test)
-            stopped.set()
             os.kill(os.getpid(), signal.SIGINT)
 
-    class NoFigures(Collector):
-        def collect(self):
-            yield from ()
-
-    helper = threading.Thread(target=trickle_then_scrape, daemon=True)
-    previous = signal.getsignal(signal.SIGINT)
-    helper.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            exposition.serve(NoFigures(), ("127.0.0.1", 0), announce=url.append)
-    finally:
-        stopped.set()
-        helper.join(10)
-        signal.signal(signal.SIGINT, previous)
+    _serve_beside(_NoFigures(), trickle_then_scrape)
     [(status, waited)] = scraped
     assert status == 200 and waited < 3, waited
