@@ -245,9 +245,8 @@ def upcoming(name: str, count: int, *, now: float | None = None) -> list[float]:
     next tick stays where the pause left it, and ``cron show`` listed ticks long past.
     """
     row = _row(name)
-    first = row.next_fire_at
-    if row.paused:
-        first = _rule(row).next_after(time.time() if now is None else now)
+    now = time.time() if now is None else now
+    first = _resumed_at(row, now) if row.paused else row.next_fire_at
     if first is None:
         return []
     ticks = [first]
@@ -415,13 +414,16 @@ def resume(name: str, *, now: float | None = None) -> ScheduleView:
     now = time.time() if now is None else now
     with write_transaction():
         row = _row(name)
-        next_fire_at = row.next_fire_at
-        if row.paused:
-            next_fire_at = _rule(row).next_after(now)
+        next_fire_at = _resumed_at(row, now) if row.paused else row.next_fire_at
         Schedule.update(paused=False, next_fire_at=next_fire_at, updated_at=now).where(
             Schedule.name == name
         ).execute()
     return get(name)
+
+
+def _resumed_at(row: Schedule, now: float) -> float | None:
+    """A paused schedule's first tick once resumed at ``now`` (``resume``, ``upcoming``)."""
+    return _rule(row).next_after(now)
 
 
 @translated
