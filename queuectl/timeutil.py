@@ -166,11 +166,16 @@ def human_duration(seconds: float | None) -> str:
     seconds = max(0.0, seconds)
     if seconds > MAX_DURATION:
         return ">100y"
-    if seconds < 1:
+    # Each branch tests the figure it would print, so 0.9996 s reads "1.0s", not
+    # "1000ms", and 59.6 s reads "1m00s", not "60s".
+    if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    if round(seconds * 10) < 100:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -1,0 +1,33 @@
+"""How durations read in tables: each figure rounds once, so a unit's edge never shows
+a value that belongs to the next unit (``1000ms``, ``60s``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from queuectl.timeutil import human_duration
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, ""),
+        (0, "0ms"),
+        (0.85, "850ms"),
+        (0.9994, "999ms"),
+        (0.9996, "1.0s"),
+        (1.04, "1.0s"),
+        (9.94, "9.9s"),
+        (9.96, "10s"),
+        (12.4, "12s"),
+        (59.4, "59s"),
+        (59.6, "1m00s"),
+        (245, "4m05s"),
+        (3599.6, "1h00m"),
+        (3 * 3600 + 600, "3h10m"),
+        (2 * 86400 + 4 * 3600, "2d4h"),
+        (-3, "0ms"),
+    ],
+)
+def test_a_duration_rounds_once_and_never_shows_the_next_units_edge(seconds, shown):
+    assert human_duration(seconds) == shown
