@@ -166,11 +166,17 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
     from queuectl.lifecycle import reads
     from queuectl.runtime import supervisor
     from queuectl.states import WorkerState
+    from queuectl.errors import WorkerNotFound
     from queuectl.timeutil import parse_duration
 
     limit = parse_duration(timeout, what="--timeout")  # as wait and queue pause --wait read it
     app.open()
-    ids = supervisor.resolve_workers(refs) if refs else None
+    try:
+        ids = supervisor.resolve_workers(refs) if refs else None
+    except WorkerNotFound:
+        if as_json:  # a list-valued command's stdout stays a list, as cancel's does
+            emit_json([])
+        raise
     asked = supervisor.request_stop(ids, force=force)
     if not asked:
         if as_json:

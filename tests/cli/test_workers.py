@@ -126,3 +126,13 @@ def test_worker_commands_take_queue_names_and_timeouts_as_the_rest_of_the_cli(ru
     assert run("worker", "stop", "--timeout", "5s").stdout == "no workers running\n"
     result = run("worker", "stop", "--timeout", "soon", ok=False)
     assert result.exit_code == 2 and "--timeout must be a number of seconds" in result.stderr
+
+
+def test_worker_stop_of_an_unknown_worker_still_prints_a_json_list(run, fleet):
+    """``cancel nope --json`` prints ``[]`` with its error; ``worker stop nope --json``
+    printed nothing, so a script's JSON parse failed before it could read the exit code."""
+    result = run("worker", "stop", "nope", "--json", ok=False)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == []
+    assert result.stderr == "Error: no running worker with id or pid 'nope'\n"
+    assert run("worker", "list", "--json").stdout.count('"id": "live"') == 1  # nothing asked
