@@ -32,7 +32,8 @@ def _store(
     app: AppContext, specs: list, *, as_json: bool, single: bool, if_absent: bool = False
 ) -> None:
     """Enqueue validated specs; print their ids, or (``--json``) the jobs. With
-    ``if_absent``, a line whose unique key an active job holds prints that job's id."""
+    ``if_absent``, a line whose unique key an active job holds prints that job's id
+    (``--json``: that job, each record saying whether this call ``created`` it)."""
     from queuectl.lifecycle import enqueue, reads
 
     app.open()
@@ -41,6 +42,9 @@ def _store(
         from queuectl.records import job_record
 
         records = [job_record(reads.get_job(job_id)) for job_id in ids]
+        if if_absent:  # which line made its job, and which found one holding its key
+            for position, record in enumerate(records):
+                record["created"] = position not in ids.held
         emit_json(records[0] if single else records)
     else:
         click.echo("\n".join(ids))

@@ -10,7 +10,7 @@ import base64
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import peewee
 
@@ -52,6 +52,16 @@ def new_job_ids(count: int) -> list[str]:
     return [text[start : start + 8] for start in range(0, 8 * count, 8)]
 
 
+class EnqueuedIds(list[str]):
+    """The ids ``enqueue_many`` returns, one per spec in order, and which of them were not
+    created by it: with ``if_absent``, the positions whose unique key another job held
+    (``held``), so a script can tell a new job from the one that was already there."""
+
+    def __init__(self, ids: Iterable[str], *, held: frozenset[int] = frozenset()) -> None:
+        super().__init__(ids)
+        self.held = held
+
+
 @translated
 def enqueue(
     spec: JobSpec,
@@ -79,7 +89,7 @@ def enqueue_many(
     cwd: str | None = None,
     warn: Callable[[str], None] | None = None,
     if_absent: bool = False,
-) -> list[str]:
+) -> EnqueuedIds:
     """Store jobs all or nothing, in one transaction; returns their ids in order.
 
     Jobs are numbered (``seq``) in the order given, after every job already
@@ -141,7 +151,9 @@ def enqueue_many(
     by_position = dict(zip([p for p in range(len(specs)) if p not in existing], ids, strict=True))
     for position, holder in existing.items():  # a line whose key an earlier line took
         by_position[position] = by_position[int(holder[1:])] if holder[0] == "#" else holder
-    return [by_position[position] for position in range(len(specs))]
+    return EnqueuedIds(
+        (by_position[position] for position in range(len(specs))), held=frozenset(existing)
+    )
 
 
 def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:

@@ -73,6 +73,27 @@ def test_a_file_fails_whole_on_a_held_key_or_goes_on_with_if_absent(run, db_url,
     assert len(lines) == 3 and lines[1] == holder and holder not in (lines[0], lines[2])
 
 
+def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
+    """The id alone cannot tell a new job from the holder; the record's ``created`` can."""
+    first = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "x").stdout)
+    again = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "y").stdout)
+    assert (first["created"], again["created"]) == (True, False)
+    assert again["id"] == first["id"] and again["command"] == "x"
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"command": "a", "unique_key": "k"}\n{"command": "b", "unique_key": "n"}\n'
+        '{"command": "c", "unique_key": "n"}\n'
+    )
+    records = json.loads(run("enqueue", "--if-absent", "--json", "--file", str(jobs)).stdout)
+    assert [(r["command"], r["created"]) for r in records] == [
+        ("x", False),
+        ("b", True),
+        ("b", False),  # the line before it took the key
+    ]
+    plain = json.loads(run("add", "--json", "--", "z").stdout)
+    assert "created" not in plain  # the job record's shape is unchanged without --if-absent
+
+
 def test_retry_of_a_dependent_is_refused_while_its_dependency_is_dead(chain, db_url):
     chain("cancel", "build")
     dead = json.loads(chain("show", "test", "--json").stdout)
