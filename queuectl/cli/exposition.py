@@ -189,6 +189,19 @@ def _answering(frame: FrameType | None) -> bool:
     return False
 
 
+def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+    """A GET's status and headers with no body: prometheus_client answers HEAD with 405,
+    and ``curl -I`` and uptime checks send it. Its Content-Length is the GET's."""
+    answer: list[Any] = []
+    body = b"".join(
+        app({**environ, "REQUEST_METHOD": "GET"}, lambda *args: answer.extend(args[:2]))
+    )
+    status, headers = answer
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return []
+
+
 def serve(
     collector: QueueCollector, address: tuple[str, int], *, announce: Callable[[str], None]
 ) -> None:
@@ -212,6 +225,8 @@ def serve(
         if environ.get("PATH_INFO") not in ("/", "/metrics"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"404 Not Found: the metrics are at /metrics\n"]
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return _head(metrics_app, environ, start_response)
         return metrics_app(environ, start_response)
 
     # Ctrl+C inside a response is noted and acted on once it is sent, at

@@ -163,10 +163,10 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
     Graceful by default: each finishes its current job first. A worker whose
     process had already died is reported lost, and its job recovered.
     """
+    from queuectl.errors import WorkerNotFound
     from queuectl.lifecycle import reads
     from queuectl.runtime import supervisor
     from queuectl.states import WorkerState
-    from queuectl.errors import WorkerNotFound
     from queuectl.timeutil import parse_duration
 
     limit = parse_duration(timeout, what="--timeout")  # as wait and queue pause --wait read it
