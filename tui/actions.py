@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -462,14 +462,23 @@ class ActionsApp(KeyOrderApp):
         self._confirm(
             f"Stop all {len(running)} running worker(s) ({names}{more})? "
             "Each finishes its current job first.",
-            lambda: self._stop(None, force=False),
+            lambda: self._stop(None, force=False, running=running),
             yes="Stop all",
         )
 
-    def _stop(self, worker_ids: list[str] | None, *, force: bool) -> None:
+    def _stop(
+        self, worker_ids: list[str] | None, *, force: bool, running: Sequence[str] = ()
+    ) -> None:
+        """Stop ``worker_ids`` (None: every live one, ``running`` as the snapshot listed
+        them), saying so at once: the outcome comes only once they have exited."""
         if worker_ids is not None and not force:
             self.say(f"Stopping worker {', '.join(worker_ids)} (it finishes its current job)")
             self._asked_to_stop.update(worker_ids)
+        elif worker_ids is None and not force:
+            self.say(
+                f"Stopping every running worker ({len(running)}); each finishes its current job"
+            )
+            self._asked_to_stop.update(running)
         self.run_in_thread(
             lambda: self._stop_and_wait(worker_ids, force=force),
             lambda still: _stopped_message(worker_ids or [], still),

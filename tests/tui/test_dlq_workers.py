@@ -206,7 +206,9 @@ async def test_force_stop_asks_first(app_for, supervisor) -> None:
 
 
 async def test_stop_all_asks_first(app_for, supervisor) -> None:
+    """And says at once that it is stopping them: it said nothing until they had exited."""
     seed_worker("w-a")
+    supervisor.stop_takes = 2.0
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
@@ -218,8 +220,12 @@ async def test_stop_all_asks_first(app_for, supervisor) -> None:
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("y")
+        await wait_toast(pilot, "Stopping every running worker (1)")
+        assert not any("stopped" in toast for toast in app.toasts), list(app.toasts)
         await wait_for(pilot, lambda: ("stop", (None, False)) in supervisor.calls, "stop all")
         await wait_toast(pilot, "Every worker stopped")
+        await pilot.press("x")  # the row may still say idle: it was asked already
+        await wait_toast(pilot, "is stopping already")
 
 
 async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
