@@ -602,7 +602,7 @@ def test_the_log_names_slow_and_failed_jobs_and_sums_up_quick_successes(opened, 
     assert any(f"job {failing} attempt 1 failed (exit 3) in " in line for line in lines)
     worker.request_stop()
     worker.step()
-    assert "3 job(s) succeeded in under 50ms each since the last report" in caplog.messages
+    assert "3 jobs succeeded in under 50ms each since the last report" in caplog.messages
 
 
 def test_a_stop_between_claim_and_start_gives_the_job_back_unspent(opened):

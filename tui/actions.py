@@ -24,6 +24,7 @@ from queuectl.lifecycle import manage, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.data import Snapshot
 from tui.fit import MiddleCut
 from tui.keyorder import KeyOrderApp
@@ -305,10 +306,10 @@ class ActionsApp(KeyOrderApp):
             self.say("The DLQ is empty")
             return
         self._confirm(
-            f"Retry all {dead} dead job(s) in the DLQ?",
+            f"Retry all {counted(dead, 'dead job')} in the DLQ?",
             lambda: self.run_in_thread(
                 lambda: manage.retry_dead(now=self.clock(), died_by=counted_at),
-                lambda n: f"{n} dead job(s) back to pending or blocked",
+                lambda n: f"{counted(n, 'dead job')} back to pending or blocked",
             ),
             yes="Retry all",
         )
@@ -319,10 +320,10 @@ class ActionsApp(KeyOrderApp):
             self.say("The DLQ is empty")
             return
         self._confirm(
-            f"Delete all {dead} dead job(s) in the DLQ, and their runs, for good?",
+            f"Delete all {counted(dead, 'dead job')} in the DLQ, and their runs, for good?",
             lambda: self.run_in_thread(
                 lambda: manage.purge([JobState.DEAD], now=counted_at),
-                lambda n: f"{n} dead job(s) purged",
+                lambda n: f"{counted(n, 'dead job')} purged",
             ),
             yes="Purge",
         )
@@ -335,7 +336,7 @@ class ActionsApp(KeyOrderApp):
                 served = ", ".join(queues)
                 self.run_in_thread(
                     lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
-                    lambda started: f"Started {len(started)} worker(s){each} on {served}",
+                    lambda started: f"Started {counted(len(started), 'worker')}{each} on {served}",
                 )
 
         try:
@@ -381,7 +382,7 @@ class ActionsApp(KeyOrderApp):
             f"Worker {named}: "
             f"{'its process is' if not others else 'their processes are'} gone or "
             f"{'its heartbeat' if not others else 'their heartbeats'} stopped. Recover "
-            f"{'its' if not others else 'their'} {jobs} job(s) now? Each spends a lost "
+            f"{'its' if not others else 'their'} {counted(jobs, 'job')} now? Each spends a lost "
             "attempt and is retried or goes to the DLQ.",
             self._recover_lost,
             yes="Recover",
@@ -396,7 +397,7 @@ class ActionsApp(KeyOrderApp):
         self.run_in_thread(
             lambda: _supervisor().recover_now(),
             lambda recovered: (
-                f"Recovered {len(recovered)} job(s) of lost workers: {some_ids(recovered)}"
+                f"Recovered {counted(len(recovered), 'job')} of lost workers: {some_ids(recovered)}"
                 if recovered
                 else "Nothing to recover: the lost workers' jobs were recovered already"
             ),
@@ -460,7 +461,7 @@ class ActionsApp(KeyOrderApp):
         names = ", ".join(one_line(key) for key in running[:NAMED_WORKERS])
         more = f" and {len(running) - NAMED_WORKERS} more" if len(running) > NAMED_WORKERS else ""
         self._confirm(
-            f"Stop all {len(running)} running worker(s) ({names}{more})? "
+            f"Stop all {counted(len(running), 'running worker')} ({names}{more})? "
             "Each finishes its current job first.",
             lambda: self._stop(None, force=False, running=running),
             yes="Stop all",
@@ -548,13 +549,13 @@ def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
 
 
 def dependents_said(outcome: manage.Outcome) -> str:
-    """``; 1 dependent(s) back to blocked: y2``: the dependents an action changed besides
+    """``; 1 dependent back to blocked: y2``: the dependents an action changed besides
     the jobs it was asked for (a retry's revived, a cancel's or delete's taken down), as
     the CLI names them."""
     said = ""
     for ids, become in ((outcome.revived, "back to blocked"), (outcome.taken_down, "now dead")):
         if ids:
-            said += f"; {len(ids):,} dependent(s) {become}: {some_ids(ids)}"
+            said += f"; {counted(len(ids), 'dependent')} {become}: {some_ids(ids)}"
     return said
 
 
@@ -564,7 +565,7 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
     state = outcome.changed[0].state
     said = "pending again" if state == JobState.PENDING else f"{state} (waits for its dependencies)"
     revived = len(outcome.revived)
-    more = f"; {revived} dependent(s) back to blocked" if revived else ""
+    more = f"; {counted(revived, 'dependent')} back to blocked" if revived else ""
     return f"Job {job_id} is {said}{more}"
 
 

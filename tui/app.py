@@ -32,6 +32,7 @@ from queuectl.location import describe
 from queuectl.store import db
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
+from queuectl.wording import counted
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
@@ -413,8 +414,8 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         leaving = "Leaving the Config pane" if then_show_config else "Quitting"
         self.push_screen(
             ChoiceScreen(
-                f"{leaving} with {unsaved} unsaved config change(s): {pane.describe_unsaved()}."
-                " Save them first?",
+                f"{leaving} with {counted(unsaved, 'unsaved config change')}:"
+                f" {pane.describe_unsaved()}. Save {'it' if unsaved == 1 else 'them'} first?",
                 [("s", "save", "Save"), ("d", "discard", "Discard")],
                 stay="Stay",
             ),

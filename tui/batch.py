@@ -17,6 +17,7 @@ from queuectl.lifecycle import manage, reads
 from queuectl.states import JobState
 from queuectl.store.models import database
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.actions import ActionsApp, dependents_said, some_ids
 from tui.data import JobFilter
 from tui.messages import READ_ONLY_MESSAGE, Batch, MarkAll
@@ -24,13 +25,13 @@ from tui.panes.marks import MarkingPane
 
 
 def _jobs(count: int) -> str:
-    return f"{count:,} job{'s' if count != 1 else ''}"
+    return counted(count, "job")
 
 
 def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
     """What the confirmation asks: the verb, how many, and which (a few)."""
     count = len(job_ids)
-    jobs = f"{count:,} marked job{'s' if count != 1 else ''}"
+    jobs = counted(count, "marked job")
     text = f"{action.verb.capitalize()} {jobs} ({some_ids(job_ids)})"
     if action is manage.CANCEL:
         return f"{text}? Running ones are killed."

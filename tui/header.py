@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.cells import STATE_STYLES
 from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
 from tui.spark import first_bucket, merged, steady_sparkline
@@ -69,7 +70,7 @@ def paused_names(names: list[str], room: int) -> str:
     keep = room - cell_len(rest) - 1
     if keep >= 4:
         return set_cell_size(names[0], keep) + "…" + rest
-    return f"{len(names)} queue{'s' if len(names) != 1 else ''}"
+    return counted(len(names), "queue")
 
 
 class StatsHeader(Vertical):

@@ -23,6 +23,7 @@ from queuectl.cli.common import (
 from queuectl.cli.jobs import LIST_CAP, print_jobs
 from queuectl.cli.manage import report_outcome
 from queuectl.states import JobState
+from queuectl.wording import counted
 
 
 @click.group(cls=QueuectlGroup)
@@ -80,11 +81,11 @@ def dlq_retry(
     app.open()
     ids = job_ids or manage.select(manage.DLQ_RETRY).ids
     if retry_all and ids:
-        confirm_many(f"Retry {len(ids)} dead job{'s' if len(ids) != 1 else ''}?", yes=yes)
+        confirm_many(f"Retry {counted(len(ids), 'dead job')}?", yes=yes)
     outcome = manage.act(manage.DLQ_RETRY, ids)
     if retry_all and not as_json:
         count = len(outcome.changed)
-        click.echo(f"{count} job{'s' if count != 1 else ''} back to pending or blocked")
+        click.echo(f"{counted(count, 'job')} back to pending or blocked")
         left = outcome.reasons.get("dependency dead", [])
         if left:
             note(
@@ -110,10 +111,10 @@ def dlq_purge(app: AppContext, yes: bool, as_json: bool) -> None:
     if dead:
         # Asked on stderr, and never of a pipe: ``echo y | queuectl dlq purge`` is not a
         # person saying yes (the rule of cancel, delete and retry).
-        confirm_many(f"Delete {dead} dead job{'s' if dead != 1 else ''}?", yes=yes)
+        confirm_many(f"Delete {counted(dead, 'dead job')}?", yes=yes)
     # The jobs counted: one that dies while the question waits is not among them.
     removed = manage.purge([JobState.DEAD], now=counted_at)
     if as_json:
         emit_json({"purged": removed})
     else:
-        click.echo(f"purged {removed} dead job{'s' if removed != 1 else ''}")
+        click.echo(f"purged {counted(removed, 'dead job')}")

@@ -23,6 +23,7 @@ from queuectl.cli.common import (
     warn,
 )
 from queuectl.states import JobState
+from queuectl.wording import counted
 
 LIST_CAP = 50
 """Rows the human ``list`` shows unless told otherwise; it then says how many more match."""
@@ -256,7 +257,7 @@ def print_jobs(
         more = reads.count_jobs(states=states or None, queue=queue, search=search) - len(jobs)
         if more > 0:
             note(
-                f"… {more} more job{'s' if more != 1 else ''} match: "
+                f"… {counted(more, 'more job')} match: "
                 f"--limit {len(jobs) + more} or --all shows them"
             )
 

@@ -23,6 +23,7 @@ from queuectl.cli.common import (
     yes_option,
 )
 from queuectl.states import FINISHED_STATES, JobState
+from queuectl.wording import counted
 
 
 def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,7 +86,7 @@ def run_batch(
         selection = manage.select(action, states=states, queue=queue)
         if selection.left:
             note(
-                f"{selection.left} matching job{'s' if selection.left != 1 else ''} left as"
+                f"{counted(selection.left, 'matching job')} left as"
                 " they are: running, or still being stopped by their worker"
             )
         if not selection.ids:
@@ -102,7 +103,7 @@ def run_batch(
 def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str | None) -> str:
     kinds = "/".join(state.value for state in (states or action.default))
     where = f" in queue {queue!r}" if queue else ""
-    return f"{action.verb.capitalize()} {count} {kinds} job{'s' if count != 1 else ''}{where}?"
+    return f"{action.verb.capitalize()} {counted(count, kinds + ' job')}{where}?"
 
 
 def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:
@@ -123,7 +124,7 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
             click.echo(f"{job.id} {job.state if action.verb == 'retry' else action.result}")
     else:
         count = len(outcome.changed)
-        click.echo(f"{count} job{'s' if count != 1 else ''} {action.result}")
+        click.echo(f"{counted(count, 'job')} {action.result}")
     if not as_json:
         note_dependents(revived, "back to blocked")
         note_dependents(taken, "taken down (dead)")
@@ -139,7 +140,7 @@ def note_dependents(ids: list[str], what: str) -> None:
     if not ids:
         return
     shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
-    note(f"{len(ids)} dependent{'s' if len(ids) != 1 else ''} {what}: {shown}")
+    note(f"{counted(len(ids), 'dependent')} {what}: {shown}")
 
 
 @click.command()
@@ -235,7 +236,7 @@ def purge(app: AppContext, states: tuple[JobState, ...], older_than: str, as_jso
     if as_json:
         emit_json({"purged": removed})
     else:
-        click.echo(f"purged {removed} job{'s' if removed != 1 else ''}")
+        click.echo(f"purged {counted(removed, 'job')}")
 
 
 COMMANDS = (retry, cancel, delete, purge)

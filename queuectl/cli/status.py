@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
+from queuectl.wording import counted
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -112,7 +113,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     if lost and not show_all:
         out.print(
             Text(
-                f"{lost} lost worker{'s' if lost != 1 else ''} (died without stopping):"
+                f"{counted(lost, 'lost worker')} (died without stopping):"
                 " status --all shows them, worker prune removes them",
                 style="dim",
             )

@@ -17,6 +17,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
+from queuectl.wording import counted
 
 
 def _queues(values: tuple[str, ...]) -> list[str]:
@@ -262,7 +263,7 @@ def prune(app: AppContext, older_than: str, as_json: bool) -> None:
 
         emit_json([worker_record(w) for w in pruned])
     else:
-        click.echo(f"pruned {len(pruned)} worker{'s' if len(pruned) != 1 else ''}")
+        click.echo(f"pruned {counted(len(pruned), 'worker')}")
 
 
 COMMANDS = (worker,)

@@ -14,6 +14,7 @@ from queuectl.errors import QueueError, StoreUnavailable
 from queuectl.lifecycle import schedules
 from queuectl.textsafe import one_line
 from queuectl.timeutil import iso
+from queuectl.wording import counted
 
 FIRE_INTERVAL = 1.0
 """Longest a due tick waits for a live worker to fire it (a tick known in advance is
@@ -61,9 +62,9 @@ class ScheduleFirer:
             else:
                 log.log(
                     logging.INFO if fire.overlapping else logging.WARNING,
-                    "schedule %s: skipped %d tick(s) from %s (%s)",
+                    "schedule %s: skipped %s from %s (%s)",
                     fire.name,
-                    fire.skipped,
+                    counted(fire.skipped, "tick"),
                     iso(fire.tick),
                     one_line(fire.reason),
                 )

@@ -144,7 +144,8 @@ def _wait_registered(started: list[tuple[str, str, subprocess.Popen[bytes]]]) ->
             late = [wid for wid, _log, _proc in started if wid not in rows]
             logs = ", ".join(log for wid, log, _proc in started if wid in late)
             raise QueueError(
-                f"worker(s) {', '.join(late)} did not register within {START_TIMEOUT:g}s"
+                f"{'worker' if len(late) == 1 else 'workers'} {', '.join(late)}"
+                f" did not register within {START_TIMEOUT:g}s"
                 f" (log: {logs})"
             )
         time.sleep(0.02)

@@ -430,10 +430,12 @@ class Worker(AttemptRunner, SlotRunner):
         )
         if released:
             log.warning(
-                "worker %s was not running job(s) %s that the database gave it (a lost"
-                " commit); recovered them",
+                "worker %s was not running %s %s that the database gave it (a lost"
+                " commit); recovered %s",
                 self.id,
+                "job" if len(released) == 1 else "jobs",
                 ", ".join(released),
+                "it" if len(released) == 1 else "them",
             )
 
     def recover(self, now: float) -> list[str]:

@@ -16,6 +16,7 @@ from queuectl.lifecycle.workers import FORCE
 from queuectl.states import JobState, RunOutcome
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
+from queuectl.wording import counted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,8 +79,8 @@ class WorkLog:
         """One line for the quiet successes since the last one (at each heartbeat)."""
         if self.quiet_successes:
             log.info(
-                "%d job(s) succeeded in under %dms each since the last report",
-                self.quiet_successes,
+                "%s succeeded in under %dms each since the last report",
+                counted(self.quiet_successes, "job"),
                 QUIET_UNDER * 1000,
             )
             self.quiet_successes = 0

@@ -72,7 +72,7 @@ async def test_dlq_retry_all_after_confirmation(app_for) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: _states()["d1"] == _states()["d2"] == "pending", "all")
-        await wait_toast(pilot, "2 dead job(s) back to pending")
+        await wait_toast(pilot, "2 dead jobs back to pending")
 
 
 async def test_dlq_purge_after_confirmation(app_for) -> None:
@@ -124,7 +124,7 @@ async def test_start_workers_asks_how_many(app_for, supervisor, opened) -> None:
         assert isinstance(app.screen, CountScreen)  # 0 is refused inline
         await pilot.press("backspace", "2", "enter")
         await wait_for(pilot, lambda: ("start", (opened, 2)) in supervisor.calls, "start")
-        await wait_toast(pilot, "Started 2 worker(s)")
+        await wait_toast(pilot, "Started 2 workers")
 
 
 async def test_stop_highlighted_worker(app_for, supervisor) -> None:
@@ -338,9 +338,9 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         question = app.screen.question
         assert question.startswith("Worker w-l (pid 4242 on box, running j1): its process")
-        assert "Recover its 1 job(s) now?" in question and "finishes" not in question
+        assert "Recover its 1 job now?" in question and "finishes" not in question
         await pilot.press("y")
-        await wait_toast(pilot, "Recovered 1 job(s) of lost workers: j1")
+        await wait_toast(pilot, "Recovered 1 job of lost workers: j1")
         assert supervisor.calls == [("recover", None)]
 
 
@@ -379,7 +379,7 @@ async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         question = app.screen.question
         assert question.startswith("Worker w-b (pid 4242 on box, running slow-3) and 1 more")
-        assert "(w-a)" in question and "Recover their 2 job(s) now?" in question
+        assert "(w-a)" in question and "Recover their 2 jobs now?" in question
 
 
 @pytest.mark.parametrize(
@@ -400,7 +400,7 @@ async def test_an_action_the_jobs_state_refuses_says_so_without_asking(app_for, 
         assert Job.get_by_id("a").state == state
 
 
-@pytest.mark.parametrize(("key", "toast"), [("p", "2 dead job(s) purged"), ("R", "2 dead job(s)")])
+@pytest.mark.parametrize(("key", "toast"), [("p", "2 dead jobs purged"), ("R", "2 dead jobs")])
 async def test_all_in_a_dlq_question_is_the_jobs_it_counted(app_for, key, toast) -> None:
     """Asked "Purge all 131 dead jobs?" while jobs kept dying, ``y`` purged 137: a job
     that dies while the question waits is left for the next one."""
@@ -411,7 +411,7 @@ async def test_all_in_a_dlq_question_is_the_jobs_it_counted(app_for, key, toast)
         await refreshed(pilot)
         await pilot.press("2", key)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert "all 2 dead job(s)" in app.screen.question
+        assert "all 2 dead jobs" in app.screen.question
         seed_job("late", state="dead", finished_at=T0 + 1)  # died after the count
         clock[0] = T0 + 5  # the answer comes a few seconds later
         await pilot.press("y")

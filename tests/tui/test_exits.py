@@ -54,7 +54,7 @@ async def test_q_with_a_staged_edit_asks_and_esc_stays(app_for) -> None:
         question = await _asked(pilot)
         # It says what is being left (it named only the changes).
         assert question.question == (
-            "Quitting with 1 unsaved config change(s): max_retries=7. Save them first?"
+            "Quitting with 1 unsaved config change: max_retries=7. Save it first?"
         )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "stayed")

@@ -63,7 +63,7 @@ async def test_start_workers_asks_for_queues(app_for, supervisor, opened) -> Non
         assert "got 'bad name'" in str(app.screen.query_one("#count-error").render())
         app.screen.query_one("#queues").value = "mail, thumbs"
         await pilot.press("enter")
-        await wait_toast(pilot, "Started 1 worker(s) on mail, thumbs")
+        await wait_toast(pilot, "Started 1 worker on mail, thumbs")
         assert supervisor.queues == ["mail", "thumbs"]
 
 
@@ -83,5 +83,5 @@ async def test_start_workers_with_slots(app_for, supervisor, opened) -> None:
         assert ("start", (opened, 1)) not in supervisor.calls
         dialog.query_one("#slots").value = "4"
         await pilot.press("enter")
-        await wait_toast(pilot, "Started 1 worker(s) of 4 slots on default")
+        await wait_toast(pilot, "Started 1 worker of 4 slots on default")
         assert supervisor.slots == 4

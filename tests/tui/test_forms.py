@@ -293,7 +293,7 @@ async def test_the_worker_count_prompt_keeps_every_key_of_a_fast_burst(
         await pilot.press("backspace", "backspace", "2", "enter")
         await wait_for(pilot, lambda: ("start", (opened, 2)) in supervisor.calls, "start")
         assert [call for call in supervisor.calls if call[0] == "start"] == [("start", (opened, 2))]
-        await wait_toast(pilot, "Started 2 worker(s)")
+        await wait_toast(pilot, "Started 2 workers")
 
 
 async def test_the_worker_count_prompt_refuses_what_is_not_a_whole_number(

@@ -74,7 +74,7 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert "Its blocked dependents gated-2, gated go dead with it." in app.screen.question
         await pilot.press("y")
-        await wait_toast(pilot, "Job gate cancelled; 2 dependent(s) now dead: ")
+        await wait_toast(pilot, "Job gate cancelled; 2 dependents now dead: ")
         assert {Job.get_by_id(name).state for name in ("gated", "gated-2")} == {"dead"}
 
 
@@ -108,7 +108,7 @@ async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back
         said = [str(n.message) for n in app._notifications]
         notice = next(text for text in said if text.startswith("1 job retried"))
         assert "it is not in the DLQ" not in notice and "y2" in notice
-        assert "1 dependent(s) back to blocked: y2" in notice
+        assert "1 dependent back to blocked: y2" in notice
         assert (Job.get_by_id("y1").state, Job.get_by_id("y2").state) == ("pending", "blocked")
 
 
@@ -132,5 +132,5 @@ async def test_an_edit_that_retries_a_dependency_says_which_dependents_came_back
         await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "the edit form")
         app.screen.query_one("#f-command", Input).value = "true"
         await pilot.press("ctrl+s")
-        await wait_toast(pilot, "Job y1 saved (pending); 1 dependent(s) back to blocked: y2")
+        await wait_toast(pilot, "Job y1 saved (pending); 1 dependent back to blocked: y2")
         assert Job.get_by_id("y2").state == "blocked"

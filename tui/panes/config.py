@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from queuectl.config import SPECS, SettingSpec
 from queuectl.errors import ValidationError
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
 from tui.inputs import OrderedInput
@@ -145,7 +146,9 @@ class ConfigPane(TablePane):
         self.table.apply(rows)
         self._describe_highlighted()
         if self.staged:
-            self.set_status(f"{len(self.staged)} unsaved change(s): ctrl+s saves, u discards")
+            self.set_status(
+                f"{counted(len(self.staged), 'unsaved change')}: ctrl+s saves, u discards"
+            )
         else:
             self.set_status("enter/e edits the highlighted key")
 

@@ -8,6 +8,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from queuectl.store.models import JobState
+from queuectl.wording import counted
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter
@@ -53,9 +54,7 @@ class DlqPane(MarkingPane):
         self.apply_data(data, follow=True)
         shown = len(data.rows)
         self.set_status(
-            f"{shown} of {data.total:,} dead"
-            if data.total > shown
-            else f"{shown} dead job{'s' if shown != 1 else ''}"
+            f"{shown} of {data.total:,} dead" if data.total > shown else counted(shown, "dead job")
         )
 
     def action_details(self) -> None:

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
 
+from queuectl.wording import counted
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
 from tui.data import JobFilter, Sort, parse_filter
@@ -115,11 +116,7 @@ class JobsPane(MarkingPane):
         if not data.total and not self.job_filter.active:
             self.set_status("no jobs yet · n: new job")
             return
-        parts = [
-            f"{shown} of {data.total:,}"
-            if data.total > shown
-            else f"{shown} job{'s' if shown != 1 else ''}"
-        ]
+        parts = [f"{shown} of {data.total:,}" if data.total > shown else counted(shown, "job")]
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
         self.set_status(" · ".join(parts))

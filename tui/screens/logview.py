@@ -29,6 +29,7 @@ from queuectl.errors import StoreUnavailable
 from queuectl.lifecycle import reads
 from queuectl.store.models import Run, database
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
 from tui.output import OutputView
@@ -149,7 +150,7 @@ class LogScreen(Screen[None]):
             where = f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match"
             search = f"/{one_line(self.term, 30)}: {where}"
         count = len(self.view.lines_text)
-        lines = f"{count:,} line{'s' if count != 1 else ''}" if run is not None else ""
+        lines = counted(count, "line") if run is not None else ""
         running = run is not None and run.outcome is None
         state = (run.outcome or "running") if run is not None else ""
 

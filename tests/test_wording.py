@@ -1,0 +1,31 @@
+"""Counts read as a person writes them: no ``job(s)`` in any line or toast."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+from queuectl.wording import counted
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_counted_is_singular_only_for_one_and_separates_thousands():
+    assert counted(1, "job") == "1 job"
+    assert counted(0, "job") == "0 jobs"
+    assert counted(1250, "dead job") == "1,250 dead jobs"
+    assert counted(2, "dependency", "dependencies") == "2 dependencies"
+
+
+def test_no_message_says_a_count_with_a_parenthesised_plural():
+    """``2 dead job(s) purged`` read as a form letter; each count now picks its noun."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("queuectl", "tui")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"[a-z]\(s\)", line)
+        and not line.lstrip().startswith("#")
+        and "wording" not in path.name
+    ]
+    assert found == []
