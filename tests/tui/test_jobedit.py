@@ -40,6 +40,28 @@ async def test_edit_opens_the_form_prefilled_and_saves(app_for) -> None:
         )
 
 
+async def test_a_delay_typed_in_an_edit_replaces_the_prefilled_run_at(app_for) -> None:
+    """The form prefills Run at, so a Delay was refused ("give either run_at or delay")
+    until Run at was cleared by hand. A Delay now counts from the save; Run at changed
+    by hand beside it is still refused."""
+    seed_job("a", "make backup", state="pending")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        form = app.screen
+        assert form.query_one("#f-run_at", Input).value  # prefilled
+        form.query_one("#f-delay", Input).value = "10m"
+        form.query_one("#f-run_at", Input).value = "2030-01-01T00:00:00Z"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "not both" in str(form.query_one("#form-error").render()))
+        form.query_one("#f-run_at", Input).value = form.initial["run_at"]
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Job a saved (pending)")
+        assert Job.get_by_id("a").run_at == app.clock() + 600
+
+
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:
     seed_job("a", state="processing")
     app = app_for()

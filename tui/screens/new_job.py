@@ -168,6 +168,12 @@ class NewJobScreen(ModalScreen[Any]):
         if not self.is_active:
             return  # already answered: a second enter in a burst must not enqueue twice
         data = form_to_dict(self.values())
+        if self.initial is not None and data.get("delay"):
+            prefilled = (self.initial.get("run_at") or "").strip()
+            if data.get("run_at") == prefilled:
+                # An edit prefills Run at; a Delay typed beside it is the new due time
+                # (from now), as ``edit`` takes it, not a clash of the two fields.
+                del data["run_at"]
         try:
             spec = parse_spec(data)
         except ValidationError as exc:
