@@ -277,6 +277,14 @@ WORKER_ID_COLUMNS = (0, 4)
 """Of ``worker_parts``: the worker's id and its job's, cut in the middle (``build_table``)."""
 
 
+def _jobs_cell(worker: Worker) -> str:
+    """The worker's job, and how many more its other slots run (``j8k2 +2``): a worker of
+    several slots showed one job, and the others' only trace was the Slots count."""
+    job = one_line(worker.current_job or "")
+    others = (getattr(worker, "slots_busy", 0) or 0) - 1
+    return f"{job} +{others}" if job and others > 0 else job
+
+
 def worker_parts(worker: Worker, now: float) -> Parts:
     """The workers pane's cells, of a row whose ``state`` is as the core's rule sees it
     (``lifecycle.workers.workers_as_seen``: ``lost`` for a worker that died)."""
@@ -290,7 +298,7 @@ def worker_parts(worker: Worker, now: float) -> Parts:
         (str(worker.pid), ""),
         (one_line(worker.host), ""),
         state_part(state),
-        ("" if ended and not held else one_line(worker.current_job or ""), ""),
+        ("" if ended and not held else _jobs_cell(worker), ""),
         (f"{held}/{worker.slots}" if held else slots_in_use(worker), ""),
         ("" if state == WorkerState.STOPPED else human_duration(now - worker.heartbeat_at), ""),
         (str(worker.jobs_done), "green"),

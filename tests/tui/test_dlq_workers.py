@@ -194,6 +194,21 @@ async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, sup
         assert supervisor.calls == []
 
 
+async def test_a_worker_of_several_slots_counts_its_other_jobs_beside_the_first(app_for) -> None:
+    """The Job cell showed one of a slotted worker's jobs, as if it ran only that."""
+    seed_worker("w-a", state="busy", slots=4, current_job="job-1")
+    seed_worker("w-b", state="busy", slots=4, current_job="job-4")
+    for n, worker in ((1, "w-a"), (2, "w-a"), (3, "w-a"), (4, "w-b")):
+        seed_job(f"job-{n}", "sleep 9", state="processing", worker_id=worker)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        assert [str(cell) for cell in table.get_row("w-a")[4:6]] == ["job-1 +2", "3/4"]
+        assert [str(cell) for cell in table.get_row("w-b")[4:6]] == ["job-4", "1/4"]
+
+
 async def test_force_stop_asks_first(app_for, supervisor) -> None:
     seed_worker("w-a", state="busy")
     app = app_for()
