@@ -68,13 +68,17 @@ def dependencies_of_many(job_ids: Sequence[str]) -> dict[str, list[str]]:
 # --- enqueue ------------------------------------------------------------------------------
 
 
-def initial_states(specs: Sequence[JobSpec], given: Sequence[str | None]) -> list[JobState]:
+def initial_states(
+    specs: Sequence[JobSpec], given: Sequence[str | None], *, lines: Sequence[int] | None = None
+) -> list[JobState]:
     """The state each new job starts in, checking its ``after`` ids; inside the enqueue's
     write transaction, so the dependencies cannot change before the jobs are stored.
 
     ``given``: the specs' own ids (``None``: generated, so no later
-    line can name it). A dependency may be an existing job, or a job earlier in the
-    same batch (which is new, so its dependents start ``blocked``).
+    line can name it). ``lines``: each spec's line in the file, for messages (by
+    default its position, and none for a single job). A dependency may be an existing
+    job, or a job earlier in the same batch (which is new, so its dependents start
+    ``blocked``).
 
     Raises:
         JobNotFound: a dependency neither exists nor comes earlier in the batch.
@@ -87,7 +91,10 @@ def initial_states(specs: Sequence[JobSpec], given: Sequence[str | None]) -> lis
     earlier: set[str] = set()
     states: list[JobState] = []
     for position, (spec, own) in enumerate(zip(specs, given, strict=True)):
-        where = f"line {position + 1}: " if len(specs) > 1 else ""
+        if lines is not None:
+            where = f"line {lines[position]}: "
+        else:
+            where = f"line {position + 1}: " if len(specs) > 1 else ""
         state = JobState.PENDING
         for dependency in spec.after:
             if dependency in earlier:

@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import peewee
 
@@ -119,8 +120,11 @@ def enqueue_many(
     with write_transaction():
         advisory_lock("enqueue")  # PostgreSQL: one enqueue numbers its jobs at a time
         existing = _keys_held(specs, if_absent=if_absent)
-        kept = [spec for position, spec in enumerate(specs) if position not in existing]
-        states = deps.initial_states(kept, [spec.id for spec in kept])
+        lines = [position + 1 for position in range(len(specs)) if position not in existing]
+        kept = _after_the_holders(specs, existing)
+        states = deps.initial_states(
+            kept, [spec.id for spec in kept], lines=lines if len(specs) > 1 else None
+        )
         settings = load_settings()
         first = _next_seq()
         with unique.guarded(spec.unique_key for spec in kept):
@@ -156,6 +160,27 @@ def enqueue_many(
     )
 
 
+def _after_the_holders(specs: Sequence[JobSpec], skipped: dict[int, str]) -> list[JobSpec]:
+    """The specs to store: all but the ``skipped`` lines (``if_absent``), and a later
+    line's ``after`` naming a skipped line's id now names the job standing in for it,
+    the one its id was printed as. (A holder that is an earlier line without an id of
+    its own has none yet: naming the skipped id then finds no job, as it would anyway.)"""
+    standing_in: dict[str, str] = {}
+    for position, holder in skipped.items():
+        own = specs[position].id
+        if holder.startswith("#"):
+            holder = specs[int(holder[1:])].id or ""
+        if own is not None and holder:
+            standing_in[own] = holder
+    return [
+        replace(spec, after=tuple(dict.fromkeys(standing_in.get(a, a) for a in spec.after)))
+        if standing_in and spec.after
+        else spec
+        for position, spec in enumerate(specs)
+        if position not in skipped
+    ]
+
+
 def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:
     """The positions of specs whose ``unique_key`` an active job (or an earlier line)
     holds, with the holder's id (``#N``: the line at position N, whose id is drawn
@@ -177,7 +202,8 @@ def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:
             continue
         holder = held.get(key) or earlier.get(key)
         if holder is None:
-            earlier[key] = (spec.id or f"#{position}", JobState.PENDING.value)
+            # Named by its line: even with an id of its own, nothing is stored if refused.
+            earlier[key] = (f"#{position}", JobState.PENDING.value)
             continue
         if not if_absent:
             where = f"line {position + 1}: " if len(specs) > 1 else ""

@@ -73,6 +73,43 @@ def test_a_file_fails_whole_on_a_held_key_or_goes_on_with_if_absent(run, db_url,
     assert len(lines) == 3 and lines[1] == holder and holder not in (lines[0], lines[2])
 
 
+def test_with_if_absent_a_line_after_a_skipped_line_runs_after_its_holder(run, tmp_path):
+    """Line 1 printed the holder's id in its place, but line 2's ``after`` of line 1's id
+    failed the file with "no job with id 'a6'", and without a line number."""
+    holder = run("add", "--id", "hk", "--unique-key", "k7", "--", "true").stdout.strip()
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"id": "a6", "command": "true", "unique_key": "k7"}\n'
+        '{"id": "b6", "command": "true", "after": ["a6", "hk"]}\n'
+    )
+    assert run("enqueue", "--if-absent", "--file", str(jobs)).stdout.split() == [holder, "b6"]
+    shown = json.loads(run("show", "b6", "--json").stdout)
+    assert (shown["state"], shown["after"]) == ("blocked", ["hk"])
+    jobs.write_text(
+        '{"id": "a7", "command": "true", "unique_key": "k7"}\n'
+        '{"id": "b7", "command": "true", "after": "nope"}\n'
+    )
+    one_error(
+        run("enqueue", "--if-absent", "--file", str(jobs), ok=False),
+        1,
+        "line 2: no job with id 'nope' to run after",  # its line in the file, not among kept
+    )
+
+
+def test_a_key_two_lines_share_names_the_earlier_line_not_an_id_never_stored(run, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"id": "a4", "command": "true", "unique_key": "k4"}\n'
+        '{"id": "b4", "command": "true", "unique_key": "k4"}\n'
+    )
+    one_error(
+        run("enqueue", "--file", str(jobs), ok=False),
+        1,
+        "line 2: unique key 'k4' is held by job on line 1 (in this file)",
+    )
+    assert run("show", "a4", ok=False).exit_code == 1  # all or nothing: a4 was never stored
+
+
 def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
     """The id alone cannot tell a new job from the holder; the record's ``created`` can."""
     first = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "x").stdout)
