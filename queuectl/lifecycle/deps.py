@@ -68,6 +68,25 @@ def dependencies_of_many(job_ids: Sequence[str]) -> dict[str, list[str]]:
 # --- enqueue ------------------------------------------------------------------------------
 
 
+def for_a_copy(job_id: str) -> tuple[str, ...]:
+    """The ``after`` of a copy of ``job_id`` (``clone``): its dependencies still stored,
+    since one that is gone (deleted, or purged once it completed) holds nothing back.
+
+    Raises:
+        InvalidTransition: a dependency is dead or cancelled, which the copy could never
+            get past; the message says to retry it (a clone cannot leave it out).
+    """
+    after = dependencies_of_many([job_id]).get(job_id, [])
+    stored = _states(after)
+    for dependency in after:
+        if stored.get(dependency) in ENDED_BADLY:
+            raise InvalidTransition(
+                f"job {job_id} runs after {dependency}, which is {stored[dependency]}:"
+                f" a copy could never run; retry {dependency} first"
+            )
+    return tuple(dependency for dependency in after if dependency in stored)
+
+
 def initial_states(
     specs: Sequence[JobSpec], given: Sequence[str | None], *, lines: Sequence[int] | None = None
 ) -> list[JobState]:

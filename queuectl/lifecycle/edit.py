@@ -209,13 +209,14 @@ def _check_state(job: Job) -> None:
 def clone(job_id: str, *, now: float | None = None) -> Job:
     """Enqueue a copy of a job (any state) with a new id, due now; returns the copy.
 
-    The copy has the job's dependencies and unique key: it waits for the same jobs,
-    and is refused while another active job holds the key.
+    The copy has the job's dependencies and unique key: it waits for the same jobs
+    (those still stored: ``deps.for_a_copy``), and is refused while another active job
+    holds the key.
 
     Raises:
         JobNotFound, KeyTaken, InvalidTransition: a dependency is dead or cancelled.
     """
     job = get_job(job_id)
-    after = tuple(deps.dependencies_of_many([job_id]).get(job_id, ()))
+    after = deps.for_a_copy(job_id)
     spec = dataclasses.replace(merged_spec(job, {"run_at": None}), after=after)
     return enqueue(spec, now=now, cwd=job.cwd)

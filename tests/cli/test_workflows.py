@@ -110,6 +110,26 @@ def test_a_key_two_lines_share_names_the_earlier_line_not_an_id_never_stored(run
     assert run("show", "a4", ok=False).exit_code == 1  # all or nothing: a4 was never stored
 
 
+def test_clone_leaves_out_gone_dependencies_and_says_to_retry_a_dead_one(run, db_url):
+    """``clone`` of a job whose dependency was purged failed ("no job with id 'P1' to run
+    after"), and of one whose dependency was cancelled said "or leave it out", which
+    clone cannot do."""
+    run("add", "--id", "p1", "--", "true")
+    run("add", "--id", "p2", "--", "true")
+    run("add", "--id", "c1", "--after", "p1", "--after", "p2", "--", "true")
+    run("delete", "p1", "--yes")
+    copy = run("clone", "c1").stdout.strip()
+    assert json.loads(run("show", copy, "--json").stdout)["after"] == ["p2"]
+    run("cancel", "p2")
+    before = dump(db_url)
+    one_error(
+        run("clone", "c1", ok=False),
+        1,
+        "job c1 runs after p2, which is cancelled: a copy could never run; retry p2 first",
+    )
+    assert dump(db_url) == before
+
+
 def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
     """The id alone cannot tell a new job from the holder; the record's ``created`` can."""
     first = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "x").stdout)
