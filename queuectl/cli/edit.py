@@ -84,7 +84,9 @@ def _for_people(keys: dict[str, object]) -> dict[str, object]:
 
 
 def _from_editor(current: dict[str, object]) -> dict[str, object] | None:
-    """The job's keys after the person edited them; ``None`` when unchanged."""
+    """The keys the person changed; ``None`` when none. A key deleted from the buffer is
+    ``null``, back to its default (as ``'{"timeout": null}'`` is): it was ignored while the
+    command said "edited"."""
     if not stdin_is_terminal():
         raise BadInput("no terminal to open an editor on: give the changes as PARTIAL-JSON")
     before = json.dumps(current, indent=2, ensure_ascii=False) + "\n"
@@ -93,7 +95,9 @@ def _from_editor(current: dict[str, object]) -> dict[str, object] | None:
     if after is None or after.strip() == before.strip():
         return None
     data = _parse(after)
-    return {key: value for key, value in data.items() if current.get(key) != value}
+    changed = {key: value for key, value in data.items() if current.get(key) != value}
+    changed.update({key: None for key in current if key not in data})
+    return changed or None
 
 
 @click.command()

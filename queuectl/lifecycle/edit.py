@@ -135,6 +135,8 @@ def edit(
         run_at = spec.run_at
     elif spec.delay is not None:
         run_at = now + spec.delay
+    elif "run_at" in changes or "delay" in changes:
+        run_at = now  # given as null: due now, enqueue's default (it kept the old time)
     else:
         run_at = job.run_at
     values: dict[Any, object] = {

@@ -88,6 +88,40 @@ def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypa
     assert "left as it was" in run("edit", job_id).stderr
 
 
+def test_a_key_deleted_in_the_editor_goes_back_to_its_default(run, monkeypatch):
+    """Deleting ``unique_key`` and ``env`` from the buffer was ignored while the command
+    said "edited"; only reformatting the buffer now changes nothing and says so."""
+    job_id = enqueue(run, env={"A": "1"}, unique_key="EK", timeout=30)
+    monkeypatch.setattr("queuectl.cli.edit.stdin_is_terminal", lambda: True)
+
+    def without(*keys):
+        def edit(text, **kwargs):
+            data = json.loads(text)
+            for key in keys:
+                del data[key]
+            return json.dumps(data, indent=4)
+
+        return edit
+
+    monkeypatch.setattr("click.edit", without())
+    assert "left as it was" in run("edit", job_id).stderr
+    monkeypatch.setattr("click.edit", without("unique_key", "env", "timeout"))
+    assert run("edit", job_id).stdout.strip() == f"{job_id} edited (pending)"
+    job = _job(run, job_id)
+    assert (job["unique_key"], job["env"], job["timeout"]) == (None, {}, None)
+
+
+def test_run_at_or_delay_given_as_null_makes_the_job_due_now(run):
+    """``{"run_at": null}`` said "edited" and kept the job two hours away."""
+    job_id = run("add", "--delay", "2h", "--", "true").stdout.strip()
+    for changes in ('{"run_at": null}', '{"delay": null}'):
+        run("edit", job_id, '{"delay": "2h"}')
+        later = _job(run, job_id)["run_at"]
+        run("edit", job_id, changes)
+        assert _job(run, job_id)["run_at"] < later
+        assert "due in" not in run("show", job_id).stdout
+
+
 def test_clone_prints_the_new_id_of_a_copy(run, db_url):
     job_id = enqueue(run, priority=4, env={"A": "1"})
     finish_next(db_url)
