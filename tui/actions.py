@@ -556,7 +556,17 @@ def dependents_said(outcome: manage.Outcome) -> str:
     for ids, become in ((outcome.revived, "back to blocked"), (outcome.taken_down, "now dead")):
         if ids:
             said += f"; {counted(len(ids), 'dependent')} {become}: {some_ids(ids)}"
-    return said
+    return said + _left_dead_said(outcome)
+
+
+def _left_dead_said(outcome: manage.Outcome) -> str:
+    """``; 1 dependent left dead: kdep (unique key 'KK' is held by …)``: those a retry
+    could not bring back, the first named with why."""
+    left = outcome.left_dead
+    if not left:
+        return ""
+    first, why = next(iter(left.items()))
+    return f"; {counted(len(left), 'dependent')} left dead: {some_ids(list(left))} ({first}: {why})"
 
 
 def _retried(job_id: str, outcome: manage.Outcome) -> str:
@@ -566,7 +576,7 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
     said = "pending again" if state == JobState.PENDING else f"{state} (waits for its dependencies)"
     revived = len(outcome.revived)
     more = f"; {counted(revived, 'dependent')} back to blocked" if revived else ""
-    return f"Job {job_id} is {said}{more}"
+    return f"Job {job_id} is {said}{more}{_left_dead_said(outcome)}"
 
 
 def _busy(raw: dict) -> int:

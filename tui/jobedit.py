@@ -73,7 +73,9 @@ class JobEditApp(BatchApp):
                     lambda: editing.edit(job_id, changes, now=self.clock()),
                     lambda saved: (
                         f"Job {job_id} saved ({saved.job.state})"
-                        + dependents_said(manage.Outcome(revived=saved.revived))
+                        + dependents_said(
+                            manage.Outcome(revived=saved.revived, left_dead=saved.left_dead)
+                        )
                     ),
                     failed=lambda why: self._open_edit_form(job, screen.submitted, why),
                 )

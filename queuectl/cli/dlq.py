@@ -21,7 +21,7 @@ from queuectl.cli.common import (
     yes_option,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
-from queuectl.cli.manage import report_outcome
+from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome
 from queuectl.states import JobState
 from queuectl.wording import counted
 
@@ -86,6 +86,8 @@ def dlq_retry(
     if retry_all and not as_json:
         count = len(outcome.changed)
         click.echo(f"{counted(count, 'job')} back to pending or blocked")
+        note_dependents(outcome.revived, "back to blocked")
+        note_left_dead(outcome.left_dead)
         left = outcome.reasons.get("dependency dead", [])
         if left:
             note(

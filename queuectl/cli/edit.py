@@ -18,7 +18,7 @@ from queuectl.cli.common import (
     stdin_is_terminal,
     warn,
 )
-from queuectl.cli.manage import note_dependents, report_outcome
+from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome
 from queuectl.jobspec import load_json, where_json_fails
 
 
@@ -60,6 +60,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     else:
         click.echo(f"{job.id} edited ({job.state})")
         note_dependents(edited.revived, "back to blocked")
+    note_left_dead(edited.left_dead)
 
 
 def _parse(text: str) -> dict[str, object]:

@@ -128,10 +128,22 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
     if not as_json:
         note_dependents(revived, "back to blocked")
         note_dependents(taken, "taken down (dead)")
+    note_left_dead(outcome.left_dead)
     for error in outcome.refused:
         error_line(str(error))
     if outcome.refused:
         sys.exit(1)
+
+
+def note_left_dead(left_dead: dict[str, str]) -> None:
+    """``1 dependent left dead: kdep (unique key 'KK' is held by job thief (pending))`` on
+    stderr, also under ``--json``, whose jobs are only those changed: a retry that
+    succeeded could not bring these back, and said nothing of them."""
+    if not left_dead:
+        return
+    shown = "; ".join(f"{job_id} ({why})" for job_id, why in list(left_dead.items())[:5])
+    more = f"; and {len(left_dead) - 5} more" if len(left_dead) > 5 else ""
+    note(f"{counted(len(left_dead), 'dependent')} left dead: {shown}{more}")
 
 
 def note_dependents(ids: list[str], what: str) -> None:

@@ -282,9 +282,19 @@ def dependencies_first(job_ids: Sequence[str]) -> list[str]:
     return ordered
 
 
-def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = ()) -> list[str]:
+@dataclass(frozen=True)
+class Revival:
+    """What a retry did to the dependents its jobs had taken down: those back to
+    ``blocked``, and those left dead with why (``left_dead``), which a person must hear
+    of: the retry itself succeeded."""
+
+    revived: list[str]
+    left_dead: dict[str, str]
+
+
+def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = ()) -> Revival:
     """``job_ids`` were just retried: the dependents they took down come back ``blocked``,
-    transitively; returns their ids. Inside the retry's transaction.
+    transitively. Inside the retry's transaction.
 
     A dependent that also waits for another dependency still dead or cancelled
     stays dead, now naming that one (retrying it revives the dependent). ``skip``:
@@ -295,6 +305,7 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
 
     skipped = set(skip)
     revived: list[str] = []
+    left_dead: dict[str, str] = {}
     keys_back: dict[str, tuple[str, str]] = {}  # keys the revived take, in this call
     frontier = list(job_ids)
     while frontier:
@@ -319,14 +330,16 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
             if key is not None:
                 holder = keys_back.get(key) or unique.holder(key, besides=job_id)
             if still is not None:
+                left_dead[job_id] = f"dependency {still} is {stored[still]}"
                 Job.update(
-                    last_error=f"dependency {still} is {stored[still]}",
+                    last_error=left_dead[job_id],
                     taken_down_by=still,
                     updated_at=now,
                 ).where(Job.id == job_id).execute()
             elif key is not None and holder is not None:
+                left_dead[job_id] = unique.held_message(key, holder)
                 Job.update(
-                    last_error=f"{unique.held_message(key, holder)} (not revived)",
+                    last_error=f"{left_dead[job_id]} (not revived)",
                     taken_down_by=None,
                     updated_at=now,
                 ).where(Job.id == job_id).execute()
@@ -347,7 +360,7 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
         revived += back
         skipped.update(back)
         frontier = back
-    return revived
+    return Revival(revived, left_dead)
 
 
 def reblock_locked(job_ids: Sequence[str], now: float) -> int:

@@ -106,6 +106,8 @@ class Edited:
 
     job: Job
     revived: list[str]
+    left_dead: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Dependents it could not bring back, with why (``deps.Revival``)."""
 
 
 @translated
@@ -180,9 +182,9 @@ def edit(
         if not changed:
             _check_state(get_job(job_id))  # it moved on meanwhile: say how
             raise InvalidTransition(f"job {job_id} changed while it was being edited; try again")
-        revived = deps.revive_locked([job_id], now) if retried else []
+        revival = deps.revive_locked([job_id], now) if retried else deps.Revival([], {})
         notify_new_work()
-    return Edited(get_job(job_id), revived)
+    return Edited(get_job(job_id), revival.revived, revival.left_dead)
 
 
 def _state_when_retried(job_id: str) -> JobState:

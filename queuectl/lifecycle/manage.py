@@ -177,6 +177,8 @@ class Outcome:
     dead``, ``key held``), for summaries."""
     revived: list[str] = field(default_factory=list)
     """Dependents a retry brought back to ``blocked`` (those its jobs had taken down)."""
+    left_dead: dict[str, str] = field(default_factory=dict)
+    """Dependents a retry could not bring back, with why (``deps.Revival``)."""
     taken_down: list[str] = field(default_factory=list)
     """Dependents a cancel or a delete sent ``dead`` (``deps.cascade_locked``): changed
     too, though not asked for by id."""
@@ -215,9 +217,10 @@ def act(
     for done, chunk in enumerate(_chunks(ids), start=1):
         with write_transaction():
             if action.verb == "retry":
-                retried, refusals, revived = _retry(action, chunk, now, batch)
+                retried, refusals, revival = _retry(action, chunk, now, batch)
                 changed = {job.id: job for job in retried}
-                outcome.revived += revived
+                outcome.revived += revival.revived
+                outcome.left_dead.update(revival.left_dead)
             else:
                 applied, taken = _apply(action, chunk, now)
                 changed = {job.id: job for job in applied}
@@ -268,11 +271,12 @@ def _apply(action: Action, ids: list[str], now: float) -> tuple[list[Job], list[
 
 def _retry(
     action: Action, ids: list[str], now: float, batch: frozenset[str]
-) -> tuple[list[Job], list[tuple[str, str, QueueError]], list[str]]:
+) -> tuple[list[Job], list[tuple[str, str, QueueError]], deps.Revival]:
     """Retry what ``action`` may touch among ``ids`` (dependencies first), each to
     ``pending`` or ``blocked`` as ``deps.retry_plan`` says; then revive the dependents
     they took down. Returns the retried jobs, the refusals of the rules here (a
-    dependency still dead, a unique key another active job holds now) and the revived."""
+    dependency still dead, a unique key another active job holds now) and what became of
+    the dependents."""
     eligible = dict(
         Job.select(Job.id, Job.unique_key).where(Job.id.in_(ids) & action.condition()).tuples()
     )
@@ -302,9 +306,9 @@ def _retry(
             query = Job.update(values).where(Job.id.in_(group) & action.condition())
             changed += query.returning(*JOB_FIELDS_WITHOUT_OUTPUT).execute()
     deps.reblock_locked([job.id for job in changed], now)  # a completed job run again
-    revived = deps.revive_locked([job.id for job in changed], now, skip=batch)
+    revival = deps.revive_locked([job.id for job in changed], now, skip=batch)
     order = {job_id: position for position, job_id in enumerate(ids)}
-    return sorted(changed, key=lambda job: order[job.id]), refusals, revived
+    return sorted(changed, key=lambda job: order[job.id]), refusals, revival
 
 
 _PENDING_AGAIN: dict[str, object] = {

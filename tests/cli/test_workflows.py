@@ -130,6 +130,34 @@ def test_clone_leaves_out_gone_dependencies_and_says_to_retry_a_dead_one(run, db
     assert dump(db_url) == before
 
 
+def test_a_retry_says_which_dependents_it_could_not_bring_back_and_why(run):
+    """``retry base`` printed "base pending" and nothing else while kdep stayed dead, its
+    unique key taken meanwhile; only kdep's last_error said why."""
+
+    def taken_down_with_its_key_taken(n: int) -> None:
+        run("add", "--id", f"base{n}", "--", "true")
+        run("add", "--id", f"kdep{n}", "--after", f"base{n}", "--unique-key", f"K{n}", "--", "x")
+        run("add", "--id", f"other{n}", "--after", f"base{n}", "--", "echo other")
+        run("cancel", f"base{n}")
+        run("add", "--id", f"thief{n}", "--unique-key", f"K{n}", "--", "echo thief")
+
+    taken_down_with_its_key_taken(1)
+    result = run("retry", "base1")
+    assert result.stdout == "base1 pending\n"
+    assert result.stderr.splitlines() == [
+        "1 dependent back to blocked: other1",
+        "1 dependent left dead: kdep1 (unique key 'K1' is held by job thief1 (pending))",
+    ]
+    assert json.loads(run("show", "kdep1", "--json").stdout)["state"] == "dead"
+    taken_down_with_its_key_taken(2)
+    as_json = run("retry", "base2", "--json")  # its jobs are those changed; the note stays
+    assert [job["id"] for job in json.loads(as_json.stdout)] == ["base2", "other2"]
+    assert "1 dependent left dead: kdep2 (unique key 'K2'" in as_json.stderr
+    taken_down_with_its_key_taken(3)
+    edited = run("edit", "base3", '{"priority": 1}')  # an edit retries a cancelled job
+    assert "1 dependent left dead: kdep3 (unique key 'K3'" in edited.stderr
+
+
 def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
     """The id alone cannot tell a new job from the holder; the record's ``created`` can."""
     first = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "x").stdout)

@@ -134,3 +134,29 @@ async def test_an_edit_that_retries_a_dependency_says_which_dependents_came_back
         await pilot.press("ctrl+s")
         await wait_toast(pilot, "Job y1 saved (pending); 1 dependent back to blocked: y2")
         assert Job.get_by_id("y2").state == "blocked"
+
+
+async def test_a_retry_names_a_dependent_it_left_dead_and_why(app_for):
+    """``r`` on a dead dependency said "pending again" while a dependent stayed dead, its
+    unique key taken meanwhile; the toast now names it with the reason."""
+    enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
+    enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",), unique_key="K"), now=T0 - 29)
+    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
+    Job.update(
+        state="dead", finished_at=T0 - 20, last_error="dependency y1 is dead", taken_down_by="y1"
+    ).where(Job.id == "y2").execute()
+    enqueuing.enqueue(JobSpec(command="x", id="thief", unique_key="K"), now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the two dead jobs")
+        pane.table.select_key("y1")
+        await pilot.press("r")
+        await wait_toast(
+            pilot,
+            "Job y1 is pending again; 1 dependent left dead: y2"
+            " (y2: unique key 'K' is held by job thief (pending))",
+        )
+        assert Job.get_by_id("y2").state == "dead"
