@@ -263,18 +263,31 @@ class ActionsApp(KeyOrderApp):
         )
 
     def _taken_down_with(self, job_id: str) -> str:
-        """`` Its blocked dependents a, b go dead with it.``: those the last refresh read.
+        """`` 3 blocked jobs that wait for it go dead with it: a, b, c.``: of the jobs the
+        last refresh read, those that wait for it, directly or through one another.
 
-        A cancel or a delete takes a job's blocked dependents down (``deps.cascade_locked``);
-        the question said nothing of them, nor did the toast after.
+        A cancel or a delete takes a job's blocked dependents down, transitively
+        (``deps.cascade_locked``); the question named only the direct ones, the toast
+        after named them all.
         """
         snapshot = self.last_snapshot
         if snapshot is None:
             return ""
-        waiting = [key for key, raw in snapshot.jobs.raw.items() if job_id in raw.get("waits", ())]
-        if not waiting:
+        waits = {key: raw.get("waits", ()) for key, raw in snapshot.jobs.raw.items()}
+        down: list[str] = []
+        frontier = {job_id}
+        while frontier:
+            found = [key for key, on in waits.items() if key not in down and frontier & set(on)]
+            down += found
+            frontier = set(found)
+        down = [key for key in down if key != job_id]
+        if not down:
             return ""
-        return f" Its blocked dependents {some_ids(waiting)} go dead with it."
+        verb = "goes" if len(down) == 1 else "go"
+        return (
+            f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with it:"
+            f" {some_ids(down)}."
+        )
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):

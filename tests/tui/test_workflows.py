@@ -66,16 +66,30 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
     seed_job("gate", "echo gate", now=T0 - 30)
     for name in ("gated", "gated-2"):
         enqueuing.enqueue(JobSpec(command="echo x", id=name, after=("gate",)), now=T0 - 20)
+    # Through both, and named once: the question left out what waited on a dependent.
+    enqueuing.enqueue(JobSpec(command="x", id="leaf", after=("gated", "gated-2")), now=T0 - 19)
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("leaf")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question.endswith("?")  # nothing waits for leaf
+        await pilot.press("n")
         app.query_one(JobsPane).table.select_key("gate")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Its blocked dependents gated-2, gated go dead with it." in app.screen.question
+        assert app.screen.question.endswith(
+            " 3 blocked jobs waiting for it go dead with it: gated-2, gated, leaf."
+        )
         await pilot.press("y")
-        await wait_toast(pilot, "Job gate cancelled; 2 dependents now dead: ")
-        assert {Job.get_by_id(name).state for name in ("gated", "gated-2")} == {"dead"}
+        await wait_toast(pilot, "Job gate cancelled; 3 dependents now dead: ")
+        assert {Job.get_by_id(name).state for name in ("gated", "gated-2", "leaf")} == {"dead"}
+        await refreshed(pilot)  # the question reads the last refresh
+        app.query_one(JobsPane).table.select_key("gate")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question.endswith("and its runs?")  # they are dead: none blocked
 
 
 async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back(app_for):
