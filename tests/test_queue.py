@@ -257,7 +257,7 @@ def test_retry_dead_moves_the_whole_dlq():
     for _ in range(3):
         add(max_retries=0)
         fail(claim_one(), T0)
-    assert manage.retry_dead(now=T0) == 3
+    assert len(manage.retry_dead(now=T0).changed) == 3
     assert reads.counts()["pending"] == 3
 
 

@@ -322,7 +322,7 @@ class ActionsApp(KeyOrderApp):
             f"Retry all {counted(dead, 'dead job')} in the DLQ?",
             lambda: self.run_in_thread(
                 lambda: manage.retry_dead(now=self.clock(), died_by=counted_at),
-                lambda n: f"{counted(n, 'dead job')} back to pending or blocked",
+                _dlq_retried,
             ),
             yes="Retry all",
         )
@@ -580,6 +580,13 @@ def _left_dead_said(outcome: manage.Outcome) -> str:
         return ""
     first, why = next(iter(left.items()))
     return f"; {counted(len(left), 'dependent')} left dead: {some_ids(list(left))} ({first}: {why})"
+
+
+def _dlq_retried(outcome: manage.Outcome) -> str:
+    """What ``R`` did: how many came back, why any stayed, and their dependents."""
+    said = f"{counted(len(outcome.changed), 'dead job')} back to pending or blocked"
+    still = manage.still_dead_said(outcome)
+    return said + (f"; {still}" if still else "") + dependents_said(outcome)
 
 
 def _retried(job_id: str, outcome: manage.Outcome) -> str:

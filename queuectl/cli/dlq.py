@@ -88,12 +88,8 @@ def dlq_retry(
         click.echo(f"{counted(count, 'job')} back to pending or blocked")
         note_dependents(outcome.revived, "back to blocked")
         note_left_dead(outcome.left_dead)
-        left = outcome.reasons.get("dependency dead", [])
-        if left:
-            note(
-                f"{len(left)} left dead: they wait for a dependency still cancelled or"
-                f" dead (retry it first), such as {left[0]}"
-            )
+        if manage.still_dead_said(outcome):
+            note(manage.still_dead_said(outcome))
         return
     report_outcome(manage.DLQ_RETRY, outcome, as_json=as_json, each=True)
 

@@ -418,13 +418,26 @@ def delete(job_id: str) -> None:
 
 
 @translated
-def retry_dead(*, now: float | None = None, died_by: float | None = None) -> int:
-    """Every job in the DLQ back to pending; returns how many.
+def retry_dead(*, now: float | None = None, died_by: float | None = None) -> Outcome:
+    """Every job in the DLQ back to pending (or blocked); what ``act`` did.
 
     ``died_by``: only the jobs that died by then, the ones a question counted (the
     dashboard's "Retry all 131 dead jobs?" retried 137 while jobs kept dying).
     """
-    return len(act(DLQ_RETRY, select(DLQ_RETRY, finished_by=died_by).ids, now=now).changed)
+    return act(DLQ_RETRY, select(DLQ_RETRY, finished_by=died_by).ids, now=now)
+
+
+def still_dead_said(outcome: Outcome) -> str:
+    """Why a retry of the DLQ left jobs dead, for ``dlq retry --all`` and the dashboard's
+    ``R`` alike (the dashboard's said only "0 dead jobs back to pending or blocked")."""
+    left = outcome.reasons.get("dependency dead", [])
+    if not left:
+        return ""
+    named = ", ".join(left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+    return (
+        f"{len(left):,} left dead, waiting for a dependency still cancelled or dead"
+        f" (retry that first): {named}"
+    )
 
 
 @translated

@@ -158,6 +158,17 @@ def test_a_retry_says_which_dependents_it_could_not_bring_back_and_why(run):
     assert "1 dependent left dead: kdep3 (unique key 'K3'" in edited.stderr
 
 
+def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(run):
+    run("add", "--id", "z", "--", "true")
+    run("add", "--id", "w", "--after", "z", "--", "true")
+    run("cancel", "z")  # w is taken down, and z is not in the DLQ (cancelled)
+    result = run("dlq", "retry", "--all", "--yes")
+    assert result.stdout == "0 jobs back to pending or blocked\n"
+    assert result.stderr == (
+        "1 left dead, waiting for a dependency still cancelled or dead (retry that first): w\n"
+    )
+
+
 def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
     """The id alone cannot tell a new job from the holder; the record's ``created`` can."""
     first = json.loads(run("add", "--unique-key", "k", "--if-absent", "--json", "--", "x").stdout)

@@ -174,3 +174,26 @@ async def test_a_retry_names_a_dependent_it_left_dead_and_why(app_for):
             " (y2: unique key 'K' is held by job thief (pending))",
         )
         assert Job.get_by_id("y2").state == "dead"
+
+
+async def test_retry_all_in_the_dlq_says_why_jobs_stayed_dead(app_for):
+    """``R`` said "0 dead jobs back to pending or blocked" and no more when each dead
+    job waited for a cancelled dependency; ``dlq retry --all`` says why, and now so does
+    the toast."""
+    enqueuing.enqueue(JobSpec(command="x", id="z"), now=T0 - 30)
+    enqueuing.enqueue(JobSpec(command="x", id="w", after=("z",)), now=T0 - 29)
+    Job.update(state="cancelled", finished_at=T0 - 20).where(Job.id == "z").execute()
+    Job.update(
+        state="dead", finished_at=T0 - 20, last_error="dependency z is cancelled", taken_down_by="z"
+    ).where(Job.id == "w").execute()
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_toast(
+            pilot,
+            "0 dead jobs back to pending or blocked; 1 left dead, waiting for a dependency"
+            " still cancelled or dead (retry that first): w",
+        )
