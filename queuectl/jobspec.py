@@ -267,9 +267,9 @@ def _after(value: object, own_id: object) -> tuple[str, ...]:
         raise ValidationError(f'"after" names at most {MAX_AFTER} jobs (got {len(ids)})')
     for job_id in ids:
         if not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id):
+            got = repr(job_id) if isinstance(job_id, str) else _json_type(job_id)
             raise ValidationError(
-                '"after" ids must be 1-64 characters of letters, digits and . _ : -'
-                f" (got {job_id!r})"
+                f'"after" ids must be 1-64 characters of letters, digits and . _ : - (got {got})'
             )
         if job_id == own_id:
             raise ValidationError(f'"after" names the job itself ({job_id!r})')
@@ -390,6 +390,7 @@ def _as_given(value: object) -> str:
 def _json_type(value: object) -> str:
     return {
         list: "an array",
+        dict: "an object",
         str: "a string",
         bool: "a boolean",
         int: "a number",

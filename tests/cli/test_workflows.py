@@ -34,7 +34,10 @@ def chain(run):
         (("add", "--unique-key", "", "--", "x"), 2, '"unique_key" must be a string of 1-200'),
         (("add", "--unique-key", "  ", "--", "x"), 2, '"unique_key" must be printable text'),
         (("enqueue", '{"command": "x", "unique_key": "a\\nb"}'), 2, "must be printable text"),
-        (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, '"after" must be a job id'),
+        # In JSON's words, not Python's ("not dict", "(got None)", "(got ['a'])").
+        (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, "a list of ids, not an object"),
+        (("enqueue", '{"command": "x", "after": [null]}'), 2, ". _ : - (got null)"),
+        (("enqueue", '{"command": "x", "after": [["a"]]}'), 2, ". _ : - (got an array)"),
         (("enqueue", '{"command": "x", "after": "test"}'), 0, ""),
     ],
 )
