@@ -206,11 +206,12 @@ def test_retry_resets_attempts_from_failed_dead_and_cancelled():
     assert manage.retry([dead, cancelled], now=T0 + 50) == [dead, cancelled]
     for job_id in (dead, cancelled):
         job = reads.get_job(job_id)
-        assert (job.state, job.attempts, job.run_at, job.last_error) == (
+        assert (job.state, job.attempts, job.run_at, job.last_error, job.started_at) == (
             JobState.PENDING,
             0,
             T0 + 50,
             None,
+            None,  # show printed the last run's start for a job not started again
         )
 
 

@@ -163,6 +163,7 @@ def edit(
                 Job.state: _state_when_retried(job_id).value,
                 Job.taken_down_by: None,
                 Job.attempts: 0,
+                Job.started_at: None,
                 Job.finished_at: None,
                 Job.worker_id: None,
                 Job.exit_code: None,

@@ -314,6 +314,7 @@ def _retry(
 _PENDING_AGAIN: dict[str, object] = {
     "state": JobState.PENDING.value,
     "attempts": 0,
+    "started_at": None,  # the last run's, which show printed for a job not started again
     "finished_at": None,
     "worker_id": None,
     "exit_code": None,

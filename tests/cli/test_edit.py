@@ -60,6 +60,7 @@ def test_edit_refuses_a_running_job_and_retries_a_dead_one(run, db_url):
     )
     job = _job(run, dead)
     assert (job["command"], job["attempts"], job["last_error"]) == ("echo fixed", 0, None)
+    assert job["started_at"] is None  # the failed run's start is the run's, not this job's
 
 
 def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypatch):
