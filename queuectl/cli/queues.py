@@ -15,6 +15,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
+from queuectl.wording import counted
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.queues import QueueFigures
@@ -87,10 +88,6 @@ def queues_table(found: list[QueueFigures]) -> object:
     return table
 
 
-def _jobs(count: int) -> str:
-    return "1 job" if count == 1 else f"{count} jobs"
-
-
 def _report(found: list[QueueFigures], as_json: bool, line: object) -> None:
     if as_json:
         emit_json([entry.record() for entry in found])
@@ -135,18 +132,28 @@ def pause(
     if seconds is not None and not wait:
         raise click.UsageError("--timeout goes with --wait")
     app.open()
-    queues.pause(wanted)
+    already = {s.name for s in queues.pause(wanted) if not s.changed}
     if wait:
         _wait_idle(wanted, seconds)
     _report(
         _figures(wanted),
         as_json,
         lambda e: (
-            f"queue {e.name} paused; "
-            + (f"{_jobs(e.running)} running go on, " if e.running else "")
-            + f"{_jobs(e.waiting)} wait"
+            f"queue {e.name} {'was paused already' if e.name in already else 'paused'}; "
+            + (f"{_running_go_on(e.running)}, " if e.running else "")
+            + f"{_waiting(e.waiting)}"
         ),
     )
+
+
+def _running_go_on(count: int) -> str:
+    """``1 job running goes on``, ``2 jobs running go on``."""
+    return f"{counted(count, 'job')} running {'goes' if count == 1 else 'go'} on"
+
+
+def _waiting(count: int) -> str:
+    """``1 job waits``, ``3 jobs wait``."""
+    return f"{counted(count, 'job')} {'waits' if count == 1 else 'wait'}"
 
 
 def _wait_idle(names: list[str], timeout: float | None) -> None:
@@ -178,11 +185,15 @@ def resume(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
     from queuectl.lifecycle import queues
 
     app.open()
-    changed = queues.resume(names)
+    steered = queues.resume(names)
+    already = {s.name for s in steered if not s.changed}
     _report(
-        _figures([s.name for s in changed]),
+        _figures([s.name for s in steered]),
         as_json,
-        lambda e: f"queue {e.name} resumed; {_jobs(e.waiting)} wait",
+        lambda e: (
+            f"queue {e.name} {'was not paused' if e.name in already else 'resumed'};"
+            f" {_waiting(e.waiting)}"
+        ),
     )
 
 
@@ -204,12 +215,13 @@ def limit(app: AppContext, name: str, limit: str, as_json: bool) -> None:
     name = queue_name(name)
     parsed = queue_limit(limit)
     app.open()
-    queues.set_limit(name, parsed)
+    same = "" if queues.set_limit(name, parsed).changed else ", as it was"
 
     def line(entry: QueueFigures) -> str:
+        running = f"{entry.running} running"
         if entry.limit is None:
-            return f"queue {entry.name}: no limit ({_jobs(entry.running)} running)"
-        return f"queue {entry.name}: at most {entry.limit} at once ({entry.running} running)"
+            return f"queue {entry.name}: no limit{same} ({running})"
+        return f"queue {entry.name}: at most {entry.limit} at once{same} ({running})"
 
     _report(_figures([name]), as_json, line)
 

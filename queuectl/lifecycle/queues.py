@@ -40,6 +40,9 @@ class Steering:
     name: str
     paused: bool = False
     limit: int | None = None
+    changed: bool = field(default=True, compare=False)
+    """Whether the call that returned it changed anything: resuming a queue that was not
+    paused (a mistyped name, say) answered as if it had been."""
 
 
 @dataclass
@@ -122,11 +125,12 @@ def _steer(
         stored = {row.name: row for row in QueueSetting.select().where(QueueSetting.name << names)}
         for name in names:
             row = stored.get(name)
-            new = Steering(
-                name,
-                paused=(row.paused if row else False) if paused is None else paused,
-                limit=limit if set_limit else (row.max_running if row else None),
+            before = (bool(row.paused), row.max_running) if row else (False, None)
+            after = (
+                before[0] if paused is None else paused,
+                limit if set_limit else before[1],
             )
+            new = Steering(name, paused=after[0], limit=after[1], changed=after != before)
             if not new.paused and new.limit is None:
                 QueueSetting.delete().where(QueueSetting.name == name).execute()
             elif row is None:

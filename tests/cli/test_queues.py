@@ -27,6 +27,17 @@ def test_pause_limit_list_and_resume_by_name(run, db_url):
     assert run("queue", "limit", "default", "3").stdout == (
         "queue default: at most 3 at once (0 running)\n"
     )
+    # Asked again, or of a name nothing paused (a typo): said as such, not as a change.
+    assert (
+        run("queue", "pause", "images").stdout == "queue images was paused already; 2 jobs wait\n"
+    )
+    assert run("queue", "limit", "default", "3").stdout == (
+        "queue default: at most 3 at once, as it was (0 running)\n"
+    )
+    assert run("queue", "resume", "imgaes").stdout == "queue imgaes was not paused; 0 jobs wait\n"
+    assert run("queue", "limit", "imgaes", "none").stdout == (
+        "queue imgaes: no limit, as it was (0 running)\n"
+    )
     listed = json.loads(run("queue", "list", "--json").stdout)
     assert [(q["name"], q["paused"], q["limit"]) for q in listed] == [
         ("default", False, 3),
