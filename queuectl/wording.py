@@ -11,3 +11,9 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``count`` and ``noun``, plural unless the count is one; thousands separated
     (``1,250 jobs``). ``plural`` for nouns that do not just take an ``s``."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def rate(per_minute: float) -> str:
+    """A rate's figure: tenths while small (``0.4``, ``12.5``), whole and separated once
+    the tenth says nothing (``2,110``, where the dashboard's header said ``2110.0``)."""
+    return f"{per_minute:,.0f}" if per_minute >= 100 else f"{per_minute:.1f}"

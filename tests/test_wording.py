@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import re
 
-from queuectl.wording import counted
+from queuectl.wording import counted, rate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -29,3 +29,15 @@ def test_no_message_says_a_count_with_a_parenthesised_plural():
         and "wording" not in path.name
     ]
     assert found == []
+
+
+def test_a_rate_keeps_tenths_while_small_and_separates_thousands():
+    """The header said ``2110.0 jobs/min`` where ``2,110`` reads at a glance."""
+    assert [rate(value) for value in (0, 0.42, 12.46, 99.94, 100, 2110.04)] == [
+        "0.0",
+        "0.4",
+        "12.5",
+        "99.9",
+        "100",
+        "2,110",
+    ]

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
+from queuectl.wording import rate as rate_figure
 from tui.cells import STATE_STYLES
 from tui.data import SPARK_BUCKET_SECONDS, SPARK_BUCKETS, Snapshot
 from tui.spark import first_bucket, merged, steady_sparkline
@@ -131,8 +132,8 @@ class StatsHeader(Vertical):
         bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1, first=first))
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
-        short_label = f"{rate:.1f}/min"
-        label = short_label if narrow else f"{rate:.1f} jobs/min (last {minutes:.0f}m)"
+        short_label = f"{rate_figure(rate)}/min"
+        label = short_label if narrow else f"{rate_figure(rate)} jobs/min (last {minutes:.0f}m)"
         paused = [one_line(s.name) for s in snapshot.steered if s.paused]
         if paused:
             workers.append("  ⏸ " if narrow else "  paused ", style="dim")

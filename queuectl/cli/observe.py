@@ -21,6 +21,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
+from queuectl.wording import rate
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.stats import Figures
@@ -99,7 +100,7 @@ def _print_stats(rows: list[Figures], total: Figures, since: str, queue: str | N
             str(row.completed),
             str(row.failed_attempts),
             str(row.dead),
-            f"{row.per_minute:.1f}",
+            rate(row.per_minute),
             "" if row.success_rate is None else f"{100 * row.success_rate:.1f}",
             *(
                 _duration(value)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
-from queuectl.wording import counted
+from queuectl.wording import counted, rate
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -86,7 +86,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     out.print(
         Text(
             f"Average duration  {took or '-'}  (successful runs, last hour)\n"
-            f"Throughput        {recent.per_minute:.1f} jobs/min  (last 5 minutes)"
+            f"Throughput        {rate(recent.per_minute)} jobs/min  (last 5 minutes)"
         )
     )
     if steered:

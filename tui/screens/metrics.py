@@ -28,6 +28,7 @@ from queuectl.lifecycle.stats import Figures, finished_series, window_stats
 from queuectl.store.models import database
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
+from queuectl.wording import rate
 
 WINDOWS: tuple[tuple[str, float], ...] = (
     ("last 5 min", 300.0),
@@ -75,7 +76,7 @@ def figure_cells(figures: Figures, name: str) -> tuple[Text, ...]:
     """A row of the table; a queue name is shown inert (it is the user's text)."""
     return (
         Text(one_line(name), no_wrap=True, overflow="ellipsis"),
-        Text(f"{figures.per_minute:.1f}", justify="right"),
+        Text(rate(figures.per_minute), justify="right"),
         Text(_failure_rate(figures), justify="right"),
         Text(_seconds(figures.duration_p50), justify="right"),
         Text(_seconds(figures.duration_p95), justify="right"),
