@@ -360,7 +360,12 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
         revived += back
         skipped.update(back)
         frontier = back
-    return Revival(revived, left_dead)
+    # A job left for a sibling still dead is revived once that sibling is (a diamond:
+    # deploy after build and test, both taken down by build): not left dead after all.
+    back_again = set(revived)
+    return Revival(
+        revived, {job_id: why for job_id, why in left_dead.items() if job_id not in back_again}
+    )
 
 
 def reblock_locked(job_ids: Sequence[str], now: float) -> int:

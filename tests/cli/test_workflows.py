@@ -161,6 +161,20 @@ def test_a_retry_says_which_dependents_it_could_not_bring_back_and_why(run):
     assert "1 dependent left dead: kdep3 (unique key 'K3'" in edited.stderr
 
 
+def test_a_diamond_retried_from_its_head_leaves_nothing_dead_and_says_nothing_false(run):
+    """deploy waits for build and test; test waits for build. Retrying build brought both
+    back, yet said "1 dependent left dead: deploy (dependency test is dead)": deploy was
+    looked at before test, its sibling, came back in the same retry."""
+    run("add", "--id", "build", "--", "true")
+    run("add", "--id", "test", "--after", "build", "--", "true")
+    run("add", "--id", "deploy", "--after", "build", "--after", "test", "--", "true")
+    run("cancel", "build")
+    result = run("retry", "build")
+    assert result.stderr == "2 dependents back to blocked: test, deploy\n"
+    states = [json.loads(run("show", j, "--json").stdout)["state"] for j in ("test", "deploy")]
+    assert states == ["blocked", "blocked"]
+
+
 def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(run):
     run("add", "--id", "z", "--", "true")
     run("add", "--id", "w", "--after", "z", "--", "true")
