@@ -77,6 +77,23 @@ async def test_config_reset_to_default(app_for) -> None:
         await wait_for(pilot, lambda: settings.get("backoff_base") == 2.0, "reset")
 
 
+async def test_config_columns_come_back_once_a_long_value_is_reset(app_for) -> None:
+    """A long on_failure hook left only Key and Value; reset, the other columns stayed
+    gone until the dashboard restarted (the pane applies only when a value changes)."""
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        full = [key for key, _ in pane.table.layout]
+        settings.set_value("on_failure", "notify-send 'queuectl' " + "x" * 200)
+        await refreshed(pilot)
+        assert len(pane.table.layout) < len(full)
+        settings.reset("on_failure")
+        await refreshed(pilot)
+        assert [key for key, _ in pane.table.layout] == full
+
+
 async def test_new_job_enqueues_like_the_cli(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:

@@ -21,7 +21,7 @@ from textual.widgets import _data_table as data_table_module
 
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
-from tui.panes.table import KeyedTable
+from tui.panes.table import SHRINK_AFTER, KeyedTable
 
 COLUMNS = [ColumnSpec("id", "ID"), ColumnSpec("state", "State"), ColumnSpec("note", "Note", flex=1)]
 
@@ -436,3 +436,23 @@ async def test_a_new_view_sizes_its_columns_at_once() -> None:
         table.apply(_rows(["k1"], version), fresh=True)  # a new view
         await pilot.pause()
         assert dict(table.layout)["id"] < wide
+
+
+async def test_a_column_a_gone_value_widened_narrows_within_seconds() -> None:
+    """A job with a 64-character id, deleted, kept the ID column 64 cells wide for 30
+    refreshes, which a person read as for good; it narrows after ``SHRINK_AFTER``."""
+    app = TableApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        version = {"a-very-long-identifier-of-a-job": 1, "k1": 1}
+        table.apply(_rows(list(version), version))
+        await pilot.pause()
+        wide = dict(table.layout)["id"]
+        for _ in range(SHRINK_AFTER - 1):
+            table.apply(_rows(["k1"], version))
+        await pilot.pause()
+        assert dict(table.layout)["id"] == wide  # steady for a few refreshes
+        table.apply(_rows(["k1"], version))
+        await pilot.pause()
+        assert dict(table.layout)["id"] < wide
+        assert SHRINK_AFTER <= 10  # seconds at the default refresh, not half a minute

@@ -79,6 +79,9 @@ class ConfigPane(TablePane):
             yield OrderedInput(id="config-edit", compact=True)
         yield Static("", id="config-error", classes="error hidden")
 
+    def on_mount(self) -> None:
+        self.table.counts_new = False  # settings in a fixed order: nothing above is "new"
+
     def show_settings(self, settings: dict[str, float | int]) -> None:
         """Apply the stored values from a snapshot; staged edits stay on top."""
         if settings == self.settings and self.table.row_count:
@@ -143,7 +146,9 @@ class ConfigPane(TablePane):
                     ),
                 )
             )
-        self.table.apply(rows)
+        # Applied only when a value changes, so widths must fit at once: a long hook
+        # command, reset, left Default, Type, Range and Description dropped for good.
+        self.table.apply(rows, fresh=True)
         self._describe_highlighted()
         if self.staged:
             self.set_status(

@@ -31,8 +31,11 @@ from tui.cells import Cells, Row, measure
 from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
 from tui.panes.inplace import redraw_in_place
 
-SHRINK_AFTER = 30
-"""Applies in a row a column may be wider than its cells before it narrows (no jitter)."""
+SHRINK_AFTER = 10
+"""Applies in a row a column may be wider than its cells before it narrows (no jitter).
+Ten refreshes: long enough that jobs passing through the window do not make columns
+breathe, short enough that a column widened by one long value (deleted since) comes
+back within seconds; it took half a minute, which read as never."""
 
 NEAR_MARGIN = 3
 """Rows either side of the view whose new cells are drawn with those in view."""
