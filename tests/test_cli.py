@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -12,7 +13,7 @@ from queuectl.cli import cli
 from queuectl.lifecycle import claim as claiming
 from queuectl.store import db
 from queuectl.store.models import RunOutcome
-from tests.conftest import dump, end_attempt
+from tests.conftest import PG_ENV, dump, end_attempt, postgres_schema_url
 
 
 @pytest.fixture
@@ -264,7 +265,6 @@ def test_a_setting_is_printed_inert_and_given_exactly_in_json(run):
 
 
 def test_database_is_created_private(run_sqlite, db_path):
-    import os
     import stat
 
     enqueue(run_sqlite)
@@ -273,7 +273,6 @@ def test_database_is_created_private(run_sqlite, db_path):
 
 
 def test_status_warns_about_a_database_others_can_write(run_sqlite, db_path):
-    import os
 
     enqueue(run_sqlite)
     os.chmod(db_path, 0o666)
@@ -449,3 +448,20 @@ def test_a_directory_as_database(run_sqlite, tmp_path):
 def test_an_unsupported_url(run_sqlite):
     result = run_sqlite("--db", "mongodb://localhost/x", "status", ok=False)
     assert result.exit_code == 1 and "unsupported database URL scheme 'mongodb'" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_search_path_naming_no_schema_says_to_create_it(monkeypatch):
+    """README's Secrets example on a fresh database failed with PostgreSQL's own "no
+    schema has been selected to create in", naming neither the schema nor the fix."""
+
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    url = postgres_schema_url(base, "qt_never_created")
+    result = _invoker()("--db", url, "add", "--", "true", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no schema of the search_path (qt_never_created) exists in this database:"
+        " create it first (CREATE SCHEMA qt_never_created), or name one that exists\n"
+    )

@@ -26,6 +26,20 @@ def schema_version() -> int | None:
     return int(row.value) if row else None
 
 
+def _check_a_schema_is_selected() -> None:
+    """PostgreSQL creates tables in the first schema of ``search_path`` that exists; when
+    none does (a URL's ``options=-csearch_path=NAME`` before ``CREATE SCHEMA NAME``) it
+    said only "no schema has been selected to create in"."""
+    [[current, path]] = database.execute_sql(
+        "SELECT current_schema(), current_setting('search_path')"
+    )
+    if current is None:
+        raise DatabaseError(
+            f"no schema of the search_path ({path}) exists in this database: create it first"
+            f" (CREATE SCHEMA {path.split(',')[0].strip()}), or name one that exists"
+        )
+
+
 def ensure_schema() -> None:
     """Create the tables on first use; refuse foreign files and newer schemas."""
     version = schema_version()
@@ -48,6 +62,8 @@ def ensure_schema() -> None:
                     "the file is not a queuectl database "
                     f"(it holds other tables: {', '.join(sorted(tables)[:3])})"
                 )
+            if is_postgres():
+                _check_a_schema_is_selected()
             database.create_tables(ALL_MODELS, safe=True)
             database.execute_sql(CLAIMABLE_INDEX)
             database.execute_sql(UNIQUE_KEY_INDEX)
