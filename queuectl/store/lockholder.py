@@ -92,9 +92,17 @@ def write_lock_holders(path: str) -> list[Holder]:
     return [_holder(pid) for pid in dict.fromkeys(pids)]
 
 
+def queue_lock_path(path: str) -> str:
+    """What the workers' write queue for the database at ``path`` is an ``flock`` of: its
+    folder, never the file (``writelock.WriterQueuedSqlite`` says why). Databases that
+    share a folder share the queue; SQLite's own lock still keeps each apart."""
+    return os.path.dirname(os.path.abspath(path))
+
+
 def queue_holders(path: str) -> list[Holder]:
     """Who holds the workers' ``flock`` queue for the write lock on ``path``."""
-    return [_holder(pid) for pid in dict.fromkeys(_pids_locking(path, kind="FLOCK"))]
+    found = _pids_locking(queue_lock_path(path), kind="FLOCK")
+    return [_holder(pid) for pid in dict.fromkeys(found)]
 
 
 def describe(holders: list[Holder], name_of: Callable[[int], str | None]) -> str:

@@ -30,7 +30,7 @@ QUEUE_WAIT_REPORT = 5.0
 
 
 class WriterQueuedSqlite(ExistingFileSqlite):
-    """SQLite whose write transactions first queue for an ``flock`` on the database file.
+    """SQLite whose write transactions first queue for an ``flock`` on the database's folder.
 
     SQLite's busy handler waits for the write lock by sleeping 1, 2, 5, 10… ms
     between tries: a lock freed after 0.2 ms still costs a waiter a millisecond
@@ -41,31 +41,44 @@ class WriterQueuedSqlite(ExistingFileSqlite):
     ``true`` with 4 workers, and less CPU per job).
 
     Only workers use it; every other writer still meets them at SQLite's own
-    lock, which stays the one that guarantees correctness. ``flock`` locks are
-    independent of the POSIX locks SQLite takes on the same file, and the
-    kernel drops them when a process dies, so a crash never leaves the queue
-    stuck. The descriptor is closed only after the connection, because closing
-    any descriptor of a file drops the process's POSIX locks on it.
+    lock, which stays the one that guarantees correctness. The kernel drops an
+    ``flock`` when its process dies, so a crash never leaves the queue stuck.
+
+    The lock is on the folder (``lockholder.queue_lock_path``), never on the
+    database file: closing any descriptor of a file drops every POSIX lock the
+    process holds on it, SQLite's included. It was on the file, and a second
+    thread closing its connection (the lock-wait reporter's lookup) closed that
+    descriptor under the main thread's connection: another process closing its
+    own then took itself for the last one and deleted the WAL in use, and the
+    worker's writes went to unlinked files. Each thread has its own descriptor,
+    as peewee gives each its own connection; two threads queue like two processes.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._queue_fd = -1
+        self._queue = threading.local()
         self.queue_wait = QueueWaitReporter(self.database)
+
+    def _queue_fd(self) -> int:
+        fd = getattr(self._queue, "fd", -1)
+        if fd < 0:
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+            fd = self._queue.fd = os.open(lockholder.queue_lock_path(self.database), flags)
+        return fd
 
     def begin(self, lock_type: str | None = None) -> None:
         if lock_type != "IMMEDIATE":
             return super().begin(lock_type)
-        if self._queue_fd < 0:
-            self._queue_fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
+        fd = self._queue_fd()
         try:
-            fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # someone is writing: queue, and say who if it lasts
             self.queue_wait.started()
             try:
-                fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             finally:
                 self.queue_wait.ended()
+        self._queue.held = True
         try:
             return super().begin(lock_type)
         except BaseException:
@@ -89,13 +102,15 @@ class WriterQueuedSqlite(ExistingFileSqlite):
             return super().close()
         finally:
             self._leave_queue()
-            if self._queue_fd >= 0:
-                os.close(self._queue_fd)
-                self._queue_fd = -1
+            fd = getattr(self._queue, "fd", -1)
+            if fd >= 0:  # this thread's own, on the folder: it holds none of SQLite's locks
+                os.close(fd)
+                self._queue.fd = -1
 
     def _leave_queue(self) -> None:
-        if self._queue_fd >= 0:
-            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+        if getattr(self._queue, "held", False):
+            fcntl.flock(self._queue.fd, fcntl.LOCK_UN)
+            self._queue.held = False
 
 
 class QueueWaitReporter:

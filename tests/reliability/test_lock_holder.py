@@ -43,8 +43,8 @@ os.kill(os.getpid(), signal.SIGSTOP)
 
 HOLD_QUEUE_LOCK = """
 import fcntl, os, signal, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-fcntl.flock(fd, fcntl.LOCK_EX)
+fd = os.open(os.path.dirname(os.path.abspath(sys.argv[1])), os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)  # the workers' write queue: an flock of the folder
 os.kill(os.getpid(), signal.SIGSTOP)
 """
 
@@ -118,3 +118,32 @@ def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, fro
     assert "which is stopped" in database.queue_wait.reports[0]
     os.kill(pid, signal.SIGCONT)  # it exits, and the lock is ours
     assert done.wait(10)
+
+
+def test_a_threads_close_keeps_the_sqlite_locks_of_the_processs_other_connections(db_path):
+    """The lock-wait reporter's thread closed its connection, and with it the shared
+    queue descriptor on the database file: closing any descriptor of a file drops every
+    POSIX lock the process holds on it, SQLite's own included. The next process to close
+    its connection then took itself for the last, checkpointed and deleted the WAL and
+    shared memory under the worker, which wrote on into the unlinked files: its writes
+    were lost and the file corrupted (a real SQLite lock wait of 15 s did it)."""
+    database = db.open_database(db_path, queue_writes=True)
+    with transactions.write_transaction():  # the main thread queues and writes
+        reads.counts()
+    assert os.path.exists(f"{db_path}-wal")
+
+    def report_from_another_thread() -> None:  # as QueueWaitReporter's lookup does
+        database.execute_sql("SELECT 1")
+        database.close()
+
+    other = threading.Thread(target=report_from_another_thread)
+    other.start()
+    other.join()
+    opened_and_closed = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('SELECT count(*) FROM queuectl_job').fetchone(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", opened_and_closed, db_path], check=True)
+    assert os.path.exists(f"{db_path}-wal"), "another process deleted the WAL under us"
+    with transactions.write_transaction():
+        reads.counts()
