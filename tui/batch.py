@@ -55,8 +55,9 @@ def summary(action: manage.Action, outcome: manage.Outcome) -> str:
             for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
         ]
         text = f"{text}; {len(outcome.refused):,} not: {', '.join(groups)}"
-        if any(reason in _STATES for reason in outcome.reasons):
-            text = f"{text}; {action.why_not}"
+        by_state = sum(len(ids) for reason, ids in outcome.reasons.items() if reason in _STATES)
+        if by_state:
+            text = f"{text}; {action.why_not_for(by_state)}"
         for reason, ids in outcome.reasons.items():
             if reason not in _STATES and reason not in _SAID_BY_REASON:
                 text = f"{text}; {_error_of(outcome, ids[0])}"

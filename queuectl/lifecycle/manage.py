@@ -48,6 +48,13 @@ class Action:
     stopping it, and the job must not run again (or free its id) meanwhile."""
     held: bool | None = None
     """Applies only to held jobs (``True``: release), only to others (``False``: hold)."""
+    why_not_many: str = ""
+    """``why_not`` said of several jobs at once, where it names one ("it can no longer be
+    cancelled" after "2 completed, 1 dead" in the dashboard's summary of a batch)."""
+
+    def why_not_for(self, count: int) -> str:
+        """The reason a state refuses, for ``count`` jobs refused by it."""
+        return self.why_not_many if count > 1 and self.why_not_many else self.why_not
 
     def condition(self) -> peewee.Expression:
         """The SQL for "this action may touch this job", used by every write it makes."""
@@ -114,6 +121,7 @@ CANCEL = Action(
     allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING),
     default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING),
     waits_for_worker=False,
+    why_not_many="they can no longer be cancelled",
 )
 DELETE = Action(
     "delete",
@@ -130,6 +138,7 @@ DELETE = Action(
     ),
     default=tuple(JobState),  # running ones match, and are left, saying so
     waits_for_worker=True,
+    why_not_many="they are running: cancel them before deleting them",
 )
 DLQ_RETRY = Action(
     "retry",
@@ -139,6 +148,7 @@ DLQ_RETRY = Action(
     allowed=(JobState.DEAD,),
     default=(JobState.DEAD,),
     waits_for_worker=True,
+    why_not_many="they are not in the DLQ",
 )
 """``dlq retry``: a retry that only takes dead jobs."""
 HOLD = Action(

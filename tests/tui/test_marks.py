@@ -210,3 +210,21 @@ def test_a_question_names_a_schedules_fires_by_what_tells_them_apart() -> None:
     fires = [f"nightly-backup:202612{day:02d}T030000Z" for day in (4, 5)]
     assert some_ids(fires) == "nightly…20261204T030000Z, nightly…20261205T030000Z"
     assert some_ids(["short", "k3x9q2ab"]) == "short, k3x9q2ab"
+
+
+async def test_a_batch_refused_for_several_jobs_gives_the_reason_for_them_all(app_for) -> None:
+    """"0 jobs cancelled; 3 not: 2 completed (…), 1 dead (failer); it can no longer be
+    cancelled": the reason spoke of one job."""
+    seed_job("c1", state="completed", now=T0 - 30)
+    seed_job("c2", state="completed", now=T0 - 20)
+    seed_job("gone", state="dead", now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+a", "c")
+        await _confirm(pilot)
+        await wait_toast(
+            pilot,
+            "0 jobs cancelled; 3 not: 2 completed (c2, c1), 1 dead (gone);"
+            " they can no longer be cancelled",
+        )
