@@ -134,7 +134,7 @@ def _hold_or_release(app: AppContext, verb: str, job_ids: tuple[str, ...], as_js
 @json_option
 @pass_app
 def hold(app: AppContext, job_ids: tuple[str, ...], as_json: bool) -> None:
-    """Keep waiting jobs (pending or failed) from starting until released."""
+    """Keep waiting jobs (pending, blocked or failed) from starting until released."""
     _hold_or_release(app, "hold", job_ids, as_json)
 
 
