@@ -213,8 +213,8 @@ def test_a_question_names_a_schedules_fires_by_what_tells_them_apart() -> None:
 
 
 async def test_a_batch_refused_for_several_jobs_gives_the_reason_for_them_all(app_for) -> None:
-    """"0 jobs cancelled; 3 not: 2 completed (…), 1 dead (failer); it can no longer be
-    cancelled": the reason spoke of one job."""
+    """The summary said "0 jobs cancelled; 3 not: 2 completed (…), 1 dead (failer); it can
+    no longer be cancelled": the reason spoke of one job."""
     seed_job("c1", state="completed", now=T0 - 30)
     seed_job("c2", state="completed", now=T0 - 20)
     seed_job("gone", state="dead", now=T0 - 10)
