@@ -20,11 +20,17 @@ def this_host() -> str:
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone."""
+    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone.
+
+    Raises:
+        OSError: it could not be read for another reason (no descriptor free): "gone"
+            then made a worker out of descriptors judge itself dead and recover its
+            own running jobs, and an orphaned job's group look empty.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read().decode("ascii", errors="replace")
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name may hold spaces and parentheses: split after the last ')'.
     fields = raw[raw.rfind(")") + 2 :].split()
@@ -43,6 +49,9 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     if sys.platform.startswith("linux"):
-        stat = proc_stat(pid)
+        try:
+            stat = proc_stat(pid)
+        except OSError:
+            return True  # it exists (kill said so); only its zombie state is unknown
         return stat is not None and stat[0] != "Z"
     return True
