@@ -122,9 +122,11 @@ def run_(
     """
     import logging
 
+    from queuectl.runtime.fdlimit import ensure_descriptors
     from queuectl.runtime.worker import Worker
 
     _check_slots(slots)
+    ensure_descriptors(slots)
     names = _queues(queues)
     # Records need none of these, and gathering them was most of a log line's cost
     # (the logging HOWTO's "Optimization" knobs).

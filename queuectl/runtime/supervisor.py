@@ -23,6 +23,7 @@ from queuectl.lifecycle import manage, reads, recovery
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import ask_to_stop, is_lost, new_worker_id
 from queuectl.location import default_location, sqlite_path
+from queuectl.runtime.fdlimit import ensure_descriptors
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
@@ -74,6 +75,7 @@ def start_workers(
         raise ValidationError(f"count must be between 1 and {MAX_START} (got {count})")
     if not 1 <= slots <= MAX_SLOTS:
         raise ValidationError(f"slots must be between 1 and {MAX_SLOTS} (got {slots})")
+    ensure_descriptors(slots)  # raised here, the workers started inherit it
     _reap()
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)

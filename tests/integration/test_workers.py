@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads, settings
 from queuectl.runtime import procs
+from queuectl.runtime.fdlimit import needed
 from queuectl.store.models import Job, JobState, Run, WorkerState
 from queuectl.store.models import Worker as WorkerRow
 from tests.integration.conftest import Cluster, wait_until
@@ -516,3 +518,45 @@ def test_logs_follow_handles_the_tail_window_moving(cluster: Cluster):
     assert numbers == list(range(numbers[0], 201)), result.stdout
     assert len(numbers) > 50
     assert "skipped" not in result.stderr
+
+
+def _limited(soft: int, hard: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_slots_get_the_open_files_they_need_or_the_worker_is_refused(db_path):
+    """64 slots under ``ulimit -n 128``: healthy jobs failed "Too many open files" until
+    they were dead, then the worker judged itself dead and crashed, marked stopped."""
+
+    env = {**os.environ, "QUEUECTL_DB": db_path}
+    refused = subprocess.run(
+        [sys.executable, "-m", "queuectl", "worker", "run", "--slots", "64"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_limited(128, 128),
+    )
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"Error: 64 slots need about {needed(64)} open files, and this process may open at"
+        " most 128 (ulimit -Hn): run fewer slots, or raise the limit\n"
+    )
+    started = subprocess.run(
+        [sys.executable, "-m", "queuectl", "worker", "start", "--slots", "64", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_limited(128, 4096),
+    )
+    assert started.returncode == 0, started.stderr
+    [worker] = json.loads(started.stdout)
+    try:
+        with open(f"/proc/{worker['pid']}/limits") as limits:
+            line = next(row for row in limits if row.startswith("Max open files"))
+        assert line.split()[3:5] == [str(needed(64)), "4096"]  # soft raised, hard kept
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "queuectl", "worker", "stop"], env=env, timeout=60, check=True
+        )
