@@ -82,6 +82,9 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
 
     if as_json and (follow or raw):
         raise BadInput("--json prints the latest run once: not with --follow or --raw")
+    # Noted from before the database is opened: a Ctrl+C that lands while it is (in a
+    # destructor, say) is swallowed there, and only the loop's look would still see it.
+    interrupted = note_interrupts() if follow else None
     app.open()
     job = reads.get_job(job_id)  # a clear error for an unknown id
     if as_json:
@@ -92,8 +95,7 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
         emit_json({"job_id": job.id, "job_state": job.state, **record})
         return
     printer = _Printer(raw, wants_color(color))
-    if follow:
-        interrupted = note_interrupts()
+    if interrupted is not None:
         try:
             sys.exit(_follow(job_id, printer, interrupted))
         except KeyboardInterrupt:

@@ -67,6 +67,9 @@ def wait(
     if timeout is not None:
         limit = parse_duration(timeout, what="--timeout")
         deadline = time.monotonic() + limit
+    # Noted from before the database is opened: a Ctrl+C that lands while it is (in a
+    # destructor, say) was swallowed there, and the wait went on for ever (a CI run).
+    interrupted = note_interrupts()
     app.open()
     finished = {state.value for state in FINISHED_STATES}
     if job_ids:
@@ -84,7 +87,6 @@ def wait(
     ended: dict[str, str] = {}
     waiter = None
     outage = Outage(note, "wait")
-    interrupted = note_interrupts()
     try:
         while True:
             if interrupted():

@@ -327,6 +327,40 @@ def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
     assert result.exit_code == 130 and result.stdout == ""
 
 
+@pytest.mark.parametrize("command", [("wait", "stuck"), ("logs", "--follow", "stuck")])
+def test_a_ctrl_c_swallowed_while_the_database_opens_still_ends_the_command(
+    run, monkeypatch, command
+):
+    """The CI run of ``test_ctrl_c_exits_130_without_a_message`` that hung: the signal came
+    once the database was open but before ``wait`` noted interrupts, was swallowed where
+    it landed, and the noting then began from "none came"."""
+    from queuectl.cli import common
+
+    enqueue(run, id="stuck")
+    real = common.AppContext.open
+
+    def open_and_swallow(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl+C, at this moment
+            time.sleep(1)  # the handler runs here; what it raises goes nowhere
+        except KeyboardInterrupt:
+            pass
+        return result
+
+    monkeypatch.setattr(common.AppContext, "open", open_and_swallow)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        result = (
+            run(*command, ok=False)
+            if command[0] == "logs"
+            else run(*command, "--timeout", "5s", ok=False)
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 130
+
+
 def test_note_interrupts_raises_and_remembers():
     from queuectl.cli.common import note_interrupts
 
