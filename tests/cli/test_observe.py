@@ -327,7 +327,11 @@ def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
     assert result.exit_code == 130 and result.stdout == ""
 
 
-@pytest.mark.parametrize("command", [("wait", "stuck"), ("logs", "--follow", "stuck")])
+@pytest.mark.parametrize(
+    "command",
+    [("wait", "stuck", "--timeout", "5s"), ("logs", "--follow", "stuck")],
+    ids=["wait", "logs-follow"],
+)
 def test_a_ctrl_c_swallowed_while_the_database_opens_still_ends_the_command(
     run, monkeypatch, command
 ):
@@ -351,11 +355,7 @@ def test_a_ctrl_c_swallowed_while_the_database_opens_still_ends_the_command(
     monkeypatch.setattr(common.AppContext, "open", open_and_swallow)
     previous = signal.getsignal(signal.SIGINT)
     try:
-        result = (
-            run(*command, ok=False)
-            if command[0] == "logs"
-            else run(*command, "--timeout", "5s", ok=False)
-        )
+        result = run(*command, ok=False)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert result.exit_code == 130
