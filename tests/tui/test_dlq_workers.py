@@ -223,7 +223,7 @@ async def test_force_stop_asks_first(app_for, supervisor) -> None:
 async def test_stop_all_asks_first(app_for, supervisor) -> None:
     """And says at once that it is stopping them: it said nothing until they had exited."""
     seed_worker("w-a")
-    supervisor.stop_takes = 2.0
+    supervisor.stop_takes = 0.5
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
