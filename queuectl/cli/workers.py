@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from queuectl.cli.common import (
     pass_app,
 )
 from queuectl.wording import counted
+
+if TYPE_CHECKING:
+    import logging
 
 
 def _queues(values: tuple[str, ...]) -> list[str]:
@@ -141,10 +145,20 @@ def run_(
     root.setLevel(logging.INFO)
     # psycopg's own warnings (a pipeline ended by a server that went away) reached the
     # log through Python's last-resort handler, bare, without a time: give them ours.
-    logging.getLogger("psycopg").addHandler(handler)
+    psycopg_log = logging.getLogger("psycopg")
+    psycopg_log.addHandler(handler)
+    psycopg_log.addFilter(_not_a_pipeline_cut_by_an_outage)
     app.open(durable=False, queue_writes=True)
     code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
+
+
+def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:
+    """Drop psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x…>: the
+    connection is lost": the worker's own line already says the database is away, and
+    the statements cut off are retried; an address in a log line tells an operator
+    nothing."""
+    return not record.getMessage().startswith("error ignored terminating <psycopg.Pipeline")
 
 
 @worker.command()

@@ -136,3 +136,18 @@ def test_worker_stop_of_an_unknown_worker_still_prints_a_json_list(run, fleet):
     assert json.loads(result.stdout) == []
     assert result.stderr == "Error: no running worker with id or pid 'nope'\n"
     assert run("worker", "list", "--json").stdout.count('"id": "live"') == 1  # nothing asked
+
+
+def test_psycopgs_line_for_a_pipeline_cut_by_an_outage_is_dropped_from_the_workers_log():
+    """It reached the log as "error ignored terminating <psycopg.Pipeline [BAD] at
+    0x7f97…>: the connection is lost", beside the worker's own line for the outage."""
+    import logging
+
+    from queuectl.cli.workers import _not_a_pipeline_cut_by_an_outage as keep
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("psycopg", logging.WARNING, __file__, 1, message, (), None)
+
+    cut = "error ignored terminating <psycopg.Pipeline [BAD] at 0x7f97>: the connection is lost"
+    assert not keep(record(cut))
+    assert keep(record("some other psycopg warning"))
