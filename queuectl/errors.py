@@ -78,9 +78,14 @@ class StoreUnavailable(QueueError):
     ``__cause__``), so a worker treats it as weather: it waits and tries again.
     """
 
-    def __init__(self, message: str, *, explain: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, explain: Callable[[], str] | None = None, waited: float = 0.0
+    ) -> None:
         super().__init__(message)
         self._explain = explain
+        self.waited = waited
+        """Seconds the statement waited before it failed: SQLite's busy timeout, for a
+        lock held too long. The outage began then, not at the failure."""
 
     def explain(self) -> str:
         """One line with the cause, and who holds the lock when it is locked.

@@ -59,7 +59,8 @@ class Outage:
         """Record a failure; returns how long to wait before the next try."""
         self.failures += 1
         if self.since is None:
-            self.since = self._clock()
+            # From when the statement began waiting (SQLite's busy timeout), not its failure.
+            self.since = self._clock() - getattr(exc, "waited", 0.0)
             self._say(
                 f"{self.what}: database unavailable ({self._explain(exc)});"
                 " retrying until it is back"

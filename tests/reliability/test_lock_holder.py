@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -147,3 +148,36 @@ def test_a_threads_close_keeps_the_sqlite_locks_of_the_processs_other_connection
     assert os.path.exists(f"{db_path}-wal"), "another process deleted the WAL under us"
     with transactions.write_transaction():
         reads.counts()
+
+
+def test_a_lock_held_past_the_busy_timeout_counts_from_when_the_wait_began(db_path, monkeypatch):
+    """A 20 s SQLite lock was logged as "database back after 3.8s": the outage was timed
+    from the failure, which comes only once the busy timeout has been waited out."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.runtime.outage import Outage
+    from queuectl.store.boundary import translated
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)  # what it waits out (15 s by default)
+    db.open_database(db_path)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    @translated
+    def write() -> None:
+        with transactions.write_transaction():
+            reads.counts()
+
+    try:
+        with pytest.raises(StoreUnavailable) as failed:
+            write()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert failed.value.waited == 0.3
+    said: list[str] = []
+    clock = {"now": 100.0}
+    outage = Outage(said.append, "worker w1", clock=lambda: clock["now"])
+    outage.failed(failed.value)
+    clock["now"] += 6.0
+    outage.over()
+    assert said[1] == "worker w1: database back after 6.3s (1 failed tries)"
