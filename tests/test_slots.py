@@ -146,6 +146,22 @@ def test_a_worker_with_slots_runs_jobs_at_once_each_with_its_own_timeout_and_out
     assert WorkerRow.get_by_id(worker.id).slots == 3
 
 
+def test_the_row_names_the_job_the_claim_named_so_the_cell_holds_still(opened):
+    """Each claim writes its job into the worker's row; the next report wrote the first
+    running job, so the dashboard's Job cell flipped from the newest to the oldest while
+    nothing ended. The report names the latest started too, unless it has ended."""
+    enqueuing.enqueue_many([JobSpec(command=f"sleep {n}") for n in range(3)], now=T0)
+    worker = Worker(["default"], slots=4, use_watchdog=False, clock=lambda: T0 + 2)
+    worker.register()
+    claims = [claiming.claim(worker.id, host=worker.host, now=T0 + 1) for _ in range(3)]
+    for index, claim in enumerate(claims):
+        worker._running[index] = Slot(index, claim, None, None, T0)
+    assert WorkerRow.get_by_id(worker.id).current_job == claims[2].job.id  # the claim's
+    assert worker._shown_claim() is claims[2]
+    worker._running[2] = Slot(2, claims[2], None, _ok(""), T0)  # ended, to be recorded
+    assert worker._shown_claim() is claims[1]
+
+
 def test_slot_finishes_are_recorded_together_in_one_round_trip(opened, monkeypatch):
     """SQLite: one transaction for the jobs that ended together. PostgreSQL: their
     one-statement end-and-claims, sent in one round trip as one transaction

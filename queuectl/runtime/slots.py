@@ -191,8 +191,12 @@ class SlotRunner:
 
     def _shown_claim(self) -> Claim | None:
         """The job the worker's row names: one of those it runs (``worker list`` counts all),
-        not one that ended and waits for its record, else the next it claimed."""
-        for slot in self._running.values():
+        not one that ended and waits for its record, else the next it claimed.
+
+        The latest started, as the claim itself writes it: the first started made the
+        row name the newest job at each claim and the oldest at the next report, so the
+        dashboard's cell flipped between them while nothing ended."""
+        for slot in reversed(self._running.values()):
             if slot.result is None:
                 return slot.claim
         return self._queued[0] if self._queued else None
