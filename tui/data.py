@@ -18,7 +18,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
-from queuectl.store.models import JobState, Run, WorkerState, database
+from queuectl.store.models import JobState, Run, Worker, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import (
     DLQ_CLOCK_COLUMNS,
@@ -350,8 +350,8 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     snapshot = Snapshot(
         now=now,
         counts=counts,
-        workers_busy=sum(1 for w in live if w.state == WorkerState.BUSY),
-        workers_idle=sum(1 for w in live if w.state != WorkerState.BUSY),
+        workers_busy=sum(1 for w in live if _running_jobs(w)),
+        workers_idle=sum(1 for w in live if not _running_jobs(w)),
         throughput=spark,
         jobs=jobs,
         dlq=dlq,
@@ -381,3 +381,9 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot
+
+
+def _running_jobs(worker: Worker) -> bool:
+    """Whether a live worker runs a job: busy, or stopping while its jobs finish (the
+    header counted a stopping worker with two jobs running as idle)."""
+    return worker.state == WorkerState.BUSY or bool(getattr(worker, "slots_busy", 0))

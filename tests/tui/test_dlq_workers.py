@@ -209,6 +209,19 @@ async def test_a_worker_of_several_slots_counts_its_other_jobs_beside_the_first(
         assert [str(cell) for cell in table.get_row("w-b")[4:6]] == ["job-4", "1/4"]
 
 
+async def test_a_stopping_worker_still_running_jobs_counts_busy_in_the_header(app_for) -> None:
+    """After ``x`` on a worker running two jobs, the header said "0 busy 1 idle" while the
+    pane said "stopping" and two jobs were processing."""
+    seed_worker("w-a", state="stopping", slots=2, current_job="j1")
+    seed_worker("w-b", state="stopping")
+    for n in (1, 2):
+        seed_job(f"j{n}", "sleep 9", state="processing", worker_id="w-a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        assert (app.last_snapshot.workers_busy, app.last_snapshot.workers_idle) == (1, 1)
+
+
 async def test_force_stop_asks_first(app_for, supervisor) -> None:
     seed_worker("w-a", state="busy")
     app = app_for()
