@@ -423,19 +423,14 @@ class ActionsApp(KeyOrderApp):
         if worker_id and (state == "stopping" or asked):
             # Asked already: the same question again promised nothing new.
             self.say(
-                f"Worker {self.describe_worker(worker_id)} is stopping already: it finishes"
-                " its current job first (K kills it now)"
+                f"Worker {self.describe_worker(worker_id)} is stopping already:"
+                f" {_finishing(_busy(self._worker_raw(worker_id)))} (K kills it now)"
             )
             return
         if worker_id and not self._handled_ended(worker_id):
             busy = _busy(self._worker_raw(worker_id))
             self._confirm(
-                f"Stop worker {self.describe_worker(worker_id)}? "
-                + (
-                    f"It finishes its {busy} running jobs first."
-                    if busy > 1
-                    else "It finishes its current job first."
-                ),
+                f"Stop worker {self.describe_worker(worker_id)}? {_finishing(busy).capitalize()}.",
                 lambda: self._stop([worker_id], force=False),
                 yes="Stop",
             )
@@ -475,7 +470,7 @@ class ActionsApp(KeyOrderApp):
         more = f" and {len(running) - NAMED_WORKERS} more" if len(running) > NAMED_WORKERS else ""
         self._confirm(
             f"Stop all {counted(len(running), 'running worker')} ({names}{more})? "
-            "Each finishes its current job first.",
+            "Each finishes what it runs first.",
             lambda: self._stop(None, force=False, running=running),
             yes="Stop all",
         )
@@ -486,11 +481,12 @@ class ActionsApp(KeyOrderApp):
         """Stop ``worker_ids`` (None: every live one, ``running`` as the snapshot listed
         them), saying so at once: the outcome comes only once they have exited."""
         if worker_ids is not None and not force:
-            self.say(f"Stopping worker {', '.join(worker_ids)} (it finishes its current job)")
+            busy = max((_busy(self._worker_raw(key)) for key in worker_ids), default=1)
+            self.say(f"Stopping worker {', '.join(worker_ids)} ({_finishing(busy)})")
             self._asked_to_stop.update(worker_ids)
         elif worker_ids is None and not force:
             self.say(
-                f"Stopping every running worker ({len(running)}); each finishes its current job"
+                f"Stopping every running worker ({len(running)}); each finishes what it runs first"
             )
             self._asked_to_stop.update(running)
         self.run_in_thread(
@@ -597,6 +593,14 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
     revived = len(outcome.revived)
     more = f"; {counted(revived, 'dependent')} back to blocked" if revived else ""
     return f"Job {job_id} is {said}{more}{_left_dead_said(outcome)}"
+
+
+def _finishing(busy: int) -> str:
+    """``it finishes its current job first``, or ``its 3 running jobs`` for a worker of
+    several slots (the stop-all question and toasts said "its current job" of three)."""
+    if busy > 1:
+        return f"it finishes its {busy} running jobs first"
+    return "it finishes its current job first"
 
 
 def _busy(raw: dict) -> int:

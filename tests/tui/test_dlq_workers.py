@@ -192,6 +192,12 @@ async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, sup
         await pilot.press("n")
         await pilot.pause()
         assert supervisor.calls == []
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")  # the toast, and a second x, count its jobs too
+        await wait_toast(pilot, "Stopping worker w-a (it finishes its 3 running jobs first)")
+        await pilot.press("x")
+        await wait_toast(pilot, "is stopping already: it finishes its 3 running jobs first")
 
 
 async def test_a_worker_of_several_slots_counts_its_other_jobs_beside_the_first(app_for) -> None:
