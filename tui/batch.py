@@ -71,7 +71,9 @@ def _error_of(outcome: manage.Outcome, job_id: str) -> str:
 
 
 _STATES = frozenset(state.value for state in JobState)
-_SAID_BY_REASON = frozenset({"not found", "being stopped"})
+_SAID_BY_REASON = frozenset({"not found", "being stopped", "not held", "already held"})
+"""Reasons the group's own words say whole: "3 not held (a, b, c)" needs no "job a is
+not held" after it, which named one of the three."""
 
 
 class BatchApp(ActionsApp):

@@ -228,3 +228,19 @@ async def test_a_batch_refused_for_several_jobs_gives_the_reason_for_them_all(ap
             "0 jobs cancelled; 3 not: 2 completed (c2, c1), 1 dead (gone);"
             " they can no longer be cancelled",
         )
+
+
+async def test_releasing_marked_jobs_some_not_held_names_them_once(app_for) -> None:
+    """The toast said "1 job released; 3 not: 3 not held (a, b, c); job a is not held":
+    its tail named one of the three again, in the singular."""
+    for n in range(4):
+        seed_job(f"p{n}", now=T0 - 40 + n)
+    Job.update(held_at=T0 - 5).where(Job.id == "p0").execute()
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+a", "H")
+        await _confirm(pilot)
+        await wait_toast(pilot, "1 job released; 3 not: 3 not held (p3, p2, p1)")
+        said = [str(n.message) for n in app._notifications]
+        assert not any("is not held" in text for text in said), said
