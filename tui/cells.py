@@ -301,7 +301,7 @@ def worker_parts(worker: Worker, now: float) -> Parts:
         ("" if ended and not held else _jobs_cell(worker), ""),
         (f"{held}/{worker.slots}" if held else slots_in_use(worker), ""),
         ("" if state == WorkerState.STOPPED else human_duration(now - worker.heartbeat_at), ""),
-        (str(worker.jobs_done), "green"),
-        (str(worker.jobs_failed), "red" if worker.jobs_failed else ""),
+        (f"{worker.jobs_done:,}", "green"),
+        (f"{worker.jobs_failed:,}", "red" if worker.jobs_failed else ""),
         (one_line(worker.queues, CELL_LIMIT), ""),
     )

@@ -28,7 +28,7 @@ def _compact(count: int) -> str:
         return f"{count / 1_000_000:.1f}M"
     if count >= 10_000:
         return f"{count / 1000:.0f}k"
-    return str(count)
+    return f"{count:,}"  # 9,005, as the Jobs pane's "500 of 9,018" counts
 
 
 def counts_text(counts: dict[str, int], *, narrow: bool = False) -> Text:

@@ -199,4 +199,4 @@ class MetricsScreen(Screen[None]):
                 self._charts[queue] = (row, spark, total)
             _, spark, total = self._charts[queue]
             spark.data = [float(count) for count in counts]
-            total.update(Text(f"{sum(counts)} in all, peak {max(counts)}", style="dim"))
+            total.update(Text(f"{sum(counts):,} in all, peak {max(counts):,}", style="dim"))
