@@ -226,6 +226,17 @@ class ActionsApp(KeyOrderApp):
         if job_id:
             self.push_screen(JobDetailScreen(job_id, self.clock, self.refresh_interval))
 
+    def _intent_worker_job(self, worker_id: str | None) -> None:
+        """The detail of the job a worker runs (of a worker of several slots, the one
+        its row names); a worker running none says so."""
+        if not worker_id:
+            return
+        job_id = self._worker_raw(worker_id).get("job")
+        if job_id:
+            self._intent_detail(job_id)
+        else:
+            self.say(f"Worker {self.describe_worker(worker_id)} runs no job now")
+
     def _intent_retry(self, job_id: str | None) -> None:
         """Retrying is not destructive: it acts at once (a wrong state is refused by the core)."""
         if job_id:

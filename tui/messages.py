@@ -22,6 +22,7 @@ Action = Literal[
     "stop_worker",
     "force_stop_worker",
     "stop_all_workers",
+    "worker_job",
     "refresh",
     "new_job",
     "clear_filter",

@@ -22,6 +22,7 @@ from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ConfirmScreen, CountScreen
+from tui.screens.detail import JobDetailScreen
 
 
 def _states() -> dict[str, str]:
@@ -474,3 +475,22 @@ async def test_the_queues_keep_their_room_at_80_columns(app_for):
         WorkerRow.update(state="busy", current_job="j1").where(WorkerRow.id == "w-a").execute()
         await refreshed(pilot)
         await wait_for(pilot, lambda: "job" in [key for key, _ in pane.table.layout], "Job")
+
+
+async def test_enter_on_a_worker_opens_the_job_it_runs(app_for) -> None:
+    """Help lists enter under every table; on the Workers pane it did nothing."""
+    seed_job("j1", "sleep 9", state="processing", worker_id="w-a")
+    seed_worker("w-a", state="busy", current_job="j1")
+    seed_worker("w-b", state="idle")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3")
+        table = app.query_one(WorkersPane).table
+        table.select_key("w-b")
+        await pilot.press("enter")
+        await wait_toast(pilot, "runs no job now")
+        table.select_key("w-a")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
+        assert app.screen.job_id == "j1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
 
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
@@ -56,6 +57,13 @@ class WorkersPane(TablePane):
             if lost
             else f"{running} running · {stopped} stopped"
         )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter opens the job the worker runs, as it opens a job in the Jobs pane (help
+        promises enter on every table; here it did nothing)."""
+        event.stop()
+        if event.row_key is not None and event.row_key.value is not None:
+            intend(self, "worker_job", event.row_key.value)
 
     def action_start(self) -> None:
         """Start N detached workers (asks how many)."""
