@@ -60,7 +60,12 @@ class LogScreen(Screen[None]):
         Binding("j", "line_down", "Down", show=False),
         Binding("G,end", "bottom", "End", show=False),
         Binding("w", "wrap", "Wrap"),
-        Binding("s", "export", "Export", tooltip="Save the output as stored (deliver_text)"),
+        Binding(
+            "s",
+            "export",
+            "Export",
+            tooltip="Save the output as stored, to a new private file (in a browser: download)",
+        ),
     ]
 
     def __init__(
