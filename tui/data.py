@@ -18,7 +18,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import workers_as_seen
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
-from queuectl.store.models import JobState, Run, Worker, WorkerState, database
+from queuectl.store.models import JobState, Run, RunOutcome, Worker, WorkerState, database
 from queuectl.store.transactions import read_transaction
 from tui.cells import (
     DLQ_CLOCK_COLUMNS,
@@ -245,7 +245,8 @@ def _sorted(rows: list[dict[str, Any]], sort: Sort, now: float) -> list[dict[str
 
 
 def throughput(now: float) -> list[float]:
-    """Runs finished per 10 s bucket, oldest first; the last bucket is the current one.
+    """Runs ended per 10 s bucket (but given-back ones), oldest first; the last bucket is
+    the current one.
 
     Buckets are aligned to the clock (they start at multiples of 10 s), so a bar
     changes only while its own 10 s are running, not every second as a window
@@ -254,7 +255,13 @@ def throughput(now: float) -> list[float]:
     end = (math.floor(now / SPARK_BUCKET_SECONDS) + 1) * SPARK_BUCKET_SECONDS
     start = end - SPARK_BUCKETS * SPARK_BUCKET_SECONDS
     buckets = [0.0] * SPARK_BUCKETS
-    query = Run.select(Run.finished_at).where(Run.finished_at >= start, Run.finished_at < end)
+    # A given-back run (a forced stop: the job waits again, its attempt unspent) ended
+    # nothing: K on three running jobs raised the rate with nothing finished.
+    query = Run.select(Run.finished_at).where(
+        Run.finished_at >= start,
+        Run.finished_at < end,
+        Run.outcome != RunOutcome.INTERRUPTED.value,
+    )
     for (finished,) in query.tuples():
         buckets[int((finished - start) // SPARK_BUCKET_SECONDS)] += 1
     return buckets

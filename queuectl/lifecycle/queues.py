@@ -22,7 +22,7 @@ from queuectl.jobspec import queue_name
 from queuectl.lifecycle.workers import live_of, workers_as_seen
 from queuectl.states import JobState
 from queuectl.store.boundary import translated
-from queuectl.store.models import Job, QueueSetting, Run
+from queuectl.store.models import Job, QueueSetting, Run, RunOutcome
 from queuectl.store.transactions import notify_new_work, write_transaction
 
 RECENT_SECONDS = 300.0
@@ -209,7 +209,11 @@ def figures(
     recent = (
         Run.select(Job.queue, Run.finished_at)
         .join(Job, on=(Run.job == Job.id))
-        .where(Run.finished_at >= start, Run.finished_at < end)
+        .where(
+            Run.finished_at >= start,
+            Run.finished_at < end,
+            Run.outcome != RunOutcome.INTERRUPTED.value,  # given back: it ended nothing
+        )
     )
     spark_start = end - SPARK_BUCKETS * SPARK_BUCKET_SECONDS
     for queue, finished in recent.tuples():

@@ -230,3 +230,21 @@ def assert_the_snapshot_is_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_snapshot_is_one_read_on_sqlite(opened, monkeypatch) -> None:
     assert_the_snapshot_is_one_read(monkeypatch)
+
+
+def test_a_given_back_run_is_not_counted_as_a_job_that_ended(opened) -> None:
+    """K on three running jobs: they went back to pending, and the header's rate rose
+    (0.0 → 0.6 jobs/min) with nothing finished; the Queues pane's counts likewise."""
+    from tests.tui.conftest import seed_job, seed_run
+
+    seed_job("done", state="completed")
+    seed_run("done", finished_at=T0 - 5, outcome="succeeded")
+    for n in range(3):
+        seed_job(f"back{n}", state="pending")
+        seed_run(f"back{n}", finished_at=T0 - 5, outcome="interrupted")
+    from queuectl.lifecycle import queues
+
+    snapshot = read_snapshot(Request(limit=50), T0)
+    assert sum(snapshot.throughput) == 1
+    [default] = queues.figures(now=T0, sparkline=True)
+    assert (default.finished_5m, sum(default.throughput)) == (1, 1)
