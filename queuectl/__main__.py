@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.cli import main
+from queuectl.entry import main
 
 if __name__ == "__main__":
     main()

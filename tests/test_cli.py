@@ -465,3 +465,25 @@ def test_a_search_path_naming_no_schema_says_to_create_it(monkeypatch):
         "Error: no schema of the search_path (qt_never_created) exists in this database:"
         " create it first (CREATE SCHEMA qt_never_created), or name one that exists\n"
     )
+
+
+def test_a_ctrl_c_while_the_cli_still_loads_exits_130_quietly(monkeypatch):
+    """In the first tenth of a second (importing click and the core) a Ctrl+C ended the
+    process with a traceback and a death by SIGINT, where commands exit 130."""
+    import builtins
+    import sys
+
+    from queuectl import entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "queuectl.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "queuectl.cli")
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        entry.main()
+    assert ended.value.code == 130

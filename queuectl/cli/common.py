@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
+from queuectl.entry import INTERRUPTED  # after Ctrl+C, for every command alike
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.plainnum import plain_int
 from queuectl.states import JobState
@@ -64,9 +65,6 @@ class ReaderLeft(Exception):
 
 _OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
 """What writing stdout fails with when its file cannot take more (``> /dev/full``)."""
-
-INTERRUPTED = 130
-"""Exit code after Ctrl+C (128 + SIGINT), for every command alike."""
 
 
 def _stand_in_for_closed_streams() -> None:
