@@ -465,6 +465,10 @@ def test_a_search_path_naming_no_schema_says_to_create_it(monkeypatch):
         "Error: no schema of the search_path (qt_never_created) exists in this database:"
         " create it first (CREATE SCHEMA qt_never_created), or name one that exists\n"
     )
+    empty = _invoker()("--db", postgres_schema_url(base, ""), "add", "--", "true", ok=False)
+    assert empty.stderr == (
+        "Error: the search_path is empty: name a schema to keep the tables in\n"
+    )  # it said "(CREATE SCHEMA )"
 
 
 def test_a_ctrl_c_while_the_cli_still_loads_exits_130_quietly(monkeypatch):

@@ -51,6 +51,10 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
             return
     else:
         data = _parse(changes)
+        if not data:  # '{}' changes nothing: it said "edited"
+            editing._check_state(get_job(job_id))
+            note(f"job {job_id} left as it was")
+            return
     edited = editing.edit(job_id, data, warn=warn)
     job = edited.job
     if as_json:

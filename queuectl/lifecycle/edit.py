@@ -26,6 +26,7 @@ from queuectl.jobspec import (
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.enqueue import check_directories, enqueue
 from queuectl.lifecycle.reads import get_job
+from queuectl.lifecycle.settings import load as load_settings
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState
 from queuectl.store.transactions import notify_new_work, write_transaction
@@ -87,6 +88,9 @@ def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
         raise ValidationError('"id" cannot be edited: clone the job for a copy with a new id')
     if "after" in changes:
         raise ValidationError('"after" cannot be edited: a job keeps the dependencies it had')
+    if "cwd" in changes and changes["cwd"] is None:
+        # A job always runs somewhere: null had said "edited" and kept the old folder.
+        raise ValidationError('"cwd" cannot be null: give the directory the job runs in')
     check_keys({key: value for key, value in changes.items() if key != "id"}, EDITABLE_KEYS)
     merged: dict[str, object] = {**editable_keys(job), **changes}
     merged.pop("id", None)
@@ -145,7 +149,7 @@ def edit(
         Job.command: spec.command,
         Job.queue: spec.queue,
         Job.priority: spec.priority,
-        Job.max_retries: job.max_retries if spec.max_retries is None else spec.max_retries,
+        Job.max_retries: _max_retries(job, spec, changes),
         Job.timeout: spec.timeout,
         Job.cwd: spec.cwd or job.cwd,
         Job.env: spec.env_json(),
@@ -186,6 +190,16 @@ def edit(
         revival = deps.revive_locked([job_id], now) if retried else deps.Revival([], {})
         notify_new_work()
     return Edited(get_job(job_id), revival.revived, revival.left_dead)
+
+
+def _max_retries(job: Job, spec: JobSpec, changes: Mapping[str, object]) -> int:
+    """The job's retries after the edit: given, kept, or (``null``) the setting's, as a new
+    job gets it (a null said "edited" and kept the job's own)."""
+    if spec.max_retries is not None:
+        return spec.max_retries
+    if "max_retries" in changes:
+        return int(load_settings()["max_retries"])
+    return job.max_retries
 
 
 def _state_when_retried(job_id: str) -> JobState:

@@ -441,14 +441,16 @@ def retry_dead(*, now: float | None = None, died_by: float | None = None) -> Out
 def still_dead_said(outcome: Outcome) -> str:
     """Why a retry of the DLQ left jobs dead, for ``dlq retry --all`` and the dashboard's
     ``R`` alike (the dashboard's said only "0 dead jobs back to pending or blocked")."""
-    left = outcome.reasons.get("dependency dead", [])
-    if not left:
-        return ""
-    named = ", ".join(left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
-    return (
-        f"{len(left):,} left dead, waiting for a dependency still cancelled or dead"
-        f" (retry that first): {named}"
-    )
+    said = []
+    for reason, why in (
+        ("dependency dead", "waiting for a dependency still cancelled or dead (retry that first)"),
+        ("key held", "their unique key held by another active job"),
+    ):
+        left = outcome.reasons.get(reason, [])
+        if left:
+            named = ", ".join(left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+            said.append(f"{len(left):,} left dead, {why}: {named}")
+    return "; ".join(said)
 
 
 @translated

@@ -33,6 +33,8 @@ def _check_a_schema_is_selected() -> None:
     [[current, path]] = database.execute_sql(
         "SELECT current_schema(), current_setting('search_path')"
     )
+    if current is None and not path.strip(' "'):
+        raise DatabaseError("the search_path is empty: name a schema to keep the tables in")
     if current is None:
         raise DatabaseError(
             f"no schema of the search_path ({path}) exists in this database: create it first"

@@ -9,6 +9,7 @@ from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import schedules
 from queuectl.store import db
 from queuectl.store.models import RunOutcome
+from tests.conftest import dump
 from tests.test_cli import enqueue, finish_next
 
 
@@ -121,6 +122,19 @@ def test_run_at_or_delay_given_as_null_makes_the_job_due_now(run):
         run("edit", job_id, changes)
         assert _job(run, job_id)["run_at"] < later
         assert "due in" not in run("show", job_id).stdout
+
+
+def test_a_null_max_retries_is_the_settings_and_a_null_cwd_is_refused(run, db_url):
+    """Both said "edited" and kept the job's own; '{}' said "edited" and changed nothing."""
+    job_id = run("add", "--max-retries", "7", "--delay", "1h", "--", "true").stdout.strip()
+    run("edit", job_id, '{"max_retries": null}')
+    assert _job(run, job_id)["max_retries"] == 3  # the setting, as a new job gets
+    before = dump(db_url)
+    bad = run("edit", job_id, '{"cwd": null}', ok=False)
+    assert bad.exit_code == 2 and '"cwd" cannot be null' in bad.stderr
+    empty = run("edit", job_id, "{}")
+    assert (empty.stdout, empty.stderr) == ("", f"job {job_id} left as it was\n")
+    assert dump(db_url) == before
 
 
 def test_clone_prints_the_new_id_of_a_copy(run, db_url):

@@ -184,6 +184,14 @@ def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(r
     assert result.stderr == (
         "1 left dead, waiting for a dependency still cancelled or dead (retry that first): w\n"
     )
+    # One whose key another job took meanwhile was left out of the count, unnamed.
+    run("add", "--id", "p1", "--delay", "1h", "--", "true")
+    run("add", "--id", "q1", "--after", "p1", "--unique-key", "uk1", "--", "true")
+    run("cancel", "p1")
+    run("add", "--id", "r1", "--unique-key", "uk1", "--delay", "1h", "--", "true")
+    run("retry", "p1")
+    again = run("dlq", "retry", "--all", "--yes")
+    assert "1 left dead, their unique key held by another active job: q1" in again.stderr
 
 
 def test_if_absent_json_says_which_jobs_this_call_created(run, tmp_path):
