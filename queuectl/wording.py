@@ -6,6 +6,8 @@ questions, so each says the count the way a person would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``count`` and ``noun``, plural unless the count is one; thousands separated
@@ -17,3 +19,12 @@ def rate(per_minute: float) -> str:
     """A rate's figure: tenths while small (``0.4``, ``12.5``), whole and separated once
     the tenth says nothing (``2,110``, where the dashboard's header said ``2110.0``)."""
     return f"{per_minute:,.0f}" if per_minute >= 100 else f"{per_minute:.1f}"
+
+
+def listed(first: Sequence[str], total: int) -> str:
+    """``a, b, c and 1,231 more``: the first few of ``total`` things, named, and how many
+    more; enough to recognise a selection, bounded whatever its size. The caller names
+    only the first few (a batch may hold 100,000 ids)."""
+    named = ", ".join(first)
+    more = total - len(first)
+    return f"{named} and {more:,} more" if more > 0 else named

@@ -24,7 +24,7 @@ from queuectl.lifecycle import manage, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
-from queuectl.wording import counted
+from queuectl.wording import counted, listed
 from tui.data import Snapshot
 from tui.fit import MiddleCut
 from tui.keyorder import KeyOrderApp
@@ -477,10 +477,9 @@ class ActionsApp(KeyOrderApp):
         if snapshot is not None and not running:
             self.say("No worker is running")
             return
-        names = ", ".join(one_line(key) for key in running[:NAMED_WORKERS])
-        more = f" and {len(running) - NAMED_WORKERS} more" if len(running) > NAMED_WORKERS else ""
+        names = listed([one_line(key) for key in running[:NAMED_WORKERS]], len(running))
         self._confirm(
-            f"Stop all {counted(len(running), 'running worker')} ({names}{more})? "
+            f"Stop all {counted(len(running), 'running worker')} ({names})? "
             "Each finishes what it runs first.",
             lambda: self._stop(None, force=False, running=running),
             yes="Stop all",
@@ -563,9 +562,7 @@ def short_id(job_id: str) -> str:
 
 def some_ids(job_ids: list[str] | tuple[str, ...], limit: int = NAMED) -> str:
     """``a, b, c and 1,231 more``: enough to recognise a selection, bounded."""
-    named = ", ".join(short_id(job_id) for job_id in job_ids[:limit])
-    more = len(job_ids) - limit
-    return f"{named} and {more:,} more" if more > 0 else named
+    return listed([short_id(job_id) for job_id in job_ids[:limit]], len(job_ids))
 
 
 def dependents_said(outcome: manage.Outcome) -> str:

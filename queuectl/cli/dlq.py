@@ -88,8 +88,9 @@ def dlq_retry(
         click.echo(f"{counted(count, 'job')} back to pending or blocked")
         note_dependents(outcome.revived, "back to blocked")
         note_left_dead(outcome.left_dead)
-        if manage.still_dead_said(outcome):
-            note(manage.still_dead_said(outcome))
+        still = manage.still_dead_said(outcome)
+        if still:
+            note(still)
         return
     report_outcome(manage.DLQ_RETRY, outcome, as_json=as_json, each=True)
 

@@ -23,7 +23,7 @@ from queuectl.cli.common import (
     yes_option,
 )
 from queuectl.states import FINISHED_STATES, JobState
-from queuectl.wording import counted
+from queuectl.wording import counted, listed
 
 
 def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,7 +151,7 @@ def note_dependents(ids: list[str], what: str) -> None:
     ten named."""
     if not ids:
         return
-    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    shown = listed(ids[:10], len(ids))
     note(f"{counted(len(ids), 'dependent')} {what}: {shown}")
 
 

@@ -15,7 +15,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-from queuectl.wording import counted
+from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.queues import QueueFigures
@@ -164,13 +164,15 @@ def _wait_idle(names: list[str], timeout: float | None) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
     while running := queues.running_jobs(names):
         if deadline is not None and time.monotonic() >= deadline:
-            shown = ", ".join(
-                f"{job_id} in {queue_} ({one_line(command)[:40]})"
-                for queue_, job_id, command in running[:5]
+            shown = listed(
+                [
+                    f"{job_id} in {queue_} ({one_line(command)[:40]})"
+                    for queue_, job_id, command in running[:5]
+                ],
+                len(running),
             )
-            more = f" and {len(running) - 5} more" if len(running) > 5 else ""
             raise click.ClickException(
-                f"still running after {timeout:g}s: {shown}{more} (the queues stay paused)"
+                f"still running after {timeout:g}s: {shown} (the queues stay paused)"
             )
         time.sleep(WAIT_POLL)
 

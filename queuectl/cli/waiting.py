@@ -25,6 +25,7 @@ from queuectl.cli.common import (
     note_interrupts,
     pass_app,
 )
+from queuectl.wording import listed
 
 LOOK_EVERY = 0.5
 """Longest sleep between two looks at the jobs' states."""
@@ -136,9 +137,8 @@ def wait(
     for job_id in failed:
         error_line(f"job {job_id} ended {ended[job_id]}")
     if pending:
-        shown = ", ".join(_why_waiting(pending[:10], states))
-        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-        error_line(f"timed out after {human_duration(limit)}: not finished: {shown}{more}")
+        shown = listed(_why_waiting(pending[:10], states), len(pending))
+        error_line(f"timed out after {human_duration(limit)}: not finished: {shown}")
     if failed or pending:
         click.get_current_context().exit(1)
 

@@ -22,6 +22,7 @@ from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
 from queuectl.store.transactions import notify_new_work, write_transaction
+from queuectl.wording import listed
 
 CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""
@@ -448,8 +449,7 @@ def still_dead_said(outcome: Outcome) -> str:
     ):
         left = outcome.reasons.get(reason, [])
         if left:
-            named = ", ".join(left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
-            said.append(f"{len(left):,} left dead, {why}: {named}")
+            said.append(f"{len(left):,} left dead, {why}: {listed(left[:3], len(left))}")
     return "; ".join(said)
 
 
