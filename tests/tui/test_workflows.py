@@ -92,20 +92,27 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         assert app.screen.question.endswith("and its runs?")  # they are dead: none blocked
 
 
+def _ended_and_took_down(dependency: str, how: str, *dependents: str) -> None:
+    """``dependency`` ended ``how`` (dead, cancelled), taking down ``dependents`` (dead),
+    as ``deps.cascade_locked`` leaves them: each names the one it waited for."""
+    Job.update(state=how, finished_at=T0 - 20).where(Job.id == dependency).execute()
+    for dependent in dependents:
+        Job.update(
+            state="dead",
+            finished_at=T0 - 20,
+            last_error=f"dependency {dependency} is {how}",
+            taken_down_by=dependency,
+        ).where(Job.id == dependent).execute()
+
+
 async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back(app_for):
     """Marked y3 and y1 of the dead chain y1 → y2 → y3, retried: the notice gave y3 the
     state's reason ("it is not in the DLQ"), and never said y2 came back to blocked."""
     enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
     enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",)), now=T0 - 29)
     enqueuing.enqueue(JobSpec(command="x", id="y3", after=("y2",)), now=T0 - 28)
-    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
-    for dependent, dependency in (("y2", "y1"), ("y3", "y2")):
-        Job.update(
-            state="dead",
-            finished_at=T0 - 20,
-            last_error=f"dependency {dependency} is dead",
-            taken_down_by=dependency,
-        ).where(Job.id == dependent).execute()
+    _ended_and_took_down("y1", "dead", "y2")
+    _ended_and_took_down("y2", "dead", "y3")
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
         await refreshed(pilot)
@@ -131,10 +138,7 @@ async def test_an_edit_that_retries_a_dependency_says_which_dependents_came_back
     which dependents came back to blocked with it."""
     enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
     enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",)), now=T0 - 29)
-    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
-    Job.update(
-        state="dead", finished_at=T0 - 20, last_error="dependency y1 is dead", taken_down_by="y1"
-    ).where(Job.id == "y2").execute()
+    _ended_and_took_down("y1", "dead", "y2")
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
         await refreshed(pilot)
@@ -155,10 +159,7 @@ async def test_a_retry_names_a_dependent_it_left_dead_and_why(app_for):
     unique key taken meanwhile; the toast now names it with the reason."""
     enqueuing.enqueue(JobSpec(command="false", id="y1", max_retries=0), now=T0 - 30)
     enqueuing.enqueue(JobSpec(command="x", id="y2", after=("y1",), unique_key="K"), now=T0 - 29)
-    Job.update(state="dead", finished_at=T0 - 20).where(Job.id == "y1").execute()
-    Job.update(
-        state="dead", finished_at=T0 - 20, last_error="dependency y1 is dead", taken_down_by="y1"
-    ).where(Job.id == "y2").execute()
+    _ended_and_took_down("y1", "dead", "y2")
     enqueuing.enqueue(JobSpec(command="x", id="thief", unique_key="K"), now=T0 - 10)
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
@@ -182,10 +183,7 @@ async def test_retry_all_in_the_dlq_says_why_jobs_stayed_dead(app_for):
     the toast."""
     enqueuing.enqueue(JobSpec(command="x", id="z"), now=T0 - 30)
     enqueuing.enqueue(JobSpec(command="x", id="w", after=("z",)), now=T0 - 29)
-    Job.update(state="cancelled", finished_at=T0 - 20).where(Job.id == "z").execute()
-    Job.update(
-        state="dead", finished_at=T0 - 20, last_error="dependency z is cancelled", taken_down_by="z"
-    ).where(Job.id == "w").execute()
+    _ended_and_took_down("z", "cancelled", "w")
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
         await refreshed(pilot)
