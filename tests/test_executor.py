@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
+
+import pytest
 
 from queuectl.hostid import pid_alive
 from queuectl.lifecycle.policy import Result
@@ -184,3 +187,38 @@ def test_a_jobs_env_goes_over_the_workers_and_queuectl_names_over_both():
     assert env[b"PATH"] == b"/usr/bin" and env[b"STAGE"] == b"prod"
     assert (env[b"QUEUECTL_JOB_ID"], env[b"QUEUECTL_ATTEMPT"]) == (b"j1", b"2")
     assert base[b"STAGE"] == b"worker"  # the worker's own copy is untouched
+
+
+@pytest.mark.parametrize("command", ["echo through the shell; true", "true"])
+@pytest.mark.parametrize("code", [errno.EAGAIN, errno.ENFILE, errno.ENOMEM])
+def test_a_start_the_system_has_no_resources_for_is_given_back_not_failed(
+    tmp_path, monkeypatch, command, code
+):
+    """Through the shell or exec'd directly (``direct``: the shortage is not the
+    program's, so the shell is not tried instead), the job is not at fault."""
+    tried = []
+
+    def short(path, *args, **kwargs):
+        tried.append(path)
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(os, "posix_spawn", short)
+    result = Execution.start(command, cwd=str(tmp_path))
+    assert isinstance(result, Result)
+    assert result.outcome is RunOutcome.INTERRUPTED
+    assert "the system is short of" in result.error
+    assert len(tried) == 1
+
+
+@pytest.mark.parametrize("code", [errno.ENOENT, errno.EACCES, errno.ENOTDIR])
+def test_a_program_or_directory_the_job_names_wrongly_still_fails_its_attempt(
+    tmp_path, monkeypatch, code
+):
+    def refused(path, *args, **kwargs):
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(os, "posix_spawn", refused)
+    result = Execution.start("echo through the shell; true", cwd=str(tmp_path))
+    assert isinstance(result, Result)
+    assert result.outcome is RunOutcome.FAILED
+    assert "short of" not in result.error

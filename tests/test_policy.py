@@ -64,3 +64,9 @@ def test_the_backoff_is_capped_and_never_overflows():
 def test_every_outcome_has_a_decision():
     for outcome in RunOutcome:
         assert isinstance(_decide(outcome), Decision)
+
+
+def test_a_start_the_system_had_no_resources_for_is_given_back_after_its_pause():
+    assert _decide(RunOutcome.INTERRUPTED, due_in=0.5, attempts=4, max_retries=3) == Decision(
+        JobState.PENDING, run_at=NOW + 0.5, finished=False, given_back=1, keeps_worker=False
+    )

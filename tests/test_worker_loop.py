@@ -26,7 +26,12 @@ from queuectl.lifecycle import finish, manage, policy, reads, settings
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import new_worker_id
 from queuectl.runtime import executor, procs
-from queuectl.runtime.timers import REPORT_INTERVAL
+from queuectl.runtime.timers import (
+    REPORT_INTERVAL,
+    SHORTAGE_FIRST_PAUSE,
+    SHORTAGE_MAX_PAUSE,
+    Timers,
+)
 from queuectl.runtime.waiters import PollingWaiter, make_waiter
 from queuectl.runtime.worker import Worker
 from queuectl.store import db
@@ -782,3 +787,19 @@ def test_a_due_job_the_claim_refuses_makes_the_worker_back_off_not_spin(opened, 
     while reads.get_job(job_id).state != JobState.COMPLETED:
         worker.step()
         assert clock.now < refused_until + 1.5
+
+
+def test_a_shortage_pauses_claims_doubling_while_it_goes_on_and_shared_by_slots():
+    timers = Timers()
+    assert timers.short_of_resources(100.0) == SHORTAGE_FIRST_PAUSE
+    assert timers.claim_after == 100.0 + SHORTAGE_FIRST_PAUSE
+    assert timers.short_of_resources(100.2) == pytest.approx(0.3)  # another slot, same pause
+    timers.claimed()  # nothing due, or a claim: the pause still holds
+    assert timers.claim_after == 100.5
+    assert timers.short_of_resources(100.6) == 2 * SHORTAGE_FIRST_PAUSE  # it goes on
+    now = 101.6
+    for _ in range(10):
+        now += timers.short_of_resources(now)
+    assert timers.short_of_resources(now) == SHORTAGE_MAX_PAUSE
+    later = now + 3 * SHORTAGE_MAX_PAUSE  # over: the next one starts small again
+    assert timers.short_of_resources(later) == SHORTAGE_FIRST_PAUSE

@@ -282,6 +282,7 @@ def _decide(claim: Claim, result: Result, settings: Mapping[str, Any], now: floa
         attempts=job.attempts,
         max_retries=job.max_retries,
         final=result.final,
+        due_in=result.due_in,
         settings=settings,
         now=now,
     )

@@ -32,6 +32,11 @@ class Result:
     ended_at: float | None = None
     """When the attempt ended, on the worker's clock; ``None``: when it is recorded. The
     run's ``finished_at`` and ``duration`` come from it, however late the record."""
+    due_in: float = 0.0
+    """For an attempt given back (``interrupted``): seconds before its job is due again.
+    A job the worker could not start for want of system resources waits the worker's
+    short pause (``Timers.short_of_resources``), not a retry's backoff; a forced stop's
+    is due at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,7 @@ def decide(
     attempts: int,
     max_retries: int,
     final: bool = False,
+    due_in: float = 0.0,
     settings: Mapping[str, float | int],
     now: float,
 ) -> Decision:
@@ -71,8 +77,9 @@ def decide(
 
     ``succeeded`` completes it; ``failed``, ``timed_out`` and ``lost`` schedule
     a retry ``backoff_base ** attempts`` seconds later or, with no retries left
-    (or a ``final`` failure), send it to the DLQ; ``interrupted`` puts it back to
-    pending at once without spending the attempt; ``cancelled`` cancels it.
+    (or a ``final`` failure), send it to the DLQ; ``interrupted`` (a forced stop, or a
+    start the system had no resources for) puts it back to pending, due ``due_in``
+    seconds later, without spending the attempt; ``cancelled`` cancels it.
 
     Args:
         exit_code: the command's exit status (unused today: the hook for a
@@ -83,7 +90,7 @@ def decide(
     if outcome is RunOutcome.SUCCEEDED:
         return Decision(JobState.COMPLETED, finished=True)
     if outcome is RunOutcome.INTERRUPTED:
-        return Decision(JobState.PENDING, run_at=now, given_back=1, keeps_worker=False)
+        return Decision(JobState.PENDING, run_at=now + due_in, given_back=1, keeps_worker=False)
     if outcome is RunOutcome.CANCELLED:
         return Decision(JobState.CANCELLED, finished=True)
     if final or attempts > max_retries:

@@ -101,11 +101,27 @@ class AttemptRunner:
     def _execute(self, claim: Claim) -> None:
         started = self._launch(claim)
         if isinstance(started, Result):
-            result, pgid, ago = started, None, 0.0
-        else:
-            result, pgid = self._supervise(claim, started), started.pgid
-            ago = started.ended_ago()
+            self._not_started(claim, started)
+            return
+        result, pgid = self._supervise(claim, started), started.pgid
+        ago = started.ended_ago()
         self._record(claim, replace(result, ended_at=self.clock() - ago), pgid)
+
+    def _not_started(self, claim: Claim, result: Result) -> None:
+        """Record a job that could not start. When the system lacked the resources
+        (``interrupted``), the job is given back to wait out the worker's pause, which
+        claims nothing meanwhile: neither with the record, nor after it."""
+        now = self.clock()
+        if result.outcome is RunOutcome.INTERRUPTED:
+            given_back = self._short_of_resources(result, now)
+            self._record(claim, given_back, None, claim_next=False)
+        else:
+            self._record(claim, replace(result, ended_at=now), None)
+
+    def _short_of_resources(self, result: Result, now: float) -> Result:
+        """``result`` of a job the system could not start, given back until the end of
+        the pause this starts (or prolongs) for the worker."""
+        return replace(result, due_in=self.timers.short_of_resources(now), ended_at=now)
 
     def _start_watchdog(self) -> None:
         assert self.watchdog is not None
@@ -190,8 +206,11 @@ class AttemptRunner:
                 " claim was lost in a database crash)",
             )
 
-    def _record(self, claim: Claim, result: Result, pgid: int | None) -> None:
-        """Record the attempt, our counts and (unless stopping) claim the next job, in one go.
+    def _record(
+        self, claim: Claim, result: Result, pgid: int | None, *, claim_next: bool = True
+    ) -> None:
+        """Record the attempt, our counts and (unless stopping, or not ``claim_next``)
+        claim the next job, in one go.
 
         Retried until it succeeds: giving up would leave the job ``processing``
         under a live, heartbeating worker, where recovery never looks. Only a
@@ -200,7 +219,7 @@ class AttemptRunner:
         self._recording = claim
         while True:
             try:
-                state = self._complete(claim, result, pgid)
+                state = self._complete(claim, result, pgid, claim_next)
                 self.outage.over()
                 break
             except StoreUnavailable as exc:
@@ -211,7 +230,9 @@ class AttemptRunner:
         self._recording = None
         self.log.job_ended(claim, result, state)
 
-    def _complete(self, claim: Claim, result: Result, pgid: int | None) -> JobState | None:
+    def _complete(
+        self, claim: Claim, result: Result, pgid: int | None, claim_next: bool
+    ) -> JobState | None:
         """``finish.complete_attempt``: no claim once a stop was requested (a stop that
         comes after the claim gives the job back before it starts, ``_give_back``); our
         row rides along when we go idle or stop, else at most every ``REPORT_INTERVAL``
@@ -221,7 +242,7 @@ class AttemptRunner:
             claim,
             result,
             row=self.row,
-            wants_next=lambda: self.stop_mode is None,
+            wants_next=(lambda: self.stop_mode is None) if claim_next else None,
             report_due=now >= self.timers.report_due,
             pgid=pgid,
             settings=self.settings,

@@ -183,10 +183,7 @@ class Execution:
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command
             if watchdog is not None:
                 watchdog.clear()
-            where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
-            return Result(
-                RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0
-            )
+            return _not_started(exc, cwd)
         return cls(
             child,
             output_limit=output_limit,
@@ -394,8 +391,32 @@ def _start_plain(
     own[b"PWD"] = direct.shell_pwd(own, cwd)
     try:
         return spawn.spawn(words, cwd=cwd, env=own, tty=tty, program=program)
-    except OSError:
+    except OSError as exc:
+        if spawn.short_of(exc) is not None:
+            raise  # the system's shortage, not the program's: the shell would meet it too
         return None  # the shell tries the same, and says what went wrong as it would
+
+
+def _not_started(exc: OSError | ValueError, cwd: str) -> Result:
+    """Why a command did not start, as its attempt's result.
+
+    The job's own fault (a program or directory missing or refused, a NUL byte) fails
+    the attempt. A system short of processes, memory, files or terminals gives the job
+    back (``interrupted``, its attempt unspent): a burst of those sent healthy jobs to
+    the DLQ. The worker decides how long the job waits (``Result.due_in``).
+    """
+    where = f" in {cwd}" if getattr(exc, "filename", None) == cwd else ""
+    lacking = spawn.short_of(exc)
+    if lacking is None:
+        return Result(RunOutcome.FAILED, None, "", f"cannot start the command{where}: {exc}", 0.0)
+    return Result(
+        RunOutcome.INTERRUPTED,
+        None,
+        "",
+        f"cannot start the command{where}: {exc}; the system is short of {lacking}",
+        0.0,
+        output_bytes=None,
+    )
 
 
 def _pidfd(pid: int) -> int | None:

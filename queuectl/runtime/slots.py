@@ -75,6 +75,10 @@ class Slot:
     """Its "started" line is logged and its process group written (after ``PGID_AFTER``)."""
 
 
+def _never() -> bool:
+    return False
+
+
 class SlotRunner:
     """The worker's part that runs several jobs at once (``Worker`` is one)."""
 
@@ -92,6 +96,7 @@ class SlotRunner:
     _mark_stopped: Callable[[], None]
     _start_watchdog: Callable[[], None]
     _check_ownership: Callable[[Claim, executor.Execution], None]
+    _short_of_resources: Callable[[Result, float], Result]
     id: str
     log: WorkLog
     outage: Outage
@@ -227,8 +232,23 @@ class SlotRunner:
         started = self._launch(claim, slot=index)
         if isinstance(started, executor.Execution):
             self._running[index] = Slot(index, claim, started, None, now + PGID_AFTER)
-        else:
+        elif started.outcome is not RunOutcome.INTERRUPTED:
             self._running[index] = Slot(index, claim, None, started, now)
+        else:
+            self._give_back_unstarted(index, claim, self._short_of_resources(started, now), now)
+
+    def _give_back_unstarted(self, index: int, claim: Claim, result: Result, now: float) -> None:
+        """Give back a job the system had no resources to start, claiming nothing in its
+        place (the worker pauses: ``Timers.short_of_resources``). Recorded at once, alone:
+        with the others' ends it would claim a replacement, which would meet the same
+        shortage. While the database is away it waits in its slot like any ended job
+        (and its record may then claim a replacement: one, not a spin)."""
+        if self._store_due(now):
+            done = self._record_group([Ended(claim, result)], self._shown_claim(), claim_next=False)
+            if done is not None:
+                self.log.job_ended(claim, result, done[0].state)
+                return
+        self._running[index] = Slot(index, claim, None, result, now)
 
     def _wait_slots(self, now: float) -> None:
         """Wait for output, an exit or a due duty; record every job that ended, together."""
@@ -332,7 +352,7 @@ class SlotRunner:
                 self._queued.append(completion.next)
 
     def _record_group(
-        self, items: list[Ended], busy_with: Claim | None
+        self, items: list[Ended], busy_with: Claim | None, *, claim_next: bool = True
     ) -> list[finish.Completion] | None:
         """``finish.complete_attempts``; ``None`` when the database is away.
 
@@ -347,7 +367,7 @@ class SlotRunner:
             done = finish.complete_attempts(
                 items,
                 row=self.row,
-                wants_next=lambda: self.stop_mode is None,
+                wants_next=(lambda: self.stop_mode is None) if claim_next else _never,
                 report_due=now >= self.timers.report_due,
                 busy_with=busy_with,
                 settings=self.settings,

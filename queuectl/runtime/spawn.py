@@ -30,6 +30,7 @@ What Popen would have done for us is done here by hand:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import signal
@@ -233,6 +234,24 @@ def _posix_spawn(
             # own is what group kills need; only the controlling terminal stays.
             _session.clear()
             _session["setpgroup"] = 0
+
+
+SHORTAGES: dict[int, str] = {
+    errno.EAGAIN: "processes or threads (RLIMIT_NPROC, the pid or thread limit, pids.max)",
+    errno.ENOMEM: "memory",
+    errno.ENFILE: "open files (the system's file table is full)",
+    errno.EMFILE: "open files (the worker's own limit)",
+    errno.ENOSPC: "pseudo-terminals (kernel.pty.max)",
+}
+"""What a failed ``spawn`` says the system lacked, by errno. None of these is the job's
+doing: ``spawn`` raises them before the job's program runs (the pipe, the terminal, the
+fork, the exec's memory), so they say nothing of the job, and pass. A program or a
+directory that is missing or refused (``ENOENT``, ``EACCES``, ``ENOTDIR``) is the job's."""
+
+
+def short_of(exc: BaseException) -> str | None:
+    """What the system lacked when ``spawn`` raised ``exc``; ``None`` when the job is at fault."""
+    return SHORTAGES.get(exc.errno) if isinstance(exc, OSError) and exc.errno else None
 
 
 def reap(pid: int, *, block: bool = False) -> int | None:

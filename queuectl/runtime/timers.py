@@ -1,4 +1,5 @@
-"""When each of a worker's duties is next due: heartbeat, recovery, reports, a refused claim.
+"""When each of a worker's duties is next due: heartbeat, recovery, reports, a refused claim,
+the pause after a job the system had no resources to start.
 
 The loop asks these timers and moves them; they hold times only (epoch
 seconds from the worker's clock), so a test stepping a fake clock sees every
@@ -19,6 +20,13 @@ CONTROL_INTERVAL = 0.2
 FIRST_REFUSAL_DELAY = 0.1
 """Seconds before claiming again after a due job was refused; doubled at each refusal."""
 
+SHORTAGE_FIRST_PAUSE = 0.5
+"""Seconds a worker claims nothing after a job could not start for want of system
+resources (and the job waits, given back); doubled while the shortage goes on."""
+
+SHORTAGE_MAX_PAUSE = 10.0
+"""The longest such pause: short beside a retry's backoff, long enough not to spin."""
+
 
 class Timers:
     """The next time each periodic duty is due, and the backoff after a refused claim."""
@@ -37,6 +45,8 @@ class Timers:
         self.claim_after = 0.0
         """No claim before this: a due job was refused (see ``refused``)."""
         self._refusal_delay = 0.0
+        self._shortage_pause = 0.0
+        self._shortage_until = float("-inf")
 
     def started(self, now: float, heartbeat_interval: float) -> None:
         """Registered: heartbeat in an interval, and recover at once (as procrastinate
@@ -74,10 +84,30 @@ class Timers:
             self._refusal_delay = min(cap, self._refusal_delay * 2)
         self.claim_after = now + self._refusal_delay
 
+    def short_of_resources(self, now: float) -> float:
+        """A job could not start for want of system resources: claim nothing for a pause,
+        and return how long the job waits (until the pause ends).
+
+        A shortage within a pause's length after the last pause ended goes on: the
+        pause doubles, up to ``SHORTAGE_MAX_PAUSE``. Jobs that fail to start during a
+        pause (a worker's slots, started together) share it. Kept apart from a refused
+        claim's backoff (``claimed`` ends that one at every claim): a successful claim
+        says nothing about the system's processes or memory.
+        """
+        if now >= self._shortage_until:
+            if now < self._shortage_until + self._shortage_pause:
+                self._shortage_pause = min(SHORTAGE_MAX_PAUSE, 2 * self._shortage_pause)
+            else:
+                self._shortage_pause = SHORTAGE_FIRST_PAUSE
+            self._shortage_until = now + self._shortage_pause
+        self.claim_after = max(self.claim_after, self._shortage_until)
+        return self._shortage_until - now
+
     def claimed(self) -> None:
-        """A claim succeeded, or nothing is due: the backoff is over."""
+        """A claim succeeded, or nothing is due: the backoff is over (a shortage's pause
+        is not: it ends when it ends)."""
         self._refusal_delay = 0.0
-        self.claim_after = 0.0
+        self.claim_after = self._shortage_until
 
     def idle_timeout(self, now: float, next_due: float | None, longest: float) -> float:
         """How long an idle worker may sleep: until a job is due (and may be claimed), its

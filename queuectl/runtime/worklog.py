@@ -63,6 +63,18 @@ class WorkLog:
             )
         elif result.outcome is RunOutcome.SUCCEEDED and result.duration < QUIET_UNDER:
             self.quiet_successes += 1
+        elif result.due_in:
+            # Given back for want of system resources (``Timers.short_of_resources``).
+            log.warning(
+                "job %s attempt %d given back, its attempt unspent (%s): due again in %s;"
+                " worker %s claims nothing until then: %s",
+                job.id,
+                job.attempts,
+                one_line(result.error or ""),
+                human_duration(result.due_in),
+                self.worker_id,
+                one_line(job.command, 80),
+            )
         else:
             log.info(
                 "job %s attempt %d %s%s in %s -> %s: %s",

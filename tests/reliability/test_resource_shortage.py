@@ -1,0 +1,140 @@
+"""A worker the system cannot give a process to gives its jobs back, and runs them later.
+
+A fork that meets ``RLIMIT_NPROC``, the pid or thread limit (``EAGAIN``), a full file
+table (``ENFILE``) or no memory (``ENOMEM``) says nothing of the job: a burst of them
+used to spend every attempt and send healthy jobs to the DLQ.
+
+The shortage is real at the syscall: the worker's job spawn gets ``EAGAIN`` from the
+kernel's answer to its ``clone``, as ``RLIMIT_NPROC`` gives it. Not as root, a soft
+``RLIMIT_NPROC`` of 0 set on the running worker (``prlimit``) does it. Root is exempt
+from that limit, so there ``strace`` attaches to the worker's main thread (where the
+jobs are spawned) and answers each ``clone`` with ``EAGAIN`` until it detaches: the
+seam is the syscall boundary, and queuectl's code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from queuectl.states import JobState, RunOutcome
+from queuectl.store.models import Run
+from tests.integration.conftest import Cluster
+from tests.polling import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _traced(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("TracerPid:"):
+                return line.split()[1] != "0"
+    return False
+
+
+@contextlib.contextmanager
+def no_processes_for(pid: int) -> Iterator[None]:
+    """While inside, every process (or thread) ``pid`` starts fails with ``EAGAIN``."""
+    if os.geteuid() != 0:
+        _soft, hard = resource.prlimit(pid, resource.RLIMIT_NPROC)
+        resource.prlimit(pid, resource.RLIMIT_NPROC, (0, hard))
+        try:
+            yield
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NPROC, (hard, hard))
+        return
+    if shutil.which("strace") is None:
+        pytest.skip("as root RLIMIT_NPROC is not enforced, and strace is not installed")
+    tracer = subprocess.Popen(
+        [
+            "strace",
+            "-o",
+            "/dev/null",
+            "-p",
+            str(pid),
+            "-e",
+            "trace=clone,clone3",
+            "-e",
+            "inject=clone,clone3:error=EAGAIN",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: _traced(pid) or tracer.poll() is not None, 10, "strace to attach")
+        if tracer.poll() is not None:
+            pytest.skip(f"strace cannot attach here: {tracer.stderr.read().decode()[:200]}")
+        yield
+    finally:
+        tracer.send_signal(signal.SIGTERM)  # detaches: the worker's clones succeed again
+        tracer.wait(timeout=10)
+        wait_until(lambda: not _traced(pid), 10, "strace to detach")
+
+
+def _runs(job_id: str) -> list[Run]:
+    return list(Run.select().where(Run.job == job_id).order_by(Run.id))
+
+
+def _tries() -> list[float]:
+    """When each start the worker gave back was claimed, in order."""
+    given_back = Run.select().where(Run.outcome == RunOutcome.INTERRUPTED.value)
+    return sorted(run.started_at for run in given_back)
+
+
+def _given_back(job_id: str) -> int:
+    return sum(r.outcome == RunOutcome.INTERRUPTED.value for r in _runs(job_id))
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("slots", [1, 2])
+def test_jobs_the_system_cannot_start_are_given_back_and_run_once_it_can(
+    cluster: Cluster, slots: int
+):
+    """With no retry left, one spent attempt would be the DLQ: none is spent, the worker
+    pauses instead of claiming and giving back in a loop, and every job runs after."""
+    cluster.slots = slots
+    [worker] = cluster.start_workers(1)
+    warm = cluster.enqueue("true")  # the worker's watchdog starts with its first job
+    cluster.wait_state(warm, JobState.COMPLETED)
+    count = 1 + slots
+    with no_processes_for(worker.pid):
+        # Through the shell, and a plain command the worker execs itself (``direct``).
+        commands = ["echo attempt $QUEUECTL_ATTEMPT", "env", "echo attempt $QUEUECTL_ATTEMPT"]
+        jobs = [cluster.enqueue(command, max_retries=0) for command in commands[:count]]
+        for job_id in jobs:
+            wait_until(
+                lambda job_id=job_id: _given_back(job_id),
+                15,
+                f"job {job_id} to be given back (logs:\n{cluster.logs()})",
+            )
+        # The shortage goes on: the worker tries again only after its pause (0.5 s,
+        # then 1 s, doubling), one job at a time: a spin would try hundreds of times.
+        wait_until(lambda: len(_tries()) >= count + 1, 20, f"a job tried again ({cluster.logs()})")
+        tries = _tries()
+        gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+        assert all(gap >= 0.4 for gap in gaps), gaps
+        for job_id in jobs:
+            job = cluster.job(job_id)
+            assert job.state == JobState.PENDING.value, (job_id, job.state, cluster.logs())
+            assert job.attempts == 0
+    for job_id in jobs:
+        cluster.wait_state(job_id, JobState.COMPLETED, timeout=30)
+        runs = _runs(job_id)
+        assert [r.outcome for r in runs[:-1]] == [RunOutcome.INTERRUPTED.value] * (len(runs) - 1)
+        assert runs[-1].outcome == RunOutcome.SUCCEEDED.value
+        assert {"attempt 1", "QUEUECTL_ATTEMPT=1"} & set(runs[-1].output.splitlines())
+    assert worker.poll() is None, cluster.logs()
+    logs = cluster.logs()
+    assert "given back, its attempt unspent" in logs
+    assert "Resource temporarily unavailable" in logs
+    assert "the system is short of processes or threads" in logs
+    assert "Traceback" not in logs
