@@ -45,12 +45,12 @@ def _traced(pid: int) -> bool:
 def no_processes_for(pid: int) -> Iterator[None]:
     """While inside, every process (or thread) ``pid`` starts fails with ``EAGAIN``."""
     if os.geteuid() != 0:
-        _soft, hard = resource.prlimit(pid, resource.RLIMIT_NPROC)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NPROC)
         resource.prlimit(pid, resource.RLIMIT_NPROC, (0, hard))
         try:
             yield
         finally:
-            resource.prlimit(pid, resource.RLIMIT_NPROC, (hard, hard))
+            resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
         return
     if shutil.which("strace") is None:
         pytest.skip("as root RLIMIT_NPROC is not enforced, and strace is not installed")
