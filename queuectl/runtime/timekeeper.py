@@ -82,12 +82,25 @@ class Timekeeper:
         with self._changed:
             self._watched[id(execution)] = _Watch(execution, execution.deadline)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="queuectl-timekeeper", daemon=True
-                )
-                self._thread.start()
+                self._start()
             elif execution.deadline + LATE < self._wake_at:
                 self._changed.notify()
+
+    def _start(self) -> None:
+        """Start the thread; when the system cannot (its thread limit, ``EAGAIN``), go on
+        without it: the loop still enforces every timeout itself, and the next job with
+        a timeout tries again. It used to kill the worker, and its job ran again as lost."""
+        thread = threading.Thread(target=self._run, name="queuectl-timekeeper", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            log.warning(
+                "worker cannot start its timekeeper thread (%s); its loop alone enforces"
+                " timeouts until the next job with one tries again",
+                exc,
+            )
+            return
+        self._thread = thread
 
     def forget(self, execution: Overdue) -> None:
         """The loop is done with ``execution`` (ended, abandoned)."""

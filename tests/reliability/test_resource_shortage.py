@@ -42,9 +42,10 @@ def _traced(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def no_processes_for(pid: int) -> Iterator[None]:
-    """While inside, every process (or thread) ``pid`` starts fails with ``EAGAIN``."""
-    if os.geteuid() != 0:
+def no_processes_for(pid: int, *, nth: int | None = None) -> Iterator[None]:
+    """While inside, every process (or thread) ``pid`` starts fails with ``EAGAIN``;
+    with ``nth``, only its ``nth`` start from here on (strace only)."""
+    if os.geteuid() != 0 and nth is None:
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NPROC)
         resource.prlimit(pid, resource.RLIMIT_NPROC, (0, hard))
         try:
@@ -53,7 +54,7 @@ def no_processes_for(pid: int) -> Iterator[None]:
             resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))
         return
     if shutil.which("strace") is None:
-        pytest.skip("as root RLIMIT_NPROC is not enforced, and strace is not installed")
+        pytest.skip("strace is not installed (and as root RLIMIT_NPROC is not enforced)")
     tracer = subprocess.Popen(
         [
             "strace",
@@ -64,7 +65,7 @@ def no_processes_for(pid: int) -> Iterator[None]:
             "-e",
             "trace=clone,clone3",
             "-e",
-            "inject=clone,clone3:error=EAGAIN",
+            "inject=clone,clone3:error=EAGAIN" + (f":when={nth}" if nth else ""),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -137,4 +138,29 @@ def test_jobs_the_system_cannot_start_are_given_back_and_run_once_it_can(
     assert "given back, its attempt unspent" in logs
     assert "Resource temporarily unavailable" in logs
     assert "the system is short of processes or threads" in logs
+    assert "Traceback" not in logs
+
+
+@pytest.mark.timeout(60)
+def test_a_thread_the_system_cannot_start_costs_neither_the_job_nor_the_worker(
+    cluster: Cluster,
+):
+    """The first job with a timeout starts the worker's timekeeper thread, right after
+    the job's own process: that thread failing to start (``EAGAIN`` from its ``clone``,
+    the thread limit) killed the worker, and its job was rerun as ``lost``. Now the job
+    runs on (the loop enforces its timeout), and the next job with a timeout tries the
+    thread again."""
+    [worker] = cluster.start_workers(1)
+    warm = cluster.enqueue("true")  # the watchdog's process starts with the first job
+    cluster.wait_state(warm, JobState.COMPLETED)
+    with no_processes_for(worker.pid, nth=2):  # 1: the job's process, 2: the thread
+        timed = cluster.enqueue("sleep 0.3; echo done", timeout=30, max_retries=0)
+        cluster.wait_state(timed, JobState.COMPLETED, JobState.DEAD)
+    assert [r.outcome for r in _runs(timed)] == [RunOutcome.SUCCEEDED.value], cluster.logs()
+    later = cluster.enqueue("sleep 5", timeout=0.5, max_retries=0)
+    cluster.wait_state(later, JobState.DEAD)
+    assert [r.outcome for r in _runs(later)] == [RunOutcome.TIMED_OUT.value]
+    assert worker.poll() is None, cluster.logs()
+    logs = cluster.logs()
+    assert "cannot start its timekeeper thread" in logs
     assert "Traceback" not in logs
