@@ -233,8 +233,19 @@ class HookRunner:
             )
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="queuectl-hooks", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._loop, name="queuectl-hooks", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as exc:  # "can't start new thread": the system's thread limit
+                # Skipped as a hook that cannot start its process is: the outcome is
+                # committed, and raising here killed the worker and the job it had claimed
+                # next ran again as lost. The next hook tries the thread again.
+                self._report(
+                    logging.WARNING,
+                    f"hook {call.event} for job {call.job_id} could not run: {exc}",
+                )
+                return
+            self._thread = thread
         self._queue.put(call)
 
     def close(self) -> None:

@@ -164,3 +164,30 @@ def test_a_thread_the_system_cannot_start_costs_neither_the_job_nor_the_worker(
     logs = cluster.logs()
     assert "cannot start its timekeeper thread" in logs
     assert "Traceback" not in logs
+
+
+@pytest.mark.timeout(60)
+def test_a_hook_thread_the_system_cannot_start_costs_neither_the_next_job_nor_the_worker(
+    cluster: Cluster,
+):
+    """The first hook starts the worker's hook thread, after the job's end (and the next
+    job's claim) committed: that thread failing to start killed the worker, and the job
+    it had claimed ran again as ``lost``. Now that hook is skipped with a line, and the
+    next hook starts the thread."""
+    [worker] = cluster.start_workers(1)
+    warm = cluster.enqueue("true")
+    cluster.wait_state(warm, JobState.COMPLETED)
+    marker = os.path.join(cluster.workdir, "hooked")
+    with no_processes_for(worker.pid, nth=2):  # 1: the job's process, 2: the hook thread
+        hooked = cluster.enqueue("true", on_success=f"echo $QUEUECTL_JOB_ID >> {marker}")
+        cluster.wait_state(hooked, JobState.COMPLETED)
+        wait_until(lambda: "hook" in cluster.logs(), 10, "the hook's line")
+    again = cluster.enqueue("true", on_success=f"echo $QUEUECTL_JOB_ID >> {marker}")
+    cluster.wait_state(again, JobState.COMPLETED)
+    wait_until(lambda: os.path.exists(marker), 10, f"the next hook to run ({cluster.logs()})")
+    with open(marker) as handle:
+        assert handle.read().split() == [again]
+    assert worker.poll() is None, cluster.logs()
+    logs = cluster.logs()
+    assert f"hook on_success for job {hooked} could not run" in logs
+    assert "Traceback" not in logs
