@@ -20,7 +20,7 @@ from queuectl.lifecycle.claim import Claim
 from queuectl.lifecycle.finish import Ownership
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import FORCE, Registration
-from queuectl.runtime import executor
+from queuectl.runtime import executor, spawn
 from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.outage import Outage
 from queuectl.runtime.timekeeper import Timekeeper
@@ -128,6 +128,11 @@ class AttemptRunner:
         try:
             self.watchdog.start()
         except OSError as exc:
+            if spawn.short_of(exc) is not None:
+                # The system's moment, not a lasting lack: the next job tries again
+                # (dropping it left the worker's jobs without one for its whole life).
+                log.warning("cannot start a job watchdog yet (%s); the next job tries again", exc)
+                return
             log.warning("cannot start a job watchdog (%s); recovery alone covers jobs", exc)
             self.watchdog = None
 

@@ -191,3 +191,36 @@ def test_a_hook_thread_the_system_cannot_start_costs_neither_the_next_job_nor_th
     logs = cluster.logs()
     assert f"hook on_success for job {hooked} could not run" in logs
     assert "Traceback" not in logs
+
+
+def _watchdogs_of(pid: int) -> list[int]:
+    """The worker's watchdog processes (``sh … queuectl-watchdog``), by their pids."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"queuectl-watchdog" in argv:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_a_watchdog_the_system_cannot_start_is_started_with_the_next_job(cluster: Cluster):
+    """The watchdog starts with the worker's first job: a shortage then left the worker
+    without one for its whole life (its jobs would outlive a ``kill -9`` of it)."""
+    [worker] = cluster.start_workers(1)
+    with no_processes_for(worker.pid, nth=1):  # 1: the watchdog, 2: the job's process
+        first = cluster.enqueue("true")
+        cluster.wait_state(first, JobState.COMPLETED)
+    assert _watchdogs_of(worker.pid) == []
+    second = cluster.enqueue("true")
+    cluster.wait_state(second, JobState.COMPLETED)
+    wait_until(lambda: _watchdogs_of(worker.pid), 10, f"a watchdog ({cluster.logs()})")
+    assert "cannot start a job watchdog yet" in cluster.logs()
