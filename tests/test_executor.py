@@ -55,6 +55,35 @@ def test_missing_cwd_is_a_failed_result_not_a_crash(tmp_path):
     assert str(gone) in result.error
 
 
+def test_a_file_as_cwd_fails_for_good(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    result = run_to_end("true", cwd=str(file))
+    assert result.outcome is RunOutcome.FAILED
+    assert result.final
+    assert "does not exist (or is not a directory)" in result.error
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.ESTALE, errno.EACCES])
+def test_a_cwd_that_cannot_be_read_now_fails_the_attempt_not_the_job(tmp_path, monkeypatch, code):
+    # A network mount briefly away (EIO, ESTALE) or a permission being fixed (EACCES):
+    # the job is retried with backoff, not sent to the DLQ as if the folder were gone.
+    cwd = str(tmp_path)
+
+    def unreadable(path, *args, **kwargs):
+        if path == cwd:
+            raise OSError(code, os.strerror(code), path)
+        return os.lstat(path)
+
+    monkeypatch.setattr(executor.os, "stat", unreadable)
+    result = Execution.start("true", cwd=cwd)
+    assert isinstance(result, Result)
+    assert result.outcome is RunOutcome.FAILED
+    assert not result.final
+    assert os.strerror(code) in result.error
+    assert "does not exist" not in result.error
+
+
 def test_output_keeps_only_the_tail(tmp_path):
     # 5 MB through a 1 KiB limit: the tail survives, memory stays bounded.
     result = run_to_end(

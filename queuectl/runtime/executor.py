@@ -16,6 +16,7 @@ import math
 import os
 import select
 import signal
+import stat
 import time
 from collections.abc import Callable, Mapping
 
@@ -163,16 +164,9 @@ class Execution:
         worker (see ``queuectl.watchdog``). With ``tty`` the output side is a
         pseudo-terminal instead of a pipe (``spawn.spawn``).
         """
-        if not os.path.isdir(cwd):
-            return Result(
-                RunOutcome.FAILED,
-                None,
-                "",
-                f"working directory {cwd} does not exist (or is not a directory);"
-                " not retried, as no retry can find it",
-                0.0,
-                final=True,
-            )
+        unusable = _unusable_cwd(cwd)
+        if unusable is not None:
+            return unusable
         environment = os.environb if env is None else env
         if watchdog is not None:
             watchdog.spawning()  # a kill from here until ``watch`` must not orphan the job
@@ -395,6 +389,38 @@ def _start_plain(
         if spawn.short_of(exc) is not None:
             raise  # the system's shortage, not the program's: the shell would meet it too
         return None  # the shell tries the same, and says what went wrong as it would
+
+
+_CWD_GONE = (errno.ENOENT, errno.ENOTDIR)
+"""What ``stat`` of a job's directory says when it is not there: final, no retry can find it."""
+
+
+def _unusable_cwd(cwd: str) -> Result | None:
+    """Why the job cannot start in ``cwd``, as its attempt's result; ``None``: it can.
+
+    Only a directory that is missing, or not a directory, fails for good. Any other
+    error (``EIO`` or ``ESTALE`` of a network mount that is briefly away, ``EACCES``
+    while permissions are being fixed) fails the attempt like any failure, to be
+    retried with backoff: ``os.path.isdir`` said False for those too, and sent the
+    job to the DLQ at once as "does not exist".
+    """
+    try:
+        if stat.S_ISDIR(os.stat(cwd).st_mode):
+            return None
+    except OSError as exc:
+        if exc.errno not in _CWD_GONE:
+            return Result(
+                RunOutcome.FAILED, None, "", f"cannot use working directory {cwd}: {exc}", 0.0
+            )
+    return Result(
+        RunOutcome.FAILED,
+        None,
+        "",
+        f"working directory {cwd} does not exist (or is not a directory);"
+        " not retried, as no retry can find it",
+        0.0,
+        final=True,
+    )
 
 
 def _not_started(exc: OSError | ValueError, cwd: str) -> Result:
