@@ -179,7 +179,14 @@ class ActionsApp(KeyOrderApp):
         screen = self.screen
         if isinstance(screen, JobDetailScreen) and screen.view and screen.view.job:
             job = screen.view.job
-            return {"id": job.id, "state": job.state, "command": job.command}
+            # held_at too: ``h`` on a held job whose row had left the window held it
+            # ("already held") where the screen offered to release it.
+            return {
+                "id": job.id,
+                "state": job.state,
+                "command": job.command,
+                "held_at": job.held_at,
+            }
         return None
 
     def describe_job(self, job_id: str) -> str:

@@ -50,18 +50,45 @@ def summary(action: manage.Action, outcome: manage.Outcome) -> str:
     """
     text = f"{_jobs(len(outcome.changed))} {action.participle}"
     if outcome.refused:
-        groups = [
-            f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
-            for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
-        ]
-        text = f"{text}; {len(outcome.refused):,} not: {', '.join(groups)}"
-        by_state = sum(len(ids) for reason, ids in outcome.reasons.items() if reason in _STATES)
-        if by_state:
-            text = f"{text}; {action.why_not_for(by_state)}"
-        for reason, ids in outcome.reasons.items():
-            if reason not in _STATES and reason not in _SAID_BY_REASON:
-                text = f"{text}; {_error_of(outcome, ids[0])}"
+        text = f"{text}; {len(outcome.refused):,} not: {refusals_said(action, outcome)}"
     return text + dependents_said(outcome)
+
+
+def refusals_said(action: manage.Action, outcome: manage.Outcome) -> str:
+    """``1 pending (a), 1 not found (b); only failed … can be retried``: the jobs left,
+    grouped by reason, the largest group first, then why."""
+    groups = [
+        f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
+        for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
+    ]
+    text = ", ".join(groups)
+    by_state = sum(len(ids) for reason, ids in outcome.reasons.items() if reason in _STATES)
+    if by_state:
+        text = f"{text}; {action.why_not_for(by_state)}"
+    for reason, ids in outcome.reasons.items():
+        if reason not in _STATES and reason not in _SAID_BY_REASON:
+            text = f"{text}; {_error_of(outcome, ids[0])}"
+    return text
+
+
+def none_applies(action: manage.Action, job_ids: tuple[str, ...]) -> manage.Outcome | None:
+    """Why none of ``job_ids`` can be acted on (as ``act`` would refuse them), or ``None``
+    when one may be: then the question is worth asking.
+
+    Read ``CHUNK`` at a time, stopping at the first job the action applies to
+    (``Action.applies_to``, the core's rule), so a question over ``ctrl+a``'s 100,000
+    marks reads one chunk. Only when none applies are the reasons read, by the core's
+    ``refusals``, which explains a job it was given as refused."""
+    outcome = manage.Outcome()
+    for start in range(0, len(job_ids), manage.CHUNK):
+        chunk = job_ids[start : start + manage.CHUNK]
+        for job in reads.jobs_by_id(chunk):
+            if action.applies_to(job.state, held=job.held_at is not None):
+                return None
+        for job_id, reason, error in action.refusals(chunk):
+            outcome.refused.append(error)
+            outcome.reasons.setdefault(reason, []).append(job_id)
+    return outcome
 
 
 def _error_of(outcome: manage.Outcome, job_id: str) -> str:
@@ -92,6 +119,34 @@ class BatchApp(ActionsApp):
         job_ids = message.job_ids
         pane = self.marking_pane(message.pane)
 
+        self.check_batch(action, job_ids, pane)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def check_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
+        """Read whether any marked job can be acted on, off the UI thread, then ask; when
+        none can, say why and ask nothing ("Cancel 2 marked jobs?" was asked of two
+        completed jobs, and "Yes" only brought the refusal)."""
+        try:
+            refused = none_applies(action, job_ids)
+        except QueueError as exc:
+            self.call_from_thread(self.say, str(exc), error=True)
+            return
+        finally:
+            if not database.is_closed():
+                database.close()
+        if refused is not None:
+            count = len(job_ids)
+            which = (
+                f"None of the {counted(count, 'marked job')} can be"
+                if count > 1
+                else "The marked job cannot be"
+            )
+            said = f"{which} {action.participle}: {refusals_said(action, refused)}"
+            self.call_from_thread(self.say, one_line(said, 400), error=True)
+            return
+        self.call_from_thread(self._ask_batch, action, job_ids, pane)
+
+    def _ask_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
         def go() -> None:
             if len(job_ids) > manage.CHUNK:
                 self.say(f"{action.verb.capitalize()}: {_jobs(len(job_ids))}, in chunks…")

@@ -96,6 +96,8 @@ class JobEditApp(BatchApp):
         row = self._job_row(job_id)
         held = row is not None and row.get("held_at") is not None
         action = manage.RELEASE if held else manage.HOLD
+        if self._refused_by_state(action, job_id):  # said as c and d say it, at once
+            return
 
         def toggle() -> None:
             outcome = manage.act(action, [job_id], now=self.clock())

@@ -57,6 +57,12 @@ class Action:
         """The reason a state refuses, for ``count`` jobs refused by it."""
         return self.why_not_many if count > 1 and self.why_not_many else self.why_not
 
+    def applies_to(self, state: str, *, held: bool) -> bool:
+        """Whether this action may touch a job in ``state``, held or not: ``condition``'s
+        rule for one job already read (the dashboard offers only the keys that apply).
+        A worker still stopping the job is not known from these; the write still checks."""
+        return state in self.allowed and (self.held is None or self.held == held)
+
     def condition(self) -> peewee.Expression:
         """The SQL for "this action may touch this job", used by every write it makes."""
         allowed = Job.state.in_([state.value for state in self.allowed])

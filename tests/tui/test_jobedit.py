@@ -167,3 +167,36 @@ def _text_of(screen) -> str:
     console = Console(width=80, record=True, file=io.StringIO())
     console.print(screen.query_one("#detail-fields").content)
     return console.export_text()
+
+
+async def test_h_releases_a_held_job_whose_detail_outlived_its_row(app_for) -> None:
+    """The detail screen of a held job whose row has left the Jobs window (500 newer
+    jobs, or a filter) offered "Release", and ``h`` tried to hold it: "job a is already
+    held". The job as the detail read it says it is held."""
+    from tui.data import JobFilter
+
+    seed_job("a", "echo hi", held_at=T0 - 60)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        app.query_one(JobsPane).job_filter = JobFilter(text="nothing matches this")
+        await refreshed(pilot)
+        assert "a" not in app.last_snapshot.jobs.raw
+        await pilot.press("h")
+        await wait_toast(pilot, "Job a released")
+        assert Job.get_by_id("a").held_at is None
+        assert app.screen is screen
+
+
+async def test_h_on_a_finished_job_says_why_as_c_and_d_do(app_for) -> None:
+    """``c`` said "Job a is completed; …" at once, ``h`` went to the database and came
+    back with the core's "job a is completed; …"."""
+    seed_job("a", "echo hi", state="completed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("h")
+        await wait_toast(
+            pilot, "Job a is completed; only a waiting (pending, blocked or failed) job can be held"
+        )

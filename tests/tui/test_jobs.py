@@ -402,3 +402,60 @@ async def test_the_column_the_rows_are_sorted_by_stays_shown_on_a_narrower_scree
         )
         assert "Queue ▲" in [str(column.label) for column in pane.table.ordered_columns]
         assert "worker" not in [key for key, _ in pane.table.layout]  # others still give way
+
+
+@pytest.mark.parametrize(
+    ("state", "held", "offered"),
+    [
+        ("completed", False, ["Retry", "Delete"]),
+        ("dead", False, ["Retry", "Delete"]),
+        ("cancelled", False, ["Retry", "Delete"]),
+        ("pending", False, ["Cancel", "Delete", "Hold"]),
+        ("pending", True, ["Cancel", "Delete", "Release"]),
+        ("blocked", False, ["Cancel", "Delete", "Hold"]),
+        ("failed", False, ["Retry", "Cancel", "Delete", "Hold"]),
+        ("processing", False, ["Cancel"]),
+    ],
+)
+async def test_the_detail_key_bar_offers_only_what_applies_to_the_jobs_state(
+    app_for, state, held, offered
+) -> None:
+    """On a completed job the bar offered ``c`` Cancel and ``h`` Hold, which could do
+    nothing; a held job was offered "Hold" where ``h`` releases it."""
+    from tui.keybar import KeyBar
+
+    seed_job("a", state=state, held_at=T0 - 60 if held else None)
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        bar = screen.query_one(KeyBar)
+        acts = ["Retry", "Cancel", "Delete", "Hold", "Release"]
+        await wait_for(
+            pilot,
+            lambda: [what for _k, what, *_ in bar.items if what in acts] == offered,
+            f"the keys for a {state} job: {offered}",
+        )
+
+
+async def test_the_detail_key_bar_follows_the_job_as_it_changes(app_for) -> None:
+    """The job finishes while its detail is open: Cancel and Hold go from the bar."""
+    from tui.keybar import KeyBar
+
+    seed_job("a", state="pending")
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        bar = screen.query_one(KeyBar)
+        offered = lambda: [what for _k, what, *_ in bar.items]  # noqa: E731
+        assert "Cancel" in offered() and "Retry" not in offered()
+        Job.update(state="completed").where(Job.id == "a").execute()
+        loads = screen.loads
+        screen.load()
+        await wait_for(pilot, lambda: screen.loads > loads, "a read of the completed job")
+        await wait_for(pilot, lambda: "Cancel" not in offered(), "no Cancel")
+        assert "Retry" in offered() and "Hold" not in offered()
+        await pilot.press("c")  # a key not offered does nothing: no question
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)

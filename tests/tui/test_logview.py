@@ -293,3 +293,25 @@ async def test_pausing_with_a_search_in_force_keeps_the_view_at_the_end(app_for)
         _run_goes_on(screen, run_id, output=LINES + "more\n")
         await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "more", "new output")
         assert screen.view.scroll_y == place
+
+
+async def test_the_title_is_fitted_again_after_a_resize(app_for) -> None:
+    """A finished run is read once: from 160x45 to 80x24 the title kept its wide form,
+    cut at the screen's edge, since only a read or a key fitted it."""
+    job_id = "nightly-backup-of-the-build-farm:20261205T030000Z"
+    seed_job(job_id, state="completed")
+    seed_run(job_id, finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=LINES)
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await _open_log(pilot)
+        title = screen.query_one("#log-title")
+        await wait_for(pilot, lambda: "(attempt 1)" in str(title.render()), "the wide title")
+        await pilot.resize_terminal(80, 24)
+        await wait_for(
+            pilot,
+            lambda: len(str(title.render())) <= title.content_region.width,
+            "a title that fits 80 columns",
+        )
+        assert "run 1: succeeded" in str(title.render())
+        await pilot.resize_terminal(160, 45)
+        await wait_for(pilot, lambda: "(attempt 1)" in str(title.render()), "the wide title")

@@ -221,13 +221,15 @@ async def test_a_batch_refused_for_several_jobs_gives_the_reason_for_them_all(ap
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("ctrl+a", "c")
-        await _confirm(pilot)
+        await pilot.press("ctrl+a")
+        await wait_toast(pilot, "Marked 3 jobs")
+        await pilot.press("c")  # none can be: said at once, nothing asked
         await wait_toast(
             pilot,
-            "0 jobs cancelled; 3 not: 2 completed (c2, c1), 1 dead (gone);"
+            "None of the 3 marked jobs can be cancelled: 2 completed (c2, c1), 1 dead (gone);"
             " they can no longer be cancelled",
         )
+        assert not isinstance(app.screen, ConfirmScreen)
 
 
 async def test_releasing_marked_jobs_some_not_held_names_them_once(app_for) -> None:
@@ -244,3 +246,40 @@ async def test_releasing_marked_jobs_some_not_held_names_them_once(app_for) -> N
         await wait_toast(pilot, "1 job released; 3 not: 3 not held (p3, p2, p1)")
         said = [str(n.message) for n in app._notifications]
         assert not any("is not held" in text for text in said), said
+
+
+async def test_a_batch_none_of_the_marked_jobs_allow_asks_nothing_and_says_why(app_for) -> None:
+    """``c`` on two marked completed jobs asked "Cancel 2 marked jobs?", and only after
+    "Yes" said that neither could be cancelled: now it says so at once, the marks kept."""
+    seed_job("done", state="completed", now=T0 - 20)
+    seed_job("gone", state="dead", now=T0 - 10)
+    seed_job("p1", now=T0 - 5)
+    Job.update(held_at=T0 - 5).where(Job.id == "p1").execute()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.table.select_key("gone")
+        await pilot.pause()
+        await pilot.press("shift+down")
+        assert set(pane.marks) == {"gone", "done"}
+        await pilot.press("c")
+        await wait_toast(
+            pilot,
+            "None of the 2 marked jobs can be cancelled: 1 dead (gone), 1 completed (done);"
+            " they can no longer be cancelled",
+        )
+        await pilot.press("h")
+        await wait_toast(pilot, "None of the 2 marked jobs can be held")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert set(pane.marks) == {"gone", "done"}
+        assert _states("done", "gone") == ["completed", "dead"]
+        await pilot.press("escape")
+        pane.table.select_key("p1")
+        await pilot.pause()
+        await pilot.press("space", "h")  # held already
+        await wait_toast(pilot, "The marked job cannot be held: 1 already held (p1)")
+        await pilot.press("H")  # but it can be released: that asks
+        await _confirm(pilot)
+        await wait_toast(pilot, "1 job released")

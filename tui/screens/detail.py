@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound, StoreUnavailable
-from queuectl.lifecycle import deps, reads
+from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
@@ -72,6 +72,14 @@ def links_text(links: list[Link]) -> Text:
         state = link.state or "deleted"
         text.append(f" {state}", style=state_text(state).style if link.state else "dim")
     return text
+
+
+def _acts_on(view: JobView | None) -> tuple[str, bool] | None:
+    """What the offered keys depend on: the job's state and whether it is held."""
+    if view is None:
+        return None
+    job = view.job
+    return ("gone", False) if job is None else (job.state, job.held_at is not None)
 
 
 def _pairs_grid() -> Table:
@@ -192,13 +200,15 @@ class JobDetailScreen(Screen[None]):
     AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "back", "Back"),
-        Binding("r", "intent('retry')", "Retry"),
-        Binding("c", "intent('cancel')", "Cancel", tooltip="Cancel (asks)"),
-        Binding("d", "intent('delete')", "Delete", tooltip="Delete (asks)"),
-        Binding("h", "intent('hold')", "Hold", tooltip="Hold a waiting job, or release it"),
+        Binding("r", "act('retry')", "Retry"),
+        Binding("c", "act('cancel')", "Cancel", tooltip="Cancel (asks)"),
+        Binding("d", "act('delete')", "Delete", tooltip="Delete (asks)"),
+        Binding("h", "act('hold')", "Hold", tooltip="Keep this waiting job from starting"),
+        Binding("h", "act('release')", "Release", tooltip="Let this held job start again"),
         Binding("l", "log", "Log", tooltip="The run's output, full screen: search, follow, export"),
     ]
-    """Detail keys: act on this job, or go back."""
+    """Detail keys: act on this job, or go back. Only those that apply to the job's
+    state are offered (``check_action``); ``h`` is Hold or Release, as the job is."""
 
     def __init__(self, job_id: str, clock: Callable[[], float], interval: float) -> None:
         super().__init__()
@@ -277,6 +287,8 @@ class JobDetailScreen(Screen[None]):
             return  # gone back already: nothing to show it on
         self.query_one("#detail-title", Static).update(Text(f"Job {one_line(self.job_id)}"))
         view = message.view
+        if _acts_on(self.view) != _acts_on(view):
+            self.refresh_bindings()  # the keys that apply change with the job's state
         self.view = view
         now = self.clock()
         if view.job is None:
@@ -331,5 +343,20 @@ class JobDetailScreen(Screen[None]):
             return
         self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
-    def action_intent(self, action: str) -> None:
-        intend(self, action, self.job_id)  # type: ignore[arg-type]
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer an action only where the core's rule lets it touch the job as last read
+        (``Action.applies_to``): on a completed job the bar offered Cancel and Hold,
+        which could only be refused. Before the first read every key is offered; a job
+        that no longer exists is offered none. The core still decides: the read may be
+        a refresh old."""
+        if action != "act" or self.view is None:
+            return True
+        job = self.view.job
+        if job is None:
+            return False
+        rule = manage.ACTIONS[str(parameters[0])]
+        return rule.applies_to(job.state, held=job.held_at is not None)
+
+    def action_act(self, verb: str) -> None:
+        """``verb`` on this job; hold and release are one intent, that toggles."""
+        intend(self, "hold" if verb == "release" else verb, self.job_id)  # type: ignore[arg-type]

@@ -86,6 +86,8 @@ class LogScreen(Screen[None]):
         self.current = -1
         """Which of ``matches`` is shown (``-1``: none yet)."""
         self.following = True
+        self._note = ""
+        """The title's last note ("no match"), kept for a re-fit after a resize."""
         self.loads = 0
         self.export_directory: str | None = None
         """Where ``s`` saves in a terminal (``None``: ``export_folder()``)."""
@@ -149,6 +151,7 @@ class LogScreen(Screen[None]):
         the end: "following", then "wrapped", then the search's total ("/error: 2 of").
         So it is fitted to the width: the long forms give way to short ones ("paused",
         "run 1: running"), then the line count goes, then the job's id is cut."""
+        self._note = note
         run = self.run
         search = ""
         if self.term:
@@ -181,6 +184,11 @@ class LogScreen(Screen[None]):
                 break
             text = title(short)
         self.query_one("#log-title", Static).update(Text(text))
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Fit the title to the new width: a finished run is read once, so from 160x45
+        to 80x24 its title kept the wide form, cut at the edge, until a key was pressed."""
+        self.call_after_refresh(self._title, self._note)
 
     # --- moving -----------------------------------------------------------------------
 
