@@ -26,6 +26,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from queuectl.wording import counted
+
 log = logging.getLogger("queuectl.web")
 
 REQUEST_SECONDS = 10.0
@@ -123,6 +125,6 @@ class Doorman:
         last = self._logged_at.get(reason)
         if last is None or now - last >= LOG_EVERY_SECONDS:
             why = reason.format(seconds=self.seconds, limit=self.limit)
-            log.warning("closed %d connection(s) %s", self.closed[reason], why)
+            log.warning("closed %s %s", counted(self.closed[reason], "connection"), why)
             self.closed[reason] = 0
             self._logged_at[reason] = now
