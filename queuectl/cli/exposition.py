@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import FrameType
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.handlers import BaseHandler
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client.core import GaugeMetricFamily
@@ -150,43 +150,115 @@ def parse_address(address: str, *, allow_remote: bool) -> tuple[str, int]:
     return host, int(port_text)
 
 
+REQUEST_SECONDS = 10.0
+"""Longest one connection may take, from its arrival to the answer's last byte; a scrape
+reads the database in well under a second at 100,000 jobs."""
+MAX_WAITING = 64
+"""Connections that have not sent a whole request yet, at once; one more closes the oldest."""
+
+
 class _QuietHandler(WSGIRequestHandler):
-    timeout = 5.0
-    """Seconds a connection may sit without sending: the server answers one scrape at a
-    time, and a client that connected and went quiet held up every other for ever."""
+    server: _MetricsServer
 
-    def setup(self) -> None:
-        super().setup()
-        # A client that sends a byte now and then never trips ``timeout``: one held the
-        # scrapes up for as long as it liked. Each connection gets REQUEST_SECONDS in all.
-        self._deadline = threading.Timer(REQUEST_SECONDS, self._cut)
-        self._deadline.daemon = True
-        self._deadline.start()
-
-    def _cut(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    def finish(self) -> None:
-        self._deadline.cancel()
-        super().finish()
+    def parse_request(self) -> bool:
+        whole = super().parse_request()
+        if whole:
+            self.server.answering(self.connection)
+        return whole
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every 15 s is not news
 
 
-REQUEST_SECONDS = 10.0
-"""Longest one connection may take, from its first byte to the answer's last; a scrape
-reads the database in well under a second at 100,000 jobs."""
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    """Each connection in a thread of its own, so a client that is slow to send its
+    request holds up nobody else: answered one at a time, a client that connected and
+    went quiet held Prometheus' scrape up past its 10 s timeout (five held it 24 s).
+
+    Every connection gets ``REQUEST_SECONDS`` in all, a byte now and then
+    notwithstanding, and at most ``MAX_WAITING`` may wait for their request at
+    once; the answer itself reads the database one scrape at a time (``_scrape``).
+    """
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+    """The kernel's queue of connections not yet accepted: at socketserver's 5, a few
+    clients connecting at once made the kernel drop the next (Prometheus') for a second."""
+    interrupted: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
+    """Whether Ctrl+C came (``note_interrupts``)."""
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._lock = threading.Lock()
+        self._arrived: dict[socket.socket, float] = {}
+        """Every open connection and when it came, the oldest first."""
+        self._answering: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._arrived[request] = time.monotonic()
+            waiting = [c for c in self._arrived if c not in self._answering]
+            for connection in waiting[: max(0, len(waiting) - MAX_WAITING)]:
+                _cut(connection)
+        super().process_request(request, client_address)
+
+    def answering(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._answering.add(connection)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._arrived.pop(request, None)
+            self._answering.discard(request)
+        super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        """Each turn of ``serve_forever`` (every half second at most): cut off
+        connections past their time, and act on a Ctrl+C noted meanwhile."""
+        if self.interrupted():
+            raise KeyboardInterrupt
+        cutoff = time.monotonic() - REQUEST_SECONDS
+        with self._lock:
+            for connection, since in self._arrived.items():
+                if since > cutoff:
+                    break  # the rest came later
+                _cut(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away, or was cut off, is its own business: socketserver
+        printed a traceback for each, so anyone who reached the port filled the log."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handle_error(request, client_address)
 
 
-def _answering(frame: FrameType | None) -> bool:
-    """The signal landed inside wsgiref's answer to a request (its ``run``)."""
-    while frame is not None:
-        if frame.f_code is BaseHandler.run.__code__:
-            return True
-        frame = frame.f_back
-    return False
+def _cut(connection: socket.socket) -> None:
+    """End a connection from another thread: its thread's read or write then fails."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+_SCRAPING = threading.Lock()
+
+
+def _scrape(app: Callable[..., Any], environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """One scrape at a time, on this thread's own connection to the database, closed after.
+
+    peewee keeps a connection per thread. Where there is no database yet, a
+    read-only command is given an empty one in memory (``db``): a new thread's is
+    a new, empty one, given the tables here.
+    """
+    from queuectl.store import db
+    from queuectl.store.schema import ensure_schema
+
+    with _SCRAPING:
+        try:
+            if db.is_stand_in():
+                ensure_schema()
+            return list(app(environ, start_response))
+        finally:
+            db.close_database()
 
 
 def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -194,7 +266,7 @@ def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Call
     and ``curl -I`` and uptime checks send it. Its Content-Length is the GET's."""
     answer: list[Any] = []
     body = b"".join(
-        app({**environ, "REQUEST_METHOD": "GET"}, lambda *args: answer.extend(args[:2]))
+        _scrape(app, {**environ, "REQUEST_METHOD": "GET"}, lambda *args: answer.extend(args[:2]))
     )
     status, headers = answer
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -205,7 +277,7 @@ def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Call
 def serve(
     collector: QueueCollector, address: tuple[str, int], *, announce: Callable[[str], None]
 ) -> None:
-    """Serve ``/metrics`` on ``address`` until interrupted, one scrape at a time.
+    """Serve ``/metrics`` on ``address`` until interrupted, a thread per connection.
 
     On loopback, a request whose ``Host`` is not a loopback name (a DNS-rebound
     page in a browser) gets 403, as ``queuectl web`` does.
@@ -227,24 +299,16 @@ def serve(
             return [b"404 Not Found: the metrics are at /metrics\n"]
         if environ.get("REQUEST_METHOD") == "HEAD":
             return _head(metrics_app, environ, start_response)
-        return metrics_app(environ, start_response)
+        return _scrape(metrics_app, environ, start_response)
 
-    # Ctrl+C inside a response is noted and acted on once it is sent, at
-    # serve_forever's next turn: raised there, wsgiref's handler caught it (a bare
-    # except that prints a traceback and answers 500) and the server served on.
-    # Anywhere else (waiting for a connection, or for a client's request) it ends
-    # the command at once.
-    interrupted = note_interrupts(defer_in=_answering)
-
-    def stop_if_interrupted(_server: WSGIServer) -> None:
-        if interrupted():
-            raise KeyboardInterrupt
-
+    # Connections are answered in threads, so Ctrl+C lands in this one's loop and
+    # ends the command at once; noted too, so one raised where Python cannot raise
+    # it (an object's __del__) ends it at the loop's next turn.
     family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
     server_class = type(
         "MetricsServer",
-        (WSGIServer,),
-        {"address_family": family, "service_actions": stop_if_interrupted},
+        (_MetricsServer,),
+        {"address_family": family, "interrupted": staticmethod(note_interrupts())},
     )
     try:
         server = server_class((host, port), _QuietHandler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import click
 
@@ -140,12 +141,47 @@ def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("queuectl-web")
     handler.setFormatter(_OneLine())
-    for name, level in (("queuectl.web", logging.INFO), ("aiohttp", logging.WARNING)):
+    handler.addFilter(_Throttle())
+    loggers = (("queuectl.web", logging.INFO), ("aiohttp", logging.WARNING))
+    for name, level in (*loggers, ("asyncio", logging.WARNING)):
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if h.get_name() == "queuectl-web"]:
             logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level)
+
+
+THROTTLE_SECONDS = 60.0
+
+
+class _Throttle(logging.Filter):
+    """aiohttp's and asyncio's news, each kind at most once a minute.
+
+    They log what a client did wrong ("Error handling request" for a request it
+    cannot parse): anyone who could reach the port, token or not, wrote a line
+    into the server's log per request, thousands a second. Each kind (logger and
+    message) is shown the first time, then once a minute with how many were left
+    out; the server's own lines (``queuectl.web``) are never held back.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown_at: dict[tuple[str, str], float] = {}
+        self._left_out: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("queuectl."):
+            return True
+        kind = (record.name, str(record.msg))
+        now = time.monotonic()
+        shown = self._shown_at.get(kind)
+        if shown is not None and now - shown < THROTTLE_SECONDS:
+            self._left_out[kind] = self._left_out.get(kind, 0) + 1
+            return False
+        self._shown_at[kind] = now
+        if left_out := self._left_out.pop(kind, 0):
+            record.msg = f"{record.msg} (and {left_out} more like it in the last minute)"
+        return True
 
 
 class _OneLine(logging.Formatter):

@@ -192,7 +192,18 @@ def _owner(path: str) -> int | None:
         return None
 
 
-def _walk(path: str, trust: Trust) -> tuple[str | None, str]:
+def way_problem(path: str, trust: Trust | None = None) -> tuple[str | None, str]:
+    """The first folder or link on the way to ``path`` that someone else could change, and
+    the real path: the database's rules, for another private file (a web token).
+
+    Its own folder is held to the rules of any folder on the way (a sticky one is
+    fine), as it has no ``-wal`` created beside it by name; the file itself is its
+    reader's to check, opened without following a link at the real path.
+    """
+    return _walk(os.path.abspath(path), trust or Trust.current(), sticky_own_folder=True)
+
+
+def _walk(path: str, trust: Trust, *, sticky_own_folder: bool = False) -> tuple[str | None, str]:
     """Resolve ``path`` one name at a time, checking each folder looked into and each link.
 
     Returns:
@@ -229,7 +240,8 @@ def _walk(path: str, trust: Trust) -> tuple[str | None, str]:
         if not parts or not stat.S_ISDIR(st.st_mode):
             return None, os.path.join(candidate, *parts)  # the file (or a file in the way)
         current = candidate
-        problem = _check_folder(current, trust, st, own=_holds_the_file(current, parts))
+        own = not sticky_own_folder and _holds_the_file(current, parts)
+        problem = _check_folder(current, trust, st, own=own)
     return problem, os.path.join(current, *parts)
 
 
@@ -298,4 +310,12 @@ def _check_file(path: str, trust: Trust) -> str | None:
     return None
 
 
-__all__ = ["SHARED_GROUP_VAR", "Trust", "Verdict", "check", "own_folder_problem", "user_name"]
+__all__ = [
+    "SHARED_GROUP_VAR",
+    "Trust",
+    "Verdict",
+    "check",
+    "own_folder_problem",
+    "user_name",
+    "way_problem",
+]

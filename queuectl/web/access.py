@@ -12,7 +12,8 @@ without a check can run commands as the user who started it. The rules:
   cannot reach the server through the browser; a websocket's ``Origin`` must
   be the page's own.
 
-Standard library only, so each rule is tested without a server.
+Standard library only (and ``filesafety``, which is too), so each rule is
+tested without a server.
 """
 
 from __future__ import annotations
@@ -49,32 +50,39 @@ def token_matches(given: str | None, expected: str) -> bool:
 def read_token_file(path: str) -> str:
     """The token stored in ``path``; a missing file is created with a new token (0600).
 
+    Whoever has the token can run commands as this user, so the way to the file
+    is held to the database's rules (``filesafety``): no folder on it writable
+    by others, no link of another user's. Another user's link led to any private
+    file of this user's that held one line of token characters (another program's
+    key), which was then served as the token, in every URL. The file itself is
+    looked at before it is opened (a device is not opened at all), and opened
+    without following a link, so a swap after the check is refused too.
+
     Raises:
-        QueueError: the file is not a regular file, is not owned by this user,
-            can be read or written by others, or does not hold a usable token.
+        QueueError: the way to the file is unsafe, the file is not a regular file,
+            is not owned by this user, can be read or written by others, or does
+            not hold a usable token.
     """
+    from queuectl.store.filesafety import way_problem
+
+    problem, real_path = way_problem(path)
+    if problem:
+        raise QueueError(f"refusing the token file {path}: {problem}")
     try:
-        # Non-blocking: a FIFO planted at the path made open() wait for a writer for ever;
-        # now it opens at once and the check below refuses it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        info = os.lstat(real_path)
     except FileNotFoundError:
-        return _create_token_file(path)
+        return _create_token_file(path, real_path)
+    except OSError as exc:
+        raise QueueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    _check_token_file(path, info)
+    try:
+        # Non-blocking: should a FIFO be swapped in after the look, open() does not wait
+        # for a writer for ever; no link followed (ELOOP), whatever appeared meanwhile.
+        fd = os.open(real_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW)
     except OSError as exc:
         raise QueueError(f"cannot read the token file {path}: {exc.strerror}") from None
     try:
-        info = os.fstat(fd)  # of the file opened, so a swap after the check changes nothing
-        if not stat.S_ISREG(info.st_mode):
-            raise QueueError(f"the token file {path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise QueueError(
-                f"the token file {path} belongs to another user (uid {info.st_uid}); "
-                "it must be yours and private (chmod 600)"
-            )
-        if info.st_mode & 0o077:
-            raise QueueError(
-                f"the token file {path} is open to other users "
-                f"(mode {stat.S_IMODE(info.st_mode):o}); make it private: chmod 600 {path}"
-            )
+        _check_token_file(path, os.fstat(fd))  # of the file opened: a swap changes nothing
         token = os.read(fd, 4096).decode("utf-8", "replace").strip()
     finally:
         os.close(fd)
@@ -86,10 +94,31 @@ def read_token_file(path: str) -> str:
     return token
 
 
-def _create_token_file(path: str) -> str:
+def _check_token_file(path: str, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise QueueError(f"the token file {path} is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise QueueError(
+            f"the token file {path} belongs to another user (uid {info.st_uid}); "
+            "it must be yours and private (chmod 600)"
+        )
+    if info.st_mode & 0o077:
+        raise QueueError(
+            f"the token file {path} is open to other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); make it private: chmod 600 {path}"
+        )
+
+
+def _create_token_file(path: str, real_path: str) -> str:
+    """A new token in a new file at ``real_path`` (where ``path`` leads, through the user's
+    own links): never through a link, never into a file someone else made first."""
     token = new_token()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(real_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise QueueError(
+            f"cannot create the token file {path}: something appeared there meanwhile"
+        ) from None
     except OSError as exc:
         raise QueueError(f"cannot create the token file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:

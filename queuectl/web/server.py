@@ -38,6 +38,7 @@ from queuectl.location import ENV_VAR, describe
 from queuectl.timeutil import human_duration
 from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
+from queuectl.web.doorman import Doorman
 from queuectl.web.opener import OpenPage, start_browser
 from queuectl.web.page import busy_page, dashboard_page
 from queuectl.web.session import AppSession, tell_ended
@@ -119,6 +120,7 @@ class WebServer:
         self.settings = settings
         self.sessions = Sessions(settings.max_sessions, settings.idle_timeout)
         self.downloads = DownloadManager()
+        self.doorman = Doorman()
         self.child_env = child_environment(settings)
         self.closing = False
         """The server is stopping: no new session starts."""
@@ -128,7 +130,7 @@ class WebServer:
         self.redact: Callable[[str], str] = lambda text: text.replace(settings.location, shown)
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self.doorman.middleware, self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/ws/{token}", self._websocket)
@@ -351,6 +353,8 @@ async def serve(
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
     await runner.setup()
+    assert runner.server is not None  # made by setup()
+    server.doorman.watch(runner.server)
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
@@ -377,6 +381,7 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, on_signal, signum)
     idle_watch = asyncio.create_task(server.sessions.end_idle_sessions())
+    patrol = asyncio.create_task(server.doorman.patrol())
     page: OpenPage | None = None
     try:
         announce(f"{base}?token={settings.token}")
@@ -395,6 +400,7 @@ async def serve(
         if page is not None:
             page.remove()
         idle_watch.cancel()
+        patrol.cancel()
         server.closing = True
         await server.sessions.stop_all("the server stopped")
         await runner.cleanup()

@@ -47,6 +47,11 @@ ENDED_MESSAGE = "ended"
 """The kind of the page's ``[kind, why]`` message saying why its session ends (``page.html``)."""
 ERROR_PREFIX = "Error: "
 """How the app's one-line errors start (click's ``ClickException``, as every command's)."""
+OPENABLE = ("http://", "https://")
+"""What the app may have the browser open (the page runs ``window.open(url)``): a
+link in text shown as markup could otherwise name ``javascript:`` (which runs in
+the page, beside its token, where the page's policy did not forbid it), ``file:``
+or another program's URL scheme."""
 
 _numbers = count(1)
 
@@ -152,7 +157,11 @@ class AppSession:
     async def _on_meta(self, meta: dict[str, Any]) -> None:
         kind = meta.get("type")
         if kind == "open_url":
-            payload = {"url": meta.get("url"), "new_tab": meta.get("new_tab", True)}
+            url = str(meta.get("url"))
+            if not url.lower().startswith(OPENABLE):
+                log.warning("session %d: not opening %s", self.number, self._redact(url)[:200])
+                return
+            payload = {"url": url, "new_tab": meta.get("new_tab", True)}
             await self.websocket.send_str(json.dumps(["open_url", payload]))
         elif kind == "deliver_file_start":
             key = str(meta["key"])

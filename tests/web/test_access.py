@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import time
 
@@ -10,6 +11,9 @@ import pytest
 
 from queuectl.errors import QueueError, ValidationError
 from queuectl.web import access
+from tests.security.conftest import as_nobody, needs_root, open_tmp
+
+__all__ = ["open_tmp"]  # a fixture, used by name
 
 
 def test_the_token_is_compared_whole_and_anything_else_is_refused():
@@ -85,6 +89,70 @@ def test_a_token_file_that_is_a_fifo_is_refused_at_once(tmp_path):
     with pytest.raises(QueueError, match="is not a regular file"):
         access.read_token_file(str(fifo))
     assert time.monotonic() - started < 1
+
+
+SECRET = "OtherProgramsApiKey_0123456789"
+"""One line of token characters: another program's private key, as it might be."""
+
+
+@pytest.fixture
+def shared(open_tmp):
+    """A folder anyone may create in, sticky as /tmp, and a private file of ours outside it."""
+    open_tmp.chmod(0o1777)
+    mine = open_tmp.parent / f"{open_tmp.name}-mine"
+    mine.mkdir(mode=0o700)
+    secret = mine / "api-key"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    yield open_tmp, secret
+    shutil.rmtree(mine)
+
+
+@needs_root
+def test_another_users_link_to_a_private_file_of_ours_is_not_served_as_the_token(shared):
+    folder, secret = shared
+    as_nobody(lambda: (folder / "token").symlink_to(secret))
+    with pytest.raises(QueueError) as refused:
+        access.read_token_file(str(folder / "token"))
+    message = str(refused.value)
+    assert message.startswith(f"refusing the token file {folder}/token: the symbolic link")
+    assert "belongs to nobody" in message and SECRET not in message
+
+
+@needs_root
+def test_another_users_dangling_link_makes_no_file_where_it_points(shared):
+    folder, secret = shared
+    target = secret.parent / "created-through-the-link"
+    as_nobody(lambda: (folder / "token").symlink_to(target))
+    with pytest.raises(QueueError, match="belongs to nobody"):
+        access.read_token_file(str(folder / "token"))
+    assert not target.exists()
+
+
+@needs_root
+def test_a_token_file_in_a_folder_others_can_write_is_refused(open_tmp):
+    """Anyone who can write the folder can put a hard link or a link in the file's place."""
+    open_tmp.chmod(0o777)
+    token = open_tmp / "token"
+    token.write_text(access.new_token())
+    token.chmod(0o600)
+    with pytest.raises(QueueError, match=r"writable by other users \(mode 777\)"):
+        access.read_token_file(str(token))
+
+
+def test_our_own_link_is_followed_and_a_dangling_one_made_into_the_file(tmp_path):
+    real = tmp_path / "real-token"
+    link = tmp_path / "token"
+    link.symlink_to(real)
+    token = access.read_token_file(str(link))  # made where the link leads, private
+    assert real.read_text().strip() == token and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert access.read_token_file(str(link)) == token
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
+def test_a_device_is_refused_without_being_opened(device):
+    with pytest.raises(QueueError, match="is not a regular file"):
+        access.read_token_file(device)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,117 @@
+"""``metrics --serve`` against clients that connect and are slow to ask, or never do.
+
+Answered one connection at a time, a client that connected and went quiet held
+Prometheus' scrape past its usual 10 s timeout (five such clients: 24 s), and
+each one cut off printed a traceback. Now each connection has a thread, the
+database is read one scrape at a time on that thread's own connection, and only
+so many connections may wait for their request at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from queuectl.cli.exposition import MAX_WAITING
+from tests.polling import wait_until
+from tests.test_cli import enqueue
+
+SCRAPE_SECONDS = 5.0
+"""Well inside Prometheus' default scrape timeout (10 s), on a loaded machine."""
+
+
+@contextlib.contextmanager
+def _serving(location: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    env = {**os.environ, "QUEUECTL_DB": location}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "metrics", "--serve", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server, server.stdout.readline().strip()
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _scrape(url: str) -> tuple[dict[str, float], float]:
+    """The samples of one scrape, by name and labels, and how long it took."""
+    started = time.monotonic()
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    samples = {
+        f"{s.name}{sorted(s.labels.items())}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    return samples, time.monotonic() - started
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    """Ctrl+C, as a user stops it: 130 and no traceback; returns its stderr."""
+    server.send_signal(signal.SIGINT)
+    _, err = server.communicate(timeout=10)
+    assert server.returncode == 130, err
+    assert "Traceback" not in err, err
+    return err
+
+
+def test_silent_and_trickling_clients_do_not_hold_up_scrapes(run, db_url):
+    enqueue(run, id="one")
+    with _serving(db_url) as (server, url):
+        port = int(url.split(":")[2].split("/")[0])
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        trickling = socket.create_connection(("127.0.0.1", port))
+        trickling.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+        try:
+            # Scrapes at once, each on its own thread, each reading the database.
+            results: list[tuple[dict[str, float], float]] = []
+            scrapers = [
+                threading.Thread(target=lambda: results.append(_scrape(url))) for _ in "123"
+            ]
+            for scraper in scrapers:
+                scraper.start()
+            for scraper in scrapers:
+                scraper.join(30)
+            assert len(results) == 3
+            for samples, took in results:
+                assert took < SCRAPE_SECONDS, took
+                assert samples["queuectl_jobs[('queue', 'default'), ('state', 'pending')]"] == 1
+        finally:
+            for sock in [*silent, trickling]:
+                sock.close()
+        _stop(server)
+
+
+def test_no_more_than_the_limit_wait_and_a_scrape_still_gets_in(db_path):
+    with _serving(db_path) as (server, url):
+        port = int(url.split(":")[2].split("/")[0])
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_WAITING + 40)]
+        try:
+
+            def threads() -> int:
+                status = Path(f"/proc/{server.pid}/status").read_text()
+                return int(status.split("Threads:")[1].split()[0])
+
+            wait_until(lambda: threads() <= MAX_WAITING + 5, 10, "the oldest waiting ones cut")
+            _, took = _scrape(url)  # where there is no database yet: the empty stand-in
+            assert took < SCRAPE_SECONDS, took
+        finally:
+            for sock in held:
+                sock.close()
+        _stop(server)
