@@ -300,7 +300,7 @@ def _timeout(value: object) -> float:
     seconds = parse_duration(value, what="timeout")
     if not spec.minimum <= seconds <= spec.maximum:
         raise ValidationError(
-            f'"timeout" must be between {spec.range_text}, as job_timeout (got {value!r})'
+            f'"timeout" must be between {spec.bounds_text}, as job_timeout (got {value!r})'
         )
     return seconds
 
