@@ -13,6 +13,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
     warn,
 )
@@ -110,7 +111,8 @@ def list_(app: AppContext, as_json: bool) -> None:
         emit_json([view.record() for view in found])
         return
     if not found:
-        click.echo("no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON")
+        # On stderr, as list and dlq list say it: stdout holds only rows.
+        note("no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON")
         return
     from queuectl.cli import render
 

@@ -72,7 +72,7 @@ def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
 
 
 def test_an_empty_list_says_how_to_add_one(run_sqlite):
-    assert run_sqlite("cron", "list").stdout.startswith("no schedules yet")
+    assert "\nno schedules yet: add one with" in run_sqlite("cron", "list").stderr
     assert run_sqlite("cron", "list", "--json").stdout.strip() == "[]"
 
 
