@@ -271,9 +271,15 @@ def _simple(verb: str, doc: str):  # type: ignore[no-untyped-def]
         from queuectl.lifecycle import schedules
 
         app.open()
+        # Said of a schedule already so, the line says it changed nothing, as queue
+        # pause/resume do ("was paused already").
+        unchanged = verb != "remove" and schedules.get(name).paused == (verb == "pause")
         action = {"pause": schedules.pause, "resume": schedules.resume, "remove": schedules.remove}
         view = action[verb](name)
-        _report(view, as_json, {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb])
+        said = {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb]
+        if unchanged:
+            said = "was paused already" if verb == "pause" else "was not paused"
+        _report(view, as_json, said)
 
     command.__doc__ = doc
     return cron.command(name=verb)(command)
