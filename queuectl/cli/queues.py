@@ -80,7 +80,7 @@ def queues_table(found: list[QueueFigures]) -> object:
         table.add_row(
             Text(one_line(entry.name)),
             Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
-            "-" if entry.limit is None else figure(entry.limit),
+            "-" if entry.limit is None else str(entry.limit),  # a setting, typed back as is
             *[Text(figure(entry.counts[s]), style=STATE_STYLES.get(s, "")) for s in states],
             figure(entry.workers),
             figure(entry.finished_5m),
@@ -223,7 +223,7 @@ def limit(app: AppContext, name: str, limit: str, as_json: bool) -> None:
         running = f"{figure(entry.running)} running"
         if entry.limit is None:
             return f"queue {entry.name}: no limit{same} ({running})"
-        return f"queue {entry.name}: at most {figure(entry.limit)} at once{same} ({running})"
+        return f"queue {entry.name}: at most {entry.limit} at once{same} ({running})"
 
     _report(_figures([name]), as_json, line)
 
