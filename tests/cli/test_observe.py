@@ -221,6 +221,17 @@ def test_wait_exit_codes_and_states(run, db_url):
     assert usage.exit_code == 2
 
 
+def test_wait_for_a_queue_with_nothing_unfinished_says_so(run):
+    """``wait --queue imgaes`` (a typo) printed nothing and exited 0, as if every job of
+    the queue had completed; it still exits 0, but says there was nothing to wait for."""
+    enqueue(run, id="img", queue="images")
+    typo = run("wait", "--queue", "imgaes", "--json")
+    assert (typo.stdout, typo.stderr) == ("[]\n", "no unfinished jobs in queue 'imgaes'\n")
+    run("cancel", "img")
+    empty = run("wait", "--all")
+    assert (empty.stdout, empty.stderr) == ("", "no unfinished jobs\n")
+
+
 def test_wait_times_out_naming_what_is_left_and_wakes_on_a_commit(run, db_url):
     enqueue(run, id="slow")
     started = time.monotonic()
