@@ -46,11 +46,16 @@ class SettingSpec:
             return check_command(raw, self.key)
         value = self._coerce(raw)
         if not self.minimum <= value <= self.maximum:
-            raise ValidationError(
-                f"{self.key} must be between {_fmt(self.minimum)} and {_fmt(self.maximum)}"
-                f"{' ' + self.unit if self.unit else ''} (got {_fmt(value)})"
-            )
+            # A duration as typed (``'8d'``), not the seconds it came to (``691200``).
+            got = repr(raw) if self.unit == "s" and isinstance(raw, str) else _fmt(value)
+            raise ValidationError(f"{self.key} must be between {self.bounds_text} (got {got})")
         return value
+
+    @property
+    def bounds_text(self) -> str:
+        """``0 and 604800 s``: the range in a sentence (``range_text`` is a table's)."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{_fmt(self.minimum)} and {_fmt(self.maximum)}{unit}"
 
     def _coerce(self, raw: object) -> float | int:
         if isinstance(raw, bool):

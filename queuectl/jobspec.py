@@ -115,11 +115,16 @@ def parse_json(text: str) -> JobSpec:
     try:
         data = load_json(text)
     except json.JSONDecodeError as exc:
-        hint = ""
-        if not text.lstrip().startswith(("{", "[", '"')):
-            hint = " (a job is a JSON object; for a plain command use: queuectl add -- COMMAND)"
-        raise ValidationError(f"invalid JSON: {where_json_fails(exc)}{hint}") from None
+        hint = "a job is a JSON object; for a plain command use: queuectl add -- COMMAND"
+        raise _invalid_json(exc, text, hint) from None
     return parse_spec(data)
+
+
+def _invalid_json(exc: json.JSONDecodeError, text: str, hint: str) -> ValidationError:
+    """``invalid JSON: …``, with ``hint`` when ``text`` does not even start like JSON
+    (a plain command where a job was wanted)."""
+    plain = not text.lstrip().startswith(("{", "[", '"'))
+    return ValidationError(f"invalid JSON: {where_json_fails(exc)}{f' ({hint})' if plain else ''}")
 
 
 def where_json_fails(exc: json.JSONDecodeError) -> str:
@@ -145,9 +150,10 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
     """
     try:
         data = load_json(text)
-    except json.JSONDecodeError:
-        parse_json(text)  # raises its one-line message
-        raise
+    except json.JSONDecodeError as exc:
+        # Not parse_json's hint: "queuectl add -- COMMAND" makes no schedule.
+        hint = """a schedule's job is a JSON object: '{"command": "backup.sh"}'"""
+        raise _invalid_json(exc, text, hint) from None
     if isinstance(data, Mapping):
         for key in forbidden:
             if key in data:
@@ -300,7 +306,7 @@ def _timeout(value: object) -> float:
     seconds = parse_duration(value, what="timeout")
     if not spec.minimum <= seconds <= spec.maximum:
         raise ValidationError(
-            f'"timeout" must be between {spec.range_text}, as job_timeout (got {value!r})'
+            f'"timeout" must be between {spec.bounds_text}, as job_timeout (got {value!r})'
         )
     return seconds
 

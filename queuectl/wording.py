@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+def figure(count: int) -> str:
+    """A count on its own, thousands separated (``12,345``), as the dashboard's header
+    and tables write it: for the CLI's tables and lines (``--json`` stays plain)."""
+    return f"{count:,}"
+
+
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``count`` and ``noun``, plural unless the count is one; thousands separated
     (``1,250 jobs``). ``plural`` for nouns that do not just take an ``s``."""
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+    return f"{figure(count)} {noun if count == 1 else plural or noun + 's'}"
 
 
 def rate(per_minute: float) -> str:

@@ -363,7 +363,9 @@ BAD_COMMANDS = [
     (("logs", "nope"), 1, "no job with id 'nope'"),
     (("logs", "waiting", "--bogus"), 2, "No such option '--bogus'"),
     (("status", "--bogus"), 2, "No such option"),
-    (("list", "--limit", "abc"), 2, "not a valid integer"),
+    (("list", "--limit", "abc"), 2, "'abc' is not a whole number"),
+    (("list", "--limit", "1_0"), 2, "'1_0' is not a whole number"),  # click read 10
+    (("list", "--limit", "0"), 2, "--limit' / '-n': must be at least 1 and at most"),
     (("list", "--limit", str(10**20)), 2, "--limit"),
     (("dlq", "list", "--limit", str(2**63)), 2, "--limit"),
     (("enqueue", "--file", "/nonexistent/jobs"), 2, "No such file or directory"),

@@ -139,3 +139,24 @@ def test_a_file_deleted_under_an_open_database_is_not_made_again(tmp_path, queue
     db.open_database(str(path))
     db.close_database()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.postgres
+def test_a_read_of_a_search_path_naming_no_schema_names_the_writers_fix():
+    """A read warned that "commands that write create it" while every writing command
+    refused, saying to create the schema: the warning now names that same action."""
+    from tests.conftest import PG_ENV, postgres_schema_url
+
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    url = postgres_schema_url(base, "qt_never_created_either")
+    run = _invoker()
+    problem = (
+        "no schema of the search_path (qt_never_created_either) exists in this database:"
+        " create it first (CREATE SCHEMA qt_never_created_either), or name one that exists\n"
+    )
+    read = run("--db", url, "list", "--json")
+    assert (read.stdout, read.stderr) == ("[]\n", "Warning: " + problem)
+    write = run("--db", url, "add", "--", "true", ok=False)
+    assert (write.exit_code, write.stderr) == (1, "Error: " + problem)

@@ -41,3 +41,9 @@ def test_a_rate_keeps_tenths_while_small_and_separates_thousands():
         "100",
         "2,110",
     ]
+
+
+def test_a_figure_is_separated_as_counted_writes_it():
+    from queuectl.wording import figure
+
+    assert [figure(n) for n in (0, 999, 1000, 12345)] == ["0", "999", "1,000", "12,345"]

@@ -350,9 +350,24 @@ class WholeNumberType(click.ParamType):
 
 WHOLE_NUMBER = WholeNumberType()
 
-LIMIT = click.IntRange(min=1, max=2**62)
-"""``--limit N``: at least 1, and at most what the database's integers hold (past 2**63 - 1
-it was a traceback on SQLite, a database error on PostgreSQL)."""
+
+class LimitType(click.ParamType):
+    """``--limit N``: a whole number as ``WHOLE_NUMBER`` reads one, at least 1, and at most
+    what the database's integers hold (past 2**63 - 1 it was a traceback on SQLite, a
+    database error on PostgreSQL). Shown in help as ``N``: click's ``IntRange`` printed
+    ``[1<=x<=4611686018427387904]`` under every listing command."""
+
+    name = "n"
+    MAX = 2**62
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = WHOLE_NUMBER.convert(value, param, ctx)
+        if not 1 <= number <= self.MAX:
+            self.fail(f"must be at least 1 and at most {self.MAX:,} (got {number})", param, ctx)
+        return number
+
+
+LIMIT = LimitType()
 
 
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")

@@ -13,6 +13,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
     warn,
 )
@@ -110,7 +111,8 @@ def list_(app: AppContext, as_json: bool) -> None:
         emit_json([view.record() for view in found])
         return
     if not found:
-        click.echo("no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON")
+        # On stderr, as list and dlq list say it: stdout holds only rows.
+        note("no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON")
         return
     from queuectl.cli import render
 
@@ -269,9 +271,15 @@ def _simple(verb: str, doc: str):  # type: ignore[no-untyped-def]
         from queuectl.lifecycle import schedules
 
         app.open()
+        # Said of a schedule already so, the line says it changed nothing, as queue
+        # pause/resume do ("was paused already").
+        unchanged = verb != "remove" and schedules.get(name).paused == (verb == "pause")
         action = {"pause": schedules.pause, "resume": schedules.resume, "remove": schedules.remove}
         view = action[verb](name)
-        _report(view, as_json, {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb])
+        said = {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb]
+        if unchanged:
+            said = "was paused already" if verb == "pause" else "was not paused"
+        _report(view, as_json, said)
 
     command.__doc__ = doc
     return cron.command(name=verb)(command)

@@ -85,9 +85,11 @@ def run_batch(
     else:
         selection = manage.select(action, states=states, queue=queue)
         if selection.left:
+            one = selection.left == 1
             note(
                 f"{counted(selection.left, 'matching job')} left as"
-                " they are: running, or still being stopped by their worker"
+                f" {'it is' if one else 'they are'}: running, or still being stopped by"
+                f" {'its' if one else 'their'} worker"
             )
         if not selection.ids:
             if as_json:
@@ -101,9 +103,12 @@ def run_batch(
 
 
 def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str | None) -> str:
-    kinds = "/".join(state.value for state in (states or action.default))
+    # Every state (delete's default) says nothing but "jobs": naming them all listed
+    # processing too, which the selection has just left out.
+    every = not states and set(action.default) == set(JobState)
+    kinds = "" if every else "/".join(s.value for s in (states or action.default)) + " "
     where = f" in queue {queue!r}" if queue else ""
-    return f"{action.verb.capitalize()} {counted(count, kinds + ' job')}{where}?"
+    return f"{action.verb.capitalize()} {counted(count, kinds + 'job')}{where}?"
 
 
 def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:

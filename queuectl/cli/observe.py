@@ -21,7 +21,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-from queuectl.wording import rate
+from queuectl.wording import figure, rate
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.stats import Figures
@@ -96,10 +96,10 @@ def _print_stats(rows: list[Figures], total: Figures, since: str, queue: str | N
     for row in shown:
         table.add_row(
             Text(row.queue) if row.queue is not None else Text("total", style="bold"),
-            str(row.finished),
-            str(row.completed),
-            str(row.failed_attempts),
-            str(row.dead),
+            figure(row.finished),
+            figure(row.completed),
+            figure(row.failed_attempts),
+            figure(row.dead),
             rate(row.per_minute),
             "" if row.success_rate is None else f"{100 * row.success_rate:.1f}",
             *(

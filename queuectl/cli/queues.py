@@ -15,7 +15,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
 )
-from queuectl.wording import counted, listed
+from queuectl.wording import counted, figure, listed
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.queues import QueueFigures
@@ -80,10 +80,10 @@ def queues_table(found: list[QueueFigures]) -> object:
         table.add_row(
             Text(one_line(entry.name)),
             Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
-            "-" if entry.limit is None else str(entry.limit),
-            *[Text(str(entry.counts[s]), style=STATE_STYLES.get(s, "")) for s in states],
-            str(entry.workers),
-            str(entry.finished_5m),
+            "-" if entry.limit is None else str(entry.limit),  # a setting, typed back as is
+            *[Text(figure(entry.counts[s]), style=STATE_STYLES.get(s, "")) for s in states],
+            figure(entry.workers),
+            figure(entry.finished_5m),
         )
     return table
 
@@ -220,7 +220,7 @@ def limit(app: AppContext, name: str, limit: str, as_json: bool) -> None:
     same = "" if queues.set_limit(name, parsed).changed else ", as it was"
 
     def line(entry: QueueFigures) -> str:
-        running = f"{entry.running} running"
+        running = f"{figure(entry.running)} running"
         if entry.limit is None:
             return f"queue {entry.name}: no limit{same} ({running})"
         return f"queue {entry.name}: at most {entry.limit} at once{same} ({running})"

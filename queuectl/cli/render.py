@@ -23,6 +23,7 @@ from queuectl.states import STATE_STYLES
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso
+from queuectl.wording import figure
 
 if TYPE_CHECKING:
     from queuectl.store.models import Job, Run, Worker
@@ -295,7 +296,7 @@ def counts_table(counts: Mapping[str, int]) -> Table:
     table.add_column(no_wrap=True)
     table.add_column(justify="right")
     for state, count in counts.items():
-        table.add_row(styled_state(state), str(count))
+        table.add_row(styled_state(state), figure(count))
     return table
 
 
@@ -316,7 +317,7 @@ def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Tab
             Text(worker.current_job or ""),
             slots_in_use(worker),
             relative(worker.heartbeat_at, now),
-            str(worker.jobs_done),
-            str(worker.jobs_failed),
+            figure(worker.jobs_done),
+            figure(worker.jobs_failed),
         )
     return table

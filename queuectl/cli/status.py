@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
-from queuectl.wording import counted, rate
+from queuectl.wording import counted, figure, rate
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -131,7 +131,7 @@ def _steered_line(entry: Steering, running: int, waiting: int) -> Text:
         what.append(f"limit {entry.limit}")
     line = Text(f"{one_line(entry.name):<11} ")
     line.append(", ".join(what), style="bold yellow" if entry.paused else "")
-    line.append(f": {running} running, {waiting} waiting", style="dim")
+    line.append(f": {figure(running)} running, {figure(waiting)} waiting", style="dim")
     return line
 
 
@@ -144,9 +144,9 @@ def _schedules_line(planned: Outlook) -> Text:
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
-    line = Text(f"Schedules  {planned.count}")
+    line = Text(f"Schedules  {figure(planned.count)}")
     if planned.paused:
-        line.append(f" ({planned.paused} paused)", style="yellow")
+        line.append(f" ({figure(planned.paused)} paused)", style="yellow")
     if planned.next_name is None or planned.next_fire_at is None:
         line.append("; none active", style="dim")
         return line
@@ -161,7 +161,7 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def _jobs_wait(count: int) -> str:
-    return "1 job waits" if count == 1 else f"{count} jobs wait"
+    return "1 job waits" if count == 1 else f"{figure(count)} jobs wait"
 
 
 COMMANDS = (status,)

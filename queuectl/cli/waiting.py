@@ -85,6 +85,8 @@ def wait(
     else:
         states = reads.unfinished_states(queue=queue)
         waiting = list(states)
+        if not waiting:  # a mistyped queue must not pass for "all completed" unremarked
+            note("no unfinished jobs" + (f" in queue {queue!r}" if queue else ""))
     ended: dict[str, str] = {}
     waiter = None
     outage = Outage(note, "wait")

@@ -16,6 +16,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
 )
 from queuectl.wording import counted
@@ -244,7 +245,8 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
         emit_json([worker_record(w) for w in workers])
         return
     if not workers:
-        click.echo("no workers" + ("" if show_all else " running (--all shows ended ones)"))
+        # On stderr, as list and dlq list say it: stdout holds only rows.
+        note("no workers" + ("" if show_all else " running (--all shows ended ones)"))
         return
     from queuectl.cli import render
 

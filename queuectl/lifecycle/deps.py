@@ -297,7 +297,8 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
     transitively. Inside the retry's transaction.
 
     A dependent that also waits for another dependency still dead or cancelled
-    stays dead, now naming that one (retrying it revives the dependent). ``skip``:
+    stays dead, now naming that one (retrying it revives the dependent); so does one
+    that sibling took down, which waits for a retried job too. ``skip``:
     jobs the same batch retries itself. A dependent whose unique key another
     active job took meanwhile stays dead too, saying so.
     """
@@ -311,8 +312,16 @@ def revive_locked(job_ids: Sequence[str], now: float, *, skip: Iterable[str] = (
     while frontier:
         candidates: list[tuple[str, str | None]] = []
         for chunk in _chunks(frontier):
+            # Taken down by these jobs, or by a sibling dependency while it also waits
+            # for one of these (a diamond's join): brought back if nothing else still
+            # holds it, else named as left dead, never passed over in silence.
+            waiting = Dependency.select(Dependency.job).where(Dependency.depends_on.in_(chunk))
             query = Job.select(Job.id, Job.unique_key).where(
-                (Job.state == JobState.DEAD.value) & Job.taken_down_by.in_(chunk)
+                (Job.state == JobState.DEAD.value)
+                & (
+                    Job.taken_down_by.in_(chunk)
+                    | (Job.taken_down_by.is_null(False) & Job.id.in_(waiting))
+                )
             )
             candidates += [row for row in query.order_by(Job.seq).tuples() if row[0] not in skipped]
         if not candidates:

@@ -19,7 +19,7 @@ from queuectl.errors import DatabaseError, first_line
 from queuectl.location import describe, parse_url, sqlite_path
 from queuectl.store import sqlitefile
 from queuectl.store.models import database
-from queuectl.store.schema import ensure_schema, schema_version
+from queuectl.store.schema import ensure_schema, missing_schema, schema_version
 from queuectl.store.writelock import WriterQueuedSqlite
 
 log = logging.getLogger("queuectl.db")
@@ -95,9 +95,10 @@ def open_database(
         database.initialize(db)
     try:
         if db is None or (read_only and schema_version() is None):
+            problem = missing_schema() if path is None else None
             if db is not None:
                 db.close()  # no queuectl tables there: a reader creates none
-            db = _empty_stand_in(location, report)
+            db = _empty_stand_in(location, report, problem)
             database.initialize(db)
         ensure_schema()
     except peewee.DatabaseError as exc:
@@ -115,14 +116,22 @@ def is_stand_in() -> bool:
 STAND_IN = ":memory:"
 
 
-def _empty_stand_in(location: str, report: Callable[[str], None]) -> peewee.Database:
+def _empty_stand_in(
+    location: str, report: Callable[[str], None], problem: str | None = None
+) -> peewee.Database:
     """An empty database in memory, for a read-only command where none exists yet.
 
     The command then runs as on an empty queue (zero counts, ``[]``, "no such
     job") with no code of its own for the case, and nothing is created on disk.
+    ``problem`` is why a writer would refuse to create it (a PostgreSQL
+    ``search_path`` naming no schema): then the warning says that, not that
+    writing creates it.
     """
-    where = describe(location)
-    report(f"no queuectl database exists at {where} yet; commands that write create it")
+    if problem is not None:
+        report(problem)
+    else:
+        where = describe(location)
+        report(f"no queuectl database exists at {where} yet; commands that write create it")
     return peewee.SqliteDatabase(STAND_IN, pragmas={"foreign_keys": 1})
 
 

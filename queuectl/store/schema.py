@@ -26,20 +26,25 @@ def schema_version() -> int | None:
     return int(row.value) if row else None
 
 
-def _check_a_schema_is_selected() -> None:
-    """PostgreSQL creates tables in the first schema of ``search_path`` that exists; when
+def missing_schema() -> str | None:
+    """Why PostgreSQL has nowhere to keep the tables, or ``None`` when it has.
+
+    PostgreSQL creates tables in the first schema of ``search_path`` that exists; when
     none does (a URL's ``options=-csearch_path=NAME`` before ``CREATE SCHEMA NAME``) it
-    said only "no schema has been selected to create in"."""
+    said only "no schema has been selected to create in". Writers refuse with this
+    line; readers warn with it, so both name the same fix.
+    """
     [[current, path]] = database.execute_sql(
         "SELECT current_schema(), current_setting('search_path')"
     )
     if current is None and not path.strip(' "'):
-        raise DatabaseError("the search_path is empty: name a schema to keep the tables in")
+        return "the search_path is empty: name a schema to keep the tables in"
     if current is None:
-        raise DatabaseError(
+        return (
             f"no schema of the search_path ({path}) exists in this database: create it first"
             f" (CREATE SCHEMA {path.split(',')[0].strip()}), or name one that exists"
         )
+    return None
 
 
 def ensure_schema() -> None:
@@ -64,8 +69,8 @@ def ensure_schema() -> None:
                     "the file is not a queuectl database "
                     f"(it holds other tables: {', '.join(sorted(tables)[:3])})"
                 )
-            if is_postgres():
-                _check_a_schema_is_selected()
+            if is_postgres() and (problem := missing_schema()):
+                raise DatabaseError(problem)
             database.create_tables(ALL_MODELS, safe=True)
             database.execute_sql(CLAIMABLE_INDEX)
             database.execute_sql(UNIQUE_KEY_INDEX)

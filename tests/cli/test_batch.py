@@ -91,8 +91,19 @@ def test_delete_all_never_deletes_running_jobs_and_says_so(run, db_url, mixed):
     result = run("delete", "--all", "--yes", "--json")
     deleted = {job["id"] for job in json.loads(result.stdout)}
     assert deleted == set(mixed) - {"running"}
-    assert "1 matching job left as they are: running" in result.stderr
+    assert "1 matching job left as it is: running, or still being stopped by its worker" in (
+        result.stderr
+    )  # it said "1 matching job left as they are"
     assert _states(db_url) == {"running": "processing"}
+
+
+def test_delete_all_asks_about_the_jobs_it_deletes_not_every_state(run, mixed):
+    """It asked "Delete 5 pending/blocked/processing/completed/failed/dead/cancelled jobs",
+    naming every state, running ones included, which it never deletes."""
+    result = run("delete", "--all", ok=False)
+    assert result.exit_code == 2
+    asked = f"Error: Delete {len(mixed) - 1} jobs: add --yes to confirm (no terminal to ask on)"
+    assert result.stderr.splitlines()[-1] == asked
 
 
 @pytest.mark.parametrize(
@@ -126,7 +137,7 @@ def test_on_a_terminal_the_batch_asks_first(run, db_url, mixed, monkeypatch):
     monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
     before = dump(db_url)
     result = run("delete", "--queue", "mail", input="n\n", ok=False)
-    assert result.exit_code == 1 and "Delete 2 pending/" in result.stderr
+    assert result.exit_code == 1 and "Delete 2 jobs in queue 'mail'? [y/N]" in result.stderr
     assert dump(db_url) == before
     result = run("delete", "--queue", "mail", input="y\n")
     assert result.stdout == "2 jobs deleted\n"

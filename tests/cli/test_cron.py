@@ -53,6 +53,11 @@ def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
     assert "spec        @every 30s (Every 30s)" in run("cron", "show", "ping").stdout
 
     assert run("cron", "pause", "ping").stdout.endswith("; paused\n")
+    # Said again, it said "schedule ping paused" as if it had changed (queue pause: "was
+    # paused already").
+    assert run("cron", "pause", "ping").stdout.startswith("schedule ping was paused already: ")
+    assert run("cron", "resume", "ping").stdout.startswith("schedule ping resumed: ")
+    assert run("cron", "resume", "ping").stdout.startswith("schedule ping was not paused: ")
     assert json.loads(run("cron", "resume", "ping", "--json").stdout)["paused"] is False
     job_id = run("cron", "run", "ping").stdout.strip()
     assert job_id.startswith("ping:") and ".run" in job_id
@@ -72,7 +77,7 @@ def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
 
 
 def test_an_empty_list_says_how_to_add_one(run_sqlite):
-    assert run_sqlite("cron", "list").stdout.startswith("no schedules yet")
+    assert "\nno schedules yet: add one with" in run_sqlite("cron", "list").stderr
     assert run_sqlite("cron", "list", "--json").stdout.strip() == "[]"
 
 
@@ -87,6 +92,11 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
         (("x", "@daily", "{"), "invalid JSON"),
+        (  # it said "for a plain command use: queuectl add -- COMMAND", which makes no schedule
+            ("x", "@daily", "tar czf /backup/home.tgz ~"),
+            "invalid JSON: Expecting value at column 1"
+            """ (a schedule's job is a JSON object: '{"command": "backup.sh"}')""",
+        ),
         (("x", "@daily", '{"cmd": "a"}'), "unknown key 'cmd'"),
         (  # the keys a schedule's job takes: it listed id, run_at, delay and after
             ("x", "@daily", '{"command": "a", "bogus": 1}'),

@@ -221,6 +221,17 @@ def test_wait_exit_codes_and_states(run, db_url):
     assert usage.exit_code == 2
 
 
+def test_wait_for_a_queue_with_nothing_unfinished_says_so(run):
+    """``wait --queue imgaes`` (a typo) printed nothing and exited 0, as if every job of
+    the queue had completed; it still exits 0, but says there was nothing to wait for."""
+    enqueue(run, id="img", queue="images")
+    typo = run("wait", "--queue", "imgaes", "--json")
+    assert (typo.stdout, typo.stderr) == ("[]\n", "no unfinished jobs in queue 'imgaes'\n")
+    run("cancel", "img")
+    empty = run("wait", "--all")
+    assert (empty.stdout, empty.stderr) == ("", "no unfinished jobs\n")
+
+
 def test_wait_times_out_naming_what_is_left_and_wakes_on_a_commit(run, db_url):
     enqueue(run, id="slow")
     started = time.monotonic()
@@ -563,3 +574,48 @@ def test_a_client_that_trickles_its_request_is_cut_off_and_scrapes_go_on(monkeyp
     _serve_beside(_NoFigures(), trickle_then_scrape)
     [(status, waited)] = scraped
     assert status == 200 and waited < 3, waited
+
+
+def test_text_counts_are_separated_as_the_dashboards_and_json_stays_plain(run, db_url, tmp_path):
+    """status, stats and queue list printed ``12345`` where the dashboard's header says
+    ``12,345``; scripts read --json, which keeps plain numbers."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        "".join(
+            json.dumps({"command": "true", "id": f"j{i}", "queue": "bulk"}) + "\n"
+            for i in range(2500)
+        )
+    )
+    run("enqueue", "--file", str(jobs))
+    now = time.time()
+    done = [f"j{i}" for i in range(1200)]
+    db.open_database(db_url)
+    Job.update(state=JobState.COMPLETED.value, finished_at=now).where(Job.id.in_(done)).execute()
+    Run.insert_many(
+        [
+            {
+                "job": job_id,
+                "run": 1,
+                "attempt": 1,
+                "started_at": now - 1,
+                "finished_at": now,
+                "outcome": RunOutcome.SUCCEEDED.value,
+                "exit_code": 0,
+                "duration": 1.0,
+            }
+            for job_id in done
+        ]
+    ).execute()
+    db.close_database()
+    status = run("status").stdout
+    assert re.search(r"^pending +1,300$", status, re.M) and re.search(
+        r"^completed +1,200$", status, re.M
+    )
+    assert "no workers running; 1,300 jobs wait;" in status
+    assert json.loads(run("status", "--json").stdout)["jobs"]["pending"] == 1300
+    queues = run("queue", "list").stdout.splitlines()[1].split()
+    assert queues[:5] == ["bulk", "active", "-", "1,300", "0"] and queues[6] == "1,200"
+    assert json.loads(run("queue", "list", "--json").stdout)[0]["counts"]["pending"] == 1300
+    figures = run("stats").stdout.splitlines()[2].split()
+    assert figures[:3] == ["bulk", "1,200", "1,200"]
+    assert json.loads(run("stats", "--json").stdout)["total"]["finished"] == 1200

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import finish, recovery
 from queuectl.records import RUN_RECORD_KEYS
@@ -267,7 +269,25 @@ def test_piped_tables_have_no_trailing_blanks(run):
     column's width; README's examples have none."""
     job_id = run("add", "--", "echo", "a-rather-long-command-to-pad-the-others").stdout.strip()
     run("add", "--", "true")
-    for args in (("list",), ("show", job_id), ("status",), ("config",), ("worker", "list")):
+    for args in (("list",), ("show", job_id), ("status",), ("config",), ("queue", "list")):
         out = run(*args).stdout
         assert out.strip(), args
         assert not [line for line in out.splitlines() if line != line.rstrip()], (args, out)
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        (("list",), "No jobs.\n"),
+        (("dlq", "list"), "The DLQ is empty.\n"),
+        (("cron", "list"), "no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON\n"),
+        (("worker", "list"), "no workers running (--all shows ended ones)\n"),
+        (("worker", "list", "--all"), "no workers\n"),
+    ],
+)
+def test_an_empty_table_prints_no_row_on_stdout(run, args, note):
+    """``list`` and ``dlq list`` said "nothing" on stderr, ``cron list`` and ``worker
+    list`` on stdout, where ``queuectl cron list | wc -l`` then counted it as a row."""
+    run("config", "reset")  # a database, so no "no database yet" warning
+    result = run(*args)
+    assert (result.stdout, result.stderr) == ("", note)

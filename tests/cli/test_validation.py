@@ -28,7 +28,8 @@ BAD_VALUES = [
     ('{"command": "x", "delay": 1e300}', 2, "delay must be at most 100 years"),
     ('{"command": "x", "delay": "36600d"}', 2, "delay must be at most 100 years"),
     ('{"command": "x", "delay": "5 s"}', 2, "delay must be a number of seconds or a duration"),
-    ('{"command": "x", "timeout": 99999999}', 2, '"timeout" must be between 0..604800 s'),
+    # It said "between 0..604800 s", a table's range in a sentence.
+    ('{"command": "x", "timeout": 99999999}', 2, '"timeout" must be between 0 and 604800 s'),
     ('{"command": "x", "timeout": "8d"}', 2, "as job_timeout"),
     ('{"command": "x", "timeout": "1h 30m"}', 2, "timeout must be a number of seconds"),
     ('{"command": "x", "env": ["A=1"]}', 2, '"env" must be an object of strings, not an array'),
@@ -64,6 +65,12 @@ BAD_ARGUMENTS = [
     (("add", "--env", "QUEUECTL_ATTEMPT=9", "--", "x"), "QUEUECTL_* names are set by"),
     (("add",), "Missing argument 'COMMAND...'"),
     (("config", "set", "poll_interval", "5 s"), "poll_interval must be a number of seconds"),
+    # The duration as typed: it said "(got 691200)" for 8d.
+    (
+        ("config", "set", "job_timeout", "8d"),
+        "job_timeout must be between 0 and 604800 s (got '8d')",
+    ),
+    (("config", "set", "backoff_base", "0.5"), "backoff_base must be between 1 and 60 (got 0.5)"),
     (("purge", "--older-than", "5 s"), "--older-than must be a number of seconds"),
     (("worker", "prune", "--older-than", "1 d"), "--older-than must be a number of seconds"),
     (("list", "--limit", "5", "--all"), "give --limit N or --all, not both"),

@@ -175,6 +175,26 @@ def test_a_diamond_retried_from_its_head_leaves_nothing_dead_and_says_nothing_fa
     assert states == ["blocked", "blocked"]
 
 
+def test_retrying_one_side_of_a_diamond_names_the_join_left_dead_for_the_other(run):
+    """build -> test, build -> lint, test + lint -> deploy; build cancelled, then deleted.
+    deploy was taken down through one side only; retrying the other side said nothing
+    of deploy, which stayed dead."""
+    run("add", "--id", "build", "--", "true")
+    run("add", "--id", "test", "--after", "build", "--", "true")
+    run("add", "--id", "lint", "--after", "build", "--", "true")
+    run("add", "--id", "deploy", "--after", "test", "--after", "lint", "--", "true")
+    run("cancel", "build")
+    run("delete", "build")
+    through = json.loads(run("show", "deploy", "--json").stdout)["taken_down_by"]
+    other = {"test": "lint", "lint": "test"}[through]
+    result = run("retry", other)
+    assert result.stdout == f"{other} pending\n"
+    assert result.stderr == f"1 dependent left dead: deploy (dependency {through} is dead)\n"
+    assert json.loads(run("show", "deploy", "--json").stdout)["state"] == "dead"
+    result = run("retry", through)
+    assert result.stderr == "1 dependent back to blocked: deploy\n"
+
+
 def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(run):
     run("add", "--id", "z", "--", "true")
     run("add", "--id", "w", "--after", "z", "--", "true")
