@@ -125,6 +125,13 @@ class Doorman:
         last = self._logged_at.get(reason)
         if last is None or now - last >= LOG_EVERY_SECONDS:
             why = reason.format(seconds=self.seconds, limit=self.limit)
-            log.warning("closed %s %s", counted(self.closed[reason], "connection"), why)
+            # The first line of a burst comes at its first connection: say that the rest
+            # are counted later, or "closed 1 connection" reads as the whole of a flood.
+            more = (
+                "; more are counted once a minute"
+                if last is None or now - last >= 2 * LOG_EVERY_SECONDS
+                else ""
+            )
+            log.warning("closed %s %s%s", counted(self.closed[reason], "connection"), why, more)
             self.closed[reason] = 0
             self._logged_at[reason] = now

@@ -98,3 +98,27 @@ def test_silent_and_slow_connections_are_closed_and_the_user_still_gets_in(seede
             sock.close()
         sockets.close_all()
         served.stop()
+
+
+def test_the_first_line_of_a_flood_says_the_rest_are_counted_later(caplog):
+    # The first connection closed is logged at once, and a flood's others only a minute
+    # later: "closed 1 connection" alone read as the whole of it.
+    from queuectl.web.doorman import CROWDED, LOG_EVERY_SECONDS, Doorman
+
+    class Connection:
+        def force_close(self) -> None:
+            pass
+
+    now = [1000.0]
+    doorman = Doorman(clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="queuectl.web"):
+        for _ in range(300):
+            doorman._close(Connection(), CROWDED)  # type: ignore[arg-type]
+        now[0] += LOG_EVERY_SECONDS
+        doorman._report(CROWDED)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "closed 1 connection to let a new one in: more than 128 were waiting to send a request;"
+        " more are counted once a minute",
+        "closed 299 connections to let a new one in: more than 128 were waiting to send a request",
+    ]
