@@ -315,3 +315,24 @@ async def test_the_title_is_fitted_again_after_a_resize(app_for) -> None:
         assert "run 1: succeeded" in str(title.render())
         await pilot.resize_terminal(160, 45)
         await wait_for(pilot, lambda: "(attempt 1)" in str(title.render()), "the wide title")
+
+
+async def test_a_view_at_the_end_keeps_the_end_in_view_after_a_shrink(app_for) -> None:
+    """From 160x45 to 80x24 the view kept its top line, and the run's last lines went
+    below the edge of a view that had opened at the end."""
+    job_id = "shrunk"
+    seed_job(job_id, state="completed")
+    seed_run(job_id, finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=LINES)
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await _open_log(pilot)
+        view = screen.view
+        await wait_for(
+            pilot, lambda: view.max_scroll_y > 0 and view.is_vertical_scroll_end, "the end"
+        )
+        await pilot.resize_terminal(80, 24)
+        await wait_for(
+            pilot,
+            lambda: view.size.height < 30 and view.is_vertical_scroll_end,
+            "the end still in view at 80x24",
+        )

@@ -187,8 +187,15 @@ class LogScreen(Screen[None]):
 
     def on_resize(self, _event: events.Resize) -> None:
         """Fit the title to the new width: a finished run is read once, so from 160x45
-        to 80x24 its title kept the wide form, cut at the edge, until a key was pressed."""
-        self.call_after_refresh(self._title, self._note)
+        to 80x24 its title kept the wide form, cut at the edge, until a key was pressed.
+        A view following the end keeps it in view: a shorter screen kept the top line and
+        left the last lines below the edge."""
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.following:
+            self.view.scroll_end(animate=False)
+        self._title(self._note)
 
     # --- moving -----------------------------------------------------------------------
 
