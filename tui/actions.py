@@ -59,6 +59,10 @@ def _supervisor() -> ModuleType:
         raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
 
 
+REFUSED = object()
+"""What ``ActionsApp.core_call`` returns when the core refused: the refusal is toasted."""
+
+
 class ActionsApp(KeyOrderApp):
     """The App's side that carries out intents; ``QueueApp`` adds layout and refresh."""
 
@@ -107,6 +111,19 @@ class ActionsApp(KeyOrderApp):
         self.say(f"Export failed: {event.exception}", error=True)
 
     # --- doing things, off the UI thread ----------------------------------------------
+
+    def core_call(self, task: Callable[[], Any]) -> Any:
+        """``task``, a core call made on a worker thread: its result, or ``REFUSED`` once
+        its ``QueueError`` is toasted. The thread's connection is closed after (peewee
+        keeps one per thread, and worker threads come and go)."""
+        try:
+            return task()
+        except QueueError as exc:
+            self.call_from_thread(self.say, str(exc), error=True)
+            return REFUSED
+        finally:
+            if not database.is_closed():
+                database.close()
 
     @work(thread=True, group="action", exit_on_error=False)
     def run_in_thread(

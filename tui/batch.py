@@ -12,13 +12,11 @@ from typing import Any
 
 from textual import work
 
-from queuectl.errors import QueueError
 from queuectl.lifecycle import manage, reads
 from queuectl.states import JobState
-from queuectl.store.models import database
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
-from tui.actions import ActionsApp, dependents_said, some_ids
+from tui.actions import REFUSED, ActionsApp, dependents_said, some_ids
 from tui.data import JobFilter
 from tui.messages import READ_ONLY_MESSAGE, Batch, MarkAll
 from tui.panes.marks import MarkingPane
@@ -126,14 +124,9 @@ class BatchApp(ActionsApp):
         """Read whether any marked job can be acted on, off the UI thread, then ask; when
         none can, say why and ask nothing ("Cancel 2 marked jobs?" was asked of two
         completed jobs, and "Yes" only brought the refusal)."""
-        try:
-            refused = none_applies(action, job_ids)
-        except QueueError as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+        refused = self.core_call(lambda: none_applies(action, job_ids))
+        if refused is REFUSED:
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         if refused is not None:
             count = len(job_ids)
             which = (
@@ -158,14 +151,9 @@ class BatchApp(ActionsApp):
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
         """Act on ``job_ids`` off the UI thread; the marks go once it is done."""
-        try:
-            outcome = manage.act(action, job_ids, now=self.clock())
-        except QueueError as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+        outcome = self.core_call(lambda: manage.act(action, job_ids, now=self.clock()))
+        if outcome is REFUSED:
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         self.call_from_thread(self._batch_done, action, outcome, pane)
 
     def _batch_done(self, action: manage.Action, outcome: manage.Outcome, pane: Any) -> None:
@@ -185,19 +173,16 @@ class BatchApp(ActionsApp):
     @work(thread=True, group="marks", exclusive=True, exit_on_error=False)
     def capture_marks(self, pane: str, job_filter: JobFilter) -> None:
         """Every id the filter matches now, off the UI thread; they become the marks."""
-        try:
-            job_ids = reads.matching_ids(
+        job_ids = self.core_call(
+            lambda: reads.matching_ids(
                 states=job_filter.states or None,
                 queue=job_filter.queue,
                 search=job_filter.text or None,
                 id_prefix=job_filter.id_prefix or None,
             )
-        except QueueError as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+        )
+        if job_ids is REFUSED:
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         self.call_from_thread(self._marks_captured, pane, job_ids, job_filter)
 
     def _marks_captured(self, pane: str, job_ids: list[str], job_filter: JobFilter) -> None:

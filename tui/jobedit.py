@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from textual import work
 
-from queuectl.errors import QueueError
 from queuectl.lifecycle import edit as editing
 from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
-from queuectl.store.models import Job, database
+from queuectl.store.models import Job
 from queuectl.timeutil import iso
-from tui.actions import dependents_said
+from tui.actions import REFUSED, dependents_said
 from tui.batch import BatchApp
 from tui.screens.new_job import NewJobScreen
 
@@ -45,15 +44,9 @@ class JobEditApp(BatchApp):
 
     @work(thread=True, group="edit", exclusive=True, exit_on_error=False)
     def _load_for_edit(self, job_id: str) -> None:
-        try:
-            job = get_job(job_id)
-            editing._check_state(job)
-        except QueueError as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+        job = self.core_call(lambda: _editable(job_id))
+        if job is REFUSED:
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         self.call_from_thread(self._open_edit_form, job)
 
     def _open_edit_form(
@@ -105,3 +98,10 @@ class JobEditApp(BatchApp):
                 raise outcome.refused[0]
 
         self.run_in_thread(toggle, lambda _: f"Job {job_id} {action.result}")
+
+
+def _editable(job_id: str) -> Job:
+    """The job, once the core agrees it can be edited (``QueueError`` says why not)."""
+    job = get_job(job_id)
+    editing._check_state(job)
+    return job
