@@ -10,7 +10,7 @@ from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import finish, reads, stats
+from queuectl.lifecycle import finish, reads, recovery, stats
 from queuectl.lifecycle.finish import Ended
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import Registration
@@ -24,6 +24,7 @@ from queuectl.store.models import (
     RunOutcome,
     Schedule,
     SchemaInfo,
+    Worker,
     database,
 )
 from queuectl.store.transactions import is_postgres
@@ -259,10 +260,10 @@ def test_the_claim_reads_its_partial_index_in_order_on_sqlite(db_path):
 @pytest.mark.postgres
 @pytest.mark.parametrize("statistics", ["taken", "none yet", "stale"])
 def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statistics):
-    """PostgreSQL has no INDEXED BY: the claiming transaction turns sorting off
-    (``sql.PG_CLAIM_PLAN``), so the ordered index scan is the plan whatever the planner
-    knows: with statistics, with none yet (a bulk enqueue into a new schema), and with
-    stale ones (taken while the queue was empty).
+    """PostgreSQL has no INDEXED BY: a worker's session plans without sorting
+    (``sql.PG_WORKER_SESSION``), so the ordered index scan is the plan whatever the
+    planner knows: with statistics, with none yet (a bulk enqueue into a new schema),
+    and with stale ones (taken while the queue was empty).
 
     Without it, the planner took every waiting job for rare when it had no statistics,
     and gathered and sorted them all on each claim (7-12 ms a claim at 24,000 waiting,
@@ -270,7 +271,7 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
     ``queue <> ALL (closed queues)`` made it expect one match (2-10 ms a claim at 8,000
     waiting).
     """
-    db.open_database(pg_url)
+    db.open_database(pg_url, claims_jobs=True)
     if statistics == "stale":
         database.execute_sql("ANALYZE queuectl_job")
     # From about 6,000 waiting jobs on, a planner without statistics sorts (measured).
@@ -300,45 +301,86 @@ def test_the_claim_reads_its_partial_index_in_order_on_postgresql(pg_url, statis
             (end_and_claim, named),
             idle_claim,
         ):
-            with database.atomic():
-                database.execute_sql(sql.PG_CLAIM_PLAN)
-                rows = database.execute_sql(f"EXPLAIN {text}", params)
-                plan = "\n".join(row[0] for row in rows)
+            rows = database.execute_sql(f"EXPLAIN {text}", params)
+            plan = "\n".join(row[0] for row in rows)
             assert "queuectl_job_claimable" in plan and "Sort" not in plan, plan
 
 
 @pytest.mark.postgres
-def test_every_claiming_transaction_on_postgresql_plans_the_claim(pg_url, monkeypatch):
-    """The idle claim, the one-statement end-and-claim and a slotted worker's group all
-    send ``sql.PG_CLAIM_PLAN`` in the transaction that claims."""
+def test_only_a_worker_session_plans_without_sorting(pg_url):
+    """The setting is the worker's (``queuectl worker run`` opens with ``claims_jobs``):
+    the dashboard, ``list`` and ``stats`` sort as the planner sees fit."""
     db.open_database(pg_url)
+    assert database.execute_sql("SHOW enable_sort").fetchone() == ("on",)
+    db.open_database(pg_url, durable=False, queue_writes=True, claims_jobs=True)
+    assert database.execute_sql("SHOW enable_sort").fetchone() == ("off",)
+    assert database.execute_sql("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+@pytest.mark.postgres
+def test_a_worker_sends_one_statement_per_claim_and_pipelines_only_groups(pg_url, monkeypatch):
+    """The idle claim and a one-job worker's end-and-claim are each one plain statement,
+    one message each way (nothing to set before them in a worker's session); a
+    slotted worker's group of ends is one pipeline, one round trip for them all."""
+    db.open_database(pg_url, claims_jobs=True)
     enqueuing.enqueue_many([JobSpec(command="true") for _ in range(6)], now=T0)
     row = Registration(worker_id="w1", pid=1, host="h", slots=2)
     row.register(T0)
-    with database.atomic():
-        first = claiming.claim_locked("w1", ["default"], host="h", now=T0)
-        assert database.execute_sql("SHOW enable_sort").fetchone() == ("off",)
-    assert database.execute_sql("SHOW enable_sort").fetchone() == ("on",)  # LOCAL: gone
-    sent: list[list[str]] = []
-    together = finish.execute_together
+    connection = database.obj.connection()
+    pipelines: list[str] = []
+    opened = type(connection).pipeline
 
-    def spy(statement, params, *, settings=()):
-        sent.append(list(settings))
-        return together(statement, params, settings=settings)
+    def spy(self):
+        pipelines.append("pipeline")
+        return opened(self)
 
-    monkeypatch.setattr(claiming, "execute_together", spy)
-    second = claiming.claim("w1", host="h", now=T0)  # the idle claim: one round trip
-    assert sent == [[sql.PG_CLAIM_PLAN]]
-    sent.clear()
-    monkeypatch.setattr(finish, "execute_together", spy)
-    ok = Result(RunOutcome.SUCCEEDED, 0, "", None, 0.01, 0)
+    monkeypatch.setattr(type(connection), "pipeline", spy)
+    first = claiming.claim("w1", host="h", now=T0)
+    second = claiming.claim("w1", host="h", now=T0)
     assert first is not None and second is not None
+    ok = Result(RunOutcome.SUCCEEDED, 0, "", None, 0.01, 0)
     one = finish.complete_attempt(first, ok, row=row, wants_next=lambda: True, now=T0 + 1)
-    assert one.next is not None
+    assert one.next is not None and pipelines == []
     group = [Ended(one.next, ok), Ended(second, ok)]
     done = finish.complete_attempts(group, row=row, wants_next=lambda: True, now=T0 + 2)
     assert all(completion.next is not None for completion in done)
-    assert sent == [[sql.PG_CLAIM_PLAN], [sql.PG_CLAIM_PLAN]]
+    assert pipelines == ["pipeline"]
+    states = dict(Job.select(Job.id, Job.state).tuples())
+    assert sorted(states.values()) == ["completed"] * 3 + ["pending"] + ["processing"] * 2
+
+
+@pytest.mark.postgres
+def test_recovery_finds_a_jobs_open_run_by_its_index_in_a_worker_session(pg_url, monkeypatch):
+    """Recovery runs in workers too, where sorting is off: its "the job's latest open
+    run" is ordered by ``run``, which the ``(job_id, run)`` index gives, so it is one
+    seek. Ordered by ``id``, the table's key, it read the whole run table backwards."""
+    db.open_database(pg_url, claims_jobs=True)
+    Worker.create(id="w1", pid=4242, host="h", started_at=T0, heartbeat_at=T0, state="busy")
+    enqueuing.enqueue_many([JobSpec(command="true", id="lost")], now=T0)
+    assert claiming.claim("w1", host="h", now=T0) is not None
+    enqueuing.enqueue_many([JobSpec(command="true", id=f"old{n}") for n in range(2000)], now=T0)
+    database.execute_sql(
+        "INSERT INTO queuectl_run (job_id, run, attempt, started_at, output)"
+        " SELECT 'old' || (n %% 2000), n / 2000 + 1, 1, 0, ''"
+        " FROM generate_series(0, 19999) AS n"
+    )
+    database.execute_sql("ANALYZE queuectl_run")
+    sent: list[tuple[str, tuple]] = []
+    execute = database.obj.execute_sql
+
+    def spy(text, params=None, *args, **kwargs):
+        sent.append((text, params))
+        return execute(text, params, *args, **kwargs)
+
+    monkeypatch.setattr(database.obj, "execute_sql", spy)
+    assert recovery.recover_lost(lease_seconds=30, now=T0 + 31) == ["lost"]
+    monkeypatch.undo()
+    [(text, params)] = [
+        (text, params) for text, params in sent if "queuectl_run" in text and "ORDER BY" in text
+    ]
+    plan = "\n".join(row[0] for row in database.execute_sql(f"EXPLAIN {text}", params))
+    assert "queuectl_run_job_id_run" in plan and "Sort" not in plan, plan
+    assert "queuectl_run_pkey" not in plan, plan
 
 
 def test_a_schema_4_database_gains_the_hook_columns_keeping_its_jobs(db_url):

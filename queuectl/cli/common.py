@@ -182,6 +182,7 @@ class AppContext:
         *,
         durable: bool = True,
         queue_writes: bool = False,
+        claims_jobs: bool = False,
         report: Callable[[str], None] | None = None,
     ) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
@@ -199,6 +200,7 @@ class AppContext:
                 location,
                 durable=durable,
                 queue_writes=queue_writes,
+                claims_jobs=claims_jobs,
                 read_only=self.read_only,
                 report=report or warn,
             )

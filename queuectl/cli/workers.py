@@ -149,7 +149,7 @@ def run_(
     psycopg_log = logging.getLogger("psycopg")
     psycopg_log.addHandler(handler)
     psycopg_log.addFilter(_not_a_pipeline_cut_by_an_outage)
-    app.open(durable=False, queue_writes=True)
+    app.open(durable=False, queue_writes=True, claims_jobs=True)
     code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
 

@@ -64,7 +64,8 @@ def _pg_claim(
     worker_id: str, queues: Sequence[str], *, host: str | None, now: float
 ) -> Claim | None:
     """``claim`` on PostgreSQL in one round trip: the statement that does all three
-    writes, pipelined after the claim's planner setting (an idle worker's latency)."""
+    writes (an idle worker's latency), planned by the worker's session
+    (``sql.PG_WORKER_SESSION``)."""
     values = {
         "worker": worker_id,
         "host": host,
@@ -72,7 +73,7 @@ def _pg_claim(
         "ending": None,
         **sql.queue_values(queues),
     }
-    [row] = execute_together(sql.pg_claim_sql(len(queues)), [values], settings=[sql.PG_CLAIM_PLAN])
+    [row] = execute_together(sql.pg_claim_sql(len(queues)), [values])
     if row is None:
         return None
     run_id, *job = row
@@ -85,8 +86,6 @@ def claim_locked(
     """``claim`` inside the caller's write transaction, without touching the worker's row."""
     param = database.obj.param
     postgres = is_postgres()
-    if postgres:
-        execute_raw(sql.PG_CLAIM_PLAN, ())
     statement = sql.claim_sql(param, len(queues), postgres=postgres)
     values = {"worker": worker_id, "now": now, "ending": None, **sql.queue_values(queues)}
     row = execute_raw(statement.text, statement.params(values)).fetchone()

@@ -433,7 +433,7 @@ def _pg_end_and_claim(
     ends: Sequence[tuple[Ended, Decision]], row: Registration, now: float
 ) -> list[tuple[JobState | None, Claim | None]]:
     """``end_locked`` then ``claim_locked`` as one PostgreSQL statement per ended attempt,
-    all in one round trip and one transaction that plans the claim (``sql.PG_CLAIM_PLAN``).
+    all in one round trip and one transaction (``execute_together``).
 
     For each: the job's new state (``None``: no longer the worker's) and the job it claimed.
     """
@@ -441,7 +441,6 @@ def _pg_end_and_claim(
     fetched = execute_together(
         statement,
         [_pg_params(item, decision, row, now) for item, decision in ends],
-        settings=[sql.PG_CLAIM_PLAN],
     )
     outcomes: list[tuple[JobState | None, Claim | None]] = []
     unblocked_any = False

@@ -183,7 +183,12 @@ def _close_as_lost(
     """Close a job's open attempt as ``lost`` and move the job as ``policy.decide`` says;
     a hook the new state calls for goes to ``hook_found`` (run after the commit)."""
     run = (
-        Run.select().where(Run.job == job.id, Run.outcome.is_null()).order_by(Run.id.desc()).first()
+        # By run number, not id: the (job_id, run) index gives that order, where the
+        # table's key would be read end to end in a worker (sql.PG_WORKER_SESSION).
+        Run.select()
+        .where(Run.job == job.id, Run.outcome.is_null())
+        .order_by(Run.run.desc())
+        .first()
     )
     if run is not None and before_requeue is not None:
         before_requeue(run)

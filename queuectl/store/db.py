@@ -17,7 +17,7 @@ import peewee
 
 from queuectl.errors import DatabaseError, first_line
 from queuectl.location import describe, parse_url, sqlite_path
-from queuectl.store import sqlitefile
+from queuectl.store import sql, sqlitefile
 from queuectl.store.models import database
 from queuectl.store.schema import ensure_schema, missing_schema, schema_version
 from queuectl.store.writelock import WriterQueuedSqlite
@@ -48,6 +48,7 @@ def open_database(
     *,
     durable: bool = True,
     queue_writes: bool = False,
+    claims_jobs: bool = False,
     read_only: bool = False,
     report: Callable[[str], None] | None = None,
 ) -> peewee.Database:
@@ -64,6 +65,8 @@ def open_database(
             lost finish only makes a job rerun.
         queue_writes: on SQLite, line write transactions up in the kernel
             (``WriterQueuedSqlite``); workers pass ``True``.
+        claims_jobs: the process is a worker: on PostgreSQL its sessions plan the
+            claim without sorting (``sql.PG_WORKER_SESSION``); workers pass ``True``.
         read_only: the caller never writes. Nothing is created: where there is
             no database yet, an empty one in memory stands in (so the command
             shows an empty queue) and ``report`` says so. An unsafe file is
@@ -84,7 +87,7 @@ def open_database(
     close_database()
     path = sqlite_path(location)
     if path is None:
-        db = _open_url(location, durable=durable)
+        db = _open_url(location, durable=durable, claims_jobs=claims_jobs)
     elif mode := sqlitefile.prepare(path, read_only=read_only, report=report):
         db = _open_sqlite(
             path, durable=durable, queue_writes=queue_writes, read_only=read_only, mode=mode
@@ -167,7 +170,7 @@ SUPPORTED_SCHEMES = ("postgresql", "postgres")
 drivers and SQL queuectl neither installs nor supports."""
 
 
-def _open_url(location: str, *, durable: bool) -> peewee.Database:
+def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Database:
     from playhouse.db_url import connect
 
     scheme = parse_url(location).scheme
@@ -195,11 +198,14 @@ def _open_url(location: str, *, durable: bool) -> peewee.Database:
         # connection fail within about 20 s, an outage the loop rides out.
         for name, value in DEAD_PEER_PARAMS.items():
             db.connect_params.setdefault(name, value)
+        options = [db.connect_params.get("options", "")]
         if not durable:
             # PostgreSQL's twin of SQLite's synchronous=NORMAL: a crash may lose
             # the last few worker commits (the job reruns), never corrupt.
-            options = db.connect_params.get("options", "")
-            db.connect_params["options"] = f"{options} -csynchronous_commit=off".strip()
+            options.append("-csynchronous_commit=off")
+        if claims_jobs:
+            options.append(sql.PG_WORKER_SESSION)
+        db.connect_params["options"] = " ".join(filter(None, options))
         try:
             db.connect()
         except peewee.ImproperlyConfigured:

@@ -65,36 +65,27 @@ def execute_raw(statement: str, params: Sequence[Any]) -> Any:
         return db.connection().execute(statement, params)
 
 
-def execute_together(
-    statement: str, params: Sequence[Any], *, settings: Sequence[str] = ()
-) -> list[Any]:
+def execute_together(statement: str, params: Sequence[Any]) -> list[Any]:
     """PostgreSQL: ``statement`` once per parameter set, all sent in one round trip and
     committed as one transaction; each run's first row, in order.
 
-    psycopg's pipeline mode sends every statement before reading any result, and
-    what comes before its Sync is one transaction. For several runs an explicit
-    BEGIN and COMMIT travel in the same round trip (psycopg's own ``transaction()``
-    would wait for each): they keep the group all or nothing even when a later
-    statement fails before it is sent (the Sync psycopg then sends would commit
-    those already sent). One run is atomic on its own. A worker records its
-    finished jobs this way (``finish``), one or a group at a time.
-
-    Args:
-        settings: statements run first, in the same transaction: the local
-            ``set_config`` of ``sql.PG_CLAIM_PLAN``.
+    One run is one plain statement, atomic on its own (the connection is in
+    autocommit): one message each way. For several, psycopg's pipeline mode sends
+    every statement before reading any result, with an explicit BEGIN and COMMIT in
+    the same round trip (psycopg's own ``transaction()`` would wait for each): they
+    keep the group all or nothing even when a later statement fails before it is
+    sent (the Sync psycopg then sends would commit those already sent). A worker
+    records its finished jobs this way (``finish``), one or a group at a time.
     """
+    if len(params) == 1:
+        return [execute_raw(statement, params[0]).fetchone()]
     connection = database.obj.connection()
-    bracket = len(params) > 1
     with peewee.__exception_wrapper__:
         try:
             with connection.pipeline():
-                if bracket:
-                    connection.execute("BEGIN")
-                for setting in settings:
-                    connection.execute(setting)
+                connection.execute("BEGIN")
                 cursors = [connection.execute(statement, values) for values in params]
-                if bracket:
-                    connection.execute("COMMIT")
+                connection.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):  # a broken connection is the caller's
                 connection.rollback()  # nothing when the group never began
