@@ -358,11 +358,11 @@ def test_recovery_finds_a_jobs_open_run_by_its_index_in_a_worker_session(pg_url,
     Worker.create(id="w1", pid=4242, host="h", started_at=T0, heartbeat_at=T0, state="busy")
     enqueuing.enqueue_many([JobSpec(command="true", id="lost")], now=T0)
     assert claiming.claim("w1", host="h", now=T0) is not None
-    enqueuing.enqueue_many([JobSpec(command="true", id=f"old{n}") for n in range(2000)], now=T0)
+    enqueuing.enqueue_many([JobSpec(command="true", id=f"old{n}") for n in range(100)], now=T0)
     database.execute_sql(
         "INSERT INTO queuectl_run (job_id, run, attempt, started_at, output)"
-        " SELECT 'old' || (n %% 2000), n / 2000 + 1, 1, 0, ''"
-        " FROM generate_series(0, 19999) AS n"
+        " SELECT 'old' || (n %% 100), n / 100 + 1, 1, 0, ''"
+        " FROM generate_series(0, 1999) AS n"
     )
     database.execute_sql("ANALYZE queuectl_run")
     sent: list[tuple[str, tuple]] = []
