@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -315,6 +316,18 @@ def test_only_a_worker_session_plans_without_sorting(pg_url):
     db.open_database(pg_url, durable=False, queue_writes=True, claims_jobs=True)
     assert database.execute_sql("SHOW enable_sort").fetchone() == ("off",)
     assert database.execute_sql("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+@pytest.mark.postgres
+def test_a_session_with_no_options_of_its_own_keeps_pgoptions(pg_url, monkeypatch):
+    """libpq reads PGOPTIONS only when the connection names no ``options``: the CLI's
+    session must not name an empty one (b9b3b7a did, and a user's statement_timeout
+    in PGOPTIONS was ignored)."""
+    base, query = pg_url.split("?", 1)
+    [search_path] = parse_qs(query)["options"]  # this test's schema, now from PGOPTIONS
+    monkeypatch.setenv("PGOPTIONS", f"{search_path} -c statement_timeout=1234")
+    db.open_database(base)
+    assert database.execute_sql("SHOW statement_timeout").fetchone() == ("1234ms",)
 
 
 @pytest.mark.postgres

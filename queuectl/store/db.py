@@ -205,7 +205,9 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
             options.append("-csynchronous_commit=off")
         if claims_jobs:
             options.append(sql.PG_WORKER_SESSION)
-        db.connect_params["options"] = " ".join(filter(None, options))
+        if any(options):
+            # Only when there are any: an explicit empty ``options`` hides PGOPTIONS.
+            db.connect_params["options"] = " ".join(filter(None, options))
         try:
             db.connect()
         except peewee.ImproperlyConfigured:
