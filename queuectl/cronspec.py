@@ -27,7 +27,7 @@ from cronsim import CronSim, CronSimError
 from queuectl.errors import ValidationError
 from queuectl.timeutil import parse_duration
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,40}")
+NAME_PATTERN = re.compile(r"(?!-)[A-Za-z0-9._-]{1,40}")
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -108,7 +108,8 @@ def schedule_name(value: object) -> str:
     """
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
         raise ValidationError(
-            f"a schedule name must be 1-40 characters of letters, digits and . _ - (got {value!r})"
+            "a schedule name must be 1-40 characters of letters, digits and . _ -,"
+            f" not starting with - (got {value!r})"
         )
     return value
 

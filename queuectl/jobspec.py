@@ -23,7 +23,10 @@ from queuectl.plainnum import plain_int
 from queuectl.textsafe import unicode_problem
 from queuectl.timeutil import parse_duration, parse_time
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+ID_PATTERN = re.compile(r"(?!-)[A-Za-z0-9._:-]{1,64}")
+"""A job id or queue name. Not starting with ``-``: scripts pass ids as arguments
+(``queuectl cancel $ids``), where ``--all`` or ``--yes`` would be read as options."""
+ID_RULE = "1-64 characters of letters, digits and . _ : -, not starting with -"
 ALLOWED_KEYS = (
     "command",
     "id",
@@ -274,9 +277,7 @@ def _after(value: object, own_id: object) -> tuple[str, ...]:
     for job_id in ids:
         if not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id):
             got = repr(job_id) if isinstance(job_id, str) else _json_type(job_id)
-            raise ValidationError(
-                f'"after" ids must be 1-64 characters of letters, digits and . _ : - (got {got})'
-            )
+            raise ValidationError(f'"after" ids must be {ID_RULE} (got {got})')
         if job_id == own_id:
             raise ValidationError(f'"after" names the job itself ({job_id!r})')
     return tuple(dict.fromkeys(ids))
@@ -429,9 +430,7 @@ def _command(value: object) -> str:
 
 def _identifier(value: object, field: str = "id") -> str:
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValidationError(
-            f'"{field}" must be 1-64 characters of letters, digits and . _ : - (got {value!r})'
-        )
+        raise ValidationError(f'"{field}" must be {ID_RULE} (got {value!r})')
     return value
 
 
@@ -493,9 +492,7 @@ def queue_name(value: object) -> str:
         ValidationError: naming the value and the grammar.
     """
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValidationError(
-            f"a queue name must be 1-64 characters of letters, digits and . _ : - (got {value!r})"
-        )
+        raise ValidationError(f"a queue name must be {ID_RULE} (got {value!r})")
     return value
 
 

@@ -294,6 +294,11 @@ BAD_ENQUEUE = [
     ('{"command": "x", "id": "has space"}', 2, "1-64 characters"),
     ('{"command": "x", "id": ""}', 2, "1-64 characters"),
     ('{"command": "x", "id": "' + "a" * 65 + '"}', 2, "1-64 characters"),
+    # scripts pass ids as arguments: ``queuectl cancel $ids`` would read these as options
+    ('{"command": "x", "id": "--all"}', 2, "not starting with -"),
+    ('{"command": "x", "id": "-h"}', 2, "not starting with -"),
+    ('{"command": "x", "queue": "--yes"}', 2, "not starting with -"),
+    ('{"command": "x", "after": "-x"}', 2, "not starting with -"),
     ('{"command": "x", "id": "existing"}', 1, "already exists"),
     ('{"command": "x", "priority": -1}', 2, '"priority" must be between'),
     ('{"command": "x", "priority": 1.5}', 2, '"priority" must be an integer'),

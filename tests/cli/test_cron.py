@@ -109,6 +109,7 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@daily", '{"command": "a", "priority": "hi"}'), '"priority" must be an integer'),
         (("x", "@daily", '{"command": "a", "cwd": "/nonexistent/dir"}'), "not a directory"),
         (("bad name!", "@daily", JOB), "a schedule name must be 1-40 characters"),
+        (("--", "-x", "@daily", JOB), "not starting with -"),
         (("x", "@daily", JOB, "--catchup", "5 m"), "--catchup must be"),
         (("x", "@daily", JOB, "--overlap", "maybe"), "'maybe' is not one of 'skip', 'allow'"),
         (("x", "@daily"), "Missing argument 'JOB-JSON'"),

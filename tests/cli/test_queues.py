@@ -97,6 +97,7 @@ def test_status_shows_paused_and_limited_queues(run):
         (("queue", "limit", "bad name", "2"), "a queue name must be 1-64 characters"),
         (("queue", "pause"), "Missing argument 'NAME...'"),
         (("queue", "pause", "ok", "no/slash"), "(got 'no/slash')"),
+        (("queue", "pause", "--", "--all"), "not starting with - (got '--all')"),
         (("queue", "resume", "x" * 65), "a queue name must be"),
         (("queue", "pause", "q", "--timeout", "5s"), "--timeout goes with --wait"),
         (("queue", "pause", "q", "--wait", "--timeout", "5 s"), "--timeout"),

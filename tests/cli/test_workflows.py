@@ -36,8 +36,8 @@ def chain(run):
         (("enqueue", '{"command": "x", "unique_key": "a\\nb"}'), 2, "must be printable text"),
         # In JSON's words, not Python's ("not dict", "(got None)", "(got ['a'])").
         (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, "a list of ids, not an object"),
-        (("enqueue", '{"command": "x", "after": [null]}'), 2, ". _ : - (got null)"),
-        (("enqueue", '{"command": "x", "after": [["a"]]}'), 2, ". _ : - (got an array)"),
+        (("enqueue", '{"command": "x", "after": [null]}'), 2, "not starting with - (got null)"),
+        (("enqueue", '{"command": "x", "after": [["a"]]}'), 2, "not starting with - (got an array)"),
         (("enqueue", '{"command": "x", "after": "test"}'), 0, ""),
     ],
 )

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
-from queuectl.jobspec import ID_PATTERN
+from queuectl.jobspec import ID_PATTERN, ID_RULE
 from tui.inputs import OrderedInput
 from tui.screens import close
 
@@ -197,7 +197,7 @@ class StartWorkersScreen(CountScreen):
             problems.append(f"enter a whole number from 1 to {self.maximum} (got {raw!r})")
         bad = [name for name in names if not ID_PATTERN.fullmatch(name)]
         if bad:
-            problems.append(f"queue names are letters, digits and . _ : - (got {bad[0]!r})")
+            problems.append(f"a queue name is {ID_RULE} (got {bad[0]!r})")
         if not _whole_in(raw_slots, self.max_slots):
             problems.append(f"slots: a whole number from 1 to {self.max_slots} (got {raw_slots!r})")
         if problems:
