@@ -173,7 +173,7 @@ def jobs_table(
             priority,
             tries,
             Text(queue_name),
-            Text(one_line(command, widths[5])),
+            Text(command),  # cut by the column, in cells: combining marks take none
             Text(last),
         )
     return table

@@ -6,11 +6,15 @@ the worker in-process where a run is needed (``finish_next``).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pytest
+from rich.cells import cell_len
+from rich.console import Console
 
+from queuectl.cli import render
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import finish, recovery
 from queuectl.records import RUN_RECORD_KEYS
@@ -141,6 +145,29 @@ def test_piped_tables_are_never_cut(run):
     out = run("list").stdout
     assert long_command.strip() in out  # CliRunner's stdout is no terminal: no 80 columns
     assert "due in 8y" in out and "…" not in out
+
+
+def test_piped_tables_keep_text_whose_characters_outnumber_its_columns(run):
+    """Combining marks take no column: a cut by characters dropped words of Hindi, Thai and
+    decomposed accents, whose column was measured in cells."""
+    commands = ["echo नमस्ते दुनिया", "echo สวัสดีครับ", "echo cafe\u0301"]
+    for command in commands:
+        enqueue(run, command=command)
+    out = run("list").stdout
+    assert all(command in out for command in commands) and "…" not in out
+
+
+def test_on_a_terminal_only_the_command_is_cut_and_each_line_fits(run, db_url):
+    enqueue(run, id="hindi", command="echo " + "नमस्ते दुनिया " * 12)
+    enqueue(run, id="plain", command="echo " + "word " * 40)
+    db.open_database(db_url)
+    out = Console(width=80, file=io.StringIO(), color_system=None)
+    out.print(render.jobs_table(Job.select().order_by(Job.id), width=80))
+    db.close_database()
+    header, hindi, plain = out.file.getvalue().splitlines()
+    assert all(cell_len(line) <= 80 for line in (header, hindi, plain))
+    assert hindi.startswith("hindi ") and "echo नमस्ते" in hindi and "…" in hindi
+    assert plain.startswith("plain ") and "echo word word" in plain and "…" in plain
 
 
 # --- run numbers ------------------------------------------------------------------------
