@@ -40,26 +40,26 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     """
     from queuectl.lifecycle import edit as editing
     from queuectl.lifecycle.reads import get_job
+    from queuectl.records import job_record
 
     app.open()
     if changes is None:
         job = get_job(job_id)
         editing._check_state(job)  # say so before opening an editor in vain
         data = _from_editor(_for_people(editing.editable_keys(job)))
-        if data is None:
-            note(f"job {job_id} left as it was")
-            return
     else:
-        data = _parse(changes)
-        if not data:  # '{}' changes nothing: it said "edited"
-            editing._check_state(get_job(job_id))
-            note(f"job {job_id} left as it was")
-            return
+        data = _parse(changes) or None  # '{}' changes nothing: it said "edited"
+        if data is None:
+            job = get_job(job_id)
+            editing._check_state(job)
+    if data is None:
+        note(f"job {job_id} left as it was")
+        if as_json:  # a script reads the job either way, as when a change was a no-op
+            emit_json(job_record(job, with_output=False))
+        return
     edited = editing.edit(job_id, data, warn=warn)
     job = edited.job
     if as_json:
-        from queuectl.records import job_record
-
         emit_json(job_record(job, with_output=False))
     else:
         click.echo(f"{job.id} edited ({job.state})")

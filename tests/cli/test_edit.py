@@ -134,6 +134,11 @@ def test_a_null_max_retries_is_the_settings_and_a_null_cwd_is_refused(run, db_ur
     assert bad.exit_code == 2 and '"cwd" cannot be null' in bad.stderr
     empty = run("edit", job_id, "{}")
     assert (empty.stdout, empty.stderr) == ("", f"job {job_id} left as it was\n")
+    # A script reads the job either way: '{}' printed nothing where a no-op change printed it.
+    as_json = json.loads(run("edit", job_id, "{}", "--json").stdout)
+    shown = _job(run, job_id)
+    assert as_json == {key: shown[key] for key in as_json}
+    assert as_json["id"] == job_id and as_json["max_retries"] == 3
     assert dump(db_url) == before
 
 
