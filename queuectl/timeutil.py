@@ -153,6 +153,14 @@ def iso(epoch: float | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def timeout_text(timeout: float | None) -> str:
+    """A job's own timeout as ``show`` and the dashboard's detail say it: ``config
+    default`` (``None``: the ``job_timeout`` setting applies), ``none`` (0), else its length."""
+    if timeout is None:
+        return "config default"
+    return human_duration(timeout) if timeout else "none"
+
+
 def human_duration(seconds: float | None) -> str:
     """A compact duration for tables: ``850ms``, ``12s``, ``4m05s``, ``3h10m``, ``2d4h``, ``3y12d``.
 
@@ -168,6 +176,8 @@ def human_duration(seconds: float | None) -> str:
         return ">100y"
     # Each branch tests the figure it would print, so 0.9996 s reads "1.0s", not
     # "1000ms", and 59.6 s reads "1m00s", not "60s".
+    if seconds > 0 and f"{seconds * 1000:.0f}" == "0":  # not "0ms": no time at all
+        return "<1ms"
     if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f}ms"
     if round(seconds * 10) < 100:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.timeutil import human_duration
+from queuectl.timeutil import human_duration, timeout_text
 
 
 @pytest.mark.parametrize(
@@ -13,6 +13,10 @@ from queuectl.timeutil import human_duration
     [
         (None, ""),
         (0, "0ms"),
+        (0.0004, "<1ms"),  # a timeout this short is not "0ms", which reads as none
+        (0.0005, "<1ms"),
+        (1e-9, "<1ms"),
+        (0.0006, "1ms"),
         (0.85, "850ms"),
         (0.9994, "999ms"),
         (0.9996, "1.0s"),
@@ -31,3 +35,13 @@ from queuectl.timeutil import human_duration
 )
 def test_a_duration_rounds_once_and_never_shows_the_next_units_edge(seconds, shown):
     assert human_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("timeout", "shown"),
+    [(None, "config default"), (0, "none"), (0.0004, "<1ms"), (90, "1m30s")],
+)
+def test_a_jobs_timeout_reads_the_same_in_show_and_the_dashboard(timeout, shown):
+    """The dashboard's detail said "0ms" for a job with no timeout (0), and both said
+    "0ms" for one of 0.4 ms, which then killed every attempt."""
+    assert timeout_text(timeout) == shown

@@ -8,6 +8,7 @@ sequences in output are shown, not executed.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from queuectl.records import dropped_bytes, slots_in_use
 from queuectl.states import STATE_STYLES
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
-from queuectl.timeutil import human_duration, iso
+from queuectl.timeutil import human_duration, iso, timeout_text
 from queuectl.wording import figure
 
 if TYPE_CHECKING:
@@ -215,12 +216,6 @@ def runs_table(runs: Iterable[Run]) -> Table:
     return table
 
 
-def _timeout(job: Job) -> str:
-    if job.timeout is None:
-        return "config default"
-    return human_duration(job.timeout) if job.timeout else "none"
-
-
 def _hook_text(hook: str | None) -> Text | str:
     """A job's own hook: blank when it has none of its own (the setting's applies), and
     ``none`` when it turned the setting's off (``--on-success ''``)."""
@@ -251,9 +246,9 @@ def job_detail(
         ("queue", Text(one_line(job.queue))),
         ("priority", str(job.priority)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1}"),
-        ("timeout", _timeout(job)),
+        ("timeout", timeout_text(job.timeout)),
         ("cwd", Text(one_line(job.cwd))),
-        ("env", Text(one_line(" ".join(f"{k}={v}" for k, v in env.items())))),
+        ("env", Text("\n".join(one_line(f"{k}={shlex.quote(v)}") for k, v in env.items()))),
         ("unique key", Text(one_line(job.unique_key or ""))),
         ("on success", _hook_text(job.on_success)),
         ("on failure", _hook_text(job.on_failure)),

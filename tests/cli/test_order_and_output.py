@@ -318,3 +318,17 @@ def test_an_empty_table_prints_no_row_on_stdout(run, args, note):
     run("config", "reset")  # a database, so no "no database yet" warning
     result = run(*args)
     assert (result.stdout, result.stderr) == ("", note)
+
+
+def test_show_gives_each_variable_a_line_and_quotes_values_that_need_it(run):
+    """``A=1 B=2`` on one line read the same for ``{"A": "1 B=2"}`` as for two variables."""
+    one = enqueue(run, env={"A": "1 B=2"})
+    two = enqueue(run, env={"A": "1", "B": "2"})
+    assert "A='1 B=2'\n" in run("show", one).stdout
+    shown = run("show", two).stdout
+    assert "A=1\n" in shown and re.search(r"^\s+B=2$", shown, re.M), shown
+
+
+def test_show_says_a_sub_millisecond_timeout_is_one_and_not_none(run):
+    assert re.search(r"^timeout\s+<1ms$", run("show", enqueue(run, timeout=0.0004)).stdout, re.M)
+    assert re.search(r"^timeout\s+none$", run("show", enqueue(run, timeout=0)).stdout, re.M)

@@ -37,7 +37,11 @@ def chain(run):
         # In JSON's words, not Python's ("not dict", "(got None)", "(got ['a'])").
         (("enqueue", '{"command": "x", "after": {"a": 1}}'), 2, "a list of ids, not an object"),
         (("enqueue", '{"command": "x", "after": [null]}'), 2, "not starting with - (got null)"),
-        (("enqueue", '{"command": "x", "after": [["a"]]}'), 2, "not starting with - (got an array)"),
+        (
+            ("enqueue", '{"command": "x", "after": [["a"]]}'),
+            2,
+            "not starting with - (got an array)",
+        ),
         (("enqueue", '{"command": "x", "after": "test"}'), 0, ""),
     ],
 )

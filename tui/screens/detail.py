@@ -23,7 +23,7 @@ from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
-from queuectl.timeutil import human_duration, iso
+from queuectl.timeutil import human_duration, iso, timeout_text
 from tui.cells import Row, state_text, styled
 from tui.columns import ColumnSpec
 from tui.fit import FirstThatFits
@@ -117,7 +117,7 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
             return Text("—", style="dim")
         return FirstThatFits(*(Text(form) for form in time_forms(epoch, now)))
 
-    timeout = "config default" if job.timeout is None else human_duration(job.timeout) or "none"
+    timeout = timeout_text(job.timeout)
     command = _wide_grid()
     command.add_row("Command", Text(inert(job.command)))
     state = _pairs_grid()
