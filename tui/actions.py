@@ -390,7 +390,7 @@ class ActionsApp(KeyOrderApp):
         try:
             max_slots = _supervisor().MAX_SLOTS
         except QueueError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self.push_screen(StartWorkersScreen(self.known_queues(), max_slots), start)
 

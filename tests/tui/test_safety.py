@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.conftest import T0
-from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for
+from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for, wait_toast
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 
@@ -142,3 +142,24 @@ async def test_a_hostile_command_is_inert_in_the_edit_form(app_for) -> None:
         await pilot.press("home")
         _assert_drawn_inert(_rendered(box, 1))
         await pilot.press("escape")
+
+
+async def test_a_filter_that_looks_like_markup_is_shown_as_typed(app_for) -> None:
+    """``a[/]b`` typed into the filter crashed the app (the status line parsed it as
+    markup); ``[ERROR] failed`` lost its bracket; a bad state's toast did the same."""
+    seed_job("a", "grep '[ERROR] failed' log")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        for typed in ("a[/]b", "[link=http://e]ab[/link]", "[ERROR] failed"):
+            await pilot.press("slash", "ctrl+u", *typed, "enter")
+            await wait_for(pilot, lambda typed=typed: f"filter: {typed}" in pane.status, typed)
+            await refreshed(pilot)
+            status = _rendered(pane.query_one(".status"), 1)
+            assert f"filter: {typed}" in status, status
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["a"]
+        await pilot.press("slash", "ctrl+u", *"state:[/]", "enter")
+        await wait_toast(pilot, "unknown state '[/]'")
+        await pilot.pause(0.2)  # the toast is drawn
+        assert app.is_running

@@ -40,7 +40,7 @@ class TablePane(Vertical):
         with Horizontal(classes="toolbar"):
             for label, action in self.BUTTONS:
                 yield Button(label, id=f"btn-{action}", compact=True, classes="tool")
-            yield Static("", classes="status")
+            yield Static("", classes="status", markup=False)  # it shows the filter as typed
         yield KeyedTable(self.COLUMNS)
 
     @property

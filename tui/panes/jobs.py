@@ -244,7 +244,7 @@ class JobsPane(MarkingPane):
         try:
             self.job_filter = parse_filter(event.value)
         except ValueError as exc:
-            self.notify(str(exc), title="Filter", severity="error")
+            self.notify(str(exc), title="Filter", severity="error", markup=False)
             return
         if not self.job_filter.active:
             event.input.add_class("hidden")
