@@ -52,6 +52,10 @@ class WorkerState(StrEnum):
     LOST = "lost"  # died without stopping (kill -9, a crash, a host gone): found by recovery
 
 
+FORCED_STOP = "worker stopped (forced)"
+"""The error of a run a forced stop interrupted (``RunOutcome.INTERRUPTED`` also closes an
+attempt the system had no resources to start): how a force-stop's kills are found after it."""
+
 ENDED_WORKER_STATES = (WorkerState.STOPPED, WorkerState.LOST)
 """A worker in one of these will never run a job again; ``worker prune`` deletes them."""
 

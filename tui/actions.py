@@ -20,7 +20,7 @@ from typing import Any
 from textual import events, work
 
 from queuectl.errors import QueueError, ValidationError
-from queuectl.lifecycle import manage, settings
+from queuectl.lifecycle import manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
@@ -525,17 +525,21 @@ class ActionsApp(KeyOrderApp):
             self._asked_to_stop.update(running)
         self.run_in_thread(
             lambda: self._stop_and_wait(worker_ids, force=force),
-            lambda still: _stopped_message(worker_ids or [], still),
+            lambda ended: _stopped_message(worker_ids or [], *ended),
             waits_on_workers=True,
         )
 
-    def _stop_and_wait(self, worker_ids: list[str] | None, *, force: bool) -> list[str]:
-        """Ask workers to stop, then wait (in this thread) for them; returns those still up."""
+    def _stop_and_wait(
+        self, worker_ids: list[str] | None, *, force: bool
+    ) -> tuple[list[str], list[str]]:
+        """Ask workers to stop, then wait (in this thread) for them; returns those still
+        up, and the jobs a forced stop killed (which the question may not have named)."""
         supervisor = _supervisor()
         asked = supervisor.request_stop(worker_ids, force=force)
         if not asked:
-            return []
-        return list(supervisor.wait_stopped(asked, STOP_WAIT_SECONDS))
+            return [], []
+        still = list(supervisor.wait_stopped(asked, STOP_WAIT_SECONDS))
+        return still, reads.killed_by_forced_stop(asked) if force else []
 
     def save_settings(
         self, changes: dict[str, str | None], then: Callable[[], object] | None = None
@@ -556,10 +560,16 @@ class ActionsApp(KeyOrderApp):
         self.save_settings(message.changes)
 
 
-def _stopped_message(asked: list[str], still: list[str]) -> str:
+def _stopped_message(asked: list[str], still: list[str], killed: list[str]) -> str:
+    """What a stop did, once done: the jobs a forced one killed are named as they were
+    found, since the one its question named may have ended before the answer."""
     if still:
-        return f"Still stopping after {STOP_WAIT_SECONDS:.0f}s: {', '.join(still)}"
-    return f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"
+        said = f"Still stopping after {STOP_WAIT_SECONDS:.0f}s: {', '.join(still)}"
+    else:
+        said = f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"
+    if killed:
+        said += f"; killed {some_ids(killed)}, back to pending"
+    return said
 
 
 def _act_on_one(action: manage.Action, job_id: str, now: float) -> manage.Outcome:

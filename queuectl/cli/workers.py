@@ -204,6 +204,7 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
         return
     left = supervisor.wait_stopped(asked, limit)
     rows = reads.worker_rows(asked)
+    killed = reads.killed_by_forced_stop(asked) if force else []
     if as_json:
         from queuectl.records import worker_record
 
@@ -219,6 +220,8 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
                 )
             else:
                 click.echo(f"stopped worker {worker_id}")
+        if killed:  # what the kill hit, found after it: not what ran when it was asked
+            note(f"killed {', '.join(killed)}: back to pending, no attempt spent")
     if left:
         hint = "" if force else "; use --force to kill their jobs"
         raise click.ClickException(f"still running after {limit:g}s: {', '.join(left)}{hint}")

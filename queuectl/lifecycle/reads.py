@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from queuectl.errors import JobNotFound
-from queuectl.states import ENDED_WORKER_STATES, FINISHED_STATES
+from queuectl.states import ENDED_WORKER_STATES, FINISHED_STATES, FORCED_STOP, RunOutcome
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import CLAIMABLE_STATES, Job, JobState, Run, Worker, database
@@ -282,6 +282,25 @@ def running_per_worker() -> dict[str, int]:
 def worker_rows(worker_ids: Sequence[str]) -> dict[str, Worker]:
     """The rows of these workers that exist, by id."""
     return {row.id: row for row in Worker.select().where(Worker.id.in_(list(worker_ids)))}
+
+
+@translated
+def killed_by_forced_stop(worker_ids: Sequence[str]) -> list[str]:
+    """The jobs these workers killed for a forced stop, in the order they ended: what a
+    force-stop took down, named after the fact, since the job a question named may have
+    ended, and another started, before the answer. A worker process stops once, so all
+    its forced-stop runs are that stop's (no clock is compared: hosts may disagree)."""
+    query = (
+        Run.select(Run.job)
+        .where(
+            Run.worker_id.in_(list(worker_ids)),
+            Run.outcome == RunOutcome.INTERRUPTED.value,
+            Run.error.startswith(FORCED_STOP),  # then how it was killed: "; killed by SIGTERM"
+        )
+        .order_by(Run.finished_at)
+        .tuples()
+    )
+    return list(dict.fromkeys(job_id for (job_id,) in query))
 
 
 @translated

@@ -27,7 +27,7 @@ from queuectl.runtime.timekeeper import Timekeeper
 from queuectl.runtime.timers import Timers
 from queuectl.runtime.watchdog import Watchdog
 from queuectl.runtime.worklog import QUIET_UNDER, WorkLog
-from queuectl.states import JobState, RunOutcome, WorkerState
+from queuectl.states import FORCED_STOP, JobState, RunOutcome, WorkerState
 
 log = logging.getLogger("queuectl.worker")
 
@@ -167,7 +167,7 @@ class AttemptRunner:
                         self.stop_mode, [job.id], database_away=self.outage.since is not None
                     )
                 if self.stop_mode == FORCE:
-                    execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+                    execution.kill(RunOutcome.INTERRUPTED, FORCED_STOP)
                 if now < next_check:
                     continue
                 next_check = now + FLUSH_INTERVAL
@@ -186,7 +186,7 @@ class AttemptRunner:
                         )
                     self._housekeeping(now, state=WorkerState.BUSY, job_id=job.id)
                     if self.stop_mode == FORCE:
-                        execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+                        execution.kill(RunOutcome.INTERRUPTED, FORCED_STOP)
                     self._check_ownership(claim, execution)
                 except StoreUnavailable as exc:
                     self.outage.failed(exc)  # the job keeps running; the next tick tries again

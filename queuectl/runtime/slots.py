@@ -46,7 +46,7 @@ from queuectl.runtime.timers import Timers
 from queuectl.runtime.waiters import IDLE_CHECK
 from queuectl.runtime.watchdog import Watchdog
 from queuectl.runtime.worklog import WorkLog
-from queuectl.states import RunOutcome, WorkerState
+from queuectl.states import FORCED_STOP, RunOutcome, WorkerState
 
 log = logging.getLogger("queuectl.worker")
 
@@ -159,7 +159,7 @@ class SlotRunner:
                 )
             for slot in self._running.values():
                 if self.stop_mode == FORCE and slot.execution is not None:
-                    slot.execution.kill(RunOutcome.INTERRUPTED, "worker stopped (forced)")
+                    slot.execution.kill(RunOutcome.INTERRUPTED, FORCED_STOP)
             if not self._running:
                 self._mark_stopped()
                 return False

@@ -178,6 +178,9 @@ def test_forced_stop_interrupts_without_spending_a_retry(cluster: Cluster, slots
     runs = [wait_until(lambda j=j: _running(j), 10, "the jobs to start") for j in job_ids]
     result = cluster.cli("worker", "stop", str(proc.pid), "--force", "--timeout", "10")
     assert "stopped worker" in result.stdout
+    [said] = [line for line in result.stderr.splitlines() if line.startswith("killed ")]
+    assert said.endswith(": back to pending, no attempt spent")  # named after the kill
+    assert sorted(said.removeprefix("killed ").split(":")[0].split(", ")) == sorted(job_ids)
     assert proc.wait(timeout=5) == 0
     for job_id, run in zip(job_ids, runs, strict=True):
         job = cluster.job(job_id)

@@ -187,6 +187,8 @@ class FakeSupervisor:
         self.calls: list[tuple[str, Any]] = []
         self.recovered: list[str] = []  # what recover_now reports
         self.stop_takes = 0.0  # seconds wait_stopped takes
+        self.on_stop: Callable[[list[str], bool], None] | None = None
+        """What the workers do when asked to stop (a forced one records the jobs it kills)."""
 
     def module(self) -> types.ModuleType:
         module = types.ModuleType("queuectl.runtime.supervisor")
@@ -207,7 +209,10 @@ class FakeSupervisor:
 
     def request_stop(self, worker_ids=None, *, force: bool = False) -> list[str]:
         self.calls.append(("stop", (worker_ids, force)))
-        return list(worker_ids or ["w-a", "w-b"])
+        asked = list(worker_ids or ["w-a", "w-b"])
+        if self.on_stop is not None:
+            self.on_stop(asked, force)
+        return asked
 
     def wait_stopped(self, worker_ids, timeout: float) -> list[str]:
         self.calls.append(("wait", list(worker_ids)))

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from queuectl.states import FORCED_STOP
 from queuectl.store.models import Job
 from queuectl.store.models import Worker as WorkerRow
 from tests.conftest import T0
@@ -13,6 +14,7 @@ from tests.tui.conftest import (
     drawn_cell,
     refreshed,
     seed_job,
+    seed_run,
     seed_worker,
     wait_for,
     wait_toast,
@@ -167,6 +169,38 @@ async def test_a_stop_that_waits_for_a_job_says_nothing_of_the_database(app_for,
         assert [call for call in supervisor.calls if call[0] == "stop"] == [
             ("stop", (["w-a"], False))
         ]
+
+
+async def test_a_force_stop_names_the_job_it_killed_not_the_one_it_asked_about(
+    app_for, supervisor
+) -> None:
+    """The question names the job running when it opened; by the answer that job had
+    ended and the worker had started another, which the stop killed. The toast said only
+    "Worker stopped": now it names what was killed, as found after the stop."""
+    seed_job("j1", "sleep 1", state="processing", worker_id="w-a")
+    seed_worker("w-a", state="busy", current_job="j1")
+
+    def the_worker_kills_its_job(asked: list[str], force: bool) -> None:
+        assert asked == ["w-a"] and force
+        seed_job("j2", "sleep 1", state="pending", attempts=0)
+        seed_run(
+            "j2",
+            worker_id="w-a",
+            finished_at=T0,
+            outcome="interrupted",
+            error=FORCED_STOP + "; killed by SIGTERM",
+        )
+
+    supervisor.on_stop = the_worker_kills_its_job
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "K")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert "Its job j1 is killed" in app.screen.question
+        Job.update(state="completed", worker_id=None).where(Job.id == "j1").execute()
+        await pilot.press("y")
+        await wait_toast(pilot, "Worker w-a stopped; killed j2, back to pending")
 
 
 async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, supervisor) -> None:
