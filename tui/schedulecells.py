@@ -48,4 +48,5 @@ def build_schedules(views: list[ScheduleView], now: float, previous: TableData |
             for view in views
         },
         previous,
+        id_columns=(0,),  # the name: a fire's job id starts with it, so both ends tell
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from queuectl.lifecycle import schedules
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import drawn_cell, refreshed, seed_job, wait_for, wait_toast
 from tui.app import PANES
 from tui.commands import COMMANDS
 from tui.panes.schedules import SchedulesPane
@@ -44,6 +44,26 @@ async def test_the_pane_shows_spec_in_words_zone_countdown_and_last_fire(app_for
         assert nightly[1:4] == ["At 02:30 every day", "Europe/Berlin", "in 14h23m"]
         assert nightly[4:6] == ["never", ""]
         assert pane.status == "2 schedules · 0 paused"
+
+
+async def test_at_80_columns_a_long_name_is_cut_in_the_middle_and_the_spec_kept(app_for):
+    """One 40-character name (the longest allowed) took Spec down to "At …" on every row."""
+    _seed()
+    long_name = "nightly-backup-with-a-long-name-2026-end"
+    every = schedules.validate(spec="30 2 * * *")
+    job = schedules.validate(job='{"command": "true"}', cwd="/tmp")
+    schedules.add(long_name, schedules.Change(spec=every.spec, job=job.job), now=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("6")
+        pane = app.query_one(SchedulesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 3, "the schedules' rows")
+        await pilot.pause()
+        assert drawn_cell(pane.table, "nightly", "spec") == "At 02:30 every day"
+        name = drawn_cell(pane.table, long_name, "name")
+        assert "…" in name and name.startswith("nightly") and name.endswith("end"), name
+        assert drawn_cell(pane.table, "ping", "name") == "ping"
 
 
 async def test_p_pauses_and_resumes_the_highlighted_schedule(app_for):

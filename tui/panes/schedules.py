@@ -17,7 +17,9 @@ class SchedulesPane(TablePane):
     """One row per schedule (``lifecycle.schedules``), read while this pane is shown."""
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("name", "Name", min_width=6),
+        # Whole where there is room, else cut in the middle as ids are: one 40-character
+        # name took the Spec column down to "At …" on every row at 80 columns.
+        ColumnSpec("name", "Name", min_width=6, shrink_to=16),
         ColumnSpec("spec", "Spec", flex=1, flex_min=22),
         ColumnSpec("zone", "Zone", drop=3),
         ColumnSpec("next", "Next", min_width=8),
