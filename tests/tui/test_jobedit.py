@@ -62,6 +62,24 @@ async def test_a_delay_typed_in_an_edit_replaces_the_prefilled_run_at(app_for) -
         assert Job.get_by_id("a").run_at == app.clock() + 600
 
 
+async def test_an_edit_leaves_the_fields_it_did_not_touch_exactly_as_they_were(app_for) -> None:
+    """The form shows Run at to the second and the timeout rounded: saving a new
+    priority wrote them back, moving the job's due time by .383 s (enough to reorder it
+    among jobs due in the same second) and its timeout to six digits."""
+    seed_job("a", "make backup", state="pending", run_at=T0 + 7200.383, timeout=1.23456789)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        form = app.screen
+        form.query_one("#f-priority", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Job a saved (pending)")
+        job = Job.get_by_id("a")
+        assert (job.priority, job.run_at, job.timeout) == (3, T0 + 7200.383, 1.23456789)
+
+
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:
     seed_job("a", state="processing")
     app = app_for()

@@ -181,7 +181,15 @@ class NewJobScreen(ModalScreen[Any]):
             self.query_one("#form-error", Static).update(Text(listed_problems(problems)))
             return
         self.submitted = self.values()
-        close(self, data if self.initial is not None else spec)
+        close(self, self._touched(data) if self.initial is not None else spec)
+
+    def _touched(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Of an edit's fields, those typed differently from what the form showed: the
+        others keep exactly what the job has (the form shows Run at to the second and a
+        timeout rounded, so saving them back moved a job's due time by a fraction of a
+        second, enough to reorder it among jobs due in the same second)."""
+        shown = form_to_dict(self.initial or {})
+        return {name: value for name, value in data.items() if shown.get(name) != value}
 
     def action_cancel(self) -> None:
         close(self, None)
