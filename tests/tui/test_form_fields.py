@@ -19,16 +19,39 @@ async def test_every_invalid_field_is_shown_at_once_with_its_label(app_for) -> N
         form.query_one("#f-priority").value = "high"
         form.query_one("#f-timeout").value = "forever"
         form.query_one("#f-id").value = "no spaces"
+        form.query_one("#f-cwd").value = "/no/such/dir"
         await pilot.press("ctrl+s")
         shown = str(form.query_one("#form-error").render())
         for fragment in (
             'Command: missing "command"',
             "Priority: \"priority\" must be an integer (got 'high')",
             "Timeout: ",
-            "Id: ",
+            "Cwd: \"cwd\" '/no/such/dir' is not a directory",  # listed with the rest
+            "and 1 more: Id",
         ):
             assert fragment in shown, shown
+        form.query_one("#f-command").value = "make"
+        for name in ("priority", "timeout", "id"):
+            form.query_one(f"#f-{name}").value = ""
+        await pilot.press("ctrl+s")  # it came back late, alone and without its label
+        shown = str(form.query_one("#form-error").render())
+        assert shown == "✗ Cwd: \"cwd\" '/no/such/dir' is not a directory on this host", shown
         assert Job.select().count() == 0
+
+
+async def test_an_edit_checks_the_cwd_only_when_it_was_typed_anew(app_for) -> None:
+    """A job whose folder has gone since can still have its priority changed."""
+    seed_job("a", "make", cwd="/no/longer/here")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        form = app.screen
+        form.query_one("#f-priority").value = "4"
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Job a saved (pending)")
+        assert (Job.get_by_id("a").priority, Job.get_by_id("a").cwd) == (4, "/no/longer/here")
 
 
 async def test_cwd_id_and_a_known_queue(app_for, tmp_path) -> None:

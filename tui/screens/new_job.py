@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from queuectl.errors import ValidationError
 from queuectl.jobspec import parse_spec
+from queuectl.lifecycle.enqueue import check_directories
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
 from tui.screens import close
@@ -54,11 +55,14 @@ def form_to_dict(values: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def field_errors(data: dict[str, Any]) -> list[str]:
+def field_errors(data: dict[str, Any], *, check_cwd: bool = True) -> list[str]:
     """Every invalid field at once, each with its label (``parse_spec`` stops at the first).
 
     Each field is checked alone beside a valid command, then the pairs that
-    conflict; a form with one problem shows the same message the CLI gives.
+    conflict; a form with one problem shows the same message the CLI gives. With
+    ``check_cwd``, a Cwd that is not a directory here is one of them, as the store
+    would refuse it (SQLite; on PostgreSQL another host may have it): it came back
+    alone, without its label, once every other field was right.
     """
     problems: list[str] = []
     if not str(data.get("command", "")).strip():
@@ -67,7 +71,9 @@ def field_errors(data: dict[str, Any]) -> list[str]:
         if name == "command":
             continue
         try:
-            parse_spec({"command": "true", name: value})
+            spec = parse_spec({"command": "true", name: value})
+            if name == "cwd" and check_cwd:
+                check_directories([spec], None)
         except ValidationError as exc:
             problems.append(f"{LABELS.get(name, name)}: {one_line(str(exc))}")
     if data.get("run_at") and data.get("delay"):
@@ -174,10 +180,15 @@ class NewJobScreen(ModalScreen[Any]):
                 # An edit prefills Run at; a Delay typed beside it is the new due time
                 # (from now), as ``edit`` takes it, not a clash of the two fields.
                 del data["run_at"]
+        # An edit's Cwd is checked only when typed anew: a job whose folder has gone
+        # since can still have its priority changed (the store checks likewise).
+        check_cwd = self.initial is None or "cwd" in self._touched(data)
         try:
             spec = parse_spec(data)
+            if check_cwd:
+                check_directories([spec], None)
         except ValidationError as exc:
-            problems = field_errors(data) or [one_line(str(exc))]
+            problems = field_errors(data, check_cwd=check_cwd) or [one_line(str(exc))]
             self.query_one("#form-error", Static).update(Text(listed_problems(problems)))
             return
         self.submitted = self.values()
