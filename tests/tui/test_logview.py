@@ -228,6 +228,30 @@ async def test_wrapping_keeps_the_line_at_the_top_of_the_view(app_for) -> None:
         await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "and back")
 
 
+async def test_wrapping_at_the_end_keeps_the_end_in_view(app_for) -> None:
+    """At the end (``G``: following), ``w`` showed lines from the middle: wrapped lines
+    take more rows, and the old scroll offset was kept."""
+    seed_job("a", state="completed")
+    long_lines = "".join(f"line {i} " + "y" * (i % 3) * 60 + "\n" for i in range(64))
+    seed_run("a", output=long_lines, outcome="succeeded", finished_at=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await wait_for(pilot, lambda: len(screen.view.lines_text) == 64, "the lines")
+        view = screen.view
+
+        def at_the_end() -> bool:
+            return view.max_scroll_y > 0 and round(view.scroll_y) == round(view.max_scroll_y)
+
+        await pilot.press("G")
+        await wait_for(pilot, at_the_end, "the end")
+        for wrapped in (True, False):
+            await pilot.press("w")
+            await wait_for(pilot, lambda wrapped=wrapped: view.wrap == wrapped, "toggled")
+            await wait_for(pilot, at_the_end, "still the end")
+            assert screen._line_at(round(view.scroll_y) + view.size.height - 1) == 63
+
+
 async def test_at_80_columns_the_title_shows_wrapped_before_the_line_count(app_for) -> None:
     """The title of a paused running run at 80 columns cut "wrapped" off its end, so the
     one sign that ``w`` is on was not on screen."""

@@ -244,11 +244,15 @@ class LogScreen(Screen[None]):
 
     def action_wrap(self) -> None:
         """Wrap long lines, or not, keeping the line at the top of the view there: on a
-        200-line log at its last match, ``w`` showed lines 62-68."""
+        200-line log at its last match, ``w`` showed lines 62-68. A view following the end
+        stays at the end: wrapped lines take more rows, so the old scroll offset showed
+        lines from the middle."""
         top = self._line_at(round(self.view.scroll_y))
         self.view.wrap = not self.view.wrap
         self._redraw()
-        if not self.following:
+        if self.following:
+            self.call_after_refresh(self.view.scroll_end, animate=False)
+        else:
             self.call_after_refresh(self._scroll_to_line, top)
         self._title()
 
