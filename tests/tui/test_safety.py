@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from textual.widgets._toast import Toast
+
 from tests.conftest import T0
 from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for, wait_toast
 from tui.panes.dlq import DlqPane
@@ -149,7 +151,7 @@ async def test_a_filter_that_looks_like_markup_is_shown_as_typed(app_for) -> Non
     markup); ``[ERROR] failed`` lost its bracket; a bad state's toast did the same."""
     seed_job("a", "grep '[ERROR] failed' log")
     app = app_for()
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:  # toasts drawn
         await refreshed(pilot)
         pane = app.query_one(JobsPane)
         for typed in ("a[/]b", "[link=http://e]ab[/link]", "[ERROR] failed"):
@@ -161,5 +163,9 @@ async def test_a_filter_that_looks_like_markup_is_shown_as_typed(app_for) -> Non
         assert [key for key, _ in app.last_snapshot.jobs.rows] == ["a"]
         await pilot.press("slash", "ctrl+u", *"state:[/]", "enter")
         await wait_toast(pilot, "unknown state '[/]'")
-        await pilot.pause(0.2)  # the toast is drawn
+        await wait_for(
+            pilot,
+            lambda: any("'[/]'" in toast.render().plain for toast in app.screen.query(Toast)),
+            "the toast drawn",
+        )
         assert app.is_running
