@@ -98,6 +98,8 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
         name, equals, text = value.partition("=")
         if not equals:
             raise BadInput(f"--env takes NAME=VALUE (got {value!r})")
+        if name in pairs:  # the last silently won: say which was meant instead
+            raise BadInput(f"--env {name} is given twice ({pairs[name]!r} and {text!r})")
         pairs[name] = text
     return pairs
 

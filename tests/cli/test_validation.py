@@ -62,6 +62,7 @@ BAD_ARGUMENTS = [
     (("add", "--delay", "5 s", "--", "x"), "delay must be a number of seconds"),
     (("add", "--run-at", "1e18", "--", "x"), "run_at must be between 1970-01-01"),
     (("add", "--env", "NOEQUALS", "--", "x"), "--env takes NAME=VALUE (got 'NOEQUALS')"),
+    (("add", "-e", "A=1", "--env", "A=2", "--", "x"), "--env A is given twice ('1' and '2')"),
     (("add", "--env", "QUEUECTL_ATTEMPT=9", "--", "x"), "QUEUECTL_* names are set by"),
     (("add",), "Missing argument 'COMMAND...'"),
     (("config", "set", "poll_interval", "5 s"), "poll_interval must be a number of seconds"),
