@@ -486,6 +486,7 @@ def make_app(
     freeze_startup_heap: bool = False,
     read_only: bool = False,
     in_browser: bool = False,
+    create: bool = True,
 ) -> QueueApp:
     """The dashboard for the database at ``location``: used by ``queuectl tui`` and the tests.
 
@@ -494,10 +495,15 @@ def make_app(
     it creates nothing, and only warns of a file others could write (each tab opened
     it as a writer: it made a missing database, and refused one ``status`` reads).
 
+    ``create=False`` (``queuectl web``'s sessions) refuses a database that has gone
+    since the server opened it, instead of making an empty one in its place.
+
     Raises:
-        DatabaseError: the database is unusable, or missing for a read-only one.
+        DatabaseError: the database is unusable, or missing for a read-only one (or
+            for one that may not create it).
     """
-    db.open_database(location, read_only=read_only, report=_warn_in_log if read_only else None)
+    report = _warn_in_log if read_only else None
+    db.open_database(location, read_only=read_only, create=create, report=report)
     if read_only and db.is_stand_in():
         db.close_database()
         raise DatabaseError(

@@ -10,6 +10,7 @@ for the write lock is ``writelock``'s.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,7 @@ def open_database(
     queue_writes: bool = False,
     claims_jobs: bool = False,
     read_only: bool = False,
+    create: bool = True,
     report: Callable[[str], None] | None = None,
 ) -> peewee.Database:
     """Open (creating if needed) the database at ``location`` and bind the models to it.
@@ -71,6 +73,10 @@ def open_database(
             no database yet, an empty one in memory stands in (so the command
             shows an empty queue) and ``report`` says so. An unsafe file is
             reported rather than refused.
+        create: ``False`` refuses an SQLite file that is not there instead of making
+            an empty one: ``queuectl web``'s sessions, whose server opened (or made)
+            the database at start, so one that is gone since was deleted or moved,
+            and a new tab must not start an empty queue in its place.
         report: gets each warning as one line; by default they are logged.
 
     Raises:
@@ -86,6 +92,11 @@ def open_database(
     # under us (``queuectl tui`` opened the file twice, losing its writes).
     close_database()
     path = sqlite_path(location)
+    if path is not None and not create and not read_only and not os.path.lexists(path):
+        raise DatabaseError(
+            f"the database {describe(location)} is gone (deleted or moved since it was"
+            " opened); a new one is not made in its place: put it back, or restart"
+        )
     if path is None:
         db = _open_url(location, durable=durable, claims_jobs=claims_jobs)
     elif mode := sqlitefile.prepare(path, read_only=read_only, report=report):

@@ -96,7 +96,11 @@ def main() -> None:
     read_only = os.environ.get(READ_ONLY_ENV) == "1"
     size = forget_session()  # after Textual's import: it read its settings then
     try:
-        app = make_app(location, freeze_startup_heap=True, read_only=read_only, in_browser=True)
+        # The server opened (or made) the database at start: one gone since was deleted
+        # or moved, and a new tab must not start an empty queue in its place.
+        app = make_app(
+            location, freeze_startup_heap=True, read_only=read_only, in_browser=True, create=False
+        )
     except QueueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)

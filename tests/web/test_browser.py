@@ -262,3 +262,22 @@ def test_a_tab_whose_dashboard_cannot_start_shows_why(browser, fresh_db):
     finally:
         page.close()
         server.stop()
+
+
+def test_a_database_gone_since_the_server_started_is_not_made_again_by_a_new_tab(browser, fresh_db):
+    """A tab opened after the database was deleted (or its folder moved) made a new,
+    empty one in its place, and the tabs already open then read that empty queue."""
+    server = Served(fresh_db)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(fresh_db + suffix)
+        page.goto(server.url)
+        page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        why = page.inner_text("#why")
+        assert why.startswith("The dashboard could not start: ") and "is gone" in why, why
+        assert not os.path.lexists(fresh_db)
+    finally:
+        page.close()
+        server.stop()
