@@ -39,6 +39,7 @@ from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.header import StatsHeader
 from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
+from tui.messages import READ_ONLY_MESSAGE
 from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
@@ -321,8 +322,6 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """
         if action not in MAIN_SCREEN_ACTIONS:
             return True
-        if action == "new_job" and self.read_only:
-            return False
         if isinstance(self.screen, ModalScreen):
             return False
         if isinstance(self.screen, (JobDetailScreen, LogScreen)):
@@ -423,7 +422,11 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         )
 
     def action_new_job(self) -> None:
-        """Open the new-job form; a valid spec comes back and is enqueued."""
+        """Open the new-job form; a valid spec comes back and is enqueued. Read-only: a
+        toast says why not, as for every other action (the key bar leaves ``n`` out)."""
+        if self.read_only:
+            self.say(READ_ONLY_MESSAGE, error=True)
+            return
         self._open_new_job_form()
 
     def _open_new_job_form(

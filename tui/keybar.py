@@ -80,6 +80,8 @@ class KeyBar(Widget, can_focus=False):
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue
+            if binding.action == "new_job" and getattr(self.app, "read_only", False):
+                continue  # refused there, with a toast: not offered
             if typing and _printable(binding.key):
                 continue
             seen.add(binding.action)

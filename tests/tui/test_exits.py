@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from queuectl.lifecycle import settings
@@ -208,6 +209,19 @@ async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
             await wait_toast(pilot, "read-only")
             assert not app.query_one("#config-edit", Input).has_focus
             assert not pane.staged
+
+
+async def test_a_read_only_dashboard_says_why_n_does_nothing_and_offers_no_new_job(app_for):
+    """``n`` did nothing at all, with no toast, while the Jobs pane still drew "New"."""
+    app = app_for(read_only=True)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("n")
+        await wait_toast(pilot, "read-only")
+        assert not isinstance(app.screen, ModalScreen)
+        assert not app.query("#btn-new")  # the button is left out, as the key is
+        bar = app.screen.query_one(KeyBar)
+        assert "new_job" not in [action for *_, action, _enabled in bar.items]
 
 
 async def test_the_key_bar_leaves_out_keys_a_text_field_types(app_for) -> None:

@@ -19,6 +19,7 @@ from queuectl.store import db
 from tests.conftest import T0, dump
 from tests.tui.conftest import refreshed, seed_job, seed_worker, wait_for, wait_toast
 from tui.app import QueueApp, make_app
+from tui.keybar import KeyBar
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ConfirmScreen, CountScreen
 from tui.screens.detail import JobDetailScreen
@@ -69,11 +70,17 @@ def test_every_pane_action_is_refused_before_it_asks(read_only):
     read_only(scenario)
 
 
-def test_new_job_is_off_in_keys_and_palette(read_only):
+def test_new_job_is_refused_by_key_and_palette_and_not_offered(read_only):
+    """``n`` did nothing, with no toast: it is refused as every other action is."""
+
     async def scenario(app: QueueApp, pilot: Any) -> None:
         await pilot.press("n")
-        assert not await app.run_action("new_job")  # what the palette entry runs
-        assert not app.active_bindings.get("n")  # and the footer does not offer it
+        await wait_for(pilot, lambda: refusals(app) == 1, "the key's refusal")
+        await app.run_action("new_job")  # what the palette entry runs
+        await wait_for(pilot, lambda: refusals(app) == 2, "the palette's refusal")
+        assert not isinstance(app.screen, NewJobScreen)
+        offered = [action for *_, action, _enabled in app.screen.query_one(KeyBar).items]
+        assert "new_job" not in offered  # the footer does not offer it
 
     read_only(scenario)
 

@@ -28,6 +28,8 @@ class TablePane(Vertical):
 
     COLUMNS: ClassVar[list[ColumnSpec]] = []
     BUTTONS: ClassVar[list[tuple[str, str]]] = []
+    NOT_READ_ONLY: ClassVar[frozenset[str]] = frozenset()
+    """Buttons a read-only dashboard leaves out, as its key bar leaves out their keys."""
     NONE_HIGHLIGHTED: ClassVar[str] = "Nothing is highlighted"
     """The warning when an action needs a row and the table has none."""
 
@@ -38,7 +40,10 @@ class TablePane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
+            read_only = getattr(self.app, "read_only", False)
             for label, action in self.BUTTONS:
+                if read_only and action in self.NOT_READ_ONLY:
+                    continue
                 yield Button(label, id=f"btn-{action}", compact=True, classes="tool")
             yield Static("", classes="status", markup=False)  # it shows the filter as typed
         yield KeyedTable(self.COLUMNS)
