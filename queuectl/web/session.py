@@ -44,6 +44,8 @@ PRELUDE_LINES = 10
 MAX_CELLS = 2000
 """Widest or tallest terminal a browser may ask for; more is a bogus message."""
 ENDED_MESSAGE = "ended"
+BROWSER_LEFT = "the browser left"
+"""Why a session ended when nothing else said: the tab closed, so nobody is told."""
 """The kind of the page's ``[kind, why]`` message saying why its session ends (``page.html``)."""
 ERROR_PREFIX = "Error: "
 """How the app's one-line errors start (click's ``ClickException``, as every command's)."""
@@ -75,7 +77,7 @@ class AppSession:
         self.websocket = websocket
         self.last_input = time.monotonic()
         """When the person last typed, clicked, resized or came back to the tab."""
-        self.end_reason = "the browser left"
+        self.end_reason = BROWSER_LEFT
         self.failure: str | None = None
         """The app's own one-line error (``Error: …`` on stderr), redacted, once it printed one."""
         self._command = list(command)
@@ -134,6 +136,8 @@ class AppSession:
         if not started:
             why = f": {self.failure}" if self.failure else "; the server's log says why"
             await tell_ended(self.websocket, f"The dashboard could not start{why}")
+        elif self.end_reason != BROWSER_LEFT:  # idle too long, quit, the server stopped
+            await tell_ended(self.websocket, f"The session ended: {self.end_reason}")
         await self.websocket.close()
 
     async def _prelude(self, stdout: asyncio.StreamReader) -> bool:

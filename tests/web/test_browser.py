@@ -281,3 +281,21 @@ def test_a_database_gone_since_the_server_started_is_not_made_again_by_a_new_tab
     finally:
         page.close()
         server.stop()
+
+
+def test_a_tab_whose_dashboard_was_quit_says_so(browser, fresh_db):
+    """``q`` in the tab ended the session, and the page listed every possible cause
+    ("quit, lost its connection, idle, or the server stopped") though the server knew."""
+    server = Served(fresh_db)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.add_init_script(KEEP_FRAMES)
+        page.goto(server.url)
+        page.wait_for_function("() => window.__frames.includes('1 Jobs')", timeout=PAINT_TIMEOUT_MS)
+        page.keyboard.press("q")
+        page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        assert page.inner_text("#why") == "The session ended: the dashboard quit"
+        assert not page.is_visible("#causes")
+    finally:
+        page.close()
+        server.stop()

@@ -249,9 +249,19 @@ def test_an_idle_session_is_ended_and_its_group_killed(seeded):
     try:
         socket = sockets.connect()
         server.wait_sessions(1)
-        wait_until(lambda: sockets.receive(socket).type.name == "CLOSE", 10, "the server to close")
+        told = []
+
+        def closed() -> bool:
+            message = sockets.receive(socket)
+            if message.type.name == "TEXT":
+                told.append(message.json())
+            return message.type.name == "CLOSE"
+
+        wait_until(closed, 10, "the server to close")
         server.wait_sessions(0, timeout=5)
         server.wait_log(r"session \d+ closed: idle for 1\.0s")
+        # The tab says why, in place of "quit, lost, idle, or stopped".
+        assert ["ended", "The session ended: idle for 1.0s"] in told, told
     finally:
         sockets.close_all()
         server.stop()
