@@ -86,6 +86,8 @@ class AppSession:
         self._redact = redact
         self._process: asyncio.subprocess.Process | None = None
         self._stop_task: asyncio.Task[None] | None = None
+        self._started = False
+        """The app said it is up (``__GANGLION__``): only then can it be asked to quit."""
 
     @property
     def pid(self) -> int | None:
@@ -115,6 +117,7 @@ class AppSession:
         started = False
         try:
             if started := await self._prelude(stdout):
+                self._started = True
                 while True:
                     kind = await stdout.readexactly(1)
                     size = int.from_bytes(await stdout.readexactly(4), "big")
@@ -254,7 +257,9 @@ class AppSession:
         if process is None:
             return
         await self._downloads.cancel_app_downloads(app_service_id=self.app_service_id)
-        if process.returncode is None and grace > 0:
+        # An app still starting reads no quit: a tab closed or reloaded then waited out
+        # the whole grace, and a few quick reloads held every session slot meanwhile.
+        if process.returncode is None and grace > 0 and self._started:
             await self.send_meta({"type": "quit"})
             try:
                 await asyncio.wait_for(process.wait(), grace)

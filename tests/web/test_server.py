@@ -14,11 +14,14 @@ import signal
 import socket
 import stat
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 
+from queuectl.web.child import SERVER_PID_ENV
+from queuectl.web.session import QUIT_GRACE_SECONDS
 from tests.polling import wait_until
 from tests.web.conftest import seed
 from tests.web.served import Served, Sockets, cmdline, environ, get, session_processes
@@ -487,3 +490,29 @@ def test_a_read_only_session_creates_no_database_and_shows_one_others_could_writ
     finally:
         sockets.close_all()
         server.stop()
+
+
+def test_a_tab_closed_while_its_dashboard_starts_is_ended_at_once(seeded, tmp_path):
+    """An app still starting reads no quit: a tab closed or reloaded then waited out the
+    2 s grace ("did not quit; killing it"), so quick reloads on a busy host, each app
+    slow to start, held every session slot."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(  # a session's app, only, takes 30 s to start
+        f"import os, time\nif os.environ.get({SERVER_PID_ENV!r}):\n    time.sleep(30)\n"
+    )
+    served = Served(seeded, env={"PYTHONPATH": str(slow)})
+    sockets = Sockets(served)
+    try:
+        websocket = sockets.connect()
+        assert not isinstance(websocket, int), websocket
+        served.wait_sessions(1)
+        started = time.monotonic()
+        sockets.close(websocket)
+        served.wait_sessions(0, timeout=5)
+        assert time.monotonic() - started < QUIT_GRACE_SECONDS, "it waited out the grace"
+        wait_until(lambda: "closed: the browser left" in served.log(), 5, "the ending")
+        assert "did not quit" not in served.log()
+    finally:
+        sockets.close_all()
+        served.stop()
