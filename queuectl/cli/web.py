@@ -195,5 +195,13 @@ class _OneLine(logging.Formatter):
 
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
-            message = f"{message}: {first_line(record.exc_info[1])}"
+            error = record.exc_info[1]
+            said = first_line(error)
+            if said.endswith(":"):  # aiohttp's "400, message:" puts the reason below it
+                said = " ".join(str(error).split())[:REASON_CELLS]
+            message = f"{message}: {said}"
         return f"queuectl web: {one_line(message)}"
+
+
+REASON_CELLS = 200
+"""How much of an unparsable request's reason a log line keeps: it may quote the request."""

@@ -459,6 +459,8 @@ def test_a_request_it_cannot_parse_is_one_inert_log_line(seeded):
         lines = [line for line in log.splitlines() if "Error handling request" in line]
         assert len(lines) == 1 and lines[0].startswith("queuectl web: "), lines
         assert "Traceback" not in log and "\x1b" not in log
+        # The reason, which aiohttp puts on the line below "400, message:", is kept.
+        assert "400, message: " in lines[0] and not lines[0].endswith("message:"), lines
     finally:
         server.stop()
 
