@@ -82,6 +82,17 @@ class JobEditApp(BatchApp):
                 lambda copy: f"Cloned job {job_id} as {copy.id}",
             )
 
+    def _intent_release(self, job_id: str | None) -> None:
+        """``H`` with nothing marked: release the highlighted job if it is held (it only
+        said "mark jobs", so a ``y`` typed to answer a question that never came cloned)."""
+        if not job_id:
+            return
+        row = self._job_row(job_id)
+        if row is None or row.get("held_at") is None:
+            self.say(f"Job {job_id} is not held (h holds it; H releases the marked jobs)")
+            return
+        self._intent_hold(job_id)  # held: the toggle releases it
+
     def _intent_hold(self, job_id: str | None) -> None:
         """Hold a waiting job, or release a held one."""
         if not job_id:

@@ -110,6 +110,25 @@ async def test_clone_and_hold_release(app_for) -> None:
         assert Job.get_by_id("a").held_at is None
 
 
+async def test_shift_h_with_nothing_marked_releases_the_highlighted_job_if_held(app_for):
+    """``H`` with no marks only said "mark jobs": a ``y`` typed to answer the question a
+    person expected then cloned the job. It now releases the highlighted job, as its
+    help says, and says so when that job is not held."""
+    seed_job("a", "echo hi", held_at=T0 - 5)
+    seed_job("b", "echo other", now=T0 - 700)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.table.select_key("b")
+        await pilot.press("H")
+        await wait_toast(pilot, "Job b is not held")
+        pane.table.select_key("a")
+        await pilot.press("H")
+        await wait_toast(pilot, "Job a released")
+        assert Job.get_by_id("a").held_at is None and Job.select().count() == 2
+
+
 async def test_a_new_job_the_store_refuses_reopens_the_form_as_typed(app_for) -> None:
     """An id already taken passed the form's checks and was refused by the store: the
     form had closed, and what was typed was lost with it."""
