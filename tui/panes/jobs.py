@@ -72,7 +72,13 @@ class JobsPane(MarkingPane):
         Binding("e", "edit", "Edit", tooltip="Edit a waiting, dead or cancelled job"),
         Binding("y", "clone", "Clone", show=False, tooltip="Enqueue a copy"),
         Binding("h", "hold", "Hold", show=False, tooltip="Hold (or release) a waiting job"),
-        Binding("H", "release", "Release", show=False, tooltip="Release the marked jobs, else the highlighted one"),
+        Binding(
+            "H",
+            "release",
+            "Release",
+            show=False,
+            tooltip="Release the marked jobs, else the highlighted one",
+        ),
         Binding("o", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("O", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort"),
     ]
