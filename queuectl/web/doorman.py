@@ -56,6 +56,10 @@ class Doorman:
         self.live: set[RequestHandler] = set()
         self.waiting: dict[RequestHandler, float] = {}
         """Since when each idle connection has waited, the longest-waiting first."""
+        self.answered: set[RequestHandler] = set()
+        """Connections that sent a request: one that then idles out is a browser's
+        kept-alive connection ending, closed without a log line (every visit logged
+        "closed 3 connections that sent no whole request", as if it were an attack)."""
         self.closed = {SLOW: 0, CROWDED: 0}
         """Closed for each reason since its last log line."""
         self._logged_at: dict[str, float] = {}
@@ -75,6 +79,7 @@ class Doorman:
         def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
             self.live.discard(handler)
             self.waiting.pop(handler, None)
+            self.answered.discard(handler)
             lost(handler, exc)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
@@ -94,6 +99,7 @@ class Doorman:
         """A connection being answered is not waiting; it waits again once answered."""
         connection = request.protocol
         self.waiting.pop(connection, None)  # type: ignore[call-overload]
+        self.answered.add(connection)  # type: ignore[arg-type]
         try:
             return await handler(request)
         finally:
@@ -115,6 +121,8 @@ class Doorman:
     def _close(self, connection: RequestHandler, reason: str) -> None:
         self.waiting.pop(connection, None)
         connection.force_close()
+        if reason == SLOW and connection in self.answered:
+            return  # a kept-alive connection's end, not a client that never asked
         self.closed[reason] += 1
         self._report(reason)
 

@@ -122,3 +122,23 @@ def test_the_first_line_of_a_flood_says_the_rest_are_counted_later(caplog):
         " more are counted once a minute",
         "closed 299 connections to let a new one in: more than 128 were waiting to send a request",
     ]
+
+
+def test_a_kept_alive_connection_that_idles_out_is_closed_without_a_log_line(caplog):
+    """Every ordinary visit logged "closed 3 connections that sent no whole request
+    within 10s": the browser's kept-alive connections, answered and then idle."""
+    from queuectl.web.doorman import SLOW, Doorman
+
+    class Connection:
+        def force_close(self) -> None:
+            pass
+
+    doorman = Doorman(clock=lambda: 1000.0)
+    kept_alive, silent = Connection(), Connection()
+    doorman.answered.add(kept_alive)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="queuectl.web"):
+        doorman._close(kept_alive, SLOW)  # type: ignore[arg-type]
+        assert caplog.records == []
+        doorman._close(silent, SLOW)  # type: ignore[arg-type]
+    [line] = [record.getMessage() for record in caplog.records]
+    assert line.startswith("closed 1 connection that sent no whole request within 10s"), line
