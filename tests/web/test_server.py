@@ -516,5 +516,7 @@ def test_a_tab_closed_while_its_dashboard_starts_is_ended_at_once(seeded, tmp_pa
         wait_until(lambda: "closed: the browser left" in served.log(), 5, "the ending")
         assert "did not quit" not in served.log()
     finally:
-        sockets.close_all()
-        served.stop()
+        try:
+            sockets.close_all()
+        finally:
+            served.stop()  # even when closing the sockets fails
