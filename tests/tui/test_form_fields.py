@@ -4,7 +4,7 @@ the start-workers prompt's queues."""
 from __future__ import annotations
 
 from queuectl.store.models import Job
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.screens.confirm import StartWorkersScreen
 from tui.screens.new_job import NewJobScreen
 
@@ -45,9 +45,7 @@ async def test_an_edit_checks_the_cwd_only_when_it_was_typed_anew(app_for) -> No
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
-        form = app.screen
+        form = await open_form(pilot, "e")
         form.query_one("#f-priority").value = "4"
         await pilot.press("ctrl+s")
         await wait_toast(pilot, "Job a saved (pending)")

@@ -70,9 +70,7 @@ async def test_an_edit_leaves_the_fields_it_did_not_touch_exactly_as_they_were(a
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
-        form = app.screen
+        form = await open_form(pilot, "e")
         form.query_one("#f-priority", Input).value = "3"
         await pilot.press("ctrl+s")
         await wait_toast(pilot, "Job a saved (pending)")

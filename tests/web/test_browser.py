@@ -243,20 +243,30 @@ def _commands(path: str) -> set[str]:
         return {row[0] for row in connection.execute("SELECT command FROM queuectl_job")}
 
 
+def _remove_database(path: str) -> None:
+    """The database and its log files gone, as ``rm`` of them under a running server."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+
+
+def _why_it_ended(page, url: str) -> str:
+    """Open ``url`` in ``page`` and return what the tab says, once its session has ended."""
+    page.goto(url)
+    page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+    return page.inner_text("#why")
+
+
 def test_a_tab_whose_dashboard_cannot_start_shows_why(browser, fresh_db):
     """A database refused under a running server ended the tab with the generic "it was
     quit, the tab lost its connection, …": only the server's log said why."""
     server = Served(fresh_db)
     page = browser.new_page(viewport=VIEWPORT)
     try:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(fresh_db + suffix)
+        _remove_database(fresh_db)
         with open(fresh_db, "wb") as junk:
             junk.write(b"not a database at all " * 200)
-        page.goto(server.url)
-        page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
-        why = page.inner_text("#why")
+        why = _why_it_ended(page, server.url)
         assert why.startswith("The dashboard could not start: ") and "served-queue.db" in why, why
         assert not page.is_visible("#causes")
     finally:
@@ -270,12 +280,8 @@ def test_a_database_gone_since_the_server_started_is_not_made_again_by_a_new_tab
     server = Served(fresh_db)
     page = browser.new_page(viewport=VIEWPORT)
     try:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(fresh_db + suffix)
-        page.goto(server.url)
-        page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
-        why = page.inner_text("#why")
+        _remove_database(fresh_db)
+        why = _why_it_ended(page, server.url)
         assert why.startswith("The dashboard could not start: ") and "is gone" in why, why
         assert not os.path.lexists(fresh_db)
     finally:
