@@ -411,3 +411,25 @@ async def test_a_key_after_the_app_lost_focus_gives_it_back_so_the_form_takes_ty
         await pilot.press(*"echo hi", "ctrl+s")
         await wait_for(pilot, lambda: Job.select().count() == 1, "enqueue")
         assert Job.get().command == "echo hi"
+
+
+def test_the_help_says_what_enter_does_in_each_pane() -> None:
+    """One "Details / edit" line for every table told a Workers or Queues user nothing of
+    what enter does there, and the Workers pane had no line of its own: each says it."""
+    sections = dict(help_sections(QueueApp.BINDINGS))
+    said = {
+        title: binding.tooltip or binding.description
+        for title, bindings in sections.items()
+        for binding in bindings
+        if isinstance(binding, Binding) and "enter" in binding.key.split(",")
+    }
+    assert said == {
+        "Jobs pane (1)": "Details",
+        "DLQ pane (2)": "Details",
+        "Workers pane (3)": "The detail of the job it runs",
+        "Queues pane (5)": "The Jobs pane, this queue only",
+        "Schedules pane (6)": "The Jobs pane, this schedule's fires",
+        "Job form (n, e)": "Enqueue / save",
+    }
+    config = [b for b in sections["Config pane (4)"] if isinstance(b, Binding) and b.key == "e"]
+    assert config[0].tooltip == "Edit the value (enter too)"

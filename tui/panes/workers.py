@@ -40,6 +40,7 @@ class WorkersPane(TablePane):
     ]
     NONE_HIGHLIGHTED: ClassVar[str] = "No worker is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "job", "Job", show=False, tooltip="The detail of the job it runs"),
         Binding("s", "start", "Start", tooltip="Start workers (asks how many)"),
         Binding("x", "stop", "Stop", tooltip="Stop after its job (lost: recover)"),
         Binding("X", "stop_all", "Stop all", tooltip="Stop every worker (asks)"),
@@ -59,11 +60,15 @@ class WorkersPane(TablePane):
         )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter opens the job the worker runs, as it opens a job in the Jobs pane (help
-        promises enter on every table; here it did nothing)."""
+        """Enter opens the job the worker runs, as it opens a job in the Jobs pane (it did
+        nothing, where every other table's enter opens something)."""
         event.stop()
         if event.row_key is not None and event.row_key.value is not None:
             intend(self, "worker_job", event.row_key.value)
+
+    def action_job(self) -> None:
+        """Open the detail of the job the highlighted worker runs (as enter on its row)."""
+        self.intend_on_highlighted("worker_job")
 
     def action_start(self) -> None:
         """Start N detached workers (asks how many)."""

@@ -108,7 +108,9 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
     ]
     return [
         ("Everywhere", [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
-        ("Rows (every table)", [*rows, Binding("enter", "select", "Details / edit")]),
+        # What enter opens differs by pane (a job, a setting's editor, a queue's jobs):
+        # each pane's section says it, not one line for every table.
+        ("Rows (every table)", rows),
         (
             "Jobs pane (1)",
             [*bindings_of(JobsPane), Binding("escape", "close_filter", "Close the filter box")],
