@@ -11,9 +11,10 @@ import pytest
 from queuectl.errors import InvalidTransition, JobNotFound, KeyTaken, ValidationError
 from queuectl.jobspec import JobSpec, parse_lines, parse_spec
 from queuectl.lifecycle import claim as claiming
-from queuectl.lifecycle import deps, manage, reads, recovery
+from queuectl.lifecycle import deps, manage, reads, recovery, settings
 from queuectl.lifecycle import edit as editing
 from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle.hooks import HookCall
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, RunOutcome
 from tests.conftest import T0, end_attempt
@@ -120,10 +121,20 @@ def test_cancel_and_delete_take_dependents_down_naming_how_it_ended():
 def test_recovery_of_a_lost_dependency_out_of_retries_cascades():
     add(id="a", max_retries=0)
     add(id="b", after=("a",))
+    add("echo c", id="c", after=("b",), queue="q2")
+    settings.set_value("on_failure", "notify")
     claiming.claim("ghost", host="h", now=T0)
-    recovery.recover_lost(lease_seconds=30, now=T0 + 31)
-    assert [state("a"), state("b")] == ["dead", "dead"]
+    hooks: list[HookCall] = []
+    recovery.recover_lost(lease_seconds=30, now=T0 + 31, after_commit=hooks.append)
+    assert [state("a"), state("b"), state("c")] == ["dead", "dead", "dead"]
     assert reads.get_job("b").last_error == "dependency a is dead"
+    # Recovery committed the deaths, so it hands over every one's hook, the cascade's too.
+    told = [(h.job_id, h.state, h.exit_code, h.attempt, h.queue, h.job_command) for h in hooks]
+    assert told == [
+        ("a", "dead", None, 1, "default", "true"),
+        ("b", "dead", None, 0, "default", "true"),
+        ("c", "dead", None, 0, "q2", "echo c"),
+    ]
 
 
 def test_enqueue_refuses_bad_dependencies_and_stores_nothing():

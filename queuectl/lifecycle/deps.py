@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee
 
@@ -36,6 +37,16 @@ CHUNK = 500
 
 ENDED_BADLY = (JobState.DEAD, JobState.CANCELLED)
 """A dependency in one of these will never complete: its dependents cannot run."""
+
+
+class TakenDown(NamedTuple):
+    """A dependent ``cascade_locked`` sent dead: what its ``on_failure`` hook is told."""
+
+    id: str
+    command: str
+    queue: str
+    attempts: int
+    on_failure: str | None
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -166,23 +177,25 @@ def unblock_locked(job_id: str, now: float) -> int:
     return cursor.rowcount
 
 
-def after_end_locked(job_id: str, state: JobState, now: float) -> None:
+def after_end_locked(job_id: str, state: JobState, now: float) -> list[TakenDown]:
     """What a job's new state does to its dependents: the one call ``finish.end_locked``
-    (a worker's result, recovery's lost attempts) makes once the job moved on."""
+    (a worker's result, recovery's lost attempts) makes once the job moved on.
+    Returns the dependents it sent dead, whose ``on_failure`` the caller runs."""
     if state == JobState.COMPLETED:
         unblock_locked(job_id, now)
     elif state in ENDED_BADLY:
-        cascade_locked([job_id], state.value, now)
+        return cascade_locked([job_id], state.value, now)
+    return []
 
 
-def cascade_locked(job_ids: Sequence[str], how: str, now: float) -> list[str]:
+def cascade_locked(job_ids: Sequence[str], how: str, now: float) -> list[TakenDown]:
     """``job_ids`` ended ``how`` (dead, cancelled, deleted): their blocked dependents,
-    and theirs in turn, go ``dead`` without running; returns the ids taken down.
+    and theirs in turn, go ``dead`` without running; returns those taken down.
 
     Each names the dependency that took it down (``last_error`` and ``taken_down_by``),
     which is how ``revive_locked`` finds it when that dependency is retried.
     """
-    taken: list[str] = []
+    taken: list[TakenDown] = []
     frontier = [(job_id, how) for job_id in _having_dependents(job_ids)]
     while frontier:
         following: list[tuple[str, str]] = []
@@ -196,9 +209,10 @@ def cascade_locked(job_ids: Sequence[str], how: str, now: float) -> list[str]:
                 last_error=f"dependency {dependency} {said}",
                 taken_down_by=dependency,
             ).where((Job.state == JobState.BLOCKED.value) & Job.id.in_(waiting))
-            for (down,) in query.returning(Job.id).tuples().execute():
-                taken.append(down)
-                following.append((down, JobState.DEAD.value))
+            returned = (Job.id, Job.command, Job.queue, Job.attempts, Job.on_failure)
+            for fields in query.returning(*returned).tuples().execute():
+                taken.append(TakenDown(*fields))
+                following.append((fields[0], JobState.DEAD.value))
         frontier = [(job_id, ended) for job_id, ended in following if _having_dependents([job_id])]
     return taken
 

@@ -17,7 +17,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from queuectl.lifecycle import deps, policy
 from queuectl.lifecycle.claim import Claim, claim_locked
@@ -38,6 +38,14 @@ from queuectl.store.transactions import (
 )
 
 
+class Ending(NamedTuple):
+    """What ``end_locked`` did: the job's new state (None: it was no longer the
+    worker's) and the dependents that state sent dead (``deps.cascade_locked``)."""
+
+    state: JobState | None
+    taken_down: tuple[deps.TakenDown, ...] = ()
+
+
 @dataclass(frozen=True)
 class Completion:
     """What ``complete_attempt`` did."""
@@ -51,9 +59,10 @@ class Completion:
     """The worker's row was written (its counts are now zero)."""
     row_found: bool = True
     """``False`` when the report found the worker's row gone."""
-    hook: HookCall | None = None
-    """The hook the committed outcome calls for (``hooks.hook_for``): the caller runs
-    it, now that the outcome is committed."""
+    hooks: tuple[HookCall, ...] = ()
+    """The hooks the committed outcome calls for (``hooks.hook_for``): the job's own,
+    and ``on_failure`` for each dependent its death took down. The caller runs them,
+    now that the outcome is committed."""
 
 
 @translated
@@ -90,7 +99,7 @@ def complete_attempt(
     worker_id = job.worker_id
     if row is None:
         with write_transaction():
-            state = end_locked(
+            ending = end_locked(
                 job.id,
                 claim.run_id,
                 worker_id,
@@ -100,7 +109,7 @@ def complete_attempt(
                 now,
                 claimed_at=job.started_at,
             )
-        return Completion(state, hook=_hook(claim, result, state, settings))
+        return Completion(ending.state, hooks=_hooks(claim, result, ending, settings))
     if (
         wants_next is not None
         and not report_due
@@ -111,14 +120,14 @@ def complete_attempt(
         # The common case on PostgreSQL: one round trip instead of six.
         done, failed = row.counts_after(result.outcome)
         [(state, claimed)] = _pg_end_and_claim([(Ended(claim, result, pgid), decision)], row, now)
-        hook = _hook(claim, result, state, settings)
+        hooks = _hooks(claim, result, Ending(state), settings)
         if claimed is not None:
             row.unreported_done, row.unreported_failed = done, failed
-            return Completion(state, claimed, hook=hook)
+            return Completion(state, claimed, hooks=hooks)
         with write_transaction():  # nothing was due: the worker goes idle, its row must say so
             found = row.report_locked(now, None, done, failed)
         row.unreported_done = row.unreported_failed = 0
-        return Completion(state, None, reported=True, row_found=found, hook=hook)
+        return Completion(state, None, reported=True, row_found=found, hooks=hooks)
     counts = (row.unreported_done, row.unreported_failed)
     try:
         with write_transaction():
@@ -150,7 +159,7 @@ def _complete_locked(
     claim, result = item.claim, item.result
     done, failed = row.counts_after(result.outcome)
     job = claim.job
-    state = end_locked(
+    ending = end_locked(
         job.id,
         claim.run_id,
         job.worker_id,
@@ -167,11 +176,11 @@ def _complete_locked(
     found = row.report_locked(now, claimed, done, failed) if report else True
     row.unreported_done, row.unreported_failed = (0, 0) if report else (done, failed)
     return Completion(
-        state,
+        ending.state,
         claimed,
         reported=report,
         row_found=found,
-        hook=_hook(claim, result, state, settings),
+        hooks=_hooks(claim, result, ending, settings),
     )
 
 
@@ -321,7 +330,9 @@ def _pg_complete_together(
     for item, (state, claimed) in zip(ended, outcomes, strict=True):
         row.unreported_done, row.unreported_failed = row.counts_after(item.result.outcome)
         done.append(
-            Completion(state, claimed, hook=_hook(item.claim, item.result, state, settings))
+            Completion(
+                state, claimed, hooks=_hooks(item.claim, item.result, Ending(state), settings)
+            )
         )
     if not report_due and all(completion.next is not None for completion in done):
         return done
@@ -339,13 +350,14 @@ def _pg_complete_together(
     return done
 
 
-def _hook(
-    claim: Claim, result: Result, state: JobState | None, settings: Mapping[str, Any]
-) -> HookCall | None:
-    """The hook of an outcome this call committed (``state`` is None when it did not)."""
+def _hooks(
+    claim: Claim, result: Result, ending: Ending, settings: Mapping[str, Any]
+) -> tuple[HookCall, ...]:
+    """The hooks of an outcome this call committed (``ending.state`` is None when it did
+    not): the job's own, then those of the dependents it took down."""
     job = claim.job
-    return hook_for(
-        state,
+    own = hook_for(
+        ending.state,
         job_id=job.id,
         job_hooks=(job.on_success, job.on_failure),
         settings=settings,
@@ -355,6 +367,29 @@ def _hook(
         queue=job.queue,
         output=result.output,
     )
+    return (*([own] if own is not None else []), *taken_down_hooks(ending, settings))
+
+
+def taken_down_hooks(ending: Ending, settings: Mapping[str, Any]) -> list[HookCall]:
+    """``on_failure`` for each dependent a death took down: each went dead, into the DLQ,
+    as surely as a job whose last attempt failed (README: hooks run when a job "goes
+    dead"), so a hook watching the DLQ hears of every job that lands there. It never
+    ran: no exit status, no output."""
+    calls = (
+        hook_for(
+            JobState.DEAD,
+            job_id=down.id,
+            job_hooks=(None, down.on_failure),
+            settings=settings,
+            exit_code=None,
+            attempt=down.attempts,
+            job_command=down.command,
+            queue=down.queue,
+            output="",
+        )
+        for down in ending.taken_down
+    )
+    return [call for call in calls if call is not None]
 
 
 def ended_time(result: Result, now: float) -> float:
@@ -372,9 +407,10 @@ def end_locked(
     now: float,
     *,
     claimed_at: float | None,
-) -> JobState | None:
+) -> Ending:
     """Close the attempt's Run and move the job as ``decision`` says, if it is still
-    ``worker_id``'s; inside the caller's write transaction. Returns the new state or None.
+    ``worker_id``'s; inside the caller's write transaction. Returns the new state (None:
+    the job was no longer ours) and the dependents that state took down.
 
     ``claimed_at``: the claim's stamp (``sql.SAME_CLAIM``), so that an end whose claim
     the database lost closes neither the job's next claim nor a reused Run id; ``None``
@@ -424,9 +460,9 @@ def end_locked(
                 sql.statement(sql.JOB_CANCELLED_OUTPUT, param),
                 (result.exit_code, result.output, result.output_bytes, job_id, worker_id),
             )
-        return None
-    deps.after_end_locked(job_id, decision.state, now)
-    return decision.state
+        return Ending(None)
+    taken_down = deps.after_end_locked(job_id, decision.state, now)
+    return Ending(decision.state, tuple(taken_down))
 
 
 def _pg_end_and_claim(

@@ -2,7 +2,9 @@
 
 A hook is a shell command run once a job's outcome is committed: ``on_success``
 when it completes, ``on_failure`` when it goes dead (not on each retried
-attempt, nor on a cancel, which a person did and already knows about). The
+attempt, nor on a cancel, which a person did and already knows about). A
+dependent taken down by a job's death goes dead too and calls ``on_failure``
+(``finish.taken_down_hooks``); one taken down by a cancel or delete, none. The
 job's own command wins over the setting; an empty one means none.
 
 Decided here, in the lifecycle, by whoever committed the final state

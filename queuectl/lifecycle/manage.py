@@ -282,7 +282,7 @@ def _apply(action: Action, ids: list[str], now: float) -> tuple[list[Job], list[
     ended = [job.id for job in gone if job.state != JobState.COMPLETED]
     taken: list[str] = []
     if action.verb in ("cancel", "delete") and ended:
-        taken = deps.cascade_locked(ended, action.result, now)
+        taken = [down.id for down in deps.cascade_locked(ended, action.result, now)]
     return gone, taken
 
 

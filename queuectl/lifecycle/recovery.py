@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import peewee
 
 from queuectl.lifecycle import policy
-from queuectl.lifecycle.finish import end_locked
+from queuectl.lifecycle.finish import end_locked, taken_down_hooks
 from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.settings import load as load_settings
@@ -207,7 +207,7 @@ def _close_as_lost(
         settings=settings,
         now=now,
     )
-    state = end_locked(
+    ending = end_locked(
         job.id,
         run.id if run else None,
         job.worker_id,
@@ -218,7 +218,7 @@ def _close_as_lost(
         claimed_at=None,
     )
     hook = hook_for(
-        state,
+        ending.state,
         job_id=job.id,
         job_hooks=(job.on_success, job.on_failure),
         settings=settings,
@@ -230,7 +230,9 @@ def _close_as_lost(
     )
     if hook is not None:
         hook_found(hook)
-    return state
+    for call in taken_down_hooks(ending, settings):
+        hook_found(call)
+    return ending.state
 
 
 def _close_abandoned_runs(

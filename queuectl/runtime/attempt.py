@@ -258,6 +258,6 @@ class AttemptRunner:
                 now, row_found=done.row_found, heartbeat_interval=self.heartbeat_interval
             )
         self._next_claim = done.next
-        if done.hook is not None:
-            self.hooks.submit(done.hook)  # after the commit; on its own thread
+        for hook in done.hooks:
+            self.hooks.submit(hook)  # after the commit; on its own thread
         return done.state

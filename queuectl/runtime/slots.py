@@ -385,8 +385,8 @@ class SlotRunner:
                 now, row_found=reports[-1].row_found, heartbeat_interval=self.heartbeat_interval
             )
         for completion in done:
-            if completion.hook is not None:
-                self.hooks.submit(completion.hook)  # after the commit; on its own thread
+            for hook in completion.hooks:
+                self.hooks.submit(hook)  # after the commit; on its own thread
         return done
 
     def _abandon_slots(self) -> None:

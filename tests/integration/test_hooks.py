@@ -65,6 +65,36 @@ def test_hooks_run_once_on_success_and_dead_with_the_jobs_facts(cluster, tmp_pat
     wait_until(lambda: said in cluster.logs(), 10, "the worker to log the hook's exit")
 
 
+@pytest.mark.parametrize("slots", [1, 2])
+def test_on_failure_runs_for_every_dependent_a_death_takes_down(cluster, tmp_path, slots):
+    """A job that dies takes its blocked dependents into the DLQ with it; only the job
+    itself ran its ``on_failure``, so a hook meant to hear of everything landing in the
+    DLQ missed every cascade. Each dependent's hook now runs, told it never ran."""
+    log = str(tmp_path / "hooks.log")
+    settings.set_value("on_failure", RECORD.replace("{log}", log))
+    cluster.slots = slots
+    root = cluster.enqueue("echo broken; exit 3", max_retries=0)
+    child = cluster.enqueue("echo child", after=[root])
+    grandchild = cluster.enqueue("echo grandchild", after=[child], on_failure=f"echo own >> {log}")
+    cluster.start_workers(1)
+    for job_id in (root, child, grandchild):
+        cluster.wait_state(job_id, JobState.DEAD)
+    lines = wait_until(
+        lambda: len([x for x in _lines(log) if not x.startswith("file=")]) >= 3 and _lines(log),
+        10,
+        "the three hooks to run",
+    )
+    events = sorted(line for line in lines if not line.startswith("file="))
+    assert events == sorted(
+        [
+            f"on_failure {root} dead exit=3 try=1 q=default db=none pg=none out=broken"
+            " cmd=echo broken; exit 3",
+            f"on_failure {child} dead exit= try=0 q=default db=none pg=none out= cmd=echo child",
+            "own",  # the grandchild's own on_failure wins over the setting, as for any job
+        ]
+    )
+
+
 def test_a_failing_or_hanging_hook_changes_nothing_and_delays_no_job(cluster, tmp_path):
     settings.set_value("hook_timeout", 1)
     marker = tmp_path / "grandchild-alive"
