@@ -544,8 +544,10 @@ def test_status_counts_the_windows_successes_from_the_run_index_alone(db_path):
     from queuectl.store import statsql
 
     db.open_database(db_path)
-    statement = statsql.statement(statsql.FINISHED_SINCE, "?")
+    statement = statsql.finished_since_sql("?", "sqlite")
     plan = " | ".join(
         row[3] for row in database.execute_sql(f"EXPLAIN QUERY PLAN {statement}", (T0, T0))
     )
     assert "COVERING INDEX queuectl_run_finished_at_outcome" in plan, plan
+    # Its deaths from the DLQ's index: the (state, seq) one would read the whole DLQ.
+    assert "INDEX queuectl_job_dead_by_death (finished_at>?)" in plan, plan

@@ -4,7 +4,8 @@ Every figure comes from the runs that ended in the window (``store.statsql``):
 
 - ``completed``: attempts that succeeded (each completed its job);
 - ``failed_attempts``: attempts that failed, timed out or were lost (retried or not);
-- ``dead``: jobs whose last attempt ended in the window and that are now dead;
+- ``dead``: jobs that went dead in the window and still are, those taken down by a
+  dependency's death included (they never ran: counted from the jobs, not the runs);
 - ``finished``: ``completed + dead``, jobs that reached an outcome; ``per_minute`` is
   that over the window's minutes, ``success_rate`` is ``completed / finished``;
 - ``duration_*``: of attempts that ran to their own end (succeeded, failed, timed out);
@@ -78,47 +79,50 @@ def window_stats(since: float, *, queue: str | None = None, now: float | None = 
     now = time.time() if now is None else now
     minutes = max(now - since, 1e-9) / 60.0
     by_queue = queue is not None
-    params: tuple[object, ...] = (since, queue) if by_queue else (since,)
+    values = {"since": since, "queue": queue}
     param = database.obj.param
     if is_postgres():
-        rows = execute_raw(statsql.pg_figures_sql(param, by_queue=by_queue), params).fetchall()
+        statement = statsql.pg_figures_sql(param, by_queue=by_queue)
+        rows = execute_raw(statement.text, statement.params(values)).fetchall()
     else:
-        values = execute_raw(statsql.sqlite_values_sql(param, by_queue=by_queue), params)
-        rows = _figure_rows(values.fetchall())
-    counts: list[tuple[str, int, int, int]] = []
+        statement = statsql.sqlite_values_sql(param, by_queue=by_queue)
+        rows = _figure_rows(execute_raw(statement.text, statement.params(values)).fetchall())
+    counts: dict[str, list[int]] = {}
     spreads: dict[str, dict[str, Spread]] = {"duration": {}, "wait": {}}
     for kind, grp, first, second, third in rows:
-        if kind == "counts":
-            counts.append((grp, int(first or 0), int(second or 0), int(third or 0)))
+        if kind == "counts":  # up to two rows a queue on PostgreSQL: its runs, its deaths
+            tally = counts.setdefault(grp, [0, 0, 0])
+            for index, value in enumerate((first, second, third)):
+                tally[index] += int(value or 0)
         else:
             spreads[kind][grp] = (first, second, third)
     durations, waits = spreads["duration"], spreads["wait"]
-    counts.sort()
     rows_out = [
-        _figures(name, completed, failed, dead, minutes, durations, waits)
-        for name, completed, failed, dead in counts
+        _figures(name, *tally, minutes, durations, waits) for name, tally in sorted(counts.items())
     ]
-    totals = [sum(row[index] for row in counts) for index in (1, 2, 3)]
+    totals = [sum(tally[index] for tally in counts.values()) for index in (0, 1, 2)]
     total = _figures(statsql.TOTAL, *totals, minutes, durations, waits)
     return Stats(since=since, until=now, total=total, queues=rows_out)
 
 
-def _figure_rows(attempts: list[tuple[str, str, float | None, float | None, int]]) -> list[tuple]:
-    """The rows ``PG_FIGURES`` returns, from the window's attempts (SQLite).
+def _figure_rows(attempts: list[tuple[str, str, float | None, float | None]]) -> list[tuple]:
+    """The rows ``PG_FIGURES`` returns, from the window's attempts and deaths (SQLite).
 
-    Each attempt is ``(queue, outcome, duration or None, wait or None, died)``;
-    rows are ``('counts', queue, completed, failed attempts, dead)`` per queue and
-    ``(kind, group, p50, p95, max)`` per queue and over all (group ``''``).
+    Each attempt is ``(queue, outcome, duration or None, wait or None)``, each death
+    ``(queue, statsql.DEATH, None, None)``; rows are ``('counts', queue, completed,
+    failed attempts, dead)`` per queue and ``(kind, group, p50, p95, max)`` per queue
+    and over all (group ``''``).
     """
     counts: dict[str, list[int]] = {}
     values: dict[tuple[str, str], list[float]] = {}
-    for queue, outcome, duration, wait, died in attempts:
+    for queue, outcome, duration, wait in attempts:
         tally = counts.setdefault(queue, [0, 0, 0])
         if outcome == "succeeded":
             tally[0] += 1
         elif outcome in ("failed", "timed_out", "lost"):
             tally[1] += 1
-        tally[2] += died
+        elif outcome == statsql.DEATH:
+            tally[2] += 1
         for kind, value in (("duration", duration), ("wait", wait)):
             if value is not None:
                 values.setdefault((kind, queue), []).append(value)
@@ -193,9 +197,8 @@ def recent(*, now: float | None = None) -> Recent:
         statsql.statement(statsql.AVERAGE_DURATION, param), (now - AVERAGE_WINDOW,)
     ).fetchone()[0]
     since = now - THROUGHPUT_WINDOW
-    finished = execute_raw(
-        statsql.statement(statsql.FINISHED_SINCE, param), (since, since)
-    ).fetchone()[0]
+    backend = "postgres" if is_postgres() else "sqlite"
+    finished = execute_raw(statsql.finished_since_sql(param, backend), (since, since)).fetchone()[0]
     return Recent(
         average_duration=_seconds(average),
         per_minute=int(finished or 0) / (THROUGHPUT_WINDOW / 60.0),
@@ -215,13 +218,13 @@ def jobs_per_queue_and_state() -> dict[tuple[str, str], int]:
 def finished_series(since: float, until: float, buckets: int) -> dict[str, list[int]]:
     """Jobs finished (completed or dead) per queue in ``buckets`` equal slices of
     ``[since, until)``, oldest first: the figures behind ``stats``' per-minute rate,
-    over time. One indexed range scan of the window's runs."""
+    over time. One indexed range scan of the window's runs, one of its deaths."""
     width = (until - since) / buckets
     backend = "postgres" if is_postgres() else "sqlite"
     statement = statsql.finished_series_sql(database.obj.param, backend)
-    params = (since, width, since, until)
+    params = statement.params({"since": since, "width": width, "until": until})
     series: dict[str, list[int]] = {}
-    for queue, bucket, count in execute_raw(statement, params).fetchall():
+    for queue, bucket, count in execute_raw(statement.text, params).fetchall():
         row = series.setdefault(queue, [0] * buckets)
         row[min(int(bucket), buckets - 1)] += int(count)
     return series

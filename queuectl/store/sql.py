@@ -42,8 +42,10 @@ from many processes and hosts admit exactly one; ``lifecycle.unique`` names the 
 DEAD_STATE = "state = 'dead'"
 """The DLQ index's predicate, literally: a read that repeats it uses the index (``DEAD_INDEX``)."""
 
+DEAD_INDEX_NAME = "queuectl_job_dead_by_death"
+
 DEAD_INDEX = f"""
-CREATE INDEX IF NOT EXISTS queuectl_job_dead_by_death
+CREATE INDEX IF NOT EXISTS {DEAD_INDEX_NAME}
 ON queuectl_job (finished_at, seq)
 WHERE {DEAD_STATE}
 """
@@ -60,11 +62,17 @@ def dead_window_sql(columns: Sequence[str], param: str, *, postgres: bool) -> st
     """The latest deaths of the DLQ, read backwards from ``DEAD_INDEX``; ``param`` is
     the limit's marker. SQLite's planner is pinned to the index, as for the claim:
     left alone it took the (state, seq) index and sorted every dead job."""
-    indexed_by = "" if postgres else " INDEXED BY queuectl_job_dead_by_death"
     return (
-        f"SELECT {', '.join(columns)} FROM queuectl_job{indexed_by} WHERE {DEAD_STATE}"
+        f"SELECT {', '.join(columns)} FROM {dead_jobs(postgres=postgres)} WHERE {DEAD_STATE}"
         f" ORDER BY finished_at DESC, seq DESC LIMIT {param}"
     )
+
+
+def dead_jobs(*, postgres: bool) -> str:
+    """The job table as a read of dead jobs by ``finished_at`` names it: on SQLite pinned
+    to ``DEAD_INDEX``, which its planner passes over for the (state, seq) index and then
+    reads every dead job (the whole DLQ) to find a window's or the latest deaths."""
+    return "queuectl_job" if postgres else f"queuectl_job INDEXED BY {DEAD_INDEX_NAME}"
 
 
 UNIQUE_KEY_INDEX_NAME = "queuectl_job_unique_key"

@@ -143,6 +143,45 @@ def test_metrics_parse_as_prometheus_text(history):
     assert ("queuectl_workers", (("state", "idle"),)) in samples
 
 
+def test_dependents_taken_down_count_as_dead_in_stats_metrics_status_and_the_chart(run, db_url):
+    """A death takes its blocked dependents into the DLQ, where ``dlq list`` and
+    ``queuectl_jobs{state="dead"}`` counted them; ``stats`` and ``queuectl_dead_jobs``
+    counted only the job that ran, so an alert on deaths missed every cascade."""
+    enqueue(run, id="root", queue="etl", max_retries=0)
+    enqueue(run, id="load", queue="etl", after="root")
+    enqueue(run, id="report", queue="reports", after="load")  # a queue with no run at all
+    db.open_database(db_url)
+    Job.update(run_at=T).where(Job.id == "root").execute()
+    claim = claiming.claim("w1", ["etl"], host="test", now=T + 1)
+    end_attempt(claim, RunOutcome.FAILED, exit_code=1, now=T + 2)
+    assert {job.id for job in Job.select().where(Job.state == JobState.DEAD)} == {
+        "root",
+        "load",
+        "report",
+    }
+    figures = stats.window_stats(T, now=T + 60)
+    by_queue = {row.queue: (row.finished, row.dead, row.failed_attempts) for row in figures.queues}
+    assert by_queue == {"etl": (2, 2, 1), "reports": (1, 1, 0)}
+    assert (figures.total.dead, figures.total.finished, figures.total.success_rate) == (3, 3, 0.0)
+    only = stats.window_stats(T, queue="reports", now=T + 60)
+    assert [(row.queue, row.dead) for row in only.queues] == [("reports", 1)]
+    assert stats.finished_series(T, T + 60, 6) == {
+        "etl": [2, 0, 0, 0, 0, 0],
+        "reports": [1] + [0] * 5,
+    }
+    assert stats.recent(now=T + 60).per_minute == pytest.approx(3 / 5)
+    db.close_database()
+    since = f"{int(time.time() - T + 3600)}s"
+    text = run("metrics", "--since", since).stdout
+    dead = {
+        sample.labels["queue"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "queuectl_dead_jobs"
+    }
+    assert dead == {"etl": 2, "reports": 1}
+
+
 def test_metrics_serve_refuses_remote_and_answers_scrapes(history, db_url):
     refused = history("metrics", "--serve", "0.0.0.0:9108", ok=False)
     assert refused.exit_code == 2 and "--allow-remote" in refused.stderr

@@ -16,7 +16,14 @@ from tui.screens.metrics import MetricsScreen
 
 def _finished(job_id: str, queue: str, took: float, *, ok: bool = True, ago: float = 60) -> None:
     state = "completed" if ok else "dead"
-    seed_job(job_id, queue=queue, state=state, started_at=T0 - ago - took, run_at=T0 - 900)
+    seed_job(
+        job_id,
+        queue=queue,
+        state=state,
+        started_at=T0 - ago - took,
+        finished_at=T0 - ago,  # as end_locked stamps it: deaths are counted by it
+        run_at=T0 - 900,
+    )
     seed_run(
         job_id,
         started_at=T0 - ago - took,
