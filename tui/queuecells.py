@@ -29,6 +29,7 @@ def queue_parts(entry: QueueFigures, now: float) -> Parts:
         ("paused", "bold yellow") if entry.paused else ("active", "green"),
         ("-" if entry.limit is None else f"{running}/{entry.limit}", "yellow" if full else ""),
         (f"{counts['pending']:,}", STATE_STYLES["pending"] if counts["pending"] else "dim"),
+        (f"{counts['blocked']:,}", STATE_STYLES["blocked"] if counts["blocked"] else "dim"),
         (f"{running:,}", STATE_STYLES["processing"] if running else "dim"),
         (f"{counts['completed']:,}", STATE_STYLES["completed"] if counts["completed"] else "dim"),
         (f"{counts['failed']:,}", STATE_STYLES["failed"] if counts["failed"] else "dim"),

@@ -20,6 +20,8 @@ from tui.screens.limit import LimitScreen
 def _seed() -> None:
     seed_job("img1", queue="images", state="pending")
     seed_job("img2", queue="images", state="processing", worker_id="w1", started_at=T0 - 5)
+    seed_job("img3", queue="images", state="blocked")
+    seed_job("img4", queue="images", state="blocked")
     seed_job("m1", queue="mail", state="completed", finished_at=T0 - 30)
     seed_run("m1", finished_at=T0 - 30, outcome="succeeded", exit_code=0)
 
@@ -37,9 +39,11 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
         assert pane.table.has_focus
         images = [str(cell) for cell in pane.table.cells_of("images")]
-        assert images[:5] == ["images", "active", "1/2", "1", "1"]
+        # Pending, then Blocked (waiting for a dependency, as queue list's BLOCKED), Running.
+        assert images[:6] == ["images", "active", "1/2", "1", "2", "1"]
+        assert "blocked" in [key for key, _ in pane.table.layout]
         mail = [str(cell) for cell in pane.table.cells_of("mail")]
-        assert mail[1] == "paused" and mail[5] == "1" and mail[10] == "1"
+        assert mail[1] == "paused" and mail[6] == "1" and mail[11] == "1"
         assert pane.status == "2 queues · 1 paused · 1 limited"
         header = str(app.stats_header.query_one("#workers-summary").render())
         assert "paused mail" in header
@@ -151,13 +155,16 @@ async def test_enter_shows_the_jobs_of_the_queue(app_for):
         await wait_for(pilot, lambda: app.tabs.active == "jobs", "the jobs pane")
         await wait_for(
             pilot,
-            lambda: sorted(k for k, _ in app.last_snapshot.jobs.rows) == ["img1", "img2"],
+            lambda: (
+                sorted(k for k, _ in app.last_snapshot.jobs.rows)
+                == ["img1", "img2", "img3", "img4"]
+            ),
             "the jobs of images only",
         )
         assert app.jobs_pane.job_filter.queue == "images"
         box = app.jobs_pane.query_one("#job-filter")
         assert box.value == "queue:images" and not box.has_class("hidden")
-        assert Job.select().count() == 3
+        assert Job.select().count() == 5
 
 
 async def test_read_only_refuses_steering_but_still_shows_a_queues_jobs(app_for):

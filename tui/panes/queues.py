@@ -25,6 +25,9 @@ class QueuesPane(TablePane):
         ColumnSpec("state", "State", min_width=6),
         ColumnSpec("limit", "Limit", min_width=5),
         ColumnSpec("pending", "Pending"),
+        # Waiting for a dependency (``queue list``'s BLOCKED): dropped first when no
+        # queue has any, kept last of the counts otherwise.
+        ColumnSpec("blocked", "Blocked", drop=5),
         ColumnSpec("running", "Running"),
         ColumnSpec("completed", "Done", drop=4),
         ColumnSpec("failed", "Failed", drop=3),
