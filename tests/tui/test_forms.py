@@ -13,7 +13,7 @@ from tests.conftest import T0
 from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
-from tui.panes.config import ConfigPane
+from tui.panes.config import VALUE_WIDTH, ConfigPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import CountScreen
 from tui.screens.help import HELP_CLASSES, HelpScreen, bindings_of, help_sections, key_label
@@ -77,21 +77,40 @@ async def test_config_reset_to_default(app_for) -> None:
         await wait_for(pilot, lambda: settings.get("backoff_base") == 2.0, "reset")
 
 
-async def test_config_columns_come_back_once_a_long_value_is_reset(app_for) -> None:
-    """A long on_failure hook left only Key and Value; reset, the other columns stayed
-    gone until the dashboard restarted (the pane applies only when a value changes)."""
+LONG_HOOK = (
+    "curl -fsS -m 10 --data-binary @$QUEUECTL_OUTPUT_FILE "
+    "https://hooks.example.com/queuectl/failures?job=$QUEUECTL_JOB_ID&team=data"
+)
+
+
+@pytest.mark.parametrize(("size", "about_lines"), [((160, 45), 2), ((80, 24), 4)])
+async def test_a_long_hook_value_is_cut_in_its_column_and_shown_whole_under_the_table(
+    app_for, size, about_lines
+) -> None:
+    """A 111-character webhook (README's own kind of hook) made the Value column as wide
+    as itself: at 160 columns Description was cut at the screen's edge with no ellipsis,
+    and at 80 the value itself stopped mid-URL. The column is now cut with an ellipsis,
+    every other column stays, and the lines under the table give the value whole."""
+    settings.set_value("on_failure", LONG_HOOK)
     app = app_for()
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await refreshed(pilot)
         await pilot.press("4")
         pane = app.query_one(ConfigPane)
-        full = [key for key, _ in pane.table.layout]
-        settings.set_value("on_failure", "notify-send 'queuectl' " + "x" * 200)
-        await refreshed(pilot)
-        assert len(pane.table.layout) < len(full)
-        settings.reset("on_failure")
-        await refreshed(pilot)
-        assert [key for key, _ in pane.table.layout] == full
+        layout = dict(pane.table.layout)
+        assert layout["value"] <= VALUE_WIDTH
+        assert sum(layout.values()) + 2 * len(layout) <= size[0], layout
+        if size[0] == 160:
+            assert list(layout) == [spec.key for spec in ConfigPane.COLUMNS]
+        # Narrower than the value: the table draws it cut, with an ellipsis.
+        assert len(str(pane.table.get_cell("on_failure", "value"))) > layout["value"]
+        pane.table.select_key("on_failure")
+        about = app.query_one("#config-about")
+        await wait_for(pilot, lambda: LONG_HOOK in str(about.render()), "the value in full")
+        # Drawn, not clipped: at 80 columns description and value wrap to 2 lines each.
+        await wait_for(pilot, lambda: about.size.height == about_lines, "room for both")
+        pane.table.select_key("max_retries")
+        await wait_for(pilot, lambda: "value:" not in str(about.render()), "no value line")
 
 
 async def test_new_job_enqueues_like_the_cli(app_for) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -39,12 +40,19 @@ def _show(value: float | int | str) -> str:
     return one_line(_text(value))
 
 
+VALUE_WIDTH = 28
+"""The widest the Value column gets: 28 cells of a shell command, a number always."""
+
+
 class ConfigPane(TablePane):
     """Settings table, an edit box under it, and the validator's message when it says no."""
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
         ColumnSpec("key", "Key"),
-        ColumnSpec("value", "Value", min_width=7),
+        # A hook command may be a 100-character webhook: as wide as that, the column
+        # pushed Description off the screen, cut with no ellipsis. Cut here (to 12
+        # cells when room is short); the line under the table gives a cut value whole.
+        ColumnSpec("value", "Value", min_width=7, max_width=VALUE_WIDTH, shrink_to=12),
         ColumnSpec("default", "Default", drop=2),
         ColumnSpec("type", "Type", drop=1),
         ColumnSpec("range", "Range", max_width=24),  # the longest: shell command, "" = none
@@ -162,8 +170,13 @@ class ConfigPane(TablePane):
         self._describe_highlighted()
 
     def _describe_highlighted(self) -> None:
+        """The highlighted key's description, and its value when the column cut it."""
         spec = self._spec()
         text = Text(f"{self.highlighted}: {spec.description}", style="dim") if spec else Text()
+        if spec is not None:
+            value = _show(self.settings.get(spec.key, spec.default))
+            if cell_len(value) > dict(self.table.layout).get("value", 0):
+                text.append(f"\nvalue: {value}", style="")
         self.query_one("#config-about", Static).update(text)
 
     def _spec(self) -> SettingSpec | None:
