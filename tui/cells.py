@@ -151,12 +151,16 @@ def parts_of(
 
 
 def measure_parts(rows: Sequence[Parts]) -> tuple[tuple[int, ...], tuple[bool, ...]]:
-    """The widest text of each column, and whether the column holds one text throughout."""
+    """The widest text of each column, and whether the column holds one text throughout.
+
+    A lone row holds one text in every column, which says nothing of the column: none
+    is uniform then, or a job filtered down to itself lost every droppable column
+    (tries, worker) the moment its command was cut (``columns.fit_columns``)."""
     if not rows:
         return (), ()
     columns = [{text for text, _ in column} for column in zip(*rows, strict=True)]
     return tuple(max(map(_cells, texts)) for texts in columns), tuple(
-        len(texts) == 1 for texts in columns
+        len(texts) == 1 and len(rows) > 1 for texts in columns
     )
 
 

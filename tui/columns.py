@@ -8,7 +8,8 @@ left and are cut with an ellipsis. When the flexible columns would get less
 than their ``flex_min``, room is made in this order: droppable columns showing
 the same value on every row go (one queue, no worker yet, nothing timed yet),
 then shrinkable columns narrow (an id, cut in the middle), then the other
-droppable columns go, in ``drop`` order.
+droppable columns go, in ``drop`` order. Those showing the same value on every row
+go earlier still: as soon as a flexible column would be cut at all.
 """
 
 from __future__ import annotations
@@ -95,6 +96,15 @@ def fit_columns(
         (s for s in specs if s.drop is not None and s.key not in keep),
         key=lambda s: (not uniform.get(s.key, False), s.drop),
     )
+    def flex_wants() -> int:
+        return sum(max(widest.get(s.key, 0), labels[s.key]) for s in shown if s.flex)
+
+    # A column with the same value on every row says nothing a row needs: it gives way
+    # as soon as a flexible column would be cut, not only once that one is cut short
+    # (the DLQ kept Queue, "default" on every row, and an empty Exit, while it cut
+    # every error to 21 cells).
+    while droppable and uniform.get(droppable[0].key, False) and spare() < flex_wants():
+        shown.remove(droppable.pop(0))
     shrinkable = [s for s in specs if s.shrink_to is not None and not s.flex]
     while spare() < flex_floor():
         if droppable and (uniform.get(droppable[0].key, False) or not shrinkable):

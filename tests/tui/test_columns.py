@@ -6,7 +6,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from tui.cells import ID_WIDTH
+from tui.cells import ID_WIDTH, measure_parts
 from tui.columns import ColumnSpec, fit_columns, total_width
 from tui.fit import MiddleCut
 from tui.panes.dlq import DlqPane
@@ -145,3 +145,27 @@ def test_a_long_id_is_shown_whole_while_there_is_room_and_narrows_before_a_colum
     # A column with one value on every row goes before the id narrows.
     one_queue = dict(fit_columns(specs, _labels(specs), cells, {**varied, "queue": True}, 106))
     assert "queue" not in one_queue and one_queue["id"] > narrower["id"]
+
+
+def test_a_column_with_one_value_gives_way_as_soon_as_text_would_be_cut() -> None:
+    """At 80 columns the DLQ kept Queue ("default" on every row) and an empty Exit while
+    it cut every error to 21 cells: they went only once the error got under its 16."""
+    specs = DlqPane.COLUMNS
+    cells = {"id": 7, "attempts": 1, "queue": 7, "died": 3, "exit": 0, "command": 24, "error": 40}
+    uniform = {"queue": True, "exit": True, "attempts": True}
+    layout = dict(fit_columns(specs, _labels(specs), cells, uniform, 78))
+    assert "queue" not in layout and "exit" not in layout and "attempts" not in layout
+    assert layout["error"] > 21
+    # With room for every cell whole, nothing goes: a column is dropped to uncut text only.
+    wide = dict(fit_columns(specs, _labels(specs), cells, uniform, 140))
+    assert list(wide) == [spec.key for spec in specs]
+
+
+def test_a_lone_row_makes_no_column_uniform() -> None:
+    """One row holds one value in every column: treated as uniform, a job filtered down
+    to itself lost Tries, Took and Worker as soon as its command was cut."""
+    rows = [(("j1", ""), ("default", "")), (("j2", ""), ("default", ""))]
+    assert measure_parts(rows)[1] == (False, True)
+    assert measure_parts(rows[:1])[1] == (False, False)
+    widths = _jobs(119, dict.fromkeys(JOB_CELLS, False))
+    assert {"attempts", "worker", "duration"} <= set(widths)
