@@ -12,6 +12,7 @@ from typing import Any
 
 from textual import work
 
+from queuectl.errors import QueueError
 from queuectl.lifecycle import manage, reads
 from queuectl.states import JobState
 from queuectl.textsafe import one_line
@@ -78,12 +79,24 @@ def none_applies(action: manage.Action, job_ids: tuple[str, ...]) -> manage.Outc
     marks reads one chunk. Only when none applies are the reasons read, by the core's
     ``refusals``, which explains a job it was given as refused."""
     outcome = manage.Outcome()
+    retry = action.verb == manage.RETRY.verb
     for start in range(0, len(job_ids), manage.CHUNK):
         chunk = job_ids[start : start + manage.CHUNK]
-        for job in reads.jobs_by_id(chunk):
-            if action.applies_to(job.state, held=job.held_at is not None):
-                return None
-        for job_id, reason, error in action.refusals(chunk):
+        applying = [
+            job.id
+            for job in reads.jobs_by_id(chunk)
+            if action.applies_to(job.state, held=job.held_at is not None)
+        ]
+        refusals: list[tuple[str, str, QueueError]] = []
+        if applying and retry:
+            # Retriable by state, yet a dependency still dead refuses them all ("Retry 2
+            # marked jobs?", then "0 retried; 2 not: dependency dead", marks cleared).
+            refusals = manage.retry_refusals_by_dependency(applying)
+        if len(refusals) < len(applying):
+            return None
+        taken = set(applying)
+        others = [job_id for job_id in chunk if job_id not in taken]
+        for job_id, reason, error in [*refusals, *action.refusals(others)]:
             outcome.refused.append(error)
             outcome.reasons.setdefault(reason, []).append(job_id)
     return outcome

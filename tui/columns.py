@@ -96,6 +96,7 @@ def fit_columns(
         (s for s in specs if s.drop is not None and s.key not in keep),
         key=lambda s: (not uniform.get(s.key, False), s.drop),
     )
+
     def flex_wants() -> int:
         return sum(max(widest.get(s.key, 0), labels[s.key]) for s in shown if s.flex)
 

@@ -27,6 +27,9 @@ from queuectl.wording import listed
 CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""
 
+DEPENDENCY_DEAD = "dependency dead"
+"""The reason a retry refuses a job waiting for a dependency still dead or cancelled."""
+
 
 @dataclass(frozen=True)
 class Action:
@@ -286,6 +289,20 @@ def _apply(action: Action, ids: list[str], now: float) -> tuple[list[Job], list[
     return gone, taken
 
 
+@translated
+def retry_refusals_by_dependency(job_ids: Sequence[str]) -> list[tuple[str, str, QueueError]]:
+    """Of ``job_ids`` (each retriable by its state), the ones a retry of them all would
+    refuse for a dependency still dead or cancelled (``deps.retry_plan``), as ``act``
+    reports them: every one of them when none would be retried.
+
+    For a question worth asking (the dashboard asks "Retry 2 marked jobs?" only when one
+    would be): a read, chunk by chunk as the caller gives them. A job is retried in some
+    chunk's plan exactly when it is in the whole batch's: the first retried in
+    dependency order has no dependency dead outside the batch."""
+    plan = deps.retry_plan(deps.dependencies_first(list(job_ids)))
+    return [(job_id, DEPENDENCY_DEAD, error) for job_id, error in plan.refused.items()]
+
+
 def _retry(
     action: Action, ids: list[str], now: float, batch: frozenset[str]
 ) -> tuple[list[Job], list[tuple[str, str, QueueError]], deps.Revival]:
@@ -312,7 +329,7 @@ def _retry(
             held[key] = (job_id, "retried")
         planned.append(job_id)
     plan = deps.retry_plan(planned)
-    refusals += [(i, "dependency dead", error) for i, error in plan.refused.items()]
+    refusals += [(i, DEPENDENCY_DEAD, error) for i, error in plan.refused.items()]
     changed: list[Job] = []
     with unique.guarded(eligible[i] for i in plan.states):
         for state in (JobState.PENDING, JobState.BLOCKED):
@@ -450,7 +467,7 @@ def still_dead_said(outcome: Outcome) -> str:
     ``R`` alike (the dashboard's said only "0 dead jobs back to pending or blocked")."""
     said = []
     for reason, why in (
-        ("dependency dead", "waiting for a dependency still cancelled or dead (retry that first)"),
+        (DEPENDENCY_DEAD, "waiting for a dependency still cancelled or dead (retry that first)"),
         ("key held", "their unique key held by another active job"),
     ):
         left = outcome.reasons.get(reason, [])

@@ -4,9 +4,12 @@ beyond the rows shown; one confirmation with the count; one toast with the outco
 from __future__ import annotations
 
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import manage
+from queuectl.states import RunOutcome
 from queuectl.store.models import Job
-from tests.conftest import T0
+from tests.conftest import T0, end_attempt
 from tests.tui.conftest import drawn_cell, refreshed, seed_job, wait_for, wait_toast
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
@@ -283,3 +286,53 @@ async def test_a_batch_none_of_the_marked_jobs_allow_asks_nothing_and_says_why(a
         await pilot.press("H")  # but it can be released: that asks
         await _confirm(pilot)
         await wait_toast(pilot, "1 job released")
+
+
+async def test_retrying_marked_dependents_of_a_cancelled_job_asks_nothing_and_keeps_marks(
+    app_for,
+) -> None:
+    """``r`` on two DLQ jobs taken down by a cancelled dependency asked "Retry 2 marked
+    jobs?", then said "0 jobs retried; 2 not: … dependency dead" and cleared the marks:
+    retriable by their state, they were refused for the dependency, which the question's
+    check did not read. Marked with their dependency's own dead root, they are retried."""
+    enqueuing.enqueue_many(
+        [
+            JobSpec(command="make", id="build"),
+            JobSpec(command="make test", id="test", after=("build",)),
+            JobSpec(command="make deploy", id="deploy", after=("test",)),
+        ],
+        now=T0 - 60,
+    )
+    manage.cancel("build", now=T0 - 30)
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the two taken down")
+        await pilot.press("ctrl+a")
+        await wait_toast(pilot, "Marked 2 jobs")
+        await pilot.press("r")
+        await wait_toast(
+            pilot,
+            "None of the 2 marked jobs can be retried: 2 dependency dead (test, deploy); job test"
+            " waits for dependency build, which is cancelled; retry build first",
+        )
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert set(pane.marks) == {"test", "deploy"}
+        assert _states("test", "deploy") == ["dead", "dead"]
+        # With a job whose retry they could follow (dead, no dependency), it is asked.
+        enqueuing.enqueue_many(
+            [JobSpec(command="fetch", id="fetch"), JobSpec(command="x", id="x", after=("fetch",))],
+            now=T0 - 20,
+        )
+        claim = claiming.claim("w1", host="h", now=T0 - 10)
+        end_attempt(claim, RunOutcome.FAILED, exit_code=1, final=True, now=T0 - 9)
+        assert _states("fetch", "x") == ["dead", "dead"]
+        await refreshed(pilot)
+        await wait_for(pilot, lambda: pane.table.row_count == 4, "four dead")
+        await pilot.press("ctrl+a")
+        await wait_toast(pilot, "Marked 4 jobs")
+        await pilot.press("r")
+        assert (await _confirm(pilot, "n")).startswith("Retry 4 marked jobs")
