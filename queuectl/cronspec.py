@@ -160,7 +160,7 @@ def parse_rule(spec: object, zone: str = "UTC", *, anchor: float = 0.0) -> Rule:
         rest = text[len("@every") :].strip()
         if not rest:
             raise ValidationError("@every needs a duration, like '@every 30s' or '@every 1h30m'")
-        seconds = parse_duration(rest, what="@every")
+        seconds = parse_duration(rest, what="@every", examples="'30s', '5m', '1h30m', '1d'")
         if seconds < MIN_EVERY:
             raise ValidationError(f"@every must be at least 1s (got {rest!r})")
         if not float(seconds).is_integer():

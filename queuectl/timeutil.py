@@ -34,9 +34,16 @@ everywhere a duration is read), each part a number and a unit."""
 
 
 def parse_duration(
-    value: object, *, what: str = "duration", maximum: float = MAX_DURATION
+    value: object,
+    *,
+    what: str = "duration",
+    maximum: float = MAX_DURATION,
+    examples: str = "'500ms', '5s', '1h30m', '7d'",
 ) -> float:
     """Seconds from a number or a string: ``"500ms"``, ``"5s"``, ``"2m"``, ``"1h30m"``, ``"7d"``.
+
+    ``examples`` are what a refusal suggests: only values the caller accepts (``@every``
+    takes no ``500ms``, so suggesting it sent users from one refusal to another).
 
     Raises:
         ValidationError: negative, not finite, over ``maximum`` (100 years unless
@@ -55,8 +62,7 @@ def parse_duration(
             seconds = float(text)
     else:
         raise ValidationError(
-            f"{what} must be a number of seconds or a duration like '500ms', '5s', '1h30m', '7d'"
-            f" (got {value!r})"
+            f"{what} must be a number of seconds or a duration like {examples} (got {value!r})"
         )
     if not math.isfinite(seconds) or seconds < 0:
         raise ValidationError(f"{what} must be a non-negative number of seconds (got {value!r})")

@@ -88,6 +88,8 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "0 0 31 2 *", JOB), "invalid cron spec '0 0 31 2 *': bad day-of-month"),
         (("x", "* * *", JOB), "has 3"),
         (("x", "@every 0s", JOB), "@every must be at least 1s"),
+        # It suggested '500ms', which @every then refused as under 1s.
+        (("x", "@every -5s", JOB), "like '30s', '5m', '1h30m', '1d' (got '-5s')"),
         (("x", "@sometimes", JOB), "unknown schedule '@sometimes'"),
         (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
