@@ -20,7 +20,7 @@ from typing import Any
 from textual import events, work
 
 from queuectl.errors import QueueError, ValidationError
-from queuectl.lifecycle import manage, reads, settings
+from queuectl.lifecycle import deps, manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
 from queuectl.textsafe import one_line
@@ -286,10 +286,10 @@ class ActionsApp(KeyOrderApp):
             return
         row = self._job_row(job_id)
         running = row is not None and row["state"] == JobState.PROCESSING
-        self._confirm(
+        self._confirm_taking_down(
+            job_id,
             f"Cancel job {self.describe_job(job_id)}?"
-            + (" Its process is killed." if running else "")
-            + self._taken_down_with(job_id),
+            + (" Its process is killed." if running else ""),
             lambda: self.run_in_thread(
                 lambda: _act_on_one(manage.CANCEL, job_id, self.clock()),
                 lambda outcome: f"Job {job_id} cancelled" + dependents_said(outcome),
@@ -297,32 +297,27 @@ class ActionsApp(KeyOrderApp):
             yes="Cancel job",
         )
 
-    def _taken_down_with(self, job_id: str) -> str:
-        """`` 3 blocked jobs that wait for it go dead with it: a, b, c.``: of the jobs the
-        last refresh read, those that wait for it, directly or through one another.
+    @work(thread=True, group="action", exit_on_error=False)
+    def _confirm_taking_down(
+        self, job_id: str, question: str, then: Callable[[], None], yes: str
+    ) -> None:
+        """Ask ``question`` with, after it, the blocked jobs that go dead with the job
+        (``deps.would_take_down``: transitively, as a cancel or delete takes them down).
 
-        A cancel or a delete takes a job's blocked dependents down, transitively
-        (``deps.cascade_locked``); the question named only the direct ones, the toast
-        after named them all.
-        """
-        snapshot = self.last_snapshot
-        if snapshot is None:
-            return ""
-        waits = {key: raw.get("waits", ()) for key, raw in snapshot.jobs.raw.items()}
-        down: list[str] = []
-        frontier = {job_id}
-        while frontier:
-            found = [key for key, on in waits.items() if key not in down and frontier & set(on)]
-            down += found
-            frontier = set(found)
-        down = [key for key in down if key != job_id]
-        if not down:
-            return ""
-        verb = "goes" if len(down) == 1 else "go"
-        return (
-            f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with it:"
-            f" {some_ids(down)}."
-        )
+        Read from the database, off the UI thread: the last refresh's rows left out
+        every dependent a filter (``state:processing``) or the window hid, so the
+        question named none and the toast after named three."""
+        down = self.core_call(lambda: deps.would_take_down([job_id]))
+        if down is REFUSED:
+            return
+        said = ""
+        if down:
+            verb = "goes" if len(down) == 1 else "go"
+            said = (
+                f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with it:"
+                f" {some_ids(down)}."
+            )
+        self.call_from_thread(self._confirm, question + said, then, yes)
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
@@ -336,10 +331,8 @@ class ActionsApp(KeyOrderApp):
                 lambda outcome: f"Job {job_id} deleted" + dependents_said(outcome),
             )
 
-        self._confirm(
-            f"Delete job {self.describe_job(job_id)} and its runs?" + self._taken_down_with(job_id),
-            delete,
-            yes="Delete",
+        self._confirm_taking_down(
+            job_id, f"Delete job {self.describe_job(job_id)} and its runs?", delete, "Delete"
         )
 
     def _dead_count(self) -> tuple[int, float]:

@@ -76,16 +76,24 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert app.screen.question.endswith("?")  # nothing waits for leaf
         await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "answered")
+        # Filtered to pending, the pane shows none of them: the question still names all
+        # three (it read the last refresh's rows, and named none).
+        await pilot.press("slash", *"state:pending", "enter")
+        await refreshed(pilot)
+        await pilot.press("slash", "escape")  # back to the table, the filter kept
+        await wait_for(pilot, lambda: [k for k, _ in app.last_snapshot.jobs.rows] == ["gate"], "")
         app.query_one(JobsPane).table.select_key("gate")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert app.screen.question.endswith(
-            " 3 blocked jobs waiting for it go dead with it: gated-2, gated, leaf."
+            " 3 blocked jobs waiting for it go dead with it: gated, gated-2, leaf."
         )
         await pilot.press("y")
         await wait_toast(pilot, "Job gate cancelled; 3 dependents now dead: ")
         assert {Job.get_by_id(name).state for name in ("gated", "gated-2", "leaf")} == {"dead"}
-        await refreshed(pilot)  # the question reads the last refresh
+        await pilot.press("escape")  # from the table: the filter goes (gate is cancelled)
+        await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("gate")
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
