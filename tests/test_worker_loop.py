@@ -695,6 +695,58 @@ def test_after_a_pause_of_its_own_a_worker_gives_others_time_to_heartbeat(opened
     assert reads.runs_of(job_id)[0].outcome == "lost"
 
 
+@pytest.mark.parametrize("host", ["here", "elsewhere"])
+def test_a_worker_started_as_the_database_returns_gives_stale_siblings_half_a_lease(opened, host):
+    """A worker started right after an outage (systemd's Restart=, an operator) found a
+    live sibling's heartbeat an outage old, declared it lost at once and threw away the
+    result it was about to record: the job ran again, or went dead with retries spent.
+    Judged by heartbeat only after half a lease; by its process (gone, here) at once."""
+    settings.set_value("lease_seconds", 10)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    sibling = new_worker_id()
+    where = socket.gethostname() if host == "here" else "elsewhere"
+    stale = T0 - 40  # the outage: no heartbeat got through for 40 s
+    WorkerRow.insert(
+        id=sibling, pid=os.getpid(), host=where, started_at=stale, heartbeat_at=stale
+    ).execute()
+    assert claiming.claim(sibling, now=T0) is not None
+    WorkerRow.update(heartbeat_at=stale).where(WorkerRow.id == sibling).execute()
+    worker = make_worker(clock)
+    worker.step()
+    started = clock.now
+    while clock.now < started + 4:
+        worker.step()
+    assert reads.runs_of(job_id)[0].outcome is None  # not judged by its stale heartbeat
+    # The sibling reconnects and heartbeats: never recovered.
+    WorkerRow.update(heartbeat_at=clock.time()).where(WorkerRow.id == sibling).execute()
+    while clock.now < started + 12:
+        worker.step()
+    assert reads.runs_of(job_id)[0].outcome is None
+    # Silent from now on, it is judged by its lease like any worker.
+    while reads.runs_of(job_id)[0].outcome is None:
+        worker.step()
+        assert clock.now < started + 30
+    assert reads.runs_of(job_id)[0].outcome == "lost"
+
+
+def test_a_worker_started_as_the_database_returns_still_recovers_a_dead_one_at_once(opened):
+    """Half a lease for a live sibling's heartbeat, none for a process that is gone: a
+    restart after a crash recovers the crashed worker's job at its first step."""
+    settings.set_value("lease_seconds", 10)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    ghost = new_worker_id()
+    stale = T0 - 40
+    WorkerRow.insert(
+        id=ghost, pid=2**22 + 4321, host=socket.gethostname(), started_at=stale, heartbeat_at=stale
+    ).execute()
+    assert claiming.claim(ghost, now=T0) is not None
+    WorkerRow.update(heartbeat_at=stale).where(WorkerRow.id == ghost).execute()
+    make_worker(clock).step()
+    assert [r.outcome for r in reads.runs_of(job_id)] == ["lost"]
+
+
 def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
     settings.set_value("output_limit", 1024)
     job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")

@@ -7,6 +7,7 @@ DLQ. Who counts as lost is ``workers.is_lost``'s rule.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from queuectl.store.transactions import advisory_lock, write_transaction
 def recover_lost(
     *,
     lease_seconds: float,
+    by_heartbeat: bool = True,
     host: str | None = None,
     pid_alive: Callable[[int], bool] | None = None,
     before_requeue: Callable[[Run], None] | None = None,
@@ -46,6 +48,10 @@ def recover_lost(
     is lost too, once it is older than the lease.
 
     Args:
+        by_heartbeat: ``False``: a worker is lost only when its process is gone, on
+            this host; a worker just started passes it for half a lease
+            (``Timers.started``), so that siblings the database's return has not yet
+            let heartbeat are not taken for dead.
         before_requeue: called with the attempt's unfinished Run before the job is
             requeued; workers use it to kill an orphaned process group so the
             rerun never overlaps the old run.
@@ -55,6 +61,7 @@ def recover_lost(
     """
     now = time.time() if now is None else now
     cutoff = now - lease_seconds
+    judged = lease_seconds if by_heartbeat else math.inf
     with write_transaction():
         if not advisory_lock("recovery", wait=False):
             return []  # another worker is recovering right now; it will do this work
@@ -63,7 +70,7 @@ def recover_lost(
         lost_workers = [
             worker.id
             for worker in Worker.select().where(Worker.state.not_in(ended))
-            if is_lost(worker, now=now, lease_seconds=lease_seconds, host=host, pid_alive=pid_alive)
+            if is_lost(worker, now=now, lease_seconds=judged, host=host, pid_alive=pid_alive)
         ]
         if lost_workers:
             Worker.update(state=WorkerState.LOST.value, stopped_at=now, current_job=None).where(

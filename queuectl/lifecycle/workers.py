@@ -14,6 +14,7 @@ supervisor and the dashboard must agree on when such a row stops meaning
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -280,9 +281,17 @@ class Registration:
 
     @translated
     def someone_else_is_lost(
-        self, now: float, *, lease_seconds: float, pid_alive: Callable[[int], bool] = pid_alive
+        self,
+        now: float,
+        *,
+        lease_seconds: float,
+        by_heartbeat: bool = True,
+        pid_alive: Callable[[int], bool] = pid_alive,
     ) -> bool:
-        """Whether another worker is lost: a read-only look, cheap enough to run every second."""
+        """Whether another worker is lost: a read-only look, cheap enough to run every second.
+        ``by_heartbeat=False``: only by its process being gone (``is_lost``)."""
+        if not by_heartbeat:
+            lease_seconds = math.inf
         query = Worker.select(
             Worker.id, Worker.state, Worker.pid, Worker.host, Worker.heartbeat_at
         ).where(Worker.state.not_in(_ENDED), Worker.id != self.id)

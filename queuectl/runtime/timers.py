@@ -39,6 +39,9 @@ class Timers:
         self.judge_after = 0.0
         """No recovery of others before this: after a pause of our own, they get a
         heartbeat round first (see ``Worker._housekeeping``)."""
+        self.beats_judged_after = 0.0
+        """Before this, others are judged lost only by their process (gone, on our host),
+        not by their heartbeat's age: ``started``."""
         self.next_control = 0.0
         self.report_due = 0.0
         self.pause_noted_at = 0.0
@@ -48,12 +51,25 @@ class Timers:
         self._shortage_pause = 0.0
         self._shortage_until = float("-inf")
 
-    def started(self, now: float, heartbeat_interval: float) -> None:
+    def started(self, now: float, heartbeat_interval: float, lease: float) -> None:
         """Registered: heartbeat in an interval, and recover at once (as procrastinate
-        prunes stalled workers at start)."""
+        prunes stalled workers at start), but judge others by their heartbeat only
+        after half a lease.
+
+        A worker started as the database comes back (systemd's ``Restart=``, an operator,
+        an autoscaler) found every sibling's heartbeat a whole outage old, declared them
+        lost and threw away results they were about to record: the siblings themselves
+        wait half a lease after an outage of their own (``missed_beats``), but a worker
+        just started knows of none. A sibling whose process is gone, on this host, is
+        still recovered at once: a restart after a crash loses no time."""
         self.next_heartbeat = now + heartbeat_interval
         self.last_beat_at = now
         self.next_recover = now
+        self.beats_judged_after = now + lease / 2
+
+    def judges_beats(self, now: float) -> bool:
+        """Whether others may be judged lost by their heartbeat's age now (``started``)."""
+        return now >= self.beats_judged_after
 
     def beat(self, now: float, heartbeat_interval: float) -> None:
         self.next_heartbeat = now + heartbeat_interval

@@ -158,7 +158,8 @@ class Worker(AttemptRunner, SlotRunner):
         self.outage.what = f"worker {self.id}"
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
-        self.timers.started(now, self.heartbeat_interval)
+        lease = float(self.settings.get("lease_seconds", 30.0))
+        self.timers.started(now, self.heartbeat_interval, lease)
         log.info(
             "worker %s started (pid %d, host %s, queues %s)",
             self.id,
@@ -387,7 +388,8 @@ class Worker(AttemptRunner, SlotRunner):
             timers.next_lost_check = now + LOST_CHECK_INTERVAL
             # A kill -9 is noticed within a second, not at the next full recovery
             # (which takes the write lock, so it runs only every recover_interval).
-            if self.row.someone_else_is_lost(now, lease_seconds=lease):
+            beats = timers.judges_beats(now)
+            if self.row.someone_else_is_lost(now, lease_seconds=lease, by_heartbeat=beats):
                 self.heartbeat(now, state=state, job_id=job_id)  # never look lost ourselves
                 self.recover(now)
         if now >= timers.next_control:
@@ -442,6 +444,7 @@ class Worker(AttemptRunner, SlotRunner):
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
         recovered = recovery.recover_lost(
             lease_seconds=float(self.settings["lease_seconds"]),
+            by_heartbeat=self.timers.judges_beats(now),
             host=self.host,
             pid_alive=hostid.pid_alive,
             before_requeue=lambda run: procs.kill_orphan_group(run, self.host),
