@@ -154,7 +154,11 @@ class QueueWaitReporter:
             if self._reported_at is not None and now - self._reported_at < self.every:
                 continue
             self._reported_at = now
-            holders = lockholder.queue_holders(self.path) or lockholder.write_lock_holders(
+            # SQLite's own lock first: the queue's holder may itself be waiting for it
+            # (an outside process holds it), and naming that worker sent people after
+            # a process that was as stuck as they were. The queue's holder is named
+            # when it holds nothing of SQLite's (stopped before its transaction).
+            holders = lockholder.write_lock_holders(self.path) or lockholder.queue_holders(
                 self.path
             )
             who = lockholder.describe(holders, _worker_on_this_host) or "by another process"

@@ -121,6 +121,31 @@ def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, fro
     assert done.wait(10)
 
 
+def test_the_wait_names_sqlites_holder_not_a_worker_queued_behind_it(db_path, frozen_holder):
+    """An outside process held SQLite's write lock; the worker first in the queue waited
+    for it, and the next worker's log named that one, as stuck as itself."""
+    outsider = frozen_holder(HOLD_SQLITE_LOCK)
+    queued = frozen_holder(HOLD_QUEUE_LOCK)  # stands for the worker first in the queue
+    database = db.open_database(db_path, queue_writes=True)
+    database.queue_wait.after = 0.2
+
+    done = threading.Event()
+
+    def write() -> None:
+        with transactions.write_transaction():
+            reads.counts()
+        db.close_database()
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    wait_until(lambda: database.queue_wait.reports, 10, "a report of the wait")
+    assert f"held by pid {outsider} (" in database.queue_wait.reports[0]
+    assert str(queued) not in database.queue_wait.reports[0]
+    for pid in (queued, outsider):  # each exits once resumed, and the locks are ours
+        os.kill(pid, signal.SIGCONT)
+    assert done.wait(20)
+
+
 def test_a_threads_close_keeps_the_sqlite_locks_of_the_processs_other_connections(db_path):
     """The lock-wait reporter's thread closed its connection, and with it the shared
     queue descriptor on the database file: closing any descriptor of a file drops every
