@@ -747,6 +747,37 @@ def test_a_worker_started_as_the_database_returns_still_recovers_a_dead_one_at_o
     assert [r.outcome for r in reads.runs_of(job_id)] == ["lost"]
 
 
+@pytest.mark.parametrize("how", ["moved", "replaced"])
+def test_a_worker_whose_database_file_moves_says_so_and_stops(db_path, caplog, how):
+    """Moved (with its -wal) under running workers, the file went on taking their jobs,
+    while commands opened the path, made a new file and added jobs no worker ran; the
+    workers logged nothing. Now each notices at a heartbeat, says so, and stops (1)."""
+    db.open_database(db_path)
+    settings.set_value("lease_seconds", 4)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    worker = make_worker(clock)
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
+        assert worker.step()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db_path + suffix):
+            os.rename(db_path + suffix, db_path + ".moved" + suffix)
+    if how == "replaced":
+        with open(db_path, "wb"):
+            pass  # another file now sits at the path
+    with caplog.at_level(logging.ERROR, logger="queuectl.worker"):
+        while worker.step():
+            assert clock.now < T0 + 30
+    assert worker.exit_status == 1
+    said = "deleted or moved away" if how == "moved" else "replaced by another file"
+    assert any(said in record.getMessage() for record in caplog.records), caplog.text
+    assert "start workers on the database where it is now" in caplog.text
+    db.close_database()
+    # The file it opened holds what it did, its stop included.
+    db.open_database(db_path + ".moved")
+    assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
+
+
 def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
     settings.set_value("output_limit", 1024)
     job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")

@@ -25,7 +25,7 @@ from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import settings
 from queuectl.lifecycle.reads import list_workers, running_per_worker
 from queuectl.states import ENDED_WORKER_STATES, RunOutcome, WorkerState
-from queuectl.store import sql
+from queuectl.store import db, sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Worker, database
 from queuectl.store.transactions import execute_raw, write_transaction
@@ -215,6 +215,11 @@ class Registration:
                 raise WorkerIdTaken(f"a live worker with id {self.id!r} is already registered")
             self.id = new_worker_id()
         raise QueueError("could not find a free worker id")  # pragma: no cover - 5 collisions
+
+    def database_gone(self) -> str | None:
+        """Why the database file this worker opened is no longer at its path, or ``None``
+        (``db.gone_from_its_path``): looked at with each heartbeat."""
+        return db.gone_from_its_path()
 
     @translated
     def heartbeat(self, now: float, *, state: WorkerState, job_id: str | None) -> bool:

@@ -107,6 +107,9 @@ class Worker(AttemptRunner, SlotRunner):
         self.timers = Timers()
         self.log = WorkLog(self.row.id)
         self._signals = 0
+        self.exit_status = 0
+        """``run``'s status once stopped: 1 when the worker stopped of its own accord
+        because something is wrong (its database file moved), so a supervisor sees it."""
         self._stop_announced = False
         self._next_due: float | None = None
         self._check_now = True
@@ -211,7 +214,7 @@ class Worker(AttemptRunner, SlotRunner):
             try:
                 answered = store_answers()
                 if not self.step():
-                    return 0
+                    return self.exit_status
                 # Back only once a statement went through (a slot loop's step may need
                 # none), and not while a slot loop rides out the outage in its steps.
                 if not self.store_in_doubt and store_answers() != answered:
@@ -412,6 +415,16 @@ class Worker(AttemptRunner, SlotRunner):
             state = WorkerState.STOPPING
         found = self.row.heartbeat(now, state=state, job_id=job_id)
         self.log.sum_up()
+        gone = self.row.database_gone()
+        if gone is not None and self.exit_status == 0:
+            log.error(
+                "worker %s: %s; stopping (its job is recorded in the file it opened): start"
+                " workers on the database where it is now",
+                self.id,
+                gone,
+            )
+            self.exit_status = 1
+            self.request_stop()
         if not found:
             log.warning("worker %s: its row was gone; registering again", self.id)
             self.row.fixed_id = True

@@ -238,6 +238,15 @@ def _explain(location: str, exc: Exception) -> str:
     return f"cannot use the database {describe(location)}: {first}"
 
 
+def gone_from_its_path() -> str | None:
+    """For a worker's periodic look: why the SQLite file it opened is no longer the one at
+    its path (``ExistingFileSqlite.gone_from_its_path``); ``None`` for PostgreSQL."""
+    obj = database.obj
+    if isinstance(obj, sqlitefile.ExistingFileSqlite):
+        return obj.gone_from_its_path()
+    return None
+
+
 def close_database() -> None:
     if database.obj is not None and not database.is_closed():
         database.close()

@@ -21,6 +21,7 @@ Three things must be settled first, because opening read-write already writes:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -64,7 +65,29 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
 
     def __init__(self, database: str, *args: Any, mode: str = READ_WRITE, **kwargs: Any) -> None:
         self.mode = mode
+        self._identity: tuple[int, int] | None = None
+        """The file first opened (device, inode): ``gone_from_its_path`` compares."""
         super().__init__(database, *args, **kwargs)
+
+    def gone_from_its_path(self) -> str | None:
+        """Why the file first opened is no longer the one at its path, or ``None``.
+
+        A worker keeps its connection to the file it opened: moved or deleted under it
+        (with its ``-wal``), the file went on taking its jobs and results, while every
+        command opened the path, found nothing or made a new file, and added jobs that
+        no worker ran. Nothing was logged. A stat of the path, for a periodic look.
+        """
+        if self._identity is None:
+            return None
+        try:
+            found = os.stat(self.database)
+        except FileNotFoundError:
+            return f"the database file {self.database} was deleted or moved away"
+        except OSError as exc:
+            return f"the database file {self.database} cannot be looked at: {exc.strerror}"
+        if (found.st_dev, found.st_ino) != self._identity:
+            return f"the database file {self.database} was replaced by another file"
+        return None
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -79,6 +102,10 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         except Exception:
             connection.close()
             raise
+        if self._identity is None:
+            with contextlib.suppress(OSError):  # just opened: it is there
+                found = os.stat(self.database)
+                self._identity = (found.st_dev, found.st_ino)
         return connection
 
 
