@@ -216,6 +216,12 @@ class Registration:
             self.id = new_worker_id()
         raise QueueError("could not find a free worker id")  # pragma: no cover - 5 collisions
 
+    @staticmethod
+    def while_locked_out(callback: Callable[[], None] | None) -> None:
+        """Have ``callback`` called between a write's tries for SQLite's lock while another
+        process holds it (``db.on_lock_wait``); ``None`` to stop."""
+        db.on_lock_wait(callback)
+
     def database_gone(self) -> str | None:
         """Why the database file this worker opened is no longer at its path, or ``None``
         (``db.gone_from_its_path``): looked at with each heartbeat."""

@@ -62,6 +62,7 @@ class AttemptRunner:
     _environment: dict[bytes, bytes]
     _next_claim: Claim | None
     _recording: Claim | None
+    _supervised: tuple[Claim, executor.Execution] | None
     outage_pause: Callable[[float, Sequence[str]], None]
     hooks: HookRunner
     # The worker's own, used here:
@@ -103,7 +104,11 @@ class AttemptRunner:
         if isinstance(started, Result):
             self._not_started(claim, started)
             return
-        result, pgid = self._supervise(claim, started), started.pgid
+        self._supervised = (claim, started)
+        try:
+            result, pgid = self._supervise(claim, started), started.pgid
+        finally:
+            self._supervised = None
         ago = started.ended_ago()
         self._record(claim, replace(result, ended_at=self.clock() - ago), pgid)
 

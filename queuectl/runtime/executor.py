@@ -134,6 +134,8 @@ class Execution:
         if watchdog is not None:
             watchdog.watch(self.pgid)
         self._overdue_at: float | None = None
+        self._exit_noted_at: float | None = None
+        """When ``note_exit`` first found the job exited, while the loop was held up."""
         """When the timekeeper enforced the timeout for a loop held up elsewhere."""
         self._timekeeper = timekeeper
         if timekeeper is not None:
@@ -199,8 +201,30 @@ class Execution:
 
     def ended_ago(self) -> float:
         """How long ago the job ended, when that was before the loop saw it: stopped by
-        the timekeeper while the loop was held up (0 otherwise: the loop saw it at once)."""
-        return 0.0 if self._overdue_at is None else max(0.0, self._clock() - self._overdue_at)
+        the timekeeper, or seen exited by ``note_exit``, while the loop was held up (0
+        otherwise: the loop saw it at once)."""
+        ended = self._ended_while_held_up()
+        return 0.0 if ended is None else max(0.0, self._clock() - ended)
+
+    def _ended_while_held_up(self) -> float | None:
+        moments = [m for m in (self._overdue_at, self._exit_noted_at) if m is not None]
+        return min(moments) if moments else None
+
+    def note_exit(self) -> None:
+        """Note the moment the job is first seen exited, without reaping it: called while
+        the loop waits for the database (``Worker.while_locked_out``), so that the run
+        ends when the job did, not when the wait does (a 5 s job was recorded as 20 s)."""
+        if self._exit_code is not None or self._exit_noted_at is not None or self.done:
+            return
+        waitid = getattr(os, "waitid", None)  # not on every platform: then noted when reaped
+        if waitid is None:
+            return
+        try:
+            exited = waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if exited is not None:
+            self._exit_noted_at = self._clock()
 
     def stopped_by_timekeeper(self, at: float) -> None:
         """The timekeeper's note that it enforced the timeout, at ``at`` (its thread)."""
@@ -335,8 +359,9 @@ class Execution:
             self._timekeeper.forget(self)
         self._close_fds()
         code = self._exit_code
-        # Stopped by the timekeeper while the loop was held up: it ended then, not now.
-        duration = (self._overdue_at or self._clock()) - self.started
+        # Stopped by the timekeeper, or seen exited, while the loop was held up: it ended
+        # then, not now.
+        duration = (self._ended_while_held_up() or self._clock()) - self.started
         if self.kill_outcome is not None:
             outcome, error = self.kill_outcome, self.kill_reason
             if code is not None and code < 0:

@@ -117,6 +117,14 @@ class SlotRunner:
         """This iteration found the database away, or left it alone to wait for a retry:
         ``Worker.run`` then does not call the outage over."""
 
+    def slot_executions(self) -> list[executor.Execution]:
+        """The slots' jobs still running (not those that ended and wait for their record)."""
+        return [
+            slot.execution
+            for slot in self._running.values()
+            if slot.execution is not None and slot.result is None
+        ]
+
     def slot_job_ids(self) -> set[str]:
         """The jobs this worker runs or has claimed to run next, in its slots."""
         ids = {slot.claim.job.id for slot in self._running.values()}

@@ -48,7 +48,7 @@ from queuectl.runtime.timers import CONTROL_INTERVAL, LOST_CHECK_INTERVAL, Timer
 from queuectl.runtime.waiters import Waiter, make_waiter
 from queuectl.runtime.watchdog import Watchdog
 from queuectl.runtime.worklog import WorkLog
-from queuectl.states import RunOutcome, WorkerState
+from queuectl.states import FORCED_STOP, RunOutcome, WorkerState
 from queuectl.textsafe import one_line
 
 log = logging.getLogger("queuectl.worker")
@@ -120,6 +120,8 @@ class Worker(AttemptRunner, SlotRunner):
         """The job claimed in the same transaction that recorded the previous one."""
         self._recording: Claim | None = None
         """The job whose end ``_record`` is storing (through an outage, perhaps)."""
+        self._supervised: tuple[Claim, executor.Execution] | None = None
+        """The job a one-slot worker runs now (``_supervise``)."""
         self._environment = dict(os.environb)
         """Copied once, as bytes: see ``executor.job_environment``."""
         self.watchdog: Watchdog | None = Watchdog(slots=self.slots) if use_watchdog else None
@@ -163,6 +165,7 @@ class Worker(AttemptRunner, SlotRunner):
             self.waiter = make_waiter(self.sleep)
         lease = float(self.settings.get("lease_seconds", 30.0))
         self.timers.started(now, self.heartbeat_interval, lease)
+        self.row.while_locked_out(self.while_locked_out)
         log.info(
             "worker %s started (pid %d, host %s, queues %s)",
             self.id,
@@ -248,10 +251,38 @@ class Worker(AttemptRunner, SlotRunner):
             self.sleep(min(left, STOP_LOOK))
         self.log.stop_heard_in_outage(self.stop_mode, held)
 
+    def while_locked_out(self) -> None:
+        """Between a write's tries for SQLite's lock while another process holds it (up to
+        the 15 s busy timeout in all; ``db.on_lock_wait``): what the loop would otherwise
+        see only once the write returns. A job that exits is noted then, so its run ends
+        when it did; a stop is said at once, and a forced one kills the jobs and gives
+        up the wait (a second SIGTERM took 15 s, the job running 27 s after it)."""
+        executions = self._executions()
+        for execution in executions:
+            execution.note_exit()
+        mode = self.stop_mode
+        if mode is None:
+            return
+        self.log.stop_heard_in_outage(mode, self._held_job_ids())
+        if mode == FORCE:
+            for execution in executions:
+                execution.kill(RunOutcome.INTERRUPTED, FORCED_STOP)
+            raise StoreUnavailable(
+                "a forced stop came while another process held the database's write lock"
+            )
+
+    def _executions(self) -> list[executor.Execution]:
+        """The jobs running now: the one of a one-slot worker, or its slots'."""
+        running = [self._supervised[1]] if self._supervised is not None else []
+        return running + self.slot_executions()
+
     def _held_job_ids(self) -> list[str]:
         """The jobs this worker holds that the database does not know have ended: the one
-        whose end it is recording (``_recording``), the one it claimed next, its slots'."""
-        held = [self._recording.job.id] if self._recording is not None else []
+        it runs or whose end it is recording (``_recording``), the one it claimed next,
+        its slots'."""
+        held = [self._supervised[0].job.id] if self._supervised is not None else []
+        if self._recording is not None:
+            held.append(self._recording.job.id)
         if self._next_claim is not None:
             held.append(self._next_claim.job.id)
         return held + sorted(self.slot_job_ids() - set(held))
@@ -351,6 +382,7 @@ class Worker(AttemptRunner, SlotRunner):
 
     def _mark_stopped(self) -> None:
         self.row.mark_stopped(self.clock())
+        self.row.while_locked_out(None)
         self.stopped = True
         self.log.sum_up()
         self.hooks.close()  # the hooks of jobs already recorded still run

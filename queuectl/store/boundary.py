@@ -66,6 +66,9 @@ def _waited(exc: BaseException) -> float:
     "database is locked" (a 20 s lock was logged as "back after 3.8s")."""
     if "database is locked" not in str(exc):
         return 0.0
+    lock_wait = getattr(database.obj, "lock_wait", None)  # a worker's, waited in slices
+    if lock_wait is not None:
+        return float(lock_wait)
     pragmas = dict(getattr(database.obj, "_pragmas", ()))  # busy_timeout, as connections set it
     return float(pragmas.get("busy_timeout", 0)) / 1000
 

@@ -21,7 +21,7 @@ from queuectl.location import describe, parse_url, sqlite_path
 from queuectl.store import sql, sqlitefile
 from queuectl.store.models import database
 from queuectl.store.schema import ensure_schema, missing_schema, schema_version
-from queuectl.store.writelock import WriterQueuedSqlite
+from queuectl.store.writelock import LOCK_WAIT_SLICE, SlicedWaitConnection, WriterQueuedSqlite
 
 log = logging.getLogger("queuectl.db")
 
@@ -158,22 +158,27 @@ def _open_sqlite(
     mode already (it is persistent), and switching rewrites the file's header,
     which a reader must not do to a file it then finds is not queuectl's.
     """
-    kind = WriterQueuedSqlite if queue_writes else sqlitefile.ExistingFileSqlite
     pragmas: dict[str, Any] = {} if read_only else {"journal_mode": "wal"}
-    return kind(
-        path,
-        pragmas={
+    # A worker's connection waits in slices (``WriterQueuedSqlite.begin``), so that its
+    # loop hears a stop and sees its jobs end while another process holds the lock.
+    busy_ms = int(LOCK_WAIT_SLICE * 1000) if queue_writes else BUSY_TIMEOUT_MS
+    options: dict[str, Any] = {
+        "pragmas": {
             **pragmas,
             "synchronous": 2 if durable else 1,
             "foreign_keys": 1,
-            "busy_timeout": BUSY_TIMEOUT_MS,
+            "busy_timeout": busy_ms,
             "cache_size": -16_000,
             "temp_store": "memory",
         },
-        timeout=BUSY_TIMEOUT_MS / 1000,
-        check_same_thread=False,
-        mode=mode,
-    )
+        "timeout": busy_ms / 1000,
+        "check_same_thread": False,
+        "mode": mode,
+    }
+    if queue_writes:
+        options["factory"] = SlicedWaitConnection
+        return WriterQueuedSqlite(path, lock_wait=BUSY_TIMEOUT_MS / 1000, **options)
+    return sqlitefile.ExistingFileSqlite(path, **options)
 
 
 SUPPORTED_SCHEMES = ("postgresql", "postgres")
@@ -245,6 +250,14 @@ def gone_from_its_path() -> str | None:
     if isinstance(obj, sqlitefile.ExistingFileSqlite):
         return obj.gone_from_its_path()
     return None
+
+
+def on_lock_wait(callback: Callable[[], None] | None) -> None:
+    """Have a worker's loop called between its tries for SQLite's write lock
+    (``WriterQueuedSqlite.on_wait``); nothing on PostgreSQL or a plain connection."""
+    obj = database.obj
+    if isinstance(obj, WriterQueuedSqlite):
+        obj.on_wait = callback
 
 
 def close_database() -> None:

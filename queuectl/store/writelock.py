@@ -11,8 +11,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import peewee
@@ -27,6 +29,73 @@ log = logging.getLogger("queuectl.db")
 
 QUEUE_WAIT_REPORT = 5.0
 """Seconds a worker waits in the write queue before its log names who holds it."""
+
+LOCK_WAIT_SLICE = 0.1
+"""Seconds SQLite's own busy handler waits, per try, on a worker's connection.
+
+Inside that C wait Python runs nothing, not even a signal's handler: a worker held
+up by another process's write lock (a CLI's bulk enqueue, a stopped process, a
+``BEGIN EXCLUSIVE`` by hand) heard a stop only when its 15 s busy timeout ran out,
+and saw a job that had ended meanwhile end only then (its run 15 s too long).
+``begin`` tries again every slice, calling ``on_wait`` in between, for as long as
+the busy timeout allowed in one go."""
+
+
+class SlicedWaitConnection(sqlite3.Connection):
+    """A connection whose statements wait for the write lock in ``LOCK_WAIT_SLICE`` tries.
+
+    Its busy timeout is one slice; a statement run outside a transaction (a write in
+    autocommit, the ``BEGIN IMMEDIATE`` that takes the lock) that finds the database
+    locked is tried again, its ``owner``'s ``between_tries`` called in between, until the
+    owner's ``lock_wait`` has passed. Inside a transaction nothing is retried: a write
+    transaction holds the lock already, and a read one that met a newer write must
+    start over, not wait.
+    """
+
+    owner: WriterQueuedSqlite | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.in_transaction:
+            return sqlite3.Connection.execute(self, sql, parameters)
+        give_up_at: float | None = None
+        while True:
+            try:
+                return sqlite3.Connection.execute(self, sql, parameters)
+            except sqlite3.OperationalError as exc:
+                give_up_at = _wait_on(self, exc, give_up_at)
+
+    def cursor(self, factory: Any = None) -> sqlite3.Cursor:
+        return sqlite3.Connection.cursor(self, factory or SlicedWaitCursor)
+
+
+class SlicedWaitCursor(sqlite3.Cursor):
+    """``SlicedWaitConnection``'s cursor: peewee runs its statements through one."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        connection = self.connection
+        if connection.in_transaction:
+            return sqlite3.Cursor.execute(self, sql, parameters)
+        give_up_at: float | None = None
+        while True:
+            try:
+                return sqlite3.Cursor.execute(self, sql, parameters)
+            except sqlite3.OperationalError as exc:
+                give_up_at = _wait_on(connection, exc, give_up_at)
+
+
+def _wait_on(connection: Any, exc: sqlite3.OperationalError, give_up_at: float | None) -> float:
+    """After a try that found the database locked: when to give up, or raise ``exc``
+    (not a lock, or ``lock_wait`` over); ``between_tries`` runs first."""
+    owner = connection.owner
+    if "database is locked" not in str(exc) or owner is None:
+        raise exc
+    now = time.monotonic()
+    if give_up_at is None:
+        give_up_at = now + owner.lock_wait - LOCK_WAIT_SLICE
+    if now >= give_up_at:
+        raise exc
+    owner.between_tries()
+    return give_up_at
 
 
 class WriterQueuedSqlite(ExistingFileSqlite):
@@ -54,10 +123,15 @@ class WriterQueuedSqlite(ExistingFileSqlite):
     as peewee gives each its own connection; two threads queue like two processes.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lock_wait: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue = threading.local()
         self.queue_wait = QueueWaitReporter(self.database)
+        self.lock_wait = lock_wait
+        """How long a write waits for SQLite's lock in all, in ``LOCK_WAIT_SLICE`` tries."""
+        self.on_wait: Callable[[], None] | None = None
+        """Called between tries (the worker's loop: ``Worker.while_locked_out``); it may
+        raise, to give up the wait (a forced stop)."""
 
     def _queue_fd(self) -> int:
         fd = getattr(self._queue, "fd", -1)
@@ -66,9 +140,36 @@ class WriterQueuedSqlite(ExistingFileSqlite):
             fd = self._queue.fd = os.open(lockholder.queue_lock_path(self.database), flags)
         return fd
 
+    def _connect(self) -> sqlite3.Connection:
+        connection = super()._connect()
+        assert isinstance(connection, SlicedWaitConnection)
+        connection.owner = self
+        return connection
+
+    def between_tries(self) -> None:
+        """Between a statement's tries for the lock: out of the queue meanwhile (the
+        workers behind us wait in an ``flock``, where no signal is heard either), and the
+        worker's ``on_wait`` on its own thread."""
+        if self.on_wait is None or threading.current_thread() is not threading.main_thread():
+            return
+        held = getattr(self._queue, "held", False)
+        if held:
+            self._leave_queue()
+        self.on_wait()  # may raise: the wait is given up, out of the queue
+        if held:
+            self._enter_queue()
+
     def begin(self, lock_type: str | None = None) -> None:
         if lock_type != "IMMEDIATE":
             return super().begin(lock_type)
+        self._enter_queue()
+        try:
+            return super().begin(lock_type)
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def _enter_queue(self) -> None:
         fd = self._queue_fd()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,11 +180,6 @@ class WriterQueuedSqlite(ExistingFileSqlite):
             finally:
                 self.queue_wait.ended()
         self._queue.held = True
-        try:
-            return super().begin(lock_type)
-        except BaseException:
-            self._leave_queue()
-            raise
 
     def commit(self) -> None:
         try:

@@ -7,18 +7,25 @@ to let it go, instead of a bare "database is locked". Linux only (``/proc/locks`
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from queuectl.errors import StoreUnavailable
 from queuectl.hostid import this_host
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
+from queuectl.runtime.worker import Worker
 from queuectl.store import db, lockholder, transactions
 from tests.conftest import dump
 from tests.polling import wait_until
@@ -206,3 +213,95 @@ def test_a_lock_held_past_the_busy_timeout_counts_from_when_the_wait_began(db_pa
     clock["now"] += 6.0
     outage.over()
     assert said[1] == "worker w1: database back after 6.3s (1 failed tries)"
+
+
+HOLD_FOR = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()  # held
+time.sleep(float(sys.argv[3]))
+connection.execute("COMMIT")
+"""
+
+
+def test_a_statement_waits_for_the_lock_in_slices_and_gives_up_at_the_busy_timeout(
+    db_path, tmp_path
+):
+    """A worker's statement waited for another process's lock inside SQLite's C busy
+    handler, where Python runs nothing, not even a signal's handler, for up to 15 s."""
+    database = db.open_database(db_path, queue_writes=True)
+    database.lock_wait = 1.0
+    calls: list[float] = []
+    database.on_wait = lambda: calls.append(time.monotonic())
+    held = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FOR, db_path, str(held), "3"])
+    try:
+        wait_until(held.exists, 10, "the other process to take the lock")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            transactions_write_once()
+        took = time.monotonic() - started
+        assert 0.8 <= took < 2.0, took  # its busy timeout (1 s here), then it gives up
+        assert len(calls) >= 5, calls  # between slices of 0.1 s
+        assert max(b - a for a, b in itertools.pairwise([started, *calls])) < 0.5
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def transactions_write_once() -> None:
+    """One write transaction through the lifecycle, as a worker's heartbeat takes one."""
+    from queuectl.store.boundary import translated
+
+    @translated
+    def write() -> None:
+        with transactions.write_transaction():
+            reads.counts()
+
+    write()
+
+
+def test_a_worker_held_up_by_another_process_hears_a_stop_and_ends_its_job_on_time(
+    db_path, tmp_path, caplog
+):
+    """With another process holding SQLite's lock (20 s here, 40 s by hand), a stop was
+    heard only when the 15 s busy wait ended, and a 5 s job was recorded as 20 s: its end
+    was seen when the wait was. Now the wait is cut in slices the loop looks between."""
+    db.open_database(db_path, queue_writes=True)
+    # A second of output: its flushes write while it runs, and one waits for the lock.
+    command = "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.1; done"
+    job_id = enqueuing.enqueue(JobSpec(command=command), cwd="/").id
+    worker = Worker(kill_grace=0.2, use_watchdog=False)
+    worker.register()
+    held = tmp_path / "held"
+    holder: list[subprocess.Popen] = []
+
+    def take_the_lock() -> None:  # once the job runs: the claim needs the lock
+        command = [sys.executable, "-c", HOLD_FOR, db_path, str(held), "4"]
+        holder.append(subprocess.Popen(command))
+
+    threading.Timer(0.3, take_the_lock).start()
+    asked: list[float] = []
+
+    def stop() -> None:  # as the SIGTERM handler does: a flag, nothing logged
+        asked.append(time.monotonic())
+        worker.request_stop()
+
+    threading.Timer(2.0, stop).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="queuectl.worker"):
+            while worker.step():
+                pass
+        heard = [r for r in caplog.records if "stop heard while the database" in r.getMessage()]
+        assert heard, caplog.text
+        assert held.exists()
+        # Said within a tenth of a second or so, while the lock was still held (4 s).
+        assert heard[0].created - (time.time() - (time.monotonic() - asked[0])) < 0.6
+        [run] = reads.runs_of(job_id)
+        assert run.outcome == "succeeded"
+        assert run.duration < 1.8, run.duration  # the job's second, not the lock's wait
+    finally:
+        for proc in holder:
+            proc.kill()
+            proc.wait(10)
