@@ -209,7 +209,10 @@ def _print_detail(view: ScheduleView, ticks: list[float]) -> None:
 
 def _report(view: ScheduleView, as_json: bool, verb: str) -> None:
     if as_json:
-        emit_json(view.record())
+        # The schedule in full, as ``cron show`` gives it: ``cron edit --catchup 1h
+        # --json`` printed ``cron list``'s shape, without the catch-up, overlap or job
+        # it had just changed, so a script could not see its change took.
+        emit_json(view.detail())
         return
     from queuectl.cli.render import relative
     from queuectl.timeutil import iso
@@ -302,7 +305,11 @@ def run(app: AppContext, name: str, as_json: bool) -> None:
     app.open()
     job_id = schedules.run_now(name)
     if as_json:
-        emit_json({"name": name, "job_id": job_id})
+        from queuectl.lifecycle import reads
+        from queuectl.records import job_record
+
+        # The job too, as ``enqueue --json`` prints the job it made.
+        emit_json({"name": name, "job_id": job_id, "job": job_record(reads.get_job(job_id))})
         return
     click.echo(job_id)
 

@@ -65,6 +65,18 @@ def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
     assert Job.get_by_id(job_id).queue == "ops"
     db.close_database()
     assert json.loads(run("cron", "show", "ping", "--json").stdout)["last_job_state"] == "pending"
+    # A change's --json is the schedule in full, what it changed included (it was the
+    # list's shape: no catch-up, overlap or job); a run's names its job and gives it.
+    changed = json.loads(run("cron", "edit", "ping", "--catchup", "1h", "--json").stdout)
+    assert (changed["catchup"], changed["overlap"], changed["job"]["queue"]) == (
+        3600.0,
+        "allow",
+        "ops",
+    )
+    assert set(changed) >= LIST_KEYS
+    fired = json.loads(run("cron", "run", "ping", "--json").stdout)
+    assert fired["job_id"] == fired["job"]["id"] and fired["job"]["queue"] == "ops"
+    assert fired["job"]["state"] == "pending"
 
     edited = run("cron", "edit", "ping", "--spec", "@hourly", "--overlap", "skip").stdout
     assert edited.startswith(
