@@ -50,11 +50,15 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     shown = workers if show_all else live
     served = {name for worker in live for name in worker.queues.split(",")}
     unserved = {name: count for name, count in waiting.items() if name not in served}
+    # A worker would not run a paused queue's jobs either: say so, or "start one" alone
+    # sent people to start workers that then sat idle.
+    paused = sorted(name for name in unserved if any(s.name == name and s.paused for s in steered))
     # With no worker at all, the Workers section below says so, naming the queues.
     for name, count in unserved.items() if live else ():
+        also = f"; it is paused too: queuectl queue resume {name}" if name in paused else ""
         warn(
             f"{_jobs_wait(count)} in queue {name!r}, which no live worker serves"
-            f" (start one: queuectl worker start --queue {name})"
+            f" (start one: queuectl worker start --queue {name}{also})"
         )
     if as_json:
         from queuectl.records import worker_record
@@ -108,7 +112,12 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
             waiting = f"; {_jobs_wait(sum(unserved.values()))}"
         else:
             waiting = ""
-        out.print(Text(f"no workers running{waiting}; start some with: {start}", style="dim"))
+        resume = (
+            f"; paused, so resume too: queuectl queue resume {' '.join(paused)}" if paused else ""
+        )
+        out.print(
+            Text(f"no workers running{waiting}; start some with: {start}{resume}", style="dim")
+        )
     lost = sum(1 for worker in workers if worker.state == "lost")
     if lost and not show_all:
         out.print(

@@ -116,6 +116,26 @@ def test_with_no_worker_at_all_status_says_which_queues_wait(run):
     ) in result.stdout
 
 
+def test_status_says_a_queue_waiting_for_workers_is_paused_too(run, fleet):
+    """Workers started as status said would not have run a paused queue's jobs either."""
+    enqueue(run, queue="images")
+    run("queue", "pause", "images")
+    assert run("status").stderr == (
+        "Warning: 1 job waits in queue 'images', which no live worker serves (start one:"
+        " queuectl worker start --queue images; it is paused too: queuectl queue resume images)\n"
+    )
+
+
+def test_with_no_worker_at_all_status_says_which_waiting_queues_are_paused(run):
+    enqueue(run, queue="mail")
+    enqueue(run, queue="nightly")
+    run("queue", "pause", "nightly")
+    assert (
+        "no workers running; 2 jobs wait; start some with: queuectl worker start --queue"
+        " mail,nightly; paused, so resume too: queuectl queue resume nightly"
+    ) in run("status").stdout
+
+
 def test_worker_commands_take_queue_names_and_timeouts_as_the_rest_of_the_cli(run):
     """A worker for "a b" served a queue no job can be put in; ``--timeout 5s`` was
     refused where ``wait`` and ``queue pause --wait`` take it."""
