@@ -13,7 +13,7 @@ from tests.conftest import T0
 from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
-from tui.panes.config import VALUE_WIDTH, ConfigPane
+from tui.panes.config import CUT_SAID, VALUE_WIDTH, ConfigPane
 from tui.panes.jobs import JobsPane
 from tui.screens.confirm import CountScreen
 from tui.screens.help import HELP_CLASSES, HelpScreen, bindings_of, help_sections, key_label
@@ -111,6 +111,34 @@ async def test_a_long_hook_value_is_cut_in_its_column_and_shown_whole_under_the_
         await wait_for(pilot, lambda: about.size.height == about_lines, "room for both")
         pane.table.select_key("max_retries")
         await wait_for(pilot, lambda: "value:" not in str(about.render()), "no value line")
+
+
+async def test_a_hook_too_long_for_the_lines_under_the_table_is_cut_saying_so(app_for) -> None:
+    """A 152-character hook at 80 columns lost its end under the pane's edge, unsaid: it
+    now gets three lines, and a longer one is cut there, saying so."""
+    hook = 'echo "$QUEUECTL_JOB_ID $QUEUECTL_JOB_STATE" >> /tmp/hooks.log; ' * 5 + "END_MARK"
+    settings.set_value("on_failure", hook)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        pane = app.query_one(ConfigPane)
+        pane.table.select_key("on_failure")
+        about = app.query_one("#config-about")
+        await wait_for(pilot, lambda: CUT_SAID in str(about.render()), "the value cut, said")
+        said = str(about.render())
+        assert hook[:60] in said and "END_MARK" not in said
+        lines = said.split("\n")
+        assert lines[-1].endswith(CUT_SAID)
+        await wait_for(pilot, lambda: about.size.height == 5, "two lines and three")
+    # Where it fits, it is whole.
+    app = app_for()
+    async with app.run_test(size=(200, 45)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("4")
+        app.query_one(ConfigPane).table.select_key("on_failure")
+        about = app.query_one("#config-about")
+        await wait_for(pilot, lambda: "END_MARK" in str(about.render()), "the value whole")
 
 
 async def test_new_job_enqueues_like_the_cli(app_for) -> None:

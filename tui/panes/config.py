@@ -40,6 +40,11 @@ def _show(value: float | int | str) -> str:
     return one_line(_text(value))
 
 
+VALUE_LINES = 3
+"""Lines the highlighted value gets under the table (its description gets up to 2)."""
+
+CUT_SAID = "… (e shows it whole)"
+
 VALUE_WIDTH = 28
 """The widest the Value column gets: 28 cells of a shell command, a number always."""
 
@@ -172,12 +177,34 @@ class ConfigPane(TablePane):
     def _describe_highlighted(self) -> None:
         """The highlighted key's description, and its value when the column cut it."""
         spec = self._spec()
+        about = self.query_one("#config-about", Static)
         text = Text(f"{self.highlighted}: {spec.description}", style="dim") if spec else Text()
         if spec is not None:
             value = _show(self.settings.get(spec.key, spec.default))
             if cell_len(value) > dict(self.table.layout).get("value", 0):
-                text.append(f"\nvalue: {value}", style="")
-        self.query_one("#config-about", Static).update(text)
+                text.append("\n")
+                text.append(self._value_lines(value, about.content_size.width))
+        about.update(text)
+
+    def _value_lines(self, value: str, width: int) -> Text:
+        """``value: …`` in at most ``VALUE_LINES`` lines of ``width``: cut, saying so, when
+        longer (a 150-character hook at 80 columns lost its end under the pane's edge)."""
+        whole = Text(f"value: {value}")
+        console = self.app.console
+        if width < 20 or len(whole.wrap(console, width)) <= VALUE_LINES:
+            return whole
+        kept, longest = 0, len(value)
+        while kept < longest:  # the longest start of the value that fits, cut
+            middle = (kept + longest + 1) // 2
+            if len(Text(f"value: {value[:middle]}{CUT_SAID}").wrap(console, width)) <= VALUE_LINES:
+                kept = middle
+            else:
+                longest = middle - 1
+        return Text(f"value: {value[:kept]}{CUT_SAID}")
+
+    def on_resize(self) -> None:
+        """The value under the table is cut to the width: cut again for the new one."""
+        self.call_after_refresh(self._describe_highlighted)
 
     def _spec(self) -> SettingSpec | None:
         key = self.highlighted
