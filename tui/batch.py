@@ -57,7 +57,7 @@ def refusals_said(action: manage.Action, outcome: manage.Outcome) -> str:
     """``1 pending (a), 1 not found (b); only failed … can be retried``: the jobs left,
     grouped by reason, the largest group first, then why."""
     groups = [
-        f"{len(ids):,} {reason} ({some_ids(ids, 3)})"
+        f"{len(ids):,} {_GROUP_WORDS.get(reason, reason)} ({some_ids(ids, 3)})"
         for reason, ids in sorted(outcome.reasons.items(), key=lambda item: -len(item[1]))
     ]
     text = ", ".join(groups)
@@ -107,6 +107,12 @@ def _error_of(outcome: manage.Outcome, job_id: str) -> str:
     named = (str(error) for error in outcome.refused if job_id in str(error))
     return one_line(next(named, "").split("\n", 1)[0])
 
+
+_GROUP_WORDS = {
+    manage.DEPENDENCY_DEAD: "with a dependency dead",
+    "key held": "with their unique key held",
+}
+"""How a reason reads after a count: "2 dependency dead (p2, p3)" read as a typo."""
 
 _STATES = frozenset(state.value for state in JobState)
 _SAID_BY_REASON = frozenset({"not found", "being stopped", "not held", "already held"})

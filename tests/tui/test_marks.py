@@ -315,7 +315,8 @@ async def test_retrying_marked_dependents_of_a_cancelled_job_asks_nothing_and_ke
         await pilot.press("r")
         await wait_toast(
             pilot,
-            "None of the 2 marked jobs can be retried: 2 dependency dead (test, deploy); job test"
+            "None of the 2 marked jobs can be retried: 2 with a dependency dead (test, deploy);"
+            " job test"
             " waits for dependency build, which is cancelled; retry build first",
         )
         await pilot.pause()

@@ -133,7 +133,7 @@ async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
-        await wait_toast(pilot, "1 job retried; 1 not: 1 dependency dead (y3)")
+        await wait_toast(pilot, "1 job retried; 1 not: 1 with a dependency dead (y3)")
         said = [str(n.message) for n in app._notifications]
         notice = next(text for text in said if text.startswith("1 job retried"))
         assert "it is not in the DLQ" not in notice and "y2" in notice
