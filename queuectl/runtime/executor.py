@@ -134,9 +134,9 @@ class Execution:
         if watchdog is not None:
             watchdog.watch(self.pgid)
         self._overdue_at: float | None = None
+        """When the timekeeper enforced the timeout for a loop held up elsewhere."""
         self._exit_noted_at: float | None = None
         """When ``note_exit`` first found the job exited, while the loop was held up."""
-        """When the timekeeper enforced the timeout for a loop held up elsewhere."""
         self._timekeeper = timekeeper
         if timekeeper is not None:
             timekeeper.watch(self)

@@ -159,7 +159,7 @@ def _open_sqlite(
     which a reader must not do to a file it then finds is not queuectl's.
     """
     pragmas: dict[str, Any] = {} if read_only else {"journal_mode": "wal"}
-    # A worker's connection waits in slices (``WriterQueuedSqlite.begin``), so that its
+    # A worker's connection waits in slices (``writelock.SlicedWaitConnection``), so that its
     # loop hears a stop and sees its jobs end while another process holds the lock.
     busy_ms = int(LOCK_WAIT_SLICE * 1000) if queue_writes else BUSY_TIMEOUT_MS
     options: dict[str, Any] = {

@@ -37,8 +37,8 @@ Inside that C wait Python runs nothing, not even a signal's handler: a worker he
 up by another process's write lock (a CLI's bulk enqueue, a stopped process, a
 ``BEGIN EXCLUSIVE`` by hand) heard a stop only when its 15 s busy timeout ran out,
 and saw a job that had ended meanwhile end only then (its run 15 s too long).
-``begin`` tries again every slice, calling ``on_wait`` in between, for as long as
-the busy timeout allowed in one go."""
+``SlicedWaitConnection`` tries again every slice, calling the worker's ``on_wait`` in
+between, for as long as the busy timeout allowed in one go."""
 
 
 class SlicedWaitConnection(sqlite3.Connection):
@@ -55,14 +55,7 @@ class SlicedWaitConnection(sqlite3.Connection):
     owner: WriterQueuedSqlite | None = None
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        if self.in_transaction:
-            return sqlite3.Connection.execute(self, sql, parameters)
-        give_up_at: float | None = None
-        while True:
-            try:
-                return sqlite3.Connection.execute(self, sql, parameters)
-            except sqlite3.OperationalError as exc:
-                give_up_at = _wait_on(self, exc, give_up_at)
+        return _tried_until_free(self, sqlite3.Connection.execute, self, sql, parameters)
 
     def cursor(self, factory: Any = None) -> sqlite3.Cursor:
         return sqlite3.Connection.cursor(self, factory or SlicedWaitCursor)
@@ -72,30 +65,35 @@ class SlicedWaitCursor(sqlite3.Cursor):
     """``SlicedWaitConnection``'s cursor: peewee runs its statements through one."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        connection = self.connection
-        if connection.in_transaction:
-            return sqlite3.Cursor.execute(self, sql, parameters)
-        give_up_at: float | None = None
-        while True:
-            try:
-                return sqlite3.Cursor.execute(self, sql, parameters)
-            except sqlite3.OperationalError as exc:
-                give_up_at = _wait_on(connection, exc, give_up_at)
+        return _tried_until_free(self.connection, sqlite3.Cursor.execute, self, sql, parameters)
 
 
-def _wait_on(connection: Any, exc: sqlite3.OperationalError, give_up_at: float | None) -> float:
-    """After a try that found the database locked: when to give up, or raise ``exc``
-    (not a lock, or ``lock_wait`` over); ``between_tries`` runs first."""
-    owner = connection.owner
-    if "database is locked" not in str(exc) or owner is None:
-        raise exc
-    now = time.monotonic()
-    if give_up_at is None:
-        give_up_at = now + owner.lock_wait - LOCK_WAIT_SLICE
-    if now >= give_up_at:
-        raise exc
-    owner.between_tries()
-    return give_up_at
+def _tried_until_free(
+    connection: Any,
+    execute: Callable[[Any, str, Any], sqlite3.Cursor],
+    on: Any,
+    sql: str,
+    parameters: Any,
+) -> sqlite3.Cursor:
+    """``execute(on, sql, parameters)``, tried again while the database is locked, its
+    owner's ``between_tries`` run between tries, until the owner's ``lock_wait`` has
+    passed (``SlicedWaitConnection``); inside a transaction, once."""
+    if connection.in_transaction:
+        return execute(on, sql, parameters)
+    give_up_at: float | None = None
+    while True:
+        try:
+            return execute(on, sql, parameters)
+        except sqlite3.OperationalError as exc:
+            owner = connection.owner
+            if "database is locked" not in str(exc) or owner is None:
+                raise
+            now = time.monotonic()
+            if give_up_at is None:
+                give_up_at = now + owner.lock_wait - LOCK_WAIT_SLICE
+            if now >= give_up_at:
+                raise
+            owner.between_tries()
 
 
 class WriterQueuedSqlite(ExistingFileSqlite):

@@ -107,10 +107,9 @@ def test_a_command_that_times_out_on_the_lock_names_the_holder(db_path, frozen_h
     assert dump(db_path) == before
 
 
-def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, frozen_holder):
-    pid = frozen_holder(HOLD_QUEUE_LOCK)
-    database = db.open_database(db_path, queue_writes=True)
-    database.queue_wait.after = 0.2
+def _write_on_another_thread() -> threading.Event:
+    """One write transaction on a thread of its own, as a second writer queues; the event
+    is set once it went through."""
     done = threading.Event()
 
     def write() -> None:
@@ -119,8 +118,15 @@ def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, fro
         db.close_database()
         done.set()
 
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    threading.Thread(target=write, daemon=True).start()
+    return done
+
+
+def test_a_worker_kept_waiting_in_the_write_queue_says_who_keeps_it(db_path, frozen_holder):
+    pid = frozen_holder(HOLD_QUEUE_LOCK)
+    database = db.open_database(db_path, queue_writes=True)
+    database.queue_wait.after = 0.2
+    done = _write_on_another_thread()
     wait_until(lambda: database.queue_wait.reports, 10, "a report of the wait")
     assert f"held by pid {pid} (" in database.queue_wait.reports[0]
     assert "which is stopped" in database.queue_wait.reports[0]
@@ -135,16 +141,7 @@ def test_the_wait_names_sqlites_holder_not_a_worker_queued_behind_it(db_path, fr
     queued = frozen_holder(HOLD_QUEUE_LOCK)  # stands for the worker first in the queue
     database = db.open_database(db_path, queue_writes=True)
     database.queue_wait.after = 0.2
-
-    done = threading.Event()
-
-    def write() -> None:
-        with transactions.write_transaction():
-            reads.counts()
-        db.close_database()
-        done.set()
-
-    threading.Thread(target=write, daemon=True).start()
+    done = _write_on_another_thread()
     wait_until(lambda: database.queue_wait.reports, 10, "a report of the wait")
     assert f"held by pid {outsider} (" in database.queue_wait.reports[0]
     assert str(queued) not in database.queue_wait.reports[0]
