@@ -202,7 +202,7 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
         else:
             click.echo("no workers running")
         return
-    left = supervisor.wait_stopped(asked, limit)
+    left = supervisor.wait_stopped(asked, limit, note=note)
     rows = reads.worker_rows(asked)
     killed = reads.killed_by_forced_stop(asked) if force else []
     if as_json:
@@ -278,7 +278,7 @@ def prune(app: AppContext, older_than: str, as_json: bool) -> None:
 
     age = parse_duration(older_than, what="--older-than")
     app.open()
-    pruned = supervisor.prune(age)
+    pruned = supervisor.prune(age, note=note)
     if as_json:
         from queuectl.records import worker_record
 

@@ -55,6 +55,28 @@ def new_worker_id() -> str:
 # --- the rule -------------------------------------------------------------------------
 
 
+def heartbeat_interval(lease_seconds: float) -> float:
+    """Seconds between a worker's heartbeats: several per lease, so one slow write never
+    makes it look dead."""
+    return max(0.1, lease_seconds / 4)
+
+
+def retry_cap(lease_seconds: float) -> float:
+    """The longest pause between a worker's retries while the database is away.
+
+    A heartbeat interval at most, so that when the database returns every worker
+    heartbeats before a sibling could judge it lost: the first thing a worker does
+    once its heartbeat is a lease old (``Timers.missed_beats``) is beat."""
+    return min(5.0, heartbeat_interval(lease_seconds))
+
+
+def answer_within(lease_seconds: float) -> float:
+    """How long a live worker can stay silent once the database is reachable again:
+    two of its tries (``retry_cap``), for a first that came too early (a server still
+    starting) or went to recording a job's end, which comes before the heartbeat."""
+    return 2 * retry_cap(lease_seconds)
+
+
 class WorkerFacts(Protocol):
     """What the rule reads of a worker row (a ``models.Worker``, or a partial select of one)."""
 
@@ -88,6 +110,22 @@ def is_lost(
         and pid_alive is not None
         and worker.host == host
         and not pid_alive(worker.pid)
+    )
+
+
+def lost_by_heartbeat_alone(
+    worker: WorkerFacts,
+    *,
+    now: float,
+    lease_seconds: float,
+    host: str,
+    pid_alive: Callable[[int], bool] = pid_alive,
+) -> bool:
+    """Whether ``is_lost`` says lost only because the heartbeat is old: a worker on
+    another host, or one on this host whose process is still there. An outage of the
+    database silences every worker alike, so this alone is what it can explain."""
+    return is_lost(worker, now=now, lease_seconds=lease_seconds) and not is_lost(
+        worker, now=now, lease_seconds=math.inf, host=host, pid_alive=pid_alive
     )
 
 

@@ -21,7 +21,13 @@ from queuectl.errors import QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import manage, reads, recovery
 from queuectl.lifecycle.settings import load as load_settings
-from queuectl.lifecycle.workers import ask_to_stop, is_lost, new_worker_id
+from queuectl.lifecycle.workers import (
+    answer_within,
+    ask_to_stop,
+    is_lost,
+    lost_by_heartbeat_alone,
+    new_worker_id,
+)
 from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.fdlimit import ensure_descriptors
 from queuectl.runtime.hooks import HookRunner
@@ -29,6 +35,7 @@ from queuectl.runtime.procs import kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import privatefiles
+from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
     from queuectl.store.models import Worker
@@ -235,12 +242,16 @@ def _is_queuectl_worker(pid: int) -> bool:
 
 
 def wait_stopped(
-    worker_ids: Sequence[str], timeout: float, *, clock: Callable[[], float] = time.time
+    worker_ids: Sequence[str],
+    timeout: float,
+    *,
+    clock: Callable[[], float] = time.time,
+    note: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Wait until the workers have stopped; returns the ids still running at the timeout.
 
     A worker that ``workers.is_lost`` finds dead (at ``clock``'s time) counts as stopped; recovery
-    requeues its job and marks it lost on the way.
+    requeues its job and marks it lost on the way (``recover_now``, ``note`` said to).
     """
     deadline = time.monotonic() + max(0.0, timeout)
     host = this_host()
@@ -257,26 +268,36 @@ def wait_stopped(
                 continue
             if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=pid_alive):
                 crashed = True
-                if row.host == host:
+                if row.host == host and not pid_alive(row.pid):
                     continue  # its process is gone: nothing left to wait for
-            still.append(worker_id)  # one silent past its lease on another host: recovery decides
+            still.append(worker_id)  # one silent past its lease: recovery decides
         if crashed:
-            recover_now(lease)
+            recover_now(lease, patience=max(0.0, deadline - time.monotonic()), note=note)
         pending = still
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.05)
 
 
-def recover_now(lease: float | None = None) -> list[str]:
+def recover_now(
+    lease: float | None = None,
+    *,
+    patience: float | None = None,
+    note: Callable[[str], None] | None = None,
+) -> list[str]:
     """Recover the jobs of lost workers from here (the CLI), as a worker would.
 
+    Workers lost by their heartbeat alone are first given time to answer
+    (``hear_out_the_silent``, said through ``note``); cut short by ``patience``
+    seconds, those still silent are left to a later look, not judged by heartbeat.
     Orphaned process groups on this host are killed before their job is
     requeued; the hooks of jobs it sends to the DLQ run here (their output in
     this process's log: stderr). Returns the ids of the jobs recovered.
     """
     host = this_host()
     settings = load_settings()
+    lease_seconds = float(settings["lease_seconds"]) if lease is None else lease
+    heard_out = hear_out_the_silent(lease_seconds, patience=patience, note=note)
     # This process commits the outcomes, so it runs their hooks, before it returns.
     hooks = HookRunner(
         lambda: float(settings["hook_timeout"]),
@@ -284,7 +305,8 @@ def recover_now(lease: float | None = None) -> list[str]:
         report=lambda _level, text: print(f"queuectl: {text}", file=sys.stderr),
     )
     return recovery.recover_lost(
-        lease_seconds=float(settings["lease_seconds"]) if lease is None else lease,
+        lease_seconds=lease_seconds,
+        by_heartbeat=heard_out,
         host=host,
         pid_alive=pid_alive,
         before_requeue=lambda run: kill_orphan_group(run, host),
@@ -292,17 +314,64 @@ def recover_now(lease: float | None = None) -> list[str]:
     )
 
 
-def prune(older_than: float = 0.0) -> list[Worker]:
+def hear_out_the_silent(
+    lease: float,
+    *,
+    patience: float | None = None,
+    note: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> bool:
+    """Wait for workers lost by their heartbeat alone to heartbeat, for at most
+    ``workers.answer_within`` seconds; returns whether they may now be judged by it:
+    each one heard from, or silent through the whole wait (not one ``patience`` cut).
+
+    A person running ``worker prune`` or ``worker stop`` as the database comes back
+    finds every worker's heartbeat an outage old, and recovery would take live
+    workers for dead and throw away the results they were about to record. A live
+    worker beats first thing once it reaches the database again, within its retry cap;
+    a worker started then waits half a lease for the same reason (``Timers.started``).
+    A worker whose process is gone, on this host, is not waited for.
+    """
+    host = this_host()
+    now = clock()
+    heard = {
+        row.id: row.heartbeat_at
+        for row in reads.list_workers(include_stopped=False)
+        if lost_by_heartbeat_alone(row, now=now, lease_seconds=lease, host=host)
+    }
+    if not heard:
+        return True
+    full = answer_within(lease)
+    wait = full if patience is None else min(patience, full)
+    if note is not None:
+        named = listed(list(heard)[:5], len(heard))
+        note(
+            f"{counted(len(heard), 'worker')} silent past the lease ({named}): waiting up to"
+            f" {wait:.2g}s for a heartbeat, in case the database has just come back"
+        )
+    deadline = time.monotonic() + wait
+    while heard and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = reads.worker_rows(list(heard))
+        for worker_id, beat in list(heard.items()):
+            row = rows.get(worker_id)
+            if row is None or row.state in ENDED_WORKER_STATES or row.heartbeat_at > beat:
+                del heard[worker_id]
+    return not heard or wait >= full
+
+
+def prune(older_than: float = 0.0, *, note: Callable[[str], None] | None = None) -> list[Worker]:
     """Delete the rows of stopped and lost workers; returns them.
 
     Workers that died without anyone noticing yet (every worker was killed)
     are recovered first, so their jobs are requeued and their rows pruned too.
     """
-    recover_now()
+    recover_now(note=note)
     return manage.prune_workers(older_than=older_than)
 
 
 __all__ = [
+    "hear_out_the_silent",
     "log_dir",
     "prune",
     "recover_now",

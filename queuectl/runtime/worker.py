@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from queuectl import hostid
 from queuectl.errors import StoreUnavailable, first_line
 from queuectl.lifecycle import claim as claiming
-from queuectl.lifecycle import finish, recovery, store_answers
+from queuectl.lifecycle import finish, recovery, store_answers, workers
 from queuectl.lifecycle.claim import Claim
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.settings import load as load_settings
@@ -176,16 +176,12 @@ class Worker(AttemptRunner, SlotRunner):
 
     @property
     def heartbeat_interval(self) -> float:
-        """Several heartbeats per lease, so one slow write never makes us look dead."""
-        return max(0.1, float(self.settings.get("lease_seconds", 30.0)) / 4)
+        """Several heartbeats per lease (``workers.heartbeat_interval``)."""
+        return workers.heartbeat_interval(float(self.settings.get("lease_seconds", 30.0)))
 
     def _retry_cap(self) -> float:
-        """Longest pause between retries while the database is away.
-
-        A heartbeat interval at most, so that when the database returns every
-        worker heartbeats before a sibling could judge it lost.
-        """
-        return min(5.0, self.heartbeat_interval)
+        """Longest pause between retries while the database is away (``workers.retry_cap``)."""
+        return workers.retry_cap(float(self.settings.get("lease_seconds", 30.0)))
 
     @property
     def recover_interval(self) -> float:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 
 from queuectl.hostid import this_host
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import claim as claiming
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.lifecycle import settings
 from queuectl.store import db
 from queuectl.store.models import Worker
 from tests.test_cli import enqueue
@@ -85,7 +90,13 @@ def test_all_adds_the_stopped_and_the_lost(run, fleet):
 
 
 def test_prune_removes_ended_workers_older_than_asked(run, db_url, fleet):
-    pruned = json.loads(run("worker", "prune", "--older-than", "7d", "--json").stdout)
+    run("config", "set", "lease_seconds", "2")  # "silent" is heard out for 1 s, not 10
+    result = run("worker", "prune", "--older-than", "7d", "--json")
+    assert result.stderr == (
+        "1 worker silent past the lease (silent): waiting up to 1s for a heartbeat, in case"
+        " the database has just come back\n"
+    )
+    pruned = json.loads(result.stdout)
     assert sorted(w["id"] for w in pruned) == ["marked", "stopped"]
     # "silent" and "crashed" were dead but unmarked: recovery marks them lost first,
     # now, so they are too recent for --older-than 7d; a plain prune takes them.
@@ -171,3 +182,29 @@ def test_psycopgs_line_for_a_pipeline_cut_by_an_outage_is_dropped_from_the_worke
     cut = "error ignored terminating <psycopg.Pipeline [BAD] at 0x7f97>: the connection is lost"
     assert not keep(record(cut))
     assert keep(record("some other psycopg warning"))
+
+
+def test_stop_whose_time_is_up_before_a_silent_worker_could_answer_recovers_nothing(run, db_url):
+    """As the database comes back a live worker's heartbeat is an outage old: a stop with
+    too short a timeout to hear it out leaves it and its job alone, and says so."""
+    db.open_database(db_url)
+    then = time.time() - 60
+    Worker.create(
+        id="back", host="elsewhere", pid=1, state="busy", started_at=then, heartbeat_at=then
+    )
+    settings.set_value("lease_seconds", 8.0)
+    job_id = enqueuing.enqueue(JobSpec(command="sleep 100"), now=then, cwd="/tmp").id
+    assert claiming.claim("back", ("default",), host="elsewhere", now=then) is not None
+    db.close_database()
+    result = run("worker", "stop", "back", "--timeout", "0.3s", ok=False)
+    assert result.exit_code == 1
+    said, error = result.stderr.splitlines()
+    # Up to what is left of the 0.3 s once the stop was asked: 0.2 s on a loaded machine.
+    assert re.fullmatch(
+        r"1 worker silent past the lease \(back\): waiting up to 0\.[1-3]s for a heartbeat,"
+        r" in case the database has just come back",
+        said,
+    )
+    assert error == "Error: still running after 0.3s: back; use --force to kill their jobs"
+    shown = json.loads(run("show", job_id, "--json").stdout)
+    assert (shown["state"], shown["worker_id"]) == ("processing", "back")
