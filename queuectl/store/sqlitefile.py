@@ -160,7 +160,7 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
             if privatefiles.create_file(real, trust):
                 return READ_WRITE
             continue
-        if st.st_size == 0:
+        if st.st_size == 0 and not _reads_anything(real):
             if read_only:
                 return None
             note = privatefiles.adopt_empty_file(real, trust)
@@ -171,6 +171,17 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
             return READ_ONLY if verdict.problems else READ_WRITE
         return None if read_only else READ_WRITE
     raise DatabaseError(f"{path} keeps changing while queuectl opens it")
+
+
+def _reads_anything(path: str) -> bool:
+    """Whether a file of size 0 gives bytes when read: ``/proc/version`` does, and taken
+    for empty it was made private (mode 444 to 600) before SQLite refused it. Unreadable
+    counts as content: the header check then says why."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1) != b""
+    except OSError:
+        return True
 
 
 def holds_queuectl_tables(path: str) -> bool:

@@ -185,6 +185,18 @@ def test_an_adopted_empty_file_is_made_private_with_one_line(open_tmp):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_file_that_only_looks_empty_keeps_its_mode():
+    """``/proc/version`` has size 0 and content: taken for an empty file, it was made
+    private (444 to 600) before SQLite refused it, by a command that then failed."""
+    before = os.stat("/proc/version").st_mode
+    result = queuectl("--db", "/proc/version", "add", "--", "echo")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "Error: /proc/version is not a queuectl database (not an SQLite file)\n",
+    )
+    assert os.stat("/proc/version").st_mode == before
+
+
 def test_an_empty_file_of_another_user_is_refused(open_tmp):
     folder = open_tmp / "mine"
     folder.mkdir(mode=0o700)
