@@ -76,6 +76,29 @@ def _stand_in_for_closed_streams() -> None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
 
 
+def _printable_streams() -> None:
+    """Characters stdout or stderr cannot encode (a job's ``🎉`` under
+    ``PYTHONIOENCODING=latin-1``) print as ``\\U0001f389``, not as a traceback.
+    UTF-8 streams can encode everything queuectl stores, and are left alone."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _as_utf8(argument: str) -> str:
+    """An argument as its UTF-8 text, when the locale decoded its bytes as ASCII.
+
+    Under a C locale Python's UTF-8 coercion can be turned off (``PYTHONCOERCECLOCALE=0``),
+    and every byte over 127 then arrives as a surrogate (``surrogateescape``): ``ü``
+    was refused as "not valid UTF-8" though it was. Bytes that are not UTF-8 stay
+    surrogates, for ``unicode_problem`` to refuse."""
+    try:
+        return os.fsencode(argument).decode("utf-8")
+    except UnicodeError:
+        return argument
+
+
 def _silence_stdout() -> None:
     """Point stdout at ``/dev/null``, so the interpreter's last flush of what could not
     be written raises nothing more at exit."""
@@ -99,8 +122,10 @@ class QueuectlGroup(click.Group):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         _stand_in_for_closed_streams()
+        _printable_streams()
         given = kwargs.get("args", args[0] if args else None)
-        arguments = list(sys.argv[1:] if given is None else given)
+        arguments = [_as_utf8(argument) for argument in (sys.argv[1:] if given is None else given)]
+        args, kwargs["args"] = (), arguments
         for position, argument in enumerate(arguments, start=1):
             problem = unicode_problem(argument)
             if problem:
@@ -140,6 +165,14 @@ class QueuectlGroup(click.Group):
                 click.echo(f"Error: {_one_line(str(exc))}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            # ``queuectl --help | true``: the group's --help and --version print while its
+            # context is made; their reader leaving is not an error either (see invoke).
+            raise ReaderLeft from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

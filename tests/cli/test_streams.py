@@ -27,7 +27,9 @@ def cli(db_path):
             kwargs.setdefault("stderr", subprocess.PIPE)
         else:
             kwargs.setdefault("capture_output", True)
-        return subprocess.run([*QUEUECTL, *args], env=env, text=True, timeout=60, **kwargs)
+        kwargs.setdefault("env", env)
+        kwargs.setdefault("text", True)
+        return subprocess.run([*QUEUECTL, *args], timeout=60, **kwargs)
 
     run.env = env
     return run
@@ -99,6 +101,50 @@ def test_a_reader_that_leaves_early_is_exit_0_for_every_command(cli):
         )
         assert pipeline.returncode == 0, (args, pipeline.stderr)
         assert "Traceback" not in pipeline.stderr and "Error" not in pipeline.stderr, args
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-h"], ["worker", "--help"]])
+def test_a_reader_gone_before_the_help_or_version_is_exit_0_too(cli, args):
+    """The group's own --help and --version print while click parses, out of the
+    commands' reach: click's answer to the broken pipe was exit 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has left before the first write
+    try:
+        result = cli(*args, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_output_a_non_utf8_terminal_cannot_encode_is_escaped_not_a_traceback(cli):
+    cli("add", "--id", "party", "--", "echo", "über", "🎉")
+    shown = cli("show", "party", env={**cli.env, "PYTHONIOENCODING": "latin-1"}, text=False)
+    assert shown.returncode == 0 and shown.stderr == b""
+    assert b"echo \xfcber \\U0001f389" in shown.stdout  # latin-1's ü, and an escape
+    listed = cli("list", env={**cli.env, "PYTHONIOENCODING": "ascii"})
+    assert listed.returncode == 0 and listed.stderr == ""
+    assert "echo \\xfcber \\U0001f389" in listed.stdout
+
+
+def test_utf8_arguments_are_read_as_such_under_an_uncoerced_c_locale(cli):
+    """With Python's locale coercion off, a C locale decodes arguments as ASCII: ``ü``
+    was refused as "not valid UTF-8"; bytes that are not UTF-8 still are."""
+    ascii_env = {**cli.env, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    added = subprocess.run(
+        [*QUEUECTL, "add", "--id", "u", "--", "echo", "\u00fc".encode()],
+        env=ascii_env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (added.returncode, added.stderr) == (0, b"")
+    assert json.loads(cli("show", "u", "--json").stdout)["command"] == "echo \u00fc"
+    refused = subprocess.run(
+        [*QUEUECTL, "add", "--", "echo", b"\xff"], env=ascii_env, capture_output=True, timeout=60
+    )
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        b"Error: argument 4 is not valid UTF-8 (byte 0xff at position 0)\n",
+    )
 
 
 def test_ctrl_c_exits_130_without_a_message(cli, db_path):
