@@ -61,7 +61,7 @@ class SettingSpec:
         if isinstance(raw, bool):
             raise ValidationError(f"{self.key} must be {self._kind()} (got {raw!r})")
         if self.unit == "s":
-            seconds = parse_duration(raw, what=self.key)
+            seconds = parse_duration(raw, what=self.key, maximum=math.inf)  # the range says
             if self.type is int:
                 if seconds != int(seconds):
                     raise ValidationError(f"{self.key} must be whole seconds (got {raw!r})")

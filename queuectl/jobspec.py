@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import sys
@@ -194,6 +195,11 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
                 ) from None
         else:
             line = raw
+        if number == 1:
+            # A file saved by an editor that marks UTF-8 (Windows' Notepad): the mark
+            # is no text. ``json.loads`` refused it in its own words ("decode using
+            # utf-8-sig").
+            line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:
@@ -304,7 +310,7 @@ def _flag(value: object) -> bool:
 def _timeout(value: object) -> float:
     """Within the range of the ``job_timeout`` setting it overrides (0 = none)."""
     spec = SETTINGS["job_timeout"]
-    seconds = parse_duration(value, what="timeout")
+    seconds = parse_duration(value, what="timeout", maximum=math.inf)  # the range below says
     if not spec.minimum <= seconds <= spec.maximum:
         raise ValidationError(
             f'"timeout" must be between {spec.bounds_text}, as job_timeout (got {value!r})'

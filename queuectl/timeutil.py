@@ -118,7 +118,10 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
 
 def _in_range(epoch: float, what: str, typed: object) -> float:
     if not (math.isfinite(epoch) and EARLIEST <= epoch <= LATEST):
-        raise ValidationError(f"{what} must be between 1970-01-01 and 9999-12-31 (got {typed!r})")
+        raise ValidationError(
+            f"{what} must be between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z"
+            f" (got {typed!r})"
+        )
     return epoch
 
 

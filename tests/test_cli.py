@@ -87,6 +87,19 @@ def test_enqueue_file_and_stdin(run, tmp_path):
     assert len(json.loads(run("list", "--json").stdout)) == 4
 
 
+def test_a_file_that_starts_with_a_byte_order_mark_is_read_without_it(run, tmp_path):
+    """As Windows' Notepad saves UTF-8; json.loads refused it "(decode using utf-8-sig)"."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_bytes('\ufeff{"command": "a", "id": "first"}\n{"command": "b"}\n'.encode())
+    assert len(run("enqueue", "--file", str(jobs)).stdout.split()) == 2
+    assert json.loads(run("show", "first", "--json").stdout)["command"] == "a"
+    inside = tmp_path / "inside.jsonl"  # only a file's first character can be its mark
+    inside.write_bytes('{"command": "a"}\n\ufeff{"command": "b"}\n'.encode())
+    refused = run("enqueue", "--file", str(inside), ok=False)
+    assert (refused.exit_code, refused.stderr.count("\n")) == (2, 1)
+    assert refused.stderr.startswith("Error: line 2: invalid JSON")
+
+
 def test_list_filters_by_state_in_any_spelling(run, db_url):
     enqueue(run, id="a")
     enqueue(run, id="b", max_retries=0)
@@ -370,8 +383,8 @@ BAD_COMMANDS = [
     (("status", "--bogus"), 2, "No such option"),
     (("list", "--limit", "abc"), 2, "'abc' is not a whole number"),
     (("list", "--limit", "1_0"), 2, "'1_0' is not a whole number"),  # click read 10
-    (("list", "--limit", "0"), 2, "--limit' / '-n': must be at least 1 and at most"),
-    (("list", "--limit", str(10**20)), 2, "--limit"),
+    (("list", "--limit", "0"), 2, "--limit' / '-n': must be at least 1 (got 0)"),
+    (("list", "--limit", str(10**20)), 2, "must be at most 4,611,686,018,427,387,904"),
     (("dlq", "list", "--limit", str(2**63)), 2, "--limit"),
     (("enqueue", "--file", "/nonexistent/jobs"), 2, "No such file or directory"),
     (("dlq", "list", "--limit", "0"), 2, "--limit"),

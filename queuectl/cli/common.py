@@ -397,8 +397,10 @@ class LimitType(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = WHOLE_NUMBER.convert(value, param, ctx)
-        if not 1 <= number <= self.MAX:
-            self.fail(f"must be at least 1 and at most {self.MAX:,} (got {number})", param, ctx)
+        if number < 1:
+            self.fail(f"must be at least 1 (got {number})", param, ctx)
+        if number > self.MAX:
+            self.fail(f"must be at most {self.MAX:,} (got {number})", param, ctx)
         return number
 
 

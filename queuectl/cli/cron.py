@@ -89,7 +89,7 @@ def add(
         spec=spec,
         zone="UTC" if zone is None else zone,
         job=job,
-        catchup=catchup or "0",
+        catchup="0" if catchup is None else catchup,  # "" is refused, as by edit
         overlap=overlap,
     )
     app.open()

@@ -30,14 +30,17 @@ SINCE_HELP = "Window: the runs that ended in this last duration (e.g. 15m, 1h, 7
 
 
 def window_start(since: str, now: float) -> float:
-    """The epoch time ``--since`` names; a malformed or non-positive one is a usage error."""
+    """The epoch time ``--since`` names; a malformed or non-positive one is a usage error.
+
+    A window reaching past 1970 starts there (no time is stored before it): ``--json``
+    said ``"since": null`` for ``--since 30000d``."""
     from queuectl.errors import ValidationError
     from queuectl.timeutil import parse_duration
 
     seconds = parse_duration(since, what="--since")
     if seconds <= 0:
         raise ValidationError(f"--since must be a positive duration (got {since!r})")
-    return now - seconds
+    return max(0.0, now - seconds)
 
 
 @click.command()

@@ -118,6 +118,10 @@ def test_stats_command_json_text_queue_and_window(history):
     assert only["total"]["failed_attempts"] == 2
     text = history("stats", "--since", since).stdout
     assert "default" in text and "images" in text and "total" in text and "90.9" in text
+    everything = json.loads(history("stats", "--since", "30000d", "--json").stdout)
+    assert everything["since"] == "1970-01-01T00:00:00.000Z"  # it said null: before 1970
+    counted = ("finished", "completed", "failed_attempts", "dead")
+    assert [everything["total"][key] for key in counted] == [data["total"][key] for key in counted]
     for bad in ("5 s", "0s", "-1h", "soon"):
         result = history("stats", "--since", bad, ok=False)
         assert result.exit_code == 2 and "--since" in result.stderr

@@ -21,16 +21,32 @@ INVALID_UTF8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # Latin-1 bytes in
 BAD_VALUES = [
     ('{"command": "echo \\ud800"}', 2, '"command" holds a lone surrogate (\\ud800'),
     ('{"command": "x", "env": {"A": "\\udfff"}}', 2, '"env" A holds a lone surrogate'),
-    ('{"command": "x", "run_at": 1e18}', 2, "run_at must be between 1970-01-01 and 9999-12-31"),
-    ('{"command": "x", "run_at": "1e18"}', 2, "run_at must be between 1970-01-01 and 9999-12-31"),
-    ('{"command": "x", "run_at": "1969-12-31T23:59:59Z"}', 2, "between 1970-01-01 and 9999"),
+    (
+        '{"command": "x", "run_at": 1e18}',
+        2,
+        "run_at must be between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z",
+    ),
+    (
+        '{"command": "x", "run_at": "1e18"}',
+        2,
+        "run_at must be between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z",
+    ),
+    (
+        '{"command": "x", "run_at": "1969-12-31T23:59:59Z"}',
+        2,
+        "between 1970-01-01T00:00:00.000Z and 9999",
+    ),
     ('{"command": "x", "run_at": -1}', 2, "run_at must be between 1970-01-01"),
+    # Past the millisecond times are kept to: the limit's own day, so the message names it.
+    ('{"command": "x", "run_at": "9999-12-31T23:59:59.9999Z"}', 2, "and 9999-12-31T23:59:59.999Z"),
     ('{"command": "x", "delay": 1e300}', 2, "delay must be at most 100 years"),
     ('{"command": "x", "delay": "36600d"}', 2, "delay must be at most 100 years"),
     ('{"command": "x", "delay": "5 s"}', 2, "delay must be a number of seconds or a duration"),
     # It said "between 0..604800 s", a table's range in a sentence.
     ('{"command": "x", "timeout": 99999999}', 2, '"timeout" must be between 0 and 604800 s'),
     ('{"command": "x", "timeout": "8d"}', 2, "as job_timeout"),
+    # It said "at most 100 years", then "between 0 and 604800 s" for 50 years.
+    ('{"command": "x", "timeout": "99999999999999999999"}', 2, "between 0 and 604800 s"),
     ('{"command": "x", "timeout": "1h 30m"}', 2, "timeout must be a number of seconds"),
     ('{"command": "x", "env": ["A=1"]}', 2, '"env" must be an object of strings, not an array'),
     ('{"command": "x", "env": {"A": 1}}', 2, '"env" values must be strings (got A: 1)'),
