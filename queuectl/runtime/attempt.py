@@ -262,6 +262,8 @@ class AttemptRunner:
             self.timers.reported(
                 now, row_found=done.row_found, heartbeat_interval=self.heartbeat_interval
             )
+        else:
+            self.timers.unreported()
         self._next_claim = done.next
         for hook in done.hooks:
             self.hooks.submit(hook)  # after the commit; on its own thread

@@ -392,6 +392,8 @@ class SlotRunner:
             self.timers.reported(
                 now, row_found=reports[-1].row_found, heartbeat_interval=self.heartbeat_interval
             )
+        elif done:
+            self.timers.unreported()
         for completion in done:
             for hook in completion.hooks:
                 self.hooks.submit(hook)  # after the commit; on its own thread

@@ -81,6 +81,14 @@ class Timers:
         if row_found:
             self.next_heartbeat = max(self.next_heartbeat, now + heartbeat_interval / 2)
 
+    def unreported(self) -> None:
+        """A job's end was recorded without our row (no report was due yet): write the row
+        as a heartbeat a report interval after it fell due, unless a job's end carries it
+        first (as in a drain, which so pays no write for it). A long job after short ones
+        otherwise left the row naming a finished job, and its counts behind, until the
+        next heartbeat (7.5 s by default)."""
+        self.next_heartbeat = min(self.next_heartbeat, self.report_due + REPORT_INTERVAL)
+
     def missed_beats(self, now: float, lease: float) -> bool:
         """Whether we missed our own heartbeats for over a lease (suspend and resume,
         SIGSTOP, a clock jump, the database away). If so, beat now and give the

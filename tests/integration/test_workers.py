@@ -460,6 +460,30 @@ def test_a_job_longer_than_the_lease_is_not_recovered_while_its_worker_lives(clu
     assert [r.outcome for r in reads.runs_of(job_id)] == ["succeeded"]
 
 
+@pytest.mark.parametrize("slots", [1, 2])
+def test_the_row_catches_up_with_a_long_job_started_right_after_short_ones(
+    cluster: Cluster, slots: int
+):
+    """A job's end carries the worker's row at most every 0.5 s, so the ends just before
+    a long job were recorded without it: ``worker list`` named a finished job, its count
+    behind, until the next heartbeat. It catches up a report interval later."""
+    cluster.slots = slots
+    settings.set_value("lease_seconds", 60.0)  # a heartbeat every 15 s: not what catches up
+    for _ in range(3):
+        cluster.enqueue("true")
+    long_job = cluster.enqueue("sleep 60")
+    cluster.start_workers(1)
+    wait_until(lambda: _running(long_job), 10, "the long job to start")
+    started = time.monotonic()
+    row = wait_until(
+        lambda: (row := WorkerRow.get()).current_job == long_job and row.jobs_done == 3 and row,
+        10,
+        "the row to name the long job with 3 done",
+    )
+    assert row.state == WorkerState.BUSY
+    assert time.monotonic() - started < 5.0  # 15 s (the heartbeat) before
+
+
 def test_a_stop_request_in_the_row_alone_is_seen_within_a_second(cluster: Cluster):
     # The cross-host path: no signal, only the Worker row says stop.
     [proc] = cluster.start_workers(1)
