@@ -206,9 +206,12 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
     rows = reads.worker_rows(asked)
     killed = reads.killed_by_forced_stop(asked) if force else []
     if as_json:
+        from queuectl.lifecycle.workers import workers_as_seen
         from queuectl.records import worker_record
 
-        emit_json([worker_record(rows[w]) for w in asked if w in rows])
+        # As ``worker list --all --json`` shows them (``slots_busy`` 0, not null, once stopped).
+        seen = {worker.id: worker for worker in workers_as_seen(include_ended=True)}
+        emit_json([worker_record(seen.get(w, rows[w])) for w in asked if w in rows])
     else:
         for worker_id in asked:
             row = rows.get(worker_id)

@@ -393,8 +393,17 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert {w["id"] for w in status["workers"]} >= ids
     table = _invoke("worker", "list").output
     assert all(worker_id in table for worker_id in ids)
+    one, other = sorted(ids)
+    stopped = json.loads(cluster.cli("worker", "stop", one, "--timeout", "10", "--json").stdout)
+    listed_all = {
+        w["id"]: w for w in json.loads(_invoke("worker", "list", "--all", "--json").output)
+    }
+    for record in (*stopped, listed_all[one]):
+        record.pop("heartbeat_age")  # a moment later
+    assert stopped == [listed_all[one]]  # slots_busy 0, as listed, where it said null
+    assert (stopped[0]["state"], stopped[0]["slots_busy"]) == ("stopped", 0)
     result = cluster.cli("worker", "stop", "--timeout", "10")
-    assert result.stdout.count("stopped worker") == 2
+    assert result.stdout == f"stopped worker {other}\n"
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     for record in started:
         wait_until(lambda pid=record["pid"]: not hostid.pid_alive(pid), 5, "the worker to exit")
