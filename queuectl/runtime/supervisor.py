@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from queuectl.errors import QueueError, ValidationError, WorkerNotFound
+from queuectl.errors import DatabaseError, QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import manage, reads, recovery
 from queuectl.lifecycle.settings import load as load_settings
@@ -34,7 +34,7 @@ from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
-from queuectl.store import privatefiles
+from queuectl.store import filesafety, privatefiles
 from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
@@ -87,6 +87,9 @@ def start_workers(
     queues = [q for q in queues if q] or ["default"]
     folder = log_dir(location)
     privatefiles.make_folders(folder, what="log folder")
+    problem = filesafety.log_folder_problem(folder)
+    if problem:
+        raise DatabaseError(f"refusing to start workers: {problem}")
     path = sqlite_path(location)
     env = dict(os.environ)
     # Through the environment, not argv: a PostgreSQL URL may hold a password,

@@ -288,6 +288,31 @@ def own_folder_problem(folder: str, trust: Trust) -> str | None:
     return _check_folder(folder, trust, st, own=True)
 
 
+def log_folder_problem(folder: str, trust: Trust | None = None) -> str | None:
+    """The workers' log folder (``worker start``'s), and the way to it: nobody else's.
+
+    Another user who can write it can rename a worker's log away and put text of their
+    own at the path ``worker start`` printed and the worker's row records; the log file
+    itself (0600, created with ``O_EXCL``) does not help then. It sits beside the
+    database's path, or in the XDG data folder, which no database check covers on
+    PostgreSQL, nor beside a link to the database in a sticky folder.
+    """
+    trust = trust or Trust.current()
+    folder = os.path.abspath(folder)
+    problem, _real = _walk(folder, trust)
+    if problem:
+        return problem
+    st = os.stat(folder)
+    harm = "could replace the workers' logs with text of their own"
+    if not trust.owner_ok(st.st_uid):
+        owner = user_name(st.st_uid)
+        return f"the log folder {folder} belongs to {owner}, who {harm}"
+    if trust.others_can_write(st):
+        mode = stat.S_IMODE(st.st_mode)
+        return f"the log folder {folder} is writable by other users (mode {mode:o}), who {harm}"
+    return None
+
+
 def _check_file(path: str, trust: Trust) -> str | None:
     try:
         st = os.lstat(path)

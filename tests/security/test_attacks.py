@@ -71,6 +71,32 @@ def test_a_database_of_another_user_is_refused_by_workers_and_writers(open_tmp):
     assert not (folder / "logs").exists()
 
 
+def test_workers_are_not_started_with_their_logs_in_a_folder_another_user_can_write(open_tmp):
+    """Its owner could rename a worker's log away and put their own text at the path
+    ``worker start`` printed and the row records; nothing checked an existing folder."""
+    folder = open_tmp / "mine"
+    folder.mkdir(mode=0o700)
+    logs = folder / "logs"
+    logs.mkdir(mode=0o700)
+    os.chown(logs, NOBODY.pw_uid, -1)
+    env = {"QUEUECTL_DB": str(folder / "q.db")}
+    harm = "who could replace the workers' logs with text of their own"
+    started = queuectl("worker", "start", env=env)
+    assert (started.returncode, started.stderr) == (
+        1,
+        f"Error: refusing to start workers: the log folder {logs} belongs to nobody, {harm}\n",
+    )
+    os.chown(logs, 0, -1)
+    logs.chmod(0o777)
+    started = queuectl("worker", "start", env=env)
+    assert (started.returncode, started.stderr) == (
+        1,
+        f"Error: refusing to start workers: the log folder {logs} is writable by other users"
+        f" (mode 777), {harm}\n",
+    )
+    assert list(logs.iterdir()) == []  # no log made, so no worker started
+
+
 def test_a_file_of_another_user_in_our_folder(open_tmp):
     folder = _nobodys_folder(open_tmp)
     _plant_database(folder / "q.db", "true")
