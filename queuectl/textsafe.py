@@ -14,6 +14,7 @@ The joiners (U+200C, U+200D) stay: emoji and several scripts need them.
 
 from __future__ import annotations
 
+import math
 import re
 
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
@@ -97,9 +98,10 @@ def keep_sgr(text: str | None, *, reset: bool = True) -> str:
     pieces: list[str] = []
     start = 0
     styled = False
+    colours = _Colours()
     for match in SGR.finditer(text):
         pieces.append(inert(text[start : match.start()]))
-        pieces.append(_visible_sgr(match.group(1)))
+        pieces.append(colours.legible(_visible_sgr(match.group(1))))
         styled = True
         start = match.end()
     pieces.append(inert(text[start:]))
@@ -117,6 +119,104 @@ _EXTENDED_LENGTH = {5: 3, 2: 5}
 _DROPPED_SGR = {5, 6, 8}
 """Blink (slow, fast) and conceal: conceal hides the text after it (a job could print
 what the user never sees), blink is a nuisance on a screen kept open all day."""
+
+
+_CUBE = (0, 95, 135, 175, 215, 255)
+_SIXTEEN = (
+    (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0),
+    (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
+    (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0),
+    (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+)  # fmt: skip
+"""xterm's 16 colours: terminals differ, but not so far that equal stays unequal."""
+
+TOO_CLOSE = 48
+"""Distance in RGB (0-255 a channel) under which text on a background is not read: a
+job could print black on black what the user never sees, as conceal would."""
+
+Colour = tuple[int, int, int]
+
+
+def _indexed(number: int) -> Colour | None:
+    """A 256-colour palette entry as RGB, xterm's way."""
+    if 0 <= number < 16:
+        return _SIXTEEN[number]
+    if 16 <= number < 232:
+        number -= 16
+        return (_CUBE[number // 36], _CUBE[number // 6 % 6], _CUBE[number % 6])
+    if 232 <= number < 256:
+        level = 8 + 10 * (number - 232)
+        return (level, level, level)
+    return None
+
+
+class _Colours:
+    """The foreground and background the SGR sequences so far set, to keep text legible.
+
+    Only colours set explicitly are known; a terminal's defaults are not, so black text
+    on a terminal's black is beyond this (as it is beyond ``less -R``).
+    """
+
+    def __init__(self) -> None:
+        self.fg: Colour | None = None
+        self.bg: Colour | None = None
+
+    def legible(self, sequence: str) -> str:
+        """``sequence``, with the terminal's default colours appended when it would
+        leave the text in a colour too close to its background's (``TOO_CLOSE``): not
+        the default background alone, which leaves black text on a black terminal."""
+        if not sequence:
+            return sequence
+        self._apply(sequence[2:-1])
+        if self.fg is None or self.bg is None:
+            return sequence
+        if math.dist(self.fg, self.bg) >= TOO_CLOSE:
+            return sequence
+        self.fg = self.bg = None
+        return f"{sequence[:-1]};39;49m"
+
+    def _apply(self, parameters: str) -> None:
+        words = [word.split(":") for word in parameters.split(";")]
+        index = 0
+        while index < len(words):
+            head, *sub = words[index]
+            number = int(head) if head.isdigit() else 0  # "" is 0: a reset
+            index += 1
+            if number == 0:
+                self.fg = self.bg = None
+            elif 30 <= number <= 37 or 90 <= number <= 97:
+                self.fg = _SIXTEEN[number - 30 if number < 90 else number - 82]
+            elif 40 <= number <= 47 or 100 <= number <= 107:
+                self.bg = _SIXTEEN[number - 40 if number < 100 else number - 92]
+            elif number == 39:
+                self.fg = None
+            elif number == 49:
+                self.bg = None
+            elif number in (38, 48):
+                if sub:
+                    colour, _ = _extended(sub, colon=True)
+                else:
+                    colour, used = _extended([w[0] for w in words[index : index + 4]], colon=False)
+                    index += used
+                if number == 38:
+                    self.fg = colour
+                else:
+                    self.bg = colour
+
+
+def _extended(values: list[str], *, colon: bool) -> tuple[Colour | None, int]:
+    """The colour after a 38 or 48, and how many of ``values`` it took: ``5;N`` or
+    ``2;R;G;B``; in the colon form ``2:R:G:B`` or, with a colour space id, ``2:ID:R:G:B``."""
+    kind = int(values[0]) if values and values[0].isdigit() else None  # 05 is 5
+    if kind == 5:
+        number = values[1] if len(values) > 1 else ""
+        return (_indexed(int(number)) if number.isdigit() else None), 2
+    if kind == 2:
+        rgb = values[2:5] if colon and len(values) >= 5 else values[1:4]
+        if len(rgb) == 3 and all(v.isdigit() and int(v) <= 255 for v in rgb):
+            return (int(rgb[0]), int(rgb[1]), int(rgb[2])), 4
+        return None, 4
+    return None, 0
 
 
 def _sgr_number(word: str) -> int | None:

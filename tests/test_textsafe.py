@@ -88,3 +88,31 @@ def test_kept_colours_lose_only_blink_and_conceal(sequence, kept):
     """``ESC[8m`` would hide the output after it, in ``logs`` and the dashboard alike;
     README promises colours, bold and underline, not blinking."""
     assert keep_sgr(f"{sequence}secret", reset=False) == f"{kept}secret"
+
+
+DEFAULTS = ";39;49m"
+"""What a sequence that would hide its text gets appended: the terminal's own colours."""
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("\x1b[30;40mX", "\x1b[30;40" + DEFAULTS + "X"),
+        ("\x1b[38;5;16;48;5;16mX", "\x1b[38;5;16;48;5;16" + DEFAULTS + "X"),
+        ("\x1b[38;5;16m\x1b[48;5;232mX", "\x1b[38;5;16m\x1b[48;5;232" + DEFAULTS + "X"),
+        ("\x1b[38;2;1;1;1;48;2;0;0;0mX", "\x1b[38;2;1;1;1;48;2;0;0;0" + DEFAULTS + "X"),
+        ("\x1b[38:2::5:5:5;48:2::0:0:0mX", "\x1b[38:2::5:5:5;48:2::0:0:0" + DEFAULTS + "X"),
+        ("\x1b[38;05;196;48;05;9mX", "\x1b[38;05;196;48;05;9" + DEFAULTS + "X"),  # 05 is 5
+        ("\x1b[31m\x1b[41mX", "\x1b[31m\x1b[41" + DEFAULTS + "X"),  # set apart, red on red
+        # Legible pairs stay as they were, and a reset or a default forgets a colour.
+        ("\x1b[30;42m PASS ", "\x1b[30;42m PASS "),
+        ("\x1b[97;41mX", "\x1b[97;41mX"),
+        ("\x1b[30m\x1b[0m\x1b[40mX", "\x1b[30m\x1b[0m\x1b[40mX"),
+        ("\x1b[30m\x1b[39m\x1b[40mX", "\x1b[30m\x1b[39m\x1b[40mX"),
+        ("\x1b[30;40;49mX", "\x1b[30;40;49mX"),
+    ],
+)
+def test_text_in_the_colour_of_its_background_is_shown_in_the_terminals_colours(text, kept):
+    """Black on black hides text as conceal does (an attacker's review: a job could print
+    what the user never sees); the terminal's own colours always show it."""
+    assert keep_sgr(text, reset=False) == kept
