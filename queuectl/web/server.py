@@ -54,6 +54,10 @@ SHUTDOWN_SECONDS = 5.0
 OPEN_PAGE_SECONDS = 120.0
 """How long the private page ``--open`` hands the browser is kept (``opener``)."""
 
+STARTING_GRACE = 30.0
+"""Seconds a dashboard still starting is given before an idle limit shorter than that
+applies: its idle time counts from its start."""
+
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "font-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -94,6 +98,11 @@ class Sessions:
     def full(self) -> bool:
         return len(self.live) >= self.limit
 
+    def _limit(self, session: AppSession) -> float:
+        """How long ``session`` may go without input: a dashboard still starting gets at
+        least ``STARTING_GRACE`` (its idle time counts once it has started)."""
+        return self.idle_timeout if session.started else max(self.idle_timeout, STARTING_GRACE)
+
     async def end_idle_sessions(self) -> None:
         """Forever: stop every session that has had no input for ``idle_timeout``."""
         if not self.idle_timeout:
@@ -102,7 +111,7 @@ class Sessions:
         while True:
             await asyncio.sleep(min(30.0, self.idle_timeout / 10))
             now = time.monotonic()
-            idle = [s for s in self.live if now - s.last_input > self.idle_timeout]
+            idle = [s for s in self.live if now - s.last_input > self._limit(s)]
             await asyncio.gather(*(session.stop(reason) for session in idle))
 
     async def stop_all(self, reason: str) -> None:

@@ -108,6 +108,11 @@ class AppSession:
 
     # --- app → browser ----------------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        """Whether the dashboard has started (its screen flows to the browser)."""
+        return self._started
+
     async def pump(self) -> None:
         """Forward the app's screen to the browser until the app exits; then close the socket."""
         process = self._process
@@ -118,6 +123,10 @@ class AppSession:
         try:
             if started := await self._prelude(stdout):
                 self._started = True
+                # Idle from the moment there is a dashboard to use: a start slowed by a
+                # busy host counted, and an idle limit shorter than it ended the session
+                # before it began (said as "could not start").
+                self.last_input = time.monotonic()
                 while True:
                     kind = await stdout.readexactly(1)
                     size = int.from_bytes(await stdout.readexactly(4), "big")
