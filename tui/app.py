@@ -56,6 +56,7 @@ from tui.screens.help import HelpScreen, help_sections
 from tui.screens.logview import LogScreen
 from tui.screens.metrics import MetricsScreen
 from tui.screens.new_job import NewJobScreen
+from tui.webpage import LOOK_EVERY, UnsavedWorkSignal
 
 DEFAULT_REFRESH_INTERVAL = 1.0
 """Seconds between the end of one refresh and the start of the next."""
@@ -196,6 +197,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         }
         self.jobs_pane.focus_table()
         self.refresh_now()
+        write_meta = getattr(self._driver, "write_meta", None) if self.is_web else None
+        if write_meta is not None:
+            signal = UnsavedWorkSignal(write_meta)
+            self.set_interval(LOOK_EVERY, lambda: signal.look(self._work_unsaved()))
+
+    def _work_unsaved(self) -> bool:
+        """Whether leaving now would lose work: staged config edits, or a job form open."""
+        return bool(self.config_pane.unsaved) or any(
+            isinstance(screen, NewJobScreen) for screen in self.screen_stack
+        )
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Focus the pane just shown; a tab clicked away from unsaved edits asks first."""

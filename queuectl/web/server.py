@@ -41,7 +41,7 @@ from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
 from queuectl.web.doorman import Doorman
 from queuectl.web.opener import OpenPage, start_browser
 from queuectl.web.page import busy_page, dashboard_page
-from queuectl.web.session import AppSession, tell_ended
+from queuectl.web.session import SERVER_STOPPED, AppSession, tell_ended
 
 log = logging.getLogger("queuectl.web")
 
@@ -411,7 +411,7 @@ async def serve(
         idle_watch.cancel()
         patrol.cancel()
         server.closing = True
-        await server.sessions.stop_all("the server stopped")
+        await server.sessions.stop_all(SERVER_STOPPED)
         await runner.cleanup()
         # Only now: cleanup cancels the socket handlers, whose ``finally`` starts each
         # session's ending; returning before those finish would drop their last words.

@@ -34,6 +34,7 @@ from textual_serve._binary_encode import load as unpack
 from textual_serve.download_manager import DownloadManager
 
 from queuectl.runtime import procs
+from queuectl.web.wire import UNSAVED
 
 log = logging.getLogger("queuectl.web")
 
@@ -45,6 +46,9 @@ MAX_CELLS = 2000
 """Widest or tallest terminal a browser may ask for; more is a bogus message."""
 ENDED_MESSAGE = "ended"
 BROWSER_LEFT = "the browser left"
+SERVER_STOPPED = "the server stopped"
+"""A session's end the tab outlives: it reconnects once the server is back (``tell_ended``)."""
+
 """Why a session ended when nothing else said: the tab closed, so nobody is told."""
 """The kind of the page's ``[kind, why]`` message saying why its session ends (``page.html``)."""
 ERROR_PREFIX = "Error: "
@@ -149,7 +153,11 @@ class AppSession:
             why = f": {self.failure}" if self.failure else "; the server's log says why"
             await tell_ended(self.websocket, f"The dashboard could not start{why}")
         elif self.end_reason != BROWSER_LEFT:  # idle too long, quit, the server stopped
-            await tell_ended(self.websocket, f"The session ended: {self.end_reason}")
+            await tell_ended(
+                self.websocket,
+                f"The session ended: {self.end_reason}",
+                comes_back=self.end_reason == SERVER_STOPPED,
+            )
         await self.websocket.close()
 
     async def _prelude(self, stdout: asyncio.StreamReader) -> bool:
@@ -191,6 +199,8 @@ class AppSession:
                 name=meta.get("name"),
             )
             await self.websocket.send_str(json.dumps(["deliver_file_start", key]))
+        elif kind == UNSAVED:  # the page asks before a reload or a close loses it
+            await self.websocket.send_str(json.dumps([UNSAVED, meta.get("unsaved") is True]))
         else:  # "exit" (the pump ends next), or something newer than us
             log.debug("session %d: meta %r ignored", self.number, kind)
 
@@ -280,16 +290,24 @@ class AppSession:
         await process.wait()
 
 
-async def tell_ended(websocket: web.WebSocketResponse, why: str) -> None:
+async def tell_ended(
+    websocket: web.WebSocketResponse, why: str, *, comes_back: bool = False
+) -> None:
     """Tell the tab why its session ends, just before the socket closes.
 
     The page shows ``why`` (as text) in place of its list of possible causes: a
     refused database, or every session in use, read alike as "it was quit, the tab
     lost its connection, …" and only the server's log said which. textual-serve's
     script ignores a message kind it does not know, so this is ours alone.
+    ``comes_back``: the server is stopping, and the tab reconnects once it is back
+    (a screen on the wall has nobody to press Restart), as it does when its
+    connection is lost without a word.
     """
+    message: list[object] = [ENDED_MESSAGE, why]
+    if comes_back:
+        message.append({"reconnect": True})
     with contextlib.suppress(ConnectionError, RuntimeError):
-        await websocket.send_json([ENDED_MESSAGE, why])
+        await websocket.send_json(message)
 
 
 def _cells(value: object) -> bool:

@@ -305,3 +305,81 @@ def test_a_tab_whose_dashboard_was_quit_says_so(browser, fresh_db):
     finally:
         page.close()
         server.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_tab_comes_back_by_itself_once_a_stopped_server_is_back(browser, fresh_db, tmp_path):
+    """A screen on the wall (``--idle-timeout 0``) stayed on "the server stopped" with a
+    Restart button after the server was restarted: nobody is there to press it."""
+    port = str(_free_port())
+    same = ("--port", port, "--token-file", str(tmp_path / "token"), "--idle-timeout", "0")
+    server = Served(fresh_db, *same)
+    tab = Tab(browser, server)
+    try:
+        tab.wait_for_text("dead-1")
+        assert server.stop() == 0
+        tab.page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        assert tab.page.inner_text("#why") == (
+            "The session ended: the server stopped. This tab reconnects when it is back."
+        )
+        assert tab.page.title() == "reconnecting · served-queue.db · queuectl"
+        server = Served(fresh_db, *same)  # the same address and token
+        tab.page.wait_for_function(
+            "() => document.body.classList.contains('-first-byte')"
+            " && !document.body.classList.contains('-closed')",
+            timeout=30_000,
+        )
+        tab.wait_for_text("dead-1")
+        assert tab.page.title() == "served-queue.db · queuectl"
+        server.wait_sessions(1)
+    finally:
+        tab.close()
+        server.stop()
+
+
+def test_a_tab_quit_from_the_dashboard_stays_ended(browser, fresh_db):
+    """Only a stop or a lost connection reconnects: a quit session is not reopened."""
+    server = Served(fresh_db)
+    tab = Tab(browser, server)
+    try:
+        tab.wait_for_text("dead-1")
+        tab.page.keyboard.press("q")
+        tab.page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        assert tab.page.title() == "ended · served-queue.db · queuectl"
+        assert tab.page.inner_text("#why") == "The session ended: the dashboard quit"
+    finally:
+        tab.close()
+        server.stop()
+
+
+ASKS_BEFORE_UNLOAD = """() => {
+  const event = new Event("beforeunload", {cancelable: true});
+  window.dispatchEvent(event);
+  return event.defaultPrevented;
+}"""
+"""Whether the page would ask before unloading (this Chromium, driven by Playwright, closes
+a page without showing the question, so its handler's answer is read instead)."""
+
+
+def test_leaving_a_half_filled_job_form_asks_first(browser, fresh_db):
+    """A reload or Ctrl+W (a word deleted in a terminal, the tab closed in a browser)
+    ended the session without a word, with a half-filled form or staged config edits."""
+    server = Served(fresh_db)
+    tab = Tab(browser, server)
+    try:
+        tab.wait_for_text("dead-1")
+        assert tab.page.evaluate(ASKS_BEFORE_UNLOAD) is False
+        tab.press("n", then_shows="Command")
+        tab.page.wait_for_function(ASKS_BEFORE_UNLOAD, timeout=PAINT_TIMEOUT_MS)
+        tab.page.keyboard.press("Escape")  # the form closed: nothing left to lose
+        tab.page.wait_for_function(f"() => !({ASKS_BEFORE_UNLOAD})()", timeout=PAINT_TIMEOUT_MS)
+    finally:
+        tab.close()
+        server.stop()
