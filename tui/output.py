@@ -1,6 +1,6 @@
 """A job's output on screen, in its own colours, growing live without a redraw.
 
-``OutputView`` is a ``RichLog`` fed the stored output of one run on every read:
+``OutputView`` is a line view fed the stored output of one run on every read:
 text is passed through ``textsafe.keep_sgr`` (every escape but SGR made visible)
 and decoded line by line by ``queuectl.styled.OutputDecoder``, so each new line
 is decoded and drawn once. A read that does not extend what is shown (another
@@ -15,13 +15,26 @@ the log (a ``RichLog`` only appends) and draws what it has become.
 A carriage return goes back to the start of its line, as in a terminal
 (``overwritten``): a progress bar is one line showing its latest update, not a
 line per update (``queuectl logs`` keeps each update on a line of its own).
+
+Only the rows in view are rendered, when they are painted: a ``RichLog`` rendered
+every line as it was written, and a run whose kept tail held 9,363 lines (``seq 1
+200000``, 64 KiB) froze the dashboard for 3-7 s at each opening of its detail or its
+log, keys and all. Long lines wrap (``w``) at the view's width, cell by cell, as
+``less`` folds them.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable
+
+from rich.segment import Segment
 from rich.text import Text
+from textual.cache import LRUCache
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import RichLog
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from queuectl.styled import OutputDecoder
 from queuectl.textsafe import keep_sgr
@@ -47,8 +60,17 @@ def _last_written(line: str) -> str:
     return written[-1] if written else ""
 
 
-class OutputView(RichLog):
-    """The output of one run; ``lines_text`` holds every line drawn, styled."""
+class OutputView(ScrollView, can_focus=True):
+    """The output of one run; ``lines_text`` holds every line decoded, styled."""
+
+    DEFAULT_CSS = """
+    OutputView {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        &:focus { background-tint: $foreground 5%; }
+    }
+    """
 
     class ScrolledBack(Message):
         """The person moved up from where the view was, by a key: a follower stops."""
@@ -66,11 +88,21 @@ class OutputView(RichLog):
         super().action_scroll_home()
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(highlight=False, markup=False, wrap=False, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         self.lines_text: list[Text] = []
-        """Each line drawn, as decoded (search and export read these)."""
+        """Each line decoded (search and export read these)."""
         self.starts: list[int] = []
-        """Where each line starts among the lines on screen (they differ when wrapped)."""
+        """The row each line starts on (they differ from the lines' numbers when wrapped)."""
+        self.auto_scroll = True
+        """Whether new lines bring the end into view (a paused log view turns it off)."""
+        self._wrap = False
+        self._shown: list[Text] = []
+        """What is drawn for each line: ``lines_text``, or copies with matches marked."""
+        self._widths: list[int] = []
+        self._widest = 0
+        self._rows = 0
+        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        """Each line rendered whole, by its number, for the rows painted from it."""
         self._key: object = None
         self._consumed = ""
         """The safe text of the complete lines drawn so far."""
@@ -85,6 +117,16 @@ class OutputView(RichLog):
     def plain(self) -> str:
         """Everything drawn, as text (tests and export read it)."""
         return "\n".join(line.plain for line in self.lines_text)
+
+    @property
+    def wrap(self) -> bool:
+        """Long lines folded at the view's width, or cut (scroll sideways to read on)."""
+        return self._wrap
+
+    @wrap.setter
+    def wrap(self, on: bool) -> None:
+        self._wrap = on
+        self._lay_out()
 
     def show(self, output: str | None, key: object, *, finished: bool) -> None:
         """Show ``output`` of the run ``key``; ``finished`` draws its unfinished last line."""
@@ -107,26 +149,39 @@ class OutputView(RichLog):
                 self._draw(self._decoder.feed(rest))
                 self._consumed += rest
             self._finished = True
-        elif rest and self._size_known:  # before its size, RichLog defers what it is given
+        elif rest:
             self._draw([self._decoder.peek(rest)])
             self._partial = rest
 
+    def redraw(self, lines: list[Text] | None = None) -> None:
+        """Draw ``lines`` (default: the decoded ones) in place of what is drawn: after a
+        search marks its matches. As many lines as ``lines_text``."""
+        self._shown = list(self.lines_text if lines is None else lines)
+        self._widths = [line.cell_len for line in self._shown]
+        self._widest = max(self._widths, default=0)
+        self._lay_out()
+
+    def clear(self) -> None:
+        self.lines_text = []
+        self._shown = []
+        self._widths = []
+        self._widest = 0
+        self._lay_out()
+
     def _take_back_partial(self) -> None:
-        """Remove the provisional last line from the end of the log, if one is drawn."""
+        """Remove the provisional last line, if one is drawn: it is drawn again as it is now."""
         if not self._partial:
             return
         self._partial = ""
         self.lines_text.pop()
-        del self.lines[self.starts.pop() :]
-        self._line_cache.clear()  # keyed by line number: the next line drawn reuses it
-        self.virtual_size = self.virtual_size.with_height(len(self.lines))
+        self._shown.pop()
+        self._widths.pop()
+        self._widest = max(self._widths, default=0)
         self.version += 1
-        self.refresh()
+        self._lay_out()
 
     def _restart(self, key: object) -> None:
         self.clear()
-        self.lines_text = []
-        self.starts = []
         self._key = key
         self._consumed = ""
         self._finished = False
@@ -134,17 +189,97 @@ class OutputView(RichLog):
         self._partial = ""
         self.version += 1
 
-    def _draw(self, lines: object) -> None:
-        for line in lines:  # type: ignore[attr-defined]
-            self.version += 1
+    def _draw(self, lines: Iterable[Text]) -> None:
+        """Add lines at the end: measured now, rendered only once painted."""
+        added = False
+        for line in lines:
+            line.expand_tabs()
+            width = line.cell_len
             self.lines_text.append(line)
-            self.starts.append(len(self.lines))
-            self.write(line, scroll_end=None)
+            self._shown.append(line)
+            self._widths.append(width)
+            self._widest = max(self._widest, width)
+            added = True
+        if added:
+            self.version += 1
+            self._lay_out(appended=True)
 
-    def redraw(self, lines: list[Text] | None = None) -> None:
-        """Draw ``lines`` (default: the decoded ones) again: after a wrap toggle or a search."""
-        self.clear()
-        self.starts = []
-        for line in self.lines_text if lines is None else lines:
-            self.starts.append(len(self.lines))
-            self.write(line, scroll_end=False)
+    @property
+    def lines_rendered(self) -> int:
+        """How many lines are rendered and kept for painting: those in view lately, not
+        every line of the output."""
+        return len(self._strips)
+
+    def painted(self) -> list[str]:
+        """The text of every row, as it is painted (wrapped lines as several): what a
+        person scrolling through the whole view reads. For tests; it renders each line."""
+        fold = self._fold_width()
+        rows = []
+        for row in range(self._rows):
+            index = bisect_right(self.starts, row) - 1
+            strip = self._strip(index)
+            if self._wrap:
+                piece = row - self.starts[index]
+                strip = strip.crop(piece * fold, (piece + 1) * fold)
+            rows.append(strip.text)
+        return rows
+
+    # --- rows -------------------------------------------------------------------------
+
+    def _fold_width(self) -> int:
+        return max(1, self.scrollable_content_region.width) if self.size.width else 80
+
+    def _lay_out(self, *, appended: bool = False) -> None:
+        """Where each line starts among the rows, the view's size, and a repaint. Lines
+        appended keep the rows before them, so only the new ones are counted."""
+        if self._wrap:
+            fold = self._fold_width()
+            first = len(self.starts) if appended else 0
+            del self.starts[first:]
+            row = self.starts[-1] + self._height(first - 1, fold) if first else 0
+            for index in range(first, len(self._widths)):
+                self.starts.append(row)
+                row += self._height(index, fold)
+            self._rows = row
+            width = fold
+        else:
+            self.starts = list(range(len(self._widths)))
+            self._rows = len(self._widths)
+            width = self._widest
+        if not appended:
+            self._strips.clear()
+        self.virtual_size = Size(width, self._rows)
+        if appended and self.auto_scroll:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self.refresh()
+
+    def _height(self, index: int, fold: int) -> int:
+        return max(1, -(-self._widths[index] // fold))
+
+    def on_resize(self) -> None:
+        if self._wrap:
+            self._lay_out()
+
+    def _strip(self, index: int) -> Strip:
+        strip = self._strips.get(index)
+        if strip is None:
+            line = self._shown[index]
+            segments = list(line.render(self.app.console))
+            strip = Strip(Segment.simplify(segments), self._widths[index])
+            self._strips[index] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.scrollable_content_region.width
+        if row >= self._rows or not self._shown:
+            return Strip.blank(width, self.rich_style)
+        if self._wrap:
+            index = bisect_right(self.starts, row) - 1
+            fold = self._fold_width()
+            piece = row - self.starts[index]
+            strip = self._strip(index).crop(piece * fold, (piece + 1) * fold)
+            return strip.extend_cell_length(width).apply_style(self.rich_style)
+        strip = self._strip(row).crop_extend(scroll_x, scroll_x + width, None)
+        return strip.apply_style(self.rich_style)

@@ -217,13 +217,13 @@ async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(ap
         await wait_for(pilot, lambda: log.plain.endswith("progress 90%"), "its update")
         # A \r goes back to the start of the line, as in a terminal: one line, updated.
         assert log.plain == "start\nprogress 90%"
-        assert len(log.lines) == 2  # the provisional line was taken back, not left twice
-        assert [strip.text.rstrip() for strip in log.lines] == log.plain.split("\n")
+        assert len(log.painted()) == 2  # the provisional line was taken back, not left twice
+        assert [row.rstrip() for row in log.painted()] == log.plain.split("\n")
         Run.update(output="start\nprogress 45%\rprogress 90%\rdone\n", outcome="succeeded").where(
             Run.id == run_id
         ).execute()
         await wait_for(pilot, lambda: log.plain.endswith("done"), "the end")
-        assert [strip.text.rstrip() for strip in log.lines] == ["start", "done"]
+        assert [row.rstrip() for row in log.painted()] == ["start", "done"]
 
 
 async def test_detail_retry_key(app_for) -> None:

@@ -10,6 +10,7 @@ import pytest
 from queuectl.store.models import Run
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.output import OutputView
 from tui.screens.detail import JobDetailScreen
 from tui.screens.logview import LogScreen
 
@@ -59,6 +60,34 @@ async def test_search_next_previous_and_wrap_around(app_for) -> None:
         assert screen.view.wrap and "wrapped" in str(screen.query_one("#log-title").render())
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "back")
+
+
+async def test_a_long_output_renders_only_the_lines_in_view(app_for) -> None:
+    """A run's 64 KiB tail of ``seq 1 200000`` is 9,363 lines: rendered all at once, as
+    they were written, they froze the dashboard for 3-7 s at each opening of the detail
+    and again of the log, keys and all."""
+    output = "".join(f"{n}\n" for n in range(190639, 200002))
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=output)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        detail = app.screen.query_one("#output", OutputView)
+        await wait_for(pilot, lambda: len(detail.lines_text) == 9363, "the output shown")
+        await pilot.pause()
+        assert 0 < detail.lines_rendered <= 2 * detail.size.height  # the first and the end
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        await pilot.pause()
+        assert screen.view.lines_rendered <= 2 * screen.view.size.height
+        assert screen.view.lines_text[-1].plain == "200001"
+        await pilot.press("g")  # the top: its lines are rendered as they come into view
+        await pilot.pause()
+        assert screen.view.lines_rendered <= 4 * screen.view.size.height  # of 9,363
 
 
 async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
@@ -179,11 +208,11 @@ async def test_search_finds_a_running_jobs_unfinished_last_line(app_for) -> None
         await pilot.press("w")  # wrapped, a long unfinished line takes several rows
         _run_goes_on(screen, run_id, output="first\n" + "x" * 200)
         await wait_for(pilot, lambda: screen.view.plain.endswith("x" * 200), "the long line")
-        rows = len(screen.view.lines)
+        rows = len(screen.view.painted())
         assert rows > 3 and screen.view.starts == [0, 1]
         _run_goes_on(screen, run_id, output="first\n" + "x" * 200 + "\nsecond\n")
         await wait_for(pilot, lambda: screen.view.plain.endswith("second"), "complete lines")
-        assert len(screen.view.lines) == rows + 1  # the long line once, not twice
+        assert len(screen.view.painted()) == rows + 1  # the long line once, not twice
         assert screen.view.starts == [0, 1, rows]
 
 
