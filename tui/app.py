@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -175,6 +175,15 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             with TabPane("6 Schedules", id="schedules"):
                 yield SchedulesPane(id="schedules-pane")
         yield KeyBar()
+
+    last_key_at: float | None = None
+    """When the person last pressed a key (monotonic): a table on its first row keeps
+    its job for a moment after, instead of following the newest (``panes.table``)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.last_key_at = time.monotonic()
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         # Held, not queried: ``query_one`` searches the top screen, which may be a modal.

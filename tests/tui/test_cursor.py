@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Worker
@@ -12,9 +14,11 @@ from tests.tui.conftest import (
     seed_worker,
     settled_on_screen,
     wait_for,
+    wait_toast,
 )
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
+from tui.panes.table import FOLLOW_PAUSE
 from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ConfirmScreen
 
@@ -35,6 +39,31 @@ async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) ->
         await refreshed(pilot)
         assert pane.highlighted == "new1" and pane.table.cursor_row == 0
         assert "new above" not in pane.status
+
+
+async def test_the_first_row_keeps_its_job_for_a_moment_after_a_key(app_for) -> None:
+    """``g``, the id read, ``y`` 0.8 s later: the job that had arrived meanwhile took the
+    highlight, and the clone was of a job the person never saw (8 times in 8)."""
+    for index in range(5):
+        seed_job(f"old{index}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("g")
+        assert pane.highlighted == "old4"
+        _enqueue("new0")
+        await refreshed(pilot)
+        assert pane.highlighted == "old4" and pane.table.cursor_row == 1
+        await pilot.press("y")  # clones what was read, not what arrived
+        await wait_toast(pilot, "Cloned job")
+        assert Job.get(Job.command == "echo old4", Job.id != "old4")
+        # Once the keys have rested, the first row follows the newest again.
+        await pilot.press("g")
+        app.last_key_at = time.monotonic() - FOLLOW_PAUSE
+        _enqueue("new1")
+        await refreshed(pilot)
+        assert pane.highlighted == "new1" and pane.table.cursor_row == 0
 
 
 async def test_new_jobs_above_the_cursor_are_counted_and_g_goes_to_them(app_for) -> None:

@@ -8,15 +8,18 @@ Three promises, each tested in ``tests/tui/test_table.py``:
   the cursor along, so what is highlighted is always what is shown.
 - **Following the newest.** With ``follow`` (newest-first tables) and the cursor
   on the first row, the cursor stays on the first row as new rows arrive, as
-  ``tail -f`` does; elsewhere the rows that arrived above the view are counted
-  (``new_above``) until they are scrolled into view or the cursor goes back to
-  the top.
+  ``tail -f`` does, unless a key was pressed in the last ``FOLLOW_PAUSE`` seconds:
+  a person reading the first row before acting on it keeps it (``y`` 0.8 s after
+  ``g`` cloned the job that had arrived meanwhile, 8 times in 8). Elsewhere the
+  rows that arrived above the view are counted (``new_above``) until they are
+  scrolled into view or the cursor goes back to the top.
 - **Columns that fit.** Widths come from ``tui.columns``: steady between
   refreshes, no horizontal scrollbar, long cells cut with an ellipsis.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
@@ -36,6 +39,10 @@ SHRINK_AFTER = 10
 Ten refreshes: long enough that jobs passing through the window do not make columns
 breathe, short enough that a column widened by one long value (deleted since) comes
 back within seconds; it took half a minute, which read as never."""
+
+FOLLOW_PAUSE = 3.0
+"""Seconds after a key during which the cursor on the first row keeps its job instead of
+following the newest: long enough to read an id and press an action's key."""
 
 NEAR_MARGIN = 3
 """Rows either side of the view whose new cells are drawn with those in view."""
@@ -174,7 +181,12 @@ class KeyedTable(DataTable[object]):
         screen_row = cursor_row - round(self._top)
         # A new view (a filter set or cleared) keeps the highlighted job when it holds it,
         # even from the first row: clearing a filter went to the newest job instead.
-        following = follow and cursor_row == 0 and not (fresh and cursor_key in keep)
+        following = (
+            follow
+            and cursor_row == 0
+            and not (fresh and cursor_key in keep)
+            and not self._person_at_the_keys()
+        )
         if cursor_key is not None and cursor_key not in keep and not fresh:
             cursor_key = self._heir(cursor_key, keep)
         known = set(self._cells) if self._cells and not fresh else None
@@ -195,6 +207,11 @@ class KeyedTable(DataTable[object]):
         finally:
             self._restoring = False
         self._count_new(rows, known, following, fresh=fresh)
+
+    def _person_at_the_keys(self) -> bool:
+        """Whether a key was pressed in the last ``FOLLOW_PAUSE`` seconds (``KeyClock``)."""
+        pressed = getattr(self.app, "last_key_at", None)
+        return pressed is not None and time.monotonic() - pressed < FOLLOW_PAUSE
 
     def _place_cursor(self, key: str | None, row: int, screen_row: int, following: bool) -> None:
         if not self.row_count:
