@@ -50,13 +50,26 @@ STILL_WAITING = (
 
 
 def _supervisor() -> ModuleType:
-    """The worker runtime, imported on first use so the dashboard runs without it."""
+    """The worker runtime, imported on first use so the dashboard runs without it.
+
+    A dashboard left open all day may meet a queuectl upgraded under it: the first
+    ``s`` then imported the new runtime against the old modules already loaded, and
+    the ``ImportError`` ended the dashboard with a traceback."""
     try:
         return importlib.import_module("queuectl.runtime.supervisor")
     except ModuleNotFoundError as exc:
-        if exc.name != "queuectl.runtime.supervisor":
-            raise
-        raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
+        if exc.name == "queuectl.runtime.supervisor":
+            raise QueueError("the worker runtime (queuectl.supervisor) is not available") from None
+        raise _changed_under_us(exc) from None
+    except ImportError as exc:
+        raise _changed_under_us(exc) from None
+
+
+def _changed_under_us(exc: ImportError) -> QueueError:
+    return QueueError(
+        f"queuectl was changed since this dashboard started ({one_line(str(exc), 120)}):"
+        " quit and start it again"
+    )
 
 
 REFUSED = object()

@@ -528,3 +528,27 @@ async def test_enter_on_a_worker_opens_the_job_it_runs(app_for) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
         assert app.screen.job_id == "j1"
+
+
+async def test_a_runtime_changed_under_an_open_dashboard_is_a_message_not_a_crash(
+    app_for, monkeypatch
+) -> None:
+    """Left open across an upgrade, the first ``s`` imported the new runtime against the
+    old modules loaded: ``ImportError``, and the dashboard ended with a traceback."""
+    import importlib
+
+    real = importlib.import_module
+
+    def upgraded(name: str, *args: object):
+        if name == "queuectl.runtime.supervisor":
+            raise ImportError("cannot import name 'answer_within' from 'queuectl.lifecycle'")
+        return real(name, *args)
+
+    monkeypatch.delitem(sys.modules, "queuectl.runtime.supervisor", raising=False)
+    monkeypatch.setattr(importlib, "import_module", upgraded)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_toast(pilot, "queuectl was changed since this dashboard started")
+        assert app.is_running
