@@ -14,6 +14,7 @@ from queuectl.jobspec import env_from_json
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store.models import Job, Run, Worker
 from queuectl.timeutil import json_time
+from queuectl.wording import human_bytes
 
 JOB_FIELDS: tuple[str, ...] = tuple(Job._meta.sorted_field_names)
 _TIME_FIELDS = {"run_at", "created_at", "updated_at", "started_at", "finished_at", "held_at"}
@@ -30,6 +31,14 @@ def dropped_bytes(output: str | None, output_bytes: int | None) -> int | None:
         return None
     kept = len(output.encode("utf-8")) if output else 0
     return max(0, output_bytes - kept)
+
+
+def dropped_line(output: str | None, output_bytes: int | None) -> str | None:
+    """``… 14.9 MB earlier output not kept``, when the stored output is a tail."""
+    dropped = dropped_bytes(output, output_bytes)
+    if not dropped:
+        return None
+    return f"… {human_bytes(dropped)} earlier output not kept (output_limit keeps the tail)"
 
 
 def _truncated(output: str | None, output_bytes: int | None) -> bool | None:

@@ -34,3 +34,13 @@ def listed(first: Sequence[str], total: int) -> str:
     named = ", ".join(first)
     more = total - len(first)
     return f"{named} and {more:,} more" if more > 0 else named
+
+
+def human_bytes(count: int) -> str:
+    """``512 B``, ``64.0 KB``, ``14.9 MB``: sizes of output, in powers of 1000 like ``du --si``."""
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")

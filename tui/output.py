@@ -36,8 +36,17 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from queuectl.records import dropped_bytes
 from queuectl.styled import OutputDecoder
 from queuectl.textsafe import keep_sgr
+from queuectl.wording import human_bytes
+
+
+def kept_note(output: str | None, output_bytes: int | None) -> str:
+    """``1.3 MB earlier not kept``, when the stored output is only its tail (the first
+    line shown may then start mid-line); empty when it is whole."""
+    dropped = dropped_bytes(output, output_bytes)
+    return f"{human_bytes(dropped)} earlier not kept" if dropped else ""
 
 
 def overwritten(output: str) -> str:

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from queuectl.jobspec import env_from_json
-from queuectl.records import dropped_bytes, slots_in_use
+from queuectl.records import dropped_line, slots_in_use
 from queuectl.states import STATE_STYLES
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
@@ -93,24 +93,6 @@ def relative(epoch: float | None, now: float) -> str:
     if abs(delta) < 1:
         return "now"
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(-delta)} ago"
-
-
-def human_bytes(count: int) -> str:
-    """``512 B``, ``64.0 KB``, ``14.9 MB``: sizes of output, in powers of 1000 like ``du --si``."""
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def dropped_line(output: str | None, output_bytes: int | None) -> str | None:
-    """``… 14.9 MB earlier output not kept``, when the stored output is a tail."""
-    dropped = dropped_bytes(output, output_bytes)
-    if not dropped:
-        return None
-    return f"… {human_bytes(dropped)} earlier output not kept (output_limit keeps the tail)"
 
 
 def jobs_table(

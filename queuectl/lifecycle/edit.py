@@ -220,7 +220,7 @@ def _check_state(job: Job) -> None:
             raise InvalidTransition(f"job {job.id} is running: cancel it, or edit it once it ends")
         raise InvalidTransition(
             f"job {job.id} is {job.state}; only pending, blocked, failed, dead or cancelled jobs"
-            " are edited (clone it to run it again changed)"
+            " are edited (to run it again with changes, clone it and edit the clone)"
         )
 
 

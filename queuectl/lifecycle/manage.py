@@ -137,7 +137,7 @@ DELETE = Action(
     "delete",
     "deleted",
     "deleted",
-    "it is running: cancel it before deleting it",
+    "cancel it before deleting it",  # "job X is processing; cancel it before …"
     allowed=(
         JobState.PENDING,
         JobState.BLOCKED,

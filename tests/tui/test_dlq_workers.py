@@ -455,7 +455,7 @@ async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_
     ("state", "key", "why"),
     [
         ("completed", "c", "is completed; it can no longer be cancelled"),
-        ("processing", "d", "is processing; it is running: cancel it before deleting it"),
+        ("processing", "d", "is processing; cancel it before deleting it"),
     ],
 )
 async def test_an_action_the_jobs_state_refuses_says_so_without_asking(app_for, state, key, why):

@@ -68,7 +68,15 @@ async def test_a_long_output_renders_only_the_lines_in_view(app_for) -> None:
     and again of the log, keys and all."""
     output = "".join(f"{n}\n" for n in range(190639, 200002))
     seed_job("a", state="completed")
-    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=output)
+    kept = len(output.encode())
+    seed_run(
+        "a",
+        finished_at=T0 - 5,
+        outcome="succeeded",
+        exit_code=0,
+        output=output,
+        output_bytes=kept + 1_222_000,
+    )
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
@@ -78,6 +86,8 @@ async def test_a_long_output_renders_only_the_lines_in_view(app_for) -> None:
         await wait_for(pilot, lambda: len(detail.lines_text) == 9363, "the output shown")
         await pilot.pause()
         assert 0 < detail.lines_rendered <= 2 * detail.size.height  # the first and the end
+        # A tail: its first line may start mid-line, and the title says what went before.
+        assert str(detail.border_title).endswith(" · 1.2 MB earlier not kept")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
         screen = app.screen
@@ -85,6 +95,8 @@ async def test_a_long_output_renders_only_the_lines_in_view(app_for) -> None:
         await pilot.pause()
         assert screen.view.lines_rendered <= 2 * screen.view.size.height
         assert screen.view.lines_text[-1].plain == "200001"
+        title = str(screen.query_one("#log-title").render())
+        assert title.endswith("9,363 lines · 1.2 MB earlier not kept"), title
         await pilot.press("g")  # the top: its lines are rendered as they come into view
         await pilot.pause()
         assert screen.view.lines_rendered <= 4 * screen.view.size.height  # of 9,363

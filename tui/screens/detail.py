@@ -29,7 +29,7 @@ from tui.columns import ColumnSpec
 from tui.fit import FirstThatFits
 from tui.keybar import KeyBar
 from tui.messages import intend
-from tui.output import OutputView
+from tui.output import OutputView, kept_note
 from tui.panes.table import KeyedTable
 from tui.screens import close
 from tui.screens.logview import LogScreen
@@ -320,7 +320,9 @@ class JobDetailScreen(Screen[None]):
         log.show(run.output, run_id, finished=run.outcome is not None)
         self._shown_run = run_id
         live = " (live)" if run.outcome is None and self._is_running() else ""
-        log.border_title = f"Output of run {run.run} (attempt {run.attempt}){live}"
+        kept = kept_note(run.output, run.output_bytes)
+        title = f"Output of run {run.run} (attempt {run.attempt}){live}"
+        log.border_title = f"{title} · {kept}" if kept else title
 
     def _is_running(self) -> bool:
         return any(run.outcome is None for run in self._runs.values())

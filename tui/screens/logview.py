@@ -32,7 +32,7 @@ from queuectl.textsafe import one_line
 from queuectl.wording import counted
 from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
-from tui.output import OutputView
+from tui.output import OutputView, kept_note
 from tui.screens import close
 
 MATCH = Style(reverse=True, color="yellow")
@@ -161,6 +161,7 @@ class LogScreen(Screen[None]):
         lines = counted(count, "line") if run is not None else ""
         running = run is not None and run.outcome is None
         state = (run.outcome or "running") if run is not None else ""
+        kept = kept_note(run.output, run.output_bytes) if run is not None else ""
 
         def title(short: int) -> str:
             parts = [f"Job {one_line(self.job_id)}" if short < 4 else one_line(self.job_id, 16)]
@@ -173,6 +174,8 @@ class LogScreen(Screen[None]):
             parts.extend(part for part in (search, "wrapped" if self.view.wrap else "") if part)
             if lines and short < 3:
                 parts.append(lines)
+            if kept and short < 2:
+                parts.append(kept)
             if note:
                 parts.append(note)
             return " · ".join(parts)
