@@ -6,6 +6,7 @@ import os
 import stat
 
 import pytest
+from textual import events
 
 from queuectl.store.models import Run
 from tests.conftest import T0
@@ -100,6 +101,27 @@ async def test_a_long_output_renders_only_the_lines_in_view(app_for) -> None:
         await pilot.press("g")  # the top: its lines are rendered as they come into view
         await pilot.pause()
         assert screen.view.lines_rendered <= 4 * screen.view.size.height  # of 9,363
+
+
+async def test_a_search_typed_in_one_burst_with_l_keeps_every_key(app_for) -> None:
+    """``l/2999`` then enter, typed fast from the detail: the log opened with an empty
+    search box, the digits and the enter lost before the box had the focus."""
+    seed_job("a", state="completed")
+    output = "".join(f"{n}\n" for n in range(1, 3001))
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=output)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await wait_for(pilot, lambda: app.screen.loads >= 1, "detail load")
+        keys = [("l", "l"), ("slash", "/"), *[(c, c) for c in "2999"], ("enter", "\r")]
+        for key, character in keys:  # queued before any is handled, as a terminal sends them
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.term == "2999", "the search typed")
+        await wait_for(pilot, lambda: screen.matches == [2998], "its match")
 
 
 async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:

@@ -32,6 +32,7 @@ from queuectl.textsafe import one_line
 from queuectl.wording import counted
 from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
+from tui.keyorder import focus_now
 from tui.output import OutputView, kept_note
 from tui.screens import close
 
@@ -270,7 +271,7 @@ class LogScreen(Screen[None]):
         box = self.query_one("#log-search", Input)
         box.display = True
         box.value = self.term
-        box.focus()
+        focus_now(box)  # ``l/2999`` typed fast: the digits go into the box, not past it
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -288,7 +289,7 @@ class LogScreen(Screen[None]):
     def _close_search(self) -> None:
         box = self.query_one("#log-search", Input)
         box.display = False
-        self.view.focus()
+        focus_now(self.view)
 
     def _find(self, *, keep_place: bool) -> None:
         """Find ``term`` again in every line; go to the first match below the view.
