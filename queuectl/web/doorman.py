@@ -12,7 +12,8 @@ wait at once: one more closes the one that has waited longest. A browser sends
 its request as soon as it connects, so it gets in while an attacker holds the
 rest. A connection whose request is being answered (a websocket session for as
 long as it lasts) is not waiting. What was closed is logged, one line at a time
-and at most one line a minute, since the attacker decides how many there are.
+and at most one line a minute, since the attacker decides how many there are; the
+few a browser opens ahead of need and leaves unused are closed without a word.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +38,11 @@ MAX_WAITING = 128
 """Connections waiting for their request at once; a browser opens about six."""
 LOG_EVERY_SECONDS = 60.0
 """Each reason is logged at once, then at most once a minute with how many since."""
+BROWSER_SPARES = 6
+"""Connections a browser opens ahead of need and may never use (Chrome's preconnect):
+up to this many closed unused within a minute are a browser's, not a slow client's,
+and say nothing (an operator read "closed 1 connection that sent no whole request"
+every few minutes of ordinary use as an attack)."""
 SLOW = "that sent no whole request within {seconds:g}s"
 CROWDED = "to let a new one in: more than {limit} were waiting to send a request"
 
@@ -63,6 +70,8 @@ class Doorman:
         self.closed = {SLOW: 0, CROWDED: 0}
         """Closed for each reason since its last log line."""
         self._logged_at: dict[str, float] = {}
+        self._unused: deque[float] = deque()
+        """When each connection closed unused in the last minute was closed."""
 
     def watch(self, server: web.Server) -> None:
         """Be told of every connection ``server`` accepts and loses.
@@ -123,8 +132,22 @@ class Doorman:
         connection.force_close()
         if reason == SLOW and connection in self.answered:
             return  # a kept-alive connection's end, not a client that never asked
+        if reason == SLOW and not self._beyond_a_browsers_spares():
+            return
         self.closed[reason] += 1
         self._report(reason)
+
+    def _beyond_a_browsers_spares(self) -> bool:
+        """Whether this unused connection is more than a browser leaves in a minute; the
+        first one beyond counts those before it too."""
+        now = self.clock()
+        unused = self._unused
+        unused.append(now)
+        while unused[0] < now - LOG_EVERY_SECONDS:
+            unused.popleft()
+        if len(unused) == BROWSER_SPARES + 1:
+            self.closed[SLOW] += BROWSER_SPARES
+        return len(unused) > BROWSER_SPARES
 
     def _report(self, reason: str) -> None:
         if not self.closed[reason]:

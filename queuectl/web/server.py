@@ -42,6 +42,7 @@ from queuectl.web.doorman import Doorman
 from queuectl.web.opener import OpenPage, start_browser
 from queuectl.web.page import busy_page, dashboard_page
 from queuectl.web.session import SERVER_STOPPED, AppSession, tell_ended
+from queuectl.wording import counted
 
 log = logging.getLogger("queuectl.web")
 
@@ -133,6 +134,8 @@ class WebServer:
         self.child_env = child_environment(settings)
         self.closing = False
         """The server is stopping: no new session starts."""
+        self._refused = 0
+        self._refused_logged_at: float | None = None
         self.endings: set[asyncio.Future[None]] = set()
         """Sessions being ended (``_end``), awaited before the server exits."""
         shown = describe(settings.location)
@@ -171,6 +174,7 @@ class WebServer:
     async def _index(self, request: web.Request) -> web.Response:
         settings = self.settings
         if self.sessions.full:
+            self._note_refused()
             page = busy_page(location=settings.location, limit=self.sessions.limit)
             return web.Response(
                 status=503, text=page, content_type="text/html", headers={"Retry-After": "10"}
@@ -192,6 +196,21 @@ class WebServer:
         response.headers[hdrs.CACHE_CONTROL] = "no-store"
         return response
 
+    def _note_refused(self) -> None:
+        """Log a tab turned away for want of a session: at once, then at most once a
+        minute with how many (a tab waiting for a slot asks again every few seconds).
+        The tab said so, and the operator heard nothing."""
+        self._refused += 1
+        now = time.monotonic()
+        if self._refused_logged_at is None or now - self._refused_logged_at >= 60:
+            log.warning(
+                "turned away %s: all %d dashboard sessions are in use",
+                counted(self._refused, "tab"),
+                self.sessions.limit,
+            )
+            self._refused = 0
+            self._refused_logged_at = now
+
     def _end_causes(self) -> str:
         idle = self.settings.idle_timeout
         idle_part = f" it had no input for {human_duration(idle)}," if idle else ""
@@ -210,10 +229,11 @@ class WebServer:
             await refused.prepare(request)
             await tell_ended(
                 refused,
-                "The server is stopping."
+                "The server is stopping"
                 if self.closing
                 else f"All {sessions.limit} dashboard sessions are in use: close a tab that "
                 "shows this dashboard, then Restart.",
+                comes_back=self.closing,
             )
             await refused.close(code=WSCloseCode.TRY_AGAIN_LATER)
             return refused

@@ -224,6 +224,8 @@ def test_a_ninth_session_gets_a_clear_page_and_no_app(served):
         assert status == 503
         assert "All 8 dashboard sessions are in use" in page
         assert "Close a tab that shows this dashboard, then reload this page." in page
+        # The operator hears of it too (the tab said so, and the log nothing).
+        served.wait_log(r"turned away 1 tab: all 8 dashboard sessions are in use")
         # A page loaded earlier cannot start a ninth either, and its socket says why
         # before it closes (the page shows it in place of "quit, lost, idle, or stopped").
         ninth = sockets.connect()
