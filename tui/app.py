@@ -12,15 +12,15 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -175,6 +175,13 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             with TabPane("6 Schedules", id="schedules"):
                 yield SchedulesPane(id="schedules-pane")
         yield KeyBar()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's palette entries but its Quit: the palette had two, and Textual's
+        quits at once where ours asks about unsaved config edits first."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     last_key_at: float | None = None
     """When the person last pressed a key (monotonic): a table on its first row keeps

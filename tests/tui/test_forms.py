@@ -321,6 +321,25 @@ def test_help_has_every_binding_of_every_pane_and_screen() -> None:
         assert marking <= {action for title, action in listed if title == pane}
 
 
+async def test_palette_finds_metrics_release_and_reverse_and_quits_one_way(app_for) -> None:
+    """``metric`` found nothing, H and O had no entry, and the palette listed two Quit
+    entries: Textual's quits at once, past the question about unsaved config edits."""
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        provider = QueueCommands(app.screen)
+        for query, title in (
+            ("metric", "Metrics: figures per queue, charted"),
+            ("release marked", "Jobs: release marked jobs"),
+            ("reverse", "Jobs: reverse the sort"),
+        ):
+            hits = [hit async for hit in provider.search(query)]
+            assert hits and str(hits[0].text) == title, query
+        system = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Quit" not in system and "Theme" in system
+        assert sum(title == "Quit" for title, _, _ in COMMANDS) == 1
+
+
 async def test_palette_offers_every_action(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
