@@ -63,10 +63,21 @@ def overwritten(output: str) -> str:
 
 
 def _last_written(line: str) -> str:
+    """A line with carriage returns as a terminal leaves it: each part written over the
+    start of what was there (``red [bold]x\r100%`` is ``100%[bold]x``; only ``100%``
+    was kept, the rest of the line lost). Where a part holds an escape (an erase such
+    as ``ESC[K``, colours) or wide characters, columns cannot be told from characters
+    here: the last part written stands for the line, as a progress bar means it."""
     if "\r" not in line:
         return line
-    written = [part for part in line.split("\r") if part]
-    return written[-1] if written else ""
+    parts = line.split("\r")
+    if not line.isascii() or "\x1b" in line:
+        written = [part for part in parts if part]
+        return written[-1] if written else ""
+    shown = ""
+    for part in parts:
+        shown = part + shown[len(part) :]
+    return shown
 
 
 class OutputView(ScrollView, can_focus=True):

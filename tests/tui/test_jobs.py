@@ -222,8 +222,9 @@ async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(ap
         Run.update(output="start\nprogress 45%\rprogress 90%\rdone\n", outcome="succeeded").where(
             Run.id == run_id
         ).execute()
-        await wait_for(pilot, lambda: log.plain.endswith("done"), "the end")
-        assert [row.rstrip() for row in log.painted()] == ["start", "done"]
+        await wait_for(pilot, lambda: log.plain.endswith("doneress 90%"), "the end")
+        # "done" written over the start of the line, the rest still there: a terminal's.
+        assert [row.rstrip() for row in log.painted()] == ["start", "doneress 90%"]
 
 
 async def test_detail_retry_key(app_for) -> None:
@@ -361,6 +362,12 @@ async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
         ("50%\r", "50%"),  # a \r last: the update stays until the next text
         ("x\r\ry\nz", "y\nz"),
         ("plain\ntext", "plain\ntext"),
+        # Written over the start of the line, the rest kept: only "100%" was left.
+        ("red [bold]x[/bold] \x07bell\r50%\r100%\n", "100%[bold]x[/bold] \x07bell\n"),
+        ("downloading 100%\rdone", "doneloading 100%"),
+        # An escape (an erase, a colour) makes columns unknowable here: the last part.
+        ("x\x1b[K\rok", "ok"),
+        ("é long line\rab", "ab"),
     ],
 )
 def test_carriage_returns_leave_each_line_as_a_terminal_would(output, shown) -> None:
