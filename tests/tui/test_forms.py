@@ -113,6 +113,24 @@ async def test_a_long_hook_value_is_cut_in_its_column_and_shown_whole_under_the_
         await wait_for(pilot, lambda: "value:" not in str(about.render()), "no value line")
 
 
+async def test_a_long_value_staged_is_shown_under_the_table_before_it_is_saved(app_for) -> None:
+    """At 80x24 a staged hook showed ``echo "[bold…`` with its ``*`` cut off, and the lines
+    under the table only the description: what ctrl+s would store could not be read."""
+    hook = 'echo "[bold red]HOOK[/] [link=https://x]l[/link]"'
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _edit_config(pilot, "on_success", hook)
+        assert pane.staged == {"on_success": hook}
+        pane.table.select_key("on_success")
+        about = app.query_one("#config-about")
+        await wait_for(pilot, lambda: "unsaved value:" in str(about.render()), "the staged value")
+        assert f"unsaved value: {hook}" in str(about.render())
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: f"value: {hook}" in str(about.render()), "saved")
+        assert "unsaved" not in str(about.render())
+
+
 async def test_a_hook_too_long_for_the_lines_under_the_table_is_cut_saying_so(app_for) -> None:
     """A 152-character hook at 80 columns lost its end under the pane's edge, unsaid: it
     now gets three lines, and a longer one is cut there, saying so."""

@@ -175,32 +175,40 @@ class ConfigPane(TablePane):
         self._describe_highlighted()
 
     def _describe_highlighted(self) -> None:
-        """The highlighted key's description, and its value when the column cut it."""
+        """The highlighted key's description, and its value when the column cut it: the
+        staged one, unsaved (a long hook staged showed ``echo "[bold…`` and the
+        description only, until saved)."""
         spec = self._spec()
         about = self.query_one("#config-about", Static)
         text = Text(f"{self.highlighted}: {spec.description}", style="dim") if spec else Text()
         if spec is not None:
+            label, marker = "value", 0
             value = _show(self.settings.get(spec.key, spec.default))
-            if cell_len(value) > dict(self.table.layout).get("value", 0):
+            if spec.key in self.staged:
+                raw = self.staged[spec.key]
+                label, marker = "unsaved value", len(" *")
+                value = _show(spec.default) if raw is None else _show(spec.parse(raw))
+            if cell_len(value) + marker > dict(self.table.layout).get("value", 0):
                 text.append("\n")
-                text.append(self._value_lines(value, about.content_size.width))
+                text.append(self._value_lines(value, about.content_size.width, label))
         about.update(text)
 
-    def _value_lines(self, value: str, width: int) -> Text:
+    def _value_lines(self, value: str, width: int, label: str = "value") -> Text:
         """``value: …`` in at most ``VALUE_LINES`` lines of ``width``: cut, saying so, when
         longer (a 150-character hook at 80 columns lost its end under the pane's edge)."""
-        whole = Text(f"value: {value}")
+        whole = Text(f"{label}: {value}")
         console = self.app.console
         if width < 20 or len(whole.wrap(console, width)) <= VALUE_LINES:
             return whole
         kept, longest = 0, len(value)
         while kept < longest:  # the longest start of the value that fits, cut
             middle = (kept + longest + 1) // 2
-            if len(Text(f"value: {value[:middle]}{CUT_SAID}").wrap(console, width)) <= VALUE_LINES:
+            cut = Text(f"{label}: {value[:middle]}{CUT_SAID}")
+            if len(cut.wrap(console, width)) <= VALUE_LINES:
                 kept = middle
             else:
                 longest = middle - 1
-        return Text(f"value: {value[:kept]}{CUT_SAID}")
+        return Text(f"{label}: {value[:kept]}{CUT_SAID}")
 
     def on_resize(self) -> None:
         """The value under the table is cut to the width: cut again for the new one."""
