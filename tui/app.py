@@ -177,8 +177,8 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         yield KeyBar()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's palette entries but its Quit: the palette had two, and Textual's
-        quits at once where ours asks about unsaved config edits first."""
+        """Textual's palette entries but its Quit: the palette listed two Quit entries
+        (both asking about unsaved config edits first), which read as two ways out."""
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command
