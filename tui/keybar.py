@@ -24,6 +24,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
+from tui.messages import CHANGING_ACTIONS
+
 ESSENTIAL_ACTIONS = frozenset({"help", "quit", "app.pop_screen", "dismiss_help"})
 """Kept whatever the width: the way to the other keys, and the way out."""
 
@@ -80,7 +82,7 @@ class KeyBar(Widget, can_focus=False):
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue
-            if binding.action == "new_job" and getattr(self.app, "read_only", False):
+            if binding.action in CHANGING_ACTIONS and getattr(self.app, "read_only", False):
                 continue  # refused there, with a toast: not offered
             if typing and _printable(binding.key):
                 continue

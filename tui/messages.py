@@ -11,6 +11,18 @@ READ_ONLY_MESSAGE = "This dashboard is read-only: nothing was changed"
 """Said, at once, for every change asked of a read-only dashboard (``queuectl web
 --read-only``): the app's actions and the Config pane's edits."""
 
+CHANGING_ACTIONS = frozenset(
+    {
+        "new", "new_job", "retry", "cancel", "delete", "edit", "clone", "hold", "release",
+        "retry_all", "purge", "reset", "save", "discard", "toggle_pause", "limit", "run_now",
+        "start", "stop", "stop_all", "force_stop",
+        "act('retry')", "act('cancel')", "act('delete')", "act('hold')", "act('release')",
+    }
+)  # fmt: skip
+"""Key and button actions that change something: a read-only dashboard leaves them out
+of its key bar and toolbars (it offered Retry, Cancel, Start… for each to be refused
+with a toast, five stacked), and refuses them if their key is pressed anyway."""
+
 Action = Literal[
     "detail",
     "retry",

@@ -106,3 +106,27 @@ def test_a_config_save_is_refused_where_it_reaches_the_core(read_only):
         settings.reset("backoff_base")
 
     read_only(scenario)
+
+
+def test_no_change_is_offered_and_the_header_says_read_only(read_only):
+    """Retry, Cancel, Start… stayed in the key bar and the toolbars, each refused with a
+    toast when tried (five stacked), and nothing on the page said read-only."""
+    from tui.header import StatsHeader
+    from tui.messages import CHANGING_ACTIONS
+
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        for pane in "123456":
+            await pilot.press(pane)
+            await pilot.pause()
+            offered = [action for *_, action, _enabled in app.screen.query_one(KeyBar).items]
+            assert not CHANGING_ACTIONS & set(offered), (pane, offered)
+            buttons = {button.id for button in app.screen.query("Button")}
+            assert not {f"btn-{action}" for action in CHANGING_ACTIONS} & buttons, pane
+        assert app.query_one(StatsHeader).location.endswith(" (read-only)")
+        await pilot.press("1", "enter")  # the detail offers the log, not the changes
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the details")
+        await pilot.pause()
+        offered = [action for *_, action, _enabled in app.screen.query_one(KeyBar).items]
+        assert "log" in offered and not CHANGING_ACTIONS & set(offered), offered
+
+    read_only(scenario)

@@ -12,7 +12,7 @@ from textual.widgets import Button, DataTable, Static
 from tui.cells import TableData
 from tui.columns import ColumnSpec
 from tui.keyorder import focus_now
-from tui.messages import Action, intend
+from tui.messages import CHANGING_ACTIONS, Action, intend
 from tui.panes.table import KeyedTable
 
 BUTTONS_FROM = 100
@@ -28,8 +28,6 @@ class TablePane(Vertical):
 
     COLUMNS: ClassVar[list[ColumnSpec]] = []
     BUTTONS: ClassVar[list[tuple[str, str]]] = []
-    NOT_READ_ONLY: ClassVar[frozenset[str]] = frozenset()
-    """Buttons a read-only dashboard leaves out, as its key bar leaves out their keys."""
     NONE_HIGHLIGHTED: ClassVar[str] = "Nothing is highlighted"
     """The warning when an action needs a row and the table has none."""
 
@@ -42,7 +40,7 @@ class TablePane(Vertical):
         with Horizontal(classes="toolbar"):
             read_only = getattr(self.app, "read_only", False)
             for label, action in self.BUTTONS:
-                if read_only and action in self.NOT_READ_ONLY:
+                if read_only and action in CHANGING_ACTIONS:  # as the key bar leaves them
                     continue
                 yield Button(label, id=f"btn-{action}", compact=True, classes="tool")
             yield Static("", classes="status", markup=False)  # it shows the filter as typed

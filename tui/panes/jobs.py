@@ -62,7 +62,6 @@ class JobsPane(MarkingPane):
         ("Filter", "filter"),
         ("Sort", "cycle_sort"),
     ]
-    NOT_READ_ONLY = frozenset({"new"})
     NONE_HIGHLIGHTED: ClassVar[str] = "No job is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
