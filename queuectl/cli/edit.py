@@ -24,7 +24,7 @@ from queuectl.jobspec import load_json, where_json_fails
 
 @click.command()
 @click.argument("job_id", metavar="ID")
-@click.argument("changes", metavar="PARTIAL-JSON", required=False)
+@click.argument("changes", metavar="[PARTIAL-JSON]", required=False)
 @db_option
 @json_option
 @pass_app
