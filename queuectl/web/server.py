@@ -112,7 +112,9 @@ class Sessions:
         while True:
             await asyncio.sleep(min(30.0, self.idle_timeout / 10))
             now = time.monotonic()
-            idle = [s for s in self.live if now - s.last_input > self._limit(s)]
+            idle = [
+                session for session in self.live if now - session.last_input > self._limit(session)
+            ]
             await asyncio.gather(*(session.stop(reason) for session in idle))
 
     async def stop_all(self, reason: str) -> None:
