@@ -184,13 +184,23 @@ def test_a_hook_thread_the_system_cannot_start_costs_neither_the_next_job_nor_th
         wait_until(lambda: "hook" in cluster.logs(), 10, "the hook's line")
     again = cluster.enqueue("true", on_success=f"echo $QUEUECTL_JOB_ID >> {marker}")
     cluster.wait_state(again, JobState.COMPLETED)
-    wait_until(lambda: os.path.exists(marker), 10, f"the next hook to run ({cluster.logs()})")
-    with open(marker) as handle:
-        assert handle.read().split() == [again]
+    # The shell's >> makes the file before echo writes to it: wait for the whole line
+    # (a read between the two found the file empty, once in a CI run).
+    wait_until(
+        lambda: os.path.exists(marker) and _read(marker).endswith("\n"),
+        10,
+        f"the next hook to run ({cluster.logs()})",
+    )
+    assert _read(marker).split() == [again]
     assert worker.poll() is None, cluster.logs()
     logs = cluster.logs()
     assert f"hook on_success for job {hooked} could not run" in logs
     assert "Traceback" not in logs
+
+
+def _read(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
 
 
 def _watchdogs_of(pid: int) -> list[int]:
