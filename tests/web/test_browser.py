@@ -302,6 +302,8 @@ def test_a_tab_whose_dashboard_was_quit_says_so(browser, fresh_db):
         page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
         assert page.inner_text("#why") == "The session ended: the dashboard quit"
         assert not page.is_visible("#causes")
+        # Its title says so, and it stays ended: only a stop or a lost connection reconnects.
+        assert page.title() == "ended · served-queue.db · queuectl"
     finally:
         page.close()
         server.stop()
@@ -339,21 +341,6 @@ def test_a_tab_comes_back_by_itself_once_a_stopped_server_is_back(browser, fresh
         tab.wait_for_text("dead-1")
         assert tab.page.title() == "served-queue.db · queuectl"
         server.wait_sessions(1)
-    finally:
-        tab.close()
-        server.stop()
-
-
-def test_a_tab_quit_from_the_dashboard_stays_ended(browser, fresh_db):
-    """Only a stop or a lost connection reconnects: a quit session is not reopened."""
-    server = Served(fresh_db)
-    tab = Tab(browser, server)
-    try:
-        tab.wait_for_text("dead-1")
-        tab.page.keyboard.press("q")
-        tab.page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
-        assert tab.page.title() == "ended · served-queue.db · queuectl"
-        assert tab.page.inner_text("#why") == "The session ended: the dashboard quit"
     finally:
         tab.close()
         server.stop()
