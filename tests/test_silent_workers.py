@@ -24,6 +24,7 @@ from queuectl.runtime import supervisor
 from queuectl.states import JobState, WorkerState
 from queuectl.store import db
 from queuectl.store.models import Worker
+from tests.test_queue import register
 
 pytestmark = pytest.mark.usefixtures("opened")
 
@@ -35,14 +36,7 @@ SILENT_FOR = 60.0
 def _busy_worker(worker_id: str, *, host: str = "elsewhere", pid: int = 4242) -> str:
     """A worker, silent for ``SILENT_FOR`` seconds, running a job; returns the job's id."""
     then = time.time() - SILENT_FOR
-    Worker.create(
-        id=worker_id,
-        pid=pid,
-        host=host,
-        started_at=then,
-        heartbeat_at=then,
-        state=WorkerState.BUSY.value,
-    )
+    register(worker_id, heartbeat=then, pid=pid, host=host)
     job = enqueuing.enqueue(JobSpec(command="sleep 100"), now=then, cwd="/tmp")
     assert claiming.claim(worker_id, ("default",), host=host, now=then) is not None
     return job.id

@@ -24,6 +24,8 @@ from queuectl.wording import counted
 if TYPE_CHECKING:
     import logging
 
+    from queuectl.store.models import Worker as WorkerRow
+
 
 def _queues(values: tuple[str, ...]) -> list[str]:
     """``--queue a --queue b`` and ``--queue a,b`` alike; ``default`` when none."""
@@ -94,15 +96,20 @@ def start(app: AppContext, count: int, slots: int, queues: tuple[str, ...], as_j
     location = app.open()
     rows = supervisor.start_workers(location, count, names, slots=slots)
     if as_json:
-        from queuectl.lifecycle.workers import workers_as_seen
-        from queuectl.records import worker_record
-
-        # As ``worker list --json`` shows them (``slots_busy`` counted, 0 when idle).
-        seen = {worker.id: worker for worker in workers_as_seen(include_ended=True)}
-        emit_json([worker_record(seen.get(row.id, row)) for row in rows])
+        emit_json(_as_listed(rows))
         return
     for row in rows:
         click.echo(f"started worker {row.id} (pid {row.pid}), log: {one_line(row.log_path)}")
+
+
+def _as_listed(rows: list[WorkerRow]) -> list[dict]:
+    """Workers as ``worker list --all --json`` shows them: ``slots_busy`` counted (0 when
+    idle or stopped, where the bare row says null), ``state`` as judged now."""
+    from queuectl.lifecycle.workers import workers_as_seen
+    from queuectl.records import worker_record
+
+    seen = {worker.id: worker for worker in workers_as_seen(include_ended=True)}
+    return [worker_record(seen.get(row.id, row)) for row in rows]
 
 
 @worker.command(name="run")
@@ -206,12 +213,7 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
     rows = reads.worker_rows(asked)
     killed = reads.killed_by_forced_stop(asked) if force else []
     if as_json:
-        from queuectl.lifecycle.workers import workers_as_seen
-        from queuectl.records import worker_record
-
-        # As ``worker list --all --json`` shows them (``slots_busy`` 0, not null, once stopped).
-        seen = {worker.id: worker for worker in workers_as_seen(include_ended=True)}
-        emit_json([worker_record(seen.get(w, rows[w])) for w in asked if w in rows])
+        emit_json(_as_listed([rows[w] for w in asked if w in rows]))
     else:
         for worker_id in asked:
             row = rows.get(worker_id)

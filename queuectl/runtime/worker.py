@@ -163,7 +163,7 @@ class Worker(AttemptRunner, SlotRunner):
         self.outage.what = f"worker {self.id}"
         if self.waiter is None:
             self.waiter = make_waiter(self.sleep)
-        lease = float(self.settings.get("lease_seconds", 30.0))
+        lease = self.lease_seconds
         self.timers.started(now, self.heartbeat_interval, lease)
         self.row.while_locked_out(self.while_locked_out)
         log.info(
@@ -175,17 +175,22 @@ class Worker(AttemptRunner, SlotRunner):
         )
 
     @property
+    def lease_seconds(self) -> float:
+        """The heartbeat age at which others take a worker for lost, as last read."""
+        return float(self.settings.get("lease_seconds", 30.0))
+
+    @property
     def heartbeat_interval(self) -> float:
         """Several heartbeats per lease (``workers.heartbeat_interval``)."""
-        return workers.heartbeat_interval(float(self.settings.get("lease_seconds", 30.0)))
+        return workers.heartbeat_interval(self.lease_seconds)
 
     def _retry_cap(self) -> float:
         """Longest pause between retries while the database is away (``workers.retry_cap``)."""
-        return workers.retry_cap(float(self.settings.get("lease_seconds", 30.0)))
+        return workers.retry_cap(self.lease_seconds)
 
     @property
     def recover_interval(self) -> float:
-        return min(10.0, max(0.5, float(self.settings.get("lease_seconds", 30.0)) / 2))
+        return min(10.0, max(0.5, self.lease_seconds / 2))
 
     def request_stop(self, *, force: bool = False) -> None:
         """Warm stop, or cold with ``force``; only sets a flag (safe from a signal handler)."""
@@ -394,7 +399,7 @@ class Worker(AttemptRunner, SlotRunner):
     def _housekeeping(self, now: float, *, state: WorkerState, job_id: str | None = None) -> None:
         """Heartbeat, recover others and read our stop request, each when it is due."""
         timers = self.timers
-        lease = float(self.settings.get("lease_seconds", 30.0))
+        lease = self.lease_seconds
         missed_since = timers.last_beat_at
         if timers.missed_beats(now, lease) and timers.pause_noted_at != missed_since:
             timers.pause_noted_at = missed_since  # once per pause, not per retry
@@ -484,7 +489,7 @@ class Worker(AttemptRunner, SlotRunner):
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
         recovered = recovery.recover_lost(
-            lease_seconds=float(self.settings["lease_seconds"]),
+            lease_seconds=self.lease_seconds,
             by_heartbeat=self.timers.judges_beats(now),
             host=self.host,
             pid_alive=hostid.pid_alive,

@@ -38,7 +38,7 @@ from queuectl.location import ENV_VAR, describe
 from queuectl.timeutil import human_duration
 from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
-from queuectl.web.doorman import Doorman
+from queuectl.web.doorman import LOG_EVERY_SECONDS, Doorman
 from queuectl.web.opener import OpenPage, start_browser
 from queuectl.web.page import busy_page, dashboard_page
 from queuectl.web.session import SERVER_STOPPED, AppSession, tell_ended
@@ -204,7 +204,7 @@ class WebServer:
         The tab said so, and the operator heard nothing."""
         self._refused += 1
         now = time.monotonic()
-        if self._refused_logged_at is None or now - self._refused_logged_at >= 60:
+        if self._refused_logged_at is None or now - self._refused_logged_at >= LOG_EVERY_SECONDS:
             log.warning(
                 "turned away %s: all %d dashboard sessions are in use",
                 counted(self._refused, "tab"),

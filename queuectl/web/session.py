@@ -34,7 +34,7 @@ from textual_serve._binary_encode import load as unpack
 from textual_serve.download_manager import DownloadManager
 
 from queuectl.runtime import procs
-from queuectl.web.wire import UNSAVED
+from queuectl.web.wire import ENDED, RECONNECT, UNSAVED
 
 log = logging.getLogger("queuectl.web")
 
@@ -44,13 +44,10 @@ PRELUDE_LINES = 10
 """Lines an app may print before ``__GANGLION__`` (Textual prints none; a crash prints some)."""
 MAX_CELLS = 2000
 """Widest or tallest terminal a browser may ask for; more is a bogus message."""
-ENDED_MESSAGE = "ended"
 BROWSER_LEFT = "the browser left"
+"""Why a session ended when nothing else said: the tab closed, so nobody is told."""
 SERVER_STOPPED = "the server stopped"
 """A session's end the tab outlives: it reconnects once the server is back (``tell_ended``)."""
-
-"""Why a session ended when nothing else said: the tab closed, so nobody is told."""
-"""The kind of the page's ``[kind, why]`` message saying why its session ends (``page.html``)."""
 ERROR_PREFIX = "Error: "
 """How the app's one-line errors start (click's ``ClickException``, as every command's)."""
 OPENABLE = ("http://", "https://")
@@ -303,9 +300,9 @@ async def tell_ended(
     (a screen on the wall has nobody to press Restart), as it does when its
     connection is lost without a word.
     """
-    message: list[object] = [ENDED_MESSAGE, why]
+    message: list[object] = [ENDED, why]
     if comes_back:
-        message.append({"reconnect": True})
+        message.append({RECONNECT: True})
     with contextlib.suppress(ConnectionError, RuntimeError):
         await websocket.send_json(message)
 

@@ -27,9 +27,14 @@ def _enqueue(*ids: str, now: float = T0) -> None:
     enqueuing.enqueue_many([JobSpec(command=f"echo {i}", id=i) for i in ids], now=now, cwd="/")
 
 
-async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) -> None:
+def _seed_old_jobs() -> None:
+    """old0 … old4, old4 the newest: the first row, highlighted."""
     for index in range(5):
         seed_job(f"old{index}", now=T0 - 100 + index)
+
+
+async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) -> None:
+    _seed_old_jobs()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)
@@ -44,8 +49,7 @@ async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) ->
 async def test_the_first_row_keeps_its_job_for_a_moment_after_a_key(app_for) -> None:
     """``g``, the id read, ``y`` 0.8 s later: the job that had arrived meanwhile took the
     highlight, and the clone was of a job the person never saw (8 times in 8)."""
-    for index in range(5):
-        seed_job(f"old{index}", now=T0 - 100 + index)
+    _seed_old_jobs()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)

@@ -100,20 +100,23 @@ def test_silent_and_slow_connections_are_closed_and_the_user_still_gets_in(seede
         served.stop()
 
 
+class _Connection:
+    """A connection as the doorman closes it, with nothing behind it."""
+
+    def force_close(self) -> None:
+        pass
+
+
 def test_the_first_line_of_a_flood_says_the_rest_are_counted_later(caplog):
     # The first connection closed is logged at once, and a flood's others only a minute
     # later: "closed 1 connection" alone read as the whole of it.
     from queuectl.web.doorman import CROWDED, LOG_EVERY_SECONDS, Doorman
 
-    class Connection:
-        def force_close(self) -> None:
-            pass
-
     now = [1000.0]
     doorman = Doorman(clock=lambda: now[0])
     with caplog.at_level("WARNING", logger="queuectl.web"):
         for _ in range(300):
-            doorman._close(Connection(), CROWDED)  # type: ignore[arg-type]
+            doorman._close(_Connection(), CROWDED)  # type: ignore[arg-type]
         now[0] += LOG_EVERY_SECONDS
         doorman._report(CROWDED)
     lines = [record.getMessage() for record in caplog.records]
@@ -129,20 +132,16 @@ def test_a_kept_alive_connection_that_idles_out_is_closed_without_a_log_line(cap
     within 10s": the browser's kept-alive connections, answered and then idle."""
     from queuectl.web.doorman import BROWSER_SPARES, SLOW, Doorman
 
-    class Connection:
-        def force_close(self) -> None:
-            pass
-
     doorman = Doorman(clock=lambda: 1000.0)
-    kept_alive = Connection()
+    kept_alive = _Connection()
     doorman.answered.add(kept_alive)  # type: ignore[arg-type]
     with caplog.at_level("WARNING", logger="queuectl.web"):
         doorman._close(kept_alive, SLOW)  # type: ignore[arg-type]
         assert caplog.records == []
         for _ in range(BROWSER_SPARES):  # a browser's preconnects, never used: no line
-            doorman._close(Connection(), SLOW)  # type: ignore[arg-type]
+            doorman._close(_Connection(), SLOW)  # type: ignore[arg-type]
         assert caplog.records == []
-        doorman._close(Connection(), SLOW)  # type: ignore[arg-type]
+        doorman._close(_Connection(), SLOW)  # type: ignore[arg-type]
     [line] = [record.getMessage() for record in caplog.records]
     assert line.startswith("closed 7 connections that sent no whole request within 10s"), line
 
@@ -152,16 +151,12 @@ def test_a_browsers_unused_connections_spread_over_minutes_say_nothing(caplog):
     "closed 1 connection that sent no whole request" each time."""
     from queuectl.web.doorman import LOG_EVERY_SECONDS, SLOW, Doorman
 
-    class Connection:
-        def force_close(self) -> None:
-            pass
-
     now = [1000.0]
     doorman = Doorman(clock=lambda: now[0])
     with caplog.at_level("WARNING", logger="queuectl.web"):
         for _ in range(10):
             for _ in range(3):
-                doorman._close(Connection(), SLOW)  # type: ignore[arg-type]
+                doorman._close(_Connection(), SLOW)  # type: ignore[arg-type]
             now[0] += LOG_EVERY_SECONDS
             doorman._report(SLOW)
     assert caplog.records == []

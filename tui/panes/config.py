@@ -40,6 +40,8 @@ def _show(value: float | int | str) -> str:
     return one_line(_text(value))
 
 
+STAGED_MARK = " *"
+"""After a staged value in the Value column: not saved yet."""
 VALUE_LINES = 3
 """Lines the highlighted value gets under the table (its description gets up to 2)."""
 
@@ -140,9 +142,7 @@ class ConfigPane(TablePane):
         rows: list[Row] = []
         for key, spec in SPECS.items():
             if key in self.staged:
-                raw = self.staged[key]
-                shown = _show(spec.default) if raw is None else _show(spec.parse(raw))
-                value = styled(shown + " *", "bold yellow")
+                value = styled(self._staged_shown(key) + STAGED_MARK, "bold yellow")
             else:
                 current = self.settings.get(key, spec.default)
                 value = styled(_show(current), "bold" if current != spec.default else "")
@@ -182,16 +182,20 @@ class ConfigPane(TablePane):
         about = self.query_one("#config-about", Static)
         text = Text(f"{self.highlighted}: {spec.description}", style="dim") if spec else Text()
         if spec is not None:
-            label, marker = "value", 0
+            label, marker = "value", ""
             value = _show(self.settings.get(spec.key, spec.default))
             if spec.key in self.staged:
-                raw = self.staged[spec.key]
-                label, marker = "unsaved value", len(" *")
-                value = _show(spec.default) if raw is None else _show(spec.parse(raw))
-            if cell_len(value) + marker > dict(self.table.layout).get("value", 0):
+                label, marker = "unsaved value", STAGED_MARK
+                value = self._staged_shown(spec.key)
+            if cell_len(value + marker) > dict(self.table.layout).get("value", 0):
                 text.append("\n")
                 text.append(self._value_lines(value, about.content_size.width, label))
         about.update(text)
+
+    def _staged_shown(self, key: str) -> str:
+        """A staged value as the Value column shows it (a reset stages the default)."""
+        spec, raw = SPECS[key], self.staged[key]
+        return _show(spec.default) if raw is None else _show(spec.parse(raw))
 
     def _value_lines(self, value: str, width: int, label: str = "value") -> Text:
         """``value: …`` in at most ``VALUE_LINES`` lines of ``width``: cut, saying so, when

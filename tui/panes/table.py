@@ -209,7 +209,8 @@ class KeyedTable(DataTable[object]):
         self._count_new(rows, known, following, fresh=fresh)
 
     def _person_at_the_keys(self) -> bool:
-        """Whether a key was pressed in the last ``FOLLOW_PAUSE`` seconds (``KeyClock``)."""
+        """Whether a key was pressed in the last ``FOLLOW_PAUSE`` seconds (the app's
+        ``last_key_at``; a table in another app never pauses)."""
         pressed = getattr(self.app, "last_key_at", None)
         return pressed is not None and time.monotonic() - pressed < FOLLOW_PAUSE
 
