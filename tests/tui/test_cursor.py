@@ -64,12 +64,18 @@ async def test_the_first_row_keeps_its_job_for_a_moment_after_a_key(app_for) -> 
         await wait_toast(pilot, "Cloned job")
         [clone] = Job.select().where(Job.id.not_in(before))
         assert clone.command == Job.get_by_id("old4").command != "echo new0"
-        # Once the keys have rested, the first row follows the newest again.
-        await pilot.press("g")
+        # Once the keys have rested, the job kept goes back to following the newest.
         app.last_key_at = time.monotonic() - FOLLOW_PAUSE
         _enqueue("new1")
         await refreshed(pilot)
         assert pane.highlighted == "new1" and pane.table.cursor_row == 0
+        # A cursor moved by the person stays where it was put.
+        await pilot.press("j")
+        moved = pane.highlighted
+        app.last_key_at = time.monotonic() - FOLLOW_PAUSE
+        _enqueue("new2")
+        await refreshed(pilot)
+        assert pane.highlighted == moved
 
 
 async def test_new_jobs_above_the_cursor_are_counted_and_g_goes_to_them(app_for) -> None:

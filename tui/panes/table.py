@@ -10,7 +10,8 @@ Three promises, each tested in ``tests/tui/test_table.py``:
   on the first row, the cursor stays on the first row as new rows arrive, as
   ``tail -f`` does, unless a key was pressed in the last ``FOLLOW_PAUSE`` seconds:
   a person reading the first row before acting on it keeps it (``y`` 0.8 s after
-  ``g`` cloned the job that had arrived meanwhile, 8 times in 8). Elsewhere the
+  ``g`` cloned the job that had arrived meanwhile, 8 times in 8), and the cursor
+  goes back to the newest once the keys have rested, unless it was moved. Elsewhere the
   rows that arrived above the view are counted (``new_above``) until they are
   scrolled into view or the cursor goes back to the top.
 - **Columns that fit.** Widths come from ``tui.columns``: steady between
@@ -93,6 +94,8 @@ class KeyedTable(DataTable[object]):
         oldest, and ``g`` led to nothing new)."""
         self._restoring = False
         """Our own cursor and scroll moves are under way (not the person's)."""
+        self._held: str | None = None
+        """The first row's job, kept there while a key was recent (``FOLLOW_PAUSE``)."""
         self._settling = False
         """A scroll target is waiting for the next layout (``_settle_scroll``)."""
         self._hidden_top: float | None = None
@@ -181,11 +184,10 @@ class KeyedTable(DataTable[object]):
         screen_row = cursor_row - round(self._top)
         # A new view (a filter set or cleared) keeps the highlighted job when it holds it,
         # even from the first row: clearing a filter went to the newest job instead.
-        following = (
-            follow
-            and cursor_row == 0
-            and not (fresh and cursor_key in keep)
-            and not self._person_at_the_keys()
+        following = self._follows(
+            follow and cursor_row == 0 and not (fresh and cursor_key in keep),
+            held=follow and not fresh and cursor_key is not None and cursor_key == self._held,
+            key=cursor_key,
         )
         if cursor_key is not None and cursor_key not in keep and not fresh:
             cursor_key = self._heir(cursor_key, keep)
@@ -207,6 +209,19 @@ class KeyedTable(DataTable[object]):
         finally:
             self._restoring = False
         self._count_new(rows, known, following, fresh=fresh)
+
+    def _follows(self, at_top: bool, *, held: bool, key: str | None) -> bool:
+        """Whether this refresh takes the cursor to the newest row: from the first row,
+        or from the job it held there while a key was recent, once the keys have rested
+        (a person who pressed ``1`` and sat back still watches the newest, as before)."""
+        if not (at_top or held):
+            self._held = None
+            return False
+        if self._person_at_the_keys():
+            self._held = key  # kept for now; the newest again once the keys rest
+            return False
+        self._held = None
+        return True
 
     def _person_at_the_keys(self) -> bool:
         """Whether a key was pressed in the last ``FOLLOW_PAUSE`` seconds (the app's
