@@ -270,8 +270,14 @@ class OutputView(ScrollView, can_focus=True):
             self._strips.clear()
         self.virtual_size = Size(width, self._rows)
         if appended and self.auto_scroll:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self.call_after_refresh(self._keep_end)
         self.refresh()
+
+    def _keep_end(self) -> None:
+        """The end in view once the new lines are measured, unless a key stopped following
+        meanwhile (Textual's deferred ``scroll_end`` would scroll regardless)."""
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _height(self, index: int, fold: int) -> int:
         return max(1, -(-self._widths[index] // fold))

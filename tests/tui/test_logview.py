@@ -45,6 +45,7 @@ async def test_search_next_previous_and_wrap_around(app_for) -> None:
         screen = await _open_log(pilot)
         assert len(screen.view.lines_text) == 100
         await pilot.press("g")  # a search starts from the top line shown, as less does
+        await wait_for(pilot, lambda: screen.view.scroll_y == 0, "the first line at the top")
         await pilot.press("slash", *"error", "enter")
         await wait_for(pilot, lambda: screen.matches == [7, 27, 47, 67, 87], "matches")
         assert screen.current == 0
@@ -278,9 +279,12 @@ async def test_wrapping_keeps_the_line_at_the_top_of_the_view(app_for) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_log(pilot)
         await wait_for(pilot, lambda: len(screen.view.lines_text) == 100, "the lines")
+        # It opens following the end, which a late resize scrolls back to: paused first.
+        await pilot.press("up")  # a line up, which also stops following
+        await wait_for(pilot, lambda: not screen.following, "paused")
         screen.view.scroll_to(y=61, animate=False)
         await wait_for(pilot, lambda: round(screen.view.scroll_y) == 61, "line 61 at the top")
-        await pilot.press("up")  # a line up, which also stops following
+        await pilot.press("up")
         await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "line 60 at the top")
         await pilot.press("w")
         await wait_for(pilot, lambda: screen.view.wrap, "wrapped")
@@ -343,11 +347,13 @@ async def test_at_80_columns_the_title_fits_with_a_search_in_force(app_for) -> N
         title = screen.query_one("#log-title")
         await pilot.press("g", "slash", *"error", "enter")
         await wait_for(pilot, lambda: len(screen.matches) == 5, "the matches")
+        await wait_for(pilot, lambda: "/error: 1" in str(title.render()), "the title's search")
         shown = str(title.render())
         assert len(shown) <= title.size.width, shown
         assert "run 1: running · paused · /error: 1 of 5" in shown, shown
         await pilot.press("w", "f")
         await wait_for(pilot, lambda: screen.following and screen.view.wrap, "following")
+        await wait_for(pilot, lambda: "following" in str(title.render()), "the title's mode")
         shown = str(title.render())
         assert len(shown) <= title.size.width, shown
         assert "following · /error: 1 of 5 · wrapped" in shown, shown
@@ -396,7 +402,7 @@ async def test_the_title_is_fitted_again_after_a_resize(app_for) -> None:
         await pilot.resize_terminal(80, 24)
         await wait_for(
             pilot,
-            lambda: len(str(title.render())) <= title.content_region.width,
+            lambda: len(str(title.render())) <= title.content_region.width <= 80,
             "a title that fits 80 columns",
         )
         assert "run 1: succeeded" in str(title.render())
@@ -423,3 +429,22 @@ async def test_a_view_at_the_end_keeps_the_end_in_view_after_a_shrink(app_for) -
             lambda: view.size.height < 30 and view.is_vertical_scroll_end,
             "the end still in view at 80x24",
         )
+
+
+async def test_a_key_that_pauses_before_a_pending_scroll_to_the_end_keeps_its_place(
+    app_for,
+) -> None:
+    """``g`` typed as the log opened, on a loaded machine, landed at the end: the
+    opening's scroll to the end waits for the next frame and came after the key."""
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        view = screen.view
+        await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, "the end")
+        screen._refit()  # what a resize does: the end, after the next frame
+        await pilot.press("g")  # in the same frame
+        await pilot.pause()
+        await pilot.pause()
+        assert view.scroll_y == 0 and not screen.following
