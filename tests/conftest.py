@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+import textual._wait
 import textual.constants
 
 from queuectl.store import db
@@ -27,6 +28,14 @@ from queuectl.store import db
 # start as processes (the web dashboard's).
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
 textual.constants.TEXTUAL_ANIMATIONS = "none"  # type: ignore[misc]
+
+# Pilot's key presses and pauses wait for the app to go idle: sleeps of 20 ms, watching the
+# process's CPU, twice a key. With 5 ms the same test (the app used under 5% of a core
+# meanwhile) is made four times as often: ``pytest -n 2 tests/tui`` went from 155 s to
+# 118-129 s. A test that took "idle" for "done" was a race on a loaded machine anyway (four
+# were found this way and now wait for what they check, ``tests.tui.conftest.wait_for``).
+textual._wait.SLEEP_GRANULARITY = 0.005  # type: ignore[attr-defined]
+textual._wait.SLEEP_IDLE = textual._wait.SLEEP_GRANULARITY / 20  # type: ignore[attr-defined]
 
 T0 = 1_795_000_000.0  # 2026-11-18T08:26:40Z: a fixed "now" for tests that pass the clock
 PG_ENV = "QUEUECTL_TEST_PG_URL"

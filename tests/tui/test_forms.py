@@ -431,7 +431,7 @@ async def test_help_scrolls_a_line_for_every_key_however_fast_they_come(app_for)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         body = app.screen.query_one("#help-body")
-        assert body.max_scroll_y > 12
+        await wait_for(pilot, lambda: body.max_scroll_y > 12, "the help laid out")
         # Ten keys handled before any refresh, as a burst from the terminal is.
         for _ in range(10):
             body.action_scroll_down()

@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import _data_table as data_table_module
 
+from tests.tui.conftest import wait_for
 from tui.cells import Row, styled
 from tui.columns import ColumnSpec
 from tui.panes.table import SHRINK_AFTER, KeyedTable
@@ -238,13 +239,11 @@ async def test_a_scroll_by_the_wheel_takes_the_cursor_along() -> None:
     async with app.run_test(size=(80, 20)) as pilot:
         table = app.query_one(KeyedTable)
         table.apply(_numbered(100))
-        await pilot.pause()
+        await wait_for(pilot, lambda: not table._settling, "the rows laid out")
         table.scroll_to(y=60, animate=False)  # what the wheel and the scrollbar do
-        await pilot.pause()
-        assert table.scroll_y == 60 and _on_screen(table)
+        await wait_for(pilot, lambda: table.scroll_y == 60 and _on_screen(table), "row 60")
         table.scroll_to(y=0, animate=False)
-        await pilot.pause()
-        assert _on_screen(table)
+        await wait_for(pilot, lambda: table.scroll_y == 0 and _on_screen(table), "the top")
 
 
 async def test_row_keys_as_in_less_and_home_never_scrolls_sideways() -> None:
