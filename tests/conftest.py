@@ -129,6 +129,65 @@ def pytest_report_header(config) -> str:
     return f"queuectl: PostgreSQL tests are SKIPPED ({PG_ENV} is unset)"
 
 
+_IN_PROCESS = "tests/tui/"
+"""The dashboard's Pilot tests: CPU in the test's own process, all of it."""
+_SHARED_MODULE = "tests/web/"
+"""Modules whose fixtures (a browser, a server) are shared by their tests: kept together."""
+_SECONDS_PER_TEST = {
+    "tests/tui/": 1.1,
+    "tests/integration/": 1.5,
+    "tests/web/": 0.6,
+    "tests/reliability/": 0.5,
+    "tests/security/": 0.2,
+    "tests/cli/": 0.15,
+}
+"""What a test takes, by folder (``pytest -n 2 --durations=0``, this suite, 2026-12-06);
+any other test about 0.1 s. Only the interleaving below uses it."""
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    folder = next((f for f in _SECONDS_PER_TEST if item.nodeid.startswith(f)), "")
+    return _SECONDS_PER_TEST.get(folder, 0.1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Spread the dashboard's tests evenly through the rest, which mostly wait.
+
+    ``pytest -n 2`` hands each worker tests from around the same place in this order,
+    so in collection order both workers ran dashboard tests together (two busy cores,
+    each test slowed by the other) and then process tests together (workers started,
+    leases and timeouts waited out: the cores 32% idle over the run). Interleaved by
+    the time each kind takes, a wait overlaps the other worker's CPU. A module that
+    shares fixtures stays whole, or its browser and server would start again for every
+    test. The order is the same on every worker, as xdist requires.
+    """
+    busy = [item for item in items if item.nodeid.startswith(_IN_PROCESS)]
+    if not busy or len(busy) == len(items):
+        return
+    blocks: list[list[pytest.Item]] = []
+    for item in items:
+        if item.nodeid.startswith(_IN_PROCESS):
+            continue
+        shared = item.nodeid.startswith(_SHARED_MODULE)
+        if shared and blocks and blocks[-1][0].module is item.module:
+            blocks[-1].append(item)
+        else:
+            blocks.append([item])
+    rest_seconds = sum(_expected_seconds(item) for block in blocks for item in block)
+    ordered: list[pytest.Item] = []
+    blocks.reverse()  # popped from the end: the first block first
+    emitted = 0.0
+    for index, item in enumerate(busy):
+        while blocks and emitted * len(busy) < rest_seconds * index:
+            block = blocks.pop()
+            emitted += sum(_expected_seconds(one) for one in block)
+            ordered.extend(block)
+        ordered.append(item)
+    while blocks:
+        ordered.extend(blocks.pop())
+    items[:] = ordered
+
+
 def end_attempt(
     claim,
     outcome,
