@@ -19,7 +19,7 @@ from typing import Any
 
 from textual import events, work
 
-from queuectl.errors import QueueError, ValidationError
+from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.lifecycle import deps, manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
@@ -146,6 +146,7 @@ class ActionsApp(KeyOrderApp):
         then: Callable[[], object] | None = None,
         failed: Callable[[str], object] | None = None,
         waits_on_workers: bool = False,
+        doing: str = "",
     ) -> None:
         """Run a core call; toast its outcome (or its ``QueueError``) and refresh.
 
@@ -156,6 +157,9 @@ class ActionsApp(KeyOrderApp):
             waits_on_workers: the call waits for workers to finish their jobs (a stop):
                 long by design, not the database's doing, so no "still waiting for the
                 database" (it told of a writer and a 15 s limit that were not there).
+            doing: what the call is, for a failure of the database's own ("Cancel of
+                job a"): a toast of just "database is locked", 15 s after ``c`` ``y``,
+                named neither the change nor who held the lock.
         """
         if self.read_only:  # every change passes here: the read-only guarantee
             self.call_from_thread(self.say, READ_ONLY_MESSAGE, error=True)
@@ -169,10 +173,13 @@ class ActionsApp(KeyOrderApp):
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
+            said = str(exc)
+            if isinstance(exc, StoreUnavailable):
+                said = f"{doing or 'The change'} was not done: {exc.explain()}"
             if failed is not None:
-                self.call_from_thread(failed, str(exc))
+                self.call_from_thread(failed, said)
             else:
-                self.call_from_thread(self.say, str(exc), error=True)
+                self.call_from_thread(self.say, said, error=True)
             return
         finally:
             slow.cancel()
@@ -280,6 +287,7 @@ class ActionsApp(KeyOrderApp):
             self.run_in_thread(
                 lambda: _act_on_one(manage.RETRY, job_id, self.clock()),
                 lambda outcome: _retried(job_id, outcome),
+                doing=f"Retry of job {one_line(job_id)}",
             )
 
     def _refused_by_state(self, action: manage.Action, job_id: str) -> bool:
@@ -306,6 +314,7 @@ class ActionsApp(KeyOrderApp):
             lambda: self.run_in_thread(
                 lambda: _act_on_one(manage.CANCEL, job_id, self.clock()),
                 lambda outcome: f"Job {job_id} cancelled" + dependents_said(outcome),
+                doing=f"Cancel of job {one_line(job_id)}",
             ),
             yes="Cancel job",
         )
@@ -342,6 +351,7 @@ class ActionsApp(KeyOrderApp):
             self.run_in_thread(
                 lambda: _act_on_one(manage.DELETE, job_id, self.clock()),
                 lambda outcome: f"Job {job_id} deleted" + dependents_said(outcome),
+                doing=f"Delete of job {one_line(job_id)}",
             )
 
         self._confirm_taking_down(
@@ -364,6 +374,7 @@ class ActionsApp(KeyOrderApp):
             lambda: self.run_in_thread(
                 lambda: manage.retry_dead(now=self.clock(), died_by=counted_at),
                 _dlq_retried,
+                doing="Retry of the DLQ",
             ),
             yes="Retry all",
         )
@@ -378,6 +389,7 @@ class ActionsApp(KeyOrderApp):
             lambda: self.run_in_thread(
                 lambda: manage.purge([JobState.DEAD], now=counted_at),
                 lambda n: f"{counted(n, 'dead job')} purged",
+                doing="Purge of the DLQ",
             ),
             yes="Purge",
         )
@@ -391,6 +403,7 @@ class ActionsApp(KeyOrderApp):
                 self.run_in_thread(
                     lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
                     lambda started: f"Started {counted(len(started), 'worker')}{each} on {served}",
+                    doing="Starting workers",
                 )
 
         try:
@@ -455,6 +468,7 @@ class ActionsApp(KeyOrderApp):
                 if recovered
                 else "Nothing to recover: the lost workers' jobs were recovered already"
             ),
+            doing="Recovery of the lost workers' jobs",
         )
 
     def _intent_stop_worker(self, worker_id: str | None) -> None:
@@ -533,6 +547,7 @@ class ActionsApp(KeyOrderApp):
             lambda: self._stop_and_wait(worker_ids, force=force),
             lambda ended: _stopped_message(worker_ids or [], *ended),
             waits_on_workers=True,
+            doing="The stop",
         )
 
     def _stop_and_wait(
@@ -560,7 +575,9 @@ class ActionsApp(KeyOrderApp):
                     settings.set_value(key, raw)
             return list(changes)
 
-        self.run_in_thread(save, lambda keys: f"Saved {', '.join(keys)}", then)
+        self.run_in_thread(
+            save, lambda keys: f"Saved {', '.join(keys)}", then, doing="Saving the settings"
+        )
 
     def on_save_settings(self, message: SaveSettings) -> None:
         self.save_settings(message.changes)

@@ -472,6 +472,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
                     lambda: enqueuing.enqueue(spec, now=self.clock()),
                     lambda job: f"Enqueued job {job.id}",
                     failed=lambda why: self._open_new_job_form(screen.submitted, why),
+                    doing="The new job",
                 )
 
         self.push_screen(screen, enqueue)

@@ -71,6 +71,7 @@ class JobEditApp(BatchApp):
                         )
                     ),
                     failed=lambda why: self._open_edit_form(job, screen.submitted, why),
+                    doing=f"Saving job {job_id}",
                 )
 
         self.push_screen(screen, save)
@@ -80,6 +81,7 @@ class JobEditApp(BatchApp):
             self.run_in_thread(
                 lambda: editing.clone(job_id, now=self.clock()),
                 lambda copy: f"Cloned job {job_id} as {copy.id}",
+                doing=f"Clone of job {job_id}",
             )
 
     def _intent_release(self, job_id: str | None) -> None:
@@ -108,7 +110,11 @@ class JobEditApp(BatchApp):
             if outcome.refused:
                 raise outcome.refused[0]
 
-        self.run_in_thread(toggle, lambda _: f"Job {job_id} {action.result}")
+        self.run_in_thread(
+            toggle,
+            lambda _: f"Job {job_id} {action.result}",
+            doing=f"{action.verb.capitalize()} of job {job_id}",
+        )
 
 
 def _editable(job_id: str) -> Job:

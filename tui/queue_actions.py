@@ -32,7 +32,9 @@ class QueueIntents:
             app._confirm(
                 f"Resume queue {shown}? Its waiting jobs start again on every worker.",
                 lambda: app.run_in_thread(
-                    lambda: queues.resume([name]), lambda _: f"Queue {shown} resumed"
+                    lambda: queues.resume([name]),
+                    lambda _: f"Queue {shown} resumed",
+                    doing=f"Resuming queue {shown}",
                 ),
                 yes="Resume",
             )
@@ -41,7 +43,9 @@ class QueueIntents:
         app._confirm(
             f"Pause queue {shown}? No new job of it starts on any worker or host.{goes_on}",
             lambda: app.run_in_thread(
-                lambda: queues.pause([name]), lambda _: f"Queue {shown} paused"
+                lambda: queues.pause([name]),
+                lambda _: f"Queue {shown} paused",
+                doing=f"Pausing queue {shown}",
             ),
             yes="Pause",
         )
@@ -62,6 +66,7 @@ class QueueIntents:
                     f"Queue {shown}: "
                     + ("no limit" if limit is None else f"at most {limit} running at once")
                 ),
+                doing=f"The limit of queue {shown}",
             )
 
         app.push_screen(LimitScreen(name, self._queue_row(name).get("limit")), answered)

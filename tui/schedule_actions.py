@@ -27,9 +27,17 @@ class ScheduleIntents:
         app: Any = self
         shown = one_line(name)
         if self._schedule_row(name).get("paused"):
-            app.run_in_thread(lambda: schedules.resume(name), lambda _: f"Schedule {shown} resumed")
+            app.run_in_thread(
+                lambda: schedules.resume(name),
+                lambda _: f"Schedule {shown} resumed",
+                doing=f"Resuming schedule {shown}",
+            )
         else:
-            app.run_in_thread(lambda: schedules.pause(name), lambda _: f"Schedule {shown} paused")
+            app.run_in_thread(
+                lambda: schedules.pause(name),
+                lambda _: f"Schedule {shown} paused",
+                doing=f"Pausing schedule {shown}",
+            )
 
     def _intent_run_schedule(self, name: str | None) -> None:
         """``t``: one job now, outside the schedule, after a question naming it."""
@@ -41,7 +49,9 @@ class ScheduleIntents:
         app._confirm(
             f"Run schedule {shown} ({spec}) now? One job is enqueued outside its schedule.",
             lambda: app.run_in_thread(
-                lambda: schedules.run_now(name), lambda job_id: f"Enqueued job {job_id}"
+                lambda: schedules.run_now(name),
+                lambda job_id: f"Enqueued job {job_id}",
+                doing=f"Running schedule {shown} now",
             ),
             yes="Run now",
         )

@@ -259,3 +259,31 @@ async def test_a_change_waiting_for_the_write_lock_says_so(app_for, opened, monk
             released.join()
             other.close()
         assert Job.get_by_id("a").state == "cancelled"
+
+
+async def test_a_change_the_database_refused_names_the_change_and_the_lock_holder(
+    app_for, monkeypatch
+) -> None:
+    """After 15 s of waiting for another process's write lock, ``c`` ``y`` ended in a
+    toast of just "database is locked", naming neither the change nor the holder."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import manage
+
+    def locked(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable(
+            "database is locked",
+            explain=lambda: "database is locked (held by pid 4242: sqlite3 queuectl.db)",
+        )
+
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        monkeypatch.setattr(manage, "act", locked)
+        await pilot.press("c")
+        await pilot.press("y")
+        await wait_toast(
+            pilot,
+            "Cancel of job a was not done: database is locked (held by pid 4242: sqlite3",
+        )
+    assert Job.get_by_id("a").state == "pending"
