@@ -146,8 +146,7 @@ any other test about 0.1 s. Only the interleaving below uses it."""
 
 
 def _expected_seconds(item: pytest.Item) -> float:
-    folder = next((f for f in _SECONDS_PER_TEST if item.nodeid.startswith(f)), "")
-    return _SECONDS_PER_TEST.get(folder, 0.1)
+    return next((s for f, s in _SECONDS_PER_TEST.items() if item.nodeid.startswith(f)), 0.1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -146,7 +146,8 @@ class ActionsApp(KeyOrderApp):
         then: Callable[[], object] | None = None,
         failed: Callable[[str], object] | None = None,
         waits_on_workers: bool = False,
-        doing: str = "",
+        *,
+        doing: str,
     ) -> None:
         """Run a core call; toast its outcome (or its ``QueueError``) and refresh.
 
@@ -175,7 +176,7 @@ class ActionsApp(KeyOrderApp):
         except (QueueError, ValidationError) as exc:
             said = str(exc)
             if isinstance(exc, StoreUnavailable):
-                said = f"{doing or 'The change'} was not done: {exc.explain()}"
+                said = f"{doing} was not done: {exc.explain()}"
             if failed is not None:
                 self.call_from_thread(failed, said)
             else:

@@ -269,15 +269,26 @@ class OutputView(ScrollView, can_focus=True):
         if not appended:
             self._strips.clear()
         self.virtual_size = Size(width, self._rows)
-        if appended and self.auto_scroll:
-            self.call_after_refresh(self._keep_end)
+        if appended:
+            self.keep_end(x_axis=False)  # new lines keep the column the person scrolled to
         self.refresh()
 
-    def _keep_end(self) -> None:
-        """The end in view once the new lines are measured, unless a key stopped following
-        meanwhile (Textual's deferred ``scroll_end`` would scroll regardless)."""
+    def keep_end(self, *, x_axis: bool = True) -> None:
+        """Bring the end into view if following (``auto_scroll``), once the view has
+        measured what it was just given: after the next refresh, as Textual's own
+        ``scroll_end`` waits.
+
+        Following is asked again then: ``g`` typed as a log opened on a loaded machine
+        landed at the end, as the opening's deferred scroll (which scrolls regardless)
+        came after the key. ``x_axis``: back to the first column too, as ``scroll_end``.
+        """
+
+        def to_end() -> None:
+            if self.auto_scroll and self.is_attached:
+                self.scroll_end(animate=False, immediate=True, x_axis=x_axis)
+
         if self.auto_scroll:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.call_after_refresh(to_end)
 
     def _height(self, index: int, fold: int) -> int:
         return max(1, -(-self._widths[index] // fold))

@@ -445,6 +445,7 @@ async def test_a_key_that_pauses_before_a_pending_scroll_to_the_end_keeps_its_pl
         await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, "the end")
         screen._refit()  # what a resize does: the end, after the next frame
         await pilot.press("g")  # in the same frame
-        await pilot.pause()
-        await pilot.pause()
+        after: list[bool] = []
+        view.call_after_refresh(after.append, True)  # runs after the pending scroll
+        await wait_for(pilot, lambda: after, "the pending scroll's frame")
         assert view.scroll_y == 0 and not screen.following

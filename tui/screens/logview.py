@@ -141,7 +141,7 @@ class LogScreen(Screen[None]):
         self.view.show(run.output, run.id, finished=run.outcome is not None)
         if self.term and self.view.version != before:
             self._find(keep_place=True)
-        self._show_end()
+        self.view.keep_end()
         self._title()
         if run.outcome is None:
             self.set_timer(self.interval, self.load)
@@ -196,7 +196,7 @@ class LogScreen(Screen[None]):
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
-        self._show_end()
+        self.view.keep_end()
         self._title(self._note)
 
     # --- moving -----------------------------------------------------------------------
@@ -209,20 +209,6 @@ class LogScreen(Screen[None]):
         self.following = on
         self.view.auto_scroll = on
 
-    def _show_end(self) -> None:
-        """Bring the end into view if following, once the view has measured what it was
-        just given (after the next refresh, as Textual's own ``scroll_end`` waits).
-
-        Following is asked again then: ``g`` typed as the log opened on a loaded machine
-        landed at the end, as the opening's deferred scroll came after it.
-        """
-
-        def to_end() -> None:
-            if self.following and self.is_attached:
-                self.view.scroll_end(animate=False, immediate=True)
-
-        self.call_after_refresh(to_end)
-
     def action_top(self) -> None:
         self._follow(False)
         self.view.scroll_home(animate=False)
@@ -230,13 +216,13 @@ class LogScreen(Screen[None]):
 
     def action_bottom(self) -> None:
         self._follow(True)
-        self._show_end()
+        self.view.keep_end()
         self._title()
 
     def action_follow(self) -> None:
         """Toggle following: the end stays in view as output arrives."""
         self._follow(not self.following)
-        self._show_end()
+        self.view.keep_end()
         self._title()
 
     def on_mouse_scroll_up(self, _event: events.MouseScrollUp) -> None:
@@ -266,7 +252,7 @@ class LogScreen(Screen[None]):
         self.view.wrap = not self.view.wrap
         self._redraw()
         if self.following:
-            self._show_end()
+            self.view.keep_end()
         else:
             self.call_after_refresh(self._scroll_to_line, top)
         self._title()
