@@ -115,7 +115,8 @@ async def test_a_hostile_setting_is_inert_in_the_config_table_and_its_edit_box(a
         pane.table.select_key("on_failure")
         await pilot.press("enter")
         box = pane.query_one("#config-edit")
-        await wait_for(pilot, lambda: box.has_focus, "edit box")
+        # Focus comes before the layout that gives the box, shown a moment ago, its width.
+        await wait_for(pilot, lambda: box.has_focus and box.content_size.width > 0, "edit box")
         assert box.value == HOOK  # the value itself is untouched: only its drawing
         drawn = _rendered(box, 1)
         _assert_drawn_inert(drawn)
