@@ -64,6 +64,21 @@ def job_record(job: Job, *, with_output: bool = True) -> dict[str, Any]:
     return record
 
 
+def with_running(record: dict[str, Any], run: Run | None) -> dict[str, Any]:
+    """A ``job_record`` whose output is that of ``run`` when it is the attempt running now.
+
+    The job's ``output`` and ``output_bytes`` are its last ended run's until the running
+    one ends: ``show --json`` gave attempt 1's output all through attempt 2 (and null
+    through attempt 1), where ``show`` and ``logs`` print the running attempt's."""
+    if run is None or run.finished_at is not None:
+        return record
+    record["output_bytes"] = run.output_bytes
+    if "output" in record:
+        record["output"] = run.output
+        record["output_truncated"] = _truncated(run.output, run.output_bytes)
+    return record
+
+
 def run_record(run: Run) -> dict[str, Any]:
     return {
         "run": run.run,

@@ -23,6 +23,16 @@ class JobState(StrEnum):
 
 
 CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
+HOLDABLE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED)
+"""A job waiting to run, which ``hold`` keeps from being claimed until released."""
+
+
+def is_held(state: str, held_at: float | None) -> bool:
+    """Whether a job is held now. An end clears ``held_at``; rows that ended held before
+    it did kept it, and read "held … until released" on a job that could not be."""
+    return held_at is not None and state in HOLDABLE_STATES
+
+
 FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 ACTIVE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING)
 """A job that has not ended: waiting (for its time or its dependencies), waiting to

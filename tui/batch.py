@@ -14,7 +14,7 @@ from textual import work
 
 from queuectl.errors import QueueError
 from queuectl.lifecycle import manage, reads
-from queuectl.states import JobState
+from queuectl.states import JobState, is_held
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
 from tui.actions import REFUSED, ActionsApp, dependents_said, some_ids
@@ -85,7 +85,7 @@ def none_applies(action: manage.Action, job_ids: tuple[str, ...]) -> manage.Outc
         applying = [
             job.id
             for job in reads.jobs_by_id(chunk)
-            if action.applies_to(job.state, held=job.held_at is not None)
+            if action.applies_to(job.state, held=is_held(job.state, job.held_at))
         ]
         refusals: list[tuple[str, str, QueueError]] = []
         if applying and retry:

@@ -17,7 +17,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from queuectl.records import slots_in_use
-from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES
+from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES, is_held
 from queuectl.store.models import JobState, Worker, WorkerState
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
@@ -218,8 +218,7 @@ JOB_CLOCK_COLUMNS = (5, 6)
 def job_clock_parts(row: dict[str, Any], now: float) -> Parts:
     """The Jobs pane's cells that change while the row does not: its age (or when it is
     due, or ``held``) and how long it took (or has been running)."""
-    waiting = (JobState.PENDING, JobState.FAILED, JobState.BLOCKED)
-    if row.get("held_at") is not None and row["state"] in waiting:
+    if is_held(row["state"], row.get("held_at")):
         when = ("held", "bold magenta")  # until released, whatever its due time
     elif row["run_at"] > now and row["state"] in (JobState.PENDING, JobState.FAILED):
         when = ("in " + age_text(row["run_at"] - now), "italic")

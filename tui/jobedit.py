@@ -13,6 +13,7 @@ from textual import work
 from queuectl.lifecycle import edit as editing
 from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
+from queuectl.states import is_held
 from queuectl.store.models import Job
 from queuectl.timeutil import iso
 from tui.actions import REFUSED, dependents_said
@@ -90,7 +91,7 @@ class JobEditApp(BatchApp):
         if not job_id:
             return
         row = self._job_row(job_id)
-        if row is None or row.get("held_at") is None:
+        if row is None or not is_held(row["state"], row.get("held_at")):
             self.say(f"Job {job_id} is not held (h holds it; H releases the marked jobs)")
             return
         self._intent_hold(job_id)  # held: the toggle releases it
@@ -100,7 +101,7 @@ class JobEditApp(BatchApp):
         if not job_id:
             return
         row = self._job_row(job_id)
-        held = row is not None and row.get("held_at") is not None
+        held = row is not None and is_held(row["state"], row.get("held_at"))
         action = manage.RELEASE if held else manage.HOLD
         if self._refused_by_state(action, job_id):  # said as c and d say it, at once
             return

@@ -241,9 +241,13 @@ def print_jobs(
         states=states or None, queue=queue, search=search, limit=limit, with_output=False
     )
     if as_json:
-        from queuectl.records import job_record
+        from queuectl.records import job_record, with_running
 
-        emit_json([job_record(job, with_output=False) for job in jobs])
+        running = reads.running_attempts(
+            [job.id for job in jobs if job.state == JobState.PROCESSING]
+        )
+        records = [job_record(job, with_output=False) for job in jobs]
+        emit_json([with_running(record, running.get(record["id"])) for record in records])
         return
     if not jobs:
         click.echo("The DLQ is empty." if dlq else "No jobs.", err=True)
@@ -280,11 +284,11 @@ def show(app: AppContext, job_id: str, as_json: bool, color: str) -> None:
     runs = reads.runs_of(job_id)
     dependencies, dependents = deps.links(job_id)
     if as_json:
-        from queuectl.records import job_record, run_record
+        from queuectl.records import job_record, run_record, with_running
 
         emit_json(
             {
-                **job_record(job),
+                **with_running(job_record(job), runs[-1] if runs else None),
                 "after": [link.id for link in dependencies],
                 "dependents": [link.id for link in dependents],
                 "runs": [run_record(run) for run in runs],

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from queuectl.jobspec import env_from_json
 from queuectl.records import dropped_line, slots_in_use
-from queuectl.states import STATE_STYLES
+from queuectl.states import STATE_STYLES, is_held
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
@@ -110,7 +110,7 @@ def jobs_table(
     waits = waits or {}
     rows = []
     for job in jobs:
-        held = job.held_at is not None and job.state in ("pending", "failed", "blocked")
+        held = is_held(job.state, job.held_at)
         if dlq:
             last = one_line(job.last_error)
         elif job.state == "blocked":
@@ -241,7 +241,7 @@ def job_detail(
         ("run at", iso(job.run_at) or ""),
         (
             "held since",
-            f"{iso(job.held_at)} (until released)" if job.held_at else "",
+            f"{iso(job.held_at)} (until released)" if is_held(job.state, job.held_at) else "",
         ),
         ("started", iso(job.started_at) or ""),
         ("finished", iso(job.finished_at) or ""),

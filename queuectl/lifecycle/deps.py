@@ -208,6 +208,7 @@ def cascade_locked(job_ids: Sequence[str], how: str, now: float) -> list[TakenDo
                 updated_at=now,
                 last_error=f"dependency {dependency} {said}",
                 taken_down_by=dependency,
+                held_at=None,  # a hold is on a waiting job: it ends with the job
             ).where((Job.state == JobState.BLOCKED.value) & Job.id.in_(waiting))
             returned = (Job.id, Job.command, Job.queue, Job.attempts, Job.on_failure)
             for fields in query.returning(*returned).tuples().execute():

@@ -18,7 +18,7 @@ import peewee
 from queuectl.errors import InvalidTransition, JobNotFound, QueueError, ValidationError
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matching_jobs
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.states import ENDED_WORKER_STATES, HOLDABLE_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
 from queuectl.store.transactions import notify_new_work, write_transaction
@@ -166,8 +166,8 @@ HOLD = Action(
     "held",
     "held",
     "only a waiting (pending, blocked or failed) job can be held",
-    allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
-    default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
+    allowed=HOLDABLE_STATES,
+    default=HOLDABLE_STATES,
     waits_for_worker=False,
     held=False,
 )
@@ -177,8 +177,8 @@ RELEASE = Action(
     "released",
     "released",
     "only a held job can be released",
-    allowed=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
-    default=(JobState.PENDING, JobState.BLOCKED, JobState.FAILED),
+    allowed=HOLDABLE_STATES,
+    default=HOLDABLE_STATES,
     waits_for_worker=False,
     held=True,
 )
@@ -273,6 +273,7 @@ def _apply(action: Action, ids: list[str], now: float) -> tuple[list[Job], list[
             updated_at=now,
             finished_at=now,
             last_error="cancelled by user",
+            held_at=None,  # a hold is on a waiting job: it ends with the job
         ).where(where)
     else:
         query = Job.delete().where(where)

@@ -45,6 +45,23 @@ def runs_of(job_id: str) -> list[Run]:
 
 
 @translated
+def running_attempts(job_ids: Sequence[str]) -> dict[str, Run]:
+    """The run not yet ended of each of these jobs that has one (the attempt running
+    now), by job id, without its output: its ``output_bytes`` is the job's latest while
+    the job's own columns still hold the last ended run's (``records.with_running``)."""
+    found: dict[str, Run] = {}
+    ids = list(job_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = Run.select(Run.job, Run.run, Run.finished_at, Run.output_bytes).where(
+            Run.job.in_(chunk) & Run.finished_at.is_null()
+        )
+        for run in query:
+            found[run.job_id] = run
+    return found
+
+
+@translated
 def latest_run(job_id: str) -> Run | None:
     return Run.select().where(Run.job == job_id).order_by(Run.id.desc()).first()
 

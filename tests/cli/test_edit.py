@@ -179,6 +179,23 @@ def test_a_held_job_is_never_claimed_until_released(run, db_url):
     assert "no job with id 'ghost'" in refused.stderr
 
 
+def test_a_hold_ends_with_its_job(run):
+    """A held job that was cancelled still showed "held since … (until released)" and
+    ``held_at`` in its JSON, yet ``release`` refused it; so did a held blocked job taken
+    down by its dependency. The hold is on a waiting job and ends with it."""
+    run("add", "--id", "hc", "--", "true")
+    run("add", "--id", "dep", "--delay", "1h", "--", "true")
+    run("add", "--id", "after-dep", "--after", "dep", "--", "true")
+    run("hold", "hc", "after-dep")
+    run("cancel", "hc", "dep")
+    for job_id, state in (("hc", "cancelled"), ("after-dep", "dead")):
+        job = _job(run, job_id)
+        assert (job["state"], job["held_at"]) == (state, None)
+        assert "held" not in run("show", job_id).stdout
+    retried = json.loads(run("retry", "hc", "--json").stdout)
+    assert [(job["state"], job["held_at"]) for job in retried] == [("pending", None)]
+
+
 def test_edit_and_clone_keep_a_jobs_own_hooks(run):
     """A job's on_success/on_failure (schema 5) survive an edit of other keys and a clone,
     and an edit may change them."""

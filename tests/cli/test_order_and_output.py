@@ -216,6 +216,40 @@ def _record_run(location: str, output: str, output_bytes: int) -> str:
     return claim.job.id
 
 
+def test_a_running_attempts_output_is_the_jobs_latest_in_show_and_list_json(run, db_url):
+    """``show --json`` gave attempt 1's output all through attempt 2, and null through
+    attempt 1, where ``show`` and ``logs`` print the running attempt's (README: the output
+    and ``output_bytes`` are the latest run's)."""
+    job_id = enqueue(run, max_retries=3)
+    db.open_database(db_url)
+    first = claiming.claim("w1", host="test")
+    end_attempt(first, RunOutcome.FAILED, exit_code=1, output="attempt1\n", worker_id="w1")
+    Job.update(run_at=0).where(Job.id == job_id).execute()  # due again now, not after backoff
+    second = claiming.claim("w1", host="test")
+    assert second.job.id == job_id
+    db.close_database()
+    shown = json.loads(run("show", job_id, "--json").stdout)
+    assert (shown["state"], shown["output"], shown["output_bytes"]) == ("processing", "", None)
+    db.open_database(db_url)
+    finish.record_progress(second.run_id, "attempt2\n", output_bytes=9000)
+    db.close_database()
+    shown = json.loads(run("show", job_id, "--json").stdout)
+    assert (shown["output"], shown["output_bytes"], shown["output_truncated"]) == (
+        "attempt2\n",
+        9000,
+        True,
+    )
+    assert [r["output"] for r in shown["runs"]] == ["attempt1\n", "attempt2\n"]
+    assert run("logs", job_id).stdout == "attempt2\n"
+    [listed] = json.loads(run("list", "--json").stdout)
+    assert listed["output_bytes"] == 9000
+    db.open_database(db_url)
+    end_attempt(second, RunOutcome.SUCCEEDED, output="done\n", output_bytes=5, worker_id="w1")
+    db.close_database()
+    shown = json.loads(run("show", job_id, "--json").stdout)
+    assert (shown["state"], shown["output"], shown["output_bytes"]) == ("completed", "done\n", 5)
+
+
 def test_logs_raw_is_byte_exact_and_the_default_is_inert(run, db_url):
     enqueue(run)
     stored = "50%\r100%\r\ndone \x1b[31mred\x1b[0m\n"

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from queuectl.errors import JobNotFound, StoreUnavailable
 from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
+from queuectl.states import is_held
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
@@ -79,7 +80,7 @@ def _acts_on(view: JobView | None) -> tuple[str, bool] | None:
     if view is None:
         return None
     job = view.job
-    return ("gone", False) if job is None else (job.state, job.held_at is not None)
+    return ("gone", False) if job is None else (job.state, is_held(job.state, job.held_at))
 
 
 def _pairs_grid() -> Table:
@@ -125,7 +126,7 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     # What a blocked job waits for, and what waits for it, next to its state: at 80x24
     # the fields show about eight rows.
     links = _wide_grid()
-    if job.held_at is not None:  # the Jobs row says "held"; here it said only "pending"
+    if is_held(job.state, job.held_at):  # the Jobs row says "held"; here said only "pending"
         held = Text.assemble("since ", time_forms(job.held_at, now)[0], " (until released, h)")
         links.add_row("Held", held)
     if view is not None and view.dependencies:
