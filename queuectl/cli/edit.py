@@ -96,7 +96,15 @@ def _from_editor(current: dict[str, object]) -> dict[str, object] | None:
         raise BadInput("no terminal to open an editor on: give the changes as PARTIAL-JSON")
     before = json.dumps(current, indent=2, ensure_ascii=False) + "\n"
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    after = click.edit(before, editor=editor, extension=".json", require_save=True)
+    try:
+        after = click.edit(before, editor=editor, extension=".json", require_save=True)
+    except OSError as exc:
+        # An editor that saves by moving a file elsewhere (or deletes it) left click
+        # nothing to read back: said as "[Errno 2] No such file or directory: '/tmp/…'".
+        why = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"could not read back what {editor} saved ({why.lower()}): job left as it was"
+        ) from None
     if after is None or after.strip() == before.strip():
         return None
     data = _parse(after)

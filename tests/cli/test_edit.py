@@ -90,6 +90,22 @@ def test_edit_without_changes_needs_a_terminal_or_opens_the_editor(run, monkeypa
     assert "left as it was" in run("edit", job_id).stderr
 
 
+def test_an_editor_that_leaves_no_file_to_read_back_changes_nothing(run, monkeypatch):
+    """An editor that deleted its file printed "Error: [Errno 2] No such file or
+    directory: '/tmp/editor-….json'"."""
+    job_id = enqueue(run)
+    before = _job(run, job_id)
+    monkeypatch.setattr("queuectl.cli.edit.stdin_is_terminal", lambda: True)
+    monkeypatch.setenv("EDITOR", "sh -c 'rm -f \"$1\"' rm")
+    result = run("edit", job_id, ok=False)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        "Error: could not read back what sh -c 'rm -f \"$1\"' rm saved"
+        " (no such file or directory): job left as it was\n"
+    )
+    assert _job(run, job_id) == before
+
+
 def test_a_key_deleted_in_the_editor_goes_back_to_its_default(run, monkeypatch):
     """Deleting ``unique_key`` and ``env`` from the buffer was ignored while the command
     said "edited"; only reformatting the buffer now changes nothing and says so."""
