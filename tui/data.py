@@ -31,7 +31,6 @@ from tui.cells import (
     dlq_clock_parts,
     dlq_parts,
     job_clock_parts,
-    job_duration,
     job_parts,
     parts_of,
     worker_parts,
@@ -196,10 +195,11 @@ def _known_total(job_filter: JobFilter, counts: dict[str, int]) -> int | None:
 
 
 def _window(
-    job_filter: JobFilter, limit: int, total: int | None, keep: str | None
+    job_filter: JobFilter, sort: Sort, limit: int, total: int | None, keep: str | None, now: float
 ) -> tuple[list[dict], int]:
-    """The newest ``limit`` jobs ``queuectl list`` shows for the same filter, and the total
-    (and ``keep`` after them, when it matches but is older: ``Request.keep_job``)."""
+    """The first ``limit`` jobs in ``sort``'s order (the natural one: the newest, as
+    ``queuectl list`` shows them) for the filter, and the total (and ``keep`` after them,
+    when it matches but is not among them: ``Request.keep_job``)."""
     return reads.jobs_window(
         states=job_filter.states or None,
         queue=job_filter.queue,
@@ -209,6 +209,9 @@ def _window(
         total=total,
         fields=WINDOW_FIELDS,
         keep=keep,
+        sort_by=sort.column if sort.column in reads.JOB_SORTS else None,
+        reverse=sort.reverse,
+        now=now,
     )
 
 
@@ -222,26 +225,6 @@ def _add_waits(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["state"] == JobState.BLOCKED:
             row["waits"] = waits.get(row["id"], [])
-
-
-JOB_SORT_KEYS = {
-    "id": lambda r, now: r["id"],
-    "state": lambda r, now: r["state"],
-    "priority": lambda r, now: r["priority"],
-    "attempts": lambda r, now: r["attempts"],
-    "queue": lambda r, now: r["queue"],
-    "command": lambda r, now: r["command"],
-    "age": lambda r, now: r["run_at"] if r["run_at"] > now else r["created_at"],
-    "duration": lambda r, now: job_duration(r, now) or 0.0,
-    "worker": lambda r, now: r["worker_id"] or "",
-}
-
-
-def _sorted(rows: list[dict[str, Any]], sort: Sort, now: float) -> list[dict[str, Any]]:
-    if sort.column is None or sort.column not in JOB_SORT_KEYS:
-        return list(reversed(rows)) if sort.reverse else rows
-    key = JOB_SORT_KEYS[sort.column]
-    return sorted(rows, key=lambda r: key(r, now), reverse=sort.reverse)
 
 
 def throughput(now: float) -> list[float]:
@@ -294,12 +277,13 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             settings = load_settings()
             jobs_rows, jobs_total = _window(
                 request.job_filter,
+                request.jobs_sort,
                 request.limit,
                 _known_total(request.job_filter, counts),
                 request.keep_job,
+                now,
             )
             _add_waits(jobs_rows)
-            jobs_rows = _sorted(jobs_rows, request.jobs_sort, now)
             # The latest death first, as the Died column reads, over the whole DLQ.
             dead_rows, dead_total = reads.dead_window(
                 limit=request.limit,

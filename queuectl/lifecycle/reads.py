@@ -98,6 +98,49 @@ def _newest_first(query: peewee.ModelSelect) -> peewee.ModelSelect:
     return query.order_by(Job.seq.desc())
 
 
+def _text(field: peewee.Field) -> Any:
+    """A text column ordered by its characters' code points, as Python orders strings (and
+    SQLite does by default): PostgreSQL's locale collation ignored case and punctuation."""
+    return field.collate('"C"') if is_postgres() else field
+
+
+JOB_SORTS: dict[str, Any] = {
+    "id": lambda now: _text(Job.id),
+    "state": lambda now: Job.state,
+    "priority": lambda now: Job.priority,
+    "attempts": lambda now: Job.attempts,
+    "queue": lambda now: _text(Job.queue),
+    "command": lambda now: _text(Job.command),
+    # When a waiting job is due, else when it was enqueued: what the Age column shows.
+    "age": lambda now: peewee.Case(None, [(Job.run_at > now, Job.run_at)], Job.created_at),
+    # How long its last run took, or has been running; 0 when it has not run.
+    "duration": lambda now: peewee.Case(
+        None,
+        [
+            (Job.started_at.is_null(), 0.0),
+            (Job.state == JobState.PROCESSING.value, now - Job.started_at),
+            (Job.finished_at.is_null(), 0.0),
+        ],
+        Job.finished_at - Job.started_at,
+    ),
+    "worker": lambda now: _text(peewee.fn.COALESCE(Job.worker_id, "")),
+}
+"""The dashboard's Jobs columns as SQL sort keys, given the time: the window of a sorted
+view is the first ``limit`` jobs in that order, not the newest ``limit`` sorted (which
+left every older job out of "oldest first")."""
+
+
+def _in_order(
+    query: peewee.ModelSelect, sort_by: str | None, reverse: bool, now: float
+) -> peewee.ModelSelect:
+    """``query`` ordered by a ``JOB_SORTS`` column (``None``: newest first), ``reverse``
+    turning it round; ties stay newest first either way, as a stable sort leaves them."""
+    if sort_by is None:
+        return query.order_by(Job.seq.asc() if reverse else Job.seq.desc())
+    key = JOB_SORTS[sort_by](now)
+    return query.order_by(key.desc() if reverse else key.asc(), Job.seq.desc())
+
+
 @translated
 def list_jobs(
     *,
@@ -146,17 +189,24 @@ def jobs_window(
     fields: Sequence[str] = WINDOW_FIELDS,
     id_prefix: str | None = None,
     keep: str | None = None,
+    sort_by: str | None = None,
+    reverse: bool = False,
+    now: float = 0.0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The newest ``limit`` jobs ``list_jobs`` would return, as plain dicts of ``fields``,
+    """The first ``limit`` jobs ``list_jobs`` would return, as plain dicts of ``fields``,
     and how many match in all: what a screen of jobs (the dashboard's panes) shows.
 
-    The filter and the order are ``list``'s, so the two never disagree.
+    The filter and the natural order (newest first) are ``list``'s, so the two never
+    disagree.
 
     Args:
         total: how many match, when the caller already knows (from the state
             counts): saves counting them again.
-        keep: a job to return after the window when newer ones pushed it out (while
+        keep: a job to return after the window when others pushed it out (while
             it still matches): the one a person has highlighted, which stays theirs.
+            It comes after them in the order too, as it was not among the first.
+        sort_by: a ``JOB_SORTS`` column to order by instead (``now`` its time);
+            ``reverse`` turns the order round.
     """
     columns = [getattr(Job, name) for name in fields]
     query = matching_jobs(states=states, queue=queue, search=search, id_prefix=id_prefix)
@@ -164,7 +214,7 @@ def jobs_window(
     # Straight from the driver's cursor: peewee's ``.dicts()`` runs every value
     # through its field's converter, which changes nothing for these columns and
     # was 40% of a dashboard refresh's query time.
-    cursor = database.execute(_newest_first(query).limit(limit))
+    cursor = database.execute(_in_order(query, sort_by, reverse, now).limit(limit))
     names = [column[0] for column in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     if len(rows) < limit:

@@ -116,6 +116,44 @@ def test_sort_by_priority(opened) -> None:
     assert [key for key, _ in snapshot.jobs.rows] == ["high", "low"]
 
 
+def test_a_sorted_window_is_the_first_jobs_in_that_order_of_all_that_match(opened) -> None:
+    """The window was the newest 500 jobs, sorted: past 500 jobs, ``O`` (README: "oldest
+    first") began at the 500th newest, and a sort by state never showed an older job in a
+    state the newest lacked. Ties keep the newest first, in either direction."""
+    enqueuing.enqueue_many([JobSpec(command="old", id="oldest")], now=T0 - 900, cwd="/")
+    Job.update(state="cancelled").where(Job.id == "oldest").execute()
+    enqueuing.enqueue_many(
+        [JobSpec(command=f"echo {i}", id=f"j{i:02}") for i in range(12)], now=T0 - 10, cwd="/"
+    )
+    Job.update(created_at=T0 - 20 + Job.seq).where(Job.id != "oldest").execute()
+
+    def window(sort: Sort) -> list[str]:
+        return [key for key, _ in read_snapshot(Request(jobs_sort=sort, limit=4), T0).jobs.rows]
+
+    assert window(Sort()) == ["j11", "j10", "j09", "j08"]
+    assert window(Sort(reverse=True)) == ["oldest", "j00", "j01", "j02"]
+    assert window(Sort("age")) == ["oldest", "j00", "j01", "j02"]
+    assert window(Sort("state")) == ["oldest", "j11", "j10", "j09"]
+    assert window(Sort("state", reverse=True)) == ["j11", "j10", "j09", "j08"]
+    assert window(Sort("command", reverse=True)) == ["oldest", "j09", "j08", "j07"]
+
+
+def test_text_sorts_by_code_point_on_every_backend(opened) -> None:
+    assert_text_sorts_by_code_point()
+
+
+def assert_text_sorts_by_code_point() -> None:
+    """PostgreSQL's locale collation put "b-job" before "C-job" and ignored the dash;
+    the window must be what the rows show sorted, as SQLite and Python order text
+    (``test_on_postgres`` runs it there)."""
+    commands = ["b-job", "C-job", "a job", "_x", "Ä"]
+    enqueuing.enqueue_many(
+        [JobSpec(command=c, id=f"k{i}") for i, c in enumerate(commands)], now=T0, cwd="/"
+    )
+    rows = read_snapshot(Request(jobs_sort=Sort("command"), limit=10), T0).jobs.raw
+    assert [row["command"] for row in rows.values()] == sorted(commands)
+
+
 def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
     """The next refresh hands the table the same cell objects where nothing changed."""
     enqueuing.enqueue_many(

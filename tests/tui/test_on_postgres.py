@@ -8,7 +8,7 @@ from queuectl.store import db
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
-from tests.tui.test_data import assert_the_snapshot_is_one_read
+from tests.tui.test_data import assert_text_sorts_by_code_point, assert_the_snapshot_is_one_read
 from tui.app import make_app
 
 pytestmark = pytest.mark.postgres
@@ -32,3 +32,8 @@ def test_the_snapshot_is_one_read_on_postgresql(pg_url: str, monkeypatch) -> Non
     """PostgreSQL's READ COMMITTED would show the window a job the counts never saw."""
     db.open_database(pg_url)
     assert_the_snapshot_is_one_read(monkeypatch)
+
+
+def test_a_sorted_window_orders_text_by_code_point_on_postgresql(pg_url: str) -> None:
+    db.open_database(pg_url)
+    assert_text_sorts_by_code_point()

@@ -287,3 +287,36 @@ async def test_a_change_the_database_refused_names_the_change_and_the_lock_holde
             "Cancel of job a was not done: database is locked (held by pid 4242: sqlite3",
         )
     assert Job.get_by_id("a").state == "pending"
+
+
+async def test_a_slow_read_spaces_the_next_refresh_out(app_for, monkeypatch) -> None:
+    """At most ``READ_SHARE`` of a core goes to reading: a read of 0.2 s (a sort over
+    100,000 jobs takes half that) is followed by 3.8 s of rest, not the usual 1 s; a
+    quick one by the usual rest."""
+    import tui.app as dashboard
+
+    real = dashboard.read_snapshot
+    took = {"seconds": 0.2}
+
+    def timed(request, now):
+        snapshot = real(request, now)
+        snapshot.elapsed = took["seconds"]
+        return snapshot
+
+    monkeypatch.setattr(dashboard, "read_snapshot", timed)
+    rests: list[float] = []
+    app = app_for(refresh_interval=1.0)
+    async with app.run_test(size=(100, 24)) as pilot:
+        armed = app.set_timer
+
+        def recording(delay, callback=None, **kwargs):
+            if callback == app.refresh_now:
+                rests.append(delay)
+            return armed(delay, callback, **kwargs)
+
+        monkeypatch.setattr(app, "set_timer", recording)
+        await refreshed(pilot)
+        assert rests[-1] == pytest.approx(0.2 * (1 / dashboard.READ_SHARE - 1))
+        took["seconds"] = 0.01
+        await refreshed(pilot)
+        assert rests[-1] == 1.0
