@@ -106,3 +106,14 @@ async def test_start_workers_with_slots(app_for, supervisor, opened) -> None:
         await pilot.press("enter")
         await wait_toast(pilot, "Started 1 worker of 4 slots on default")
         assert supervisor.slots == 4
+
+
+def test_run_at_and_delay_together_are_a_problem_only_once_each_is_right() -> None:
+    """With Run at "tomorrow" and Delay "5 parsecs", the list named Run at twice (its
+    own error, then "give either run_at or delay"), the second time with no reason shown."""
+    from tui.screens.new_job import field_errors
+
+    both_wrong = field_errors({"command": "x", "run_at": "tomorrow", "delay": "5 parsecs"})
+    assert [problem.split(":", 1)[0] for problem in both_wrong] == ["Run at", "Delay"]
+    both_right = field_errors({"command": "x", "run_at": "2030-01-01T00:00:00Z", "delay": "5s"})
+    assert both_right == ['Run at: give either "run_at" or "delay", not both']

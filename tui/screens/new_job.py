@@ -65,6 +65,7 @@ def field_errors(data: dict[str, Any], *, check_cwd: bool = True) -> list[str]:
     alone, without its label, once every other field was right.
     """
     problems: list[str] = []
+    failed: set[str] = set()
     if not str(data.get("command", "")).strip():
         problems.append(f'{LABELS["command"]}: missing "command": the shell command to run')
     for name, value in data.items():
@@ -76,7 +77,10 @@ def field_errors(data: dict[str, Any], *, check_cwd: bool = True) -> list[str]:
                 check_directories([spec], None)
         except ValidationError as exc:
             problems.append(f"{LABELS.get(name, name)}: {one_line(str(exc))}")
-    if data.get("run_at") and data.get("delay"):
+            failed.add(name)
+    # Both given is a problem of its own only once each is right: "tomorrow" and
+    # "5 parsecs" were each refused, then "Run at" came back a second time for the pair.
+    if data.get("run_at") and data.get("delay") and not failed & {"run_at", "delay"}:
         problems.append(f'{LABELS["run_at"]}: give either "run_at" or "delay", not both')
     return problems
 
