@@ -187,9 +187,13 @@ async def test_detail_screen_shows_runs_and_follows_output(app_for) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
 
 
-async def test_l_on_a_deleted_jobs_detail_says_it_no_longer_exists(app_for) -> None:
-    """``l`` on the detail of a job deleted meanwhile said "This job has not run yet"."""
-    seed_job("a", state="pending")
+@pytest.mark.parametrize("ran", [False, True])
+async def test_l_on_a_deleted_jobs_detail_says_it_no_longer_exists(app_for, ran) -> None:
+    """``l`` on the detail of a job deleted meanwhile said "This job has not run yet";
+    on one that had run, it opened a blank log titled "this run no longer exists"."""
+    seed_job("a", state="completed" if ran else "pending")
+    if ran:
+        seed_run("a", finished_at=T0 - 1, outcome="succeeded", exit_code=0, output="done\n")
     app = app_for(refresh_interval=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await refreshed(pilot)
@@ -198,6 +202,7 @@ async def test_l_on_a_deleted_jobs_detail_says_it_no_longer_exists(app_for) -> N
         await wait_for(pilot, lambda: screen.view is not None and screen.view.job is None, "gone")
         await pilot.press("l")
         await wait_toast(pilot, "This job no longer exists")
+        assert app.screen is screen
 
 
 async def test_detail_shows_a_running_jobs_unfinished_last_line_as_it_changes(app_for) -> None:

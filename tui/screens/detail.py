@@ -339,8 +339,10 @@ class JobDetailScreen(Screen[None]):
 
     def action_log(self) -> None:
         """Open the shown run's output full screen (search, follow, wrap, export)."""
-        if self._shown_run is None:
-            gone = self.view is not None and self.view.job is None
+        # Gone: the output it printed stays shown here, but its runs went with it, and
+        # the log opened blank, titled "this run no longer exists".
+        gone = self.view is not None and self.view.job is None
+        if self._shown_run is None or gone:
             said = "This job no longer exists" if gone else "This job has not run yet"
             self.notify(said, severity="warning")
             return
@@ -358,7 +360,7 @@ class JobDetailScreen(Screen[None]):
         if job is None:
             return False
         rule = manage.ACTIONS[str(parameters[0])]
-        return rule.applies_to(job.state, held=job.held_at is not None)
+        return rule.applies_to(job.state, held=is_held(job.state, job.held_at))
 
     def action_act(self, verb: str) -> None:
         """``verb`` on this job; hold and release are one intent, that toggles."""
