@@ -59,13 +59,13 @@ from tui.screens.new_job import NewJobScreen
 from tui.webpage import LOOK_EVERY, UnsavedWorkSignal
 
 DEFAULT_REFRESH_INTERVAL = 1.0
+"""Seconds between the end of one refresh and the start of the next."""
 
 READ_SHARE = 0.05
 """The most of a core reading snapshots may take: a read longer than this share of the
 rest between refreshes spaces the next one out. Sorted by state or run time, the window
 of 100,000 jobs is a scan and a sort (about 110 ms), where newest first reads an index
 (13 ms); at one a second that sort alone kept a tenth of a core busy."""
-"""Seconds between the end of one refresh and the start of the next."""
 
 PANES = ("jobs", "dlq", "workers", "config", "queues", "schedules")
 READ_WHILE_SHOWN = ("queues", "schedules")

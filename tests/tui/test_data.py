@@ -138,7 +138,7 @@ def test_a_sorted_window_is_the_first_jobs_in_that_order_of_all_that_match(opene
     assert window(Sort("command", reverse=True)) == ["oldest", "j09", "j08", "j07"]
 
 
-def test_text_sorts_by_code_point_on_every_backend(opened) -> None:
+def test_text_sorts_by_code_point(opened) -> None:
     assert_text_sorts_by_code_point()
 
 
