@@ -226,3 +226,26 @@ async def test_sorted_oldest_first_nothing_above_counts_as_new(app_for) -> None:
         await refreshed(pilot)
         assert pane.highlighted == "a040" and pane.table.new_above == 0
         assert "new above" not in pane.status
+
+
+async def test_sorted_by_state_jobs_that_arrive_above_the_cursor_are_counted(app_for) -> None:
+    """Sorted by state, sixty jobs that arrived above the cursor (pending sorts before
+    processing) moved the view with nothing said; the rows above a sorted view when it
+    opened are not news, only arrivals are."""
+    for index in range(30):
+        seed_job(f"run{index:02d}", state="processing", worker_id="w", started_at=T0 - 50)
+    _enqueue("p0", now=T0 - 60)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane._sort_by("state", reverse=False)
+        await refreshed(pilot)
+        pane.table.select_key("run10")
+        await settled_on_screen(pilot, pane.table)
+        assert pane.table.new_above == 0  # p0 and run29 … run11 were there when sorted
+        _enqueue("p1", "p2")
+        await refreshed(pilot)
+        await settled_on_screen(pilot, pane.table)
+        assert pane.highlighted == "run10" and pane.table.new_above == 2
+        assert pane.status.startswith("▲ 2 new above (g)")

@@ -109,7 +109,9 @@ class JobsPane(MarkingPane):
         view = (job_filter, sort)
         fresh = self._view is not None and view != self._view
         self._view = view
-        self.table.counts_new = sort == Sort()  # only newest first: above is newer
+        # Arrivals above the view are news in any order (sorted by state, sixty jobs
+        # landed above the cursor unsaid); a whole view's rows above only newest first.
+        self.table.newer_above = sort == Sort()
         self.apply_data(data, follow=sort == Sort(), fresh=fresh)
         self.show_status()
 

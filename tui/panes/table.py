@@ -89,9 +89,13 @@ class KeyedTable(DataTable[object]):
         self._uniform: dict[str, bool] = {}
         self._unseen: set[str] = set()
         self.counts_new = True
-        """Rows above the view count as new (``new_above``): not in an order where the
-        rows above are not the newer ones (the Jobs pane sorted oldest first counted the
-        oldest, and ``g`` led to nothing new)."""
+        """Rows that arrive above the view count as new (``new_above``): not in a fixed
+        order, where no row arrives."""
+        self.newer_above = True
+        """The rows above are the newer ones (newest first): a new view that kept its row
+        below the top counts every row above it as new. Sorted otherwise, only arrivals
+        count (sorted oldest first, the older rows above were counted, and ``g`` led to
+        nothing new)."""
         self._restoring = False
         """Our own cursor and scroll moves are under way (not the person's)."""
         self._held: str | None = None
@@ -268,7 +272,7 @@ class KeyedTable(DataTable[object]):
             self._unseen.clear()
             return
         if fresh:
-            self._unseen = {key for key, _ in rows[:cursor]}
+            self._unseen = {key for key, _ in rows[:cursor]} if self.newer_above else set()
             self._forget_seen()
             return
         self._unseen.update(key for key, _ in rows[:cursor] if key not in known)
