@@ -20,6 +20,7 @@ from queuectl.cli.common import (
 )
 from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome
 from queuectl.jobspec import load_json, where_json_fails
+from queuectl.textsafe import one_line
 
 
 @click.command()
@@ -62,7 +63,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     if as_json:
         emit_json(job_record(job, with_output=False))
     else:
-        click.echo(f"{job.id} edited ({job.state})")
+        click.echo(f"{one_line(job.id)} edited ({job.state})")
         note_dependents(edited.revived, "back to blocked")
     note_left_dead(edited.left_dead)
 

@@ -66,7 +66,8 @@ class QueueCollector(Collector):
         )
         for queue in sorted({queue for queue, _state in jobs}):
             for state in JobState:
-                family.add_metric([queue, state.value], jobs.get((queue, state.value), 0))
+                count = jobs.get((queue, state.value), 0)
+                family.add_metric([_label(queue), state.value], count)
         yield family
 
         family = GaugeMetricFamily(
@@ -88,7 +89,7 @@ class QueueCollector(Collector):
             for row in figures.queues:
                 value = getattr(row, key)
                 if value is not None:
-                    family.add_metric([row.queue], value)
+                    family.add_metric([_label(row.queue)], value)
             yield family
         for prefix, text, parts in (
             (
@@ -107,8 +108,16 @@ class QueueCollector(Collector):
                 for quantile, key in zip(("0.5", "0.95", "1"), parts, strict=True):
                     value = getattr(row, key) if key else None
                     if value is not None:
-                        family.add_metric([row.queue, quantile], value)
+                        family.add_metric([_label(row.queue), quantile], value)
             yield family
+
+
+def _label(name: str) -> str:
+    """A queue name as a label value, inert: the format escapes only ``\\``, ``"`` and
+    newlines, and a hostile row's escape sequences reached a terminal reading the page."""
+    from queuectl.textsafe import one_line
+
+    return one_line(name)
 
 
 def registry_of(collector: QueueCollector) -> CollectorRegistry:

@@ -23,6 +23,7 @@ from queuectl.cli.common import (
     yes_option,
 )
 from queuectl.states import FINISHED_STATES, JobState
+from queuectl.textsafe import one_line
 from queuectl.wording import counted, listed
 
 
@@ -126,7 +127,9 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
     elif each:
         for job in outcome.changed:
             # A retried job waiting for its dependencies is blocked, not pending.
-            click.echo(f"{job.id} {job.state if action.verb == 'retry' else action.result}")
+            # Picked by a filter, the ids come from the database: made inert, as in tables.
+            said = job.state if action.verb == "retry" else action.result
+            click.echo(f"{one_line(job.id)} {said}")
     else:
         count = len(outcome.changed)
         click.echo(f"{counted(count, 'job')} {action.result}")

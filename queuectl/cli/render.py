@@ -82,7 +82,7 @@ def fits(out: Console) -> int | None:
 
 
 def styled_state(state: str | None) -> Text:
-    return Text(state or "running", style=STATE_STYLES.get(state or "", ""))
+    return Text(one_line(state) or "running", style=STATE_STYLES.get(state or "", ""))
 
 
 def relative(epoch: float | None, now: float) -> str:
@@ -123,8 +123,8 @@ def jobs_table(
             last = relative(job.updated_at, now)
         rows.append(
             (
-                job.id,
-                job.state,
+                one_line(job.id),  # ids come from the database: a hostile row's too
+                one_line(job.state),
                 str(job.priority),
                 f"{job.attempts}/{job.max_retries + 1}",
                 one_line(job.queue),
@@ -164,7 +164,9 @@ def jobs_table(
 
 def waits_text(dependencies: Sequence[str]) -> str:
     """``after build, test``: what a blocked job waits for, in a cell."""
-    return f"after {', '.join(dependencies)}" if dependencies else "after (unblocking)"
+    if not dependencies:
+        return "after (unblocking)"
+    return "after " + ", ".join(one_line(job_id) for job_id in dependencies)
 
 
 def _links_text(links: Sequence[Any]) -> Text:
@@ -173,7 +175,7 @@ def _links_text(links: Sequence[Any]) -> Text:
     for index, link in enumerate(links):
         if index:
             text.append(", ")
-        text.append(link.id)
+        text.append(one_line(link.id))
         text.append(" (")
         text.append(link.state or "deleted", style=STATE_STYLES.get(link.state or "", "dim"))
         text.append(")")
@@ -189,7 +191,7 @@ def runs_table(runs: Iterable[Run]) -> Table:
         table.add_row(
             str(run.run),
             str(run.attempt),
-            Text(run.worker_id or ""),
+            Text(one_line(run.worker_id)),
             iso(run.started_at) or "",
             human_duration(run.duration) if run.duration is not None else "",
             styled_state(run.outcome),
@@ -222,7 +224,7 @@ def job_detail(
     fields.add_column()
     env = env_from_json(job.env)
     rows: list[tuple[str, Text | str]] = [
-        ("id", Text(job.id)),
+        ("id", Text(one_line(job.id))),
         ("state", styled_state(job.state)),
         ("command", Text(inert(job.command))),
         ("queue", Text(one_line(job.queue))),
@@ -245,7 +247,7 @@ def job_detail(
         ),
         ("started", iso(job.started_at) or ""),
         ("finished", iso(job.finished_at) or ""),
-        ("worker", Text(job.worker_id or "")),
+        ("worker", Text(one_line(job.worker_id))),
         ("exit code", "" if job.exit_code is None else str(job.exit_code)),
         ("last error", Text(inert(job.last_error))),
     ]
@@ -286,12 +288,12 @@ def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Tab
         table.add_column(name, no_wrap=True)
     for worker in workers:
         table.add_row(
-            Text(worker.id),
+            Text(one_line(worker.id)),
             str(worker.pid),
             Text(one_line(worker.host)),
             Text(one_line(worker.queues)),
             styled_state(worker.state),
-            Text(worker.current_job or ""),
+            Text(one_line(worker.current_job)),
             slots_in_use(worker),
             relative(worker.heartbeat_at, now),
             figure(worker.jobs_done),

@@ -55,10 +55,11 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     paused = sorted(name for name in unserved if any(s.name == name and s.paused for s in steered))
     # With no worker at all, the Workers section below says so, naming the queues.
     for name, count in unserved.items() if live else ():
-        also = f"; it is paused too: queuectl queue resume {name}" if name in paused else ""
+        shown_name = one_line(name)  # from the database: a hostile row's too
+        also = f"; it is paused too: queuectl queue resume {shown_name}" if name in paused else ""
         warn(
-            f"{_jobs_wait(count)} in queue {name!r}, which no live worker serves"
-            f" (start one: queuectl worker start --queue {name}{also})"
+            f"{_jobs_wait(count)} in queue {shown_name!r}, which no live worker serves"
+            f" (start one: queuectl worker start --queue {shown_name}{also})"
         )
     if as_json:
         from queuectl.records import worker_record
@@ -108,12 +109,14 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     if not live:
         start = "queuectl worker start"
         if unserved:
-            start += f" --queue {','.join(unserved)}"
+            start += f" --queue {','.join(one_line(name) for name in unserved)}"
             waiting = f"; {_jobs_wait(sum(unserved.values()))}"
         else:
             waiting = ""
         resume = (
-            f"; paused, so resume too: queuectl queue resume {' '.join(paused)}" if paused else ""
+            f"; paused, so resume too: queuectl queue resume {' '.join(map(one_line, paused))}"
+            if paused
+            else ""
         )
         out.print(
             Text(f"no workers running{waiting}; start some with: {start}{resume}", style="dim")

@@ -25,6 +25,7 @@ from queuectl.cli.common import (
     note_interrupts,
     pass_app,
 )
+from queuectl.textsafe import one_line
 from queuectl.wording import listed
 
 LOOK_EVERY = 0.5
@@ -105,7 +106,7 @@ def wait(
                 else:
                     continue
                 if not as_json:
-                    click.echo(f"{job_id} {ended[job_id]}")
+                    click.echo(f"{one_line(job_id)} {ended[job_id]}")
             pending = [job_id for job_id in waiting if job_id not in ended]
             if not pending:
                 break

@@ -19,6 +19,7 @@ from queuectl.cli.common import (
     note,
     pass_app,
 )
+from queuectl.textsafe import one_line
 from queuectl.wording import counted
 
 if TYPE_CHECKING:
@@ -134,9 +135,14 @@ def run_(
     """
     import logging
 
+    from queuectl.jobspec import ID_PATTERN, ID_RULE
     from queuectl.runtime.fdlimit import ensure_descriptors
     from queuectl.runtime.worker import Worker
+    from queuectl.runtime.worklog import InertFormatter
 
+    if worker_id is not None and not ID_PATTERN.fullmatch(worker_id):
+        # Shown raw by every table and log that names the worker, as a job id would be.
+        raise BadInput(f"--id must be {ID_RULE} (got {worker_id!r})")
     _check_slots(slots)
     ensure_descriptors(slots)
     names = _queues(queues)
@@ -145,7 +151,7 @@ def run_(
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter = InertFormatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger("queuectl")
@@ -221,10 +227,11 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
                 continue
             if row is not None and row.state == WorkerState.LOST:
                 click.echo(
-                    f"worker {worker_id} was lost (its process had died); its job was recovered"
+                    f"worker {one_line(worker_id)} was lost (its process had died);"
+                    " its job was recovered"
                 )
             else:
-                click.echo(f"stopped worker {worker_id}")
+                click.echo(f"stopped worker {one_line(worker_id)}")
         if killed:  # what the kill hit, found after it: not what ran when it was asked
             note(f"killed {', '.join(killed)}: back to pending, no attempt spent")
     if left:

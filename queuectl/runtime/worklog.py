@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import FORCE
 from queuectl.states import JobState, RunOutcome
-from queuectl.textsafe import one_line
+from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration
 from queuectl.wording import counted
 
@@ -27,6 +27,15 @@ log = logging.getLogger("queuectl.worker")
 
 QUIET_UNDER = 0.05
 """A success shorter than this is counted, not logged (the worker's ``PGID_AFTER``)."""
+
+
+class InertFormatter(logging.Formatter):
+    """Every line of the worker's log made inert, whatever it quotes: job ids and queue
+    names come from the database, and a hostile row's escape sequences reached the
+    terminal tailing the log (commands and errors were made inert where logged)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert(super().format(record))
 
 
 class WorkLog:

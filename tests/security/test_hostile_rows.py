@@ -1,0 +1,82 @@
+"""Rows written past the CLI's checks (by hand, another program, a member of a shared
+PostgreSQL queue, or a hostile database read with a warning) are shown inert.
+
+Ids, worker ids and queue names are checked when the CLI stores them, so the plain
+CLI printed them as stored: an id holding an OSC 52 write set the reader's clipboard.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.runtime.worklog import InertFormatter
+from queuectl.store import db
+from queuectl.store.models import Dependency, Job, Run, Worker
+from tests.conftest import T0
+from tests.test_cli import _invoker
+
+OSC52 = "\x1b]52;c;cm0gLXJmIH4K\x1b\\"
+CLEAR = "\x1b[2J"
+
+
+@pytest.fixture
+def run():
+    return _invoker()
+
+
+def _plant(location: str) -> None:
+    """A job, its dependent, its run and its worker, each id and queue name hostile."""
+    db.open_database(location)
+    enqueuing.enqueue(JobSpec(command="true", id="evil", queue="q"), now=T0, cwd="/")
+    enqueuing.enqueue(JobSpec(command="true", id="dep", after=("evil",)), now=T0, cwd="/")
+    Job.update(id="j" + OSC52, queue="q" + CLEAR).where(Job.id == "evil").execute()
+    Dependency.update(depends_on="j" + OSC52).execute()
+    worker = "w" + CLEAR
+    Worker.create(id=worker, pid=1, host="h", queues="q" + CLEAR, started_at=T0, heartbeat_at=2e9)
+    Job.update(state="processing", worker_id=worker, started_at=T0).where(
+        Job.id == "j" + OSC52
+    ).execute()
+    Run.insert(job="j" + OSC52, run=1, attempt=1, worker_id=worker, started_at=T0).execute()
+    Worker.update(current_job="j" + OSC52).execute()
+    db.close_database()
+
+
+def test_hostile_ids_worker_ids_and_queue_names_are_shown_inert(run, db_url):
+    _plant(db_url)
+    said = []
+    for args in (
+        ("list",),
+        ("list", "--all"),
+        ("show", "j" + OSC52),
+        ("show", "dep"),
+        ("status",),
+        ("worker", "list"),
+        ("metrics",),
+        ("cancel", "--state", "blocked", "--yes"),
+    ):
+        result = run(*args, ok=False)
+        assert result.exit_code == 0, (args, result.stderr)
+        said.append((args, result.stdout + result.stderr))
+    for args, text in said:
+        assert "\x1b" not in text, (args, text)
+    shown = dict(said)
+    assert "j␛]52;c;cm0gLXJmIH4K␛\\" in shown[("list", "--all")]
+    assert "w␛[2J" in shown[("worker", "list")]
+
+
+def test_a_worker_id_given_by_hand_follows_the_job_id_rule(run):
+    result = run("worker", "run", "--id", "w" + CLEAR, ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "\x1b" not in result.stderr and "--id must be 1-64 characters" in result.stderr
+
+
+def test_the_worker_log_is_inert_whatever_a_line_quotes() -> None:
+    record = logging.LogRecord(
+        "queuectl.worker", logging.INFO, __file__, 1, "job %s ended", ("j" + OSC52,), None
+    )
+    line = InertFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "INFO job j␛]52;c;cm0gLXJmIH4K␛\\ ended"
