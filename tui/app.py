@@ -18,6 +18,7 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -387,6 +388,15 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.panes[pane].table.reveal_cursor()
         if pane in READ_WHILE_SHOWN:
             self.refresh_now()  # its rows are read only while it is shown
+
+    def action_command_palette(self) -> None:
+        """The palette, but not over a question or a form: it opened over "Retry all 3
+        dead jobs?", offered the other panes' actions, and the one chosen did nothing,
+        unsaid, under the question still waiting."""
+        if isinstance(self.screen, ModalScreen) and not isinstance(self.screen, CommandPalette):
+            self.notify("Answer or close what is open first (esc closes it)", severity="warning")
+            return
+        super().action_command_palette()
 
     def action_pane(self, pane: str, action: str) -> None:
         """Run a pane's action from the command palette, showing that pane first."""

@@ -517,3 +517,23 @@ def test_the_help_says_what_enter_does_in_each_pane() -> None:
     }
     config = [b for b in sections["Config pane (4)"] if isinstance(b, Binding) and b.key == "e"]
     assert config[0].tooltip == "Edit the value (enter too)"
+
+
+async def test_the_palette_is_not_offered_over_a_question(app_for) -> None:
+    """ctrl+p over "Retry all 3 dead jobs?" opened the palette on top; the action chosen
+    there did nothing, unsaid, under the question still waiting."""
+    from textual.command import CommandPalette
+
+    from tui.screens.confirm import ConfirmScreen
+
+    seed_job("gone", "false", state="dead", attempts=4, last_error="boom")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("ctrl+p")
+        await wait_toast(pilot, "Answer or close what is open first (esc closes it)")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape", "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")

@@ -235,3 +235,35 @@ async def test_the_limit_form_is_centred_and_its_question_whole_at_80x24(app_for
         assert str(question.render()).startswith("At most how many jobs of queue images")
         # Wrapped inside the dialog (it was one line, cut: "… run at once? (a n").
         assert question.region.width <= dialog.width and question.region.height >= 2
+
+
+async def test_a_key_typed_before_the_panes_first_rows_acts_on_the_row_they_bring(
+    app_for, monkeypatch
+):
+    """``5 p`` typed in one go (a browser tab, a fast typist) said "No queue is
+    highlighted" while the pane's first read was under way, and drew the queue
+    highlighted a moment later: the key now waits for those rows."""
+    import threading
+
+    import tui.app as dashboard
+
+    _seed()
+    real, gate = dashboard.read_snapshot, threading.Event()
+    gate.set()
+
+    def gated(request, now):
+        gate.wait(10)
+        return real(request, now)
+
+    monkeypatch.setattr(dashboard, "read_snapshot", gated)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        gate.clear()
+        await pilot.press("5", "p")
+        pane = app.query_one(QueuesPane)
+        assert pane.table.row_count == 0 and not isinstance(app.screen, ConfirmScreen)
+        gate.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question.startswith(f"Pause queue {pane.highlighted}?")
+        assert not [toast for toast in app._notifications if "highlighted" in toast.message]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -17,6 +18,10 @@ from tui.panes.table import KeyedTable
 
 BUTTONS_FROM = 100
 """Columns from which the toolbar shows its buttons beside the status line."""
+
+ROWS_WAIT = 5.0
+"""Seconds a key typed before a pane's first rows waits for them; later, it is dropped
+with the pane's "nothing highlighted" warning (the database may be away)."""
 
 
 class TablePane(Vertical):
@@ -35,6 +40,8 @@ class TablePane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._summary = ""
         self._status = ""
+        self._waiting_for_rows: list[tuple[Action, float]] = []
+        """Actions typed before the first rows came (``first_rows_due``), and when."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -78,9 +85,22 @@ class TablePane(Vertical):
             self._status = text
             self.query_one(".status", Static).update(text, layout=False)
 
+    @property
+    def first_rows_due(self) -> bool:
+        """No rows read yet, and some are coming: a pane read only while shown (Queues,
+        Schedules), shown for the first time a moment ago."""
+        return False
+
     def intend_on_highlighted(self, action: Action) -> None:
-        """Ask the app for ``action`` on the highlighted row, in key order (``intend``)."""
+        """Ask the app for ``action`` on the highlighted row, in key order (``intend``).
+
+        Typed before the pane's first rows (``5 p`` in one go), it waits for them and acts
+        on the row they highlight: it was refused with "No queue is highlighted" while
+        that queue was being read, and drawn highlighted a moment later."""
         key = self.highlighted
+        if key is None and self.first_rows_due:
+            self._waiting_for_rows.append((action, time.monotonic()))
+            return
         if key is None:
             self.notify(self.NONE_HIGHLIGHTED, severity="warning")
             return
@@ -94,6 +114,12 @@ class TablePane(Vertical):
         self.table.apply(
             data.rows, widths=data.widths, uniform=data.uniform, follow=follow, fresh=fresh
         )
+        waiting, self._waiting_for_rows = self._waiting_for_rows, []
+        for action, typed_at in waiting:
+            if time.monotonic() - typed_at > ROWS_WAIT:
+                self.notify(self.NONE_HIGHLIGHTED, severity="warning")
+            else:
+                self.intend_on_highlighted(action)
 
     def focus_table(self) -> None:
         focus_now(self.table)

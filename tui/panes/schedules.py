@@ -51,6 +51,10 @@ class SchedulesPane(TablePane):
         super().__init__(**kwargs)
         self.data: TableData | None = None
 
+    @property
+    def first_rows_due(self) -> bool:
+        return self.data is None  # read only while shown: the first read is under way
+
     def show(self, data: TableData | None) -> None:
         """Apply the snapshot's schedules (``None``: not read this time, the pane was hidden)."""
         if data is None:
