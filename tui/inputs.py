@@ -33,6 +33,11 @@ from queuectl.textsafe import inert_in_place
 class OrderedInput(Input):
     """``Input`` with its own key bindings run as the key arrives, not after a round trip."""
 
+    key_hints: tuple[tuple[str, str], ...] = ()
+    """(key, what it does) for the key bar while this box has the focus: typing hides
+    the pane's printable keys, and the filter box left the bar blank, its own keys
+    said only by a placeholder that the first character typed took away."""
+
     async def _on_key(self, event: events.Key) -> None:
         binding = self.screen.active_bindings.get(event.key)
         if binding is not None and binding.node is self and binding.enabled:

@@ -19,6 +19,7 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.keys import REPLACED_KEYS, key_to_character
 from textual.screen import Screen
 from textual.widget import Widget
@@ -78,7 +79,11 @@ class KeyBar(Widget, can_focus=False):
         seen: set[str] = set()
         # In a text field a printable key is typed, not run: the Config pane's edit box
         # showed "/ Filter", and / typed a slash.
-        typing = isinstance(self.screen.focused, Input)
+        focused = self.screen.focused
+        typing = isinstance(focused, Input)
+        for key, description in getattr(focused, "key_hints", ()):
+            shown = self.app.get_key_display(Binding(key, ""))
+            items.append((shown, description, key, f"hint:{key}", True))
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue

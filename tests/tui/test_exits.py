@@ -251,3 +251,19 @@ async def test_the_highlighted_settings_description_is_shown_in_full(app_for) ->
             lambda: str(about.render()) == f"on_failure: {SPECS['on_failure'].description}",
             "the full description",
         )
+
+
+async def test_the_filter_box_says_its_own_keys_in_the_key_bar(app_for) -> None:
+    """Typing in the filter box left the key bar blank: the pane's keys are typed there,
+    and the box's own keys were said by a placeholder the first character took away."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("slash", *"state:dead")
+        bar = app.screen.query_one(KeyBar)
+        await wait_for(pilot, lambda: bar.items and bar.items[0][1] == "Apply filter", "hints")
+        shown = bar.render().plain
+        assert shown.startswith("⏎ Apply filter  esc Close"), shown
+        await pilot.click(KeyBar, offset=(3, 0))  # a click on a hint presses its key
+        await wait_for(pilot, lambda: app.jobs_pane.job_filter.active, "the filter applied")
+        assert not bar.items or bar.items[0][1] != "Apply filter"

@@ -92,12 +92,14 @@ class JobsPane(MarkingPane):
         """The filter and sort of the rows shown: a different pair is a new view."""
 
     def compose(self) -> ComposeResult:
-        yield OrderedInput(
+        box = OrderedInput(
             placeholder="filter: text  state:failed,dead  queue:NAME  (enter applies, esc closes)",
             id="job-filter",
             classes="filter hidden",
             compact=True,
         )
+        box.key_hints = (("enter", "Apply filter"), ("escape", "Close"))
+        yield box
         yield from super().compose()
 
     def on_mount(self) -> None:
