@@ -346,6 +346,29 @@ def test_a_tab_comes_back_by_itself_once_a_stopped_server_is_back(browser, fresh
         server.stop()
 
 
+def test_a_server_back_with_another_token_offers_no_restart(browser, fresh_db):
+    """The tab said to open the address the server printed, and still offered Restart,
+    which showed a bare "403 Forbidden": the new token is not this page's."""
+    port = str(_free_port())
+    server = Served(fresh_db, "--port", port, "--idle-timeout", "0")
+    tab = Tab(browser, server)
+    try:
+        tab.wait_for_text("dead-1")
+        assert server.stop() == 0
+        tab.page.wait_for_selector("body.-closed.-explained", timeout=PAINT_TIMEOUT_MS)
+        assert tab.page.is_visible("#restart")
+        server = Served(fresh_db, "--port", port, "--idle-timeout", "0")  # a new token
+        tab.page.wait_for_selector("body.-refused", timeout=30_000)
+        assert tab.page.inner_text("#why") == (
+            "The server is back with another token: open the address it printed."
+        )
+        assert not tab.page.is_visible("#restart")
+        assert not tab.page.is_visible("#restart-hint")
+    finally:
+        tab.close()
+        server.stop()
+
+
 ASKS_BEFORE_UNLOAD = """() => {
   const event = new Event("beforeunload", {cancelable: true});
   window.dispatchEvent(event);
