@@ -128,6 +128,15 @@ def slots_in_use(worker: Worker) -> str:
     return f"{'?' if busy is None else busy}/{worker.slots}"
 
 
+def _slots_busy(worker: Worker) -> int | None:
+    """Jobs it runs now: counted by ``workers_as_seen``; none once it ended (``worker
+    prune --json`` said null for the worker ``worker stop --json`` had said 0 of)."""
+    busy = getattr(worker, "slots_busy", None)
+    if busy is None and worker.state in ENDED_WORKER_STATES:
+        return 0
+    return busy
+
+
 def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]:
     """A worker as ``--json`` shows it; ``state`` as the row holds it (see
     ``workers.workers_as_seen`` for rows whose dead workers read ``lost``)."""
@@ -139,7 +148,7 @@ def worker_record(worker: Worker, *, now: float | None = None) -> dict[str, Any]
         "state": worker.state,
         "job": worker.current_job,
         "slots": worker.slots,
-        "slots_busy": getattr(worker, "slots_busy", None),
+        "slots_busy": _slots_busy(worker),
         "queues": worker.queues.split(","),
         "started_at": json_time(worker.started_at),
         "heartbeat_at": json_time(worker.heartbeat_at),

@@ -98,6 +98,7 @@ def test_prune_removes_ended_workers_older_than_asked(run, db_url, fleet):
     )
     pruned = json.loads(result.stdout)
     assert sorted(w["id"] for w in pruned) == ["marked", "stopped"]
+    assert [w["slots_busy"] for w in pruned] == [0, 0]  # as worker stop --json says them
     # "silent" and "crashed" were dead but unmarked: recovery marks them lost first,
     # now, so they are too recent for --older-than 7d; a plain prune takes them.
     assert run("worker", "prune").stdout == "pruned 3 workers\n"
