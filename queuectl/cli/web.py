@@ -11,7 +11,7 @@ import click
 from queuectl.cli.common import AppContext, db_option, pass_app, warn
 
 EXTRA_MODULES = frozenset({"aiohttp", "textual_serve"})
-"""What ``pip install 'queuectl[web]'`` adds; only their absence means the extra is missing."""
+"""What the ``web`` extra adds; only their absence means the extra is missing."""
 
 
 @click.command()
@@ -81,8 +81,10 @@ def web(
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
             raise
+        from queuectl.extras import install_hint
+
         raise click.ClickException(
-            "the web dashboard is an optional extra: pip install 'queuectl[web]'"
+            f"the web dashboard is an optional extra: {install_hint('web')}"
         ) from None
     token = access.read_token_file(token_file) if token_file else access.new_token()
     # A bad database fails here, before anything listens. A read-only dashboard opens it

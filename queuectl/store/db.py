@@ -227,8 +227,10 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
         try:
             db.connect()
         except peewee.ImproperlyConfigured:
+            from queuectl.extras import install_hint
+
             raise DatabaseError(
-                "PostgreSQL needs a driver: pip install 'queuectl[postgres]' (psycopg)"
+                f"PostgreSQL needs a driver (psycopg): {install_hint('postgres')}"
             ) from None
         except peewee.DatabaseError as exc:
             raise DatabaseError(_explain(location, exc)) from None

@@ -9,6 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+import queuectl
 from queuectl.cli import cli
 from tests.test_import_hygiene import loaded_modules
 
@@ -37,7 +38,18 @@ def test_without_the_extra_it_says_how_to_install_it(db_path, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if it were not installed
     line = one_line_error(run("web"), 1)
-    assert line == "Error: the web dashboard is an optional extra: pip install 'queuectl[web]'"
+    # This queuectl's source folder, not the name: PyPI's queuectl is another project.
+    source = os.path.dirname(os.path.dirname(os.path.abspath(queuectl.__file__)))
+    assert line == f"Error: the web dashboard is an optional extra: pip install '{source}[web]'"
+
+
+def test_the_install_hint_outside_a_source_folder_never_names_pypi(monkeypatch, tmp_path):
+    from queuectl import extras
+
+    monkeypatch.setattr(extras, "__file__", str(tmp_path / "site" / "queuectl" / "extras.py"))
+    assert extras.install_hint("postgres") == (
+        "pip install '.[postgres]' in queuectl's source folder (PyPI's queuectl is another project)"
+    )
 
 
 def test_a_token_file_others_can_read_is_refused(db_path, tmp_path):
