@@ -65,10 +65,11 @@ def web(
 
     Prints the URL to open (it holds the token) and serves until Ctrl+C. Each
     browser tab runs its own dashboard, as `queuectl tui` does, at most 8 at once.
-    From another machine, forward the port rather than exposing it:
+    From another machine, forward the port rather than exposing it (-t lets Ctrl+C
+    reach the server):
 
     \b
-    ssh -L 8000:127.0.0.1:8000 server 'queuectl web'
+    ssh -t -L 8000:127.0.0.1:8000 server 'queuectl web'
     """
     from queuectl.timeutil import parse_duration
     from queuectl.web import access
