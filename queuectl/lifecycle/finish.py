@@ -34,6 +34,7 @@ from queuectl.store.transactions import (
     execute_together,
     is_postgres,
     notify_new_work,
+    past_lock_wait,
     write_transaction,
 )
 
@@ -98,7 +99,9 @@ def complete_attempt(
     decision = _decide(claim, result, settings, now)
     worker_id = job.worker_id
     if row is None:
+        asked = time.monotonic()
         with write_transaction():
+            now, decision = _past_lock_wait(claim, result, settings, now, decision, asked)
             ending = end_locked(
                 job.id,
                 claim.run_id,
@@ -129,8 +132,10 @@ def complete_attempt(
         row.unreported_done = row.unreported_failed = 0
         return Completion(state, None, reported=True, row_found=found, hooks=hooks)
     counts = (row.unreported_done, row.unreported_failed)
+    asked = time.monotonic()
     try:
         with write_transaction():
+            now, decision = _past_lock_wait(claim, result, settings, now, decision, asked)
             return _complete_locked(
                 Ended(claim, result, pgid), decision, row, wants_next, report_due, settings, now
             )
@@ -257,8 +262,10 @@ def complete_attempts(
             with write_transaction():
                 row.report_locked(now, busy_with, 0, 0)
         return [completion]
+    asked = time.monotonic()
     try:
         with write_transaction():
+            now = past_lock_wait(now, asked)
             for item in ended:
                 completion = _complete_locked(
                     item,
@@ -280,6 +287,23 @@ def complete_attempts(
         row.unreported_done, row.unreported_failed = counts
         raise
     return done
+
+
+def _past_lock_wait(
+    claim: Claim,
+    result: Result,
+    settings: Mapping[str, Any],
+    now: float,
+    decision: Decision,
+    asked: float,
+) -> tuple[float, Decision]:
+    """``now`` moved past a long wait for the write lock (``past_lock_wait``), and the
+    decision taken again at that time: the next job's start and a retry's due time
+    counted from before the wait."""
+    later = past_lock_wait(now, asked)
+    if later == now:
+        return now, decision
+    return later, _decide(claim, result, settings, later)
 
 
 def _decide(claim: Claim, result: Result, settings: Mapping[str, Any], now: float) -> Decision:

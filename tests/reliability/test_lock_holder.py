@@ -302,3 +302,64 @@ def test_a_worker_held_up_by_another_process_hears_a_stop_and_ends_its_job_on_ti
         for proc in holder:
             proc.kill()
             proc.wait(10)
+
+
+def _held_for(path: str, seconds: float) -> threading.Thread:
+    """Another connection holds the write lock for ``seconds``, from a thread."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        taken.set()
+        time.sleep(seconds)
+        holder.rollback()
+        holder.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert taken.wait(5)
+    return thread
+
+
+def test_a_write_that_waited_for_the_lock_is_stamped_after_the_wait(db_path):
+    """A job claimed while another process held SQLite's lock was stamped as started
+    when the claim began to wait (its run took 7.1 s where the job ran 3.0 s); so were a
+    cancel's end, and the start of the next job a finished attempt claimed."""
+    from queuectl.lifecycle import claim as claiming
+    from queuectl.lifecycle import finish, manage
+    from queuectl.lifecycle.policy import Result
+    from queuectl.lifecycle.workers import Registration
+    from queuectl.store.models import RunOutcome
+
+    db.open_database(db_path)
+    for name in ("first", "second", "third", "fourth"):
+        enqueuing.enqueue(JobSpec(command="true", id=name), now=time.time() - 60, cwd="/")
+    row = Registration(worker_id="w1", pid=os.getpid(), host=this_host())
+    row.register(time.time())
+
+    holder, asked = _held_for(db_path, 0.8), time.time()
+    first = claiming.claim("w1", host=this_host(), now=asked)
+    holder.join()
+    assert first is not None and first.job.id == "first"
+    assert first.job.started_at >= asked + 0.7
+
+    holder, asked = _held_for(db_path, 0.8), time.time()
+    assert manage.cancel("fourth", now=asked).finished_at >= asked + 0.7
+    holder.join()
+
+    holder, asked = _held_for(db_path, 0.8), time.time()
+    done = finish.complete_attempt(
+        first,
+        Result(RunOutcome.SUCCEEDED, 0, "", None, ended_at=asked),
+        row=row,
+        wants_next=lambda: True,
+        now=asked,
+    )
+    holder.join()
+    assert done.next is not None and done.next.job.id == "second"
+    assert done.next.job.started_at >= asked + 0.7
+
+    # Without a wait the time given is kept exactly (tests and schedules rely on it).
+    at = time.time()
+    assert claiming.claim("w1", host=this_host(), now=at).job.started_at == at
