@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from queuectl.textsafe import one_line
+
 LOCKS_FILE = "/proc/locks"
 WAL_WRITE_LOCK = 120
 """SQLite's WAL_WRITE_LOCK: the first of the lock bytes in the ``-shm`` file."""
@@ -117,7 +119,9 @@ def describe(holders: list[Holder], name_of: Callable[[int], str | None]) -> str
         if name:
             who = f"worker {name} (pid {holder.pid})"
         else:
-            program = holder.command[:60] or "a process"
+            # One line, inert: a command line may hold newlines (python3 -c "…") and
+            # anything its owner chose; it went into the worker's log as two lines.
+            program = one_line(holder.command, 60) or "a process"
             who = f"pid {holder.pid} ({program})"
         if holder.stopped:
             who += f", which is stopped: `kill -CONT {holder.pid}` resumes it"

@@ -150,6 +150,23 @@ def test_the_wait_names_sqlites_holder_not_a_worker_queued_behind_it(db_path, fr
     assert done.wait(20)
 
 
+def test_a_wait_for_sqlites_own_lock_names_its_holder_before_it_gives_up(db_path, frozen_holder):
+    """With an outside process holding SQLite's lock, workers take turns at it between
+    tries, so none waited long in the queue: the holder was named only when the 15 s
+    wait gave up, where README promises a line at 5 s."""
+    outsider = frozen_holder(HOLD_SQLITE_LOCK)
+    database = db.open_database(db_path, queue_writes=True)
+    database.lock_wait_report.after = 0.2
+    done = _write_on_another_thread()
+    wait_until(lambda: database.lock_wait_report.reports, 10, "a report of the wait")
+    [line] = database.lock_wait_report.reports
+    assert f"held by pid {outsider} (" in line
+    assert "\n" not in line  # its command line held newlines: the log got two lines
+    assert not database.queue_wait.reports
+    os.kill(outsider, signal.SIGCONT)  # it exits, and the lock is ours
+    assert done.wait(20)
+
+
 def test_a_threads_close_keeps_the_sqlite_locks_of_the_processs_other_connections(db_path):
     """The lock-wait reporter's thread closed its connection, and with it the shared
     queue descriptor on the database file: closing any descriptor of a file drops every
