@@ -35,6 +35,20 @@ def test_act_goes_chunk_by_chunk_and_groups_refusals(opened, monkeypatch) -> Non
     assert progress == [(2, 5), (4, 5), (5, 5)]
 
 
+def test_a_batch_asked_for_its_count_alone_holds_no_rows(opened, monkeypatch) -> None:
+    """The dashboard only says how many: holding 25,000 changed rows to count them left
+    it 60 MB larger for good."""
+    monkeypatch.setattr(manage, "CHUNK", 2)
+    for job_id, state in [("a", "failed"), ("b", "pending"), ("c", "dead"), ("d", "pending")]:
+        _seed(job_id, state)
+    counted = manage.act(manage.CANCEL, ["a", "b", "c", "d"], now=T0, rows=False)
+    assert (counted.count, counted.changed, counted.reasons) == (3, [], {"dead": ["c"]})
+    retried = manage.retry_dead(now=T0, rows=False)  # c, the DLQ's one
+    assert (retried.count, retried.changed) == (1, [])
+    with_rows = manage.act(manage.CANCEL, ["a", "c"], now=T0)  # a is cancelled already
+    assert (with_rows.count, [job.id for job in with_rows.changed]) == (1, ["c"])
+
+
 def test_all_or_nothing_retry_still_rolls_back_every_chunk(opened, monkeypatch) -> None:
     monkeypatch.setattr(manage, "CHUNK", 1)
     _seed("a", "failed")

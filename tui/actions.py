@@ -373,7 +373,7 @@ class ActionsApp(KeyOrderApp):
         self._confirm(
             f"Retry all {counted(dead, 'dead job')} in the DLQ?",
             lambda: self.run_in_thread(
-                lambda: manage.retry_dead(now=self.clock(), died_by=counted_at),
+                lambda: manage.retry_dead(now=self.clock(), died_by=counted_at, rows=False),
                 _dlq_retried,
                 doing="Retry of the DLQ",
             ),
@@ -646,7 +646,7 @@ def _left_dead_said(outcome: manage.Outcome) -> str:
 
 def _dlq_retried(outcome: manage.Outcome) -> str:
     """What ``R`` did: how many came back, why any stayed, and their dependents."""
-    said = f"{counted(len(outcome.changed), 'dead job')} back to pending or blocked"
+    said = f"{counted(outcome.count, 'dead job')} back to pending or blocked"
     still = manage.still_dead_said(outcome)
     return said + (f"; {still}" if still else "") + dependents_said(outcome)
 

@@ -47,7 +47,7 @@ def summary(action: manage.Action, outcome: manage.Outcome) -> str:
     for is dead. Another reason says its first job's own error instead. Dependents a
     retry brought back, or a cancel or delete took down, are named, as the CLI does.
     """
-    text = f"{_jobs(len(outcome.changed))} {action.participle}"
+    text = f"{_jobs(outcome.count)} {action.participle}"
     if outcome.refused:
         text = f"{text}; {len(outcome.refused):,} not: {refusals_said(action, outcome)}"
     return text + dependents_said(outcome)
@@ -170,7 +170,7 @@ class BatchApp(ActionsApp):
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
         """Act on ``job_ids`` off the UI thread; the marks go once it is done."""
-        outcome = self.core_call(lambda: manage.act(action, job_ids, now=self.clock()))
+        outcome = self.core_call(lambda: manage.act(action, job_ids, now=self.clock(), rows=False))
         if outcome is REFUSED:
             return
         self.call_from_thread(self._batch_done, action, outcome, pane)
@@ -179,7 +179,7 @@ class BatchApp(ActionsApp):
         pane.clear_marks()
         text = one_line(summary(action, outcome), 400)
         if outcome.refused:
-            severity = "error" if not outcome.changed else "warning"
+            severity = "error" if not outcome.count else "warning"
             self.notify(text, title="Batch", severity=severity, markup=False, timeout=12)
         else:
             self.say(text)

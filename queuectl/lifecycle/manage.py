@@ -191,6 +191,9 @@ class Outcome:
     one error per job it could not act on, each naming the job and why."""
 
     changed: list[Job] = field(default_factory=list)
+    """The jobs it changed, unless ``act`` was asked for their count alone."""
+    count: int = 0
+    """How many jobs it changed."""
     refused: list[QueueError] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=dict)
     """The refused ids by reason (a state, ``not found``, ``being stopped``, ``dependency
@@ -215,10 +218,15 @@ def act(
     *,
     now: float | None = None,
     progress: Progress | None = None,
+    rows: bool = True,
 ) -> Outcome:
     """Apply ``action`` to every job it may touch among ``job_ids``: the one operation
     behind the CLI's ``ID…``/``--state``/``--queue``/``--all`` forms and the dashboard's
     marks.
+
+    ``rows=False`` keeps only the count of the changed jobs (``Outcome.count``), not the
+    jobs: the dashboard says how many, and holding 25,000 rows to count them left it
+    60 MB larger for good.
 
     The ids go ``CHUNK`` at a time, each chunk in its own write transaction, so
     100,000 ids never hold the write lock for long (workers claim in between);
@@ -254,7 +262,9 @@ def act(
             refusals += action.refusals([i for i in chunk if i not in answered])
             if changed and action.verb in ("retry", "release"):
                 notify_new_work()
-        outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]
+        outcome.count += len(changed)
+        if rows:
+            outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]
         for job_id, reason, error in refusals:
             outcome.refused.append(error)
             outcome.reasons.setdefault(reason, []).append(job_id)
@@ -458,13 +468,16 @@ def delete(job_id: str) -> None:
 
 
 @translated
-def retry_dead(*, now: float | None = None, died_by: float | None = None) -> Outcome:
-    """Every job in the DLQ back to pending (or blocked); what ``act`` did.
+def retry_dead(
+    *, now: float | None = None, died_by: float | None = None, rows: bool = True
+) -> Outcome:
+    """Every job in the DLQ back to pending (or blocked); what ``act`` did (``rows``: as
+    there).
 
     ``died_by``: only the jobs that died by then, the ones a question counted (the
     dashboard's "Retry all 131 dead jobs?" retried 137 while jobs kept dying).
     """
-    return act(DLQ_RETRY, select(DLQ_RETRY, finished_by=died_by).ids, now=now)
+    return act(DLQ_RETRY, select(DLQ_RETRY, finished_by=died_by).ids, now=now, rows=rows)
 
 
 def still_dead_said(outcome: Outcome) -> str:
