@@ -212,3 +212,37 @@ def test_closing_a_waiter_lets_go_of_its_watch(db_path):
     waiter.close()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+@pytest.mark.postgres
+def test_a_listening_connection_an_outage_cut_is_mended_when_the_database_is_back(pg_url, caplog):
+    """A busy worker looked at its LISTEN connection only when it next went idle: after
+    an outage during a drain, "lost the LISTEN connection" came 17-29 s after "database
+    back", and read as a second outage. The worker now asks its waiter at once."""
+    import logging
+
+    from queuectl.runtime.outage import Outage
+    from queuectl.runtime.pgnotify import PostgresWaiter
+    from queuectl.store import transactions
+    from queuectl.store.models import database
+
+    db.open_database(pg_url)
+    waiter = PostgresWaiter()
+    cut = waiter._connection.info.backend_pid
+    database.execute_sql("SELECT pg_terminate_backend(%s)", (cut,))  # the outage, for it
+    said: list[str] = []
+    outage = Outage(said.append, "worker w1", on_back=waiter.after_outage)
+    outage.failed(RuntimeError("server closed the connection"))
+    with caplog.at_level(logging.INFO, logger="queuectl.worker"):
+        outage.over()
+    logged = [record.getMessage() for record in caplog.records]
+    assert said[-1].startswith("worker w1: database back after")
+    assert logged[0].startswith("lost the LISTEN connection to PostgreSQL")
+    assert logged[1].startswith("LISTEN connection to PostgreSQL is back after")
+    assert waiter._connection.info.backend_pid != cut
+    with transactions.write_transaction():
+        transactions.notify_new_work()
+    assert waiter.wait(5, lambda: False)  # it hears the next announcement
+    outage.over()  # no outage now: nothing said, nothing asked of the waiter
+    assert len(caplog.records) == 2
+    waiter.close()

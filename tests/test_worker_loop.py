@@ -527,6 +527,9 @@ class QuietWaiter:
     def close(self) -> None:
         pass
 
+    def after_outage(self) -> None:
+        pass
+
 
 def test_a_dead_worker_on_this_host_is_noticed_within_a_second(opened):
     # Default lease (30 s): the full recovery runs every 10 s, but the cheap

@@ -45,8 +45,11 @@ class Outage:
         max_delay: Callable[[], float] = lambda: 5.0,
         explain: Callable[[BaseException], str] = explain_failure,
         clock: Callable[[], float] = time.monotonic,
+        on_back: Callable[[], None] = lambda: None,
     ) -> None:
         self._say = say
+        self._on_back = on_back
+        """Called once an outage is over (``over``), after its line is said."""
         self._explain = explain
         self.what = what
         self._max_delay = max_delay
@@ -74,5 +77,7 @@ class Outage:
                 f"{self.what}: database back after {self._clock() - self.since:.1f}s"
                 f" ({self.failures} failed tries)"
             )
+            self.since = None
+            self._on_back()
         self.failures = 0
         self.since = None

@@ -96,6 +96,24 @@ class PostgresWaiter:
                 return True  # let the worker look: its own connection tells it more
         return False
 
+    def after_outage(self) -> None:
+        """Find out now whether the listening connection outlived the outage the worker's
+        own just came back from, and reconnect it if not. A busy worker looked only when
+        it next went idle: its "lost the LISTEN connection" came 17-29 s after the
+        "database back" line, and read as a second outage."""
+        import psycopg
+
+        if self._connection is None:
+            self._retry_at = 0.0  # the server answers again: try at once
+            self._reconnect()
+            return
+        try:
+            self._connection.execute("SELECT 1")
+        except psycopg.Error as exc:
+            self._drop(exc)
+            self._retry_at = 0.0
+            self._reconnect()
+
     def _drop(self, exc: BaseException) -> None:
         """The server went away: close our end and plan the first reconnect."""
         log.warning(

@@ -53,6 +53,12 @@ class Waiter(Protocol):
         """Let go of what the waiter holds (a file watch, a listening connection)."""
         ...
 
+    def after_outage(self) -> None:
+        """The worker's database connection is back after an outage: mend what the outage
+        may have broken of the waiter's own (a listening connection) now, not when the
+        worker next goes idle."""
+        ...
+
 
 class PollingWaiter:
     """Sleep the whole timeout, in slices, then say "maybe changed": plain polling."""
@@ -72,6 +78,9 @@ class PollingWaiter:
         return True
 
     def close(self) -> None:
+        pass
+
+    def after_outage(self) -> None:
         pass
 
 
@@ -166,6 +175,9 @@ class SqliteWaiter:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+
+    def after_outage(self) -> None:
+        pass  # a file watch outlives the database's outages
 
 
 def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:

@@ -129,7 +129,9 @@ class Worker(AttemptRunner, SlotRunner):
         self.timekeeper = Timekeeper()
         """Times out jobs when a database call holds the loop up; a thread from the first
         job with a timeout."""
-        self.outage = Outage(log.warning, f"worker {self.id}", max_delay=self._retry_cap)
+        self.outage = Outage(
+            log.warning, f"worker {self.id}", max_delay=self._retry_cap, on_back=self._after_outage
+        )
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
         self.hooks = HookRunner(
             lambda: float(self.settings.get("hook_timeout", 30.0)), environment=self._environment
@@ -187,6 +189,11 @@ class Worker(AttemptRunner, SlotRunner):
     def _retry_cap(self) -> float:
         """Longest pause between retries while the database is away (``workers.retry_cap``)."""
         return workers.retry_cap(self.lease_seconds)
+
+    def _after_outage(self) -> None:
+        """The database answers again: the waiter mends its own connection now."""
+        if self.waiter is not None:
+            self.waiter.after_outage()
 
     @property
     def recover_interval(self) -> float:

@@ -70,6 +70,9 @@ class SignalOnFirstWait:
     def close(self) -> None:
         self.inner.close()
 
+    def after_outage(self) -> None:
+        self.inner.after_outage()
+
 
 def _wait_for_flag(flags: Path, number: int) -> str:
     return f"while [ ! -e {flags}/signal{number} ]; do sleep 0.01; done"
