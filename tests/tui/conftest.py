@@ -100,14 +100,25 @@ def toasts(app: QueueApp) -> list[str]:
 
 
 async def open_detail(pilot: Pilot[Any]) -> JobDetailScreen:
-    """``enter`` on the highlighted job, once its detail screen has read it."""
+    """``enter`` on the highlighted job, once its detail screen has read it and drawn it."""
     app = pilot.app
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
     screen = app.screen
     assert isinstance(screen, JobDetailScreen)
-    await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+    await detail_loaded(pilot, screen)
     return screen
+
+
+async def detail_loaded(pilot: Pilot[Any], screen: JobDetailScreen, loads: int = 1) -> None:
+    """Until the detail has read its job ``loads`` times and drawn what it read.
+
+    The fields take their new height at the next layout: read before it, a field
+    below the old height was a blank line (once each, in a full run at -n 2)."""
+    await wait_for(pilot, lambda: screen.loads >= loads, "detail load")
+    drawn: list[bool] = []
+    screen.call_after_refresh(drawn.append, True)
+    await wait_for(pilot, lambda: bool(drawn), "the detail drawn")
 
 
 async def wait_toast(pilot: Pilot[Any], fragment: str) -> None:

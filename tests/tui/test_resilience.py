@@ -14,7 +14,15 @@ from textual.widgets import Footer, Input, Static, TabbedContent
 
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_run, seed_worker, wait_for, wait_toast
+from tests.tui.conftest import (
+    detail_loaded,
+    refreshed,
+    seed_job,
+    seed_run,
+    seed_worker,
+    wait_for,
+    wait_toast,
+)
 from tui.app import QueueApp
 from tui.panes.jobs import JobsPane
 from tui.screens.detail import JobDetailScreen
@@ -154,7 +162,7 @@ async def test_times_no_date_can_show_are_a_placeholder(app_for) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
         screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "detail load")
+        await detail_loaded(pilot, screen)
         fields = "".join(
             segment.text
             for y in range(8)

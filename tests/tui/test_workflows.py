@@ -9,7 +9,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import detail_loaded, refreshed, seed_job, wait_for, wait_toast
 from tui.header import StatsHeader
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
@@ -52,7 +52,7 @@ async def test_a_blocked_job_shows_what_it_waits_for_and_its_detail_both_ways(ap
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
         screen = app.screen
-        await wait_for(pilot, lambda: screen.loads > 0, "the detail to load")
+        await detail_loaded(pilot, screen)
         box = screen.query_one("#detail-fields")
         fields = "\n".join(
             "".join(segment.text for segment in box.render_line(y)) for y in range(12)
