@@ -19,8 +19,7 @@ from queuectl.store.transactions import (
     execute_raw,
     execute_together,
     is_postgres,
-    past_lock_wait,
-    write_transaction,
+    stamped_write,
 )
 
 
@@ -52,9 +51,8 @@ def claim(
     now = time.time() if now is None else now
     if is_postgres() and database.obj.transaction_depth() == 0:
         return _pg_claim(worker_id, queues, host=host, now=now)
-    asked = time.monotonic()
-    with write_transaction():
-        taken = claim_locked(worker_id, queues, host=host, now=past_lock_wait(now, asked))
+    with stamped_write(now) as stamp:
+        taken = claim_locked(worker_id, queues, host=host, now=stamp)
         if taken is not None:
             Worker.update(state=WorkerState.BUSY.value, current_job=taken.job.id).where(
                 Worker.id == worker_id

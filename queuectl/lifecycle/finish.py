@@ -34,7 +34,7 @@ from queuectl.store.transactions import (
     execute_together,
     is_postgres,
     notify_new_work,
-    past_lock_wait,
+    stamped_write,
     write_transaction,
 )
 
@@ -99,9 +99,8 @@ def complete_attempt(
     decision = _decide(claim, result, settings, now)
     worker_id = job.worker_id
     if row is None:
-        asked = time.monotonic()
-        with write_transaction():
-            now, decision = _past_lock_wait(claim, result, settings, now, decision, asked)
+        with stamped_write(now) as stamp:
+            now, decision = _restamped(claim, result, settings, now, decision, stamp)
             ending = end_locked(
                 job.id,
                 claim.run_id,
@@ -132,10 +131,9 @@ def complete_attempt(
         row.unreported_done = row.unreported_failed = 0
         return Completion(state, None, reported=True, row_found=found, hooks=hooks)
     counts = (row.unreported_done, row.unreported_failed)
-    asked = time.monotonic()
     try:
-        with write_transaction():
-            now, decision = _past_lock_wait(claim, result, settings, now, decision, asked)
+        with stamped_write(now) as stamp:
+            now, decision = _restamped(claim, result, settings, now, decision, stamp)
             return _complete_locked(
                 Ended(claim, result, pgid), decision, row, wants_next, report_due, settings, now
             )
@@ -262,10 +260,8 @@ def complete_attempts(
             with write_transaction():
                 row.report_locked(now, busy_with, 0, 0)
         return [completion]
-    asked = time.monotonic()
     try:
-        with write_transaction():
-            now = past_lock_wait(now, asked)
+        with stamped_write(now) as now:
             for item in ended:
                 completion = _complete_locked(
                     item,
@@ -289,21 +285,20 @@ def complete_attempts(
     return done
 
 
-def _past_lock_wait(
+def _restamped(
     claim: Claim,
     result: Result,
     settings: Mapping[str, Any],
     now: float,
     decision: Decision,
-    asked: float,
+    stamp: float,
 ) -> tuple[float, Decision]:
-    """``now`` moved past a long wait for the write lock (``past_lock_wait``), and the
-    decision taken again at that time: the next job's start and a retry's due time
-    counted from before the wait."""
-    later = past_lock_wait(now, asked)
-    if later == now:
+    """``stamp`` (``stamped_write``: ``now`` moved past a long wait for the lock) and the
+    decision taken again at it when it moved: the next job's start and a retry's due
+    time were counted from before the wait."""
+    if stamp == now:
         return now, decision
-    return later, _decide(claim, result, settings, later)
+    return stamp, _decide(claim, result, settings, stamp)
 
 
 def _decide(claim: Claim, result: Result, settings: Mapping[str, Any], now: float) -> Decision:

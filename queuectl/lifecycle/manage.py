@@ -21,7 +21,7 @@ from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matchin
 from queuectl.states import ENDED_WORKER_STATES, HOLDABLE_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
-from queuectl.store.transactions import notify_new_work, past_lock_wait, write_transaction
+from queuectl.store.transactions import notify_new_work, stamped_write, write_transaction
 from queuectl.wording import listed
 
 CHUNK = 500
@@ -243,11 +243,9 @@ def act(
     batch = frozenset(ids)
     outcome = Outcome()
     for done, chunk in enumerate(_chunks(ids), start=1):
-        asked = time.monotonic()
-        with write_transaction():
-            # A cancel that waited 14 s for another process's lock was stamped as ended
-            # when it began to wait.
-            stamp = past_lock_wait(now, asked)
+        # A cancel that waited 14 s for another process's lock was stamped as ended when
+        # it began to wait.
+        with stamped_write(now) as stamp:
             if action.verb == "retry":
                 retried, refusals, revival = _retry(action, chunk, stamp, batch)
                 changed = {job.id: job for job in retried}

@@ -72,12 +72,13 @@ class Outage:
 
     def over(self) -> None:
         """A statement succeeded: log the end of the outage, if there was one."""
+        was_away = self.since is not None
         if self.since is not None:
             self._say(
                 f"{self.what}: database back after {self._clock() - self.since:.1f}s"
                 f" ({self.failures} failed tries)"
             )
-            self.since = None
-            self._on_back()
         self.failures = 0
         self.since = None
+        if was_away:
+            self._on_back()

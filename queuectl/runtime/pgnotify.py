@@ -103,16 +103,14 @@ class PostgresWaiter:
         "database back" line, and read as a second outage."""
         import psycopg
 
-        if self._connection is None:
-            self._retry_at = 0.0  # the server answers again: try at once
-            self._reconnect()
-            return
-        try:
-            self._connection.execute("SELECT 1")
-        except psycopg.Error as exc:
-            self._drop(exc)
-            self._retry_at = 0.0
-            self._reconnect()
+        if self._connection is not None:
+            try:
+                self._connection.execute("SELECT 1")
+                return
+            except psycopg.Error as exc:
+                self._drop(exc)
+        self._retry_at = 0.0  # the server answers again: try at once
+        self._reconnect()
 
     def _drop(self, exc: BaseException) -> None:
         """The server went away: close our end and plan the first reconnect."""

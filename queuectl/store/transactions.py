@@ -43,15 +43,28 @@ LOCK_WAIT_NOTICED = 0.25
 """Seconds of waiting for the write lock past which a write's time is taken again."""
 
 
-def past_lock_wait(now: float, asked_at: float) -> float:
-    """``now``, a time taken before asking for the write lock at ``asked_at``
-    (``time.monotonic()``), moved past the wait when it lasted over
-    ``LOCK_WAIT_NOTICED``: another process holding SQLite's lock kept a claim waiting
-    up to 15 s, and the job's start was stamped from before the wait (its run took
-    7.1 s where the job ran 3.0 s). A short wait changes nothing, so a caller's fixed
-    time stays exact."""
-    waited = time.monotonic() - asked_at
-    return now + waited if waited > LOCK_WAIT_NOTICED else now
+class stamped_write:
+    """``write_transaction()`` for a write stamped with ``now``: entered, it gives the
+    time to stamp, ``now`` moved past the wait for the lock when that wait lasted over
+    ``LOCK_WAIT_NOTICED``. Another process holding SQLite's lock kept a claim waiting up
+    to 15 s, and the job's start was stamped from before the wait (its run took 7.1 s
+    where the job ran 3.0 s). A short wait changes nothing, so a caller's fixed time
+    stays exact. A class, not a generator: workers open one per job."""
+
+    __slots__ = ("_asked", "_now", "_transaction")
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+        self._transaction = write_transaction()
+
+    def __enter__(self) -> float:
+        asked = time.monotonic()
+        self._transaction.__enter__()
+        waited = time.monotonic() - asked
+        return self._now + waited if waited > LOCK_WAIT_NOTICED else self._now
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._transaction.__exit__(*exc_info)
 
 
 @contextmanager
