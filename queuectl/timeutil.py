@@ -167,7 +167,20 @@ def timeout_text(timeout: float | None) -> str:
     default`` (``None``: the ``job_timeout`` setting applies), ``none`` (0), else its length."""
     if timeout is None:
         return "config default"
-    return human_duration(timeout) if timeout else "none"
+    return set_duration(timeout) if timeout else "none"
+
+
+def set_duration(seconds: float) -> str:
+    """A length someone set (a timeout, a wait's limit), said as they would type it:
+    ``1s``, ``1.5s``, ``0.25s``; from a minute on, as ``human_duration`` says it.
+
+    ``human_duration`` keeps a fixed precision so a table's column reads evenly
+    (``1.0s`` beside ``9.9s``); a length typed as ``1s`` and echoed back as ``1.0s``
+    reads as if it had been changed.
+    """
+    if 0 < seconds < 60:
+        return f"{seconds:.3g}s"
+    return human_duration(seconds)
 
 
 def human_duration(seconds: float | None) -> str:

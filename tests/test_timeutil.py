@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.timeutil import human_duration, timeout_text
+from queuectl.timeutil import human_duration, set_duration, timeout_text
 
 
 @pytest.mark.parametrize(
@@ -39,9 +39,19 @@ def test_a_duration_rounds_once_and_never_shows_the_next_units_edge(seconds, sho
 
 @pytest.mark.parametrize(
     ("timeout", "shown"),
-    [(None, "config default"), (0, "none"), (0.0004, "<1ms"), (90, "1m30s")],
+    [(None, "config default"), (0, "none"), (0.0004, "0.0004s"), (1, "1s"), (90, "1m30s")],
 )
 def test_a_jobs_timeout_reads_the_same_in_show_and_the_dashboard(timeout, shown):
     """The dashboard's detail said "0ms" for a job with no timeout (0), and both said
     "0ms" for one of 0.4 ms, which then killed every attempt."""
     assert timeout_text(timeout) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(1, "1s"), (1.5, "1.5s"), (0.2, "0.2s"), (12, "12s"), (59.5, "59.5s"), (90, "1m30s")],
+)
+def test_a_length_someone_set_reads_as_they_typed_it(seconds, shown):
+    """``wait --timeout 1s`` ended "timed out after 1.0s", and a job set to time out
+    after 1 s showed "timeout 1.0s": the table's fixed precision read as a changed value."""
+    assert set_duration(seconds) == shown

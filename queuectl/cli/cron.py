@@ -179,7 +179,7 @@ def _print_detail(view: ScheduleView, ticks: list[float]) -> None:
 
     from queuectl.cli.render import relative
     from queuectl.textsafe import one_line
-    from queuectl.timeutil import human_duration, iso
+    from queuectl.timeutil import iso, set_duration
 
     now = time.time()
     last = "never"
@@ -193,7 +193,7 @@ def _print_detail(view: ScheduleView, ticks: list[float]) -> None:
         ("tz", view.zone),
         ("state", "paused" if view.paused else "active"),
         ("overlap", view.overlap),
-        ("catchup", human_duration(view.catchup) if view.catchup else "0 (missed ticks skipped)"),
+        ("catchup", set_duration(view.catchup) if view.catchup else "0 (missed ticks skipped)"),
         ("skipped", str(view.skipped)),
         ("last fire", last),
         (

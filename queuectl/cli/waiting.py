@@ -61,7 +61,7 @@ def wait(
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
     from queuectl.states import FINISHED_STATES, JobState
-    from queuectl.timeutil import human_duration, parse_duration
+    from queuectl.timeutil import parse_duration, set_duration
 
     if bool(job_ids) + bool(queue) + all_jobs != 1:
         raise BadInput("give job ids, --queue NAME or --all (one of them)")
@@ -141,7 +141,7 @@ def wait(
         error_line(f"job {job_id} ended {ended[job_id]}")
     if pending:
         shown = listed(_why_waiting(pending[:10], states), len(pending))
-        error_line(f"timed out after {human_duration(limit)}: not finished: {shown}")
+        error_line(f"timed out after {set_duration(limit)}: not finished: {shown}")
     if failed or pending:
         click.get_current_context().exit(1)
 

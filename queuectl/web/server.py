@@ -35,7 +35,7 @@ from textual_serve.download_manager import DownloadManager
 
 from queuectl.errors import QueueError
 from queuectl.location import ENV_VAR, describe
-from queuectl.timeutil import human_duration
+from queuectl.timeutil import human_duration, set_duration
 from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
 from queuectl.web.doorman import LOG_EVERY_SECONDS, Doorman
@@ -108,7 +108,7 @@ class Sessions:
         """Forever: stop every session that has had no input for ``idle_timeout``."""
         if not self.idle_timeout:
             return
-        reason = f"idle for {human_duration(self.idle_timeout)}"
+        reason = f"idle for {set_duration(self.idle_timeout)}"
         while True:
             await asyncio.sleep(min(30.0, self.idle_timeout / 10))
             now = time.monotonic()

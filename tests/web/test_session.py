@@ -89,6 +89,6 @@ def test_a_dashboard_still_starting_is_not_ended_as_idle():
         task.cancel()
 
     asyncio.run(watch())
-    assert idle.stopped == ["idle for 1.0s"]
-    assert stuck.stopped == ["idle for 1.0s"]  # a start that never ends still ends
+    assert idle.stopped == ["idle for 1s"]
+    assert stuck.stopped == ["idle for 1s"]  # a start that never ends still ends
     assert starting.stopped == []
