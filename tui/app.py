@@ -34,6 +34,7 @@ from queuectl.store import db
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.wording import counted
+from tui import pasteguard
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
@@ -144,6 +145,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         in_browser: bool = False,
     ) -> None:
         super().__init__()
+        pasteguard.install()  # a paste holding an ESC is text, not keys (see the module)
         self.location = location
         self.read_only = read_only
         self.in_browser = in_browser

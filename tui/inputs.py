@@ -33,6 +33,12 @@ from queuectl.textsafe import inert_in_place
 class OrderedInput(Input):
     """``Input`` with its own key bindings run as the key arrives, not after a round trip."""
 
+    keeps_pasted_lines = False
+    """Whether a paste keeps all its lines. Textual's ``Input`` keeps the first and drops
+    the rest unsaid, so ``cd /srv`` + ``make deploy`` pasted as a job's command queued
+    ``cd /srv`` alone; a command field holds newlines (the edit form shows a stored
+    one's as ``⏎``) and the shell runs them as it would the lines of a script."""
+
     key_hints: tuple[tuple[str, str], ...] = ()
     """(key, what it does) for the key bar while this box has the focus: typing hides
     the pane's printable keys, and the filter box left the bar blank, its own keys
@@ -46,6 +52,20 @@ class OrderedInput(Input):
             await self.run_action(binding.binding.action)
             return
         await super()._on_key(event)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        # Textual calls each class's ``_on_paste`` down the MRO: ``Input``'s runs next
+        # (first line only) unless this one handles the paste and prevents it.
+        if not self.keeps_pasted_lines:
+            return
+        event.prevent_default()
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if text:
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *self.selection)
+        event.stop()
 
     @property
     def _value(self) -> Text:

@@ -149,7 +149,7 @@ class NewJobScreen(ModalScreen[Any]):
                     suggester = None
                     if name == "queue" and self.queues:
                         suggester = SuggestFromList(self.queues, case_sensitive=True)
-                    yield OrderedInput(
+                    box = OrderedInput(
                         initial.get(name, ""),
                         placeholder=hint,
                         id=f"f-{name}",
@@ -159,6 +159,8 @@ class NewJobScreen(ModalScreen[Any]):
                         # store refused and reopened as typed) went with the next key.
                         select_on_focus=False,
                     )
+                    box.keeps_pasted_lines = name == "command"
+                    yield box
             shown = Text(f"✗ {one_line(self.error)}") if self.error else ""
             yield Static(shown, id="form-error", classes="error")
             with Horizontal(classes="buttons"):
