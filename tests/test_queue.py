@@ -45,6 +45,21 @@ def test_enqueue_defaults_come_from_config_and_caller():
     assert job.timeout is None  # follows the job_timeout setting at run time
 
 
+def test_settings_applied_together_are_stored_all_or_none():
+    """The dashboard saves its staged edits at once: one refused value stores none."""
+    from queuectl.errors import ValidationError
+
+    settings.set_value("backoff_base", 4)
+    with pytest.raises(ValidationError):
+        settings.apply({"max_retries": "7", "backoff_base": None, "job_timeout": "-1"})
+    assert (settings.get("max_retries"), settings.get("backoff_base")) == (3, 4)
+    assert settings.apply({"max_retries": "7", "backoff_base": None}) == [
+        "max_retries",
+        "backoff_base",
+    ]
+    assert (settings.get("max_retries"), settings.get("backoff_base")) == (7, 2)
+
+
 def test_delay_and_run_at_set_the_due_time():
     assert reads.get_job(add(delay=30, now=T0)).run_at == T0 + 30
     assert reads.get_job(add(run_at=T0 + 99, now=T0)).run_at == T0 + 99

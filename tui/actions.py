@@ -29,6 +29,7 @@ from tui.data import Snapshot
 from tui.fit import MiddleCut
 from tui.keyorder import KeyOrderApp
 from tui.messages import READ_ONLY_MESSAGE, Intent, SaveSettings
+from tui.panes.config import ConfigPane
 from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
 
@@ -83,6 +84,7 @@ class ActionsApp(KeyOrderApp):
     clock: Callable[[], float]
     refresh_interval: float
     last_snapshot: Snapshot | None
+    config_pane: ConfigPane
     read_only: bool = False
     """Every change refused (``on_intent`` before any question, ``run_in_thread`` whatever asks)."""
 
@@ -566,18 +568,21 @@ class ActionsApp(KeyOrderApp):
     def save_settings(
         self, changes: dict[str, str | None], then: Callable[[], object] | None = None
     ) -> None:
-        """Store validated config changes in a thread; ``then`` runs once they are stored."""
+        """Store validated config changes in a thread, all or none; ``then`` runs once
+        they are stored. Refused (a lock held past the wait, the database gone), they are
+        staged again: the pane had handed them over, and a failed save lost them (the
+        rows showed the stored values, and ``q`` then quit without asking)."""
 
-        def save() -> list[str]:
-            for key, raw in changes.items():
-                if raw is None:
-                    settings.reset(key)
-                else:
-                    settings.set_value(key, raw)
-            return list(changes)
+        def refused(said: str) -> None:
+            self.config_pane.restage(changes)
+            self.say(said, error=True)
 
         self.run_in_thread(
-            save, lambda keys: f"Saved {', '.join(keys)}", then, doing="Saving the settings"
+            lambda: settings.apply(changes),
+            lambda keys: f"Saved {', '.join(keys)}",
+            then,
+            refused,
+            doing="Saving the settings",
         )
 
     def on_save_settings(self, message: SaveSettings) -> None:

@@ -49,14 +49,38 @@ def set_value(key: str, raw: object) -> config.Value:
     spec = config.SPECS[config.normalize_key(key)]
     value = spec.parse(raw)
     with write_transaction():
-        if value == spec.default:
-            Setting.delete().where(Setting.key == spec.key).execute()
-        else:
-            encoded = json.dumps(value)
-            Setting.insert(key=spec.key, value=encoded).on_conflict(
-                conflict_target=[Setting.key], update={Setting.value: encoded}
-            ).execute()
+        _store(spec, value)
     return value
+
+
+@translated
+def apply(changes: dict[str, object | None]) -> list[str]:
+    """Store several changes at once, all or none: a value per key, ``None`` for its
+    default. The dashboard saves its staged edits so: one by one, a failure part way
+    (a lock held past the wait) stored some and lost track of which.
+
+    Raises:
+        ValidationError: an unknown key or a refused value; nothing is written.
+    """
+    parsed = []
+    for key, raw in changes.items():
+        spec = config.SPECS[config.normalize_key(key)]
+        parsed.append((spec, spec.default if raw is None else spec.parse(raw)))
+    with write_transaction():
+        for spec, value in parsed:
+            _store(spec, value)
+    return [spec.key for spec, _ in parsed]
+
+
+def _store(spec: config.SettingSpec, value: config.Value) -> None:
+    """One setting's row: none for its default (so a later release's default applies)."""
+    if value == spec.default:
+        Setting.delete().where(Setting.key == spec.key).execute()
+    else:
+        encoded = json.dumps(value)
+        Setting.insert(key=spec.key, value=encoded).on_conflict(
+            conflict_target=[Setting.key], update={Setting.value: encoded}
+        ).execute()
 
 
 @translated

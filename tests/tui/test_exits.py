@@ -267,3 +267,44 @@ async def test_the_filter_box_says_its_own_keys_in_the_key_bar(app_for) -> None:
         await pilot.click(KeyBar, offset=(3, 0))  # a click on a hint presses its key
         await wait_for(pilot, lambda: app.jobs_pane.job_filter.active, "the filter applied")
         assert not bar.items or bar.items[0][1] != "Apply filter"
+
+
+def _locked(*_args: object, **_kwargs: object) -> None:
+    from queuectl.errors import StoreUnavailable
+
+    raise StoreUnavailable("database is locked", explain=lambda: "database is locked (held)")
+
+
+async def test_a_save_the_database_refused_keeps_the_staged_edits(app_for, monkeypatch) -> None:
+    """With another process holding the lock past the wait, ``ctrl+s`` showed the stored
+    values within a second and the edits were gone: "unsaved" said, then lost."""
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "7")
+        await _stage(pilot, "backoff_base", "3")
+        monkeypatch.setattr(settings, "apply", _locked)
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Saving the settings was not done: database is locked (held)")
+        assert pane.staged == {"max_retries": "7", "backoff_base": "3"}
+        assert "2 unsaved changes" in pane._status
+        monkeypatch.undo()
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Saved max_retries, backoff_base")
+    assert settings.get("max_retries") == 7 and settings.get("backoff_base") == 3
+
+
+async def test_quitting_through_a_refused_save_stays_with_the_edits(app_for, monkeypatch) -> None:
+    """``q``, "save", refused: the app quit nothing, and asks again at the next ``q``."""
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "7")
+        monkeypatch.setattr(settings, "apply", _locked)
+        await pilot.press("q")
+        await _asked(pilot)
+        await pilot.press("s")
+        await wait_toast(pilot, "Saving the settings was not done")
+        assert app.is_running and pane.staged == {"max_retries": "7"}
+        await pilot.press("q")
+        await _asked(pilot)

@@ -138,6 +138,13 @@ class ConfigPane(TablePane):
         self._render_rows()
         return changes
 
+    def restage(self, changes: dict[str, str | None]) -> None:
+        """Stage again what a save handed over and could not store; a key staged anew
+        meanwhile keeps the newer value."""
+        for key, raw in changes.items():
+            self.staged.setdefault(key, raw)
+        self._render_rows()
+
     def _render_rows(self) -> None:
         rows: list[Row] = []
         for key, spec in SPECS.items():
