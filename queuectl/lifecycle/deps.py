@@ -30,7 +30,7 @@ from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Dependency, Job, database
-from queuectl.store.transactions import execute_raw, notify_new_work
+from queuectl.store.transactions import execute_raw, notify_new_work, write_transaction
 
 CHUNK = 500
 """Ids per ``IN (…)``: well under SQLite's limit on bound parameters."""
@@ -147,6 +147,16 @@ def initial_states(
     return states
 
 
+def forget_dependents_of_gone(job_ids: Sequence[str]) -> None:
+    """New jobs take ``job_ids``: the dependency rows still naming a deleted or purged
+    job of such an id are dropped, so its former dependents do not wait for the new
+    job. A job named ``build``, purged and enqueued again, took over the old one's
+    dependents: a job that had run after the old ``build`` was taken down when the new
+    one was cancelled, and a retried dependent and a new job could wait for each other."""
+    for chunk in _chunks(job_ids):
+        Dependency.delete().where(Dependency.depends_on.in_(chunk)).execute()
+
+
 def store_locked(pairs: Sequence[tuple[str, Sequence[str]]]) -> None:
     """Write the dependency rows of new jobs: (job id, its ``after`` ids)."""
     rows = [
@@ -186,6 +196,111 @@ def after_end_locked(job_id: str, state: JobState, now: float) -> list[TakenDown
     elif state in ENDED_BADLY:
         return cascade_locked([job_id], state.value, now)
     return []
+
+
+@dataclass(frozen=True)
+class Mended:
+    """What ``mend_locked`` moved: jobs unblocked, and jobs taken down."""
+
+    unblocked: tuple[str, ...] = ()
+    taken_down: tuple[TakenDown, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.unblocked or self.taken_down)
+
+
+def mend_locked(job_ids: Sequence[str] | None, now: float) -> Mended:
+    """Blocked jobs (of ``job_ids``, or all) that no rule moved: those whose dependencies
+    have all completed become pending, those waiting for a dead or cancelled one go dead.
+
+    On PostgreSQL, at read committed, two transactions can each miss what the other
+    writes: two branches of a join completing at once each see the other still running
+    and neither unblocks the join; a job added ``after`` one that completes (or is
+    cancelled) at that moment is stored blocked while the completion, not seeing it yet,
+    unblocks (or takes down) nothing. Each rule is right in its own snapshot, and the
+    job waits for ever. A statement begun after both committed sees both: the finish
+    and the enqueue call ``mend`` once committed when such a race was possible, and the
+    workers' recovery sweeps every blocked job (``recovery.mend_blocked``) for a
+    process that died in between. SQLite has one writer at a time: nothing to mend.
+    """
+    if job_ids is None:
+        return _mend_some(None, now)
+    mended = [_mend_some(chunk, now) for chunk in _chunks(job_ids)]
+    return Mended(
+        tuple(job_id for part in mended for job_id in part.unblocked),
+        tuple(down for part in mended for down in part.taken_down),
+    )
+
+
+def _mend_some(job_ids: list[str] | None, now: float) -> Mended:
+    """``mend_locked`` for at most ``CHUNK`` ids, or for every blocked job."""
+    param = database.obj.param
+    restrict, values = "", []
+    if job_ids is not None:
+        restrict = f" AND id IN ({', '.join([param] * len(job_ids))})"
+        values = job_ids
+    cursor = execute_raw(
+        sql.statement(sql.MEND_BLOCKED, param) + restrict + " RETURNING id", [now, *values]
+    )
+    unblocked = tuple(job_id for (job_id,) in cursor.fetchall())
+    if unblocked:
+        notify_new_work()
+    waiting = (
+        Dependency.select(Dependency.depends_on)
+        .join(Job, on=(Job.id == Dependency.job))
+        .where(Job.state == JobState.BLOCKED.value)
+    )
+    if job_ids is not None:
+        waiting = waiting.where(Dependency.job.in_(job_ids))
+    ended = list(
+        Job.select(Job.id, Job.state).where(
+            Job.id.in_(waiting), Job.state.in_([state.value for state in ENDED_BADLY])
+        )
+    )
+    taken: list[TakenDown] = []
+    for state in ENDED_BADLY:
+        ids = [job.id for job in ended if job.state == state.value]
+        if ids:
+            taken += cascade_locked(ids, state.value, now)
+    return Mended(unblocked, tuple(taken))
+
+
+def mend(job_ids: Sequence[str], now: float) -> Mended:
+    """``mend_locked`` in a transaction of its own, begun after the caller's committed.
+
+    Best effort: the caller's change is committed and stands, so a database that went
+    away in between is not its failure; the workers' recovery sweep mends it then.
+    """
+    if not job_ids:
+        return Mended()
+    try:
+        return _mend_now(job_ids, (), now)
+    except QueueError:
+        return Mended()
+
+
+def mend_dependents_of(completed: Sequence[str], now: float) -> Mended:
+    """``mend`` for the dependents of ``completed`` that are blocked as of now."""
+    if not completed:
+        return Mended()
+    try:
+        return _mend_now((), completed, now)
+    except QueueError:
+        return Mended()
+
+
+@translated
+def _mend_now(job_ids: Sequence[str], completed: Sequence[str], now: float) -> Mended:
+    waiting = [*job_ids, *(job for done in completed for job in blocked_dependents(done))]
+    with write_transaction():
+        return mend_locked(waiting, now)
+
+
+def blocked_dependents(job_id: str) -> list[str]:
+    """The blocked jobs waiting for ``job_id``, as of now."""
+    waiting = Dependency.select(Dependency.job).where(Dependency.depends_on == job_id)
+    query = Job.select(Job.id).where(Job.id.in_(waiting), Job.state == JobState.BLOCKED.value)
+    return [job.id for job in query]
 
 
 def cascade_locked(job_ids: Sequence[str], how: str, now: float) -> list[TakenDown]:

@@ -147,11 +147,17 @@ def enqueue_many(
                     ids = _assign_ids(kept, ids)
                     rows = _rows(kept, ids, states, now, cwd, settings, first)
                     database.cursor().executemany(insert, rows)
+        deps.forget_dependents_of_gone([i for i, spec in zip(ids, kept, strict=True) if spec.id])
         deps.store_locked(
             [(i, spec.after) for i, spec in zip(ids, kept, strict=True) if spec.after]
         )
         if kept:
             notify_new_work()
+    if is_postgres():
+        # Stored blocked after a job that completed (or was cancelled) in the meantime,
+        # unseen by that transaction: look again now that both committed.
+        blocked = [i for i, state in zip(ids, states, strict=True) if state == JobState.BLOCKED]
+        deps.mend(blocked, now)
     by_position = dict(zip([p for p in range(len(specs)) if p not in existing], ids, strict=True))
     for position, holder in existing.items():  # a line whose key an earlier line took
         by_position[position] = by_position[int(holder[1:])] if holder[0] == "#" else holder

@@ -45,6 +45,9 @@ class Ending(NamedTuple):
 
     state: JobState | None
     taken_down: tuple[deps.TakenDown, ...] = ()
+    still_blocked: tuple[str, ...] = ()
+    """On PostgreSQL, the dependents of a job just completed (or dead) that stayed
+    blocked: to be looked at again once committed (``deps.mend``)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def complete_attempt(
                 now,
                 claimed_at=job.started_at,
             )
+        deps.mend(ending.still_blocked, now)
         return Completion(ending.state, hooks=_hooks(claim, result, ending, settings))
     if (
         wants_next is not None
@@ -134,13 +138,15 @@ def complete_attempt(
     try:
         with stamped_write(now) as stamp:
             now, decision = _restamped(claim, result, settings, now, decision, stamp)
-            return _complete_locked(
+            completion, still_blocked = _complete_locked(
                 Ended(claim, result, pgid), decision, row, wants_next, report_due, settings, now
             )
     except BaseException:
         # Counted only once committed: a failed transaction is tried again with the same counts.
         row.unreported_done, row.unreported_failed = counts
         raise
+    deps.mend(still_blocked, now)
+    return completion
 
 
 def _complete_locked(
@@ -151,9 +157,10 @@ def _complete_locked(
     report_due: bool,
     settings: Mapping[str, Any],
     now: float,
-) -> Completion:
+) -> tuple[Completion, tuple[str, ...]]:
     """``complete_attempt``'s writes, inside the caller's write transaction, which
-    also restores ``row``'s counts if it fails (they are updated here as if committed).
+    also restores ``row``'s counts if it fails (they are updated here as if committed);
+    with the dependents to look at again once it committed (``Ending.still_blocked``).
 
     A group (``complete_attempts``) calls it once per attempt in its one transaction:
     a nested transaction per attempt would be a savepoint, two statements more per job
@@ -178,13 +185,14 @@ def _complete_locked(
     report = claimed is None or report_due
     found = row.report_locked(now, claimed, done, failed) if report else True
     row.unreported_done, row.unreported_failed = (0, 0) if report else (done, failed)
-    return Completion(
+    completion = Completion(
         ending.state,
         claimed,
         reported=report,
         row_found=found,
         hooks=_hooks(claim, result, ending, settings),
     )
+    return completion, ending.still_blocked
 
 
 @dataclass(frozen=True)
@@ -260,10 +268,11 @@ def complete_attempts(
             with write_transaction():
                 row.report_locked(now, busy_with, 0, 0)
         return [completion]
+    still_blocked: list[str] = []
     try:
         with stamped_write(now) as now:
             for item in ended:
-                completion = _complete_locked(
+                completion, left = _complete_locked(
                     item,
                     _decide(item.claim, item.result, settings, now),
                     row,
@@ -274,6 +283,7 @@ def complete_attempts(
                 )
                 found_empty = found_empty or completion.next is None
                 done.append(completion)
+                still_blocked += left
             last = done[-1] if done else None
             busy = busy_with or next((c.next for c in done if c.next is not None), None)
             if last is not None and last.reported and last.next is None and busy is not None:
@@ -282,6 +292,7 @@ def complete_attempts(
         # Counted only once committed: the caller tries again with the same counts.
         row.unreported_done, row.unreported_failed = counts
         raise
+    deps.mend(still_blocked, now)
     return done
 
 
@@ -481,7 +492,10 @@ def end_locked(
             )
         return Ending(None)
     taken_down = deps.after_end_locked(job_id, decision.state, now)
-    return Ending(decision.state, tuple(taken_down))
+    still_blocked = ()
+    if is_postgres() and decision.state in (JobState.COMPLETED, *deps.ENDED_BADLY):
+        still_blocked = tuple(deps.blocked_dependents(job_id))
+    return Ending(decision.state, tuple(taken_down), still_blocked)
 
 
 def _pg_end_and_claim(
@@ -499,12 +513,22 @@ def _pg_end_and_claim(
     )
     outcomes: list[tuple[JobState | None, Claim | None]] = []
     unblocked_any = False
-    for (_item, decision), (ended, unblocked, new_run_id, *job) in zip(ends, fetched, strict=True):
+    left_waiting: list[str] = []
+    for (item, decision), (ended, unblocked, blocked, new_run_id, *job) in zip(
+        ends, fetched, strict=True
+    ):
         unblocked_any = unblocked_any or bool(unblocked)
+        if ended == 1 and decision.state == JobState.COMPLETED and blocked > unblocked:
+            left_waiting.append(item.claim.job.id)
         claimed = None if new_run_id is None else Claim(job=ClaimedJob(*job), run_id=new_run_id)
         outcomes.append((decision.state if ended == 1 else None, claimed))
     if unblocked_any:
         notify_new_work()  # on its own: the statements above committed already
+    if left_waiting:
+        # Dependents still blocked: one may have waited only for a job another finish
+        # completed unseen by this statement (``deps.mend_locked``). Now that both may
+        # have committed, a fresh look; of two such finishes, the later one's sees both.
+        deps.mend_dependents_of(left_waiting, now)
     return outcomes
 
 

@@ -21,7 +21,12 @@ from queuectl.lifecycle.reads import JOB_FIELDS_WITHOUT_OUTPUT, get_job, matchin
 from queuectl.states import ENDED_WORKER_STATES, HOLDABLE_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
-from queuectl.store.transactions import notify_new_work, stamped_write, write_transaction
+from queuectl.store.transactions import (
+    is_postgres,
+    notify_new_work,
+    stamped_write,
+    write_transaction,
+)
 from queuectl.wording import listed
 
 CHUNK = 500
@@ -260,6 +265,11 @@ def act(
             refusals += action.refusals([i for i in chunk if i not in answered])
             if changed and action.verb in ("retry", "release"):
                 notify_new_work()
+        if action.verb == "cancel" and changed and is_postgres():
+            # A job added after one of these while the cancel ran, unseen by it, waits
+            # for a cancelled job: looked at again now that both committed.
+            mended = deps.mend_dependents_of(list(changed), stamp)
+            outcome.taken_down += [down.id for down in mended.taken_down]
         outcome.count += len(changed)
         if rows:
             outcome.changed += [changed[job_id] for job_id in chunk if job_id in changed]

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import peewee
 
-from queuectl.lifecycle import policy
-from queuectl.lifecycle.finish import end_locked, taken_down_hooks
+from queuectl.lifecycle import deps, policy
+from queuectl.lifecycle.finish import Ending, end_locked, taken_down_hooks
 from queuectl.lifecycle.hooks import HookCall, hook_for
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.settings import load as load_settings
@@ -24,7 +24,7 @@ from queuectl.lifecycle.workers import is_lost
 from queuectl.states import ENDED_WORKER_STATES, JobState, RunOutcome, WorkerState
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, Run, Worker
-from queuectl.store.transactions import advisory_lock, write_transaction
+from queuectl.store.transactions import advisory_lock, is_postgres, write_transaction
 
 
 @translated
@@ -94,6 +94,25 @@ def recover_lost(
         _close_abandoned_runs(lost_workers, live, cutoff, before_requeue, lease_seconds, now)
     _hand_over(hooks, after_commit)
     return recovered
+
+
+@translated
+def mend_blocked(
+    *, after_commit: Callable[[HookCall], None] | None = None, now: float | None = None
+) -> deps.Mended:
+    """Every blocked job no rule moved (``deps.mend_locked``: a PostgreSQL race whose
+    after-commit look never came, its process gone in between), moved now; the
+    ``on_failure`` hook of each one taken down goes to ``after_commit``."""
+    if not is_postgres():
+        return deps.Mended()  # one writer at a time: every rule saw every write
+    now = time.time() if now is None else now
+    with write_transaction():
+        if not advisory_lock("recovery", wait=False):
+            return deps.Mended()  # another worker is recovering right now; it will do this
+        mended = deps.mend_locked(None, now)
+        hooks = taken_down_hooks(Ending(None, mended.taken_down), load_settings())
+    _hand_over(hooks, after_commit)
+    return mended
 
 
 @translated

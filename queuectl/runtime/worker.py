@@ -507,5 +507,18 @@ class Worker(AttemptRunner, SlotRunner):
         if recovered:
             log.warning("recovered jobs of lost workers: %s", ", ".join(recovered))
             self._check_now = True  # they are due again after their backoff: know when
+        mended = recovery.mend_blocked(after_commit=self.hooks.submit, now=now)
+        if mended:
+            if mended.unblocked:
+                log.warning(
+                    "unblocked jobs whose dependencies had all completed: %s",
+                    ", ".join(mended.unblocked),
+                )
+                self._check_now = True
+            if mended.taken_down:
+                log.warning(
+                    "took down jobs waiting for a dead or cancelled dependency: %s",
+                    ", ".join(down.id for down in mended.taken_down),
+                )
         self.timers.next_recover = now + self.recover_interval
         return recovered

@@ -422,21 +422,46 @@ WHERE id = {job} AND state = 'cancelled' AND worker_id = {worker}
 attempt's: the cancel moved the job on, and only the worker has what the process printed.
 The cancel keeps the job's worker, so a job retried and claimed since is left alone."""
 
-UNBLOCK = """
-UPDATE queuectl_job
-SET state = 'pending', updated_at = {now}
-WHERE state = 'blocked'
-  AND id IN (SELECT job_id FROM queuectl_dependency WHERE depends_on = {job})
-  AND NOT EXISTS (
+
+def _waits_for_nothing_unfinished(besides: str = "") -> str:
+    """A ``queuectl_job`` row's dependencies have all completed, but for the one
+    ``besides`` names (a deleted one no longer holds anything back: the join drops it)."""
+    return f"""NOT EXISTS (
       SELECT 1 FROM queuectl_dependency AS dependency
       JOIN queuectl_job AS other ON other.id = dependency.depends_on
-      WHERE dependency.job_id = queuectl_job.id
-        AND other.id <> {job} AND other.state <> 'completed')
+      WHERE dependency.job_id = queuectl_job.id {besides}
+        AND other.state <> 'completed')"""
+
+
+UNBLOCK = f"""
+UPDATE queuectl_job
+SET state = 'pending', updated_at = {{now}}
+WHERE state = 'blocked'
+  AND id IN (SELECT job_id FROM queuectl_dependency WHERE depends_on = {{job}})
+  AND {_waits_for_nothing_unfinished(besides="AND other.id <> {job}")}
 """
 """The blocked jobs that waited for ``{job}``, just completed, and for nothing else
 unfinished, become pending: run in the transaction that completes ``{job}``
 (``lifecycle.deps.unblock_locked``). ``{job}`` itself is left out of the test,
 not read: in PostgreSQL's one-statement finish its new state is not visible yet."""
+
+MEND_BLOCKED = f"""
+UPDATE queuectl_job
+SET state = 'pending', updated_at = {{now}}
+WHERE state = 'blocked' AND {_waits_for_nothing_unfinished()}
+"""
+"""Blocked jobs whose dependencies have all completed become pending; the caller adds
+which (``AND id IN …``). ``UNBLOCK``'s rule without the job just completed: for what a
+PostgreSQL race left behind (``lifecycle.deps.mend_locked``)."""
+
+STILL_BLOCKED = """
+SELECT count(*) FROM queuectl_dependency AS waiting
+JOIN queuectl_job AS dependent ON dependent.id = waiting.job_id
+WHERE waiting.depends_on = {job} AND dependent.state = 'blocked'
+"""
+"""How many of ``{job}``'s dependents were blocked when the statement began. On
+PostgreSQL, more than ``UNBLOCK`` moved means another finish that this statement could
+not see yet may have left a dependent waiting for nothing (``lifecycle.deps.mend``)."""
 
 WORKER_AFTER_JOB = """
 UPDATE queuectl_worker
@@ -497,8 +522,8 @@ WITH finished AS ({render(RUN_FINISH, _named)} RETURNING id
       AND %(state)s = 'completed' AND EXISTS (SELECT 1 FROM ended)
     RETURNING id
 ), {_pg_claimed(queue_count)}
-SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM unblocked), (SELECT id FROM new_run),
-    claimed.*
+SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM unblocked),
+    ({render(STILL_BLOCKED, _named)}), (SELECT id FROM new_run), claimed.*
 FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE
 """
 

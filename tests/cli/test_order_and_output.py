@@ -364,5 +364,5 @@ def test_show_gives_each_variable_a_line_and_quotes_values_that_need_it(run):
 
 
 def test_show_says_a_sub_millisecond_timeout_is_one_and_not_none(run):
-    assert re.search(r"^timeout\s+<1ms$", run("show", enqueue(run, timeout=0.0004)).stdout, re.M)
+    assert re.search(r"^timeout\s+0.0004s$", run("show", enqueue(run, timeout=0.0004)).stdout, re.M)
     assert re.search(r"^timeout\s+none$", run("show", enqueue(run, timeout=0)).stdout, re.M)
