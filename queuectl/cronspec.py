@@ -114,6 +114,13 @@ def schedule_name(value: object) -> str:
     return value
 
 
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+"""Files in the zone folder that name no place: ``localtime`` is this host's own zone
+(on PostgreSQL, each host firing the schedule would read its own), ``posixrules`` a
+default rule, ``Factory`` a placeholder; ``posix/`` and ``right/`` are copies of the
+zones (``right/`` counting leap seconds)."""
+
+
 def zone_name(value: object) -> str:
     """An IANA time zone (``Europe/Berlin``), or ``UTC``.
 
@@ -126,6 +133,8 @@ def zone_name(value: object) -> str:
     if text.upper() in ("UTC", "Z", "ETC/UTC"):
         return "UTC"
     try:
+        if text in NOT_ZONES or text.startswith(("posix/", "right/")):
+            raise ValueError(text)
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationError(

@@ -89,6 +89,8 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
     specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)
     if not specs:
         raise BadInput("the file holds no jobs")
+    if if_absent and not any(spec.unique_key for spec in specs):
+        raise BadInput('--if-absent needs a "unique_key" (it names the job holding that key)')
     _store(app, specs, as_json=as_json, single=job_json is not None, if_absent=if_absent)
 
 
@@ -180,6 +182,9 @@ def add(
     ):
         if value is not None:
             fields[key] = value
+    if if_absent and unique_key is None:
+        # It would do nothing: a script that forgot the key got a new job each time.
+        raise BadInput("--if-absent needs --unique-key KEY (it names the job holding that key)")
     _store(app, [jobspec.parse_spec(fields)], as_json=as_json, single=True, if_absent=if_absent)
 
 

@@ -36,6 +36,7 @@ from queuectl.errors import (
     DuplicateJobId,
     DuplicateSchedule,
     KeyTaken,
+    QueueError,
     ScheduleNotFound,
     ValidationError,
 )
@@ -443,6 +444,10 @@ def run_now(name: str, *, now: float | None = None) -> str:
                 _enqueue(row, job_id, now, now)
             except DuplicateJobId:
                 continue
+            except ValidationError as exc:
+                # The stored job, not the name typed, is refused (its folder has gone):
+                # a runtime condition, exit 1, as for a tick the workers skip.
+                raise QueueError(f"schedule {name}'s job was not enqueued: {exc}") from None
             break
         else:  # pragma: no cover - 1,024 suffixes a second
             raise DuplicateSchedule(f"too many runs of {name!r} this second; try again")

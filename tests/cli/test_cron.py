@@ -105,6 +105,10 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@sometimes", JOB), "unknown schedule '@sometimes'"),
         (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
+        # This host's own zone: on PostgreSQL each host firing it would read its own.
+        (("x", "@daily", JOB, "--tz", "localtime"), "unknown time zone 'localtime'"),
+        (("x", "@daily", JOB, "--tz", "Factory"), "unknown time zone 'Factory'"),
+        (("x", "@daily", JOB, "--tz", "right/Europe/Berlin"), "unknown time zone 'right/"),
         (("x", "@daily", "{"), "invalid JSON"),
         (  # it said "for a plain command use: queuectl add -- COMMAND", which makes no schedule
             ("x", "@daily", "tar czf /backup/home.tgz ~"),
@@ -218,3 +222,18 @@ def test_a_paused_schedule_shows_the_fires_it_would_make_once_resumed(run_sqlite
     assert all(datetime.fromisoformat(tick) > datetime.now(UTC) for tick in shown), shown
     line = next(ln for ln in run_sqlite("cron", "show", "cu").stdout.splitlines() if "next" in ln)
     assert line.startswith("next fires  once resumed: ") and "ago" not in line, line
+
+
+def test_running_a_schedule_whose_folder_has_gone_is_exit_1(run_sqlite, tmp_path):
+    """The name typed was right; the stored job is refused: a runtime condition (exit 1),
+    not a usage error (it said exit 2)."""
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    run_sqlite("cron", "add", "g", "@daily", json.dumps({"command": "pwd", "cwd": str(folder)}))
+    folder.rmdir()
+    result = run_sqlite("cron", "run", "g", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: schedule g's job was not enqueued: \"cwd\" '{folder}' is not a directory"
+        " on this host\n"
+    )

@@ -314,3 +314,15 @@ def test_cancel_and_delete_print_the_dependents_they_took_down(chain, verb):
     chain("add", "--id", "after-again", "--after", "again", "--", "make test")
     text = chain(verb, "again", "--yes")
     assert text.stderr == "1 dependent taken down (dead): after-again\n"
+
+
+JOB_TRUE = '{"command": "true"}'
+
+
+def test_if_absent_without_a_key_is_a_usage_error(run):
+    """It was accepted and did nothing: a script that forgot the key queued a new job
+    each time, told nothing."""
+    for args in (("add", "--if-absent", "--", "true"), ("enqueue", "--if-absent", JOB_TRUE)):
+        result = run(*args, ok=False)
+        assert result.exit_code == 2 and "--if-absent needs" in result.stderr
+    assert run("list", "--json").stdout.strip() == "[]"
