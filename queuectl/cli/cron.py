@@ -116,41 +116,67 @@ def list_(app: AppContext, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    render.console().print(schedules_table(found, now=time.time()))
+    out = render.console()
+    out.print(schedules_table(found, now=time.time(), width=render.fits(out)))
 
 
-def schedules_table(found: list[ScheduleView], *, now: float) -> object:
-    """The ``cron list`` table."""
+SCHEDULE_HEADERS = ("NAME", "SPEC", "TZ", "NEXT", "LAST", "LAST JOB", "STATE", "SKIPPED")
+SCHEDULE_SHRINK = ((5, 8), (0, 10), (2, 10), (5, 0))
+"""On a narrow terminal, cut LAST JOB first (the tick id repeats the name), then NAME and
+TZ, then leave LAST JOB out (``cron show`` has it); SPEC, NEXT, LAST, STATE and SKIPPED,
+what the list is read for, stay whole."""
+
+
+def schedules_table(found: list[ScheduleView], *, now: float, width: int | None = None) -> object:
+    """The ``cron list`` table, fitted to ``width`` (``None``: piped, nothing cut)."""
     from rich.table import Table
     from rich.text import Text
 
-    from queuectl.cli.render import relative, styled_state
+    from queuectl.cli.render import fitted_widths, relative, styled_state
     from queuectl.textsafe import one_line
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "SPEC", "TZ", "NEXT", "LAST", "LAST JOB", "STATE", "SKIPPED"):
-        table.add_column(
-            column, no_wrap=column != "SPEC", justify="right" if column == "SKIPPED" else "left"
-        )
+    rows = []
     for view in found:
-        paused = Text("paused", style="bold yellow")
-        nxt = paused if view.paused else relative(view.next_fire_at, now)
         if view.last_job_id is None:
-            state = Text("")
+            state = ""
         elif view.last_job_state is None:
-            state = Text("gone", style="dim")
+            state = "gone"
         else:
-            state = styled_state(view.last_job_state)
-        table.add_row(
-            Text(one_line(view.name)),
-            Text(one_line(view.spec)),
-            Text(one_line(view.zone)),
-            nxt,
-            relative(view.last_fired_at, now),
-            Text(one_line(view.last_job_id or "")),
-            state,
-            str(view.skipped),
+            state = one_line(view.last_job_state)
+        rows.append(
+            (
+                one_line(view.name),
+                one_line(view.spec),
+                one_line(view.zone),
+                "paused" if view.paused else relative(view.next_fire_at, now),
+                relative(view.last_fired_at, now),
+                one_line(view.last_job_id or ""),
+                state,
+                str(view.skipped),
+            )
         )
+    widths = fitted_widths(SCHEDULE_HEADERS, rows, width, SCHEDULE_SHRINK)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    shown = [index for index, column_width in enumerate(widths) if column_width]
+    for header, column_width in zip(SCHEDULE_HEADERS, widths, strict=True):
+        if not column_width:
+            continue
+        table.add_column(
+            header,
+            no_wrap=True,
+            width=column_width,
+            overflow="ellipsis",
+            justify="right" if header == "SKIPPED" else "left",
+        )
+    for row in rows:
+        cells = [Text(cell) for cell in row]
+        if row[3] == "paused":
+            cells[3].stylize("bold yellow")
+        if row[6] == "gone":
+            cells[6].stylize("dim")
+        elif row[6]:
+            cells[6] = styled_state(row[6])  # coloured as everywhere
+        table.add_row(*(cells[index] for index in shown))
     return table
 
 

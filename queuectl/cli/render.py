@@ -162,6 +162,44 @@ def jobs_table(
     return table
 
 
+def fitted_widths(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int | None,
+    shrink: Sequence[tuple[int, int]],
+) -> list[int]:
+    """Column widths for a table of ``rows`` on a terminal ``width`` wide (``None``:
+    piped, nothing cut): each column as wide as its widest cell, then the ``shrink``
+    columns, (index, narrowest) in turn, cut until the table fits; a narrowest of 0
+    drops the column (the caller leaves out a column of width 0), where one cell of it
+    would say nothing. The columns a reader came for are left out of ``shrink``: Rich's
+    own squeeze took every column down alike, so ``cron list`` at 80 columns lost SPEC
+    and showed NEXT as ``in 15…``."""
+    natural = [
+        max([cell_len(header), *(cell_len(row[i]) for row in rows)])
+        for i, header in enumerate(headers)
+    ]
+    if width is None:
+        return natural
+    dropped: set[int] = set()
+    while True:
+        widths = [0 if i in dropped else w for i, w in enumerate(natural)]
+        for column, narrowest in shrink:
+            shown = [w for w in widths if w]
+            over = sum(shown) + 2 * (len(shown) - 1) - width
+            if over <= 0:
+                return widths
+            if column in dropped:
+                continue
+            if narrowest:
+                widths[column] = max(narrowest, widths[column] - over)
+            else:
+                dropped.add(column)  # then the others get their room back: start again
+                break
+        else:
+            return widths
+
+
 def waits_text(dependencies: Sequence[str]) -> str:
     """``after build, test``: what a blocked job waits for, in a cell."""
     if not dependencies:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 
@@ -237,3 +238,39 @@ def test_running_a_schedule_whose_folder_has_gone_is_exit_1(run_sqlite, tmp_path
         f"Error: schedule g's job was not enqueued: \"cwd\" '{folder}' is not a directory"
         " on this host\n"
     )
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_cron_list_on_a_terminal_keeps_spec_and_next_whole(run_sqlite, db_path, width):
+    """At 80 columns SPEC was gone and NEXT read ``in 15…``: Rich cut every column alike.
+    Now LAST JOB, NAME and TZ give way first, and LAST JOB is left out before SPEC is cut."""
+    import io
+
+    from rich.console import Console
+
+    from queuectl.cli.cron import schedules_table
+
+    run_sqlite("cron", "add", "n" * 40, "30 2 * * 1-5", JOB, "--tz", "America/New_York")
+    run_sqlite("cron", "add", "berl", "* * * * *", JOB, "--tz", "Europe/Berlin")
+    run_sqlite("cron", "run", "berl")
+    found = schedules.list_schedules()
+    out = Console(width=width, file=io.StringIO(), color_system=None)
+    out.print(schedules_table(found, now=time.time(), width=width))
+    lines = out.file.getvalue().splitlines()
+    assert all(len(line) <= width for line in lines), lines
+    assert lines[0].split()[:4] == ["NAME", "SPEC", "TZ", "NEXT"], lines
+    assert "30 2 * * 1-5" in out.file.getvalue() and "* * * * *" in out.file.getvalue()
+    assert any(re.search(r" in \d+h\d\dm ", line) for line in lines), lines  # NEXT whole
+    assert lines[0].rstrip().endswith("STATE    SKIPPED")
+    assert ("LAST JOB" in lines[0]) == (width >= 90)
+
+
+def test_fitted_widths_cut_in_order_and_drop_what_cannot_fit():
+    from queuectl.cli.render import fitted_widths
+
+    rows = [("a" * 30, "b" * 10, "c" * 20)]
+    headers = ("A", "B", "C")
+    assert fitted_widths(headers, rows, None, ((0, 5), (2, 0))) == [30, 10, 20]
+    assert fitted_widths(headers, rows, 60, ((0, 5), (2, 0))) == [26, 10, 20]
+    # A cut to its narrowest, then C dropped, and A gets its room back.
+    assert fitted_widths(headers, rows, 30, ((0, 5), (2, 0))) == [18, 10, 0]
