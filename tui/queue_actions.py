@@ -7,18 +7,21 @@ from typing import Any
 
 from queuectl.lifecycle import queues
 from queuectl.textsafe import one_line
-from tui.data import JobFilter, Snapshot
+from tui.data import JobFilter
+from tui.panes.queues import QueuesPane
 from tui.screens.limit import LimitScreen
 
 
 class QueueIntents:
     """``_intent_*`` handlers found by ``ActionsApp.on_intent``, for the Queues pane's keys."""
 
-    last_snapshot: Snapshot | None
+    queues_pane: QueuesPane
 
     def _queue_row(self, name: str) -> dict[str, Any]:
-        snapshot = self.last_snapshot
-        data = snapshot.queues if snapshot is not None else None
+        # The pane's own rows, the ones on screen: a snapshot read while another pane
+        # was shown holds none (its queues are read only while shown), so ``6 p`` typed
+        # from the Jobs pane took a paused schedule for running and paused it again.
+        data = self.queues_pane.data
         return (data.raw.get(name) if data is not None else None) or {}
 
     def _intent_toggle_pause_queue(self, name: str | None) -> None:

@@ -7,17 +7,20 @@ from typing import Any
 
 from queuectl.lifecycle import schedules
 from queuectl.textsafe import one_line
-from tui.data import JobFilter, Snapshot
+from tui.data import JobFilter
+from tui.panes.schedules import SchedulesPane
 
 
 class ScheduleIntents:
     """``_intent_*`` handlers found by ``ActionsApp.on_intent``, for the Schedules pane's keys."""
 
-    last_snapshot: Snapshot | None
+    schedules_pane: SchedulesPane
 
     def _schedule_row(self, name: str) -> dict[str, Any]:
-        snapshot = self.last_snapshot
-        data = snapshot.schedules if snapshot is not None else None
+        # The pane's own rows, the ones on screen: a snapshot read while another pane
+        # was shown holds none (its schedules are read only while shown), so ``6 p`` typed
+        # from the Jobs pane took a paused schedule for running and paused it again.
+        data = self.schedules_pane.data
         return (data.raw.get(name) if data is not None else None) or {}
 
     def _intent_toggle_pause_schedule(self, name: str | None) -> None:

@@ -81,6 +81,44 @@ async def test_p_pauses_and_resumes_the_highlighted_schedule(app_for):
         assert not schedules.get("ping").paused
 
 
+async def test_p_typed_on_coming_back_to_the_pane_reads_the_rows_on_screen(app_for, monkeypatch):
+    """``1`` then ``6 p`` in one go: the key read the paused state from the latest
+    snapshot, read on the Jobs pane without schedules, took the paused schedule for
+    running and paused it again; ``t`` asked "Run schedule ping () now?"."""
+    import threading
+
+    import tui.app as dashboard
+
+    _seed()
+    schedules.pause("ping")
+    real, gate = dashboard.read_snapshot, threading.Event()
+    gate.set()
+
+    def gated(request, now):
+        gate.wait(10)
+        return real(request, now)
+
+    monkeypatch.setattr(dashboard, "read_snapshot", gated)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = await _shown(pilot, app)
+        pane.table.select_key("ping")
+        for key, expected in (("t", None), ("p", "Schedule ping resumed")):
+            await pilot.press("1")
+            await refreshed(pilot)
+            assert app.last_snapshot.schedules is None
+            gate.clear()  # the read that the pane's key starts has not come back
+            await pilot.press("6", key)
+            if expected is None:
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "question")
+                assert app.screen.question.startswith("Run schedule ping (@every 30s) now?")
+                await pilot.press("n")
+            else:
+                await wait_toast(pilot, expected)
+            gate.set()
+        assert not schedules.get("ping").paused
+
+
 async def test_t_runs_now_after_a_question_and_enter_shows_the_fired_jobs(app_for):
     _seed()
     seed_job("xping:20261118T100000Z")  # another schedule's fire: "ping:" is inside its id
