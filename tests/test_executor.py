@@ -251,3 +251,23 @@ def test_a_program_or_directory_the_job_names_wrongly_still_fails_its_attempt(
     assert isinstance(result, Result)
     assert result.outcome is RunOutcome.FAILED
     assert "short of" not in result.error
+
+
+@pytest.mark.parametrize(
+    ("chunks", "so_far", "total_so_far"),
+    [
+        ([b"caf\xc3"], "caf", 3),
+        ([b"caf\xc3", b"\xa9"], "café", 5),
+        ([b"\xe2\x82"], "", 0),
+        ([b"\xf0\x9f\x98"], "", 0),
+        ([b"a\xff"], "a\ufffd", 2),  # never a character's start: stored as it is
+    ],
+)
+def test_a_running_jobs_flush_leaves_a_character_still_arriving(chunks, so_far, total_so_far):
+    """Flushed as "caf�" and then "café", ``logs --follow`` printed the whole output twice
+    and said output was skipped; the count beside it said a byte was dropped."""
+    buffer = TailBuffer(64)
+    for chunk in chunks:
+        buffer.write(chunk)
+    assert (buffer.text(so_far=True), buffer.total_so_far) == (so_far, total_so_far)
+    assert buffer.text() == b"".join(chunks).decode("utf-8", "replace")  # the final one

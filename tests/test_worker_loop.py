@@ -889,3 +889,33 @@ def test_a_shortage_pauses_claims_doubling_while_it_goes_on_and_shared_by_slots(
     assert timers.short_of_resources(now) == SHORTAGE_MAX_PAUSE
     later = now + 3 * SHORTAGE_MAX_PAUSE  # over: the next one starts small again
     assert timers.short_of_resources(later) == SHORTAGE_FIRST_PAUSE
+
+
+def test_new_text_counts_bytes_where_the_text_repeats():
+    """``yes tick`` past the kept tail looked like nothing new: 100,000 lines unsaid."""
+    from queuectl.cli.logs import new_text
+
+    window = "tick\n" * 10
+    assert new_text(window, window, 500_000) == (window, True)
+    assert new_text(window, window, len(window)) == (window, False)  # exactly one window
+    assert new_text("abc", "abcdef", 3) == ("def", False)
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("A\x1b[3", 3),
+        ("A\x1b[31mRED", 0),
+        ("x\x1b", 1),
+        ("x\x1b]0;title", 9),
+        ("x\x1b]0;t\x07", 0),
+        ("x\x1b]0;t\x1b\\", 0),
+        ("a\x1b(B", 0),
+        ("plain", 0),
+    ],
+)
+def test_an_escape_sequence_still_arriving_is_held_back(text, held):
+    """Printed in halves, ``␛[3`` then ``1mRED`` showed as text instead of red."""
+    from queuectl.cli.logs import incomplete_escape
+
+    assert incomplete_escape(text) == held

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -128,6 +129,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
 
     run_id: int | None = None
     shown = ""
+    shown_bytes: int | None = None
     ended = False
     waiting_for: tuple[str, float] | None = None
     # A database restart or crash is weather here too: say so once, wait, go on.
@@ -148,16 +150,23 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
         if run is not None and run.id != run_id:
             if run_id is not None:
                 _marker(f"--- run {run.run} (attempt {run.attempt}) ---")
-            run_id, shown, ended = run.id, "", False
+            run_id, shown, shown_bytes, ended = run.id, "", None, False
             dropped = dropped_line(run.output, run.output_bytes)
             if dropped:
                 note(dropped)
         if run is not None:
-            new, skipped = new_text(shown, run.output or "")
+            output = run.output or ""
+            grew = None
+            if shown_bytes is not None and run.output_bytes is not None:
+                grew = run.output_bytes - shown_bytes
+            new, skipped = new_text(shown, output, grew)
             if skipped:
                 _marker("[… output skipped: more than the kept tail arrived …]")
-            printer.write(new)
-            shown = run.output or ""
+            # An escape sequence whose end has not arrived yet waits for it: printed in
+            # halves, inert, "␛[3" then "1mRED" showed as text instead of red.
+            held = incomplete_escape(new) if run.outcome is None else 0
+            printer.write(new[: len(new) - held])
+            shown, shown_bytes = output[: len(output) - held], run.output_bytes
             if run.outcome is not None and not ended:
                 ended = True
                 detail = f" ({one_line(run.error)})" if run.error else ""
@@ -191,20 +200,28 @@ def _marker(text: str) -> None:
     click.echo(f"\n{text}", err=True)
 
 
-def new_text(before: str, after: str) -> tuple[str, bool]:
+def new_text(before: str, after: str, grew: int | None = None) -> tuple[str, bool]:
     """What ``after`` adds to ``before`` when both are tails of the same growing output.
 
     Once output passes the kept limit the window slides: ``after`` starts somewhere
     inside ``before``. The new text follows the longest suffix of ``before`` that is
-    a prefix of ``after`` (found in linear time with the KMP prefix function).
+    a prefix of ``after`` (found in linear time with the KMP prefix function). ``grew``,
+    the bytes the job printed between the two reads, settles what text cannot: when at
+    least the whole of ``after`` is new, none of it was shown, however much it looks
+    like what was (``yes tick`` past the kept tail read as nothing new, and 100,000
+    lines went unsaid).
 
     Returns:
         (new text, whether some output was lost between the two reads).
     """
-    if after.startswith(before):
-        return after[len(before) :], False
     if not before:
         return after, False
+    if grew is not None:
+        size = len(after.encode("utf-8", "surrogatepass"))
+        if grew >= size:
+            return after, grew > size
+    if after.startswith(before):
+        return after[len(before) :], False
     joined = after + "\0" + before  # NUL never appears in stored output
     prefix = [0] * len(joined)
     for i in range(1, len(joined)):
@@ -218,6 +235,20 @@ def new_text(before: str, after: str) -> tuple[str, bool]:
     if overlap == 0:
         return after, True
     return after[overlap:], False
+
+
+_WHOLE_ESCAPE = re.compile(
+    r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[ -/]*(?![\[\]PX^_])[0-~])"
+)
+"""An escape sequence that has all its parts: CSI, OSC (ended by BEL or ST), or short."""
+
+
+def incomplete_escape(text: str) -> int:
+    """How many characters at the end of ``text`` are an escape sequence not yet whole."""
+    start = text.rfind("\x1b")
+    if start < 0 or len(text) - start > 256:
+        return 0  # none, or too long to be one still arriving
+    return 0 if _WHOLE_ESCAPE.match(text, start) else len(text) - start
 
 
 COMMANDS = (logs,)

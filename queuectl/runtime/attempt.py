@@ -158,8 +158,8 @@ class AttemptRunner:
                 flushed = execution.version
                 finish.record_progress(
                     claim.run_id,
-                    execution.output(),
-                    output_bytes=execution.buffer.total,
+                    execution.output(so_far=True),
+                    output_bytes=execution.buffer.total_so_far,
                     pgid=execution.pgid,
                 )
             except StoreUnavailable as exc:
@@ -180,7 +180,9 @@ class AttemptRunner:
                     if now >= next_flush and execution.version != flushed:
                         flushed = execution.version
                         finish.record_progress(
-                            claim.run_id, execution.output(), output_bytes=execution.buffer.total
+                            claim.run_id,
+                            execution.output(so_far=True),
+                            output_bytes=execution.buffer.total_so_far,
                         )
                         # A big kept tail (output_limit goes up to 16 MiB) is rewritten
                         # whole on each flush: space those out so the database writes

@@ -65,12 +65,22 @@ class TailBuffer:
         """Bytes the tail holds now (at most ``limit``)."""
         return min(len(self._data), self.limit)
 
-    def text(self) -> str:
+    @property
+    def total_so_far(self) -> int:
+        """``total`` less a character still arriving (``text(so_far=True)`` leaves it
+        out): the count stored beside that text, so readers comparing the two (``logs``:
+        "earlier output not kept") do not take the wait for a byte as a byte dropped."""
+        return self.total - _incomplete_tail(bytes(self._data[-4:]))
+
+    def text(self, *, so_far: bool = False) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
 
         A cut through a multi-byte character at the start is dropped rather than
         shown as a replacement character; NUL becomes U+FFFD because PostgreSQL
-        text cannot hold it.
+        text cannot hold it. ``so_far`` (a running job's flush): a character whose
+        last bytes have not arrived yet is left for the next flush, not stored as a
+        replacement character (``logs --follow`` then saw "caf�" turn into "café",
+        took the tail for another and printed it all again).
         """
         data = bytes(self._data[-self.limit :])
         if self.truncated or len(self._data) > self.limit:
@@ -78,7 +88,22 @@ class TailBuffer:
             while skip < min(3, len(data)) and 0x80 <= data[skip] <= 0xBF:
                 skip += 1
             data = data[skip:]
+        if so_far:
+            data = data[: len(data) - _incomplete_tail(data)]
         return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _incomplete_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` begin a UTF-8 character not yet whole."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if 0x80 <= byte <= 0xBF:
+            continue  # a continuation byte: its lead is further back
+        if not 0xC2 <= byte <= 0xF4:
+            return 0  # ASCII, or a byte no character starts with: nothing to wait for
+        need = 2 if byte <= 0xDF else 3 if byte <= 0xEF else 4
+        return back if back < need else 0
+    return 0
 
 
 class Execution:
@@ -230,8 +255,9 @@ class Execution:
         """The timekeeper's note that it enforced the timeout, at ``at`` (its thread)."""
         self._overdue_at = at
 
-    def output(self) -> str:
-        return self.buffer.text()
+    def output(self, *, so_far: bool = False) -> str:
+        """The kept tail; ``so_far`` while the job runs (``TailBuffer.text``)."""
+        return self.buffer.text(so_far=so_far)
 
     def kill(self, outcome: RunOutcome, reason: str) -> None:
         """Stop the job from outside (cancel, forced stop): SIGTERM now, SIGKILL after grace."""

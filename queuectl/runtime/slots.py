@@ -322,15 +322,17 @@ class SlotRunner:
                 slot.next_flush = now + FLUSH_INTERVAL
                 finish.record_progress(
                     slot.claim.run_id,
-                    execution.output(),
-                    output_bytes=execution.buffer.total,
+                    execution.output(so_far=True),
+                    output_bytes=execution.buffer.total_so_far,
                     pgid=execution.pgid,
                 )
                 return
             if now >= slot.next_flush and execution.version != slot.flushed:
                 slot.flushed = execution.version
                 finish.record_progress(
-                    slot.claim.run_id, execution.output(), output_bytes=execution.buffer.total
+                    slot.claim.run_id,
+                    execution.output(so_far=True),
+                    output_bytes=execution.buffer.total_so_far,
                 )
                 size = execution.buffer.size
                 slot.next_flush = now + max(FLUSH_INTERVAL, min(5.0, size / FLUSH_BYTES_PER_SECOND))
