@@ -34,7 +34,7 @@ from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
-from queuectl.store import filesafety, privatefiles
+from queuectl.store import db, filesafety, privatefiles
 from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
@@ -226,22 +226,64 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
             # cold stop (systemd's, a person's second Ctrl+C): a script that runs
             # ``worker stop`` again after its timeout killed the job it waited for.
             continue
-        if worker.host == host and _is_queuectl_worker(worker.pid):
+        if worker.host == host and _is_this_worker(worker.pid, worker_id):
             # Wake it now; the row says which kind of stop, so one signal is enough.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(worker.pid, signal.SIGTERM)
     return targets
 
 
-def _is_queuectl_worker(pid: int) -> bool:
-    """Guard against a recycled pid: on Linux, check the process runs queuectl."""
+def _is_this_worker(pid: int, worker_id: str) -> bool:
+    """Whether ``pid`` is still the worker ``worker_id`` of this database (Linux ``/proc``).
+
+    A recycled pid is the obvious case; so are rows that name another database's live
+    process: a copy or a restored backup of the database holds the original's worker
+    rows, so ``worker stop`` on the copy signalled the original's workers (and then
+    reported them dead). A worker started by ``worker start`` carries ``--id`` on its
+    command line; one started by hand (systemd) at least runs queuectl. On SQLite the
+    process must also hold this database's file open.
+    """
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"queuectl" in handle.read()
+            argv = handle.read().split(b"\0")
     except FileNotFoundError:
         return False
     except OSError:
         return pid_alive(pid)
+    if b"--id" in argv:
+        at = argv.index(b"--id")
+        if at + 1 >= len(argv) or argv[at + 1] != worker_id.encode():
+            return False
+    elif not any(b"queuectl" in arg for arg in argv):
+        return False
+    return _holds_this_database(pid)
+
+
+def _alive_here(pid: int) -> bool:
+    """Whether ``pid`` lives and, on SQLite, holds this database open: a copy's rows name
+    the original's live workers, which are lost to the copy, not running in it."""
+    return pid_alive(pid) and _holds_this_database(pid)
+
+
+def _holds_this_database(pid: int) -> bool:
+    """On SQLite, whether ``pid`` has this database's file open (``True`` when that
+    cannot be told: another backend, or ``/proc/PID/fd`` not readable)."""
+    path = db.open_sqlite_file()
+    if path is None:
+        return True
+    try:
+        ours = os.stat(path)
+        links = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for link in links:
+        try:
+            found = os.stat(f"/proc/{pid}/fd/{link}")
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) == (ours.st_dev, ours.st_ino):
+            return True
+    return False
 
 
 def wait_stopped(
@@ -269,9 +311,9 @@ def wait_stopped(
             row = rows.get(worker_id)
             if row is None or row.state in ENDED_WORKER_STATES:
                 continue
-            if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=pid_alive):
+            if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=_alive_here):
                 crashed = True
-                if row.host == host and not pid_alive(row.pid):
+                if row.host == host and not _alive_here(row.pid):
                     continue  # its process is gone: nothing left to wait for
             still.append(worker_id)  # one silent past its lease: recovery decides
         if crashed:
@@ -311,7 +353,7 @@ def recover_now(
         lease_seconds=lease_seconds,
         by_heartbeat=heard_out,
         host=host,
-        pid_alive=pid_alive,
+        pid_alive=_alive_here,
         before_requeue=lambda run: kill_orphan_group(run, host),
         after_commit=hooks.submit,
     )

@@ -254,6 +254,14 @@ def gone_from_its_path() -> str | None:
     return None
 
 
+def open_sqlite_file() -> str | None:
+    """The file of the SQLite database open now; ``None`` for PostgreSQL or none open."""
+    obj = database.obj
+    if isinstance(obj, peewee.SqliteDatabase) and obj.database not in (None, "", ":memory:"):
+        return str(obj.database)
+    return None
+
+
 def on_lock_wait(callback: Callable[[], None] | None) -> None:
     """Have a worker's loop called between its tries for SQLite's write lock
     (``WriterQueuedSqlite.on_wait``); nothing on PostgreSQL or a plain connection."""
