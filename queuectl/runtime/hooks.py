@@ -65,6 +65,27 @@ class HookResult:
     """Why it could not start."""
 
 
+ARG_STRING_MAX = 128 * 1024
+"""Linux's limit on one argument or environment string (``MAX_ARG_STRLEN``), its NUL
+included: a longer one fails the whole ``execve`` with "Argument list too long"."""
+
+CUT_MARK = " …[cut]"
+
+
+def _fits_one_string(name: str, value: str) -> str:
+    """``value`` (NULs dropped) as a ``NAME=value`` string Linux accepts: a job's command
+    may be 131,071 bytes, which with ``QUEUECTL_COMMAND=`` in front is too long, and the
+    hook then never started ("could not start: Argument list too long"). Cut to fit,
+    marked, between characters; the job's id names the whole command."""
+    value = value.replace("\x00", "")
+    room = ARG_STRING_MAX - 1 - len(name.encode()) - 1  # "=" and the NUL
+    encoded = value.encode("utf-8", "surrogateescape")
+    if len(encoded) <= room:
+        return value
+    keep = encoded[: room - len(CUT_MARK.encode())]
+    return keep.decode("utf-8", "ignore") + CUT_MARK
+
+
 def hook_environment(call: HookCall, output_file: str, base: Mapping[bytes, bytes]) -> dict:
     """The hook's environment: ``base`` without database secrets, plus the job's facts."""
     env = without_database_secrets(base)
@@ -76,7 +97,7 @@ def hook_environment(call: HookCall, output_file: str, base: Mapping[bytes, byte
             "QUEUECTL_JOB_STATE": call.state,
             "QUEUECTL_EXIT_CODE": "" if call.exit_code is None else str(call.exit_code),
             "QUEUECTL_ATTEMPT": str(call.attempt),
-            "QUEUECTL_COMMAND": call.job_command.replace("\x00", ""),
+            "QUEUECTL_COMMAND": _fits_one_string("QUEUECTL_COMMAND", call.job_command),
             "QUEUECTL_QUEUE": call.queue,
             "QUEUECTL_OUTPUT_FILE": output_file,
         }.items()
