@@ -165,7 +165,10 @@ class BatchApp(ActionsApp):
             self.run_batch(action, job_ids, pane)
 
         yes = f"{action.verb.capitalize()} {len(job_ids):,}"
-        self._confirm(question(action, job_ids), go, yes=yes)
+        # Named as the screen lists them: ctrl+a marks in the database's order, and the
+        # question named "failer, prog, outesc" over rows reading "nl, osc52, failer".
+        shown = tuple(pane.table.in_view_order(job_ids))
+        self._confirm(question(action, shown), go, yes=yes)
 
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:

@@ -116,6 +116,23 @@ async def test_ctrl_a_marks_every_match_beyond_the_window_and_retries_them(app_f
         assert _states("other", "f-late") == ["failed", "failed"]
 
 
+async def test_a_batch_question_names_the_marked_jobs_as_the_screen_lists_them(app_for) -> None:
+    """``ctrl+a`` marks in the database's order: the question named "failer, prog,
+    outesc" over rows reading "nl, osc52, failer"."""
+    seed_job("p1", now=T0 - 30)
+    seed_job("p2", now=T0 - 20)
+    seed_job("p3", now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.set_marks(["p1", "p3", "p2"])
+        await pilot.press("c")
+        assert await _confirm(pilot, "n") == (
+            "Cancel 3 marked jobs (p3, p2, p1)? Running ones are killed."
+        )
+
+
 async def test_batch_cancel_reports_the_jobs_it_could_not_act_on(app_for) -> None:
     seed_job("p1", now=T0 - 30)
     seed_job("done", state="completed", now=T0 - 20)

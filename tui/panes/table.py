@@ -119,6 +119,12 @@ class KeyedTable(DataTable[object]):
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return row_key.value
 
+    def in_view_order(self, keys: Iterable[str]) -> list[str]:
+        """``keys`` in the order the table shows them; keys not shown last, as given."""
+        given = list(keys)
+        position = {key: index for index, key in enumerate(self._order)}
+        return sorted(given, key=lambda key: position.get(key, len(position)))
+
     @property
     def new_above(self) -> int:
         """Rows that arrived above the view since it was last at the top, not yet seen."""
