@@ -38,6 +38,7 @@ from tui import pasteguard
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
+from tui.exports import export_folder, save_privately
 from tui.header import StatsHeader
 from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
@@ -189,11 +190,37 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         yield KeyBar()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's palette entries but its Quit: the palette listed two Quit entries
-        (both asking about unsaved config edits first), which read as two ways out."""
+        """Textual's palette entries but Quit and Maximize: the palette listed two Quit
+        entries (both asking about unsaved config edits first), which read as two ways
+        out; Maximize hid the header and the key bar, and only the palette's Minimize,
+        not ``esc``, brought them back (each pane fills the screen already)."""
         for command in super().get_system_commands(screen):
-            if command.title != "Quit":
+            if command.title not in ("Quit", "Maximize"):
                 yield command
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """The palette's "Screenshot": in a terminal, a new 0600 file beside the log
+        exports (Textual's wrote with the umask's mode, and failed outright without a
+        downloads folder); in a browser, Textual's download."""
+        if self.is_web:
+            return super().deliver_screenshot(filename, path, time_format)
+        name = filename or time.strftime(f"queuectl-{time_format or '%Y-%m-%dT%H_%M_%S'}.svg")
+        self._save_screenshot(path or export_folder(), name, self.export_screenshot())
+        return None
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _save_screenshot(self, folder: str, name: str, svg: str) -> None:
+        try:
+            saved = save_privately(folder, name, svg)
+        except OSError as exc:
+            self.call_from_thread(self.say, f"Screenshot not saved: {exc}", error=True)
+            return
+        self.call_from_thread(self.say, f"Saved {saved}")
 
     last_key_at: float | None = None
     """When the person last pressed a key (monotonic): a table on its first row keeps

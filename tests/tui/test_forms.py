@@ -354,7 +354,7 @@ async def test_palette_finds_metrics_release_and_reverse_and_quits_one_way(app_f
             hits = [hit async for hit in provider.search(query)]
             assert hits and str(hits[0].text) == title, query
         system = [command.title for command in app.get_system_commands(app.screen)]
-        assert "Quit" not in system and "Theme" in system
+        assert "Quit" not in system and "Maximize" not in system and "Theme" in system
         assert sum(title == "Quit" for title, _, _ in COMMANDS) == 1
 
 

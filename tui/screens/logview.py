@@ -10,7 +10,6 @@ as shown (escapes made visible), case ignored.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -30,6 +29,7 @@ from queuectl.lifecycle import reads
 from queuectl.store.models import Run, database
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
+from tui.exports import export_folder, save_privately
 from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
 from tui.keyorder import focus_now
@@ -376,38 +376,3 @@ class LogScreen(Screen[None]):
             self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
             return
         self.app.call_from_thread(self.notify, f"Saved {path}", markup=False)
-
-
-def save_privately(folder: str, name: str, text: str) -> str:
-    """Write ``text`` to a new file in ``folder``, readable by this user alone; its path.
-
-    A job's output is the user's own: Textual's delivery wrote it with the umask's
-    mode (0644), through a symlink and over a file someone planted under that name
-    in a shared folder. Here the file is new (``O_EXCL``, never through a link) and
-    0600; a name taken already gets ``-2``, ``-3``, … before ``.log``.
-    """
-    stem, dot, suffix = name.rpartition(".")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for attempt in range(1, 1000):
-        candidate = name if attempt == 1 else f"{stem}-{attempt}{dot}{suffix}"
-        path = os.path.join(folder, candidate)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
-            os.fchmod(out.fileno(), 0o600)  # whatever the umask
-            out.write(text)
-        return path
-    raise FileExistsError(f"{name} and 998 more names like it are taken in {folder}")
-
-
-def export_folder() -> str:
-    """Where an export goes in a terminal: the downloads folder when there is one, else
-    the folder the dashboard was started in (as ``wget`` saves). Textual's default is
-    the downloads folder alone, and a server's account seldom has one: the export
-    failed with "No such file or directory"."""
-    from platformdirs import user_downloads_path
-
-    downloads = user_downloads_path()
-    return str(downloads) if downloads.is_dir() else os.getcwd()
