@@ -89,14 +89,16 @@ def figure_cells(figures: Figures, name: str) -> tuple[Text, ...]:
 class MetricsScreen(Screen[None]):
     """Figures per queue over a window; ``w`` cycles the window, ``esc``/``q`` go back."""
 
-    DEFAULT_CSS = """
-    #metrics { padding: 0 1; }
-    #metrics-table { height: auto; max-height: 60%; }
-    #metrics-charts { height: 1fr; }
-    .metrics-chart { height: 1; }
-    .metrics-chart > Static { width: 16; }
-    .metrics-chart > .metrics-spark { width: 1fr; margin: 0 1; }
-    .metrics-chart > .metrics-total { width: 24; }
+    # A chart is SLICES cells wide, one bar a slice: stretched to the screen, Textual's
+    # Sparkline drew 36 bars of 30 slices at 80 columns, some slices twice.
+    DEFAULT_CSS = f"""
+    #metrics {{ padding: 0 1; }}
+    #metrics-table {{ height: auto; max-height: 60%; }}
+    #metrics-charts {{ height: 1fr; }}
+    .metrics-chart {{ height: 1; }}
+    .metrics-chart > Static {{ width: 16; }}
+    .metrics-chart > .metrics-spark {{ width: {SLICES}; margin: 0 1; }}
+    .metrics-chart > .metrics-total {{ width: 24; }}
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
