@@ -471,3 +471,14 @@ async def test_the_detail_key_bar_follows_the_job_as_it_changes(app_for) -> None
         await pilot.press("c")  # a key not offered does nothing: no question
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_enter_on_an_empty_table_says_nothing_is_highlighted(app_for) -> None:
+    """``r``, ``c`` and the rest said "No job is highlighted"; ``enter`` said nothing."""
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_toast(pilot, "No job is highlighted")
+        await pilot.press("2", "enter")
+        await wait_toast(pilot, "The DLQ is empty")

@@ -113,3 +113,33 @@ async def test_the_detail_and_log_screens_ride_out_an_outage(
         assert app.is_running
         monkeypatch.undo()
         await wait_for(pilot, lambda: str(detail_title.render()) == "Job kept", "back again")
+
+
+async def test_a_detail_opened_while_the_database_is_away_claims_nothing_read(
+    app_for, monkeypatch
+) -> None:
+    """It said "showing what was read before" over empty fields."""
+    from queuectl.lifecycle import reads
+    from tui.screens.detail import JobDetailScreen
+
+    seed_job("d3", "echo 3")
+    app = app_for(refresh_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+
+        def away(job_id: str) -> Any:
+            raise StoreUnavailable("unable to open database file")
+
+        monkeypatch.setattr(reads, "get_job", away)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
+        detail = app.screen
+        title = detail.query_one("#detail-title")
+        await wait_for(pilot, lambda: "database unavailable" in str(title.render()), "it says")
+        assert "showing what was" not in str(title.render())
+        fields = str(detail.query_one("#detail-fields").render())
+        assert fields.startswith("Not read yet: trying again every")
+        monkeypatch.undo()
+        await wait_for(pilot, lambda: detail.view is not None, "read once it is back")
+        assert detail.view.job.command == "echo 3"
+        await wait_for(pilot, lambda: str(title.render()) == "Job d3", "the title")

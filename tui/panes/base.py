@@ -106,6 +106,11 @@ class TablePane(Vertical):
             return
         intend(self, action, key)
 
+    def on_keyed_table_nothing_selected(self, event: KeyedTable.NothingSelected) -> None:
+        event.stop()
+        if not self.first_rows_due:
+            self.notify(self.NONE_HIGHLIGHTED, severity="warning")
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Back on the first row: the "new above" count goes at once, not at the next refresh."""
         self.set_status(self._summary)

@@ -28,6 +28,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Size
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -69,6 +70,17 @@ class KeyedTable(DataTable[object]):
         Binding("G,end", "scroll_bottom", "Last row", show=False),
     ]
     """Row keys as in less, k9s and htop; ``home`` goes to the first row, never sideways."""
+
+    class NothingSelected(Message):
+        """``enter`` on a table with no rows (``TablePane`` says what is missing)."""
+
+    def action_select_cursor(self) -> None:
+        """``enter``: DataTable's selection, or, with no rows, a message instead of silence
+        (``r``, ``c`` and the rest said "No job is highlighted"; ``enter`` said nothing)."""
+        if not self.row_count:
+            self.post_message(self.NothingSelected())
+            return
+        super().action_select_cursor()
 
     def __init__(self, columns: Sequence[ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]

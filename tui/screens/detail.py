@@ -274,13 +274,20 @@ class JobDetailScreen(Screen[None]):
         if not self.is_attached:
             return
         title = self.query_one("#detail-title", Static)
+        # Opened while the database was away, nothing was read: it said "showing what was
+        # read before" over empty fields.
+        shown = " · showing what was read before" if self.view is not None else ""
         title.update(
             Text.assemble(
                 f"Job {one_line(self.job_id)} · ",
                 (f"database unavailable: {one_line(reason)}", "bold red"),
-                " · showing what was read before",
+                shown,
             )
         )
+        if self.view is None:
+            self.query_one("#detail-fields", Static).update(
+                Text(f"Not read yet: trying again every {self.interval:g}s.", style="dim")
+            )
         self.set_timer(self.interval, self.load)
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
