@@ -54,3 +54,22 @@ def test_only_that_worker_of_this_database_is_signalled(worker_like) -> None:
     db.open_database(second)
     assert not supervisor._is_this_worker(pid, "w1"), "the original's worker, seen from a copy"
     assert not supervisor._alive_here(pid), "lost to the copy, not running in it"
+
+
+def test_starting_workers_on_a_deleted_database_makes_nothing_again(tmp_path) -> None:
+    """The log folder was made first, making the deleted database's folder again."""
+    import shutil
+
+    from queuectl.errors import DatabaseError
+
+    folder = tmp_path / "dbdir"
+    folder.mkdir(mode=0o700)
+    location = str(folder / "q.db")
+    db.open_database(location)
+    try:
+        shutil.rmtree(folder)
+        with pytest.raises(DatabaseError, match="refusing to start workers: the database file"):
+            supervisor.start_workers(location, 1)
+        assert not folder.exists()
+    finally:
+        db.close_database()

@@ -85,6 +85,11 @@ def start_workers(
     ensure_descriptors(slots)  # raised here, the workers started inherit it
     _reap()
     queues = [q for q in queues if q] or ["default"]
+    gone = db.gone_from_its_path()
+    if gone:
+        # Making the log folder first made the deleted database's folder again (the
+        # workers then failed to open the database all the same).
+        raise DatabaseError(f"refusing to start workers: {gone}")
     folder = log_dir(location)
     privatefiles.make_folders(folder, what="log folder")
     problem = filesafety.log_folder_problem(folder)
