@@ -190,6 +190,11 @@ def parse_rule(spec: object, zone: str = "UTC", *, anchor: float = 0.0) -> Rule:
             f"a cron spec has 5 fields (minute hour day month weekday), or 6 with seconds"
             f" first; {text!r} has {len(fields)}"
         )
+    if len(fields) == 6 and fields[0] == "0":
+        # Seconds 0 is the five-field spec's every tick; said so, it gets Debian cron's
+        # DST rules too, which cronsim keeps to five fields: "0 30 2 * * *" fired twice
+        # on the night clocks go back and never on the night they go forward.
+        expression = " ".join(fields[1:])
     rule = Rule(text=text, zone=zone, expression=expression)
     try:
         CronSim(expression, datetime.fromtimestamp(0, UTC))

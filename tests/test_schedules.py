@@ -243,6 +243,21 @@ def test_dst_in_berlin_02_30_fires_once_when_clocks_go_back_and_is_not_lost_goin
     assert schedules.get("back").skipped == schedules.get("fwd").skipped == 0
 
 
+def test_dst_rules_hold_for_a_six_field_spec_with_seconds_0(db_path):
+    """``0 30 2 * * *`` is ``30 2 * * *`` said with seconds; cronsim keeps Debian's DST
+    rules to five fields, so it fired twice going back and never going forward."""
+    db.open_database(db_path)
+    add(
+        "back6", "0 30 2 * * *", now=berlin(2026, 10, 24, 12), zone="Europe/Berlin", overlap="allow"
+    )
+    run_clock(berlin(2026, 10, 26, 12), start=berlin(2026, 10, 24, 12))
+    assert fired("back6") == ["back6:20261025T003000Z", "back6:20261026T013000Z"]
+    add("fwd6", "0 30 2 * * *", now=berlin(2026, 3, 28, 12), zone="Europe/Berlin", overlap="allow")
+    run_clock(berlin(2026, 3, 30, 12), start=berlin(2026, 3, 28, 12))
+    assert fired("fwd6") == ["fwd6:20260329T010000Z", "fwd6:20260330T003000Z"]
+    assert schedules.get("fwd6").spec == "0 30 2 * * *"  # kept as typed
+
+
 def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_tick(opened):
     add("p", "@every 10s")
     schedules.pause("p", now=T0 + 5)
