@@ -88,7 +88,10 @@ class ScheduleView:
             "spec": self.spec,
             "tz": self.zone,
             "paused": self.paused,
-            "next_fire_at": json_time(self.next_fire_at),
+            # None while paused, as ``cron list`` says "paused": the stored tick is where the
+            # pause left it, long past, and a script looking for overdue schedules took it
+            # for one. Resuming counts the next tick afresh from then.
+            "next_fire_at": None if self.paused else json_time(self.next_fire_at),
             "last_fired_at": json_time(self.last_fired_at),
             "last_job_id": self.last_job_id,
             "last_job_state": self.last_job_state,

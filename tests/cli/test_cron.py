@@ -54,6 +54,10 @@ def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
     assert "spec        @every 30s (Every 30s)" in run("cron", "show", "ping").stdout
 
     assert run("cron", "pause", "ping").stdout.endswith("; paused\n")
+    # Paused, its stored tick is where the pause left it (soon long past): none, as the
+    # table's NEXT says "paused" and status --json leaves it out.
+    paused = {s["name"]: s for s in json.loads(run("cron", "list", "--json").stdout)}["ping"]
+    assert paused["paused"] is True and paused["next_fire_at"] is None
     # Said again, it said "schedule ping paused" as if it had changed (queue pause: "was
     # paused already").
     assert run("cron", "pause", "ping").stdout.startswith("schedule ping was paused already: ")
