@@ -220,12 +220,15 @@ class Plan:
     """Missed ticks not enqueued (older than the grace, beyond or behind the catch-up)."""
     next_fire_at: float | None
     """The first tick after ``now``."""
+    counted_all: bool = True
+    """``False`` when the scan jumped (``SCAN_LIMIT``): ``skipped`` is then a lower bound."""
 
 
 SCAN_LIMIT = 20_000
-"""Missed cron ticks counted one by one per pass; past this a long outage's count stops
-growing (the scan jumps to the catch-up window, then to now). ``@every`` counts by
-arithmetic, exactly."""
+"""Missed cron ticks counted one by one per stretch; past this the scan jumps (to the
+catch-up window, which it scans again, then to now), so a long outage's count is a lower
+bound (``Plan.counted_all``): up to 20,000, or 40,000 with a catch-up window. ``@every``
+counts by arithmetic, exactly."""
 
 
 def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float) -> Plan:
@@ -249,6 +252,7 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
         tick = latest_missed + rule.every
     iterator = rule.ticks_after(tick) if tick is not None else iter(())
     scanned = 0
+    counted_all = True
     window = now - catchup  # the oldest missed tick a catch-up may still fire
     while tick is not None and tick <= now:
         if now - tick <= grace:
@@ -258,6 +262,7 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
             latest_missed = tick
             scanned += 1
             if scanned >= SCAN_LIMIT:
+                counted_all = False
                 # Jump ahead: to the catch-up's window first, whose latest tick may be
                 # fired (jumping straight to now left the 20,000th tick, days old, as the
                 # latest missed, and a --catchup 1h schedule down for 14 days never ran);
@@ -272,8 +277,8 @@ def plan(rule: Rule, due_at: float, now: float, *, catchup: float, grace: float)
                 iterator = rule.ticks_after(now - grace)
         tick = next(iterator, None)
     if not on_time and latest_missed is not None and now - latest_missed <= catchup:
-        return Plan((latest_missed,), missed - 1, tick)
-    return Plan(tuple(on_time), missed, tick)
+        return Plan((latest_missed,), missed - 1, tick, counted_all)
+    return Plan(tuple(on_time), missed, tick, counted_all)
 
 
 def _every_words(seconds: int) -> str:

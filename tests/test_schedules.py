@@ -85,9 +85,13 @@ def test_an_outage_longer_than_the_scan_still_catches_up_within_the_window():
     caught = cronspec.plan(minutely, due, now, catchup=3600, grace=15)
     assert caught.fire == (utc(2027, 1, 21, 0, 0),)
     assert caught.next_fire_at == utc(2027, 1, 21, 0, 1)
-    assert caught.skipped >= cronspec.SCAN_LIMIT  # the count stops growing, as documented
+    # 28,800 ticks were missed: 20,000 counted, the jump, then the window's 59.
+    assert (caught.skipped, caught.counted_all) == (cronspec.SCAN_LIMIT + 59, False)
     none = cronspec.plan(minutely, due, now, catchup=0, grace=15)
     assert none.fire == () and none.next_fire_at == utc(2027, 1, 21, 0, 1)
+    assert (none.skipped, none.counted_all) == (cronspec.SCAN_LIMIT, False)
+    short = cronspec.plan(minutely, utc(2027, 1, 20, 23), now, catchup=0, grace=15)
+    assert (short.skipped, short.counted_all) == (61, True)  # 23:00 to 00:00: exact
 
 
 def test_cron_ticks_aliases_and_six_fields_with_seconds_first():

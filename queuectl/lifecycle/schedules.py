@@ -120,6 +120,8 @@ class Fire:
     reason: str = ""
     overlapping: bool = False
     """Skipped by ``--overlap skip``, or while its unique key is held: as asked (not a miss)."""
+    at_least: bool = False
+    """``skipped`` is a lower bound: too many missed ticks to count one by one."""
 
 
 @dataclass
@@ -520,7 +522,15 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         fires: list[Fire] = []
         skipped = decided.skipped
         if skipped:
-            fires.append(Fire(name, row.next_fire_at, skipped=skipped, reason="missed"))
+            fires.append(
+                Fire(
+                    name,
+                    row.next_fire_at,
+                    skipped=skipped,
+                    reason="missed",
+                    at_least=not decided.counted_all,
+                )
+            )
         last_job_id, last_fired_at = row.last_job_id, row.last_fired_at
         ticks = decided.fire
         if row.overlap == "skip" and len(ticks) > 1:

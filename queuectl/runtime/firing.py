@@ -64,7 +64,7 @@ class ScheduleFirer:
                     logging.INFO if fire.overlapping else logging.WARNING,
                     "schedule %s: skipped %s from %s (%s)",
                     fire.name,
-                    counted(fire.skipped, "tick"),
+                    ("at least " if fire.at_least else "") + counted(fire.skipped, "tick"),
                     iso(fire.tick),
                     one_line(fire.reason),
                 )
