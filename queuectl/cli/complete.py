@@ -15,7 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    add_completion_class,
+    get_completion_class,
+    split_arg_string,
+)
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -91,6 +97,79 @@ def config_keys(
     from queuectl.config import SPECS
 
     return [CompletionItem(key) for key in SPECS if key.startswith(incomplete)]
+
+
+BASH_SOURCE = """\
+%(complete_func)s() {
+    local IFS=$'\\n'
+    local response
+
+    response=$(env COMP_LINE="$COMP_LINE" COMP_POINT=$COMP_POINT \\
+%(complete_var)s=bash_complete $1)
+
+    for completion in $response; do
+        IFS=',' read type value <<< "$completion"
+
+        if [[ $type == 'dir' ]]; then
+            COMPREPLY=()
+            compopt -o dirnames
+        elif [[ $type == 'file' ]]; then
+            COMPREPLY=()
+            compopt -o default
+        elif [[ $type == 'plain' ]]; then
+            COMPREPLY+=($value)
+        fi
+    done
+
+    return 0
+}
+
+%(complete_func)s_setup() {
+    complete -o nosort -F %(complete_func)s %(prog_name)s
+}
+
+%(complete_func)s_setup;
+"""
+"""click's bash script, but for the command line it hands over: the line as typed up to
+the cursor (``COMP_LINE``, ``COMP_POINT``), not bash's words."""
+
+
+class ColonSafeBash(BashComplete):
+    """Bash completion for words holding ``:`` or ``=`` (``deploy:42``, ``q.a:b``).
+
+    Bash splits the current word at those (``COMP_WORDBREAKS``), so click saw ``42`` for
+    ``show deploy:4`` and offered nothing (Tab only beeped), and bash would replace only
+    the part after the last break. The words are read from the line as typed, and each
+    completion is given without the part before the last break, which bash keeps.
+    """
+
+    source_template = BASH_SOURCE
+
+    def get_completion_args(self) -> tuple[list[str], str]:
+        import os
+
+        if "COMP_LINE" not in os.environ:  # a script from an older release: bash's words
+            self._kept = 0
+            return super().get_completion_args()
+        line = os.environ["COMP_LINE"]
+        line = line[: int(os.environ.get("COMP_POINT", len(line)))]
+        try:
+            words = split_arg_string(line)
+        except ValueError:
+            words = line.split()
+        if not line or line[-1].isspace():
+            words.append("")  # the cursor starts a new word
+        incomplete = words[-1]
+        # What click completes: the value of "--queue=q.a:b", the word itself otherwise.
+        value = incomplete.partition("=")[2] if incomplete.startswith("-") else incomplete
+        self._kept = max(value.rfind(":"), value.rfind("=")) + 1
+        return words[1:-1], incomplete
+
+    def format_completion(self, item: CompletionItem) -> str:
+        return f"{item.type},{item.value[getattr(self, '_kept', 0) :]}"
+
+
+add_completion_class(ColonSafeBash, "bash")
 
 
 def install(root: click.Group) -> None:

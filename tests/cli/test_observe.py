@@ -450,14 +450,14 @@ def test_wait_and_completion_never_create_a_database(tmp_path, monkeypatch):
 
 
 def _complete(words: str, env: dict[str, str]) -> list[str]:
-    argv = words.split(" ")
+    """What bash is offered for the line ``words``, typed up to the cursor at its end."""
     result = subprocess.run(
         [sys.executable, "-m", "queuectl"],
         env={
             **env,
             "_QUEUECTL_COMPLETE": "bash_complete",
-            "COMP_WORDS": words,
-            "COMP_CWORD": str(len(argv) - 1),
+            "COMP_LINE": words,
+            "COMP_POINT": str(len(words)),
         },
         capture_output=True,
         text=True,
@@ -486,6 +486,20 @@ def test_completion_of_ids_states_queues_and_keys(run, db_url):
     assert _complete("queuectl queue resume i", env) == ["idle-queue", "images"]
     assert _complete("queuectl queue limit im", env) == ["images"]
     assert _complete("queuectl add --after dep", env) == ["deploy"]
+
+
+def test_completion_of_words_holding_a_colon(run, db_url):
+    """Bash splits words at ``:`` and ``=``: ``show deploy:4`` offered nothing (Tab beeped).
+    Each completion is what follows the last break, which bash keeps."""
+    for job_id in ("deploy:42", "deploy:43"):
+        enqueue(run, id=job_id, queue="q.a:b-c_1")
+    env = {**os.environ, "QUEUECTL_DB": db_url}
+    assert _complete("queuectl show depl", env) == ["deploy:43", "deploy:42"]
+    assert _complete("queuectl show deploy:", env) == ["43", "42"]
+    assert _complete("queuectl show deploy:4", env) == ["43", "42"]
+    assert _complete("queuectl list --queue q.a:", env) == ["b-c_1"]
+    assert _complete("queuectl list --queue=q.a:", env) == ["b-c_1"]
+    assert _complete("queuectl list --queue=q", env) == ["q.a:b-c_1"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
