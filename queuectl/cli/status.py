@@ -29,7 +29,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     and lost ones too (lost: died without stopping, e.g. kill -9).
     """
     from queuectl.lifecycle import queues, reads, schedules, stats
-    from queuectl.lifecycle.workers import live_of, workers_as_seen
+    from queuectl.lifecycle.workers import live_of, queues_served, workers_as_seen
     from queuectl.location import describe
     from queuectl.states import JobState
     from queuectl.store.transactions import read_transaction
@@ -48,7 +48,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         planned = schedules.outlook()
     live = live_of(workers)
     shown = workers if show_all else live
-    served = {name for worker in live for name in worker.queues.split(",")}
+    served = queues_served(live)
     unserved = {name: count for name, count in waiting.items() if name not in served}
     # A worker would not run a paused queue's jobs either: say so, or "start one" alone
     # sent people to start workers that then sat idle.

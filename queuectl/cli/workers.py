@@ -261,7 +261,9 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
         return
     if not workers:
         # On stderr, as list and dlq list say it: stdout holds only rows.
-        note("no workers" + ("" if show_all else " running (--all shows ended ones)"))
+        # A newcomer's first look: say how to start one, as status does.
+        tail = "" if show_all else " running (--all shows ended ones)"
+        note(f"no workers{tail}; start some with: queuectl worker start")
         return
     from queuectl.cli import render
 

@@ -181,6 +181,11 @@ def live_of(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
     return [w for w in workers if w.state not in ENDED_WORKER_STATES]
 
 
+def queues_served(workers: Iterable[WorkerFacts]) -> set[str]:
+    """The queues the running ones of ``workers`` take jobs from."""
+    return {name for worker in live_of(workers) for name in worker.queues.split(",")}
+
+
 # --- a worker's own row ---------------------------------------------------------------
 
 

@@ -342,8 +342,11 @@ def test_piped_tables_have_no_trailing_blanks(run):
         (("list",), "No jobs.\n"),
         (("dlq", "list"), "The DLQ is empty.\n"),
         (("cron", "list"), "no schedules yet: add one with queuectl cron add NAME SPEC JOB-JSON\n"),
-        (("worker", "list"), "no workers running (--all shows ended ones)\n"),
-        (("worker", "list", "--all"), "no workers\n"),
+        (
+            ("worker", "list"),
+            "no workers running (--all shows ended ones); start some with: queuectl worker start\n",
+        ),
+        (("worker", "list", "--all"), "no workers; start some with: queuectl worker start\n"),
     ],
 )
 def test_an_empty_table_prints_no_row_on_stdout(run, args, note):

@@ -89,6 +89,9 @@ def test_logs_follow_says_what_it_waits_for_and_exits_with_the_jobs_fate(cluster
         first = _line(follow.stderr, 20)
         # An hour less the moments since: 59m5Xs, or 1h00m once it rounds.
         assert re.match(rf"waiting: job {ok} is pending, due in (59m5\ds|1h00m)", first), first
+        # No worker yet: it says so, and how to start one (it said only "waiting").
+        start = "start one with queuectl worker start --queue default"
+        assert first.rstrip().endswith(f"; no worker serves queue 'default': {start}"), first
         Job.update(run_at=time.time()).where(Job.id == ok).execute()  # the hour has passed
         cluster.start_workers(1)
         out, err = follow.communicate(timeout=30)
