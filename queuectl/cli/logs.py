@@ -120,6 +120,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     cancelled (or was deleted meanwhile).
     """
     from queuectl.cli.render import dropped_line
+    from queuectl.cli.serving import unserved_hint
     from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
@@ -191,26 +192,9 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
                 if job.run_at > now
                 else "due now, waiting for a worker to claim it"
             )
-            note(f"waiting: job {job_id} is {job.state}, {when}{_unserved(job.queue)}")
+            hint = unserved_hint([job.queue]) if job.run_at <= now else ""
+            note(f"waiting: job {job_id} is {job.state}, {when}" + (f"; {hint}" if hint else ""))
         time.sleep(FOLLOW_INTERVAL)
-
-
-def _unserved(queue: str) -> str:
-    """``; no worker serves queue 'default': …`` when none does: a newcomer following a
-    transcript without a worker waited for ever, told only "waiting for a worker"."""
-    from queuectl.errors import StoreUnavailable
-    from queuectl.lifecycle.workers import queues_served, workers_as_seen
-    from queuectl.textsafe import one_line
-
-    try:
-        if queue in queues_served(workers_as_seen()):
-            return ""
-    except StoreUnavailable:
-        return ""
-    shown = one_line(queue)
-    return (
-        f"; no worker serves queue {shown!r}: start one with queuectl worker start --queue {shown}"
-    )
 
 
 def _marker(text: str) -> None:

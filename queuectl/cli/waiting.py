@@ -88,6 +88,7 @@ def wait(
         waiting = list(states)
         if not waiting:  # a mistyped queue must not pass for "all completed" unremarked
             note("no unfinished jobs" + (f" in queue {queue!r}" if queue else ""))
+    _say_if_unserved(waiting, states, queue)
     ended: dict[str, str] = {}
     waiter = None
     outage = Outage(note, "wait")
@@ -144,6 +145,23 @@ def wait(
         error_line(f"timed out after {set_duration(limit)}: not finished: {shown}")
     if failed or pending:
         click.get_current_context().exit(1)
+
+
+def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | None) -> None:
+    """``waiting: no worker serves queue 'default': start one …``, once, before waiting:
+    ``wait`` on a job no worker will claim sat silent until its timeout, or for ever."""
+    from queuectl.cli.serving import unserved_hint
+    from queuectl.lifecycle import reads
+    from queuectl.states import CLAIMABLE_STATES
+
+    claimable = {state.value for state in CLAIMABLE_STATES}
+    due = [job_id for job_id in waiting if states.get(job_id) in claimable]
+    if not due:
+        return
+    queues = [queue] if queue else [job.queue for job in reads.jobs_by_id(due[:500])]
+    hint = unserved_hint(queues)
+    if hint:
+        note(f"waiting: {hint}")
 
 
 def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
