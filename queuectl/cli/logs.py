@@ -192,7 +192,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
                 if job.run_at > now
                 else "due now, waiting for a worker to claim it"
             )
-            hint = unserved_hint([job.queue]) if job.run_at <= now else ""
+            hint = unserved_hint([job.queue])
             note(f"waiting: job {job_id} is {job.state}, {when}" + (f"; {hint}" if hint else ""))
         time.sleep(FOLLOW_INTERVAL)
 
