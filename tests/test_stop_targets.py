@@ -4,6 +4,9 @@ stale row's pid may be any queuectl process by now."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,18 +17,21 @@ from queuectl.runtime import supervisor
 from queuectl.store import db
 
 HOLDER = """
-import sqlite3, sys, time
+import sqlite3, subprocess, sys, time
 connection = sqlite3.connect(sys.argv[1])
 connection.execute("SELECT 1")
-print("open", flush=True)
+job = subprocess.Popen(["sleep", "60"], start_new_session=True)
+print("open", job.pid, flush=True)
 time.sleep(60)
+job.kill()
 """
 
 
 @pytest.fixture
-def worker_like(tmp_path) -> Iterator[tuple[int, str, str]]:
-    """A process holding database A open, its command line a worker's (``--id w1``):
-    its pid, A's path and another database B's path."""
+def worker_like(tmp_path) -> Iterator[tuple[int, str, str, int]]:
+    """A process holding database A open, its command line a worker's (``--id w1``),
+    running a job in a session of its own: its pid, A's path, another database B's path
+    and the job's pid (its group's)."""
     (tmp_path / "a").mkdir(mode=0o700)
     first, second = str(tmp_path / "a" / "q.db"), str(tmp_path / "a" / "copy.db")
     for location in (first, second):
@@ -37,16 +43,20 @@ def worker_like(tmp_path) -> Iterator[tuple[int, str, str]]:
         text=True,
     )
     try:
-        assert process.stdout is not None and process.stdout.readline() == "open\n"
-        yield process.pid, first, second
+        assert process.stdout is not None
+        said, job = process.stdout.readline().split()
+        assert said == "open"
+        yield process.pid, first, second, int(job)
     finally:
         process.kill()
         process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(job), signal.SIGKILL)
         db.close_database()
 
 
 def test_only_that_worker_of_this_database_is_signalled(worker_like) -> None:
-    pid, first, second = worker_like
+    pid, first, second, _job = worker_like
     db.open_database(first)
     assert supervisor._is_this_worker(pid, "w1")
     assert not supervisor._is_this_worker(pid, "w2"), "another worker's id"
@@ -73,3 +83,16 @@ def test_starting_workers_on_a_deleted_database_makes_nothing_again(tmp_path) ->
         assert not folder.exists()
     finally:
         db.close_database()
+
+
+def test_recovering_a_copy_leaves_the_originals_running_job_alone(worker_like) -> None:
+    """``worker stop`` on a backup judged the original's worker lost and killed its
+    running job's group ("killing orphaned process group … of job prod-job")."""
+    from queuectl.runtime import procs
+
+    _holder, first, second, job = worker_like
+    db.open_database(second)
+    assert procs._another_databases_job(job), "seen from the copy: not ours to kill"
+    db.close_database()
+    db.open_database(first)
+    assert not procs._another_databases_job(job), "its own database's: killed as before"

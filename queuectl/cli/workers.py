@@ -227,8 +227,8 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
                 continue
             if row is not None and row.state == WorkerState.LOST:
                 click.echo(
-                    f"worker {one_line(worker_id)} was lost (its process had died);"
-                    " its job was recovered"
+                    f"worker {one_line(worker_id)} was lost (no process of this database"
+                    " runs it: it died, or this is a copy); its job was recovered"
                 )
             else:
                 click.echo(f"stopped worker {one_line(worker_id)}")

@@ -105,7 +105,55 @@ def _groups_running(job_id: str, attempt: int) -> set[int]:
     return groups
 
 
+def holds_this_database(pid: int) -> bool:
+    """On SQLite, whether ``pid`` has this database's file open (``True`` when that
+    cannot be told: another backend, or ``/proc/PID/fd`` not readable)."""
+    from queuectl.store import db
+
+    path = db.open_sqlite_file()
+    if path is None:
+        return True
+    try:
+        ours = os.stat(path)
+        links = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for link in links:
+        try:
+            found = os.stat(f"/proc/{pid}/fd/{link}")
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) == (ours.st_dev, ours.st_ino):
+            return True
+    return False
+
+
+def _another_databases_job(pgid: int) -> bool:
+    """Whether the group's leader (the job's shell) is the child of a live queuectl
+    process that does not hold this database: the job of another database's worker.
+    A copy of the database (a restored backup) names the original's jobs and their
+    groups, and recovering the copy's "lost" worker killed the original's running job.
+    A real orphan's parent is init or a subreaper; a worker of ours that stopped
+    answering (SIGSTOP) still holds this database, and its job is killed as before."""
+    try:
+        with open(f"/proc/{pgid}/stat", "rb") as handle:
+            raw = handle.read().decode("ascii", errors="replace")
+        parent = int(raw[raw.rfind(")") + 2 :].split()[1])
+        with open(f"/proc/{parent}/cmdline", "rb") as handle:
+            argv = handle.read()
+    except (OSError, ValueError, IndexError):
+        return False
+    return b"queuectl" in argv and not holds_this_database(parent)
+
+
 def _kill_orphan(pgid: int, job_id: str) -> None:
+    if _another_databases_job(pgid):
+        log.warning(
+            "process group %d of job %s runs under another database's worker; left alone",
+            pgid,
+            job_id,
+        )
+        return
     log.warning("killing orphaned process group %d of job %s", pgid, job_id)
     kill_group(pgid)
     deadline = time.monotonic() + 2.0

@@ -31,7 +31,7 @@ from queuectl.lifecycle.workers import (
 from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.fdlimit import ensure_descriptors
 from queuectl.runtime.hooks import HookRunner
-from queuectl.runtime.procs import kill_orphan_group
+from queuectl.runtime.procs import holds_this_database, kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import db, filesafety, privatefiles
@@ -261,34 +261,13 @@ def _is_this_worker(pid: int, worker_id: str) -> bool:
             return False
     elif not any(b"queuectl" in arg for arg in argv):
         return False
-    return _holds_this_database(pid)
+    return holds_this_database(pid)
 
 
 def _alive_here(pid: int) -> bool:
     """Whether ``pid`` lives and, on SQLite, holds this database open: a copy's rows name
     the original's live workers, which are lost to the copy, not running in it."""
-    return pid_alive(pid) and _holds_this_database(pid)
-
-
-def _holds_this_database(pid: int) -> bool:
-    """On SQLite, whether ``pid`` has this database's file open (``True`` when that
-    cannot be told: another backend, or ``/proc/PID/fd`` not readable)."""
-    path = db.open_sqlite_file()
-    if path is None:
-        return True
-    try:
-        ours = os.stat(path)
-        links = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return True
-    for link in links:
-        try:
-            found = os.stat(f"/proc/{pid}/fd/{link}")
-        except OSError:
-            continue
-        if (found.st_dev, found.st_ino) == (ours.st_dev, ours.st_ino):
-            return True
-    return False
+    return pid_alive(pid) and holds_this_database(pid)
 
 
 def wait_stopped(
