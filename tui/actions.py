@@ -569,19 +569,19 @@ class ActionsApp(KeyOrderApp):
         self, changes: dict[str, str | None], then: Callable[[], object] | None = None
     ) -> None:
         """Store validated config changes in a thread, all or none; ``then`` runs once
-        they are stored. Refused (a lock held past the wait, the database gone), they are
-        staged again: the pane had handed them over, and a failed save lost them (the
-        rows showed the stored values, and ``q`` then quit without asking)."""
+        they are stored. They stay staged until then (``ConfigPane.take_changes``), so a
+        refused save (a lock held past the wait, the database gone) loses nothing, and
+        leaving while it waits still asks."""
 
-        def refused(said: str) -> None:
-            self.config_pane.restage(changes)
-            self.say(said, error=True)
+        def stored() -> None:
+            self.config_pane.saved(changes)
+            if then is not None:
+                then()
 
         self.run_in_thread(
             lambda: settings.apply(changes),
             lambda keys: f"Saved {', '.join(keys)}",
-            then,
-            refused,
+            stored,
             doing="Saving the settings",
         )
 

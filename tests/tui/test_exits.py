@@ -308,3 +308,32 @@ async def test_quitting_through_a_refused_save_stays_with_the_edits(app_for, mon
         assert app.is_running and pane.staged == {"max_retries": "7"}
         await pilot.press("q")
         await _asked(pilot)
+
+
+async def test_q_while_a_save_waits_for_the_lock_still_asks(app_for, monkeypatch) -> None:
+    """The save handed its edits over at once: while it waited for another process's
+    lock the rows showed the stored values, ``q`` quit without asking, and the edits
+    were lost when the save failed. They stay staged until stored."""
+    import threading
+
+    gate = threading.Event()
+    real = settings.apply
+
+    def held(changes):
+        assert gate.wait(10)
+        return real(changes)
+
+    monkeypatch.setattr(settings, "apply", held)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _stage(pilot, "max_retries", "9")
+        await pilot.press("ctrl+s")
+        await pilot.press("q")
+        await _asked(pilot)  # still unsaved: asked, not quit
+        assert pane.staged == {"max_retries": "9"}
+        await pilot.press("escape")
+        gate.set()
+        await wait_toast(pilot, "Saved max_retries")
+        await wait_for(pilot, lambda: not pane.staged, "unstaged once stored")
+    assert settings.get("max_retries") == 9

@@ -126,23 +126,24 @@ class ConfigPane(TablePane):
         return ", ".join(parts)
 
     def take_changes(self) -> dict[str, str | None] | None:
-        """Accept the edit box and hand over every staged change, clearing them.
+        """Accept the edit box and hand over every staged change to save.
+
+        They stay staged (and said unsaved) until the save is done (``saved``): handed
+        over and cleared at once, a save waiting 15 s for another process's lock showed
+        the stored values, and ``q`` meanwhile quit without asking and lost them.
 
         Returns ``None`` (and shows the validator's message) when the edit box
         holds a value that would be refused.
         """
         if self._editing is not None and not self._accept():
             return None
-        changes = dict(self.staged)
-        self.staged.clear()
-        self._render_rows()
-        return changes
+        return dict(self.staged)
 
-    def restage(self, changes: dict[str, str | None]) -> None:
-        """Stage again what a save handed over and could not store; a key staged anew
-        meanwhile keeps the newer value."""
+    def saved(self, changes: dict[str, str | None]) -> None:
+        """``changes`` are stored: unstage each, unless it was staged anew meanwhile."""
         for key, raw in changes.items():
-            self.staged.setdefault(key, raw)
+            if key in self.staged and self.staged[key] == raw:
+                del self.staged[key]
         self._render_rows()
 
     def _render_rows(self) -> None:
