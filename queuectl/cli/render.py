@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -133,15 +133,12 @@ def jobs_table(
             )
         )
     headers = ("ID", "STATE", "PRI", "TRIES", "QUEUE", "COMMAND", "LAST ERROR" if dlq else "WHEN")
-    widths = [
-        max([len(header), *(cell_len(row[i]) for row in rows)]) for i, header in enumerate(headers)
-    ]
-    if width is not None:
-        caps = {0: 20, 4: 12, 6: 24 if dlq else 16}
-        for column, cap in caps.items():
-            widths[column] = min(widths[column], cap)
-        fixed = sum(w for i, w in enumerate(widths) if i != 5) + len(headers) - 1
-        widths[5] = min(widths[5], max(10, width - fixed))
+    # COMMAND gives way first, then the others only as far as they must: ids were cut at
+    # 20 characters at any width ("report:20261206T160…" beside a 4-cell COMMAND at 160
+    # columns), and an id is what every other command takes.
+    shrink = ((5, 10), (6, 24 if dlq else 16), (4, 12), (0, 20), (5, 5), (4, 7), (0, 12))
+    widths = fitted_widths(headers, rows, width, shrink, gap=1)
+    rows = [(_middle_cut(row[0], widths[0]), *row[1:]) for row in rows]
 
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
     for index, header in enumerate(headers):
@@ -167,6 +164,8 @@ def fitted_widths(
     rows: Sequence[Sequence[str]],
     width: int | None,
     shrink: Sequence[tuple[int, int]],
+    *,
+    gap: int = 2,
 ) -> list[int]:
     """Column widths for a table of ``rows`` on a terminal ``width`` wide (``None``:
     piped, nothing cut): each column as wide as its widest cell, then the ``shrink``
@@ -186,18 +185,32 @@ def fitted_widths(
         widths = [0 if i in dropped else w for i, w in enumerate(natural)]
         for column, narrowest in shrink:
             shown = [w for w in widths if w]
-            over = sum(shown) + 2 * (len(shown) - 1) - width
+            over = sum(shown) + gap * (len(shown) - 1) - width
             if over <= 0:
                 return widths
             if column in dropped:
                 continue
             if narrowest:
-                widths[column] = max(narrowest, widths[column] - over)
+                widths[column] = min(widths[column], max(narrowest, widths[column] - over))
             else:
                 dropped.add(column)  # then the others get their room back: start again
                 break
         else:
             return widths
+
+
+def _middle_cut(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut in the middle: a schedule's fires differ at the
+    end (``report:20261206T160000Z``), so the head alone would not tell them apart."""
+    if cell_len(text) <= width or width < 5:
+        return text  # fits, or too narrow to cut usefully: the column's ellipsis does
+    tail_cells = (width - 1) // 2
+    tail = ""
+    for char in reversed(text):
+        if cell_len(char + tail) > tail_cells:
+            break
+        tail = char + tail
+    return set_cell_size(text, width - 1 - cell_len(tail)) + "…" + tail
 
 
 def waits_text(dependencies: Sequence[str]) -> str:

@@ -278,3 +278,5 @@ def test_fitted_widths_cut_in_order_and_drop_what_cannot_fit():
     assert fitted_widths(headers, rows, 60, ((0, 5), (2, 0))) == [26, 10, 20]
     # A cut to its narrowest, then C dropped, and A gets its room back.
     assert fitted_widths(headers, rows, 30, ((0, 5), (2, 0))) == [18, 10, 0]
+    # A shrink never widens a column already narrower than its floor.
+    assert fitted_widths(headers, [("a", "b", "c")], 3, ((1, 5), (2, 0))) == [1, 1, 0]

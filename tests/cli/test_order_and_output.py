@@ -170,6 +170,26 @@ def test_on_a_terminal_only_the_command_is_cut_and_each_line_fits(run, db_url):
     assert plain.startswith("plain ") and "echo word word" in plain and "…" in plain
 
 
+@pytest.mark.parametrize("width", [160, 80, 60])
+def test_a_long_id_is_whole_while_it_fits_and_cut_in_the_middle_after(run, db_url, width):
+    """Ids were cut at 20 characters at any width (``report:20261206T160…`` beside a
+    4-cell COMMAND at 160 columns); a schedule's fires differ at the end."""
+    fire = "report:20261206T160000Z.runp9"
+    enqueue(run, id=fire, command="true")
+    enqueue(run, id="plain", command="echo " + "word " * 40)
+    db.open_database(db_url)
+    out = Console(width=width, file=io.StringIO(), color_system=None)
+    out.print(render.jobs_table(Job.select().order_by(Job.id), width=width))
+    db.close_database()
+    lines = out.file.getvalue().splitlines()
+    assert all(cell_len(line) <= width for line in lines), lines
+    [shown] = [line.split()[0] for line in lines[1:] if not line.startswith("plain")]
+    if width >= 80:
+        assert shown == fire  # COMMAND gave way, not the id
+    else:
+        assert shown.startswith("report:") and shown.endswith("runp9") and "…" in shown
+
+
 # --- run numbers ------------------------------------------------------------------------
 
 
