@@ -121,10 +121,11 @@ def list_(app: AppContext, as_json: bool) -> None:
 
 
 SCHEDULE_HEADERS = ("NAME", "SPEC", "TZ", "NEXT", "LAST", "LAST JOB", "STATE", "SKIPPED")
-SCHEDULE_SHRINK = ((5, 8), (0, 10), (2, 10), (5, 0))
+SCHEDULE_SHRINK = ((5, 8), (0, 10), (2, 10), (5, 0), (2, 6), (0, 6), (7, 4), (6, 5), (4, 6))
 """On a narrow terminal, cut LAST JOB first (the tick id repeats the name), then NAME and
-TZ, then leave LAST JOB out (``cron show`` has it); SPEC, NEXT, LAST, STATE and SKIPPED,
-what the list is read for, stay whole."""
+TZ, then leave LAST JOB out (``cron show`` has it); past that TZ and NAME go down to 6,
+SKIPPED, STATE and LAST to a few cells. SPEC and NEXT, what the list is read for, stay
+whole (a 23-character spec and a long zone cut them at 80 columns)."""
 
 
 def schedules_table(found: list[ScheduleView], *, now: float, width: int | None = None) -> object:

@@ -255,6 +255,8 @@ def test_cron_list_on_a_terminal_keeps_spec_and_next_whole(run_sqlite, db_path, 
     from queuectl.cli.cron import schedules_table
 
     run_sqlite("cron", "add", "n" * 40, "30 2 * * 1-5", JOB, "--tz", "America/New_York")
+    spec = "0,15,30,45 8-18 * * 1-5"  # a long spec in a long zone cut both at 80 columns
+    run_sqlite("cron", "add", "pgc", spec, JOB, "--tz", "America/Indiana/Indianapolis")
     run_sqlite("cron", "add", "berl", "* * * * *", JOB, "--tz", "Europe/Berlin")
     run_sqlite("cron", "run", "berl")
     found = schedules.list_schedules()
@@ -263,7 +265,8 @@ def test_cron_list_on_a_terminal_keeps_spec_and_next_whole(run_sqlite, db_path, 
     lines = out.file.getvalue().splitlines()
     assert all(len(line) <= width for line in lines), lines
     assert lines[0].split()[:4] == ["NAME", "SPEC", "TZ", "NEXT"], lines
-    assert "30 2 * * 1-5" in out.file.getvalue() and "* * * * *" in out.file.getvalue()
+    shown = out.file.getvalue()
+    assert "30 2 * * 1-5" in shown and "* * * * *" in shown and spec in shown
     assert any(re.search(r" in \d+h\d\dm ", line) for line in lines), lines  # NEXT whole
     assert lines[0].rstrip().endswith("STATE    SKIPPED")
     assert ("LAST JOB" in lines[0]) == (width >= 90)
