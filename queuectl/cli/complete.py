@@ -163,6 +163,11 @@ class ColonSafeBash(BashComplete):
         # What click completes: the value of "--queue=q.a:b", the word itself otherwise.
         value = incomplete.partition("=")[2] if incomplete.startswith("-") else incomplete
         self._kept = max(value.rfind(":"), value.rfind("=")) + 1
+        typed = "" if not line or line[-1].isspace() else line.split()[-1]
+        if any(mark in typed for mark in "'\"\\"):
+            # Quoted or escaped, bash does not break the word at ':': it replaces it all
+            # ("'db:mig" became "'migrate:v", what was typed before the ':' lost).
+            self._kept = 0
         return words[1:-1], incomplete
 
     def format_completion(self, item: CompletionItem) -> str:

@@ -505,6 +505,9 @@ def test_completion_of_words_holding_a_colon(run, db_url):
     assert _complete("queuectl list --queue q.a:", env) == ["b-c_1"]
     assert _complete("queuectl list --queue=q.a:", env) == ["b-c_1"]
     assert _complete("queuectl list --queue=q", env) == ["q.a:b-c_1"]
+    # Quoted or escaped, bash keeps the word whole and replaces all of it.
+    assert _complete("queuectl show 'deploy:4", env) == ["deploy:43", "deploy:42"]
+    assert _complete("queuectl show deploy\\:4", env) == ["deploy:43", "deploy:42"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
