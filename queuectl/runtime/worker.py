@@ -56,6 +56,12 @@ log = logging.getLogger("queuectl.worker")
 STOP_LOOK = 0.1
 """While the database is away, how often the pause before the next try looks for a stop."""
 
+MEND_INTERVAL = 60.0
+"""Seconds between a worker's sweeps for blocked jobs no rule moved (PostgreSQL;
+``recovery.mend_blocked``). The finish, enqueue and cancel that race look again at once;
+the sweep is for a process that died in between, and reads every blocked job (70 ms at
+20,000 of them): once a minute, not at every recovery."""
+
 
 class Worker(AttemptRunner, SlotRunner):
     """One worker process's loop.
@@ -113,6 +119,7 @@ class Worker(AttemptRunner, SlotRunner):
         self._stop_announced = False
         self._next_due: float | None = None
         self._check_now = True
+        self._next_mend = 0.0
         self._looked_at = float("-inf")
         """When ``_next_due`` was last read: an idle worker reads it again at least every
         ``poll_interval``, however its waits are cut short (heartbeats, schedules)."""
@@ -493,6 +500,21 @@ class Worker(AttemptRunner, SlotRunner):
                 "it" if len(released) == 1 else "them",
             )
 
+    def _mend_blocked(self, now: float) -> None:
+        """Move the blocked jobs a PostgreSQL race left waiting (``recovery.mend_blocked``)."""
+        mended = recovery.mend_blocked(after_commit=self.hooks.submit, now=now)
+        if mended.unblocked:
+            log.warning(
+                "unblocked jobs whose dependencies had all completed: %s",
+                ", ".join(mended.unblocked),
+            )
+            self._check_now = True
+        if mended.taken_down:
+            log.warning(
+                "took down jobs waiting for a dead or cancelled dependency: %s",
+                ", ".join(down.id for down in mended.taken_down),
+            )
+
     def recover(self, now: float) -> list[str]:
         """Requeue the jobs of dead workers, killing their orphaned process groups first."""
         recovered = recovery.recover_lost(
@@ -507,18 +529,8 @@ class Worker(AttemptRunner, SlotRunner):
         if recovered:
             log.warning("recovered jobs of lost workers: %s", ", ".join(recovered))
             self._check_now = True  # they are due again after their backoff: know when
-        mended = recovery.mend_blocked(after_commit=self.hooks.submit, now=now)
-        if mended:
-            if mended.unblocked:
-                log.warning(
-                    "unblocked jobs whose dependencies had all completed: %s",
-                    ", ".join(mended.unblocked),
-                )
-                self._check_now = True
-            if mended.taken_down:
-                log.warning(
-                    "took down jobs waiting for a dead or cancelled dependency: %s",
-                    ", ".join(down.id for down in mended.taken_down),
-                )
+        if now >= self._next_mend:
+            self._next_mend = now + MEND_INTERVAL
+            self._mend_blocked(now)
         self.timers.next_recover = now + self.recover_interval
         return recovered
