@@ -5,6 +5,17 @@ one, the folder the dashboard was started in."""
 from __future__ import annotations
 
 import os
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def file_safe(job_id: str) -> str:
+    """A job id as part of a file name: anything but letters, digits and ``._:-`` becomes
+    ``_``, and at most 100 characters. Ids stored past the CLI's checks (a member of a
+    shared PostgreSQL queue, a tampered file) are untrusted: ``/../../../etc/x`` as an id
+    wrote the export outside the export folder, with the attacker's output in it."""
+    return _UNSAFE.sub("_", job_id)[:100] or "_"
 
 
 def save_privately(folder: str, name: str, text: str) -> str:
@@ -15,6 +26,8 @@ def save_privately(folder: str, name: str, text: str) -> str:
     in a shared folder. Here the file is new (``O_EXCL``, never through a link) and
     0600; a name taken already gets ``-2``, ``-3``, … before ``.log``.
     """
+    if os.path.basename(name) != name or name in (".", ".."):
+        raise ValueError(f"not a file name: {name!r}")  # a name, never a path
     stem, dot, suffix = name.rpartition(".")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for attempt in range(1, 1000):

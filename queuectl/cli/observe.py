@@ -86,6 +86,7 @@ def _print_stats(rows: list[Figures], total: Figures, since: str, queue: str | N
     from rich.text import Text
 
     from queuectl.cli import render
+    from queuectl.textsafe import one_line
 
     out = render.console()
     scope = f"queue {queue!r}" if queue else "all queues"
@@ -98,7 +99,9 @@ def _print_stats(rows: list[Figures], total: Figures, since: str, queue: str | N
     shown = [*rows, total] if len(rows) != 1 else rows
     for row in shown:
         table.add_row(
-            Text(row.queue) if row.queue is not None else Text("total", style="bold"),
+            # A stored name is untrusted (a shared PostgreSQL queue's other members, a
+            # tampered file): an OSC 52 clipboard write in it reached the terminal.
+            Text(one_line(row.queue)) if row.queue is not None else Text("total", style="bold"),
             figure(row.finished),
             figure(row.completed),
             figure(row.failed_attempts),

@@ -80,3 +80,25 @@ def test_the_worker_log_is_inert_whatever_a_line_quotes() -> None:
     )
     line = InertFormatter("%(levelname)s %(message)s").format(record)
     assert line == "INFO job j␛]52;c;cm0gLXJmIH4K␛\\ ended"
+
+
+def test_stats_shows_a_hostile_queue_name_inert(run, db_url):
+    """``stats`` printed a stored queue name raw: an OSC 52 clipboard write and a screen
+    clear from another member of a shared PostgreSQL queue reached the reader."""
+    import time
+
+    from queuectl.lifecycle import claim as claiming
+    from queuectl.states import RunOutcome
+    from tests.conftest import end_attempt
+
+    db.open_database(db_url)
+    now = time.time()
+    enqueuing.enqueue(JobSpec(command="true", id="done"), now=now, cwd="/")
+    claim = claiming.claim("w1", host="h", now=now)
+    assert claim is not None
+    end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0, now=now)
+    Job.update(queue="x" + OSC52 + CLEAR).execute()
+    db.close_database()
+    result = run("stats")
+    assert "\x1b" not in result.stdout, result.stdout
+    assert "x␛]52;c;cm0gLXJmIH4K␛\\␛[2J" in result.stdout

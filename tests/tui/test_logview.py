@@ -159,6 +159,32 @@ async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:
         assert saved.read_bytes() == stored.encode()
 
 
+async def test_an_export_stays_in_its_folder_whatever_the_jobs_id(app_for, tmp_path) -> None:
+    """An id stored past the CLI's checks (a shared PostgreSQL queue's other member)
+    of ``/../../../tmp/target/pg``, with a ``queuectl-`` folder planted in the export
+    folder, wrote the export outside it, with the attacker's output in it."""
+    from queuectl.store.models import Job, Run, database
+
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output="planted")
+    hostile = "/../../target/pg"
+    database.execute_sql("PRAGMA foreign_keys = OFF")  # as a tampered file holds it
+    Job.update(id=hostile).where(Job.id == "a").execute()
+    Run.update(job=hostile).execute()
+    database.execute_sql("PRAGMA foreign_keys = ON")
+    folder = tmp_path / "exports"
+    (folder / "queuectl-").mkdir(parents=True)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        screen.export_directory = str(folder)
+        await pilot.press("s")
+        saved = folder / "queuectl-_.._.._target_pg-run1.log"
+        await wait_toast(pilot, f"Saved {saved}")
+    assert saved.read_text() == "planted"
+    assert not (tmp_path / "target").exists()
+
+
 async def test_export_is_private_and_never_writes_through_a_planted_name(app_for, tmp_path):
     """Textual's delivery wrote the output with the umask's mode (0644), through a
     symlink planted under the export's name, and over a file already there."""

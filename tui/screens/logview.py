@@ -29,7 +29,7 @@ from queuectl.lifecycle import reads
 from queuectl.store.models import Run, database
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
-from tui.exports import export_folder, save_privately
+from tui.exports import export_folder, file_safe, save_privately
 from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
 from tui.keyorder import focus_now
@@ -362,7 +362,7 @@ class LogScreen(Screen[None]):
         run = self.run
         if run is None:
             return
-        name = f"queuectl-{self.job_id}-run{run.run}.log"
+        name = f"queuectl-{file_safe(self.job_id)}-run{run.run}.log"
         if self.app.is_web:  # a download, which the browser saves
             self.app.deliver_text(io.StringIO(run.output or ""), save_filename=name)
             return
