@@ -396,8 +396,12 @@ async def serve(
         # address (…): address already in use"): the errno's own words say it once.
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise QueueError(f"cannot listen on {where}: {reason}") from None
-    port = runner.addresses[0][1]
-    base = f"http://{access.url_host(settings.host)}:{port}/"
+    bound, port = runner.addresses[0][:2]
+    # The address listened on, not the name asked for: "--host localhost" listened on
+    # 127.0.0.1 alone and printed a localhost URL, which a browser tries on ::1 first,
+    # where another local user's server took the token.
+    shown = settings.host if settings.host in access.WILDCARD_HOSTS else bound
+    base = f"http://{access.url_host(shown)}:{port}/"
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 

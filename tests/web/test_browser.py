@@ -393,3 +393,43 @@ def test_leaving_a_half_filled_job_form_asks_first(browser, fresh_db):
     finally:
         tab.close()
         server.stop()
+
+
+def test_a_paste_holding_the_paste_end_stays_text_in_the_job_form(browser, fresh_db):
+    """The browser's terminal wraps a paste in ESC [200~ … ESC [201~ and strips nothing:
+    a pasted ESC [201~ ended the paste early and typed the rest as keys, and the form
+    enqueued "echo SAFE-AEVIL" with no Enter pressed. The page drops ESC from a paste."""
+    server = Served(fresh_db)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.add_init_script(KEEP_FRAMES)
+        page.goto(server.url)
+        page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
+        since = page.evaluate("window.__frames.length")
+        page.keyboard.press("n")
+        page.wait_for_function(
+            "(since) => window.__frames.slice(since).includes('shell command')",
+            arg=since,
+            timeout=PAINT_TIMEOUT_MS,
+        )
+        since = page.evaluate("window.__frames.length")
+        page.evaluate(
+            """() => {
+                const data = new DataTransfer();
+                data.setData("text/plain", "echo SAFE-A\\x1b[201~\\rEVIL");
+                const input = document.querySelector("#terminal .xterm-helper-textarea");
+                input.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data,
+                    bubbles: true, cancelable: true}));
+            }"""
+        )
+        page.wait_for_function(
+            "(since) => window.__frames.slice(since).includes('SAFE-A[201~')",
+            arg=since,
+            timeout=PAINT_TIMEOUT_MS,
+        )
+        assert not any("SAFE-A" in command for command in _commands(fresh_db))
+        page.keyboard.press("Control+s")
+        wait_until(lambda: _commands(fresh_db) >= {"echo SAFE-A[201~\nEVIL"}, 20, "the pasted job")
+    finally:
+        page.close()
+        server.stop()

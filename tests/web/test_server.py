@@ -522,3 +522,16 @@ def test_a_tab_closed_while_its_dashboard_starts_is_ended_at_once(seeded, tmp_pa
             sockets.close_all()
         finally:
             served.stop()  # even when closing the sockets fails
+
+
+def test_a_named_host_prints_the_address_it_listens_on(seeded):
+    """``--host localhost`` listened on 127.0.0.1 alone and printed a ``localhost`` URL,
+    which a browser tries on ::1 first: another local user's server there took the token."""
+    server = Served(seeded, "--host", "localhost")
+    try:
+        host = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+        assert host in ("127.0.0.1", "[::1]"), server.url
+        status, _headers, _body = get(server, "/?token=" + server.token)
+        assert status == 200
+    finally:
+        server.stop()
