@@ -10,6 +10,7 @@ workers, and reports every outcome as a toast.
 from __future__ import annotations
 
 import gc
+import io
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -207,9 +208,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """The palette's "Screenshot": in a terminal, a new 0600 file beside the log
         exports (Textual's wrote with the umask's mode, and failed outright without a
         downloads folder); in a browser, Textual's download."""
-        if self.is_web:
-            return super().deliver_screenshot(filename, path, time_format)
         name = filename or time.strftime(f"queuectl-{time_format or '%Y-%m-%dT%H_%M_%S'}.svg")
+        if self.is_web:
+            # A download, as the log view's export is: Textual's own opened the SVG in a
+            # new tab, by a single-use link, and a reload of that tab lost it.
+            return self.deliver_text(
+                io.StringIO(self.export_screenshot()),
+                save_filename=name,
+                open_method="download",
+                mime_type="image/svg+xml",
+            )
         self._save_screenshot(path or export_folder(), name, self.export_screenshot())
         return None
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from tui.messages import CHANGING_ACTIONS
+
 if TYPE_CHECKING:
     from tui.app import QueueApp
 
@@ -65,20 +67,35 @@ COMMANDS: list[tuple[str, str, str]] = [
 """(title, app action, help); each runs exactly what its key or button runs."""
 
 
+def changes_something(action: str) -> bool:
+    """Whether a palette action changes something (``CHANGING_ACTIONS``), be it the app's
+    own (``new_job``) or a pane's (``pane('jobs', 'retry')``)."""
+    if action.startswith("pane("):
+        action = action.rsplit(",", 1)[-1].strip(" ')")
+    return action in CHANGING_ACTIONS
+
+
 class QueueCommands(Provider):
-    """Offers every dashboard action in the command palette."""
+    """Offers every dashboard action in the command palette; a read-only one, only those
+    that change nothing (it listed "Jobs: new job", "Workers: start workers"… each to be
+    refused with a toast, where the key bar and buttons leave them out)."""
 
     def _runner(self, action: str) -> Callable[[], object]:
         app = cast("QueueApp", self.app)
         return partial(app.run_action, action)
 
+    def _offered(self) -> list[tuple[str, str, str]]:
+        if not getattr(self.app, "read_only", False):
+            return COMMANDS
+        return [command for command in COMMANDS if not changes_something(command[1])]
+
     async def discover(self) -> Hits:
-        for title, action, help_text in COMMANDS:
+        for title, action, help_text in self._offered():
             yield DiscoveryHit(title, self._runner(action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in COMMANDS:
+        for title, action, help_text in self._offered():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), self._runner(action), help=help_text)

@@ -433,3 +433,26 @@ def test_a_paste_holding_the_paste_end_stays_text_in_the_job_form(browser, fresh
     finally:
         page.close()
         server.stop()
+
+
+def test_the_palettes_screenshot_is_a_download(browser, fresh_db):
+    """It opened the SVG in a new tab by a single-use link (a reload lost it), where
+    README says a browser downloads it, as the log view's export."""
+    server = Served(fresh_db)
+    try:
+        tab = Tab(browser, server)
+        tab.wait_for_text("dead-1")
+        tab.press("Control+p", then_shows="Search for commands")
+        tab.page.keyboard.type("screenshot", delay=30)
+        tab.wait_for_text("Screenshot")
+        with tab.page.context.expect_event(
+            "response", lambda response: "/download/" in response.url, timeout=PAINT_TIMEOUT_MS
+        ) as delivered:
+            tab.page.keyboard.press("Enter")
+        response = delivered.value
+        assert response.status == 200
+        assert "attachment" in response.headers["content-disposition"]
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        tab.close()
+    finally:
+        server.stop()

@@ -130,3 +130,20 @@ def test_no_change_is_offered_and_the_header_says_read_only(read_only):
         assert "log" in offered and not CHANGING_ACTIONS & set(offered), offered
 
     read_only(scenario)
+
+
+def test_the_palette_offers_only_what_changes_nothing(read_only):
+    """It listed "Jobs: new job", "Workers: start workers", "force-stop"… each refused
+    with a toast when chosen, where the key bar and the buttons leave them out."""
+    from tui.commands import COMMANDS, QueueCommands, changes_something
+
+    async def scenario(app: QueueApp, pilot: Any) -> None:
+        provider = QueueCommands(app.screen)
+        offered = [str(hit.text) async for hit in provider.discover()]
+        assert "Jobs: new job" not in offered and "Workers: start workers" not in offered
+        assert "Jobs: filter" in offered and "Metrics: figures per queue, charted" in offered
+        assert len(offered) == sum(not changes_something(action) for _, action, _ in COMMANDS)
+        await pilot.press("4")
+        assert app.query_one(ConfigPane)._status.startswith("read-only: the settings as stored")
+
+    read_only(scenario)

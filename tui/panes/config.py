@@ -175,6 +175,8 @@ class ConfigPane(TablePane):
             self.set_status(
                 f"{counted(len(self.staged), 'unsaved change')}: ctrl+s saves, u discards"
             )
+        elif getattr(self.app, "read_only", False):
+            self.set_status("read-only: the settings as stored")
         else:
             self.set_status("enter/e edits the highlighted key")
 
