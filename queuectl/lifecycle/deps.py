@@ -220,7 +220,7 @@ def mend_locked(job_ids: Sequence[str] | None, now: float) -> Mended:
     unblocks (or takes down) nothing. Each rule is right in its own snapshot, and the
     job waits for ever. A statement begun after both committed sees both: the finish
     and the enqueue call ``mend`` once committed when such a race was possible, and the
-    workers' recovery sweeps every blocked job (``recovery.mend_blocked``) for a
+    workers sweep every blocked job once a minute (``recovery.mend_blocked``) for a
     process that died in between. SQLite has one writer at a time: nothing to mend.
     """
     if job_ids is None:
@@ -265,33 +265,26 @@ def _mend_some(job_ids: list[str] | None, now: float) -> Mended:
     return Mended(unblocked, tuple(taken))
 
 
-def mend(job_ids: Sequence[str], now: float) -> Mended:
-    """``mend_locked`` in a transaction of its own, begun after the caller's committed.
+def mend(job_ids: Sequence[str], now: float, *, dependents_of: Sequence[str] = ()) -> Mended:
+    """``mend_locked`` for ``job_ids`` and the blocked dependents of ``dependents_of``, in
+    a transaction of its own, begun after the caller's committed.
 
     Best effort: the caller's change is committed and stands, so a database that went
-    away in between is not its failure; the workers' recovery sweep mends it then.
+    away in between is not its failure; the workers' sweep mends it then.
     """
-    if not job_ids:
+    if not job_ids and not dependents_of:
         return Mended()
     try:
-        return _mend_now(job_ids, (), now)
-    except QueueError:
-        return Mended()
-
-
-def mend_dependents_of(completed: Sequence[str], now: float) -> Mended:
-    """``mend`` for the dependents of ``completed`` that are blocked as of now."""
-    if not completed:
-        return Mended()
-    try:
-        return _mend_now((), completed, now)
+        return _mend_now(job_ids, dependents_of, now)
     except QueueError:
         return Mended()
 
 
 @translated
-def _mend_now(job_ids: Sequence[str], completed: Sequence[str], now: float) -> Mended:
-    waiting = [*job_ids, *(job for done in completed for job in blocked_dependents(done))]
+def _mend_now(job_ids: Sequence[str], dependents_of: Sequence[str], now: float) -> Mended:
+    waiting = [*job_ids, *(job for done in dependents_of for job in blocked_dependents(done))]
+    if not waiting:
+        return Mended()
     with write_transaction():
         return mend_locked(waiting, now)
 

@@ -528,7 +528,7 @@ def _pg_end_and_claim(
         # Dependents still blocked: one may have waited only for a job another finish
         # completed unseen by this statement (``deps.mend_locked``). Now that both may
         # have committed, a fresh look; of two such finishes, the later one's sees both.
-        deps.mend_dependents_of(left_waiting, now)
+        deps.mend((), now, dependents_of=left_waiting)
     return outcomes
 
 

@@ -268,7 +268,7 @@ def act(
         if action.verb == "cancel" and changed and is_postgres():
             # A job added after one of these while the cancel ran, unseen by it, waits
             # for a cancelled job: looked at again now that both committed.
-            mended = deps.mend_dependents_of(list(changed), stamp)
+            mended = deps.mend((), stamp, dependents_of=list(changed))
             outcome.taken_down += [down.id for down in mended.taken_down]
         outcome.count += len(changed)
         if rows:
