@@ -444,7 +444,9 @@ def test_the_palettes_screenshot_is_a_download(browser, fresh_db):
         tab.wait_for_text("dead-1")
         tab.press("Control+p", then_shows="Search for commands")
         tab.page.keyboard.type("screenshot", delay=30)
-        tab.wait_for_text("Screenshot")
+        # Its help line: the title itself is drawn with the typed letters highlighted,
+        # so the frames never hold "Screenshot" in one run (a CI run waited for it).
+        tab.wait_for_text("Save an SVG")
         with tab.page.context.expect_event(
             "response", lambda response: "/download/" in response.url, timeout=PAINT_TIMEOUT_MS
         ) as delivered:
