@@ -73,11 +73,16 @@ class JobFilter:
         return " ".join(parts)
 
 
+FILTER_EXAMPLES = {"state:": "state:failed,dead", "queue:": "queue:mail", "id:": "id:nightly:"}
+"""A filter key with nothing after it is refused with its example."""
+
+
 def parse_filter(text: str) -> JobFilter:
     """``state:failed,dead queue:mail id:nightly: backup`` → states, queue, id prefix, free text.
 
     Raises:
-        ValueError: an unknown state name (the message lists the valid ones).
+        ValueError: an unknown state name (the message lists the valid ones), or a
+            ``state:``, ``queue:`` or ``id:`` with nothing after it.
     """
     states: list[JobState] = []
     queue_name: str | None = None
@@ -85,6 +90,9 @@ def parse_filter(text: str) -> JobFilter:
     words: list[str] = []
     for token in text.split():
         lowered = token.lower()
+        if lowered in ("state:", "queue:", "id:"):
+            # Searched for as text, "id:" matched nothing and said nothing.
+            raise ValueError(f"{lowered} needs a value, like {FILTER_EXAMPLES[lowered]}")
         if lowered.startswith("state:"):
             for name in filter(None, lowered[6:].split(",")):
                 try:

@@ -286,3 +286,17 @@ def test_a_given_back_run_is_not_counted_as_a_job_that_ended(opened) -> None:
     assert sum(snapshot.throughput) == 1
     [default] = queues.figures(now=T0, sparkline=True)
     assert (default.finished_5m, sum(default.throughput)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("id:", "id: needs a value, like id:nightly:"),
+        ("queue: mail", "queue: needs a value, like queue:mail"),
+        ("STATE:", "state: needs a value, like state:failed,dead"),
+    ],
+)
+def test_a_filter_key_with_no_value_is_refused(typed, said) -> None:
+    """``id:`` alone was searched for as text, matched nothing and said nothing."""
+    with pytest.raises(ValueError, match=said):
+        parse_filter(typed)
