@@ -20,6 +20,7 @@ from typing import Any
 from textual import events, work
 
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
+from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import deps, manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, database
@@ -433,8 +434,14 @@ class ActionsApp(KeyOrderApp):
         if state != "lost":
             return False
         if not raw.get("slots_busy"):
-            # Its jobs were recovered already (an information, not an error).
-            self.say(f"Worker {self.describe_worker(worker_id)} is lost; it holds no job now")
+            # Its jobs were recovered already (an information, not an error). A process
+            # still there (stopped with SIGSTOP, stuck) is this dashboard's to name, not to
+            # kill: it may be serving another copy of the database.
+            said = f"Worker {self.describe_worker(worker_id)} is lost; it holds no job now"
+            pid = raw.get("pid")
+            if raw.get("host") == this_host() and isinstance(pid, int) and pid_alive(pid):
+                said += f", but its process {pid} is still there (stopped?): kill it by hand"
+            self.say(said)
             return True
         # Recovery takes the jobs of every lost worker (the core's rule: none is left
         # behind), so the question names each one, not only the highlighted worker.

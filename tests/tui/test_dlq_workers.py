@@ -552,3 +552,29 @@ async def test_a_runtime_changed_under_an_open_dashboard_is_a_message_not_a_cras
         await pilot.press("3", "s")
         await wait_toast(pilot, "queuectl was changed since this dashboard started")
         assert app.is_running
+
+
+async def test_a_lost_worker_whose_process_is_still_here_is_named(app_for, supervisor):
+    """A worker stopped with SIGSTOP is lost by its heartbeat, its jobs recovered, its
+    process still there: ``K`` said only "it holds no job now"."""
+    import subprocess
+
+    from queuectl.hostid import this_host
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        seed_worker("w-st", state="idle", host=this_host(), pid=sleeper.pid, heartbeat_at=T0 - 300)
+        app = app_for()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await refreshed(pilot)
+            await pilot.press("3")
+            table = app.query_one(WorkersPane).table
+            await wait_for(pilot, lambda: table.row_count == 1, "the worker")
+            await pilot.press("K")
+            await wait_toast(
+                pilot,
+                f"is lost; it holds no job now, but its process {sleeper.pid} is still there",
+            )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
