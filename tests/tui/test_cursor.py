@@ -202,6 +202,8 @@ async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_wind
             await refreshed(pilot)
             assert pane.highlighted == "a005"
         assert pane.table.row_count == 501  # the window, and the job kept after it
+        # Said, as the rows read as neighbours though 115 jobs between are not shown.
+        assert pane._summary == "500 of 620 + the highlighted job, further down"
         await settled_on_screen(pilot, pane.table)
         Job.update(state="dead").where(Job.id == "a005").execute()
         await pilot.press("r")

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input
 from queuectl.wording import counted
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
-from tui.data import JobFilter, Sort, parse_filter
+from tui.data import WINDOW, JobFilter, Sort, parse_filter
 from tui.inputs import OrderedInput
 from tui.keyorder import focus_now
 from tui.messages import intend
@@ -127,6 +127,10 @@ class JobsPane(MarkingPane):
             self.set_status("no jobs yet · n: new job")
             return
         parts = [f"{shown} of {data.total:,}" if data.total > shown else counted(shown, "job")]
+        if shown > WINDOW:
+            # The highlighted job, pushed out of the newest ones, is kept after them: the
+            # rows read as neighbours though the jobs between are not shown.
+            parts = [f"{WINDOW} of {data.total:,} + the highlighted job, further down"]
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
         self.set_status(" · ".join(parts))
