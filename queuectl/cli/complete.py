@@ -29,8 +29,15 @@ MAX_ITEMS = 200
 """Completions offered at most: a shell lists them all, and 100,000 ids help no one."""
 
 
+def _typeable(value: str) -> bool:
+    """Whether a stored name can be offered: one holding a control character (a tampered
+    row's newline) came out as two bogus candidates, and an ESC would reach the terminal."""
+    return value.isprintable()
+
+
 def _from_database(ctx: click.Context, read: Callable[[], list[str]]) -> list[str]:
-    """``read()`` against the command line's database, opened read-only and silently."""
+    """``read()`` against the command line's database, opened read-only and silently;
+    only names that can be typed (``_typeable``)."""
     from queuectl.cli.common import AppContext
 
     app = ctx.find_object(AppContext) or AppContext()
@@ -42,7 +49,7 @@ def _from_database(ctx: click.Context, read: Callable[[], list[str]]) -> list[st
         from queuectl.store.db import open_database
 
         open_database(location, durable=False, read_only=True, report=lambda _message: None)
-        return read()
+        return [value for value in read() if _typeable(value)]
     except Exception:
         return []
     finally:

@@ -102,3 +102,18 @@ def test_stats_shows_a_hostile_queue_name_inert(run, db_url):
     result = run("stats")
     assert "\x1b" not in result.stdout, result.stdout
     assert "x␛]52;c;cm0gLXJmIH4K␛\\␛[2J" in result.stdout
+
+
+def test_completion_offers_no_name_holding_a_control_character(run, db_url):
+    """A tampered queue name holding a newline came out as two bogus candidates."""
+    import os
+
+    from tests.cli.test_observe import _complete
+
+    db.open_database(db_url)
+    enqueuing.enqueue(JobSpec(command="true", id="plain", queue="qa"), now=T0, cwd="/")
+    enqueuing.enqueue(JobSpec(command="true", id="bent", queue="qb"), now=T0, cwd="/")
+    Job.update(queue="qb\nqc" + CLEAR).where(Job.id == "bent").execute()
+    db.close_database()
+    env = {**os.environ, "QUEUECTL_DB": db_url}
+    assert _complete("queuectl list --queue q", env) == ["qa"]
