@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -391,6 +392,10 @@ async def serve(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        if isinstance(exc, socket.gaierror):
+            # A loopback name is not asked of DNS beforehand (foo.localhost, localhost.),
+            # and one that does not resolve said "unknown error -2".
+            raise QueueError(f"cannot resolve --host {settings.host!r}") from None
         where = f"{access.url_host(settings.host)}:{settings.port}"
         # asyncio's strerror repeats the address ("error while attempting to bind on
         # address (…): address already in use"): the errno's own words say it once.

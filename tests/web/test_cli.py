@@ -122,3 +122,16 @@ def test_a_read_only_dashboard_creates_no_database(tmp_path):
         "creates none: any command that writes (queuectl enqueue, worker start) creates it"
     )
     assert not missing.parent.exists()
+
+
+def test_a_loopback_name_that_does_not_resolve_is_one_line(db_path):
+    """``--host localhost.`` is loopback by name, so not asked of DNS beforehand, and the
+    bind's failure to resolve it said "unknown error -2"."""
+    try:
+        socket.getaddrinfo("nothing.localhost.", None)
+    except OSError:
+        pass
+    else:
+        pytest.skip("this host resolves nothing.localhost.")
+    line = one_line_error(run("web", "--host", "nothing.localhost.", "--port", "0"), 1)
+    assert line == "Error: cannot resolve --host 'nothing.localhost.'"
