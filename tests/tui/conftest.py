@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -233,6 +234,24 @@ class FakeSupervisor:
     def recover_now(self, lease: float | None = None) -> list[str]:
         self.calls.append(("recover", lease))
         return list(self.recovered)
+
+
+@pytest.fixture
+def gated_reads(monkeypatch) -> threading.Event:
+    """The dashboard's reads wait while the returned event is cleared: a read that a key
+    starts has not come back when the next key arrives, as keys typed in one go meet it.
+    Set at first; clear it to hold the next read, set it to let it through."""
+    import tui.app as dashboard
+
+    real, gate = dashboard.read_snapshot, threading.Event()
+    gate.set()
+
+    def gated(request: Any, now: float) -> Any:
+        assert gate.wait(10), "a held read was never let through"
+        return real(request, now)
+
+    monkeypatch.setattr(dashboard, "read_snapshot", gated)
+    return gate
 
 
 @pytest.fixture

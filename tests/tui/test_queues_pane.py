@@ -238,24 +238,13 @@ async def test_the_limit_form_is_centred_and_its_question_whole_at_80x24(app_for
 
 
 async def test_a_key_typed_before_the_panes_first_rows_acts_on_the_row_they_bring(
-    app_for, monkeypatch
+    app_for, gated_reads
 ):
     """``5 p`` typed in one go (a browser tab, a fast typist) said "No queue is
     highlighted" while the pane's first read was under way, and drew the queue
     highlighted a moment later: the key now waits for those rows."""
-    import threading
-
-    import tui.app as dashboard
-
     _seed()
-    real, gate = dashboard.read_snapshot, threading.Event()
-    gate.set()
-
-    def gated(request, now):
-        gate.wait(10)
-        return real(request, now)
-
-    monkeypatch.setattr(dashboard, "read_snapshot", gated)
+    gate = gated_reads
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)

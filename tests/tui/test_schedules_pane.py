@@ -81,24 +81,13 @@ async def test_p_pauses_and_resumes_the_highlighted_schedule(app_for):
         assert not schedules.get("ping").paused
 
 
-async def test_p_typed_on_coming_back_to_the_pane_reads_the_rows_on_screen(app_for, monkeypatch):
+async def test_p_typed_on_coming_back_to_the_pane_reads_the_rows_on_screen(app_for, gated_reads):
     """``1`` then ``6 p`` in one go: the key read the paused state from the latest
     snapshot, read on the Jobs pane without schedules, took the paused schedule for
     running and paused it again; ``t`` asked "Run schedule ping () now?"."""
-    import threading
-
-    import tui.app as dashboard
-
     _seed()
     schedules.pause("ping")
-    real, gate = dashboard.read_snapshot, threading.Event()
-    gate.set()
-
-    def gated(request, now):
-        gate.wait(10)
-        return real(request, now)
-
-    monkeypatch.setattr(dashboard, "read_snapshot", gated)
+    gate = gated_reads
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         pane = await _shown(pilot, app)

@@ -206,6 +206,21 @@ def test_keys_reach_the_dashboard_without_a_first_click(browser, served):
         page.close()
 
 
+def _open_job_form(page, server: Served) -> None:
+    """A fresh tab on ``server``, no click in it: once the Jobs pane is drawn, ``n``, and
+    wait until the form is drawn."""
+    page.add_init_script(KEEP_FRAMES)
+    page.goto(server.url)
+    page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
+    since = page.evaluate("window.__frames.length")
+    page.keyboard.press("n")
+    page.wait_for_function(
+        "(since) => window.__frames.slice(since).includes('shell command')",
+        arg=since,
+        timeout=PAINT_TIMEOUT_MS,
+    )
+
+
 def test_a_fresh_tab_types_into_the_job_form_without_a_first_click(browser, fresh_db):
     """Textual's web driver blurs the app at start-up, at times after the page's focus:
     with no click in the page, ``n`` opened the form with no field focused and what was
@@ -213,16 +228,7 @@ def test_a_fresh_tab_types_into_the_job_form_without_a_first_click(browser, fres
     server = Served(fresh_db)
     page = browser.new_page(viewport=VIEWPORT)
     try:
-        page.add_init_script(KEEP_FRAMES)
-        page.goto(server.url)
-        page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
-        since = page.evaluate("window.__frames.length")
-        page.keyboard.press("n")
-        page.wait_for_function(
-            "(since) => window.__frames.slice(since).includes('shell command')",
-            arg=since,
-            timeout=PAINT_TIMEOUT_MS,
-        )
+        _open_job_form(page, server)
         page.keyboard.type("echo typed", delay=30)
         page.keyboard.press("Control+s")
         wait_until(lambda: _commands(fresh_db) >= {"echo typed"}, 20, "the typed job")
@@ -402,16 +408,7 @@ def test_a_paste_holding_the_paste_end_stays_text_in_the_job_form(browser, fresh
     server = Served(fresh_db)
     page = browser.new_page(viewport=VIEWPORT)
     try:
-        page.add_init_script(KEEP_FRAMES)
-        page.goto(server.url)
-        page.wait_for_function("() => window.__frames.includes('dead-1')", timeout=PAINT_TIMEOUT_MS)
-        since = page.evaluate("window.__frames.length")
-        page.keyboard.press("n")
-        page.wait_for_function(
-            "(since) => window.__frames.slice(since).includes('shell command')",
-            arg=since,
-            timeout=PAINT_TIMEOUT_MS,
-        )
+        _open_job_form(page, server)
         since = page.evaluate("window.__frames.length")
         page.evaluate(
             """() => {
