@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from typing import NamedTuple
 
 ENV_VAR = "QUEUECTL_HOSTNAME"
 
@@ -19,8 +20,17 @@ def this_host() -> str:
     return os.environ.get(ENV_VAR) or socket.gethostname()
 
 
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, pgid) of a process from ``/proc/PID/stat``, or ``None`` when it is gone.
+class ProcStat(NamedTuple):
+    """What ``/proc/PID/stat`` says of a process that the worker's checks need."""
+
+    state: str
+    pgid: int
+    ppid: int
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """A process's state, process group and parent from ``/proc/PID/stat``, or ``None``
+    when it is gone.
 
     Raises:
         OSError: it could not be read for another reason (no descriptor free): "gone"
@@ -35,7 +45,7 @@ def proc_stat(pid: int) -> tuple[str, int] | None:
     # The command name may hold spaces and parentheses: split after the last ')'.
     fields = raw[raw.rfind(")") + 2 :].split()
     try:
-        return fields[0], int(fields[2])
+        return ProcStat(fields[0], int(fields[2]), int(fields[1]))
     except (IndexError, ValueError):
         return None
 
@@ -53,5 +63,5 @@ def pid_alive(pid: int) -> bool:
             stat = proc_stat(pid)
         except OSError:
             return True  # it exists (kill said so); only its zombie state is unknown
-        return stat is not None and stat[0] != "Z"
+        return stat is not None and stat.state != "Z"
     return True

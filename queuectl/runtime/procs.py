@@ -53,7 +53,7 @@ def group_members(pgid: int) -> list[int]:
         if not entry.isdigit():
             continue
         stat = proc_stat(int(entry))
-        if stat is not None and stat[1] == pgid and stat[0] != "Z":
+        if stat is not None and stat.pgid == pgid and stat.state != "Z":
             members.append(int(entry))
     return members
 
@@ -136,14 +136,14 @@ def _another_databases_job(pgid: int) -> bool:
     A real orphan's parent is init or a subreaper; a worker of ours that stopped
     answering (SIGSTOP) still holds this database, and its job is killed as before."""
     try:
-        with open(f"/proc/{pgid}/stat", "rb") as handle:
-            raw = handle.read().decode("ascii", errors="replace")
-        parent = int(raw[raw.rfind(")") + 2 :].split()[1])
-        with open(f"/proc/{parent}/cmdline", "rb") as handle:
+        stat = proc_stat(pgid)
+        if stat is None:
+            return False
+        with open(f"/proc/{stat.ppid}/cmdline", "rb") as handle:
             argv = handle.read()
-    except (OSError, ValueError, IndexError):
+    except OSError:
         return False
-    return b"queuectl" in argv and not holds_this_database(parent)
+    return b"queuectl" in argv and not holds_this_database(stat.ppid)
 
 
 def _kill_orphan(pgid: int, job_id: str) -> None:
