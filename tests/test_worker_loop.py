@@ -781,6 +781,28 @@ def test_a_worker_whose_database_file_moves_says_so_and_stops(db_path, caplog, h
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
+def test_a_worker_whose_file_moves_without_its_log_says_where_its_work_is(db_path, caplog):
+    """Moved alone, the file left behind the -wal that holds the worker's last records:
+    "start workers on the database where it is now" sent the user to a file without them."""
+    db.open_database(db_path)
+    clock = FakeClock()
+    job_id = enqueue("true")
+    worker = make_worker(clock)
+    while Job.get_by_id(job_id).state != JobState.COMPLETED:
+        assert worker.step()
+    os.rename(db_path, db_path + ".moved")
+    with caplog.at_level(logging.ERROR, logger="queuectl.worker"):
+        while worker.step():
+            assert clock.now < T0 + 30
+    assert worker.exit_status == 1
+    assert (
+        f"the database file {db_path} was moved or deleted without its -wal file, which holds"
+        " its latest changes; stopping (its job is recorded in that -wal): put the file back"
+        " beside it, then start workers"
+    ) in caplog.text
+    db.close_database()
+
+
 def test_a_flood_of_output_keeps_only_the_configured_tail(opened):
     settings.set_value("output_limit", 1024)
     job_id = enqueue("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END")

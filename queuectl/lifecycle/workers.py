@@ -32,6 +32,7 @@ from queuectl.store.transactions import execute_raw, write_transaction
 
 if TYPE_CHECKING:
     from queuectl.lifecycle.claim import Claim
+    from queuectl.store.sqlitefile import Gone
 
 GRACEFUL = "graceful"
 """A stop request that lets the current job finish (``stop_requested``)."""
@@ -265,7 +266,7 @@ class Registration:
         process holds it (``db.on_lock_wait``); ``None`` to stop."""
         db.on_lock_wait(callback)
 
-    def database_gone(self) -> str | None:
+    def database_gone(self) -> Gone | None:
         """Why the database file this worker opened is no longer at its path, or ``None``
         (``db.gone_from_its_path``): looked at with each heartbeat."""
         return db.gone_from_its_path()

@@ -464,12 +464,7 @@ class Worker(AttemptRunner, SlotRunner):
         self.log.sum_up()
         gone = self.row.database_gone()
         if gone is not None and self.exit_status == 0:
-            log.error(
-                "worker %s: %s; stopping (its job is recorded in the file it opened): start"
-                " workers on the database where it is now",
-                self.id,
-                gone,
-            )
+            log.error("worker %s: %s; stopping %s", self.id, gone.reason, gone.remedy)
             self.exit_status = 1
             self.request_stop()
         if not found:

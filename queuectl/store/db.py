@@ -245,7 +245,7 @@ def _explain(location: str, exc: Exception) -> str:
     return f"cannot use the database {describe(location)}: {first}"
 
 
-def gone_from_its_path() -> str | None:
+def gone_from_its_path() -> sqlitefile.Gone | None:
     """For a worker's periodic look: why the SQLite file it opened is no longer the one at
     its path (``ExistingFileSqlite.gone_from_its_path``); ``None`` for PostgreSQL."""
     obj = database.obj

@@ -26,6 +26,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +51,23 @@ READ_WRITE = "rw"
 READ_ONLY = "ro"
 
 
+WAL_COMPANIONS = ("-wal", "-shm")
+"""The files SQLite keeps beside a database in WAL mode, named after it."""
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Why a worker's database file is no longer at its path, and what to do about it."""
+
+    reason: str
+    remedy: str = (
+        "(its job is recorded in the file it opened): start workers on the database where it is now"
+    )
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 class ExistingFileSqlite(peewee.SqliteDatabase):
     """An SQLite database that connects only to a file that is there (``mode=rw``).
 
@@ -69,7 +87,7 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         """The file first opened (device, inode): ``gone_from_its_path`` compares."""
         super().__init__(database, *args, **kwargs)
 
-    def gone_from_its_path(self) -> str | None:
+    def gone_from_its_path(self) -> Gone | None:
         """Why the file first opened is no longer the one at its path, or ``None``.
 
         A worker keeps its connection to the file it opened: moved or deleted under it
@@ -82,11 +100,18 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         try:
             found = os.stat(self.database)
         except FileNotFoundError:
-            return f"the database file {self.database} was deleted or moved away"
+            if any(os.path.lexists(self.database + suffix) for suffix in WAL_COMPANIONS):
+                return Gone(
+                    f"the database file {self.database} was moved or deleted without its"
+                    " -wal file, which holds its latest changes",
+                    "(its job is recorded in that -wal): put the file back beside it, then start"
+                    " workers",
+                )
+            return Gone(f"the database file {self.database} was deleted or moved away")
         except OSError as exc:
-            return f"the database file {self.database} cannot be looked at: {exc.strerror}"
+            return Gone(f"the database file {self.database} cannot be looked at: {exc.strerror}")
         if (found.st_dev, found.st_ino) != self._identity:
-            return f"the database file {self.database} was replaced by another file"
+            return Gone(f"the database file {self.database} was replaced by another file")
         return None
 
     def _connect(self) -> sqlite3.Connection:
@@ -154,6 +179,7 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
         if verdict.problem:
             report(verdict.problem)
         if st is None:
+            _refuse_orphaned_log(path, real)
             if read_only:
                 return None
             privatefiles.make_folders(os.path.dirname(real), trust)
@@ -171,6 +197,29 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
             return READ_ONLY if verdict.problems else READ_WRITE
         return None if read_only else READ_WRITE
     raise DatabaseError(f"{path} keeps changing while queuectl opens it")
+
+
+def _refuse_orphaned_log(path: str, real: str) -> None:
+    """Refuse a path whose database file is gone while its ``-wal`` or ``-shm`` is not.
+
+    The database was moved or deleted without its log, most often while a worker
+    still had it open: the newest commits (every job added since the last
+    checkpoint, the schema itself on a young database) are in that ``-wal``.
+    SQLite, given the path, made a new file there and took the log as its own,
+    emptying it, so those jobs were in neither file. Readers must not report an
+    empty queue either: there is a database, only not where its log is.
+
+    Raises:
+        DatabaseError: a companion file is there.
+    """
+    for suffix in WAL_COMPANIONS:
+        if os.path.lexists(real + suffix):
+            raise DatabaseError(
+                f"the database file {path} is missing but its {suffix[1:]} file"
+                f" {path}{suffix} is there (moved or deleted without it?): put the"
+                " database back, its latest changes are in that file; or, to start"
+                f" anew, remove {path}-wal and {path}-shm once no worker uses them"
+            )
 
 
 def _reads_anything(path: str) -> bool:
