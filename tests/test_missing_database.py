@@ -197,3 +197,24 @@ def test_a_read_of_a_search_path_naming_no_schema_names_the_writers_fix():
     assert (read.stdout, read.stderr) == ("[]\n", "Warning: " + problem)
     write = run("--db", url, "add", "--", "true", ok=False)
     assert (write.exit_code, write.stderr) == (1, "Error: " + problem)
+
+
+def test_a_failed_look_at_the_schema_is_not_taken_for_no_database(tmp_path, monkeypatch):
+    """Any error reading the schema version (a lock, an I/O error) made a reader report
+    an empty queue and "no queuectl database exists yet"; only a missing table is that."""
+    import peewee
+
+    from queuectl.errors import DatabaseError
+    from queuectl.store.models import SchemaInfo
+
+    path = str(tmp_path / "q.db")
+    run = _invoker()
+    run("--db", path, "add", "--id", "kept", "--", "true")
+
+    def locked(*args, **kwargs):
+        raise peewee.OperationalError("database is locked")
+
+    monkeypatch.setattr(SchemaInfo, "get_or_none", locked)
+    with pytest.raises(DatabaseError, match="database is locked"):
+        db.open_database(path, read_only=True)
+    db.close_database()

@@ -15,6 +15,7 @@ from queuectl.lifecycle import finish, manage, reads, recovery, settings
 from queuectl.lifecycle.finish import Ownership
 from queuectl.lifecycle.workers import Registration
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
+from queuectl.store.transactions import is_postgres
 from tests.conftest import T0, end_attempt
 
 pytestmark = pytest.mark.usefixtures("opened")
@@ -468,6 +469,28 @@ def test_a_database_failure_leaves_the_lifecycle_as_store_unavailable(monkeypatc
     assert database.is_closed()
     monkeypatch.undo()
     assert reads.get_job(job_id).id == job_id  # reconnected on use
+
+
+@pytest.mark.parametrize("ids", ["generated", "given", "after"])
+def test_a_refused_bulk_insert_is_store_unavailable_too(ids):
+    """The bulk inserts ran on the driver's own cursor, whose errors no boundary knew:
+    ``add`` on a database that had become read-only printed the driver's traceback."""
+    from queuectl.errors import StoreUnavailable
+
+    first = add()
+    spec = {"generated": {}, "given": {"id": "named"}, "after": {"after": [first]}}[ids]
+    if is_postgres():  # writes refused, as on a hot standby
+        database.execute_sql("SET default_transaction_read_only = on")
+    else:  # refused at the insert itself, as a file made read-only is (query_only: at BEGIN)
+        for table in ("queuectl_job", "queuectl_dependency"):
+            database.execute_sql(
+                f"CREATE TEMP TRIGGER refuse_{table} BEFORE INSERT ON {table}"
+                " BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END"
+            )
+    with pytest.raises(StoreUnavailable, match=r"read-only transaction|readonly database"):
+        enqueuing.enqueue(JobSpec(command="true", **spec))
+    database.close()
+    assert [job.id for job in Job.select()] == [first]
 
 
 def test_a_job_left_processing_by_no_worker_is_recovered_after_the_lease():

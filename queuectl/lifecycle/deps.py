@@ -30,7 +30,12 @@ from queuectl.states import JobState
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Dependency, Job, database
-from queuectl.store.transactions import execute_raw, notify_new_work, write_transaction
+from queuectl.store.transactions import (
+    execute_many,
+    execute_raw,
+    notify_new_work,
+    write_transaction,
+)
 
 CHUNK = 500
 """Ids per ``IN (…)``: well under SQLite's limit on bound parameters."""
@@ -166,7 +171,7 @@ def store_locked(pairs: Sequence[tuple[str, Sequence[str]]]) -> None:
     ]
     if rows:
         param = database.obj.param
-        database.cursor().executemany(
+        execute_many(
             "INSERT INTO queuectl_dependency (job_id, depends_on, position)"
             f" VALUES ({param}, {param}, {param})",
             rows,

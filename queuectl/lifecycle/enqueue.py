@@ -26,6 +26,7 @@ from queuectl.store.boundary import translated
 from queuectl.store.models import Job, database
 from queuectl.store.transactions import (
     advisory_lock,
+    execute_many,
     is_postgres,
     notify_new_work,
     write_transaction,
@@ -131,7 +132,7 @@ def enqueue_many(
             if any(spec.id is not None for spec in kept):
                 ids = _assign_ids(kept, [spec.id or new_job_id() for spec in kept])
                 rows = _rows(kept, ids, states, now, cwd, settings, first)
-                database.cursor().executemany(insert, rows)
+                execute_many(insert, rows)
             else:
                 # Only generated ids: insert optimistically, and check (and redraw)
                 # only if one of them collided. Checking first cost a tenth of a
@@ -139,14 +140,14 @@ def enqueue_many(
                 ids = new_job_ids(len(kept))
                 rows = _rows(kept, ids, states, now, cwd, settings, first)
                 try:
-                    with database.atomic(), peewee.__exception_wrapper__:
-                        database.cursor().executemany(insert, rows)
+                    with database.atomic():
+                        execute_many(insert, rows)
                 except peewee.IntegrityError as exc:
                     if unique.is_key_conflict(exc):
                         raise
                     ids = _assign_ids(kept, ids)
                     rows = _rows(kept, ids, states, now, cwd, settings, first)
-                    database.cursor().executemany(insert, rows)
+                    execute_many(insert, rows)
         deps.forget_dependents_of_gone([i for i, spec in zip(ids, kept, strict=True) if spec.id])
         deps.store_locked(
             [(i, spec.after) for i, spec in zip(ids, kept, strict=True) if spec.after]

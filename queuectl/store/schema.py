@@ -19,7 +19,11 @@ def schema_version() -> int | None:
     """The stored schema version, or ``None`` when the tables do not exist yet."""
     try:
         row = SchemaInfo.get_or_none(SchemaInfo.key == "schema_version")
-    except (peewee.OperationalError, peewee.ProgrammingError):
+    except (peewee.OperationalError, peewee.ProgrammingError) as exc:
+        # Only a missing table means no schema: any other failure (a lock, an I/O
+        # error) taken for one made a reader report an empty queue.
+        if isinstance(exc, peewee.OperationalError) and "no such table" not in str(exc):
+            raise
         if not database.is_closed() and is_postgres():
             database.rollback()
         return None

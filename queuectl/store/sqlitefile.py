@@ -25,6 +25,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,9 @@ def file_uri(path: str, mode: str) -> str:
 
 READ_WRITE = "rw"
 READ_ONLY = "ro"
+
+SHM_LOOK_INTERVAL = 0.25
+"""Seconds between two looks at whether the ``-shm`` can be written, while it can."""
 
 
 WAL_COMPANIONS = ("-wal", "-shm")
@@ -85,7 +89,56 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         self.mode = mode
         self._identity: tuple[int, int] | None = None
         """The file first opened (device, inode): ``gone_from_its_path`` compares."""
+        self._shm_looked_at = -SHM_LOOK_INTERVAL
+        self._kept_open: list[sqlite3.Connection] = []
+        """Connections not closed while the ``-shm`` could not be written (``_close``)."""
         super().__init__(database, *args, **kwargs)
+
+    def shm_unwritable(self, *, look_now: bool = False) -> str | None:
+        """Why SQLite's shared memory (``-shm``) cannot be written now, or ``None``.
+
+        SQLite maps the ``-shm`` into memory and writes it on every transaction
+        (read marks, the index of the log) and on closing (the checkpoint). When
+        the file becomes read-only under an open connection (its filesystem
+        remounted read-only, ``chattr +i``), such a write is not an error SQLite
+        can return: the kernel kills the process with SIGBUS. A worker died of it
+        mid-outage, its job left running under a dead worker. So this is looked
+        at first, at most every ``SHM_LOOK_INTERVAL`` while it can be written
+        (``look_now`` to look anyway: before a close, after a failed statement).
+        """
+        if self.mode != READ_WRITE:
+            return None  # SQLite maps a read-only connection's -shm read-only
+        now = time.monotonic()
+        if now - self._shm_looked_at < SHM_LOOK_INTERVAL and not (look_now or self._kept_open):
+            return None
+        if not _shm_unwritable(self.database):
+            self._shm_looked_at = now
+            while self._kept_open:  # writable again: their checkpoint can run now
+                with contextlib.suppress(sqlite3.Error):
+                    self._kept_open.pop().close()
+            return None
+        return f"{self.database}-shm cannot be written (a read-only filesystem?)"
+
+    def connection(self) -> sqlite3.Connection:
+        self._refuse_unwritable_shm()
+        return super().connection()
+
+    def cursor(self, named_cursor: Any = None) -> sqlite3.Cursor:
+        self._refuse_unwritable_shm()
+        return super().cursor(named_cursor)
+
+    def _refuse_unwritable_shm(self) -> None:
+        problem = self.shm_unwritable()
+        if problem is not None:
+            raise peewee.OperationalError(problem)
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        """Close, unless the ``-shm`` cannot be written: the checkpoint that closing runs
+        would write it, and die of SIGBUS (``shm_unwritable``). Kept open until it can."""
+        if self.shm_unwritable(look_now=True) is not None:
+            self._kept_open.append(conn)
+            return
+        conn.close()
 
     def gone_from_its_path(self) -> Gone | None:
         """Why the file first opened is no longer the one at its path, or ``None``.
@@ -194,7 +247,9 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
                 report(note)
             return READ_WRITE
         if holds_queuectl_tables(real):
-            return READ_ONLY if verdict.problems else READ_WRITE
+            if verdict.problems or (read_only and _shm_unwritable(real)):
+                return READ_ONLY  # a read-write connection would write the -shm
+            return READ_WRITE
         return None if read_only else READ_WRITE
     raise DatabaseError(f"{path} keeps changing while queuectl opens it")
 
@@ -220,6 +275,12 @@ def _refuse_orphaned_log(path: str, real: str) -> None:
                 " database back, its latest changes are in that file; or, to start"
                 f" anew, remove {path}-wal and {path}-shm once no worker uses them"
             )
+
+
+def _shm_unwritable(path: str) -> bool:
+    """Whether the database's ``-shm`` is there and cannot be written (``shm_unwritable``)."""
+    shm = path + "-shm"
+    return not os.access(shm, os.W_OK) and os.path.lexists(shm)
 
 
 def _reads_anything(path: str) -> bool:

@@ -94,6 +94,16 @@ def execute_raw(statement: str, params: Sequence[Any]) -> Any:
         return db.connection().execute(statement, params)
 
 
+def execute_many(statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``statement`` once per row on one cursor (a bulk insert), errors as peewee's.
+
+    The driver's cursor raises its own errors, which no boundary (``translated``)
+    knows: a read-only database made ``add`` print the driver's traceback.
+    """
+    with peewee.__exception_wrapper__:
+        database.cursor().executemany(statement, rows)
+
+
 def execute_together(statement: str, params: Sequence[Any]) -> list[Any]:
     """PostgreSQL: ``statement`` once per parameter set, all sent in one round trip and
     committed as one transaction; each run's first row, in order.

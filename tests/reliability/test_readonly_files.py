@@ -1,0 +1,85 @@
+"""SQLite files that become read-only under running processes: an outage, not a death.
+
+SQLite maps the ``-shm`` into memory and writes it on every transaction and on
+closing; once the file cannot be written (its filesystem remounted read-only after
+an error, ``chattr +i``), the kernel answers such a write with SIGBUS, which no
+error handling sees. A worker died of it 15 s into the outage, its job left
+``processing``. The read-only state here is real: ``chattr +i`` on the three files
+(root, on a filesystem with inode flags; skipped, saying why, elsewhere).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from queuectl.states import JobState, RunOutcome
+from queuectl.store.models import Run
+from tests.integration.conftest import Cluster
+from tests.polling import wait_until
+
+pytestmark = pytest.mark.integration
+
+SUFFIXES = ("", "-wal", "-shm")
+
+
+def _immutable(paths: list[str], on: bool) -> subprocess.CompletedProcess:
+    flag = "+i" if on else "-i"
+    return subprocess.run(["chattr", flag, *paths], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def can_freeze(tmp_path) -> None:
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    try:
+        done = _immutable([str(probe)], True)
+    except FileNotFoundError:
+        pytest.skip("chattr is not installed")
+    if done.returncode != 0:
+        pytest.skip(f"files cannot be made immutable here: {done.stderr.strip()}")
+    _immutable([str(probe)], False)
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_lives_through_its_files_becoming_read_only(sqlite_cluster: Cluster, can_freeze):
+    cluster = sqlite_cluster
+    [worker] = cluster.start_workers(1)
+    warm = cluster.enqueue("true")
+    cluster.wait_state(warm, JobState.COMPLETED)
+    job_id = cluster.enqueue("sleep 1")
+    cluster.wait_state(job_id, JobState.PROCESSING)
+    files = [cluster.db_path + suffix for suffix in SUFFIXES]
+    assert _immutable(files, True).returncode == 0
+    try:
+        # The job ends during the outage; recording it is what killed the worker.
+        wait_until(
+            lambda: "database unavailable" in cluster.logs() or worker.poll() is not None,
+            20,
+            f"the outage ({cluster.logs()})",
+        )
+        assert worker.poll() is None, f"the worker died ({worker.returncode}): {cluster.logs()}"
+        assert "cannot be written (a read-only filesystem?)" in cluster.logs()
+        added = cluster.cli("add", "--", "true", check=False)
+        assert added.returncode == 1 and added.stdout == ""
+        assert added.stderr == (
+            f"Error: cannot use the database {cluster.db_path}: {cluster.db_path}-shm"
+            " cannot be written (a read-only filesystem?)\n"
+        )
+        # A reader reads what is there, through a connection that writes nothing.
+        listed = cluster.cli("list", "--json")
+        assert job_id in listed.stdout and listed.stderr == ""
+        time.sleep(3)  # the outage lasts a while: the worker's retries touch the database
+        assert worker.poll() is None, cluster.logs()
+    finally:
+        _immutable(files, False)
+    cluster.wait_state(job_id, JobState.COMPLETED, timeout=30)
+    assert [run.outcome for run in Run.select().where(Run.job == job_id)] == [
+        RunOutcome.SUCCEEDED.value
+    ]
+    wait_until(lambda: "database back after" in cluster.logs(), 15, cluster.logs())
+    assert worker.poll() is None, cluster.logs()
+    assert "Traceback" not in cluster.logs()
+    assert cluster.cli("add", "--", "true").returncode == 0
