@@ -329,6 +329,9 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refresh")
     def _refresh(self, request: Request) -> None:
         """Read a snapshot off the UI thread and post it (dropped if superseded)."""
+        started_workers = sys.modules.get("queuectl.runtime.supervisor")  # once one was
+        if started_workers is not None:
+            started_workers.reap_exited()
         try:
             snapshot = read_snapshot(request, self.clock())
         except StoreUnavailable as exc:  # the database is away: a banner, not a toast a second

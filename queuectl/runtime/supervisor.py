@@ -51,8 +51,11 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 long-lived dashboard) and so a worker that dies at start is noticed at once."""
 
 
-def _reap() -> None:
-    """Collect the exit status of workers we started that have exited (no zombies)."""
+def reap_exited() -> None:
+    """Collect the exit status of workers we started that have exited (no zombies).
+
+    A long-lived starter (the dashboard, a web session) calls it at each refresh: a
+    worker it started and someone stopped stayed a zombie until the next start."""
     for proc in list(_children.values()):
         if proc.poll() is not None:
             _children.pop(proc.pid, None)
@@ -83,7 +86,7 @@ def start_workers(
     if not 1 <= slots <= MAX_SLOTS:
         raise ValidationError(f"slots must be between 1 and {MAX_SLOTS} (got {slots})")
     ensure_descriptors(slots)  # raised here, the workers started inherit it
-    _reap()
+    reap_exited()
     queues = [q for q in queues if q] or ["default"]
     gone = db.gone_from_its_path()
     if gone:
@@ -287,7 +290,7 @@ def wait_stopped(
     lease = float(load_settings()["lease_seconds"])
     pending = list(dict.fromkeys(worker_ids))
     while True:
-        _reap()
+        reap_exited()
         rows = reads.worker_rows(pending)
         still = []
         crashed = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any, ClassVar
 
@@ -328,3 +329,33 @@ async def test_a_slow_read_spaces_the_next_refresh_out(app_for, monkeypatch) -> 
         took["seconds"] = 0.01
         await refreshed(pilot)
         assert rests[-1] == 1.0
+
+
+async def test_a_worker_it_started_that_exits_is_collected_at_the_next_refresh(app_for) -> None:
+    """Workers started from the dashboard and stopped later (by ``x``, by another
+    dashboard) stayed zombies of a dashboard left open, until it next started one."""
+    import subprocess
+
+    from queuectl.runtime import supervisor
+
+    exited = subprocess.Popen(["true"])  # one the dashboard started, since stopped
+    supervisor._children[exited.pid] = exited
+    wait_for_exit = 50
+    while wait_for_exit and _state_of(exited.pid) != "Z":
+        wait_for_exit -= 1
+        await asyncio.sleep(0.02)
+    assert _state_of(exited.pid) == "Z"
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await refreshed(pilot)
+        assert exited.pid not in supervisor._children
+        assert _state_of(exited.pid) is None  # collected: no zombie left
+
+
+def _state_of(pid: int) -> str | None:
+    """A process's state letter (``Z`` for a zombie), ``None`` once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
