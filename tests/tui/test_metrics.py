@@ -95,3 +95,28 @@ async def test_m_opens_the_metrics_screen_from_the_panes(app_for: Any) -> None:
         await wait_for(pilot, lambda: app.screen.last is not None, "its figures")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, MetricsScreen), "back")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_a_long_queue_name_leaves_every_figure_on_screen(app_for: Any, size) -> None:
+    """Sized to its longest name, a 50-character queue pushed Took and Wait off an
+    80-column screen, behind a horizontal scrollbar."""
+    long_name = "a-very-long-queue-name-that-goes-on-and-on-forever"
+    _finished("l0", long_name, 1.5)
+    _finished("d0", "default", 2.0)
+    app = app_for()
+    async with app.run_test(size=size) as pilot:
+        screen = MetricsScreen(clock=lambda: T0)
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.last is not None, "the first read")
+        await pilot.pause()
+        table = screen.query_one("#metrics-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # nothing behind a scrollbar
+        header = "".join(segment.text for segment in table.render_line(0))
+        assert "Wait p50" in header
+        row = "".join(segment.text for segment in table.render_line(1))
+        if size[0] >= len(long_name) + 70:
+            assert long_name in row
+        else:  # cut in the middle: both ends still tell it apart
+            assert "a-ver" in row and "forever" in row and "…" in row
+        assert "1.5s" in row

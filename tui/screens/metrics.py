@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -29,6 +30,7 @@ from queuectl.store.models import database
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.wording import rate
+from tui.fit import MiddleCut
 
 WINDOWS: tuple[tuple[str, float], ...] = (
     ("last 5 min", 300.0),
@@ -72,10 +74,29 @@ def _failure_rate(figures: Figures) -> str:
     return "—" if not attempts else f"{100.0 * figures.failed_attempts / attempts:.1f}"
 
 
+QUEUE_MIN_WIDTH = 12
+"""The narrowest the Queue column gets: a longer name is cut in the middle."""
+
+
+def column_widths(rows: list[tuple[Text, ...]], room: int, padding: int = 1) -> list[int]:
+    """Each column's width: the figures whole, the queue names in what they leave.
+
+    Sized to its longest name, a 50-character queue pushed Took and Wait off an
+    80-column screen, behind a horizontal scrollbar.
+    """
+    widths = [
+        max([cell_len(label), *(row[index].cell_len for row in rows)])
+        for index, (_, label) in enumerate(COLUMNS)
+    ]
+    others = sum(widths[1:]) + 2 * padding * len(COLUMNS)
+    widths[0] = min(widths[0], max(QUEUE_MIN_WIDTH, room - others))
+    return widths
+
+
 def figure_cells(figures: Figures, name: str) -> tuple[Text, ...]:
     """A row of the table; a queue name is shown inert (it is the user's text)."""
     return (
-        Text(one_line(name), no_wrap=True, overflow="ellipsis"),
+        MiddleCut(one_line(name), no_wrap=True, overflow="ellipsis"),
         Text(rate(figures.per_minute), justify="right"),
         Text(_failure_rate(figures), justify="right"),
         Text(_seconds(figures.duration_p50), justify="right"),
@@ -128,7 +149,7 @@ class MetricsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#metrics-table", DataTable)
         for key, label in COLUMNS:
-            table.add_column(label, key=key)
+            table.add_column(label, key=key)  # sized to the figures once read (``_show``)
         self._title()
         self.reload()
         self.set_interval(RELOAD_SECONDS, self.reload)
@@ -175,13 +196,28 @@ class MetricsScreen(Screen[None]):
         self.last = read
         self._title()
         table = self.query_one("#metrics-table", DataTable)
-        table.clear()
-        for figures in read.queues:
-            name = figures.queue or ""
-            table.add_row(*figure_cells(figures, name), key=name)
+        rows = [
+            (figures.queue or "", figure_cells(figures, figures.queue or ""))
+            for figures in read.queues
+        ]
         if read.queues:
-            table.add_row(*figure_cells(read.total, "all queues"), key="")
+            rows.append(("", figure_cells(read.total, "all queues")))
+        table.clear(columns=True)
+        widths = column_widths([cells for _, cells in rows], self._table_room(table))
+        for (key, label), width in zip(COLUMNS, widths, strict=True):
+            table.add_column(label, key=key, width=width)
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         self._chart(read.series)
+
+    def on_resize(self) -> None:
+        if self.last is not None:
+            self._show(self.last)  # the queue column takes what the figures leave
+
+    def _table_room(self, table: DataTable) -> int:
+        """Cells the table's columns share: its width, less a vertical scrollbar's."""
+        width = table.size.width or self.size.width - 2
+        return width - table.styles.scrollbar_size_vertical
 
     def _chart(self, series: dict[str, list[int]]) -> None:
         """One bar chart per queue, updated in place (widgets come and go with queues only)."""
