@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from queuectl.textsafe import inert
+
 
 def figure(count: int) -> str:
     """A count on its own, thousands separated (``12,345``), as the dashboard's header
@@ -44,3 +46,16 @@ def human_bytes(count: int) -> str:
             return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+def own_hook(hook: str | None) -> str:
+    """A job's own hook as ``show`` and the dashboard's detail say it: blank when it has
+    none of its own (the setting's applies), the command made inert, and a sentence when
+    it turned the setting's off (``--on-success ''``)."""
+    if hook is None:
+        return ""
+    return inert(hook) if hook else "none (the setting's is off for this job)"
+
+
+TTY_SHOWN = "yes: runs under a pseudo-terminal"
+"""A ``--tty`` job, as ``show`` and the dashboard's detail say it."""

@@ -24,7 +24,7 @@ from queuectl.states import STATE_STYLES, is_held
 from queuectl.styled import output_text
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
-from queuectl.wording import figure
+from queuectl.wording import TTY_SHOWN, figure, own_hook
 
 if TYPE_CHECKING:
     from queuectl.store.models import Job, Run, Worker
@@ -251,14 +251,6 @@ def runs_table(runs: Iterable[Run]) -> Table:
     return table
 
 
-def _hook_text(hook: str | None) -> Text | str:
-    """A job's own hook: blank when it has none of its own (the setting's applies), and
-    ``none`` when it turned the setting's off (``--on-success ''``)."""
-    if hook is None:
-        return ""
-    return Text(inert(hook)) if hook else "none (the setting's is off for this job)"
-
-
 def job_detail(
     job: Job,
     runs: list[Run],
@@ -285,9 +277,9 @@ def job_detail(
         ("cwd", Text(one_line(job.cwd))),
         ("env", Text("\n".join(one_line(f"{k}={shlex.quote(v)}") for k, v in env.items()))),
         ("unique key", Text(one_line(job.unique_key or ""))),
-        ("on success", _hook_text(job.on_success)),
-        ("on failure", _hook_text(job.on_failure)),
-        ("tty", "yes: runs under a pseudo-terminal" if job.tty else ""),
+        ("on success", Text(own_hook(job.on_success))),
+        ("on failure", Text(own_hook(job.on_failure))),
+        ("tty", TTY_SHOWN if job.tty else ""),
         ("after", _links_text(dependencies)),
         ("dependents", _links_text(dependents)),
         ("created", iso(job.created_at) or ""),

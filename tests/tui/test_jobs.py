@@ -330,6 +330,35 @@ async def test_detail_shows_a_long_command_and_error_whole_at_80x24(app_for) -> 
         assert not any("…" in line for line in lines if "Command" in line or "/" in line)
 
 
+async def test_the_detail_shows_the_hooks_terminal_and_env_names(app_for) -> None:
+    """README says every field; the job's own hooks, its terminal and its env were
+    shown by ``queuectl show`` only. Env values stay off the screen (names only)."""
+    import json
+
+    seed_job(
+        "full",
+        state="completed",
+        env=json.dumps({"TOKEN": "s3cret-value", "A": "1"}),
+        on_success="echo ok \x1b]0;pwned\x07",
+        on_failure="",
+        tty=True,
+    )
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        fields = screen.query_one("#detail-fields")
+        text = "\n".join(
+            "".join(segment.text for segment in fields.render_line(y)).rstrip()
+            for y in range(fields.size.height)
+        )
+        assert "Env        A, TOKEN (values: queuectl show)" in text
+        assert "s3cret-value" not in text
+        assert "On success echo ok ␛]0;pwned␇" in text  # inert
+        assert "On failure none (the setting's is off for this job)" in text
+        assert "Terminal   yes: runs under a pseudo-terminal" in text
+
+
 async def test_o_cycles_through_the_columns_shown_only(app_for) -> None:
     """At 80x24 Pri, Queue, Took and Worker give way to a long command: sorting by them
     ordered the rows by values no one could see, with no arrow anywhere."""

@@ -19,12 +19,14 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from queuectl.errors import JobNotFound, StoreUnavailable
+from queuectl.jobspec import env_from_json
 from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.states import is_held
 from queuectl.store.models import Job, Run, database
 from queuectl.textsafe import inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
+from queuectl.wording import TTY_SHOWN, own_hook
 from tui.cells import Row, state_text, styled
 from tui.columns import ColumnSpec
 from tui.fit import FirstThatFits
@@ -152,6 +154,17 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     tail = _wide_grid()
     if job.unique_key:
         tail.add_row("Unique key", Text(one_line(job.unique_key)))
+    names = sorted(env_from_json(job.env))
+    if names:  # names only: a value may be a token, and a screen is seen by others
+        tail.add_row(
+            "Env",
+            Text.assemble(one_line(", ".join(names)), (" (values: queuectl show)", "dim")),
+        )
+    for label, hook in (("On success", job.on_success), ("On failure", job.on_failure)):
+        if hook is not None:
+            tail.add_row(label, Text(own_hook(hook)))
+    if job.tty:
+        tail.add_row("Terminal", Text(TTY_SHOWN))
     if job.last_error:
         tail.add_row("Last error", Text(inert(job.last_error), style="red"))
     return Group(*(grid for grid in (command, state, links, rest, tail) if grid.row_count))
