@@ -25,7 +25,7 @@ from queuectl.entry import INTERRUPTED  # after Ctrl+C, for every command alike
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.plainnum import plain_int
 from queuectl.states import JobState
-from queuectl.textsafe import unicode_problem
+from queuectl.textsafe import inert, unicode_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -284,6 +284,9 @@ def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) ->
             # A script's unset "$DB": silently the default database (or a file named
             # " " here) would put its jobs in the wrong queue.
             raise click.BadParameter("is empty: give a database file or URL, or leave --db out")
+        if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+            # A pasted escape or a stray byte made a file of that name, and workers on it.
+            raise click.BadParameter(f"holds a control character: {inert(value)}")
         ctx.ensure_object(AppContext).db_option = value
 
 

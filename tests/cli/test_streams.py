@@ -259,6 +259,16 @@ def test_an_empty_db_option_is_a_usage_error_not_the_default_database(cli, value
     assert os.listdir(tmp_path) == [] and _jobs(cli) == []
 
 
+@pytest.mark.parametrize("name", ["q.db\x01", "q\x1b]0;x\x07.db", "q\x85.db"])
+def test_a_db_path_holding_a_control_character_is_a_usage_error(cli, name, tmp_path):
+    """A stray byte made a file of that name, and started workers on it, unsaid."""
+    result = cli("--db", str(tmp_path / name), "add", "--", "true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "'--db': holds a control character" in result.stderr
+    assert "\x1b" not in result.stderr  # shown inert
+    assert os.listdir(tmp_path) == []
+
+
 def test_the_dashboard_without_a_terminal_says_so_instead_of_hanging(cli):
     result = cli("tui", stdin=subprocess.DEVNULL)
     assert result.returncode == 2
