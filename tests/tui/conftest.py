@@ -208,6 +208,7 @@ class FakeSupervisor:
         module.request_stop = self.request_stop  # type: ignore[attr-defined]
         module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
         module.recover_now = self.recover_now  # type: ignore[attr-defined]
+        module.reap_exited = lambda: None  # type: ignore[attr-defined]
         module.MAX_SLOTS = 64  # type: ignore[attr-defined]
         return module
 
