@@ -164,9 +164,15 @@ def test_error_lines_and_status_are_inert_whatever_the_arguments(db_path, args):
     assert line.startswith("Error: ") and line.count("\n") == 0
 
 
-def test_status_shows_a_hostile_database_path_inert(tmp_path):
+def test_status_shows_a_hostile_database_path_inert(tmp_path, monkeypatch):
+    """From the environment (a folder named so): read, and shown inert. Typed as ``--db``
+    it is a usage error, shown inert too (a stray byte is more likely a mistake)."""
     from tests.test_cli import _invoker
 
     folder = tmp_path / f"db{ESCAPES[:20]}"
-    result = _invoker()("--db", str(folder / "q.db"), "status")
+    monkeypatch.setenv("QUEUECTL_DB", str(folder / "q.db"))
+    result = _invoker()("status")
     _assert_inert(result.stdout.encode().replace(b"\n", b" "), "status")
+    refused = _invoker()("--db", str(folder / "q.db"), "status", ok=False)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    _assert_inert(refused.stderr.encode().replace(b"\n", b" "), "status --db")
