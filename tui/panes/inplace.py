@@ -45,18 +45,26 @@ def redraw_in_place(
         return False
     data = table._data
     rows: set[RowKey] = set()
+    cells_changed: set[tuple[RowKey, ColumnKey]] = set()
     for key, cells in changes.items():
         row_key = RowKey(key)
         for column, cell in cells:
-            data[row_key][ColumnKey(column)] = cell
+            column_key = ColumnKey(column)
+            data[row_key][column_key] = cell
+            cells_changed.add((row_key, column_key))
         rows.add(row_key)
     indices = [table._row_locations.get(row_key) for row_key in rows]
     count = table._update_count
     for index in indices:
         table._row_renderable_cache.discard((count, index))
-    for cache in (table._cell_render_cache, table._row_render_cache):
-        for cache_key in [k for k in cache.keys() if k[0] in rows]:  # noqa: SIM118 (an LRUCache)
-            cache.discard(cache_key)
+    # Only the changed cells are rendered again (an age, not the row's eight other
+    # cells); their rows are assembled again from the cached rest.
+    cell_cache = table._cell_render_cache
+    for cache_key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells_changed]:  # noqa: SIM118
+        cell_cache.discard(cache_key)
+    row_cache = table._row_render_cache
+    for cache_key in [k for k in row_cache.keys() if k[0] in rows]:  # noqa: SIM118 (an LRUCache)
+        row_cache.discard(cache_key)
     lines = table._line_cache  # keyed by the line's y in the table, header included
     for cache_key in [k for k in lines.keys() if _row_of_line(table, k[0]) in rows]:  # noqa: SIM118
         lines.discard(cache_key)
