@@ -341,10 +341,15 @@ async def test_a_changed_cell_repaints_its_row_alone_and_no_stale_render_survive
             return original(*regions, **kwargs)  # type: ignore[arg-type]
 
         table.refresh = recording_refresh  # type: ignore[method-assign]
+        cache = table._cell_render_cache
+        unchanged_id = {k: cache.get(k) for k in cache.keys() if k[0] == "k3" and k[1] == "id"}  # noqa: SIM118
+        assert unchanged_id
         version["k3"] = version["k7"] = 2
         table.apply(_rows(keys, version))
         await pilot.pause()
         table.refresh = original  # type: ignore[method-assign]
+        # The row's unchanged cell was not rendered again: its cached render is the same.
+        assert all(cache.get(k) is render for k, render in unchanged_id.items())
         assert {region.y for region in repainted} == {1 + 3, 1 + 7}  # below the header row
         assert all(region.height == 1 for region in repainted)
         after = _drawn(table)
