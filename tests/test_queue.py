@@ -502,3 +502,34 @@ def test_a_job_left_processing_by_no_worker_is_recovered_after_the_lease():
     job = reads.get_job(job_id)
     assert (job.state, job.run_at) == (JobState.FAILED, T0 + 31 + 2)
     assert [run.outcome for run in reads.runs_of(job_id)] == ["lost"]
+
+
+def test_a_worker_whose_row_lags_its_jobs_is_shown_busy_with_its_latest_job():
+    """A slotted worker's own row catches up at most every half second: read just after
+    its start, ``worker start --json`` said idle, no job, with a slot busy."""
+    import os
+    import socket
+    import time
+
+    from queuectl.lifecycle.workers import workers_as_seen
+
+    now = time.time()
+    Worker.insert(
+        id="w1",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        slots=4,
+        state=WorkerState.IDLE.value,
+        started_at=now,
+        heartbeat_at=now,
+    ).execute()
+    add(id="first")
+    add(id="second")
+    claiming.claim("w1", ("default",), host=socket.gethostname(), now=now)
+    claiming.claim("w1", ("default",), host=socket.gethostname(), now=now + 0.01)
+    # The row as a slotted worker's lagging report left it (what the helper read).
+    Worker.update(state=WorkerState.IDLE.value, current_job=None).execute()
+    [seen] = workers_as_seen(now=now)
+    assert (seen.state, seen.slots_busy) == (WorkerState.BUSY.value, 2)
+    assert seen.current_job == "second"
+    assert Worker.get_by_id("w1").state == WorkerState.IDLE.value  # shown, not stored

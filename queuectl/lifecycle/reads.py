@@ -346,6 +346,18 @@ def running_per_worker() -> dict[str, int]:
 
 
 @translated
+def latest_running_job(worker_ids: Sequence[str]) -> dict[str, str]:
+    """For each of these workers running jobs, the one it started last, by worker id."""
+    query = (
+        Job.select(Job.worker_id, Job.id)
+        .where(Job.state == JobState.PROCESSING.value, Job.worker_id.in_(list(worker_ids)))
+        .order_by(Job.started_at)
+        .tuples()
+    )
+    return dict(query)  # the latest started of each worker comes last, and stays
+
+
+@translated
 def worker_rows(worker_ids: Sequence[str]) -> dict[str, Worker]:
     """The rows of these workers that exist, by id."""
     return {row.id: row for row in Worker.select().where(Worker.id.in_(list(worker_ids)))}

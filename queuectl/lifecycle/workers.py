@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from queuectl.errors import QueueError
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import settings
-from queuectl.lifecycle.reads import list_workers, running_per_worker
+from queuectl.lifecycle.reads import latest_running_job, list_workers, running_per_worker
 from queuectl.states import ENDED_WORKER_STATES, RunOutcome, WorkerState
 from queuectl.store import db, sql
 from queuectl.store.boundary import translated
@@ -172,6 +172,14 @@ def workers_as_seen(
     for row in rows:
         row.state = shown_state(row, now=now, lease_seconds=lease, host=host, pid_alive=pid_alive)
         row.slots_busy = running.get(row.id, 0)
+    # A worker's own row catches up with its jobs at most every half second (``finish``):
+    # read just after a start, a slotted worker said idle, no job, with one slot busy.
+    behind = [row for row in rows if row.slots_busy and row.state == WorkerState.IDLE.value]
+    if behind:
+        latest = latest_running_job([row.id for row in behind])
+        for row in behind:
+            row.state = WorkerState.BUSY.value
+            row.current_job = row.current_job or latest.get(row.id)
     if not include_ended:
         rows = [row for row in rows if row.state not in ENDED_WORKER_STATES]
     return sorted(rows, key=lambda row: row.state in ENDED_WORKER_STATES)
