@@ -159,6 +159,7 @@ def test_a_loop_held_up_elsewhere_still_times_its_jobs_out(tmp_path, caplog):
     assert result is not None and result.outcome is RunOutcome.TIMED_OUT
     took = float(result.error.split("timed out after ")[1].split("s")[0])
     assert 0.3 + LATE <= took < 0.3 + LATE + 0.3, result.error
+    assert result.error.endswith(" (its timeout: 0.3s)")  # "after 0.8s" read as the one set
     assert abs(result.duration - took) < 0.01  # the error rounds to 3 digits
     assert any("job j-frozen: timed out" in r.getMessage() for r in caplog.records)
 
@@ -169,6 +170,7 @@ def test_the_timekeeper_leaves_a_loop_that_keeps_up_alone(tmp_path):
         result = run_to_end("sleep 30", cwd=str(tmp_path), timeout=0.2, timekeeper=keeper)
         assert result.outcome is RunOutcome.TIMED_OUT
         assert float(result.error.split("timed out after ")[1].split("s")[0]) < 0.2 + LATE
+        assert "its timeout" not in result.error  # on time: the figure is the timeout
         assert keeper._watched == {}
     finally:
         keeper.close()

@@ -39,6 +39,10 @@ or written by a background child, before the leftover group is killed."""
 _READ_SIZE = 65536
 
 
+LATE_SAID = 0.1
+"""Seconds past its deadline from which a timed-out job's error names its timeout too."""
+
+
 class TailBuffer:
     """The last ``limit`` bytes written to it, whatever the total.
 
@@ -268,6 +272,15 @@ class Execution:
         self._kill_at = self._clock() + self.grace
         kill_group(self.pgid, signal.SIGTERM)
 
+    def _timed_out_text(self, now: float) -> str:
+        """``timed out after 2s``; stopped late (by the timekeeper, past a database call
+        that held the loop up), its timeout too: "after 2.5s" read as the one set."""
+        assert self.deadline is not None
+        took = (self._overdue_at or now) - self.started
+        limit = self.deadline - self.started
+        late = f" (its timeout: {limit:.3g}s)" if took - limit >= LATE_SAID else ""
+        return f"timed out after {took:.3g}s{late}"
+
     def pump(self, max_wait: float) -> bool:
         """Read output, reap, and enforce the timeout for up to ``max_wait`` seconds.
 
@@ -279,8 +292,7 @@ class Execution:
         while True:
             now = self._clock()
             if self.deadline is not None and now >= self.deadline and self.kill_outcome is None:
-                took = (self._overdue_at or now) - self.started
-                self.kill(RunOutcome.TIMED_OUT, f"timed out after {took:.3g}s")
+                self.kill(RunOutcome.TIMED_OUT, self._timed_out_text(now))
             if self._kill_at is not None and now >= self._kill_at:
                 kill_group(self.pgid, signal.SIGKILL)
                 self._kill_at = None
