@@ -533,3 +533,31 @@ def test_a_worker_whose_row_lags_its_jobs_is_shown_busy_with_its_latest_job():
     assert (seen.state, seen.slots_busy) == (WorkerState.BUSY.value, 2)
     assert seen.current_job == "second"
     assert Worker.get_by_id("w1").state == WorkerState.IDLE.value  # shown, not stored
+
+
+@pytest.mark.parametrize("claims_next", [False, True])
+def test_an_attempt_no_longer_ours_counts_as_neither_done_nor_failed(claims_next):
+    """A worker frozen past its lease had its job recovered (and its group killed) by
+    another; once it went on, its FAILED counted the job it never failed."""
+    from queuectl.lifecycle.policy import Result
+
+    row = Registration(worker_id="w1", pid=1, host="h")
+    row.register(T0)
+    job_id = add()
+    add()  # something to claim next
+    claim = claim_one(now=T0 + 1)
+    assert claim.job.id == job_id
+    # Another worker takes it over after the lease: the run is lost, the job pending.
+    Job.update(state=JobState.PENDING.value, worker_id=None).where(Job.id == job_id).execute()
+    killed = Result(RunOutcome.FAILED, -15, "", "killed by SIGTERM")
+    completion = finish.complete_attempt(
+        claim,
+        killed,
+        row=row,
+        wants_next=(lambda: True) if claims_next else None,
+        report_due=True,
+        now=T0 + 101,
+    )
+    assert completion.state is None  # not ours: left as it is
+    worker = Worker.get_by_id("w1")
+    assert (worker.jobs_done, worker.jobs_failed) == (0, 0)

@@ -124,8 +124,8 @@ def complete_attempt(
         and wants_next()
     ):
         # The common case on PostgreSQL: one round trip instead of six.
-        done, failed = row.counts_after(result.outcome)
         [(state, claimed)] = _pg_end_and_claim([(Ended(claim, result, pgid), decision)], row, now)
+        done, failed = row.counts_after(result.outcome, recorded=state is not None)
         hooks = _hooks(claim, result, Ending(state), settings)
         if claimed is not None:
             row.unreported_done, row.unreported_failed = done, failed
@@ -167,7 +167,6 @@ def _complete_locked(
     for nothing, since the group is all or nothing anyway.
     """
     claim, result = item.claim, item.result
-    done, failed = row.counts_after(result.outcome)
     job = claim.job
     ending = end_locked(
         job.id,
@@ -179,6 +178,7 @@ def _complete_locked(
         now,
         claimed_at=job.started_at,
     )
+    done, failed = row.counts_after(result.outcome, recorded=ending.state is not None)
     claimed = None
     if wants_next is not None and wants_next():
         claimed = claim_locked(row.id, row.queues, host=row.host, now=now)
@@ -358,7 +358,9 @@ def _pg_complete_together(
     counts = (row.unreported_done, row.unreported_failed)
     done: list[Completion] = []
     for item, (state, claimed) in zip(ended, outcomes, strict=True):
-        row.unreported_done, row.unreported_failed = row.counts_after(item.result.outcome)
+        row.unreported_done, row.unreported_failed = row.counts_after(
+            item.result.outcome, recorded=state is not None
+        )
         done.append(
             Completion(
                 state, claimed, hooks=_hooks(item.claim, item.result, Ending(state), settings)

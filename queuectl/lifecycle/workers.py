@@ -319,8 +319,13 @@ class Registration:
         request = row.stop_requested if row is not None else None
         return request if request in (GRACEFUL, FORCE) else None
 
-    def counts_after(self, outcome: RunOutcome) -> tuple[int, int]:
-        """The unreported (done, failed) counts once an attempt with ``outcome`` is added."""
+    def counts_after(self, outcome: RunOutcome, *, recorded: bool) -> tuple[int, int]:
+        """The unreported (done, failed) counts once an attempt with ``outcome`` is added;
+        one not ``recorded`` (the job was no longer ours: another worker had recovered it
+        from us, frozen past the lease) adds nothing: such a worker's FAILED counted jobs
+        it never failed, killed by the worker that took them over."""
+        if not recorded:
+            return self.unreported_done, self.unreported_failed
         done = self.unreported_done + int(outcome is RunOutcome.SUCCEEDED)
         failed = self.unreported_failed + int(outcome in (RunOutcome.FAILED, RunOutcome.TIMED_OUT))
         return done, failed
