@@ -120,11 +120,14 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         return f"{self.database}-shm cannot be written (a read-only filesystem?)"
 
     def connection(self) -> sqlite3.Connection:
-        self._refuse_unwritable_shm()
+        # Inlined test: this runs for every statement a worker makes.
+        if self._kept_open or time.monotonic() - self._shm_looked_at >= SHM_LOOK_INTERVAL:
+            self._refuse_unwritable_shm()
         return super().connection()
 
     def cursor(self, named_cursor: Any = None) -> sqlite3.Cursor:
-        self._refuse_unwritable_shm()
+        if self._kept_open or time.monotonic() - self._shm_looked_at >= SHM_LOOK_INTERVAL:
+            self._refuse_unwritable_shm()
         return super().cursor(named_cursor)
 
     def _refuse_unwritable_shm(self) -> None:
