@@ -400,7 +400,11 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         assert [str(cell) for cell in table.get_row("w-idle")[3:6]] == ["lost", "", ""]
         table.move_cursor(row=table.get_row_index("w-idle"))
         await pilot.press("K")
-        await wait_toast(pilot, "Worker w-idle (pid 4242 on box) is lost; it holds no job now")
+        await wait_toast(
+            pilot,
+            "Worker w-idle (pid 4242 on box) is lost; it holds no job now;"
+            " `queuectl worker prune` removes its row",
+        )
         assert not isinstance(app.screen, ConfirmScreen)
         table.move_cursor(row=table.get_row_index("w-l"))
         await pilot.press("x")
