@@ -142,12 +142,14 @@ def test_a_file_deleted_under_an_open_database_is_not_made_again(tmp_path, queue
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("placeholder", [False, True], ids=["missing", "empty"])
 @pytest.mark.parametrize("left", ["-wal", "-shm"])
-def test_a_log_left_without_its_database_is_refused_and_kept(tmp_path, left):
+def test_a_log_left_without_its_database_is_refused_and_kept(tmp_path, left, placeholder):
     """The file moved away alone while another connection held it: its newest jobs were
     in the -wal left at the path, and the next ``add`` made a new database there that
     took the log as its own and emptied it, so they were in neither file; ``status``
-    meanwhile reported an empty queue. Now every command refuses, leaving the log."""
+    meanwhile reported an empty queue. An empty file put in its place (``touch``) did
+    the same. Now every command refuses, leaving the log."""
     path = str(tmp_path / "q.db")
     run = _invoker()
     run("--db", path, "add", "--id", "first", "--", "true")
@@ -156,20 +158,24 @@ def test_a_log_left_without_its_database_is_refused_and_kept(tmp_path, left):
         holder.execute("SELECT COUNT(*) FROM queuectl_job").fetchone()
         run("--db", path, "add", "--id", "newest", "--", "true")  # stays in the -wal
         os.rename(path, path + ".moved")
+        if placeholder:
+            with open(path, "wb"):
+                os.chmod(path, 0o600)
         if left == "-shm":
             os.rename(path + "-wal", path + ".moved-wal")
+        remove = f"{path}-wal and {path}-shm" if left == "-wal" else f"{path}-shm"
         kept = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
         for args in (("add", "--id", "new", "--", "true"), ("status",), ("list", "--json")):
             result = run("--db", path, *args, ok=False)
             assert result.exit_code == 1 and result.stdout == "", result.output
             assert result.stderr == (
-                f"Error: the database file {path} is missing but its {left[1:]} file"
-                f" {path}{left} is there (moved or deleted without it?): put the database"
-                " back, its latest changes are in that file; or, to start anew, remove"
-                f" {path}-wal and {path}-shm once no worker uses them\n"
+                f"Error: the database file {path} is {'empty' if placeholder else 'missing'}"
+                f" but its {left[1:]} file {path}{left} is there (moved or deleted without"
+                " it?): put the database back, its latest changes are in that file; or, to"
+                f" start anew, remove {remove} once no worker uses them\n"
             )
             assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == kept
-        os.rename(path + ".moved", path)  # put back as the line says: nothing was lost
+        os.replace(path + ".moved", path)  # put back as the line says: nothing was lost
         if left == "-shm":
             os.rename(path + ".moved-wal", path + "-wal")
         listed = run("--db", path, "list", "--json").stdout

@@ -781,9 +781,13 @@ def test_a_worker_whose_database_file_moves_says_so_and_stops(db_path, caplog, h
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
-def test_a_worker_whose_file_moves_without_its_log_says_where_its_work_is(db_path, caplog):
+@pytest.mark.parametrize("placeholder", [False, True], ids=["moved", "emptied"])
+def test_a_worker_whose_file_moves_without_its_log_says_where_its_work_is(
+    db_path, caplog, placeholder
+):
     """Moved alone, the file left behind the -wal that holds the worker's last records:
-    "start workers on the database where it is now" sent the user to a file without them."""
+    "start workers on the database where it is now" sent the user to a file without them;
+    with an empty file put in its place, "its job is recorded in the file it opened"."""
     db.open_database(db_path)
     clock = FakeClock()
     job_id = enqueue("true")
@@ -791,15 +795,26 @@ def test_a_worker_whose_file_moves_without_its_log_says_where_its_work_is(db_pat
     while Job.get_by_id(job_id).state != JobState.COMPLETED:
         assert worker.step()
     os.rename(db_path, db_path + ".moved")
+    if placeholder:
+        with open(db_path, "wb"):
+            pass
     with caplog.at_level(logging.ERROR, logger="queuectl.worker"):
         while worker.step():
             assert clock.now < T0 + 30
     assert worker.exit_status == 1
-    assert (
-        f"the database file {db_path} was moved or deleted without its -wal file, which holds"
-        " its latest changes; stopping (its job is recorded in that -wal): put the file back"
-        " beside it, then start workers"
-    ) in caplog.text
+    if placeholder:
+        said = (
+            f"the database file {db_path} was replaced by an empty file, its -wal left beside"
+            " it, which holds its latest changes; stopping (its job is recorded in that -wal):"
+            " put the file back in place of the empty one, then start workers"
+        )
+    else:
+        said = (
+            f"the database file {db_path} was moved or deleted without its -wal file, which"
+            " holds its latest changes; stopping (its job is recorded in that -wal): put the"
+            " file back beside it, then start workers"
+        )
+    assert said in caplog.text
     db.close_database()
 
 

@@ -167,6 +167,13 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         except OSError as exc:
             return Gone(f"the database file {self.database} cannot be looked at: {exc.strerror}")
         if (found.st_dev, found.st_ino) != self._identity:
+            if found.st_size == 0 and os.path.lexists(self.database + "-wal"):
+                return Gone(
+                    f"the database file {self.database} was replaced by an empty file, its"
+                    " -wal left beside it, which holds its latest changes",
+                    "(its job is recorded in that -wal): put the file back in place of the"
+                    " empty one, then start workers",
+                )
             return Gone(f"the database file {self.database} was replaced by another file")
         return None
 
@@ -235,7 +242,7 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
         if verdict.problem:
             report(verdict.problem)
         if st is None:
-            _refuse_orphaned_log(path, real)
+            _refuse_orphaned_log(path, real, "missing")
             if read_only:
                 return None
             privatefiles.make_folders(os.path.dirname(real), trust)
@@ -243,6 +250,7 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
                 return READ_WRITE
             continue
         if st.st_size == 0 and not _reads_anything(real):
+            _refuse_orphaned_log(path, real, "empty")  # a placeholder made where it was
             if read_only:
                 return None
             note = privatefiles.adopt_empty_file(real, trust)
@@ -257,8 +265,9 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
     raise DatabaseError(f"{path} keeps changing while queuectl opens it")
 
 
-def _refuse_orphaned_log(path: str, real: str) -> None:
-    """Refuse a path whose database file is gone while its ``-wal`` or ``-shm`` is not.
+def _refuse_orphaned_log(path: str, real: str, how: str) -> None:
+    """Refuse a path whose database file is gone (or ``how`` = ``empty``: a placeholder
+    made in its place) while its ``-wal`` or ``-shm`` is not.
 
     The database was moved or deleted without its log, most often while a worker
     still had it open: the newest commits (every job added since the last
@@ -270,14 +279,15 @@ def _refuse_orphaned_log(path: str, real: str) -> None:
     Raises:
         DatabaseError: a companion file is there.
     """
-    for suffix in WAL_COMPANIONS:
-        if os.path.lexists(real + suffix):
-            raise DatabaseError(
-                f"the database file {path} is missing but its {suffix[1:]} file"
-                f" {path}{suffix} is there (moved or deleted without it?): put the"
-                " database back, its latest changes are in that file; or, to start"
-                f" anew, remove {path}-wal and {path}-shm once no worker uses them"
-            )
+    left = [suffix for suffix in WAL_COMPANIONS if os.path.lexists(real + suffix)]
+    if left:
+        named = " and ".join(f"{path}{suffix}" for suffix in left)
+        raise DatabaseError(
+            f"the database file {path} is {how} but its {left[0][1:]} file"
+            f" {path}{left[0]} is there (moved or deleted without it?): put the"
+            " database back, its latest changes are in that file; or, to start"
+            f" anew, remove {named} once no worker uses them"
+        )
 
 
 def _shm_unwritable(path: str) -> bool:
