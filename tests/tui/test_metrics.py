@@ -120,3 +120,9 @@ async def test_a_long_queue_name_leaves_every_figure_on_screen(app_for: Any, siz
         else:  # cut in the middle: both ends still tell it apart
             assert "a-ver" in row and "forever" in row and "…" in row
         assert "1.5s" in row
+        # The chart's label too: names sharing a prefix stay apart.
+        await wait_for(pilot, lambda: long_name in screen._charts, "the long queue's chart")
+        await pilot.pause()
+        label = screen._charts[long_name][0].children[0]
+        drawn = "".join(segment.text for segment in label.render_line(0))
+        assert drawn.startswith("a-ver") and "…" in drawn and drawn.rstrip().endswith("forever")

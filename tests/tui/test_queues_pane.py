@@ -256,3 +256,22 @@ async def test_a_key_typed_before_the_panes_first_rows_acts_on_the_row_they_brin
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert app.screen.question.startswith(f"Pause queue {pane.highlighted}?")
         assert not [toast for toast in app._notifications if "highlighted" in toast.message]
+
+
+async def test_long_names_sharing_a_prefix_stay_apart_at_80_columns(app_for):
+    """Cut at the end, two 60-character names that differ only at the end read the same."""
+    stem = "nightly-reports-for-the-european-region-and-its-customers-"
+    for suffix in ("eu", "uk"):
+        seed_job(f"j-{suffix}", queue=stem + suffix)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        await pilot.pause()
+        lines = [
+            "".join(segment.text for segment in pane.table.render_line(y)) for y in range(1, 3)
+        ]
+        names = sorted(line.split()[0] for line in lines)
+        assert names[0] != names[1] and names[0].endswith("eu") and names[1].endswith("uk"), lines

@@ -39,6 +39,8 @@ WINDOWS: tuple[tuple[str, float], ...] = (
 )
 SLICES = 30
 """Bars in each queue's chart."""
+CHART_LABEL_WIDTH = 16
+"""Cells of a chart's queue name."""
 RELOAD_SECONDS = 5.0
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -117,7 +119,7 @@ class MetricsScreen(Screen[None]):
     #metrics-table {{ height: auto; max-height: 60%; }}
     #metrics-charts {{ height: 1fr; }}
     .metrics-chart {{ height: 1; }}
-    .metrics-chart > Static {{ width: 16; }}
+    .metrics-chart > Static {{ width: {CHART_LABEL_WIDTH}; }}
     .metrics-chart > .metrics-spark {{ width: {SLICES}; margin: 0 1; }}
     .metrics-chart > .metrics-total {{ width: 24; }}
     """
@@ -231,7 +233,9 @@ class MetricsScreen(Screen[None]):
             if queue not in self._charts:
                 spark = Sparkline([], classes="metrics-spark")
                 total = Static("", classes="metrics-total")
-                label = Static(Text(one_line(queue), no_wrap=True, overflow="ellipsis"))
+                # Cut here, in the middle: Static draws a Text its own way, cut at the end.
+                name = MiddleCut(one_line(queue), no_wrap=True, overflow="ellipsis")
+                label = Static(name.cut(CHART_LABEL_WIDTH))
                 row = Horizontal(label, spark, total, classes="metrics-chart")
                 charts.mount(row)
                 self._charts[queue] = (row, spark, total)
