@@ -143,3 +143,35 @@ async def test_a_detail_opened_while_the_database_is_away_claims_nothing_read(
         await wait_for(pilot, lambda: detail.view is not None, "read once it is back")
         assert detail.view.job.command == "echo 3"
         await wait_for(pilot, lambda: str(title.render()) == "Job d3", "the title")
+
+
+@pytest.mark.parametrize("with_log", [True, False], ids=["without-its-wal", "with-its-wal"])
+async def test_a_database_moved_away_is_named_as_moved(app_for: Any, opened: str, with_log) -> None:
+    """The banner said only "unable to open database file" while every command said the
+    file had moved, and (moved alone) where its latest changes were."""
+    import os
+    import sqlite3
+
+    if "://" in opened:
+        pytest.skip("a file moved away is SQLite's")
+    seed_job("kept", "echo still-shown")
+    app = app_for()
+    holder = sqlite3.connect(opened)  # a worker's connection: keeps the -wal at the path
+    try:
+        holder.execute("SELECT COUNT(*) FROM queuectl_job").fetchone()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await refreshed(pilot)
+            if not with_log:
+                seed_job("newest", "true")  # in the -wal only
+            for suffix in ("", "-wal", "-shm") if with_log else ("",):
+                if os.path.exists(opened + suffix):
+                    os.rename(opened + suffix, opened + ".moved" + suffix)
+            app.refresh_now()
+            await wait_for(pilot, lambda: app.banner.away, "the banner")
+            text = banner_text(app)
+            if with_log:
+                assert f"the database file {opened} was deleted or moved away" in text
+            else:
+                assert f"the database file {opened} was moved or deleted without its -wal" in text
+    finally:
+        holder.close()
