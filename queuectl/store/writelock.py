@@ -306,4 +306,14 @@ def explain(exc: BaseException) -> str:
         holders = lockholder.write_lock_holders(path) if isinstance(path, str) else []
         if holders:
             message += " (" + lockholder.describe(holders, _worker_on_this_host) + ")"
+    elif "disk I/O error" in message and isinstance(path, str) and path != ":memory:":
+        # SQLite says no more when a write is refused: name the file that refuses it.
+        refusing = [path + end for end in ("", "-wal") if _refuses_writes(path + end)]
+        if refusing:
+            message += f" ({refusing[0]} cannot be written: a read-only filesystem?)"
     return message
+
+
+def _refuses_writes(path: str) -> bool:
+    """Whether ``path`` is there and cannot be written (immutable, a read-only mount)."""
+    return os.path.lexists(path) and not os.access(path, os.W_OK)

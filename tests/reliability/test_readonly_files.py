@@ -83,3 +83,26 @@ def test_a_worker_lives_through_its_files_becoming_read_only(sqlite_cluster: Clu
     assert worker.poll() is None, cluster.logs()
     assert "Traceback" not in cluster.logs()
     assert cluster.cli("add", "--", "true").returncode == 0
+
+
+def test_a_write_refused_by_a_read_only_log_names_it(tmp_path, can_freeze):
+    """With only the -wal read-only, the worker logged a bare "disk I/O error"."""
+    import peewee
+
+    from queuectl.store import db, writelock
+    from queuectl.store.models import database
+
+    path = str(tmp_path / "q.db")
+    db.open_database(path)
+    try:
+        holder = database.connection()  # keeps the -wal there
+        holder.execute("SELECT 1")
+        assert _immutable([path + "-wal"], True).returncode == 0
+        try:
+            said = writelock.explain(peewee.OperationalError("disk I/O error"))
+        finally:
+            _immutable([path + "-wal"], False)
+        assert said == f"disk I/O error ({path}-wal cannot be written: a read-only filesystem?)"
+        assert writelock.explain(peewee.OperationalError("disk I/O error")) == "disk I/O error"
+    finally:
+        db.close_database()
