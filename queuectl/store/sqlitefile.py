@@ -104,7 +104,7 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
         can return: the kernel kills the process with SIGBUS. A worker died of it
         mid-outage, its job left running under a dead worker. So this is looked
         at first, at most every ``SHM_LOOK_INTERVAL`` while it can be written
-        (``look_now`` to look anyway: before a close, after a failed statement).
+        (``look_now`` to look anyway, as before a close).
         """
         if self.mode != READ_WRITE:
             return None  # SQLite maps a read-only connection's -shm read-only
