@@ -117,16 +117,6 @@ def fit_columns(
             fixed[spec.key] = max(floor, width - (flex_floor() - spare()))
         else:
             break
-    # Columns dropped after a shrink may have freed more than the flexible ones want:
-    # a narrowed column takes that back, up to its width (at 80 columns a schedule's
-    # name was cut to 16 cells while its spec had 11 to spare).
-    for spec in specs:
-        if spec.shrink_to is None or spec.flex or spec not in shown:
-            continue
-        natural = _fixed_width(spec, labels[spec.key], widest.get(spec.key, 0))
-        back = min(natural - fixed[spec.key], spare() - flex_wants())
-        if back > 0:
-            fixed[spec.key] += back
     widths = dict(fixed)
     widths.update(_share(shown, labels, widest, spare()))
     return tuple((s.key, widths[s.key]) for s in shown)

@@ -169,24 +169,3 @@ def test_a_lone_row_makes_no_column_uniform() -> None:
     assert measure_parts(rows[:1])[1] == (False, False)
     widths = _jobs(119, dict.fromkeys(JOB_CELLS, False))
     assert {"attempts", "worker", "duration"} <= set(widths)
-
-
-def test_a_narrowed_column_takes_back_the_room_that_dropped_columns_freed() -> None:
-    """At 80 columns a schedule's 40-character name was cut to 16 cells while its spec,
-    18 cells of text, was given 29: the columns dropped after the name narrowed freed
-    more than the spec wanted, and the name never got it back."""
-    from tui.panes.schedules import SchedulesPane
-
-    specs = SchedulesPane.COLUMNS
-    cells = {"name": 40, "spec": 18, "zone": 3, "next": 8, "last": 5, "state": 0}
-    cells |= {"skipped": 1, "paused": 2}
-    same = {**dict.fromkeys(cells, False), "zone": True, "skipped": True, "paused": True}
-    fitted = fit_columns(specs, _labels(specs), cells, same, 78)
-    layout = dict(fitted)
-    assert list(layout) == ["name", "spec", "next", "last", "state"]
-    assert total_width(fitted) == 78
-    assert layout["spec"] == 18  # whole, and no wider than it needs
-    assert layout["name"] == 78 - 18 - 8 - 9 - 9 - 2 * 5  # the name takes the rest
-    # With room for everything, nothing changes: the name whole, the spec the rest.
-    wide = dict(fit_columns(specs, _labels(specs), cells, same, 158))
-    assert wide["name"] == 40 and wide["spec"] >= 18
