@@ -124,7 +124,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
-    from queuectl.states import FINISHED_STATES, JobState
+    from queuectl.states import FINISHED_STATES, JobState, is_held
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
@@ -132,7 +132,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     shown = ""
     shown_bytes: int | None = None
     ended = False
-    waiting_for: tuple[str, float] | None = None
+    waiting_for: tuple[object, ...] | None = None
     # A database restart or crash is weather here too: say so once, wait, go on.
     outage = Outage(note, "logs --follow")
     while True:
@@ -184,17 +184,34 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
             after = ", ".join(deps.waiting_for([job_id]).get(job_id, [])) or "its dependencies"
             note(f"waiting: job {job_id} is blocked until {after} completed")
         idle = job.state in (JobState.PENDING, JobState.FAILED) and (run is None or ended)
-        if idle and waiting_for != (job.state, job.run_at):
-            waiting_for = (job.state, job.run_at)
+        # Held or paused, a job waits for a person, not a worker: said so, and again
+        # when that changes (a release, a resume).
+        held = is_held(job.state, job.held_at)
+        paused = idle and not held and _paused(job.queue)
+        if idle and waiting_for != (job.state, job.run_at, held, paused):
+            waiting_for = (job.state, job.run_at, held, paused)
             now = time.time()
-            when = (
-                f"due in {human_duration(job.run_at - now)}"
-                if job.run_at > now
-                else "due now, waiting for a worker to claim it"
-            )
-            hint = unserved_hint([job.queue])
+            if held:
+                when = f"held: it waits until released (queuectl release {job_id})"
+            elif paused:
+                when = (
+                    f"but queue {one_line(job.queue)!r} is paused"
+                    f" (queuectl queue resume {one_line(job.queue)})"
+                )
+            elif job.run_at > now:
+                when = f"due in {human_duration(job.run_at - now)}"
+            else:
+                when = "due now, waiting for a worker to claim it"
+            hint = "" if held or paused else unserved_hint([job.queue])
             note(f"waiting: job {job_id} is {job.state}, {when}" + (f"; {hint}" if hint else ""))
         time.sleep(FOLLOW_INTERVAL)
+
+
+def _paused(queue: str) -> bool:
+    """Whether ``queue`` is paused (a look at a tiny table, once per follow interval)."""
+    from queuectl.lifecycle import queues
+
+    return any(entry.name == queue and entry.paused for entry in queues.steered())
 
 
 def _marker(text: str) -> None:

@@ -104,3 +104,36 @@ def test_logs_follow_says_what_it_waits_for_and_exits_with_the_jobs_fate(cluster
     assert result.returncode == 1
     assert result.stdout == "broken\n"
     assert f"job {bad} is dead" in result.stderr
+
+
+def test_logs_follow_says_a_job_waits_for_a_release_or_a_resume(cluster: Cluster):
+    """Held, or in a paused queue, the job waits for a person: it said "due now, waiting
+    for a worker to claim it", and never said more."""
+    cluster.start_workers(1)
+    cluster.cli("queue", "pause", "default")
+    job_id = cluster.enqueue("echo fine")
+    cluster.cli("hold", job_id)
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "logs", "--follow", job_id],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        held = _line(follow.stderr, 20)
+        assert held == (
+            f"waiting: job {job_id} is pending, held: it waits until released"
+            f" (queuectl release {job_id})\n"
+        )
+        cluster.cli("release", job_id)
+        paused = _line(follow.stderr, 20)
+        assert paused == (
+            f"waiting: job {job_id} is pending, but queue 'default' is paused"
+            " (queuectl queue resume default)\n"
+        )
+        cluster.cli("queue", "resume", "default")
+        out, err = follow.communicate(timeout=30)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0 and out == "fine\n", err
