@@ -169,13 +169,15 @@ def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
     timed-out wait still waits for, and why it has not started, where that is not just a
     busy queue (it said "hh (pending)" of a job held for good)."""
     from queuectl.errors import QueueError
-    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import queues, reads
+    from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
     try:
         jobs = {job.id: job for job in reads.jobs_by_id(job_ids)}
+        paused = {entry.name for entry in queues.steered() if entry.paused}
     except QueueError:  # the database away as it times out: the states read last say enough
-        jobs = {}
+        jobs, paused = {}, set()
     now = time.time()
     shown = []
     for job_id in job_ids:
@@ -184,6 +186,8 @@ def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
         why = ""
         if job is not None and job.held_at is not None:
             why = ", held"
+        elif job is not None and state in ("pending", "failed") and job.queue in paused:
+            why = f", queue {one_line(job.queue)!r} paused"
         elif job is not None and state in ("pending", "failed") and job.run_at > now:
             why = f", due in {human_duration(job.run_at - now)}"
         shown.append(f"{job_id} ({state}{why})")
