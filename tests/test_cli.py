@@ -511,3 +511,15 @@ def test_a_ctrl_c_while_the_cli_still_loads_exits_130_quietly(monkeypatch):
     with pytest.raises(SystemExit) as ended:
         entry.main()
     assert ended.value.code == 130
+
+
+def test_show_keeps_a_command_with_tabs_on_one_line(db_url):
+    """rich measured a tab as nothing and drew it as up to eight cells: the command was
+    wrapped onto a second line, which in a shell command reads as a second command."""
+    run = _invoker()
+    run("--db", db_url, "add", "--id", "tabs", "--delay", "1h", "--", "echo a\tb\tc\td")
+    shown = run("--db", db_url, "show", "tabs").stdout.splitlines()
+    [command] = [line for line in shown if line.startswith("command")]
+    assert command.split(None, 1)[1].split() == ["echo", "a", "b", "c", "d"]
+    following = shown[shown.index(command) + 1]
+    assert following.startswith("queue"), shown

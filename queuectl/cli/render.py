@@ -251,6 +251,15 @@ def runs_table(runs: Iterable[Run]) -> Table:
     return table
 
 
+def _field(text: str) -> Text:
+    """A value of ``show``'s fields, its tabs expanded: rich measures a tab as nothing and
+    draws it as up to eight cells, so ``echo a<TAB>b<TAB>c<TAB>d`` was wrapped onto a second
+    line, which in a shell command reads as a second command."""
+    value = Text(text)
+    value.expand_tabs()
+    return value
+
+
 def job_detail(
     job: Job,
     runs: list[Run],
@@ -269,7 +278,7 @@ def job_detail(
     rows: list[tuple[str, Text | str]] = [
         ("id", Text(one_line(job.id))),
         ("state", styled_state(job.state)),
-        ("command", Text(inert(job.command))),
+        ("command", _field(inert(job.command))),
         ("queue", Text(one_line(job.queue))),
         ("priority", str(job.priority)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1}"),
@@ -277,8 +286,8 @@ def job_detail(
         ("cwd", Text(one_line(job.cwd))),
         ("env", Text("\n".join(one_line(f"{k}={shlex.quote(v)}") for k, v in env.items()))),
         ("unique key", Text(one_line(job.unique_key or ""))),
-        ("on success", Text(own_hook(job.on_success))),
-        ("on failure", Text(own_hook(job.on_failure))),
+        ("on success", _field(own_hook(job.on_success))),
+        ("on failure", _field(own_hook(job.on_failure))),
         ("tty", TTY_SHOWN if job.tty else ""),
         ("after", _links_text(dependencies)),
         ("dependents", _links_text(dependents)),
@@ -292,7 +301,7 @@ def job_detail(
         ("finished", iso(job.finished_at) or ""),
         ("worker", Text(one_line(job.worker_id))),
         ("exit code", "" if job.exit_code is None else str(job.exit_code)),
-        ("last error", Text(inert(job.last_error))),
+        ("last error", _field(inert(job.last_error))),
     ]
     for name, value in rows:
         if value:
