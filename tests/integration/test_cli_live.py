@@ -76,15 +76,20 @@ def _line(stream, timeout: float) -> str:
     return stream.readline()
 
 
-def test_logs_follow_says_what_it_waits_for_and_exits_with_the_jobs_fate(cluster: Cluster):
-    ok = cluster.enqueue("echo fine", delay=3600)
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "logs", "--follow", ok],
+def _follow(cluster: Cluster, job_id: str) -> subprocess.Popen[str]:
+    """``queuectl logs --follow JOB`` in a child, its stdout and stderr on pipes (``_line``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "logs", "--follow", job_id],
         env=cluster.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_logs_follow_says_what_it_waits_for_and_exits_with_the_jobs_fate(cluster: Cluster):
+    ok = cluster.enqueue("echo fine", delay=3600)
+    follow = _follow(cluster, ok)
     try:
         first = _line(follow.stderr, 20)
         # An hour less the moments since: 59m5Xs, or 1h00m once it rounds.
@@ -113,13 +118,7 @@ def test_logs_follow_says_a_job_waits_for_a_release_or_a_resume(cluster: Cluster
     cluster.cli("queue", "pause", "default")
     job_id = cluster.enqueue("echo fine")
     cluster.cli("hold", job_id)
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "logs", "--follow", job_id],
-        env=cluster.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follow = _follow(cluster, job_id)
     try:
         held = _line(follow.stderr, 20)
         assert held == (

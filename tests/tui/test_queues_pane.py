@@ -7,7 +7,14 @@ import math
 from queuectl.lifecycle import queues
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tests.tui.conftest import (
+    drawn_cell,
+    refreshed,
+    seed_job,
+    seed_run,
+    wait_for,
+    wait_toast,
+)
 from tui.app import PANES
 from tui.commands import COMMANDS
 from tui.panes.queues import QueuesPane
@@ -270,8 +277,5 @@ async def test_long_names_sharing_a_prefix_stay_apart_at_80_columns(app_for):
         pane = app.query_one(QueuesPane)
         await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
         await pilot.pause()
-        lines = [
-            "".join(segment.text for segment in pane.table.render_line(y)) for y in range(1, 3)
-        ]
-        names = sorted(line.split()[0] for line in lines)
-        assert names[0] != names[1] and names[0].endswith("eu") and names[1].endswith("uk"), lines
+        eu, uk = (drawn_cell(pane.table, stem + suffix, "queue") for suffix in ("eu", "uk"))
+        assert eu != uk and eu.endswith("eu") and uk.endswith("uk"), (eu, uk)
