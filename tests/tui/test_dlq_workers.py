@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,14 @@ def _seed_dead() -> None:
     seed_job("d1", state="dead", attempts=4, last_error="exit 1", finished_at=T0 - 50)
     seed_job("d2", state="dead", attempts=4, last_error="exit 2", finished_at=T0 - 40)
     seed_job("ok", state="completed")
+
+
+async def _workers_pane(pilot: Any, rows: int) -> Any:
+    """Switch to the Workers pane and wait for its ``rows`` workers; returns its table."""
+    await pilot.press("3")
+    table = pilot.app.query_one(WorkersPane).table
+    await wait_for(pilot, lambda: table.row_count == rows, f"{rows} workers")
+    return table
 
 
 async def test_dlq_lists_dead_jobs_with_their_error(app_for) -> None:
@@ -346,9 +355,7 @@ async def test_worker_and_job_ids_keep_their_ends_in_narrow_columns(app_for) -> 
             "bui…r-west-7",
             "bui…r-west-8",
         ]
-        await pilot.press("3")
-        table = app.query_one(WorkersPane).table
-        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        table = await _workers_pane(pilot, 2)
         # Whole where there is room ...
         assert [drawn_cell(table, worker, "id") for worker in workers] == workers
         assert [drawn_cell(table, worker, "job") for worker in workers] == fires
@@ -393,9 +400,7 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3")
-        table = app.query_one(WorkersPane).table
-        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        table = await _workers_pane(pilot, 2)
         assert [str(cell) for cell in table.get_row("w-l")[3:6]] == ["lost", "j1", "1/2"]
         assert [str(cell) for cell in table.get_row("w-idle")[3:6]] == ["lost", "", ""]
         table.move_cursor(row=table.get_row_index("w-idle"))
@@ -424,9 +429,7 @@ async def test_x_on_a_stopping_worker_says_so_instead_of_asking_again(app_for, s
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3")
-        table = app.query_one(WorkersPane).table
-        await wait_for(pilot, lambda: table.row_count == 1, "the worker")
+        await _workers_pane(pilot, 1)
         await pilot.press("x")
         await wait_toast(pilot, "is stopping already: it finishes its current job first")
         assert not isinstance(app.screen, ConfirmScreen)
@@ -444,9 +447,7 @@ async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_
     app = app_for()
     async with app.run_test(size=(160, 45)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3")
-        table = app.query_one(WorkersPane).table
-        await wait_for(pilot, lambda: table.row_count == 2, "both workers")
+        table = await _workers_pane(pilot, 2)
         table.move_cursor(row=table.get_row_index("w-b"))
         await pilot.press("K")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
@@ -571,9 +572,7 @@ async def test_a_lost_worker_whose_process_is_still_here_is_named(app_for, super
         app = app_for()
         async with app.run_test(size=(120, 30)) as pilot:
             await refreshed(pilot)
-            await pilot.press("3")
-            table = app.query_one(WorkersPane).table
-            await wait_for(pilot, lambda: table.row_count == 1, "the worker")
+            await _workers_pane(pilot, 1)
             await pilot.press("K")
             await wait_toast(
                 pilot,
