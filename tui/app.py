@@ -336,10 +336,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             snapshot = read_snapshot(request, self.clock())
         except StoreUnavailable as exc:  # the database is away: a banner, not a toast a second
             if not get_current_worker().is_cancelled:
-                # Moved or replaced, the file's reconnect only said "unable to open
-                # database file": say what happened to it, as workers and commands do.
-                gone = db.gone_from_its_path()
-                self.post_message(StoreAway(gone.reason if gone else exc.explain()))
+                self.post_message(StoreAway(exc.explain()))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotReady(snapshot))

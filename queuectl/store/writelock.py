@@ -306,6 +306,11 @@ def explain(exc: BaseException) -> str:
         holders = lockholder.write_lock_holders(path) if isinstance(path, str) else []
         if holders:
             message += " (" + lockholder.describe(holders, _worker_on_this_host) + ")"
+    elif "unable to open database file" in message and hasattr(database.obj, "gone_from_its_path"):
+        # A reconnect to a file moved or replaced says no more: say what happened to it.
+        gone = database.obj.gone_from_its_path()
+        if gone is not None:
+            message = gone.reason
     elif "disk I/O error" in message and isinstance(path, str) and path != ":memory:":
         # SQLite says no more when a write is refused: name the file that refuses it.
         refusing = [path + end for end in ("", "-wal") if _refuses_writes(path + end)]
