@@ -292,8 +292,12 @@ def _refuse_orphaned_log(path: str, real: str, how: str) -> None:
 
 def _shm_unwritable(path: str) -> bool:
     """Whether the database's ``-shm`` is there and cannot be written (``shm_unwritable``)."""
-    shm = path + "-shm"
-    return not os.access(shm, os.W_OK) and os.path.lexists(shm)
+    return refuses_writes(path + "-shm")
+
+
+def refuses_writes(path: str) -> bool:
+    """Whether ``path`` is there and cannot be written (immutable, a read-only mount)."""
+    return not os.access(path, os.W_OK) and os.path.lexists(path)
 
 
 def _reads_anything(path: str) -> bool:
