@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from queuectl.runtime import procs
 from queuectl.states import JobState, RunOutcome
 from queuectl.store.models import Run
 from tests.integration.conftest import Cluster
@@ -51,6 +52,9 @@ def test_a_worker_lives_through_its_files_becoming_read_only(sqlite_cluster: Clu
     cluster.wait_state(warm, JobState.COMPLETED)
     job_id = cluster.enqueue("sleep 1")
     cluster.wait_state(job_id, JobState.PROCESSING)
+    pgid = wait_until(
+        lambda: Run.select(Run.pgid).where(Run.job == job_id).scalar(), 10, "the job's group"
+    )
     files = [cluster.db_path + suffix for suffix in SUFFIXES]
     assert _immutable(files, True).returncode == 0
     try:
@@ -71,7 +75,10 @@ def test_a_worker_lives_through_its_files_becoming_read_only(sqlite_cluster: Clu
         # A reader reads what is there, through a connection that writes nothing.
         listed = cluster.cli("list", "--json")
         assert job_id in listed.stdout and listed.stderr == ""
-        time.sleep(3)  # the outage lasts a while: the worker's retries touch the database
+        # The job ends inside the outage: its record is refused, the path that killed
+        # the worker (a death at any point also fails the checks after the outage).
+        wait_until(lambda: not procs.group_alive(pgid), 20, "the job to end in the outage")
+        time.sleep(2)  # not a wait for anything: the outage goes on, retried meanwhile
         assert worker.poll() is None, cluster.logs()
     finally:
         _immutable(files, False)
