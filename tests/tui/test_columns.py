@@ -94,7 +94,7 @@ def test_a_short_command_is_owed_only_its_width_so_columns_stay() -> None:
     short = dict(fit_columns(specs, _labels(specs), {**cells, "command": 12}, varied, 100))
     long = dict(fit_columns(specs, _labels(specs), {**cells, "command": 200}, varied, 100))
     assert short["id"] == 23 and len(short) == len(specs) and short["command"] >= 12
-    assert long["id"] == ID_WIDTH and "queue" not in long and long["command"] >= 30
+    assert ID_WIDTH <= long["id"] < 23 and "queue" not in long and long["command"] == 30
 
 
 def _drawn(text: Text, width: int) -> str:
@@ -169,3 +169,20 @@ def test_a_lone_row_makes_no_column_uniform() -> None:
     assert measure_parts(rows[:1])[1] == (False, False)
     widths = _jobs(119, dict.fromkeys(JOB_CELLS, False))
     assert {"attempts", "worker", "duration"} <= set(widths)
+
+
+def test_room_a_dropped_column_frees_widens_a_narrowed_id_again() -> None:
+    """At 80 columns the Jobs pane cut a fire's 31-cell id to 14 cells while the command,
+    cut anyway, drew 5 cells over its 30: the drop that made room freed more than needed."""
+    specs = JobsPane.COLUMNS
+    cells = {"id": 31, "state": 10, "priority": 1, "attempts": 3, "queue": 8, "age": 4}
+    cells |= {"duration": 5, "worker": 12, "command": 60}
+    varied = dict.fromkeys(cells, False)
+    for available in (78, 86, 100):
+        layout = dict(fit_columns(specs, _labels(specs), cells, varied, available))
+        assert layout["command"] == 30, available  # owed 30, given no more while the id is cut
+        assert ID_WIDTH < layout["id"] < 31
+        assert total_width(tuple(layout.items())) == available
+    # Nothing is given beyond the whole id: the rest goes to the command.
+    roomy = dict(fit_columns(specs, _labels(specs), {**cells, "queue": 30}, varied, 100))
+    assert roomy["id"] <= 31
