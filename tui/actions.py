@@ -202,12 +202,18 @@ class ActionsApp(KeyOrderApp):
         if then is not None:
             then()
 
-    def _confirm(self, question: str, then: Callable[[], None], yes: str = "Yes") -> None:
+    def _confirm(
+        self,
+        question: str,
+        then: Callable[[], None],
+        yes: str = "Yes",
+        command: str | None = None,
+    ) -> None:
         def answered(ok: bool | None) -> None:
             if ok:
                 then()
 
-        self.push_screen(ConfirmScreen(question, yes), answered)
+        self.push_screen(ConfirmScreen(question, yes, command), answered)
 
     # --- naming what an action hits ---------------------------------------------------
 
@@ -231,14 +237,16 @@ class ActionsApp(KeyOrderApp):
         return None
 
     def describe_job(self, job_id: str) -> str:
-        """``ABCD1234 (processing, "rsync -a /srv/…")``: the id, its state and its command,
-        in quotes, so the question's own words do not read as the command's ("Delete job
-        fetch (completed): echo fetched and its runs?")."""
+        """``ABCD1234 (processing)``: the id and its state as last read. The command is
+        not in it: the question shows it on a line of its own (``ConfirmScreen``)."""
         row = self._job_row(job_id)
         name = one_line(job_id)
-        if row is None:
-            return name
-        return f'{name} ({row["state"]}, "{one_line(row["command"], 60)}")'
+        return name if row is None else f"{name} ({row['state']})"
+
+    def job_command(self, job_id: str) -> str | None:
+        """The job's command as last read, or ``None`` when its row is not at hand."""
+        row = self._job_row(job_id)
+        return None if row is None else row["command"]
 
     def describe_worker(self, worker_id: str) -> str:
         """``w3k9x2a (pid 4242 on build-01, running ABCD1234)``."""
@@ -321,11 +329,17 @@ class ActionsApp(KeyOrderApp):
                 doing=f"Cancel of job {one_line(job_id)}",
             ),
             yes="Cancel job",
+            command=self.job_command(job_id),
         )
 
     @work(thread=True, group="action", exit_on_error=False)
     def _confirm_taking_down(
-        self, job_id: str, question: str, then: Callable[[], None], yes: str
+        self,
+        job_id: str,
+        question: str,
+        then: Callable[[], None],
+        yes: str,
+        command: str | None = None,
     ) -> None:
         """Ask ``question`` with, after it, the blocked jobs that go dead with the job
         (``deps.would_take_down``: transitively, as a cancel or delete takes them down).
@@ -343,7 +357,7 @@ class ActionsApp(KeyOrderApp):
                 f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with it:"
                 f" {some_ids(down)}."
             )
-        self.call_from_thread(self._confirm, question + said, then, yes)
+        self.call_from_thread(self._confirm, question + said, then, yes, command)
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
@@ -359,7 +373,11 @@ class ActionsApp(KeyOrderApp):
             )
 
         self._confirm_taking_down(
-            job_id, f"Delete job {self.describe_job(job_id)} and its runs?", delete, "Delete"
+            job_id,
+            f"Delete job {self.describe_job(job_id)} and its runs?",
+            delete,
+            "Delete",
+            command=self.job_command(job_id),
         )
 
     def _dead_count(self) -> tuple[int, float]:

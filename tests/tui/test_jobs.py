@@ -71,13 +71,32 @@ async def test_cancel_asks_naming_the_job_then_cancels(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert app.screen.question == 'Cancel job a (pending, "rsync -a /srv/ nas:/srv/")?'
+        assert app.screen.question == "Cancel job a (pending)?"
+        assert app.screen.command == "rsync -a /srv/ nas:/srv/"
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "pending"
         await pilot.press("c", "y")
         await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel")
         await wait_toast(pilot, "Job a cancelled")
+
+
+async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for) -> None:
+    """At 80x24 a long command quoted in the question wrapped at its first space, so its
+    words read as two commands: it now has a line of its own, cut with an ellipsis."""
+    command = "rsync -a --delete --exclude=.cache /srv/projects/a-long-directory/ nas:/b/"
+    seed_job("a", command)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.pause()
+        line = app.screen.query_one(".command")
+        assert line.size.height == 1
+        drawn = line.render_line(0).text.rstrip()
+        assert drawn.startswith("$ rsync -a --delete") and drawn.endswith("…")
+        assert len(drawn) <= line.size.width
 
 
 async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> None:
@@ -87,9 +106,8 @@ async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> N
         await refreshed(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert app.screen.question == (
-            'Cancel job a (processing, "sleep 600")? Its process is killed.'
-        )
+        assert app.screen.question == "Cancel job a (processing)? Its process is killed."
+        assert app.screen.command == "sleep 600"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "processing"
@@ -102,7 +120,8 @@ async def test_delete_asks_first(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        assert app.screen.question == 'Delete job a (completed, "echo hi") and its runs?'
+        assert app.screen.question == "Delete job a (completed) and its runs?"
+        assert app.screen.command == "echo hi"
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "completed"

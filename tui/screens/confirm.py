@@ -18,6 +18,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.jobspec import ID_PATTERN, ID_RULE
+from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
 from tui.screens import close
 
@@ -25,7 +26,12 @@ T = TypeVar("T")
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks before anything that destroys or mass-changes data; the question names the target."""
+    """Asks before anything that destroys or mass-changes data; the question names the target.
+
+    A job's command goes on a line of its own under the question, ``$ `` before it, cut
+    at the dialog's edge: quoted inside the question it wrapped at its first space at
+    80 columns, and a command broken across lines reads as two commands.
+    """
 
     AUTO_FOCUS = "#no"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -34,14 +40,18 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
     """``y`` confirms; ``n`` or ``escape`` backs out."""
 
-    def __init__(self, question: str, yes: str = "Yes") -> None:
+    def __init__(self, question: str, yes: str = "Yes", command: str | None = None) -> None:
         super().__init__()
         self.question = question
         self.yes = yes
+        self.command = command
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.question), classes="question")
+            if self.command is not None:
+                line = Text.assemble(("$ ", "dim"), one_line(self.command))
+                yield Static(line, classes="command")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
                 yield Button("No (n)", id="no", compact=True)
