@@ -144,12 +144,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
         freeze_startup_heap: bool = False,
         read_only: bool = False,
+        read_only_because: str | None = None,
         in_browser: bool = False,
     ) -> None:
         super().__init__()
         pasteguard.install()  # a paste holding an ESC is text, not keys (see the module)
         self.location = location
         self.read_only = read_only
+        self.read_only_because = read_only_because
+        """Why a dashboard asked for as a writer opened read-only (its files cannot be
+        written), said once it is up; ``None`` when it was asked for so."""
         self.in_browser = in_browser
         """Served by ``queuectl web``: ctrl+c copies there, as everywhere in a browser."""
         self.freeze_startup_heap = freeze_startup_heap
@@ -260,6 +264,12 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         }
         self.jobs_pane.focus_table()
         self.refresh_now()
+        if self.read_only_because:
+            self.say(
+                f"Opened read-only: {self.read_only_because}. Restart the dashboard once"
+                " it can be written.",
+                title="Read-only",
+            )
         write_meta = getattr(self._driver, "write_meta", None) if self.is_web else None
         if write_meta is not None:
             signal = UnsavedWorkSignal(write_meta)
@@ -577,6 +587,7 @@ def make_app(
     refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
     freeze_startup_heap: bool = False,
     read_only: bool = False,
+    read_only_because: str | None = None,
     in_browser: bool = False,
     create: bool = True,
 ) -> QueueApp:
@@ -587,6 +598,10 @@ def make_app(
     it creates nothing, and only warns of a file others could write (each tab opened
     it as a writer: it made a missing database, and refused one ``status`` reads).
 
+    ``read_only_because`` opens it read-only and says why once the screen is up:
+    ``queuectl tui`` on a database whose files cannot be written (a read-only mount),
+    which ``status`` and ``list`` read.
+
     ``create=False`` (``queuectl web``'s sessions) refuses a database that has gone
     since the server opened it, instead of making an empty one in its place.
 
@@ -594,6 +609,7 @@ def make_app(
         DatabaseError: the database is unusable, or missing for a read-only one (or
             for one that may not create it).
     """
+    read_only = read_only or read_only_because is not None
     report = _warn_in_log if read_only else None
     db.open_database(location, read_only=read_only, create=create, report=report)
     if read_only and db.is_stand_in():
@@ -608,6 +624,7 @@ def make_app(
         refresh_interval=refresh_interval,
         freeze_startup_heap=freeze_startup_heap,
         read_only=read_only,
+        read_only_because=read_only_because,
         in_browser=in_browser,
     )
 

@@ -300,6 +300,15 @@ def refuses_writes(path: str) -> bool:
     return not os.access(path, os.W_OK) and os.path.lexists(path)
 
 
+def first_unwritable(path: str, companions: tuple[str, ...] = WAL_COMPANIONS) -> str | None:
+    """The first of the database at ``path`` and its ``companions`` that is there and
+    cannot be written, or ``None``: such a database can be read, never written."""
+    for end in ("", *companions):
+        if refuses_writes(path + end):
+            return path + end
+    return None
+
+
 def _reads_anything(path: str) -> bool:
     """Whether a file of size 0 gives bytes when read: ``/proc/version`` does, and taken
     for empty it was made private (mode 444 to 600) before SQLite refused it. Unreadable

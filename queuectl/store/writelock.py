@@ -23,7 +23,7 @@ from queuectl.errors import first_line
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import lockholder
 from queuectl.store.models import Worker, database
-from queuectl.store.sqlitefile import ExistingFileSqlite, refuses_writes
+from queuectl.store.sqlitefile import ExistingFileSqlite, first_unwritable
 
 log = logging.getLogger("queuectl.db")
 
@@ -313,7 +313,7 @@ def explain(exc: BaseException) -> str:
             message = gone.reason
     elif "disk I/O error" in message and isinstance(path, str) and path != ":memory:":
         # SQLite says no more when a write is refused: name the file that refuses it.
-        refusing = [path + end for end in ("", "-wal") if refuses_writes(path + end)]
+        refusing = first_unwritable(path, companions=("-wal",))
         if refusing:
-            message += f" ({refusing[0]} cannot be written: a read-only filesystem?)"
+            message += f" ({refusing} cannot be written: a read-only filesystem?)"
     return message

@@ -113,3 +113,80 @@ def test_a_write_refused_by_a_read_only_log_names_it(tmp_path, can_freeze):
         assert writelock.explain(peewee.OperationalError("disk I/O error")) == "disk I/O error"
     finally:
         db.close_database()
+
+
+def _screen_until(master: int, wanted: bytes, program: subprocess.Popen, deadline: float) -> bytes:
+    """What a terminal's program drew until ``wanted`` appears in it, it exits, or the
+    deadline."""
+    import os
+    import select
+
+    drawn = b""
+    while wanted not in _text(drawn) and time.monotonic() < deadline:
+        if program.poll() is not None:
+            break
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                drawn += os.read(master, 65536)
+            except OSError:  # the program closed the terminal
+                break
+    return _text(drawn)
+
+
+def _text(drawn: bytes) -> bytes:
+    """The characters drawn, without the escape sequences that style and place them."""
+    import re
+
+    return re.sub(rb"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]", b"", drawn)
+
+
+@pytest.mark.timeout(60)
+def test_the_dashboard_opens_read_only_on_files_that_cannot_be_written(tmp_path, can_freeze):
+    """It exited with the -shm line, though ``status`` and ``list`` read the same files."""
+    import fcntl
+    import os
+    import pty
+    import sqlite3
+    import struct
+    import sys
+    import termios
+
+    db_path = str(tmp_path / "q.db")
+    env = {**os.environ, "QUEUECTL_DB": db_path, "TERM": "xterm-256color", "HOME": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-m", "queuectl", "add", "--id", "kept", "--", "true"], env=env, check=True
+    )
+    holder = sqlite3.connect(db_path)  # keeps the -wal and -shm there, as a worker does
+    holder.execute("SELECT count(*) FROM queuectl_job").fetchone()
+    files = [db_path + suffix for suffix in SUFFIXES]
+    assert all(os.path.exists(path) for path in files)
+    assert _immutable(files, True).returncode == 0
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "tui"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        drawn = _screen_until(master, b"Restart the dashboard", dashboard, time.monotonic() + 30)
+        assert dashboard.poll() is None, drawn.decode(errors="replace")
+        assert b"Restart the dashboard" in drawn and b"kept" in drawn
+        os.write(master, b"q")
+        assert dashboard.wait(timeout=15) == 0
+    finally:
+        if dashboard.poll() is None:
+            dashboard.kill()
+        os.close(master)
+        _immutable(files, False)
+        holder.close()
+    # Nothing was written: the job is as it was.
+    listed = subprocess.run(
+        [sys.executable, "-m", "queuectl", "list", "--json"], env=env, capture_output=True
+    )
+    assert b'"kept"' in listed.stdout
