@@ -100,3 +100,24 @@ def test_a_wait_cut_short_leaves_the_silent_worker_to_a_later_look():
     assert supervisor.recover_now(patience=0.2) == []
     assert reads.get_job(job_id).state == JobState.PROCESSING
     assert Worker.get_by_id("back").state == WorkerState.BUSY
+
+
+def test_a_job_sent_to_the_dlq_from_here_has_its_hook_named_not_run(tmp_path):
+    """``worker prune`` ran a recovered job's own ``on_failure`` as whoever pruned: a
+    command anyone who can enqueue may set, run as root by an admin's prune."""
+    settings.set_value("lease_seconds", 8.0)
+    ran = tmp_path / "hook-ran"
+    then = time.time() - SILENT_FOR
+    register("crashed", heartbeat=then, pid=DEAD_PID, host=this_host())
+    spec = JobSpec(command="sleep 100", max_retries=0, on_failure=f"touch {ran}")
+    job = enqueuing.enqueue(spec, now=then, cwd="/tmp")
+    assert claiming.claim("crashed", ("default",), host=this_host(), now=then) is not None
+    settings.set_value("on_success", f"touch {ran}")  # nor a hook set for every job
+    notes: list[str] = []
+    assert supervisor.recover_now(note=notes.append) == [job.id]
+    assert reads.get_job(job.id).state == JobState.DEAD
+    assert notes == [
+        f"job {job.id} is dead; its on_failure hook was not run: only workers run hooks"
+        " (here it would run as you)"
+    ]
+    assert not ran.exists()

@@ -491,13 +491,19 @@ class ActionsApp(KeyOrderApp):
         return list(snapshot.workers.raw.items()) if snapshot is not None else []
 
     def _recover_lost(self) -> None:
-        self.run_in_thread(
-            lambda: _supervisor().recover_now(),
-            lambda recovered: (
+        skipped: list[str] = []
+
+        def said(recovered: list[str]) -> str:
+            if not recovered:
+                return "Nothing to recover: the lost workers' jobs were recovered already"
+            done = (
                 f"Recovered {counted(len(recovered), 'job')} of lost workers: {some_ids(recovered)}"
-                if recovered
-                else "Nothing to recover: the lost workers' jobs were recovered already"
-            ),
+            )
+            return " ".join([done + ("." if skipped else ""), *skipped])
+
+        self.run_in_thread(
+            lambda: _supervisor().recover_now(hook_skipped=skipped.append),
+            said,
             doing="Recovery of the lost workers' jobs",
         )
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from queuectl.errors import DatabaseError, QueueError, ValidationError, WorkerNotFound
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import manage, reads, recovery
+from queuectl.lifecycle.hooks import HookCall
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import (
     answer_within,
@@ -30,11 +31,11 @@ from queuectl.lifecycle.workers import (
 )
 from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.fdlimit import ensure_descriptors
-from queuectl.runtime.hooks import HookRunner
 from queuectl.runtime.procs import holds_this_database, kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES
 from queuectl.store import db, filesafety, privatefiles
+from queuectl.textsafe import one_line
 from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
@@ -316,6 +317,7 @@ def recover_now(
     *,
     patience: float | None = None,
     note: Callable[[str], None] | None = None,
+    hook_skipped: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Recover the jobs of lost workers from here (the CLI), as a worker would.
 
@@ -323,26 +325,38 @@ def recover_now(
     (``hear_out_the_silent``, said through ``note``); cut short by ``patience``
     seconds, those still silent are left to a later look, not judged by heartbeat.
     Orphaned process groups on this host are killed before their job is
-    requeued; the hooks of jobs it sends to the DLQ run here (their output in
-    this process's log: stderr). Returns the ids of the jobs recovered.
+    requeued. The hooks of jobs it sends to the DLQ are not run here, and each is
+    named through ``hook_skipped`` (``note`` when not given): a hook is a command
+    from the database, which anyone who can enqueue may have set, and here it would
+    run as whoever prunes (root, say), not as the workers' user. Workers run hooks;
+    a job sent to the DLQ from here skips its own, as a process that dies before its
+    hook does. Returns the ids of the jobs recovered.
     """
     host = this_host()
     settings = load_settings()
     lease_seconds = float(settings["lease_seconds"]) if lease is None else lease
     heard_out = hear_out_the_silent(lease_seconds, patience=patience, note=note)
-    # This process commits the outcomes, so it runs their hooks, before it returns.
-    hooks = HookRunner(
-        lambda: float(settings["hook_timeout"]),
-        background=False,
-        report=lambda _level, text: print(f"queuectl: {text}", file=sys.stderr),
-    )
-    return recovery.recover_lost(
+    skipped: list[HookCall] = []
+    recovered = recovery.recover_lost(
         lease_seconds=lease_seconds,
         by_heartbeat=heard_out,
         host=host,
         pid_alive=_alive_here,
         before_requeue=lambda run: kill_orphan_group(run, host),
-        after_commit=hooks.submit,
+        after_commit=skipped.append,
+    )
+    say = hook_skipped or note
+    if say is not None:
+        for hook in skipped:
+            say(hook_not_run(hook))
+    return recovered
+
+
+def hook_not_run(hook: HookCall) -> str:
+    """What is said of a hook recovery run outside a worker skipped (``recover_now``)."""
+    return (
+        f"job {one_line(hook.job_id)} is {hook.state}; its {hook.event} hook was not run:"
+        " only workers run hooks (here it would run as you)"
     )
 
 
@@ -404,6 +418,7 @@ def prune(older_than: float = 0.0, *, note: Callable[[str], None] | None = None)
 
 __all__ = [
     "hear_out_the_silent",
+    "hook_not_run",
     "log_dir",
     "prune",
     "recover_now",

@@ -198,6 +198,7 @@ class FakeSupervisor:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.recovered: list[str] = []  # what recover_now reports
+        self.hooks_skipped: list[str] = []  # what recover_now says of hooks it did not run
         self.stop_takes = 0.0  # seconds wait_stopped takes
         self.on_stop: Callable[[list[str], bool], None] | None = None
         """What the workers do when asked to stop (a forced one records the jobs it kills)."""
@@ -232,8 +233,13 @@ class FakeSupervisor:
         time.sleep(self.stop_takes)  # a busy worker finishes its job first
         return []
 
-    def recover_now(self, lease: float | None = None) -> list[str]:
+    def recover_now(
+        self, lease: float | None = None, *, hook_skipped: Callable[[str], None] | None = None
+    ) -> list[str]:
         self.calls.append(("recover", lease))
+        for said in self.hooks_skipped:
+            if hook_skipped is not None:
+                hook_skipped(said)
         return list(self.recovered)
 
 

@@ -422,6 +422,25 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         assert supervisor.calls == [("recover", None)]
 
 
+async def test_recovery_from_the_dashboard_names_the_hooks_it_did_not_run(app_for, supervisor):
+    """Only workers run hooks: recovery from here sends a job to the DLQ without its
+    ``on_failure``, which would have run as the dashboard's user, and says so."""
+    seed_job("j1", state="processing", worker_id="w-l")
+    seed_worker("w-l", state="busy", current_job="j1", heartbeat_at=T0 - 300)
+    supervisor.recovered = ["j1"]
+    skipped = "job j1 is dead; its on_failure hook was not run: only workers run hooks"
+    supervisor.hooks_skipped = [skipped]
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        table = await _workers_pane(pilot, 1)
+        table.move_cursor(row=table.get_row_index("w-l"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_toast(pilot, f"Recovered 1 job of lost workers: j1. {skipped}")
+
+
 async def test_x_on_a_stopping_worker_says_so_instead_of_asking_again(app_for, supervisor):
     """``x`` on a worker already stopping asked "It finishes its current job first" again."""
     seed_job("j1", state="processing", worker_id="w-s")
