@@ -30,9 +30,18 @@ MAX_ITEMS = 200
 
 
 def _typeable(value: str) -> bool:
-    """Whether a stored name can be offered: one holding a control character (a tampered
-    row's newline) came out as two bogus candidates, and an ESC would reach the terminal."""
-    return value.isprintable()
+    """Whether a stored name can be offered: one a command would accept as typed (job
+    ids, queue and schedule names share ``jobspec.ID_PATTERN``'s letters, none of which
+    a shell reads as syntax).
+
+    A row written past the CLI (a hostile database, a member of a shared queue) is
+    text, not a name: bash puts a candidate on the command line unquoted, so an id
+    ``deploy;touch /tmp/pwned`` ran the ``touch`` once the completed line was entered,
+    a control character (a newline) came out as two bogus candidates, and an ESC would
+    reach the terminal."""
+    from queuectl.jobspec import ID_PATTERN
+
+    return ID_PATTERN.fullmatch(value) is not None
 
 
 def _from_database(ctx: click.Context, read: Callable[[], list[str]]) -> list[str]:

@@ -117,3 +117,25 @@ def test_completion_offers_no_name_holding_a_control_character(run, db_url):
     db.close_database()
     env = {**os.environ, "QUEUECTL_DB": db_url}
     assert _complete("queuectl list --queue q", env) == ["qa"]
+
+
+def test_completion_offers_no_id_a_shell_would_read_as_syntax(run, db_url):
+    """bash puts a candidate on the command line unquoted: a tampered id
+    ``deploy-43;touch /tmp/pwned`` completed ``show dep`` and ran the ``touch`` once
+    the line was entered; ``$(…)``, spaces and globs passed the same way."""
+    import os
+
+    from tests.cli.test_observe import _complete
+
+    db.open_database(db_url)
+    for job_id in ("deploy-42", "deploy-43", "deploy-44", "deploy-45"):
+        enqueuing.enqueue(JobSpec(command="true", id=job_id, queue="ops"), now=T0, cwd="/")
+    bent = {"deploy-43": "deploy-43;touch /tmp/pwned", "deploy-44": "deploy-$(id)"}
+    bent["deploy-45"] = "deploy-/*/*"
+    for job_id, stored in bent.items():
+        Job.update(id=stored).where(Job.id == job_id).execute()
+    Job.update(queue="ops x;id").where(Job.id == "deploy-42").execute()
+    db.close_database()
+    env = {**os.environ, "QUEUECTL_DB": db_url}
+    assert _complete("queuectl show dep", env) == ["deploy-42"]
+    assert _complete("queuectl list --queue op", env) == ["ops"]
