@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -203,7 +204,13 @@ class _OneLine(logging.Formatter):
             if said.endswith(":"):  # aiohttp's "400, message:" puts the reason below it
                 said = " ".join(str(error).split())[:REASON_CELLS]
             message = f"{message}: {said}"
-        return f"queuectl web: {one_line(message)}"
+        # A request it cannot parse is quoted whole ("Bad status line: … b'GET
+        # /?token=… HTTP/9.9'"): the token then sat in a log others may read.
+        return "queuectl web: " + one_line(TOKEN_IN_URL.sub(r"\1…", message))
+
+
+TOKEN_IN_URL = re.compile(r"(\btoken=)[^\s&'\"#]+")
+"""A token in a URL a log line quotes; kept out of every line the server logs."""
 
 
 REASON_CELLS = 200

@@ -467,6 +467,22 @@ def test_a_request_it_cannot_parse_is_one_inert_log_line(seeded):
         server.stop()
 
 
+def test_a_request_it_cannot_parse_leaves_no_token_in_the_log(seeded):
+    """aiohttp quotes the request line it cannot parse, token and all: the token then
+    sat in the server's log (a journal, a file others may read)."""
+    server = Served(seeded)
+    try:
+        host, port = server.origin.split("//", 1)[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(f"GET /?token={server.token} HTTP/9.9\r\n\r\n".encode())
+            connection.recv(4096)
+        log = server.wait_log("Error handling request")
+        assert "token=…" in log, log
+        assert server.token not in log and server.token[:12] not in log
+    finally:
+        server.stop()
+
+
 def test_a_read_only_session_creates_no_database_and_shows_one_others_could_write(tmp_path):
     """Each tab of ``web --read-only`` opened the database as a writer: it made one where
     it had gone, and refused one in a folder others could write, which read-only
