@@ -21,15 +21,21 @@ import re
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0_PICTURES[0x7F] = "\u2421"
 _INVISIBLE = (
-    "\u00ad\u034f\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
+    "\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u2028-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f"
+    "\U000e0100-\U000e01ef"
 )
 """Bidirectional marks, embeddings, overrides and isolates, zero-width space and word
 joiner, line and paragraph separators, the byte order mark; the soft hyphen, the
 combining grapheme joiner, the Mongolian vowel separator, the invisible operators,
-the deprecated format controls, the interlinear annotations, and the tag characters,
-which draw nothing and can carry a hidden copy of ASCII text ("ASCII smuggling")."""
-_C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]")
+the deprecated format controls, the interlinear annotations, the Hangul fillers, and
+the tag characters and the supplementary variation selectors, which draw nothing and
+can carry a hidden copy of any text ("ASCII smuggling": a byte a character)."""
+_SELECTOR_RUN = "[\ufe00-\ufe0f]{2,}"
+"""Variation selectors one after another: one selector picks a form of the character
+before it (an emoji's ❤️ is U+2764 U+FE0F), and is kept; a run of them picks nothing
+and carries hidden text, four bits a selector."""
+_C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]|{_SELECTOR_RUN}")
 """Shown as their escape (``\\x85``, ``\\u202e``): they have no picture of their own."""
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}
 _ONE_LINE = {**_C0_PICTURES, ord("\n"): "\u23ce", ord("\t"): " "}  # ⏎
@@ -56,7 +62,11 @@ def inert(text: str | None, *, single_line: bool = False) -> str:
 
 
 def _escaped(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    return "".join(map(_escape, match.group()))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
@@ -72,7 +82,7 @@ def inert_in_place(text: str) -> str:
     index into the real value. Tabs stay (the field expands them itself)."""
     if text.isascii() and text.isprintable():
         return text
-    return _C1.sub("\ufffd", text.translate(_IN_PLACE))
+    return _C1.sub(lambda match: "\ufffd" * len(match.group()), text.translate(_IN_PLACE))
 
 
 SGR = re.compile(r"\x1b\[([0-9;:]{0,64})m")

@@ -30,6 +30,12 @@ def test_invisible_and_reordering_characters_are_shown_as_escapes(hidden):
         ("\u034f", "\\u034f"),
         ("\u00ad", "\\xad"),  # the soft hyphen
         ("\ufff9", "\\ufff9"),
+        # Supplementary variation selectors: a byte each ("emoji smuggling").
+        ("\U000e0100\U000e01ef", "\\U000e0100\\U000e01ef"),
+        ("\ufe00\ufe0f\ufe01", "\\ufe00\\ufe0f\\ufe01"),  # a run selects nothing
+        ("\u3164", "\\u3164"),  # Hangul fillers
+        ("\u115f\u1160", "\\u115f\\u1160"),
+        ("\uffa0", "\\uffa0"),
     ],
 )
 def test_characters_that_draw_nothing_are_shown_as_escapes(hidden, escape):
@@ -39,6 +45,11 @@ def test_characters_that_draw_nothing_are_shown_as_escapes(hidden, escape):
     assert inert(text) == f"echo ok{escape} done"
     assert hidden not in one_line(text) and hidden not in keep_sgr(text)
     assert len(inert_in_place(text)) == len(text)
+
+
+def test_an_emojis_own_variation_selector_stays():
+    """One selector picks the form of the character before it: ❤️ is U+2764 U+FE0F."""
+    assert inert("love \u2764\ufe0f and \u263a\ufe0e") == "love \u2764\ufe0f and \u263a\ufe0e"
 
 
 def test_joiners_and_right_to_left_letters_stay():
