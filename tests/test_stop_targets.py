@@ -96,3 +96,56 @@ def test_recovering_a_copy_leaves_the_originals_running_job_alone(worker_like) -
     db.close_database()
     db.open_database(first)
     assert not procs._another_databases_job(job), "its own database's: killed as before"
+
+
+SLEEPER = "import time; print('up', flush=True); time.sleep(60)"
+
+
+@contextlib.contextmanager
+def _process(*argv: str, location: str | None) -> Iterator[int]:
+    """A process with ``argv`` after its script and ``QUEUECTL_DB`` (or none): its pid."""
+    env = {key: value for key, value in os.environ.items() if key != "QUEUECTL_DB"}
+    if location is not None:
+        env["QUEUECTL_DB"] = location
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER, *argv], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        # Up, not just started: /proc/PID/cmdline is empty until the program is exec'd.
+        assert process.stdout.readline() == "up\n"
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_on_postgresql_only_a_process_given_this_database_is_its_worker(pg_url) -> None:
+    """Any row on a shared server may be forged by whoever can enqueue: a worker row naming
+    another database's worker (its ``--id`` shows in ``ps``), or a look-alike process of
+    another user's, had ``worker stop`` signal it, as root when root ran it."""
+    from urllib.parse import urlparse
+
+    db.open_database(pg_url)
+    try:
+        here = urlparse(pg_url)
+        same = here._replace(netloc=f"anyone:secret@localhost:{here.port or 5432}").geturl()
+        other = here._replace(path="/someone_elses").geturl()
+        worker = ("queuectl", "worker", "run", "--id", "w1")
+        with _process(*worker, location=pg_url) as pid:
+            assert supervisor._is_this_worker(pid, "w1")
+        with _process(*worker, location=same) as pid:  # another spelling of the server
+            assert supervisor._is_this_worker(pid, "w1")
+        with _process(*worker, "--db", pg_url, location=other) as pid:  # --db wins
+            assert supervisor._is_this_worker(pid, "w1")
+        with _process(*worker, location=other) as pid:
+            assert not supervisor._is_this_worker(pid, "w1"), "another database's worker"
+            assert not supervisor._alive_here(pid)
+        with _process(*worker, f"--db={other}", location=pg_url) as pid:
+            assert not supervisor._is_this_worker(pid, "w1")
+        with _process(*worker, location="/srv/q.db") as pid:
+            assert not supervisor._is_this_worker(pid, "w1"), "a SQLite database's worker"
+        with _process("queuectl-lookalike", location=None) as pid:
+            assert not supervisor._is_this_worker(pid, "w1"), "given no database at all"
+    finally:
+        db.close_database()

@@ -106,13 +106,17 @@ def _groups_running(job_id: str, attempt: int) -> set[int]:
 
 
 def holds_this_database(pid: int) -> bool:
-    """On SQLite, whether ``pid`` has this database's file open (``True`` when that
-    cannot be told: another backend, or ``/proc/PID/fd`` not readable)."""
+    """Whether ``pid`` uses this database (``True`` when that cannot be told).
+
+    On SQLite: whether it has the database's file open (``/proc/PID/fd``). On
+    PostgreSQL: whether the location it was given names this database
+    (``_names_this_server_database``).
+    """
     from queuectl.store import db
 
     path = db.open_sqlite_file()
     if path is None:
-        return True
+        return _names_this_server_database(pid)
     try:
         ours = os.stat(path)
         links = os.listdir(f"/proc/{pid}/fd")
@@ -126,6 +130,67 @@ def holds_this_database(pid: int) -> bool:
         if (found.st_dev, found.st_ino) == (ours.st_dev, ours.st_ino):
             return True
     return False
+
+
+def _names_this_server_database(pid: int) -> bool:
+    """On PostgreSQL, whether the location ``pid`` was given (its ``--db``, else its
+    ``QUEUECTL_DB``) names this database: the same name and port. A process given
+    neither uses its default SQLite file, not this server.
+
+    Every row on a shared server may be written by anyone who can enqueue: a worker
+    row naming a process of another database's worker, or of another user, had
+    ``worker stop`` signal it and ``worker prune`` kill its group, as root when root
+    ran them. The host is not compared (``localhost`` and ``127.0.0.1`` are one
+    server), nor what cannot be read (another user's process, where the kernel keeps
+    the signal from it anyway): both count as this database, as before, so a live
+    worker of this database is never taken for lost.
+    """
+    from urllib.parse import unquote
+
+    from queuectl.errors import QueueError
+    from queuectl.location import is_url, parse_url
+    from queuectl.store import db
+    from queuectl.store.db import DEFAULT_PG_PORT, SUPPORTED_SCHEMES
+
+    ours = db.open_server_database()
+    if ours is None:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = handle.read().split(b"\0")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    given = _option_value(argv, b"--db")
+    if given is None:
+        given = next((v[12:] for v in environ if v.startswith(b"QUEUECTL_DB=")), None)
+    if given is None:
+        return False
+    location = given.decode(errors="replace")
+    if not is_url(location):
+        return False  # a file: SQLite
+    try:
+        parsed = parse_url(location)
+        port = parsed.port or DEFAULT_PG_PORT
+    except (QueueError, ValueError):
+        return True
+    if parsed.scheme.lower() not in SUPPORTED_SCHEMES:
+        return False
+    name = unquote(parsed.path.lstrip("/"))
+    return not name or (name, port) == ours
+
+
+def _option_value(argv: list[bytes], option: bytes) -> bytes | None:
+    """The value of ``--option VALUE`` or ``--option=VALUE`` in a command line."""
+    for index, arg in enumerate(argv):
+        if arg == option and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(option + b"="):
+            return arg[len(option) + 1 :]
+    return None
 
 
 def _another_databases_job(pgid: int) -> bool:

@@ -262,6 +262,18 @@ def open_sqlite_file() -> str | None:
     return None
 
 
+def open_server_database() -> tuple[str, int] | None:
+    """The PostgreSQL database open now, as its name and port; ``None`` for SQLite, none
+    open, or a name left to the server's default (the user's name, ``PGDATABASE``)."""
+    obj = database.obj
+    if not isinstance(obj, peewee.PostgresqlDatabase) or not obj.database:
+        return None
+    return str(obj.database), int(obj.connect_params.get("port") or DEFAULT_PG_PORT)
+
+
+DEFAULT_PG_PORT = 5432
+
+
 def on_lock_wait(callback: Callable[[], None] | None) -> None:
     """Have a worker's loop called between its tries for SQLite's write lock
     (``WriterQueuedSqlite.on_wait``); nothing on PostgreSQL or a plain connection."""
