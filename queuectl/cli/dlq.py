@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -15,8 +16,8 @@ from queuectl.cli.common import (
     confirm_many,
     db_option,
     emit_json,
+    error_line,
     json_option,
-    note,
     pass_app,
     yes_option,
 )
@@ -84,13 +85,18 @@ def dlq_retry(
         confirm_many(f"Retry {counted(len(ids), 'dead job')}?", yes=yes)
     outcome = manage.act(manage.DLQ_RETRY, ids)
     if retry_all and not as_json:
+        # One summary where each left-dead job had its error line; the exit is 1 as
+        # with --json and ``retry --state dead``: a job asked for was left dead (it
+        # was 0 here and 1 with --json, which must change only what stdout holds).
         count = len(outcome.changed)
         click.echo(f"{counted(count, 'job')} back to pending or blocked")
         note_dependents(outcome.revived, "back to blocked")
         note_left_dead(outcome.left_dead)
         still = manage.still_dead_said(outcome)
-        if still:
-            note(still)
+        for said in [still] if still else [str(error) for error in outcome.refused]:
+            error_line(said)
+        if outcome.refused:
+            sys.exit(1)
         return
     report_outcome(manage.DLQ_RETRY, outcome, as_json=as_json, each=True)
 

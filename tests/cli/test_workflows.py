@@ -203,18 +203,22 @@ def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(r
     run("add", "--id", "z", "--", "true")
     run("add", "--id", "w", "--after", "z", "--", "true")
     run("cancel", "z")  # w is taken down, and z is not in the DLQ (cancelled)
-    result = run("dlq", "retry", "--all", "--yes")
+    result = run("dlq", "retry", "--all", "--yes", ok=False)
+    assert result.exit_code == 1  # as with --json, and retry --state dead
     assert result.stdout == "0 jobs back to pending or blocked\n"
     assert result.stderr == (
-        "1 left dead, waiting for a dependency still cancelled or dead (retry that first): w\n"
+        "Error: 1 left dead, waiting for a dependency still cancelled or dead (retry that"
+        " first): w\n"
     )
+    assert run("dlq", "retry", "--all", "--yes", "--json", ok=False).exit_code == 1
     # One whose key another job took meanwhile was left out of the count, unnamed.
     run("add", "--id", "p1", "--delay", "1h", "--", "true")
     run("add", "--id", "q1", "--after", "p1", "--unique-key", "uk1", "--", "true")
     run("cancel", "p1")
     run("add", "--id", "r1", "--unique-key", "uk1", "--delay", "1h", "--", "true")
     run("retry", "p1")
-    again = run("dlq", "retry", "--all", "--yes")
+    again = run("dlq", "retry", "--all", "--yes", ok=False)
+    assert again.exit_code == 1
     assert "1 left dead, their unique key held by another active job: q1" in again.stderr
 
 
