@@ -293,3 +293,18 @@ def test_the_database_itself_refuses_a_second_holder_and_the_refusal_names_it(mo
         add(unique_key="k")
     assert unique.is_key_conflict(Exception('violates "queuectl_job_unique_key"'))
     assert Job.select().where(Job.unique_key == "k").count() == 1
+
+
+def test_a_batch_retry_names_the_job_of_its_own_that_took_a_shared_key():
+    """Two cancelled jobs share a key: the second is refused for the first, which this very
+    retry brings back, and the refusal said "held by job d1 (retried)", not a state."""
+    first = add(unique_key="k9", delay=3600)
+    manage.act(manage.CANCEL, [first], now=T0)
+    second = add(unique_key="k9", delay=3600)
+    manage.act(manage.CANCEL, [second], now=T0)
+    outcome = manage.act(manage.RETRY, [first, second], now=T0)
+    assert [job.id for job in outcome.changed] == [first]
+    [error] = outcome.refused
+    assert str(error) == (
+        f"job {second}: unique key 'k9' is held by job {first} (retried by this command)"
+    )

@@ -349,7 +349,7 @@ def _retry(
             )
             continue
         if key is not None:
-            held[key] = (job_id, "retried")
+            held[key] = (job_id, "retried by this command")
         planned.append(job_id)
     plan = deps.retry_plan(planned)
     refusals += [(i, DEPENDENCY_DEAD, error) for i, error in plan.refused.items()]
