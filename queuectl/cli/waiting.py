@@ -165,26 +165,34 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
 
 
 def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
-    """``hh (pending, held)``, ``ab (pending, due in 9m50s)``, ``cd (processing)``: what a
-    timed-out wait still waits for, and why it has not started, where that is not just a
-    busy queue (it said "hh (pending)" of a job held for good)."""
+    """``hh (pending, held)``, ``ab (pending, due in 9m50s)``, ``bc (blocked, after ab)``,
+    ``cd (processing)``: what a timed-out wait still waits for, and why it has not
+    started, where that is not just a busy queue (it said "hh (pending)" of a job held
+    for good)."""
+    from queuectl.cli.render import waits_text
     from queuectl.errors import QueueError
-    from queuectl.lifecycle import queues, reads
+    from queuectl.lifecycle import deps, queues, reads
     from queuectl.textsafe import one_line
     from queuectl.timeutil import human_duration
 
     try:
         jobs = {job.id: job for job in reads.jobs_by_id(job_ids)}
         paused = {entry.name for entry in queues.steered() if entry.paused}
+        blocked = [job_id for job_id, job in jobs.items() if job.state == "blocked"]
+        waits = deps.waiting_for(blocked) if blocked else {}
     except QueueError:  # the database away as it times out: the states read last say enough
-        jobs, paused = {}, set()
+        jobs, paused, waits = {}, set(), {}
     now = time.time()
     shown = []
     for job_id in job_ids:
         job = jobs.get(job_id)
         state = job.state if job is not None else states.get(job_id)
         why = ""
-        if job is not None and job.held_at is not None:
+        if job is not None and state == "blocked":
+            # "wc4 (blocked)" said less than list's "after b2": what it waits for.
+            held = "held, " if job.held_at is not None else ""
+            why = f", {held}{waits_text(waits.get(job_id, ()))}"
+        elif job is not None and job.held_at is not None:
             why = ", held"
         elif job is not None and state in ("pending", "failed") and job.queue in paused:
             why = f", queue {one_line(job.queue)!r} paused"

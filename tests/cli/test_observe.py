@@ -365,6 +365,10 @@ def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
     assert paused.stderr.strip().endswith(
         "not finished: plain (pending, queue 'default' paused)"
     ), paused.stderr
+    # A blocked job says what it waits for, as list does (it read "child (blocked)").
+    run("add", "--id", "child", "--after", "plain", "--", "true")
+    blocked = run("wait", "child", "--timeout", "0.1s", ok=False)
+    assert blocked.stderr.strip().endswith("not finished: child (blocked, after plain)")
 
 
 def test_wait_ends_on_a_ctrl_c_swallowed_where_it_landed(run, monkeypatch):
