@@ -133,8 +133,9 @@ def pause(
         raise click.UsageError("--timeout goes with --wait")
     app.open()
     already = {s.name for s in queues.pause(wanted) if not s.changed}
-    if wait:
-        _wait_idle(wanted, seconds)
+    still = _wait_idle(wanted, seconds) if wait else None
+    # The pause is reported even when the wait timed out: it was made, and a script
+    # reading --json got nothing of it.
     _report(
         _figures(wanted),
         as_json,
@@ -144,6 +145,8 @@ def pause(
             + f"{_waiting(e.waiting)}"
         ),
     )
+    if still is not None:
+        raise click.ClickException(still)
 
 
 def _running_go_on(count: int) -> str:
@@ -156,8 +159,9 @@ def _waiting(count: int) -> str:
     return f"{counted(count, 'job')} {'waits' if count == 1 else 'wait'}"
 
 
-def _wait_idle(names: list[str], timeout: float | None) -> None:
-    """Until no job of ``names`` runs; at the timeout, exit 1 naming what still runs."""
+def _wait_idle(names: list[str], timeout: float | None) -> str | None:
+    """Until no job of ``names`` runs: ``None``; at the timeout, the error naming what
+    still runs."""
     from queuectl.lifecycle import queues
     from queuectl.textsafe import one_line
 
@@ -171,10 +175,9 @@ def _wait_idle(names: list[str], timeout: float | None) -> None:
                 ],
                 len(running),
             )
-            raise click.ClickException(
-                f"still running after {timeout:g}s: {shown} (the queues stay paused)"
-            )
+            return f"still running after {timeout:g}s: {shown} (the queues stay paused)"
         time.sleep(WAIT_POLL)
+    return None
 
 
 @queue.command()

@@ -124,6 +124,11 @@ def test_pause_wait_returns_when_the_running_job_ends_and_names_it_at_the_timeou
     assert result.stderr == (
         f"Error: still running after 0.3s: {job_id} in etl (sleep 60) (the queues stay paused)\n"
     )
+    assert result.stdout == "queue etl paused; 1 job running goes on, 0 jobs wait\n"
+    # What it did is on stdout under --json too: the pause stays (it printed nothing).
+    as_json = run("queue", "pause", "etl", "--wait", "--timeout", "0.1", "--json", ok=False)
+    assert as_json.exit_code == 1
+    assert [entry["paused"] for entry in json.loads(as_json.stdout)] == [True]
     # The job ends while a second `pause --wait` (a process of its own) waits: it returns.
     run("queue", "resume", "etl")
     waiting = subprocess.Popen(
