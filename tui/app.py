@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
-from textual import events, work
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -233,15 +233,6 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.call_from_thread(self.say, f"Screenshot not saved: {exc}", error=True)
             return
         self.call_from_thread(self.say, f"Saved {saved}")
-
-    last_key_at: float | None = None
-    """When the person last pressed a key (monotonic): a table on its first row keeps
-    its job for a moment after, instead of following the newest (``panes.table``)."""
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
-            self.last_key_at = time.monotonic()
-        await super().on_event(event)
 
     def on_mount(self) -> None:
         # Held, not queried: ``query_one`` searches the top screen, which may be a modal.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Worker
@@ -18,7 +16,6 @@ from tests.tui.conftest import (
 )
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
-from tui.panes.table import FOLLOW_PAUSE
 from tui.panes.workers import WorkersPane
 from tui.screens.confirm import ConfirmScreen
 
@@ -33,7 +30,7 @@ def _seed_old_jobs() -> None:
         seed_job(f"old{index}", now=T0 - 100 + index)
 
 
-async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) -> None:
+async def test_on_the_first_row_the_jobs_pane_shows_the_newest_and_keeps_its_job(app_for) -> None:
     _seed_old_jobs()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
@@ -42,37 +39,34 @@ async def test_on_the_first_row_the_jobs_pane_follows_the_newest_job(app_for) ->
         assert pane.highlighted == "old4"
         _enqueue("new0", "new1")
         await refreshed(pilot)
-        assert pane.highlighted == "new1" and pane.table.cursor_row == 0
-        assert "new above" not in pane.status
+        # The new jobs are on screen above it; the highlight stays on the job it was on.
+        assert pane.highlighted == "old4" and pane.table.cursor_row == 2
+        assert pane.table.scroll_y == 0 and "new above" not in pane.status
 
 
-async def test_the_first_row_keeps_its_job_for_a_moment_after_a_key(app_for) -> None:
-    """``g``, the id read, ``y`` 0.8 s later: the job that had arrived meanwhile took the
-    highlight, and the clone was of a job the person never saw (8 times in 8)."""
+async def test_a_key_long_after_the_first_row_was_read_acts_on_the_job_read(app_for) -> None:
+    """A person watching the first row for more than a few seconds, then pressing ``r``
+    half a second after reading it, retried a dead job that had just arrived, one never
+    read: the cursor followed the newest row whenever the keys had rested 3 s."""
     _seed_old_jobs()
+    Job.update(state="completed").where(Job.id == "old4").execute()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)
         pane = app.query_one(JobsPane)
-        await pilot.press("g")
-        assert pane.highlighted == "old4"
-        _enqueue("new0")
+        assert pane.highlighted == "old4"  # read, no key pressed yet: only watching
+        seed_job("arrived", state="dead", attempts=4, now=T0)
         await refreshed(pilot)
         assert pane.highlighted == "old4" and pane.table.cursor_row == 1
         before = {job.id for job in Job.select(Job.id)}
         await pilot.press("y")  # clones what was read, not what arrived
         await wait_toast(pilot, "Cloned job")
         [clone] = Job.select().where(Job.id.not_in(before))
-        assert clone.command == Job.get_by_id("old4").command != "echo new0"
-        # Once the keys have rested, the job kept goes back to following the newest.
-        app.last_key_at = time.monotonic() - FOLLOW_PAUSE
-        _enqueue("new1")
-        await refreshed(pilot)
-        assert pane.highlighted == "new1" and pane.table.cursor_row == 0
+        assert clone.command == Job.get_by_id("old4").command
+        assert Job.get_by_id("arrived").state == "dead"
         # A cursor moved by the person stays where it was put.
         await pilot.press("j")
         moved = pane.highlighted
-        app.last_key_at = time.monotonic() - FOLLOW_PAUSE
         _enqueue("new2")
         await refreshed(pilot)
         assert pane.highlighted == moved

@@ -181,17 +181,37 @@ def _on_screen(table: KeyedTable) -> bool:
     return top <= table.cursor_row < top + page
 
 
-async def test_on_the_first_row_the_cursor_follows_the_newest_rows() -> None:
+async def test_at_the_top_the_view_follows_the_newest_rows_and_the_cursor_its_job() -> None:
+    """The cursor followed the newest row: a person who read the first row and pressed a
+    key half a second later acted on a job that had arrived meanwhile (5 times in 8)."""
     app = TableApp()
     async with app.run_test(size=(80, 20)) as pilot:
         table = app.query_one(KeyedTable)
         table.apply(_numbered(50), follow=True)
         await pilot.pause()
         assert table.highlighted_key == "k49"
+        page = table.scrollable_content_region.height - 1  # the header row
         table.apply(_numbered(55), follow=True)
         await pilot.pause()
-        assert table.highlighted_key == "k54"
-        assert table.cursor_row == 0 and table.scroll_y == 0 and table.new_above == 0
+        # The new rows are on screen above it; the job read keeps the cursor.
+        assert table.highlighted_key == "k49" and table.cursor_row == 5
+        assert table.scroll_y == 0 and table.new_above == 0
+        # Pushed to the last row in view, it stays there: the view no longer follows,
+        # and what arrives above is counted.
+        table.apply(_numbered(50 + page - 1), follow=True)
+        await pilot.pause()
+        await pilot.pause()
+        assert table.highlighted_key == "k49" and table.scroll_y == 0
+        assert _screen_row(table) == page - 1
+        table.apply(_numbered(50 + page + 2), follow=True)
+        await pilot.pause()
+        await pilot.pause()
+        assert table.highlighted_key == "k49" and _screen_row(table) == page - 1
+        assert table.new_above == 3
+        table.focus()
+        await pilot.press("g")  # back to the top: the newest, followed again
+        await pilot.pause()
+        assert table.highlighted_key == f"k{50 + page + 1}" and table.new_above == 0
 
 
 async def _thirty_rows_down(pilot) -> KeyedTable:

@@ -6,21 +6,21 @@ Three promises, each tested in ``tests/tui/test_table.py``:
   highlighted row: when rows arrive above it, the view scrolls by as many rows,
   so the job keeps both the cursor and its place on screen. A wheel scroll takes
   the cursor along, so what is highlighted is always what is shown.
-- **Following the newest.** With ``follow`` (newest-first tables) and the cursor
-  on the first row, the cursor stays on the first row as new rows arrive, as
-  ``tail -f`` does, unless a key was pressed in the last ``FOLLOW_PAUSE`` seconds:
-  a person reading the first row before acting on it keeps it (``y`` 0.8 s after
-  ``g`` cloned the job that had arrived meanwhile, 8 times in 8), and the cursor
-  goes back to the newest once the keys have rested, unless it was moved. Elsewhere the
-  rows that arrived above the view are counted (``new_above``) until they are
-  scrolled into view or the cursor goes back to the top.
+- **Following the newest, by the view.** With ``follow`` (newest-first tables)
+  and the view at the top, new rows appear at the top, as ``tail -f`` shows them,
+  and the cursor keeps its job, which moves down a row for each; once it would
+  leave the view, the view keeps it on screen instead and the rows above are
+  counted (``new_above``) until they are scrolled into view or ``g`` goes back
+  to the top. The cursor never changes job on its own: it followed the newest
+  row, and a person who read the first row and pressed a key half a second
+  later opened, retried or held a job that had arrived meanwhile (5 times in 8;
+  a pause after each key covered only a person already at the keys).
 - **Columns that fit.** Widths come from ``tui.columns``: steady between
   refreshes, no horizontal scrollbar, long cells cut with an ellipsis.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
@@ -41,10 +41,6 @@ SHRINK_AFTER = 10
 Ten refreshes: long enough that jobs passing through the window do not make columns
 breathe, short enough that a column widened by one long value (deleted since) comes
 back within seconds; it took half a minute, which read as never."""
-
-FOLLOW_PAUSE = 3.0
-"""Seconds after a key during which the cursor on the first row keeps its job instead of
-following the newest: long enough to read an id and press an action's key."""
 
 NEAR_MARGIN = 3
 """Rows either side of the view whose new cells are drawn with those in view."""
@@ -110,8 +106,12 @@ class KeyedTable(DataTable[object]):
         nothing new)."""
         self._restoring = False
         """Our own cursor and scroll moves are under way (not the person's)."""
-        self._held: str | None = None
-        """The first row's job, kept there while a key was recent (``FOLLOW_PAUSE``)."""
+        self._seen_page = 1
+        """Rows the view showed when last laid out: a hidden table has no height."""
+        self._watching_top = True
+        """The person put the cursor on the first row (or has not moved it yet): while
+        the view stays at the top, new rows show above the highlighted job. A cursor
+        moved below it by the person holds its place on screen instead."""
         self._settling = False
         """A scroll target is waiting for the next layout (``_settle_scroll``)."""
         self._hidden_top: float | None = None
@@ -204,15 +204,17 @@ class KeyedTable(DataTable[object]):
         cursor_key = self.highlighted_key
         cursor_row = self.cursor_row
         screen_row = cursor_row - round(self._top)
-        # A new view (a filter set or cleared) keeps the highlighted job when it holds it,
-        # even from the first row: clearing a filter went to the newest job instead.
-        following = self._follows(
-            follow and cursor_row == 0 and not (fresh and cursor_key in keep),
-            held=follow and not fresh and cursor_key is not None and cursor_key == self._held,
-            key=cursor_key,
-        )
         if cursor_key is not None and cursor_key not in keep and not fresh:
             cursor_key = self._heir(cursor_key, keep)
+        # The view stays at the top while the highlighted job is still in view there;
+        # pushed past its last row, the job stays on that row and the view moves.
+        if fresh and cursor_key not in keep:
+            self._watching_top = True  # a new view without its job starts at the top
+        pinned = follow and self._watching_top and round(self._top) == 0
+        following = pinned and self._position(rows, cursor_key) < self._rows_in_view
+        if pinned and not following:
+            screen_row = self._rows_in_view - 1
+            self._watching_top = False
         known = set(self._cells) if self._cells and not fresh else None
         self._restoring = True
         try:
@@ -232,30 +234,22 @@ class KeyedTable(DataTable[object]):
             self._restoring = False
         self._count_new(rows, known, following, fresh=fresh)
 
-    def _follows(self, at_top: bool, *, held: bool, key: str | None) -> bool:
-        """Whether this refresh takes the cursor to the newest row: from the first row,
-        or from the job it held there while a key was recent, once the keys have rested
-        (a person who pressed ``1`` and sat back still watches the newest, as before)."""
-        if not (at_top or held):
-            self._held = None
-            return False
-        if self._person_at_the_keys():
-            self._held = key  # kept for now; the newest again once the keys rest
-            return False
-        self._held = None
-        return True
+    @staticmethod
+    def _position(rows: list[Row], key: str | None) -> int:
+        """Where ``key``'s row is in ``rows`` (0 when it is not there, or none is given)."""
+        return next((i for i, (row_key, _) in enumerate(rows) if row_key == key), 0)
 
-    def _person_at_the_keys(self) -> bool:
-        """Whether a key was pressed in the last ``FOLLOW_PAUSE`` seconds (the app's
-        ``last_key_at``; a table in another app never pauses)."""
-        pressed = getattr(self.app, "last_key_at", None)
-        return pressed is not None and time.monotonic() - pressed < FOLLOW_PAUSE
+    @property
+    def _rows_in_view(self) -> int:
+        """Rows the view shows; while the table is hidden, as many as it last showed."""
+        return self._page if self.size.height else self._seen_page
 
     def _place_cursor(self, key: str | None, row: int, screen_row: int, following: bool) -> None:
         if not self.row_count:
             return
-        if following:
-            self.move_cursor(row=0, scroll=False)
+        if following:  # the view at the top, the cursor on its job
+            index = self.get_row_index(key) if key is not None and key in self._cells else 0
+            self.move_cursor(row=index, scroll=False)
             self._settle_scroll(0)
         elif key is not None and key in self._cells:
             index = self.get_row_index(key)
@@ -508,7 +502,10 @@ class KeyedTable(DataTable[object]):
     @property
     def _page(self) -> int:
         """Rows visible at once."""
-        return max(1, self.scrollable_content_region.height - int(self.show_header))
+        height = self.scrollable_content_region.height - int(self.show_header)
+        if height > 0:
+            self._seen_page = height
+        return max(1, height)
 
     def _settle_scroll(self, target: float) -> None:
         """Scroll to ``target`` in the same frame, never leaving the cursor off screen.
@@ -568,8 +565,10 @@ class KeyedTable(DataTable[object]):
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)
-        if new.row == 0 and not self._restoring:
-            self._unseen.clear()  # the person went to the top: they have seen them
+        if not self._restoring:  # the person moved it
+            self._watching_top = new.row == 0
+            if new.row == 0:
+                self._unseen.clear()  # the person went to the top: they have seen them
 
     def select_key(self, key: str) -> None:
         """Put the cursor on ``key`` if it is shown."""
