@@ -460,7 +460,7 @@ class ActionsApp(KeyOrderApp):
             if raw.get("host") == this_host() and isinstance(pid, int) and pid_alive(pid):
                 said += f", but its process {pid} is still there (stopped?): kill it by hand"
             else:  # nothing left to act on: say how its row goes, as it stays listed
-                said += "; `queuectl worker prune` removes its row"
+                said += "; queuectl worker prune removes its row"
             self.say(said)
             return True
         # Recovery takes the jobs of every lost worker (the core's rule: none is left

@@ -155,6 +155,9 @@ class Snapshot:
     dlq: TableData
     workers: TableData
     settings: dict[str, float | int]
+    workers_lost: int = 0
+    """Workers that died in the last hour, not yet pruned: the header said "3 busy 0
+    idle" beside two of them, whose jobs wait for a recovery."""
     job_filter: JobFilter = JobFilter()
     jobs_sort: Sort = Sort()
     """The filter and sort the jobs window was read with (a change is a new view)."""
@@ -351,6 +354,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         counts=counts,
         workers_busy=sum(1 for w in live if _running_jobs(w)),
         workers_idle=sum(1 for w in live if not _running_jobs(w)),
+        workers_lost=sum(1 for w in workers if w.state == WorkerState.LOST),
         throughput=spark,
         jobs=jobs,
         dlq=dlq,

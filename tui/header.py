@@ -127,6 +127,9 @@ class StatsHeader(Vertical):
         workers.append(" busy ", style="dim")
         workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
         workers.append(" idle", style="dim")
+        if snapshot.workers_lost:
+            workers.append(f" {snapshot.workers_lost}", style=STATE_STYLES["lost"])
+            workers.append(" lost", style="dim")
         # Narrow: two buckets a character, so the five minutes fit in 15 columns.
         first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
         bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1, first=first))

@@ -217,7 +217,11 @@ def _state_when_retried(job_id: str) -> JobState:
 def _check_state(job: Job) -> None:
     if job.state not in EDITABLE:
         if job.state == JobState.PROCESSING:
-            raise InvalidTransition(f"job {job.id} is running: cancel it, or edit it once it ends")
+            # "edit it once it ends" misled: a run that completes cannot be edited.
+            raise InvalidTransition(
+                f"job {job.id} is running: cancel it first (an edit then runs it again), or"
+                " clone it and edit the clone"
+            )
         raise InvalidTransition(
             f"job {job.id} is {job.state}; only pending, blocked, failed, dead or cancelled jobs"
             " are edited (to run it again with changes, clone it and edit the clone)"

@@ -52,7 +52,12 @@ def test_edit_refuses_a_running_job_and_retries_a_dead_one(run, db_url):
     assert claiming.claim("w1", host="test").job.id == running
     db.close_database()
     refused = run("edit", running, '{"priority": 3}', ok=False)
-    assert refused.exit_code == 1 and "is running" in refused.stderr
+    assert refused.exit_code == 1
+    # Not "edit it once it ends": a run that completes cannot be edited.
+    assert refused.stderr == (
+        f"Error: job {running} is running: cancel it first (an edit then runs it again),"
+        " or clone it and edit the clone\n"
+    )
     dead = enqueue(run, max_retries=0)
     finish_next(db_url, RunOutcome.FAILED)
     assert _job(run, dead)["state"] == "dead"

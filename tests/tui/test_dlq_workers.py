@@ -272,6 +272,19 @@ async def test_a_stopping_worker_still_running_jobs_counts_busy_in_the_header(ap
         assert (app.last_snapshot.workers_busy, app.last_snapshot.workers_idle) == (1, 1)
 
 
+async def test_the_header_counts_lost_workers(app_for) -> None:
+    """It read "1 busy 0 idle" beside two lost workers whose jobs wait for a recovery."""
+    seed_worker("w-a", state="busy", current_job="j1")
+    seed_job("j1", "sleep 9", state="processing", worker_id="w-a")
+    seed_worker("w-l1", state="busy", heartbeat_at=T0 - 300)
+    seed_worker("w-l2", state="idle", heartbeat_at=T0 - 300)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        header = str(app.query_one("#workers-summary").render())
+        assert "1 busy 0 idle 2 lost" in header, header
+
+
 async def test_force_stop_asks_first(app_for, supervisor) -> None:
     seed_worker("w-a", state="busy")
     app = app_for()
@@ -408,7 +421,7 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         await wait_toast(
             pilot,
             "Worker w-idle (pid 4242 on box) is lost; it holds no job now;"
-            " `queuectl worker prune` removes its row",
+            " queuectl worker prune removes its row",
         )
         assert not isinstance(app.screen, ConfirmScreen)
         table.move_cursor(row=table.get_row_index("w-l"))
