@@ -537,10 +537,13 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.push_screen(screen, enqueue)
 
     def action_filter(self) -> None:
-        """Show the jobs pane's filter box (``/``)."""
+        """Show the jobs pane's filter box (``/``); from the DLQ, starting at
+        ``state:dead``: it filtered every job, so ``ctrl+a`` and ``r`` after a search
+        from the DLQ marked and retried jobs in every state, completed ones too."""
+        from_dlq = self._pane == "dlq"
         self.action_show_pane("jobs")
         if self._pane == "jobs":
-            self.jobs_pane.action_filter()
+            self.jobs_pane.action_filter(dead_only=from_dlq)
 
     def action_clear_filter(self) -> None:
         self.jobs_pane.set_filter(JobFilter())

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from queuectl.lifecycle import settings
+from queuectl.states import JobState
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
@@ -291,10 +292,26 @@ async def test_slash_from_another_pane_types_into_the_filter_box(app_for, pane_k
         await refreshed(pilot)
         await pilot.press(pane_key, "slash", *"rcdqbackup")
         box = app.query_one(JobsPane).query_one("#job-filter")
-        await wait_for(pilot, lambda: box.value == "rcdqbackup", "the text in the box")
+        typed = ("state:dead " if pane_key == "2" else "") + "rcdqbackup"  # the DLQ's: dead
+        await wait_for(pilot, lambda: box.value == typed, "the text in the box")
         await pilot.pause()
         assert app.is_running and box.has_focus
         assert [job.state for job in Job.select().order_by(Job.id)] == ["failed", "failed"]
+
+
+async def test_slash_on_the_dlq_filters_the_dead_jobs(app_for) -> None:
+    """It filtered every job: a search from the DLQ, then ``ctrl+a`` and ``r``, marked and
+    retried jobs in every state, completed ones too."""
+    seed_job("d1", "backup db", state="dead", attempts=4)
+    seed_job("c1", "backup db", state="completed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "slash", *"backup", "enter")
+        pane = app.query_one(JobsPane)
+        await wait_for(pilot, lambda: pane.job_filter.states == (JobState.DEAD,), "the filter")
+        await wait_for(pilot, lambda: [k for k, _ in app.last_snapshot.jobs.rows] == ["d1"], "d1")
+        assert pane.job_filter.text == "backup"
 
 
 async def test_help_lists_every_key(app_for) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input
 
+from queuectl.states import JobState
 from queuectl.wording import counted
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
@@ -195,11 +197,19 @@ class JobsPane(MarkingPane):
         intend(self, "clear_filter")
         return True
 
-    def action_filter(self) -> None:
-        """Show the filter box with the current filter in it."""
+    def action_filter(self, dead_only: bool = False) -> None:
+        """Show the filter box with the current filter in it; ``dead_only`` (``/`` on the
+        DLQ): the dead jobs, with what the person types next."""
         box = self.query_one("#job-filter", Input)
         box.remove_class("hidden")
-        box.value = self.job_filter.describe()
+        shown = self.job_filter
+        if dead_only:
+            shown = replace(shown, states=(JobState.DEAD,))
+        box.value = shown.describe() + (" " if dead_only else "")
+        # A filter in force is selected, so typing replaces it; ``state:dead`` is kept,
+        # the cursor after it.
+        box.select_on_focus = not dead_only
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def action_cycle_sort(self) -> None:
