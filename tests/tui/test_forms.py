@@ -16,7 +16,7 @@ from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
 from tui.panes.config import CUT_SAID, VALUE_WIDTH, ConfigPane
 from tui.panes.jobs import JobsPane
-from tui.screens.confirm import CountScreen
+from tui.screens.confirm import ConfirmScreen, CountScreen
 from tui.screens.help import HELP_CLASSES, HelpScreen, bindings_of, help_sections, key_label
 from tui.screens.new_job import SHOWN_PROBLEMS, NewJobScreen
 
@@ -202,6 +202,26 @@ async def test_new_job_shows_validation_error_inline(app_for) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert Job.select().count() == 0
+
+
+async def test_escape_on_a_form_with_something_typed_asks_before_discarding_it(app_for) -> None:
+    """``esc`` on a form with eight fields filled threw them away without a word."""
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press(*"make backup", "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question == "Discard the job you typed?"
+        await pilot.press("n")  # stay: the form, as typed
+        await wait_for(pilot, lambda: app.screen is form, "the form again")
+        assert form.query_one("#f-command").value == "make backup"
+        await pilot.press("escape", "y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewJobScreen), "closed")
+        assert Job.select().count() == 0
+        # Nothing typed: esc closes at once.
+        await open_form(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewJobScreen), "closed")
 
 
 async def test_new_job_empty_command_is_refused(app_for) -> None:

@@ -18,6 +18,7 @@ from queuectl.lifecycle.enqueue import check_directories
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
 from tui.screens import close
+from tui.screens.confirm import ConfirmScreen
 
 FIELDS: list[tuple[str, str, str]] = [
     ("command", "Command", "shell command, e.g. make backup"),
@@ -136,6 +137,8 @@ class NewJobScreen(ModalScreen[Any]):
         self.error = error
         self.submitted: dict[str, str] = {}
         """The fields as they were when the form was answered (see the class's docstring)."""
+        self._opened_with: dict[str, str] = {}
+        """The fields as the form opened: ``esc`` asks before losing anything typed since."""
 
     def compose(self) -> ComposeResult:
         initial = self.typed if self.typed is not None else self.initial or {}
@@ -208,8 +211,22 @@ class NewJobScreen(ModalScreen[Any]):
         shown = form_to_dict(self.initial or {})
         return {name: value for name, value in data.items() if shown.get(name) != value}
 
+    def on_mount(self) -> None:
+        self._opened_with = self.values()
+
     def action_cancel(self) -> None:
-        close(self, None)
+        """Close, asking first when something was typed: ``esc`` on a form with eight
+        fields filled threw them away without a word."""
+        if self.values() == self._opened_with:
+            close(self, None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                close(self, None)
+
+        what = "the changes you typed" if self.initial is not None else "the job you typed"
+        self.app.push_screen(ConfirmScreen(f"Discard {what}?", "Discard"), answered)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -220,4 +237,4 @@ class NewJobScreen(ModalScreen[Any]):
         if event.button.id == "ok":
             self.action_submit()
         else:
-            close(self, None)
+            self.action_cancel()
