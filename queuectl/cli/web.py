@@ -116,7 +116,7 @@ def web(
         read_only=read_only,
         idle_timeout=idle_seconds,
     )
-    _log_to_stderr()
+    _log_to_stderr(token)
     if remote:
         logging.getLogger("queuectl.web").warning(
             "serving beyond this machine over plain HTTP: the token crosses the network "
@@ -136,15 +136,16 @@ def _announce(url: str) -> None:
     sys.stdout.flush()
 
 
-def _log_to_stderr() -> None:
-    """Session and server news on stderr, one ``queuectl web: …`` line each.
+def _log_to_stderr(token: str) -> None:
+    """Session and server news on stderr, one ``queuectl web: …`` line each, never
+    holding ``token``.
 
     Replaces the handler an earlier call installed (tests run the command many
     times in one process, each with its own stderr).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("queuectl-web")
-    handler.setFormatter(_OneLine())
+    handler.setFormatter(_OneLine(token))
     handler.addFilter(_Throttle())
     loggers = (("queuectl.web", logging.INFO), ("aiohttp", logging.WARNING))
     for name, level in (*loggers, ("asyncio", logging.WARNING)):
@@ -193,7 +194,13 @@ class _OneLine(logging.Formatter):
     cannot parse with its traceback, so anyone who reached the port, token or not, could
     write multi-line tracebacks into the server's log, one per request."""
 
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
     def format(self, record: logging.LogRecord) -> str:
+        from urllib.parse import unquote
+
         from queuectl.errors import first_line
         from queuectl.textsafe import one_line
 
@@ -205,8 +212,14 @@ class _OneLine(logging.Formatter):
                 said = " ".join(str(error).split())[:REASON_CELLS]
             message = f"{message}: {said}"
         # A request it cannot parse is quoted whole ("Bad status line: … b'GET
-        # /?token=… HTTP/9.9'"): the token then sat in a log others may read.
-        return "queuectl web: " + one_line(TOKEN_IN_URL.sub(r"\1…", message))
+        # /?token=… HTTP/9.9'"): the token then sat in a log others may read. The
+        # token itself goes, however the request spelled its name (``%74oken=``) or
+        # where it put it (a header); so does any value after a ``token=``.
+        message = TOKEN_IN_URL.sub(r"\1…", message)
+        if self.token in unquote(message):  # spelled with escapes: its letters as %XX
+            message = unquote(message)
+        message = message.replace(self.token, "…")
+        return "queuectl web: " + one_line(message)
 
 
 TOKEN_IN_URL = re.compile(r"(\btoken=)[^\s&'\"#]+")

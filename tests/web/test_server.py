@@ -474,13 +474,37 @@ def test_a_request_it_cannot_parse_leaves_no_token_in_the_log(seeded):
     try:
         host, port = server.origin.split("//", 1)[1].rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=5) as connection:
-            connection.sendall(f"GET /?token={server.token} HTTP/9.9\r\n\r\n".encode())
+            # The name spelled with an escape, which the server reads as "token" too.
+            connection.sendall(f"GET /?%74oken={server.token} HTTP/9.9\r\n\r\n".encode())
             connection.recv(4096)
         log = server.wait_log("Error handling request")
         assert "token=…" in log, log
         assert server.token not in log and server.token[:12] not in log
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "b'GET /?token={token} HTTP/9.9'",
+        "b'GET /?a=1&to%6Ben={token}&b=2 HTTP/9.9'",
+        "Invalid header: b'Host: {token}'",
+        "b'GET /?x={escaped} HTTP/9.9'",  # every letter of it as %XX
+    ],
+)
+def test_the_servers_log_lines_never_hold_the_token(said):
+    import logging
+
+    from queuectl.cli.web import _OneLine
+    from queuectl.web.access import new_token
+
+    token = new_token()
+    escaped = "".join(f"%{ord(char):02X}" for char in token)
+    record = logging.LogRecord("aiohttp", logging.WARNING, "", 0, "", None, None)
+    record.msg = said.format(token=token, escaped=escaped)
+    line = _OneLine(token).format(record)
+    assert token not in line and token[:8] not in line and "…" in line, line
 
 
 def test_a_read_only_session_creates_no_database_and_shows_one_others_could_write(tmp_path):
