@@ -54,7 +54,7 @@ from tui.panes.schedules import SchedulesPane
 from tui.panes.workers import WorkersPane
 from tui.queue_actions import QueueIntents
 from tui.schedule_actions import ScheduleIntents
-from tui.screens.confirm import ChoiceScreen
+from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.detail import JobDetailScreen
 from tui.screens.help import HelpScreen, help_sections
 from tui.screens.logview import LogScreen
@@ -168,6 +168,8 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """A refresh was started and is not applied yet (tests wait for it to settle)."""
         self._timer: Timer | None = None
         self._pane = "jobs"
+        self._asking_to_quit = False
+        """``ctrl+q`` asked whether to quit with a job form typed in: a second one waits."""
         """The pane the person chose (a tab click that the unsaved-edits guard undoes differs)."""
         self.sub_title = db.describe(location)
 
@@ -468,9 +470,24 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.action_leave()
 
     def action_leave(self) -> None:
-        """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does."""
-        if not isinstance(self.screen, ChoiceScreen):
+        """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does, and
+        first of all when a job form holds something typed (it quit at once, the job
+        lost, even while the form's own "Discard?" question was showing)."""
+        if isinstance(self.screen, ChoiceScreen) or self._asking_to_quit:
+            return
+        typed = [s for s in self.screen_stack if isinstance(s, NewJobScreen) and s.has_typed()]
+        if not typed:
             self.keep_edits(self.exit)
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            self._asking_to_quit = False
+            if quit_anyway:
+                self.keep_edits(self.exit)
+
+        self._asking_to_quit = True
+        what = "the changes you typed" if typed[0].initial is not None else "the job you typed"
+        self.push_screen(ConfirmScreen(f"Quit, discarding {what}?", "Quit"), answered)
 
     def keep_edits(self, then: Callable[[], None], *, then_show_config: bool = False) -> None:
         """Run ``then`` now, or once the config pane's unsaved edits are saved or discarded.

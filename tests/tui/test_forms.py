@@ -224,6 +224,29 @@ async def test_escape_on_a_form_with_something_typed_asks_before_discarding_it(a
         await wait_for(pilot, lambda: not isinstance(app.screen, NewJobScreen), "closed")
 
 
+async def test_ctrl_q_with_a_job_typed_asks_before_quitting(app_for) -> None:
+    """It quit at once, the job lost, even while the form's "Discard?" was showing."""
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press(*"make backup", "escape")  # the form's own question first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "discard?")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: app.screen.question.startswith("Quit,"), "quit?")
+        assert app.screen.question == "Quit, discarding the job you typed?"
+        await pilot.press("ctrl+q")  # asked already: a second press waits for the answer
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("n")  # and keep the form
+        await wait_for(pilot, lambda: app.screen is form, "the form again")
+        assert form.query_one("#f-command").value == "make backup"
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit?")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running, "quit")
+
+
 async def test_new_job_empty_command_is_refused(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:

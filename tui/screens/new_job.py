@@ -214,10 +214,14 @@ class NewJobScreen(ModalScreen[Any]):
     def on_mount(self) -> None:
         self._opened_with = self.values()
 
+    def has_typed(self) -> bool:
+        """Whether a field holds something other than what the form opened with."""
+        return self.values() != self._opened_with
+
     def action_cancel(self) -> None:
         """Close, asking first when something was typed: ``esc`` on a form with eight
         fields filled threw them away without a word."""
-        if self.values() == self._opened_with:
+        if not self.has_typed():
             close(self, None)
             return
 
