@@ -23,7 +23,7 @@ from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import deps, manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
-from queuectl.store.models import JobState, database
+from queuectl.store.models import JobState, WorkerState, database
 from queuectl.textsafe import one_line
 from queuectl.wording import counted, listed
 from tui.data import Snapshot
@@ -588,15 +588,19 @@ class ActionsApp(KeyOrderApp):
 
     def _stop_and_wait(
         self, worker_ids: list[str] | None, *, force: bool
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[list[str], list[str], list[str]]:
         """Ask workers to stop, then wait (in this thread) for them; returns those still
-        up, and the jobs a forced stop killed (which the question may not have named)."""
+        up, the jobs a forced stop killed (which the question may not have named), and
+        those found lost instead: no process of this database ran them."""
         supervisor = _supervisor()
         asked = supervisor.request_stop(worker_ids, force=force)
         if not asked:
-            return [], []
+            return [], [], []
         still = list(supervisor.wait_stopped(asked, STOP_WAIT_SECONDS))
-        return still, reads.killed_by_forced_stop(asked) if force else []
+        killed = reads.killed_by_forced_stop(asked) if force else []
+        rows = reads.worker_rows(asked)
+        lost = [w for w in asked if w in rows and rows[w].state == WorkerState.LOST]
+        return still, killed, lost
 
     def save_settings(
         self, changes: dict[str, str | None], then: Callable[[], object] | None = None
@@ -622,11 +626,20 @@ class ActionsApp(KeyOrderApp):
         self.save_settings(message.changes)
 
 
-def _stopped_message(asked: list[str], still: list[str], killed: list[str]) -> str:
+def _stopped_message(
+    asked: list[str], still: list[str], killed: list[str], lost: list[str] = ()
+) -> str:
     """What a stop did, once done: the jobs a forced one killed are named as they were
-    found, since the one its question named may have ended before the answer."""
+    found, since the one its question named may have ended before the answer; a worker
+    found lost is said to be, not "stopped" (no process of this database ran it: a row
+    of another database's, or of one that died)."""
     if still:
         said = f"Still stopping after {STOP_WAIT_SECONDS:.0f}s: {', '.join(still)}"
+    elif lost and set(lost) >= set(asked):
+        said = (
+            f"Worker {', '.join(lost)} was lost: no process of this database runs it (it"
+            " died, or the row names another database's)"
+        )
     else:
         said = f"Worker {', '.join(asked)} stopped" if asked else "Every worker stopped"
     if killed:

@@ -215,6 +215,7 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
         else:
             click.echo("no workers running")
         return
+    held = {w for w, row in reads.worker_rows(asked).items() if row.current_job}
     left = supervisor.wait_stopped(asked, limit, note=note)
     rows = reads.worker_rows(asked)
     killed = reads.killed_by_forced_stop(asked) if force else []
@@ -226,9 +227,11 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
             if worker_id in left:
                 continue
             if row is not None and row.state == WorkerState.LOST:
+                # "its job was recovered" was said of rows that held none.
                 click.echo(
                     f"worker {one_line(worker_id)} was lost (no process of this database"
-                    " runs it: it died, or this is a copy); its job was recovered"
+                    " runs it: it died, this is a copy, or the row names another"
+                    " database's)" + ("; its job was recovered" if worker_id in held else "")
                 )
             else:
                 click.echo(f"stopped worker {one_line(worker_id)}")

@@ -209,3 +209,18 @@ def test_stop_whose_time_is_up_before_a_silent_worker_could_answer_recovers_noth
     assert error == "Error: still running after 0.3s: back; use --force to kill their jobs"
     shown = json.loads(run("show", job_id, "--json").stdout)
     assert (shown["state"], shown["worker_id"]) == ("processing", "back")
+
+
+def test_stopping_a_dead_worker_that_held_no_job_says_none_was_recovered(run, db_url):
+    """ "its job was recovered" was said of a row that held none."""
+    db.open_database(db_url)
+    now = time.time()
+    Worker.create(
+        id="gone", host=this_host(), pid=DEAD_PID, state="idle", started_at=now, heartbeat_at=now
+    )
+    db.close_database()
+    result = run("worker", "stop", "gone", "--timeout", "2s")
+    assert result.stdout == (
+        "worker gone was lost (no process of this database runs it: it died, this is a copy,"
+        " or the row names another database's)\n"
+    )

@@ -454,7 +454,7 @@ def test_stopping_a_crashed_worker_cleans_up_its_row_and_job(cluster: Cluster):
     proc.kill()
     proc.wait(timeout=5)
     result = cluster.cli("worker", "stop", "--timeout", "5")
-    assert "was lost" in result.stdout
+    assert "was lost" in result.stdout and result.stdout.endswith("; its job was recovered\n")
     assert all(w.state == WorkerState.LOST for w in WorkerRow.select())  # it never said goodbye
     assert Run.get_by_id(run.id).outcome == "lost"
     assert cluster.job(job_id).state == JobState.FAILED  # retried later, attempt spent

@@ -155,6 +155,24 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
         await wait_toast(pilot, "Worker w-a stopped")
 
 
+async def test_a_stop_that_finds_no_process_says_the_worker_was_lost(app_for, supervisor) -> None:
+    """A row naming no process of this database (another database's worker, on a shared
+    server) was marked lost by the stop, and the toast said "Worker fake stopped"."""
+    seed_worker("fake", state="idle")
+
+    def found_lost(asked: list[str], _force: bool) -> None:
+        WorkerRow.update(state="lost").where(WorkerRow.id.in_(asked)).execute()
+
+    supervisor.on_stop = found_lost
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await wait_toast(pilot, "Worker fake was lost: no process of this database runs it")
+
+
 async def test_a_stop_that_waits_for_a_job_says_nothing_of_the_database(app_for, supervisor):
     """A graceful stop of a busy worker waits for its job: after 1.5 s a toast said the
     database was being written by another process and that this gave up after 15 s, none
