@@ -168,7 +168,9 @@ async def _use(location: str, rounds: int) -> dict[str, Any]:
                 await pilot.resize_terminal(120, 32)
             _traffic(number)
             while len(app.screen_stack) > 1:
-                await pilot.press("escape")
+                # A job form with something typed asks before esc discards it; its
+                # question's own esc goes back to the form, so only "y" leaves.
+                await pilot.press("y" if _asks_to_discard(app.screen) else "escape")
             if number == warmup:
                 await pilot.pause(1.2)  # a refresh or two, so the tables are full again
                 gc.collect()
@@ -189,6 +191,13 @@ async def _use(location: str, rounds: int) -> dict[str, Any]:
         "refreshes": refreshes,
         "seconds": time.monotonic() - started,
     }
+
+
+def _asks_to_discard(screen: Any) -> bool:
+    """Whether ``screen`` asks whether to throw away a job form's typing."""
+    from tui.screens.confirm import ConfirmScreen
+
+    return isinstance(screen, ConfirmScreen) and screen.question.startswith("Discard")
 
 
 def _traffic(number: int) -> None:
