@@ -79,6 +79,20 @@ def job_ids(ctx: click.Context, _param: click.Parameter, incomplete: str) -> lis
     return [CompletionItem(value) for value in _from_database(ctx, read)]
 
 
+def dead_job_ids(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """The DLQ's ids starting with what was typed, newest first (``dlq retry``)."""
+
+    def read() -> list[str]:
+        from queuectl.lifecycle.reads import ids_starting_with
+        from queuectl.states import JobState
+
+        return ids_starting_with(incomplete, limit=MAX_ITEMS, state=JobState.DEAD)
+
+    return [CompletionItem(value) for value in _from_database(ctx, read)]
+
+
 def queue_names(
     ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
@@ -213,6 +227,11 @@ def install(root: click.Group) -> None:
         for param in command.params:  # queue pause|resume NAME…, queue limit NAME N
             if param.name in ("name", "names") and isinstance(param, click.Argument):
                 _complete_with(param, queue_names)
+    dlq = root.commands.get("dlq")
+    retry = dlq.commands.get("retry") if isinstance(dlq, click.Group) else None
+    for param in retry.params if retry is not None else ():
+        if param.name == "job_ids":  # only the DLQ's: any other id is refused there
+            _complete_with(param, dead_job_ids)
     cron = root.commands.get("cron")
     for name, command in cron.commands.items() if isinstance(cron, click.Group) else ():
         for param in command.params:

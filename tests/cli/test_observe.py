@@ -501,6 +501,12 @@ def test_completion_of_ids_states_queues_and_keys(run, db_url):
     assert _complete("queuectl queue resume i", env) == ["idle-queue", "images"]
     assert _complete("queuectl queue limit im", env) == ["images"]
     assert _complete("queuectl add --after dep", env) == ["deploy"]
+    # dlq retry offers the DLQ's jobs alone: any other id is refused there.
+    enqueue(run, id="build-dead", max_retries=0)
+    db.open_database(db_url)
+    Job.update(state="dead").where(Job.id == "build-dead").execute()
+    db.close_database()
+    assert _complete("queuectl dlq retry bu", env) == ["build-dead"]
 
 
 def test_completion_of_words_holding_a_colon(run, db_url):
