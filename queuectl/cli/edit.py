@@ -64,7 +64,8 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
         emit_json(job_record(job, with_output=False))
     else:
         click.echo(f"{one_line(job.id)} edited ({job.state})")
-        note_dependents(edited.revived, "back to blocked")
+    # On stderr under --json too: its stdout is the job alone, which said nothing of them.
+    note_dependents(edited.revived, "back to blocked")
     note_left_dead(edited.left_dead)
 
 

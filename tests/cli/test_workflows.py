@@ -266,6 +266,11 @@ def test_an_edit_that_retries_a_dependency_names_the_dependents_it_brought_back(
     assert result.stdout == "build edited (pending)\n"
     assert result.stderr == "1 dependent back to blocked: test\n"
     assert json.loads(chain("show", "test", "--json").stdout)["state"] == "blocked"
+    # Under --json too: its stdout is the job alone, which says nothing of them.
+    chain("cancel", "build")
+    as_json = chain("edit", "build", '{"priority": 2}', "--json")
+    assert json.loads(as_json.stdout)["id"] == "build"
+    assert as_json.stderr == "1 dependent back to blocked: test\n"
 
 
 def test_retry_json_prints_the_dependents_it_brought_back(chain):
