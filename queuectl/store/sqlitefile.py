@@ -117,7 +117,7 @@ class ExistingFileSqlite(peewee.SqliteDatabase):
                 with contextlib.suppress(sqlite3.Error):
                     self._kept_open.pop().close()
             return None
-        return f"{self.database}-shm cannot be written (a read-only filesystem?)"
+        return unwritable_said(f"{self.database}-shm")
 
     def connection(self) -> sqlite3.Connection:
         # Inlined test: this runs for every statement a worker makes.
@@ -298,6 +298,11 @@ def _shm_unwritable(path: str) -> bool:
 def refuses_writes(path: str) -> bool:
     """Whether ``path`` is there and cannot be written (immutable, a read-only mount)."""
     return not os.access(path, os.W_OK) and os.path.lexists(path)
+
+
+def unwritable_said(path: str) -> str:
+    """What is said of a file that refuses writes, wherever it is found."""
+    return f"{path} cannot be written (a read-only filesystem?)"
 
 
 def first_unwritable(path: str, companions: tuple[str, ...] = WAL_COMPANIONS) -> str | None:
