@@ -25,6 +25,9 @@ from click.shell_completion import (
 
 SHELLS = ("bash", "zsh", "fish")
 
+Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
+"""What a completion function is: click calls it with the line's context."""
+
 MAX_ITEMS = 200
 """Completions offered at most: a shell lists them all, and 100,000 ids help no one."""
 
@@ -68,29 +71,26 @@ def _from_database(ctx: click.Context, read: Callable[[], list[str]]) -> list[st
             close_database()
 
 
-def job_ids(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """Ids starting with what was typed, newest first."""
+def _job_ids_in(state: str | None) -> Completer:
+    """A completer of ids starting with what was typed, newest first; of jobs in
+    ``state`` alone when one is given."""
 
-    def read() -> list[str]:
-        from queuectl.lifecycle.reads import ids_starting_with
+    def complete(
+        ctx: click.Context, _param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        def read() -> list[str]:
+            from queuectl.lifecycle.reads import ids_starting_with
 
-        return ids_starting_with(incomplete, limit=MAX_ITEMS)
+            return ids_starting_with(incomplete, limit=MAX_ITEMS, state=state)
 
-    return [CompletionItem(value) for value in _from_database(ctx, read)]
+        return [CompletionItem(value) for value in _from_database(ctx, read)]
+
+    return complete
 
 
-def dead_job_ids(
-    ctx: click.Context, _param: click.Parameter, incomplete: str
-) -> list[CompletionItem]:
-    """The DLQ's ids starting with what was typed, newest first (``dlq retry``)."""
-
-    def read() -> list[str]:
-        from queuectl.lifecycle.reads import ids_starting_with
-        from queuectl.states import JobState
-
-        return ids_starting_with(incomplete, limit=MAX_ITEMS, state=JobState.DEAD)
-
-    return [CompletionItem(value) for value in _from_database(ctx, read)]
+job_ids = _job_ids_in(None)
+dead_job_ids = _job_ids_in("dead")
+"""The DLQ's ids alone (``dlq retry``): any other id is refused there."""
 
 
 def queue_names(
@@ -238,9 +238,6 @@ def install(root: click.Group) -> None:
             # ``cron add`` names a new schedule: nothing to complete there.
             if name != "add" and param.name == "name" and isinstance(param, click.Argument):
                 _complete_with(param, schedule_names)
-
-
-Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 
 
 def _complete_with(param: click.Parameter, completer: Completer) -> None:

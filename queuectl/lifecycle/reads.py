@@ -414,14 +414,14 @@ def unfinished_states(*, queue: str | None = None) -> dict[str, str]:
 
 
 @translated
-def ids_starting_with(prefix: str, *, limit: int, state: JobState | None = None) -> list[str]:
+def ids_starting_with(prefix: str, *, limit: int, state: str | None = None) -> list[str]:
     """Job ids starting with ``prefix`` (case kept), newest first, in ``state`` if given:
     shell completion."""
     query = Job.select(Job.id).order_by(Job.seq.desc())
     if prefix:
         query = query.where(Job.id.startswith(prefix))
     if state is not None:
-        query = query.where(Job.state == state.value)
+        query = query.where(Job.state == state)
     ids = [job_id for (job_id,) in query.limit(limit * 2).tuples() if job_id.startswith(prefix)]
     return ids[:limit]
 
