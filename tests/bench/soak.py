@@ -27,16 +27,12 @@ import argparse
 import asyncio
 import gc
 import os
-import pty
 import select
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
-from fcntl import ioctl
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +43,7 @@ from queuectl.jobspec import JobSpec  # noqa: E402
 from queuectl.lifecycle import enqueue as enqueuing  # noqa: E402
 from queuectl.store import db  # noqa: E402
 from queuectl.store.models import Job, Run, Worker  # noqa: E402
+from tests.terminal import in_a_terminal  # noqa: E402
 
 MEMORY_TARGET_MB = 40.0
 IDLE_TARGET_PERCENT = 5.0
@@ -241,19 +238,10 @@ def use(rounds: int) -> bool:
 def idle_cpu(location: str, size: tuple[int, int], seconds: float) -> tuple[float, float]:
     """``queuectl tui`` in a pseudo-terminal of ``size``: its share of a core and its RSS."""
     columns, rows = size
-    leader, follower = pty.openpty()
-    ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "--db", location, "tui"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
+    process, leader = in_a_terminal(
+        ["--db", location, "tui"], columns=columns, rows=rows, env=env, cwd=str(ROOT)
     )
-    os.close(follower)
     done = threading.Event()
 
     def drain() -> None:  # a terminal that reads everything, as a real one does

@@ -144,13 +144,11 @@ def _text(drawn: bytes) -> bytes:
 @pytest.mark.timeout(60)
 def test_the_dashboard_opens_read_only_on_files_that_cannot_be_written(tmp_path, can_freeze):
     """It exited with the -shm line, though ``status`` and ``list`` read the same files."""
-    import fcntl
     import os
-    import pty
     import sqlite3
-    import struct
     import sys
-    import termios
+
+    from tests.terminal import in_a_terminal
 
     db_path = str(tmp_path / "q.db")
     env = {**os.environ, "QUEUECTL_DB": db_path, "TERM": "xterm-256color", "HOME": str(tmp_path)}
@@ -162,17 +160,7 @@ def test_the_dashboard_opens_read_only_on_files_that_cannot_be_written(tmp_path,
     files = [db_path + suffix for suffix in SUFFIXES]
     assert all(os.path.exists(path) for path in files)
     assert _immutable(files, True).returncode == 0
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    dashboard = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "tui"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
+    dashboard, master = in_a_terminal(["tui"], columns=100, rows=24, env=env)
     try:
         drawn = _screen_until(master, b"Restart the dashboard", dashboard, time.monotonic() + 30)
         assert dashboard.poll() is None, drawn.decode(errors="replace")
