@@ -25,6 +25,7 @@ from tests.conftest import T0
 from tui.app import QueueApp, make_app
 from tui.columns import CELL_PADDING
 from tui.panes.table import KeyedTable
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import JobDetailScreen
 
 
@@ -126,6 +127,15 @@ async def wait_toast(pilot: Pilot[Any], fragment: str) -> None:
     app = pilot.app
     assert isinstance(app, QueueApp)
     await wait_for(pilot, lambda: any(fragment in t for t in toasts(app)), f"toast {fragment!r}")
+
+
+async def asked(pilot: Pilot[Any], *keys: str) -> ConfirmScreen:
+    """Press ``keys`` and wait for the yes/no question they open; returns it."""
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the question")
+    screen = pilot.app.screen
+    assert isinstance(screen, ConfirmScreen)
+    return screen
 
 
 async def open_form(pilot: Pilot[Any], key: str = "n") -> Any:

@@ -7,6 +7,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job, Worker
 from tests.conftest import T0
 from tests.tui.conftest import (
+    asked,
     refreshed,
     seed_job,
     seed_worker,
@@ -17,7 +18,6 @@ from tests.tui.conftest import (
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
 from tui.panes.workers import WorkersPane
-from tui.screens.confirm import ConfirmScreen
 
 
 def _enqueue(*ids: str, now: float = T0) -> None:
@@ -167,8 +167,7 @@ async def test_a_stopped_worker_stays_highlighted_and_on_screen(app_for, supervi
         pane = app.query_one(WorkersPane)
         await pilot.press("3", "j", "j")
         chosen = pane.highlighted
-        await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "x")
         await pilot.press("y")
         await wait_for(pilot, lambda: ("stop", ([chosen], False)) in supervisor.calls, "stop")
         Worker.update(state="stopped", stopped_at=T0).where(Worker.id == chosen).execute()

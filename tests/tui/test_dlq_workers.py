@@ -12,6 +12,7 @@ from queuectl.store.models import Job
 from queuectl.store.models import Worker as WorkerRow
 from tests.conftest import T0
 from tests.tui.conftest import (
+    asked,
     drawn_cell,
     refreshed,
     seed_job,
@@ -75,13 +76,11 @@ async def test_dlq_retry_all_after_confirmation(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", "R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "2", "R")
         await pilot.press("escape")
         await pilot.pause()
         assert _states() == {"d1": "dead", "d2": "dead", "ok": "completed"}
-        await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "R")
         await pilot.press("y")
         await wait_for(pilot, lambda: _states()["d1"] == _states()["d2"] == "pending", "all")
         await wait_toast(pilot, "2 dead jobs back to pending")
@@ -92,8 +91,7 @@ async def test_dlq_purge_after_confirmation(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", "p")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "2", "p")
         await pilot.press("y")
         await wait_for(pilot, lambda: _states() == {"ok": "completed"}, "purge")
 
@@ -144,8 +142,7 @@ async def test_stop_highlighted_worker(app_for, supervisor) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "x")
         assert app.screen.question == (
             "Stop worker w-a (pid 4242 on box)? It finishes its current job first."
         )
@@ -167,8 +164,7 @@ async def test_a_stop_that_finds_no_process_says_the_worker_was_lost(app_for, su
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "x")
         await pilot.press("y")
         await wait_toast(pilot, "Worker fake was lost: no process of this database runs it")
 
@@ -184,8 +180,7 @@ async def test_a_stop_that_waits_for_a_job_says_nothing_of_the_database(app_for,
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "x")
         await pilot.press("y")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "answered")
         await pilot.press("x")  # at once: the snapshot still says busy
@@ -222,8 +217,7 @@ async def test_a_force_stop_names_the_job_it_killed_not_the_one_it_asked_about(
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "K")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "K")
         assert "Its job j1 is killed" in app.screen.question
         Job.update(state="completed", worker_id=None).where(Job.id == "j1").execute()
         await pilot.press("y")
@@ -238,15 +232,13 @@ async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, sup
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "x")
         assert app.screen.question == (
             "Stop worker w-a (pid 4242 on box, running job-1 and 2 more)?"
             " It finishes its 3 running jobs first."
         )
         await pilot.press("n")
-        await pilot.press("K")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "K")
         assert app.screen.question == (
             "Force-stop worker w-a (pid 4242 on box, running job-1 and 2 more)?"
             " Its 3 running jobs are killed and go back to pending."
@@ -254,8 +246,7 @@ async def test_stopping_a_worker_with_slots_names_every_running_job(app_for, sup
         await pilot.press("n")
         await pilot.pause()
         assert supervisor.calls == []
-        await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "x")
         await pilot.press("y")  # the toast, and a second x, count its jobs too
         await wait_toast(pilot, "Stopping worker w-a (it finishes its 3 running jobs first)")
         await pilot.press("x")
@@ -308,8 +299,7 @@ async def test_force_stop_asks_first(app_for, supervisor) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "K")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "K")
         await pilot.press("y")
         await wait_for(pilot, lambda: ("stop", (["w-a"], True)) in supervisor.calls, "force")
 
@@ -321,13 +311,11 @@ async def test_stop_all_asks_first(app_for, supervisor) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "X")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "X")
         await pilot.press("n")
         await pilot.pause()
         assert supervisor.calls == []
-        await pilot.press("X")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "X")
         await pilot.press("y")
         await wait_toast(pilot, "Stopping every running worker (1)")
         assert not any("stopped" in toast for toast in app.toasts), list(app.toasts)
@@ -343,8 +331,7 @@ async def test_without_the_worker_runtime_says_so(app_for, monkeypatch) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "3", "x")
         await pilot.press("y")
         await wait_toast(pilot, "worker runtime (queuectl.supervisor) is not available")
 
@@ -443,8 +430,7 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         )
         assert not isinstance(app.screen, ConfirmScreen)
         table.move_cursor(row=table.get_row_index("w-l"))
-        await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "x")
         question = app.screen.question
         assert question.startswith("Worker w-l (pid 4242 on box, running j1): its process")
         assert "Recover its 1 job now?" in question and "finishes" not in question
@@ -466,8 +452,7 @@ async def test_recovery_from_the_dashboard_names_the_hooks_it_did_not_run(app_fo
         await refreshed(pilot)
         table = await _workers_pane(pilot, 1)
         table.move_cursor(row=table.get_row_index("w-l"))
-        await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "x")
         await pilot.press("y")
         await wait_toast(pilot, f"Recovered 1 job of lost workers: j1. {skipped}")
 
@@ -499,8 +484,7 @@ async def test_recovering_a_lost_worker_names_every_lost_worker_it_recovers(app_
         await refreshed(pilot)
         table = await _workers_pane(pilot, 2)
         table.move_cursor(row=table.get_row_index("w-b"))
-        await pilot.press("K")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "K")
         question = app.screen.question
         assert question.startswith("Worker w-b (pid 4242 on box, running slow-3) and 1 more")
         assert "(w-a)" in question and "Recover their 2 jobs now?" in question
@@ -533,8 +517,7 @@ async def test_all_in_a_dlq_question_is_the_jobs_it_counted(app_for, key, toast)
     app = app_for(clock=lambda: clock[0])
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", key)
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "2", key)
         assert "all 2 dead jobs" in app.screen.question
         seed_job("late", state="dead", finished_at=T0 + 1)  # died after the count
         clock[0] = T0 + 5  # the answer comes a few seconds later

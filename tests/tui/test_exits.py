@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from queuectl.lifecycle import settings
-from tests.tui.conftest import refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import asked, refreshed, seed_job, wait_for, wait_toast
 from tui.keybar import KeyBar
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
@@ -166,8 +166,7 @@ async def test_q_goes_back_from_pushed_screens_and_is_a_letter_in_dialogs(app_fo
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         await pilot.press("q")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "closed")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "d")
         await pilot.press("q")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, ConfirmScreen)

@@ -11,7 +11,7 @@ from queuectl.lifecycle import settings
 from queuectl.states import JobState
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import open_form, refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import asked, open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.app import QueueApp
 from tui.commands import COMMANDS, QueueCommands
 from tui.panes.config import CUT_SAID, VALUE_WIDTH, ConfigPane
@@ -209,8 +209,7 @@ async def test_escape_on_a_form_with_something_typed_asks_before_discarding_it(a
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         form = await open_form(pilot)
-        await pilot.press(*"make backup", "escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, *"make backup", "escape")
         assert app.screen.question == "Discard the job you typed?"
         await pilot.press("n")  # stay: the form, as typed
         await wait_for(pilot, lambda: app.screen is form, "the form again")
@@ -241,8 +240,7 @@ async def test_ctrl_q_with_a_job_typed_asks_before_quitting(app_for) -> None:
         await pilot.press("n")  # and keep the form
         await wait_for(pilot, lambda: app.screen is form, "the form again")
         assert form.query_one("#f-command").value == "make backup"
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit?")
+        await asked(pilot, "ctrl+q")
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running, "quit")
 
@@ -590,8 +588,7 @@ async def test_the_palette_is_not_offered_over_a_question(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", "R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "2", "R")
         await pilot.press("ctrl+p")
         await wait_toast(pilot, "Answer or close what is open first (esc closes it)")
         assert isinstance(app.screen, ConfirmScreen)

@@ -11,7 +11,15 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import open_detail, refreshed, seed_job, seed_run, wait_for, wait_toast
+from tests.tui.conftest import (
+    asked,
+    open_detail,
+    refreshed,
+    seed_job,
+    seed_run,
+    wait_for,
+    wait_toast,
+)
 from tui.output import overwritten
 from tui.panes.jobs import SORTABLE, JobsPane
 from tui.screens.confirm import ConfirmScreen
@@ -69,8 +77,7 @@ async def test_cancel_asks_naming_the_job_then_cancels(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "c")
         assert app.screen.question == "Cancel job a (pending)?"
         assert app.screen.command == "rsync -a /srv/ nas:/srv/"
         await pilot.press("n")
@@ -89,8 +96,7 @@ async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for)
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "d")
         await pilot.pause()
         line = app.screen.query_one(".command")
         assert line.size.height == 1
@@ -104,8 +110,7 @@ async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> N
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "c")
         assert app.screen.question == "Cancel job a (processing)? Its process is killed."
         assert app.screen.command == "sleep 600"
         await pilot.press("escape")
@@ -118,15 +123,13 @@ async def test_delete_asks_first(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "d")
         assert app.screen.question == "Delete job a (completed) and its runs?"
         assert app.screen.command == "echo hi"
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dismissed")
         assert _state("a") == "completed"
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "d")
         await pilot.press("y")
         await wait_for(pilot, lambda: _state("a") is None, "delete")
         await refreshed(pilot)
@@ -306,8 +309,7 @@ async def test_delete_from_detail_goes_back(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await asked(pilot, "d")
         await pilot.press("y")
         await wait_for(pilot, lambda: _state("a") is None, "delete")
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")

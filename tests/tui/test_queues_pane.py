@@ -8,6 +8,7 @@ from queuectl.lifecycle import queues
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import (
+    asked,
     drawn_cell,
     refreshed,
     seed_job,
@@ -91,21 +92,18 @@ async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_w
         pane = app.query_one(QueuesPane)
         await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
         pane.table.select_key("images")
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "p")
         question = app.screen.question
         assert question.startswith("Pause queue images?") and "The 1 running go on." in question
         await pilot.press("n")
         await pilot.pause()
         assert queues.steered() == []
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "p")
         await pilot.press("y")
         await wait_toast(pilot, "Queue images paused")
         assert queues.steered() == [queues.Steering("images", True, None)]
         await refreshed(pilot)
-        await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "p")
         assert app.screen.question.startswith("Resume queue images?")
         await pilot.press("y")
         await wait_toast(pilot, "Queue images resumed")

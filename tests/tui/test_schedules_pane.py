@@ -5,7 +5,7 @@ from __future__ import annotations
 from queuectl.lifecycle import schedules
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import drawn_cell, refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import asked, drawn_cell, refreshed, seed_job, wait_for, wait_toast
 from tui.app import PANES
 from tui.commands import COMMANDS
 from tui.panes.schedules import SchedulesPane
@@ -115,14 +115,12 @@ async def test_t_runs_now_after_a_question_and_enter_shows_the_fired_jobs(app_fo
     async with app.run_test(size=(120, 30)) as pilot:
         pane = await _shown(pilot, app)
         pane.table.select_key("ping")
-        await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "t")
         assert app.screen.question.startswith("Run schedule ping (@every 30s) now?")
         await pilot.press("n")
         await pilot.pause()
         assert Job.select().count() == 2
-        await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "t")
         await pilot.press("y")
         await wait_toast(pilot, "Enqueued job ping:")
         assert Job.select().count() == 3

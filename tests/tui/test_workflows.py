@@ -9,7 +9,7 @@ from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job
 from tests.conftest import T0
-from tests.tui.conftest import detail_loaded, refreshed, seed_job, wait_for, wait_toast
+from tests.tui.conftest import asked, detail_loaded, refreshed, seed_job, wait_for, wait_toast
 from tui.header import StatsHeader
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
@@ -72,8 +72,7 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("leaf")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "c")
         assert app.screen.question.endswith("?")  # nothing waits for leaf
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "answered")
@@ -84,8 +83,7 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         await pilot.press("slash", "escape")  # back to the table, the filter kept
         await wait_for(pilot, lambda: [k for k, _ in app.last_snapshot.jobs.rows] == ["gate"], "")
         app.query_one(JobsPane).table.select_key("gate")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "c")
         assert app.screen.question.endswith(
             " 3 blocked jobs waiting for it go dead with it: gated, gated-2, leaf."
         )
@@ -95,8 +93,7 @@ async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> 
         await pilot.press("escape")  # from the table: the filter goes (gate is cancelled)
         await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("gate")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "d")
         assert app.screen.question.endswith("and its runs?")  # they are dead: none blocked
 
 
@@ -130,8 +127,7 @@ async def test_a_batch_retry_says_why_a_dependent_was_refused_and_what_came_back
         for job_id in ("y3", "y1"):
             pane.table.select_key(job_id)
             await pilot.press("space")
-        await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "r")
         await pilot.press("y")
         await wait_toast(pilot, "1 job retried; 1 not: 1 with a dependency dead (y3)")
         said = [str(n.message) for n in app._notifications]
@@ -195,8 +191,7 @@ async def test_retry_all_in_the_dlq_says_why_jobs_stayed_dead(app_for):
     app = app_for()
     async with app.run_test(size=(160, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("2", "R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await asked(pilot, "2", "R")
         await pilot.press("y")
         await wait_toast(
             pilot,
