@@ -21,6 +21,7 @@ from textual import events, work
 
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.hostid import pid_alive, this_host
+from queuectl.jobspec import ID_PATTERN
 from queuectl.lifecycle import deps, manage, reads, settings
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, WorkerState, database
@@ -433,7 +434,25 @@ class ActionsApp(KeyOrderApp):
         except QueueError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        self.push_screen(StartWorkersScreen(self.known_queues(), max_slots), start)
+        self.push_screen(
+            StartWorkersScreen(self.known_queues(), max_slots, self._waiting_for_a_worker()),
+            start,
+        )
+
+    def _waiting_for_a_worker(self) -> str:
+        """The queues to offer new workers: those whose jobs wait with no live worker (the
+        header's "no worker"), paused ones left out; else ``default``. It offered
+        ``default`` while the header named the queue that needed one."""
+        snapshot = self.last_snapshot
+        if snapshot is None:
+            return "default"
+        paused = {s.name for s in snapshot.steered if s.paused}
+        names = [
+            name
+            for name in sorted(snapshot.unserved.queues)
+            if name not in paused and ID_PATTERN.fullmatch(name)  # typeable: the form checks
+        ]
+        return ",".join(names) or "default"
 
     def known_queues(self) -> list[str]:
         """Queues seen in the last refresh (suggestions; any name may be typed)."""

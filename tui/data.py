@@ -15,8 +15,8 @@ from typing import Any
 
 from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
-from queuectl.lifecycle.workers import workers_as_seen
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.lifecycle.workers import queues_served, workers_as_seen
+from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, RunOutcome, Worker, WorkerState, database
 from queuectl.store.transactions import read_transaction
@@ -142,6 +142,26 @@ class Request:
     """
 
 
+@dataclass(frozen=True)
+class Unserved:
+    """Queues whose waiting jobs no live worker takes, with how many wait in each.
+
+    ``queuectl status`` warns of them; the dashboard showed pending jobs that nobody
+    would ever run as if a worker were about to. ``served`` and ``read_at`` say when the
+    counts were read, so a refresh can reuse them (see ``UNSERVED_EVERY``).
+    """
+
+    queues: dict[str, int] = field(default_factory=dict)
+    served: frozenset[str] = frozenset()
+    read_at: float = -math.inf
+
+
+UNSERVED_EVERY = 10.0
+"""Seconds a refresh reuses the last count of unserved queues, once more than
+``LARGE_STATE`` jobs wait and the live workers serve the same queues: the count groups
+every waiting job by queue (no index holds the queue), 30 ms at 100,000 waiting."""
+
+
 @dataclass
 class Snapshot:
     """One consistent read of the database, ready to apply."""
@@ -168,6 +188,8 @@ class Snapshot:
     """The Queues pane's rows, when the request asked for them."""
     schedules: TableData | None = None
     """The Schedules pane's rows, when the request asked for them."""
+    unserved: Unserved = Unserved()
+    """Queues with waiting jobs that no live worker serves (the header names them)."""
     queue_names: frozenset[str] = frozenset({"default"})
     """Queues of the jobs read (the windows), the steered ones and ``default``: the forms
     suggest them."""
@@ -310,6 +332,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
             )
             spark = throughput(now)
             steered = queues.steered()
+            unserved = _unserved(counts, workers, previous, now)
             figures = queues.figures(now=now, sparkline=True) if request.queues else None
             planned = schedules.list_schedules() if request.schedules else None
     finally:
@@ -363,6 +386,7 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
         job_filter=request.job_filter,
         jobs_sort=request.jobs_sort,
         steered=steered,
+        unserved=unserved,
         queues=None
         if figures is None
         else build_queues(figures, previous.queues if previous is not None else None, now),
@@ -384,6 +408,32 @@ def read_snapshot(request: Request, now: float) -> Snapshot:
     )
     snapshot.elapsed = time.perf_counter() - started
     return snapshot
+
+
+def _unserved(
+    counts: dict[str, int], workers: list[Worker], previous: Snapshot | None, now: float
+) -> Unserved:
+    """The queues with waiting jobs that none of the live ``workers`` serves.
+
+    Read each refresh while few jobs wait; past ``LARGE_STATE`` the last read is reused
+    for ``UNSERVED_EVERY`` seconds unless the live workers' queues changed (a worker
+    started or stopped shows at the next refresh)."""
+    served = frozenset(queues_served(workers))
+    waiting = sum(counts.get(state.value, 0) for state in CLAIMABLE_STATES)
+    if not waiting:
+        return Unserved(served=served, read_at=now)
+    last = previous.unserved if previous is not None else None
+    if (
+        last is not None
+        and waiting > LARGE_STATE
+        and last.served == served
+        and 0 <= now - last.read_at < UNSERVED_EVERY
+    ):
+        return last
+    per_queue = reads.waiting_per_queue()
+    return Unserved(
+        {name: count for name, count in per_queue.items() if name not in served}, served, now
+    )
 
 
 def _running_jobs(worker: Worker) -> bool:

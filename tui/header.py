@@ -57,11 +57,11 @@ LOCATION_ROOM = 14
 """Cells the database location keeps beside the paused queues' names (``…/queuectl.db``)."""
 
 
-def paused_names(names: list[str], room: int) -> str:
-    """The paused queues in at most ``room`` cells: up to three whole names and "+N" for
-    the rest; else the first name cut; else how many. The count is never dropped (a
-    long list of names pushed the throughput, the rate and the location off an 80-column
-    header)."""
+def queue_names(names: list[str], room: int) -> str:
+    """Queues (paused, or with no worker) in at most ``room`` cells: up to three whole
+    names and "+N" for the rest; else the first name cut; else how many. The count is
+    never dropped (a long list of names pushed the throughput, the rate and the location
+    off an 80-column header)."""
     for shown in range(min(3, len(names)), 0, -1):
         rest = f" +{len(names) - shown}" if len(names) > shown else ""
         text = ",".join(names[:shown]) + rest
@@ -115,12 +115,29 @@ class StatsHeader(Vertical):
 
     def show(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        narrow = self.narrow
         counts = counts_text(snapshot.counts)
         room = self.query_one("#counts", Static).size.width or self.size.width
         if 0 < self.size.width < TINY or 0 < room < counts.cell_len:
             counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
         self._put("counts", counts)
+        workers, bars, label = self._second_line(snapshot, compact=self.narrow)
+        if workers is None:  # the queues' names did not fit: the sparkline gives way first
+            workers, bars, label = self._second_line(snapshot, compact=True, cut=True)
+        assert workers is not None
+        self.set_class(len(bars) < SPARK_BUCKETS, "-compact")
+        self._put("workers-summary", workers, layout=True)
+        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
+        self._put("rate", Text(label, style="dim"), layout=True)
+
+    def _second_line(
+        self, snapshot: Snapshot, *, compact: bool, cut: bool = False
+    ) -> tuple[Text | None, str, str]:
+        """The workers' summary with the queues to act on, the sparkline and the rate.
+
+        ``compact`` puts two buckets in a character (15 columns for the five minutes).
+        Without ``cut``, ``None`` when a queue's name would be cut:
+        the caller tries again compact, and cuts only then."""
+        narrow = self.narrow
         workers = Text(no_wrap=True)
         workers.append("" if narrow else "workers ", style="dim")
         workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])
@@ -130,25 +147,33 @@ class StatsHeader(Vertical):
         if snapshot.workers_lost:
             workers.append(f" {snapshot.workers_lost}", style=STATE_STYLES["lost"])
             workers.append(" lost", style="dim")
-        # Narrow: two buckets a character, so the five minutes fit in 15 columns.
         first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
-        bars = steady_sparkline(merged(snapshot.throughput, 2 if narrow else 1, first=first))
+        bars = steady_sparkline(merged(snapshot.throughput, 2 if compact else 1, first=first))
         minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
         rate = sum(snapshot.throughput) / minutes
         short_label = f"{rate_figure(rate)}/min"
         label = short_label if narrow else f"{rate_figure(rate)} jobs/min (last {minutes:.0f}m)"
-        paused = [one_line(s.name) for s in snapshot.steered if s.paused]
-        if paused:
-            workers.append("  ⏸ " if narrow else "  paused ", style="dim")
+        paused = sorted(s.name for s in snapshot.steered if s.paused)
+        # A paused queue is named once, as paused: no worker would take its jobs anyway.
+        unserved = sorted(set(snapshot.unserved.queues) - set(paused))
+        for names, lead, lead_style, style in (
+            (unserved, "  ⚠ no worker: ", "red", "bold red"),
+            (paused, "  ⏸ " if narrow else "  paused ", "dim", "bold yellow"),
+        ):
+            if not names:
+                continue
+            shown = [one_line(name) for name in names]  # from the database: a hostile row's too
+            workers.append(lead, style=lead_style)
             gaps = 4 if narrow else 7  # the margins after the summary, sparkline and rate
             taken = workers.cell_len + len(bars) + gaps + LOCATION_ROOM
             room = (self.content_region.width or 200) - taken
-            if room - len(label) < len(f"{len(paused)} queues"):
+            if room - len(label) < len(f"{len(shown)} queues"):
                 label = short_label  # the rate's words go before the queues' count
-            workers.append(paused_names(paused, room - len(label)), style="bold yellow")
-        self._put("workers-summary", workers, layout=True)
-        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
-        self._put("rate", Text(label, style="dim"), layout=True)
+            fitted = queue_names(shown, room - len(label))
+            if not cut and fitted != ",".join(shown):
+                return None, bars, label
+            workers.append(fitted, style=style)
+        return workers, bars, label
 
     def _show_location(self) -> None:
         for where in self.query("#db-location").results(Static):  # none while closing

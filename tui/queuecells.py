@@ -35,10 +35,18 @@ def queue_parts(entry: QueueFigures, now: float) -> Parts:
         (f"{counts['failed']:,}", STATE_STYLES["failed"] if counts["failed"] else "dim"),
         (f"{counts['dead']:,}", STATE_STYLES["dead"] if counts["dead"] else "dim"),
         (f"{counts['cancelled']:,}", "dim"),
-        (f"{entry.workers:,}", "" if entry.workers else "dim"),
+        (f"{entry.workers:,}", _workers_style(entry)),
         (f"{entry.finished_5m:,}", ""),
         (sparkline_text(entry.throughput, now), "cyan"),
     )
+
+
+def _workers_style(entry: QueueFigures) -> str:
+    """Red for none while jobs wait and the queue is not paused: nobody will run them (the
+    header names such queues too)."""
+    if entry.workers:
+        return ""
+    return "bold red" if entry.waiting and not entry.paused else "dim"
 
 
 def build_queues(figures: list[QueueFigures], previous: TableData | None, now: float) -> TableData:

@@ -300,3 +300,39 @@ def test_a_filter_key_with_no_value_is_refused(typed, said) -> None:
     """``id:`` alone was searched for as text, matched nothing and said nothing."""
     with pytest.raises(ValueError, match=said):
         parse_filter(typed)
+
+
+def test_unserved_queues_are_read_each_refresh_while_few_jobs_wait(opened) -> None:
+    seed_worker("w-d", queues="default")
+    enqueuing.enqueue(JobSpec(command="true", id="r1", queue="reports"), now=T0, cwd="/")
+    first = read_snapshot(Request(), T0)
+    assert first.unserved.queues == {"reports": 1}
+    enqueuing.enqueue(JobSpec(command="true", id="m1", queue="mail"), now=T0, cwd="/")
+    second = read_snapshot(Request(previous=first), T0 + 1)
+    assert second.unserved.queues == {"mail": 1, "reports": 1}
+
+
+def test_unserved_queues_are_reused_for_a_while_once_many_jobs_wait(opened, monkeypatch) -> None:
+    """Counting every waiting job by queue costs 30 ms at 100,000: past LARGE_STATE the
+    count is reused for UNSERVED_EVERY seconds, unless the workers' queues changed."""
+    monkeypatch.setattr("tui.data.LARGE_STATE", 1)
+    seed_worker("w-d", queues="default")
+    for _ in range(2):
+        enqueuing.enqueue(JobSpec(command="true", queue="reports"), now=T0, cwd="/")
+    first = read_snapshot(Request(), T0)
+    assert first.unserved.queues == {"reports": 2}
+    enqueuing.enqueue(JobSpec(command="true", queue="mail"), now=T0, cwd="/")
+    reused = read_snapshot(Request(previous=first), T0 + 5)
+    assert reused.unserved is first.unserved
+    later = read_snapshot(Request(previous=reused), T0 + 10)
+    assert later.unserved.queues == {"mail": 1, "reports": 2}
+    seed_worker("w-m", queues="mail")  # a worker for mail shows at the next refresh
+    served = read_snapshot(Request(previous=later), T0 + 11)
+    assert served.unserved.queues == {"reports": 2}
+
+
+def test_with_no_live_worker_every_queue_with_waiting_jobs_is_unserved(opened) -> None:
+    seed_worker("w-gone", queues="default", heartbeat_at=T0 - 300)  # lost: serves nothing
+    seed_worker("w-stopped", queues="default", state="stopped", stopped_at=T0 - 10)
+    enqueuing.enqueue(JobSpec(command="true", id="d1"), now=T0, cwd="/")
+    assert read_snapshot(Request(), T0).unserved.queues == {"default": 1}

@@ -6,7 +6,9 @@ import sys
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
+from queuectl.lifecycle import queues
 from queuectl.states import FORCED_STOP
 from queuectl.store.models import Job
 from queuectl.store.models import Worker as WorkerRow
@@ -135,6 +137,24 @@ async def test_start_workers_asks_how_many(app_for, supervisor, opened) -> None:
         await pilot.press("backspace", "2", "enter")
         await wait_for(pilot, lambda: ("start", (opened, 2)) in supervisor.calls, "start")
         await wait_toast(pilot, "Started 2 workers")
+
+
+async def test_start_workers_offers_the_queues_that_wait_for_a_worker(app_for, supervisor):
+    """The header said "no worker: reports" and the form offered ``default``."""
+    seed_worker("w-d", queues="default")
+    seed_job("r1", queue="reports")
+    seed_job("e1", queue="etl", state="failed")
+    seed_job("p1", queue="paused-one")
+    queues.pause(["paused-one"], now=T0)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "count prompt")
+        assert app.screen.query_one("#queues", Input).value == "etl,reports"
+        await pilot.press("enter")
+        await wait_toast(pilot, "Started 1 worker on etl, reports")
+        assert supervisor.queues == ["etl", "reports"]
 
 
 async def test_stop_highlighted_worker(app_for, supervisor) -> None:
@@ -531,18 +551,21 @@ async def test_the_queues_keep_their_room_at_80_columns(app_for):
     """The queues were cut ("default,ima…") beside columns with one value on every row
     (no slots used, no failures, an empty Job); those give way first now, and a job
     a worker runs still shows."""
-    queues = "default,images,reports"
+    served = "default,images,reports"
     for worker_id, pid in (("w-a", 4242), ("w-b", 4343)):
-        seed_worker(worker_id, state="idle", queues=queues, pid=pid, host=f"build-{pid}")
+        seed_worker(worker_id, state="idle", queues=served, pid=pid, host=f"build-{pid}")
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
         await pilot.press("3")
         pane = app.query_one(WorkersPane)
         await wait_for(pilot, lambda: pane.table.row_count == 2, "the workers")
-        widths = dict(pane.table.layout)
-        assert widths["queues"] >= len(queues), pane.table.layout
-        assert str(pane.table.get_cell("w-a", "queues")) == queues
+        # Rows that arrive while the pane is still hidden get the labels' widths; the
+        # columns are fitted when the pane's size comes (a resize, under load a bit later).
+        await wait_for(
+            pilot, lambda: dict(pane.table.layout)["queues"] >= len(served), "the queues' room"
+        )
+        assert str(pane.table.get_cell("w-a", "queues")) == served
         seed_job("j1", state="processing", worker_id="w-a")
         WorkerRow.update(state="busy", current_job="j1").where(WorkerRow.id == "w-a").execute()
         await refreshed(pilot)

@@ -13,6 +13,7 @@ from tests.tui.conftest import (
     refreshed,
     seed_job,
     seed_run,
+    seed_worker,
     wait_for,
     wait_toast,
 )
@@ -55,6 +56,37 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         assert pane.status == "2 queues · 1 paused · 1 limited"
         header = str(app.stats_header.query_one("#workers-summary").render())
         assert "paused mail" in header
+
+
+async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(app_for):
+    """As ``queuectl status`` warns: pending jobs in a queue nobody serves looked like
+    jobs about to start. A lost worker serves nothing; a paused queue is named as paused."""
+    seed_worker("w-d", queues="default,images")
+    seed_worker("w-m", queues="mail", heartbeat_at=T0 - 300)  # past its lease: lost
+    seed_job("d1", state="pending")
+    seed_job("m1", queue="mail", state="failed")  # waiting for its retry counts too
+    seed_job("r1", queue="reports", state="pending")
+    seed_job("i1", queue="images", state="completed")
+    seed_job("x1", queue="exports", state="pending")
+    queues.pause(["exports"], now=T0)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        assert app.last_snapshot.unserved.queues == {"mail": 1, "reports": 1, "exports": 1}
+        summary = str(app.stats_header.query_one("#workers-summary").render())
+        assert "⚠ no worker: mail,reports" in summary, summary
+        assert "paused exports" in summary and "exports" not in summary.split("paused")[0]
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 5, "the queues' rows")
+        workers_column = [key for key, _ in pane.table.layout].index("workers")
+
+        def workers_style(name: str) -> str:
+            return str(pane.table.cells_of(name)[workers_column].style)
+
+        assert workers_style("mail") == workers_style("reports") == "bold red"
+        assert workers_style("exports") == "dim"  # paused: a worker would not take it either
+        assert workers_style("default") == ""
 
 
 async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(app_for):

@@ -175,10 +175,14 @@ class StartWorkersScreen(CountScreen):
     way to run many short jobs (README's Performance), so the dashboard offers them too.
     """
 
-    def __init__(self, queues: list[str] | None = None, max_slots: int = 64) -> None:
+    def __init__(
+        self, queues: list[str] | None = None, max_slots: int = 64, serve: str = "default"
+    ) -> None:
         super().__init__("How many workers to start?")
         self.known = queues or []
         self.max_slots = max_slots
+        self.serve = serve
+        """The queues offered: the ones jobs wait in with no worker, else ``default``."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -186,7 +190,7 @@ class StartWorkersScreen(CountScreen):
             yield OrderedInput(str(self.default), id="count", compact=True)
             yield Label("Queues they serve (comma-separated)")
             yield OrderedInput(
-                "default",
+                self.serve,
                 id="queues",
                 compact=True,
                 suggester=SuggestFromList(self.known, case_sensitive=True) if self.known else None,
