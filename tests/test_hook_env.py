@@ -39,3 +39,20 @@ def test_a_hook_starts_for_the_longest_command_a_job_may_have(tmp_path) -> None:
 def test_a_command_that_fits_is_given_whole() -> None:
     env = hook_environment(_call("true", "make\x00 test"), "/tmp/out", {})
     assert env[b"QUEUECTL_COMMAND"] == b"make test"
+
+
+def test_a_hook_runs_where_the_worker_was_while_a_spawn_is_elsewhere(tmp_path, monkeypatch):
+    """The worker's spawn changes directory to a job's ``cwd`` for an instant, and a hook
+    started on the hook thread in that instant ran in that job's folder (2 of 3 tries
+    from outside). The runner runs each hook where the process was when it was made."""
+    from queuectl.runtime.hooks import HookRunner
+
+    home, job_folder = tmp_path / "home", tmp_path / "job"
+    home.mkdir()
+    job_folder.mkdir()
+    seen = tmp_path / "seen"
+    monkeypatch.chdir(home)
+    runner = HookRunner(lambda: 10.0, background=False, environment={}, report=lambda *_: None)
+    monkeypatch.chdir(job_folder)  # as spawn does around posix_spawn, on the main thread
+    runner.submit(_call(f"/bin/pwd -P > {seen}", "true"))
+    assert seen.read_text().strip() == str(home.resolve())

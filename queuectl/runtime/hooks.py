@@ -107,9 +107,16 @@ def hook_environment(call: HookCall, output_file: str, base: Mapping[bytes, byte
 
 
 def run_hook(
-    call: HookCall, *, timeout: float, base: Mapping[bytes, bytes] | None = None
+    call: HookCall,
+    *,
+    timeout: float,
+    base: Mapping[bytes, bytes] | None = None,
+    directory: str | None = None,
 ) -> HookResult:
-    """Run one hook to its end or its timeout; the output file is removed afterwards."""
+    """Run one hook to its end or its timeout; the output file is removed afterwards.
+
+    ``directory`` is where it runs (default: this process's working directory as it is
+    at the start, which a worker's spawn changes for an instant on another thread)."""
     started = time.monotonic()
     fd, output_file = tempfile.mkstemp(prefix="queuectl-hook-", suffix=".out")  # 0600
     try:
@@ -124,6 +131,7 @@ def run_hook(
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                cwd=directory,
             )
         except OSError as exc:
             return HookResult(None, False, time.monotonic() - started, b"", exc.strerror)
@@ -221,6 +229,11 @@ class HookRunner:
             each one before ``submit`` returns (the CLI).
         environment: the environment hooks start from (default: this process's).
         report: where each hook's end is told (level, text); default: the worker's log.
+
+    Hooks run in the working directory the process had when the runner was made. A
+    worker's spawn changes directory to the job's ``cwd`` for an instant (``spawn``:
+    ``posix_spawn`` has no ``cwd``), and a hook started on this runner's thread in that
+    instant ran in another job's folder.
     """
 
     def __init__(
@@ -235,6 +248,10 @@ class HookRunner:
         self._timeout = timeout
         self._background = background
         self._environment = environment
+        try:
+            self._directory: str | None = os.getcwd()
+        except OSError:  # it was removed: the hooks inherit whatever it is then
+            self._directory = None
         self._queue: queue.Queue[HookCall | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.ran = 0
@@ -282,7 +299,9 @@ class HookRunner:
 
     def _run(self, call: HookCall) -> None:
         try:
-            result = run_hook(call, timeout=self._timeout(), base=self._environment)
+            result = run_hook(
+                call, timeout=self._timeout(), base=self._environment, directory=self._directory
+            )
         except OSError as exc:  # no temp folder, out of descriptors: the job is unaffected
             self._report(
                 logging.WARNING,
