@@ -295,6 +295,45 @@ def test_the_database_itself_refuses_a_second_holder_and_the_refusal_names_it(mo
     assert Job.select().where(Job.unique_key == "k").count() == 1
 
 
+def _raced_past_the_look(monkeypatch) -> None:
+    """The look before a write sees no holder (another writer's commit comes after it);
+    the index's refusal is then read as it is seen after the write failed."""
+    from queuectl.lifecycle import unique
+
+    real = unique.holders
+    calls = []
+
+    def once_empty(keys):
+        calls.append(1)
+        return {} if len(calls) == 1 else real(keys)
+
+    monkeypatch.setattr(unique, "holders", once_empty)
+
+
+def test_a_refusal_by_the_index_after_a_race_names_the_job_or_line_as_the_look_does(
+    monkeypatch,
+):
+    """On PostgreSQL the race's refusal said "unique key 'k' is held by …" where the
+    look's said "job d1: unique key …": a script could not tell which job was refused."""
+    holder = add(unique_key="k", delay=3600)
+    dead = add("false", max_retries=0, unique_key="k2")
+    run_next(RunOutcome.FAILED)
+    Job.update(unique_key="k").where(Job.id == dead).execute()  # as a raced edit would leave it
+    _raced_past_the_look(monkeypatch)
+    with pytest.raises(KeyTaken) as retried:
+        manage.act(manage.RETRY, [dead], now=T0)
+    assert str(retried.value).startswith(f"job {dead}: unique key 'k' is held by job {holder}")
+    other = add(unique_key="k3", delay=3600)
+    _raced_past_the_look(monkeypatch)
+    with pytest.raises(KeyTaken) as edited:
+        editing.edit(other, {"unique_key": "k"}, now=T0)
+    assert str(edited.value).startswith(f"job {other}: unique key 'k' is held by job {holder}")
+    _raced_past_the_look(monkeypatch)
+    lines = [JobSpec(command="true", unique_key=key) for key in ("free", "k")]
+    with pytest.raises(KeyTaken, match=f"^line 2: unique key 'k' is held by job {holder}"):
+        enqueuing.enqueue_many(lines, now=T0, cwd="/")
+
+
 def test_a_batch_retry_names_the_job_of_its_own_that_took_a_shared_key():
     """Two cancelled jobs share a key: the second is refused for the first, which this very
     retry brings back, and the refusal said "held by job d1 (retried)", not a state."""

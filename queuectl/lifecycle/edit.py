@@ -181,7 +181,7 @@ def edit(
             holder = unique.holder(spec.unique_key, besides=job_id)
             if holder is not None:
                 raise unique.taken(spec.unique_key, holder, where=f"job {job_id}: ")
-        with unique.guarded([spec.unique_key]):
+        with unique.guarded({spec.unique_key: f"job {job_id}: "}):
             guard = (Job.id == job_id) & (Job.state == job.state)
             changed = Job.update(values).where(guard).execute()
         if not changed:

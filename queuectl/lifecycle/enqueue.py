@@ -128,7 +128,13 @@ def enqueue_many(
         )
         settings = load_settings()
         first = _next_seq()
-        with unique.guarded(spec.unique_key for spec in kept):
+        # Named by its line, as ``_keys_held`` names a refusal, when a file gives many.
+        whose = {
+            spec.unique_key: f"line {line}: " if len(specs) > 1 else ""
+            for spec, line in zip(kept, lines, strict=True)
+            if spec.unique_key is not None
+        }
+        with unique.guarded(whose):
             if any(spec.id is not None for spec in kept):
                 ids = _assign_ids(kept, [spec.id or new_job_id() for spec in kept])
                 rows = _rows(kept, ids, states, now, cwd, settings, first)

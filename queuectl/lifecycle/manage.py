@@ -354,7 +354,7 @@ def _retry(
     plan = deps.retry_plan(planned)
     refusals += [(i, DEPENDENCY_DEAD, error) for i, error in plan.refused.items()]
     changed: list[Job] = []
-    with unique.guarded(eligible[i] for i in plan.states):
+    with unique.guarded({eligible[i]: f"job {i}: " for i in plan.states if eligible[i]}):
         for state in (JobState.PENDING, JobState.BLOCKED):
             group = [job_id for job_id, to in plan.states.items() if to == state]
             if not group:

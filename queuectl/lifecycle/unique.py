@@ -9,7 +9,7 @@ that raced past that look into the same kind of line (``guarded``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import peewee
@@ -58,14 +58,20 @@ def is_key_conflict(exc: BaseException) -> bool:
 
 
 @contextmanager
-def guarded(keys: Iterable[str | None] = ()) -> Iterator[None]:
+def guarded(keys: Mapping[str | None, str] | Iterable[str | None] = ()) -> Iterator[None]:
     """Run a write that may give a job a key, in a savepoint: if the index refuses it
     (a writer raced past the look before it), raise ``KeyTaken`` naming the holder of
     one of ``keys`` as seen now, not the driver's error.
 
+    Args:
+        keys: the keys the write gives; a mapping gives each key the words that say
+            whose it is (``job d1: ``, ``line 3: ``), as the look before the write
+            words its refusal (the race's refusal said neither).
+
     Raises:
         KeyTaken: the index refused the write.
     """
+    where = keys if isinstance(keys, Mapping) else {}
     named = [key for key in keys if key is not None]
     if not named:  # no key, no conflict: spare the savepoint (bulk enqueues pass here)
         yield
@@ -79,7 +85,7 @@ def guarded(keys: Iterable[str | None] = ()) -> Iterator[None]:
         found = holders(named)
         for key in named:
             if key in found:
-                raise taken(key, found[key]) from None
+                raise taken(key, found[key], where=where.get(key, "")) from None
         raise KeyTaken(
             "a unique key is held by another active job", key=named[0] if named else "", holder=None
         ) from None
