@@ -66,6 +66,30 @@ async def test_at_80_columns_a_long_name_is_cut_in_the_middle_and_the_spec_kept(
         assert drawn_cell(pane.table, "ping", "name") == "ping"
 
 
+async def test_at_80_columns_the_zone_stays_while_no_schedule_has_fired(app_for):
+    """ "At 09:00 on Monday" showed with no zone, beside a Last fire of ``never`` and an
+    empty Its job on every row; once one has fired, those say something again."""
+    job = schedules.validate(job='{"command": "make report"}', cwd="/tmp")
+    for name, spec, zone in (
+        ("nightly-backup-of-the-database", "30 2 * * *", "Europe/Berlin"),
+        ("reports-weekly", "0 9 * * MON", "America/New_York"),
+    ):
+        parsed = schedules.validate(spec=spec, zone=zone)
+        schedules.add(
+            name, schedules.Change(spec=parsed.spec, zone=parsed.zone, job=job.job), now=T0
+        )
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("6")
+        pane = app.query_one(SchedulesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the schedules' rows")
+        await wait_for(pilot, lambda: "zone" in dict(pane.table.layout), "the Zone column")
+        assert drawn_cell(pane.table, "reports-weekly", "zone") == "America/New_York"
+        assert drawn_cell(pane.table, "reports-weekly", "spec") == "At 09:00 on Monday"
+        assert "last" not in dict(pane.table.layout)
+
+
 async def test_p_pauses_and_resumes_the_highlighted_schedule(app_for):
     _seed()
     app = app_for()

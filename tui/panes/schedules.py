@@ -23,13 +23,16 @@ class SchedulesPane(TablePane):
         ColumnSpec("spec", "Spec", flex=1, flex_min=22),
         ColumnSpec("zone", "Zone", drop=3),
         ColumnSpec("next", "Next", min_width=8),
-        ColumnSpec("last", "Last fire", min_width=9),
-        ColumnSpec("state", "Its job", min_width=9),
+        ColumnSpec("last", "Last fire", min_width=9, drop=5),
+        ColumnSpec("state", "Its job", min_width=9, drop=4),
         ColumnSpec("skipped", "Skipped", drop=2),
         ColumnSpec("paused", "Paused", drop=1),
     ]
     """The spec in words is what a row says: at 80 columns it was cut to "At the start
-    of eve…" while Paused, which Next already says ("paused"), kept its width."""
+    of eve…" while Paused, which Next already says ("paused"), kept its width. Its zone
+    says what the spec's hours mean, so Zone stays while Last fire and Its job say
+    nothing (``never`` and empty on every row, as before the first fire): at 80 columns
+    "At 09:00 on Monday" showed with no zone beside two such columns."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Pause/Resume", "toggle_pause"),
         ("Run now", "run_now"),
