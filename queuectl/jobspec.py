@@ -502,6 +502,23 @@ def queue_name(value: object) -> str:
     return value
 
 
+MAX_SEARCH = 4096
+"""The longest text a search holds (``list --search``, the dashboard's filter), in
+characters: SQLite refuses a LIKE pattern over 50,000 bytes ("pattern too complex", exit
+1 on SQLite where PostgreSQL answered), and a 4-byte character escaped takes 8."""
+
+
+def search_text(value: str, what: str = "a search") -> str:
+    """``value`` as a search may hold it.
+
+    Raises:
+        ValidationError: it is longer than ``MAX_SEARCH``, saying by how much.
+    """
+    if len(value) > MAX_SEARCH:
+        raise ValidationError(f"{what} is at most {MAX_SEARCH:,} characters (got {len(value):,})")
+    return value
+
+
 def queue_limit(value: object) -> int | None:
     """``N`` (1 to ``MAX_QUEUE_LIMIT``) jobs of a queue running at once, or ``none``: no limit.
 

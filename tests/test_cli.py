@@ -357,6 +357,10 @@ BAD_COMMANDS = [
     (("config", "set", "nope", "1"), 2, "unknown config key 'nope'; known keys: max_retries"),
     (("config", "get", "nope"), 2, "unknown config key"),
     (("config", "reset", "nope"), 2, "unknown config key"),
+    (("config", "reset", ""), 2, "unknown config key ''"),  # not "every setting"
+    # SQLite refused the pattern ("too complex", exit 1) where PostgreSQL answered.
+    (("list", "--search", "%" * 30_000), 2, "a search is at most 4,096 characters (got 30,000)"),
+    (("dlq", "list", "-S", "x" * 50_001), 2, "a search is at most 4,096 characters"),
     (("config", "set", "max_retries", "-1"), 2, "between 0 and 100"),
     (("config", "set", "max_retries", "lots"), 2, "must be an integer"),
     (("config", "set", "max_retries", "2.5"), 2, "must be an integer"),

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from queuectl.errors import ValidationError
+from queuectl.jobspec import search_text
 from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import queues_served, workers_as_seen
@@ -81,8 +83,9 @@ def parse_filter(text: str) -> JobFilter:
     """``state:failed,dead queue:mail id:nightly: backup`` → states, queue, id prefix, free text.
 
     Raises:
-        ValueError: an unknown state name (the message lists the valid ones), or a
-            ``state:``, ``queue:`` or ``id:`` with nothing after it.
+        ValueError: an unknown state name (the message lists the valid ones), a
+            ``state:``, ``queue:`` or ``id:`` with nothing after it, or text longer than
+            a search may be (``jobspec.MAX_SEARCH``).
     """
     states: list[JobState] = []
     queue_name: str | None = None
@@ -106,7 +109,13 @@ def parse_filter(text: str) -> JobFilter:
             id_prefix = token[3:]
         else:
             words.append(token)
-    return JobFilter(tuple(dict.fromkeys(states)), queue_name, " ".join(words), id_prefix)
+    text = " ".join(words)
+    try:
+        search_text(text)
+        search_text(id_prefix, "an id: prefix")
+    except ValidationError as exc:  # a paste of a whole log: SQLite refused the pattern
+        raise ValueError(str(exc)) from None
+    return JobFilter(tuple(dict.fromkeys(states)), queue_name, text, id_prefix)
 
 
 @dataclass(frozen=True)

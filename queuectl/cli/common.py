@@ -371,6 +371,24 @@ class QueueNameType(click.ParamType):
 QUEUE_NAME = QueueNameType()
 
 
+class SearchTextType(click.ParamType):
+    """Text to search ids and commands for, refused past ``jobspec.MAX_SEARCH`` (exit 2)
+    on every backend alike."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from queuectl.jobspec import search_text
+
+        try:
+            return search_text(str(value))
+        except ValidationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SEARCH_TEXT = SearchTextType()
+
+
 class WholeNumberType(click.ParamType):
     """An integer option typed as a person types one: ``1_0`` or ``٣`` is refused, not
     read as 10 or 3 as click's ``int`` reads them (``plainnum``)."""

@@ -10,6 +10,7 @@ import click
 from queuectl.cli.common import (
     LIMIT,
     QUEUE_NAME,
+    SEARCH_TEXT,
     AppContext,
     BadInput,
     QueuectlGroup,
@@ -35,7 +36,13 @@ def dlq() -> None:
 
 @dlq.command(name="list")
 @click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
-@click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
+@click.option(
+    "--search",
+    "-S",
+    metavar="TEXT",
+    type=SEARCH_TEXT,
+    help="Only jobs whose id or command holds TEXT.",
+)
 @click.option(
     "--limit",
     "-n",

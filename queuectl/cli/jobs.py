@@ -9,6 +9,7 @@ import click
 from queuectl.cli.common import (
     LIMIT,
     QUEUE_NAME,
+    SEARCH_TEXT,
     WHOLE_NUMBER,
     AppContext,
     BadInput,
@@ -192,7 +193,13 @@ def add(
 @click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
 @click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
 @click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
-@click.option("--search", "-S", metavar="TEXT", help="Only jobs whose id or command holds TEXT.")
+@click.option(
+    "--search",
+    "-S",
+    metavar="TEXT",
+    type=SEARCH_TEXT,
+    help="Only jobs whose id or command holds TEXT.",
+)
 @click.option(
     "--limit",
     "-n",

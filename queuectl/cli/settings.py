@@ -125,7 +125,9 @@ def config_reset(app: AppContext, key: str | None, as_json: bool) -> None:
     from queuectl import config
     from queuectl.lifecycle import settings
 
-    keys = [config.normalize_key(key)] if key else None
+    # An empty KEY is a key that names nothing, refused as `get ''` refuses it: taken
+    # as no KEY, `config reset "$KEY"` with the variable unset reset every setting.
+    keys = [config.normalize_key(key)] if key is not None else None
     app.open()
     names = settings.reset(keys[0] if keys else None)
     if as_json:

@@ -29,6 +29,15 @@ def test_an_id_prefix_filter_round_trips() -> None:
     assert parse_filter(parsed.describe()) == parsed
 
 
+def test_parse_filter_refuses_text_longer_than_a_search_may_be() -> None:
+    """A pasted log: SQLite refused the LIKE pattern as too complex."""
+    assert parse_filter("x" * 4096).text == "x" * 4096
+    with pytest.raises(ValueError, match="a search is at most 4,096 characters"):
+        parse_filter("state:dead " + "%" * 4097)
+    with pytest.raises(ValueError, match="an id: prefix is at most"):
+        parse_filter("id:" + "a" * 5000)
+
+
 def test_parse_filter_rejects_unknown_state() -> None:
     with pytest.raises(ValueError, match="unknown state 'nope'"):
         parse_filter("state:nope")
