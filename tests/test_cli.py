@@ -358,6 +358,9 @@ BAD_COMMANDS = [
     (("config", "get", "nope"), 2, "unknown config key"),
     (("config", "reset", "nope"), 2, "unknown config key"),
     (("config", "reset", ""), 2, "unknown config key ''"),  # not "every setting"
+    # A read that fails (EIO) was told as "cannot write the output".
+    (("enqueue", "--file", "/proc/self/mem"), 2, "cannot read /proc/self/mem: Input/output error"),
+    (("status", "--db", "/proc/self/mem"), 1, "cannot read the database /proc/"),
     # SQLite refused the pattern ("too complex", exit 1) where PostgreSQL answered.
     (("list", "--search", "%" * 30_000), 2, "a search is at most 4,096 characters (got 30,000)"),
     (("dlq", "list", "-S", "x" * 50_001), 2, "a search is at most 4,096 characters"),

@@ -87,7 +87,15 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
         job_json = None
     if (job_json is None) == (file is None):
         raise BadInput("give one job as JSON, or --file F (or '-') with one job per line")
-    specs = [jobspec.parse_json(job_json)] if job_json is not None else jobspec.parse_lines(file)
+    if job_json is not None:
+        specs = [jobspec.parse_json(job_json)]
+    else:
+        try:
+            specs = jobspec.parse_lines(file)
+        except OSError as exc:  # EIO mid-read was told as "cannot write the output"
+            name = getattr(file, "name", "the file")
+            shown = "standard input" if file is sys.stdin.buffer else name
+            raise BadInput(f"cannot read {shown}: {exc.strerror or exc}") from None
     if not specs:
         raise BadInput("the file holds no jobs")
     if if_absent and not any(spec.unique_key for spec in specs):

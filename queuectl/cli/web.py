@@ -76,6 +76,11 @@ def web(
     from queuectl.web import access
 
     idle_seconds = parse_duration(idle_timeout, what="--idle-timeout")
+    if token_file is not None and not token_file.strip():
+        # Taken as no file, `--token-file "$F"` with F unset served a new token each start.
+        raise click.BadParameter(
+            f"a file is needed (got {token_file!r})", param_hint="--token-file"
+        )
     host = access.bare_host(host)
     remote = access.check_listen_host(host, allow_remote=allow_remote)
     try:
@@ -88,7 +93,7 @@ def web(
         raise click.ClickException(
             f"the web dashboard is an optional extra: {install_hint('web')}"
         ) from None
-    token = access.read_token_file(token_file) if token_file else access.new_token()
+    token = access.read_token_file(token_file) if token_file is not None else access.new_token()
     # A bad database fails here, before anything listens. A read-only dashboard opens it
     # as read-only commands do, and creates none where there is none yet.
     app.read_only = read_only

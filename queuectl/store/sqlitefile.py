@@ -340,6 +340,8 @@ def holds_queuectl_tables(path: str) -> bool:
             header = handle.read(len(SQLITE_HEADER))
     except PermissionError:
         raise DatabaseError(f"cannot read the database {path}: permission denied") from None
+    except OSError as exc:  # EIO (a failing disk): it was told as "cannot write the output"
+        raise DatabaseError(f"cannot read the database {path}: {exc.strerror or exc}") from None
     if header != SQLITE_HEADER:
         raise DatabaseError(f"{path} is not a queuectl database (not an SQLite file)")
     uri = file_uri(path, "ro")

@@ -84,6 +84,8 @@ def read_token_file(path: str) -> str:
     try:
         _check_token_file(path, os.fstat(fd))  # of the file opened: a swap changes nothing
         token = os.read(fd, 4096).decode("utf-8", "replace").strip()
+    except OSError as exc:  # EIO from a file that cannot be read (a bad disk, /proc/self/mem)
+        raise QueueError(f"cannot read the token file {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
     if not TOKEN_PATTERN.fullmatch(token):

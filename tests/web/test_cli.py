@@ -61,6 +61,19 @@ def test_a_token_file_others_can_read_is_refused(db_path, tmp_path):
     assert not os.path.exists(db_path)
 
 
+def test_an_empty_token_file_is_a_usage_error_not_a_new_token(db_path):
+    """``--token-file "$F"`` with F unset served a new token, where the script meant the
+    URL to stay the same across restarts."""
+    line = one_line_error(run("web", "--token-file", ""), 2)
+    assert "Invalid value for --token-file: a file is needed (got '')" in line
+
+
+def test_a_token_file_that_cannot_be_read_is_named(db_path):
+    """EIO while reading it was reported as "cannot write the output"."""
+    line = one_line_error(run("web", "--token-file", "/proc/self/mem"), 1)
+    assert line == "Error: cannot read the token file /proc/self/mem: Input/output error"
+
+
 @pytest.mark.parametrize("value", ["soon", "-5s"])
 def test_a_bad_idle_timeout_is_a_usage_error(db_path, value):
     line = one_line_error(run("web", "--idle-timeout", value), 2)
