@@ -154,8 +154,14 @@ def catchup_window(value: object) -> float:
     return parse_duration(value, what="--catchup")
 
 
-def parse_rule(spec: object, zone: str = "UTC", *, anchor: float = 0.0) -> Rule:
+def parse_rule(
+    spec: object, zone: str = "UTC", *, anchor: float = 0.0, stored: bool = False
+) -> Rule:
     """A spec checked and parsed; ``anchor`` (any time, rounded down) for ``@every``.
+
+    ``stored``: a schedule's own spec, read back. It was checked by the rules of its
+    day, and a rule added since (a step past its field's values) must not stop a
+    schedule that fires from firing or being listed.
 
     Raises:
         ValidationError: a malformed or impossible spec (``61 * * * *``,
@@ -195,6 +201,8 @@ def parse_rule(spec: object, zone: str = "UTC", *, anchor: float = 0.0) -> Rule:
         # DST rules too, which cronsim keeps to five fields: "0 30 2 * * *" fired twice
         # on the night clocks go back and never on the night they go forward.
         expression = " ".join(fields[1:])
+    if not stored:
+        _check_steps(text, expression.split())
     rule = Rule(text=text, zone=zone, expression=expression)
     try:
         CronSim(expression, datetime.fromtimestamp(0, UTC))
@@ -203,6 +211,30 @@ def parse_rule(spec: object, zone: str = "UTC", *, anchor: float = 0.0) -> Rule:
     if rule.next_after(anchor) is None:
         raise ValidationError(f"cron spec {text!r} never fires")
     return rule
+
+
+FIELDS = (("second", 60), ("minute", 60), ("hour", 24), ("day-of-month", 31), ("month", 12))
+"""Each field's name and how many values it has: a step past that can only hit the first
+(``*/60`` minutes, every hour at :00, is taken: it reads as what it does)."""
+_STEP = re.compile(r"/(\d+)")
+
+
+def _check_steps(text: str, fields: list[str]) -> None:
+    """Refuse a step larger than its field's count of values (``*/90`` minutes): cronsim
+    takes it as "the first value only", so ``*/1000000000000000000`` was accepted as
+    "every 1000000000000000000th minute" where ``60`` is refused as a bad minute.
+
+    Raises:
+        ValidationError: naming the field, the step and its count of values.
+    """
+    named = (FIELDS if len(fields) == 6 else FIELDS[1:]) + (("day-of-week", 7),)
+    for (field, values), value in zip(named, fields, strict=False):
+        for step in _STEP.findall(value):
+            if int(step) > values:
+                raise ValidationError(
+                    f"invalid cron spec {text!r}: bad {field}: a step of {step} is more"
+                    f" than its {values} values"
+                )
 
 
 def tick_id(name: str, tick: float) -> str:

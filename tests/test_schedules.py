@@ -58,6 +58,11 @@ def run_clock(until: float, *, start: float = T0) -> None:
     ("spec", "message"),
     [
         ("61 * * * *", "invalid cron spec '61 * * * *': bad minute"),
+        # cronsim took these as "the first value only": "Every 1000000000000000000th minute".
+        ("*/1000000000000000000 * * * *", "bad minute: a step of 1000000000000000000 is more"),
+        ("0 */25 * * *", "bad hour: a step of 25 is more than its 24 values"),
+        ("*/61 * * * * *", "bad second: a step of 61"),
+        ("0 0 * * */8", "bad day-of-week: a step of 8 is more than its 7 values"),
         ("0 0 31 2 *", "bad day-of-month"),
         ("0 0 30 2 *", "bad day-of-month"),
         ("* * *", "has 3"),
@@ -73,6 +78,15 @@ def test_bad_specs_are_refused_in_one_line(spec, message):
     with pytest.raises(ValidationError, match=message.replace("*", r"\*")) as caught:
         cronspec.parse_rule(spec)
     assert "\n" not in str(caught.value)
+
+
+def test_a_step_as_large_as_its_field_is_taken_and_a_stored_larger_one_still_reads():
+    """``*/60`` minutes is every hour at :00, as it reads; a schedule stored before larger
+    steps were refused still fires and lists."""
+    assert cronspec.parse_rule("*/60 * * * *").next_after(0) == 3600
+    assert cronspec.parse_rule("0 */24 * * *").next_after(0) == 86400
+    stored = cronspec.parse_rule("*/100 * * * *", stored=True)
+    assert stored.next_after(0) == 3600
 
 
 def test_an_outage_longer_than_the_scan_still_catches_up_within_the_window():

@@ -140,7 +140,7 @@ class FireReport:
 
 
 def _rule(row: Schedule) -> Rule:
-    return parse_rule(row.spec, row.zone, anchor=row.anchor)
+    return parse_rule(row.spec, row.zone, anchor=row.anchor, stored=True)
 
 
 def _view(row: Schedule, state: str | None) -> ScheduleView:
