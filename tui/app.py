@@ -71,6 +71,12 @@ rest between refreshes spaces the next one out. Sorted by state or run time, the
 of 100,000 jobs is a scan and a sort (about 110 ms), where newest first reads an index
 (13 ms); at one a second that sort alone kept a tenth of a core busy."""
 
+WAITED_READ_CAP = 0.25
+"""Of a read's time spent waiting rather than reading here (a server's sort, a hung
+server), the most that spaces the next refresh out: 4.75 s of rest at most. Paced by its
+whole time, a read that hung 6 s on a stopped PostgreSQL put the next one 114 s off, and
+the dashboard showed a thawed server's numbers stale for two minutes, with no banner."""
+
 PANES = ("jobs", "dlq", "workers", "config", "queues", "schedules")
 READ_WHILE_SHOWN = ("queues", "schedules")
 """Panes whose rows are read only while shown: a switch to one reads at once."""
@@ -374,10 +380,11 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.refreshing = False
         if self.refresh_count == 1 and self.freeze_startup_heap:
             _freeze_startup_heap()
-        self._arm(read_seconds=snapshot.elapsed)
+        self._arm(read_seconds=max(snapshot.elapsed_cpu, min(snapshot.elapsed, WAITED_READ_CAP)))
 
     def _arm(self, *, read_seconds: float = 0.0) -> None:
-        """The next refresh, after the usual rest, or longer after a slow read (``READ_SHARE``)."""
+        """The next refresh, after the usual rest, or longer after a slow read (``READ_SHARE``):
+        ``read_seconds`` is what the read cost, its CPU here, waits up to ``WAITED_READ_CAP``."""
         if self._timer is not None:
             self._timer.stop()
         rest = max(self.refresh_interval, read_seconds * (1 / READ_SHARE - 1))

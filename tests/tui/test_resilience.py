@@ -298,6 +298,20 @@ async def test_a_change_the_database_refused_names_the_change_and_the_lock_holde
     assert Job.get_by_id("a").state == "pending"
 
 
+def _recorded_rests(app, monkeypatch) -> list[float]:
+    """The rests the app waits before each refresh from now on, as it arms them."""
+    rests: list[float] = []
+    armed = app.set_timer
+
+    def recording(delay, callback=None, **kwargs):
+        if callback == app.refresh_now:
+            rests.append(delay)
+        return armed(delay, callback, **kwargs)
+
+    monkeypatch.setattr(app, "set_timer", recording)
+    return rests
+
+
 async def test_a_slow_read_spaces_the_next_refresh_out(app_for, monkeypatch) -> None:
     """At most ``READ_SHARE`` of a core goes to reading: a read of 0.2 s (a sort over
     100,000 jobs takes half that) is followed by 3.8 s of rest, not the usual 1 s; a
@@ -309,26 +323,44 @@ async def test_a_slow_read_spaces_the_next_refresh_out(app_for, monkeypatch) -> 
 
     def timed(request, now):
         snapshot = real(request, now)
-        snapshot.elapsed = took["seconds"]
+        snapshot.elapsed = snapshot.elapsed_cpu = took["seconds"]
         return snapshot
 
     monkeypatch.setattr(dashboard, "read_snapshot", timed)
-    rests: list[float] = []
     app = app_for(refresh_interval=1.0)
     async with app.run_test(size=(100, 24)) as pilot:
-        armed = app.set_timer
-
-        def recording(delay, callback=None, **kwargs):
-            if callback == app.refresh_now:
-                rests.append(delay)
-            return armed(delay, callback, **kwargs)
-
-        monkeypatch.setattr(app, "set_timer", recording)
+        rests = _recorded_rests(app, monkeypatch)
         await refreshed(pilot)
         assert rests[-1] == pytest.approx(0.2 * (1 / dashboard.READ_SHARE - 1))
         took["seconds"] = 0.01
         await refreshed(pilot)
         assert rests[-1] == 1.0
+
+
+async def test_a_read_that_waited_on_a_hung_server_does_not_put_the_next_one_off(
+    app_for, monkeypatch
+) -> None:
+    """A PostgreSQL postmaster stopped for 6 s made that read take 6 s, and the next
+    refresh came 114 s later: the header showed a thawed server's numbers for two
+    minutes, with no banner. A read's waits space the next one out by 4.75 s at most."""
+    import tui.app as dashboard
+
+    real = dashboard.read_snapshot
+
+    def hung(request, now):
+        snapshot = real(request, now)
+        snapshot.elapsed, snapshot.elapsed_cpu = 6.0, 0.004
+        return snapshot
+
+    monkeypatch.setattr(dashboard, "read_snapshot", hung)
+    app = app_for(refresh_interval=1.0)
+    async with app.run_test(size=(100, 24)) as pilot:
+        rests = _recorded_rests(app, monkeypatch)
+        await refreshed(pilot)
+        assert rests[-1] == pytest.approx(
+            dashboard.WAITED_READ_CAP * (1 / dashboard.READ_SHARE - 1)
+        )
+        assert rests[-1] < 5
 
 
 async def test_a_worker_it_started_that_exits_is_collected_at_the_next_refresh(app_for) -> None:
