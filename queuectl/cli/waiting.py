@@ -115,9 +115,11 @@ def wait(
             if deadline is not None and now >= deadline:
                 break
             pause = LOOK_EVERY if deadline is None else min(LOOK_EVERY, deadline - now)
-            waiter = waiter or _waiter()
-            waiter.wait(pause, interrupted)
             try:
+                # The waiter reads the database too (SQLite's data_version): files that
+                # turned read-only failed it, and the wait ended while the job ran on.
+                waiter = waiter or _waiter()
+                waiter.wait(pause, interrupted)
                 states = reads.job_states(pending)
             except StoreUnavailable as exc:
                 # A database restart is weather here too (as for ``logs --follow``): say so

@@ -333,6 +333,35 @@ def test_wait_rides_out_a_database_outage(run, db_url, monkeypatch):
     assert lines[1].startswith("wait: database back after ")
 
 
+def test_wait_rides_out_an_outage_its_waiter_meets_first(run, db_url, monkeypatch):
+    """SQLite files made read-only (``chattr +i``) failed the waiter's look at
+    ``data_version`` before the states were read: ``wait`` exited 1 while ``logs
+    --follow`` rode it out, and the job completed 9 s later."""
+    from queuectl.cli import waiting
+    from queuectl.errors import StoreUnavailable
+
+    enqueue(run, id="slow")
+    real = waiting._waiter
+    tries = iter(range(1_000))
+
+    class Failing:
+        def wait(self, timeout, interrupted):
+            if next(tries) < 2:
+                raise StoreUnavailable("q.db-shm cannot be written (a read-only filesystem?)")
+            _finish(db_url, RunOutcome.SUCCEEDED)
+            return real().wait(0, interrupted)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(waiting, "_waiter", Failing)
+    result = run("wait", "slow", "--timeout", "20s")
+    assert result.stdout == "slow completed\n"
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("waiting: ")]
+    assert lines[0].startswith("wait: database unavailable (q.db-shm cannot be written"), lines
+    assert lines[1].startswith("wait: database back after "), lines
+
+
 def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
     enqueue(run, id="slow")
     _job_states_away(monkeypatch, range(2, 1_000_000), "connection refused")
