@@ -149,3 +149,37 @@ def test_on_postgresql_only_a_process_given_this_database_is_its_worker(pg_url) 
             assert not supervisor._is_this_worker(pid, "w1"), "given no database at all"
     finally:
         db.close_database()
+
+
+def test_a_stop_the_database_cannot_record_still_signals_the_workers_here(
+    worker_like, monkeypatch
+) -> None:
+    """On a full disk ``worker stop`` wrote nothing and signalled nobody, where README
+    promises the SIGTERM too; a SIGTERM alone is a graceful stop a worker carries out
+    without the database. The error says it was sent."""
+    import time
+
+    from queuectl.errors import StoreUnavailable
+    from queuectl.hostid import this_host
+    from queuectl.store.models import Worker
+
+    pid, first, _second, _job = worker_like
+    db.open_database(first)
+    now = time.time()
+    Worker.insert(id="w1", pid=pid, host=this_host(), started_at=now, heartbeat_at=now).execute()
+
+    def full(*_args, **_kwargs):
+        raise StoreUnavailable("database or disk is full")
+
+    monkeypatch.setattr(supervisor, "ask_to_stop", full)
+    with pytest.raises(StoreUnavailable) as refused:
+        supervisor.request_stop(["w1"], force=True)
+    assert str(refused.value) == (
+        "cannot record the stop: database or disk is full; sent SIGTERM instead to 1 worker"
+        " on this host (w1): they stop after their jobs, without the database (graceful,"
+        " even with --force)"
+    )
+    deadline = time.monotonic() + 10
+    while supervisor.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not supervisor.pid_alive(pid), "the SIGTERM reached it"

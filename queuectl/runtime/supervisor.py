@@ -17,7 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from queuectl.errors import DatabaseError, QueueError, ValidationError, WorkerNotFound
+from queuectl.errors import (
+    DatabaseError,
+    QueueError,
+    StoreUnavailable,
+    ValidationError,
+    WorkerNotFound,
+)
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import manage, reads, recovery
 from queuectl.lifecycle.hooks import HookCall
@@ -226,11 +232,35 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
         targets = [w for w in dict.fromkeys(worker_ids) if w in live]
     if not targets:
         return []
-    ask_to_stop(targets, force=force)
+    try:
+        ask_to_stop(targets, force=force)
+    except StoreUnavailable as exc:
+        # The rows cannot be written (a full disk, read-only files), but they were read:
+        # a SIGTERM alone is a graceful stop, which a worker carries out without the
+        # database. The stop took no effect at all, where README promises the signal.
+        signalled = _signal_local(targets, live, skip_asked=False)
+        told = (
+            f"; sent SIGTERM instead to {counted(len(signalled), 'worker')} on this host"
+            f" ({listed(signalled[:10], len(signalled))}): they stop after their jobs,"
+            " without the database (graceful, even with --force)"
+            if signalled
+            else "; no worker of the ones asked runs on this host to signal"
+        )
+        raise StoreUnavailable(f"cannot record the stop: {exc}{told}") from exc
+    _signal_local(targets, live, skip_asked=not force)
+    return targets
+
+
+def _signal_local(
+    targets: Sequence[str], live: dict[str, Worker], *, skip_asked: bool
+) -> list[str]:
+    """SIGTERM to the ``targets`` that run on this host as this database's workers;
+    returns their ids. ``skip_asked``: not those a graceful stop was asked of already."""
     host = this_host()
+    signalled: list[str] = []
     for worker_id in targets:
         worker = live[worker_id]
-        if not force and worker.stop_requested:
+        if skip_asked and worker.stop_requested:
             # Asked already, and woken then. A worker takes a second signal for a
             # cold stop (systemd's, a person's second Ctrl+C): a script that runs
             # ``worker stop`` again after its timeout killed the job it waited for.
@@ -239,7 +269,8 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
             # Wake it now; the row says which kind of stop, so one signal is enough.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(worker.pid, signal.SIGTERM)
-    return targets
+                signalled.append(worker_id)
+    return signalled
 
 
 def _is_this_worker(pid: int, worker_id: str) -> bool:
