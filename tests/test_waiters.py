@@ -218,7 +218,9 @@ def test_closing_a_waiter_lets_go_of_its_watch(db_path):
 def test_a_listening_connection_an_outage_cut_is_mended_when_the_database_is_back(pg_url, caplog):
     """A busy worker looked at its LISTEN connection only when it next went idle: after
     an outage during a drain, "lost the LISTEN connection" came 17-29 s after "database
-    back", and read as a second outage. The worker now asks its waiter at once."""
+    back", and read as a second outage. The worker now asks its waiter at once, and
+    mends it without a word: the loss and a "back after 0.0s" read as a second outage
+    too (logged only for debugging)."""
     import logging
 
     from queuectl.runtime.outage import Outage
@@ -235,14 +237,40 @@ def test_a_listening_connection_an_outage_cut_is_mended_when_the_database_is_bac
     outage.failed(RuntimeError("server closed the connection"))
     with caplog.at_level(logging.INFO, logger="queuectl.worker"):
         outage.over()
-    logged = [record.getMessage() for record in caplog.records]
     assert said[-1].startswith("worker w1: database back after")
-    assert logged[0].startswith("lost the LISTEN connection to PostgreSQL")
-    assert logged[1].startswith("LISTEN connection to PostgreSQL is back after")
+    assert caplog.records == [], "the worker's own two lines tell the outage"
     assert waiter._connection.info.backend_pid != cut
     with transactions.write_transaction():
         transactions.notify_new_work()
     assert waiter.wait(5, lambda: False)  # it hears the next announcement
     outage.over()  # no outage now: nothing said, nothing asked of the waiter
-    assert len(caplog.records) == 2
+    assert caplog.records == []
     waiter.close()
+
+
+@pytest.mark.postgres
+def test_an_idle_workers_listening_connection_tells_its_loss_and_return(pg_url, caplog):
+    """Idle, the lost LISTEN connection is the worker's first sign of an outage: said,
+    and its return too. ``wait`` says its outages itself, so its waiter says neither."""
+    import logging
+
+    from queuectl.runtime.pgnotify import PostgresWaiter
+    from queuectl.store.models import database
+
+    db.open_database(pg_url)
+    for tell, expected in ((True, 2), (False, 0)):
+        waiter = PostgresWaiter(tell_losses=tell)
+        database.execute_sql(
+            "SELECT pg_terminate_backend(%s)", (waiter._connection.info.backend_pid,)
+        )
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="queuectl.worker"):
+            assert waiter.wait(5, lambda: False)  # the loss: look at the queue
+            waiter._retry_at = 0.0
+            assert waiter.wait(5, lambda: False)  # the reconnect: look again
+        logged = [record.getMessage() for record in caplog.records]
+        assert len(logged) == expected, logged
+        if tell:
+            assert logged[0].startswith("lost the LISTEN connection to PostgreSQL")
+            assert logged[1].startswith("LISTEN connection to PostgreSQL is back after")
+        waiter.close()

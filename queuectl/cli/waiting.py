@@ -205,10 +205,11 @@ def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
 
 
 def _waiter():  # type: ignore[no-untyped-def]
-    """An idle worker's waiter, bound to the open database."""
+    """An idle worker's waiter, bound to the open database; its outages are said by
+    ``wait`` itself, once."""
     from queuectl.runtime.waiters import make_waiter
 
-    return make_waiter()
+    return make_waiter(tell_losses=False)
 
 
 COMMANDS = (wait,)

@@ -37,11 +37,16 @@ RECONNECT_MAX = 5.0
 class PostgresWaiter:
     """Sleep until a NOTIFY arrives on ``queuectl_jobs`` or the timeout ends."""
 
-    def __init__(self, connect: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, connect: Callable[[], Any] | None = None, *, tell_losses: bool = True
+    ) -> None:
         """Listen at once; a server that is away now is reconnected to later, in ``wait``.
 
         Args:
             connect: opens an autocommit psycopg connection; tests pass their own.
+            tell_losses: log the connection's loss and return (a worker, idle: the loss
+                is the first sign of an outage). ``wait`` says its outages itself, and
+                its reader got a second line for the same one.
         """
         import psycopg
 
@@ -52,6 +57,9 @@ class PostgresWaiter:
         self._retry_at = 0.0
         self._backoff = 0.0
         self._lost_at: float | None = None
+        self._tell_losses = tell_losses
+        self._told = False
+        """Whether the current loss was logged: its return is, then."""
         try:
             self._listen()
         except psycopg.Error as exc:
@@ -108,13 +116,17 @@ class PostgresWaiter:
                 self._connection.execute("SELECT 1")
                 return
             except psycopg.Error as exc:
-                self._drop(exc)
+                # Part of the outage the worker has just said was over: a loss and a
+                # "back after 0.0s" logged now read as a second outage.
+                self._drop(exc, tell=False)
         self._retry_at = 0.0  # the server answers again: try at once
         self._reconnect()
 
-    def _drop(self, exc: BaseException) -> None:
+    def _drop(self, exc: BaseException, *, tell: bool = True) -> None:
         """The server went away: close our end and plan the first reconnect."""
-        log.warning(
+        self._told = tell and self._tell_losses
+        log.log(
+            logging.WARNING if self._told else logging.DEBUG,
             "lost the LISTEN connection to PostgreSQL (%s); reconnecting in the background",
             first_line(exc),
         )
@@ -137,8 +149,10 @@ class PostgresWaiter:
             self._retry_at = time.monotonic() + self._backoff
             return False
         away = now - (self._lost_at or now)
-        log.info("LISTEN connection to PostgreSQL is back after %.1fs", away)
+        level = logging.INFO if self._told else logging.DEBUG
+        log.log(level, "LISTEN connection to PostgreSQL is back after %.1fs", away)
         self._lost_at = None
+        self._told = False
         return True
 
     def _close_quietly(self) -> None:

@@ -180,8 +180,9 @@ class SqliteWaiter:
         pass  # a file watch outlives the database's outages
 
 
-def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
-    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL."""
+def make_waiter(sleep: Callable[[float], None] = time.sleep, *, tell_losses: bool = True) -> Waiter:
+    """The best waiter for the bound database: ``data_version`` on SQLite, LISTEN on PostgreSQL
+    (``tell_losses``: whether that connection's loss is logged; see ``PostgresWaiter``)."""
     if isinstance(database.obj, peewee.SqliteDatabase):
         # A watch blocks in real time: a test stepping a fake clock gets polling.
         watch = _wal_watch() if sleep is time.sleep else None
@@ -189,7 +190,7 @@ def make_waiter(sleep: Callable[[float], None] = time.sleep) -> Waiter:
     if isinstance(database.obj, peewee.PostgresqlDatabase):
         from queuectl.runtime.pgnotify import PostgresWaiter
 
-        return PostgresWaiter()
+        return PostgresWaiter(tell_losses=tell_losses)
     return PollingWaiter(sleep)
 
 
