@@ -176,13 +176,22 @@ def parse_template(text: str, *, forbidden: Iterable[str]) -> tuple[dict[str, ob
 
 
 def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
-    """Specs from JSON Lines (text, or bytes read as UTF-8); blank lines are skipped,
-    errors name the line.
+    """Specs from JSON Lines (see ``parse_numbered_lines``)."""
+    return parse_numbered_lines(lines)[0]
+
+
+def parse_numbered_lines(lines: Iterable[str | bytes]) -> tuple[list[JobSpec], list[int]]:
+    """Specs from JSON Lines (text, or bytes read as UTF-8), with each one's line in the
+    file; blank lines are skipped, errors name the line.
+
+    The numbers are for the enqueue's own refusals (``enqueue_many``'s ``lines``): counted
+    among the jobs, a unique key's refusal named line 2 where the file's line 3 held it.
 
     Raises:
         ValidationError: ``line N: …`` for the first bad line; nothing is accepted.
     """
     specs: list[JobSpec] = []
+    numbers: list[int] = []
     seen_ids: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         if isinstance(raw, bytes):
@@ -213,7 +222,8 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
                 )
             seen_ids[spec.id] = number
         specs.append(spec)
-    return specs
+        numbers.append(number)
+    return specs, numbers
 
 
 def check_keys(data: Mapping[str, object], allowed: Sequence[str]) -> None:

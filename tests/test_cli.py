@@ -353,6 +353,33 @@ def test_bad_line_in_a_file_names_the_line_and_accepts_nothing(run, db_url, tmp_
     assert dump(db_url) == before
 
 
+def test_an_enqueues_own_refusals_name_the_files_lines_blank_lines_counted(run, db_url, tmp_path):
+    """A unique key's refusal counted the jobs, not the lines: with a blank line above, it
+    named line 2 where line 3 held the key, as a parse error never did."""
+    run("add", "--id", "holder", "--unique-key", "k4", "--", "true")
+    jobs = tmp_path / "jobs.jsonl"
+    cases = [
+        ('{"command": "true"}\n\n{"command": "true", "unique_key": "k4"}\n', "line 3: unique key"),
+        (
+            '{"command": "a"}\n\n{"command": "b", "unique_key": "zz"}\n'
+            '{"command": "c", "unique_key": "zz"}\n',
+            "line 4: unique key 'zz' is held by job on line 3 (in this file)",
+        ),
+        ('\n{"command": "a"}\n\n{"command": "b", "after": ["nope"]}\n', "line 4: "),
+        ('{"command": "a"}\n\n{"command": "b", "id": "holder"}\n', "(line 3)"),
+    ]
+    before = dump(db_url)
+    for text, said in cases:
+        jobs.write_text(text)
+        result = run("enqueue", "--file", str(jobs), ok=False)
+        assert said in result.stderr, (text, result.stderr)
+    assert dump(db_url) == before
+    # Refused on SQLite, told on PostgreSQL (the workers may be on hosts that have it).
+    jobs.write_text('{"command": "a"}\n\n\n{"command": "b", "cwd": "/nonexistent/x"}\n')
+    result = run("enqueue", "--file", str(jobs), ok=False)
+    assert "line 4: " in result.stderr and "/nonexistent/x" in result.stderr
+
+
 BAD_COMMANDS = [
     (("config", "set", "nope", "1"), 2, "unknown config key 'nope'; known keys: max_retries"),
     (("config", "get", "nope"), 2, "unknown config key"),

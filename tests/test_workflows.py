@@ -288,7 +288,7 @@ def test_the_database_itself_refuses_a_second_holder_and_the_refusal_names_it(mo
         Job.update(unique_key="k", state="pending").where(Job.id == done).execute()
     # A writer that raced past the look (no holder seen) is still refused, by the index,
     # and the refusal names the holder as it is seen after the write failed.
-    monkeypatch.setattr(enqueuing, "_keys_held", lambda specs, if_absent: {})
+    monkeypatch.setattr(enqueuing, "_keys_held", lambda specs, lines, if_absent: {})
     with pytest.raises(KeyTaken, match=f"unique key 'k' is held by job {first} \\(pending\\)"):
         add(unique_key="k")
     assert unique.is_key_conflict(Exception('violates "queuectl_job_unique_key"'))

@@ -31,7 +31,13 @@ LIST_CAP = 50
 
 
 def _store(
-    app: AppContext, specs: list, *, as_json: bool, single: bool, if_absent: bool = False
+    app: AppContext,
+    specs: list,
+    *,
+    as_json: bool,
+    single: bool,
+    if_absent: bool = False,
+    lines: list[int] | None = None,
 ) -> None:
     """Enqueue validated specs; print their ids, or (``--json``) the jobs. With
     ``if_absent``, a line whose unique key an active job holds prints that job's id
@@ -39,7 +45,7 @@ def _store(
     from queuectl.lifecycle import enqueue, reads
 
     app.open()
-    ids = enqueue.enqueue_many(specs, warn=warn, if_absent=if_absent)
+    ids = enqueue.enqueue_many(specs, warn=warn, if_absent=if_absent, lines=lines)
     if as_json:
         from queuectl.records import job_record
 
@@ -87,11 +93,12 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
         job_json = None
     if (job_json is None) == (file is None):
         raise BadInput("give one job as JSON, or --file F (or '-') with one job per line")
+    lines = None
     if job_json is not None:
         specs = [jobspec.parse_json(job_json)]
     else:
         try:
-            specs = jobspec.parse_lines(file)
+            specs, lines = jobspec.parse_numbered_lines(file)
         except OSError as exc:  # EIO mid-read was told as "cannot write the output"
             name = getattr(file, "name", "the file")
             shown = "standard input" if file is sys.stdin.buffer else name
@@ -100,7 +107,9 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
         raise BadInput("the file holds no jobs")
     if if_absent and not any(spec.unique_key for spec in specs):
         raise BadInput('--if-absent needs a "unique_key" (it names the job holding that key)')
-    _store(app, specs, as_json=as_json, single=job_json is not None, if_absent=if_absent)
+    _store(
+        app, specs, as_json=as_json, single=job_json is not None, if_absent=if_absent, lines=lines
+    )
 
 
 def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:

@@ -91,6 +91,7 @@ def enqueue_many(
     cwd: str | None = None,
     warn: Callable[[str], None] | None = None,
     if_absent: bool = False,
+    lines: Sequence[int] | None = None,
 ) -> EnqueuedIds:
     """Store jobs all or nothing, in one transaction; returns their ids in order.
 
@@ -103,6 +104,9 @@ def enqueue_many(
         cwd: the directory jobs without their own ``cwd`` run in (the caller's).
         warn: told about a ``cwd`` missing here on PostgreSQL, where the workers
             may be on hosts that have it.
+        lines: each spec's line in its file, for the refusals that name one
+            (``jobspec.parse_numbered_lines``); by default its position. Named only
+            when there are several specs.
 
     Raises:
         DuplicateJobId: an id is already taken (named, with its position for files).
@@ -114,29 +118,30 @@ def enqueue_many(
             line), or one that is dead or cancelled.
     """
     now = time.time() if now is None else now
+    numbers = list(lines) if lines is not None else list(range(1, len(specs) + 1))
     if not cwd and any(spec.cwd is None for spec in specs):
         cwd = current_directory()  # only when some job needs it: it fails in a deleted one
-    check_directories(specs, warn)
+    check_directories(specs, warn, numbers)
     insert = sql.insert_jobs_sql(database.obj.param)
     with write_transaction():
         advisory_lock("enqueue")  # PostgreSQL: one enqueue numbers its jobs at a time
-        existing = _keys_held(specs, if_absent=if_absent)
-        lines = [position + 1 for position in range(len(specs)) if position not in existing]
+        existing = _keys_held(specs, numbers, if_absent=if_absent)
+        kept_lines = [line for position, line in enumerate(numbers) if position not in existing]
         kept = _after_the_holders(specs, existing)
         states = deps.initial_states(
-            kept, [spec.id for spec in kept], lines=lines if len(specs) > 1 else None
+            kept, [spec.id for spec in kept], lines=kept_lines if len(specs) > 1 else None
         )
         settings = load_settings()
         first = _next_seq()
         # Named by its line, as ``_keys_held`` names a refusal, when a file gives many.
         whose = {
             spec.unique_key: f"line {line}: " if len(specs) > 1 else ""
-            for spec, line in zip(kept, lines, strict=True)
+            for spec, line in zip(kept, kept_lines, strict=True)
             if spec.unique_key is not None
         }
         with unique.guarded(whose):
             if any(spec.id is not None for spec in kept):
-                ids = _assign_ids(kept, [spec.id or new_job_id() for spec in kept])
+                ids = _assign_ids(kept, [spec.id or new_job_id() for spec in kept], kept_lines)
                 rows = _rows(kept, ids, states, now, cwd, settings, first)
                 execute_many(insert, rows)
             else:
@@ -151,7 +156,7 @@ def enqueue_many(
                 except peewee.IntegrityError as exc:
                     if unique.is_key_conflict(exc):
                         raise
-                    ids = _assign_ids(kept, ids)
+                    ids = _assign_ids(kept, ids, kept_lines)
                     rows = _rows(kept, ids, states, now, cwd, settings, first)
                     execute_many(insert, rows)
         deps.forget_dependents_of_gone([i for i, spec in zip(ids, kept, strict=True) if spec.id])
@@ -194,11 +199,13 @@ def _after_the_holders(specs: Sequence[JobSpec], skipped: dict[int, str]) -> lis
     ]
 
 
-def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:
+def _keys_held(
+    specs: Sequence[JobSpec], lines: Sequence[int], *, if_absent: bool
+) -> dict[int, str]:
     """The positions of specs whose ``unique_key`` an active job (or an earlier line)
     holds, with the holder's id (``#N``: the line at position N, whose id is drawn
     later): with ``if_absent`` they are skipped, that id standing for them; without,
-    the first refuses the whole enqueue.
+    the first refuses the whole enqueue, named by its line in ``lines``.
 
     Raises:
         KeyTaken: a key is held, naming its holder (and the line, for files).
@@ -219,9 +226,9 @@ def _keys_held(specs: Sequence[JobSpec], *, if_absent: bool) -> dict[int, str]:
             earlier[key] = (f"#{position}", JobState.PENDING.value)
             continue
         if not if_absent:
-            where = f"line {position + 1}: " if len(specs) > 1 else ""
+            where = f"line {lines[position]}: " if len(specs) > 1 else ""
             if holder[0].startswith("#"):
-                holder = (f"on line {int(holder[0][1:]) + 1}", "in this file")
+                holder = (f"on line {lines[int(holder[0][1:])]}", "in this file")
             raise unique.taken(key, holder, where=where)
         skipped[position] = holder[0]
     return skipped
@@ -233,12 +240,17 @@ def _next_seq() -> int:
     return (last or 0) + 1
 
 
-def check_directories(specs: Sequence[JobSpec], warn: Callable[[str], None] | None) -> None:
-    """Refuse (SQLite) or report (PostgreSQL) a given ``cwd`` that is not a directory here."""
+def check_directories(
+    specs: Sequence[JobSpec],
+    warn: Callable[[str], None] | None,
+    lines: Sequence[int] | None = None,
+) -> None:
+    """Refuse (SQLite) or report (PostgreSQL) a given ``cwd`` that is not a directory here
+    (``lines``: each spec's line in its file, for the message)."""
     missing: dict[str, int] = {}
-    for position, spec in enumerate(specs, start=1):
+    for position, spec in enumerate(specs):
         if spec.cwd is not None and spec.cwd not in missing and not os.path.isdir(spec.cwd):
-            missing[spec.cwd] = position
+            missing[spec.cwd] = lines[position] if lines is not None else position + 1
     for path, position in missing.items():
         where = f"line {position}: " if len(specs) > 1 else ""
         if not is_postgres():
@@ -265,7 +277,7 @@ def _rows(
     ]
 
 
-def _assign_ids(specs: Sequence[JobSpec], ids: list[str]) -> list[str]:
+def _assign_ids(specs: Sequence[JobSpec], ids: list[str], lines: Sequence[int]) -> list[str]:
     """``ids`` checked against the table: given ones refused, generated ones redrawn.
 
     Generated ids are also made unique among themselves (given ones already
@@ -283,7 +295,7 @@ def _assign_ids(specs: Sequence[JobSpec], ids: list[str]) -> list[str]:
             return ids
         for position, spec in enumerate(specs):
             if spec.id is not None and spec.id in taken:
-                where = f" (line {position + 1})" if len(specs) > 1 else ""
+                where = f" (line {lines[position]})" if len(specs) > 1 else ""
                 raise DuplicateJobId(f"a job with id {spec.id!r} already exists{where}")
         ids = [new_job_id() if job_id in taken else job_id for job_id in ids]
 
