@@ -246,7 +246,8 @@ def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False
             if signalled
             else "; no worker of the ones asked runs on this host to signal"
         )
-        raise StoreUnavailable(f"cannot record the stop: {exc}{told}") from exc
+        # Not weather to retry: said as it is, without the "database error:" in front.
+        raise QueueError(f"cannot record the stop: {exc}{told}") from exc
     _signal_local(targets, live, skip_asked=not force)
     return targets
 
