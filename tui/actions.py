@@ -422,7 +422,8 @@ class ActionsApp(KeyOrderApp):
             if answer:
                 count, queues, slots = answer
                 each = f" of {slots} slots" if slots > 1 else ""
-                served = ", ".join(queues)
+                # Named up to three: fourteen long names made a toast of 22 lines.
+                served = listed(queues[:3], len(queues))
                 self.run_in_thread(
                     lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
                     lambda started: f"Started {counted(len(started), 'worker')}{each} on {served}",

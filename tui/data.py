@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queuectl.errors import ValidationError
+from queuectl.jobspec import queue_name as jobspec_queue_name
 from queuectl.jobspec import search_text
 from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
@@ -104,7 +105,10 @@ def parse_filter(text: str) -> JobFilter:
                     valid = ", ".join(s.value for s in JobState)
                     raise ValueError(f"unknown state {name!r}; use one of {valid}") from None
         elif lowered.startswith("queue:") and len(token) > 6:
-            queue_name = token[6:]
+            try:  # a 20,000-character paste was taken, matching nothing, saying nothing
+                queue_name = jobspec_queue_name(token[6:])
+            except ValidationError as exc:
+                raise ValueError(str(exc)) from None
         elif lowered.startswith("id:") and len(token) > 3:
             id_prefix = token[3:]
         else:

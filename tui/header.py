@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.app import ComposeResult
@@ -54,14 +56,19 @@ def fit_location(location: str, room: int) -> str:
 
 
 LOCATION_ROOM = 14
-"""Cells the database location keeps beside the paused queues' names (``…/queuectl.db``)."""
+"""Cells the database location keeps beside the queues' names (``…/queuectl.db``)."""
+
+PAUSE_MARK = "‖"
+"""The paused queues' mark where words do not fit. ``⏸`` is in neither the web dashboard's
+font nor the fonts a browser falls back to on a plain Linux desktop: it drew as a blank, and
+the paused count read as part of the "no worker" warning beside it."""
 
 
 def queue_names(names: list[str], room: int) -> str:
     """Queues (paused, or with no worker) in at most ``room`` cells: up to three whole
-    names and "+N" for the rest; else the first name cut; else how many. The count is
-    never dropped (a long list of names pushed the throughput, the rate and the location
-    off an 80-column header)."""
+    names and "+N" for the rest; else the first name cut; else how many (or the one name,
+    when it is no longer than "1 queue"). The count is never dropped (a long list of names
+    pushed the throughput, the rate and the location off an 80-column header)."""
     for shown in range(min(3, len(names)), 0, -1):
         rest = f" +{len(names) - shown}" if len(names) > shown else ""
         text = ",".join(names[:shown]) + rest
@@ -71,7 +78,108 @@ def queue_names(names: list[str], room: int) -> str:
     keep = room - cell_len(rest) - 1
     if keep >= 4:
         return set_cell_size(names[0], keep) + "…" + rest
-    return counted(len(names), "queue")
+    count = counted(len(names), "queue")
+    if len(names) == 1 and cell_len(names[0]) <= cell_len(count):
+        return names[0]
+    return count
+
+
+@dataclass(frozen=True)
+class Squeeze:
+    """How much the header's second line gives up to fit, one step at a time: the
+    sparkline's width, the rate's words, the queues' words, their names, the sparkline."""
+
+    merge: int
+    """Sparkline buckets a character: 1 (30 columns) or 2 (15); 0 drops it."""
+    long_label: bool
+    long_leads: bool
+    cut_names: bool
+
+
+SQUEEZES = (
+    Squeeze(merge=1, long_label=True, long_leads=True, cut_names=False),
+    Squeeze(merge=2, long_label=False, long_leads=True, cut_names=False),
+    Squeeze(merge=2, long_label=False, long_leads=False, cut_names=False),
+    Squeeze(merge=2, long_label=False, long_leads=False, cut_names=True),
+    Squeeze(merge=0, long_label=False, long_leads=False, cut_names=True),
+)
+
+
+@dataclass(frozen=True)
+class SecondLine:
+    """The header's second line, fitted: the summary (workers and the queues to act on),
+    the sparkline (``""`` when dropped) and the rate."""
+
+    summary: Text
+    bars: str
+    label: str
+
+
+def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
+    """The most the line can say in ``width`` cells with ``LOCATION_ROOM`` left for the
+    database's location: each ``SQUEEZES`` step in turn, the last one whatever it gives.
+
+    At 80 columns a lost worker, a queue with no worker and a paused one took the
+    location and the rate's unit off the line."""
+    paused_names = {s.name for s in snapshot.steered if s.paused}
+    paused = sorted(one_line(name) for name in paused_names)
+    # A paused queue is named once, as paused: no worker would take its jobs anyway.
+    unserved = sorted(one_line(name) for name in set(snapshot.unserved.queues) - paused_names)
+    minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
+    rate = rate_figure(sum(snapshot.throughput) / minutes)
+    first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
+    steps = [step for step in SQUEEZES if not (narrow and (step.merge == 1 or step.long_label))]
+    line = None
+    for step in steps:
+        bars = (
+            steady_sparkline(merged(snapshot.throughput, step.merge, first=first))
+            if step.merge
+            else ""
+        )
+        label = f"{rate} jobs/min (last {minutes:.0f}m)" if step.long_label else f"{rate}/min"
+        margin = 1 if narrow else 2  # after the summary and after the rate (app.tcss)
+        fixed = len(bars) + (1 if bars else 0) + len(label) + 2 * margin + LOCATION_ROOM
+        summary = _workers_summary(snapshot, narrow)
+        sections = (
+            (unserved, "  ⚠ no worker: " if step.long_leads else "  ⚠ ", "red", "bold red"),
+            (paused, "  paused " if step.long_leads else f"  {PAUSE_MARK} ", "dim", "bold yellow"),
+        )
+        whole = True
+        for index, (names, lead, lead_style, style) in enumerate(sections):
+            if not names:
+                continue
+            summary.append(lead, style=lead_style)
+            later = sum(  # the sections after this one keep room for their lead and count
+                cell_len(later_lead) + len(counted(len(later_names), "queue"))
+                for later_names, later_lead, _, _ in sections[index + 1 :]
+                if later_names
+            )
+            room = width - fixed - summary.cell_len - later
+            text = ",".join(names)
+            if cell_len(text) > room:
+                whole = False
+                if step.cut_names:
+                    text = queue_names(names, room)
+            summary.append(text, style=style)
+        line = SecondLine(summary, bars, label)
+        if whole and summary.cell_len + fixed <= width:
+            return line
+    assert line is not None
+    return line
+
+
+def _workers_summary(snapshot: Snapshot, narrow: bool) -> Text:
+    """``workers 3 busy 1 idle 2 lost`` (narrow: without ``workers``)."""
+    workers = Text(no_wrap=True)
+    workers.append("" if narrow else "workers ", style="dim")
+    workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])
+    workers.append(" busy ", style="dim")
+    workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
+    workers.append(" idle", style="dim")
+    if snapshot.workers_lost:
+        workers.append(f" {snapshot.workers_lost}", style=STATE_STYLES["lost"])
+        workers.append(" lost", style="dim")
+    return workers
 
 
 class StatsHeader(Vertical):
@@ -120,60 +228,12 @@ class StatsHeader(Vertical):
         if 0 < self.size.width < TINY or 0 < room < counts.cell_len:
             counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
         self._put("counts", counts)
-        workers, bars, label = self._second_line(snapshot, compact=self.narrow)
-        if workers is None:  # the queues' names did not fit: the sparkline gives way first
-            workers, bars, label = self._second_line(snapshot, compact=True, cut=True)
-        assert workers is not None
-        self.set_class(len(bars) < SPARK_BUCKETS, "-compact")
-        self._put("workers-summary", workers, layout=True)
-        self._put("throughput", Text(bars, style="cyan", no_wrap=True))
-        self._put("rate", Text(label, style="dim"), layout=True)
-
-    def _second_line(
-        self, snapshot: Snapshot, *, compact: bool, cut: bool = False
-    ) -> tuple[Text | None, str, str]:
-        """The workers' summary with the queues to act on, the sparkline and the rate.
-
-        ``compact`` puts two buckets in a character (15 columns for the five minutes).
-        Without ``cut``, ``None`` when a queue's name would be cut:
-        the caller tries again compact, and cuts only then."""
-        narrow = self.narrow
-        workers = Text(no_wrap=True)
-        workers.append("" if narrow else "workers ", style="dim")
-        workers.append(str(snapshot.workers_busy), style=STATE_STYLES["busy"])
-        workers.append(" busy ", style="dim")
-        workers.append(str(snapshot.workers_idle), style=STATE_STYLES["idle"])
-        workers.append(" idle", style="dim")
-        if snapshot.workers_lost:
-            workers.append(f" {snapshot.workers_lost}", style=STATE_STYLES["lost"])
-            workers.append(" lost", style="dim")
-        first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)
-        bars = steady_sparkline(merged(snapshot.throughput, 2 if compact else 1, first=first))
-        minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
-        rate = sum(snapshot.throughput) / minutes
-        short_label = f"{rate_figure(rate)}/min"
-        label = short_label if narrow else f"{rate_figure(rate)} jobs/min (last {minutes:.0f}m)"
-        paused = sorted(s.name for s in snapshot.steered if s.paused)
-        # A paused queue is named once, as paused: no worker would take its jobs anyway.
-        unserved = sorted(set(snapshot.unserved.queues) - set(paused))
-        for names, lead, lead_style, style in (
-            (unserved, "  ⚠ no worker: ", "red", "bold red"),
-            (paused, "  ⏸ " if narrow else "  paused ", "dim", "bold yellow"),
-        ):
-            if not names:
-                continue
-            shown = [one_line(name) for name in names]  # from the database: a hostile row's too
-            workers.append(lead, style=lead_style)
-            gaps = 4 if narrow else 7  # the margins after the summary, sparkline and rate
-            taken = workers.cell_len + len(bars) + gaps + LOCATION_ROOM
-            room = (self.content_region.width or 200) - taken
-            if room - len(label) < len(f"{len(shown)} queues"):
-                label = short_label  # the rate's words go before the queues' count
-            fitted = queue_names(shown, room - len(label))
-            if not cut and fitted != ",".join(shown):
-                return None, bars, label
-            workers.append(fitted, style=style)
-        return workers, bars, label
+        line = second_line(snapshot, self.content_region.width or 200, narrow=self.narrow)
+        self.set_class(0 < len(line.bars) < SPARK_BUCKETS, "-compact")
+        self.set_class(not line.bars, "-no-spark")
+        self._put("workers-summary", line.summary, layout=True)
+        self._put("throughput", Text(line.bars, style="cyan", no_wrap=True))
+        self._put("rate", Text(line.label, style="dim"), layout=True)
 
     def _show_location(self) -> None:
         for where in self.query("#db-location").results(Static):  # none while closing

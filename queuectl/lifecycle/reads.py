@@ -294,10 +294,12 @@ def counts(*, by_difference: str | None = None) -> dict[str, int]:
 
 @translated
 def waiting_per_queue() -> dict[str, int]:
-    """Jobs waiting to be claimed (pending, or failed and due for a retry), per queue."""
+    """Jobs waiting to be claimed (pending, or failed and due for a retry), per queue;
+    held ones are not: a worker would not take them either (a queue whose only job was
+    held was named as needing a worker)."""
     query = (
         Job.select(Job.queue, peewee.fn.COUNT(peewee.SQL("*")))
-        .where(Job.state.in_([state.value for state in CLAIMABLE_STATES]))
+        .where(Job.state.in_([state.value for state in CLAIMABLE_STATES]) & Job.held_at.is_null())
         .group_by(Job.queue)
         .order_by(Job.queue)
     )

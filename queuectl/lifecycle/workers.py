@@ -191,8 +191,15 @@ def live_of(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
 
 
 def queues_served(workers: Iterable[WorkerFacts]) -> set[str]:
-    """The queues the running ones of ``workers`` take jobs from."""
-    return {name for worker in live_of(workers) for name in worker.queues.split(",")}
+    """The queues the running ones of ``workers`` take jobs from. One asked to stop takes
+    none: it finishes what it runs and exits (a queue whose only worker was stopping,
+    through a 40 s job, showed no warning while its next job waited)."""
+    return {
+        name
+        for worker in live_of(workers)
+        if not getattr(worker, "stop_requested", None)
+        for name in worker.queues.split(",")
+    }
 
 
 # --- a worker's own row ---------------------------------------------------------------

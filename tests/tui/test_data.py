@@ -38,6 +38,13 @@ def test_parse_filter_refuses_text_longer_than_a_search_may_be() -> None:
         parse_filter("id:" + "a" * 5000)
 
 
+def test_parse_filter_refuses_a_queue_no_queue_could_have() -> None:
+    """A 20,000-character paste after ``queue:`` was taken, matching nothing, saying nothing."""
+    assert parse_filter("queue:mail").queue == "mail"
+    with pytest.raises(ValueError, match="a queue name must be 1-64 characters"):
+        parse_filter("queue:" + "q" * 20_000)
+
+
 def test_parse_filter_rejects_unknown_state() -> None:
     with pytest.raises(ValueError, match="unknown state 'nope'"):
         parse_filter("state:nope")
@@ -338,6 +345,17 @@ def test_unserved_queues_are_reused_for_a_while_once_many_jobs_wait(opened, monk
     seed_worker("w-m", queues="mail")  # a worker for mail shows at the next refresh
     served = read_snapshot(Request(previous=later), T0 + 11)
     assert served.unserved.queues == {"reports": 2}
+
+
+def test_a_worker_asked_to_stop_serves_nothing_and_held_jobs_wait_for_no_worker(opened) -> None:
+    """A queue whose only worker was stopping, through a 40 s job, showed no warning while
+    its next job waited; a queue whose only job was held was named as needing a worker."""
+    seed_worker("w-s", queues="slowq", stop_requested="graceful")
+    seed_worker("w-d", queues="default")
+    enqueuing.enqueue(JobSpec(command="true", id="s1", queue="slowq"), now=T0, cwd="/")
+    enqueuing.enqueue(JobSpec(command="true", id="h1", queue="heldq"), now=T0, cwd="/")
+    Job.update(held_at=T0).where(Job.id == "h1").execute()
+    assert read_snapshot(Request(), T0).unserved.queues == {"slowq": 1}
 
 
 def test_with_no_live_worker_every_queue_with_waiting_jobs_is_unserved(opened) -> None:

@@ -157,6 +157,21 @@ async def test_start_workers_offers_the_queues_that_wait_for_a_worker(app_for, s
         assert supervisor.queues == ["etl", "reports"]
 
 
+async def test_starting_workers_on_many_queues_names_three_in_the_toast(app_for, supervisor):
+    """Fourteen long queue names made a toast of 22 lines over the header."""
+    names = [f"very-long-unserved-queue-{number:02d}" for number in range(14)]
+    for name in names:
+        seed_job(f"j-{name}", queue=name)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "count prompt")
+        await pilot.press("enter")
+        await wait_toast(pilot, f"Started 1 worker on {', '.join(names[:3])} and 11 more")
+        assert supervisor.queues == names
+
+
 async def test_stop_highlighted_worker(app_for, supervisor) -> None:
     seed_worker("w-a", state="idle")
     app = app_for()

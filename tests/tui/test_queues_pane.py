@@ -104,7 +104,7 @@ async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(a
         await refreshed(pilot)
         header = app.stats_header
         summary = str(header.query_one("#workers-summary").render())
-        assert "⏸ " in summary and "+" in summary, summary  # some names, and how many more
+        assert "‖ " in summary and "+" in summary, summary  # some names, and how many more
         await wait_for(
             pilot,
             lambda: str(header.query_one("#db-location").render()).endswith(".db"),
@@ -113,6 +113,46 @@ async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(a
         assert "/min" in str(header.query_one("#rate").render())
         line = [header.query_one(f"#{part}") for part in ("workers-summary", "rate")]
         assert all(part.region.right <= header.region.right for part in line)
+
+
+async def _line_two_fits(pilot, app) -> str:
+    """The header's second line, once it has settled: the rate with its unit and the
+    database's file name, both inside the header."""
+    header = app.stats_header
+    await wait_for(
+        pilot,
+        lambda: str(header.query_one("#db-location").render()).endswith(".db"),
+        "the database's file name",
+    )
+    assert str(header.query_one("#rate").render()).endswith("/min")
+    parts = [header.query_one(f"#{part}") for part in ("workers-summary", "rate", "db-location")]
+    assert all(part.region.right <= header.region.right for part in parts)
+    return str(header.query_one("#workers-summary").render())
+
+
+async def test_at_80_columns_a_lost_worker_an_unserved_and_a_paused_queue_leave_the_location(
+    app_for,
+):
+    """The location went, and the rate was cut to "0.4/mi": a lost worker, a queue with no
+    worker and a paused one took the line. Words go first, then whole names ("1 queue" was
+    shown for "mail", which is shorter), then the sparkline."""
+    seed_worker("w-a", queues="alpha,default")
+    seed_worker("w-lost", queues="reports", heartbeat_at=T0 - 300)
+    seed_job("r1", queue="reports")
+    seed_job("m1", queue="mail")
+    queues.pause(["mail"], now=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        summary = await _line_two_fits(pilot, app)
+        assert "1 lost" in summary and "⚠ reports" in summary and "‖ mail" in summary, summary
+    for number in range(12):
+        seed_job(f"x{number}", queue=f"very-long-unserved-queue-{number:02d}")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        summary = await _line_two_fits(pilot, app)
+        assert "⚠ reports +12" in summary and "‖ mail" in summary, summary
 
 
 async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_way(app_for):

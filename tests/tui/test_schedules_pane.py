@@ -66,9 +66,10 @@ async def test_at_80_columns_a_long_name_is_cut_in_the_middle_and_the_spec_kept(
         assert drawn_cell(pane.table, "ping", "name") == "ping"
 
 
-async def test_at_80_columns_the_zone_stays_while_no_schedule_has_fired(app_for):
+async def test_at_80_columns_the_zone_stays_before_and_after_a_fire(app_for):
     """ "At 09:00 on Monday" showed with no zone, beside a Last fire of ``never`` and an
-    empty Its job on every row; once one has fired, those say something again."""
+    empty Its job on every row, and again once one schedule had fired: Its job and Last
+    fire give way before Zone."""
     job = schedules.validate(job='{"command": "make report"}', cwd="/tmp")
     for name, spec, zone in (
         ("nightly-backup-of-the-database", "30 2 * * *", "Europe/Berlin"),
@@ -88,6 +89,13 @@ async def test_at_80_columns_the_zone_stays_while_no_schedule_has_fired(app_for)
         assert drawn_cell(pane.table, "reports-weekly", "zone") == "America/New_York"
         assert drawn_cell(pane.table, "reports-weekly", "spec") == "At 09:00 on Monday"
         assert "last" not in dict(pane.table.layout)
+        schedules.run_now("reports-weekly", now=T0)
+        await refreshed(pilot)
+        await wait_for(
+            pilot, lambda: str(pane.table.cells_of("reports-weekly")[4]) != "never", "the fire"
+        )
+        await pilot.pause()
+        assert drawn_cell(pane.table, "reports-weekly", "zone") == "America/New_York"
 
 
 async def test_p_pauses_and_resumes_the_highlighted_schedule(app_for):
