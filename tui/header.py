@@ -86,8 +86,8 @@ def queue_names(names: list[str], room: int) -> str:
 
 @dataclass(frozen=True)
 class Squeeze:
-    """How much the header's second line gives up to fit, one step at a time: the
-    sparkline's width, the rate's words, the queues' words, their names, the sparkline."""
+    """How much the header's second line gives up to fit: the sparkline's width, the
+    rate's words, the queues' words, their names past the first, the sparkline."""
 
     merge: int
     """Sparkline buckets a character: 1 (30 columns) or 2 (15); 0 drops it."""
@@ -96,11 +96,13 @@ class Squeeze:
     cut_names: bool
 
 
+_LOOSER_FIRST = ((1, True, True), (2, False, True), (2, False, False))
 SQUEEZES = (
-    Squeeze(merge=1, long_label=True, long_leads=True, cut_names=False),
-    Squeeze(merge=2, long_label=False, long_leads=True, cut_names=False),
-    Squeeze(merge=2, long_label=False, long_leads=False, cut_names=False),
-    Squeeze(merge=2, long_label=False, long_leads=False, cut_names=True),
+    # Whole names first, however little else is said; then names cut, saying as much
+    # else as fits (13 queues never fit whole, and at 160 columns that cost the words
+    # and the sparkline when only the names needed cutting); then no sparkline.
+    *(Squeeze(merge, label, leads, cut_names=False) for merge, label, leads in _LOOSER_FIRST),
+    *(Squeeze(merge, label, leads, cut_names=True) for merge, label, leads in _LOOSER_FIRST),
     Squeeze(merge=0, long_label=False, long_leads=False, cut_names=True),
 )
 
@@ -149,8 +151,8 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
             if not names:
                 continue
             summary.append(lead, style=lead_style)
-            later = sum(  # the sections after this one keep room for their lead and count
-                cell_len(later_lead) + len(counted(len(later_names), "queue"))
+            later = sum(  # the sections after this one keep the least room they can take
+                cell_len(later_lead) + _least_cells(later_names)
                 for later_names, later_lead, _, _ in sections[index + 1 :]
                 if later_names
             )
@@ -162,10 +164,15 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
                     text = queue_names(names, room)
             summary.append(text, style=style)
         line = SecondLine(summary, bars, label)
-        if whole and summary.cell_len + fixed <= width:
+        if (whole or step.cut_names) and summary.cell_len + fixed <= width:
             return line
     assert line is not None
     return line
+
+
+def _least_cells(names: list[str]) -> int:
+    """The fewest cells ``names`` can be shown in: whole, or "N queues" (or the one name)."""
+    return min(cell_len(",".join(names)), cell_len(queue_names(names, 0)))
 
 
 def _workers_summary(snapshot: Snapshot, narrow: bool) -> Text:
