@@ -292,7 +292,7 @@ def _after(value: object, own_id: object) -> tuple[str, ...]:
         raise ValidationError(f'"after" names at most {MAX_AFTER} jobs (got {len(ids)})')
     for job_id in ids:
         if not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id):
-            got = repr(job_id) if isinstance(job_id, str) else _json_type(job_id)
+            got = _as_given(job_id) if isinstance(job_id, str) else _json_type(job_id)
             raise ValidationError(f'"after" ids must be {ID_RULE} (got {got})')
         if job_id == own_id:
             raise ValidationError(f'"after" names the job itself ({job_id!r})')
@@ -302,12 +302,15 @@ def _after(value: object, own_id: object) -> tuple[str, ...]:
 def _unique_key(value: object) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_UNIQUE_KEY:
         raise ValidationError(
-            f'"unique_key" must be a string of 1-{MAX_UNIQUE_KEY} characters (got {value!r})'
+            f'"unique_key" must be a string of 1-{MAX_UNIQUE_KEY} characters'
+            f" (got {_as_given(value)})"
         )
     if not value.strip() or not value.isprintable():
         # A blank key or one with a newline or control character reads as another key
         # (or as nothing) wherever it is shown, so two jobs would seem to hold one key.
-        raise ValidationError(f'"unique_key" must be printable text, not blank (got {value!r})')
+        raise ValidationError(
+            f'"unique_key" must be printable text, not blank (got {_as_given(value)})'
+        )
     return _text(value, '"unique_key"')
 
 
@@ -323,7 +326,7 @@ def _timeout(value: object) -> float:
     seconds = parse_duration(value, what="timeout", maximum=math.inf)  # the range below says
     if not spec.minimum <= seconds <= spec.maximum:
         raise ValidationError(
-            f'"timeout" must be between {spec.bounds_text}, as job_timeout (got {value!r})'
+            f'"timeout" must be between {spec.bounds_text}, as job_timeout (got {_as_given(value)})'
         )
     return seconds
 
@@ -336,7 +339,7 @@ def _env(value: object) -> dict[str, str]:
         if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             raise ValidationError(
                 f'"env" names must be letters, digits and _, not starting with a digit'
-                f" (got {name!r})"
+                f" (got {_as_given(name)})"
             )
         if name.startswith(RESERVED_ENV_PREFIX):
             raise ValidationError(
@@ -399,15 +402,24 @@ def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+SHOWN_VALUE = 48
+"""The most characters of a refused value a message quotes: a 20,000-character paste was
+quoted whole, a dashboard toast that covered the screen and pushed its own words off it."""
+
+
 def _as_given(value: object) -> str:
     """A refused value as the user wrote it: JSON's ``true`` and ``[1]``, not Python's
-    ``True``; a string keeps its quotes, as every other message shows one."""
+    ``True``; a string keeps its quotes, as every other message shows one. A long one is
+    quoted in part, with its length."""
     if isinstance(value, str):
+        if len(value) > SHOWN_VALUE:
+            return f"{value[:SHOWN_VALUE]!r}… ({len(value):,} characters)"
         return repr(value)
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    return text if len(text) <= SHOWN_VALUE else f"{text[:SHOWN_VALUE]}… ({len(text):,} characters)"
 
 
 def _json_type(value: object) -> str:
@@ -446,13 +458,13 @@ def _command(value: object) -> str:
 
 def _identifier(value: object, field: str = "id") -> str:
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValidationError(f'"{field}" must be {ID_RULE} (got {value!r})')
+        raise ValidationError(f'"{field}" must be {ID_RULE} (got {_as_given(value)})')
     return value
 
 
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
-        raise ValidationError(f'"cwd" must be a directory path (got {value!r})')
+        raise ValidationError(f'"cwd" must be a directory path (got {_as_given(value)})')
     path = os.path.expanduser(_text(value, '"cwd"'))
     if os.path.isabs(path):
         return os.path.normpath(path)
@@ -508,7 +520,7 @@ def queue_name(value: object) -> str:
         ValidationError: naming the value and the grammar.
     """
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValidationError(f"a queue name must be {ID_RULE} (got {value!r})")
+        raise ValidationError(f"a queue name must be {ID_RULE} (got {_as_given(value)})")
     return value
 
 
@@ -546,7 +558,7 @@ def queue_limit(value: object) -> int | None:
     except ValueError:
         raise ValidationError(
             f"a queue limit must be a whole number of jobs (1-{MAX_QUEUE_LIMIT}) or 'none'"
-            f" (got {value!r})"
+            f" (got {_as_given(value)})"
         ) from None
     if limit < 1:
         raise ValidationError(

@@ -133,6 +133,7 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
     steps = [step for step in SQUEEZES if not (narrow and (step.merge == 1 or step.long_label))]
     line = None
     for step in steps:
+        last = step is steps[-1]
         bars = (
             steady_sparkline(merged(snapshot.throughput, step.merge, first=first))
             if step.merge
@@ -146,7 +147,7 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
             (unserved, "  ⚠ no worker: " if step.long_leads else "  ⚠ ", "red", "bold red"),
             (paused, "  paused " if step.long_leads else f"  {PAUSE_MARK} ", "dim", "bold yellow"),
         )
-        whole = True
+        whole = first_whole = True
         for index, (names, lead, lead_style, style) in enumerate(sections):
             if not names:
                 continue
@@ -162,9 +163,15 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
                 whole = False
                 if step.cut_names:
                     text = queue_names(names, room)
+                    first_whole &= text == names[0] or text.startswith(
+                        (f"{names[0]},", f"{names[0]} +")
+                    )
             summary.append(text, style=style)
         line = SecondLine(summary, bars, label)
-        if (whole or step.cut_names) and summary.cell_len + fixed <= width:
+        # Names past the first go before anything else; the first name itself only on the
+        # last step (at 99 columns "repor… +12" showed where 96 showed "reports +12").
+        enough = whole or (step.cut_names and (first_whole or last))
+        if enough and summary.cell_len + fixed <= width:
             return line
     assert line is not None
     return line

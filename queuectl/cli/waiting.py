@@ -160,7 +160,11 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     due = [job_id for job_id in waiting if states.get(job_id) in claimable]
     if not due:
         return
-    queues = [queue] if queue else [job.queue for job in reads.jobs_by_id(due[:500])]
+    # Held jobs wait for a release, not a worker: "start one" was said of a held job.
+    jobs = [job for job in reads.jobs_by_id(due[:500]) if job.held_at is None]
+    if not jobs:
+        return
+    queues = [queue] if queue else [job.queue for job in jobs]
     hint = unserved_hint(queues)
     if hint:
         note(f"waiting: {hint}")

@@ -388,6 +388,11 @@ def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
     assert line.startswith("Error: timed out after 0.2s: not finished: hh (pending, held), ")
     assert re.search(r"later \(pending, due in (9m5\ds|10m00s)\)", line), line  # 10m, less the wait
     assert line.endswith(", plain (pending)")
+    # A held job alone waits for a release, not a worker: no "start one" for it.
+    held = run("wait", "hh", "--timeout", "0.1s", ok=False)
+    assert held.stderr.strip().splitlines() == [
+        "Error: timed out after 0.1s: not finished: hh (pending, held)"
+    ], held.stderr
     # A paused queue's job waits for a resume: said so (it read "plain (pending)").
     run("queue", "pause", "default")
     paused = run("wait", "plain", "--timeout", "0.1s", ok=False)

@@ -104,7 +104,9 @@ async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(a
         await refreshed(pilot)
         header = app.stats_header
         summary = str(header.query_one("#workers-summary").render())
-        assert "paused another-quite… +3" in summary, summary  # a name cut, and how many more
+        assert "‖ another-quite-long-queue-name,batch +2" in summary, (
+            summary
+        )  # names, how many more
         await wait_for(
             pilot,
             lambda: str(header.query_one("#db-location").render()).endswith(".db"),

@@ -1,0 +1,54 @@
+"""The header's second line, fitted as a pure function of the snapshot and the width."""
+
+from __future__ import annotations
+
+from queuectl.lifecycle.queues import Steering
+from tui.data import Snapshot, Unserved
+from tui.header import LOCATION_ROOM, NARROW, second_line
+
+
+def _crowded() -> Snapshot:
+    """A lost worker, thirteen queues nobody serves (one short name, twelve long), a
+    paused one: the line that took the location off an 80-column header."""
+    unserved = {"reports": 1} | {f"very-long-unserved-queue-{n:02d}": 1 for n in range(12)}
+    return Snapshot(
+        now=0.0,
+        counts={},
+        workers_busy=0,
+        workers_idle=1,
+        workers_lost=1,
+        throughput=[0.0] * 30,
+        jobs=None,  # type: ignore[arg-type]
+        dlq=None,  # type: ignore[arg-type]
+        workers=None,  # type: ignore[arg-type]
+        settings={},
+        steered=[Steering("mail", paused=True)],
+        unserved=Unserved(unserved, frozenset(), 0.0),
+    )
+
+
+def _width_taken(width: int) -> tuple[int, str]:
+    line = second_line(_crowded(), width, narrow=width < NARROW)
+    margin = 1 if width < NARROW else 2
+    taken = line.summary.cell_len + len(line.bars) + (1 if line.bars else 0) + len(line.label)
+    return taken + 2 * margin + LOCATION_ROOM, line.summary.plain
+
+
+def test_from_66_columns_the_line_fits_and_never_cuts_the_first_name() -> None:
+    """At 99 columns "repor… +12" showed where 96 showed "reports +12": a name was cut
+    while the words and the sparkline stayed, so a wider terminal showed less."""
+    for width in range(66, 200):
+        taken, summary = _width_taken(width)
+        assert taken <= width, (width, summary)
+        assert "reports" in summary and "…" not in summary, (width, summary)
+        assert "mail" in summary and "1 lost" in summary, (width, summary)
+
+
+def test_words_come_back_before_more_names() -> None:
+    assert "⚠ reports +12  ‖ mail" in _width_taken(80)[1]
+    assert "⚠ no worker: reports +12  paused mail" in _width_taken(120)[1]
+    assert "reports,very-long-unserved-queue-00 +11" in _width_taken(170)[1]
+
+
+def test_below_that_the_count_is_kept() -> None:
+    assert "⚠ 13 queues  ‖ mail" in _width_taken(60)[1]
