@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.cli.common import AppContext, db_option, emit_json, json_option, pass_app, warn
-from queuectl.wording import counted, figure, rate
+from queuectl.wording import counted, figure, listed, rate
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -54,7 +54,16 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     # sent people to start workers that then sat idle.
     paused = sorted(name for name in unserved if any(s.name == name and s.paused for s in steered))
     # With no worker at all, the Workers section below says so, naming the queues.
-    for name, count in unserved.items() if live else ():
+    if live and len(unserved) > UNSERVED_NAMED:
+        # One line for many: fifteen queues made fifteen warnings, each with its hint.
+        names = [one_line(name) for name in sorted(unserved, key=lambda n: (-unserved[n], n))]
+        held_back = f"; {len(paused)} of them paused" if paused else ""
+        warn(
+            f"{_jobs_wait(sum(unserved.values()))} in {len(unserved)} queues no live worker"
+            f" serves: {listed(names[:UNSERVED_NAMED], len(names))}{held_back}"
+            " (start one: queuectl worker start --queue NAME,…; --json lists them all)"
+        )
+    for name, count in unserved.items() if live and len(unserved) <= UNSERVED_NAMED else ():
         shown_name = one_line(name)  # from the database: a hostile row's too
         also = f"; it is paused too: queuectl queue resume {shown_name}" if name in paused else ""
         warn(
@@ -170,6 +179,10 @@ def _schedules_line(planned: Outlook) -> Text:
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
+
+
+UNSERVED_NAMED = 3
+"""Past this many queues nobody serves, one warning names the first few (the most jobs)."""
 
 
 def _jobs_wait(count: int) -> str:

@@ -117,6 +117,21 @@ def test_status_warns_about_jobs_no_live_worker_serves(run, fleet):
     assert json.loads(run("status", "--json").stdout)["unserved_queues"] == {"images": 2}
 
 
+def test_status_warns_once_of_many_queues_no_live_worker_serves(run, fleet):
+    """Fifteen queues made fifteen warnings, each with its own hint."""
+    for number in range(5):
+        for _ in range(number + 1):
+            enqueue(run, queue=f"q{number}")
+    run("queue", "pause", "q0")
+    assert run("status").stderr == (
+        "Warning: 15 jobs wait in 5 queues no live worker serves: q4, q3, q2 and 2 more;"
+        " 1 of them paused (start one: queuectl worker start --queue NAME,…; --json lists"
+        " them all)\n"
+    )
+    unserved = json.loads(run("status", "--json").stdout)["unserved_queues"]
+    assert unserved == {"q0": 1, "q1": 2, "q2": 3, "q3": 4, "q4": 5}
+
+
 def test_with_no_worker_at_all_status_says_which_queues_wait(run):
     enqueue(run, queue="mail")
     enqueue(run)
