@@ -56,7 +56,19 @@ def fit_location(location: str, room: int) -> str:
 
 
 LOCATION_ROOM = 14
-"""Cells the database location keeps beside the queues' names (``…/queuectl.db``)."""
+"""Cells the database location keeps at least beside the queues' names (``…/queuectl.db``)."""
+
+LOCATION_ROOM_MOST = 26
+"""The most it keeps: a longer file name is cut, from the left (see ``location_room``)."""
+
+
+def location_room(location: str) -> int:
+    """The cells the location keeps on the second line: its file name and the ``…`` before
+    it, between ``LOCATION_ROOM`` and ``LOCATION_ROOM_MOST`` (``production-jobs-queue.sqlite3``
+    was cut to ``…-queue.sqlite3`` while the line kept its words)."""
+    name = one_line(location).rstrip("/").rpartition("/")[2]
+    return max(LOCATION_ROOM, min(LOCATION_ROOM_MOST, cell_len(name) + 2))
+
 
 PAUSE_MARK = "‖"
 """The paused queues' mark where words do not fit. ``⏸`` is in neither the web dashboard's
@@ -117,9 +129,11 @@ class SecondLine:
     label: str
 
 
-def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
-    """The most the line can say in ``width`` cells with ``LOCATION_ROOM`` left for the
-    database's location: each ``SQUEEZES`` step in turn, the last one whatever it gives.
+def second_line(
+    snapshot: Snapshot, width: int, *, narrow: bool, keep: int = LOCATION_ROOM
+) -> SecondLine:
+    """The most the line can say in ``width`` cells with ``keep`` left for the database's
+    location (``location_room``): each ``SQUEEZES`` step in turn, the last one whatever it gives.
 
     At 80 columns a lost worker, a queue with no worker and a paused one took the
     location and the rate's unit off the line."""
@@ -141,7 +155,7 @@ def second_line(snapshot: Snapshot, width: int, *, narrow: bool) -> SecondLine:
         )
         label = f"{rate} jobs/min (last {minutes:.0f}m)" if step.long_label else f"{rate}/min"
         margin = 1 if narrow else 2  # after the summary and after the rate (app.tcss)
-        fixed = len(bars) + (1 if bars else 0) + len(label) + 2 * margin + LOCATION_ROOM
+        fixed = len(bars) + (1 if bars else 0) + len(label) + 2 * margin + keep
         summary = _workers_summary(snapshot, narrow)
         sections = (
             (unserved, "  ⚠ no worker: " if step.long_leads else "  ⚠ ", "red", "bold red"),
@@ -242,7 +256,9 @@ class StatsHeader(Vertical):
         if 0 < self.size.width < TINY or 0 < room < counts.cell_len:
             counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
         self._put("counts", counts)
-        line = second_line(snapshot, self.content_region.width or 200, narrow=self.narrow)
+        width = self.content_region.width or 200
+        keep = location_room(self.location)
+        line = second_line(snapshot, width, narrow=self.narrow, keep=keep)
         self.set_class(0 < len(line.bars) < SPARK_BUCKETS, "-compact")
         self.set_class(not line.bars, "-no-spark")
         self._put("workers-summary", line.summary, layout=True)

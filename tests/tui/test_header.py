@@ -52,3 +52,21 @@ def test_words_come_back_before_more_names() -> None:
 
 def test_below_that_the_count_is_kept() -> None:
     assert "⚠ 13 queues  ‖ mail" in _width_taken(60)[1]
+
+
+def test_the_location_keeps_room_for_its_file_name() -> None:
+    """``production-jobs-queue.sqlite3`` was cut to ``…-queue.sqlite3`` at 100 columns
+    while the line kept its words."""
+    from tui.header import LOCATION_ROOM_MOST, location_room
+
+    assert location_room("/srv/q/queuectl.db") == LOCATION_ROOM
+    assert location_room("/srv/q/production-jobs-queue.sqlite3") == min(
+        LOCATION_ROOM_MOST, len("production-jobs-queue.sqlite3") + 2
+    )
+    assert location_room("postgresql://u@db:5432/jobs") == LOCATION_ROOM
+    keep = location_room("/srv/q/production-jobs-queue.sqlite3")
+    for width in range(80, 200):
+        line = second_line(_crowded(), width, narrow=width < NARROW, keep=keep)
+        margin = 1 if width < NARROW else 2
+        taken = line.summary.cell_len + len(line.bars) + (1 if line.bars else 0)
+        assert taken + len(line.label) + 2 * margin + keep <= width, width
