@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
@@ -269,6 +270,34 @@ def one_line(text: str | None, width: int | None = None) -> str:
     if width is not None and len(flat) > width:
         return flat[: max(0, width - 1)] + "…"
     return flat
+
+
+_TERMINAL_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]|{_SELECTOR_RUN}")
+"""What ``inert`` makes visible: controls (C0, DEL, C1) and the invisible characters."""
+
+
+def has_unsafe(text: str) -> bool:
+    """Whether ``text`` holds a character ``inert`` would have made visible."""
+    return not (text.isascii() and text.isprintable()) and bool(_TERMINAL_UNSAFE.search(text))
+
+
+def scrubbed(text: str) -> str:
+    """``text`` with every control and invisible character removed, each replaced by as
+    many spaces as cells it was measured to take (most take none): for text already laid
+    out, where a visible escape would change the widths. A last guard only: text from the
+    database is made inert (visible) where it is shown; this keeps a path that missed it
+    from handing the terminal an escape sequence."""
+    from rich.cells import cell_len
+
+    return _TERMINAL_UNSAFE.sub(lambda match: " " * cell_len(match.group()), text)
+
+
+def shell_word(text: str | None) -> str:
+    """``one_line``, quoted for a shell where it needs it: a name from the database as a
+    word of a command the output suggests (``start one: queuectl worker start --queue
+    X``). A row's queue ``reports;touch${IFS}/tmp/x`` made that suggestion run ``touch``
+    for whoever pasted it."""
+    return shlex.quote(one_line(text))
 
 
 def unicode_problem(text: str) -> str | None:

@@ -456,9 +456,12 @@ class ActionsApp(KeyOrderApp):
         return ",".join(names) or "default"
 
     def known_queues(self) -> list[str]:
-        """Queues seen in the last refresh (suggestions; any name may be typed)."""
+        """Queues seen in the last refresh that could be typed (suggestions; any name may
+        be typed). Textual draws a suggestion itself, past the input's own cleaning: a
+        hostile queue's OSC 52 reached the terminal once its first letter was typed."""
         snapshot = self.last_snapshot
-        return sorted(snapshot.queue_names) if snapshot is not None else []
+        names = snapshot.queue_names if snapshot is not None else ()
+        return sorted(name for name in names if ID_PATTERN.fullmatch(name))
 
     def _handled_ended(self, worker_id: str) -> bool:
         """A worker shown stopped or lost is not asked to stop ("It finishes its current

@@ -13,7 +13,7 @@ import gc
 import io
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from textual import work
@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.css.query import NoMatches
+from textual.filter import LineFilter
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -40,6 +41,7 @@ from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
 from tui.exports import export_folder, save_privately
+from tui.guard import ControlGuard
 from tui.header import StatsHeader
 from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
@@ -174,10 +176,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """A refresh was started and is not applied yet (tests wait for it to settle)."""
         self._timer: Timer | None = None
         self._pane = "jobs"
+        """The pane the person chose (a tab click that the unsaved-edits guard undoes differs)."""
         self._asking_to_quit = False
         """``ctrl+q`` asked whether to quit with a job form typed in: a second one waits."""
-        """The pane the person chose (a tab click that the unsaved-edits guard undoes differs)."""
+        self._control_guard = ControlGuard()
+        """One instance: Textual caches each line's filtered form per filter."""
         self.sub_title = db.describe(location)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then ``ControlGuard`` on every line drawn (see ``tui.guard``)."""
+        return [*super().get_line_filters(), self._control_guard]
 
     # --- layout -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import JobState, Run, RunOutcome, Worker, WorkerState, database
 from queuectl.store.transactions import read_transaction
+from queuectl.textsafe import one_line
 from tui.cells import (
     DLQ_CLOCK_COLUMNS,
     DLQ_ID_COLUMNS,
@@ -64,15 +65,18 @@ class JobFilter:
         return bool(self.states or self.queue or self.text or self.id_prefix)
 
     def describe(self) -> str:
+        """The filter as typed, made inert: a queue or id prefix comes from the database
+        when enter on a Queues or Schedules row sets it, and a hostile one's OSC 52 reached
+        the terminal from the status line (the operator's clipboard, set by one enter)."""
         parts = []
         if self.states:
             parts.append("state:" + ",".join(s.value for s in self.states))
         if self.queue:
-            parts.append(f"queue:{self.queue}")
+            parts.append(f"queue:{one_line(self.queue)}")
         if self.id_prefix:
-            parts.append(f"id:{self.id_prefix}")
+            parts.append(f"id:{one_line(self.id_prefix)}")
         if self.text:
-            parts.append(self.text)
+            parts.append(one_line(self.text))
         return " ".join(parts)
 
 

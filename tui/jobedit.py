@@ -15,6 +15,7 @@ from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
 from queuectl.states import is_held
 from queuectl.store.models import Job
+from queuectl.textsafe import one_line
 from queuectl.timeutil import iso
 from tui.actions import REFUSED, dependents_said
 from tui.batch import BatchApp
@@ -56,7 +57,7 @@ class JobEditApp(BatchApp):
         """The edit form; an edit the store refuses opens it again as it was typed."""
         job_id = job.id
         retried = " (it is retried)" if job.state in editing.RETRIED_BY_EDIT else ""
-        title = f"Edit job {job_id}, {job.state}{retried}"
+        title = f"Edit job {one_line(job_id)}, {job.state}{retried}"  # a hostile id's too
         screen = NewJobScreen(
             form_values(job), title=title, queues=self.known_queues(), typed=typed, error=error
         )

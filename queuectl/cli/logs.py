@@ -125,7 +125,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
     from queuectl.states import FINISHED_STATES, JobState, is_held
-    from queuectl.textsafe import one_line
+    from queuectl.textsafe import one_line, shell_word
     from queuectl.timeutil import human_duration
 
     run_id: int | None = None
@@ -192,11 +192,11 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
             waiting_for = (job.state, job.run_at, held, paused)
             now = time.time()
             if held:
-                when = f"held: it waits until released (queuectl release {job_id})"
+                when = f"held: it waits until released (queuectl release {shell_word(job_id)})"
             elif paused:
                 when = (
                     f"but queue {one_line(job.queue)!r} is paused"
-                    f" (queuectl queue resume {one_line(job.queue)})"
+                    f" (queuectl queue resume {shell_word(job.queue)})"
                 )
             elif job.run_at > now:
                 when = f"due in {human_duration(job.run_at - now)}"

