@@ -184,8 +184,13 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.sub_title = db.describe(location)
 
     def get_line_filters(self) -> Sequence[LineFilter]:
-        """Textual's filters, then ``ControlGuard`` on every line drawn (see ``tui.guard``)."""
+        """Textual's filters, then ``ControlGuard`` on every line drawn (see ``tui.guard``)
+        but the tables' (``KeyedTable.get_line_filters``)."""
         return [*super().get_line_filters(), self._control_guard]
+
+    def unguarded_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters alone."""
+        return super().get_line_filters()
 
     # --- layout -----------------------------------------------------------------------
 
