@@ -385,6 +385,12 @@ BAD_COMMANDS = [
     (("config", "get", "nope"), 2, "unknown config key"),
     (("config", "reset", "nope"), 2, "unknown config key"),
     (("config", "reset", ""), 2, "unknown config key ''"),  # not "every setting"
+    # Repeated, a queue filter kept the last: cancel acted on another set than asked.
+    (("cancel", "-q", "images", "-q", "default", "--yes"), 2, "one queue at a time (got"),
+    (("wait", "--queue", "a", "--queue", "b"), 2, "run the command once for each"),
+    (("list", "-q", "a", "-q", "b"), 2, "one queue at a time"),
+    (("dlq", "list", "-q", "a", "-q", "b"), 2, "one queue at a time"),
+    (("stats", "-q", "a", "-q", "b"), 2, "one queue at a time"),
     # A read that fails (EIO) was told as "cannot write the output".
     (("enqueue", "--file", "/proc/self/mem"), 2, "cannot read /proc/self/mem: Input/output error"),
     (("status", "--db", "/proc/self/mem"), 1, "cannot read the database /proc/"),

@@ -371,6 +371,33 @@ class QueueNameType(click.ParamType):
 QUEUE_NAME = QueueNameType()
 
 
+def _one_queue(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """A queue filter given once, or not at all. Repeated, click kept the last: ``cancel
+    --queue images --queue default --yes`` cancelled the default queue's jobs alone, and
+    ``wait --queue a --queue b`` returned while a's ran."""
+    if len(values) > 1:
+        named = ", ".join(repr(value) for value in values)
+        raise click.BadParameter(
+            f"one queue at a time (got {named}); run the command once for each",
+            ctx=ctx,
+            param=param,
+        )
+    return values[0] if values else None
+
+
+def queue_filter_option(help_text: str) -> Callable[[F], F]:
+    """``--queue/-q NAME``: one queue to select jobs by (see ``_one_queue``)."""
+    return click.option(
+        "--queue",
+        "-q",
+        metavar="NAME",
+        help=help_text,
+        type=QUEUE_NAME,
+        multiple=True,
+        callback=_one_queue,
+    )
+
+
 class SearchTextType(click.ParamType):
     """Text to search ids and commands for, refused past ``jobspec.MAX_SEARCH`` (exit 2)
     on every backend alike."""

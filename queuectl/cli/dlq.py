@@ -9,7 +9,6 @@ import click
 
 from queuectl.cli.common import (
     LIMIT,
-    QUEUE_NAME,
     SEARCH_TEXT,
     AppContext,
     BadInput,
@@ -20,6 +19,7 @@ from queuectl.cli.common import (
     error_line,
     json_option,
     pass_app,
+    queue_filter_option,
     yes_option,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
@@ -35,7 +35,7 @@ def dlq() -> None:
 
 
 @dlq.command(name="list")
-@click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
+@queue_filter_option("Only this queue.")
 @click.option(
     "--search",
     "-S",

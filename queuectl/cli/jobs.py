@@ -8,7 +8,6 @@ import click
 
 from queuectl.cli.common import (
     LIMIT,
-    QUEUE_NAME,
     SEARCH_TEXT,
     WHOLE_NUMBER,
     AppContext,
@@ -20,6 +19,7 @@ from queuectl.cli.common import (
     json_option,
     note,
     pass_app,
+    queue_filter_option,
     wants_color,
     warn,
 )
@@ -209,7 +209,7 @@ def add(
 @click.command(name="list")
 @click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
 @click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
-@click.option("--queue", "-q", help="Only this queue.", type=QUEUE_NAME)
+@queue_filter_option("Only this queue.")
 @click.option(
     "--search",
     "-S",

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from queuectl.cli.common import (
-    QUEUE_NAME,
     AppContext,
     BadInput,
     StateType,
@@ -20,6 +19,7 @@ from queuectl.cli.common import (
     json_option,
     note,
     pass_app,
+    queue_filter_option,
     yes_option,
 )
 from queuectl.states import FINISHED_STATES, JobState
@@ -40,12 +40,7 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 type=StateType(),
                 help="Every job in this state (repeatable).",
             ),
-            click.option(
-                "--queue",
-                "-q",
-                help="Every job in this queue (with --state: AND).",
-                type=QUEUE_NAME,
-            ),
+            queue_filter_option("Every job in this queue (with --state: AND)."),
             click.option("--all", "-a", "every", is_flag=True, help="Every job it applies to."),
             yes_option,
             db_option,

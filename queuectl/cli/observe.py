@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.cli.common import (
-    QUEUE_NAME,
     AppContext,
     BadInput,
     db_option,
     emit_json,
     json_option,
     pass_app,
+    queue_filter_option,
 )
 from queuectl.wording import figure, rate
 
@@ -45,7 +45,7 @@ def window_start(since: str, now: float) -> float:
 
 @click.command()
 @click.option("--since", default="1h", show_default=True, metavar="DURATION", help=SINCE_HELP)
-@click.option("--queue", "-q", metavar="NAME", help="Only this queue.", type=QUEUE_NAME)
+@queue_filter_option("Only this queue.")
 @db_option
 @json_option
 @pass_app(read_only=True)

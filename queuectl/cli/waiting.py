@@ -14,7 +14,6 @@ import time
 import click
 
 from queuectl.cli.common import (
-    QUEUE_NAME,
     AppContext,
     BadInput,
     db_option,
@@ -24,6 +23,7 @@ from queuectl.cli.common import (
     note,
     note_interrupts,
     pass_app,
+    queue_filter_option,
 )
 from queuectl.textsafe import one_line
 from queuectl.wording import listed
@@ -34,9 +34,7 @@ LOOK_EVERY = 0.5
 
 @click.command()
 @click.argument("job_ids", nargs=-1, metavar="[ID]...")
-@click.option(
-    "--queue", "-q", metavar="NAME", help="The unfinished jobs of this queue.", type=QUEUE_NAME
-)
+@queue_filter_option("The unfinished jobs of this queue.")
 @click.option("--all", "all_jobs", is_flag=True, help="Every unfinished job.")
 @click.option("--timeout", metavar="DURATION", help="Give up after this long (exit 1).")
 @db_option

@@ -235,8 +235,10 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
                 )
             else:
                 click.echo(f"stopped worker {one_line(worker_id)}")
-        if killed:  # what the kill hit, found after it: not what ran when it was asked
-            note(f"killed {', '.join(killed)}: back to pending, no attempt spent")
+    if killed:  # what the kill hit, found after it: not what ran when it was asked
+        # On stderr with --json too: the rows say nothing of the jobs, and a script
+        # could not tell which jobs a forced stop had given back.
+        note(f"killed {', '.join(killed)}: back to pending, no attempt spent")
     if left:
         hint = "" if force else "; use --force to kill their jobs"
         raise click.ClickException(f"still running after {limit:g}s: {', '.join(left)}{hint}")
