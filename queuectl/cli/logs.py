@@ -181,8 +181,10 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
             waiting_for = (job.state, job.run_at)
             from queuectl.lifecycle import deps
 
-            after = ", ".join(deps.waiting_for([job_id]).get(job_id, [])) or "its dependencies"
-            note(f"waiting: job {job_id} is blocked until {after} completed")
+            waits = deps.waiting_for([job_id]).get(job_id, [])
+            after = ", ".join(map(one_line, waits)) or "its dependencies"
+            verb = "completes" if len(waits) == 1 else "complete"
+            note(f"waiting: job {job_id} is blocked until {after} {verb}")
         idle = job.state in (JobState.PENDING, JobState.FAILED) and (run is None or ended)
         # Held or paused, a job waits for a person, not a worker: said so, and again
         # when that changes (a release, a resume).

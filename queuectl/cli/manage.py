@@ -124,6 +124,8 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
             # A retried job waiting for its dependencies is blocked, not pending.
             # Picked by a filter, the ids come from the database: made inert, as in tables.
             said = job.state if action.verb == "retry" else action.result
+            if action.verb == "retry" and job.held_at is not None:
+                said += ", held (queuectl release to run it)"  # the hold stays
             click.echo(f"{one_line(job.id)} {said}")
     else:
         count = len(outcome.changed)

@@ -139,7 +139,9 @@ def wait(
         )
     failed = [job_id for job_id, state in ended.items() if state != JobState.COMPLETED.value]
     for job_id in failed:
-        error_line(f"job {job_id} ended {ended[job_id]}")
+        # "ended deleted" read as a state: a job deleted meanwhile never ended at all.
+        how = "was deleted" if ended[job_id] == "deleted" else f"ended {ended[job_id]}"
+        error_line(f"job {job_id} {how}")
     if pending:
         shown = listed(_why_waiting(pending[:10], states), len(pending))
         error_line(f"timed out after {set_duration(limit)}: not finished: {shown}")

@@ -376,10 +376,12 @@ _PENDING_AGAIN: dict[str, object] = {
     "worker_id": None,
     "exit_code": None,
     "last_error": None,
-    "held_at": None,
     "taken_down_by": None,
 }
-"""A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added)."""
+"""A retried job: a fresh set of attempts, due now (``run_at`` and ``updated_at`` added).
+
+A hold stays: it ends with the job, and a retry does not end it. A failed job held while
+someone looked into it lost its hold to ``retry``, silently, and ran."""
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:

@@ -217,6 +217,21 @@ def test_a_hold_ends_with_its_job(run):
     assert [(job["state"], job["held_at"]) for job in retried] == [("pending", None)]
 
 
+def test_a_retry_keeps_a_hold_and_says_so(run, db_url):
+    """A failed job held while someone looked into it lost its hold to ``retry``,
+    silently, and ran: the hold ends with the job, and a retry does not end it."""
+    from queuectl.store.models import Job
+
+    run("add", "--id", "hf", "--max-retries", "3", "--", "exit 1")
+    db.open_database(db_url)
+    Job.update(state="failed", attempts=1).where(Job.id == "hf").execute()
+    db.close_database()
+    run("hold", "hf")
+    assert run("retry", "hf").stdout == "hf pending, held (queuectl release to run it)\n"
+    job = _job(run, "hf")
+    assert job["state"] == "pending" and job["held_at"] is not None and job["attempts"] == 0
+
+
 def test_edit_and_clone_keep_a_jobs_own_hooks(run):
     """A job's on_success/on_failure (schema 5) survive an edit of other keys and a clone,
     and an edit may change them."""

@@ -362,6 +362,16 @@ def test_wait_rides_out_an_outage_its_waiter_meets_first(run, db_url, monkeypatc
     assert lines[1].startswith("wait: database back after "), lines
 
 
+def test_a_job_deleted_while_waited_for_was_deleted_not_ended_deleted(run, monkeypatch):
+    from queuectl.lifecycle import reads
+
+    enqueue(run, id="gone")
+    real, looks = reads.job_states, itertools.count(1)
+    monkeypatch.setattr(reads, "job_states", lambda ids: real(ids) if next(looks) == 1 else {})
+    result = run("wait", "gone", "--timeout", "10s", ok=False)
+    assert result.stderr.strip().splitlines()[-1] == "Error: job gone was deleted"
+
+
 def test_wait_gives_up_at_its_timeout_while_the_database_is_away(run, monkeypatch):
     enqueue(run, id="slow")
     _job_states_away(monkeypatch, range(2, 1_000_000), "connection refused")
