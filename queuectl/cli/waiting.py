@@ -77,6 +77,8 @@ def wait(
         states = reads.job_states(waiting)
         missing = [job_id for job_id in waiting if job_id not in states]
         if missing:
+            if as_json:  # stdout stays a list, as cancel's and retry's do (nothing waited)
+                emit_json([])
             raise click.ClickException(
                 f"no job with id {missing[0]!r}"
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")

@@ -362,6 +362,14 @@ def test_wait_rides_out_an_outage_its_waiter_meets_first(run, db_url, monkeypatc
     assert lines[1].startswith("wait: database back after "), lines
 
 
+def test_wait_json_on_an_unknown_id_prints_an_empty_list(run):
+    """``cancel nope --json`` printed ``[]``; ``wait nope --json`` printed nothing."""
+    enqueue(run, id="here")
+    result = run("wait", "here", "nope", "--json", ok=False)
+    assert result.exit_code == 1 and json.loads(result.stdout) == []
+    assert result.stderr == "Error: no job with id 'nope'\n"
+
+
 def test_a_job_deleted_while_waited_for_was_deleted_not_ended_deleted(run, monkeypatch):
     from queuectl.lifecycle import reads
 
