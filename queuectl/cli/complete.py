@@ -121,6 +121,23 @@ def schedule_names(
     return [CompletionItem(value) for value in _from_database(ctx, read)]
 
 
+def live_worker_ids(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Running workers whose id starts with what was typed (``worker stop``: it offered
+    nothing, and a stopped worker's id is only reported as stopped there)."""
+
+    def read() -> list[str]:
+        from queuectl.lifecycle.reads import list_workers
+
+        ids = (worker.id for worker in list_workers(include_stopped=False))
+        return sorted(worker_id for worker_id in ids if worker_id.startswith(incomplete))[
+            :MAX_ITEMS
+        ]
+
+    return [CompletionItem(value) for value in _from_database(ctx, read)]
+
+
 def config_keys(
     _ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
@@ -232,6 +249,11 @@ def install(root: click.Group) -> None:
     for param in retry.params if retry is not None else ():
         if param.name == "job_ids":  # only the DLQ's: any other id is refused there
             _complete_with(param, dead_job_ids)
+    worker = root.commands.get("worker")
+    stop = worker.commands.get("stop") if isinstance(worker, click.Group) else None
+    for param in stop.params if stop is not None else ():
+        if param.name == "refs":
+            _complete_with(param, live_worker_ids)
     cron = root.commands.get("cron")
     for name, command in cron.commands.items() if isinstance(cron, click.Group) else ():
         for param in command.params:

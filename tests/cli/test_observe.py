@@ -25,7 +25,7 @@ from queuectl.cli import exposition
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import stats
 from queuectl.store import db
-from queuectl.store.models import Job, JobState, Run, RunOutcome
+from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker
 from tests.conftest import end_attempt
 from tests.polling import wait_until
 from tests.test_cli import enqueue
@@ -559,6 +559,15 @@ def test_completion_of_ids_states_queues_and_keys(run, db_url):
     Job.update(state="dead").where(Job.id == "build-dead").execute()
     db.close_database()
     assert _complete("queuectl dlq retry bu", env) == ["build-dead"]
+    # worker stop offers the running workers' ids (it offered nothing).
+    db.open_database(db_url)
+    now = time.time()
+    for worker_id, state in (("w-run", "idle"), ("w-rest", "busy"), ("w-gone", "stopped")):
+        Worker.insert(
+            id=worker_id, pid=1, host="elsewhere", state=state, started_at=now, heartbeat_at=now
+        ).execute()
+    db.close_database()
+    assert _complete("queuectl worker stop w-r", env) == ["w-rest", "w-run"]
 
 
 def test_completion_of_words_holding_a_colon(run, db_url):
