@@ -415,6 +415,15 @@ class SearchTextType(click.ParamType):
 
 SEARCH_TEXT = SearchTextType()
 
+search_option = click.option(
+    "--search",
+    "-S",
+    metavar="TEXT",
+    type=SEARCH_TEXT,
+    help="Only jobs whose id or command holds TEXT.",
+)
+"""``--search/-S TEXT`` of ``list`` and ``dlq list`` (see ``SearchTextType``)."""
+
 
 class WholeNumberType(click.ParamType):
     """An integer option typed as a person types one: ``1_0`` or ``٣`` is refused, not

@@ -9,7 +9,6 @@ import click
 
 from queuectl.cli.common import (
     LIMIT,
-    SEARCH_TEXT,
     AppContext,
     BadInput,
     QueuectlGroup,
@@ -20,6 +19,7 @@ from queuectl.cli.common import (
     json_option,
     pass_app,
     queue_filter_option,
+    search_option,
     yes_option,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
@@ -36,13 +36,7 @@ def dlq() -> None:
 
 @dlq.command(name="list")
 @queue_filter_option("Only this queue.")
-@click.option(
-    "--search",
-    "-S",
-    metavar="TEXT",
-    type=SEARCH_TEXT,
-    help="Only jobs whose id or command holds TEXT.",
-)
+@search_option
 @click.option(
     "--limit",
     "-n",

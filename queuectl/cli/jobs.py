@@ -8,7 +8,6 @@ import click
 
 from queuectl.cli.common import (
     LIMIT,
-    SEARCH_TEXT,
     WHOLE_NUMBER,
     AppContext,
     BadInput,
@@ -20,6 +19,7 @@ from queuectl.cli.common import (
     note,
     pass_app,
     queue_filter_option,
+    search_option,
     wants_color,
     warn,
 )
@@ -210,13 +210,7 @@ def add(
 @click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
 @click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
 @queue_filter_option("Only this queue.")
-@click.option(
-    "--search",
-    "-S",
-    metavar="TEXT",
-    type=SEARCH_TEXT,
-    help="Only jobs whose id or command holds TEXT.",
-)
+@search_option
 @click.option(
     "--limit",
     "-n",

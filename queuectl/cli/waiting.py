@@ -156,14 +156,14 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     ``wait`` on a job no worker will claim sat silent until its timeout, or for ever."""
     from queuectl.cli.serving import unserved_hint
     from queuectl.lifecycle import reads
-    from queuectl.states import CLAIMABLE_STATES
+    from queuectl.states import CLAIMABLE_STATES, is_held
 
     claimable = {state.value for state in CLAIMABLE_STATES}
     due = [job_id for job_id in waiting if states.get(job_id) in claimable]
     if not due:
         return
     # Held jobs wait for a release, not a worker: "start one" was said of a held job.
-    jobs = [job for job in reads.jobs_by_id(due[:500]) if job.held_at is None]
+    jobs = [job for job in reads.jobs_by_id(due[:500]) if not is_held(job.state, job.held_at)]
     if not jobs:
         return
     queues = [queue] if queue else [job.queue for job in jobs]

@@ -298,6 +298,21 @@ async def test_a_change_the_database_refused_names_the_change_and_the_lock_holde
     assert Job.get_by_id("a").state == "pending"
 
 
+def _reads_taking(monkeypatch, took: dict[str, float]) -> None:
+    """Every snapshot read from now on says it took ``took["seconds"]``, of which
+    ``took["cpu"]`` of the reading thread's CPU (read at each read: a test may change it)."""
+    import tui.app as dashboard
+
+    real = dashboard.read_snapshot
+
+    def timed(request, now):
+        snapshot = real(request, now)
+        snapshot.elapsed, snapshot.elapsed_cpu = took["seconds"], took["cpu"]
+        return snapshot
+
+    monkeypatch.setattr(dashboard, "read_snapshot", timed)
+
+
 def _recorded_rests(app, monkeypatch) -> list[float]:
     """The rests the app waits before each refresh from now on, as it arms them."""
     rests: list[float] = []
@@ -318,21 +333,14 @@ async def test_a_slow_read_spaces_the_next_refresh_out(app_for, monkeypatch) -> 
     quick one by the usual rest."""
     import tui.app as dashboard
 
-    real = dashboard.read_snapshot
-    took = {"seconds": 0.2}
-
-    def timed(request, now):
-        snapshot = real(request, now)
-        snapshot.elapsed = snapshot.elapsed_cpu = took["seconds"]
-        return snapshot
-
-    monkeypatch.setattr(dashboard, "read_snapshot", timed)
+    took = {"seconds": 0.2, "cpu": 0.2}
+    _reads_taking(monkeypatch, took)
     app = app_for(refresh_interval=1.0)
     async with app.run_test(size=(100, 24)) as pilot:
         rests = _recorded_rests(app, monkeypatch)
         await refreshed(pilot)
         assert rests[-1] == pytest.approx(0.2 * (1 / dashboard.READ_SHARE - 1))
-        took["seconds"] = 0.01
+        took["seconds"] = took["cpu"] = 0.01
         await refreshed(pilot)
         assert rests[-1] == 1.0
 
@@ -345,14 +353,7 @@ async def test_a_read_that_waited_on_a_hung_server_does_not_put_the_next_one_off
     minutes, with no banner. A read's waits space the next one out by 4.75 s at most."""
     import tui.app as dashboard
 
-    real = dashboard.read_snapshot
-
-    def hung(request, now):
-        snapshot = real(request, now)
-        snapshot.elapsed, snapshot.elapsed_cpu = 6.0, 0.004
-        return snapshot
-
-    monkeypatch.setattr(dashboard, "read_snapshot", hung)
+    _reads_taking(monkeypatch, {"seconds": 6.0, "cpu": 0.004})
     app = app_for(refresh_interval=1.0)
     async with app.run_test(size=(100, 24)) as pilot:
         rests = _recorded_rests(app, monkeypatch)
