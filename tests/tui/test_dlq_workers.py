@@ -46,6 +46,9 @@ async def _workers_pane(pilot: Any, rows: int) -> Any:
     await pilot.press("3")
     table = pilot.app.query_one(WorkersPane).table
     await wait_for(pilot, lambda: table.row_count == rows, f"{rows} workers")
+    # Rows that arrive while the pane is hidden get the labels' widths until the pane's
+    # first resize fits them: under load a test read the cells in between ("", "").
+    await wait_for(pilot, lambda: table.size.width > 0 and table.layout == table._fit(), "fit")
     return table
 
 
@@ -572,19 +575,13 @@ async def test_the_queues_keep_their_room_at_80_columns(app_for):
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("3")
-        pane = app.query_one(WorkersPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "the workers")
-        # Rows that arrive while the pane is still hidden get the labels' widths; the
-        # columns are fitted when the pane's size comes (a resize, under load a bit later).
-        await wait_for(
-            pilot, lambda: dict(pane.table.layout)["queues"] >= len(served), "the queues' room"
-        )
-        assert str(pane.table.get_cell("w-a", "queues")) == served
+        table = await _workers_pane(pilot, 2)
+        assert dict(table.layout)["queues"] >= len(served), table.layout
+        assert str(table.get_cell("w-a", "queues")) == served
         seed_job("j1", state="processing", worker_id="w-a")
         WorkerRow.update(state="busy", current_job="j1").where(WorkerRow.id == "w-a").execute()
         await refreshed(pilot)
-        await wait_for(pilot, lambda: "job" in [key for key, _ in pane.table.layout], "Job")
+        await wait_for(pilot, lambda: "job" in [key for key, _ in table.layout], "Job")
 
 
 async def test_enter_on_a_worker_opens_the_job_it_runs(app_for) -> None:
