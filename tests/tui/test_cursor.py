@@ -118,6 +118,24 @@ async def test_a_pane_shown_again_has_its_cursor_on_screen_where_it_was_left(app
         assert dlq.status.startswith("▲ 30 new above (g)")
 
 
+async def test_a_pane_never_shown_opens_on_its_newest_row(app_for) -> None:
+    """The DLQ is read while hidden; deaths that came before it was first shown are all
+    news, and it opened on the first death it had read, under "▲ 8 new above"."""
+    seed_job("first", state="dead", attempts=4, now=T0 - 100)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        for batch in range(3):  # more than a screenful dies, refresh after refresh
+            for index in range(10):
+                seed_job(f"late{batch}{index}", state="dead", attempts=4, now=T0 - 10 + batch)
+            await refreshed(pilot)
+        await pilot.press("2")
+        dlq = app.query_one(DlqPane)
+        await settled_on_screen(pilot, dlq.table)
+        assert dlq.highlighted == "late29"
+        assert dlq.table.scroll_y == 0 and "new above" not in dlq.status
+
+
 async def test_sorting_keeps_the_highlighted_job_and_shows_it(app_for) -> None:
     for index in range(80):
         seed_job(f"job{index:02d}", now=T0 - 1000 + index, priority=index % 7)

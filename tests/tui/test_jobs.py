@@ -105,6 +105,21 @@ async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for)
         assert len(drawn) <= line.size.width
 
 
+async def test_a_question_opens_uncovered_by_the_toasts_before_it(app_for) -> None:
+    """At 80x24 the error toast of ``r`` on a pending job covered the delete question's
+    end and its buttons for seconds."""
+    seed_job("a", "echo two")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("r")
+        await wait_toast(pilot, "only failed")
+        await asked(pilot, "d")
+        await pilot.pause()
+        assert not app._notifications
+        assert app.screen.query_one("#yes").region.height == 1
+
+
 async def test_cancelling_a_running_job_says_its_process_is_killed(app_for) -> None:
     seed_job("a", "sleep 600", state="processing", worker_id="w-1", started_at=T0 - 5)
     app = app_for()

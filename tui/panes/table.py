@@ -116,6 +116,9 @@ class KeyedTable(DataTable[object]):
         """Our own cursor and scroll moves are under way (not the person's)."""
         self._seen_page = 1
         """Rows the view showed when last laid out: a hidden table has no height."""
+        self._ever_shown = False
+        """The table has been laid out on screen once: until then nobody has read a row
+        of it, so a newest-first one opens on its newest row (``apply``)."""
         self._watching_top = True
         """The person put the cursor on the first row (or has not moved it yet): while
         the view stays at the top, new rows show above the highlighted job. A cursor
@@ -218,6 +221,11 @@ class KeyedTable(DataTable[object]):
         # pushed past its last row, the job stays on that row and the view moves.
         if fresh and cursor_key not in keep:
             self._watching_top = True  # a new view without its job starts at the top
+        if follow and not self._ever_shown and rows:
+            # Read while hidden, never shown: the row first at its first read is one
+            # nobody has seen, and keeping it made the DLQ open on old deaths under
+            # "▲ 8 new above". It opens on the newest instead.
+            cursor_key, self._watching_top = rows[0][0], True
         pinned = follow and self._watching_top and round(self._top) == 0
         following = pinned and self._position(rows, cursor_key) < self._rows_in_view
         if pinned and not following:
@@ -513,6 +521,7 @@ class KeyedTable(DataTable[object]):
         height = self.scrollable_content_region.height - int(self.show_header)
         if height > 0:
             self._seen_page = height
+            self._ever_shown = True
         return max(1, height)
 
     def _settle_scroll(self, target: float) -> None:

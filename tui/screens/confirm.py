@@ -10,7 +10,7 @@ from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -25,7 +25,20 @@ from tui.screens import close
 T = TypeVar("T")
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class Uncovered:
+    """A dialog is read whole: the toasts already up are cleared when it opens.
+
+    Toasts are drawn over every screen, and at 80x24 one from the key before (an
+    error, a result) covered a question's end and its buttons for seconds.
+    """
+
+    app: App[object]
+
+    def on_mount(self) -> None:
+        self.app.clear_notifications()
+
+
+class ConfirmScreen(Uncovered, ModalScreen[bool]):
     """Asks before anything that destroys or mass-changes data; the question names the target.
 
     A job's command goes on a line of its own under the question, ``$ `` before it, cut
@@ -64,7 +77,7 @@ class ConfirmScreen(ModalScreen[bool]):
         close(self, event.button.id == "yes")
 
 
-class ChoiceScreen(ModalScreen[str | None]):
+class ChoiceScreen(Uncovered, ModalScreen[str | None]):
     """One of a few answers by its key, or ``escape`` to stay (``None``)."""
 
     AUTO_FOCUS = "#stay"
@@ -107,7 +120,7 @@ class ChoiceScreen(ModalScreen[str | None]):
         close(self, button.removeprefix("choice-") if button.startswith("choice-") else None)
 
 
-class FieldScreen(ModalScreen[T]):
+class FieldScreen(Uncovered, ModalScreen[T]):
     """A dialog with one field checked when submitted: ``enter`` or the ``ok`` button
     submits (``_submit`` checks the value and closes, or says what is wrong); ``escape``
     or any other button backs out with ``None``, changing nothing."""
