@@ -45,7 +45,7 @@ RELOAD_SECONDS = 5.0
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("queue", "Queue"),
-    ("per_minute", "Done/min"),
+    ("per_minute", "Ended/min"),
     ("failed", "Failed %"),
     ("took_p50", "Took p50"),
     ("took_p95", "p95"),
@@ -53,7 +53,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("wait_p50", "Wait p50"),
     ("wait_p95", "p95"),
 )
-"""Column keys and labels: per minute counts jobs that reached an outcome; failed % is
+"""Column keys and labels: per minute counts jobs that reached an outcome (completed
+or dead, as ``stats``' FINISHED: "Done" read as completed only); failed % is
 failed attempts over all attempts that ended; took and wait as ``queuectl stats``."""
 
 
