@@ -11,6 +11,7 @@ from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import open_detail, open_form, refreshed, seed_job, wait_for, wait_toast
 from tui.panes.jobs import JobsPane
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_job import NewJobScreen
 
 
@@ -76,6 +77,30 @@ async def test_an_edit_leaves_the_fields_it_did_not_touch_exactly_as_they_were(a
         await wait_toast(pilot, "Job a saved (pending)")
         job = Job.get_by_id("a")
         assert (job.priority, job.run_at, job.timeout) == (3, T0 + 7200.383, 1.23456789)
+
+
+async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(app_for) -> None:
+    """The form reopened as typed, with the store's reason; ``esc`` then closed it at
+    once, the typed changes gone, where a form refused by its own checks asked."""
+    seed_job("a", "echo edit-me", state="pending", run_at=T0 + 3600)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        form = await open_form(pilot, "e")
+        form.query_one("#f-priority", Input).value = "5"
+        Job.delete().where(Job.id == "a").execute()  # gone meanwhile, from another shell
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, NewJobScreen) and app.screen is not form,
+            "the form reopened as typed",
+        )
+        reopened = app.screen
+        assert "no job with id 'a'" in str(reopened.query_one("#form-error").render())
+        assert reopened.query_one("#f-priority", Input).value == "5"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question == "Discard the changes you typed?"
 
 
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:

@@ -213,6 +213,11 @@ class NewJobScreen(ModalScreen[Any]):
 
     def on_mount(self) -> None:
         self._opened_with = self.values()
+        if self.typed is not None:
+            # Reopened as typed after the store refused it: what was typed is still
+            # unsaved, so ``esc`` asks (it lost an edit whose job had just completed).
+            shown = self.initial or {}
+            self._opened_with = {name: shown.get(name, "") for name in self._opened_with}
 
     def has_typed(self) -> bool:
         """Whether a field holds something other than what the form opened with."""
