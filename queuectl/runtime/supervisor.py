@@ -101,8 +101,12 @@ def start_workers(
         # workers then failed to open the database all the same).
         raise DatabaseError(f"refusing to start workers: {gone}")
     folder = log_dir(location)
-    privatefiles.make_folders(folder, what="log folder")
+    # The way to it first: on PostgreSQL no database check covers it, and the folder
+    # was made through another user's link before the refusal.
     problem = filesafety.log_folder_problem(folder)
+    if problem is None:
+        privatefiles.make_folders(folder, what="log folder")
+        problem = filesafety.log_folder_problem(folder)  # and the folder, as made or found
     if problem:
         raise DatabaseError(f"refusing to start workers: {problem}")
     path = sqlite_path(location)

@@ -302,7 +302,10 @@ def log_folder_problem(folder: str, trust: Trust | None = None) -> str | None:
     problem, _real = _walk(folder, trust)
     if problem:
         return problem
-    st = os.stat(folder)
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        return None  # not made yet: the way to it is sound, and it is made private
     harm = "could replace the workers' logs with text of their own"
     if not trust.owner_ok(st.st_uid):
         owner = user_name(st.st_uid)

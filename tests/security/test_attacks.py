@@ -324,3 +324,22 @@ def test_a_detached_worker_gets_its_database_through_the_environment(db_path, tm
             argv = handle.read()
         cluster.cli("worker", "stop")
     assert b"worker\0run" in argv and db_path.encode() not in argv
+
+
+@pytest.mark.postgres
+def test_a_log_folder_on_the_way_through_another_users_link_is_refused_before_it_is_made(
+    open_tmp, pg_url
+):
+    """On PostgreSQL the logs go to the XDG data folder, which no database check covers:
+    ``worker start`` made ``logs`` through nobody's link into root's private folder, and
+    only then refused."""
+    target = open_tmp / "roots"
+    target.mkdir(mode=0o700)
+    data = _nobodys_folder(open_tmp)
+    os.symlink(target, data / "queuectl")
+    os.lchown(data / "queuectl", NOBODY.pw_uid, NOBODY.pw_gid)
+    started = queuectl("worker", "start", env={"QUEUECTL_DB": pg_url, "XDG_DATA_HOME": str(data)})
+    assert started.returncode == 1
+    assert started.stderr.startswith("Error: refusing to start workers: ")
+    assert "belongs to nobody" in started.stderr and started.stderr.count("\n") == 1
+    assert list(target.iterdir()) == []
