@@ -16,6 +16,7 @@ import html
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -38,9 +39,8 @@ class OpenPage:
     """A private page that redirects to ``url``: ``file_url`` is what the browser gets."""
 
     def __init__(self, url: str) -> None:
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        base = runtime if runtime and os.path.isdir(runtime) else None
-        self.folder = Path(tempfile.mkdtemp(prefix="queuectl-open-", dir=base))  # 0700
+        self.folder = Path(tempfile.mkdtemp(prefix="queuectl-open-", dir=runtime_folder()))
+        # 0700; in the default (sticky /tmp) nobody else can rename it either
         self.path = self.folder / "open.html"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as page:
@@ -54,6 +54,24 @@ class OpenPage:
     def remove(self) -> None:
         """Delete the page and its folder (twice is harmless)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def runtime_folder() -> str | None:
+    """``XDG_RUNTIME_DIR`` when it is what the XDG spec says it must be: a folder of
+    this user's that nobody else can enter; else ``None`` (the system's temp folder).
+
+    Its owner can rename what is made in it: another user's, given as the runtime
+    folder, could swap the page for their own before the browser loaded it.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime:
+        return None
+    try:
+        st = os.stat(runtime)
+    except OSError:
+        return None
+    private = st.st_uid == os.geteuid() and not st.st_mode & 0o077
+    return runtime if stat.S_ISDIR(st.st_mode) and private else None
 
 
 def start_browser(link: str) -> None:
