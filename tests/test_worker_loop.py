@@ -944,7 +944,10 @@ def test_new_text_counts_bytes_where_the_text_repeats():
         ("A\x1b[3", 3),
         ("A\x1b[31mRED", 0),
         ("x\x1b", 1),
-        ("x\x1b]0;title", 9),
+        ("A\x1b[", 2),
+        ("A\x1b[38;5;", 7),
+        ("x\x1b]0;title", 0),  # shown inert whole or not: nothing to wait for
+        ("begin\n\x1b]tick 1\n", 0),
         ("x\x1b]0;t\x07", 0),
         ("x\x1b]0;t\x1b\\", 0),
         ("a\x1b(B", 0),
@@ -952,7 +955,8 @@ def test_new_text_counts_bytes_where_the_text_repeats():
     ],
 )
 def test_an_escape_sequence_still_arriving_is_held_back(text, held):
-    """Printed in halves, ``␛[3`` then ``1mRED`` showed as text instead of red."""
+    """Printed in halves, ``␛[3`` then ``1mRED`` showed as text instead of red. Only a
+    CSI may become a colour: a stray ``ESC ]`` held back every line after it."""
     from queuectl.cli.logs import incomplete_escape
 
     assert incomplete_escape(text) == held

@@ -258,18 +258,20 @@ def new_text(before: str, after: str, grew: int | None = None) -> tuple[str, boo
     return after[overlap:], False
 
 
-_WHOLE_ESCAPE = re.compile(
-    r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[ -/]*(?![\[\]PX^_])[0-~])"
-)
-"""An escape sequence that has all its parts: CSI, OSC (ended by BEL or ST), or short."""
+_CSI_BEGUN = re.compile(r"\x1b(\[[0-?]*[ -/]*)?\Z")
+"""The start of a CSI sequence at the end of the text: an ESC alone, or ESC ``[`` and
+parameters with no final byte yet."""
 
 
 def incomplete_escape(text: str) -> int:
-    """How many characters at the end of ``text`` are an escape sequence not yet whole."""
-    start = text.rfind("\x1b")
-    if start < 0 or len(text) - start > 256:
-        return 0  # none, or too long to be one still arriving
-    return 0 if _WHOLE_ESCAPE.match(text, start) else len(text) - start
+    """How many characters at the end of ``text`` begin a CSI sequence not yet whole.
+
+    Only a CSI can turn out to be a colour (SGR) once whole; every other escape is
+    shown inert, whole or not. Holding back an unfinished OSC too hid a job's live
+    lines after a stray ``ESC ]`` until 256 characters had come.
+    """
+    begun = _CSI_BEGUN.search(text, max(0, len(text) - 256))
+    return len(text) - begun.start() if begun else 0
 
 
 COMMANDS = (logs,)
