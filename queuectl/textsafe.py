@@ -264,6 +264,24 @@ def _visible_sgr(parameters: str) -> str:
     return f"\x1b[{';'.join(kept)}m"
 
 
+LONGEST_FIELD = 128 * 1024
+"""Characters shown of a job's command, hook or last error: none queuectl writes is
+longer (a command is at most ``jobspec.MAX_COMMAND_BYTES``)."""
+
+
+def bounded(text: str | None, longest: int = LONGEST_FIELD) -> str:
+    """``text`` cut to ``longest`` characters, saying how many more there were.
+
+    A row written past queuectl's limits (anyone who can write the database can)
+    froze the dashboard's detail for minutes and ``show`` for 30 s at 34 MB while
+    they wrapped it; nothing longer is shown, so nothing longer is wrapped.
+    """
+    if not text or len(text) <= longest:
+        return text or ""
+    more = len(text) - longest
+    return f"{text[:longest]}… [{more:,} more characters not shown]"
+
+
 def one_line(text: str | None, width: int | None = None) -> str:
     """``inert`` for a table cell, cut to ``width`` characters with an ellipsis."""
     flat = inert(text, single_line=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from queuectl.textsafe import inert
+from queuectl.textsafe import bounded, inert
 
 
 def figure(count: int) -> str:
@@ -54,7 +54,7 @@ def own_hook(hook: str | None) -> str:
     it turned the setting's off (``--on-success ''``)."""
     if hook is None:
         return ""
-    return inert(hook) if hook else "none (the setting's is off for this job)"
+    return inert(bounded(hook)) if hook else "none (the setting's is off for this job)"
 
 
 TTY_SHOWN = "yes: runs under a pseudo-terminal"

@@ -22,7 +22,7 @@ from queuectl.jobspec import env_from_json
 from queuectl.records import dropped_line, slots_in_use
 from queuectl.states import STATE_STYLES, is_held
 from queuectl.styled import output_text
-from queuectl.textsafe import inert, one_line
+from queuectl.textsafe import bounded, inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
 from queuectl.wording import TTY_SHOWN, figure, own_hook
 
@@ -128,7 +128,7 @@ def jobs_table(
                 str(job.priority),
                 f"{job.attempts}/{job.max_retries + 1}",
                 one_line(job.queue),
-                one_line(job.command),
+                one_line(bounded(job.command)),
                 last,
             )
         )
@@ -278,7 +278,7 @@ def job_detail(
     rows: list[tuple[str, Text | str]] = [
         ("id", Text(one_line(job.id))),
         ("state", styled_state(job.state)),
-        ("command", _field(inert(job.command))),
+        ("command", _field(inert(bounded(job.command)))),
         ("queue", Text(one_line(job.queue))),
         ("priority", str(job.priority)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1}"),
@@ -301,7 +301,7 @@ def job_detail(
         ("finished", iso(job.finished_at) or ""),
         ("worker", Text(one_line(job.worker_id))),
         ("exit code", "" if job.exit_code is None else str(job.exit_code)),
-        ("last error", _field(inert(job.last_error))),
+        ("last error", _field(inert(bounded(job.last_error)))),
     ]
     for name, value in rows:
         if value:

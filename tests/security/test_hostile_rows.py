@@ -139,3 +139,21 @@ def test_completion_offers_no_id_a_shell_would_read_as_syntax(run, db_url):
     env = {**os.environ, "QUEUECTL_DB": db_url}
     assert _complete("queuectl show dep", env) == ["deploy-42"]
     assert _complete("queuectl list --queue op", env) == ["ops"]
+
+
+def test_a_row_past_the_clis_limits_is_shown_cut_not_wrapped_for_seconds(run, db_url):
+    """A 34 MB command written straight to the database made ``show`` take 31 s (and
+    the dashboard's detail freeze for minutes) while Rich wrapped it."""
+    from queuectl.textsafe import LONGEST_FIELD
+
+    db.open_database(db_url)
+    enqueuing.enqueue(JobSpec(command="true", id="huge"), now=T0, cwd="/")
+    command = "echo " + "ab c" * 1_000_000
+    Job.update(command=command, last_error="x" * 3_000_000).where(Job.id == "huge").execute()
+    db.close_database()
+    shown = run("show", "huge").stdout
+    assert f"… [{len(command) - LONGEST_FIELD:,} more characters not shown]" in shown
+    assert f"… [{3_000_000 - LONGEST_FIELD:,} more characters not shown]" in shown
+    assert len(shown) < 3 * LONGEST_FIELD
+    stored = run("show", "huge", "--json").stdout
+    assert command in stored  # --json gives the row as stored

@@ -547,3 +547,16 @@ async def test_enter_on_an_empty_table_says_nothing_is_highlighted(app_for) -> N
         await wait_toast(pilot, "No job is highlighted")
         await pilot.press("2", "enter")
         await wait_toast(pilot, "The DLQ is empty")
+
+
+async def test_the_detail_of_a_row_past_the_clis_limits_opens_at_once(app_for) -> None:
+    """A 10 MB command written straight to the database froze the detail screen for
+    50 s (34 MB: minutes, esc ignored) while it was wrapped."""
+    seed_job("huge", "echo " + "ab c" * 2_500_000)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is not screen, "the detail closed")

@@ -24,7 +24,7 @@ from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.states import is_held
 from queuectl.store.models import Job, Run, database
-from queuectl.textsafe import inert, one_line
+from queuectl.textsafe import bounded, inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
 from queuectl.wording import TTY_SHOWN, own_hook
 from tui.cells import Row, state_text, styled
@@ -122,7 +122,7 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
 
     timeout = timeout_text(job.timeout)
     command = _wide_grid()
-    command.add_row("Command", Text(inert(job.command)))
+    command.add_row("Command", Text(inert(bounded(job.command))))
     state = _pairs_grid()
     state.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
     # What a blocked job waits for, and what waits for it, next to its state: at 80x24
@@ -166,7 +166,7 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     if job.tty:
         tail.add_row("Terminal", Text(TTY_SHOWN))
     if job.last_error:
-        tail.add_row("Last error", Text(inert(job.last_error), style="red"))
+        tail.add_row("Last error", Text(inert(bounded(job.last_error)), style="red"))
     return Group(*(grid for grid in (command, state, links, rest, tail) if grid.row_count))
 
 
