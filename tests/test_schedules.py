@@ -183,6 +183,40 @@ def test_every_fires_one_job_per_tick_whoever_asks_and_however_often(opened):
     )
 
 
+def _adds_at_once(name: str, count: int) -> list[str]:
+    """``count`` adds of ``name``, each on a thread (a connection) of its own, released
+    together: what each came to."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+
+    def adding() -> None:
+        try:
+            barrier.wait(timeout=10)
+            add(name, "@daily")
+            outcomes.append("added")
+        except DuplicateSchedule:
+            outcomes.append("duplicate")
+        except BaseException as exc:
+            outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=adding) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_adds_of_one_name_at_once_make_one_schedule_and_say_so_to_the_rest(opened):
+    """On PostgreSQL two adds both found the name free: one of ten printed the key's
+    "duplicate key value violates unique constraint" instead of "already exists"."""
+    for round_ in range(12):
+        outcomes = _adds_at_once(f"race{round_}", 6)
+        assert sorted(outcomes) == ["added"] + ["duplicate"] * 5, outcomes
+
+
 def test_a_stale_reader_loses_the_guarded_update(opened, monkeypatch):
     """Two workers read the schedule at once; the one whose update comes second fires
     nothing, because the tick it read is no longer the stored one."""

@@ -23,7 +23,7 @@ from queuectl.lifecycle.workers import live_of, workers_as_seen
 from queuectl.states import JobState
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, QueueSetting, Run, RunOutcome
-from queuectl.store.transactions import notify_new_work, write_transaction
+from queuectl.store.transactions import advisory_lock, notify_new_work, write_transaction
 
 RECENT_SECONDS = 300.0
 """``finished_5m``: runs that ended in the last five minutes."""
@@ -122,6 +122,10 @@ def _steer(
     now = time.time() if now is None else now
     result: list[Steering] = []
     with write_transaction():
+        # PostgreSQL: one steering at a time. A pause and a limit of a new queue both
+        # read no row and both inserted (one failed on the key, its change lost); of
+        # an existing one, each wrote back the other's field as it had read it.
+        advisory_lock("steering")
         stored = {row.name: row for row in QueueSetting.select().where(QueueSetting.name << names)}
         for name in names:
             row = stored.get(name)

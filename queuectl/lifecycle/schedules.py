@@ -51,7 +51,7 @@ from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.states import ACTIVE_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, Schedule
-from queuectl.store.transactions import write_transaction
+from queuectl.store.transactions import advisory_lock, write_transaction
 from queuectl.timeutil import iso, json_time
 
 ON_TIME_GRACE = 15.0
@@ -344,6 +344,7 @@ def add(
     zone = change.zone or "UTC"
     rule = parse_rule(change.spec, zone, anchor=now)
     with write_transaction():
+        advisory_lock("schedules")  # PostgreSQL: two adds of one name both found it free
         if Schedule.get_or_none(Schedule.name == name) is not None:
             raise DuplicateSchedule(f"a schedule named {name!r} already exists")
         Schedule.create(

@@ -132,7 +132,13 @@ def execute_together(statement: str, params: Sequence[Any]) -> list[Any]:
         return [cursor.fetchone() for cursor in cursors]
 
 
-_ADVISORY_KEYS = {"schema": 0x5155_0001, "recovery": 0x5155_0002, "enqueue": 0x5155_0003}
+_ADVISORY_KEYS = {
+    "schema": 0x5155_0001,
+    "recovery": 0x5155_0002,
+    "enqueue": 0x5155_0003,
+    "steering": 0x5155_0004,
+    "schedules": 0x5155_0005,
+}
 
 
 def advisory_lock(name: str, *, wait: bool = True) -> bool:
