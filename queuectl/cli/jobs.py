@@ -273,7 +273,11 @@ def print_jobs(
         emit_json([with_running(record, running.get(record["id"])) for record in records])
         return
     if not jobs:
-        click.echo("The DLQ is empty." if dlq else "No jobs.", err=True)
+        if dlq:  # filtered, an empty answer says nothing of the rest of the DLQ
+            filtered = queue is not None or search is not None
+            click.echo("No dead jobs match." if filtered else "The DLQ is empty.", err=True)
+        else:
+            click.echo("No jobs.", err=True)
         return
     from queuectl.cli import render
     from queuectl.lifecycle import deps

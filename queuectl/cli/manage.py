@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ from queuectl.cli.common import (
     queue_filter_option,
     yes_option,
 )
-from queuectl.states import FINISHED_STATES, JobState
+from queuectl.states import FINISHED_STATES, JobState, is_held
 from queuectl.textsafe import one_line
 from queuectl.wording import counted, listed
 
@@ -107,6 +108,18 @@ def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str 
     return f"{action.verb.capitalize()} {counted(count, kinds + 'job')}{where}?"
 
 
+def _states_said(jobs: Sequence[Any]) -> str:
+    """Where retried jobs went: ``pending``, or each state counted when they differ
+    (``retried: 1 pending, 1 blocked``): "2 jobs pending" named one that waits for its
+    dependencies as pending."""
+    states = Counter(
+        job.state + (" and held" if is_held(job.state, job.held_at) else "") for job in jobs
+    )
+    if len(states) == 1:
+        return next(iter(states))
+    return "retried: " + ", ".join(f"{count} {state}" for state, count in states.items())
+
+
 def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> None:
     """Print what changed (``--json``: the jobs; else a line per job, or a count), then
     one ``Error:`` line per job left; exit 1 if any was."""
@@ -128,8 +141,8 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
                 said += ", held (queuectl release to run it)"  # the hold stays
             click.echo(f"{one_line(job.id)} {said}")
     else:
-        count = len(outcome.changed)
-        click.echo(f"{counted(count, 'job')} {action.result}")
+        said = _states_said(outcome.changed) if action.verb == "retry" else action.result
+        click.echo(f"{counted(len(outcome.changed), 'job')} {said}")
     if not as_json:
         note_dependents(revived, "back to blocked")
         note_dependents(taken, "taken down (dead)")

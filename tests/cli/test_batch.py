@@ -87,6 +87,15 @@ def test_retry_all_takes_failed_dead_cancelled_but_not_completed(run, db_url, mi
     assert run("retry", "--state", "completed", "--yes").stdout == "1 job pending\n"
 
 
+def test_a_retry_that_leaves_some_jobs_blocked_counts_each_state(run):
+    """``2 jobs pending``, where one of them waited for its dependency (blocked)."""
+    run("add", "--id", "b1", "--", "make", "build")
+    run("add", "--id", "t1", "--after", "b1", "--", "make", "test")
+    run("cancel", "b1")  # t1 taken down (dead)
+    result = run("retry", "--state", "cancelled", "--state", "dead", "--yes")
+    assert result.stdout == "2 jobs retried: 1 pending, 1 blocked\n"
+
+
 def test_delete_all_never_deletes_running_jobs_and_says_so(run, db_url, mixed):
     result = run("delete", "--all", "--yes", "--json")
     deleted = {job["id"] for job in json.loads(result.stdout)}

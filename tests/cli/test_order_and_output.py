@@ -356,6 +356,14 @@ def test_piped_tables_have_no_trailing_blanks(run):
         assert not [line for line in out.splitlines() if line != line.rstrip()], (args, out)
 
 
+def test_a_filtered_dlq_list_that_finds_nothing_does_not_call_the_dlq_empty(run):
+    job_id = run("add", "--queue", "images", "--max-retries", "0", "--", "false").stdout.strip()
+    Job.update(state="dead").where(Job.id == job_id).execute()
+    for args in (("--queue", "default"), ("--search", "nomatch")):
+        assert run("dlq", "list", *args).stderr == "No dead jobs match.\n", args
+    assert job_id in run("dlq", "list").stdout
+
+
 @pytest.mark.parametrize(
     ("args", "note"),
     [
