@@ -190,7 +190,7 @@ def test_a_held_job_is_never_claimed_until_released(run, db_url):
     assert _job(run, held)["held_at"] is not None
     assert "held since" in run("show", held).stdout
     [row] = [line for line in run("list").stdout.splitlines() if line.startswith(held)]
-    assert row.split()[-1] == "held"  # WHEN says so, as the dashboard does
+    assert row.split()[5] == "held"  # WHEN says so, as the dashboard does (piped: before COMMAND)
     assert run("release", held).stdout.strip() == f"{held} released"
     db.open_database(db_url)
     assert claiming.claim("w1", host="test").job.id == held
@@ -250,7 +250,7 @@ def test_a_held_blocked_job_says_both_in_list(run):
     run("add", "--id", "after-dep", "--after", "dep", "--", "true")
     run("hold", "after-dep")
     [row] = [line for line in run("list").stdout.splitlines() if line.startswith("after-dep")]
-    assert row.rstrip().endswith("held, after dep")
+    assert " default held, after dep " in row  # WHEN, before COMMAND when piped
 
 
 def test_edit_checks_a_new_cwd_as_enqueue_does(run, tmp_path, db_url):

@@ -356,6 +356,19 @@ def test_piped_tables_have_no_trailing_blanks(run):
         assert not [line for line in out.splitlines() if line != line.rstrip()], (args, out)
 
 
+def test_piped_list_puts_command_last_so_one_long_command_pads_no_other_line(run):
+    """Before WHEN, a 131 KB command padded every row to its width: ``list --all | grep``
+    printed 51 MB."""
+    long_id = run("add", "--", "echo", "x" * 100_000).stdout.strip()
+    short_id = run("add", "--", "echo", "small").stdout.strip()
+    lines = run("list").stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATE", "PRI", "TRIES", "QUEUE", "WHEN", "COMMAND"]
+    [short] = [line for line in lines if line.startswith(short_id)]
+    assert short.endswith(" now  echo small") and len(short) < 60
+    [long] = [line for line in lines if line.startswith(long_id)]
+    assert long.endswith("echo " + "x" * 100_000)  # nothing cut
+
+
 def test_a_filtered_dlq_list_that_finds_nothing_does_not_call_the_dlq_empty(run):
     job_id = run("add", "--queue", "images", "--max-retries", "0", "--", "false").stdout.strip()
     Job.update(state="dead").where(Job.id == job_id).execute()
