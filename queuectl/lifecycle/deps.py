@@ -137,8 +137,9 @@ def initial_states(
                 continue
             found = stored.get(dependency)
             if found is None:
+                later = _later_line(dependency, given, position, lines)
                 raise JobNotFound.because(
-                    dependency, f"{where}no job with id {dependency!r} to run after"
+                    dependency, f"{where}no job with id {dependency!r} to run after{later}"
                 )
             if found in ENDED_BADLY:
                 raise InvalidTransition(
@@ -150,6 +151,18 @@ def initial_states(
             earlier.add(own)
         states.append(state)
     return states
+
+
+def _later_line(
+    dependency: str, given: Sequence[str | None], position: int, lines: Sequence[int] | None
+) -> str:
+    """Where a dependency comes later in the same batch, said as a hint: the refusal
+    named a job the file holds, with no word of why."""
+    for index in range(position + 1, len(given)):
+        if given[index] == dependency:
+            line = lines[index] if lines is not None else index + 1
+            return f" yet (it is on line {line}: put a job after the jobs it runs after)"
+    return ""
 
 
 def forget_dependents_of_gone(job_ids: Sequence[str]) -> None:

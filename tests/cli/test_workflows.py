@@ -103,6 +103,21 @@ def test_with_if_absent_a_line_after_a_skipped_line_runs_after_its_holder(run, t
     )
 
 
+def test_a_dependency_on_a_later_line_is_refused_saying_where_it_is(run, tmp_path):
+    """It said only "no job with id 'c2' to run after", with c2 two lines below."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"id": "c1", "command": "true", "after": "c2"}\n\n{"id": "c2", "command": "true"}\n'
+    )
+    one_error(
+        run("enqueue", "--file", str(jobs), ok=False),
+        1,
+        "line 1: no job with id 'c2' to run after yet (it is on line 3: put a job after the"
+        " jobs it runs after)",
+    )
+    assert run("list", "--json").stdout == "[]\n"
+
+
 def test_a_key_two_lines_share_names_the_earlier_line_not_an_id_never_stored(run, tmp_path):
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(
