@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -551,3 +552,35 @@ def test_status_counts_the_windows_successes_from_the_run_index_alone(db_path):
     assert "COVERING INDEX queuectl_run_finished_at_outcome" in plan, plan
     # Its deaths from the DLQ's index: the (state, seq) one would read the whole DLQ.
     assert "INDEX queuectl_job_dead_by_death (finished_at>?)" in plan, plan
+
+
+def _first_use(url: str, barrier: Any, out: Any) -> None:
+    """One process's first use of a new schema: open it (creating the tables) and enqueue."""
+    try:
+        barrier.wait(timeout=30)
+        db.open_database(url)
+        enqueuing.enqueue(JobSpec(command="true"), cwd="/")
+        db.close_database()
+        out.put("ok")
+    except BaseException as exc:
+        out.put(repr(exc))
+
+
+@pytest.mark.timeout(120)
+def test_processes_opening_a_new_postgresql_schema_at_once_create_it_once(pg_url):
+    """A failed look for the missing table ended the lock's transaction: processes started
+    at once all created the tables, and most failed on the catalog's "duplicate key"
+    (``add``: 7 of 12; ``worker start`` on two hosts: one of them)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier, out = context.Barrier(6), context.Queue()
+    procs = [context.Process(target=_first_use, args=(pg_url, barrier, out)) for _ in range(6)]
+    for proc in procs:
+        proc.start()
+    outcomes = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=10)
+    assert outcomes == ["ok"] * 6
+    db.open_database(pg_url)
+    assert Job.select().count() == 6

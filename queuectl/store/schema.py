@@ -30,6 +30,23 @@ def schema_version() -> int | None:
     return int(row.value) if row else None
 
 
+def _version_under_lock() -> int | None:
+    """``schema_version`` inside the schema lock's transaction.
+
+    On PostgreSQL a read of a missing table fails the transaction, and
+    ``schema_version``'s rollback then ended it and released the lock: processes
+    started at once on a new schema all created the tables, and most failed on the
+    catalog's "duplicate key" (7 of 12 ``add``). So the table is looked up first.
+    """
+    if is_postgres():
+        [[exists]] = database.execute_sql(
+            f"SELECT to_regclass('{SchemaInfo._meta.table_name}') IS NOT NULL"
+        )
+        if not exists:
+            return None
+    return schema_version()
+
+
 def missing_schema() -> str | None:
     """Why PostgreSQL has nowhere to keep the tables, or ``None`` when it has.
 
@@ -63,7 +80,7 @@ def ensure_schema() -> None:
         )
     with write_transaction():
         advisory_lock("schema")  # workers on many hosts may start at once
-        version = schema_version()  # another process may have won the race
+        version = _version_under_lock()  # another process may have won the race
         if version is None:
             # A shared PostgreSQL database may hold anything; an SQLite file
             # with tables but none of ours belongs to another program.
