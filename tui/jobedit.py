@@ -15,7 +15,7 @@ from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
 from queuectl.states import is_held
 from queuectl.store.models import Job
-from queuectl.textsafe import one_line
+from queuectl.textsafe import bounded, one_line
 from queuectl.timeutil import iso
 from tui.actions import REFUSED, dependents_said
 from tui.batch import BatchApp
@@ -23,9 +23,14 @@ from tui.screens.new_job import NewJobScreen
 
 
 def form_values(job: Job) -> dict[str, str]:
-    """The job as the form's text fields (blank: the queue's default)."""
+    """The job as the form's text fields (blank: the queue's default).
+
+    A command past queuectl's limits (written straight to the database) is cut as
+    ``show`` cuts it: 10 MB froze the dashboard for 45 s while the field took it. Left
+    as shown, it is not sent, and the store refuses the edit saying why; typed anew,
+    it replaces the command."""
     values = {
-        "command": job.command,
+        "command": bounded(job.command),
         "priority": str(job.priority),
         "max_retries": str(job.max_retries),
         "queue": job.queue,

@@ -14,6 +14,7 @@ from tests.conftest import T0
 from tests.tui.conftest import (
     asked,
     open_detail,
+    open_form,
     refreshed,
     seed_job,
     seed_run,
@@ -560,3 +561,12 @@ async def test_the_detail_of_a_row_past_the_clis_limits_opens_at_once(app_for) -
         await pilot.pause()
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is not screen, "the detail closed")
+        # The edit form takes it cut too (10 MB froze the dashboard for 45 s).
+        form = await open_form(pilot, "e")
+        assert form.query_one("#f-command").value.endswith(" more characters not shown]")
+        form.query_one("#f-priority").value = "3"
+        await pilot.press("ctrl+s")  # refused as too long: the command must be replaced
+        error = form.query_one("#form-error")
+        await wait_for(pilot, lambda: "must be at most" in str(error.render()), "the refusal")
+        assert app.screen is form
+        assert Job.get_by_id("huge").priority == 0
