@@ -362,6 +362,10 @@ def test_a_stop_while_the_database_is_away_is_acknowledged_at_once(opened, monke
     assert clock.now - heard[2] < 5  # the forced stop gave up within a few tries
 
 
+HANG = 4.0
+"""Seconds a hung statement holds the loop in the test below."""
+
+
 def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monkeypatch):
     """A frozen PostgreSQL server (or a network that drops packets) made the worker's
     flush of a running job's output wait, and the job's 0.3 s timeout with it."""
@@ -371,7 +375,7 @@ def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monk
     record = finish.record_progress
 
     def hangs(*args, **kwargs):
-        time.sleep(2.0)  # the statement waits on a server that does not answer
+        time.sleep(HANG)  # the statement waits on a server that does not answer
         return record(*args, **kwargs)
 
     monkeypatch.setattr(finish, "record_progress", hangs)
@@ -380,12 +384,14 @@ def test_a_database_call_that_hangs_does_not_hold_a_jobs_timeout_up(opened, monk
         assert worker.step()
     finally:
         worker.timekeeper.close()
-    assert time.monotonic() - started >= 2.0  # the loop was held up that long
+    assert time.monotonic() - started >= HANG  # the loop was held up that long
     [run] = reads.runs_of(job_id)
     assert run.outcome == RunOutcome.TIMED_OUT
+    # Stopped by the timekeeper at 0.3 s plus the kill's grace, not after the hang; the
+    # margin is for a loaded host (under CI beside other work it took 1.15 s).
     took = float(run.error.split("timed out after ")[1].split("s")[0])
-    assert took < 0.3 + 0.5 + 0.3, run.error  # stopped by the timekeeper, not at 2 s
-    assert run.duration < 0.3 + 0.5 + 0.3  # and its run ended then, not when recorded
+    assert took < HANG / 2, run.error
+    assert run.duration < HANG / 2  # and its run ended then, not when recorded
 
 
 def test_the_database_is_back_only_once_a_statement_went_through(opened, caplog):
