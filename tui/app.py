@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -25,7 +25,7 @@ from textual.filter import LineFilter
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from queuectl.errors import DatabaseError, StoreUnavailable
@@ -307,6 +307,15 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             if pane_id in READ_WHILE_SHOWN:
                 self.refresh_now()  # its rows are read only while it is shown
         self.call_after_refresh(self._focus_if_shown, pane_id)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The tabs never keep the focus: focused by a click on the tab already shown
+        (no switch follows), they kept the keys from the pane's table (j, k and enter
+        did nothing) until a number key or a row click. The pane's table takes it back.
+        (Made unfocusable instead, they cost the browser its first key after the
+        first frame.)"""
+        if isinstance(event.widget, Tabs):
+            self.call_after_refresh(self._focus_if_shown, self._pane)
 
     def _focus_if_shown(self, pane_id: str) -> None:
         """Focus a pane's table, unless a later key switched panes meanwhile.

@@ -173,6 +173,35 @@ async def test_buttons_run_the_same_actions(app_for) -> None:
         await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel by button")
 
 
+async def test_a_click_on_a_button_or_the_shown_tab_leaves_the_keys_with_the_table(
+    app_for,
+) -> None:
+    """In the browser: after a click on Sort, enter sorted again instead of opening the
+    job (after Retry, it retried the row highlighted by then, unasked); after a click on
+    the tab already shown, j, k and enter did nothing."""
+    for index in range(3):
+        seed_job(f"job{index}", now=T0 - 100 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.click("#btn-cycle_sort")
+        await wait_for(pilot, lambda: pane.sort != type(pane.sort)(), "sorted by the click")
+        assert app.focused is pane.table
+        sort = pane.sort
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "the detail")
+        assert pane.sort == sort
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
+        await pilot.click("#--content-tab-jobs")  # the tab already shown
+        await pilot.pause()
+        assert app.focused is pane.table
+        row = pane.table.cursor_row
+        await pilot.press("j")
+        assert pane.table.cursor_row == row + 1
+
+
 async def test_refresh_keeps_cursor_on_its_job(app_for) -> None:
     for index in range(5):
         seed_job(f"job{index}", now=T0 - 100 + index)

@@ -49,7 +49,11 @@ class TablePane(Vertical):
             for label, action in self.BUTTONS:
                 if read_only and action in CHANGING_ACTIONS:  # as the key bar leaves them
                     continue
-                yield Button(label, id=f"btn-{action}", compact=True, classes="tool")
+                button = Button(label, id=f"btn-{action}", compact=True, classes="tool")
+                # A click leaves the focus on the table: focused, the button took the
+                # next enter, and retried the row highlighted by then, unasked.
+                button.can_focus = False
+                yield button
             yield Static("", classes="status", markup=False)  # it shows the filter as typed
         yield KeyedTable(self.COLUMNS)
 
