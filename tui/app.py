@@ -98,6 +98,13 @@ MAIN_SCREEN_ACTIONS = frozenset(
 """The app's own key actions, which only make sense over the panes (see ``check_action``)."""
 
 
+BROWSER_COPY_SAID = (
+    "Nothing selected in the dashboard; text selected with shift+drag is the browser's:"
+    " copy it with right-click, Copy. q or ctrl+q quits"
+)
+"""``ctrl+c`` in a browser with nothing selected in the dashboard."""
+
+
 class StoreAway(Message):
     """A refresh found the database unavailable; ``reason`` is one line saying why."""
 
@@ -494,7 +501,9 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.copy_to_clipboard(selected)
             self.say("Copied the selected text")
         elif self.in_browser:
-            self.say("Nothing selected to copy: q or ctrl+q quits")
+            # Shift+drag selects in the browser's terminal, where the dashboard never sees
+            # it: the toast said "nothing selected" beside a highlighted selection.
+            self.say(BROWSER_COPY_SAID)
         else:
             self.action_leave()
 

@@ -10,6 +10,7 @@ from textual.widgets import Input
 
 from queuectl.lifecycle import settings
 from tests.tui.conftest import asked, refreshed, seed_job, wait_for, wait_toast
+from tui.app import BROWSER_COPY_SAID
 from tui.keybar import KeyBar
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
@@ -178,7 +179,7 @@ async def test_ctrl_c_in_a_browser_copies_and_never_quits(app_for) -> None:
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)
         await pilot.press("ctrl+c")
-        await wait_toast(pilot, "Nothing selected to copy: q or ctrl+q quits")
+        await wait_toast(pilot, BROWSER_COPY_SAID)
         assert app.is_running
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, "exit")
