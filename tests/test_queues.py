@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from functools import partial
 
 import pytest
 
@@ -24,6 +25,7 @@ from queuectl.lifecycle.workers import Registration
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, QueueSetting, RunOutcome
 from tests.conftest import T0, dump, end_attempt
+from tests.together import run_together
 
 
 def enqueue(command: str = "true", queue: str = "default", **fields) -> str:
@@ -210,35 +212,14 @@ def test_a_limit_of_2_holds_across_6_concurrent_claimers(db_url):
     assert _most_at_once(spans) == LIMIT, "never more than the limit, and the limit is reached"
 
 
-def _at_once(*changes) -> list[BaseException]:
-    """Run each change on a thread of its own (a connection each), released together."""
-    import threading
-
-    barrier = threading.Barrier(len(changes))
-    errors: list[BaseException] = []
-
-    def run(change) -> None:
-        try:
-            barrier.wait(timeout=10)
-            change()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(change,)) for change in changes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return errors
-
-
 def test_a_pause_and_a_limit_given_at_once_both_hold(db_url):
     """On PostgreSQL both read no row of a new queue and both inserted one: one failed
     with the key's "duplicate key value" and its change was lost (4 runs in 80)."""
     db.open_database(db_url)
     for round_ in range(40):
         name = f"race{round_}"
-        errors = _at_once(lambda: queues.pause([name]), lambda: queues.set_limit(name, 2))  # noqa: B023 - joined before the loop moves on
+        outcomes = run_together([partial(queues.pause, [name]), partial(queues.set_limit, name, 2)])
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         assert not errors, errors
         row = QueueSetting.get_by_id(name)
         assert (row.paused, row.max_running) == (True, 2), round_

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +22,7 @@ from queuectl.lifecycle import schedules
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, RunOutcome
 from tests.conftest import T0, dump, end_attempt
+from tests.together import run_together
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -184,29 +186,16 @@ def test_every_fires_one_job_per_tick_whoever_asks_and_however_often(opened):
 
 
 def _adds_at_once(name: str, count: int) -> list[str]:
-    """``count`` adds of ``name``, each on a thread (a connection) of its own, released
-    together: what each came to."""
-    import threading
-
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-
-    def adding() -> None:
-        try:
-            barrier.wait(timeout=10)
-            add(name, "@daily")
-            outcomes.append("added")
-        except DuplicateSchedule:
-            outcomes.append("duplicate")
-        except BaseException as exc:
-            outcomes.append(repr(exc))
-
-    threads = [threading.Thread(target=adding) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
+    """``count`` adds of ``name`` released together (``run_together``): what each came to."""
+    outcomes = run_together([partial(add, name, "@daily")] * count)
+    return [
+        "duplicate"
+        if isinstance(outcome, DuplicateSchedule)
+        else repr(outcome)
+        if isinstance(outcome, BaseException)
+        else "added"
+        for outcome in outcomes
+    ]
 
 
 def test_adds_of_one_name_at_once_make_one_schedule_and_say_so_to_the_rest(opened):
