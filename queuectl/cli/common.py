@@ -345,6 +345,42 @@ class StateType(click.Choice):
         return JobState(super().convert(value, param, ctx).lower())
 
 
+class StateListType(StateType):
+    """One state or a comma list of them (``failed,dead``), as the dashboard's filter
+    takes them: ``list --state failed,dead`` was refused while ``-s failed -s dead``
+    worked. Converts to a tuple of states; ``flatten_states`` joins a repeated option's."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        states: list[JobState] = []
+        for part in str(value).split(","):
+            if not part.strip():
+                self.fail(f"a state is missing in {value!r}", param, ctx)
+            states.append(super().convert(part.strip(), param, ctx))
+        return tuple(dict.fromkeys(states))
+
+
+def flatten_states(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[tuple[JobState, ...], ...]
+) -> tuple[JobState, ...]:
+    """The states of every ``--state`` given (each maybe a comma list), once each, in order."""
+    return tuple(dict.fromkeys(state for group in value for state in group))
+
+
+def states_option(help_text: str, states: tuple[JobState, ...] = tuple(JobState)) -> Any:
+    """``--state/-s``, repeatable and comma-separated (``-s failed,dead``: both)."""
+    return click.option(
+        "--state",
+        "-s",
+        "states",
+        multiple=True,
+        type=StateListType(states),
+        callback=flatten_states,
+        help=help_text,
+    )
+
+
 class QueueNameType(click.ParamType):
     """A queue to select by: refused when empty, not taken as no filter at all, and
     when no queue could have the name.

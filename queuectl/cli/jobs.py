@@ -11,7 +11,7 @@ from queuectl.cli.common import (
     WHOLE_NUMBER,
     AppContext,
     BadInput,
-    StateType,
+    StateListType,
     color_option,
     db_option,
     emit_json,
@@ -20,6 +20,7 @@ from queuectl.cli.common import (
     pass_app,
     queue_filter_option,
     search_option,
+    states_option,
     wants_color,
     warn,
 )
@@ -207,8 +208,8 @@ def add(
 
 
 @click.command(name="list")
-@click.argument("state_arg", metavar="[STATE]", required=False, type=StateType())
-@click.option("--state", "-s", "states", multiple=True, type=StateType(), help="Only this state.")
+@click.argument("state_arg", metavar="[STATE]", required=False, type=StateListType())
+@states_option("Only this state (repeatable, or a comma list: failed,dead).")
 @queue_filter_option("Only this queue.")
 @search_option
 @click.option(
@@ -223,7 +224,7 @@ def add(
 @pass_app(read_only=True)
 def list_(
     app: AppContext,
-    state_arg: JobState | None,
+    state_arg: tuple[JobState, ...] | None,
     states: tuple[JobState, ...],
     queue: str | None,
     search: str | None,
@@ -236,7 +237,7 @@ def list_(
     The table shows the newest 50 and says how many more match; --json gives
     every match (without output: see show) unless --limit is given.
     """
-    wanted = [*states, *([state_arg] if state_arg else [])]
+    wanted = list(dict.fromkeys([*states, *(state_arg or ())]))
     print_jobs(app, wanted, queue, search, limit, show_all, as_json)
 
 

@@ -12,7 +12,6 @@ import click
 from queuectl.cli.common import (
     AppContext,
     BadInput,
-    StateType,
     confirm_many,
     db_option,
     emit_json,
@@ -21,6 +20,7 @@ from queuectl.cli.common import (
     note,
     pass_app,
     queue_filter_option,
+    states_option,
     yes_option,
 )
 from queuectl.states import FINISHED_STATES, JobState, is_held
@@ -33,14 +33,7 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(
         (
             click.argument("job_ids", metavar="[ID]...", nargs=-1),
-            click.option(
-                "--state",
-                "-s",
-                "states",
-                multiple=True,
-                type=StateType(),
-                help="Every job in this state (repeatable).",
-            ),
+            states_option("Every job in this state (repeatable, or a comma list: failed,dead)."),
             queue_filter_option("Every job in this queue (with --state: AND)."),
             click.option("--all", "-a", "every", is_flag=True, help="Every job it applies to."),
             yes_option,
@@ -238,13 +231,8 @@ def delete(
 
 
 @click.command()
-@click.option(
-    "--state",
-    "-s",
-    "states",
-    multiple=True,
-    type=StateType(FINISHED_STATES),
-    help="Finished state to purge (repeatable; default: completed).",
+@states_option(
+    "Finished state to purge (repeatable, or a comma list; default: completed).", FINISHED_STATES
 )
 @click.option(
     "--older-than",

@@ -237,3 +237,28 @@ def test_an_empty_value_is_refused_not_read_as_none_given(run, args, message):
     result = run(*args, ok=False)
     assert result.exit_code == 2 and result.stdout == ""
     assert message in result.stderr
+
+
+def test_states_come_as_a_comma_list_as_in_the_dashboards_filter(run, db_url, mixed):
+    """``list --state failed,dead`` was refused while ``-s failed -s dead`` worked."""
+
+    def listed(*args: str) -> list[str]:
+        return sorted(job["id"] for job in json.loads(run("list", *args, "--json").stdout))
+
+    assert listed("--state", "completed,DEAD") == ["dead", "done"]
+    assert listed("completed,dead") == listed("-s", "completed", "-s", "dead")
+    assert listed("processing", "-s", "processing,completed") == ["done", "running"]
+    for wrong, said in [
+        ("failed,", "a state is missing in 'failed,'"),
+        ("bogus,dead", "'bogus' is not one of"),
+    ]:
+        refused = run("list", "--state", wrong, ok=False)
+        assert (refused.exit_code, refused.stdout, refused.stderr.count("\n")) == (2, "", 1)
+        assert said in refused.stderr
+    cancelled = run("cancel", "--state", "pending,processing", "--queue", "mail", "--yes", "--json")
+    assert sorted(job["id"] for job in json.loads(cancelled.stdout)) == ["mail-1", "mail-2"]
+    refused = run("purge", "--state", "dead,pending", ok=False)
+    assert refused.exit_code == 2 and "'pending' is not one of" in refused.stderr
+    assert _states(db_url) == {**mixed, "mail-1": "cancelled", "mail-2": "cancelled"}
+    run("purge", "--state", "dead,cancelled")
+    assert sorted(_states(db_url)) == ["done", "running", "waiting"]
