@@ -20,21 +20,29 @@ def sparkline_text(buckets: list[float], now: float) -> str:
 
 
 def queue_parts(entry: QueueFigures, now: float) -> Parts:
-    """Name, state, limit, per-state counts, workers, runs ended in 5 minutes, sparkline."""
-    counts = entry.counts
+    """Name, state, limit, per-state counts and held jobs, workers, runs ended in 5 minutes,
+    sparkline."""
     running = entry.running
     full = entry.limit is not None and running >= entry.limit
+
+    def count(figure: int, style: str) -> tuple[str, str]:
+        return f"{figure:,}", style if figure else "dim"
+
+    def state(name: str) -> tuple[str, str]:  # each job once: a held one under Held only
+        return count(entry.unheld(name), STATE_STYLES[name])
+
     return (
         (one_line(entry.name), "bold yellow" if entry.paused else ""),
         ("paused", "bold yellow") if entry.paused else ("active", "green"),
         ("-" if entry.limit is None else f"{running}/{entry.limit}", "yellow" if full else ""),
-        (f"{counts['pending']:,}", STATE_STYLES["pending"] if counts["pending"] else "dim"),
-        (f"{counts['blocked']:,}", STATE_STYLES["blocked"] if counts["blocked"] else "dim"),
-        (f"{running:,}", STATE_STYLES["processing"] if running else "dim"),
-        (f"{counts['completed']:,}", STATE_STYLES["completed"] if counts["completed"] else "dim"),
-        (f"{counts['failed']:,}", STATE_STYLES["failed"] if counts["failed"] else "dim"),
-        (f"{counts['dead']:,}", STATE_STYLES["dead"] if counts["dead"] else "dim"),
-        (f"{counts['cancelled']:,}", "dim"),
+        state("pending"),
+        state("blocked"),
+        count(entry.held, "bold magenta"),  # as the Jobs pane's "held"
+        count(running, STATE_STYLES["processing"]),
+        state("completed"),
+        state("failed"),
+        state("dead"),
+        count(entry.counts["cancelled"], "dim"),
         (f"{entry.workers:,}", _workers_style(entry)),
         (f"{entry.finished_5m:,}", ""),
         (sparkline_text(entry.throughput, now), "cyan"),

@@ -71,17 +71,25 @@ def queues_table(found: list[QueueFigures]) -> object:
     table.add_column("QUEUE", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
     table.add_column("LIMIT", justify="right", no_wrap=True)
-    states = ("pending", "blocked", "processing", "completed", "failed", "dead", "cancelled")
-    for state in states:
-        table.add_column(state.upper(), justify="right", no_wrap=True)
+    waiting = ("pending", "blocked")
+    ended = ("processing", "completed", "failed", "dead", "cancelled")
+    for label in (*waiting, "held", *ended):
+        table.add_column(label.upper(), justify="right", no_wrap=True)
     table.add_column("WORKERS", justify="right", no_wrap=True)
     table.add_column("LAST 5M", justify="right", no_wrap=True)
     for entry in found:
+        # Each job counted once: a held one under HELD, not under its state as well.
+        by_state = {
+            s: Text(figure(entry.unheld(s)), style=STATE_STYLES.get(s, ""))
+            for s in (*waiting, *ended)
+        }
         table.add_row(
             Text(one_line(entry.name)),
             Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
             "-" if entry.limit is None else str(entry.limit),  # a setting, typed back as is
-            *[Text(figure(entry.counts[s]), style=STATE_STYLES.get(s, "")) for s in states],
+            *[by_state[s] for s in waiting],
+            Text(figure(entry.held), style="magenta"),
+            *[by_state[s] for s in ended],
             figure(entry.workers),
             figure(entry.finished_5m),
         )

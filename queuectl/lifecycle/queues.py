@@ -20,7 +20,7 @@ import peewee
 
 from queuectl.jobspec import queue_name
 from queuectl.lifecycle.workers import live_of, workers_as_seen
-from queuectl.states import JobState
+from queuectl.states import HOLDABLE_STATES, JobState
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, QueueSetting, Run, RunOutcome
 from queuectl.store.transactions import advisory_lock, notify_new_work, write_transaction
@@ -53,6 +53,9 @@ class QueueFigures:
     paused: bool = False
     limit: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in JobState})
+    """Jobs per state, held ones included (a held job is in its state: pending, say)."""
+    held_counts: dict[str, int] = field(default_factory=dict)
+    """Of ``counts``, the held jobs per state (``HOLDABLE_STATES`` only)."""
     workers: int = 0
     """Live workers serving the queue (a worker may serve several)."""
     finished_5m: int = 0
@@ -64,16 +67,29 @@ class QueueFigures:
         return self.counts[JobState.PROCESSING.value]
 
     @property
+    def held(self) -> int:
+        """Jobs kept from running until released, whatever their state."""
+        return sum(self.held_counts.values())
+
+    def unheld(self, state: str) -> int:
+        """Jobs in ``state`` that are not held: the tables' state columns, beside Held."""
+        return self.counts[state] - self.held_counts.get(state, 0)
+
+    @property
     def waiting(self) -> int:
-        return self.counts[JobState.PENDING.value] + self.counts[JobState.FAILED.value]
+        """Jobs a worker would take (when due): held ones wait for a release instead, and
+        a queue holding only those was shown in red as needing a worker."""
+        return self.unheld(JobState.PENDING.value) + self.unheld(JobState.FAILED.value)
 
     def record(self) -> dict[str, object]:
-        """The ``--json`` shape: ``{"name", "paused", "limit", "counts", "running", …}``."""
+        """The ``--json`` shape: ``{"name", "paused", "limit", "counts", "held", …}``
+        (``held``: how many of the jobs ``counts`` gives are held)."""
         return {
             "name": self.name,
             "paused": self.paused,
             "limit": self.limit,
             "counts": dict(self.counts),
+            "held": self.held,
             "running": self.running,
             "workers": self.workers,
             "finished_5m": self.finished_5m,
@@ -200,11 +216,15 @@ def figures(
     for steering in steered():
         entry = get(steering.name)
         entry.paused, entry.limit = steering.paused, steering.limit
-    per_state = Job.select(Job.queue, Job.state, peewee.fn.COUNT(peewee.SQL("*"))).group_by(
-        Job.queue, Job.state
+    held = Job.held_at.is_null(False)
+    per_state = Job.select(Job.queue, Job.state, held, peewee.fn.COUNT(peewee.SQL("*"))).group_by(
+        Job.queue, Job.state, held
     )
-    for queue, state, count in per_state.tuples():
-        get(queue).counts[state] = count
+    for queue, state, is_held, count in per_state.tuples():
+        entry = get(queue)
+        entry.counts[state] += count
+        if is_held and state in HOLDABLE_STATES:  # an end clears held_at; old rows kept it
+            entry.held_counts[state] = entry.held_counts.get(state, 0) + count
     for worker in live_of(workers_as_seen(now=now)):
         for name in str(worker.queues).split(","):
             get(name).workers += 1

@@ -756,7 +756,7 @@ def test_text_counts_are_separated_as_the_dashboards_and_json_stays_plain(run, d
     assert "no workers running; 1,300 jobs wait;" in status
     assert json.loads(run("status", "--json").stdout)["jobs"]["pending"] == 1300
     queues = run("queue", "list").stdout.splitlines()[1].split()
-    assert queues[:5] == ["bulk", "active", "-", "1,300", "0"] and queues[6] == "1,200"
+    assert queues[:6] == ["bulk", "active", "-", "1,300", "0", "0"] and queues[7] == "1,200"
     assert json.loads(run("queue", "list", "--json").stdout)[0]["counts"]["pending"] == 1300
     figures = run("stats").stdout.splitlines()[2].split()
     assert figures[:3] == ["bulk", "1,200", "1,200"]

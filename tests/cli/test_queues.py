@@ -50,6 +50,7 @@ def test_pause_limit_list_and_resume_by_name(run, db_url):
         "paused",
         "limit",
         "counts",
+        "held",
         "running",
         "workers",
         "finished_5m",
@@ -65,6 +66,21 @@ def test_pause_limit_list_and_resume_by_name(run, db_url):
         "images",
         "nightly",
     ]
+
+
+def test_held_jobs_are_counted_as_held_not_as_waiting(run):
+    """A queue of held jobs read as pending: jobs no worker would take until released."""
+    kept = enqueue(run, queue="images")
+    enqueue(run, queue="images")
+    run("hold", kept)
+    [images] = json.loads(run("queue", "list", "--json").stdout)
+    assert (images["counts"]["pending"], images["held"]) == (2, 1)  # counts: every state
+    table = run("queue", "list").stdout.splitlines()
+    assert table[0].split()[3:7] == ["PENDING", "BLOCKED", "HELD", "PROCESSING"]
+    assert table[1].split()[:7] == ["images", "active", "-", "1", "0", "1", "0"]
+    assert run("queue", "pause", "images").stdout == "queue images paused; 1 job waits\n"
+    run("release", kept)
+    assert json.loads(run("queue", "list", "--json").stdout)[0]["held"] == 0
 
 
 def test_status_shows_paused_and_limited_queues(run):

@@ -31,6 +31,7 @@ def _seed() -> None:
     seed_job("img2", queue="images", state="processing", worker_id="w1", started_at=T0 - 5)
     seed_job("img3", queue="images", state="blocked")
     seed_job("img4", queue="images", state="blocked")
+    seed_job("img5", queue="images", state="pending", held_at=T0 - 60)
     seed_job("m1", queue="mail", state="completed", finished_at=T0 - 30)
     seed_run("m1", finished_at=T0 - 30, outcome="succeeded", exit_code=0)
 
@@ -48,11 +49,12 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
         assert pane.table.has_focus
         images = [str(cell) for cell in pane.table.cells_of("images")]
-        # Pending, then Blocked (waiting for a dependency, as queue list's BLOCKED), Running.
-        assert images[:6] == ["images", "active", "1/2", "1", "2", "1"]
-        assert "blocked" in [key for key, _ in pane.table.layout]
+        # Pending, then Blocked (waiting for a dependency, as queue list's BLOCKED), Held
+        # (counted there, not as Pending too), Running.
+        assert images[:7] == ["images", "active", "1/2", "1", "2", "1", "1"]
+        assert {"blocked", "held"} <= {key for key, _ in pane.table.layout}
         mail = [str(cell) for cell in pane.table.cells_of("mail")]
-        assert mail[1] == "paused" and mail[6] == "1" and mail[11] == "1"
+        assert mail[1] == "paused" and mail[7] == "1" and mail[12] == "1"
         assert pane.status == "2 queues · 1 paused · 1 limited"
         header = str(app.stats_header.query_one("#workers-summary").render())
         assert "paused mail" in header
@@ -68,6 +70,7 @@ async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(a
     seed_job("r1", queue="reports", state="pending")
     seed_job("i1", queue="images", state="completed")
     seed_job("x1", queue="exports", state="pending")
+    seed_job("h1", queue="held", state="pending", held_at=T0 - 60)  # waits for a release
     queues.pause(["exports"], now=T0)
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
@@ -78,14 +81,15 @@ async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(a
         assert "paused exports" in summary and "exports" not in summary.split("paused")[0]
         await pilot.press("5")
         pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 5, "the queues' rows")
-        workers_column = [key for key, _ in pane.table.layout].index("workers")
+        await wait_for(pilot, lambda: pane.table.row_count == 6, "the queues' rows")
+        workers_column = [spec.key for spec in QueuesPane.COLUMNS].index("workers")  # cells: all
 
         def workers_style(name: str) -> str:
             return str(pane.table.cells_of(name)[workers_column].style)
 
         assert workers_style("mail") == workers_style("reports") == "bold red"
         assert workers_style("exports") == "dim"  # paused: a worker would not take it either
+        assert workers_style("held") == "dim"  # held: nor would it take that one
         assert workers_style("default") == ""
 
 
@@ -236,14 +240,14 @@ async def test_enter_shows_the_jobs_of_the_queue(app_for):
             pilot,
             lambda: (
                 sorted(k for k, _ in app.last_snapshot.jobs.rows)
-                == ["img1", "img2", "img3", "img4"]
+                == ["img1", "img2", "img3", "img4", "img5"]
             ),
             "the jobs of images only",
         )
         assert app.jobs_pane.job_filter.queue == "images"
         box = app.jobs_pane.query_one("#job-filter")
         assert box.value == "queue:images" and not box.has_class("hidden")
-        assert Job.select().count() == 5
+        assert Job.select().count() == 6
 
 
 async def test_read_only_refuses_steering_but_still_shows_a_queues_jobs(app_for):

@@ -28,6 +28,9 @@ class QueuesPane(TablePane):
         # Waiting for a dependency (``queue list``'s BLOCKED): dropped first when no
         # queue has any, kept last of the counts otherwise.
         ColumnSpec("blocked", "Blocked", drop=5),
+        # Held until released (``hold``), counted here and not under their state: a queue
+        # of held jobs read as Pending, its Workers 0 in red as if nobody would run them.
+        ColumnSpec("held", "Held", drop=6),
         ColumnSpec("running", "Running"),
         ColumnSpec("completed", "Done", drop=4),
         ColumnSpec("failed", "Failed", drop=3),
