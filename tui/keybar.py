@@ -84,9 +84,12 @@ class KeyBar(Widget, can_focus=False):
         for key, description in getattr(focused, "key_hints", ()):
             shown = self.app.get_key_display(Binding(key, ""))
             items.append((shown, description, key, f"hint:{key}", True))
-        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+        for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue
+            offers = getattr(node, "offers", None)  # a pane's word on its highlighted row
+            if enabled and offers is not None and not offers(binding.action):
+                enabled = False  # shown dimmed; pressed, the action says why it does nothing
             if binding.action in CHANGING_ACTIONS and getattr(self.app, "read_only", False):
                 continue  # refused there, with a toast: not offered
             if typing and _printable(binding.key):

@@ -443,6 +443,43 @@ async def test_a_stopped_worker_is_not_asked_to_stop(app_for, supervisor):
         assert supervisor.calls == []
 
 
+async def test_the_key_bar_dims_stop_keys_on_a_stopped_worker_and_they_still_say_why(
+    app_for, supervisor
+):
+    """The bar offered ``x`` Stop and ``K`` Force stop on a stopped worker, where each
+    could only answer "has stopped already". They are dimmed there, as the cursor moves
+    and as a worker stops under it; pressed, they still say why."""
+    from tui.keybar import KeyBar
+
+    seed_worker("w-live", started_at=T0 - 100)
+    seed_worker("w-done", state="stopped", stopped_at=T0 - 10, started_at=T0 - 200)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        table = await _workers_pane(pilot, 2)
+        bar = app.screen.query_one(KeyBar)
+
+        def enabled() -> dict[str, bool]:
+            return {what: on for _k, what, _key, _a, on in bar.items if "top" in what}
+
+        every = {"Stop": True, "Stop all": True, "Force stop": True}
+        table.select_key("w-live")
+        await wait_for(pilot, lambda: enabled() == every, f"x and K offered: {enabled()}")
+        table.select_key("w-done")
+        dimmed = {**every, "Stop": False, "Force stop": False}
+        await wait_for(pilot, lambda: enabled() == dimmed, f"x and K dimmed: {enabled()}")
+        await pilot.press("x")
+        await wait_toast(pilot, "has stopped already")
+        table.select_key("w-live")
+        await wait_for(pilot, lambda: enabled() == every, "offered again")
+        WorkerRow.update(state="stopped", stopped_at=T0 - 1).where(
+            WorkerRow.id == "w-live"
+        ).execute()
+        app.refresh_now()
+        await wait_for(pilot, lambda: enabled() == dimmed, "dimmed once it stopped")
+        assert supervisor.calls == []
+
+
 async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor):
     """``x``/``K`` on a worker shown lost asked it to "finish its current job first" and
     toasted "stopped" while the row stayed lost: its process is gone, so what is left to

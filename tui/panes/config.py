@@ -180,8 +180,9 @@ class ConfigPane(TablePane):
         else:
             self.set_status("enter/e edits the highlighted key")
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        super().on_data_table_row_highlighted(event)
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        # TablePane's handler runs too (Textual calls each class's in the MRO): called
+        # here as well, it ran twice.
         self._describe_highlighted()
 
     def _describe_highlighted(self) -> None:

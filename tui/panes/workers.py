@@ -48,8 +48,32 @@ class WorkersPane(TablePane):
     ]
     """Worker keys, each asking first; stopping is graceful (the job finishes) except ``K``."""
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.data: TableData | None = None
+
+    PROCESS_ACTIONS: ClassVar[frozenset[str]] = frozenset({"stop", "force_stop"})
+    """Keys that act on the highlighted worker's process: a stopped one has none."""
+
+    def offers(self, action: str) -> bool:
+        """Whether the key bar shows ``action`` as applying (``KeyBar``): ``x`` and ``K``
+        are dimmed on a stopped worker, where the bar offered both and each could only
+        answer "has stopped already". Dimmed, not hidden, so the bar does not jump as the
+        cursor passes such rows; pressed, they still say why (a disabled binding would
+        swallow the key). A lost worker keeps them: they offer its jobs' recovery."""
+        if action not in self.PROCESS_ACTIONS or self.data is None:
+            return True
+        key = self.highlighted
+        return key is None or self.data.raw.get(key, {}).get("state") != "stopped"
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        # TablePane's handler runs too: Textual calls each class's in the MRO.
+        self.refresh_bindings()  # x and K follow the highlighted worker's state
+
     def show(self, data: TableData) -> None:
+        self.data = data
         self.apply_data(data)
+        self.refresh_bindings()  # the highlighted worker may have stopped meanwhile
         states = [raw["state"] for raw in data.raw.values()]
         lost, stopped = states.count("lost"), states.count("stopped")
         running = len(states) - lost - stopped
