@@ -143,6 +143,7 @@ def test_figures_cover_queues_with_jobs_workers_or_settings(opened):
             "dead": 0,
             "cancelled": 0,
         },
+        "held": 0,
         "running": 0,
         "workers": 1,
         "finished_5m": 1,
@@ -150,6 +151,25 @@ def test_figures_cover_queues_with_jobs_workers_or_settings(opened):
     assert sum(mail.throughput) == 1 and len(mail.throughput) == queues.SPARK_BUCKETS
     assert by_name["empty"].paused and by_name["thumbs"].workers == 1
     assert queues.figures(now=T0 + 400, names=["mail"])[0].finished_5m == 0
+
+
+def test_held_jobs_are_counted_apart_and_not_as_waiting(opened):
+    """A queue of held jobs read as waiting: Pending 2, and no worker flagged as missing."""
+    held = enqueue(queue="mail")
+    enqueue(queue="mail")
+    ended = enqueue(queue="mail")
+    Job.update(held_at=T0).where(Job.id == held).execute()
+    # An end clears held_at; a row that ended held before that rule kept it: not held.
+    Job.update(held_at=T0, state="completed").where(Job.id == ended).execute()
+    [mail] = queues.figures(now=T0)
+    assert (mail.counts["pending"], mail.counts["completed"]) == (2, 1)  # every job, by state
+    assert (mail.held, mail.unheld("pending"), mail.unheld("completed"), mail.waiting) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert mail.record()["held"] == 1
 
 
 # --- the race: six processes, one limit --------------------------------------------------

@@ -80,16 +80,16 @@ def queues_table(found: list[QueueFigures]) -> object:
     for entry in found:
         # Each job counted once: a held one under HELD, not under its state as well.
         by_state = {
-            s: Text(figure(entry.unheld(s)), style=STATE_STYLES.get(s, ""))
-            for s in (*waiting, *ended)
+            state: Text(figure(entry.unheld(state)), style=STATE_STYLES.get(state, ""))
+            for state in (*waiting, *ended)
         }
         table.add_row(
             Text(one_line(entry.name)),
             Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
             "-" if entry.limit is None else str(entry.limit),  # a setting, typed back as is
-            *[by_state[s] for s in waiting],
+            *[by_state[state] for state in waiting],
             Text(figure(entry.held), style="magenta"),
-            *[by_state[s] for s in ended],
+            *[by_state[state] for state in ended],
             figure(entry.workers),
             figure(entry.finished_5m),
         )
