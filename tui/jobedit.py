@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual import work
 
+from queuectl.errors import JobNotFound
 from queuectl.lifecycle import edit as editing
 from queuectl.lifecycle import manage
 from queuectl.lifecycle.reads import get_job
@@ -68,18 +69,38 @@ class JobEditApp(BatchApp):
         )
 
         def save(changes: dict[str, object] | None) -> None:
-            if changes is not None:
-                self.run_in_thread(
-                    lambda: editing.edit(job_id, changes, now=self.clock()),
-                    lambda saved: (
-                        f"Job {job_id} saved ({saved.job.state})"
-                        + dependents_said(
-                            manage.Outcome(revived=saved.revived, left_dead=saved.left_dead)
-                        )
-                    ),
-                    failed=lambda why: self._open_edit_form(job, screen.submitted, why),
-                    doing=f"Saving job {job_id}",
-                )
+            if changes is None:
+                return
+            gone: list[JobNotFound] = []
+
+            def saving() -> editing.Edited:
+                try:
+                    return editing.edit(job_id, changes, now=self.clock())
+                except JobNotFound as exc:
+                    gone.append(exc)
+                    raise
+
+            def refused(why: str) -> None:
+                if gone:  # deleted meanwhile: what was typed can still become a job
+                    self._open_new_job_form(
+                        screen.submitted,
+                        f"{why}: deleted meanwhile. Enqueue adds what you typed as a new job",
+                        title=f"New job (job {one_line(job_id)} was deleted)",
+                    )
+                else:
+                    self._open_edit_form(job, screen.submitted, why)
+
+            self.run_in_thread(
+                saving,
+                lambda saved: (
+                    f"Job {job_id} saved ({saved.job.state})"
+                    + dependents_said(
+                        manage.Outcome(revived=saved.revived, left_dead=saved.left_dead)
+                    )
+                ),
+                failed=refused,
+                doing=f"Saving job {job_id}",
+            )
 
         self.push_screen(screen, save)
 

@@ -88,7 +88,7 @@ async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(ap
         await refreshed(pilot)
         form = await open_form(pilot, "e")
         form.query_one("#f-priority", Input).value = "5"
-        Job.delete().where(Job.id == "a").execute()  # gone meanwhile, from another shell
+        Job.update(state="processing").where(Job.id == "a").execute()  # started meanwhile
         await pilot.press("ctrl+s")
         await wait_for(
             pilot,
@@ -96,11 +96,45 @@ async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(ap
             "the form reopened as typed",
         )
         reopened = app.screen
-        assert "no job with id 'a'" in str(reopened.query_one("#form-error").render())
+        assert "job a is running" in str(reopened.query_one("#form-error").render())
+        assert str(reopened.query_one(".title").render()).startswith("Edit job a")
         assert reopened.query_one("#f-priority", Input).value == "5"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert app.screen.question == "Discard the changes you typed?"
+
+
+async def test_an_edit_of_a_job_deleted_meanwhile_can_be_enqueued_as_a_new_job(app_for) -> None:
+    """Its form could only be discarded: what was typed was lost with the job."""
+    seed_job("a", "echo edit-me", state="pending", run_at=T0 + 3600)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        form = await open_form(pilot, "e")
+        form.query_one("#f-priority", Input).value = "5"
+        Job.delete().where(Job.id == "a").execute()  # gone meanwhile, from another shell
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, NewJobScreen) and app.screen is not form,
+            "a new job's form, as typed",
+        )
+        reopened = app.screen
+        assert reopened.initial is None  # a new job's form: Enqueue, an Id field
+        assert str(reopened.query_one(".title").render()) == "New job (job a was deleted)"
+        error = str(reopened.query_one("#form-error").render())
+        assert "no job with id 'a'" in error and "as a new job" in error
+        assert reopened.query_one("#f-command", Input).value == "echo edit-me"
+        assert reopened.query_one("#f-priority", Input).value == "5"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question == "Discard the job you typed?"
+        await pilot.press("escape")  # no: back to the form
+        await wait_for(pilot, lambda: app.screen is reopened, "the form again")
+        await pilot.press("ctrl+s")
+        await wait_toast(pilot, "Enqueued job")
+        [job] = Job.select()
+        assert (job.command, job.priority, job.run_at) == ("echo edit-me", 5, T0 + 3600)
 
 
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:
