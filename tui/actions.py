@@ -319,13 +319,14 @@ class ActionsApp(KeyOrderApp):
         if not job_id or self._refused_by_state(manage.CANCEL, job_id):
             return
         row = self._job_row(job_id)
-        running = row is not None and row["state"] == JobState.PROCESSING
+        asked = row["state"] if row is not None else None  # as the question names it
+        running = asked == JobState.PROCESSING
         self._confirm_taking_down(
             job_id,
             f"Cancel job {self.describe_job(job_id)}?"
             + (" Its process is killed." if running else ""),
             lambda: self.run_in_thread(
-                lambda: _act_on_one(manage.CANCEL, job_id, self.clock()),
+                lambda: _act_on_one(manage.CANCEL, job_id, self.clock(), asked),
                 lambda outcome: f"Job {job_id} cancelled" + dependents_said(outcome),
                 doing=f"Cancel of job {one_line(job_id)}",
             ),
@@ -363,12 +364,14 @@ class ActionsApp(KeyOrderApp):
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
             return
+        row = self._job_row(job_id)
+        asked = row["state"] if row is not None else None  # as the question names it
 
         def delete() -> None:
             if isinstance(self.screen, JobDetailScreen) and self.screen.job_id == job_id:
                 self.screen.action_back()
             self.run_in_thread(
-                lambda: _act_on_one(manage.DELETE, job_id, self.clock()),
+                lambda: _act_on_one(manage.DELETE, job_id, self.clock(), asked),
                 lambda outcome: f"Job {job_id} deleted" + dependents_said(outcome),
                 doing=f"Delete of job {one_line(job_id)}",
             )
@@ -670,8 +673,15 @@ def _stopped_message(
     return said
 
 
-def _act_on_one(action: manage.Action, job_id: str, now: float) -> manage.Outcome:
-    """``action`` on one job (in a thread); its refusal raised, as the toast shows errors."""
+def _act_on_one(
+    action: manage.Action, job_id: str, now: float, asked: str | None = None
+) -> manage.Outcome:
+    """``action`` on one job (in a thread); its refusal raised, as the toast shows errors.
+
+    ``asked``: the job's state as the question named it; the action touches the job
+    only while it is still in that state (``Action.as_asked``)."""
+    if asked is not None:
+        action = action.as_asked(JobState(asked))
     outcome = manage.act(action, [job_id], now=now)
     if outcome.refused:
         raise outcome.refused[0]

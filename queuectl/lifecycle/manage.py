@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import peewee
 
@@ -70,6 +70,19 @@ class Action:
         rule for one job already read (the dashboard offers only the keys that apply).
         A worker still stopping the job is not known from these; the write still checks."""
         return state in self.allowed and (self.held is None or self.held == held)
+
+    def as_asked(self, state: JobState) -> Action:
+        """This action, touching the job only while it is still in ``state``, the state a
+        question named ("Delete job f1 (dead)?"): a retry from another shell meanwhile
+        made it pending, and the ``y`` that answered deleted the pending job."""
+        if state not in self.allowed:
+            return self
+        return replace(
+            self,
+            allowed=(state,),
+            default=(state,),
+            why_not=f"it was {state.value} when asked, so it was not {self.participle}",
+        )
 
     def condition(self) -> peewee.Expression:
         """The SQL for "this action may touch this job", used by every write it makes."""

@@ -152,6 +152,38 @@ async def test_delete_asks_first(app_for) -> None:
         assert app.query_one(JobsPane).highlighted is None
 
 
+async def test_a_yes_acts_only_on_the_state_the_question_named(app_for) -> None:
+    """"Delete job a (dead)?" was answered after a retry from another shell had made it
+    pending: the pending job was deleted. ``y`` now acts only while the job is still as
+    the question named it, and says why not; asked again, it names the new state."""
+    seed_job("a", state="dead")
+    seed_job("b", state="pending")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("a")
+        question = await asked(pilot, "d")
+        assert question.question == "Delete job a (dead) and its runs?"
+        Job.update(state="pending").where(Job.id == "a").execute()  # retried meanwhile
+        await pilot.press("y")
+        await wait_toast(pilot, "job a is pending; it was dead when asked, so it was not deleted")
+        assert _state("a") == "pending"
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("b")
+        question = await asked(pilot, "c")
+        assert question.question == "Cancel job b (pending)?"
+        Job.update(state="processing").where(Job.id == "b").execute()  # started meanwhile
+        await pilot.press("y")
+        await wait_toast(pilot, "job b is processing; it was pending when asked")
+        assert _state("b") == "processing"
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("a")
+        question = await asked(pilot, "d")
+        assert question.question == "Delete job a (pending) and its runs?"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _state("a") is None, "the delete, asked anew")
+
+
 async def test_delete_running_job_is_refused(app_for) -> None:
     seed_job("a", state="processing", worker_id="w-1", started_at=T0 - 5)
     app = app_for()
