@@ -177,6 +177,13 @@ def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:
 
 @worker.command()
 @click.argument("refs", metavar="[ID|PID]...", nargs=-1)
+@click.option(
+    "--all",
+    "-a",
+    "every",
+    is_flag=True,
+    help="Every worker (as with no ID): said, as retry --all and cancel --all say it.",
+)
 @click.option("--force", is_flag=True, help="Kill running jobs now (their attempt is given back).")
 @click.option(
     "--timeout",
@@ -188,8 +195,15 @@ def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:
 @db_option
 @json_option
 @pass_app
-def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_json: bool) -> None:
-    """Stop workers (all by default) and wait until they have exited.
+def stop(
+    app: AppContext,
+    refs: tuple[str, ...],
+    every: bool,
+    force: bool,
+    timeout: str,
+    as_json: bool,
+) -> None:
+    """Stop workers (all by default, or with --all) and wait until they have exited.
 
     Graceful by default: each finishes its current job first. A worker whose
     process had already died is reported lost, and its job recovered.
@@ -200,6 +214,8 @@ def stop(app: AppContext, refs: tuple[str, ...], force: bool, timeout: str, as_j
     from queuectl.states import WorkerState
     from queuectl.timeutil import parse_duration
 
+    if every and refs:  # which was meant? as retry refuses ids beside --all
+        raise BadInput("give worker IDs or --all, not both")
     limit = parse_duration(timeout, what="--timeout")  # as wait and queue pause --wait read it
     app.open()
     try:

@@ -210,6 +210,16 @@ def test_worker_stop_of_an_unknown_worker_still_prints_a_json_list(run, fleet):
     assert run("worker", "list", "--json").stdout.count('"id": "live"') == 1  # nothing asked
 
 
+def test_worker_stop_all_is_every_worker_and_refused_beside_ids(run, db_url):
+    """``worker stop --all`` was an unknown option, where retry, cancel and delete
+    take it: a script that said it got exit 2 and stopped nothing."""
+    assert run("worker", "stop", "--all").stdout == "no workers running\n"
+    assert json.loads(run("worker", "stop", "-a", "--json").stdout) == []
+    refused = run("worker", "stop", "--all", "w1", ok=False)
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr == "Error: give worker IDs or --all, not both\n"
+
+
 def test_psycopgs_line_for_a_pipeline_cut_by_an_outage_is_dropped_from_the_workers_log():
     """It reached the log as "error ignored terminating <psycopg.Pipeline [BAD] at
     0x7f97…>: the connection is lost", beside the worker's own line for the outage."""

@@ -407,7 +407,7 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
         record.pop("heartbeat_age")  # a moment later
     assert stopped == [listed_all[one]]  # slots_busy 0, as listed, where it said null
     assert (stopped[0]["state"], stopped[0]["slots_busy"]) == ("stopped", 0)
-    result = cluster.cli("worker", "stop", "--timeout", "10")
+    result = cluster.cli("worker", "stop", "--all", "--timeout", "10")  # as with no id
     assert result.stdout == f"stopped worker {other}\n"
     assert all(w.state == WorkerState.STOPPED for w in WorkerRow.select())
     for record in started:
