@@ -153,6 +153,19 @@ def test_figures_cover_queues_with_jobs_workers_or_settings(opened):
     assert queues.figures(now=T0 + 400, names=["mail"])[0].finished_5m == 0
 
 
+def test_a_worker_asked_to_stop_serves_no_queue_in_the_figures(opened):
+    """``queue list`` and the Queues pane counted it (Workers 1, not red) while the
+    header and ``status`` warned that no worker served the queue."""
+    from queuectl.store.models import Worker
+
+    enqueue(queue="long")
+    stopping = registered("long", now=T0)
+    registered("mail", now=T0)
+    Worker.update(stop_requested="graceful").where(Worker.id == stopping.id).execute()
+    by_name = {q.name: q for q in queues.figures(now=T0 + 1)}
+    assert (by_name["long"].workers, by_name["mail"].workers) == (0, 1)
+
+
 def test_held_jobs_are_counted_apart_and_not_as_waiting(opened):
     """A queue of held jobs read as waiting: Pending 2, and no worker flagged as missing."""
     held = enqueue(queue="mail")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from queuectl.jobspec import queue_name
-from queuectl.lifecycle.workers import live_of, workers_as_seen
+from queuectl.lifecycle.workers import serving_of, workers_as_seen
 from queuectl.states import HOLDABLE_STATES, JobState
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, QueueSetting, Run, RunOutcome
@@ -57,7 +57,9 @@ class QueueFigures:
     held_counts: dict[str, int] = field(default_factory=dict)
     """Of ``counts``, the held jobs per state (``HOLDABLE_STATES`` only)."""
     workers: int = 0
-    """Live workers serving the queue (a worker may serve several)."""
+    """Workers taking jobs from the queue (a worker may serve several): live ones not
+    asked to stop (``serving_of``), whose count read 1 while the header warned that
+    no worker served the queue."""
     finished_5m: int = 0
     throughput: list[float] = field(default_factory=list)
     """Runs ended per 10 s bucket, oldest first (only when asked for)."""
@@ -225,7 +227,7 @@ def figures(
         entry.counts[state] += count
         if is_held and state in HOLDABLE_STATES:  # an end clears held_at; old rows kept it
             entry.held_counts[state] = entry.held_counts.get(state, 0) + count
-    for worker in live_of(workers_as_seen(now=now)):
+    for worker in serving_of(workers_as_seen(now=now)):  # as the header's "no worker" warns
         for name in str(worker.queues).split(","):
             get(name).workers += 1
     end = (math.floor(now / SPARK_BUCKET_SECONDS) + 1) * SPARK_BUCKET_SECONDS

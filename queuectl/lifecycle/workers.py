@@ -190,16 +190,16 @@ def live_of(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
     return [w for w in workers if w.state not in ENDED_WORKER_STATES]
 
 
+def serving_of(workers: Iterable[WorkerFacts]) -> list[WorkerFacts]:
+    """The ones of ``workers`` that take jobs: live and not asked to stop. One asked to
+    stop takes none: it finishes what it runs and exits (a queue whose only worker was
+    stopping, through a 40 s job, showed no warning while its next job waited)."""
+    return [worker for worker in live_of(workers) if not getattr(worker, "stop_requested", None)]
+
+
 def queues_served(workers: Iterable[WorkerFacts]) -> set[str]:
-    """The queues the running ones of ``workers`` take jobs from. One asked to stop takes
-    none: it finishes what it runs and exits (a queue whose only worker was stopping,
-    through a 40 s job, showed no warning while its next job waited)."""
-    return {
-        name
-        for worker in live_of(workers)
-        if not getattr(worker, "stop_requested", None)
-        for name in worker.queues.split(",")
-    }
+    """The queues ``serving_of(workers)`` take jobs from."""
+    return {name for worker in serving_of(workers) for name in worker.queues.split(",")}
 
 
 # --- a worker's own row ---------------------------------------------------------------
