@@ -23,6 +23,7 @@ from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.filter import LineFilter
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent, TabPane, Tabs
@@ -36,7 +37,7 @@ from queuectl.store import db
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.wording import counted
-from tui import pasteguard
+from tui import palette, pasteguard
 from tui.banner import OutageBanner
 from tui.commands import QueueCommands
 from tui.data import JobFilter, Request, Snapshot, read_snapshot
@@ -126,6 +127,9 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
 
     CSS_PATH = "app.tcss"
     TITLE = "queuectl"
+    # States told apart by colour: Textual's own dark theme draws magenta as red and
+    # yellow as the orange of failed (``tui.palette``).
+    ansi_theme_dark = Reactive(palette.DARK, init=False)
     COMMANDS = App.COMMANDS | {QueueCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "show_pane('jobs')", "Jobs", show=False),
