@@ -578,19 +578,18 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self._open_new_job_form()
 
     def _open_new_job_form(
-        self, typed: dict[str, str] | None = None, error: str | None = None, title: str = "New job"
+        self, typed: dict[str, str] | None = None, error: str | None = None
     ) -> None:
         """The new-job form; a job the store refuses (an id taken, the database gone)
-        opens it again as it was typed, with the reason (so does an edit of a job
-        deleted meanwhile)."""
-        screen = NewJobScreen(title=title, queues=self.known_queues(), typed=typed, error=error)
+        opens it again as it was typed, with the reason."""
+        screen = NewJobScreen(queues=self.known_queues(), typed=typed, error=error)
 
         def enqueue(spec: JobSpec | None) -> None:
             if spec is not None:
                 self.run_in_thread(
                     lambda: enqueuing.enqueue(spec, now=self.clock()),
                     lambda job: f"Enqueued job {job.id}",
-                    failed=lambda why: self._open_new_job_form(screen.submitted, why, title),
+                    failed=lambda why: self._open_new_job_form(screen.submitted, why),
                     doing="The new job",
                 )
 

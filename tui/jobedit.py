@@ -13,13 +13,13 @@ from textual import work
 from queuectl.errors import JobNotFound
 from queuectl.lifecycle import edit as editing
 from queuectl.lifecycle import manage
-from queuectl.lifecycle.reads import get_job
 from queuectl.states import is_held
 from queuectl.store.models import Job
 from queuectl.textsafe import bounded, one_line
 from queuectl.timeutil import iso
 from tui.actions import REFUSED, dependents_said
 from tui.batch import BatchApp
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_job import NewJobScreen
 
 
@@ -52,15 +52,19 @@ class JobEditApp(BatchApp):
 
     @work(thread=True, group="edit", exclusive=True, exit_on_error=False)
     def _load_for_edit(self, job_id: str) -> None:
-        job = self.core_call(lambda: _editable(job_id))
-        if job is REFUSED:
+        edited = self.core_call(lambda: editing.target(job_id))
+        if edited is REFUSED:
             return
-        self.call_from_thread(self._open_edit_form, job)
+        self.call_from_thread(self._open_edit_form, edited)
 
     def _open_edit_form(
-        self, job: Job, typed: dict[str, str] | None = None, error: str | None = None
+        self,
+        edited: editing.EditTarget,
+        typed: dict[str, str] | None = None,
+        error: str | None = None,
     ) -> None:
         """The edit form; an edit the store refuses opens it again as it was typed."""
+        job = edited.job
         job_id = job.id
         retried = " (it is retried)" if job.state in editing.RETRIED_BY_EDIT else ""
         title = f"Edit job {one_line(job_id)}, {job.state}{retried}"  # a hostile id's too
@@ -82,13 +86,9 @@ class JobEditApp(BatchApp):
 
             def refused(why: str) -> None:
                 if gone:  # deleted meanwhile: what was typed can still become a job
-                    self._open_new_job_form(
-                        screen.submitted,
-                        f"{why}: deleted meanwhile. Enqueue adds what you typed as a new job",
-                        title=f"New job (job {one_line(job_id)} was deleted)",
-                    )
+                    self._offer_as_new_job(edited, changes, screen.submitted)
                 else:
-                    self._open_edit_form(job, screen.submitted, why)
+                    self._open_edit_form(edited, screen.submitted, why)
 
             self.run_in_thread(
                 saving,
@@ -103,6 +103,37 @@ class JobEditApp(BatchApp):
             )
 
         self.push_screen(screen, save)
+
+    def _offer_as_new_job(
+        self, edited: editing.EditTarget, changes: dict[str, object], typed: dict[str, str]
+    ) -> None:
+        """Ask to enqueue an edit whose job was deleted meanwhile as a new job, the job's
+        env, hooks and dependencies kept; declined or refused, the form comes back as
+        typed, so nothing typed is lost before ``esc`` asks."""
+        job_id = one_line(edited.job.id)
+        gone = f"no job with id {edited.job.id!r}: it was deleted meanwhile"
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self._open_edit_form(edited, typed, gone)
+                return
+            self.run_in_thread(
+                lambda: editing.as_new_job(edited, changes, now=self.clock()),
+                lambda new: f"Enqueued job {new.id}: your edit of job {job_id}, deleted meanwhile",
+                failed=lambda why: self._open_edit_form(
+                    edited, typed, f"{gone}; as a new job: {why}"
+                ),
+                doing=f"Your edit of job {job_id} as a new job",
+            )
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Job {job_id} was deleted meanwhile. Enqueue your edit as a new job (a new id;"
+                " its env, hooks and dependencies kept, as clone keeps them)?",
+                "Enqueue as new",
+            ),
+            answered,
+        )
 
     def _intent_clone(self, job_id: str | None) -> None:
         if job_id:
@@ -143,10 +174,3 @@ class JobEditApp(BatchApp):
             lambda _: f"Job {job_id} {action.result}",
             doing=f"{action.verb.capitalize()} of job {job_id}",
         )
-
-
-def _editable(job_id: str) -> Job:
-    """The job, once the core agrees it can be edited (``QueueError`` says why not)."""
-    job = get_job(job_id)
-    editing._check_state(job)
-    return job

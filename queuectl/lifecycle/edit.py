@@ -228,6 +228,45 @@ def _check_state(job: Job) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class EditTarget:
+    """A job as an edit form read it, with its dependencies: enough to enqueue the
+    edit as a new job (``as_new_job``) once the job itself is gone."""
+
+    job: Job
+    after: tuple[str, ...]
+
+
+@translated
+def target(job_id: str) -> EditTarget:
+    """The job to edit and its dependencies, once the core agrees it can be edited.
+
+    Raises:
+        JobNotFound, InvalidTransition: it cannot be edited (running, say), saying why.
+    """
+    job = get_job(job_id)
+    _check_state(job)
+    return EditTarget(job, tuple(deps.dependencies_of_many([job_id]).get(job_id, [])))
+
+
+@translated
+def as_new_job(
+    edited: EditTarget, changes: Mapping[str, object], *, now: float | None = None
+) -> Job:
+    """An edit whose job was deleted before it was saved, enqueued as a new job (a new
+    id): the job as the form read it, with ``changes`` over it, keeping what ``clone``
+    keeps (env, hooks, tty, unique key, and the dependencies still stored). Enqueued
+    from the form's fields alone, a blocked job lost its ``after`` and ran at once.
+
+    Raises:
+        ValidationError, KeyTaken, InvalidTransition: as ``enqueue`` refuses it.
+    """
+    spec = merged_spec(edited.job, {key: v for key, v in changes.items() if key != "id"})
+    stored = {job.id for job in Job.select(Job.id).where(Job.id.in_(list(edited.after)))}
+    spec = dataclasses.replace(spec, after=tuple(a for a in edited.after if a in stored))
+    return enqueue(spec, now=now, cwd=edited.job.cwd)
+
+
 @translated
 def clone(job_id: str, *, now: float | None = None) -> Job:
     """Enqueue a copy of a job (any state) with a new id, due now; returns the copy.

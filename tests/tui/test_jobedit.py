@@ -105,36 +105,54 @@ async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(ap
 
 
 async def test_an_edit_of_a_job_deleted_meanwhile_can_be_enqueued_as_a_new_job(app_for) -> None:
-    """Its form could only be discarded: what was typed was lost with the job."""
-    seed_job("a", "echo edit-me", state="pending", run_at=T0 + 3600)
+    """Its form could only be discarded: what was typed was lost with the job. Offered
+    as a new job, it keeps what ``clone`` keeps: a blocked job enqueued from the form's
+    fields alone lost its dependency, env and hooks, and ran at once."""
+    from queuectl.jobspec import JobSpec
+    from queuectl.lifecycle import deps
+    from queuectl.lifecycle import enqueue as enqueuing
+
+    seed_job("first", "sleep 1", run_at=T0 + 3600)
+    spec = JobSpec(
+        command="echo $SECRET",
+        id="a",
+        env={"SECRET": "abc"},
+        after=("first",),
+        on_success="echo hook",
+        tty=True,
+        unique_key="uk1",
+    )
+    enqueuing.enqueue(spec, now=T0 - 600, cwd="/srv")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("a")
         form = await open_form(pilot, "e")
         form.query_one("#f-priority", Input).value = "5"
         Job.delete().where(Job.id == "a").execute()  # gone meanwhile, from another shell
         await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the offer")
+        assert app.screen.question.startswith(
+            "Job a was deleted meanwhile. Enqueue your edit as a new job"
+        )
+        await pilot.press("n")  # not now: the form comes back as typed, with why
         await wait_for(
             pilot,
             lambda: isinstance(app.screen, NewJobScreen) and app.screen is not form,
-            "a new job's form, as typed",
+            "the form, as typed",
         )
         reopened = app.screen
-        assert reopened.initial is None  # a new job's form: Enqueue, an Id field
-        assert str(reopened.query_one(".title").render()) == "New job (job a was deleted)"
-        error = str(reopened.query_one("#form-error").render())
-        assert "no job with id 'a'" in error and "as a new job" in error
-        assert reopened.query_one("#f-command", Input).value == "echo edit-me"
+        assert "deleted meanwhile" in str(reopened.query_one("#form-error").render())
         assert reopened.query_one("#f-priority", Input).value == "5"
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert app.screen.question == "Discard the job you typed?"
-        await pilot.press("escape")  # no: back to the form
-        await wait_for(pilot, lambda: app.screen is reopened, "the form again")
         await pilot.press("ctrl+s")
-        await wait_toast(pilot, "Enqueued job")
-        [job] = Job.select()
-        assert (job.command, job.priority, job.run_at) == ("echo edit-me", 5, T0 + 3600)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the offer again")
+        await pilot.press("y")
+        await wait_toast(pilot, "your edit of job a, deleted meanwhile")
+        [new] = Job.select().where(Job.id != "first")
+        assert (new.command, new.priority, new.state) == ("echo $SECRET", 5, "blocked")
+        assert (new.on_success, new.tty, new.unique_key) == ("echo hook", True, "uk1")
+        assert json.loads(new.env) == {"SECRET": "abc"} and new.cwd == "/srv"
+        assert deps.dependencies_of_many([new.id]) == {new.id: ["first"]}
 
 
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:
