@@ -367,12 +367,16 @@ class ActionsApp(KeyOrderApp):
         row = self._job_row(job_id)
         asked = row["state"] if row is not None else None  # as the question names it
 
-        def delete() -> None:
+        def leave_its_detail() -> None:
+            # Once deleted: a delete refused (retried meanwhile) had closed it anyway.
             if isinstance(self.screen, JobDetailScreen) and self.screen.job_id == job_id:
                 self.screen.action_back()
+
+        def delete() -> None:
             self.run_in_thread(
                 lambda: _act_on_one(manage.DELETE, job_id, self.clock(), asked),
                 lambda outcome: f"Job {job_id} deleted" + dependents_said(outcome),
+                then=leave_its_detail,
                 doing=f"Delete of job {one_line(job_id)}",
             )
 

@@ -34,7 +34,7 @@ def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
     text = f"{action.verb.capitalize()} {jobs} ({some_ids(job_ids)})"
     if action is manage.CANCEL:
         return f"{text}? Running ones are killed."
-    if action is manage.DELETE:
+    if action.verb == manage.DELETE.verb:  # the DLQ's too
         return f"{text}, with their runs, for good?"
     return f"{text}?"
 
@@ -133,6 +133,8 @@ class BatchApp(ActionsApp):
         action = manage.ACTIONS[message.verb]
         if message.pane == "dlq" and action is manage.RETRY:
             action = manage.DLQ_RETRY
+        elif message.pane == "dlq" and action is manage.DELETE:
+            action = manage.DLQ_DELETE
         job_ids = message.job_ids
         pane = self.marking_pane(message.pane)
 

@@ -82,6 +82,7 @@ class Action:
             allowed=(state,),
             default=(state,),
             why_not=f"it was {state.value} when asked, so it was not {self.participle}",
+            why_not_many=f"they were {state.value} when asked, so they were not {self.participle}",
         )
 
     def condition(self) -> peewee.Expression:
@@ -179,6 +180,9 @@ DLQ_RETRY = Action(
     why_not_many="they are not in the DLQ",
 )
 """``dlq retry``: a retry that only takes dead jobs."""
+DLQ_DELETE = DELETE.as_asked(JobState.DEAD)
+"""The dashboard DLQ's delete of marked jobs: only those still dead. A job retried from
+another shell between the question and its answer had left the DLQ, and was deleted."""
 HOLD = Action(
     "hold",
     "held",

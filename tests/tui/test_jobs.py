@@ -392,6 +392,22 @@ async def test_delete_from_detail_goes_back(app_for) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, JobDetailScreen), "back")
 
 
+async def test_a_delete_refused_from_the_detail_stays_on_the_detail(app_for) -> None:
+    """Retried from another shell before the ``y``, the job was left, as it should be,
+    but its detail screen closed as if it had gone."""
+    seed_job("a", state="dead")
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await asked(pilot, "d")
+        manage.act(manage.RETRY, ["a"])
+        await pilot.press("y")
+        await wait_toast(pilot, "it was dead when asked, so it was not deleted")
+        assert isinstance(app.screen, JobDetailScreen) and _state("a") == "pending"
+
+
 async def test_the_dashboard_freezes_its_startup_heap_after_the_first_refresh(app_for) -> None:
     """``queuectl tui`` keeps the long-lived heap out of full collections (see app.py)."""
     seed_job("a")

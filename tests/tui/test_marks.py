@@ -178,6 +178,27 @@ async def test_dlq_marks_delete_and_retry(app_for) -> None:
         assert _states("d0") == ["pending"]
 
 
+async def test_a_dlq_delete_leaves_a_marked_job_retried_before_the_answer(app_for) -> None:
+    """The question was asked of dead jobs; one retried from another shell before the
+    ``y`` had left the DLQ, and was deleted, pending, with the others."""
+    for index in range(3):
+        seed_job(f"d{index}", state="dead", now=T0 - 100 + index, last_error="boom")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        pane = app.query_one(DlqPane)
+        await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
+        await pilot.press("space", "down", "space", "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        manage.act(manage.RETRY, ["d1"])  # from another shell, before the answer
+        await pilot.press("y")
+        await wait_toast(
+            pilot, "1 job deleted; 1 not: 1 pending (d1); it was dead when asked, so it was not"
+        )
+        assert _states("d0", "d1", "d2") == ["dead", "pending", None]
+
+
 async def test_read_only_dashboard_marks_but_never_acts(app_for) -> None:
     seed_job("a", state="failed")
     app = app_for(read_only=True)
