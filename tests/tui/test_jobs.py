@@ -153,7 +153,7 @@ async def test_delete_asks_first(app_for) -> None:
 
 
 async def test_a_yes_acts_only_on_the_state_the_question_named(app_for) -> None:
-    """"Delete job a (dead)?" was answered after a retry from another shell had made it
+    """ "Delete job a (dead)?" was answered after a retry from another shell had made it
     pending: the pending job was deleted. ``y`` now acts only while the job is still as
     the question named it, and says why not; asked again, it names the new state."""
     seed_job("a", state="dead")
