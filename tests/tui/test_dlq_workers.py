@@ -468,6 +468,12 @@ async def test_the_key_bar_dims_stop_keys_on_a_stopped_worker_and_they_still_say
         table.select_key("w-done")
         dimmed = {**every, "Stop": False, "Force stop": False}
         await wait_for(pilot, lambda: enabled() == dimmed, f"x and K dimmed: {enabled()}")
+        buttons = {b.id: b.has_class("-inapplicable") for b in app.query(".toolbar Button")}
+        assert {k: v for k, v in buttons.items() if "stop" in str(k)} == {
+            "btn-stop": True,
+            "btn-stop_all": False,
+            "btn-force_stop": True,
+        }
         await pilot.press("x")
         await wait_toast(pilot, "has stopped already")
         table.select_key("w-live")

@@ -297,8 +297,17 @@ async def test_l_on_a_deleted_jobs_detail_says_it_no_longer_exists(app_for, ran)
     async with app.run_test(size=(120, 40)) as pilot:
         await refreshed(pilot)
         screen = await open_detail(pilot)
+        from tui.keybar import KeyBar
+
+        bar = screen.query_one(KeyBar)
+
+        def log_offered() -> bool:
+            return next(on for _k, what, _key, _a, on in bar.items if what == "Log")
+
+        assert log_offered()
         Job.delete().where(Job.id == "a").execute()
         await wait_for(pilot, lambda: screen.view is not None and screen.view.job is None, "gone")
+        await wait_for(pilot, lambda: not log_offered(), "l dimmed: it can only say so")
         await pilot.press("l")
         await wait_toast(pilot, "This job no longer exists")
         assert app.screen is screen

@@ -68,12 +68,12 @@ class WorkersPane(TablePane):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         # TablePane's handler runs too: Textual calls each class's in the MRO.
-        self.refresh_bindings()  # x and K follow the highlighted worker's state
+        self._follow_highlighted()
 
     def show(self, data: TableData) -> None:
         self.data = data
         self.apply_data(data)
-        self.refresh_bindings()  # the highlighted worker may have stopped meanwhile
+        self._follow_highlighted()  # the highlighted worker may have stopped meanwhile
         states = [raw["state"] for raw in data.raw.values()]
         lost, stopped = states.count("lost"), states.count("stopped")
         running = len(states) - lost - stopped
@@ -82,6 +82,13 @@ class WorkersPane(TablePane):
             if lost
             else f"{running} running · {stopped} stopped"
         )
+
+    def _follow_highlighted(self) -> None:
+        """x and K, in the key bar and as buttons, as the highlighted worker's state has it."""
+        self.refresh_bindings()
+        for _label, action in self.BUTTONS:
+            for button in self.query(f"#btn-{action}"):
+                button.set_class(not self.offers(action), "-inapplicable")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter opens the job the worker runs, as it opens a job in the Jobs pane (it did

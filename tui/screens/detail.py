@@ -368,6 +368,11 @@ class JobDetailScreen(Screen[None]):
             return
         self.app.push_screen(LogScreen(self.job_id, int(self._shown_run), self.interval))
 
+    def offers(self, action: str) -> bool:
+        """Whether the key bar shows ``action`` as applying (``KeyBar``): ``l`` Log is
+        dimmed once the job is gone, as pressed it can only say so (and still does)."""
+        return action != "log" or self.view is None or self.view.job is not None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer an action only where the core's rule lets it touch the job as last read
         (``Action.applies_to``): on a completed job the bar offered Cancel and Hold,

@@ -116,7 +116,7 @@ class NewJobScreen(ModalScreen[Any]):
     AUTO_FOCUS = "#f-command"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Enqueue"),
+        Binding("ctrl+s", "submit", "Enqueue / save"),  # an edit's button says Save
     ]
     """``enter`` in any field or ``ctrl+s`` enqueues; ``escape`` cancels."""
 
