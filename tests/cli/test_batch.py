@@ -262,3 +262,44 @@ def test_states_come_as_a_comma_list_as_in_the_dashboards_filter(run, db_url, mi
     assert _states(db_url) == {**mixed, "mail-1": "cancelled", "mail-2": "cancelled"}
     run("purge", "--state", "dead,cancelled")
     assert sorted(_states(db_url)) == ["done", "running", "waiting"]
+
+
+def test_jobs_a_filter_picked_that_changed_meanwhile_are_left_not_errors(
+    run, db_url, mixed, monkeypatch
+):
+    """``cancel --queue rq`` while workers drained rq printed an ``Error:`` line for each
+    job that ended between the pick and the cancel, and exited 1, having done all it
+    was asked."""
+    from queuectl.lifecycle import manage
+
+    picked = manage.select
+
+    def picked_then_changed(action, **filters):
+        selection = picked(action, **filters)
+        # As workers and another shell would, between the pick and the cancel:
+        Job.update(state="completed").where(Job.id == "waiting").execute()
+        Job.delete().where(Job.id == "mail-1").execute()
+        return selection
+
+    monkeypatch.setattr(manage, "select", picked_then_changed)
+    result = run("cancel", "--state", "pending", "--yes")
+    assert (result.exit_code, result.stdout) == (0, "1 job cancelled\n")
+    assert result.stderr == (
+        "2 matching jobs changed meanwhile, left as they are: 1 completed, 1 not found\n"
+    )
+    assert _states(db_url)["mail-2"] == "cancelled"
+
+
+def test_a_filter_over_several_chunks_cancels_dependents_it_picked(run, db_url, monkeypatch):
+    """Past one chunk, cancelling a job took down (dead, to the DLQ) its dependents that a
+    later chunk was to cancel, each then refused "is dead", exit 1."""
+    from queuectl.lifecycle import manage
+
+    monkeypatch.setattr(manage, "CHUNK", 2)
+    for n in range(3):
+        enqueue(run, id=f"p{n}", queue="cq", run_at="2099-01-01T00:00:00Z")
+    for n in range(3):
+        enqueue(run, id=f"b{n}", queue="cq", after=[f"p{n}"])
+    result = run("cancel", "--queue", "cq", "--yes")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "6 jobs cancelled\n", "")
+    assert set(_states(db_url).values()) == {"cancelled"}
