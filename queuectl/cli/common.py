@@ -572,7 +572,16 @@ def confirm_many(question: str, *, yes: bool) -> None:
         return
     if not stdin_is_terminal():
         raise BadInput(f"{question.rstrip('?')}: add --yes to confirm (no terminal to ask on)")
-    if not click.confirm(question, default=False, err=True):
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort as exc:
+        # click answers Ctrl+C at its prompt as a "no" (exit 1): a wrapper could not tell
+        # an interrupt from an answer. Ctrl+C exits 130 here as everywhere else.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo(err=True)  # the prompt's line ends, as the shell's prompt follows
+            raise click.Abort() from exc.__context__
+        raise
+    if not agreed:
         raise click.Abort
 
 

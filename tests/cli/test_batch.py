@@ -303,3 +303,24 @@ def test_a_filter_over_several_chunks_cancels_dependents_it_picked(run, db_url, 
     result = run("cancel", "--queue", "cq", "--yes")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "6 jobs cancelled\n", "")
     assert set(_states(db_url).values()) == {"cancelled"}
+
+
+def test_ctrl_c_at_the_question_exits_130_not_as_a_no(run, db_url, mixed, monkeypatch):
+    """click answers Ctrl+C at its prompt as a "no" (exit 1): a wrapper could not tell an
+    interrupt from an answer."""
+    import click
+
+    def interrupted(*_args, **_kwargs) -> bool:
+        try:  # as click.confirm answers Ctrl+C (CliRunner replaces its input function)
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
+    answered_no = run("cancel", "--state", "pending", input="n\n", ok=False)
+    assert answered_no.exit_code == 1 and answered_no.stderr.endswith("Aborted.\n")
+    monkeypatch.setattr(click, "confirm", interrupted)
+    result = run("cancel", "--state", "pending", ok=False)
+    assert (result.exit_code, result.stdout) == (130, "")
+    assert "Aborted." not in result.stderr
+    assert _states(db_url) == mixed
