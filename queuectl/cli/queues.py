@@ -56,44 +56,54 @@ def list_(app: AppContext, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    render.console().print(queues_table(found))
+    out = render.console()
+    out.print(queues_table(found, width=render.fits(out)))
 
 
-def queues_table(found: list[QueueFigures]) -> object:
-    """The ``queue list`` table: a paused queue's name and state stand out."""
-    from rich.table import Table
+QUEUE_HEADERS = (
+    "QUEUE", "STATE", "LIMIT", "PENDING", "BLOCKED", "HELD", "PROCESSING", "COMPLETED",
+    "FAILED", "DEAD", "CANCELLED", "WORKERS", "LAST 5M",
+)  # fmt: skip
+QUEUE_SHRINK = ((0, 12), (10, 0), (12, 0), (7, 0), (2, 0), (1, 0))
+"""What gives way at a narrow width: the name narrows, then CANCELLED, LAST 5M, COMPLETED,
+LIMIT and STATE go. The figures of jobs waiting or in trouble (held, failed, dead) and the
+workers stay: Rich's own squeeze cut them all, and dropped HELD and DEAD whole."""
+
+
+def queues_table(found: list[QueueFigures], width: int | None = None) -> object:
+    """The ``queue list`` table, fitted to ``width`` (``None``: piped, nothing cut): a
+    paused queue's name and state stand out; each job is counted once, a held one
+    under HELD, not under its state as well."""
     from rich.text import Text
 
+    from queuectl.cli.render import fitted_table
     from queuectl.states import STATE_STYLES
     from queuectl.textsafe import one_line
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("QUEUE", no_wrap=True)
-    table.add_column("STATE", no_wrap=True)
-    table.add_column("LIMIT", justify="right", no_wrap=True)
     waiting = ("pending", "blocked")
     ended = ("processing", "completed", "failed", "dead", "cancelled")
-    for label in (*waiting, "held", *ended):
-        table.add_column(label.upper(), justify="right", no_wrap=True)
-    table.add_column("WORKERS", justify="right", no_wrap=True)
-    table.add_column("LAST 5M", justify="right", no_wrap=True)
+    rows = []
     for entry in found:
-        # Each job counted once: a held one under HELD, not under its state as well.
         by_state = {
             state: Text(figure(entry.unheld(state)), style=STATE_STYLES.get(state, ""))
             for state in (*waiting, *ended)
         }
-        table.add_row(
-            Text(one_line(entry.name)),
-            Text("paused", style="bold yellow") if entry.paused else Text("active", style="dim"),
-            "-" if entry.limit is None else str(entry.limit),  # a setting, typed back as is
-            *[by_state[state] for state in waiting],
-            Text(figure(entry.held), style="magenta"),
-            *[by_state[state] for state in ended],
-            figure(entry.workers),
-            figure(entry.finished_5m),
+        rows.append(
+            [
+                Text(one_line(entry.name)),
+                Text("paused", style="bold yellow")
+                if entry.paused
+                else Text("active", style="dim"),
+                Text("-" if entry.limit is None else str(entry.limit)),  # a setting, as typed
+                *[by_state[state] for state in waiting],
+                Text(figure(entry.held), style="magenta"),
+                *[by_state[state] for state in ended],
+                Text(figure(entry.workers)),
+                Text(figure(entry.finished_5m)),
+            ]
         )
-    return table
+    figures_right = frozenset(QUEUE_HEADERS[2:])
+    return fitted_table(QUEUE_HEADERS, rows, width, QUEUE_SHRINK, right=figures_right)
 
 
 def _report(found: list[QueueFigures], as_json: bool, line: object) -> None:

@@ -207,6 +207,34 @@ def fitted_widths(
             return widths
 
 
+def fitted_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Text]],
+    width: int | None,
+    shrink: Sequence[tuple[int, int]],
+    *,
+    right: frozenset[str] = frozenset(),
+) -> Table:
+    """A table of styled cells whose columns fit ``width`` as ``fitted_widths`` says:
+    only the ``shrink`` columns narrow or go, in turn. Rich's own squeeze took every
+    column down alike: ``worker list`` at 80 columns showed its ids as ``wk…`` and
+    ``queue list`` lost the HELD and DEAD figures whole."""
+    widths = fitted_widths(headers, [[cell.plain for cell in row] for row in rows], width, shrink)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    shown = [index for index, column_width in enumerate(widths) if column_width]
+    for index in shown:
+        table.add_column(
+            headers[index],
+            no_wrap=True,
+            width=widths[index],
+            overflow="ellipsis",
+            justify="right" if headers[index] in right else "left",
+        )
+    for row in rows:
+        table.add_row(*(row[index] for index in shown))
+    return table
+
+
 def _middle_cut(text: str, width: int) -> str:
     """``text`` in ``width`` cells, cut in the middle: a schedule's fires differ at the
     end (``report:20261206T160000Z``), so the head alone would not tell them apart."""
@@ -339,24 +367,35 @@ def counts_table(counts: Mapping[str, int]) -> Table:
     return table
 
 
-def workers_table(workers: Iterable[Worker], *, now: float | None = None) -> Table:
-    """Workers with the queues they serve; a stopped or lost one shows when it ended."""
+WORKER_HEADERS = (
+    "ID", "PID", "HOST", "QUEUES", "STATE", "JOB", "SLOTS", "HEARTBEAT", "DONE", "FAILED"
+)  # fmt: skip
+WORKER_SHRINK = ((3, 12), (2, 8), (5, 10), (9, 0), (8, 0), (6, 0), (2, 0), (1, 0))
+"""What gives way at a narrow width: QUEUES, HOST and JOB narrow, then the counts,
+SLOTS, HOST and PID go. The id, which ``worker stop`` takes, is never cut."""
+
+
+def workers_table(
+    workers: Iterable[Worker], *, now: float | None = None, width: int | None = None
+) -> Table:
+    """Workers with the queues they serve; a stopped or lost one shows when it ended.
+    Fitted to ``width`` (``None``: piped, nothing cut)."""
     now = time.time() if now is None else now
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    columns = ("ID", "PID", "HOST", "QUEUES", "STATE", "JOB", "SLOTS", "HEARTBEAT", "DONE")
-    for name in (*columns, "FAILED"):
-        table.add_column(name, no_wrap=True)
-    for worker in workers:
-        table.add_row(
+    rows = [
+        [
             Text(one_line(worker.id)),
-            str(worker.pid),
+            Text(str(worker.pid)),
             Text(one_line(worker.host)),
             Text(one_line(worker.queues)),
             styled_state(worker.state),
             Text(one_line(worker.current_job)),
-            slots_in_use(worker),
-            relative(worker.heartbeat_at, now),
-            figure(worker.jobs_done),
-            figure(worker.jobs_failed),
-        )
-    return table
+            Text(slots_in_use(worker)),
+            Text(relative(worker.heartbeat_at, now)),
+            Text(figure(worker.jobs_done)),
+            Text(figure(worker.jobs_failed)),
+        ]
+        for worker in workers
+    ]
+    return fitted_table(
+        WORKER_HEADERS, rows, width, WORKER_SHRINK, right=frozenset({"DONE", "FAILED"})
+    )

@@ -115,7 +115,7 @@ def status(app: AppContext, show_all: bool, as_json: bool) -> None:
     title += f", {ended} stopped or lost)" if show_all else ")"
     out.print(Text(title, style="bold"))
     if shown:
-        out.print(render.workers_table(shown))
+        out.print(render.workers_table(shown, width=render.fits(out)))
     if not live:
         start = "queuectl worker start"
         if unserved:

@@ -288,7 +288,8 @@ def list_(app: AppContext, show_all: bool, as_json: bool) -> None:
         return
     from queuectl.cli import render
 
-    render.console().print(render.workers_table(workers))
+    out = render.console()
+    out.print(render.workers_table(workers, width=render.fits(out)))
 
 
 @worker.command()

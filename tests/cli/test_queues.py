@@ -169,3 +169,24 @@ def test_list_on_a_missing_database_creates_nothing(run_sqlite, tmp_path):
     result = run_sqlite("--db", str(missing), "queue", "list", "--json")
     assert json.loads(result.stdout) == []
     assert not missing.parent.exists()
+
+
+def test_at_80_columns_queue_list_keeps_the_held_and_dead_figures():
+    """Rich's squeeze cut every column alike: HELD and DEAD went whole at 80 columns,
+    so a held job showed nowhere (``list`` and ``cron list`` were already fitted)."""
+    from rich.console import Console
+
+    from queuectl.cli.queues import queues_table
+    from queuectl.lifecycle.queues import QueueFigures
+
+    entry = QueueFigures("a-rather-long-queue-name", held_counts={"pending": 1})
+    entry.counts.update(pending=1, dead=2)
+    out = Console(width=80, record=True, color_system=None)
+    out.print(queues_table([entry, QueueFigures("other", paused=True)], width=80))
+    header, first, second = out.export_text().splitlines()
+    assert max(len(line) for line in (header, first, second)) <= 80
+    assert header.split() == [
+        "QUEUE", "STATE", "PENDING", "BLOCKED", "HELD", "PROCESSING", "FAILED", "DEAD", "WORKERS"
+    ]  # fmt: skip
+    assert first.split() == ["a-rather-lon…", "active", "0", "0", "1", "0", "0", "2", "0"]
+    assert second.split()[:2] == ["other", "paused"]

@@ -274,3 +274,31 @@ def test_stopping_a_dead_worker_that_held_no_job_says_none_was_recovered(run, db
         "worker gone was lost (no process of this database runs it: it died, this is a copy,"
         " or the row names another database's)\n"
     )
+
+
+def test_at_80_columns_worker_list_keeps_the_id_whole():
+    """Rich's squeeze showed ids as ``wk…`` at 80 columns, beside long queue names:
+    the id is what ``worker stop`` takes."""
+    from rich.console import Console
+
+    from queuectl.cli.render import workers_table
+    from queuectl.store.models import Worker
+
+    worker = Worker(
+        id="wk3m9x2a",
+        pid=4242,
+        host="build-server-01",
+        queues="a-rather-long-queue-name,default,another-long-queue-name",
+        state="busy",
+        current_job="job-0123456789",
+        slots=1,
+        heartbeat_at=time.time(),
+        jobs_done=12,
+        jobs_failed=1,
+    )
+    out = Console(width=80, record=True, color_system=None)
+    out.print(workers_table([worker], width=80))
+    header, row = out.export_text().splitlines()
+    assert max(len(header), len(row)) <= 80
+    assert row.split()[0] == "wk3m9x2a" and "busy" in row.split()
+    assert header.split()[:2] == ["ID", "PID"] and "STATE" in header
