@@ -360,6 +360,21 @@ class StateListType(StateType):
             states.append(super().convert(part.strip(), param, ctx))
         return tuple(dict.fromkeys(states))
 
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        """The states that can follow what is typed, after its last comma (``failed,d``
+        offers ``failed,dead``): completion offered nothing once a comma was typed."""
+        from click.shell_completion import CompletionItem
+
+        done, comma, last = incomplete.rpartition(",")
+        given = {part.strip().lower() for part in done.split(",")}
+        return [
+            CompletionItem(f"{done}{comma}{choice}")
+            for choice in map(str, self.choices)
+            if choice.startswith(last.strip().lower()) and choice not in given
+        ]
+
 
 def flatten_states(
     _ctx: click.Context, _param: click.Parameter, value: tuple[tuple[JobState, ...], ...]

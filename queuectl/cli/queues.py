@@ -13,6 +13,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
 )
 from queuectl.wording import counted, figure, listed
@@ -49,10 +50,8 @@ def list_(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json([entry.record() for entry in found])
         return
-    if not found:
-        click.echo(
-            "no queues yet: a queue exists once a job, a worker or queue pause/limit names it"
-        )
+    if not found:  # a remark, on stderr as list's "No jobs." is: stdout stays the table
+        note("no queues yet: a queue exists once a job, a worker or queue pause/limit names it")
         return
     from queuectl.cli import render
 

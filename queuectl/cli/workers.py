@@ -229,7 +229,7 @@ def stop(
         if as_json:
             emit_json([])
         else:
-            click.echo("no workers running")
+            note("no workers running")  # a remark, on stderr as worker list's is
         return
     held = {w for w, row in reads.worker_rows(asked).items() if row.current_job}
     left = supervisor.wait_stopped(asked, limit, note=note)

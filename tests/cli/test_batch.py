@@ -324,3 +324,22 @@ def test_ctrl_c_at_the_question_exits_130_not_as_a_no(run, db_url, mixed, monkey
     assert (result.exit_code, result.stdout) == (130, "")
     assert "Aborted." not in result.stderr
     assert _states(db_url) == mixed
+
+
+def test_a_comma_list_of_states_completes_after_its_last_comma():
+    """Completion offered nothing once a comma was typed (``list --state failed,d``)."""
+    import click
+
+    from queuectl.states import FINISHED_STATES
+
+    def offered(typed: str, states=common.StateListType()) -> list[str]:
+        ctx = click.Context(click.Command("list"))
+        return [item.value for item in states.shell_complete(ctx, None, typed)]
+
+    assert offered("failed,d") == ["failed,dead"]
+    assert offered("fai") == ["failed"]
+    assert offered("dead,c", common.StateListType(FINISHED_STATES)) == [
+        "dead,completed",
+        "dead,cancelled",
+    ]
+    assert "dead" not in offered("dead,")  # given already

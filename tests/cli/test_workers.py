@@ -195,7 +195,8 @@ def test_worker_commands_take_queue_names_and_timeouts_as_the_rest_of_the_cli(ru
         result = run(*args, ok=False)
         assert result.exit_code == 2
         assert "a queue name must be 1-64 characters" in result.stderr
-    assert run("worker", "stop", "--timeout", "5s").stdout == "no workers running\n"
+    stopped = run("worker", "stop", "--timeout", "5s")
+    assert (stopped.stdout, stopped.stderr) == ("", "no workers running\n")
     result = run("worker", "stop", "--timeout", "soon", ok=False)
     assert result.exit_code == 2 and "--timeout must be a number of seconds" in result.stderr
 
@@ -213,7 +214,7 @@ def test_worker_stop_of_an_unknown_worker_still_prints_a_json_list(run, fleet):
 def test_worker_stop_all_is_every_worker_and_refused_beside_ids(run, db_url):
     """``worker stop --all`` was an unknown option, where retry, cancel and delete
     take it: a script that said it got exit 2 and stopped nothing."""
-    assert run("worker", "stop", "--all").stdout == "no workers running\n"
+    assert run("worker", "stop", "--all").stderr == "no workers running\n"
     assert json.loads(run("worker", "stop", "-a", "--json").stdout) == []
     refused = run("worker", "stop", "--all", "w1", ok=False)
     assert (refused.exit_code, refused.stdout) == (2, "")
