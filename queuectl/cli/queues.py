@@ -183,6 +183,12 @@ def _wait_idle(names: list[str], timeout: float | None) -> str | None:
     from queuectl.textsafe import one_line
 
     deadline = None if timeout is None else time.monotonic() + timeout
+    running = queues.running_jobs(names)
+    if running:  # said before the wait: it printed nothing until the jobs had ended
+        note(
+            f"paused; waiting for {counted(len(running), 'running job')} to end"
+            " (Ctrl+C stops the wait; the queues stay paused)"
+        )
     while running := queues.running_jobs(names):
         if deadline is not None and time.monotonic() >= deadline:
             shown = listed(

@@ -9,11 +9,9 @@ import sys
 import pytest
 
 from queuectl.lifecycle import claim as claiming
-from queuectl.lifecycle import queues
 from queuectl.store import db
 from queuectl.store.models import RunOutcome
 from tests.conftest import dump, end_attempt
-from tests.polling import wait_until
 from tests.test_cli import enqueue
 
 
@@ -137,7 +135,10 @@ def test_pause_wait_returns_when_the_running_job_ends_and_names_it_at_the_timeou
     assert claim is not None
     result = run("queue", "pause", "etl", "--wait", "--timeout", "0.3", ok=False)
     assert result.exit_code == 1
-    assert result.stderr == (
+    waits = (
+        "paused; waiting for 1 running job to end (Ctrl+C stops the wait; the queues stay paused)\n"
+    )
+    assert result.stderr == waits + (
         f"Error: still running after 0.3s: {job_id} in etl (sleep 60) (the queues stay paused)\n"
     )
     assert result.stdout == "queue etl paused; 1 job running goes on, 0 jobs wait\n"
@@ -154,9 +155,10 @@ def test_pause_wait_returns_when_the_running_job_ends_and_names_it_at_the_timeou
         text=True,
     )
     try:
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()  # before its wait: it said nothing until the end
+        assert said == waits and waiting.poll() is None, "it waits while the job runs"
         db.open_database(db_url)
-        wait_until(lambda: queues.steered(), 20, "the pause to be committed")
-        assert waiting.poll() is None, "it waits while the job runs"
         end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0)
         out, err = waiting.communicate(timeout=20)
     finally:
