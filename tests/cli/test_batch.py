@@ -332,9 +332,10 @@ def test_a_comma_list_of_states_completes_after_its_last_comma():
 
     from queuectl.states import FINISHED_STATES
 
-    def offered(typed: str, states=common.StateListType()) -> list[str]:
+    def offered(typed: str, states: common.StateListType | None = None) -> list[str]:
         ctx = click.Context(click.Command("list"))
-        return [item.value for item in states.shell_complete(ctx, None, typed)]
+        found = (states or common.StateListType()).shell_complete(ctx, None, typed)
+        return [item.value for item in found]
 
     assert offered("failed,d") == ["failed,dead"]
     assert offered("fai") == ["failed"]
