@@ -1,4 +1,5 @@
-"""A batch change on PostgreSQL never waits for a job while it holds others.
+"""Batch changes: on PostgreSQL never waiting for a job while holding others; stamped
+when written.
 
 ``cancel --queue rq`` while two workers drained rq failed 5 times in 6 with "deadlock
 detected", part done: its UPDATE held the jobs it had changed and waited for one a
@@ -20,8 +21,6 @@ from queuectl.store import db
 from queuectl.store.models import Job
 from tests.polling import wait_until
 
-pytestmark = pytest.mark.postgres
-
 
 def _state(url: str, job_id: str) -> str:
     """The job's committed state, read on a connection of its own."""
@@ -35,6 +34,7 @@ def _libpq(url: str) -> str:
     return url  # psycopg takes the same URL, its search_path option included
 
 
+@pytest.mark.postgres
 @pytest.mark.timeout(60)
 def test_a_batch_cancel_commits_what_it_holds_before_it_waits_for_a_held_job(pg_url):
     db.open_database(pg_url)
@@ -58,3 +58,25 @@ def test_a_batch_cancel_commits_what_it_holds_before_it_waits_for_a_held_job(pg_
     assert (outcome.count, outcome.refused) == (2, [])
     assert {job.id: job.state for job in Job.select()} == {"a": "cancelled", "b": "cancelled"}
     db.close_database()
+
+
+def test_a_long_batchs_later_chunks_are_stamped_when_written(opened, monkeypatch):
+    """All 2,671 jobs of a cancel over a draining queue had the batch's first time as
+    ``finished_at``: a job claimed after the batch began read as ended before it started."""
+    import time
+
+    from tests.conftest import T0
+
+    enqueuing.enqueue_many([JobSpec(command="true", id="a"), JobSpec(command="true", id="b")])
+    monkeypatch.setattr(manage, "CHUNK", 1)
+    acting = manage._act_on_chunk
+
+    def slow_first_chunk(action, ids, *args):
+        if ids == ["a"]:
+            time.sleep(0.4)  # the chunk's own work, taking long: not a wait for anything
+        return acting(action, ids, *args)
+
+    monkeypatch.setattr(manage, "_act_on_chunk", slow_first_chunk)
+    manage.act(manage.CANCEL, ["a", "b"], now=T0)
+    ended = {job.id: job.finished_at for job in Job.select()}
+    assert ended["a"] == T0 and ended["b"] >= T0 + 0.4

@@ -119,7 +119,10 @@ class JobEditApp(BatchApp):
                 return
             self.run_in_thread(
                 lambda: editing.as_new_job(edited, changes, now=self.clock()),
-                lambda new: f"Enqueued job {new.id}: your edit of job {job_id}, deleted meanwhile",
+                lambda new: (
+                    f"Enqueued job {new.job.id}: your edit of job {job_id}, deleted meanwhile"
+                    + _dropped_said(new.dropped)
+                ),
                 failed=lambda why: self._open_edit_form(
                     edited, typed, f"{gone}; as a new job: {why}"
                 ),
@@ -174,3 +177,12 @@ class JobEditApp(BatchApp):
             lambda _: f"Job {job_id} {action.result}",
             doing=f"{action.verb.capitalize()} of job {job_id}",
         )
+
+
+def _dropped_said(dropped: tuple[str, ...]) -> str:
+    """``; it no longer waits for p1 (deleted too)``: a dependency gone holds nothing
+    back, as with clone, but the new job then ran at once without a word."""
+    if not dropped:
+        return ""
+    named = ", ".join(one_line(job_id) for job_id in dropped)
+    return f"; it no longer waits for {named} (deleted too)"

@@ -249,10 +249,19 @@ def target(job_id: str) -> EditTarget:
     return EditTarget(job, tuple(deps.dependencies_of_many([job_id]).get(job_id, [])))
 
 
+@dataclasses.dataclass(frozen=True)
+class NewFromEdit:
+    """``as_new_job``'s job, and the dependencies it left out: deleted too, they hold
+    nothing back (as ``clone`` has it), which the caller must say."""
+
+    job: Job
+    dropped: tuple[str, ...]
+
+
 @translated
 def as_new_job(
     edited: EditTarget, changes: Mapping[str, object], *, now: float | None = None
-) -> Job:
+) -> NewFromEdit:
     """An edit whose job was deleted before it was saved, enqueued as a new job (a new
     id): the job as the form read it, with ``changes`` over it, keeping what ``clone``
     keeps (env, hooks, tty, unique key, and the dependencies still stored). Enqueued
@@ -264,7 +273,8 @@ def as_new_job(
     spec = merged_spec(edited.job, {key: v for key, v in changes.items() if key != "id"})
     stored = {job.id for job in Job.select(Job.id).where(Job.id.in_(list(edited.after)))}
     spec = dataclasses.replace(spec, after=tuple(a for a in edited.after if a in stored))
-    return enqueue(spec, now=now, cwd=edited.job.cwd)
+    job = enqueue(spec, now=now, cwd=edited.job.cwd)
+    return NewFromEdit(job, tuple(a for a in edited.after if a not in stored))
 
 
 @translated

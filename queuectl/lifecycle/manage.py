@@ -23,6 +23,7 @@ from queuectl.states import ENDED_WORKER_STATES, HOLDABLE_STATES
 from queuectl.store.boundary import translated
 from queuectl.store.models import FINISHED_STATES, Dependency, Job, JobState, Run, Worker
 from queuectl.store.transactions import (
+    LOCK_WAIT_NOTICED,
     is_postgres,
     notify_new_work,
     stamped_write,
@@ -278,6 +279,7 @@ def act(
         ids = deps.dependencies_first(ids[::-1])[::-1]
     batch = frozenset(ids)
     outcome = Outcome()
+    began = time.monotonic()
     for done, chunk in enumerate(_chunks(ids), start=1):
         changed: dict[str, Job] = {}
         refusals: list[tuple[str, str, QueueError]] = []
@@ -285,7 +287,10 @@ def act(
         for locking_pass in itertools.count():
             # A cancel that waited 14 s for another process's lock was stamped as ended
             # when it began to wait.
-            with stamped_write(now) as stamp:
+            # A long batch's later chunks are stamped when they are written: a job claimed
+            # after the batch began, then cancelled, read as ended before it started.
+            elapsed = time.monotonic() - began
+            with stamped_write(now + elapsed if elapsed > LOCK_WAIT_NOTICED else now) as stamp:
                 waits = not is_postgres() or locking_pass >= LOCK_PASSES
                 free, busy = (todo, []) if waits else _lock_free(todo)
                 now_changed, now_refused = _act_on_chunk(action, free, stamp, batch, outcome)

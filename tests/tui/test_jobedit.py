@@ -7,6 +7,8 @@ import json
 
 from textual.widgets import Input
 
+from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import open_detail, open_form, refreshed, seed_job, wait_for, wait_toast
@@ -153,6 +155,28 @@ async def test_an_edit_of_a_job_deleted_meanwhile_can_be_enqueued_as_a_new_job(a
         assert (new.on_success, new.tty, new.unique_key) == ("echo hook", True, "uk1")
         assert json.loads(new.env) == {"SECRET": "abc"} and new.cwd == "/srv"
         assert deps.dependencies_of_many([new.id]) == {new.id: ["first"]}
+
+
+async def test_an_edit_enqueued_as_new_says_which_deleted_dependency_it_no_longer_waits_for(
+    app_for,
+) -> None:
+    """Its dependency deleted too, the new job ran at once without a word."""
+    seed_job("first", "sleep 1", run_at=T0 + 3600)
+    spec = JobSpec(command="echo three", id="a", after=("first",))
+    enqueuing.enqueue(spec, now=T0 - 600, cwd="/srv")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("a")
+        form = await open_form(pilot, "e")
+        form.query_one("#f-priority", Input).value = "5"
+        Job.delete().where(Job.id.in_(["a", "first"])).execute()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the offer")
+        await pilot.press("y")
+        await wait_toast(pilot, "it no longer waits for first (deleted too)")
+        [new] = Job.select()
+        assert (new.command, new.state) == ("echo three", "pending")
 
 
 async def test_edit_of_a_running_job_is_refused(app_for) -> None:
