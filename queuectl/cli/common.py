@@ -592,8 +592,8 @@ def confirm_many(question: str, *, yes: bool) -> None:
     except click.Abort as exc:
         # click answers Ctrl+C at its prompt as a "no" (exit 1): a wrapper could not tell
         # an interrupt from an answer. Ctrl+C exits 130 here as everywhere else.
+        click.echo(err=True)  # the prompt's line ends ("Aborted." was put on it after ^D)
         if isinstance(exc.__context__, KeyboardInterrupt):
-            click.echo(err=True)  # the prompt's line ends, as the shell's prompt follows
             raise click.Abort() from exc.__context__
         raise
     if not agreed:

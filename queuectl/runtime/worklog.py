@@ -67,8 +67,8 @@ class WorkLog:
             log.warning(
                 "job %s: %s; the job left as it is",
                 job.id,
-                "no longer ours (recovered by another worker, or its claim was lost in a"
-                " database crash)",
+                "no longer ours (cancelled or deleted as it ended, recovered by another"
+                " worker, or its claim was lost in a database crash)",
             )
         elif result.outcome is RunOutcome.SUCCEEDED and result.duration < QUIET_UNDER:
             self.quiet_successes += 1
