@@ -262,7 +262,9 @@ def act(
 
     The ids go ``CHUNK`` at a time, each chunk in its own write transaction, so
     100,000 ids never hold the write lock for long (workers claim in between);
-    inside a caller's transaction the chunks are savepoints, all or nothing. The
+    inside a caller's transaction the chunks are savepoints, all or nothing. On
+    PostgreSQL a chunk's jobs that another transaction holds are taken in later
+    passes (``_lock_free``), so a batch never waits while it holds jobs. The
     jobs that cannot be acted on are left as they are and reported in
     ``Outcome.refused`` (an unknown id, a state the action does not apply to, a
     worker still stopping the job). Changed jobs come back without their output,
