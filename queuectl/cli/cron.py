@@ -130,55 +130,36 @@ whole (a 23-character spec and a long zone cut them at 80 columns)."""
 
 def schedules_table(found: list[ScheduleView], *, now: float, width: int | None = None) -> object:
     """The ``cron list`` table, fitted to ``width`` (``None``: piped, nothing cut)."""
-    from rich.table import Table
     from rich.text import Text
 
-    from queuectl.cli.render import fitted_widths, relative, styled_state
+    from queuectl.cli.render import fitted_table, relative, styled_state
     from queuectl.textsafe import one_line
 
     rows = []
     for view in found:
         if view.last_job_id is None:
-            state = ""
+            state = Text("")
         elif view.last_job_state is None:
-            state = "gone"
+            state = Text("gone", style="dim")
         else:
-            state = one_line(view.last_job_state)
+            state = styled_state(one_line(view.last_job_state))  # coloured as everywhere
         rows.append(
-            (
-                one_line(view.name),
-                one_line(view.spec),
-                one_line(view.zone),
-                "paused" if view.paused else relative(view.next_fire_at, now),
-                relative(view.last_fired_at, now),
-                one_line(view.last_job_id or ""),
+            [
+                Text(one_line(view.name)),
+                Text(one_line(view.spec)),
+                Text(one_line(view.zone)),
+                Text("paused", style="bold yellow")
+                if view.paused
+                else Text(relative(view.next_fire_at, now)),
+                Text(relative(view.last_fired_at, now)),
+                Text(one_line(view.last_job_id or "")),
                 state,
-                str(view.skipped),
-            )
+                Text(str(view.skipped)),
+            ]
         )
-    widths = fitted_widths(SCHEDULE_HEADERS, rows, width, SCHEDULE_SHRINK)
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    shown = [index for index, column_width in enumerate(widths) if column_width]
-    for header, column_width in zip(SCHEDULE_HEADERS, widths, strict=True):
-        if not column_width:
-            continue
-        table.add_column(
-            header,
-            no_wrap=True,
-            width=column_width,
-            overflow="ellipsis",
-            justify="right" if header == "SKIPPED" else "left",
-        )
-    for row in rows:
-        cells = [Text(cell) for cell in row]
-        if row[3] == "paused":
-            cells[3].stylize("bold yellow")
-        if row[6] == "gone":
-            cells[6].stylize("dim")
-        elif row[6]:
-            cells[6] = styled_state(row[6])  # coloured as everywhere
-        table.add_row(*(cells[index] for index in shown))
-    return table
+    return fitted_table(
+        SCHEDULE_HEADERS, rows, width, SCHEDULE_SHRINK, right=frozenset({"SKIPPED"})
+    )
 
 
 @cron.command()
