@@ -89,31 +89,23 @@ def run_batch(
             return
         confirm_many(_question(action, len(selection.ids), states, queue), yes=yes)
         outcome = manage.act(action, selection.ids)
-        _note_moved_meanwhile(manage, outcome)
+        _note_moved_meanwhile(outcome)
     report_outcome(action, outcome, as_json=as_json, each=bool(job_ids))
 
 
-def _note_moved_meanwhile(manage: Any, outcome: Any) -> None:
+def _note_moved_meanwhile(outcome: Any) -> None:
     """Jobs a filter picked that changed before they were reached (workers draining the
     queue ended or started them, another shell deleted them) are left as they are, said
     once on stderr: each had an ``Error:`` line and the command exited 1, though it did
     all it was asked (``cancel --queue rq`` while rq drains: "job … is completed")."""
-    moved = {r: ids for r, ids in outcome.reasons.items() if r in manage.MOVED_MEANWHILE}
+    moved = outcome.set_aside_moved()
     if not moved:
         return
-    left = {job_id for ids in moved.values() for job_id in ids}
-    pairs = zip(outcome.refused, outcome.refused_ids, strict=True)
-    kept = [(error, job_id) for error, job_id in pairs if job_id not in left]
-    outcome.refused = [error for error, _ in kept]
-    outcome.refused_ids = [job_id for _, job_id in kept]
-    for reason in moved:
-        del outcome.reasons[reason]
-    biggest = sorted(moved.items(), key=lambda item: -len(item[1]))
-    said = ", ".join(f"{len(ids):,} {reason}" for reason, ids in biggest)
-    one = len(left) == 1
+    count = sum(len(ids) for ids in moved.values())
+    said = ", ".join(f"{len(ids):,} {reason}" for reason, ids in moved.items())
     note(
-        f"{counted(len(left), 'matching job')} changed meanwhile, left as"
-        f" {'it is' if one else 'they are'}: {said}"
+        f"{counted(count, 'matching job')} changed meanwhile, left as"
+        f" {'it is' if count == 1 else 'they are'}: {said}"
     )
 
 

@@ -232,6 +232,20 @@ class Outcome:
     """Dependents a cancel or a delete sent ``dead`` (``deps.cascade_locked``): changed
     too, though not asked for by id."""
 
+    def set_aside_moved(self) -> dict[str, list[str]]:
+        """Take out the refusals of jobs that changed after a filter picked them
+        (``MOVED_MEANWHILE``) and return them by reason, the largest group first: the
+        filter no longer picks them, so they are left, not refused."""
+        moved = {r: ids for r, ids in self.reasons.items() if r in MOVED_MEANWHILE}
+        left = {job_id for ids in moved.values() for job_id in ids}
+        pairs = zip(self.refused, self.refused_ids, strict=True)
+        kept = [(error, job_id) for error, job_id in pairs if job_id not in left]
+        self.refused = [error for error, _ in kept]
+        self.refused_ids = [job_id for _, job_id in kept]
+        for reason in moved:
+            del self.reasons[reason]
+        return dict(sorted(moved.items(), key=lambda item: -len(item[1])))
+
 
 MOVED_MEANWHILE = frozenset({*(state.value for state in JobState), "not found", "being stopped"})
 """Reasons a job picked by a filter was refused because it changed after it was picked
