@@ -350,6 +350,8 @@ def _lock_free(ids: list[str]) -> tuple[list[str], list[str]]:
     """
     locked = Job.select(Job.id).where(Job.id.in_(ids)).for_update("FOR UPDATE SKIP LOCKED")
     held_here = {job_id for (job_id,) in locked.tuples()}
+    if len(held_here) == len(ids):
+        return ids, []  # the usual case: nothing held elsewhere, no second read
     stored = {job_id for (job_id,) in Job.select(Job.id).where(Job.id.in_(ids)).tuples()}
     busy = [job_id for job_id in ids if job_id in stored and job_id not in held_here]
     taken = set(busy)
