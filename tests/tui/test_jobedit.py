@@ -81,6 +81,16 @@ async def test_an_edit_leaves_the_fields_it_did_not_touch_exactly_as_they_were(a
         assert (job.priority, job.run_at, job.timeout) == (3, T0 + 7200.383, 1.23456789)
 
 
+async def _save_an_edit_after(pilot, meanwhile) -> NewJobScreen:
+    """Open the highlighted job's edit form, type priority 5, let ``meanwhile`` change the
+    job from another shell, and save; returns the form as it was."""
+    form = await open_form(pilot, "e")
+    form.query_one("#f-priority", Input).value = "5"
+    meanwhile()
+    await pilot.press("ctrl+s")
+    return form
+
+
 async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(app_for) -> None:
     """The form reopened as typed, with the store's reason; ``esc`` then closed it at
     once, the typed changes gone, where a form refused by its own checks asked."""
@@ -88,10 +98,8 @@ async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(ap
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        form = await open_form(pilot, "e")
-        form.query_one("#f-priority", Input).value = "5"
-        Job.update(state="processing").where(Job.id == "a").execute()  # started meanwhile
-        await pilot.press("ctrl+s")
+        started = Job.update(state="processing").where(Job.id == "a")
+        form = await _save_an_edit_after(pilot, started.execute)
         await wait_for(
             pilot,
             lambda: isinstance(app.screen, NewJobScreen) and app.screen is not form,
@@ -110,9 +118,7 @@ async def test_an_edit_of_a_job_deleted_meanwhile_can_be_enqueued_as_a_new_job(a
     """Its form could only be discarded: what was typed was lost with the job. Offered
     as a new job, it keeps what ``clone`` keeps: a blocked job enqueued from the form's
     fields alone lost its dependency, env and hooks, and ran at once."""
-    from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import deps
-    from queuectl.lifecycle import enqueue as enqueuing
 
     seed_job("first", "sleep 1", run_at=T0 + 3600)
     spec = JobSpec(
@@ -129,10 +135,7 @@ async def test_an_edit_of_a_job_deleted_meanwhile_can_be_enqueued_as_a_new_job(a
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("a")
-        form = await open_form(pilot, "e")
-        form.query_one("#f-priority", Input).value = "5"
-        Job.delete().where(Job.id == "a").execute()  # gone meanwhile, from another shell
-        await pilot.press("ctrl+s")
+        form = await _save_an_edit_after(pilot, Job.delete().where(Job.id == "a").execute)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the offer")
         assert app.screen.question.startswith(
             "Job a was deleted meanwhile. Enqueue your edit as a new job"
@@ -168,10 +171,8 @@ async def test_an_edit_enqueued_as_new_says_which_deleted_dependency_it_no_longe
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("a")
-        form = await open_form(pilot, "e")
-        form.query_one("#f-priority", Input).value = "5"
-        Job.delete().where(Job.id.in_(["a", "first"])).execute()
-        await pilot.press("ctrl+s")
+        both = Job.delete().where(Job.id.in_(["a", "first"]))
+        await _save_an_edit_after(pilot, both.execute)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the offer")
         await pilot.press("y")
         await wait_toast(pilot, "it no longer waits for first (deleted too)")

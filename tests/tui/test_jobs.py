@@ -160,22 +160,30 @@ async def test_a_yes_acts_only_on_the_state_the_question_named(app_for) -> None:
     seed_job("b", state="pending")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
-        await refreshed(pilot)
-        app.query_one(JobsPane).table.select_key("a")
-        question = await asked(pilot, "d")
-        assert question.question == "Delete job a (dead) and its runs?"
-        Job.update(state="pending").where(Job.id == "a").execute()  # retried meanwhile
-        await pilot.press("y")
-        await wait_toast(pilot, "job a is pending; it was dead when asked, so it was not deleted")
-        assert _state("a") == "pending"
-        await refreshed(pilot)
-        app.query_one(JobsPane).table.select_key("b")
-        question = await asked(pilot, "c")
-        assert question.question == "Cancel job b (pending)?"
-        Job.update(state="processing").where(Job.id == "b").execute()  # started meanwhile
-        await pilot.press("y")
-        await wait_toast(pilot, "job b is processing; it was pending when asked")
-        assert _state("b") == "processing"
+        cases = [  # (job, key, the question, its state by the answer, the toast)
+            (
+                "a",
+                "d",
+                "Delete job a (dead) and its runs?",
+                "pending",
+                "job a is pending; it was dead when asked, so it was not deleted",
+            ),
+            (
+                "b",
+                "c",
+                "Cancel job b (pending)?",
+                "processing",
+                "job b is processing; it was pending when asked",
+            ),
+        ]
+        for job_id, key, named, meanwhile, said in cases:
+            await refreshed(pilot)
+            app.query_one(JobsPane).table.select_key(job_id)
+            assert (await asked(pilot, key)).question == named
+            Job.update(state=meanwhile).where(Job.id == job_id).execute()  # another shell
+            await pilot.press("y")
+            await wait_toast(pilot, said)
+            assert _state(job_id) == meanwhile
         await refreshed(pilot)
         app.query_one(JobsPane).table.select_key("a")
         question = await asked(pilot, "d")

@@ -155,16 +155,26 @@ async def test_batch_cancel_reports_the_jobs_it_could_not_act_on(app_for) -> Non
         assert _states("p1", "done", "p2") == ["cancelled", "completed", "cancelled"]
 
 
-async def test_dlq_marks_delete_and_retry(app_for) -> None:
+def _three_dead() -> None:
     for index in range(3):
         seed_job(f"d{index}", state="dead", now=T0 - 100 + index, last_error="boom")
+
+
+async def _dlq_with_two_marked(pilot) -> DlqPane:
+    """The DLQ shown, its first two rows (d2, d1: the latest death first) marked."""
+    await refreshed(pilot)
+    await pilot.press("2")
+    pane = pilot.app.query_one(DlqPane)
+    await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
+    await pilot.press("space", "down", "space")
+    return pane
+
+
+async def test_dlq_marks_delete_and_retry(app_for) -> None:
+    _three_dead()
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
-        await refreshed(pilot)
-        await pilot.press("2")
-        pane = app.query_one(DlqPane)
-        await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
-        await pilot.press("space", "down", "space")
+        pane = await _dlq_with_two_marked(pilot)
         await pilot.press("d")
         assert (await _confirm(pilot)).startswith("Delete 2 marked jobs (d2, d1), with their runs")
         await wait_toast(pilot, "2 jobs deleted")
@@ -181,15 +191,11 @@ async def test_dlq_marks_delete_and_retry(app_for) -> None:
 async def test_a_dlq_delete_leaves_a_marked_job_retried_before_the_answer(app_for) -> None:
     """The question was asked of dead jobs; one retried from another shell before the
     ``y`` had left the DLQ, and was deleted, pending, with the others."""
-    for index in range(3):
-        seed_job(f"d{index}", state="dead", now=T0 - 100 + index, last_error="boom")
+    _three_dead()
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
-        await refreshed(pilot)
-        await pilot.press("2")
-        pane = app.query_one(DlqPane)
-        await wait_for(pilot, lambda: pane.highlighted == "d2", "dlq shown")
-        await pilot.press("space", "down", "space", "d")
+        await _dlq_with_two_marked(pilot)
+        await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         manage.act(manage.RETRY, ["d1"])  # from another shell, before the answer
         await pilot.press("y")
