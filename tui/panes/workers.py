@@ -51,6 +51,8 @@ class WorkersPane(TablePane):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.data: TableData | None = None
+        self._followed: tuple[str | None, bool] | None = None
+        """The highlighted worker and whether x and K applied to it, when last shown."""
 
     PROCESS_ACTIONS: ClassVar[frozenset[str]] = frozenset({"stop", "force_stop"})
     """Keys that act on the highlighted worker's process: a stopped one has none."""
@@ -84,7 +86,12 @@ class WorkersPane(TablePane):
         )
 
     def _follow_highlighted(self) -> None:
-        """x and K, in the key bar and as buttons, as the highlighted worker's state has it."""
+        """x and K, in the key bar and as buttons, as the highlighted worker's state has it:
+        redrawn only when that changed, not at every refresh."""
+        followed = (self.highlighted, self.offers("stop"))
+        if followed == self._followed:
+            return
+        self._followed = followed
         self.refresh_bindings()
         for _label, action in self.BUTTONS:
             for button in self.query(f"#btn-{action}"):
