@@ -92,7 +92,12 @@ def for_a_copy(job_id: str) -> tuple[str, ...]:
         InvalidTransition: a dependency is dead or cancelled, which the copy could never
             get past; the message says to retry it (a clone cannot leave it out).
     """
-    after = dependencies_of_many([job_id]).get(job_id, [])
+    return copied_dependencies(job_id, dependencies_of_many([job_id]).get(job_id, []))
+
+
+def copied_dependencies(job_id: str, after: Sequence[str]) -> tuple[str, ...]:
+    """``for_a_copy`` of a job whose dependencies were read before (``after``): the
+    job itself may be gone since (an edit of a job deleted meanwhile, enqueued anew)."""
     stored = _states(after)
     for dependency in after:
         if stored.get(dependency) in ENDED_BADLY:

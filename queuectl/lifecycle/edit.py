@@ -268,13 +268,13 @@ def as_new_job(
     from the form's fields alone, a blocked job lost its ``after`` and ran at once.
 
     Raises:
-        ValidationError, KeyTaken, InvalidTransition: as ``enqueue`` refuses it.
+        ValidationError, KeyTaken, InvalidTransition: as ``enqueue`` refuses it, or a
+            dependency is dead or cancelled (``deps.copied_dependencies``).
     """
     spec = merged_spec(edited.job, {key: v for key, v in changes.items() if key != "id"})
-    stored = {job.id for job in Job.select(Job.id).where(Job.id.in_(list(edited.after)))}
-    spec = dataclasses.replace(spec, after=tuple(a for a in edited.after if a in stored))
-    job = enqueue(spec, now=now, cwd=edited.job.cwd)
-    return NewFromEdit(job, tuple(a for a in edited.after if a not in stored))
+    after = deps.copied_dependencies(edited.job.id, edited.after)
+    job = enqueue(dataclasses.replace(spec, after=after), now=now, cwd=edited.job.cwd)
+    return NewFromEdit(job, tuple(a for a in edited.after if a not in after))
 
 
 @translated
