@@ -3,22 +3,21 @@
 ``db_url`` is parametrized over SQLite and PostgreSQL, so every test that
 uses it (or ``opened``) runs on both with no copied code. PostgreSQL tests
 read the server from ``QUEUECTL_TEST_PG_URL`` and skip, saying why, when it
-is unset; each test gets its own schema, dropped afterwards.
+is unset; each test gets a schema of its own, as new (``tests.pgschemas``).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 import textual._wait
 import textual.constants
 
 from queuectl.store import db
+from tests import pgschemas
 
 # Textual's transitions (a tab's sliding underline, scrolls) off in the tests: Pilot waits
 # for each animation to end, which made a pane switch cost 0.5 s of test time against 0.2 s
@@ -57,30 +56,55 @@ def db_path(tmp_path, monkeypatch) -> Iterator[str]:
     db.close_database()
 
 
-def postgres_schema_url(base: str, schema: str) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+postgres_schema_url = pgschemas.schema_url
+
+
+@pytest.fixture(scope="session")
+def _schema_pool() -> Iterator[pgschemas.SchemaPool | None]:
+    """This test process's PostgreSQL schemas (``tests.pgschemas``); ``None`` without a server."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield None
+        return
+    pool = pgschemas.SchemaPool(base)
+    yield pool
+    pool.close()
+
+
+def _pool_or_skip(pool: pgschemas.SchemaPool | None) -> pgschemas.SchemaPool:
+    if pool is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    return pool
 
 
 @pytest.fixture
-def pg_url(monkeypatch) -> Iterator[str]:
-    """A fresh PostgreSQL schema for this test, also exported as ``QUEUECTL_DB``."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    from playhouse.db_url import connect
-
-    schema = f"qt_{uuid.uuid4().hex[:12]}"
-    admin = connect(base)
-    admin.execute_sql(f"CREATE SCHEMA {schema}")
-    url = postgres_schema_url(base, schema)
+def pg_url(_schema_pool, monkeypatch) -> Iterator[str]:
+    """A schema of its own for this test, holding queuectl's tables and no rows, also
+    exported as ``QUEUECTL_DB``: what the test's first open would have made."""
+    pool = _pool_or_skip(_schema_pool)
+    schema = pool.take()
+    url = postgres_schema_url(pool.base, schema)
     monkeypatch.setenv("QUEUECTL_DB", url)
     try:
         yield url
     finally:
         db.close_database()
-        admin.execute_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
+        pool.give_back(schema)
+
+
+@pytest.fixture
+def bare_pg_url(_schema_pool, monkeypatch) -> Iterator[str]:
+    """A new, empty schema for this test (no queuectl tables), exported as ``QUEUECTL_DB``:
+    for what a first open, or a reader, finds there."""
+    pool = _pool_or_skip(_schema_pool)
+    schema = pool.bare()
+    url = postgres_schema_url(pool.base, schema)
+    monkeypatch.setenv("QUEUECTL_DB", url)
+    try:
+        yield url
+    finally:
+        db.close_database()
+        pool.give_back(schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -93,15 +93,15 @@ def test_writing_commands_create_it(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_postgres_schema_without_tables_stays_empty(pg_url):
+def test_a_postgres_schema_without_tables_stays_empty(bare_pg_url):
     from playhouse.db_url import connect
 
-    schema = pg_url.rsplit("%3D", 1)[1]
+    schema = bare_pg_url.rsplit("%3D", 1)[1]
     run = _invoker()
     for args in (("status",), ("list", "--json"), ("config", "get", "max_retries")):
         result = run(*args)
         assert result.stderr.startswith("Warning: no queuectl database exists at postgresql://")
-    connection = connect(pg_url)
+    connection = connect(bare_pg_url)
     try:
         tables = connection.execute_sql(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)

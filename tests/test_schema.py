@@ -567,7 +567,7 @@ def _first_use(url: str, barrier: Any, out: Any) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_processes_opening_a_new_postgresql_schema_at_once_create_it_once(pg_url):
+def test_processes_opening_a_new_postgresql_schema_at_once_create_it_once(bare_pg_url):
     """A failed look for the missing table ended the lock's transaction: processes started
     at once all created the tables, and most failed on the catalog's "duplicate key"
     (``add``: 7 of 12; ``worker start`` on two hosts: one of them)."""
@@ -575,12 +575,12 @@ def test_processes_opening_a_new_postgresql_schema_at_once_create_it_once(pg_url
 
     context = multiprocessing.get_context("fork")
     barrier, out = context.Barrier(6), context.Queue()
-    procs = [context.Process(target=_first_use, args=(pg_url, barrier, out)) for _ in range(6)]
+    procs = [context.Process(target=_first_use, args=(bare_pg_url, barrier, out)) for _ in range(6)]
     for proc in procs:
         proc.start()
     outcomes = [out.get(timeout=60) for _ in procs]
     for proc in procs:
         proc.join(timeout=10)
     assert outcomes == ["ok"] * 6
-    db.open_database(pg_url)
+    db.open_database(bare_pg_url)
     assert Job.select().count() == 6
