@@ -60,6 +60,22 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         assert "paused mail" in header
 
 
+async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_way(app_for):
+    """The sparkline shows the runs the 5-minute count counts: that count goes first, and a
+    queue's held jobs stay in sight (at 80 columns they showed nowhere in this pane)."""
+    _seed()
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("5")
+        pane = app.query_one(QueuesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        shown = [key for key, _ in pane.table.layout]
+        assert "held" in shown and "recent" not in shown, shown
+        assert {"pending", "running", "workers", "spark"} <= set(shown)
+        assert drawn_cell(pane.table, "images", "held") == "1"
+
+
 async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(app_for):
     """As ``queuectl status`` warns: pending jobs in a queue nobody serves looked like
     jobs about to start. A lost worker serves nothing; a paused queue is named as paused."""
