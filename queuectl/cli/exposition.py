@@ -36,6 +36,16 @@ _WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_NONE_IN_THE_WINDOW = {
+    "finished": 0,
+    "completed": 0,
+    "failed_attempts": 0,
+    "dead": 0,
+    "per_minute": 0,
+}
+"""The window's figures for a queue no run of which ended in it (its ratio: none)."""
+
+
 class QueueCollector(Collector):
     """Jobs per queue and state, workers per state, and ``stats``' figures over a window.
 
@@ -84,12 +94,18 @@ class QueueCollector(Collector):
             "Length of the window the queuectl_*_jobs, _attempts and _seconds figures cover",
             value=now - since,
         )
+        # A queue with no run in the window has counts of 0, not none: an alert on a queue
+        # that stopped moving (throughput 0 while jobs wait) had no series to fire on.
+        # A ratio of nothing stays absent.
+        rows = {row.queue: row for row in figures.queues}
+        known = sorted(rows.keys() | {queue for queue, _state in jobs})
         for key, name, text in _WINDOW_FIGURES:
             family = GaugeMetricFamily(name, f"{text} in the window", labels=["queue"])
-            for row in figures.queues:
-                value = getattr(row, key)
+            for queue in known:
+                row = rows.get(queue)
+                value = getattr(row, key) if row is not None else _NONE_IN_THE_WINDOW.get(key)
                 if value is not None:
-                    family.add_metric([_label(row.queue)], value)
+                    family.add_metric([_label(queue)], value)
             yield family
         for prefix, text, parts in (
             (
@@ -250,33 +266,94 @@ def _cut(connection: socket.socket) -> None:
 
 _SCRAPING = threading.Lock()
 
+FAILURE_REPEAT_SECONDS = 60.0
+"""A failure that goes on is said again this often, not at every scrape."""
 
-def _scrape(app: Callable[..., Any], environ: dict[str, Any], start_response: Any) -> list[bytes]:
+
+class _FailureLog:
+    """Scrapes that cannot read the database, said on stderr in one line each: when the
+    failure starts or changes, once a minute while it goes on, and when it ends.
+
+    Each failed scrape printed three chained tracebacks (90 lines), every 15 s."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._last: str | None = None
+        self._said_at = 0.0
+        self._failed = 0
+
+    def failed(self, why: str) -> None:
+        self._failed += 1
+        now = time.monotonic()
+        if why != self._last or now - self._said_at >= FAILURE_REPEAT_SECONDS:
+            again = f" ({self._failed:,} failed scrapes so far)" if why == self._last else ""
+            self._say(f"Error: a scrape cannot read the database, answered 503: {why}{again}")
+            self._last, self._said_at = why, now
+
+    def succeeded(self) -> None:
+        if self._last is not None:
+            self._say(f"The database answers again, after {self._failed:,} failed scrapes")
+        self._last, self._failed = None, 0
+
+
+def _scrape(
+    app: Callable[..., Any],
+    environ: dict[str, Any],
+    start_response: Any,
+    failures: _FailureLog | None = None,
+) -> list[bytes]:
     """One scrape at a time, on this thread's own connection to the database, closed after.
 
     peewee keeps a connection per thread. Where there is no database yet, a
     read-only command is given an empty one in memory (``db``): a new thread's is
-    a new, empty one, given the tables here.
+    a new, empty one, given the tables here. A database that cannot be read (gone,
+    its server down) is a 503 with the reason in one line, the scrape ``up`` for
+    Prometheus no more than a refused connection would be.
     """
+    import peewee
+
+    from queuectl.errors import explain
     from queuectl.store import db
     from queuectl.store.schema import ensure_schema
+    from queuectl.store.writelock import explain as explain_driver_error
 
     with _SCRAPING:
         try:
             if db.is_stand_in():
                 ensure_schema()
-            return list(app(environ, start_response))
+            body = list(app(environ, start_response))
+        except (QueueError, peewee.DatabaseError) as exc:
+            why = explain(exc) if isinstance(exc, QueueError) else explain_driver_error(exc)
+            if failures is not None:
+                failures.failed(why)
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=utf-8")],
+                sys.exc_info(),
+            )
+            return [f"503 Service Unavailable: cannot read the database: {why}\n".encode()]
         finally:
             db.close_database()
+    if failures is not None:
+        failures.succeeded()
+    return body
 
 
-def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+def _head(
+    app: Callable[..., Any],
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    failures: _FailureLog,
+):
     """A GET's status and headers with no body: prometheus_client answers HEAD with 405,
     and ``curl -I`` and uptime checks send it. Its Content-Length is the GET's."""
     answer: list[Any] = []
-    body = b"".join(
-        _scrape(app, {**environ, "REQUEST_METHOD": "GET"}, lambda *args: answer.extend(args[:2]))
-    )
+
+    def started(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> None:
+        answer[:] = [status, headers]  # the last call's: a 503 replaces a 200 begun
+
+    get = {**environ, "REQUEST_METHOD": "GET"}
+    body = b"".join(_scrape(app, get, started, failures))
     status, headers = answer
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
@@ -284,7 +361,11 @@ def _head(app: Callable[..., Any], environ: dict[str, Any], start_response: Call
 
 
 def serve(
-    collector: QueueCollector, address: tuple[str, int], *, announce: Callable[[str], None]
+    collector: QueueCollector,
+    address: tuple[str, int],
+    *,
+    announce: Callable[[str], None],
+    warn: Callable[[str], None],
 ) -> None:
     """Serve ``/metrics`` on ``address`` until interrupted, a thread per connection.
 
@@ -298,6 +379,7 @@ def serve(
     host, port = address
     remote = check_listen_host(host, allow_remote=True)
     metrics_app = make_wsgi_app(registry_of(collector))
+    failures = _FailureLog(warn)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not host_header_allowed(environ.get("HTTP_HOST"), listen_host=host, remote=remote):
@@ -307,8 +389,8 @@ def serve(
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"404 Not Found: the metrics are at /metrics\n"]
         if environ.get("REQUEST_METHOD") == "HEAD":
-            return _head(metrics_app, environ, start_response)
-        return _scrape(metrics_app, environ, start_response)
+            return _head(metrics_app, environ, start_response, failures)
+        return _scrape(metrics_app, environ, start_response, failures)
 
     # Connections are answered in threads, so Ctrl+C lands in this one's loop and
     # ends the command at once; noted too, so one raised where Python cannot raise

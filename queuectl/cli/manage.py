@@ -261,7 +261,11 @@ def delete(
 @json_option
 @pass_app
 def purge(app: AppContext, states: tuple[JobState, ...], older_than: str, as_json: bool) -> None:
-    """Delete finished jobs and their runs to keep the database small."""
+    """Delete finished jobs and their runs to keep the database small.
+
+    stats and metrics count only the runs still stored: purge older than the window
+    they cover (--older-than 1d beside metrics --since 1h), or their figures drop.
+    """
     from queuectl.lifecycle import manage
     from queuectl.timeutil import parse_duration
 

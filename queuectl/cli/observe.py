@@ -165,7 +165,12 @@ def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) 
     if address is None:
         click.echo(exposition.render(collector), nl=False)
         return
-    exposition.serve(collector, address, announce=lambda url: click.echo(url))
+    exposition.serve(
+        collector,
+        address,
+        announce=lambda url: click.echo(url),
+        warn=lambda line: click.echo(line, err=True),
+    )
 
 
 COMMANDS = (stats, metrics)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,64 @@ def test_no_more_than_the_limit_wait_and_a_scrape_still_gets_in(db_path):
             for sock in held:
                 sock.close()
         _stop(server)
+
+
+def _status_and_body(url: str, method: str = "GET") -> tuple[int, str]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_database_gone_while_serving_is_a_503_said_once_not_a_traceback_a_scrape(
+    run_sqlite, db_path
+):
+    """Each failed scrape printed three chained tracebacks (90 lines) on stderr, every 15 s:
+    now a 503 with the reason, one line when it starts, and one when it is over."""
+    enqueue(run_sqlite, id="one")
+    with _serving(db_path) as (server, url):
+        assert _status_and_body(url)[0] == 200
+        for path in Path(db_path).parent.glob(Path(db_path).name + "*"):
+            path.unlink()
+        for _ in range(3):
+            status, body = _status_and_body(url)
+            assert status == 503
+            assert body == (
+                "503 Service Unavailable: cannot read the database: the database file"
+                f" {db_path} was deleted or moved away\n"
+            )
+        assert _status_and_body(url, "HEAD")[0] == 503
+        enqueue(run_sqlite, id="again")  # a database at the path again: the scrapes read it
+        samples, _ = _scrape(url)
+        assert samples["queuectl_jobs[('queue', 'default'), ('state', 'pending')]"] == 1
+        err = _stop(server)
+    assert [line for line in err.splitlines() if line] == [  # and the newline after ^C
+        "Error: a scrape cannot read the database, answered 503: the database file"
+        f" {db_path} was deleted or moved away",
+        "The database answers again, after 4 failed scrapes",
+    ]
+
+
+def test_a_failure_that_goes_on_is_said_again_once_a_minute_with_its_count(monkeypatch):
+    from queuectl.cli import exposition
+
+    clock = [1000.0]
+    monkeypatch.setattr(exposition.time, "monotonic", lambda: clock[0])
+    said: list[str] = []
+    failures = exposition._FailureLog(said.append)
+    for _ in range(4):  # a scrape every 15 s
+        failures.failed("server closed the connection")
+        clock[0] += 15
+    failures.failed("server closed the connection")  # a minute after the first
+    failures.failed("connection refused")  # another reason: said at once
+    failures.succeeded()
+    failures.succeeded()
+    assert said == [
+        "Error: a scrape cannot read the database, answered 503: server closed the connection",
+        "Error: a scrape cannot read the database, answered 503: server closed the connection"
+        " (5 failed scrapes so far)",
+        "Error: a scrape cannot read the database, answered 503: connection refused",
+        "The database answers again, after 6 failed scrapes",
+    ]

@@ -147,6 +147,30 @@ def test_metrics_parse_as_prometheus_text(history):
     assert ("queuectl_workers", (("state", "idle"),)) in samples
 
 
+def test_a_queue_with_no_run_in_the_window_counts_0_so_a_stall_alert_can_fire(run):
+    """Its counts were absent, not 0: ``throughput == 0 and pending > 0`` never fired on the
+    queue that had stopped moving. A ratio of nothing stays absent."""
+    run("queue", "pause", "stuck")
+    enqueue(run, id="waits", queue="stuck")
+    text = run("metrics").stdout
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    stuck = (("queue", "stuck"),)
+    for name in (
+        "queuectl_finished_jobs",
+        "queuectl_completed_jobs",
+        "queuectl_failed_attempts",
+        "queuectl_dead_jobs",
+        "queuectl_throughput_per_minute",
+    ):
+        assert samples[(name, stuck)] == 0, name
+    assert ("queuectl_success_ratio", stuck) not in samples
+    assert samples[("queuectl_jobs", (("queue", "stuck"), ("state", "pending")))] == 1
+
+
 def test_dependents_taken_down_count_as_dead_in_stats_metrics_status_and_the_chart(run, db_url):
     """A death takes its blocked dependents into the DLQ, where ``dlq list`` and
     ``queuectl_jobs{state="dead"}`` counted them; ``stats`` and ``queuectl_dead_jobs``
@@ -623,7 +647,7 @@ def _serve_beside(collector: Collector, client: Callable[[str, threading.Event],
     helper.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            exposition.serve(collector, ("127.0.0.1", 0), announce=url.append)
+            exposition.serve(collector, ("127.0.0.1", 0), announce=url.append, warn=print)
         return time.monotonic()
     finally:
         stopped.set()
