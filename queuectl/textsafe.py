@@ -311,11 +311,30 @@ def scrubbed(text: str) -> str:
 
 
 def shell_word(text: str | None) -> str:
-    """``one_line``, quoted for a shell where it needs it: a name from the database as a
-    word of a command the output suggests (``start one: queuectl worker start --queue
-    X``). A row's queue ``reports;touch${IFS}/tmp/x`` made that suggestion run ``touch``
-    for whoever pasted it."""
-    return shlex.quote(one_line(text))
+    """A name from the database as a word of a command the output suggests (``start one:
+    queuectl worker start --queue X``), quoted for a shell where it needs it.
+
+    A row's queue ``reports;touch${IFS}/tmp/x`` made that suggestion run ``touch`` for
+    whoever pasted it. A name holding a character ``inert`` would show otherwise (a tab,
+    a newline, an escape, U+202E) is written in bash's and zsh's ``$'…'`` quoting, each
+    such character as its escape: inert on the screen, and pasted it names the queue
+    itself (its display form, quoted as it was, named a queue that does not exist).
+    """
+    text = text or ""
+    if one_line(text) == text:
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c_character(character) for character in text) + "'"
+
+
+def _ansi_c_character(character: str) -> str:
+    if character in "\\'":
+        return "\\" + character
+    if one_line(character) == character:
+        return character
+    code = ord(character)
+    if code < 0x80:  # \xHH is a byte: C1 controls are written as code points
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def unicode_problem(text: str) -> str | None:

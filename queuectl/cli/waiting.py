@@ -155,8 +155,9 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     """``waiting: no worker serves queue 'default': start one …``, once, before waiting:
     ``wait`` on a job no worker will claim sat silent until its timeout, or for ever."""
     from queuectl.cli.serving import unserved_hint
-    from queuectl.lifecycle import reads
+    from queuectl.lifecycle import queues, reads
     from queuectl.states import CLAIMABLE_STATES, is_held
+    from queuectl.textsafe import one_line, shell_word
 
     claimable = {state.value for state in CLAIMABLE_STATES}
     due = [job_id for job_id in waiting if states.get(job_id) in claimable]
@@ -166,8 +167,15 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     jobs = [job for job in reads.jobs_by_id(due[:500]) if not is_held(job.state, job.held_at)]
     if not jobs:
         return
-    queues = [queue] if queue else [job.queue for job in jobs]
-    hint = unserved_hint(queues)
+    waited_on = sorted({queue} if queue else {job.queue for job in jobs})
+    # A paused queue's jobs wait for a resume: a new worker would not take them either.
+    paused = {entry.name for entry in queues.steered() if entry.paused}
+    if stopped := [name for name in waited_on if name in paused]:
+        noun = "queue" if len(stopped) == 1 else "queues"
+        named = " and ".join(repr(one_line(name)) for name in stopped)
+        words = " ".join(shell_word(name) for name in stopped)
+        note(f"waiting: {noun} {named} paused: resume with queuectl queue resume {words}")
+    hint = unserved_hint(name for name in waited_on if name not in paused)
     if hint:
         note(f"waiting: {hint}")
 

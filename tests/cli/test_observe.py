@@ -438,9 +438,11 @@ def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
     # A paused queue's job waits for a resume: said so (it read "plain (pending)").
     run("queue", "pause", "default")
     paused = run("wait", "plain", "--timeout", "0.1s", ok=False)
-    assert paused.stderr.strip().endswith(
-        "not finished: plain (pending, queue 'default' paused)"
-    ), paused.stderr
+    assert paused.stderr.strip().splitlines() == [
+        # A worker started as it said ("start one") would not have taken it either.
+        "waiting: queue 'default' paused: resume with queuectl queue resume default",
+        "Error: timed out after 0.1s: not finished: plain (pending, queue 'default' paused)",
+    ], paused.stderr
     # A blocked job says what it waits for, as list does (it read "child (blocked)").
     run("add", "--id", "child", "--after", "plain", "--", "true")
     blocked = run("wait", "child", "--timeout", "0.1s", ok=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
@@ -155,6 +156,25 @@ def test_a_suggested_command_quotes_a_hostile_queue_name(run, db_url, fleet):
     assert f"queuectl worker start --queue {quoted})" in warned, warned
     waited = run("wait", job_id, "--timeout", "0.1s", ok=False).stderr
     assert f"queuectl worker start --queue {quoted}" in waited, waited
+
+
+def test_a_suggested_command_names_a_queue_with_control_characters_as_it_is(run, db_url):
+    """A name with a tab, a newline or an escape was pasted in its display form (``⏎``,
+    ``␛``), quoted: a queue that does not exist. It is written in ``$'…'`` quoting now,
+    inert on the screen, and bash reads it back as the name itself."""
+    from queuectl.store.models import Job
+
+    job_id = enqueue(run, queue="reports")
+    name = "re\tports\n\x1b[31mred\u202e"
+    db.open_database(db_url)
+    Job.update(queue=name).where(Job.id == job_id).execute()
+    db.close_database()
+    waited = run("wait", job_id, "--timeout", "0.1s", ok=False).stderr
+    word = "$'re\\x09ports\\x0a\\x1b[31mred\\u202e'"
+    assert f"queuectl worker start --queue {word}" in waited, waited
+    assert "\x1b" not in waited and "\t" not in waited.replace("\n", "")
+    said = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True)
+    assert said.stdout.decode() == name
 
 
 def test_with_no_worker_at_all_status_says_which_queues_wait(run):
