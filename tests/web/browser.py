@@ -91,9 +91,23 @@ async (png) => {
 class Tab:
     """A page on a served dashboard, with the app's output readable as text."""
 
-    def __init__(self, browser: Any, served: Served, viewport: dict[str, int] = VIEWPORT) -> None:
+    def __init__(
+        self,
+        browser: Any,
+        served: Served,
+        viewport: dict[str, int] = VIEWPORT,
+        *,
+        fake_clock: bool = False,
+    ) -> None:
+        """``fake_clock``: the page's timers run on Playwright's clock, which a test can
+        move forward (``page.clock.fast_forward``); it runs at the real pace meanwhile."""
         self.browser = browser
         self.page = browser.new_page(viewport=viewport)
+        if fake_clock:
+            self.page.clock.install()
+        self.console: list[str] = []
+        """What the page logged, its scripts' messages included."""
+        self.page.on("console", lambda message: self.console.append(message.text))
         self.page.add_init_script(KEEP_FRAMES)
         self.page.goto(served.url)
         self.page.wait_for_selector("body.-first-byte", timeout=PAINT_TIMEOUT_MS)

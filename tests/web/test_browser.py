@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -356,6 +357,47 @@ def test_a_tab_comes_back_by_itself_once_a_stopped_server_is_back(browser, fresh
         tab.wait_for_text("dead-1")
         assert tab.page.title() == "served-queue.db · queuectl"
         server.wait_sessions(1)
+    finally:
+        tab.close()
+        server.stop()
+
+
+def test_a_tab_whose_server_goes_quiet_says_what_it_shows_may_be_stale(browser, fresh_db):
+    """A stalled ``ssh -L`` tunnel, a network dropping packets or a stopped server closes
+    no connection: a screen on the wall kept showing the last figures, as if current, with
+    no sign. The page's pings go unanswered, and it says so until an answer comes."""
+    server = Served(fresh_db, "--idle-timeout", "0")
+    tab = Tab(browser, server, fake_clock=True)
+    page = tab.page
+    try:
+        tab.wait_for_text("dead-1")
+        assert not page.is_visible("#quiet")
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            # 5 s of the page's clock a step, until what was on its way has come in and
+            # the silence is 15 s long.
+            deadline = time.monotonic() + 30
+            while not page.evaluate("document.body.classList.contains('-quiet')"):
+                assert time.monotonic() < deadline, "the page never said the server was quiet"
+                page.clock.fast_forward(5_000)
+                page.wait_for_timeout(100)
+            assert page.title() == "no answer · served-queue.db · queuectl"
+            said = page.inner_text("#quiet")
+            assert re.fullmatch(
+                r"No answer from the server for \d+ s: what this tab shows may be out of date\."
+                r" It carries on by itself once the server answers\.",
+                said.replace("\n", " "),
+            ), said
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        page.wait_for_function(
+            "() => !document.body.classList.contains('-quiet')", timeout=PAINT_TIMEOUT_MS
+        )
+        assert page.title() == "served-queue.db · queuectl"
+        assert not page.evaluate("document.body.classList.contains('-closed')")
+        tab.press("2", then_shows="dead-1")  # the same session, taking keys
+        # The terminal's script logs the pong of its own one ping; ours it never sees.
+        assert sum("ping=" in line for line in tab.console) <= 1, tab.console
     finally:
         tab.close()
         server.stop()
