@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from textual import events, work
+from textual.notifications import Notify
 
 from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.hostid import pid_alive, this_host
@@ -109,6 +110,23 @@ class ActionsApp(KeyOrderApp):
         """Record the toast, then show it."""
         self.toasts.append(str(message))
         super().notify(message, **kwargs)
+
+    def on_notify(self, event: Notify) -> None:
+        """One toast per message: the same one again replaces the one still shown (its
+        time starts over). Five keys refused alike (a read-only dashboard) stacked five
+        identical toasts, hiding any other."""
+        new = event.notification
+        alike = [
+            shown
+            for shown in self._notifications
+            if shown is not new
+            and (shown.message, shown.title, shown.severity)
+            == (new.message, new.title, new.severity)
+        ]
+        for shown in alike:
+            self._unnotify(shown, refresh=False)
+        if alike:
+            self._refresh_notifications()
 
     def say(self, message: str, *, error: bool = False, title: str = "") -> None:
         """A toast; text is never parsed as markup (it may hold job ids or user input)."""

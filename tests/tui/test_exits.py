@@ -7,11 +7,13 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input
+from textual.widgets._toast import Toast
 
 from queuectl.lifecycle import settings
 from tests.tui.conftest import asked, refreshed, seed_job, wait_for, wait_toast
 from tui.app import BROWSER_COPY_SAID
 from tui.keybar import KeyBar
+from tui.messages import READ_ONLY_MESSAGE
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -196,7 +198,7 @@ async def test_ctrl_c_in_a_terminal_quits(app_for) -> None:
 async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
     """The box opened and the value was refused only at ctrl+s, after it had been typed."""
     app = app_for(read_only=True)
-    async with app.run_test(size=(100, 24)) as pilot:
+    async with app.run_test(size=(100, 24), notifications=True) as pilot:
         await refreshed(pilot)
         await pilot.press("4")
         pane = app.query_one(ConfigPane)
@@ -206,6 +208,24 @@ async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
             await wait_toast(pilot, "read-only")
             assert not app.query_one("#config-edit", Input).has_focus
             assert not pane.staged
+        # Refused alike three times: one toast on the screen, not a stack of three.
+        await wait_for(pilot, lambda: _toasts_shown(app) == [READ_ONLY_MESSAGE])
+
+
+async def test_a_different_toast_is_kept_beside_a_repeated_one(app_for) -> None:
+    app = app_for()
+    async with app.run_test(size=(100, 24), notifications=True) as pilot:
+        await refreshed(pilot)
+        for message in ("first", "second", "first", "first"):
+            app.say(message)
+        await pilot.pause()  # the notifications posted, then drawn
+        await wait_for(pilot, lambda: len(_toasts_shown(app)) == len(app._notifications))
+        assert sorted(_toasts_shown(app)) == ["first", "second"]
+
+
+def _toasts_shown(app: Any) -> list[str]:
+    """The messages of the toasts on the screen now."""
+    return [str(toast._notification.message) for toast in app.screen.query(Toast)]
 
 
 async def test_a_read_only_dashboard_says_why_n_does_nothing_and_offers_no_new_job(app_for):
