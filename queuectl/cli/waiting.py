@@ -55,7 +55,7 @@ def wait(
     one ended dead or cancelled, or at the --timeout (naming the jobs still
     waiting or running on stderr).
     """
-    from queuectl.errors import StoreUnavailable
+    from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
     from queuectl.states import FINISHED_STATES, JobState
@@ -72,17 +72,17 @@ def wait(
     interrupted = note_interrupts()
     app.open()
     finished = {state.value for state in FINISHED_STATES}
+    missing: list[str] = []
     if job_ids:
-        waiting = list(dict.fromkeys(job_ids))
-        states = reads.job_states(waiting)
-        missing = [job_id for job_id in waiting if job_id not in states]
-        if missing:
-            if as_json:  # stdout stays a list, as cancel's and retry's do (nothing waited)
-                emit_json([])
-            raise click.ClickException(
-                f"no job with id {missing[0]!r}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            )
+        # As every command given ids: one Error line per id it cannot take, said at once
+        # (a typo shows before a long wait), and the others waited for. One unknown id
+        # waited for none, and named only the first ("… (and 1 more)").
+        asked = list(dict.fromkeys(job_ids))
+        states = reads.job_states(asked)
+        missing = [job_id for job_id in asked if job_id not in states]
+        for job_id in missing:
+            error_line(str(JobNotFound(job_id)))
+        waiting = [job_id for job_id in asked if job_id in states]
     else:
         states = reads.unfinished_states(queue=queue)
         waiting = list(states)
@@ -147,7 +147,7 @@ def wait(
     if pending:
         shown = listed(_why_waiting(pending[:10], states), len(pending))
         error_line(f"timed out after {set_duration(limit)}: not finished: {shown}")
-    if failed or pending:
+    if failed or pending or missing:
         click.get_current_context().exit(1)
 
 

@@ -386,12 +386,21 @@ def test_wait_rides_out_an_outage_its_waiter_meets_first(run, db_url, monkeypatc
     assert lines[1].startswith("wait: database back after "), lines
 
 
-def test_wait_json_on_an_unknown_id_prints_an_empty_list(run):
-    """``cancel nope --json`` printed ``[]``; ``wait nope --json`` printed nothing."""
+def test_wait_says_each_unknown_id_at_once_and_waits_for_the_others(run, db_url):
+    """As every command given ids: one unknown id waited for none (``--json``: ``[]``) and
+    named only the first of them, ``(and 1 more)``; a script waiting on ids after a purge
+    could not tell how its other jobs ended."""
     enqueue(run, id="here")
-    result = run("wait", "here", "nope", "--json", ok=False)
-    assert result.exit_code == 1 and json.loads(result.stdout) == []
-    assert result.stderr == "Error: no job with id 'nope'\n"
+    _finish(db_url, RunOutcome.SUCCEEDED)
+    result = run("wait", "here", "nope", "gone", "--json", ok=False)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == [{"id": "here", "state": "completed"}]
+    assert result.stderr == "Error: no job with id 'nope'\nError: no job with id 'gone'\n"
+    text = run("wait", "nope", "here", ok=False)
+    assert (text.exit_code, text.stdout) == (1, "here completed\n")
+    assert text.stderr == "Error: no job with id 'nope'\n"
+    none = run("wait", "nope", "--json", ok=False)
+    assert (none.exit_code, json.loads(none.stdout)) == (1, [])
 
 
 def test_a_job_deleted_while_waited_for_was_deleted_not_ended_deleted(run, monkeypatch):
