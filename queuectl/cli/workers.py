@@ -15,6 +15,7 @@ from queuectl.cli.common import (
     QueuectlGroup,
     db_option,
     emit_json,
+    error_line,
     json_option,
     note,
     pass_app,
@@ -218,18 +219,22 @@ def stop(
         raise BadInput("give worker IDs or --all, not both")
     limit = parse_duration(timeout, what="--timeout")  # as wait and queue pause --wait read it
     app.open()
-    try:
-        ids = supervisor.resolve_workers(refs) if refs else None
-    except WorkerNotFound:
+    ids: list[str] | None = None
+    unknown: list[str] = []
+    if refs:
+        # As every command given ids: one Error line per id it cannot take, the others
+        # stopped. One unknown id stopped none, and named only the first of them.
+        ids, unknown = supervisor.resolve_workers(refs)
+        for ref in unknown:
+            error_line(str(WorkerNotFound(ref)))
+    asked = supervisor.request_stop(ids, force=force) if ids or not refs else []
+    if not asked:
         if as_json:  # a list-valued command's stdout stays a list, as cancel's does
             emit_json([])
-        raise
-    asked = supervisor.request_stop(ids, force=force)
-    if not asked:
-        if as_json:
-            emit_json([])
-        else:
+        elif not unknown:
             note("no workers running")  # a remark, on stderr as worker list's is
+        if unknown:
+            click.get_current_context().exit(1)
         return
     held = {w for w, row in reads.worker_rows(asked).items() if row.current_job}
     left = supervisor.wait_stopped(asked, limit, note=note)
@@ -258,6 +263,8 @@ def stop(
     if left:
         hint = "" if force else "; use --force to kill their jobs"
         raise click.ClickException(f"still running after {limit:g}s: {', '.join(left)}{hint}")
+    if unknown:
+        click.get_current_context().exit(1)
 
 
 @worker.command(name="list")

@@ -194,23 +194,21 @@ def _last_line(log_path: str) -> str:
     return one_line(lines[-1], 300) if lines else "no output"
 
 
-def resolve_workers(refs: Sequence[str]) -> list[str]:
-    """Worker ids from ids or pids (a pid means a live worker on this host).
-
-    Raises:
-        WorkerNotFound: naming the first reference that matches no live worker.
-    """
+def resolve_workers(refs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Worker ids from ids or pids (a pid means a live worker on this host), and the
+    references that match no live worker, each once, in the order given."""
     live = reads.list_workers(include_stopped=False)
     host = this_host()
     ids: list[str] = []
-    for ref in refs:
+    unknown: list[str] = []
+    for ref in dict.fromkeys(refs):
         matches = [w.id for w in live if w.id == ref]
         if not matches and ref.isdigit():
             matches = [w.id for w in live if w.pid == int(ref) and w.host == host]
         if not matches:
-            raise WorkerNotFound(ref)
+            unknown.append(ref)
         ids.extend(m for m in matches if m not in ids)
-    return ids
+    return ids, unknown
 
 
 def request_stop(worker_ids: Sequence[str] | None = None, *, force: bool = False) -> list[str]:

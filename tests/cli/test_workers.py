@@ -231,6 +231,23 @@ def test_worker_stop_of_an_unknown_worker_still_prints_a_json_list(run, fleet):
     assert run("worker", "list", "--json").stdout.count('"id": "live"') == 1  # nothing asked
 
 
+def test_worker_stop_says_each_unknown_id_and_stops_the_others(run, fleet):
+    """One unknown id among several stopped none, and named only the first of them: the
+    live worker asked for ran on. As every command given ids: an Error line each, and the
+    rest stopped."""
+    started = time.monotonic()
+    result = run("worker", "stop", "crashed", "nope", "gone", "--timeout", "1s", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        "Error: no running worker with id or pid 'nope'",
+        "Error: no running worker with id or pid 'gone'",
+    ]
+    assert time.monotonic() - started < 5
+    assert result.stdout.startswith("worker crashed was lost"), result.stdout
+    workers = {row["id"]: row for row in json.loads(run("worker", "list", "-a", "--json").stdout)}
+    assert workers["crashed"]["state"] == "lost" and workers["live"]["state"] == "busy"
+
+
 def test_worker_stop_all_is_every_worker_and_refused_beside_ids(run, db_url):
     """``worker stop --all`` was an unknown option, where retry, cancel and delete
     take it: a script that said it got exit 2 and stopped nothing."""
