@@ -164,7 +164,7 @@ def test_dlq_list_retry_and_purge(run, db_url):
     assert sorted(job["id"] for job in dead) == sorted(ids)
     assert "LAST ERROR" in run("dlq", "list").stdout
     assert run("dlq", "retry", ids[0]).stdout.strip() == f"{ids[0]} pending"
-    assert "2 jobs back to pending" in run("dlq", "retry", "--all", "--yes").stdout
+    assert run("dlq", "retry", "--all", "--yes").stdout == "2 jobs pending\n"
     for _ in ids:
         finish_next(db_url, RunOutcome.FAILED)
     assert "purged 3 dead jobs" in run("dlq", "purge", "--yes").stdout
@@ -205,7 +205,7 @@ def test_dlq_retry_all_asks_first_as_retry_by_state_does(run, db_url, monkeypatc
     assert result.exit_code == 1 and "Retry 1 dead job? [y/N]" in result.stderr
     assert json.loads(run("show", job_id, "--json").stdout)["state"] == "dead"
     result = run("dlq", "retry", "--all", input="y\n")
-    assert result.stdout == "1 job back to pending or blocked\n"
+    assert result.stdout == "1 job pending\n"
 
 
 def test_dlq_purge_deletes_the_jobs_it_counted_not_one_that_died_while_it_asked(

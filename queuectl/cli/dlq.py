@@ -23,7 +23,7 @@ from queuectl.cli.common import (
     yes_option,
 )
 from queuectl.cli.jobs import LIST_CAP, print_jobs
-from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome
+from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome, states_said
 from queuectl.states import JobState
 from queuectl.wording import counted
 
@@ -89,8 +89,9 @@ def dlq_retry(
         # One summary where each left-dead job had its error line; the exit is 1 as
         # with --json and ``retry --state dead``: a job asked for was left dead (it
         # was 0 here and 1 with --json, which must change only what stdout holds).
-        count = len(outcome.changed)
-        click.echo(f"{counted(count, 'job')} back to pending or blocked")
+        # Worded as retry's: "2 jobs retried: 1 pending, 1 blocked", or "2 jobs pending".
+        said = states_said(outcome.changed)
+        click.echo(f"{counted(len(outcome.changed), 'job')} {said}")
         note_dependents(outcome.revived, "back to blocked")
         note_left_dead(outcome.left_dead)
         still = manage.still_dead_said(outcome)

@@ -118,7 +118,7 @@ def _question(action: Any, count: int, states: tuple[JobState, ...], queue: str 
     return f"{action.verb.capitalize()} {counted(count, kinds + 'job')}{where}?"
 
 
-def _states_said(jobs: Sequence[Any]) -> str:
+def states_said(jobs: Sequence[Any]) -> str:
     """Where retried jobs went: ``pending``, or each state counted when they differ
     (``retried: 1 pending, 1 blocked``): "2 jobs pending" named one that waits for its
     dependencies as pending."""
@@ -127,6 +127,8 @@ def _states_said(jobs: Sequence[Any]) -> str:
     )
     if len(states) == 1:
         return next(iter(states))
+    if not states:
+        return "retried"
     return "retried: " + ", ".join(f"{count} {state}" for state, count in states.items())
 
 
@@ -151,7 +153,7 @@ def report_outcome(action: Any, outcome: Any, *, as_json: bool, each: bool) -> N
                 said += ", held (queuectl release to run it)"  # the hold stays
             click.echo(f"{one_line(job.id)} {said}")
     else:
-        said = _states_said(outcome.changed) if action.verb == "retry" else action.result
+        said = states_said(outcome.changed) if action.verb == "retry" else action.result
         click.echo(f"{counted(len(outcome.changed), 'job')} {said}")
     if not as_json:
         note_dependents(revived, "back to blocked")

@@ -220,7 +220,7 @@ def test_dlq_retry_all_says_which_jobs_stay_dead_waiting_for_a_dead_dependency(r
     run("cancel", "z")  # w is taken down, and z is not in the DLQ (cancelled)
     result = run("dlq", "retry", "--all", "--yes", ok=False)
     assert result.exit_code == 1  # as with --json, and retry --state dead
-    assert result.stdout == "0 jobs back to pending or blocked\n"
+    assert result.stdout == "0 jobs retried\n"
     assert result.stderr == (
         "Error: 1 left dead, waiting for a dependency still cancelled or dead (retry that"
         " first): w\n"
@@ -350,3 +350,13 @@ def test_if_absent_without_a_key_is_a_usage_error(run):
         result = run(*args, ok=False)
         assert result.exit_code == 2 and "--if-absent needs" in result.stderr
     assert run("list", "--json").stdout.strip() == "[]"
+
+
+def test_dlq_retry_all_counts_where_the_jobs_went_as_retry_does(run, db_url):
+    """It said "2 jobs back to pending or blocked" where ``retry --state dead`` says which:
+    two wordings of one operation for a script to parse."""
+    run("add", "--id", "root", "--max-retries", "0", "--", "false")
+    run("add", "--id", "leaf", "--after", "root", "--", "true")
+    finish_next(db_url, RunOutcome.FAILED)  # root dead, leaf taken down with it
+    result = run("dlq", "retry", "--all", "--yes")
+    assert result.stdout == "2 jobs retried: 1 pending, 1 blocked\n"
