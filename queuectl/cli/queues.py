@@ -150,18 +150,26 @@ def pause(
         raise click.UsageError("--timeout goes with --wait")
     app.open()
     already = {s.name for s in queues.pause(wanted) if not s.changed}
+
+    def report() -> None:
+        _report(
+            _figures(wanted),
+            as_json,
+            lambda e: (
+                f"queue {e.name} {'was paused already' if e.name in already else 'paused'}; "
+                + (f"{_running_go_on(e.running)}, " if e.running else "")
+                + f"{_waiting(e.waiting)}"
+            ),
+        )
+
+    # The pause is said as soon as it is made, before any wait: printed after it, a
+    # Ctrl+C (or a timeout a script's own ``timeout`` set) left stdout empty, though the
+    # queues were paused. --json prints one document, after the wait: what runs then.
+    if not as_json:
+        report()
     still = _wait_idle(wanted, seconds) if wait else None
-    # The pause is reported even when the wait timed out: it was made, and a script
-    # reading --json got nothing of it.
-    _report(
-        _figures(wanted),
-        as_json,
-        lambda e: (
-            f"queue {e.name} {'was paused already' if e.name in already else 'paused'}; "
-            + (f"{_running_go_on(e.running)}, " if e.running else "")
-            + f"{_waiting(e.waiting)}"
-        ),
-    )
+    if as_json:
+        report()
     if still is not None:
         raise click.ClickException(still)
 
@@ -189,6 +197,7 @@ def _wait_idle(names: list[str], timeout: float | None) -> str | None:
             f"paused; waiting for {counted(len(running), 'running job')} to end"
             " (Ctrl+C stops the wait; the queues stay paused)"
         )
+    waited = bool(running)
     while running := queues.running_jobs(names):
         if deadline is not None and time.monotonic() >= deadline:
             shown = listed(
@@ -200,6 +209,8 @@ def _wait_idle(names: list[str], timeout: float | None) -> str | None:
             )
             return f"still running after {timeout:g}s: {shown} (the queues stay paused)"
         time.sleep(WAIT_POLL)
+    if waited:
+        note("the running jobs have ended")
     return None
 
 

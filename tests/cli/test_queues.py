@@ -155,15 +155,19 @@ def test_pause_wait_returns_when_the_running_job_ends_and_names_it_at_the_timeou
         text=True,
     )
     try:
-        assert waiting.stderr is not None
-        said = waiting.stderr.readline()  # before its wait: it said nothing until the end
+        assert waiting.stderr is not None and waiting.stdout is not None
+        # Both before its wait: the pause on stdout (a Ctrl+C during the wait left stdout
+        # empty, the pause made), and what it waits for on stderr.
+        paused = waiting.stdout.readline()
+        assert paused == "queue etl paused; 1 job running goes on, 0 jobs wait\n"
+        said = waiting.stderr.readline()
         assert said == waits and waiting.poll() is None, "it waits while the job runs"
         db.open_database(db_url)
         end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0)
         out, err = waiting.communicate(timeout=20)
     finally:
         waiting.kill()
-    assert (waiting.returncode, out, err) == (0, "queue etl paused; 0 jobs wait\n", "")
+    assert (waiting.returncode, out, err) == (0, "", "the running jobs have ended\n")
 
 
 def test_list_on_a_missing_database_creates_nothing(run_sqlite, tmp_path):
