@@ -46,6 +46,29 @@ _NONE_IN_THE_WINDOW = {
 """The window's figures for a queue no run of which ended in it (its ratio: none)."""
 
 
+_QUANTILE_FIGURES: tuple[tuple[str, str, tuple[str | None, ...]], ...] = (
+    (
+        "queuectl_job_duration_seconds",
+        "Attempt duration in the window",
+        ("duration_p50", "duration_p95", "duration_max"),
+    ),
+    (
+        "queuectl_job_wait_seconds",
+        "Wait from due to start in the window",
+        ("wait_p50", "wait_p95", None),
+    ),
+)
+"""Families of the 0.5, 0.95 and 1 quantiles: name, help, the figure of each."""
+METRIC_NAMES = (
+    "queuectl_jobs",
+    "queuectl_workers",
+    "queuectl_window_seconds",
+    *(name for _key, name, _text in _WINDOW_FIGURES),
+    *(name for name, _text, _parts in _QUANTILE_FIGURES),
+)
+"""Every family ``QueueCollector.collect`` yields, in its order."""
+
+
 class QueueCollector(Collector):
     """Jobs per queue and state, workers per state, and ``stats``' figures over a window.
 
@@ -57,7 +80,9 @@ class QueueCollector(Collector):
         self._window_start = window_start
 
     def describe(self) -> list[Any]:
-        return []  # collected afresh each time; nothing to check at registration
+        """The families' names, no samples: a scrape asking for some by name (``/metrics?
+        name[]=queuectl_workers``) got an empty page while the collector named none."""
+        return [GaugeMetricFamily(name, "") for name in METRIC_NAMES]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from queuectl.lifecycle import stats
@@ -107,18 +132,7 @@ class QueueCollector(Collector):
                 if value is not None:
                     family.add_metric([_label(queue)], value)
             yield family
-        for prefix, text, parts in (
-            (
-                "queuectl_job_duration_seconds",
-                "Attempt duration in the window",
-                ("duration_p50", "duration_p95", "duration_max"),
-            ),
-            (
-                "queuectl_job_wait_seconds",
-                "Wait from due to start in the window",
-                ("wait_p50", "wait_p95", None),
-            ),
-        ):
+        for prefix, text, parts in _QUANTILE_FIGURES:
             family = GaugeMetricFamily(prefix, f"{text}, by quantile", labels=["queue", "quantile"])
             for row in figures.queues:
                 for quantile, key in zip(("0.5", "0.95", "1"), parts, strict=True):

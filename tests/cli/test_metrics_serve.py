@@ -25,6 +25,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from queuectl.cli.exposition import MAX_WAITING
+from queuectl.store import db
 from tests.polling import wait_until
 from tests.test_cli import enqueue
 
@@ -177,3 +178,20 @@ def test_a_failure_that_goes_on_is_said_again_once_a_minute_with_its_count(monke
         "Error: a scrape cannot read the database, answered 503: connection refused",
         "The database answers again, after 6 failed scrapes",
     ]
+
+
+def test_a_scrape_asking_for_families_by_name_gets_them(run_sqlite, db_path):
+    """``/metrics?name[]=queuectl_workers`` answered 200 with an empty page: the collector
+    named no family, so the name filter matched none."""
+    from queuectl.cli.exposition import METRIC_NAMES, QueueCollector, render
+
+    enqueue(run_sqlite, id="one")
+    with _serving(db_path) as (server, url):
+        status, body = _status_and_body(url + "?name[]=queuectl_workers&name[]=queuectl_jobs")
+        assert status == 200
+        names = {family.name for family in text_string_to_metric_families(body)}
+        assert names == {"queuectl_workers", "queuectl_jobs"}
+        _stop(server)
+    db.open_database(db_path)
+    everything = render(QueueCollector(lambda now: now - 3600))
+    assert [f.name for f in text_string_to_metric_families(everything)] == list(METRIC_NAMES)
