@@ -237,6 +237,11 @@ def stop(
             click.get_current_context().exit(1)
         return
     held = {w for w, row in reads.worker_rows(asked).items() if row.current_job}
+    if held and not force:  # said before the wait: it printed nothing until the jobs ended
+        note(
+            f"waiting for {counted(len(held), 'worker')} to finish the running jobs, up to"
+            f" {limit:g}s (Ctrl+C stops the wait; the stop stays asked)"
+        )
     left = supervisor.wait_stopped(asked, limit, note=note)
     rows = reads.worker_rows(asked)
     killed = reads.killed_by_forced_stop(asked) if force else []

@@ -287,7 +287,11 @@ def test_stop_whose_time_is_up_before_a_silent_worker_could_answer_recovers_noth
     db.close_database()
     result = run("worker", "stop", "back", "--timeout", "0.3s", ok=False)
     assert result.exit_code == 1
-    said, error = result.stderr.splitlines()
+    waits, said, error = result.stderr.splitlines()
+    assert waits == (
+        "waiting for 1 worker to finish the running jobs, up to 0.3s"
+        " (Ctrl+C stops the wait; the stop stays asked)"
+    )
     # Up to what is left of the 0.3 s once the stop was asked: 0.2 s on a loaded machine.
     assert re.fullmatch(
         r"1 worker silent past the lease \(back\): waiting up to 0\.[1-3]\d?s for a heartbeat,"

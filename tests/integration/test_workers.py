@@ -162,6 +162,11 @@ def test_a_graceful_stop_asked_again_after_its_timeout_still_lets_the_job_finish
     for _ in range(2):
         result = cluster.cli("worker", "stop", str(proc.pid), "--timeout", "0.3", check=False)
         assert result.returncode == 1 and "use --force" in result.stderr, result.stderr
+        # What it waits for, said first: it printed nothing until the end.
+        assert result.stderr.startswith(
+            "waiting for 1 worker to finish the running jobs, up to 0.3s"
+            " (Ctrl+C stops the wait; the stop stays asked)\n"
+        ), result.stderr
     assert _running(job_id) is not None and proc.poll() is None
     go.touch()
     assert proc.wait(timeout=10) == 0
