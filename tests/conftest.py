@@ -82,14 +82,7 @@ def pg_url(_schema_pool, monkeypatch) -> Iterator[str]:
     """A schema of its own for this test, holding queuectl's tables and no rows, also
     exported as ``QUEUECTL_DB``: what the test's first open would have made."""
     pool = _pool_or_skip(_schema_pool)
-    schema = pool.take()
-    url = postgres_schema_url(pool.base, schema)
-    monkeypatch.setenv("QUEUECTL_DB", url)
-    try:
-        yield url
-    finally:
-        db.close_database()
-        pool.give_back(schema)
+    yield from _in_use(pool, pool.take(), monkeypatch)
 
 
 @pytest.fixture
@@ -97,7 +90,11 @@ def bare_pg_url(_schema_pool, monkeypatch) -> Iterator[str]:
     """A new, empty schema for this test (no queuectl tables), exported as ``QUEUECTL_DB``:
     for what a first open, or a reader, finds there."""
     pool = _pool_or_skip(_schema_pool)
-    schema = pool.bare()
+    yield from _in_use(pool, pool.bare(), monkeypatch)
+
+
+def _in_use(pool: pgschemas.SchemaPool, schema: str, monkeypatch) -> Iterator[str]:
+    """``schema``'s URL, exported as ``QUEUECTL_DB`` for the test; given back after it."""
     url = postgres_schema_url(pool.base, schema)
     monkeypatch.setenv("QUEUECTL_DB", url)
     try:

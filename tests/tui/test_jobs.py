@@ -401,8 +401,7 @@ async def test_delete_from_detail_goes_back(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 40)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await open_detail(pilot)
         await asked(pilot, "d")
         await pilot.press("y")
         await wait_for(pilot, lambda: _state("a") is None, "delete")
@@ -416,8 +415,7 @@ async def test_a_delete_refused_from_the_detail_stays_on_the_detail(app_for) -> 
     app = app_for()
     async with app.run_test(size=(120, 40)) as pilot:
         await refreshed(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "detail")
+        await open_detail(pilot)
         await asked(pilot, "d")
         manage.act(manage.RETRY, ["a"])
         await pilot.press("y")

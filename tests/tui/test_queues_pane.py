@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from queuectl.lifecycle import queues
 from queuectl.store.models import Job
@@ -36,6 +37,14 @@ def _seed() -> None:
     seed_run("m1", finished_at=T0 - 30, outcome="succeeded", exit_code=0)
 
 
+async def _shown(pilot: Any, rows: int) -> QueuesPane:
+    """``5``, and the Queues pane once it shows ``rows`` queues."""
+    await pilot.press("5")
+    pane = pilot.app.query_one(QueuesPane)
+    await wait_for(pilot, lambda: pane.table.row_count == rows, "the queues' rows")
+    return pane
+
+
 async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_paused(app_for):
     _seed()
     queues.pause(["mail"], now=T0)
@@ -44,9 +53,7 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         assert app.last_snapshot.queues is None, "figures are read only while the pane shows"
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        pane = await _shown(pilot, 2)
         assert pane.table.has_focus
         images = [str(cell) for cell in pane.table.cells_of("images")]
         # Pending, then Blocked (waiting for a dependency, as queue list's BLOCKED), Held
@@ -67,9 +74,7 @@ async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        pane = await _shown(pilot, 2)
         shown = [key for key, _ in pane.table.layout]
         assert "held" in shown and "recent" not in shown, shown
         assert {"pending", "running", "workers", "spark"} <= set(shown)
@@ -95,9 +100,7 @@ async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(a
         summary = str(app.stats_header.query_one("#workers-summary").render())
         assert "⚠ no worker: mail,reports" in summary, summary
         assert "paused exports" in summary and "exports" not in summary.split("paused")[0]
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 6, "the queues' rows")
+        pane = await _shown(pilot, 6)
         workers_column = [spec.key for spec in QueuesPane.COLUMNS].index("workers")  # cells: all
 
         def workers_style(name: str) -> str:
@@ -182,9 +185,7 @@ async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_w
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane = await _shown(pilot, 2)
         pane.table.select_key("images")
         await asked(pilot, "p")
         question = app.screen.question
@@ -209,9 +210,7 @@ async def test_l_sets_a_limit_validated_like_the_cli_and_none_lifts_it(app_for):
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane = await _shown(pilot, 2)
         pane.table.select_key("mail")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LimitScreen), "the limit form")
@@ -246,9 +245,7 @@ async def test_enter_shows_the_jobs_of_the_queue(app_for):
         await refreshed(pilot)
         await pilot.press("slash", *"queue:mail", "enter")
         await wait_for(pilot, lambda: app.jobs_pane.job_filter.queue == "mail", "typed")
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane = await _shown(pilot, 2)
         pane.table.select_key("images")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.tabs.active == "jobs", "the jobs pane")
@@ -271,9 +268,7 @@ async def test_read_only_refuses_steering_but_still_shows_a_queues_jobs(app_for)
     app = app_for(read_only=True)
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        await _shown(pilot, 2)
         await pilot.press("p")
         await wait_toast(pilot, "read-only")
         assert not isinstance(app.screen, ConfirmScreen) and queues.steered() == []
@@ -319,9 +314,7 @@ async def test_the_limit_form_is_centred_and_its_question_whole_at_80x24(app_for
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "rows")
+        pane = await _shown(pilot, 2)
         pane.table.select_key("images")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LimitScreen), "the limit form")
@@ -365,9 +358,7 @@ async def test_long_names_sharing_a_prefix_stay_apart_at_80_columns(app_for):
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("5")
-        pane = app.query_one(QueuesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 2, "the queues' rows")
+        pane = await _shown(pilot, 2)
         await pilot.pause()
         eu, uk = (drawn_cell(pane.table, stem + suffix, "queue") for suffix in ("eu", "uk"))
         assert eu != uk and eu.endswith("eu") and uk.endswith("uk"), (eu, uk)
