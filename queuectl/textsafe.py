@@ -66,9 +66,10 @@ def _escaped(match: re.Match[str]) -> str:
     return "".join(map(_escape, match.group()))
 
 
-def _escape(char: str) -> str:
+def _escape(char: str, bytes_below: int = 0x100) -> str:
+    """``\\xHH`` below ``bytes_below``, else ``\\uHHHH`` or ``\\UHHHHHHHH``."""
     code = ord(char)
-    if code < 0x100:
+    if code < bytes_below:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
@@ -331,10 +332,7 @@ def _ansi_c_character(character: str) -> str:
         return "\\" + character
     if one_line(character) == character:
         return character
-    code = ord(character)
-    if code < 0x80:  # \xHH is a byte: C1 controls are written as code points
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return _escape(character, bytes_below=0x80)  # in $'…', \xHH is a byte: C1 as code points
 
 
 def unicode_problem(text: str) -> str | None:

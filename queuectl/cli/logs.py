@@ -213,7 +213,7 @@ def _paused(queue: str) -> bool:
     """Whether ``queue`` is paused (a look at a tiny table, once per follow interval)."""
     from queuectl.lifecycle import queues
 
-    return any(entry.name == queue and entry.paused for entry in queues.steered())
+    return queue in queues.paused_names()
 
 
 def _marker(text: str) -> None:

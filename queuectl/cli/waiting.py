@@ -169,7 +169,7 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
         return
     waited_on = sorted({queue} if queue else {job.queue for job in jobs})
     # A paused queue's jobs wait for a resume: a new worker would not take them either.
-    paused = {entry.name for entry in queues.steered() if entry.paused}
+    paused = queues.paused_names()
     if stopped := [name for name in waited_on if name in paused]:
         noun = "queue" if len(stopped) == 1 else "queues"
         named = " and ".join(repr(one_line(name)) for name in stopped)
@@ -193,7 +193,7 @@ def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:
 
     try:
         jobs = {job.id: job for job in reads.jobs_by_id(job_ids)}
-        paused = {entry.name for entry in queues.steered() if entry.paused}
+        paused = queues.paused_names()
         blocked = [job_id for job_id, job in jobs.items() if job.state == "blocked"]
         waits = deps.waiting_for(blocked) if blocked else {}
     except QueueError:  # the database away as it times out: the states read last say enough

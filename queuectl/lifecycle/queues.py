@@ -177,6 +177,12 @@ def steered() -> list[Steering]:
     return [Steering(row.name, bool(row.paused), row.max_running) for row in query]
 
 
+def paused_names() -> set[str]:
+    """The paused queues' names (``steered``): what ``wait`` and ``logs --follow`` say a
+    job waits for instead of a worker."""
+    return {entry.name for entry in steered() if entry.paused}
+
+
 @translated
 def running_jobs(names: Sequence[str]) -> list[tuple[str, str, str]]:
     """(queue, job id, command) of every running job of these queues: what ``pause --wait``
