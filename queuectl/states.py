@@ -33,6 +33,19 @@ def is_held(state: str, held_at: float | None) -> bool:
     return held_at is not None and state in HOLDABLE_STATES
 
 
+SORTED_STATES = (
+    JobState.PROCESSING,
+    JobState.FAILED,
+    JobState.PENDING,
+    JobState.BLOCKED,
+    JobState.DEAD,
+    JobState.CANCELLED,
+    JobState.COMPLETED,
+)
+"""The order of a sort by state: running, then waiting (to retry, to run, for others),
+then ended, problems before successes. Alphabetical put 500 completed jobs at the top of
+the dashboard and every running, failed and pending one out of the window."""
+
 FINISHED_STATES = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 ACTIVE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED, JobState.PROCESSING)
 """A job that has not ended: waiting (for its time or its dependencies), waiting to

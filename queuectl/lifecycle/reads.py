@@ -13,7 +13,13 @@ from typing import Any
 import peewee
 
 from queuectl.errors import JobNotFound
-from queuectl.states import ENDED_WORKER_STATES, FINISHED_STATES, FORCED_STOP, RunOutcome
+from queuectl.states import (
+    ENDED_WORKER_STATES,
+    FINISHED_STATES,
+    FORCED_STOP,
+    SORTED_STATES,
+    RunOutcome,
+)
 from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import CLAIMABLE_STATES, Job, JobState, Run, Worker, database
@@ -106,13 +112,13 @@ def _text(field: peewee.Field) -> Any:
 
 JOB_SORTS: dict[str, Any] = {
     "id": lambda now: _text(Job.id),
-    "state": lambda now: Job.state,
+    "state": lambda now: peewee.Case(
+        Job.state, [(state.value, rank) for rank, state in enumerate(SORTED_STATES)]
+    ),
     "priority": lambda now: Job.priority,
     "attempts": lambda now: Job.attempts,
     "queue": lambda now: _text(Job.queue),
     "command": lambda now: _text(Job.command),
-    # When a waiting job is due, else when it was enqueued: what the Age column shows.
-    "age": lambda now: peewee.Case(None, [(Job.run_at > now, Job.run_at)], Job.created_at),
     # How long its last run took, or has been running; 0 when it has not run.
     "duration": lambda now: peewee.Case(
         None,

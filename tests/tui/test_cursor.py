@@ -243,10 +243,10 @@ async def test_sorted_oldest_first_nothing_above_counts_as_new(app_for) -> None:
 
 async def test_sorted_by_state_jobs_that_arrive_above_the_cursor_are_counted(app_for) -> None:
     """Sorted by state, sixty jobs that arrived above the cursor (pending sorts before
-    processing) moved the view with nothing said; the rows above a sorted view when it
+    blocked) moved the view with nothing said; the rows above a sorted view when it
     opened are not news, only arrivals are."""
     for index in range(30):
-        seed_job(f"run{index:02d}", state="processing", worker_id="w", started_at=T0 - 50)
+        seed_job(f"run{index:02d}", state="blocked")
     _enqueue("p0", now=T0 - 60)
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:

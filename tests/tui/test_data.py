@@ -9,6 +9,7 @@ import pytest
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
+from queuectl.states import SORTED_STATES
 from queuectl.store.models import Job, JobState, database
 from tests.conftest import T0
 from tests.tui.conftest import seed_worker
@@ -150,10 +151,23 @@ def test_a_sorted_window_is_the_first_jobs_in_that_order_of_all_that_match(opene
 
     assert window(Sort()) == ["j11", "j10", "j09", "j08"]
     assert window(Sort(reverse=True)) == ["oldest", "j00", "j01", "j02"]
-    assert window(Sort("age")) == ["oldest", "j00", "j01", "j02"]
-    assert window(Sort("state")) == ["oldest", "j11", "j10", "j09"]
-    assert window(Sort("state", reverse=True)) == ["j11", "j10", "j09", "j08"]
+    # By state: waiting before ended (``SORTED_STATES``), so the pending come first.
+    assert window(Sort("state")) == ["j11", "j10", "j09", "j08"]
+    assert window(Sort("state", reverse=True)) == ["oldest", "j11", "j10", "j09"]
     assert window(Sort("command", reverse=True)) == ["oldest", "j09", "j08", "j07"]
+
+
+def test_a_sort_by_state_puts_running_and_waiting_jobs_before_ended_ones(opened) -> None:
+    """Alphabetical put ``cancelled`` and ``completed`` first: a window of 500 completed
+    jobs, and every running, failed and pending one out of it (an outside try)."""
+    ids = [state.value for state in JobState]
+    enqueuing.enqueue_many([JobSpec(command="true", id=name) for name in ids], now=T0, cwd="/")
+    for name in ids:
+        Job.update(state=name).where(Job.id == name).execute()
+    rows = read_snapshot(Request(jobs_sort=Sort("state")), T0).jobs.rows
+    assert [key for key, _ in rows] == [state.value for state in SORTED_STATES]
+    rows = read_snapshot(Request(jobs_sort=Sort("state", reverse=True)), T0).jobs.rows
+    assert [key for key, _ in rows] == [state.value for state in reversed(SORTED_STATES)]
 
 
 def test_text_sorts_by_code_point(opened) -> None:

@@ -378,6 +378,35 @@ async def test_sort_by_key_and_header(app_for) -> None:
         assert pane.sort.column is not None
 
 
+async def test_the_age_header_turns_the_natural_order_round(app_for) -> None:
+    """Age has one order, the natural one: a click gave a second, by the time each cell
+    shows, labelled ``Age ▲`` as well, and moved a delayed job to the top (an outside try)."""
+    seed_job("old", now=T0 - 100)
+    seed_job("delayed", now=T0 - 50, run_at=T0 + 300)  # "in 5m", enqueued in between
+    seed_job("new", now=T0 - 10)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        table = pane.table
+        natural = ["new", "delayed", "old"]
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == natural
+        keys = [str(column.key.value) for column in table.ordered_columns]
+        x = sum(
+            column.get_render_width(table) for column in table.ordered_columns[: keys.index("age")]
+        )
+
+        def age_label() -> str:
+            return str(table.ordered_columns[keys.index("age")].label)
+
+        for arrow, order in (("▼", natural[::-1]), ("▲", natural)):
+            await pilot.click(table, offset=(x + 1, 0))  # the "Age" header
+            await wait_for(pilot, lambda arrow=arrow: age_label() == f"Age {arrow}", arrow)
+            await refreshed(pilot)
+            assert pane.sort.column is None
+            assert [key for key, _ in app.last_snapshot.jobs.rows] == order
+
+
 async def test_highlighted_job_keeps_its_place_on_screen(app_for) -> None:
     for index in range(40):
         seed_job(f"job{index:02d}", now=T0 - 100 + index)

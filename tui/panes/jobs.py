@@ -20,19 +20,20 @@ from tui.messages import intend
 from tui.panes.marks import MarkingPane
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
-DESCENDING_VALUES = frozenset({"age"})
-"""Columns whose sort key runs against the values shown: ``age`` sorts by time, oldest first."""
+NATURAL = "age"
+"""The column that shows the natural order (newest enqueued first), youngest at the top.
+
+It is the Age column's only order: a click on its header turns the natural order round.
+A second order by the time each cell shows (a delayed job's due time) was also labelled
+``Age ▲``, so two different orders looked the same, and a job of a few seconds with a
+5-minute delay moved from its place to the top."""
 
 
 def sort_arrow(sort: Sort) -> tuple[str, str]:
-    """The column that shows the sort, and its arrow: ▲ when the top row holds the least value.
-
-    The natural order (newest first) is shown on the age column, youngest at the top.
-    """
+    """The column that shows the sort, and its arrow: ▲ when the top row holds the least value."""
     if sort.column is None:
-        return "age", "▼" if sort.reverse else "▲"
-    ascending = (sort.column in DESCENDING_VALUES) == sort.reverse
-    return sort.column, "▲" if ascending else "▼"
+        return NATURAL, "▼" if sort.reverse else "▲"
+    return sort.column, "▼" if sort.reverse else "▲"
 
 
 class JobsPane(MarkingPane):
@@ -223,9 +224,8 @@ class JobsPane(MarkingPane):
         right of the current sort's, as shown, round to the left edge (it went Age,
         State, Tries, Command, ID: the order of a list, not of the screen).
         """
-        natural, _arrow = sort_arrow(Sort())
         shown = [key for key, _width in self.table.layout if key in SORTABLE]
-        names = [None if key == natural else key for key in shown]
+        names = [None if key == NATURAL else key for key in shown]
         if None in names:  # round from the natural order's own column
             start = names.index(None)
             names = names[start:] + names[:start]
@@ -250,7 +250,9 @@ class JobsPane(MarkingPane):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         """Click a column header to sort by it; click again to reverse."""
         event.stop()
-        column = str(event.column_key.value)
+        column: str | None = str(event.column_key.value)
+        if column == NATURAL:
+            column = None
         if self.sort.column == column:
             self._sort_by(column, reverse=not self.sort.reverse)
         else:
