@@ -104,6 +104,8 @@ BROWSER_COPY_SAID = (
     " copy it with right-click, Copy. q or ctrl+q quits"
 )
 """``ctrl+c`` in a browser with nothing selected in the dashboard."""
+BROWSER_SUSPEND_SAID = "ctrl+z suspends in a terminal; a browser's session runs on the server"
+"""``ctrl+z`` in a browser, where Textual cannot stop the process and did nothing."""
 
 
 class StoreAway(Message):
@@ -151,6 +153,14 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             show=False,
             priority=True,
             tooltip="Copy the selected text, else quit (in a browser: only copy)",
+        ),
+        Binding(
+            "ctrl+z",
+            "suspend_process",
+            "Suspend",
+            show=False,
+            priority=True,
+            tooltip="Suspend to the shell; fg brings the dashboard back",
         ),
     ]
     """App-wide keys; each pane adds the keys for its highlighted row."""
@@ -510,6 +520,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.say(BROWSER_COPY_SAID)
         else:
             self.action_leave()
+
+    def action_suspend_process(self) -> None:
+        """``ctrl+z``: to the shell, as in less, htop or k9s (the key did nothing).
+
+        Textual's suspend is a no-op where it cannot stop the process (a browser's
+        session): that press said nothing, so it says why."""
+        if self.in_browser:
+            self.say(BROWSER_SUSPEND_SAID)
+            return
+        super().action_suspend_process()
 
     def action_leave(self) -> None:
         """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does, and

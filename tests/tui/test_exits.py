@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
+import textual.app
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input
@@ -11,7 +14,7 @@ from textual.widgets._toast import Toast
 
 from queuectl.lifecycle import settings
 from tests.tui.conftest import asked, refreshed, seed_job, wait_for, wait_toast
-from tui.app import BROWSER_COPY_SAID
+from tui.app import BROWSER_COPY_SAID, BROWSER_SUSPEND_SAID
 from tui.keybar import KeyBar
 from tui.messages import READ_ONLY_MESSAGE
 from tui.panes.config import ConfigPane
@@ -193,6 +196,32 @@ async def test_ctrl_c_in_a_terminal_quits(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_ctrl_z_suspends_to_the_shell_even_from_a_text_field(app_for, monkeypatch) -> None:
+    """``ctrl+z`` did nothing: k9s, htop and less users expect the shell and ``fg``
+    (an outside try). The test driver cannot stop the process, so the signal is caught."""
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(textual.app.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        monkeypatch.setattr(type(app._driver), "can_suspend", property(lambda _self: True))
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), "the filter box")
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: sent, "SIGTSTP")
+        assert sent == [(os.getpid(), signal.SIGTSTP)]
+        assert app.is_running
+
+
+async def test_ctrl_z_in_a_browser_says_why_it_does_not_suspend(app_for) -> None:
+    app = app_for(in_browser=True)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("ctrl+z")
+        await wait_toast(pilot, BROWSER_SUSPEND_SAID)
+        assert app.is_running
 
 
 async def test_a_read_only_dashboard_opens_no_config_edit_box(app_for) -> None:
