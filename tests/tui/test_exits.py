@@ -310,12 +310,12 @@ async def test_the_filter_box_says_its_own_keys_in_the_key_bar(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("slash", *"state:dead")
         bar = app.screen.query_one(KeyBar)
-        await wait_for(pilot, lambda: bar.items and bar.items[0][1] == "Apply filter", "hints")
+        await wait_for(pilot, lambda: bar.items and bar.items[0][1] == "To the jobs", "hints")
         shown = bar.render().plain
-        assert shown.startswith("⏎ Apply filter  esc Close"), shown
+        assert shown.startswith("⏎ To the jobs  esc Close"), shown
         await pilot.click(KeyBar, offset=(3, 0))  # a click on a hint presses its key
         await wait_for(pilot, lambda: app.jobs_pane.job_filter.active, "the filter applied")
-        assert not bar.items or bar.items[0][1] != "Apply filter"
+        assert not bar.items or bar.items[0][1] != "To the jobs"
 
 
 def _locked(*_args: object, **_kwargs: object) -> None:

@@ -285,7 +285,37 @@ async def test_filter_unknown_state_is_reported(app_for) -> None:
         await refreshed(pilot)
         await pilot.press("slash", *"state:bogus", "enter")
         await wait_toast(pilot, "unknown state 'bogus'")
-        assert not app.query_one(JobsPane).job_filter.active
+        # Not applied (a pause in the typing may have applied "stat" as text meanwhile).
+        assert not app.query_one(JobsPane).job_filter.states
+        assert app.query_one("#job-filter").has_class("-invalid")
+
+
+async def test_the_filter_applies_as_it_is_typed(app_for) -> None:
+    """It waited for enter; k9s filters as you type (an outside try). A half-typed term
+    is not applied: the last filter that read stays, and the box is marked."""
+    seed_job("a", "backup db", state="failed")
+    seed_job("b", "backup files")
+    seed_job("c", "send mail", state="failed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        box = app.query_one("#job-filter", Input)
+        await pilot.press("slash", *"backup")
+        await wait_for(pilot, lambda: pane.job_filter.text == "backup", "applied, no enter")
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["b", "a"]
+        assert box.has_focus  # still typing
+        await pilot.press(*" state:fai")
+        await wait_for(pilot, lambda: box.has_class("-invalid"), "marked half-typed")
+        assert not pane.job_filter.states  # (a slow typist's "backup s" may be in force)
+        await pilot.press(*"led")
+        await wait_for(pilot, lambda: pane.job_filter.states, "the whole term")
+        assert not box.has_class("-invalid")
+        await refreshed(pilot)
+        assert [key for key, _ in app.last_snapshot.jobs.rows] == ["a"]
+        await pilot.press("enter")
+        assert pane.table.has_focus
 
 
 async def test_escape_leaves_the_filter_box_and_keeps_a_filter_in_force(app_for) -> None:

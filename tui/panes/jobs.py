@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
 from queuectl.states import JobState
@@ -18,6 +19,9 @@ from tui.inputs import OrderedInput
 from tui.keyorder import focus_now
 from tui.messages import intend
 from tui.panes.marks import MarkingPane
+
+TYPING_PAUSE = 0.25
+"""Seconds without a key in the filter box before what is typed there is applied."""
 
 SORTABLE = ["age", "state", "priority", "attempts", "queue", "duration", "worker", "command", "id"]
 NATURAL = "age"
@@ -93,15 +97,17 @@ class JobsPane(MarkingPane):
         self._data: TableData | None = None
         self._view: tuple[JobFilter, Sort] | None = None
         """The filter and sort of the rows shown: a different pair is a new view."""
+        self._typing: Timer | None = None
+        """Applies what is typed in the filter box once the typing pauses."""
 
     def compose(self) -> ComposeResult:
         box = OrderedInput(
-            placeholder="filter: text  state:failed,dead  queue:NAME  (enter applies, esc closes)",
+            placeholder="filter: text  state:failed,dead  queue:NAME  (applies as you type)",
             id="job-filter",
             classes="filter hidden",
             compact=True,
         )
-        box.key_hints = (("enter", "Apply filter"), ("escape", "Close"))
+        box.key_hints = (("enter", "To the jobs"), ("escape", "Close"))
         yield box
         yield from super().compose()
 
@@ -263,15 +269,45 @@ class JobsPane(MarkingPane):
         if event.row_key is not None and event.row_key.value is not None:
             intend(self, "detail", event.row_key.value)
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Filter as the person types, as k9s does (it waited for ``enter``): once the
+        typing pauses, so a fast typist's every letter is not a query of its own."""
+        if event.input.id != "job-filter":
+            return
+        event.stop()
+        if self._typing is not None:
+            self._typing.stop()
+        self._typing = self.set_timer(TYPING_PAUSE, self._apply_typed)
+
+    def _apply_typed(self) -> None:
+        """Apply the box's text if it reads as a filter. A half-typed term (``state:fa``)
+        leaves the last one in force and marks the box; ``enter`` says what is wrong."""
+        self._typing = None
+        box = self.query_one("#job-filter", Input)
+        try:
+            typed = parse_filter(box.value)
+        except ValueError:
+            box.add_class("-invalid")
+            return
+        box.remove_class("-invalid")
+        if typed != self.job_filter:
+            self.job_filter = typed
+            intend(self, "refresh")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "job-filter":
             return
         event.stop()
+        if self._typing is not None:
+            self._typing.stop()
+            self._typing = None
         try:
             self.job_filter = parse_filter(event.value)
         except ValueError as exc:
+            event.input.add_class("-invalid")
             self.notify(str(exc), title="Filter", severity="error", markup=False)
             return
+        event.input.remove_class("-invalid")
         if not self.job_filter.active:
             event.input.add_class("hidden")
         self.focus_table()
