@@ -35,11 +35,51 @@ def is_url(location: str) -> bool:
 
 
 def parse_url(location: str):
-    """``urlparse``, with a malformed URL (``postgresql://[oops``) as a user-facing error."""
+    """``urlparse``, with a malformed URL (``postgresql://[oops``) as a user-facing error.
+
+    The error never quotes the parser: its words held what it took for a port or a
+    host, which in a password with a raw ``/`` or ``#`` is the password's start
+    (``Port could not be cast to integer value as 'hunter2'``).
+    """
+    _refuse_a_password_cut_short(location)
     try:
-        return urlparse(location)
+        parsed = urlparse(location)
+        parsed.port  # noqa: B018 - parsed lazily: a port that is no number raises here
     except ValueError as exc:
-        raise DatabaseError(f"invalid database URL: {exc}") from None
+        raise invalid_url(location, exc) from None
+    return parsed
+
+
+def invalid_url(location: str, exc: ValueError) -> DatabaseError:
+    """What is wrong with a URL, in words of our own (see ``parse_url``)."""
+    if "Port" in str(exc):
+        why = f"its port is not a number from 0 to 65535 ({ENCODE_HINT})"
+    elif "IPv6" in str(exc):
+        why = "a [ in its host is not closed"
+    else:
+        why = f"it cannot be read ({ENCODE_HINT})"
+    return DatabaseError(f"invalid database URL {describe(location)}: {why}")
+
+
+ENCODE_HINT = "a password holding / ? # or @ must be percent-encoded: %2F %3F %23 %40"
+
+
+def _refuse_a_password_cut_short(location: str) -> None:
+    """A server URL whose host part has no ``@`` while its path holds one: a password
+    with a raw ``/`` in it, where URL parsers end the host (a raw ``?`` or ``#`` leaves
+    a port that is no number, refused by ``parse_url`` without quoting it).
+    ``postgresql://app:12/34@db/jobs`` read as host ``app``, port 12, database
+    ``34@db/jobs``, and the password's start went into messages as a port or a host."""
+    scheme, _, rest = location.partition("://")
+    if scheme.lower() == "sqlite":
+        return
+    host_part = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    path = re.split(r"[?#]", rest[len(host_part) :], maxsplit=1)[0]  # a query may hold @
+    if "@" not in host_part and "@" in path:
+        raise DatabaseError(
+            f"invalid database URL: an @ comes after its host's end ({ENCODE_HINT};"
+            " a database name holding @ is written %40)"
+        )
 
 
 def sqlite_path(location: str) -> str | None:
@@ -54,6 +94,13 @@ def sqlite_path(location: str) -> str | None:
             slash short) instead of a file.
     """
     if not is_url(location):
+        if _SCHEME_WITHOUT_SLASHES.match(location):
+            # Never echoed: the rest is a URL's, password and all, which as a file name
+            # went into ``status``, the log folder's name and every worker's command line.
+            raise DatabaseError(
+                "the database location starts like a URL but lacks its //: write"
+                " postgresql://USER:PASSWORD@HOST/DB or sqlite:///ABSOLUTE/PATH"
+            )
         if _CONNINFO.match(location):
             raise DatabaseError(
                 f"{describe(location)} looks like a PostgreSQL key=value connection string,"
@@ -86,6 +133,9 @@ _CONNINFO = re.compile(
 )
 """libpq's ``key=value`` connection string (``host=db password=…``): taken for a file
 name, it was echoed whole, password and all, and a writing command created that file."""
+
+_SCHEME_WITHOUT_SLASHES = re.compile(r"(?i)(postgres|postgresql|sqlite):")
+"""``postgresql:/app:secret@db/jobs``, one slash short of a URL: it named a file."""
 
 _QUERY_PARAMETER = re.compile(r"([?&])([^=&#]*)=([^&#]*)")
 _CONNINFO_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")

@@ -17,7 +17,7 @@ from typing import Any
 import peewee
 
 from queuectl.errors import DatabaseError, first_line
-from queuectl.location import describe, parse_url, sqlite_path
+from queuectl.location import describe, invalid_url, parse_url, sqlite_path
 from queuectl.store import sql, sqlitefile
 from queuectl.store.models import database
 from queuectl.store.schema import ensure_schema, missing_schema, schema_version
@@ -202,7 +202,7 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
     except RuntimeError as exc:  # unknown scheme
         raise DatabaseError(f"unsupported database URL scheme {scheme!r}: {exc}") from None
     except ValueError as exc:  # a port that is not a number, and the like
-        raise DatabaseError(f"invalid database URL: {exc}") from None
+        raise invalid_url(location, exc) from None
     if isinstance(db, peewee.PostgresqlDatabase):
         # A server that accepts the connection but never answers (stopped, or a
         # network that drops packets) would hang a command for ever: give up

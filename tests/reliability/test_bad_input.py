@@ -118,9 +118,22 @@ def test_a_group_without_its_command_shows_usage_not_a_flattened_error(db_path, 
     assert not result.stderr.startswith("Error: Usage:")
 
 
+_CUT_SHORT = "invalid database URL postgresql://app:***@db/jobs"
 BAD_LOCATIONS = [
-    ("postgresql://[oops/x", "invalid database URL: Invalid IPv6 URL"),
-    ("postgresql://host:notaport/x", "invalid database URL: Port could not be cast"),
+    ("postgresql://[oops/x", "invalid database URL postgresql://[oops/x: a [ in its host"),
+    (
+        "postgresql://host:notaport/x",
+        "invalid database URL postgresql://host:notaport/x: its port is not a number",
+    ),
+    # A password's raw / # or ? cut the host short: the parser's words quoted its start.
+    ("postgresql://app:hunter2/x@db/jobs", "invalid database URL: an @ comes after its host"),
+    ("postgresql://app:12/34@db/jobs", "invalid database URL: an @ comes after its host"),
+    ("postgresql://app:Tr0ub4dor#horse@db/jobs", f"{_CUT_SHORT}: its port is not a number"),
+    ("postgresql://app:pass?word@db/jobs", f"{_CUT_SHORT}: its port is not a number"),
+    # One slash short of a URL: it named a file, password and all (an outside try).
+    ("postgresql:/app:hunter2@db/jobs", "the database location starts like a URL but lacks"),
+    ("postgres:app:hunter2@db/jobs", "the database location starts like a URL but lacks"),
+    ("sqlite:q.db", "the database location starts like a URL but lacks its //"),
     ("sqlite://[oops/x.db", "invalid database URL"),
     ("sqlite://relative.db", "sqlite://relative.db names no file: write sqlite:///ABSOLUTE/PATH"),
     ("mongodb://localhost/x", "unsupported database URL scheme 'mongodb'"),
@@ -129,11 +142,18 @@ BAD_LOCATIONS = [
 
 @pytest.mark.parametrize(("location", "message"), BAD_LOCATIONS)
 @pytest.mark.parametrize("args", [("status",), ("enqueue", '{"command": "x"}'), ("worker", "run")])
-def test_a_malformed_database_url_is_one_line(db_path, args, location, message):
+def test_a_malformed_database_url_is_one_line(
+    db_path, tmp_path, monkeypatch, args, location, message
+):
+    monkeypatch.chdir(tmp_path)
     run = _invoker()
+    before = set(os.listdir())
     result = run("--db", location, *args, ok=False)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
+    for secret in ("hunter2", "Tr0ub4dor", "pass?word", "12/34"):
+        assert secret not in result.stderr
+    assert set(os.listdir()) == before  # no file named after the URL
 
 
 @pytest.mark.parametrize("form", ["sqlite:///{}", "//{}"], ids=["four slashes", "plain //"])
