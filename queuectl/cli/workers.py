@@ -24,8 +24,6 @@ from queuectl.textsafe import one_line
 from queuectl.wording import counted
 
 if TYPE_CHECKING:
-    import logging
-
     from queuectl.store.models import Worker as WorkerRow
 
 
@@ -158,22 +156,12 @@ def run_(
     root = logging.getLogger("queuectl")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    # psycopg's own warnings (a pipeline ended by a server that went away) reached the
-    # log through Python's last-resort handler, bare, without a time: give them ours.
-    psycopg_log = logging.getLogger("psycopg")
-    psycopg_log.addHandler(handler)
-    psycopg_log.addFilter(_not_a_pipeline_cut_by_an_outage)
+    # psycopg's own warnings reached the log through Python's last-resort handler,
+    # bare, without a time: give them ours (``db`` drops the pipeline's noise).
+    logging.getLogger("psycopg").addHandler(handler)
     app.open(durable=False, queue_writes=True, claims_jobs=True)
     code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
-
-
-def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:
-    """Drop psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x…>: the
-    connection is lost": the worker's own line already says the database is away, and
-    the statements cut off are retried; an address in a log line tells an operator
-    nothing."""
-    return not record.getMessage().startswith("error ignored terminating <psycopg.Pipeline")
 
 
 @worker.command()

@@ -204,6 +204,7 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
     except ValueError as exc:  # a port that is not a number, and the like
         raise invalid_url(location, exc) from None
     if isinstance(db, peewee.PostgresqlDatabase):
+        logging.getLogger("psycopg").addFilter(_not_a_pipeline_cut_by_an_outage)
         # A server that accepts the connection but never answers (stopped, or a
         # network that drops packets) would hang a command for ever: give up
         # with one line instead, unless the URL chose its own timeout.
@@ -235,6 +236,15 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
         except peewee.DatabaseError as exc:
             raise DatabaseError(_explain(location, exc)) from None
     return db
+
+
+def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:
+    """Drop psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x…>: the
+    connection is lost": the error that follows says the database went away (a
+    worker's line, or a command's one ``Error:`` line, which that warning preceded
+    on stderr through Python's last-resort handler), and an address tells no one
+    anything."""
+    return not record.getMessage().startswith("error ignored terminating <psycopg.Pipeline")
 
 
 def _explain(location: str, exc: Exception) -> str:

@@ -258,21 +258,6 @@ def test_worker_stop_all_is_every_worker_and_refused_beside_ids(run, db_url):
     assert refused.stderr == "Error: give worker IDs or --all, not both\n"
 
 
-def test_psycopgs_line_for_a_pipeline_cut_by_an_outage_is_dropped_from_the_workers_log():
-    """It reached the log as "error ignored terminating <psycopg.Pipeline [BAD] at
-    0x7f97…>: the connection is lost", beside the worker's own line for the outage."""
-    import logging
-
-    from queuectl.cli.workers import _not_a_pipeline_cut_by_an_outage as keep
-
-    def record(message: str) -> logging.LogRecord:
-        return logging.LogRecord("psycopg", logging.WARNING, __file__, 1, message, (), None)
-
-    cut = "error ignored terminating <psycopg.Pipeline [BAD] at 0x7f97>: the connection is lost"
-    assert not keep(record(cut))
-    assert keep(record("some other psycopg warning"))
-
-
 def test_stop_whose_time_is_up_before_a_silent_worker_could_answer_recovers_nothing(run, db_url):
     """As the database comes back a live worker's heartbeat is an outage old: a stop with
     too short a timeout to hear it out leaves it and its job alone, and says so."""

@@ -216,3 +216,34 @@ def test_a_server_that_goes_silent_fails_the_connection_instead_of_hanging(pg_ur
         assert own.connect_params["keepalives_idle"] in ("60", 60)
     finally:
         store_db.close_database()
+
+
+def test_a_pipeline_cut_by_the_server_leaves_one_error_not_psycopgs_warning(pg_url, caplog):
+    """``enqueue --file`` during a crash printed "error ignored terminating
+    <psycopg.Pipeline [BAD] at 0x7fb3…>: the connection is lost" above its one
+    ``Error:`` line (an outside try): psycopg's warning, through Python's last resort."""
+    import psycopg
+
+    opened = db.open_database(pg_url)
+    try:
+        connection = opened.connection()
+        with (
+            psycopg.connect(pg_url, autocommit=True) as killer,
+            pytest.raises(psycopg.OperationalError),
+            connection.pipeline(),
+        ):
+            connection.execute("SELECT 1")
+            killer.execute("SELECT pg_terminate_backend(%s)", (connection.info.backend_pid,))
+            wait_until(lambda: _gone(killer, connection), what="the backend ended")
+            connection.execute("SELECT 2")
+    finally:
+        db.close_database()
+    # What reaches a handler (pytest's here, Python's last resort on stderr in a command).
+    assert not [r for r in caplog.records if "psycopg.Pipeline" in r.getMessage()]
+
+
+def _gone(killer, connection) -> bool:
+    """Whether the server has ended ``connection``'s backend."""
+    pid = connection.info.backend_pid
+    found = killer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return found is None
