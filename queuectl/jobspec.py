@@ -13,9 +13,9 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from queuectl.config import SPECS as SETTINGS
 from queuectl.config import check_command
@@ -180,6 +180,31 @@ def parse_lines(lines: Iterable[str | bytes]) -> list[JobSpec]:
     return parse_numbered_lines(lines)[0]
 
 
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""The longest line of a jobs file: a job at its limits (``MAX_EXEC_BYTES``), every
+character escaped as JSON's ``\\uXXXX``, takes about 6 MiB."""
+
+
+def bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """``stream``'s lines, refusing one longer than any job can be.
+
+    ``enqueue --file /dev/zero`` (or a binary file with no newline) read one line for
+    ever: 3.7 GB of memory in six seconds (an outside try).
+
+    Raises:
+        ValidationError: ``line N: …`` for a line over ``MAX_LINE_BYTES``.
+    """
+    number = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise ValidationError(
+                f"line {number}: longer than {MAX_LINE_BYTES} bytes, more than a job can be"
+                " (one JSON object per line)"
+            )
+        yield line
+
+
 def parse_numbered_lines(lines: Iterable[str | bytes]) -> tuple[list[JobSpec], list[int]]:
     """Specs from JSON Lines (text, or bytes read as UTF-8), with each one's line in the
     file; blank lines are skipped, errors name the line.
@@ -259,8 +284,11 @@ def parse_spec(data: object) -> JobSpec:
         raise ValidationError('missing "command": the shell command to run')
     if data.get("run_at") is not None and data.get("delay") is not None:
         raise ValidationError('give either "run_at" or "delay", not both')
+    command = _command(data["command"])
+    env = _optional(data, "env", _env)
+    _check_exec_size(command, env)
     return JobSpec(
-        command=_command(data["command"]),
+        command=command,
         id=_optional(data, "id", _identifier),
         priority=_int(data, "priority", 0, MAX_PRIORITY, default=0),
         max_retries=_int(data, "max_retries", 0, MAX_RETRIES_LIMIT, default=None),
@@ -269,7 +297,7 @@ def parse_spec(data: object) -> JobSpec:
         delay=_optional(data, "delay", lambda v: parse_duration(v, what="delay")),
         queue=_optional(data, "queue", lambda v: _identifier(v, "queue")) or "default",
         cwd=_optional(data, "cwd", _cwd),
-        env=_optional(data, "env", _env),
+        env=env,
         on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
         on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
         tty=_optional(data, "tty", _flag) or False,
@@ -439,6 +467,29 @@ MAX_COMMAND_BYTES = 128 * 1024 - 1
 none longer than 128 KiB with its NUL (``MAX_ARG_STRLEN``). A longer one was stored, and
 failed at every attempt (``E2BIG``); at 5 MB it also cut every column of a piped ``list``.
 The same limit holds for each ``NAME=value`` of a job's environment."""
+
+
+MAX_EXEC_BYTES = 1024 * 1024
+"""The most a job's command and ``env`` may take together: half of Linux's usual
+``ARG_MAX`` (2 MiB, for the arguments and the environment together, each string with its
+NUL and its pointer), the other half left to the environment the worker passes on. Each
+variable was checked alone, so 20,000 short ones were stored and then failed at every
+attempt, "Argument list too long", into the DLQ."""
+
+
+def _check_exec_size(command: str, env: Mapping[str, str] | None) -> None:
+    size = _exec_bytes(command) + sum(_exec_bytes(f"{n}={v}") for n, v in (env or {}).items())
+    if size > MAX_EXEC_BYTES:
+        raise ValidationError(
+            f'"command" and "env" together must be at most {MAX_EXEC_BYTES} bytes, half of'
+            f" what Linux passes to a program, the rest left to the worker's environment"
+            f" (got {size})"
+        )
+
+
+def _exec_bytes(text: str) -> int:
+    """What one string costs of ``ARG_MAX``: its bytes, its NUL and its pointer."""
+    return len(text.encode("utf-8", "surrogatepass")) + 1 + 8
 
 
 def _command(value: object) -> str:

@@ -99,7 +99,7 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
         specs = [jobspec.parse_json(job_json)]
     else:
         try:
-            specs, lines = jobspec.parse_numbered_lines(file)
+            specs, lines = jobspec.parse_numbered_lines(jobspec.bounded_lines(file))
         except OSError as exc:  # EIO mid-read was told as "cannot write the output"
             name = getattr(file, "name", "the file")
             shown = "standard input" if file is sys.stdin.buffer else name

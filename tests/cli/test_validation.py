@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from queuectl.jobspec import MAX_LINE_BYTES
 from queuectl.store import db
 from queuectl.store.models import Job, Run
 from tests.conftest import T0, dump
@@ -226,6 +227,39 @@ def test_an_env_value_linux_cannot_pass_is_refused_at_enqueue(run):
     assert run("list", "--json").stdout.strip() == "[]"
     fits = "x" * (128 * 1024 - 1 - len("BIG="))
     assert run("add", "--env", f"BIG={fits}", "--", "true").exit_code == 0
+
+
+def test_an_environment_linux_cannot_pass_whole_is_refused_at_enqueue(run, tmp_path):
+    """Each variable was checked alone: 20,000 of 100 bytes were stored, then every
+    attempt failed with "Argument list too long" into the DLQ (an outside try)."""
+    many = {f"V{index}": "x" * 95 for index in range(20_000)}
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"command": "true", "env": many}) + "\n")
+    result = run("enqueue", "--file", str(jobs), ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'Error: line 1: "command" and "env" together must be at most 1048576 bytes, half of'
+        " what Linux passes to a program, the rest left to the worker's environment"
+        " (got 2208903)\n"
+    )
+    assert run("list", "--json").stdout.strip() == "[]"
+    half = {name: value for name, value in list(many.items())[:9_000]}  # 1,008,903 bytes
+    jobs.write_text(json.dumps({"command": "true", "env": half}) + "\n")
+    assert run("enqueue", "--file", str(jobs)).exit_code == 0
+
+
+def test_a_jobs_file_line_longer_than_any_job_is_refused_unread(run, tmp_path):
+    """``enqueue --file /dev/zero`` read one line for ever (3.7 GB in six seconds)."""
+    endless = tmp_path / "endless"
+    endless.write_bytes(b"x" * (MAX_LINE_BYTES + 1))
+    for source in (str(endless), "/dev/zero"):
+        result = run("enqueue", "--file", source, ok=False)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"Error: line 1: longer than {MAX_LINE_BYTES} bytes, more than a job can be"
+            " (one JSON object per line)\n"
+        )
+    assert run("list", "--json").stdout.strip() == "[]"
 
 
 def test_an_error_quoting_a_huge_value_stays_a_readable_line(run_sqlite, db_path):
