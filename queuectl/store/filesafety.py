@@ -338,12 +338,52 @@ def _check_file(path: str, trust: Trust) -> str | None:
     return None
 
 
+def readable_by_others(real_path: str) -> str | None:
+    """Whether other users can read the database (or a file beside it) at ``real_path``,
+    said; ``None`` when not.
+
+    Only a warning: reading runs nothing. But every job's command, ``env`` and output
+    are in those files, so a database restored with ``cp`` under umask 022 into a
+    0755 folder handed them to every local user, without a word (an outside try).
+    A file others could read in a folder they cannot enter is not exposed.
+    """
+    if not _others_can_enter(os.path.dirname(real_path)):
+        return None
+    for suffix in ("", *SIBLING_SUFFIXES):
+        try:
+            st = os.stat(real_path + suffix)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
+            return (
+                f"the database file {real_path + suffix} is readable by other users (mode"
+                f" {stat.S_IMODE(st.st_mode):o}), and so are its jobs' commands, env and"
+                f" output: chmod go-rw {real_path}*"
+            )
+    return None
+
+
+def _others_can_enter(folder: str) -> bool:
+    """Whether every folder from the root down to ``folder`` lets other users through."""
+    while True:
+        try:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return True
+        folder = parent
+
+
 __all__ = [
     "SHARED_GROUP_VAR",
     "Trust",
     "Verdict",
     "check",
     "own_folder_problem",
+    "readable_by_others",
     "user_name",
     "way_problem",
 ]

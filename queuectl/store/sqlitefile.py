@@ -258,6 +258,9 @@ def prepare(path: str, *, read_only: bool, report: Callable[[str], None]) -> str
                 report(note)
             return READ_WRITE
         if holds_queuectl_tables(real):
+            exposed = filesafety.readable_by_others(real)
+            if exposed:
+                report(exposed)
             if verdict.problems or (read_only and _shm_unwritable(real)):
                 return READ_ONLY  # a read-write connection would write the -shm
             return READ_WRITE

@@ -343,3 +343,30 @@ def test_a_log_folder_on_the_way_through_another_users_link_is_refused_before_it
     assert started.stderr.startswith("Error: refusing to start workers: ")
     assert "belongs to nobody" in started.stderr and started.stderr.count("\n") == 1
     assert list(target.iterdir()) == []
+
+
+def test_a_database_other_users_can_read_is_said_by_every_command(open_tmp):
+    """Restored with ``cp`` under umask 022 into a 0755 folder, the file handed every
+    job's env and output to each local user, and queuectl said nothing (an outside
+    try): reading runs nothing, so it is a warning, not a refusal."""
+    path = open_tmp / "q.db"
+    env = {"QUEUECTL_DB": str(path)}
+    assert queuectl("add", "--env", "TOKEN=S3cr3t", "--", "true", env=env).returncode == 0
+    path.chmod(0o644)
+
+    def read_the_secret() -> None:
+        assert b"S3cr3t" in path.read_bytes()
+
+    as_nobody(read_the_secret)  # what the warning is about
+    said = (
+        f"Warning: the database file {path} is readable by other users (mode 644), and so"
+        f" are its jobs' commands, env and output: chmod go-rw {path}*\n"
+    )
+    for args in (("status",), ("add", "--", "true")):
+        done = queuectl(*args, env=env)
+        assert done.returncode == 0 and done.stderr == said, done.stderr
+    open_tmp.chmod(0o700)  # a folder others cannot enter: nothing exposed
+    assert queuectl("status", env=env).stderr == ""
+    open_tmp.chmod(0o755)
+    path.chmod(0o600)
+    assert queuectl("status", env=env).stderr == ""
