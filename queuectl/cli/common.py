@@ -253,6 +253,23 @@ class AppContext:
         return location
 
 
+def end_if_the_file_is_gone(command: str) -> None:
+    """Stop a command that waits on an SQLite file when it is no longer the one at its
+    path: deleted or moved away, its workers stop, and nothing in the file still open
+    here will change again. ``wait`` and ``logs --follow`` waited for ever, silent
+    (an outside try), as they still read the deleted file.
+
+    Raises:
+        DatabaseError: one line, the file's fate and that the command ends.
+    """
+    from queuectl.errors import DatabaseError
+    from queuectl.store import db
+
+    gone = db.gone_from_its_path()
+    if gone:
+        raise DatabaseError(f"{gone}; {command} ends here, as do the workers on it")
+
+
 def warn(message: str) -> None:
     """``Warning: …`` on stderr, one inert line."""
     click.echo(f"Warning: {_one_line(message)}", err=True)

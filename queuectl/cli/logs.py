@@ -15,6 +15,7 @@ from queuectl.cli.common import (
     color_option,
     db_option,
     emit_json,
+    end_if_the_file_is_gone,
     json_option,
     note,
     note_interrupts,
@@ -148,6 +149,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
             time.sleep(outage.failed(exc))
             continue
         outage.over()
+        end_if_the_file_is_gone("logs --follow")
         if run is not None and run.id != run_id:
             if run_id is not None:
                 _marker(f"--- run {run.run} (attempt {run.attempt}) ---")

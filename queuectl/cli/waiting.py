@@ -18,6 +18,7 @@ from queuectl.cli.common import (
     BadInput,
     db_option,
     emit_json,
+    end_if_the_file_is_gone,
     error_line,
     json_option,
     note,
@@ -121,6 +122,7 @@ def wait(
                 waiter = waiter or _waiter()
                 waiter.wait(pause, interrupted)
                 states = reads.job_states(pending)
+                end_if_the_file_is_gone("wait")
             except StoreUnavailable as exc:
                 # A database restart is weather here too (as for ``logs --follow``): say so
                 # once, wait, look again; the jobs run on. It ended the wait with exit 1,
