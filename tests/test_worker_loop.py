@@ -787,6 +787,31 @@ def test_a_worker_whose_database_file_moves_says_so_and_stops(db_path, caplog, h
     assert WorkerRow.get_by_id(worker.id).state == WorkerState.STOPPED
 
 
+def test_a_worker_riding_out_an_outage_notices_its_file_moved_away(db_path, caplog):
+    """A worker never heartbeats in an outage: one whose file was moved meanwhile logged
+    the outage's stale reason for minutes (an outside try). It looks at each retry."""
+    db.open_database(db_path)
+    clock = FakeClock()
+    worker = make_worker(clock)
+    worker.register()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db_path + suffix):
+            os.rename(db_path + suffix, db_path + ".moved" + suffix)
+    tries = []
+
+    def away() -> bool:
+        tries.append(clock.now)
+        if len(tries) > 50:
+            return False  # it never noticed
+        raise StoreUnavailable("database unavailable: the -shm cannot be written")
+
+    worker.step = away
+    with caplog.at_level(logging.WARNING, logger="queuectl.worker"):
+        assert worker.run(install_signals=False) == 1
+    assert len(tries) < 10
+    assert "was deleted or moved away; stopping" in caplog.text
+
+
 @pytest.mark.parametrize("placeholder", [False, True], ids=["moved", "emptied"])
 def test_a_worker_whose_file_moves_without_its_log_says_where_its_work_is(
     db_path, caplog, placeholder

@@ -241,6 +241,10 @@ class Worker(AttemptRunner, SlotRunner):
                 # A locked, restarting or crashed database is weather, not a reason
                 # to die: back off and try again; recovery covers what was in flight.
                 delay = self.outage.failed(exc)
+                # Looked at here too: a worker riding out an outage never heartbeats, and
+                # one whose file was moved away meanwhile went on logging the outage's
+                # stale reason for minutes (an outside try).
+                self._stop_if_the_file_is_gone()
                 held = self._held_job_ids()
                 if self.stop_mode == FORCE or (self.stop_mode and self.outage.failures > 5):
                     self.log.stopped_in_outage(self.stop_mode, held)
@@ -462,16 +466,20 @@ class Worker(AttemptRunner, SlotRunner):
             state = WorkerState.STOPPING
         found = self.row.heartbeat(now, state=state, job_id=job_id)
         self.log.sum_up()
-        gone = self.row.database_gone()
-        if gone is not None and self.exit_status == 0:
-            log.error("worker %s: %s; stopping %s", self.id, gone.reason, gone.remedy)
-            self.exit_status = 1
-            self.request_stop()
+        self._stop_if_the_file_is_gone()
         if not found:
             log.warning("worker %s: its row was gone; registering again", self.id)
             self.row.fixed_id = True
             self.register()
         self.timers.beat(now, self.heartbeat_interval)
+
+    def _stop_if_the_file_is_gone(self) -> None:
+        """Stop, saying why once, when the SQLite file opened is no longer at its path."""
+        gone = self.row.database_gone()
+        if gone is not None and self.exit_status == 0:
+            log.error("worker %s: %s; stopping %s", self.id, gone.reason, gone.remedy)
+            self.exit_status = 1
+            self.request_stop()
 
     def _release_forgotten(self, now: float, job_id: str | None) -> None:
         """Jobs the database says we run but we do not (a lost commit): recover them.
