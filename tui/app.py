@@ -684,7 +684,10 @@ def make_app(
     """
     read_only = read_only or read_only_because is not None
     report = _warn_in_log if read_only else None
-    db.open_database(location, read_only=read_only, create=create, report=report)
+    application = "queuectl web" if in_browser else "queuectl tui"
+    db.open_database(
+        location, read_only=read_only, create=create, report=report, application=application
+    )
     if read_only and db.is_stand_in():
         db.close_database()
         raise DatabaseError(

@@ -236,6 +236,7 @@ class AppContext:
                 claims_jobs=claims_jobs,
                 read_only=self.read_only,
                 report=report or warn,
+                application=_command_path(),
             )
             self.location = location
         return self.location
@@ -251,6 +252,13 @@ class AppContext:
         location = resolve_location(self.db_option)
         skip_postgres_drivers(location)
         return location
+
+
+def _command_path() -> str:
+    """``queuectl worker run``: the command's words, never its arguments (a ``--db``
+    URL's password), as PostgreSQL names the session."""
+    context = click.get_current_context(silent=True)
+    return context.command_path if context is not None else "queuectl"
 
 
 def end_if_the_file_is_gone(command: str) -> None:

@@ -53,6 +53,7 @@ def open_database(
     read_only: bool = False,
     create: bool = True,
     report: Callable[[str], None] | None = None,
+    application: str = "queuectl",
 ) -> peewee.Database:
     """Open (creating if needed) the database at ``location`` and bind the models to it.
 
@@ -78,6 +79,9 @@ def open_database(
             the database at start, so one that is gone since was deleted or moved,
             and a new tab must not start an empty queue in its place.
         report: gets each warning as one line; by default they are logged.
+        application: what PostgreSQL's ``pg_stat_activity`` names the sessions
+            (``application_name``; a URL's own wins): which of many sessions is a
+            worker, a ``wait`` or a dashboard could only be found with ``ss -tnp``.
 
     Raises:
         DatabaseError: the file is unsafe (for a writer), the folder cannot be
@@ -98,7 +102,7 @@ def open_database(
             " opened); a new one is not made in its place: put it back, or restart"
         )
     if path is None:
-        db = _open_url(location, durable=durable, claims_jobs=claims_jobs)
+        db = _open_url(location, durable=durable, claims_jobs=claims_jobs, application=application)
     elif mode := sqlitefile.prepare(path, read_only=read_only, report=report):
         db = _open_sqlite(
             path, durable=durable, queue_writes=queue_writes, read_only=read_only, mode=mode
@@ -186,7 +190,9 @@ SUPPORTED_SCHEMES = ("postgresql", "postgres")
 drivers and SQL queuectl neither installs nor supports."""
 
 
-def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Database:
+def _open_url(
+    location: str, *, durable: bool, claims_jobs: bool, application: str = "queuectl"
+) -> peewee.Database:
     from playhouse.db_url import connect
 
     scheme = parse_url(location).scheme
@@ -209,6 +215,7 @@ def _open_url(location: str, *, durable: bool, claims_jobs: bool) -> peewee.Data
         # network that drops packets) would hang a command for ever: give up
         # with one line instead, unless the URL chose its own timeout.
         db.connect_params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        db.connect_params.setdefault("application_name", application)
         # A server that stops answering on a connection already open (a network that
         # drops packets, a host gone) held a statement for the kernel's 15 minutes of
         # retransmissions, or for ever while the worker only waited: these make the

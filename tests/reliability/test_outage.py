@@ -247,3 +247,20 @@ def _gone(killer, connection) -> bool:
     pid = connection.info.backend_pid
     found = killer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
     return found is None
+
+
+def test_each_session_says_which_command_it_is(pg_url):
+    """An operator could not tell a worker's session from a ``wait``'s or a dashboard's
+    in ``pg_stat_activity`` without ``ss -tnp`` (an outside try)."""
+    opened = db.open_database(pg_url, application="queuectl worker run")
+    try:
+        named = opened.execute_sql("SHOW application_name").fetchone()[0]
+        assert named == "queuectl worker run"
+    finally:
+        db.close_database()
+    separator = "&" if "?" in pg_url else "?"
+    opened = db.open_database(f"{pg_url}{separator}application_name=nightly")
+    try:
+        assert opened.execute_sql("SHOW application_name").fetchone()[0] == "nightly"
+    finally:
+        db.close_database()
