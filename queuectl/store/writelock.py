@@ -311,6 +311,11 @@ def explain(exc: BaseException) -> str:
         gone = database.obj.gone_from_its_path()
         if gone is not None:
             message = gone.reason
+    elif "readonly database" in message and isinstance(path, str) and path != ":memory:":
+        # "attempt to write a readonly database" named no file (a chmod 444 one).
+        refusing = first_unwritable(path)
+        if refusing:
+            message += f" ({refusing} cannot be written: its mode, or a read-only filesystem?)"
     elif "disk I/O error" in message and isinstance(path, str) and path != ":memory:":
         # SQLite says no more when a write is refused: name the file that refuses it.
         refusing = first_unwritable(path, companions=("-wal",))

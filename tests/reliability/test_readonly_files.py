@@ -115,6 +115,29 @@ def test_a_write_refused_by_a_read_only_log_names_it(tmp_path, can_freeze):
         db.close_database()
 
 
+def test_a_write_refused_by_a_read_only_database_file_names_it(db_path, can_freeze):
+    """A chmod 444 (or immutable) file: ``add`` said only "attempt to write a readonly
+    database", naming no file (an outside try)."""
+    from click.testing import CliRunner
+
+    from queuectl.cli import cli
+    from queuectl.store import db
+
+    env = {"QUEUECTL_DB": db_path}
+    assert CliRunner().invoke(cli, ["add", "--", "true"], env=env).exit_code == 0
+    db.close_database()
+    assert _immutable([db_path], True).returncode == 0
+    try:
+        added = CliRunner().invoke(cli, ["add", "--", "true"], env=env)
+    finally:
+        _immutable([db_path], False)
+    assert added.exit_code == 1
+    assert added.stderr == (
+        "Error: database error: attempt to write a readonly database"
+        f" ({db_path} cannot be written: its mode, or a read-only filesystem?)\n"
+    )
+
+
 def _screen_until(
     master: int, wanted: tuple[bytes, ...], program: subprocess.Popen, deadline: float
 ) -> bytes:
