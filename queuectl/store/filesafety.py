@@ -299,7 +299,9 @@ def log_folder_problem(folder: str, trust: Trust | None = None) -> str | None:
     """
     trust = trust or Trust.current()
     folder = os.path.abspath(folder)
-    problem, _real = _walk(folder, trust)
+    # Not a database: its folder was called "the database folder" (an outside try),
+    # and may be sticky, as any folder on the way (the log folder itself is checked next).
+    problem, _real = _walk(folder, trust, sticky_own_folder=True)
     if problem:
         return problem
     try:

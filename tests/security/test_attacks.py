@@ -345,6 +345,21 @@ def test_a_log_folder_on_the_way_through_another_users_link_is_refused_before_it
     assert list(target.iterdir()) == []
 
 
+def test_a_log_folders_parent_of_another_user_is_not_called_the_database_folder(open_tmp, pg_url):
+    """On PostgreSQL there is no database folder, yet the refusal named one (an outside try)."""
+    data = open_tmp / "data"
+    data.mkdir(mode=0o755)
+    (data / "queuectl").mkdir(mode=0o755)
+    os.chown(data / "queuectl", NOBODY.pw_uid, NOBODY.pw_gid)
+    started = queuectl("worker", "start", env={"QUEUECTL_DB": pg_url, "XDG_DATA_HOME": str(data)})
+    assert started.returncode == 1
+    assert started.stderr.startswith(
+        f"Error: refusing to start workers: the folder {data / 'queuectl'} (on the way to it)"
+        " belongs to nobody; "
+    ), started.stderr
+    assert list((data / "queuectl").iterdir()) == []
+
+
 def test_a_database_other_users_can_read_is_said_by_every_command(open_tmp):
     """Restored with ``cp`` under umask 022 into a 0755 folder, the file handed every
     job's env and output to each local user, and queuectl said nothing (an outside
