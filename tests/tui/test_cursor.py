@@ -222,6 +222,27 @@ async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_wind
         assert Job.select().where(Job.state == "pending").count() == 620
 
 
+async def test_g_from_the_job_kept_after_the_window_says_so_at_once(app_for) -> None:
+    """``g`` put the cursor on the top row while the status still said "+ the highlighted
+    job, further down" until the next refresh: that job was no longer highlighted."""
+    _enqueue(*(f"a{index:03}" for index in range(20)), now=T0 - 100)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.table.select_key("a005")
+        await pilot.pause()
+        _enqueue(*(f"b{index:03}" for index in range(600)), now=T0 - 50)
+        await refreshed(pilot)
+        assert pane.highlighted == "a005"
+        assert pane._summary == "500 of 620 + the highlighted job, further down"
+        await pilot.press("g")
+        await wait_for(pilot, lambda: pane.table.cursor_row == 0, "the cursor on the top row")
+        await wait_for(pilot, lambda: pane.status == "500 of 620", "the status without the job")
+        await refreshed(pilot)  # the next read leaves the job out: the status stays
+        assert pane.table.row_count == 500 and pane.status == "500 of 620"
+
+
 async def test_sorted_oldest_first_nothing_above_counts_as_new(app_for) -> None:
     """``O`` (oldest first) counted the older rows above the cursor as "new above", a
     count that fell as new jobs arrived below, and ``g`` led to nothing new."""

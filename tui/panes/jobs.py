@@ -131,18 +131,29 @@ class JobsPane(MarkingPane):
         data = self._data
         if data is None:
             return
-        shown = len(data.rows)
+        shown = min(len(data.rows), WINDOW)
         if not data.total and not self.job_filter.active:
             self.set_status("no jobs yet · n: new job")
             return
         parts = [f"{shown} of {data.total:,}" if data.total > shown else counted(shown, "job")]
-        if shown > WINDOW:
+        if self._kept_is_highlighted(data):
             # The highlighted job, pushed out of the newest ones, is kept after them: the
             # rows read as neighbours though the jobs between are not shown.
-            parts = [f"{WINDOW} of {data.total:,} + the highlighted job, further down"]
+            parts[0] += " + the highlighted job, further down"
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
         self.set_status(" · ".join(parts))
+
+    def _kept_is_highlighted(self, data: TableData) -> bool:
+        """Whether the row after the window (the job kept there, ``Request.keep_job``) is
+        still the highlighted one: once the cursor leaves it (``g``), it is a job the next
+        refresh drops, and the status said "+ the highlighted job" over the top row."""
+        return len(data.rows) > WINDOW and self.highlighted == data.rows[-1][0]
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        """The status follows the cursor at once, as the "new above" count does
+        (``TablePane``'s handler): the job kept after the window may have just been left."""
+        self.show_status()
 
     def action_new(self) -> None:
         """Open the new-job form (the app-wide ``n``), for mouse users."""
