@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from textual.widgets import Input
 
 from queuectl.jobspec import JobSpec
@@ -288,14 +289,34 @@ async def test_the_detail_screen_says_a_job_is_held_and_h_releases_it(app_for) -
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
         screen = await open_detail(pilot)
-        assert "Held" in _text_of(screen) and "until released" in _text_of(screen)
+        assert "Held" in _text_of(screen) and "released (h)" in _text_of(screen)
         await pilot.press("h")
         await wait_toast(pilot, "Job a released")
         assert Job.get_by_id("a").held_at is None
         loads = screen.loads
         screen.load()  # the screen's own next read (each second outside tests)
         await wait_for(pilot, lambda: screen.loads > loads, "the next read")
-        assert "until released" not in _text_of(screen)
+        assert "released (h)" not in _text_of(screen)
+
+
+@pytest.mark.parametrize(("size", "dated"), [((80, 24), False), ((160, 45), True)])
+async def test_the_held_time_drops_its_date_where_the_other_times_do(app_for, size, dated) -> None:
+    """At 80 columns every time dropped today's date but the Held row's, which had a row
+    of the full width to itself: ``Held  since 2026-12-07T09:03:58Z (981ms ago) …``."""
+    seed_job("a", held_at=T0 - 60)
+    app = app_for()
+    async with app.run_test(size=size) as pilot:
+        await refreshed(pilot)
+        screen = await open_detail(pilot)
+        fields = screen.query_one("#detail-fields")
+        lines = [
+            "".join(segment.text for segment in fields.render_line(y))
+            for y in range(fields.size.height)
+        ]
+        held = next(line for line in lines if line.startswith("Held"))
+        created = next(line for line in lines if line.startswith("Created"))
+        assert "11:05:40Z (1m00s ago)" in held and "released (h)" in held
+        assert ("2026-11-18T" in held) is dated and ("2026-11-18T" in created) is dated
 
 
 def _text_of(screen) -> str:

@@ -125,12 +125,13 @@ def _fields(job: Job, now: float, view: JobView | None = None) -> Group:
     command.add_row("Command", Text(inert(bounded(job.command))))
     state = _pairs_grid()
     state.add_row("State", state_text(job.state), "Queue", Text(one_line(job.queue)))
+    if is_held(job.state, job.held_at):  # the Jobs row says "held"; here said only "pending"
+        # A time of the pairs, as Created is: a row of the full width always had room
+        # for the date, so at 80 columns it kept it while every other time dropped it.
+        state.add_row("Held", when(job.held_at), "Until", Text("released (h)"))
     # What a blocked job waits for, and what waits for it, next to its state: at 80x24
     # the fields show about eight rows.
     links = _wide_grid()
-    if is_held(job.state, job.held_at):  # the Jobs row says "held"; here said only "pending"
-        held = Text.assemble("since ", time_forms(job.held_at, now)[0], " (until released, h)")
-        links.add_row("Held", held)
     if view is not None and view.dependencies:
         links.add_row("After", links_text(view.dependencies))
     if view is not None and view.dependents:
