@@ -11,6 +11,7 @@ from textual import events
 from queuectl.store.models import Run
 from tests.conftest import T0
 from tests.tui.conftest import refreshed, seed_job, seed_run, wait_for, wait_toast
+from tui.keybar import KeyBar
 from tui.output import OutputView
 from tui.screens.detail import JobDetailScreen
 from tui.screens.logview import LogScreen
@@ -143,6 +144,45 @@ async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
         _run_goes_on(screen, run_id, output=finished, outcome="succeeded", finished_at=T0)
         await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "last", "the end")
         assert screen.view.scroll_y == 0  # not following: the view stays put
+
+
+def _offered(screen: LogScreen) -> set[str]:
+    """The actions the key bar shows (dimmed or not)."""
+    return {action for _shown, _what, _key, action, _on in screen.query_one(KeyBar).items}
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome"),
+    [("completed", "succeeded"), ("dead", "failed"), ("cancelled", "cancelled")],
+)
+async def test_a_finished_runs_log_offers_no_follow(app_for, state, outcome) -> None:
+    """The key bar offered ``f Follow`` on a finished job's run, with nothing left to
+    follow: pressed, it only jumped to the end."""
+    seed_job("a", state=state)
+    seed_run("a", finished_at=T0 - 5, outcome=outcome, exit_code=1, output=LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await wait_for(pilot, lambda: "wrap" in _offered(screen), "the key bar")
+        assert "follow" not in _offered(screen)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: screen.view.scroll_y == 0, "the first line at the top")
+        await pilot.press("f")
+        await pilot.pause()
+        assert screen.view.scroll_y == 0 < screen.view.max_scroll_y
+
+
+async def test_follow_is_offered_while_the_run_goes_on_and_goes_with_it(app_for) -> None:
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output="first\n")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await wait_for(pilot, lambda: "follow" in _offered(screen), "Follow offered")
+        await pilot.press("f")
+        assert not screen.following  # and it still works
+        _run_goes_on(screen, run_id, output="first\n", outcome="succeeded", finished_at=T0)
+        await wait_for(pilot, lambda: "follow" not in _offered(screen), "Follow gone")
 
 
 async def test_export_delivers_the_output_as_stored(app_for, tmp_path) -> None:

@@ -132,8 +132,11 @@ class LogScreen(Screen[None]):
     def on_run_loaded(self, message: RunLoaded) -> None:
         if not self.is_current and not self.is_attached:
             return
+        running_before = self._run_live
         self.run = run = message.run
         self.loads += 1
+        if self.loads == 1 or running_before != self._run_live:
+            self.refresh_bindings()  # ``f`` Follow is offered while the run goes on
         if run is None:
             self._title("this run no longer exists")
             return
@@ -145,6 +148,20 @@ class LogScreen(Screen[None]):
         self._title()
         if run.outcome is None:
             self.set_timer(self.interval, self.load)
+
+    @property
+    def _run_live(self) -> bool:
+        """The run shown goes on: its output may still grow."""
+        return self.run is not None and self.run.outcome is None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer ``f`` Follow only while the run shown goes on: on a completed, dead or
+        cancelled job's run the key bar offered it, and it only jumped to the end (``G``
+        does that). Before the first read, when nothing is known of the run yet, it is
+        offered, as the detail screen offers every key then."""
+        if action != "follow" or not self.loads:
+            return True
+        return self._run_live
 
     def _title(self, note: str = "") -> None:
         """The run, then what the view is doing, most telling first. A narrow screen cut
