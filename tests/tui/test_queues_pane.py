@@ -20,7 +20,7 @@ from tests.tui.conftest import (
 )
 from tui.app import PANES
 from tui.commands import COMMANDS
-from tui.panes.queues import QueuesPane
+from tui.panes.queues import NAME_WIDTH, QueuesPane
 from tui.queuecells import sparkline_text
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import help_sections
@@ -79,6 +79,26 @@ async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_
         assert "held" in shown and "recent" not in shown, shown
         assert {"pending", "running", "workers", "spark"} <= set(shown)
         assert drawn_cell(pane.table, "images", "held") == "1"
+
+
+async def test_at_160_columns_the_name_takes_what_it_needs_and_the_figures_keep_theirs(app_for):
+    """The name was the one flexible column: 47 cells for ``default`` at 160 columns, and a
+    60-character name made the columns of zeros (Blocked, Held) give way."""
+    seed_job("a", queue="default")
+    seed_job("b", queue="mail", state="completed")
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await refreshed(pilot)
+        pane = await _shown(pilot, 2)
+        assert dict(pane.table.layout)["queue"] == 8  # its min_width: "default" is 7
+        assert [key for key, _ in pane.table.layout] == [spec.key for spec in pane.COLUMNS]
+        name = "nightly-reports-for-the-european-region-and-its-customers-eu"
+        seed_job("c", queue=name)
+        await refreshed(pilot)
+        await wait_for(pilot, lambda: pane.table.row_count == 3, "the third queue")
+        assert dict(pane.table.layout)["queue"] == NAME_WIDTH
+        assert [key for key, _ in pane.table.layout] == [spec.key for spec in pane.COLUMNS]
+        assert drawn_cell(pane.table, name, "queue") == "nightly-reports-for-the…omers-eu"
 
 
 async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(app_for):

@@ -12,6 +12,10 @@ from tui.columns import ColumnSpec
 from tui.messages import intend
 from tui.panes.base import TablePane
 
+NAME_WIDTH = 32
+"""The widest the Queue column gets: half the longest name a queue may have (64), enough
+for most whole and, cut in the middle, for both ends of the others."""
+
 
 class QueuesPane(TablePane):
     """One row per queue that has jobs, live workers or settings (``lifecycle.queues``).
@@ -21,7 +25,11 @@ class QueuesPane(TablePane):
     """
 
     COLUMNS: ClassVar[list[ColumnSpec]] = [
-        ColumnSpec("queue", "Queue", flex=1, flex_min=8),
+        # As wide as the longest name up to NAME_WIDTH, then cut in the middle (down to
+        # 8 cells before a figure goes): as the one flexible column it took the spare
+        # width, 47 cells for "default" at 160 columns, and a long name made the columns
+        # of zeros (Blocked, Held) give way at any width.
+        ColumnSpec("queue", "Queue", min_width=8, max_width=NAME_WIDTH, shrink_to=8),
         ColumnSpec("state", "State", min_width=6),
         ColumnSpec("limit", "Limit", min_width=5),
         ColumnSpec("pending", "Pending"),
