@@ -272,8 +272,15 @@ def dlq_parts(row: dict[str, Any], now: float) -> Parts:
         died,
         ("" if code is None else str(code), ""),
         (one_line(row["command"], CELL_LIMIT), ""),
-        (one_line(row["last_error"], CELL_LIMIT), "red"),
+        (one_line(dlq_error(row), CELL_LIMIT), "red"),
     )
+
+
+def dlq_error(row: dict[str, Any]) -> str:
+    """Why the job died, then the last line it printed (``exit 3: failing 123``): the
+    error alone said ``exit 3``, and what the job said on the way out (its stderr) was
+    in its detail screen only. The line is ``last_line``, read by ``tui.data``."""
+    return ": ".join(part for part in (row["last_error"], row.get("last_line")) if part)
 
 
 WORKER_ID_COLUMNS = (0, 4)

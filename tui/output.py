@@ -62,6 +62,22 @@ def overwritten(output: str) -> str:
     return "\n".join(_last_written(line) for line in lines)
 
 
+def last_line(output: str | None, *, whole: bool = True) -> str:
+    """The last line of ``output`` that shows something, as the output view shows it (its
+    latest update, its colours dropped, every other escape made visible), stripped.
+
+    ``whole=False``: ``output`` is only the end of the output, so its first line may be
+    the end of a longer one; it is then marked as cut (``…``)."""
+    if not output:
+        return ""
+    lines = list(OutputDecoder().feed(keep_sgr(overwritten(output), reset=False)))
+    for index in range(len(lines) - 1, -1, -1):
+        text = lines[index].plain.strip()
+        if text:
+            return text if index or whole else f"…{text}"
+    return ""
+
+
 def _last_written(line: str) -> str:
     """A line with carriage returns as a terminal leaves it: each part written over the
     start of what was there (``red [bold]x\r100%`` is ``100%[bold]x``; only ``100%``

@@ -186,6 +186,53 @@ def assert_text_sorts_by_code_point() -> None:
     assert [row["command"] for row in rows.values()] == sorted(commands)
 
 
+def _dead(job_id: str, output: str, **fields: object) -> None:
+    enqueuing.enqueue(JobSpec(command="./failing.sh", id=job_id), now=T0 - 60, cwd="/")
+    Job.update(
+        state="dead", finished_at=T0 - 5, last_error="exit 3", output=output, **fields
+    ).where(Job.id == job_id).execute()
+
+
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [
+        ("starting\n\x1b[31mfailing 123\x1b[0m\n\n", "exit 3: failing 123"),  # colours dropped
+        ("50%\r100%\rfailed at 100%\n", "exit 3: failed at 100%"),  # its latest update
+        ("pwned \x1b]0;title\x07\u202e\n", "exit 3: pwned ␛]0;title␇\\u202e"),  # inert
+        ("x" * 5000, "exit 3: …" + "x" * 290 + "…"),  # a tail read: it starts mid-line
+        ("", "exit 3"),
+        ("\n  \n", "exit 3"),
+    ],
+    ids=["colours", "progress", "escapes", "tail", "no-output", "blank"],
+)
+def test_the_dlq_error_ends_with_the_last_line_the_job_printed(opened, output, error) -> None:
+    """The DLQ's Last error said ``exit 3``: what the job printed on its way out (its
+    stderr) was in its detail screen only."""
+    _dead("d", output)
+    snapshot = read_snapshot(Request(), T0)
+    assert snapshot.dlq.parts["d"][6] == (error, "red")
+
+
+def test_the_dlq_reads_the_output_of_new_deaths_only(opened, monkeypatch) -> None:
+    """Each refresh read the end of 500 outputs, up to 64 KiB each, for lines that change
+    only when the job runs again."""
+    import tui.data as data
+
+    _dead("d1", "one\n")
+    _dead("d2", "two\n")
+    first = read_snapshot(Request(), T0)
+    asked: list[list[str]] = []
+    real = data._output_tails
+    monkeypatch.setattr(data, "_output_tails", lambda ids: asked.append(ids) or real(ids))
+    Job.update(finished_at=T0 - 1, output="two again\n").where(Job.id == "d2").execute()
+    second = read_snapshot(Request(previous=first), T0)
+    assert asked == [["d2"]]
+    assert [second.dlq.parts[key][6][0] for key in ("d1", "d2")] == [
+        "exit 3: one",
+        "exit 3: two again",
+    ]
+
+
 def test_unchanged_cells_are_reused_and_changed_ones_rebuilt(opened) -> None:
     """The next refresh hands the table the same cell objects where nothing changed."""
     enqueuing.enqueue_many(

@@ -386,6 +386,33 @@ async def test_dlq_shows_the_latest_death_first(app_for) -> None:
         assert [key for key, _ in app.last_snapshot.dlq.rows] == ["old", "new", "mid"]
 
 
+async def test_the_dlq_error_shows_what_the_job_printed_last(app_for) -> None:
+    """Last error said ``exit 3``; the job's ``failing 123`` on stderr was in its detail
+    screen only. At 80 columns the line is cut to the column, the error kept."""
+    for key in ("d1", "d2"):
+        seed_job(
+            key,
+            "./failing.sh 123",
+            state="dead",
+            attempts=4,
+            last_error="exit 3",
+            finished_at=T0 - 5,
+            output="starting\nfailing 123 \x1b[31mat step 7 of the nightly import\x1b[0m\n",
+        )
+    app = app_for()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2")
+        table = app.query_one(DlqPane).table
+        await wait_for(pilot, lambda: table.row_count == 2, "the dead jobs")
+        said = "exit 3: failing 123 at step 7 of the nightly import"
+        assert drawn_cell(table, "d1", "error") == said
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: dict(table.layout)["error"] < len(said), "the narrow layout")
+        drawn = drawn_cell(table, "d1", "error")
+        assert drawn.endswith("…") and said.startswith(drawn[:-1])
+
+
 def test_the_ids_cut_in_the_middle_are_the_panes_id_columns() -> None:
     """``cells`` names the columns by position, the panes by key: they must agree."""
     assert [JobsPane.COLUMNS[i].key for i in JOB_ID_COLUMNS] == ["id", "worker"]

@@ -17,12 +17,14 @@ pytestmark = pytest.mark.postgres
 async def test_dashboard_lists_and_retries_on_postgresql(pg_url: str) -> None:
     db.open_database(pg_url)
     seed_job("alive", "echo fine")
-    seed_job("gone", "exit 1", state="dead", attempts=4, last_error="boom")
+    seed_job("gone", "exit 1", state="dead", attempts=4, last_error="boom", output="y" * 2000)
     app = make_app(pg_url, clock=lambda: T0, refresh_interval=3600.0)
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await pilot.press("2")  # the DLQ pane
         await refreshed(pilot)
+        # Only the output's end is read (``RIGHT`` here): its line starts mid-line.
+        assert app.last_snapshot.dlq.parts["gone"][6] == ("boom: …" + "y" * 292 + "…", "red")
         await pilot.press("r")
         await wait_for(pilot, lambda: Job.get_by_id("gone").state == "pending", "retry")
         await wait_toast(pilot, "Job gone is pending again")
