@@ -147,14 +147,15 @@ class ActionsApp(KeyOrderApp):
 
     # --- doing things, off the UI thread ----------------------------------------------
 
-    def core_call(self, task: Callable[[], Any]) -> Any:
+    def core_call(self, task: Callable[[], Any], *, doing: str) -> Any:
         """``task``, a core call made on a worker thread: its result, or ``REFUSED`` once
-        its ``QueueError`` is toasted. The thread's connection is closed after (peewee
-        keeps one per thread, and worker threads come and go)."""
+        its ``QueueError`` is toasted (``refusal_said``: a database away is said as what
+        was not done). The thread's connection is closed after (peewee keeps one per
+        thread, and worker threads come and go)."""
         try:
             return task()
         except QueueError as exc:
-            self.call_from_thread(self.say, str(exc), error=True)
+            self.call_from_thread(self.say, refusal_said(exc, doing), error=True)
             return REFUSED
         finally:
             if not database.is_closed():
@@ -196,9 +197,7 @@ class ActionsApp(KeyOrderApp):
         try:
             result = task()
         except (QueueError, ValidationError) as exc:
-            said = str(exc)
-            if isinstance(exc, StoreUnavailable):
-                said = f"{doing} was not done: {exc.explain()}"
+            said = refusal_said(exc, doing)
             if failed is not None:
                 self.call_from_thread(failed, said)
             else:
@@ -350,6 +349,7 @@ class ActionsApp(KeyOrderApp):
             ),
             yes="Cancel job",
             command=self.job_command(job_id),
+            doing=f"Cancel of job {one_line(job_id)}",
         )
 
     @work(thread=True, group="action", exit_on_error=False)
@@ -360,6 +360,8 @@ class ActionsApp(KeyOrderApp):
         then: Callable[[], None],
         yes: str,
         command: str | None = None,
+        *,
+        doing: str,
     ) -> None:
         """Ask ``question`` with, after it, the blocked jobs that go dead with the job
         (``deps.would_take_down``: transitively, as a cancel or delete takes them down).
@@ -367,7 +369,7 @@ class ActionsApp(KeyOrderApp):
         Read from the database, off the UI thread: the last refresh's rows left out
         every dependent a filter (``state:processing``) or the window hid, so the
         question named none and the toast after named three."""
-        down = self.core_call(lambda: deps.would_take_down([job_id]))
+        down = self.core_call(lambda: deps.would_take_down([job_id]), doing=doing)
         if down is REFUSED:
             return
         said = ""
@@ -404,6 +406,7 @@ class ActionsApp(KeyOrderApp):
             delete,
             "Delete",
             command=self.job_command(job_id),
+            doing=f"Delete of job {one_line(job_id)}",
         )
 
     def _dead_count(self) -> tuple[int, float]:
@@ -693,6 +696,16 @@ def _stopped_message(
     if killed:
         said += f"; killed {some_ids(killed)}, back to pending"
     return said
+
+
+def refusal_said(exc: Exception, doing: str) -> str:
+    """What a toast says of a core call's refusal: a database away (``StoreUnavailable``)
+    as the change that was not done, and why. The question before a cancel read the
+    database too, and in an outage its toast was psycopg's bare "connection failed: …",
+    naming no change (an outside try)."""
+    if isinstance(exc, StoreUnavailable):
+        return f"{doing} was not done: {exc.explain()}"
+    return str(exc)
 
 
 def _act_on_one(

@@ -145,7 +145,8 @@ class BatchApp(ActionsApp):
         """Read whether any marked job can be acted on, off the UI thread, then ask; when
         none can, say why and ask nothing ("Cancel 2 marked jobs?" was asked of two
         completed jobs, and "Yes" only brought the refusal)."""
-        refused = self.core_call(lambda: none_applies(action, job_ids))
+        doing = f"{action.verb.capitalize()} of {_jobs(len(job_ids))}"
+        refused = self.core_call(lambda: none_applies(action, job_ids), doing=doing)
         if refused is REFUSED:
             return
         if refused is not None:
@@ -175,7 +176,10 @@ class BatchApp(ActionsApp):
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
         """Act on ``job_ids`` off the UI thread; the marks go once it is done."""
-        outcome = self.core_call(lambda: manage.act(action, job_ids, now=self.clock(), rows=False))
+        outcome = self.core_call(
+            lambda: manage.act(action, job_ids, now=self.clock(), rows=False),
+            doing=f"{action.verb.capitalize()} of {_jobs(len(job_ids))}",
+        )
         if outcome is REFUSED:
             return
         self.call_from_thread(self._batch_done, action, outcome, pane)
@@ -203,7 +207,8 @@ class BatchApp(ActionsApp):
                 queue=job_filter.queue,
                 search=job_filter.text or None,
                 id_prefix=job_filter.id_prefix or None,
-            )
+            ),
+            doing="Marking every matching job",
         )
         if job_ids is REFUSED:
             return

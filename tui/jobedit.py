@@ -52,7 +52,9 @@ class JobEditApp(BatchApp):
 
     @work(thread=True, group="edit", exclusive=True, exit_on_error=False)
     def _load_for_edit(self, job_id: str) -> None:
-        edited = self.core_call(lambda: editing.target(job_id))
+        edited = self.core_call(
+            lambda: editing.target(job_id), doing=f"Edit of job {one_line(job_id)}"
+        )
         if edited is REFUSED:
             return
         self.call_from_thread(self._open_edit_form, edited)

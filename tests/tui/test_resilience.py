@@ -298,6 +298,30 @@ async def test_a_change_the_database_refused_names_the_change_and_the_lock_holde
     assert Job.get_by_id("a").state == "pending"
 
 
+@pytest.mark.parametrize("key", ["c", "d"])
+async def test_a_question_the_database_could_not_prepare_names_the_change(
+    app_for, monkeypatch, key
+) -> None:
+    """Before asking, a cancel or delete reads what goes dead with the job: with the
+    server away, that read's toast was psycopg's bare "connection failed: …", which
+    named no change (an outside try on PostgreSQL)."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import deps
+
+    def away(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable("connection failed: Connection refused")
+
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        monkeypatch.setattr(deps, "would_take_down", away)
+        await pilot.press(key)
+        doing = "Cancel" if key == "c" else "Delete"
+        await wait_toast(pilot, f"{doing} of job a was not done: connection failed")
+    assert Job.get_by_id("a").state == "pending"
+
+
 def _reads_taking(monkeypatch, took: dict[str, float]) -> None:
     """Every snapshot read from now on says it took ``took["seconds"]``, of which
     ``took["cpu"]`` of the reading thread's CPU (read at each read: a test may change it)."""
