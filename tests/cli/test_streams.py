@@ -276,25 +276,30 @@ def test_the_dashboard_without_a_terminal_says_so_instead_of_hanging(cli):
 
 
 @pytest.mark.parametrize("args", [("wait",), ("logs", "--follow")], ids=["wait", "logs"])
-def test_a_wait_on_a_database_deleted_under_it_ends_saying_so(cli, db_path, args):
+def test_a_wait_on_a_database_deleted_under_it_ends_saying_so(cli, db_path, tmp_path, args):
     """They read on in the deleted file, whose workers had stopped, silent for ever (an
     outside try): the file gone from its path ends them, as it ends the workers."""
     job_id = cli("add", "--", "true").stdout.strip()  # pending: no worker
-    waiting = subprocess.Popen(
-        [*QUEUECTL, args[0], job_id, *args[1:]],
-        env=cli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    said = tmp_path / "stderr"
+    with said.open("w") as stderr:
+        waiting = subprocess.Popen(
+            [*QUEUECTL, args[0], job_id, *args[1:]],
+            env=cli.env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
     try:
-        wait_until(lambda: _holds_open(waiting.pid, db_path), 20, "the database open")
+        # In its loop: both say first what they wait for ("waiting: … no worker"). The
+        # file open alone was too early: the open itself then failed (a CI run).
+        wait_until(lambda: "waiting:" in said.read_text(), 20, "the wait under way")
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db_path + suffix):
                 os.unlink(db_path + suffix)
-        _, err = waiting.communicate(timeout=20)
+        waiting.wait(timeout=20)
     finally:
         waiting.kill()
+    err = said.read_text()
     assert waiting.returncode == 1, err
     assert err.splitlines()[-1] == (
         f"Error: the database file {db_path} was deleted or moved away;"
