@@ -277,6 +277,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.call_from_thread(self.say, f"Saved {saved}")
 
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, self._repaint_after_resume)
         # Held, not queried: ``query_one`` searches the top screen, which may be a modal.
         self.jobs_pane = self.query_one(JobsPane)
         self.dlq_pane = self.query_one(DlqPane)
@@ -530,6 +531,17 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             self.say(BROWSER_SUSPEND_SAID)
             return
         super().action_suspend_process()
+
+    def _repaint_after_resume(self, _app: object) -> None:
+        """After ``fg``: draw every screen in the stack again, whole.
+
+        The shell wrote over the terminal meanwhile, and Textual, back from a
+        SIGTSTP, redrew only what changed: the header, the tabs, the key bar and
+        every still row stayed blank (an outside try; a bare Textual app does it too).
+        """
+        for screen in self.screen_stack:
+            screen.refresh(repaint=True, layout=True)
+        self.refresh(repaint=True, layout=True)
 
     def action_leave(self) -> None:
         """``ctrl+q`` / ``ctrl+c``: quit from any screen, asking first as ``q`` does, and

@@ -215,6 +215,30 @@ async def test_ctrl_z_suspends_to_the_shell_even_from_a_text_field(app_for, monk
         assert app.is_running
 
 
+async def test_back_from_a_suspend_every_screen_is_drawn_whole(app_for, monkeypatch) -> None:
+    """After ``fg`` only the cells that changed were drawn: the header, tabs, key bar and
+    still rows stayed blank until another screen opened (an outside try in tmux)."""
+    from textual.screen import Screen
+
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        whole: list[Screen] = []
+        draw = Screen.refresh
+
+        def refresh(self: Screen, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("repaint") and kwargs.get("layout"):
+                whole.append(self)
+            return draw(self, *args, **kwargs)
+
+        monkeypatch.setattr(Screen, "refresh", refresh)
+        app.app_resume_signal.publish(app)  # what Textual does on SIGCONT
+        await pilot.pause()
+        assert set(whole) == set(app.screen_stack) and len(app.screen_stack) == 2
+
+
 async def test_ctrl_z_in_a_browser_says_why_it_does_not_suspend(app_for) -> None:
     app = app_for(in_browser=True)
     async with app.run_test(size=(100, 24)) as pilot:
