@@ -63,3 +63,21 @@ def test_every_test_the_readme_names_exists():
         if not re.search(rf"^((async )?def {name}\(|{name} = )", (root / path).read_text(), re.M)
     ]
     assert missing == []
+
+
+def test_the_help_of_enqueue_edit_and_cancel_names_what_they_take():
+    """``enqueue --help`` left out on_success, on_failure and tty; ``edit --help`` said
+    every key but "id" (it refuses "after" too); ``cancel --help`` left out blocked jobs
+    (a newcomer's try)."""
+    from queuectl.jobspec import ALLOWED_KEYS
+    from queuectl.lifecycle.edit import EDITABLE_KEYS
+
+    def shown(*args: str) -> str:
+        return " ".join(CliRunner().invoke(cli, [*args, "--help"]).output.split())
+
+    enqueue = shown("enqueue")
+    assert all(re.search(rf"\b{key}\b", enqueue) for key in ALLOWED_KEYS), enqueue
+    not_editable = [key for key in ALLOWED_KEYS if key not in EDITABLE_KEYS]
+    said = " and ".join(f'"{key}"' for key in not_editable)
+    assert f"Any key enqueue takes but {said}." in shown("edit")
+    assert "every pending, blocked, failed or running job" in shown("cancel")

@@ -35,7 +35,7 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     \b
     queuectl edit ID '{"priority": 10, "env": {"MODE": "fast"}}'
     queuectl edit ID          opens $EDITOR (else vi) on the job's JSON
-    Any key enqueue takes but "id". A dead or cancelled job is retried by the
+    Any key enqueue takes but "id" and "after". A dead or cancelled job is retried by the
     edit. A running or completed job is refused (exit 1), a bad value exits 2,
     and either way nothing changes.
     """

@@ -81,7 +81,8 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
 
     \b
     Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd, env,
-    after (ids that must complete first), unique_key (one active job per key).
+    on_success, on_failure (hook commands), tty, after (ids that must complete first),
+    unique_key (one active job per key).
     Example: queuectl enqueue '{"command": "make test", "priority": 5, "delay": "30s"}'
     With --file (or '-' as JSON) every line is a job, and all are accepted or none;
     a line's "after" may name an earlier line's "id".

@@ -222,7 +222,7 @@ def cancel(
 
     \b
     queuectl cancel ID...
-    queuectl cancel --queue mail       every pending, failed or running job in it
+    queuectl cancel --queue mail       every pending, blocked, failed or running job in it
     Filters combine with AND, and ask first on a terminal (--yes for scripts).
     """
     run_batch(app, "cancel", job_ids, states, queue, every, yes, as_json)
