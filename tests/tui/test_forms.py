@@ -341,6 +341,26 @@ async def test_escape_leaves_the_filter_box_and_keeps_a_filter_in_force(app_for)
         assert len(app.last_snapshot.jobs.rows) == 2
 
 
+async def test_escape_from_a_half_typed_filter_shows_the_one_in_force(app_for) -> None:
+    """``ok- state:done`` stayed in the box after esc while ``ok-`` was in force: the box
+    read as the filter, the status named another (a newcomer's try)."""
+    seed_job("a", "ok-1")
+    seed_job("b", "other")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        box = app.query_one("#job-filter", Input)
+        await pilot.press("slash", *"ok-")
+        await wait_for(pilot, lambda: pane.job_filter.text == "ok-", "applied as typed")
+        await pilot.press(*" state:done")
+        await wait_for(pilot, lambda: box.has_class("-invalid"), "not a filter")
+        await pilot.press("escape")
+        assert pane.table.has_focus and box.display
+        assert box.value == "ok-" and not box.has_class("-invalid")
+        assert pane.job_filter.text == "ok-"
+
+
 async def test_typing_in_a_box_never_triggers_keys(app_for) -> None:
     seed_job("a")
     app = app_for()

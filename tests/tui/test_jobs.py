@@ -378,6 +378,15 @@ async def test_sort_by_key_and_header(app_for) -> None:
         assert pane.sort.column is not None
 
 
+async def test_an_empty_queue_says_that_workers_run_the_jobs(app_for) -> None:
+    """A newcomer's first job sat pending: the empty pane said only ``n: new job``."""
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        assert pane.status == "no jobs yet · n: new job · 3: workers"
+
+
 async def test_the_age_header_turns_the_natural_order_round(app_for) -> None:
     """Age has one order, the natural one: a click gave a second, by the time each cell
     shows, labelled ``Age ▲`` as well, and moved a delayed job to the top (an outside try)."""

@@ -133,7 +133,8 @@ class JobsPane(MarkingPane):
             return
         shown = min(len(data.rows), WINDOW)
         if not data.total and not self.job_filter.active:
-            self.set_status("no jobs yet · n: new job")
+            # A newcomer's job sat pending with nothing saying a worker runs it.
+            self.set_status("no jobs yet · n: new job · 3: workers")
             return
         parts = [f"{shown} of {data.total:,}" if data.total > shown else counted(shown, "job")]
         if self._kept_is_highlighted(data):
@@ -335,6 +336,14 @@ class JobsPane(MarkingPane):
         if not box.has_focus:
             super().action_clear()
             return
+        if box.has_class("-invalid"):
+            # What it holds is not in force (a half-typed term): it read as the filter
+            # while the status named another (a newcomer's try). Back to the one in force.
+            if self._typing is not None:
+                self._typing.stop()
+                self._typing = None
+            box.value = self.job_filter.describe()
+            box.remove_class("-invalid")
         if not self.job_filter.active:
             box.add_class("hidden")
         self.focus_table()

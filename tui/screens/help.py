@@ -224,7 +224,12 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("queuectl dashboard — keys (↑/↓ scroll, esc closes)", style="bold"))
             with StepScroll(id="help-body"):
                 yield Static(id="help-keys")
-            yield Static(Text("Every action is also a button and a command (ctrl+p).", style="dim"))
+            yield Static(
+                Text(
+                    "Every action is also a command (ctrl+p), and a button from 100 columns.",
+                    style="dim",
+                )
+            )
 
     def on_resize(self) -> None:
         columns = 2 if self.size.width >= 76 else 1
