@@ -81,6 +81,25 @@ async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_
         assert drawn_cell(pane.table, "images", "held") == "1"
 
 
+async def test_at_80_columns_a_queues_dead_jobs_outlast_its_done_count(app_for):
+    """``images`` with dead jobs read 0 0 0 (Pending, Running, Done) at 80 columns: its
+    failures were nowhere on the pane (a newcomer's try)."""
+    seed_job("d1", queue="images", state="dead")
+    seed_job("c1", queue="images", state="completed")
+    seed_job("c2", queue="mail", state="completed")
+    seed_job("c3", queue="mail", state="completed")
+    seed_job("f1", queue="mail", state="failed")
+    seed_job("x1", queue="mail", state="cancelled")
+    seed_job("p1", queue="mail")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _shown(pilot, 2)
+        shown = [key for key, _ in pane.table.layout]
+        assert "dead" in shown and "completed" not in shown, " ".join(shown)
+        assert drawn_cell(pane.table, "images", "dead") == "1"
+
+
 async def test_at_160_columns_the_name_takes_what_it_needs_and_the_figures_keep_theirs(app_for):
     """The name was the one flexible column: 47 cells for ``default`` at 160 columns, and a
     60-character name made the columns of zeros (Blocked, Held) give way."""

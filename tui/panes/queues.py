@@ -40,9 +40,11 @@ class QueuesPane(TablePane):
         # of held jobs read as Pending, its Workers 0 in red as if nobody would run them.
         ColumnSpec("held", "Held", drop=6),
         ColumnSpec("running", "Running"),
-        ColumnSpec("completed", "Done", drop=4),
+        # Problems outlast successes: at 80 columns a queue with dead jobs read 0 0 0
+        # (Pending, Running, Done), its failures nowhere on the pane (a newcomer's try).
+        ColumnSpec("completed", "Done", drop=2),
         ColumnSpec("failed", "Failed", drop=3),
-        ColumnSpec("dead", "Dead", drop=2),
+        ColumnSpec("dead", "Dead", drop=4),
         ColumnSpec("cancelled", "Cancelled", drop=1),
         ColumnSpec("workers", "Workers"),
         # The sparkline beside it shows the same runs: the first to give way, so that at
