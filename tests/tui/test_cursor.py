@@ -195,19 +195,26 @@ async def test_a_stopped_worker_stays_highlighted_and_on_screen(app_for, supervi
         assert pane.table.cursor_row > 20  # it moved down among the stopped ones
 
 
+async def _on_a005_of_20(pilot) -> JobsPane:  # type: ignore[no-untyped-def]
+    """Twenty jobs (``a000`` … ``a019``) seen, the cursor on ``a005``: for newer jobs to
+    push it out of the window."""
+    _enqueue(*(f"a{index:03}" for index in range(20)), now=T0 - 100)
+    await refreshed(pilot)
+    pane = pilot.app.query_one(JobsPane)
+    pane.table.select_key("a005")
+    await pilot.pause()
+    return pane
+
+
 async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_window(
     app_for,
 ) -> None:
     """The pane reads the newest 500: once 500 newer jobs had come, the highlighted job
     left the read, the cursor fell to the last row, a different job each refresh, and
     ``r`` retried a job the person never chose."""
-    _enqueue(*(f"a{index:03}" for index in range(20)), now=T0 - 100)
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
-        await refreshed(pilot)
-        pane = app.query_one(JobsPane)
-        pane.table.select_key("a005")
-        await pilot.pause()
+        pane = await _on_a005_of_20(pilot)
         for batch in range(3):  # 600 newer jobs, in three refreshes
             _enqueue(*(f"b{batch}{index:03}" for index in range(200)), now=T0 - 50 + batch)
             await refreshed(pilot)
@@ -225,13 +232,9 @@ async def test_the_highlighted_job_stays_when_newer_jobs_push_it_out_of_the_wind
 async def test_g_from_the_job_kept_after_the_window_says_so_at_once(app_for) -> None:
     """``g`` put the cursor on the top row while the status still said "+ the highlighted
     job, further down" until the next refresh: that job was no longer highlighted."""
-    _enqueue(*(f"a{index:03}" for index in range(20)), now=T0 - 100)
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
-        await refreshed(pilot)
-        pane = app.query_one(JobsPane)
-        pane.table.select_key("a005")
-        await pilot.pause()
+        pane = await _on_a005_of_20(pilot)
         _enqueue(*(f"b{index:03}" for index in range(600)), now=T0 - 50)
         await refreshed(pilot)
         assert pane.highlighted == "a005"

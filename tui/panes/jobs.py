@@ -287,9 +287,14 @@ class JobsPane(MarkingPane):
         if event.input.id != "job-filter":
             return
         event.stop()
+        self._stop_typing()
+        self._typing = self.set_timer(TYPING_PAUSE, self._apply_typed)
+
+    def _stop_typing(self) -> None:
+        """Forget the pending apply of what was typed (enter or esc settled it)."""
         if self._typing is not None:
             self._typing.stop()
-        self._typing = self.set_timer(TYPING_PAUSE, self._apply_typed)
+            self._typing = None
 
     def _apply_typed(self) -> None:
         """Apply the box's text if it reads as a filter. A half-typed term (``state:fa``)
@@ -310,9 +315,7 @@ class JobsPane(MarkingPane):
         if event.input.id != "job-filter":
             return
         event.stop()
-        if self._typing is not None:
-            self._typing.stop()
-            self._typing = None
+        self._stop_typing()
         try:
             self.job_filter = parse_filter(event.value)
         except ValueError as exc:
@@ -339,9 +342,7 @@ class JobsPane(MarkingPane):
         if box.has_class("-invalid"):
             # What it holds is not in force (a half-typed term): it read as the filter
             # while the status named another (a newcomer's try). Back to the one in force.
-            if self._typing is not None:
-                self._typing.stop()
-                self._typing = None
+            self._stop_typing()
             box.value = self.job_filter.describe()
             box.remove_class("-invalid")
         if not self.job_filter.active:
