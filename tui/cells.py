@@ -21,7 +21,7 @@ from queuectl.states import ENDED_WORKER_STATES, STATE_STYLES, is_held
 from queuectl.store.models import JobState, Worker, WorkerState
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
-from tui.fit import MiddleCut
+from tui.fit import EndKept, MiddleCut
 
 CELL_LIMIT = 300
 """Characters kept of a long command or error: more than any screen shows, and bounded."""
@@ -67,6 +67,7 @@ def build_table(
     previous: TableData | None,
     *,
     id_columns: Collection[int] = (),
+    end_columns: Collection[int] = (),
 ) -> TableData:
     """Turn parts into rows, reusing the previous refresh's cells where the parts match.
 
@@ -79,11 +80,14 @@ def build_table(
         id_columns: the columns of ids (the row's own, a job's worker, a worker's
             job), whose cells are cut in the middle where their column is too narrow
             (``tui.fit.MiddleCut``), the others at the end.
+        end_columns: the columns cut at their start instead (``tui.fit.EndKept``):
+            a sparkline, whose newest bars are on the right.
     """
     before_parts = previous.parts if previous is not None else {}
     before_cells = dict(previous.rows) if previous is not None else {}
     made: dict[tuple[str, str], Text] = {}
     made_cut: dict[tuple[str, str], Text] = {}
+    made_end: dict[tuple[str, str], Text] = {}
 
     def cell_at(column: int, part: tuple[str, str]) -> Text:
         # Equal parts share one Text: rendering never changes a Text, and most
@@ -94,6 +98,11 @@ def build_table(
                 cell = made_cut[part] = MiddleCut(
                     part[0], style=part[1], no_wrap=True, overflow="ellipsis"
                 )
+            return cell
+        if column in end_columns:
+            cell = made_end.get(part)
+            if cell is None:
+                cell = made_end[part] = EndKept(part[0], style=part[1], no_wrap=True)
             return cell
         cell = made.get(part)
         if cell is None:

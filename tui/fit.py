@@ -77,6 +77,25 @@ class MiddleCut(Text):
             yield cut
 
 
+class EndKept(Text):
+    """Text that, where its column is too narrow, loses its start instead of its end.
+
+    A sparkline is read from the right: its newest bars are the ones that say what
+    the queue does now. Narrowed to make room at 80 columns, it keeps the latest
+    bars whole and drops the oldest, with no ellipsis to take one of them.
+    """
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        if self.cell_len <= width:
+            yield from super().__rich_console__(console, options)
+            return
+        plain = self.plain
+        kept = Text.assemble(self[len(plain) - _chars_within(plain[::-1], width) :])
+        kept.no_wrap = True
+        yield kept
+
+
 def _chars_within(text: str, cells: int) -> int:
     """How many of ``text``'s first characters fit in ``cells`` terminal cells."""
     used = 0

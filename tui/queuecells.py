@@ -11,6 +11,9 @@ from tui.spark import first_bucket, merged, steady_sparkline
 SPARK_MERGE = 2
 """Buckets per character: 15 characters of 20 s for the 5 minutes, so it fits at 80 columns."""
 
+SPARK_COLUMN = 13
+"""Where ``queue_parts`` puts the sparkline (last): narrowed, it keeps its newest bars."""
+
 
 def sparkline_text(buckets: list[float], now: float) -> str:
     """Runs ended per 20 s of the clock (two 10 s buckets a character), ``·`` for none:
@@ -68,4 +71,5 @@ def build_queues(figures: list[QueueFigures], previous: TableData | None, now: f
         },
         previous,
         id_columns=(0,),  # names sharing a prefix (``reports-eu-…``) stay apart when cut
+        end_columns=(SPARK_COLUMN,),
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
+
+from rich.console import Console
 
 from queuectl.lifecycle import queues
 from queuectl.store.models import Job
@@ -20,6 +23,7 @@ from tests.tui.conftest import (
 )
 from tui.app import PANES
 from tui.commands import COMMANDS
+from tui.fit import EndKept
 from tui.panes.queues import NAME_WIDTH, QueuesPane
 from tui.queuecells import sparkline_text
 from tui.screens.confirm import ConfirmScreen
@@ -69,14 +73,17 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
 
 async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_way(app_for):
     """The sparkline shows the runs the 5-minute count counts: that count goes first, and a
-    queue's held jobs stay in sight (at 80 columns they showed nowhere in this pane)."""
+    queue's held jobs stay in sight (at 80 columns they showed nowhere in this pane).
+    A paused queue and a limit keep State and Limit, so the room is short."""
     _seed()
+    queues.pause(["mail"], now=T0)
+    queues.set_limit("images", 2, now=T0)
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
         pane = await _shown(pilot, 2)
         shown = [key for key, _ in pane.table.layout]
-        assert "held" in shown and "recent" not in shown, shown
+        assert "held" in shown and "recent" not in shown, " ".join(shown)
         assert {"pending", "running", "workers", "spark"} <= set(shown)
         assert drawn_cell(pane.table, "images", "held") == "1"
 
@@ -91,6 +98,8 @@ async def test_at_80_columns_a_queues_dead_jobs_outlast_its_done_count(app_for):
     seed_job("f1", queue="mail", state="failed")
     seed_job("x1", queue="mail", state="cancelled")
     seed_job("p1", queue="mail")
+    queues.pause(["mail"], now=T0)  # State and Limit kept: the room is short
+    queues.set_limit("images", 2, now=T0)
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
@@ -98,6 +107,43 @@ async def test_at_80_columns_a_queues_dead_jobs_outlast_its_done_count(app_for):
         shown = [key for key, _ in pane.table.layout]
         assert "dead" in shown and "completed" not in shown, " ".join(shown)
         assert drawn_cell(pane.table, "images", "dead") == "1"
+
+
+async def test_at_80_columns_dead_jobs_outlast_blocked_and_held_ones(app_for):
+    """With a paused queue, blocked and held jobs, Blocked and Held outlasted Dead at 80
+    columns: 30 dead jobs in ``reports`` showed nowhere (a team lead's try). State and
+    Limit, all "active" and "-" but one, give way only as far as needed; the sparkline
+    narrows to its newest bars before a count goes."""
+    for index in range(3):
+        seed_job(f"r{index}", queue="reports", state="dead")
+    seed_job("b1", queue="build", held_at=T0 - 60)
+    seed_job("b2", queue="build")
+    seed_job("m1", queue="mail")
+    seed_job("p1", queue="wf")
+    seed_job("c1", queue="wf", state="blocked")
+    queues.pause(["mail"], now=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        pane = await _shown(pilot, 4)
+        layout = dict(pane.table.layout)
+        assert {"state", "pending", "blocked", "held", "running", "dead", "workers"} <= set(
+            layout
+        ), layout
+        assert "limit" not in layout  # "-" on every row: it gave way first
+        assert 8 <= layout["spark"] < 15, layout
+        assert drawn_cell(pane.table, "reports", "dead") == "3"
+        assert drawn_cell(pane.table, "mail", "state") == "paused"
+        assert drawn_cell(pane.table, "wf", "blocked") == "1"
+        assert drawn_cell(pane.table, "build", "held") == "1"
+
+
+def test_a_narrowed_sparkline_keeps_its_newest_bars():
+    """Cut at the end as other cells are, it kept the oldest bars and lost the newest."""
+    console = Console(width=80, color_system=None, file=io.StringIO())
+    cell = EndKept("··········▁▃█", no_wrap=True)
+    lines = console.render_lines(cell, console.options.update_width(5), pad=False)
+    assert ["".join(segment.text for segment in line) for line in lines] == ["··▁▃█"]
 
 
 async def test_at_160_columns_the_name_takes_what_it_needs_and_the_figures_keep_theirs(app_for):

@@ -30,28 +30,33 @@ class QueuesPane(TablePane):
         # width, 47 cells for "default" at 160 columns, and a long name made the columns
         # of zeros (Blocked, Held) give way at any width.
         ColumnSpec("queue", "Queue", min_width=8, max_width=NAME_WIDTH, shrink_to=8),
-        ColumnSpec("state", "State", min_width=6),
-        ColumnSpec("limit", "Limit", min_width=5),
+        # State and Limit say something only where queues differ: all "active" and "-",
+        # they are the first to give way (at 80 columns they kept a queue's dead jobs out
+        # of the pane); where they differ, the last.
+        ColumnSpec("state", "State", min_width=6, drop=8),
+        ColumnSpec("limit", "Limit", min_width=5, drop=7),
         ColumnSpec("pending", "Pending"),
-        # Waiting for a dependency (``queue list``'s BLOCKED): dropped first when no
-        # queue has any, kept last of the counts otherwise.
-        ColumnSpec("blocked", "Blocked", drop=5),
-        # Held until released (``hold``), counted here and not under their state: a queue
-        # of held jobs read as Pending, its Workers 0 in red as if nobody would run them.
-        ColumnSpec("held", "Held", drop=6),
+        # Waiting for a dependency (``queue list``'s BLOCKED) or held until released
+        # (``hold``; counted here and not under their state: a queue of held jobs read as
+        # Pending, its Workers 0 in red as if nobody would run them).
+        ColumnSpec("blocked", "Blocked", drop=4),
+        ColumnSpec("held", "Held", drop=5),
         ColumnSpec("running", "Running"),
-        # Problems outlast successes: at 80 columns a queue with dead jobs read 0 0 0
-        # (Pending, Running, Done), its failures nowhere on the pane (a newcomer's try).
+        # Problems outlast successes and waits: at 80 columns a queue with dead jobs read
+        # 0 0 0 (Pending, Running, Done), and later Blocked and Held outlasted Dead, its
+        # failures nowhere on the pane (two outside tries).
         ColumnSpec("completed", "Done", drop=2),
         ColumnSpec("failed", "Failed", drop=3),
-        ColumnSpec("dead", "Dead", drop=4),
+        ColumnSpec("dead", "Dead", drop=6),
         ColumnSpec("cancelled", "Cancelled", drop=1),
         ColumnSpec("workers", "Workers"),
         # The sparkline beside it shows the same runs: the first to give way, so that at
         # 80 columns a count of held (or blocked) jobs fits (it did not: held jobs were
         # visible in this pane only on wider screens).
         ColumnSpec("recent", "5 min", drop=0),
-        ColumnSpec("spark", "Per 20 s", min_width=15, max_width=15),
+        # Narrowed before a count goes, keeping its newest bars (``tui.fit.EndKept``):
+        # 8 characters are the last 2 minutes 40 seconds.
+        ColumnSpec("spark", "Per 20 s", min_width=15, max_width=15, shrink_to=8),
     ]
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
         ("Pause/Resume", "toggle_pause"),
