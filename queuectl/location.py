@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from queuectl.errors import DatabaseError
 
@@ -171,6 +171,47 @@ def describe(location: str) -> str:
         if colon:
             rest = f"{user}:***{rest[at:]}"
     return scheme + "://" + _QUERY_PARAMETER.sub(_hide_query_password, rest)
+
+
+_SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
+
+
+def short_names(location: str) -> tuple[str, ...]:
+    """What to call a database where room is short, the one that says most first.
+
+    A file is its path (cut from the left where drawn: its name matters most). A
+    server is ``DBNAME@HOST:PORT``, then without the port, then the name alone, each
+    with the schema a ``search_path`` in the URL's options picks, then that schema
+    alone: cut from the left
+    as a path is, ``…=-csearch_path%3Dtry_control`` named neither host nor database,
+    and at 160 columns lost the schema's end, the one part telling two queues on one
+    database apart. Never a password: none of these parts holds one.
+    """
+    if not is_url(location) or location.startswith("sqlite:"):
+        return (describe(location),)
+    try:
+        parts = parse_url(location)
+        port = parts.port
+    except DatabaseError:
+        return (describe(location),)
+    database = unquote(parts.path.lstrip("/")) or parts.scheme
+    host = parts.hostname
+    forms = [database]
+    if host:
+        forms = [f"{database}@{host}", database]
+        if port:
+            forms.insert(0, f"{database}@{host}:{port}")
+    schema = next(
+        (
+            found.group(1)
+            for key, value in parse_qsl(parts.query)
+            if key == "options" and (found := _SEARCH_PATH.search(value))
+        ),
+        None,
+    )
+    if schema:  # and last the schema alone: on one server, what tells queues apart
+        forms = [*(f"{form}, schema {schema}" for form in forms), f"schema {schema}"]
+    return tuple(forms)
 
 
 SECRET_VARIABLES = (ENV_VAR, "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE")

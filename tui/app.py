@@ -219,7 +219,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         # Read-only says so where the database is named: a served tab's title did, the
         # dashboard itself did not.
         said = " (read-only)" if self.read_only else ""
-        yield StatsHeader(db.describe(self.location) + said)
+        yield StatsHeader(self.location, suffix=said)
         yield OutageBanner()
         with TabbedContent(initial="jobs"):
             with TabPane("1 Jobs", id="jobs"):

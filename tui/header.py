@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from queuectl.location import short_names
 from queuectl.store.models import JobState
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
@@ -45,28 +48,63 @@ def counts_text(counts: dict[str, int], *, narrow: bool = False) -> Text:
     return text
 
 
-def fit_location(location: str, room: int) -> str:
-    """The database location cut from the left: the file name matters most."""
-    location = one_line(location)
-    if room <= 0:
-        return ""
-    if len(location) > room:
-        return "…" + location[-(room - 1) :] if room > 1 else "…"
-    return location
+class LocationText:
+    """The database's name, fitted to the cells its widget has when it is drawn.
+
+    The longest of ``names`` (``queuectl.location.short_names``) that fits, else the
+    last one cut from the left (a file's name, a schema, matter most). Fitted when
+    drawn, not when the line's words change: the sparkline narrowing (its width is
+    set by a class) left the location fitted to the room it had before, and the
+    line's end, the part kept on purpose, was clipped off at the screen's edge.
+    """
+
+    def __init__(self, names: tuple[str, ...], suffix: str = "") -> None:
+        self.names = tuple(one_line(name) + suffix for name in names)
+
+    def fitted(self, room: int) -> str:
+        """The name drawn in ``room`` cells."""
+        if room <= 0:
+            return ""
+        for name in self.names:
+            if cell_len(name) <= room:
+                return name
+        last = self.names[-1]
+        return "…" + _end_within(last, room - 1) if room > 1 else "…"
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(self.fitted(options.max_width), style="dim", no_wrap=True, justify="right")
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, max(cell_len(name) for name in self.names)).clamp(
+            max_width=options.max_width
+        )
+
+
+def _end_within(text: str, cells: int) -> str:
+    """The longest end of ``text`` that fits in ``cells`` terminal cells."""
+    kept = ""
+    for char in reversed(text):
+        if cell_len(kept) + cell_len(char) > cells:
+            break
+        kept = char + kept
+    return kept
 
 
 LOCATION_ROOM = 14
 """Cells the database location keeps at least beside the queues' names (``…/queuectl.db``)."""
 
 LOCATION_ROOM_MOST = 26
-"""The most it keeps: a longer file name is cut, from the left (see ``location_room``)."""
+"""The most it keeps: a longer name is cut, from the left (see ``location_room``)."""
 
 
-def location_room(location: str) -> int:
-    """The cells the location keeps on the second line: its file name and the ``…`` before
-    it, between ``LOCATION_ROOM`` and ``LOCATION_ROOM_MOST`` (``production-jobs-queue.sqlite3``
-    was cut to ``…-queue.sqlite3`` while the line kept its words)."""
-    name = one_line(location).rstrip("/").rpartition("/")[2]
+def location_room(names: tuple[str, ...]) -> int:
+    """The cells the location keeps on the second line: a file's name and the ``…``
+    before it, or a server's shortest name (``jobs, schema reports``), between
+    ``LOCATION_ROOM`` and ``LOCATION_ROOM_MOST`` (``production-jobs-queue.sqlite3`` was
+    cut to ``…-queue.sqlite3`` while the line kept its words)."""
+    name = one_line(names[-1])
+    if len(names) == 1:  # a path: its file's name
+        name = name.rstrip("/").rpartition("/")[2]
     return max(LOCATION_ROOM, min(LOCATION_ROOM_MOST, cell_len(name) + 2))
 
 
@@ -217,9 +255,11 @@ class StatsHeader(Vertical):
     not lay the screen out again every second.
     """
 
-    def __init__(self, location: str, **kwargs: object) -> None:
+    def __init__(self, location: str, *, suffix: str = "", **kwargs: object) -> None:
+        """``location`` as given (its short names hold no password); ``suffix`` follows
+        the name however it is cut (`` (read-only)``)."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.location = location
+        self.location = LocationText(short_names(location), suffix)
         self._shown: dict[str, Text] = {}
         self._snapshot: Snapshot | None = None
 
@@ -229,7 +269,7 @@ class StatsHeader(Vertical):
             yield Static("", id="workers-summary")
             yield Static(Text(steady_sparkline([0.0] * SPARK_BUCKETS)), id="throughput")
             yield Static("", id="rate")
-            yield Static("", id="db-location")
+            yield Static(self.location, id="db-location")
 
     @property
     def narrow(self) -> bool:
@@ -240,14 +280,11 @@ class StatsHeader(Vertical):
             return
         self._shown[widget_id] = text
         self.query_one(f"#{widget_id}", Static).update(text, layout=layout)
-        if layout:  # the room left for the location changed
-            self.call_after_refresh(self._show_location)
 
     def on_resize(self) -> None:
         self.set_class(self.narrow, "-narrow")
         if self._snapshot is not None:
             self.show(self._snapshot)
-        self.call_after_refresh(self._show_location)
 
     def show(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -257,15 +294,10 @@ class StatsHeader(Vertical):
             counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
         self._put("counts", counts)
         width = self.content_region.width or 200
-        keep = location_room(self.location)
+        keep = location_room(self.location.names)
         line = second_line(snapshot, width, narrow=self.narrow, keep=keep)
         self.set_class(0 < len(line.bars) < SPARK_BUCKETS, "-compact")
         self.set_class(not line.bars, "-no-spark")
         self._put("workers-summary", line.summary, layout=True)
         self._put("throughput", Text(line.bars, style="cyan", no_wrap=True))
         self._put("rate", Text(line.label, style="dim"), layout=True)
-
-    def _show_location(self) -> None:
-        for where in self.query("#db-location").results(Static):  # none while closing
-            room = where.size.width
-            self._put("db-location", Text(fit_location(self.location, room), style="dim"))

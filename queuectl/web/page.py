@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-from queuectl.location import describe, is_url, parse_url, sqlite_path
+from queuectl.location import describe, short_names, sqlite_path
 from queuectl.textsafe import one_line
 
 
@@ -27,15 +27,15 @@ def _render(name: str, **values: object) -> str:
 
 
 def database_name(location: str) -> str:
-    """What a browser tab is titled with: the file's name, or ``DBNAME@HOST`` for a server."""
+    """What a browser tab is titled with: the file's name, or ``DBNAME@HOST`` for a
+    server, with the schema its URL picks (of ``short_names``, the one naming the host
+    without its port, or the database alone)."""
     path = sqlite_path(location)
     if path is not None:
         return one_line(path.rsplit("/", 1)[-1])
-    if is_url(location):
-        parts = parse_url(location)
-        name = parts.path.lstrip("/") or parts.scheme
-        return one_line(f"{name}@{parts.hostname}" if parts.hostname else name)
-    return one_line(location)
+    names = short_names(location)
+    with_host = [name for name in names if "@" in name]
+    return one_line(with_host[-1] if with_host else names[0])
 
 
 def dashboard_page(

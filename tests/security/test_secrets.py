@@ -95,3 +95,28 @@ def test_a_percent_encoded_password_reaches_the_server_decoded(pg_url):
         assert database.obj.connect_params["password"] == "S3@cr:t/"
     finally:
         db.close_database()
+
+
+@pytest.mark.parametrize(
+    ("location", "names"),
+    [
+        ("/srv/q/queuectl.db", ("/srv/q/queuectl.db",)),
+        (
+            "postgresql://u:hunter2@db:5432/jobs?options=-csearch_path%3Dreports",
+            (
+                "jobs@db:5432, schema reports",
+                "jobs@db, schema reports",
+                "jobs, schema reports",
+                "schema reports",
+            ),
+        ),
+        ("postgresql://u:hunter2@db/jobs?password=hunter2", ("jobs@db", "jobs")),
+        ("postgresql:///jobs?host=/run/postgresql", ("jobs",)),
+    ],
+)
+def test_the_short_names_of_a_location_hold_no_password(location, names):
+    """Shown where room is short (the dashboard's header, a tab's title): a server by its
+    database, host and schema, never by the query string a cut from the left kept."""
+    from queuectl.location import short_names
+
+    assert short_names(location) == names

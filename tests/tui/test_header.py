@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
+import pytest
+from textual.app import App, ComposeResult
+
 from queuectl.lifecycle.queues import Steering
 from tui.data import Snapshot, Unserved
-from tui.header import LOCATION_ROOM, NARROW, second_line
+from tui.header import LOCATION_ROOM, NARROW, StatsHeader, second_line
 
 
 def _crowded() -> Snapshot:
@@ -57,16 +63,64 @@ def test_below_that_the_count_is_kept() -> None:
 def test_the_location_keeps_room_for_its_file_name() -> None:
     """``production-jobs-queue.sqlite3`` was cut to ``…-queue.sqlite3`` at 100 columns
     while the line kept its words."""
+    from queuectl.location import short_names
     from tui.header import LOCATION_ROOM_MOST, location_room
 
-    assert location_room("/srv/q/queuectl.db") == LOCATION_ROOM
-    assert location_room("/srv/q/production-jobs-queue.sqlite3") == min(
+    def room(location: str) -> int:
+        return location_room(short_names(location))
+
+    assert room("/srv/q/queuectl.db") == LOCATION_ROOM
+    assert room("/srv/q/production-jobs-queue.sqlite3") == min(
         LOCATION_ROOM_MOST, len("production-jobs-queue.sqlite3") + 2
     )
-    assert location_room("postgresql://u@db:5432/jobs") == LOCATION_ROOM
-    keep = location_room("/srv/q/production-jobs-queue.sqlite3")
+    assert room("postgresql://u@db:5432/jobs") == LOCATION_ROOM
+    assert room("postgresql://u@db:5432/jobs?options=-csearch_path%3Dproduction") == len(
+        "schema production  "
+    )
+    keep = room("/srv/q/production-jobs-queue.sqlite3")
     for width in range(80, 200):
         line = second_line(_crowded(), width, narrow=width < NARROW, keep=keep)
         margin = 1 if width < NARROW else 2
         taken = line.summary.cell_len + len(line.bars) + (1 if line.bars else 0)
         assert taken + len(line.label) + 2 * margin + keep <= width, width
+
+
+class _HeaderApp(App[None]):
+    def __init__(self, location: str) -> None:
+        super().__init__()
+        self.location = location
+
+    def compose(self) -> ComposeResult:
+        yield StatsHeader(self.location)
+
+
+def _calm() -> Snapshot:
+    return replace(_crowded(), workers_lost=0, steered=[], unserved=Unserved({}, frozenset(), 0.0))
+
+
+def _drawn_location(app: App[None]) -> str:
+    return app.query_one("#db-location").render_line(0).text.strip()
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_a_servers_location_names_its_database_and_schema_and_is_never_clipped(width):
+    """At 80 columns ``…=-csearch_path%3Dtry_control`` named neither host nor database; at
+    160 the sparkline narrowing (a class) left the location fitted to its old room, and
+    the screen's edge clipped the schema's end off (``…%3Dtry``)."""
+    location = "postgresql://postgres:pw@127.0.0.1:5432/test?options=-csearch_path%3Dtry_control"
+
+    async def run() -> None:
+        app = _HeaderApp(location)
+        async with app.run_test(size=(width, 10)) as pilot:
+            header = app.query_one(StatsHeader)
+            header.show(_calm())
+            await pilot.pause()
+            calm = _drawn_location(app)
+            header.show(_crowded())  # the sparkline narrows or goes
+            await pilot.pause()
+            crowded = _drawn_location(app)
+        for drawn in (calm, crowded):
+            assert drawn.endswith("schema try_control"), (calm, crowded)
+            assert "options" not in drawn and "pw" not in drawn
+
+    asyncio.run(run())

@@ -217,7 +217,7 @@ async def test_long_paused_names_at_80_columns_keep_every_number_on_the_header(a
         )  # names, how many more
         await wait_for(
             pilot,
-            lambda: str(header.query_one("#db-location").render()).endswith(".db"),
+            lambda: header.query_one("#db-location").render_line(0).text.rstrip().endswith(".db"),
             "the database's file name",
         )
         assert "/min" in str(header.query_one("#rate").render())
@@ -231,7 +231,7 @@ async def _line_two_fits(pilot, app) -> str:
     header = app.stats_header
     await wait_for(
         pilot,
-        lambda: str(header.query_one("#db-location").render()).endswith(".db"),
+        lambda: header.query_one("#db-location").render_line(0).text.rstrip().endswith(".db"),
         "the database's file name",
     )
     assert str(header.query_one("#rate").render()).endswith("/min")
