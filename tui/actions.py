@@ -226,12 +226,24 @@ class ActionsApp(KeyOrderApp):
         then: Callable[[], None],
         yes: str = "Yes",
         command: str | None = None,
+        hold: int | None = None,
     ) -> None:
+        """Ask ``question``; ``then`` on yes. ``hold``: the keys held while it was being
+        read (``hold_keys``) go to it."""
+
         def answered(ok: bool | None) -> None:
             if ok:
                 then()
 
         self.push_screen(ConfirmScreen(question, yes, command), answered)
+        if hold is not None:
+            self.let_keys_go(hold, replay=True)
+
+    def _drop_held_keys(self, hold: int) -> None:
+        """From a read's thread, once it is over: its question never opened, so the keys
+        typed for it are dropped (a no-op once they went to it)."""
+        with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+            self.call_from_thread(self.let_keys_go, hold, replay=False)
 
     # --- naming what an action hits ---------------------------------------------------
 
@@ -339,6 +351,7 @@ class ActionsApp(KeyOrderApp):
         asked = row["state"] if row is not None else None  # as the question names it
         running = asked == JobState.PROCESSING
         self._confirm_taking_down(
+            self.hold_keys(),
             job_id,
             f"Cancel job {self.describe_job(job_id)}?"
             + (" Its process is killed." if running else ""),
@@ -355,6 +368,7 @@ class ActionsApp(KeyOrderApp):
     @work(thread=True, group="action", exit_on_error=False)
     def _confirm_taking_down(
         self,
+        hold: int,
         job_id: str,
         question: str,
         then: Callable[[], None],
@@ -368,18 +382,22 @@ class ActionsApp(KeyOrderApp):
 
         Read from the database, off the UI thread: the last refresh's rows left out
         every dependent a filter (``state:processing``) or the window hid, so the
-        question named none and the toast after named three."""
-        down = self.core_call(lambda: deps.would_take_down([job_id]), doing=doing)
-        if down is REFUSED:
-            return
-        said = ""
-        if down:
-            verb = "goes" if len(down) == 1 else "go"
-            said = (
-                f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with it:"
-                f" {some_ids(down)}."
-            )
-        self.call_from_thread(self._confirm, question + said, then, yes, command)
+        question named none and the toast after named three. The keys typed meanwhile
+        (``hold``) go to the question, or are dropped when it is not asked."""
+        try:
+            down = self.core_call(lambda: deps.would_take_down([job_id]), doing=doing)
+            if down is REFUSED:
+                return
+            said = ""
+            if down:
+                verb = "goes" if len(down) == 1 else "go"
+                said = (
+                    f" {counted(len(down), 'blocked job')} waiting for it {verb} dead with"
+                    f" it: {some_ids(down)}."
+                )
+            self.call_from_thread(self._confirm, question + said, then, yes, command, hold)
+        finally:
+            self._drop_held_keys(hold)
 
     def _intent_delete(self, job_id: str | None) -> None:
         if not job_id or self._refused_by_state(manage.DELETE, job_id):
@@ -401,6 +419,7 @@ class ActionsApp(KeyOrderApp):
             )
 
         self._confirm_taking_down(
+            self.hold_keys(),
             job_id,
             f"Delete job {self.describe_job(job_id)} and its runs?",
             delete,

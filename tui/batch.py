@@ -138,30 +138,38 @@ class BatchApp(ActionsApp):
         job_ids = message.job_ids
         pane = self.marking_pane(message.pane)
 
-        self.check_batch(action, job_ids, pane)
+        self.check_batch(self.hold_keys(), action, job_ids, pane)
 
     @work(thread=True, group="action", exit_on_error=False)
-    def check_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
+    def check_batch(
+        self, hold: int, action: manage.Action, job_ids: tuple[str, ...], pane: Any
+    ) -> None:
         """Read whether any marked job can be acted on, off the UI thread, then ask; when
         none can, say why and ask nothing ("Cancel 2 marked jobs?" was asked of two
-        completed jobs, and "Yes" only brought the refusal)."""
-        doing = f"{action.verb.capitalize()} of {_jobs(len(job_ids))}"
-        refused = self.core_call(lambda: none_applies(action, job_ids), doing=doing)
-        if refused is REFUSED:
-            return
-        if refused is not None:
-            count = len(job_ids)
-            which = (
-                f"None of the {counted(count, 'marked job')} can be"
-                if count > 1
-                else "The marked job cannot be"
-            )
-            said = f"{which} {action.participle}: {refusals_said(action, refused)}"
-            self.call_from_thread(self.say, one_line(said, 400), error=True)
-            return
-        self.call_from_thread(self._ask_batch, action, job_ids, pane)
+        completed jobs, and "Yes" only brought the refusal). The keys typed meanwhile
+        (``hold``) go to the question, or are dropped when it is not asked."""
+        try:
+            doing = f"{action.verb.capitalize()} of {_jobs(len(job_ids))}"
+            refused = self.core_call(lambda: none_applies(action, job_ids), doing=doing)
+            if refused is REFUSED:
+                return
+            if refused is not None:
+                count = len(job_ids)
+                which = (
+                    f"None of the {counted(count, 'marked job')} can be"
+                    if count > 1
+                    else "The marked job cannot be"
+                )
+                said = f"{which} {action.participle}: {refusals_said(action, refused)}"
+                self.call_from_thread(self.say, one_line(said, 400), error=True)
+                return
+            self.call_from_thread(self._ask_batch, action, job_ids, pane, hold)
+        finally:
+            self._drop_held_keys(hold)
 
-    def _ask_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:
+    def _ask_batch(
+        self, action: manage.Action, job_ids: tuple[str, ...], pane: Any, hold: int
+    ) -> None:
         def go() -> None:
             if len(job_ids) > manage.CHUNK:
                 self.say(f"{action.verb.capitalize()}: {_jobs(len(job_ids))}, in chunks…")
@@ -171,7 +179,7 @@ class BatchApp(ActionsApp):
         # Named as the screen lists them: ctrl+a marks in the database's order, and the
         # question named "failer, prog, outesc" over rows reading "nl, osc52, failer".
         shown = tuple(pane.table.in_view_order(job_ids))
-        self._confirm(question(action, shown), go, yes=yes)
+        self._confirm(question(action, shown), go, yes=yes, hold=hold)
 
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:

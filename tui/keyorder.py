@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 
 from textual import events
 from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
@@ -70,38 +71,86 @@ def _meta(event: events.Key) -> str | None:
     return None
 
 
+HOLD_SECONDS = 20.0
+"""Longest keys wait for a question being read (``hold_keys``); past it they are dropped.
+More than the database's busy timeout, which a read waiting for a lock ends with."""
+
+
 class KeyOrderApp(App[None]):
     """An app whose keys are handled one after the other, in the order typed."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         read_meta_keys_as_escape()
+        self._held: list[events.Key] | None = None
+        self._hold = 0
+
+    def hold_keys(self) -> int:
+        """Keys typed from now wait for a question that a read off the UI thread opens.
+
+        ``c`` reads which blocked jobs would go with the job before it asks, so ``c`` and
+        ``y`` typed together ran ``y``, clone, on the highlighted job while the read was
+        under way; and when the read failed no question came at all, and ``y`` cloned
+        the job the user meant to cancel. Held, the keys go to the question once it is
+        open (``let_keys_go`` with ``replay``), or are dropped when it is not asked.
+        Returns the hold's number, for ``let_keys_go``.
+        """
+        self._hold += 1
+        self._held = []
+        self.set_timer(HOLD_SECONDS, partial(self.let_keys_go, self._hold, replay=False))
+        return self._hold
+
+    def let_keys_go(self, hold: int, *, replay: bool) -> None:
+        """End hold ``hold``: its keys to the screen now open (``replay``), or dropped.
+        A hold already ended, or followed by another, is left alone."""
+        if hold != self._hold or self._held is None:
+            return
+        if replay and self._held:
+            self.run_worker(self._replay(), group="held-keys")
+        else:
+            self._held = None
+
+    async def _replay(self) -> None:
+        """The held keys in order, then those typed while they ran, then no more holding."""
+        while self._held:
+            await self._key_in_order(self._held.pop(0))
+        self._held = None
 
     async def on_event(self, event: events.Event) -> None:
-        key_event = isinstance(event, events.Key) and not event.is_forwarded
-        if key_event and (character := _meta(event)) is not None:  # type: ignore[arg-type]
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._held is not None:
+                self._held.append(event)
+                return
+            await self._key_in_order(event)
+            return
+        await super().on_event(event)
+
+    async def _key_in_order(self, event: events.Key) -> None:
+        """One key, handled to its end: an Alt key split, a screen opening waited for,
+        the binding run now; else Textual's usual path. (Not ``_on_key``: Textual
+        dispatches every ``Key`` to a method of that name, and so back here.)"""
+        if (character := _meta(event)) is not None:
             # Escape, then the key: what was typed (``read_meta_keys_as_escape``).
             if isinstance(self.screen, CommandPalette):
                 # Its keys go Textual's way, queued to it (``_bound_now``): the key after
                 # the escape reached the closing palette and was lost. Closed here, now.
                 await self.run_action("escape", self.screen)
             else:
-                await self.on_event(events.Key("escape", "\x1b"))
+                await self._key_in_order(events.Key("escape", "\x1b"))
             for key in XTermParser()._sequence_to_key_events(character):
-                await self.on_event(key)
+                await self._key_in_order(key)
             return
-        if key_event:
-            # A key means the app has the focus: Textual sets this in ``App.on_event``,
-            # which a key run here never reaches. Blurred, a new screen focuses nothing,
-            # and Textual's web driver blurs the app at start-up, at times after the
-            # browser's focus: ``n`` then opened a form that dropped what was typed.
-            self.app_focus = True
-            screen = self.screen
-            if not screen.is_mounted:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_mounted(screen), KEY_WAIT_SECONDS)
-            if await self._bound_now(event):
-                return
+        # A key means the app has the focus: Textual sets this in ``App.on_event``, which
+        # a key run here never reaches. Blurred, a new screen focuses nothing, and
+        # Textual's web driver blurs the app at start-up, at times after the browser's
+        # focus: ``n`` then opened a form that dropped what was typed.
+        self.app_focus = True
+        screen = self.screen
+        if not screen.is_mounted:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_mounted(screen), KEY_WAIT_SECONDS)
+        if await self._bound_now(event):
+            return
         await super().on_event(event)
 
     async def _bound_now(self, event: events.Key) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import time
 
 import pytest
 
+from queuectl.errors import QueueError
 from queuectl.jobspec import JobSpec
+from queuectl.lifecycle import deps, manage
 from queuectl.lifecycle import enqueue as enqueuing
-from queuectl.lifecycle import manage
 from queuectl.store.models import Job
 from tests.conftest import T0
 from tests.tui.conftest import (
@@ -87,6 +89,51 @@ async def test_cancel_asks_naming_the_job_then_cancels(app_for) -> None:
         await pilot.press("c", "y")
         await wait_for(pilot, lambda: _state("a") == "cancelled", "cancel")
         await wait_toast(pilot, "Job a cancelled")
+
+
+async def test_c_y_typed_together_cancels_while_the_question_is_being_read(
+    app_for, monkeypatch
+) -> None:
+    """``c`` reads the blocked jobs that would go with the job before it asks: ``y``
+    typed meanwhile ran clone on the highlighted job, and the question opened after."""
+    real = deps.would_take_down
+
+    def slow(job_ids):
+        time.sleep(0.3)
+        return real(job_ids)
+
+    monkeypatch.setattr(deps, "would_take_down", slow)
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c", "y")
+        await wait_for(pilot, lambda: _state("a") == "cancelled", "the cancel")
+        assert Job.select().count() == 1, "y cloned the job"
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_c_y_when_the_question_cannot_be_read_clones_nothing(app_for, monkeypatch) -> None:
+    """With the database moved away, ``c`` asked nothing (its read failed), so the ``y``
+    meant as yes ran clone on the job the user meant to cancel (a web user's try)."""
+
+    def gone(job_ids):
+        time.sleep(0.2)
+        raise QueueError("the database file /srv/q.db was deleted or moved away")
+
+    monkeypatch.setattr(deps, "would_take_down", gone)
+    seed_job("a")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c", "y")
+        await wait_toast(pilot, "was deleted or moved away")
+        await pilot.pause(0.1)
+        assert Job.select().count() == 1, "y cloned the job"
+        assert _state("a") == "pending"
+        monkeypatch.undo()
+        await pilot.press("y")  # the keys are not held any longer: y clones
+        await wait_for(pilot, lambda: Job.select().count() == 2, "the clone")
 
 
 async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for) -> None:
