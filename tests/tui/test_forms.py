@@ -589,6 +589,26 @@ async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for
         assert form.query_one("#ok").region.bottom <= 24
 
 
+async def test_a_taller_screen_lists_every_bad_field_with_its_reason(app_for) -> None:
+    """Nine problems at 1400x850 in a browser were cut to four and ``and 5 more: …``, half
+    the screen empty: the user fixed and resubmitted to learn each reason."""
+    app = app_for()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await refreshed(pilot)
+        form = await open_form(pilot)
+        bad = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"}
+        bad |= {"run_at": "soon", "delay": "later", "queue": "a b"}
+        for name, value in bad.items():
+            form.query_one(f"#f-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        error = form.query_one("#form-error")
+        await wait_for(pilot, lambda: "✗" in str(error.render()), "the problems")
+        shown = str(error.render())
+        assert "more:" not in shown and shown.count("✗") == len(bad) + 1, shown  # + Command
+        await pilot.pause()
+        assert form.query_one("#ok").region.bottom <= 40
+
+
 async def test_a_key_after_the_app_lost_focus_gives_it_back_so_the_form_takes_typing(app_for):
     """Textual's web driver posts an AppBlur at start-up that can land after the page's
     focus: the app thought itself blurred, so ``n`` opened a form with no field focused

@@ -87,15 +87,24 @@ def field_errors(data: dict[str, Any], *, check_cwd: bool = True) -> list[str]:
 
 
 SHOWN_PROBLEMS = 4
-"""Problems listed one per line; the rest are named on one line, so the form's buttons
-stay on an 80x24 screen (seven bad fields pushed them off it). Four: a form with the
-usual few problems still shows each with its reason."""
+"""Problems listed one per line on an 80x24 screen; the rest are named on one line, so the
+form's buttons stay on it (seven bad fields pushed them off it). Four: a form with the
+usual few problems still shows each with its reason. Each row a taller screen has beyond 24
+shows one more (``problems_shown``)."""
 
 
-def listed_problems(problems: list[str]) -> str:
-    """``✗ …`` per problem, the first ``SHOWN_PROBLEMS``, then the other fields by name."""
-    lines = [f"✗ {problem}" for problem in problems[:SHOWN_PROBLEMS]]
-    rest = problems[SHOWN_PROBLEMS:]
+def problems_shown(screen_height: int) -> int:
+    """How many problems get a line of their own: nine at 1400x850 in a browser were cut
+    to four and ``and 5 more: Timeout, …`` with half the screen empty (a web user's try)."""
+    return SHOWN_PROBLEMS + max(0, screen_height - 24)
+
+
+def listed_problems(problems: list[str], shown: int = SHOWN_PROBLEMS) -> str:
+    """``✗ …`` per problem, the first ``shown``, then the other fields by name."""
+    if len(problems) == shown + 1:  # a line naming one field takes its reason's room
+        shown += 1
+    lines = [f"✗ {problem}" for problem in problems[:shown]]
+    rest = problems[shown:]
     if rest:
         names = ", ".join(problem.split(":", 1)[0] for problem in rest)
         lines.append(f"✗ and {len(rest)} more: {names}")
@@ -198,7 +207,8 @@ class NewJobScreen(ModalScreen[Any]):
                 check_directories([spec], None)
         except ValidationError as exc:
             problems = field_errors(data, check_cwd=check_cwd) or [one_line(str(exc))]
-            self.query_one("#form-error", Static).update(Text(listed_problems(problems)))
+            shown = problems_shown(self.app.size.height)
+            self.query_one("#form-error", Static).update(Text(listed_problems(problems, shown)))
             return
         self.submitted = self.values()
         close(self, self._touched(data) if self.initial is not None else spec)
