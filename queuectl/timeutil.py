@@ -103,6 +103,11 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
+            if _BASIC_DATE.fullmatch(text):  # 99999999 read as the date 9999-99-99
+                raise ValidationError(
+                    f"{what}: eight digits are a date, YYYYMMDD, and {text} is none"
+                    f" (epoch seconds of eight digits: {text}.0, or a JSON number)"
+                ) from None
             raise ValidationError(
                 f"{what} must be ISO 8601 (2026-11-22T10:30:00Z) or epoch seconds (got {value!r})"
             ) from None

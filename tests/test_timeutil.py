@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.timeutil import human_duration, set_duration, timeout_text
+from queuectl.errors import ValidationError
+from queuectl.timeutil import human_duration, parse_time, set_duration, timeout_text
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,13 @@ def test_a_length_someone_set_reads_as_they_typed_it(seconds, shown):
     """``wait --timeout 1s`` ended "timed out after 1.0s", and a job set to time out
     after 1 s showed "timeout 1.0s": the table's fixed precision read as a changed value."""
     assert set_duration(seconds) == shown
+
+
+def test_eight_digits_that_are_no_date_say_how_to_give_epoch_seconds():
+    """``--run-at 99999999`` said run_at "must be ISO 8601 … or epoch seconds", and it was
+    epoch seconds: eight digits are read as a date first (a script author's try)."""
+    with pytest.raises(ValidationError, match=r"eight digits are a date, YYYYMMDD.*99999999\.0"):
+        parse_time("99999999")
+    assert parse_time("99999999.0") == 99999999.0
+    assert parse_time(99999999) == 99999999.0
+    assert parse_time("20261205") == parse_time("2026-12-05T00:00:00Z")
