@@ -134,12 +134,29 @@ def clone(app: AppContext, job_id: str, as_json: bool) -> None:
         click.echo(job.id)
 
 
+ALREADY = {"hold": ("already held", "was held already"), "release": ("not held", "was not held")}
+"""A job already as asked: said on stderr, not an error, as ``queue pause`` of a paused
+queue is (a script could not tell "already held" from "completed, cannot be held")."""
+
+
 def _hold_or_release(app: AppContext, verb: str, job_ids: tuple[str, ...], as_json: bool) -> None:
     from queuectl.lifecycle import manage
 
     app.open()
     action = manage.ACTIONS[verb]
-    report_outcome(action, manage.act(action, job_ids), as_json=as_json, each=True)
+    outcome = manage.act(action, job_ids)
+    reason, said = ALREADY[verb]
+    already = set(outcome.reasons.pop(reason, []))
+    kept = [
+        (job_id, error)
+        for job_id, error in zip(outcome.refused_ids, outcome.refused, strict=True)
+        if job_id not in already
+    ]
+    outcome.refused_ids = [job_id for job_id, _ in kept]
+    outcome.refused = [error for _, error in kept]
+    for job_id in (job_id for job_id in dict.fromkeys(job_ids) if job_id in already):
+        note(f"job {one_line(job_id)} {said}")
+    report_outcome(action, outcome, as_json=as_json, each=True)
 
 
 @click.command()

@@ -74,6 +74,7 @@ def wait(
     app.open()
     finished = {state.value for state in FINISHED_STATES}
     missing: list[str] = []
+    asked: list[str] = []
     if job_ids:
         # As every command given ids: one Error line per id it cannot take, said at once
         # (a typo shows before a long wait), and the others waited for. One unknown id
@@ -138,8 +139,13 @@ def wait(
             waiter.close()
     pending = [job_id for job_id in waiting if job_id not in ended]
     if as_json:
+        # Every id asked for, in order: an unknown one with a null state (it was left out,
+        # and a script could tell it from the others only by parsing stderr).
         emit_json(
-            [{"id": job_id, "state": ended.get(job_id, states.get(job_id))} for job_id in waiting]
+            [
+                {"id": job_id, "state": ended.get(job_id, states.get(job_id))}
+                for job_id in (asked if job_ids else waiting)
+            ]
         )
     failed = [job_id for job_id, state in ended.items() if state != JobState.COMPLETED.value]
     for job_id in failed:

@@ -394,13 +394,19 @@ def test_wait_says_each_unknown_id_at_once_and_waits_for_the_others(run, db_url)
     _finish(db_url, RunOutcome.SUCCEEDED)
     result = run("wait", "here", "nope", "gone", "--json", ok=False)
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == [{"id": "here", "state": "completed"}]
+    # Every id asked for, an unknown one with a null state: left out, a script could
+    # tell it from the others only by parsing stderr (a script author's try).
+    assert json.loads(result.stdout) == [
+        {"id": "here", "state": "completed"},
+        {"id": "nope", "state": None},
+        {"id": "gone", "state": None},
+    ]
     assert result.stderr == "Error: no job with id 'nope'\nError: no job with id 'gone'\n"
     text = run("wait", "nope", "here", ok=False)
     assert (text.exit_code, text.stdout) == (1, "here completed\n")
     assert text.stderr == "Error: no job with id 'nope'\n"
     none = run("wait", "nope", "--json", ok=False)
-    assert (none.exit_code, json.loads(none.stdout)) == (1, [])
+    assert (none.exit_code, json.loads(none.stdout)) == (1, [{"id": "nope", "state": None}])
 
 
 def test_a_job_deleted_while_waited_for_was_deleted_not_ended_deleted(run, monkeypatch):
