@@ -160,7 +160,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             "Suspend",
             show=False,
             priority=True,
-            tooltip="Suspend to the shell; fg brings the dashboard back",
+            tooltip="Suspend to the shell; fg brings the dashboard back (in a terminal only)",
         ),
     ]
     """App-wide keys; each pane adds the keys for its highlighted row."""

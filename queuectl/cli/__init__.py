@@ -12,7 +12,7 @@ import click
 
 from queuectl import __version__
 from queuectl.cli import complete
-from queuectl.cli.common import AppContext, BadInput, QueuectlGroup, db_option
+from queuectl.cli.common import AppContext, BadInput, QueuectlGroup, db_option, why_unwritable
 from queuectl.cli.cron import COMMANDS as CRON_COMMANDS
 from queuectl.cli.dlq import dlq
 from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
@@ -81,24 +81,13 @@ def tui(app: AppContext) -> None:
         raise click.ClickException(f"the dashboard is not available: {exc}") from None
     # Files that cannot be written (a read-only mount) are still read by status and
     # list: the dashboard opens read-only on them and says why, where it refused to open.
-    because = _why_unwritable(app.resolve())
+    because = why_unwritable(app.resolve())
     app.read_only = because is not None
     location = app.open()
     dashboard = make_app(location, freeze_startup_heap=True, read_only_because=because)
     dashboard.run()
     # A dashboard that ended on an error (Textual printed it) must not look like a quit.
     sys.exit(dashboard.return_code or 0)
-
-
-def _why_unwritable(location: str) -> str | None:
-    """Which of the SQLite database's files is there and cannot be written, said; ``None``
-    when each can be (or the database is not a file)."""
-    from queuectl.location import sqlite_path
-    from queuectl.store.sqlitefile import first_unwritable, unwritable_said
-
-    path = sqlite_path(location)
-    unwritable = first_unwritable(path) if path else None
-    return unwritable_said(unwritable) if unwritable else None
 
 
 complete.install(cli)

@@ -278,6 +278,18 @@ def end_if_the_file_is_gone(command: str) -> None:
         raise DatabaseError(f"{gone}; {command} ends here, as do the workers on it")
 
 
+def why_unwritable(location: str) -> str | None:
+    """Which of the SQLite database's files is there and cannot be written, said; ``None``
+    when each can be (or the database is not a file). The dashboards open such a
+    database read-only and say why: opened to write, every change failed when tried."""
+    from queuectl.location import sqlite_path
+    from queuectl.store.sqlitefile import first_unwritable, unwritable_said
+
+    path = sqlite_path(location)
+    unwritable = first_unwritable(path) if path else None
+    return unwritable_said(unwritable) if unwritable else None
+
+
 def warn(message: str) -> None:
     """``Warning: …`` on stderr, one inert line."""
     click.echo(f"Warning: {_one_line(message)}", err=True)

@@ -9,9 +9,13 @@ import time
 
 import click
 
-from queuectl.cli.common import AppContext, db_option, pass_app, warn
+from queuectl.cli.common import AppContext, db_option, pass_app, warn, why_unwritable
 
 EXTRA_MODULES = frozenset({"aiohttp", "textual_serve"})
+
+SHORT_IDLE_SECONDS = 10.0
+"""An ``--idle-timeout`` below this (but 0) is warned of: it ends a tab before a person
+can use it. Not refused: a test of the idle end waits one second, not ten."""
 """What the ``web`` extra adds; only their absence means the extra is missing."""
 
 
@@ -72,10 +76,16 @@ def web(
     \b
     ssh -t -L 8000:127.0.0.1:8000 server 'queuectl web'
     """
-    from queuectl.timeutil import parse_duration
+    from queuectl.timeutil import parse_duration, set_duration
     from queuectl.web import access
 
     idle_seconds = parse_duration(idle_timeout, what="--idle-timeout")
+    if 0 < idle_seconds < SHORT_IDLE_SECONDS:
+        # 1ms ended every tab at once ("idle for 0.001s"), without a word at start.
+        warn(
+            f"--idle-timeout {idle_timeout} ends a tab after {set_duration(idle_seconds)}"
+            " without a key or a click; 0 never ends one"
+        )
     if token_file is not None and not token_file.strip():
         # Taken as no file, `--token-file "$F"` with F unset served a new token each start.
         raise click.BadParameter(
@@ -96,6 +106,11 @@ def web(
     token = access.read_token_file(token_file) if token_file is not None else access.new_token()
     # A bad database fails here, before anything listens. A read-only dashboard opens it
     # as read-only commands do, and creates none where there is none yet.
+    if not read_only and (because := why_unwritable(app.resolve())) is not None:
+        # As ``queuectl tui`` does: served to write, it offered every change and each
+        # failed when tried ("attempt to write a readonly database"), with no word at start.
+        warn(f"{because}: served read-only, as --read-only would")
+        read_only = True
     app.read_only = read_only
     warnings: list[str] = []
     location = app.open(report=warnings.append)
