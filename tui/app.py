@@ -617,13 +617,24 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         screen = NewJobScreen(queues=self.known_queues(), typed=typed, error=error)
 
         def enqueue(spec: JobSpec | None) -> None:
-            if spec is not None:
-                self.run_in_thread(
-                    lambda: enqueuing.enqueue(spec, now=self.clock()),
-                    lambda job: f"Enqueued job {job.id}",
-                    failed=lambda why: self._open_new_job_form(screen.submitted, why),
-                    doing="The new job",
-                )
+            if spec is None:
+                return
+
+            made: list[str] = []
+
+            def enqueue_it() -> object:
+                job = enqueuing.enqueue(spec, now=self.clock())
+                made.append(job.id)
+                return job
+
+            self.run_in_thread(
+                enqueue_it,
+                lambda job: f"Enqueued job {job.id}",
+                # On the UI thread, before the refresh it asks for is applied.
+                then=lambda: self.jobs_pane.highlight_when_shown(made[0]),
+                failed=lambda why: self._open_new_job_form(screen.submitted, why),
+                doing="The new job",
+            )
 
         self.push_screen(screen, enqueue)
 

@@ -184,6 +184,25 @@ async def test_new_job_enqueues_like_the_cli(app_for) -> None:
         await wait_toast(pilot, f"Enqueued job {job.id}")
 
 
+async def test_a_job_made_with_n_is_highlighted_once_shown(app_for) -> None:
+    """The cursor stayed on the row it was on and ``▲ 1 new above (g)`` said where the new
+    job was; a ``g`` then ``h`` raced a schedule's fire that landed on top meanwhile."""
+    for index in range(5):
+        seed_job(f"old{index}", now=T0 - 600 + index)
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press("j", "j")
+        assert pane.highlighted == "old2"
+        form = await open_form(pilot)
+        form.query_one("#f-command").value = "make backup"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: Job.select().count() == 6, "enqueue")
+        made = Job.select().where(Job.command == "make backup").get().id
+        await wait_for(pilot, lambda: pane.highlighted == made, "the new job highlighted")
+
+
 async def test_new_job_shows_validation_error_inline(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:

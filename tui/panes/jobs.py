@@ -20,6 +20,10 @@ from tui.keyorder import focus_now
 from tui.messages import intend
 from tui.panes.marks import MarkingPane
 
+NEW_JOB_REFRESHES = 3
+"""Refreshes a job made with ``n`` is looked for, to be highlighted: one begun before it
+was stored does not show it yet."""
+
 TYPING_PAUSE = 0.25
 """Seconds without a key in the filter box before what is typed there is applied."""
 
@@ -99,6 +103,9 @@ class JobsPane(MarkingPane):
         """The filter and sort of the rows shown: a different pair is a new view."""
         self._typing: Timer | None = None
         """Applies what is typed in the filter box once the typing pauses."""
+        self._new_job: tuple[str, str | None, int] | None = None
+        """A job to highlight once shown, the row highlighted when asked, and how many
+        more refreshes to look for it (``highlight_when_shown``)."""
 
     def compose(self) -> ComposeResult:
         box = OrderedInput(
@@ -124,7 +131,29 @@ class JobsPane(MarkingPane):
         # landed above the cursor unsaid); a whole view's rows above only newest first.
         self.table.newer_above = sort == Sort()
         self.apply_data(data, follow=sort == Sort(), fresh=fresh)
+        self._highlight_the_new_job(data)
         self.show_status()
+
+    def highlight_when_shown(self, job_id: str) -> None:
+        """Put the cursor on ``job_id`` once a refresh shows it: a job made with ``n``.
+
+        It stayed on the row it was on, ``▲ 1 new above (g)`` said, and a ``g`` then
+        ``h`` raced a schedule's fire that had just landed on top (a team lead's try).
+        Left alone if the person moves the cursor first, or if the view does not show
+        the job (a filter) within a few refreshes."""
+        self._new_job = (job_id, self.highlighted, NEW_JOB_REFRESHES)
+
+    def _highlight_the_new_job(self, data: TableData) -> None:
+        if self._new_job is None:
+            return
+        job_id, was, left = self._new_job
+        if self.highlighted != was:  # the person moved on meanwhile
+            self._new_job = None
+        elif any(key == job_id for key, _ in data.rows):
+            self._new_job = None
+            self.table.select_key(job_id)
+        else:
+            self._new_job = (job_id, was, left - 1) if left > 1 else None
 
     def show_status(self) -> None:
         """Say what is shown: how many, the filter, and the jobs that arrived above."""

@@ -101,8 +101,6 @@ def problems_shown(screen_height: int) -> int:
 
 def listed_problems(problems: list[str], shown: int = SHOWN_PROBLEMS) -> str:
     """``✗ …`` per problem, the first ``shown``, then the other fields by name."""
-    if len(problems) == shown + 1:  # a line naming one field takes its reason's room
-        shown += 1
     lines = [f"✗ {problem}" for problem in problems[:shown]]
     rest = problems[shown:]
     if rest:
