@@ -747,3 +747,36 @@ async def test_the_detail_of_a_row_past_the_clis_limits_opens_at_once(app_for) -
         await wait_for(pilot, lambda: "must be at most" in str(error.render()), "the refusal")
         assert app.screen is form
         assert Job.get_by_id("huge").priority == 0
+
+
+async def test_the_key_bar_dims_what_the_highlighted_job_cannot_take(app_for) -> None:
+    """On a completed job the pane's bar offered Cancel and Edit, each only refused, while
+    the detail screen offered neither (a team lead's try). Dimmed, not hidden; pressed,
+    the key still says why; with marks, every key applies to them."""
+    from tui.keybar import KeyBar
+
+    seed_job("done", state="completed", now=T0 - 700)
+    seed_job("wait", now=T0 - 600)
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        bar = app.screen.query_one(KeyBar)
+        pane = app.query_one(JobsPane)
+
+        def enabled() -> dict[str, bool]:
+            wanted = {"Retry", "Cancel", "Delete", "Edit"}
+            return {what: on for _k, what, _key, _a, on in bar.items if what in wanted}
+
+        assert pane.highlighted == "wait"
+        await wait_for(
+            pilot,
+            lambda: enabled() == {"Retry": False, "Cancel": True, "Delete": True, "Edit": True},
+            f"a pending job's keys: {enabled()}",
+        )
+        await pilot.press("j")
+        on_completed = {"Retry": True, "Cancel": False, "Delete": True, "Edit": False}
+        await wait_for(pilot, lambda: enabled() == on_completed, f"dimmed: {enabled()}")
+        await pilot.press("c")
+        await wait_toast(pilot, "Job done is completed; it can no longer be cancelled")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: all(enabled().values()), f"marked: {enabled()}")

@@ -10,7 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
-from queuectl.states import JobState
+from queuectl.lifecycle import manage
+from queuectl.lifecycle.edit import EDITABLE
+from queuectl.states import JobState, is_held
 from queuectl.wording import counted
 from tui.cells import ID_WIDTH, TableData
 from tui.columns import ColumnSpec
@@ -103,6 +105,8 @@ class JobsPane(MarkingPane):
         """The filter and sort of the rows shown: a different pair is a new view."""
         self._typing: Timer | None = None
         """Applies what is typed in the filter box once the typing pauses."""
+        self._offered: tuple[bool, ...] = ()
+        """What the key bar offered last (``_follow_highlighted``)."""
         self._new_job: tuple[str, str | None, int] | None = None
         """A job to highlight once shown, the row highlighted when asked, and how many
         more refreshes to look for it (``highlight_when_shown``)."""
@@ -133,6 +137,7 @@ class JobsPane(MarkingPane):
         self.apply_data(data, follow=sort == Sort(), fresh=fresh)
         self._highlight_the_new_job(data)
         self.show_status()
+        self._follow_highlighted()  # the highlighted job's state may have changed
 
     def highlight_when_shown(self, job_id: str) -> None:
         """Put the cursor on ``job_id`` once a refresh shows it: a job made with ``n``.
@@ -184,6 +189,49 @@ class JobsPane(MarkingPane):
         """The status follows the cursor at once, as the "new above" count does
         (``TablePane``'s handler): the job kept after the window may have just been left."""
         self.show_status()
+        self._follow_highlighted()
+
+    RULES: ClassVar[dict[str, manage.Action | None]] = {
+        "retry": manage.RETRY,
+        "cancel": manage.CANCEL,
+        "delete": manage.DELETE,
+        "edit": None,  # ``lifecycle.edit.EDITABLE``
+    }
+    """The keys the bar dims on a job they cannot touch, with the core's rule for each."""
+
+    def offers(self, action: str) -> bool:
+        """Whether the key bar shows ``action`` as applying to the highlighted job
+        (``KeyBar``): on a completed job it offered Cancel and Edit, each only refused
+        (a team lead's try), while the detail screen offered neither. Dimmed, not hidden,
+        so the bar does not jump as the cursor passes rows; pressed, the key still says
+        why. With marks, every key applies to them."""
+        if action not in self.RULES or self.marks or self._data is None:
+            return True
+        row = self._data.raw.get(self.highlighted or "")
+        if row is None:
+            return True
+        state = row["state"]
+        rule = self.RULES[action]
+        if rule is None:
+            return state in EDITABLE
+        return rule.applies_to(state, held=is_held(state, row.get("held_at")))
+
+    def _remark(self) -> None:
+        super()._remark()
+        self._follow_highlighted()  # with marks, every key applies to them
+
+    def _follow_highlighted(self) -> None:
+        """The key bar and the buttons as the highlighted job's state has it: redrawn
+        only when what they offer changed, not at every refresh or cursor move."""
+        offered = tuple(self.offers(action) for action in self.RULES)
+        if offered == self._offered:
+            return
+        self._offered = offered
+        self.refresh_bindings()
+        for _label, action in self.BUTTONS:
+            if action in self.RULES:
+                for button in self.query(f"#btn-{action}"):
+                    button.set_class(not self.offers(action), "-inapplicable")
 
     def action_new(self) -> None:
         """Open the new-job form (the app-wide ``n``), for mouse users."""
