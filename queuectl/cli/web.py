@@ -136,7 +136,7 @@ def web(
         read_only=read_only,
         idle_timeout=idle_seconds,
     )
-    _log_to_stderr(token)
+    throttle = _log_to_stderr(token)
     if remote:
         logging.getLogger("queuectl.web").warning(
             "serving beyond this machine over plain HTTP: the token crosses the network "
@@ -145,7 +145,10 @@ def web(
     import asyncio
     import signal
 
-    stopped_by = asyncio.run(serve(settings, announce=_announce, open_browser=open_browser))
+    try:
+        stopped_by = asyncio.run(serve(settings, announce=_announce, open_browser=open_browser))
+    finally:
+        throttle.say_left_out()
     if stopped_by == signal.SIGINT:
         sys.exit(130)  # Ctrl+C, as every command exits after it
 
@@ -156,7 +159,7 @@ def _announce(url: str) -> None:
     sys.stdout.flush()
 
 
-def _log_to_stderr(token: str) -> None:
+def _log_to_stderr(token: str) -> _Throttle:
     """Session and server news on stderr, one ``queuectl web: …`` line each, never
     holding ``token``.
 
@@ -166,7 +169,8 @@ def _log_to_stderr(token: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("queuectl-web")
     handler.setFormatter(_OneLine(token))
-    handler.addFilter(_Throttle())
+    throttle = _Throttle()
+    handler.addFilter(throttle)
     loggers = (("queuectl.web", logging.INFO), ("aiohttp", logging.WARNING))
     for name, level in (*loggers, ("asyncio", logging.WARNING)):
         logger = logging.getLogger(name)
@@ -174,6 +178,7 @@ def _log_to_stderr(token: str) -> None:
             logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level)
+    return throttle
 
 
 THROTTLE_SECONDS = 60.0
@@ -207,6 +212,16 @@ class _Throttle(logging.Filter):
         if left_out := self._left_out.pop(kind, 0):
             record.msg = f"{record.msg} (and {left_out} more like it in the last minute)"
         return True
+
+    def say_left_out(self) -> None:
+        """As the server stops, how many of each kind were left out since last shown: a
+        burst of bad requests followed by none was counted and never said."""
+        for (_name, message), count in self._left_out.items():
+            like = re.sub(r"%[sdr]", "…", message)
+            logging.getLogger("queuectl.web").info(
+                "%s more like %s since the last such line", count, f'"{like}"'
+            )
+        self._left_out.clear()
 
 
 class _OneLine(logging.Formatter):

@@ -148,3 +148,32 @@ def test_a_loopback_name_that_does_not_resolve_is_one_line(db_path):
         pytest.skip("this host resolves nothing.localhost.")
     line = one_line_error(run("web", "--host", "nothing.localhost.", "--port", "0"), 1)
     assert line == "Error: cannot resolve --host 'nothing.localhost.'"
+
+
+def test_bad_requests_left_out_of_the_log_are_counted_when_the_server_stops(caplog):
+    """A burst of unparsable requests logged its first and counted the others for a line
+    a minute later, which never came when no more did (a web user's try)."""
+    import logging
+
+    from queuectl.cli.web import _Throttle
+
+    throttle = _Throttle()
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            None,
+        )
+
+    assert [throttle.filter(record()) for _ in range(4)] == [True, False, False, False]
+    with caplog.at_level("INFO", logger="queuectl.web"):
+        throttle.say_left_out()
+        throttle.say_left_out()  # said once
+    assert [r.getMessage() for r in caplog.records] == [
+        '3 more like "Error handling request from …" since the last such line'
+    ]
