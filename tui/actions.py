@@ -530,7 +530,7 @@ class ActionsApp(KeyOrderApp):
             if raw.get("host") == this_host() and isinstance(pid, int) and pid_alive(pid):
                 said += f", but its process {pid} is still there (stopped?): kill it by hand"
             else:  # nothing left to act on: say how its row goes, as it stays listed
-                said += "; queuectl worker prune removes its row"
+                said += "; P removes its row (queuectl worker prune)"
             self.say(said)
             return True
         # Recovery takes the jobs of every lost worker (the core's rule: none is left
@@ -633,6 +633,30 @@ class ActionsApp(KeyOrderApp):
             "Each finishes what it runs first.",
             lambda: self._stop(None, force=False, running=running),
             yes="Stop all",
+        )
+
+    def _intent_prune_workers(self, _target: str | None) -> None:
+        ended = [
+            (key, raw["state"])
+            for key, raw in self._worker_rows()
+            if raw["state"] in ("stopped", "lost")
+        ]
+        if self.last_snapshot is not None and not ended:
+            self.say("No stopped or lost worker to remove")
+            return
+        lost = [key for key, state in ended if state == "lost"]
+        stopped = len(ended) - len(lost)
+        parts = [counted(stopped, "stopped worker")] if stopped else []
+        parts += [counted(len(lost), "lost worker")] if lost else []
+        self._confirm(
+            f"Remove the rows of {' and '.join(parts)}?"
+            + (" The lost ones' jobs are recovered first." if lost else ""),
+            lambda: self.run_in_thread(
+                lambda: _supervisor().prune(0.0),
+                lambda pruned: f"Removed {counted(len(pruned), 'worker row')}",
+                doing="Removing the ended workers",
+            ),
+            yes="Remove",
         )
 
     def _stop(

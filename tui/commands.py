@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("Workers: stop highlighted worker", "pane('workers', 'stop')", "x, graceful"),
     ("Workers: stop all workers", "pane('workers', 'stop_all')", "X, asks first"),
     ("Workers: force-stop highlighted worker", "pane('workers', 'force_stop')", "K"),
+    ("Workers: remove stopped and lost workers", "pane('workers', 'prune')", "P, asks first"),
     ("Config: edit highlighted key", "pane('config', 'edit')", "e / enter"),
     ("Config: reset highlighted key", "pane('config', 'reset')", "r, staged"),
     ("Config: save changes", "pane('config', 'save')", "ctrl+s"),

@@ -15,7 +15,7 @@ CHANGING_ACTIONS = frozenset(
     {
         "new", "new_job", "retry", "cancel", "delete", "edit", "clone", "hold", "release",
         "retry_all", "purge", "reset", "save", "discard", "toggle_pause", "limit", "run_now",
-        "start", "stop", "stop_all", "force_stop",
+        "start", "stop", "stop_all", "force_stop", "prune",
         "act('retry')", "act('cancel')", "act('delete')", "act('hold')", "act('release')",
     }
 )  # fmt: skip
@@ -34,6 +34,7 @@ Action = Literal[
     "stop_worker",
     "force_stop_worker",
     "stop_all_workers",
+    "prune_workers",
     "worker_job",
     "refresh",
     "new_job",

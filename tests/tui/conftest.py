@@ -219,6 +219,7 @@ class FakeSupervisor:
         module.request_stop = self.request_stop  # type: ignore[attr-defined]
         module.wait_stopped = self.wait_stopped  # type: ignore[attr-defined]
         module.recover_now = self.recover_now  # type: ignore[attr-defined]
+        module.prune = self.prune  # type: ignore[attr-defined]
         module.reap_exited = lambda: None  # type: ignore[attr-defined]
         module.MAX_SLOTS = 64  # type: ignore[attr-defined]
         return module
@@ -242,6 +243,14 @@ class FakeSupervisor:
         self.calls.append(("wait", list(worker_ids)))
         time.sleep(self.stop_takes)  # a busy worker finishes its job first
         return []
+
+    def prune(self, older_than: float = 0.0) -> list[Worker]:
+        """Deletes the rows of stopped workers and of those silent for a minute (lost)."""
+        self.calls.append(("prune", older_than))
+        ended = (Worker.state == "stopped") | (Worker.heartbeat_at < T0 - 60)
+        pruned = list(Worker.select().where(ended))
+        Worker.delete().where(ended).execute()
+        return pruned
 
     def recover_now(
         self, lease: float | None = None, *, hook_skipped: Callable[[str], None] | None = None

@@ -534,7 +534,7 @@ async def test_a_lost_worker_is_offered_recovery_not_a_stop(app_for, supervisor)
         await wait_toast(
             pilot,
             "Worker w-idle (pid 4242 on box) is lost; it holds no job now;"
-            " queuectl worker prune removes its row",
+            " P removes its row (queuectl worker prune)",
         )
         assert not isinstance(app.screen, ConfirmScreen)
         table.move_cursor(row=table.get_row_index("w-l"))
@@ -719,3 +719,26 @@ async def test_a_lost_worker_whose_process_is_still_here_is_named(app_for, super
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+async def test_p_removes_the_rows_of_stopped_and_lost_workers(app_for, supervisor):
+    """A killed worker's row stayed all day (``1 lost`` in the header), and the toast on it
+    named a CLI command: the dashboard could not remove it (a team lead's try)."""
+    seed_worker("w-live", state="idle", pid=4242)
+    seed_worker("w-gone", state="stopped", pid=4343, stopped_at=T0 - 100)
+    seed_worker("w-lost", state="idle", pid=4444, heartbeat_at=T0 - 300)
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        table = await _workers_pane(pilot, 3)
+        await asked(pilot, "P")
+        assert app.screen.question == (
+            "Remove the rows of 1 stopped worker and 1 lost worker?"
+            " The lost ones' jobs are recovered first."
+        )
+        await pilot.press("y")
+        await wait_toast(pilot, "Removed 2 worker rows")
+        await wait_for(pilot, lambda: table.row_count == 1, "the live worker alone")
+        assert ("prune", 0.0) in supervisor.calls
+        await pilot.press("P")
+        await wait_toast(pilot, "No stopped or lost worker to remove")

@@ -45,6 +45,13 @@ class WorkersPane(TablePane):
         Binding("x", "stop", "Stop", tooltip="Stop after its job (lost: recover)"),
         Binding("X", "stop_all", "Stop all", tooltip="Stop every worker (asks)"),
         Binding("K", "force_stop", "Force stop", tooltip="Kill it and its job (lost: recover)"),
+        Binding(
+            "P",
+            "prune",
+            "Prune",
+            show=False,
+            tooltip="Remove the rows of stopped and lost workers (asks; lost ones' jobs recovered)",
+        ),
     ]
     """Worker keys, each asking first; stopping is graceful (the job finishes) except ``K``."""
 
@@ -119,6 +126,12 @@ class WorkersPane(TablePane):
     def action_stop_all(self) -> None:
         """Gracefully stop every worker (asks first)."""
         intend(self, "stop_all_workers")
+
+    def action_prune(self) -> None:
+        """Remove the rows of stopped and lost workers, as ``worker prune`` (asks first):
+        a killed worker's row stayed all day, ``1 lost`` in the header, and only the CLI
+        could remove it (a team lead's try)."""
+        intend(self, "prune_workers")
 
     def action_force_stop(self) -> None:
         """Kill the highlighted worker's job now; the job goes back to pending (asks first)."""
