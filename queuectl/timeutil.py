@@ -105,8 +105,8 @@ def parse_time(value: object, *, what: str = "run_at") -> float:
         except ValueError:
             if _BASIC_DATE.fullmatch(text):  # 99999999 read as the date 9999-99-99
                 raise ValidationError(
-                    f"{what}: eight digits are a date, YYYYMMDD, and {text} is none"
-                    f" (epoch seconds of eight digits: {text}.0, or a JSON number)"
+                    f"{what} of eight digits is a date, YYYYMMDD, and this is none"
+                    f" (got {value!r}); epoch seconds of eight digits: {text}.0"
                 ) from None
             raise ValidationError(
                 f"{what} must be ISO 8601 (2026-11-22T10:30:00Z) or epoch seconds (got {value!r})"

@@ -360,3 +360,22 @@ def test_dlq_retry_all_counts_where_the_jobs_went_as_retry_does(run, db_url):
     finish_next(db_url, RunOutcome.FAILED)  # root dead, leaf taken down with it
     result = run("dlq", "retry", "--all", "--yes")
     assert result.stdout == "2 jobs retried: 1 pending, 1 blocked\n"
+
+
+def test_enqueue_json_names_the_jobs_each_waits_for(run, tmp_path):
+    """The record had no ``after``: a script building a pipeline could not confirm a job's
+    dependencies from what it printed, only from ``show --json`` (a script author's try)."""
+    first = json.loads(run("add", "--id", "fetch", "--delay", "1h", "--json", "--", "true").stdout)
+    assert first["after"] == []
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"command": "true", "id": "load", "after": "fetch"}\n'
+        '{"command": "true", "id": "report", "after": ["fetch", "load"]}\n'
+    )
+    records = json.loads(run("enqueue", "--json", "--file", str(jobs)).stdout)
+    assert [(r["id"], r["state"], r["after"]) for r in records] == [
+        ("load", "blocked", ["fetch"]),
+        ("report", "blocked", ["fetch", "load"]),
+    ]
+    shown = json.loads(run("show", "report", "--json").stdout)
+    assert shown["after"] == records[1]["after"]
