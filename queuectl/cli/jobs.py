@@ -112,7 +112,13 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
             shown = "standard input" if file is sys.stdin.buffer else name
             raise BadInput(f"cannot read {shown}: {exc.strerror or exc}") from None
     if not specs:
-        raise BadInput("the file holds no jobs")
+        # Nothing to queue this time (a cron pipeline whose generator found no work) is
+        # not a misuse: it exited 2 as if called wrongly, so each such script had to test
+        # for an empty file first (a script author's try). Said, as ``wait`` says it.
+        note("nothing enqueued: the file holds no jobs")
+        if as_json:
+            emit_json([])
+        return
     if if_absent and not any(spec.unique_key for spec in specs):
         raise BadInput('--if-absent needs a "unique_key" (it names the job holding that key)')
     _store(

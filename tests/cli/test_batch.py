@@ -344,3 +344,14 @@ def test_a_comma_list_of_states_completes_after_its_last_comma():
         "dead,cancelled",
     ]
     assert "dead" not in offered("dead,")  # given already
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_a_file_with_no_jobs_enqueues_nothing_and_says_so_with_exit_0(run, text):
+    """It exited 2, a usage error, so a cron pipeline whose generator found no work today
+    failed as if called wrongly (a script author's try)."""
+    plain = run("enqueue", "-", input=text)
+    assert (plain.stdout, plain.stderr) == ("", "nothing enqueued: the file holds no jobs\n")
+    as_json = run("enqueue", "--file", "-", "--json", input=text)
+    assert json.loads(as_json.stdout) == []
+    assert json.loads(run("list", "--json").stdout) == []
