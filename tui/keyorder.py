@@ -84,6 +84,7 @@ class KeyOrderApp(App[None]):
         read_meta_keys_as_escape()
         self._held: list[events.Key] | None = None
         self._hold = 0
+        self._let_go = 0
 
     def hold_keys(self) -> int:
         """Keys typed from now wait for a question that a read off the UI thread opens.
@@ -96,25 +97,31 @@ class KeyOrderApp(App[None]):
         Returns the hold's number, for ``let_keys_go``.
         """
         self._hold += 1
-        self._held = []
+        if self._held is None:
+            self._held = []
+        # Else a key replayed to the last question asked another (``c y d y``): the keys
+        # after it stay held, in order, for the new one.
         self.set_timer(HOLD_SECONDS, partial(self.let_keys_go, self._hold, replay=False))
         return self._hold
 
     def let_keys_go(self, hold: int, *, replay: bool) -> None:
         """End hold ``hold``: its keys to the screen now open (``replay``), or dropped.
         A hold already ended, or followed by another, is left alone."""
-        if hold != self._hold or self._held is None:
+        if hold != self._hold or self._held is None or hold == self._let_go:
             return
+        self._let_go = hold  # once: the read's own end drops nothing after its question
         if replay and self._held:
-            self.run_worker(self._replay(), group="held-keys")
+            self.run_worker(self._replay(hold), group="held-keys")
         else:
             self._held = None
 
-    async def _replay(self) -> None:
-        """The held keys in order, then those typed while they ran, then no more holding."""
-        while self._held:
+    async def _replay(self, hold: int) -> None:
+        """The held keys in order, then those typed while they ran, then no more holding;
+        unless one of them started another hold, which keeps the rest."""
+        while self._held and hold == self._hold:
             await self._key_in_order(self._held.pop(0))
-        self._held = None
+        if hold == self._hold:
+            self._held = None
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:

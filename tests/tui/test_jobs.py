@@ -113,6 +113,33 @@ async def test_c_y_typed_together_cancels_while_the_question_is_being_read(
         assert not isinstance(app.screen, ConfirmScreen)
 
 
+async def test_two_questions_typed_ahead_each_get_their_answer(app_for, monkeypatch) -> None:
+    """``c y j d y`` typed together: the ``d`` replayed to the first question's screen asks
+    a second question that is read first too, and the keys after it wait for that one."""
+    real = deps.would_take_down
+
+    def slow(job_ids):
+        time.sleep(0.3)
+        return real(job_ids)
+
+    monkeypatch.setattr(deps, "would_take_down", slow)
+    seed_job("b", now=T0 - 700)
+    seed_job("a", now=T0 - 600)
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        assert app.query_one(JobsPane).highlighted == "a"
+        await pilot.press("c", "y", "j", "d", "y")
+        await wait_for(pilot, lambda: _state("a") == "cancelled", "the cancel")
+        await wait_for(
+            pilot,
+            lambda: not Job.select().where(Job.id == "b").exists(),
+            f"delete {app.screen} {list(app.toasts)} {app.query_one(JobsPane).highlighted}",
+        )
+        assert Job.select().count() == 1, "a key cloned a job"
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "no question")
+
+
 async def test_c_y_when_the_question_cannot_be_read_clones_nothing(app_for, monkeypatch) -> None:
     """With the database moved away, ``c`` asked nothing (its read failed), so the ``y``
     meant as yes ran clone on the job the user meant to cancel (a web user's try)."""
