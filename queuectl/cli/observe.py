@@ -18,6 +18,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     json_option,
+    note,
     pass_app,
     queue_filter_option,
 )
@@ -64,6 +65,8 @@ def stats(app: AppContext, since: str, queue: str | None, as_json: bool) -> None
     start = window_start(since, now)
     app.open()
     figures = window_stats(start, queue=queue, now=now)
+    if queue and not figures.queues:
+        _say_if_no_such_queue(queue)
     if as_json:
         emit_json(
             {
@@ -74,6 +77,19 @@ def stats(app: AppContext, since: str, queue: str | None, as_json: bool) -> None
         )
         return
     _print_stats(figures.queues, figures.total, since, queue)
+
+
+def _say_if_no_such_queue(queue: str) -> None:
+    """A queue no job is in, said on stderr: ``stats --queue imgaes`` printed empty
+    figures, as for a quiet queue, and a typo passed unseen (a script author's try)."""
+    from queuectl.lifecycle.reads import queue_names
+    from queuectl.textsafe import one_line
+
+    names = queue_names()
+    if queue not in names:
+        shown = ", ".join(one_line(name) for name in names[:10]) or "none"
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        note(f"no job is in queue {one_line(queue)!r} (queues with jobs: {shown}{more})")
 
 
 def _without_queue(record: dict[str, object]) -> dict[str, object]:

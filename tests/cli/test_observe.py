@@ -802,3 +802,14 @@ def test_text_counts_are_separated_as_the_dashboards_and_json_stays_plain(run, d
     figures = run("stats").stdout.splitlines()[2].split()
     assert figures[:3] == ["bulk", "1,200", "1,200"]
     assert json.loads(run("stats", "--json").stdout)["total"]["finished"] == 1200
+
+
+def test_stats_of_a_queue_no_job_is_in_says_so_on_stderr(run):
+    """``stats --queue imgaes`` printed empty figures, as for a quiet queue, and a typo
+    passed unseen (a script author's try); ``wait --queue`` already said so."""
+    enqueue(run, queue="images")
+    typo = run("stats", "--queue", "imgaes", "--json")
+    assert json.loads(typo.stdout)["queues"] == []
+    assert typo.stderr == "no job is in queue 'imgaes' (queues with jobs: images)\n"
+    quiet = run("stats", "--queue", "images", "--json")  # jobs, none ended: no note
+    assert quiet.stderr == ""
