@@ -177,3 +177,30 @@ def test_bad_requests_left_out_of_the_log_are_counted_when_the_server_stops(capl
     assert [r.getMessage() for r in caplog.records] == [
         '3 more like "Error handling request from …" since the last such line'
     ]
+
+
+def test_a_very_short_idle_timeout_is_warned_of_at_start(db_path):
+    """``--idle-timeout 1ms`` ended every tab at once, and the server said nothing of it
+    (a web user's try)."""
+    import signal
+    import subprocess
+
+    pytest.importorskip("textual_serve", reason="the web extra is not installed")
+    env = {**os.environ, "QUEUECTL_DB": db_path}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "web", "--port", "0", "--idle-timeout", "1ms"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        first = server.stderr.readline()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=15)
+    assert first == (
+        "Warning: --idle-timeout 1ms ends a tab after 0.001s without a key or a click;"
+        " 0 never ends one\n"
+    )
