@@ -212,30 +212,23 @@ def test_the_web_server_serves_files_that_cannot_be_written_read_only(tmp_path, 
     """It served them to write, with no word at start: every tab offered New, Retry and
     Start, and each failed when tried (a web user's try). It says so, as ``tui`` does."""
     import os
-    import signal
     import sys
 
     pytest.importorskip("textual_serve", reason="the web extra is not installed")
+    from tests.web.served import Served
+
     db_path = str(tmp_path / "q.db")
     env = {**os.environ, "QUEUECTL_DB": db_path, "HOME": str(tmp_path)}
     subprocess.run([sys.executable, "-m", "queuectl", "add", "--", "true"], env=env, check=True)
     assert _immutable([db_path], True).returncode == 0
-    server = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "web", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert server.stderr is not None
-        said = [server.stderr.readline(), server.stderr.readline()]
+        served = Served(db_path, env={"HOME": str(tmp_path)})
+        said = served.wait_log(r"serving .* read-only to at most")
+        served.stop()
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
         _immutable([db_path], False)
-    assert said[0] == (
+    assert said.startswith(
         f"Warning: {db_path} cannot be written (a read-only filesystem?):"
-        " served read-only, as --read-only would\n"
+        f" served read-only, as --read-only would\n"
+        f"queuectl web: serving {db_path} read-only to at most"
     ), said
-    assert said[1].startswith(f"queuectl web: serving {db_path} read-only to at most")

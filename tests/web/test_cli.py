@@ -182,25 +182,13 @@ def test_bad_requests_left_out_of_the_log_are_counted_when_the_server_stops(capl
 def test_a_very_short_idle_timeout_is_warned_of_at_start(db_path):
     """``--idle-timeout 1ms`` ended every tab at once, and the server said nothing of it
     (a web user's try)."""
-    import signal
-    import subprocess
-
     pytest.importorskip("textual_serve", reason="the web extra is not installed")
-    env = {**os.environ, "QUEUECTL_DB": db_path}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "web", "--port", "0", "--idle-timeout", "1ms"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stderr is not None
-        first = server.stderr.readline()
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
-    assert first == (
+    from tests.web.served import Served
+
+    served = Served(db_path, "--idle-timeout", "1ms")
+    said = served.wait_log("serving")
+    served.stop()
+    assert said.startswith(
         "Warning: --idle-timeout 1ms ends a tab after 0.001s without a key or a click;"
         " 0 never ends one\n"
-    )
+    ), said
