@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual import events
 from textual.binding import Binding
@@ -596,17 +598,29 @@ async def test_the_palettes_arrow_keys_move_its_selection(app_for) -> None:
         await wait_for(pilot, lambda: options.highlighted == 2, "the third match")
 
 
+BAD_FIELDS = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"} | {
+    "run_at": "soon",
+    "delay": "later",
+    "queue": "a b",
+}
+"""Seven fields each refused, and no command: eight problems."""
+
+
+async def _submitted_with_bad_fields(pilot: Any) -> Any:
+    """The new-job form, submitted with ``BAD_FIELDS``; returns it."""
+    await refreshed(pilot)
+    form = await open_form(pilot)
+    for name, value in BAD_FIELDS.items():
+        form.query_one(f"#f-{name}", Input).value = value
+    await pilot.press("ctrl+s")
+    return form
+
+
 async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for) -> None:
     """Seven problems, one per line, pushed Enqueue and Cancel off the screen."""
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
-        await refreshed(pilot)
-        form = await open_form(pilot)
-        bad = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"}
-        bad |= {"run_at": "soon", "delay": "later", "queue": "a b"}
-        for name, value in bad.items():
-            form.query_one(f"#f-{name}", Input).value = value
-        await pilot.press("ctrl+s")
+        form = await _submitted_with_bad_fields(pilot)
         error = form.query_one("#form-error")
         await wait_for(pilot, lambda: "more:" in str(error.render()), "the problems")
         assert str(error.render()).count("\n") == SHOWN_PROBLEMS
@@ -619,17 +633,11 @@ async def test_a_taller_screen_lists_every_bad_field_with_its_reason(app_for) ->
     the screen empty: the user fixed and resubmitted to learn each reason."""
     app = app_for()
     async with app.run_test(size=(100, 40)) as pilot:
-        await refreshed(pilot)
-        form = await open_form(pilot)
-        bad = {"id": "a b", "priority": "x", "max_retries": "-1", "timeout": "5 s"}
-        bad |= {"run_at": "soon", "delay": "later", "queue": "a b"}
-        for name, value in bad.items():
-            form.query_one(f"#f-{name}", Input).value = value
-        await pilot.press("ctrl+s")
+        form = await _submitted_with_bad_fields(pilot)
         error = form.query_one("#form-error")
         await wait_for(pilot, lambda: "✗" in str(error.render()), "the problems")
         shown = str(error.render())
-        assert "more:" not in shown and shown.count("✗") == len(bad) + 1, shown  # + Command
+        assert "more:" not in shown and shown.count("✗") == len(BAD_FIELDS) + 1, shown  # Command
         await pilot.pause()
         assert form.query_one("#ok").region.bottom <= 40
 

@@ -71,13 +71,19 @@ async def test_the_pane_lists_queues_with_their_figures_and_the_header_marks_pau
         assert "paused mail" in header
 
 
+def _keep_state_and_limit() -> None:
+    """``mail`` paused and ``images`` limited: State and Limit differ between the rows, so
+    they stay, and at 80 columns the room is short."""
+    queues.pause(["mail"], now=T0)
+    queues.set_limit("images", 2, now=T0)
+
+
 async def test_at_80_columns_held_jobs_are_counted_and_the_5_minute_count_gives_way(app_for):
     """The sparkline shows the runs the 5-minute count counts: that count goes first, and a
     queue's held jobs stay in sight (at 80 columns they showed nowhere in this pane).
     A paused queue and a limit keep State and Limit, so the room is short."""
     _seed()
-    queues.pause(["mail"], now=T0)
-    queues.set_limit("images", 2, now=T0)
+    _keep_state_and_limit()
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
@@ -98,8 +104,7 @@ async def test_at_80_columns_a_queues_dead_jobs_outlast_its_done_count(app_for):
     seed_job("f1", queue="mail", state="failed")
     seed_job("x1", queue="mail", state="cancelled")
     seed_job("p1", queue="mail")
-    queues.pause(["mail"], now=T0)  # State and Limit kept: the room is short
-    queues.set_limit("images", 2, now=T0)
+    _keep_state_and_limit()
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
