@@ -104,7 +104,7 @@ def test_idle_workers_survive_a_server_restart(server, outage_cluster, mode):
 def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_alive(
     server, outage_cluster, workers, slots
 ):
-    """Workers draining jobs when the server crashes for 5 s: afterwards every job
+    """Workers draining jobs when the server crashes for 3 s: afterwards every job
     is completed (none lost, none stuck ``processing``) and every worker still runs.
     With slots, the crash also meets groups of finishes on their way (pipelined).
 
@@ -123,7 +123,7 @@ def test_a_drain_through_a_crash_ends_with_every_job_finished_and_every_worker_a
     wait_until(lambda: reads.counts()[JobState.COMPLETED.value] >= 40, 60, "a running drain")
     server.stop("immediate")
     database.close()
-    time.sleep(5)  # the outage itself: the one wait here that is the point, not a guess
+    time.sleep(3)  # the outage itself: the one wait here that is the point, not a guess
     server.start()
 
     def finished():
