@@ -66,6 +66,51 @@ def test_only_that_worker_of_this_database_is_signalled(worker_like) -> None:
     assert not supervisor._alive_here(pid), "lost to the copy, not running in it"
 
 
+@contextlib.contextmanager
+def _holding(location: str, *argv: str) -> Iterator[int]:
+    """A process holding ``location`` open, ``argv`` after its script: its pid."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, location, *argv], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        said, job = process.stdout.readline().split()
+        assert said == "open"
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(job), signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("argv", "worker"),
+    [
+        (("queuectl", "tui"), False),
+        (("queuectl", "--db", "{db}", "wait", "j1"), False),
+        (("queuectl", "metrics", "--serve", "127.0.0.1:9100"), False),
+        (("queuectl", "logs", "worker", "run"), False),  # the words, not the command
+        (("queuectl", "--db", "{db}", "worker", "run"), True),  # started by hand
+        (("queuectl", "--db={db}", "worker", "run", "--queue", "mail"), True),
+    ],
+)
+def test_a_row_naming_another_queuectl_process_of_this_database_signals_nothing(
+    tmp_path, argv: tuple[str, ...], worker: bool
+) -> None:
+    """Whoever may enqueue may write a worker row naming the pid of an admin's dashboard,
+    ``wait`` or exporter, each holding this database open: ``worker stop`` ended it and
+    said the worker was lost (the dashboard's ``X`` ended the dashboard)."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    location = str(tmp_path / "a" / "q.db")
+    db.open_database(location)
+    try:
+        with _holding(location, *(arg.format(db=location) for arg in argv)) as pid:
+            assert supervisor._is_this_worker(pid, "w1") is worker
+    finally:
+        db.close_database()
+
+
 def test_starting_workers_on_a_deleted_database_makes_nothing_again(tmp_path) -> None:
     """The log folder was made first, making the deleted database's folder again."""
     import shutil

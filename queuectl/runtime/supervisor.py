@@ -282,9 +282,12 @@ def _is_this_worker(pid: int, worker_id: str) -> bool:
     A recycled pid is the obvious case; so are rows that name another database's live
     process: a copy or a restored backup of the database holds the original's worker
     rows, so ``worker stop`` on the copy signalled the original's workers (and then
-    reported them dead). A worker started by ``worker start`` carries ``--id`` on its
-    command line; one started by hand (systemd) at least runs queuectl. On SQLite the
-    process must also hold this database's file open.
+    reported them dead). And a row anyone who can enqueue may write named the pid of
+    an admin's dashboard, ``wait`` or metrics exporter, which hold this database too:
+    ``worker stop`` ended each (the dashboard its own process, from ``X``) and called
+    it lost. So the process must run ``queuectl worker run``; one started by ``worker
+    start`` also carries this ``--id``. On SQLite it must also hold this database's
+    file open.
     """
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -293,13 +296,26 @@ def _is_this_worker(pid: int, worker_id: str) -> bool:
         return False
     except OSError:
         return pid_alive(pid)
+    if not runs_a_worker(argv):
+        return False
     if b"--id" in argv:
         at = argv.index(b"--id")
         if at + 1 >= len(argv) or argv[at + 1] != worker_id.encode():
             return False
-    elif not any(b"queuectl" in arg for arg in argv):
-        return False
     return holds_this_database(pid)
+
+
+def runs_a_worker(argv: Sequence[bytes]) -> bool:
+    """Whether a command line is queuectl's ``worker run`` (``queuectl [--db X] worker
+    run …``, ``python -m queuectl …`` too): what every worker runs, by ``worker start``
+    or by hand, and no other queuectl command does."""
+    names = [os.path.basename(arg) for arg in argv]
+    if b"queuectl" not in names:
+        return False
+    rest = list(argv[names.index(b"queuectl") + 1 :])
+    while rest and (rest[0] == b"--db" or rest[0].startswith(b"--db=")):
+        del rest[: 2 if rest[0] == b"--db" else 1]
+    return rest[:2] == [b"worker", b"run"]
 
 
 def _alive_here(pid: int) -> bool:
