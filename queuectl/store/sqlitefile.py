@@ -351,7 +351,7 @@ def holds_queuectl_tables(path: str) -> bool:
     try:
         connection = sqlite3.connect(uri, uri=True, timeout=INSPECT_TIMEOUT, isolation_level=None)
         try:
-            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+            query = "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
             rows = connection.execute(query).fetchall()
         finally:
             connection.close()
@@ -360,7 +360,15 @@ def holds_queuectl_tables(path: str) -> bool:
         if "file is not a database" in first:
             raise DatabaseError(f"{path} is not a queuectl database (not an SQLite file)") from None
         raise DatabaseError(f"cannot use the database {path}: {first}") from None
-    tables = sorted(name for (name,) in rows)
+    # queuectl makes no views: one under its names stands in for a table. Another
+    # user's file, read with a warning, had queuectl_job a view over an endless
+    # recursive query, and list, status and show hung, their memory growing.
+    views = sorted(name for name, kind in rows if kind == "view" and name.startswith("queuectl_"))
+    if views:
+        raise DatabaseError(
+            f"{path} is not a queuectl database ({views[0]} is a view, not a table)"
+        )
+    tables = sorted(name for name, kind in rows if kind == "table")
     if tables and not any(name.startswith("queuectl_") for name in tables):
         raise DatabaseError(
             f"{path} is not a queuectl database (it holds other tables: {', '.join(tables[:3])})"

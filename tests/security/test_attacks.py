@@ -254,6 +254,28 @@ def test_a_file_of_another_program_is_left_byte_for_byte(tmp_path, journal):
         assert path.read_bytes() == before, args
 
 
+@pytest.mark.parametrize("table", ["queuectl_job", "queuectl_meta"])
+def test_a_table_replaced_by_an_endless_view_is_refused_at_once(tmp_path, table):
+    """Another user's file with ``queuectl_job`` made a view over an endless recursive
+    query: ``list``, ``status`` and ``show`` hung, their memory growing by the second."""
+    path = tmp_path / "q.db"
+    assert queuectl("--db", str(path), "add", "--id", "t1", "--", "true").returncode == 0
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+        connection.execute(f"ALTER TABLE {table} RENAME TO kept")
+        connection.execute(
+            f"CREATE VIEW {table} AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL"
+            f" SELECT n + 1 FROM r) SELECT {', '.join(columns)} FROM kept, r"
+        )
+    connection.close()
+    for args in (("list",), ("status",), ("show", "t1"), ("add", "--", "true")):
+        result = queuectl("--db", str(path), *args, timeout=20)
+        assert (result.returncode, result.stderr) == (
+            1,
+            f"Error: {path} is not a queuectl database ({table} is a view, not a table)\n",
+        ), args
+
+
 def _env_lines(output: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
 
