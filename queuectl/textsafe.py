@@ -22,20 +22,25 @@ import shlex
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0_PICTURES[0x7F] = "\u2421"
 _INVISIBLE = (
-    "\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u2028-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f"
-    "\U000e0100-\U000e01ef"
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200e\u200f"
+    "\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
-"""Bidirectional marks, embeddings, overrides and isolates, zero-width space and word
-joiner, line and paragraph separators, the byte order mark; the soft hyphen, the
-combining grapheme joiner, the Mongolian vowel separator, the invisible operators,
-the deprecated format controls, the interlinear annotations, the Hangul fillers, and
-the tag characters and the supplementary variation selectors, which draw nothing and
-can carry a hidden copy of any text ("ASCII smuggling": a byte a character)."""
-_SELECTOR_RUN = "[\ufe00-\ufe0f]{2,}"
-"""Variation selectors one after another: one selector picks a form of the character
-before it (an emoji's ❤️ is U+2764 U+FE0F), and is kept; a run of them picks nothing
-and carries hidden text, four bits a selector."""
+"""Every character Unicode says to draw as nothing (Default_Ignorable_Code_Point) but
+the joiners and a single variation selector: bidirectional marks, embeddings,
+overrides and isolates, zero-width space and word joiner, the byte order mark; the
+soft hyphen, the combining grapheme joiner, the Khmer inherent vowels, the Mongolian
+vowel separator, the invisible operators, the Hangul fillers, the shorthand format
+controls, the musical symbols' beam and slur controls, the code points kept for more
+of them (U+2065, U+FFF0-U+FFF8, U+E0080 onwards); also the line and paragraph
+separators and the interlinear annotations; and the tag characters and the
+supplementary variation selectors, which can carry a hidden copy of any text
+("ASCII smuggling": a byte a character). ``echo rm`` followed by four musical
+controls then `` -rf`` read as ``echo rm -rf``."""
+_SELECTOR_RUN = "[\u180b-\u180d\u180f\ufe00-\ufe0f]{2,}"
+"""Variation selectors one after another (Mongolian's free ones too): one selector
+picks a form of the character before it (an emoji's ❤️ is U+2764 U+FE0F), and is
+kept; a run of them picks nothing and carries hidden text, four bits a selector."""
 _C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]|{_SELECTOR_RUN}")
 """Shown as their escape (``\\x85``, ``\\u202e``): they have no picture of their own."""
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}

@@ -47,6 +47,33 @@ def test_characters_that_draw_nothing_are_shown_as_escapes(hidden, escape):
     assert len(inert_in_place(text)) == len(text)
 
 
+DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]  # fmt: skip
+"""Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): what a terminal
+draws as nothing."""
+KEPT_ALONE = {0x200C, 0x200D, *range(0x180B, 0x180E), 0x180F, *range(0xFE00, 0xFE10)}
+"""The joiners, and a variation selector after its character (shown as escapes in a run)."""
+
+
+def test_every_character_drawn_as_nothing_is_shown_as_its_escape():
+    """``echo rm`` and four musical beam controls before `` -rf`` printed as ``echo rm
+    -rf`` in ``list`` and ``show``: only some of Unicode's ignorables were escaped."""
+    for first, last in DEFAULT_IGNORABLE:
+        for code in range(first, last + 1):
+            hidden = chr(code)
+            shown = inert(f"echo rm{hidden}{hidden} -rf")
+            if code in KEPT_ALONE:
+                assert shown.count(hidden) == (2 if code in (0x200C, 0x200D) else 0), hex(code)
+            else:
+                assert hidden not in shown, hex(code)
+            assert hidden not in one_line(f"rm{hidden}{hidden}") or code in (0x200C, 0x200D)
+
+
 def test_an_emojis_own_variation_selector_stays():
     """One selector picks the form of the character before it: ❤️ is U+2764 U+FE0F."""
     assert inert("love \u2764\ufe0f and \u263a\ufe0e") == "love \u2764\ufe0f and \u263a\ufe0e"
