@@ -14,6 +14,7 @@ import io
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import ClassVar
 
 from textual import events, work
@@ -56,6 +57,7 @@ from tui.panes.queues import QueuesPane
 from tui.panes.schedules import SchedulesPane
 from tui.panes.workers import WorkersPane
 from tui.queue_actions import QueueIntents
+from tui.readthread import ReadThread
 from tui.schedule_actions import ScheduleIntents
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.detail import JobDetailScreen
@@ -186,6 +188,8 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         self.in_browser = in_browser
         """Served by ``queuectl web``: ctrl+c copies there, as everywhere in a browser."""
         self.freeze_startup_heap = freeze_startup_heap
+        self.reads = ReadThread()
+        """Where the refresh and the screens' repeated reads run (``tui.readthread``)."""
         self.clock = clock
         self.refresh_interval = refresh_interval
         self.refresh_count = 0
@@ -386,13 +390,17 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         if started_workers is not None:
             started_workers.reap_exited()
         try:
-            snapshot = read_snapshot(request, self.clock())
+            snapshot = self.reads.run(partial(read_snapshot, request, self.clock()))
         except StoreUnavailable as exc:  # the database is away: a banner, not a toast a second
             if not get_current_worker().is_cancelled:
                 self.post_message(StoreAway(exc.explain()))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotReady(snapshot))
+
+    def on_unmount(self) -> None:
+        """The read thread's connection goes with the app (a test process builds many)."""
+        self.reads.close()
 
     def on_store_away(self, message: StoreAway) -> None:
         """Keep what is shown, say it is stale and why, and try again at the usual pace."""

@@ -23,7 +23,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import queues_served, workers_as_seen
 from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES
 from queuectl.store.boundary import translated
-from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState, database
+from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from queuectl.store.transactions import is_postgres, read_transaction
 from queuectl.textsafe import one_line
 from tui.cells import (
@@ -359,48 +359,44 @@ def _largest_state(previous: Snapshot | None) -> str | None:
 def read_snapshot(request: Request, now: float) -> Snapshot:
     """Read every table the dashboard shows, in one read transaction.
 
-    Runs in a thread worker; it closes its thread's connection when done so
-    short-lived worker threads do not leak SQLite handles. A database that is
-    away raises the core's ``StoreUnavailable`` (the app shows a banner).
+    Runs on the dashboard's read thread (``tui.readthread``), which decides whether
+    the connection is kept. A database that is away raises the core's
+    ``StoreUnavailable`` (the app shows a banner).
     """
     started = time.perf_counter()
     started_cpu = time.thread_time()
     previous = request.previous
-    try:
-        with read_transaction():
-            counts = reads.counts(by_difference=_largest_state(previous))
-            settings = load_settings()
-            jobs_rows, jobs_total = _window(
-                request.job_filter,
-                request.jobs_sort,
-                request.limit,
-                _known_total(request.job_filter, counts),
-                request.keep_job,
-                now,
-            )
-            _add_waits(jobs_rows)
-            # The latest death first, as the Died column reads, over the whole DLQ.
-            dead_rows, dead_total = reads.dead_window(
-                limit=request.limit,
-                total=counts[JobState.DEAD.value],
-                fields=WINDOW_FIELDS,
-                keep=request.keep_dead,
-            )
-            _add_last_lines(dead_rows, previous.dlq.raw if previous is not None else {})
-            # Live workers first, each as the core's rule sees it (lost when dead),
-            # then the ones that ended in the last hour, newest first.
-            workers = sorted(
-                workers_as_seen(include_ended=True, ended_since=now - RECENT_WORKERS, now=now),
-                key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
-            )
-            spark = throughput(now)
-            steered = queues.steered()
-            unserved = _unserved(counts, workers, previous, now)
-            figures = queues.figures(now=now, sparkline=True) if request.queues else None
-            planned = schedules.list_schedules() if request.schedules else None
-    finally:
-        if not database.is_closed():
-            database.close()
+    with read_transaction():
+        counts = reads.counts(by_difference=_largest_state(previous))
+        settings = load_settings()
+        jobs_rows, jobs_total = _window(
+            request.job_filter,
+            request.jobs_sort,
+            request.limit,
+            _known_total(request.job_filter, counts),
+            request.keep_job,
+            now,
+        )
+        _add_waits(jobs_rows)
+        # The latest death first, as the Died column reads, over the whole DLQ.
+        dead_rows, dead_total = reads.dead_window(
+            limit=request.limit,
+            total=counts[JobState.DEAD.value],
+            fields=WINDOW_FIELDS,
+            keep=request.keep_dead,
+        )
+        _add_last_lines(dead_rows, previous.dlq.raw if previous is not None else {})
+        # Live workers first, each as the core's rule sees it (lost when dead),
+        # then the ones that ended in the last hour, newest first.
+        workers = sorted(
+            workers_as_seen(include_ended=True, ended_since=now - RECENT_WORKERS, now=now),
+            key=lambda w: (w.state in ENDED_WORKER_STATES, -w.started_at, w.id),
+        )
+        spark = throughput(now)
+        steered = queues.steered()
+        unserved = _unserved(counts, workers, previous, now)
+        figures = queues.figures(now=now, sparkline=True) if request.queues else None
+        planned = schedules.list_schedules() if request.schedules else None
     live = [w for w in workers if w.state not in ENDED_WORKER_STATES]
     old_jobs = previous.jobs if previous is not None else None
     jobs = build_table(

@@ -142,8 +142,14 @@ async def open_form(pilot: Pilot[Any], key: str = "n") -> Any:
     """Press ``key`` (``n`` new, ``e`` edit) and wait for the job form; returns it."""
     from tui.screens.new_job import NewJobScreen
 
+    def composed() -> bool:
+        # Shown is not yet composed: under load a test read a field of the form before
+        # it was mounted (NoMatches: '#f-command').
+        screen = pilot.app.screen
+        return isinstance(screen, NewJobScreen) and bool(screen.query("#f-command"))
+
     await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewJobScreen), "the job form")
+    await wait_for(pilot, composed, "the job form")
     return pilot.app.screen
 
 

@@ -77,6 +77,26 @@ async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
             db.close_database()
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+async def test_a_restart_while_the_dashboard_is_idle_shows_no_outage() -> None:
+    """The dashboard keeps its connection between refreshes; one the server dropped in a
+    restart is replaced at the next read, not shown as the database being away."""
+    with throwaway_server() as server:
+        db.open_database(server.url)
+        try:
+            seed_job("survivor", "echo hi")
+            app = make_app(server.url, refresh_interval=3600.0)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await refreshed(pilot)
+                server.restart("fast")
+                await refreshed(pilot)
+                assert not app.banner.away, banner_text(app)
+                assert app.jobs_pane.table.highlighted_key == "survivor"
+        finally:
+            db.close_database()
+
+
 async def test_the_detail_and_log_screens_ride_out_an_outage(
     app_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

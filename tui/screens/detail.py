@@ -23,7 +23,7 @@ from queuectl.jobspec import env_from_json
 from queuectl.lifecycle import deps, manage, reads
 from queuectl.lifecycle.deps import Link
 from queuectl.states import is_held
-from queuectl.store.models import Job, Run, database
+from queuectl.store.models import Job, Run
 from queuectl.textsafe import bounded, inert, one_line
 from queuectl.timeutil import human_duration, iso, timeout_text
 from queuectl.wording import TTY_SHOWN, own_hook
@@ -34,6 +34,7 @@ from tui.keybar import KeyBar
 from tui.messages import intend
 from tui.output import OutputView, kept_note
 from tui.panes.table import KeyedTable
+from tui.readthread import read_thread
 from tui.screens import close
 from tui.screens.logview import LogScreen
 
@@ -268,20 +269,18 @@ class JobDetailScreen(Screen[None]):
         error ended the whole dashboard with a traceback.
         """
         try:
-            job = reads.get_job(self.job_id)
-            runs = reads.runs_of(self.job_id)
-            dependencies, dependents = deps.links(self.job_id)
+            job, runs, (dependencies, dependents) = read_thread(self.app).run(self._read)
         except JobNotFound:
             job, runs, dependencies, dependents = None, [], [], []
         except StoreUnavailable as exc:
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._unavailable, exc.explain())
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         if not get_current_worker().is_cancelled:
             self.post_message(DetailLoaded(JobView(job, runs, dependencies, dependents)))
+
+    def _read(self) -> tuple[Job, list[Run], tuple[list[Link], list[Link]]]:
+        return reads.get_job(self.job_id), reads.runs_of(self.job_id), deps.links(self.job_id)
 
     def _unavailable(self, reason: str) -> None:
         """The database is away: say so over what was read, and read again later."""

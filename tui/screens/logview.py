@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -26,7 +27,7 @@ from textual.worker import get_current_worker
 
 from queuectl.errors import StoreUnavailable
 from queuectl.lifecycle import reads
-from queuectl.store.models import Run, database
+from queuectl.store.models import Run
 from queuectl.textsafe import one_line
 from queuectl.wording import counted
 from tui.exports import export_folder, file_safe, save_privately
@@ -34,6 +35,7 @@ from tui.inputs import OrderedInput
 from tui.keybar import KeyBar
 from tui.keyorder import focus_now
 from tui.output import OutputView, kept_note
+from tui.readthread import read_thread
 from tui.screens import close
 
 MATCH = Style(reverse=True, color="yellow")
@@ -112,14 +114,12 @@ class LogScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="logview", exit_on_error=False)
     def load(self) -> None:
         try:
-            run = next((r for r in reads.runs_of(self.job_id) if r.id == self.run_id), None)
+            runs = read_thread(self.app).run(partial(reads.runs_of, self.job_id))
         except StoreUnavailable as exc:  # kept as it was read, and read again: never a crash
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._unavailable, exc.explain())
             return
-        finally:
-            if not database.is_closed():
-                database.close()
+        run = next((r for r in runs if r.id == self.run_id), None)
         if not get_current_worker().is_cancelled:
             self.post_message(RunLoaded(run))
 

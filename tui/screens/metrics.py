@@ -26,11 +26,11 @@ from textual.worker import get_current_worker
 
 from queuectl.errors import StoreUnavailable
 from queuectl.lifecycle.stats import Figures, finished_series, window_stats
-from queuectl.store.models import database
 from queuectl.textsafe import one_line
 from queuectl.timeutil import human_duration
 from queuectl.wording import rate
 from tui.fit import MiddleCut
+from tui.readthread import read_thread
 
 WINDOWS: tuple[tuple[str, float], ...] = (
     ("last 5 min", 300.0),
@@ -180,15 +180,13 @@ class MetricsScreen(Screen[None]):
         now = self.clock()
         since = now - WINDOWS[window][1]
         try:
-            stats = window_stats(since, now=now)
-            series = finished_series(since, now, SLICES)
+            stats, series = read_thread(self.app).run(
+                lambda: (window_stats(since, now=now), finished_series(since, now, SLICES))
+            )
         except StoreUnavailable as exc:
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._title, f"database unavailable: {exc.explain()}")
             return
-        finally:
-            if not database.is_closed():
-                database.close()
         read = MetricsRead(window, stats.queues, stats.total, series)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, read)
