@@ -480,3 +480,28 @@ async def test_a_column_a_gone_value_widened_narrows_within_seconds() -> None:
         await pilot.pause()
         assert dict(table.layout)["id"] < wide
         assert SHRINK_AFTER <= 10  # seconds at the default refresh, not half a minute
+
+
+def test_a_column_that_varied_counts_as_saying_something_for_a_while() -> None:
+    """At 80 columns the Queues pane swapped Failed, Done and Blocked in and out every
+    few seconds (13 layouts in 30 s of an operator's try) and the Workers pane swapped
+    PID and Slots for Job, each time one row briefly differed: a column the same on
+    every row gives way first, and that judgement changed with every refresh. Now a
+    column that varies says something at once, and nothing only ``UNIFORM_AFTER``
+    refreshes after it last varied; one first seen the same counts so at once."""
+    from tui.panes.table import UNIFORM_AFTER
+
+    table = KeyedTable(COLUMNS)
+    keys = [spec.key for spec in COLUMNS]
+    widths = [4] * len(keys)
+    same, varied = [True] * len(keys), [False] + [True] * (len(keys) - 1)
+    table._learn(widths, same)
+    assert table._uniform[keys[0]] is True
+    table._learn(widths, varied)
+    assert table._uniform[keys[0]] is False
+    for _ in range(UNIFORM_AFTER - 1):
+        table._learn(widths, same)
+        assert table._uniform[keys[0]] is False
+    table._learn(widths, same)
+    assert table._uniform[keys[0]] is True
+    assert all(table._uniform[key] for key in keys[1:])

@@ -37,6 +37,13 @@ from tui.cells import Cells, Row, measure
 from tui.columns import CELL_PADDING, ColumnSpec, Layout, fit_columns, total_width
 from tui.panes.inplace import redraw_in_place
 
+UNIFORM_AFTER = 60
+"""Applies in a row a column must read the same on every row before it counts as saying
+nothing (a minute at the default pace). It varies at once. At 80 columns the Queues pane
+swapped Failed, Done and Blocked in and out every few seconds, each time one job failed
+or waited briefly, and the Workers pane swapped PID and Slots for Job as workers went
+busy and idle: 13 layouts in 30 s of a pane kept open all day."""
+
 SHRINK_AFTER = 10
 """Applies in a row a column may be wider than its cells before it narrows (no jitter).
 Ten refreshes: long enough that jobs passing through the window do not make columns
@@ -103,6 +110,8 @@ class KeyedTable(DataTable[object]):
         self._widest: dict[str, int] = {}
         self._narrower: dict[str, int] = {}
         self._uniform: dict[str, bool] = {}
+        self._same_for: dict[str, int] = {}
+        """Applies in a row each column has read the same on every row (``UNIFORM_AFTER``)."""
         self._unseen: set[str] = set()
         self.counts_new = True
         """Rows that arrive above the view count as new (``new_above``): not in a fixed
@@ -209,6 +218,7 @@ class KeyedTable(DataTable[object]):
             # for 30 refreshes, while at 80 columns the command was cut short).
             self._widest.clear()
             self._narrower.clear()
+            self._same_for.clear()
         self._learn(widths, uniform)
         keep = {key for key, _ in rows}
         gone = [key for key in self._cells if key not in keep]
@@ -316,7 +326,9 @@ class KeyedTable(DataTable[object]):
         self._unseen = {key for key in self._unseen if key in above}
 
     def _learn(self, widths: Sequence[int], uniform: Sequence[bool]) -> None:
-        """Widen at once, narrow only after ``SHRINK_AFTER`` applies, so widths hold steady."""
+        """Widen at once, narrow only after ``SHRINK_AFTER`` applies, so widths hold steady;
+        a column that varies says something at once, and nothing only ``UNIFORM_AFTER``
+        applies after it last varied, so columns do not come and go."""
         for spec, width in zip(self.specs, widths, strict=False):
             current = self._widest.get(spec.key, 0)
             if width >= current:
@@ -327,7 +339,11 @@ class KeyedTable(DataTable[object]):
                 if self._narrower[spec.key] >= SHRINK_AFTER:
                     self._widest[spec.key] = width
                     self._narrower[spec.key] = 0
-        self._uniform = {spec.key: flag for spec, flag in zip(self.specs, uniform, strict=False)}
+        for spec, flag in zip(self.specs, uniform, strict=False):
+            # A column first seen the same on every row counts as such at once.
+            before = self._same_for.get(spec.key, UNIFORM_AFTER - 1)
+            self._same_for[spec.key] = before + 1 if flag else 0
+        self._uniform = {key: same >= UNIFORM_AFTER for key, same in self._same_for.items()}
 
     def _label(self, spec: ColumnSpec) -> Text:
         mark = self.marks.get(spec.key)
