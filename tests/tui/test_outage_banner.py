@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -55,26 +57,36 @@ async def test_a_refresh_that_finds_the_database_away_shows_a_banner_not_toasts(
         await wait_toast(pilot, "The database is back, after 35s away")
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(60)
-async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
+@contextlib.asynccontextmanager
+async def _dashboard_on_a_throwaway_server(
+    refresh_interval: float,
+) -> AsyncIterator[tuple[Any, tui.app.QueueApp, Any]]:
+    """A server of this test's own holding one job, ``survivor``, and a dashboard on it
+    that has read it once: the server, the app and its pilot."""
     with throwaway_server() as server:
         db.open_database(server.url)
         try:
             seed_job("survivor", "echo hi")
-            app = make_app(server.url, refresh_interval=0.2)
+            app = make_app(server.url, refresh_interval=refresh_interval)
             async with app.run_test(size=(100, 30)) as pilot:
                 await refreshed(pilot)
-                server.stop("immediate")
-                await wait_for(pilot, lambda: app.banner.away, "the banner")
-                assert "Database unavailable" in banner_text(app)
-                assert app.jobs_pane.table.highlighted_key == "survivor"
-                server.start()
-                await wait_for(pilot, lambda: not app.banner.away, "the banner to go")
-                await wait_toast(pilot, "The database is back")
-                assert app.is_running
+                yield server, app, pilot
         finally:
             db.close_database()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
+    async with _dashboard_on_a_throwaway_server(refresh_interval=0.2) as (server, app, pilot):
+        server.stop("immediate")
+        await wait_for(pilot, lambda: app.banner.away, "the banner")
+        assert "Database unavailable" in banner_text(app)
+        assert app.jobs_pane.table.highlighted_key == "survivor"
+        server.start()
+        await wait_for(pilot, lambda: not app.banner.away, "the banner to go")
+        await wait_toast(pilot, "The database is back")
+        assert app.is_running
 
 
 @pytest.mark.integration
@@ -82,19 +94,11 @@ async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
 async def test_a_restart_while_the_dashboard_is_idle_shows_no_outage() -> None:
     """The dashboard keeps its connection between refreshes; one the server dropped in a
     restart is replaced at the next read, not shown as the database being away."""
-    with throwaway_server() as server:
-        db.open_database(server.url)
-        try:
-            seed_job("survivor", "echo hi")
-            app = make_app(server.url, refresh_interval=3600.0)
-            async with app.run_test(size=(100, 30)) as pilot:
-                await refreshed(pilot)
-                server.restart("fast")
-                await refreshed(pilot)
-                assert not app.banner.away, banner_text(app)
-                assert app.jobs_pane.table.highlighted_key == "survivor"
-        finally:
-            db.close_database()
+    async with _dashboard_on_a_throwaway_server(refresh_interval=3600.0) as (server, app, pilot):
+        server.restart("fast")
+        await refreshed(pilot)
+        assert not app.banner.away, banner_text(app)
+        assert app.jobs_pane.table.highlighted_key == "survivor"
 
 
 async def test_the_detail_and_log_screens_ride_out_an_outage(
