@@ -42,9 +42,13 @@ class ReadThread:
         return self._pool.submit(_kept_open_if_sound, read).result()
 
     def close(self) -> None:
-        """Close the read thread's connection and end the thread (the app is ending)."""
+        """Close the read thread's connection and end the thread (the app is ending).
+
+        Not waited for: a read held up by a server that does not answer would hold
+        the quit up to the connect timeout; the close runs once that read is done.
+        """
         self._pool.submit(_close)
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=False)
 
 
 def _kept_open_if_sound(read: Callable[[], T]) -> T:
