@@ -6,6 +6,7 @@ escapes is a bug and is allowed to show a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 
@@ -134,4 +135,26 @@ def first_line(exc: BaseException) -> str:
     unexpectedly / This probably means…"); logs and one-line errors keep the first.
     """
     exc = cause(exc)
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _cause_first((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+
+
+_LIBPQ_CONNECT = re.compile(
+    r'^connection (?:failed|is bad): connection to server (?:at "(?P<host>[^"]*)"'
+    r'(?: \([^)]*\))?, port (?P<port>\d+)|on socket "(?P<socket>[^"]*)") failed: '
+    r"(?:FATAL: +)?(?P<cause>.+)$"
+)
+
+
+def _cause_first(line: str) -> str:
+    """libpq's connection failure with its cause first: ``Connection refused (server h:5432)``.
+
+    libpq opens every such line with the same 60 characters ("connection failed:
+    connection to server at "…", port N failed:"), so the dashboard's one-line
+    outage banner at 80 columns showed those and cut the cause (refused, a wrong
+    password, too many clients) that tells an operator what to do.
+    """
+    match = _LIBPQ_CONNECT.match(line)
+    if match is None:
+        return line
+    where = match["socket"] or f"{match['host']}:{match['port']}"
+    return f"{match['cause']} (server {where})"
