@@ -271,15 +271,13 @@ def dlq_clock_parts(row: dict[str, Any], now: float) -> Parts:
 
 
 def dlq_parts(row: dict[str, Any], now: float) -> Parts:
-    """The DLQ pane's cells: id, attempts, queue, died, exit code, command, last error."""
-    code = row["exit_code"]
+    """The DLQ pane's cells: id, attempts, queue, died, command, last error."""
     (died,) = dlq_clock_parts(row, now)
     return (
         (one_line(row["id"]), ""),
         (str(row["attempts"]), ""),
         (one_line(row["queue"]), ""),
         died,
-        ("" if code is None else str(code), ""),
         (one_line(row["command"], CELL_LIMIT), ""),
         (one_line(dlq_error(row), CELL_LIMIT), "red"),
     )

@@ -232,7 +232,6 @@ WINDOW_FIELDS = (
     "finished_at",
     "worker_id",
     "last_error",
-    "exit_code",
     "held_at",
 )
 """Columns the panes read: never ``output``, which may be megabytes per window."""

@@ -69,7 +69,7 @@ def test_widths_follow_the_widest_cell_within_their_bounds() -> None:
 
 def test_two_flexible_columns_share_by_weight_and_a_short_one_gives_the_rest_away() -> None:
     specs = DlqPane.COLUMNS
-    cells = {"id": 8, "attempts": 1, "queue": 7, "died": 6, "exit": 3}
+    cells = {"id": 8, "attempts": 1, "queue": 7, "died": 6}
     both_long = dict(
         fit_columns(specs, _labels(specs), {**cells, "command": 200, "error": 200}, {}, 119)
     )
@@ -148,13 +148,13 @@ def test_a_long_id_is_shown_whole_while_there_is_room_and_narrows_before_a_colum
 
 
 def test_a_column_with_one_value_gives_way_as_soon_as_text_would_be_cut() -> None:
-    """At 80 columns the DLQ kept Queue ("default" on every row) and an empty Exit while
-    it cut every error to 21 cells: they went only once the error got under its 16."""
+    """At 80 columns the DLQ kept Queue ("default" on every row) and Tries while it cut
+    every error to 21 cells: they went only once the error got under its 16."""
     specs = DlqPane.COLUMNS
-    cells = {"id": 7, "attempts": 1, "queue": 7, "died": 3, "exit": 0, "command": 24, "error": 40}
-    uniform = {"queue": True, "exit": True, "attempts": True}
+    cells = {"id": 7, "attempts": 1, "queue": 7, "died": 3, "command": 24, "error": 45}
+    uniform = {"queue": True, "attempts": True}
     layout = dict(fit_columns(specs, _labels(specs), cells, uniform, 78))
-    assert "queue" not in layout and "exit" not in layout and "attempts" not in layout
+    assert "queue" not in layout and "attempts" not in layout
     assert layout["error"] > 21
     # With room for every cell whole, nothing goes: a column is dropped to uncut text only.
     wide = dict(fit_columns(specs, _labels(specs), cells, uniform, 140))

@@ -210,7 +210,7 @@ def test_the_dlq_error_ends_with_the_last_line_the_job_printed(opened, output, e
     stderr) was in its detail screen only."""
     _dead("d", output)
     snapshot = read_snapshot(Request(), T0)
-    assert snapshot.dlq.parts["d"][6] == (error, "red")
+    assert snapshot.dlq.parts["d"][5] == (error, "red")
 
 
 def test_the_dlq_reads_the_output_of_new_deaths_only(opened, monkeypatch) -> None:
@@ -227,7 +227,7 @@ def test_the_dlq_reads_the_output_of_new_deaths_only(opened, monkeypatch) -> Non
     Job.update(finished_at=T0 - 1, output="two again\n").where(Job.id == "d2").execute()
     second = read_snapshot(Request(previous=first), T0)
     assert asked == [["d2"]]
-    assert [second.dlq.parts[key][6][0] for key in ("d1", "d2")] == [
+    assert [second.dlq.parts[key][5][0] for key in ("d1", "d2")] == [
         "exit 3: one",
         "exit 3: two again",
     ]

@@ -61,7 +61,7 @@ async def test_dlq_lists_dead_jobs_with_their_error(app_for) -> None:
         pane = app.query_one(DlqPane)
         assert sorted(key for key, _ in app.last_snapshot.dlq.rows) == ["d1", "d2"]
         assert pane.table.has_focus
-        assert "exit 2" in str(pane.table.cells_of("d2")[6])
+        assert "exit 2" in str(pane.table.cells_of("d2")[5])
 
 
 async def test_dlq_retry_highlighted(app_for) -> None:
