@@ -19,7 +19,9 @@ def countdown(now: float, then: float | None) -> str:
 
 
 def schedule_parts(view: ScheduleView, now: float) -> Parts:
-    """Name, spec in words, zone, next fire, last fire and its job's state, paused."""
+    """Name, spec in words, zone, next fire (``paused`` while paused), last fire and its
+    job's state, skipped ticks. No Paused column: Next says it, and at 80 columns the
+    column's yes/no kept its width while a paused schedule's spec was cut."""
     if view.last_job_id is None:
         state = ("", "")
     elif view.last_job_state is None:
@@ -34,7 +36,6 @@ def schedule_parts(view: ScheduleView, now: float) -> Parts:
         (f"{age(now, view.last_fired_at)} ago" if view.last_fired_at else "never", ""),
         state,
         (str(view.skipped), "dark_orange" if view.skipped else "dim"),
-        ("yes", "bold yellow") if view.paused else ("no", "dim"),
     )
 
 

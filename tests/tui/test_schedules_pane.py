@@ -39,7 +39,7 @@ async def test_the_pane_shows_spec_in_words_zone_countdown_and_last_fire(app_for
         pane = await _shown(pilot, app)
         assert pane.table.has_focus
         ping = [str(cell) for cell in pane.table.cells_of("ping")]
-        assert ping == ["ping", "Every 30s", "UTC", "in 15s", "15s ago", "pending", "0", "no"]
+        assert ping == ["ping", "Every 30s", "UTC", "in 15s", "15s ago", "pending", "0"]
         nightly = [str(cell) for cell in pane.table.cells_of("nightly")]
         assert nightly[1:4] == ["At 02:30 every day", "Europe/Berlin", "in 14h23m"]
         assert nightly[4:6] == ["never", ""]
@@ -64,6 +64,28 @@ async def test_at_80_columns_a_long_name_is_cut_in_the_middle_and_the_spec_kept(
         name = drawn_cell(pane.table, long_name, "name")
         assert "…" in name and name.startswith("nightly") and name.endswith("end"), name
         assert drawn_cell(pane.table, "ping", "name") == "ping"
+
+
+async def test_at_80_columns_a_paused_schedule_shows_its_spec_whole(app_for):
+    """A Paused column's yes/no (what Next says already) kept its width at 80 columns while
+    a paused schedule's spec was cut to "At 09:00 on Monday thro…"."""
+    _seed()
+    job = schedules.validate(job='{"command": "true"}', cwd="/tmp")
+    office = schedules.validate(spec="0 9 * * 1-5", zone="America/New_York")
+    change = schedules.Change(spec=office.spec, zone=office.zone, job=job.job)
+    schedules.add("office", change, now=T0)
+    schedules.pause("office", now=T0)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("6")
+        pane = app.query_one(SchedulesPane)
+        await wait_for(pilot, lambda: pane.table.row_count == 3, "the schedules' rows")
+        await pilot.pause()
+        spec = drawn_cell(pane.table, "office", "spec")
+        assert spec == "At 09:00 on Monday through Friday", pane.table.layout
+        assert drawn_cell(pane.table, "office", "next") == "paused"
+        assert drawn_cell(pane.table, "office", "zone") == "America/New_York"
 
 
 async def test_at_80_columns_the_zone_stays_before_and_after_a_fire(app_for):

@@ -20,16 +20,16 @@ class SchedulesPane(TablePane):
         # Whole where there is room, else cut in the middle as ids are: one 40-character
         # name took the Spec column down to "At …" on every row at 80 columns.
         ColumnSpec("name", "Name", min_width=6, shrink_to=16),
-        ColumnSpec("spec", "Spec", flex=1, flex_min=22),
+        ColumnSpec("spec", "Spec", flex=1, flex_min=30),
         ColumnSpec("zone", "Zone", drop=5),
         ColumnSpec("next", "Next", min_width=8),
         ColumnSpec("last", "Last fire", min_width=9, drop=4),
         ColumnSpec("state", "Its job", min_width=9, drop=3),
         ColumnSpec("skipped", "Skipped", drop=2),
-        ColumnSpec("paused", "Paused", drop=1),
     ]
     """The spec in words is what a row says: at 80 columns it was cut to "At the start
-    of eve…" while Paused, which Next already says ("paused"), kept its width. Its zone
+    of eve…" while a Paused column, which Next already says ("paused"), kept its width
+    (there is none now). Its zone
     says what the spec's hours mean, so Its job and then Last fire give way before Zone:
     at 80 columns "At 09:00 on Monday" showed with no zone."""
     BUTTONS: ClassVar[list[tuple[str, str]]] = [
