@@ -177,8 +177,13 @@ def second_line(
     location and the rate's unit off the line."""
     paused_names = {s.name for s in snapshot.steered if s.paused}
     paused = sorted(one_line(name) for name in paused_names)
-    # A paused queue is named once, as paused: no worker would take its jobs anyway.
-    unserved = sorted(one_line(name) for name in set(snapshot.unserved.queues) - paused_names)
+    # A paused queue no worker serves is named under both, as ``status`` warns of it: named
+    # as paused alone, resuming it looked like all it took for its jobs to run. Those whose
+    # jobs would run now but for a worker come first, where a cut list keeps them.
+    unserved = [
+        one_line(name)
+        for name in sorted(snapshot.unserved.queues, key=lambda name: (name in paused_names, name))
+    ]
     minutes = SPARK_BUCKETS * SPARK_BUCKET_SECONDS / 60
     rate = rate_figure(sum(snapshot.throughput) / minutes)
     first = first_bucket(snapshot.now, SPARK_BUCKETS, SPARK_BUCKET_SECONDS)

@@ -7,6 +7,7 @@ from typing import Any
 
 from queuectl.lifecycle import queues
 from queuectl.textsafe import one_line
+from queuectl.wording import counted
 from tui.data import JobFilter
 from tui.panes.queues import QueuesPane
 from tui.screens.limit import LimitScreen
@@ -33,7 +34,7 @@ class QueueIntents:
         running = int(row.get("running") or 0)
         if row.get("paused"):
             app._confirm(
-                f"Resume queue {shown}? Its waiting jobs start again on every worker.",
+                f"Resume queue {shown}? {_who_takes_its_jobs(row)}",
                 lambda: app.run_in_thread(
                     lambda: queues.resume([name]),
                     lambda _: f"Queue {shown} resumed",
@@ -81,3 +82,15 @@ class QueueIntents:
         app.jobs_pane.set_filter(JobFilter(queue=name))
         app.action_show_pane("jobs")
         app.refresh_now()
+
+
+def _who_takes_its_jobs(row: dict[str, Any]) -> str:
+    """What resuming a queue sets going: the question said its jobs "start again on every
+    worker" when no worker served the queue, so they would go on waiting."""
+    workers, waiting = int(row.get("workers") or 0), int(row.get("waiting") or 0)
+    if workers:
+        return f"Its waiting jobs start again on the {counted(workers, 'worker')} serving it."
+    if waiting:
+        verb = "waits" if waiting == 1 else "wait"
+        return f"No live worker serves it: its {counted(waiting, 'waiting job')} {verb} for one."
+    return "No live worker serves it yet."

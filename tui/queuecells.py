@@ -53,20 +53,27 @@ def queue_parts(entry: QueueFigures, now: float) -> Parts:
 
 
 def _workers_style(entry: QueueFigures) -> str:
-    """Red for none while jobs wait and the queue is not paused: nobody will run them (the
-    header names such queues too)."""
+    """Red for none while jobs wait: nobody will run them, not even once a paused queue is
+    resumed (the header names such queues too, as ``status`` warns)."""
     if entry.workers:
         return ""
-    return "bold red" if entry.waiting and not entry.paused else "dim"
+    return "bold red" if entry.waiting else "dim"
 
 
 def build_queues(figures: list[QueueFigures], previous: TableData | None, now: float) -> TableData:
-    """The pane's table; ``raw`` keeps what its keys act on (paused, limit, running)."""
+    """The pane's table; ``raw`` keeps what its keys act on (paused, limit, running, and
+    the workers serving it, which Resume's question names)."""
     return build_table(
         [(entry.name, queue_parts(entry, now)) for entry in figures],
         len(figures),
         {
-            entry.name: {"paused": entry.paused, "limit": entry.limit, "running": entry.running}
+            entry.name: {
+                "paused": entry.paused,
+                "limit": entry.limit,
+                "running": entry.running,
+                "workers": entry.workers,
+                "waiting": entry.waiting,
+            }
             for entry in figures
         },
         previous,

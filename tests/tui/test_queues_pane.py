@@ -173,7 +173,9 @@ async def test_at_160_columns_the_name_takes_what_it_needs_and_the_figures_keep_
 
 async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(app_for):
     """As ``queuectl status`` warns: pending jobs in a queue nobody serves looked like
-    jobs about to start. A lost worker serves nothing; a paused queue is named as paused."""
+    jobs about to start. A lost worker serves nothing; a paused queue is named as paused,
+    and under "no worker" too when none serves it: named as paused alone, resuming it
+    looked like all its jobs needed."""
     seed_worker("w-d", queues="default,images")
     seed_worker("w-m", queues="mail", heartbeat_at=T0 - 300)  # past its lease: lost
     seed_job("d1", state="pending")
@@ -188,8 +190,9 @@ async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(a
         await refreshed(pilot)
         assert app.last_snapshot.unserved.queues == {"mail": 1, "reports": 1, "exports": 1}
         summary = str(app.stats_header.query_one("#workers-summary").render())
-        assert "⚠ no worker: mail,reports" in summary, summary
-        assert "paused exports" in summary and "exports" not in summary.split("paused")[0]
+        unserved, paused = summary.split("⚠ ")[1].split("  ")[:2]
+        assert unserved.removeprefix("no worker: ") == "mail,reports,exports", summary
+        assert paused.removeprefix("paused ").removeprefix("‖ ") == "exports", summary
         pane = await _shown(pilot, 6)
         workers_column = [spec.key for spec in QueuesPane.COLUMNS].index("workers")  # cells: all
 
@@ -197,7 +200,7 @@ async def test_the_header_names_queues_whose_waiting_jobs_no_live_worker_takes(a
             return str(pane.table.cells_of(name)[workers_column].style)
 
         assert workers_style("mail") == workers_style("reports") == "bold red"
-        assert workers_style("exports") == "dim"  # paused: a worker would not take it either
+        assert workers_style("exports") == "bold red"  # paused, and nobody would take it
         assert workers_style("held") == "dim"  # held: nor would it take that one
         assert workers_style("default") == ""
 
@@ -267,7 +270,7 @@ async def test_at_80_columns_a_lost_worker_an_unserved_and_a_paused_queue_leave_
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
         summary = await _line_two_fits(pilot, app)
-        assert "⚠ reports +12" in summary and "‖ mail" in summary, summary
+        assert "⚠ reports +13" in summary and "‖ mail" in summary, summary  # mail: both
 
 
 async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_way(app_for):
@@ -289,7 +292,16 @@ async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_w
         assert queues.steered() == [queues.Steering("images", True, None)]
         await refreshed(pilot)
         await asked(pilot, "p")
-        assert app.screen.question.startswith("Resume queue images?")
+        # No worker serves it: resuming alone runs nothing, and the question says so.
+        no_worker = "No live worker serves it: its 1 waiting job waits for one."
+        assert app.screen.question == f"Resume queue images? {no_worker}"
+        await pilot.press("n")
+        seed_worker("w-img", queues="images")
+        await refreshed(pilot)
+        await refreshed(pilot)
+        await asked(pilot, "p")
+        serving = "Its waiting jobs start again on the 1 worker serving it."
+        assert app.screen.question == f"Resume queue images? {serving}"
         await pilot.press("y")
         await wait_toast(pilot, "Queue images resumed")
         assert queues.steered() == []
