@@ -824,11 +824,14 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
 
 
 def _finishing(busy: int) -> str:
-    """``it finishes its current job first``, or ``its 3 running jobs`` for a worker of
-    several slots (the stop-all question and toasts said "its current job" of three)."""
+    """``it finishes its current job first``, ``its 3 running jobs`` for a worker of
+    several slots (the stop-all question and toasts said "its current job" of three), or
+    ``it is idle: it ends at once`` (an idle worker's question spoke of its current job)."""
     if busy > 1:
         return f"it finishes its {busy} running jobs first"
-    return "it finishes its current job first"
+    if busy == 1:
+        return "it finishes its current job first"
+    return "it is idle and ends at once"
 
 
 def _busy(raw: dict) -> int:

@@ -176,14 +176,14 @@ async def test_starting_workers_on_many_queues_names_three_in_the_toast(app_for,
 
 
 async def test_stop_highlighted_worker(app_for, supervisor) -> None:
+    """An idle worker's question spoke of "its current job"."""
     seed_worker("w-a", state="idle")
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await asked(pilot, "3", "x")
-        assert app.screen.question == (
-            "Stop worker w-a (pid 4242 on box)? It finishes its current job first."
-        )
+        idle = "It is idle and ends at once."
+        assert app.screen.question == f"Stop worker w-a (pid 4242 on box)? {idle}"
         await pilot.press("y")
         await wait_for(pilot, lambda: ("wait", ["w-a"]) in supervisor.calls, "stop + wait")
         assert ("stop", (["w-a"], False)) in supervisor.calls
@@ -219,6 +219,7 @@ async def test_a_stop_that_waits_for_a_job_says_nothing_of_the_database(app_for,
     async with app.run_test(size=(120, 30)) as pilot:
         await refreshed(pilot)
         await asked(pilot, "3", "x")
+        assert app.screen.question.endswith("? It finishes its current job first.")
         await pilot.press("y")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "answered")
         await pilot.press("x")  # at once: the snapshot still says busy
