@@ -14,9 +14,11 @@ The joiners (U+200C, U+200D) stay: emoji and several scripts need them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shlex
+import unicodedata
 
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
@@ -43,6 +45,42 @@ picks a form of the character before it (an emoji's ❤️ is U+2764 U+FE0F), an
 kept; a run of them picks nothing and carries hidden text, four bits a selector."""
 _C1 = re.compile(f"[\x80-\x9f{_INVISIBLE}]|{_SELECTOR_RUN}")
 """Shown as their escape (``\\x85``, ``\\u202e``): they have no picture of their own."""
+MARKS_KEPT = 30
+"""Combining marks shown on one character; the rest are counted (``[+4,970 marks]``).
+Unicode's stream-safe format (UAX #15) allows 30; no script needs more. A job's output
+line of 12 MB of marks on one letter is one cell wide, and every repaint of the log
+view handed all 12 MB to the terminal: the dashboard froze for over a minute."""
+_MAYBE_MARKS = re.compile(f"[\u0300-\U0010ffff]{{{MARKS_KEPT + 1},}}")
+"""A cheap first look: no run of that many characters from U+0300 up, no run of marks."""
+
+
+@functools.cache
+def _mark_runs() -> re.Pattern[str]:
+    """More than ``MARKS_KEPT`` marks (Unicode's Mn and Me) in a row, the first kept as a
+    group. Built from ``unicodedata`` once, when first needed (~40 ms): marks lie below
+    U+20000 (those above are the variation selectors ``_INVISIBLE`` escapes anyway)."""
+    ranges: list[str] = []
+    start: int | None = None
+    for code in range(0x20001):
+        mark = code < 0x20000 and unicodedata.category(chr(code)) in ("Mn", "Me")
+        if mark and start is None:
+            start = code
+        elif not mark and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
+            start = None
+    marks = "".join(ranges)
+    return re.compile(f"([{marks}]{{{MARKS_KEPT}}})[{marks}]+")
+
+
+def _capped_marks(text: str) -> str:
+    """``text`` with each run of combining marks cut to ``MARKS_KEPT``, the rest counted."""
+    if not _MAYBE_MARKS.search(text):
+        return text
+    return _mark_runs().sub(
+        lambda run: f"{run.group(1)}[+{len(run.group()) - MARKS_KEPT:,} marks]", text
+    )
+
+
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}
 _ONE_LINE = {**_C0_PICTURES, ord("\n"): "\u23ce", ord("\t"): " "}  # ⏎
 
@@ -64,7 +102,7 @@ def inert(text: str | None, *, single_line: bool = False) -> str:
     if not single_line:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_ONE_LINE if single_line else _BLOCK)
-    return _C1.sub(_escaped, text)
+    return _capped_marks(_C1.sub(_escaped, text))
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -89,7 +127,12 @@ def inert_in_place(text: str) -> str:
     index into the real value. Tabs stay (the field expands them itself)."""
     if text.isascii() and text.isprintable():
         return text
-    return _C1.sub(lambda match: "\ufffd" * len(match.group()), text.translate(_IN_PLACE))
+    text = _C1.sub(lambda match: "\ufffd" * len(match.group()), text.translate(_IN_PLACE))
+    if not _MAYBE_MARKS.search(text):
+        return text
+    return _mark_runs().sub(
+        lambda run: run.group(1) + "\ufffd" * (len(run.group()) - MARKS_KEPT), text
+    )
 
 
 SGR = re.compile(r"\x1b\[([0-9;:]{0,64})m")

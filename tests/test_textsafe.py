@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.textsafe import inert, inert_in_place, keep_sgr, one_line
+from queuectl.textsafe import MARKS_KEPT, inert, inert_in_place, keep_sgr, one_line
 
 
 @pytest.mark.parametrize(
@@ -83,6 +83,41 @@ def test_joiners_and_right_to_left_letters_stay():
     """Emoji sequences and several scripts need the joiners; Hebrew is text, not a control."""
     for text in ("👩\u200d💻 done", "ok \u05e9\u05dc\u05d5\u05dd", "कि\u200cसी"):
         assert inert(text) == text
+
+
+def test_a_run_of_combining_marks_is_cut_to_what_a_script_needs_and_counted():
+    """12 MB of marks on one letter froze the log view for over a minute (every repaint
+    sent them all to the terminal), and 5,000 of them shifted ``list``'s columns."""
+    shown = inert("a" + "\u0301" * 5000 + "b")
+    assert shown == "a" + "\u0301" * MARKS_KEPT + "[+4,970 marks]b"
+    # Hebrew points, Devanagari and Thai marks count alike: Unicode's Mn, not one block.
+    for mark in ("\u05b8", "\u0941", "\u0e31", "\U0001e944"):
+        assert inert("x" + mark * 100, single_line=True).endswith(f"[+{100 - MARKS_KEPT} marks]")
+    assert one_line("a" + "\u0301" * 100, 20).endswith("…") and len(one_line("a" * 9)) == 9
+    coloured = keep_sgr("\x1b[31ma" + "\u0301" * 1000 + "\x1b[0m")
+    assert "[+970 marks]" in coloured and coloured.startswith("\x1b[31m")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tiếng Việt: Người ữ ặ",  # stacked diacritics, precomposed and not
+        "Tie\u0302\u0301ng Vie\u0323\u0302t",  # the same, decomposed
+        "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd",  # Hebrew with points
+        "क्षत्रिय \u0915\u094d\u0937",  # Devanagari's virama and vowel signs
+        "Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334\u0319",  # zalgo, short
+        "👩\u200d💻 ❤\ufe0f 👍🏽 " + "中文" * 100,
+    ],
+)
+def test_text_any_script_writes_is_left_alone(text):
+    expected = text.replace("\u034f", "\\u034f")  # the grapheme joiner: ignorable, shown
+    assert inert(text) == expected
+
+
+def test_in_place_cuts_a_run_of_marks_without_moving_an_index():
+    text = "a" + "\u0301" * 50 + "b"
+    shown = inert_in_place(text)
+    assert len(shown) == len(text) and shown.endswith("\ufffd" * 20 + "b")
 
 
 def test_c1_controls_keep_their_byte_form():
