@@ -247,8 +247,15 @@ class AppContext:
         Called by ``pass_app`` before the command runs, once every ``--db`` is
         parsed and before the command imports the core (which imports peewee).
         """
-        from queuectl.location import resolve_location, skip_postgres_drivers
+        from queuectl.location import ENV_VAR, resolve_location, skip_postgres_drivers
 
+        from_env = os.environ.get(ENV_VAR)
+        if self.db_option is None and from_env:
+            # Checked as --db is: a script's "   " or a pasted escape made a database
+            # file of that name, and workers on it.
+            problem = location_problem(from_env)
+            if problem:
+                raise click.UsageError(f"${ENV_VAR} {problem}; give a database file or URL")
         location = resolve_location(self.db_option)
         skip_postgres_drivers(location)
         return location
@@ -315,15 +322,25 @@ def pass_app(func: F | None = None, *, read_only: bool = False) -> Any:
     return functools.update_wrapper(new_func, func)
 
 
+def location_problem(value: str) -> str | None:
+    """What is wrong with a database location as given, or ``None``: empty (a script's
+    unset ``"$DB"`` would silently be the default database, or a file named `` `` here),
+    or holding a control character (a pasted escape or a stray byte made a file of that
+    name, and workers on it)."""
+    if not value.strip():
+        return "is empty"
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        return f"holds a control character: {inert(value)}"
+    return None
+
+
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        if not value.strip():
-            # A script's unset "$DB": silently the default database (or a file named
-            # " " here) would put its jobs in the wrong queue.
+        problem = location_problem(value)
+        if problem == "is empty":
             raise click.BadParameter("is empty: give a database file or URL, or leave --db out")
-        if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
-            # A pasted escape or a stray byte made a file of that name, and workers on it.
-            raise click.BadParameter(f"holds a control character: {inert(value)}")
+        if problem:
+            raise click.BadParameter(problem)
         ctx.ensure_object(AppContext).db_option = value
 
 

@@ -270,6 +270,26 @@ def test_a_db_path_holding_a_control_character_is_a_usage_error(cli, name, tmp_p
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("value", ["   ", "q.db\x01", "q\x1b]0;x\x07.db"])
+@pytest.mark.parametrize("args", [("add", "--", "true"), ("status",), ("web",)])
+def test_queuectl_db_is_checked_as_db_is(cli, value, args, tmp_path):
+    """A script's ``QUEUECTL_DB="   "`` made a database file named three spaces, and a
+    stray byte one holding it: ``--db`` refused both, the variable scripts use did not."""
+    result = cli(*args, cwd=tmp_path, env={**cli.env, "QUEUECTL_DB": value})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: $QUEUECTL_DB ")
+    assert "\x1b" not in result.stderr  # shown inert
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_empty_queuectl_db_is_unset_and_db_beats_a_bad_one(cli, db_path, tmp_path):
+    assert cli("add", "--", "true", cwd=tmp_path).returncode == 0
+    beaten = cli("--db", db_path, "status", env={**cli.env, "QUEUECTL_DB": "\x01"})
+    assert beaten.returncode == 0, beaten.stderr
+    home = {**cli.env, "QUEUECTL_DB": "", "HOME": str(tmp_path), "XDG_DATA_HOME": ""}
+    assert f"{tmp_path}/.local/share/queuectl" in cli("status", env=home).stdout
+
+
 def test_the_dashboard_without_a_terminal_says_so_instead_of_hanging(cli):
     result = cli("tui", stdin=subprocess.DEVNULL)
     assert result.returncode == 2
