@@ -14,10 +14,10 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -26,6 +26,9 @@ from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.plainnum import plain_int
 from queuectl.states import JobState
 from queuectl.textsafe import inert, unicode_problem
+
+if TYPE_CHECKING:
+    from queuectl.store.models import Job
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -580,6 +583,19 @@ def emit_json(data: Any) -> None:
     """
     text = json.dumps(data, indent=2, ensure_ascii=False)
     click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def written_jobs(jobs: Sequence[Job], *, with_output: bool = False) -> list[dict[str, Any]]:
+    """The ``--json`` of jobs a command wrote (``enqueue``, ``add``, ``clone``, ``edit``):
+    each record with ``after``, the ids it waits for, as ``show --json`` gives them. A
+    clone of a blocked job came out ``blocked`` with nothing to say on what."""
+    from queuectl.lifecycle.deps import dependencies_of_many
+    from queuectl.records import job_record
+
+    after = dependencies_of_many([job.id for job in jobs])
+    return [
+        {**job_record(job, with_output=with_output), "after": after.get(job.id, [])} for job in jobs
+    ]
 
 
 def error_line(message: str) -> None:

@@ -17,6 +17,7 @@ from queuectl.cli.common import (
     pass_app,
     stdin_is_terminal,
     warn,
+    written_jobs,
 )
 from queuectl.cli.manage import note_dependents, note_left_dead, report_outcome
 from queuectl.jobspec import load_json, where_json_fails
@@ -41,7 +42,6 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     """
     from queuectl.lifecycle import edit as editing
     from queuectl.lifecycle.reads import get_job
-    from queuectl.records import job_record
 
     app.open()
     if changes is None:
@@ -56,12 +56,12 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     if data is None:
         note(f"job {job_id} left as it was")
         if as_json:  # a script reads the job either way, as when a change was a no-op
-            emit_json(job_record(job, with_output=False))
+            emit_json(written_jobs([job])[0])
         return
     edited = editing.edit(job_id, data, warn=warn)
     job = edited.job
     if as_json:
-        emit_json(job_record(job, with_output=False))
+        emit_json(written_jobs([job])[0])
     else:
         click.echo(f"{one_line(job.id)} edited ({job.state})")
     # On stderr under --json too: its stdout is the job alone, which said nothing of them.
@@ -127,9 +127,7 @@ def clone(app: AppContext, job_id: str, as_json: bool) -> None:
     app.open()
     job = editing.clone(job_id)
     if as_json:
-        from queuectl.records import job_record
-
-        emit_json(job_record(job, with_output=False))
+        emit_json(written_jobs([job])[0])
     else:
         click.echo(job.id)
 

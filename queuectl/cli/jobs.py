@@ -23,6 +23,7 @@ from queuectl.cli.common import (
     states_option,
     wants_color,
     warn,
+    written_jobs,
 )
 from queuectl.states import JobState
 from queuectl.wording import counted
@@ -48,15 +49,9 @@ def _store(
     app.open()
     ids = enqueue.enqueue_many(specs, warn=warn, if_absent=if_absent, lines=lines)
     if as_json:
-        from queuectl.lifecycle.deps import dependencies_of_many
-        from queuectl.records import job_record
-
-        records = [job_record(reads.get_job(job_id)) for job_id in ids]
-        # The jobs each waits for, as ``show --json`` gives them: a script building a
-        # pipeline could not confirm a job's dependencies from what enqueue printed.
-        after = dependencies_of_many(list(ids))
-        for record in records:
-            record["after"] = after.get(record["id"], [])
+        # With the jobs each waits for: a script building a pipeline could not confirm a
+        # job's dependencies from what enqueue printed.
+        records = written_jobs([reads.get_job(job_id) for job_id in ids], with_output=True)
         if if_absent:  # which line made its job, and which found one holding its key
             for position, record in enumerate(records):
                 record["created"] = position not in ids.held

@@ -152,6 +152,20 @@ def test_clone_leaves_out_gone_dependencies_and_says_to_retry_a_dead_one(run, db
     assert dump(db_url) == before
 
 
+def test_clone_and_edit_json_say_what_the_job_waits_for_as_add_json_does(run):
+    """``clone --json`` of a job with dependencies gave a ``blocked`` job with nothing to
+    say on what, where ``add --json`` and ``show --json`` give ``after``."""
+    run("add", "--id", "a1", "--", "true")
+    added = json.loads(run("add", "--id", "a2", "--after", "a1", "--json", "--", "true").stdout)
+    cloned = json.loads(run("clone", "a2", "--json").stdout)
+    edited = json.loads(run("edit", "a2", '{"priority": 3}', "--json").stdout)
+    left = json.loads(run("edit", "a2", "{}", "--json").stdout)
+    for record in (added, cloned, edited, left):
+        assert (record["state"], record["after"]) == ("blocked", ["a1"]), record
+    plain = json.loads(run("clone", "a1", "--json").stdout)
+    assert plain["after"] == [] and "output" not in plain
+
+
 def test_a_retry_says_which_dependents_it_could_not_bring_back_and_why(run):
     """``retry base`` printed "base pending" and nothing else while kdep stayed dead, its
     unique key taken meanwhile; only kdep's last_error said why."""
