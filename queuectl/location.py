@@ -52,7 +52,15 @@ def parse_url(location: str):
 
 def invalid_url(location: str, exc: ValueError) -> DatabaseError:
     """What is wrong with a URL, in words of our own (see ``parse_url``)."""
-    if "Port" in str(exc):
+    hosts = location.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    if "Port" in str(exc) and "," in hosts:
+        # libpq's failover list (h1:5432,h2:5433) was refused as "its port is not a
+        # number": the hosts are read as one, so their ports go after the ?.
+        why = (
+            "several hosts each with its port cannot be read here: write the hosts"
+            " alone and the ports after ?, as postgresql://USER@h1,h2/DB?port=5432,5433"
+        )
+    elif "Port" in str(exc):
         why = f"its port is not a number from 0 to 65535 ({ENCODE_HINT})"
     elif "IPv6" in str(exc):
         why = "a [ in its host is not closed"

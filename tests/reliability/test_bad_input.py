@@ -130,6 +130,12 @@ BAD_LOCATIONS = [
     ("postgresql://app:12/34@db/jobs", "invalid database URL: an @ comes after its host"),
     ("postgresql://app:Tr0ub4dor#horse@db/jobs", f"{_CUT_SHORT}: its port is not a number"),
     ("postgresql://app:pass?word@db/jobs", f"{_CUT_SHORT}: its port is not a number"),
+    # libpq's failover list: the hosts are read as one, so their ports go after the ?.
+    (
+        "postgresql://app:hunter2@db1:5432,db2:5433/jobs",
+        "invalid database URL postgresql://app:***@db1:5432,db2:5433/jobs: several hosts"
+        " each with its port cannot be read here: write the hosts alone and the ports after ?",
+    ),
     # One slash short of a URL: it named a file, password and all (an outside try).
     ("postgresql:/app:hunter2@db/jobs", "the database location starts like a URL but lacks"),
     ("postgres:app:hunter2@db/jobs", "the database location starts like a URL but lacks"),
@@ -166,3 +172,22 @@ def test_a_path_with_two_leading_slashes_is_the_same_file(tmp_path, form):
     job_id = run("--db", form.format(path), "add", "--", "true").stdout.strip()
     assert run("--db", str(path), "show", job_id, "--json").exit_code == 0
     assert os.path.getsize(path) > 0
+
+
+def test_a_failover_list_with_its_ports_after_the_query_reaches_the_live_host(pg_url):
+    """What the refusal above advises works: the first host refuses, libpq tries the next."""
+    import socket
+    from urllib.parse import urlsplit
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    parts = urlsplit(pg_url)
+    host, port = parts.hostname, parts.port or 5432
+    failover = (
+        f"{parts.scheme}://{parts.netloc.rpartition('@')[0]}@127.0.0.1,{host}{parts.path}"
+        f"?port={closed},{port}&{parts.query}"
+    )
+    run = _invoker()
+    job_id = run("--db", failover, "add", "--", "true").stdout.strip()
+    assert run("--db", pg_url, "show", job_id, "--json").exit_code == 0
