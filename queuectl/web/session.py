@@ -48,6 +48,8 @@ BROWSER_LEFT = "the browser left"
 """Why a session ended when nothing else said: the tab closed, so nobody is told."""
 SERVER_STOPPED = "the server stopped"
 """A session's end the tab outlives: it reconnects once the server is back (``tell_ended``)."""
+EXIT_WAIT = 2.0
+"""Seconds a dashboard that closed its output is given to exit, for its exit status."""
 ERROR_PREFIX = "Error: "
 """How the app's one-line errors start (click's ``ClickException``, as every command's)."""
 OPENABLE = ("http://", "https://")
@@ -144,7 +146,9 @@ class AppSession:
             await stderr
         if self._stop_task is None:  # it ended on its own, not because we stopped it
             self.end_reason = (
-                "the dashboard quit" if started else "the dashboard failed to start (see above)"
+                await self._how_it_ended(process)
+                if started
+                else "the dashboard failed to start (see above)"
             )
         if not started:
             why = f": {self.failure}" if self.failure else "; the server's log says why"
@@ -156,6 +160,25 @@ class AppSession:
                 comes_back=self.end_reason == SERVER_STOPPED,
             )
         await self.websocket.close()
+
+    @staticmethod
+    async def _how_it_ended(process: asyncio.subprocess.Process) -> str:
+        """Why a dashboard that was running ended on its own, from its exit status: one
+        killed (the OOM killer, an administrator) or dead of an error was said as "the
+        dashboard quit", as if the person had pressed ``q``."""
+        try:
+            code = await asyncio.wait_for(process.wait(), EXIT_WAIT)
+        except TimeoutError:
+            return "the dashboard stopped answering"
+        if code == 0:
+            return "the dashboard quit"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"the dashboard was killed ({name})"
+        return f"the dashboard ended with an error (exit status {code}; the server's log says why)"
 
     async def _prelude(self, stdout: asyncio.StreamReader) -> bool:
         for _ in range(PRELUDE_LINES):

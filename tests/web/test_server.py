@@ -272,6 +272,35 @@ def test_an_idle_session_is_ended_and_its_group_killed(seeded):
         server.stop()
 
 
+def test_a_dashboard_killed_under_its_tab_is_said_as_killed_not_as_quit(seeded):
+    """A tab whose dashboard the OOM killer or an administrator ended said "the dashboard
+    quit", as for ``q``: the exit status was never looked at."""
+    server = Served(seeded)
+    sockets = Sockets(server)
+    try:
+        socket = sockets.connect()
+        server.wait_sessions(1)
+        wait_until(
+            lambda: sockets.receive(socket).type.name == "BINARY", 30, "the dashboard's screen"
+        )
+        (child,) = session_processes(server.pid)
+        os.kill(child, signal.SIGKILL)
+        told = []
+
+        def closed() -> bool:
+            message = sockets.receive(socket)
+            if message.type.name == "TEXT":
+                told.append(message.json())
+            return message.type.name == "CLOSE"
+
+        wait_until(closed, 10, "the server to close")
+        server.wait_log(r"session \d+ closed: the dashboard was killed \(SIGKILL\)")
+        assert ["ended", "The session ended: the dashboard was killed (SIGKILL)"] in told, told
+    finally:
+        sockets.close_all()
+        server.stop()
+
+
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_stopping_the_server_ends_every_session(seeded, sig, status):
     """A service manager's SIGTERM is a clean stop (0); Ctrl+C exits 130, as every
