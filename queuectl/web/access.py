@@ -138,21 +138,34 @@ def is_loopback_name(name: str) -> bool:
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    # ``::ffff:127.0.0.1`` is 127.0.0.1 over IPv6, which Python before 3.13 does not call
+    # loopback: it was refused as reaching "anyone who reaches the port".
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def bare_host(host: str) -> str:
     """``host`` as a socket takes it: an IPv6 address written as in a URL (``[::1]``)
-    loses its brackets, which the bind would take for part of a name."""
+    loses its brackets, which the bind would take for part of a name, and an IPv4 address
+    written in IPv6 (``::ffff:127.0.0.1``), which Linux will not bind, is given as IPv4."""
     if "[" not in host and "]" not in host:
-        return host
+        return _unmapped(host)
     inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
     try:
-        return str(ipaddress.IPv6Address(inner))
+        return _unmapped(str(ipaddress.IPv6Address(inner)))
     except ValueError:
         raise ValidationError(f"--host {host!r}: brackets hold an IPv6 address only") from None
+
+
+def _unmapped(host: str) -> str:
+    try:
+        mapped = ipaddress.IPv6Address(host).ipv4_mapped
+    except ValueError:
+        return host
+    return str(mapped) if mapped is not None else host
 
 
 def check_listen_host(host: str, *, allow_remote: bool) -> bool:

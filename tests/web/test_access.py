@@ -156,14 +156,22 @@ def test_a_device_is_refused_without_being_opened(device):
 
 
 @pytest.mark.parametrize(
-    "name", ["127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost", "LOCALHOST", "a.localhost"]
+    "name",
+    [
+        *("127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost", "LOCALHOST", "a.localhost"),
+        *("::ffff:127.0.0.1", "[::ffff:127.0.0.1]"),  # 127.0.0.1 over IPv6: was refused
+    ],
 )
 def test_loopback_names(name):
     assert access.is_loopback_name(name)
 
 
 @pytest.mark.parametrize(
-    "name", ["0.0.0.0", "::", "", "192.168.1.10", "10.0.0.1", "example.com", "localhost.evil.com"]
+    "name",
+    [
+        *("0.0.0.0", "::", "", "192.168.1.10", "10.0.0.1", "example.com", "localhost.evil.com"),
+        *("::ffff:0.0.0.0", "::ffff:192.0.2.2"),
+    ],
 )
 def test_names_that_are_not_loopback(name):
     assert not access.is_loopback_name(name)

@@ -116,6 +116,18 @@ def test_an_ipv6_host_in_brackets_as_in_a_url_is_the_address(db_path):
     assert line == f"Error: cannot listen on [::1]:{port}: address already in use"
 
 
+@pytest.mark.parametrize("host", ["::ffff:127.0.0.1", "[::ffff:127.0.0.1]"])
+def test_an_ipv4_address_written_in_ipv6_is_served_as_ipv4(db_path, host):
+    """``::ffff:127.0.0.1`` was refused as reaching "anyone who reaches the port", and once
+    taken for loopback Linux would not bind it ("invalid argument")."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line_error(run("web", "--host", host, "--port", str(port)), 1)
+    assert line == f"Error: cannot listen on 127.0.0.1:{port}: address already in use"
+
+
 @pytest.mark.parametrize("host", ["[localhost]", "[::1", "::1]", "[127.0.0.1]"])
 def test_brackets_around_anything_but_an_ipv6_address_are_a_usage_error(db_path, host):
     line = one_line_error(run("web", "--host", host), 2)
