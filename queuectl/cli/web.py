@@ -210,7 +210,8 @@ class _Throttle(logging.Filter):
             return False
         self._shown_at[kind] = now
         if left_out := self._left_out.pop(kind, 0):
-            record.msg = f"{record.msg} (and {left_out} more like it in the last minute)"
+            # Since the last such line, which may be long before the last minute.
+            record.msg = f"{record.msg} (and {left_out} more like it since the last such line)"
         return True
 
     def say_left_out(self) -> None:

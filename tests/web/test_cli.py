@@ -191,6 +191,31 @@ def test_bad_requests_left_out_of_the_log_are_counted_when_the_server_stops(capl
     ]
 
 
+def test_a_bad_request_after_a_quiet_spell_counts_those_left_out_since_the_last_line(
+    monkeypatch,
+):
+    """Seven minutes after a burst, the next bad request said "(and 6 more like it in the
+    last minute)": they were minutes old."""
+    import importlib
+    import logging
+
+    web = importlib.import_module("queuectl.cli.web")  # the module, not its command
+    now = [1000.0]
+    monkeypatch.setattr(web.time, "monotonic", lambda: now[0])
+    throttle = web._Throttle()
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Bad request", (), None
+        )
+
+    assert [throttle.filter(record()) for _ in range(7)] == [True] + [False] * 6
+    now[0] += 7 * 60
+    late = record()
+    assert throttle.filter(late)
+    assert late.getMessage() == "Bad request (and 6 more like it since the last such line)"
+
+
 def test_a_very_short_idle_timeout_is_warned_of_at_start(db_path):
     """``--idle-timeout 1ms`` ended every tab at once, and the server said nothing of it
     (a web user's try)."""
