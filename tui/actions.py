@@ -342,6 +342,7 @@ class ActionsApp(KeyOrderApp):
         if row is None or JobState(row["state"]) in action.allowed:
             return False
         self.say(f"Job {one_line(job_id)} is {row['state']}; {action.why_not}", error=True)
+        self.no_question_asked()
         return True
 
     def _intent_cancel(self, job_id: str | None) -> None:
@@ -518,6 +519,7 @@ class ActionsApp(KeyOrderApp):
         state = raw.get("state")
         if state == "stopped":
             self.say(f"Worker {self.describe_worker(worker_id)} has stopped already", error=True)
+            self.no_question_asked()
             return True
         if state != "lost":
             return False
@@ -532,6 +534,7 @@ class ActionsApp(KeyOrderApp):
             else:  # nothing left to act on: say how its row goes, as it stays listed
                 said += "; P removes its row (queuectl worker prune)"
             self.say(said)
+            self.no_question_asked()
             return True
         # Recovery takes the jobs of every lost worker (the core's rule: none is left
         # behind), so the question names each one, not only the highlighted worker.
@@ -587,6 +590,7 @@ class ActionsApp(KeyOrderApp):
                 f"Worker {self.describe_worker(worker_id)} is stopping already:"
                 f" {_finishing(_busy(self._worker_raw(worker_id)))} (K kills it now)"
             )
+            self.no_question_asked()
             return
         if worker_id and not self._handled_ended(worker_id):
             busy = _busy(self._worker_raw(worker_id))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from functools import partial
 
 from textual import events
@@ -76,6 +77,13 @@ HOLD_SECONDS = 20.0
 More than the database's busy timeout, which a read waiting for a lock ends with."""
 
 
+ANSWERS = ("y", "n")
+"""The keys that answer a question (``ConfirmScreen``)."""
+
+ANSWER_GRACE_SECONDS = 1.5
+"""How soon after a refused question a ``y`` or ``n`` is taken for its answer (dropped)."""
+
+
 class KeyOrderApp(App[None]):
     """An app whose keys are handled one after the other, in the order typed."""
 
@@ -85,6 +93,21 @@ class KeyOrderApp(App[None]):
         self._held: list[events.Key] | None = None
         self._hold = 0
         self._let_go = 0
+        self._unasked_until = 0.0
+        """Until when the next key, if an answer, answers a question that was not asked."""
+
+    def no_question_asked(self) -> None:
+        """A key that asks first was refused without asking (``c`` on a job that completed
+        since the last refresh): the ``y`` typed with it, ``c y`` in one gesture, ran as
+        the Jobs pane's ``y``, clone, and the job ran again. The next key, if it is an
+        answer typed within ``ANSWER_GRACE_SECONDS``, is dropped instead."""
+        self._unasked_until = time.monotonic() + ANSWER_GRACE_SECONDS
+
+    def _answers_nothing(self, event: events.Key) -> bool:
+        """Whether ``event`` is an answer to the question just refused (and ends the wait
+        for one: only the key right after the refusal is taken for its answer)."""
+        unasked, self._unasked_until = self._unasked_until, 0.0
+        return event.key in ANSWERS and time.monotonic() < unasked
 
     def hold_keys(self) -> int:
         """Keys typed from now wait for a question that a read off the UI thread opens.
@@ -152,6 +175,11 @@ class KeyOrderApp(App[None]):
         # Textual's web driver blurs the app at start-up, at times after the browser's
         # focus: ``n`` then opened a form that dropped what was typed.
         self.app_focus = True
+        if self._answers_nothing(event):
+            self.notify(
+                f"{event.key} ignored: no question was asked", severity="warning", markup=False
+            )
+            return
         screen = self.screen
         if not screen.is_mounted:
             with contextlib.suppress(TimeoutError):

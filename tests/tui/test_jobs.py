@@ -20,6 +20,7 @@ from tests.tui.conftest import (
     refreshed,
     seed_job,
     seed_run,
+    toasts,
     wait_for,
     wait_toast,
 )
@@ -161,6 +162,28 @@ async def test_c_y_when_the_question_cannot_be_read_clones_nothing(app_for, monk
         monkeypatch.undo()
         await pilot.press("y")  # the keys are not held any longer: y clones
         await wait_for(pilot, lambda: Job.select().count() == 2, "the clone")
+
+
+async def test_c_y_on_a_job_that_ended_meanwhile_clones_nothing(app_for, monkeypatch) -> None:
+    """``c y`` typed as one gesture on a job that had completed since the last refresh:
+    ``c`` was refused without a question and ``y`` ran clone, so the job ran again (a
+    keyboard user's try). The answer is dropped; a ``y`` typed after another key, or
+    later, is the pane's own."""
+    import tui.keyorder
+
+    seed_job("done", state="completed")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c", "y")
+        await wait_toast(pilot, "y ignored: no question was asked")
+        assert any("can no longer be cancelled" in toast for toast in toasts(app))
+        assert Job.select().count() == 1, "y cloned the job"
+        await pilot.press("c", "j", "y")  # refused again, but y follows another key
+        await wait_for(pilot, lambda: Job.select().count() == 2, "the clone")
+        monkeypatch.setattr(tui.keyorder, "ANSWER_GRACE_SECONDS", 0.0)
+        await pilot.press("c", "y")  # too late to be the refused question's answer
+        await wait_for(pilot, lambda: Job.select().count() == 3, "the second clone")
 
 
 async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for) -> None:
