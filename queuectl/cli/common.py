@@ -232,6 +232,7 @@ class AppContext:
             from queuectl.store.db import open_database
 
             location = self.resolve()
+            self._refuse_to_create_from_env(location)
             open_database(
                 location,
                 durable=durable,
@@ -244,6 +245,22 @@ class AppContext:
             self.location = location
         return self.location
 
+    def _refuse_to_create_from_env(self, location: str) -> None:
+        """A ``$QUEUECTL_DB`` holding a control character names an existing database (a
+        folder named so: read, and shown inert), or is a stray byte in a script: a command
+        that would create the database under that name is refused, as ``--db`` is."""
+        from queuectl.location import ENV_VAR, sqlite_path
+
+        if self.read_only or self.db_option is not None or os.environ.get(ENV_VAR) != location:
+            return
+        problem = location_problem(location)
+        path = sqlite_path(location)
+        if problem and path is not None and not os.path.exists(path):
+            raise click.UsageError(
+                f"${ENV_VAR} {problem}; no database is there, and none is made under such"
+                " a name: give a database file or URL"
+            )
+
     def resolve(self) -> str:
         """Where the database is; on SQLite, PostgreSQL drivers are kept from loading.
 
@@ -253,12 +270,10 @@ class AppContext:
         from queuectl.location import ENV_VAR, resolve_location, skip_postgres_drivers
 
         from_env = os.environ.get(ENV_VAR)
-        if self.db_option is None and from_env:
-            # Checked as --db is: a script's "   " or a pasted escape made a database
-            # file of that name, and workers on it.
-            problem = location_problem(from_env)
-            if problem:
-                raise click.UsageError(f"${ENV_VAR} {problem}; give a database file or URL")
+        if self.db_option is None and from_env and not from_env.strip():
+            # A script's "   " (an empty one counts as unset) made a database file named
+            # three spaces, and workers on it: a usage error, as an empty --db is.
+            raise click.UsageError(f"${ENV_VAR} is blank; give a database file or URL")
         location = resolve_location(self.db_option)
         skip_postgres_drivers(location)
         return location

@@ -270,11 +270,19 @@ def test_a_db_path_holding_a_control_character_is_a_usage_error(cli, name, tmp_p
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("value", ["   ", "q.db\x01", "q\x1b]0;x\x07.db"])
-@pytest.mark.parametrize("args", [("add", "--", "true"), ("status",), ("web",)])
+@pytest.mark.parametrize(
+    ("value", "args"),
+    [
+        *((" ", args) for args in (("add", "--", "true"), ("status",), ("web",))),
+        ("q.db\x01", ("add", "--", "true")),
+        ("q\x1b]0;x\x07.db", ("worker", "start")),
+    ],
+)
 def test_queuectl_db_is_checked_as_db_is(cli, value, args, tmp_path):
     """A script's ``QUEUECTL_DB="   "`` made a database file named three spaces, and a
-    stray byte one holding it: ``--db`` refused both, the variable scripts use did not."""
+    stray byte one holding it, with workers on it: ``--db`` refused both, the variable
+    scripts use did not. (An existing database under such a name is read: a folder
+    named so, ``test_status_shows_a_hostile_database_path_inert``.)"""
     result = cli(*args, cwd=tmp_path, env={**cli.env, "QUEUECTL_DB": value})
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: $QUEUECTL_DB ")
