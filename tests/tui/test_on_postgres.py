@@ -24,7 +24,7 @@ async def test_dashboard_lists_and_retries_on_postgresql(pg_url: str) -> None:
         await pilot.press("2")  # the DLQ pane
         await refreshed(pilot)
         # Only the output's end is read (``RIGHT`` here): its line starts mid-line.
-        assert app.last_snapshot.dlq.parts["gone"][6] == ("boom: …" + "y" * 292 + "…", "red")
+        assert app.last_snapshot.dlq.parts["gone"][5] == ("boom: …" + "y" * 292 + "…", "red")
         await pilot.press("r")
         await wait_for(pilot, lambda: Job.get_by_id("gone").state == "pending", "retry")
         await wait_toast(pilot, "Job gone is pending again")
