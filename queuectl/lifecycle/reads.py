@@ -183,6 +183,20 @@ def matching_ids(
 WINDOW_FIELDS: tuple[str, ...] = tuple(field.name for field in JOB_FIELDS_WITHOUT_OUTPUT)
 """What a window of jobs holds by default: every column but ``output``."""
 
+WINDOW_TEXT = 4096
+"""Characters a window reads of a job's command and last error: more than a row shows,
+and bounded. Rows written past queuectl's limits (40 jobs of a 4 MB command and a 4 MB
+error, by anyone who can write the database) were read whole by every refresh of every
+open dashboard, whose memory then grew by 600 MB a minute (the allocator kept what the
+read thread freed)."""
+_CUT_FIELDS = frozenset({"command", "last_error"})
+
+
+def _window_column(name: str) -> peewee.Node:
+    """A window's column: the long text ones read cut (``WINDOW_TEXT``) by the database."""
+    column = getattr(Job, name)
+    return peewee.fn.SUBSTR(column, 1, WINDOW_TEXT).alias(name) if name in _CUT_FIELDS else column
+
 
 @translated
 def jobs_window(
@@ -214,7 +228,7 @@ def jobs_window(
         sort_by: a ``JOB_SORTS`` column to order by instead (``now`` its time);
             ``reverse`` turns the order round.
     """
-    columns = [getattr(Job, name) for name in fields]
+    columns = [_window_column(name) for name in fields]
     query = matching_jobs(states=states, queue=queue, search=search, id_prefix=id_prefix)
     query = query.select(*columns)
     # Straight from the driver's cursor: peewee's ``.dicts()`` runs every value
@@ -247,14 +261,17 @@ def dead_window(
     (``sql.DEAD_INDEX``), so it reads ``limit`` entries however many are dead: a job
     retried out of the DLQ that died again comes first, however old its enqueue.
     """
-    columns = [getattr(Job, name).column_name for name in fields]
+    columns = [
+        f"SUBSTR({name}, 1, {WINDOW_TEXT}) AS {name}" if name in _CUT_FIELDS else name
+        for name in (getattr(Job, field).column_name for field in fields)
+    ]
     statement = sql.dead_window_sql(columns, database.obj.param, postgres=is_postgres())
     cursor = database.execute_sql(statement, (limit,))
     rows = [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
     if len(rows) < limit:
         return rows, len(rows)
     if keep is not None and all(row["id"] != keep for row in rows):
-        kept = Job.select(*(getattr(Job, name) for name in fields)).where(
+        kept = Job.select(*(_window_column(name) for name in fields)).where(
             Job.id == keep, Job.state == JobState.DEAD.value
         )
         rows += [dict(zip(fields, row, strict=True)) for row in database.execute(kept)]

@@ -213,6 +213,23 @@ def test_the_dlq_error_ends_with_the_last_line_the_job_printed(opened, output, e
     assert snapshot.dlq.parts["d"][5] == (error, "red")
 
 
+def test_a_window_reads_a_cut_command_and_error_however_long_the_rows(opened) -> None:
+    """Rows written past queuectl's limits (a 4 MB command and error each) were read whole
+    by every refresh: an open dashboard's memory grew by 600 MB a minute."""
+    from queuectl.lifecycle.reads import WINDOW_TEXT
+
+    huge = "A" * (WINDOW_TEXT * 50)
+    enqueuing.enqueue(JobSpec(command="echo x", id="alive"), now=T0 - 60, cwd="/")
+    _dead("big", "", command="echo " + huge)
+    Job.update(last_error="E" * (WINDOW_TEXT * 50)).where(Job.id == "big").execute()
+    snapshot = read_snapshot(Request(keep_job="big", keep_dead="big", limit=1), T0)
+    for table in (snapshot.jobs, snapshot.dlq):
+        row = table.raw["big"]  # in the window, or kept after it: cut alike
+        assert row["command"] == ("echo " + huge)[:WINDOW_TEXT]
+        assert row["last_error"] == "E" * WINDOW_TEXT
+    assert Job.get_by_id("big").command == "echo " + huge  # stored as it was
+
+
 def test_the_dlq_reads_the_output_of_new_deaths_only(opened, monkeypatch) -> None:
     """Each refresh read the end of 500 outputs, up to 64 KiB each, for lines that change
     only when the job runs again."""
