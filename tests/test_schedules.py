@@ -437,3 +437,61 @@ def test_a_job_enqueued_under_a_ticks_id_is_not_taken_for_its_fire(opened):
     assert skip.skipped == 1 and "was not fired by it" in skip.reason
     assert schedules.get("col").last_job_id is None
     assert schedules.fire_due(T0 + 20).enqueued == [cronspec.tick_id("col", T0 + 20)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("zone", "Nowhere/Zone", "time zone 'Nowhere/Zone' is not known on this host"),
+        ("next_fire_at", float("-inf"), "its next_fire_at (-inf) is not a time"),
+        ("catchup", float("inf"), "its catchup (inf) is not a time"),
+        ("overlap", "bogus", "its overlap ('bogus') is neither skip nor allow"),
+        ("job", "not json", "its job is not JSON"),
+        ("job", "[1]", "its job is not a JSON object"),
+    ],
+)
+def test_a_schedule_row_that_cannot_be_fired_is_reported_while_the_others_fire(
+    opened, column, value, why
+):
+    """One such row (written past ``cron add``, or a zone this host's tzdata lacks) ended
+    every worker that tried to fire it, on every host, each restart too; and ``cron
+    list``, ``cron show`` and the dashboard's Schedules pane gave tracebacks."""
+    add("bad", "@every 10s")
+    add("good", "@every 10s")
+    schedules.Schedule.update({column: value}).where(schedules.Schedule.name == "bad").execute()
+
+    def stored() -> str:
+        return repr(schedules.Schedule.select().where(schedules.Schedule.name == "bad").dicts()[:])
+
+    before = stored()
+    report = schedules.fire_due(T0 + 10)
+    assert report.enqueued == [cronspec.tick_id("good", T0 + 10)]
+    [broken] = [fire for fire in report.fires if fire.broken]
+    assert broken.name == "bad" and broken.reason.startswith(why), broken
+    assert fired("bad") == [] and stored() == before  # left as it was
+    view = {view.name: view for view in schedules.list_schedules()}["bad"]
+    assert view.explained.startswith(f"cannot be fired: {why}")
+    json.dumps([view.record(), view.detail(), schedules.get("bad").detail()])
+    assert schedules.upcoming("bad", 5, now=T0) == []
+
+
+def test_a_schedule_that_cannot_be_fired_is_logged_once_and_again_once_fixed_and_broken(
+    opened, caplog
+):
+    from queuectl.runtime.firing import ScheduleFirer
+
+    add("bad", "@every 10s")
+    Schedule = schedules.Schedule
+    Schedule.update(zone="Nowhere/Zone").where(Schedule.name == "bad").execute()
+    firer = ScheduleFirer()
+    with caplog.at_level("ERROR", logger="queuectl.worker"):
+        for second in range(10, 13):
+            assert firer.tick(T0 + second) is False  # the worker goes on
+        Schedule.update(zone="UTC").where(Schedule.name == "bad").execute()
+        assert firer.tick(T0 + 14) is True  # fixed: fired
+        Schedule.update(zone="Nowhere/Zone", next_fire_at=T0 + 15).execute()
+        firer.tick(T0 + 16)
+    said = "schedule bad: cannot be fired: time zone 'Nowhere/Zone' is not known on this host"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{said} (is tzdata installed?)"
+    ] * 2

@@ -122,6 +122,8 @@ class Fire:
     """Skipped by ``--overlap skip``, or while its unique key is held: as asked (not a miss)."""
     at_least: bool = False
     """``skipped`` is a lower bound: too many missed ticks to count one by one."""
+    broken: bool = False
+    """The schedule's row cannot be fired (``reason`` says why): it stays due, untouched."""
 
 
 @dataclass
@@ -143,24 +145,62 @@ def _rule(row: Schedule) -> Rule:
     return parse_rule(row.spec, row.zone, anchor=row.anchor, stored=True)
 
 
-def _view(row: Schedule, state: str | None) -> ScheduleView:
+LATEST_TIME = 253402300799.0
+"""9999-12-31T23:59:59Z: the latest time a stored schedule's field may hold."""
+
+
+def _time(value: object) -> float | None:
+    """A stored time as a number the clock can show, else ``None`` (a row written past
+    queuectl's checks: ``NaN``, ``-Infinity``, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if -LATEST_TIME <= value <= LATEST_TIME else None
+
+
+def unfireable(row: Schedule) -> str | None:
+    """Why a stored schedule cannot be fired, or ``None``: its zone is unknown on this
+    host (a slim container without tzdata, or a name written past ``cron add``), a time
+    of it is out of range, its job is not JSON. Each ended every worker that tried to
+    fire it, on every host, each restart too."""
     try:
-        explained = _rule(row).explain()
-    except ValidationError:
-        explained = row.spec
+        rule = _rule(row)
+        rule.tzinfo  # noqa: B018 - the zone loads here, or says why not
+    except ValidationError as exc:
+        return str(exc)
+    except (KeyError, ValueError, OSError, TypeError):
+        return f"time zone {row.zone!r} is not known on this host (is tzdata installed?)"
+    for name in ("next_fire_at", "anchor", "catchup"):
+        if _time(getattr(row, name)) is None:
+            return f"its {name} ({getattr(row, name)!r}) is not a time"
+    if row.overlap not in ("skip", "allow"):
+        return f"its overlap ({row.overlap!r}) is neither skip nor allow"
+    try:
+        job = json.loads(row.job)
+    except (TypeError, ValueError):
+        return "its job is not JSON"
+    return None if isinstance(job, dict) else "its job is not a JSON object"
+
+
+def _view(row: Schedule, state: str | None) -> ScheduleView:
+    problem = unfireable(row)
+    explained = f"cannot be fired: {problem}" if problem else _rule(row).explain()
+    try:
+        job = json.loads(row.job)
+    except (TypeError, ValueError):
+        job = {}
     return ScheduleView(
         name=row.name,
         spec=row.spec,
         zone=row.zone,
         paused=bool(row.paused),
-        next_fire_at=row.next_fire_at,
-        last_fired_at=row.last_fired_at,
+        next_fire_at=_time(row.next_fire_at),
+        last_fired_at=_time(row.last_fired_at),
         last_job_id=row.last_job_id,
         last_job_state=state,
-        skipped=row.skipped,
-        catchup=row.catchup,
-        overlap=row.overlap,
-        job=json.loads(row.job),
+        skipped=row.skipped if isinstance(row.skipped, int) else 0,
+        catchup=_time(row.catchup) or 0.0,
+        overlap=str(row.overlap),
+        job=job if isinstance(job, dict) else {},
         explained=explained,
     )
 
@@ -251,6 +291,8 @@ def upcoming(name: str, count: int, *, now: float | None = None) -> list[float]:
     next tick stays where the pause left it, and ``cron show`` listed ticks long past.
     """
     row = _row(name)
+    if unfireable(row):
+        return []  # ``cron show`` says why in the rule's place
     now = time.time() if now is None else now
     first = _resumed_at(row, now) if row.paused else row.next_fire_at
     if first is None:
@@ -493,7 +535,10 @@ def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireR
         .tuples()
     )
     for (name,) in list(due):
-        report.fires.extend(_fire_one(name, now, grace))
+        try:
+            report.fires.extend(_fire_one(name, now, grace))
+        except _Unfireable as exc:
+            report.fires.append(Fire(name, now, reason=str(exc), broken=True))
     report.next_at = (
         Schedule.select(peewee.fn.MIN(Schedule.next_fire_at))
         .where(Schedule.paused == False)  # noqa: E712
@@ -508,11 +553,12 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         row = Schedule.get_or_none(Schedule.name == name)
         if row is None or row.paused or row.next_fire_at is None or row.next_fire_at > now:
             return []  # another worker was first, or a user changed it meanwhile
-        try:
-            rule = _rule(row)
-        except ValidationError:
-            return []  # a spec this version cannot read: left as it is, not fired
-        decided = plan(rule, row.next_fire_at, now, catchup=row.catchup, grace=grace)
+        problem = unfireable(row)
+        if problem is not None:
+            # Left as it is, due: said by the worker (once), and no other schedule or job
+            # waits on it (a spec this version cannot read included).
+            raise _Unfireable(problem)
+        decided = plan(_rule(row), row.next_fire_at, now, catchup=row.catchup, grace=grace)
         won = (
             Schedule.update(next_fire_at=decided.next_fire_at, updated_at=now)
             .where((Schedule.name == name) & (Schedule.next_fire_at == row.next_fire_at))
@@ -579,6 +625,10 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
             skipped=Schedule.skipped + skipped,
         ).where(Schedule.name == name).execute()
     return fires
+
+
+class _Unfireable(Exception):
+    """A due schedule's row cannot be fired (``unfireable``): its transaction is left."""
 
 
 def _fired_by(job_id: str, name: str) -> bool:

@@ -30,6 +30,8 @@ class ScheduleFirer:
         self.interval = interval
         self.due_at = 0.0
         self._failing: str | None = None
+        self._broken: dict[str, str] = {}
+        """Schedules that cannot be fired, each with why, as last logged (once each)."""
 
     def tick(self, now: float) -> bool:
         """Fire what is due (if it is time to look); ``True`` when jobs were enqueued.
@@ -45,8 +47,8 @@ class ScheduleFirer:
             report = schedules.fire_due(now)
         except StoreUnavailable:
             raise
-        except (QueueError, ValueError) as exc:
-            message = one_line(str(exc))
+        except Exception as exc:  # whatever a row holds, the worker goes on
+            message = one_line(str(exc) if isinstance(exc, QueueError) else repr(exc))
             if message != self._failing:  # once, not every second
                 log.error("schedules: cannot fire the due ticks: %s", message)
             self._failing = message
@@ -56,7 +58,14 @@ class ScheduleFirer:
             # Wake for the next tick. One still due (a spec this version cannot read)
             # is looked at again only after the interval, never in a tight loop.
             self.due_at = min(self.due_at, report.next_at)
+        broken = {fire.name: fire.reason for fire in report.fires if fire.broken}
+        for name, reason in broken.items():
+            if self._broken.get(name) != reason:
+                log.error("schedule %s: cannot be fired: %s", name, one_line(reason))
+        self._broken = broken  # one still broken is due, so in every report until fixed
         for fire in report.fires:
+            if fire.broken:
+                continue
             if fire.job_id is not None:
                 log.info("schedule %s: fired %s (tick %s)", fire.name, fire.job_id, iso(fire.tick))
             else:

@@ -60,3 +60,17 @@ def test_workers_on_two_hosts_fire_each_tick_once(pg_cluster: Cluster):
     procs = _start_host_group(pg_cluster, "host-a", 1) + _start_host_group(pg_cluster, "host-b", 1)
     assert all(proc.poll() is None for proc in procs)
     _check_every_tick_once(pg_cluster, "hosts", 1.0, 6)
+
+
+@pytest.mark.timeout(60)
+def test_a_schedule_row_that_cannot_be_fired_ends_no_worker(cluster: Cluster):
+    """A zone unknown on the worker's host (or written past ``cron add``) ended every
+    worker that tried to fire it, and each one started after, killing the jobs they ran."""
+    cluster.cli("cron", "add", "bad", "@every 1s", '{"command": "true"}')
+    Schedule.update(zone="Nowhere/Zone").where(Schedule.name == "bad").execute()
+    (worker,) = cluster.start_workers(1)
+    wait_until(lambda: "schedule bad: cannot be fired" in cluster.logs(), 20, "the error")
+    job_id = cluster.enqueue("true")
+    cluster.wait_state(job_id, JobState.COMPLETED)
+    assert worker.poll() is None, cluster.logs()
+    assert cluster.logs().count("schedule bad: cannot be fired") == 1
