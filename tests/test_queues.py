@@ -118,6 +118,16 @@ def test_bad_names_and_limits_change_nothing(opened):
     assert dump(opened) == before
 
 
+def test_a_state_written_past_queuectl_is_left_out_of_the_figures(opened):
+    """``queue list`` (and the Queues pane) ended in a KeyError traceback on one row whose
+    state was written past queuectl (``bogus``)."""
+    enqueue(queue="mail")
+    odd = enqueue(queue="mail")
+    Job.update(state="bogus").where(Job.id == odd).execute()
+    (mail,) = queues.figures(now=T0)
+    assert mail.counts[JobState.PENDING.value] == 1 and "bogus" not in mail.counts
+
+
 def test_figures_cover_queues_with_jobs_workers_or_settings(opened):
     done = enqueue(queue="mail")
     enqueue(queue="mail")

@@ -230,6 +230,8 @@ def figures(
     )
     for queue, state, is_held, count in per_state.tuples():
         entry = get(queue)
+        if state not in entry.counts:
+            continue  # a state written past queuectl (``bogus``): a KeyError, a traceback
         entry.counts[state] += count
         if is_held and state in HOLDABLE_STATES:  # an end clears held_at; old rows kept it
             entry.held_counts[state] = entry.held_counts.get(state, 0) + count
