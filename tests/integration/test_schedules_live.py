@@ -1,6 +1,6 @@
 """Real workers firing a schedule: every tick exactly once, however many workers and hosts.
 
-Few and short on purpose (each runs for about 8 s of ticks): the rules themselves
+Few and short on purpose (each runs for about 5 s of ticks): the rules themselves
 are tested with an injected clock in ``tests/test_schedules.py``.
 """
 
@@ -47,10 +47,10 @@ def _check_every_tick_once(cluster: Cluster, name: str, every: float, ticks: int
 
 
 @pytest.mark.timeout(60)
-def test_three_workers_fire_every_2s_tick_once(cluster: Cluster):
-    cluster.cli("cron", "add", "tick", "@every 2s", '{"command": "true"}', "--overlap", "allow")
+def test_three_workers_fire_every_1s_tick_once(cluster: Cluster):
+    cluster.cli("cron", "add", "tick", "@every 1s", '{"command": "true"}', "--overlap", "allow")
     cluster.start_workers(3)
-    _check_every_tick_once(cluster, "tick", 2.0, 4)
+    _check_every_tick_once(cluster, "tick", 1.0, 5)
 
 
 @pytest.mark.postgres
