@@ -114,7 +114,7 @@ def jobs_table(
     for job in jobs:
         held = is_held(job.state, job.held_at)
         if dlq:
-            last = one_line(job.last_error)
+            last = one_line(bounded(job.last_error))  # written past queuectl: 4 MB a row
         elif job.state == "blocked":
             last = ("held, " if held else "") + waits_text(waits.get(job.id, ()))
         elif held:

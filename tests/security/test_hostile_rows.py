@@ -157,3 +157,9 @@ def test_a_row_past_the_clis_limits_is_shown_cut_not_wrapped_for_seconds(run, db
     assert len(shown) < 3 * LONGEST_FIELD
     stored = run("show", "huge", "--json").stdout
     assert command in stored  # --json gives the row as stored
+    Job.update(state="dead").where(Job.id == "huge").execute()
+    db.close_database()
+    # The DLQ's table printed every 3 MB error whole (~1 MB a row of 40 an attacker wrote).
+    listed = run("dlq", "list").stdout
+    assert f"… [{3_000_000 - LONGEST_FIELD:,} more characters not shown]" in listed
+    assert len(listed) < 4 * LONGEST_FIELD  # its header padded to the error, then the row
