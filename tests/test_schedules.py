@@ -445,6 +445,7 @@ def test_a_job_enqueued_under_a_ticks_id_is_not_taken_for_its_fire(opened):
         ("zone", "Nowhere/Zone", "time zone 'Nowhere/Zone' is not known on this host"),
         ("next_fire_at", float("-inf"), "its next_fire_at (-inf) is not a time"),
         ("catchup", float("inf"), "its catchup (inf) is not a time"),
+        ("anchor", float("inf"), "its anchor (inf) is not a time"),
         ("overlap", "bogus", "its overlap ('bogus') is neither skip nor allow"),
         ("job", "not json", "its job is not JSON"),
         ("job", "[1]", "its job is not a JSON object"),
@@ -473,6 +474,26 @@ def test_a_schedule_row_that_cannot_be_fired_is_reported_while_the_others_fire(
     assert view.explained.startswith(f"cannot be fired: {why}")
     json.dumps([view.record(), view.detail(), schedules.get("bad").detail()])
     assert schedules.upcoming("bad", 5, now=T0) == []
+
+
+def test_a_fire_that_fails_in_a_way_no_check_foresaw_holds_up_no_other_schedule(
+    opened, monkeypatch
+):
+    real = schedules._enqueue
+
+    def failing(row, job_id, tick, now):  # type: ignore[no-untyped-def]
+        if row.name == "bad":
+            raise OverflowError("date value out of range")
+        return real(row, job_id, tick, now)
+
+    monkeypatch.setattr(schedules, "_enqueue", failing)
+    add("bad", "@every 10s")
+    add("good", "@every 10s")
+    report = schedules.fire_due(T0 + 10)
+    assert report.enqueued == [cronspec.tick_id("good", T0 + 10)]
+    [broken] = [fire for fire in report.fires if fire.broken]
+    assert (broken.name, broken.reason) == ("bad", "OverflowError: date value out of range")
+    assert schedules.get("bad").next_fire_at == T0 + 10  # its transaction rolled back
 
 
 def test_a_schedule_that_cannot_be_fired_is_logged_once_and_again_once_fixed_and_broken(

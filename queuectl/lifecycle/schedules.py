@@ -38,6 +38,7 @@ from queuectl.errors import (
     KeyTaken,
     QueueError,
     ScheduleNotFound,
+    StoreUnavailable,
     ValidationError,
 )
 from queuectl.jobspec import (
@@ -162,6 +163,9 @@ def unfireable(row: Schedule) -> str | None:
     host (a slim container without tzdata, or a name written past ``cron add``), a time
     of it is out of range, its job is not JSON. Each ended every worker that tried to
     fire it, on every host, each restart too."""
+    for name in ("next_fire_at", "anchor", "catchup"):  # first: the rule reads the anchor
+        if _time(getattr(row, name)) is None:
+            return f"its {name} ({getattr(row, name)!r}) is not a time"
     try:
         rule = _rule(row)
         rule.tzinfo  # noqa: B018 - the zone loads here, or says why not
@@ -169,9 +173,6 @@ def unfireable(row: Schedule) -> str | None:
         return str(exc)
     except (KeyError, ValueError, OSError, TypeError):
         return f"time zone {row.zone!r} is not known on this host (is tzdata installed?)"
-    for name in ("next_fire_at", "anchor", "catchup"):
-        if _time(getattr(row, name)) is None:
-            return f"its {name} ({getattr(row, name)!r}) is not a time"
     if row.overlap not in ("skip", "allow"):
         return f"its overlap ({row.overlap!r}) is neither skip nor allow"
     try:
@@ -539,6 +540,11 @@ def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireR
             report.fires.extend(_fire_one(name, now, grace))
         except _Unfireable as exc:
             report.fires.append(Fire(name, now, reason=str(exc), broken=True))
+        except (peewee.DatabaseError, peewee.InterfaceError, StoreUnavailable):
+            raise  # the database, not the row: the worker's outage handling
+        except Exception as exc:  # anything else a row written past queuectl holds
+            reason = f"{type(exc).__name__}: {exc}"
+            report.fires.append(Fire(name, now, reason=reason, broken=True))
     report.next_at = (
         Schedule.select(peewee.fn.MIN(Schedule.next_fire_at))
         .where(Schedule.paused == False)  # noqa: E712
