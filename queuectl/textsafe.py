@@ -318,16 +318,18 @@ LONGEST_FIELD = 128 * 1024
 longer (a command is at most ``jobspec.MAX_COMMAND_BYTES``)."""
 
 
-def bounded(text: str | None, longest: int = LONGEST_FIELD) -> str:
+def bounded(text: str | None, longest: int = LONGEST_FIELD, *, length: int | None = None) -> str:
     """``text`` cut to ``longest`` characters, saying how many more there were.
 
     A row written past queuectl's limits (anyone who can write the database can)
     froze the dashboard's detail for minutes and ``show`` for 30 s at 34 MB while
     they wrapped it; nothing longer is shown, so nothing longer is wrapped.
+    ``length``: the whole text's, when ``text`` was read cut already.
     """
-    if not text or len(text) <= longest:
+    length = len(text or "") if length is None else length
+    if not text or length <= longest:
         return text or ""
-    more = len(text) - longest
+    more = length - longest
     return f"{text[:longest]}… [{more:,} more characters not shown]"
 
 

@@ -263,6 +263,7 @@ def print_jobs(
     """``list`` and ``dlq list``: a capped table that says what it left out, or every
     match as JSON (without output) unless ``limit``."""
     from queuectl.lifecycle import reads
+    from queuectl.textsafe import LONGEST_FIELD
 
     if limit is not None and show_all:
         raise BadInput("give --limit N or --all, not both")
@@ -270,7 +271,13 @@ def print_jobs(
     if limit is None and not (show_all or as_json):
         limit = LIST_CAP
     jobs = reads.list_jobs(
-        states=states or None, queue=queue, search=search, limit=limit, with_output=False
+        states=states or None,
+        queue=queue,
+        search=search,
+        limit=limit,
+        with_output=False,
+        # The table shows these cut (``bounded``); --json gives them as stored.
+        text_limit=None if as_json else LONGEST_FIELD + 1,
     )
     if as_json:
         from queuectl.records import job_record, with_running

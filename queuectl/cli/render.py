@@ -114,7 +114,7 @@ def jobs_table(
     for job in jobs:
         held = is_held(job.state, job.held_at)
         if dlq:
-            last = one_line(bounded(job.last_error))  # written past queuectl: 4 MB a row
+            last = one_line(bounded(job.last_error, length=getattr(job, "last_error_length", None)))
         elif job.state == "blocked":
             last = ("held, " if held else "") + waits_text(waits.get(job.id, ()))
         elif held:
@@ -130,7 +130,7 @@ def jobs_table(
                 str(job.priority),
                 f"{job.attempts}/{job.max_retries + 1}",
                 one_line(job.queue),
-                one_line(bounded(job.command)),
+                one_line(bounded(job.command, length=getattr(job, "command_length", None))),
                 last,
             )
         )

@@ -156,9 +156,27 @@ def list_jobs(
     limit: int | None = 100,
     offset: int = 0,
     with_output: bool = True,
+    text_limit: int | None = None,
 ) -> list[Job]:
-    """Jobs, newest first (by enqueue order), optionally filtered (see ``matching_jobs``)."""
+    """Jobs, newest first (by enqueue order), optionally filtered (see ``matching_jobs``).
+
+    ``text_limit``: the command and last error are read cut to that many characters by
+    the database, their whole lengths as ``command_length`` and ``last_error_length``
+    (for a table that shows them cut: 40 rows of 4 MB each, written past queuectl, made
+    ``dlq list`` read 320 MB and take 34 s)."""
     query = matching_jobs(states=states, queue=queue, search=search, with_output=with_output)
+    if text_limit is not None:
+        cut = [
+            column
+            for name in ("command", "last_error")
+            for column in (
+                peewee.fn.SUBSTR(getattr(Job, name), 1, text_limit).alias(name),
+                peewee.fn.LENGTH(getattr(Job, name)).coerce(False).alias(f"{name}_length"),
+            )
+        ]
+        every = Job._meta.sorted_fields if with_output else JOB_FIELDS_WITHOUT_OUTPUT
+        kept = [field for field in every if field.name not in ("command", "last_error")]
+        query = query.select(*kept, *cut)
     query = _newest_first(query)
     if limit is not None:
         query = query.limit(limit).offset(offset)

@@ -162,4 +162,13 @@ def test_a_row_past_the_clis_limits_is_shown_cut_not_wrapped_for_seconds(run, db
     # The DLQ's table printed every 3 MB error whole (~1 MB a row of 40 an attacker wrote).
     listed = run("dlq", "list").stdout
     assert f"… [{3_000_000 - LONGEST_FIELD:,} more characters not shown]" in listed
+    assert f"… [{len(command) - LONGEST_FIELD:,} more characters not shown]" in listed
     assert len(listed) < 4 * LONGEST_FIELD  # its header padded to the error, then the row
+    # And the tables read them cut (the database says how long they are): 40 such rows
+    # made ``dlq list`` read 320 MB and take 34 s.
+    from queuectl.lifecycle import reads
+
+    db.open_database(db_url)
+    (row,) = reads.list_jobs(with_output=False, text_limit=LONGEST_FIELD + 1)
+    assert (len(row.command), row.command_length) == (LONGEST_FIELD + 1, len(command))
+    assert (len(row.last_error), row.last_error_length) == (LONGEST_FIELD + 1, 3_000_000)
