@@ -516,3 +516,22 @@ def test_a_schedule_that_cannot_be_fired_is_logged_once_and_again_once_fixed_and
     assert [record.getMessage() for record in caplog.records] == [
         f"{said} (is tzdata installed?)"
     ] * 2
+
+
+def test_a_count_written_at_its_maximum_breaks_its_schedule_not_the_workers(opened):
+    """``skipped`` at 2147483647: the next skipped tick made PostgreSQL refuse the update
+    (integer out of range), which every worker retried as an outage, for ever, running no
+    job. (SQLite's integers are 64-bit: there the count goes on.)"""
+    add("full", "@every 10s")
+    add("good", "@every 10s")
+    Schedule = schedules.Schedule
+    Schedule.update(skipped=2147483647).where(Schedule.name == "full").execute()
+    report = schedules.fire_due(T0 + 35)  # two ticks missed each, the newest fired
+    assert cronspec.tick_id("good", T0 + 30) in report.enqueued
+    broken = [fire for fire in report.fires if fire.broken]
+    if opened.startswith("postgresql"):
+        assert [fire.name for fire in broken] == ["full"]
+        assert broken[0].reason.startswith("the database refused its update: integer out of")
+        assert fired("full") == []  # its transaction rolled back whole
+    else:
+        assert broken == [] and schedules.get("full").skipped > 2147483647

@@ -40,6 +40,7 @@ from queuectl.errors import (
     ScheduleNotFound,
     StoreUnavailable,
     ValidationError,
+    first_line,
 )
 from queuectl.jobspec import (
     JobSpec,
@@ -540,6 +541,12 @@ def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireR
             report.fires.extend(_fire_one(name, now, grace))
         except _Unfireable as exc:
             report.fires.append(Fire(name, now, reason=str(exc), broken=True))
+        except peewee.DataError as exc:
+            # The row's data, not the database: a count written at its maximum
+            # (``skipped`` 2147483647: integer out of range) was retried as an outage
+            # by every worker, for ever, and no job ran.
+            reason = f"the database refused its update: {first_line(exc)}"
+            report.fires.append(Fire(name, now, reason=reason, broken=True))
         except (peewee.DatabaseError, peewee.InterfaceError, StoreUnavailable):
             raise  # the database, not the row: the worker's outage handling
         except Exception as exc:  # anything else a row written past queuectl holds
