@@ -593,15 +593,25 @@ class Link:
 
 
 @translated
-def links(job_id: str) -> tuple[list[Link], list[Link]]:
-    """A job's dependencies (in the order given) and its dependents (in enqueue order).
+def links(job_id: str, *, limit: int | None = None) -> tuple[list[Link], list[Link]]:
+    """A job's dependencies (in the order given) and its dependents (in enqueue order);
+    ``limit``: the first of each only (``link_counts`` says how many there are).
 
     Raises:
         JobNotFound: no such job.
     """
     if not Job.select().where(Job.id == job_id).exists():
         raise JobNotFound(job_id)
-    after = dependencies_of_many([job_id]).get(job_id, [])
+    if limit is None:
+        after = dependencies_of_many([job_id]).get(job_id, [])
+    else:
+        first = (
+            Dependency.select(Dependency.depends_on)
+            .where(Dependency.job == job_id)
+            .order_by(Dependency.position)
+            .limit(limit)
+        )
+        after = [depends_on for (depends_on,) in first.tuples()]
     known = {
         row[0]: row
         for chunk in _chunks(after)
@@ -614,8 +624,19 @@ def links(job_id: str) -> tuple[list[Link], list[Link]]:
         .where(Dependency.depends_on == job_id)
         .order_by(Job.seq)
     )
+    if limit is not None:
+        query = query.limit(limit)
     dependents = [Link(*row) for row in query.tuples()]
     return dependencies, dependents
+
+
+@translated
+def link_counts(job_id: str) -> tuple[int, int]:
+    """How many dependencies and dependents a job has (``links`` with a ``limit``)."""
+    count = peewee.fn.COUNT(peewee.SQL("*"))
+    after = Dependency.select(count).where(Dependency.job == job_id).scalar() or 0
+    before = Dependency.select(count).where(Dependency.depends_on == job_id).scalar() or 0
+    return after, before
 
 
 @translated

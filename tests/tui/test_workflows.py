@@ -61,6 +61,33 @@ async def test_a_blocked_job_shows_what_it_waits_for_and_its_detail_both_ways(ap
         assert "Dependents" in fields and "ship blocked" in fields
 
 
+async def test_the_detail_names_the_first_links_and_counts_the_rest(app_for) -> None:
+    """A job given 50,000 dependencies (written past the CLI's 100) took 10 s to open and
+    held 86% of a core while open: every read listed all of them."""
+    from queuectl.store.models import Dependency
+    from tests.tui.conftest import open_detail
+    from tui.screens.detail import LINKS_SHOWN
+
+    many = LINKS_SHOWN + 70
+    for index in range(many):
+        seed_job(f"up{index:03d}", "true", state="completed", now=T0 - 60)
+    seed_job("sink", "true", state="blocked", now=T0 - 30)
+    rows = [{"job": "sink", "depends_on": f"up{i:03d}", "position": i} for i in range(many)]
+    Dependency.insert_many(rows).execute()
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await refreshed(pilot)
+        app.query_one(JobsPane).table.select_key("sink")
+        await pilot.pause()
+        screen = await open_detail(pilot)
+        after = [link.id for link in screen.view.dependencies]
+        assert after == [f"up{index:03d}" for index in range(LINKS_SHOWN)]
+        assert screen.view.counts == (many, 0)
+        box = screen.query_one("#detail-fields")
+        lines = ["".join(segment.text for segment in box.render_line(y)) for y in range(40)]
+        assert "and 70 more" in " ".join(line.strip() for line in lines)
+
+
 async def test_cancel_and_delete_name_the_dependents_they_take_down(app_for) -> None:
     """Both dependents silently went dead: neither the question nor the toast said so."""
     seed_job("gate", "echo gate", now=T0 - 30)
