@@ -19,6 +19,7 @@ import math
 import re
 import shlex
 import unicodedata
+from collections.abc import Callable
 
 # C0 controls become their Unicode "control picture" (ESC -> U+241B), DEL -> U+2421.
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
@@ -72,13 +73,12 @@ def _mark_runs() -> re.Pattern[str]:
     return re.compile(f"([{marks}]{{{MARKS_KEPT}}})[{marks}]+")
 
 
-def _capped_marks(text: str) -> str:
-    """``text`` with each run of combining marks cut to ``MARKS_KEPT``, the rest counted."""
+def _capped_marks(text: str, rest: Callable[[int], str] = lambda more: f"[+{more:,} marks]") -> str:
+    """``text`` with each run of combining marks cut to ``MARKS_KEPT``; ``rest`` says the
+    marks past them (how many, by default)."""
     if not _MAYBE_MARKS.search(text):
         return text
-    return _mark_runs().sub(
-        lambda run: f"{run.group(1)}[+{len(run.group()) - MARKS_KEPT:,} marks]", text
-    )
+    return _mark_runs().sub(lambda run: run.group(1) + rest(len(run.group()) - MARKS_KEPT), text)
 
 
 _BLOCK = {**_C0_PICTURES, ord("\n"): "\n", ord("\t"): "\t"}
@@ -128,11 +128,7 @@ def inert_in_place(text: str) -> str:
     if text.isascii() and text.isprintable():
         return text
     text = _C1.sub(lambda match: "\ufffd" * len(match.group()), text.translate(_IN_PLACE))
-    if not _MAYBE_MARKS.search(text):
-        return text
-    return _mark_runs().sub(
-        lambda run: run.group(1) + "\ufffd" * (len(run.group()) - MARKS_KEPT), text
-    )
+    return _capped_marks(text, lambda more: "\ufffd" * more)
 
 
 SGR = re.compile(r"\x1b\[([0-9;:]{0,64})m")

@@ -830,7 +830,7 @@ def _retried(job_id: str, outcome: manage.Outcome) -> str:
 def _finishing(busy: int) -> str:
     """``it finishes its current job first``, ``its 3 running jobs`` for a worker of
     several slots (the stop-all question and toasts said "its current job" of three), or
-    ``it is idle: it ends at once`` (an idle worker's question spoke of its current job)."""
+    ``it is idle and ends at once`` (an idle worker's question spoke of its current job)."""
     if busy > 1:
         return f"it finishes its {busy} running jobs first"
     if busy == 1:

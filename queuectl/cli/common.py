@@ -253,7 +253,7 @@ class AppContext:
 
         if self.read_only or self.db_option is not None or os.environ.get(ENV_VAR) != location:
             return
-        problem = location_problem(location)
+        problem = control_character_said(location)
         path = sqlite_path(location)
         if problem and path is not None and not os.path.exists(path):
             raise click.UsageError(
@@ -340,13 +340,10 @@ def pass_app(func: F | None = None, *, read_only: bool = False) -> Any:
     return functools.update_wrapper(new_func, func)
 
 
-def location_problem(value: str) -> str | None:
-    """What is wrong with a database location as given, or ``None``: empty (a script's
-    unset ``"$DB"`` would silently be the default database, or a file named `` `` here),
-    or holding a control character (a pasted escape or a stray byte made a file of that
-    name, and workers on it)."""
-    if not value.strip():
-        return "is empty"
+def control_character_said(value: str) -> str | None:
+    """``holds a control character: …`` (shown inert) for a database location holding
+    one, else ``None``: a pasted escape or a stray byte made a file of that name, and
+    workers on it."""
     if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
         return f"holds a control character: {inert(value)}"
     return None
@@ -354,9 +351,11 @@ def location_problem(value: str) -> str | None:
 
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        problem = location_problem(value)
-        if problem == "is empty":
+        if not value.strip():
+            # A script's unset "$DB": silently the default database (or a file named
+            # " " here) would put its jobs in the wrong queue.
             raise click.BadParameter("is empty: give a database file or URL, or leave --db out")
+        problem = control_character_said(value)
         if problem:
             raise click.BadParameter(problem)
         ctx.ensure_object(AppContext).db_option = value

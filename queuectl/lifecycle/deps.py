@@ -602,16 +602,13 @@ def links(job_id: str, *, limit: int | None = None) -> tuple[list[Link], list[Li
     """
     if not Job.select().where(Job.id == job_id).exists():
         raise JobNotFound(job_id)
-    if limit is None:
-        after = dependencies_of_many([job_id]).get(job_id, [])
-    else:
-        first = (
-            Dependency.select(Dependency.depends_on)
-            .where(Dependency.job == job_id)
-            .order_by(Dependency.position)
-            .limit(limit)
-        )
-        after = [depends_on for (depends_on,) in first.tuples()]
+    first = (
+        Dependency.select(Dependency.depends_on)
+        .where(Dependency.job == job_id)
+        .order_by(Dependency.position)
+        .limit(limit)
+    )
+    after = [depends_on for (depends_on,) in first.tuples()]
     known = {
         row[0]: row
         for chunk in _chunks(after)
@@ -624,9 +621,7 @@ def links(job_id: str, *, limit: int | None = None) -> tuple[list[Link], list[Li
         .where(Dependency.depends_on == job_id)
         .order_by(Job.seq)
     )
-    if limit is not None:
-        query = query.limit(limit)
-    dependents = [Link(*row) for row in query.tuples()]
+    dependents = [Link(*row) for row in query.limit(limit).tuples()]
     return dependencies, dependents
 
 

@@ -168,14 +168,14 @@ def list_jobs(
     if text_limit is not None:
         cut = [
             column
-            for name in ("command", "last_error")
+            for name in _CUT_FIELDS
             for column in (
-                peewee.fn.SUBSTR(getattr(Job, name), 1, text_limit).alias(name),
+                _cut(name, text_limit),
                 peewee.fn.LENGTH(getattr(Job, name)).coerce(False).alias(f"{name}_length"),
             )
         ]
         every = Job._meta.sorted_fields if with_output else JOB_FIELDS_WITHOUT_OUTPUT
-        kept = [field for field in every if field.name not in ("command", "last_error")]
+        kept = [field for field in every if field.name not in _CUT_FIELDS]
         query = query.select(*kept, *cut)
     query = _newest_first(query)
     if limit is not None:
@@ -210,10 +210,14 @@ read thread freed)."""
 _CUT_FIELDS = frozenset({"command", "last_error"})
 
 
+def _cut(name: str, longest: int) -> peewee.Node:
+    """Job column ``name``, read as its first ``longest`` characters by the database."""
+    return peewee.fn.SUBSTR(getattr(Job, name), 1, longest).alias(name)
+
+
 def _window_column(name: str) -> peewee.Node:
     """A window's column: the long text ones read cut (``WINDOW_TEXT``) by the database."""
-    column = getattr(Job, name)
-    return peewee.fn.SUBSTR(column, 1, WINDOW_TEXT).alias(name) if name in _CUT_FIELDS else column
+    return _cut(name, WINDOW_TEXT) if name in _CUT_FIELDS else getattr(Job, name)
 
 
 @translated

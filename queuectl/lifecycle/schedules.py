@@ -159,33 +159,46 @@ def _time(value: object) -> float | None:
     return float(value) if -LATEST_TIME <= value <= LATEST_TIME else None
 
 
-def unfireable(row: Schedule) -> str | None:
-    """Why a stored schedule cannot be fired, or ``None``: its zone is unknown on this
-    host (a slim container without tzdata, or a name written past ``cron add``), a time
-    of it is out of range, its job is not JSON. Each ended every worker that tried to
-    fire it, on every host, each restart too."""
+def _fireable_rule(row: Schedule) -> Rule:
+    """The stored schedule's rule, once every part of the row a fire reads is checked.
+
+    Raises:
+        _Unfireable: why it cannot be fired: its zone is unknown on this host (a slim
+            container without tzdata, or a name written past ``cron add``), a time of it
+            is out of range, its job is not JSON. Each ended every worker that tried to
+            fire it, on every host, each restart too.
+    """
     for name in ("next_fire_at", "anchor", "catchup"):  # first: the rule reads the anchor
         if _time(getattr(row, name)) is None:
-            return f"its {name} ({getattr(row, name)!r}) is not a time"
+            raise _Unfireable(f"its {name} ({getattr(row, name)!r}) is not a time")
     try:
         rule = _rule(row)
         rule.tzinfo  # noqa: B018 - the zone loads here, or says why not
     except ValidationError as exc:
-        return str(exc)
+        raise _Unfireable(str(exc)) from None
     except (KeyError, ValueError, OSError, TypeError):
-        return f"time zone {row.zone!r} is not known on this host (is tzdata installed?)"
+        why = f"time zone {row.zone!r} is not known on this host (is tzdata installed?)"
+        raise _Unfireable(why) from None
     if row.overlap not in ("skip", "allow"):
-        return f"its overlap ({row.overlap!r}) is neither skip nor allow"
+        raise _Unfireable(f"its overlap ({row.overlap!r}) is neither skip nor allow")
     try:
         job = json.loads(row.job)
     except (TypeError, ValueError):
-        return "its job is not JSON"
-    return None if isinstance(job, dict) else "its job is not a JSON object"
+        raise _Unfireable("its job is not JSON") from None
+    if not isinstance(job, dict):
+        raise _Unfireable("its job is not a JSON object")
+    return rule
+
+
+class _Unfireable(Exception):
+    """A stored schedule's row cannot be fired (``_fireable_rule`` says why)."""
 
 
 def _view(row: Schedule, state: str | None) -> ScheduleView:
-    problem = unfireable(row)
-    explained = f"cannot be fired: {problem}" if problem else _rule(row).explain()
+    try:
+        explained = _fireable_rule(row).explain()
+    except _Unfireable as exc:
+        explained = f"cannot be fired: {exc}"
     try:
         job = json.loads(row.job)
     except (TypeError, ValueError):
@@ -293,14 +306,16 @@ def upcoming(name: str, count: int, *, now: float | None = None) -> list[float]:
     next tick stays where the pause left it, and ``cron show`` listed ticks long past.
     """
     row = _row(name)
-    if unfireable(row):
+    try:
+        rule = _fireable_rule(row)
+    except _Unfireable:
         return []  # ``cron show`` says why in the rule's place
     now = time.time() if now is None else now
     first = _resumed_at(row, now) if row.paused else row.next_fire_at
     if first is None:
         return []
     ticks = [first]
-    for tick in _rule(row).ticks_after(first):
+    for tick in rule.ticks_after(first):
         if len(ticks) >= count:
             break
         ticks.append(tick)
@@ -566,12 +581,10 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         row = Schedule.get_or_none(Schedule.name == name)
         if row is None or row.paused or row.next_fire_at is None or row.next_fire_at > now:
             return []  # another worker was first, or a user changed it meanwhile
-        problem = unfireable(row)
-        if problem is not None:
-            # Left as it is, due: said by the worker (once), and no other schedule or job
-            # waits on it (a spec this version cannot read included).
-            raise _Unfireable(problem)
-        decided = plan(_rule(row), row.next_fire_at, now, catchup=row.catchup, grace=grace)
+        # One it cannot fire raises, and is left as it is, due: said by the worker (once),
+        # and no other schedule or job waits on it (a spec this version cannot read too).
+        rule = _fireable_rule(row)
+        decided = plan(rule, row.next_fire_at, now, catchup=row.catchup, grace=grace)
         won = (
             Schedule.update(next_fire_at=decided.next_fire_at, updated_at=now)
             .where((Schedule.name == name) & (Schedule.next_fire_at == row.next_fire_at))
@@ -638,10 +651,6 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
             skipped=Schedule.skipped + skipped,
         ).where(Schedule.name == name).execute()
     return fires
-
-
-class _Unfireable(Exception):
-    """A due schedule's row cannot be fired (``unfireable``): its transaction is left."""
 
 
 def _fired_by(job_id: str, name: str) -> bool:

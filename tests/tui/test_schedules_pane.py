@@ -32,6 +32,16 @@ async def _shown(pilot, app) -> SchedulesPane:
     return pane
 
 
+async def _three_rows_drawn(pilot, app) -> SchedulesPane:
+    """``6``, and the Schedules pane once its three rows are drawn."""
+    await refreshed(pilot)
+    await pilot.press("6")
+    pane = app.query_one(SchedulesPane)
+    await wait_for(pilot, lambda: pane.table.row_count == 3, "the schedules' rows")
+    await pilot.pause()
+    return pane
+
+
 async def test_the_pane_shows_spec_in_words_zone_countdown_and_last_fire(app_for):
     _seed()
     app = app_for()
@@ -55,11 +65,7 @@ async def test_at_80_columns_a_long_name_is_cut_in_the_middle_and_the_spec_kept(
     schedules.add(long_name, schedules.Change(spec=every.spec, job=job.job), now=T0)
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
-        await refreshed(pilot)
-        await pilot.press("6")
-        pane = app.query_one(SchedulesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 3, "the schedules' rows")
-        await pilot.pause()
+        pane = await _three_rows_drawn(pilot, app)
         assert drawn_cell(pane.table, "nightly", "spec") == "At 02:30 every day"
         name = drawn_cell(pane.table, long_name, "name")
         assert "…" in name and name.startswith("nightly") and name.endswith("end"), name
@@ -77,11 +83,7 @@ async def test_at_80_columns_a_paused_schedule_shows_its_spec_whole(app_for):
     schedules.pause("office", now=T0)
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
-        await refreshed(pilot)
-        await pilot.press("6")
-        pane = app.query_one(SchedulesPane)
-        await wait_for(pilot, lambda: pane.table.row_count == 3, "the schedules' rows")
-        await pilot.pause()
+        pane = await _three_rows_drawn(pilot, app)
         spec = drawn_cell(pane.table, "office", "spec")
         assert spec == "At 09:00 on Monday through Friday", pane.table.layout
         assert drawn_cell(pane.table, "office", "next") == "paused"

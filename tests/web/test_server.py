@@ -16,6 +16,7 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
@@ -248,21 +249,27 @@ def test_a_ninth_session_gets_a_clear_page_and_no_app(served):
     served.wait_sessions(0)
 
 
+def _told_until_closed(sockets: Sockets, socket: Any) -> list[Any]:
+    """The text messages the server sends ``socket`` until it closes it (10 s at most)."""
+    told = []
+
+    def closed() -> bool:
+        message = sockets.receive(socket)
+        if message.type.name == "TEXT":
+            told.append(message.json())
+        return message.type.name == "CLOSE"
+
+    wait_until(closed, 10, "the server to close")
+    return told
+
+
 def test_an_idle_session_is_ended_and_its_group_killed(seeded):
     server = Served(seeded, "--idle-timeout", "1s")
     sockets = Sockets(server)
     try:
         socket = sockets.connect()
         server.wait_sessions(1)
-        told = []
-
-        def closed() -> bool:
-            message = sockets.receive(socket)
-            if message.type.name == "TEXT":
-                told.append(message.json())
-            return message.type.name == "CLOSE"
-
-        wait_until(closed, 10, "the server to close")
+        told = _told_until_closed(sockets, socket)
         server.wait_sessions(0, timeout=5)
         server.wait_log(r"session \d+ closed: idle for 1s")
         # The tab says why, in place of "quit, lost, idle, or stopped".
@@ -285,15 +292,7 @@ def test_a_dashboard_killed_under_its_tab_is_said_as_killed_not_as_quit(seeded):
         )
         (child,) = session_processes(server.pid)
         os.kill(child, signal.SIGKILL)
-        told = []
-
-        def closed() -> bool:
-            message = sockets.receive(socket)
-            if message.type.name == "TEXT":
-                told.append(message.json())
-            return message.type.name == "CLOSE"
-
-        wait_until(closed, 10, "the server to close")
+        told = _told_until_closed(sockets, socket)
         server.wait_log(r"session \d+ closed: the dashboard was killed \(SIGKILL\)")
         assert ["ended", "The session ended: the dashboard was killed (SIGKILL)"] in told, told
     finally:

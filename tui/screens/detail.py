@@ -292,12 +292,12 @@ class JobDetailScreen(Screen[None]):
             self.post_message(DetailLoaded(view))
 
     def _read(self) -> tuple[Job, list[Run], tuple[list[Link], list[Link]], tuple[int, int]]:
-        return (
-            reads.get_job(self.job_id),
-            reads.runs_of(self.job_id),
-            deps.links(self.job_id, limit=LINKS_SHOWN),
-            deps.link_counts(self.job_id),
-        )
+        job, runs = reads.get_job(self.job_id), reads.runs_of(self.job_id)
+        after, before = deps.links(self.job_id, limit=LINKS_SHOWN)
+        # Counted only when a list is full: shorter, it is whole (every read, each refresh).
+        full = LINKS_SHOWN in (len(after), len(before))
+        counts = deps.link_counts(self.job_id) if full else (len(after), len(before))
+        return job, runs, (after, before), counts
 
     def _unavailable(self, reason: str) -> None:
         """The database is away: say so over what was read, and read again later."""
