@@ -80,13 +80,21 @@ class StoreUnavailable(QueueError):
     """
 
     def __init__(
-        self, message: str, *, explain: Callable[[], str] | None = None, waited: float = 0.0
+        self,
+        message: str,
+        *,
+        explain: Callable[[], str] | None = None,
+        waited: float = 0.0,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self._explain = explain
         self.waited = waited
         """Seconds the statement waited before it failed: SQLite's busy timeout, for a
         lock held too long. The outage began then, not at the failure."""
+        self.refused = refused
+        """The database answered and refused the statement's data (a value out of range,
+        a broken constraint): a stored row it cannot work with, not the database away."""
 
     def explain(self) -> str:
         """One line with the cause, and who holds the lock when it is locked.

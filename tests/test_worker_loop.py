@@ -26,6 +26,7 @@ from queuectl.lifecycle import finish, manage, policy, reads, settings
 from queuectl.lifecycle.policy import Result
 from queuectl.lifecycle.workers import new_worker_id
 from queuectl.runtime import executor, procs
+from queuectl.runtime.outage import Outage
 from queuectl.runtime.timers import (
     REPORT_INTERVAL,
     SHORTAGE_FIRST_PAUSE,
@@ -37,6 +38,7 @@ from queuectl.runtime.worker import Worker
 from queuectl.store import db
 from queuectl.store.models import Job, JobState, Run, RunOutcome, WorkerState
 from queuectl.store.models import Worker as WorkerRow
+from queuectl.store.sql import COUNTER_MAX
 from queuectl.store.transactions import write_transaction
 from tests.conftest import T0
 from tests.polling import wait_until
@@ -991,3 +993,40 @@ def test_an_escape_sequence_still_arriving_is_held_back(text, held):
     from queuectl.cli.logs import incomplete_escape
 
     assert incomplete_escape(text) == held
+
+
+def test_counters_written_at_their_limit_stop_counting_and_the_job_still_runs(opened):
+    """A job's ``attempts``, a run number and a worker's counts written at 2147483647
+    (a co-tenant of a shared schema, a hand edit): the next claim or report overflowed
+    on PostgreSQL (``integer out of range``), which the worker retried as an outage for
+    ever, running no job. Each stops counting at the limit; the jobs run."""
+    clock = FakeClock()
+    worn = enqueue("echo worn", max_retries=COUNTER_MAX)
+    Job.update(attempts=COUNTER_MAX).where(Job.id == worn).execute()
+    renumbered = enqueue("echo again", now=T0 + 1)
+    worker = make_worker(clock)
+    WorkerRow.update(jobs_done=COUNTER_MAX).where(WorkerRow.id == worker.id).execute()
+    clock.now = T0 + 2
+    assert worker.step() and worker.step()
+    assert Job.get_by_id(worn).state == JobState.COMPLETED
+    assert Job.get_by_id(worn).attempts == COUNTER_MAX
+    assert WorkerRow.get_by_id(worker.id).jobs_done == COUNTER_MAX
+    Run.update(run=COUNTER_MAX).where(Run.job_id == renumbered).execute()
+    manage.retry([renumbered], now=clock.now)
+    assert worker.step()
+    assert Job.get_by_id(renumbered).state == JobState.COMPLETED
+    assert [run.run for run in reads.runs_of(renumbered)] == [COUNTER_MAX, COUNTER_MAX - 1]
+    worker.request_stop()
+    worker.run(install_signals=False)
+    assert WorkerRow.get_by_id(worker.id).jobs_done == COUNTER_MAX
+
+
+def test_a_statement_the_database_refuses_is_not_logged_as_an_outage():
+    """A value the database will not take is a row to mend, not the server away: the
+    operator looking at the log must not go looking for a down server."""
+    said: list[str] = []
+    Outage(said.append, "worker w1").failed(StoreUnavailable("integer out of range", refused=True))
+    assert said == [
+        "worker w1: the database refuses a statement (integer out of range): a stored row"
+        " holds a value queuectl cannot work with, not an outage; retrying until it is mended"
+    ]

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+import peewee
+
 from queuectl.errors import QueueError
 from queuectl.hostid import pid_alive, this_host
 from queuectl.lifecycle import settings
@@ -296,14 +298,24 @@ class Registration:
                 state=state.value,
                 current_job=job_id,
                 stopped_at=None,
-                jobs_done=Worker.jobs_done + self.unreported_done,
-                jobs_failed=Worker.jobs_failed + self.unreported_failed,
+                **self._counts_added(),
             )
             .where(Worker.id == self.id)
             .execute()
         )
         self.unreported_done = self.unreported_failed = 0
         return changed == 1
+
+    def _counts_added(self) -> dict[str, peewee.Node]:
+        """The row's done and failed counts with the unreported ones added, held at
+        ``sql.COUNTER_MAX`` as the per-job statement holds them."""
+        return {
+            name: peewee.SQL(sql.saturating_add(name, str(amount)))
+            for name, amount in (
+                ("jobs_done", self.unreported_done),
+                ("jobs_failed", self.unreported_failed),
+            )
+        }
 
     @translated
     def mark_stopped(self, now: float) -> None:
@@ -314,8 +326,7 @@ class Registration:
                 stopped_at=now,
                 current_job=None,
                 heartbeat_at=now,
-                jobs_done=Worker.jobs_done + self.unreported_done,
-                jobs_failed=Worker.jobs_failed + self.unreported_failed,
+                **self._counts_added(),
             ).where(Worker.id == self.id).execute()
         self.unreported_done = self.unreported_failed = 0
 
@@ -341,17 +352,16 @@ class Registration:
         """Write the row after a job, inside the caller's transaction: busy with the next
         job or idle, a heartbeat, and the counts (which the caller zeroes once the
         transaction committed). ``False`` when the row was gone."""
-        cursor = execute_raw(
-            sql.statement(sql.WORKER_AFTER_JOB, database.obj.param),
-            (
-                WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
-                claim.job.id if claim else None,
-                now,
-                done,
-                failed,
-                self.id,
-            ),
-        )
+        after_job = sql.worker_after_job_sql(database.obj.param)
+        values = {
+            "state": WorkerState.BUSY.value if claim else WorkerState.IDLE.value,
+            "job": claim.job.id if claim else None,
+            "now": now,
+            "done": done,
+            "failed": failed,
+            "worker": self.id,
+        }
+        cursor = execute_raw(after_job.text, after_job.params(values))
         return cursor.rowcount == 1
 
     @translated

@@ -64,10 +64,17 @@ class Outage:
         if self.since is None:
             # From when the statement began waiting (SQLite's busy timeout), not its failure.
             self.since = self._clock() - getattr(exc, "waited", 0.0)
-            self._say(
-                f"{self.what}: database unavailable ({self._explain(exc)});"
-                " retrying until it is back"
-            )
+            if getattr(exc, "refused", False):
+                self._say(
+                    f"{self.what}: the database refuses a statement ({self._explain(exc)}):"
+                    " a stored row holds a value queuectl cannot work with, not an outage;"
+                    " retrying until it is mended"
+                )
+            else:
+                self._say(
+                    f"{self.what}: database unavailable ({self._explain(exc)});"
+                    " retrying until it is back"
+                )
         return min(self._max_delay(), FIRST_DELAY * 2 ** min(self.failures - 1, MAX_DOUBLINGS))
 
     def over(self) -> None:

@@ -52,7 +52,10 @@ def translated(func: Callable[P, R]) -> Callable[P, R]:
         except peewee.DatabaseError as exc:
             _close_if_idle()
             raise StoreUnavailable(
-                first_line(exc), explain=functools.partial(explain, exc), waited=_waited(exc)
+                first_line(exc),
+                explain=functools.partial(explain, exc),
+                waited=_waited(exc),
+                refused=isinstance(exc, (peewee.DataError, peewee.IntegrityError)),
             ) from exc
         except StoreUnavailable:
             _close_if_idle()  # raised by a nested boundary, inside a transaction

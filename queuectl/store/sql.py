@@ -184,27 +184,41 @@ def claimable(queue_count: int, *, postgres: bool, locking: bool = True) -> str:
     return f"{CLAIMABLE_STATE} AND held_at IS NULL AND queue IN ({queues})\n      AND {closed}"
 
 
+COUNTER_MAX = 2**31 - 1
+"""The largest count a counter column holds on PostgreSQL (``INTEGER``); both backends
+stop counting there, so a count written at the limit (by hand, or by a co-tenant of a
+shared schema) is not a statement the database refuses for ever."""
+
+
+def saturating_add(column: str, amount: str) -> str:
+    """``column + amount`` held at ``COUNTER_MAX``: a worker that adds to a counter at
+    its limit would have PostgreSQL refuse the statement (``integer out of range``) on
+    every retry, taken for an outage, and run no job until the row was mended."""
+    room = str(COUNTER_MAX - int(amount)) if amount.isdigit() else f"{COUNTER_MAX} - {amount}"
+    return f"CASE WHEN {column} > {room} THEN {COUNTER_MAX} ELSE {column} + {amount} END"
+
+
 CLAIM_ORDER = "priority DESC, run_at, seq"
 """The claim's ORDER BY: the index's columns, so the planner reads the index in order."""
 
-CLAIM = """
+CLAIM = f"""
 UPDATE queuectl_job
 SET state = 'processing',
-    worker_id = {worker},
-    attempts = attempts + 1,
-    started_at = {now},
-    updated_at = {now},
+    worker_id = {{worker}},
+    attempts = {saturating_add("attempts", "1")},
+    started_at = {{now}},
+    updated_at = {{now}},
     finished_at = NULL,
     exit_code = NULL
 WHERE id = (
-    SELECT id FROM queuectl_job {indexed_by}
-    WHERE run_at <= {now} AND {claimable}
-    ORDER BY {order}
+    SELECT id FROM queuectl_job {{indexed_by}}
+    WHERE run_at <= {{now}} AND {{claimable}}
+    ORDER BY {{order}}
     LIMIT 1
-    {lock}
+    {{lock}}
 )
-AND {state}
-RETURNING {returning}
+AND {{state}}
+RETURNING {{returning}}
 """
 """Take the best due job. The outer ``AND state IN (…)`` re-checks under the
 write lock, so "RETURNING gave a row" is the proof that this worker owns it.
@@ -367,8 +381,12 @@ def next_due_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
 # Each ``{name}`` is a parameter; ``statement`` makes them the driver's marker,
 # and the caller passes the values in the order the names appear.
 
-NEXT_RUN = "(SELECT COALESCE(MAX(run), 0) + 1 FROM queuectl_run WHERE job_id = {job})"
-"""The job's next run number: one seek at the end of its (job_id, run) index entries."""
+NEXT_RUN = f"""(SELECT CASE WHEN MAX(run) IS NULL THEN 1 WHEN MAX(run) < {COUNTER_MAX}
+    THEN MAX(run) + 1 ELSE MIN(run) - 1 END FROM queuectl_run WHERE job_id = {{job}})"""
+"""The job's next run number: a seek in its (job_id, run) index entries. A run numbered
+at ``COUNTER_MAX`` (written by hand: no job is retried two billion times) would make
+every claim of its job overflow, which a worker retries as an outage, running nothing;
+such a job's next run takes the number below its lowest instead, still unique."""
 
 RUN_INSERT = f"""
 INSERT INTO queuectl_run (job_id, run, attempt, worker_id, host, started_at, output)
@@ -463,13 +481,20 @@ WHERE waiting.depends_on = {job} AND dependent.state = 'blocked'
 PostgreSQL, more than ``UNBLOCK`` moved means another finish that this statement could
 not see yet may have left a dependent waiting for nothing (``lifecycle.deps.mend``)."""
 
-WORKER_AFTER_JOB = """
+WORKER_AFTER_JOB = f"""
 UPDATE queuectl_worker
-SET state = {state}, current_job = {job}, heartbeat_at = {now},
-    jobs_done = jobs_done + {done}, jobs_failed = jobs_failed + {failed}
-WHERE id = {worker}
+SET state = {{state}}, current_job = {{job}}, heartbeat_at = {{now}},
+    jobs_done = {saturating_add("jobs_done", "{done}")},
+    jobs_failed = {saturating_add("jobs_failed", "{failed}")}
+WHERE id = {{worker}}
 """
 """The worker's counters, its next job (or idle) and a heartbeat, after each job."""
+
+
+@functools.cache
+def worker_after_job_sql(param: str) -> Positional:
+    """``WORKER_AFTER_JOB`` for a driver's positional marker (its counts appear twice)."""
+    return positional(WORKER_AFTER_JOB, param)
 
 
 def _pg_claimed(queue_count: int) -> str:
