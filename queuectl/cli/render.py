@@ -138,12 +138,20 @@ def jobs_table(
     # COMMAND gives way first, then the others only as far as they must: ids were cut at
     # 20 characters at any width ("report:20261206T160…" beside a 4-cell COMMAND at 160
     # columns), and an id is what every other command takes.
-    shrink = ((5, 10), (6, 24 if dlq else 16), (4, 12), (0, 20), (5, 5), (4, 7), (0, 12))
+    # Narrower still, PRI, TRIES, WHEN and QUEUE (the DLQ's QUEUE, then LAST ERROR) are
+    # left out in turn: Rich's squeeze cut every column alike, and at 30 columns each id
+    # read "…", naming no job at all.
+    shrink = (
+        *((5, 10), (6, 24 if dlq else 16), (4, 12), (0, 20), (5, 5), (4, 7), (0, 12)),
+        *((2, 0), (3, 0), *(((4, 0), (6, 0)) if dlq else ((6, 0), (4, 0)))),
+    )
     widths = fitted_widths(headers, rows, width, shrink, gap=1)
     rows = [(_middle_cut(row[0], widths[0]), *row[1:]) for row in rows]
 
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
-    order = PIPED_ORDER if width is None else range(len(headers))
+    order = [
+        index for index in (PIPED_ORDER if width is None else range(len(headers))) if widths[index]
+    ]
     for index in order:
         justify = "right" if headers[index] in ("PRI", "TRIES") else "left"
         table.add_column(

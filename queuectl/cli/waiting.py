@@ -168,11 +168,15 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     from queuectl.textsafe import one_line, shell_word
 
     claimable = {state.value for state in CLAIMABLE_STATES}
-    due = [job_id for job_id in waiting if states.get(job_id) in claimable]
-    if not due:
+    unstarted = [job_id for job_id in waiting if states.get(job_id) in claimable | {"blocked"}]
+    if not unstarted:
         return
-    # Held jobs wait for a release, not a worker: "start one" was said of a held job.
-    jobs = [job for job in reads.jobs_by_id(due[:500]) if not is_held(job.state, job.held_at)]
+    read = reads.jobs_by_id(unstarted[:500])
+    # Held jobs wait for a release, not a worker: "start one" was said of a held job, and
+    # then nothing at all (a wait on a held job sat silent until its timeout, or for ever).
+    if held := [job.id for job in read if job.held_at is not None]:
+        _say_held(held)
+    jobs = [job for job in read if job.state in claimable and not is_held(job.state, job.held_at)]
     if not jobs:
         return
     waited_on = sorted({queue} if queue else {job.queue for job in jobs})
@@ -186,6 +190,18 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     hint = unserved_hint(name for name in waited_on if name not in paused)
     if hint:
         note(f"waiting: {hint}")
+
+
+def _say_held(job_ids: list[str]) -> None:
+    """``waiting: job hh is held: it waits until released (queuectl release hh)``."""
+    from queuectl.textsafe import one_line, shell_word
+
+    shown = listed([one_line(job_id) for job_id in job_ids[:10]], len(job_ids))
+    words = " ".join(shell_word(job_id) for job_id in job_ids[:10])
+    if len(job_ids) == 1:
+        note(f"waiting: job {shown} is held: it waits until released (queuectl release {words})")
+    else:
+        note(f"waiting: jobs {shown} are held: they wait until released (queuectl release {words})")
 
 
 def _why_waiting(job_ids: list[str], states: dict[str, str]) -> list[str]:

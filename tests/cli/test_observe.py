@@ -436,8 +436,10 @@ def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
     run("add", "--id", "plain", "--", "true")
     late = run("wait", "hh", "later", "plain", "--timeout", "0.2s", ok=False)
     assert late.exit_code == 1
-    # First, once: no worker will take them (it sat silent until the timeout).
-    hint, line = late.stderr.strip().splitlines()
+    # First, once: which wait for a release, and that no worker will take the others
+    # (it sat silent until the timeout).
+    held_hint, hint, line = late.stderr.strip().splitlines()
+    assert held_hint == "waiting: job hh is held: it waits until released (queuectl release hh)"
     assert hint == (
         "waiting: no worker serves queue 'default':"
         " start one with queuectl worker start --queue default"
@@ -445,11 +447,19 @@ def test_a_timed_out_wait_says_which_jobs_are_held_or_not_due_yet(run):
     assert line.startswith("Error: timed out after 0.2s: not finished: hh (pending, held), ")
     assert re.search(r"later \(pending, due in (9m5\ds|10m00s)\)", line), line  # 10m, less the wait
     assert line.endswith(", plain (pending)")
-    # A held job alone waits for a release, not a worker: no "start one" for it.
+    # A held job alone waits for a release, not a worker: no "start one" for it, and
+    # said at once (it sat silent until the timeout, or for ever without one).
     held = run("wait", "hh", "--timeout", "0.1s", ok=False)
     assert held.stderr.strip().splitlines() == [
-        "Error: timed out after 0.1s: not finished: hh (pending, held)"
+        "waiting: job hh is held: it waits until released (queuectl release hh)",
+        "Error: timed out after 0.1s: not finished: hh (pending, held)",
     ], held.stderr
+    run("add", "--id", "hh2", "--after", "hh", "--", "true")
+    run("hold", "hh2")
+    both = run("wait", "hh", "hh2", "--timeout", "0.1s", ok=False)
+    assert both.stderr.splitlines()[0] == (
+        "waiting: jobs hh, hh2 are held: they wait until released (queuectl release hh hh2)"
+    )
     # A paused queue's job waits for a resume: said so (it read "plain (pending)").
     run("queue", "pause", "default")
     paused = run("wait", "plain", "--timeout", "0.1s", ok=False)

@@ -190,6 +190,33 @@ def test_a_long_id_is_whole_while_it_fits_and_cut_in_the_middle_after(run, db_ur
         assert shown.startswith("report:") and shown.endswith("runp9") and "…" in shown
 
 
+@pytest.mark.parametrize("dlq", [False, True])
+def test_on_a_very_narrow_terminal_columns_go_before_the_ids_are_unreadable(run, db_url, dlq):
+    """Below the columns' narrowest widths Rich cut every column alike: at 30 columns each
+    id read "…", so no line named its job. PRI, TRIES, WHEN and QUEUE go instead (the
+    DLQ keeps its LAST ERROR longest), and ID, STATE and COMMAND stay."""
+    enqueue(run, id="k3qffrsg", command="echo " + "word " * 20)
+    db.open_database(db_url)
+    Job.update(state="dead", last_error="exit 3").execute()
+    out = Console(width=120, file=io.StringIO(), color_system=None)
+    widths = {}
+    for width in (30, 44, 52, 60):
+        out.file = io.StringIO()
+        out.print(render.jobs_table(Job.select(), width=width, dlq=dlq))
+        header, row = out.file.getvalue().splitlines()
+        assert cell_len(header) <= width and cell_len(row) <= width, (width, header, row)
+        assert row.split()[:2] == ["k3qffrsg", "dead"]
+        widths[width] = header.split()
+    db.close_database()
+    # Left out in this order, each only where the line would not fit without it.
+    order = ["PRI", "TRIES", "QUEUE", "LAST"] if dlq else ["PRI", "TRIES", "WHEN", "QUEUE"]
+    for width, header in widths.items():
+        gone = [name for name in order if name not in header]
+        assert gone == order[: len(gone)], (width, header)
+    assert len([name for name in order if name not in widths[30]]) >= 3
+    assert widths[60][:4] == ["ID", "STATE", "PRI", "TRIES"]
+
+
 # --- run numbers ------------------------------------------------------------------------
 
 
