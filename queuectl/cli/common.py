@@ -599,17 +599,16 @@ def emit_json(data: Any) -> None:
     click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
-def written_jobs(jobs: Sequence[Job], *, with_output: bool = False) -> list[dict[str, Any]]:
+def written_jobs(jobs: Sequence[Job]) -> list[dict[str, Any]]:
     """The ``--json`` of jobs a command wrote (``enqueue``, ``add``, ``clone``, ``edit``):
-    each record with ``after``, the ids it waits for, as ``show --json`` gives them. A
-    clone of a blocked job came out ``blocked`` with nothing to say on what."""
+    each record whole (``output`` too: clone's and edit's lacked the two keys enqueue's
+    had) with ``after``, the ids it waits for, as ``show --json`` gives them. A clone of a
+    blocked job came out ``blocked`` with nothing to say on what."""
     from queuectl.lifecycle.deps import dependencies_of_many
     from queuectl.records import job_record
 
     after = dependencies_of_many([job.id for job in jobs])
-    return [
-        {**job_record(job, with_output=with_output), "after": after.get(job.id, [])} for job in jobs
-    ]
+    return [{**job_record(job), "after": after.get(job.id, [])} for job in jobs]
 
 
 def error_line(message: str) -> None:

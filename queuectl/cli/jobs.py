@@ -51,7 +51,7 @@ def _store(
     if as_json:
         # With the jobs each waits for: a script building a pipeline could not confirm a
         # job's dependencies from what enqueue printed.
-        records = written_jobs([reads.get_job(job_id) for job_id in ids], with_output=True)
+        records = written_jobs([reads.get_job(job_id) for job_id in ids])
         if if_absent:  # which line made its job, and which found one holding its key
             for position, record in enumerate(records):
                 record["created"] = position not in ids.held
