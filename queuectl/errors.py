@@ -72,6 +72,17 @@ class DatabaseError(QueueError):
     """The database cannot be opened, created or understood."""
 
 
+class DatabaseUnreachable(DatabaseError):
+    """The server could not be reached now (refused, timed out, restarting, full): unlike a
+    wrong password or a missing database, a command that can wait may wait it out."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+        """The driver's line alone (``Connection refused (server db:5432)``), for a
+        command that says it waits: the message also names the database."""
+
+
 class StoreUnavailable(QueueError):
     """A statement failed: the database is locked, restarting, gone, or refused the write.
 
@@ -133,6 +144,8 @@ def cause(exc: BaseException) -> BaseException:
 
 def explain(exc: BaseException) -> str:
     """One line for a failure: ``StoreUnavailable.explain`` for the store's, else ``first_line``."""
+    if isinstance(exc, DatabaseUnreachable):
+        return exc.cause
     return exc.explain() if isinstance(exc, StoreUnavailable) else first_line(exc)
 
 

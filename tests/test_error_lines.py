@@ -50,3 +50,25 @@ def test_a_refused_postgresql_connection_says_refused_before_where():
 )
 def test_libpq_connection_failures_lead_with_their_cause(libpq, shown):
     assert first_line(RuntimeError(libpq + "\n\tIs the server running?")) == shown
+
+
+@pytest.mark.parametrize(
+    ("libpq", "waits"),
+    [
+        ('connection to server at "db" (10.0.0.5), port 5432 failed: Connection refused', True),
+        ('connection to server at "db", port 5432 failed: timeout expired', True),
+        ('could not translate host name "db" to address: Name or service not known', True),
+        ("FATAL:  the database system is starting up", True),
+        ("FATAL:  sorry, too many clients already", True),
+        ('FATAL:  password authentication failed for user "app"', False),
+        ("fe_sendauth: no password supplied", False),
+        ('FATAL:  database "jobs" does not exist', False),
+        ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "app"', False),
+    ],
+)
+def test_a_connection_a_moment_may_mend_is_waited_for_and_a_wrong_login_is_not(libpq, waits):
+    """``worker run``, ``wait`` and ``logs --follow`` wait for a server that is away; a
+    wrong password or database name is said at once (waiting would not mend it)."""
+    from queuectl.store.db import _needs_a_fix
+
+    assert _needs_a_fix(RuntimeError(f"connection failed: {libpq}")) is not waits

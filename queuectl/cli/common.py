@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -28,6 +29,7 @@ from queuectl.states import JobState
 from queuectl.textsafe import inert, unicode_problem
 
 if TYPE_CHECKING:
+    from queuectl.runtime.outage import Outage
     from queuectl.store.models import Job
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,6 +222,7 @@ class AppContext:
         queue_writes: bool = False,
         claims_jobs: bool = False,
         report: Callable[[str], None] | None = None,
+        wait_out: Outage | None = None,
     ) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
 
@@ -227,21 +230,38 @@ class AppContext:
         runs on an empty stand-in and says so on stderr) and only warns about a
         file others could write; every other command refuses such a file.
         ``report`` gets those warnings instead of stderr.
+
+        ``wait_out``: a server that cannot be reached yet (``DatabaseUnreachable``) is
+        waited for, said once through it, as the command rides out an outage once
+        running. ``worker run``, ``wait`` and ``logs --follow`` pass one: started while
+        the server restarted they exited 1 at once, and a systemd unit's few quick
+        restarts were spent before the database came back, leaving the host with no
+        worker (an operator's try).
         """
         if self.location is None:
+            from queuectl.errors import DatabaseUnreachable
             from queuectl.store.db import open_database
 
             location = self.resolve()
             self._refuse_to_create_from_env(location)
-            open_database(
-                location,
-                durable=durable,
-                queue_writes=queue_writes,
-                claims_jobs=claims_jobs,
-                read_only=self.read_only,
-                report=report or warn,
-                application=_command_path(),
-            )
+            while True:
+                try:
+                    open_database(
+                        location,
+                        durable=durable,
+                        queue_writes=queue_writes,
+                        claims_jobs=claims_jobs,
+                        read_only=self.read_only,
+                        report=report or warn,
+                        application=_command_path(),
+                    )
+                    break
+                except DatabaseUnreachable as exc:
+                    if wait_out is None:
+                        raise
+                    time.sleep(wait_out.failed(exc))
+            if wait_out is not None:
+                wait_out.over()
             self.location = location
         return self.location
 

@@ -87,7 +87,12 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
     # Noted from before the database is opened: a Ctrl+C that lands while it is (in a
     # destructor, say) is swallowed there, and only the loop's look would still see it.
     interrupted = note_interrupts() if follow else None
-    app.open()
+    if follow:
+        from queuectl.runtime.outage import Outage
+
+        app.open(wait_out=Outage(note, "logs --follow"))
+    else:
+        app.open()
     job = reads.get_job(job_id)  # a clear error for an unknown id
     if as_json:
         from queuectl.records import run_record, unrun_record

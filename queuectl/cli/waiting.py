@@ -71,7 +71,8 @@ def wait(
     # Noted from before the database is opened: a Ctrl+C that lands while it is (in a
     # destructor, say) was swallowed there, and the wait went on for ever (a CI run).
     interrupted = note_interrupts()
-    app.open()
+    outage = Outage(note, "wait")
+    app.open(wait_out=outage)
     finished = {state.value for state in FINISHED_STATES}
     missing: list[str] = []
     asked: list[str] = []
@@ -93,7 +94,6 @@ def wait(
     _say_if_unserved(waiting, states, queue)
     ended: dict[str, str] = {}
     waiter = None
-    outage = Outage(note, "wait")
     try:
         while True:
             if interrupted():

@@ -136,6 +136,7 @@ def run_(
 
     from queuectl.jobspec import ID_PATTERN, ID_RULE
     from queuectl.runtime.fdlimit import ensure_descriptors
+    from queuectl.runtime.outage import Outage
     from queuectl.runtime.worker import Worker
     from queuectl.runtime.worklog import InertFormatter
 
@@ -159,7 +160,10 @@ def run_(
     # psycopg's own warnings reached the log through Python's last-resort handler,
     # bare, without a time: give them ours (``db`` drops the pipeline's noise).
     logging.getLogger("psycopg").addHandler(handler)
-    app.open(durable=False, queue_writes=True, claims_jobs=True)
+    # Started while the server is away (a host booting before it, an autoscaler as it
+    # returns): waited for, said in the log, as a running worker rides out an outage.
+    starting = Outage(root.warning, "worker")
+    app.open(durable=False, queue_writes=True, claims_jobs=True, wait_out=starting)
     code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
     sys.exit(code)
 

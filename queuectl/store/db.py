@@ -16,7 +16,7 @@ from typing import Any
 
 import peewee
 
-from queuectl.errors import DatabaseError, first_line
+from queuectl.errors import DatabaseError, DatabaseUnreachable, first_line
 from queuectl.location import describe, invalid_url, parse_url, sqlite_path
 from queuectl.store import sql, sqlitefile
 from queuectl.store.models import database
@@ -241,8 +241,23 @@ def _open_url(
                 f"PostgreSQL needs a driver (psycopg): {install_hint('postgres')}"
             ) from None
         except peewee.DatabaseError as exc:
-            raise DatabaseError(_explain(location, exc)) from None
+            if _needs_a_fix(exc):
+                raise DatabaseError(_explain(location, exc)) from None
+            raise DatabaseUnreachable(_explain(location, exc), cause=first_line(exc)) from None
     return db
+
+
+_NEEDS_A_FIX = ("password", "authentication", "does not exist", "pg_hba.conf", "permission denied")
+"""What a failed connection says when waiting will not mend it: who may log in, and to
+what. libpq gives no SQLSTATE for a failed connection, so its message is all there is;
+the rest (refused, timed out, a host name not found yet, a server starting up, shutting
+down or full) is a server that may be back in a moment."""
+
+
+def _needs_a_fix(exc: BaseException) -> bool:
+    """Whether a failed connection is the URL's or the server's settings, not an outage."""
+    said = str(exc).lower()
+    return any(words in said for words in _NEEDS_A_FIX)
 
 
 def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:

@@ -264,3 +264,57 @@ def test_each_session_says_which_command_it_is(pg_url):
         assert opened.execute_sql("SHOW application_name").fetchone()[0] == "nightly"
     finally:
         db.close_database()
+
+
+@pytest.mark.timeout(90)
+def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cluster):
+    """A worker, a ``wait`` and a ``logs --follow`` started while the server is down (a
+    host booting before it, an autoscaler as it returns) exited 1 at once, and systemd's
+    few quick restarts were spent before it came back. They wait, saying so once; a
+    command that does not wait (``list``) still fails at once with one line."""
+    import subprocess
+    import sys
+
+    cluster = outage_cluster
+    job_id = cluster.enqueue("echo waited for")
+    server.stop()
+    database.close()
+    refused = subprocess.run(
+        [sys.executable, "-m", "queuectl", "list"], env=cluster.env, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "Connection refused" in refused.stderr
+    worker = cluster.start_worker()
+    waiting = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "queuectl", *argv],
+            env=cluster.env,
+            stdout=subprocess.PIPE,
+            stderr=open(f"{cluster.workdir}/{name}.err", "w+"),  # noqa: SIM115
+            text=True,
+        )
+        for name, argv in (("wait", ["wait", job_id]), ("logs", ["logs", job_id, "--follow"]))
+    }
+    cluster.procs.extend(waiting.values())  # type: ignore[arg-type]
+
+    def said(name: str) -> str:
+        with open(f"{cluster.workdir}/{name}.err") as err:
+            return err.read()
+
+    for name in waiting:
+        wait_until(lambda name=name: "database unavailable" in said(name), 20, f"{name}'s line")
+    wait_until(lambda: "database unavailable" in cluster.logs(), 20, "the worker's line")
+    assert worker.poll() is None and all(proc.poll() is None for proc in waiting.values())
+    server.start()
+    assert waiting["wait"].wait(timeout=40) == 0, said("wait")
+    assert waiting["logs"].wait(timeout=10) == 0, said("logs")
+    assert waiting["logs"].stdout.read() == "waited for\n"
+    for name in waiting:
+        assert said(name).startswith(
+            f"{'logs --follow' if name == 'logs' else 'wait'}: database unavailable (Connection"
+            " refused (server 127.0.0.1:"
+        ), said(name)
+        assert "database back after" in said(name)
+    logs = cluster.logs()
+    assert "worker: database unavailable (Connection refused" in logs, logs
+    assert "worker: database back after" in logs and "Traceback" not in logs
