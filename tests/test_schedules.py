@@ -268,6 +268,68 @@ def test_catchup_after_no_worker_was_alive(db_path):
     assert schedules.get("strict").next_fire_at == utc(2026, 12, 3, 16)
 
 
+def test_a_tick_due_while_live_workers_rode_out_an_outage_fires_once_when_it_ends(opened):
+    """No --catchup, a 35 s database restart over 02:30: the tick was dropped as "missed",
+    though workers were alive all along (an operator's try: a nightly backup lost to a
+    routine restart). The latest tick of the outage fires once; a worker that has just
+    started (never looked) still judges by the grace alone."""
+    add("nightly", "30 2 * * *", now=utc(2026, 12, 3, 1))
+    add("fresh", "30 2 * * *", now=utc(2026, 12, 3, 1))
+    add("often", "@every 5s", now=utc(2026, 12, 3, 2, 29, 50), overlap="allow")
+    back = utc(2026, 12, 3, 2, 30, 25)
+    report = schedules.fire_due(back, looked_at=utc(2026, 12, 3, 2, 29, 50))
+    assert fired("nightly") == ["nightly:20261203T023000Z"]
+    # An @every 5s fires its last on-time ticks, the older ones of the outage skipped.
+    assert fired("often") == [
+        "often:20261203T023010Z",
+        "often:20261203T023015Z",
+        "often:20261203T023020Z",
+        "often:20261203T023025Z",
+    ]
+    assert schedules.get("often").skipped == 3
+    Job.delete().where(Job.id.startswith("fresh:")).execute()
+    schedules.Schedule.update(next_fire_at=utc(2026, 12, 3, 2, 30)).where(
+        schedules.Schedule.name == "fresh"
+    ).execute()
+    schedules.fire_due(back)
+    assert fired("fresh") == [] and schedules.get("fresh").skipped == 1
+    assert report.fires and all(not fire.broken for fire in report.fires)
+
+
+def test_a_firer_passes_when_it_last_looked_so_an_outage_drops_no_tick(opened, monkeypatch):
+    """The worker's firer: its looks go through until the database is away; at the first
+    look after, the tick due meanwhile fires."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.runtime.firing import ScheduleFirer
+
+    add("nightly", "30 2 * * *", now=utc(2026, 12, 3, 1))
+    firer = ScheduleFirer()
+    firer.tick(utc(2026, 12, 3, 2, 29, 50))
+
+    def away(*args, **kwargs):
+        raise StoreUnavailable("Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(schedules, "fire_due", away)
+        with pytest.raises(StoreUnavailable):
+            firer.tick(utc(2026, 12, 3, 2, 30, 1))
+    assert firer.tick(utc(2026, 12, 3, 2, 31)) is True
+    assert fired("nightly") == ["nightly:20261203T023000Z"]
+
+
+def test_ticks_due_together_behind_an_active_fire_are_all_skipped_for_it(opened):
+    """Under overlap skip, with the last fire still running when several ticks were due:
+    it logged "the newest due tick (…) fired instead", then skipped that one too, so the
+    job it named never existed."""
+    add("ov", "@every 3s")
+    schedules.fire_due(T0 + 3)
+    report = schedules.fire_due(T0 + 10)  # ticks 6 and 9 due together, ov:…03 pending
+    [fire] = report.fires
+    assert (fire.skipped, fire.job_id) == (2, None)
+    assert fire.reason == f"{cronspec.tick_id('ov', T0 + 3)} still active"
+    assert fired("ov") == [cronspec.tick_id("ov", T0 + 3)]
+
+
 def test_dst_in_berlin_02_30_fires_once_when_clocks_go_back_and_is_not_lost_going_forward(
     db_path,
 ):
@@ -410,7 +472,7 @@ def test_a_fire_that_fails_is_logged_once_and_the_worker_serves_on(opened, monke
     from queuectl.errors import QueueError
     from queuectl.runtime.firing import ScheduleFirer
 
-    def refused(_now: float) -> None:
+    def refused(_now: float, **_kwargs: object) -> None:
         raise QueueError("something no one foresaw")
 
     monkeypatch.setattr(schedules, "fire_due", refused)

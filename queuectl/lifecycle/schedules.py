@@ -536,8 +536,19 @@ def _enqueue(row: Schedule, job_id: str, tick: float, now: float) -> None:
 
 
 @translated
-def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireReport:
+def fire_due(
+    now: float | None = None, *, grace: float = ON_TIME_GRACE, looked_at: float | None = None
+) -> FireReport:
     """Fire every unpaused schedule's due ticks; called by each live worker about once a second.
+
+    Args:
+        now: the time to fire at.
+        grace: how old a tick may be and still be on time.
+        looked_at: when the caller last fired (``None``: never, it just started). A tick
+            due since passed while it was alive but could not fire: a database outage,
+            not a time with no worker. The latest such tick is fired once, as a
+            ``--catchup`` covering the outage would: a 20 s restart at 02:30 dropped a
+            nightly backup whose schedule had no catch-up (an operator's try).
 
     Returns:
         What was fired or skipped, and the next tick of any schedule (the worker
@@ -551,9 +562,10 @@ def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireR
         .order_by(Schedule.next_fire_at)
         .tuples()
     )
+    rode_out = 0.0 if looked_at is None else max(0.0, now - looked_at)
     for (name,) in list(due):
         try:
-            report.fires.extend(_fire_one(name, now, grace))
+            report.fires.extend(_fire_one(name, now, grace, rode_out))
         except _Unfireable as exc:
             report.fires.append(Fire(name, now, reason=str(exc), broken=True))
         except peewee.DataError as exc:
@@ -575,8 +587,9 @@ def fire_due(now: float | None = None, *, grace: float = ON_TIME_GRACE) -> FireR
     return report
 
 
-def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
-    """One schedule's due ticks, in one transaction that only one worker's update wins."""
+def _fire_one(name: str, now: float, grace: float, rode_out: float = 0.0) -> list[Fire]:
+    """One schedule's due ticks, in one transaction that only one worker's update wins;
+    the latest tick of the last ``rode_out`` seconds is fired once if none is on time."""
     with write_transaction():
         row = Schedule.get_or_none(Schedule.name == name)
         if row is None or row.paused or row.next_fire_at is None or row.next_fire_at > now:
@@ -584,7 +597,8 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         # One it cannot fire raises, and is left as it is, due: said by the worker (once),
         # and no other schedule or job waits on it (a spec this version cannot read too).
         rule = _fireable_rule(row)
-        decided = plan(rule, row.next_fire_at, now, catchup=row.catchup, grace=grace)
+        catchup = max(row.catchup, rode_out)
+        decided = plan(rule, row.next_fire_at, now, catchup=catchup, grace=grace)
         won = (
             Schedule.update(next_fire_at=decided.next_fire_at, updated_at=now)
             .where((Schedule.name == name) & (Schedule.next_fire_at == row.next_fire_at))
@@ -608,10 +622,16 @@ def _fire_one(name: str, now: float, grace: float) -> list[Fire]:
         ticks = decided.fire
         if row.overlap == "skip" and len(ticks) > 1:
             # Several ticks due at once (workers just started): the first fire would
-            # make every later one overlap it, so fire the newest and skip the older.
-            older, ticks = ticks[:-1], ticks[-1:]
+            # make every later one overlap it, so fire the newest and skip the older;
+            # all of them when the last fire is still active (it said the newest "fired
+            # instead", and then skipped it too: no such job ever existed).
+            if _active(last_job_id):
+                older, ticks = ticks, ()
+                reason = f"{last_job_id} still active"
+            else:
+                older, ticks = ticks[:-1], ticks[-1:]
+                reason = f"the newest due tick ({tick_id(name, ticks[0])}) fired instead"
             skipped += len(older)
-            reason = f"the newest due tick ({tick_id(name, ticks[0])}) fired instead"
             fires.append(Fire(name, older[0], skipped=len(older), reason=reason, overlapping=True))
         for tick in ticks:
             if row.overlap == "skip" and _active(last_job_id):

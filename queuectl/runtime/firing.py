@@ -32,6 +32,9 @@ class ScheduleFirer:
         self._failing: str | None = None
         self._broken: dict[str, str] = {}
         """Schedules that cannot be fired, each with why, as last logged (once each)."""
+        self._looked_at: float | None = None
+        """When the last fire went through: ticks due since passed during an outage
+        this worker rode out (``schedules.fire_due``'s ``looked_at``)."""
 
     def tick(self, now: float) -> bool:
         """Fire what is due (if it is time to look); ``True`` when jobs were enqueued.
@@ -44,7 +47,7 @@ class ScheduleFirer:
             return False
         self.due_at = now + self.interval
         try:
-            report = schedules.fire_due(now)
+            report = schedules.fire_due(now, looked_at=self._looked_at)
         except StoreUnavailable:
             raise
         except Exception as exc:  # whatever a row holds, the worker goes on
@@ -54,6 +57,7 @@ class ScheduleFirer:
             self._failing = message
             return False
         self._failing = None
+        self._looked_at = now
         if report.next_at is not None and report.next_at > now:
             # Wake for the next tick. One still due (a spec this version cannot read)
             # is looked at again only after the interval, never in a tight loop.
