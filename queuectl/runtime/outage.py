@@ -17,6 +17,11 @@ from queuectl.errors import explain as explain_failure
 FIRST_DELAY = 0.1
 """Seconds before the first retry: a blip (a lock held for a moment) costs little."""
 
+SETTLED_TRIES = 3
+"""Failures in a row with one new cause before it is said: a restart passes through
+"terminating connection", "Connection refused" and "starting up" a try or two each,
+which are not worth a line; a cause that stays (a password rotated meanwhile) is."""
+
 MAX_DOUBLINGS = 16
 """The backoff doubles at most this often (0.1 s × 2**16 is 1.8 hours, past any cap):
 left to grow, ``2 ** failures`` overflows a float at the 1,025th failure, about 85
@@ -57,24 +62,42 @@ class Outage:
         self.failures = 0
         self.since: float | None = None
         """When the current outage started (``clock`` time), or ``None`` when there is none."""
+        self._said: set[str] = set()
+        """The causes said in this outage."""
+        self._cause: tuple[str, int] = ("", 0)
+        """The latest failure's cause, and how many failures in a row gave it."""
 
     def failed(self, exc: BaseException) -> float:
-        """Record a failure; returns how long to wait before the next try."""
+        """Record a failure; returns how long to wait before the next try.
+
+        The first failure is said; later ones only when their cause changed and stayed
+        (``SETTLED_TRIES``): a worker's log named the outage's first cause for good, so a
+        password rotated during a restart read as the restart for as long as it lasted,
+        where the dashboard said "password authentication failed" (an operator's try).
+        """
         self.failures += 1
+        # Told apart by the error's own line; explained (which may read /proc for a
+        # lock's holder) only when said.
+        key = str(exc)
+        last, streak = self._cause
+        self._cause = (key, streak + 1 if key == last else 1)
+        settled = self._cause[1] >= SETTLED_TRIES
+        if self.since is not None and settled and key not in self._said:
+            self._said.add(key)
+            self._say(f"{self.what}: database still unavailable, now: {self._explain(exc)}")
         if self.since is None:
+            self._said = {key}
+            cause = self._explain(exc)
             # From when the statement began waiting (SQLite's busy timeout), not its failure.
             self.since = self._clock() - getattr(exc, "waited", 0.0)
             if getattr(exc, "refused", False):
                 self._say(
-                    f"{self.what}: the database refuses a statement ({self._explain(exc)}):"
+                    f"{self.what}: the database refuses a statement ({cause}):"
                     " a stored row holds a value queuectl cannot work with, not an outage;"
                     " retrying until it is mended"
                 )
             else:
-                self._say(
-                    f"{self.what}: database unavailable ({self._explain(exc)});"
-                    " retrying until it is back"
-                )
+                self._say(f"{self.what}: database unavailable ({cause}); retrying until it is back")
         return min(self._max_delay(), FIRST_DELAY * 2 ** min(self.failures - 1, MAX_DOUBLINGS))
 
     def over(self) -> None:
@@ -87,5 +110,6 @@ class Outage:
             )
         self.failures = 0
         self.since = None
+        self._cause = ("", 0)
         if was_away:
             self._on_back()

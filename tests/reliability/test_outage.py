@@ -318,3 +318,30 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
     logs = cluster.logs()
     assert "worker: database unavailable (Connection refused" in logs, logs
     assert "worker: database back after" in logs and "Traceback" not in logs
+
+
+def test_a_cause_that_changes_and_stays_is_said_and_a_passing_one_is_not():
+    """A worker's log named an outage's first cause for good: a password rotated during a
+    restart read as "terminating connection" for as long as it lasted. A new cause is
+    said once it held three tries; a restart's passing causes (a try or two) are not."""
+    from queuectl.runtime.outage import Outage
+
+    said: list[str] = []
+    outage = Outage(said.append, "worker w1", clock=lambda: 0.0)
+    for cause in (
+        ["terminating connection due to administrator command"]
+        + ["Connection refused (server db:5432)"] * 2
+        + ["the database system is starting up"]
+        + ['password authentication failed for user "app" (server db:5432)'] * 10
+    ):
+        outage.failed(RuntimeError(cause))
+    assert said == [
+        "worker w1: database unavailable (terminating connection due to administrator"
+        " command); retrying until it is back",
+        "worker w1: database still unavailable, now: password authentication failed for user"
+        ' "app" (server db:5432)',
+    ]
+    outage.failed(RuntimeError("Connection refused (server db:5432)"))
+    outage.over()
+    outage.failed(RuntimeError('password authentication failed for user "app" (server db:5432)'))
+    assert said[-1].startswith("worker w1: database unavailable (password authentication")
