@@ -35,6 +35,7 @@ from tui.messages import READ_ONLY_MESSAGE, Intent, SaveSettings
 from tui.panes.config import ConfigPane
 from tui.screens.confirm import ConfirmScreen, StartWorkersScreen
 from tui.screens.detail import JobDetailScreen
+from tui.screens.logview import LogScreen
 
 STOP_WAIT_SECONDS = 60.0
 """How long a graceful stop is awaited (in a thread) before saying it is still stopping."""
@@ -42,7 +43,9 @@ TOASTS_KEPT = 200
 """Notifications remembered for the tests; older ones are forgotten (a day has many)."""
 NAMED_WORKERS = 4
 """How many worker ids "stop all" lists before saying how many more."""
-READ_ONLY_INTENTS = frozenset({"detail", "refresh", "clear_filter", "queue_jobs", "schedule_jobs"})
+READ_ONLY_INTENTS = frozenset(
+    {"detail", "log", "refresh", "clear_filter", "queue_jobs", "schedule_jobs"}
+)
 """What a read-only dashboard (``queuectl web --read-only``) still does: look, never change."""
 
 SLOW_ACTION_SECONDS = 1.5
@@ -311,6 +314,12 @@ class ActionsApp(KeyOrderApp):
     def _intent_detail(self, job_id: str | None) -> None:
         if job_id:
             self.push_screen(JobDetailScreen(job_id, self.clock, self.refresh_interval))
+
+    def _intent_log(self, job_id: str | None) -> None:
+        """The highlighted job's latest output, full screen: ``l`` on a row, as k9s shows a
+        pod's logs (it took ``enter`` then ``l``, and ``l`` on the list did nothing)."""
+        if job_id:
+            self.push_screen(LogScreen(job_id, None, self.refresh_interval))
 
     def _intent_worker_job(self, worker_id: str | None) -> None:
         """The detail of the job a worker runs (of a worker of several slots, the one

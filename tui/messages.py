@@ -25,6 +25,7 @@ with a toast, five stacked), and refuses them if their key is pressed anyway."""
 
 Action = Literal[
     "detail",
+    "log",
     "retry",
     "cancel",
     "delete",

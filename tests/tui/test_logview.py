@@ -515,3 +515,44 @@ async def test_a_key_that_pauses_before_a_pending_scroll_to_the_end_keeps_its_pl
         view.call_after_refresh(after.append, True)  # runs after the pending scroll
         await wait_for(pilot, lambda: after, "the pending scroll's frame")
         assert view.scroll_y == 0 and not screen.following
+
+
+@pytest.mark.parametrize("pane", ["1", "2"])
+async def test_l_on_a_row_opens_the_jobs_latest_output(app_for, pane) -> None:
+    """k9s shows a pod's logs with ``l`` on its row; here ``l`` on a Jobs or DLQ row did
+    nothing and said nothing (it took ``enter`` then ``l``). It opens the latest run's
+    output; escape goes back to the list. A job not run yet says so, and shows its
+    first run's output once it starts."""
+    seed_job("a", state="dead", finished_at=T0 - 5)
+    seed_run("a", 1, finished_at=T0 - 50, outcome="failed", exit_code=1, output="first\n")
+    seed_run("a", 2, finished_at=T0 - 5, outcome="failed", exit_code=3, output="second\n")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press(pane)
+        await refreshed(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        assert [line.plain for line in screen.view.lines_text] == ["second"]
+        assert "Job a · run 2 (attempt 2): failed" in str(screen.query_one("#log-title").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LogScreen), "back")
+        assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_l_on_a_job_not_run_yet_says_so_then_shows_its_first_run(app_for) -> None:
+    seed_job("b")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        assert "this job has not run yet" in str(screen.query_one("#log-title").render())
+        seed_run("b", 1, output="started\n")
+        screen.load()  # as its timer does
+        await wait_for(pilot, lambda: screen.run is not None, "the first run")
+        assert [line.plain for line in screen.view.lines_text] == ["started"]

@@ -43,6 +43,7 @@ class DlqPane(MarkingPane):
     NONE_HIGHLIGHTED: ClassVar[str] = "The DLQ is empty"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
+        Binding("l", "log", "Log", show=False, tooltip="The latest run's output, full screen"),
         Binding("r", "retry", "Retry", tooltip="Retry now, with fresh tries"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
         Binding("e", "edit", "Edit", tooltip="Fix the job and retry it"),
@@ -57,6 +58,10 @@ class DlqPane(MarkingPane):
         self.set_status(
             f"{shown} of {data.total:,} dead" if data.total > shown else counted(shown, "dead job")
         )
+
+    def action_log(self) -> None:
+        """Open the highlighted job's latest output full screen."""
+        self.intend_on_highlighted("log")
 
     def action_details(self) -> None:
         self.intend_on_highlighted("detail")

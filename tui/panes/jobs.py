@@ -78,6 +78,7 @@ class JobsPane(MarkingPane):
     NONE_HIGHLIGHTED: ClassVar[str] = "No job is highlighted"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details", show=False),
+        Binding("l", "log", "Log", show=False, tooltip="The latest run's output, full screen"),
         Binding("r", "retry", "Retry", tooltip="Retry now (failed, dead, cancelled, completed)"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel (asks; kills it if running)"),
         Binding("d", "delete", "Delete", tooltip="Delete with its runs (asks)"),
@@ -236,6 +237,10 @@ class JobsPane(MarkingPane):
     def action_new(self) -> None:
         """Open the new-job form (the app-wide ``n``), for mouse users."""
         intend(self, "new_job")
+
+    def action_log(self) -> None:
+        """Open the highlighted job's latest output full screen."""
+        self.intend_on_highlighted("log")
 
     def action_details(self) -> None:
         """Open the detail screen of the highlighted job."""

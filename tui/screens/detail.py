@@ -357,7 +357,7 @@ class JobDetailScreen(Screen[None]):
             return
         log.show(run.output, run_id, finished=run.outcome is not None)
         self._shown_run = run_id
-        live = " (live)" if run.outcome is None and self._is_running() else ""
+        live = " · live" if run.outcome is None and self._is_running() else ""
         kept = kept_note(run.output, run.output_bytes)
         title = f"Output of run {run.run} (attempt {run.attempt}){live}"
         log.border_title = f"{title} · {kept}" if kept else title

@@ -127,7 +127,7 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
             "Job detail (enter)",
             [*bindings_of(JobDetailScreen), Binding("up,down", "pick_run", "Pick a run")],
         ),
-        ("Job output (l in a job's detail)", bindings_of(LogScreen)),
+        ("Job output (l on a job, or in its detail)", bindings_of(LogScreen)),
         ("Metrics (m)", bindings_of(MetricsScreen)),
         (
             "Job form (n, e)",

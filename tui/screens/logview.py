@@ -74,13 +74,14 @@ class LogScreen(Screen[None]):
     def __init__(
         self,
         job_id: str,
-        run_id: int,
+        run_id: int | None,
         interval: float,
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
         self.run_id = run_id
+        """The run shown; ``None`` (``l`` on a list's row): the job's latest, as first read."""
         self.interval = interval
         self.run: Run | None = None
         self.term = ""
@@ -119,6 +120,8 @@ class LogScreen(Screen[None]):
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._unavailable, exc.explain())
             return
+        if self.run_id is None and runs:
+            self.run_id = runs[-1].id  # then kept, as the detail's choice of run is
         run = next((r for r in runs if r.id == self.run_id), None)
         if not get_current_worker().is_cancelled:
             self.post_message(RunLoaded(run))
@@ -138,7 +141,11 @@ class LogScreen(Screen[None]):
         if self.loads == 1 or running_before != self._run_live:
             self.refresh_bindings()  # ``f`` Follow is offered while the run goes on
         if run is None:
-            self._title("this run no longer exists")
+            self._title(
+                "this job has not run yet" if self.run_id is None else "this run no longer exists"
+            )
+            if self.run_id is None:
+                self.set_timer(self.interval, self.load)  # its first run's output, once it starts
             return
         before = self.view.version
         self.view.show(run.output, run.id, finished=run.outcome is not None)
