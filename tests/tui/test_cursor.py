@@ -152,6 +152,30 @@ async def test_sorting_keeps_the_highlighted_job_and_shows_it(app_for) -> None:
             assert pane.highlighted == chosen, pane.sort
 
 
+async def test_a_sorted_view_that_does_not_start_at_the_top_says_how_many_rows_are_above(
+    app_for,
+) -> None:
+    """A sort keeps the highlighted job on its screen row, so the sort's first rows were
+    out of sight and the status said only "80 jobs": after ``o`` the view began at 165 ms
+    with the 2 ms jobs above it, and the sort looked wrong (an all-day user's try)."""
+    for index in range(80):
+        seed_job(f"job{index:02d}", now=T0 - 1000 + index, priority=index % 7)
+    app = app_for()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        await pilot.press(*"j" * 30)
+        await wait_for(pilot, lambda: pane.table.rows_above_view > 0, "a scrolled view")
+        assert "above" not in pane.status  # newest first: the top is where new rows come
+        pane._sort_by("priority", reverse=True)
+        await refreshed(pilot)
+        await settled_on_screen(pilot, pane.table)
+        above = pane.table.rows_above_view
+        assert above > 0 and pane.status.endswith(f" · {above} rows above (g)"), pane.status
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "above" not in pane.status, "the status at the top")
+
+
 async def test_the_sort_is_shown_in_the_column_header(app_for) -> None:
     seed_job("a")
     app = app_for()

@@ -163,6 +163,11 @@ class KeyedTable(DataTable[object]):
         return len(self._unseen)
 
     @property
+    def rows_above_view(self) -> int:
+        """How many rows are scrolled out of sight above the first one shown."""
+        return round(self._top)
+
+    @property
     def layout(self) -> Layout:
         """The columns on screen, in order, with their content widths."""
         return self._layout
