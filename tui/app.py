@@ -390,10 +390,16 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         if started_workers is not None:
             started_workers.reap_exited()
         try:
+            if db.schema_deferred():  # opened while the server was away
+                self.reads.run(db.check_deferred_schema)
             snapshot = self.reads.run(partial(read_snapshot, request, self.clock()))
         except StoreUnavailable as exc:  # the database is away: a banner, not a toast a second
             if not get_current_worker().is_cancelled:
                 self.post_message(StoreAway(exc.explain()))
+            return
+        except DatabaseError as exc:  # reached at last, but newer than us, or not queuectl's
+            if not get_current_worker().is_cancelled:
+                self.post_message(StoreAway(str(exc)))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotReady(snapshot))
@@ -717,7 +723,14 @@ def make_app(
     report = _warn_in_log if read_only else None
     application = "queuectl web" if in_browser else "queuectl tui"
     db.open_database(
-        location, read_only=read_only, create=create, report=report, application=application
+        location,
+        read_only=read_only,
+        create=create,
+        report=report,
+        application=application,
+        # Opened during an incident, it shows the outage banner and reads once the
+        # server is back: it refused to open, though one already open rode it out.
+        defer_unreachable=True,
     )
     if read_only and db.is_stand_in():
         db.close_database()

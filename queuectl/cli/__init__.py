@@ -83,7 +83,7 @@ def tui(app: AppContext) -> None:
     # list: the dashboard opens read-only on them and says why, where it refused to open.
     because = why_unwritable(app.resolve())
     app.read_only = because is not None
-    location = app.open()
+    location = app.open(defer_unreachable=True)  # opened during an incident: its banner says so
     dashboard = make_app(location, freeze_startup_heap=True, read_only_because=because)
     dashboard.run()
     # A dashboard that ended on an error (Textual printed it) must not look like a quit.

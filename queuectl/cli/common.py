@@ -223,6 +223,7 @@ class AppContext:
         claims_jobs: bool = False,
         report: Callable[[str], None] | None = None,
         wait_out: Outage | None = None,
+        defer_unreachable: bool = False,
     ) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
 
@@ -236,7 +237,8 @@ class AppContext:
         running. ``worker run``, ``wait`` and ``logs --follow`` pass one: started while
         the server restarted they exited 1 at once, and a systemd unit's few quick
         restarts were spent before the database came back, leaving the host with no
-        worker (an operator's try).
+        worker (an operator's try). ``defer_unreachable``: bound unconnected instead, for
+        the dashboard (``db.open_database``).
         """
         if self.location is None:
             from queuectl.errors import DatabaseUnreachable
@@ -254,6 +256,7 @@ class AppContext:
                         read_only=self.read_only,
                         report=report or warn,
                         application=_command_path(),
+                        defer_unreachable=defer_unreachable,
                     )
                     break
                 except DatabaseUnreachable as exc:

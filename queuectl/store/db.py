@@ -19,6 +19,7 @@ import peewee
 from queuectl.errors import DatabaseError, DatabaseUnreachable, first_line
 from queuectl.location import describe, invalid_url, parse_url, sqlite_path
 from queuectl.store import sql, sqlitefile
+from queuectl.store.boundary import translated
 from queuectl.store.models import database
 from queuectl.store.schema import ensure_schema, missing_schema, schema_version
 from queuectl.store.writelock import LOCK_WAIT_SLICE, SlicedWaitConnection, WriterQueuedSqlite
@@ -54,6 +55,7 @@ def open_database(
     create: bool = True,
     report: Callable[[str], None] | None = None,
     application: str = "queuectl",
+    defer_unreachable: bool = False,
 ) -> peewee.Database:
     """Open (creating if needed) the database at ``location`` and bind the models to it.
 
@@ -82,6 +84,10 @@ def open_database(
         application: what PostgreSQL's ``pg_stat_activity`` names the sessions
             (``application_name``; a URL's own wins): which of many sessions is a
             worker, a ``wait`` or a dashboard could only be found with ``ss -tnp``.
+        defer_unreachable: a server that cannot be reached now (``DatabaseUnreachable``)
+            is bound anyway, unconnected, and its schema checked at the first statement
+            that reaches it (``check_deferred_schema``): the dashboard, which then opens
+            under its outage banner instead of refusing to open during an incident.
 
     Raises:
         DatabaseError: the file is unsafe (for a writer), the folder cannot be
@@ -101,8 +107,17 @@ def open_database(
             f"the database {describe(location)} is gone (deleted or moved since it was"
             " opened); a new one is not made in its place: put it back, or restart"
         )
+    _Deferred.schema = False
     if path is None:
         db = _open_url(location, durable=durable, claims_jobs=claims_jobs, application=application)
+        try:
+            _connect(db, location)
+        except DatabaseUnreachable:
+            if not defer_unreachable or read_only:
+                raise
+            database.initialize(db)
+            _Deferred.schema = True
+            return db
     elif mode := sqlitefile.prepare(path, read_only=read_only, report=report):
         db = _open_sqlite(
             path, durable=durable, queue_writes=queue_writes, read_only=read_only, mode=mode
@@ -232,19 +247,45 @@ def _open_url(
         if any(options):
             # Only when there are any: an explicit empty ``options`` hides PGOPTIONS.
             db.connect_params["options"] = " ".join(filter(None, options))
-        try:
-            db.connect()
-        except peewee.ImproperlyConfigured:
-            from queuectl.extras import install_hint
-
-            raise DatabaseError(
-                f"PostgreSQL needs a driver (psycopg): {install_hint('postgres')}"
-            ) from None
-        except peewee.DatabaseError as exc:
-            if _needs_a_fix(exc):
-                raise DatabaseError(_explain(location, exc)) from None
-            raise DatabaseUnreachable(_explain(location, exc), cause=first_line(exc)) from None
     return db
+
+
+def _connect(db: peewee.Database, location: str) -> None:
+    """Connect to a server's database, saying whether waiting could mend a failure."""
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        return
+    try:
+        db.connect()
+    except peewee.ImproperlyConfigured:
+        from queuectl.extras import install_hint
+
+        raise DatabaseError(
+            f"PostgreSQL needs a driver (psycopg): {install_hint('postgres')}"
+        ) from None
+    except peewee.DatabaseError as exc:
+        if _needs_a_fix(exc):
+            raise DatabaseError(_explain(location, exc)) from None
+        raise DatabaseUnreachable(_explain(location, exc), cause=first_line(exc)) from None
+
+
+class _Deferred:
+    schema = False
+    """The database was bound while its server could not be reached: its schema is
+    checked (and made, on a new one) by ``check_deferred_schema``."""
+
+
+def schema_deferred() -> bool:
+    """Whether the open database's schema is still to be checked (``defer_unreachable``)."""
+    return _Deferred.schema
+
+
+@translated
+def check_deferred_schema() -> None:
+    """Check (or make) the schema of a database opened while its server was away; a
+    ``StoreUnavailable`` while it still is. Once done, not again."""
+    if _Deferred.schema:
+        ensure_schema()
+        _Deferred.schema = False
 
 
 _NEEDS_A_FIX = ("password", "authentication", "does not exist", "pg_hba.conf", "permission denied")

@@ -93,6 +93,29 @@ async def test_the_dashboard_rides_out_a_postgresql_restart() -> None:
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
+async def test_a_dashboard_opened_while_the_server_is_away_waits_under_its_banner() -> None:
+    """``queuectl tui`` during an incident refused to open (exit 1), though one already
+    open rode the outage out (an operator's try). It opens under the banner, and once the
+    server answers it checks the schema (making it, on a new database) and reads."""
+    with throwaway_server() as server:
+        server.stop()
+        try:
+            app = make_app(server.url, refresh_interval=0.2)
+            assert db.schema_deferred()
+            async with app.run_test(size=(100, 30)) as pilot:
+                await wait_for(pilot, lambda: app.banner.away, "the banner")
+                assert f": Connection refused (server 127.0.0.1:{server.port})" in banner_text(app)
+                assert app.refresh_count == 0 and app.is_running
+                server.start()
+                await wait_for(pilot, lambda: app.refresh_count > 0, "the first read")
+                assert not app.banner.away and not db.schema_deferred()
+                assert app.jobs_pane.status.startswith("no jobs yet")
+        finally:
+            db.close_database()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
 async def test_a_restart_while_the_dashboard_is_idle_shows_no_outage() -> None:
     """The dashboard keeps its connection between refreshes; one the server dropped in a
     restart is replaced at the next read, not shown as the database being away."""
