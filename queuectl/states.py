@@ -22,6 +22,10 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"  # stopped by a user; never runs again unless retried
 
 
+STATE_ALIASES = {"running": JobState.PROCESSING, "done": JobState.COMPLETED}
+"""Other names a filter takes, as the dashboard's Queues pane heads its columns (Running,
+Done): ``state:running`` was refused, listing the states, for the jobs it calls running."""
+
 CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
 HOLDABLE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED)
 """A job waiting to run, which ``hold`` keeps from being claimed until released."""

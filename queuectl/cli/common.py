@@ -434,8 +434,13 @@ class StateType(click.Choice):
         super().__init__([state.value for state in states], case_sensitive=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from queuectl.states import STATE_ALIASES
+
         if isinstance(value, JobState):
             return value
+        alias = STATE_ALIASES.get(str(value).strip().lower())
+        if alias is not None and alias.value in self.choices:
+            return alias
         return JobState(super().convert(value, param, ctx).lower())
 
 

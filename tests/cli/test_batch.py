@@ -248,6 +248,9 @@ def test_states_come_as_a_comma_list_as_in_the_dashboards_filter(run, db_url, mi
     assert listed("--state", "completed,DEAD") == ["dead", "done"]
     assert listed("completed,dead") == listed("-s", "completed", "-s", "dead")
     assert listed("processing", "-s", "processing,completed") == ["done", "running"]
+    # As the dashboard's Queues pane heads its columns: "running" was refused.
+    assert listed("--state", "Running,done") == ["done", "running"]
+    assert "'running' is not one of" in run("purge", "--state", "running", ok=False).stderr
     for wrong, said in [
         ("failed,", "a state is missing in 'failed,'"),
         ("bogus,dead", "'bogus' is not one of"),

@@ -17,6 +17,12 @@ from tui.cells import CELL_LIMIT, dlq_parts, job_parts
 from tui.data import JobFilter, Request, Sort, parse_filter, read_snapshot
 
 
+def test_a_filter_takes_the_states_as_the_queues_pane_names_them() -> None:
+    """``state:running`` was refused, listing the states, for what the Queues pane heads
+    "Running"; "Done" is its completed column."""
+    assert parse_filter("state:running,done").states == (JobState.PROCESSING, JobState.COMPLETED)
+
+
 def test_parse_filter_terms() -> None:
     parsed = parse_filter("state:failed,DEAD queue:mail nightly backup")
     assert parsed == JobFilter((JobState.FAILED, JobState.DEAD), "mail", "nightly backup")
