@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -152,7 +152,7 @@ class QueuectlGroup(click.Group):
             sys.exit(exc.exit_code)
         except click.Abort as exc:
             if isinstance(exc.__cause__, KeyboardInterrupt):
-                sys.exit(INTERRUPTED)  # Ctrl+C: as a shell reports SIGINT, not as a failure
+                exit_interrupted()
             click.echo("Aborted.", err=True)
             sys.exit(1)
         except (BrokenPipeError, ReaderLeft):
@@ -674,6 +674,17 @@ def note_interrupts(
     _Interrupts.seen = False
     signal.signal(signal.SIGINT, on_interrupt)
     return lambda: _Interrupts.seen
+
+
+def exit_interrupted() -> NoReturn:
+    """Exit 130 after Ctrl+C, quietly, as a shell reports SIGINT rather than as a failure.
+
+    On a terminal the line is ended first: a shell starts a new line after a death by
+    SIGINT, not after an exit, and its prompt came right after the ``^C`` the terminal
+    echoed (``logs --follow``, ``wait``)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    sys.exit(INTERRUPTED)
 
 
 def note(message: str) -> None:

@@ -16,6 +16,7 @@ from queuectl.cli.common import (
     db_option,
     emit_json,
     end_if_the_file_is_gone,
+    exit_interrupted,
     json_option,
     note,
     note_interrupts,
@@ -106,7 +107,7 @@ def logs(app: AppContext, job_id: str, follow: bool, raw: bool, color: str, as_j
         try:
             sys.exit(_follow(job_id, printer, interrupted))
         except KeyboardInterrupt:
-            sys.exit(130)
+            exit_interrupted()
     run = reads.latest_run(job_id)
     if run is None:
         note(f"job {job_id} has not run yet")

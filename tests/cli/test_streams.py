@@ -335,3 +335,23 @@ def test_a_wait_on_a_database_deleted_under_it_ends_saying_so(cli, db_path, tmp_
         f" {' '.join(args)} ends here, as do the workers on it"
     )
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_after_ctrl_c_a_terminal_gets_its_line_ended_and_a_pipe_nothing(monkeypatch, terminal):
+    """A shell starts a new line after a death by SIGINT, not after an exit: the prompt
+    came right after the ``^C`` the terminal echoed (``logs --follow``, ``wait``)."""
+    import io
+
+    from queuectl.cli.common import exit_interrupted
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    err = Stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    with pytest.raises(SystemExit) as ended:
+        exit_interrupted()
+    assert ended.value.code == 130
+    assert err.getvalue() == ("\n" if terminal else "")
