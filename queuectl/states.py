@@ -26,6 +26,14 @@ STATE_ALIASES = {"running": JobState.PROCESSING, "done": JobState.COMPLETED}
 """Other names a filter takes, as the dashboard's Queues pane heads its columns (Running,
 Done): ``state:running`` was refused, listing the states, for the jobs it calls running."""
 
+
+def parse_state(name: str) -> JobState:
+    """A state by its name or an alias (``STATE_ALIASES``), in any case; ``ValueError``
+    for neither."""
+    lowered = name.strip().lower()
+    return STATE_ALIASES.get(lowered) or JobState(lowered)
+
+
 CLAIMABLE_STATES = (JobState.PENDING, JobState.FAILED)
 HOLDABLE_STATES = (JobState.PENDING, JobState.BLOCKED, JobState.FAILED)
 """A job waiting to run, which ``hold`` keeps from being claimed until released."""

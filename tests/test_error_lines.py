@@ -64,11 +64,23 @@ def test_libpq_connection_failures_lead_with_their_cause(libpq, shown):
         ("fe_sendauth: no password supplied", False),
         ('FATAL:  database "jobs" does not exist', False),
         ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "app"', False),
+        ('FATAL:  role "app" is not permitted to log in', False),
+        ("server does not support SSL, but SSL was required", False),
+        ('invalid connection option "sslmdoe"', False),
+        (
+            'connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: No such'
+            " file or directory",
+            True,
+        ),
     ],
 )
 def test_a_connection_a_moment_may_mend_is_waited_for_and_a_wrong_login_is_not(libpq, waits):
     """``worker run``, ``wait`` and ``logs --follow`` wait for a server that is away; a
-    wrong password or database name is said at once (waiting would not mend it)."""
-    from queuectl.store.db import _needs_a_fix
+    wrong password, database name, option or TLS setting is said at once: waiting would
+    not mend it (a misspelt ``sslmode`` was waited on for ever, a reviewer found)."""
+    import peewee
 
-    assert _needs_a_fix(RuntimeError(f"connection failed: {libpq}")) is not waits
+    from queuectl.store.db import _may_pass
+
+    assert _may_pass(peewee.OperationalError(f"connection failed: {libpq}")) is waits
+    assert not _may_pass(peewee.ProgrammingError("connection failed: Connection refused"))

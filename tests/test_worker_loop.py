@@ -1030,3 +1030,19 @@ def test_a_statement_the_database_refuses_is_not_logged_as_an_outage():
         "worker w1: the database refuses a statement (integer out of range): a stored row"
         " holds a value queuectl cannot work with, not an outage; retrying until it is mended"
     ]
+
+
+def test_the_store_marks_a_statement_the_database_refused_as_refused(opened):
+    """What the worker's outage line rests on: a real driver error from a row's data (a
+    key taken; PostgreSQL's integer overflow) comes out of the store as refused."""
+    from queuectl.store.boundary import translated
+    from queuectl.store.models import database
+
+    job_id = enqueue("true")
+    with pytest.raises(StoreUnavailable) as taken:
+        translated(lambda: Job.insert(**Job.get_by_id(job_id).__data__).execute())()
+    assert taken.value.refused
+    if opened.startswith("postgresql"):
+        with pytest.raises(StoreUnavailable) as overflow:
+            translated(lambda: database.execute_sql("SELECT 2147483647::int + 1"))()
+        assert overflow.value.refused and "integer out of range" in str(overflow.value)

@@ -199,6 +199,9 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         """UI-thread cost of applying the last snapshot (the diff); the bench reads it."""
         self.refreshing = False
         """A refresh was started and is not applied yet (tests wait for it to settle)."""
+        self.ended_because: str | None = None
+        """Why the dashboard ended itself: a database it waited for turned out unusable
+        (``queuectl tui`` says it as its one error line, after the screen is restored)."""
         self._timer: Timer | None = None
         self._pane = "jobs"
         """The pane the person chose (a tab click that the unsaved-edits guard undoes differs)."""
@@ -397,9 +400,11 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             if not get_current_worker().is_cancelled:
                 self.post_message(StoreAway(exc.explain()))
             return
-        except DatabaseError as exc:  # reached at last, but newer than us, or not queuectl's
-            if not get_current_worker().is_cancelled:
-                self.post_message(StoreAway(str(exc)))
+        except DatabaseError as exc:
+            # Reached at last, but newer than us, not queuectl's, or not ours to use: as
+            # an open that did not wait says it (one line, exit 1), not as an outage.
+            self.ended_because = str(exc)
+            self.call_from_thread(self.exit, return_code=1)
             return
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotReady(snapshot))

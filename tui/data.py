@@ -21,7 +21,7 @@ from queuectl.jobspec import search_text
 from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import queues_served, workers_as_seen
-from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES, STATE_ALIASES
+from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES, parse_state
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from queuectl.store.transactions import is_postgres, read_transaction
@@ -107,7 +107,7 @@ def parse_filter(text: str) -> JobFilter:
         if lowered.startswith("state:"):
             for name in filter(None, lowered[6:].split(",")):
                 try:
-                    states.append(STATE_ALIASES.get(name) or JobState(name))
+                    states.append(parse_state(name))
                 except ValueError:
                     valid = ", ".join(s.value for s in JobState)
                     raise ValueError(f"unknown state {name!r}; use one of {valid}") from None

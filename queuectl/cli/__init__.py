@@ -86,6 +86,8 @@ def tui(app: AppContext) -> None:
     location = app.open(defer_unreachable=True)  # opened during an incident: its banner says so
     dashboard = make_app(location, freeze_startup_heap=True, read_only_because=because)
     dashboard.run()
+    if dashboard.ended_because:
+        raise click.ClickException(dashboard.ended_because)
     # A dashboard that ended on an error (Textual printed it) must not look like a quit.
     sys.exit(dashboard.return_code or 0)
 

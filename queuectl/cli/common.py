@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import math
 import os
 import re
 import signal
@@ -223,6 +224,7 @@ class AppContext:
         claims_jobs: bool = False,
         report: Callable[[str], None] | None = None,
         wait_out: Outage | None = None,
+        give_up_at: float | None = None,
         defer_unreachable: bool = False,
     ) -> str:
         """Open the database (``--db`` > ``$QUEUECTL_DB`` > XDG default); returns its location.
@@ -237,8 +239,9 @@ class AppContext:
         running. ``worker run``, ``wait`` and ``logs --follow`` pass one: started while
         the server restarted they exited 1 at once, and a systemd unit's few quick
         restarts were spent before the database came back, leaving the host with no
-        worker (an operator's try). ``defer_unreachable``: bound unconnected instead, for
-        the dashboard (``db.open_database``).
+        worker (an operator's try). ``give_up_at`` (``time.monotonic``): when that wait
+        ends with the error (``wait --timeout``). ``defer_unreachable``: bound
+        unconnected instead, for the dashboard (``db.open_database``).
         """
         if self.location is None:
             from queuectl.errors import DatabaseUnreachable
@@ -260,9 +263,10 @@ class AppContext:
                     )
                     break
                 except DatabaseUnreachable as exc:
-                    if wait_out is None:
+                    left = math.inf if give_up_at is None else give_up_at - time.monotonic()
+                    if wait_out is None or left <= 0:
                         raise
-                    time.sleep(wait_out.failed(exc))
+                    time.sleep(min(wait_out.failed(exc), left))
             if wait_out is not None:
                 wait_out.over()
             self.location = location
@@ -434,14 +438,17 @@ class StateType(click.Choice):
         super().__init__([state.value for state in states], case_sensitive=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from queuectl.states import STATE_ALIASES
+        from queuectl.states import parse_state
 
         if isinstance(value, JobState):
             return value
-        alias = STATE_ALIASES.get(str(value).strip().lower())
-        if alias is not None and alias.value in self.choices:
-            return alias
-        return JobState(super().convert(value, param, ctx).lower())
+        try:
+            state = parse_state(str(value))
+        except ValueError:
+            state = None
+        if state is not None and state.value in self.choices:
+            return state
+        return JobState(super().convert(value, param, ctx).lower())  # says what it takes
 
 
 class StateListType(StateType):

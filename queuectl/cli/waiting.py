@@ -72,7 +72,8 @@ def wait(
     # destructor, say) was swallowed there, and the wait went on for ever (a CI run).
     interrupted = note_interrupts()
     outage = Outage(note, "wait")
-    app.open(wait_out=outage)
+    # --timeout holds while the server is away at the start too (it waited for ever).
+    app.open(wait_out=outage, give_up_at=deadline)
     finished = {state.value for state in FINISHED_STATES}
     missing: list[str] = []
     asked: list[str] = []
@@ -174,7 +175,7 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     read = reads.jobs_by_id(unstarted[:500])
     # Held jobs wait for a release, not a worker: "start one" was said of a held job, and
     # then nothing at all (a wait on a held job sat silent until its timeout, or for ever).
-    if held := [job.id for job in read if job.held_at is not None]:
+    if held := [job.id for job in read if is_held(job.state, job.held_at)]:
         _say_held(held)
     jobs = [job for job in read if job.state in claimable and not is_held(job.state, job.held_at)]
     if not jobs:

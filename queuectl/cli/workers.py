@@ -162,9 +162,13 @@ def run_(
     logging.getLogger("psycopg").addHandler(handler)
     # Started while the server is away (a host booting before it, an autoscaler as it
     # returns): waited for, said in the log, as a running worker rides out an outage.
-    starting = Outage(root.warning, "worker")
+    began, waited = time.time(), []
+    starting = Outage(root.warning, "worker", on_back=lambda: waited.append(True))
     app.open(durable=False, queue_writes=True, claims_jobs=True, wait_out=starting)
-    code = Worker(names, worker_id=worker_id, log_path=log_file, slots=slots).run()
+    away_since = began if waited else None  # the ticks due meanwhile fire once (schedules)
+    code = Worker(
+        names, worker_id=worker_id, log_path=log_file, slots=slots, database_away_since=away_since
+    ).run()
     sys.exit(code)
 
 

@@ -51,6 +51,7 @@ from queuectl.jobspec import (
 )
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.states import ACTIVE_STATES
+from queuectl.store import sql
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, Schedule
 from queuectl.store.transactions import advisory_lock, write_transaction
@@ -668,7 +669,9 @@ def _fire_one(name: str, now: float, grace: float, rode_out: float = 0.0) -> lis
         Schedule.update(
             last_job_id=last_job_id,
             last_fired_at=last_fired_at,
-            skipped=Schedule.skipped + skipped,
+            # Held at its limit, as a worker's counts are: one written at 2147483647 made
+            # PostgreSQL refuse every fire of the schedule (integer out of range).
+            skipped=peewee.SQL(sql.saturating_add("skipped", skipped)),
         ).where(Schedule.name == name).execute()
     return fires
 

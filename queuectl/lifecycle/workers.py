@@ -310,7 +310,7 @@ class Registration:
         """The row's done and failed counts with the unreported ones added, held at
         ``sql.COUNTER_MAX`` as the per-job statement holds them."""
         return {
-            name: peewee.SQL(sql.saturating_add(name, str(amount)))
+            name: peewee.SQL(sql.saturating_add(name, amount))
             for name, amount in (
                 ("jobs_done", self.unreported_done),
                 ("jobs_failed", self.unreported_failed),

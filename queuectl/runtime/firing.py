@@ -26,15 +26,21 @@ log = logging.getLogger("queuectl.worker")
 class ScheduleFirer:
     """Calls ``schedules.fire_due`` when it is due; one call per loop iteration is cheap."""
 
-    def __init__(self, interval: float = FIRE_INTERVAL) -> None:
+    def __init__(self, interval: float = FIRE_INTERVAL, *, away_since: float | None = None) -> None:
         self.interval = interval
         self.due_at = 0.0
         self._failing: str | None = None
         self._broken: dict[str, str] = {}
         """Schedules that cannot be fired, each with why, as last logged (once each)."""
         self._looked_at: float | None = None
-        """When the last fire went through: ticks due since passed during an outage
-        this worker rode out (``schedules.fire_due``'s ``looked_at``)."""
+        """When the last fire went through."""
+        self._away_since = away_since
+        """Set while the database is away: the last fire that went through before (or,
+        for a worker that waited for the database at its start, when it began to wait).
+        Ticks due since passed during an outage this worker rode out, not while no
+        worker was alive (``schedules.fire_due``'s ``looked_at``); any other gap between
+        two looks (a process stopped, a laptop asleep) keeps to the schedule's
+        ``--catchup``."""
 
     def tick(self, now: float) -> bool:
         """Fire what is due (if it is time to look); ``True`` when jobs were enqueued.
@@ -47,8 +53,10 @@ class ScheduleFirer:
             return False
         self.due_at = now + self.interval
         try:
-            report = schedules.fire_due(now, looked_at=self._looked_at)
+            report = schedules.fire_due(now, looked_at=self._away_since)
         except StoreUnavailable:
+            if self._away_since is None:
+                self._away_since = self._looked_at
             raise
         except Exception as exc:  # whatever a row holds, the worker goes on
             message = one_line(str(exc) if isinstance(exc, QueueError) else repr(exc))
@@ -58,6 +66,7 @@ class ScheduleFirer:
             return False
         self._failing = None
         self._looked_at = now
+        self._away_since = None
         if report.next_at is not None and report.next_at > now:
             # Wake for the next tick. One still due (a spec this version cannot read)
             # is looked at again only after the interval, never in a tight loop.

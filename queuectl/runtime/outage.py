@@ -62,8 +62,10 @@ class Outage:
         self.failures = 0
         self.since: float | None = None
         """When the current outage started (``clock`` time), or ``None`` when there is none."""
-        self._said: set[str] = set()
-        """The causes said in this outage."""
+        self._said = ""
+        """The cause said last in this outage (told apart by the error's own line)."""
+        self._said_refused = False
+        """That cause was a refused statement, not the database away."""
         self._cause: tuple[str, int] = ("", 0)
         """The latest failure's cause, and how many failures in a row gave it."""
 
@@ -81,35 +83,44 @@ class Outage:
         key = str(exc)
         last, streak = self._cause
         self._cause = (key, streak + 1 if key == last else 1)
-        settled = self._cause[1] >= SETTLED_TRIES
-        if self.since is not None and settled and key not in self._said:
-            self._said.add(key)
-            self._say(f"{self.what}: database still unavailable, now: {self._explain(exc)}")
         if self.since is None:
-            self._said = {key}
-            cause = self._explain(exc)
             # From when the statement began waiting (SQLite's busy timeout), not its failure.
             self.since = self._clock() - getattr(exc, "waited", 0.0)
-            if getattr(exc, "refused", False):
-                self._say(
-                    f"{self.what}: the database refuses a statement ({cause}):"
-                    " a stored row holds a value queuectl cannot work with, not an outage;"
-                    " retrying until it is mended"
-                )
-            else:
-                self._say(f"{self.what}: database unavailable ({cause}); retrying until it is back")
+            self._said, self._said_refused = key, _refused(exc)
+            self._say(f"{self.what}: {_opening(exc, self._explain(exc))}")
+        elif self._cause[1] >= SETTLED_TRIES and key != self._said:
+            self._said, self._said_refused = key, _refused(exc)
+            kind = "the database refuses a statement" if _refused(exc) else "database unavailable"
+            self._say(f"{self.what}: {kind}, now: {self._explain(exc)}")
         return min(self._max_delay(), FIRST_DELAY * 2 ** min(self.failures - 1, MAX_DOUBLINGS))
 
     def over(self) -> None:
         """A statement succeeded: log the end of the outage, if there was one."""
         was_away = self.since is not None
         if self.since is not None:
+            back = "statements go through again" if self._said_refused else "database back"
             self._say(
-                f"{self.what}: database back after {self._clock() - self.since:.1f}s"
+                f"{self.what}: {back} after {self._clock() - self.since:.1f}s"
                 f" ({self.failures} failed tries)"
             )
         self.failures = 0
         self.since = None
+        self._said = ""
         self._cause = ("", 0)
         if was_away:
             self._on_back()
+
+
+def _refused(exc: BaseException) -> bool:
+    """The database answered and refused the statement's data (``StoreUnavailable.refused``)."""
+    return bool(getattr(exc, "refused", False))
+
+
+def _opening(exc: BaseException, cause: str) -> str:
+    """An outage's first line, after the name of what rides it out."""
+    if _refused(exc):
+        return (
+            f"the database refuses a statement ({cause}): a stored row holds a value"
+            " queuectl cannot work with, not an outage; retrying until it is mended"
+        )
+    return f"database unavailable ({cause}); retrying until it is back"

@@ -91,7 +91,11 @@ class Worker(AttemptRunner, SlotRunner):
         kill_grace: float = executor.KILL_GRACE,
         use_watchdog: bool = True,
         slots: int = 1,
+        database_away_since: float | None = None,
     ) -> None:
+        """``database_away_since``: when the process began to wait for the database at
+        its start (``worker run`` started during an outage), for the schedules' ticks
+        due meanwhile (``ScheduleFirer``)."""
         self.slots = max(1, slots)
         self.row = Registration(
             queues,
@@ -144,7 +148,7 @@ class Worker(AttemptRunner, SlotRunner):
             lambda: float(self.settings.get("hook_timeout", 30.0)), environment=self._environment
         )
         """Runs the hooks of the outcomes this worker commits, on a thread of its own."""
-        self.schedules = ScheduleFirer()
+        self.schedules = ScheduleFirer(away_since=database_away_since)
         """Fires the schedules' due ticks (any live worker may; the database picks one)."""
         self._init_slots()
 

@@ -263,7 +263,7 @@ def _connect(db: peewee.Database, location: str) -> None:
             f"PostgreSQL needs a driver (psycopg): {install_hint('postgres')}"
         ) from None
     except peewee.DatabaseError as exc:
-        if _needs_a_fix(exc):
+        if not _may_pass(exc):
             raise DatabaseError(_explain(location, exc)) from None
         raise DatabaseUnreachable(_explain(location, exc), cause=first_line(exc)) from None
 
@@ -284,21 +284,44 @@ def check_deferred_schema() -> None:
     """Check (or make) the schema of a database opened while its server was away; a
     ``StoreUnavailable`` while it still is. Once done, not again."""
     if _Deferred.schema:
-        ensure_schema()
+        try:
+            ensure_schema()
+        except peewee.ProgrammingError as exc:  # a privilege, a search_path: not an outage
+            raise DatabaseError(first_line(exc)) from None
         _Deferred.schema = False
 
 
-_NEEDS_A_FIX = ("password", "authentication", "does not exist", "pg_hba.conf", "permission denied")
-"""What a failed connection says when waiting will not mend it: who may log in, and to
-what. libpq gives no SQLSTATE for a failed connection, so its message is all there is;
-the rest (refused, timed out, a host name not found yet, a server starting up, shutting
-down or full) is a server that may be back in a moment."""
+_PASSING = (
+    "connection refused",
+    "timeout expired",
+    "could not translate host name",
+    "temporary failure in name resolution",
+    "network is unreachable",
+    "no route to host",
+    "connection reset",
+    "server closed the connection unexpectedly",
+    "no such file or directory",  # the server's Unix socket, until it starts
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "too many clients",
+    "remaining connection slots are reserved",
+    "terminating connection due to administrator command",
+)
+"""What a failed connection says when the server may be back in a moment: not there yet
+(refused, timed out, its name or socket not there yet), starting, stopping or full.
+libpq gives no SQLSTATE for a failed connection, so its message is all there is; anything
+else (a password, a user or database that does not exist, pg_hba.conf, an option
+misspelt, TLS the server does not offer) needs a fix, and waiting would hide it."""
 
 
-def _needs_a_fix(exc: BaseException) -> bool:
-    """Whether a failed connection is the URL's or the server's settings, not an outage."""
+def _may_pass(exc: BaseException) -> bool:
+    """Whether a failed connection is an outage a command that can wait may wait out."""
+    if isinstance(exc, (peewee.ProgrammingError, peewee.InterfaceError)):
+        return False  # the URL's options, not the server's state
     said = str(exc).lower()
-    return any(words in said for words in _NEEDS_A_FIX)
+    return any(words in said for words in _PASSING)
 
 
 def _not_a_pipeline_cut_by_an_outage(record: logging.LogRecord) -> bool:

@@ -190,11 +190,13 @@ stop counting there, so a count written at the limit (by hand, or by a co-tenant
 shared schema) is not a statement the database refuses for ever."""
 
 
-def saturating_add(column: str, amount: str) -> str:
+def saturating_add(column: str, amount: int | str) -> str:
     """``column + amount`` held at ``COUNTER_MAX``: a worker that adds to a counter at
     its limit would have PostgreSQL refuse the statement (``integer out of range``) on
-    every retry, taken for an outage, and run no job until the row was mended."""
-    room = str(COUNTER_MAX - int(amount)) if amount.isdigit() else f"{COUNTER_MAX} - {amount}"
+    every retry, taken for an outage, and run no job until the row was mended.
+
+    ``amount``: a count (a literal), or a template's parameter (``"{done}"``)."""
+    room = COUNTER_MAX - amount if isinstance(amount, int) else f"{COUNTER_MAX} - {amount}"
     return f"CASE WHEN {column} > {room} THEN {COUNTER_MAX} ELSE {column} + {amount} END"
 
 
@@ -205,7 +207,7 @@ CLAIM = f"""
 UPDATE queuectl_job
 SET state = 'processing',
     worker_id = {{worker}},
-    attempts = {saturating_add("attempts", "1")},
+    attempts = {saturating_add("attempts", 1)},
     started_at = {{now}},
     updated_at = {{now}},
     finished_at = NULL,
@@ -383,7 +385,8 @@ def next_due_sql(param: str, queue_count: int, *, postgres: bool) -> Positional:
 
 NEXT_RUN = f"""(SELECT CASE WHEN MAX(run) IS NULL THEN 1 WHEN MAX(run) < {COUNTER_MAX}
     THEN MAX(run) + 1 ELSE MIN(run) - 1 END FROM queuectl_run WHERE job_id = {{job}})"""
-"""The job's next run number: a seek in its (job_id, run) index entries. A run numbered
+"""The job's next run number, read from its (job_id, run) index entries (SQLite's one-seek
+``MAX`` does not apply beside a ``MIN``: it reads the job's few entries). A run numbered
 at ``COUNTER_MAX`` (written by hand: no job is retried two billion times) would make
 every claim of its job overflow, which a worker retries as an outage, running nothing;
 such a job's next run takes the number below its lowest instead, still unique."""

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
+from queuectl.errors import StoreUnavailable
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
 from queuectl.lifecycle import reads
@@ -284,6 +285,18 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
     )
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
     assert "Connection refused" in refused.stderr
+    # A wait's --timeout holds while it waits for the server (it waited for ever).
+    started = time.monotonic()
+    timed_out = subprocess.run(
+        [sys.executable, "-m", "queuectl", "wait", job_id, "--timeout", "1s"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert timed_out.returncode == 1 and time.monotonic() - started < 15, timed_out.stderr
+    assert timed_out.stderr.startswith("wait: database unavailable (Connection refused")
+    assert timed_out.stderr.splitlines()[-1].startswith("Error: cannot use the database")
     worker = cluster.start_worker()
     waiting = {
         name: subprocess.Popen(
@@ -338,10 +351,18 @@ def test_a_cause_that_changes_and_stays_is_said_and_a_passing_one_is_not():
     assert said == [
         "worker w1: database unavailable (terminating connection due to administrator"
         " command); retrying until it is back",
-        "worker w1: database still unavailable, now: password authentication failed for user"
+        "worker w1: database unavailable, now: password authentication failed for user"
         ' "app" (server db:5432)',
     ]
-    outage.failed(RuntimeError("Connection refused (server db:5432)"))
+    # Back to a cause said before, for good: said again (it stuck on the second one).
+    for _ in range(3):
+        outage.failed(RuntimeError("Connection refused (server db:5432)"))
+    assert said[-1] == "worker w1: database unavailable, now: Connection refused (server db:5432)"
+    # A refused statement is said as one, and so is its end.
+    for _ in range(3):
+        outage.failed(StoreUnavailable("integer out of range", refused=True))
+    assert said[-1] == "worker w1: the database refuses a statement, now: integer out of range"
     outage.over()
+    assert said[-1].startswith("worker w1: statements go through again after ")
     outage.failed(RuntimeError('password authentication failed for user "app" (server db:5432)'))
     assert said[-1].startswith("worker w1: database unavailable (password authentication")

@@ -556,3 +556,22 @@ async def test_l_on_a_job_not_run_yet_says_so_then_shows_its_first_run(app_for) 
         screen.load()  # as its timer does
         await wait_for(pilot, lambda: screen.run is not None, "the first run")
         assert [line.plain for line in screen.view.lines_text] == ["started"]
+
+
+async def test_l_on_a_job_deleted_before_it_ran_says_it_no_longer_exists(app_for) -> None:
+    """It said "this job has not run yet", and read again every second, for ever."""
+    from queuectl.store.models import Job
+
+    seed_job("c")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        Job.delete().where(Job.id == "c").execute()
+        screen.load()  # as its timer does
+        await wait_for(pilot, lambda: screen.loads >= 2, "the next load")
+        title = str(screen.query_one("#log-title").render())
+        assert "this job no longer exists" in title, title

@@ -116,6 +116,31 @@ async def test_a_dashboard_opened_while_the_server_is_away_waits_under_its_banne
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
+async def test_a_dashboard_that_waited_for_a_newer_schema_ends_saying_so() -> None:
+    """Reached at last, the database was written by a newer queuectl: the banner showed
+    that as an outage for ever (a reviewer's find). It ends, as an open that did not wait
+    ends: one line, exit 1."""
+    from queuectl.store.models import SchemaInfo
+
+    with throwaway_server() as server:
+        try:
+            db.open_database(server.url)
+            SchemaInfo.update(value="999").where(SchemaInfo.key == "schema_version").execute()
+            db.close_database()
+            server.stop()
+            app = make_app(server.url, refresh_interval=0.2)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await wait_for(pilot, lambda: app.banner.away, "the banner")
+                server.start()
+                await wait_for(pilot, lambda: app.return_code == 1, "the dashboard to end")
+            assert app.ended_because is not None
+            assert app.ended_because.startswith("the database was written by a newer queuectl")
+        finally:
+            db.close_database()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
 async def test_a_restart_while_the_dashboard_is_idle_shows_no_outage() -> None:
     """The dashboard keeps its connection between refreshes; one the server dropped in a
     restart is replaced at the next read, not shown as the database being away."""

@@ -93,6 +93,8 @@ class LogScreen(Screen[None]):
         self._note = ""
         """The title's last note ("no match"), kept for a re-fit after a resize."""
         self.loads = 0
+        self._job_gone = False
+        """Opened on a job not run yet (``run_id`` ``None``) that no longer exists."""
         self.export_directory: str | None = None
         """Where ``s`` saves in a terminal (``None``: ``export_folder()``)."""
 
@@ -122,6 +124,12 @@ class LogScreen(Screen[None]):
             return
         if self.run_id is None and runs:
             self.run_id = runs[-1].id  # then kept, as the detail's choice of run is
+        elif self.run_id is None:  # no run yet: is there still a job to wait for?
+            try:
+                states = read_thread(self.app).run(partial(reads.job_states, [self.job_id]))
+            except StoreUnavailable:
+                states = {self.job_id: ""}  # said by the next read, if the database is away
+            self._job_gone = not states
         run = next((r for r in runs if r.id == self.run_id), None)
         if not get_current_worker().is_cancelled:
             self.post_message(RunLoaded(run))
@@ -141,10 +149,12 @@ class LogScreen(Screen[None]):
         if self.loads == 1 or running_before != self._run_live:
             self.refresh_bindings()  # ``f`` Follow is offered while the run goes on
         if run is None:
-            self._title(
-                "this job has not run yet" if self.run_id is None else "this run no longer exists"
-            )
-            if self.run_id is None:
+            if self._job_gone:
+                self._title("this job no longer exists")
+            elif self.run_id is not None:
+                self._title("this run no longer exists")
+            else:
+                self._title("this job has not run yet")
                 self.set_timer(self.interval, self.load)  # its first run's output, once it starts
             return
         before = self.view.version
