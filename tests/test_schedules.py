@@ -626,3 +626,25 @@ def test_a_count_written_at_its_maximum_stops_counting_and_the_schedule_fires(op
     assert cronspec.tick_id("full", T0 + 30) in report.enqueued
     assert not [fire for fire in report.fires if fire.broken]
     assert schedules.get("full").skipped == 2147483647
+
+
+def test_after_an_outage_the_firer_waits_for_the_ends_recorded_meanwhile(opened):
+    """Fired as soon as the database answered, a tick under overlap skip was skipped for
+    the last fire's job, "still active": it had ended during the outage, and its worker
+    was still retrying the record (an operator's try, twice of twice). The firer waits a
+    retry interval first; the outage, seen by any statement of the worker, still counts
+    for the ticks due meanwhile."""
+    from queuectl.runtime.firing import ScheduleFirer
+
+    add("slow", "@every 20s")
+    firer = ScheduleFirer()
+    assert firer.tick(T0 + 20)  # slow:…20 fired
+    [job_id] = fired("slow")
+    claim = claiming.claim("w1", now=T0 + 21)
+    firer.database_away()  # the worker's heartbeat found the database away at T0 + 25
+    firer.database_back(T0 + 47, settle=5.0)
+    assert firer.tick(T0 + 47.5) is False  # not yet: ends of the outage still coming
+    end_attempt(claim, RunOutcome.SUCCEEDED, exit_code=0, now=T0 + 48)  # recorded late
+    assert firer.tick(T0 + 52)
+    assert fired("slow") == [job_id, cronspec.tick_id("slow", T0 + 40)]
+    assert schedules.get("slow").skipped == 0

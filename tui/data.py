@@ -21,7 +21,7 @@ from queuectl.jobspec import search_text
 from queuectl.lifecycle import deps, queues, reads, schedules
 from queuectl.lifecycle.settings import load as load_settings
 from queuectl.lifecycle.workers import queues_served, workers_as_seen
-from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES, parse_state
+from queuectl.states import CLAIMABLE_STATES, ENDED_WORKER_STATES, STATE_ALIASES, parse_state
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState, Run, RunOutcome, Worker, WorkerState
 from queuectl.store.transactions import is_postgres, read_transaction
@@ -109,8 +109,11 @@ def parse_filter(text: str) -> JobFilter:
                 try:
                     states.append(parse_state(name))
                 except ValueError:
-                    valid = ", ".join(s.value for s in JobState)
-                    raise ValueError(f"unknown state {name!r}; use one of {valid}") from None
+                    valid = ", ".join([s.value for s in JobState])
+                    aliases = ", ".join(STATE_ALIASES)
+                    raise ValueError(
+                        f"unknown state {name!r}; use one of {valid} (or {aliases})"
+                    ) from None
         elif lowered.startswith("queue:") and len(token) > 6:
             try:  # a 20,000-character paste was taken, matching nothing, saying nothing
                 queue_name = jobspec_queue_name(token[6:])

@@ -43,7 +43,9 @@ class QueueIntents:
                 yes="Resume",
             )
             return
-        goes_on = f" The {running} running go on." if running else ""
+        # "The 1 running go on" read as a typo.
+        verb = "goes" if running == 1 else "go"
+        goes_on = f" The {counted(running, 'running job')} {verb} on." if running else ""
         app._confirm(
             f"Pause queue {shown}? No new job of it starts on any worker or host.{goes_on}",
             lambda: app.run_in_thread(

@@ -92,6 +92,20 @@ class ScheduleFirer:
                 )
         return bool(report.enqueued)
 
+    def database_away(self) -> None:
+        """The worker found the database away (by any statement, not only a fire): the
+        ticks due from the last fire on passed during an outage it rides out."""
+        if self._away_since is None:
+            self._away_since = self._looked_at
+
+    def database_back(self, now: float, settle: float) -> None:
+        """The database answers again: fire after ``settle`` seconds, not at once. Every
+        worker riding the outage out records its jobs' ends in that time (its retries are
+        at most that far apart); fired first, a tick under ``--overlap skip`` was skipped
+        for a job that had ended during the outage but was not recorded yet, "still
+        active" (an operator's try)."""
+        self.due_at = max(self.due_at, now + settle)
+
     def wait_limit(self, now: float) -> float:
         """How long an idle worker may sleep before the next look."""
         return max(0.01, self.due_at - now)

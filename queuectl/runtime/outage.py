@@ -17,10 +17,12 @@ from queuectl.errors import explain as explain_failure
 FIRST_DELAY = 0.1
 """Seconds before the first retry: a blip (a lock held for a moment) costs little."""
 
-SETTLED_TRIES = 3
-"""Failures in a row with one new cause before it is said: a restart passes through
-"terminating connection", "Connection refused" and "starting up" a try or two each,
-which are not worth a line; a cause that stays (a password rotated meanwhile) is."""
+SETTLED_SECONDS = 5.0
+"""How long a new cause must last, failure after failure, before it is said: a restart
+passes through "terminating connection", "Connection refused" and "starting up" for a
+second or two each, which are not worth a line (counted in tries, three of them took
+0.7 s at the first backoffs, and a 2 s restart logged one); a cause that stays (a
+password rotated meanwhile) is."""
 
 MAX_DOUBLINGS = 16
 """The backoff doubles at most this often (0.1 s × 2**16 is 1.8 hours, past any cap):
@@ -50,9 +52,12 @@ class Outage:
         max_delay: Callable[[], float] = lambda: 5.0,
         explain: Callable[[BaseException], str] = explain_failure,
         clock: Callable[[], float] = time.monotonic,
+        on_away: Callable[[], None] = lambda: None,
         on_back: Callable[[], None] = lambda: None,
     ) -> None:
         self._say = say
+        self._on_away = on_away
+        """Called once when an outage starts (its first failure), after its line is said."""
         self._on_back = on_back
         """Called once an outage is over (``over``), after its line is said."""
         self._explain = explain
@@ -66,14 +71,14 @@ class Outage:
         """The cause said last in this outage (told apart by the error's own line)."""
         self._said_refused = False
         """That cause was a refused statement, not the database away."""
-        self._cause: tuple[str, int] = ("", 0)
-        """The latest failure's cause, and how many failures in a row gave it."""
+        self._cause: tuple[str, float] = ("", 0.0)
+        """The latest failure's cause, and when the failures in a row that gave it began."""
 
     def failed(self, exc: BaseException) -> float:
         """Record a failure; returns how long to wait before the next try.
 
         The first failure is said; later ones only when their cause changed and stayed
-        (``SETTLED_TRIES``): a worker's log named the outage's first cause for good, so a
+        (``SETTLED_SECONDS``): a worker's log named the outage's first cause for good, so a
         password rotated during a restart read as the restart for as long as it lasted,
         where the dashboard said "password authentication failed" (an operator's try).
         """
@@ -81,14 +86,16 @@ class Outage:
         # Told apart by the error's own line; explained (which may read /proc for a
         # lock's holder) only when said.
         key = str(exc)
-        last, streak = self._cause
-        self._cause = (key, streak + 1 if key == last else 1)
+        now = self._clock()
+        last, began = self._cause
+        self._cause = (key, began if key == last else now)
         if self.since is None:
             # From when the statement began waiting (SQLite's busy timeout), not its failure.
             self.since = self._clock() - getattr(exc, "waited", 0.0)
             self._said, self._said_refused = key, _refused(exc)
             self._say(f"{self.what}: {_opening(exc, self._explain(exc))}")
-        elif self._cause[1] >= SETTLED_TRIES and key != self._said:
+            self._on_away()
+        elif now - self._cause[1] >= SETTLED_SECONDS and key != self._said:
             self._said, self._said_refused = key, _refused(exc)
             kind = "the database refuses a statement" if _refused(exc) else "database unavailable"
             self._say(f"{self.what}: {kind}, now: {self._explain(exc)}")
@@ -106,7 +113,7 @@ class Outage:
         self.failures = 0
         self.since = None
         self._said = ""
-        self._cause = ("", 0)
+        self._cause = ("", 0.0)
         if was_away:
             self._on_back()
 

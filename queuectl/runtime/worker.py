@@ -141,7 +141,11 @@ class Worker(AttemptRunner, SlotRunner):
         """Times out jobs when a database call holds the loop up; a thread from the first
         job with a timeout."""
         self.outage = Outage(
-            log.warning, f"worker {self.id}", max_delay=self._retry_cap, on_back=self._after_outage
+            log.warning,
+            f"worker {self.id}",
+            max_delay=self._retry_cap,
+            on_away=lambda: self.schedules.database_away(),
+            on_back=self._after_outage,
         )
         """Database failures in a row: logged once, retried with backoff (see ``run``)."""
         self.hooks = HookRunner(
@@ -202,9 +206,11 @@ class Worker(AttemptRunner, SlotRunner):
         return workers.retry_cap(self.lease_seconds)
 
     def _after_outage(self) -> None:
-        """The database answers again: the waiter mends its own connection now."""
+        """The database answers again: the waiter mends its own connection now, and the
+        schedules wait for the other workers to record what ended meanwhile."""
         if self.waiter is not None:
             self.waiter.after_outage()
+        self.schedules.database_back(self.clock(), self._retry_cap())
 
     @property
     def recover_interval(self) -> float:

@@ -172,6 +172,15 @@ async def test_a_sorted_view_that_does_not_start_at_the_top_says_how_many_rows_a
         await settled_on_screen(pilot, pane.table)
         above = pane.table.rows_above_view
         assert above > 0 and pane.status.endswith(f" · {above} rows above (g)"), pane.status
+        # A job that arrives above: both are said (the count went as soon as one came).
+        pane.table.select_key("job40")
+        await settled_on_screen(pilot, pane.table)
+        seed_job("late", now=T0, priority=9)
+        await refreshed(pilot)
+        await settled_on_screen(pilot, pane.table)
+        above = pane.table.rows_above_view
+        assert pane.status.startswith("▲ 1 new above (g) · "), pane.status
+        assert pane._summary.endswith(f" · {above} rows above"), pane._summary  # uncut
         await pilot.press("g")
         await wait_for(pilot, lambda: "above" not in pane.status, "the status at the top")
 

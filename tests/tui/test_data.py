@@ -21,6 +21,8 @@ def test_a_filter_takes_the_states_as_the_queues_pane_names_them() -> None:
     """``state:running`` was refused, listing the states, for what the Queues pane heads
     "Running"; "Done" is its completed column."""
     assert parse_filter("state:running,done").states == (JobState.PROCESSING, JobState.COMPLETED)
+    with pytest.raises(ValueError, match=r"use one of pending, .*, cancelled \(or running, done\)"):
+        parse_filter("state:bogus")
 
 
 def test_parse_filter_terms() -> None:

@@ -282,7 +282,9 @@ async def test_p_pauses_after_a_question_naming_the_queue_and_resumes_the_same_w
         pane.table.select_key("images")
         await asked(pilot, "p")
         question = app.screen.question
-        assert question.startswith("Pause queue images?") and "The 1 running go on." in question
+        assert (
+            question.startswith("Pause queue images?") and "The 1 running job goes on." in question
+        )
         await pilot.press("n")
         await pilot.pause()
         assert queues.steered() == []

@@ -178,12 +178,14 @@ class JobsPane(MarkingPane):
             parts[0] += " + the highlighted job, further down"
         if self.job_filter.active:
             parts.append(f"filter: {self.job_filter.describe()}")
-        above = self.table.rows_above_view if not self.table.new_above else 0
+        above = self.table.rows_above_view
         if self.sort != Sort() and above:
             # A sort keeps the highlighted job on its screen row, so its first rows were
             # out of sight with nothing saying so: after ``o`` the 2 ms jobs sat above a
-            # view that began at 165 ms, and the sort looked wrong (an all-day user).
-            parts.append(f"{above:,} {'row' if above == 1 else 'rows'} above (g)")
+            # view that began at 165 ms, and the sort looked wrong (an all-day user). Said
+            # beside "▲ 1 new above" too: it went as soon as one job arrived.
+            key = "" if self.table.new_above else " (g)"
+            parts.append(f"{above:,} {'row' if above == 1 else 'rows'} above{key}")
         self.set_status(" · ".join(parts))
 
     def _kept_is_highlighted(self, data: TableData) -> bool:

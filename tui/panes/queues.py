@@ -67,7 +67,7 @@ class QueuesPane(TablePane):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "jobs", "Jobs", show=False, tooltip="The Jobs pane, this queue only"),
         Binding("p", "toggle_pause", "Pause/Resume", tooltip="Pause or resume the queue (asks)"),
-        Binding("l", "limit", "Limit", tooltip="Jobs of the queue running at once (asks)"),
+        Binding("l", "limit", "Limit", tooltip="Limit how many of its jobs run at once (asks)"),
     ]
     """Queue keys: ``p`` and ``l`` steer the highlighted queue on every worker and host."""
 
