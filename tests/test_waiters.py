@@ -274,3 +274,36 @@ def test_an_idle_workers_listening_connection_tells_its_loss_and_return(pg_url, 
             assert logged[0].startswith("lost the LISTEN connection to PostgreSQL")
             assert logged[1].startswith("LISTEN connection to PostgreSQL is back after")
         waiter.close()
+
+
+@pytest.mark.postgres
+def test_a_listening_connection_that_stays_down_says_why_once_per_reason(pg_url, caplog):
+    """A server out of connection slots kept the LISTEN connection down 47 s with only
+    "reconnecting in the background" in the log: the reason was never said."""
+    import logging
+
+    import psycopg
+
+    from queuectl.runtime.pgnotify import STILL_LOST_AFTER, PostgresWaiter
+
+    db.open_database(pg_url)
+    reasons = iter(["sorry, too many clients already"] * 3 + ["Connection refused"] * 2)
+
+    def refused() -> None:
+        raise psycopg.OperationalError(next(reasons))
+
+    with caplog.at_level(logging.INFO, logger="queuectl.worker"):
+        waiter = PostgresWaiter(connect=refused)
+        for _ in range(4):  # the last try with each reason is past STILL_LOST_AFTER
+            assert waiter._lost_at is not None
+            waiter._lost_at -= STILL_LOST_AFTER / 2
+            waiter._retry_at = 0.0
+            assert not waiter._reconnect()
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged[0].startswith("lost the LISTEN connection to PostgreSQL (sorry, too many")
+    assert [line.split("(")[1].split(")")[0] for line in logged[1:]] == [
+        "sorry, too many clients already",
+        "Connection refused",
+    ], logged
+    assert logged[1].startswith("the LISTEN connection to PostgreSQL is still down after")
+    waiter.close()

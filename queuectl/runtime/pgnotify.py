@@ -33,6 +33,9 @@ SLICE = 0.2
 RECONNECT_MAX = 5.0
 """Longest pause between two attempts to reconnect the listening connection."""
 
+STILL_LOST_AFTER = 10.0
+"""Seconds of failed reconnects before their reason is logged (a restart's are shorter)."""
+
 
 class PostgresWaiter:
     """Sleep until a NOTIFY arrives on ``queuectl_jobs`` or the timeout ends."""
@@ -60,6 +63,8 @@ class PostgresWaiter:
         self._tell_losses = tell_losses
         self._told = False
         """Whether the current loss was logged: its return is, then."""
+        self._said_why = ""
+        """Why reconnecting still fails, as last logged (``_say_why_still_lost``)."""
         try:
             self._listen()
         except psycopg.Error as exc:
@@ -144,16 +149,33 @@ class PostgresWaiter:
             return False
         try:
             self._listen()
-        except (psycopg.Error, peewee.DatabaseError, OSError):
+        except (psycopg.Error, peewee.DatabaseError, OSError) as exc:
             self._backoff = min(RECONNECT_MAX, max(0.1, self._backoff * 2))
             self._retry_at = time.monotonic() + self._backoff
+            self._say_why_still_lost(now, first_line(exc))
             return False
         away = now - (self._lost_at or now)
         level = logging.INFO if self._told else logging.DEBUG
         log.log(level, "LISTEN connection to PostgreSQL is back after %.1fs", away)
         self._lost_at = None
         self._told = False
+        self._said_why = ""
         return True
+
+    def _say_why_still_lost(self, now: float, reason: str) -> None:
+        """Once a reconnect has failed for ``STILL_LOST_AFTER`` seconds, say why (once per
+        reason): a server out of connection slots kept it down 47 s with nothing but
+        "reconnecting in the background" in the log, the reason never said."""
+        lost_for = now - (self._lost_at or now)
+        if not self._told or lost_for < STILL_LOST_AFTER or reason == self._said_why:
+            return
+        self._said_why = reason
+        log.warning(
+            "the LISTEN connection to PostgreSQL is still down after %.0fs (%s); idle"
+            " workers look for work every poll interval meanwhile",
+            lost_for,
+            reason,
+        )
 
     def _close_quietly(self) -> None:
         import psycopg
