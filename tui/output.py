@@ -309,9 +309,23 @@ class OutputView(ScrollView, can_focus=True):
     def _height(self, index: int, fold: int) -> int:
         return max(1, -(-self._widths[index] // fold))
 
+    def line_at(self, row: int) -> int:
+        """The line shown on ``row`` (a wrapped line takes several rows)."""
+        return max(0, bisect_right(self.starts, row) - 1)
+
     def on_resize(self) -> None:
-        if self._wrap:
-            self._lay_out()
+        """Wrapped lines fold again at the new width, the line at the top kept there: the
+        old scroll offset, in rows, showed other lines (a search's match went out of
+        sight, the title still naming it), unless the view follows the end."""
+        if not self._wrap:
+            return
+        top = self.line_at(round(self.scroll_y))
+        self._lay_out()
+        if self.auto_scroll:
+            self.keep_end()
+        elif top < len(self.starts):
+            row = self.starts[top]
+            self.call_after_refresh(lambda: self.scroll_to(y=row, animate=False))
 
     def _strip(self, index: int) -> Strip:
         strip = self._strips.get(index)

@@ -355,7 +355,7 @@ async def test_wrapping_keeps_the_line_at_the_top_of_the_view(app_for) -> None:
         await pilot.press("w")
         await wait_for(pilot, lambda: screen.view.wrap, "wrapped")
         await wait_for(
-            pilot, lambda: screen._line_at(round(screen.view.scroll_y)) == 60, "line 60 kept"
+            pilot, lambda: screen.view.line_at(round(screen.view.scroll_y)) == 60, "line 60 kept"
         )
         await pilot.press("w")
         await wait_for(pilot, lambda: round(screen.view.scroll_y) == 60, "and back")
@@ -382,7 +382,7 @@ async def test_wrapping_at_the_end_keeps_the_end_in_view(app_for) -> None:
             await pilot.press("w")
             await wait_for(pilot, lambda wrapped=wrapped: view.wrap == wrapped, "toggled")
             await wait_for(pilot, at_the_end, "still the end")
-            assert screen._line_at(round(view.scroll_y) + view.size.height - 1) == 63
+            assert screen.view.line_at(round(view.scroll_y) + view.size.height - 1) == 63
 
 
 async def test_at_80_columns_the_title_shows_wrapped_before_the_line_count(app_for) -> None:
@@ -575,3 +575,28 @@ async def test_l_on_a_job_deleted_before_it_ran_says_it_no_longer_exists(app_for
         await wait_for(pilot, lambda: screen.loads >= 2, "the next load")
         title = str(screen.query_one("#log-title").render())
         assert "this job no longer exists" in title, title
+
+
+async def test_a_resize_keeps_a_wrapped_logs_top_line_and_its_match_in_view(app_for) -> None:
+    """The wrapped view's scroll offset was kept in rows: narrowed from 160 to 80 columns
+    the top became a piece of line 15 and the match on line 30 went out of sight, the
+    title still naming it (a keyboard user's try)."""
+    long_lines = "".join(f"line {i} " + "x" * 170 + "\n" for i in range(60))
+    seed_job("a", state="completed")
+    seed_run("a", finished_at=T0 - 5, outcome="succeeded", exit_code=0, output=long_lines)
+    app = app_for()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await _open_log(pilot)
+        await pilot.press("w", "g")
+        await pilot.press("slash", *"line 30 ", "enter")
+        await wait_for(pilot, lambda: screen.matches == [30], "the match")
+        await pilot.pause()
+        top = screen.view.line_at(round(screen.view.scroll_y))
+        for size in ((80, 24), (160, 45), (100, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            view = screen.view
+            assert view.line_at(round(view.scroll_y)) == top, size
+            first, last = round(view.scroll_y), round(view.scroll_y) + view.size.height - 1
+            assert first <= view.starts[30] <= last, (size, first, last, view.starts[30])

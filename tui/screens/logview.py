@@ -282,7 +282,7 @@ class LogScreen(Screen[None]):
         200-line log at its last match, ``w`` showed lines 62-68. A view following the end
         stays at the end: wrapped lines take more rows, so the old scroll offset showed
         lines from the middle."""
-        top = self._line_at(round(self.view.scroll_y))
+        top = self.view.line_at(round(self.view.scroll_y))
         self.view.wrap = not self.view.wrap
         self._redraw()
         if self.following:
@@ -338,7 +338,7 @@ class LogScreen(Screen[None]):
         if not self.matches:
             self.current = -1
         elif not keep_place or self.current < 0:
-            top = self._line_at(round(self.view.scroll_y))
+            top = self.view.line_at(round(self.view.scroll_y))
             self.current = next((k for k, i in enumerate(self.matches) if i >= top), 0)
             self._follow(False)
             moved = True
@@ -374,12 +374,6 @@ class LogScreen(Screen[None]):
                     line.stylize(style, start, start + len(needle))
                     start = folded.find(needle, start + len(needle))
         self.view.redraw(shown)
-
-    def _line_at(self, strip: int) -> int:
-        starts = self.view.starts
-        return (
-            next((i for i, s in enumerate(starts) if s > strip), len(starts)) - 1 if starts else 0
-        )
 
     def _reveal(self) -> None:
         if not self.matches or self.current < 0:
