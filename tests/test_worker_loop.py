@@ -1046,3 +1046,29 @@ def test_the_store_marks_a_statement_the_database_refused_as_refused(opened):
         with pytest.raises(StoreUnavailable) as overflow:
             translated(lambda: database.execute_sql("SELECT 2147483647::int + 1"))()
         assert overflow.value.refused and "integer out of range" in str(overflow.value)
+
+
+def test_a_missed_heartbeat_is_said_once_the_beat_goes_through(opened, caplog):
+    """ "could not heartbeat for 34s …; recovery of others waits 15.0s" was logged while
+    the database was still away, as if it were back (an operator's try)."""
+    clock = FakeClock()
+    worker = make_worker(clock)
+    clock.sleep(3600)  # the database away for an hour, say
+    real = worker.row.heartbeat
+    calls = []
+
+    def away_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreUnavailable("Connection refused")
+        return real(*args, **kwargs)
+
+    worker.row.heartbeat = away_once  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="queuectl.worker"):
+        with pytest.raises(StoreUnavailable):
+            worker.step()
+        assert not [r for r in caplog.records if "could not heartbeat" in r.getMessage()]
+        worker.step()
+        worker.step()
+    said = [r.getMessage() for r in caplog.records if "could not heartbeat" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"worker {worker.id} could not heartbeat for 36")

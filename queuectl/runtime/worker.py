@@ -429,7 +429,13 @@ class Worker(AttemptRunner, SlotRunner):
         timers = self.timers
         lease = self.lease_seconds
         missed_since = timers.last_beat_at
-        if timers.missed_beats(now, lease) and timers.pause_noted_at != missed_since:
+        paused = timers.missed_beats(now, lease) and timers.pause_noted_at != missed_since
+        if now >= timers.next_heartbeat or now >= timers.next_recover:
+            self.settings = load_settings()  # config changes apply within a heartbeat
+            self.heartbeat(now, state=state, job_id=job_id)
+        if paused:
+            # Said once the beat went through: said before it, while the database was
+            # still away, it read as if the database were back (an operator's try).
             timers.pause_noted_at = missed_since  # once per pause, not per retry
             log.warning(
                 "worker %s could not heartbeat for %.0fs (paused, or the database was"
@@ -438,9 +444,6 @@ class Worker(AttemptRunner, SlotRunner):
                 now - missed_since,
                 lease / 2,
             )
-        if now >= timers.next_heartbeat or now >= timers.next_recover:
-            self.settings = load_settings()  # config changes apply within a heartbeat
-            self.heartbeat(now, state=state, job_id=job_id)
             self._release_forgotten(now, job_id)
             if self.watchdog is not None:
                 self.watchdog.check()  # replaced if someone killed it
