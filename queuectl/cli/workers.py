@@ -87,13 +87,16 @@ def start(app: AppContext, count: int, slots: int, queues: tuple[str, ...], as_j
     Each logs to its own file beside the database (logs/worker-ID.log).
     """
     from queuectl.runtime import supervisor
+    from queuectl.runtime.outage import Outage
     from queuectl.textsafe import one_line
 
     if not 1 <= count <= supervisor.MAX_START:
         raise BadInput(f"--count must be between 1 and {supervisor.MAX_START} (got {count})")
     _check_slots(slots)
     names = _queues(queues)
-    location = app.open()
+    # A boot script or an autoscaler starting workers while the server is away: they
+    # would wait for it (worker run does), so this waits too, rather than exit 1 at once.
+    location = app.open(wait_out=Outage(note, "worker start"))
     rows = supervisor.start_workers(location, count, names, slots=slots)
     if as_json:
         emit_json(_as_listed(rows))

@@ -306,7 +306,11 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
             stderr=open(f"{cluster.workdir}/{name}.err", "w+"),  # noqa: SIM115
             text=True,
         )
-        for name, argv in (("wait", ["wait", job_id]), ("logs", ["logs", job_id, "--follow"]))
+        for name, argv in (
+            ("wait", ["wait", job_id]),
+            ("logs", ["logs", job_id, "--follow"]),
+            ("start", ["worker", "start", "--queue", "elsewhere"]),
+        )
     }
     cluster.procs.extend(waiting.values())  # type: ignore[arg-type]
 
@@ -322,10 +326,18 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
     assert waiting["wait"].wait(timeout=40) == 0, said("wait")
     assert waiting["logs"].wait(timeout=10) == 0, said("logs")
     assert waiting["logs"].stdout.read() == "waited for\n"
-    for name in waiting:
+    assert waiting["start"].wait(timeout=30) == 0, said("start")
+    stopped = subprocess.run(
+        [sys.executable, "-m", "queuectl", "worker", "stop", "--all"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    for name, what in (("wait", "wait"), ("logs", "logs --follow"), ("start", "worker start")):
         assert said(name).startswith(
-            f"{'logs --follow' if name == 'logs' else 'wait'}: database unavailable (Connection"
-            " refused (server 127.0.0.1:"
+            f"{what}: database unavailable (Connection refused (server 127.0.0.1:"
         ), said(name)
         assert "database back after" in said(name)
     logs = cluster.logs()
