@@ -189,20 +189,21 @@ class _Throttle(logging.Filter):
 
     They log what a client did wrong ("Error handling request" for a request it
     cannot parse): anyone who could reach the port, token or not, wrote a line
-    into the server's log per request, thousands a second. Each kind (logger and
-    message) is shown the first time, then once a minute with how many were left
-    out; the server's own lines (``queuectl.web``) are never held back.
+    into the server's log per request, thousands a second. Each kind (logger,
+    message, and for a request it could not parse, what the parser said is wrong)
+    is shown the first time, then once a minute with how many were left out; the
+    server's own lines (``queuectl.web``) are never held back.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown_at: dict[tuple[str, str], float] = {}
-        self._left_out: dict[tuple[str, str], int] = {}
+        self._shown_at: dict[tuple[str, str, str], float] = {}
+        self._left_out: dict[tuple[str, str, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("queuectl."):
             return True
-        kind = (record.name, str(record.msg))
+        kind = (record.name, str(record.msg), _parse_problem(record))
         now = time.monotonic()
         shown = self._shown_at.get(kind)
         if shown is not None and now - shown < THROTTLE_SECONDS:
@@ -217,12 +218,28 @@ class _Throttle(logging.Filter):
     def say_left_out(self) -> None:
         """As the server stops, how many of each kind were left out since last shown: a
         burst of bad requests followed by none was counted and never said."""
-        for (_name, message), count in self._left_out.items():
-            like = re.sub(r"%[sdr]", "…", message)
+        for (_name, message, problem), count in self._left_out.items():
+            like = re.sub(r"%[sdr]", "…", message) + (f" ({problem})" if problem else "")
             logging.getLogger("queuectl.web").info(
                 "%s more like %s since the last such line", count, f'"{like}"'
             )
         self._left_out.clear()
+
+
+def _parse_problem(record: logging.LogRecord) -> str:
+    """What aiohttp's parser said is wrong with a request (``Invalid header token``), from
+    the record's exception; ``""`` for a record without one. Every unparsable request
+    was one kind: an ``HTTP/9.9`` probe after a bad header was counted "like it" and
+    never described (a web user's try). Only the leading words, before any quoted bytes
+    or figures (``Bad status line 'HTTP/9.9'``): the parser's own, a short fixed set,
+    so a client cannot make every request a kind of its own."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None:
+        return ""
+    text = " ".join(str(exc).split())
+    _, found, said = text.partition("message: ")
+    words = re.match(r"[A-Za-z][A-Za-z -]*", said) if found else None
+    return words.group().strip()[:60] if words else type(exc).__name__
 
 
 class _OneLine(logging.Formatter):

@@ -229,3 +229,39 @@ def test_a_very_short_idle_timeout_is_warned_of_at_start(db_path):
         "Warning: --idle-timeout 1ms ends a tab after 0.001s without a key or a click;"
         " 0 never ends one\n"
     ), said
+
+
+def test_each_kind_of_unparsable_request_gets_its_own_line_and_count():
+    """Every request the parser refused was one kind: an ``HTTP/9.9`` probe after a bad
+    header was counted "like it" and never described (a web user's try). Kinds go by
+    the parser's words, not the bytes it quotes, which a client chooses."""
+    import logging
+
+    from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, InvalidHeader
+
+    from queuectl.cli.web import _Throttle
+
+    throttle = _Throttle()
+
+    def record(exc: Exception) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            (type(exc), exc, None),
+        )
+
+    shown = [
+        throttle.filter(record(exc))
+        for exc in (
+            InvalidHeader(b"Bad Header Line"),
+            BadStatusLine("HTTP/9.9"),
+            BadStatusLine("HTTP/9.8"),  # the same kind: its quoted bytes differ only
+            BadHttpMessage("Invalid character in Content-Length: b'abc'"),
+            InvalidHeader(b"Other"),
+        )
+    ]
+    assert shown == [True, True, False, True, False]
