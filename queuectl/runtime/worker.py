@@ -433,6 +433,9 @@ class Worker(AttemptRunner, SlotRunner):
         if now >= timers.next_heartbeat or now >= timers.next_recover:
             self.settings = load_settings()  # config changes apply within a heartbeat
             self.heartbeat(now, state=state, job_id=job_id)
+            self._release_forgotten(now, job_id)
+            if self.watchdog is not None:
+                self.watchdog.check()  # replaced if someone killed it
         if paused:
             # Said once the beat went through: said before it, while the database was
             # still away, it read as if the database were back (an operator's try).
@@ -444,9 +447,6 @@ class Worker(AttemptRunner, SlotRunner):
                 now - missed_since,
                 lease / 2,
             )
-            self._release_forgotten(now, job_id)
-            if self.watchdog is not None:
-                self.watchdog.check()  # replaced if someone killed it
         if now < timers.judge_after:
             pass
         elif now >= timers.next_recover:
