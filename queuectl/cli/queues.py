@@ -102,7 +102,19 @@ def queues_table(found: list[QueueFigures], width: int | None = None) -> object:
             ]
         )
     figures_right = frozenset(QUEUE_HEADERS[2:])
-    return fitted_table(QUEUE_HEADERS, rows, width, QUEUE_SHRINK, right=figures_right)
+    return fitted_table(QUEUE_HEADERS, rows, width, _shrink(found, rows), right=figures_right)
+
+
+def _shrink(found: list[QueueFigures], rows: list[list[object]]) -> tuple[tuple[int, int], ...]:
+    """``QUEUE_SHRINK``; but a limit someone set stays, and BLOCKED and HELD go first
+    where every queue's is 0: at 80 columns ``queue limit images 2`` was followed by a
+    ``queue list`` without its LIMIT, beside two columns of zeros (a newcomer's try)."""
+    if all(entry.limit is None for entry in found):
+        return QUEUE_SHRINK
+    blocked, held = QUEUE_HEADERS.index("BLOCKED"), QUEUE_HEADERS.index("HELD")
+    zeros = [(c, 0) for c in (blocked, held) if all(str(row[c]) == "0" for row in rows)]
+    limit = QUEUE_HEADERS.index("LIMIT")
+    return (QUEUE_SHRINK[0], *zeros, *(step for step in QUEUE_SHRINK[1:] if step[0] != limit))
 
 
 def _report(found: list[QueueFigures], as_json: bool, line: object) -> None:

@@ -196,3 +196,21 @@ def test_at_80_columns_queue_list_keeps_the_held_and_dead_figures():
     ]  # fmt: skip
     assert first.split() == ["a-rather-lon…", "active", "0", "0", "1", "0", "0", "2", "0"]
     assert second.split()[:2] == ["other", "paused"]
+
+
+def test_at_80_columns_a_limit_someone_set_stays_and_columns_of_zeros_go_first():
+    """``queue limit images 2`` then ``queue list`` at 80 columns: LIMIT was gone, beside
+    BLOCKED and HELD columns of zeros (a newcomer's try)."""
+    from rich.console import Console
+
+    from queuectl.cli.queues import queues_table
+    from queuectl.lifecycle.queues import QueueFigures
+
+    images = QueueFigures("images", paused=True, limit=2)
+    images.counts.update(pending=3, processing=2, failed=3)
+    out = Console(width=80, record=True, color_system=None)
+    out.print(queues_table([images, QueueFigures("default")], width=80))
+    header, first, _second = out.export_text().splitlines()
+    assert max(len(line) for line in (header, first)) <= 80
+    assert "LIMIT" in header.split() and "BLOCKED" not in header.split()
+    assert first.split()[:4] == ["images", "paused", "2", "3"]
