@@ -312,7 +312,7 @@ BAD_ENQUEUE = [
     ('{"command": "x", "id": "-h"}', 2, "not starting with -"),
     ('{"command": "x", "queue": "--yes"}', 2, "not starting with -"),
     ('{"command": "x", "after": "-x"}', 2, "not starting with -"),
-    ('{"command": "x", "id": "existing"}', 1, "already exists"),
+    ('{"command": "x", "id": "existing"}', 1, "already exists: choose another id, or delete"),
     ('{"command": "x", "priority": -1}', 2, '"priority" must be between'),
     ('{"command": "x", "priority": 1.5}', 2, '"priority" must be an integer'),
     ('{"command": "x", "priority": "high"}', 2, '"priority" must be an integer'),

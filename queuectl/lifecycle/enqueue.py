@@ -296,7 +296,11 @@ def _assign_ids(specs: Sequence[JobSpec], ids: list[str], lines: Sequence[int]) 
         for position, spec in enumerate(specs):
             if spec.id is not None and spec.id in taken:
                 where = f" (line {lines[position]})" if len(specs) > 1 else ""
-                raise DuplicateJobId(f"a job with id {spec.id!r} already exists{where}")
+                # What to do, for a newcomer replaying README's transcripts on one database.
+                raise DuplicateJobId(
+                    f"a job with id {spec.id!r} already exists{where}: choose another id,"
+                    " or delete that job first"
+                )
         ids = [new_job_id() if job_id in taken else job_id for job_id in ids]
 
 
