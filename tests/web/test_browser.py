@@ -388,6 +388,9 @@ def test_a_tab_whose_server_goes_quiet_says_what_it_shows_may_be_stale(browser, 
                 r" It carries on by itself once the server answers\.",
                 said.replace("\n", " "),
             ), said
+            # Over the key bar, not the header's job counts (a web user's try).
+            box = page.locator("#quiet").bounding_box()
+            assert box is not None and box["y"] > page.viewport_size["height"] / 2, box
         finally:
             os.kill(server.pid, signal.SIGCONT)
         page.wait_for_function(
