@@ -136,9 +136,13 @@ async def test_a_pane_never_shown_opens_on_its_newest_row(app_for) -> None:
         assert dlq.table.scroll_y == 0 and "new above" not in dlq.status
 
 
-async def test_sorting_keeps_the_highlighted_job_and_shows_it(app_for) -> None:
+def _eighty_jobs_of_seven_priorities() -> None:
     for index in range(80):
         seed_job(f"job{index:02d}", now=T0 - 1000 + index, priority=index % 7)
+
+
+async def test_sorting_keeps_the_highlighted_job_and_shows_it(app_for) -> None:
+    _eighty_jobs_of_seven_priorities()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)
@@ -158,8 +162,7 @@ async def test_a_sorted_view_that_does_not_start_at_the_top_says_how_many_rows_a
     """A sort keeps the highlighted job on its screen row, so the sort's first rows were
     out of sight and the status said only "80 jobs": after ``o`` the view began at 165 ms
     with the 2 ms jobs above it, and the sort looked wrong (an all-day user's try)."""
-    for index in range(80):
-        seed_job(f"job{index:02d}", now=T0 - 1000 + index, priority=index % 7)
+    _eighty_jobs_of_seven_priorities()
     app = app_for()
     async with app.run_test(size=(100, 24)) as pilot:
         await refreshed(pilot)

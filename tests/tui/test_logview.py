@@ -517,6 +517,16 @@ async def test_a_key_that_pauses_before_a_pending_scroll_to_the_end_keeps_its_pl
         assert view.scroll_y == 0 and not screen.following
 
 
+async def _log_of_the_row(pilot) -> LogScreen:
+    """``l`` on the highlighted row of a list: its log view, once first read."""
+    app = pilot.app
+    await pilot.press("l")
+    await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+    return screen
+
+
 @pytest.mark.parametrize("pane", ["1", "2"])
 async def test_l_on_a_row_opens_the_jobs_latest_output(app_for, pane) -> None:
     """k9s shows a pod's logs with ``l`` on its row; here ``l`` on a Jobs or DLQ row did
@@ -531,10 +541,7 @@ async def test_l_on_a_row_opens_the_jobs_latest_output(app_for, pane) -> None:
         await refreshed(pilot)
         await pilot.press(pane)
         await refreshed(pilot)
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        screen = await _log_of_the_row(pilot)
         assert [line.plain for line in screen.view.lines_text] == ["second"]
         assert "Job a · run 2 (attempt 2): failed" in str(screen.query_one("#log-title").render())
         await pilot.press("escape")
@@ -547,10 +554,7 @@ async def test_l_on_a_job_not_run_yet_says_so_then_shows_its_first_run(app_for) 
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        screen = await _log_of_the_row(pilot)
         assert "this job has not run yet" in str(screen.query_one("#log-title").render())
         seed_run("b", 1, output="started\n")
         screen.load()  # as its timer does
@@ -566,10 +570,7 @@ async def test_l_on_a_job_deleted_before_it_ran_says_it_no_longer_exists(app_for
     app = app_for()
     async with app.run_test(size=(80, 24)) as pilot:
         await refreshed(pilot)
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), "log view")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loads >= 1, "log load")
+        screen = await _log_of_the_row(pilot)
         Job.delete().where(Job.id == "c").execute()
         screen.load()  # as its timer does
         await wait_for(pilot, lambda: screen.loads >= 2, "the next load")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -162,27 +163,27 @@ def test_a_loopback_name_that_does_not_resolve_is_one_line(db_path):
     assert line == "Error: cannot resolve --host 'nothing.localhost.'"
 
 
+def _unparsable_request(exc: Exception | None = None) -> logging.LogRecord:
+    """aiohttp's record of a request it could not parse (``exc``: the parser's error)."""
+    return logging.LogRecord(
+        "aiohttp.server",
+        logging.ERROR,
+        __file__,
+        1,
+        "Error handling request from %s",
+        ("127.0.0.1",),
+        (type(exc), exc, None) if exc is not None else None,
+    )
+
+
 def test_bad_requests_left_out_of_the_log_are_counted_when_the_server_stops(caplog):
     """A burst of unparsable requests logged its first and counted the others for a line
     a minute later, which never came when no more did (a web user's try)."""
-    import logging
 
     from queuectl.cli.web import _Throttle
 
     throttle = _Throttle()
-
-    def record() -> logging.LogRecord:
-        return logging.LogRecord(
-            "aiohttp.server",
-            logging.ERROR,
-            __file__,
-            1,
-            "Error handling request from %s",
-            ("127.0.0.1",),
-            None,
-        )
-
-    assert [throttle.filter(record()) for _ in range(4)] == [True, False, False, False]
+    assert [throttle.filter(_unparsable_request()) for _ in range(4)] == [True, False, False, False]
     with caplog.at_level("INFO", logger="queuectl.web"):
         throttle.say_left_out()
         throttle.say_left_out()  # said once
@@ -235,27 +236,14 @@ def test_each_kind_of_unparsable_request_gets_its_own_line_and_count():
     """Every request the parser refused was one kind: an ``HTTP/9.9`` probe after a bad
     header was counted "like it" and never described (a web user's try). Kinds go by
     the parser's words, not the bytes it quotes, which a client chooses."""
-    import logging
 
     from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, InvalidHeader
 
     from queuectl.cli.web import _Throttle
 
     throttle = _Throttle()
-
-    def record(exc: Exception) -> logging.LogRecord:
-        return logging.LogRecord(
-            "aiohttp.server",
-            logging.ERROR,
-            __file__,
-            1,
-            "Error handling request from %s",
-            ("127.0.0.1",),
-            (type(exc), exc, None),
-        )
-
     shown = [
-        throttle.filter(record(exc))
+        throttle.filter(_unparsable_request(exc))
         for exc in (
             InvalidHeader(b"Bad Header Line"),
             BadStatusLine("HTTP/9.9"),
