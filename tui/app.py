@@ -47,6 +47,7 @@ from tui.guard import ControlGuard
 from tui.header import StatsHeader
 from tui.jobedit import JobEditApp
 from tui.keybar import KeyBar
+from tui.keyhint import does_nothing_here
 from tui.messages import READ_ONLY_MESSAGE
 from tui.panes.base import TablePane
 from tui.panes.config import ConfigPane
@@ -479,6 +480,17 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         if isinstance(self.screen, (JobDetailScreen, LogScreen)):
             return action in ("new_job", "help")
         return True
+
+    def key_unbound(self, key: str) -> None:
+        """Say that ``key`` does nothing here, and what it does elsewhere (``tui.keyhint``).
+
+        A question or a form keeps its own letters (a dialog's answers are not bindings).
+        """
+        if isinstance(self.screen, ModalScreen):
+            return
+        here = self.panes[self._pane] if self.screen is self.screen_stack[0] else self.screen
+        if (line := does_nothing_here(key, type(here), self.BINDINGS)) is not None:
+            self.say(line)
 
     def marking_pane(self, name: str) -> MarkingPane:
         return self.jobs_pane if name == "jobs" else self.dlq_pane

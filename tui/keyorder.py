@@ -186,7 +186,16 @@ class KeyOrderApp(App[None]):
                 await asyncio.wait_for(_mounted(screen), KEY_WAIT_SECONDS)
         if await self._bound_now(event):
             return
+        if (
+            event.is_printable
+            and not isinstance(self.focused, Input)
+            and event.key not in self.screen.active_bindings
+        ):
+            self.key_unbound(event.key)
         await super().on_event(event)
+
+    def key_unbound(self, key: str) -> None:
+        """A printable key that no binding of the screen takes, pressed outside a field."""
 
     async def _bound_now(self, event: events.Key) -> bool:
         """Run the key's binding now; ``False`` leaves the key to Textual's usual path."""

@@ -99,6 +99,22 @@ HELP_CLASSES: tuple[type, ...] = (
 """Each pane and screen with keys of its own: each has a section (a test holds it to that)."""
 
 
+SECTION_TITLES: dict[type, str] = {
+    JobsPane: "Jobs pane (1)",
+    DlqPane: "DLQ pane (2)",
+    WorkersPane: "Workers pane (3)",
+    ConfigPane: "Config pane (4)",
+    QueuesPane: "Queues pane (5)",
+    SchedulesPane: "Schedules pane (6)",
+    JobDetailScreen: "Job detail (enter)",
+    LogScreen: "Job output (l on a job, or in its detail)",
+    MetricsScreen: "Metrics (m)",
+    NewJobScreen: "Job form (n, e)",
+    ConfirmScreen: "Dialogs",
+}
+"""Each place with keys of its own, by the class that has them, as the help titles it."""
+
+
 def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
     """The sections of the help: the app's keys, the rows', each pane's and each screen's."""
     moves = {"cursor_down", "cursor_up", "page_up", "page_down"}
@@ -106,34 +122,21 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
         *KeyedTable.BINDINGS,
         *(b for b in DataTable.BINDINGS if isinstance(b, Binding) and b.action in moves),
     ]
+    # What enter opens differs by pane (a job, a setting's editor, a queue's jobs):
+    # each pane's section says it, not one line for every table.
+    extra: dict[type, list[BindingType]] = {
+        JobsPane: [Binding("escape", "close_filter", "Close the filter box")],
+        ConfigPane: [Binding("escape", "abandon", "Drop the edit")],
+        JobDetailScreen: [Binding("up,down", "pick_run", "Pick a run")],
+        NewJobScreen: [Binding("enter", "submit", "Enqueue / save")],
+    }
     return [
         ("Everywhere", [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
-        # What enter opens differs by pane (a job, a setting's editor, a queue's jobs):
-        # each pane's section says it, not one line for every table.
         ("Rows (every table)", rows),
-        (
-            "Jobs pane (1)",
-            [*bindings_of(JobsPane), Binding("escape", "close_filter", "Close the filter box")],
+        *(
+            (title, [*bindings_of(cls), *extra.get(cls, [])])
+            for cls, title in SECTION_TITLES.items()
         ),
-        ("DLQ pane (2)", bindings_of(DlqPane)),
-        ("Workers pane (3)", bindings_of(WorkersPane)),
-        (
-            "Config pane (4)",
-            [*bindings_of(ConfigPane), Binding("escape", "abandon", "Drop the edit")],
-        ),
-        ("Queues pane (5)", bindings_of(QueuesPane)),
-        ("Schedules pane (6)", bindings_of(SchedulesPane)),
-        (
-            "Job detail (enter)",
-            [*bindings_of(JobDetailScreen), Binding("up,down", "pick_run", "Pick a run")],
-        ),
-        ("Job output (l on a job, or in its detail)", bindings_of(LogScreen)),
-        ("Metrics (m)", bindings_of(MetricsScreen)),
-        (
-            "Job form (n, e)",
-            [*bindings_of(NewJobScreen), Binding("enter", "submit", "Enqueue / save")],
-        ),
-        ("Dialogs", bindings_of(ConfirmScreen)),
     ]
 
 
