@@ -65,6 +65,11 @@ def dashboard_page(
     )
 
 
+BUSY_RETRY_SECONDS = 10
+"""How often the page a tab gets when every session is taken loads itself again (also its
+``Retry-After``): it said "reload this page", and a tab left open never did."""
+
+
 def busy_page(*, location: str, limit: int) -> str:
     """What a tab beyond the session limit gets instead of a dashboard."""
     return _render(
@@ -72,4 +77,5 @@ def busy_page(*, location: str, limit: int) -> str:
         title=f"{database_name(location)} · queuectl",
         database=one_line(describe(location)),
         limit=limit,
+        retry=BUSY_RETRY_SECONDS,
     )

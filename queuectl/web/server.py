@@ -41,7 +41,7 @@ from queuectl.web import access
 from queuectl.web.child import READ_ONLY_ENV, SERVER_PID_ENV
 from queuectl.web.doorman import LOG_EVERY_SECONDS, Doorman
 from queuectl.web.opener import OpenPage, start_browser
-from queuectl.web.page import busy_page, dashboard_page
+from queuectl.web.page import BUSY_RETRY_SECONDS, busy_page, dashboard_page
 from queuectl.web.session import SERVER_STOPPED, AppSession, tell_ended
 from queuectl.wording import counted
 
@@ -180,7 +180,10 @@ class WebServer:
             self._note_refused()
             page = busy_page(location=settings.location, limit=self.sessions.limit)
             return web.Response(
-                status=503, text=page, content_type="text/html", headers={"Retry-After": "10"}
+                status=503,
+                text=page,
+                content_type="text/html",
+                headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
             )
         nonce = secrets.token_urlsafe(16)
         scheme = "wss" if request.secure else "ws"

@@ -224,7 +224,10 @@ def test_a_ninth_session_gets_a_clear_page_and_no_app(served):
         status, _, page = get(served, "/?token=" + served.token)
         assert status == 503
         assert "All 8 dashboard sessions are in use" in page
-        assert "Close a tab that shows this dashboard, then reload this page." in page
+        # It loads itself again, as its Retry-After says: a tab left open gets in once a
+        # session is free (it said "reload this page", and waited for a person).
+        assert '<meta http-equiv="refresh" content="10">' in page
+        assert "this page tries again every 10 seconds" in " ".join(page.split())
         # The operator hears of it too (the tab said so, and the log nothing).
         served.wait_log(r"turned away 1 tab: all 8 dashboard sessions are in use")
         # A page loaded earlier cannot start a ninth either, and its socket says why
