@@ -8,6 +8,7 @@ many were changed and, grouped by reason, which were not and why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from textual import work
@@ -27,16 +28,29 @@ def _jobs(count: int) -> str:
     return counted(count, "job")
 
 
-def question(action: manage.Action, job_ids: tuple[str, ...]) -> str:
-    """What the confirmation asks: the verb, how many, and which (a few)."""
+def question(
+    action: manage.Action, job_ids: tuple[str, ...], left: manage.Outcome | None = None
+) -> str:
+    """What the confirmation asks: the verb, how many, and which (a few); with ``left``,
+    the marked jobs read and refused, how many of the marks it acts on and why the rest
+    are left ("Hold 14 marked jobs?" over one already held, then "13 held; 1 not")."""
     count = len(job_ids)
-    jobs = counted(count, "marked job")
+    refused = len(left.refused) if left is not None else 0
+    if refused:
+        jobs = f"{count:,} of {counted(count + refused, 'marked job')}"
+    else:
+        jobs = counted(count, "marked job")
     text = f"{action.verb.capitalize()} {jobs} ({some_ids(job_ids)})"
     if action is manage.CANCEL:
-        return f"{text}? Running ones are killed."
-    if action.verb == manage.DELETE.verb:  # the DLQ's too
-        return f"{text}, with their runs, for good?"
-    return f"{text}?"
+        text = f"{text}? Running ones are killed."
+    elif action.verb == manage.DELETE.verb:  # the DLQ's too
+        text = f"{text}, with their runs, for good?"
+    else:
+        text = f"{text}?"
+    if left is not None and refused:
+        as_is = "it is" if refused == 1 else "they are"
+        text = f"{text} Left as {as_is}: {refusals_said(action, left)}."
+    return text
 
 
 def summary(action: manage.Action, outcome: manage.Outcome) -> str:
@@ -70,15 +84,31 @@ def refusals_said(action: manage.Action, outcome: manage.Outcome) -> str:
     return text
 
 
-def none_applies(action: manage.Action, job_ids: tuple[str, ...]) -> manage.Outcome | None:
-    """Why none of ``job_ids`` can be acted on (as ``act`` would refuse them), or ``None``
-    when one may be: then the question is worth asking.
+@dataclass(frozen=True)
+class Preview:
+    """What ``action`` would do with the marks, read before asking (``preview``)."""
 
-    Read ``CHUNK`` at a time, stopping at the first job the action applies to
-    (``Action.applies_to``, the core's rule), so a question over ``ctrl+a``'s 100,000
-    marks reads one chunk. Only when none applies are the reasons read, by the core's
-    ``refusals``, which explains a job it was given as refused."""
-    outcome = manage.Outcome()
+    going: tuple[str, ...] | None
+    """The marked jobs it applies to, when every mark was read; ``None`` when one was
+    found in a first chunk of many (the rest are not read before asking)."""
+    left: manage.Outcome
+    """The marked jobs read and refused, grouped by why (all of them when none applies)."""
+
+    @property
+    def none_applies(self) -> bool:
+        return self.going == ()
+
+
+def preview(action: manage.Action, job_ids: tuple[str, ...]) -> Preview:
+    """Which of ``job_ids`` ``action`` applies to and why the others are refused, as
+    ``act`` would decide (``Action.applies_to``, the core's rule, then its ``refusals``).
+
+    Marks that fit one ``CHUNK`` are read whole (one read): the question can count
+    them. More are read a chunk at a time only until one applies, so a question over
+    ``ctrl+a``'s 100,000 marks reads one chunk; when none applies, all are read, for
+    the reasons."""
+    left = manage.Outcome()
+    going: list[str] = []
     retry = action.verb == manage.RETRY.verb
     for start in range(0, len(job_ids), manage.CHUNK):
         chunk = job_ids[start : start + manage.CHUNK]
@@ -92,14 +122,17 @@ def none_applies(action: manage.Action, job_ids: tuple[str, ...]) -> manage.Outc
             # Retriable by state, yet a dependency still dead refuses them all ("Retry 2
             # marked jobs?", then "0 retried; 2 not: dependency dead", marks cleared).
             refusals = manage.retry_refusals_by_dependency(applying)
-        if len(refusals) < len(applying):
-            return None
+        refused_by_dependency = {job_id for job_id, _, _ in refusals}
+        chunk_going = [job_id for job_id in applying if job_id not in refused_by_dependency]
+        if chunk_going and len(job_ids) > manage.CHUNK:
+            return Preview(None, manage.Outcome())
+        going += chunk_going
         taken = set(applying)
         others = [job_id for job_id in chunk if job_id not in taken]
         for job_id, reason, error in [*refusals, *action.refusals(others)]:
-            outcome.refused.append(error)
-            outcome.reasons.setdefault(reason, []).append(job_id)
-    return outcome
+            left.refused.append(error)
+            left.reasons.setdefault(reason, []).append(job_id)
+    return Preview(tuple(going), left)
 
 
 def _error_of(outcome: manage.Outcome, job_id: str) -> str:
@@ -150,36 +183,43 @@ class BatchApp(ActionsApp):
         (``hold``) go to the question, or are dropped when it is not asked."""
         try:
             doing = f"{action.verb.capitalize()} of {_jobs(len(job_ids))}"
-            refused = self.core_call(lambda: none_applies(action, job_ids), doing=doing)
-            if refused is REFUSED:
+            read = self.core_call(lambda: preview(action, job_ids), doing=doing)
+            if read is REFUSED:
                 return
-            if refused is not None:
+            assert isinstance(read, Preview)
+            if read.none_applies:
                 count = len(job_ids)
                 which = (
                     f"None of the {counted(count, 'marked job')} can be"
                     if count > 1
                     else "The marked job cannot be"
                 )
-                said = f"{which} {action.participle}: {refusals_said(action, refused)}"
+                said = f"{which} {action.participle}: {refusals_said(action, read.left)}"
                 self.call_from_thread(self.say, one_line(said, 400), error=True)
                 return
-            self.call_from_thread(self._ask_batch, action, job_ids, pane, hold)
+            self.call_from_thread(self._ask_batch, action, job_ids, read, pane, hold)
         finally:
             self._drop_held_keys(hold)
 
     def _ask_batch(
-        self, action: manage.Action, job_ids: tuple[str, ...], pane: Any, hold: int
+        self,
+        action: manage.Action,
+        job_ids: tuple[str, ...],
+        read: Preview,
+        pane: Any,
+        hold: int,
     ) -> None:
         def go() -> None:
             if len(job_ids) > manage.CHUNK:
                 self.say(f"{action.verb.capitalize()}: {_jobs(len(job_ids))}, in chunks…")
             self.run_batch(action, job_ids, pane)
 
-        yes = f"{action.verb.capitalize()} {len(job_ids):,}"
+        going = read.going if read.going is not None else job_ids
+        yes = f"{action.verb.capitalize()} {len(going):,}"
         # Named as the screen lists them: ctrl+a marks in the database's order, and the
         # question named "failer, prog, outesc" over rows reading "nl, osc52, failer".
-        shown = tuple(pane.table.in_view_order(job_ids))
-        self._confirm(question(action, shown), go, yes=yes, hold=hold)
+        shown = tuple(pane.table.in_view_order(going))
+        self._confirm(question(action, shown, read.left), go, yes=yes, hold=hold)
 
     @work(thread=True, group="action", exit_on_error=False)
     def run_batch(self, action: manage.Action, job_ids: tuple[str, ...], pane: Any) -> None:

@@ -3,6 +3,8 @@ beyond the rows shown; one confirmation with the count; one toast with the outco
 
 from __future__ import annotations
 
+from textual.widgets import Button
+
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import claim as claiming
 from queuectl.lifecycle import enqueue as enqueuing
@@ -143,8 +145,11 @@ async def test_batch_cancel_reports_the_jobs_it_could_not_act_on(app_for) -> Non
         pane = app.query_one(JobsPane)
         await pilot.press("shift+down", "shift+down")
         await pilot.press("c")
+        # The question counts what it acts on and says what it leaves, and why ("Cancel
+        # 3 marked jobs?" over a completed one, then "2 cancelled; 1 not").
         assert await _confirm(pilot, "n") == (
-            "Cancel 3 marked jobs (p2, done, p1)? Running ones are killed."
+            "Cancel 2 of 3 marked jobs (p2, p1)? Running ones are killed. Left as it is:"
+            " 1 completed (done); it can no longer be cancelled."
         )
         assert _states("p1", "p2") == ["pending", "pending"] and len(pane.marks) == 3
         await pilot.press("c")
@@ -380,4 +385,28 @@ async def test_retrying_marked_dependents_of_a_cancelled_job_asks_nothing_and_ke
         await pilot.press("ctrl+a")
         await wait_toast(pilot, "Marked 4 jobs")
         await pilot.press("r")
-        assert (await _confirm(pilot, "n")).startswith("Retry 4 marked jobs")
+        assert (await _confirm(pilot, "n")).startswith(
+            "Retry 2 of 4 marked jobs (x, fetch)? Left as they are: 2 with a dependency"
+            " dead (test, deploy)"
+        )
+
+
+async def test_a_hold_over_marks_one_already_held_counts_what_it_holds(app_for) -> None:
+    """ "Hold 3 marked jobs?" over one already held, then "2 held; 1 not": the question
+    counts the jobs it acts on, its yes-button too, and names the one it leaves."""
+    for name, age in (("p1", 30), ("p2", 20), ("p3", 10)):
+        seed_job(name, now=T0 - age)
+    Job.update(held_at=T0 - 5).where(Job.id == "p2").execute()
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        pane.set_marks(["p1", "p2", "p3"])
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        assert app.screen.question == (
+            "Hold 2 of 3 marked jobs (p3, p1)? Left as it is: 1 already held (p2)."
+        )
+        assert "Hold 2 (y)" in [str(button.label) for button in app.screen.query(Button)]
+        await _confirm(pilot)
+        await wait_toast(pilot, "2 jobs held; 1 not: 1 already held (p2)")
