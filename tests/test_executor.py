@@ -106,6 +106,33 @@ def test_tail_buffer_memory_is_bounded_and_cut_characters_dropped():
     assert buffer.total == 10_000
 
 
+def test_a_kept_tail_starts_at_a_line_not_inside_one(tmp_path):
+    """``seq 1 100000`` kept "78" (the end of 89078) as its first line: a script counting
+    or grepping the lines took it for output. Every line kept is whole."""
+    result = run_to_end("seq 1 100000", cwd=str(tmp_path), output_limit=1024)
+    lines = result.output.splitlines()
+    first = int(lines[0])
+    assert lines == [str(n) for n in range(first, 100_001)]
+    assert len(result.output.encode()) > 512  # at most the first half is given up
+
+
+@pytest.mark.parametrize(
+    ("limit", "chunks", "kept"),
+    [
+        (4, [b"123\n456\n"], "456\n"),  # the tail began a line: its first line stays
+        (4, [b"12345\n67\n"], "67\n"),  # began inside "12345": from the next line
+        (3, [b"abcd\n", b"xyz"], "xyz"),  # trimmed just after a newline: whole
+        (12, [b"abcdefghijklmnopqrstuvw\nxyz"], "pqrstuvw\nxyz"),  # no line in its first half
+        (5, [b"x" * 20, "ééé".encode()], "éé"),  # one long line: only the cut character goes
+    ],
+)
+def test_a_tail_cut_inside_a_line_starts_at_the_next_one_in_its_first_half(limit, chunks, kept):
+    buffer = TailBuffer(limit)
+    for chunk in chunks:
+        buffer.write(chunk)
+    assert buffer.text() == kept
+
+
 def test_nul_and_invalid_utf8_are_replaced(tmp_path):
     result = run_to_end("printf 'a\\000b\\377c'", cwd=str(tmp_path))
     assert result.output == "a\ufffdb\ufffdc"

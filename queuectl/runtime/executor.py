@@ -39,6 +39,8 @@ or written by a background child, before the leftover group is killed."""
 _READ_SIZE = 65536
 
 
+NEWLINE = ord("\n")
+
 LATE_SAID = 0.1
 """Seconds past its deadline from which a timed-out job's error names its timeout too."""
 
@@ -56,12 +58,16 @@ class TailBuffer:
         self._data = bytearray()
         self.truncated = False
         self.total = 0
+        self._last_dropped = NEWLINE
+        """The last byte trimmed away: whether the bytes kept begin a line."""
 
     def write(self, chunk: bytes) -> None:
         self.total += len(chunk)
         self._data += chunk
         if len(self._data) > 2 * self.limit:
-            del self._data[: len(self._data) - self.limit]
+            cut = len(self._data) - self.limit
+            self._last_dropped = self._data[cut - 1]
+            del self._data[:cut]
             self.truncated = True
 
     @property
@@ -79,19 +85,29 @@ class TailBuffer:
     def text(self, *, so_far: bool = False) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
 
-        A cut through a multi-byte character at the start is dropped rather than
-        shown as a replacement character; NUL becomes U+FFFD because PostgreSQL
-        text cannot hold it. ``so_far`` (a running job's flush): a character whose
-        last bytes have not arrived yet is left for the next flush, not stored as a
-        replacement character (``logs --follow`` then saw "caf�" turn into "café",
-        took the tail for another and printed it all again).
+        A tail that starts inside a line starts at the next line instead, when one
+        begins in its first half: ``seq 1 100000`` kept "78" (the end of 89078) as its
+        first line, which a script counting or grepping lines took for output. Without
+        such a line (one long line, a progress bar), a cut through a multi-byte
+        character at the start is dropped rather than shown as a replacement character.
+        NUL becomes U+FFFD because PostgreSQL text cannot hold it. ``so_far`` (a
+        running job's flush): a character whose last bytes have not arrived yet is
+        left for the next flush, not stored as a replacement character (``logs
+        --follow`` then saw "caf�" turn into "café", took the tail for another and
+        printed it all again).
         """
         data = bytes(self._data[-self.limit :])
-        if self.truncated or len(self._data) > self.limit:
-            skip = 0
-            while skip < min(3, len(data)) and 0x80 <= data[skip] <= 0xBF:
-                skip += 1
-            data = data[skip:]
+        start = len(self._data) - self.limit
+        before = self._data[start - 1] if start > 0 else self._last_dropped
+        if (start > 0 or self.truncated) and before != NEWLINE:
+            line_ends = data.find(b"\n", 0, len(data) // 2)
+            if line_ends >= 0:
+                data = data[line_ends + 1 :]
+            else:
+                skip = 0
+                while skip < min(3, len(data)) and 0x80 <= data[skip] <= 0xBF:
+                    skip += 1
+                data = data[skip:]
         if so_far:
             data = data[: len(data) - _incomplete_tail(data)]
         return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
