@@ -44,6 +44,7 @@ ALLOWED_KEYS = (
     "tty",
     "after",
     "unique_key",
+    "held",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "QUEUECTL_"
@@ -83,6 +84,9 @@ class JobSpec:
     """Ids of the jobs that must complete before this one runs (``blocked`` till then)."""
     unique_key: str | None = None
     """While a job with this key waits, is blocked or runs, no other job may take it."""
+    held: bool = False
+    """Stored held (pueue's ``add --stashed``): it waits until released. A hold right
+    after an enqueue lost the race to an idle worker, which had started the job."""
 
     def env_json(self) -> str | None:
         """``env`` as stored: a JSON object, or ``None`` when the job sets no variable."""
@@ -300,9 +304,10 @@ def parse_spec(data: object) -> JobSpec:
         env=env,
         on_success=_optional(data, "on_success", lambda v: check_command(v, '"on_success"')),
         on_failure=_optional(data, "on_failure", lambda v: check_command(v, '"on_failure"')),
-        tty=_optional(data, "tty", _flag) or False,
+        tty=_optional(data, "tty", lambda v: _flag(v, '"tty"')) or False,
         after=_after(data.get("after"), data.get("id")),
         unique_key=_optional(data, "unique_key", _unique_key),
+        held=_optional(data, "held", lambda v: _flag(v, '"held"')) or False,
     )
 
 
@@ -342,9 +347,9 @@ def _unique_key(value: object) -> str:
     return _text(value, '"unique_key"')
 
 
-def _flag(value: object) -> bool:
+def _flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f'"tty" must be true or false (got {_json_type(value)})')
+        raise ValidationError(f"{what} must be true or false (got {_json_type(value)})")
     return value
 
 

@@ -416,6 +416,14 @@ BAD_COMMANDS = [
     (("purge", "--older-than", "a while"), 2, "--older-than must be"),
     (("enqueue",), 2, "give one job as JSON"),
     (("frobnicate",), 2, "No such command"),
+    # pueue's names say what does their work here; click offered "Did you mean 'purge'?"
+    # for pause (purge deletes every completed job, unasked) and 'clone' for clean.
+    (("pause", "waiting"), 2, "'queuectl queue pause QUEUE' pauses a queue, 'queuectl hold ID'"),
+    (("clean",), 2, "No such command 'clean': 'queuectl purge' deletes finished jobs"),
+    (("kill", "waiting"), 2, "'queuectl cancel ID' stops a job and its whole process group"),
+    (("follow", "waiting"), 2, "'queuectl logs --follow ID'"),
+    (("parallel", "2"), 2, "'queuectl queue limit QUEUE N'"),
+    (("worker", "kill"), 2, "No such command 'kill'. (see"),  # only the top level's names
     (("show",), 2, "Missing argument"),
     (("logs",), 2, "Missing argument"),
     (("logs", "nope"), 1, "no job with id 'nope'"),

@@ -78,6 +78,7 @@ def test_the_help_of_enqueue_edit_and_cancel_names_what_they_take():
     enqueue = shown("enqueue")
     assert all(re.search(rf"\b{key}\b", enqueue) for key in ALLOWED_KEYS), enqueue
     not_editable = [key for key in ALLOWED_KEYS if key not in EDITABLE_KEYS]
-    said = " and ".join(f'"{key}"' for key in not_editable)
+    quoted = [f'"{key}"' for key in not_editable]
+    said = f"{', '.join(quoted[:-1])} and {quoted[-1]}"
     assert f"Any key enqueue takes but {said}." in shown("edit")
     assert "every pending, blocked, failed or running job" in shown("cancel")

@@ -12,7 +12,14 @@ import click
 
 from queuectl import __version__
 from queuectl.cli import complete
-from queuectl.cli.common import AppContext, BadInput, QueuectlGroup, db_option, why_unwritable
+from queuectl.cli.common import (
+    OTHER_TOOLS_NAMES,
+    AppContext,
+    BadInput,
+    QueuectlGroup,
+    db_option,
+    why_unwritable,
+)
 from queuectl.cli.cron import COMMANDS as CRON_COMMANDS
 from queuectl.cli.dlq import dlq
 from queuectl.cli.edit import COMMANDS as EDIT_COMMANDS
@@ -28,7 +35,11 @@ from queuectl.cli.web import web
 from queuectl.cli.workers import COMMANDS as WORKER_COMMANDS
 
 
-@click.group(cls=QueuectlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=QueuectlGroup,
+    other_names=OTHER_TOOLS_NAMES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", "-V", prog_name="queuectl")
 @db_option
 @click.pass_context

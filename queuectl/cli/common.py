@@ -116,8 +116,47 @@ def _silence_stdout() -> None:
         pass
 
 
+OTHER_TOOLS_NAMES: dict[str, str] = {
+    "pause": "'queuectl queue pause QUEUE' pauses a queue, 'queuectl hold ID' a job",
+    "resume": "'queuectl queue resume QUEUE' resumes a queue, 'queuectl release ID' a held job",
+    "start": "'queuectl worker start' starts workers, 'queuectl release ID' a held job",
+    "kill": "'queuectl cancel ID' stops a job and its whole process group",
+    "clean": "'queuectl purge' deletes finished jobs (completed ones unless --state says)",
+    "follow": "'queuectl logs --follow ID' prints a job's output as it runs",
+    "log": "'queuectl logs ID' prints a job's output",
+    "parallel": "'queuectl queue limit QUEUE N' runs at most N of a queue's jobs at once",
+    "stash": "'queuectl hold ID' keeps a job from starting ('add --hold' queues it held)",
+    "restart": "'queuectl retry ID' runs a failed or dead job again, 'queuectl clone ID' a copy",
+    "remove": "'queuectl delete ID' deletes a job with its runs",
+    "rm": "'queuectl delete ID' deletes a job with its runs",
+    "group": "'queuectl queue' manages queues (pueue's groups)",
+    "shutdown": "'queuectl worker stop --all' stops every worker",
+}
+"""pueue's (and task-spooler's) commands, by what does their work here: click's nearest
+name sent a pueue user's ``pause`` to ``purge`` ("Did you mean 'purge'?"), which
+deletes every completed job without asking, and ``clean`` to ``clone``."""
+
+
 class QueuectlGroup(click.Group):
     """A click group whose subcommands' core errors become one-line CLI errors."""
+
+    def __init__(self, *args: Any, other_names: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.other_names = other_names or {}
+        """Commands of other tools, by what does their work here (``OTHER_TOOLS_NAMES``)."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The subcommand ``args`` name; another tool's name for one says which it is."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = args[0] if args else ""
+            meant = self.other_names.get(name)
+            if meant is None or self.get_command(ctx, name) is not None:
+                raise
+            raise click.UsageError(f"No such command {name!r}: {meant}", ctx) from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """Run the CLI; every error, click's parse errors included, is one line.

@@ -36,8 +36,8 @@ def edit(app: AppContext, job_id: str, changes: str | None, as_json: bool) -> No
     \b
     queuectl edit ID '{"priority": 10, "env": {"MODE": "fast"}}'
     queuectl edit ID          opens $EDITOR (else vi) on the job's JSON
-    Any key enqueue takes but "id" and "after". A dead or cancelled job is retried by the
-    edit. A running or completed job is refused (exit 1), a bad value exits 2,
+    Any key enqueue takes but "id", "after" and "held". A dead or cancelled job is
+    retried by the edit. A running or completed job is refused (exit 1), a bad value exits 2,
     and either way nothing changes.
     """
     from queuectl.lifecycle import edit as editing
@@ -117,15 +117,29 @@ def _from_editor(current: dict[str, object]) -> dict[str, object] | None:
 
 @click.command()
 @click.argument("job_id", metavar="ID")
+@click.argument("changes", metavar="[PARTIAL-JSON]", required=False)
+@click.option("--hold", is_flag=True, help="Queue the copy held: it waits for release.")
 @db_option
 @json_option
 @pass_app
-def clone(app: AppContext, job_id: str, as_json: bool) -> None:
-    """Enqueue a copy of a job (any state), due now; prints the new id."""
+def clone(app: AppContext, job_id: str, changes: str | None, hold: bool, as_json: bool) -> None:
+    """Enqueue a copy of a job (any state), due now; prints the new id.
+
+    \b
+    queuectl clone ID
+    queuectl clone ID '{"command": "make test V=1", "id": "test-verbose"}'
+    queuectl clone ID --hold      the copy waits for: queuectl release NEW-ID
+    PARTIAL-JSON is merged over the copy as edit merges it, before any worker can
+    take it; it may also give the copy's "id". The copy waits for the jobs the job
+    waited for.
+    """
     from queuectl.lifecycle import edit as editing
 
+    data = _parse(changes) if changes is not None else {}
+    if hold:
+        data["held"] = True
     app.open()
-    job = editing.clone(job_id)
+    job = editing.clone(job_id, data)
     if as_json:
         emit_json(written_jobs([job])[0])
     else:

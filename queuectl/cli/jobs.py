@@ -83,7 +83,7 @@ def enqueue(app: AppContext, job_json: str | None, file, if_absent: bool, as_jso
     \b
     Keys: command, id, priority, max_retries, timeout, run_at, delay, queue, cwd, env,
     on_success, on_failure (hook commands), tty, after (ids that must complete first),
-    unique_key (one active job per key).
+    unique_key (one active job per key), held (true: it waits for queuectl release).
     Example: queuectl enqueue '{"command": "make test", "priority": 5, "delay": "30s"}'
     With --file (or '-' as JSON) every line is a job, and all are accepted or none;
     a line's "after" may name an earlier line's "id".
@@ -154,6 +154,7 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--if-absent", is_flag=True, help="If an active job holds --unique-key, print its id instead."
 )
+@click.option("--hold", is_flag=True, help="Queue it held: it waits for 'queuectl release ID'.")
 @db_option
 @json_option
 @pass_app
@@ -175,6 +176,7 @@ def add(
     after: tuple[str, ...],
     unique_key: str | None,
     if_absent: bool,
+    hold: bool,
     as_json: bool,
 ) -> None:
     """Add a job from a plain command, no JSON; prints its id.
@@ -206,6 +208,7 @@ def add(
         ("tty", True if tty else None),
         ("after", list(after) if after else None),
         ("unique_key", unique_key),
+        ("held", True if hold else None),
     ):
         if value is not None:
             fields[key] = value

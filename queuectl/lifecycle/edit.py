@@ -30,6 +30,7 @@ from queuectl.lifecycle.settings import load as load_settings
 from queuectl.store.boundary import translated
 from queuectl.store.models import Job, JobState
 from queuectl.store.transactions import notify_new_work, write_transaction
+from queuectl.textsafe import shell_word
 
 EDITABLE = (
     JobState.PENDING,
@@ -72,28 +73,40 @@ def editable_keys(job: Job) -> dict[str, Any]:
     return keys
 
 
-EDITABLE_KEYS = tuple(key for key in ALLOWED_KEYS if key not in ("id", "after"))
+EDITABLE_KEYS = tuple(key for key in ALLOWED_KEYS if key not in ("id", "after", "held"))
 """What ``edit`` merges: every key enqueue takes but the id and the dependencies."""
 
 
-def merged_spec(job: Job, changes: Mapping[str, object]) -> JobSpec:
-    """The job with ``changes`` over it, validated whole.
+def merged_spec(job: Job, changes: Mapping[str, object], *, copy: bool = False) -> JobSpec:
+    """The job with ``changes`` over it, validated whole; with ``copy``, a new job's spec
+    (``clone``), which may also take an ``id`` of its own and ``held``.
 
     Raises:
-        ValidationError: ``id`` among the changes, or any value ``enqueue`` refuses.
+        ValidationError: ``id`` or ``held`` among an edit's changes, ``after`` among
+            any, or any value ``enqueue`` refuses.
     """
     if not isinstance(changes, Mapping):
         raise ValidationError("the changes must be a JSON object of job keys")
-    if "id" in changes and changes["id"] != job.id:
+    if not copy and "id" in changes and changes["id"] != job.id:
         raise ValidationError('"id" cannot be edited: clone the job for a copy with a new id')
+    if not copy and "held" in changes:
+        raise ValidationError('"held" is not edited: queuectl hold ID or queuectl release ID')
     if "after" in changes:
-        raise ValidationError('"after" cannot be edited: a job keeps the dependencies it had')
+        raise ValidationError(
+            '"after" cannot be changed: a copy waits for the jobs the job waited for'
+            if copy
+            else '"after" cannot be edited: a job keeps the dependencies it had'
+        )
     if "cwd" in changes and changes["cwd"] is None:
         # A job always runs somewhere: null had said "edited" and kept the old folder.
         raise ValidationError('"cwd" cannot be null: give the directory the job runs in')
-    check_keys({key: value for key, value in changes.items() if key != "id"}, EDITABLE_KEYS)
+    if copy:
+        check_keys(changes, (*EDITABLE_KEYS, "id", "held"))
+    else:
+        check_keys({key: value for key, value in changes.items() if key != "id"}, EDITABLE_KEYS)
     merged: dict[str, object] = {**editable_keys(job), **changes}
-    merged.pop("id", None)
+    if not copy:
+        merged.pop("id", None)
     if "delay" in changes and "run_at" not in changes:
         merged.pop("run_at", None)  # a new delay replaces the stored due time
     spec = parse_spec(merged)
@@ -220,12 +233,17 @@ def _check_state(job: Job) -> None:
             # "edit it once it ends" misled: a run that completes cannot be edited.
             raise InvalidTransition(
                 f"job {job.id} is running: cancel it first (an edit then runs it again), or"
-                " clone it and edit the clone"
+                f" clone it with the changes ({_clone_with(job.id)})"
             )
+        # "Clone it and edit the clone" could not work: an idle worker ran the clone first.
         raise InvalidTransition(
             f"job {job.id} is {job.state}; only pending, blocked, failed, dead or cancelled jobs"
-            " are edited (to run it again with changes, clone it and edit the clone)"
+            f" are edited (to run it again with changes: {_clone_with(job.id)})"
         )
+
+
+def _clone_with(job_id: str) -> str:
+    return f"queuectl clone {shell_word(job_id)} PARTIAL-JSON"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,8 +296,15 @@ def as_new_job(
 
 
 @translated
-def clone(job_id: str, *, now: float | None = None) -> Job:
-    """Enqueue a copy of a job (any state) with a new id, due now; returns the copy.
+def clone(
+    job_id: str, changes: Mapping[str, object] | None = None, *, now: float | None = None
+) -> Job:
+    """Enqueue a copy of a job (any state) with a new id, due now, with ``changes`` over
+    it (any key ``edit`` takes, and ``id`` and ``held``); returns the copy.
+
+    The changes are the copy's from its first moment: a completed job run again with
+    another command was "clone, then edit the clone", and an idle worker had run the
+    clone's old command before the edit reached it.
 
     The copy has the job's dependencies and unique key: it waits for the same jobs
     (those still stored: ``deps.for_a_copy``), and is refused while another active job
@@ -287,8 +312,9 @@ def clone(job_id: str, *, now: float | None = None) -> Job:
 
     Raises:
         JobNotFound, KeyTaken, InvalidTransition: a dependency is dead or cancelled.
+        ValidationError: a change ``enqueue`` refuses.
     """
     job = get_job(job_id)
     after = deps.for_a_copy(job_id)
-    spec = dataclasses.replace(merged_spec(job, {"run_at": None}), after=after)
-    return enqueue(spec, now=now, cwd=job.cwd)
+    spec = merged_spec(job, {"run_at": None, **(changes or {})}, copy=True)
+    return enqueue(dataclasses.replace(spec, after=after), now=now, cwd=job.cwd)

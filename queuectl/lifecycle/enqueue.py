@@ -351,4 +351,5 @@ def _row(
         now,
         spec.tty,
         spec.unique_key,
+        now if spec.held else None,
     )

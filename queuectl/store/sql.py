@@ -274,8 +274,9 @@ JOB_INSERT_COLUMNS = (
     *JOB_COLUMNS[: JOB_COLUMNS.index("updated_at") + 1],
     "tty",
     "unique_key",
+    "held_at",
 )
-"""What enqueue writes; the rest (started_at … output, held_at, taken_down_by) start NULL."""
+"""What enqueue writes; the rest (started_at … output, taken_down_by) start NULL."""
 
 
 def insert_jobs_sql(param: str) -> str:

@@ -56,7 +56,7 @@ def test_edit_refuses_a_running_job_and_retries_a_dead_one(run, db_url):
     # Not "edit it once it ends": a run that completes cannot be edited.
     assert refused.stderr == (
         f"Error: job {running} is running: cancel it first (an edit then runs it again),"
-        " or clone it and edit the clone\n"
+        f" or clone it with the changes (queuectl clone {running} PARTIAL-JSON)\n"
     )
     dead = enqueue(run, max_retries=0)
     finish_next(db_url, RunOutcome.FAILED)
@@ -175,6 +175,58 @@ def test_clone_prints_the_new_id_of_a_copy(run, db_url):
         {"A": "1"},
         0,
     )
+
+
+def test_a_completed_job_runs_again_changed_as_a_copy_no_worker_can_take_first(run, db_url):
+    """pueue's ``restart --edit``: "clone it and edit the clone" could not work, as an
+    idle worker ran the clone's old command before the edit reached it, and the edit's
+    refusal gave the same advice again. The changes are the copy's from its insert."""
+    done = enqueue(run, command="echo v1", priority=4)
+    finish_next(db_url)
+    refused = run("edit", done, '{"command": "echo v2"}', ok=False)
+    assert refused.exit_code == 1
+    assert refused.stderr.endswith(
+        f"(to run it again with changes: queuectl clone {done} PARTIAL-JSON)\n"
+    )
+    copy = run("clone", done, '{"command": "echo v2", "id": "v2"}').stdout.strip()
+    assert copy == "v2"
+    job = _job(run, copy)
+    assert (job["command"], job["priority"], job["held_at"]) == ("echo v2", 4, None)
+    db.open_database(db_url)
+    claimed = claiming.claim("w1", host="test")
+    db.close_database()
+    assert (claimed.job.id, claimed.job.command) == ("v2", "echo v2")  # never "echo v1"
+    before = dump(db_url)
+    for changes, message in (
+        ('{"after": []}', '"after" cannot be changed: a copy waits for the jobs the job'),
+        ('{"colour": 1}', "allowed keys: command, priority, max_retries, timeout, run_at"),
+        ('{"held": "yes"}', '"held" must be true or false (got a string)'),
+        ('{"id": "v2"}', "v2"),  # taken
+        ("[1]", "must be a JSON object"),
+    ):
+        bad = run("clone", done, changes, ok=False)
+        assert bad.exit_code in (1, 2) and message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert dump(db_url) == before
+
+
+def test_a_job_added_or_cloned_held_waits_for_its_release(run, db_url):
+    """pueue's ``add --stashed``: a hold after the add lost the race to an idle worker
+    ("job q-held is completed"); ``--hold`` stores it held, as ``"held": true`` does."""
+    added = json.loads(run("add", "--hold", "--json", "--", "echo", "hi").stdout)
+    assert added["held_at"] is not None
+    enqueued = run("enqueue", '{"command": "true", "held": true, "id": "e1"}').stdout.strip()
+    copy = run("clone", enqueued, "--hold").stdout.strip()
+    db.open_database(db_url)
+    assert claiming.claim("w1", host="test") is None  # all three held
+    db.close_database()
+    assert run("release", copy).stdout.strip() == f"{copy} released"
+    db.open_database(db_url)
+    assert claiming.claim("w1", host="test").job.id == copy
+    db.close_database()
+    refused = run("edit", "e1", '{"held": false}', ok=False)
+    assert refused.exit_code == 2
+    assert '"held" is not edited: queuectl hold ID or queuectl release ID' in refused.stderr
 
 
 def test_a_held_job_is_never_claimed_until_released(run, db_url):
