@@ -666,7 +666,7 @@ class ActionsApp(KeyOrderApp):
             + (" The lost ones' jobs are recovered first." if lost else ""),
             lambda: self.run_in_thread(
                 lambda: _supervisor().prune(0.0),
-                lambda pruned: f"Removed {counted(len(pruned), 'worker row')}",
+                _pruned_said,
                 doing="Removing the ended workers",
             ),
             yes="Remove",
@@ -858,3 +858,12 @@ def _running(raw: dict) -> str:
     more = _busy(raw) - 1
     job = one_line(raw["job"])
     return f"{job} and {more} more" if more > 0 else job
+
+
+def _pruned_said(pruned: Any) -> str:
+    """``Removed 3 worker rows; recovered 1 job of theirs: orphan``."""
+    said = f"Removed {counted(len(pruned.workers), 'worker row')}"
+    if pruned.recovered:
+        jobs = counted(len(pruned.recovered), "job")
+        said += f"; recovered {jobs} of theirs: {some_ids(pruned.recovered)}"
+    return said

@@ -34,3 +34,46 @@ def unserved_hint(queues: Iterable[str]) -> str:
         f"no worker serves {noun} {named}: start one with"
         f" queuectl worker start --queue {shell_word(','.join(wanted_unserved))}"
     )
+
+
+STRANDED_LOOK_SECONDS = 5.0
+"""How often ``wait`` and ``logs --follow`` look whether a running job's worker is gone."""
+
+
+def stranded_hint(job_ids: Iterable[str]) -> str:
+    """``job orphan was running on worker w1, which is lost, and no worker is running to
+    recover it: start one with queuectl worker start``, or ``""``.
+
+    Every worker killed (a reboot, ``kill -9``), the job reads ``processing`` for good:
+    ``wait`` sat silent until its timeout and ``logs --follow`` showed output stop, while
+    only ``status`` counted the lost workers. A live worker recovers it (its lease), so
+    while one runs nothing is said.
+    """
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import reads
+    from queuectl.lifecycle.workers import workers_as_seen
+    from queuectl.states import ENDED_WORKER_STATES, JobState
+    from queuectl.textsafe import one_line
+    from queuectl.wording import listed
+
+    wanted = list(dict.fromkeys(job_ids))[:500]
+    if not wanted:
+        return ""
+    ended = {state.value for state in ENDED_WORKER_STATES}
+    try:
+        workers = workers_as_seen()
+        if any(worker.state not in ended for worker in workers):
+            return ""
+        jobs = [job for job in reads.jobs_by_id(wanted) if job.state == JobState.PROCESSING]
+    except StoreUnavailable:
+        return ""
+    if not jobs:
+        return ""
+    ids = listed([one_line(job.id) for job in jobs[:10]], len(jobs))
+    owners = sorted({one_line(job.worker_id) for job in jobs if job.worker_id})
+    if len(jobs) == 1 and len(owners) == 1:
+        ran = f"job {ids} was running on worker {owners[0]}, which is lost,"
+    else:
+        ran = f"jobs {ids} were running on workers that are lost,"
+    them = "it" if len(jobs) == 1 else "them"
+    return f"{ran} and no worker is running to recover {them}: start one with queuectl worker start"

@@ -9,6 +9,7 @@ waiting script costs nearly nothing and hears of an end within milliseconds
 
 from __future__ import annotations
 
+import math
 import time
 
 import click
@@ -93,6 +94,7 @@ def wait(
         if not waiting:  # a mistyped queue must not pass for "all completed" unremarked
             note("no unfinished jobs" + (f" in queue {queue!r}" if queue else ""))
     _say_if_unserved(waiting, states, queue)
+    stranded = _Stranded()
     ended: dict[str, str] = {}
     waiter = None
     try:
@@ -114,6 +116,7 @@ def wait(
             pending = [job_id for job_id in waiting if job_id not in ended]
             if not pending:
                 break
+            stranded.look(pending, states)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
@@ -191,6 +194,27 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     hint = unserved_hint(name for name in waited_on if name not in paused)
     if hint:
         note(f"waiting: {hint}")
+
+
+class _Stranded:
+    """Says when jobs waited on run on workers that are gone with none left to recover
+    them (``serving.stranded_hint``): at once, then every few seconds, each line once."""
+
+    def __init__(self) -> None:
+        self._looked_at = -math.inf
+        self._said = ""
+
+    def look(self, pending: list[str], states: dict[str, str]) -> None:
+        from queuectl.cli.serving import STRANDED_LOOK_SECONDS, stranded_hint
+
+        now = time.monotonic()
+        if now - self._looked_at < STRANDED_LOOK_SECONDS:
+            return
+        self._looked_at = now
+        hint = stranded_hint(job_id for job_id in pending if states.get(job_id) == "processing")
+        if hint and hint != self._said:
+            note(f"waiting: {hint}")
+        self._said = hint
 
 
 def _say_held(job_ids: list[str]) -> None:

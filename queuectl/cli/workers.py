@@ -21,7 +21,7 @@ from queuectl.cli.common import (
     pass_app,
 )
 from queuectl.textsafe import one_line
-from queuectl.wording import counted
+from queuectl.wording import counted, listed
 
 if TYPE_CHECKING:
     from queuectl.store.models import Worker as WorkerRow
@@ -326,12 +326,29 @@ def prune(app: AppContext, older_than: str, as_json: bool) -> None:
     age = parse_duration(older_than, what="--older-than")
     app.open()
     pruned = supervisor.prune(age, note=note)
+    if pruned.recovered:
+        _say_recovered(pruned.recovered)
     if as_json:
         from queuectl.records import worker_record
 
-        emit_json([worker_record(w) for w in pruned])
+        emit_json([worker_record(w) for w in pruned.workers])
     else:
-        click.echo(f"pruned {counted(len(pruned), 'worker')}")
+        click.echo(f"pruned {counted(len(pruned.workers), 'worker')}")
+
+
+def _say_recovered(job_ids: list[str]) -> None:
+    """``recovered 1 job of lost workers first: orphan (failed)``, on stderr (``--json``'s
+    stdout stays the pruned rows): the job a user waited on went back to the queue, or to
+    the DLQ, and prune said only how many rows it deleted."""
+    from queuectl.lifecycle import reads
+    from queuectl.textsafe import one_line
+
+    states = reads.job_states(job_ids[:10])
+    shown = [f"{one_line(job_id)} ({states.get(job_id, 'deleted')})" for job_id in job_ids[:10]]
+    note(
+        f"recovered {counted(len(job_ids), 'job')} of lost workers first:"
+        f" {listed(shown, len(job_ids))}"
+    )
 
 
 COMMANDS = (worker,)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from queuectl.errors import (
@@ -456,17 +457,28 @@ def hear_out_the_silent(
     return not heard or wait >= full
 
 
-def prune(older_than: float = 0.0, *, note: Callable[[str], None] | None = None) -> list[Worker]:
-    """Delete the rows of stopped and lost workers; returns them.
+@dataclass(frozen=True)
+class Pruned:
+    """What ``prune`` did: the worker rows deleted, and the jobs of lost workers it
+    recovered first (``worker prune`` said only "pruned 10 workers", and the job
+    the user was waiting for had gone back to the queue unsaid)."""
+
+    workers: list[Worker]
+    recovered: list[str]
+
+
+def prune(older_than: float = 0.0, *, note: Callable[[str], None] | None = None) -> Pruned:
+    """Delete the rows of stopped and lost workers.
 
     Workers that died without anyone noticing yet (every worker was killed)
     are recovered first, so their jobs are requeued and their rows pruned too.
     """
-    recover_now(note=note)
-    return manage.prune_workers(older_than=older_than)
+    recovered = recover_now(note=note)
+    return Pruned(manage.prune_workers(older_than=older_than), recovered)
 
 
 __all__ = [
+    "Pruned",
     "hear_out_the_silent",
     "hook_not_run",
     "log_dir",

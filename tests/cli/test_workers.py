@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -329,3 +330,65 @@ def test_at_80_columns_worker_list_keeps_the_id_whole():
     assert max(len(header), len(row)) <= 80
     assert row.split()[0] == "wk3m9x2a" and "busy" in row.split()
     assert header.split()[:2] == ["ID", "PID"] and "STATE" in header
+
+
+def _stranded(db_url: str, *, live_too: bool = False) -> str:
+    """A job running on worker "crashed", whose pid is gone on this host (every worker
+    killed, a reboot); with ``live_too`` a live worker elsewhere, which would recover it."""
+    now = time.time()
+    db.open_database(db_url)
+    rows = [("crashed", this_host(), DEAD_PID, now)]
+    if live_too:
+        rows.append(("live", "elsewhere", 1, now))
+    for worker_id, host, pid, beat in rows:
+        Worker.create(
+            id=worker_id,
+            host=host,
+            pid=pid,
+            state="busy",
+            started_at=now - 60,
+            heartbeat_at=beat,
+            queues="default",
+        )
+    enqueuing.enqueue(JobSpec(command="sleep 100", id="orphan"))
+    assert claiming.claim("crashed", host=this_host()).job.id == "orphan"
+    db.close_database()
+    return "orphan"
+
+
+STRANDED = (
+    "waiting: job orphan was running on worker crashed, which is lost, and no worker is"
+    " running to recover it: start one with queuectl worker start\n"
+)
+
+
+def test_wait_says_a_job_is_stranded_on_a_lost_worker_with_none_left(run, db_url):
+    """A pueue user's reboot: every worker killed, ``wait`` sat silent until its timeout
+    and ``logs --follow`` showed the output stop; only ``status`` counted lost workers."""
+    job_id = _stranded(db_url)
+    result = run("wait", job_id, "--timeout", "0.2", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(STRANDED)
+    assert result.stderr.endswith("not finished: orphan (processing)\n")
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "logs", job_id, "--follow"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:  # its first look is at once; the line is read as it comes (pytest's timeout bounds it)
+        assert follow.stderr is not None and follow.stderr.readline() == STRANDED
+    finally:
+        follow.kill()
+        follow.wait()
+    # ``worker prune`` recovers it first, and now says so (it said "pruned 1 worker").
+    pruned = run("worker", "prune")
+    assert pruned.stdout == "pruned 1 worker\n"
+    assert pruned.stderr == "recovered 1 job of lost workers first: orphan (failed)\n"
+
+
+def test_a_live_worker_left_recovers_it_so_wait_says_nothing_of_it(run, db_url):
+    job_id = _stranded(db_url, live_too=True)
+    result = run("wait", job_id, "--timeout", "0.2", ok=False)
+    assert "lost" not in result.stderr
+    assert result.stderr.endswith("not finished: orphan (processing)\n")

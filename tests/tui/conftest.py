@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 
 from queuectl.jobspec import JobSpec
 from queuectl.lifecycle import enqueue as enqueuing
+from queuectl.runtime.supervisor import Pruned
 from queuectl.store.models import Job, Run, Worker
 from tests.conftest import T0
 from tui.app import QueueApp, make_app
@@ -250,13 +251,16 @@ class FakeSupervisor:
         time.sleep(self.stop_takes)  # a busy worker finishes its job first
         return []
 
-    def prune(self, older_than: float = 0.0) -> list[Worker]:
-        """Deletes the rows of stopped workers and of those silent for a minute (lost)."""
+    def prune(self, older_than: float = 0.0) -> Pruned:
+        """Deletes the rows of stopped workers and of those silent for a minute (lost),
+        saying the jobs the lost ones ran were recovered (their rows are left alone)."""
         self.calls.append(("prune", older_than))
         ended = (Worker.state == "stopped") | (Worker.heartbeat_at < T0 - 60)
         pruned = list(Worker.select().where(ended))
+        lost = [row.id for row in pruned if row.state != "stopped"]
+        ran = Job.select(Job.id).where(Job.worker_id.in_(lost) & (Job.state == "processing"))
         Worker.delete().where(ended).execute()
-        return pruned
+        return Pruned(pruned, [job.id for job in ran])
 
     def recover_now(
         self, lease: float | None = None, *, hook_skipped: Callable[[str], None] | None = None

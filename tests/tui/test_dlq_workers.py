@@ -727,7 +727,8 @@ async def test_p_removes_the_rows_of_stopped_and_lost_workers(app_for, superviso
     named a CLI command: the dashboard could not remove it (a team lead's try)."""
     seed_worker("w-live", state="idle", pid=4242)
     seed_worker("w-gone", state="stopped", pid=4343, stopped_at=T0 - 100)
-    seed_worker("w-lost", state="idle", pid=4444, heartbeat_at=T0 - 300)
+    seed_worker("w-lost", state="busy", pid=4444, heartbeat_at=T0 - 300)
+    seed_job("stuck", state="processing", worker_id="w-lost")
     app = app_for()
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await refreshed(pilot)
@@ -738,7 +739,8 @@ async def test_p_removes_the_rows_of_stopped_and_lost_workers(app_for, superviso
             " The lost ones' jobs are recovered first."
         )
         await pilot.press("y")
-        await wait_toast(pilot, "Removed 2 worker rows")
+        # The jobs recovered are named (it said only how many rows went).
+        await wait_toast(pilot, "Removed 2 worker rows; recovered 1 job of theirs: stuck")
         await wait_for(pilot, lambda: table.row_count == 1, "the live worker alone")
         assert ("prune", 0.0) in supervisor.calls
         await pilot.press("P")
