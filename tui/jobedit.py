@@ -68,8 +68,10 @@ class JobEditApp(BatchApp):
         """The edit form; an edit the store refuses opens it again as it was typed."""
         job = edited.job
         job_id = job.id
-        retried = " (it is retried)" if job.state in editing.RETRIED_BY_EDIT else ""
-        title = f"Edit job {one_line(job_id)}, {job.state}{retried}"  # a hostile id's too
+        retried = " (saving retries it)" if job.state in editing.RETRIED_BY_EDIT else ""
+        # The state and the warning first: a schedule's fire id (60 characters) cut the
+        # title at the form's edge, and "(it is retried)" was what went.
+        title = f"Edit {job.state} job{retried}: {one_line(job_id)}"  # a hostile id's too
         screen = NewJobScreen(
             form_values(job), title=title, queues=self.known_queues(), typed=typed, error=error
         )

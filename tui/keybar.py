@@ -57,8 +57,10 @@ class KeyBar(Widget, can_focus=False):
     }
     """
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, *, own_keys: bool = False, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.own_keys = own_keys
+        """Only the screen's own keys, not the app's (a dialog's: ``OwnKeyBar``)."""
         self.items: list[tuple[str, str, str, str, bool]] = []
         """(key shown, description, key, action, enabled) in order, one per action."""
         self._spans: list[tuple[int, int, str]] = []
@@ -81,11 +83,14 @@ class KeyBar(Widget, can_focus=False):
         # showed "/ Filter", and / typed a slash.
         focused = self.screen.focused
         typing = isinstance(focused, Input)
-        for key, description in getattr(focused, "key_hints", ()):
+        hints = [*getattr(self.screen, "key_hints", ()), *getattr(focused, "key_hints", ())]
+        for key, description in hints:
             shown = self.app.get_key_display(Binding(key, ""))
             items.append((shown, description, key, f"hint:{key}", True))
         for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
+                continue
+            if self.own_keys and node is self.app:
                 continue
             offers = getattr(node, "offers", None)  # a pane's word on its highlighted row
             if enabled and offers is not None and not offers(binding.action):
@@ -150,3 +155,15 @@ class KeyBar(Widget, can_focus=False):
                 event.stop()
                 self.app.simulate_key(key.split(",")[0])
                 return
+
+
+class OwnKeyBar:
+    """A dialog's key bar: its own keys, over the bar of the screen beneath.
+
+    A dialog is drawn over its screen, whose bar stayed in sight: under the job form
+    it read ``space Mark  r Retry  c Cancel  d Delete  e Edit``, letters the form types
+    into its fields, and not the form's own ``esc`` and ``ctrl+s``.
+    """
+
+    def on_mount(self) -> None:
+        self.mount(KeyBar(own_keys=True))  # type: ignore[attr-defined]

@@ -626,7 +626,23 @@ async def test_many_bad_fields_keep_the_forms_buttons_on_an_80x24_screen(app_for
         await wait_for(pilot, lambda: "more:" in str(error.render()), "the problems")
         assert str(error.render()).count("\n") == SHOWN_PROBLEMS
         await pilot.pause()
-        assert form.query_one("#ok").region.bottom <= 24
+        assert form.query_one("#ok").region.bottom <= 23  # above the form's own key bar
+
+
+async def test_a_resize_lists_the_problems_again_for_the_new_height(app_for) -> None:
+    """Seven problems listed at 40 rows stayed seven after a resize to 80x24, the
+    buttons off the screen, until the next submit (a control-center user's try)."""
+    app = app_for()
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await _submitted_with_bad_fields(pilot)
+        error = form.query_one("#form-error")
+        await wait_for(pilot, lambda: "✗" in str(error.render()), "the problems")
+        assert "more:" not in str(error.render())
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "more:" in str(error.render()), "the problems fitted")
+        assert str(error.render()).count("\n") == SHOWN_PROBLEMS
+        await pilot.pause()
+        assert form.query_one("#ok").region.bottom <= 23
 
 
 async def test_a_taller_screen_lists_every_bad_field_with_its_reason(app_for) -> None:

@@ -27,7 +27,7 @@ async def test_edit_opens_the_form_prefilled_and_saves(app_for) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
         form = app.screen
         assert form.query_one("#f-command", Input).value == "make backup"
-        assert "Edit job a, dead (it is retried)" in str(form.query_one(".title").render())
+        assert str(form.query_one(".title").render()) == "Edit dead job (saving retries it): a"
         form.query_one("#f-priority", Input).value = "oops"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "priority" in str(form.query_one("#form-error").render()))
@@ -108,7 +108,7 @@ async def test_an_edit_the_store_refused_still_asks_before_escape_discards_it(ap
         )
         reopened = app.screen
         assert "job a is running" in str(reopened.query_one("#form-error").render())
-        assert str(reopened.query_one(".title").render()).startswith("Edit job a")
+        assert str(reopened.query_one(".title").render()) == "Edit pending job: a"
         assert reopened.query_one("#f-priority", Input).value == "5"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
@@ -358,3 +358,26 @@ async def test_h_on_a_finished_job_says_why_as_c_and_d_do(app_for) -> None:
         await wait_toast(
             pilot, "Job a is completed; only a waiting (pending, blocked or failed) job can be held"
         )
+
+
+async def test_a_long_ids_edit_title_keeps_its_state_and_warning_and_ends_in_an_ellipsis(
+    app_for,
+) -> None:
+    """``Edit job nightly-backup-of-the-very-long-named-db:20261207T214052Z.runp1, de``: a
+    schedule's fire cut the title at 80 columns with no sign, "(it is retried)" gone."""
+    long_id = "nightly-backup-of-the-very-long-named-db:20261207T214052Z.runp1"
+    seed_job(long_id, state="dead", attempts=4, last_error="boom")
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("2", "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewJobScreen), "edit form")
+        await pilot.pause()
+        title = app.screen.query_one(".title")
+        dialog = app.screen.query_one(".dialog")
+        assert title.region.right <= dialog.region.right
+        drawn = "".join(
+            segment.text for segment in title.render_line(0) if not segment.control
+        ).rstrip()
+        assert drawn.startswith("Edit dead job (saving retries it): nightly-backup")
+        assert drawn.endswith("…")

@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuectl.jobspec import ID_PATTERN, ID_RULE
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
+from tui.keybar import OwnKeyBar
 from tui.screens import close
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ class Uncovered:
         self.app.clear_notifications()
 
 
-class ConfirmScreen(Uncovered, ModalScreen[bool]):
+class ConfirmScreen(Uncovered, OwnKeyBar, ModalScreen[bool]):
     """Asks before anything that destroys or mass-changes data; the question names the target.
 
     A job's command goes on a line of its own under the question, ``$ `` before it, cut
@@ -77,7 +78,7 @@ class ConfirmScreen(Uncovered, ModalScreen[bool]):
         close(self, event.button.id == "yes")
 
 
-class ChoiceScreen(Uncovered, ModalScreen[str | None]):
+class ChoiceScreen(Uncovered, OwnKeyBar, ModalScreen[str | None]):
     """One of a few answers by its key, or ``escape`` to stay (``None``)."""
 
     AUTO_FOCUS = "#stay"
@@ -95,6 +96,8 @@ class ChoiceScreen(Uncovered, ModalScreen[str | None]):
         self.question = question
         self.choices = choices
         self.stay = stay
+        self.key_hints = tuple((key, label) for key, _answer, label in choices)
+        """Each choice's key, for the key bar (they are answered by ``on_key``)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -120,7 +123,7 @@ class ChoiceScreen(Uncovered, ModalScreen[str | None]):
         close(self, button.removeprefix("choice-") if button.startswith("choice-") else None)
 
 
-class FieldScreen(Uncovered, ModalScreen[T]):
+class FieldScreen(Uncovered, OwnKeyBar, ModalScreen[T]):
     """A dialog with one field checked when submitted: ``enter`` or the ``ok`` button
     submits (``_submit`` checks the value and closes, or says what is wrong); ``escape``
     or any other button backs out with ``None``, changing nothing."""

@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.keybar import OwnKeyBar
 from tui.panes.config import ConfigPane
 from tui.panes.dlq import DlqPane
 from tui.panes.jobs import JobsPane
@@ -207,7 +208,7 @@ class StepScroll(VerticalScroll):
         self._step(-self.scrollable_content_region.height)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(OwnKeyBar, ModalScreen[None]):
     """The keys of the app, the tables, each pane and the detail screen; it scrolls."""
 
     AUTO_FOCUS = "#help-body"

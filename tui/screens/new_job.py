@@ -17,6 +17,7 @@ from queuectl.jobspec import parse_spec
 from queuectl.lifecycle.enqueue import check_directories
 from queuectl.textsafe import one_line
 from tui.inputs import OrderedInput
+from tui.keybar import OwnKeyBar
 from tui.screens import close
 from tui.screens.confirm import ConfirmScreen
 
@@ -109,7 +110,7 @@ def listed_problems(problems: list[str], shown: int = SHOWN_PROBLEMS) -> str:
     return "\n".join(lines)
 
 
-class NewJobScreen(ModalScreen[Any]):
+class NewJobScreen(OwnKeyBar, ModalScreen[Any]):
     """Returns a validated ``JobSpec``; a rejected form stays open with the reason shown.
 
     With ``initial`` it edits a job: prefilled, it returns the form as job keys
@@ -144,13 +145,15 @@ class NewJobScreen(ModalScreen[Any]):
         self.error = error
         self.submitted: dict[str, str] = {}
         """The fields as they were when the form was answered (see the class's docstring)."""
+        self._problems: list[str] = []
+        """What the last submit refused, listed as the screen's height allows."""
         self._opened_with: dict[str, str] = {}
         """The fields as the form opened: ``esc`` asks before losing anything typed since."""
 
     def compose(self) -> ComposeResult:
         initial = self.typed if self.typed is not None else self.initial or {}
         with Vertical(classes="dialog wide"):
-            yield Label(Text(self.title_text), classes="title")
+            yield Label(Text(self.title_text), classes="title")  # cut with "…" (app.tcss)
             with Grid(classes="form"):
                 for name, label, hint in FIELDS:
                     if name == "id" and self.initial is not None:
@@ -204,12 +207,21 @@ class NewJobScreen(ModalScreen[Any]):
             if check_cwd:
                 check_directories([spec], None)
         except ValidationError as exc:
-            problems = field_errors(data, check_cwd=check_cwd) or [one_line(str(exc))]
-            shown = problems_shown(self.app.size.height)
-            self.query_one("#form-error", Static).update(Text(listed_problems(problems, shown)))
+            self._problems = field_errors(data, check_cwd=check_cwd) or [one_line(str(exc))]
+            self._show_problems()
             return
         self.submitted = self.values()
         close(self, self._touched(data) if self.initial is not None else spec)
+
+    def _show_problems(self) -> None:
+        shown = problems_shown(self.app.size.height)
+        self.query_one("#form-error", Static).update(Text(listed_problems(self._problems, shown)))
+
+    def on_resize(self) -> None:
+        """The problems listed again for the new height: seven listed at 45 rows stayed
+        seven after a resize to 24, and pushed the buttons off the screen."""
+        if self._problems:
+            self._show_problems()
 
     def _touched(self, data: dict[str, Any]) -> dict[str, Any]:
         """Of an edit's fields, those typed differently from what the form showed: the
