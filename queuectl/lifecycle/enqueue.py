@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import peewee
 
-from queuectl.errors import DuplicateJobId, ValidationError
+from queuectl.errors import DuplicateJobId, QueueError, ValidationError
 from queuectl.jobspec import JobSpec, current_directory
 from queuectl.lifecycle import deps, unique
 from queuectl.lifecycle.reads import get_job
@@ -132,7 +132,7 @@ def enqueue_many(
             kept, [spec.id for spec in kept], lines=kept_lines if len(specs) > 1 else None
         )
         settings = load_settings()
-        first = _next_seq()
+        first = _next_seq(max(1, len(kept)))
         # Named by its line, as ``_keys_held`` names a refusal, when a file gives many.
         whose = {
             spec.unique_key: f"line {line}: " if len(specs) > 1 else ""
@@ -234,10 +234,28 @@ def _keys_held(
     return skipped
 
 
-def _next_seq() -> int:
-    """The first free enqueue number: one seek at the end of the unique ``seq`` index."""
-    last = Job.select(peewee.fn.MAX(Job.seq)).scalar()
-    return (last or 0) + 1
+SEQ_MAX = 2**63 - 1
+"""The largest number a job's ``seq`` (a 64-bit integer on both backends) can hold."""
+
+
+def _next_seq(count: int) -> int:
+    """The first of ``count`` free enqueue numbers: one seek at the end of the unique
+    ``seq`` index.
+
+    Numbers run out only where a row was written past queuectl (``seq`` set to the
+    64-bit maximum): every enqueue then failed, with a traceback on SQLite. The new jobs
+    are numbered below the lowest instead (``seq`` only breaks ties between jobs due
+    together), and a store with no room either way says so in one line.
+    """
+    last = Job.select(peewee.fn.MAX(Job.seq)).scalar() or 0
+    if last <= SEQ_MAX - count:
+        return last + 1
+    lowest = Job.select(peewee.fn.MIN(Job.seq)).scalar() or 0
+    if lowest - count >= -SEQ_MAX:
+        return lowest - count
+    raise QueueError(
+        f"cannot number {count} new job(s): the stored job numbers (seq) fill their range"
+    )
 
 
 def check_directories(

@@ -172,3 +172,26 @@ def test_a_row_past_the_clis_limits_is_shown_cut_not_wrapped_for_seconds(run, db
     (row,) = reads.list_jobs(with_output=False, text_limit=LONGEST_FIELD + 1)
     assert (len(row.command), row.command_length) == (LONGEST_FIELD + 1, len(command))
     assert (len(row.last_error), row.last_error_length) == (LONGEST_FIELD + 1, 3_000_000)
+
+
+def test_a_job_numbered_at_the_64_bit_maximum_leaves_room_below_for_new_ones(run, db_url):
+    """A ``seq`` written at 2**63 - 1 failed every enqueue after it: a traceback on SQLite
+    (OverflowError), "bigint out of range" on PostgreSQL. New jobs are numbered below the
+    lowest (seq only breaks ties); a store whose numbers fill the whole range says so."""
+    top = 2**63 - 1
+    run("add", "--id", "top", "--", "true")
+    db.open_database(db_url)
+    Job.update(seq=top).where(Job.id == "top").execute()
+    db.close_database()
+    assert run("add", "--id", "next", "--", "true").stdout == "next\n"
+    assert run("enqueue", "-", input='{"command": "a"}\n{"command": "b"}\n').exit_code == 0
+    db.open_database(db_url)
+    seqs = sorted(Job.select(Job.seq).tuples())
+    assert [seq for (seq,) in seqs] == [top - 3, top - 2, top - 1, top]
+    Job.update(seq=-top).where(Job.id == "next").execute()
+    db.close_database()
+    full = run("add", "--", "true", ok=False)
+    assert full.exit_code == 1
+    assert full.stderr == (
+        "Error: cannot number 1 new job(s): the stored job numbers (seq) fill their range\n"
+    )
