@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 from urllib.parse import parse_qs
 
+import peewee
 import pytest
 
 from queuectl.errors import QueueError
@@ -65,7 +66,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -75,8 +76,18 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
+def _as_schema_12() -> None:
+    """Put an open database back as schema 12 left it: on SQLite, no type triggers."""
+    if not is_postgres():
+        for (name,) in database.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchall():
+            database.execute_sql(f"DROP TRIGGER {name}")
+
+
 def _as_schema_11() -> None:
     """Put an open database back as schema 11 left it: no DLQ index."""
+    _as_schema_12()
     database.execute_sql("DROP INDEX queuectl_job_dead_by_death")
 
 
@@ -134,7 +145,7 @@ def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     assert Schedule.select().count() == 0
 
 
@@ -422,7 +433,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -437,7 +448,7 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
@@ -456,7 +467,7 @@ def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     assert Worker.get_by_id("w7").slots == 1
 
 
@@ -469,7 +480,7 @@ def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     kept = Job.get_by_id(job)
     assert (kept.unique_key, kept.taken_down_by) == (None, None)
     assert "queuectl_job_unique_key" in _indexes()
@@ -498,7 +509,7 @@ def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     indexes = {index.name for index in database.get_indexes("queuectl_run")}
     assert "queuectl_run_finished_at_outcome" in indexes
     assert "queuectl_run_finished_at" not in indexes
@@ -521,10 +532,51 @@ def test_a_schema_11_database_gains_the_dlq_index_and_its_deaths_in_order(db_url
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 12
+    assert schema.schema_version() == SCHEMA_VERSION == 13
     assert "queuectl_job_dead_by_death" in _indexes()
     rows, total = reads.dead_window(limit=2, total=None, fields=("id", "finished_at"))
     assert [row["finished_at"] for row in rows] == [T0 + 3, T0 + 2] and total == 3
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("queuectl_job", "run_at", "abc"),
+        ("queuectl_job", "timeout", "x"),
+        ("queuectl_job", "max_retries", "lots"),
+        ("queuectl_job", "held_at", "yesterday"),
+        ("queuectl_job", "command", b"\x00"),
+        ("queuectl_worker", "pid", "x"),
+        ("queuectl_run", "started_at", "now"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_by_the_store(db_url, table, column, value):
+    """An attacker's try (as the database's owner): ``run_at = 'abc'`` written by hand
+    took every worker down at its next idle look (``float('abc')``, logged as a clean
+    stop) and ``list``, ``show`` and the dashboard failed on the row. PostgreSQL's
+    columns refuse it; on SQLite, since schema 13, triggers do, on an upgraded file too."""
+    if isinstance(value, bytes) and db_url.startswith("postgresql"):
+        pytest.skip("a blob is SQLite's: psycopg sends bytes that PostgreSQL stores as text")
+    db.open_database(db_url)
+    enqueuing.enqueue(JobSpec(command="true", id="j"), now=T0)
+    claim = claiming.claim("w1", now=T0)
+    assert claim is not None
+    Worker.create(id="w1", pid=1, host="h", started_at=T0, heartbeat_at=T0)
+    _as_schema_12()
+    SchemaInfo.update(value="12").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 13
+    before = {model: list(model.select().tuples()) for model in (Job, Run, Worker)}
+    with pytest.raises(peewee.DatabaseError) as refused, database.atomic():
+        database.execute_sql(f"UPDATE {table} SET {column} = {database.param}", (value,))
+    if not is_postgres():
+        assert f"{table}: a value of the wrong type" in str(refused.value)
+    assert {model: list(model.select().tuples()) for model in (Job, Run, Worker)} == before
+    # queuectl's own writes pass: a number that is a whole REAL, NULL where allowed.
+    Job.update(run_at=T0 + 1, timeout=None, held_at=T0).execute()
+    db.close_database()
 
 
 def test_the_dlq_reads_its_partial_index_from_the_end_on_sqlite(db_path):

@@ -1072,3 +1072,22 @@ def test_a_missed_heartbeat_is_said_once_the_beat_goes_through(opened, caplog):
         worker.step()
     said = [r.getMessage() for r in caplog.records if "could not heartbeat" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith(f"worker {worker.id} could not heartbeat for 36")
+
+
+def test_a_worker_that_crashes_says_so_not_stopped_done(opened, monkeypatch, caplog):
+    """An attacker's try: a bug's exception (there, text read from a number column) was
+    logged "worker w0qf4rk stopped (done)" before its traceback, and a crash read as a
+    clean end. The row is still marked stopped, so recovery takes what it ran."""
+    clock = FakeClock()
+    worker = make_worker(clock)
+    monkeypatch.setattr(worker, "step", mock.Mock(side_effect=ValueError("could not convert")))
+    caplog.set_level(logging.INFO, logger="queuectl.worker")
+    with pytest.raises(ValueError):
+        worker.run(install_signals=False)
+    lines = [r.getMessage() for r in caplog.records if worker.id in r.getMessage()]
+    assert lines[-1] == (
+        f"worker {worker.id} stopped: it crashed (ValueError: could not convert);"
+        " the traceback follows"
+    )
+    assert not any("stopped (done)" in line for line in lines)
+    assert WorkerRow.get_by_id(worker.id).state == "stopped"

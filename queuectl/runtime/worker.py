@@ -260,10 +260,10 @@ class Worker(AttemptRunner, SlotRunner):
                     self.log.stopped_in_outage(self.stop_mode, held)
                     return 1
                 self.outage_pause(delay, held)
-            except BaseException:
+            except BaseException as exc:
                 # A bug or an interrupt: say so in the row before dying, so the
                 # dashboard does not show a live worker and recovery takes the job.
-                self._mark_stopped_quietly()
+                self._mark_stopped_quietly(None if isinstance(exc, KeyboardInterrupt) else exc)
                 raise
 
     def outage_pause(self, delay: float, held: Sequence[str]) -> None:
@@ -403,13 +403,13 @@ class Worker(AttemptRunner, SlotRunner):
             self._check_now = True
             self.timers.next_control = 0.0
 
-    def _mark_stopped_quietly(self) -> None:
+    def _mark_stopped_quietly(self, crash: BaseException | None = None) -> None:
         try:
-            self._mark_stopped()
+            self._mark_stopped(crash)
         except StoreUnavailable as exc:
             log.warning("could not mark worker %s stopped: %s", self.id, first_line(exc))
 
-    def _mark_stopped(self) -> None:
+    def _mark_stopped(self, crash: BaseException | None = None) -> None:
         self.row.mark_stopped(self.clock())
         self.row.while_locked_out(None)
         self.stopped = True
@@ -420,7 +420,12 @@ class Worker(AttemptRunner, SlotRunner):
         self.timekeeper.close()
         if self.waiter is not None:
             self.waiter.close()
-        log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
+        if crash is not None and not isinstance(crash, SystemExit):
+            # It read "stopped (done)", then a traceback: a crash passed for a clean end.
+            why = f"{type(crash).__name__}: {first_line(crash)}"
+            log.error("worker %s stopped: it crashed (%s); the traceback follows", self.id, why)
+        else:
+            log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
 
     # --- housekeeping -----------------------------------------------------------------
 

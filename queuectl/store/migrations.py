@@ -162,6 +162,16 @@ def _index_dead_jobs_by_death() -> None:
     database.execute_sql(DEAD_INDEX)
 
 
+def _guard_column_types() -> None:
+    """Schema 12 -> 13: on SQLite, triggers refuse a value of the wrong type in any
+    column (``store.typeguard``): text written into ``run_at`` took every worker down.
+    A row that already holds one is left as it is (none of queuectl's writes make one)."""
+    if not is_postgres():
+        from queuectl.store.schema import guard_column_types
+
+        guard_column_types()
+
+
 def migrate(from_version: int) -> None:
     """Upgrade an older schema step by step; each step is one function per version."""
     steps: dict[int, Callable[[], None]] = {  # to version + 1
@@ -176,6 +186,7 @@ def migrate(from_version: int) -> None:
         9: _add_workflows,
         10: _index_outcomes_and_count_slots_against_limits,
         11: _index_dead_jobs_by_death,
+        12: _guard_column_types,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

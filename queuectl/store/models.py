@@ -34,7 +34,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 

@@ -13,6 +13,7 @@ from queuectl.store.sql import (
     UNIQUE_KEY_INDEX,
 )
 from queuectl.store.transactions import advisory_lock, is_postgres, write_transaction
+from queuectl.store.typeguard import guard_triggers
 
 
 def schema_version() -> int | None:
@@ -100,6 +101,8 @@ def ensure_schema() -> None:
             database.execute_sql(DEAD_INDEX)
             if is_postgres():
                 database.execute_sql(QUEUE_HAS_ROOM_FUNCTION)
+            else:
+                guard_column_types()
             SchemaInfo.insert(
                 key="schema_version", value=str(SCHEMA_VERSION)
             ).on_conflict_ignore().execute()
@@ -107,3 +110,11 @@ def ensure_schema() -> None:
             from queuectl.store.migrations import migrate
 
             migrate(version)
+
+
+def guard_column_types() -> None:
+    """SQLite: the triggers that refuse a value of the wrong type in every table
+    (``typeguard``); PostgreSQL's column types do that themselves."""
+    for model in ALL_MODELS:
+        for statement in guard_triggers(model):
+            database.execute_sql(statement)
