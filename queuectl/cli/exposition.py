@@ -306,7 +306,8 @@ class _FailureLog:
 
     def succeeded(self) -> None:
         if self._last is not None:
-            self._say(f"The database answers again, after {self._failed:,} failed scrapes")
+            scrapes = "scrape" if self._failed == 1 else "scrapes"
+            self._say(f"The database answers again, after {self._failed:,} failed {scrapes}")
         self._last, self._failed = None, 0
 
 
@@ -315,6 +316,7 @@ def _scrape(
     environ: dict[str, Any],
     start_response: Any,
     failures: _FailureLog | None = None,
+    opener: Callable[[], object] | None = None,
 ) -> list[bytes]:
     """One scrape at a time, on this thread's own connection to the database, closed after.
 
@@ -333,6 +335,8 @@ def _scrape(
 
     with _SCRAPING:
         try:
+            if opener is not None:
+                opener()  # opens the database the first time it answers, then nothing
             if db.is_stand_in():
                 ensure_schema()
             body = list(app(environ, start_response))
@@ -358,6 +362,7 @@ def _head(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
     failures: _FailureLog,
+    opener: Callable[[], object] | None = None,
 ):
     """A GET's status and headers with no body: prometheus_client answers HEAD with 405,
     and ``curl -I`` and uptime checks send it. Its Content-Length is the GET's."""
@@ -367,7 +372,7 @@ def _head(
         answer[:] = [status, headers]  # the last call's: a 503 replaces a 200 begun
 
     get = {**environ, "REQUEST_METHOD": "GET"}
-    body = b"".join(_scrape(app, get, started, failures))
+    body = b"".join(_scrape(app, get, started, failures, opener))
     status, headers = answer
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
@@ -380,11 +385,13 @@ def serve(
     *,
     announce: Callable[[str], None],
     warn: Callable[[str], None],
+    opener: Callable[[], object] | None = None,
 ) -> None:
     """Serve ``/metrics`` on ``address`` until interrupted, a thread per connection.
 
     On loopback, a request whose ``Host`` is not a loopback name (a DNS-rebound
-    page in a browser) gets 403, as ``queuectl web`` does.
+    page in a browser) gets 403, as ``queuectl web`` does. ``opener``, when the
+    database could not be opened yet: called before each scrape until it can.
     """
     from prometheus_client import make_wsgi_app
 
@@ -403,8 +410,8 @@ def serve(
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"404 Not Found: the metrics are at /metrics\n"]
         if environ.get("REQUEST_METHOD") == "HEAD":
-            return _head(metrics_app, environ, start_response, failures)
-        return _scrape(metrics_app, environ, start_response, failures)
+            return _head(metrics_app, environ, start_response, failures, opener)
+        return _scrape(metrics_app, environ, start_response, failures, opener)
 
     # Connections are answered in threads, so Ctrl+C lands in this one's loop and
     # ends the command at once; noted too, so one raised where Python cannot raise

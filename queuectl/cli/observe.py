@@ -169,6 +169,7 @@ def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) 
     dir/queuectl.prom). With --serve, each scrape reads the database afresh.
     """
     from queuectl.cli import exposition
+    from queuectl.errors import DatabaseUnreachable
 
     window_start(since, time.time())  # a malformed window fails before anything opens
     if allow_remote and serve is None:
@@ -176,16 +177,26 @@ def metrics(app: AppContext, since: str, serve: str | None, allow_remote: bool) 
     address = (
         exposition.parse_address(serve, allow_remote=allow_remote) if serve is not None else None
     )
-    app.open()
     collector = exposition.QueueCollector(lambda now: window_start(since, now))
     if address is None:
+        app.open()
         click.echo(exposition.render(collector), nl=False)
         return
+    opener = None
+    try:
+        app.open()
+    except DatabaseUnreachable as exc:
+        # Started at boot before its server (a systemd unit): it exited 1, and Prometheus
+        # saw the target down, not the 503 that says why. Served now; each scrape opens
+        # the database until one can (a wrong password still ends it at once).
+        note(f"metrics: {exc}; each scrape answers 503 until the database answers")
+        opener = app.open
     exposition.serve(
         collector,
         address,
         announce=lambda url: click.echo(url),
         warn=lambda line: click.echo(line, err=True),
+        opener=opener,
     )
 
 

@@ -348,7 +348,15 @@ def wait_stopped(
         crashed = False
         for worker_id in pending:
             row = rows.get(worker_id)
-            if row is None or row.state in ENDED_WORKER_STATES:
+            if row is None:
+                continue
+            if row.state in ENDED_WORKER_STATES:
+                # Its row says stopped while its process still runs the hooks of jobs it
+                # recorded (``hook_timeout`` each): "stopped", exit 0, and a script's
+                # upgrade or reboot cut those webhooks off. On this host, the process
+                # ending is the stop; elsewhere only the row can say.
+                if row.host == host and _alive_here(row.pid):
+                    still.append(worker_id)
                 continue
             if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=_alive_here):
                 crashed = True

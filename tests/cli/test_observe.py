@@ -122,6 +122,8 @@ def test_stats_command_json_text_queue_and_window(history):
     assert everything["since"] == "1970-01-01T00:00:00.000Z"  # it said null: before 1970
     counted = ("finished", "completed", "failed_attempts", "dead")
     assert [everything["total"][key] for key in counted] == [data["total"][key] for key in counted]
+    # A dozen jobs over the years since 1970 is a rate too: it read 0.0 at three decimals.
+    assert 0 < everything["total"]["per_minute"] < 0.001
     for bad in ("5 s", "0s", "-1h", "soon"):
         result = history("stats", "--since", bad, ok=False)
         assert result.exit_code == 2 and "--since" in result.stderr

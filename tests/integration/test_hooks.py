@@ -121,3 +121,17 @@ def test_a_failing_or_hanging_hook_changes_nothing_and_delays_no_job(cluster, tm
     status = json.loads(cluster.cli("status", "--json").stdout)
     assert status["jobs"]["completed"] == 2 and status["jobs"]["dead"] == 1
     assert not marker.exists()  # the group was killed, background child included
+
+
+def test_worker_stop_waits_for_the_hooks_a_stopping_worker_still_runs(cluster, tmp_path):
+    """``worker stop`` said "stopped" (exit 0) while the worker's process ran on for the
+    hooks of jobs it had recorded: a script's ``stop && upgrade`` cut a webhook off. On
+    this host the stop waits for the process itself."""
+    log = str(tmp_path / "hooks.log")
+    [worker] = cluster.start_workers(1)
+    job = cluster.enqueue("true", on_success=f"sleep 1; echo done >> {log}")
+    cluster.wait_state(job, JobState.COMPLETED)
+    stopped = cluster.cli("worker", "stop", "--all")
+    assert stopped.returncode == 0, stopped.stderr
+    assert worker.poll() is not None  # exited before the stop said so
+    assert _lines(log) == ["done"]

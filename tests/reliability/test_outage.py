@@ -313,6 +313,19 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
         )
     }
     cluster.procs.extend(waiting.values())  # type: ignore[arg-type]
+    # An exporter started at boot before its server exited 1 (Prometheus saw the target
+    # down): it serves, each scrape a 503 saying why, until the database answers.
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "metrics", "--serve", "127.0.0.1:0"],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=open(f"{cluster.workdir}/metrics.err", "w+"),  # noqa: SIM115
+        text=True,
+    )
+    cluster.procs.append(exporter)  # type: ignore[arg-type]
+    assert exporter.stdout is not None
+    metrics_url = exporter.stdout.readline().strip()
+    assert _scraped(metrics_url)[0] == 503
 
     def said(name: str) -> str:
         with open(f"{cluster.workdir}/{name}.err") as err:
@@ -322,8 +335,12 @@ def test_commands_started_while_the_server_is_away_wait_for_it(server, outage_cl
         wait_until(lambda name=name: "database unavailable" in said(name), 20, f"{name}'s line")
     wait_until(lambda: "database unavailable" in cluster.logs(), 20, "the worker's line")
     assert worker.poll() is None and all(proc.poll() is None for proc in waiting.values())
+    assert said("metrics").startswith("metrics: cannot use the database postgresql://")
+    assert "Connection refused" in _scraped(metrics_url)[1]
     server.start()
     assert waiting["wait"].wait(timeout=40) == 0, said("wait")
+    wait_until(lambda: _scraped(metrics_url)[0] == 200, 20, "a scrape the database answers")
+    assert "queuectl_jobs{" in _scraped(metrics_url)[1]
     assert waiting["logs"].wait(timeout=10) == 0, said("logs")
     assert waiting["logs"].stdout.read() == "waited for\n"
     assert waiting["start"].wait(timeout=30) == 0, said("start")
@@ -382,3 +399,15 @@ def test_a_cause_that_changes_and_stays_is_said_and_a_passing_one_is_not():
     assert said[-1].startswith("worker w1: statements go through again after ")
     fail('password authentication failed for user "app" (server db:5432)', 1)
     assert said[-1].startswith("worker w1: database unavailable (password authentication")
+
+
+def _scraped(url: str) -> tuple[int, str]:
+    """A scrape's status and body, a 503 included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
