@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from queuectl.cli.common import note_interrupts
 from queuectl.errors import QueueError, ValidationError
-from queuectl.states import JobState, WorkerState
+from queuectl.states import ENDED_WORKER_STATES, JobState, WorkerState
 
 _WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("finished", "queuectl_finished_jobs", "Jobs that reached an outcome (completed or dead)"),
@@ -61,7 +61,9 @@ _QUANTILE_FIGURES: tuple[tuple[str, str, tuple[str | None, ...]], ...] = (
 """Families of the 0.5, 0.95 and 1 quantiles: name, help, the figure of each."""
 METRIC_NAMES = (
     "queuectl_jobs",
+    "queuectl_queue_paused",
     "queuectl_workers",
+    "queuectl_worker_slots",
     "queuectl_window_seconds",
     *(name for _key, name, _text in _WINDOW_FIGURES),
     *(name for name, _text, _parts in _QUANTILE_FIGURES),
@@ -85,7 +87,7 @@ class QueueCollector(Collector):
         return [GaugeMetricFamily(name, "") for name in METRIC_NAMES]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from queuectl.lifecycle import stats
+        from queuectl.lifecycle import queues, stats
         from queuectl.lifecycle.workers import workers_as_seen
         from queuectl.store.transactions import read_transaction
 
@@ -94,6 +96,7 @@ class QueueCollector(Collector):
         with read_transaction():
             jobs = stats.jobs_per_queue_and_state()
             workers = workers_as_seen(include_ended=True, ended_since=since, now=now)
+            paused = queues.paused_names()
         figures = stats.window_stats(since, now=now)
 
         family = GaugeMetricFamily(
@@ -105,6 +108,17 @@ class QueueCollector(Collector):
                 family.add_metric([_label(queue), state.value], count)
         yield family
 
+        # A queue paused on purpose had no series to tell it from one that stopped moving:
+        # a "throughput 0 while jobs wait" alert fired on it.
+        family = GaugeMetricFamily(
+            "queuectl_queue_paused",
+            "1 for a paused queue (its jobs wait for queue resume), 0 otherwise",
+            labels=["queue"],
+        )
+        for queue in sorted({queue for queue, _state in jobs} | paused):
+            family.add_metric([_label(queue)], 1 if queue in paused else 0)
+        yield family
+
         family = GaugeMetricFamily(
             "queuectl_workers",
             "Workers per state (stopped and lost: those that ended in the window)",
@@ -112,6 +126,19 @@ class QueueCollector(Collector):
         )
         for state in WorkerState:
             family.add_metric([state.value], sum(1 for w in workers if w.state == state.value))
+        yield family
+
+        # Workers count processes: with slots, how full they are is the slots' figure.
+        ended = {state.value for state in ENDED_WORKER_STATES}
+        live = [w for w in workers if w.state not in ended]
+        family = GaugeMetricFamily(
+            "queuectl_worker_slots",
+            "Job slots of the live workers: busy (running a job) and idle",
+            labels=["state"],
+        )
+        busy = sum(w.slots_busy for w in live)
+        family.add_metric(["busy"], busy)
+        family.add_metric(["idle"], max(0, sum(w.slots for w in live) - busy))
         yield family
 
         yield GaugeMetricFamily(

@@ -171,6 +171,37 @@ def test_a_queue_with_no_run_in_the_window_counts_0_so_a_stall_alert_can_fire(ru
         assert samples[(name, stuck)] == 0, name
     assert ("queuectl_success_ratio", stuck) not in samples
     assert samples[("queuectl_jobs", (("queue", "stuck"), ("state", "pending")))] == 1
+    # Paused on purpose, it says so: the alert can leave it out (it fired on it).
+    assert samples[("queuectl_queue_paused", stuck)] == 1
+
+
+def test_metrics_count_the_live_workers_slots_busy_and_idle(run, db_url):
+    """``queuectl_workers{state="busy"}`` counts processes: a worker of 4 slots running
+    one job read as busy as one running four, and capacity could not be computed."""
+    now = time.time()
+    db.open_database(db_url)
+    for worker_id, slots, beat in (("w4", 4, now), ("gone", 8, now - 86400)):
+        Worker.create(
+            id=worker_id,
+            pid=1,
+            host="elsewhere",
+            state="busy",
+            slots=slots,
+            started_at=now - 60,
+            heartbeat_at=beat,
+        )
+    db.close_database()
+    enqueue(run, id="one")
+    db.open_database(db_url)
+    assert claiming.claim("w4", host="elsewhere").job.id == "one"
+    db.close_database()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(run("metrics").stdout)
+        for sample in family.samples
+    }
+    assert samples[("queuectl_worker_slots", (("state", "busy"),))] == 1
+    assert samples[("queuectl_worker_slots", (("state", "idle"),))] == 3  # not the lost one's
 
 
 def test_dependents_taken_down_count_as_dead_in_stats_metrics_status_and_the_chart(run, db_url):
