@@ -489,7 +489,11 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         if isinstance(self.screen, ModalScreen):
             return
         here = self.panes[self._pane] if self.screen is self.screen_stack[0] else self.screen
-        if (line := does_nothing_here(key, type(here), self.BINDINGS)) is not None:
+        why = getattr(here, "why_not_now", None)  # a place that knows why its key is out
+        line = why(key) if why is not None else None
+        if line is None:
+            line = does_nothing_here(key, type(here), self.BINDINGS)
+        if line is not None:
             self.say(line)
 
     def marking_pane(self, name: str) -> MarkingPane:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
-from tui.screens.help import SECTION_TITLES, help_sections, key_label
+from tui.screens.help import EVERYWHERE, SECTION_TITLES, help_sections, key_label
 
 PLACES_NAMED = 3
 """Places named for one meaning of a key; more read as a list, which the help is."""
@@ -20,6 +20,14 @@ PLACES_NAMED = 3
 
 def _keys(binding: Binding) -> set[str]:
     return {key.strip() for key in binding.key.split(",")}
+
+
+def _meaning(key: str, bindings: Sequence[BindingType]) -> str | None:
+    """What ``key`` does among ``bindings``, or ``None``."""
+    for binding in bindings:
+        if isinstance(binding, Binding) and key in _keys(binding):
+            return binding.description
+    return None
 
 
 def _place(title: str) -> str:
@@ -37,9 +45,17 @@ def does_nothing_here(key: str, here: type, app_bindings: Sequence[BindingType])
     title = SECTION_TITLES.get(here)
     if title is None:
         return None
+    sections = dict(help_sections(app_bindings))
+    said = f"{key_label(key)} does nothing in {_place(title)}"
+    own = _meaning(key, sections[title])
+    if own is not None:  # a key of this place, hidden where it does not apply now
+        return f"{key_label(key)} ({own}) does not apply here now"
+    everywhere = _meaning(key, sections[EVERYWHERE])
+    if everywhere is not None:  # an app key, which a screen over the panes leaves alone
+        return f"{said}: {everywhere} is a key of the panes; esc goes back to them"
     modal = {SECTION_TITLES[cls] for cls in SECTION_TITLES if issubclass(cls, ModalScreen)}
     meanings: dict[str, list[str]] = {}
-    for section, bindings in help_sections(app_bindings):
+    for section, bindings in sections.items():
         if section == title or section in modal:
             continue
         for binding in bindings:
@@ -47,7 +63,6 @@ def does_nothing_here(key: str, here: type, app_bindings: Sequence[BindingType])
                 places = meanings.setdefault(binding.description, [])
                 if section not in places:
                     places.append(section)
-    said = f"{key_label(key)} does nothing in {_place(title)}"
     if not meanings:
         return f"{said}. ? lists the keys"
     elsewhere = "; ".join(

@@ -63,6 +63,10 @@ async def test_q_with_a_staged_edit_asks_and_esc_stays(app_for) -> None:
         assert question.question == (
             "Quitting with 1 unsaved config change: max_retries=7. Save it first?"
         )
+        # "y" out of habit: not an answer, and it says which are (it did nothing, unsaid).
+        await pilot.press("y")
+        await wait_toast(pilot, "y is not an answer here: s Save, d Discard, esc Stay")
+        assert app.screen is question
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), "stayed")
         assert app.is_running and pane.staged == {"max_retries": "7"}

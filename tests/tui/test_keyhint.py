@@ -9,6 +9,7 @@ from tests.tui.conftest import (
     open_detail,
     refreshed,
     seed_job,
+    seed_run,
     seed_worker,
     toasts,
     wait_for,
@@ -17,6 +18,7 @@ from tests.tui.conftest import (
 from tui.keyhint import does_nothing_here
 from tui.panes.jobs import JobsPane
 from tui.screens.detail import JobDetailScreen
+from tui.screens.logview import LogScreen
 
 
 def _hints(app) -> list[str]:
@@ -87,3 +89,35 @@ def test_a_hint_for_a_dialogs_class_or_an_unknown_place_is_none() -> None:
     assert does_nothing_here("y", object, []) is None
     line = does_nothing_here("y", JobDetailScreen, [])
     assert line == "y does nothing in Job detail: Clone in Jobs (1). ? lists the keys"
+
+
+async def test_a_job_key_hidden_in_a_dead_jobs_detail_says_why(app_for) -> None:
+    """``c`` on a dead job's detail said nothing (hidden from its bar, as it cannot
+    apply), where the Jobs pane says why; then the first cut of the hint sent the user
+    to the Jobs pane's ``c``, which refuses it too."""
+    seed_job("d1", state="dead", attempts=4, last_error="boom", finished_at=T0 - 5)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await open_detail(pilot)
+        await pilot.press("c")
+        await wait_toast(pilot, "Cancel: job d1 is dead; it can no longer be cancelled")
+        await pilot.press("h")
+        await wait_toast(
+            pilot, "Hold: job d1 is dead; only a waiting (pending, blocked or failed) job"
+        )
+        await pilot.press("2")  # a pane's number, over the panes
+        await wait_toast(pilot, "2 does nothing in Job detail: DLQ is a key of the panes")
+        assert not any("Cancel in Jobs" in toast for toast in _hints(app))
+
+
+async def test_f_on_an_ended_runs_output_says_the_run_has_ended(app_for) -> None:
+    seed_job("c1", state="completed", finished_at=T0 - 5)
+    seed_run("c1", outcome="succeeded", output="done\n", finished_at=T0 - 5)
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen) and app.screen.loads, "log")
+        await pilot.press("f")
+        await wait_toast(pilot, "Follow: this run has ended (succeeded); G goes to its end")

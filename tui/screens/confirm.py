@@ -113,6 +113,14 @@ class ChoiceScreen(Uncovered, OwnKeyBar, ModalScreen[str | None]):
                 event.stop()
                 close(self, answer)
                 return
+        if event.is_printable and event.key != "n":  # n stays, as esc does (a binding)
+            # "y" out of habit at "Save (s) / Discard (d) / Stay (esc)" did nothing, unsaid.
+            answers = ", ".join(f"{key} {label}" for key, _answer, label in self.choices)
+            self.app.notify(
+                f"{event.key} is not an answer here: {answers}, esc {self.stay}",
+                severity="warning",
+                markup=False,
+            )
 
     def action_stay(self) -> None:
         close(self, None)

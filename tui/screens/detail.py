@@ -404,6 +404,22 @@ class JobDetailScreen(Screen[None]):
         rule = manage.ACTIONS[str(parameters[0])]
         return rule.applies_to(job.state, held=is_held(job.state, job.held_at))
 
+    def why_not_now(self, key: str) -> str | None:
+        """Why a job key hidden here does nothing (``QueueApp.key_unbound``): ``c`` on a
+        dead job's detail said nothing, where the Jobs pane says why."""
+        job = self.view.job if self.view is not None else None
+        if job is None:
+            return None
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or binding.key != key:
+                continue
+            verb = binding.action.removeprefix("act('").removesuffix("')")
+            rule = manage.ACTIONS.get(verb)
+            if rule is None or rule.applies_to(job.state, held=is_held(job.state, job.held_at)):
+                continue
+            return f"{binding.description}: job {one_line(job.id)} is {job.state}; {rule.why_not}"
+        return None
+
     def action_act(self, verb: str) -> None:
         """``verb`` on this job; hold and release are one intent, that toggles."""
         intend(self, "hold" if verb == "release" else verb, self.job_id)  # type: ignore[arg-type]

@@ -100,6 +100,9 @@ HELP_CLASSES: tuple[type, ...] = (
 """Each pane and screen with keys of its own: each has a section (a test holds it to that)."""
 
 
+EVERYWHERE = "Everywhere"
+"""The section of the app's own keys."""
+
 SECTION_TITLES: dict[type, str] = {
     JobsPane: "Jobs pane (1)",
     DlqPane: "DLQ pane (2)",
@@ -132,7 +135,7 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[Section]:
         NewJobScreen: [Binding("enter", "submit", "Enqueue / save")],
     }
     return [
-        ("Everywhere", [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
+        (EVERYWHERE, [*app_bindings, Binding("ctrl+p", "command_palette", "Command palette")]),
         ("Rows (every table)", rows),
         *(
             (title, [*bindings_of(cls), *extra.get(cls, [])])

@@ -180,6 +180,12 @@ class LogScreen(Screen[None]):
             return True
         return self._run_live
 
+    def why_not_now(self, key: str) -> str | None:
+        """Why ``f``, hidden once the run has ended, does nothing (``key_unbound``)."""
+        if key != "f" or self.run is None or self._run_live:
+            return None
+        return f"Follow: this run has ended ({self.run.outcome}); G goes to its end"
+
     def _title(self, note: str = "") -> None:
         """The run, then what the view is doing, most telling first. A narrow screen cut
         the end: "following", then "wrapped", then the search's total ("/error: 2 of").
