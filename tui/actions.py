@@ -481,9 +481,21 @@ class ActionsApp(KeyOrderApp):
                 each = f" of {slots} slots" if slots > 1 else ""
                 # Named up to three: fourteen long names made a toast of 22 lines.
                 served = listed(queues[:3], len(queues))
+                # A mistyped queue ("slwo") was started on unremarked; the header's "no
+                # worker: slow" came later, and only if jobs waited there.
+                known = {*self.known_queues(), "default"}
+                unknown = [name for name in queues if name not in known]
+                news = ""
+                if unknown and self.last_snapshot is not None:
+                    noun = "queue" if len(unknown) == 1 else "queues"
+                    news = (
+                        f"; no job has been in {noun} {listed(unknown[:3], len(unknown))} (a typo?)"
+                    )
                 self.run_in_thread(
                     lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
-                    lambda started: f"Started {counted(len(started), 'worker')}{each} on {served}",
+                    lambda started: (
+                        f"Started {counted(len(started), 'worker')}{each} on {served}{news}"
+                    ),
                     doing="Starting workers",
                 )
 

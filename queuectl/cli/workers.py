@@ -98,11 +98,27 @@ def start(app: AppContext, count: int, slots: int, queues: tuple[str, ...], as_j
     # would wait for it (worker run does), so this waits too, rather than exit 1 at once.
     location = app.open(wait_out=Outage(note, "worker start"))
     rows = supervisor.start_workers(location, count, names, slots=slots)
+    _say_unknown_queues(names)
     if as_json:
         emit_json(_as_listed(rows))
         return
     for row in rows:
         click.echo(f"started worker {row.id} (pid {row.pid}), log: {one_line(row.log_path)}")
+
+
+def _say_unknown_queues(names: list[str]) -> None:
+    """``worker start: no job has been in queue 'slwo' (a typo?)``, on stderr: a worker
+    started on a mistyped queue serves nothing, and nothing said so until ``status``
+    named the queue its jobs waited in."""
+    from queuectl.lifecycle import queues, reads
+    from queuectl.textsafe import one_line
+
+    known = {"default", *reads.queue_names(), *(steering.name for steering in queues.steered())}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        noun = "queue" if len(unknown) == 1 else "queues"
+        named = listed([repr(one_line(name)) for name in unknown[:3]], len(unknown))
+        note(f"worker start: no job has been in {noun} {named} (a typo?)")
 
 
 def _as_listed(rows: list[WorkerRow]) -> list[dict]:

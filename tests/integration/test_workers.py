@@ -388,8 +388,10 @@ def test_logs_follow_shows_live_output(cluster: Cluster):
 
 
 def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
-    started = json.loads(cluster.cli("worker", "start", "--count", "2", "--json").stdout)
+    result = cluster.cli("worker", "start", "--count", "2", "--json")
+    started = json.loads(result.stdout)
     assert len(started) == 2
+    assert result.stderr == ""  # default: no "(a typo?)"; a mistyped queue gets one below
     ids = {w["id"] for w in started}
     for record in started:
         assert hostid.pid_alive(record["pid"])
@@ -403,6 +405,10 @@ def test_worker_start_and_stop_through_the_cli(cluster: Cluster):
     assert {w["id"] for w in status["workers"]} >= ids
     table = _invoke("worker", "list").output
     assert all(worker_id in table for worker_id in ids)
+    typo = cluster.cli("worker", "start", "--queue", "default,slwo", "--json")
+    assert typo.stderr == "worker start: no job has been in queue 'slwo' (a typo?)\n"
+    [mistyped] = json.loads(typo.stdout)
+    cluster.cli("worker", "stop", mistyped["id"], "--timeout", "10")
     one, other = sorted(ids)
     stopped = json.loads(cluster.cli("worker", "stop", one, "--timeout", "10", "--json").stdout)
     listed_all = {

@@ -73,6 +73,27 @@ async def test_cwd_id_and_a_known_queue(app_for, tmp_path) -> None:
         assert (job.cwd, job.queue) == (str(tmp_path), "nightly")
 
 
+async def test_a_mistyped_queue_for_new_workers_is_completed_and_said(app_for, supervisor):
+    """ "images, slwo" started a worker on a queue no job was in, unremarked (the header's
+    "no worker: slow" came later): the last name typed is completed from the known
+    queues, and the toast says which named queue has never held a job."""
+    seed_job("i1", queue="images")
+    seed_job("s1", queue="slow")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("3", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartWorkersScreen), "prompt")
+        suggester = app.screen.query_one("#queues").suggester
+        assert await suggester.get_suggestion("images, sl") == "images, slow"
+        assert await suggester.get_suggestion("images, slwo") is None
+        app.screen.query_one("#queues").value = "images, slwo"
+        await pilot.press("enter")
+        await wait_toast(
+            pilot, "Started 1 worker on images, slwo; no job has been in queue slwo (a typo?)"
+        )
+
+
 async def test_start_workers_asks_for_queues(app_for, supervisor, opened) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:

@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Static
 
 from queuectl.jobspec import ID_PATTERN, ID_RULE
@@ -191,6 +191,25 @@ class CountScreen(FieldScreen[int | None]):
         close(self, int(raw))
 
 
+class LastNameSuggester(Suggester):
+    """Completes the last of comma-separated names (``images, sl`` → ``images, slow``):
+    Textual's ``SuggestFromList`` matched the whole value, so only a first name was ever
+    completed, and a mistyped second one went unseen."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names = names
+
+    async def get_suggestion(self, value: str) -> str | None:
+        stem = value.rpartition(",")[2].lstrip()
+        if not stem:
+            return None
+        for name in self.names:
+            if name.startswith(stem) and name != stem:
+                return value + name[len(stem) :]
+        return None
+
+
 class StartWorkersScreen(CountScreen):
     """How many workers, which queues they serve and how many jobs each runs at once:
     answers ``(count, queues, slots)``.
@@ -217,7 +236,7 @@ class StartWorkersScreen(CountScreen):
                 self.serve,
                 id="queues",
                 compact=True,
-                suggester=SuggestFromList(self.known, case_sensitive=True) if self.known else None,
+                suggester=LastNameSuggester(self.known) if self.known else None,
             )
             yield Label("Jobs each runs at once (slots)")
             yield OrderedInput("1", id="slots", compact=True)
