@@ -299,12 +299,13 @@ def print_jobs(
             click.echo("No jobs.", err=True)
         return
     from queuectl.cli import render
-    from queuectl.lifecycle import deps
+    from queuectl.lifecycle import deps, queues
 
     blocked = [job.id for job in jobs if job.state == JobState.BLOCKED]
     waits = deps.waiting_for(blocked) if blocked else {}
+    paused = queues.paused_names()
     out = render.console()
-    out.print(render.jobs_table(jobs, dlq=dlq, width=render.fits(out), waits=waits))
+    out.print(render.jobs_table(jobs, dlq=dlq, width=render.fits(out), waits=waits, paused=paused))
     if limit is not None and len(jobs) == limit:
         more = reads.count_jobs(states=states or None, queue=queue, search=search) - len(jobs)
         if more > 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len, set_cell_size
@@ -102,12 +102,14 @@ def jobs_table(
     dlq: bool = False,
     width: int | None = 80,
     waits: Mapping[str, Sequence[str]] | None = None,
+    paused: Collection[str] = (),
 ) -> Table:
     """Jobs as a table. On a terminal (``width``) only COMMAND is cut to make room;
     piped (``width=None``) nothing is cut, and COMMAND is the last column, as in ``ps``:
     before WHEN, one 131 KB command padded every other line to its width (51 MB from
     ``list --all | grep``). A blocked job's WHEN says what it waits for (``waits``: its
-    unfinished dependencies, by job id)."""
+    unfinished dependencies, by job id); a waiting job's in a ``paused`` queue says
+    ``paused`` (it read "2.4s ago", as if it were about to run)."""
     now = time.time() if now is None else now
     waits = waits or {}
     rows = []
@@ -119,6 +121,8 @@ def jobs_table(
             last = ("held, " if held else "") + waits_text(waits.get(job.id, ()))
         elif held:
             last = "held"  # until released, whatever its due time (as the dashboard says)
+        elif job.state in ("pending", "failed") and job.queue in paused:
+            last = "paused"  # until its queue resumes, whatever its due time
         elif job.state in ("pending", "failed") and job.run_at > now:
             last = f"due {relative(job.run_at, now)}"
         else:

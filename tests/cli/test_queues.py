@@ -214,3 +214,17 @@ def test_at_80_columns_a_limit_someone_set_stays_and_columns_of_zeros_go_first()
     assert max(len(line) for line in (header, first)) <= 80
     assert "LIMIT" in header.split() and "BLOCKED" not in header.split()
     assert first.split()[:4] == ["images", "paused", "2", "3"]
+
+
+def test_list_says_a_waiting_job_in_a_paused_queue_is_paused(run):
+    """WHEN read "2.4s ago" for a job of a paused queue, as if about to run: only ``wait``
+    and ``logs --follow`` said the queue was paused (a pueue user's try)."""
+    enqueue(run, id="img", queue="images")
+    enqueue(run, id="def")
+    run("queue", "pause", "images")
+    rows = {line.split()[0]: line.split() for line in run("list").stdout.splitlines()[1:]}
+    assert rows["img"][5] == "paused"  # WHEN (piped: before COMMAND)
+    assert rows["def"][5] != "paused"
+    run("queue", "resume", "images")
+    rows = {line.split()[0]: line.split() for line in run("list").stdout.splitlines()[1:]}
+    assert rows["img"][5] != "paused"
