@@ -31,6 +31,7 @@ from queuectl.store.transactions import (
     notify_new_work,
     write_transaction,
 )
+from queuectl.wording import counted
 
 # Crockford's base32 (no i, l, o, u: ids are read aloud and retyped).
 _TO_CROCKFORD = str.maketrans(
@@ -254,7 +255,7 @@ def _next_seq(count: int) -> int:
     if lowest - count >= -SEQ_MAX:
         return lowest - count
     raise QueueError(
-        f"cannot number {count} new job(s): the stored job numbers (seq) fill their range"
+        f"cannot number {counted(count, 'new job')}: the stored job numbers (seq) fill their range"
     )
 
 

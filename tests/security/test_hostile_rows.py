@@ -193,5 +193,5 @@ def test_a_job_numbered_at_the_64_bit_maximum_leaves_room_below_for_new_ones(run
     full = run("add", "--", "true", ok=False)
     assert full.exit_code == 1
     assert full.stderr == (
-        "Error: cannot number 1 new job(s): the stored job numbers (seq) fill their range\n"
+        "Error: cannot number 1 new job: the stored job numbers (seq) fill their range\n"
     )
