@@ -414,6 +414,24 @@ def test_run_now_is_outside_the_schedule_and_never_takes_a_ticks_id(opened):
     assert schedules.fire_due(T0 + 10).fires[0].reason == f"{job_id} still active"
 
 
+def test_a_run_while_a_fire_runs_leaves_skip_guarding_on_that_fire(opened):
+    """``cron run`` moved the last fire to the manual job; once that was cancelled, the
+    next tick fired beside the tick's own job, still running: two backups at once."""
+    add("b", "@every 10s")
+    schedules.fire_due(T0 + 10)
+    tick_fire = cronspec.tick_id("b", T0 + 10)
+    assert claiming.claim("w1", now=T0 + 11).job.id == tick_fire
+    manual = schedules.run_now("b", now=T0 + 12)
+    Job.update(state=JobState.CANCELLED.value).where(Job.id == manual).execute()
+    [skip] = schedules.fire_due(T0 + 20).fires
+    assert skip.job_id is None and skip.reason == f"{tick_fire} still active"
+    assert schedules.get("b").last_job_id == tick_fire
+    # With nothing of its running, a run is the last fire, as before.
+    Job.update(state=JobState.COMPLETED.value).where(Job.id == tick_fire).execute()
+    again = schedules.run_now("b", now=T0 + 25)
+    assert schedules.get("b").last_job_id == again
+
+
 def test_edit_remove_and_their_errors(opened):
     add("e", "@every 10s")
     with pytest.raises(DuplicateSchedule, match="'e' already exists"):

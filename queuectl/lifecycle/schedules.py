@@ -498,7 +498,9 @@ def run_now(name: str, *, now: float | None = None) -> str:
     """Enqueue one job now, outside the schedule; returns its id.
 
     The id is the tick id of ``now`` plus ``.runXX``, so it never collides with a
-    tick's. The overlap policy does not apply: the user asked for this one.
+    tick's. The overlap policy does not apply: the user asked for this one. It becomes
+    the schedule's last fire, which ``--overlap skip`` guards on, unless that one is still
+    waiting or running.
     """
     now = time.time() if now is None else now
     with write_transaction():
@@ -517,9 +519,13 @@ def run_now(name: str, *, now: float | None = None) -> str:
             break
         else:  # pragma: no cover - 1,024 suffixes a second
             raise DuplicateSchedule(f"too many runs of {name!r} this second; try again")
-        Schedule.update(last_fired_at=now, last_job_id=job_id).where(
-            Schedule.name == name
-        ).execute()
+        if not _active(row.last_job_id):
+            Schedule.update(last_fired_at=now, last_job_id=job_id).where(
+                Schedule.name == name
+            ).execute()
+        # Else the fire still running stays the last: ``--overlap skip`` guards on it,
+        # and this run replaced it there, so once the run was cancelled the next tick
+        # fired beside that fire (two backups at once).
     return job_id
 
 
