@@ -469,7 +469,10 @@ class Worker(AttemptRunner, SlotRunner):
             request = self.row.stop_request()
             if request is not None:
                 self.request_stop(force=request == FORCE)
-        if self.stop_mode is None and self.schedules.tick(now):
+        # A graceful stop goes on firing while it finishes its jobs: the ticks of a long
+        # drain (a deploy's) were skipped as "missed", its workers alive all along. The
+        # fires wait for a worker like any job; this one claims none of them.
+        if self.stop_mode != FORCE and self.schedules.tick(now):
             self._check_now = True  # it enqueued jobs: look for work without waiting
         if self.stop_mode is not None and not self._stop_announced and job_id is not None:
             # Show "stopping" now, not at the next heartbeat, while the job finishes.

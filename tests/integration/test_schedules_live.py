@@ -74,3 +74,21 @@ def test_a_schedule_row_that_cannot_be_fired_ends_no_worker(cluster: Cluster):
     cluster.wait_state(job_id, JobState.COMPLETED)
     assert worker.poll() is None, cluster.logs()
     assert cluster.logs().count("schedule bad: cannot be fired") == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_finishing_its_job_after_a_graceful_stop_still_fires_ticks(cluster: Cluster):
+    """``worker stop --timeout 150s`` during a deploy: no tick fired while the workers
+    finished their jobs, and "skipped 10 ticks (missed)" came after, though they were
+    alive all along. A graceful stop fires on until the process ends."""
+    (worker,) = cluster.start_workers(1)
+    long_job = cluster.enqueue("sleep 4")
+    cluster.wait_state(long_job, JobState.PROCESSING)
+    cluster.cli("cron", "add", "drain", "@every 1s", '{"command": "true"}')
+    stop = cluster.cli("worker", "stop", "--all", "--timeout", "30")  # waits for the job
+    assert stop.returncode == 0 and worker.poll() is not None
+    cluster.wait_state(long_job, JobState.COMPLETED)
+    # Fired during the drain; the ticks after it skipped by --overlap skip (that fire
+    # waits for a worker), none as "missed".
+    assert len(_ticks("drain")) == 1, cluster.logs()
+    assert "missed" not in cluster.logs()
