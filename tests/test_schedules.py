@@ -432,6 +432,16 @@ def test_a_run_while_a_fire_runs_leaves_skip_guarding_on_that_fire(opened):
     assert schedules.get("b").last_job_id == again
 
 
+def test_the_last_fire_is_when_it_was_fired_not_its_tick(opened):
+    """A tick fired late (a catch-up at 08:00 for 02:30, or after an outage) read "last
+    fire 5h ago" while its job ran: the time is the fire's, the tick is in its id."""
+    add("late", "@every 10s")
+    schedules.fire_due(T0 + 14)
+    view = schedules.get("late")
+    assert view.last_job_id == cronspec.tick_id("late", T0 + 10)
+    assert view.last_fired_at == T0 + 14
+
+
 def test_edit_remove_and_their_errors(opened):
     add("e", "@every 10s")
     with pytest.raises(DuplicateSchedule, match="'e' already exists"):

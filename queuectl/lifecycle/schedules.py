@@ -671,7 +671,9 @@ def _fire_one(name: str, now: float, grace: float, rode_out: float = 0.0) -> lis
                 continue
             else:
                 fires.append(Fire(name, tick, job_id=job_id))
-            last_job_id, last_fired_at = job_id, tick
+            # When it was fired, not its tick (the id says that): a catch-up fired at 08:00
+            # for 02:30 read "last fire 5h ago" while its job was running.
+            last_job_id, last_fired_at = job_id, now
         Schedule.update(
             last_job_id=last_job_id,
             last_fired_at=last_fired_at,
