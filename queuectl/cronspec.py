@@ -183,10 +183,16 @@ def parse_rule(
         return Rule(text=text, zone=zone, every=int(seconds), anchor=float(math.floor(anchor)))
     if lowered.startswith("@"):
         expression = ALIASES.get(lowered)
+        if lowered == "@reboot":
+            # crontab's: said as what it is here ("unknown schedule" read as a name typo).
+            raise ValidationError(
+                "@reboot is not a schedule here: schedules fire on live workers, with no boot"
+                " of their own; enqueue the job from the boot script or unit that starts them"
+            )
         if expression is None:
             raise ValidationError(
-                f"unknown schedule {text!r}: use @yearly, @monthly, @weekly, @daily, @hourly"
-                " or @every DURATION"
+                f"unknown shortcut {text!r}: use @yearly, @monthly, @weekly, @daily, @hourly"
+                " or @every DURATION (or 5 or 6 cron fields)"
             )
     else:
         expression = text

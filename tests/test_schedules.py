@@ -72,7 +72,8 @@ def run_clock(until: float, *, start: float = T0) -> None:
         ("@every 1.5s", "whole number of seconds"),
         ("@every", "needs a duration"),
         ("@every soon", "duration like"),
-        ("@often", "unknown schedule '@often'"),
+        ("@often", "unknown shortcut '@often'"),
+        ("@reboot", "@reboot is not a schedule here: schedules fire on live workers"),
         ("", "must not be empty"),
     ],
 )

@@ -27,21 +27,36 @@ SPEC_HELP = (
 )
 
 
-def _rule_options(func):  # type: ignore[no-untyped-def]
-    """``--tz``, ``--catchup`` and ``--overlap``: the options ``add`` and ``edit`` share."""
-    func = click.option(
-        "--overlap",
-        type=click.Choice(["skip", "allow"]),
-        help="skip (default): no fire while the last fire's job is still waiting or running.",
-    )(func)
-    func = click.option(
-        "--catchup",
-        metavar="DURATION",
-        help="After an outage, fire the latest missed tick this recent once (default 0).",
-    )(func)
-    return click.option(
-        "--tz", "zone", metavar="ZONE", help="IANA time zone of the spec (default UTC)."
-    )(func)
+def _rule_options(*, editing: bool):  # type: ignore[no-untyped-def]
+    """``--tz``, ``--catchup`` and ``--overlap``: the options ``add`` and ``edit`` share.
+    An edit's help names no default: each is left as it is unless given (it said
+    "default UTC", and an operator re-passed ``--tz`` on every edit for fear of it)."""
+
+    def said(default: str) -> str:
+        return " (unchanged unless given)" if editing else f" ({default})"
+
+    def options(func):  # type: ignore[no-untyped-def]
+        func = click.option(
+            "--overlap",
+            type=click.Choice(["skip", "allow"]),
+            help="skip: no fire while the last fire's job is still waiting or running;"
+            " allow: fire regardless" + said("default skip") + ".",
+        )(func)
+        func = click.option(
+            "--catchup",
+            metavar="DURATION",
+            help="After an outage, fire the latest missed tick this recent once"
+            + said("default 0")
+            + ".",
+        )(func)
+        return click.option(
+            "--tz",
+            "zone",
+            metavar="ZONE",
+            help="IANA time zone of the spec" + said("default UTC") + ".",
+        )(func)
+
+    return options
 
 
 @click.group(cls=QueuectlGroup)
@@ -60,7 +75,7 @@ def cron() -> None:
 @click.argument("name")
 @click.argument("spec")
 @click.argument("job", metavar="JOB-JSON")
-@_rule_options
+@_rule_options(editing=False)
 @db_option
 @json_option
 @pass_app
@@ -95,6 +110,20 @@ def add(
     app.open()
     view = schedules.add(name, change, warn=warn)
     _report(view, as_json, "added")
+    _say_if_no_worker()
+
+
+def _say_if_no_worker() -> None:
+    """``cron add: no worker is running: …``, on stderr: with no cron daemon, a schedule
+    fires only on live workers, and "next fire … (in 33s)" read as if something would."""
+    from queuectl.lifecycle.workers import workers_as_seen
+    from queuectl.states import ENDED_WORKER_STATES
+
+    ended = {state.value for state in ENDED_WORKER_STATES}
+    if not any(worker.state not in ended for worker in workers_as_seen()):
+        note(
+            "cron add: no worker is running: schedules fire on live workers (queuectl worker start)"
+        )
 
 
 @cron.command(name="list")
@@ -240,8 +269,12 @@ def _report(view: ScheduleView, as_json: bool, verb: str) -> None:
 @cron.command()
 @click.argument("name")
 @click.option("--spec", metavar="SPEC", help=SPEC_HELP)
-@click.option("--job", metavar="JOB-JSON", help="A new job template (replaces the old one).")
-@_rule_options
+@click.option(
+    "--job",
+    metavar="JOB-JSON",
+    help='A new job template (replaces the old one; without "cwd" it keeps the old one\'s).',
+)
+@_rule_options(editing=True)
 @db_option
 @json_option
 @pass_app
@@ -261,7 +294,9 @@ def edit(
 
     if all(value is None for value in (spec, job, zone, catchup, overlap)):
         raise ValidationError("nothing to change: give --spec, --job, --tz, --catchup or --overlap")
-    change = schedules.validate(spec=spec, zone=zone, job=job, catchup=catchup, overlap=overlap)
+    change = schedules.validate(
+        spec=spec, zone=zone, job=job, catchup=catchup, overlap=overlap, keep_cwd=True
+    )
     app.open()
     if change.spec is None and change.zone is not None:
         from queuectl.cronspec import parse_rule

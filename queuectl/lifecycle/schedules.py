@@ -345,13 +345,17 @@ def validate(
     catchup: object = None,
     overlap: str | None = None,
     cwd: str | None = None,
+    keep_cwd: bool = False,
 ) -> Change:
     """Check every field a user typed, before the database is even opened.
 
     The job is validated exactly as ``enqueue`` validates it (``jobspec``), less
     the keys a schedule sets itself; a missing ``cwd`` becomes ``cwd`` (the
-    directory the command ran in). Whether that directory exists is checked by
-    ``add``/``edit``, as enqueue checks it, once the backend is known.
+    directory the command ran in), or with ``keep_cwd`` (an edit) stays missing, for
+    ``edit`` to keep the schedule's own: ``cron edit --job`` from another directory
+    moved the job there, unsaid, and its ``./backup.sh`` was not found that night.
+    Whether that directory exists is checked by ``add``/``edit``, as enqueue checks
+    it, once the backend is known.
 
     Raises:
         ValidationError: the first bad field, in one line.
@@ -363,7 +367,7 @@ def validate(
     template = None
     if job is not None:
         template, _ = parse_template(job, forbidden=TEMPLATE_FORBIDDEN_KEYS)
-        if "cwd" not in template:  # the caller's directory is read only when needed
+        if "cwd" not in template and not keep_cwd:  # the caller's, read only when needed
             template["cwd"] = os.path.abspath(cwd or current_directory())
     return Change(
         spec=spec,
@@ -376,7 +380,7 @@ def validate(
 
 def _check_cwd(change: Change, warn: Callable[[str], None] | None) -> None:
     """The job's ``cwd`` refused (SQLite) or warned about (PostgreSQL) as enqueue does."""
-    if change.job is not None:
+    if change.job is not None and "cwd" in change.job:  # else the schedule's own, kept
         spec = JobSpec(command="true", cwd=str(change.job["cwd"]))
         enqueuing.check_directories([spec], warn)
 
@@ -447,7 +451,10 @@ def edit(
                 }
             )
         if change.job is not None:
-            updates[Schedule.job] = json.dumps(change.job, ensure_ascii=False)
+            job = dict(change.job)
+            if "cwd" not in job:  # the folder the schedule's jobs ran in stays theirs
+                job["cwd"] = json.loads(row.job).get("cwd") or os.path.abspath(current_directory())
+            updates[Schedule.job] = json.dumps(job, ensure_ascii=False)
         if change.catchup is not None:
             updates[Schedule.catchup] = change.catchup
         if change.overlap is not None:

@@ -29,9 +29,13 @@ LIST_KEYS = {
 
 
 def test_add_list_show_pause_resume_run_edit_remove(run, db_url):
-    added = run("cron", "add", "nightly", "30 2 * * *", JOB, "--tz", "Europe/Berlin").stdout
-    assert added.startswith(
+    result = run("cron", "add", "nightly", "30 2 * * *", JOB, "--tz", "Europe/Berlin")
+    assert result.stdout.startswith(
         "schedule nightly added: 30 2 * * * (At 02:30 every day, Europe/Berlin); next fire "
+    )
+    # No cron daemon: with no worker running, nothing would fire it, and it said nothing.
+    assert result.stderr == (
+        "cron add: no worker is running: schedules fire on live workers (queuectl worker start)\n"
     )
     run("cron", "add", "ping", "@every 30s", JOB, "--catchup", "5m", "--overlap", "allow")
     listed = json.loads(run("cron", "list", "--json").stdout)
@@ -107,7 +111,7 @@ def test_an_empty_list_says_how_to_add_one(run_sqlite):
         (("x", "@every 0s", JOB), "@every must be at least 1s"),
         # It suggested '500ms', which @every then refused as under 1s.
         (("x", "@every -5s", JOB), "like '30s', '5m', '1h30m', '1d' (got '-5s')"),
-        (("x", "@sometimes", JOB), "unknown schedule '@sometimes'"),
+        (("x", "@sometimes", JOB), "unknown shortcut '@sometimes'"),
         (("x", "@daily", JOB, "--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
         (("x", "@daily", JOB, "--tz", ""), "--tz must be an IANA time zone"),
         # This host's own zone: on PostgreSQL each host firing it would read its own.
@@ -283,3 +287,21 @@ def test_fitted_widths_cut_in_order_and_drop_what_cannot_fit():
     assert fitted_widths(headers, rows, 30, ((0, 5), (2, 0))) == [18, 10, 0]
     # A shrink never widens a column already narrower than its floor.
     assert fitted_widths(headers, [("a", "b", "c")], 3, ((1, 5), (2, 0))) == [1, 1, 0]
+
+
+def test_an_edited_job_keeps_the_schedules_folder_unless_it_names_one(run, tmp_path, monkeypatch):
+    """``cron edit --job`` from another directory moved the job there, unsaid: its
+    ``./backup.sh`` was not found that night (a schedules operator's try)."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)
+    run("cron", "add", "nightly", "@daily", '{"command": "./backup.sh"}')
+    monkeypatch.chdir(elsewhere)
+    run("cron", "edit", "nightly", "--job", '{"command": "./backup.sh --full"}')
+    shown = json.loads(run("cron", "show", "nightly", "--json").stdout)
+    assert shown["job"] == {"command": "./backup.sh --full", "cwd": str(work)}
+    run("cron", "edit", "nightly", "--job", f'{{"command": "x", "cwd": "{elsewhere}"}}')
+    assert json.loads(run("cron", "show", "nightly", "--json").stdout)["job"]["cwd"] == str(
+        elsewhere
+    )
