@@ -144,11 +144,19 @@ def wait(
     pending = [job_id for job_id in waiting if job_id not in ended]
     if as_json:
         # Every id asked for, in order: an unknown one with a null state (it was left out,
-        # and a script could tell it from the others only by parsing stderr).
+        # and a script could tell it from the others only by parsing stderr). With its
+        # last run's exit code, to branch on as pueue's users do (null: none yet, unknown,
+        # or the database away as the wait ended).
+        shown = asked if job_ids else waiting
+        codes = _exit_codes(shown)
         emit_json(
             [
-                {"id": job_id, "state": ended.get(job_id, states.get(job_id))}
-                for job_id in (asked if job_ids else waiting)
+                {
+                    "id": job_id,
+                    "state": ended.get(job_id, states.get(job_id)),
+                    "exit_code": codes.get(job_id),
+                }
+                for job_id in shown
             ]
         )
     failed = [job_id for job_id, state in ended.items() if state != JobState.COMPLETED.value]
@@ -194,6 +202,21 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
     hint = unserved_hint(name for name in waited_on if name not in paused)
     if hint:
         note(f"waiting: {hint}")
+
+
+def _exit_codes(job_ids: list[str]) -> dict[str, int | None]:
+    """The jobs' last exit codes, by id (read in chunks; none when the database is away)."""
+    from queuectl.errors import StoreUnavailable
+    from queuectl.lifecycle import reads
+
+    codes: dict[str, int | None] = {}
+    try:
+        for start in range(0, len(job_ids), 500):
+            chunk = reads.jobs_by_id(job_ids[start : start + 500])
+            codes.update((job.id, job.exit_code) for job in chunk)
+    except StoreUnavailable:
+        pass  # the states read last are printed; the codes are unknown
+    return codes
 
 
 class _Stranded:

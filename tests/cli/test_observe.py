@@ -313,8 +313,12 @@ def test_wait_exit_codes_and_states(run, db_url):
     _finish(db_url, RunOutcome.FAILED)
     both = run("wait", "one", "two", ok=False)
     assert both.exit_code == 1 and "two dead" in both.stdout and "ended dead" in both.stderr
-    data = json.loads(run("wait", "one", "--json").stdout)
-    assert data == [{"id": "one", "state": "completed"}]
+    # With each job's last exit code, for a script to branch on (pueue's users do).
+    data = json.loads(run("wait", "one", "two", "--json", ok=False).stdout)
+    assert data == [
+        {"id": "one", "state": "completed", "exit_code": 0},
+        {"id": "two", "state": "dead", "exit_code": 1},
+    ]
     missing = run("wait", "one", "nope", ok=False)
     assert missing.exit_code == 1 and "no job with id 'nope'" in missing.stderr
     usage = run("wait", ok=False)
@@ -430,16 +434,19 @@ def test_wait_says_each_unknown_id_at_once_and_waits_for_the_others(run, db_url)
     # Every id asked for, an unknown one with a null state: left out, a script could
     # tell it from the others only by parsing stderr (a script author's try).
     assert json.loads(result.stdout) == [
-        {"id": "here", "state": "completed"},
-        {"id": "nope", "state": None},
-        {"id": "gone", "state": None},
+        {"id": "here", "state": "completed", "exit_code": 0},
+        {"id": "nope", "state": None, "exit_code": None},
+        {"id": "gone", "state": None, "exit_code": None},
     ]
     assert result.stderr == "Error: no job with id 'nope'\nError: no job with id 'gone'\n"
     text = run("wait", "nope", "here", ok=False)
     assert (text.exit_code, text.stdout) == (1, "here completed\n")
     assert text.stderr == "Error: no job with id 'nope'\n"
     none = run("wait", "nope", "--json", ok=False)
-    assert (none.exit_code, json.loads(none.stdout)) == (1, [{"id": "nope", "state": None}])
+    assert (none.exit_code, json.loads(none.stdout)) == (
+        1,
+        [{"id": "nope", "state": None, "exit_code": None}],
+    )
 
 
 def test_a_job_deleted_while_waited_for_was_deleted_not_ended_deleted(run, monkeypatch):
