@@ -300,3 +300,27 @@ def test_a_running_jobs_flush_leaves_a_character_still_arriving(chunks, so_far, 
         buffer.write(chunk)
     assert (buffer.text(so_far=True), buffer.total_so_far) == (so_far, total_so_far)
     assert buffer.text() == b"".join(chunks).decode("utf-8", "replace")  # the final one
+
+
+def test_a_running_jobs_flushes_keep_the_whole_window_for_logs_follow():
+    """A reviewer's catch: the line cut applied to running flushes too, so a flush held
+    less than the limit; growth that fit the limit then read as "output skipped" in
+    ``logs --follow`` and the rest of a line shown in part was lost."""
+    from queuectl.cli.logs import new_text
+
+    buffer = TailBuffer(100)
+    written = b""
+    for number in range(5):  # 200 bytes of 40-byte lines: past the limit, cut mid-line
+        line = f"line{number:04d}".encode() + b"." * 31 + b"\n"
+        buffer.write(line[:25])
+        buffer.write(line[25:])
+        written += line
+    first, first_total = buffer.text(so_far=True), buffer.total_so_far
+    assert first.encode() == written[-100:]  # the whole window, a line's end first
+    more = b"x" * 90
+    buffer.write(more)
+    written += more
+    second, second_total = buffer.text(so_far=True), buffer.total_so_far
+    new, skipped = new_text(first, second, second_total - first_total)
+    assert not skipped and (first + new).encode() == written[-(100 + 90) :]
+    assert buffer.text() == "x" * 90  # the final text still starts at a line

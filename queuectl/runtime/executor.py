@@ -85,7 +85,7 @@ class TailBuffer:
     def text(self, *, so_far: bool = False) -> str:
         """The tail decoded for storage: UTF-8 with replacement, never a NUL.
 
-        A tail that starts inside a line starts at the next line instead, when one
+        A final tail that starts inside a line starts at the next line instead, when one
         begins in its first half: ``seq 1 100000`` kept "78" (the end of 89078) as its
         first line, which a script counting or grepping lines took for output. Without
         such a line (one long line, a progress bar), a cut through a multi-byte
@@ -100,7 +100,10 @@ class TailBuffer:
         start = len(self._data) - self.limit
         before = self._data[start - 1] if start > 0 else self._last_dropped
         if (start > 0 or self.truncated) and before != NEWLINE:
-            line_ends = data.find(b"\n", 0, len(data) // 2)
+            # Only the run's final text: a running flush is kept whole to the limit, as
+            # ``logs --follow`` counts it (cut shorter, growth that fit the limit read as
+            # "output skipped", and the rest of a line shown in part was lost).
+            line_ends = -1 if so_far else data.find(b"\n", 0, len(data) // 2)
             if line_ends >= 0:
                 data = data[line_ends + 1 :]
             else:
