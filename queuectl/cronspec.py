@@ -40,8 +40,10 @@ ALIASES = {
 MIN_EVERY = 1.0
 """The shortest ``@every``: a tick per second is the finest the job ids can name."""
 OVERLAP_POLICIES = ("skip", "allow")
-TEMPLATE_FORBIDDEN_KEYS = ("id", "run_at", "delay", "after")
-"""Keys of a job that a schedule sets itself: the id names the tick, the tick is the time."""
+TEMPLATE_FORBIDDEN_KEYS = ("id", "run_at", "delay", "after", "held")
+"""Keys of a job that a schedule sets itself: the id names the tick, the tick is the time;
+and ``held``: every fire stored held, the first one's wait under ``--overlap skip`` would
+skip every later tick, unsaid (pause the schedule instead)."""
 
 
 @dataclass(frozen=True)

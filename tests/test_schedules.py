@@ -415,22 +415,25 @@ def test_run_now_is_outside_the_schedule_and_never_takes_a_ticks_id(opened):
     assert schedules.fire_due(T0 + 10).fires[0].reason == f"{job_id} still active"
 
 
-def test_a_run_while_a_fire_runs_leaves_skip_guarding_on_that_fire(opened):
-    """``cron run`` moved the last fire to the manual job; once that was cancelled, the
-    next tick fired beside the tick's own job, still running: two backups at once."""
+@pytest.mark.parametrize("ends_first", ["the run", "the tick's fire"])
+def test_skip_waits_for_a_ticks_fire_and_a_cron_run_beside_it(opened, ends_first):
+    """``cron run`` replaced the tick's running fire as the one skip waited for: once the
+    run was cancelled, the next tick fired beside that fire (two backups at once); and
+    the first fix, keeping the tick's fire instead, let the next tick fire beside the run
+    once the tick's fire ended first (a reviewer's catch). Skip waits for both."""
     add("b", "@every 10s")
     schedules.fire_due(T0 + 10)
     tick_fire = cronspec.tick_id("b", T0 + 10)
     assert claiming.claim("w1", now=T0 + 11).job.id == tick_fire
     manual = schedules.run_now("b", now=T0 + 12)
-    Job.update(state=JobState.CANCELLED.value).where(Job.id == manual).execute()
+    assert schedules.get("b").last_job_id == manual  # LAST JOB: the run
+    ended, running = (manual, tick_fire) if ends_first == "the run" else (tick_fire, manual)
+    Job.update(state=JobState.CANCELLED.value).where(Job.id == ended).execute()
     [skip] = schedules.fire_due(T0 + 20).fires
-    assert skip.job_id is None and skip.reason == f"{tick_fire} still active"
-    assert schedules.get("b").last_job_id == tick_fire
-    # With nothing of its running, a run is the last fire, as before.
-    Job.update(state=JobState.COMPLETED.value).where(Job.id == tick_fire).execute()
-    again = schedules.run_now("b", now=T0 + 25)
-    assert schedules.get("b").last_job_id == again
+    assert skip.job_id is None and skip.reason == f"{running} still active"
+    Job.update(state=JobState.COMPLETED.value).where(Job.id == running).execute()
+    [fire] = schedules.fire_due(T0 + 30).fires
+    assert fire.job_id == cronspec.tick_id("b", T0 + 30)
 
 
 def test_the_last_fire_is_when_it_was_fired_not_its_tick(opened):
@@ -463,6 +466,7 @@ def test_edit_remove_and_their_errors(opened):
         ('{"command": "x", "id": "mine"}', 'may not set "id"'),
         ('{"command": "x", "run_at": 5}', 'may not set "run_at"'),
         ('{"command": "x", "delay": "5s"}', 'may not set "delay"'),
+        ('{"command": "x", "held": true}', 'may not set "held"'),
         ('{"command": "x", "env": {"QUEUECTL_CRON_NAME": "x"}}', "QUEUECTL_CRON_NAME"),
         ('{"command": ""}', '"command" must not be empty'),
         ("[1]", "must be a JSON object"),

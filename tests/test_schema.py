@@ -31,6 +31,7 @@ from queuectl.store.models import (
     database,
 )
 from queuectl.store.transactions import is_postgres
+from queuectl.store.typeguard import trigger_names
 from tests.conftest import T0, end_attempt
 
 
@@ -77,12 +78,14 @@ SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_
 
 
 def _as_schema_12() -> None:
-    """Put an open database back as schema 12 left it: on SQLite, no type triggers."""
+    """Put an open database back as schema 12 left it: on SQLite, no type triggers; no
+    ``last_tick_job_id`` on schedules."""
     if not is_postgres():
         for (name,) in database.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'trigger'"
         ).fetchall():
             database.execute_sql(f"DROP TRIGGER {name}")
+    database.execute_sql("ALTER TABLE queuectl_schedule DROP COLUMN last_tick_job_id")
 
 
 def _as_schema_11() -> None:
@@ -538,6 +541,30 @@ def test_a_schema_11_database_gains_the_dlq_index_and_its_deaths_in_order(db_url
     assert [row["finished_at"] for row in rows] == [T0 + 3, T0 + 2] and total == 3
 
 
+def test_a_schema_12_schedule_gains_its_last_ticks_fire(db_url):
+    """Skip waits for the last tick's fire beside a ``cron run`` after it: an upgraded
+    schedule whose last fire was a tick's knows it as its last tick's; a run's, none."""
+    db.open_database(db_url)
+    for name, last in (("tick", "tick:20261118T082640Z"), ("ran", "ran:20261118T082640Z.run7q")):
+        Schedule.create(
+            name=name,
+            spec="@every 10s",
+            job='{"command": "true", "cwd": "/"}',
+            anchor=T0,
+            created_at=T0,
+            updated_at=T0,
+            last_job_id=last,
+        )
+    _as_schema_12()
+    SchemaInfo.update(value="12").where(SchemaInfo.key == "schema_version").execute()
+    db.close_database()
+
+    db.open_database(db_url)
+    assert schema.schema_version() == SCHEMA_VERSION == 13
+    found = dict(Schedule.select(Schedule.name, Schedule.last_tick_job_id).tuples())
+    assert found == {"tick": "tick:20261118T082640Z", "ran": None}
+
+
 @pytest.mark.parametrize(
     ("table", "column", "value"),
     [
@@ -636,3 +663,21 @@ def test_processes_opening_a_new_postgresql_schema_at_once_create_it_once(bare_p
     assert outcomes == ["ok"] * 6
     db.open_database(bare_pg_url)
     assert Job.select().count() == 6
+
+
+def test_a_row_that_held_a_wrong_value_before_the_guard_can_still_be_changed(db_path):
+    """A reviewer's catch: a row holding text in a number column from before schema 13
+    made every later write to it fail (``cancel --all`` refused whole, naming nothing).
+    Only a value the statement changes is looked at."""
+    db.open_database(db_path)
+    enqueuing.enqueue(JobSpec(command="true", id="old"), now=T0)
+    for name in trigger_names(Job):
+        database.execute_sql(f"DROP TRIGGER {name}")
+    Job.update(timeout="x").where(Job.id == "old").execute()  # written before the guard
+    schema.guard_column_types()
+    Job.update(state="cancelled", updated_at=T0 + 1).where(Job.id == "old").execute()
+    assert Job.get_by_id("old").state == "cancelled"
+    wrong = "queuectl_job: a value of the wrong type"
+    with pytest.raises(peewee.DatabaseError, match=wrong), database.atomic():
+        Job.update(max_retries="lots").where(Job.id == "old").execute()
+    db.close_database()

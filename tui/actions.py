@@ -24,6 +24,7 @@ from queuectl.errors import QueueError, StoreUnavailable, ValidationError
 from queuectl.hostid import pid_alive, this_host
 from queuectl.jobspec import ID_PATTERN
 from queuectl.lifecycle import deps, manage, reads, settings
+from queuectl.lifecycle import queues as queue_rules
 from queuectl.store.db import BUSY_TIMEOUT_MS
 from queuectl.store.models import JobState, WorkerState, database
 from queuectl.textsafe import one_line
@@ -481,23 +482,23 @@ class ActionsApp(KeyOrderApp):
                 each = f" of {slots} slots" if slots > 1 else ""
                 # Named up to three: fourteen long names made a toast of 22 lines.
                 served = listed(queues[:3], len(queues))
-                # A mistyped queue ("slwo") was started on unremarked; the header's "no
-                # worker: slow" came later, and only if jobs waited there.
-                known = {*self.known_queues(), "default"}
-                unknown = [name for name in queues if name not in known]
-                news = ""
-                if unknown and self.last_snapshot is not None:
-                    noun = "queue" if len(unknown) == 1 else "queues"
-                    news = (
-                        f"; no job has been in {noun} {listed(unknown[:3], len(unknown))} (a typo?)"
-                    )
-                self.run_in_thread(
-                    lambda: _supervisor().start_workers(self.location, count, queues, slots=slots),
-                    lambda started: (
-                        f"Started {counted(len(started), 'worker')}{each} on {served}{news}"
-                    ),
-                    doing="Starting workers",
-                )
+
+                def start_them() -> tuple[list[Any], list[str]]:
+                    started = _supervisor().start_workers(self.location, count, queues, slots=slots)
+                    return started, queue_rules.never_used(queues)
+
+                def said(outcome: tuple[list[Any], list[str]]) -> str:
+                    # A mistyped queue ("slwo") was started on unremarked; the header's
+                    # "no worker: slow" came later, and only if jobs waited there.
+                    started, unknown = outcome
+                    news = ""
+                    if unknown:
+                        noun = "queue" if len(unknown) == 1 else "queues"
+                        named = listed(unknown[:3], len(unknown))
+                        news = f"; no job has been in {noun} {named} (a typo?)"
+                    return f"Started {counted(len(started), 'worker')}{each} on {served}{news}"
+
+                self.run_in_thread(start_them, said, doing="Starting workers")
 
         try:
             max_slots = _supervisor().MAX_SLOTS

@@ -481,7 +481,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
             return action in ("new_job", "help")
         return True
 
-    def key_unbound(self, key: str) -> None:
+    def key_unbound(self, key: str, character: str) -> None:
         """Say that ``key`` does nothing here, and what it does elsewhere (``tui.keyhint``).
 
         A question or a form keeps its own letters (a dialog's answers are not bindings).
@@ -492,7 +492,10 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
         why = getattr(here, "why_not_now", None)  # a place that knows why its key is out
         line = why(key) if why is not None else None
         if line is None:
-            line = does_nothing_here(key, type(here), self.BINDINGS)
+            shown = "space" if key == "space" else character
+            line = does_nothing_here(
+                key, type(here), self.BINDINGS, shown=shown, read_only=self.read_only
+            )
         if line is not None:
             self.say(line)
 

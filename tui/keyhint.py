@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
+from tui.messages import CHANGING_ACTIONS
 from tui.screens.help import EVERYWHERE, SECTION_TITLES, help_sections, key_label
 
 PLACES_NAMED = 3
@@ -38,18 +39,37 @@ def _place(title: str) -> str:
     return f"{head.removesuffix(' pane')} ({number})" if number.isdigit() else head
 
 
-def does_nothing_here(key: str, here: type, app_bindings: Sequence[BindingType]) -> str | None:
+def does_nothing_here(
+    key: str,
+    here: type,
+    app_bindings: Sequence[BindingType],
+    *,
+    shown: str | None = None,
+    read_only: bool = False,
+) -> str | None:
     """The line for ``key`` pressed in ``here`` (a pane or screen class), where no binding
     takes it; ``None`` where the help has no section for ``here``. A dialog's or a form's
-    letters are answers and field text, not places to go, so they are not offered."""
+    letters are answers and field text, not places to go, so they are not offered; nor,
+    on a read-only dashboard, actions that change something (they are refused there).
+    ``shown``: the key as typed (``?``, not Textual's ``question_mark``)."""
     title = SECTION_TITLES.get(here)
     if title is None:
         return None
-    sections = dict(help_sections(app_bindings))
-    said = f"{key_label(key)} does nothing in {_place(title)}"
+    sections = {
+        section: [
+            binding
+            for binding in bindings
+            if not (
+                read_only and isinstance(binding, Binding) and binding.action in CHANGING_ACTIONS
+            )
+        ]
+        for section, bindings in help_sections(app_bindings)
+    }
+    label = shown or key_label(key)
+    said = f"{label} does nothing in {_place(title)}"
     own = _meaning(key, sections[title])
     if own is not None:  # a key of this place, hidden where it does not apply now
-        return f"{key_label(key)} ({own}) does not apply here now"
+        return f"{label} ({own}) does not apply here now"
     everywhere = _meaning(key, sections[EVERYWHERE])
     if everywhere is not None:  # an app key, which a screen over the panes leaves alone
         return f"{said}: {everywhere} is a key of the panes; esc goes back to them"

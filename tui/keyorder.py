@@ -191,11 +191,12 @@ class KeyOrderApp(App[None]):
             and not isinstance(self.focused, Input)
             and event.key not in self.screen.active_bindings
         ):
-            self.key_unbound(event.key)
+            self.key_unbound(event.key, event.character or event.key)
         await super().on_event(event)
 
-    def key_unbound(self, key: str) -> None:
-        """A printable key that no binding of the screen takes, pressed outside a field."""
+    def key_unbound(self, key: str, character: str) -> None:
+        """A printable key that no binding of the screen takes, pressed outside a field
+        (``character``: as typed, ``?`` where ``key`` is Textual's ``question_mark``)."""
 
     async def _bound_now(self, event: events.Key) -> bool:
         """Run the key's binding now; ``False`` leaves the key to Textual's usual path."""

@@ -116,11 +116,9 @@ def add(
 def _say_if_no_worker() -> None:
     """``cron add: no worker is running: …``, on stderr: with no cron daemon, a schedule
     fires only on live workers, and "next fire … (in 33s)" read as if something would."""
-    from queuectl.lifecycle.workers import workers_as_seen
-    from queuectl.states import ENDED_WORKER_STATES
+    from queuectl.lifecycle.workers import live_of, workers_as_seen
 
-    ended = {state.value for state in ENDED_WORKER_STATES}
-    if not any(worker.state not in ended for worker in workers_as_seen()):
+    if not live_of(workers_as_seen()):
         note(
             "cron add: no worker is running: schedules fire on live workers (queuectl worker start)"
         )

@@ -137,6 +137,8 @@ def clone(app: AppContext, job_id: str, changes: str | None, hold: bool, as_json
 
     data = _parse(changes) if changes is not None else {}
     if hold:
+        if data.get("held", True) is not True:  # said both ways: which was meant?
+            raise BadInput('--hold and "held": false disagree: give one of them')
         data["held"] = True
     app.open()
     job = editing.clone(job_id, data)

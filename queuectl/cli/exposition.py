@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from queuectl.cli.common import note_interrupts
 from queuectl.errors import QueueError, ValidationError
-from queuectl.states import ENDED_WORKER_STATES, JobState, WorkerState
+from queuectl.states import JobState, WorkerState
 
 _WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("finished", "queuectl_finished_jobs", "Jobs that reached an outcome (completed or dead)"),
@@ -88,7 +88,7 @@ class QueueCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from queuectl.lifecycle import queues, stats
-        from queuectl.lifecycle.workers import workers_as_seen
+        from queuectl.lifecycle.workers import live_of, workers_as_seen
         from queuectl.store.transactions import read_transaction
 
         now = time.time()
@@ -129,8 +129,7 @@ class QueueCollector(Collector):
         yield family
 
         # Workers count processes: with slots, how full they are is the slots' figure.
-        ended = {state.value for state in ENDED_WORKER_STATES}
-        live = [w for w in workers if w.state not in ended]
+        live = live_of(workers)
         family = GaugeMetricFamily(
             "queuectl_worker_slots",
             "Job slots of the live workers: busy (running a job) and idle",

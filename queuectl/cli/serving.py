@@ -51,18 +51,16 @@ def stranded_hint(job_ids: Iterable[str]) -> str:
     """
     from queuectl.errors import StoreUnavailable
     from queuectl.lifecycle import reads
-    from queuectl.lifecycle.workers import workers_as_seen
-    from queuectl.states import ENDED_WORKER_STATES, JobState
+    from queuectl.lifecycle.workers import live_of, workers_as_seen
+    from queuectl.states import JobState
     from queuectl.textsafe import one_line
     from queuectl.wording import listed
 
     wanted = list(dict.fromkeys(job_ids))[:500]
     if not wanted:
         return ""
-    ended = {state.value for state in ENDED_WORKER_STATES}
     try:
-        workers = workers_as_seen()
-        if any(worker.state not in ended for worker in workers):
+        if live_of(workers_as_seen()):
             return ""
         jobs = [job for job in reads.jobs_by_id(wanted) if job.state == JobState.PROCESSING]
     except StoreUnavailable:

@@ -110,12 +110,10 @@ def _say_unknown_queues(names: list[str]) -> None:
     """``worker start: no job has been in queue 'slwo' (a typo?)``, on stderr: a worker
     started on a mistyped queue serves nothing, and nothing said so until ``status``
     named the queue its jobs waited in."""
-    from queuectl.lifecycle import queues, reads
+    from queuectl.lifecycle import queues
     from queuectl.textsafe import one_line
 
-    known = {"default", *reads.queue_names(), *(steering.name for steering in queues.steered())}
-    unknown = [name for name in names if name not in known]
-    if unknown:
+    if unknown := queues.never_used(names):
         noun = "queue" if len(unknown) == 1 else "queues"
         named = listed([repr(one_line(name)) for name in unknown[:3]], len(unknown))
         note(f"worker start: no job has been in {noun} {named} (a typo?)")
@@ -281,8 +279,12 @@ def stop(
         # could not tell which jobs a forced stop had given back.
         note(f"killed {', '.join(killed)}: back to pending, no attempt spent")
     if left:
-        hint = "" if force else "; use --force to kill their jobs"
-        raise click.ClickException(f"still running after {limit:g}s: {', '.join(left)}{hint}")
+        hooks = set(supervisor.finishing_hooks(left))
+        # Its jobs all recorded, it runs their hooks (hook_timeout each): --force, which
+        # kills jobs, would find none ("no workers running").
+        shown = [f"{w} (running its jobs' hooks)" if w in hooks else w for w in left]
+        hint = "" if force or hooks >= set(left) else "; use --force to kill their jobs"
+        raise click.ClickException(f"still running after {limit:g}s: {', '.join(shown)}{hint}")
     if unknown:
         click.get_current_context().exit(1)
 

@@ -245,8 +245,10 @@ def _next_seq(count: int) -> int:
 
     Numbers run out only where a row was written past queuectl (``seq`` set to the
     64-bit maximum): every enqueue then failed, with a traceback on SQLite. The new jobs
-    are numbered below the lowest instead (``seq`` only breaks ties between jobs due
-    together), and a store with no room either way says so in one line.
+    are numbered below the lowest instead, and a store with no room either way says so
+    in one line. The claim is not misled (``seq`` only breaks ties between jobs due
+    together), but ``list`` and the dashboard, newest first by ``seq``, show such jobs
+    as the oldest until the hand-written row is set right.
     """
     last = Job.select(peewee.fn.MAX(Job.seq)).scalar() or 0
     if last <= SEQ_MAX - count:

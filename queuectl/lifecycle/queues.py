@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from queuectl.jobspec import queue_name
+from queuectl.lifecycle import reads
 from queuectl.lifecycle.workers import serving_of, workers_as_seen
 from queuectl.states import HOLDABLE_STATES, JobState
 from queuectl.store.boundary import translated
@@ -175,6 +176,14 @@ def steered() -> list[Steering]:
     and the dashboard's header."""
     query = QueueSetting.select().order_by(QueueSetting.name)
     return [Steering(row.name, bool(row.paused), row.max_running) for row in query]
+
+
+def never_used(names: Sequence[str]) -> list[str]:
+    """Of ``names``, those no job has been in and no setting names (``default`` aside):
+    a worker started on one serves nothing, likely a typo (``slwo``), which the CLI and
+    the dashboard say when starting workers."""
+    known = {"default", *reads.queue_names(), *(entry.name for entry in steered())}
+    return [name for name in names if name not in known]
 
 
 def paused_names() -> set[str]:

@@ -506,8 +506,8 @@ def run_now(name: str, *, now: float | None = None) -> str:
 
     The id is the tick id of ``now`` plus ``.runXX``, so it never collides with a
     tick's. The overlap policy does not apply: the user asked for this one. It becomes
-    the schedule's last fire, which ``--overlap skip`` guards on, unless that one is still
-    waiting or running.
+    the schedule's last fire, which ``--overlap skip`` waits for, as it goes on waiting
+    for the last tick's.
     """
     now = time.time() if now is None else now
     with write_transaction():
@@ -526,13 +526,12 @@ def run_now(name: str, *, now: float | None = None) -> str:
             break
         else:  # pragma: no cover - 1,024 suffixes a second
             raise DuplicateSchedule(f"too many runs of {name!r} this second; try again")
-        if not _active(row.last_job_id):
-            Schedule.update(last_fired_at=now, last_job_id=job_id).where(
-                Schedule.name == name
-            ).execute()
-        # Else the fire still running stays the last: ``--overlap skip`` guards on it,
-        # and this run replaced it there, so once the run was cancelled the next tick
-        # fired beside that fire (two backups at once).
+        # The last tick's fire stays known beside it (``last_tick_job_id``): a run that
+        # replaced it as the one ``--overlap skip`` waits for, once cancelled, let the
+        # next tick fire beside that fire, still running (two backups at once).
+        Schedule.update(last_fired_at=now, last_job_id=job_id).where(
+            Schedule.name == name
+        ).execute()
     return job_id
 
 
@@ -633,24 +632,25 @@ def _fire_one(name: str, now: float, grace: float, rode_out: float = 0.0) -> lis
                 )
             )
         last_job_id, last_fired_at = row.last_job_id, row.last_fired_at
+        last_tick_job_id = row.last_tick_job_id
         ticks = decided.fire
         if row.overlap == "skip" and len(ticks) > 1:
             # Several ticks due at once (workers just started): the first fire would
             # make every later one overlap it, so fire the newest and skip the older;
             # all of them when the last fire is still active (it said the newest "fired
             # instead", and then skipped it too: no such job ever existed).
-            if _active(last_job_id):
+            if active := _still_active(last_job_id, last_tick_job_id):
                 older, ticks = ticks, ()
-                reason = f"{last_job_id} still active"
+                reason = f"{active} still active"
             else:
                 older, ticks = ticks[:-1], ticks[-1:]
                 reason = f"the newest due tick ({tick_id(name, ticks[0])}) fired instead"
             skipped += len(older)
             fires.append(Fire(name, older[0], skipped=len(older), reason=reason, overlapping=True))
         for tick in ticks:
-            if row.overlap == "skip" and _active(last_job_id):
+            if row.overlap == "skip" and (active := _still_active(last_job_id, last_tick_job_id)):
                 skipped += 1
-                reason = f"{last_job_id} still active"
+                reason = f"{active} still active"
                 fires.append(Fire(name, tick, skipped=1, reason=reason, overlapping=True))
                 continue
             job_id = tick_id(name, tick)
@@ -680,10 +680,11 @@ def _fire_one(name: str, now: float, grace: float, rode_out: float = 0.0) -> lis
                 fires.append(Fire(name, tick, job_id=job_id))
             # When it was fired, not its tick (the id says that): a catch-up fired at 08:00
             # for 02:30 read "last fire 5h ago" while its job was running.
-            last_job_id, last_fired_at = job_id, now
+            last_job_id, last_fired_at, last_tick_job_id = job_id, now, job_id
         Schedule.update(
             last_job_id=last_job_id,
             last_fired_at=last_fired_at,
+            last_tick_job_id=last_tick_job_id,
             # Held at its limit, as a worker's counts are: one written at 2147483647 made
             # PostgreSQL refuse every fire of the schedule (integer out of range).
             skipped=peewee.SQL(sql.saturating_add("skipped", skipped)),
@@ -696,6 +697,15 @@ def _fired_by(job_id: str, name: str) -> bool:
     (enqueue refuses the name from users)."""
     stored = Job.select(Job.env).where(Job.id == job_id).scalar()
     return env_from_json(stored).get("QUEUECTL_CRON_NAME") == name
+
+
+def _still_active(*job_ids: str | None) -> str | None:
+    """The first of ``job_ids`` still waiting or running (the last fire, then the last
+    tick's when a ``cron run`` came after it), else ``None``."""
+    for job_id in dict.fromkeys(job_ids):
+        if _active(job_id):
+            return job_id
+    return None
 
 
 def _active(job_id: str | None) -> bool:

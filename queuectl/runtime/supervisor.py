@@ -40,7 +40,7 @@ from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.fdlimit import ensure_descriptors
 from queuectl.runtime.procs import holds_this_database, kill_orphan_group
 from queuectl.runtime.slots import MAX_SLOTS
-from queuectl.states import ENDED_WORKER_STATES
+from queuectl.states import ENDED_WORKER_STATES, WorkerState
 from queuectl.store import db, filesafety, privatefiles
 from queuectl.textsafe import one_line
 from queuectl.wording import counted, listed
@@ -355,7 +355,7 @@ def wait_stopped(
                 # recorded (``hook_timeout`` each): "stopped", exit 0, and a script's
                 # upgrade or reboot cut those webhooks off. On this host, the process
                 # ending is the stop; elsewhere only the row can say.
-                if row.host == host and _alive_here(row.pid):
+                if _finishing_hooks(row, host):
                     still.append(worker_id)
                 continue
             if is_lost(row, now=clock(), lease_seconds=lease, host=host, pid_alive=_alive_here):
@@ -369,6 +369,27 @@ def wait_stopped(
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.05)
+
+
+def _finishing_hooks(row: Worker, host: str) -> bool:
+    """A worker whose row says it stopped while its process, on this host, still runs
+    (the hooks of the jobs it recorded): the process checked to be that worker's, not a
+    pid used again since (``_is_this_worker``)."""
+    return (
+        row.state == WorkerState.STOPPED.value
+        and row.host == host
+        and _is_this_worker(row.pid, row.id)
+    )
+
+
+def finishing_hooks(worker_ids: Sequence[str]) -> list[str]:
+    """Of ``worker_ids``, those stopped but still finishing their jobs' hooks (above):
+    ``--force`` does nothing for them, their jobs all recorded."""
+    host = this_host()
+    rows = reads.worker_rows(list(worker_ids))
+    return [
+        w for w in worker_ids if (row := rows.get(w)) is not None and _finishing_hooks(row, host)
+    ]
 
 
 def recover_now(
@@ -487,6 +508,7 @@ def prune(older_than: float = 0.0, *, note: Callable[[str], None] | None = None)
 
 __all__ = [
     "Pruned",
+    "finishing_hooks",
     "hear_out_the_silent",
     "hook_not_run",
     "log_dir",

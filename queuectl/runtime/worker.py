@@ -423,7 +423,7 @@ class Worker(AttemptRunner, SlotRunner):
         if crash is not None and not isinstance(crash, SystemExit):
             # It read "stopped (done)", then a traceback: a crash passed for a clean end.
             why = f"{type(crash).__name__}: {first_line(crash)}"
-            log.error("worker %s stopped: it crashed (%s); the traceback follows", self.id, why)
+            log.error("worker %s stopped: it crashed (%s)", self.id, why)
         else:
             log.info("worker %s stopped (%s)", self.id, self.stop_mode or "done")
 
@@ -472,7 +472,10 @@ class Worker(AttemptRunner, SlotRunner):
         # A graceful stop goes on firing while it finishes its jobs: the ticks of a long
         # drain (a deploy's) were skipped as "missed", its workers alive all along. The
         # fires wait for a worker like any job; this one claims none of them.
-        if self.stop_mode != FORCE and self.schedules.tick(now):
+        # (Not a stop because the database file is gone: its fires would go into the
+        # moved or deleted file, exit_status 1.)
+        firing = self.stop_mode is None or (self.stop_mode != FORCE and self.exit_status == 0)
+        if firing and self.schedules.tick(now):
             self._check_now = True  # it enqueued jobs: look for work without waiting
         if self.stop_mode is not None and not self._stop_announced and job_id is not None:
             # Show "stopping" now, not at the next heartbeat, while the job finishes.

@@ -163,9 +163,21 @@ def _index_dead_jobs_by_death() -> None:
 
 
 def _guard_column_types() -> None:
-    """Schema 12 -> 13: on SQLite, triggers refuse a value of the wrong type in any
-    column (``store.typeguard``): text written into ``run_at`` took every worker down.
-    A row that already holds one is left as it is (none of queuectl's writes make one)."""
+    """Schema 12 -> 13: a schedule remembers its last tick's fire beside its last fire
+    (``last_tick_job_id``: a ``cron run`` after it no longer hides it from ``--overlap
+    skip``); and on SQLite, triggers refuse a value of the wrong type in any column
+    (``store.typeguard``): text written into ``run_at`` took every worker down. A row
+    that already holds one is left as it is (none of queuectl's writes make one)."""
+    columns = {column.name for column in database.get_columns("queuectl_schedule")}
+    if "last_tick_job_id" not in columns:  # an older schema's step made today's table
+        database.execute_sql(
+            "ALTER TABLE queuectl_schedule ADD COLUMN last_tick_job_id VARCHAR(64)"
+        )
+    database.execute_sql(
+        "UPDATE queuectl_schedule SET last_tick_job_id = last_job_id"
+        f" WHERE last_job_id NOT LIKE {database.param}",
+        ("%.run__",),  # a cron run's id (a parameter: psycopg reads % as one)
+    )
     if not is_postgres():
         from queuectl.store.schema import guard_column_types
 

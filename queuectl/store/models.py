@@ -283,8 +283,12 @@ class Schedule(BaseModel):
     next_fire_at = DoubleField(null=True)
     """The next tick not yet handled (fired or skipped); NULL when the spec has no more."""
     last_fired_at = DoubleField(null=True)
-    """The tick of the latest fire (or the time of the latest ``cron run``)."""
+    """When the latest fire (a tick's or a ``cron run``) was enqueued."""
     last_job_id = CharField(max_length=64, null=True)
+    """The latest fire's job: a tick's or a ``cron run``'s."""
+    last_tick_job_id = CharField(max_length=64, null=True)
+    """The latest tick's fire, beside ``last_job_id`` once a ``cron run`` came after it:
+    ``--overlap skip`` waits for both (schema 13)."""
     skipped = IntegerField(default=0)
     """Ticks not fired: missed while no worker was alive, or overlapping a running fire."""
     created_at = DoubleField()

@@ -31,24 +31,38 @@ from peewee import (
 NUMBER_FIELDS = (AutoField, BigIntegerField, BooleanField, DoubleField, FloatField, IntegerField)
 
 
-def _refused_when(field: Field) -> str:
+def _refused_when(field: Field, *, update: bool) -> str:
+    """The column's value refused; in an update only a value the statement changed: a
+    row that held one before the triggers existed made every later write to it fail
+    (a reviewer's catch: ``cancel --all`` refused whole, naming nothing)."""
     column = f'NEW."{field.column_name}"'
     if isinstance(field, ForeignKeyField):
         field = field.rel_field
     if isinstance(field, NUMBER_FIELDS):
-        return f"typeof({column}) IN ('text', 'blob')"
-    return f"typeof({column}) = 'blob'"
+        wrong = f"typeof({column}) IN ('text', 'blob')"
+    else:
+        wrong = f"typeof({column}) = 'blob'"
+    # The type first: the comparison (a 64 KB output's, say) runs only for a wrong one.
+    return f'({wrong} AND {column} IS NOT OLD."{field.column_name}")' if update else wrong
+
+
+def trigger_names(model: type[Model]) -> list[str]:
+    """The guard triggers' names on ``model``'s table."""
+    return [f"{model._meta.table_name}_types_{event}" for event in ("insert", "update")]
 
 
 def guard_triggers(model: type[Model]) -> list[str]:
-    """The two statements (before an insert, before an update) guarding ``model``'s table."""
+    """The statements that (re)make the triggers guarding ``model``'s table, after an
+    insert and after an update: dropped first, as a migration that adds or drops a
+    column must make them again (a trigger names every column)."""
     table = model._meta.table_name
     fields = model._meta.sorted_fields
-    when = "\n    OR ".join(_refused_when(field) for field in fields)
     message = f"{table}: a value of the wrong type (text or a blob where a number goes)"
-    return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_types_{event.lower()}"
-        f" AFTER {event} ON {table}\nWHEN {when}\n"
-        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
-        for event in ("INSERT", "UPDATE")
-    ]
+    statements = [f"DROP TRIGGER IF EXISTS {name}" for name in trigger_names(model)]
+    for event, name in zip(("INSERT", "UPDATE"), trigger_names(model), strict=True):
+        when = "\n    OR ".join(_refused_when(field, update=event == "UPDATE") for field in fields)
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table}\nWHEN {when}\n"
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
+    return statements

@@ -224,6 +224,8 @@ def test_a_job_added_or_cloned_held_waits_for_its_release(run, db_url):
     db.open_database(db_url)
     assert claiming.claim("w1", host="test").job.id == copy
     db.close_database()
+    both = run("clone", "e1", '{"held": false}', "--hold", ok=False)
+    assert both.exit_code == 2 and '--hold and "held": false disagree' in both.stderr
     refused = run("edit", "e1", '{"held": false}', ok=False)
     assert refused.exit_code == 2
     assert '"held" is not edited: queuectl hold ID or queuectl release ID' in refused.stderr

@@ -135,3 +135,18 @@ def test_worker_stop_waits_for_the_hooks_a_stopping_worker_still_runs(cluster, t
     assert stopped.returncode == 0, stopped.stderr
     assert worker.poll() is not None  # exited before the stop said so
     assert _lines(log) == ["done"]
+
+
+def test_a_stop_that_times_out_on_hooks_says_so_and_offers_no_force(cluster, tmp_path):
+    """Past its --timeout, a worker whose jobs are all recorded but whose hooks still run
+    was "still running …; use --force to kill their jobs", and --force found no worker
+    running (a reviewer's catch): it says what it runs, and offers no --force."""
+    [worker] = cluster.start_workers(1)
+    job = cluster.enqueue("true", on_success="sleep 3")
+    cluster.wait_state(job, JobState.COMPLETED)
+    stopped = cluster.cli("worker", "stop", "--all", "--timeout", "1", check=False)
+    assert stopped.returncode == 1
+    [line] = stopped.stderr.splitlines()
+    assert line.startswith("Error: still running after 1s: w") and "--force" not in line
+    assert line.endswith(" (running its jobs' hooks)")
+    wait_until(lambda: worker.poll() is not None, 15, "the worker to end after its hook")

@@ -121,3 +121,21 @@ async def test_f_on_an_ended_runs_output_says_the_run_has_ended(app_for) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, LogScreen) and app.screen.loads, "log")
         await pilot.press("f")
         await wait_toast(pilot, "Follow: this run has ended (succeeded); G goes to its end")
+
+
+async def test_a_punctuation_key_is_named_as_typed_and_read_only_offers_no_change(
+    app_for,
+) -> None:
+    """The hint named Textual's key names ("full_stop does nothing in Jobs (1)"); and on
+    a read-only dashboard it sent ``r`` on a worker to the Jobs pane's Retry, which is
+    refused there (a reviewer's catch)."""
+    seed_worker("w-1")
+    app = app_for(read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        await pilot.press("full_stop")
+        await wait_toast(pilot, ". does nothing in Jobs (1). ? lists the keys")
+        await pilot.press("3", "r")
+        await wait_toast(pilot, "r does nothing in Workers (3). ? lists the keys")
+        await pilot.press("l")  # reading keys are still offered
+        await wait_toast(pilot, "l does nothing in Workers (3): Log in Jobs (1), DLQ (2)")

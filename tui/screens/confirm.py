@@ -116,8 +116,9 @@ class ChoiceScreen(Uncovered, OwnKeyBar, ModalScreen[str | None]):
         if event.is_printable and event.key != "n":  # n stays, as esc does (a binding)
             # "y" out of habit at "Save (s) / Discard (d) / Stay (esc)" did nothing, unsaid.
             answers = ", ".join(f"{key} {label}" for key, _answer, label in self.choices)
+            typed = "space" if event.key == "space" else event.character
             self.app.notify(
-                f"{event.key} is not an answer here: {answers}, esc {self.stay}",
+                f"{typed} is not an answer here: {answers}, esc {self.stay}",
                 severity="warning",
                 markup=False,
             )
