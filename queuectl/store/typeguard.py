@@ -35,15 +35,14 @@ def _refused_when(field: Field, *, update: bool) -> str:
     """The column's value refused; in an update only a value the statement changed: a
     row that held one before the triggers existed made every later write to it fail
     (a reviewer's catch: ``cancel --all`` refused whole, naming nothing)."""
-    column = f'NEW."{field.column_name}"'
-    if isinstance(field, ForeignKeyField):
-        field = field.rel_field
-    if isinstance(field, NUMBER_FIELDS):
-        wrong = f"typeof({column}) IN ('text', 'blob')"
+    name = field.column_name
+    kind = field.rel_field if isinstance(field, ForeignKeyField) else field
+    if isinstance(kind, NUMBER_FIELDS):
+        wrong = f"typeof(NEW.\"{name}\") IN ('text', 'blob')"
     else:
-        wrong = f"typeof({column}) = 'blob'"
+        wrong = f"typeof(NEW.\"{name}\") = 'blob'"
     # The type first: the comparison (a 64 KB output's, say) runs only for a wrong one.
-    return f'({wrong} AND {column} IS NOT OLD."{field.column_name}")' if update else wrong
+    return f'({wrong} AND NEW."{name}" IS NOT OLD."{name}")' if update else wrong
 
 
 def trigger_names(model: type[Model]) -> list[str]:
