@@ -67,7 +67,7 @@ def test_a_schema_1_database_is_upgraded_in_place_keeping_its_jobs(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     assert not {"queuectl_job_worker_id", "queuectl_run_job_id"} & _indexes()
     assert Job.get_by_id(job).command == "echo kept"
 
@@ -77,15 +77,24 @@ SCHEMA_2_NEWEST_FIRST = {"queuectl_job_state_created_at", "queuectl_job_created_
 SCHEMA_4_INDEXES = {"queuectl_job_state_seq", "queuectl_job_seq", "queuectl_run_job_id_run"}
 
 
-def _as_schema_12() -> None:
-    """Put an open database back as schema 12 left it: on SQLite, no type triggers; no
-    ``last_tick_job_id`` on schedules."""
+def _as_schema_13() -> None:
+    """Put an open database back as schema 13 left it: no ``last_tick_job_id`` on
+    schedules (SQLite's triggers, which name it, dropped first; 13 -> 14 makes them)."""
+    _drop_triggers()
+    database.execute_sql("ALTER TABLE queuectl_schedule DROP COLUMN last_tick_job_id")
+
+
+def _drop_triggers() -> None:
     if not is_postgres():
         for (name,) in database.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'trigger'"
         ).fetchall():
             database.execute_sql(f"DROP TRIGGER {name}")
-    database.execute_sql("ALTER TABLE queuectl_schedule DROP COLUMN last_tick_job_id")
+
+
+def _as_schema_12() -> None:
+    """Put an open database back as schema 12 left it: on SQLite, no type triggers."""
+    _as_schema_13()
 
 
 def _as_schema_11() -> None:
@@ -148,7 +157,7 @@ def test_a_schema_7_database_gains_an_empty_schedules_table(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     assert Schedule.select().count() == 0
 
 
@@ -436,7 +445,7 @@ def test_a_schema_5_database_gains_the_queue_settings_and_keeps_its_jobs(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     assert QueueSetting.select().count() == 0
     claim = claiming.claim("w1", now=T0)
     assert claim is not None and claim.job.id == job
@@ -451,7 +460,7 @@ def test_a_schema_6_database_gains_held_at_and_tty_and_its_jobs_stay_claimable(d
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     kept = Job.get_by_id(job)
     assert (kept.command, kept.held_at, kept.tty) == ("echo kept", None, False)
     claim = claiming.claim("w1", now=T0)
@@ -470,7 +479,7 @@ def test_a_schema_8_database_gains_worker_slots_of_1(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     assert Worker.get_by_id("w7").slots == 1
 
 
@@ -483,7 +492,7 @@ def test_a_schema_9_database_gains_dependencies_and_unique_keys(db_url):
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     kept = Job.get_by_id(job)
     assert (kept.unique_key, kept.taken_down_by) == (None, None)
     assert "queuectl_job_unique_key" in _indexes()
@@ -512,7 +521,7 @@ def test_a_schema_10_database_gains_the_outcome_in_its_finished_at_index(db_url)
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     indexes = {index.name for index in database.get_indexes("queuectl_run")}
     assert "queuectl_run_finished_at_outcome" in indexes
     assert "queuectl_run_finished_at" not in indexes
@@ -535,13 +544,13 @@ def test_a_schema_11_database_gains_the_dlq_index_and_its_deaths_in_order(db_url
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     assert "queuectl_job_dead_by_death" in _indexes()
     rows, total = reads.dead_window(limit=2, total=None, fields=("id", "finished_at"))
     assert [row["finished_at"] for row in rows] == [T0 + 3, T0 + 2] and total == 3
 
 
-def test_a_schema_12_schedule_gains_its_last_ticks_fire(db_url):
+def test_a_schema_13_schedule_gains_its_last_ticks_fire(db_url):
     """Skip waits for the last tick's fire beside a ``cron run`` after it: an upgraded
     schedule whose last fire was a tick's knows it as its last tick's; a run's, none."""
     db.open_database(db_url)
@@ -555,12 +564,12 @@ def test_a_schema_12_schedule_gains_its_last_ticks_fire(db_url):
             updated_at=T0,
             last_job_id=last,
         )
-    _as_schema_12()
-    SchemaInfo.update(value="12").where(SchemaInfo.key == "schema_version").execute()
+    _as_schema_13()
+    SchemaInfo.update(value="13").where(SchemaInfo.key == "schema_version").execute()
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     found = dict(Schedule.select(Schedule.name, Schedule.last_tick_job_id).tuples())
     assert found == {"tick": "tick:20261118T082640Z", "ran": None}
 
@@ -594,7 +603,7 @@ def test_a_value_of_the_wrong_type_is_refused_by_the_store(db_url, table, column
     db.close_database()
 
     db.open_database(db_url)
-    assert schema.schema_version() == SCHEMA_VERSION == 13
+    assert schema.schema_version() == SCHEMA_VERSION == 14
     before = {model: list(model.select().tuples()) for model in (Job, Run, Worker)}
     with pytest.raises(peewee.DatabaseError) as refused, database.atomic():
         database.execute_sql(f"UPDATE {table} SET {column} = {database.param}", (value,))

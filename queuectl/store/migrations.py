@@ -163,11 +163,20 @@ def _index_dead_jobs_by_death() -> None:
 
 
 def _guard_column_types() -> None:
-    """Schema 12 -> 13: a schedule remembers its last tick's fire beside its last fire
-    (``last_tick_job_id``: a ``cron run`` after it no longer hides it from ``--overlap
-    skip``); and on SQLite, triggers refuse a value of the wrong type in any column
-    (``store.typeguard``): text written into ``run_at`` took every worker down. A row
-    that already holds one is left as it is (none of queuectl's writes make one)."""
+    """Schema 12 -> 13: on SQLite, triggers refuse a value of the wrong type in any
+    column (``store.typeguard``): text written into ``run_at`` took every worker down.
+    A row that already holds one is left as it is (none of queuectl's writes make one)."""
+    if not is_postgres():
+        from queuectl.store.schema import guard_column_types
+
+        guard_column_types()
+
+
+def _remember_the_last_ticks_fire() -> None:
+    """Schema 13 -> 14: a schedule remembers its last tick's fire beside its last fire
+    (``last_tick_job_id``): a ``cron run`` after it no longer hides it from ``--overlap
+    skip``. A last fire that was a tick's is the last tick's; a run's (``.runXX``) is
+    not. On SQLite the type triggers are made again, to guard the new column too."""
     columns = {column.name for column in database.get_columns("queuectl_schedule")}
     if "last_tick_job_id" not in columns:  # an older schema's step made today's table
         database.execute_sql(
@@ -178,10 +187,7 @@ def _guard_column_types() -> None:
         f" WHERE last_job_id NOT LIKE {database.param}",
         ("%.run__",),  # a cron run's id (a parameter: psycopg reads % as one)
     )
-    if not is_postgres():
-        from queuectl.store.schema import guard_column_types
-
-        guard_column_types()
+    _guard_column_types()
 
 
 def migrate(from_version: int) -> None:
@@ -199,6 +205,7 @@ def migrate(from_version: int) -> None:
         10: _index_outcomes_and_count_slots_against_limits,
         11: _index_dead_jobs_by_death,
         12: _guard_column_types,
+        13: _remember_the_last_ticks_fire,
     }
     for version in range(from_version, SCHEMA_VERSION):
         step = steps.get(version)

@@ -34,7 +34,7 @@ from queuectl.states import (
 
 database = DatabaseProxy()
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 """Bumped whenever the tables change; ``schema.ensure_schema`` upgrades older files to it."""
 
 
@@ -288,7 +288,7 @@ class Schedule(BaseModel):
     """The latest fire's job: a tick's or a ``cron run``'s."""
     last_tick_job_id = CharField(max_length=64, null=True)
     """The latest tick's fire, beside ``last_job_id`` once a ``cron run`` came after it:
-    ``--overlap skip`` waits for both (schema 13)."""
+    ``--overlap skip`` waits for both (schema 14)."""
     skipped = IntegerField(default=0)
     """Ticks not fired: missed while no worker was alive, or overlapping a running fire."""
     created_at = DoubleField()
