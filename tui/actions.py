@@ -334,7 +334,14 @@ class ActionsApp(KeyOrderApp):
             self.say(f"Worker {self.describe_worker(worker_id)} runs no job now")
 
     def _intent_retry(self, job_id: str | None) -> None:
-        """Retrying is not destructive: it acts at once (a wrong state is refused by the core)."""
+        """Retrying is not destructive: it acts at once (a wrong state is refused by the
+        core, which decides: the row may be a refresh old). On a row whose state, as
+        last read, refuses it, the ``y`` of an ``r y`` typed from habit (a batch retry
+        asks) is taken for an answer to no question and dropped: it cloned the pending
+        job the ``r`` was refused on (a web user's try)."""
+        row = self._job_row(job_id) if job_id else None
+        if row is not None and JobState(row["state"]) not in manage.RETRY.allowed:
+            self.no_question_asked()
         if job_id:
             self.run_in_thread(
                 lambda: _act_on_one(manage.RETRY, job_id, self.clock()),

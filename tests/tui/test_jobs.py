@@ -186,6 +186,22 @@ async def test_c_y_on_a_job_that_ended_meanwhile_clones_nothing(app_for, monkeyp
         await wait_for(pilot, lambda: Job.select().count() == 3, "the second clone")
 
 
+async def test_r_y_on_a_pending_job_clones_nothing(app_for) -> None:
+    """``r y`` from habit (a batch retry asks): ``r`` on a pending job was refused by the
+    core, never asking, and ``y`` cloned the job (a web user's try). The ``y`` is taken
+    for an answer to no question, as after a refused ``c``."""
+    seed_job("waiting")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        await pilot.press("r", "y")
+        await wait_toast(pilot, "y ignored: no question was asked")
+        await wait_for(
+            pilot, lambda: any("can be retried" in toast for toast in toasts(app)), "refusal"
+        )
+        assert Job.select().count() == 1, "y cloned the job"
+
+
 async def test_a_long_command_in_a_question_is_one_line_cut_at_the_edge(app_for) -> None:
     """At 80x24 a long command quoted in the question wrapped at its first space, so its
     words read as two commands: it now has a line of its own, cut with an ellipsis."""
