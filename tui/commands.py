@@ -68,6 +68,11 @@ COMMANDS: list[tuple[str, str, str]] = [
 """(title, app action, help); each runs exactly what its key or button runs."""
 
 
+OTHER_PANES_WEIGHT = 0.9
+"""A match of another pane's row action scores this much of its own: the shown pane's
+same action ranks above it, a clearly better match of another pane still does."""
+
+
 def changes_something(action: str) -> bool:
     """Whether a palette action changes something (``CHANGING_ACTIONS``), be it the app's
     own (``new_job``) or a pane's (``pane('jobs', 'retry')``)."""
@@ -86,9 +91,15 @@ class QueueCommands(Provider):
         return partial(app.run_action, action)
 
     def _offered(self) -> list[tuple[str, str, str]]:
-        if not getattr(self.app, "read_only", False):
-            return COMMANDS
-        return [command for command in COMMANDS if not changes_something(command[1])]
+        offered = COMMANDS
+        if getattr(self.app, "read_only", False):
+            offered = [command for command in COMMANDS if not changes_something(command[1])]
+        # The pane shown first: in the DLQ, "retry highlighted job" listed the Jobs pane's
+        # first, and Enter retried a job of the hidden pane, unasked (a web user's try).
+        return sorted(offered, key=lambda command: not self._of_this_pane(command[1]))
+
+    def _of_this_pane(self, action: str) -> bool:
+        return action.startswith(f"pane('{getattr(self.app, '_pane', '')}'")
 
     async def discover(self) -> Hits:
         for title, action, help_text in self._offered():
@@ -99,4 +110,6 @@ class QueueCommands(Provider):
         for title, action, help_text in self._offered():
             score = matcher.match(title)
             if score > 0:
+                if action.startswith("pane(") and not self._of_this_pane(action):
+                    score *= OTHER_PANES_WEIGHT  # an equal match of the shown pane goes first
                 yield Hit(score, matcher.highlight(title), self._runner(action), help=help_text)

@@ -509,6 +509,25 @@ async def test_palette_offers_every_action(app_for) -> None:
         assert app.tabs.active == "dlq"
 
 
+async def test_the_palette_offers_the_shown_panes_action_first(app_for) -> None:
+    """In the DLQ, "retry highlighted job" listed the Jobs pane's first, and Enter retried
+    the job highlighted in that hidden pane, unasked (a web user's try)."""
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        provider = QueueCommands(app.screen)
+        hits = [hit async for hit in provider.search("retry highlighted")]
+        assert str(hits[0].text) == "Jobs: retry highlighted job"  # on the Jobs pane
+        await pilot.press("2")
+        hits = sorted(
+            [hit async for hit in provider.search("retry highlighted")],
+            key=lambda hit: -hit.score,
+        )
+        assert str(hits[0].text) == "DLQ: retry highlighted job"
+        found = [str(hit.text) async for hit in provider.discover()]
+        assert found[0].startswith("DLQ: ")
+
+
 async def test_new_job_button_opens_the_form(app_for) -> None:
     app = app_for()
     async with app.run_test(size=(120, 30)) as pilot:
