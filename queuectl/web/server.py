@@ -72,6 +72,11 @@ DOWNLOAD_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-s
 FORBIDDEN = "403 Forbidden: open the URL that queuectl web printed (it holds the token)\n"
 
 
+FREED_WAIT_SECONDS = 2.0
+"""How long a page asked for while every session is taken waits for one to free: a
+reloading tab's own session ends only once its page has gone (0.2-0.5 s measured)."""
+
+
 @dataclass(frozen=True)
 class WebSettings:
     """What ``queuectl web`` was asked to serve, and how."""
@@ -176,6 +181,12 @@ class WebServer:
 
     async def _index(self, request: web.Request) -> web.Response:
         settings = self.settings
+        # A reload with every session taken counted the reloading tab's own, whose
+        # socket closes only as the new page loads: the tab was turned away (3 of 4
+        # reloads, a web user's try). A session freed within moments is waited for.
+        deadline = time.monotonic() + FREED_WAIT_SECONDS
+        while self.sessions.full and not self.closing and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         if self.sessions.full:
             self._note_refused()
             page = busy_page(location=settings.location, limit=self.sessions.limit)
