@@ -36,15 +36,35 @@ def _compact(count: int) -> str:
     return f"{count:,}"  # 9,005, as the Jobs pane's "500 of 9,018" counts
 
 
-def counts_text(counts: dict[str, int], *, narrow: bool = False) -> Text:
-    """``3 pending  2 processing …``; narrow, ``3 pend  2 proc …`` so all seven fit in 60."""
+LETTERS = {
+    JobState.PENDING: "p",
+    JobState.BLOCKED: "b",
+    JobState.PROCESSING: "r",
+    JobState.COMPLETED: "c",
+    JobState.FAILED: "f",
+    JobState.DEAD: "d",
+    JobState.CANCELLED: "x",
+}
+"""A state in one letter, for a header too narrow for its four (``r``: running)."""
+
+
+def counts_text(counts: dict[str, int], *, narrow: bool = False, tiny: bool = False) -> Text:
+    """``3 pending  2 processing …``; narrow, ``3 pend  2 proc …`` so all seven fit in 60;
+    tiny (a phone's 43 columns), the states with none left out and the rest in a letter,
+    ``14p 18c 6d 1x``: cut at the edge, the dead count read as failed's and cancelled's
+    was gone (a web user's try)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    for index, state in enumerate(JobState):
+    shown = [state for state in JobState if counts.get(state.value) or not tiny]
+    for index, state in enumerate(shown):
+        count = counts.get(state.value, 0)
         if index:
-            text.append(" " if narrow else "  ")
+            text.append(" " if narrow or tiny else "  ")
+        text.append(_compact(count), style=STATE_STYLES[state])
+        if tiny:
+            text.append(LETTERS[state])
+            continue
         name = state.value[:4] if narrow else state.value
-        text.append(_compact(counts.get(state.value, 0)), style=STATE_STYLES[state])
-        text.append(f" {name}", style="dim" if not counts.get(state.value) else "")
+        text.append(f" {name}", style="dim" if not count else "")
     return text
 
 
@@ -297,6 +317,8 @@ class StatsHeader(Vertical):
         room = self.query_one("#counts", Static).size.width or self.size.width
         if 0 < self.size.width < TINY or 0 < room < counts.cell_len:
             counts = counts_text(snapshot.counts, narrow=True)  # every number still shows
+        if 0 < room < counts.cell_len:
+            counts = counts_text(snapshot.counts, tiny=True)
         self._put("counts", counts)
         width = self.content_region.width or 200
         keep = location_room(self.location.names)

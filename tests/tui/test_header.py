@@ -124,3 +124,21 @@ def test_a_servers_location_names_its_database_and_schema_and_is_never_clipped(w
             assert "options" not in drawn and "pw" not in drawn
 
     asyncio.run(run())
+
+
+def test_at_a_phones_width_every_count_keeps_a_label_and_none_is_lost() -> None:
+    """At 43 columns (a phone in a browser) the narrow counts were cut at the edge:
+    ``14 pend 0 bloc 0 proc 18 comp 0 fail 6``, the dead count reading as failed's and
+    the cancelled one gone (a web user's try). The states with none go, and the rest
+    keep a letter each."""
+
+    async def run() -> str:
+        app = _HeaderApp("/tmp/q.db")
+        async with app.run_test(size=(43, 10)) as pilot:
+            header = app.query_one(StatsHeader)
+            counts = {"pending": 14, "completed": 18, "dead": 6, "cancelled": 1}
+            header.show(replace(_calm(), counts=counts))
+            await pilot.pause()
+            return app.query_one("#counts").render_line(0).text.strip()
+
+    assert asyncio.run(run()) == "14p 18c 6d 1x"
