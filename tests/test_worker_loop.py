@@ -1088,3 +1088,23 @@ def test_a_worker_that_crashes_says_so_not_stopped_done(opened, monkeypatch, cap
     assert lines[-1] == f"worker {worker.id} stopped: it crashed (ValueError: could not convert)"
     assert not any("stopped (done)" in line for line in lines)
     assert WorkerRow.get_by_id(worker.id).state == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("argv", "worker"),
+    [
+        ([b"/usr/bin/python3", b"-m", b"queuectl", b"worker", b"run", b"--id", b"w1"], True),
+        ([b"/srv/venv/bin/queuectl", b"--db", b"/srv/q.db", b"worker", b"run"], True),
+        ([b"/srv/venv/bin/queuectl", b"--db=/srv/q.db", b"worker", b"run"], True),
+        ([b"tini", b"--", b"queuectl", b"worker", b"run"], True),
+        # A clone in a folder named queuectl: its python's path holds the word, and a
+        # test run's orphan was taken for another database's worker's job, left running.
+        ([b"/home/me/queuectl/.venv/bin/python", b"-m", b"pytest", b"-n", b"2"], False),
+        ([b"/srv/venv/bin/queuectl", b"tui"], False),
+        ([b"/srv/venv/bin/queuectl", b"worker", b"start"], False),
+    ],
+)
+def test_a_worker_is_told_by_its_command_line_not_a_word_in_it(argv, worker):
+    from queuectl.runtime.procs import runs_a_worker
+
+    assert runs_a_worker(argv) is worker

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from queuectl.hostid import proc_stat
@@ -193,6 +194,19 @@ def _option_value(argv: list[bytes], option: bytes) -> bytes | None:
     return None
 
 
+def runs_a_worker(argv: Sequence[bytes]) -> bool:
+    """Whether a command line is queuectl's ``worker run`` (``queuectl [--db X] worker
+    run …``, ``python -m queuectl …`` too): what every worker runs, by ``worker start``
+    or by hand, and no other queuectl command does."""
+    names = [os.path.basename(arg) for arg in argv]
+    if b"queuectl" not in names:
+        return False
+    rest = list(argv[names.index(b"queuectl") + 1 :])
+    while rest and (rest[0] == b"--db" or rest[0].startswith(b"--db=")):
+        del rest[: 2 if rest[0] == b"--db" else 1]
+    return rest[:2] == [b"worker", b"run"]
+
+
 def _another_databases_job(pgid: int) -> bool:
     """Whether the group's leader (the job's shell) is the child of a live queuectl
     process that does not hold this database: the job of another database's worker.
@@ -205,10 +219,13 @@ def _another_databases_job(pgid: int) -> bool:
         if stat is None:
             return False
         with open(f"/proc/{stat.ppid}/cmdline", "rb") as handle:
-            argv = handle.read()
+            argv = handle.read().split(b"\0")
     except OSError:
         return False
-    return b"queuectl" in argv and not holds_this_database(stat.ppid)
+    # A worker's command line, not "queuectl" anywhere in it: a test run from a clone in
+    # a folder named queuectl (its python's path) was taken for another database's
+    # worker, and the orphan it recovered was left running (a newcomer's try).
+    return runs_a_worker(argv) and not holds_this_database(stat.ppid)
 
 
 def _kill_orphan(pgid: int, job_id: str) -> None:

@@ -38,7 +38,7 @@ from queuectl.lifecycle.workers import (
 )
 from queuectl.location import default_location, sqlite_path
 from queuectl.runtime.fdlimit import ensure_descriptors
-from queuectl.runtime.procs import holds_this_database, kill_orphan_group
+from queuectl.runtime.procs import holds_this_database, kill_orphan_group, runs_a_worker
 from queuectl.runtime.slots import MAX_SLOTS
 from queuectl.states import ENDED_WORKER_STATES, WorkerState
 from queuectl.store import db, filesafety, privatefiles
@@ -304,19 +304,6 @@ def _is_this_worker(pid: int, worker_id: str) -> bool:
         if at + 1 >= len(argv) or argv[at + 1] != worker_id.encode():
             return False
     return holds_this_database(pid)
-
-
-def runs_a_worker(argv: Sequence[bytes]) -> bool:
-    """Whether a command line is queuectl's ``worker run`` (``queuectl [--db X] worker
-    run …``, ``python -m queuectl …`` too): what every worker runs, by ``worker start``
-    or by hand, and no other queuectl command does."""
-    names = [os.path.basename(arg) for arg in argv]
-    if b"queuectl" not in names:
-        return False
-    rest = list(argv[names.index(b"queuectl") + 1 :])
-    while rest and (rest[0] == b"--db" or rest[0].startswith(b"--db=")):
-        del rest[: 2 if rest[0] == b"--db" else 1]
-    return rest[:2] == [b"worker", b"run"]
 
 
 def _alive_here(pid: int) -> bool:
