@@ -181,8 +181,13 @@ def steered() -> list[Steering]:
 def never_used(names: Sequence[str]) -> list[str]:
     """Of ``names``, those no job has been in and no setting names (``default`` aside):
     a worker started on one serves nothing, likely a typo (``slwo``), which the CLI and
-    the dashboard say when starting workers."""
-    known = {"default", *reads.queue_names(), *(entry.name for entry in steered())}
+    the dashboard say when starting workers. None on a database with no job yet:
+    workers started first, before any job (a boot script, README's own sessions), are
+    not typos."""
+    used = reads.queue_names()
+    if not used:
+        return []
+    known = {"default", *used, *(entry.name for entry in steered())}
     return [name for name in names if name not in known]
 
 
