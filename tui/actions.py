@@ -99,6 +99,9 @@ class ActionsApp(KeyOrderApp):
         super().__init__()
         self.toasts: deque[str] = deque(maxlen=TOASTS_KEPT)
         """The latest notifications shown, oldest first: what the operator was told."""
+        self.hints_said: set[str] = set()
+        """The lines ``key_unbound`` said: one of them shown at a time (a burst of stray
+        keys stacked five toasts over the header's counts)."""
         self._asked_to_stop: set[str] = set()
         """Workers asked to stop from here: ``x`` again before the next refresh showed
         the question again (the row said "stopping" only a second later)."""
@@ -118,14 +121,18 @@ class ActionsApp(KeyOrderApp):
     def on_notify(self, event: Notify) -> None:
         """One toast per message: the same one again replaces the one still shown (its
         time starts over). Five keys refused alike (a read-only dashboard) stacked five
-        identical toasts, hiding any other."""
+        identical toasts, hiding any other; and one key hint at a time, the latest."""
         new = event.notification
+        hint = new.message in self.hints_said
         alike = [
             shown
             for shown in self._notifications
             if shown is not new
-            and (shown.message, shown.title, shown.severity)
-            == (new.message, new.title, new.severity)
+            and (
+                (shown.message, shown.title, shown.severity)
+                == (new.message, new.title, new.severity)
+                or (hint and shown.message in self.hints_said)
+            )
         ]
         for shown in alike:
             self._unnotify(shown, refresh=False)

@@ -497,6 +497,7 @@ class QueueApp(QueueIntents, ScheduleIntents, JobEditApp):
                 key, type(here), self.BINDINGS, shown=shown, read_only=self.read_only
             )
         if line is not None:
+            self.hints_said.add(line)
             self.say(line)
 
     def marking_pane(self, name: str) -> MarkingPane:

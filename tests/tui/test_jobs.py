@@ -186,6 +186,19 @@ async def test_c_y_on_a_job_that_ended_meanwhile_clones_nothing(app_for, monkeyp
         await wait_for(pilot, lambda: Job.select().count() == 3, "the second clone")
 
 
+async def test_yes_tapped_twice_cancels_and_clones_nothing(app_for) -> None:
+    """``c y y``: the question's yes, then the Jobs pane's ``y``, clone, on the job just
+    cancelled, which ran it again (a keyboard user's try). The second ``y`` is dropped."""
+    seed_job("once")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        await pilot.press("c", "y", "y")
+        await wait_for(pilot, lambda: Job.get_by_id("once").state == "cancelled", "cancelled")
+        await wait_toast(pilot, "y ignored: no question was asked")
+        assert Job.select().count() == 1, "y cloned the job"
+
+
 async def test_r_y_on_a_pending_job_clones_nothing(app_for) -> None:
     """``r y`` from habit (a batch retry asks): ``r`` on a pending job was refused by the
     core, never asking, and ``y`` cloned the job (a web user's try). The ``y`` is taken

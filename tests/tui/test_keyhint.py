@@ -139,3 +139,19 @@ async def test_a_punctuation_key_is_named_as_typed_and_read_only_offers_no_chang
         await wait_toast(pilot, "r does nothing in Workers (3). ? lists the keys")
         await pilot.press("l")  # reading keys are still offered
         await wait_toast(pilot, "l does nothing in Workers (3): Log in Jobs (1), DLQ (2)")
+
+
+async def test_a_burst_of_stray_keys_leaves_one_hint_on_screen(app_for) -> None:
+    """``abivz…`` typed in one go stacked five hint toasts over the header's counts (a
+    keyboard user's try): the latest hint replaces the one shown."""
+    seed_job("a1")
+    app = app_for()
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await refreshed(pilot)
+        await pilot.press("a", "b", "i", "v", "z")
+        await wait_toast(pilot, "z does nothing in Jobs (1)")
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert [m for m in shown if "does nothing" in m] == [
+            "z does nothing in Jobs (1). ? lists the keys"
+        ]

@@ -71,11 +71,20 @@ class ConfirmScreen(Uncovered, OwnKeyBar, ModalScreen[bool]):
                 yield Button("No (n)", id="no", compact=True)
 
     def action_answer(self, answer: bool) -> None:
+        self._answered()
         close(self, answer)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        self._answered()
         close(self, event.button.id == "yes")
+
+    def _answered(self) -> None:
+        """A second ``y`` typed with the first (yes, tapped twice) answers nothing: it ran
+        the Jobs pane's ``y``, clone, on the job just cancelled or deleted, which ran it
+        again (a keyboard user's try). It is dropped, as after a refused key."""
+        if self.is_active and (no_question := getattr(self.app, "no_question_asked", None)):
+            no_question()
 
 
 class ChoiceScreen(Uncovered, OwnKeyBar, ModalScreen[str | None]):
