@@ -33,6 +33,8 @@ from textual.widgets import Input
 from tui.inputs import OrderedInput
 
 KEY_WAIT_SECONDS = 2.0
+SUBMIT_WAIT_SECONDS = 0.3
+"""Longest the key after an ``enter`` in a field waits for that enter to move the focus."""
 """Longest a key waits for a screen to open; one that never mounts cannot hold the keyboard."""
 
 
@@ -95,19 +97,22 @@ class KeyOrderApp(App[None]):
         self._let_go = 0
         self._unasked_until = 0.0
         """Until when the next key, if an answer, answers a question that was not asked."""
+        self._unasked_keys: tuple[str, ...] = ANSWERS
+        """The answers dropped meanwhile (after a question answered, only ``y``)."""
 
-    def no_question_asked(self) -> None:
+    def no_question_asked(self, answers: tuple[str, ...] = ANSWERS) -> None:
         """A key that asks first was refused without asking (``c`` on a job that completed
         since the last refresh): the ``y`` typed with it, ``c y`` in one gesture, ran as
         the Jobs pane's ``y``, clone, and the job ran again. The next key, if it is an
         answer typed within ``ANSWER_GRACE_SECONDS``, is dropped instead."""
         self._unasked_until = time.monotonic() + ANSWER_GRACE_SECONDS
+        self._unasked_keys = answers
 
     def _answers_nothing(self, event: events.Key) -> bool:
         """Whether ``event`` is an answer to the question just refused (and ends the wait
         for one: only the key right after the refusal is taken for its answer)."""
         unasked, self._unasked_until = self._unasked_until, 0.0
-        return event.key in ANSWERS and time.monotonic() < unasked
+        return event.key in self._unasked_keys and time.monotonic() < unasked
 
     def hold_keys(self) -> int:
         """Keys typed from now wait for a question that a read off the UI thread opens.
@@ -192,7 +197,21 @@ class KeyOrderApp(App[None]):
             and event.key not in self.screen.active_bindings
         ):
             self.key_unbound(event.key, event.character or event.key)
+        field = self.focused if event.key == "enter" else None
         await super().on_event(event)
+        if isinstance(field, Input):
+            await self._submitted_handled(field)
+
+    async def _submitted_handled(self, field: Input) -> None:
+        """Wait, briefly, for an ``enter`` sent to ``field`` to take the focus from it, as
+        every field's enter does (the filter box's to the rows, the log search's to the
+        view, a form's or the Config editor's closing it): keys typed after the enter
+        went on into the box (``/fail`` enter ``dy`` filtered on ``faildy``) and the
+        log's ``n n`` were lost (a keyboard user's try). The enter, and the message it
+        posts, are handled in the field's and its ancestors' queues, after this key."""
+        deadline = time.monotonic() + SUBMIT_WAIT_SECONDS
+        while self.focused is field and field.is_attached and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
 
     def key_unbound(self, key: str, character: str) -> None:
         """A printable key that no binding of the screen takes, pressed outside a field

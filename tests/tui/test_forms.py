@@ -311,6 +311,23 @@ async def test_filter_unknown_state_is_reported(app_for) -> None:
         assert app.query_one("#job-filter").has_class("-invalid")
 
 
+async def test_keys_typed_right_after_enter_in_the_filter_act_on_the_rows(app_for) -> None:
+    """``/fail`` enter ``dy`` in one burst filtered on ``faildy``: the keys after the
+    enter went on into the box (a keyboard user's try). They act on the rows it shows."""
+    seed_job("ok", "backup db")
+    seed_job("bad", "failing step", state="failed")
+    app = app_for()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await refreshed(pilot)
+        pane = app.query_one(JobsPane)
+        keys = [("slash", "/"), *((c, c) for c in "failing"), ("enter", "\r"), ("d", "d")]
+        for key, character in [*keys, ("y", "y")]:  # queued before any is handled
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: Job.get_or_none(Job.id == "bad") is None, "deleted")
+        assert pane.job_filter.text == "failing"
+        assert Job.get_by_id("ok").state == "pending"
+
+
 async def test_the_filter_applies_as_it_is_typed(app_for) -> None:
     """It waited for enter; k9s filters as you type (an outside try). A half-typed term
     is not applied: the last filter that read stays, and the box is marked."""

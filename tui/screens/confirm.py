@@ -82,9 +82,10 @@ class ConfirmScreen(Uncovered, OwnKeyBar, ModalScreen[bool]):
     def _answered(self) -> None:
         """A second ``y`` typed with the first (yes, tapped twice) answers nothing: it ran
         the Jobs pane's ``y``, clone, on the job just cancelled or deleted, which ran it
-        again (a keyboard user's try). It is dropped, as after a refused key."""
+        again (a keyboard user's try). It is dropped, as after a refused key; an ``n``
+        is not (``n`` right after an answer is a new job as often as a slip)."""
         if self.is_active and (no_question := getattr(self.app, "no_question_asked", None)):
-            no_question()
+            no_question(("y",))
 
 
 class ChoiceScreen(Uncovered, OwnKeyBar, ModalScreen[str | None]):
