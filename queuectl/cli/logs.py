@@ -187,7 +187,11 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
         ):
             # Its worker killed with every other (a reboot): the output stopped, unsaid.
             stranded_looked = time.monotonic()
-            hint = stranded_hint([job_id])
+            try:
+                hint = stranded_hint([job_id])
+            except StoreUnavailable as exc:  # weather, said as the reads above say it
+                time.sleep(outage.failed(exc))
+                continue
             if hint and hint != stranded_said:
                 note(f"waiting: {hint}")
             stranded_said = hint

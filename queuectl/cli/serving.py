@@ -49,7 +49,6 @@ def stranded_hint(job_ids: Iterable[str]) -> str:
     only ``status`` counted the lost workers. A live worker recovers it (its lease), so
     while one runs nothing is said.
     """
-    from queuectl.errors import StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.lifecycle.workers import live_of, workers_as_seen
     from queuectl.states import JobState
@@ -59,12 +58,11 @@ def stranded_hint(job_ids: Iterable[str]) -> str:
     wanted = list(dict.fromkeys(job_ids))[:500]
     if not wanted:
         return ""
-    try:
-        if live_of(workers_as_seen()):
-            return ""
-        jobs = [job for job in reads.jobs_by_id(wanted) if job.state == JobState.PROCESSING]
-    except StoreUnavailable:
+    # A StoreUnavailable goes to the caller's outage handling: swallowed here, a restart
+    # this look happened to meet went unsaid (and a test that waits for the line, flaky).
+    if live_of(workers_as_seen()):
         return ""
+    jobs = [job for job in reads.jobs_by_id(wanted) if job.state == JobState.PROCESSING]
     if not jobs:
         return ""
     ids = listed([one_line(job.id) for job in jobs[:10]], len(jobs))

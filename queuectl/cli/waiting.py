@@ -116,7 +116,6 @@ def wait(
             pending = [job_id for job_id in waiting if job_id not in ended]
             if not pending:
                 break
-            stranded.look(pending, states)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
@@ -125,6 +124,7 @@ def wait(
                 # The waiter reads the database too (SQLite's data_version): files that
                 # turned read-only failed it, and the wait ended while the job ran on.
                 waiter = waiter or _waiter()
+                stranded.look(pending, states)
                 waiter.wait(pause, interrupted)
                 states = reads.job_states(pending)
                 end_if_the_file_is_gone("wait")
