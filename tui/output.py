@@ -123,6 +123,14 @@ class OutputView(ScrollView, can_focus=True):
         self.post_message(self.ScrolledBack())
         super().action_scroll_home()
 
+    class WentToEnd(Message):
+        """``End`` pressed: the view's own key, which took it from the screen's ``G / End``
+        (to the end, following again), scrolled without resuming the follow."""
+
+    def action_scroll_end(self) -> None:
+        self.post_message(self.WentToEnd())
+        super().action_scroll_end()
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.lines_text: list[Text] = []

@@ -146,6 +146,23 @@ async def test_follows_a_running_attempt_until_asked_not_to(app_for) -> None:
         assert screen.view.scroll_y == 0  # not following: the view stays put
 
 
+async def test_end_follows_again_as_g_does(app_for) -> None:
+    """``End`` scrolled to the end but left the view "paused" (``G`` followed again; the
+    help lists them as one key): a keyboard user's try."""
+    seed_job("a", state="processing")
+    run_id = seed_run("a", output="first\n" + LINES)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_log(pilot)
+        await pilot.press("f")
+        assert not screen.following
+        await pilot.press("end")
+        await wait_for(pilot, lambda: screen.following, "following again")
+        _run_goes_on(screen, run_id, output="first\n" + LINES + "more\n")
+        await wait_for(pilot, lambda: screen.view.lines_text[-1].plain == "more", "new line")
+        await wait_for(pilot, lambda: screen.view.scroll_y == screen.view.max_scroll_y, "end")
+
+
 def _offered(screen: LogScreen) -> set[str]:
     """The actions the key bar shows (dimmed or not)."""
     return {action for _shown, _what, _key, action, _on in screen.query_one(KeyBar).items}

@@ -270,6 +270,11 @@ class LogScreen(Screen[None]):
         if self.following:
             self.action_follow()
 
+    def on_output_view_went_to_end(self, _message: OutputView.WentToEnd) -> None:
+        """``End`` does what ``G`` does (the help lists them as one key): to the end, and
+        following again (a keyboard user's try: it scrolled, the title still "paused")."""
+        self.action_bottom()
+
     def on_output_view_scrolled_back(self, _message: OutputView.ScrolledBack) -> None:
         """The same by key (↑, PgUp, Home): only the wheel paused it, and the next read
         took the view back to the end."""
