@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 import time
@@ -128,7 +127,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     cancelled (or was deleted meanwhile).
     """
     from queuectl.cli.render import dropped_line
-    from queuectl.cli.serving import STRANDED_LOOK_SECONDS, stranded_hint, unserved_hint
+    from queuectl.cli.serving import StrandedWatch, unserved_hint
     from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
@@ -141,7 +140,7 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
     shown_bytes: int | None = None
     ended = False
     waiting_for: tuple[object, ...] | None = None
-    stranded_said, stranded_looked = "", -math.inf
+    stranded = StrandedWatch(note)
     # A database restart or crash is weather here too: say so once, wait, go on.
     outage = Outage(note, "logs --follow")
     while True:
@@ -182,19 +181,13 @@ def _follow(job_id: str, printer: _Printer, interrupted: Callable[[], bool]) -> 
                 ended = True
                 detail = f" ({one_line(run.error)})" if run.error else ""
                 _marker(f"--- run {run.run} (attempt {run.attempt}) {run.outcome}{detail} ---")
-        if job.state == JobState.PROCESSING and time.monotonic() - stranded_looked >= (
-            STRANDED_LOOK_SECONDS
-        ):
+        if job.state == JobState.PROCESSING:
             # Its worker killed with every other (a reboot): the output stopped, unsaid.
-            stranded_looked = time.monotonic()
             try:
-                hint = stranded_hint([job_id])
+                stranded.look([job_id])
             except StoreUnavailable as exc:  # weather, said as the reads above say it
                 time.sleep(outage.failed(exc))
                 continue
-            if hint and hint != stranded_said:
-                note(f"waiting: {hint}")
-            stranded_said = hint
         if job.state in FINISHED_STATES and (run is None or run.outcome is not None):
             if job.state == JobState.COMPLETED:
                 return 0

@@ -6,7 +6,9 @@ saying only "waiting for a worker"; ``status`` already named the unserved queues
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 
 
 def unserved_hint(queues: Iterable[str]) -> str:
@@ -73,3 +75,25 @@ def stranded_hint(job_ids: Iterable[str]) -> str:
         ran = f"jobs {ids} were running on workers that are lost,"
     them = "it" if len(jobs) == 1 else "them"
     return f"{ran} and no worker is running to recover {them}: start one with queuectl worker start"
+
+
+class StrandedWatch:
+    """Says, through ``say``, when running jobs waited on are stranded (``stranded_hint``):
+    at the first look, then every ``STRANDED_LOOK_SECONDS``, each line once. ``wait`` and
+    ``logs --follow`` keep one; a database away during a look raises ``StoreUnavailable``
+    to their outage handling."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._looked_at = -math.inf
+        self._said = ""
+
+    def look(self, running: Iterable[str]) -> None:
+        now = time.monotonic()
+        if now - self._looked_at < STRANDED_LOOK_SECONDS:
+            return
+        self._looked_at = now
+        hint = stranded_hint(running)
+        if hint and hint != self._said:
+            self._say(f"waiting: {hint}")
+        self._said = hint

@@ -9,7 +9,6 @@ waiting script costs nearly nothing and hears of an end within milliseconds
 
 from __future__ import annotations
 
-import math
 import time
 
 import click
@@ -57,6 +56,7 @@ def wait(
     one ended dead or cancelled, or at the --timeout (naming the jobs still
     waiting or running on stderr).
     """
+    from queuectl.cli.serving import StrandedWatch
     from queuectl.errors import JobNotFound, StoreUnavailable
     from queuectl.lifecycle import reads
     from queuectl.runtime.outage import Outage
@@ -94,7 +94,7 @@ def wait(
         if not waiting:  # a mistyped queue must not pass for "all completed" unremarked
             note("no unfinished jobs" + (f" in queue {queue!r}" if queue else ""))
     _say_if_unserved(waiting, states, queue)
-    stranded = _Stranded()
+    stranded = StrandedWatch(note)
     ended: dict[str, str] = {}
     waiter = None
     try:
@@ -124,7 +124,7 @@ def wait(
                 # The waiter reads the database too (SQLite's data_version): files that
                 # turned read-only failed it, and the wait ended while the job ran on.
                 waiter = waiter or _waiter()
-                stranded.look(pending, states)
+                stranded.look(j for j in pending if states.get(j) == "processing")
                 waiter.wait(pause, interrupted)
                 states = reads.job_states(pending)
                 end_if_the_file_is_gone("wait")
@@ -205,39 +205,14 @@ def _say_if_unserved(waiting: list[str], states: dict[str, str], queue: str | No
 
 
 def _exit_codes(job_ids: list[str]) -> dict[str, int | None]:
-    """The jobs' last exit codes, by id (read in chunks; none when the database is away)."""
+    """The jobs' last exit codes, by id (none when the database is away)."""
     from queuectl.errors import StoreUnavailable
     from queuectl.lifecycle import reads
 
-    codes: dict[str, int | None] = {}
     try:
-        for start in range(0, len(job_ids), 500):
-            chunk = reads.jobs_by_id(job_ids[start : start + 500])
-            codes.update((job.id, job.exit_code) for job in chunk)
+        return {job.id: job.exit_code for job in reads.jobs_by_id(job_ids)}
     except StoreUnavailable:
-        pass  # the states read last are printed; the codes are unknown
-    return codes
-
-
-class _Stranded:
-    """Says when jobs waited on run on workers that are gone with none left to recover
-    them (``serving.stranded_hint``): at once, then every few seconds, each line once."""
-
-    def __init__(self) -> None:
-        self._looked_at = -math.inf
-        self._said = ""
-
-    def look(self, pending: list[str], states: dict[str, str]) -> None:
-        from queuectl.cli.serving import STRANDED_LOOK_SECONDS, stranded_hint
-
-        now = time.monotonic()
-        if now - self._looked_at < STRANDED_LOOK_SECONDS:
-            return
-        self._looked_at = now
-        hint = stranded_hint(job_id for job_id in pending if states.get(job_id) == "processing")
-        if hint and hint != self._said:
-            note(f"waiting: {hint}")
-        self._said = hint
+        return {}  # the states read last are printed; the codes are unknown
 
 
 def _say_held(job_ids: list[str]) -> None:
